@@ -1,0 +1,61 @@
+# alignment-research: the Makefile is the entry point.
+#   make run     the main job on the bundled sample study (creates .venv if missing)
+#   make test    every test, notebooks included (creates .venv if missing)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STUDY ?= data/sample
+OUT ?= reports
+
+.PHONY: run test test-fast notebooks sample lock reference bench lab screenshot clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/alignment-research run $(STUDY) --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider notebooks/
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider
+
+# Re-execute the notebooks in place on the sample study (these are the committed outputs).
+notebooks: $(STAMP)
+	$(BIN)/python -m alignment_research.notebooks execute-in-place notebooks/
+
+# Regenerate the bundled synthetic sample study bit-for-bit.
+sample: $(STAMP)
+	rm -rf data/sample
+	$(BIN)/alignment-research simulate --employees 2000 --seed 20261129 --out data/sample
+
+# Re-pin exact versions from the ranges in pyproject.toml.
+lock:
+	rm -rf /tmp/ar-lock && $(PYTHON) -m venv /tmp/ar-lock
+	/tmp/ar-lock/bin/pip install --quiet -e .
+	/tmp/ar-lock/bin/pip freeze --exclude-editable | grep -v '^alignment-research' > requirements.lock
+
+# Reference values from R (needs: apt-get install r-base-core r-cran-survival r-cran-lme4 r-cran-mass r-cran-sandwich r-cran-psych r-cran-cmprsk).
+reference: $(STAMP)
+	$(BIN)/python tests/reference/make_reference_data.py
+	Rscript tests/reference/make_reference.R
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+screenshot: $(STAMP)
+	$(BIN)/python -m alignment_research.browser screenshot $(OUT)/06_leadership_brief.html $(OUT)/06_leadership_brief.png
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,85 @@
+"""Figures: one style for the whole toolkit, axes-level functions over tidy tables."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+__all__ = ["set_theme", "plot_forest", "PALETTE"]
+
+#: Colour-blind-safe palette used everywhere.
+PALETTE = "colorblind"
+
+
+def set_theme(**kwargs) -> None:
+    """Apply the toolkit's figure style (explicit call, never on import).
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to :func:`seaborn.set_theme`, overriding the defaults.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.set_theme()
+    """
+    kwargs.setdefault("style", "whitegrid")
+    kwargs.setdefault("palette", PALETTE)
+    kwargs.setdefault("context", "notebook")
+    kwargs.setdefault("rc", {"figure.figsize": (7.5, 4.5), "figure.dpi": 100, "axes.titleweight": "bold"})
+    sns.set_theme(**kwargs)
+
+
+def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None, **kwargs):
+    """Draw estimates with confidence intervals, one row per term.
+
+    Parameters
+    ----------
+    data : DataFrame
+        A ``tidy()`` table: ``term, estimate, conf_low, conf_high`` and, when
+        ``ratio``, ``exp_estimate, exp_conf_low, exp_conf_high``.
+    ratio : bool, default False
+        Plot hazard/odds ratios on a log axis with a reference line at 1.
+    terms : list of str, optional
+        Terms to show (in this order); all by default.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.errorbar`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes drawn on.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"term": ["a"], "estimate": [0.2], "conf_low": [0.1], "conf_high": [0.3]})
+    >>> ax = ar.plot_forest(t)
+    """
+    if ax is None:
+        ax = plt.gca()
+    table = data if terms is None else data.set_index("term").loc[list(terms)].reset_index()
+    if ratio:
+        if "exp_conf_low" in table:
+            est, lo, hi = (table[c].to_numpy(float) for c in ("exp_estimate", "exp_conf_low", "exp_conf_high"))
+        else:
+            est, lo, hi = (np.exp(table[c].to_numpy(float)) for c in ("estimate", "conf_low", "conf_high"))
+    else:
+        est, lo, hi = (table[c].to_numpy(float) for c in ("estimate", "conf_low", "conf_high"))
+    y = np.arange(len(table))[::-1]
+    kwargs.setdefault("fmt", "o")
+    kwargs.setdefault("color", "black")
+    kwargs.setdefault("capsize", 3)
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], **kwargs)
+    ax.axvline(1.0 if ratio else 0.0, color="grey", linestyle="--", linewidth=1)
+    if ratio:
+        ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels(table["term"].astype(str))
+    ax.set_xlabel("Ratio (95% CI, log scale)" if ratio else "Estimate (95% CI)")
+    return ax

@@ -1,0 +1,66 @@
+"""The result object every ``fit_*`` function returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ModelResult", "TIDY_COLUMNS"]
+
+#: The columns every ``tidy()`` table starts with, in this order.
+TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """A fitted model: tidy coefficients, a one-row summary, a plot.
+
+    Attributes
+    ----------
+    name : str
+        Short model name (``"cox"``, ``"ols"``, ...).
+    table : DataFrame
+        One row per term, columns ``TIDY_COLUMNS`` plus ``exp_estimate``,
+        ``exp_conf_low``, ``exp_conf_high`` where a ratio applies.
+    summary : DataFrame
+        One row: ``n``, ``events`` where relevant, ``log_likelihood``, ``aic``,
+        concordance or R², ``cov_type``, ``formula``.
+    model : object
+        The backend fit (lifelines fitter, statsmodels results, or our own
+        estimator state) for experts.
+    extras : dict
+        Further tidy tables a method produces (diagnostics, curves, ...).
+    """
+
+    name: str
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    model: Any = None
+    extras: dict = field(default_factory=dict)
+
+    def tidy(self) -> pd.DataFrame:
+        """Return one row per term: estimate, standard error, test, interval."""
+        return self.table.copy()
+
+    def glance(self) -> pd.DataFrame:
+        """Return a one-row summary of the fit."""
+        return self.summary.copy()
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draw a forest plot of the estimates and return the Axes."""
+        from .plots import plot_forest
+
+        ratio = "exp_estimate" in self.table.columns
+        return plot_forest(self.table, ratio=ratio, ax=ax, **kwargs)
+
+    def __repr__(self) -> str:
+        head = self.summary.round(3).to_string(index=False)
+        body = self.table.round(3).to_string(index=False)
+        return f"<{type(self).__name__}: {self.name}>\n{head}\n\n{body}"
+
+    def _repr_html_(self) -> str:
+        head = self.summary.round(3).to_html(index=False)
+        body = self.table.round(3).to_html(index=False)
+        return f"<p><b>{type(self).__name__}: {self.name}</b></p>{head}<br>{body}"
