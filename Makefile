@@ -44,9 +44,11 @@ lock:
 	/tmp/ar-lock/bin/pip freeze --exclude-editable | grep -v '^alignment-research' > requirements.lock
 
 # Reference values from R (needs: apt-get install r-base-core r-cran-survival r-cran-lme4 r-cran-mass r-cran-sandwich r-cran-psych r-cran-cmprsk).
+# Each model family has tests/reference/<family>_data.py (writes fixed inputs) and
+# tests/reference/<family>.R (reads them, writes the stored reference values).
 reference: $(STAMP)
-	$(BIN)/python tests/reference/make_reference_data.py
-	Rscript tests/reference/make_reference.R
+	cd tests/reference && for f in *_data.py; do ../../$(BIN)/python $$f || exit 1; done
+	cd tests/reference && for f in *.R; do Rscript $$f || exit 1; done
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -83,6 +83,11 @@ def design_matrix(
         X = patsy.dmatrix(formula, used, return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as err:
         raise ModelError(f"Formula {formula!r} could not be built: {err}") from None
+    # patsy groups categorical terms first; put columns back in formula order, as R does.
+    info = X.design_info
+    order = [t for t in patsy.ModelDesc.from_formula(formula).rhs_termlist if t in info.term_slices]
+    columns = [c for t in order for c in info.column_names[info.term_slices[t]]]
+    X = X[columns]
     if not intercept and "Intercept" in X.columns:
         X = X.drop(columns="Intercept")
     constant = [c for c in X.columns if c != "Intercept" and np.ptp(X[c].to_numpy()) == 0]

@@ -1,0 +1,56 @@
+"""Formulas are checked before fitting and coded as R codes them."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alignment_research as ar
+from alignment_research._formula import design_matrix, formula_variables
+
+
+@pytest.fixture
+def data():
+    return pd.DataFrame(
+        {"y": [1.0, 2, 3, 4, 5, 6], "x": [0.1, 0.4, 0.2, 0.9, 0.5, 0.3], "level": [3, 1, 2, 1, 3, 2],
+         "dept": ["b", "a", "c", "a", "b", "c"]},
+        index=[2, 3, 4, 5, 6, 7],
+    )
+
+
+def test_treatment_coding_uses_the_first_sorted_level_as_reference(data):
+    X, kept = design_matrix(data, "x + C(level) + dept", intercept=False)
+    # R: model.matrix(~ x + factor(level) + dept)[, -1]
+    assert list(X.columns) == ["x", "C(level)[T.2]", "C(level)[T.3]", "dept[T.b]", "dept[T.c]"]
+    np.testing.assert_array_equal(X["C(level)[T.3]"], [1, 0, 0, 0, 1, 0])
+    assert list(kept) == [2, 3, 4, 5, 6, 7]
+
+
+def test_reference_level_can_be_named(data):
+    X, _ = design_matrix(data, "C(dept, Treatment('c'))", intercept=True)
+    assert list(X.columns) == ["Intercept", "C(dept, Treatment('c'))[T.a]", "C(dept, Treatment('c'))[T.b]"]
+
+
+def test_rows_with_missing_values_are_dropped_and_reported_by_index(data):
+    data.loc[4, "x"] = np.nan
+    X, kept = design_matrix(data, "x")
+    assert 4 not in kept and len(X) == 5
+
+
+def test_unknown_column_is_named(data):
+    with pytest.raises(ar.ModelError, match=r"no column\(s\) \['alignment'\]"):
+        design_matrix(data, "x + alignment")
+
+
+def test_constant_covariate_is_named(data):
+    data["const"] = 1.0
+    with pytest.raises(ar.ModelError, match=r"\['const'\] do not vary"):
+        design_matrix(data, "x + const")
+
+
+def test_a_full_formula_is_refused(data):
+    with pytest.raises(ar.ModelError, match="right-hand side"):
+        design_matrix(data, "y ~ x")
+
+
+def test_variables_are_found_inside_functions():
+    assert formula_variables("np.log(x) + C(level, Treatment(2)) + x:dept") == ["x", "level", "dept"]

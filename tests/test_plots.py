@@ -1,0 +1,51 @@
+"""Plots draw what their tidy table says (artists, not pixels)."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import alignment_research as ar
+
+TIDY = pd.DataFrame({"term": ["a", "b"], "estimate": [np.log(0.5), np.log(2.0)],
+                     "conf_low": [np.log(0.4), np.log(1.5)], "conf_high": [np.log(0.6), np.log(2.5)],
+                     "exp_estimate": [0.5, 2.0], "exp_conf_low": [0.4, 1.5], "exp_conf_high": [0.6, 2.5]})
+
+
+def test_forest_plot_draws_each_ratio_with_its_interval():
+    ax = ar.plot_forest(TIDY, ratio=True)
+    points = ax.lines[0].get_xydata()
+    np.testing.assert_allclose(points, [[0.5, 1], [2.0, 0]])
+    assert ax.get_xscale() == "log"
+    labels = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert labels == {"a": 1, "b": 0}  # first term on top
+    segments = ax.collections[0].get_segments()
+    np.testing.assert_allclose([s[:, 0] for s in segments], [[0.4, 0.6], [1.5, 2.5]])
+
+
+def test_forest_plot_on_the_linear_scale_has_a_zero_line():
+    ax = ar.plot_forest(TIDY)
+    np.testing.assert_allclose(ax.lines[0].get_xydata()[:, 0], TIDY["estimate"])
+    assert ax.lines[-1].get_xdata()[0] == 0.0
+
+
+def test_forest_plot_uses_the_given_axes():
+    fig, axes = plt.subplots(1, 2)
+    assert ar.plot_forest(TIDY, ax=axes[1]) is axes[1]
+    assert not axes[0].lines
+
+
+def test_model_result_plot_and_repr_have_no_timestamp():
+    res = ar.ModelResult("demo", TIDY, pd.DataFrame({"n": [10], "cov_type": ["model-based"]}))
+    assert res.plot().get_xscale() == "log"
+    text = repr(res) + res._repr_html_()
+    assert "2026" not in text and "time" not in text.lower()
+    assert res.tidy() is not res.table and res.tidy().equals(res.table)
+
+
+def test_set_theme_uses_the_colour_blind_palette():
+    import seaborn as sns
+
+    ar.set_theme()
+    from matplotlib.colors import to_hex
+
+    assert to_hex(plt.rcParams["axes.prop_cycle"].by_key()["color"][0]) == sns.color_palette("colorblind").as_hex()[0]
