@@ -20,7 +20,21 @@ _MODULES = [
     "study",
     "results",
     "plots",
+    "simulate",
+    "load",
+    "schema",
+    "validate",
+    "clean",
+    "privacy",
+    "measures",
+    "tables",
+    "retention",
+    "engagement",
+    "power",
     "notebooks",
+    "report",
+    "programs",
+    "run",
 ]
 
 __all__: list[str] = []

@@ -48,7 +48,7 @@ def simulate(
 
 
 @app.command()
-def validate(study_dir: Path = typer.Argument(..., help="The study folder (with study.yaml).")):
+def validate(study_dir: Path = typer.Argument(..., metavar="STUDY", help="The study folder (with study.yaml).")):
     """Check a study against the data contract; print every problem; exit 1 if any is fatal."""
     from .load import load_study
     from .validate import validate_study
@@ -72,7 +72,7 @@ def validate(study_dir: Path = typer.Argument(..., help="The study folder (with 
 
 @app.command()
 def clean(
-    study_dir: Path = typer.Argument(..., help="The study folder (with study.yaml)."),
+    study_dir: Path = typer.Argument(..., metavar="STUDY", help="The study folder (with study.yaml)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for clean tables, cleaning_report.csv, quarantine/ and analysis/."),
 ):
     """Clean a study: clean tables (Parquet), cleaning report, quarantine, analysis tables."""
@@ -90,7 +90,7 @@ def clean(
 
 @app.command()
 def run(
-    study_dir: Path = typer.Argument(SAMPLE, help="The study folder; the bundled sample study by default."),
+    study_dir: Path = typer.Argument(SAMPLE, metavar="[STUDY]", help="The study folder; the bundled sample study by default."),
     out_dir: Path = typer.Option(Path("reports"), "--out", help="Folder for the HTML reports."),
 ):
     """The main job: clean the study, execute every notebook on it, render HTML reports."""
@@ -100,6 +100,44 @@ def run(
         run_study(study_dir, out_dir)
     except AlignmentResearchError as e:
         _fail(e)
+
+
+@app.command()
+def power(
+    kind: str = typer.Argument("engagement", help="engagement (team-level difference in means) or cox (hazard ratio)."),
+    teams: Optional[int] = typer.Option(None, "--teams", help="engagement: number of teams (managers)."),
+    team_size: float = typer.Option(8, "--team-size", help="engagement: respondents per team."),
+    icc: float = typer.Option(0.1, "--icc", help="engagement: intraclass correlation within teams."),
+    effect: Optional[float] = typer.Option(None, "--effect", help="engagement: difference in scale points to detect."),
+    sd: Optional[float] = typer.Option(None, "--sd", help="engagement: SD of the score (default 1); cox: SD of a continuous covariate."),
+    n: Optional[int] = typer.Option(None, "--n", help="cox: number of employees followed."),
+    hazard_ratio: Optional[float] = typer.Option(None, "--hazard-ratio", help="cox: hazard ratio to detect."),
+    event_rate: float = typer.Option(0.2, "--event-rate", help="cox: share expected to leave voluntarily."),
+    exposed_share: float = typer.Option(0.5, "--exposed-share", help="Share exposed (teams or employees)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
+    target_power: Optional[float] = typer.Option(None, "--power", help="Desired power; leave out to compute power."),
+):
+    """Plan a study: power, sample size or minimum detectable effect (give all but one)."""
+    from .power import power_cox, power_engagement
+
+    try:
+        if kind == "engagement":
+            table = power_engagement(n_teams=teams, team_size=team_size, icc=icc, effect=effect,
+                                     sd=1.0 if sd is None else sd, treated_share=exposed_share, alpha=alpha,
+                                     power=target_power)
+        elif kind == "cox":
+            table = power_cox(n=n, hazard_ratio=hazard_ratio, power=target_power, event_rate=event_rate,
+                              exposed_share=exposed_share, sd=sd, alpha=alpha)
+        else:
+            raise AlignmentResearchError(f"The value for `kind` must be one of ['engagement', 'cox'], but {kind!r} was passed.")
+    except AlignmentResearchError as e:
+        _fail(e)
+    row = table.iloc[0]
+    for key, value in row.items():
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        out.print(f"{key:>14}  {shown}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover

@@ -1,0 +1,1671 @@
+"""Clean a study in small named steps: every change reported, unusable rows quarantined, none lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
+import seaborn as sns
+
+from .config import TABLES, StudyConfig
+from .errors import PROBLEM_COLUMNS, DataContractError
+from .schema import COLUMNS, KEYS, RANGES, REQUIRED_COLUMNS, RULES, date_bounds, range_for, table_schema
+from .study import ACTIONS, ISSUE_COLUMNS, CleanStudy, Study
+
+__all__ = [
+    "StepResult",
+    "Cleaning",
+    "clean_study",
+    "clean_table",
+    "write_clean_study",
+    "cleaning_summary",
+    "quarantine_summary",
+    "plot_cleaning_summary",
+    "EXCEL_EPOCH",
+    "UNREADABLE_TOLERANCE",
+    # steps (each: table in, StepResult out)
+    "add_missing_columns",
+    "as_text",
+    "strip_text",
+    "normalise_category",
+    "parse_dates",
+    "parse_numbers",
+    "clean_survey_answers",
+    "reverse_code",
+    "require_fields",
+    "quarantine_implausible_dates",
+    "quarantine_termination_before_hire",
+    "quarantine_end_before_start",
+    "drop_exact_duplicates",
+    "quarantine_conflicting_duplicates",
+    "quarantine_unknown_references",
+    "flag_unknown_references",
+    "quarantine_unknown_cycles",
+    "quarantine_surveys_outside_spell",
+    "validate_against_schema",
+]
+
+#: Day 0 of Excel's (1900) serial date system, as used by every modern Excel: 44197 -> 2021-01-01.
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+#: White space removed by ``strip_text`` (what ``str.strip()`` removes in practice, incl. no-break space).
+_WHITESPACE = " \t\n\r\x0b\x0c\xa0\u2000\u2001\u2002\u2003\u2009\u200a\u202f\u3000"
+#: Largest Excel serial number (9999-12-31).
+_EXCEL_MAX = 2958465
+#: A required column whose values are missing or unreadable in more than this share of rows
+#: (and at least 5 rows) breaks the contract: the study is probably mis-configured (date_formats,
+#: column_maps), so validation reports it as fatal and cleaning stops.
+UNREADABLE_TOLERANCE = 0.2
+
+
+# --------------------------------------------------------------------------- building blocks
+def _text(value):
+    """A cell as report text: None for missing, ISO dates, whole floats without '.0'."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        ts = pd.Timestamp(value)
+        return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.isoformat()
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _empty_issues() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in ISSUE_COLUMNS})
+    frame["row"] = frame["row"].astype("Int64")
+    return frame
+
+
+def _issues(file, table, rows, column, rule, values, action) -> pd.DataFrame:
+    """Build issue rows (ISSUE_COLUMNS). ``column`` and ``values`` may be scalars or sequences."""
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {ACTIONS}, not {action!r}")
+    rows = list(rows)
+    if not rows:
+        return _empty_issues()
+    n = len(rows)
+    seq = (list, tuple, pd.Series, pd.Index, np.ndarray)
+    values = list(values) if isinstance(values, seq) else [values] * n
+    columns = list(column) if isinstance(column, seq) else [column] * n
+    return pd.DataFrame(
+        {
+            "file": [file] * n,
+            "table": [table] * n,
+            "row": pd.array([None if r is None else int(r) for r in rows], dtype="Int64"),
+            "column": columns,
+            "rule": [rule] * n,
+            "value": [_text(v) for v in values],
+            "action": [action] * n,
+        }
+    )
+
+
+def _concat_issues(frames) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return _empty_issues()
+    out = pd.concat(frames, ignore_index=True)
+    out["row"] = out["row"].astype("Int64")
+    return out[ISSUE_COLUMNS]
+
+
+def _empty_quarantine(data: pd.DataFrame) -> pd.DataFrame:
+    return data.iloc[0:0].assign(reason=pd.Series(dtype=object), rule=pd.Series(dtype=object))
+
+
+def _split(data: pd.DataFrame, mask: pd.Series, rule: str, reason=None):
+    """Rows where ``mask`` is true go to quarantine with ``rule`` and ``reason``."""
+    mask = mask.reindex(data.index, fill_value=False).astype(bool)
+    kept = data[~mask]
+    removed = data[mask]
+    if reason is None:
+        reason = RULES[rule]
+    elif isinstance(reason, pd.Series):
+        reason = reason.reindex(removed.index)
+    quarantine = removed.assign(reason=reason, rule=rule) if len(removed) else _empty_quarantine(data)
+    return kept, quarantine
+
+
+def _with(data: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    """A new table with some columns replaced (the input is never modified)."""
+    out = data.copy(deep=False)
+    for name, values in columns.items():
+        out[name] = values
+    return out
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a cleaning step returns.
+
+    Attributes
+    ----------
+    data : DataFrame
+        Rows kept, same index (source row numbers) as the input.
+    issues : DataFrame
+        One row per issue found: ``file, table, row, column, rule, value, action``.
+    quarantine : DataFrame
+        Rows removed, with their columns plus ``reason`` (text) and ``rule`` (id).
+    """
+
+    data: pd.DataFrame
+    issues: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _nothing(data: pd.DataFrame) -> StepResult:
+    return StepResult(data, _empty_issues(), _empty_quarantine(data))
+
+
+@functools.lru_cache(maxsize=None)
+def _accepts(func, name: str) -> bool:
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class Cleaning:
+    """Thread a table through cleaning steps, accumulating issues and quarantine.
+
+    ``pipe`` has the signature of :meth:`pandas.DataFrame.pipe`; the step gets
+    the current table first (or as the keyword named in a ``(func, "kw")``
+    tuple), plus ``file=`` and ``table=`` when it accepts them. After every
+    step, rows in must equal rows out plus rows quarantined, with the same
+    row numbers; a violation is a bug and raises ``AssertionError``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The raw table (index = source row numbers).
+    file : str, default ""
+        File name for the report.
+    table : str, default ""
+        Canonical table name for the report.
+
+    Attributes
+    ----------
+    data : DataFrame
+        The rows kept so far.
+    issues : DataFrame
+        Every issue so far (``ISSUE_COLUMNS``).
+    quarantine : DataFrame
+        Every row removed so far, with ``reason`` and ``rule``.
+    history : DataFrame
+        One row per step: ``step, rows_in, rows_out, rows_quarantined, issues``.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"employee_id": ["E1", " E2", None]}, index=pd.RangeIndex(2, 5, name="row"))
+    >>> done = (ar.Cleaning(raw, file="employees.csv", table="employees")
+    ...         .pipe(ar.strip_text)
+    ...         .pipe(ar.require_fields, columns=["employee_id"]))
+    >>> done.data["employee_id"].tolist(), done.quarantine.index.tolist()
+    (['E1', 'E2'], [4])
+    """
+
+    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ())):
+        if not data.index.is_unique:
+            raise DataContractError(
+                f"{file or table}: row numbers (the index) must be unique; load tables with ar.load_study.",
+            )
+        self.data = data
+        self.file = file
+        self.table = table
+        self._issues, self._quarantine, self._history = _parts
+
+    def pipe(self, func, *args, **kwargs) -> "Cleaning":
+        """Apply one step and return the accumulated state (a new ``Cleaning``)."""
+        if isinstance(func, tuple):
+            func, target = func
+            kwargs[target] = self.data
+            call_args = args
+        else:
+            call_args = (self.data, *args)
+        for name in ("file", "table"):
+            if name not in kwargs and _accepts(func, name):
+                kwargs[name] = getattr(self, name)
+        result = func(*call_args, **kwargs)
+        if not isinstance(result, StepResult):
+            raise TypeError(f"cleaning step {getattr(func, '__name__', func)!r} must return a StepResult")
+        before, after, removed = self.data.index, result.data.index, result.quarantine.index
+        if len(before) != len(after) + len(removed) or not before.equals(before.intersection(after.append(removed))):
+            raise AssertionError(
+                f"bug in cleaning step {func.__name__} on {self.table}: {len(before)} rows in, "
+                f"{len(after)} out + {len(removed)} quarantined (rows must be conserved)"
+            )
+        history = (func.__name__, len(before), len(after), len(removed), len(result.issues))
+        return Cleaning(
+            result.data,
+            file=self.file,
+            table=self.table,
+            _parts=(
+                self._issues + (result.issues,),
+                self._quarantine + ((result.quarantine,) if len(result.quarantine) else ()),
+                self._history + (history,),
+            ),
+        )
+
+    @property
+    def issues(self) -> pd.DataFrame:
+        return _concat_issues(self._issues)
+
+    @property
+    def quarantine(self) -> pd.DataFrame:
+        if not self._quarantine:
+            return _empty_quarantine(self.data)
+        return pd.concat(self._quarantine).sort_index()
+
+    @property
+    def history(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            list(self._history), columns=["step", "rows_in", "rows_out", "rows_quarantined", "issues"]
+        )
+
+
+# --------------------------------------------------------------------------- steps: fix in place
+def add_missing_columns(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> StepResult:
+    """Add absent optional columns, every value missing, so clean tables always have every column.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    columns : dict of str to str
+        Column name -> dtype (``"str"``, ``"datetime64[ns]"``, ``"Int64"``,
+        ``"float64"``) of every optional column and declared survey item.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``absent_column`` issue (``set_missing``, row missing) per added column.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> res = ar.add_missing_columns(pd.DataFrame({"a": [1]}), columns={"b": "float64"})
+    >>> res.data.columns.tolist(), res.issues["rule"].tolist()
+    (['a', 'b'], ['absent_column'])
+    """
+    absent = [c for c in columns if c not in data]
+    if not absent:
+        return _nothing(data)
+    added = {}
+    for c in absent:
+        dtype = columns[c]
+        added[c] = pd.Series(np.nan, index=data.index, dtype=object if dtype == "str" else dtype)
+    issues = _issues(file, table, [None] * len(absent), absent, "absent_column", None, "set_missing")
+    return StepResult(_with(data, added), issues, _empty_quarantine(data))
+
+
+def as_text(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> StepResult:
+    """Hold text columns (ids, names, categories) as text: numbers become their digits.
+
+    A type change only (``123`` -> ``"123"``), so nothing is reported.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    columns : list of str
+        Columns to hold as text; absent ones are skipped.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        No issues, no quarantine.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> ar.as_text(pd.DataFrame({"employee_id": [123, None]}), columns=["employee_id"]).data["employee_id"].tolist()
+    ['123', nan]
+    """
+    changes = {}
+    for c in columns:
+        if c not in data:
+            continue
+        s = data[c]
+        if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+            continue
+        changes[c] = s.map(_text).astype(object).where(s.notna(), np.nan)
+    return _nothing(_with(data, changes)) if changes else _nothing(data)
+
+
+def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str = "") -> StepResult:
+    """Remove leading and trailing white space; a blank cell becomes missing.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    columns : list of str, optional
+        Columns to strip (text cells only); all columns by default.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``untrimmed_text`` issue (action ``fixed``, value = the raw text)
+        per changed cell; nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> ar.strip_text(pd.DataFrame({"x": [" a", "b"]})).data["x"].tolist()
+    ['a', 'b']
+    """
+    changes, found = {}, []
+    for c in data.columns if columns is None else columns:
+        if c not in data or data[c].dtype != object:
+            continue
+        s = data[c]
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind == "string":
+            # fast path: find the cells that need work in Arrow (C speed), strip only those
+            arr = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
+            trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
+            needs = pc.fill_null(pc.not_equal(arr, trimmed), False).to_numpy(zero_copy_only=False)
+            blank = pc.fill_null(pc.equal(arr, ""), False).to_numpy(zero_copy_only=False)
+            if not (needs.any() or blank.any()):
+                continue
+            is_str = pd.Series(needs | blank, index=s.index)
+        elif kind == "empty":
+            continue
+        else:
+            is_str = s.map(lambda v: isinstance(v, str)).astype(bool)
+            if not is_str.any():
+                continue
+        stripped = s.copy()
+        stripped[is_str] = s[is_str].str.strip()
+        stripped = stripped.where(stripped != "", np.nan)
+        changed = s.notna() & (stripped.isna() | (stripped != s))
+        if changed.any():
+            changes[c] = stripped
+            found.append(_issues(file, table, s.index[changed], c, "untrimmed_text", s[changed], "fixed"))
+    if not changes:
+        return _nothing(data)
+    return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
+
+
+def _category_key(value: str, snake: bool) -> str:
+    key = " ".join(str(value).lower().split())
+    if snake:
+        key = "_".join(key.replace("-", " ").split())
+    return key
+
+
+def normalise_category(
+    data: pd.DataFrame,
+    *,
+    column: str,
+    mapping: dict | None = None,
+    allowed=None,
+    snake: bool = False,
+    file: str = "",
+    table: str = "",
+) -> StepResult:
+    """Normalise a category: lower case, single spaces (or snake_case), then map.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    column : str
+        The category column (skipped when absent).
+    mapping : dict of str to str, optional
+        Lower-case text -> canonical value (e.g. study.yaml ``termination_map``:
+        ``"resignation" -> "voluntary"``). Values missing from the mapping are
+        unknown. The allowed values themselves always map to themselves.
+    allowed : sequence of str, optional
+        The canonical values; anything else is unknown.
+    snake : bool, default False
+        Join words with ``_`` (``"Leadership Development"`` ->
+        ``"leadership_development"``).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        ``noncanonical_category`` (``fixed``) for each cell whose text changed,
+        ``unknown_category`` (``set_missing``) for each unknown value; the raw
+        text is the value. Nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"termination_type": ["Resignation", "quit", "Voluntary", "sacked"]})
+    >>> res = ar.normalise_category(raw, column="termination_type",
+    ...                             mapping={"resignation": "voluntary", "quit": "voluntary"},
+    ...                             allowed=["voluntary", "involuntary", "other"])
+    >>> res.data["termination_type"].tolist()
+    ['voluntary', 'voluntary', 'voluntary', nan]
+    """
+    if column not in data:
+        return _nothing(data)
+    s = data[column]
+    table_map = {}
+    if allowed is not None:
+        table_map.update({a: a for a in allowed})
+    if mapping is not None:
+        table_map.update({_category_key(k, snake): v for k, v in mapping.items()})
+    lookup = {}
+    for raw in s.dropna().unique():
+        key = _category_key(raw, snake)
+        if mapping is not None or allowed is not None:
+            lookup[raw] = table_map.get(key, np.nan)
+        else:
+            lookup[raw] = key
+        if allowed is not None and lookup[raw] not in allowed:
+            lookup[raw] = np.nan
+    new = s.map(lookup).astype(object)
+    unknown = s.notna() & new.isna()
+    changed = s.notna() & new.notna() & (new != s)
+    issues = _concat_issues(
+        [
+            _issues(file, table, s.index[changed], column, "noncanonical_category", s[changed], "fixed"),
+            _issues(file, table, s.index[unknown], column, "unknown_category", s[unknown], "set_missing"),
+        ]
+    )
+    issues = issues.sort_values("row", kind="stable", ignore_index=True)
+    return StepResult(_with(data, {column: new}), issues, _empty_quarantine(data))
+
+
+def parse_dates(
+    data: pd.DataFrame, *, columns, formats=("%Y-%m-%d",), file: str = "", table: str = ""
+) -> StepResult:
+    """Parse date columns in the declared formats, and Excel serial day numbers.
+
+    Each format is tried in order (``strptime`` codes); a value none fits that
+    is a whole number up to 2958465 is read as an Excel serial date
+    (``44197`` -> 2021-01-01, day 0 = 1899-12-30). Values that are already
+    dates (typed files) are kept; times of day are dropped.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    columns : list of str
+        Date columns (absent ones skipped).
+    formats : sequence of str, default ("%Y-%m-%d",)
+        The study.yaml ``date_formats``.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        Columns as ``datetime64[ns]``; ``excel_serial_date`` (``fixed``) per
+        serial number converted and ``unparseable_date`` (``set_missing``) per
+        unreadable value, with the raw text as value. Nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"hire_date": ["2021-01-04", "44197", "04/01/2021"]})
+    >>> ar.parse_dates(raw, columns=["hire_date"]).data["hire_date"].dt.strftime("%Y-%m-%d").tolist()
+    ['2021-01-04', '2021-01-01', nan]
+    """
+    changes, found = {}, []
+    for c in columns:
+        if c not in data:
+            continue
+        s = data[c]
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            changes[c] = s.dt.tz_localize(None).dt.normalize() if s.dt.tz is not None else s.dt.normalize()
+            changes[c] = changes[c].astype("datetime64[ns]")
+            continue
+        result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+        present = s.notna()
+        if pd.api.types.infer_dtype(s, skipna=True) == "string":
+            is_date = pd.Series(False, index=s.index)
+        else:
+            is_date = s.map(lambda v: isinstance(v, (dt.date, pd.Timestamp))).astype(bool)
+            if is_date.any():
+                result[is_date] = pd.to_datetime(s[is_date].map(pd.Timestamp)).dt.normalize()
+        remaining = s[present & ~is_date].astype(str)
+        for fmt in formats:
+            if remaining.empty:
+                break
+            parsed = pd.to_datetime(remaining, format=fmt, errors="coerce")
+            ok = parsed.notna()
+            result[ok.index[ok]] = parsed[ok].dt.normalize()
+            remaining = remaining[~ok]
+        serial = remaining.str.fullmatch(r"\d{1,7}(\.\d+)?")
+        if serial.any():
+            days = pd.to_numeric(remaining[serial], errors="coerce")
+            days = days[(days >= 1) & (days <= _EXCEL_MAX)]
+            result[days.index] = EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")
+            found.append(_issues(file, table, days.index, c, "excel_serial_date", remaining[days.index], "fixed"))
+            remaining = remaining.drop(days.index)
+        found.append(_issues(file, table, remaining.index, c, "unparseable_date", remaining, "set_missing"))
+        changes[c] = result
+    issues = _concat_issues(found)
+    if len(issues):
+        issues = issues.sort_values(["row"], kind="stable", ignore_index=True)
+    return StepResult(_with(data, changes), issues, _empty_quarantine(data))
+
+
+def parse_numbers(
+    data: pd.DataFrame,
+    *,
+    columns,
+    low: float = -np.inf,
+    high: float = np.inf,
+    whole: bool = False,
+    rule: str = "not_a_number",
+    file: str = "",
+    table: str = "",
+) -> StepResult:
+    """Read numeric columns; values outside ``[low, high]`` (or not whole) become missing.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    columns : list of str
+        Numeric columns (absent ones skipped).
+    low, high : float
+        Allowed range, inclusive.
+    whole : bool, default False
+        Only whole numbers are allowed; the column becomes ``Int64``
+        (otherwise ``float64``).
+    rule : str
+        Rule id for out-of-range values (e.g. ``out_of_range_rating``).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        ``not_a_number`` per non-numeric text and ``rule`` per out-of-range
+        value, both ``set_missing`` with the raw value. Nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"rating": ["3", "7", "good", "2.5"]})
+    >>> res = ar.parse_numbers(raw, columns=["rating"], low=1, high=5, whole=True, rule="out_of_range_rating")
+    >>> res.data["rating"].tolist(), res.issues["rule"].tolist()
+    ([3, <NA>, <NA>, <NA>], ['out_of_range_rating', 'not_a_number', 'out_of_range_rating'])
+    """
+    changes, found = {}, []
+    for c in columns:
+        if c not in data:
+            continue
+        s = data[c]
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            num = s.astype("float64")
+        else:
+            num = pd.to_numeric(s, errors="coerce").astype("float64")
+        text = s.notna() & num.isna()
+        bad = num.notna() & ((num < low) | (num > high))
+        if whole:
+            bad |= num.notna() & (np.floor(num) != num)
+        num = num.where(~bad)
+        found.append(_issues(file, table, s.index[text], c, "not_a_number", s[text], "set_missing"))
+        found.append(_issues(file, table, s.index[bad], c, rule, s[bad], "set_missing"))
+        changes[c] = num.astype("Int64") if whole else num
+    issues = _concat_issues(found)
+    if len(issues):
+        issues = issues.sort_values(["row"], kind="stable", ignore_index=True)
+    return StepResult(_with(data, changes), issues, _empty_quarantine(data))
+
+
+def clean_survey_answers(data: pd.DataFrame, *, scales: dict, file: str = "", table: str = "") -> StepResult:
+    """Read survey answers; answers outside a scale's range or not whole become missing.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The surveys table.
+    scales : dict of str to Scale
+        The study.yaml ``scales`` (items, min, max).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        Item columns as ``float64``; ``out_of_range_answer`` and
+        ``not_a_number`` issues (``set_missing``), ordered by item then row.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> cfg = ar.config_from_dict({"window": {"start": "2021-01-01", "end": "2024-12-31"},
+    ...     "scales": {"engagement": {"items": ["engagement_1", "engagement_2"]}}})
+    >>> raw = pd.DataFrame({"engagement_1": ["4", "9"], "engagement_2": ["2", "3.5"]})
+    >>> ar.clean_survey_answers(raw, scales=cfg.scales).issues[["row", "column", "value"]].values.tolist()
+    [[1, 'engagement_1', '9'], [1, 'engagement_2', '3.5']]
+    """
+    changes, found = {}, []
+    for scale in scales.values():
+        res = parse_numbers(
+            data, columns=scale.items, low=scale.min, high=scale.max, whole=True,
+            rule="out_of_range_answer", file=file, table=table,
+        )
+        for item in scale.items:
+            if item in data:
+                changes[item] = res.data[item].astype("float64")
+        if len(res.issues):
+            order = {c: i for i, c in enumerate(scale.items)}
+            found.append(
+                res.issues.assign(_o=res.issues["column"].map(order))
+                .sort_values(["_o", "row"], kind="stable")
+                .drop(columns="_o")
+            )
+    return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
+
+
+def reverse_code(data: pd.DataFrame, *, scales: dict, file: str = "", table: str = "") -> StepResult:
+    """Reverse-code the items each scale declares: ``x -> min + max - x``.
+
+    The change applies to a whole column, so it is reported once per column
+    (``row`` missing, ``value`` = the formula), not once per answer.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The surveys table, answers already numeric.
+    scales : dict of str to Scale
+        The study.yaml ``scales`` (``reverse``, ``min``, ``max``).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``reverse_coded`` issue (``fixed``) per reversed item column.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> cfg = ar.config_from_dict({"window": {"start": "2021-01-01", "end": "2024-12-31"},
+    ...     "scales": {"engagement": {"items": ["engagement_1", "engagement_2"], "reverse": ["engagement_2"]}}})
+    >>> raw = pd.DataFrame({"engagement_1": [4.0], "engagement_2": [1.0]})
+    >>> ar.reverse_code(raw, scales=cfg.scales).data["engagement_2"].tolist()
+    [5.0]
+    """
+    changes, found = {}, []
+    for scale in scales.values():
+        total = scale.min + scale.max
+        for item in scale.reverse:
+            if item in data:
+                changes[item] = total - pd.to_numeric(data[item]).astype("float64")
+                found.append(_issues(file, table, [None], item, "reverse_coded", f"x -> {total} - x", "fixed"))
+    return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
+
+
+# --------------------------------------------------------------------------- steps: quarantine
+def _cell_issues(file, table, data, bad: pd.DataFrame, rule, action) -> pd.DataFrame:
+    """One issue per true cell of ``bad`` (rows x columns), row-major order."""
+    if bad.empty or not bad.to_numpy().any():
+        return _empty_issues()
+    stacked = bad.stack()
+    stacked = stacked[stacked]
+    rows = stacked.index.get_level_values(0)
+    cols = stacked.index.get_level_values(1)
+    values = [data.at[r, c] for r, c in zip(rows, cols)]
+    return _issues(file, table, rows, list(cols), rule, values, action)
+
+
+def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> StepResult:
+    """Quarantine rows missing a required field.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    columns : list of str
+        Required columns (absent ones are a structural problem, skipped here).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``missing_required`` issue (``quarantined``) per missing cell.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"employee_id": ["E1", None]}, index=[2, 3])
+    >>> ar.require_fields(raw, columns=["employee_id"]).quarantine.index.tolist()
+    [3]
+    """
+    present = [c for c in columns if c in data]
+    missing = data[present].isna()
+    bad = missing.any(axis=1)
+    if not bad.any():
+        return _nothing(data)
+    reason = missing[bad].apply(lambda r: "missing required field(s): " + ", ".join(r.index[r]), axis=1)
+    kept, quarantine = _split(data, bad, "missing_required", reason)
+    return StepResult(kept, _cell_issues(file, table, data, missing[bad], "missing_required", "quarantined"), quarantine)
+
+
+def quarantine_implausible_dates(
+    data: pd.DataFrame, *, columns, earliest, latest, file: str = "", table: str = ""
+) -> StepResult:
+    """Quarantine rows with a date outside ``[earliest, latest]``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table, dates parsed.
+    columns : list of str
+        Date columns (absent ones skipped).
+    earliest, latest : Timestamp
+        The plausible range (study.yaml ``earliest_plausible_date``; window end
+        plus 5 years).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``implausible_date`` issue (``quarantined``) per offending cell.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["1901-01-01", "2020-01-01"])}, index=[2, 3])
+    >>> res = ar.quarantine_implausible_dates(spells, columns=["hire_date"], earliest="1950-01-01", latest="2029-12-31")
+    >>> res.quarantine.index.tolist()
+    [2]
+    """
+    present = [c for c in columns if c in data]
+    dates = data[present]
+    bad_cells = dates.notna() & ((dates < pd.Timestamp(earliest)) | (dates > pd.Timestamp(latest)))
+    bad = bad_cells.any(axis=1)
+    if not bad.any():
+        return _nothing(data)
+    kept, quarantine = _split(data, bad, "implausible_date")
+    return StepResult(
+        kept, _cell_issues(file, table, data, bad_cells[bad], "implausible_date", "quarantined"), quarantine
+    )
+
+
+def _quarantine_order(data, *, first, second, rule, file, table) -> StepResult:
+    if first not in data or second not in data:
+        return _nothing(data)
+    bad = (data[second] < data[first]).fillna(False).astype(bool)
+    if not bad.any():
+        return _nothing(data)
+    kept, quarantine = _split(data, bad, rule)
+    return StepResult(kept, _issues(file, table, data.index[bad], second, rule, data.loc[bad, second], "quarantined"), quarantine)
+
+
+def quarantine_termination_before_hire(employees: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Quarantine employment spells that end before they start.
+
+    Parameters
+    ----------
+    employees : DataFrame
+        The employees table, dates parsed.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``termination_before_hire`` issue (``quarantined``, value = the
+        termination date) per spell.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["2020-05-01"]),
+    ...                        "termination_date": pd.to_datetime(["2019-05-01"])}, index=[2])
+    >>> ar.quarantine_termination_before_hire(spells).issues["rule"].tolist()
+    ['termination_before_hire']
+    """
+    return _quarantine_order(
+        employees, first="hire_date", second="termination_date", rule="termination_before_hire", file=file, table=table
+    )
+
+
+def quarantine_end_before_start(
+    data: pd.DataFrame, *, start: str = "start_date", end: str = "end_date", file: str = "", table: str = ""
+) -> StepResult:
+    """Quarantine rows whose ``end`` date is before their ``start`` date (programmes).
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table, dates parsed.
+    start, end : str
+        Column names.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``end_before_start`` issue (``quarantined``, value = the end date) per row.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> programs = pd.DataFrame({"start_date": pd.to_datetime(["2022-03-01"]),
+    ...                          "end_date": pd.to_datetime(["2022-02-01"])}, index=[2])
+    >>> ar.quarantine_end_before_start(programs).quarantine["rule"].tolist()
+    ['end_before_start']
+    """
+    return _quarantine_order(data, first=start, second=end, rule="end_before_start", file=file, table=table)
+
+
+def drop_exact_duplicates(data: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Set aside rows identical to an earlier row (after normalising text and dates).
+
+    The first copy stays; later copies go to quarantine with action
+    ``dropped_duplicate``, so they are still counted.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``duplicate_row`` issue per copy, value ``"duplicate of row N"``.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"employee_id": ["E1", "E1"]}, index=[2, 3])
+    >>> ar.drop_exact_duplicates(raw).issues["value"].tolist()
+    ['duplicate of row 2']
+    """
+    dup = data.duplicated(keep="first")
+    if not dup.any():
+        return _nothing(data)
+    hashes = pd.util.hash_pandas_object(data, index=False)
+    first = pd.Series(data.index[~dup], index=hashes[~dup].to_numpy())
+    first = first[~first.index.duplicated()]
+    first_rows = first.reindex(hashes[dup].to_numpy()).to_numpy()
+    values = [f"duplicate of row {r}" for r in first_rows]
+    reason = pd.Series([f"{RULES['duplicate_row']}: duplicate of row {r}" for r in first_rows], index=data.index[dup])
+    kept, quarantine = _split(data, dup, "duplicate_row", reason)
+    return StepResult(kept, _issues(file, table, data.index[dup], None, "duplicate_row", values, "dropped_duplicate"), quarantine)
+
+
+def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = "", table: str = "") -> StepResult:
+    """Quarantine every row of a key that occurs more than once with different values.
+
+    Run after :func:`drop_exact_duplicates`, so the rows left sharing a key
+    disagree somewhere, and none of them can be trusted.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    key : list of str
+        Columns that identify a row (e.g. ``["employee_id", "cycle"]``).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``conflicting_duplicate`` issue (``quarantined``) per row; column
+        = the key columns joined with ``+``, value = their values joined with ``|``.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"goal_id": ["G1", "G1", "G2"], "weight": [1.0, 2.0, 1.0]}, index=[2, 3, 4])
+    >>> ar.quarantine_conflicting_duplicates(raw, key=["goal_id"]).quarantine.index.tolist()
+    [2, 3]
+    """
+    key = [c for c in key if c in data]
+    if not key:
+        return _nothing(data)
+    complete = data[key].notna().all(axis=1)
+    bad = data.duplicated(subset=key, keep=False) & complete
+    if not bad.any():
+        return _nothing(data)
+    values = data.loc[bad, key].apply(lambda r: "|".join(_text(v) for v in r), axis=1)
+    kept, quarantine = _split(data, bad, "conflicting_duplicate")
+    issues = _issues(file, table, data.index[bad], "+".join(key), "conflicting_duplicate", values, "quarantined")
+    return StepResult(kept, issues, quarantine)
+
+
+def _unknown(data, column, known):
+    if column not in data:
+        return None
+    s = data[column]
+    return s.notna() & ~s.isin(pd.Index(known).dropna())
+
+
+def quarantine_unknown_references(
+    data: pd.DataFrame,
+    *,
+    column: str,
+    known,
+    rule: str = "unknown_employee",
+    set_aside=None,
+    file: str = "",
+    table: str = "",
+) -> StepResult:
+    """Quarantine rows whose ``column`` refers to an id that does not exist.
+
+    Used for ``employee_id`` in reviews, surveys, programs and feedback: a row
+    that cannot be linked to an employment spell cannot be analysed.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    column : str
+        The referring column.
+    known : sequence
+        The ids that exist (e.g. the clean employees' ``employee_id``).
+    rule : str, default "unknown_employee"
+        Rule id.
+    set_aside : sequence, optional
+        Ids that were in the raw table but whose rows were all quarantined;
+        rows referring to them get rule ``quarantined_employee`` instead, so
+        the report says where to look.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One issue (``quarantined``, value = the id) per row.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> reviews = pd.DataFrame({"employee_id": ["E1", "E9"]}, index=[2, 3])
+    >>> ar.quarantine_unknown_references(reviews, column="employee_id", known=["E1"]).issues["row"].tolist()
+    [3]
+    """
+    bad = _unknown(data, column, known)
+    if bad is None or not bad.any():
+        return _nothing(data)
+    rules = pd.Series(rule, index=data.index[bad], dtype=object)
+    if set_aside is not None:
+        rules[data.loc[bad, column].isin(pd.Index(set_aside).dropna()).to_numpy()] = "quarantined_employee"
+    kept = data[~bad]
+    quarantine = data[bad].assign(reason=rules.map(RULES), rule=rules)
+    issues = _issues(file, table, data.index[bad], column, "x", data.loc[bad, column], "quarantined")
+    issues["rule"] = rules.to_numpy()
+    return StepResult(kept, issues, quarantine)
+
+
+def flag_unknown_references(
+    data: pd.DataFrame, *, column: str, known, rule: str, file: str = "", table: str = ""
+) -> StepResult:
+    """Flag (keep) rows whose ``column`` refers to an id that does not exist.
+
+    Used for ``manager_id``, goal ``owner_id``, ``giver_id`` and
+    ``parent_goal_id``: such references are often real people or goals outside
+    the export (a top executive, an organisation goal), so the rows are kept.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    column : str
+        The referring column.
+    known : sequence
+        The ids that exist.
+    rule : str
+        Rule id (``unknown_manager``, ``unknown_owner``, ``unknown_giver``,
+        ``unknown_parent_goal``).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``rule`` issue (``flagged``, value = the id) per row; data unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1", "E2"], "manager_id": ["E2", "E9"]}, index=[2, 3])
+    >>> res = ar.flag_unknown_references(spells, column="manager_id", known=spells["employee_id"],
+    ...                                  rule="unknown_manager")
+    >>> res.issues[["row", "value", "action"]].values.tolist()
+    [[3, 'E9', 'flagged']]
+    """
+    bad = _unknown(data, column, known)
+    if bad is None or not bad.any():
+        return _nothing(data)
+    return StepResult(data, _issues(file, table, data.index[bad], column, rule, data.loc[bad, column], "flagged"), _empty_quarantine(data))
+
+
+def quarantine_unknown_cycles(data: pd.DataFrame, *, cycles, file: str = "", table: str = "") -> StepResult:
+    """Quarantine goals or reviews whose ``cycle`` is not declared in study.yaml.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Goals or reviews.
+    cycles : sequence of str
+        Declared cycle names; when empty, every cycle is accepted.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``unknown_cycle`` issue (``quarantined``) per row.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> reviews = pd.DataFrame({"cycle": ["2021", "2019"]}, index=[2, 3])
+    >>> ar.quarantine_unknown_cycles(reviews, cycles=["2021"]).quarantine.index.tolist()
+    [3]
+    """
+    if not len(cycles) or "cycle" not in data:
+        return _nothing(data)
+    return quarantine_unknown_references(data, column="cycle", known=list(cycles), rule="unknown_cycle", file=file, table=table)
+
+
+def quarantine_surveys_outside_spell(
+    surveys: pd.DataFrame, *, employees: pd.DataFrame, date: str = "survey_date", file: str = "", table: str = ""
+) -> StepResult:
+    """Quarantine survey responses dated outside the respondent's employment.
+
+    A response belongs to the respondent's latest spell hired on or before its
+    date. If that spell ended before the response (``survey_date >
+    termination_date``), or no spell had started, the response is quarantined
+    so it can never be used. A response on the termination date is kept.
+
+    Parameters
+    ----------
+    surveys : DataFrame
+        Surveys with ``employee_id`` and parsed ``survey_date``; every
+        employee_id must be in ``employees`` (run
+        :func:`quarantine_unknown_references` first).
+    employees : DataFrame
+        Clean employees (``employee_id, hire_date, termination_date``).
+    date : str, default "survey_date"
+        The date column.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        ``survey_after_termination`` or ``survey_before_hire`` issues
+        (``quarantined``, value = the survey date).
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1"], "hire_date": pd.to_datetime(["2020-01-01"]),
+    ...                        "termination_date": pd.to_datetime(["2021-06-30"])})
+    >>> surveys = pd.DataFrame({"employee_id": ["E1", "E1"],
+    ...                         "survey_date": pd.to_datetime(["2021-01-15", "2021-07-15"])}, index=[2, 3])
+    >>> ar.quarantine_surveys_outside_spell(surveys, employees=spells).quarantine["rule"].tolist()
+    ['survey_after_termination']
+    """
+    if date not in surveys or "employee_id" not in surveys:
+        return _nothing(surveys)
+    left = pd.DataFrame({"row": surveys.index, "employee_id": surveys["employee_id"].to_numpy(), "when": surveys[date].to_numpy()})
+    left = left.dropna().sort_values("when", kind="stable")
+    term = employees["termination_date"] if "termination_date" in employees else pd.Series(pd.NaT, index=employees.index)
+    right = pd.DataFrame(
+        {"employee_id": employees["employee_id"].to_numpy(), "hire": employees["hire_date"].to_numpy(), "term": term.to_numpy()}
+    ).dropna(subset=["employee_id", "hire"]).sort_values("hire", kind="stable")
+    left["employee_id"] = left["employee_id"].astype(object)
+    right["employee_id"] = right["employee_id"].astype(object)
+    matched = pd.merge_asof(left, right, left_on="when", right_on="hire", by="employee_id", direction="backward")
+    matched = matched.set_index("row").reindex(surveys.index)
+    before = matched["when"].notna() & matched["hire"].isna()
+    after = matched["term"].notna() & (matched["when"] > matched["term"])
+    if not (before.any() or after.any()):
+        return _nothing(surveys)
+    rule = pd.Series(np.where(before, "survey_before_hire", "survey_after_termination"), index=surveys.index)
+    bad = before | after
+    kept = surveys[~bad]
+    removed = surveys[bad]
+    quarantine = removed.assign(reason=rule[bad].map(RULES), rule=rule[bad])
+    issues = _concat_issues(
+        [
+            _issues(file, table, [r], date, rule[r], surveys.at[r, date], "quarantined")
+            for r in surveys.index[bad]
+        ]
+    )
+    return StepResult(kept, issues, quarantine)
+
+
+_CHECK_RULES = {"not_nullable": "missing_required"}
+
+
+def validate_against_schema(
+    data: pd.DataFrame, *, schema: pa.DataFrameSchema, key=(), file: str = "", table: str = ""
+) -> StepResult:
+    """Validate the cleaned table with its pandera schema (lazily) and quarantine what still fails.
+
+    The schema verifies what the steps repaired. Each failure case becomes an
+    issue (``column -> column``, ``check -> rule``, ``failure_case -> value``,
+    ``index -> row``) and its row is quarantined with that rule. A column-level
+    failure (a wrong type) is a bug in cleaning and raises.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The cleaned table.
+    schema : pandera.pandas.DataFrameSchema
+        From :func:`table_schema`.
+    key : sequence of str
+        Conflict-key columns, used to name the column of a duplicate-key failure.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        The rows that pass; one ``quarantined`` issue per failing cell.
+
+    Raises
+    ------
+    DataContractError
+        A column has the wrong type after cleaning.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> reviews = pd.DataFrame({"employee_id": ["E1", "E2"], "cycle": ["2021", "2021"],
+    ...                         "rating": pd.array([3, 9], dtype="Int64")}, index=[2, 3])
+    >>> res = ar.validate_against_schema(reviews, schema=ar.table_schema("reviews"))
+    >>> res.issues[["row", "rule"]].values.tolist()
+    [[3, 'out_of_range_rating']]
+    """
+    try:
+        schema.validate(data, lazy=True)
+        return _nothing(data)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases.copy()
+    cases["rule"] = cases["check"].map(lambda c: _CHECK_RULES.get(str(c), str(c)))
+    column_level = cases["index"].isna()
+    if column_level.any():
+        problems = pd.DataFrame(
+            {
+                "file": file,
+                "row": None,
+                "column": cases.loc[column_level, "column"].to_numpy(),
+                "rule": ["wrong_type" if str(c).startswith("dtype") else str(c) for c in cases.loc[column_level, "check"]],
+                "value": cases.loc[column_level, "failure_case"].astype(str).to_numpy(),
+            }
+        )[PROBLEM_COLUMNS]
+        raise DataContractError(f"{file or table}: the table does not meet its schema after cleaning.", problems)
+    frame_level = cases["schema_context"] == "DataFrameSchema"
+    where = {"termination_before_hire": "termination_date", "end_before_start": "end_date"}
+    cases.loc[frame_level, "column"] = cases.loc[frame_level, "rule"].map(where).fillna("+".join(key))
+    cases = cases.drop_duplicates(subset=["index", "rule", "column"])
+    cases["index"] = cases["index"].astype("int64")
+    values = [
+        data.at[i, c] if c in data else v
+        for i, c, v, ctx in zip(cases["index"], cases["column"], cases["failure_case"], cases["schema_context"])
+    ]
+    cases = cases.assign(value=values).sort_values(["index"], kind="stable")
+    issues = _issues(file, table, cases["index"], list(cases["column"]), "x", list(cases["value"]), "quarantined")
+    issues["rule"] = cases["rule"].to_numpy()
+    first_rule = cases.drop_duplicates("index").set_index("index")["rule"]
+    bad = pd.Series(data.index.isin(first_rule.index), index=data.index)
+    kept = data[~bad]
+    removed = data[bad]
+    rules = first_rule.reindex(removed.index)
+    quarantine = removed.assign(reason=rules.map(RULES), rule=rules)
+    return StepResult(kept, issues, quarantine)
+
+
+# --------------------------------------------------------------------------- per table
+def _columns_of(table, dtype):
+    return [c for c, d, _, _ in COLUMNS[table] if d == dtype]
+
+
+def clean_table(
+    data: pd.DataFrame,
+    table: str,
+    config: StudyConfig,
+    *,
+    file: str | None = None,
+    employees: pd.DataFrame | None = None,
+    set_aside=None,
+) -> Cleaning:
+    """Run the cleaning steps of one canonical table.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The raw table (index = source row numbers).
+    table : str
+        Its canonical name.
+    config : StudyConfig
+        The study configuration.
+    file : str, optional
+        File name for the report (the table name by default).
+    employees : DataFrame, optional
+        The *clean* employees table, needed for every table but employees
+        (references to unknown employees; surveys outside a spell).
+    set_aside : sequence, optional
+        The employee_ids of the raw employees table that are not in the clean one
+        (all their spells quarantined); rows referring to them are quarantined
+        as ``quarantined_employee`` rather than ``unknown_employee``.
+
+    Returns
+    -------
+    Cleaning
+        ``.data`` (clean rows), ``.issues``, ``.quarantine``, ``.history``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> study = ar.simulate_study(n_employees=300, seed=0)  # doctest: +SKIP
+    >>> done = ar.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
+    """
+    file = file or table
+    earliest, latest = date_bounds(config)
+    text = _columns_of(table, "str")
+    dates = _columns_of(table, "datetime64[ns]")
+    c = Cleaning(data, file=file, table=table)
+    c = c.pipe(as_text, columns=text).pipe(strip_text, columns=[col for col, *_ in COLUMNS[table]] + (
+        [i for s in config.scales.values() for i in s.items] if table == "surveys" else []
+    ))
+    if table == "employees":
+        c = c.pipe(
+            normalise_category, column="termination_type", mapping=config.termination_map,
+            allowed=("voluntary", "involuntary", "other"),
+        )
+    elif table == "programs":
+        c = c.pipe(normalise_category, column="program", snake=True)
+        c = c.pipe(normalise_category, column="status", snake=True, allowed=("completed", "in_progress", "withdrawn"))
+    elif table == "feedback":
+        c = c.pipe(normalise_category, column="kind", snake=True)
+    c = c.pipe(parse_dates, columns=dates, formats=config.date_formats)
+    for (t, col) in RANGES:
+        if t == table:
+            low, high, whole, rule = range_for(t, col, config)
+            c = c.pipe(parse_numbers, columns=[col], low=low, high=high, whole=whole, rule=rule)
+    if table == "surveys":
+        c = c.pipe(clean_survey_answers, scales=config.scales)
+    c = c.pipe(require_fields, columns=REQUIRED_COLUMNS[table])
+    c = c.pipe(quarantine_implausible_dates, columns=dates, earliest=earliest, latest=latest)
+    if table == "employees":
+        c = c.pipe(quarantine_termination_before_hire)
+    if table == "programs":
+        c = c.pipe(quarantine_end_before_start)
+    if table in ("goals", "reviews"):
+        c = c.pipe(quarantine_unknown_cycles, cycles=[cy.name for cy in config.cycles])
+    c = c.pipe(drop_exact_duplicates)
+    if KEYS[table]:
+        c = c.pipe(quarantine_conflicting_duplicates, key=KEYS[table])
+    if table in ("reviews", "surveys", "programs", "feedback"):
+        known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
+        c = c.pipe(
+            quarantine_unknown_references, column="employee_id", known=known, rule="unknown_employee", set_aside=set_aside
+        )
+    if table == "surveys" and employees is not None:
+        c = c.pipe(quarantine_surveys_outside_spell, employees=employees)
+    if table == "surveys":
+        c = c.pipe(reverse_code, scales=config.scales)
+    optional = {col: d for col, d, req, _ in COLUMNS[table] if not req}
+    if table == "surveys":
+        optional.update({i: "float64" for s in config.scales.values() for i in s.items})
+    c = c.pipe(add_missing_columns, columns=optional)
+    c = c.pipe(validate_against_schema, schema=table_schema(table, config), key=KEYS[table])
+    # references are flagged last, against what survived
+    if table == "employees":
+        c = c.pipe(flag_unknown_references, column="manager_id", known=c.data["employee_id"], rule="unknown_manager")
+    elif table == "goals":
+        known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
+        c = c.pipe(flag_unknown_references, column="owner_id", known=known, rule="unknown_owner")
+        c = c.pipe(flag_unknown_references, column="parent_goal_id", known=c.data["goal_id"], rule="unknown_parent_goal")
+    elif table == "feedback":
+        known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
+        c = c.pipe(flag_unknown_references, column="giver_id", known=known, rule="unknown_giver")
+    return c
+
+
+def _fatal_rows(report: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """Required columns unreadable or missing in more than UNREADABLE_TOLERANCE of rows (and >= 5 rows)."""
+    rows = []
+    missing = report[report["rule"] == "missing_required"]
+    for (table, file, column), part in missing.groupby(["table", "file", "column"], sort=False):
+        n_in = int(counts.loc[counts["table"] == table, "rows_in"].iloc[0])
+        n = len(part)
+        if n >= 5 and n > UNREADABLE_TOLERANCE * n_in:
+            unreadable = report[
+                (report["table"] == table) & (report["column"] == column) & (report["rule"] == "unparseable_date")
+            ]
+            example = f"; e.g. {unreadable['value'].iloc[0]!r}" if len(unreadable) else ""
+            rows.append(
+                [file, table, None, column, "unreadable_column", f"{n} of {n_in} rows ({100 * n / n_in:.0f}%) missing or unreadable{example}"]
+            )
+    frame = pd.DataFrame(rows, columns=["file", "table", "row", "column", "rule", "value"])
+    frame["row"] = frame["row"].astype("Int64")
+    return frame
+
+
+def _progress(progress):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from rich.progress import Progress
+
+    return Progress(transient=True)
+
+
+def _clean(study: Study, *, progress=None):
+    """Clean every table; return (CleanStudy, structural problems). Never raises on row problems."""
+    from .validate import structure_problems
+
+    structure = structure_problems(study)
+    config = study.config
+    tables, quarantines, issues, counts = {}, {}, [], []
+    bar = _progress(progress)
+    present = [t for t in TABLES if t in study.tables]
+    task = None
+    if bar is not None:
+        bar.start()
+        task = bar.add_task("cleaning", total=len(present))
+    try:
+        employees, set_aside = None, None
+        for table in present:
+            if bar is not None:
+                bar.update(task, description=f"cleaning {table}")
+            raw = study.tables[table]
+            file = study.source(table)
+            struct = structure[(structure["table"] == table) & ~structure["fatal"]]
+            issues.append(
+                _issues(file, table, [None] * len(struct), list(struct["column"]), "x", list(struct["value"]), "flagged").assign(
+                    rule=list(struct["rule"])
+                )
+                if len(struct)
+                else _empty_issues()
+            )
+            done = clean_table(raw, table, config, file=file, employees=employees, set_aside=set_aside)
+            if table == "employees":
+                employees = done.data
+                raw_ids = as_text(raw, columns=["employee_id"]).data["employee_id"]
+                if raw_ids.dtype == object:
+                    raw_ids = raw_ids.str.strip()
+                set_aside = pd.Index(raw_ids.dropna().unique()).difference(employees["employee_id"].dropna())
+            tables[table] = done.data
+            q = done.quarantine
+            quarantines[table] = raw.loc[q.index].assign(reason=q["reason"], rule=q["rule"])
+            issues.append(done.issues)
+            counts.append((table, len(raw), len(done.data), len(q)))
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    counts = pd.DataFrame(counts, columns=["table", "rows_in", "rows_out", "rows_quarantined"])
+    if config.pseudonymise:
+        # Clean tables carry keyed-hash ids; the report and quarantine keep the source ids,
+        # because they exist to fix the source files (they are never shown to leadership).
+        from .privacy import pseudonymise_tables
+
+        tables = pseudonymise_tables(tables, key_env=config.pseudonym_key_env)
+    clean = CleanStudy(
+        tables=tables,
+        report=_concat_issues(issues),
+        quarantine=quarantines,
+        config=config,
+        counts=counts,
+        path=study.path,
+    )
+    return clean, structure
+
+
+def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
+    """Clean every table of a study; report every change; quarantine unusable rows.
+
+    Tables are cleaned in order (employees first, as the others refer to it)
+    by :func:`clean_table`: text stripped, categories normalised
+    (``termination_map``), dates parsed (``date_formats`` and Excel serials),
+    numbers range-checked, survey answers checked and reverse-coded, rows
+    missing required fields, with implausible dates, termination before hire,
+    exact or conflicting duplicates, unknown employees or cycles, or surveys
+    outside the respondent's employment quarantined; unknown managers, goal
+    owners, givers and parent goals flagged. The pandera schema then verifies
+    the result. For every table rows in = rows out + rows quarantined.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`load_study` or :func:`simulate_study`.
+    progress : bool, optional
+        Show a progress bar; by default only when stderr is a terminal (never
+        in notebooks).
+
+    Returns
+    -------
+    CleanStudy
+        ``tables`` (clean, index = source rows), ``report`` (``file, table,
+        row, column, rule, value, action``), ``quarantine`` (per table, the raw
+        rows set aside plus ``reason`` and ``rule``), ``counts`` (``table,
+        rows_in, rows_out, rows_quarantined``) and, on first access,
+        ``analysis``.
+
+    Raises
+    ------
+    DataContractError
+        The study breaks the contract: the employees table or a required
+        column is missing, or a required column is unreadable in more than
+        20% of rows (see :func:`validate_study`).
+    PrivacyError
+        study.yaml sets ``pseudonymise: true`` but the key variable
+        (``pseudonym_key_env``) is not set.
+
+    Notes
+    -----
+    With ``pseudonymise: true`` the ids of the clean tables are replaced by a
+    keyed hash (:func:`pseudonymise_tables`); the report and the quarantine
+    keep the source ids, as they exist to fix the source files.
+
+    See Also
+    --------
+    validate_study : The same checks, listed without stopping.
+    write_clean_study : Write the result to a folder.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
+    >>> clean.counts  # doctest: +SKIP
+    """
+    from .validate import structure_problems
+
+    structure = structure_problems(study)
+    fatal = structure[structure["fatal"]]
+    if len(fatal):
+        raise DataContractError(
+            f"{study.path or 'the study'} breaks the data contract; fix these and try again.",
+            fatal[PROBLEM_COLUMNS],
+        )
+    clean, _ = _clean(study, progress=progress)
+    fatal = _fatal_rows(clean.report, clean.counts)
+    if len(fatal):
+        raise DataContractError(
+            f"{study.path or 'the study'}: required columns are mostly unreadable; check study.yaml "
+            "`date_formats` and `column_maps`.",
+            fatal[PROBLEM_COLUMNS],
+        )
+    return clean
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    changes = {}
+    for c in frame.columns:
+        s = frame[c]
+        if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+            changes[c] = s.map(_text).astype(object)
+    return _with(frame, changes) if changes else frame
+
+
+def write_clean_study(clean: CleanStudy, out_dir: str | Path) -> Path:
+    """Write a cleaned study to a folder.
+
+    Writes ``<table>.parquet`` (clean tables, index ``row`` kept),
+    ``cleaning_report.csv``, ``cleaning_counts.csv``, ``quarantine/<table>.csv``
+    (every table, even when empty) and ``analysis/*.parquet``.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        From :func:`clean_study`.
+    out_dir : str or Path
+        Folder to write to (created).
+
+    Returns
+    -------
+    Path
+        The folder.
+
+    Examples
+    --------
+    >>> import alignment_research as ar, tempfile
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
+    >>> ar.write_clean_study(clean, tempfile.mkdtemp())  # doctest: +SKIP
+    """
+    out = Path(out_dir)
+    (out / "quarantine").mkdir(parents=True, exist_ok=True)
+    for table, frame in clean.tables.items():
+        _parquet_safe(frame).to_parquet(out / f"{table}.parquet", index=True)
+    clean.report.to_csv(out / "cleaning_report.csv", index=False)
+    clean.counts.to_csv(out / "cleaning_counts.csv", index=False)
+    for table, frame in clean.quarantine.items():
+        frame.to_csv(out / "quarantine" / f"{table}.csv", index=True)
+    clean.analysis.write(out / "analysis")
+    return out
+
+
+# --------------------------------------------------------------------------- summary and figure
+def cleaning_summary(report: pd.DataFrame) -> pd.DataFrame:
+    """Count issues by table, rule and action.
+
+    Parameters
+    ----------
+    report : DataFrame
+        ``CleanStudy.report``.
+
+    Returns
+    -------
+    DataFrame
+        ``table, rule, action, issues`` (the count), tables in processing
+        order, then rule.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.cleaning_summary(ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).report)  # doctest: +SKIP
+    """
+    if report.empty:
+        return pd.DataFrame({"table": [], "rule": [], "action": [], "issues": pd.Series(dtype="int64")})
+    counts = report.groupby(["table", "rule", "action"], sort=False).size().rename("issues").reset_index()
+    order = {t: i for i, t in enumerate(TABLES)}
+    counts = counts.assign(_o=counts["table"].map(order)).sort_values(["_o", "rule", "action"], kind="stable")
+    return counts.drop(columns="_o").reset_index(drop=True)
+
+
+def quarantine_summary(clean: CleanStudy) -> pd.DataFrame:
+    """Count quarantined rows by table and rule.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        From :func:`clean_study`.
+
+    Returns
+    -------
+    DataFrame
+        ``table, rule, rows, reason``: tables in processing order, then the
+        most frequent rule first; ``reason`` is the rule's text.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.quarantine_summary(ar.clean_study(ar.simulate_study(n_employees=300, seed=0)))  # doctest: +SKIP
+    """
+    parts = [
+        frame.groupby("rule", sort=False).size().rename("rows").reset_index().assign(table=table)
+        for table, frame in clean.quarantine.items()
+        if len(frame)
+    ]
+    if not parts:
+        return pd.DataFrame({"table": [], "rule": [], "rows": pd.Series(dtype="int64"), "reason": []})
+    out = pd.concat(parts, ignore_index=True)
+    order = {t: i for i, t in enumerate(TABLES)}
+    out = out.assign(_o=out["table"].map(order), _n=-out["rows"])
+    out = out.sort_values(["_o", "_n", "rule"], kind="stable").drop(columns=["_o", "_n"])
+    out["reason"] = out["rule"].map(RULES)
+    return out[["table", "rule", "rows", "reason"]].reset_index(drop=True)
+
+
+def plot_cleaning_summary(report: pd.DataFrame, *, ax=None, **kwargs):
+    """Draw how many issues each rule found, per table, coloured by action.
+
+    Parameters
+    ----------
+    report : DataFrame
+        ``CleanStudy.report``.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :func:`seaborn.barplot`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One horizontal bar per table and rule (log scale).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
+    >>> ax = ar.plot_cleaning_summary(clean.report)  # doctest: +SKIP
+    """
+    if ax is None:
+        ax = plt.gca()
+    counts = cleaning_summary(report)
+    if counts.empty:
+        ax.text(0.5, 0.5, "No issues found", ha="center", va="center", transform=ax.transAxes)
+        return ax
+    counts = counts.assign(label=counts["table"] + ": " + counts["rule"])
+    kwargs.setdefault("hue_order", [a for a in ACTIONS if a in set(counts["action"])])
+    kwargs.setdefault("dodge", False)
+    sns.barplot(data=counts, x="issues", y="label", hue="action", orient="h", ax=ax, **kwargs)
+    ax.set_xscale("log")
+    ax.set_xlim(0.5, counts["issues"].max() * 3)  # a count of 1 stays visible; room for the labels
+    for container in ax.containers:
+        ax.bar_label(container, padding=2, fontsize="small")
+    ax.set_xlabel("Issues (count, log scale)")
+    ax.set_ylabel("")
+    if ax.get_legend() is not None:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="action", frameon=False)
+    return ax

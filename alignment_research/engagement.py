@@ -1,0 +1,1899 @@
+"""Engagement and performance models: clustered OLS, mixed, within-person, ordinal, logit, mediation, drivers."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.stats as st
+
+from ._docs import DOCS
+from ._formula import check_columns
+from ._lmm import fit_random_intercept
+from .errors import ModelError, StatisticalWarning
+from .results import TIDY_COLUMNS, ModelResult
+
+__all__ = [
+    "fit_ols",
+    "fit_mixed",
+    "fit_within",
+    "fit_ordinal",
+    "fit_logit",
+    "fit_mediation",
+    "driver_analysis",
+    "predicted_values",
+    "marginal_effects",
+    "adjust_pvalues",
+    "plot_predicted",
+    "plot_residuals",
+    "plot_drivers",
+    "RegressionResult",
+    "MixedResult",
+    "OrdinalResult",
+    "MediationResult",
+    "DriverResult",
+]
+
+_EXAMPLE_PANEL = """    >>> import alignment_research as ar
+    >>> panel = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.survey_panel"""
+
+
+# --------------------------------------------------------------------------- result classes
+
+
+@dataclass(frozen=True)
+class RegressionResult(ModelResult):
+    """A fitted regression (OLS, within-person, logit): tidy table, summary, plot.
+
+    Attributes
+    ----------
+    formula : str
+        The formula as given.
+    design_info : object
+        The patsy design of the right-hand side, used to predict on new rows.
+    params : ndarray
+        Coefficients in the order of ``tidy()``.
+    cov_params : ndarray
+        Their covariance matrix (the one behind ``std_error``).
+    link : str
+        ``"identity"`` or ``"logit"``.
+    """
+
+    formula: str = ""
+    design_info: Any = None
+    params: Any = None
+    cov_params: Any = None
+    link: str = "identity"
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draw a forest plot of the estimates (odds ratios for a logit) and return the Axes."""
+        from .plots import plot_forest
+
+        table = self.table[self.table["term"] != "Intercept"]
+        return plot_forest(table, ratio="exp_estimate" in table.columns, ax=ax, **kwargs)
+
+
+@dataclass(frozen=True)
+class MixedResult(RegressionResult):
+    """A fitted linear mixed model; ``glance()`` adds the variance components and ICC.
+
+    Attributes
+    ----------
+    random_effects : DataFrame
+        Predicted random intercepts (BLUPs): ``group, estimate``.
+    """
+
+    random_effects: Any = None
+
+
+@dataclass(frozen=True)
+class OrdinalResult(RegressionResult):
+    """A proportional-odds model; ``extras["proportional_odds"]`` holds the Brant test."""
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draw the odds ratios of the slopes (not the cut-points) and return the Axes."""
+        from .plots import plot_forest
+
+        table = self.table[~self.table["term"].str.contains(r"\|", regex=True)]
+        return plot_forest(table, ratio=True, ax=ax, **kwargs)
+
+
+@dataclass(frozen=True)
+class MediationResult(ModelResult):
+    """Indirect, direct and total effects with bootstrap intervals, and the share mediated."""
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draw the indirect, direct and total effects with their intervals and return the Axes."""
+        from .plots import plot_forest
+
+        table = self.table[self.table["term"].isin(["indirect", "direct", "total"])]
+        return plot_forest(table, ax=ax, **kwargs)
+
+
+@dataclass(frozen=True)
+class DriverResult(ModelResult):
+    """Relative importance of drivers (dominance analysis) with bootstrap intervals."""
+
+    def plot(self, *, group="all", ax=None, **kwargs):
+        """Draw each driver's share of explained variance for one group and return the Axes.
+
+        Parameters
+        ----------
+        group : str, default "all"
+            Which group to draw (``"all"`` for the whole sample).
+        ax : matplotlib Axes, optional
+            Axes to draw on.
+        **kwargs
+            Passed to :func:`plot_drivers`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes drawn on.
+        """
+        return plot_drivers(self.table, group=group, ax=ax, **kwargs)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _split_formula(formula: str) -> tuple[str, str]:
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ModelError(
+            f"The formula must name the outcome, e.g. 'engagement ~ alignment_cascade + manager_program', "
+            f"but {formula!r} was passed."
+        )
+    lhs, rhs = formula.split("~", 1)
+    lhs, rhs = lhs.strip(), rhs.strip()
+    if not lhs.isidentifier():
+        raise ModelError(f"The outcome {lhs!r} must be a column name (no transformations); add it as a column first.")
+    return lhs, rhs
+
+
+def _categorical_terms(rhs: str) -> set:
+    """Variables that patsy will treat as categorical: wrapped in ``C(...)``."""
+    from ._formula import _names_in
+
+    out = set()
+    desc = patsy.ModelDesc.from_formula(rhs)
+    for term in desc.rhs_termlist:
+        for factor in term.factors:
+            if factor.code.startswith("C("):
+                out.update(_names_in(factor.code))
+    return out
+
+
+def _plain_dtypes(frame: pd.DataFrame, categorical=(), variables=None) -> pd.DataFrame:
+    """Prepare complete rows for patsy.
+
+    Pandas nullable dtypes (Int64, string, boolean) become numpy ones patsy
+    understands, and categorical variables (text columns and those wrapped in
+    ``C()``) become pandas Categoricals with sorted levels: the same treatment
+    coding and labels, but patsy then reads codes instead of looping over
+    every row in Python (seconds on a million rows).
+    """
+    out = frame.copy()
+    for c in out.columns:
+        dt = out[c].dtype
+        if isinstance(dt, pd.CategoricalDtype):
+            continue
+        in_formula = variables is None or c in variables
+        if in_formula and (c in categorical or pd.api.types.is_string_dtype(dt) or dt == object):
+            if not pd.api.types.is_bool_dtype(dt):
+                values = out[c].to_numpy()
+                if isinstance(dt, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dt):
+                    values = out[c].astype("int64").to_numpy()
+                try:
+                    out[c] = pd.Categorical(values)
+                    continue
+                except TypeError:  # unorderable mixed values: leave it to patsy
+                    pass
+        if isinstance(dt, pd.api.extensions.ExtensionDtype) and not isinstance(dt, pd.CategoricalDtype):
+            if pd.api.types.is_bool_dtype(dt):
+                out[c] = out[c].astype(bool)
+            elif pd.api.types.is_integer_dtype(dt):
+                out[c] = out[c].astype("int64")
+            elif pd.api.types.is_float_dtype(dt):
+                out[c] = out[c].astype("float64")
+            elif pd.api.types.is_string_dtype(dt):
+                out[c] = out[c].astype(object)
+    return out
+
+
+def _fast_C(data, contrast=None, levels=None):
+    """patsy's ``C()``, but a plain ``C(x)`` of a pandas Categorical stays a Categorical.
+
+    patsy reads a bare Categorical through its codes, but unwraps ``C(x)`` row
+    by row in Python (seconds on a million rows). Same coding, same labels.
+    """
+    if contrast is None and levels is None and isinstance(getattr(data, "dtype", None), pd.CategoricalDtype):
+        return data
+    from patsy.builtins import C
+
+    return C(data, contrast, levels)
+
+
+def _design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True):
+    """The design matrix of ``_formula.design_matrix`` (R column order, same checks), built fast.
+
+    Rows are already complete (``_prepare`` dropped incomplete ones). Returns the
+    matrix and its patsy ``DesignInfo`` (to predict on new rows).
+    """
+    env = patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}])
+    try:
+        X = patsy.dmatrix(rhs, sub, eval_env=env, return_type="dataframe", NA_action="raise")
+    except patsy.PatsyError as err:
+        raise ModelError(f"Formula {rhs!r} could not be built: {err}") from None
+    info = X.design_info
+    order = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t in info.term_slices]
+    X = X[[c for t in order for c in info.column_names[info.term_slices[t]]]]
+    if not intercept and "Intercept" in X.columns:
+        X = X.drop(columns="Intercept")
+    constant = [c for c in X.columns if c != "Intercept" and np.ptp(X[c].to_numpy()) == 0]
+    if constant:
+        raise ModelError(
+            f"Covariate(s) {constant} do not vary in the {len(X)} rows used; a model cannot estimate their effect. "
+            "Drop them from the formula or check the data."
+        )
+    return X.reset_index(drop=True), info
+
+
+def _prepare(data: pd.DataFrame, formula: str, *, extra=(), intercept=True, binary=False):
+    """Check columns, drop incomplete rows, return (y, X, sub) with aligned rows."""
+    if not isinstance(data, pd.DataFrame):
+        raise ModelError(f"`data` must be a pandas DataFrame, but {type(data).__name__} was passed.")
+    lhs, rhs = _split_formula(formula)
+    extra = [c for c in extra if c is not None]
+    check_columns(data, [lhs, *extra])
+    from ._formula import formula_variables
+
+    variables = formula_variables(rhs)
+    check_columns(data, variables)
+    used = list(dict.fromkeys([lhs, *extra, *variables]))
+    sub = _plain_dtypes(data[used].dropna().reset_index(drop=True), categorical=_categorical_terms(rhs),
+                        variables=set(variables))
+    if sub.empty:
+        raise ModelError(f"No rows with {used} all present.")
+    X, info = _design(sub, rhs, intercept=intercept)
+    y = pd.to_numeric(sub[lhs], errors="coerce")
+    if y.isna().any():
+        raise ModelError(f"The outcome {lhs!r} must be numeric; it has values that are not numbers.")
+    y = y.to_numpy(float)
+    if binary and not np.isin(y, [0.0, 1.0]).all():
+        raise ModelError(f"The outcome {lhs!r} must be 0/1 for a logistic model; found {sorted(set(y))[:6]}.")
+    if np.ptp(y) == 0:
+        raise ModelError(f"The outcome {lhs!r} does not vary in the {len(y)} rows used; nothing to model.")
+    if len(y) <= X.shape[1]:
+        raise ModelError(f"Only {len(y)} complete rows for {X.shape[1]} coefficients; add data or drop terms.")
+    Xa = X.to_numpy(float)
+    scale = np.sqrt((Xa * Xa).sum(axis=0))
+    rank = np.linalg.matrix_rank((Xa / scale).T @ (Xa / scale), tol=1e-10, hermitian=True)
+    if rank < X.shape[1]:
+        raise ModelError(
+            f"The design matrix of {rhs!r} is rank deficient ({rank} < {X.shape[1]} columns): some terms are "
+            "linear combinations of others (e.g. a dummy for every level). Drop one of them."
+        )
+    return lhs, rhs, y, X, sub, info
+
+
+def _std_estimates(X: pd.DataFrame, params, y=None) -> np.ndarray:
+    """Standardised effects: per SD of a continuous x (or per unit of a 0/1 x), in SD units of y if given."""
+    sd_y = float(np.std(y, ddof=1)) if y is not None else 1.0
+    out = []
+    for col, b in zip(X.columns, params):
+        x = X[col].to_numpy(float)
+        if col == "Intercept" or np.ptp(x) == 0:
+            out.append(np.nan)
+        elif np.isin(x, [0.0, 1.0]).all():
+            out.append(b / sd_y)
+        else:
+            out.append(b * np.std(x, ddof=1) / sd_y)
+    return np.asarray(out)
+
+
+def _tidy(terms, est, se, *, alpha, dist="norm", df=None, ratio=False, std=None) -> pd.DataFrame:
+    est, se = np.asarray(est, float), np.asarray(se, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = est / se
+    if dist == "t":
+        p = 2 * st.t.sf(np.abs(stat), df)
+        q = st.t.ppf(1 - alpha / 2, df)
+    else:
+        p = 2 * st.norm.sf(np.abs(stat))
+        q = st.norm.ppf(1 - alpha / 2)
+    table = pd.DataFrame(
+        {
+            "term": list(terms),
+            "estimate": est,
+            "std_error": se,
+            "statistic": stat,
+            "p_value": p,
+            "conf_low": est - q * se,
+            "conf_high": est + q * se,
+        }
+    )
+    if ratio:
+        table["exp_estimate"] = np.exp(table["estimate"])
+        table["exp_conf_low"] = np.exp(table["conf_low"])
+        table["exp_conf_high"] = np.exp(table["conf_high"])
+    if std is not None:
+        table["std_estimate"] = std
+    return table
+
+
+def _tidy_from_statsmodels(res, *, alpha, ratio=False, std=None) -> pd.DataFrame:
+    """Rename a statsmodels results' own table (params, bse, tvalues, pvalues, conf_int)."""
+    ci = np.asarray(res.conf_int(alpha))
+    table = pd.DataFrame(
+        {
+            "term": list(res.model.exog_names),
+            "estimate": np.asarray(res.params, float),
+            "std_error": np.asarray(res.bse, float),
+            "statistic": np.asarray(res.tvalues, float),
+            "p_value": np.asarray(res.pvalues, float),
+            "conf_low": ci[:, 0],
+            "conf_high": ci[:, 1],
+        }
+    )
+    if ratio:
+        for a, b in (("exp_estimate", "estimate"), ("exp_conf_low", "conf_low"), ("exp_conf_high", "conf_high")):
+            table[a] = np.exp(table[b])
+    if std is not None:
+        table["std_estimate"] = std
+    return table
+
+
+def _cov_label(cluster, default="nonrobust"):
+    return f"cluster: {cluster}" if cluster else default
+
+
+def _cluster_codes(sub: pd.DataFrame, cluster: str | None):
+    if cluster is None:
+        return None
+    codes = pd.factorize(sub[cluster].astype(str))[0]
+    n_clusters = codes.max() + 1
+    if n_clusters < 20:
+        warnings.warn(
+            f"Only {n_clusters} clusters in {cluster!r}: cluster-robust standard errors are unreliable with fewer "
+            "than about 20-50 clusters.",
+            StatisticalWarning,
+            stacklevel=3,
+        )
+    return codes
+
+
+def _residual_table(fitted, resid) -> pd.DataFrame:
+    return pd.DataFrame({"fitted": np.asarray(fitted, float), "residual": np.asarray(resid, float)})
+
+
+# --------------------------------------------------------------------------- OLS
+
+
+def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alpha: float = 0.05) -> RegressionResult:
+    """Fit a linear regression with (optionally) cluster-robust standard errors.
+
+    Use it for the engagement score on the survey panel, with ``cluster="manager_id"``
+    because team members share a manager and their answers are not independent.
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ right-hand side"`` in R/patsy syntax, e.g.
+        ``"engagement ~ alignment_cascade + manager_program + C(job_level)"``.
+        Categorical terms use treatment coding with the first sorted level as reference.
+    {cluster}
+    {alpha}
+
+    Returns
+    -------
+    RegressionResult
+        ``tidy()``: ``term, estimate, std_error, statistic, p_value, conf_low,
+        conf_high, std_estimate`` (``std_estimate`` is the effect in outcome SDs
+        per SD of a continuous covariate, or per unit of a 0/1 covariate).
+        ``glance()``: ``n, n_groups, log_likelihood, aic, r_squared, adj_r_squared,
+        sigma, cov_type, formula``. ``extras["residuals"]``: ``fitted, residual``.
+        ``extras["naive_std_error"]``: the model-based standard errors next to
+        the clustered ones (``term, std_error_naive, std_error, ratio``).
+
+    Raises
+    ------
+    ModelError
+        Unknown column, a covariate that does not vary, too few rows.
+
+    Warns
+    -----
+    StatisticalWarning
+        Fewer than 20 clusters.
+
+    See Also
+    --------
+    fit_mixed : random intercepts instead of clustered errors.
+
+    Notes
+    -----
+    statsmodels ``OLS(...).fit(cov_type="cluster")``: CR1 with the small-sample
+    factor ``G/(G-1) * (N-1)/(N-K)``, t reference with ``G-1`` degrees of freedom.
+    The estimates and standard errors match
+    ``sandwich::vcovCL(lm(...), cluster = ~manager_id, type = "HC1")`` in R.
+
+    Examples
+    --------
+    {example}
+    >>> res = ar.fit_ols(panel, "engagement ~ alignment_cascade + manager_program", cluster="manager_id")
+    >>> list(res.tidy().columns[:3])
+    ['term', 'estimate', 'std_error']
+    """
+    import statsmodels.api as sm
+
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster])
+    codes = _cluster_codes(sub, cluster)
+    model = sm.OLS(y, X)
+    naive = model.fit()
+    res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}) if cluster else naive
+    table = _tidy_from_statsmodels(res, alpha=alpha, std=_std_estimates(X, res.params, y))
+    summary = pd.DataFrame(
+        [
+            {
+                "n": int(res.nobs),
+                "n_groups": int(codes.max() + 1) if cluster else np.nan,
+                "log_likelihood": float(res.llf),
+                "aic": float(res.aic),
+                "r_squared": float(res.rsquared),
+                "adj_r_squared": float(res.rsquared_adj),
+                "sigma": float(np.sqrt(res.scale)),
+                "cov_type": _cov_label(cluster),
+                "formula": formula,
+            }
+        ]
+    )
+    naive_se = pd.DataFrame(
+        {"term": table["term"], "std_error_naive": np.asarray(naive.bse), "std_error": table["std_error"]}
+    )
+    naive_se["ratio"] = naive_se["std_error"] / naive_se["std_error_naive"]
+    return RegressionResult(
+        name="ols",
+        table=table,
+        summary=summary,
+        model=res,
+        extras={"residuals": _residual_table(res.fittedvalues, res.resid), "naive_std_error": naive_se},
+        formula=formula,
+        design_info=info,
+        params=np.asarray(res.params, float),
+        cov_params=np.asarray(res.cov_params(), float),
+        link="identity",
+    )
+
+
+# --------------------------------------------------------------------------- mixed
+
+
+def fit_mixed(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    groups: str,
+    reml: bool = True,
+    vc: str | dict | None = None,
+    alpha: float = 0.05,
+    engine: str = "auto",
+) -> MixedResult:
+    """Fit a linear mixed model with a random intercept per group (e.g. per manager).
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ right-hand side"``, e.g. ``"engagement ~ alignment_cascade + manager_program"``.
+    groups : str
+        Column whose levels get a random intercept (usually ``"manager_id"``).
+    reml : bool, default True
+        Restricted maximum likelihood (lme4's default); False for maximum likelihood
+        (needed to compare models that differ in fixed effects by likelihood ratio).
+    vc : str or dict, optional
+        A second grouping with its own variance: a column name such as
+        ``"department"`` (groups nested within it), or a dict of statsmodels
+        variance-component formulas. Fitted with statsmodels ``MixedLM``.
+    {alpha}
+    engine : {{"auto", "numpy", "statsmodels"}}, default "auto"
+        ``"auto"`` uses the fast exact engine for a single random intercept and
+        statsmodels ``MixedLM`` when ``vc`` is given.
+
+    Returns
+    -------
+    MixedResult
+        ``tidy()``: fixed effects with ``term, estimate, std_error, statistic,
+        p_value, conf_low, conf_high, std_estimate`` (z tests, as statsmodels).
+        ``glance()``: ``n, n_groups, log_likelihood, aic, bic, sigma2, var_<groups>
+        [, var_<vc>], icc, boundary, converged, method, engine, cov_type, formula``.
+        ``random_effects``: ``group, estimate`` (BLUPs). ``extras["residuals"]``:
+        ``fitted, residual`` (conditional on the random effects).
+
+    Raises
+    ------
+    ModelError
+        Unknown column, a covariate that does not vary, fewer than 2 groups.
+
+    Warns
+    -----
+    StatisticalWarning
+        The random-intercept variance is estimated at (or numerically near) zero,
+        a boundary fit: statsmodels ``MixedLM`` may then return degenerate
+        fixed effects while claiming convergence. The flag is also in
+        ``glance()["boundary"]``.
+
+    See Also
+    --------
+    fit_ols : clustered standard errors instead of random intercepts.
+
+    Notes
+    -----
+    The single-intercept engine profiles the (restricted) likelihood over the
+    variance ratio and needs only per-group sums (see ``_lmm.py``); it matches
+    ``lme4::lmer(y ~ x + (1 | manager_id), REML = reml)`` in fixed effects,
+    standard errors (``vcov``), variance components (``VarCorr``) and
+    ``logLik`` to about 1e-8 relative, and is faster than lmer on large data.
+    ``icc`` = group variance / (group + residual variance) (+ the ``vc`` variance
+    in the denominator when given).
+
+    Examples
+    --------
+    {example}
+    >>> res = ar.fit_mixed(panel, "engagement ~ alignment_cascade + manager_program", groups="manager_id")
+    >>> 0 <= float(res.glance()["icc"].iloc[0]) <= 1
+    True
+    """
+    if engine not in ("auto", "numpy", "statsmodels"):
+        raise ModelError(f"The value for `engine` must be one of ['auto', 'numpy', 'statsmodels'], but {engine!r} was passed.")
+    vc_col = vc if isinstance(vc, str) else None
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[groups, vc_col])
+    n_groups = sub[groups].nunique()
+    if n_groups < 2:
+        raise ModelError(f"A random intercept for {groups!r} needs at least 2 groups; found {n_groups}.")
+    use_numpy = engine == "numpy" or (engine == "auto" and vc is None)
+    if use_numpy and vc is not None:
+        raise ModelError("engine='numpy' fits a single random intercept; use engine='statsmodels' with `vc`.")
+    std = _std_estimates(X, np.zeros(X.shape[1]), y)  # placeholder, filled below
+    if use_numpy:
+        fit = fit_random_intercept(X.to_numpy(float), y, sub[groups].astype(str).to_numpy(), reml=reml)
+        codes = fit.codes
+        params, cov = fit.beta, fit.cov_beta
+        table = _tidy(X.columns, params, np.sqrt(np.diag(cov)), alpha=alpha)
+        variances = {f"var_{groups}": fit.sigma2_b}
+        sigma2, llf, boundary, converged = fit.sigma2, fit.log_likelihood, fit.boundary, fit.converged
+        ranef = pd.DataFrame({"group": fit.group_labels, "estimate": fit.ranef})
+        fitted = X.to_numpy(float) @ params + fit.ranef[codes]
+        model: Any = fit
+        n_var = 2
+        if boundary:
+            _warn_boundary(groups, "estimated at zero (a singular fit, as lme4 reports)")
+    else:
+        params, cov, variances, sigma2, llf, boundary, converged, ranef, fitted, model = _fit_statsmodels_mixed(
+            X, y, sub, groups=groups, vc=vc, reml=reml
+        )
+        table = _tidy(X.columns, params, np.sqrt(np.diag(cov)), alpha=alpha)
+        n_var = 1 + len(variances)
+    std = _std_estimates(X, params, y)
+    table["std_estimate"] = std
+    total_var = sigma2 + sum(variances.values())
+    k = X.shape[1] + n_var
+    summary = {
+        "n": len(y),
+        "n_groups": int(n_groups),
+        "log_likelihood": float(llf),
+        "aic": float(-2 * llf + 2 * k),
+        "bic": float(-2 * llf + np.log(len(y)) * k),
+        "sigma2": float(sigma2),
+        **{key: float(v) for key, v in variances.items()},
+        "icc": float(variances[f"var_{groups}"] / total_var) if total_var > 0 else np.nan,
+        "boundary": bool(boundary),
+        "converged": bool(converged),
+        "method": "REML" if reml else "ML",
+        "engine": "numpy" if use_numpy else "statsmodels",
+        "cov_type": f"random intercept: {groups}" + (f" + {vc_col}" if vc_col else ""),
+        "formula": formula,
+    }
+    return MixedResult(
+        name="mixed",
+        table=table,
+        summary=pd.DataFrame([summary]),
+        model=model,
+        extras={"residuals": _residual_table(fitted, y - fitted)},
+        formula=formula,
+        design_info=info,
+        params=np.asarray(params, float),
+        cov_params=np.asarray(cov, float),
+        link="identity",
+        random_effects=ranef,
+    )
+
+
+def _warn_boundary(groups, how):
+    warnings.warn(
+        f"The random-intercept variance of {groups!r} is {how}: the groups add no variance beyond the residual. "
+        "Fixed effects of group-level covariates can then be degenerate (statsmodels MixedLM may even return "
+        "them as exactly zero while claiming convergence); compare with fit_ols(..., cluster=...) and report "
+        "the ICC as about 0. Flagged in glance()['boundary'].",
+        StatisticalWarning,
+        stacklevel=3,
+    )
+
+
+def _fit_statsmodels_mixed(X, y, sub, *, groups, vc, reml):
+    """General case through statsmodels MixedLM, with a boundary check."""
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    if isinstance(vc, (str, dict)):
+        import statsmodels.formula.api as smf
+
+        frame = sub.copy()
+        frame["_y"] = y
+        if isinstance(vc, str):
+            frame["_nested"] = sub[vc].astype(str) + "/" + sub[groups].astype(str)
+            outer, vc_formula = vc, {groups: "0 + C(_nested)"}
+            var_names = {f"var_{vc}": "re", f"var_{groups}": groups}
+        else:
+            outer, vc_formula = groups, vc
+            var_names = {f"var_{groups}": "re", **{f"var_{k}": k for k in vc}}
+        frame[outer] = frame[outer].astype(str)
+        helper = smf.mixedlm("_y ~ 1", frame, groups=outer, re_formula="1", vc_formula=vc_formula)
+        model = sm.MixedLM(y, X, groups=frame[outer].to_numpy(), exog_re=np.ones((len(y), 1)), exog_vc=helper.exog_vc)
+    else:
+        model = sm.MixedLM(y, X, groups=sub[groups].astype(str).to_numpy())
+        var_names = {f"var_{groups}": "re"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = model.fit(reml=reml)
+    messages = [str(w.message) for w in caught]
+    fe = np.asarray(res.fe_params, float)
+    p = X.shape[1]
+    cov = _gls_cov(model, res, p)
+    variances = {}
+    vcomp = dict(zip(model.exog_vc.names, np.atleast_1d(res.vcomp))) if getattr(model, "k_vc", 0) else {}
+    for key, src in var_names.items():
+        variances[key] = float(np.asarray(res.cov_re).ravel()[0]) if src == "re" else float(vcomp[src])
+    sigma2 = float(res.scale)
+    near_zero = [k for k, v in variances.items() if v <= 1e-6 * sigma2]
+    boundary = bool(near_zero) or any("boundary" in m or "singular" in m for m in messages)
+    converged = bool(res.converged) and not any(isinstance(w.message, ConvergenceWarning) for w in caught if "failed" in str(w.message))
+    if boundary:
+        which = near_zero[0][4:] if near_zero else groups
+        _warn_boundary(which, "at or near zero in statsmodels MixedLM (a boundary fit)")
+    if not converged:
+        warnings.warn(
+            "statsmodels MixedLM did not converge: " + "; ".join(dict.fromkeys(messages))[:300],
+            StatisticalWarning,
+            stacklevel=3,
+        )
+    ranef_dict = res.random_effects
+    ranef = pd.DataFrame(
+        {"group": list(ranef_dict.keys()), "estimate": [float(np.asarray(v).ravel()[0]) for v in ranef_dict.values()]}
+    )
+    fitted = np.asarray(res.fittedvalues, float)
+    return fe, cov, variances, sigma2, float(res.llf), boundary, converged, ranef, fitted, res
+
+
+def _gls_cov(model, res, p):
+    """Covariance of the fixed effects given the variance components, as lme4's ``vcov``.
+
+    statsmodels inverts the joint observed information of fixed effects and
+    variance parameters, which differs from ``sigma^2 (X'V^-1 X)^-1`` (what
+    lme4 reports) by a few per cent when a variance has few groups.
+    """
+    cov_re = np.asarray(res.cov_re, float) / res.scale
+    vcomp = np.atleast_1d(np.asarray(res.vcomp, float)) / res.scale
+    A = np.zeros((p, p))
+    for i in range(len(model.group_labels)):
+        X = model.exog_li[i]
+        Z = model._aex_r[i]
+        k_re = cov_re.shape[0]
+        d_vc = model._expand_vcomp(vcomp, i) if getattr(model, "k_vc", 0) else np.zeros(0)
+        D = np.zeros((Z.shape[1], Z.shape[1]))
+        D[:k_re, :k_re] = cov_re
+        D[np.arange(k_re, Z.shape[1]), np.arange(k_re, Z.shape[1])] = d_vc
+        # X'(I + Z D Z')^-1 X = X'X - X'Z D (I + Z'Z D)^-1 Z'X  (Woodbury, D may be singular)
+        ZtX = Z.T @ X
+        inner = np.linalg.solve(np.eye(Z.shape[1]) + (Z.T @ Z) @ D, ZtX)
+        A += X.T @ X - ZtX.T @ D @ inner
+    return res.scale * np.linalg.inv(A)
+
+
+# --------------------------------------------------------------------------- within
+
+
+def fit_within(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    unit: str = "employee_id",
+    cluster: str | None = None,
+    alpha: float = 0.05,
+) -> RegressionResult:
+    """Fit a within-person (unit fixed-effects) model: how engagement changes when x changes.
+
+    Every unit's own mean is subtracted from the outcome and the covariates,
+    so stable differences between people (personality, role, team) cannot
+    confound the estimates. Covariates constant within every unit are not
+    identified and raise an error.
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ time-varying covariates"`` (no intercept is estimated),
+        e.g. ``"engagement ~ alignment_cascade + manager_program + C(wave)"``.
+    unit : str, default "employee_id"
+        Column identifying the person whose mean is removed.
+    cluster : str, optional
+        Column defining clusters for the standard errors; ``unit`` by default.
+    {alpha}
+
+    Returns
+    -------
+    RegressionResult
+        ``tidy()`` as :func:`fit_ols` (``std_estimate`` in SDs of the within
+        variation); ``glance()``: ``n, n_groups (units), n_clusters,
+        r_squared_within, cov_type, formula``.
+
+    Raises
+    ------
+    ModelError
+        A covariate that never changes within a unit, or no unit with two rows.
+
+    See Also
+    --------
+    fit_mixed, fit_ols
+
+    Notes
+    -----
+    OLS on the demeaned data with CR1 cluster-robust errors, small-sample factor
+    ``G/(G-1) * (N-1)/(N-K)`` with ``K`` the number of slopes (as Stata's
+    ``xtreg, fe vce(cluster id)``). Coefficients equal those of
+    ``lm(y ~ x + factor(employee_id))`` in R.
+
+    Examples
+    --------
+    {example}
+    >>> res = ar.fit_within(panel, "engagement ~ alignment + C(wave)")
+    >>> "alignment" in set(res.tidy()["term"])
+    True
+    """
+    import statsmodels.api as sm
+
+    cluster = cluster or unit
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[unit, cluster], intercept=False)
+    units = pd.factorize(sub[unit].astype(str))[0]
+    counts = np.bincount(units)
+    if counts.max() < 2:
+        raise ModelError(f"No {unit!r} has two or more rows; a within-person model needs repeated measures.")
+
+    def demean(a):
+        a = np.asarray(a, float)
+        if a.ndim == 1:
+            return a - (np.bincount(units, a) / counts)[units]
+        return a - np.column_stack([np.bincount(units, a[:, j]) / counts for j in range(a.shape[1])])[units]
+
+    Xd = pd.DataFrame(demean(X.to_numpy(float)), columns=X.columns)
+    yd = demean(y)
+    flat = [c for c in Xd.columns if np.allclose(Xd[c], 0.0)]
+    if flat:
+        raise ModelError(
+            f"Covariate(s) {flat} never change within any {unit!r}: a within-person model cannot estimate them. "
+            "Drop them, or use fit_mixed for between-person effects."
+        )
+    codes = _cluster_codes(sub, cluster)
+    res = sm.OLS(yd, Xd).fit(cov_type="cluster", cov_kwds={"groups": codes})
+    table = _tidy_from_statsmodels(res, alpha=alpha, std=_std_estimates(Xd, res.params, yd))
+    summary = pd.DataFrame(
+        [
+            {
+                "n": int(res.nobs),
+                "n_groups": int(units.max() + 1),
+                "n_clusters": int(codes.max() + 1),
+                "r_squared_within": float(1 - np.sum(res.resid**2) / np.sum(yd**2)),
+                "cov_type": _cov_label(cluster),
+                "formula": formula,
+            }
+        ]
+    )
+    return RegressionResult(
+        name="within",
+        table=table,
+        summary=summary,
+        model=res,
+        extras={"residuals": _residual_table(res.fittedvalues, res.resid)},
+        formula=formula,
+        design_info=info,
+        params=np.asarray(res.params, float),
+        cov_params=np.asarray(res.cov_params(), float),
+        link="identity",
+    )
+
+
+# --------------------------------------------------------------------------- logit
+
+
+def _irls_logit(X, y, *, tol=1e-12, max_iter=100):
+    """Newton/IRLS for a logistic regression; returns coefficients (None on separation)."""
+    beta = np.zeros(X.shape[1])
+    for _ in range(max_iter):
+        eta = X @ beta
+        mu = 1 / (1 + np.exp(-eta))
+        w = mu * (1 - mu)
+        H = X.T @ (X * w[:, None])
+        g = X.T @ (y - mu)
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            return None
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            return beta
+        if np.max(np.abs(beta)) > 50:
+            return None
+    return beta
+
+
+def fit_logit(
+    data: pd.DataFrame, formula: str, *, cluster: str | None = None, alpha: float = 0.05
+) -> RegressionResult:
+    """Fit a logistic regression of a 0/1 outcome, with cluster-robust errors when asked.
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ right-hand side"``, e.g. ``"left_next_cycle ~ alignment_cascade + rating"``.
+    {cluster}
+    {alpha}
+
+    Returns
+    -------
+    RegressionResult
+        ``tidy()``: ``term, estimate (log-odds), std_error, statistic, p_value,
+        conf_low, conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (odds
+        ratios) and ``std_estimate`` (log-odds per SD of a continuous covariate).
+        ``glance()``: ``n, events, n_groups, log_likelihood, aic, pseudo_r_squared,
+        cov_type, formula``.
+
+    Raises
+    ------
+    ModelError
+        Outcome not 0/1, unknown column, constant covariate.
+
+    Warns
+    -----
+    StatisticalWarning
+        Perfect or quasi-complete separation (estimates run off to infinity).
+
+    See Also
+    --------
+    fit_ordinal
+
+    Notes
+    -----
+    statsmodels ``Logit(...).fit(cov_type="cluster")`` (CR1, factor
+    ``G/(G-1) * (N-1)/(N-K)``, normal reference) matches
+    ``sandwich::vcovCL(glm(y ~ x, binomial), cluster = ~manager_id, type = "HC1")``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> cycles = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.cycles
+    >>> res = ar.fit_logit(cycles, "left_next_cycle ~ alignment_cascade", cluster="manager_id")
+    >>> "exp_estimate" in res.tidy().columns
+    True
+    """
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster], binary=True)
+    codes = _cluster_codes(sub, cluster)
+    model = sm.Logit(y, X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kw = {"cov_type": "cluster", "cov_kwds": {"groups": codes}} if cluster else {}
+        try:
+            res = model.fit(disp=0, method="newton", maxiter=100, tol=1e-12, **kw)
+        except Exception as err:  # statsmodels raises on perfect separation
+            raise ModelError(f"The logistic model could not be fitted ({err}); check for perfect separation.") from None
+    if any(issubclass(w.category, PerfectSeparationWarning) for w in caught) or np.any(np.abs(res.params) > 15):
+        warnings.warn(
+            "Possible (quasi-)separation: some coefficients are very large; odds ratios are not reliable.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    table = _tidy_from_statsmodels(res, alpha=alpha, ratio=True, std=_std_estimates(X, res.params))
+    summary = pd.DataFrame(
+        [
+            {
+                "n": int(res.nobs),
+                "events": int(y.sum()),
+                "n_groups": int(codes.max() + 1) if cluster else np.nan,
+                "log_likelihood": float(res.llf),
+                "aic": float(res.aic),
+                "pseudo_r_squared": float(res.prsquared),
+                "cov_type": _cov_label(cluster),
+                "formula": formula,
+            }
+        ]
+    )
+    return RegressionResult(
+        name="logit",
+        table=table,
+        summary=summary,
+        model=res,
+        extras={},
+        formula=formula,
+        design_info=info,
+        params=np.asarray(res.params, float),
+        cov_params=np.asarray(res.cov_params(), float),
+        link="logit",
+    )
+
+
+# --------------------------------------------------------------------------- ordinal
+
+
+def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> OrdinalResult:
+    """Fit a proportional-odds (ordered logit) model and check the proportional-odds assumption.
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ right-hand side"``; the outcome is ordered (a review rating,
+        a single Likert item). Its sorted distinct values (or the categories of
+        an ordered Categorical) are the ordered levels. No intercept is fitted:
+        the cut-points take its place.
+    {alpha}
+
+    Returns
+    -------
+    OrdinalResult
+        ``tidy()``: slopes (log cumulative odds of a *higher* category) with
+        ``exp_estimate`` odds ratios and ``std_estimate`` (per SD), then the
+        cut-points ``"1|2"``, ``"2|3"``, ... on the latent scale (as ``polr``'s
+        ``zeta``; their standard errors by the delta method).
+        ``glance()``: ``n, n_levels, log_likelihood, aic, pseudo_r_squared,
+        brant_chi2, brant_df, brant_p_value, cov_type, formula``.
+        ``extras["proportional_odds"]``: the Brant test per term and omnibus
+        (``term, chi2, df, p_value``). ``extras["cumulative_logits"]``: the
+        slopes of separate binary logits for ``Y > k`` (``term, cut, estimate,
+        std_error``), which the assumption says are equal across cuts.
+
+    Raises
+    ------
+    ModelError
+        Fewer than 3 levels, unknown column, constant covariate.
+
+    Warns
+    -----
+    StatisticalWarning
+        The Brant omnibus test rejects proportional odds at ``alpha``.
+
+    See Also
+    --------
+    fit_logit
+
+    Notes
+    -----
+    statsmodels ``OrderedModel(distr="logit")``: ``P(Y <= k) = F(zeta_k - x'b)``,
+    the parameterisation of ``MASS::polr``. The Brant (1990) test compares the
+    slopes of the ``J-1`` binary logits with a Wald test using their joint
+    covariance (as ``brant::brant`` in R and Stata's ``brant``).
+
+    References
+    ----------
+    Brant, R. (1990). Assessing proportionality in the proportional odds model
+    for ordinal logistic regression. *Biometrics*, 46, 1171-1178.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> cycles = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.cycles
+    >>> res = ar.fit_ordinal(cycles, "rating ~ alignment_cascade")
+    >>> "proportional_odds" in res.extras
+    True
+    """
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    lhs, rhs = _split_formula(formula)
+    check_columns(data, [lhs])
+    frame = data.dropna(subset=[lhs]).reset_index(drop=True)
+    outcome = frame[lhs]
+    if isinstance(outcome.dtype, pd.CategoricalDtype):
+        levels = [lv for lv in outcome.cat.categories if (outcome == lv).any()]
+        codes = pd.Categorical(outcome, categories=levels).codes
+    else:
+        levels = sorted(pd.unique(outcome))
+        codes = np.searchsorted(np.asarray(levels), outcome.to_numpy())
+    if len(levels) < 3:
+        raise ModelError(f"An ordinal model needs at least 3 ordered levels of {lhs!r}; found {levels}. Use fit_logit.")
+    frame = frame.assign(**{lhs: codes.astype(float)})
+    _, _, y, X, sub, info = _prepare(frame, formula, intercept=False)
+    y = y.astype(int)
+    present = np.unique(y)
+    if len(present) < len(levels):
+        levels = [levels[i] for i in present]
+        y = np.searchsorted(present, y)
+    J = len(levels)
+    model = OrderedModel(y, X, distr="logit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' HessianInversionWarning is checked below via bse
+        res = model.fit(method="bfgs", maxiter=5000, disp=False, gtol=1e-10)
+    p = X.shape[1]
+    params = np.asarray(res.params, float)
+    cov = np.asarray(res.cov_params(), float)
+    # Cut-points: zeta_1 = a_1, zeta_k = a_1 + sum_{i<=k} exp(a_i); delta method for their covariance.
+    a = params[p:]
+    zeta = model.transform_threshold_params(params)[1:-1]
+    Jac = np.zeros((J - 1, J - 1))
+    Jac[:, 0] = 1.0
+    for k in range(1, J - 1):
+        Jac[k:, k] = np.exp(a[k])
+    full_J = np.eye(len(params))
+    full_J[p:, p:] = Jac
+    cov_t = full_J @ cov @ full_J.T
+    est = np.r_[params[:p], zeta]
+    label = [_level_label(v) for v in levels]
+    names = list(X.columns) + [f"{label[k]}|{label[k + 1]}" for k in range(J - 1)]
+    std = np.r_[_std_estimates(X, params[:p]), np.full(J - 1, np.nan)]
+    table = _tidy(names, est, np.sqrt(np.diag(cov_t)), alpha=alpha, ratio=True, std=std)
+    table.loc[p:, ["exp_estimate", "exp_conf_low", "exp_conf_high"]] = np.nan
+    brant, cumlogits = _brant_test(X.to_numpy(float), y, J, list(X.columns))
+    omni = brant.iloc[-1]
+    if omni["p_value"] < alpha:
+        warnings.warn(
+            f"The Brant test rejects proportional odds (chi2 = {omni['chi2']:.1f}, df = {int(omni['df'])}, "
+            f"p = {omni['p_value']:.3g}); see extras['proportional_odds'] for the terms responsible and consider "
+            "separate binary logits (extras['cumulative_logits']).",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    null_ll = float(np.sum(np.bincount(y) * np.log(np.bincount(y) / len(y))))
+    summary = pd.DataFrame(
+        [
+            {
+                "n": len(y),
+                "n_levels": J,
+                "log_likelihood": float(res.llf),
+                "aic": float(res.aic),
+                "pseudo_r_squared": 1 - float(res.llf) / null_ll,
+                "brant_chi2": float(omni["chi2"]),
+                "brant_df": int(omni["df"]),
+                "brant_p_value": float(omni["p_value"]),
+                "cov_type": "nonrobust",
+                "formula": formula,
+            }
+        ]
+    )
+    return OrdinalResult(
+        name="ordinal",
+        table=table,
+        summary=summary,
+        model=res,
+        extras={"proportional_odds": brant, "cumulative_logits": cumlogits},
+        formula=formula,
+        design_info=info,
+        params=est,
+        cov_params=cov_t,
+        link="ordinal",
+    )
+
+
+def _level_label(value) -> str:
+    """Label an outcome level: whole-number floats as integers (a rating of 3.0 reads as "3")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _brant_test(X: np.ndarray, y: np.ndarray, J: int, names: list[str]):
+    """Brant's Wald test of equal slopes across the J-1 cumulative binary logits."""
+    n, p = X.shape
+    X1 = np.column_stack([np.ones(n), X])
+    betas, pis, rows = [], [], []
+    for k in range(J - 1):
+        z = (y > k).astype(float)
+        b = _irls_logit(X1, z)
+        if b is None:
+            empty = pd.DataFrame({"term": names + ["omnibus"], "chi2": np.nan, "df": np.nan, "p_value": np.nan})
+            return empty, pd.DataFrame(columns=["term", "cut", "estimate", "std_error"])
+        betas.append(b)
+        pis.append(1 / (1 + np.exp(-(X1 @ b))))
+    K = J - 1
+    inv_info = []
+    for k in range(K):
+        w = pis[k] * (1 - pis[k])
+        inv_info.append(np.linalg.inv(X1.T @ (X1 * w[:, None])))
+    V = np.zeros((K * p, K * p))
+    for k in range(K):
+        for m in range(k, K):
+            w = pis[m] - pis[k] * pis[m]  # P(Y > max(k, m)) - P(Y > k) P(Y > m)
+            block = inv_info[k] @ (X1.T @ (X1 * w[:, None])) @ inv_info[m]
+            V[k * p : (k + 1) * p, m * p : (m + 1) * p] = block[1:, 1:]
+            V[m * p : (m + 1) * p, k * p : (k + 1) * p] = block[1:, 1:].T
+        se = np.sqrt(np.diag(inv_info[k]))[1:]
+        for j in range(p):
+            rows.append({"term": names[j], "cut": f"> {k + 1}", "estimate": betas[k][1 + j], "std_error": se[j]})
+    bstar = np.concatenate([b[1:] for b in betas])
+
+    def wald(cols):
+        D = []
+        for k in range(1, K):
+            for j in cols:
+                r = np.zeros(K * p)
+                r[j] = 1.0
+                r[k * p + j] = -1.0
+                D.append(r)
+        D = np.asarray(D)
+        d = D @ bstar
+        chi2 = float(d @ np.linalg.solve(D @ V @ D.T, d))
+        df = D.shape[0]
+        return chi2, df, float(st.chi2.sf(chi2, df))
+
+    out = [dict(zip(("chi2", "df", "p_value"), wald([j])), term=names[j]) for j in range(p)]
+    out.append(dict(zip(("chi2", "df", "p_value"), wald(range(p))), term="omnibus"))
+    return pd.DataFrame(out)[["term", "chi2", "df", "p_value"]], pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- mediation
+
+
+def _ols_beta(X, y):
+    return np.linalg.lstsq(X, y, rcond=None)[0]
+
+
+def _mediation_effects(T, M, Y, C, *, binary, t1, t0):
+    """Plug-in counterfactual effects (Imai et al.): average indirect, direct, total, share."""
+    n = len(T)
+    Xm = np.column_stack([np.ones(n), T, C])
+    a = _ols_beta(Xm, M)
+    Xy = np.column_stack([np.ones(n), T, M, C])
+    b = _irls_logit(Xy, Y) if binary else _ols_beta(Xy, Y)
+    if b is None:
+        return None
+    m1 = M + a[1] * (t1 - T)  # each unit's mediator under treatment t1, keeping its own residual
+    m0 = M + a[1] * (t0 - T)
+
+    def mean_y(t, m):
+        eta = b[0] + b[1] * t + b[2] * m + (C @ b[3:] if C.shape[1] else 0.0)
+        return float(np.mean(1 / (1 + np.exp(-eta)))) if binary else float(np.mean(eta))
+
+    acme = [mean_y(t, m1) - mean_y(t, m0) for t in (t1, t0)]
+    ade = [mean_y(t1, m) - mean_y(t0, m) for m in (m1, m0)]
+    total = mean_y(t1, m1) - mean_y(t0, m0)
+    indirect, direct = float(np.mean(acme)), float(np.mean(ade))
+    share = indirect / total if total != 0 else np.nan
+    return {"indirect": indirect, "direct": direct, "total": total, "share_mediated": share, "a": a[1], "b": b[2]}
+
+
+def fit_mediation(
+    data: pd.DataFrame,
+    *,
+    treatment: str,
+    mediator: str,
+    outcome: str,
+    covariates=(),
+    cluster: str | None = None,
+    treat_value: float = 1.0,
+    control_value: float = 0.0,
+    n_boot: int = 500,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> MediationResult:
+    """Estimate how much of an effect runs through a mediator, with bootstrap intervals.
+
+    Two models are fitted: the mediator on the treatment (and covariates), by
+    OLS; the outcome on the treatment, the mediator (and covariates), by OLS
+    or, for a 0/1 outcome such as ``left_next_cycle``, by logistic regression.
+    E.g. manager programme -> team alignment -> engagement, or alignment ->
+    engagement -> voluntary exit.
+
+    Parameters
+    ----------
+    {data}
+    treatment : str
+        The exposure column (0/1 or continuous).
+    mediator : str
+        The continuous mediator column.
+    outcome : str
+        The outcome column; a 0/1 outcome is modelled by logistic regression and
+        effects are then differences in probability.
+    covariates : sequence of str, default ()
+        Numeric adjustment columns used in both models.
+    {cluster}
+        Bootstrap resamples whole clusters when given.
+    treat_value, control_value : float, default 1.0 and 0.0
+        The two treatment values compared (e.g. alignment 0.8 vs 0.4).
+    n_boot : int, default 500
+        Bootstrap resamples.
+    seed : int, default 0
+        Seed of the bootstrap (``np.random.default_rng``).
+    {alpha}
+
+    Returns
+    -------
+    MediationResult
+        ``tidy()``: rows ``indirect``, ``direct``, ``total``, ``share_mediated``,
+        ``a_path`` (treatment -> mediator), ``b_path`` (mediator -> outcome) with
+        ``estimate, std_error`` (bootstrap SD), ``statistic, p_value`` (normal,
+        from the bootstrap SE), ``conf_low, conf_high`` (percentile bootstrap).
+        ``glance()``: ``n, n_boot, n_failed, outcome_model, cov_type, formula``.
+        ``extras["bootstrap"]``: the bootstrap draws.
+
+    Raises
+    ------
+    ModelError
+        Unknown or non-numeric column, or too few rows.
+
+    See Also
+    --------
+    fit_ols, fit_logit
+
+    Notes
+    -----
+    Effects are the average causal mediation effect and average direct effect
+    of Imai, Keele & Tingley (2010) with each unit's counterfactual mediator
+    ``M_i(t) = M_i + a (t - T_i)`` (its own residual kept), averaged over the two
+    treatment arms. For linear models this equals the product of coefficients:
+    indirect ``= a b (t1 - t0)``, direct ``= c' (t1 - t0)``. The share mediated
+    is indirect / total and is unstable when the total effect is near zero.
+    Causal reading needs no unmeasured mediator-outcome confounding.
+
+    References
+    ----------
+    Imai, K., Keele, L., & Tingley, D. (2010). A general approach to causal
+    mediation analysis. *Psychological Methods*, 15(4), 309-334.
+
+    Examples
+    --------
+    {example}
+    >>> res = ar.fit_mediation(panel, treatment="manager_program", mediator="alignment",
+    ...                        outcome="engagement", n_boot=50, seed=1)
+    >>> list(res.tidy()["term"][:3])
+    ['indirect', 'direct', 'total']
+    """
+    covariates = list(covariates)
+    cols = [treatment, mediator, outcome, *covariates]
+    check_columns(data, cols + [cluster])
+    sub = data.dropna(subset=cols + ([cluster] if cluster else [])).reset_index(drop=True)
+    try:
+        arr = sub[cols].astype(float).to_numpy()
+    except (TypeError, ValueError):
+        raise ModelError(f"Columns {cols} must be numeric for mediation; encode categories as 0/1 first.") from None
+    T, M, Y, C = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3:]
+    if len(sub) < 10 + C.shape[1]:
+        raise ModelError(f"Only {len(sub)} complete rows for a mediation analysis.")
+    for name, v in ((treatment, T), (mediator, M), (outcome, Y)):
+        if np.ptp(v) == 0:
+            raise ModelError(f"{name!r} does not vary in the {len(v)} rows used.")
+    binary = bool(np.isin(Y, [0.0, 1.0]).all())
+    point = _mediation_effects(T, M, Y, C, binary=binary, t1=treat_value, t0=control_value)
+    if point is None:
+        raise ModelError("The outcome model could not be fitted (separation); simplify the covariates.")
+    rng = np.random.default_rng(seed)
+    if cluster:
+        cl = pd.factorize(sub[cluster].astype(str))[0]
+        members = pd.Series(np.arange(len(sub))).groupby(cl).apply(np.asarray).to_list()
+    draws, failed = [], 0
+    for _ in range(n_boot):
+        if cluster:
+            pick = rng.integers(0, len(members), len(members))
+            idx = np.concatenate([members[i] for i in pick])
+        else:
+            idx = rng.integers(0, len(sub), len(sub))
+        e = _mediation_effects(T[idx], M[idx], Y[idx], C[idx], binary=binary, t1=treat_value, t0=control_value)
+        if e is None:
+            failed += 1
+        else:
+            draws.append(e)
+    boot = pd.DataFrame(draws)
+    terms = ["indirect", "direct", "total", "share_mediated", "a", "b"]
+    est = np.array([point[t] for t in terms])
+    if len(boot) < 2:
+        boot = pd.DataFrame(columns=terms, dtype=float)
+    se = boot[terms].std(ddof=1).to_numpy() if len(boot) > 1 else np.full(len(terms), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = est / se
+    lo = boot[terms].quantile(alpha / 2).to_numpy() if len(boot) > 1 else np.full(len(terms), np.nan)
+    hi = boot[terms].quantile(1 - alpha / 2).to_numpy() if len(boot) > 1 else np.full(len(terms), np.nan)
+    table = pd.DataFrame(
+        {
+            "term": ["indirect", "direct", "total", "share_mediated", "a_path", "b_path"],
+            "estimate": est,
+            "std_error": se,
+            "statistic": stat,
+            "p_value": 2 * st.norm.sf(np.abs(stat)),
+            "conf_low": lo,
+            "conf_high": hi,
+        }
+    )
+    cov_str = " + ".join(covariates)
+    summary = pd.DataFrame(
+        [
+            {
+                "n": len(sub),
+                "n_boot": n_boot,
+                "n_failed": failed,
+                "outcome_model": "logit" if binary else "linear",
+                "effect_scale": "probability difference" if binary else "outcome units",
+                "cov_type": f"bootstrap ({'clusters: ' + cluster if cluster else 'rows'})",
+                "formula": f"{mediator} ~ {treatment}{' + ' + cov_str if cov_str else ''}; "
+                f"{outcome} ~ {treatment} + {mediator}{' + ' + cov_str if cov_str else ''}",
+            }
+        ]
+    )
+    return MediationResult(name="mediation", table=table, summary=summary, model=None, extras={"bootstrap": boot})
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+def _dominance(R: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """General dominance weights from a correlation matrix (outcome first); returns (weights, R2, std betas)."""
+    k = R.shape[0] - 1
+    rxy, Rxx = R[0, 1:], R[1:, 1:]
+    r2 = {(): 0.0}
+    for size in range(1, k + 1):
+        for S in combinations(range(k), size):
+            idx = list(S)
+            try:
+                r2[S] = float(rxy[idx] @ np.linalg.solve(Rxx[np.ix_(idx, idx)], rxy[idx]))
+            except np.linalg.LinAlgError:
+                r2[S] = np.nan
+    weights = np.zeros(k)
+    for j in range(k):
+        others = [i for i in range(k) if i != j]
+        per_size = []
+        for size in range(0, k):
+            inc = [r2[tuple(sorted(S + (j,)))] - r2[S] for S in combinations(others, size)]
+            per_size.append(np.mean(inc))
+        weights[j] = np.mean(per_size)
+    beta = np.linalg.solve(Rxx, rxy)
+    return weights, r2[tuple(range(k))], beta
+
+
+def driver_analysis(
+    data: pd.DataFrame,
+    outcome: str = "engagement",
+    drivers=("alignment", "leadership", "feedback", "alignment_cascade"),
+    *,
+    by: str | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    min_group_size: int = 5,
+    alpha: float = 0.05,
+) -> DriverResult:
+    """Rank what drives engagement: each driver's share of explained variance, with intervals.
+
+    Engagement platforms show driver rankings without uncertainty; this gives
+    the relative importance of each driver (general dominance: its average
+    contribution to R² over all subsets of the other drivers, which sums to
+    the model's R²) and standardised betas, with bootstrap intervals, for the
+    whole sample and per group (e.g. department). Groups with fewer than
+    ``min_group_size`` people are suppressed.
+
+    Parameters
+    ----------
+    {data}
+    outcome : str, default "engagement"
+        The outcome column.
+    drivers : sequence of str
+        Numeric driver columns (at most 10: the method fits all 2^k subsets).
+    by : str, optional
+        Column to break the results down by (e.g. ``"department"``).
+    n_boot : int, default 200
+        Bootstrap resamples (rows resampled within each group).
+    seed : int, default 0
+        Seed of the bootstrap.
+    min_group_size : int, default 5
+        Smallest group whose results may be shown (``StudyConfig.min_group_size``);
+        smaller groups (and complementary ones, see ``suppress_small_groups``) are suppressed.
+    {alpha}
+
+    Returns
+    -------
+    DriverResult
+        ``tidy()``: one row per group and driver: ``term`` (driver),
+        ``estimate`` (R² contribution), ``std_error`` (bootstrap SD),
+        ``statistic``, ``p_value`` (missing: importance is not tested against 0),
+        ``conf_low, conf_high`` (percentile), then ``group, n, share``
+        (of the group's R²), ``share_conf_low, share_conf_high, std_estimate``
+        (standardised beta), ``rank, suppressed``. ``glance()``: one row per
+        group: ``group, n, r_squared, suppressed``.
+
+    Raises
+    ------
+    ModelError
+        Unknown or non-numeric column, more than 10 drivers.
+
+    See Also
+    --------
+    suppress_small_groups
+
+    Notes
+    -----
+    Dominance analysis (Budescu 1993; Azen & Budescu 2003) equals the Shapley
+    value decomposition of R² (Lipovetsky & Conklin 2001). Rows with a missing
+    driver are dropped (complete cases).
+
+    Examples
+    --------
+    {example}
+    >>> res = ar.driver_analysis(panel, drivers=["alignment", "leadership"], n_boot=20)
+    >>> round(float(res.tidy()["share"].sum()), 6)
+    1.0
+    """
+    from .privacy import suppress_small_groups
+
+    drivers = list(drivers)
+    if not 1 <= len(drivers) <= 10:
+        raise ModelError(f"driver_analysis takes 1 to 10 drivers; {len(drivers)} were passed.")
+    check_columns(data, [outcome, *drivers, by])
+    sub = data.dropna(subset=[outcome, *drivers]).reset_index(drop=True)
+    try:
+        arr = sub[[outcome, *drivers]].astype(float).to_numpy()
+    except (TypeError, ValueError):
+        raise ModelError(f"{[outcome, *drivers]} must be numeric.") from None
+    rng = np.random.default_rng(seed)
+    groups = [("all", np.arange(len(sub)))]
+    if by is not None:
+        labels = sub[by].astype(str)
+        for g in sorted(labels.dropna().unique()):
+            groups.append((g, np.flatnonzero((labels == g).to_numpy())))
+    # Privacy first: which groups may be shown at all.
+    counts = pd.DataFrame({"group": [g for g, _ in groups[1:]], "n": [len(i) for _, i in groups[1:]]})
+    hidden = set()
+    if len(counts):
+        supp = suppress_small_groups(counts, count="n", min_size=min_group_size, group_cols=["group"])
+        hidden = set(supp.loc[supp["suppressed"], "group"])
+    rows, glance = [], []
+    k = len(drivers)
+    for g, idx in groups:
+        n = len(idx)
+        small = g in hidden or n < min_group_size
+        fit_ok = n > k + 2 and not small
+        w = beta = np.full(k, np.nan)
+        r2 = np.nan
+        lo = hi = slo = shi = sd = np.full(k, np.nan)
+        if fit_ok:
+            x = arr[idx]
+            if np.all(np.std(x, axis=0) > 0):
+                w, r2, beta = _dominance(np.corrcoef(x, rowvar=False))
+                boot_w = []
+                for _ in range(n_boot):
+                    xb = x[rng.integers(0, n, n)]
+                    if np.all(np.std(xb, axis=0) > 0):
+                        bw, br2, _ = _dominance(np.corrcoef(xb, rowvar=False))
+                        boot_w.append(np.r_[bw, bw / br2])
+                if len(boot_w) > 1:
+                    B = np.asarray(boot_w)
+                    lo, hi = np.nanquantile(B[:, :k], alpha / 2, axis=0), np.nanquantile(B[:, :k], 1 - alpha / 2, axis=0)
+                    slo, shi = np.nanquantile(B[:, k:], alpha / 2, axis=0), np.nanquantile(B[:, k:], 1 - alpha / 2, axis=0)
+                    sd = np.nanstd(B[:, :k], axis=0, ddof=1)
+        share = w / r2 if np.isfinite(r2) and r2 > 0 else np.full(k, np.nan)
+        order = pd.Series(w).rank(ascending=False, method="min").to_numpy()
+        glance.append({"group": g, "n": np.nan if small else n, "r_squared": r2, "suppressed": bool(small)})
+        for j, d in enumerate(drivers):
+            rows.append(
+                {
+                    "term": d,
+                    "estimate": w[j],
+                    "std_error": sd[j],
+                    "statistic": np.nan,
+                    "p_value": np.nan,
+                    "conf_low": lo[j],
+                    "conf_high": hi[j],
+                    "group": g,
+                    "n": np.nan if small else n,
+                    "share": share[j],
+                    "share_conf_low": slo[j],
+                    "share_conf_high": shi[j],
+                    "std_estimate": beta[j],
+                    "rank": order[j],
+                    "suppressed": bool(small),
+                }
+            )
+    table = pd.DataFrame(rows)
+    summary = pd.DataFrame(glance)
+    summary["cov_type"] = f"bootstrap ({n_boot} resamples)"
+    summary["formula"] = f"{outcome} ~ " + " + ".join(drivers)
+    return DriverResult(name="drivers", table=table, summary=summary, model=None, extras={})
+
+
+def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
+    """Draw each driver's share of explained variance with its bootstrap interval.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``DriverResult.tidy()``: ``term, group, share, share_conf_low, share_conf_high``.
+    group : str, default "all"
+        Which group to draw.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.barh`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes drawn on (one bar per driver, largest first).
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"term": ["a", "b"], "group": "all", "share": [0.7, 0.3],
+    ...                   "share_conf_low": [0.6, 0.2], "share_conf_high": [0.8, 0.4]})
+    >>> ax = ar.plot_drivers(t)
+    """
+    if ax is None:
+        ax = plt.gca()
+    t = data[data["group"] == group].sort_values("share", ascending=True, kind="mergesort")
+    y = np.arange(len(t))
+    share = t["share"].to_numpy(float)
+    err = np.vstack([share - t["share_conf_low"].to_numpy(float), t["share_conf_high"].to_numpy(float) - share])
+    kwargs.setdefault("color", "C0")
+    ax.barh(y, share * 100, xerr=err * 100, capsize=3, **kwargs)
+    ax.set_yticks(y)
+    ax.set_yticklabels(t["term"].astype(str))
+    ax.set_xlabel("Share of explained variance (%, 95% CI)")
+    ax.set_title(f"Drivers of engagement ({group})")
+    return ax
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def _categorical_variables(design_info) -> set:
+    from ._formula import _names_in
+
+    out = set()
+    for factor, fi in design_info.factor_infos.items():
+        if fi.type == "categorical":
+            out.update(_names_in(factor.code))
+    return out
+
+
+def _typical_row(data: pd.DataFrame, variables, categorical=()) -> dict:
+    row = {}
+    for v in variables:
+        col = data[v].dropna()
+        if v not in categorical and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            row[v] = float(col.mean())
+        else:
+            row[v] = col.value_counts().sort_index(kind="mergesort").idxmax()
+    return row
+
+
+def _grid(result, data, x, by, values, n_points):
+    from ._formula import formula_variables
+
+    if not isinstance(result, RegressionResult) or result.design_info is None or result.link == "ordinal":
+        raise ModelError("Predictions need a result of fit_ols, fit_mixed or fit_logit.")
+    if result.name == "within":
+        raise ModelError("A within-person model has no intercept to predict levels from; use fit_mixed or fit_ols.")
+    _, rhs = _split_formula(result.formula)
+    variables = formula_variables(rhs)
+    check_columns(data, variables)
+    if x not in variables:
+        raise ModelError(f"{x!r} is not in the model's formula {result.formula!r}.")
+    base = _typical_row(data, variables, _categorical_variables(result.design_info))
+    if values is None:
+        lo, hi = data[x].quantile([0.02, 0.98])
+        values = np.linspace(lo, hi, n_points)
+    by_values = [None] if by is None else sorted(data[by].dropna().unique())
+    rows = []
+    for b in by_values:
+        for v in values:
+            r = dict(base)
+            r[x] = v
+            if by is not None:
+                r[by] = b
+            rows.append(r)
+    grid = pd.DataFrame(rows)
+    for v in variables:  # keep categorical columns' levels so patsy codes them as in the fit
+        if isinstance(data[v].dtype, pd.CategoricalDtype):
+            grid[v] = pd.Categorical(grid[v], categories=data[v].cat.categories)
+    return grid
+
+
+def _grid_matrix(result, grid) -> np.ndarray:
+    info = result.design_info
+    M = pd.DataFrame(np.asarray(patsy.build_design_matrices([info], grid)[0], float), columns=info.column_names)
+    return M[list(result.table["term"])].to_numpy(float)
+
+
+def predicted_values(
+    result: RegressionResult,
+    data: pd.DataFrame,
+    *,
+    x: str,
+    by: str | None = None,
+    values=None,
+    n_points: int = 25,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Predict the outcome across the range of ``x`` (optionally per level of ``by``), with intervals.
+
+    Other covariates are held at their mean (numeric) or most common level
+    (categorical). For a mixed model the prediction is for a typical group
+    (random intercept 0).
+
+    Parameters
+    ----------
+    result : RegressionResult
+        From :func:`fit_ols`, :func:`fit_mixed` or :func:`fit_logit`.
+    data : DataFrame
+        The data the model was fitted on (for typical values and the range of ``x``).
+    x : str
+        The covariate on the horizontal axis (e.g. ``"alignment_cascade"``).
+    by : str, optional
+        A covariate whose levels get separate lines (e.g. ``"manager_program"``).
+    values : array_like, optional
+        Values of ``x``; by default ``n_points`` from its 2nd to 98th percentile.
+    n_points : int, default 25
+        Grid size when ``values`` is not given.
+    {alpha}
+
+    Returns
+    -------
+    DataFrame
+        ``x, by (if given), estimate, std_error, conf_low, conf_high`` (the
+        outcome scale: probabilities for a logit), one row per grid point.
+
+    Raises
+    ------
+    ModelError
+        ``x`` not in the model, or a within-person or ordinal result.
+
+    See Also
+    --------
+    plot_predicted, marginal_effects
+
+    Examples
+    --------
+    {example}
+    >>> res = ar.fit_ols(panel, "engagement ~ alignment_cascade * manager_program")
+    >>> pv = ar.predicted_values(res, panel, x="alignment_cascade", by="manager_program", n_points=5)
+    >>> len(pv)
+    10
+    """
+    grid = _grid(result, data, x, by, values, n_points)
+    Xg = _grid_matrix(result, grid)
+    eta = Xg @ result.params
+    se = np.sqrt(np.einsum("ij,jk,ik->i", Xg, result.cov_params, Xg))
+    q = st.norm.ppf(1 - alpha / 2)
+    lo, hi = eta - q * se, eta + q * se
+    if result.link == "logit":
+        f = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+        eta, lo, hi = f(eta), f(lo), f(hi)
+        se = se * eta * (1 - eta)
+    out = pd.DataFrame({"x": grid[x].to_numpy(float)})
+    if by is not None:
+        out[by] = grid[by].to_numpy()
+    out["estimate"], out["std_error"], out["conf_low"], out["conf_high"] = eta, se, lo, hi
+    return out
+
+
+def marginal_effects(
+    result: RegressionResult, data: pd.DataFrame, *, x: str, by: str | None = None, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Return the slope of the prediction in ``x`` (per unit of x), per level of ``by``.
+
+    With an interaction (``alignment_cascade * manager_program``) this is the
+    effect of alignment in each programme group; without one it is the same in
+    every group. Other covariates are held at typical values (see
+    :func:`predicted_values`); for a logit the slope is on the probability scale.
+
+    Parameters
+    ----------
+    result : RegressionResult
+        From :func:`fit_ols`, :func:`fit_mixed` or :func:`fit_logit`.
+    data : DataFrame
+        The data the model was fitted on.
+    x : str
+        The numeric covariate whose effect is wanted.
+    by : str, optional
+        The moderator whose levels get separate slopes.
+    {alpha}
+
+    Returns
+    -------
+    DataFrame
+        ``term, by (if given), estimate, std_error, statistic, p_value, conf_low,
+        conf_high`` (delta method).
+
+    Raises
+    ------
+    ModelError
+        ``x`` not in the model.
+
+    See Also
+    --------
+    predicted_values
+
+    Examples
+    --------
+    {example}
+    >>> res = ar.fit_ols(panel, "engagement ~ alignment_cascade * manager_program")
+    >>> len(ar.marginal_effects(res, panel, x="alignment_cascade", by="manager_program"))
+    2
+    """
+    base = float(data[x].mean())
+    h = 1e-4 * max(1.0, abs(base))
+    grid = _grid(result, data, x, by, np.array([base - h / 2, base + h / 2]), 2)
+    Xg = _grid_matrix(result, grid)
+    rows = []
+    for i in range(0, len(Xg), 2):
+        x0, x1 = Xg[i], Xg[i + 1]
+        if result.link == "logit":
+            p0, p1 = 1 / (1 + np.exp(-(x0 @ result.params))), 1 / (1 + np.exp(-(x1 @ result.params)))
+            grad = (p1 * (1 - p1) * x1 - p0 * (1 - p0) * x0) / h
+            est = (p1 - p0) / h
+        else:
+            grad = (x1 - x0) / h
+            est = float(grad @ result.params)
+        se = float(np.sqrt(grad @ result.cov_params @ grad))
+        rows.append((est, se, None if by is None else grid[by].iloc[i]))
+    table = _tidy([x] * len(rows), [r[0] for r in rows], [r[1] for r in rows], alpha=alpha)
+    if by is not None:
+        table.insert(1, by, [r[2] for r in rows])
+    return table
+
+
+def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, xlabel=None, ylabel=None, ax=None, **kwargs):
+    """Draw predicted values with confidence bands, one line per level of ``by``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        :func:`predicted_values` output: ``x, [by], estimate, conf_low, conf_high``.
+    x : str, default "x"
+        Column of the horizontal axis.
+    by : str, optional
+        Column whose levels get separate lines (and a legend).
+    xlabel, ylabel : str, optional
+        Axis labels.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.plot`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes drawn on: one line and one band per level.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"x": [0, 1], "estimate": [3.0, 3.5], "conf_low": [2.9, 3.4], "conf_high": [3.1, 3.6]})
+    >>> ax = ar.plot_predicted(t)
+    """
+    if ax is None:
+        ax = plt.gca()
+    levels = [None] if by is None else sorted(data[by].dropna().unique())
+    for i, lv in enumerate(levels):
+        t = data if lv is None else data[data[by] == lv]
+        t = t.sort_values(x, kind="mergesort")
+        kw = dict(kwargs)
+        kw.setdefault("color", f"C{i}")
+        if lv is not None:
+            kw.setdefault("label", f"{by} = {lv}")
+        ax.plot(t[x], t["estimate"], **kw)
+        ax.fill_between(t[x], t["conf_low"], t["conf_high"], color=kw["color"], alpha=0.2, linewidth=0)
+    if by is not None:
+        ax.legend(frameon=False)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or "Predicted value (95% CI)")
+    return ax
+
+
+def plot_residuals(data: pd.DataFrame, *, ax=None, **kwargs):
+    """Draw residuals against fitted values with a smoothed trend (a model check).
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``result.extras["residuals"]``: ``fitted, residual``.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.scatter`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes drawn on: the points, a zero line and a binned-mean line.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"fitted": [1.0, 2.0, 3.0, 4.0], "residual": [0.1, -0.2, 0.05, 0.0]})
+    >>> ax = ar.plot_residuals(t)
+    """
+    if ax is None:
+        ax = plt.gca()
+    kwargs.setdefault("s", 6)
+    kwargs.setdefault("alpha", 0.3)
+    kwargs.setdefault("color", "C0")
+    ax.scatter(data["fitted"], data["residual"], **kwargs)
+    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    bins = pd.qcut(data["fitted"], q=min(20, max(2, len(data) // 20)), duplicates="drop")
+    trend = data.groupby(bins, observed=True)[["fitted", "residual"]].mean()
+    ax.plot(trend["fitted"], trend["residual"], color="C3", linewidth=2)
+    ax.set_xlabel("Fitted value")
+    ax.set_ylabel("Residual")
+    return ax
+
+
+# --------------------------------------------------------------------------- multiplicity
+
+
+def adjust_pvalues(p, *, method: str = "holm", column: str = "p_value"):
+    """Adjust p-values for many comparisons (Holm or Benjamini-Hochberg).
+
+    Parameters
+    ----------
+    p : array_like or DataFrame
+        P-values, or a table with a ``column`` of them (missing values are left missing).
+    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
+        Holm controls the family-wise error rate; ``"fdr_bh"`` (Benjamini-Hochberg)
+        the false discovery rate.
+    column : str, default "p_value"
+        Column of p-values when ``p`` is a DataFrame.
+
+    Returns
+    -------
+    ndarray or DataFrame
+        The adjusted p-values, or a copy of the table with ``p_adjusted`` added.
+
+    Raises
+    ------
+    ModelError
+        Unknown method or p-values outside [0, 1].
+
+    Notes
+    -----
+    statsmodels ``multipletests``; equals R's ``p.adjust(p, "holm")`` / ``"BH"``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.adjust_pvalues([0.01, 0.04, 0.03]).round(2).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in ("holm", "fdr_bh", "bonferroni"):
+        raise ModelError(f"The value for `method` must be one of ['holm', 'fdr_bh', 'bonferroni'], but {method!r} was passed.")
+    values = p[column] if isinstance(p, pd.DataFrame) else p
+    arr = np.asarray(values, float)
+    ok = np.isfinite(arr)
+    if np.any((arr[ok] < 0) | (arr[ok] > 1)):
+        raise ModelError("p-values must lie in [0, 1].")
+    adj = np.full(arr.shape, np.nan)
+    if ok.any():
+        adj[ok] = multipletests(arr[ok], method=method)[1]
+    if isinstance(p, pd.DataFrame):
+        out = p.copy()
+        out["p_adjusted"] = adj
+        return out
+    return adj
+
+
+# Shared parameter text (seaborn's docstring pattern).
+for _f in (fit_ols, fit_mixed, fit_within, fit_logit, fit_ordinal, fit_mediation, driver_analysis, predicted_values,
+           marginal_effects, adjust_pvalues):
+    _f.__doc__ = _f.__doc__.format(**DOCS, example=_EXAMPLE_PANEL)
+del _f

@@ -1,0 +1,1459 @@
+"""Programme effects from observational data: trial emulation, propensity matching, balance, E-values."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ._formula import check_columns, design_matrix
+from .errors import ModelError, StatisticalWarning
+from .results import TIDY_COLUMNS, ModelResult
+
+__all__ = [
+    "PROGRAM_COVARIATES",
+    "ProgramEffectResult",
+    "program_trials",
+    "fit_propensity",
+    "match_trials",
+    "balance_table",
+    "plot_love",
+    "plot_overlap",
+    "e_value",
+    "event_study",
+    "plot_event_study",
+    "estimate_program_effect",
+]
+
+#: Covariates measured before each enrolment date and used for the propensity model and balance.
+PROGRAM_COVARIATES = [
+    "rating",
+    "team_size",
+    "job_level",
+    "tenure_years",
+    "team_engagement",
+    "team_alignment",
+    "department",
+]
+
+#: Default propensity (enrolment) model over the trial table (logit).
+PROPENSITY_FORMULA = (
+    "rating + np.log(team_size) + job_level + tenure_years + team_engagement + team_alignment + C(department)"
+)
+
+_SMD_THRESHOLD = 0.1
+
+
+# --------------------------------------------------------------------------------------------
+# Balance
+# --------------------------------------------------------------------------------------------
+
+
+def _indicator_columns(data: pd.DataFrame, covariates) -> tuple[pd.DataFrame, dict]:
+    """Expand categorical covariates to one 0/1 column per level; return columns and their type."""
+    columns, kinds = {}, {}
+    for name in covariates:
+        values = data[name]
+        if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object or pd.api.types.is_string_dtype(
+            values
+        ):
+            levels = sorted(values.dropna().astype(str).unique())
+            for level in levels:
+                label = f"{name}[{level}]"
+                columns[label] = (values.astype("string") == level).astype(float).where(values.notna())
+                kinds[label] = "binary"
+        else:
+            x = pd.to_numeric(values, errors="raise").astype(float)
+            columns[name] = x
+            observed = x.dropna().unique()
+            kinds[name] = "binary" if len(observed) <= 2 and set(observed) <= {0.0, 1.0} else "continuous"
+    return pd.DataFrame(columns, index=data.index), kinds
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    ok = ~np.isnan(x) & (w > 0)
+    return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else np.nan
+
+
+def _var(x: np.ndarray, binary: bool) -> float:
+    x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return np.nan
+    if binary:
+        p = x.mean()
+        return float(p * (1 - p))
+    return float(np.var(x, ddof=1)) if len(x) > 1 else 0.0
+
+
+def balance_table(data: pd.DataFrame, treatment: str, covariates, weights=None) -> pd.DataFrame:
+    """Compute standardised mean differences before and after adjustment.
+
+    Each covariate's difference in means between treated and control rows is
+    divided by the pooled standard deviation of the *unadjusted* groups,
+    ``sqrt((s_t^2 + s_c^2) / 2)``, so that before and after use the same yard
+    stick. Categorical covariates get one 0/1 row per level.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per unit (here: a manager in a trial), with the treatment and covariates.
+    treatment : str
+        Column holding 1 for treated and 0 for control rows.
+    covariates : list of str
+        Columns to check. Text or categorical columns are split into levels.
+    weights : str or array-like, optional
+        Matching or inverse-probability weights (a column name or one value per
+        row). Without them only the ``before`` columns are filled.
+
+    Returns
+    -------
+    DataFrame
+        One row per covariate (or level): ``covariate, type`` (binary or
+        continuous), ``mean_treated, mean_control, smd_before`` and, with
+        weights, ``mean_treated_adj, mean_control_adj, smd_after``.
+
+    Raises
+    ------
+    ModelError
+        When a column is missing or the treatment is not 0/1 with both groups present.
+
+    See Also
+    --------
+    plot_love : Draw the table.
+
+    Notes
+    -----
+    Matches R's ``cobalt::bal.tab(covs, treat, weights = w, s.d.denom = "pooled",
+    binary = "std", continuous = "std")``: for a binary treatment the denominator
+    is the pooled SD of the unweighted groups; a continuous covariate's variance
+    is the sample variance (n - 1), a binary covariate's is ``p (1 - p)``.
+    Differences are treated minus control. An absolute SMD above 0.1 is the
+    usual sign of imbalance (Austin 2009).
+
+    References
+    ----------
+    Austin, P. C. (2009). Balance diagnostics for comparing the distribution of
+    baseline covariates between treatment groups in propensity-score matched
+    samples. Statistics in Medicine, 28, 3083-3107.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> d = pd.DataFrame({"t": [1, 1, 0, 0, 0], "x": [3.0, 5.0, 1.0, 2.0, 3.0]})
+    >>> ar.balance_table(d, "t", ["x"])[["covariate", "smd_before"]].round(3)
+      covariate  smd_before
+    0         x       1.633
+    """
+    covariates = list(covariates)
+    check_columns(data, [treatment, *covariates], what="balance data")
+    t = pd.to_numeric(data[treatment], errors="coerce").to_numpy(float)
+    if not set(np.unique(t[~np.isnan(t)])) == {0.0, 1.0}:
+        raise ModelError(f"`{treatment}` must hold 0 (control) and 1 (treated), both present; got {np.unique(t)}.")
+    if weights is not None:
+        w = data[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, float)
+        if len(w) != len(data) or np.any(w < 0) or np.any(np.isnan(w)):
+            raise ModelError("`weights` must be one non-negative, non-missing value per row of `data`.")
+    X, kinds = _indicator_columns(data, covariates)
+    treated, control = t == 1, t == 0
+    rows = []
+    for label, kind in kinds.items():
+        x = X[label].to_numpy(float)
+        binary = kind == "binary"
+        sd = np.sqrt((_var(x[treated], binary) + _var(x[control], binary)) / 2)
+        m1, m0 = _wmean(x[treated], np.ones(treated.sum())), _wmean(x[control], np.ones(control.sum()))
+        row = dict(covariate=label, type=kind, mean_treated=m1, mean_control=m0, smd_before=_smd(m1 - m0, sd))
+        if weights is not None:
+            a1, a0 = _wmean(x[treated], w[treated]), _wmean(x[control], w[control])
+            row.update(mean_treated_adj=a1, mean_control_adj=a0, smd_after=_smd(a1 - a0, sd))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _smd(diff: float, sd: float) -> float:
+    if np.isnan(diff):
+        return np.nan
+    if sd == 0 or np.isnan(sd):
+        return 0.0 if diff == 0 else np.nan
+    return float(diff / sd)
+
+
+def effective_sample_size(weights) -> float:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` of a set of weights."""
+    w = np.asarray(weights, float)
+    return float(w.sum() ** 2 / np.sum(w**2)) if np.sum(w**2) > 0 else 0.0
+
+
+def plot_love(balance: pd.DataFrame, *, threshold: float = _SMD_THRESHOLD, ax=None, **kwargs):
+    """Draw a love plot: absolute standardised mean differences before and after adjustment.
+
+    Parameters
+    ----------
+    balance : DataFrame
+        A :func:`balance_table` (``covariate, smd_before`` and optionally ``smd_after``).
+    threshold : float, default 0.1
+        Draw a dashed line at this absolute SMD.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.plot` for both series.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes; ``ax.lines[0]`` holds the before points and ``ax.lines[1]``
+        the after points as ``(|smd|, row)``, covariates ordered by their
+        imbalance before adjustment (largest on top).
+
+    See Also
+    --------
+    balance_table : Compute the table.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> b = pd.DataFrame({"covariate": ["x", "y"], "smd_before": [0.5, -0.2], "smd_after": [0.05, 0.01]})
+    >>> ax = ar.plot_love(b)
+    """
+    if ax is None:
+        ax = plt.gca()
+    table = balance.assign(_abs=balance["smd_before"].abs()).sort_values(["_abs", "covariate"], kind="stable")
+    y = np.arange(len(table))
+    kwargs.setdefault("linestyle", "none")
+    ax.plot(table["smd_before"].abs().to_numpy(), y, marker="o", fillstyle="none", label="before", **kwargs)
+    if "smd_after" in table:
+        ax.plot(table["smd_after"].abs().to_numpy(), y, marker="o", label="after", **kwargs)
+    ax.axvline(threshold, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(table["covariate"].astype(str))
+    ax.set_xlabel("Absolute standardised mean difference")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def plot_overlap(
+    data: pd.DataFrame,
+    *,
+    propensity: str = "propensity",
+    treatment: str = "treated",
+    weights: str | None = None,
+    bins: int = 20,
+    ax=None,
+    **kwargs,
+):
+    """Draw the propensity score distributions of treated and control rows, mirrored.
+
+    Treated rows are drawn above the axis and control rows below it, as
+    densities over common bins; where one group has mass and the other none,
+    the groups do not overlap and no comparison is possible there.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The trial table (``ProgramEffectResult.extras["trials"]``) or any table
+        with a propensity and a 0/1 treatment column.
+    propensity : str, default "propensity"
+        Column of propensity scores in (0, 1).
+    treatment : str, default "treated"
+        Column of 0/1 treatment indicators.
+    weights : str, optional
+        Column of weights; rows with weight 0 are left out (e.g. unmatched controls).
+    bins : int, default 20
+        Number of equal-width bins over [0, 1].
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.bar`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes; its ``containers[0]`` are the treated bars (heights =
+        densities), ``containers[1]`` the control bars (heights = minus densities).
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> d = pd.DataFrame({"treated": [1, 0, 0], "propensity": [0.6, 0.3, 0.5]})
+    >>> ax = ar.plot_overlap(d)
+    """
+    if ax is None:
+        ax = plt.gca()
+    check_columns(data, [propensity, treatment] + ([weights] if weights else []), what="overlap data")
+    rows = data if weights is None else data[data[weights] > 0]
+    edges = np.linspace(0, 1, bins + 1)
+    width = edges[1] - edges[0]
+    kwargs.setdefault("alpha", 0.8)
+    for value, sign, label in ((1, 1, "treated"), (0, -1, "control")):
+        ps = rows.loc[rows[treatment] == value, propensity].to_numpy(float)
+        dens, _ = np.histogram(ps, bins=edges, density=True) if len(ps) else (np.zeros(bins), None)
+        ax.bar(edges[:-1], sign * dens, width=width, align="edge", label=f"{label} (n = {len(ps)})", **kwargs)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("Propensity score (probability of enrolling)")
+    ax.set_ylabel("Density (control below the axis)")
+    ax.legend(loc="upper right")
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Sensitivity
+# --------------------------------------------------------------------------------------------
+
+_MEASURES = ("RR", "HR", "OR", "SMD")
+
+
+def _to_rr(x, measure: str, rare: bool):
+    x = np.asarray(x, float)
+    if measure == "RR" or (measure in ("HR", "OR") and rare):
+        return x
+    if measure == "HR":
+        return (1 - 0.5 ** np.sqrt(x)) / (1 - 0.5 ** np.sqrt(1 / x))
+    if measure == "OR":
+        return np.sqrt(x)
+    return np.exp(0.91 * x)  # SMD
+
+
+def _e(rr: float) -> float:
+    rr = 1 / rr if rr < 1 else rr
+    return float(rr + np.sqrt(rr * (rr - 1)))
+
+
+def e_value(estimate, conf_low=None, conf_high=None, *, measure: str = "HR", rare: bool = True) -> pd.DataFrame:
+    """Compute the E-value of an estimate and of its confidence limit nearer the null.
+
+    The E-value is the minimum strength of association, on the risk-ratio
+    scale, that an unmeasured confounder would need with both the exposure and
+    the outcome, beyond the measured covariates, to explain away the estimate.
+
+    Parameters
+    ----------
+    estimate : float
+        The point estimate on its natural scale (a ratio, not its log; for
+        ``"SMD"`` a standardised mean difference).
+    conf_low, conf_high : float, optional
+        The confidence limits on the same scale.
+    measure : {"HR", "RR", "OR", "SMD"}, default "HR"
+        What the estimate is.
+    rare : bool, default True
+        Whether the outcome is rare (< 15% by the end of follow-up). For a
+        common outcome a hazard ratio is converted to a risk ratio with
+        ``(1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))`` and an odds ratio with
+        ``sqrt(OR)``.
+
+    Returns
+    -------
+    DataFrame
+        One row: ``measure, estimate, conf_low, conf_high`` as given,
+        ``rr, rr_conf_low, rr_conf_high`` (on the risk-ratio scale),
+        ``e_value`` (for the estimate) and ``e_value_ci`` (for the limit nearer
+        1; equal to 1 when the interval contains 1; NaN without limits).
+
+    Raises
+    ------
+    ModelError
+        For a non-positive ratio, an unknown measure, or limits on the wrong
+        side of the estimate.
+
+    Notes
+    -----
+    ``E = RR + sqrt(RR (RR - 1))`` for ``RR >= 1``, applied to ``1/RR`` below 1
+    (VanderWeele & Ding 2017). Matches R's ``EValue::evalues.HR(est, lo, hi,
+    rare)``, ``evalues.RR``, ``evalues.OR`` and, for ``"SMD"``, the conversion
+    ``RR = exp(0.91 d)`` of ``evalues.MD`` (VanderWeele 2017; there the limits
+    are ``exp(0.91 d -/+ 1.78 se)``, here ``exp(0.91 limit)``: equal up to rounding).
+
+    References
+    ----------
+    VanderWeele, T. J., & Ding, P. (2017). Sensitivity analysis in observational
+    research: introducing the E-value. Annals of Internal Medicine, 167, 268-274.
+    VanderWeele, T. J. (2020). Optimal approximate conversions of odds ratios and
+    hazard ratios to risk ratios. Biometrics, 76, 746-752.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.e_value(3.9, 1.8, 8.7, measure="RR")[["e_value", "e_value_ci"]].round(2)
+       e_value  e_value_ci
+    0     7.26         3.0
+    """
+    if measure not in _MEASURES:
+        raise ModelError(f"The value for `measure` must be one of {list(_MEASURES)}, but {measure!r} was passed.")
+    values = [estimate, conf_low, conf_high]
+    if measure != "SMD" and any(v is not None and not v > 0 for v in values):
+        raise ModelError(f"A {measure} and its limits must be positive ratios (not logs); got {values}.")
+    if conf_low is not None and conf_low > estimate or conf_high is not None and conf_high < estimate:
+        raise ModelError(f"The limits must bracket the estimate; got {conf_low} <= {estimate} <= {conf_high}.")
+    rr = float(_to_rr(estimate, measure, rare))
+    lo = np.nan if conf_low is None else float(_to_rr(conf_low, measure, rare))
+    hi = np.nan if conf_high is None else float(_to_rr(conf_high, measure, rare))
+    nearer = lo if rr >= 1 else hi
+    if np.isnan(nearer):
+        e_ci = np.nan
+    elif (rr >= 1 and nearer <= 1) or (rr < 1 and nearer >= 1):
+        e_ci = 1.0  # the interval contains the null
+    else:
+        e_ci = _e(nearer)
+    return pd.DataFrame(
+        [
+            dict(
+                measure=measure,
+                estimate=float(estimate),
+                conf_low=np.nan if conf_low is None else float(conf_low),
+                conf_high=np.nan if conf_high is None else float(conf_high),
+                rr=rr,
+                rr_conf_low=lo,
+                rr_conf_high=hi,
+                e_value=_e(rr),
+                e_value_ci=e_ci,
+            )
+        ]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Trial emulation: one trial per enrolment date, managers not yet enrolled as controls
+# --------------------------------------------------------------------------------------------
+
+
+def _first_enrolment(programs: pd.DataFrame, program: str) -> pd.Series:
+    check_columns(programs, ["employee_id", "program", "start_date"], what="programs")
+    rows = programs[programs["program"] == program]
+    return rows.groupby("employee_id")["start_date"].min()
+
+
+def _active(employees: pd.DataFrame, date: pd.Timestamp) -> pd.DataFrame:
+    term = employees["termination_date"]
+    rows = employees[(employees["hire_date"] <= date) & (term.isna() | (term > date))]
+    return rows.drop_duplicates("employee_id", keep="last")
+
+
+def program_trials(
+    employees: pd.DataFrame,
+    programs: pd.DataFrame,
+    *,
+    program: str = "leadership_development",
+    ratings: pd.DataFrame | None = None,
+    team_measures: pd.DataFrame | None = None,
+    window=None,
+) -> pd.DataFrame:
+    """Build the sequence of emulated trials: one per enrolment date.
+
+    At each date on which a manager starts ``program`` (a trial), the
+    *treated* row is that manager and the *control* rows are every other
+    manager who has reports that day and has not started the programme by then
+    (they may enrol later; the outcome analysis censors them at their own
+    enrolment). Covariates are those known on the trial date, never later.
+
+    Parameters
+    ----------
+    employees : DataFrame
+        Clean ``employees`` table (``employee_id, hire_date, termination_date,
+        department, job_level, manager_id``).
+    programs : DataFrame
+        Clean ``programs`` table (``employee_id, program, start_date``).
+    program : str, default "leadership_development"
+        The programme whose first enrolment dates define the trials.
+    ratings : DataFrame, optional
+        ``employee_id, known_date, rating``: review ratings with the date from
+        which each was known (a cycle's end + 1 day).
+    team_measures : DataFrame, optional
+        ``employee_id, date, measure, value`` (long form): report-level measures
+        with the date they became known, e.g. survey engagement. For each
+        measure the team mean of every report's latest value known strictly
+        before the trial date becomes column ``team_<measure>``.
+    window : tuple of dates, optional
+        Observation window ``(start, end)``; only enrolments inside it start trials.
+
+    Returns
+    -------
+    DataFrame
+        One row per manager and trial: ``trial`` (1, 2, ...), ``index_date``,
+        ``manager_id``, ``treated`` (1 for the manager enrolling that day),
+        ``enrol_date`` (the manager's own first enrolment, NaT if never),
+        ``rating`` (latest known; missing values take the trial mean),
+        ``team_size`` (reports employed that day), ``job_level``,
+        ``tenure_years``, ``department`` and ``team_<measure>`` columns
+        (missing take the trial mean).
+
+    Raises
+    ------
+    ModelError
+        When no manager with reports enrols in ``program`` inside the window.
+
+    Notes
+    -----
+    This is the sequential target-trial emulation of Hernán & Robins (2016)
+    with risk-set sampling (Li, Propert & Rosenbaum 2001): exposure is defined
+    by date, so nobody is counted as treated before enrolment (no immortal
+    time). A manager enrolled before the window never serves as a control.
+
+    References
+    ----------
+    Hernán, M. A., & Robins, J. M. (2016). Using big data to emulate a target
+    trial when a randomized trial is not available. American Journal of
+    Epidemiology, 183, 758-764.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> trials = ar.program_trials(clean.tables["employees"], clean.tables["programs"])
+    >>> int(trials["treated"].sum()) > 0
+    True
+    """
+    check_columns(employees, ["employee_id", "hire_date", "termination_date", "manager_id"], what="employees")
+    enrol = _first_enrolment(programs, program)
+    dates = enrol.sort_values()
+    if window is not None:
+        start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+        dates = dates[(dates >= start) & (dates < end)]
+    dates = np.unique(dates.to_numpy("datetime64[ns]"))
+    spells = employees.reset_index(drop=True)
+    spells = spells.assign(employee_id=spells["employee_id"].astype(str),
+                           manager_id=spells["manager_id"].astype("string"))
+    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    term = spells["termination_date"].to_numpy("datetime64[ns]")
+    term = np.where(np.isnat(term), np.datetime64("2262-01-01"), term)
+    # every (trial date, spell) pair employed that day: hire <= d < termination
+    t_idx, s_idx = np.nonzero((hire[None, :] <= dates[:, None]) & (term[None, :] > dates[:, None]))
+    active = pd.DataFrame({"t": t_idx, "employee_id": spells["employee_id"].to_numpy()[s_idx],
+                           "manager_id": spells["manager_id"].to_numpy()[s_idx], "_s": s_idx})
+    active = active.drop_duplicates(["t", "employee_id"], keep="last")
+    members = active.dropna(subset=["manager_id"])
+    sizes = members.groupby(["t", "manager_id"]).size().rename("team_size").reset_index()
+    managers = active.drop(columns="manager_id").merge(
+        sizes.rename(columns={"manager_id": "employee_id"}), on=["t", "employee_id"], how="inner"
+    )
+    managers["index_date"] = dates[managers["t"].to_numpy()]
+    managers["enrol_date"] = managers["employee_id"].map(enrol).to_numpy("datetime64[ns]")
+    managers = managers[managers["enrol_date"].isna() | (managers["enrol_date"] >= managers["index_date"])]
+    managers = managers.assign(treated=(managers["enrol_date"] == managers["index_date"]).astype(int))
+    has_treated = managers.groupby("t")["treated"].transform("max") == 1
+    managers = managers[has_treated].sort_values(["t", "employee_id"], kind="stable")
+    if managers.empty:
+        raise ModelError(
+            f"No manager with reports starts {program!r} inside the observation window, so there is no trial to "
+            f"emulate. Programmes present: {sorted(programs['program'].dropna().unique())}."
+        )
+    s_of = managers["_s"].to_numpy()
+    trials = pd.DataFrame(
+        {
+            "trial": pd.factorize(managers["t"], sort=True)[0] + 1,
+            "index_date": managers["index_date"].to_numpy(),
+            "manager_id": managers["employee_id"].to_numpy(),
+            "treated": managers["treated"].to_numpy(int),
+            "enrol_date": managers["enrol_date"].to_numpy(),
+            "team_size": managers["team_size"].to_numpy(int),
+            "job_level": pd.to_numeric(spells["job_level"], errors="coerce").to_numpy(float)[s_of]
+            if "job_level" in spells
+            else np.nan,
+            "tenure_years": (managers["index_date"].to_numpy() - hire[s_of]) / np.timedelta64(1, "D") / 365.25,
+            "department": spells["department"].astype("string").to_numpy()[s_of] if "department" in spells else "all",
+        }
+    )
+    order = np.argsort(trials["index_date"].to_numpy(), kind="stable")
+    if ratings is not None:
+        known = ratings.dropna(subset=["rating", "known_date"]).astype({"employee_id": str})
+        known = known.sort_values("known_date", kind="stable")[["employee_id", "known_date", "rating"]]
+        left = trials.iloc[order][["index_date", "manager_id"]].reset_index()
+        got = pd.merge_asof(left, known.rename(columns={"employee_id": "manager_id"}), left_on="index_date",
+                            right_on="known_date", by="manager_id", allow_exact_matches=True)
+        trials["rating"] = got.set_index("index")["rating"].reindex(trials.index).astype(float)
+    if team_measures is not None:
+        t_of = dict(zip(managers["t"], trials["trial"]))
+        team = members[members["t"].isin(t_of)].assign(index_date=lambda d: dates[d["t"].to_numpy()])
+        team = team.assign(trial=team["t"].map(t_of)).sort_values("index_date", kind="stable")
+        tm = team_measures.dropna(subset=["value", "date"]).astype({"employee_id": str})
+        for measure in sorted(team_measures["measure"].unique()):
+            right = tm[tm["measure"] == measure].sort_values("date", kind="stable")[["employee_id", "date", "value"]]
+            got = pd.merge_asof(team[["index_date", "employee_id", "manager_id", "trial"]], right,
+                                left_on="index_date", right_on="date", by="employee_id", allow_exact_matches=False)
+            means = got.groupby(["trial", "manager_id"])["value"].mean()
+            key = pd.MultiIndex.from_arrays([trials["trial"], trials["manager_id"]])
+            trials[f"team_{measure}"] = means.reindex(key).to_numpy(float)
+    for column in trials.columns:
+        if column == "rating" or column.startswith("team_") and column != "team_size":
+            trial_mean = trials.groupby("trial")[column].transform("mean")
+            trials[column] = trials[column].fillna(trial_mean).fillna(trials[column].mean())
+    return trials.reset_index(drop=True)
+
+
+def fit_propensity(data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, treatment: str = "treated"):
+    """Fit the enrolment (propensity) model on the stacked trials and add the scores.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The trial table (:func:`program_trials`): one row per manager and trial.
+    formula : str, default PROPENSITY_FORMULA
+        Right-hand side of the logit model for enrolment.
+    treatment : str, default "treated"
+        The 0/1 column to predict.
+
+    Returns
+    -------
+    trials : DataFrame
+        A copy with ``propensity`` (predicted probability of enrolling that day)
+        and ``logit_propensity``.
+    model : DataFrame
+        The pooled logistic regression, tidy: ``term, estimate, std_error,
+        statistic, p_value, conf_low, conf_high`` (log odds ratios, 95% CI).
+
+    Warns
+    -----
+    StatisticalWarning
+        When the model shows (quasi-)separation: some covariate pattern
+        predicts enrolment perfectly.
+
+    Notes
+    -----
+    A pooled logistic regression over the stacked risk sets, as R's
+    ``glm(treated ~ ..., family = binomial, data = trials)``.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"treated": [1, 0, 0, 1, 0, 0], "x": [3, 1, 2, 2, 3, 1]})
+    >>> scored, model = ar.fit_propensity(t, "x")
+    >>> bool(scored["propensity"].between(0, 1).all())
+    True
+    """
+    X, kept = design_matrix(data, formula, what="trials")
+    y = data.loc[kept, treatment].to_numpy(float)
+    model, separated = _logit(X, y)
+    if separated:
+        warnings.warn(
+            "The enrolment model shows (quasi-)separation: some covariate pattern predicts enrolment "
+            "perfectly. Propensities near 0 or 1 follow; check plot_overlap and consider coarser covariates.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    out = data.copy()
+    lin = X.to_numpy(float) @ model["estimate"].to_numpy(float)
+    out["logit_propensity"] = np.nan
+    out.loc[kept, "logit_propensity"] = lin
+    out["propensity"] = 1 / (1 + np.exp(-out["logit_propensity"]))
+    return out, model
+
+
+def _logit(X: pd.DataFrame, y: np.ndarray, *, max_iter: int = 50, tol: float = 1e-10):
+    """Logistic regression by Newton-Raphson; return the tidy coefficients and a separation flag."""
+    A = X.to_numpy(float)
+    beta = np.zeros(A.shape[1])
+    converged = False
+    for _ in range(max_iter):
+        eta = np.clip(A @ beta, -30, 30)
+        p = 1 / (1 + np.exp(-eta))
+        info = A.T @ (A * (p * (1 - p))[:, None])
+        step = np.linalg.lstsq(info, A.T @ (y - p), rcond=None)[0]
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            converged = True
+            break
+    eta = A @ beta
+    p = 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
+    info = A.T @ (A * (p * (1 - p))[:, None])
+    se = np.sqrt(np.diag(np.linalg.pinv(info)))
+    separated = (not converged) or bool(np.any(np.abs(beta) > 15)) or bool(np.any((p < 1e-8) | (p > 1 - 1e-8)))
+    z = beta / se
+    ci = stats.norm.ppf(0.975) * se
+    model = pd.DataFrame({"term": list(X.columns), "estimate": beta, "std_error": se, "statistic": z,
+                          "p_value": 2 * stats.norm.sf(np.abs(z)), "conf_low": beta - ci, "conf_high": beta + ci})
+    return model, separated
+
+
+def match_trials(trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, exact=None) -> pd.DataFrame:
+    """Match each enrolling manager to not-yet-enrolled controls from the same trial.
+
+    Greedy nearest-neighbour matching on the logit of the propensity score,
+    within each trial (same index date), without replacement inside a trial;
+    a manager can be a control in several trials (risk-set matching).
+
+    Parameters
+    ----------
+    trials : DataFrame
+        Trials with ``trial, manager_id, treated, logit_propensity`` (see
+        :func:`fit_propensity`).
+    ratio : int, default 3
+        Controls per treated manager (fewer when the caliper leaves fewer).
+    caliper : float, default 0.2
+        Largest allowed distance, in standard deviations of the logit
+        propensity over all trial rows (Austin 2011).
+    exact : list of str, optional
+        Columns on which controls must equal their treated manager (e.g.
+        ``["department"]``).
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``matched_set`` (``"<trial>:<treated manager>"``, NA when
+        unmatched) and ``weight`` (1 for a matched treated manager,
+        ``1 / controls in its set`` for a matched control, 0 otherwise).
+
+    Notes
+    -----
+    Equivalent to R's ``MatchIt::matchit(..., method = "nearest", distance =
+    logit_ps, caliper = 0.2, ratio = 3)`` run separately in each trial.
+
+    References
+    ----------
+    Austin, P. C. (2011). Optimal caliper widths for propensity-score matching.
+    Pharmaceutical Statistics, 10, 150-161.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"trial": 1, "manager_id": list("abcd"), "treated": [1, 0, 0, 0],
+    ...                   "logit_propensity": [0.0, 0.1, 3.0, -0.2]})
+    >>> ar.match_trials(t, ratio=1, caliper=0.2)["matched_set"].tolist()
+    ['1:a', '1:a', <NA>, <NA>]
+    """
+    exact = [exact] if isinstance(exact, str) else list(exact or [])
+    check_columns(trials, ["trial", "manager_id", "treated", "logit_propensity", *exact], what="trials")
+    if ratio < 1:
+        raise ModelError(f"`ratio` must be a positive integer, got {ratio}.")
+    out = trials.reset_index(drop=True)
+    logit = out["logit_propensity"].to_numpy(float)
+    treated = out["treated"].to_numpy(int) == 1
+    ids = out["manager_id"].astype(str).to_numpy()
+    width = caliper * float(np.nanstd(logit, ddof=1))
+    strata = (pd.factorize(out[exact].astype(str).agg("|".join, axis=1))[0] if exact
+              else np.zeros(len(out), int))
+    labels = np.full(len(out), None, dtype=object)
+    weight = np.zeros(len(out))
+    for trial, rows in out.groupby("trial", sort=True).indices.items():
+        pool = rows[~treated[rows]]
+        available = np.ones(len(pool), bool)
+        tr = rows[treated[rows]]
+        tr = tr[np.lexsort((ids[tr], -logit[tr]))]
+        for i in tr:
+            distance = np.abs(logit[pool] - logit[i])
+            ok = np.flatnonzero(available & (distance <= width) & (strata[pool] == strata[i]))
+            if not len(ok):
+                continue
+            chosen = ok[np.argsort(distance[ok], kind="stable")[:ratio]]
+            label = f"{trial}:{ids[i]}"
+            labels[i] = label
+            labels[pool[chosen]] = label
+            weight[i] = 1.0
+            weight[pool[chosen]] = 1.0 / len(chosen)
+            available[chosen] = False
+    out["matched_set"] = pd.array(labels, dtype="string")
+    out["weight"] = weight
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Outcome data
+# --------------------------------------------------------------------------------------------
+
+
+def _censor_dates(matched: pd.DataFrame, window_end: pd.Timestamp) -> pd.Series:
+    """Follow-up ends at the window end; controls are censored when they enrol themselves."""
+    own = matched["enrol_date"].where((matched["treated"] == 0) & (matched["enrol_date"] > matched["index_date"]))
+    return own.fillna(window_end).clip(upper=window_end)
+
+
+def team_followup(
+    matched: pd.DataFrame, employees: pd.DataFrame, *, window_end, event_types=("voluntary",)
+) -> pd.DataFrame:
+    """Return the reports of each matched manager, followed from the trial date (tenure scale).
+
+    Parameters
+    ----------
+    matched : DataFrame
+        Matched trial rows (``matched_set`` not missing) with ``trial,
+        index_date, manager_id, treated, enrol_date``.
+    employees : DataFrame
+        Clean ``employees`` table.
+    window_end : date
+        End of the observation window (an exit on that day is an event).
+    event_types : sequence of str, default ("voluntary",)
+        Termination types that count as the event.
+
+    Returns
+    -------
+    DataFrame
+        One row per report and matched manager: ``matched_set, trial,
+        manager_id, treated, employee_id, hire_date, entry`` (tenure in days on the trial
+        date), ``exit`` (tenure at exit, window end, or the control manager's
+        own enrolment, whichever is first) and ``event`` (1 for an exit of an
+        event type by then).
+    """
+    window_end = pd.Timestamp(window_end)
+    rows = matched.dropna(subset=["matched_set"]).assign(censor_date=lambda d: _censor_dates(d, window_end))
+    spells = employees[["employee_id", "manager_id", "hire_date", "termination_date", "termination_type"]]
+    team = rows[["matched_set", "trial", "index_date", "manager_id", "treated", "censor_date"]].merge(
+        spells, on="manager_id", how="inner"
+    )
+    term = team["termination_date"]
+    team = team[(team["hire_date"] <= team["index_date"]) & (term.isna() | (term > team["index_date"]))]
+    term = team["termination_date"]
+    end = term.where(term.notna() & (term <= team["censor_date"]), team["censor_date"])
+    event = term.notna() & (term <= team["censor_date"]) & team["termination_type"].isin(list(event_types))
+    out = pd.DataFrame(
+        {
+            "matched_set": team["matched_set"].astype(str),
+            "trial": team["trial"],
+            "manager_id": team["manager_id"],
+            "treated": team["treated"].astype(int),
+            "employee_id": team["employee_id"],
+            "hire_date": team["hire_date"],
+            "entry": (team["index_date"] - team["hire_date"]).dt.days.astype(float),
+            "exit": (end - team["hire_date"]).dt.days.astype(float),
+            "event": event.astype(int),
+        }
+    )
+    return out[out["exit"] > out["entry"]].reset_index(drop=True)
+
+
+def team_intervals(followup: pd.DataFrame, intervals: pd.DataFrame, person: pd.DataFrame) -> pd.DataFrame:
+    """Cut the analysis ``intervals`` of each followed report to its follow-up after the trial date.
+
+    Parameters
+    ----------
+    followup : DataFrame
+        The output of :func:`team_followup`.
+    intervals : DataFrame
+        The analysis ``intervals`` table (``employee_id, spell, start, stop,
+        event`` and time-varying covariates).
+    person : DataFrame
+        The analysis ``person`` table (``employee_id, spell, hire_date``), to
+        find each report's spell.
+
+    Returns
+    -------
+    DataFrame
+        The interval rows inside ``(entry, exit]`` of each follow-up, with
+        ``start``/``stop`` clipped to it, ``event`` 1 only on the row ending
+        with the follow-up's event, and the follow-up's ``matched_set, trial,
+        manager_id, treated`` beside the interval covariates.
+    """
+    spells = person[["employee_id", "spell", "hire_date"]].astype({"employee_id": str})
+    f = followup.astype({"employee_id": str}).merge(spells, on=["employee_id", "hire_date"], how="inner")
+    f = f.rename(columns={"entry": "_entry", "exit": "_exit", "event": "_event", "manager_id": "_manager"})
+    iv = intervals.astype({"employee_id": str}).merge(
+        f[["employee_id", "spell", "matched_set", "trial", "_manager", "treated", "_entry", "_exit", "_event"]],
+        on=["employee_id", "spell"], how="inner",
+    )
+    iv = iv[(iv["stop"] > iv["_entry"]) & (iv["start"] < iv["_exit"])].copy()
+    iv["start"] = np.maximum(iv["start"].to_numpy(float), iv["_entry"].to_numpy(float))
+    iv["stop"] = np.minimum(iv["stop"].to_numpy(float), iv["_exit"].to_numpy(float))
+    iv["event"] = ((iv["_event"] == 1) & (iv["stop"] == iv["_exit"]) & (iv["event"] == 1)).astype(int)
+    iv = iv.drop(columns=["manager_id"], errors="ignore").rename(columns={"_manager": "manager_id"})
+    return iv.drop(columns=["_entry", "_exit", "_event"]).reset_index(drop=True)
+
+
+def _wave_dates(survey_panel: pd.DataFrame) -> pd.Series:
+    """Each wave's median survey date, used to place waves relative to a trial date."""
+    if "wave" in survey_panel:
+        return survey_panel.groupby("wave")["survey_date"].median().sort_values()
+    return survey_panel.groupby("survey_date")["survey_date"].first().sort_values()
+
+
+def team_survey_panel(matched: pd.DataFrame, survey_panel: pd.DataFrame, *, outcome: str = "engagement") -> pd.DataFrame:
+    """Return the survey responses of each matched manager's team, placed relative to the trial date.
+
+    Parameters
+    ----------
+    matched : DataFrame
+        Matched trial rows with ``matched_set, trial, index_date, manager_id, treated, enrol_date``.
+    survey_panel : DataFrame
+        The analysis ``survey_panel`` (``employee_id, manager_id, survey_date, wave`` and the outcome).
+    outcome : str, default "engagement"
+        The scale score to analyse.
+
+    Returns
+    -------
+    DataFrame
+        One row per response and matched manager: ``matched_set, manager_id,
+        treated, employee_id, survey_date, wave, rel_wave`` (waves after the
+        trial date: 0 is the first wave whose median date is on or after it),
+        ``post`` (``rel_wave >= 0``), ``treated_post`` and the outcome. A
+        control team's responses stop at its manager's own enrolment.
+    """
+    check_columns(survey_panel, ["employee_id", "manager_id", "survey_date", outcome], what="survey_panel")
+    panel = survey_panel.dropna(subset=[outcome, "manager_id"])
+    if "wave" not in panel:
+        panel = panel.assign(wave=panel["survey_date"])
+    waves = _wave_dates(panel)
+    order = pd.Series(np.arange(len(waves)), index=waves.index)
+    rows = matched.dropna(subset=["matched_set"]).assign(
+        censor_date=lambda d: _censor_dates(d, pd.Timestamp.max.normalize())
+    )
+    first_post = np.searchsorted(waves.to_numpy(), rows["index_date"].to_numpy(), side="left")
+    rows = rows.assign(first_post=first_post)
+    team = rows[["matched_set", "manager_id", "treated", "index_date", "censor_date", "first_post"]].merge(
+        panel[["employee_id", "manager_id", "survey_date", "wave", outcome]], on="manager_id", how="inner"
+    )
+    team = team[team["survey_date"] < team["censor_date"]]
+    rel = team["wave"].map(order).to_numpy(int) - team["first_post"].to_numpy(int)
+    out = team.drop(columns=["censor_date", "first_post"]).assign(rel_wave=rel)
+    out["post"] = (out["rel_wave"] >= 0).astype(int)
+    out["treated_post"] = out["treated"] * out["post"]
+    out["matched_set"] = out["matched_set"].astype(str)
+    return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _FEFit:
+    """Coefficients of an OLS fit with absorbed fixed effects (the shape ``_tidy_ols`` reads)."""
+
+    params: pd.Series
+    bse: pd.Series
+    tvalues: pd.Series
+    pvalues: pd.Series
+    cov: pd.DataFrame
+    nobs: int
+    n_clusters: int
+    n_absorbed: int
+
+    def conf_int(self, alpha=0.05):
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
+
+
+def _demean(values: np.ndarray, codes: list[np.ndarray], *, tol: float = 1e-10, max_iter: int = 10_000):
+    """Sweep out several sets of fixed effects by alternating projections (Gauss-Seidel)."""
+    out = values.astype(float).copy()
+    for _ in range(max_iter):
+        change = 0.0
+        for c in codes:
+            counts = np.bincount(c)
+            for j in range(out.shape[1]):
+                means = np.bincount(c, weights=out[:, j]) / counts
+                out[:, j] -= means[c]
+                change = max(change, float(np.max(np.abs(means))))
+        if change < tol:
+            return out
+    raise ModelError("The fixed effects did not converge; check that every team is surveyed in several waves.")
+
+
+def _ols_cluster(y, X: pd.DataFrame, fixed, groups, *, alpha: float):
+    """OLS with nested fixed effects absorbed and cluster-robust (CR1) standard errors.
+
+    ``fixed`` is a list of ``(block, level)`` pairs of Series, one fixed
+    effect per ``block|level`` (e.g. team within matched set, wave within
+    matched set). The fit equals OLS with those dummies (Frisch-Waugh-Lovell),
+    and the standard errors equal statsmodels' ``cov_type="cluster"`` on the
+    dummy regression: ``G/(G-1) (N-1)/(N-K)`` with ``K`` counting the dummies.
+    Without fixed effects an intercept is added.
+    """
+    import statsmodels.api as sm
+
+    X = X.reset_index(drop=True).astype(float)
+    yv = np.asarray(y, float)
+    cluster = pd.factorize(pd.Series(groups).reset_index(drop=True))[0]
+    if not fixed:
+        fit = sm.OLS(yv, sm.add_constant(X, has_constant="add")).fit(cov_type="cluster", cov_kwds={"groups": cluster})
+        return fit
+    codes, n_levels = [], 0
+    for block, level in fixed:
+        label = block.reset_index(drop=True).astype(str) + "|" + level.reset_index(drop=True).astype(str)
+        c = pd.factorize(label)[0]
+        codes.append(c)
+        n_levels += c.max() + 1
+    n_blocks = pd.Series(fixed[0][0]).nunique()
+    n_absorbed = n_levels - (len(fixed) - 1) * n_blocks
+    Z = _demean(np.column_stack([yv, X.to_numpy()]), codes)
+    yd, Xd = Z[:, 0], Z[:, 1:]
+    bread = np.linalg.inv(Xd.T @ Xd)
+    beta = bread @ Xd.T @ yd
+    resid = yd - Xd @ beta
+    scores = np.zeros((cluster.max() + 1, Xd.shape[1]))
+    np.add.at(scores, cluster, Xd * resid[:, None])
+    n, k, g = len(yd), Xd.shape[1] + n_absorbed, cluster.max() + 1
+    cov = bread @ (scores.T @ scores) @ bread * (g / (g - 1)) * ((n - 1) / (n - k))
+    se = np.sqrt(np.diag(cov))
+    names = list(X.columns)
+    t = beta / se
+    return _FEFit(
+        params=pd.Series(beta, index=names),
+        bse=pd.Series(se, index=names),
+        tvalues=pd.Series(t, index=names),
+        pvalues=pd.Series(2 * stats.norm.sf(np.abs(t)), index=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        nobs=n,
+        n_clusters=g,
+        n_absorbed=int(n_absorbed),
+    )
+
+
+def _tidy_ols(fit, terms, *, alpha: float, names=None) -> pd.DataFrame:
+    ci = fit.conf_int(alpha)
+    rows = []
+    for term in terms:
+        rows.append(
+            dict(
+                term=names.get(term, term) if names else term,
+                estimate=float(fit.params[term]),
+                std_error=float(fit.bse[term]),
+                statistic=float(fit.tvalues[term]),
+                p_value=float(fit.pvalues[term]),
+                conf_low=float(ci.loc[term, 0]),
+                conf_high=float(ci.loc[term, 1]),
+            )
+        )
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
+
+
+def event_study(
+    team_panel: pd.DataFrame, *, outcome: str = "engagement", window: int = 4, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Estimate the treated-minus-control difference in team outcome by survey wave around the trial date.
+
+    Parameters
+    ----------
+    team_panel : DataFrame
+        The output of :func:`team_survey_panel` (``matched_set, manager_id,
+        employee_id, treated, wave, rel_wave`` and the outcome).
+    outcome : str, default "engagement"
+        The outcome column.
+    window : int, default 4
+        Waves shown on each side; earlier and later waves are binned into the end points.
+    alpha : float, default 0.05
+        Confidence intervals are at level ``1 - alpha``.
+
+    Returns
+    -------
+    DataFrame
+        One row per relative wave from ``-window`` to ``window``: ``rel_wave,
+        estimate, std_error, conf_low, conf_high, n`` (responses of treated
+        teams). Wave ``-1`` (the last survey before the start) is the
+        reference, fixed at 0. Pre-period estimates near 0 support parallel trends.
+
+    Notes
+    -----
+    OLS of the outcome on treated x relative-wave indicators with fixed
+    effects for person (within matched set) and for wave (within matched set),
+    standard errors clustered by manager: a stacked event study (Cengiz et al.
+    2019), as R's ``lm(y ~ rel_k:treated + factor(set:person) + factor(set:wave))``
+    with ``sandwich::vcovCL(cluster = ~manager_id, type = "HC1")``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> res = ar.estimate_program_effect(ar.clean_study(ar.simulate_study(n_employees=300, seed=0)),
+    ...                                  outcome="engagement")  # doctest: +SKIP
+    >>> ar.event_study(res.extras["outcome_data"])  # doctest: +SKIP
+    """
+    check_columns(team_panel, ["matched_set", "manager_id", "employee_id", "treated", "wave", "rel_wave", outcome],
+                  what="team panel")
+    data = team_panel.dropna(subset=[outcome]).reset_index(drop=True)
+    rel = data["rel_wave"].clip(-window, window)
+    levels = [k for k in range(-window, window + 1) if k != -1]
+    X = pd.DataFrame({f"rel_{k}": ((rel == k) & (data["treated"] == 1)).astype(float) for k in levels})
+    present = [c for c in X.columns if X[c].sum() > 0]
+    X = X[present]
+    fit = _ols_cluster(
+        data[outcome],
+        X,
+        [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
+        data["manager_id"],
+        alpha=alpha,
+    )
+    tidy = _tidy_ols(fit, present, alpha=alpha).assign(rel_wave=[int(c.split("_")[1]) for c in present])
+    counts = data[data["treated"] == 1].groupby(rel[data["treated"] == 1]).size()
+    table = pd.DataFrame({"rel_wave": range(-window, window + 1)}).merge(
+        tidy[["rel_wave", "estimate", "std_error", "conf_low", "conf_high"]], on="rel_wave", how="left"
+    )
+    ref = table["rel_wave"] == -1
+    table.loc[ref, ["estimate", "std_error", "conf_low", "conf_high"]] = 0.0
+    table["n"] = table["rel_wave"].map(counts).fillna(0).astype(int)
+    return table
+
+
+def plot_event_study(table: pd.DataFrame, *, ax=None, **kwargs):
+    """Draw an event-study table: estimate and interval by wave relative to the start date.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The output of :func:`event_study` (``rel_wave, estimate, conf_low, conf_high``).
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.errorbar`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The Axes; ``ax.lines[0]`` holds ``(rel_wave, estimate)`` for the waves with an estimate.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"rel_wave": [-2, -1, 0], "estimate": [0.0, 0.0, 0.2],
+    ...                   "conf_low": [-0.1, 0.0, 0.1], "conf_high": [0.1, 0.0, 0.3]})
+    >>> ax = ar.plot_event_study(t)
+    """
+    if ax is None:
+        ax = plt.gca()
+    t = table.dropna(subset=["estimate"])
+    x, est = t["rel_wave"].to_numpy(float), t["estimate"].to_numpy(float)
+    kwargs.setdefault("fmt", "o-")
+    kwargs.setdefault("color", "black")
+    kwargs.setdefault("capsize", 3)
+    ax.errorbar(x, est, yerr=[est - t["conf_low"].to_numpy(float), t["conf_high"].to_numpy(float) - est], **kwargs)
+    ax.axhline(0, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(-0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("Survey wave relative to the manager's programme start (0 = first wave after)")
+    ax.set_ylabel("Treated minus matched control teams")
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# The estimate
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgramEffectResult(ModelResult):
+    """The effect of a programme: adjusted (trial emulation + matching) and naive estimates.
+
+    ``tidy()`` has one row per ``method`` (``adjusted``, then ``naive``); for
+    retention ``exp_estimate`` is the hazard ratio. ``extras`` holds
+    ``trials`` (every manager in every emulated trial with propensity,
+    matched set and weight), ``balance`` (:func:`balance_table`),
+    ``outcome_data`` (the rows the outcome model used), ``e_value``
+    (:func:`e_value` of the adjusted estimate), ``propensity_model`` and, for
+    engagement, ``event_study``.
+    """
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draw the naive and adjusted estimates with their intervals and return the Axes."""
+        from .plots import plot_forest
+
+        table = self.table.assign(term=self.table["method"])
+        ax = plot_forest(table, ratio="exp_estimate" in table, terms=["naive", "adjusted"], ax=ax, **kwargs)
+        ax.set_xlabel(
+            "Hazard ratio of a voluntary exit (95% CI, log scale)"
+            if "exp_estimate" in table
+            else f"Difference in team {self.summary['outcome'].iloc[0]} (scale points, 95% CI)"
+        )
+        return ax
+
+
+def _ratings_known(reviews: pd.DataFrame, config) -> pd.DataFrame:
+    """Review ratings with the date from which each is known: the cycle's end + 1 day."""
+    ends = {c.name: pd.Timestamp(c.end) + pd.Timedelta(days=1) for c in config.cycles}
+    out = reviews[["employee_id", "cycle", "rating"]].copy()
+    out["known_date"] = out["cycle"].astype(str).map(ends)
+    out["rating"] = pd.to_numeric(out["rating"], errors="coerce").astype(float)
+    return out.dropna(subset=["known_date"])
+
+
+def _team_measures(analysis, config) -> pd.DataFrame:
+    """Report-level measures known by date, long form: survey engagement and cascade alignment."""
+    frames = []
+    panel = getattr(analysis, "survey_panel", None)
+    if panel is not None and "engagement" in panel:
+        frames.append(
+            pd.DataFrame(
+                {"employee_id": panel["employee_id"], "date": panel["survey_date"], "measure": "engagement",
+                 "value": panel["engagement"].astype(float)}
+            )
+        )
+    cycles = getattr(analysis, "cycles", None)
+    column = next((c for c in ("alignment_cascade", "alignment") if cycles is not None and c in cycles), None)
+    if column is not None:
+        starts = {c.name: pd.Timestamp(c.start) for c in config.cycles}
+        frames.append(
+            pd.DataFrame(
+                {"employee_id": cycles["employee_id"], "date": cycles["cycle"].astype(str).map(starts),
+                 "measure": "alignment", "value": pd.to_numeric(cycles[column], errors="coerce").astype(float)}
+            ).dropna(subset=["date"])
+        )
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True)
+
+
+def _cox_row(data, formula, *, start, stop, cluster, strata, alpha, term, method):
+    from .retention import fit_cox
+
+    res = fit_cox(data, formula, start=start, stop=stop, event="event", cluster=cluster, strata=strata, alpha=alpha)
+    row = res.tidy()
+    row = row[row["term"] == term].copy()
+    if "exp_estimate" not in row:
+        row["exp_estimate"] = np.exp(row["estimate"])
+    if "exp_conf_low" not in row:
+        row["exp_conf_low"] = np.exp(row["conf_low"])
+        row["exp_conf_high"] = np.exp(row["conf_high"])
+    return row.assign(method=method), res
+
+
+def _fill_adjusters(data: pd.DataFrame, adjust) -> tuple[pd.DataFrame, list[str]]:
+    """Fill missing adjustment covariates with their mean plus a missing indicator; return the terms."""
+    data = data.copy()
+    terms = []
+    for name in adjust:
+        if name not in data:
+            continue
+        x = pd.to_numeric(data[name], errors="coerce").astype(float)
+        if x.notna().sum() == 0 or x.nunique() < 2:
+            continue
+        missing = x.isna()
+        data[name] = x.fillna(x.mean())
+        terms.append(name)
+        if missing.any() and not missing.all():
+            data[f"{name}_missing"] = missing.astype(float)
+            terms.append(f"{name}_missing")
+    return data, terms
+
+
+def estimate_program_effect(
+    study_or_tables,
+    program: str = "leadership_development",
+    *,
+    outcome: str = "retention",
+    tables: dict | None = None,
+    config=None,
+    propensity_formula: str = PROPENSITY_FORMULA,
+    covariates=None,
+    ratio: int = 3,
+    caliper: float = 0.2,
+    exact=("department",),
+    adjust=("alignment_cascade", "engagement"),
+    event_window: int = 4,
+    alpha: float = 0.05,
+) -> ProgramEffectResult:
+    """Estimate a leadership programme's effect on the teams of the managers who took it.
+
+    Enrolment is compared by date, never by "ever": every date on which a
+    manager starts the programme opens an emulated trial in which the
+    enrolling manager is matched, on a propensity score built from what was
+    known that day, to managers not yet enrolled. Their teams are then
+    followed forward (retention) or compared before and after (engagement).
+    The naive comparison, teams of managers who ever took the programme
+    against the rest, is reported beside it so the size of the bias is visible.
+
+    Parameters
+    ----------
+    study_or_tables : CleanStudy or AnalysisTables
+        A cleaned study (``ar.clean_study(...)``), or its analysis tables with
+        ``tables`` and ``config`` given.
+    program : str, default "leadership_development"
+        The programme, as named in the ``programs`` table.
+    outcome : {"retention", "engagement"}, default "retention"
+        ``retention``: Cox model of the reports' voluntary exits after the trial
+        date, stratified by matched set. ``engagement``: difference in
+        differences of the reports' engagement across survey waves.
+    tables : dict of str to DataFrame, optional
+        Clean tables (``employees``, ``programs``, ``reviews``) when
+        ``study_or_tables`` is not a CleanStudy.
+    config : StudyConfig, optional
+        The study configuration when ``study_or_tables`` is not a CleanStudy.
+    propensity_formula : str, default PROPENSITY_FORMULA
+        Right-hand side of the enrolment model.
+    covariates : list of str, optional
+        Covariates whose balance is checked; ``PROGRAM_COVARIATES`` by default.
+    ratio : int, default 3
+        Controls matched to each enrolling manager.
+    caliper : float, default 0.2
+        Matching caliper in SDs of the logit propensity.
+    exact : sequence of str, default ("department",)
+        Trial columns a control must share with its enrolling manager.
+    adjust : sequence of str, default ("alignment_cascade", "engagement")
+        Time-varying report-level covariates of the ``intervals`` table added
+        to the retention model (missing values: mean plus an indicator).
+        Adjusting for engagement, which the programme may raise, makes the
+        hazard ratio the effect *not passing through* measured engagement (the
+        quantity the simulator's ``hr_manager_program`` defines); pass ``()``
+        for the total effect.
+    event_window : int, default 4
+        Waves on each side in the engagement event study.
+    alpha : float, default 0.05
+        Confidence intervals are at level ``1 - alpha``.
+
+    Returns
+    -------
+    ProgramEffectResult
+        ``tidy()``: two rows, ``adjusted`` then ``naive`` (column ``method``),
+        with ``term`` (``manager_program`` for leadership development, else
+        ``manager_<program>``), ``estimate, std_error, statistic, p_value,
+        conf_low, conf_high`` (log hazard ratio for retention, scale points for
+        engagement), ``exp_estimate, exp_conf_low, exp_conf_high`` (hazard
+        ratio, retention only) and ``outcome``.
+        ``glance()``: ``program, outcome, n_trials, n_enrolled`` (managers
+        enrolling in the window with reports), ``n_treated`` (matched),
+        ``n_unmatched`` (outside the caliper: trimmed), ``n_controls``
+        (distinct control managers), ``n_control_rows``, ``ess_controls``
+        (Kish), ``max_abs_smd_before, max_abs_smd_after, caliper, ratio,
+        n, events, cov_type``, ``e_value, e_value_ci``.
+
+    Raises
+    ------
+    ModelError
+        When there is no enrolment to emulate, or the outcome is unknown.
+
+    Warns
+    -----
+    StatisticalWarning
+        When a covariate is still imbalanced after matching (|SMD| > 0.1), or
+        when more than 10% of enrolling managers find no control within the
+        caliper (poor overlap).
+
+    See Also
+    --------
+    program_trials, fit_propensity, match_trials, balance_table, e_value, event_study
+
+    Notes
+    -----
+    Retention: ``survival::coxph(Surv(start, stop, event) ~ treated +
+    alignment_cascade + engagement, cluster = manager_id)`` on the start/stop
+    intervals of the reports of matched managers (the matched sample pooled,
+    unweighted, as Austin 2013 recommends; not stratified by matched set,
+    whose small risk sets made the robust variance too small in simulation),
+    tenure in days, left-truncated at the trial date; control teams are
+    censored when their manager enrols. Balance is reported with the matching
+    weights (``1 / controls`` per set, as ``MatchIt``); with ``ratio`` controls
+    found for nearly every set the unweighted outcome model is close to it
+    (compare ``ess_controls`` with ``n_control_rows``). The naive row is
+    ``coxph(Surv(entry, exit, event) ~ manager_ever_program, cluster =
+    manager_id)`` on the ``person`` table: "ever" exposure, which mixes
+    selection with immortal time. Engagement: OLS of engagement on
+    ``treated x post`` with person-by-set and wave-by-set fixed effects
+    (within-person change; stacked difference in differences), clustered by
+    manager. Managers are assumed to keep the reports on their
+    spell throughout (the data contract has no manager history).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> res = ar.estimate_program_effect(clean)  # doctest: +SKIP
+    >>> res.tidy()[["method", "exp_estimate"]]  # doctest: +SKIP
+    """
+    from .study import CleanStudy
+
+    if outcome not in ("retention", "engagement"):
+        raise ModelError(f"The value for `outcome` must be 'retention' or 'engagement', but {outcome!r} was passed.")
+    if isinstance(study_or_tables, CleanStudy):
+        analysis, tables, config = study_or_tables.analysis, study_or_tables.tables, study_or_tables.config
+    else:
+        analysis = study_or_tables
+        if tables is None or config is None:
+            raise ModelError("Pass `tables=clean.tables` and `config=clean.config` with analysis tables, or pass the CleanStudy.")
+    for name in ("employees", "programs"):
+        if name not in tables:
+            raise ModelError(f"The study has no {name!r} table; a programme effect needs employees and programs.")
+    employees, programs = tables["employees"], tables["programs"]
+    window = (pd.Timestamp(config.window.start), pd.Timestamp(config.window.end))
+    ratings = _ratings_known(tables["reviews"], config) if "reviews" in tables else None
+    trials = program_trials(
+        employees, programs, program=program, ratings=ratings, team_measures=_team_measures(analysis, config),
+        window=window,
+    )
+    formula = propensity_formula
+    if ratings is None:
+        formula = formula.replace("rating + ", "")
+    for column in ("team_engagement", "team_alignment"):
+        if column not in trials:
+            formula = formula.replace(f" + {column}", "")
+    if trials["department"].nunique() < 2:
+        formula = formula.replace(" + C(department)", "")
+    trials, ps_model = fit_propensity(trials, formula)
+    trials = trials.dropna(subset=["logit_propensity"]).reset_index(drop=True)
+    exact = [c for c in (exact or ()) if c in trials and trials[c].nunique() > 1]
+    matched = match_trials(trials, ratio=ratio, caliper=caliper, exact=exact)
+    if covariates is None:
+        covariates = [c for c in PROGRAM_COVARIATES if c in matched and matched[c].nunique() > 1]
+    balance = balance_table(matched, "treated", covariates, weights="weight")
+    enrolled = int(matched["treated"].sum())
+    treated_matched = int(((matched["treated"] == 1) & (matched["weight"] > 0)).sum())
+    unmatched = enrolled - treated_matched
+    if treated_matched == 0:
+        raise ModelError("No enrolling manager found a control within the caliper; widen `caliper`.")
+    worst = float(balance["smd_after"].abs().max())
+    if worst > _SMD_THRESHOLD:
+        bad = balance.loc[balance["smd_after"].abs() > _SMD_THRESHOLD, "covariate"].tolist()
+        warnings.warn(
+            f"Balance fails after matching: |SMD| > {_SMD_THRESHOLD} for {bad} (largest {worst:.2f}). "
+            "Add these covariates (or interactions) to the propensity model, or read the estimate with caution.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    if unmatched > 0.1 * enrolled:
+        warnings.warn(
+            f"Poor overlap: {unmatched} of {enrolled} enrolling managers have no control within the caliper and "
+            "were trimmed; the estimate describes the managers who could be matched.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    controls = matched[(matched["treated"] == 0) & (matched["weight"] > 0)]
+    extras = dict(trials=matched, balance=balance, propensity_model=ps_model)
+    enrolled_ids = _first_enrolment(programs, program).index
+    term = "manager_program" if program == "leadership_development" else f"manager_{program}"
+    if outcome == "retention":
+        event_types = tuple(getattr(config, "event_types", ["voluntary"]))
+        followup = team_followup(matched, employees, window_end=window[1], event_types=event_types)
+        data = team_intervals(followup, analysis.intervals, analysis.person)
+        data, terms = _fill_adjusters(data, adjust)
+        adjusted, fit = _cox_row(data, " + ".join(["treated", *terms]), start="start", stop="stop",
+                                 cluster="manager_id", strata=None, alpha=alpha, term="treated",
+                                 method="adjusted")
+        person = analysis.person
+        naive, _ = _cox_row(person, "manager_ever_program", start="entry", stop="exit", cluster="manager_id",
+                            strata=None, alpha=alpha, term="manager_ever_program", method="naive")
+        table = pd.concat([adjusted, naive], ignore_index=True)
+        table = table[TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high", "method"]]
+        row = table.iloc[0]
+        rare = followup["event"].mean() < 0.15
+        ev = e_value(row["exp_estimate"], row["exp_conf_low"], row["exp_conf_high"], measure="HR", rare=bool(rare))
+        n, events = len(followup), int(data["event"].sum())
+        cov_type = "cluster: manager_id"
+    else:
+        panel = getattr(analysis, "survey_panel", None)
+        if panel is None or outcome not in panel:
+            raise ModelError("The study has no engagement scores in `survey_panel`; add a surveys table.")
+        data = team_survey_panel(matched, panel, outcome=outcome)
+        if data["treated_post"].sum() == 0:
+            raise ModelError("No survey response of a treated team after its manager's start; cannot estimate.")
+        fit = _ols_cluster(
+            data[outcome], data[["treated_post"]],
+            [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
+            data["manager_id"], alpha=alpha,
+        )
+        adjusted = _tidy_ols(fit, ["treated_post"], alpha=alpha).assign(method="adjusted")
+        raw = panel.dropna(subset=[outcome, "manager_id"])
+        raw = raw.assign(ever_enrolled=raw["manager_id"].isin(enrolled_ids).astype(float))
+        naive_fit = _ols_cluster(raw[outcome], raw[["ever_enrolled"]], [], raw["manager_id"], alpha=alpha)
+        naive = _tidy_ols(naive_fit, ["ever_enrolled"], alpha=alpha).assign(method="naive")
+        table = pd.concat([adjusted, naive], ignore_index=True)
+        sd = float(raw[outcome].std(ddof=1))
+        row = table.iloc[0]
+        ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
+        extras["event_study"] = event_study(data, outcome=outcome, window=event_window, alpha=alpha)
+        n, events = len(data), np.nan
+        cov_type = "cluster: manager_id; fixed effects: person x set, wave x set"
+    table = table.assign(term=term, outcome=outcome)
+    extras.update(outcome_data=data, e_value=ev)
+    summary = pd.DataFrame(
+        [
+            dict(
+                program=program,
+                outcome=outcome,
+                n_trials=int(matched["trial"].nunique()),
+                n_enrolled=enrolled,
+                n_treated=treated_matched,
+                n_unmatched=unmatched,
+                n_controls=int(controls["manager_id"].nunique()),
+                n_control_rows=len(controls),
+                ess_controls=effective_sample_size(controls["weight"]),
+                max_abs_smd_before=float(balance["smd_before"].abs().max()),
+                max_abs_smd_after=worst,
+                caliper=caliper,
+                ratio=ratio,
+                n=n,
+                events=events,
+                cov_type=cov_type,
+                e_value=float(ev["e_value"].iloc[0]),
+                e_value_ci=float(ev["e_value_ci"].iloc[0]),
+            )
+        ]
+    )
+    return ProgramEffectResult(name=f"{program}: {outcome}", table=table, summary=summary, model=fit, extras=extras)

@@ -1,0 +1,853 @@
+"""Plain-language wording for leaders, generated from tidy results (never claiming more than the interval)."""
+
+from __future__ import annotations
+
+import html as _html
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .errors import ModelError
+
+__all__ = [
+    "Sentence",
+    "EffectSummary",
+    "summarise_effect",
+    "describe_effect",
+    "describe_e_value",
+    "paragraph",
+    "term_label",
+    "with_labels",
+    "TERM_LABELS",
+    "add_levels",
+    "plot_retention",
+    "describe_retention",
+    "describe_study",
+    "describe_caveats",
+]
+
+#: Readable names of the analysis-table columns (noun phrases, lower case).
+TERM_LABELS = {
+    "alignment_cascade": "cascade alignment (share of goals linked to the manager's goals, 0–1)",
+    "alignment_top": "alignment to organisation goals (0–1)",
+    "alignment_reach": "alignment to organisation goals (0–1)",
+    "alignment": "perceived alignment (survey score)",
+    "engagement": "engagement (survey score)",
+    "leadership": "perceived leadership (survey score)",
+    "manager_program": "a manager who has started leadership development",
+    "manager_rating": "the manager's review rating",
+    "rating": "the employee's review rating",
+    "attainment": "target attainment",
+    "target_attainment": "target attainment",
+    "feedback_rate": "feedback frequency",
+    "job_level": "job level",
+    "department": "department",
+    "location": "location",
+    "gender": "gender",
+    "age": "age",
+    "tenure_years": "tenure (years)",
+}
+#: How a covariate is named in "the model takes into account ..." sentences.
+_ADJUST_LABELS = {
+    "manager_program": "whether the manager had started leadership development",
+    "manager_rating": "the manager's review rating",
+    "alignment_cascade": "cascade alignment",
+}
+#: Terms that are 0/1 indicators (worded "with ... vs without").
+_BINARY_PREFIXES = ("manager_program", "program_")
+
+#: What each kind of model's ratio is called, and its outcome by default.
+_RATIO_NAMES = {"cox": "hazard ratio", "logit": "odds ratio", "ordinal": "odds ratio", "discrete": "odds ratio"}
+_OUTCOMES = {"cox": "the hazard of voluntary exit", "discrete": "the odds of voluntary exit"}
+
+_FACTOR = re.compile(r"^C\((?P<var>[^,\)]+)(?:,\s*Treatment\((?:reference=)?['\"]?(?P<ref>[^'\"\)]+)['\"]?\))?\)\[T\.(?P<level>.+)\]$")
+_PLAIN_FACTOR = re.compile(r"^(?P<var>[A-Za-z_][A-Za-z0-9_]*)\[T\.(?P<level>.+)\]$")
+
+
+class Sentence(str):
+    """A sentence for readers: a ``str`` that notebooks show as a paragraph, without quotes.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.Sentence("Engagement rose.")
+    Engagement rose.
+    """
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return f'<p class="ar-finding">{_html.escape(str(self))}</p>'
+
+
+@dataclass(frozen=True)
+class EffectSummary:
+    """One effect as a table and a sentence (CausalPy's ``EffectSummary`` pattern).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row: ``term, label, scale, estimate, conf_low, conf_high,
+        excludes_null, direction`` (on the ratio scale when ``scale`` is
+        ``"ratio"``).
+    text : Sentence
+        The plain-language sentence.
+    """
+
+    table: pd.DataFrame
+    text: Sentence
+
+    def __str__(self) -> str:
+        return str(self.text)
+
+    def _repr_html_(self) -> str:
+        return self.text._repr_html_()
+
+
+def _parse_factor(term: str):
+    m = _FACTOR.match(term) or _PLAIN_FACTOR.match(term)
+    if not m:
+        return None
+    return m.group("var").strip(), m.group("level").strip(), (m.groupdict().get("ref") or None)
+
+
+def _infer_reference(term: str, terms) -> str | None:
+    """Guess the reference level of an integer-coded factor from its sibling terms (2, 3, ... -> 1)."""
+    parsed = _parse_factor(term)
+    if parsed is None or terms is None:
+        return None
+    var = parsed[0]
+    levels = [p[1] for p in map(_parse_factor, terms) if p is not None and p[0] == var]
+    try:
+        numbers = sorted(int(float(x)) for x in levels)
+    except ValueError:
+        return None
+    if numbers and numbers == list(range(numbers[0], numbers[0] + len(numbers))) and numbers[0] >= 1:
+        return str(numbers[0] - 1)
+    return None
+
+
+def _label(name: str) -> str:
+    if name in TERM_LABELS:
+        return TERM_LABELS[name]
+    if name.startswith("program_"):
+        return f"the {name[len('program_'):].replace('_', ' ')} programme"
+    return name.replace("_", " ")
+
+
+def term_label(term: str, *, reference=None, terms=None) -> str:
+    """Return a readable label for a model term (``C(job_level)[T.2]`` -> ``"Job level 2 vs 1"``).
+
+    Parameters
+    ----------
+    term : str
+        A term as the formula engine names it.
+    reference : str, optional
+        The reference level of a categorical term, when the term does not
+        name it (``C(x, Treatment('b'))`` does).
+    terms : list of str, optional
+        All terms of the model; for an integer-coded factor (levels 2, 3, ...)
+        the reference is then taken to be the level below the lowest shown.
+
+    Returns
+    -------
+    str
+        The label, capitalised.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.term_label("C(job_level)[T.2]", terms=["C(job_level)[T.2]", "C(job_level)[T.3]"])
+    'Job level 2 vs 1'
+    >>> ar.term_label("department[T.Sales]", reference="Finance")
+    'Department Sales vs Finance'
+    """
+    parsed = _parse_factor(term)
+    if parsed is not None:
+        var, level, ref = parsed
+        ref = ref or reference or _infer_reference(term, terms)
+        text = f"{_label(var)} {level} vs {ref if ref is not None else 'the reference level'}"
+    else:
+        text = _label(term)
+    return text[:1].upper() + text[1:]
+
+
+def with_labels(table: pd.DataFrame, *, references=None, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return a tidy table whose ``term`` column holds readable labels (for plots and leaders).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A ``tidy()`` table with a ``term`` column.
+    references : dict of str to str, optional
+        Reference level per categorical variable, when not inferable.
+    data : pandas.DataFrame, optional
+        The data the model was fitted on: the reference level of each
+        categorical variable is then its first sorted level (as the formula
+        engine chose it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``term`` replaced by labels (short forms, without the
+        scale in parentheses) and the original kept in ``term_code``.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> ar.with_labels(pd.DataFrame({"term": ["manager_program"]})).term.tolist()
+    ['A manager who has started leadership development']
+    """
+    references = dict(references or {})
+    out = table.copy()
+    terms = out["term"].astype(str).tolist()
+    if data is not None:
+        for t in terms:
+            parsed = _parse_factor(t)
+            if parsed and parsed[2] is None and parsed[0] not in references and parsed[0] in data.columns:
+                levels = sorted(map(str, pd.unique(data[parsed[0]].dropna())))
+                if levels:
+                    references[parsed[0]] = levels[0]
+    labels = []
+    for t in terms:
+        parsed = _parse_factor(t)
+        ref = references.get(parsed[0]) if parsed else None
+        labels.append(re.sub(r" \([^()]*\)$", "", term_label(t, reference=ref, terms=terms)))
+    out.insert(0, "term_code", out["term"])
+    out["term"] = labels
+    return out
+
+
+def _fmt(x: float) -> str:
+    """Two significant decimals for effects, a true minus sign."""
+    text = f"{x:.2f}" if abs(x) < 100 else f"{x:.0f}"
+    return text.replace("-", "−")
+
+
+def _fmt_pct(x: float) -> str:
+    x = abs(x)
+    return f"{x:.0f}%" if x >= 9.95 else f"{x:.1f}%"
+
+
+def _interval(lo: str, hi: str) -> str:
+    """``a–b``, or ``a to b`` when a bound is negative (so the dash is not read as a minus)."""
+    return f"{lo} to {hi}" if (lo.startswith("−") or hi.startswith("−")) else f"{lo}–{hi}"
+
+
+def _declared_outcome(result):
+    """The ``outcome`` a result declares in ``glance()`` (e.g. the programme effect's "retention")."""
+    try:
+        g = result.glance()
+        return str(g["outcome"].iloc[0]) if "outcome" in g.columns and len(g) else None
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _ratio_name(result) -> str:
+    name = getattr(result, "name", "") or ""
+    if _declared_outcome(result) == "retention":
+        return "hazard ratio"
+    return next((v for k, v in _RATIO_NAMES.items() if name.startswith(k)), "ratio")
+
+
+def _outcome_from(result) -> str:
+    name = getattr(result, "name", "") or ""
+    declared = _declared_outcome(result)
+    if declared == "retention":
+        return "the hazard of voluntary exit"
+    if declared:
+        return _label(declared).split(" (")[0]
+    for key, text in _OUTCOMES.items():
+        if name.startswith(key):
+            return text
+    try:
+        formula = str(result.glance()["formula"].iloc[0])
+        if "~" in formula:
+            return _label(formula.split("~")[0].strip()).split(" (")[0]
+    except (KeyError, AttributeError, IndexError, TypeError):
+        pass
+    return "the outcome"
+
+
+def summarise_effect(
+    result,
+    term: str,
+    *,
+    outcome: str | None = None,
+    ratio: bool | None = None,
+    per: float = 1.0,
+    unit: str = "points",
+    comparison: str | None = None,
+    level: int = 95,
+) -> EffectSummary:
+    """Summarise one term of a fitted model as a table row and a sentence.
+
+    See :func:`describe_effect` for the parameters and the wording rules.
+
+    Parameters
+    ----------
+    result : ModelResult
+        A fitted model (anything with ``tidy()``).
+    term : str
+        The term to describe, as in ``tidy()["term"]`` (or, for results with
+        one row per ``method`` such as the programme effect, a method:
+        ``"adjusted"``).
+    outcome : str, optional
+        What the model explains, as a noun phrase.
+    ratio : bool, optional
+        Describe a ratio (hazard/odds ratio) as a percentage change.
+    per : float, default 1.0
+        Describe the change for ``per`` units of a continuous term.
+    unit : str, default "points"
+        Unit of a difference on the outcome scale.
+    comparison : str, optional
+        Replaces the generated comparison phrase.
+    level : int, default 95
+        Confidence level of the intervals in ``tidy()``, for the wording.
+
+    Returns
+    -------
+    EffectSummary
+        ``table`` (one row) and ``text``.
+
+    Raises
+    ------
+    ModelError
+        When ``term`` is not a term of the model.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> res = ar.ModelResult("ols", pd.DataFrame({"term": ["x"], "estimate": [0.3], "conf_low": [0.1],
+    ...                      "conf_high": [0.5]}), pd.DataFrame({"formula": ["engagement ~ x"]}))
+    >>> ar.summarise_effect(res, "x").table.direction.iloc[0]
+    'higher'
+    """
+    table = result.tidy()
+    if term not in set(table["term"]) and "method" in table.columns and term in set(table["method"]):
+        # results with one row per method (naive, adjusted): select the method's row
+        table = table.loc[table["method"] == term].assign(term=term)
+    if term not in set(table["term"]):
+        raise ModelError(f"{term!r} is not a term of this model; its terms are {table['term'].tolist()}.")
+    row = table.loc[table["term"] == term].iloc[0]
+    if ratio is None:
+        ratio = "exp_estimate" in table.columns and pd.notna(row.get("exp_estimate"))
+    outcome = outcome or _outcome_from(result)
+    terms = table["term"].astype(str).tolist()
+    parsed = _parse_factor(term)
+    ratio_name = _ratio_name(result)
+
+    if ratio:
+        if "exp_conf_low" in table.columns and pd.notna(row.get("exp_conf_low")) and per == 1:
+            est, lo, hi = (float(row[c]) for c in ("exp_estimate", "exp_conf_low", "exp_conf_high"))
+        else:
+            est, lo, hi = (math.exp(per * float(row[c])) for c in ("estimate", "conf_low", "conf_high"))
+        null = 1.0
+    else:
+        est, lo, hi = (per * float(row[c]) for c in ("estimate", "conf_low", "conf_high"))
+        null = 0.0
+    lo, hi = min(lo, hi), max(lo, hi)
+    excludes = bool(lo > null or hi < null)
+    direction = "lower" if hi < null else "higher" if lo > null else "unclear"
+
+    # who is compared with whom
+    if parsed is not None:
+        var, lvl, ref = parsed
+        ref = ref or _infer_reference(term, terms)
+        subject = f"{_label(var).split(' (')[0]} {lvl}" + (f" (vs {ref})" if ref else " (vs the reference level)")
+        phrase = comparison or f"for {subject}"
+    elif term.startswith(_BINARY_PREFIXES):
+        subject = _label(term)
+        phrase = comparison or f"with {subject} than without"
+    else:
+        subject = _label(term)
+        per_text = f"{per:g}-point" if per != 1 else "one-point"
+        short = subject.split(" (")[0]
+        scale = subject[len(short):].strip()
+        phrase = comparison or f"per {per_text} higher {short}" + (f" {scale}" if scale else "")
+
+    ci = f"{level}% CI"
+    if excludes:
+        if ratio:
+            pct = (est - 1) * 100
+            lo_pct, hi_pct = ((1 - hi) * 100, (1 - lo) * 100) if direction == "lower" else ((lo - 1) * 100, (hi - 1) * 100)
+            text = (
+                f"{outcome[:1].upper() + outcome[1:]} was {direction} by {_fmt_pct(pct)} "
+                f"({ci} {_fmt_pct(lo_pct).rstrip('%')}–{_fmt_pct(hi_pct)}) {phrase} "
+                f"({ratio_name} {_fmt(est)})."
+            )
+        else:
+            text = (
+                f"{outcome[:1].upper() + outcome[1:]} was {direction} by {_fmt(abs(est))} {unit} "
+                f"({ci} {_interval(_fmt(abs(hi) if direction == 'lower' else lo), _fmt(abs(lo) if direction == 'lower' else hi))}) "
+                f"{phrase}."
+            )
+    else:
+        if comparison is not None:
+            about = None
+        elif parsed is not None:
+            about = f"{subject} differs in {outcome}"
+        elif term.startswith(_BINARY_PREFIXES):
+            about = f"having {subject} is associated with {outcome}"
+        else:
+            about = f"{subject.split(' (')[0]} is associated with {outcome}"
+        if ratio:
+            estimate = f"the {ratio_name} is {_fmt(est)} ({ci} {_interval(_fmt(lo), _fmt(hi))})"
+        else:
+            estimate = f"the estimate is {_fmt(est)} {unit} ({ci} {_interval(_fmt(lo), _fmt(hi))})"
+        lead = f"that {about}" if about else f"of a difference in {outcome} {comparison}"
+        text = f"There is no clear evidence {lead}: {estimate}, an interval that includes no difference."
+
+    summary = pd.DataFrame(
+        [
+            {
+                "term": term,
+                "label": term_label(term, terms=terms),
+                "scale": "ratio" if ratio else "difference",
+                "estimate": est,
+                "conf_low": lo,
+                "conf_high": hi,
+                "excludes_null": excludes,
+                "direction": direction,
+            }
+        ]
+    )
+    return EffectSummary(summary, Sentence(text))
+
+
+def describe_effect(result, term: str, *, outcome: str | None = None, ratio: bool | None = None, **kwargs) -> Sentence:
+    """Describe one effect in a sentence whose wording depends on its confidence interval.
+
+    When the interval excludes no effect (a ratio of 1, a difference of 0) the
+    sentence states the direction and size: "... was lower by 30% (95% CI
+    18–40%) ...". When it includes no effect, the sentence says there is no
+    clear evidence and quotes the interval. It never claims an effect the
+    interval does not support, and it describes associations (the data are
+    observational; the caveats belong beside it).
+
+    Parameters
+    ----------
+    result : ModelResult
+        A fitted model (anything with ``tidy()``; ``glance()["formula"]``
+        gives the outcome of linear models).
+    term : str
+        The term, as in ``tidy()["term"]``.
+    outcome : str, optional
+        The outcome as a noun phrase; by default "the hazard of voluntary
+        exit" for Cox models and the formula's left-hand side otherwise.
+    ratio : bool, optional
+        Word the effect as a percentage change of a ratio; by default when
+        ``tidy()`` has ``exp_estimate``.
+    **kwargs
+        ``per``, ``unit``, ``comparison``, ``level``: see :func:`summarise_effect`.
+
+    Returns
+    -------
+    Sentence
+        A ``str`` that notebooks display as a paragraph.
+
+    See Also
+    --------
+    summarise_effect : the same, with a one-row table.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> tidy = pd.DataFrame({"term": ["manager_program"], "estimate": [-0.36], "conf_low": [-0.5],
+    ...                      "conf_high": [-0.2], "exp_estimate": [0.70], "exp_conf_low": [0.61],
+    ...                      "exp_conf_high": [0.82]})
+    >>> ar.describe_effect(ar.ModelResult("cox", tidy, pd.DataFrame()), "manager_program")
+    The hazard of voluntary exit was lower by 30% (95% CI 18–39%) with a manager who has started leadership development than without (hazard ratio 0.70).
+    """
+    return summarise_effect(result, term, outcome=outcome, ratio=ratio, **kwargs).text
+
+
+def describe_e_value(
+    e_value,
+    *,
+    e_value_ci: float | None = None,
+    treatment: str = "the programme",
+    outcome: str = "the outcome",
+) -> Sentence:
+    """Explain an E-value (VanderWeele & Ding, 2017) in one or two sentences.
+
+    Parameters
+    ----------
+    e_value : float, dict, Series or one-row DataFrame
+        The E-value of the point estimate, or a record holding ``e_value``
+        (or ``point``/``estimate``) and ``e_value_ci`` (or ``ci``/``conf``).
+    e_value_ci : float, optional
+        The E-value of the confidence limit closest to no effect (1 when the
+        interval already includes no effect).
+    treatment : str, default "the programme"
+        The exposure, as a noun phrase.
+    outcome : str, default "the outcome"
+        The outcome, as a noun phrase.
+
+    Returns
+    -------
+    Sentence
+        The explanation.
+
+    Notes
+    -----
+    The E-value is the minimum strength of association, on the risk-ratio
+    scale, that an unmeasured confounder would need with both the exposure
+    and the outcome, beyond the measured covariates, to explain away the
+    estimate. Matches ``EValue::evalues.RR`` in R.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.describe_e_value(2.1, e_value_ci=1.4, treatment="leadership development")
+    An unmeasured confounder would need to be associated with both leadership development and the outcome by a risk ratio of at least 2.1 each, beyond the measured covariates, to explain the estimate away; to move the confidence interval to include no effect, a risk ratio of at least 1.4 each would do.
+    """
+    if isinstance(e_value, pd.DataFrame):
+        e_value = e_value.iloc[0]
+    if isinstance(e_value, (dict, pd.Series)):
+        rec = dict(e_value)
+        point = next((rec[k] for k in ("e_value", "point", "estimate", "e_value_point") if k in rec), None)
+        if e_value_ci is None:
+            e_value_ci = next((rec[k] for k in ("e_value_ci", "ci", "conf", "e_value_conf", "e_value_limit") if k in rec), None)
+        e_value = point
+    if e_value is None or pd.isna(e_value):
+        raise ModelError("describe_e_value needs the E-value of the point estimate (`e_value`).")
+    e_value = float(e_value)
+    text = (
+        f"An unmeasured confounder would need to be associated with both {treatment} and {outcome} "
+        f"by a risk ratio of at least {e_value:.1f} each, beyond the measured covariates, to explain the estimate away"
+    )
+    if e_value_ci is not None and pd.notna(e_value_ci):
+        if float(e_value_ci) <= 1.0:
+            text += "; the confidence interval already includes no effect, so no confounding is needed to make it compatible with none."
+        else:
+            text += (
+                f"; to move the confidence interval to include no effect, a risk ratio of at least "
+                f"{float(e_value_ci):.1f} each would do."
+            )
+    else:
+        text += "."
+    return Sentence(text)
+
+
+def paragraph(*sentences) -> Sentence:
+    """Join sentences into one paragraph for a notebook cell.
+
+    Parameters
+    ----------
+    *sentences : str or EffectSummary
+        The sentences, in reading order (``None`` entries are skipped).
+
+    Returns
+    -------
+    Sentence
+        The sentences separated by spaces.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.paragraph("One.", None, "Two.")
+    One. Two.
+    """
+    return Sentence(" ".join(str(s).strip() for s in sentences if s is not None and str(s).strip()))
+
+
+_LEVEL_NAMES = ("Low", "Medium", "High")
+
+
+def add_levels(data: pd.DataFrame, column: str, *, name: str | None = None, labels=_LEVEL_NAMES,
+               what: str = "alignment") -> pd.DataFrame:
+    """Add a column that splits a continuous measure into equal-sized levels (thirds by default).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        E.g. the ``person`` table.
+    column : str
+        The measure, e.g. ``"alignment_cascade_entry"``.
+    name : str, optional
+        The new column; ``"<what>_level"`` by default.
+    labels : sequence of str, default ("Low", "Medium", "High")
+        One label per level, lowest first; the number of labels sets the
+        number of levels (quantile groups).
+    what : str, default "alignment"
+        Word used in the level labels ("Low alignment (0.00–0.31)").
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the new column: an ordered categorical whose labels give
+        the range of ``column`` in each level; missing where ``column`` is.
+        Cuts are quantiles of the values, so tied values share a level; when
+        the measure has too few distinct values for every level, fewer levels
+        are made (two: the first and last label).
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> d = pd.DataFrame({"a": [0.1, 0.2, 0.5, 0.6, 0.9, 1.0]})
+    >>> ar.add_levels(d, "a")["alignment_level"].astype(str).tolist()[:2]
+    ['Low alignment (0.10–0.20)', 'Low alignment (0.10–0.20)']
+    >>> ar.add_levels(pd.DataFrame({"a": [0, 0, 0, 0, 0.5, 1.0]}), "a")["alignment_level"].cat.categories.tolist()
+    ['Low alignment (0.00–0.00)', 'High alignment (0.50–1.00)']
+    """
+    name = name or f"{what}_level"
+    values = pd.to_numeric(data[column], errors="coerce").astype(float)
+    # quantile cuts on the values (ties stay together); fewer levels when the measure has few distinct values
+    codes = pd.qcut(values, len(labels), labels=False, duplicates="drop")
+    n_levels = int(codes.max()) + 1 if codes.notna().any() else 0
+    if n_levels == len(labels):
+        used = list(labels)
+    elif n_levels == 2:
+        used = [labels[0], labels[-1]]
+    else:
+        used = list(labels[:n_levels])
+    out = data.copy()
+    names = []
+    for k, lab in enumerate(used):
+        sel = values[codes == k]
+        names.append(f"{lab} {what} ({sel.min():.2f}–{sel.max():.2f})")
+    out[name] = pd.Categorical.from_codes(codes.fillna(-1).astype(int), categories=names, ordered=True)
+    return out
+
+
+def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **kwargs):
+    """Draw retention curves for leadership: every curve stops before fewer than ``min_size`` remain.
+
+    The tail of a Kaplan–Meier curve with a handful of people at risk would
+    show each of their exits; the curves are therefore cut where the number at
+    risk drops below the minimum group size, and numbers at risk below it are
+    shown as "–" (both through :func:`suppress_small_groups`, without
+    complementary suppression, since no total over time points is shown).
+
+    Parameters
+    ----------
+    data : KMResult
+        A :func:`fit_km` result (its ``curves`` and ``at_risk`` extras are used).
+    min_size : int, default 5
+        The study's minimum group size.
+    at_risk : bool, default True
+        Write the (suppressed) numbers at risk under the x axis.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    **kwargs
+        Passed to :func:`plot_survival`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One step line per group, in the groups' own order.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> person = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.person
+    >>> km = ar.fit_km(ar.add_levels(person, "alignment_cascade_entry"), group="alignment_level")
+    >>> ax = ar.plot_retention(km)
+    """
+    import matplotlib.pyplot as plt
+
+    from .privacy import suppress_small_groups
+    from .retention import plot_survival
+
+    if ax is None:
+        ax = plt.gca()
+    curves = data.extras["curves"].copy()
+    curves["time_key"] = curves["time"].astype(str)
+    shown = suppress_small_groups(curves, count="at_risk", group_cols=["group", "time_key"],
+                                  value_cols=["estimate", "conf_low", "conf_high"], total=False)
+    shown = shown.loc[~shown["suppressed"]]
+    # keep each curve up to its first suppressed time only (at-risk numbers fall over time)
+    first_cut = curves.loc[curves["at_risk"] < min_size].groupby("group", sort=False)["time"].min()
+    shown = shown.loc[shown["time"] < shown["group"].map(first_cut).fillna(float("inf"))]
+    order = sorted(pd.unique(curves["group"]), key=_level_rank)
+    shown = pd.concat([shown.loc[shown["group"] == g] for g in order])
+    risk = None
+    if at_risk and "at_risk" in data.extras:
+        table = data.extras["at_risk"].copy()
+        table["time_key"] = table["time_months"].astype(str)
+        sup = suppress_small_groups(table, count="at_risk", group_cols=["group", "time_key"], value_cols=[], total=False)
+        sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["at_risk"])]
+        risk = sup.drop(columns=["time_key", "suppressed", "suppression"])
+    return plot_survival(shown.drop(columns="time_key"), at_risk=risk, ax=ax, **kwargs)
+
+
+def _level_rank(label) -> tuple:
+    text = str(label)
+    for i, word in enumerate(_LEVEL_NAMES):
+        if text.startswith(word):
+            return (i, text)
+    return (len(_LEVEL_NAMES), text)
+
+
+def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
+    """Describe retention at one tenure for each group of a Kaplan–Meier result.
+
+    Parameters
+    ----------
+    km : KMResult
+        A :func:`fit_km` result whose ``tidy()`` has ``retention_<months>_months``.
+    months : int, default 12
+        The tenure (months) to report.
+    min_size : int, default 5
+        Groups with fewer people at risk at that tenure are not described.
+
+    Returns
+    -------
+    Sentence
+        E.g. "After 12 months of tenure, an estimated 91% (95% CI 88–94%) of
+        employees with high alignment were still employed, against 85% (95% CI
+        80–89%) with low alignment." plus whether the curves differ clearly
+        (log-rank test).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> person = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.person
+    >>> km = ar.fit_km(ar.add_levels(person, "alignment_cascade_entry"), group="alignment_level")
+    >>> ar.describe_retention(km).startswith("After 12 months of tenure")
+    True
+    """
+    table = km.tidy()
+    rows = table.loc[table["term"] == f"retention_{months}_months"].copy()
+    rows = rows.loc[pd.to_numeric(rows["at_risk"], errors="coerce") >= min_size]
+    rows = rows.iloc[sorted(range(len(rows)), key=lambda i: _level_rank(rows["group"].iloc[i]))[::-1]]
+    if rows.empty:
+        return Sentence(f"Too few people were followed for {months} months to describe retention at that tenure.")
+    parts = []
+    for i, r in enumerate(rows.itertuples()):
+        group = re.sub(r" \([^()]*\)$", "", str(r.group))
+        group = group[:1].lower() + group[1:]
+        ci = f"95% CI {r.conf_low * 100:.0f}–{r.conf_high * 100:.0f}%"
+        if i == 0:
+            parts.append(f"an estimated {r.estimate * 100:.0f}% ({ci}) of employees with {group} were still employed")
+        else:
+            parts.append(f"{r.estimate * 100:.0f}% ({ci}) with {group}")
+    text = f"After {months} months of tenure, " + parts[0]
+    if len(parts) > 1:
+        text += ", against " + (", and ".join(parts[1:]) if len(parts) > 2 else parts[1])
+    text += "."
+    glance = km.glance()
+    if "logrank_p_value" in glance and pd.notna(glance["logrank_p_value"].iloc[0]):
+        p = float(glance["logrank_p_value"].iloc[0])
+        text += (
+            " The curves differ more than chance alone would readily explain (log-rank test)."
+            if p < 0.05
+            else " The curves do not differ clearly (log-rank test), so these differences may be due to chance."
+        )
+    return Sentence(text)
+
+
+def describe_study(clean) -> Sentence:
+    """Describe what a study covers: spells, window, exits, survey responses, cleaning.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        The cleaned study.
+
+    Returns
+    -------
+    Sentence
+        One or two sentences with counts of the whole study (never of a subgroup).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> ar.describe_study(clean).startswith("The study follows")
+    True
+    """
+    cfg = clean.config
+    person = clean.analysis.person
+    exits = int((person["event"] == 1).sum())
+    text = (
+        f"The study follows {len(person):,} employment spells from {cfg.window.start:%-d %B %Y} to "
+        f"{cfg.window.end:%-d %B %Y}; {exits:,} ended in a voluntary exit within that time."
+    )
+    panel = getattr(clean.analysis, "survey_panel", None)
+    if panel is not None and len(panel):
+        text += f" {len(panel):,} engagement-survey responses are analysed."
+    counts = clean.counts
+    quarantined = int(counts["rows_quarantined"].sum()) if "rows_quarantined" in counts else 0
+    total = int(counts["rows_in"].sum()) if "rows_in" in counts else 0
+    if total:
+        text += (
+            f" Of {total:,} rows in the source files, {quarantined:,} ({quarantined / total:.1%}) could not be used "
+            "and were set aside with their reasons (see the data-quality report)."
+        )
+    return Sentence(text)
+
+
+def _formula_terms(result) -> list[str]:
+    try:
+        formula = str(result.glance()["formula"].iloc[0])
+    except (KeyError, AttributeError, IndexError, TypeError):
+        return []
+    from ._formula import formula_variables
+
+    rhs = formula.split("~")[-1]
+    try:
+        return formula_variables(rhs)
+    except Exception:  # noqa: BLE001 - a formula we cannot parse just gives no list
+        return []
+
+
+def describe_caveats(*, retention=None, engagement=None, programme=None, min_size: int = 5) -> Sentence:
+    """Describe what the models adjusted for and the diagnostics a reader should know.
+
+    Parameters
+    ----------
+    retention : ModelResult, optional
+        The retention (Cox) model; its formula gives the adjustment list.
+    engagement : ModelResult, optional
+        The engagement model.
+    programme : ProgramEffectResult, optional
+        The programme effect; its balance and overlap diagnostics are described.
+    min_size : int, default 5
+        The study's minimum group size (small counts are not quoted).
+
+    Returns
+    -------
+    Sentence
+        A paragraph.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> cox = ar.ModelResult("cox", pd.DataFrame({"term": ["x"]}), pd.DataFrame({"formula": ["alignment_cascade + job_level"]}))
+    >>> ar.describe_caveats(retention=cox)
+    The retention model takes into account cascade alignment and job level.
+    """
+    sentences = []
+    for what, result in (("retention", retention), ("engagement", engagement)):
+        if result is None:
+            continue
+        names = [_ADJUST_LABELS.get(v, _label(v).split(" (")[0]) for v in _formula_terms(result)]
+        if names:
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            sentences.append(f"The {what} model takes into account {listed}.")
+    if programme is not None:
+        g = programme.glance().iloc[0]
+        sentences.append(
+            "The programme effect compares the teams of managers who started the programme with the teams of "
+            "similar managers who had not (yet), matched on what was known on the day of enrolment."
+        )
+        smd = g.get("max_abs_smd_after")
+        if smd is not None and pd.notna(smd) and float(smd) > 0.1:
+            sentences.append(
+                f"After matching, the compared managers still differed on some measured characteristics "
+                f"(largest standardised difference {float(smd):.2f}, above the usual 0.1), so read that estimate "
+                "with caution."
+            )
+        unmatched, enrolled = g.get("n_unmatched"), g.get("n_enrolled")
+        if unmatched is not None and pd.notna(unmatched) and int(unmatched) > 0:
+            share = f"{int(unmatched) / int(enrolled):.0%} of " if enrolled and int(enrolled) >= min_size else "some of "
+            sentences.append(
+                f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "
+                "were left out; the estimate describes those who could be matched."
+            )
+    return Sentence(" ".join(sentences))

@@ -1,0 +1,1434 @@
+"""Retention models: Kaplan–Meier, Cox (time-varying), PH checks, competing risks, discrete time."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import matplotlib.transforms as mtransforms
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import _cox
+from ._docs import DOCS
+from ._formula import check_columns, design_matrix
+from .errors import ModelError, StatisticalWarning
+from .results import TIDY_COLUMNS, ModelResult
+
+__all__ = [
+    "fit_km",
+    "fit_cox",
+    "ph_test",
+    "fit_cif",
+    "fit_cause_specific",
+    "fit_discrete_time",
+    "immortal_time_bias",
+    "survival_table",
+    "cif_table",
+    "logrank_test",
+    "person_periods",
+    "plot_survival",
+    "plot_cif",
+    "plot_schoenfeld",
+    "KMResult",
+    "CoxResult",
+    "PHTestResult",
+    "CIFResult",
+    "DAYS_PER_MONTH",
+]
+
+#: Days in an average month (365.25 / 12); tenure is shown in months.
+DAYS_PER_MONTH = 365.25 / 12
+
+_EXP_COLUMNS = ["exp_estimate", "exp_conf_low", "exp_conf_high"]
+
+
+# --------------------------------------------------------------------------- checks
+def _event_array(data: pd.DataFrame, event: str) -> np.ndarray:
+    values = pd.to_numeric(data[event], errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        raise ModelError(
+            f"The value for `{event}` must be 0 or 1 (1 = voluntary exit), but {data.loc[bad, event].iloc[0]!r} "
+            f"was found in {int(bad.sum())} row(s)."
+        )
+    return values.to_numpy(dtype=int)
+
+
+def _survival_times(data, *, duration, entry, start, stop):
+    """Return (start, stop) arrays and the column names used, from either convention."""
+    if (start is None) != (stop is None):
+        raise ModelError("Give both `start` and `stop` (interval rows), or `duration` (one row per person).")
+    if start is not None and duration is not None:
+        raise ModelError("Give either `start`/`stop` (interval rows) or `duration`(+`entry`), not both.")
+    if start is None and duration is None:
+        raise ModelError(
+            "Name the survival time: `start=\"start\", stop=\"stop\"` on the intervals table, or "
+            "`duration=\"exit\", entry=\"entry\"` on the person table."
+        )
+    if start is not None:
+        a, b = data[start].to_numpy(float), data[stop].to_numpy(float)
+        names = (start, stop)
+    else:
+        b = data[duration].to_numpy(float)
+        a = data[entry].to_numpy(float) if entry is not None else np.full(len(data), -np.inf)
+        names = (entry, duration)
+    bad = ~(b > a)
+    if bad.any():
+        i = np.flatnonzero(bad)[0]
+        raise ModelError(
+            f"{int(bad.sum())} row(s) do not end after they start ({names[0]}={a[i]!r}, {names[1]}={b[i]!r} in row "
+            f"{data.index[i]!r}); the risk interval (start, stop] must not be empty. Drop or fix these rows."
+        )
+    return a, b
+
+
+def _complete(data: pd.DataFrame, columns) -> pd.DataFrame:
+    cols = [c for c in columns if c is not None]
+    return data.loc[data[cols].notna().all(axis=1)]
+
+
+def _plain(data: pd.DataFrame) -> pd.DataFrame:
+    """Turn pandas nullable columns (Int64, boolean, string) into numpy ones, which patsy needs.
+
+    Called after incomplete rows are dropped, so no missing values remain in the
+    columns converted.
+    """
+    out = {}
+    for col in data.columns:
+        dtype = data[col].dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.CategoricalDtype):
+            if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+                if data[col].notna().all():
+                    out[col] = data[col].to_numpy(dtype="int64" if pd.api.types.is_integer_dtype(dtype) else float)
+                else:
+                    out[col] = data[col].to_numpy(dtype=float, na_value=np.nan)
+            else:
+                out[col] = data[col].astype(object).where(data[col].notna(), None)
+    return data.assign(**out) if out else data
+
+
+def _subject_count(data: pd.DataFrame) -> float:
+    if "employee_id" not in data.columns:
+        return np.nan
+    keys = ["employee_id", "spell"] if "spell" in data.columns else ["employee_id"]
+    return int(len(data[keys].drop_duplicates()))
+
+
+def _z(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ModelError(f"The value for `alpha` must lie between 0 and 1, but {alpha!r} was passed.")
+    return float(stats.norm.ppf(1 - alpha / 2))
+
+
+# --------------------------------------------------------------------------- Cox
+@dataclass(frozen=True)
+class CoxFit:
+    """Engine state of a Cox fit (kept for diagnostics such as :func:`ph_test`)."""
+
+    data: _cox.CoxData
+    beta: np.ndarray
+    evaluation: object
+    var: np.ndarray
+    naive_var: np.ndarray
+    columns: list
+    terms: dict
+    loglik_null: float
+    iterations: int
+    converged: bool
+    surv: tuple = ()  # (start, stop, event) of every row used (for the pooled KM of ph_test)
+
+
+class CoxResult(ModelResult):
+    """Cox model result: hazard ratios in ``tidy()``, a forest plot in ``plot()``."""
+
+
+def _term_map(formula: str, columns) -> dict:
+    """Group design columns into formula terms (for per-term tests, as R's ``assign``)."""
+    import patsy
+
+    desc = patsy.ModelDesc.from_formula(formula)
+    out: dict[str, list[int]] = {}
+    for term in desc.rhs_termlist:
+        name = term.name()
+        if name == "Intercept":
+            continue
+        idx = [i for i, c in enumerate(columns) if c == name or c.startswith(name + "[")]
+        if idx:
+            out[name] = idx
+    claimed = {i for v in out.values() for i in v}
+    for i, c in enumerate(columns):
+        if i not in claimed:
+            out[c] = [i]
+    return out
+
+
+def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, event="event", cluster=None,
+            strata=None, ties="efron", alpha=0.05) -> CoxResult:
+    """Fit a Cox proportional-hazards model of voluntary exit.
+
+    Works on the ``intervals`` table (``start``/``stop``: time-varying
+    covariates, left truncation) or on the ``person`` table (``duration`` and
+    ``entry``). The partial likelihood is maximised by a vectorised Newton
+    fit; standard errors are cluster-robust when ``cluster`` is given.
+
+    Parameters
+    ----------
+    {data}
+    {formula}
+    duration : str, optional
+        Exit time column (tenure in days) of one-row-per-person data.
+    entry : str, optional
+        Entry time column with ``duration`` (delayed entry, e.g. ``"entry"``).
+    start, stop : str, optional
+        Interval columns of start/stop data; a row is at risk at time ``t``
+        when ``start < t <= stop``.
+    {event}
+    {cluster}
+    strata : str or list of str, optional
+        Columns whose combinations get their own baseline hazard.
+    ties : {{"efron", "breslow"}}, default "efron"
+        Handling of tied event times (R's default is Efron).
+    {alpha}
+
+    Returns
+    -------
+    CoxResult
+        ``tidy()``: ``term, estimate, std_error, statistic, p_value, conf_low,
+        conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (log hazard
+        ratios and hazard ratios). ``glance()``: ``n, n_subjects, events,
+        log_likelihood, log_likelihood_null, aic, concordance, cov_type,
+        n_clusters, formula``.
+
+    Raises
+    ------
+    ModelError
+        Unknown columns, no events, empty intervals, a covariate without
+        variance, or collinear covariates.
+
+    Warns
+    -----
+    StatisticalWarning
+        When the fit does not converge or an estimate diverges (monotone
+        likelihood, e.g. no events in one category).
+
+    See Also
+    --------
+    ph_test : proportional-hazards checks of this fit.
+
+    Notes
+    -----
+    Matches ``survival::coxph(Surv(start, stop, event) ~ ... + cluster(manager_id),
+    ties = "efron")`` (R): coefficients, model-based and robust (sandwich over
+    cluster sums of score residuals, no small-sample factor) standard errors,
+    log-likelihood and Harrell's concordance as ``concordance(fit)``. On the
+    person table it matches ``coxph(Surv(entry, exit, event) ~ ...)``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> intervals, person = simulate_counting_process(500, seed=0)
+    >>> res = ar.fit_cox(intervals, "alignment_cascade + engagement", start="start", stop="stop",
+    ...                  cluster="manager_id")
+    >>> res.tidy()["term"].tolist()
+    ['alignment_cascade', 'engagement']
+    """
+    if ties not in ("efron", "breslow"):
+        raise ModelError(f"The value for `ties` must be one of ['efron', 'breslow'], but {ties!r} was passed.")
+    z = _z(alpha)
+    strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
+    surv_cols = [duration, entry, start, stop, event, cluster, *strata_cols]
+    check_columns(data, surv_cols, what="The data")
+    data = _plain(_complete(data, surv_cols))
+    X, kept = design_matrix(data, formula, intercept=False)
+    data = data.loc[kept]
+    a, b = _survival_times(data, duration=duration, entry=entry, start=start, stop=stop)
+    ev = _event_array(data, event)
+    if ev.sum() == 0:
+        raise ModelError(f"No events (`{event}` == 1) in the {len(data)} rows used; a Cox model needs events.")
+    columns = list(X.columns)
+    Xv = X.to_numpy(float)
+    Xc = Xv - Xv.mean(axis=0)
+    if np.linalg.matrix_rank(Xc.T @ Xc / max(len(Xc), 1)) < Xc.shape[1]:
+        raise ModelError(
+            f"The covariates {columns} are collinear (one is a combination of others); drop one of them."
+        )
+    strata_codes = None
+    if strata_cols:
+        strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
+    cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties)
+    beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
+    naive = np.linalg.inv(evaluation.info)
+    if not converged or np.any(np.abs(beta) > 15) or not np.all(np.isfinite(beta)):
+        warnings.warn(
+            f"The Cox fit of {formula!r} did not converge to finite estimates (estimates {np.round(beta, 2)}); "
+            "a covariate may separate events from non-events (e.g. no events in one category). "
+            "Treat its hazard ratio as unreliable.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    if cluster is not None:
+        codes = pd.factorize(data[cluster])[0][cd.rows]
+        resid = _cox.score_residuals(cd, evaluation)
+        B = _cox.cluster_sum(resid @ naive, codes)
+        var = B.T @ B
+        cov_type = f"cluster: {cluster}"
+        n_clusters = int(data[cluster].nunique())
+    else:
+        var = naive
+        cov_type = "model-based"
+        n_clusters = np.nan
+    se = np.sqrt(np.diag(var))
+    conc = _cox.concordance(cd, evaluation.eta)
+    table = pd.DataFrame({
+        "term": columns,
+        "estimate": beta,
+        "std_error": se,
+        "statistic": beta / se,
+        "p_value": 2 * stats.norm.sf(np.abs(beta / se)),
+        "conf_low": beta - z * se,
+        "conf_high": beta + z * se,
+    })
+    with np.errstate(over="ignore"):  # a diverging estimate (warned above) gives an infinite ratio
+        for col, src in zip(_EXP_COLUMNS, ("estimate", "conf_low", "conf_high")):
+            table[col] = np.exp(table[src].to_numpy())
+    summary = pd.DataFrame([{
+        "n": len(data),
+        "n_subjects": _subject_count(data),
+        "events": int(ev.sum()),
+        "log_likelihood": evaluation.loglik,
+        "log_likelihood_null": loglik0,
+        "aic": -2 * evaluation.loglik + 2 * len(beta),
+        "concordance": conc["concordance"],
+        "cov_type": cov_type,
+        "n_clusters": n_clusters,
+        "formula": formula,
+    }])
+    model = CoxFit(cd, beta, evaluation, var, naive, columns, _term_map(formula, columns), loglik0, iterations,
+                   converged, (a, b, ev))
+    return CoxResult("cox", table, summary, model, {"concordance": conc})
+
+
+fit_cox.__doc__ = fit_cox.__doc__.format(**DOCS)
+
+
+# --------------------------------------------------------------------------- PH test
+class PHTestResult(ModelResult):
+    """Scaled Schoenfeld residual tests; ``plot()`` draws the residuals of one term."""
+
+    def plot(self, *, term=None, ax=None, **kwargs):
+        """Draw the scaled Schoenfeld residuals of ``term`` against tenure.
+
+        Parameters
+        ----------
+        term : str, optional
+            The term (first by default).
+        ax : matplotlib Axes, optional
+            Axes to draw on.
+        **kwargs
+            Passed to :func:`plot_schoenfeld`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        resid = self.extras["residuals"]
+        term = term if term is not None else self.table["term"].iloc[0]
+        return plot_schoenfeld(resid, term=term, ax=ax, **kwargs)
+
+
+def _km_left_continuous(a, b, ev, at):
+    """1 - S(t-) of the pooled KM of (start, stop] data at times ``at`` (R's cox.zph "km")."""
+    times = np.unique(b[ev.astype(bool)])
+    enter = np.searchsorted(times, a, side="right")
+    leave = np.searchsorted(times, b, side="right")
+    m = len(times)
+    n_risk = np.cumsum(np.bincount(enter, minlength=m + 1) - np.bincount(leave, minlength=m + 1))[:-1]
+    d = np.bincount(np.searchsorted(times, b[ev.astype(bool)]), minlength=m)
+    surv = np.cumprod(1 - d / n_risk)
+    idx = np.searchsorted(times, at, side="left")  # number of event times < t
+    return 1 - np.concatenate([[1.0], surv])[idx]
+
+
+def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
+    """Test proportional hazards with scaled Schoenfeld residuals, per term and globally.
+
+    Parameters
+    ----------
+    cox_result : CoxResult
+        A fit from :func:`fit_cox`.
+    transform : {"km", "identity", "rank", "log"}, default "km"
+        Function of time the residuals are correlated with (R's default "km").
+    alpha : float, default 0.05
+        Level below which the verdict says the hazard ratio changes over time.
+
+    Returns
+    -------
+    PHTestResult
+        ``tidy()``: ``term, statistic, df, p_value, verdict`` (one row per
+        formula term, then ``GLOBAL``). ``glance()``: ``statistic, df,
+        p_value, transform, verdict`` of the global test. ``extras["residuals"]``:
+        long table ``term, time, time_months, residual`` of scaled Schoenfeld
+        residuals (one per event). ``plot(term=...)`` draws them.
+
+    Notes
+    -----
+    Matches ``survival::cox.zph(fit, transform = "km", terms = TRUE)`` of
+    survival >= 3.0: score tests of adding ``x * g(t)`` for each term, with
+    ``g(t)`` the left-continuous Kaplan–Meier transform centred on its mean
+    over events. If a term fails, stratify on it (``strata=``) or add an
+    interaction with time (split intervals and add ``x * log(time)``).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> intervals, _ = simulate_counting_process(500, seed=0)
+    >>> fit = ar.fit_cox(intervals, "alignment_cascade", start="start", stop="stop")
+    >>> ar.ph_test(fit).tidy()["term"].tolist()
+    ['alignment_cascade', 'GLOBAL']
+    """
+    if not isinstance(getattr(cox_result, "model", None), CoxFit):
+        raise ModelError("ph_test needs a result of ar.fit_cox(...).")
+    fit = cox_result.model
+    cd, ev = fit.data, fit.evaluation
+    p = len(fit.beta)
+    stop_d = cd.stop[cd.deaths]
+    if transform == "km":
+        tt = _km_left_continuous(*fit.surv, stop_d)
+    elif transform == "identity":
+        tt = stop_d.copy()
+    elif transform == "log":
+        tt = np.log(stop_d)
+    elif transform == "rank":
+        tt = stats.rankdata(stop_d)
+    else:
+        raise ModelError(
+            f"The value for `transform` must be one of ['km', 'identity', 'rank', 'log'], but {transform!r} was passed."
+        )
+    g_rows = tt - tt.mean()
+    # g per event time (identical for tied events)
+    g = np.zeros(len(cd.times))
+    g[cd.death_j] = g_rows
+    schoen = _cox.schoenfeld(cd, ev)
+    u = (schoen * g_rows[:, None]).sum(axis=0)
+    I1, I2 = _cox.weighted_information(cd, ev, g)
+    imat = np.block([[ev.info, I1], [I1, I2]])
+    u_full = np.concatenate([np.zeros(p), u])
+    rows = []
+    for name, idx in fit.terms.items():
+        kk = list(range(p)) + [p + i for i in idx]
+        uk = u_full[kk]
+        stat = float(uk @ np.linalg.solve(imat[np.ix_(kk, kk)], uk))
+        rows.append((name, stat, len(idx)))
+    stat = float(u_full @ np.linalg.solve(imat, u_full))
+    rows.append(("GLOBAL", stat, p))
+    table = pd.DataFrame(rows, columns=["term", "statistic", "df"])
+    table["p_value"] = stats.chi2.sf(table["statistic"], table["df"])
+    table["verdict"] = np.where(
+        table["p_value"] < alpha,
+        "effect changes over time (proportional hazards doubtful)",
+        "no evidence against proportional hazards",
+    )
+    # scaled residuals per term (R: multi-column terms are combined through the coefficients)
+    ndeath = len(cd.deaths)
+    T = np.zeros((p, len(fit.terms)))
+    for k, idx in enumerate(fit.terms.values()):
+        if len(idx) == 1:
+            T[idx[0], k] = 1.0
+        else:
+            T[idx, k] = fit.beta[idx]
+    vmean = T.T @ (ev.info / ndeath) @ T
+    scaled = np.linalg.solve(vmean, (schoen @ T).T).T
+    add = np.array([fit.beta[idx[0]] if len(idx) == 1 else 1.0 for idx in fit.terms.values()])
+    scaled = scaled + add
+    # R's order: by stratum, then event time, tied events in reverse row order
+    order = np.lexsort((-cd.rows[cd.deaths], stop_d, cd.strata[cd.deaths]))
+    resid = pd.concat(
+        [pd.DataFrame({"term": name, "time": stop_d[order], "time_months": stop_d[order] / DAYS_PER_MONTH,
+                       "transformed_time": tt[order], "residual": scaled[order, k],
+                       "estimate": add[k] if len(idx) == 1 else 1.0})
+         for k, (name, idx) in enumerate(fit.terms.items())],
+        ignore_index=True,
+    )
+    glob = table.iloc[-1]
+    summary = pd.DataFrame([{"statistic": glob["statistic"], "df": int(glob["df"]), "p_value": glob["p_value"],
+                             "transform": transform, "verdict": glob["verdict"]}])
+    return PHTestResult("ph_test", table, summary, None, {"residuals": resid})
+
+
+# --------------------------------------------------------------------------- Kaplan–Meier
+def _risk_set_counts(a, b, ev, weights=None):
+    """Distinct event times, numbers at risk (a < t <= b) and events."""
+    times = np.unique(b[ev])
+    m = len(times)
+    enter = np.searchsorted(times, a, side="right")
+    leave = np.searchsorted(times, b, side="right")
+    n_risk = np.cumsum(np.bincount(enter, minlength=m + 1) - np.bincount(leave, minlength=m + 1))[:-1]
+    d = np.bincount(np.searchsorted(times, b[ev]), minlength=m)
+    return times, n_risk.astype(float), d.astype(float)
+
+
+def _group_codes(data, group):
+    if group is None:
+        return np.zeros(len(data), dtype=int), np.array(["all"], dtype=object)
+    check_columns(data, [group], what="The data")
+    labels = data[group]
+    if isinstance(labels.dtype, pd.CategoricalDtype):  # keep the categories' order (e.g. Low, Medium, High)
+        present = set(labels.dropna().unique())
+        levels = np.array([c for c in labels.cat.categories if c in present], dtype=object)
+    else:
+        levels = np.array(sorted(labels.dropna().unique(), key=lambda v: (str(type(v)), v)), dtype=object)
+    codes = pd.Categorical(labels, categories=levels).codes
+    return codes, levels
+
+
+def _km_curve(a, b, ev, z):
+    times, n_risk, d = _risk_set_counts(a, b, ev)
+    keep = d > 0
+    times, n_risk, d = times[keep], n_risk[keep], d[keep]
+    surv = np.cumprod(1 - d / n_risk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        green = np.cumsum(np.where(n_risk > d, d / (n_risk * (n_risk - d)), 0.0))
+    se = np.sqrt(green)  # standard error of log S (R's fit$std.err)
+    with np.errstate(divide="ignore"):
+        lo = np.where(surv > 0, surv * np.exp(-z * se), np.nan)
+        hi = np.where(surv > 0, np.minimum(surv * np.exp(z * se), 1.0), np.nan)
+    return pd.DataFrame({"time": times, "at_risk": n_risk.astype(int), "events": d.astype(int), "estimate": surv,
+                         "std_error": se, "conf_low": lo, "conf_high": hi})
+
+
+def survival_table(data, *, duration="exit", entry="entry", event="event", group=None, alpha=0.05) -> pd.DataFrame:
+    """Compute Kaplan–Meier retention curves with delayed entry (tidy, one row per event time).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ``person`` table (one row per employment spell).
+    duration : str, default "exit"
+        Tenure in days at exit or censoring.
+    entry : str or None, default "entry"
+        Tenure in days at which the spell enters observation (left truncation).
+    event : str, default "event"
+        1 for a voluntary exit.
+    group : str, optional
+        Column defining the curves.
+    alpha : float, default 0.05
+        Confidence level of the pointwise band is ``1 - alpha``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group, time, time_months, at_risk, events, estimate, std_error,
+        conf_low, conf_high``: ``estimate`` is the probability of staying
+        beyond ``time`` (days); ``std_error`` is that of ``log(estimate)``
+        (Greenwood); the band is R's default ``conf.type = "log"``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(500, seed=0)
+    >>> ar.survival_table(person).columns.tolist()[:4]
+    ['group', 'time', 'time_months', 'at_risk']
+    """
+    z = _z(alpha)
+    check_columns(data, [duration, entry, event], what="The data")
+    data = _complete(data, [duration, entry, event])
+    a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
+    ev = _event_array(data, event).astype(bool)
+    codes, levels = _group_codes(data, group)
+    parts = []
+    for k, level in enumerate(levels):
+        sel = codes == k
+        curve = _km_curve(a[sel], b[sel], ev[sel], z)
+        curve.insert(0, "group", level)
+        parts.append(curve)
+    out = pd.concat(parts, ignore_index=True)
+    out.insert(2, "time_months", out["time"] / DAYS_PER_MONTH)
+    return out
+
+
+def _step_value(curve: pd.DataFrame, column: str, t: float, before: float = 1.0) -> float:
+    idx = np.searchsorted(curve["time"].to_numpy(), t, side="right") - 1
+    return before if idx < 0 else float(curve[column].iloc[idx])
+
+
+def _quantile_time(times, values, p=0.5):
+    """First time the curve reaches ``p`` or below; midpoint when it sits exactly at ``p`` (as R)."""
+    tol = np.sqrt(np.finfo(float).eps)
+    values = np.asarray(values, float)
+    below = np.flatnonzero(values <= p + tol)
+    if len(below) == 0:
+        return np.nan
+    i = below[0]
+    if abs(values[i] - p) < tol and i + 1 < len(times) and values[i + 1] < p - tol:
+        return (times[i] + times[i + 1]) / 2
+    return float(times[i])
+
+
+def _at_risk(a, b, t):
+    """Number of rows at risk at time t (a < t <= b)."""
+    return int(((a < t) & (b >= t)).sum())
+
+
+def logrank_test(data, *, duration="exit", entry="entry", event="event", group) -> pd.DataFrame:
+    """Log-rank test of equal retention across groups, with delayed entry.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ``person`` table.
+    duration, entry, event : str
+        Columns as in :func:`survival_table`.
+    group : str
+        Column defining the groups (two or more).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``group, n, observed, expected``, and the test in
+        ``statistic, df, p_value`` (same on every row).
+
+    Raises
+    ------
+    ModelError
+        When fewer than two groups have data.
+
+    Notes
+    -----
+    Risk sets are ``entry < t <= exit`` (left truncation) and the variance is
+    hypergeometric, as ``survival::survdiff`` (which accepts only
+    right-censored data; with ``entry`` all zero the two agree).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(500, seed=0)
+    >>> ar.logrank_test(person, group="department")["df"].iloc[0]
+    3
+    """
+    check_columns(data, [duration, entry, event, group], what="The data")
+    data = _complete(data, [duration, entry, event, group])
+    a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
+    ev = _event_array(data, event).astype(bool)
+    codes, levels = _group_codes(data, group)
+    G = len(levels)
+    if G < 2:
+        raise ModelError(
+            f"A log-rank test compares two or more groups, but `{group}` has {G} level(s) "
+            f"({list(levels)}) in the rows used."
+        )
+    times = np.unique(b[ev])
+    m = len(times)
+    if m == 0:
+        raise ModelError(f"No events (`{event}` == 1): nothing to compare.")
+    enter = np.searchsorted(times, a, side="right")
+    leave = np.searchsorted(times, b, side="right")
+    n_g = np.zeros((m, G))
+    d_g = np.zeros((m, G))
+    for k in range(G):
+        sel = codes == k
+        n_g[:, k] = np.cumsum(np.bincount(enter[sel], minlength=m + 1) - np.bincount(leave[sel], minlength=m + 1))[:-1]
+        d_g[:, k] = np.bincount(np.searchsorted(times, b[sel & ev]), minlength=m)
+    n = n_g.sum(axis=1)
+    d = d_g.sum(axis=1)
+    ok = n > 0
+    frac = np.where(ok[:, None], n_g / np.where(ok, n, 1)[:, None], 0.0)
+    expected = (d[:, None] * frac).sum(axis=0)
+    observed = d_g.sum(axis=0)
+    factor = np.where(n > 1, d * (n - d) / np.where(n > 1, n - 1, 1), 0.0)
+    V = np.einsum("t,tg,th->gh", factor, frac, -frac) + np.diag((factor[:, None] * frac).sum(axis=0))
+    diff = (observed - expected)[:-1]
+    stat = float(diff @ np.linalg.solve(V[:-1, :-1], diff))
+    return pd.DataFrame({"group": levels, "n": np.bincount(codes[codes >= 0], minlength=G), "observed": observed,
+                         "expected": expected, "statistic": stat, "df": G - 1,
+                         "p_value": float(stats.chi2.sf(stat, G - 1))})
+
+
+class KMResult(ModelResult):
+    """Kaplan–Meier result; ``plot()`` draws retention curves with bands and numbers at risk."""
+
+    def plot(self, *, ax=None, at_risk=True, **kwargs):
+        """Draw the retention curves (tenure in months) with a numbers-at-risk table below.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on.
+        at_risk : bool, default True
+            Add the numbers at risk under the x axis.
+        **kwargs
+            Passed to :func:`plot_survival`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        return plot_survival(self.extras["curves"], at_risk=self.extras["at_risk"] if at_risk else None, ax=ax,
+                             **kwargs)
+
+
+def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, alpha=0.05,
+           months=(6, 12, 24)) -> KMResult:
+    """Estimate retention (Kaplan–Meier) with delayed entry, optionally by group.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ``person`` table (one row per employment spell).
+    duration : str, default "exit"
+        Tenure in days at exit or censoring.
+    entry : str or None, default "entry"
+        Tenure in days when the spell enters observation (left truncation).
+    event : str, default "event"
+        1 for a voluntary exit.
+    group : str, optional
+        Column defining the curves (e.g. an alignment tercile).
+    alpha : float, default 0.05
+        Confidence intervals are at level ``1 - alpha``.
+    months : sequence of float, default (6, 12, 24)
+        Tenures (months) at which retention is reported.
+
+    Returns
+    -------
+    KMResult
+        ``tidy()``: ``group, term, estimate, conf_low, conf_high, at_risk``
+        with terms ``median_tenure_months`` and ``retention_<m>_months``.
+        ``glance()``: ``n, events, n_groups, logrank_statistic, logrank_df,
+        logrank_p_value, conf_type``. ``extras``: ``curves``
+        (:func:`survival_table`), ``at_risk`` (numbers at risk by year) and
+        ``logrank`` (:func:`logrank_test`).
+
+    Warns
+    -----
+    StatisticalWarning
+        When ``group`` has a single level (no log-rank test is possible).
+
+    Notes
+    -----
+    Matches ``survival::survfit(Surv(entry, exit, event) ~ group)`` with its
+    default ``conf.type = "log"``; median and its interval follow
+    ``quantile.survfit``. Retention at a tenure is the curve at that time.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(500, seed=0)
+    >>> ar.fit_km(person, group="department").glance()["n_groups"].iloc[0]
+    4
+    """
+    curves = survival_table(data, duration=duration, entry=entry, event=event, group=group, alpha=alpha)
+    used = _complete(data, [duration, entry, event] + ([group] if group else []))
+    a, b = _survival_times(used, duration=duration, entry=entry, start=None, stop=None)
+    ev = _event_array(used, event)
+    if ev.sum() == 0:
+        raise ModelError(f"No events (`{event}` == 1) in the {len(used)} rows used: retention is 1 throughout.")
+    codes, levels = _group_codes(used, group)
+    rows = []
+    grid_months = np.arange(0, np.ceil(b.max() / DAYS_PER_MONTH / 12) * 12 + 1, 12)
+    risk_rows = []
+    for k, level in enumerate(levels):
+        curve = curves[curves["group"] == level]
+        sel = codes == k
+        t = curve["time"].to_numpy()
+        med = _quantile_time(t, curve["estimate"])
+        lo = _quantile_time(t, curve["conf_low"].fillna(0.0))
+        hi = _quantile_time(t, curve["conf_high"].fillna(0.0))
+        rows.append((level, "median_tenure_months", med / DAYS_PER_MONTH, lo / DAYS_PER_MONTH, hi / DAYS_PER_MONTH,
+                     _at_risk(a[sel], b[sel], med) if np.isfinite(med) else np.nan))
+        for mth in months:
+            td = mth * DAYS_PER_MONTH
+            rows.append((level, f"retention_{mth:g}_months", _step_value(curve, "estimate", td),
+                         _step_value(curve, "conf_low", td), _step_value(curve, "conf_high", td),
+                         _at_risk(a[sel], b[sel], td)))
+        for gm in grid_months:
+            risk_rows.append((level, gm, _at_risk(a[sel], b[sel], max(gm * DAYS_PER_MONTH, 1e-9))))
+    table = pd.DataFrame(rows, columns=["group", "term", "estimate", "conf_low", "conf_high", "at_risk"])
+    at_risk = pd.DataFrame(risk_rows, columns=["group", "time_months", "at_risk"])
+    lr = None
+    stat = df = pval = np.nan
+    if group is not None:
+        if len(levels) < 2:
+            warnings.warn(
+                f"Only one group ({list(levels)}) in `{group}`: no log-rank test is possible.",
+                StatisticalWarning,
+                stacklevel=2,
+            )
+        else:
+            lr = logrank_test(used, duration=duration, entry=entry, event=event, group=group)
+            stat, df, pval = lr["statistic"].iloc[0], int(lr["df"].iloc[0]), lr["p_value"].iloc[0]
+    summary = pd.DataFrame([{"n": len(used), "events": int(ev.sum()), "n_groups": len(levels),
+                             "logrank_statistic": stat, "logrank_df": df, "logrank_p_value": pval,
+                             "conf_type": "log (R survfit default)"}])
+    return KMResult("km", table, summary, None, {"curves": curves, "at_risk": at_risk, "logrank": lr})
+
+
+# --------------------------------------------------------------------------- competing risks
+def _aj(a, b, etype, causes, grid, z):
+    """Aalen–Johansen cumulative incidence with delayed entry and its infinitesimal-jackknife SE."""
+    ev_any = np.isin(etype, causes)
+    times = np.unique(b[ev_any])
+    m = len(times)
+    enter = np.searchsorted(times, a, side="right")
+    leave = np.searchsorted(times, b, side="right")
+    n_risk = np.cumsum(np.bincount(enter, minlength=m + 1) - np.bincount(leave, minlength=m + 1))[:-1].astype(float)
+    jdeath = np.searchsorted(times, b)
+    d_k = np.zeros((m, len(causes)))
+    for k, c in enumerate(causes):
+        sel = etype == c
+        d_k[:, k] = np.bincount(jdeath[sel], minlength=m)
+    d = d_k.sum(axis=1)
+    lam = d / n_risk
+    lam_k = d_k / n_risk[:, None]
+    surv = np.cumprod(1 - lam)
+    surv_prev = np.concatenate([[1.0], surv[:-1]])
+    cif = np.cumsum(surv_prev[:, None] * lam_k, axis=0)
+    # influence of one subject (weight derivative), evaluated at the grid times
+    gidx = np.searchsorted(times, grid, side="right")  # number of event times <= t
+    cif0 = np.vstack([np.zeros((1, len(causes))), cif])
+    cif_g = cif0[gidx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(lam < 1, 1 / (n_risk * (1 - lam)), 0.0)  # for S
+    # cumulative sums over event times u (index 0..m-1) with prefix 0
+    def cum(x):
+        return np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
+
+    Q_lam = cum(q * lam)  # sum Y lam q
+    Q_lam_cif = cum((q * lam)[:, None] * cif)  # sum Y lam q cif(u)
+    Rk = cum(surv_prev[:, None] * lam_k / n_risk[:, None])  # sum Y S(u-) lam_k / n
+    n = len(a)
+    var = np.zeros((len(grid), len(causes)))
+    event_j = np.where(ev_any, jdeath, -1)
+    chunk = max(1, 2_000_000 // max(len(grid), 1))
+    for s0 in range(0, n, chunk):
+        sl = slice(s0, s0 + chunk)
+        lo, hi, ej = enter[sl][:, None], leave[sl][:, None], event_j[sl][:, None]
+        # u < t for S part: event times strictly before t -> indices < gidx
+        # S(s-) for s <= t depends on the hazards at u < s, so u runs below gidx - 1
+        up_s = np.minimum(hi, np.maximum(gidx[None, :] - 1, 0))
+        lo_s = np.minimum(lo, up_s)
+        g_sum = -(Q_lam[up_s] - Q_lam[lo_s])  # -sum Y lam q over u in range
+        g_cif = -(Q_lam_cif[up_s] - Q_lam_cif[lo_s])
+        has_ev_s = (ej >= 0) & (ej < gidx[None, :] - 1)
+        qe = np.where(ej >= 0, q[np.maximum(ej, 0)], 0.0)
+        g_sum = g_sum + np.where(has_ev_s, qe, 0.0)
+        up_r = np.minimum(hi, gidx[None, :])
+        lo_r = np.minimum(lo, up_r)
+        has_ev_r = (ej >= 0) & (ej < gidx[None, :])
+        for k, c in enumerate(causes):
+            cif_ev = np.where(ej >= 0, cif[np.maximum(ej, 0), k], 0.0)
+            g_c = g_cif[..., k] + np.where(has_ev_s, qe * cif_ev, 0.0)
+            part_s = -cif_g[None, :, k] * g_sum + g_c
+            is_k = (etype[sl] == c)[:, None]
+            part_r = -(Rk[up_r, k] - Rk[lo_r, k])
+            sk = np.where(ej >= 0, surv_prev[np.maximum(ej, 0)] / n_risk[np.maximum(ej, 0)], 0.0)
+            part_r = part_r + np.where(has_ev_r & is_k, sk, 0.0)
+            var[:, k] += ((part_s + part_r) ** 2).sum(axis=0)
+    return times, n_risk, d_k, cif, cif_g, np.sqrt(var)
+
+
+class CIFResult(ModelResult):
+    """Cumulative incidence result; ``plot()`` draws the curves by cause."""
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draw cumulative incidence of each exit type against tenure (months).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on.
+        **kwargs
+            Passed to :func:`plot_cif`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        return plot_cif(self.extras["curves"], ax=ax, **kwargs)
+
+
+def cif_table(data, *, duration="exit", entry="entry", event_type="event_type", group=None, causes=None,
+              times=None, alpha=0.05) -> pd.DataFrame:
+    """Compute Aalen–Johansen cumulative incidence of each exit type (tidy).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ``person`` table.
+    duration, entry : str
+        Exit and entry tenure (days); ``entry`` may be None.
+    event_type : str, default "event_type"
+        Exit type per row; rows whose type is not in ``causes`` are censored.
+    group : str, optional
+        Column defining separate curves.
+    causes : list of str, optional
+        Exit types (default: every type except ``"censored"``, sorted).
+    times : array-like, optional
+        Tenures (days) to report; default: every event time.
+    alpha : float, default 0.05
+        Level of the pointwise interval (log scale, as R).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group, cause, time, time_months, estimate, std_error, conf_low,
+        conf_high``: the probability of having left for ``cause`` by
+        ``time`` (days), with an infinitesimal-jackknife standard error.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(500, seed=0)
+    >>> sorted(ar.cif_table(person, times=[365])["cause"])
+    ['involuntary', 'voluntary']
+    """
+    z = _z(alpha)
+    check_columns(data, [duration, entry, event_type, group], what="The data")
+    data = _complete(data, [duration, entry, group])
+    a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
+    etype = data[event_type].astype("string").fillna("censored").to_numpy(dtype=object)
+    if causes is None:
+        causes = sorted(set(etype) - {"censored"})
+    causes = list(causes)
+    if not causes or not np.isin(etype, causes).any():
+        raise ModelError(f"No exits of the types {causes} in `{event_type}`; no cumulative incidence to estimate.")
+    codes, levels = _group_codes(data, group)
+    parts = []
+    for g, level in enumerate(levels):
+        sel = codes == g
+        ev_times = np.unique(b[sel][np.isin(etype[sel], causes)])
+        grid = ev_times if times is None else np.asarray(times, float)
+        if len(ev_times) == 0:
+            continue
+        _, _, _, _, est, se = _aj(a[sel], b[sel], etype[sel], causes, grid, z)
+        for k, c in enumerate(causes):
+            e, s = est[:, k], se[:, k]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lo = np.where(e > 0, e * np.exp(-z * s / e), np.nan)
+                hi = np.where(e > 0, np.minimum(e * np.exp(z * s / e), 1.0), np.nan)
+            parts.append(pd.DataFrame({"group": level, "cause": c, "time": grid, "time_months": grid / DAYS_PER_MONTH,
+                                       "estimate": e, "std_error": s, "conf_low": lo, "conf_high": hi}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", group=None, causes=None,
+            alpha=0.05, months=(6, 12, 24)) -> CIFResult:
+    """Estimate cumulative incidence of voluntary and involuntary exit (Aalen–Johansen).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ``person`` table.
+    duration : str, default "exit"
+        Tenure in days at exit or censoring.
+    entry : str or None, default "entry"
+        Tenure in days at entry to observation (left truncation).
+    event_type : str, default "event_type"
+        Exit type (``voluntary``, ``involuntary``, ``other``, ``censored``).
+    group : str, optional
+        Column defining separate curves.
+    causes : list of str, optional
+        Exit types (default: every type except ``"censored"``).
+    alpha : float, default 0.05
+        Confidence intervals are at level ``1 - alpha``.
+    months : sequence of float, default (6, 12, 24)
+        Tenures (months) at which ``tidy()`` reports the incidence.
+
+    Returns
+    -------
+    CIFResult
+        ``tidy()``: ``group, cause, term, estimate, std_error, conf_low,
+        conf_high`` (term ``incidence_<m>_months``); ``glance()``: ``n`` and
+        events per cause; ``extras["curves"]``: :func:`cif_table` at every event time.
+
+    Notes
+    -----
+    Matches ``survival::survfit(Surv(entry, exit, factor(event_type)) ~ 1, id = employee_id)``
+    (its ``pstate``; standard errors are the infinitesimal jackknife as R's
+    ``std.err``). Cause-specific hazards come from :func:`fit_cause_specific`.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(500, seed=0)
+    >>> ar.fit_cif(person).glance()["n"].iloc[0]
+    500
+    """
+    curves = cif_table(data, duration=duration, entry=entry, event_type=event_type, group=group, causes=causes,
+                       alpha=alpha)
+    at = np.asarray(months, float) * DAYS_PER_MONTH
+    points = cif_table(data, duration=duration, entry=entry, event_type=event_type, group=group, causes=causes,
+                       times=at, alpha=alpha)
+    points["term"] = [f"incidence_{m:g}_months" for m in points["time_months"].round(6)]
+    table = points[["group", "cause", "term", "estimate", "std_error", "conf_low", "conf_high"]]
+    used = _complete(data, [duration, entry, group])
+    counts = used[event_type].astype("string").fillna("censored").value_counts()
+    summary = pd.DataFrame([{"n": len(used), **{f"events_{c}": int(counts.get(c, 0))
+                                                for c in sorted(curves["cause"].unique())}}])
+    return CIFResult("cif", table, summary, None, {"curves": curves})
+
+
+def fit_cause_specific(data, formula, *, event_type="event_type", causes=None, **cox_kwargs) -> ModelResult:
+    """Fit a cause-specific Cox model for each exit type (other exits censored).
+
+    Parameters
+    ----------
+    {data}
+    {formula}
+    event_type : str, default "event_type"
+        Exit type column; each cause in turn is the event.
+    causes : list of str, optional
+        Exit types (default: every type except ``"censored"``).
+    **cox_kwargs
+        Passed to :func:`fit_cox` (``start``/``stop`` or ``duration``/``entry``,
+        ``cluster``, ``strata``, ``alpha``); ``event`` is set per cause.
+
+    Returns
+    -------
+    ModelResult
+        ``tidy()``: ``cause`` then the :func:`fit_cox` columns; ``glance()``:
+        one row per cause. ``model``: dict of the per-cause results.
+
+    Notes
+    -----
+    Matches ``coxph(Surv(start, stop, event_type == "involuntary") ~ ...)`` per cause.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> intervals, _ = simulate_counting_process(500, seed=0)
+    >>> res = ar.fit_cause_specific(intervals, "alignment_cascade", start="start", stop="stop")
+    >>> res.tidy()["cause"].tolist()
+    ['involuntary', 'voluntary']
+    """
+    check_columns(data, [event_type], what="The data")
+    etype = data[event_type].astype("string").fillna("censored")
+    if causes is None:
+        causes = sorted(set(etype.unique()) - {"censored"})
+    results, tables, summaries = {}, [], []
+    for cause in causes:
+        frame = data.assign(_cause_event=(etype == cause).astype(int).to_numpy())
+        res = fit_cox(frame, formula, event="_cause_event", **cox_kwargs)
+        results[cause] = res
+        tables.append(res.tidy().assign(cause=cause))
+        summaries.append(res.glance().assign(cause=cause))
+    table = pd.concat(tables, ignore_index=True)
+    table = table[["cause"] + [c for c in table.columns if c != "cause"]]
+    summary = pd.concat(summaries, ignore_index=True)
+    summary = summary[["cause"] + [c for c in summary.columns if c != "cause"]]
+    return CoxResult("cause_specific_cox", table, summary, results)
+
+
+fit_cause_specific.__doc__ = fit_cause_specific.__doc__.format(**DOCS)
+
+
+# --------------------------------------------------------------------------- discrete time
+def person_periods(data, *, start="start", stop="stop", event="event", period_days=DAYS_PER_MONTH * 3,
+                   id_columns=("employee_id", "spell")) -> pd.DataFrame:
+    """Expand start/stop intervals into person-period rows for a discrete-time hazard model.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ``intervals`` table.
+    start, stop, event : str
+        Interval and event columns.
+    period_days : float, default one quarter (91.3125 days)
+        Length of a period of tenure.
+    id_columns : sequence of str
+        Columns identifying a spell.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per spell and period at risk: the covariates of the interval
+        in force at the start of the period (or at entry), ``period`` (1 =
+        first period of tenure) and ``event`` (1 if the exit falls in it).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> intervals, _ = simulate_counting_process(200, seed=0)
+    >>> int(ar.person_periods(intervals)["event"].sum()) == int(intervals["event"].sum())
+    True
+    """
+    ids = [c for c in id_columns if c in data.columns]
+    check_columns(data, [start, stop, event, *ids], what="The data")
+    a = data[start].to_numpy(float)
+    b = data[stop].to_numpy(float)
+    first = np.floor(a / period_days).astype(np.int64) + 1  # period containing a+
+    last = np.ceil(b / period_days).astype(np.int64)  # period containing b
+    count = np.maximum(last - first + 1, 0)
+    rows = np.repeat(np.arange(len(data)), count)
+    offset = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    period = np.repeat(first, count) + offset
+    out = data.iloc[rows].reset_index(drop=True)
+    out["period"] = period
+    ev = out[event].to_numpy()
+    out[event] = np.where(period == np.repeat(last, count), ev, 0)
+    key = ids + ["period"]
+    out = out.sort_values(key + [start], kind="stable")
+    agg_event = out.groupby(key, sort=False)[event].transform("max")
+    out = out.drop_duplicates(key, keep="first").copy()
+    out[event] = agg_event.loc[out.index].to_numpy()
+    return out.reset_index(drop=True)
+
+
+def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event", period_days=DAYS_PER_MONTH * 3,
+                      time_formula="bs(period, df=4)", cluster=None, alpha=0.05) -> ModelResult:
+    """Fit a discrete-time hazard model: logistic regression on person-period rows.
+
+    Parameters
+    ----------
+    {data}
+    {formula}
+    start, stop : str
+        Interval columns of the ``intervals`` table.
+    {event}
+    period_days : float, default one quarter
+        Length of a period of tenure (days).
+    time_formula : str, default "bs(period, df=4)"
+        Terms for the baseline hazard over periods of tenure.
+    {cluster}
+    {alpha}
+
+    Returns
+    -------
+    ModelResult
+        ``tidy()``: the covariates of ``formula`` (not the baseline terms) with
+        ``term, estimate, std_error, statistic, p_value, conf_low, conf_high,
+        exp_estimate, exp_conf_low, exp_conf_high`` (odds ratios per period).
+        ``glance()``: ``n, n_subjects, events, log_likelihood, aic, cov_type,
+        formula, period_days``.
+
+    Raises
+    ------
+    ModelError
+        Perfect separation (a covariate predicts every event or non-event).
+
+    Warns
+    -----
+    StatisticalWarning
+        Quasi-separation (an estimate beyond ±10 on the log-odds scale).
+
+    Notes
+    -----
+    statsmodels ``GLM(Binomial)``; cluster-robust (CR1, statsmodels default)
+    errors when ``cluster`` is given. It should agree in direction with
+    :func:`fit_cox`; for short periods odds ratios approach hazard ratios.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> intervals, _ = simulate_counting_process(500, seed=0)
+    >>> res = ar.fit_discrete_time(intervals, "alignment_cascade", cluster="manager_id")
+    >>> res.tidy()["term"].tolist()
+    ['alignment_cascade']
+    """
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
+
+    z = _z(alpha)
+    check_columns(data, [start, stop, event, cluster], what="The data")
+    data = _plain(_complete(data, [start, stop, event, cluster]))
+    _event_array(data, event)
+    pp = person_periods(data, start=start, stop=stop, event=event, period_days=period_days)
+    if pp[event].sum() == 0:
+        raise ModelError(f"No events (`{event}` == 1) in the person-period rows; a hazard model needs events.")
+    full = f"{formula} + {time_formula}" if time_formula else formula
+    X, kept = design_matrix(pp, full, intercept=True)
+    y = pp.loc[kept, event].to_numpy(float)
+    own = list(design_matrix(pp.loc[kept], formula, intercept=False)[0].columns)
+    # perfect separation: a column that splits events from non-events exactly
+    for c in own:
+        x = X[c].to_numpy()
+        if (x[y == 1].min() > x[y == 0].max()) or (x[y == 1].max() < x[y == 0].min()):
+            raise ModelError(
+                f"Perfect separation: `{c}` separates every period with an exit from every period without one, "
+                "so its odds ratio is infinite. Drop or coarsen it, or use fewer categories."
+            )
+    model = sm.GLM(y, X, family=sm.families.Binomial())
+    kw = {}
+    if cluster is not None:
+        kw = dict(cov_type="cluster", cov_kwds={"groups": pd.factorize(pp.loc[kept, cluster])[0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        try:
+            res = model.fit(**kw)
+        except (PerfectSeparationError, PerfectSeparationWarning) as err:
+            raise ModelError(
+                f"Perfect separation in the discrete-time model {formula!r}: {err}. Some covariate pattern "
+                "predicts exit exactly; drop or coarsen the offending covariate."
+            ) from None
+    params, bse = res.params[own], res.bse[own]
+    if np.any(np.abs(params) > 10) or not np.all(np.isfinite(bse)):
+        warnings.warn(
+            f"Quasi-separation in the discrete-time model: estimates {params.round(1).to_dict()} are extreme; "
+            "their odds ratios are unreliable.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    table = pd.DataFrame({"term": own, "estimate": params.to_numpy(), "std_error": bse.to_numpy(),
+                          "statistic": (params / bse).to_numpy(), "p_value": res.pvalues[own].to_numpy()})
+    table["conf_low"] = table["estimate"] - z * table["std_error"]
+    table["conf_high"] = table["estimate"] + z * table["std_error"]
+    table["exp_estimate"] = np.exp(table["estimate"])
+    table["exp_conf_low"] = np.exp(table["conf_low"])
+    table["exp_conf_high"] = np.exp(table["conf_high"])
+    summary = pd.DataFrame([{"n": len(y), "n_subjects": _subject_count(pp.loc[kept]), "events": int(y.sum()),
+                             "log_likelihood": res.llf, "aic": res.aic,
+                             "cov_type": f"cluster: {cluster}" if cluster else "model-based",
+                             "formula": formula, "period_days": period_days}])
+    return ModelResult("discrete_time", table[TIDY_COLUMNS + _EXP_COLUMNS], summary, res)
+
+
+fit_discrete_time.__doc__ = fit_discrete_time.__doc__.format(**DOCS)
+
+
+# --------------------------------------------------------------------------- immortal time
+def immortal_time_bias(intervals, *, exposure="manager_program", covariates="", start="start", stop="stop",
+                       event="event", id_columns=("employee_id", "spell"), cluster="manager_id",
+                       alpha=0.05) -> pd.DataFrame:
+    """Show immortal-time bias: the same Cox model with exposure coded "ever" versus time-varying.
+
+    Parameters
+    ----------
+    intervals : pandas.DataFrame
+        The ``intervals`` table (time-varying exposure, start/stop rows).
+    exposure : str, default "manager_program"
+        Time-varying 0/1 exposure (1 from the day it started).
+    covariates : str, default ""
+        Further right-hand-side terms, identical in both fits.
+    start, stop, event : str
+        Interval and event columns.
+    id_columns : sequence of str, default ("employee_id", "spell")
+        Columns identifying an employment spell.
+    cluster : str, optional
+        Cluster column for robust errors (both fits).
+    alpha : float, default 0.05
+        Confidence level ``1 - alpha``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Two rows, ``coding`` "ever exposed (biased)" and "time-varying
+        (correct)": ``term, estimate, std_error, hazard_ratio, conf_low,
+        conf_high, p_value, n, events``.
+
+    Notes
+    -----
+    The "ever" coding sets the exposure to 1 on every interval of a spell in
+    which exposure started at some point, i.e. from entry, as an analysis
+    that asks "did the employee's manager ever attend?" does. The exposed
+    are then credited with the time before exposure, which they had to
+    survive to become exposed ("immortal" time), so exposure looks
+    protective. The time-varying coding counts exposed time only from the
+    start date. Everything else (rows, covariates, clustering) is identical.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> intervals, _ = simulate_counting_process(500, seed=0)
+    >>> ar.immortal_time_bias(intervals)["coding"].tolist()
+    ['ever exposed (biased)', 'time-varying (correct)']
+    """
+    ids = [c for c in id_columns if c in intervals.columns]
+    check_columns(intervals, [exposure, start, stop, event, cluster, *ids], what="The intervals table")
+    if not ids:
+        raise ModelError(f"The intervals table needs the spell identifiers {list(id_columns)} to code 'ever' exposure.")
+    ever_col = f"{exposure}_ever"
+    data = intervals.assign(**{ever_col: intervals.groupby(ids, sort=False, dropna=False)[exposure]
+                               .transform("max").to_numpy()})
+    extra = f" + {covariates}" if covariates.strip() else ""
+    rows = []
+    for coding, term in (("ever exposed (biased)", ever_col), ("time-varying (correct)", exposure)):
+        res = fit_cox(data, term + extra, start=start, stop=stop, event=event, cluster=cluster, alpha=alpha)
+        t = res.tidy().set_index("term").loc[term]
+        g = res.glance().iloc[0]
+        rows.append({"coding": coding, "term": exposure, "estimate": t["estimate"], "std_error": t["std_error"],
+                     "hazard_ratio": t["exp_estimate"], "conf_low": t["exp_conf_low"],
+                     "conf_high": t["exp_conf_high"], "p_value": t["p_value"], "n": int(g["n"]),
+                     "events": int(g["events"])})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- plots
+def plot_survival(data, *, at_risk=None, ax=None, band=True, **kwargs):
+    """Draw retention curves (tenure in months) with confidence bands.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        A :func:`survival_table`: ``group, time_months, estimate, conf_low, conf_high``.
+    at_risk : pandas.DataFrame, optional
+        ``group, time_months, at_risk``: numbers at risk written under the x axis.
+    ax : matplotlib Axes, optional
+        Axes to draw on; the current Axes by default.
+    band : bool, default True
+        Shade the pointwise confidence band.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.step`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One step line per group (starting at 1 at tenure 0).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(300, seed=0)
+    >>> ax = ar.plot_survival(ar.survival_table(person))
+    """
+    if ax is None:
+        ax = plt.gca()
+    kwargs.setdefault("where", "post")
+    groups = list(pd.unique(data["group"]))
+    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    for i, level in enumerate(groups):
+        curve = data[data["group"] == level]
+        x = np.concatenate([[0.0], curve["time_months"].to_numpy(float)])
+        y = np.concatenate([[1.0], curve["estimate"].to_numpy(float)])
+        color = colors[i % len(colors)]
+        label = str(level) if len(groups) > 1 or level != "all" else "all"
+        ax.step(x, y, label=label, color=color, **kwargs)
+        if band:
+            lo = np.concatenate([[1.0], curve["conf_low"].to_numpy(float)])
+            hi = np.concatenate([[1.0], curve["conf_high"].to_numpy(float)])
+            ax.fill_between(x, lo, hi, step="post", alpha=0.2, color=color, linewidth=0)
+    ax.set_xlabel("Tenure (months)")
+    ax.set_ylabel("Still employed (proportion)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    if len(groups) > 1:
+        ax.legend(title=None, frameon=False)
+    if at_risk is not None and len(at_risk):
+        trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+        ticks = sorted(at_risk["time_months"].unique())
+        ax.set_xticks(ticks)
+        for i, level in enumerate(groups):
+            sub = at_risk[at_risk["group"] == level]
+            y = -0.2 - 0.07 * i
+            ax.text(0, y, f"{level}  ", transform=mtransforms.blended_transform_factory(ax.transAxes, ax.transAxes),
+                    ha="right", va="center", fontsize="x-small", color=colors[i % len(colors)])
+            for t, n in zip(sub["time_months"], sub["at_risk"]):
+                ax.text(t, y, f"{n}", transform=trans, ha="center", va="center", fontsize="x-small")
+        ax.text(0, -0.2 + 0.07, "Number at risk", transform=mtransforms.blended_transform_factory(ax.transAxes,
+                ax.transAxes), ha="right", va="center", fontsize="x-small", fontweight="bold")
+    return ax
+
+
+def plot_cif(data, *, ax=None, band=True, **kwargs):
+    """Draw cumulative incidence curves by exit type (tenure in months).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        A :func:`cif_table`: ``group, cause, time_months, estimate, conf_low, conf_high``.
+    ax : matplotlib Axes, optional
+        Axes to draw on.
+    band : bool, default True
+        Shade the pointwise confidence band.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.step`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One step line per group and cause.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(300, seed=0)
+    >>> ax = ar.plot_cif(ar.cif_table(person))
+    """
+    if ax is None:
+        ax = plt.gca()
+    kwargs.setdefault("where", "post")
+    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    keys = list(data[["group", "cause"]].drop_duplicates().itertuples(index=False, name=None))
+    multi = data["group"].nunique() > 1
+    for i, (level, cause) in enumerate(keys):
+        curve = data[(data["group"] == level) & (data["cause"] == cause)]
+        x = np.concatenate([[0.0], curve["time_months"].to_numpy(float)])
+        y = np.concatenate([[0.0], curve["estimate"].to_numpy(float)])
+        color = colors[i % len(colors)]
+        ax.step(x, y, label=f"{cause} ({level})" if multi else str(cause), color=color, **kwargs)
+        if band:
+            lo = np.concatenate([[0.0], curve["conf_low"].fillna(0).to_numpy(float)])
+            hi = np.concatenate([[0.0], curve["conf_high"].fillna(0).to_numpy(float)])
+            ax.fill_between(x, lo, hi, step="post", alpha=0.2, color=color, linewidth=0)
+    ax.set_xlabel("Tenure (months)")
+    ax.set_ylabel("Cumulative incidence of exit")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_schoenfeld(data, *, term, ax=None, smooth=True, **kwargs):
+    """Draw scaled Schoenfeld residuals of one term against tenure, with a smooth.
+
+    A flat smooth near the estimate means the hazard ratio is constant over
+    tenure (proportional hazards).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        ``PHTestResult.extras["residuals"]``: ``term, time_months, residual, estimate``.
+    term : str
+        Which term to draw.
+    ax : matplotlib Axes, optional
+        Axes to draw on.
+    smooth : bool, default True
+        Add a LOWESS smooth of the residuals.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.scatter`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Points (one per event), the smooth and a dashed line at the estimate.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> intervals, _ = simulate_counting_process(300, seed=0)
+    >>> fit = ar.fit_cox(intervals, "alignment_cascade", start="start", stop="stop")
+    >>> ax = ar.plot_schoenfeld(ar.ph_test(fit).extras["residuals"], term="alignment_cascade")
+    """
+    if ax is None:
+        ax = plt.gca()
+    sub = data[data["term"] == term]
+    if sub.empty:
+        raise ModelError(f"No residuals for term {term!r}; terms are {sorted(data['term'].unique())}.")
+    kwargs.setdefault("s", 8)
+    kwargs.setdefault("alpha", 0.4)
+    kwargs.setdefault("color", "grey")
+    x, y = sub["time_months"].to_numpy(float), sub["residual"].to_numpy(float)
+    ax.scatter(x, y, **kwargs)
+    if smooth and len(x) > 5:
+        from statsmodels.nonparametric.smoothers_lowess import lowess
+
+        fitted = lowess(y, x, frac=0.5, return_sorted=True)
+        ax.plot(fitted[:, 0], fitted[:, 1], color="black", linewidth=2)
+    ax.axhline(float(sub["estimate"].iloc[0]), color="black", linestyle="--", linewidth=1)
+    ax.set_xlabel("Tenure (months)")
+    ax.set_ylabel(f"Effect of {term} over time\n(scaled Schoenfeld residual)")
+    return ax

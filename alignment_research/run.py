@@ -1,0 +1,416 @@
+"""The main job: validate and clean a study, execute every notebook on it, render privacy-checked HTML reports."""
+
+from __future__ import annotations
+
+import html as _html
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+from .errors import AlignmentResearchError, DataContractError, PrivacyError
+
+__all__ = ["run_study", "RunResult", "default_out_dir", "sample_study_dir"]
+
+#: Notebooks whose stem contains this are for leadership: rendered without code.
+BRIEF_MARK = "brief"
+
+#: Raw columns that hold names or birth dates (extra vendor columns); their values are searched in reports.
+_NAME_COLUMNS = re.compile(r"^(first_?name|last_?name|full_?name|surname|given_?name|name|employee_?name|manager_?name)$", re.I)
+_BIRTH_COLUMNS = re.compile(r"^(birth_?date|date_?of_?birth|dob)$", re.I)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_study` wrote and how long each stage took.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The folder holding the reports.
+    index : Path
+        ``index.html``, linking every report.
+    reports : pandas.DataFrame
+        One row per notebook: ``notebook``, ``title``, ``html``, ``no_input``, ``seconds``.
+    timings : pandas.DataFrame
+        One row per stage: ``stage``, ``seconds``.
+    counts : pandas.DataFrame
+        Rows in, out and quarantined per table (``CleanStudy.counts``).
+    """
+
+    out_dir: Path
+    index: Path
+    reports: pd.DataFrame
+    timings: pd.DataFrame
+    counts: pd.DataFrame
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def sample_study_dir() -> Path:
+    """Return the bundled sample study folder (``data/sample/`` of the checkout).
+
+    Returns
+    -------
+    Path
+        The folder; it may not exist in an installation without the repository.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.sample_study_dir().parts[-2:]
+    ('data', 'sample')
+    """
+    return _repo_root() / "data" / "sample"
+
+
+def _is_sample(study_dir: Path) -> bool:
+    try:
+        return study_dir.resolve() == sample_study_dir().resolve()
+    except OSError:  # pragma: no cover
+        return False
+
+
+def default_out_dir(study_dir) -> Path:
+    """Return where reports of a study go when no folder is given.
+
+    The bundled sample study goes to ``reports/``; any other study to
+    ``private_reports/<study folder name>/``. Both folders are git-ignored
+    (``/reports/`` and ``/private_reports/`` in ``.gitignore``), so reports made
+    from real data never enter the repository by accident.
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        The study folder.
+
+    Returns
+    -------
+    Path
+        The folder, inside the repository checkout.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.default_out_dir("/data/hris_2025").parts[-2:]
+    ('private_reports', 'hris_2025')
+    """
+    study_dir = Path(study_dir)
+    if _is_sample(study_dir):
+        return _repo_root() / "reports"
+    return _repo_root() / "private_reports" / study_dir.resolve().name
+
+
+def _warn_if_tracked(out_dir: Path) -> None:
+    """Warn when reports of a real study would land in a folder git does not ignore."""
+    root = _repo_root()
+    try:
+        out_dir.resolve().relative_to(root)
+    except ValueError:
+        return  # outside the checkout: not our repository's business
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        return
+    probe = out_dir.resolve() / "index.html"
+    done = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", str(probe)], capture_output=True)
+    if done.returncode == 1:
+        warnings.warn(
+            f"Reports of a study other than the sample are being written to {out_dir}, which git does not ignore. "
+            "Use --out private_reports/<name> (ignored) so reports from real data never enter the repository.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _select_notebooks(notebooks) -> list[Path]:
+    from .notebooks import find_notebooks, notebooks_dir
+
+    folder = notebooks_dir()
+    available = find_notebooks(folder)
+    if notebooks is None:
+        if not available:
+            raise AlignmentResearchError(f"No NN_topic.ipynb notebooks in {folder}; nothing to run.")
+        return available
+    chosen = []
+    for item in [notebooks] if isinstance(notebooks, (str, Path)) else notebooks:
+        p = Path(item)
+        if p.suffix == ".ipynb" and p.exists():
+            chosen.append(p.resolve())
+            continue
+        hits = [nb for nb in available if nb.stem == p.stem or nb.stem.startswith(f"{p.stem}_") or nb.name == p.name]
+        if not hits:
+            raise AlignmentResearchError(
+                f"No notebook {item!r} in {folder}; available: {[nb.stem for nb in available]}."
+            )
+        chosen.extend(hits)
+    return chosen
+
+
+def _title(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return path.stem.split("_", 1)[-1].replace("_", " ").capitalize()
+
+
+def _personal_values(study) -> dict:
+    """Collect ids, names and birth dates of the raw study, to search for them in reports."""
+    ids: set[str] = set()
+    names: set[str] = set()
+    births: list = []
+    for table in study.tables.values():
+        for col in table.columns:
+            key = re.sub(r"[\s\-.]+", "_", str(col).strip())
+            if col in {"employee_id", "manager_id", "owner_id", "giver_id"}:
+                ids |= {str(v).strip() for v in table[col].dropna()}
+            elif _NAME_COLUMNS.match(key):
+                names |= {str(v).strip() for v in table[col].dropna()}
+            elif _BIRTH_COLUMNS.match(key):
+                births.extend(table[col].dropna().tolist())
+    return {"ids": ids, "names": names, "birth_dates": births}
+
+
+class _Stages:
+    """Time stages; show a rich progress bar on stderr when wanted."""
+
+    def __init__(self, total: int, show: bool):
+        self.rows: list[dict] = []
+        self.show = show
+        self.progress = None
+        self.total = total
+
+    @contextmanager
+    def running(self):
+        if self.show:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            with self.progress:
+                self.task = self.progress.add_task("run", total=self.total)
+                yield self
+        else:
+            yield self
+
+    @contextmanager
+    def stage(self, name: str):
+        if self.progress is not None:
+            self.progress.update(self.task, description=name)
+        t0 = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - t0
+        self.rows.append({"stage": name, "seconds": seconds})
+        if self.progress is not None:
+            self.progress.console.print(f"  [green]✓[/] {name} [dim]({seconds:.1f} s)[/]", highlight=False)
+            self.progress.advance(self.task)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["stage", "seconds"])
+
+
+def _load_and_clean(study_dir: Path):
+    from .clean import clean_study
+    from .load import load_study
+    from .validate import validate_study
+
+    study = load_study(study_dir)
+    problems = validate_study(study)
+    if "fatal" in problems.columns and problems["fatal"].astype(bool).any():
+        fatal = problems.loc[problems["fatal"].astype(bool)]
+        raise DataContractError(
+            f"{study_dir.name}: the study cannot be used as it is ({len(fatal)} fatal problem(s)); "
+            f"`alignment-research validate {study_dir}` lists them all. Fix them and run again.",
+            fatal[[c for c in ["file", "row", "column", "rule", "value"] if c in fatal.columns]],
+        )
+    return study, clean_study(study)
+
+
+def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | None = None) -> RunResult:
+    """Run the whole analysis of a study and write HTML reports for readers.
+
+    Validates and cleans the study (stopping with the validation messages when
+    it is unusable), executes every notebook of the repository's
+    ``notebooks/`` folder (``NN_topic.ipynb``, in order) with papermill
+    against the study, renders each to a self-contained HTML file (figures
+    embedded as data URIs; the leadership brief without code), checks every
+    report for employee ids, names, birth dates and groups below the study's
+    minimum size, and writes ``index.html`` linking them with the study name,
+    observation window, data-quality summary and toolkit version.
+
+    Parameters
+    ----------
+    study_dir : str or Path, optional
+        The study folder; the bundled sample (``data/sample/``) by default.
+    out_dir : str or Path, optional
+        Folder for the reports (created). By default ``reports/`` for the
+        sample and ``private_reports/<study>/`` (git-ignored) for any other
+        study; see :func:`default_out_dir`.
+    notebooks : list of str or Path, optional
+        Run only these notebooks (paths, or names such as ``"06"`` or
+        ``"06_leadership_brief"``); all by default.
+    progress : bool, optional
+        Show a progress bar with the elapsed time of each stage on stderr; by
+        default only when stderr is a terminal.
+
+    Returns
+    -------
+    RunResult
+        ``out_dir``, ``index``, ``reports`` (notebook, title, html, no_input,
+        seconds), ``timings`` (stage, seconds) and ``counts``.
+
+    Raises
+    ------
+    DataContractError
+        The study breaks the data contract (fatal validation problems).
+    ConfigError
+        ``study.yaml`` is missing or invalid.
+    PrivacyError
+        A rendered report shows an employee id, a name, a birth date or a group
+        smaller than ``min_group_size``; the offending HTML is deleted.
+    AlignmentResearchError
+        A notebook failed (the message names it and the cell); its partly
+        executed copy is kept in ``<out_dir>/failed/``.
+
+    Notes
+    -----
+    Notebooks are executed on copies (the committed notebooks are untouched)
+    with the kernel's working directory set to ``notebooks/`` and the
+    parameter ``study_dir`` set to the study's absolute path. Executed copies
+    are discarded after rendering, so the output folder holds only the
+    privacy-checked HTML. Command line: ``alignment-research run [STUDY] --out DIR``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> result = ar.run_study("data/sample", "reports")  # doctest: +SKIP
+    >>> result.timings  # doctest: +SKIP
+    """
+    from . import __version__
+    from .notebooks import execute_notebook, notebooks_dir, render_html
+    from .privacy import scan_report
+
+    study_dir = Path(study_dir) if study_dir is not None else sample_study_dir()
+    if not study_dir.exists():
+        raise AlignmentResearchError(f"{study_dir}: no such study folder.")
+    study_dir = study_dir.resolve()
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(study_dir)
+    chosen = _select_notebooks(notebooks)
+    if not _is_sample(study_dir):
+        _warn_if_tracked(out_dir)
+    show = progress if progress is not None else sys.stderr.isatty()
+    stages = _Stages(total=2 + len(chosen), show=show)
+    reports = []
+    with stages.running():
+        with stages.stage("validate and clean"):
+            study, cleaned = _load_and_clean(study_dir)
+        config = cleaned.config
+        personal = _personal_values(study)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        findings = []
+        with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
+            for nb in chosen:
+                no_input = BRIEF_MARK in nb.stem
+                html = out_dir / f"{nb.stem}.html"
+                t0 = time.perf_counter()
+                with stages.stage(f"{nb.stem}"):
+                    executed = Path(tmp) / nb.name
+                    try:
+                        execute_notebook(
+                            nb, parameters={"study_dir": str(study_dir)}, output_path=executed, cwd=notebooks_dir()
+                        )
+                    except AlignmentResearchError:
+                        if executed.exists():
+                            (out_dir / "failed").mkdir(exist_ok=True)
+                            shutil.copy(executed, out_dir / "failed" / nb.name)
+                        raise
+                    render_html(executed, html, no_input=no_input)
+                    found = scan_report(html, min_size=config.min_group_size, **personal)
+                    if len(found):
+                        html.unlink()
+                        findings.append(found)
+                reports.append(
+                    {"notebook": nb.name, "title": _title(nb), "html": html.name, "no_input": no_input,
+                     "seconds": time.perf_counter() - t0}
+                )
+        if findings:
+            found = pd.concat(findings, ignore_index=True)
+            lines = "\n".join(f"  {r.file}: {r.kind}: {r.detail}" for r in found.head(15).itertuples())
+            raise PrivacyError(
+                f"{len(found)} privacy finding(s) in the rendered reports; the offending report(s) "
+                f"{sorted(found['file'].unique())} were deleted. Show such tables through "
+                f"ar.suppress_small_groups() and never show ids, names or birth dates:\n{lines}"
+            )
+        with stages.stage("index"):
+            index = _write_index(out_dir, study_dir, cleaned, pd.DataFrame(reports), __version__)
+    return RunResult(out_dir, index, pd.DataFrame(reports), stages.table(), cleaned.counts.copy())
+
+
+def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame, version: str) -> Path:
+    config = cleaned.config
+    esc = _html.escape
+    counts = cleaned.counts.copy()
+    quality = counts.to_html(index=False, classes="counts", border=0)
+    n_issues = len(cleaned.report)
+    links = "\n".join(
+        f'<li><a href="{esc(r.html)}">{esc(r.title)}</a>'
+        f'{" <em>(for leadership, no code)</em>" if r.no_input else ""}</li>'
+        for r in reports.itertuples()
+    )
+    cycles = ", ".join(c.name for c in config.cycles) or "none configured"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{esc(config.name)}: alignment-research reports</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5; color: #222; }}
+table.counts {{ border-collapse: collapse; }} table.counts td, table.counts th {{ padding: .2rem .8rem; border-bottom: 1px solid #ddd; text-align: right; }}
+table.counts td:first-child, table.counts th:first-child {{ text-align: left; }}
+dt {{ font-weight: 600; float: left; width: 14rem; }} dd {{ margin-left: 14rem; }}
+</style></head>
+<body>
+<h1>{esc(config.name)}</h1>
+<p>Do employees whose performance targets are aligned with their leaders' goals, and whose leaders went through
+leadership development, stay longer and stay more engaged, and by how much?</p>
+<h2>Reports</h2>
+<ul>
+{links}
+</ul>
+<h2>Study</h2>
+<dl>
+<dt>Study</dt><dd>{esc(config.name)} (folder <code>{esc(study_dir.name)}</code>)</dd>
+<dt>Observation window</dt><dd>{config.window.start:%Y-%m-%d} to {config.window.end:%Y-%m-%d}</dd>
+<dt>Review cycles</dt><dd>{esc(cycles)}</dd>
+<dt>Event</dt><dd>{esc(", ".join(config.event_types))} exit</dd>
+<dt>Smallest group shown</dt><dd>{config.min_group_size} people; smaller groups are suppressed</dd>
+<dt>Employee ids</dt><dd>{"pseudonymised (keyed hash)" if config.pseudonymise else "as in the source files (never shown in reports)"}</dd>
+<dt>Toolkit</dt><dd>alignment-research {esc(version)}</dd>
+</dl>
+<h2>Data quality</h2>
+<p>Every row read is either used or set aside in quarantine with its reason: rows in = rows out + rows quarantined.
+Cleaning logged {n_issues} issue(s); see the data-quality report.</p>
+{quality}
+</body></html>
+"""
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index

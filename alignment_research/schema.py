@@ -1,0 +1,355 @@
+"""The data contract as pandera schemas, the rule catalogue and the data dictionary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from .config import TABLES, StudyConfig, config_from_dict
+
+__all__ = [
+    "RULES",
+    "COLUMNS",
+    "REQUIRED_COLUMNS",
+    "ITEM_PATTERN",
+    "YEARS_AFTER_WINDOW",
+    "table_schema",
+    "data_dictionary",
+    "register_dictionary",
+]
+
+#: A survey item column: ``<scale>_<n>``.
+ITEM_PATTERN = re.compile(r"^(?P<scale>[a-z][a-z0-9_]*?)_(?P<n>\d+)$")
+
+#: Dates later than ``window.end`` plus this many years are implausible.
+YEARS_AFTER_WINDOW = 5
+
+#: Every rule the toolkit checks: rule id -> the text shown to users.
+#: The same ids name the pandera checks, the cleaning report's ``rule`` and the
+#: quarantine's ``rule``; the text is the quarantine's ``reason``.
+RULES: dict[str, str] = {
+    # structure (validate_study; the first four are fatal)
+    "missing_table": "the study has no employees table; add employees.csv (or .parquet/.xlsx) or name it in study.yaml `files`",
+    "missing_column": "a required column is missing; map the vendor's name onto it with study.yaml `column_maps`",
+    "duplicate_column": "two columns have the same name after applying `column_maps`",
+    "unreadable_column": "too many values of a required column are unreadable or missing; check study.yaml `date_formats` and `column_maps`",
+    "unknown_column": "column is not part of the data contract; kept unchanged",
+    # fixed in place
+    "untrimmed_text": "leading or trailing white space removed (a blank cell becomes missing)",
+    "noncanonical_category": "category written differently from its canonical value; normalised",
+    "excel_serial_date": "Excel serial day number converted to a date",
+    "reverse_coded": "reverse-coded item recoded as min + max - x (once per column)",
+    # set to missing
+    "absent_column": "optional column (or declared survey item) absent from the source; added with every value missing",
+    "unknown_category": "value is not one of the allowed categories; set to missing",
+    "unparseable_date": "date not readable in any of study.yaml `date_formats` nor as an Excel serial number; set to missing",
+    "not_a_number": "value is not a number; set to missing",
+    "out_of_range_job_level": "job_level is not a whole number in 1..5; set to missing",
+    "implausible_birth_year": "birth_year is not a plausible year of birth; set to missing",
+    "out_of_range_rating": "rating is not a whole number in 1..5; set to missing",
+    "out_of_range_attainment": "attainment is not in 0..10 (1.0 = target met); set to missing",
+    "out_of_range_weight": "goal weight is negative; set to missing",
+    "out_of_range_answer": "survey answer outside the scale's min..max or not a whole number; set to missing",
+    # quarantined
+    "missing_required": "a required field is missing or unreadable",
+    "implausible_date": "date outside the plausible range [earliest_plausible_date, window end + 5 years]",
+    "termination_before_hire": "termination_date is before hire_date",
+    "end_before_start": "end_date is before start_date",
+    "duplicate_row": "exact duplicate of an earlier row (after normalising text and dates)",
+    "conflicting_duplicate": "several rows share the same key but differ; none can be trusted",
+    "unknown_employee": "employee_id is not in the employees table",
+    "quarantined_employee": "every employment spell of this employee_id is in quarantine (see quarantine/employees.csv)",
+    "unknown_cycle": "cycle is not one of the cycles declared in study.yaml",
+    "survey_before_hire": "survey response dated before the respondent was hired",
+    "survey_after_termination": "survey response dated after the respondent's termination_date (of that spell)",
+    # flagged (kept)
+    "unknown_manager": "manager_id is not an employee_id in the clean employees table",
+    "unknown_owner": "goal owner_id is not an employee_id in the clean employees table",
+    "unknown_giver": "feedback giver_id is not an employee_id in the clean employees table",
+    "unknown_parent_goal": "parent_goal_id is not a goal_id in the clean goals table",
+    # schema safety net (column-level dtype failure = a bug in cleaning)
+    "wrong_type": "column does not have the contract's type after cleaning",
+}
+
+_STR, _DATE, _INT, _FLOAT = "str", "datetime64[ns]", "Int64", "float64"
+
+#: Canonical columns per table: (column, dtype, required, description).
+COLUMNS: dict[str, list[tuple[str, str, bool, str]]] = {
+    "employees": [
+        ("employee_id", _STR, True, "Employee identifier (text, as in the HRIS); repeats for a rehire."),
+        ("hire_date", _DATE, True, "First day of the employment spell."),
+        ("termination_date", _DATE, False, "Last day of the spell; missing while employed."),
+        ("termination_type", _STR, False, "voluntary, involuntary or other (mapped by study.yaml `termination_map`)."),
+        ("department", _STR, False, "Department name."),
+        ("job_level", _INT, False, "Job level, 1 (entry) to 5 (executive)."),
+        ("manager_id", _STR, False, "employee_id of the manager on this spell."),
+        ("location", _STR, False, "Work location."),
+        ("gender", _STR, False, "Gender as recorded."),
+        ("birth_year", _INT, False, "Year of birth."),
+    ],
+    "goals": [
+        ("goal_id", _STR, True, "Goal identifier (string, e.g. 'G000123')."),
+        ("owner_id", _STR, True, "employee_id of the goal's owner."),
+        ("cycle", _STR, True, "Review cycle name (one of study.yaml `cycles`)."),
+        ("parent_goal_id", _STR, False, "The leader's goal this goal serves; missing for a top-level goal."),
+        ("weight", _FLOAT, False, "Relative weight of the goal; missing means equal weights."),
+        ("attainment", _FLOAT, False, "Attainment at cycle end; 1.0 means the target was met."),
+    ],
+    "reviews": [
+        ("employee_id", _STR, True, "Reviewed employee."),
+        ("cycle", _STR, True, "Review cycle name (one of study.yaml `cycles`)."),
+        ("rating", _INT, False, "Performance rating, 1 (lowest) to 5 (highest)."),
+        ("target_attainment", _FLOAT, False, "Share of targets attained; 1.0 means met."),
+    ],
+    "surveys": [
+        ("employee_id", _STR, True, "Respondent."),
+        ("survey_date", _DATE, True, "Date of the response."),
+    ],
+    "programs": [
+        ("employee_id", _STR, True, "Enrolled employee."),
+        ("program", _STR, True, "Programme, snake_case (leadership_development, coaching, mentoring, training, ...)."),
+        ("start_date", _DATE, True, "First day of the programme (exposure counts from here)."),
+        ("end_date", _DATE, False, "Last day; missing while in progress."),
+        ("status", _STR, False, "completed, in_progress or withdrawn."),
+    ],
+    "feedback": [
+        ("employee_id", _STR, True, "Employee who received the feedback."),
+        ("date", _DATE, True, "Date of the feedback event."),
+        ("kind", _STR, True, "Kind of event, snake_case (check_in, 360_review, recognition, ...)."),
+        ("giver_id", _STR, False, "employee_id of the giver."),
+    ],
+}
+
+#: Required columns per table (the rest are optional).
+REQUIRED_COLUMNS: dict[str, list[str]] = {t: [c for c, _, req, _ in cols if req] for t, cols in COLUMNS.items()}
+
+#: Allowed values of closed categories.
+CATEGORIES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("employees", "termination_type"): ("voluntary", "involuntary", "other"),
+    ("programs", "status"): ("completed", "in_progress", "withdrawn"),
+}
+
+#: Value ranges of numeric columns: (table, column) -> (low, high, whole numbers only, rule).
+RANGES: dict[tuple[str, str], tuple[float, float, bool, str]] = {
+    ("employees", "job_level"): (1, 5, True, "out_of_range_job_level"),
+    ("employees", "birth_year"): (1900, np.inf, True, "implausible_birth_year"),  # upper bound set from the window
+    ("goals", "weight"): (0, np.inf, False, "out_of_range_weight"),
+    ("goals", "attainment"): (0, 10, False, "out_of_range_attainment"),
+    ("reviews", "rating"): (1, 5, True, "out_of_range_rating"),
+    ("reviews", "target_attainment"): (0, 10, False, "out_of_range_attainment"),
+}
+
+#: Conflict keys: rows sharing these values must be identical.
+KEYS: dict[str, list[str]] = {
+    "employees": ["employee_id", "hire_date"],
+    "goals": ["goal_id"],
+    "reviews": ["employee_id", "cycle"],
+    "surveys": ["employee_id", "survey_date"],
+    "programs": ["employee_id", "program", "start_date"],
+    "feedback": [],
+}
+
+_DEFAULT_CONFIG = None
+
+
+def _default_config() -> StudyConfig:
+    global _DEFAULT_CONFIG
+    if _DEFAULT_CONFIG is None:
+        _DEFAULT_CONFIG = config_from_dict({"window": {"start": "2000-01-01", "end": "2099-12-31"}})
+    return _DEFAULT_CONFIG
+
+
+def date_bounds(config: StudyConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Return the plausible date range ``[earliest_plausible_date, window.end + 5 years]``."""
+    end = config.window.end
+    latest = dt.date(end.year + YEARS_AFTER_WINDOW, end.month, min(end.day, 28) if end.month == 2 else end.day)
+    return pd.Timestamp(config.earliest_plausible_date), pd.Timestamp(latest)
+
+
+def range_for(table: str, column: str, config: StudyConfig) -> tuple[float, float, bool, str]:
+    """Return ``(low, high, whole, rule)`` for a numeric column (birth year bounded by the window)."""
+    low, high, whole, rule = RANGES[(table, column)]
+    if (table, column) == ("employees", "birth_year"):
+        high = config.window.end.year - 14
+    return low, high, whole, rule
+
+
+def _check(fn, rule: str, **kwargs) -> pa.Check:
+    return pa.Check(fn, name=rule, description=RULES[rule], **kwargs)
+
+
+def _in_range(low, high, whole):
+    def check(s: pd.Series) -> pd.Series:
+        x = s.astype("float64")
+        ok = (x >= low) & (x <= high)
+        if whole:
+            ok &= np.floor(x) == x
+        return ok
+
+    return check
+
+
+def _row_check(rule: str, first: str, second: str) -> pa.Check:
+    """Rows pass unless ``second < first`` (both present)."""
+
+    def check(df: pd.DataFrame) -> pd.Series:
+        if first not in df or second not in df:
+            return pd.Series(True, index=df.index)
+        return ~(df[second] < df[first]).fillna(False).astype(bool)
+
+    return pa.Check(check, name=rule, description=RULES[rule])
+
+
+def _column(table: str, column: str, dtype: str, required: bool, description: str, config: StudyConfig) -> pa.Column:
+    checks = []
+    if (table, column) in CATEGORIES:
+        allowed = CATEGORIES[(table, column)]
+        checks.append(_check(lambda s, a=allowed: s.isin(a), "unknown_category"))
+    if (table, column) in RANGES:
+        low, high, whole, rule = range_for(table, column, config)
+        checks.append(_check(_in_range(low, high, whole), rule))
+    if table in ("goals", "reviews") and column == "cycle" and config.cycles:
+        names = [c.name for c in config.cycles]
+        checks.append(_check(lambda s, a=names: s.isin(a), "unknown_cycle"))
+    if dtype == _DATE:
+        earliest, latest = date_bounds(config)
+        checks.append(_check(lambda s, lo=earliest, hi=latest: (s >= lo) & (s <= hi), "implausible_date"))
+    # text columns are checked as ``object``: pandera's ``str`` dtype tests every cell in Python
+    # (seconds per million rows); the cleaning steps already hold them as text (``as_text``).
+    return pa.Column(
+        object if dtype == _STR else dtype, checks=checks, nullable=not required, required=required, description=description, title=column
+    )
+
+
+def table_schema(table: str, config: StudyConfig | None = None) -> pa.DataFrameSchema:
+    """Return the pandera schema of a clean canonical table.
+
+    The schema is the *clean* data contract: types, required fields, allowed
+    categories and ranges, and the cross-column rules. Each check's ``name`` is
+    a rule id from :data:`RULES` and its ``description`` the user text.
+    Extra columns are allowed (they are reported as ``unknown_column``).
+
+    Parameters
+    ----------
+    table : str
+        One of ``employees, goals, reviews, surveys, programs, feedback``.
+    config : StudyConfig, optional
+        Supplies cycle names, scale items and ranges, and the date window.
+        Without it only the fixed columns are checked.
+
+    Returns
+    -------
+    pandera.pandas.DataFrameSchema
+        The schema; ``schema.columns[c].description`` documents column ``c``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> schema = ar.table_schema("reviews")
+    >>> schema.columns["rating"].checks[0].name
+    'out_of_range_rating'
+    """
+    if table not in COLUMNS:
+        raise ValueError(f"table must be one of {list(TABLES)}, but {table!r} was passed.")
+    cfg = config if config is not None else _default_config()
+    columns = {c: _column(table, c, d, r, text, cfg) for c, d, r, text in COLUMNS[table]}
+    checks = []
+    if table == "employees":
+        checks.append(_row_check("termination_before_hire", "hire_date", "termination_date"))
+    if table == "programs":
+        checks.append(_row_check("end_before_start", "start_date", "end_date"))
+    if table == "surveys" and config is not None:
+        for scale_name, scale in config.scales.items():
+            for item in scale.items:
+                rev = " Reverse-coded (stored as min + max - answer)." if item in scale.reverse else ""
+                columns[item] = pa.Column(
+                    _FLOAT,
+                    checks=[_check(_in_range(scale.min, scale.max, True), "out_of_range_answer")],
+                    nullable=True,
+                    required=False,
+                    description=f"Item of the {scale_name} scale, answers {scale.min}..{scale.max}.{rev}",
+                    title=item,
+                )
+    key = KEYS[table]
+    if key:
+        checks.append(
+            pa.Check(
+                lambda df, k=key: ~df.duplicated(subset=[c for c in k if c in df], keep=False),
+                name="conflicting_duplicate",
+                description=RULES["conflicting_duplicate"],
+            )
+        )
+    return pa.DataFrameSchema(columns, checks=checks, strict=False, name=table, description=f"Clean {table} table.")
+
+
+_EXTRA_DICTIONARY: dict[str, pd.DataFrame] = {}
+
+
+def register_dictionary(table: str, rows) -> None:
+    """Add the columns of a derived (analysis) table to the data dictionary.
+
+    Parameters
+    ----------
+    table : str
+        Name of the table, e.g. ``"person"``.
+    rows : DataFrame or list of dict
+        One row per column with ``column``, ``dtype``, ``description`` and
+        optionally ``required`` (default False).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.register_dictionary("example", [{"column": "x", "dtype": "float64", "description": "An example."}])
+    >>> "example" in set(ar.data_dictionary()["table"])
+    True
+    """
+    frame = pd.DataFrame(rows)
+    missing = {"column", "dtype", "description"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"register_dictionary rows need columns {sorted(missing)}.")
+    if "required" not in frame:
+        frame["required"] = False
+    frame.insert(0, "table", table)
+    _EXTRA_DICTIONARY[table] = frame[["table", "column", "dtype", "required", "description"]]
+
+
+def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
+    """Return the data dictionary, generated from the schemas.
+
+    Parameters
+    ----------
+    config : StudyConfig, optional
+        With a configuration, the survey item columns of its scales are listed;
+        without, a single ``<scale>_<n>`` pattern row stands for them.
+
+    Returns
+    -------
+    DataFrame
+        One row per column: ``table, column, dtype, required, description``;
+        canonical tables first (in processing order), then any analysis tables
+        registered with :func:`register_dictionary`.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> d = ar.data_dictionary()
+    >>> d.loc[d.column == "hire_date", "required"].item()
+    True
+    """
+    rows = []
+    for table in TABLES:
+        schema = table_schema(table, config)
+        for name, col in schema.columns.items():
+            dtype = _STR if str(col.dtype) == "object" else str(col.dtype)
+            rows.append((table, name, dtype, bool(col.required and not col.nullable), col.description))
+        if table == "surveys" and config is None:
+            rows.append((table, "<scale>_<n>", _FLOAT, False, "Survey item n of a scale declared in study.yaml."))
+    frame = pd.DataFrame(rows, columns=["table", "column", "dtype", "required", "description"])
+    extra = [f for f in _EXTRA_DICTIONARY.values()]
+    if extra:
+        frame = pd.concat([frame, *extra], ignore_index=True)
+    return frame

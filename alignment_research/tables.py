@@ -1,0 +1,877 @@
+"""Analysis tables: person, start/stop intervals, survey panel and cycles, built without look-ahead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataContractError
+from .measures import (
+    _DAY,
+    _assign_spell,
+    _cycle_frame,
+    _spell_frame,
+    _window,
+    attainment_alignment,
+    cascade_alignment,
+    feedback_rate,
+    item_statistics,
+    scale_reliability,
+    score_scales,
+    team_alignment,
+)
+
+__all__ = [
+    "PROGRAMS",
+    "AnalysisTables",
+    "build_analysis_tables",
+    "person_table",
+    "interval_table",
+    "survey_panel_table",
+    "cycle_table",
+    "alignment_measures",
+    "alignment_correlations",
+]
+
+#: Programmes that always get a ``program_<name>`` column (others found in the data are added).
+PROGRAMS = ("coaching", "mentoring", "training", "leadership_development")
+
+_BIG = np.int64(1) << 24  # tenure days per spell key block (45,000 years)
+
+
+# --------------------------------------------------------------------------- the context: measures computed once
+
+
+class _Context:
+    """Clean tables, config and the measures every builder needs, each computed once."""
+
+    def __init__(self, clean, config=None, *, n_boot: int = 1000):
+        if hasattr(clean, "tables") and hasattr(clean, "config"):
+            tables, config = clean.tables, (config or clean.config)
+        else:
+            tables = clean
+        if config is None:
+            raise DataContractError("Building analysis tables needs the study configuration (`config=`).")
+        if "employees" not in tables:
+            raise DataContractError("Building analysis tables needs the `employees` table.")
+        self.tables = tables
+        self.config = config
+        self.n_boot = n_boot
+        self.w_start, self.w_end = _window(config.window)
+        self.cycle_frame = _cycle_frame(config.cycles) if config.cycles else pd.DataFrame(
+            columns=["name", "start", "end", "order"])
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        t = self.tables.get(name)
+        return None if t is None else t
+
+    # ---- spells -----------------------------------------------------------------
+    @cached_property
+    def spells(self) -> pd.DataFrame:
+        emp = self.tables["employees"]
+        for col in ("termination_date", "termination_type", "manager_id", "department", "job_level",
+                    "gender", "location", "birth_year"):
+            if col not in emp.columns:
+                emp = emp.assign(**{col: pd.NA})
+        sp = _spell_frame(emp).reset_index(drop=True)
+        hire = sp["hire_date"].to_numpy("datetime64[ns]")
+        term = sp["termination_date"].to_numpy("datetime64[ns]")
+        w_start, w_end = np.datetime64(self.w_start, "ns"), np.datetime64(self.w_end, "ns")
+        ended = ~np.isnat(term) & (term <= w_end)
+        end_date = np.where(ended, term, w_end)
+        entry = np.maximum(0, ((w_start - hire) / _DAY)).astype("int64")
+        exit_ = ((end_date - hire) / _DAY).astype("int64")
+        ttype = sp["termination_type"].astype("string").fillna("other").to_numpy(dtype=object)
+        event_type = np.where(ended, ttype, "censored")
+        sp["_end"] = end_date  # last day at risk (termination or window end)
+        sp["_term"] = term
+        sp["entry"] = entry
+        sp["exit"] = exit_
+        sp["event_type"] = pd.array(event_type, dtype="string")
+        sp["event"] = np.isin(event_type, list(self.config.event_types)).astype("int64")
+        sp["in_window"] = (exit_ > entry) & (hire <= w_end) & (end_date >= w_start)
+        return sp
+
+    # ---- measures ---------------------------------------------------------------
+    @cached_property
+    def alignment_result(self):
+        goals = self.table("goals")
+        if goals is None:
+            empty = pd.DataFrame({"employee_id": pd.Series(dtype="string"), "cycle": pd.Series(dtype="string"),
+                                  "manager_id": pd.Series(dtype="string"), "n_goals": pd.Series(dtype="int64"),
+                                  "alignment_cascade": pd.Series(dtype=float), "alignment_org": pd.Series(dtype=float)})
+            return empty, pd.DataFrame({c: pd.Series(dtype="string") for c in ("goal_id", "cycle", "rule", "value")})
+        res = cascade_alignment(goals, self.tables["employees"], cycles=self.config.cycles or None)
+        return res.table, res.problems
+
+    @cached_property
+    def scores(self) -> pd.DataFrame | None:
+        surveys = self.table("surveys")
+        if surveys is None or not self.config.scales:
+            return None
+        return score_scales(surveys, self.config.scales)
+
+    @cached_property
+    def feedback_rates(self) -> pd.DataFrame | None:
+        fb = self.table("feedback")
+        if fb is None:
+            return None
+        return feedback_rate(fb, self.tables["employees"], window=self.config.window)
+
+    @cached_property
+    def programs(self) -> pd.DataFrame:
+        p = self.table("programs")
+        if p is None:
+            return pd.DataFrame({"employee_id": pd.Series(dtype="string"), "program": pd.Series(dtype="string"),
+                                 "start_date": pd.Series(dtype="datetime64[ns]")})
+        return p.dropna(subset=["employee_id", "program", "start_date"])
+
+    @cached_property
+    def program_names(self) -> list[str]:
+        found = sorted(set(self.programs["program"].astype(str)) - set(PROGRAMS))
+        return list(PROGRAMS) + found
+
+    @cached_property
+    def manager_ld_start(self) -> pd.Series:
+        p = self.programs
+        ld = p[p["program"] == "leadership_development"]
+        return ld.groupby(ld["employee_id"].astype("string"))["start_date"].min()
+
+    # ---- the timeline: change points per variable --------------------------------
+    @cached_property
+    def timeline(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+        """Variable -> (sorted keys sid*BIG + t, values, default). A value applies from tenure day t on."""
+        sp = self.spells
+        hire = sp["hire_date"].to_numpy("datetime64[ns]")
+        end = sp["_end"].to_numpy("datetime64[ns]")
+        out: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+
+        def days(dates, sid):
+            return ((dates - hire[sid]) / _DAY).astype("int64")
+
+        def add(name, sid, t, values, default=np.nan, order=None):
+            sid = np.asarray(sid, np.int64)
+            t = np.asarray(t, np.int64)
+            values = np.asarray(values, float)
+            key = sid * _BIG + t
+            idx = np.lexsort((order, key)) if order is not None else np.argsort(key, kind="stable")
+            out[name] = (key[idx], values[idx], default)
+
+        # cycle alignment: known from max(cycle start, hire) for cycles that end on or after hire
+        cf = self.cycle_frame
+        align, _ = self.alignment_result
+        if len(cf):
+            n_sp, n_c = len(sp), len(cf)
+            sid = np.repeat(np.arange(n_sp), n_c)
+            ci = np.tile(np.arange(n_c), n_sp)
+            c_start = cf["start"].to_numpy("datetime64[ns]")[ci]
+            c_end = cf["end"].to_numpy("datetime64[ns]")[ci]
+            keep = (c_end >= hire[sid]) & (c_start <= end[sid])
+            sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
+            known = np.maximum(c_start, hire[sid])
+            lookup = pd.MultiIndex.from_arrays([sp["employee_id"].astype("string").to_numpy()[sid],
+                                                cf["name"].to_numpy()[ci]])
+            a = align.set_index(["employee_id", "cycle"])
+            pos = a.index.get_indexer(lookup) if len(a) else np.full(len(lookup), -1)
+            for col in ("alignment_cascade", "alignment_org"):
+                vals = np.where(pos >= 0, a[col].to_numpy(float)[np.maximum(pos, 0)] if len(a) else np.nan, np.nan)
+                add(col, sid, days(known, sid), vals)
+
+        # own review rating: known from cycle end + 1, for cycles that end on or after hire
+        reviews = self.table("reviews")
+        if reviews is not None and len(cf):
+            r = reviews.dropna(subset=["employee_id", "cycle", "rating"])
+            r = r[r["cycle"].astype("string").isin(cf["name"])]
+            known_r = (r["cycle"].astype("string").map(cf.set_index("name")["end"]) + pd.Timedelta(days=1))
+            rr = pd.DataFrame({"employee_id": r["employee_id"].astype("string").to_numpy(),
+                               "date": known_r.to_numpy("datetime64[ns]"), "rating": r["rating"].astype(float).to_numpy()})
+            rr = _assign_spell(rr, sp, "date")
+            rr = rr[(rr["_sid"] >= 0)]
+            rr = rr[rr["date"].to_numpy("datetime64[ns]") > hire[rr["_sid"].to_numpy()]]
+            s = rr["_sid"].to_numpy()
+            add("rating", s, days(rr["date"].to_numpy("datetime64[ns]"), s), rr["rating"].to_numpy(float))
+            # manager's most recent known rating (the manager's state: known before hire counts from day 0)
+            # all of a manager's reviews (any spell), not only those inside a spell of theirs
+            m = pd.DataFrame({"manager_id": pd.array(r["employee_id"].astype("string").to_numpy(), dtype="string"),
+                              "known": known_r.to_numpy("datetime64[ns]"), "rating": r["rating"].astype(float).to_numpy()})
+            links = pd.DataFrame({"manager_id": sp["manager_id"].astype("string").to_numpy(), "_sid": np.arange(len(sp))})
+            mm = links.dropna(subset=["manager_id"]).merge(m, on="manager_id", how="inner")
+            mm = mm[mm["known"].to_numpy("datetime64[ns]") <= end[mm["_sid"].to_numpy()]]
+            s = mm["_sid"].to_numpy()
+            known = mm["known"].to_numpy("datetime64[ns]")
+            add("manager_rating", s, np.maximum(days(known, s), 0), mm["rating"].to_numpy(float),
+                order=known.astype("int64"))
+
+        # survey scale scores: known from the survey date, within the spell only
+        if self.scores is not None:
+            sv = _assign_spell(self.scores.reset_index(drop=True), sp, "survey_date")
+            sv = sv[sv["_sid"] >= 0]
+            s = sv["_sid"].to_numpy()
+            t = days(sv["survey_date"].to_numpy("datetime64[ns]"), s)
+            for name in self.config.scales:
+                v = sv[name].to_numpy(float)
+                ok = np.isfinite(v)
+                add(name, s[ok], t[ok], v[ok], order=np.arange(len(s))[ok])
+
+        # own programmes: 1 from start date (intention to treat), within the spell only
+        p = self.programs
+        if len(p):
+            pp = _assign_spell(p.reset_index(drop=True), sp, "start_date")
+            pp = pp[pp["_sid"] >= 0]
+        for name in self.program_names:
+            if len(p):
+                q = pp[pp["program"].astype(str) == name]
+                s = q["_sid"].to_numpy()
+                add(f"program_{name}", s, days(q["start_date"].to_numpy("datetime64[ns]"), s), np.ones(len(q)), 0.0)
+            else:
+                add(f"program_{name}", [], [], [], 0.0)
+
+        # manager's leadership development: 1 from the manager's first start (state: before hire -> day 0)
+        ld = self.manager_ld_start
+        mstart = sp["manager_id"].astype("string").map(ld).to_numpy("datetime64[ns]")
+        s = np.flatnonzero(~np.isnat(mstart))
+        add("manager_program", s, np.maximum(days(mstart[s], s), 0), np.ones(len(s)), 0.0)
+
+        # feedback rate of each completed quarter: known from the day after the quarter ends
+        rates = self.feedback_rates
+        if rates is not None:
+            sid_of = pd.Series(np.arange(len(sp)), index=pd.MultiIndex.from_arrays(
+                [sp["employee_id"].astype("string"), sp["spell"]]))
+            s = sid_of.reindex(pd.MultiIndex.from_arrays([rates["employee_id"], rates["spell"]])).to_numpy()
+            ok = ~np.isnan(s)
+            s = s[ok].astype(np.int64)
+            add("feedback_rate", s, days(rates["known_from"].to_numpy("datetime64[ns]")[ok], s),
+                rates["feedback_rate"].to_numpy(float)[ok])
+        return out
+
+    def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
+        keys, values, default = self.timeline[name]
+        q = np.asarray(sid, np.int64) * _BIG + np.asarray(t, np.int64)
+        i = np.searchsorted(keys, q, side="right") - 1
+        ok = (i >= 0) & ((keys[np.maximum(i, 0)] // _BIG) == np.asarray(sid, np.int64)) if len(keys) else np.zeros(len(q), bool)
+        return np.where(ok, values[np.maximum(i, 0)] if len(keys) else default, default)
+
+    @property
+    def covariates(self) -> list[str]:
+        """Time-varying covariates in interval order."""
+        names = ["alignment_cascade", "alignment_org"] + list(self.config.scales)
+        names += ["manager_program", "manager_rating", "rating"] + [f"program_{p}" for p in self.program_names]
+        names += ["feedback_rate"]
+        return names
+
+    def covariate_frame(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> pd.DataFrame:
+        cols = {}
+        for name in names:
+            if name in self.timeline:
+                v = self.value_at(name, sid, t)
+            else:
+                v = np.full(len(sid), 0.0 if name.startswith("program_") or name == "manager_program" else np.nan)
+            if name.startswith("program_") or name == "manager_program":
+                cols[name] = v.astype("int64")
+            else:
+                cols[name] = v.astype(float)
+        return pd.DataFrame(cols)
+
+
+def _context(clean, config, _ctx) -> _Context:
+    return _ctx if _ctx is not None else _Context(clean, config)
+
+
+# --------------------------------------------------------------------------- builders
+
+_BASELINE = ["department", "job_level", "gender"]
+
+
+def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
+    out = {}
+    for c in columns:
+        col = sp[c]
+        if c == "job_level":
+            out[c] = pd.array(col.to_numpy()[sid], dtype="Int64")
+        else:
+            out[c] = pd.array(col.astype("string").to_numpy()[sid], dtype="string")
+    return out
+
+
+def person_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+    """Build the person table: one row per employment spell observed in the window.
+
+    Parameters
+    ----------
+    clean : CleanStudy or dict of str to DataFrame
+        The cleaned study, or its clean tables (then pass ``config``).
+    config : StudyConfig, optional
+        Study configuration, needed when ``clean`` is a dict of tables.
+
+    Returns
+    -------
+    DataFrame
+        One row per spell with time at risk inside the window, sorted by
+        ``employee_id, spell``: ``employee_id, spell, entry, exit, event,
+        event_type`` (tenure days since hire; ``entry`` > 0 for people hired
+        before the window; ``event`` 1 for an exit of a type in
+        ``config.event_types``; ``event_type`` voluntary / involuntary / other
+        / censored), ``hire_date, termination_date, department, job_level,
+        gender, location, age_at_hire, manager_id, manager_ever_program`` (the
+        manager started leadership development at any time in the data: only
+        for demonstrating immortal-time bias), ``manager_program_entry``,
+        ``ever_program_<name>`` (started during the spell, inside the window:
+        immortal-time-biased by design), ``alignment_cascade_first``,
+        ``alignment_org_first`` (first cycle with goals in the spell) and
+        ``alignment_cascade_entry`` (known at entry).
+
+    Notes
+    -----
+    A spell of zero length in the window (e.g. terminated on the window's
+    first day after a hire before the window) has no time at risk and is left
+    out. Timing conventions: see the design document, "Time, done right".
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> ar.person_table(clean).columns[:6].tolist()
+    ['employee_id', 'spell', 'entry', 'exit', 'event', 'event_type']
+    """
+    ctx = _context(clean, config, _ctx)
+    sp = ctx.spells
+    sid = np.flatnonzero(sp["in_window"].to_numpy())
+    out = pd.DataFrame({
+        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
+        "entry": sp["entry"].to_numpy()[sid],
+        "exit": sp["exit"].to_numpy()[sid],
+        "event": sp["event"].to_numpy()[sid],
+        "event_type": sp["event_type"].array[sid],
+        "hire_date": sp["hire_date"].to_numpy("datetime64[ns]")[sid],
+        "termination_date": sp["_term"].to_numpy()[sid],
+    })
+    for k, v in _baseline(sp, sid, _BASELINE + ["location"]).items():
+        out[k] = v
+    birth = pd.to_numeric(sp["birth_year"], errors="coerce").to_numpy(float)[sid]
+    age = out["hire_date"].dt.year.to_numpy(float) - birth
+    out["age_at_hire"] = pd.array(np.where(np.isfinite(age), age, np.nan), dtype="Float64").astype("Int64")
+    out["manager_id"] = pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string")
+    out["manager_ever_program"] = out["manager_id"].isin(ctx.manager_ld_start.index).astype("int64").to_numpy()
+    out["manager_program_entry"] = ctx.value_at("manager_program", sid, out["entry"].to_numpy()).astype("int64")
+    # ever_program_<name>: started in [hire, end of spell in window]
+    p = ctx.programs
+    pp = _assign_spell(p.reset_index(drop=True), sp, "start_date") if len(p) else None
+    for name in ctx.program_names:
+        flag = np.zeros(len(sp), bool)
+        if pp is not None:
+            q = pp[(pp["program"].astype(str) == name) & (pp["_sid"] >= 0)]
+            s = q["_sid"].to_numpy()
+            s = s[q["start_date"].to_numpy("datetime64[ns]") <= sp["_end"].to_numpy("datetime64[ns]")[s]]
+            flag[s] = True
+        out[f"ever_program_{name}"] = flag[sid].astype("int64")
+    for col in ("alignment_cascade", "alignment_org"):
+        first = np.full(len(sp), np.nan)
+        if col in ctx.timeline:
+            keys, vals, _ = ctx.timeline[col]
+            ok = np.isfinite(vals)
+            ks, vs = keys[ok], vals[ok]
+            s_of = ks // _BIG
+            t_of = ks % _BIG
+            inside = t_of <= sp["exit"].to_numpy()[s_of]
+            s_of, vs = s_of[inside], vs[inside]
+            uniq, idx = np.unique(s_of, return_index=True)
+            first[uniq] = vs[idx]
+        out[f"{col}_first"] = first[sid]
+    out["alignment_cascade_entry"] = (ctx.value_at("alignment_cascade", sid, out["entry"].to_numpy())
+                                      if "alignment_cascade" in ctx.timeline else np.nan)
+    return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
+
+
+def interval_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+    """Build start/stop intervals on the tenure scale with time-varying covariates.
+
+    Each spell with time at risk in the window is split at every date on which
+    a covariate may change: cycle starts (cascade alignment), cycle ends + 1 day
+    (ratings known), survey dates, programme starts, the manager's
+    leadership-development start, and quarter ends + 1 day (feedback rate).
+    A covariate known on tenure day ``d`` applies to the interval starting at ``d``.
+
+    Parameters
+    ----------
+    clean : CleanStudy or dict of str to DataFrame
+        The cleaned study, or its clean tables (then pass ``config``).
+    config : StudyConfig, optional
+        Study configuration, needed when ``clean`` is a dict of tables.
+
+    Returns
+    -------
+    DataFrame
+        Rows ``(start, stop]`` tiling ``(entry, exit]`` of every spell, sorted
+        by ``employee_id, spell, start``: ``employee_id, spell, manager_id,
+        start, stop, event, event_type`` (the status at ``stop``: the spell's
+        exit type on its last row, else ``censored``; ``event`` only on the last
+        row), ``alignment_cascade, alignment_org`` (current cycle), one column
+        per survey scale (latest score), ``manager_program, manager_rating,
+        rating, program_<name>``, ``feedback_rate`` (latest completed quarter),
+        and ``department, job_level, gender``.
+
+    Notes
+    -----
+    One manager per spell: the data contract carries no manager history, so
+    the spell's ``manager_id`` is taken as the manager throughout. A spell
+    without a manager has ``manager_program`` 0. Own data dated before hire or
+    after the spell's end (surveys, programmes, feedback) is ignored; the
+    manager's rating and programme start are the manager's state, so values
+    known before the hire apply from day 0.
+    Suitable for ``survival::coxph(Surv(start, stop, event) ~ ... + cluster(manager_id))``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> ar.interval_table(clean).columns[:7].tolist()
+    ['employee_id', 'spell', 'manager_id', 'start', 'stop', 'event', 'event_type']
+    """
+    ctx = _context(clean, config, _ctx)
+    sp = ctx.spells
+    inw = sp["in_window"].to_numpy()
+    entry = sp["entry"].to_numpy()
+    exit_ = sp["exit"].to_numpy()
+    parts = [np.flatnonzero(inw) * _BIG + entry[inw], np.flatnonzero(inw) * _BIG + exit_[inw]]
+    for keys, _, _ in ctx.timeline.values():
+        s = keys // _BIG
+        t = keys % _BIG
+        ok = inw[s] & (t > entry[s]) & (t < exit_[s])
+        parts.append(keys[ok])
+    cuts = np.unique(np.concatenate(parts))
+    cs = cuts // _BIG
+    same = cs[1:] == cs[:-1]
+    sid = cs[:-1][same]
+    start = (cuts[:-1] % _BIG)[same]
+    stop = (cuts[1:] % _BIG)[same]
+    last = stop == exit_[sid]
+    ev_type = np.where(last, sp["event_type"].to_numpy(dtype=object)[sid], "censored")
+    out = pd.DataFrame({
+        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
+        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "start": start.astype("int64"),
+        "stop": stop.astype("int64"),
+        "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
+        "event_type": pd.array(ev_type, dtype="string"),
+    })
+    out = pd.concat([out, ctx.covariate_frame(sid, start, ctx.covariates)], axis=1)
+    for k, v in _baseline(sp, sid).items():
+        out[k] = v
+    # cuts are sorted by spell position; spells are sorted by employee_id, spell
+    return out.reset_index(drop=True)
+
+
+def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
+    """Number survey waves 1, 2, ...: a new wave starts after a gap of more than ``gap_days`` without responses."""
+    d = dates.to_numpy("datetime64[ns]")
+    uniq = np.unique(d[~np.isnat(d)])
+    if not len(uniq):
+        return np.zeros(len(d), "int64")
+    gaps = np.diff(uniq) / _DAY > gap_days
+    wave_of = np.concatenate([[1], 1 + np.cumsum(gaps)])
+    return np.where(np.isnat(d), 0, wave_of[np.searchsorted(uniq, d)]).astype("int64")
+
+
+def survey_panel_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+    """Build the survey panel: one row per survey response with the covariates known on its date.
+
+    Parameters
+    ----------
+    clean : CleanStudy or dict of str to DataFrame
+        The cleaned study, or its clean tables (then pass ``config``).
+    config : StudyConfig, optional
+        Study configuration, needed when ``clean`` is a dict of tables.
+
+    Returns
+    -------
+    DataFrame
+        One row per response given during an employment spell (responses
+        before hire or after the spell's termination are left out), sorted by
+        ``employee_id, survey_date``: ``employee_id, spell, manager_id,
+        department, job_level, gender, survey_date, wave`` (1, 2, ...; a new
+        wave after 30 days without responses), ``tenure_days``, one column per
+        scale score, then the covariates known on the survey date (inclusive):
+        ``alignment_cascade, alignment_org, manager_program, manager_rating,
+        rating, program_<name>, feedback_rate``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> "engagement" in ar.survey_panel_table(clean).columns
+    True
+    """
+    ctx = _context(clean, config, _ctx)
+    sp = ctx.spells
+    scales = list(ctx.config.scales)
+    scores = ctx.scores
+    if scores is None:
+        scores = pd.DataFrame({"employee_id": pd.Series(dtype="string"),
+                               "survey_date": pd.Series(dtype="datetime64[ns]")})
+    sv = _assign_spell(scores.reset_index(drop=True), sp, "survey_date")
+    sv = sv[(sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)]
+    sid = sv["_sid"].to_numpy()
+    t = ((sv["survey_date"].to_numpy("datetime64[ns]") - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / _DAY).astype("int64")
+    out = pd.DataFrame({
+        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
+        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
+    })
+    for k, v in _baseline(sp, sid).items():
+        out[k] = v
+    out["survey_date"] = sv["survey_date"].to_numpy("datetime64[ns]")
+    out["wave"] = _waves(out["survey_date"])
+    out["tenure_days"] = t
+    for s in scales:
+        out[s] = sv[s].to_numpy(float)
+    names = [c for c in ctx.covariates if c not in scales]
+    out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
+    return out.sort_values(["employee_id", "survey_date"], kind="stable").reset_index(drop=True)
+
+
+def cycle_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+    """Build the cycles table: one row per employee, spell and review cycle employed.
+
+    Parameters
+    ----------
+    clean : CleanStudy or dict of str to DataFrame
+        The cleaned study, or its clean tables (then pass ``config``).
+    config : StudyConfig, optional
+        Study configuration, needed when ``clean`` is a dict of tables.
+
+    Returns
+    -------
+    DataFrame
+        One row per spell at risk in the window (as in ``person``) and
+        configured cycle that overlap (cycles starting after the window's end
+        are left out), sorted by ``employee_id, spell,
+        cycle order``: ``employee_id, spell, manager_id, department,
+        job_level, cycle, n_goals, alignment_cascade, alignment_org, rating,
+        attainment`` (review target attainment), ``manager_program`` (1 when
+        the manager had started leadership development by the cycle's start),
+        ``left_next_cycle``: 1 when the spell ended with an event-type exit
+        during the following cycle, 0 when the employee was still employed
+        at its start and did not, NA when not observable (no following cycle,
+        it starts before the window or ends after it without an exit, or
+        the employee left before it started).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> ar.cycle_table(clean)["left_next_cycle"].dtype
+    Int64Dtype()
+    """
+    ctx = _context(clean, config, _ctx)
+    sp = ctx.spells
+    cf = ctx.cycle_frame
+    hire = sp["hire_date"].to_numpy("datetime64[ns]")
+    term = sp["_term"].to_numpy("datetime64[ns]")
+    n_sp, n_c = len(sp), len(cf)
+    sid = np.repeat(np.arange(n_sp), n_c)
+    ci = np.tile(np.arange(n_c), n_sp)
+    c_start = cf["start"].to_numpy("datetime64[ns]")
+    c_end = cf["end"].to_numpy("datetime64[ns]")
+    w_start, w_end = np.datetime64(ctx.w_start, "ns"), np.datetime64(ctx.w_end, "ns")
+    keep = ((c_end[ci] >= hire[sid]) & (np.isnat(term[sid]) | (c_start[ci] <= term[sid])) & (c_start[ci] <= w_end)
+            & sp["in_window"].to_numpy()[sid])
+    sid, ci = sid[keep], ci[keep]
+    names = cf["name"].to_numpy(dtype=object)
+    out = pd.DataFrame({
+        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
+        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
+    })
+    for k, v in _baseline(sp, sid, ["department", "job_level"]).items():
+        out[k] = v
+    out["cycle"] = pd.array(names[ci], dtype="string")
+    align, _ = ctx.alignment_result
+    a = align.set_index(["employee_id", "cycle"])
+    key = pd.MultiIndex.from_arrays([out["employee_id"], out["cycle"]])
+    pos = a.index.get_indexer(key) if len(a) else np.full(len(out), -1)
+    safe = np.maximum(pos, 0)
+    out["n_goals"] = pd.array(np.where(pos >= 0, a["n_goals"].to_numpy()[safe] if len(a) else 0, 0), dtype="int64")
+    for col in ("alignment_cascade", "alignment_org"):
+        out[col] = np.where(pos >= 0, a[col].to_numpy(float)[safe] if len(a) else np.nan, np.nan)
+    reviews = ctx.table("reviews")
+    if reviews is not None:
+        r = reviews.dropna(subset=["employee_id", "cycle"]).copy()
+        r["employee_id"] = r["employee_id"].astype("string")
+        r["cycle"] = r["cycle"].astype("string")
+        r = r.drop_duplicates(["employee_id", "cycle"], keep="last").set_index(["employee_id", "cycle"])
+        rp = r.index.get_indexer(key)
+        rs = np.maximum(rp, 0)
+        rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
+        att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
+        out["rating"] = np.where(rp >= 0, rating[rs] if len(r) else np.nan, np.nan)
+        out["attainment"] = np.where(rp >= 0, att[rs] if len(r) else np.nan, np.nan)
+    else:
+        out["rating"] = np.nan
+        out["attainment"] = np.nan
+    mstart = sp["manager_id"].astype("string").map(ctx.manager_ld_start).to_numpy("datetime64[ns]")[sid]
+    out["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
+    # left_next_cycle
+    nxt = ci + 1
+    has_next = nxt < n_c
+    ns = np.where(has_next, c_start[np.minimum(nxt, n_c - 1)], np.datetime64("NaT"))
+    ne = np.where(has_next, c_end[np.minimum(nxt, n_c - 1)], np.datetime64("NaT"))
+    t = term[sid]
+    is_event = sp["event"].to_numpy()[sid] == 1
+    ended_in_next = ~np.isnat(t) & (t >= ns) & (t <= np.minimum(ne, w_end))
+    left_before = ~np.isnat(t) & (t < ns)
+    observed_full = ne <= w_end
+    value = np.where(ended_in_next, is_event.astype(float), np.where(observed_full, 0.0, np.nan))
+    unobservable = ~has_next | (ns < w_start) | left_before
+    value = np.where(unobservable, np.nan, value)
+    out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
+    order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
+    return out.iloc[order].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the bundle
+
+
+@dataclass(frozen=True)
+class AnalysisTables:
+    """The analysis tables of a study, plus the measure tables they were built from.
+
+    Attributes
+    ----------
+    person : DataFrame
+        One row per employment spell (:func:`person_table`).
+    intervals : DataFrame
+        Start/stop rows with time-varying covariates (:func:`interval_table`).
+    survey_panel : DataFrame
+        One row per survey response (:func:`survey_panel_table`).
+    cycles : DataFrame
+        One row per employee and review cycle (:func:`cycle_table`).
+    alignment : DataFrame
+        Cascade alignment per employee and cycle (:func:`cascade_alignment`).
+    alignment_problems : DataFrame
+        Broken goal chains: ``goal_id, cycle, rule, value``.
+    team_alignment : DataFrame
+        Per manager and cycle (:func:`team_alignment`).
+    attainment_alignment : DataFrame
+        Per manager (:func:`attainment_alignment`).
+    reliability : DataFrame
+        Per scale (:func:`scale_reliability`).
+    item_statistics : DataFrame
+        Per item (:func:`item_statistics`).
+    feedback_rates : DataFrame
+        Per spell and quarter (:func:`feedback_rate`).
+    """
+
+    person: pd.DataFrame
+    intervals: pd.DataFrame
+    survey_panel: pd.DataFrame
+    cycles: pd.DataFrame
+    alignment: pd.DataFrame
+    alignment_problems: pd.DataFrame
+    team_alignment: pd.DataFrame
+    attainment_alignment: pd.DataFrame
+    reliability: pd.DataFrame
+    item_statistics: pd.DataFrame
+    feedback_rates: pd.DataFrame
+
+    def write(self, directory, *, csv: bool = False) -> list[Path]:
+        """Write every table as ``<name>.parquet`` (and ``<name>.csv`` when ``csv``) into ``directory``.
+
+        Parameters
+        ----------
+        directory : str or Path
+            Folder to write into (created).
+        csv : bool, default False
+            Also write CSV copies.
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for f in fields(self):
+            table = getattr(self, f.name)
+            path = directory / f"{f.name}.parquet"
+            table.to_parquet(path, index=False)
+            written.append(path)
+            if csv:
+                table.to_csv(directory / f"{f.name}.csv", index=False)
+                written.append(directory / f"{f.name}.csv")
+        return written
+
+
+def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: dict | None = None) -> AnalysisTables:
+    """Build every analysis table of a cleaned study, computing each measure once.
+
+    Parameters
+    ----------
+    clean : CleanStudy or dict of str to DataFrame
+        The cleaned study, or its clean tables (then pass ``config``).
+    config : StudyConfig, optional
+        Study configuration, needed when ``clean`` is a dict of tables.
+    n_boot : int, default 1000
+        Bootstrap resamples for the omega intervals of the reliability table.
+    timings : dict, optional
+        When given, filled with seconds per step (for benchmarks).
+
+    Returns
+    -------
+    AnalysisTables
+        ``person, intervals, survey_panel, cycles`` and the measure tables.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> at = ar.build_analysis_tables(clean, n_boot=50)
+    >>> sorted(at.person["event_type"].unique())[:2]
+    ['censored', 'involuntary']
+    """
+    import time
+
+    ctx = _context(clean, config, None)
+    timings = {} if timings is None else timings
+
+    def step(name, fn):
+        t0 = time.perf_counter()
+        value = fn()
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+        return value
+
+    step("spells", lambda: ctx.spells)
+    alignment, problems = step("cascade_alignment", lambda: ctx.alignment_result)
+    step("score_scales", lambda: ctx.scores)
+    step("feedback_rate", lambda: ctx.feedback_rates)
+    step("timeline", lambda: ctx.timeline)
+    person = step("person", lambda: person_table(None, _ctx=ctx))
+    intervals = step("intervals", lambda: interval_table(None, _ctx=ctx))
+    panel = step("survey_panel", lambda: survey_panel_table(None, _ctx=ctx))
+    cycles = step("cycles", lambda: cycle_table(None, _ctx=ctx))
+    team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
+    t = ctx.tables
+    if "goals" in t and "reviews" in t:
+        att = step("attainment_alignment", lambda: attainment_alignment(
+            t["goals"], t["reviews"], t["employees"], cycles=ctx.config.cycles or None))
+    else:
+        att = pd.DataFrame(columns=["manager_id", "n_cycles", "n_reports", "manager_attainment", "team_attainment",
+                                    "slope", "correlation"])
+    if "surveys" in t and ctx.config.scales:
+        rel = step("reliability", lambda: scale_reliability(t["surveys"], ctx.config.scales, n_boot=n_boot))
+        items = step("item_statistics", lambda: item_statistics(t["surveys"], ctx.config.scales))
+    else:
+        rel = pd.DataFrame(columns=["scale", "n_items", "n", "cronbach_alpha"])
+        items = pd.DataFrame(columns=["scale", "item", "n", "mean", "sd", "item_rest_r", "alpha_if_dropped"])
+    rates = ctx.feedback_rates if ctx.feedback_rates is not None else pd.DataFrame(
+        columns=["employee_id", "spell", "quarter", "feedback_rate"])
+    return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
+                          alignment=alignment, alignment_problems=problems, team_alignment=team,
+                          attainment_alignment=att, reliability=rel, item_statistics=items, feedback_rates=rates)
+
+
+# --------------------------------------------------------------------------- the three measures side by side
+
+
+def alignment_measures(analysis: AnalysisTables) -> pd.DataFrame:
+    """Gather the three alignment measures in one long table for comparison by group.
+
+    Parameters
+    ----------
+    analysis : AnalysisTables
+        The study's analysis tables (``clean.analysis``).
+
+    Returns
+    -------
+    DataFrame
+        ``measure, value, person_id, department, job_level`` where ``measure`` is
+        ``cascade`` (per employee and cycle, from ``cycles``), ``perceived``
+        (the ``alignment`` scale per survey response, from ``survey_panel``) or
+        ``attainment`` (per manager: correlation of team and manager
+        attainment, with the manager's department and level).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> at = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis
+    >>> sorted(ar.alignment_measures(at)["measure"].unique())
+    ['attainment', 'cascade', 'perceived']
+    """
+    cols = ["measure", "value", "person_id", "department", "job_level"]
+    c = analysis.cycles
+    parts = [pd.DataFrame({"measure": "cascade", "value": c["alignment_cascade"], "person_id": c["employee_id"],
+                           "department": c["department"], "job_level": c["job_level"]})]
+    sp = analysis.survey_panel
+    if "alignment" in sp.columns:
+        parts.append(pd.DataFrame({"measure": "perceived", "value": sp["alignment"], "person_id": sp["employee_id"],
+                                   "department": sp["department"], "job_level": sp["job_level"]}))
+    att = analysis.attainment_alignment
+    if len(att):
+        who = (analysis.cycles.sort_values(["employee_id", "spell"], kind="stable")
+               .drop_duplicates("employee_id", keep="last").set_index("employee_id"))
+        parts.append(pd.DataFrame({"measure": "attainment", "value": att["correlation"].to_numpy(float),
+                                   "person_id": att["manager_id"].to_numpy(),
+                                   "department": who["department"].reindex(att["manager_id"]).to_numpy(),
+                                   "job_level": who["job_level"].reindex(att["manager_id"]).to_numpy()}))
+    out = pd.concat(parts, ignore_index=True)[cols]
+    out["measure"] = out["measure"].astype("string")
+    out["department"] = out["department"].astype("string")
+    out["job_level"] = out["job_level"].astype("Int64")
+    return out
+
+
+def alignment_correlations(analysis: AnalysisTables, *, method: str = "pearson") -> pd.DataFrame:
+    """Correlate the three alignment measures with one another.
+
+    Cascade and perceived alignment are paired per survey response (the
+    cascade alignment known on the survey date). Attainment alignment exists
+    per manager, so it is paired with the manager's team means of the other two.
+
+    Parameters
+    ----------
+    analysis : AnalysisTables
+        The study's analysis tables (``clean.analysis``).
+    method : {"pearson", "spearman"}, default "pearson"
+        Correlation coefficient.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair: ``measure_x, measure_y, level, n, correlation``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> at = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis
+    >>> ar.alignment_correlations(at)["level"].tolist()
+    ['survey response', 'manager', 'manager']
+    """
+    rows = []
+    sp = analysis.survey_panel
+
+    def corr(x, y):
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < 3:
+            return int(ok.sum()), np.nan
+        return int(ok.sum()), float(pd.Series(x[ok]).corr(pd.Series(y[ok]), method=method))
+
+    if "alignment" in sp.columns:
+        n, r = corr(sp["alignment_cascade"].to_numpy(float), sp["alignment"].to_numpy(float))
+        rows.append(("cascade", "perceived", "survey response", n, r))
+        att = analysis.attainment_alignment.set_index("manager_id")["correlation"]
+        casc = analysis.cycles.dropna(subset=["manager_id"]).groupby("manager_id")["alignment_cascade"].mean()
+        perc = sp.dropna(subset=["manager_id"]).groupby("manager_id")["alignment"].mean()
+        for name, team in (("cascade", casc), ("perceived", perc)):
+            both = pd.concat([team.rename("team"), att.rename("att")], axis=1, join="inner")
+            n, r = corr(both["team"].to_numpy(float), both["att"].to_numpy(float))
+            rows.append((name, "attainment", "manager", n, r))
+    out = pd.DataFrame(rows, columns=["measure_x", "measure_y", "level", "n", "correlation"])
+    out["n"] = out["n"].astype("int64")
+    return out

@@ -1,0 +1,102 @@
+"""The leadership brief as a reader's browser shows it (headless Chromium)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import alignment_research as ar
+from alignment_research import browser
+
+# Each module run renders the brief once (~40 s), so these also count as slow.
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: Sections a reader of the brief must find, in this order.
+SECTIONS = [
+    "The answer",
+    "Who stays: retention by goal alignment",
+    "What goes with leaving: hazard ratios",
+    "What goes with engagement",
+    "The leadership development programme",
+    "Alignment by department",
+    "Caveats",
+]
+
+
+def _need_chromium():
+    try:
+        return browser.find_chromium()
+    except ar.AlignmentResearchError:
+        pytest.skip("Chromium is not installed and could not be (apt-get install chromium); CI installs it")
+
+
+@pytest.fixture(scope="module")
+def brief(tmp_path_factory):
+    _need_chromium()
+    tmp = tmp_path_factory.mktemp("brief")
+    study = ar.write_simulated_study(ar.simulate_study(n_employees=400, seed=4), tmp / "study")
+    result = ar.run_study(study, tmp / "out", notebooks=["06_leadership_brief"], progress=False)
+    return result.out_dir / "06_leadership_brief.html"
+
+
+@pytest.fixture(scope="module")
+def page(brief):
+    return browser.inspect_page(brief)
+
+
+def test_every_figure_is_an_embedded_image_that_loaded(page):
+    images = page["images"]
+    assert len(images) >= 5, "retention curves, two forest plots, the programme plot, alignment by department"
+    for im in images:
+        assert im["src_kind"] == "data", im["src_start"]
+        assert im["complete"] and im["natural_width"] > 100 and im["natural_height"] > 100, im
+        assert im["visible"]
+
+
+def test_no_code_is_visible(page):
+    assert page["visible_code"] == []
+    assert "import alignment_research" not in page["text"]
+    assert "ar." not in page["text"]
+
+
+def test_the_brief_has_its_sections_in_order_and_no_errors(page):
+    headings = [h["text"] for h in page["headings"] if h["level"] == 2]
+    assert headings == SECTIONS
+    assert page["headings"][0]["level"] == 1 and page["headings"][0]["text"].startswith("Leadership brief")
+    for bad in ("Traceback", "Error", "Warning", "nan%"):
+        assert bad not in page["text"], bad
+    assert "95% CI" in page["text"]
+
+
+def test_a_broken_image_is_caught(tmp_path):
+    _need_chromium()
+    html = tmp_path / "broken.html"
+    html.write_text('<html><body><h2>A</h2><img src="data:image/png;base64,AAAA"><img src="missing.png"></body></html>')
+    images = browser.inspect_page(html)["images"]
+    assert [im["natural_width"] for im in images] == [0, 0]
+    assert [im["src_kind"] for im in images] == ["data", "external"]
+
+
+def test_screenshot_command(brief, tmp_path):
+    out = tmp_path / "brief.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "alignment_research.browser", "screenshot", str(brief), str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width == 1280 and height > 2000  # the whole page, not one window
+
+
+def test_inspect_command_prints_json(tmp_path):
+    _need_chromium()
+    html = tmp_path / "p.html"
+    html.write_text("<html><body><h1>T</h1></body></html>")
+    done = subprocess.run([sys.executable, "-m", "alignment_research.browser", "inspect", str(html)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["headings"] == [{"level": 1, "text": "T"}]

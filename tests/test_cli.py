@@ -1,0 +1,64 @@
+"""The command line: help that explains, a simulate -> validate -> clean round trip, clean failures."""
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from alignment_research.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [("simulate", ["--employees", "--seed", "--out", "--truth"]), ("validate", ["STUDY"]),
+     ("clean", ["--out"]), ("run", ["--out"])],
+)
+def test_every_command_explains_its_options(command, options):
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for option in options:
+        assert option in result.output
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "s"
+    result = runner.invoke(app, ["simulate", "--employees", "150", "--seed", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_simulate_writes_the_whole_study_folder(small_study):
+    names = {p.name for p in small_study.iterdir()}
+    assert {"employees.csv", "goals.csv", "reviews.csv", "surveys.csv", "programs.csv", "feedback.csv",
+            "study.yaml", "truth.yaml"} <= names
+    assert pd.read_csv(small_study / "employees.csv")["employee_id"].notna().all()
+
+
+def test_validate_then_clean_round_trip(small_study, tmp_path):
+    result = runner.invoke(app, ["validate", str(small_study)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "clean"
+    result = runner.invoke(app, ["clean", str(small_study), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "employees.parquet").exists() and (out / "cleaning_report.csv").exists()
+    for name in ["person", "intervals", "survey_panel", "cycles"]:
+        assert (out / "analysis" / f"{name}.parquet").exists(), name
+    counts = pd.read_parquet(out / "employees.parquet")
+    assert len(counts) > 0
+
+
+def test_a_missing_study_is_a_clear_error_not_a_traceback(tmp_path):
+    result = runner.invoke(app, ["validate", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "nowhere: no such study folder" in result.output
+
+
+def test_a_misspelt_truth_key_is_a_clear_error(tmp_path):
+    truth = tmp_path / "truth.yaml"
+    truth.write_text("hr_alignmnt: -0.5\n")
+    result = runner.invoke(app, ["simulate", "--employees", "50", "--out", str(tmp_path / "x"), "--truth", str(truth)])
+    assert result.exit_code == 1
+    assert "hr_alignmnt" in result.output and "Traceback" not in result.output

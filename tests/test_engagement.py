@@ -1,0 +1,443 @@
+"""Engagement models against R (lme4, MASS, sandwich) and analytic checks.
+
+Reference chain: ``tests/reference/engagement_data.py`` writes
+``engagement_data.csv``; ``tests/reference/engagement.R`` fits it and writes
+``engagement_r_results.csv`` (R calls and versions in its header). Each assert
+names the R expression that produced the number.
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+import alignment_research as ar
+from alignment_research._lmm import fit_random_intercept
+
+REF = Path(__file__).parent / "reference"
+DATA = pd.read_csv(REF / "engagement_data.csv")
+R = pd.read_csv(REF / "engagement_r_results.csv", comment="#")
+
+# Our (patsy) term labels -> R's coefficient names.
+R_NAMES = {
+    "Intercept": "(Intercept)",
+    "C(job_level)[T.2]": "job_level2",
+    "C(job_level)[T.3]": "job_level3",
+    "C(wave)[T.2]": "wave2",
+    "C(wave)[T.3]": "wave3",
+}
+
+
+def r_values(model, quantity, terms=None):
+    """Stored R values of one model and quantity, as a Series by R term name (or in the order of ``terms``)."""
+    x = R[(R.model == model) & (R.quantity == quantity)]
+    s = pd.Series(x.value.to_numpy(float), index=x.term.fillna("").to_numpy())
+    if terms is None:
+        return s
+    return s.loc[[R_NAMES.get(t, t) for t in terms]].to_numpy()
+
+
+class CheckAgainstR:
+    """res1 = ours, res2 = the R model name; rtol per class (statsmodels' Check* pattern)."""
+
+    rtol = 1e-6
+
+    def test_estimates(self):
+        t = self.res1.tidy()
+        assert_allclose(t.estimate, r_values(self.res2, "estimate", t.term), rtol=self.rtol)
+
+    def test_std_errors(self):
+        t = self.res1.tidy()
+        assert_allclose(t.std_error, r_values(self.res2, "std_error", t.term), rtol=self.rtol)
+
+
+FORMULA = "engagement ~ alignment_cascade + manager_program + C(job_level)"
+
+
+class TestLmerREML(CheckAgainstR):
+    # fixef(lmer(engagement ~ alignment_cascade + manager_program + job_level + (1 | manager_id), REML = TRUE, control = tight))
+    # sqrt(diag(vcov(.))), as.data.frame(VarCorr(.))$vcov, logLik(.), ranef(.)
+    res2 = "lmer_reml"
+    rtol = 1e-6
+
+    @classmethod
+    def setup_class(cls):
+        cls.res1 = ar.fit_mixed(DATA, FORMULA, groups="manager_id", reml=True)
+
+    def test_variance_components(self):
+        g = self.res1.glance().iloc[0]
+        vc = r_values(self.res2, "variance")
+        assert_allclose(g["var_manager_id"], vc["manager_id"], rtol=1e-6)  # VarCorr(fit) manager_id
+        assert_allclose(g["sigma2"], vc["Residual"], rtol=1e-6)  # sigma(fit)^2
+        assert_allclose(g["icc"], vc["manager_id"] / (vc["manager_id"] + vc["Residual"]), rtol=1e-6)
+
+    def test_log_likelihood(self):
+        # logLik(fit): the REML criterion is lme4's, constant included
+        assert_allclose(self.res1.glance()["log_likelihood"].iloc[0], r_values(self.res2, "log_likelihood").iloc[0],
+                        rtol=1e-10)
+
+    def test_random_effects(self):
+        # ranef(fit)$manager_id
+        ours = self.res1.random_effects.set_index("group")["estimate"]
+        ref = r_values(self.res2, "ranef")
+        assert_allclose(ours.loc[ref.index], ref, atol=1e-7)
+
+    def test_lme4_default_control_is_within_1e6(self):
+        # lmer(..., REML = TRUE) with lme4's default optimiser stopping rule
+        t = self.res1.tidy()
+        assert_allclose(t.estimate, r_values(self.res2 + "_default_control", "estimate", t.term), rtol=1e-6)
+        assert_allclose(t.std_error, r_values(self.res2 + "_default_control", "std_error", t.term), rtol=1e-6)
+
+    def test_glance_flags(self):
+        g = self.res1.glance().iloc[0]
+        assert g["engine"] == "numpy" and g["method"] == "REML" and not g["boundary"]
+        assert g["n"] == 1457 and g["n_groups"] == 120  # nobs(fit); ngrps(fit)
+
+
+class TestLmerML(TestLmerREML):
+    # fixef / vcov / VarCorr / logLik of lmer(..., REML = FALSE, control = tight)
+    res2 = "lmer_ml"
+
+    @classmethod
+    def setup_class(cls):
+        cls.res1 = ar.fit_mixed(DATA, FORMULA, groups="manager_id", reml=False)
+
+    def test_glance_flags(self):
+        assert self.res1.glance()["method"].iloc[0] == "ML"
+
+
+class TestLmerTwoComponents(CheckAgainstR):
+    # lmer(engagement ~ alignment_cascade + manager_program + (1 | department) + (1 | manager_id), REML = TRUE)
+    # through statsmodels MixedLM (vc): its optimiser stops earlier than lme4's, hence 1e-3.
+    res2 = "lmer_vc"
+    rtol = 1e-3
+
+    @classmethod
+    def setup_class(cls):
+        cls.res1 = ar.fit_mixed(DATA, "engagement ~ alignment_cascade + manager_program", groups="manager_id",
+                                vc="department")
+
+    def test_variance_components(self):
+        g = self.res1.glance().iloc[0]
+        vc = r_values(self.res2, "variance")
+        assert_allclose(g["var_manager_id"], vc["manager_id"], rtol=1e-3)  # VarCorr(fit) manager_id
+        assert_allclose(g["var_department"], vc["department"], rtol=1e-3)  # VarCorr(fit) department
+        assert_allclose(g["sigma2"], vc["Residual"], rtol=1e-3)  # sigma(fit)^2
+        assert g["engine"] == "statsmodels"
+
+
+class TestPolr(CheckAgainstR):
+    # polr(factor(rating, ordered = TRUE) ~ alignment_cascade + manager_program + engagement, Hess = TRUE)
+    # coef(fit), fit$zeta, sqrt(diag(vcov(fit)))
+    res2 = "polr"
+    rtol = 1e-5
+
+    @classmethod
+    def setup_class(cls):
+        cls.res1 = ar.fit_ordinal(DATA, "rating ~ alignment_cascade + manager_program + engagement")
+
+    def test_cutpoint_labels_and_odds_ratios(self):
+        t = self.res1.tidy()
+        assert list(t.term[3:]) == ["1|2", "2|3", "3|4", "4|5"]
+        assert_allclose(t.exp_estimate[:3], np.exp(r_values("polr", "estimate", t.term[:3])), rtol=1e-5)  # exp(coef(fit))
+        assert t.exp_estimate[3:].isna().all()
+
+    def test_log_likelihood(self):
+        assert_allclose(self.res1.glance()["log_likelihood"].iloc[0], r_values("polr", "log_likelihood").iloc[0],
+                        rtol=1e-8)  # logLik(fit)
+
+    def test_brant_does_not_reject_proportional_odds_data(self):
+        # the reference data were generated with one latent logistic scale: proportional odds hold
+        po = self.res1.extras["proportional_odds"]
+        assert list(po.term) == ["alignment_cascade", "manager_program", "engagement", "omnibus"]
+        assert po.df.tolist() == [3, 3, 3, 9]
+        assert po.p_value.iloc[-1] > 0.05
+
+
+class TestOLSCluster(CheckAgainstR):
+    # vcovCL(lm(engagement ~ alignment_cascade + manager_program + job_level), cluster = ~manager_id, type = "HC1")
+    res2 = "ols_cluster"
+    rtol = 1e-8
+
+    @classmethod
+    def setup_class(cls):
+        cls.res1 = ar.fit_ols(DATA, FORMULA, cluster="manager_id")
+
+    def test_naive_standard_errors(self):
+        naive = self.res1.extras["naive_std_error"]
+        assert_allclose(naive.std_error_naive, r_values("ols_cluster", "std_error_naive", naive.term), rtol=1e-8)  # vcov(fit)
+        # clustering by manager roughly doubles the SE of the manager-level programme effect here
+        ratio = naive.set_index("term").loc["manager_program", "ratio"]
+        assert 1.5 < ratio < 2.5, ratio
+
+    def test_glance(self):
+        g = self.res1.glance().iloc[0]
+        assert_allclose(g["r_squared"], r_values("ols_cluster", "r_squared").iloc[0], rtol=1e-10)  # summary(fit)$r.squared
+        assert g["cov_type"] == "cluster: manager_id" and g["n_groups"] == 120
+
+
+class TestLogitCluster(CheckAgainstR):
+    # vcovCL(glm(left_next_cycle ~ engagement + manager_program + alignment_cascade, binomial), cluster = ~manager_id, type = "HC1")
+    res2 = "logit_cluster"
+    rtol = 1e-7
+
+    @classmethod
+    def setup_class(cls):
+        cls.res1 = ar.fit_logit(DATA, "left_next_cycle ~ engagement + manager_program + alignment_cascade",
+                                cluster="manager_id")
+
+    def test_odds_ratios_and_loglik(self):
+        t = self.res1.tidy()
+        assert_allclose(t.exp_estimate, np.exp(t.estimate))
+        assert_allclose(self.res1.glance()["log_likelihood"].iloc[0], r_values("logit_cluster", "log_likelihood").iloc[0],
+                        rtol=1e-10)  # logLik(fit)
+        assert self.res1.glance()["events"].iloc[0] == int(DATA.left_next_cycle.sum())
+
+
+class TestWithin(CheckAgainstR):
+    # coef(lm(engagement ~ alignment_cascade + wave + factor(employee_id)));
+    # vcovCL(lm(demeaned y ~ 0 + demeaned X), cluster = employee_id, type = "HC1")
+    res2 = "within"
+    rtol = 1e-8
+
+    @classmethod
+    def setup_class(cls):
+        cls.res1 = ar.fit_within(DATA, "engagement ~ alignment_cascade + C(wave)")
+
+    def test_constant_within_person_is_an_error(self):
+        with pytest.raises(ar.ModelError, match="never change within"):
+            ar.fit_within(DATA, "engagement ~ alignment_cascade + manager_program")
+
+
+# --------------------------------------------------------------------------- boundary
+
+
+def _null_team_data(seed=0):
+    """Teams with NO manager variance: statsmodels MixedLM then lands on the boundary."""
+    rng = np.random.default_rng(seed)
+    G, m = 60, 5
+    team = np.repeat(np.arange(G), m)
+    program = np.repeat(rng.binomial(1, 0.5, G), m)
+    x = rng.normal(size=G * m)
+    y = 1 + 0.3 * program + 0.5 * x + rng.normal(size=G * m)
+    return pd.DataFrame({"engagement": y, "alignment": x, "manager_program": program, "manager_id": team})
+
+
+def test_statsmodels_boundary_is_detected_and_flagged():
+    data = _null_team_data()
+    with pytest.warns(ar.StatisticalWarning, match="at or near zero in statsmodels MixedLM"):
+        res = ar.fit_mixed(data, "engagement ~ alignment + manager_program", groups="manager_id", engine="statsmodels")
+    g = res.glance().iloc[0]
+    assert g["boundary"]
+    assert g["var_manager_id"] < 1e-6  # statsmodels returns ~6e-9 here and claims convergence
+
+
+def test_exact_engine_boundary_is_a_singular_fit_equal_to_ols():
+    data = _null_team_data()
+    with pytest.warns(ar.StatisticalWarning, match="singular fit"):
+        res = ar.fit_mixed(data, "engagement ~ alignment + manager_program", groups="manager_id")
+    assert res.glance()["boundary"].iloc[0] and res.glance()["var_manager_id"].iloc[0] == 0.0
+    ols = ar.fit_ols(data, "engagement ~ alignment + manager_program")
+    # at sigma_b = 0 the REML fit is OLS (lmer reports the same "boundary (singular) fit")
+    assert_allclose(res.tidy().estimate, ols.tidy().estimate, rtol=1e-10)
+    assert_allclose(res.tidy().std_error, ols.tidy().std_error, rtol=1e-10)
+
+
+def test_no_boundary_warning_when_groups_vary():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ar.StatisticalWarning)
+        res = ar.fit_mixed(DATA, FORMULA, groups="manager_id")
+    assert not res.glance()["boundary"].iloc[0]
+
+
+def test_engine_agrees_with_statsmodels_on_a_fresh_dataset(rng):
+    G = 200
+    g = rng.integers(0, G, 2000)
+    x = rng.normal(size=2000)
+    y = 0.5 * x + rng.normal(0, 0.5, G)[g] + rng.normal(size=2000)
+    fit = fit_random_intercept(np.column_stack([np.ones(2000), x]), y, g, reml=True)
+    import statsmodels.api as sm
+
+    sm_fit = sm.MixedLM(y, np.column_stack([np.ones(2000), x]), groups=g).fit(reml=True)
+    assert_allclose(fit.beta, sm_fit.fe_params, rtol=1e-4)
+    assert_allclose(fit.sigma2_b, float(np.asarray(sm_fit.cov_re).ravel()[0]), rtol=1e-3)
+    assert fit.log_likelihood >= sm_fit.llf - 1e-6  # ours is at the optimum, statsmodels at most as high
+
+
+# --------------------------------------------------------------------------- ordinal: proportional-odds check
+
+
+def test_brant_rejects_non_proportional_odds(rng):
+    n = 3000
+    x = rng.normal(size=n)
+    # the slope differs across cuts: P(Y > k) has slope 0.2, 1.0, 2.0
+    lat = [rng.logistic(size=n) + b * x for b in (0.2, 1.0, 2.0)]
+    y = 1 + (lat[0] > -1).astype(int) + (lat[1] > 0.5).astype(int) * (lat[0] > -1) + (lat[2] > 2).astype(int) * (
+        lat[1] > 0.5
+    ) * (lat[0] > -1)
+    data = pd.DataFrame({"rating": y, "x": x})
+    with pytest.warns(ar.StatisticalWarning, match="Brant test rejects"):
+        res = ar.fit_ordinal(data, "rating ~ x")
+    assert res.glance()["brant_p_value"].iloc[0] < 1e-6
+    cum = res.extras["cumulative_logits"]
+    assert cum.estimate.iloc[-1] > cum.estimate.iloc[0] + 0.5
+
+
+def test_brant_binary_logits_equal_statsmodels_logit():
+    import statsmodels.api as sm
+
+    res = ar.fit_ordinal(DATA, "rating ~ alignment_cascade + manager_program + engagement")
+    cum = res.extras["cumulative_logits"]
+    X = sm.add_constant(DATA[["alignment_cascade", "manager_program", "engagement"]])
+    ref = sm.Logit((DATA.rating > 2).astype(float), X).fit(disp=0)
+    ours = cum[cum.cut == "> 2"]
+    assert_allclose(ours.estimate, ref.params.iloc[1:], rtol=1e-7)
+    assert_allclose(ours.std_error, ref.bse.iloc[1:], rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- mediation
+
+
+def test_mediation_linear_equals_product_of_coefficients():
+    res = ar.fit_mediation(DATA, treatment="manager_program", mediator="alignment_cascade", outcome="engagement",
+                           n_boot=200, seed=3)
+    t = res.tidy().set_index("term")
+    med = ar.fit_ols(DATA, "alignment_cascade ~ manager_program").tidy().set_index("term")
+    out = ar.fit_ols(DATA, "engagement ~ manager_program + alignment_cascade").tidy().set_index("term")
+    a, b, c = med.estimate["manager_program"], out.estimate["alignment_cascade"], out.estimate["manager_program"]
+    assert_allclose(t.estimate["indirect"], a * b, rtol=1e-10)
+    assert_allclose(t.estimate["direct"], c, rtol=1e-10)
+    assert_allclose(t.estimate["total"], a * b + c, rtol=1e-10)
+    assert_allclose(t.estimate["share_mediated"], a * b / (a * b + c), rtol=1e-10)
+    # bootstrap SE of a*b close to the Sobel (delta-method) SE
+    sobel = np.sqrt(a**2 * out.std_error["alignment_cascade"] ** 2 + b**2 * med.std_error["manager_program"] ** 2)
+    assert_allclose(t.std_error["indirect"], sobel, rtol=0.25)
+    assert t.conf_low["indirect"] < a * b < t.conf_high["indirect"]
+
+
+def test_mediation_with_binary_outcome_recovers_the_true_indirect_effect():
+    rng = np.random.default_rng(11)
+    n = 40000
+    T = rng.random(n)  # alignment in [0, 1]
+    M = 3 + 0.8 * T + rng.normal(0, 0.5, n)  # engagement
+    eta = lambda t, m: -0.5 - 0.3 * t - 0.9 * (m - 3)  # noqa: E731 - log-odds of leaving
+    Y = rng.binomial(1, 1 / (1 + np.exp(-eta(T, M))))
+    data = pd.DataFrame({"alignment": T, "engagement": M, "left": Y})
+    res = ar.fit_mediation(data, treatment="alignment", mediator="engagement", outcome="left", n_boot=0)
+    # truth: average over the residual distribution of P(t, M(1)) - P(t, M(0)), t in {0, 1}
+    e = rng.normal(0, 0.5, 400000)
+    p = lambda t, m: np.mean(1 / (1 + np.exp(-eta(t, m))))  # noqa: E731
+    true_acme = np.mean([p(t, 3.8 + e) - p(t, 3 + e) for t in (0, 1)])
+    est = res.tidy().set_index("term").estimate
+    assert abs(est["indirect"] - true_acme) < 0.01, (est["indirect"], true_acme)
+    assert res.glance()["outcome_model"].iloc[0] == "logit"
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+def test_driver_weights_sum_to_r_squared_and_match_two_orthogonal_drivers(rng):
+    n = 4000
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    a = a - a.mean()
+    b = b - b.mean() - (b @ a) / (a @ a) * a  # exactly orthogonal: each weight is its own r^2
+    y = 0.6 * a + 0.3 * b + rng.normal(size=n)
+    data = pd.DataFrame({"engagement": y, "a": a, "b": b})
+    res = ar.driver_analysis(data, drivers=["a", "b"], n_boot=50)
+    t = res.tidy()
+    r2 = ar.fit_ols(data, "engagement ~ a + b").glance()["r_squared"].iloc[0]
+    assert_allclose(t.estimate.sum(), r2, rtol=1e-10)
+    assert_allclose(t.estimate, [np.corrcoef(y, a)[0, 1] ** 2, np.corrcoef(y, b)[0, 1] ** 2], rtol=1e-10)
+    assert_allclose(t.share.sum(), 1.0)
+    assert list(t["rank"]) == [1.0, 2.0]
+    assert (t.conf_low < t.estimate).all() and (t.estimate < t.conf_high).all()
+
+
+def test_driver_groups_below_minimum_are_suppressed():
+    data = DATA.copy()
+    data.loc[:2, "department"] = "Tiny"  # three people
+    res = ar.driver_analysis(data, drivers=["alignment_cascade", "manager_program"], by="department", n_boot=10)
+    t = res.tidy()
+    tiny = t[t.group == "Tiny"]
+    assert tiny.suppressed.all() and tiny.estimate.isna().all() and tiny.n.isna().all()
+    assert not t[t.group == "all"].suppressed.any()
+
+
+# --------------------------------------------------------------------------- predictions, multiplicity, errors
+
+
+def test_predicted_values_and_marginal_effects_follow_the_coefficients():
+    res = ar.fit_ols(DATA, "engagement ~ alignment_cascade * manager_program + C(job_level)", cluster="manager_id")
+    b = res.tidy().set_index("term").estimate
+    me = ar.marginal_effects(res, DATA, x="alignment_cascade", by="manager_program")
+    assert_allclose(me.estimate, [b["alignment_cascade"], b["alignment_cascade"] + b["alignment_cascade:manager_program"]],
+                    rtol=1e-6)
+    pv = ar.predicted_values(res, DATA, x="alignment_cascade", by="manager_program", values=[0.0, 1.0])
+    # job level held at its most common level (3 here): intercept + job-level-3 shift
+    level = DATA.job_level.value_counts().idxmax()
+    base = b["Intercept"] + b.get(f"C(job_level)[T.{level}]", 0.0)
+    assert_allclose(pv.estimate.iloc[0], base, rtol=1e-10)
+    assert_allclose(pv.estimate.iloc[3] - pv.estimate.iloc[2], me.estimate.iloc[1], rtol=1e-6)
+    assert (pv.conf_low < pv.estimate).all()
+    ax = ar.plot_predicted(pv, by="manager_program", xlabel="Cascade alignment (share of goals)")
+    assert len(ax.lines) == 2
+    assert_allclose(ax.lines[1].get_xydata()[:, 1], pv.estimate.iloc[2:])
+
+
+def test_logit_predictions_are_probabilities():
+    res = ar.fit_logit(DATA, "left_next_cycle ~ engagement + manager_program")
+    pv = ar.predicted_values(res, DATA, x="engagement", n_points=5)
+    assert ((pv.estimate > 0) & (pv.estimate < 1)).all()
+    assert pv.estimate.is_monotonic_decreasing
+
+
+def test_adjust_pvalues_matches_r_p_adjust():
+    p = [0.01, 0.04, 0.03, 0.2]
+    assert_allclose(ar.adjust_pvalues(p), [0.04, 0.09, 0.09, 0.2])  # p.adjust(p, "holm")
+    assert_allclose(ar.adjust_pvalues(p, method="fdr_bh"), [0.04, 0.0533333333, 0.0533333333, 0.2])  # p.adjust(p, "BH")
+    t = ar.adjust_pvalues(pd.DataFrame({"p_value": [0.01, np.nan]}))
+    assert t.p_adjusted.iloc[0] == 0.01 and np.isnan(t.p_adjusted.iloc[1])
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: ar.fit_ols(DATA, "engagement ~ not_a_column"), "not_a_column"),
+        (lambda: ar.fit_ols(DATA, "alignment_cascade + manager_program"), "must name the outcome"),
+        (lambda: ar.fit_logit(DATA, "engagement ~ manager_program"), "must be 0/1"),
+        (lambda: ar.fit_mixed(DATA, FORMULA, groups="nope"), "nope"),
+        (lambda: ar.fit_ordinal(DATA, "left_next_cycle ~ engagement"), "at least 3"),
+        (lambda: ar.fit_mixed(DATA, FORMULA, groups="manager_id", engine="magic"), "engine"),
+        (lambda: ar.fit_ols(DATA.assign(k=1.0), "engagement ~ k"), "do not vary"),
+    ],
+)
+def test_bad_input_raises_model_error(call, match):
+    with pytest.raises(ar.ModelError, match=match):
+        call()
+
+
+def test_result_plots_draw_their_tables():
+    res = ar.fit_logit(DATA, "left_next_cycle ~ engagement + manager_program", cluster="manager_id")
+    ax = res.plot()
+    assert ax.get_xscale() == "log" and len(ax.get_yticklabels()) == 2  # odds ratios, intercept left out
+    mixed = ar.fit_mixed(DATA, FORMULA, groups="manager_id")
+    ax2 = ar.plot_residuals(mixed.extras["residuals"], ax=ax.figure.add_subplot(2, 1, 2))
+    assert len(ax2.collections[0].get_offsets()) == 1457
+    drivers = ar.driver_analysis(DATA, drivers=["alignment_cascade", "manager_program"], n_boot=10)
+    ax3 = drivers.plot()
+    assert len(ax3.patches) == 2
+
+
+def test_runs_on_the_analysis_tables(tiny_clean):
+    panel = tiny_clean.analysis.survey_panel
+    cycles = tiny_clean.analysis.cycles
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ar.StatisticalWarning)
+        mixed = ar.fit_mixed(panel, "engagement ~ alignment_cascade + manager_program + C(job_level)", groups="manager_id")
+        ordinal = ar.fit_ordinal(cycles, "rating ~ alignment_cascade + attainment")
+    assert mixed.glance()["n"].iloc[0] == panel.dropna(subset=["engagement", "alignment_cascade", "manager_id",
+                                                              "job_level"]).shape[0]
+    assert ordinal.tidy().term.str.contains(r"\|").sum() == cycles.rating.nunique() - 1

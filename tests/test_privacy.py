@@ -1,0 +1,284 @@
+"""Privacy: small-group suppression (primary and complementary), pseudonyms, leak scans."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import alignment_research as ar
+from alignment_research.privacy import suppress_small_groups
+
+
+def _shown(out, col="n"):
+    return out.loc[~out["suppressed"], col]
+
+
+# --------------------------------------------------------------------------- primary suppression
+
+
+def test_small_groups_are_suppressed_not_rounded():
+    t = pd.DataFrame({"department": ["A", "B", "C"], "n": [12, 4, 9], "alignment": [0.5, 0.9, 0.4]})
+    out = suppress_small_groups(t, group_cols=["department"], total=False)
+    assert out["suppressed"].tolist() == [False, True, False]
+    assert out.loc[1, ["n", "alignment"]].isna().all()  # hidden, not rounded to 5 or 0
+    assert out.loc[[0, 2], "n"].tolist() == [12, 9]
+    assert out.loc[[0, 2], "alignment"].tolist() == [0.5, 0.4]
+    assert out["suppression"].tolist()[1] == "small group"
+    # the input is left as it was
+    assert t["n"].tolist() == [12, 4, 9]
+
+
+def test_threshold_is_inclusive_at_min_size():
+    t = pd.DataFrame({"g": ["A", "B"], "n": [5, 4], "x": [1.0, 2.0]})
+    out = suppress_small_groups(t, min_size=5, total=False)
+    assert out["suppressed"].tolist() == [False, True]
+
+
+def test_nothing_changes_when_all_groups_are_large():
+    t = pd.DataFrame({"g": ["A", "B", "C"], "n": [6, 50, 7], "x": [1.0, 2.0, 3.0]})
+    out = suppress_small_groups(t)
+    assert not out["suppressed"].any()
+    pd.testing.assert_frame_equal(out[t.columns], t)
+
+
+def test_missing_count_is_treated_as_small():
+    t = pd.DataFrame({"g": ["A", "B", "C"], "n": [np.nan, 20, 30], "x": [1.0, 2.0, 3.0]})
+    out = suppress_small_groups(t, total=False)
+    assert out["suppressed"].tolist() == [True, False, False]
+
+
+def test_value_cols_limits_what_is_hidden_and_count_must_exist():
+    t = pd.DataFrame({"g": ["A", "B"], "n": [3, 30], "x": [1.0, 2.0], "label": ["a", "b"]})
+    out = suppress_small_groups(t, group_cols=["g"], value_cols=["x"], total=False)
+    assert out.loc[0, "label"] == "a" and pd.isna(out.loc[0, "x"])
+    with pytest.raises(KeyError, match="headcount"):
+        suppress_small_groups(t, count="headcount")
+
+
+# --------------------------------------------------------------------------- complementary suppression
+
+
+def test_a_single_hidden_group_is_protected_by_hiding_the_next_smallest_sibling():
+    # total 40+3+12+30 = 85 is shown elsewhere: without the second cell, B = 85 - 40 - 12 - 30.
+    t = pd.DataFrame({"department": ["A", "B", "C", "D"], "n": [40, 3, 12, 30], "x": [0.6, 0.2, 0.55, 0.7]})
+    out = suppress_small_groups(t, group_cols=["department"])
+    assert out["suppression"].fillna("").tolist() == ["", "small group", "complementary", ""]
+    # what a reader can still compute: the hidden pair's sum, which is itself not small
+    assert t["n"].sum() - _shown(out).sum() == 15
+
+
+def test_two_tiny_hidden_groups_whose_sum_is_small_need_a_third():
+    # B and C are both hidden, but 85 - shown = 3 people: the pair is itself a small group.
+    t = pd.DataFrame({"g": list("ABCD"), "n": [40, 1, 2, 30], "x": [1.0, 2.0, 3.0, 4.0]})
+    out = suppress_small_groups(t)
+    assert out["suppressed"].tolist() == [False, True, True, True]
+    assert out.loc[3, "suppression"] == "complementary"
+    assert t["n"].sum() - _shown(out).sum() >= 5
+
+
+def test_two_hidden_groups_reaching_the_threshold_need_nothing_more():
+    t = pd.DataFrame({"g": list("ABCD"), "n": [40, 3, 4, 30], "x": [1.0, 2.0, 3.0, 4.0]})
+    out = suppress_small_groups(t)
+    assert out["suppressed"].tolist() == [False, True, True, False]
+    assert (out["suppression"] == "complementary").sum() == 0
+
+
+def test_no_complementary_suppression_when_no_total_is_published():
+    t = pd.DataFrame({"g": list("ABCD"), "n": [40, 3, 12, 30], "x": [1.0, 2.0, 3.0, 4.0]})
+    out = suppress_small_groups(t, total=False)
+    assert out["suppressed"].tolist() == [False, True, False, False]
+
+
+def test_complementary_suppression_stays_within_the_parent_group():
+    # Department X has a small team; its sibling within X is hidden, not a team of Y.
+    t = pd.DataFrame(
+        {
+            "department": ["X", "X", "X", "Y", "Y"],
+            "team": ["x1", "x2", "x3", "y1", "y2"],
+            "n": [2, 20, 8, 6, 9],
+            "x": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    out = suppress_small_groups(t, group_cols=["department", "team"])
+    assert out["suppressed"].tolist() == [True, False, True, False, False]
+    assert out.loc[2, "suppression"] == "complementary"
+
+
+def test_total_rows_marked_by_label_are_not_siblings_and_are_suppressed_when_small():
+    t = pd.DataFrame(
+        {
+            "department": ["X", "X", "X", "Y", "Y", "Y"],
+            "team": ["x1", "x2", "All", "y1", "y2", "All"],
+            "n": [2, 20, 22, 1, 2, 3],
+            "x": [1.0, 2.0, 1.9, 4.0, 5.0, 4.7],
+        }
+    )
+    out = suppress_small_groups(t, group_cols=["department", "team"], total="All")
+    # X: x1 small -> x2 is the only sibling left, hidden too; the X total (22) stays
+    assert out["suppressed"].tolist() == [True, True, False, True, True, True]
+    assert out.loc[2, "n"] == 22
+    assert out.loc[5, "suppression"] == "small group"
+
+
+def test_margins_protect_both_directions_of_a_cross_table():
+    # rows = department, columns = level; a small cell needs partners in its row AND its column.
+    t = pd.DataFrame(
+        {
+            "department": ["X", "X", "Y", "Y", "Z", "Z"],
+            "level": [1, 2, 1, 2, 1, 2],
+            "n": [3, 30, 25, 40, 20, 35],
+        }
+    )
+    t["level"] = t["level"].astype(str)
+    out = suppress_small_groups(t, group_cols=["department", "level"], margins=True)
+    hidden = out.loc[out["suppressed"], ["department", "level"]].apply(tuple, axis=1).tolist()
+    # the smallest partners: (X,2) in X's row, (Z,1) in level 1's column, then (Z,2) to close Z's row
+    assert ("X", "1") in hidden and ("X", "2") in hidden and ("Z", "1") in hidden
+    for key in ["department", "level"]:
+        for _, grp in out.groupby(key):
+            assert grp["suppressed"].sum() != 1, f"a lone hidden cell along {key} is recoverable"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=8),
+    st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=8),
+)
+def test_no_hidden_group_can_be_recovered_by_subtraction(counts_x, counts_y):
+    t = pd.DataFrame(
+        {
+            "department": ["X"] * len(counts_x) + ["Y"] * len(counts_y),
+            "team": [f"t{i}" for i in range(len(counts_x) + len(counts_y))],
+            "n": counts_x + counts_y,
+        }
+    )
+    out = suppress_small_groups(t, group_cols=["department", "team"], min_size=5)
+    assert (_shown(out) >= 5).all()
+    for _, grp in out.groupby("department"):
+        hidden = grp["suppressed"]
+        if hidden.any() and not hidden.all():
+            recoverable = t.loc[hidden[hidden].index, "n"].sum()
+            assert hidden.sum() >= 2 and recoverable >= 5
+
+
+# --------------------------------------------------------------------------- pseudonyms
+
+
+def test_pseudonyms_are_keyed_stable_and_keep_joins(monkeypatch):
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", "k1")
+    emp = pd.DataFrame({"employee_id": ["E000001", "E000002", "E000003"], "manager_id": [pd.NA, "E000001", "E000001"]})
+    a = ar.pseudonymise_ids(emp, ["employee_id", "manager_id"])
+    b = ar.pseudonymise_ids(emp, ["employee_id", "manager_id"])
+    pd.testing.assert_frame_equal(a, b)
+    assert a["manager_id"].isna().tolist() == [True, False, False]
+    assert a.loc[1, "manager_id"] == a.loc[0, "employee_id"]
+    assert a["employee_id"].str.fullmatch(r"P[0-9a-f]{12}").all()
+    assert not a["employee_id"].isin(emp["employee_id"]).any()
+    # the keyed hash, checked independently
+    import hashlib
+    import hmac
+
+    assert a.loc[0, "employee_id"] == "P" + hmac.new(b"k1", b"E000001", hashlib.sha256).hexdigest()[:12]
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", "k2")
+    c = ar.pseudonymise_ids(emp, ["employee_id"])
+    assert (c["employee_id"] != a["employee_id"]).all()
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_missing_key_is_a_clear_privacy_error(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv("MY_KEY", raising=False)
+    else:
+        monkeypatch.setenv("MY_KEY", value)
+    with pytest.raises(ar.PrivacyError, match="MY_KEY"):
+        ar.pseudonymise_ids(pd.DataFrame({"employee_id": ["E1"]}), "employee_id", key_env="MY_KEY")
+
+
+def test_pseudonymise_tables_covers_every_id_column(monkeypatch):
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", "k")
+    tables = {
+        "employees": pd.DataFrame({"employee_id": ["E1", "E2"], "manager_id": [pd.NA, "E1"]}),
+        "feedback": pd.DataFrame({"employee_id": ["E2"], "giver_id": ["E1"], "kind": ["check_in"]}),
+        "goals": pd.DataFrame({"goal_id": ["G1"], "owner_id": ["E1"]}),
+    }
+    out = ar.pseudonymise_tables(tables)
+    p1 = out["employees"].loc[0, "employee_id"]
+    assert out["feedback"].loc[0, "giver_id"] == p1 == out["goals"].loc[0, "owner_id"]
+    assert out["goals"].loc[0, "goal_id"] == "G1"  # goal ids are not personal
+    assert out["feedback"].loc[0, "kind"] == "check_in"
+
+
+# --------------------------------------------------------------------------- scans
+
+
+def test_find_identifiers_sees_visible_text_only():
+    html = (
+        "<style>.x{color:#E0E0E0}</style><script>var a='E999999';</script>"
+        "<img src='data:image/png;base64,E1234567AAAA'>"
+        "<p>E-value 2.1; 1.2E105; employee E000123 was hired.</p>"
+        "<td>Jane Doe</td><td>1984-03-07</td>"
+    )
+    found = ar.find_identifiers(html, names=["Jane Doe"], birth_dates=["1984-03-07"])
+    assert sorted(zip(found["kind"], found["match"])) == [
+        ("birth_date", "1984-03-07"),
+        ("employee_id", "E000123"),
+        ("name", "Jane Doe"),
+    ]
+
+
+def test_find_identifiers_matches_known_ids_and_birth_date_headers():
+    found = ar.find_identifiers("<th>date_of_birth</th><td>EMP-17</td><td>12</td>", ids=["EMP-17", "12"], pattern=None)
+    assert sorted(found["match"]) == ["EMP-17", "date_of_birth"]
+
+
+def test_find_small_groups_reads_every_table():
+    html = pd.DataFrame({"team": ["a", "b"], "n": [3, 9]}).to_html(index=False)
+    html += pd.DataFrame({"team": ["c"], "n": [np.nan], "rows_in": [2]}).to_html()  # with an index column
+    html += suppress_small_groups(pd.DataFrame({"team": ["a", "b", "c"], "n": [3, 9, 7]})).to_html(index=False)
+    found = ar.find_small_groups(html, min_size=5)
+    assert found[["table", "column", "value"]].values.tolist() == [[0, "n", 3.0]]
+
+
+# --------------------------------------------------------------------------- rendered reports of a study with tiny groups
+
+
+@pytest.fixture(scope="module")
+def tiny_group_reports(tmp_path_factory):
+    """Run every notebook on a study where two departments have 1 and 2 people."""
+    tmp = tmp_path_factory.mktemp("tiny_groups")
+    folder = ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=8), tmp / "study")
+    employees = pd.read_csv(folder / "employees.csv", dtype=str, keep_default_na=False)
+    managers = set(employees["manager_id"])
+    staff = employees.index[~employees["employee_id"].isin(managers)]
+    employees.loc[staff[:1], "department"] = "Legal"
+    employees.loc[staff[1:3], "department"] = "Audit"
+    employees.to_csv(folder / "employees.csv", index=False)
+    result = ar.run_study(folder, tmp / "out", progress=False)
+    ids = set(employees["employee_id"]) | (set(employees["manager_id"]) - {""})
+    return result, ids
+
+
+@pytest.mark.slow
+def test_no_rendered_table_shows_a_group_below_the_threshold(tiny_group_reports):
+    result, _ = tiny_group_reports
+    pages = sorted(result.out_dir.glob("*.html"))
+    assert len(pages) == len(result.reports) + 1  # every report and the index
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        small = ar.find_small_groups(html, min_size=5)
+        assert small.empty, f"{page.name}: {small.to_dict('records')}"
+    # the brief's department table hides Legal (1) and Audit (2) and, since 1 + 2 < 5, a third department
+    brief = (result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8")
+    table = next(t for t in ar.read_html_tables(brief) if "n_people" in t.columns)
+    hidden = table.loc[table["suppressed"] == "True", "department"].tolist()
+    assert {"Legal", "Audit"} <= set(hidden) and len(hidden) == 3
+    assert table.loc[table["suppressed"] == "True", "n_people"].isin(["<NA>", "", "NaN"]).all()
+
+
+@pytest.mark.slow
+def test_no_rendered_report_shows_an_employee_id(tiny_group_reports):
+    result, ids = tiny_group_reports
+    for page in sorted(result.out_dir.glob("*.html")):
+        found = ar.find_identifiers(page.read_text(encoding="utf-8"), ids=ids)
+        assert found.empty, f"{page.name}: {found.head().to_dict('records')}"

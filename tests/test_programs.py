@@ -1,0 +1,422 @@
+"""Programme effects: balance, E-values, trial emulation and matching on hand-made data, then a real study."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alignment_research as ar
+from alignment_research.errors import ModelError, StatisticalWarning
+from alignment_research.programs import effective_sample_size, team_followup, team_intervals, team_survey_panel
+
+T = pd.Timestamp
+
+
+# --------------------------------------------------------------------------- balance_table
+
+
+@pytest.fixture
+def five():
+    return pd.DataFrame(
+        {"t": [1, 1, 0, 0, 0], "x": [3.0, 5.0, 1.0, 2.0, 3.0], "b": [1, 0, 1, 0, 0], "dept": list("abaab")}
+    )
+
+
+class TestBalanceTable:
+    """Hand-computed; definition as cobalt::bal.tab(s.d.denom = "pooled", binary = "std").
+
+    cobalt: SMD = (mean_t - mean_c) / sqrt((var_t + var_c) / 2) with the variances of the
+    *unweighted* groups (also after weighting); continuous var with n - 1, binary p (1 - p).
+    """
+
+    def test_continuous(self, five):
+        res = ar.balance_table(five, "t", ["x"]).iloc[0]
+        # means 4 and 2; var_t = ((3-4)^2 + (5-4)^2)/1 = 2, var_c = (1 + 0 + 1)/2 = 1
+        assert res["type"] == "continuous"
+        assert res["mean_treated"] == pytest.approx(4.0, rel=1e-12)
+        assert res["mean_control"] == pytest.approx(2.0, rel=1e-12)
+        assert res["smd_before"] == pytest.approx(2 / np.sqrt(1.5), rel=1e-12)
+        assert "smd_after" not in res
+
+    def test_binary_uses_p_times_one_minus_p(self, five):
+        res = ar.balance_table(five, "t", ["b"]).iloc[0]
+        # p_t = 1/2, p_c = 1/3: sd = sqrt((1/4 + 2/9) / 2)
+        assert res["type"] == "binary"
+        assert res["smd_before"] == pytest.approx((1 / 2 - 1 / 3) / np.sqrt((1 / 4 + 2 / 9) / 2), rel=1e-12)
+
+    def test_categorical_levels(self, five):
+        res = ar.balance_table(five, "t", ["dept"]).set_index("covariate")
+        assert list(res.index) == ["dept[a]", "dept[b]"]
+        # level a: p_t = 1/2, p_c = 2/3
+        assert res.loc["dept[a]", "smd_before"] == pytest.approx(
+            (1 / 2 - 2 / 3) / np.sqrt((1 / 4 + 2 / 9) / 2), rel=1e-12
+        )
+        assert res.loc["dept[b]", "smd_before"] == pytest.approx(-res.loc["dept[a]", "smd_before"], rel=1e-12)
+
+    def test_weights_change_means_not_the_denominator(self, five):
+        res = ar.balance_table(five, "t", ["x", "b"], weights=[1, 1, 2, 1, 1]).set_index("covariate")
+        # weighted control mean of x: (2*1 + 2 + 3) / 4 = 1.75; denominator still sqrt(1.5)
+        assert res.loc["x", "mean_control_adj"] == pytest.approx(1.75, rel=1e-12)
+        assert res.loc["x", "smd_after"] == pytest.approx((4 - 1.75) / np.sqrt(1.5), rel=1e-12)
+        # weighted control share of b: 2/4 = 1/2 = treated share -> balanced
+        assert res.loc["b", "smd_after"] == pytest.approx(0.0, abs=1e-12)
+
+    def test_weight_column_by_name_and_zero_weights(self, five):
+        d = five.assign(w=[1.0, 1.0, 0.0, 1.0, 1.0])
+        res = ar.balance_table(d, "t", ["x"], weights="w").iloc[0]
+        assert res["mean_control_adj"] == pytest.approx(2.5, rel=1e-12)  # (2 + 3) / 2
+
+    def test_bad_treatment(self, five):
+        with pytest.raises(ModelError, match="0 \\(control\\) and 1"):
+            ar.balance_table(five.assign(t=1), "t", ["x"])
+        with pytest.raises(ModelError, match="no column"):
+            ar.balance_table(five, "t", ["nope"])
+
+    def test_effective_sample_size(self):
+        assert effective_sample_size([1, 1, 1, 1]) == pytest.approx(4.0)
+        assert effective_sample_size([1, 1, 2]) == pytest.approx(16 / 6)  # Kish: (sum w)^2 / sum w^2
+
+
+# --------------------------------------------------------------------------- e_value
+
+
+class TestEValue:
+    """Published values: VanderWeele & Ding (2017), Annals of Internal Medicine 167:268-274."""
+
+    def test_breastfeeding_example(self):
+        # RR 3.9 (95% CI 1.8 to 8.7): E-value 7.26, for the lower limit 3.0 (paper, Example 1)
+        res = ar.e_value(3.9, 1.8, 8.7, measure="RR").iloc[0]
+        assert res["e_value"] == pytest.approx(7.26, abs=0.005)
+        assert res["e_value_ci"] == pytest.approx(3.0, abs=0.005)
+
+    def test_protective_leukemia_example(self):
+        # RR 0.80 (0.71 to 0.91): E-value 1.81, for the upper limit 1.43 (paper; EValue::evalues.RR(0.80, 0.71, 0.91))
+        res = ar.e_value(0.80, 0.71, 0.91, measure="RR").iloc[0]
+        assert res["e_value"] == pytest.approx(1.81, abs=0.005)
+        assert res["e_value_ci"] == pytest.approx(1.43, abs=0.005)
+
+    def test_rare_hr_is_an_rr(self):
+        a = ar.e_value(0.80, 0.71, 0.91, measure="HR", rare=True)
+        b = ar.e_value(0.80, 0.71, 0.91, measure="RR")
+        assert a["e_value"].iloc[0] == pytest.approx(b["e_value"].iloc[0], rel=1e-12)
+
+    def test_common_hr_square_root_conversion(self):
+        # EValue::evalues.HR(0.56, 0.46, 0.69, rare = FALSE) uses RR = (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))
+        # (VanderWeele 2020, Biometrics 76:746). Hand-computed here:
+        rr = (1 - 0.5 ** np.sqrt(0.56)) / (1 - 0.5 ** np.sqrt(1 / 0.56))  # 0.6701
+        rr_hi = (1 - 0.5 ** np.sqrt(0.69)) / (1 - 0.5 ** np.sqrt(1 / 0.69))
+        res = ar.e_value(0.56, 0.46, 0.69, measure="HR", rare=False).iloc[0]
+        assert res["rr"] == pytest.approx(rr, rel=1e-12)
+        assert res["rr"] == pytest.approx(0.6701, abs=5e-5)
+        assert res["e_value"] == pytest.approx(1 / rr + np.sqrt(1 / rr * (1 / rr - 1)), rel=1e-12)
+        assert res["e_value_ci"] == pytest.approx(1 / rr_hi + np.sqrt(1 / rr_hi * (1 / rr_hi - 1)), rel=1e-12)
+
+    def test_interval_containing_one(self):
+        res = ar.e_value(1.3, 0.9, 1.8, measure="HR").iloc[0]
+        assert res["e_value_ci"] == 1.0
+        assert res["e_value"] == pytest.approx(1.3 + np.sqrt(1.3 * 0.3), rel=1e-12)
+
+    def test_common_or_and_smd(self):
+        assert ar.e_value(4.0, measure="OR", rare=False)["rr"].iloc[0] == pytest.approx(2.0)
+        # EValue::evalues.MD(0.5): RR = exp(0.91 * 0.5)
+        res = ar.e_value(0.5, 0.3, 0.7, measure="SMD").iloc[0]
+        assert res["rr"] == pytest.approx(np.exp(0.455), rel=1e-12)
+        assert res["e_value_ci"] == pytest.approx(
+            np.exp(0.91 * 0.3) + np.sqrt(np.exp(0.91 * 0.3) * (np.exp(0.91 * 0.3) - 1)), rel=1e-12
+        )
+        assert np.isnan(ar.e_value(2.0)["e_value_ci"].iloc[0])
+
+    def test_errors(self):
+        with pytest.raises(ModelError, match="positive"):
+            ar.e_value(-0.2)
+        with pytest.raises(ModelError, match="measure"):
+            ar.e_value(2.0, measure="RD")
+        with pytest.raises(ModelError, match="bracket"):
+            ar.e_value(2.0, 2.5, 3.0)
+
+    def test_reads_as_a_sentence(self):
+        text = str(ar.describe_e_value(ar.e_value(0.80, 0.71, 0.91, measure="RR")))
+        assert "1.8" in text
+
+
+# --------------------------------------------------------------------------- trial emulation
+
+
+def _emp(eid, hire, manager=None, term=None, ttype=None, dept="Sales", level=3):
+    return dict(employee_id=eid, hire_date=T(hire), termination_date=T(term) if term else pd.NaT,
+                termination_type=ttype, department=dept, job_level=level, manager_id=manager)
+
+
+@pytest.fixture
+def org():
+    """Four managers: M1 enrols 2021-03-01, M2 enrols 2021-09-01, M3 never, M4 before the window."""
+    rows = [_emp(m, "2015-01-01") for m in ("M1", "M2", "M3", "M4")]
+    rows += [
+        _emp("A1", "2018-01-01", "M1"),
+        _emp("A2", "2021-02-01", "M1", term="2021-06-30", ttype="voluntary"),
+        _emp("A3", "2021-04-01", "M1"),  # hired after M1's trial date: not in the trial team
+        _emp("B1", "2019-01-01", "M2", term="2021-10-15", ttype="voluntary"),  # leaves after M2 enrols
+        _emp("B2", "2019-01-01", "M2", term="2021-05-01", ttype="involuntary"),
+        _emp("C1", "2017-06-01", "M3"),
+        _emp("C2", "2017-06-01", "M3", term="2021-01-15", ttype="voluntary"),  # gone before any trial
+        _emp("D1", "2017-06-01", "M4"),
+    ]
+    employees = pd.DataFrame(rows)
+    employees.index = employees.index + 2
+    programs = pd.DataFrame(
+        {
+            "employee_id": ["M1", "M2", "M4", "M3", "M1"],
+            "program": ["leadership_development"] * 3 + ["coaching", "leadership_development"],
+            "start_date": [T("2021-03-01"), T("2021-09-01"), T("2019-05-01"), T("2021-02-01"), T("2022-01-01")],
+        }
+    )
+    ratings = pd.DataFrame(
+        {
+            "employee_id": ["M1", "M2", "M3", "M1", "M3"],
+            "rating": [5.0, 2.0, 3.0, 1.0, 4.0],
+            "known_date": [T("2021-01-01"), T("2021-01-01"), T("2021-01-01"), T("2022-01-01"), T("2021-06-01")],
+        }
+    )
+    measures = pd.DataFrame(
+        {
+            "employee_id": ["A1", "A2", "B1", "B2", "C1", "C1", "A1"],
+            "date": [T("2021-01-10")] * 5 + [T("2021-07-01"), T("2021-03-01")],
+            "measure": "engagement",
+            "value": [4.0, 2.0, 3.0, 5.0, 1.0, 2.0, 9.0],
+        }
+    )
+    return employees, programs, ratings, measures
+
+
+WINDOW = (T("2020-01-01"), T("2023-12-31"))
+
+
+class TestProgramTrials:
+    def test_risk_sets_by_date(self, org):
+        employees, programs, ratings, measures = org
+        trials = ar.program_trials(employees, programs, ratings=ratings, team_measures=measures, window=WINDOW)
+        got = trials[["trial", "manager_id", "treated"]].sort_values(["trial", "manager_id"]).values.tolist()
+        # trial 1 (2021-03-01): M1 treated; M2 (enrols later) and M3 (coaching only) are controls;
+        # M4 enrolled before the window and is never a control. Trial 2 (2021-09-01): M1 has enrolled.
+        assert got == [[1, "M1", 1], [1, "M2", 0], [1, "M3", 0], [2, "M2", 1], [2, "M3", 0]]
+
+    def test_covariates_known_before_the_date(self, org):
+        employees, programs, ratings, measures = org
+        trials = ar.program_trials(employees, programs, ratings=ratings, team_measures=measures, window=WINDOW)
+        t1 = trials[trials["trial"] == 1].set_index("manager_id")
+        t2 = trials[trials["trial"] == 2].set_index("manager_id")
+        # M3's rating 4 is known from 2021-06-01: trial 1 sees 3, trial 2 sees 4
+        assert t1.loc["M3", "rating"] == 3.0 and t2.loc["M3", "rating"] == 4.0
+        # team on 2021-03-01: M1 has A1, A2 (A3 hired later); M2 has B1, B2; M3 has C1 (C2 gone)
+        assert t1["team_size"].to_dict() == {"M1": 2, "M2": 2, "M3": 1}
+        # A1's 9.0 is dated on the trial day itself, so not yet known: mean(4, 2) = 3
+        assert t1.loc["M1", "team_engagement"] == 3.0
+        assert t1.loc["M3", "team_engagement"] == 1.0 and t2.loc["M3", "team_engagement"] == 2.0
+        # B2 left on 2021-05-01: M2's team at trial 2 is B1 only
+        assert t2.loc["M2", "team_size"] == 1
+        assert t1.loc["M2", "enrol_date"] == T("2021-09-01")
+        assert t1.loc["M1", "tenure_years"] == pytest.approx((T("2021-03-01") - T("2015-01-01")).days / 365.25)
+
+    def test_no_enrolment_is_an_error(self, org):
+        employees, programs, *_ = org
+        with pytest.raises(ModelError, match="mentoring"):
+            ar.program_trials(employees, programs, program="mentoring", window=WINDOW)
+
+
+class TestMatching:
+    def test_nearest_within_caliper(self):
+        t = pd.DataFrame(
+            {
+                "trial": [1] * 5 + [2] * 3,
+                "manager_id": ["a", "b", "c", "d", "e", "b", "c", "f"],
+                "treated": [1, 0, 0, 0, 0, 1, 0, 0],
+                "logit_propensity": [0.0, 0.3, -0.1, 5.0, 0.05, 1.0, 1.1, 0.9],
+            }
+        )
+        # caliper = 0.5 * sd(logit) ~ 0.87: in trial 1, d (distance 5) is out
+        res = ar.match_trials(t, ratio=2, caliper=0.5)
+        assert res["matched_set"].tolist()[:5] == ["1:a", pd.NA, "1:a", pd.NA, "1:a"]
+        assert res["weight"].tolist() == [1.0, 0.0, 0.5, 0.0, 0.5, 1.0, 0.5, 0.5]
+        # b is treated in trial 2 after serving as a (possible) control in trial 1: by date, not "ever"
+        assert res.loc[5, "matched_set"] == "2:b"
+
+    def test_unmatched_treated(self):
+        t = pd.DataFrame({"trial": 1, "manager_id": list("abc"), "treated": [1, 0, 0],
+                          "logit_propensity": [10.0, 0.0, 0.1]})
+        res = ar.match_trials(t, ratio=1, caliper=0.2)
+        assert res["weight"].sum() == 0 and res["matched_set"].isna().all()
+
+
+class TestFollowup:
+    def test_reports_followed_from_the_trial_date(self, org):
+        employees, programs, ratings, measures = org
+        trials = ar.program_trials(employees, programs, ratings=ratings, window=WINDOW)
+        matched = trials.assign(matched_set=trials["trial"].astype(str) + ":x", weight=1.0)
+        data = team_followup(matched, employees, window_end=WINDOW[1])
+        one = data[data["trial"] == 1].set_index("employee_id")
+        hire = employees.set_index("employee_id")["hire_date"]
+        # A2 leaves voluntarily 2021-06-30: event on the tenure scale, entry = trial date
+        assert one.loc["A2", "event"] == 1
+        assert one.loc["A2", "entry"] == (T("2021-03-01") - hire["A2"]).days
+        assert one.loc["A2", "exit"] == (T("2021-06-30") - hire["A2"]).days
+        # B1 (control M2's report) leaves 2021-10-15, after M2 enrols on 2021-09-01: censored then
+        assert one.loc["B1", "event"] == 0
+        assert one.loc["B1", "exit"] == (T("2021-09-01") - hire["B1"]).days
+        # B2 leaves involuntarily: not the event
+        assert one.loc["B2", "event"] == 0 and one.loc["B2", "exit"] == (T("2021-05-01") - hire["B2"]).days
+        # C1 is followed to the window end
+        assert one.loc["C1", "exit"] == (WINDOW[1] - hire["C1"]).days
+        assert "A3" not in one.index and "C2" not in one.index
+        two = data[data["trial"] == 2].set_index("employee_id")
+        # in trial 2 B1 belongs to the treated team and its exit counts
+        assert two.loc["B1", "treated"] == 1 and two.loc["B1", "event"] == 1
+
+    def test_intervals_cut_to_the_followup(self, org):
+        employees, programs, ratings, _ = org
+        trials = ar.program_trials(employees, programs, ratings=ratings, window=WINDOW)
+        matched = trials.assign(matched_set=trials["trial"].astype(str) + ":x", weight=1.0)
+        followup = team_followup(matched, employees, window_end=WINDOW[1])
+        # B1: hired 2019-01-01, leaves 2021-10-15 = tenure day 1018; trial 1 = day 790, M2 enrols day 974
+        person = pd.DataFrame({"employee_id": ["B1"], "spell": [1], "hire_date": [T("2019-01-01")]})
+        intervals = pd.DataFrame({"employee_id": "B1", "spell": 1, "manager_id": "M2", "start": [0, 500, 1000],
+                                  "stop": [500, 1000, 1018], "event": [0, 0, 1], "engagement": [3.0, 3.5, 4.0]})
+        cut = team_intervals(followup, intervals, person)
+        one = cut[cut["trial"] == 1]
+        assert one[["start", "stop", "event", "treated"]].values.tolist() == [[790, 974, 0, 0]]
+        two = cut[cut["trial"] == 2]
+        assert two[["start", "stop", "event", "treated", "engagement"]].values.tolist() == [
+            [974, 1000, 0, 1, 3.5], [1000, 1018, 1, 1, 4.0]]
+        assert set(cut["manager_id"]) == {"M2"}
+
+    def test_survey_panel_relative_waves(self, org):
+        employees, programs, ratings, _ = org
+        trials = ar.program_trials(employees, programs, ratings=ratings, window=WINDOW)
+        matched = trials.assign(matched_set=trials["trial"].astype(str) + ":x", weight=1.0)
+        panel = pd.DataFrame(
+            {
+                "employee_id": ["A1", "A1", "A1", "B1", "B1", "C1"],
+                "manager_id": ["M1", "M1", "M1", "M2", "M2", "M3"],
+                "survey_date": [T("2020-10-01"), T("2021-04-01"), T("2021-10-01"), T("2021-04-01"),
+                                T("2021-10-01"), T("2021-10-01")],
+                "wave": [1, 2, 3, 2, 3, 3],
+                "engagement": [3.0, 4.0, 4.5, 3.0, 3.5, 2.0],
+            }
+        )
+        out = team_survey_panel(matched, panel)
+        one = out[out["matched_set"] == "1:x"]
+        # trial 1 on 2021-03-01: wave 2 (2021-04-01) is the first after -> rel 0; wave 1 -> -1
+        assert one.loc[one["employee_id"] == "A1", "rel_wave"].tolist() == [-1, 0, 1]
+        # control M2's team is censored at its own enrolment (2021-09-01): wave 3 dropped
+        assert one.loc[one["manager_id"] == "M2", "wave"].tolist() == [2]
+        assert one["treated_post"].sum() == 2
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def test_plot_love_draws_the_table():
+    b = pd.DataFrame({"covariate": ["x", "y", "z"], "smd_before": [0.5, -0.2, 0.05], "smd_after": [0.05, 0.01, -0.2]})
+    ax = ar.plot_love(b)
+    # ordered by |before|, largest on top (last row)
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), [[0.05, 0], [0.2, 1], [0.5, 2]])
+    np.testing.assert_allclose(ax.lines[1].get_xydata(), [[0.2, 0], [0.01, 1], [0.05, 2]])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["z", "y", "x"]
+
+
+def test_plot_overlap_bars_are_densities():
+    d = pd.DataFrame({"treated": [1, 1, 0, 0, 0, 0], "propensity": [0.62, 0.68, 0.12, 0.14, 0.33, 0.61],
+                      "weight": [1, 1, 1, 1, 1, 0]})
+    ax = ar.plot_overlap(d, weights="weight", bins=10)
+    treated = [p.get_height() for p in ax.containers[0]]
+    control = [p.get_height() for p in ax.containers[1]]
+    assert treated[6] == pytest.approx(10.0)  # both treated in [0.6, 0.7): density 1 / 0.1
+    assert control[1] == pytest.approx(-2 / 3 * 10) and control[3] == pytest.approx(-1 / 3 * 10)
+    assert control[6] == 0  # the zero-weight control is left out
+    assert sum(treated) * 0.1 == pytest.approx(1.0)
+
+
+def test_plot_event_study():
+    t = pd.DataFrame({"rel_wave": [-2, -1, 0, 1], "estimate": [0.1, 0.0, 0.3, np.nan],
+                      "conf_low": [-0.1, 0.0, 0.1, np.nan], "conf_high": [0.3, 0.0, 0.5, np.nan]})
+    ax = ar.plot_event_study(t)
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), [[-2, 0.1], [-1, 0.0], [0, 0.3]])
+
+
+def test_event_study_recovers_a_step(rng):
+    """Synthetic stacked panel: team and wave effects plus a 0.5 step from wave 0 for treated teams."""
+    rows = []
+    for s in range(30):
+        for j, treated in enumerate([1, 0, 0]):
+            team_fe = rng.normal()
+            for wave in range(1, 9):
+                rel = wave - 5  # trial date just before wave 5
+                for person in range(5):
+                    y = team_fe + 0.1 * wave + 0.5 * treated * (rel >= 0) + rng.normal(scale=0.3)
+                    rows.append(dict(matched_set=f"s{s}", manager_id=f"m{s}_{j}", employee_id=f"e{s}_{j}_{person}",
+                                     treated=treated, wave=wave, rel_wave=rel, engagement=y))
+    panel = pd.DataFrame(rows)
+    table = ar.event_study(panel, window=3)
+    assert table["rel_wave"].tolist() == [-3, -2, -1, 0, 1, 2, 3]
+    assert table.loc[table["rel_wave"] == -1, "estimate"].item() == 0.0
+    pre = table[table["rel_wave"] < -1]
+    post = table[table["rel_wave"] >= 0]
+    # SE of each coefficient ~ 0.3 * sqrt(2 / 150) * sqrt(1.5) ~ 0.05: allow 4 SE
+    assert np.all(np.abs(pre["estimate"]) < 0.2)
+    assert np.all(np.abs(post["estimate"] - 0.5) < 0.2)
+    assert table.loc[table["rel_wave"] == 0, "n"].item() == 30 * 5
+    assert table.loc[table["rel_wave"] == -3, "n"].item() == 30 * 5 * 2  # waves 1 and 2 binned at -3
+
+
+def test_absorbed_fixed_effects_equal_the_dummy_regression(rng):
+    """Our FWL fit = statsmodels OLS with all the dummies, cov_type="cluster" (CR1), on an unbalanced panel."""
+    import statsmodels.api as sm
+
+    from alignment_research.programs import _ols_cluster
+
+    n = 400
+    d = pd.DataFrame({"set": rng.integers(0, 6, n), "team": rng.integers(0, 3, n), "wave": rng.integers(0, 5, n)})
+    d["x"] = rng.normal(size=n) + 0.3 * d["wave"]
+    d["y"] = 0.7 * d["x"] + d["team"] * 0.5 - d["set"] * 0.2 + rng.normal(size=n)
+    d["mgr"] = d["set"].astype(str) + "-" + d["team"].astype(str)
+    res1 = _ols_cluster(d["y"], d[["x"]], [(d["set"], d["team"]), (d["set"], d["wave"])], d["mgr"], alpha=0.05)
+    team = pd.get_dummies(d["set"].astype(str) + "|" + d["team"].astype(str), dtype=float)
+    wave = pd.get_dummies(d["set"].astype(str) + "|" + d["wave"].astype(str), dtype=float)
+    first = (d.assign(l=d["set"].astype(str) + "|" + d["wave"].astype(str)).sort_values("l")
+             .groupby("set")["l"].first())
+    X = pd.concat([d[["x"]], team, wave.drop(columns=list(first))], axis=1)
+    res2 = sm.OLS(d["y"], X).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(d["mgr"])[0]})
+    assert np.linalg.matrix_rank(X.to_numpy()) == X.shape[1] == 1 + res1.n_absorbed
+    assert res1.params["x"] == pytest.approx(res2.params["x"], rel=1e-8)
+    assert res1.bse["x"] == pytest.approx(res2.bse["x"], rel=1e-8)
+
+
+def test_propensity_logit_equals_statsmodels(rng):
+    """Our Newton logit = statsmodels GLM(Binomial) (R: glm(treated ~ x + C(g), family = binomial))."""
+    import statsmodels.api as sm
+
+    n = 300
+    d = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abc"), n)})
+    d["treated"] = (rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.8 * d["x"] + (d["g"] == "b"))))).astype(int)
+    scored, model = ar.fit_propensity(d, "x + C(g)")
+    X = pd.get_dummies(d["g"], drop_first=True, dtype=float).assign(x=d["x"])
+    ref = sm.GLM(d["treated"], sm.add_constant(X), family=sm.families.Binomial()).fit()
+    est = model.set_index("term")
+    assert est.loc["x", "estimate"] == pytest.approx(ref.params["x"], rel=1e-8)
+    assert est.loc["C(g)[T.b]", "estimate"] == pytest.approx(ref.params["b"], rel=1e-8)
+    assert est.loc["x", "std_error"] == pytest.approx(ref.bse["x"], rel=1e-6)
+    np.testing.assert_allclose(scored["propensity"], ref.fittedvalues, rtol=1e-8)
+
+
+def test_propensity_separation_warns():
+    d = pd.DataFrame({"treated": [1, 1, 1, 0, 0, 0], "x": [4.0, 5.0, 6.0, 1.0, 2.0, 3.0]})
+    with pytest.warns(StatisticalWarning, match="separation"):
+        ar.fit_propensity(d, "x")
+
+
+def test_exact_matching_within_department():
+    t = pd.DataFrame({"trial": 1, "manager_id": list("abcd"), "treated": [1, 0, 0, 0],
+                      "logit_propensity": [0.0, 0.01, 0.3, 0.02], "department": ["x", "y", "x", "y"]})
+    res = ar.match_trials(t, ratio=1, caliper=3.0, exact=["department"])  # 3 SD = 0.44
+    # b and d are nearer but in another department: c is chosen
+    assert res["matched_set"].fillna("-").tolist() == ["1:a", "-", "1:a", "-"]

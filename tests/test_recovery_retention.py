@@ -1,0 +1,74 @@
+"""Slow recovery test: the time-varying Cox model finds the simulator's true hazard ratios.
+
+On 50 simulated studies (``messy=False``) the 95% confidence intervals of the
+Cox estimates for cascade alignment, engagement and manager programme
+exposure cover the true log hazard ratios (``Truth.hr_alignment``,
+``hr_engagement``, ``hr_manager_program``) in at least 90% of seeds, and
+coding the manager's programme as "ever attended" (from hire) shows the
+immortal-time bias that the time-varying coding removes.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alignment_research as ar
+from alignment_research.errors import StatisticalWarning
+
+N_EMPLOYEES = 400
+SEEDS = range(50)
+FORMULA = "alignment_cascade + engagement + manager_program + manager_rating + C(job_level)"
+TERMS = {"alignment_cascade": "hr_alignment", "engagement": "hr_engagement", "manager_program": "hr_manager_program"}
+
+
+def _one(seed: int) -> dict:
+    sim = ar.simulate_study(n_employees=N_EMPLOYEES, seed=seed, messy=False)
+    clean = ar.clean_study(sim)
+    intervals = ar.interval_table(clean)
+    with warnings.catch_warnings():
+        # small samples can have no exits at job level 5: that level's ratio diverges (warned), the others do not
+        warnings.simplefilter("ignore", StatisticalWarning)
+        tv = ar.fit_cox(intervals, FORMULA, start="start", stop="stop", cluster="manager_id").tidy()
+        bias = ar.immortal_time_bias(intervals, covariates="manager_rating + C(job_level)")
+    out = {"seed": seed}
+    tv = tv.set_index("term")
+    for term, field in TERMS.items():
+        truth = getattr(sim.truth, field)
+        out[f"{term}_estimate"] = tv.loc[term, "estimate"]
+        out[f"{term}_covered"] = tv.loc[term, "conf_low"] <= truth <= tv.loc[term, "conf_high"]
+    out["ever_estimate"], out["time_varying_estimate"] = bias["estimate"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return pd.DataFrame([_one(seed) for seed in SEEDS])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("term", list(TERMS))
+def test_cox_intervals_cover_truth(runs, term):
+    coverage = runs[f"{term}_covered"].mean()
+    assert coverage >= 0.90, f"{term}: 95% CI covered the truth in {coverage:.0%} of {len(runs)} seeds"
+
+
+@pytest.mark.slow
+def test_cox_estimates_are_unbiased(runs):
+    truth = ar.default_truth()
+    for term, field in TERMS.items():
+        mean = runs[f"{term}_estimate"].mean()
+        sd = runs[f"{term}_estimate"].std() / np.sqrt(len(runs))
+        assert abs(mean - getattr(truth, field)) < 3.5 * sd + 0.05, f"{term}: mean {mean:.3f}"
+
+
+@pytest.mark.slow
+def test_ever_attended_coding_is_biased(runs):
+    truth = ar.default_truth().hr_manager_program
+    ever, tv = runs["ever_estimate"], runs["time_varying_estimate"]
+    # "ever attended" credits the time before the manager's programme to the exposed: it looks more protective
+    assert ever.mean() < tv.mean() - 0.1
+    assert (ever < tv).mean() >= 0.8
+    # the time-varying coding is close to the truth on average
+    assert abs(tv.mean() - truth) < 4 * tv.std() / np.sqrt(len(tv)) + 0.05

@@ -1,0 +1,177 @@
+"""Wording for leaders: sentences follow the interval, labels are readable."""
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import alignment_research as ar
+
+
+def _ratio_result(term, hr, lo, hi, name="cox"):
+    table = pd.DataFrame(
+        {
+            "term": [term],
+            "estimate": [math.log(hr)],
+            "std_error": [0.1],
+            "statistic": [0.0],
+            "p_value": [0.5],
+            "conf_low": [math.log(lo)],
+            "conf_high": [math.log(hi)],
+            "exp_estimate": [hr],
+            "exp_conf_low": [lo],
+            "exp_conf_high": [hi],
+        }
+    )
+    return ar.ModelResult(name, table, pd.DataFrame({"n": [100], "formula": ["x"]}))
+
+
+def _diff_result(term, est, lo, hi, formula="engagement ~ alignment_cascade"):
+    table = pd.DataFrame({"term": [term], "estimate": [est], "conf_low": [lo], "conf_high": [hi]})
+    return ar.ModelResult("ols", table, pd.DataFrame({"n": [100], "formula": [formula]}))
+
+
+def test_a_protective_hazard_ratio_is_worded_as_lower_by_a_percentage():
+    text = ar.describe_effect(_ratio_result("alignment_cascade", 0.70, 0.61, 0.82), "alignment_cascade")
+    assert text == (
+        "The hazard of voluntary exit was lower by 30% (95% CI 18–39%) per one-point higher cascade alignment "
+        "(share of goals linked to the manager's goals, 0–1) (hazard ratio 0.70)."
+    )
+
+
+def test_a_harmful_hazard_ratio_is_worded_as_higher():
+    text = ar.describe_effect(_ratio_result("program_coaching", 1.5, 1.2, 1.9), "program_coaching")
+    assert "higher by 50% (95% CI 20–90%)" in text
+    assert "with the coaching programme than without" in text
+
+
+def test_an_interval_that_includes_one_gives_no_clear_evidence():
+    text = ar.describe_effect(_ratio_result("manager_program", 0.95, 0.80, 1.12), "manager_program")
+    assert text.startswith("There is no clear evidence")
+    assert "hazard ratio is 0.95 (95% CI 0.80–1.12)" in text
+    assert "lower by" not in text and "higher by" not in text
+
+
+def test_an_interval_touching_the_null_is_not_an_effect():
+    s = ar.summarise_effect(_ratio_result("manager_program", 0.9, 0.8, 1.0), "manager_program")
+    assert not s.table["excludes_null"].iloc[0]
+    assert s.text.startswith("There is no clear evidence")
+
+
+def test_differences_are_worded_in_units_with_the_outcome_from_the_formula():
+    text = ar.describe_effect(_diff_result("alignment_cascade", 0.25, 0.10, 0.40), "alignment_cascade")
+    assert text.startswith("Engagement was higher by 0.25 points (95% CI 0.10–0.40) per one-point higher cascade")
+    text = ar.describe_effect(_diff_result("alignment_cascade", -0.25, -0.40, -0.10), "alignment_cascade")
+    assert "lower by 0.25 points (95% CI 0.10–0.40)" in text
+    text = ar.describe_effect(_diff_result("alignment_cascade", 0.03, -0.05, 0.11), "alignment_cascade")
+    assert text == (
+        "There is no clear evidence that cascade alignment is associated with engagement: "
+        "the estimate is 0.03 points (95% CI −0.05 to 0.11), an interval that includes no difference."
+    )
+
+
+def test_per_rescales_the_effect():
+    res = _ratio_result("alignment_cascade", 0.5, 0.4, 0.625)
+    s = ar.summarise_effect(res, "alignment_cascade", per=0.1)
+    assert s.table["estimate"].iloc[0] == pytest.approx(0.5**0.1)
+    assert "per 0.1-point higher" in s.text
+
+
+def test_categorical_terms_name_their_reference():
+    table = pd.DataFrame(
+        {
+            "term": ["C(job_level)[T.2]", "C(job_level)[T.3]"],
+            "estimate": [0.4, 0.1],
+            "conf_low": [0.2, -0.1],
+            "conf_high": [0.6, 0.3],
+        }
+    )
+    res = ar.ModelResult("ols", table, pd.DataFrame({"formula": ["engagement ~ C(job_level)"]}))
+    assert "for job level 2 (vs 1)" in ar.describe_effect(res, "C(job_level)[T.2]")
+    assert ar.describe_effect(res, "C(job_level)[T.3]").startswith("There is no clear evidence that job level 3 (vs 1)")
+
+
+def test_an_unknown_term_is_a_model_error():
+    with pytest.raises(ar.ModelError, match="'nope' is not a term"):
+        ar.describe_effect(_diff_result("x", 1, 0.5, 1.5), "nope")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(-2, 2, allow_nan=False),
+    st.floats(0.001, 1.5, allow_nan=False),
+    st.floats(0.001, 1.5, allow_nan=False),
+    st.booleans(),
+)
+def test_the_sentence_never_claims_more_than_the_interval(beta, down, up, ratio):
+    lo, hi = beta - down, beta + up
+    if ratio:
+        res = _ratio_result("alignment_cascade", math.exp(beta), math.exp(lo), math.exp(hi))
+    else:
+        res = _diff_result("alignment_cascade", beta, lo, hi)
+    text = ar.describe_effect(res, "alignment_cascade")
+    if lo > 0:
+        assert " was higher by " in text
+    elif hi < 0:
+        assert " was lower by " in text
+    else:
+        assert text.startswith("There is no clear evidence") and " by " not in text.split(":")[0]
+
+
+def test_term_labels():
+    terms = ["C(job_level)[T.2]", "C(job_level)[T.3]", "C(job_level)[T.4]"]
+    assert ar.term_label("C(job_level)[T.2]", terms=terms) == "Job level 2 vs 1"
+    assert ar.term_label("C(department, Treatment('Sales'))[T.Finance]") == "Department Finance vs Sales"
+    assert ar.term_label("department[T.Ops]") == "Department Ops vs the reference level"
+    assert ar.term_label("program_leadership_development") == "The leadership development programme"
+    assert ar.term_label("some_new_column") == "Some new column"
+    labelled = ar.with_labels(pd.DataFrame({"term": terms + ["alignment_cascade"], "estimate": [1, 2, 3, 4]}))
+    assert labelled["term"].tolist() == ["Job level 2 vs 1", "Job level 3 vs 1", "Job level 4 vs 1", "Cascade alignment"]
+    assert labelled["term_code"].tolist()[-1] == "alignment_cascade"
+
+
+def test_e_value_wording():
+    text = ar.describe_e_value({"e_value": 2.14, "e_value_ci": 1.38}, treatment="leadership development")
+    assert "risk ratio of at least 2.1 each" in text and "at least 1.4 each would do" in text
+    text = ar.describe_e_value(1.3, e_value_ci=1.0)
+    assert "already includes no effect" in text
+    with pytest.raises(ar.ModelError):
+        ar.describe_e_value({"other": 1})
+
+
+def test_sentences_render_as_escaped_paragraphs():
+    s = ar.paragraph("A < B.", None, ar.Sentence("C."))
+    assert s == "A < B. C." and isinstance(s, str)
+    assert repr(s) == "A < B. C."
+    assert s._repr_html_() == '<p class="ar-finding">A &lt; B. C.</p>'
+
+
+def test_results_with_one_row_per_method_are_described_by_method():
+    table = pd.DataFrame(
+        {
+            "term": ["leadership_development"] * 2,
+            "estimate": [math.log(1.2), math.log(0.7)],
+            "conf_low": [math.log(1.05), math.log(0.5)],
+            "conf_high": [math.log(1.4), math.log(1.1)],
+            "exp_estimate": [1.2, 0.7],
+            "exp_conf_low": [1.05, 0.5],
+            "exp_conf_high": [1.4, 1.1],
+            "method": ["naive", "adjusted"],
+        }
+    )
+    res = ar.ModelResult("leadership_development: retention", table, pd.DataFrame({"outcome": ["retention"]}))
+    assert ar.describe_effect(res, "naive", comparison="in programme teams").startswith(
+        "The hazard of voluntary exit was higher by 20% (95% CI 5.0–40%) in programme teams"
+    )
+    assert ar.describe_effect(res, "adjusted", comparison="in programme teams") == (
+        "There is no clear evidence of a difference in the hazard of voluntary exit in programme teams: "
+        "the hazard ratio is 0.70 (95% CI 0.50–1.10), an interval that includes no difference."
+    )
+
+
+def test_with_labels_takes_reference_levels_from_the_data():
+    data = pd.DataFrame({"department": ["Sales", "Eng", "Ops"]})
+    tidy = pd.DataFrame({"term": ["C(department)[T.Ops]", "C(department)[T.Sales]"]})
+    assert ar.with_labels(tidy, data=data)["term"].tolist() == ["Department Ops vs Eng", "Department Sales vs Eng"]

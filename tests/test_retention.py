@@ -1,0 +1,519 @@
+"""Tests of retention.py: numbers against R's survival (stored reference), degenerate input, plots.
+
+Reference chain: tests/reference/retention_data.py -> tests/reference/retention.R ->
+tests/reference/retention_reference.csv (R 4.2.2, survival 3.5-3; see
+retention_reference_provenance.txt). ``res1`` is ours, ``res2`` R's.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+import alignment_research as ar
+from alignment_research import _cox
+from alignment_research._cox import simulate_counting_process
+from alignment_research.errors import ModelError, StatisticalWarning
+
+REF = Path(__file__).parent / "reference"
+FORMULA = "alignment_cascade + engagement + manager_program + manager_rating"
+TIMES = [30, 182.625, 365.25, 730.5, 1461]
+
+
+def _ref():
+    ref = pd.read_csv(REF / "retention_reference.csv", keep_default_na=False)
+    ref["value"] = pd.to_numeric(ref["value"], errors="coerce")
+    return ref
+
+
+REFERENCE = _ref()
+
+
+class R:
+    """Values of one R model from the stored reference, by quantity (and term)."""
+
+    def __init__(self, model):
+        self.rows = REFERENCE[REFERENCE["model"] == model]
+
+    def __call__(self, quantity, term=None):
+        rows = self.rows[self.rows["quantity"] == quantity]
+        if term is not None:
+            rows = rows[rows["term"] == term]
+        return rows["value"].to_numpy()
+
+    def by_term(self, quantity):
+        rows = self.rows[self.rows["quantity"] == quantity]
+        return rows.set_index("term")["value"]
+
+
+@pytest.fixture(scope="module")
+def intervals():
+    return pd.read_csv(REF / "retention_input_intervals.csv")
+
+
+@pytest.fixture(scope="module")
+def person():
+    return pd.read_csv(REF / "retention_input_person.csv")
+
+
+@pytest.fixture(scope="module")
+def monthly():
+    return pd.read_csv(REF / "retention_input_monthly.csv")
+
+
+# --------------------------------------------------------------------------- Cox vs R
+class CheckCox:
+    rtol = 1e-8
+
+    def test_coefficients(self):
+        # coef(fit)
+        assert_allclose(self.res1.tidy()["estimate"], self.res2("coef"), rtol=self.rtol)
+
+    def test_standard_errors(self):
+        # sqrt(diag(fit$var))  (robust when cluster() is in the formula)
+        assert_allclose(self.res1.tidy()["std_error"], self.res2("se"), rtol=self.rtol)
+
+    def test_model_based_standard_errors(self):
+        # sqrt(diag(fit$naive.var)) with cluster(), else sqrt(diag(fit$var))
+        naive = self.res2("naive_se") if len(self.res2("naive_se")) else self.res2("se")
+        assert_allclose(np.sqrt(np.diag(self.res1.model.naive_var)), naive, rtol=self.rtol)
+
+    def test_loglik(self):
+        # fit$loglik
+        g = self.res1.glance().iloc[0]
+        assert_allclose(g["log_likelihood"], self.res2("loglik")[0], rtol=1e-12)
+        assert_allclose(g["log_likelihood_null"], self.res2("loglik_null")[0], rtol=1e-12)
+
+    def test_concordance(self):
+        # fit$concordance[c("concordant", "discordant", "tied.x", "concordance")]
+        c = self.res1.extras["concordance"]
+        assert c["concordant"] == self.res2("concordant")[0]
+        assert c["discordant"] == self.res2("discordant")[0]
+        assert c["tied_x"] == self.res2("tied_x")[0]
+        assert_allclose(self.res1.glance()["concordance"].iloc[0], self.res2("concordance")[0], rtol=1e-12)
+
+    def test_counts(self):
+        # fit$n, fit$nevent
+        g = self.res1.glance().iloc[0]
+        assert g["n"] == self.res2("n")[0]
+        assert g["events"] == self.res2("nevent")[0]
+
+    def test_intervals_and_ratios(self):
+        t = self.res1.tidy()
+        assert list(t.columns) == ar.TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high"]
+        assert_allclose(t["conf_low"], t["estimate"] - 1.959963984540054 * t["std_error"], rtol=1e-12)
+        assert_allclose(t["exp_estimate"], np.exp(t["estimate"]), rtol=1e-12)
+
+
+class TestCoxIntervals(CheckCox):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_intervals.csv")
+        # coxph(Surv(start, stop, event) ~ ... + factor(job_level) + cluster(manager_id), ties = "efron")
+        cls.res1 = ar.fit_cox(data, FORMULA + " + C(job_level)", start="start", stop="stop", cluster="manager_id")
+        cls.res2 = R("cox_intervals")
+
+    def test_glance(self):
+        g = self.res1.glance().iloc[0]
+        assert g["cov_type"] == "cluster: manager_id"
+        assert g["n_subjects"] < g["n"]
+        assert_allclose(g["aic"], -2 * self.res2("loglik")[0] + 2 * 8, rtol=1e-12)  # AIC(fit)
+
+    def test_terms_are_treatment_coded(self):
+        assert self.res1.tidy()["term"].tolist()[4:] == [f"C(job_level)[T.{k}]" for k in range(2, 6)]
+
+
+class TestCoxStrata(CheckCox):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_intervals.csv")
+        # coxph(Surv(start, stop, event) ~ ... + strata(department) + cluster(manager_id))
+        cls.res1 = ar.fit_cox(data, FORMULA, start="start", stop="stop", cluster="manager_id", strata="department")
+        cls.res2 = R("cox_intervals_strata")
+
+
+class TestCoxBreslow(CheckCox):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_intervals.csv")
+        # coxph(Surv(start, stop, event) ~ ..., ties = "breslow")
+        cls.res1 = ar.fit_cox(data, FORMULA, start="start", stop="stop", ties="breslow")
+        cls.res2 = R("cox_intervals_breslow")
+
+    def test_model_based(self):
+        assert self.res1.glance()["cov_type"].iloc[0] == "model-based"
+
+
+class TestCoxPerson(CheckCox):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_person.csv")
+        # coxph(Surv(entry, exit, event) ~ manager_ever_program + factor(job_level) + cluster(manager_id))
+        cls.res1 = ar.fit_cox(data, "manager_ever_program + C(job_level)", duration="exit", entry="entry",
+                              cluster="manager_id")
+        cls.res2 = R("cox_person")
+
+
+class TestCoxMonthlyTies(CheckCox):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_monthly.csv")
+        # coxph(Surv(start, stop, event) ~ ... + job_level + cluster(manager_id)) on whole months (many ties)
+        cls.res1 = ar.fit_cox(data, FORMULA + " + job_level", start="start", stop="stop", cluster="manager_id")
+        cls.res2 = R("cox_monthly")
+
+    def test_r_default_control_within_1e6(self):
+        # R's default coxph.control(eps = 1e-9) stops earlier than we do; still equal to 1e-6
+        r = R("cox_monthly_default")
+        assert_allclose(self.res1.tidy()["estimate"], r("coef"), rtol=1e-6)
+        assert_allclose(self.res1.tidy()["std_error"], r("se"), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- cox.zph
+class CheckZph:
+    def test_statistics(self):
+        # cox.zph(fit)$table[, "chisq"]   (terms = TRUE, transform = "km")
+        assert_allclose(self.res1.tidy()["statistic"], self.res2("zph_chisq"), rtol=1e-8)
+        # cox.zph(fit)$table[, "df"], [, "p"]
+        assert_allclose(self.res1.tidy()["df"], self.res2("zph_df"))
+        assert_allclose(self.res1.tidy()["p_value"], self.res2("zph_p"), rtol=1e-7)
+
+    def test_scaled_residuals(self):
+        # cox.zph(fit)$y[1:5, 1] and cox.zph(fit)$x[1:5]
+        resid = self.res1.extras["residuals"]
+        first = resid[resid["term"] == self.res1.tidy()["term"].iloc[0]]
+        assert_allclose(first["residual"].to_numpy()[:5], self.res2("zph_resid_first"), rtol=1e-8)
+        assert_allclose(first["transformed_time"].to_numpy()[:5], self.res2("zph_x_first"), rtol=1e-8, atol=1e-14)
+
+    def test_verdict_and_global(self):
+        t = self.res1.tidy()
+        assert t["term"].iloc[-1] == "GLOBAL"
+        assert set(t["verdict"]) <= {"no evidence against proportional hazards",
+                                     "effect changes over time (proportional hazards doubtful)"}
+        assert (t["verdict"].str.startswith("effect") == (t["p_value"] < 0.05)).all()
+        assert self.res1.glance()["statistic"].iloc[0] == t["statistic"].iloc[-1]
+
+
+class TestZphIntervals(CheckZph):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_intervals.csv")
+        fit = ar.fit_cox(data, FORMULA + " + C(job_level)", start="start", stop="stop", cluster="manager_id")
+        cls.res1 = ar.ph_test(fit)
+        cls.res2 = R("cox_intervals")
+
+    def test_multi_column_term_is_one_test(self):
+        # factor(job_level) is one term with 4 df, as cox.zph(terms = TRUE)
+        t = self.res1.tidy().set_index("term")
+        assert t.loc["C(job_level)", "df"] == 4
+
+
+class TestZphStrata(CheckZph):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_intervals.csv")
+        fit = ar.fit_cox(data, FORMULA, start="start", stop="stop", cluster="manager_id", strata="department")
+        cls.res1 = ar.ph_test(fit)
+        cls.res2 = R("cox_intervals_strata")
+
+
+class TestZphMonthlyTies(CheckZph):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_monthly.csv")
+        fit = ar.fit_cox(data, FORMULA + " + job_level", start="start", stop="stop", cluster="manager_id")
+        cls.res1 = ar.ph_test(fit)
+        cls.res2 = R("cox_monthly")
+
+
+# --------------------------------------------------------------------------- Kaplan-Meier
+def _at(curve, column, t):
+    idx = np.searchsorted(curve["time"].to_numpy(), t, side="right") - 1
+    return 1.0 if idx < 0 else curve[column].iloc[idx]
+
+
+class TestKaplanMeier:
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_person.csv")
+        cls.res1 = ar.survival_table(data, group="department")
+        cls.res1_all = ar.survival_table(data)
+        cls.km = ar.fit_km(data, group="department")
+        cls.res2 = R("km_department")
+        cls.res2_all = R("km_all")
+
+    @pytest.mark.parametrize("quantity,column", [("surv", "estimate"), ("lower", "conf_low"), ("upper", "conf_high")])
+    def test_curve_at_times(self, quantity, column):
+        # summary(survfit(Surv(entry, exit, event) ~ department), times = TIMES)$surv / $lower / $upper
+        for res1, res2 in ((self.res1, self.res2), (self.res1_all, self.res2_all)):
+            expected = res2.by_term(quantity)
+            ours = [_at(res1[res1["group"] == k.split("@")[0]], column, float(k.split("@")[1])) for k in expected.index]
+            assert_allclose(ours, expected.to_numpy(), rtol=1e-10)
+
+    def test_median_and_interval(self):
+        # quantile(survfit(...), probs = 0.5)$quantile / $lower / $upper  (days; ours in months)
+        t = self.km.tidy()
+        med = t[t["term"] == "median_tenure_months"].set_index("group")
+        for quantity, column in (("median", "estimate"), ("median_lower", "conf_low"), ("median_upper", "conf_high")):
+            expected = self.res2.by_term(quantity)
+            assert_allclose(med.loc[expected.index, column] * ar.DAYS_PER_MONTH, expected.to_numpy(), rtol=1e-12)
+
+    def test_retention_rows(self):
+        # summary(survfit(Surv(entry, exit, event) ~ 1), times = 365.25)$surv
+        km = ar.fit_km(pd.read_csv(REF / "retention_input_person.csv"))
+        t = km.tidy().set_index("term")
+        assert_allclose(t.loc["retention_12_months", "estimate"], self.res2_all.by_term("surv")["all@365.25"],
+                        rtol=1e-12)
+        assert list(km.tidy().columns) == ["group", "term", "estimate", "conf_low", "conf_high", "at_risk"]
+        assert km.glance()["conf_type"].iloc[0].startswith("log")
+
+    def test_at_risk_counts_left_truncation(self, person):
+        # numbers at risk at t count entry < t <= exit (delayed entry)
+        t = ar.fit_km(person).tidy().set_index("term")
+        expected = int(((person["entry"] < 182.625) & (person["exit"] >= 182.625)).sum())
+        assert t.loc["retention_6_months", "at_risk"] == expected
+
+
+class TestLogrank:
+    def test_right_censored_matches_survdiff(self, person):
+        # survdiff(Surv(exit, event) ~ department): $exp and $chisq
+        res1 = ar.logrank_test(person, entry=None, group="department")
+        res2 = R("logrank_right")
+        assert_allclose(res1["expected"], res2("expected"), rtol=1e-10)
+        assert_allclose(res1["observed"], res2("observed"))
+        assert_allclose(res1["statistic"].iloc[0], res2("chisq")[0], rtol=1e-10)
+
+    def test_delayed_entry(self, person):
+        # hypergeometric log-rank from risk sets entry < t <= exit, computed in R (retention.R, step 7)
+        res1 = ar.logrank_test(person, group="department")
+        res2 = R("logrank_entry")
+        assert_allclose(res1["expected"], res2("expected"), rtol=1e-10)
+        assert_allclose(res1["statistic"].iloc[0], res2("chisq")[0], rtol=1e-10)
+        g = ar.fit_km(person, group="department").glance().iloc[0]
+        assert_allclose(g["logrank_statistic"], res2("chisq")[0], rtol=1e-10)
+        assert g["logrank_df"] == 5
+
+
+class TestAalenJohansen:
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_person.csv")
+        cls.res1 = ar.cif_table(data, times=TIMES)
+        cls.res2 = R("aj")
+
+    @pytest.mark.parametrize("quantity,column", [("pstate", "estimate"), ("std.err", "std_error"),
+                                                 ("lower", "conf_low"), ("upper", "conf_high")])
+    def test_against_survfit_multistate(self, quantity, column):
+        # summary(survfit(Surv(entry, exit, factor(event_type)) ~ 1, id = id), times = TIMES)$pstate etc.
+        expected = self.res2.by_term(quantity)
+        ours = [self.res1[(self.res1["cause"] == k.split("@")[0])
+                          & np.isclose(self.res1["time"], float(k.split("@")[1]))][column].iloc[0]
+                for k in expected.index]
+        assert_allclose(ours, expected.to_numpy(), rtol=1e-10)
+
+    def test_fit_cif_shape(self, person):
+        res = ar.fit_cif(person)
+        assert list(res.tidy().columns) == ["group", "cause", "term", "estimate", "std_error", "conf_low", "conf_high"]
+        assert set(res.tidy()["cause"]) == {"involuntary", "other", "voluntary"}
+        g = res.glance().iloc[0]
+        assert g["events_voluntary"] == int(person["event"].sum())
+        # the incidences plus the KM of any exit add up to one
+        t = res.extras["curves"]
+        last = t.groupby("cause")["estimate"].last().sum()
+        any_exit = person.assign(any=(person["event_type"] != "censored").astype(int))
+        km = ar.survival_table(any_exit, event="any")
+        assert_allclose(last, 1 - km["estimate"].iloc[-1], rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- engine checks
+def _brute_concordance(start, stop, event, eta, strata):
+    conc = disc = tx = 0
+    for i in np.flatnonzero(event):
+        t = stop[i]
+        at = (start < t) & (stop >= t) & (strata == strata[i]) & ~((stop == t) & event.astype(bool))
+        conc += int((eta[at] < eta[i]).sum())
+        disc += int((eta[at] > eta[i]).sum())
+        tx += int((eta[at] == eta[i]).sum())
+    return conc, disc, tx
+
+
+def test_concordance_matches_brute_force(rng):
+    n = 400
+    start = rng.integers(0, 20, n).astype(float)
+    stop = start + rng.integers(1, 15, n)
+    event = (rng.random(n) < 0.5).astype(int)
+    eta = rng.integers(0, 6, n).astype(float)  # many ties in the predictor
+    strata = rng.integers(0, 2, n)
+    cd = _cox.prepare(np.column_stack([eta]), start, stop, event, strata=strata)
+    got = _cox.concordance(cd, eta[cd.rows])
+    assert (got["concordant"], got["discordant"], got["tied_x"]) == _brute_concordance(start, stop, event, eta, strata)
+
+
+def test_score_residuals_sum_to_score(rng):
+    intervals, _ = simulate_counting_process(300, seed=1, year=12)
+    X = intervals[["alignment_cascade", "engagement"]].to_numpy()
+    cd = _cox.prepare(X, intervals["start"], intervals["stop"], intervals["event"])
+    ev = _cox.evaluate(cd, np.array([0.3, -0.2]))
+    assert_allclose(_cox.score_residuals(cd, ev).sum(axis=0), ev.grad, rtol=1e-10, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- other models
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_counting_process(3000, seed=7)
+
+
+def test_cause_specific(sim):
+    intervals, _ = sim
+    res = ar.fit_cause_specific(intervals, "alignment_cascade + engagement", start="start", stop="stop",
+                                cluster="manager_id")
+    t = res.tidy()
+    assert t["cause"].unique().tolist() == ["involuntary", "voluntary"]
+    vol = t[t["cause"] == "voluntary"].reset_index(drop=True)
+    direct = ar.fit_cox(intervals, "alignment_cascade + engagement", start="start", stop="stop",
+                        cluster="manager_id").tidy()
+    assert_allclose(vol["estimate"], direct["estimate"], rtol=1e-12)
+    assert len(res.glance()) == 2
+
+
+def test_person_periods_keeps_events(sim):
+    intervals, _ = sim
+    pp = ar.person_periods(intervals, period_days=91.3125)
+    assert pp["event"].sum() == intervals["event"].sum()
+    assert not pp.duplicated(["employee_id", "spell", "period"]).any()
+    # a spell's periods are consecutive
+    span = pp.groupby("employee_id")["period"].agg(["min", "max", "size"])
+    assert (span["max"] - span["min"] + 1 == span["size"]).all()
+
+
+def test_discrete_time_agrees_in_direction_with_cox(sim):
+    intervals, _ = sim
+    formula = "alignment_cascade + engagement + manager_program"
+    dt = ar.fit_discrete_time(intervals, formula, cluster="manager_id").tidy().set_index("term")
+    cox = ar.fit_cox(intervals, formula, start="start", stop="stop", cluster="manager_id").tidy().set_index("term")
+    assert (np.sign(dt["estimate"]) == np.sign(cox["estimate"])).all()
+    assert_allclose(dt["estimate"], cox["estimate"], atol=0.15)
+    assert list(dt.reset_index().columns) == ar.TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high"]
+
+
+def test_immortal_time_bias_shows_bias(sim):
+    intervals, _ = sim
+    table = ar.immortal_time_bias(intervals, covariates="alignment_cascade + engagement")
+    ever, tv = table["estimate"]
+    # "ever exposed" credits pre-exposure survival to the exposed: more protective than the truth
+    assert ever < tv - 0.1
+    assert abs(tv - (-0.3)) < 2.5 * table["std_error"].iloc[1]  # the generator's log hazard ratio
+    assert (table["n"] == len(intervals)).all()
+
+
+def test_fit_cox_on_analysis_tables(tiny_clean):
+    analysis = tiny_clean.analysis
+    res = ar.fit_cox(analysis.intervals, "alignment_cascade + manager_program", start="start", stop="stop",
+                     cluster="manager_id")
+    g = res.glance().iloc[0]
+    assert g["n_subjects"] <= analysis.person.shape[0]
+    assert np.isfinite(res.tidy()["std_error"]).all()
+
+
+# --------------------------------------------------------------------------- degenerate input
+def test_no_events_is_an_error(sim):
+    intervals, person = sim
+    with pytest.raises(ModelError, match="No events"):
+        ar.fit_cox(intervals.assign(event=0), "engagement", start="start", stop="stop")
+    with pytest.raises(ModelError, match="No events"):
+        ar.fit_km(person.assign(event=0))
+    with pytest.raises(ModelError, match="No events"):
+        ar.fit_discrete_time(intervals.assign(event=0), "engagement")
+
+
+def test_one_group_warns_and_logrank_refuses(sim):
+    _, person = sim
+    one = person.assign(team="A")
+    with pytest.warns(StatisticalWarning, match="Only one group"):
+        res = ar.fit_km(one, group="team")
+    assert res.glance()["n_groups"].iloc[0] == 1
+    with pytest.raises(ModelError, match="two or more groups"):
+        ar.logrank_test(one, group="team")
+
+
+def test_constant_covariate_is_an_error(sim):
+    intervals, _ = sim
+    with pytest.raises(ModelError, match="do not vary"):
+        ar.fit_cox(intervals.assign(flat=1.0), "engagement + flat", start="start", stop="stop")
+
+
+def test_collinear_covariates_are_an_error(sim):
+    intervals, _ = sim
+    with pytest.raises(ModelError, match="collinear"):
+        ar.fit_cox(intervals.assign(twice=2 * intervals["engagement"]), "engagement + twice", start="start",
+                   stop="stop")
+
+
+def test_perfect_separation_is_an_error(rng):
+    # one period per person and a covariate equal to the outcome: separation
+    n = 200
+    event = rng.integers(0, 2, n)
+    data = pd.DataFrame({"employee_id": [f"E{i}" for i in range(n)], "spell": 1, "start": 0.0,
+                         "stop": rng.integers(1, 80, n).astype(float), "event": event,
+                         "leak": event.astype(float), "x": rng.normal(size=n)})
+    with pytest.raises(ModelError, match="[Pp]erfect separation"):
+        ar.fit_discrete_time(data, "x + leak", time_formula=None)
+
+
+def test_bad_survival_columns(sim):
+    intervals, person = sim
+    with pytest.raises(ModelError, match="do not end after they start"):
+        ar.fit_cox(intervals.assign(stop=intervals["start"]), "engagement", start="start", stop="stop")
+    with pytest.raises(ModelError, match="not both"):
+        ar.fit_cox(intervals, "engagement", start="start", stop="stop", duration="stop")
+    with pytest.raises(ModelError, match="no column"):
+        ar.fit_cox(intervals, "engagement", start="begin", stop="stop")
+    with pytest.raises(ModelError, match="must be 0 or 1"):
+        ar.fit_cox(intervals.assign(event=intervals["event"] * 2), "engagement", start="start", stop="stop")
+    with pytest.raises(ModelError, match="ties"):
+        ar.fit_cox(intervals, "engagement", start="start", stop="stop", ties="exact")
+
+
+def test_diverging_estimate_warns(sim):
+    intervals, _ = sim
+    # a covariate equal to 1 only on censored rows: its hazard ratio goes to zero
+    rng = np.random.default_rng(0)
+    flag = ((intervals["event"] == 0) & (rng.random(len(intervals)) < 0.3)).astype(float)
+    with pytest.warns(StatisticalWarning, match="did not converge"):
+        ar.fit_cox(intervals.assign(flag=flag), "engagement + flag", start="start", stop="stop")
+
+
+# --------------------------------------------------------------------------- plots
+def test_km_plot_draws_curves_and_numbers_at_risk(sim):
+    _, person = sim
+    res = ar.fit_km(person, group="department")
+    ax = res.plot()
+    assert len(ax.lines) == 4
+    xy = ax.lines[0].get_xydata()
+    curve = res.extras["curves"]
+    first = curve[curve["group"] == curve["group"].iloc[0]]
+    assert_allclose(xy[0], [0.0, 1.0])
+    assert_allclose(xy[1:, 1], first["estimate"].to_numpy())
+    texts = [t.get_text() for t in ax.texts]
+    assert "Number at risk" in texts
+    n0 = res.extras["at_risk"]
+    assert str(n0["at_risk"].iloc[0]) in texts
+    assert ax.get_xlabel() == "Tenure (months)"
+
+
+def test_cif_and_schoenfeld_and_forest_plots(sim):
+    intervals, person = sim
+    ax = ar.fit_cif(person).plot()
+    assert len(ax.lines) == 2
+    fit = ar.fit_cox(intervals, "alignment_cascade + engagement", start="start", stop="stop")
+    ph = ar.ph_test(fit)
+    import matplotlib.pyplot as plt
+
+    _, ax2 = plt.subplots()
+    ph.plot(term="engagement", ax=ax2)
+    assert len(ax2.collections[0].get_offsets()) == fit.glance()["events"].iloc[0]
+    _, ax3 = plt.subplots()
+    fit.plot(ax=ax3)
+    assert [t.get_text() for t in ax3.get_yticklabels()] == ["alignment_cascade", "engagement"]

@@ -1,0 +1,215 @@
+"""`run`: from a study folder to privacy-checked HTML reports, on studies other than the sample."""
+
+import subprocess
+import warnings
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+import alignment_research as ar
+from alignment_research import run as run_module
+
+REPO = Path(ar.__file__).resolve().parent.parent
+
+#: Vendor column names for every canonical column of the simulated study (mapped back in study.yaml).
+VENDOR_NAMES = {
+    "employees": {
+        "employee_id": "Employee Number", "hire_date": "Date of Hire", "termination_date": "Exit Date",
+        "termination_type": "Exit Reason", "department": "Org Unit", "job_level": "Grade",
+        "manager_id": "Supervisor Number", "location": "Site", "gender": "Sex", "birth_year": "Year of Birth",
+    },
+    "goals": {"goal_id": "Objective ID", "owner_id": "Owner", "cycle": "Review Period",
+              "parent_goal_id": "Parent Objective", "weight": "Weighting", "attainment": "Achievement"},
+    "reviews": {"employee_id": "Emp No", "cycle": "Review Period", "rating": "Performance Rating",
+                "target_attainment": "Target Achievement"},
+    "surveys": {"employee_id": "Respondent", "survey_date": "Response Date"},
+    "programs": {"employee_id": "Participant", "program": "Course", "start_date": "Course Start",
+                 "end_date": "Course End", "status": "Completion Status"},
+    "feedback": {"employee_id": "Recipient", "date": "Feedback Date", "kind": "Feedback Type", "giver_id": "Given By"},
+}
+
+
+def write_study(folder: Path, *, n: int, seed: int) -> Path:
+    """Simulate a study and write it to ``folder``."""
+    return ar.write_simulated_study(ar.simulate_study(n_employees=n, seed=seed), folder)
+
+
+def write_vendor_study(folder: Path, *, n: int, seed: int) -> tuple[Path, pd.DataFrame]:
+    """A simulated study whose files use vendor column and file names, mapped in study.yaml.
+
+    The employees export also carries names and birth dates (columns outside the
+    contract), which must never reach a report.
+    """
+    write_study(folder, n=n, seed=seed)
+    cfg = yaml.safe_load((folder / "study.yaml").read_text())
+    files = {}
+    for table, names in VENDOR_NAMES.items():
+        path = folder / f"{table}.csv"
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if table == "employees":
+            frame["Full Name"] = [f"Firstname{i:05d} Lastname{i:05d}" for i in range(len(frame))]
+            frame["Date of Birth"] = [f"{by}-03-{(i % 27) + 1:02d}" if by else "" for i, by in
+                                      enumerate(frame["birth_year"])]
+            personal = frame[["Full Name", "Date of Birth"]].copy()
+        path.unlink()
+        new = f"hris_{table}_export.csv"
+        frame.rename(columns=names).to_csv(folder / new, index=False)
+        files[table] = new
+    cfg["files"] = files
+    cfg["column_maps"] = {table: {v: k for k, v in names.items()} for table, names in VENDOR_NAMES.items()}
+    cfg["name"] = "vendor export"
+    (folder / "study.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return folder, personal
+
+
+def visible_text(html: str) -> str:
+    from alignment_research.privacy import _html_text
+
+    return _html_text(html)
+
+
+# --------------------------------------------------------------------------- fast checks (no notebook run)
+
+
+def test_default_output_folders_are_git_ignored():
+    sample_out = ar.default_out_dir(REPO / "data" / "sample")
+    other_out = ar.default_out_dir("/somewhere/hris_2025")
+    assert sample_out == REPO / "reports"
+    assert other_out == REPO / "private_reports" / "hris_2025"
+    if (REPO / ".git").exists():
+        for out in (sample_out, other_out):
+            done = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(out / "index.html")])
+            assert done.returncode == 0, f"{out} is not ignored by git"
+
+
+def test_reports_of_a_real_study_in_a_tracked_folder_warn():
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    with pytest.warns(UserWarning, match="git does not ignore"):
+        run_module._warn_if_tracked(REPO / "notebooks" / "my_reports")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_module._warn_if_tracked(REPO / "private_reports" / "x")
+
+
+def test_an_unusable_study_stops_with_the_validation_messages(tmp_path):
+    folder = write_study(tmp_path / "broken", n=60, seed=1)
+    employees = pd.read_csv(folder / "employees.csv", dtype=str)
+    employees.drop(columns=["hire_date"]).to_csv(folder / "employees.csv", index=False)
+    with pytest.raises(ar.DataContractError) as info:
+        ar.run_study(folder, tmp_path / "out", notebooks=["06"])
+    assert "hire_date" in str(info.value)
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_unknown_notebooks_are_named():
+    with pytest.raises(ar.AlignmentResearchError, match="No notebook '99_nothing'"):
+        run_module._select_notebooks(["99_nothing"])
+
+
+def test_notebooks_are_found_in_reading_order():
+    chosen = run_module._select_notebooks(None)
+    assert [p.name for p in chosen] == sorted(p.name for p in chosen)
+    assert "06_leadership_brief.ipynb" in [p.name for p in chosen]
+    assert run_module._select_notebooks(["06"])[0].name == "06_leadership_brief.ipynb"
+
+
+# --------------------------------------------------------------------------- one small run with a probe notebook
+
+
+def _probe_notebook(folder: Path, *, leak: bool) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('study_dir = "../data/sample"')
+    params.metadata["tags"] = ["parameters"]
+    show = "clean.tables['employees'][['employee_id', 'department']].head(3)" if leak else "clean.counts"
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Probe report\n\nA question."),
+        params,
+        nbformat.v4.new_code_cell("import alignment_research as ar\nclean = ar.clean_study(ar.load_study(study_dir))"),
+        nbformat.v4.new_code_cell(show),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / ("98_leak_brief.ipynb" if leak else "98_probe.ipynb")
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def probe_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("probe")
+    study = write_study(tmp / "study", n=120, seed=5)
+    result = ar.run_study(study, tmp / "out", notebooks=[_probe_notebook(tmp, leak=False)], progress=False)
+    return study, result
+
+
+def test_run_writes_an_index_with_study_window_quality_and_version(probe_run):
+    study, result = probe_run
+    cfg = ar.load_config(study)
+    index = result.index.read_text(encoding="utf-8")
+    text = visible_text(index)
+    assert cfg.name in text
+    assert f"{cfg.window.start:%Y-%m-%d} to {cfg.window.end:%Y-%m-%d}" in text
+    assert f"alignment-research {ar.__version__}" in text
+    assert '<a href="98_probe.html">Probe report</a>' in index
+    # the data-quality summary: rows in = rows out + rows quarantined, per table, as cleaning counted them
+    shown = ar.read_html_tables(index)[0]
+    expected = ar.clean_study(ar.load_study(study)).counts
+    assert shown["table"].tolist() == expected["table"].tolist()
+    assert shown["rows_in"].astype(int).tolist() == expected["rows_in"].tolist()
+    assert (shown["rows_in"].astype(int) == shown["rows_out"].astype(int) + shown["rows_quarantined"].astype(int)).all()
+
+
+def test_run_reports_stage_timings_and_writes_only_html(probe_run):
+    _, result = probe_run
+    assert result.timings["stage"].tolist() == ["validate and clean", "98_probe", "index"]
+    assert (result.timings["seconds"] > 0).all()
+    assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "index.html"]
+    assert result.reports.loc[0, "no_input"] == False  # noqa: E712 - only briefs hide code
+
+
+@pytest.mark.slow  # a second notebook run (~20 s); the scan itself is unit-tested in test_privacy.py
+def test_a_report_that_shows_employee_ids_is_deleted_and_stops_the_run(tmp_path, probe_run):
+    study, _ = probe_run
+    nb = _probe_notebook(tmp_path, leak=True)
+    with pytest.raises(ar.PrivacyError, match="employee_id"):
+        ar.run_study(study, tmp_path / "out", notebooks=[nb], progress=False)
+    assert not (tmp_path / "out" / "98_leak_brief.html").exists()
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+# --------------------------------------------------------------------------- full runs: every notebook
+
+
+@pytest.mark.slow
+def test_run_on_a_second_simulated_study(tmp_path):
+    study = write_study(tmp_path / "second", n=600, seed=2027)
+    result = ar.run_study(study, tmp_path / "out", progress=True)
+    names = [p.name for p in run_module._select_notebooks(None)]
+    assert result.reports["notebook"].tolist() == names
+    for row in result.reports.itertuples():
+        page = (result.out_dir / row.html).read_text(encoding="utf-8")
+        assert "Traceback" not in page
+        assert f'href="{row.html}"' in result.index.read_text(encoding="utf-8")
+    brief = (result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8")
+    assert "jp-InputArea" not in brief and "import alignment_research" not in brief  # rendered without code
+    assert 'src="data:image/png;base64,' in brief  # figures embedded
+    assert result.timings["stage"].tolist() == ["validate and clean", *[n[:-6] for n in names], "index"]
+
+
+@pytest.mark.slow
+def test_run_on_a_study_with_vendor_column_names(tmp_path):
+    study, personal = write_vendor_study(tmp_path / "vendor", n=400, seed=77)
+    result = ar.run_study(study, tmp_path / "out", progress=False)
+    assert "vendor export" in result.index.read_text(encoding="utf-8")
+    employees = pd.read_csv(study / "hris_employees_export.csv", dtype=str)
+    ids = set(employees["Employee Number"].dropna())
+    for row in result.reports.itertuples():
+        html = (result.out_dir / row.html).read_text(encoding="utf-8")
+        found = ar.find_identifiers(html, ids=ids, names=personal["Full Name"],
+                                    birth_dates=personal["Date of Birth"].replace("", pd.NA).dropna())
+        assert found.empty, f"{row.html}: {found.head().to_dict('records')}"
+    brief = visible_text((result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8"))
+    assert "The answer" in brief and "Caveats" in brief
