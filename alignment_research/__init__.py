@@ -30,10 +30,10 @@ _MODULES = [
     "tables",
     "retention",
     "engagement",
+    "programs",
     "power",
     "notebooks",
     "report",
-    "programs",
     "run",
 ]
 

@@ -24,7 +24,7 @@ __all__: list[str] = []
 
 @dataclass
 class CoxData:
-    """Prepared arrays for repeated evaluation (rows with an empty risk range are kept)."""
+    """Prepared arrays for repeated evaluation (rows at risk at no event time are dropped)."""
 
     X: np.ndarray  # (n, p) centred covariates
     center: np.ndarray  # (p,) column means removed from X
@@ -365,9 +365,16 @@ def concordance(cd: CoxData, eta: np.ndarray) -> dict:
     q_time = cd.death_j
     # positions: 3*rank + 1 for points; 3*rank for "less" queries; 3*rank + 2 for "<=" queries
     pt_pos = 3 * pt_rank.astype(np.int64) + 1
-    both = _count_below(pt_time, pt_sign, pt_pos, np.concatenate([q_time, q_time]),
-                        np.concatenate([3 * qrank, 3 * qrank + 2]).astype(np.int64), m)
-    less, leq = both[: len(dr)], both[len(dr):]
+    less = _count_below(pt_time, pt_sign, pt_pos, q_time, (3 * qrank).astype(np.int64), m)
+    # rows at risk with exactly the same predictor: a one-dimensional search on (rank, time)
+    width = np.int64(m + 2)
+    key_p = pt_rank.astype(np.int64) * width + pt_time
+    o = np.argsort(key_p, kind="stable")
+    key_p = key_p[o]
+    cs = np.concatenate([[0.0], np.cumsum(pt_sign[o])])
+    base = qrank.astype(np.int64) * width
+    equal = cs[np.searchsorted(key_p, base + q_time, side="right")] - cs[np.searchsorted(key_p, base, side="left")]
+    leq = less + equal
     atrisk = _risk_count(cd)[cd.death_j]
     # remove the tied deaths at the same time (tied.y) from each count
     order = np.lexsort((qrank, cd.death_j))

@@ -10,11 +10,15 @@ likelihood needs reduces to per-group sums, so the log-likelihood profiled over
 * for group ``j`` with ``n_j`` rows and column sums ``s_j`` (of ``X``) and
   ``t_j`` (of ``y``), ``X'V^{-1}X = W + sum_j s_j s_j' / (n_j (1 + n_j theta))``
   and likewise ``X'V^{-1}y`` and ``y'V^{-1}y`` (``V`` scaled so ``sigma^2 = 1``);
-* ``log|V| = sum_j log(1 + n_j theta)``.
+* ``log|V| = sum_j log(1 + n_j theta)``;
+* a group enters these sums only through its size, so the group-level
+  cross-products are pooled by group size once, and each evaluation of the
+  criterion costs ``O(K p^2)`` for ``K`` distinct group sizes, whatever ``N``.
 
 The criterion is minimised over ``phi = sqrt(theta)`` (lme4's ``theta``) with a
 bounded Brent search, then polished by a root search on its analytic
-derivative, so the optimum is found to machine precision. The ML and REML
+derivative, so the optimum is found to machine precision. A non-negative slope
+at ``theta = 0`` is a boundary (singular) fit, as lme4 reports it. The ML and REML
 criteria are exactly lme4's deviance and REML criterion, so log-likelihoods
 agree with ``logLik(lmer(...))``.
 """

@@ -45,6 +45,7 @@ __all__ = [
     "require_fields",
     "quarantine_implausible_dates",
     "quarantine_termination_before_hire",
+    "quarantine_overlapping_spells",
     "quarantine_end_before_start",
     "drop_exact_duplicates",
     "quarantine_conflicting_duplicates",
@@ -82,10 +83,17 @@ def _text(value):
     return str(value)
 
 
-def _empty_issues() -> pd.DataFrame:
+def _make_empty_issues() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in ISSUE_COLUMNS})
     frame["row"] = frame["row"].astype("Int64")
     return frame
+
+
+_EMPTY_ISSUES = _make_empty_issues()
+
+
+def _empty_issues() -> pd.DataFrame:
+    return _EMPTY_ISSUES.copy()
 
 
 def _issues(file, table, rows, column, rule, values, action) -> pd.DataFrame:
@@ -243,7 +251,8 @@ class Cleaning:
         if not isinstance(result, StepResult):
             raise TypeError(f"cleaning step {getattr(func, '__name__', func)!r} must return a StepResult")
         before, after, removed = self.data.index, result.data.index, result.quarantine.index
-        if len(before) != len(after) + len(removed) or not before.equals(before.intersection(after.append(removed))):
+        combined = after.append(removed)
+        if len(before) != len(combined) or not (combined.is_unique and combined.isin(before).all()):
             raise AssertionError(
                 f"bug in cleaning step {func.__name__} on {self.table}: {len(before)} rows in, "
                 f"{len(after)} out + {len(removed)} quarantined (rows must be conserved)"
@@ -566,6 +575,20 @@ def parse_dates(
     return StepResult(_with(data, changes), issues, _empty_quarantine(data))
 
 
+def _to_float(s: pd.Series) -> pd.Series:
+    """Numbers as float64; text that is not a number becomes NaN."""
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64")
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        try:  # fast path (C speed); any non-number makes Arrow refuse, and pandas decides cell by cell
+            arr = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
+            values = pc.cast(arr, pa_arrow.float64()).to_numpy(zero_copy_only=False)
+            return pd.Series(values, index=s.index, dtype="float64")
+        except (pa_arrow.ArrowInvalid, pa_arrow.ArrowNotImplementedError, pa_arrow.ArrowTypeError):
+            pass
+    return pd.to_numeric(s, errors="coerce").astype("float64")
+
+
 def parse_numbers(
     data: pd.DataFrame,
     *,
@@ -614,10 +637,7 @@ def parse_numbers(
         if c not in data:
             continue
         s = data[c]
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            num = s.astype("float64")
-        else:
-            num = pd.to_numeric(s, errors="coerce").astype("float64")
+        num = _to_float(s)
         text = s.notna() & num.isna()
         bad = num.notna() & ((num < low) | (num > high))
         if whole:
@@ -759,7 +779,13 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     bad = missing.any(axis=1)
     if not bad.any():
         return _nothing(data)
-    reason = missing[bad].apply(lambda r: "missing required field(s): " + ", ".join(r.index[r]), axis=1)
+    # one text per pattern of missing fields (vectorised: a bit mask per row)
+    pattern = missing[bad].to_numpy() @ (1 << np.arange(len(present)))
+    texts = {
+        p: "missing required field(s): " + ", ".join(c for i, c in enumerate(present) if p >> i & 1)
+        for p in np.unique(pattern)
+    }
+    reason = pd.Series([texts[p] for p in pattern], index=missing.index[bad])
     kept, quarantine = _split(data, bad, "missing_required", reason)
     return StepResult(kept, _cell_issues(file, table, data, missing[bad], "missing_required", "quarantined"), quarantine)
 
@@ -845,6 +871,56 @@ def quarantine_termination_before_hire(employees: pd.DataFrame, *, file: str = "
     )
 
 
+def quarantine_overlapping_spells(employees: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Quarantine employment spells of one employee that overlap in time.
+
+    An employee may have several spells (rehires), each starting after the
+    previous one ended. A spell that starts on or before the end of the same
+    employee's previous spell (or while it is still open) would put the
+    person at risk twice; both spells are quarantined.
+
+    Parameters
+    ----------
+    employees : DataFrame
+        The employees table, dates parsed, exact and conflicting duplicates removed.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``overlapping_spells`` issue (``quarantined``, column ``hire_date``,
+        value = the hire date) per spell involved.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1", "E1", "E2"],
+    ...                        "hire_date": pd.to_datetime(["2018-01-01", "2020-01-01", "2018-01-01"]),
+    ...                        "termination_date": pd.to_datetime([None, None, None])}, index=[2, 3, 4])
+    >>> ar.quarantine_overlapping_spells(spells).quarantine.index.tolist()
+    [2, 3]
+    """
+    if not {"employee_id", "hire_date", "termination_date"} <= set(employees.columns):
+        return _nothing(employees)
+    spells = employees[["employee_id", "hire_date", "termination_date"]].dropna(subset=["employee_id", "hire_date"])
+    repeated = spells["employee_id"].duplicated(keep=False)
+    if not repeated.any():
+        return _nothing(employees)
+    spells = spells[repeated].sort_values(["employee_id", "hire_date"], kind="stable")
+    same = spells["employee_id"].eq(spells["employee_id"].shift())
+    previous_end = spells["termination_date"].shift()
+    later = same & (previous_end.isna() | (spells["hire_date"] <= previous_end))
+    earlier = later.shift(-1, fill_value=False).astype(bool)
+    bad = (later | earlier).reindex(employees.index, fill_value=False)
+    if not bad.any():
+        return _nothing(employees)
+    kept, quarantine = _split(employees, bad, "overlapping_spells")
+    rows = employees.index[bad]
+    issues = _issues(file, table, rows, "hire_date", "overlapping_spells", employees.loc[rows, "hire_date"], "quarantined")
+    return StepResult(kept, issues, quarantine)
+
+
 def quarantine_end_before_start(
     data: pd.DataFrame, *, start: str = "start_date", end: str = "end_date", file: str = "", table: str = ""
 ) -> StepResult:
@@ -900,13 +976,14 @@ def drop_exact_duplicates(data: pd.DataFrame, *, file: str = "", table: str = ""
     >>> ar.drop_exact_duplicates(raw).issues["value"].tolist()
     ['duplicate of row 2']
     """
-    dup = data.duplicated(keep="first")
+    if data.empty or data.shape[1] == 0:
+        return _nothing(data)
+    group = data.groupby(list(data.columns), sort=False, dropna=False).ngroup()
+    dup = group.duplicated(keep="first")
     if not dup.any():
         return _nothing(data)
-    hashes = pd.util.hash_pandas_object(data, index=False)
-    first = pd.Series(data.index[~dup], index=hashes[~dup].to_numpy())
-    first = first[~first.index.duplicated()]
-    first_rows = first.reindex(hashes[dup].to_numpy()).to_numpy()
+    first_of_group = pd.Series(data.index[~dup], index=group[~dup].to_numpy())
+    first_rows = first_of_group.reindex(group[dup].to_numpy()).to_numpy()
     values = [f"duplicate of row {r}" for r in first_rows]
     reason = pd.Series([f"{RULES['duplicate_row']}: duplicate of row {r}" for r in first_rows], index=data.index[dup])
     kept, quarantine = _split(data, dup, "duplicate_row", reason)
@@ -1322,6 +1399,8 @@ def clean_table(
     c = c.pipe(drop_exact_duplicates)
     if KEYS[table]:
         c = c.pipe(quarantine_conflicting_duplicates, key=KEYS[table])
+    if table == "employees":
+        c = c.pipe(quarantine_overlapping_spells)
     if table in ("reviews", "surveys", "programs", "feedback"):
         known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
         c = c.pipe(
@@ -1484,9 +1563,27 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
 
     Notes
     -----
-    With ``pseudonymise: true`` the ids of the clean tables are replaced by a
-    keyed hash (:func:`pseudonymise_tables`); the report and the quarantine
-    keep the source ids, as they exist to fix the source files.
+    Decisions worth knowing:
+
+    - Columns outside the contract are kept unchanged and reported once each
+      (``unknown_column``, ``flagged``, row missing). Absent optional columns
+      are added, all missing (``absent_column``), so clean tables always have
+      every canonical column.
+    - Reverse coding is reported once per item column (``reverse_coded``,
+      row missing, value ``"x -> 6 - x"``), not once per answer.
+    - Exact duplicates are judged after normalising text and dates; the
+      first copy stays, later copies go to quarantine as ``dropped_duplicate``.
+    - Rows of reviews, surveys, programs and feedback whose ``employee_id`` is
+      not in the clean employees table are quarantined (they cannot be linked
+      to a spell): ``unknown_employee``, or ``quarantined_employee`` when the
+      employee's spells were all quarantined. Unknown managers, goal owners,
+      givers and parent goals are only flagged (often real people or goals
+      outside the export).
+    - The quarantine holds each row as it was read (raw values), plus
+      ``reason`` and ``rule``.
+    - With ``pseudonymise: true`` the ids of the clean tables are replaced by a
+      keyed hash (:func:`pseudonymise_tables`); the report and the quarantine
+      keep the source ids, as they exist to fix the source files.
 
     See Also
     --------

@@ -91,15 +91,20 @@ def clean(
 @app.command()
 def run(
     study_dir: Path = typer.Argument(SAMPLE, metavar="[STUDY]", help="The study folder; the bundled sample study by default."),
-    out_dir: Path = typer.Option(Path("reports"), "--out", help="Folder for the HTML reports."),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out",
+        help="Folder for the HTML reports; by default reports/ for the sample and private_reports/<study>/ "
+             "(git-ignored) for any other study.",
+    ),
 ):
     """The main job: clean the study, execute every notebook on it, render HTML reports."""
     from .run import run_study
 
     try:
-        run_study(study_dir, out_dir)
+        result = run_study(study_dir, out_dir)
     except AlignmentResearchError as e:
         _fail(e)
+    out.print(f"wrote {len(result.reports)} report(s); open {result.index}")
 
 
 @app.command()

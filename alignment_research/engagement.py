@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
@@ -14,10 +14,10 @@ import patsy
 import scipy.stats as st
 
 from ._docs import DOCS
-from ._formula import check_columns
+from ._formula import _categorical_terms, _plain_dtypes, build_design as _design, check_columns
 from ._lmm import fit_random_intercept
 from .errors import ModelError, StatisticalWarning
-from .results import TIDY_COLUMNS, ModelResult
+from .results import ModelResult
 
 __all__ = [
     "fit_ols",
@@ -27,6 +27,7 @@ __all__ = [
     "fit_logit",
     "fit_mediation",
     "driver_analysis",
+    "cycle_engagement",
     "predicted_values",
     "marginal_effects",
     "adjust_pvalues",
@@ -156,92 +157,8 @@ def _split_formula(formula: str) -> tuple[str, str]:
     return lhs, rhs
 
 
-def _categorical_terms(rhs: str) -> set:
-    """Variables that patsy will treat as categorical: wrapped in ``C(...)``."""
-    from ._formula import _names_in
-
-    out = set()
-    desc = patsy.ModelDesc.from_formula(rhs)
-    for term in desc.rhs_termlist:
-        for factor in term.factors:
-            if factor.code.startswith("C("):
-                out.update(_names_in(factor.code))
-    return out
 
 
-def _plain_dtypes(frame: pd.DataFrame, categorical=(), variables=None) -> pd.DataFrame:
-    """Prepare complete rows for patsy.
-
-    Pandas nullable dtypes (Int64, string, boolean) become numpy ones patsy
-    understands, and categorical variables (text columns and those wrapped in
-    ``C()``) become pandas Categoricals with sorted levels: the same treatment
-    coding and labels, but patsy then reads codes instead of looping over
-    every row in Python (seconds on a million rows).
-    """
-    out = frame.copy()
-    for c in out.columns:
-        dt = out[c].dtype
-        if isinstance(dt, pd.CategoricalDtype):
-            continue
-        in_formula = variables is None or c in variables
-        if in_formula and (c in categorical or pd.api.types.is_string_dtype(dt) or dt == object):
-            if not pd.api.types.is_bool_dtype(dt):
-                values = out[c].to_numpy()
-                if isinstance(dt, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dt):
-                    values = out[c].astype("int64").to_numpy()
-                try:
-                    out[c] = pd.Categorical(values)
-                    continue
-                except TypeError:  # unorderable mixed values: leave it to patsy
-                    pass
-        if isinstance(dt, pd.api.extensions.ExtensionDtype) and not isinstance(dt, pd.CategoricalDtype):
-            if pd.api.types.is_bool_dtype(dt):
-                out[c] = out[c].astype(bool)
-            elif pd.api.types.is_integer_dtype(dt):
-                out[c] = out[c].astype("int64")
-            elif pd.api.types.is_float_dtype(dt):
-                out[c] = out[c].astype("float64")
-            elif pd.api.types.is_string_dtype(dt):
-                out[c] = out[c].astype(object)
-    return out
-
-
-def _fast_C(data, contrast=None, levels=None):
-    """patsy's ``C()``, but a plain ``C(x)`` of a pandas Categorical stays a Categorical.
-
-    patsy reads a bare Categorical through its codes, but unwraps ``C(x)`` row
-    by row in Python (seconds on a million rows). Same coding, same labels.
-    """
-    if contrast is None and levels is None and isinstance(getattr(data, "dtype", None), pd.CategoricalDtype):
-        return data
-    from patsy.builtins import C
-
-    return C(data, contrast, levels)
-
-
-def _design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True):
-    """The design matrix of ``_formula.design_matrix`` (R column order, same checks), built fast.
-
-    Rows are already complete (``_prepare`` dropped incomplete ones). Returns the
-    matrix and its patsy ``DesignInfo`` (to predict on new rows).
-    """
-    env = patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}])
-    try:
-        X = patsy.dmatrix(rhs, sub, eval_env=env, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as err:
-        raise ModelError(f"Formula {rhs!r} could not be built: {err}") from None
-    info = X.design_info
-    order = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t in info.term_slices]
-    X = X[[c for t in order for c in info.column_names[info.term_slices[t]]]]
-    if not intercept and "Intercept" in X.columns:
-        X = X.drop(columns="Intercept")
-    constant = [c for c in X.columns if c != "Intercept" and np.ptp(X[c].to_numpy()) == 0]
-    if constant:
-        raise ModelError(
-            f"Covariate(s) {constant} do not vary in the {len(X)} rows used; a model cannot estimate their effect. "
-            "Drop them from the formula or check the data."
-        )
-    return X.reset_index(drop=True), info
 
 
 def _prepare(data: pd.DataFrame, formula: str, *, extra=(), intercept=True, binary=False):
@@ -511,7 +428,7 @@ def fit_mixed(
         ``tidy()``: fixed effects with ``term, estimate, std_error, statistic,
         p_value, conf_low, conf_high, std_estimate`` (z tests, as statsmodels).
         ``glance()``: ``n, n_groups, log_likelihood, aic, bic, sigma2, var_<groups>
-        [, var_<vc>], icc, boundary, converged, method, engine, cov_type, formula``.
+        [, var_<vc>], icc [, icc_<vc>], boundary, converged, method, engine, cov_type, formula``.
         ``random_effects``: ``group, estimate`` (BLUPs). ``extras["residuals"]``:
         ``fitted, residual`` (conditional on the random effects).
 
@@ -540,7 +457,10 @@ def fit_mixed(
     standard errors (``vcov``), variance components (``VarCorr``) and
     ``logLik`` to about 1e-8 relative, and is faster than lmer on large data.
     ``icc`` = group variance / (group + residual variance) (+ the ``vc`` variance
-    in the denominator when given).
+    in the denominator when given, and then ``icc_<vc>`` is the ``vc`` share).
+    With ``groups="employee_id", vc="manager_id"`` the model has random
+    intercepts for employees nested in managers, the natural model for a
+    repeated survey panel.
 
     Examples
     --------
@@ -552,14 +472,20 @@ def fit_mixed(
     if engine not in ("auto", "numpy", "statsmodels"):
         raise ModelError(f"The value for `engine` must be one of ['auto', 'numpy', 'statsmodels'], but {engine!r} was passed.")
     vc_col = vc if isinstance(vc, str) else None
-    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[groups, vc_col])
+    vc_vars = []
+    if isinstance(vc, dict):
+        from ._formula import formula_variables
+
+        vc_vars = [v for f in vc.values() for v in formula_variables(f)]
+    elif vc is not None and not isinstance(vc, str):
+        raise ModelError(f"`vc` must be a column name or a dict of variance-component formulas, not {type(vc).__name__}.")
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[groups, vc_col, *vc_vars])
     n_groups = sub[groups].nunique()
     if n_groups < 2:
         raise ModelError(f"A random intercept for {groups!r} needs at least 2 groups; found {n_groups}.")
     use_numpy = engine == "numpy" or (engine == "auto" and vc is None)
     if use_numpy and vc is not None:
         raise ModelError("engine='numpy' fits a single random intercept; use engine='statsmodels' with `vc`.")
-    std = _std_estimates(X, np.zeros(X.shape[1]), y)  # placeholder, filled below
     if use_numpy:
         fit = fit_random_intercept(X.to_numpy(float), y, sub[groups].astype(str).to_numpy(), reml=reml)
         codes = fit.codes
@@ -592,6 +518,8 @@ def fit_mixed(
         "sigma2": float(sigma2),
         **{key: float(v) for key, v in variances.items()},
         "icc": float(variances[f"var_{groups}"] / total_var) if total_var > 0 else np.nan,
+        **{f"icc_{key[4:]}": float(v / total_var) if total_var > 0 else np.nan
+           for key, v in variances.items() if key != f"var_{groups}"},
         "boundary": bool(boundary),
         "converged": bool(converged),
         "method": "REML" if reml else "ML",
@@ -1549,6 +1477,78 @@ def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
     ax.set_xlabel("Share of explained variance (%, 95% CI)")
     ax.set_title(f"Drivers of engagement ({group})")
     return ax
+
+
+# --------------------------------------------------------------------------- joining survey scores to review cycles
+
+
+def cycle_engagement(cycles: pd.DataFrame, survey_panel: pd.DataFrame, config, *, scales=("engagement",)) -> pd.DataFrame:
+    """Add each employee's mean survey score within a review cycle to the ``cycles`` table.
+
+    Used for the path alignment -> engagement -> voluntary exit: the cycle's
+    cascade alignment and the engagement measured during that cycle both
+    precede ``left_next_cycle`` (an exit in the following cycle), so nothing
+    is looked up from the future.
+
+    Parameters
+    ----------
+    cycles : DataFrame
+        The ``cycles`` analysis table (``employee_id, spell, cycle, ...``).
+    survey_panel : DataFrame
+        The ``survey_panel`` analysis table (``employee_id, spell, survey_date`` and scale scores).
+    config : StudyConfig
+        The study configuration (``config.cycles`` gives each cycle's dates).
+    scales : sequence of str, default ("engagement",)
+        Scale columns to average.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``cycles`` with one column per scale (the mean over the
+        employee's responses dated within the cycle; missing when none) and
+        ``n_responses``.
+
+    Raises
+    ------
+    ModelError
+        A column is missing or a cycle of ``cycles`` is not in ``config.cycles``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> t = ar.cycle_engagement(clean.analysis.cycles, clean.analysis.survey_panel, clean.config)
+    >>> "engagement" in t.columns
+    True
+    """
+    scales = list(scales)
+    keys = ["employee_id"] + (["spell"] if "spell" in cycles.columns and "spell" in survey_panel.columns else [])
+    check_columns(cycles, [*keys, "cycle"], what="cycles")
+    check_columns(survey_panel, [*keys, "survey_date", *scales], what="survey_panel")
+    bounds = pd.DataFrame(
+        [(str(c.name), pd.Timestamp(c.start), pd.Timestamp(c.end)) for c in config.cycles],
+        columns=["cycle", "start", "end"],
+    )
+    unknown = sorted(set(cycles["cycle"].astype(str)) - set(bounds["cycle"]))
+    if unknown:
+        raise ModelError(f"Cycles {unknown[:5]} of the cycles table are not in the study configuration's cycles.")
+    s = survey_panel[[*keys, "survey_date", *scales]].copy()
+    s["survey_date"] = pd.to_datetime(s["survey_date"])
+    idx = np.searchsorted(bounds["start"].to_numpy(), s["survey_date"].to_numpy(), side="right") - 1
+    inside = (idx >= 0) & (s["survey_date"].to_numpy() <= bounds["end"].to_numpy()[np.clip(idx, 0, None)])
+    s = s[inside].assign(cycle=bounds["cycle"].to_numpy()[idx[inside]])
+    agg = s.groupby([*keys, "cycle"], as_index=False).agg(
+        **{sc: (sc, "mean") for sc in scales}, n_responses=("survey_date", "size")
+    )
+    out = cycles.drop(columns=[c for c in [*scales, "n_responses"] if c in cycles.columns]).copy()
+    out["_cycle"] = out["cycle"].astype(str)
+    agg = agg.rename(columns={"cycle": "_cycle"})
+    for k in keys:
+        agg[k] = agg[k].astype(out[k].dtype)
+    merged = out.reset_index().merge(agg, on=[*keys, "_cycle"], how="left").set_index("index")
+    merged.index.name = cycles.index.name
+    merged["n_responses"] = merged["n_responses"].fillna(0).astype(int)
+    return merged.drop(columns="_cycle")
 
 
 # --------------------------------------------------------------------------- predictions

@@ -24,6 +24,7 @@ __all__ = [
     "feedback_rate",
     "alignment_by_group",
     "plot_alignment_distribution",
+    "plot_alignment_overview",
 ]
 
 #: Columns of the broken-chain report of :func:`cascade_alignment`.
@@ -95,6 +96,16 @@ def _owner_manager(keys: pd.DataFrame, employees: pd.DataFrame, cycle_frame: pd.
     return pd.Series(out, index=keys.index, dtype=employees["manager_id"].dtype)
 
 
+def _factorize_pairs(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the (first, second) pairs in order of appearance, and the row of each pair's first occurrence."""
+    a, _ = pd.factorize(first)
+    b, b_uniq = pd.factorize(second)
+    codes, _ = pd.factorize(a.astype(np.int64) * (len(b_uniq) + 1) + b)
+    first_row = np.full(codes.max() + 1 if len(codes) else 0, -1, dtype=np.int64)
+    first_row[codes[::-1]] = np.arange(len(codes))[::-1]
+    return codes, first_row
+
+
 def _weights(weight: pd.Series, group: np.ndarray) -> np.ndarray:
     """Goal weights; a group with any missing or non-positive total weight gets equal weights."""
     w = pd.to_numeric(weight, errors="coerce").to_numpy(float)
@@ -161,15 +172,15 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         if col not in goals.columns:
             raise DataContractError(f"goals has no column `{col}`; cascade alignment needs goal_id, owner_id, cycle, parent_goal_id.")
     cycle_frame = _cycle_frame(cycles)
-    g = goals.copy()
+    g = goals.dropna(subset=["goal_id", "owner_id", "cycle"])
+    g = g[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight") if c in g.columns]].copy()
     if "parent_goal_id" not in g.columns:
         g["parent_goal_id"] = pd.NA
     if "weight" not in g.columns:
         g["weight"] = np.nan
-    g["cycle"] = g["cycle"].astype("string")
+    g["cycle"] = g["cycle"].astype(str)
     if cycle_frame is not None:
         g = g[g["cycle"].isin(cycle_frame["name"])]
-    g = g.dropna(subset=["goal_id", "owner_id", "cycle"])
     problems = []
 
     dup = g["goal_id"].duplicated(keep="first")
@@ -217,23 +228,17 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         if mask.any():
             problems.append(pd.DataFrame({"goal_id": goal_ids[mask], "cycle": cyc[mask], "rule": rule, "value": value[mask]}))
 
-    if n:
-        group_codes, uniques = pd.MultiIndex.from_arrays([keys["employee_id"], keys["cycle"]]).factorize()
-    else:
-        group_codes = np.zeros(0, np.int64)
-        uniques = pd.MultiIndex.from_arrays([pd.array([], dtype="string"), pd.array([], dtype="string")])
+    group_codes, first = _factorize_pairs(keys["employee_id"], keys["cycle"])
     w = _weights(g["weight"], group_codes)
-    m = len(uniques)
+    m = len(first)
     total = np.bincount(group_codes, weights=w, minlength=m)
     casc = np.bincount(group_codes, weights=w * to_manager, minlength=m) / total
     org = np.bincount(group_codes, weights=w * reaches_org, minlength=m) / total
     n_goals = np.bincount(group_codes, minlength=m)
-    first = np.full(m, -1)
-    first[group_codes[::-1]] = np.arange(n)[::-1]
     casc = np.where(no_manager[first], np.nan, casc) if m else casc
     table = pd.DataFrame({
-        "employee_id": pd.array(uniques.get_level_values(0), dtype="string"),
-        "cycle": pd.array(uniques.get_level_values(1), dtype="string"),
+        "employee_id": pd.array(keys["employee_id"].to_numpy()[first], dtype="string"),
+        "cycle": pd.array(keys["cycle"].to_numpy()[first], dtype="string"),
         "manager_id": pd.array(manager.to_numpy()[first], dtype="string"),
         "n_goals": n_goals.astype("int64"),
         "alignment_cascade": casc,
@@ -356,11 +361,13 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     if names is not None:
         g = g[g["cycle"].isin(names)]
     g = g[pd.to_numeric(g["attainment"], errors="coerce").notna()]
-    codes, uniq = pd.MultiIndex.from_arrays([g["owner_id"].astype("string"), g["cycle"]]).factorize()
+    owner = g["owner_id"].astype("string")
+    codes, first = _factorize_pairs(owner, g["cycle"])
     w = _weights(g["weight"] if "weight" in g else pd.Series(np.nan, index=g.index), codes)
     att = g["attainment"].to_numpy(float)
-    mgr = pd.DataFrame({"manager_id": uniq.get_level_values(0), "cycle": uniq.get_level_values(1),
-                        "manager_attainment": np.bincount(codes, w * att, len(uniq)) / np.bincount(codes, w, len(uniq))})
+    m = len(first)
+    mgr = pd.DataFrame({"manager_id": owner.to_numpy()[first], "cycle": g["cycle"].to_numpy()[first],
+                        "manager_attainment": np.bincount(codes, w * att, m) / np.bincount(codes, w, m)})
     r = reviews.dropna(subset=["employee_id", "cycle", "target_attainment"]).copy()
     r["cycle"] = r["cycle"].astype("string")
     if names is not None:
@@ -821,7 +828,7 @@ def alignment_by_group(measures: pd.DataFrame, *, by: str, min_group_size: int =
 
 
 def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, min_group_size: int = 5,
-                                ax=None, **kwargs):
+                                order=None, ax=None, **kwargs):
     """Draw the distribution of one alignment measure per group, small groups left out.
 
     Parameters
@@ -835,6 +842,10 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
         Which measure to draw (a value of ``data["measure"]``).
     min_group_size : int, default 5
         Groups with fewer distinct people are not drawn.
+    order : list, optional
+        Groups in drawing order (from the bottom), so that panels sharing an
+        axis line up; a group not in the data, or too small, keeps its row empty.
+        The shown groups in sorted order by default.
     ax : matplotlib Axes, optional
         Axes to draw on; the current Axes by default.
     **kwargs
@@ -860,15 +871,76 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
     d = data[(data["measure"] == measure)].dropna(subset=["value", by])
     sizes = d.groupby(by, observed=True)["person_id" if "person_id" in d else "value"].nunique()
     shown = sorted(sizes.index[sizes >= min_group_size], key=str)
-    values = [d.loc[d[by] == g, "value"].to_numpy(float) for g in shown]
+    order = shown if order is None else list(order)
+    drawn = [g for g in order if g in set(shown)]
+    values = [d.loc[d[by] == g, "value"].to_numpy(float) for g in drawn]
+    positions = [order.index(g) + 1 for g in drawn]
     colour = kwargs.pop("color", sns.color_palette()[0])
     kwargs.setdefault("widths", 0.6)
     kwargs.setdefault("patch_artist", True)
     kwargs.setdefault("flierprops", {"markersize": 2})
+    kwargs.setdefault("medianprops", {"color": "black"})
     # matplotlib directly (not seaborn.boxplot, which passes the deprecated `vert` argument)
-    boxes = ax.boxplot(values, orientation="horizontal", tick_labels=[str(g) for g in shown], **kwargs)
+    boxes = ax.boxplot(values, positions=positions, orientation="horizontal", **kwargs) if drawn else {}
     for patch in boxes.get("boxes", []):
         patch.set_facecolor(colour)
+    ax.set_yticks(range(1, len(order) + 1), [str(g) for g in order])
+    ax.set_ylim(0.4, len(order) + 0.6)
     ax.set_xlabel(measure.replace("_", " "))
     ax.set_ylabel(by.replace("_", " "))
     return ax
+
+
+#: Axis labels of the three alignment measures.
+_MEASURE_LABELS = {
+    "cascade": "Cascade alignment (share of goals linked)",
+    "perceived": "Perceived alignment (scale score, 1-5)",
+    "attainment": "Attainment alignment (correlation)",
+}
+
+
+def plot_alignment_overview(data: pd.DataFrame, *, by: str, min_group_size: int = 5, **kwargs):
+    """Draw the three alignment measures side by side, one box per group (figure-level).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long table ``measure, value, person_id, <by>`` from
+        :func:`alignment_research.alignment_measures`.
+    by : str
+        Grouping column (``"department"``, ``"job_level"``).
+    min_group_size : int, default 5
+        Groups with fewer distinct people are not drawn.
+    **kwargs
+        Passed to :func:`plot_alignment_distribution`; ``ax`` is refused.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per measure present (cascade, perceived, attainment),
+        sharing one row per group shown in any panel.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> m = pd.DataFrame({"measure": "cascade", "value": [0.2, 0.4, 0.6], "department": ["x"] * 3})
+    >>> fig = ar.plot_alignment_overview(m, by="department", min_group_size=1)
+    """
+    import matplotlib.pyplot as plt
+
+    if "ax" in kwargs:
+        raise TypeError("plot_alignment_overview is figure-level and does not accept ax=; "
+                        "use plot_alignment_distribution for a single Axes.")
+    measures = [m for m in _MEASURE_LABELS if m in set(data["measure"])]
+    d = data.dropna(subset=["value", by])
+    people = d.groupby(["measure", by], observed=True)["person_id" if "person_id" in d else "value"].nunique()
+    order = sorted({g for (_, g), k in people.items() if k >= min_group_size}, key=str)
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.8), sharey=True, squeeze=False)
+    for ax, measure in zip(axes[0], measures):
+        plot_alignment_distribution(data, by=by, measure=measure, min_group_size=min_group_size, order=order,
+                                    ax=ax, **kwargs)
+        ax.set_xlabel(_MEASURE_LABELS[measure])
+        if ax is not axes[0][0]:
+            ax.set_ylabel("")
+    fig.tight_layout()
+    return fig

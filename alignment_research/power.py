@@ -30,7 +30,7 @@ def design_effect(team_size: float, icc: float) -> float:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.design_effect(8, 0.1)
+    >>> round(ar.design_effect(8, 0.1), 3)
     1.7
     """
     if team_size < 1 or not 0 <= icc <= 1:

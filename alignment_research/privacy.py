@@ -41,7 +41,10 @@ ID_COLUMNS = {
 EMPLOYEE_ID_PATTERN = r"\bE\d{3,}\b"
 
 #: Column headers that count people in a group; :func:`find_small_groups` checks these.
-COUNT_COLUMN_PATTERN = r"^(n|n_.*|.*_n|count|employees|n_employees|headcount|respondents|at_risk|n_at_risk|people|size)$"
+COUNT_COLUMN_PATTERN = (
+    r"^(?!n_(items|groups|levels|terms|params|parameters|waves|cycles|scales|tables|rules|columns|iterations|iter)$)"
+    r"(n|n_.*|.*_n|count|employees|headcount|respondents|at_risk|people|size)$"
+)
 
 #: Column headers that would hold a birth date.
 _BIRTH_DATE_HEADER = re.compile(r"birth_?date|date_?of_?birth|\bdob\b", re.IGNORECASE)
@@ -225,7 +228,7 @@ def mask_small_counts(table: pd.DataFrame, *, min_size: int = 5, columns=None) -
         The study's minimum group size.
     columns : list of str, optional
         Count columns; by default every column whose name looks like a count of
-        people (``n``, ``n_*``, ``*_n``, ``count``, ``employees``, ``at_risk``, ...).
+        people (``n``, ``n_*``, ``*_n``, ``count``, ``employees``, ``at_risk``, ...) and ``events``.
 
     Returns
     -------
@@ -236,8 +239,9 @@ def mask_small_counts(table: pd.DataFrame, *, min_size: int = 5, columns=None) -
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> g = pd.DataFrame({"n": [2065], "n_treated": [3], "events": [403], "aic": [1.5]})
-    >>> ar.mask_small_counts(g).iloc[0].tolist()
-    [2065, <NA>, 403, 1.5]
+    >>> ar.mask_small_counts(g)
+          n  n_treated  events  aic
+    0  2065       <NA>     403  1.5
     """
     regex = re.compile(COUNT_COLUMN_PATTERN, re.IGNORECASE)
     if columns is None:
@@ -250,9 +254,7 @@ def mask_small_counts(table: pd.DataFrame, *, min_size: int = 5, columns=None) -
             pd.DataFrame({"_row": np.arange(len(out)).astype(str), c: out[c].to_numpy()}),
             count=c, min_size=min_size, group_cols=["_row"], value_cols=[], total=False,
         )
-        values = masked[c]
-        values.index = out.index
-        out[c] = values.where(out[c].notna() | values.notna(), out[c])
+        out[c] = pd.Series(masked[c].array, index=out.index)
     return out
 
 
@@ -498,9 +500,10 @@ def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUN
 
     Every ``<table>`` is read with :func:`read_html_tables`; a column whose
     header matches ``count_pattern`` (``n``, ``n_*``, ``count``,
-    ``employees``, ``at_risk``, ...) counts people, and any number in it
-    below ``min_size`` is a finding. Suppressed cells (missing, ``"suppressed"``)
-    are fine.
+    ``employees``, ``at_risk``, ...; not ``n_items``, ``n_groups`` and other
+    counts of things) counts people, and any number in it from 1 to
+    ``min_size - 1`` is a finding. Suppressed cells (missing, ``"suppressed"``)
+    and empty groups (0) are fine.
 
     Parameters
     ----------
@@ -536,7 +539,7 @@ def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUN
             if isinstance(values, pd.DataFrame):  # duplicated header
                 values = values.iloc[:, 0]
             for r_i, v in values.items():
-                if pd.notna(v) and v < min_size:
+                if pd.notna(v) and 0 < v < min_size:  # an empty group shows nobody
                     rows.append({"table": t_i, "column": str(label), "row": r_i, "value": float(v)})
     return pd.DataFrame(rows, columns=["table", "column", "row", "value"])
 

@@ -241,6 +241,7 @@ def plot_overlap(
     treatment: str = "treated",
     weights: str | None = None,
     bins: int = 20,
+    limits=None,
     ax=None,
     **kwargs,
 ):
@@ -262,7 +263,10 @@ def plot_overlap(
     weights : str, optional
         Column of weights; rows with weight 0 are left out (e.g. unmatched controls).
     bins : int, default 20
-        Number of equal-width bins over [0, 1].
+        Number of equal-width bins.
+    limits : tuple of float, optional
+        Range of the bins; the range of the scores shown by default (daily
+        enrolment probabilities are small, so [0, 1] would hide the shape).
     ax : matplotlib Axes, optional
         Axes to draw on; the current Axes by default.
     **kwargs
@@ -284,7 +288,9 @@ def plot_overlap(
         ax = plt.gca()
     check_columns(data, [propensity, treatment] + ([weights] if weights else []), what="overlap data")
     rows = data if weights is None else data[data[weights] > 0]
-    edges = np.linspace(0, 1, bins + 1)
+    shown = rows[propensity].to_numpy(float)
+    lo, hi = limits if limits is not None else (float(np.nanmin(shown)), float(np.nanmax(shown)))
+    edges = np.linspace(lo, hi if hi > lo else lo + 1e-9, bins + 1)
     width = edges[1] - edges[0]
     kwargs.setdefault("alpha", 0.8)
     for value, sign, label in ((1, 1, "treated"), (0, -1, "control")):
@@ -422,12 +428,6 @@ def _first_enrolment(programs: pd.DataFrame, program: str) -> pd.Series:
     check_columns(programs, ["employee_id", "program", "start_date"], what="programs")
     rows = programs[programs["program"] == program]
     return rows.groupby("employee_id")["start_date"].min()
-
-
-def _active(employees: pd.DataFrame, date: pd.Timestamp) -> pd.DataFrame:
-    term = employees["termination_date"]
-    rows = employees[(employees["hire_date"] <= date) & (term.isna() | (term > date))]
-    return rows.drop_duplicates("employee_id", keep="last")
 
 
 def program_trials(
@@ -665,7 +665,9 @@ def _logit(X: pd.DataFrame, y: np.ndarray, *, max_iter: int = 50, tol: float = 1
     return model, separated
 
 
-def match_trials(trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, exact=None) -> pd.DataFrame:
+def match_trials(
+    trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, exact=None, mahalanobis=None
+) -> pd.DataFrame:
     """Match each enrolling manager to not-yet-enrolled controls from the same trial.
 
     Greedy nearest-neighbour matching on the logit of the propensity score,
@@ -685,6 +687,11 @@ def match_trials(trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, 
     exact : list of str, optional
         Columns on which controls must equal their treated manager (e.g.
         ``["department"]``).
+    mahalanobis : list of str, optional
+        Columns (text columns become 0/1 indicators): among the controls inside the propensity caliper,
+        choose the nearest by Mahalanobis distance on these (covariance over
+        all trial rows) instead of by propensity (Rubin & Thomas 2000). This
+        balances the covariates themselves much better than the score alone.
 
     Returns
     -------
@@ -722,6 +729,11 @@ def match_trials(trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, 
     width = caliper * float(np.nanstd(logit, ddof=1))
     strata = (pd.factorize(out[exact].astype(str).agg("|".join, axis=1))[0] if exact
               else np.zeros(len(out), int))
+    if mahalanobis:
+        Z = pd.get_dummies(out[list(mahalanobis)], drop_first=True, dtype=float).to_numpy(float)
+        Z = Z - np.nanmean(Z, axis=0)
+        root = np.linalg.cholesky(np.linalg.pinv(np.cov(Z, rowvar=False)) + 1e-12 * np.eye(Z.shape[1]))
+        Z = Z @ root  # Euclidean distance on Z = Mahalanobis distance on the covariates
     labels = np.full(len(out), None, dtype=object)
     weight = np.zeros(len(out))
     for trial, rows in out.groupby("trial", sort=True).indices.items():
@@ -734,6 +746,8 @@ def match_trials(trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, 
             ok = np.flatnonzero(available & (distance <= width) & (strata[pool] == strata[i]))
             if not len(ok):
                 continue
+            if mahalanobis:
+                distance = np.sqrt(np.sum((Z[pool] - Z[i]) ** 2, axis=1))
             chosen = ok[np.argsort(distance[ok], kind="stable")[:ratio]]
             label = f"{trial}:{ids[i]}"
             labels[i] = label
@@ -854,7 +868,9 @@ def _wave_dates(survey_panel: pd.DataFrame) -> pd.Series:
     return survey_panel.groupby("survey_date")["survey_date"].first().sort_values()
 
 
-def team_survey_panel(matched: pd.DataFrame, survey_panel: pd.DataFrame, *, outcome: str = "engagement") -> pd.DataFrame:
+def team_survey_panel(
+    matched: pd.DataFrame, survey_panel: pd.DataFrame, *, outcome: str = "engagement", covariates=()
+) -> pd.DataFrame:
     """Return the survey responses of each matched manager's team, placed relative to the trial date.
 
     Parameters
@@ -865,6 +881,8 @@ def team_survey_panel(matched: pd.DataFrame, survey_panel: pd.DataFrame, *, outc
         The analysis ``survey_panel`` (``employee_id, manager_id, survey_date, wave`` and the outcome).
     outcome : str, default "engagement"
         The scale score to analyse.
+    covariates : sequence of str, default ()
+        Further ``survey_panel`` columns to carry (covariates known on the survey date).
 
     Returns
     -------
@@ -872,8 +890,9 @@ def team_survey_panel(matched: pd.DataFrame, survey_panel: pd.DataFrame, *, outc
         One row per response and matched manager: ``matched_set, manager_id,
         treated, employee_id, survey_date, wave, rel_wave`` (waves after the
         trial date: 0 is the first wave whose median date is on or after it),
-        ``post`` (``rel_wave >= 0``), ``treated_post`` and the outcome. A
-        control team's responses stop at its manager's own enrolment.
+        ``post`` (answered on or after the trial date), ``treated_post``, the outcome and the
+        panel's ``manager_program`` when present. A control team's responses
+        stop at its manager's own enrolment.
     """
     check_columns(survey_panel, ["employee_id", "manager_id", "survey_date", outcome], what="survey_panel")
     panel = survey_panel.dropna(subset=[outcome, "manager_id"])
@@ -887,12 +906,14 @@ def team_survey_panel(matched: pd.DataFrame, survey_panel: pd.DataFrame, *, outc
     first_post = np.searchsorted(waves.to_numpy(), rows["index_date"].to_numpy(), side="left")
     rows = rows.assign(first_post=first_post)
     team = rows[["matched_set", "manager_id", "treated", "index_date", "censor_date", "first_post"]].merge(
-        panel[["employee_id", "manager_id", "survey_date", "wave", outcome]], on="manager_id", how="inner"
+        panel[["employee_id", "manager_id", "survey_date", "wave", outcome]
+              + [c for c in ("manager_program", *covariates) if c in panel and c != outcome]],
+        on="manager_id", how="inner",
     )
     team = team[team["survey_date"] < team["censor_date"]]
     rel = team["wave"].map(order).to_numpy(int) - team["first_post"].to_numpy(int)
     out = team.drop(columns=["censor_date", "first_post"]).assign(rel_wave=rel)
-    out["post"] = (out["rel_wave"] >= 0).astype(int)
+    out["post"] = (out["survey_date"] >= out["index_date"]).astype(int)
     out["treated_post"] = out["treated"] * out["post"]
     out["matched_set"] = out["matched_set"].astype(str)
     return out.reset_index(drop=True)
@@ -982,13 +1003,13 @@ def _ols_cluster(y, X: pd.DataFrame, fixed, groups, *, alpha: float):
     )
 
 
-def _tidy_ols(fit, terms, *, alpha: float, names=None) -> pd.DataFrame:
+def _tidy_ols(fit, terms, *, alpha: float) -> pd.DataFrame:
     ci = fit.conf_int(alpha)
     rows = []
     for term in terms:
         rows.append(
             dict(
-                term=names.get(term, term) if names else term,
+                term=term,
                 estimate=float(fit.params[term]),
                 std_error=float(fit.bse[term]),
                 statistic=float(fit.tvalues[term]),
@@ -1001,7 +1022,7 @@ def _tidy_ols(fit, terms, *, alpha: float, names=None) -> pd.DataFrame:
 
 
 def event_study(
-    team_panel: pd.DataFrame, *, outcome: str = "engagement", window: int = 4, alpha: float = 0.05
+    team_panel: pd.DataFrame, *, outcome: str = "engagement", covariates=(), window: int = 4, alpha: float = 0.05
 ) -> pd.DataFrame:
     """Estimate the treated-minus-control difference in team outcome by survey wave around the trial date.
 
@@ -1012,6 +1033,8 @@ def event_study(
         employee_id, treated, wave, rel_wave`` and the outcome).
     outcome : str, default "engagement"
         The outcome column.
+    covariates : sequence of str, default ()
+        Time-varying columns added to the regression (complete, no missing values).
     window : int, default 4
         Waves shown on each side; earlier and later waves are binned into the end points.
     alpha : float, default 0.05
@@ -1036,9 +1059,10 @@ def event_study(
     Examples
     --------
     >>> import alignment_research as ar
-    >>> res = ar.estimate_program_effect(ar.clean_study(ar.simulate_study(n_employees=300, seed=0)),
-    ...                                  outcome="engagement")  # doctest: +SKIP
-    >>> ar.event_study(res.extras["outcome_data"])  # doctest: +SKIP
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> res = ar.estimate_program_effect(clean, outcome="engagement", warn=False)
+    >>> ar.event_study(res.extras["outcome_data"], window=2)["rel_wave"].tolist()
+    [-2, -1, 0, 1, 2]
     """
     check_columns(team_panel, ["matched_set", "manager_id", "employee_id", "treated", "wave", "rel_wave", outcome],
                   what="team panel")
@@ -1047,7 +1071,7 @@ def event_study(
     levels = [k for k in range(-window, window + 1) if k != -1]
     X = pd.DataFrame({f"rel_{k}": ((rel == k) & (data["treated"] == 1)).astype(float) for k in levels})
     present = [c for c in X.columns if X[c].sum() > 0]
-    X = X[present]
+    X = pd.concat([X[present], data[list(covariates)].astype(float)], axis=1)
     fit = _ols_cluster(
         data[outcome],
         X,
@@ -1129,6 +1153,12 @@ class ProgramEffectResult(ModelResult):
 
         table = self.table.assign(term=self.table["method"])
         ax = plot_forest(table, ratio="exp_estimate" in table, terms=["naive", "adjusted"], ax=ax, **kwargs)
+        if "exp_estimate" in table:
+            from matplotlib.ticker import FormatStrFormatter
+
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+            ax.xaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
+        ax.set_ylim(-0.5, 1.5)
         ax.set_xlabel(
             "Hazard ratio of a voluntary exit (95% CI, log scale)"
             if "exp_estimate" in table
@@ -1187,7 +1217,7 @@ def _cox_row(data, formula, *, start, stop, cluster, strata, alpha, term, method
 
 
 def _fill_adjusters(data: pd.DataFrame, adjust) -> tuple[pd.DataFrame, list[str]]:
-    """Fill missing adjustment covariates with their mean plus a missing indicator; return the terms."""
+    """Fill missing adjustment covariates with their mean (plus an indicator when >= 5% miss); return the terms."""
     data = data.copy()
     terms = []
     for name in adjust:
@@ -1199,7 +1229,7 @@ def _fill_adjusters(data: pd.DataFrame, adjust) -> tuple[pd.DataFrame, list[str]
         missing = x.isna()
         data[name] = x.fillna(x.mean())
         terms.append(name)
-        if missing.any() and not missing.all():
+        if 0.05 <= missing.mean() < 1:  # rarer gaps are just filled: an indicator could separate
             data[f"{name}_missing"] = missing.astype(float)
             terms.append(f"{name}_missing")
     return data, terms
@@ -1216,10 +1246,12 @@ def estimate_program_effect(
     covariates=None,
     ratio: int = 3,
     caliper: float = 0.2,
-    exact=("department",),
-    adjust=("alignment_cascade", "engagement"),
+    exact=None,
+    mahalanobis=("rating", "team_size", "job_level", "tenure_years", "team_engagement", "team_alignment"),
+    adjust=("alignment_cascade", "engagement", "manager_rating"),
     event_window: int = 4,
     alpha: float = 0.05,
+    warn: bool = True,
 ) -> ProgramEffectResult:
     """Estimate a leadership programme's effect on the teams of the managers who took it.
 
@@ -1255,19 +1287,31 @@ def estimate_program_effect(
         Controls matched to each enrolling manager.
     caliper : float, default 0.2
         Matching caliper in SDs of the logit propensity.
-    exact : sequence of str, default ("department",)
-        Trial columns a control must share with its enrolling manager.
-    adjust : sequence of str, default ("alignment_cascade", "engagement")
-        Time-varying report-level covariates of the ``intervals`` table added
-        to the retention model (missing values: mean plus an indicator).
-        Adjusting for engagement, which the programme may raise, makes the
+    exact : sequence of str, optional
+        Trial columns a control must share with its enrolling manager
+        (e.g. ``("department",)``).
+    mahalanobis : sequence of str, default: the numeric balance covariates
+        Among controls inside the caliper, match on the Mahalanobis distance
+        of these trial columns; ``None`` matches on the propensity score alone.
+    adjust : sequence of str, default ("alignment_cascade", "engagement", "manager_rating")
+        Time-varying covariates added to the outcome model, from ``intervals``
+        (retention) or ``survey_panel`` (engagement; the outcome itself is
+        skipped); missing values take the mean (plus a missing indicator when
+        at least 5% of rows miss the value). The
+        manager's current rating makes the censoring of control teams at their
+        manager's own (rating-driven) enrolment uninformative. Adjusting
+        retention for engagement, which the programme may raise, makes the
         hazard ratio the effect *not passing through* measured engagement (the
-        quantity the simulator's ``hr_manager_program`` defines); pass ``()``
-        for the total effect.
+        quantity the simulator's ``hr_manager_program`` defines); drop it for
+        the total effect.
     event_window : int, default 4
         Waves on each side in the engagement event study.
     alpha : float, default 0.05
         Confidence intervals are at level ``1 - alpha``.
+    warn : bool, default True
+        Raise the balance and overlap caveats as ``StatisticalWarning``; they
+        are in ``glance()["caveats"]`` either way (a notebook can show them
+        there instead of as a warning).
 
     Returns
     -------
@@ -1283,7 +1327,8 @@ def estimate_program_effect(
         ``n_unmatched`` (outside the caliper: trimmed), ``n_controls``
         (distinct control managers), ``n_control_rows``, ``ess_controls``
         (Kish), ``max_abs_smd_before, max_abs_smd_after, caliper, ratio,
-        n, events, cov_type``, ``e_value, e_value_ci``.
+        n, events, cov_type``, ``e_value, e_value_ci`` and ``caveats`` (the
+        balance and overlap warnings as text, ``"none"`` when there are none).
 
     Raises
     ------
@@ -1293,9 +1338,10 @@ def estimate_program_effect(
     Warns
     -----
     StatisticalWarning
-        When a covariate is still imbalanced after matching (|SMD| > 0.1), or
+        When a covariate is still imbalanced after matching (|SMD| > 0.1),
         when more than 10% of enrolling managers find no control within the
-        caliper (poor overlap).
+        caliper (poor overlap), or when the enrolment model separates; not
+        with ``warn=False``.
 
     See Also
     --------
@@ -1325,8 +1371,9 @@ def estimate_program_effect(
     --------
     >>> import alignment_research as ar
     >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
-    >>> res = ar.estimate_program_effect(clean)  # doctest: +SKIP
-    >>> res.tidy()[["method", "exp_estimate"]]  # doctest: +SKIP
+    >>> res = ar.estimate_program_effect(clean, warn=False)  # caveats in res.glance()["caveats"]
+    >>> res.tidy()["method"].tolist()
+    ['adjusted', 'naive']
     """
     from .study import CleanStudy
 
@@ -1356,10 +1403,14 @@ def estimate_program_effect(
             formula = formula.replace(f" + {column}", "")
     if trials["department"].nunique() < 2:
         formula = formula.replace(" + C(department)", "")
-    trials, ps_model = fit_propensity(trials, formula)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticalWarning)
+        trials, ps_model = fit_propensity(trials, formula)
+    caveats = [str(w.message) for w in caught if issubclass(w.category, StatisticalWarning)]
     trials = trials.dropna(subset=["logit_propensity"]).reset_index(drop=True)
     exact = [c for c in (exact or ()) if c in trials and trials[c].nunique() > 1]
-    matched = match_trials(trials, ratio=ratio, caliper=caliper, exact=exact)
+    mahalanobis = [c for c in (mahalanobis or ()) if c in trials and trials[c].nunique() > 1]
+    matched = match_trials(trials, ratio=ratio, caliper=caliper, exact=exact, mahalanobis=mahalanobis)
     if covariates is None:
         covariates = [c for c in PROGRAM_COVARIATES if c in matched and matched[c].nunique() > 1]
     balance = balance_table(matched, "treated", covariates, weights="weight")
@@ -1371,19 +1422,18 @@ def estimate_program_effect(
     worst = float(balance["smd_after"].abs().max())
     if worst > _SMD_THRESHOLD:
         bad = balance.loc[balance["smd_after"].abs() > _SMD_THRESHOLD, "covariate"].tolist()
-        warnings.warn(
+        caveats.append(
             f"Balance fails after matching: |SMD| > {_SMD_THRESHOLD} for {bad} (largest {worst:.2f}). "
-            "Add these covariates (or interactions) to the propensity model, or read the estimate with caution.",
-            StatisticalWarning,
-            stacklevel=2,
+            "Add these covariates (or interactions) to the propensity model, or read the estimate with caution."
         )
     if unmatched > 0.1 * enrolled:
-        warnings.warn(
+        caveats.append(
             f"Poor overlap: {unmatched} of {enrolled} enrolling managers have no control within the caliper and "
-            "were trimmed; the estimate describes the managers who could be matched.",
-            StatisticalWarning,
-            stacklevel=2,
+            "were trimmed; the estimate describes the managers who could be matched."
         )
+    if warn:
+        for text in caveats:
+            warnings.warn(text, StatisticalWarning, stacklevel=2)
     controls = matched[(matched["treated"] == 0) & (matched["weight"] > 0)]
     extras = dict(trials=matched, balance=balance, propensity_model=ps_model)
     enrolled_ids = _first_enrolment(programs, program).index
@@ -1410,11 +1460,13 @@ def estimate_program_effect(
         panel = getattr(analysis, "survey_panel", None)
         if panel is None or outcome not in panel:
             raise ModelError("The study has no engagement scores in `survey_panel`; add a surveys table.")
-        data = team_survey_panel(matched, panel, outcome=outcome)
+        wanted = [c for c in adjust if c != outcome]
+        data = team_survey_panel(matched, panel, outcome=outcome, covariates=wanted)
         if data["treated_post"].sum() == 0:
             raise ModelError("No survey response of a treated team after its manager's start; cannot estimate.")
+        data, terms = _fill_adjusters(data, wanted)
         fit = _ols_cluster(
-            data[outcome], data[["treated_post"]],
+            data[outcome], data[["treated_post", *terms]],
             [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
             data["manager_id"], alpha=alpha,
         )
@@ -1427,7 +1479,7 @@ def estimate_program_effect(
         sd = float(raw[outcome].std(ddof=1))
         row = table.iloc[0]
         ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
-        extras["event_study"] = event_study(data, outcome=outcome, window=event_window, alpha=alpha)
+        extras["event_study"] = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha)
         n, events = len(data), np.nan
         cov_type = "cluster: manager_id; fixed effects: person x set, wave x set"
     table = table.assign(term=term, outcome=outcome)
@@ -1453,6 +1505,7 @@ def estimate_program_effect(
                 cov_type=cov_type,
                 e_value=float(ev["e_value"].iloc[0]),
                 e_value_ci=float(ev["e_value_ci"].iloc[0]),
+                caveats=" ".join(caveats) if caveats else "none",
             )
         ]
     )

@@ -87,7 +87,8 @@ def _survival_times(data, *, duration, entry, start, stop):
 
 def _complete(data: pd.DataFrame, columns) -> pd.DataFrame:
     cols = [c for c in columns if c is not None]
-    return data.loc[data[cols].notna().all(axis=1)]
+    keep = data[cols].notna().all(axis=1)
+    return data if keep.all() else data.loc[keep]
 
 
 def _plain(data: pd.DataFrame) -> pd.DataFrame:
@@ -110,7 +111,7 @@ def _plain(data: pd.DataFrame) -> pd.DataFrame:
     return data.assign(**out) if out else data
 
 
-def _subject_count(data: pd.DataFrame) -> float:
+def _subject_count(data: pd.DataFrame) -> int | float:
     if "employee_id" not in data.columns:
         return np.nan
     keys = ["employee_id", "spell"] if "spell" in data.columns else ["employee_id"]
@@ -224,7 +225,10 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     ties = "efron")`` (R): coefficients, model-based and robust (sandwich over
     cluster sums of score residuals, no small-sample factor) standard errors,
     log-likelihood and Harrell's concordance as ``concordance(fit)``. On the
-    person table it matches ``coxph(Surv(entry, exit, event) ~ ...)``.
+    person table it matches ``coxph(Surv(entry, exit, event) ~ ...)``. Rows
+    with a missing value in any column used are left out (complete cases, as
+    R's default ``na.action``); ``glance()["n"]`` counts the rows used.
+    Tests hold coefficients and standard errors to 1e-8 relative of R's.
 
     Examples
     --------
@@ -244,7 +248,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     check_columns(data, surv_cols, what="The data")
     data = _plain(_complete(data, surv_cols))
     X, kept = design_matrix(data, formula, intercept=False)
-    data = data.loc[kept]
+    if len(kept) < len(data):
+        data = data.loc[kept]
     a, b = _survival_times(data, duration=duration, entry=entry, start=start, stop=stop)
     ev = _event_array(data, event)
     if ev.sum() == 0:
@@ -609,7 +614,7 @@ def logrank_test(data, *, duration="exit", entry="entry", event="event", group) 
     >>> import alignment_research as ar
     >>> from alignment_research._cox import simulate_counting_process
     >>> _, person = simulate_counting_process(500, seed=0)
-    >>> ar.logrank_test(person, group="department")["df"].iloc[0]
+    >>> int(ar.logrank_test(person, group="department")["df"].iloc[0])
     3
     """
     check_columns(data, [duration, entry, event, group], what="The data")
@@ -714,13 +719,16 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
     Matches ``survival::survfit(Surv(entry, exit, event) ~ group)`` with its
     default ``conf.type = "log"``; median and its interval follow
     ``quantile.survfit``. Retention at a tenure is the curve at that time.
+    ``at_risk`` is the number at risk at exactly that tenure
+    (``entry < t <= exit``); R's ``summary(fit, times = t)$n.risk`` reports
+    it at the next observed time instead, so the two can differ slightly.
 
     Examples
     --------
     >>> import alignment_research as ar
     >>> from alignment_research._cox import simulate_counting_process
     >>> _, person = simulate_counting_process(500, seed=0)
-    >>> ar.fit_km(person, group="department").glance()["n_groups"].iloc[0]
+    >>> int(ar.fit_km(person, group="department").glance()["n_groups"].iloc[0])
     4
     """
     curves = survival_table(data, duration=duration, entry=entry, event=event, group=group, alpha=alpha)
@@ -959,7 +967,7 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     >>> import alignment_research as ar
     >>> from alignment_research._cox import simulate_counting_process
     >>> _, person = simulate_counting_process(500, seed=0)
-    >>> ar.fit_cif(person).glance()["n"].iloc[0]
+    >>> int(ar.fit_cif(person).glance()["n"].iloc[0])
     500
     """
     curves = cif_table(data, duration=duration, entry=entry, event_type=event_type, group=group, causes=causes,
@@ -1319,15 +1327,16 @@ def plot_survival(data, *, at_risk=None, ax=None, band=True, **kwargs):
         trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
         ticks = sorted(at_risk["time_months"].unique())
         ax.set_xticks(ticks)
+        axes_frac = ax.transAxes
+        ax.text(-0.05, -0.26, "Number at risk", transform=axes_frac, ha="right", va="center", fontsize="x-small",
+                fontweight="bold")
         for i, level in enumerate(groups):
             sub = at_risk[at_risk["group"] == level]
-            y = -0.2 - 0.07 * i
-            ax.text(0, y, f"{level}  ", transform=mtransforms.blended_transform_factory(ax.transAxes, ax.transAxes),
-                    ha="right", va="center", fontsize="x-small", color=colors[i % len(colors)])
+            y = -0.33 - 0.07 * i
+            ax.text(-0.05, y, f"{level}", transform=axes_frac, ha="right", va="center", fontsize="x-small",
+                    color=colors[i % len(colors)])
             for t, n in zip(sub["time_months"], sub["at_risk"]):
                 ax.text(t, y, f"{n}", transform=trans, ha="center", va="center", fontsize="x-small")
-        ax.text(0, -0.2 + 0.07, "Number at risk", transform=mtransforms.blended_transform_factory(ax.transAxes,
-                ax.transAxes), ha="right", va="center", fontsize="x-small", fontweight="bold")
     return ax
 
 

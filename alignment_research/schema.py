@@ -32,8 +32,16 @@ YEARS_AFTER_WINDOW = 5
 #: The same ids name the pandera checks, the cleaning report's ``rule`` and the
 #: quarantine's ``rule``; the text is the quarantine's ``reason``.
 RULES: dict[str, str] = {
-    # structure (validate_study; the first four are fatal)
+    # reading (load_study raises DataContractError with these)
+    "missing_file": "a file named in study.yaml (or the database file) does not exist",
+    "not_utf8": "the CSV file is not UTF-8 text; save it as 'CSV UTF-8'",
+    "empty_file": "the file is empty; it needs at least a header row",
+    "malformed_csv": "the CSV file is malformed (quoting or number of fields)",
+    "unreadable_file": "the Parquet or Excel file cannot be read",
+    "unreadable_database": "the database cannot be read",
+    # structure (validate_study; fatal ones listed in validate.FATAL_RULES)
     "missing_table": "the study has no employees table; add employees.csv (or .parquet/.xlsx) or name it in study.yaml `files`",
+    "empty_table": "the employees table has no rows",
     "missing_column": "a required column is missing; map the vendor's name onto it with study.yaml `column_maps`",
     "duplicate_column": "two columns have the same name after applying `column_maps`",
     "unreadable_column": "too many values of a required column are unreadable or missing; check study.yaml `date_formats` and `column_maps`",
@@ -61,6 +69,7 @@ RULES: dict[str, str] = {
     "end_before_start": "end_date is before start_date",
     "duplicate_row": "exact duplicate of an earlier row (after normalising text and dates)",
     "conflicting_duplicate": "several rows share the same key but differ; none can be trusted",
+    "overlapping_spells": "an employment spell starts before the same employee's previous spell ended; neither can be trusted",
     "unknown_employee": "employee_id is not in the employees table",
     "quarantined_employee": "every employment spell of this employee_id is in quarantine (see quarantine/employees.csv)",
     "unknown_cycle": "cycle is not one of the cycles declared in study.yaml",

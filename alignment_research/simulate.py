@@ -185,13 +185,24 @@ class SimulatedStudy(Study):
         ``employee_id, cycle, alignment_cascade, alignment_org``: the realised
         cascade alignment of every employee and cycle with goals.
     true_intervals : DataFrame
-        The exact covariate path the voluntary hazard used, as start/stop
-        intervals on tenure days from entry: ``employee_id, spell, manager_id,
-        start, stop, event, event_type, alignment_cascade, engagement,
-        manager_program, manager_rating, job_level, log_hazard``.
+        The exact covariate path the voluntary hazard used, as contiguous
+        ``(start, stop]`` intervals on tenure days (day 0 = hire) from entry
+        to exit, split wherever a covariate may change (not merged):
+        ``employee_id, spell, manager_id, start, stop, event, event_type,
+        alignment_cascade, engagement, manager_program, manager_rating,
+        job_level, log_hazard``. ``spell`` counts an id's spells from 1;
+        ``event_type`` is the exit type on the last interval and
+        ``"censored"`` elsewhere; ``engagement`` is NaN before the spell's
+        first response and ``manager_rating`` NaN while none is known (the
+        hazard then used the person's expected engagement and a rating of 3);
+        ``log_hazard`` is the voluntary log relative hazard (without the
+        baseline). It is the reference the analysis tables must reproduce
+        on ``messy=False`` data.
     injected : DataFrame
-        ``table, row, column, rule``: problems deliberately injected
-        (``messy=True``); ``row`` is the source row number.
+        ``table, row, column, rule, note``: problems deliberately injected
+        (``messy=True``), one row per problem cell (both rows of a
+        conflicting duplicate); ``row`` is the source row number and ``rule``
+        the cleaning rule id that should catch it.
     derived : dict
         Derived quantities (implied reliabilities, realised turnover, ...).
     """
@@ -226,6 +237,8 @@ def default_truth() -> Truth:
 def _merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
+        if key == "hr_job_level" and isinstance(value, dict):
+            value = {int(k) if str(k).strip().isdigit() else k: v for k, v in value.items()}
         if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("departments", "locations", "genders"):
             out[key] = {**out[key], **value}
         else:
@@ -741,6 +754,7 @@ _ITEM_OFFSETS = {
     "feedback": [0.05, 0.0, -0.05],
 }
 _YEAR = 365.25
+_CHUNK = 20_000  # spells simulated together
 
 
 def _expit(x):
@@ -797,14 +811,15 @@ class _Engine:
         for k, v in arrays.items():
             store.setdefault(k, []).append(np.asarray(v))
 
-    def _cat(self, store, key):
-        return np.concatenate(store[key]) if store.get(key) else np.zeros(0)
-
     def finalise_arrays(self):
         self.sp = {k: np.concatenate(v) for k, v in self.S.items()}
         for who, start in self.P_set:
             self.sp["P"][who] = start
         self.gl = {k: np.concatenate(v) for k, v in self.G.items()} if self.G else {}
+        # keep one copy: later batches append to the concatenated arrays
+        self.S = {k: [v] for k, v in self.sp.items()}
+        self.G = {k: [v] for k, v in self.gl.items()}
+        self.R = {k: [np.concatenate(v)] for k, v in self.R.items()}
 
     # ------------------------------------------------------------------ incumbents
     def index_depth(self, spells: np.ndarray):
@@ -978,7 +993,9 @@ class _Engine:
         A_r = np.nan_to_num(A[ri, Yr + 1])
         mp_r = (rdate >= P_m[ri]).astype(float)
         mrc_r = np.nan_to_num(mlat[ri, Yr] - 3)
-        eps = lambda sd: rng.normal(0, sd, len(ri))  # noqa: E731
+        def eps(sd):
+            return rng.normal(0, sd, len(ri))
+
         lat = {
             "engagement": t.engagement_intercept + t.engagement_alignment * A_r + t.engagement_manager_program * mp_r
             + t.engagement_manager_rating * mrc_r + um[ri] + u_eng[ri] + eps(t.engagement_residual_sd),
@@ -1088,7 +1105,10 @@ class _Engine:
         end = np.where(term[L] == _NO_DAY, W1, term[L])
         stop = np.minimum(b, end[:, None])
         keep = a < stop
-        seg_last = keep & ~np.concatenate([keep[:, 1:], np.zeros((len(L), 1), bool)], axis=1)
+        last_k = keep.shape[1] - 1 - np.argmax(keep[:, ::-1], axis=1)  # zero-length segments leave gaps
+        seg_last = np.zeros_like(keep)
+        seg_last[np.arange(len(L)), last_k] = True
+        seg_last &= keep
         types = np.array(["voluntary", "involuntary", "other", "censored"], dtype=object)
         ctype = types[np.where(cause[L] >= 0, cause[L], 3)]
         rr, kk2 = np.nonzero(keep)
@@ -1191,7 +1211,10 @@ class _Engine:
             hire = self.H0 + (0 if d == 0 else rng.integers(0, 365, len(slot)))
             hire = np.broadcast_to(hire, slot.shape).astype(np.int64)
             while len(slot):
-                term = self.simulate_batch(slot, hire, d)
+                # spells of one depth are independent given the depth above: chunks bound the memory
+                term = np.concatenate([
+                    self.simulate_batch(slot[i : i + _CHUNK], hire[i : i + _CHUNK], d) for i in range(0, len(slot), _CHUNK)
+                ])
                 left = term != _NO_DAY
                 nxt = term[left] + rng.integers(1, t.vacancy_days_max + 1, left.sum())
                 ok = nxt <= self.W1 - 1
@@ -1276,6 +1299,7 @@ def _tables_from_engine(eng: _Engine, tree: pd.DataFrame, in_data: np.ndarray, t
 
     # -- survey responses
     R = {k: np.concatenate(v) for k, v in eng.R.items()}
+    eng.R = {}
     rk = in_data[R["spell"]]
     surveys = pd.DataFrame({k: v[rk] for k, v in R.items() if not k.startswith("_")})
     stats = {k: v[rk] for k, v in R.items() if k.startswith("_")}
@@ -1323,11 +1347,14 @@ def _tables_from_engine(eng: _Engine, tree: pd.DataFrame, in_data: np.ndarray, t
         peer = team_members[np.clip(pick, 0, len(team_members) - 1)] if len(team_members) else np.full(len(who), -1)
         peer_ok = (m >= 0) & (size > 1) & (peer != who) & (sp["hire"][peer] <= date) & (tend[peer] > date)
         giver = np.where(by_manager | ~peer_ok, boss, peer)
-        fb.append(pd.DataFrame({"spell": who, "date": date, "kind": kind, "giver": giver}))
-    # one event per employee, day, kind and giver (a second one the same day would be an exact duplicate row)
-    feedback = pd.concat(fb, ignore_index=True).drop_duplicates(ignore_index=True)
+        # one event per employee, day and giver (a second one would be an exact duplicate row)
+        key = ((who.astype(np.int64) << 14) + (date - eng.H0)) * (len(term) + 2) + (giver + 1)
+        first = np.sort(np.unique(key, return_index=True)[1])
+        fb.append(pd.DataFrame({"spell": who[first], "date": date[first], "kind": kind, "giver": giver[first]}))
+    feedback = pd.concat(fb, ignore_index=True)
 
     ti = pd.concat(eng.I, ignore_index=True)
+    eng.I = []
     ti = ti[in_data[ti["spell"].to_numpy()]]
 
     derived = _derived(eng, truth, spells, term, cause, tend, s0, stats, surveys, tree)
@@ -1584,7 +1611,7 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
     study_yaml = sim.config.to_yaml_dict()
     study_yaml["files"] = {t: f"{t}.csv" for t in sim.tables}
     (out / "study.yaml").write_text(yaml.safe_dump(study_yaml, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    truth = _yaml_ready(sim.truth.model_dump(mode="json"))
+    truth = _yaml_ready(sim.truth.model_dump())
     truth["derived"] = _yaml_ready(sim.derived)
     header = "# True parameters of this simulated study (alignment-research simulate); `derived` is informational.\n"
     (out / "truth.yaml").write_text(header + yaml.safe_dump(truth, sort_keys=False, allow_unicode=True), encoding="utf-8")

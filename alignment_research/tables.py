@@ -278,13 +278,15 @@ class _Context:
         return pd.DataFrame(cols)
 
 
-def _context(clean, config, _ctx) -> _Context:
-    return _ctx if _ctx is not None else _Context(clean, config)
-
-
 # --------------------------------------------------------------------------- builders
 
 _BASELINE = ["department", "job_level", "gender"]
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array (a sort, cheaper than numpy's hash-based ``unique``)."""
+    values = np.sort(values, kind="stable")
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
@@ -298,7 +300,7 @@ def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
     return out
 
 
-def person_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+def person_table(clean, config=None) -> pd.DataFrame:
     """Build the person table: one row per employment spell observed in the window.
 
     Parameters
@@ -338,7 +340,10 @@ def person_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
     >>> ar.person_table(clean).columns[:6].tolist()
     ['employee_id', 'spell', 'entry', 'exit', 'event', 'event_type']
     """
-    ctx = _context(clean, config, _ctx)
+    return _person(_Context(clean, config))
+
+
+def _person(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     sid = np.flatnonzero(sp["in_window"].to_numpy())
     out = pd.DataFrame({
@@ -380,15 +385,15 @@ def person_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
             t_of = ks % _BIG
             inside = t_of <= sp["exit"].to_numpy()[s_of]
             s_of, vs = s_of[inside], vs[inside]
-            uniq, idx = np.unique(s_of, return_index=True)
-            first[uniq] = vs[idx]
+            new = np.r_[True, s_of[1:] != s_of[:-1]] if len(s_of) else np.zeros(0, bool)  # keys are sorted
+            first[s_of[new]] = vs[new]
         out[f"{col}_first"] = first[sid]
     out["alignment_cascade_entry"] = (ctx.value_at("alignment_cascade", sid, out["entry"].to_numpy())
                                       if "alignment_cascade" in ctx.timeline else np.nan)
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
 
 
-def interval_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+def interval_table(clean, config=None) -> pd.DataFrame:
     """Build start/stop intervals on the tenure scale with time-varying covariates.
 
     Each spell with time at risk in the window is split at every date on which
@@ -433,7 +438,10 @@ def interval_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
     >>> ar.interval_table(clean).columns[:7].tolist()
     ['employee_id', 'spell', 'manager_id', 'start', 'stop', 'event', 'event_type']
     """
-    ctx = _context(clean, config, _ctx)
+    return _intervals(_Context(clean, config))
+
+
+def _intervals(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     inw = sp["in_window"].to_numpy()
     entry = sp["entry"].to_numpy()
@@ -444,7 +452,7 @@ def interval_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
         t = keys % _BIG
         ok = inw[s] & (t > entry[s]) & (t < exit_[s])
         parts.append(keys[ok])
-    cuts = np.unique(np.concatenate(parts))
+    cuts = _sorted_unique(np.concatenate(parts))
     cs = cuts // _BIG
     same = cs[1:] == cs[:-1]
     sid = cs[:-1][same]
@@ -479,7 +487,7 @@ def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
     return np.where(np.isnat(d), 0, wave_of[np.searchsorted(uniq, d)]).astype("int64")
 
 
-def survey_panel_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+def survey_panel_table(clean, config=None) -> pd.DataFrame:
     """Build the survey panel: one row per survey response with the covariates known on its date.
 
     Parameters
@@ -508,7 +516,10 @@ def survey_panel_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
     >>> "engagement" in ar.survey_panel_table(clean).columns
     True
     """
-    ctx = _context(clean, config, _ctx)
+    return _survey_panel(_Context(clean, config))
+
+
+def _survey_panel(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     scales = list(ctx.config.scales)
     scores = ctx.scores
@@ -536,7 +547,7 @@ def survey_panel_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
     return out.sort_values(["employee_id", "survey_date"], kind="stable").reset_index(drop=True)
 
 
-def cycle_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
+def cycle_table(clean, config=None) -> pd.DataFrame:
     """Build the cycles table: one row per employee, spell and review cycle employed.
 
     Parameters
@@ -569,7 +580,10 @@ def cycle_table(clean, config=None, *, _ctx=None) -> pd.DataFrame:
     >>> ar.cycle_table(clean)["left_next_cycle"].dtype
     Int64Dtype()
     """
-    ctx = _context(clean, config, _ctx)
+    return _cycles(_Context(clean, config))
+
+
+def _cycles(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     cf = ctx.cycle_frame
     hire = sp["hire_date"].to_numpy("datetime64[ns]")
@@ -738,7 +752,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     """
     import time
 
-    ctx = _context(clean, config, None)
+    ctx = _Context(clean, config, n_boot=n_boot)
     timings = {} if timings is None else timings
 
     def step(name, fn):
@@ -752,10 +766,10 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     step("score_scales", lambda: ctx.scores)
     step("feedback_rate", lambda: ctx.feedback_rates)
     step("timeline", lambda: ctx.timeline)
-    person = step("person", lambda: person_table(None, _ctx=ctx))
-    intervals = step("intervals", lambda: interval_table(None, _ctx=ctx))
-    panel = step("survey_panel", lambda: survey_panel_table(None, _ctx=ctx))
-    cycles = step("cycles", lambda: cycle_table(None, _ctx=ctx))
+    person = step("person", lambda: _person(ctx))
+    intervals = step("intervals", lambda: _intervals(ctx))
+    panel = step("survey_panel", lambda: _survey_panel(ctx))
+    cycles = step("cycles", lambda: _cycles(ctx))
     team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
     t = ctx.tables
     if "goals" in t and "reviews" in t:

@@ -13,7 +13,7 @@ __all__ = ["validate_study", "structure_problems", "VALIDATION_COLUMNS", "FATAL_
 #: Columns of the table :func:`validate_study` returns.
 VALIDATION_COLUMNS = ["file", "table", "row", "column", "rule", "value", "fatal"]
 #: Rules that break the contract: ``validate`` exits 1 and ``clean_study`` stops.
-FATAL_RULES = ("missing_table", "missing_column", "duplicate_column", "unreadable_column")
+FATAL_RULES = ("missing_table", "empty_table", "missing_column", "duplicate_column", "unreadable_column")
 
 
 def _frame(rows) -> pd.DataFrame:
@@ -35,7 +35,8 @@ def structure_problems(study: Study) -> pd.DataFrame:
     -------
     DataFrame
         ``file, table, row, column, rule, value, fatal`` with rules
-        ``missing_table`` and ``missing_column`` (fatal), ``unknown_column``
+        ``missing_table``, ``empty_table`` (employees without rows),
+        ``duplicate_column`` and ``missing_column`` (fatal), ``unknown_column``
         (a column outside the contract, kept); ``row`` is missing.
 
     Examples
@@ -48,6 +49,8 @@ def structure_problems(study: Study) -> pd.DataFrame:
     for table in REQUIRED_TABLES:
         if table not in study.tables:
             rows.append([study.source(table), table, None, None, "missing_table", table, True])
+        elif len(study.tables[table]) == 0:
+            rows.append([study.source(table), table, None, None, "empty_table", table, True])
     items = {i for s in config.scales.values() for i in s.items}
     for table in TABLES:
         if table not in study.tables:

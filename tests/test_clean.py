@@ -16,6 +16,7 @@ from alignment_research.clean import (
     parse_numbers,
     quarantine_conflicting_duplicates,
     quarantine_end_before_start,
+    quarantine_overlapping_spells,
     quarantine_implausible_dates,
     quarantine_surveys_outside_spell,
     quarantine_termination_before_hire,
@@ -248,6 +249,25 @@ def test_termination_before_hire_is_quarantined():
     assert res.data.index.tolist() == [3, 4]
     assert res.quarantine["reason"].tolist() == ["termination_date is before hire_date"]
     check_issues(res, [(2, "termination_date", "termination_before_hire", "2019-12-31", "quarantined")])
+
+
+def test_overlapping_spells_of_one_employee_are_quarantined():
+    data = raw({
+        "employee_id": ["E1", "E1", "E2", "E2", "E3", "E3"],
+        "hire_date": pd.to_datetime(["2015-01-01", "2019-01-01", "2015-01-01", "2018-06-01", "2015-01-01", "2017-01-01"]),
+        "termination_date": pd.to_datetime(["2018-12-31", None, "2018-06-01", None, None, None]),
+    })
+    res = run(quarantine_overlapping_spells, data)
+    assert res.data.index.tolist() == [2, 3]  # E1: rehired the day after leaving
+    check_issues(
+        res,
+        [
+            (4, "hire_date", "overlapping_spells", "2015-01-01", "quarantined"),
+            (5, "hire_date", "overlapping_spells", "2018-06-01", "quarantined"),
+            (6, "hire_date", "overlapping_spells", "2015-01-01", "quarantined"),
+            (7, "hire_date", "overlapping_spells", "2017-01-01", "quarantined"),
+        ],
+    )
 
 
 def test_programme_ending_before_it_starts_is_quarantined():
@@ -571,3 +591,45 @@ def test_rows_of_employees_whose_spells_were_quarantined_say_so():
         ],
     )
     assert res.quarantine["reason"].str.contains("quarantine/employees.csv").tolist() == [True, False]
+
+
+@needs_simulator
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_randomly_corrupted_study_conserves_every_row(tiny_study, tmp_path, seed):
+    """Garble random cells and duplicate random rows of every table; nothing may be lost."""
+    ar.write_simulated_study(tiny_study, tmp_path / "study")
+    loaded = ar.load_study(tmp_path / "study")
+    rng = np.random.default_rng(seed)
+    junk = np.array(["", "??", "99999", "1800-01-01", " x ", "-3", "2.5", "E999999", "31/31/2031"], dtype=object)
+    tables = {}
+    for name, table in loaded.tables.items():
+        table = table.copy()
+        for column in table.columns:
+            hit = rng.random(len(table)) < 0.02
+            table.loc[hit, column] = rng.choice(junk, size=int(hit.sum()))
+        copies = table.sample(n=max(1, len(table) // 100), random_state=seed)
+        table = pd.concat([table, copies])
+        table.index = pd.RangeIndex(2, len(table) + 2, name="row")
+        tables[name] = table
+    clean = ar.clean_study(ar.Study(tables=tables, config=loaded.config, sources=loaded.sources))
+    for name, table in tables.items():
+        kept, quarantined = clean.tables[name], clean.quarantine[name]
+        assert len(table) == len(kept) + len(quarantined)
+        assert sorted(kept.index.append(quarantined.index)) == list(table.index)
+        assert quarantined["rule"].isin(list(ar.RULES)).all()
+    assert clean.report["rule"].isin(list(ar.RULES)).all()
+    assert clean.report["action"].isin(ACTIONS).all()
+    counts = clean.counts
+    assert (counts["rows_in"] == counts["rows_out"] + counts["rows_quarantined"]).all()
+
+
+def test_conservation_check_catches_a_step_that_duplicates_rows():
+    data = raw({"a": ["1", "2"]})
+
+    def duplicating_step(df):
+        return StepResult(df.iloc[[0, 0]], df.iloc[0:0], df.iloc[[1]].assign(reason="x", rule="x"))
+
+    with pytest.raises(AssertionError, match="conserved"):
+        Cleaning(data).pipe(duplicating_step)
+    unsorted = data.iloc[::-1]  # an in-memory table need not be sorted by row number
+    assert Cleaning(unsorted).pipe(require_fields, columns=["a"]).data.index.tolist() == [3, 2]

@@ -128,6 +128,13 @@ class TestLmerTwoComponents(CheckAgainstR):
         assert_allclose(g["sigma2"], vc["Residual"], rtol=1e-3)  # sigma(fit)^2
         assert g["engine"] == "statsmodels"
 
+    def test_dict_of_variance_formulas_gives_the_same_fit(self):
+        # the same model spelt with statsmodels' vc_formula: department groups, managers as a variance component
+        res = ar.fit_mixed(DATA, "engagement ~ alignment_cascade + manager_program", groups="department",
+                           vc={"manager_id": "0 + C(manager_id)"})
+        assert_allclose(res.tidy().estimate, self.res1.tidy().estimate, rtol=1e-8)
+        assert_allclose(res.glance()["var_manager_id"], self.res1.glance()["var_manager_id"], rtol=1e-8)
+
 
 class TestPolr(CheckAgainstR):
     # polr(factor(rating, ordered = TRUE) ~ alignment_cascade + manager_program + engagement, Hess = TRUE)
@@ -441,3 +448,23 @@ def test_runs_on_the_analysis_tables(tiny_clean):
     assert mixed.glance()["n"].iloc[0] == panel.dropna(subset=["engagement", "alignment_cascade", "manager_id",
                                                               "job_level"]).shape[0]
     assert ordinal.tidy().term.str.contains(r"\|").sum() == cycles.rating.nunique() - 1
+
+
+def test_cycle_engagement_averages_responses_within_each_cycle():
+    from types import SimpleNamespace
+
+    import datetime as dt
+
+    config = SimpleNamespace(cycles=[SimpleNamespace(name="2021", start=dt.date(2021, 1, 1), end=dt.date(2021, 12, 31)),
+                                     SimpleNamespace(name="2022", start=dt.date(2022, 1, 1), end=dt.date(2022, 12, 31))])
+    cycles = pd.DataFrame({"employee_id": ["E1", "E1", "E2"], "cycle": ["2021", "2022", "2021"],
+                           "left_next_cycle": [0, 1, 0]}, index=[10, 11, 12])
+    panel = pd.DataFrame({"employee_id": ["E1", "E1", "E1", "E2"],
+                          "survey_date": pd.to_datetime(["2021-03-01", "2021-12-31", "2022-01-01", "2023-02-01"]),
+                          "engagement": [3.0, 4.0, 2.0, 5.0]})
+    out = ar.cycle_engagement(cycles, panel, config)
+    assert list(out.index) == [10, 11, 12]  # source rows kept
+    assert_allclose(out.engagement, [3.5, 2.0, np.nan])  # E2's 2023 answer lies in no configured cycle
+    assert out.n_responses.tolist() == [2, 1, 0]
+    with pytest.raises(ar.ModelError, match="not in the study configuration"):
+        ar.cycle_engagement(cycles.assign(cycle="1999"), panel, config)

@@ -54,3 +54,10 @@ def test_a_full_formula_is_refused(data):
 
 def test_variables_are_found_inside_functions():
     assert formula_variables("np.log(x) + C(level, Treatment(2)) + x:dept") == ["x", "level", "dept"]
+
+
+def test_nullable_integer_columns_code_like_plain_ones(data):
+    nullable = data.assign(level=data["level"].astype("Int64"))
+    X1, _ = design_matrix(nullable, "x + C(level)")
+    X2, _ = design_matrix(data, "x + C(level)")
+    pd.testing.assert_frame_equal(X1, X2)

@@ -301,6 +301,21 @@ def test_plot_alignment_distribution_draws_one_box_per_shown_group():
     assert ax.get_xlabel() == "cascade"
 
 
+def test_plot_alignment_overview_lines_groups_up_across_panels():
+    data = pd.DataFrame({"measure": ["cascade"] * 10 + ["attainment"] * 5, "value": np.linspace(0, 1, 15),
+                         "person_id": [f"p{i}" for i in range(15)],
+                         "job_level": [1] * 5 + [2] * 5 + [2] * 5})
+    fig = ar.plot_alignment_overview(data, by="job_level", min_group_size=5)
+    cascade, attainment = fig.axes
+    assert [t.get_text() for t in cascade.get_yticklabels()] == ["1", "2"]  # the shared axis
+    # the attainment panel has only level 2: one box, drawn on level 2's row
+    assert len(attainment.patches) == 1 and len(cascade.patches) == 2
+    y = attainment.patches[0].get_path().vertices[:, 1]
+    assert (y.min() + y.max()) / 2 == pytest.approx(2.0)
+    with pytest.raises(TypeError):
+        ar.plot_alignment_overview(data, by="job_level", ax=cascade)
+
+
 def test_alignment_correlations_table(sim_clean):
     _, clean = sim_clean
     corr = ar.alignment_correlations(clean.analysis)

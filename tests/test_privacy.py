@@ -282,3 +282,19 @@ def test_no_rendered_report_shows_an_employee_id(tiny_group_reports):
     for page in sorted(result.out_dir.glob("*.html")):
         found = ar.find_identifiers(page.read_text(encoding="utf-8"), ids=ids)
         assert found.empty, f"{page.name}: {found.head().to_dict('records')}"
+
+
+def test_mask_small_counts_hides_small_counts_in_summaries_only():
+    glance = pd.DataFrame({"n": [97], "n_treated": [3], "n_controls": [12], "events": [4], "aic": [1.5]})
+    out = ar.mask_small_counts(glance, min_size=5)
+    assert out["n"].tolist() == [97] and out["n_controls"].tolist() == [12]
+    assert out[["n_treated", "events"]].isna().all().all()
+    assert out["aic"].tolist() == [1.5]
+    assert ar.find_small_groups(out.to_html(), min_size=5).empty
+    assert not ar.find_small_groups(glance.to_html(), min_size=5).empty
+
+
+def test_counts_of_things_and_empty_groups_are_not_findings():
+    html = pd.DataFrame({"scale": ["a", "b"], "n_items": [3, 4], "n_unmatched": [0, 0], "n_people": [2, 40]}).to_html()
+    found = ar.find_small_groups(html, min_size=5)
+    assert found[["column", "value"]].values.tolist() == [["n_people", 2.0]]

@@ -2,6 +2,7 @@
 
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -327,13 +328,16 @@ def test_plot_love_draws_the_table():
 def test_plot_overlap_bars_are_densities():
     d = pd.DataFrame({"treated": [1, 1, 0, 0, 0, 0], "propensity": [0.62, 0.68, 0.12, 0.14, 0.33, 0.61],
                       "weight": [1, 1, 1, 1, 1, 0]})
-    ax = ar.plot_overlap(d, weights="weight", bins=10)
+    ax = ar.plot_overlap(d, weights="weight", bins=10, limits=(0, 1))
     treated = [p.get_height() for p in ax.containers[0]]
     control = [p.get_height() for p in ax.containers[1]]
     assert treated[6] == pytest.approx(10.0)  # both treated in [0.6, 0.7): density 1 / 0.1
     assert control[1] == pytest.approx(-2 / 3 * 10) and control[3] == pytest.approx(-1 / 3 * 10)
     assert control[6] == 0  # the zero-weight control is left out
     assert sum(treated) * 0.1 == pytest.approx(1.0)
+    # by default the bins span the scores shown: [0.12, 0.68]
+    ax2 = ar.plot_overlap(d, weights="weight", bins=4, ax=plt.figure().gca())
+    assert ax2.containers[0][0].get_x() == pytest.approx(0.12) and len(ax2.containers[0]) == 4
 
 
 def test_plot_event_study():
@@ -420,3 +424,100 @@ def test_exact_matching_within_department():
     res = ar.match_trials(t, ratio=1, caliper=3.0, exact=["department"])  # 3 SD = 0.44
     # b and d are nearer but in another department: c is chosen
     assert res["matched_set"].fillna("-").tolist() == ["1:a", "-", "1:a", "-"]
+
+
+# --------------------------------------------------------------------------- a simulated study, end to end
+
+
+@pytest.fixture(scope="module")
+def study():
+    return ar.clean_study(ar.simulate_study(n_employees=800, seed=3))
+
+
+@pytest.fixture(scope="module")
+def retention(study):
+    return ar.estimate_program_effect(study, outcome="retention", warn=False)
+
+
+@pytest.fixture(scope="module")
+def engagement(study):
+    return ar.estimate_program_effect(study, outcome="engagement", warn=False)
+
+
+class TestEstimateProgramEffect:
+    def test_tidy_has_adjusted_and_naive(self, retention):
+        tidy = retention.tidy()
+        assert tidy["method"].tolist() == ["adjusted", "naive"]
+        assert (tidy["term"] == "manager_program").all() and (tidy["outcome"] == "retention").all()
+        assert list(tidy.columns[:7]) == ar.TIDY_COLUMNS
+        np.testing.assert_allclose(tidy["exp_estimate"], np.exp(tidy["estimate"]), rtol=1e-10)
+        assert (tidy["conf_low"] < tidy["estimate"]).all() and (tidy["estimate"] < tidy["conf_high"]).all()
+
+    def test_glance_counts(self, retention):
+        g = retention.glance().iloc[0]
+        trials = retention.extras["trials"]
+        assert g["n_treated"] + g["n_unmatched"] == g["n_enrolled"] == trials["treated"].sum()
+        assert g["n_control_rows"] == ((trials["treated"] == 0) & (trials["weight"] > 0)).sum()
+        assert g["ess_controls"] <= g["n_control_rows"]
+        assert g["max_abs_smd_after"] == pytest.approx(retention.extras["balance"]["smd_after"].abs().max())
+        assert g["cov_type"] == "cluster: manager_id"
+
+    def test_exposure_by_date_never_by_ever(self, retention):
+        trials = retention.extras["trials"]
+        controls = trials[trials["treated"] == 0]
+        # a control has not started by the trial date; the treated manager starts on it
+        assert (controls["enrol_date"].isna() | (controls["enrol_date"] > controls["index_date"])).all()
+        treated = trials[trials["treated"] == 1]
+        assert (treated["enrol_date"] == treated["index_date"]).all()
+        # in the outcome rows, the analysis table's own manager_program flag agrees with the arm:
+        # treated teams are followed only after the start, control teams only before their manager starts
+        data = retention.extras["outcome_data"]
+        assert (data["manager_program"] == data["treated"]).all()
+        assert data.groupby(["matched_set", "employee_id"])["event"].sum().max() <= 1
+
+    def test_e_value_of_the_adjusted_hazard_ratio(self, retention):
+        row = retention.tidy().iloc[0]
+        ev = retention.extras["e_value"].iloc[0]
+        rare = retention.extras["outcome_data"].groupby(["matched_set", "employee_id"])["event"].max().mean() < 0.15
+        expected = ar.e_value(row["exp_estimate"], row["exp_conf_low"], row["exp_conf_high"], rare=bool(rare))
+        assert ev["e_value"] == pytest.approx(expected["e_value"].item(), rel=1e-12)
+        assert retention.glance()["e_value"].item() == pytest.approx(ev["e_value"], rel=1e-12)
+
+    def test_plot_shows_both_methods(self, retention):
+        ax = retention.plot()
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["naive", "adjusted"]
+        assert ax.get_xscale() == "log"
+
+    def test_engagement_difference_in_differences(self, engagement):
+        tidy = engagement.tidy()
+        assert tidy["method"].tolist() == ["adjusted", "naive"] and "exp_estimate" not in tidy
+        data = engagement.extras["outcome_data"]
+        assert (data["treated_post"] == data["treated"] * (data["survey_date"] >= data["index_date"])).all()
+        # a post-period response of a treated team is one whose manager had started by then
+        post = data[data["treated_post"] == 1]
+        assert (post["manager_program"] == 1).all()
+        es = engagement.extras["event_study"]
+        assert es["rel_wave"].tolist() == list(range(-4, 5))
+        assert es.loc[es["rel_wave"] == -1, "estimate"].item() == 0.0
+        assert "fixed effects" in engagement.glance()["cov_type"].item()
+
+    def test_balance_warning(self, study):
+        # leave the confounder (rating) out of the enrolment model: balance must fail, loudly
+        with pytest.warns(StatisticalWarning, match="rating"):
+            res = ar.estimate_program_effect(study, propensity_formula="tenure_years + job_level", mahalanobis=None)
+        assert "rating" in res.glance()["caveats"].item()
+
+    def test_warn_false_keeps_caveats_out_of_warnings(self, study):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", StatisticalWarning)
+            res = ar.estimate_program_effect(study, propensity_formula="tenure_years + job_level", mahalanobis=None,
+                                             warn=False)
+        assert "Balance fails" in res.glance()["caveats"].item()
+
+    def test_errors(self, study):
+        with pytest.raises(ModelError, match="outcome"):
+            ar.estimate_program_effect(study, outcome="salary")
+        with pytest.raises(ModelError, match="no_such_program"):
+            ar.estimate_program_effect(study, "no_such_program")
+        with pytest.raises(ModelError, match="tables=clean.tables"):
+            ar.estimate_program_effect(study.analysis)

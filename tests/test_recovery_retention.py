@@ -31,7 +31,7 @@ def _one(seed: int) -> dict:
         # small samples can have no exits at job level 5: that level's ratio diverges (warned), the others do not
         warnings.simplefilter("ignore", StatisticalWarning)
         tv = ar.fit_cox(intervals, FORMULA, start="start", stop="stop", cluster="manager_id").tidy()
-        bias = ar.immortal_time_bias(intervals, covariates="manager_rating + C(job_level)")
+        bias = ar.immortal_time_bias(intervals, covariates="alignment_cascade + engagement + manager_rating + C(job_level)")
     out = {"seed": seed}
     tv = tv.set_index("term")
     for term, field in TERMS.items():

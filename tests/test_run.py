@@ -1,5 +1,6 @@
 """`run`: from a study folder to privacy-checked HTML reports, on studies other than the sample."""
 
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -194,7 +195,9 @@ def test_run_on_a_second_simulated_study(tmp_path):
         assert "Traceback" not in page
         assert f'href="{row.html}"' in result.index.read_text(encoding="utf-8")
     brief = (result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8")
-    assert "jp-InputArea" not in brief and "import alignment_research" not in brief  # rendered without code
+    # rendered without code: no code editor area, no highlighted Python, no source text
+    assert not re.search(r'class="[^"]*jp-InputArea-editor', brief) and "hl-ipython3" not in brief
+    assert "import alignment_research" not in brief
     assert 'src="data:image/png;base64,' in brief  # figures embedded
     assert result.timings["stage"].tolist() == ["validate and clean", *[n[:-6] for n in names], "index"]
 

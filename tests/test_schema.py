@@ -29,6 +29,13 @@ def test_every_check_is_named_by_a_documented_rule(table):
         assert column.description, f"{table}.{name} needs a description"
 
 
+def test_fatal_and_loader_rules_are_in_the_catalogue():
+    from alignment_research.validate import FATAL_RULES
+
+    assert set(FATAL_RULES) <= set(ar.RULES)
+    assert {"not_utf8", "missing_file", "malformed_csv", "duplicate_column"} <= set(ar.RULES)
+
+
 def test_rule_ids_are_snake_case_nouns_with_user_text():
     for rule, text in ar.RULES.items():
         assert rule == rule.lower() and " " not in rule

@@ -263,6 +263,11 @@ def test_hazard_covariates_follow_the_timing_conventions(clean_sim):
     exit_ = (first["term"].fillna(WINDOW_END) - first["hire"]).dt.days
     assert (first["entry"] == entry).all() and (first["exit"] == exit_).all()
     assert (first["events"] == (first["type"] == "voluntary").astype(int)).all()
+    last = ti.groupby(["employee_id", "spell"]).tail(1)
+    assert (last["event_type"] == last["termination_type"].fillna("censored")).all()
+    assert (ti.drop(last.index)["event_type"] == "censored").all()
+    assert (ti["stop"] > ti["start"]).all()
+    assert (ti.groupby(["employee_id", "spell"])["start"].shift(-1).dropna() == ti.drop(last.index)["stop"]).all()
     assert len(first) == len(emp)
 
     # alignment of the current cycle, known from the cycle start (or the hire)

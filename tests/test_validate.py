@@ -49,6 +49,14 @@ def test_missing_required_column_is_fatal(tmp_path):
     assert fatal[["file", "column", "rule"]].values.tolist() == [["reviews.csv", "cycle", "missing_column"]]
 
 
+def test_empty_employees_table_is_fatal(tmp_path):
+    path = study_dir(tmp_path, employees="employee_id,hire_date\n")
+    problems = ar.validate_study(ar.load_study(path))
+    assert problems[["file", "rule", "fatal"]].values.tolist() == [["employees.csv", "empty_table", True]]
+    with pytest.raises(ar.DataContractError, match="empty_table"):
+        ar.clean_study(ar.load_study(path))
+
+
 def test_unknown_columns_are_warnings(tmp_path):
     path = study_dir(tmp_path, employees="employee_id,hire_date,shoe_size\nE1,2020-01-01,42\n")
     problems = ar.validate_study(ar.load_study(path))

@@ -31,10 +31,10 @@ def main() -> None:
     analysis = ar.clean_study(ar.simulate_study(n_employees=1500, seed=11)).analysis
     intervals = analysis.intervals[INTERVAL_COLUMNS].dropna().reset_index(drop=True)
     person = analysis.person[PERSON_COLUMNS].dropna().reset_index(drop=True)
-    intervals.to_csv(HERE / "retention_input_intervals.csv", index=False, float_format="%.17g")
-    person.to_csv(HERE / "retention_input_person.csv", index=False, float_format="%.17g")
+    intervals.to_csv(HERE / "retention_input_intervals.csv", index=False, float_format="%.8g")
+    person.to_csv(HERE / "retention_input_person.csv", index=False, float_format="%.8g")
     monthly, _ = simulate_counting_process(800, seed=3, year=12)
-    monthly.to_csv(HERE / "retention_input_monthly.csv", index=False, float_format="%.17g")
+    monthly.to_csv(HERE / "retention_input_monthly.csv", index=False, float_format="%.8g")
     print(f"intervals {len(intervals)} rows, person {len(person)} rows, monthly {len(monthly)} rows")
 
 
