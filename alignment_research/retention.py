@@ -286,7 +286,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         var = naive
         cov_type = "model-based"
         n_clusters = np.nan
-    se = np.sqrt(np.diag(var))
+    with np.errstate(invalid="ignore"):  # a diverging fit (warned above) can leave no finite variance
+        se = np.sqrt(np.diag(var))
     conc = _cox.concordance(cd, evaluation.eta)
     table = pd.DataFrame({
         "term": columns,

@@ -501,6 +501,7 @@ class TestEstimateProgramEffect:
         assert es.loc[es["rel_wave"] == -1, "estimate"].item() == 0.0
         assert "fixed effects" in engagement.glance()["cov_type"].item()
 
+    @pytest.mark.filterwarnings("ignore:Few enrolling managers")
     def test_balance_warning(self, study):
         # leave the confounder (rating) out of the enrolment model: balance must fail, loudly
         with pytest.warns(StatisticalWarning, match="rating"):
@@ -521,3 +522,12 @@ class TestEstimateProgramEffect:
             ar.estimate_program_effect(study, "no_such_program")
         with pytest.raises(ModelError, match="tables=clean.tables"):
             ar.estimate_program_effect(study.analysis)
+
+
+@pytest.mark.filterwarnings("ignore:The enrolment model shows", "ignore:Balance fails")
+def test_few_treated_caveat():
+    clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    with pytest.warns(StatisticalWarning, match="Few enrolling managers"):
+        res = ar.estimate_program_effect(clean)
+    assert res.glance()["n_treated"].item() < 40
+    assert "Few enrolling managers" in res.glance()["caveats"].item()

@@ -15,8 +15,15 @@ with clean tables (``messy=False``: only the design is tested) and the programme
 effect estimated for retention and for engagement. To fit the time budget the
 simulated tables go to the analysis tables directly, with the survey's
 reverse-coded items recoded as cleaning would do; for the first seed the test
-checks that this gives exactly the tables ``clean_study`` gives. Figures measured when this test was
-written (n = 800, 50 seeds) are in ``FIGURES`` below and in the report.
+checks that this gives exactly the tables ``clean_study`` gives.
+
+Measured when written (n = 800, 50 seeds; about 65 s of CPU, 1 min 45 s wall on
+the shared machine): bias / coverage / rejection of the adjusted estimate
+
+* effect: retention +0.013 / 96% / 30%, engagement +0.002 / 100% / 100%;
+  naive bias retention -0.18, engagement +0.06;
+* null: retention +0.012 / 92% / 8%, engagement -0.004 / 94% / 6%;
+  naive bias retention -0.34 (rejects 54%), engagement +0.15 (rejects 58%).
 """
 
 import warnings

@@ -156,6 +156,15 @@ class TestCoxPerson(CheckCox):
         cls.res2 = R("cox_person")
 
 
+class TestCoxPersonRightCensored(CheckCox):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_person.csv")
+        # coxph(Surv(exit, event) ~ manager_ever_program + factor(job_level))  (no delayed entry)
+        cls.res1 = ar.fit_cox(data, "manager_ever_program + C(job_level)", duration="exit")
+        cls.res2 = R("cox_person_right")
+
+
 class TestCoxMonthlyTies(CheckCox):
     @classmethod
     def setup_class(cls):
@@ -217,6 +226,20 @@ class TestZphStrata(CheckZph):
         fit = ar.fit_cox(data, FORMULA, start="start", stop="stop", cluster="manager_id", strata="department")
         cls.res1 = ar.ph_test(fit)
         cls.res2 = R("cox_intervals_strata")
+
+
+class TestZphBreslow(CheckZph):
+    @classmethod
+    def setup_class(cls):
+        data = pd.read_csv(REF / "retention_input_intervals.csv")
+        cls.fit = ar.fit_cox(data, FORMULA, start="start", stop="stop", ties="breslow")
+        cls.res1 = ar.ph_test(cls.fit)
+        cls.res2 = R("cox_intervals_breslow")
+
+    def test_identity_transform(self):
+        # cox.zph(fit, transform = "identity")$table[, "chisq"]
+        res = ar.ph_test(self.fit, transform="identity")
+        assert_allclose(res.tidy()["statistic"], R("zph_identity_breslow")("zph_chisq"), rtol=1e-8)
 
 
 class TestZphMonthlyTies(CheckZph):

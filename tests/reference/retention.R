@@ -51,10 +51,16 @@ add_zph("cox_intervals_strata", f2)
 f3 <- coxph(Surv(start, stop, event) ~ alignment_cascade + engagement + manager_program + manager_rating,
             data = intervals, ties = "breslow", control = tight)
 add_cox("cox_intervals_breslow", f3)
+add_zph("cox_intervals_breslow", f3)
+z3 <- cox.zph(f3, transform = "identity")
+add("zph_identity_breslow", rownames(z3$table), "zph_chisq", z3$table[, "chisq"])
 # 4. person table with delayed entry ("ever" coding), cluster
 f4 <- coxph(Surv(entry, exit, event) ~ manager_ever_program + factor(job_level) + cluster(manager_id),
             data = person, control = tight)
 add_cox("cox_person", f4)
+# 4b. person table without delayed entry (right-censored), model-based
+f4b <- coxph(Surv(exit, event) ~ manager_ever_program + factor(job_level), data = person, control = tight)
+add_cox("cox_person_right", f4b)
 # 5. heavy ties (monthly times), Efron, cluster
 f5 <- coxph(Surv(start, stop, event) ~ alignment_cascade + engagement + manager_program + manager_rating +
               job_level + cluster(manager_id), data = monthly, control = tight)
@@ -131,6 +137,8 @@ writeLines(c(
   "#  cox_intervals_strata: ... + strata(department) + cluster(manager_id)",
   "#  cox_intervals_breslow: ties='breslow', no cluster",
   "#  cox_person: coxph(Surv(entry, exit, event) ~ manager_ever_program + factor(job_level) + cluster(manager_id), data=person)",
+  "#  cox_person_right: coxph(Surv(exit, event) ~ manager_ever_program + factor(job_level), data=person)",
+  "#  zph_identity_breslow: cox.zph(breslow fit, transform='identity')",
   "#  cox_monthly(_default): monthly ties data, tight / default coxph.control",
   "#  zph_*: cox.zph(fit) (transform='km', terms=TRUE)",
   "#  km_*: survfit(Surv(entry, exit, event) ~ 1 | department), summary(times=c(30,182.625,365.25,730.5,1461)), quantile(fit, 0.5)",
