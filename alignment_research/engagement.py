@@ -31,6 +31,7 @@ __all__ = [
     "predicted_values",
     "marginal_effects",
     "adjust_pvalues",
+    "effect_by_group",
     "plot_predicted",
     "plot_residuals",
     "plot_drivers",
@@ -1892,8 +1893,89 @@ def adjust_pvalues(p, *, method: str = "holm", column: str = "p_value"):
     return adj
 
 
+def effect_by_group(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    term: str,
+    by: str,
+    cluster: str | None = None,
+    method: str = "holm",
+    min_group_size: int = 5,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Estimate one term's effect separately in each group, with adjusted p-values.
+
+    Fits ``outcome ~ C(by) + C(by):term + <other terms>`` by OLS (so the other
+    covariates keep one common slope) on the groups where an effect can be
+    estimated: at least ``min_group_size`` rows and some variation in ``term``.
+    Groups that fail either condition are listed with a ``note`` and no numbers,
+    never silently dropped; small groups show no count (privacy).
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ term + other terms"``; ``term`` must be one of the terms.
+    term : str
+        The covariate whose effect is estimated per group (e.g. ``"manager_program"``).
+    by : str
+        The grouping column (e.g. ``"department"``).
+    {cluster}
+    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
+        Adjustment of the per-group p-values for the number of groups compared.
+    min_group_size : int, default 5
+        Groups with fewer rows get no estimate and no count.
+    {alpha}
+
+    Returns
+    -------
+    DataFrame
+        One row per group, sorted by group: ``<by>, n, estimate, conf_low,
+        conf_high, p_value, p_adjusted, note``.
+
+    Raises
+    ------
+    ModelError
+        ``term`` or ``by`` is not in the data or the formula, or no group can be estimated.
+
+    Examples
+    --------
+    {example}
+    >>> table = ar.effect_by_group(panel, "engagement ~ manager_program + alignment_cascade",
+    ...                            term="manager_program", by="department", cluster="manager_id")
+    >>> list(table.columns)[:3]
+    ['department', 'n', 'estimate']
+    """
+    lhs, rhs = _split_formula(formula)
+    check_columns(data, [by, term])
+    terms = [t.strip() for t in rhs.split("+")]
+    if term not in terms:
+        raise ModelError(f"`term` {term!r} must be one of the formula's terms {terms}.")
+    others = [t for t in terms if t != term]
+    rows = data.dropna(subset=[by])
+    stats = rows.groupby(by, observed=True).agg(n=(term, "size"), spread=(term, lambda x: x.max() - x.min()))
+    usable = stats.index[(stats["n"] >= min_group_size) & (stats["spread"].fillna(0) > 0)]
+    if len(usable) == 0:
+        raise ModelError(f"No group of {by!r} has {min_group_size}+ rows with variation in {term!r}.")
+    fit_rows = rows[rows[by].isin(usable)].assign(_group=lambda d: d[by].astype(str))
+    rhs_by = " + ".join(["C(_group)", f"C(_group):{term}", *others])
+    fitted = fit_ols(fit_rows, f"{lhs} ~ {rhs_by}", cluster=cluster, alpha=alpha).tidy()
+    fitted = fitted[fitted["term"].str.endswith(f":{term}")].copy()
+    fitted[by] = fitted["term"].str.extract(r"C\(_group\)\[(.*)\]:", expand=False)
+    fitted = adjust_pvalues(fitted, method=method)
+    out = stats.reset_index()[[by, "n"]]
+    out[by] = out[by].astype(str)
+    out = out.merge(fitted[[by, "estimate", "conf_low", "conf_high", "p_value", "p_adjusted"]], on=by, how="left")
+    small = out["n"] < min_group_size
+    out["note"] = np.where(small, "suppressed: fewer than the minimum group size",
+                           np.where(out["estimate"].isna(), f"no variation in {term}", ""))
+    out["n"] = out["n"].astype("Int64").mask(small)
+    return out.sort_values(by, kind="stable").reset_index(drop=True)
+
+
 # Shared parameter text (seaborn's docstring pattern).
 for _f in (fit_ols, fit_mixed, fit_within, fit_logit, fit_ordinal, fit_mediation, driver_analysis, predicted_values,
-           marginal_effects, adjust_pvalues):
+           marginal_effects, adjust_pvalues, effect_by_group):
     _f.__doc__ = _f.__doc__.format(**DOCS, example=_EXAMPLE_PANEL)
 del _f

@@ -468,3 +468,41 @@ def test_cycle_engagement_averages_responses_within_each_cycle():
     assert out.n_responses.tolist() == [2, 1, 0]
     with pytest.raises(ar.ModelError, match="not in the study configuration"):
         ar.cycle_engagement(cycles.assign(cycle="1999"), panel, config)
+
+
+class TestEffectByGroup:
+    """One effect per group, with groups that cannot be estimated listed, not dropped."""
+
+    @staticmethod
+    def _data(rng):
+        n = 600
+        dept = np.repeat(["a", "b", "c", "d"], [250, 250, 96, 4])
+        treated = rng.integers(0, 2, n).astype(float)
+        treated[dept == "c"] = 0.0  # no variation: cannot be estimated
+        effect = np.select([dept == "a", dept == "b"], [0.5, 0.0], 0.0)
+        y = 1.0 + effect * treated + rng.normal(0, 0.3, n)
+        return pd.DataFrame({"y": y, "x": treated, "dept": dept, "team": rng.integers(0, 60, n)})
+
+    def test_per_group_estimates_equal_separate_regressions(self, rng):
+        data = self._data(rng)
+        table = ar.effect_by_group(data, "y ~ x", term="x", by="dept")
+        for group in ["a", "b"]:
+            own = ar.fit_ols(data[data["dept"] == group], "y ~ x").tidy().set_index("term")
+            row = table.set_index("dept").loc[group]
+            np.testing.assert_allclose(row["estimate"], own.loc["x", "estimate"], rtol=1e-10)
+        assert table.set_index("dept").loc["a", "p_adjusted"] < 0.001
+
+    def test_groups_without_variation_or_too_small_are_listed_with_a_note(self, rng):
+        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept").set_index("dept")
+        assert table.loc["c", "note"] == "no variation in x" and np.isnan(table.loc["c", "estimate"])
+        assert table.loc["d", "note"].startswith("suppressed") and pd.isna(table.loc["d", "n"])
+        assert list(table.index) == ["a", "b", "c", "d"]
+
+    def test_holm_adjustment_covers_the_estimable_groups(self, rng):
+        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept").dropna(subset=["p_value"])
+        expected = ar.adjust_pvalues(table["p_value"].to_numpy())
+        np.testing.assert_allclose(table["p_adjusted"], expected)
+
+    def test_unknown_term_is_named(self, rng):
+        with pytest.raises(ar.ModelError, match=r"no column\(s\) \['z'\]"):
+            ar.effect_by_group(self._data(rng), "y ~ x", term="z", by="dept")
