@@ -33,6 +33,24 @@ def set_theme(**kwargs) -> None:
     sns.set_theme(**kwargs)
 
 
+_RATIO_TICKS = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0])
+
+
+def _plain_log_axis(ax, values) -> None:
+    """Log-scale x axis labelled with plain numbers (0.5, 1, 2), never 3x10^-1."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values) & (values > 0)]
+    lo, hi = values.min() / 1.15, values.max() * 1.15
+    ax.set_xlim(lo, hi)
+    ticks = _RATIO_TICKS[(_RATIO_TICKS >= lo) & (_RATIO_TICKS <= hi)]
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None, **kwargs):
     """Draw estimates with confidence intervals, one row per term.
 
@@ -78,7 +96,7 @@ def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None,
     ax.errorbar(est, y, xerr=[est - lo, hi - est], **kwargs)
     ax.axvline(1.0 if ratio else 0.0, color="grey", linestyle="--", linewidth=1)
     if ratio:
-        ax.set_xscale("log")
+        _plain_log_axis(ax, np.concatenate([lo, hi, [1.0]]))
     ax.set_yticks(y)
     ax.set_yticklabels(table["term"].astype(str))
     ax.set_xlabel("Ratio (95% CI, log scale)" if ratio else "Estimate (95% CI)")

@@ -370,18 +370,20 @@ def summarise_effect(
         phrase = comparison or f"per {per_text} higher {short}" + (f" {scale}" if scale else "")
 
     ci = f"{level}% CI"
+    # "The odds ... were", "The hazard ... was".
+    verb = "were" if outcome.lower().split(" of ")[0].strip().endswith("odds") else "was"
     if excludes:
         if ratio:
             pct = (est - 1) * 100
             lo_pct, hi_pct = ((1 - hi) * 100, (1 - lo) * 100) if direction == "lower" else ((lo - 1) * 100, (hi - 1) * 100)
             text = (
-                f"{outcome[:1].upper() + outcome[1:]} was {direction} by {_fmt_pct(pct)} "
+                f"{outcome[:1].upper() + outcome[1:]} {verb} {direction} by {_fmt_pct(pct)} "
                 f"({ci} {_fmt_pct(lo_pct).rstrip('%')}–{_fmt_pct(hi_pct)}) {phrase} "
                 f"({ratio_name} {_fmt(est)})."
             )
         else:
             text = (
-                f"{outcome[:1].upper() + outcome[1:]} was {direction} by {_fmt(abs(est))} {unit} "
+                f"{outcome[:1].upper() + outcome[1:]} {verb} {direction} by {_fmt(abs(est))} {unit} "
                 f"({ci} {_interval(_fmt(abs(hi) if direction == 'lower' else lo), _fmt(abs(lo) if direction == 'lower' else hi))}) "
                 f"{phrase}."
             )

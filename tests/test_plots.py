@@ -49,3 +49,10 @@ def test_set_theme_uses_the_colour_blind_palette():
     from matplotlib.colors import to_hex
 
     assert to_hex(plt.rcParams["axes.prop_cycle"].by_key()["color"][0]) == sns.color_palette("colorblind").as_hex()[0]
+
+
+def test_ratio_axis_is_labelled_with_plain_numbers():
+    ax = ar.plot_forest(TIDY, ratio=True)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["0.5", "0.7", "1", "1.5", "2"]
+    assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))

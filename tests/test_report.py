@@ -175,3 +175,9 @@ def test_with_labels_takes_reference_levels_from_the_data():
     data = pd.DataFrame({"department": ["Sales", "Eng", "Ops"]})
     tidy = pd.DataFrame({"term": ["C(department)[T.Ops]", "C(department)[T.Sales]"]})
     assert ar.with_labels(tidy, data=data)["term"].tolist() == ["Department Ops vs Eng", "Department Sales vs Eng"]
+
+
+def test_odds_take_a_plural_verb():
+    text = ar.describe_effect(_ratio_result("alignment_cascade", 0.70, 0.61, 0.82), "alignment_cascade",
+                              outcome="the odds of leaving in the next cycle")
+    assert text.startswith("The odds of leaving in the next cycle were lower by 30%")
