@@ -19,7 +19,7 @@ import pandas as pd
 
 from .errors import AlignmentResearchError, DataContractError, PrivacyError
 
-__all__ = ["run_study", "RunResult", "default_out_dir", "sample_study_dir"]
+__all__ = ["run_study", "RunResult", "default_out_dir", "sample_study_dir", "missing_tables", "NOTEBOOK_NEEDS"]
 
 #: Notebooks whose stem contains this are for leadership: rendered without code.
 BRIEF_MARK = "brief"
@@ -156,6 +156,44 @@ def _select_notebooks(notebooks) -> list[Path]:
     return chosen
 
 
+#: Tables each notebook needs beyond ``employees`` (only ``employees`` is required by the
+#: data contract); a notebook whose tables the study lacks is skipped and listed as such.
+NOTEBOOK_NEEDS = {
+    "01": (),
+    "02": ("goals", "surveys"),
+    "03": ("goals", "surveys", "reviews"),
+    "04": ("goals", "surveys", "reviews"),
+    "05": ("goals", "surveys", "reviews", "programs"),
+    "06": ("goals", "surveys", "reviews", "programs"),
+}
+
+
+def missing_tables(notebook: Path, tables: dict) -> list[str]:
+    """Return the tables a notebook needs that the cleaned study lacks (empty or absent).
+
+    Parameters
+    ----------
+    notebook : Path
+        A ``NN_topic.ipynb`` notebook.
+    tables : dict of str to DataFrame
+        The clean tables (``CleanStudy.tables``).
+
+    Returns
+    -------
+    list of str
+        Names of the needed tables with no rows; empty when the notebook can run.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> missing_tables(Path("03_engagement.ipynb"), {"employees": pd.DataFrame({"a": [1]})})
+    ['goals', 'surveys', 'reviews']
+    """
+    needs = NOTEBOOK_NEEDS.get(notebook.stem[:2], ("goals", "surveys", "reviews", "programs"))
+    return [t for t in needs if t not in tables or tables[t] is None or len(tables[t]) == 0]
+
+
 def _title(path: Path) -> str:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -276,7 +314,7 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     Returns
     -------
     RunResult
-        ``out_dir``, ``index``, ``reports`` (notebook, title, html, no_input,
+        ``out_dir``, ``index``, ``reports`` (notebook, title, html, no_input, skipped,
         seconds), ``timings`` (stage, seconds) and ``counts``.
 
     Raises
@@ -333,6 +371,13 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
                 no_input = BRIEF_MARK in nb.stem
                 html = out_dir / f"{nb.stem}.html"
                 t0 = time.perf_counter()
+                lacking = missing_tables(nb, cleaned.tables)
+                if lacking:
+                    with stages.stage(f"{nb.stem} (skipped)"):
+                        html.unlink(missing_ok=True)
+                    reports.append({"notebook": nb.name, "title": _title(nb), "html": None, "no_input": no_input,
+                                    "seconds": 0.0, "skipped": "needs " + ", ".join(lacking)})
+                    continue
                 with stages.stage(f"{nb.stem}"):
                     executed = Path(tmp) / nb.name
                     try:
@@ -351,7 +396,7 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
                         findings.append(found)
                 reports.append(
                     {"notebook": nb.name, "title": _title(nb), "html": html.name, "no_input": no_input,
-                     "seconds": time.perf_counter() - t0}
+                     "seconds": time.perf_counter() - t0, "skipped": ""}
                 )
         if findings:
             found = pd.concat(findings, ignore_index=True)
@@ -373,8 +418,9 @@ def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame,
     quality = counts.to_html(index=False, classes="counts", border=0)
     n_issues = len(cleaned.report)
     links = "\n".join(
-        f'<li><a href="{esc(r.html)}">{esc(r.title)}</a>'
-        f'{" <em>(for leadership, no code)</em>" if r.no_input else ""}</li>'
+        (f'<li>{esc(r.title)} <em>(not run: the study {esc(r.skipped)})</em></li>' if r.skipped else
+         f'<li><a href="{esc(r.html)}">{esc(r.title)}</a>'
+         f'{" <em>(for leadership, no code)</em>" if r.no_input else ""}</li>')
         for r in reports.itertuples()
     )
     cycles = ", ".join(c.name for c in config.cycles) or "none configured"

@@ -523,9 +523,10 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     scales = list(ctx.config.scales)
     scores = ctx.scores
-    if scores is None:
+    if scores is None:  # no surveys table: the panel is empty but keeps its columns
         scores = pd.DataFrame({"employee_id": pd.Series(dtype="string"),
-                               "survey_date": pd.Series(dtype="datetime64[ns]")})
+                               "survey_date": pd.Series(dtype="datetime64[ns]"),
+                               **{s: pd.Series(dtype="float64") for s in scales}})
     sv = _assign_spell(scores.reset_index(drop=True), sp, "survey_date")
     sv = sv[(sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)]
     sid = sv["_sid"].to_numpy()

@@ -216,3 +216,24 @@ def test_run_on_a_study_with_vendor_column_names(tmp_path):
         assert found.empty, f"{row.html}: {found.head().to_dict('records')}"
     brief = visible_text((result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8"))
     assert "The answer" in brief and "Caveats" in brief
+
+
+def test_notebooks_whose_tables_are_absent_are_skipped_and_listed(tmp_path):
+    """Only `employees` is required: a study without the other tables still runs what it can."""
+    study = write_study(tmp_path / "study", n=120, seed=8)
+    for table in ["goals", "reviews", "surveys", "programs", "feedback"]:
+        (study / f"{table}.csv").unlink()
+    cfg = yaml.safe_load((study / "study.yaml").read_text())
+    cfg["files"] = {"employees": "employees.csv"}
+    (study / "study.yaml").write_text(yaml.safe_dump(cfg))
+    names = ["01_data_quality", "03_engagement"]
+    result = ar.run_study(study, tmp_path / "out", notebooks=names, progress=False)
+    assert result.reports["skipped"].tolist() == ["", "needs goals, surveys, reviews"]
+    assert sorted(p.name for p in result.out_dir.iterdir()) == ["01_data_quality.html", "index.html"]
+    assert "not run: the study needs goals, surveys, reviews" in visible_text(result.index.read_text(encoding="utf-8"))
+
+
+def test_missing_tables_reads_the_notebook_number():
+    tables = {"employees": pd.DataFrame({"employee_id": ["E1"]}), "goals": pd.DataFrame({"goal_id": []})}
+    assert ar.missing_tables(Path("01_data_quality.ipynb"), tables) == []
+    assert ar.missing_tables(Path("02_alignment.ipynb"), tables) == ["goals", "surveys"]
