@@ -30,7 +30,7 @@ test-fast: $(STAMP)
 
 # Re-execute the notebooks in place on the sample study (these are the committed outputs).
 notebooks: $(STAMP)
-	$(BIN)/python -m alignment_research.notebooks execute-in-place notebooks/
+	$(BIN)/alignment-research notebooks notebooks/
 
 # Regenerate the bundled synthetic sample study bit-for-bit.
 sample: $(STAMP)

@@ -145,6 +145,25 @@ def power(
         out.print(f"{key:>14}  {shown}", highlight=False)
 
 
+@app.command("notebooks")
+def notebooks_command(
+    paths: list[Path] = typer.Argument(None, metavar="[NOTEBOOK|FOLDER]...",
+                                       help="Notebooks or folders to execute in place; the repository's notebooks/ by default."),
+):
+    """Re-execute notebooks in place on their default study (the committed outputs; `make notebooks`)."""
+    from .notebooks import execute_notebook, find_notebooks
+
+    targets: list[Path] = []
+    for p in paths or [None]:
+        targets.extend(find_notebooks(p) if p is None or p.is_dir() else [p])
+    try:
+        for nb in targets:
+            err.print(f"executing {nb}")
+            execute_notebook(nb)
+    except AlignmentResearchError as e:
+        _fail(e)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

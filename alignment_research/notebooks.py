@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import nbformat
@@ -182,24 +181,3 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
     html_path.write_text(body, encoding="utf-8")
     return html_path
 
-
-def _main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in {"execute", "execute-in-place"}:
-        print("usage: python -m alignment_research.notebooks execute NOTEBOOK_OR_FOLDER ...", file=sys.stderr)
-        return 2
-    targets: list[Path] = []
-    for arg in argv[1:]:
-        p = Path(arg)
-        targets.extend(find_notebooks(p) if p.is_dir() else [p])
-    for nb in targets:
-        print(f"executing {nb}", file=sys.stderr)
-        try:
-            execute_notebook(nb)
-        except AlignmentResearchError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -62,3 +62,17 @@ def test_a_misspelt_truth_key_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["simulate", "--employees", "50", "--out", str(tmp_path / "x"), "--truth", str(truth)])
     assert result.exit_code == 1
     assert "hr_alignmnt" in result.output and "Traceback" not in result.output
+
+
+def test_notebooks_command_executes_in_place(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Probe"), nbformat.v4.new_code_cell("1 + 1")]
+    path = tmp_path / "01_probe.ipynb"
+    nbformat.write(nb, path)
+    result = runner.invoke(app, ["notebooks", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    executed = nbformat.read(path, as_version=4)
+    assert executed.cells[1].outputs[0]["data"]["text/plain"] == "2"
+    assert "papermill" not in executed.metadata

@@ -458,3 +458,22 @@ def test_a_study_with_only_employees_still_gives_every_table():
         ["E1", "671", "943", "1"], ["E2", "0", "609", "1"], ["M1", "2557", "3286", "0"]]
     assert at.intervals["program_coaching"].tolist() == [0, 0, 0] and at.intervals["rating"].isna().all()
     assert at.survey_panel.empty and at.cycles.empty
+
+
+def test_every_analysis_column_is_in_the_data_dictionary(tiny_clean):
+    """The analysis tables' names are fixed for other tools; each is documented."""
+    import re
+
+    dictionary = ar.data_dictionary()
+    scales = list(tiny_clean.config.scales)
+    for name in ["person", "intervals", "survey_panel", "cycles"]:
+        table = getattr(tiny_clean.analysis, name)
+        documented = dictionary.loc[dictionary["table"] == name]
+        patterns = [re.escape(c).replace(re.escape("<name>"), r"[a-z_]+").replace(re.escape("<scale>"),
+                    "|".join(scales)) for c in documented["column"]]
+        undocumented = [c for c in table.columns if not any(re.fullmatch(p, c) for p in patterns)]
+        assert not undocumented, f"{name}: {undocumented}"
+        dtypes = dict(zip(documented["column"], documented["dtype"]))
+        for column in ("employee_id", "manager_id"):
+            if column in dtypes:
+                assert str(table[column].dtype) == dtypes[column]
