@@ -16,6 +16,25 @@ __all__ = ["execute_notebook", "render_html", "find_notebooks", "notebooks_dir"]
 _VOLATILE_METADATA = ("papermill", "execution")
 
 
+def _kernel_manager_class():
+    """A kernel manager that talks to the kernel over local IPC sockets, not TCP.
+
+    ipykernel 7 prints "Kernel is running over TCP without encryption" for every
+    TCP kernel; IPC sockets are local files (in the temporary folder, removed at
+    shutdown), so the warning does not apply and users do not see it.
+    """
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import Unicode
+
+    class _LocalKernelManager(AsyncKernelManager):
+        transport = Unicode("ipc")
+        ip = Unicode(os.path.join(tempfile.gettempdir(), f"alignment-research-kernel-{os.getpid()}"))
+
+    return _LocalKernelManager
+
+
 def notebooks_dir() -> Path:
     """Return the repository's ``notebooks/`` folder (the package's sibling).
 
@@ -128,6 +147,7 @@ def execute_notebook(
             progress_bar=False,
             log_output=False,
             request_save_on_cell_execute=False,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except pm.PapermillExecutionError as err:
         raise AlignmentResearchError(
