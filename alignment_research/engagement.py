@@ -14,7 +14,7 @@ import patsy
 import scipy.stats as st
 
 from ._docs import DOCS
-from ._formula import _categorical_terms, _plain_dtypes, build_design as _design, check_columns
+from ._formula import build_design as _design, check_columns, formula_variables, prepare_rows
 from ._lmm import fit_random_intercept
 from .errors import ModelError, StatisticalWarning
 from .results import ModelResult
@@ -158,26 +158,14 @@ def _split_formula(formula: str) -> tuple[str, str]:
     return lhs, rhs
 
 
-
-
-
-
 def _prepare(data: pd.DataFrame, formula: str, *, extra=(), intercept=True, binary=False):
     """Check columns, drop incomplete rows, return (y, X, sub) with aligned rows."""
     if not isinstance(data, pd.DataFrame):
         raise ModelError(f"`data` must be a pandas DataFrame, but {type(data).__name__} was passed.")
     lhs, rhs = _split_formula(formula)
-    extra = [c for c in extra if c is not None]
-    check_columns(data, [lhs, *extra])
-    from ._formula import formula_variables
-
-    variables = formula_variables(rhs)
-    check_columns(data, variables)
-    used = list(dict.fromkeys([lhs, *extra, *variables]))
-    sub = _plain_dtypes(data[used].dropna().reset_index(drop=True), categorical=_categorical_terms(rhs),
-                        variables=set(variables))
+    sub, _ = prepare_rows(data, rhs, extra=[lhs, *extra])
     if sub.empty:
-        raise ModelError(f"No rows with {used} all present.")
+        raise ModelError(f"No rows with {list(sub.columns)} all present.")
     X, info = _design(sub, rhs, intercept=intercept)
     y = pd.to_numeric(sub[lhs], errors="coerce")
     if y.isna().any():
@@ -475,8 +463,6 @@ def fit_mixed(
     vc_col = vc if isinstance(vc, str) else None
     vc_vars = []
     if isinstance(vc, dict):
-        from ._formula import formula_variables
-
         vc_vars = [v for f in vc.values() for v in formula_variables(f)]
     elif vc is not None and not isinstance(vc, str):
         raise ModelError(f"`vc` must be a column name or a dict of variance-component formulas, not {type(vc).__name__}.")
@@ -1577,8 +1563,6 @@ def _typical_row(data: pd.DataFrame, variables, categorical=()) -> dict:
 
 
 def _grid(result, data, x, by, values, n_points):
-    from ._formula import formula_variables
-
     if not isinstance(result, RegressionResult) or result.design_info is None or result.link == "ordinal":
         raise ModelError("Predictions need a result of fit_ols, fit_mixed or fit_logit.")
     if result.name == "within":
