@@ -1458,11 +1458,15 @@ def _progress(progress):
     return Progress(transient=True)
 
 
-def _clean(study: Study, *, progress=None):
-    """Clean every table; return (CleanStudy, structural problems). Never raises on row problems."""
+def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None):
+    """Clean every table; return (CleanStudy, structural problems). Never raises on row problems.
+
+    ``structure`` is ``structure_problems(study)`` when the caller has it already.
+    """
     from .validate import structure_problems
 
-    structure = structure_problems(study)
+    if structure is None:
+        structure = structure_problems(study)
     config = study.config
     tables, quarantines, issues, counts = {}, {}, [], []
     bar = _progress(progress)
@@ -1605,7 +1609,7 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
             f"{study.path or 'the study'} breaks the data contract; fix these and try again.",
             fatal[PROBLEM_COLUMNS],
         )
-    clean, _ = _clean(study, progress=progress)
+    clean, _ = _clean(study, progress=progress, structure=structure)
     fatal = _fatal_rows(clean.report, clean.counts)
     if len(fatal):
         raise DataContractError(

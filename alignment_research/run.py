@@ -268,12 +268,19 @@ class _Stages:
 
 
 def _load_and_clean(study_dir: Path):
-    from .clean import clean_study
+    from .clean import _clean
     from .load import load_study
-    from .validate import validate_study
+    from .validate import _problems_of_clean, structure_problems
 
     study = load_study(study_dir)
-    problems = validate_study(study)
+    # validate and clean in one pass: validate_study would clean in memory, then clean_study again
+    structure = structure_problems(study)
+    cleaned = None
+    if structure["fatal"].any():
+        problems = structure.reset_index(drop=True)
+    else:
+        cleaned, _ = _clean(study, structure=structure)
+        problems = _problems_of_clean(structure, cleaned)
     if "fatal" in problems.columns and problems["fatal"].astype(bool).any():
         fatal = problems.loc[problems["fatal"].astype(bool)]
         raise DataContractError(
@@ -281,7 +288,7 @@ def _load_and_clean(study_dir: Path):
             f"`alignment-research validate {study_dir}` lists them all. Fix them and run again.",
             fatal[[c for c in ["file", "row", "column", "rule", "value"] if c in fatal.columns]],
         )
-    return study, clean_study(study)
+    return study, cleaned
 
 
 def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | None = None) -> RunResult:

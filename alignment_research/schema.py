@@ -346,7 +346,7 @@ def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
     --------
     >>> import alignment_research as ar
     >>> d = ar.data_dictionary()
-    >>> d.loc[d.column == "hire_date", "required"].item()
+    >>> d.loc[(d.table == "employees") & (d.column == "hire_date"), "required"].item()
     True
     """
     rows = []

@@ -106,12 +106,22 @@ def validate_study(study: Study) -> pd.DataFrame:
     >>> problems["fatal"].any()  # doctest: +SKIP
     False
     """
-    from .clean import _clean, _fatal_rows
+    from .clean import _clean
 
     structure = structure_problems(study)
     if structure["fatal"].any():
         return structure.reset_index(drop=True)
-    clean, _ = _clean(study, progress=False)
+    clean, _ = _clean(study, progress=False, structure=structure)
+    return _problems_of_clean(structure, clean)
+
+
+def _problems_of_clean(structure: pd.DataFrame, clean) -> pd.DataFrame:
+    """The :func:`validate_study` table from the structural problems and an in-memory cleaning.
+
+    Lets a caller that needs both the problems and the clean study (``run``) clean only once.
+    """
+    from .clean import _fatal_rows
+
     report = clean.report
     structural_rules = set(structure["rule"])
     rows = report[~(report["row"].isna() & report["rule"].isin(structural_rules))]
