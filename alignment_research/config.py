@@ -196,17 +196,25 @@ class StudyConfig(_Strict):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source} is not a valid study configuration:"]
+def format_validation_error(
+    err: ValidationError,
+    source: str,
+    *,
+    what: str = "study configuration",
+    unknown: str = "unknown key (misspelt?). Remove it or use one of the documented keys.",
+    missing: bool = True,
+) -> str:
+    """Turn a pydantic error into lines naming each key, what is wrong, and the value given."""
+    lines = [f"{source} is not a valid {what}:"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
-            lines.append(f"  `{where}`: unknown key (misspelt?). Remove it or use one of the documented keys.")
-        elif e["type"] == "missing":
+            lines.append(f"  `{where}`: {unknown}")
+        elif e["type"] == "missing" and missing:
             lines.append(f"  `{where}`: required but missing.")
         else:
             given = e.get("input")
-            given = "" if isinstance(given, dict) else f", but {given!r} was given"
+            given = "" if isinstance(given, dict) and missing else f", but {given!r} was given"
             lines.append(f"  `{where}`: {e['msg']}{given}.")
     return "\n".join(lines)
 
@@ -242,7 +250,7 @@ def config_from_dict(data: dict, *, source: str = "study.yaml") -> StudyConfig:
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+        raise ConfigError(format_validation_error(err, source)) from None
 
 
 def load_config(path: str | Path) -> StudyConfig:

@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config import config_from_dict
+from .config import config_from_dict, format_validation_error
 from .errors import ConfigError
 from .study import Study
 
@@ -251,14 +251,10 @@ def _truth_from_dict(data: dict, *, source: str) -> Truth:
     try:
         return Truth.model_validate(_merge(Truth().model_dump(), data))
     except ValidationError as err:
-        lines = [f"{source} is not a valid truth file:"]
-        for e in err.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            if e["type"] == "extra_forbidden":
-                lines.append(f"  `{where}`: unknown parameter (misspelt?). Known parameters: {', '.join(Truth.model_fields)}.")
-            else:
-                lines.append(f"  `{where}`: {e['msg']}, but {e.get('input')!r} was given.")
-        raise ConfigError("\n".join(lines)) from None
+        known = ", ".join(Truth.model_fields)
+        raise ConfigError(format_validation_error(
+            err, source, what="truth file", unknown=f"unknown parameter (misspelt?). Known parameters: {known}.",
+            missing=False)) from None
 
 
 def load_truth(path: str | Path) -> Truth:
