@@ -72,11 +72,6 @@ def _cycle_frame(cycles) -> pd.DataFrame | None:
     return pd.DataFrame(rows, columns=["name", "start", "end", "order"])
 
 
-def _cycle_names(cycles) -> list[str] | None:
-    frame = _cycle_frame(cycles)
-    return None if frame is None else frame["name"].tolist()
-
-
 def _owner_manager(keys: pd.DataFrame, employees: pd.DataFrame, cycle_frame: pd.DataFrame | None) -> pd.Series:
     """Manager of ``keys.employee_id`` in ``keys.cycle`` (the spell begun most recently by the cycle's end)."""
     emp = employees[["employee_id", "hire_date", "manager_id"]].dropna(subset=["employee_id"])

@@ -42,6 +42,20 @@ PROGRAMS = ("coaching", "mentoring", "training", "leadership_development")
 
 _BIG = np.int64(1) << 24  # tenure days per spell key block (45,000 years)
 
+#: The ``clean`` and ``config`` parameters every builder takes, documented once.
+_CLEAN_CONFIG_DOC = (
+    "clean : CleanStudy or dict of str to DataFrame\n"
+    "        The cleaned study, or its clean tables (then pass ``config``).\n"
+    "    config : StudyConfig, optional\n"
+    "        Study configuration, needed when ``clean`` is a dict of tables."
+)
+
+
+def _builder_doc(fn):
+    """Fill the shared ``{clean_config}`` parameter block into ``fn``'s docstring."""
+    fn.__doc__ = fn.__doc__.format(clean_config=_CLEAN_CONFIG_DOC)
+    return fn
+
 
 # --------------------------------------------------------------------------- the context: measures computed once
 
@@ -66,8 +80,7 @@ class _Context:
             columns=["name", "start", "end", "order"])
 
     def table(self, name: str) -> pd.DataFrame | None:
-        t = self.tables.get(name)
-        return None if t is None else t
+        return self.tables.get(name)
 
     # ---- spells -----------------------------------------------------------------
     @cached_property
@@ -131,6 +144,19 @@ class _Context:
         return p.dropna(subset=["employee_id", "program", "start_date"])
 
     @cached_property
+    def program_spells(self) -> pd.DataFrame | None:
+        """Programme starts with ``_sid``, the spell each falls in (-1 when none); None without programmes."""
+        p = self.programs
+        return _assign_spell(p.reset_index(drop=True), self.spells, "start_date") if len(p) else None
+
+    @cached_property
+    def survey_spells(self) -> pd.DataFrame | None:
+        """Scale scores with ``_sid``, the spell each response falls in (-1 when none); None without scores."""
+        if self.scores is None:
+            return None
+        return _assign_spell(self.scores.reset_index(drop=True), self.spells, "survey_date")
+
+    @cached_property
     def program_names(self) -> list[str]:
         found = sorted(set(self.programs["program"].astype(str)) - set(PROGRAMS))
         return list(PROGRAMS) + found
@@ -140,6 +166,11 @@ class _Context:
         p = self.programs
         ld = p[p["program"] == "leadership_development"]
         return ld.groupby(ld["employee_id"].astype("string"))["start_date"].min()
+
+    @cached_property
+    def spell_manager_ld_start(self) -> np.ndarray:
+        """Per spell: the date its manager first started leadership development (NaT if never)."""
+        return self.spells["manager_id"].astype("string").map(self.manager_ld_start).to_numpy("datetime64[ns]")
 
     # ---- the timeline: change points per variable --------------------------------
     @cached_property
@@ -178,7 +209,7 @@ class _Context:
             a = align.set_index(["employee_id", "cycle"])
             pos = a.index.get_indexer(lookup) if len(a) else np.full(len(lookup), -1)
             for col in ("alignment_cascade", "alignment_org"):
-                vals = np.where(pos >= 0, a[col].to_numpy(float)[np.maximum(pos, 0)] if len(a) else np.nan, np.nan)
+                vals = _take(a[col].to_numpy(float), pos, np.nan)
                 add(col, sid, days(known, sid), vals)
 
         # own review rating: known from cycle end + 1, for cycles that end on or after hire
@@ -207,8 +238,8 @@ class _Context:
                 order=known.astype("int64"))
 
         # survey scale scores: known from the survey date, within the spell only
-        if self.scores is not None:
-            sv = _assign_spell(self.scores.reset_index(drop=True), sp, "survey_date")
+        if self.survey_spells is not None:
+            sv = self.survey_spells
             sv = sv[sv["_sid"] >= 0]
             s = sv["_sid"].to_numpy()
             t = days(sv["survey_date"].to_numpy("datetime64[ns]"), s)
@@ -218,12 +249,11 @@ class _Context:
                 add(name, s[ok], t[ok], v[ok], order=np.arange(len(s))[ok])
 
         # own programmes: 1 from start date (intention to treat), within the spell only
-        p = self.programs
-        if len(p):
-            pp = _assign_spell(p.reset_index(drop=True), sp, "start_date")
+        pp = self.program_spells
+        if pp is not None:
             pp = pp[pp["_sid"] >= 0]
         for name in self.program_names:
-            if len(p):
+            if pp is not None:
                 q = pp[pp["program"].astype(str) == name]
                 s = q["_sid"].to_numpy()
                 add(f"program_{name}", s, days(q["start_date"].to_numpy("datetime64[ns]"), s), np.ones(len(q)), 0.0)
@@ -231,8 +261,7 @@ class _Context:
                 add(f"program_{name}", [], [], [], 0.0)
 
         # manager's leadership development: 1 from the manager's first start (state: before hire -> day 0)
-        ld = self.manager_ld_start
-        mstart = sp["manager_id"].astype("string").map(ld).to_numpy("datetime64[ns]")
+        mstart = self.spell_manager_ld_start
         s = np.flatnonzero(~np.isnat(mstart))
         add("manager_program", s, np.maximum(days(mstart[s], s), 0), np.ones(len(s)), 0.0)
 
@@ -289,6 +318,22 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
+def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
+    """``values[pos]``, with ``fill`` where ``pos`` is -1 (not found by ``get_indexer``)."""
+    if not len(values):
+        return np.full(len(pos), fill)
+    return np.where(pos >= 0, values[np.maximum(pos, 0)], fill)
+
+
+def _id_columns(sp: pd.DataFrame, sid: np.ndarray) -> dict:
+    """``employee_id, spell, manager_id`` of the spells at positions ``sid``."""
+    return {
+        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
+        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
+    }
+
+
 def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
     out = {}
     for c in columns:
@@ -300,15 +345,13 @@ def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
     return out
 
 
+@_builder_doc
 def person_table(clean, config=None) -> pd.DataFrame:
     """Build the person table: one row per employment spell observed in the window.
 
     Parameters
     ----------
-    clean : CleanStudy or dict of str to DataFrame
-        The cleaned study, or its clean tables (then pass ``config``).
-    config : StudyConfig, optional
-        Study configuration, needed when ``clean`` is a dict of tables.
+    {clean_config}
 
     Returns
     -------
@@ -365,8 +408,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
     out["manager_ever_program"] = out["manager_id"].isin(ctx.manager_ld_start.index).astype("int64").to_numpy()
     out["manager_program_entry"] = ctx.value_at("manager_program", sid, out["entry"].to_numpy()).astype("int64")
     # ever_program_<name>: started in [hire, end of spell in window]
-    p = ctx.programs
-    pp = _assign_spell(p.reset_index(drop=True), sp, "start_date") if len(p) else None
+    pp = ctx.program_spells
     for name in ctx.program_names:
         flag = np.zeros(len(sp), bool)
         if pp is not None:
@@ -393,6 +435,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
 
 
+@_builder_doc
 def interval_table(clean, config=None) -> pd.DataFrame:
     """Build start/stop intervals on the tenure scale with time-varying covariates.
 
@@ -404,10 +447,7 @@ def interval_table(clean, config=None) -> pd.DataFrame:
 
     Parameters
     ----------
-    clean : CleanStudy or dict of str to DataFrame
-        The cleaned study, or its clean tables (then pass ``config``).
-    config : StudyConfig, optional
-        Study configuration, needed when ``clean`` is a dict of tables.
+    {clean_config}
 
     Returns
     -------
@@ -461,9 +501,7 @@ def _intervals(ctx: _Context) -> pd.DataFrame:
     last = stop == exit_[sid]
     ev_type = np.where(last, sp["event_type"].to_numpy(dtype=object)[sid], "censored")
     out = pd.DataFrame({
-        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
-        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
-        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
+        **_id_columns(sp, sid),
         "start": start.astype("int64"),
         "stop": stop.astype("int64"),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
@@ -487,15 +525,13 @@ def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
     return np.where(np.isnat(d), 0, wave_of[np.searchsorted(uniq, d)]).astype("int64")
 
 
+@_builder_doc
 def survey_panel_table(clean, config=None) -> pd.DataFrame:
     """Build the survey panel: one row per survey response with the covariates known on its date.
 
     Parameters
     ----------
-    clean : CleanStudy or dict of str to DataFrame
-        The cleaned study, or its clean tables (then pass ``config``).
-    config : StudyConfig, optional
-        Study configuration, needed when ``clean`` is a dict of tables.
+    {clean_config}
 
     Returns
     -------
@@ -522,22 +558,16 @@ def survey_panel_table(clean, config=None) -> pd.DataFrame:
 def _survey_panel(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     scales = list(ctx.config.scales)
-    scores = ctx.scores
-    if scores is None:  # no surveys table: the panel is empty but keeps its columns
+    sv = ctx.survey_spells
+    if sv is None:  # no surveys table: the panel is empty but keeps its columns
         scores = pd.DataFrame({"employee_id": pd.Series(dtype="string"),
                                "survey_date": pd.Series(dtype="datetime64[ns]"),
                                **{s: pd.Series(dtype="float64") for s in scales}})
-    sv = _assign_spell(scores.reset_index(drop=True), sp, "survey_date")
+        sv = _assign_spell(scores, sp, "survey_date")
     sv = sv[(sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)]
     sid = sv["_sid"].to_numpy()
     t = ((sv["survey_date"].to_numpy("datetime64[ns]") - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / _DAY).astype("int64")
-    out = pd.DataFrame({
-        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
-        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
-        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
-    })
-    for k, v in _baseline(sp, sid).items():
-        out[k] = v
+    out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid)})
     out["survey_date"] = sv["survey_date"].to_numpy("datetime64[ns]")
     out["wave"] = _waves(out["survey_date"])
     out["tenure_days"] = t
@@ -548,15 +578,13 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
     return out.sort_values(["employee_id", "survey_date"], kind="stable").reset_index(drop=True)
 
 
+@_builder_doc
 def cycle_table(clean, config=None) -> pd.DataFrame:
     """Build the cycles table: one row per employee, spell and review cycle employed.
 
     Parameters
     ----------
-    clean : CleanStudy or dict of str to DataFrame
-        The cleaned study, or its clean tables (then pass ``config``).
-    config : StudyConfig, optional
-        Study configuration, needed when ``clean`` is a dict of tables.
+    {clean_config}
 
     Returns
     -------
@@ -599,22 +627,15 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
             & sp["in_window"].to_numpy()[sid])
     sid, ci = sid[keep], ci[keep]
     names = cf["name"].to_numpy(dtype=object)
-    out = pd.DataFrame({
-        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
-        "spell": sp["spell"].to_numpy()[sid].astype("int64"),
-        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
-    })
-    for k, v in _baseline(sp, sid, ["department", "job_level"]).items():
-        out[k] = v
+    out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
     out["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
     a = align.set_index(["employee_id", "cycle"])
     key = pd.MultiIndex.from_arrays([out["employee_id"], out["cycle"]])
     pos = a.index.get_indexer(key) if len(a) else np.full(len(out), -1)
-    safe = np.maximum(pos, 0)
-    out["n_goals"] = pd.array(np.where(pos >= 0, a["n_goals"].to_numpy()[safe] if len(a) else 0, 0), dtype="int64")
+    out["n_goals"] = pd.array(_take(a["n_goals"].to_numpy(), pos, 0), dtype="int64")
     for col in ("alignment_cascade", "alignment_org"):
-        out[col] = np.where(pos >= 0, a[col].to_numpy(float)[safe] if len(a) else np.nan, np.nan)
+        out[col] = _take(a[col].to_numpy(float), pos, np.nan)
     reviews = ctx.table("reviews")
     if reviews is not None:
         r = reviews.dropna(subset=["employee_id", "cycle"]).copy()
@@ -622,15 +643,14 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
         r["cycle"] = r["cycle"].astype("string")
         r = r.drop_duplicates(["employee_id", "cycle"], keep="last").set_index(["employee_id", "cycle"])
         rp = r.index.get_indexer(key)
-        rs = np.maximum(rp, 0)
         rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
         att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
-        out["rating"] = np.where(rp >= 0, rating[rs] if len(r) else np.nan, np.nan)
-        out["attainment"] = np.where(rp >= 0, att[rs] if len(r) else np.nan, np.nan)
+        out["rating"] = _take(rating, rp, np.nan)
+        out["attainment"] = _take(att, rp, np.nan)
     else:
         out["rating"] = np.nan
         out["attainment"] = np.nan
-    mstart = sp["manager_id"].astype("string").map(ctx.manager_ld_start).to_numpy("datetime64[ns]")[sid]
+    mstart = ctx.spell_manager_ld_start[sid]
     out["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
     # left_next_cycle
     nxt = ci + 1
@@ -724,15 +744,13 @@ class AnalysisTables:
         return written
 
 
+@_builder_doc
 def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: dict | None = None) -> AnalysisTables:
     """Build every analysis table of a cleaned study, computing each measure once.
 
     Parameters
     ----------
-    clean : CleanStudy or dict of str to DataFrame
-        The cleaned study, or its clean tables (then pass ``config``).
-    config : StudyConfig, optional
-        Study configuration, needed when ``clean`` is a dict of tables.
+    {clean_config}
     n_boot : int, default 1000
         Bootstrap resamples for the omega intervals of the reliability table.
     timings : dict, optional
