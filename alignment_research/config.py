@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -21,12 +22,23 @@ __all__ = [
     "Database",
     "load_config",
     "config_from_dict",
+    "NA_VALUES",
+    "FILE_SUFFIXES",
+    "mask_password",
 ]
 
 #: The six canonical tables of a study, in the order they are processed.
 TABLES = ("employees", "goals", "reviews", "surveys", "programs", "feedback")
 #: Tables a study must have.
 REQUIRED_TABLES = ("employees",)
+#: File kinds a table may come in, in the order they are looked for.
+FILE_SUFFIXES = (".csv", ".parquet", ".xlsx")
+#: Default study.yaml ``na_values``: cell texts read as missing in every column of every table,
+#: compared case-insensitively after stripping spaces. An empty or blank cell is always missing.
+NA_VALUES = ["", "NA", "N/A", "NaN", "NaT", "<NA>", "NULL", "None", "nil", "-", "--", "?", "#N/A", "#NULL!"]
+#: strptime directives (Python 3.11); a date format must use at least one that gives the year.
+_DATE_DIRECTIVES = set("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
+_YEAR_DIRECTIVES = set("cGxyY")
 
 #: Termination types as written in HRIS exports, mapped to the canonical three.
 DEFAULT_TERMINATION_MAP = {
@@ -109,6 +121,21 @@ class Database(_Strict):
     url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///hris.db (relative to the study folder)")
     tables: dict[str, str] = Field(description="canonical table name -> database table name")
 
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a SQLAlchemy URL; write dialect[+driver]://user@host/database, "
+                "e.g. sqlite:///hris.db or postgresql://analyst@db.example.org/hris"
+            ) from None
+        return value
+
     @field_validator("tables")
     @classmethod
     def _known_tables(cls, value):
@@ -136,15 +163,31 @@ class StudyConfig(_Strict):
     min_group_size : int, default 5
         Smallest group shown to leadership; smaller cells are suppressed.
     files : dict of str to str
-        Table name to file name, relative to the study folder.
+        Table name to file name, relative to the study folder. A path must stay
+        inside the study folder (symbolic links are followed before checking).
+    allow_outside_paths : bool, default False
+        Allow ``files`` entries and a ``sqlite`` database outside the study
+        folder (absolute paths, ``..``, links pointing out). Such sources are
+        recorded in ``Study.outside_sources`` and listed on ``index.html``.
     database : Database, optional
         Read these tables from a SQL database instead.
     column_maps : dict of str to dict of str to str
-        Per table, the vendor's column name mapped to the canonical one.
+        Per table, the vendor's column name mapped to the canonical one. Every
+        vendor column named must exist in the file.
+    sheets : dict of str to str
+        Per table read from an ``.xlsx`` workbook, the sheet that holds it. Needed
+        when the workbook has more than one sheet with data.
+    na_values : list of str
+        Cell texts read as missing in every column of every table (files and
+        database), compared case-insensitively after stripping spaces; an
+        empty or blank cell is always missing. The list replaces the default
+        :data:`NA_VALUES`; quote entries in YAML (``["-", "?"]``).
     termination_map : dict of str to str
         Lower-case termination text to ``voluntary``, ``involuntary`` or ``other``.
     date_formats : list of str
         ``strptime`` formats tried in order; Excel serial numbers are always accepted.
+        Each must use only strptime directives and include the year
+        (``%Y``, ``%y``, ``%G``, ``%c`` or ``%x``).
     pseudonymise : bool, default False
         Replace employee ids with a keyed hash (key from ``pseudonym_key_env``).
     """
@@ -156,8 +199,11 @@ class StudyConfig(_Strict):
     event_types: list[Literal["voluntary", "involuntary", "other"]] = Field(default_factory=lambda: ["voluntary"])
     min_group_size: int = Field(5, ge=1)
     files: dict[str, str] = Field(default_factory=dict)
+    allow_outside_paths: bool = False
     database: Database | None = None
     column_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    sheets: dict[str, str] = Field(default_factory=dict)
+    na_values: list[str] = Field(default_factory=lambda: list(NA_VALUES))
     termination_map: dict[str, Literal["voluntary", "involuntary", "other"]] = Field(
         default_factory=lambda: dict(DEFAULT_TERMINATION_MAP)
     )
@@ -166,12 +212,54 @@ class StudyConfig(_Strict):
     pseudonymise: bool = False
     pseudonym_key_env: str = "ALIGNMENT_RESEARCH_KEY"
 
-    @field_validator("files", "column_maps")
+    @field_validator("files", "column_maps", "sheets")
     @classmethod
     def _known_tables(cls, value):
         unknown = sorted(set(value) - set(TABLES))
         if unknown:
             raise ValueError(f"unknown table(s) {unknown}; allowed: {list(TABLES)}")
+        return value
+
+    @field_validator("files")
+    @classmethod
+    def _file_kinds(cls, value):
+        for table, name in value.items():
+            if not name.strip():
+                raise ValueError(f"`files.{table}` is empty; give the file name, e.g. {table}.csv")
+            if Path(name).suffix.lower() not in FILE_SUFFIXES:
+                raise ValueError(
+                    f"`files.{table}` names {name!r}, not a file kind that can be read; "
+                    f"use one of {list(FILE_SUFFIXES)} (export it from the HRIS as CSV UTF-8)"
+                )
+        return value
+
+    @field_validator("sheets", mode="before")
+    @classmethod
+    def _sheet_names_as_text(cls, value):
+        if isinstance(value, dict):
+            return {k: str(v) if isinstance(v, (int, float)) else v for k, v in value.items()}
+        return value
+
+    @field_validator("na_values", mode="before")
+    @classmethod
+    def _markers_as_text(cls, value):
+        # YAML reads a bare null as None and 0 as a number; the user meant the text in the cell
+        if isinstance(value, list):
+            return ["null" if v is None else str(v) if isinstance(v, (int, float)) else v for v in value]
+        return value
+
+    @field_validator("date_formats")
+    @classmethod
+    def _strptime_formats(cls, value):
+        if not value:
+            raise ValueError("give at least one date format, e.g. ['%Y-%m-%d']")
+        for i, fmt in enumerate(value):
+            problem = _date_format_problem(fmt)
+            if problem:
+                raise ValueError(
+                    f"entry {i} ({fmt!r}) {problem}; write formats with strptime directives, "
+                    "e.g. '%Y-%m-%d' or '%d/%m/%Y'"
+                )
         return value
 
     @field_validator("termination_map", mode="before")
@@ -196,6 +284,59 @@ class StudyConfig(_Strict):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+def _date_format_problem(fmt: str) -> str | None:
+    """What is wrong with a strptime date format, or None."""
+    directives = []
+    i = 0
+    while i < len(fmt):
+        if fmt[i] != "%":
+            i += 1
+            continue
+        if i + 1 == len(fmt):
+            return "ends with a lone '%'"
+        code = fmt[i + 1]
+        if code not in _DATE_DIRECTIVES:
+            return f"uses %{code}, which is not a strptime directive"
+        if code != "%":
+            directives.append(code)
+        i += 2
+    if not directives:
+        return "has no % directive"
+    if not _YEAR_DIRECTIVES & set(directives):
+        return "has no year (%Y, %y, %G, %c or %x)"
+    sample = dt.datetime(2021, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)
+    try:
+        dt.datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError as err:
+        return f"cannot be used to read dates ({err})"
+    return None
+
+
+#: ``scheme://user:password@`` in a URL; the password is never shown in a message.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][\w+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def mask_password(text: str) -> str:
+    """Replace the password of every URL in a text by ``***``.
+
+    Parameters
+    ----------
+    text : str
+        Any text, e.g. an error message that quotes ``database.url``.
+
+    Returns
+    -------
+    str
+        The text with ``scheme://user:password@`` written as ``scheme://user:***@``.
+
+    Examples
+    --------
+    >>> mask_password("postgresql://analyst:s3cret@db.example.org/hris")
+    'postgresql://analyst:***@db.example.org/hris'
+    """
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
 def format_validation_error(
     err: ValidationError,
     source: str,
@@ -216,7 +357,7 @@ def format_validation_error(
             given = e.get("input")
             given = "" if isinstance(given, dict) and missing else f", but {given!r} was given"
             lines.append(f"  `{where}`: {e['msg']}{given}.")
-    return "\n".join(lines)
+    return mask_password("\n".join(lines))
 
 
 def config_from_dict(data: dict, *, source: str = "study.yaml") -> StudyConfig:
@@ -253,6 +394,20 @@ def config_from_dict(data: dict, *, source: str = "study.yaml") -> StudyConfig:
         raise ConfigError(format_validation_error(err, source)) from None
 
 
+class _DatesAsTextLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that dates stay text.
+
+    PyYAML builds ``2021-02-30`` into a date itself and fails with a bare
+    ``ValueError``; as text it reaches validation, which names the key.
+    """
+
+
+_DatesAsTextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_config(path: str | Path) -> StudyConfig:
     """Read and validate a ``study.yaml`` file.
 
@@ -285,7 +440,7 @@ def load_config(path: str | Path) -> StudyConfig:
     if not path.exists():
         raise ConfigError(f"{path}: no study.yaml found. A study folder needs one; see README 'The study folder'.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_DatesAsTextLoader)
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as err:
         raise ConfigError(f"{path}: not readable as YAML ({err.__class__.__name__}: {err}).") from None
     return config_from_dict(data, source=str(path.name))

@@ -5,42 +5,77 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import REQUIRED_TABLES, TABLES, StudyConfig, load_config
+from .config import FILE_SUFFIXES, NA_VALUES, REQUIRED_TABLES, TABLES, StudyConfig, load_config, mask_password
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .study import Study
 
-__all__ = ["load_study", "read_table", "NA_VALUES", "FILE_SUFFIXES"]
+__all__ = ["load_study", "read_table", "outside_sources"]
 
 log = logging.getLogger(__name__)
 
-#: Cell texts read as missing (case-sensitive, after no stripping). Everything else stays text.
-NA_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "#N/A"]
-#: File kinds a table may come in, in the order they are looked for.
-FILE_SUFFIXES = (".csv", ".parquet", ".xlsx")
+#: Python module of a database driver -> the package that provides it.
+_DRIVER_PACKAGES = {
+    "psycopg2": "psycopg2-binary",
+    "psycopg": "psycopg[binary]",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+    "mysql": "mysql-connector-python",
+    "mariadb": "mariadb",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+    "oracledb": "oracledb",
+    "cx_Oracle": "cx_Oracle",
+}
+#: Database kinds SQLAlchemy itself knows.
+_DIALECTS = ("sqlite", "postgresql", "mysql", "mariadb", "mssql", "oracle")
+_OUTSIDE_FIX = (
+    "Copy the file into the study folder, or set `allow_outside_paths: true` in study.yaml to read it where it is."
+)
 
 
 def _problem(file, rule, value=None, row=None, column=None) -> pd.DataFrame:
     return pd.DataFrame([[file, row, column, rule, value]], columns=PROBLEM_COLUMNS)
 
 
+def _problems(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
+
+
 def _line_of_byte(raw: bytes, position: int) -> int:
     return raw.count(b"\n", 0, position) + 1
 
 
+def _header_names(values) -> list[str]:
+    """Header cells as stripped column names; an empty cell is named as pandas does (``Unnamed: <i>``)."""
+    names = []
+    for i, value in enumerate(values):
+        text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+        names.append(text or f"Unnamed: {i}")
+    return names
+
+
+def _split_header(grid: pd.DataFrame) -> pd.DataFrame:
+    """A sheet read without a header: first row = column names (duplicates kept), the rest = rows."""
+    if grid.empty:
+        return pd.DataFrame()
+    body = grid.iloc[1:].reset_index(drop=True)
+    body.columns = _header_names(grid.iloc[0].tolist())
+    return body
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=NA_VALUES,
-            encoding="utf-8-sig",
-            skip_blank_lines=False,
+        grid = pd.read_csv(
+            path, header=None, dtype=str, na_filter=False, encoding="utf-8-sig", skip_blank_lines=False
         )
     except UnicodeDecodeError as err:
         raw = path.read_bytes()
@@ -58,13 +93,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from None
     except pd.errors.ParserError as err:
         raise DataContractError(
-            f"{path.name} is not a well-formed CSV file ({err}). Check quoting and the number of fields per line.",
-            _problem(path.name, "malformed_csv", str(err)),
+            f"{path.name} is not a well-formed CSV file ({str(err).strip()}). Check quoting, and that no line "
+            "has more fields than the header (a trailing comma adds one).",
+            _problem(path.name, "malformed_csv", str(err).strip()),
         ) from None
+    return _split_header(grid)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
     try:
+        names = pq.read_schema(path).names
+        if len(set(names)) < len(names):
+            # pandas cannot read such a file; the header check reports the duplicates
+            return pd.DataFrame(columns=names)
         return pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several unrelated classes
         raise DataContractError(
@@ -73,15 +116,44 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         ) from None
 
 
-def _read_xlsx(path: Path) -> pd.DataFrame:
+def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
     try:
-        return pd.read_excel(path, dtype=object, keep_default_na=False, na_values=NA_VALUES, engine="openpyxl")
+        grids = pd.read_excel(path, sheet_name=None, header=None, dtype=object, na_filter=False, engine="openpyxl")
     except (zipfile.BadZipFile, ValueError, KeyError, OSError) as err:
         raise DataContractError(
             f"{path.name} is not a readable .xlsx workbook ({err.__class__.__name__}: {err}). "
             "Save it from Excel as 'Excel Workbook (.xlsx)'.",
             _problem(path.name, "unreadable_file", str(err)),
         ) from None
+    return _split_header(grids[_choose_sheet(path.name, grids, sheet)])
+
+
+def _rows_with_data(grid: pd.DataFrame) -> int:
+    filled = grid.map(lambda v: not (v is None or v == "" or (isinstance(v, float) and np.isnan(v))))
+    return int(filled.any(axis=1).sum())
+
+
+def _choose_sheet(name: str, grids: dict[str, pd.DataFrame], sheet: str | None) -> str:
+    """The sheet study.yaml names, or the only sheet with data; anything else is an error."""
+    sheets = list(grids)
+    if sheet is not None:
+        if sheet not in grids:
+            raise DataContractError(
+                f"{name}: study.yaml `sheets` names the sheet {sheet!r}, which the workbook does not have; "
+                f"its sheets are {sheets}.",
+                _problem(name, "unknown_sheet", sheet, column=None),
+            )
+        return sheet
+    filled = {s: _rows_with_data(grid) for s, grid in grids.items()}
+    with_data = [s for s in sheets if filled[s]]
+    if len(with_data) > 1:
+        listing = ", ".join(f"{s!r} ({filled[s]} rows)" for s in with_data)
+        raise DataContractError(
+            f"{name}: {len(with_data)} sheets hold data ({listing}) and study.yaml does not say which one to read; "
+            f"name it, e.g. `sheets: {{<table>: {with_data[0]}}}`, or move the data onto one sheet.",
+            _problem(name, "ambiguous_sheets", ", ".join(with_data)),
+        )
+    return with_data[0] if with_data else sheets[0]
 
 
 def _raw_value(value):
@@ -117,7 +189,80 @@ def _as_raw(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def read_table(path: str | Path, *, column_map: dict[str, str] | None = None) -> pd.DataFrame:
+def _marker_set(na_values: Sequence[str] | None) -> set[str]:
+    """Missing-value markers as compared: stripped, case-folded; a blank cell is always missing."""
+    markers = NA_VALUES if na_values is None else na_values
+    return {str(m).strip().casefold() for m in markers} | {""}
+
+
+def _blank_markers(frame: pd.DataFrame, markers: set[str]) -> pd.DataFrame:
+    """Set every text cell that is a missing-value marker (after stripping, any case) to NaN."""
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype != object or pd.api.types.infer_dtype(col, skipna=True) not in ("string", "mixed"):
+            continue
+        key = col.str.strip().str.casefold()
+        missing = key.isin(markers)
+        if missing.any():
+            frame[name] = col.where(~missing, np.nan)
+    return frame
+
+
+def _check_header(columns: list[str], column_map: dict[str, str], source: str) -> None:
+    """Raise one DataContractError for every column_maps entry the file lacks and every name used twice."""
+    rows, lines = [], []
+    present = ", ".join(columns)
+    absent = [c for c in column_map if c not in columns]
+    for vendor in absent:
+        rows.append([source, 1, vendor, "unknown_mapped_column", f"columns present: {present}"])
+    if absent:
+        lines.append(
+            f"study.yaml `column_maps` names {absent}, which {source} does not have (its columns: {present}); "
+            "correct the vendor column name or remove the entry"
+        )
+    renamed = [column_map.get(c, c) for c in columns]
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(renamed):
+        positions.setdefault(name, []).append(i)
+    twice = {name: where for name, where in positions.items() if len(where) > 1}
+    details = []
+    for name, where in twice.items():
+        origin = ", ".join(columns[i] if columns[i] == name else f"{columns[i]} -> {name}" for i in where)
+        rows.append([source, 1, name, "duplicate_column", origin])
+        details.append(f"{name!r} from header columns {[i + 1 for i in where]} ({origin})")
+    if twice:
+        mapped = any(columns[i] != name for name, where in twice.items() for i in where)
+        lines.append(
+            f"column name(s) {list(twice)} occur more than once"
+            f"{' after study.yaml `column_maps`' if mapped else ''}: {'; '.join(details)}; "
+            "rename or drop all but one, or the values of one would be lost"
+        )
+    if rows:
+        raise DataContractError(f"{source}: " + "; ".join(lines) + ".", _problems(rows))
+
+
+def _finish(
+    frame: pd.DataFrame, column_map: dict[str, str] | None, source: str, markers: set[str], *, typed: bool
+) -> pd.DataFrame:
+    """Check the header, apply the column map, blank missing-value markers, number rows as a spreadsheet does."""
+    frame.columns = _header_names(frame.columns)
+    column_map = {str(k).strip(): v for k, v in (column_map or {}).items()}
+    _check_header(list(frame.columns), column_map, source)
+    frame = frame.rename(columns=column_map)
+    if typed:
+        frame = _as_raw(frame)
+    frame = _blank_markers(frame, markers)
+    frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")
+    return frame
+
+
+def read_table(
+    path: str | Path,
+    *,
+    column_map: dict[str, str] | None = None,
+    sheet: str | None = None,
+    na_values: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Read one table file as raw text, with source row numbers as index.
 
     Parameters
@@ -125,80 +270,233 @@ def read_table(path: str | Path, *, column_map: dict[str, str] | None = None) ->
     path : str or Path
         A ``.csv`` (UTF-8, with or without BOM), ``.parquet`` or ``.xlsx`` file.
     column_map : dict of str to str, optional
-        Vendor column name -> canonical name, applied after reading.
+        Vendor column name -> canonical name, applied after reading. Every
+        vendor name must be a column of the file.
+    sheet : str, optional
+        The sheet of an ``.xlsx`` workbook to read. Without it, the only sheet
+        that holds data is read; several such sheets are an error.
+    na_values : sequence of str, optional
+        Cell texts read as missing, compared case-insensitively after stripping
+        spaces (default :data:`NA_VALUES`). A blank cell is always missing.
 
     Returns
     -------
     DataFrame
         Every column as text (``object``; missing = NaN), except dates in
-        typed files, which stay ``datetime64``. The index, named ``row``, is
-        the row number a person sees in a spreadsheet (header = row 1, so the
-        first data row is 2).
+        typed files, which stay ``datetime64``. Texts are not stripped. The
+        index, named ``row``, is the row number a person sees in a spreadsheet
+        (header = row 1, so the first data row is 2).
 
     Raises
     ------
     DataContractError
-        The file is not UTF-8, is malformed or unreadable, or two columns have
-        the same name after mapping; the problem names the file.
+        The file is missing, not UTF-8, malformed or unreadable; two columns
+        have the same name (in the file or after mapping); a ``column_map``
+        entry names a column the file lacks; ``sheet`` is not in the workbook,
+        or several sheets hold data and none is named. Each problem names the
+        file; all problems of the file are listed at once.
+    ConfigError
+        The file kind is not one of :data:`FILE_SUFFIXES`.
 
     Examples
     --------
     >>> import alignment_research as ar, tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "employees.csv"
-    >>> _ = path.write_text("emp,hire_date\\nE1,2021-01-04\\n")
+    >>> _ = path.write_text("emp,hire_date\\nE1,2021-01-04\\n N/A ,2021-01-05\\n")
     >>> table = ar.read_table(path, column_map={"emp": "employee_id"})
-    >>> table.columns.tolist(), table.index.tolist()
-    (['employee_id', 'hire_date'], [2])
+    >>> table.columns.tolist(), table.index.tolist(), table["employee_id"].isna().tolist()
+    (['employee_id', 'hire_date'], [2, 3], [False, True])
     """
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise ConfigError(f"{path.name}: unsupported file kind {suffix!r}; use one of {list(FILE_SUFFIXES)}.")
     if not path.exists():
         raise DataContractError(f"{path}: file not found.", _problem(path.name, "missing_file"))
-    suffix = path.suffix.lower()
+    if sheet is not None and suffix != ".xlsx":
+        raise DataContractError(
+            f"{path.name}: study.yaml `sheets` names the sheet {sheet!r}, but {path.name} is not an .xlsx "
+            "workbook; remove the entry.",
+            _problem(path.name, "sheet_not_applicable", sheet),
+        )
     if suffix == ".csv":
         frame = _read_csv(path)
     elif suffix == ".parquet":
-        frame = _as_raw(_read_parquet(path))
-    elif suffix == ".xlsx":
-        frame = _as_raw(_read_xlsx(path))
+        frame = _read_parquet(path)
     else:
-        raise ConfigError(f"{path.name}: unsupported file kind {suffix!r}; use one of {list(FILE_SUFFIXES)}.")
-    return _finish(frame, column_map, path.name)
+        frame = _read_xlsx(path, sheet)
+    return _finish(frame, column_map, path.name, _marker_set(na_values), typed=suffix != ".csv")
 
 
-def _finish(frame: pd.DataFrame, column_map: dict[str, str] | None, source: str) -> pd.DataFrame:
-    """Strip header names, apply the column map, number rows as a spreadsheet does."""
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if column_map:
-        frame = frame.rename(columns=column_map)
-    duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
-    if duplicated:
-        problems = pd.DataFrame([[source, 1, c, "duplicate_column", c] for c in duplicated], columns=PROBLEM_COLUMNS)
+# --------------------------------------------------------------------------- where tables come from
+
+
+@dataclass(frozen=True)
+class _FileSource:
+    """A table's file: the study.yaml key that names it (None when found by its name) and its path."""
+
+    table: str
+    path: Path
+    key: str | None
+
+    def describe(self) -> str:
+        return f"study.yaml `{self.key}` ({self.path.name})" if self.key else f"{self.path.name}"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` once symbolic links and ``..`` are resolved."""
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _file_sources(folder: Path, config: StudyConfig) -> dict[str, _FileSource]:
+    """The file of each table not read from the database (named in ``files`` or found by name)."""
+    from_db = set(config.database.tables) if config.database is not None else set()
+    out = {}
+    for table in TABLES:
+        if table in from_db:
+            continue
+        if table in config.files:
+            out[table] = _FileSource(table, folder / Path(config.files[table]).expanduser(), f"files.{table}")
+            continue
+        found = [folder / f"{table}{s}" for s in FILE_SUFFIXES if (folder / f"{table}{s}").exists()]
+        if len(found) > 1:
+            raise ConfigError(
+                f"{folder}: the {table} table exists as {[p.name for p in found]}; keep one, or name it in "
+                f"study.yaml `files: {{{table}: ...}}`."
+            )
+        if found:
+            out[table] = _FileSource(table, found[0], None)
+    return out
+
+
+def _database_url(config: StudyConfig):
+    """The parsed ``database.url``, its driver checked; a ConfigError names the package to install."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(config.database.url)
+    shown = url.render_as_string(hide_password=True)
+    try:
+        dialect = url.get_dialect()
+    except sa.exc.NoSuchModuleError:
+        raise ConfigError(
+            f"study.yaml `database.url` ({shown}) names the database kind {url.drivername!r}, which SQLAlchemy "
+            f"does not know; use one of {list(_DIALECTS)}, e.g. postgresql://user@host/dbname."
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        module = (err.name or url.get_driver_name()).split(".")[0]
+        package = _DRIVER_PACKAGES.get(module, module)
+        raise ConfigError(
+            f"study.yaml `database.url` ({shown}) needs the database driver {module!r}, which is not installed; "
+            f"install the package {package} (`pip install {package}`) or name an installed driver in the URL "
+            f"({url.get_backend_name()}+<driver>://...)."
+        ) from None
+    return url
+
+
+def _sqlite_file(folder: Path, url) -> Path | None:
+    """The database file of a sqlite URL (relative to the study folder), or None (server, in memory)."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    file = Path(url.database).expanduser()
+    return file if file.is_absolute() else folder / file
+
+
+def outside_sources(config: StudyConfig, folder: str | Path) -> dict[str, str]:
+    """List the tables a study reads from outside its folder, and from where.
+
+    A file outside the folder (an absolute path, ``..``, or a link that points
+    out) can only be read with ``allow_outside_paths: true``; a database
+    server is always outside. ``index.html`` lists these sources.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study configuration.
+    folder : str or Path
+        The study folder.
+
+    Returns
+    -------
+    dict of str to str
+        Table -> the resolved file path, or the database URL with its password
+        shown as ``***`` followed by ``(table <name>)``. Empty when everything
+        is read from inside the folder.
+
+    Examples
+    --------
+    >>> import alignment_research as ar, tempfile
+    >>> cfg = ar.config_from_dict({"window": {"start": "2021-01-01", "end": "2024-12-31"},
+    ...     "database": {"url": "postgresql://analyst:secret@db.example.org/hris", "tables": {"employees": "staff"}}})
+    >>> ar.outside_sources(cfg, tempfile.mkdtemp())
+    {'employees': 'postgresql://analyst:***@db.example.org/hris (table staff)'}
+    """
+    folder = Path(folder)
+    out = {}
+    if config.database is not None:
+        import sqlalchemy as sa
+
+        url = sa.engine.make_url(config.database.url)
+        file = _sqlite_file(folder, url)
+        if file is None or not _inside(file, folder):
+            where = str(file.resolve()) if file is not None else url.render_as_string(hide_password=True)
+            out.update({t: f"{where} (table {name})" for t, name in config.database.tables.items()})
+    for table, source in _file_sources(folder, config).items():
+        if not _inside(source.path, folder):
+            out[table] = str(source.path.resolve())
+    return {t: out[t] for t in TABLES if t in out}
+
+
+def _outside_error(what: str, path: Path, folder: Path) -> DataContractError:
+    return DataContractError(
+        f"{what} resolves to {path.resolve()}, outside the study folder {folder.resolve()}. {_OUTSIDE_FIX}",
+        _problem(path.name, "outside_study_folder", str(path.resolve())),
+    )
+
+
+class _Problems:
+    """Collects the DataContractErrors of a whole study, to raise them as one."""
+
+    def __init__(self):
+        self.errors: list[DataContractError] = []
+
+    def add(self, err: DataContractError) -> None:
+        self.errors.append(err)
+
+    def raise_any(self, folder: Path) -> None:
+        if not self.errors:
+            return
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        problems = pd.concat([e.problems for e in self.errors], ignore_index=True)
+        first_lines = "\n".join(f"- {str(e).splitlines()[0]}" for e in self.errors)
         raise DataContractError(
-            f"{source}: column name(s) {duplicated} occur more than once (after study.yaml `column_maps`). "
-            "Rename or drop one of them.",
+            f"{folder.name}: {len(self.errors)} problems with the study's files (all of them; fix each and load "
+            f"again):\n{first_lines}\nIn detail:",
             problems,
         )
-    frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")
-    return frame
 
 
-def _read_sql(folder: Path, config: StudyConfig) -> dict[str, tuple[pd.DataFrame, str]]:
+def _read_database(folder: Path, config: StudyConfig, problems: _Problems) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The tables named in ``database.tables`` as read (typed), with their ``db:<table>`` source names."""
     import sqlalchemy as sa
 
     db = config.database
-    try:
-        url = sa.engine.make_url(db.url)
-    except sa.exc.ArgumentError as err:
-        raise ConfigError(f"study.yaml `database.url` is not a SQLAlchemy URL: {err}.") from None
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        file = Path(url.database)
-        if not file.is_absolute():
-            file = folder / file
+    url = _database_url(config)
+    file = _sqlite_file(folder, url)
+    if file is not None:
+        if not config.allow_outside_paths and not _inside(file, folder):
+            problems.add(_outside_error("study.yaml `database.url`", file, folder))
+            return {}
         if not file.exists():
-            raise DataContractError(
-                f"study.yaml `database.url` points to {file.name}, which is not in {folder}.",
-                _problem(file.name, "missing_file"),
+            problems.add(
+                DataContractError(
+                    f"study.yaml `database.url` points to {file.name}, which is not in {file.parent}.",
+                    _problem(file.name, "missing_file"),
+                )
             )
+            return {}
         url = url.set(database=str(file))
     engine = sa.create_engine(url)
     out = {}
@@ -208,39 +506,46 @@ def _read_sql(folder: Path, config: StudyConfig) -> dict[str, tuple[pd.DataFrame
             for table, db_table in db.tables.items():
                 source = f"db:{db_table}"
                 if db_table not in present:
-                    raise DataContractError(
-                        f"study.yaml `database.tables.{table}` names {db_table!r}, which is not in the database "
-                        f"(tables there: {sorted(present)}).",
-                        _problem(source, "missing_table", db_table),
+                    problems.add(
+                        DataContractError(
+                            f"study.yaml `database.tables.{table}` names {db_table!r}, which is not in the database "
+                            f"(tables there: {sorted(present)}).",
+                            _problem(source, "missing_table", db_table),
+                        )
                     )
-                frame = pd.read_sql_table(db_table, conn)
-                out[table] = (frame, source)
+                    continue
+                out[table] = (pd.read_sql_table(db_table, conn), source)
     except sa.exc.SQLAlchemyError as err:
-        raise DataContractError(
-            f"reading the database {url.render_as_string(hide_password=True)} failed: {err.__class__.__name__}: {err}",
-            _problem("db", "unreadable_database", str(err)),
-        ) from None
+        problems.add(
+            DataContractError(
+                mask_password(
+                    f"reading the database {url.render_as_string(hide_password=True)} failed: "
+                    f"{err.__class__.__name__}: {err}"
+                ).splitlines()[0],
+                _problem("db", "unreadable_database", mask_password(str(err))),
+            )
+        )
     finally:
         engine.dispose()
     return out
 
 
-def _find_file(folder: Path, table: str, config: StudyConfig) -> Path | None:
-    if table in config.files:
-        path = folder / config.files[table]
-        if not path.exists():
-            raise DataContractError(
-                f"study.yaml `files.{table}` names {config.files[table]!r}, which is not in {folder}.",
-                _problem(config.files[table], "missing_file"),
-            )
-        return path
-    found = [folder / f"{table}{s}" for s in FILE_SUFFIXES if (folder / f"{table}{s}").exists()]
-    if len(found) > 1:
-        raise ConfigError(
-            f"{folder}: the {table} table exists as {[p.name for p in found]}; keep one, or name it in "
-            f"study.yaml `files: {{{table}: ...}}`."
+def _read_file(folder: Path, source: _FileSource, config: StudyConfig) -> pd.DataFrame:
+    """One table's file, after checking it is in the study folder and exists."""
+    if not config.allow_outside_paths and not _inside(source.path, folder):
+        raise _outside_error(source.describe(), source.path, folder)
+    if not source.path.exists():
+        raise DataContractError(
+            f"study.yaml `{source.key}` names {config.files[source.table]!r}, which is not in {folder}.",
+            _problem(config.files[source.table], "missing_file"),
         )
-    return found[0] if found else None
+    log.debug("reading %s from %s", source.table, source.path)
+    return read_table(
+        source.path,
+        column_map=config.column_maps.get(source.table),
+        sheet=config.sheets.get(source.table),
+        na_values=config.na_values,
+    )
 
 
 def load_study(path: str | Path) -> Study:
@@ -248,10 +553,12 @@ def load_study(path: str | Path) -> Study:
 
     Each table is found by study.yaml ``files``, by ``database.tables`` or as
     ``<table>.csv``, ``<table>.parquet`` or ``<table>.xlsx`` in the folder.
-    Only ``employees`` is required. Vendor column names are renamed with
-    ``column_maps``; columns outside the contract are kept (cleaning reports
-    them as ``unknown_column``). Values are kept as raw text so that cleaning
-    sees, and reports, exactly what the file holds.
+    Only ``employees`` is required. Files must lie inside the study folder
+    (links resolved) unless ``allow_outside_paths: true``. Vendor column names
+    are renamed with ``column_maps``; columns outside the contract are kept
+    (cleaning reports them as ``unknown_column``). Cells matching
+    ``na_values`` become missing; every other value is kept as raw text so
+    that cleaning sees, and reports, exactly what the file holds.
 
     Parameters
     ----------
@@ -262,15 +569,22 @@ def load_study(path: str | Path) -> Study:
     -------
     Study
         ``tables`` (raw, index = source row number, header = row 1), ``config``,
-        ``path`` and ``sources`` (table -> file name or ``db:<table>``).
+        ``path``, ``sources`` (table -> file name or ``db:<table>``) and
+        ``outside_sources`` (see :func:`outside_sources`).
 
     Raises
     ------
     ConfigError
-        ``study.yaml`` is missing or invalid, or a table is ambiguous.
+        ``study.yaml`` is missing or invalid, a table is ambiguous, or the
+        database driver is not installed.
     DataContractError
-        The employees table is missing, or a file is unreadable (the message
-        names the file and, where known, the row).
+        One error listing every file problem of the study in ``problems``
+        (``file, row, column, rule, value``), with rules ``missing_table``,
+        ``missing_file``, ``outside_study_folder``, ``not_utf8``,
+        ``empty_file``, ``malformed_csv``, ``unreadable_file``,
+        ``unreadable_database``, ``duplicate_column``,
+        ``unknown_mapped_column``, ``unknown_sheet``, ``ambiguous_sheets`` and
+        ``sheet_not_applicable``.
 
     See Also
     --------
@@ -290,26 +604,37 @@ def load_study(path: str | Path) -> Study:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such study folder.")
     config = load_config(folder)
+    problems = _Problems()
     tables: dict[str, pd.DataFrame] = {}
     sources: dict[str, str] = {}
-    from_db = _read_sql(folder, config) if config.database is not None else {}
+    markers = _marker_set(config.na_values)
+    files = _file_sources(folder, config)
+    from_db = _read_database(folder, config, problems) if config.database is not None else {}
     for table in TABLES:
-        column_map = config.column_maps.get(table)
-        if table in from_db:
-            frame, source = from_db[table]
-            tables[table], sources[table] = _finish(_as_raw(frame), column_map, source), source
-            continue
-        file = _find_file(folder, table, config)
-        if file is None:
-            if table in REQUIRED_TABLES:
+        try:
+            if table in from_db:
+                frame, source = from_db[table]
+                if table in config.sheets:
+                    raise DataContractError(
+                        f"study.yaml `sheets.{table}` names a sheet, but {table} is read from the database; "
+                        "remove the entry.",
+                        _problem(source, "sheet_not_applicable", config.sheets[table]),
+                    )
+                tables[table] = _finish(frame, config.column_maps.get(table), source, markers, typed=True)
+                sources[table] = source
+            elif table in files:
+                tables[table] = _read_file(folder, files[table], config)
+                sources[table] = files[table].path.name
+            elif table in REQUIRED_TABLES and (config.database is None or table not in config.database.tables):
                 expected = ", ".join(f"{table}{s}" for s in FILE_SUFFIXES)
                 raise DataContractError(
                     f"{folder} has no {table} table: expected one of {expected}, "
                     f"or name the file in study.yaml `files: {{{table}: ...}}` (or `database.tables`).",
                     _problem(str(folder.name), "missing_table", table),
                 )
-            continue
-        log.debug("reading %s from %s", table, file)
-        tables[table] = read_table(file, column_map=column_map)
-        sources[table] = file.name
-    return Study(tables=tables, config=config, path=folder, sources=sources)
+        except DataContractError as err:
+            problems.add(err)
+    problems.raise_any(folder)
+    return Study(
+        tables=tables, config=config, path=folder, sources=sources, outside_sources=outside_sources(config, folder)
+    )

@@ -33,12 +33,17 @@ class Study:
         The study folder, or None for a study built in memory.
     sources : dict of str to str
         Table name to the file (or ``db:<table>``) it came from, for messages.
+    outside_sources : dict of str to str
+        Table name to where it was read from, for every table read from outside
+        the study folder: the resolved file path (``allow_outside_paths``) or
+        the database URL with its password masked. Empty otherwise.
     """
 
     tables: dict[str, pd.DataFrame]
     config: StudyConfig
     path: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    outside_sources: dict[str, str] = field(default_factory=dict)
 
     def source(self, table: str) -> str:
         """Return the file a table came from (its table name for in-memory studies)."""
