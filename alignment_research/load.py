@@ -147,7 +147,7 @@ def _choose_sheet(name: str, grids: dict[str, pd.DataFrame], sheet: str | None) 
     filled = {s: _rows_with_data(grid) for s, grid in grids.items()}
     with_data = [s for s in sheets if filled[s]]
     if len(with_data) > 1:
-        listing = ", ".join(f"{s!r} ({filled[s]} rows)" for s in with_data)
+        listing = ", ".join(f"{s!r} ({filled[s] - 1} rows below its first)" for s in with_data)
         raise DataContractError(
             f"{name}: {len(with_data)} sheets hold data ({listing}) and study.yaml does not say which one to read; "
             f"name it, e.g. `sheets: {{<table>: {with_data[0]}}}`, or move the data onto one sheet.",

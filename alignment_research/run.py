@@ -431,6 +431,15 @@ def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame,
         for r in reports.itertuples()
     )
     cycles = ", ".join(c.name for c in config.cycles) or "none configured"
+    from .load import outside_sources
+
+    outside = outside_sources(config, study_dir)
+    outside_html = (
+        "<h2>Sources read from outside the study folder</h2>\n<ul>\n"
+        + "\n".join(f"<li>{esc(t)}: <code>{esc(where)}</code></li>" for t, where in outside.items())
+        + "\n</ul>\n"
+        if outside else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{esc(config.name)}: alignment-research reports</title>
@@ -462,7 +471,7 @@ leadership development, stay longer and stay more engaged, and by how much?</p>
 <p>Every row read is either used or set aside in quarantine with its reason: rows in = rows out + rows quarantined.
 Cleaning logged {n_issues} issue(s); see the data-quality report.</p>
 {quality}
-</body></html>
+{outside_html}</body></html>
 """
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

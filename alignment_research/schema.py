@@ -39,6 +39,11 @@ RULES: dict[str, str] = {
     "malformed_csv": "the CSV file is malformed (quoting or number of fields)",
     "unreadable_file": "the Parquet or Excel file cannot be read",
     "unreadable_database": "the database cannot be read",
+    "outside_study_folder": "the file is outside the study folder; copy it in or set study.yaml `allow_outside_paths: true`",
+    "unknown_mapped_column": "study.yaml `column_maps` names a column the file does not have",
+    "unknown_sheet": "study.yaml `sheets` names a sheet the workbook does not have",
+    "ambiguous_sheets": "several sheets of the workbook hold data; name the one to read in study.yaml `sheets`",
+    "sheet_not_applicable": "study.yaml `sheets` names a sheet for a table not read from an .xlsx workbook",
     # structure (validate_study; fatal ones listed in validate.FATAL_RULES)
     "missing_table": "the study has no employees table; add employees.csv (or .parquet/.xlsx) or name it in study.yaml `files`",
     "empty_table": "the employees table has no rows",
