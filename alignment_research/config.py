@@ -129,9 +129,10 @@ class Database(_Strict):
 
         try:
             make_url(value)
-        except ArgumentError:
+        except (ArgumentError, ValueError) as err:
+            why = f" ({err})" if isinstance(err, ValueError) else ""
             raise ValueError(
-                "not a SQLAlchemy URL; write dialect[+driver]://user@host/database, "
+                f"not a SQLAlchemy URL{why}; write dialect[+driver]://user@host/database, "
                 "e.g. sqlite:///hris.db or postgresql://analyst@db.example.org/hris"
             ) from None
         return value

@@ -99,3 +99,63 @@ def test_data_contract_error_lists_first_ten_problems_and_total():
     assert text.count("unparseable_date") == 10
     assert "and 2 more (12 in all)" in text
     assert "e.csv, row 2, column hire_date" in text
+
+
+def test_impossible_date_in_study_yaml_names_the_key_not_a_traceback(tmp_path):
+    (tmp_path / "study.yaml").write_text("window: {start: 2021-01-01, end: 2024-12-31}\n"
+                                         "cycles: [{name: 2021, start: 2021-02-30, end: 2021-12-31}]\n")
+    with pytest.raises(ar.ConfigError, match=r"`cycles.0.start`: .*day value is outside expected range.*'2021-02-30'"):
+        ar.load_config(tmp_path)
+
+
+def test_dates_in_study_yaml_are_still_read_as_dates(tmp_path):
+    (tmp_path / "study.yaml").write_text("window: {start: 2021-01-01, end: '2024-12-31'}\n"
+                                         "earliest_plausible_date: 1960-06-30\n")
+    cfg = ar.load_config(tmp_path)
+    assert (cfg.window.start, cfg.window.end, cfg.earliest_plausible_date) == (
+        dt.date(2021, 1, 1), dt.date(2024, 12, 31), dt.date(1960, 6, 30))
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%y", "%Y-%m-%d %H:%M:%S", "%d %B %Y", "%x"])
+def test_usual_date_formats_are_accepted(fmt):
+    assert ar.config_from_dict({**MINIMAL, "date_formats": [fmt]}).date_formats == [fmt]
+
+
+@pytest.mark.parametrize("fmt, says", [("%Y-%m-%Q", "uses %Q"), ("YYYY-MM-DD", "no % directive"),
+                                       ("%d/%m", "has no year"), ("%G-%m-%d", "cannot be used to read dates")])
+def test_bad_date_formats_are_named(fmt, says):
+    with pytest.raises(ar.ConfigError, match=r"`date_formats`") as info:
+        ar.config_from_dict({**MINIMAL, "date_formats": [fmt]})
+    assert says in str(info.value) and repr(fmt) in str(info.value)
+
+
+def test_new_keys_have_safe_defaults():
+    cfg = ar.config_from_dict(MINIMAL)
+    assert cfg.allow_outside_paths is False and cfg.sheets == {}
+    assert cfg.na_values == ar.NA_VALUES and {"NA", "-", "?", "#N/A", "nil"} <= set(cfg.na_values)
+
+
+def test_na_values_written_as_yaml_null_or_numbers_become_text():
+    cfg = ar.config_from_dict({**MINIMAL, "na_values": [None, -99, "n.v."]})
+    assert cfg.na_values == ["null", "-99", "n.v."]
+
+
+def test_sheets_name_known_tables_and_become_text():
+    assert ar.config_from_dict({**MINIMAL, "sheets": {"employees": 2024}}).sheets == {"employees": "2024"}
+    with pytest.raises(ar.ConfigError, match=r"`sheets`.*employes"):
+        ar.config_from_dict({**MINIMAL, "sheets": {"employes": "Staff"}})
+
+
+def test_files_must_be_a_readable_kind():
+    with pytest.raises(ar.ConfigError, match=r"`files.employees` names 'staff.txt'.*\.csv"):
+        ar.config_from_dict({**MINIMAL, "files": {"employees": "staff.txt"}})
+
+
+def test_database_url_syntax_is_checked_and_passwords_never_shown():
+    with pytest.raises(ar.ConfigError, match=r"`database.url`: .*not a SQLAlchemy URL.*'hris.db'"):
+        ar.config_from_dict({**MINIMAL, "database": {"url": "hris.db", "tables": {"employees": "staff"}}})
+    with pytest.raises(ar.ConfigError) as info:
+        ar.config_from_dict({**MINIMAL, "database": {"url": "postgresql://me:s3cret@db:port/hris", "tables": {}}})
+    assert "not a SQLAlchemy URL (invalid literal" in str(info.value)
+    assert "s3cret" not in str(info.value) and "'postgresql://me:***@db:port/hris' was given" in str(info.value)
+    assert ar.mask_password("see mysql+pymysql://a:b@c/d and sqlite:///x.db") == "see mysql+pymysql://a:***@c/d and sqlite:///x.db"
