@@ -141,7 +141,7 @@ def _choose_sheet(name: str, grids: dict[str, pd.DataFrame], sheet: str | None) 
             raise DataContractError(
                 f"{name}: study.yaml `sheets` names the sheet {sheet!r}, which the workbook does not have; "
                 f"its sheets are {sheets}.",
-                _problem(name, "unknown_sheet", sheet, column=None),
+                _problem(name, "unknown_sheet", sheet),
             )
         return sheet
     filled = {s: _rows_with_data(grid) for s, grid in grids.items()}

@@ -300,7 +300,7 @@ def test_bad_date_format_names_the_key(tmp_path, fmt, says):
     study_dir = folder(tmp_path, STUDY_YAML + f"date_formats: ['%Y-%m-%d', {fmt}]\n")
     with pytest.raises(ar.ConfigError, match="`date_formats`") as info:
         ar.load_study(study_dir)
-    assert f"entry 1 " in str(info.value) and says in str(info.value)
+    assert "entry 1 " in str(info.value) and says in str(info.value)
 
 
 @pytest.mark.parametrize(
