@@ -12,6 +12,7 @@ OUT ?= reports
 .PHONY: run test test-fast notebooks sample lock reference bench lab screenshot clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || echo "Creating the environment in $(VENV) from requirements.lock (first time only; about 3 minutes)."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .

@@ -23,6 +23,23 @@ out = Console()
 SAMPLE = Path("data/sample")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out.print(f"alignment-research {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Test whether goal alignment and leadership development raise engagement and retention."""
+
+
 def _fail(error: Exception) -> None:
     err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code=1)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported where a problem table is built, so the CLI starts fast
+    import pandas as pd
 
 __all__ = [
     "AlignmentResearchError",
@@ -52,6 +55,8 @@ class DataContractError(AlignmentResearchError, ValueError):
 
     def __init__(self, message: str, problems: pd.DataFrame | None = None):
         if problems is None:
+            import pandas as pd  # deferred: heavy, and only needed when an error is raised
+
             problems = pd.DataFrame(columns=PROBLEM_COLUMNS)
         self.problems = problems.reset_index(drop=True)
         text = message

@@ -1,0 +1,258 @@
+"""Clean once, read many times: a cleaned study cached as Parquet with a manifest of its inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import AlignmentResearchError
+
+__all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "MANIFEST_NAME"]
+
+#: File in a cache folder that records what the cached tables were made from.
+MANIFEST_NAME = "manifest.json"
+
+#: Bump when the cache layout changes; older caches are then rebuilt.
+_LAYOUT = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def study_fingerprint(study_dir: str | Path) -> dict:
+    """Describe a study folder's inputs so a cache can tell whether it is current.
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        The study folder (with ``study.yaml``).
+
+    Returns
+    -------
+    dict
+        ``layout`` (cache format), ``version`` (toolkit version),
+        ``config_sha256`` (of ``study.yaml``) and ``files`` (file name to the
+        SHA-256 of its bytes, for every file in the folder but ``study.yaml``
+        and every file ``study.yaml`` names) and ``pseudonyms`` (a keyed check
+        of the pseudonymisation key, so a cache is never reused under another
+        key; ``None`` when pseudonymisation is off). Studies read from a SQL database cannot be fingerprinted from files,
+        so their ``files`` entry is ``None`` and they are never reused.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.study_fingerprint("data/sample")["files"]["employees.csv"]  # doctest: +SKIP
+    '3f1c...'
+    """
+    from . import __version__
+    from .config import load_config
+
+    folder = Path(study_dir)
+    config_path = folder / "study.yaml"
+    config = load_config(config_path)
+    files = None
+    if config.database is None:
+        paths = {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and p.name != "study.yaml"}
+        # files named in study.yaml may live elsewhere when the study allows it: hash them too
+        paths |= {name: folder / name for name in config.files.values() if (folder / name).is_file()}
+        files = {name: _sha256(path) for name, path in sorted(paths.items())}
+    pseudonyms = None
+    if config.pseudonymise:  # tables cached under one key must not be reused under another
+        key = os.environ.get(config.pseudonym_key_env, "").encode()
+        pseudonyms = hmac.new(key, b"alignment-research cache", hashlib.sha256).hexdigest()
+    return {"layout": _LAYOUT, "version": __version__, "config_sha256": _sha256(config_path), "files": files,
+            "pseudonyms": pseudonyms}
+
+
+def _frames(clean) -> dict[str, pd.DataFrame]:
+    frames = {f"tables/{name}": frame for name, frame in clean.tables.items()}
+    frames |= {f"quarantine/{name}": frame for name, frame in clean.quarantine.items()}
+    frames |= {"report": clean.report, "counts": clean.counts}
+    analysis = clean.analysis
+    frames |= {f"analysis/{f.name}": getattr(analysis, f.name) for f in dataclasses.fields(analysis)}
+    return frames
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> list[str]:
+    """Write one frame; mixed-type text columns are stored as text and named in the return."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        frame.to_parquet(path, index=True)
+        return []
+    except (TypeError, ValueError, ImportError) as error:  # pyarrow refuses mixed object columns
+        mixed = [
+            c for c in frame.columns
+            if frame[c].dtype == object and pd.api.types.infer_dtype(frame[c], skipna=True) not in ("string", "empty")
+        ]
+        if not mixed:
+            raise AlignmentResearchError(f"cannot cache {path.name}: {error}") from error
+        as_text = {c: frame[c].map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
+                   for c in mixed}
+        frame.assign(**as_text).to_parquet(path, index=True)
+        return [str(c) for c in mixed]
+
+
+def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
+    """Write a cleaned study, its analysis tables and a manifest to ``cache_dir``.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        From :func:`clean_study`; its analysis tables are built if they were not.
+    cache_dir : str or Path
+        Folder to write (created; previous contents are replaced).
+    fingerprint : dict
+        From :func:`study_fingerprint`, stored as the manifest.
+
+    Returns
+    -------
+    Path
+        The manifest's path.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.load_study("data/sample"))  # doctest: +SKIP
+    >>> ar.write_clean_cache(clean, "reports/cache", ar.study_fingerprint("data/sample"))  # doctest: +SKIP
+    """
+    folder = Path(cache_dir)
+    manifest_path = folder / MANIFEST_NAME
+    manifest_path.unlink(missing_ok=True)  # an interrupted write never looks current
+    text_columns = {}
+    names = {}
+    for name, frame in _frames(clean).items():
+        path = folder / f"{name}.parquet"
+        mixed = _write_frame(frame, path)
+        names[name] = path.relative_to(folder).as_posix()
+        if mixed:
+            text_columns[name] = mixed
+    manifest = dict(fingerprint, frames=names, text_columns=text_columns)
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    return manifest_path
+
+
+def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
+    """Read a cleaned study written by :func:`write_clean_cache`.
+
+    Parameters
+    ----------
+    cache_dir : str or Path
+        The cache folder.
+    study_dir : str or Path
+        The study folder, whose ``study.yaml`` gives the configuration.
+
+    Returns
+    -------
+    CleanStudy
+        With its analysis tables already in place.
+
+    Raises
+    ------
+    AlignmentResearchError
+        The folder holds no complete cache.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.read_clean_cache("reports/cache", "data/sample")  # doctest: +SKIP
+    """
+    from .config import load_config
+    from .study import CleanStudy
+    from .tables import AnalysisTables
+
+    folder = Path(cache_dir)
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise AlignmentResearchError(f"{folder}: no cleaned-study cache here (no {MANIFEST_NAME}).")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    frames = {name: pd.read_parquet(folder / rel) for name, rel in manifest["frames"].items()}
+
+    def group(prefix: str) -> dict[str, pd.DataFrame]:
+        return {name.split("/", 1)[1]: frame for name, frame in frames.items() if name.startswith(prefix + "/")}
+
+    clean = CleanStudy(
+        tables=group("tables"),
+        report=frames["report"],
+        quarantine=group("quarantine"),
+        config=load_config(Path(study_dir) / "study.yaml"),
+        counts=frames["counts"],
+        path=Path(study_dir),
+    )
+    analysis = group("analysis")
+    tables = AnalysisTables(**{f.name: analysis[f.name] for f in dataclasses.fields(AnalysisTables)})
+    clean.__dict__["analysis"] = tables  # fills the cached property, as building it would
+    return clean
+
+
+def _is_current(cache_dir: Path, fingerprint: dict) -> bool:
+    manifest_path = cache_dir / MANIFEST_NAME
+    if fingerprint["files"] is None or not manifest_path.is_file():
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return all(manifest.get(key) == value for key, value in fingerprint.items())
+
+
+def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, progress=None):
+    """Return a study cleaned, with its analysis tables, cleaning at most once.
+
+    With ``cache_dir``, a cache whose manifest matches the study's inputs (every
+    file's hash, ``study.yaml``'s hash and the toolkit version) is read instead
+    of cleaning again; otherwise the study is loaded, cleaned and its analysis
+    tables built, and the cache is (re)written. Without ``cache_dir`` the study
+    is cleaned in memory. This is how the notebooks get their data: ``run``
+    cleans once and passes the cache folder to every notebook.
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        The study folder.
+    cache_dir : str or Path, optional
+        Cache folder (for example ``reports/.cache``); ``None`` cleans in memory.
+    progress : callable, optional
+        Called with one short line per stage (``"cleaning"``, ``"reusing
+        cache"``), for command-line feedback.
+
+    Returns
+    -------
+    CleanStudy
+        Clean tables, report, quarantine, counts and ``analysis``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.open_clean("data/sample")  # doctest: +SKIP
+    >>> clean.analysis.person.shape  # doctest: +SKIP
+    (1996, 23)
+    """
+    from .clean import clean_study
+    from .load import load_study
+
+    say = progress or (lambda line: None)
+    if cache_dir is None:
+        say("cleaning")
+        return clean_study(load_study(study_dir))
+    cache = Path(cache_dir)
+    fingerprint = study_fingerprint(study_dir)
+    if _is_current(cache, fingerprint):
+        say("reusing the cleaned tables (inputs unchanged)")
+        return read_clean_cache(cache, study_dir)
+    say("cleaning")
+    clean = clean_study(load_study(study_dir))
+    clean.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
+    if fingerprint["files"] is not None:
+        write_clean_cache(clean, cache, fingerprint)
+    return clean

@@ -1,0 +1,100 @@
+"""The cleaned-study cache: exact round trip, reuse only when every input is unchanged."""
+
+import dataclasses
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+import alignment_research as ar
+from alignment_research.cache import MANIFEST_NAME
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study")
+    ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=0), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cached(small_study, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    fresh = ar.open_clean(small_study, cache_dir=cache)
+    return fresh, cache
+
+
+def _all_frames(clean):
+    frames = {f"tables/{k}": v for k, v in clean.tables.items()}
+    frames |= {f"quarantine/{k}": v for k, v in clean.quarantine.items()}
+    frames |= {"report": clean.report, "counts": clean.counts}
+    frames |= {f"analysis/{f.name}": getattr(clean.analysis, f.name) for f in dataclasses.fields(clean.analysis)}
+    return frames
+
+
+def test_cache_reads_back_every_table_exactly(cached, small_study):
+    fresh, cache = cached
+    again = ar.read_clean_cache(cache, small_study)
+    want, got = _all_frames(fresh), _all_frames(again)
+    assert sorted(want) == sorted(got)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+    assert again.config == fresh.config
+
+
+def test_manifest_records_inputs_config_and_version(cached, small_study):
+    _, cache = cached
+    manifest = json.loads((cache / MANIFEST_NAME).read_text())
+    assert manifest["version"] == ar.__version__
+    assert set(manifest["files"]) == {p.name for p in small_study.iterdir() if p.name != "study.yaml"}
+    assert len(manifest["config_sha256"]) == 64
+    assert manifest["pseudonyms"] is None
+
+
+def test_unchanged_inputs_reuse_the_cache(cached, small_study, monkeypatch):
+    _, cache = cached
+    said = []
+    monkeypatch.setattr(ar.cache, "clean_study", None, raising=False)  # cleaning again would fail loudly
+    clean = ar.open_clean(small_study, cache_dir=cache, progress=said.append)
+    assert said == ["reusing the cleaned tables (inputs unchanged)"]
+    assert len(clean.analysis.person) > 0
+
+
+def test_a_changed_input_file_cleans_again(small_study, tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(small_study, study)
+    cache = tmp_path / "cache"
+    first = ar.open_clean(study, cache_dir=cache)
+    employees = (study / "employees.csv").read_text().splitlines()
+    (study / "employees.csv").write_text("\n".join(employees[:-1]) + "\n")  # one spell fewer
+    said = []
+    second = ar.open_clean(study, cache_dir=cache, progress=said.append)
+    assert said == ["cleaning"]
+    assert second.counts.set_index("table").loc["employees", "rows_in"] == \
+        first.counts.set_index("table").loc["employees", "rows_in"] - 1
+    # and the rewritten cache is current again
+    said.clear()
+    ar.open_clean(study, cache_dir=cache, progress=said.append)
+    assert said == ["reusing the cleaned tables (inputs unchanged)"]
+
+
+def test_a_changed_pseudonym_key_cleans_again(small_study, tmp_path, monkeypatch):
+    study = tmp_path / "study"
+    shutil.copytree(small_study, study)
+    (study / "study.yaml").write_text((study / "study.yaml").read_text() + "\npseudonymise: true\n")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", "first key")
+    first = ar.open_clean(study, cache_dir=cache)
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", "second key")
+    said = []
+    second = ar.open_clean(study, cache_dir=cache, progress=said.append)
+    assert said == ["cleaning"]
+    assert set(first.tables["employees"]["employee_id"]).isdisjoint(second.tables["employees"]["employee_id"])
+    manifest = (cache / MANIFEST_NAME).read_text()
+    assert "second key" not in manifest and "first key" not in manifest
+
+
+def test_reading_an_empty_folder_is_a_clear_error(tmp_path, small_study):
+    with pytest.raises(ar.AlignmentResearchError, match="no cleaned-study cache"):
+        ar.read_clean_cache(tmp_path, small_study)
