@@ -943,7 +943,10 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
         res = model.fit(method="bfgs", maxiter=5000, disp=False, gtol=1e-10)
     p = X.shape[1]
     params = np.asarray(res.params, float)
-    cov = np.asarray(res.cov_params(), float)
+    try:
+        cov = np.asarray(res.cov_params(), float)
+    except ValueError:  # the Hessian could not be inverted (separation): no standard errors, flagged below
+        cov = np.full((len(params), len(params)), np.nan)
     # Cut-points: zeta_1 = a_1, zeta_k = a_1 + sum_{i<=k} exp(a_i); delta method for their covariance.
     a = params[p:]
     zeta = model.transform_threshold_params(params)[1:-1]
@@ -982,7 +985,7 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
                 "aic": float(res.aic),
                 "pseudo_r_squared": 1 - float(res.llf) / null_ll,
                 "brant_chi2": float(omni["chi2"]),
-                "brant_df": int(omni["df"]),
+                "brant_df": int(omni["df"]) if pd.notna(omni["df"]) else np.nan,  # NaN: binary logits separate
                 "brant_p_value": float(omni["p_value"]),
                 "cov_type": "nonrobust",
                 "formula": formula,
