@@ -226,9 +226,10 @@ def _tidy(terms, est, se, *, alpha, dist="norm", df=None, ratio=False, std=None)
         }
     )
     if ratio:
-        table["exp_estimate"] = np.exp(table["estimate"])
-        table["exp_conf_low"] = np.exp(table["conf_low"])
-        table["exp_conf_high"] = np.exp(table["conf_high"])
+        with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
+            table["exp_estimate"] = np.exp(table["estimate"])
+            table["exp_conf_low"] = np.exp(table["conf_low"])
+            table["exp_conf_high"] = np.exp(table["conf_high"])
     if std is not None:
         table["std_estimate"] = std
     return table
@@ -250,7 +251,8 @@ def _tidy_from_statsmodels(res, *, alpha, ratio=False, std=None) -> pd.DataFrame
     )
     if ratio:
         for a, b in (("exp_estimate", "estimate"), ("exp_conf_low", "conf_low"), ("exp_conf_high", "conf_high")):
-            table[a] = np.exp(table[b])
+            with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
+                table[a] = np.exp(table[b])
     if std is not None:
         table["std_estimate"] = std
     return table
@@ -305,12 +307,14 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     Raises
     ------
     ModelError
-        Unknown column, a covariate that does not vary, too few rows.
+        Unknown column, a malformed formula, infinite values, a covariate
+        that does not vary, too few rows, or ``cluster`` with fewer than 2
+        clusters.
 
     Warns
     -----
     StatisticalWarning
-        Fewer than 20 clusters.
+        Fewer than 30 clusters (also kept in the result's ``caveats``).
 
     See Also
     --------
@@ -419,7 +423,9 @@ def fit_mixed(
     Raises
     ------
     ModelError
-        Unknown column, a covariate that does not vary, fewer than 2 groups.
+        Unknown column, a covariate that does not vary, fewer than 2 groups,
+        or a variance that is not identified: every group has one row, or
+        the ``vc`` column has one level (both engines alike).
 
     Warns
     -----
@@ -427,7 +433,9 @@ def fit_mixed(
         The random-intercept variance is estimated at (or numerically near) zero,
         a boundary fit: statsmodels ``MixedLM`` may then return degenerate
         fixed effects while claiming convergence. The flag is also in
-        ``glance()["boundary"]``.
+        ``glance()["boundary"]``. Also when a variance is barely identified
+        (fewer than 5 groups with more than one row, or ``vc`` levels).
+        Every warning is kept in the result's ``caveats``.
 
     See Also
     --------
@@ -654,7 +662,13 @@ def fit_within(
     Raises
     ------
     ModelError
-        A covariate that never changes within a unit, or no unit with two rows.
+        A covariate that never changes within a unit, no unit with two rows,
+        or fewer than 2 clusters.
+
+    Warns
+    -----
+    StatisticalWarning
+        Fewer than 30 clusters (also kept in the result's ``caveats``).
 
     See Also
     --------
@@ -776,12 +790,15 @@ def fit_logit(
     Raises
     ------
     ModelError
-        Outcome not 0/1, unknown column, constant covariate.
+        Outcome not 0/1, unknown column, constant covariate, infinite values,
+        or fewer than 2 clusters.
 
     Warns
     -----
     StatisticalWarning
-        Perfect or quasi-complete separation (estimates run off to infinity).
+        Perfect or quasi-complete separation (a level with only or no events,
+        estimates running off to infinity), or fewer than 30 clusters; the
+        warning names the terms and is kept in the result's ``caveats``.
 
     See Also
     --------
@@ -883,12 +900,14 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
     Raises
     ------
     ModelError
-        Fewer than 3 levels, unknown column, constant covariate.
+        Fewer than 3 levels, unknown column, constant covariate, infinite values.
 
     Warns
     -----
     StatisticalWarning
-        The Brant omnibus test rejects proportional odds at ``alpha``.
+        The Brant omnibus test rejects proportional odds at ``alpha``, or a
+        slope separates (a level all in the lowest or highest category, an
+        absurd estimate); kept in the result's ``caveats``.
 
     See Also
     --------
@@ -1151,7 +1170,13 @@ def fit_mediation(
     Raises
     ------
     ModelError
-        Unknown or non-numeric column, or too few rows.
+        Unknown or non-numeric column, infinite values, too few rows, or
+        ``cluster`` with fewer than 2 clusters.
+
+    Warns
+    -----
+    StatisticalWarning
+        Fewer than 30 clusters (also kept in the result's ``caveats``).
 
     See Also
     --------

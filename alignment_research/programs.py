@@ -1390,6 +1390,8 @@ def estimate_program_effect(
         (Kish), ``max_abs_smd_before, max_abs_smd_after, caliper, ratio,
         n, events, cov_type``, ``e_value, e_value_ci`` and ``caveats`` (the
         balance and overlap warnings as text, ``"none"`` when there are none).
+        The result's ``caveats`` attribute holds them one by one, with those of
+        the outcome models (few manager clusters, separation).
 
     Raises
     ------

@@ -207,14 +207,17 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     Raises
     ------
     ModelError
-        Unknown columns, no events, empty intervals, a covariate without
-        variance, or collinear covariates.
+        Unknown columns, a malformed formula, infinite values, no events,
+        empty intervals, a covariate without variance, collinear covariates,
+        or ``cluster`` with fewer than 2 clusters.
 
     Warns
     -----
     StatisticalWarning
         When the fit does not converge or an estimate diverges (monotone
-        likelihood, e.g. no events in one category).
+        likelihood, e.g. no events in one category: a hazard ratio beyond
+        e^10 or a standard error 100 times the others), or with fewer than 30
+        clusters. Each warning is also kept in the result's ``caveats``.
 
     See Also
     --------
@@ -1125,12 +1128,15 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
     Raises
     ------
     ModelError
-        Perfect separation (a covariate predicts every event or non-event).
+        Perfect separation (a covariate predicts every event or non-event),
+        a malformed formula, infinite values, or ``cluster`` with fewer than 2
+        clusters.
 
     Warns
     -----
     StatisticalWarning
-        Quasi-separation (an estimate beyond ±10 on the log-odds scale).
+        Quasi-separation (a level without events, an estimate beyond ±10 on
+        the log-odds scale), or fewer than 30 clusters; also in ``caveats``.
 
     Notes
     -----
@@ -1192,9 +1198,10 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
                           "statistic": (params / bse).to_numpy(), "p_value": res.pvalues[own].to_numpy()})
     table["conf_low"] = table["estimate"] - z * table["std_error"]
     table["conf_high"] = table["estimate"] + z * table["std_error"]
-    table["exp_estimate"] = np.exp(table["estimate"])
-    table["exp_conf_low"] = np.exp(table["conf_low"])
-    table["exp_conf_high"] = np.exp(table["conf_high"])
+    with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
+        table["exp_estimate"] = np.exp(table["estimate"])
+        table["exp_conf_low"] = np.exp(table["conf_low"])
+        table["exp_conf_high"] = np.exp(table["conf_high"])
     summary = pd.DataFrame([{"n": len(y), "n_subjects": _subject_count(pp.loc[kept]), "events": int(y.sum()),
                              "log_likelihood": res.llf, "aic": res.aic,
                              "cov_type": f"cluster: {cluster}" if cluster else "model-based",
