@@ -191,8 +191,8 @@ def check_estimates(terms, estimates, std_errors, *, model: str, X=None, y=None,
             why.append(f"estimate {est[i]:.3g} with standard error {se[i]:.3g} is not finite")
         elif abs(std_est[i]) > MAX_LOG_RATIO:
             per = "" if binary[i] or X is None else " per SD"
-            why.append(f"log ratio{per} {std_est[i]:.1f} is beyond ±{MAX_LOG_RATIO:g} (a ratio of about "
-                       f"e^{abs(std_est[i]):.0f})")
+            why.append(f"log ratio{per} {std_est[i]:.1f}, beyond ±{MAX_LOG_RATIO:g}: a ratio of about "
+                       f"e^{std_est[i]:.0f}")
         elif len(finite_se) >= 3 and std_se[i] > MAX_SE_RATIO * median_se:
             why.append(f"its standard error is {std_se[i] / median_se:.0f} times the median of the terms")
         if why:

@@ -213,3 +213,19 @@ def test_result_caveats_are_an_immutable_tuple():
     res = ar.ModelResult("x", pd.DataFrame({"term": ["a"]}), pd.DataFrame(), caveats=["one", "one", "two"])
     assert res.caveats == ("one", "two")
     assert "Caveat: two" in repr(res)
+
+
+def test_cox_diverging_small_category_is_a_caveat_even_when_warnings_are_silenced(sim):
+    # the 3 earliest leavers form a category: every event while they are at risk is theirs, so the
+    # likelihood rises forever (monotone likelihood); the hazard ratio runs off to about e^23
+    _, person = sim
+    data = person.assign(grade="a")
+    data.loc[person[person["event"] == 1].sort_values("exit").index[:3], "grade"] = "z"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)  # as the leadership brief does
+        res = ar.fit_cox(data, "alignment_cascade + C(grade)", duration="exit", entry="entry")
+    assert res.tidy()["estimate"].iloc[1] > 10  # the number is left as it is ...
+    (text,) = res.caveats  # ... but it carries its caveat, naming the term
+    assert "`C(grade)[T.z]` (log ratio 22.6, beyond ±10: a ratio of about e^23)" in text
+    assert "alignment_cascade`" not in text
+    assert "C(grade)[T.z]" in str(ar.describe_caveats(retention=res))
