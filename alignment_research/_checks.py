@@ -67,7 +67,7 @@ def check_finite(data: pd.DataFrame, columns, *, what: str = "The data") -> None
         arr = values.to_numpy(dtype=float, na_value=np.nan)
         infinite = np.isinf(arr)
         if infinite.any():
-            first = data.index[np.flatnonzero(infinite)[0]]
+            first = data.index[np.flatnonzero(infinite)[:1]].tolist()[0]  # a plain Python label
             raise ModelError(
                 f"{what}: column `{column}` has {int(infinite.sum())} infinite value(s) (inf or -inf; first in row "
                 f"{first!r}); a model cannot use them. Clean or cap them first, e.g. "

@@ -16,11 +16,13 @@ def _available(columns) -> str:
     return f" Available columns: {sorted(map(str, columns))}." if columns is not None else ""
 
 
-def _formula_error(formula: str, err: Exception, columns=None) -> ModelError:
+def _formula_error(formula: str, err: Exception, columns=None, term: str | None = None) -> ModelError:
     """A ModelError naming the part of ``formula`` that patsy (or Python) could not read."""
     origin = getattr(err, "origin", None)
     message = str(getattr(err, "message", None) or err).splitlines()[0]
-    where = ""
+    if isinstance(err, SyntaxError):
+        message = f"{err.msg} in Python code"
+    where = f" at {term!r}" if term else ""
     if origin is not None and getattr(origin, "code", None) is not None:
         bad = origin.code[origin.start:origin.end].strip()
         where = f" at {bad!r}" if bad else f" after {origin.code[:origin.start].strip()!r}"
@@ -54,7 +56,7 @@ def formula_variables(formula: str, columns=None) -> list[str]:
             try:
                 found = _names_in(code)
             except SyntaxError as err:
-                raise _formula_error(formula, err, columns) from None
+                raise _formula_error(formula, err, columns, term=code) from None
             for name in found:
                 if name not in names:
                     names.append(name)
@@ -142,18 +144,19 @@ def _fast_C(data, contrast=None, levels=None):
 
     return C(data, contrast, levels)
 
-def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True):
+def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns=None):
     """Build the design matrix of complete, plain-dtype rows (see ``prepare_rows``).
 
     Columns follow the formula's term order, as R orders them; constant
     covariates are refused. Returns the matrix (0..n-1 index) and its patsy
-    ``DesignInfo`` (to predict on new rows).
+    ``DesignInfo`` (to predict on new rows). ``columns`` (the data's
+    columns) is quoted when the formula cannot be built.
     """
     env = patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}])
     try:
         X = patsy.dmatrix(rhs, sub, eval_env=env, return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as err:
-        raise _formula_error(rhs, err, sub.columns) from None
+        raise _formula_error(rhs, err, sub.columns if columns is None else columns) from None
     info = X.design_info
     order = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t in info.term_slices]
     X = X[[c for t in order for c in info.column_names[info.term_slices[t]]]]
@@ -214,6 +217,6 @@ def design_matrix(
     sub, kept = prepare_rows(data, formula)
     if sub.empty:
         raise ModelError(f"No complete rows for the variables {formula_variables(formula)} in {what}.")
-    X, _ = build_design(sub, formula, intercept=intercept)
+    X, _ = build_design(sub, formula, intercept=intercept, columns=data.columns)
     X.index = kept
     return X, kept

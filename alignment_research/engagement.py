@@ -167,7 +167,7 @@ def _prepare(data: pd.DataFrame, formula: str, *, extra=(), intercept=True, bina
     sub, _ = prepare_rows(data, rhs, extra=[lhs, *extra])
     if sub.empty:
         raise ModelError(f"No rows with {list(sub.columns)} all present.")
-    X, info = _design(sub, rhs, intercept=intercept)
+    X, info = _design(sub, rhs, intercept=intercept, columns=data.columns)
     y = pd.to_numeric(sub[lhs], errors="coerce")
     if y.isna().any():
         raise ModelError(f"The outcome {lhs!r} must be numeric; it has values that are not numbers.")
