@@ -229,3 +229,13 @@ def test_cox_diverging_small_category_is_a_caveat_even_when_warnings_are_silence
     assert "`C(grade)[T.z]` (log ratio 22.6, beyond ±10: a ratio of about e^23)" in text
     assert "alignment_cascade`" not in text
     assert "C(grade)[T.z]" in str(ar.describe_caveats(retention=res))
+
+
+def test_cause_specific_and_km_keep_their_caveats(sim):
+    intervals, person = sim
+    teams = intervals.assign(team=intervals["manager_id"].str[-1])
+    res = _no_warnings(ar.fit_cause_specific, teams, "alignment_cascade", start="start", stop="stop", cluster="team")
+    assert [c.split(":")[0] for c in res.caveats] == ["involuntary", "voluntary"]
+    assert all("Only 10 clusters in `team`" in c for c in res.caveats)
+    km = _no_warnings(ar.fit_km, person.assign(team="A"), group="team")
+    assert km.caveats == ("Only one group (['A']) in `team`: no log-rank test is possible.",)
