@@ -266,15 +266,17 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         raise ModelError(
             f"The covariates {columns} are collinear (one is a combination of others); drop one of them."
         )
+    caveats = check_clusters(data[cluster], cluster) if cluster is not None else []
     strata_codes = None
     if strata_cols:
         strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
     cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties)
     beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
-    naive = np.linalg.inv(evaluation.info)
-    caveats = []
+    try:
+        naive = np.linalg.inv(evaluation.info)
+    except np.linalg.LinAlgError:  # a singular information matrix: no finite variance (a caveat below says so)
+        naive = np.full_like(evaluation.info, np.nan)
     if cluster is not None:
-        caveats += check_clusters(data[cluster], cluster)
         codes = pd.factorize(data[cluster])[0][cd.rows]
         resid = _cox.score_residuals(cd, evaluation)
         B = _cox.cluster_sum(resid @ naive, codes)
