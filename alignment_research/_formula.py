@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
+from tokenize import TokenError
+
 import numpy as np
 import pandas as pd
 import patsy
 
+from ._checks import check_finite
 from .errors import ModelError
 
 
-def formula_variables(formula: str) -> list[str]:
-    """Return the data columns a right-hand-side (or full) formula refers to."""
-    desc = patsy.ModelDesc.from_formula(formula)
+def _available(columns) -> str:
+    return f" Available columns: {sorted(map(str, columns))}." if columns is not None else ""
+
+
+def _formula_error(formula: str, err: Exception, columns=None, term: str | None = None) -> ModelError:
+    """A ModelError naming the part of ``formula`` that patsy (or Python) could not read."""
+    origin = getattr(err, "origin", None)
+    message = str(getattr(err, "message", None) or err).splitlines()[0]
+    if isinstance(err, SyntaxError):
+        message = f"{err.msg} in Python code"
+    where = f" at {term!r}" if term else ""
+    if origin is not None and getattr(origin, "code", None) is not None:
+        bad = origin.code[origin.start:origin.end].strip()
+        where = f" at {bad!r}" if bad else f" after {origin.code[:origin.start].strip()!r}"
+    return ModelError(
+        f"The formula {formula!r} could not be read{where}: {message}. Write terms as column names joined by "
+        "'+' (e.g. 'alignment_cascade + C(job_level)')." + _available(columns)
+    )
+
+
+def parse_formula(formula: str, columns=None):
+    """Parse a formula with patsy; a malformed one raises ModelError naming the offending term."""
+    if not isinstance(formula, str):
+        raise ModelError(f"The formula must be a string such as 'alignment_cascade + engagement', not {formula!r}.")
+    try:
+        return patsy.ModelDesc.from_formula(formula)
+    except (patsy.PatsyError, SyntaxError, TokenError) as err:
+        raise _formula_error(formula, err, columns) from None
+
+
+def formula_variables(formula: str, columns=None) -> list[str]:
+    """Return the data columns a right-hand-side (or full) formula refers to.
+
+    ``columns`` (the data's columns) is only quoted in the error a malformed
+    formula raises.
+    """
+    desc = parse_formula(formula, columns)
     names: list[str] = []
     for term in desc.lhs_termlist + desc.rhs_termlist:
         for factor in term.factors:
             code = factor.code
-            for name in _names_in(code):
+            try:
+                found = _names_in(code)
+            except SyntaxError as err:
+                raise _formula_error(formula, err, columns, term=code) from None
+            for name in found:
                 if name not in names:
                     names.append(name)
     return names
@@ -103,18 +144,19 @@ def _fast_C(data, contrast=None, levels=None):
 
     return C(data, contrast, levels)
 
-def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True):
+def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns=None):
     """Build the design matrix of complete, plain-dtype rows (see ``prepare_rows``).
 
     Columns follow the formula's term order, as R orders them; constant
     covariates are refused. Returns the matrix (0..n-1 index) and its patsy
-    ``DesignInfo`` (to predict on new rows).
+    ``DesignInfo`` (to predict on new rows). ``columns`` (the data's
+    columns) is quoted when the formula cannot be built.
     """
     env = patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}])
     try:
         X = patsy.dmatrix(rhs, sub, eval_env=env, return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as err:
-        raise ModelError(f"Formula {rhs!r} could not be built: {err}") from None
+        raise _formula_error(rhs, err, sub.columns if columns is None else columns) from None
     info = X.design_info
     order = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t in info.term_slices]
     X = X[[c for t in order for c in info.column_names[info.term_slices[t]]]]
@@ -131,9 +173,10 @@ def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True):
 
 def prepare_rows(data: pd.DataFrame, rhs: str, extra=()) -> tuple[pd.DataFrame, pd.Index]:
     """Return the complete rows of the variables a formula uses, in plain dtypes, and their labels."""
-    variables = formula_variables(rhs)
+    variables = formula_variables(rhs, data.columns)
     check_columns(data, [*extra, *variables])
     used = list(dict.fromkeys([*[c for c in extra if c is not None], *variables]))
+    check_finite(data, used)
     complete = data[used].dropna()
     sub = _plain_dtypes(complete.reset_index(drop=True), categorical=_categorical_terms(rhs),
                         variables=set(variables))
@@ -170,10 +213,10 @@ def design_matrix(
     """
     if "~" in formula:
         raise ModelError(f"Give only the right-hand side of the formula (no '~'), got {formula!r}.")
-    check_columns(data, formula_variables(formula), what=what)
+    check_columns(data, formula_variables(formula, data.columns), what=what)
     sub, kept = prepare_rows(data, formula)
     if sub.empty:
         raise ModelError(f"No complete rows for the variables {formula_variables(formula)} in {what}.")
-    X, _ = build_design(sub, formula, intercept=intercept)
+    X, _ = build_design(sub, formula, intercept=intercept, columns=data.columns)
     X.index = kept
     return X, kept

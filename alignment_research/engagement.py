@@ -13,6 +13,7 @@ import pandas as pd
 import patsy
 import scipy.stats as st
 
+from ._checks import check_clusters, check_estimates, check_finite, check_variance_components, warn_caveat
 from ._docs import DOCS
 from ._formula import build_design as _design, check_columns, formula_variables, prepare_rows
 from ._lmm import fit_random_intercept
@@ -166,7 +167,7 @@ def _prepare(data: pd.DataFrame, formula: str, *, extra=(), intercept=True, bina
     sub, _ = prepare_rows(data, rhs, extra=[lhs, *extra])
     if sub.empty:
         raise ModelError(f"No rows with {list(sub.columns)} all present.")
-    X, info = _design(sub, rhs, intercept=intercept)
+    X, info = _design(sub, rhs, intercept=intercept, columns=data.columns)
     y = pd.to_numeric(sub[lhs], errors="coerce")
     if y.isna().any():
         raise ModelError(f"The outcome {lhs!r} must be numeric; it has values that are not numbers.")
@@ -225,9 +226,10 @@ def _tidy(terms, est, se, *, alpha, dist="norm", df=None, ratio=False, std=None)
         }
     )
     if ratio:
-        table["exp_estimate"] = np.exp(table["estimate"])
-        table["exp_conf_low"] = np.exp(table["conf_low"])
-        table["exp_conf_high"] = np.exp(table["conf_high"])
+        with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
+            table["exp_estimate"] = np.exp(table["estimate"])
+            table["exp_conf_low"] = np.exp(table["conf_low"])
+            table["exp_conf_high"] = np.exp(table["conf_high"])
     if std is not None:
         table["std_estimate"] = std
     return table
@@ -249,7 +251,8 @@ def _tidy_from_statsmodels(res, *, alpha, ratio=False, std=None) -> pd.DataFrame
     )
     if ratio:
         for a, b in (("exp_estimate", "estimate"), ("exp_conf_low", "conf_low"), ("exp_conf_high", "conf_high")):
-            table[a] = np.exp(table[b])
+            with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
+                table[a] = np.exp(table[b])
     if std is not None:
         table["std_estimate"] = std
     return table
@@ -260,18 +263,11 @@ def _cov_label(cluster, default="nonrobust"):
 
 
 def _cluster_codes(sub: pd.DataFrame, cluster: str | None):
+    """Integer cluster codes and the caveats of :func:`check_clusters` (None, [] without clustering)."""
     if cluster is None:
-        return None
+        return None, []
     codes = pd.factorize(sub[cluster].astype(str))[0]
-    n_clusters = codes.max() + 1
-    if n_clusters < 20:
-        warnings.warn(
-            f"Only {n_clusters} clusters in {cluster!r}: cluster-robust standard errors are unreliable with fewer "
-            "than about 20-50 clusters.",
-            StatisticalWarning,
-            stacklevel=3,
-        )
-    return codes
+    return codes, check_clusters(codes, cluster)
 
 
 def _residual_table(fitted, resid) -> pd.DataFrame:
@@ -311,12 +307,14 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     Raises
     ------
     ModelError
-        Unknown column, a covariate that does not vary, too few rows.
+        Unknown column, a malformed formula, infinite values, a covariate
+        that does not vary, too few rows, or ``cluster`` with fewer than 2
+        clusters.
 
     Warns
     -----
     StatisticalWarning
-        Fewer than 20 clusters.
+        Fewer than 30 clusters (also kept in the result's ``caveats``).
 
     See Also
     --------
@@ -339,7 +337,7 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     import statsmodels.api as sm
 
     lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster])
-    codes = _cluster_codes(sub, cluster)
+    codes, caveats = _cluster_codes(sub, cluster)
     model = sm.OLS(y, X)
     naive = model.fit()
     res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}) if cluster else naive
@@ -369,6 +367,7 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
         summary=summary,
         model=res,
         extras={"residuals": _residual_table(res.fittedvalues, res.resid), "naive_std_error": naive_se},
+        caveats=caveats,
         formula=formula,
         design_info=info,
         params=np.asarray(res.params, float),
@@ -424,7 +423,9 @@ def fit_mixed(
     Raises
     ------
     ModelError
-        Unknown column, a covariate that does not vary, fewer than 2 groups.
+        Unknown column, a covariate that does not vary, fewer than 2 groups,
+        or a variance that is not identified: every group has one row, or
+        the ``vc`` column has one level (both engines alike).
 
     Warns
     -----
@@ -432,7 +433,9 @@ def fit_mixed(
         The random-intercept variance is estimated at (or numerically near) zero,
         a boundary fit: statsmodels ``MixedLM`` may then return degenerate
         fixed effects while claiming convergence. The flag is also in
-        ``glance()["boundary"]``.
+        ``glance()["boundary"]``. Also when a variance is barely identified
+        (fewer than 5 groups with more than one row, or ``vc`` levels).
+        Every warning is kept in the result's ``caveats``.
 
     See Also
     --------
@@ -470,6 +473,8 @@ def fit_mixed(
     n_groups = sub[groups].nunique()
     if n_groups < 2:
         raise ModelError(f"A random intercept for {groups!r} needs at least 2 groups; found {n_groups}.")
+    # the same identification rules for both engines (they disagree on what to return otherwise)
+    caveats = check_variance_components(sub, groups, vc_col, vc_vars)
     use_numpy = engine == "numpy" or (engine == "auto" and vc is None)
     if use_numpy and vc is not None:
         raise ModelError("engine='numpy' fits a single random intercept; use engine='statsmodels' with `vc`.")
@@ -485,11 +490,12 @@ def fit_mixed(
         model: Any = fit
         n_var = 2
         if boundary:
-            _warn_boundary(groups, "estimated at zero (a singular fit, as lme4 reports)")
+            caveats.append(_warn_boundary(groups, "estimated at zero (a singular fit, as lme4 reports)"))
     else:
-        params, cov, variances, sigma2, llf, boundary, converged, ranef, fitted, model = _fit_statsmodels_mixed(
+        params, cov, variances, sigma2, llf, boundary, converged, ranef, fitted, model, notes = _fit_statsmodels_mixed(
             X, y, sub, groups=groups, vc=vc, reml=reml
         )
+        caveats += notes
         table = _tidy(X.columns, params, np.sqrt(np.diag(cov)), alpha=alpha)
         n_var = 1 + len(variances)
     std = _std_estimates(X, params, y)
@@ -520,6 +526,7 @@ def fit_mixed(
         summary=pd.DataFrame([summary]),
         model=model,
         extras={"residuals": _residual_table(fitted, y - fitted)},
+        caveats=caveats,
         formula=formula,
         design_info=info,
         params=np.asarray(params, float),
@@ -529,14 +536,12 @@ def fit_mixed(
     )
 
 
-def _warn_boundary(groups, how):
-    warnings.warn(
+def _warn_boundary(groups, how) -> str:
+    return warn_caveat(
         f"The random-intercept variance of {groups!r} is {how}: the groups add no variance beyond the residual. "
         "Fixed effects of group-level covariates can then be degenerate (statsmodels MixedLM may even return "
         "them as exactly zero while claiming convergence); compare with fit_ols(..., cluster=...) and report "
-        "the ICC as about 0. Flagged in glance()['boundary'].",
-        StatisticalWarning,
-        stacklevel=3,
+        "the ICC as about 0. Flagged in glance()['boundary']."
     )
 
 
@@ -578,21 +583,18 @@ def _fit_statsmodels_mixed(X, y, sub, *, groups, vc, reml):
     near_zero = [k for k, v in variances.items() if v <= 1e-6 * sigma2]
     boundary = bool(near_zero) or any("boundary" in m or "singular" in m for m in messages)
     converged = bool(res.converged) and not any(isinstance(w.message, ConvergenceWarning) for w in caught if "failed" in str(w.message))
+    notes = []
     if boundary:
         which = near_zero[0][4:] if near_zero else groups
-        _warn_boundary(which, "at or near zero in statsmodels MixedLM (a boundary fit)")
+        notes.append(_warn_boundary(which, "at or near zero in statsmodels MixedLM (a boundary fit)"))
     if not converged:
-        warnings.warn(
-            "statsmodels MixedLM did not converge: " + "; ".join(dict.fromkeys(messages))[:300],
-            StatisticalWarning,
-            stacklevel=3,
-        )
+        notes.append(warn_caveat("statsmodels MixedLM did not converge: " + "; ".join(dict.fromkeys(messages))[:300]))
     ranef_dict = res.random_effects
     ranef = pd.DataFrame(
         {"group": list(ranef_dict.keys()), "estimate": [float(np.asarray(v).ravel()[0]) for v in ranef_dict.values()]}
     )
     fitted = np.asarray(res.fittedvalues, float)
-    return fe, cov, variances, sigma2, float(res.llf), boundary, converged, ranef, fitted, res
+    return fe, cov, variances, sigma2, float(res.llf), boundary, converged, ranef, fitted, res, notes
 
 
 def _gls_cov(model, res, p):
@@ -660,7 +662,13 @@ def fit_within(
     Raises
     ------
     ModelError
-        A covariate that never changes within a unit, or no unit with two rows.
+        A covariate that never changes within a unit, no unit with two rows,
+        or fewer than 2 clusters.
+
+    Warns
+    -----
+    StatisticalWarning
+        Fewer than 30 clusters (also kept in the result's ``caveats``).
 
     See Also
     --------
@@ -703,7 +711,7 @@ def fit_within(
             f"Covariate(s) {flat} never change within any {unit!r}: a within-person model cannot estimate them. "
             "Drop them, or use fit_mixed for between-person effects."
         )
-    codes = _cluster_codes(sub, cluster)
+    codes, caveats = _cluster_codes(sub, cluster)
     res = sm.OLS(yd, Xd).fit(cov_type="cluster", cov_kwds={"groups": codes})
     table = _tidy_from_statsmodels(res, alpha=alpha, std=_std_estimates(Xd, res.params, yd))
     summary = pd.DataFrame(
@@ -724,6 +732,7 @@ def fit_within(
         summary=summary,
         model=res,
         extras={"residuals": _residual_table(res.fittedvalues, res.resid)},
+        caveats=caveats,
         formula=formula,
         design_info=info,
         params=np.asarray(res.params, float),
@@ -781,12 +790,15 @@ def fit_logit(
     Raises
     ------
     ModelError
-        Outcome not 0/1, unknown column, constant covariate.
+        Outcome not 0/1, unknown column, constant covariate, infinite values,
+        or fewer than 2 clusters.
 
     Warns
     -----
     StatisticalWarning
-        Perfect or quasi-complete separation (estimates run off to infinity).
+        Perfect or quasi-complete separation (a level with only or no events,
+        estimates running off to infinity), or fewer than 30 clusters; the
+        warning names the terms and is kept in the result's ``caveats``.
 
     See Also
     --------
@@ -810,7 +822,7 @@ def fit_logit(
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster], binary=True)
-    codes = _cluster_codes(sub, cluster)
+    codes, caveats = _cluster_codes(sub, cluster)
     model = sm.Logit(y, X)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -819,12 +831,12 @@ def fit_logit(
             res = model.fit(disp=0, method="newton", maxiter=100, tol=1e-12, **kw)
         except Exception as err:  # statsmodels raises on perfect separation
             raise ModelError(f"The logistic model could not be fitted ({err}); check for perfect separation.") from None
-    if any(issubclass(w.category, PerfectSeparationWarning) for w in caught) or np.any(np.abs(res.params) > 15):
-        warnings.warn(
-            "Possible (quasi-)separation: some coefficients are very large; odds ratios are not reliable.",
-            StatisticalWarning,
-            stacklevel=2,
-        )
+    # statsmodels' own PerfectSeparationWarning is replaced by the shared check, which names the terms
+    slopes = [c for c in X.columns if c != "Intercept"]
+    caveats += check_estimates(
+        slopes, res.params[slopes], res.bse[slopes], model=f"logistic model {formula!r}", X=X[slopes], y=y,
+        kind="binary", converged=not any(issubclass(w.category, PerfectSeparationWarning) for w in caught),
+    )
     table = _tidy_from_statsmodels(res, alpha=alpha, ratio=True, std=_std_estimates(X, res.params))
     summary = pd.DataFrame(
         [
@@ -846,6 +858,7 @@ def fit_logit(
         summary=summary,
         model=res,
         extras={},
+        caveats=caveats,
         formula=formula,
         design_info=info,
         params=np.asarray(res.params, float),
@@ -887,12 +900,14 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
     Raises
     ------
     ModelError
-        Fewer than 3 levels, unknown column, constant covariate.
+        Fewer than 3 levels, unknown column, constant covariate, infinite values.
 
     Warns
     -----
     StatisticalWarning
-        The Brant omnibus test rejects proportional odds at ``alpha``.
+        The Brant omnibus test rejects proportional odds at ``alpha``, or a
+        slope separates (a level all in the lowest or highest category, an
+        absurd estimate); kept in the result's ``caveats``.
 
     See Also
     --------
@@ -922,6 +937,7 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
 
     lhs, rhs = _split_formula(formula)
     check_columns(data, [lhs])
+    check_finite(data, [lhs])
     frame = data.dropna(subset=[lhs]).reset_index(drop=True)
     outcome = frame[lhs]
     if isinstance(outcome.dtype, pd.CategoricalDtype):
@@ -946,7 +962,10 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
         res = model.fit(method="bfgs", maxiter=5000, disp=False, gtol=1e-10)
     p = X.shape[1]
     params = np.asarray(res.params, float)
-    cov = np.asarray(res.cov_params(), float)
+    try:
+        cov = np.asarray(res.cov_params(), float)
+    except ValueError:  # the Hessian could not be inverted (separation): no standard errors, flagged below
+        cov = np.full((len(params), len(params)), np.nan)
     # Cut-points: zeta_1 = a_1, zeta_k = a_1 + sum_{i<=k} exp(a_i); delta method for their covariance.
     a = params[p:]
     zeta = model.transform_threshold_params(params)[1:-1]
@@ -963,16 +982,18 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
     std = np.r_[_std_estimates(X, params[:p]), np.full(J - 1, np.nan)]
     table = _tidy(names, est, np.sqrt(np.diag(cov_t)), alpha=alpha, ratio=True, std=std)
     table.loc[p:, ["exp_estimate", "exp_conf_low", "exp_conf_high"]] = np.nan
+    caveats = check_estimates(
+        X.columns, params[:p], np.sqrt(np.diag(cov_t))[:p], model=f"ordinal model {formula!r}", X=X, y=y,
+        kind="ordinal",
+    )  # not BFGS's own flag: at gtol=1e-10 it reports non-convergence at the optimum (R's estimates)
     brant, cumlogits = _brant_test(X.to_numpy(float), y, J, list(X.columns))
     omni = brant.iloc[-1]
     if omni["p_value"] < alpha:
-        warnings.warn(
+        caveats.append(warn_caveat(
             f"The Brant test rejects proportional odds (chi2 = {omni['chi2']:.1f}, df = {int(omni['df'])}, "
             f"p = {omni['p_value']:.3g}); see extras['proportional_odds'] for the terms responsible and consider "
-            "separate binary logits (extras['cumulative_logits']).",
-            StatisticalWarning,
-            stacklevel=2,
-        )
+            "separate binary logits (extras['cumulative_logits'])."
+        ))
     null_ll = float(np.sum(np.bincount(y) * np.log(np.bincount(y) / len(y))))
     summary = pd.DataFrame(
         [
@@ -983,7 +1004,7 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
                 "aic": float(res.aic),
                 "pseudo_r_squared": 1 - float(res.llf) / null_ll,
                 "brant_chi2": float(omni["chi2"]),
-                "brant_df": int(omni["df"]),
+                "brant_df": int(omni["df"]) if pd.notna(omni["df"]) else np.nan,  # NaN: binary logits separate
                 "brant_p_value": float(omni["p_value"]),
                 "cov_type": "nonrobust",
                 "formula": formula,
@@ -996,6 +1017,7 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
         summary=summary,
         model=res,
         extras={"proportional_odds": brant, "cumulative_logits": cumlogits},
+        caveats=caveats,
         formula=formula,
         design_info=info,
         params=est,
@@ -1148,7 +1170,13 @@ def fit_mediation(
     Raises
     ------
     ModelError
-        Unknown or non-numeric column, or too few rows.
+        Unknown or non-numeric column, infinite values, too few rows, or
+        ``cluster`` with fewer than 2 clusters.
+
+    Warns
+    -----
+    StatisticalWarning
+        Fewer than 30 clusters (also kept in the result's ``caveats``).
 
     See Also
     --------
@@ -1185,6 +1213,7 @@ def fit_mediation(
         arr = sub[cols].astype(float).to_numpy()
     except (TypeError, ValueError):
         raise ModelError(f"Columns {cols} must be numeric for mediation; encode categories as 0/1 first.") from None
+    check_finite(data, cols)
     T, M, Y, C = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3:]
     if len(sub) < 10 + C.shape[1]:
         raise ModelError(f"Only {len(sub)} complete rows for a mediation analysis.")
@@ -1196,8 +1225,9 @@ def fit_mediation(
     if point is None:
         raise ModelError("The outcome model could not be fitted (separation); simplify the covariates.")
     rng = np.random.default_rng(seed)
+    caveats = []
     if cluster:
-        cl = pd.factorize(sub[cluster].astype(str))[0]
+        cl, caveats = _cluster_codes(sub, cluster)
         members = pd.Series(np.arange(len(sub))).groupby(cl).apply(np.asarray).to_list()
     draws, failed = [], 0
     for _ in range(n_boot):
@@ -1247,7 +1277,8 @@ def fit_mediation(
             }
         ]
     )
-    return MediationResult(name="mediation", table=table, summary=summary, model=None, extras={"bootstrap": boot})
+    return MediationResult(name="mediation", table=table, summary=summary, model=None, extras={"bootstrap": boot},
+                           caveats=caveats)
 
 
 # --------------------------------------------------------------------------- drivers

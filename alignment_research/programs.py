@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._checks import check_clusters, check_finite
 from ._formula import check_columns, design_matrix
 from .errors import ModelError, StatisticalWarning
 from .results import TIDY_COLUMNS, ModelResult
@@ -968,8 +969,11 @@ def _ols_cluster(y, X: pd.DataFrame, fixed, groups, *, alpha: float):
     import statsmodels.api as sm
 
     X = X.reset_index(drop=True).astype(float)
+    y_name = str(getattr(y, "name", None) or "outcome")
+    check_finite(pd.concat([pd.Series(np.asarray(y, float), name=y_name), X], axis=1), [y_name, *X.columns])
     yv = np.asarray(y, float)
     cluster = pd.factorize(pd.Series(groups).reset_index(drop=True))[0]
+    check_clusters(cluster, getattr(groups, "name", None) or "cluster")
     if not fixed:
         fit = sm.OLS(yv, sm.add_constant(X, has_constant="add")).fit(cov_type="cluster", cov_kwds={"groups": cluster})
         return fit
@@ -1237,6 +1241,61 @@ def _fill_adjusters(data: pd.DataFrame, adjust) -> tuple[pd.DataFrame, list[str]
     return data, terms
 
 
+def _outcome_models(outcome, matched, employees, analysis, config, window, adjust, enrolled_ids, event_window,
+                    alpha):
+    """Fit the adjusted and naive outcome models of :func:`estimate_program_effect`.
+
+    Returns the two-row table, the adjusted fit, the rows it used, the E-value
+    table, ``n``, ``events``, the covariance label and further extras.
+    """
+    more = {}
+    if outcome == "retention":
+        event_types = tuple(getattr(config, "event_types", ["voluntary"]))
+        followup = team_followup(matched, employees, window_end=window[1], event_types=event_types)
+        data = team_intervals(followup, analysis.intervals, analysis.person)
+        data, terms = _fill_adjusters(data, adjust)
+        adjusted, fit = _cox_row(data, " + ".join(["treated", *terms]), start="start", stop="stop",
+                                 cluster="manager_id", strata=None, alpha=alpha, term="treated",
+                                 method="adjusted")
+        person = analysis.person
+        naive, _ = _cox_row(person, "manager_ever_program", start="entry", stop="exit", cluster="manager_id",
+                            strata=None, alpha=alpha, term="manager_ever_program", method="naive")
+        table = pd.concat([adjusted, naive], ignore_index=True)
+        table = table[TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high", "method"]]
+        row = table.iloc[0]
+        rare = followup["event"].mean() < 0.15
+        ev = e_value(row["exp_estimate"], row["exp_conf_low"], row["exp_conf_high"], measure="HR", rare=bool(rare))
+        n, events = len(followup), int(data["event"].sum())
+        cov_type = "cluster: manager_id"
+    else:
+        panel = getattr(analysis, "survey_panel", None)
+        if panel is None or outcome not in panel:
+            raise ModelError("The study has no engagement scores in `survey_panel`; add a surveys table.")
+        wanted = [c for c in adjust if c != outcome]
+        data = team_survey_panel(matched, panel, outcome=outcome, covariates=wanted)
+        if data["treated_post"].sum() == 0:
+            raise ModelError("No survey response of a treated team after its manager's start; cannot estimate.")
+        data, terms = _fill_adjusters(data, wanted)
+        fit = _ols_cluster(
+            data[outcome], data[["treated_post", *terms]],
+            [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
+            data["manager_id"], alpha=alpha,
+        )
+        adjusted = _tidy_ols(fit, ["treated_post"], alpha=alpha).assign(method="adjusted")
+        raw = panel.dropna(subset=[outcome, "manager_id"])
+        raw = raw.assign(ever_enrolled=raw["manager_id"].isin(enrolled_ids).astype(float))
+        naive_fit = _ols_cluster(raw[outcome], raw[["ever_enrolled"]], [], raw["manager_id"], alpha=alpha)
+        naive = _tidy_ols(naive_fit, ["ever_enrolled"], alpha=alpha).assign(method="naive")
+        table = pd.concat([adjusted, naive], ignore_index=True)
+        sd = float(raw[outcome].std(ddof=1))
+        row = table.iloc[0]
+        ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
+        more["event_study"] = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha)
+        n, events = len(data), np.nan
+        cov_type = "cluster: manager_id; fixed effects: person x set, wave x set"
+    return table, fit, data, ev, n, events, cov_type, more
+
+
 def estimate_program_effect(
     study_or_tables,
     program: str = "leadership_development",
@@ -1331,6 +1390,8 @@ def estimate_program_effect(
         (Kish), ``max_abs_smd_before, max_abs_smd_after, caliper, ratio,
         n, events, cov_type``, ``e_value, e_value_ci`` and ``caveats`` (the
         balance and overlap warnings as text, ``"none"`` when there are none).
+        The result's ``caveats`` attribute holds them one by one, with those of
+        the outcome models (few manager clusters, separation).
 
     Raises
     ------
@@ -1440,57 +1501,26 @@ def estimate_program_effect(
             "clusters are treated (in simulation, 83% instead of 95% coverage for engagement with about 30); "
             "read the interval as a lower bound on the uncertainty."
         )
-    if warn:
-        for text in caveats:
-            warnings.warn(text, StatisticalWarning, stacklevel=2)
     controls = matched[(matched["treated"] == 0) & (matched["weight"] > 0)]
     extras = dict(trials=matched, balance=balance, propensity_model=ps_model)
     enrolled_ids = _first_enrolment(programs, program).index
     term = "manager_program" if program == "leadership_development" else f"manager_{program}"
-    if outcome == "retention":
-        event_types = tuple(getattr(config, "event_types", ["voluntary"]))
-        followup = team_followup(matched, employees, window_end=window[1], event_types=event_types)
-        data = team_intervals(followup, analysis.intervals, analysis.person)
-        data, terms = _fill_adjusters(data, adjust)
-        adjusted, fit = _cox_row(data, " + ".join(["treated", *terms]), start="start", stop="stop",
-                                 cluster="manager_id", strata=None, alpha=alpha, term="treated",
-                                 method="adjusted")
-        person = analysis.person
-        naive, _ = _cox_row(person, "manager_ever_program", start="entry", stop="exit", cluster="manager_id",
-                            strata=None, alpha=alpha, term="manager_ever_program", method="naive")
-        table = pd.concat([adjusted, naive], ignore_index=True)
-        table = table[TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high", "method"]]
-        row = table.iloc[0]
-        rare = followup["event"].mean() < 0.15
-        ev = e_value(row["exp_estimate"], row["exp_conf_low"], row["exp_conf_high"], measure="HR", rare=bool(rare))
-        n, events = len(followup), int(data["event"].sum())
-        cov_type = "cluster: manager_id"
-    else:
-        panel = getattr(analysis, "survey_panel", None)
-        if panel is None or outcome not in panel:
-            raise ModelError("The study has no engagement scores in `survey_panel`; add a surveys table.")
-        wanted = [c for c in adjust if c != outcome]
-        data = team_survey_panel(matched, panel, outcome=outcome, covariates=wanted)
-        if data["treated_post"].sum() == 0:
-            raise ModelError("No survey response of a treated team after its manager's start; cannot estimate.")
-        data, terms = _fill_adjusters(data, wanted)
-        fit = _ols_cluster(
-            data[outcome], data[["treated_post", *terms]],
-            [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
-            data["manager_id"], alpha=alpha,
+    # the outcome models' own caveats (few clusters, separation) join the design caveats, and are
+    # raised below with them (or not, with warn=False)
+    with warnings.catch_warnings(record=True) as fitting:
+        warnings.simplefilter("always", StatisticalWarning)
+        table, fit, data, ev, n, events, cov_type, more = _outcome_models(
+            outcome, matched, employees, analysis, config, window, adjust, enrolled_ids, event_window, alpha
         )
-        adjusted = _tidy_ols(fit, ["treated_post"], alpha=alpha).assign(method="adjusted")
-        raw = panel.dropna(subset=[outcome, "manager_id"])
-        raw = raw.assign(ever_enrolled=raw["manager_id"].isin(enrolled_ids).astype(float))
-        naive_fit = _ols_cluster(raw[outcome], raw[["ever_enrolled"]], [], raw["manager_id"], alpha=alpha)
-        naive = _tidy_ols(naive_fit, ["ever_enrolled"], alpha=alpha).assign(method="naive")
-        table = pd.concat([adjusted, naive], ignore_index=True)
-        sd = float(raw[outcome].std(ddof=1))
-        row = table.iloc[0]
-        ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
-        extras["event_study"] = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha)
-        n, events = len(data), np.nan
-        cov_type = "cluster: manager_id; fixed effects: person x set, wave x set"
+    caveats += [str(w.message) for w in fitting if issubclass(w.category, StatisticalWarning)]
+    for w in fitting:  # anything else passes through unchanged
+        if not issubclass(w.category, StatisticalWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    caveats = list(dict.fromkeys(caveats))
+    if warn:
+        for text in caveats:
+            warnings.warn(text, StatisticalWarning, stacklevel=2)
+    extras.update(more)
     table = table.assign(term=term, outcome=outcome)
     extras.update(outcome_data=data, e_value=ev)
     summary = pd.DataFrame(
@@ -1518,4 +1548,5 @@ def estimate_program_effect(
             )
         ]
     )
-    return ProgramEffectResult(name=f"{program}: {outcome}", table=table, summary=summary, model=fit, extras=extras)
+    return ProgramEffectResult(name=f"{program}: {outcome}", table=table, summary=summary, model=fit, extras=extras,
+                               caveats=caveats)

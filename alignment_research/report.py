@@ -852,4 +852,11 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, min_siz
                 f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "
                 "were left out; the estimate describes those who could be matched."
             )
+    # the statistical caveats each fit recorded (separation, few clusters, ...): shown even where warnings
+    # are silenced; the programme's balance and overlap caveats are already described in words above
+    for what, result in (("retention", retention), ("engagement", engagement), ("programme", programme)):
+        for text in getattr(result, "caveats", ()) or ():
+            if what == "programme" and text.startswith(("Balance fails", "Poor overlap")):
+                continue
+            sentences.append(f"Caveat ({what} model): {text}")
     return Sentence(" ".join(sentences))

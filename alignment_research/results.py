@@ -32,6 +32,11 @@ class ModelResult:
         estimator state) for experts.
     extras : dict
         Further tidy tables a method produces (diagnostics, curves, ...).
+    caveats : tuple of str
+        Statistical caveats of the fit, one sentence each (few clusters,
+        separation, a variance component barely identified, ...): the text of
+        every ``StatisticalWarning`` the fit raised, kept so that it reaches
+        reports even where warnings are silenced. Empty when there are none.
     """
 
     name: str
@@ -39,6 +44,11 @@ class ModelResult:
     summary: pd.DataFrame
     model: Any = None
     extras: dict = field(default_factory=dict)
+    caveats: tuple = ()
+
+    def __post_init__(self):
+        # a list (or any iterable of sentences) is stored as an immutable tuple without duplicates
+        object.__setattr__(self, "caveats", tuple(dict.fromkeys(str(c) for c in (self.caveats or ()))))
 
     def tidy(self) -> pd.DataFrame:
         """Return one row per term: estimate, standard error, test, interval."""
@@ -58,9 +68,14 @@ class ModelResult:
     def __repr__(self) -> str:
         head = self.summary.round(3).to_string(index=False)
         body = self.table.round(3).to_string(index=False)
-        return f"<{type(self).__name__}: {self.name}>\n{head}\n\n{body}"
+        notes = "".join(f"\nCaveat: {c}" for c in self.caveats)
+        return f"<{type(self).__name__}: {self.name}>\n{head}\n\n{body}" + (f"\n{notes}" if notes else "")
 
     def _repr_html_(self) -> str:
+        import html
+
         head = self.summary.round(3).to_html(index=False)
         body = self.table.round(3).to_html(index=False)
-        return f"<p><b>{type(self).__name__}: {self.name}</b></p>{head}<br>{body}"
+        notes = "".join(f"<li>{html.escape(c)}</li>" for c in self.caveats)
+        notes = f"<p><b>Caveats</b></p><ul>{notes}</ul>" if notes else ""
+        return f"<p><b>{type(self).__name__}: {self.name}</b></p>{head}<br>{body}{notes}"

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from . import _cox
+from ._checks import check_clusters, check_estimates, check_finite, warn_caveat
 from ._docs import DOCS
 from ._formula import check_columns, design_matrix
 from .errors import ModelError, StatisticalWarning
@@ -206,14 +207,17 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     Raises
     ------
     ModelError
-        Unknown columns, no events, empty intervals, a covariate without
-        variance, or collinear covariates.
+        Unknown columns, a malformed formula, infinite values, no events,
+        empty intervals, a covariate without variance, collinear covariates,
+        or ``cluster`` with fewer than 2 clusters.
 
     Warns
     -----
     StatisticalWarning
         When the fit does not converge or an estimate diverges (monotone
-        likelihood, e.g. no events in one category).
+        likelihood, e.g. no events in one category: a hazard ratio beyond
+        e^10 or a standard error 100 times the others), or with fewer than 30
+        clusters. Each warning is also kept in the result's ``caveats``.
 
     See Also
     --------
@@ -246,6 +250,7 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
     surv_cols = [duration, entry, start, stop, event, cluster, *strata_cols]
     check_columns(data, surv_cols, what="The data")
+    check_finite(data, [duration, entry, start, stop])
     data = _plain(_complete(data, surv_cols))
     X, kept = design_matrix(data, formula, intercept=False)
     if len(kept) < len(data):
@@ -261,20 +266,16 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         raise ModelError(
             f"The covariates {columns} are collinear (one is a combination of others); drop one of them."
         )
+    caveats = check_clusters(data[cluster], cluster) if cluster is not None else []
     strata_codes = None
     if strata_cols:
         strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
     cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties)
     beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
-    naive = np.linalg.inv(evaluation.info)
-    if not converged or np.any(np.abs(beta) > 15) or not np.all(np.isfinite(beta)):
-        warnings.warn(
-            f"The Cox fit of {formula!r} did not converge to finite estimates (estimates {np.round(beta, 2)}); "
-            "a covariate may separate events from non-events (e.g. no events in one category). "
-            "Treat its hazard ratio as unreliable.",
-            StatisticalWarning,
-            stacklevel=2,
-        )
+    try:
+        naive = np.linalg.inv(evaluation.info)
+    except np.linalg.LinAlgError:  # a singular information matrix: no finite variance (a caveat below says so)
+        naive = np.full_like(evaluation.info, np.nan)
     if cluster is not None:
         codes = pd.factorize(data[cluster])[0][cd.rows]
         resid = _cox.score_residuals(cd, evaluation)
@@ -286,8 +287,14 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         var = naive
         cov_type = "model-based"
         n_clusters = np.nan
-    with np.errstate(invalid="ignore"):  # a diverging fit (warned above) can leave no finite variance
+    with np.errstate(invalid="ignore"):  # a diverging fit (caveat below) can leave no finite variance
         se = np.sqrt(np.diag(var))
+    # separation: a level without events, a hazard ratio beyond e^10, a standard error far above the rest
+    # (judged on the model-based errors: a robust error can be small even when the estimate diverges)
+    with np.errstate(invalid="ignore"):
+        naive_se = np.sqrt(np.diag(naive))
+    caveats += check_estimates(columns, beta, naive_se, model=f"Cox fit of {formula!r}", X=X, y=ev,
+                               kind="events", converged=converged)
     conc = _cox.concordance(cd, evaluation.eta)
     table = pd.DataFrame({
         "term": columns,
@@ -315,7 +322,7 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     }])
     model = CoxFit(cd, beta, evaluation, var, naive, columns, _term_map(formula, columns), loglik0, iterations,
                    converged, (a, b, ev))
-    return CoxResult("cox", table, summary, model, {"concordance": conc})
+    return CoxResult("cox", table, summary, model, {"concordance": conc}, caveats)
 
 
 fit_cox.__doc__ = fit_cox.__doc__.format(**DOCS)
@@ -543,6 +550,7 @@ def survival_table(data, *, duration="exit", entry="entry", event="event", group
     """
     z = _z(alpha)
     check_columns(data, [duration, entry, event], what="The data")
+    check_finite(data, [duration, entry])
     data = _complete(data, [duration, entry, event])
     a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
     ev = _event_array(data, event).astype(bool)
@@ -761,21 +769,18 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
     table = pd.DataFrame(rows, columns=["group", "term", "estimate", "conf_low", "conf_high", "at_risk"])
     at_risk = pd.DataFrame(risk_rows, columns=["group", "time_months", "at_risk"])
     lr = None
+    caveats = []
     stat = df = pval = np.nan
     if group is not None:
         if len(levels) < 2:
-            warnings.warn(
-                f"Only one group ({list(levels)}) in `{group}`: no log-rank test is possible.",
-                StatisticalWarning,
-                stacklevel=2,
-            )
+            caveats.append(warn_caveat(f"Only one group ({list(levels)}) in `{group}`: no log-rank test is possible."))
         else:
             lr = logrank_test(used, duration=duration, entry=entry, event=event, group=group)
             stat, df, pval = lr["statistic"].iloc[0], int(lr["df"].iloc[0]), lr["p_value"].iloc[0]
     summary = pd.DataFrame([{"n": len(used), "events": int(ev.sum()), "n_groups": len(levels),
                              "logrank_statistic": stat, "logrank_df": df, "logrank_p_value": pval,
                              "conf_type": "log (R survfit default)"}])
-    return KMResult("km", table, summary, None, {"curves": curves, "at_risk": at_risk, "logrank": lr})
+    return KMResult("km", table, summary, None, {"curves": curves, "at_risk": at_risk, "logrank": lr}, caveats)
 
 
 # --------------------------------------------------------------------------- competing risks
@@ -900,6 +905,7 @@ def cif_table(data, *, duration="exit", entry="entry", event_type="event_type", 
     """
     z = _z(alpha)
     check_columns(data, [duration, entry, event_type, group], what="The data")
+    check_finite(data, [duration, entry])
     data = _complete(data, [duration, entry, group])
     a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
     etype = data[event_type].astype("string").fillna("censored").to_numpy(dtype=object)
@@ -1034,7 +1040,8 @@ def fit_cause_specific(data, formula, *, event_type="event_type", causes=None, *
     table = table[["cause"] + [c for c in table.columns if c != "cause"]]
     summary = pd.concat(summaries, ignore_index=True)
     summary = summary[["cause"] + [c for c in summary.columns if c != "cause"]]
-    return CoxResult("cause_specific_cox", table, summary, results)
+    caveats = [f"{cause}: {text}" for cause, res in results.items() for text in res.caveats]
+    return CoxResult("cause_specific_cox", table, summary, results, {}, caveats)
 
 
 fit_cause_specific.__doc__ = fit_cause_specific.__doc__.format(**DOCS)
@@ -1123,12 +1130,15 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
     Raises
     ------
     ModelError
-        Perfect separation (a covariate predicts every event or non-event).
+        Perfect separation (a covariate predicts every event or non-event),
+        a malformed formula, infinite values, or ``cluster`` with fewer than 2
+        clusters.
 
     Warns
     -----
     StatisticalWarning
-        Quasi-separation (an estimate beyond ±10 on the log-odds scale).
+        Quasi-separation (a level without events, an estimate beyond ±10 on
+        the log-odds scale), or fewer than 30 clusters; also in ``caveats``.
 
     Notes
     -----
@@ -1150,6 +1160,7 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
 
     z = _z(alpha)
     check_columns(data, [start, stop, event, cluster], what="The data")
+    check_finite(data, [start, stop])
     data = _plain(_complete(data, [start, stop, event, cluster]))
     _event_array(data, event)
     pp = person_periods(data, start=start, stop=stop, event=event, period_days=period_days)
@@ -1169,7 +1180,9 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
             )
     model = sm.GLM(y, X, family=sm.families.Binomial())
     kw = {}
+    caveats = []
     if cluster is not None:
+        caveats += check_clusters(pp.loc[kept, cluster], cluster)
         kw = dict(cov_type="cluster", cov_kwds={"groups": pd.factorize(pp.loc[kept, cluster])[0]})
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
@@ -1181,25 +1194,21 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
                 "predicts exit exactly; drop or coarsen the offending covariate."
             ) from None
     params, bse = res.params[own], res.bse[own]
-    if np.any(np.abs(params) > 10) or not np.all(np.isfinite(bse)):
-        warnings.warn(
-            f"Quasi-separation in the discrete-time model: estimates {params.round(1).to_dict()} are extreme; "
-            "their odds ratios are unreliable.",
-            StatisticalWarning,
-            stacklevel=2,
-        )
+    caveats += check_estimates(own, params, bse, model=f"discrete-time model {formula!r}", X=X[own], y=y,
+                               kind="binary", converged=bool(getattr(res, "converged", True)))
     table = pd.DataFrame({"term": own, "estimate": params.to_numpy(), "std_error": bse.to_numpy(),
                           "statistic": (params / bse).to_numpy(), "p_value": res.pvalues[own].to_numpy()})
     table["conf_low"] = table["estimate"] - z * table["std_error"]
     table["conf_high"] = table["estimate"] + z * table["std_error"]
-    table["exp_estimate"] = np.exp(table["estimate"])
-    table["exp_conf_low"] = np.exp(table["conf_low"])
-    table["exp_conf_high"] = np.exp(table["conf_high"])
+    with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
+        table["exp_estimate"] = np.exp(table["estimate"])
+        table["exp_conf_low"] = np.exp(table["conf_low"])
+        table["exp_conf_high"] = np.exp(table["conf_high"])
     summary = pd.DataFrame([{"n": len(y), "n_subjects": _subject_count(pp.loc[kept]), "events": int(y.sum()),
                              "log_likelihood": res.llf, "aic": res.aic,
                              "cov_type": f"cluster: {cluster}" if cluster else "model-based",
                              "formula": formula, "period_days": period_days}])
-    return ModelResult("discrete_time", table[TIDY_COLUMNS + _EXP_COLUMNS], summary, res)
+    return ModelResult("discrete_time", table[TIDY_COLUMNS + _EXP_COLUMNS], summary, res, {}, caveats)
 
 
 fit_discrete_time.__doc__ = fit_discrete_time.__doc__.format(**DOCS)

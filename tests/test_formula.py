@@ -61,3 +61,21 @@ def test_nullable_integer_columns_code_like_plain_ones(data):
     X1, _ = design_matrix(nullable, "x + C(level)")
     X2, _ = design_matrix(data, "x + C(level)")
     pd.testing.assert_frame_equal(X1, X2)
+
+
+@pytest.mark.parametrize("formula, term", [("x +", "'+'"), ("x x", "'x x'"), ("C(dept", "'C(dept'"),
+                                           ("x + undefined_fn(level)", "'undefined_fn(level)'")])
+def test_malformed_formula_is_a_model_error_naming_the_term_and_columns(data, formula, term):
+    import re
+
+    with pytest.raises(ar.ModelError, match=f"could not be read at {re.escape(term)}.*"
+                       r"Available columns: \['dept', 'level', 'x', 'y'\]"):
+        design_matrix(data, formula)
+
+
+def test_infinite_values_are_refused_with_column_and_count(data):
+    data.loc[[3, 6], "x"] = [np.inf, -np.inf]
+    with pytest.raises(ar.ModelError, match=r"column `x` has 2 infinite value\(s\) \(inf or -inf; first in row 3\)"):
+        design_matrix(data, "x + dept")
+    # a column the formula does not use is not checked
+    assert len(design_matrix(data, "level")[0]) == 6

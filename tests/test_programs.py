@@ -531,3 +531,23 @@ def test_few_treated_caveat():
         res = ar.estimate_program_effect(clean)
     assert res.glance()["n_treated"].item() < 40
     assert "Few enrolling managers" in res.glance()["caveats"].item()
+
+
+def test_outcome_model_caveats_join_the_programme_caveats(tiny_clean):
+    # few manager clusters in the matched teams' Cox model: a caveat of the programme effect, not a lost warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StatisticalWarning)
+        res = ar.estimate_program_effect(tiny_clean, warn=False)
+    assert any(c.startswith("Only 23 clusters in `manager_id`") for c in res.caveats)
+    assert res.glance()["caveats"].item() == " ".join(res.caveats)
+
+
+def test_fixed_effects_ols_refuses_one_cluster_and_infinite_values():
+    from alignment_research.programs import _ols_cluster
+
+    d = pd.DataFrame({"y": [1.0, 2.0, 3.0, 5.0], "x": [0.0, 1.0, 0.0, 1.0], "mgr": "M1"})
+    with pytest.raises(ModelError, match="cluster column `mgr` has 1 distinct value"):
+        _ols_cluster(d["y"], d[["x"]], [], d["mgr"], alpha=0.05)
+    d["mgr"] = ["M1", "M2", "M1", "M2"]
+    with pytest.raises(ModelError, match=r"column `x` has 1 infinite"):
+        _ols_cluster(d["y"], d[["x"]].replace(1.0, np.inf).head(3), [], d["mgr"].head(3), alpha=0.05)
