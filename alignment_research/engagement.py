@@ -1359,7 +1359,7 @@ def driver_analysis(
     >>> round(float(res.tidy()["share"].sum()), 6)
     1.0
     """
-    from .privacy import group_sizes, pool_small_levels, size_gate
+    from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate
 
     drivers = list(drivers)
     if not 1 <= len(drivers) <= 10:
@@ -1381,6 +1381,8 @@ def driver_analysis(
                                     small_pool="keep").data[by]
         gate = size_gate(sub, by, min_size=min_group_size, person=person)
         raw = group_sizes(sub, by, person=person)
+        raw = raw.assign(_pooled=raw[by].astype(str) == pooled_label(by, min_size=min_group_size))
+        raw = raw.sort_values(["_pooled", by], kind="stable")  # the pooled group last
         labels = sub[by].astype(str)
         for g, n_people, n_rows in zip(raw[by].astype(str), raw["n"], raw["n_rows"]):
             groups.append((g, np.flatnonzero((labels == g).to_numpy())))
@@ -1943,8 +1945,8 @@ def effect_by_group(
     Returns
     -------
     DataFrame
-        One row per group, sorted by group: ``<by>, n`` (people; missing when
-        suppressed), ``estimate, conf_low, conf_high, p_value, p_adjusted, note``.
+        One row per group, sorted by group (the pooled group last): ``<by>, n``
+        (people; missing when suppressed), ``estimate, conf_low, conf_high, p_value, p_adjusted, note``.
 
     Raises
     ------
@@ -1965,7 +1967,7 @@ def effect_by_group(
     >>> list(table.columns)[:3]
     ['department', 'n', 'estimate']
     """
-    from .privacy import pool_small_levels, size_gate
+    from .privacy import pool_small_levels, pooled_label, size_gate
 
     lhs, rhs = _split_formula(formula)
     check_columns(data, [by, term])
@@ -1996,7 +1998,8 @@ def effect_by_group(
         small, f"suppressed: fewer than {min_group_size} people",
         np.where(out["estimate"].isna(), f"no variation in {term}",
                  np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", "")))
-    return out.sort_values(by, kind="stable").reset_index(drop=True)
+    last = out[by] == pooled_label(by, min_size=min_group_size)  # the pooled group last
+    return out.assign(_last=last).sort_values(["_last", by], kind="stable").drop(columns="_last").reset_index(drop=True)
 
 
 # Shared parameter text (seaborn's docstring pattern).
