@@ -268,6 +268,9 @@ def mask_small_counts(table: pd.DataFrame, *, min_size: int = 5, columns=None) -
 # --------------------------------------------------------------------------- group sizes and pooling
 
 
+_NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
 def _plural(column: str) -> str:
     """``"department"`` -> ``"departments"``, ``"job_level"`` -> ``"job levels"``."""
     words = str(column).replace("_", " ").strip()
@@ -552,7 +555,8 @@ class PooledLevels:
             moved = self.pooled.loc[self.pooled["column"] == column]
             plural, singular = _plural(column), str(column).replace("_", " ")
             k = int(moved["level"].notna().sum())
-            few = f"{k} {plural if k != 1 else singular} with fewer than {m} people" + (" each" if k != 1 else "")
+            count = _NUMBER_WORDS[k] if k < len(_NUMBER_WORDS) else str(k)
+            few = f"{count} {plural if k != 1 else singular} with fewer than {m} people" + (" each" if k != 1 else "")
             if (moved["action"] == "pooled").any():
                 sentences.append(f"{few[:1].upper() + few[1:]} {'are' if k != 1 else 'is'} pooled into one group, "
                                  f"“{self.labels[column]}”.")
@@ -563,7 +567,8 @@ class PooledLevels:
                 sentences.append(f"{singular[:1].upper() + singular[1:]} is left out of the model: fewer than two "
                                  f"{plural} have {m} or more people.")
             elif reference is not None:
-                sentences.append(f"{plural[:1].upper() + plural[1:]} are compared with the largest {singular}, {reference}.")
+                named = f"{singular} {reference}" if isinstance(reference, (int, float)) else str(reference)
+                sentences.append(f"{plural[:1].upper() + plural[1:]} are compared with the largest, {named}.")
         return " ".join(sentences)
 
 
