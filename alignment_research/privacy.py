@@ -507,8 +507,9 @@ class PooledLevels:
         ----------
         formula : str
             ``"y ~ a + C(department)"`` or a right-hand side only. Factors that
-            are a pooled column alone (``department`` or ``C(department)``)
-            are replaced; a term holding a dropped column is removed.
+            are a pooled column alone (``department``, ``C(department)``, or
+            ``C(department, Treatment(...))``: the largest level is the
+            reference) are replaced; a term holding a dropped column is removed.
 
         Returns
         -------
@@ -529,7 +530,8 @@ class PooledLevels:
             for factor in t.factors:
                 names = _names_in(factor.code)
                 column = names[0] if len(names) == 1 else None
-                if column in self.references and factor.code.replace(" ", "") in (column, f"C({column})"):
+                code = factor.code.replace(" ", "")
+                if column in self.references and (code == column or code.startswith("C(")):
                     if self.references[column] is None:
                         drop = True
                         break

@@ -92,6 +92,9 @@ def test_pool_small_levels_pools_and_takes_the_largest_level_as_reference():
     assert pooled.term("department") == "C(department, Treatment(reference='Sales'))"
     assert pooled.apply("engagement ~ x * leadership + C(department)") == (
         "engagement ~ x + leadership + x:leadership + C(department, Treatment(reference='Sales'))")
+    # a reference named in the formula gives way too: a pooled level cannot be the reference
+    assert pooled.apply("engagement ~ C(department, Treatment('Legal'))") == (
+        "engagement ~ C(department, Treatment(reference='Sales'))")
     assert pooled.caveats == (
         f"Two departments with fewer than 5 people each are pooled into one group, “{OTHER}”. "
         "Departments are compared with the largest, Sales.")
@@ -135,6 +138,13 @@ def test_a_formula_with_a_three_person_level_has_no_term_for_it():
     labels = ar.with_labels(fitted.tidy(), data=model.data)["term"].tolist()
     assert labels == ["Intercept", "X", "Department Engineering vs Sales", "Department HR vs Sales",
                       f"Department {OTHER} vs Sales"]
+
+
+def test_labels_read_quoted_references_with_parentheses():
+    term = f"C(department, Treatment(reference='{OTHER}'))[T.Sales]"
+    assert ar.term_label(term) == f"Department Sales vs {OTHER}"
+    table = ar.with_labels(pd.DataFrame({"term": [term, f"C(department, Treatment(reference='Sales'))[T.{OTHER}]"]}))
+    assert table["term"].tolist() == [f"Department Sales vs {OTHER}", f"Department {OTHER} vs Sales"]
 
 
 def test_prepare_leadership_model_pools_text_columns_used_without_C():
