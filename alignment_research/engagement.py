@@ -1317,6 +1317,7 @@ def driver_analysis(
     n_boot: int = 200,
     seed: int = 0,
     min_group_size: int = 5,
+    person: str | None = "employee_id",
     alpha: float = 0.05,
 ) -> DriverResult:
     """Rank what drives engagement: each driver's share of explained variance, with intervals.
@@ -1325,8 +1326,12 @@ def driver_analysis(
     the relative importance of each driver (general dominance: its average
     contribution to R² over all subsets of the other drivers, which sums to
     the model's R²) and standardised betas, with bootstrap intervals, for the
-    whole sample and per group (e.g. department). Groups with fewer than
-    ``min_group_size`` people are suppressed.
+    whole sample and per group (e.g. department). Group sizes count distinct
+    people (:func:`size_gate`): groups with fewer than ``min_group_size``
+    people are pooled into one group (``"Other departments (each < 5
+    people)"``), which is analysed when it reaches the size and suppressed
+    otherwise; a group's size is also hidden when it would reveal a suppressed
+    one by subtraction (complementary suppression).
 
     Parameters
     ----------
@@ -1342,8 +1347,10 @@ def driver_analysis(
     seed : int, default 0
         Seed of the bootstrap.
     min_group_size : int, default 5
-        Smallest group whose results may be shown (``StudyConfig.min_group_size``);
-        smaller groups (and complementary ones, see ``suppress_small_groups``) are suppressed.
+        Smallest group, in distinct people, whose results may be shown
+        (``StudyConfig.min_group_size``).
+    person : str or None, default "employee_id"
+        Column identifying a person (group sizes count distinct people).
     {alpha}
 
     Returns
@@ -1352,19 +1359,23 @@ def driver_analysis(
         ``tidy()``: one row per group and driver: ``term`` (driver),
         ``estimate`` (R² contribution), ``std_error`` (bootstrap SD),
         ``statistic``, ``p_value`` (missing: importance is not tested against 0),
-        ``conf_low, conf_high`` (percentile), then ``group, n, share``
-        (of the group's R²), ``share_conf_low, share_conf_high, std_estimate``
-        (standardised beta), ``rank, suppressed``. ``glance()``: one row per
-        group: ``group, n, r_squared, suppressed``.
+        ``conf_low, conf_high`` (percentile), then ``group, n`` (people),
+        ``share`` (of the group's R²), ``share_conf_low, share_conf_high,
+        std_estimate`` (standardised beta), ``rank, suppressed``. ``glance()``:
+        one row per group: ``group, n`` (people), ``n_rows`` (responses),
+        ``r_squared, suppressed``. ``n`` and ``n_rows`` are missing where
+        suppressed; all results are missing for a group below the size.
 
     Raises
     ------
     ModelError
         Unknown or non-numeric column, more than 10 drivers.
+    PrivacyError
+        ``person`` is not a column of ``data``.
 
     See Also
     --------
-    suppress_small_groups
+    size_gate, pool_small_levels
 
     Notes
     -----
@@ -1379,7 +1390,7 @@ def driver_analysis(
     >>> round(float(res.tidy()["share"].sum()), 6)
     1.0
     """
-    from .privacy import suppress_small_groups
+    from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate
 
     drivers = list(drivers)
     if not 1 <= len(drivers) <= 10:
@@ -1391,22 +1402,31 @@ def driver_analysis(
     except (TypeError, ValueError):
         raise ModelError(f"{[outcome, *drivers]} must be numeric.") from None
     rng = np.random.default_rng(seed)
+    # Privacy first, in people: small groups pooled, then which groups (and sizes) may be shown at all.
+    everyone = group_sizes(sub.assign(_all="all"), "_all", person=person)
+    sizes = {"all": (int(everyone["n"].sum()), int(everyone["n_rows"].sum()))}
+    hidden_size, too_small = set(), {"all"} if sizes["all"][0] < min_group_size else set()
     groups = [("all", np.arange(len(sub)))]
     if by is not None:
+        sub[by] = pool_small_levels(sub, by, min_group_size=min_group_size, person=person,
+                                    small_pool="keep").data[by]
+        gate = size_gate(sub, by, min_size=min_group_size, person=person)
+        raw = group_sizes(sub, by, person=person)
+        raw = raw.assign(_pooled=raw[by].astype(str) == pooled_label(by, min_size=min_group_size))
+        raw = raw.sort_values(["_pooled", by], kind="stable")  # the pooled group last
         labels = sub[by].astype(str)
-        for g in sorted(labels.dropna().unique()):
+        for g, n_people, n_rows in zip(raw[by].astype(str), raw["n"], raw["n_rows"]):
             groups.append((g, np.flatnonzero((labels == g).to_numpy())))
-    # Privacy first: which groups may be shown at all.
-    counts = pd.DataFrame({"group": [g for g, _ in groups[1:]], "n": [len(i) for _, i in groups[1:]]})
-    hidden = set()
-    if len(counts):
-        supp = suppress_small_groups(counts, count="n", min_size=min_group_size, group_cols=["group"])
-        hidden = set(supp.loc[supp["suppressed"], "group"])
+            sizes[g] = (int(n_people), int(n_rows))
+        reasons = dict(zip(gate[by].astype(str), gate["suppression"].fillna("")))
+        too_small |= {g for g, r in reasons.items() if r == "small group"}
+        hidden_size = {g for g, r in reasons.items() if r == "complementary"}
     rows, glance = [], []
     k = len(drivers)
     for g, idx in groups:
         n = len(idx)
-        small = g in hidden or n < min_group_size
+        small = g in too_small
+        n_shown = np.nan if small or g in hidden_size else sizes[g][0]
         fit_ok = n > k + 2 and not small
         w = beta = np.full(k, np.nan)
         r2 = np.nan
@@ -1428,7 +1448,8 @@ def driver_analysis(
                     sd = np.nanstd(B[:, :k], axis=0, ddof=1)
         share = w / r2 if np.isfinite(r2) and r2 > 0 else np.full(k, np.nan)
         order = pd.Series(w).rank(ascending=False, method="min").to_numpy()
-        glance.append({"group": g, "n": np.nan if small else n, "r_squared": r2, "suppressed": bool(small)})
+        glance.append({"group": g, "n": n_shown, "n_rows": np.nan if np.isnan(n_shown) else sizes[g][1],
+                       "r_squared": r2, "suppressed": bool(small)})
         for j, d in enumerate(drivers):
             rows.append(
                 {
@@ -1440,7 +1461,7 @@ def driver_analysis(
                     "conf_low": lo[j],
                     "conf_high": hi[j],
                     "group": g,
-                    "n": np.nan if small else n,
+                    "n": n_shown,
                     "share": share[j],
                     "share_conf_low": slo[j],
                     "share_conf_high": shi[j],
@@ -1917,15 +1938,21 @@ def effect_by_group(
     cluster: str | None = None,
     method: str = "holm",
     min_group_size: int = 5,
+    person: str | None = "employee_id",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Estimate one term's effect separately in each group, with adjusted p-values.
 
     Fits ``outcome ~ C(by) + C(by):term + <other terms>`` by OLS (so the other
     covariates keep one common slope) on the groups where an effect can be
-    estimated: at least ``min_group_size`` rows and some variation in ``term``.
-    Groups that fail either condition are listed with a ``note`` and no numbers,
-    never silently dropped; small groups show no count (privacy).
+    estimated: at least ``min_group_size`` people and some variation in ``term``.
+    Group sizes count distinct people (:func:`size_gate`). Groups with fewer
+    people are pooled into one group (``"Other departments (each < 5
+    people)"``), estimated when it reaches the size; a group still below it is
+    listed with a ``note`` and no numbers, and the size of the next smallest
+    group is hidden too so that it cannot be recovered by subtraction
+    (complementary suppression). Groups without variation in ``term`` are
+    listed with a ``note``; none is silently dropped.
 
     Parameters
     ----------
@@ -1940,19 +1967,28 @@ def effect_by_group(
     method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
         Adjustment of the per-group p-values for the number of groups compared.
     min_group_size : int, default 5
-        Groups with fewer rows get no estimate and no count.
+        Groups with fewer distinct people are pooled; a pooled group still
+        below the size gets no estimate and no count.
+    person : str or None, default "employee_id"
+        Column identifying a person.
     {alpha}
 
     Returns
     -------
     DataFrame
-        One row per group, sorted by group: ``<by>, n, estimate, conf_low,
-        conf_high, p_value, p_adjusted, note``.
+        One row per group, sorted by group (the pooled group last): ``<by>, n``
+        (people; missing when suppressed), ``estimate, conf_low, conf_high, p_value, p_adjusted, note``.
 
     Raises
     ------
     ModelError
         ``term`` or ``by`` is not in the data or the formula, or no group can be estimated.
+    PrivacyError
+        ``person`` is not a column of ``data``.
+
+    See Also
+    --------
+    size_gate, pool_small_levels
 
     Examples
     --------
@@ -1962,6 +1998,8 @@ def effect_by_group(
     >>> list(table.columns)[:3]
     ['department', 'n', 'estimate']
     """
+    from .privacy import pool_small_levels, pooled_label, size_gate
+
     lhs, rhs = _split_formula(formula)
     check_columns(data, [by, term])
     terms = [t.strip() for t in rhs.split("+")]
@@ -1969,24 +2007,30 @@ def effect_by_group(
         raise ModelError(f"`term` {term!r} must be one of the formula's terms {terms}.")
     others = [t for t in terms if t != term]
     rows = data.dropna(subset=[by])
-    stats = rows.groupby(by, observed=True).agg(n=(term, "size"), spread=(term, lambda x: x.max() - x.min()))
-    usable = stats.index[(stats["n"] >= min_group_size) & (stats["spread"].fillna(0) > 0)]
+    rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
+    rows = rows.assign(**{by: rows[by].astype(str)})
+    gate = size_gate(rows, by, min_size=min_group_size, person=person)
+    spread = rows.groupby(by, observed=True)[term].agg(lambda x: x.max() - x.min()).rename("spread")
+    gate = gate.merge(spread.reset_index(), on=by, how="left")
+    reason = gate["suppression"].fillna("").to_numpy(str)
+    small = reason == "small group"
+    usable = gate.loc[~small & (gate["spread"].fillna(0) > 0).to_numpy(), by]
     if len(usable) == 0:
-        raise ModelError(f"No group of {by!r} has {min_group_size}+ rows with variation in {term!r}.")
-    fit_rows = rows[rows[by].isin(usable)].assign(_group=lambda d: d[by].astype(str))
+        raise ModelError(f"No group of {by!r} has {min_group_size}+ people with variation in {term!r}.")
+    fit_rows = rows[rows[by].isin(usable)].assign(_group=lambda d: d[by])
     rhs_by = " + ".join(["C(_group)", f"C(_group):{term}", *others])
     fitted = fit_ols(fit_rows, f"{lhs} ~ {rhs_by}", cluster=cluster, alpha=alpha).tidy()
     fitted = fitted[fitted["term"].str.endswith(f":{term}")].copy()
     fitted[by] = fitted["term"].str.extract(r"C\(_group\)\[(.*)\]:", expand=False)
     fitted = adjust_pvalues(fitted, method=method)
-    out = stats.reset_index()[[by, "n"]]
-    out[by] = out[by].astype(str)
-    out = out.merge(fitted[[by, "estimate", "conf_low", "conf_high", "p_value", "p_adjusted"]], on=by, how="left")
-    small = out["n"] < min_group_size
-    out["note"] = np.where(small, "suppressed: fewer than the minimum group size",
-                           np.where(out["estimate"].isna(), f"no variation in {term}", ""))
-    out["n"] = out["n"].astype("Int64").mask(small)
-    return out.sort_values(by, kind="stable").reset_index(drop=True)
+    out = gate[[by, "n"]].merge(fitted[[by, "estimate", "conf_low", "conf_high", "p_value", "p_adjusted"]],
+                               on=by, how="left")
+    out["note"] = np.where(
+        small, f"suppressed: fewer than {min_group_size} people",
+        np.where(out["estimate"].isna(), f"no variation in {term}",
+                 np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", "")))
+    last = out[by] == pooled_label(by, min_size=min_group_size)  # the pooled group last
+    return out.assign(_last=last).sort_values(["_last", by], kind="stable").drop(columns="_last").reset_index(drop=True)
 
 
 # Shared parameter text (seaborn's docstring pattern).

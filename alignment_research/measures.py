@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import DataContractError
-from .privacy import suppress_small_groups
+from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
 
 __all__ = [
     "MeasureResult",
@@ -792,7 +792,10 @@ def alignment_by_group(measures: pd.DataFrame, *, by: str, min_group_size: int =
     by : str
         Grouping column, e.g. ``"department"`` or ``"job_level"``.
     min_group_size : int, default 5
-        Groups with fewer distinct people (``n_people``) are suppressed.
+        Groups with fewer distinct people (``person_id``) are pooled, per
+        measure, into one group ``"Other <by>s (each < k people)"``
+        (:func:`alignment_research.pool_small_levels`), which is suppressed
+        when it is still too small.
 
     Returns
     -------
@@ -811,12 +814,20 @@ def alignment_by_group(measures: pd.DataFrame, *, by: str, min_group_size: int =
     [0.4]
     """
     m = measures.dropna(subset=["value", by])
-    person = "person_id" if "person_id" in m.columns else None
+    # groups below the size (in people, per measure) are pooled into "Other <by>s (each < k people)"
+    parts = [pool_small_levels(part, by, min_group_size=min_group_size, person="person_id", small_pool="keep")
+             for _, part in m.groupby("measure", sort=False)]
+    if any(len(p.pooled) for p in parts):
+        parts = [p.data.assign(**{by: p.data[by].astype(str)}) for p in parts]
+    else:
+        parts = [p.data for p in parts]
+    m = pd.concat(parts) if parts else m
     grouped = m.groupby(["measure", by], observed=True, sort=True)
     out = grouped["value"].agg(n="size", mean="mean", sd="std",
                                q25=lambda s: s.quantile(0.25), median="median",
                                q75=lambda s: s.quantile(0.75)).reset_index()
-    out.insert(2, "n_people", grouped[person].nunique().to_numpy() if person else out["n"].to_numpy())
+    people = group_sizes(m, ["measure", by], person="person_id")
+    out.insert(2, "n_people", out[["measure", by]].merge(people, on=["measure", by], how="left")["n"].to_numpy())
     out = suppress_small_groups(out, count="n_people", min_size=min_group_size, group_cols=["measure", by],
                                 value_cols=["n", "mean", "sd", "q25", "median", "q75"])
     return out
@@ -855,7 +866,8 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> m = pd.DataFrame({"measure": "cascade", "value": [0.2, 0.4, 0.6], "department": ["x"] * 3})
+    >>> m = pd.DataFrame({"measure": "cascade", "value": [0.2, 0.4, 0.6], "person_id": ["a", "b", "c"],
+    ...                   "department": ["x"] * 3})
     >>> ax = ar.plot_alignment_distribution(m, by="department", measure="cascade", min_group_size=1)
     """
     import matplotlib.pyplot as plt
@@ -864,8 +876,8 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
     if ax is None:
         ax = plt.gca()
     d = data[(data["measure"] == measure)].dropna(subset=["value", by])
-    sizes = d.groupby(by, observed=True)["person_id" if "person_id" in d else "value"].nunique()
-    shown = sorted(sizes.index[sizes >= min_group_size], key=str)
+    sizes = size_gate(d, by, min_size=min_group_size, person="person_id", total=False)  # people, not rows
+    shown = sorted(sizes.loc[~sizes["suppressed"], by], key=str)
     order = shown if order is None else list(order)
     drawn = [g for g in order if g in set(shown)]
     values = [d.loc[d[by] == g, "value"].to_numpy(float) for g in drawn]
@@ -918,7 +930,8 @@ def plot_alignment_overview(data: pd.DataFrame, *, by: str, min_group_size: int 
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> m = pd.DataFrame({"measure": "cascade", "value": [0.2, 0.4, 0.6], "department": ["x"] * 3})
+    >>> m = pd.DataFrame({"measure": "cascade", "value": [0.2, 0.4, 0.6], "person_id": ["a", "b", "c"],
+    ...                   "department": ["x"] * 3})
     >>> fig = ar.plot_alignment_overview(m, by="department", min_group_size=1)
     """
     import matplotlib.pyplot as plt
@@ -928,8 +941,8 @@ def plot_alignment_overview(data: pd.DataFrame, *, by: str, min_group_size: int 
                         "use plot_alignment_distribution for a single Axes.")
     measures = [m for m in _MEASURE_LABELS if m in set(data["measure"])]
     d = data.dropna(subset=["value", by])
-    people = d.groupby(["measure", by], observed=True)["person_id" if "person_id" in d else "value"].nunique()
-    order = sorted({g for (_, g), k in people.items() if k >= min_group_size}, key=str)
+    people = size_gate(d, ["measure", by], min_size=min_group_size, person="person_id", total=False)
+    order = sorted(set(people.loc[~people["suppressed"], by]), key=str)
     fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.8), sharey=True, squeeze=False)
     for ax, measure in zip(axes[0], measures):
         plot_alignment_distribution(data, by=by, measure=measure, min_group_size=min_group_size, order=order,

@@ -7,6 +7,7 @@ import hmac
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,12 @@ from .errors import PrivacyError
 __all__ = [
     "suppress_small_groups",
     "mask_small_counts",
+    "group_sizes",
+    "size_gate",
+    "pooled_label",
+    "pool_small_levels",
+    "PooledLevels",
+    "treatment_term",
     "pseudonymise_ids",
     "pseudonymise_tables",
     "ID_COLUMNS",
@@ -256,6 +263,413 @@ def mask_small_counts(table: pd.DataFrame, *, min_size: int = 5, columns=None) -
         )
         out[c] = pd.Series(masked[c].array, index=out.index)
     return out
+
+
+# --------------------------------------------------------------------------- group sizes and pooling
+
+
+_NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def _plural(column: str) -> str:
+    """``"department"`` -> ``"departments"``, ``"job_level"`` -> ``"job levels"``."""
+    words = str(column).replace("_", " ").strip()
+    return words + ("es" if words.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def pooled_label(column: str, *, min_size: int = 5) -> str:
+    """Return the label of the level that pools a column's small levels.
+
+    Parameters
+    ----------
+    column : str
+        The categorical column, e.g. ``"department"``.
+    min_size : int, default 5
+        The study's minimum group size.
+
+    Returns
+    -------
+    str
+        E.g. ``"Other departments (each < 5 people)"``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.pooled_label("job_level", min_size=5)
+    'Other job levels (each < 5 people)'
+    """
+    return f"Other {_plural(column)} (each < {min_size} people)"
+
+
+def group_sizes(data: pd.DataFrame, by, *, person: str | None = "employee_id") -> pd.DataFrame:
+    """Count the distinct people in each group (never rows).
+
+    Every size rule of the toolkit counts people through this function: a
+    department of 3 people with 19 survey responses has size 3.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Any table with one or more rows per person (survey panel, intervals,
+        person table, cycles, ...).
+    by : str or list of str
+        The grouping column(s). Rows with a missing group are left out.
+    person : str or None, default "employee_id"
+        The column identifying a person. ``None`` declares that every row is a
+        different person (use only for tables built that way).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, sorted by the group columns: the group columns,
+        ``n`` (distinct people) and ``n_rows`` (rows).
+
+    Raises
+    ------
+    PrivacyError
+        When ``person`` or a group column is not in ``data``: without it the
+        size of a group in people cannot be known.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> panel = pd.DataFrame({"employee_id": ["a", "a", "a", "b", "c"], "department": ["X", "X", "X", "X", "Y"]})
+    >>> ar.group_sizes(panel, "department")
+      department  n  n_rows
+    0          X  2       4
+    1          Y  1       1
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*by, person] if c is not None and c not in data.columns]
+    if missing:
+        raise PrivacyError(
+            f"Cannot count the people in each group: the table has no column(s) {missing} "
+            f"(columns: {sorted(map(str, data.columns))}). Group sizes count distinct people, never rows; "
+            "pass `person=` naming the column that identifies a person."
+        )
+    rows = data.dropna(subset=by)
+    grouped = rows.groupby(by, observed=True, sort=True)
+    out = grouped.size().rename("n_rows").reset_index()
+    if person is None:
+        out.insert(len(by), "n", out["n_rows"].to_numpy())
+    else:
+        people = grouped[person].nunique().rename("n").reset_index()
+        out = people.merge(out, on=by, how="left")
+    out["n"] = out["n"].astype("int64")
+    out["n_rows"] = out["n_rows"].astype("int64")
+    return out.reset_index(drop=True)
+
+
+def size_gate(
+    data: pd.DataFrame,
+    by,
+    *,
+    min_size: int = 5,
+    person: str | None = "employee_id",
+    total=None,
+) -> pd.DataFrame:
+    """Decide which groups of a table may be shown to leadership, counting distinct people.
+
+    This is the single gate of every leadership-facing table, figure and
+    sentence that describes groups: sizes come from :func:`group_sizes`
+    (people, not rows) and the decision from :func:`suppress_small_groups`
+    (groups below ``min_size``, then complementary suppression so that no
+    hidden size can be recovered by subtraction from a shown total).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows behind the groups (one or more per person).
+    by : str or list of str
+        The grouping column(s), outermost first.
+    min_size : int, default 5
+        The study's minimum group size (``StudyConfig.min_group_size``).
+    person : str or None, default "employee_id"
+        The column identifying a person (see :func:`group_sizes`).
+    total : None, False or str, default None
+        Passed to :func:`suppress_small_groups`: ``None`` assumes a total of
+        the groups is shown somewhere and applies complementary suppression.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: the group columns, ``n`` (people; missing when
+        hidden), ``n_rows`` (missing when hidden), ``suppressed`` (bool) and
+        ``suppression`` (``"small group"``, ``"complementary"`` or missing).
+
+    Raises
+    ------
+    PrivacyError
+        When ``person`` or a group column is missing.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> panel = pd.DataFrame({"employee_id": [f"e{i}" for i in range(23)] + ["e0"] * 10,
+    ...                       "department": ["A"] * 10 + ["B"] * 3 + ["C"] * 10 + ["B"] * 10})
+    >>> ar.size_gate(panel, "department")[["department", "n", "suppression"]]
+      department     n    suppression
+    0          A  <NA>  complementary
+    1          B  <NA>    small group
+    2          C    10           <NA>
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    sizes = group_sizes(data, by, person=person)
+    return suppress_small_groups(sizes, count="n", min_size=min_size, group_cols=by, value_cols=["n_rows"],
+                                 total=total)
+
+
+def treatment_term(column: str, reference) -> str:
+    """Return the formula term of a categorical column with a given reference level.
+
+    Parameters
+    ----------
+    column : str
+        The column.
+    reference : object
+        The reference level (a string, or an integer for integer-coded columns).
+
+    Returns
+    -------
+    str
+        ``C(<column>, Treatment(reference=<reference>))``, which the formula
+        engine codes as treatment contrasts against ``reference``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.treatment_term("department", "Sales")
+    "C(department, Treatment(reference='Sales'))"
+    """
+    return f"C({column}, Treatment(reference={_python_value(reference)!r}))"
+
+
+def _python_value(value):
+    """A numpy scalar as the plain Python value (so ``repr`` gives ``1``, not ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
+class PooledLevels:
+    """Data whose small categorical levels are pooled, with the reference level of each column.
+
+    Made by :func:`pool_small_levels`. Not for leadership itself: ``pooled``
+    names the small levels.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        A copy of the data with small levels replaced by the pooled label (or
+        by the reference level, see ``pooled``).
+    references : dict
+        Column -> reference level: the largest level in people; ``None`` when
+        the column's term is dropped (fewer than two levels left).
+    pooled : pandas.DataFrame
+        One row per level that was moved: ``column, level, action``
+        (``"pooled"`` into the pooled label, ``"merged into reference"``), and
+        one row per dropped column (``level`` missing, ``action`` ``"term dropped"``).
+    labels : dict
+        Column -> the pooled label (e.g. ``"Other departments (each < 5 people)"``).
+    min_group_size : int
+        The threshold used.
+    formula : str or None
+        The formula rebuilt with :meth:`apply` (set by
+        :func:`prepare_leadership_model`), else ``None``.
+    """
+
+    data: pd.DataFrame
+    references: dict
+    pooled: pd.DataFrame
+    labels: dict
+    min_group_size: int
+    formula: str | None = None
+
+    def term(self, column: str) -> str | None:
+        """Return the formula term of ``column`` (``None`` when its term is dropped).
+
+        Parameters
+        ----------
+        column : str
+            A pooled column.
+
+        Returns
+        -------
+        str or None
+            ``C(<column>, Treatment(reference=<largest level>))``.
+        """
+        reference = self.references[column]
+        return None if reference is None else treatment_term(column, reference)
+
+    def apply(self, formula: str) -> str:
+        """Rebuild a formula so that each pooled column uses its term (or is left out).
+
+        Parameters
+        ----------
+        formula : str
+            ``"y ~ a + C(department)"`` or a right-hand side only. Factors that
+            are a pooled column alone (``department``, ``C(department)``, or
+            ``C(department, Treatment(...))``: the largest level is the
+            reference) are replaced; a term holding a dropped column is removed.
+
+        Returns
+        -------
+        str
+            The formula, rebuilt from its list of terms.
+        """
+        import patsy
+
+        from ._formula import _names_in
+
+        desc = patsy.ModelDesc.from_formula(formula)
+        rhs_terms, intercept = [], False
+        for t in desc.rhs_termlist:
+            if not t.factors:
+                intercept = True
+                continue
+            codes, drop = [], False
+            for factor in t.factors:
+                names = _names_in(factor.code)
+                column = names[0] if len(names) == 1 else None
+                code = factor.code.replace(" ", "")
+                if column in self.references and (code == column or code.startswith("C(")):
+                    if self.references[column] is None:
+                        drop = True
+                        break
+                    codes.append(self.term(column))
+                else:
+                    codes.append(factor.code)
+            if not drop:
+                rhs_terms.append(":".join(codes))
+        rhs = " + ".join(rhs_terms) if rhs_terms else "1"
+        if not intercept:
+            rhs += " - 1"
+        if desc.lhs_termlist:
+            lhs = " + ".join(":".join(f.code for f in t.factors) for t in desc.lhs_termlist)
+            return f"{lhs} ~ {rhs}"
+        return rhs
+
+    @property
+    def caveats(self) -> str:
+        """What was pooled, merged or left out, and which level is the reference, in sentences."""
+        sentences = []
+        m = self.min_group_size
+        for column, reference in self.references.items():
+            moved = self.pooled.loc[self.pooled["column"] == column]
+            plural, singular = _plural(column), str(column).replace("_", " ")
+            k = int(moved["level"].notna().sum())
+            count = _NUMBER_WORDS[k] if k < len(_NUMBER_WORDS) else str(k)
+            few = f"{count} {plural if k != 1 else singular} with fewer than {m} people" + (" each" if k != 1 else "")
+            if (moved["action"] == "pooled").any():
+                sentences.append(f"{few[:1].upper() + few[1:]} {'are' if k != 1 else 'is'} pooled into one group, "
+                                 f"“{self.labels[column]}”.")
+            if (moved["action"] == "merged into reference").any():
+                why = ", too few even together to form a group of their own, are" if k != 1 else " is"
+                sentences.append(f"{few[:1].upper() + few[1:]}{why} counted with {reference}, the reference {singular}.")
+            if (moved["action"] == "term dropped").any():
+                sentences.append(f"{singular[:1].upper() + singular[1:]} is left out of the model: fewer than two "
+                                 f"{plural} have {m} or more people.")
+            elif reference is not None:
+                named = f"{singular} {reference}" if isinstance(reference, (int, float)) else str(reference)
+                sentences.append(f"{plural[:1].upper() + plural[1:]} are compared with the largest, {named}.")
+        return " ".join(sentences)
+
+
+def pool_small_levels(
+    data: pd.DataFrame,
+    columns,
+    *,
+    min_group_size: int = 5,
+    person: str | None = "employee_id",
+    small_pool: str = "merge",
+    label=None,
+) -> PooledLevels:
+    """Pool the levels of categorical columns that have fewer than ``min_group_size`` people.
+
+    Before a model is shown to leadership, a level with a handful of people
+    must not get its own estimate (with 3 people a hazard ratio can reach
+    e^50) nor be the reference. Levels below the threshold (counted in
+    distinct people by :func:`group_sizes`) are replaced by one pooled level,
+    labelled like ``"Other departments (each < 5 people)"``, and the
+    reference of each column becomes its largest level in people.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The model's data (e.g. ``intervals`` or ``survey_panel``).
+    columns : str or list of str
+        The categorical columns to pool.
+    min_group_size : int, default 5
+        The study's minimum group size.
+    person : str or None, default "employee_id"
+        The column identifying a person.
+    small_pool : {"merge", "keep"}, default "merge"
+        What to do when the pooled level itself has fewer than
+        ``min_group_size`` people: ``"merge"`` counts its rows with the
+        reference level (for models); ``"keep"`` keeps the small pooled level,
+        for tables that suppress it (:func:`size_gate`).
+    label : dict or str, optional
+        The pooled label per column (default :func:`pooled_label`).
+
+    Returns
+    -------
+    PooledLevels
+        ``data`` (pooled copy), ``references``, ``pooled`` (what moved),
+        ``labels``, ``term(column)``, ``apply(formula)`` and ``caveats``.
+
+    Raises
+    ------
+    PrivacyError
+        When ``person`` or a column is missing.
+    ValueError
+        When ``small_pool`` is not ``"merge"`` or ``"keep"``.
+
+    Notes
+    -----
+    A column whose values are all in one level after pooling cannot be
+    estimated: its reference is ``None`` and ``apply`` leaves its term out.
+    The pooled column holds text when a pooled label is added (integer levels
+    become ``"1"``, ``"2"``, ...); otherwise its type is kept.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> d = pd.DataFrame({"employee_id": [f"e{i}" for i in range(27)],
+    ...                   "department": ["Sales"] * 12 + ["HR"] * 8 + ["Legal"] * 3 + ["Audit"] * 4})
+    >>> pooled = ar.pool_small_levels(d, "department")
+    >>> sorted(pooled.data["department"].unique())
+    ['HR', 'Other departments (each < 5 people)', 'Sales']
+    >>> pooled.apply("engagement ~ alignment + C(department)")
+    "engagement ~ alignment + C(department, Treatment(reference='Sales'))"
+    """
+    if small_pool not in ("merge", "keep"):
+        raise ValueError(f"The value for `small_pool` must be 'merge' or 'keep', but {small_pool!r} was passed.")
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    out = data.copy()
+    references, labels, moved = {}, {}, []
+    for column in columns:
+        text = label.get(column) if isinstance(label, dict) else label
+        labels[column] = text or pooled_label(column, min_size=min_group_size)
+        sizes = group_sizes(out, column, person=person)
+        small = sizes.loc[sizes["n"] < min_group_size, column].tolist()
+        large = sizes.loc[sizes["n"] >= min_group_size].sort_values("n", ascending=False, kind="stable")
+        if small:
+            is_small = out[column].isin(small)
+            n_pooled = int(is_small.sum()) if person is None else int(out.loc[is_small, person].nunique())
+            if n_pooled >= min_group_size or small_pool == "keep" or large.empty:
+                values = out[column].astype(object).where(out[column].isna(), out[column].astype(str))
+                out[column] = values.mask(is_small, labels[column])
+                moved += [{"column": column, "level": lvl, "action": "pooled"} for lvl in small]
+            else:
+                out[column] = out[column].mask(is_small, large[column].iloc[0])
+                moved += [{"column": column, "level": lvl, "action": "merged into reference"} for lvl in small]
+        sizes = group_sizes(out, column, person=person).sort_values("n", ascending=False, kind="stable")
+        if len(sizes) < 2 or (small_pool == "merge" and sizes["n"].iloc[0] < min_group_size):
+            references[column] = None
+            moved.append({"column": column, "level": None, "action": "term dropped"})
+        else:
+            references[column] = _python_value(sizes[column].iloc[0])
+    pooled = pd.DataFrame(moved, columns=["column", "level", "action"])
+    return PooledLevels(data=out, references=references, pooled=pooled, labels=labels, min_group_size=min_group_size)
 
 
 # --------------------------------------------------------------------------- pseudonyms

@@ -26,6 +26,7 @@ __all__ = [
     "describe_retention",
     "describe_study",
     "describe_caveats",
+    "prepare_leadership_model",
 ]
 
 #: Readable names of the analysis-table columns (noun phrases, lower case).
@@ -62,7 +63,10 @@ _BINARY_PREFIXES = ("manager_program", "program_")
 _RATIO_NAMES = {"cox": "hazard ratio", "logit": "odds ratio", "ordinal": "odds ratio", "discrete": "odds ratio"}
 _OUTCOMES = {"cox": "the hazard of voluntary exit", "discrete": "the odds of voluntary exit"}
 
-_FACTOR = re.compile(r"^C\((?P<var>[^,\)]+)(?:,\s*Treatment\((?:reference=)?['\"]?(?P<ref>[^'\"\)]+)['\"]?\))?\)\[T\.(?P<level>.+)\]$")
+_FACTOR = re.compile(
+    r"^C\((?P<var>[^,\)]+)(?:,\s*Treatment\((?:reference=)?(?:'(?P<sq>[^']*)'|\"(?P<dq>[^\"]*)\"|(?P<ref>[^'\"\)]+))\))?\)"
+    r"\[T\.(?P<level>.+)\]$"
+)
 _PLAIN_FACTOR = re.compile(r"^(?P<var>[A-Za-z_][A-Za-z0-9_]*)\[T\.(?P<level>.+)\]$")
 
 
@@ -111,7 +115,9 @@ def _parse_factor(term: str):
     m = _FACTOR.match(term) or _PLAIN_FACTOR.match(term)
     if not m:
         return None
-    return m.group("var").strip(), m.group("level").strip(), (m.groupdict().get("ref") or None)
+    found = m.groupdict()
+    ref = next((found[k] for k in ("sq", "dq", "ref") if found.get(k) is not None), None)
+    return m.group("var").strip(), m.group("level").strip(), (ref.strip() if ref else None)
 
 
 def _infer_reference(term: str, terms) -> str | None:
@@ -215,7 +221,9 @@ def with_labels(table: pd.DataFrame, *, references=None, data: pd.DataFrame | No
     for t in terms:
         parsed = _parse_factor(t)
         ref = references.get(parsed[0]) if parsed else None
-        labels.append(re.sub(r" \([^()]*\)$", "", term_label(t, reference=ref, terms=terms)))
+        label = term_label(t, reference=ref, terms=terms)
+        # drop a trailing scale ("(0-1)") from covariate labels; a level's own parentheses stay
+        labels.append(label if parsed else re.sub(r" \([^()]*\)$", "", label))
     out.insert(0, "term_code", out["term"])
     out["term"] = labels
     return out
@@ -659,11 +667,11 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
         ax = plt.gca()
     curves = data.extras["curves"].copy()
     curves["time_key"] = curves["time"].astype(str)
-    shown = suppress_small_groups(curves, count="at_risk", group_cols=["group", "time_key"],
+    gated = suppress_small_groups(curves, count="at_risk", min_size=min_size, group_cols=["group", "time_key"],
                                   value_cols=["estimate", "conf_low", "conf_high"], total=False)
-    shown = shown.loc[~shown["suppressed"]]
+    shown = gated.loc[~gated["suppressed"]]
     # keep each curve up to its first suppressed time only (at-risk numbers fall over time)
-    first_cut = curves.loc[curves["at_risk"] < min_size].groupby("group", sort=False)["time"].min()
+    first_cut = gated.loc[gated["suppressed"]].groupby("group", sort=False)["time"].min()
     shown = shown.loc[shown["time"] < shown["group"].map(first_cut).fillna(float("inf"))]
     order = sorted(pd.unique(curves["group"]), key=_level_rank)
     shown = pd.concat([shown.loc[shown["group"] == g] for g in order])
@@ -671,7 +679,8 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
     if at_risk and "at_risk" in data.extras:
         table = data.extras["at_risk"].copy()
         table["time_key"] = table["time_months"].astype(str)
-        sup = suppress_small_groups(table, count="at_risk", group_cols=["group", "time_key"], value_cols=[], total=False)
+        sup = suppress_small_groups(table, count="at_risk", min_size=min_size, group_cols=["group", "time_key"],
+                                    value_cols=[], total=False)
         sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["at_risk"])]
         risk = sup.drop(columns=["time_key", "suppressed", "suppression"])
     return plot_survival(shown.drop(columns="time_key"), at_risk=risk, ax=ax, **kwargs)
@@ -714,8 +723,13 @@ def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
     True
     """
     table = km.tidy()
+    from .privacy import suppress_small_groups
+
     rows = table.loc[table["term"] == f"retention_{months}_months"].copy()
-    rows = rows.loc[pd.to_numeric(rows["at_risk"], errors="coerce") >= min_size]
+    rows["at_risk"] = pd.to_numeric(rows["at_risk"], errors="coerce")
+    gated = suppress_small_groups(rows[["group", "at_risk"]].astype({"group": str}), count="at_risk",
+                                  min_size=min_size, group_cols=["group"], value_cols=[], total=False)
+    rows = rows.loc[~gated["suppressed"].to_numpy()]
     rows = rows.iloc[sorted(range(len(rows)), key=lambda i: _level_rank(rows["group"].iloc[i]))[::-1]]
     if rows.empty:
         return Sentence(f"Too few people were followed for {months} months to describe retention at that tenure.")
@@ -798,7 +812,86 @@ def _formula_terms(result) -> list[str]:
         return []
 
 
-def describe_caveats(*, retention=None, engagement=None, programme=None, min_size: int = 5) -> Sentence:
+def prepare_leadership_model(
+    data: pd.DataFrame, formula: str, *, min_group_size: int = 5, person: str | None = "employee_id"
+):
+    """Pool the small levels of a model's categorical terms before a model is fitted for leadership.
+
+    Every categorical variable of the formula (wrapped in ``C()``, or a text
+    column) goes through :func:`pool_small_levels`: levels with fewer than
+    ``min_group_size`` distinct people are pooled into one level (``"Other
+    departments (each < 5 people)"``; counted with the reference when even
+    the pool is too small), the largest level becomes the reference, and the
+    formula is rebuilt with ``C(<column>, Treatment(reference=...))`` terms.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The model's data (``intervals``, ``survey_panel``, ...).
+    formula : str
+        The model formula, with or without a left-hand side.
+    min_group_size : int, default 5
+        The study's minimum group size.
+    person : str or None, default "employee_id"
+        Column identifying a person.
+
+    Returns
+    -------
+    PooledLevels
+        ``data`` and ``formula`` to fit, ``references``, ``pooled`` (what was
+        moved; names small levels, so not for leadership) and ``caveats``
+        (the sentences to pass on through :func:`describe_caveats`).
+
+    Raises
+    ------
+    PrivacyError
+        ``person`` is not a column of ``data``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> model = ar.prepare_leadership_model(clean.analysis.survey_panel,
+    ...                                     "engagement ~ alignment_cascade + C(job_level)")
+    >>> model.formula
+    'engagement ~ alignment_cascade + C(job_level, Treatment(reference=1))'
+    """
+    import dataclasses
+
+    from ._formula import _categorical_terms, check_columns, formula_variables
+    from .privacy import pool_small_levels
+
+    variables = formula_variables(formula)
+    check_columns(data, variables)
+    lhs = formula_variables(formula.split("~")[0]) if "~" in formula else []
+    text = [v for v in variables if v not in lhs and not pd.api.types.is_bool_dtype(data[v])
+            and (pd.api.types.is_object_dtype(data[v]) or pd.api.types.is_string_dtype(data[v])
+                 or isinstance(data[v].dtype, pd.CategoricalDtype))]
+    columns = [v for v in variables if v in _categorical_terms(formula) or v in text]
+    pooled = pool_small_levels(data, columns, min_group_size=min_group_size, person=person)
+    return dataclasses.replace(pooled, formula=pooled.apply(formula))
+
+
+def _pooling_sentences(pooling) -> list[str]:
+    """Caveat sentences of one or more :class:`PooledLevels` (a dict names the model of each)."""
+    if pooling is None:
+        return []
+    if not isinstance(pooling, dict):
+        pooling = {"": pooling}
+    texts = {name: p.caveats for name, p in pooling.items() if p is not None and p.caveats}
+    if not texts:
+        return []
+    if len(set(texts.values())) == 1:
+        text = next(iter(texts.values()))
+        named = [n for n in texts if n]
+        if len(named) > 1:
+            return [f"In {'both' if len(named) == 2 else 'all'} models: {text}"]
+        return [f"In the {named[0]} model: {text}" if named else text]
+    return [f"In the {name} model: {text}" if name else text for name, text in texts.items()]
+
+
+def describe_caveats(*, retention=None, engagement=None, programme=None, pooling=None,
+                     min_size: int = 5) -> Sentence:
     """Describe what the models adjusted for and the diagnostics a reader should know.
 
     Parameters
@@ -809,6 +902,10 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, min_siz
         The engagement model.
     programme : ProgramEffectResult, optional
         The programme effect; its balance and overlap diagnostics are described.
+    pooling : PooledLevels or dict of str to PooledLevels, optional
+        What :func:`prepare_leadership_model` pooled for each model (a dict
+        names the model: ``{"retention": ..., "engagement": ...}``); every
+        pooled, merged or dropped level and each reference is stated.
     min_size : int, default 5
         The study's minimum group size (small counts are not quoted).
 
@@ -832,6 +929,7 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, min_siz
         if names:
             listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
             sentences.append(f"The {what} model takes into account {listed}.")
+    sentences += _pooling_sentences(pooling)
     if programme is not None:
         g = programme.glance().iloc[0]
         sentences.append(
@@ -847,7 +945,15 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, min_siz
             )
         unmatched, enrolled = g.get("n_unmatched"), g.get("n_enrolled")
         if unmatched is not None and pd.notna(unmatched) and int(unmatched) > 0:
-            share = f"{int(unmatched) / int(enrolled):.0%} of " if enrolled and int(enrolled) >= min_size else "some of "
+            share = "some of "
+            if enrolled is not None and pd.notna(enrolled):
+                from .privacy import suppress_small_groups
+
+                # the share names the size of two groups of managers (matched, unmatched): both must be shown
+                groups = pd.DataFrame({"group": ["matched", "unmatched"],
+                                       "n": [int(enrolled) - int(unmatched), int(unmatched)]})
+                if not suppress_small_groups(groups, min_size=min_size, group_cols=["group"])["suppressed"].any():
+                    share = f"{int(unmatched) / int(enrolled):.0%} of "
             sentences.append(
                 f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "
                 "were left out; the estimate describes those who could be matched."

@@ -68,6 +68,12 @@ class Truth(BaseModel):
         {"Sales": 0.28, "Engineering": 0.28, "Operations": 0.2, "Marketing": 0.1, "Finance": 0.08, "HR": 0.06},
         description="department name -> share of positions",
     )
+    small_departments: dict[str, int] = Field(
+        {},
+        description="department name -> number of people: that many individual contributors (every spell of each) "
+        "are moved into this extra department after the simulation, so the study has departments below the minimum "
+        "group size (privacy checks); effects are unchanged, as department enters no true model",
+    )
     locations: dict[str, float] = Field(
         {"London": 0.35, "New York": 0.25, "Berlin": 0.15, "Singapore": 0.15, "Toronto": 0.1},
         description="location -> share of teams",
@@ -161,6 +167,11 @@ class Truth(BaseModel):
             shares = getattr(self, name)
             if not shares or min(shares.values()) <= 0:
                 raise ValueError(f"{name} needs at least one entry with a positive share, got {shares}")
+        clash = sorted(set(self.small_departments) & set(self.departments))
+        if clash:
+            raise ValueError(f"small_departments must be new department names, but {clash} are already in departments")
+        if any(int(k) < 1 for k in self.small_departments.values()):
+            raise ValueError(f"small_departments needs at least 1 person per department, got {self.small_departments}")
         unknown = sorted(set(self.hr_job_level) - {1, 2, 3, 4, 5})
         if unknown:
             raise ValueError(f"hr_job_level keys must be job levels 1..5, got {unknown}")
@@ -239,7 +250,7 @@ def _merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         if key == "hr_job_level" and isinstance(value, dict):
             value = {int(k) if str(k).strip().isdigit() else k: v for k, v in value.items()}
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("departments", "locations", "genders"):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("departments", "small_departments", "locations", "genders"):
             out[key] = {**out[key], **value}
         else:
             out[key] = value
@@ -1423,6 +1434,31 @@ def _derived(eng, truth, spells, term, cause, tend, s0, stats, surveys, tree) ->
     return out
 
 
+def _move_to_small_departments(employees: pd.DataFrame, small: dict[str, int], seed: int) -> pd.DataFrame:
+    """Move the given number of individual contributors (all their spells) into each small department.
+
+    People who manage nobody are drawn without replacement with a generator of
+    their own (seeded from ``seed``), so the rest of the simulation draws the
+    same numbers as without small departments.
+    """
+    managers = set(employees["manager_id"].dropna())
+    candidates = np.array(sorted(set(employees["employee_id"].dropna()) - managers), dtype=object)
+    wanted = sum(int(k) for k in small.values())
+    if wanted > len(candidates):
+        raise ConfigError(
+            f"small_departments asks for {wanted} people, but the study has only {len(candidates)} individual "
+            "contributors; lower the numbers or raise n_employees."
+        )
+    chosen = np.random.default_rng([int(seed), 0x5D]).choice(candidates, size=wanted, replace=False)
+    out = employees.copy()
+    start = 0
+    for name, k in small.items():
+        people = set(chosen[start: start + int(k)])
+        out.loc[out["employee_id"].isin(people), "department"] = name
+        start += int(k)
+    return out
+
+
 # ============================================================================ public API
 
 
@@ -1440,6 +1476,11 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     messy : bool, default True
         Inject a few dozen realistic data problems (logged in ``injected``);
         ``False`` gives perfectly clean tables.
+
+        Departments below the minimum group size (to test what leaders see)
+        come from ``truth``: ``Truth(small_departments={"Legal": 3, "Audit": 4})``
+        moves 3 and 4 randomly chosen individual contributors into ``Legal``
+        and ``Audit`` (see Notes).
 
     Returns
     -------
@@ -1519,6 +1560,14 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     coaching, mentoring and training at ``employee_programs`` yearly rates
     (no effect on exits).
 
+    *Small departments.* ``truth.small_departments`` (name -> people) moves
+    that many individual contributors (people who manage nobody; every spell
+    of each) into each named extra department after the simulation, before
+    problems are injected. They keep their managers, so the extra
+    departments cut across the tree. Department enters no true model, so the
+    true effects hold unchanged; an injected problem may still touch one of
+    their rows.
+
     Examples
     --------
     >>> import alignment_research as ar
@@ -1535,6 +1584,8 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     rng = np.random.default_rng(seed)
     sim = _run_engine(n_employees, truth, rng)
     tables, true_alignment, true_intervals = _assemble(sim, truth)
+    if truth.small_departments:
+        tables["employees"] = _move_to_small_departments(tables["employees"], truth.small_departments, seed)
     if messy:
         tables, injected = _inject(tables, truth, rng, n_employees)
     else:
@@ -1608,6 +1659,8 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
     study_yaml["files"] = {t: f"{t}.csv" for t in sim.tables}
     (out / "study.yaml").write_text(yaml.safe_dump(study_yaml, sort_keys=False, allow_unicode=True), encoding="utf-8")
     truth = _yaml_ready(sim.truth.model_dump())
+    if not truth.get("small_departments"):
+        truth.pop("small_departments", None)  # the default: truth files stay as they were before the option
     truth["derived"] = _yaml_ready(sim.derived)
     header = "# True parameters of this simulated study (alignment-research simulate); `derived` is informational.\n"
     (out / "truth.yaml").write_text(header + yaml.safe_dump(truth, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -353,7 +353,7 @@ def test_driver_weights_sum_to_r_squared_and_match_two_orthogonal_drivers(rng):
     b = b - b.mean() - (b @ a) / (a @ a) * a  # exactly orthogonal: each weight is its own r^2
     y = 0.6 * a + 0.3 * b + rng.normal(size=n)
     data = pd.DataFrame({"engagement": y, "a": a, "b": b})
-    res = ar.driver_analysis(data, drivers=["a", "b"], n_boot=50)
+    res = ar.driver_analysis(data, drivers=["a", "b"], n_boot=50, person=None)  # one row per person
     t = res.tidy()
     r2 = ar.fit_ols(data, "engagement ~ a + b").glance()["r_squared"].iloc[0]
     assert_allclose(t.estimate.sum(), r2, rtol=1e-10)
@@ -368,8 +368,9 @@ def test_driver_groups_below_minimum_are_suppressed():
     data.loc[:2, "department"] = "Tiny"  # three people
     res = ar.driver_analysis(data, drivers=["alignment_cascade", "manager_program"], by="department", n_boot=10)
     t = res.tidy()
-    tiny = t[t.group == "Tiny"]
-    assert tiny.suppressed.all() and tiny.estimate.isna().all() and tiny.n.isna().all()
+    assert "Tiny" not in set(t.group)  # pooled, and the pool (under 5 people) suppressed
+    tiny = t[t.group == "Other departments (each < 5 people)"]
+    assert len(tiny) == 2 and tiny.suppressed.all() and tiny.estimate.isna().all() and tiny.n.isna().all()
     assert not t[t.group == "all"].suppressed.any()
 
 
@@ -485,7 +486,7 @@ class TestEffectByGroup:
 
     def test_per_group_estimates_equal_separate_regressions(self, rng):
         data = self._data(rng)
-        table = ar.effect_by_group(data, "y ~ x", term="x", by="dept")
+        table = ar.effect_by_group(data, "y ~ x", term="x", by="dept", person=None)
         for group in ["a", "b"]:
             own = ar.fit_ols(data[data["dept"] == group], "y ~ x").tidy().set_index("term")
             row = table.set_index("dept").loc[group]
@@ -493,13 +494,14 @@ class TestEffectByGroup:
         assert table.set_index("dept").loc["a", "p_adjusted"] < 0.001
 
     def test_groups_without_variation_or_too_small_are_listed_with_a_note(self, rng):
-        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept").set_index("dept")
+        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept", person=None).set_index("dept")
         assert table.loc["c", "note"] == "no variation in x" and np.isnan(table.loc["c", "estimate"])
-        assert table.loc["d", "note"].startswith("suppressed") and pd.isna(table.loc["d", "n"])
-        assert list(table.index) == ["a", "b", "c", "d"]
+        other = "Other depts (each < 5 people)"  # d (4 people) pooled alone: still too small
+        assert table.loc[other, "note"].startswith("suppressed") and pd.isna(table.loc[other, "n"])
+        assert list(table.index) == ["a", "b", "c", other]
 
     def test_holm_adjustment_covers_the_estimable_groups(self, rng):
-        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept").dropna(subset=["p_value"])
+        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept", person=None).dropna(subset=["p_value"])
         expected = ar.adjust_pvalues(table["p_value"].to_numpy())
         np.testing.assert_allclose(table["p_adjusted"], expected)
 
