@@ -83,7 +83,8 @@ class Expect:
 
     ``validate`` either stops (exit 1 with a message) or prints a problem line
     naming ``file`` and ``column`` and, when ``rows`` is given, one of those
-    spreadsheet rows (header = row 1). ``refuse``: ``validate``, ``clean`` and
+    spreadsheet rows (header = row 1; all of them when ``every_row``), or, for
+    column-level damage (``rows`` None), no data row. ``refuse``: ``validate``, ``clean`` and
     ``run`` must exit 1 (the study must not be used as it is).
     """
 
@@ -92,6 +93,7 @@ class Expect:
     rows: tuple[int, ...] | None = None
     refuse: bool = False
     why: str = ""
+    every_row: bool = False  # each of ``rows`` must be named (damage to cells), not just one of them
 
 
 @dataclass
@@ -231,7 +233,7 @@ def count_rows_in(path: Path) -> int:
 
 
 def person_ids(study: Path) -> set[str]:
-    """Every person id in the study's files (employee, manager, owner, giver), stripped."""
+    """Every person id in the study's files (employee, manager, owner, giver), stripped; markers excluded."""
     ids: set[str] = set()
     for table in TABLES:
         tf = open_table(study, table)
@@ -240,7 +242,8 @@ def person_ids(study: Path) -> set[str]:
         for j, name in enumerate(tf.header):
             if name.strip() in PERSON_ID_COLUMNS:
                 ids |= {r[j].strip() for r in tf.rows if j < len(r) and r[j].strip()}
-    return ids
+    # the markers an op injects are missing values, not people (searching reports for "none" finds English)
+    return ids - {m.strip() for m in NA_MARKERS}
 
 
 # --------------------------------------------------------------------------- helpers for ops
@@ -321,7 +324,7 @@ def mix_date_formats(study: Path, *, table: str, column: str, picks: list[int]) 
         return _skip("mix_date_formats", f"no ISO dates in picked rows of {table}.{column}")
     write_file(tf)
     return Applied("mix_date_formats", f"{tf.path.name}: {len(changed)} {column} day-first",
-                   [Expect(tf.path.name, column, tuple(changed), why="day-first date not in date_formats")])
+                   [Expect(tf.path.name, column, tuple(changed), why="day-first date not in date_formats", every_row=True)])
 
 
 def inject_na_markers(study: Path, *, table: str, column: str, picks: list[int], markers: list[str]) -> Applied:
@@ -334,7 +337,7 @@ def inject_na_markers(study: Path, *, table: str, column: str, picks: list[int],
         tf.set(i, column, markers[k % len(markers)])
     write_file(tf)
     # a marker in a required column leaves the row without a usable value: it must be reported
-    expects = [Expect(tf.path.name, column, tuple(_row_no(i) for i in rows), why="missing-value marker in a required field")] \
+    expects = [Expect(tf.path.name, column, tuple(_row_no(i) for i in rows), why="missing-value marker in a required field", every_row=True)] \
         if column in REQUIRED[table] else []
     return Applied("inject_na_markers", f"{tf.path.name}: {column} markers {sorted(set(markers))} in {len(rows)} rows",
                    expects)
@@ -488,7 +491,7 @@ def future_hire_dates(study: Path, *, picks: list[int], far: bool) -> Applied:
         if tf.col("termination_type") is not None:
             tf.set(i, "termination_type", "")
     write_file(tf)
-    expects = [Expect(tf.path.name, "hire_date", tuple(_row_no(i) for i in rows), why="implausible future hire date")] \
+    expects = [Expect(tf.path.name, "hire_date", tuple(_row_no(i) for i in rows), why="implausible future hire date", every_row=True)] \
         if far else []
     return Applied("future_hire_dates", f"{tf.path.name}: {len(rows)} hired {FAR_FUTURE if far else NEAR_FUTURE}",
                    expects)
@@ -504,7 +507,7 @@ def impossible_dates(study: Path, *, table: str, column: str, picks: list[int]) 
         tf.set(i, column, IMPOSSIBLE_DATES[k % len(IMPOSSIBLE_DATES)])
     write_file(tf)
     return Applied("impossible_dates", f"{tf.path.name}: {len(rows)} impossible {column}",
-                   [Expect(tf.path.name, column, tuple(_row_no(i) for i in rows), why="impossible date")])
+                   [Expect(tf.path.name, column, tuple(_row_no(i) for i in rows), why="impossible date", every_row=True)])
 
 
 def non_numeric(study: Path, *, table: str, column: str, picks: list[int]) -> Applied:
@@ -517,7 +520,7 @@ def non_numeric(study: Path, *, table: str, column: str, picks: list[int]) -> Ap
         tf.set(i, column, NON_NUMBERS[k % len(NON_NUMBERS)])
     write_file(tf)
     return Applied("non_numeric", f"{tf.path.name}: {len(rows)} non-numeric {column}",
-                   [Expect(tf.path.name, column, tuple(_row_no(i) for i in rows), why="not a number")])
+                   [Expect(tf.path.name, column, tuple(_row_no(i) for i in rows), why="not a number", every_row=True)])
 
 
 def empty_file(study: Path, *, table: str) -> Applied:
