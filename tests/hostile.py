@@ -561,8 +561,11 @@ class Op:
             done.table = params.get("table", self.table)
         return done
 
-    def __repr__(self) -> str:  # hypothesis prints the op list of a failing example
+    def __repr__(self) -> str:  # a failing example prints as op names and parameters
         return self.name
+
+    def _repr_pretty_(self, p, cycle) -> None:  # hypothesis' pretty printer (it would list every field)
+        p.text(self.name)
 
 
 def _pairs(mapping: dict) -> list[tuple[str, str]]:
