@@ -211,13 +211,16 @@ def write_file(tf: TableFile) -> None:
         w.writerows(tf.rows)
 
 
-def open_table(study: Path, table: str) -> TableFile | None:
-    """The table's file as cells, or None when it is absent, empty or not a CSV/xlsx (the op then skips)."""
+def open_table(study: Path, table: str, *, need_rows: bool = True) -> TableFile | None:
+    """The table's file as cells, or None when it is absent, empty, header-only (``need_rows``)
+    or not a CSV/xlsx: the op then skips."""
     path = table_path(study, table)
     if path is None or not path.exists() or path.suffix not in (".csv", ".xlsx"):
         return None
     tf = read_file(path)
-    return None if tf.empty or not tf.header else tf
+    if tf.empty or not tf.header or (need_rows and not tf.rows):
+        return None
+    return tf
 
 
 def count_rows_in(path: Path) -> int:
@@ -276,7 +279,7 @@ def _picks(min_size=1, max_size=6):
 # --------------------------------------------------------------------------- the operations
 def drop_column(study: Path, *, table: str, column: str) -> Applied:
     """Remove one column (required or optional) from a table."""
-    tf = open_table(study, table)
+    tf = open_table(study, table, need_rows=False)
     if tf is None or tf.col(column) is None:
         return _skip("drop_column", f"{table}.{column} not there")
     j = tf.col(column)
@@ -292,7 +295,7 @@ def drop_column(study: Path, *, table: str, column: str) -> Applied:
 
 def duplicate_header(study: Path, *, table: str, column: str, same_values: bool) -> Applied:
     """Append a second column with the same header as an existing one (same or other values)."""
-    tf = open_table(study, table)
+    tf = open_table(study, table, need_rows=False)
     if tf is None or tf.col(column) is None:
         return _skip("duplicate_header", f"{table}.{column} not there")
     j = tf.col(column)
