@@ -1056,7 +1056,7 @@ def event_study(
         Pass the study's ``min_group_size`` when the table (or its plot) is
         meant for leadership: a relative wave whose treated respondents are
         fewer than ``min_size`` distinct people then has its ``n``,
-        ``n_responses`` and its estimate, standard error and interval set to
+        ``n_people`` and its estimate, standard error and interval set to
         missing, and is flagged in ``suppressed`` / ``suppression``
         (:func:`size_gate`, people not responses; no complementary suppression,
         since one person answers in several waves and no total over waves is
@@ -1067,9 +1067,9 @@ def event_study(
     -------
     DataFrame
         One row per relative wave from ``-window`` to ``window``: ``rel_wave,
-        estimate, std_error, conf_low, conf_high, n`` (distinct treated
-        respondents, counted by :func:`group_sizes`), ``n_responses`` (their
-        responses), and with ``min_size`` also ``suppressed`` and
+        estimate, std_error, conf_low, conf_high, n`` (responses of treated
+        teams), ``n_people`` (distinct treated respondents, counted by
+        :func:`group_sizes`; the gate uses this), and with ``min_size`` also ``suppressed`` and
         ``suppression``. Wave ``-1`` (the last survey before the start) is the
         reference, fixed at 0. Pre-period estimates near 0 support parallel
         trends. The gate changes no estimate of the waves it shows.
@@ -1113,14 +1113,14 @@ def event_study(
     )
     ref = table["rel_wave"] == -1
     table.loc[ref, ["estimate", "std_error", "conf_low", "conf_high"]] = 0.0
-    table["n"] = table["rel_wave"].map(counts["n"]).fillna(0).astype(int)
-    table["n_responses"] = table["rel_wave"].map(counts["n_rows"]).fillna(0).astype(int)
+    table["n"] = table["rel_wave"].map(counts["n_rows"]).fillna(0).astype(int)
+    table["n_people"] = table["rel_wave"].map(counts["n"]).fillna(0).astype(int)
     if min_size is None:
         return table
     # the one gate (people, not responses); a wave with no treated respondent has size 0 and is hidden too
     sizes = size_gate(treated, "rel_wave", min_size=min_size, person="employee_id", total=False)
     hidden = ~table["rel_wave"].isin(sizes.loc[~sizes["suppressed"], "rel_wave"]).to_numpy()
-    for column in ["n", "n_responses"]:
+    for column in ["n", "n_people"]:
         table[column] = table[column].astype("Int64").mask(hidden)
     table.loc[hidden & ~ref.to_numpy(), ["estimate", "std_error", "conf_low", "conf_high"]] = np.nan
     table["suppressed"] = hidden

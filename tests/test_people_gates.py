@@ -163,18 +163,18 @@ def _team_panel(seed: int = 0) -> pd.DataFrame:
 def test_event_study_counts_people_and_hides_a_wave_of_three():
     panel = _team_panel()
     open_table = ar.event_study(panel, window=3).set_index("rel_wave")
-    assert open_table.loc[3, "n"] == 3 and open_table.loc[3, "n_responses"] == 6
-    assert open_table.loc[0, "n"] == 150 and np.isfinite(open_table.loc[3, "estimate"])
+    assert open_table.loc[3, "n_people"] == 3 and open_table.loc[3, "n"] == 6  # 6 responses, 3 people
+    assert open_table.loc[0, "n_people"] == 150 and np.isfinite(open_table.loc[3, "estimate"])
 
     gated = ar.event_study(panel, window=3, min_size=5).set_index("rel_wave")
     assert gated["suppressed"].tolist() == [False, False, False, False, False, False, True]
     assert gated.loc[3, "suppression"] == "small group"
-    assert gated.loc[3, ["n", "n_responses"]].isna().all()
+    assert gated.loc[3, ["n", "n_people"]].isna().all()
     assert gated.loc[3, ["estimate", "std_error", "conf_low", "conf_high"]].isna().all()
     shown = gated.index != 3
     cols = ["estimate", "std_error", "conf_low", "conf_high"]
     assert_allclose(gated.loc[shown, cols].to_numpy(float), open_table.loc[shown, cols].to_numpy(float), rtol=0)
-    assert gated.loc[shown, "n"].tolist() == open_table.loc[shown, "n"].tolist()
+    assert gated.loc[shown, "n_people"].tolist() == open_table.loc[shown, "n_people"].tolist()
     # nothing small reaches the plot either
     assert 3 not in ar.plot_event_study(gated.reset_index()).lines[0].get_xdata()
     # the gate follows the study's size: with 3 the wave is shown
