@@ -13,6 +13,7 @@ from scipy import stats
 from ._checks import check_clusters, check_finite
 from ._formula import check_columns, design_matrix
 from .errors import ModelError, StatisticalWarning
+from .privacy import group_sizes, size_gate
 from .results import TIDY_COLUMNS, ModelResult
 
 __all__ = [
@@ -1028,7 +1029,13 @@ def _tidy_ols(fit, terms, *, alpha: float) -> pd.DataFrame:
 
 
 def event_study(
-    team_panel: pd.DataFrame, *, outcome: str = "engagement", covariates=(), window: int = 4, alpha: float = 0.05
+    team_panel: pd.DataFrame,
+    *,
+    outcome: str = "engagement",
+    covariates=(),
+    window: int = 4,
+    alpha: float = 0.05,
+    min_size: int | None = None,
 ) -> pd.DataFrame:
     """Estimate the treated-minus-control difference in team outcome by survey wave around the trial date.
 
@@ -1045,14 +1052,27 @@ def event_study(
         Waves shown on each side; earlier and later waves are binned into the end points.
     alpha : float, default 0.05
         Confidence intervals are at level ``1 - alpha``.
+    min_size : int, optional
+        Pass the study's ``min_group_size`` when the table (or its plot) is
+        meant for leadership: a relative wave whose treated respondents are
+        fewer than ``min_size`` distinct people then has its ``n``,
+        ``n_people`` and its estimate, standard error and interval set to
+        missing, and is flagged in ``suppressed`` / ``suppression``
+        (:func:`size_gate`, people not responses; no complementary suppression,
+        since one person answers in several waves and no total over waves is
+        shown). The reference wave keeps its fixed 0 but its counts are hidden
+        too. ``None`` (the default, for analysts) gates nothing.
 
     Returns
     -------
     DataFrame
         One row per relative wave from ``-window`` to ``window``: ``rel_wave,
         estimate, std_error, conf_low, conf_high, n`` (responses of treated
-        teams). Wave ``-1`` (the last survey before the start) is the
-        reference, fixed at 0. Pre-period estimates near 0 support parallel trends.
+        teams), ``n_people`` (distinct treated respondents, counted by
+        :func:`group_sizes`; the gate uses this), and with ``min_size`` also ``suppressed`` and
+        ``suppression``. Wave ``-1`` (the last survey before the start) is the
+        reference, fixed at 0. Pre-period estimates near 0 support parallel
+        trends. The gate changes no estimate of the waves it shows.
 
     Notes
     -----
@@ -1086,13 +1106,25 @@ def event_study(
         alpha=alpha,
     )
     tidy = _tidy_ols(fit, present, alpha=alpha).assign(rel_wave=[int(c.split("_")[1]) for c in present])
-    counts = data[data["treated"] == 1].groupby(rel[data["treated"] == 1]).size()
+    treated = data.loc[data["treated"] == 1, ["employee_id"]].assign(rel_wave=rel[data["treated"] == 1])
+    counts = group_sizes(treated, "rel_wave", person="employee_id").set_index("rel_wave")
     table = pd.DataFrame({"rel_wave": range(-window, window + 1)}).merge(
         tidy[["rel_wave", "estimate", "std_error", "conf_low", "conf_high"]], on="rel_wave", how="left"
     )
     ref = table["rel_wave"] == -1
     table.loc[ref, ["estimate", "std_error", "conf_low", "conf_high"]] = 0.0
-    table["n"] = table["rel_wave"].map(counts).fillna(0).astype(int)
+    table["n"] = table["rel_wave"].map(counts["n_rows"]).fillna(0).astype(int)
+    table["n_people"] = table["rel_wave"].map(counts["n"]).fillna(0).astype(int)
+    if min_size is None:
+        return table
+    # the one gate (people, not responses); a wave with no treated respondent has size 0 and is hidden too
+    sizes = size_gate(treated, "rel_wave", min_size=min_size, person="employee_id", total=False)
+    hidden = ~table["rel_wave"].isin(sizes.loc[~sizes["suppressed"], "rel_wave"]).to_numpy()
+    for column in ["n", "n_people"]:
+        table[column] = table[column].astype("Int64").mask(hidden)
+    table.loc[hidden & ~ref.to_numpy(), ["estimate", "std_error", "conf_low", "conf_high"]] = np.nan
+    table["suppressed"] = hidden
+    table["suppression"] = pd.array(np.where(hidden, "small group", None), dtype="string")
     return table
 
 

@@ -625,22 +625,30 @@ def add_levels(data: pd.DataFrame, column: str, *, name: str | None = None, labe
 
 
 def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **kwargs):
-    """Draw retention curves for leadership: every curve stops before fewer than ``min_size`` remain.
+    """Draw retention curves for leadership, gated on distinct people.
 
-    The tail of a Kaplan–Meier curve with a handful of people at risk would
-    show each of their exits; the curves are therefore cut where the number at
-    risk drops below the minimum group size, and numbers at risk below it are
-    shown as "–" (both through :func:`suppress_small_groups`, without
-    complementary suppression, since no total over time points is shown).
+    A rehired employee has one spell per employment but is one person, so
+    every gate here counts people (``fit_km``'s ``people`` and
+    ``people_at_risk`` extras, counted by :func:`group_sizes`), never spells,
+    and decides through :func:`suppress_small_groups`:
+
+    * a group with fewer than ``min_size`` people is not drawn (with
+      complementary suppression, since the groups make up a whole whose size
+      is shown elsewhere), and a note under the plot says groups were left out;
+    * each drawn curve stops before fewer than ``min_size`` people remain at
+      risk (the tail would show each exit of a handful of people);
+    * the numbers at risk written under the x axis count people, and a number
+      below ``min_size`` is shown as "–" (suppressed, never rounded; no
+      complementary suppression, since no total over time points is shown).
 
     Parameters
     ----------
     data : KMResult
-        A :func:`fit_km` result (its ``curves`` and ``at_risk`` extras are used).
+        A :func:`fit_km` result (its ``curves``, ``at_risk`` and ``people`` extras are used).
     min_size : int, default 5
-        The study's minimum group size.
+        The study's minimum group size, in people.
     at_risk : bool, default True
-        Write the (suppressed) numbers at risk under the x axis.
+        Write the (suppressed) numbers of people at risk under the x axis.
     ax : matplotlib Axes, optional
         Axes to draw on; the current Axes by default.
     **kwargs
@@ -649,7 +657,13 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
     Returns
     -------
     matplotlib.axes.Axes
-        One step line per group, in the groups' own order.
+        One step line per shown group, in the groups' own order.
+
+    Raises
+    ------
+    PrivacyError
+        When the result has no count of distinct people (``fit_km`` ran on data
+        without its ``person`` column).
 
     Examples
     --------
@@ -665,25 +679,59 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
 
     if ax is None:
         ax = plt.gca()
+    groups = _km_shown_groups(data, min_size, "draw retention curves for leadership")
     curves = data.extras["curves"].copy()
+    curves = curves.loc[curves["group"].astype(str).isin(groups)]
     curves["time_key"] = curves["time"].astype(str)
-    gated = suppress_small_groups(curves, count="at_risk", min_size=min_size, group_cols=["group", "time_key"],
-                                  value_cols=["estimate", "conf_low", "conf_high"], total=False)
+    gated = suppress_small_groups(curves.astype({"group": str}), count="people_at_risk", min_size=min_size,
+                                  group_cols=["group", "time_key"], value_cols=["estimate", "conf_low", "conf_high"],
+                                  total=False)
+    gated["group"] = curves["group"].to_numpy()
     shown = gated.loc[~gated["suppressed"]]
-    # keep each curve up to its first suppressed time only (at-risk numbers fall over time)
+    # keep each curve up to its first suppressed time only (with delayed entry people at risk can rise again)
     first_cut = gated.loc[gated["suppressed"]].groupby("group", sort=False)["time"].min()
-    shown = shown.loc[shown["time"] < shown["group"].map(first_cut).fillna(float("inf"))]
+    shown = shown.loc[shown["time"] < shown["group"].map(first_cut).astype(float).fillna(float("inf"))]
     order = sorted(pd.unique(curves["group"]), key=_level_rank)
-    shown = pd.concat([shown.loc[shown["group"] == g] for g in order])
+    shown = pd.concat([shown.loc[shown["group"] == g] for g in order] or [shown])
     risk = None
     if at_risk and "at_risk" in data.extras:
         table = data.extras["at_risk"].copy()
+        table = table.loc[table["group"].astype(str).isin(groups)]
         table["time_key"] = table["time_months"].astype(str)
-        sup = suppress_small_groups(table, count="at_risk", min_size=min_size, group_cols=["group", "time_key"],
-                                    value_cols=[], total=False)
-        sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["at_risk"])]
-        risk = sup.drop(columns=["time_key", "suppressed", "suppression"])
-    return plot_survival(shown.drop(columns="time_key"), at_risk=risk, ax=ax, **kwargs)
+        sup = suppress_small_groups(table.astype({"group": str}), count="people_at_risk", min_size=min_size,
+                                    group_cols=["group", "time_key"], value_cols=["at_risk"], total=False)
+        sup["group"] = table["group"].to_numpy()
+        sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["people_at_risk"])]
+        risk = sup[["group", "time_months", "at_risk"]]
+    keep = ["group", "time", "time_months", "estimate", "conf_low", "conf_high"]
+    ax = plot_survival(shown[keep], at_risk=risk, ax=ax, **kwargs)
+    if len(groups) < len(data.extras["people"]):
+        ax.text(0.0, -0.2 if risk is None else -0.33 - 0.07 * len(order), f"Groups of fewer than {min_size} people "
+                "are not shown.", transform=ax.transAxes, ha="left", va="center", fontsize="x-small")
+    return ax
+
+
+def _km_shown_groups(km, min_size: int, what: str) -> set:
+    """Labels (as text) of the Kaplan–Meier groups that may be shown: at least ``min_size`` distinct people.
+
+    Decided by :func:`suppress_small_groups` on ``fit_km``'s people counts,
+    with complementary suppression (the groups make up the whole study).
+    """
+    from .errors import PrivacyError
+    from .privacy import suppress_small_groups
+
+    extras = getattr(km, "extras", None) or {}
+    people = extras.get("people")
+    if people is None or pd.to_numeric(people["n_people"], errors="coerce").isna().any():
+        raise PrivacyError(
+            f"Cannot {what}: the Kaplan–Meier result does not count distinct people per group (a rehired "
+            "employee has several spells but is one person). Fit it with `ar.fit_km(..., person=...)` naming the "
+            "column that identifies a person (default 'employee_id')."
+        )
+    sizes = people.astype({"group": str})
+    gated = suppress_small_groups(sizes, count="n_people", min_size=min_size, group_cols=["group"],
+                                  value_cols=["n_spells"])
+    return set(sizes["group"].loc[~gated["suppressed"].to_numpy()])
 
 
 def _level_rank(label) -> tuple:
@@ -704,7 +752,8 @@ def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
     months : int, default 12
         The tenure (months) to report.
     min_size : int, default 5
-        Groups with fewer people at risk at that tenure are not described.
+        Groups with fewer distinct people, or fewer distinct people at risk at
+        that tenure, are not described (people, not spells: see :func:`plot_retention`).
 
     Returns
     -------
@@ -714,6 +763,12 @@ def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
         80–89%) with low alignment." plus whether the curves differ clearly
         (log-rank test).
 
+    Raises
+    ------
+    PrivacyError
+        When the result has no count of distinct people (``fit_km`` ran on data
+        without its ``person`` column).
+
     Examples
     --------
     >>> import alignment_research as ar
@@ -722,12 +777,17 @@ def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
     >>> ar.describe_retention(km).startswith("After 12 months of tenure")
     True
     """
-    table = km.tidy()
     from .privacy import suppress_small_groups
 
-    rows = table.loc[table["term"] == f"retention_{months}_months"].copy()
-    rows["at_risk"] = pd.to_numeric(rows["at_risk"], errors="coerce")
-    gated = suppress_small_groups(rows[["group", "at_risk"]].astype({"group": str}), count="at_risk",
+    groups = _km_shown_groups(km, min_size, "describe retention for leadership")
+    term = f"retention_{months}_months"
+    table = km.tidy()
+    rows = table.loc[(table["term"] == term) & table["group"].astype(str).isin(groups)].copy()
+    people = km.extras["people_at_risk"]
+    people = people.loc[people["term"] == term].assign(group=lambda d: d["group"].astype(str))
+    rows["people_at_risk"] = rows["group"].astype(str).map(people.set_index("group")["people_at_risk"])
+    rows["people_at_risk"] = pd.to_numeric(rows["people_at_risk"], errors="coerce")
+    gated = suppress_small_groups(rows[["group", "people_at_risk"]].astype({"group": str}), count="people_at_risk",
                                   min_size=min_size, group_cols=["group"], value_cols=[], total=False)
     rows = rows.loc[~gated["suppressed"].to_numpy()]
     rows = rows.iloc[sorted(range(len(rows)), key=lambda i: _level_rank(rows["group"].iloc[i]))[::-1]]

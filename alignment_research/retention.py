@@ -514,7 +514,49 @@ def _km_curve(a, b, ev, z):
                          "std_error": se, "conf_low": lo, "conf_high": hi})
 
 
-def survival_table(data, *, duration="exit", entry="entry", event="event", group=None, alpha=0.05) -> pd.DataFrame:
+def _person_codes(data: pd.DataFrame, person):
+    """Integer person codes of the rows (-1 when the id is missing); ``None`` when people cannot be told apart.
+
+    ``person=None`` declares every row a different person (as :func:`group_sizes`).
+    """
+    if person is None:
+        return np.arange(len(data))
+    if person not in data.columns:
+        return None
+    return pd.factorize(data[person])[0]
+
+
+def _person_spans(a, b, ids):
+    """Merge each person's spells into disjoint spans ``(a, b]``, so a person is at risk at most once.
+
+    A rehired employee has one spell per employment; on the tenure scale the
+    spells may overlap. Spells of one person that overlap or touch become one
+    span; rows with a missing id (code -1) are left out (they are nobody we
+    can count, so counts err towards fewer people).
+    """
+    keep = ids >= 0
+    frame = pd.DataFrame({"id": ids[keep], "a": a[keep], "b": b[keep]}).sort_values(["id", "a"], kind="stable")
+    if frame.empty:
+        return np.array([], float), np.array([], float)
+    reach = frame.groupby("id", sort=False)["b"].cummax().groupby(frame["id"], sort=False).shift()
+    span = (reach.isna() | (frame["a"] > reach)).cumsum()
+    merged = frame.groupby(span, sort=False).agg(a=("a", "min"), b=("b", "max"))
+    return merged["a"].to_numpy(float), merged["b"].to_numpy(float)
+
+
+def _people_at_risk(a, b, ids, times) -> np.ndarray:
+    """Distinct people with a spell at risk (``a < t <= b``) at each of ``times``."""
+    times = np.asarray(times, float)
+    if ids is None:
+        return np.full(len(times), np.nan)
+    sa, sb = _person_spans(np.asarray(a, float), np.asarray(b, float), np.asarray(ids))
+    sa, sb = np.sort(sa), np.sort(sb)
+    # spans are disjoint per person, so #(a < t) - #(b < t) counts each person at most once
+    return (np.searchsorted(sa, times, side="left") - np.searchsorted(sb, times, side="left")).astype(float)
+
+
+def survival_table(data, *, duration="exit", entry="entry", event="event", group=None, alpha=0.05,
+                   person=None) -> pd.DataFrame:
     """Compute Kaplan–Meier retention curves with delayed entry (tidy, one row per event time).
 
     Parameters
@@ -531,12 +573,18 @@ def survival_table(data, *, duration="exit", entry="entry", event="event", group
         Column defining the curves.
     alpha : float, default 0.05
         Confidence level of the pointwise band is ``1 - alpha``.
+    person : str, optional
+        Column identifying a person (e.g. ``"employee_id"``). When given, a
+        ``people_at_risk`` column is added: distinct people with a spell at
+        risk at ``time`` (a rehired employee counts once). The estimates do not
+        change.
 
     Returns
     -------
     pandas.DataFrame
         ``group, time, time_months, at_risk, events, estimate, std_error,
-        conf_low, conf_high``: ``estimate`` is the probability of staying
+        conf_low, conf_high`` (and ``people_at_risk`` with ``person``):
+        ``at_risk`` counts spells, as R's ``n.risk``; ``estimate`` is the probability of staying
         beyond ``time`` (days); ``std_error`` is that of ``log(estimate)``
         (Greenwood); the band is R's default ``conf.type = "log"``.
 
@@ -555,11 +603,16 @@ def survival_table(data, *, duration="exit", entry="entry", event="event", group
     a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
     ev = _event_array(data, event).astype(bool)
     codes, levels = _group_codes(data, group)
+    if person is not None:
+        check_columns(data, [person], what="The data")
+    ids = _person_codes(data, person) if person is not None else None
     parts = []
     for k, level in enumerate(levels):
         sel = codes == k
         curve = _km_curve(a[sel], b[sel], ev[sel], z)
         curve.insert(0, "group", level)
+        if ids is not None:
+            curve["people_at_risk"] = _people_at_risk(a[sel], b[sel], ids[sel], curve["time"]).astype(int)
         parts.append(curve)
     out = pd.concat(parts, ignore_index=True)
     out.insert(2, "time_months", out["time"] / DAYS_PER_MONTH)
@@ -688,7 +741,7 @@ class KMResult(ModelResult):
 
 
 def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, alpha=0.05,
-           months=(6, 12, 24)) -> KMResult:
+           months=(6, 12, 24), person="employee_id") -> KMResult:
     """Estimate retention (Kaplan–Meier) with delayed entry, optionally by group.
 
     Parameters
@@ -707,16 +760,27 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
         Confidence intervals are at level ``1 - alpha``.
     months : sequence of float, default (6, 12, 24)
         Tenures (months) at which retention is reported.
+    person : str or None, default "employee_id"
+        Column identifying a person, used only to count people (a rehired
+        employee has several spells but is one person). ``None`` declares every
+        row a different person. When the column is absent the people counts
+        are missing, and :func:`plot_retention` / :func:`describe_retention`
+        refuse the result.
 
     Returns
     -------
     KMResult
         ``tidy()``: ``group, term, estimate, conf_low, conf_high, at_risk``
-        with terms ``median_tenure_months`` and ``retention_<m>_months``.
-        ``glance()``: ``n, events, n_groups, logrank_statistic, logrank_df,
+        with terms ``median_tenure_months`` and ``retention_<m>_months``;
+        ``at_risk`` counts spells (rows), as R's ``n.risk``.
+        ``glance()``: ``n`` (spells), ``n_people``, ``events, n_groups, logrank_statistic, logrank_df,
         logrank_p_value, conf_type``. ``extras``: ``curves``
-        (:func:`survival_table`), ``at_risk`` (numbers at risk by year) and
-        ``logrank`` (:func:`logrank_test`).
+        (:func:`survival_table`, with ``people_at_risk``), ``at_risk`` (numbers at risk by year:
+        ``group, time_months, at_risk, people_at_risk``), ``people`` (``group, n_people, n_spells``:
+        distinct people in each group, counted by :func:`group_sizes`),
+        ``people_at_risk`` (``group, term, at_risk, people_at_risk``, row by row
+        as ``tidy()``) and ``logrank`` (:func:`logrank_test`). Leadership-facing
+        size gates use the people counts, never ``at_risk``.
 
     Warns
     -----
@@ -740,34 +804,53 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
     >>> int(ar.fit_km(person, group="department").glance()["n_groups"].iloc[0])
     4
     """
-    curves = survival_table(data, duration=duration, entry=entry, event=event, group=group, alpha=alpha)
+    known = person is None or person in data.columns
+    curves = survival_table(data, duration=duration, entry=entry, event=event, group=group, alpha=alpha,
+                            person=person if person is not None and known else None)
     used = _complete(data, [duration, entry, event] + ([group] if group else []))
     a, b = _survival_times(used, duration=duration, entry=entry, start=None, stop=None)
     ev = _event_array(used, event)
     if ev.sum() == 0:
         raise ModelError(f"No events (`{event}` == 1) in the {len(used)} rows used: retention is 1 throughout.")
     codes, levels = _group_codes(used, group)
+    ids = _person_codes(used, person)
+    if person is None:
+        curves["people_at_risk"] = curves["at_risk"]
+    elif not known:
+        curves["people_at_risk"] = np.nan
     rows = []
     grid_months = np.arange(0, np.ceil(b.max() / DAYS_PER_MONTH / 12) * 12 + 1, 12)
     risk_rows = []
     for k, level in enumerate(levels):
         curve = curves[curves["group"] == level]
         sel = codes == k
+        ids_k = None if ids is None else ids[sel]
         t = curve["time"].to_numpy()
         med = _quantile_time(t, curve["estimate"])
         lo = _quantile_time(t, curve["conf_low"].fillna(0.0))
         hi = _quantile_time(t, curve["conf_high"].fillna(0.0))
+        at = [med] + [mth * DAYS_PER_MONTH for mth in months]
+        people = _people_at_risk(a[sel], b[sel], ids_k, np.nan_to_num(at, nan=np.inf))
         rows.append((level, "median_tenure_months", med / DAYS_PER_MONTH, lo / DAYS_PER_MONTH, hi / DAYS_PER_MONTH,
-                     _at_risk(a[sel], b[sel], med) if np.isfinite(med) else np.nan))
-        for mth in months:
+                     _at_risk(a[sel], b[sel], med) if np.isfinite(med) else np.nan,
+                     people[0] if np.isfinite(med) else np.nan))
+        for mth, n_people in zip(months, people[1:]):
             td = mth * DAYS_PER_MONTH
             rows.append((level, f"retention_{mth:g}_months", _step_value(curve, "estimate", td),
                          _step_value(curve, "conf_low", td), _step_value(curve, "conf_high", td),
-                         _at_risk(a[sel], b[sel], td)))
-        for gm in grid_months:
-            risk_rows.append((level, gm, _at_risk(a[sel], b[sel], max(gm * DAYS_PER_MONTH, 1e-9))))
-    table = pd.DataFrame(rows, columns=["group", "term", "estimate", "conf_low", "conf_high", "at_risk"])
-    at_risk = pd.DataFrame(risk_rows, columns=["group", "time_months", "at_risk"])
+                         _at_risk(a[sel], b[sel], td), n_people))
+        grid = np.maximum(grid_months * DAYS_PER_MONTH, 1e-9)
+        for gm, td, n_people in zip(grid_months, grid, _people_at_risk(a[sel], b[sel], ids_k, grid)):
+            risk_rows.append((level, gm, _at_risk(a[sel], b[sel], td), n_people))
+    both = pd.DataFrame(rows, columns=["group", "term", "estimate", "conf_low", "conf_high", "at_risk",
+                                       "people_at_risk"])
+    table = both.drop(columns="people_at_risk")
+    people_at_risk = both[["group", "term", "at_risk", "people_at_risk"]]
+    at_risk = pd.DataFrame(risk_rows, columns=["group", "time_months", "at_risk", "people_at_risk"])
+    if known:  # whole numbers of people (missing only for a median that is never reached)
+        people_at_risk = people_at_risk.astype({"people_at_risk": "Int64"})
+        at_risk["people_at_risk"] = at_risk["people_at_risk"].astype("int64")
+    people = _group_people(used, codes, levels, person, known)
     lr = None
     caveats = []
     stat = df = pval = np.nan
@@ -777,10 +860,27 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
         else:
             lr = logrank_test(used, duration=duration, entry=entry, event=event, group=group)
             stat, df, pval = lr["statistic"].iloc[0], int(lr["df"].iloc[0]), lr["p_value"].iloc[0]
-    summary = pd.DataFrame([{"n": len(used), "events": int(ev.sum()), "n_groups": len(levels),
+    n_people = (len(used) if person is None else used[person].nunique()) if known else np.nan
+    summary = pd.DataFrame([{"n": len(used), "n_people": n_people, "events": int(ev.sum()), "n_groups": len(levels),
                              "logrank_statistic": stat, "logrank_df": df, "logrank_p_value": pval,
                              "conf_type": "log (R survfit default)"}])
-    return KMResult("km", table, summary, None, {"curves": curves, "at_risk": at_risk, "logrank": lr}, caveats)
+    extras = {"curves": curves, "at_risk": at_risk, "people": people, "people_at_risk": people_at_risk, "logrank": lr}
+    return KMResult("km", table, summary, None, extras, caveats)
+
+
+def _group_people(used, codes, levels, person, known) -> pd.DataFrame:
+    """Distinct people and spells per Kaplan–Meier group, counted by :func:`group_sizes` (people, never rows)."""
+    from .privacy import group_sizes
+
+    frame = pd.DataFrame({"_group": codes, "_person": used[person].to_numpy() if known and person else None})
+    if not known:
+        n_people = np.full(len(levels), np.nan)
+        n_spells = np.bincount(codes[codes >= 0], minlength=len(levels))
+    else:
+        sizes = group_sizes(frame[frame["_group"] >= 0], "_group", person="_person" if person else None)
+        sizes = sizes.set_index("_group").reindex(range(len(levels)))
+        n_people, n_spells = sizes["n"].to_numpy(), sizes["n_rows"].to_numpy()
+    return pd.DataFrame({"group": levels, "n_people": n_people, "n_spells": n_spells})
 
 
 # --------------------------------------------------------------------------- competing risks

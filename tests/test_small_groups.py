@@ -229,6 +229,14 @@ def test_describe_retention_skips_groups_below_the_size_at_that_tenure():
         def glance(self):
             return pd.DataFrame({"n": [60]})
 
+        extras = {  # gates count people (fit_km's people counts), not the spells in `at_risk`
+            "people": pd.DataFrame({"group": ["High alignment", "Low alignment"], "n_people": [45, 15],
+                                    "n_spells": [45, 15]}),
+            "people_at_risk": pd.DataFrame({"group": ["High alignment", "Low alignment"],
+                                            "term": "retention_12_months", "at_risk": [40, 7],
+                                            "people_at_risk": [40, 7]}),
+        }
+
     assert "80%" in ar.describe_retention(KM(), min_size=5)
     assert "80%" not in ar.describe_retention(KM(), min_size=10)  # the study's size, not a default of 5
 
