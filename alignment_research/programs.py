@@ -1322,7 +1322,9 @@ def _outcome_models(outcome, matched, employees, analysis, config, window, adjus
         sd = float(raw[outcome].std(ddof=1))
         row = table.iloc[0]
         ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
-        more["event_study"] = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha)
+        # the event study is plotted in the reports: waves with too few treated people show no estimate
+        more["event_study"] = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha,
+                                          min_size=getattr(config, "min_group_size", None))
         n, events = len(data), np.nan
         cov_type = "cluster: manager_id; fixed effects: person x set, wave x set"
     return table, fit, data, ev, n, events, cov_type, more
