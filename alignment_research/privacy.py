@@ -289,7 +289,9 @@ def pseudonymise_ids(df: pd.DataFrame, columns, *, key_env: str = "ALIGNMENT_RES
     -------
     pandas.DataFrame
         A copy with each id ``x`` replaced by ``"P"`` + the first 12 hex
-        characters of ``HMAC-SHA256(key, x)``; missing ids stay missing.
+        characters of ``HMAC-SHA256(key, x)``; missing ids stay missing. Each
+        column keeps its kind of text (``object`` or ``string``; other dtypes
+        become ``object``), so tables join exactly as they did before.
 
     Raises
     ------
@@ -317,14 +319,17 @@ def pseudonymise_ids(df: pd.DataFrame, columns, *, key_env: str = "ALIGNMENT_RES
     for c in columns:
         if c not in out.columns:
             continue
-        out[c] = pd.array(
-            [
-                pd.NA if pd.isna(v) else "P" + hmac.new(key, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:_PSEUDONYM_HEX]
-                for v in out[c]
-            ],
-            dtype="string",
-        )
+        hashed = [v if pd.isna(v) else _pseudonym(key, v) for v in out[c]]
+        # keep the column's kind of text, so every join and merge_asof on ids behaves exactly as
+        # without pseudonymisation (a "string" column beside object ids breaks merge_asof)
+        dtype = out[c].dtype if isinstance(out[c].dtype, pd.StringDtype) else object
+        out[c] = pd.Series(hashed, index=out.index, dtype=dtype)
     return out
+
+
+def _pseudonym(key: bytes, value) -> str:
+    """Return ``"P"`` + the first hex characters of ``HMAC-SHA256(key, str(value))``."""
+    return "P" + hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:_PSEUDONYM_HEX]
 
 
 def pseudonymise_tables(tables: dict, *, key_env: str = "ALIGNMENT_RESEARCH_KEY") -> dict:
