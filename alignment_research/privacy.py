@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import os
@@ -657,8 +658,21 @@ def find_identifiers(
     ['Sent to a******************e in 2012']
     """
     index = _id_index(ids)
-    found: list[tuple[str, str, int, int, str]] = []  # kind, match, start, end, where
     parts = _text_parts(text)
+    rows = _find_personal(parts, index=index, pattern=pattern, birth_dates=birth_dates, names=names)
+    if index is not None and index.weak and parts[0][0] == "visible text":
+        rows += _weak_ids_in_tables(read_html_tables(text), index)
+    return pd.DataFrame(rows, columns=["kind", "match", "context", "where"])
+
+
+def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: bool = True) -> list[dict]:
+    """Findings in ``(where, text, visible)`` parts: ``kind, match, context, where, start``."""
+    found: list[tuple[str, str, int, int, str]] = []  # kind, match, start, end, where
+    forms = set()
+    if birth_dates is not None:
+        for d in pd.to_datetime(pd.Series(list(birth_dates)), errors="coerce").dropna():
+            forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y"), d.strftime("%m/%d/%Y"), d.strftime("%d.%m.%Y")}
+    name_set = {str(x).strip() for x in names if isinstance(x, str) and len(str(x).strip()) > 2} if names is not None else set()
     for where, part, visible in parts:
         if pattern and visible:
             found += [("employee_id", m.group(0), m.start(), m.end(), where) for m in re.finditer(pattern, part)]
@@ -667,17 +681,13 @@ def find_identifiers(
             found += [("employee_id", i, s, e, where) for i, s, e in index.find_weak_after_labels(part)]
         if not visible:
             continue
-        if birth_dates is not None:
-            forms = set()
-            for d in pd.to_datetime(pd.Series(list(birth_dates)), errors="coerce").dropna():
-                forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y"), d.strftime("%m/%d/%Y"), d.strftime("%d.%m.%Y")}
-            for form in forms:
-                found += [("birth_date", form, m.start(), m.end(), where) for m in re.finditer(re.escape(form), part)]
-        found += [("birth_date", m.group(0), m.start(), m.end(), where) for m in _BIRTH_DATE_HEADER.finditer(part)]
-        if names is not None:
-            for name in {str(x).strip() for x in names if isinstance(x, str) and len(str(x).strip()) > 2}:
-                found += [("name", m.group(0), m.start(), m.end(), where)
-                          for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", part, re.IGNORECASE)]
+        for form in forms:
+            found += [("birth_date", form, m.start(), m.end(), where) for m in re.finditer(re.escape(form), part)]
+        if date_headers:
+            found += [("birth_date", m.group(0), m.start(), m.end(), where) for m in _BIRTH_DATE_HEADER.finditer(part)]
+        for name in name_set:
+            found += [("name", m.group(0), m.start(), m.end(), where)
+                      for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", part, re.IGNORECASE)]
     texts = {where: part for where, part, _ in parts}
     spans: dict[str, list[tuple[int, int]]] = {}
     for _, _, s, e, where in found:
@@ -687,10 +697,9 @@ def find_identifiers(
         if (kind, where, s) in seen:  # a pattern hit and an ids hit at the same place
             continue
         seen.add((kind, where, s))
-        rows.append({"kind": kind, "match": match, "context": _context(texts[where], s, e, spans[where]), "where": where})
-    if index is not None and index.weak and parts[0][0] == "visible text":
-        rows += _weak_ids_in_tables(read_html_tables(text), index)
-    return pd.DataFrame(rows, columns=["kind", "match", "context", "where"])
+        rows.append({"kind": kind, "match": match, "context": _context(texts[where], s, e, spans[where]),
+                     "where": where, "start": s})
+    return rows
 
 
 def _weak_ids_in_tables(tables: list[pd.DataFrame], index: _IdIndex, *, label: str = "table") -> list[dict]:
@@ -1012,8 +1021,9 @@ def _read_pdf_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame
             continue  # images and other encodings
         streams.append(body)
     cmaps = _pdf_cmaps(streams)
+    outside = re.sub(rb"(?s)stream\r?\n.*?endstream", b" ", data)  # the document's own strings (/Title, ...)
     parts = []
-    for k, chunk in enumerate([data, *streams]):
+    for k, chunk in enumerate([outside, *streams]):
         where = "file" if k == 0 else f"stream {k}"
         arrays = [_pdf_strings(a) for a in re.findall(rb"\[((?:[^\[\]]|\\[\[\]])*)\]\s*TJ", chunk)]
         strings = _pdf_strings(chunk)
@@ -1133,10 +1143,20 @@ def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=No
         rows += [_finding(path.name, "small_group", f"{r.value:g}", f"table {r.table}, column {r.column}, row {r.row}")
                  for r in find_small_groups(html, min_size=min_size).itertuples()]
         return pd.DataFrame(rows, columns=["file", "kind", "found", "where", "detail"])
-    parts, tables = _READERS.get(path.suffix.lower(), _read_other_file)(path)
-    for where, text in parts:
-        found = find_identifiers(text, ids=index, pattern=EMPLOYEE_ID_PATTERN, birth_dates=birth_dates, names=names)
-        rows += [_finding(path.name, r.kind, _mask(r.match), where, r.context) for r in found.itertuples()]
+    reader = _READERS.get(path.suffix.lower(), _read_other_file)
+    parts, tables = reader(path)
+    # one pass over all parts joined (a finding's offset names its part), not one per cell or line
+    offsets, pos = [], 0
+    for _, text in parts:
+        offsets.append(pos)
+        pos += len(text) + 1
+    joined = "\n".join(text for _, text in parts)
+    textual = reader in (_read_csv_file, _read_xlsx_file) or (reader is _read_other_file and parts[0][0] == "file")
+    found = _find_personal([("file", joined, True)], index=index, birth_dates=birth_dates, names=names,
+                           pattern=EMPLOYEE_ID_PATTERN if textual else None, date_headers=bool(textual))
+    # (the id pattern and the birth-date header are not looked for in the noise of binary files)
+    rows += [_finding(path.name, r["kind"], _mask(r["match"]), parts[bisect.bisect_right(offsets, r["start"]) - 1][0],
+                      r["context"]) for r in found]
     if index is not None:
         rows += [_finding(path.name, r["kind"], _mask(r["match"]), r["where"].replace("table", "sheet" if
                           path.suffix.lower().startswith(".xls") else "table", 1), r["context"])
@@ -1163,7 +1183,9 @@ def scan_outputs(folder, *, min_size: int = 5, ids=None, birth_dates=None, names
     -------
     pandas.DataFrame
         The findings of every file: ``file`` (path relative to ``folder``),
-        ``kind``, ``found`` (masked), ``where`` and ``detail``.
+        ``kind``, ``found`` (masked), ``where`` and ``detail``. A file that
+        cannot be read (a damaged workbook, say) is a finding of kind
+        ``unreadable``: what cannot be read cannot be shown to be safe.
 
     Examples
     --------
@@ -1177,7 +1199,10 @@ def scan_outputs(folder, *, min_size: int = 5, ids=None, birth_dates=None, names
     index = _id_index(ids)
     found = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rows = scan_report(path, min_size=min_size, ids=index, birth_dates=birth_dates, names=names)
+        try:
+            rows = scan_report(path, min_size=min_size, ids=index, birth_dates=birth_dates, names=names)
+        except Exception as err:  # a file that cannot be read cannot be shown to be safe
+            rows = pd.DataFrame([_finding(path.name, "unreadable", type(err).__name__, "the whole file")])
         found.append(rows.assign(file=path.relative_to(folder).as_posix()))
     if not found:
         return pd.DataFrame(columns=["file", "kind", "found", "where", "detail"])
