@@ -678,9 +678,10 @@ def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: b
             found += [("employee_id", m.group(0), m.start(), m.end(), where) for m in re.finditer(pattern, part)]
         if index:
             found += [("employee_id", i, s, e, where) for i, s, e in index.find(part)]
-            found += [("employee_id", i, s, e, where) for i, s, e in index.find_weak_after_labels(part)]
         if not visible:
             continue
+        if index:
+            found += [("employee_id", i, s, e, where) for i, s, e in index.find_weak_after_labels(part)]
         for form in forms:
             found += [("birth_date", form, m.start(), m.end(), where) for m in re.finditer(re.escape(form), part)]
         if date_headers:

@@ -194,3 +194,35 @@ def test_pdf_text_is_read_from_uncompressed_and_inflated_streams(tmp_path):
     (tmp_path / "b.pdf").write_bytes(pdf)
     found = ar.scan_outputs(tmp_path, ids=["E000123", "ann.lee@corp.example"])
     assert sorted(set(found["found"])) == ["E*****3", "a******************e"]
+
+
+def test_a_file_that_cannot_be_read_is_a_finding(tmp_path):
+    (tmp_path / "results.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    found = ar.scan_outputs(tmp_path, ids=["E000123"])
+    assert found[["file", "kind", "where"]].values.tolist() == [["results.xlsx", "unreadable", "the whole file"]]
+
+
+def test_ids_in_xlsx_number_cells_and_short_ids_in_id_columns_are_found(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "people"
+    book.active.append(["Employee Number", "score"])
+    book.active.append([17, 0.5])  # a weak id, but in a column headed like an id
+    book.active.append([4711000, 17])  # a strong id stored as a number; 17 as a score is not an id
+    book.save(tmp_path / "t.xlsx")
+    found = ar.scan_outputs(tmp_path, ids=["17", "4711000"])
+    assert sorted(zip(found["found"], found["where"])) == [
+        ("**", "sheet 0, column Employee Number, row 0"), ("4*****0", "sheet 'people' cell A3")]
+
+
+def test_the_run_searches_for_the_pseudonyms_too(tiny_study, monkeypatch):
+    from alignment_research.run import _personal_values
+
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", KEY)
+    study = _pseudonymised(tiny_study)
+    cleaned = ar.clean_study(study)
+    ids = _personal_values(study, cleaned)["ids"]
+    source = tiny_study.tables["employees"]["employee_id"].dropna().iloc[0]
+    assert source in ids
+    assert pseudonymise_ids(pd.DataFrame({"employee_id": [source]}), ["employee_id"]).iloc[0, 0] in ids
