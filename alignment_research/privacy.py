@@ -39,7 +39,11 @@ ID_COLUMNS = {
     "surveys": ["employee_id"],
     "programs": ["employee_id"],
     "feedback": ["employee_id", "giver_id"],
+    "job_history": ["employee_id", "manager_id"],
 }
+
+#: Columns that hold an employee id in any table, listed in :data:`ID_COLUMNS` or not.
+_PERSON_ID_COLUMNS = ("employee_id", "manager_id", "owner_id", "giver_id")
 
 #: Employee ids as the simulator writes them (``E000123``); studies may pass their own ids to the scans.
 EMPLOYEE_ID_PATTERN = r"\bE\d{3,}\b"
@@ -349,7 +353,9 @@ def pseudonymise_tables(tables: dict, *, key_env: str = "ALIGNMENT_RESEARCH_KEY"
     Returns
     -------
     dict of str to pandas.DataFrame
-        New tables whose :data:`ID_COLUMNS` hold pseudonyms.
+        New tables whose :data:`ID_COLUMNS` hold pseudonyms; in a table not
+        listed there (a newer table such as ``job_history``), every column
+        named ``employee_id``, ``manager_id``, ``owner_id`` or ``giver_id`` does too.
 
     Raises
     ------
@@ -366,8 +372,14 @@ def pseudonymise_tables(tables: dict, *, key_env: str = "ALIGNMENT_RESEARCH_KEY"
     """
     _key(key_env)  # fail before touching anything
     return {
-        name: pseudonymise_ids(table, ID_COLUMNS.get(name, []), key_env=key_env) for name, table in tables.items()
+        name: pseudonymise_ids(table, _id_columns(name, table), key_env=key_env) for name, table in tables.items()
     }
+
+
+def _id_columns(name: str, table: pd.DataFrame) -> list[str]:
+    """The id columns of a table: :data:`ID_COLUMNS`, plus any column named like an employee id."""
+    listed = ID_COLUMNS.get(name, [])
+    return [*listed, *(c for c in _PERSON_ID_COLUMNS if c in table.columns and c not in listed)]
 
 
 # --------------------------------------------------------------------------- leak scans

@@ -226,3 +226,14 @@ def test_the_run_searches_for_the_pseudonyms_too(tiny_study, monkeypatch):
     source = tiny_study.tables["employees"]["employee_id"].dropna().iloc[0]
     assert source in ids
     assert pseudonymise_ids(pd.DataFrame({"employee_id": [source]}), ["employee_id"]).iloc[0, 0] in ids
+
+
+def test_every_employee_id_column_is_pseudonymised_even_in_unlisted_tables(monkeypatch):
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", KEY)
+    tables = {"employees": pd.DataFrame({"employee_id": ["E1"], "manager_id": ["E2"]}),
+              "job_history": pd.DataFrame({"employee_id": ["E1"], "manager_id": ["E2"], "reason": ["hire"]}),
+              "awards": pd.DataFrame({"giver_id": ["E2"], "award": ["star"]})}
+    out = ar.pseudonymise_tables(tables)
+    assert out["job_history"]["employee_id"][0] == out["employees"]["employee_id"][0] != "E1"
+    assert out["awards"]["giver_id"][0] == out["employees"]["manager_id"][0] != "E2"
+    assert out["awards"]["award"][0] == "star"
