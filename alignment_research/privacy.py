@@ -715,6 +715,11 @@ def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: b
     return rows
 
 
+def _table_label(table: pd.DataFrame, position: int, label: str) -> str:
+    """``"table 0"``, or ``"sheet 'results'"`` for a workbook sheet (its name is the index name)."""
+    return f"sheet {table.index.name!r}" if label == "sheet" and table.index.name else f"{label} {position}"
+
+
 def _weak_ids_in_tables(tables: list[pd.DataFrame], index: _IdIndex, *, label: str = "table") -> list[dict]:
     """Weak ids in the cells of columns headed like an id."""
     rows = []
@@ -726,7 +731,7 @@ def _weak_ids_in_tables(tables: list[pd.DataFrame], index: _IdIndex, *, label: s
                 hit = index.weak.get(unicodedata.normalize("NFC", cell.strip()).lower())
                 if hit is not None:
                     rows.append({"kind": "employee_id", "match": hit, "context": f"{col}: {_mask(hit)}",
-                                 "where": f"{label} {t_i}, column {col}, row {r_i}"})
+                                 "where": f"{_table_label(t, t_i, label)}, column {col}, row {r_i}"})
     return rows
 
 
@@ -1170,11 +1175,12 @@ def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=No
     # (the id pattern and the birth-date header are not looked for in the noise of binary files)
     rows += [_finding(path.name, r["kind"], _mask(r["match"]), parts[bisect.bisect_right(offsets, r["start"]) - 1][0],
                       r["context"]) for r in found]
+    label = "sheet" if reader is _read_xlsx_file else "table"
     if index is not None:
-        rows += [_finding(path.name, r["kind"], _mask(r["match"]), r["where"].replace("table", "sheet" if
-                          path.suffix.lower().startswith(".xls") else "table", 1), r["context"])
-                 for r in _weak_ids_in_tables(tables, index)]
-    rows += [_finding(path.name, "small_group", f"{r['value']:g}", f"table {r['table']}, column {r['column']}, row {r['row']}")
+        rows += [_finding(path.name, r["kind"], _mask(r["match"]), r["where"], r["context"])
+                 for r in _weak_ids_in_tables(tables, index, label=label)]
+    rows += [_finding(path.name, "small_group", f"{r['value']:g}",
+                      f"{_table_label(tables[r['table']], r['table'], label)}, column {r['column']}, row {r['row']}")
              for r in _small_groups_in_tables(tables, min_size=min_size, count_pattern=COUNT_COLUMN_PATTERN)]
     out = pd.DataFrame(rows, columns=["file", "kind", "found", "where", "detail"])
     return out.drop_duplicates(["kind", "found", "where"], ignore_index=True)

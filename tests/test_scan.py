@@ -179,7 +179,7 @@ def test_small_counts_in_csv_and_xlsx_exports_are_found(tmp_path):
     found = ar.scan_outputs(tmp_path)
     assert found[["file", "kind", "found", "where"]].values.tolist() == [
         ["t.csv", "small_group", "2", "table 0, column Employees (n), row 1"],
-        ["t.xlsx", "small_group", "3", "table 0, column Headcount, row 0"],
+        ["t.xlsx", "small_group", "3", "sheet 'Sheet', column Headcount, row 0"],
     ]
 
 
@@ -213,7 +213,7 @@ def test_ids_in_xlsx_number_cells_and_short_ids_in_id_columns_are_found(tmp_path
     book.save(tmp_path / "t.xlsx")
     found = ar.scan_outputs(tmp_path, ids=["17", "4711000"])
     assert sorted(zip(found["found"], found["where"])) == [
-        ("**", "sheet 0, column Employee Number, row 0"), ("4*****0", "sheet 'people' cell A3")]
+        ("**", "sheet 'people', column Employee Number, row 0"), ("4*****0", "sheet 'people' cell A3")]
 
 
 def test_the_run_searches_for_the_pseudonyms_too(tiny_study, monkeypatch):
