@@ -75,7 +75,10 @@ def _cycle_frame(cycles) -> pd.DataFrame | None:
 def _owner_manager(keys: pd.DataFrame, employees: pd.DataFrame, cycle_frame: pd.DataFrame | None) -> pd.Series:
     """Manager of ``keys.employee_id`` in ``keys.cycle`` (the spell begun most recently by the cycle's end)."""
     emp = employees[["employee_id", "hire_date", "manager_id"]].dropna(subset=["employee_id"])
-    emp = emp.sort_values(["hire_date"], kind="stable")
+    # ids as plain object text on both sides: merge_asof refuses `by` keys of different dtypes
+    # (object ids from cleaning, "string" ids from a vendor file or a pseudonymiser)
+    emp = emp.assign(employee_id=_id_array(emp["employee_id"])).sort_values(["hire_date"], kind="stable")
+    keys = keys.assign(employee_id=_id_array(keys["employee_id"]))
     latest = emp.drop_duplicates("employee_id", keep="last").set_index("employee_id")["manager_id"]
     if emp["employee_id"].is_unique or cycle_frame is None or cycle_frame["end"].isna().all():
         return keys["employee_id"].map(latest)
@@ -89,6 +92,11 @@ def _owner_manager(keys: pd.DataFrame, employees: pd.DataFrame, cycle_frame: pd.
     found = hit["hire_date"].notna().to_numpy()
     out[hit["pos"].to_numpy()[found]] = hit["manager_id"].to_numpy()[found]
     return pd.Series(out, index=keys.index, dtype=employees["manager_id"].dtype)
+
+
+def _id_array(ids: pd.Series) -> np.ndarray:
+    """Ids as an object array of str (missing stays missing), whatever dtype they came in."""
+    return ids.astype("string").to_numpy(dtype=object)
 
 
 def _factorize_pairs(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:

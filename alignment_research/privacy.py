@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ __all__ = [
     "ID_COLUMNS",
     "EMPLOYEE_ID_PATTERN",
     "find_identifiers",
+    "scan_outputs",
+    "WEAK_ID_DIGITS",
     "find_small_groups",
     "read_html_tables",
     "scan_report",
@@ -42,7 +46,11 @@ ID_COLUMNS = {
     "surveys": ["employee_id"],
     "programs": ["employee_id"],
     "feedback": ["employee_id", "giver_id"],
+    "job_history": ["employee_id", "manager_id"],
 }
+
+#: Columns that hold an employee id in any table, listed in :data:`ID_COLUMNS` or not.
+_PERSON_ID_COLUMNS = ("employee_id", "manager_id", "owner_id", "giver_id")
 
 #: Employee ids as the simulator writes them (``E000123``); studies may pass their own ids to the scans.
 EMPLOYEE_ID_PATTERN = r"\bE\d{3,}\b"
@@ -703,7 +711,9 @@ def pseudonymise_ids(df: pd.DataFrame, columns, *, key_env: str = "ALIGNMENT_RES
     -------
     pandas.DataFrame
         A copy with each id ``x`` replaced by ``"P"`` + the first 12 hex
-        characters of ``HMAC-SHA256(key, x)``; missing ids stay missing.
+        characters of ``HMAC-SHA256(key, x)``; missing ids stay missing. Each
+        column keeps its kind of text (``object`` or ``string``; other dtypes
+        become ``object``), so tables join exactly as they did before.
 
     Raises
     ------
@@ -731,14 +741,17 @@ def pseudonymise_ids(df: pd.DataFrame, columns, *, key_env: str = "ALIGNMENT_RES
     for c in columns:
         if c not in out.columns:
             continue
-        out[c] = pd.array(
-            [
-                pd.NA if pd.isna(v) else "P" + hmac.new(key, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:_PSEUDONYM_HEX]
-                for v in out[c]
-            ],
-            dtype="string",
-        )
+        hashed = [v if pd.isna(v) else _pseudonym(key, v) for v in out[c]]
+        # keep the column's kind of text, so every join and merge_asof on ids behaves exactly as
+        # without pseudonymisation (a "string" column beside object ids breaks merge_asof)
+        dtype = out[c].dtype if isinstance(out[c].dtype, pd.StringDtype) else object
+        out[c] = pd.Series(hashed, index=out.index, dtype=dtype)
     return out
+
+
+def _pseudonym(key: bytes, value) -> str:
+    """Return ``"P"`` + the first hex characters of ``HMAC-SHA256(key, str(value))``."""
+    return "P" + hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:_PSEUDONYM_HEX]
 
 
 def pseudonymise_tables(tables: dict, *, key_env: str = "ALIGNMENT_RESEARCH_KEY") -> dict:
@@ -754,7 +767,9 @@ def pseudonymise_tables(tables: dict, *, key_env: str = "ALIGNMENT_RESEARCH_KEY"
     Returns
     -------
     dict of str to pandas.DataFrame
-        New tables whose :data:`ID_COLUMNS` hold pseudonyms.
+        New tables whose :data:`ID_COLUMNS` hold pseudonyms; in a table not
+        listed there (a newer table such as ``job_history``), every column
+        named ``employee_id``, ``manager_id``, ``owner_id`` or ``giver_id`` does too.
 
     Raises
     ------
@@ -771,21 +786,243 @@ def pseudonymise_tables(tables: dict, *, key_env: str = "ALIGNMENT_RESEARCH_KEY"
     """
     _key(key_env)  # fail before touching anything
     return {
-        name: pseudonymise_ids(table, ID_COLUMNS.get(name, []), key_env=key_env) for name, table in tables.items()
+        name: pseudonymise_ids(table, _id_columns(name, table), key_env=key_env) for name, table in tables.items()
     }
 
 
+def _id_columns(name: str, table: pd.DataFrame) -> list[str]:
+    """The id columns of a table: :data:`ID_COLUMNS`, plus any column named like an employee id."""
+    listed = ID_COLUMNS.get(name, [])
+    return [*listed, *(c for c in _PERSON_ID_COLUMNS if c in table.columns and c not in listed)]
+
+
 # --------------------------------------------------------------------------- leak scans
+
+#: Characters that never belong to an id: they end a run of text in which ids are looked up.
+_DELIMITERS = frozenset(" \t\r\n\f\v\u00a0<>\"'()[]{},;|=`")
+
+#: Column headers of tables that hold ids (where short, number-like ids are also searched).
+_ID_HEADER = re.compile(
+    r"(?i)^(?:id|ids|#)$|(?:^|[\s_\-.])(?:employee|manager|owner|giver|person|staff|emp|respondent|participant|"
+    r"personnel|supervisor)(?:[\s_\-.]?(?:id|no|nr|number|#|ref))?$"
+)
+
+#: Words that, right before a token, say the token is an id ("employee 1234", "ID: 17", "#17").
+_ID_LABEL = re.compile(
+    r"(?i)(?:\b(?:employee|manager|owner|giver|person|staff|emp|id)\b\s*(?:id\b|no\b\.?|number\b|#)?\s*[:#=]?"
+    r"|#)\s*([^\s<>\"',;()\[\]{}]+)"
+)
+
+#: People-count headers beyond the count pattern: "Number of employees", "People count", "Team size".
+_PEOPLE_HEADER = re.compile(
+    r"^(?:(?:number|no|num|count|total)_(?:of_)?)?"
+    r"(?:employees?|people|persons?|staff|respondents?|members?|participants?|leavers?|joiners?|hires|heads|"
+    r"headcount|direct_reports|reports|team_size|group_size|employees_at_risk)"
+    r"(?:_(?:count|n|number|total))?$"
+)
+
+#: Things that are counted but are not people ("Items (n)" is not a group of people).
+_COUNTED_THINGS = re.compile(
+    r"^(?:items|groups|levels|terms|params|parameters|waves|cycles|scales|tables|rules|columns|iterations|iter|"
+    r"goals|rows|files|models|programs|programmes|categories|questions)$"
+)
+
+#: Numeric ids shorter than this many digits (and ids shorter than 3 characters) are "weak": they look
+#: like counts, years or table numbers, so they are searched only where a reader would take them for an
+#: id (a column headed like an id, or after "employee", "ID:", "#").
+WEAK_ID_DIGITS = 5
 
 
 def _html_text(html: str) -> str:
     """Return the visible text of an HTML page: drop scripts, styles, data URIs and tags."""
     html = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
     html = re.sub(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+", " ", html)
+    html = re.sub(r"(?s)<!--.*?-->", " ", html)
     html = re.sub(r"(?s)<[^>]+>", " ", html)
+    return _unescape_html(html)
+
+
+def _unescape_html(text: str) -> str:
     import html as _html
 
-    return _html.unescape(html)
+    return unicodedata.normalize("NFC", _html.unescape(text))
+
+
+def _html_attributes(html: str) -> dict[str, str]:
+    """Return the values of every tag attribute (``alt``, ``title``, ``href``, ...), joined per attribute name.
+
+    Embedded data URIs are skipped; values are HTML-unescaped and URL-decoded.
+    """
+    from urllib.parse import unquote
+
+    html = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
+    values: dict[str, list[str]] = {}
+    for tag in re.finditer(r"(?s)<([A-Za-z][\w:-]*)\s([^<>]*)>", html):
+        for m in re.finditer(r"""([\w:.-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+)""", tag.group(2)):
+            value = m.group(2).strip("\"'")
+            if value.startswith("data:") and ";base64," in value[:80]:
+                continue
+            value = _unescape_html(value)
+            values.setdefault(f"{m.group(1).lower()} attribute of <{tag.group(1).lower()}>", []).append(
+                unquote(value) if "%" in value else value)
+    return {where: "\n".join(v) for where, v in values.items()}
+
+
+def _html_scripts(html: str) -> str:
+    """Return the content of scripts and styles (JSON payloads travel there), with ``\\uXXXX`` escapes decoded."""
+    bodies = [m.group(2) for m in re.finditer(r"(?is)<(script|style)\b[^>]*>(.*?)</\1>", html)]
+    text = "\n".join(bodies).replace("\\/", "/")
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    return _unescape_html(text)
+
+
+def _mask(value) -> str:
+    """Return ``value`` with all but its first and last character starred (short values fully starred)."""
+    s = str(value)
+    if len(s) <= 3:
+        return "*" * len(s)
+    return s[0] + "*" * (len(s) - 2) + s[-1]
+
+
+def _is_weak_id(i: str) -> bool:
+    return len(i) < 3 or (i.isdigit() and len(i) < WEAK_ID_DIGITS)
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    """Split a run of non-delimiter text into letter/digit segments and single other characters."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        j = i + 1
+        if text[i].isalnum():
+            while j < n and text[j].isalnum():
+                j += 1
+        out.append((i, j))
+        i = j
+    return out
+
+
+class _IdIndex:
+    """The study's ids, ready for exact token lookup in any text.
+
+    An id is found where it stands as a whole token: the characters around it
+    are not letters or digits (so ``12`` is not found in ``2012`` and
+    ``ann@x.org`` not in ``joann@x.org``), whatever characters the id itself
+    holds (dots, ``@``, hyphens, non-ASCII letters, emoji). Matching ignores
+    case and Unicode normal form. Weak ids (see :data:`WEAK_ID_DIGITS`) are
+    kept apart and looked up only in id contexts.
+    """
+
+    def __init__(self, ids: Iterable):
+        self.strong: dict[str, str] = {}
+        self.weak: dict[str, str] = {}
+        self.odd: list[str] = []  # ids holding a delimiter (a space, a comma, ...): searched as substrings
+        self.max_segments = 1
+        for raw in ids:
+            if raw is None or (not isinstance(raw, str) and pd.isna(raw)):
+                continue
+            if isinstance(raw, float) and raw.is_integer():
+                raw = int(raw)
+            i = unicodedata.normalize("NFC", str(raw).strip())
+            if not i:
+                continue
+            if _is_weak_id(i):
+                self.weak[i.lower()] = i
+            elif any(c in _DELIMITERS for c in i):
+                self.odd.append(i)
+            else:
+                self.strong[i.lower()] = i
+                self.max_segments = max(self.max_segments, len(_segments(i)))
+
+    def __bool__(self) -> bool:
+        return bool(self.strong or self.weak or self.odd)
+
+    def find(self, text: str) -> list[tuple[str, int, int]]:
+        """Return ``(id, start, end)`` of every strong id standing as a whole token in ``text``."""
+        text = unicodedata.normalize("NFC", text)
+        hits = []
+        if self.strong:
+            for run in re.finditer(r"[^\s<>\"'()\[\]{},;|=`\u00a0]+", text):
+                word = run.group(0)
+                segs = _segments(word)
+                for a in range(len(segs)):
+                    for b in range(a, min(len(segs), a + self.max_segments)):
+                        start, end = segs[a][0], segs[b][1]
+                        hit = self.strong.get(word[start:end].lower())
+                        if hit is None:
+                            continue
+                        if hit.isdigit() and _inside_number(word, start, end):
+                            continue
+                        hits.append((hit, run.start() + start, run.start() + end))
+        low = text.lower()
+        for i in self.odd:
+            start = low.find(i.lower())
+            while start >= 0:
+                end = start + len(i)
+                if not (start > 0 and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum()):
+                    hits.append((i, start, end))
+                start = low.find(i.lower(), start + 1)
+        return hits
+
+    def find_weak_after_labels(self, text: str) -> list[tuple[str, int, int]]:
+        """Return weak ids written right after an id label ("employee 17", "ID: 17", "#17")."""
+        if not self.weak:
+            return []
+        text = unicodedata.normalize("NFC", text)
+        hits = []
+        for m in _ID_LABEL.finditer(text):
+            token = m.group(1).rstrip(".:!?")
+            hit = self.weak.get(token.lower())
+            if hit is not None:
+                hits.append((hit, m.start(1), m.start(1) + len(token)))
+        return hits
+
+    def find_in_cell(self, cell: str, *, id_column: bool) -> list[str]:
+        """Return the ids in one table cell (weak ids too when the column is headed like an id)."""
+        found = [h for h, _, _ in self.find(cell)]
+        if id_column and self.weak:
+            hit = self.weak.get(unicodedata.normalize("NFC", cell.strip()).lower())
+            if hit is not None:
+                found.append(hit)
+        return found
+
+
+def _inside_number(word: str, start: int, end: int) -> bool:
+    """Whether digits ``word[start:end]`` are part of a larger number (``1.12345``, ``12345,6``)."""
+    before = word[start - 2: start] if start >= 2 else ""
+    after = word[end: end + 2]
+    return (len(before) == 2 and before[1] in ".," and before[0].isdigit()) or (
+        len(after) == 2 and after[0] in ".," and after[1].isdigit())
+
+
+def _id_index(ids) -> _IdIndex | None:
+    if ids is None:
+        return None
+    return ids if isinstance(ids, _IdIndex) else _IdIndex(ids)
+
+
+def _context(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
+    """Up to 20 characters either side of ``text[start:end]``, with every found span in it masked."""
+    a, b = max(0, start - 20), min(len(text), end + 20)
+    pieces, pos = [], a
+    for s, e in sorted(spans):
+        if e <= pos or s >= b:
+            continue
+        pieces += [text[pos:max(s, pos)], _mask(text[s:e])]  # a span cut by the window is masked whole
+        pos = e
+    pieces.append(text[pos:b])
+    return re.sub(r"\s+", " ", "".join(pieces)).strip()
+
+
+def _text_parts(text: str) -> list[tuple[str, str, bool]]:
+    """Split a page into ``(where, text, visible)`` parts: visible text, attribute values, scripts."""
+    if "<" not in text or not re.search(r"<[A-Za-z!/]", text):
+        return [("text", unicodedata.normalize("NFC", text), True)]
+    parts = [("visible text", _html_text(text), True)]
+    parts += [(where, value, True) for where, value in _html_attributes(text).items()]
+    scripts = _html_scripts(text)
+    if scripts.strip():
+        parts.append(("script or style", scripts, False))
+    return parts
 
 
 def find_identifiers(
@@ -798,16 +1035,29 @@ def find_identifiers(
 ) -> pd.DataFrame:
     """Find employee ids, names and birth dates in a text or an HTML page.
 
+    The study's own ids are found whatever their shape (``E000123``,
+    ``ann.lee@corp.example``, ``zoë-7``, ``4711``, emoji): each is looked up as
+    a whole token, so ``12`` is not found inside ``2012`` and ``ann@x.org``
+    not inside ``joann@x.org`` (but punctuation ends a token: ``ann@x.org.uk``
+    counts as ``ann@x.org``, since a false alarm is safer than a missed id). In an HTML page the visible text, every tag
+    attribute (``alt``, ``title``, ``href``, ...) and, for ids only, the
+    content of scripts are searched, after HTML entities and URL escapes are
+    decoded; embedded images are skipped.
+
     Parameters
     ----------
     text : str
-        Plain text or HTML (tags, scripts, styles and embedded images are
-        ignored; only what a reader could see is searched).
+        Plain text or HTML.
     ids : iterable of str, optional
-        The study's employee ids; each is searched as a whole word. Purely
-        numeric ids shorter than 5 digits are skipped (they would match counts).
+        The study's employee ids. Weak ids (numbers of fewer than
+        :data:`WEAK_ID_DIGITS` digits, ids of one or two characters) look like
+        counts and years, so they are reported only where a reader would take
+        them for an id: in a table column headed like an id (``employee_id``,
+        ``Employee``, ``ID``) or right after an id label (``employee 17``,
+        ``ID: 17``, ``#17``).
     pattern : str or None, default :data:`EMPLOYEE_ID_PATTERN`
-        A regular expression for ids; ``None`` to search only ``ids``.
+        A regular expression for ids (searched in visible text and
+        attributes); ``None`` to search only ``ids``.
     birth_dates : iterable of date-like, optional
         Birth dates to search in ISO, ``dd/mm/yyyy``, ``mm/dd/yyyy`` and
         ``dd.mm.yyyy`` forms. A table header that names a birth date is
@@ -819,43 +1069,84 @@ def find_identifiers(
     -------
     pandas.DataFrame
         One row per finding: ``kind`` (``"employee_id"``, ``"birth_date"``,
-        ``"name"``), ``match`` and ``context`` (up to 40 characters around it).
+        ``"name"``), ``match`` (the text found; mask it before showing it
+        anywhere), ``context`` (up to 20 characters either side, every finding
+        in it masked) and ``where`` (``"visible text"``, ``"alt attribute of
+        <img>"``, ``"script or style"``, ``"table 0, column employee_id, row 3"``).
 
     Examples
     --------
     >>> import alignment_research as ar
     >>> ar.find_identifiers("<td>E000123</td><td>E-value 2.1</td>")["match"].tolist()
     ['E000123']
+    >>> ar.find_identifiers("Sent to ann.lee@corp.example in 2012", ids=["ann.lee@corp.example", "12"],
+    ...                     pattern=None)["context"].tolist()
+    ['Sent to a******************e in 2012']
     """
-    visible = _html_text(text) if "<" in text else text
-    found: list[tuple[str, str, int]] = []
-    if pattern:
-        found += [("employee_id", m.group(0), m.start()) for m in re.finditer(pattern, visible)]
-    if ids is not None:
-        wanted = {str(i) for i in ids if isinstance(i, str) and i and not (i.isdigit() and len(i) < 5)}
-        if wanted:
-            for m in re.finditer(r"[A-Za-z0-9_-]+", visible):
-                if m.group(0) in wanted:
-                    found.append(("employee_id", m.group(0), m.start()))
+    index = _id_index(ids)
+    parts = _text_parts(text)
+    rows = _find_personal(parts, index=index, pattern=pattern, birth_dates=birth_dates, names=names)
+    if index is not None and index.weak and parts[0][0] == "visible text":
+        rows += _weak_ids_in_tables(read_html_tables(text), index)
+    return pd.DataFrame(rows, columns=["kind", "match", "context", "where"])
+
+
+def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: bool = True) -> list[dict]:
+    """Findings in ``(where, text, visible)`` parts: ``kind, match, context, where, start``."""
+    found: list[tuple[str, str, int, int, str]] = []  # kind, match, start, end, where
+    forms = set()
     if birth_dates is not None:
-        forms = set()
         for d in pd.to_datetime(pd.Series(list(birth_dates)), errors="coerce").dropna():
             forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y"), d.strftime("%m/%d/%Y"), d.strftime("%d.%m.%Y")}
-        for form in forms:
-            found += [("birth_date", form, m.start()) for m in re.finditer(re.escape(form), visible)]
-    found += [("birth_date", m.group(0), m.start()) for m in _BIRTH_DATE_HEADER.finditer(visible)]
-    if names is not None:
-        for name in {str(x).strip() for x in names if isinstance(x, str) and len(str(x).strip()) > 2}:
-            found += [("name", m.group(0), m.start())
-                      for m in re.finditer(r"\b" + re.escape(name) + r"\b", visible, re.IGNORECASE)]
-    # de-duplicate (a pattern hit and an ids hit at the same place)
-    seen, rows = set(), []
-    for kind, match, pos in sorted(found, key=lambda r: r[2]):
-        if (kind, pos) in seen:
+    name_set = {str(x).strip() for x in names if isinstance(x, str) and len(str(x).strip()) > 2} if names is not None else set()
+    for where, part, visible in parts:
+        if pattern and visible:
+            found += [("employee_id", m.group(0), m.start(), m.end(), where) for m in re.finditer(pattern, part)]
+        if index:
+            found += [("employee_id", i, s, e, where) for i, s, e in index.find(part)]
+        if not visible:
             continue
-        seen.add((kind, pos))
-        rows.append({"kind": kind, "match": match, "context": visible[max(0, pos - 20): pos + len(match) + 20].strip()})
-    return pd.DataFrame(rows, columns=["kind", "match", "context"])
+        if index:
+            found += [("employee_id", i, s, e, where) for i, s, e in index.find_weak_after_labels(part)]
+        for form in forms:
+            found += [("birth_date", form, m.start(), m.end(), where) for m in re.finditer(re.escape(form), part)]
+        if date_headers:
+            found += [("birth_date", m.group(0), m.start(), m.end(), where) for m in _BIRTH_DATE_HEADER.finditer(part)]
+        for name in name_set:
+            found += [("name", m.group(0), m.start(), m.end(), where)
+                      for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", part, re.IGNORECASE)]
+    texts = {where: part for where, part, _ in parts}
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for _, _, s, e, where in found:
+        spans.setdefault(where, []).append((s, e))
+    seen, rows = set(), []
+    for kind, match, s, e, where in sorted(found, key=lambda r: (r[4] != "visible text", r[4], r[2])):
+        if (kind, where, s) in seen:  # a pattern hit and an ids hit at the same place
+            continue
+        seen.add((kind, where, s))
+        rows.append({"kind": kind, "match": match, "context": _context(texts[where], s, e, spans[where]),
+                     "where": where, "start": s})
+    return rows
+
+
+def _table_label(table: pd.DataFrame, position: int, label: str) -> str:
+    """``"table 0"``, or ``"sheet 'results'"`` for a workbook sheet (its name is the index name)."""
+    return f"sheet {table.index.name!r}" if label == "sheet" and table.index.name else f"{label} {position}"
+
+
+def _weak_ids_in_tables(tables: list[pd.DataFrame], index: _IdIndex, *, label: str = "table") -> list[dict]:
+    """Weak ids in the cells of columns headed like an id."""
+    rows = []
+    for t_i, t in enumerate(tables):
+        for c_i, col in enumerate(t.columns):
+            if not _ID_HEADER.match(str(col).strip()):
+                continue
+            for r_i, cell in enumerate(t.iloc[:, c_i].astype(str)):
+                hit = index.weak.get(unicodedata.normalize("NFC", cell.strip()).lower())
+                if hit is not None:
+                    rows.append({"kind": "employee_id", "match": hit, "context": f"{col}: {_mask(hit)}",
+                                 "where": f"{_table_label(t, t_i, label)}, column {col}, row {r_i}"})
+    return rows
 
 
 def read_html_tables(html: str) -> list[pd.DataFrame]:
@@ -909,15 +1200,51 @@ def read_html_tables(html: str) -> list[pd.DataFrame]:
     return tables
 
 
+def _is_count_header(label, count_pattern: str = COUNT_COLUMN_PATTERN) -> bool:
+    """Whether a column header counts people: ``n``, ``n_people``, ``Employees (n)``, ``People (N)``, ``Headcount``."""
+    text = unicodedata.normalize("NFKC", str(label)).strip().lower()
+    marked = bool(re.search(r"[(\[]\s*n\s*[)\]]|\bn\s*=\s*$", text))  # "Employees (n)", "People [N]"
+    text = re.sub(r"[(\[][^)\]]*[)\]]", " ", text)
+    key = re.sub(r"[^\w]+", "_", text).strip("_")
+    if re.fullmatch(count_pattern, key, re.IGNORECASE) or _PEOPLE_HEADER.fullmatch(key):
+        return True
+    return marked and not _COUNTED_THINGS.fullmatch(key)
+
+
+def _cell_number(cell) -> float | None:
+    """The number a table cell shows (``"3"``, ``"3.0"``, ``"1,204"``, ``"3 (12%)"``); None for anything else."""
+    text = str(cell).strip().replace("\u202f", "").replace("\u00a0", "")
+    m = re.fullmatch(r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*\([^)]*\))?", text)
+    return float(m.group(1).replace(",", "")) if m else None
+
+
+def _small_groups_in_tables(tables: list[pd.DataFrame], *, min_size: int, count_pattern: str) -> list[dict]:
+    rows = []
+    for t_i, t in enumerate(tables):
+        for c_i, col in enumerate(t.columns):
+            label = col[-1] if isinstance(col, tuple) else col
+            if not _is_count_header(label, count_pattern):
+                continue
+            for r_i, cell in enumerate(t.iloc[:, c_i]):
+                v = _cell_number(cell)
+                if v is not None and 0 < v < min_size:  # an empty group shows nobody
+                    rows.append({"table": t_i, "column": str(label), "row": r_i, "value": float(v)})
+    return rows
+
+
 def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUNT_COLUMN_PATTERN) -> pd.DataFrame:
     """Find table cells that show a group smaller than ``min_size`` in an HTML page.
 
-    Every ``<table>`` is read with :func:`read_html_tables`; a column whose
-    header matches ``count_pattern`` (``n``, ``n_*``, ``count``,
-    ``employees``, ``at_risk``, ...; not ``n_items``, ``n_groups`` and other
-    counts of things) counts people, and any number in it from 1 to
-    ``min_size - 1`` is a finding. Suppressed cells (missing, ``"suppressed"``)
-    and empty groups (0) are fine.
+    Every ``<table>`` is read with :func:`read_html_tables`; a column counts
+    people when its header, lower-cased with brackets dropped and other
+    characters turned into ``_``, matches ``count_pattern`` (``n``, ``n_*``,
+    ``count``, ``employees``, ``headcount``, ``at_risk``, ...; not
+    ``n_items``, ``n_groups`` and other counts of things), names a count of
+    people (``Number of employees``, ``n people``, ``Team size``), or carries
+    an ``(n)`` mark (``Employees (n)``, ``People (N)``; not ``Items (n)``).
+    Any number in it from 1 to ``min_size - 1`` (also written ``1,204`` or
+    ``3 (12%)``) is a finding. Suppressed cells (missing, ``"suppressed"``,
+    ``"<5"``) and empty groups (0) are fine.
 
     Parameters
     ----------
@@ -937,34 +1264,277 @@ def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUN
     Examples
     --------
     >>> import alignment_research as ar
-    >>> page = "<table><tr><th>team</th><th>n</th></tr><tr><td>A</td><td>3</td></tr></table>"
+    >>> page = "<table><tr><th>team</th><th>Employees (n)</th></tr><tr><td>A</td><td>3</td></tr></table>"
     >>> ar.find_small_groups(page)[["column", "value"]].values.tolist()
-    [['n', 3.0]]
+    [['Employees (n)', 3.0]]
     """
-    rows = []
-    tables = read_html_tables(html)
-    regex = re.compile(count_pattern, re.IGNORECASE)
-    for t_i, t in enumerate(tables):
-        for col in t.columns:
-            label = col[-1] if isinstance(col, tuple) else col
-            if not regex.fullmatch(str(label).strip()):
-                continue
-            values = pd.to_numeric(t[col], errors="coerce")
-            if isinstance(values, pd.DataFrame):  # duplicated header
-                values = values.iloc[:, 0]
-            for r_i, v in values.items():
-                if pd.notna(v) and 0 < v < min_size:  # an empty group shows nobody
-                    rows.append({"table": t_i, "column": str(label), "row": r_i, "value": float(v)})
+    rows = _small_groups_in_tables(read_html_tables(html), min_size=min_size, count_pattern=count_pattern)
     return pd.DataFrame(rows, columns=["table", "column", "row", "value"])
 
 
+# ---- reading written files: each reader returns (where, text) parts and the tables in the file
+
+
+def _read_csv_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
+    import csv
+    import io
+
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    rows = list(csv.reader(io.StringIO(text), delimiter=sep))
+    parts = [(f"line {i + 1}", sep.join(r)) for i, r in enumerate(rows)]
+    tables = []
+    if rows:
+        width = max(len(r) for r in rows)
+        header = rows[0] + [f"column_{i}" for i in range(len(rows[0]), width)]
+        tables.append(pd.DataFrame([r + [""] * (width - len(r)) for r in rows[1:]], columns=header, dtype=object))
+    return parts, tables
+
+
+def _read_xlsx_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
+    """Every sheet and cell (literal values and formula text), comments, sheet names and document properties."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, data_only=False)
+    parts: list[tuple[str, str]] = []
+    props = book.properties
+    meta = [str(getattr(props, k)) for k in ("title", "subject", "creator", "keywords", "description",
+                                                "lastModifiedBy", "category") if getattr(props, k, None)]
+    if meta:
+        parts.append(("document properties", "\n".join(meta)))
+    tables = []
+    for sheet in book.worksheets:
+        parts.append(("sheet names", sheet.title))
+        grid = []
+        for row in sheet.iter_rows():
+            values = []
+            for cell in row:
+                v = cell.value
+                text = "" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+                values.append(text)
+                if text:
+                    parts.append((f"sheet {sheet.title!r} cell {cell.coordinate}", text))
+                if cell.comment is not None:
+                    parts.append((f"sheet {sheet.title!r} comment on {cell.coordinate}", cell.comment.text))
+            grid.append(values)
+        grid = [r for r in grid if any(r)]
+        if grid:
+            width = max(len(r) for r in grid)
+            header = [h or f"column_{i}" for i, h in enumerate(grid[0] + [""] * (width - len(grid[0])))]
+            t = pd.DataFrame([r + [""] * (width - len(r)) for r in grid[1:]], columns=header, dtype=object)
+            tables.append(t.rename_axis(sheet.title))
+    return parts, tables
+
+
+def _pdf_literal(raw: bytes) -> bytes:
+    """Decode the escapes of a PDF literal string body (without its parentheses)."""
+    out, i = bytearray(), 0
+    escapes = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f"}
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x5C and i + 1 < len(raw):  # backslash
+            nxt = raw[i + 1]
+            if nxt in escapes:
+                out += escapes[nxt]
+                i += 2
+            elif 0x30 <= nxt <= 0x37:
+                m = re.match(rb"[0-7]{1,3}", raw[i + 1: i + 4])
+                out.append(int(m.group(0), 8) & 0xFF)
+                i += 1 + len(m.group(0))
+            elif nxt in b"\r\n":
+                i += 2
+            else:
+                out.append(nxt)
+                i += 2
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
+def _pdf_strings(data: bytes) -> list[bytes]:
+    """Literal ``(...)`` and hex ``<...>`` strings of PDF content, in order (nested parentheses kept)."""
+    out, i, n = [], 0, len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x28:  # (
+            depth, j, body = 1, i + 1, bytearray()
+            while j < n and depth:
+                ch = data[j]
+                if ch == 0x5C and j + 1 < n:
+                    body += data[j: j + 2]
+                    j += 2
+                    continue
+                depth += (ch == 0x28) - (ch == 0x29)
+                if depth:
+                    body.append(ch)
+                j += 1
+            out.append(_pdf_literal(bytes(body)))
+            i = j
+        elif c == 0x3C and i + 1 < n and data[i + 1] != 0x3C:  # < but not <<
+            m = re.match(rb"<([0-9A-Fa-f\s]*)>", data[i: i + 65536])
+            if m:
+                hexed = re.sub(rb"\s", b"", m.group(1))
+                out.append(bytes.fromhex((hexed + b"0" * (len(hexed) % 2)).decode()))
+                i += m.end()
+            else:
+                i += 1
+        else:
+            i += 1
+    return out
+
+
+def _pdf_cmaps(streams: list[bytes]) -> list[dict[bytes, str]]:
+    """Code-to-text maps of the fonts' ToUnicode CMaps (``bfchar`` and ``bfrange``)."""
+    maps = []
+    for s in streams:
+        if b"begincmap" not in s:
+            continue
+        table: dict[bytes, str] = {}
+
+        def text(h: bytes) -> str:
+            return bytes.fromhex(h.decode()).decode("utf-16-be", errors="replace")
+
+        for block in re.findall(rb"beginbfchar(.*?)endbfchar", s, re.S):
+            for src, dst in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]*)>", block):
+                table[bytes.fromhex(src.decode())] = text(dst)
+        for block in re.findall(rb"beginbfrange(.*?)endbfrange", s, re.S):
+            for lo, hi, dst in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*(<[0-9A-Fa-f]*>|\[[^\]]*\])", block):
+                width, a, b = len(lo) // 2, int(lo, 16), int(hi, 16)
+                if b - a > 65535:
+                    continue
+                if dst.startswith(b"["):
+                    targets = [text(t) for t in re.findall(rb"<([0-9A-Fa-f]*)>", dst)]
+                    for k, t in enumerate(targets[: b - a + 1]):
+                        table[(a + k).to_bytes(width, "big")] = t
+                else:
+                    base = dst.strip(b"<>")
+                    start = int(base, 16) if base else 0
+                    for k in range(b - a + 1):
+                        table[(a + k).to_bytes(width, "big")] = chr(start + k) if start + k < 0x110000 else ""
+        if table:
+            maps.append(table)
+    return maps
+
+
+def _pdf_decode(raw: bytes, cmap: dict[bytes, str] | None) -> str:
+    if cmap is None:
+        if raw.startswith(b"\xfe\xff"):
+            return raw[2:].decode("utf-16-be", errors="replace")
+        return raw.decode("latin-1")
+    width = len(next(iter(cmap)))
+    return "".join(cmap.get(raw[k: k + width], "") for k in range(0, len(raw), width))
+
+
+def _read_pdf_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
+    """Best-effort PDF text without a PDF library (none is a dependency).
+
+    Streams are inflated (``FlateDecode``) or taken as they are; the strings
+    of the file and of every stream are decoded as PDF text (literal and hex
+    strings; ``TJ`` arrays joined) and also through every ToUnicode CMap in
+    the file, so text set in subset fonts is read too. Images and streams
+    under other filters are skipped.
+    """
+    import zlib
+
+    data = path.read_bytes()
+    streams = []
+    for m in re.finditer(rb"stream\r?\n", data):
+        end = data.find(b"endstream", m.end())
+        if end < 0:
+            continue
+        body, head = data[m.end(): end], data[max(0, m.start() - 512): m.start()]
+        if b"/FlateDecode" in head.rsplit(b"obj", 1)[-1]:
+            try:
+                body = zlib.decompressobj().decompress(body)
+            except zlib.error:
+                continue
+        elif re.search(rb"/Filter", head.rsplit(b"obj", 1)[-1]):
+            continue  # images and other encodings
+        streams.append(body)
+    cmaps = _pdf_cmaps(streams)
+    outside = re.sub(rb"(?s)stream\r?\n.*?endstream", b" ", data)  # the document's own strings (/Title, ...)
+    parts = []
+    for k, chunk in enumerate([outside, *streams]):
+        where = "file" if k == 0 else f"stream {k}"
+        arrays = [_pdf_strings(a) for a in re.findall(rb"\[((?:[^\[\]]|\\[\[\]])*)\]\s*TJ", chunk)]
+        strings = _pdf_strings(chunk)
+        if not strings:
+            continue
+        for cmap in [None, *cmaps]:
+            texts = [_pdf_decode(s, cmap) for s in strings]
+            texts += ["".join(_pdf_decode(s, cmap) for s in arr) for arr in arrays]
+            parts.append((where if cmap is None else f"{where} (font map)", "\n".join(texts)))
+    return parts, []
+
+
+def _read_png_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
+    """The text chunks of a PNG image (``tEXt``, ``zTXt``, ``iTXt``, ``eXIf``): titles, descriptions, authors."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    parts, pos = [], 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos: pos + 4])
+        kind, body = data[pos + 4: pos + 8], data[pos + 8: pos + 8 + length]
+        pos += 12 + length
+        try:
+            if kind == b"tEXt":
+                key, _, value = body.partition(b"\0")
+                parts.append((f"PNG text {key.decode('latin-1')!r}", value.decode("latin-1")))
+            elif kind == b"zTXt":
+                key, _, value = body.partition(b"\0")
+                parts.append((f"PNG text {key.decode('latin-1')!r}", zlib.decompress(value[1:]).decode("latin-1")))
+            elif kind == b"iTXt":
+                key, _, rest = body.partition(b"\0")
+                compressed, rest = rest[0], rest[2:]
+                lang, _, rest = rest.partition(b"\0")
+                translated, _, value = rest.partition(b"\0")
+                value = zlib.decompress(value) if compressed else value
+                parts.append((f"PNG text {key.decode('latin-1')!r}",
+                              translated.decode("utf-8", "replace") + "\n" + value.decode("utf-8", "replace")))
+            elif kind == b"eXIf":
+                parts.append(("PNG EXIF", body.decode("latin-1")))
+        except (zlib.error, IndexError):
+            parts.append((f"PNG chunk {kind.decode('latin-1')!r} (unreadable)", body.decode("latin-1")))
+        if kind == b"IEND":
+            break
+    return parts, []
+
+
+def _read_other_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
+    data = path.read_bytes()
+    try:
+        return [("file", data.decode("utf-8"))], []
+    except UnicodeDecodeError:
+        return [("raw bytes", data.decode("latin-1"))], []
+
+
+_READERS = {".csv": _read_csv_file, ".tsv": _read_csv_file, ".xlsx": _read_xlsx_file, ".xlsm": _read_xlsx_file,
+            ".pdf": _read_pdf_file, ".png": _read_png_file}
+
+
+def _finding(file: str, kind: str, found: str, where: str, context: str = "") -> dict:
+    detail = f"{found} in {where}" + (f": '{context}'" if context else "")
+    return {"file": file, "kind": kind, "found": found, "where": where, "detail": detail}
+
+
 def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
-    """Scan one rendered HTML report for identifiers and groups below the threshold.
+    """Scan one written file for identifiers and groups below the threshold.
+
+    HTML (``.html``, ``.htm``, ``.svg``) is searched with
+    :func:`find_identifiers` (visible text, attributes such as ``alt`` and
+    ``title``, scripts) and :func:`find_small_groups`. CSV and XLSX files are
+    searched cell by cell (every sheet; formulas, comments and document
+    properties too), and their count columns checked like HTML tables. PDF
+    text is read without a PDF library (see Notes), PNG images through their
+    text chunks; any other file as text (or raw bytes).
 
     Parameters
     ----------
     path : str or Path
-        The HTML file.
+        The file.
     min_size : int, default 5
         The study's minimum group size.
     ids, birth_dates, names : iterable, optional
@@ -974,7 +1544,18 @@ def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=No
     -------
     pandas.DataFrame
         One row per finding: ``file``, ``kind`` (``employee_id``,
-        ``birth_date``, ``name`` or ``small_group``) and ``detail``.
+        ``birth_date``, ``name`` or ``small_group``), ``found`` (masked: the
+        first and last character of an id, name or date, never the whole),
+        ``where`` (e.g. ``"visible text"``, ``"sheet 'results' cell B7"``,
+        ``"table 0, column n, row 2"``) and ``detail`` (the two, with masked context).
+
+    Notes
+    -----
+    No PDF text extractor is a dependency, so PDF text is recovered from the
+    file itself: streams are inflated (``FlateDecode``) and every literal and
+    hex string is decoded as PDF text and through each ToUnicode font map.
+    That reads PDFs from matplotlib, browsers and most writers; text drawn as
+    outlines, or under other stream filters, is not read.
 
     Examples
     --------
@@ -985,13 +1566,77 @@ def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=No
     0
     """
     path = Path(path)
-    html = path.read_text(encoding="utf-8")
-    rows = [
-        {"file": path.name, "kind": r.kind, "detail": f"{r.match!r} in '{r.context}'"}
-        for r in find_identifiers(html, ids=ids, birth_dates=birth_dates, names=names).itertuples()
-    ]
-    rows += [
-        {"file": path.name, "kind": "small_group", "detail": f"table {r.table}, column {r.column}, row {r.row}: {r.value:g}"}
-        for r in find_small_groups(html, min_size=min_size).itertuples()
-    ]
-    return pd.DataFrame(rows, columns=["file", "kind", "detail"])
+    index = _id_index(ids)
+    rows = []
+    if path.suffix.lower() in {".html", ".htm", ".svg", ".xhtml"}:
+        html = path.read_text(encoding="utf-8", errors="replace")
+        rows += [_finding(path.name, r.kind, _mask(r.match), r.where, r.context)
+                 for r in find_identifiers(html, ids=index, birth_dates=birth_dates, names=names).itertuples()]
+        rows += [_finding(path.name, "small_group", f"{r.value:g}", f"table {r.table}, column {r.column}, row {r.row}")
+                 for r in find_small_groups(html, min_size=min_size).itertuples()]
+        return pd.DataFrame(rows, columns=["file", "kind", "found", "where", "detail"])
+    reader = _READERS.get(path.suffix.lower(), _read_other_file)
+    parts, tables = reader(path)
+    # one pass over all parts joined (a finding's offset names its part), not one per cell or line
+    offsets, pos = [], 0
+    for _, text in parts:
+        offsets.append(pos)
+        pos += len(text) + 1
+    joined = "\n".join(text for _, text in parts)
+    textual = reader in (_read_csv_file, _read_xlsx_file) or (reader is _read_other_file and parts[0][0] == "file")
+    found = _find_personal([("file", joined, True)], index=index, birth_dates=birth_dates, names=names,
+                           pattern=EMPLOYEE_ID_PATTERN if textual else None, date_headers=bool(textual))
+    # (the id pattern and the birth-date header are not looked for in the noise of binary files)
+    rows += [_finding(path.name, r["kind"], _mask(r["match"]), parts[bisect.bisect_right(offsets, r["start"]) - 1][0],
+                      r["context"]) for r in found]
+    label = "sheet" if reader is _read_xlsx_file else "table"
+    if index is not None:
+        rows += [_finding(path.name, r["kind"], _mask(r["match"]), r["where"], r["context"])
+                 for r in _weak_ids_in_tables(tables, index, label=label)]
+    rows += [_finding(path.name, "small_group", f"{r['value']:g}",
+                      f"{_table_label(tables[r['table']], r['table'], label)}, column {r['column']}, row {r['row']}")
+             for r in _small_groups_in_tables(tables, min_size=min_size, count_pattern=COUNT_COLUMN_PATTERN)]
+    out = pd.DataFrame(rows, columns=["file", "kind", "found", "where", "detail"])
+    return out.drop_duplicates(["kind", "found", "where"], ignore_index=True)
+
+
+def scan_outputs(folder, *, min_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
+    """Scan every file under a folder with :func:`scan_report` (HTML, CSV, XLSX, PDF, PNG and any other).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The output folder (searched recursively).
+    min_size : int, default 5
+        The study's minimum group size.
+    ids, birth_dates, names : iterable, optional
+        Passed to :func:`find_identifiers`; the ids are indexed once for all files.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The findings of every file: ``file`` (path relative to ``folder``),
+        ``kind``, ``found`` (masked), ``where`` and ``detail``. A file that
+        cannot be read (a damaged workbook, say) is a finding of kind
+        ``unreadable``: what cannot be read cannot be shown to be safe.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, alignment_research as ar
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "t.csv").write_text("team,Headcount\\nA,3\\n")
+    >>> ar.scan_outputs(d)[["file", "kind", "where"]].values.tolist()
+    [['t.csv', 'small_group', 'table 0, column Headcount, row 0']]
+    """
+    folder = Path(folder)
+    index = _id_index(ids)
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            rows = scan_report(path, min_size=min_size, ids=index, birth_dates=birth_dates, names=names)
+        except Exception as err:  # a file that cannot be read cannot be shown to be safe
+            rows = pd.DataFrame([_finding(path.name, "unreadable", type(err).__name__, "the whole file")])
+        found.append(rows.assign(file=path.relative_to(folder).as_posix()))
+    if not found:
+        return pd.DataFrame(columns=["file", "kind", "found", "where", "detail"])
+    return pd.concat(found, ignore_index=True)

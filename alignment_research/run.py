@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as _html
+import os
 import re
 import shutil
 import subprocess
@@ -204,20 +205,24 @@ def _title(path: Path) -> str:
     return path.stem.split("_", 1)[-1].replace("_", " ").capitalize()
 
 
-def _personal_values(study) -> dict:
-    """Collect ids, names and birth dates of the raw study, to search for them in reports."""
-    ids: set[str] = set()
+def _personal_values(study, cleaned=None) -> dict:
+    """Collect ids, names and birth dates of the raw study (and the clean tables' pseudonyms), to search for them."""
+    ids: set = set()
     names: set[str] = set()
     births: list = []
     for table in study.tables.values():
         for col in table.columns:
             key = re.sub(r"[\s\-.]+", "_", str(col).strip())
             if col in {"employee_id", "manager_id", "owner_id", "giver_id"}:
-                ids |= {str(v).strip() for v in table[col].dropna()}
+                ids |= set(table[col].dropna().tolist())
             elif _NAME_COLUMNS.match(key):
                 names |= {str(v).strip() for v in table[col].dropna()}
             elif _BIRTH_COLUMNS.match(key):
                 births.extend(table[col].dropna().tolist())
+    if cleaned is not None and cleaned.config.pseudonymise:  # a pseudonym is an individual's id too
+        for table in cleaned.tables.values():
+            for col in {"employee_id", "manager_id", "owner_id", "giver_id"} & set(table.columns):
+                ids |= set(table[col].dropna().tolist())
     return {"ids": ids, "names": names, "birth_dates": births}
 
 
@@ -331,8 +336,11 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     ConfigError
         ``study.yaml`` is missing or invalid.
     PrivacyError
-        A rendered report shows an employee id, a name, a birth date or a group
-        smaller than ``min_group_size``; the offending HTML is deleted.
+        A file the run wrote (a report, ``index.html``, any export) shows an
+        employee id (the study's own ids, or their pseudonyms), a name, a birth
+        date or a group smaller than ``min_group_size``. Nothing is published:
+        the offending files are deleted and the message lists each file, what
+        was found (masked) and where.
     AlignmentResearchError
         A notebook failed (the message names it and the cell); its partly
         executed copy is kept in ``<out_dir>/failed/``.
@@ -342,8 +350,12 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     Notebooks are executed on copies (the committed notebooks are untouched)
     with the kernel's working directory set to ``notebooks/`` and the
     parameter ``study_dir`` set to the study's absolute path. Executed copies
-    are discarded after rendering, so the output folder holds only the
-    privacy-checked HTML. Command line: ``alignment-research run [STUDY] --out DIR``.
+    are discarded after rendering. Everything is written into a hidden sibling
+    folder (``.<out>.partial-*``), scanned there with
+    :func:`~alignment_research.privacy.scan_outputs`, and moved into
+    ``out_dir`` only when the whole run succeeded; a failed run leaves
+    ``out_dir`` as it was (only a failed notebook's executed copy is kept, in
+    ``<out_dir>/failed/``, for the researcher). Command line: ``alignment-research run [STUDY] --out DIR``.
 
     Examples
     --------
@@ -352,8 +364,6 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     >>> result.timings  # doctest: +SKIP
     """
     from . import __version__
-    from .notebooks import execute_notebook, notebooks_dir, render_html
-    from .privacy import scan_report
 
     study_dir = Path(study_dir) if study_dir is not None else sample_study_dir()
     if not study_dir.exists():
@@ -364,58 +374,103 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     if not _is_sample(study_dir):
         _warn_if_tracked(out_dir)
     show = progress if progress is not None else sys.stderr.isatty()
-    stages = _Stages(total=2 + len(chosen), show=show)
-    reports = []
+    stages = _Stages(total=3 + len(chosen), show=show)
     with stages.running():
         with stages.stage("validate and clean"):
             study, cleaned = _load_and_clean(study_dir)
-        config = cleaned.config
-        personal = _personal_values(study)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        findings = []
-        with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
-            for nb in chosen:
-                no_input = BRIEF_MARK in nb.stem
-                html = out_dir / f"{nb.stem}.html"
-                t0 = time.perf_counter()
-                lacking = missing_tables(nb, cleaned.tables)
-                if lacking:
-                    with stages.stage(f"{nb.stem} (skipped)"):
-                        html.unlink(missing_ok=True)
-                    reports.append({"notebook": nb.name, "title": _title(nb), "html": None, "no_input": no_input,
-                                    "seconds": 0.0, "skipped": "needs " + ", ".join(lacking)})
-                    continue
-                with stages.stage(f"{nb.stem}"):
-                    executed = Path(tmp) / nb.name
-                    try:
-                        execute_notebook(
-                            nb, parameters={"study_dir": str(study_dir)}, output_path=executed, cwd=notebooks_dir()
-                        )
-                    except AlignmentResearchError:
-                        if executed.exists():
-                            (out_dir / "failed").mkdir(exist_ok=True)
-                            shutil.copy(executed, out_dir / "failed" / nb.name)
-                        raise
-                    render_html(executed, html, no_input=no_input)
-                    found = scan_report(html, min_size=config.min_group_size, **personal)
-                    if len(found):
-                        html.unlink()
-                        findings.append(found)
-                reports.append(
-                    {"notebook": nb.name, "title": _title(nb), "html": html.name, "no_input": no_input,
-                     "seconds": time.perf_counter() - t0, "skipped": ""}
-                )
-        if findings:
-            found = pd.concat(findings, ignore_index=True)
-            lines = "\n".join(f"  {r.file}: {r.kind}: {r.detail}" for r in found.head(15).itertuples())
-            raise PrivacyError(
-                f"{len(found)} privacy finding(s) in the rendered reports; the offending report(s) "
-                f"{sorted(found['file'].unique())} were deleted. Show such tables through "
-                f"ar.suppress_small_groups() and never show ids, names or birth dates:\n{lines}"
+        with _staging_dir(out_dir) as staging:
+            reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages)
+            with stages.stage("index"):
+                _write_index(staging, study_dir, cleaned, reports, __version__)
+            with stages.stage("privacy scan"):
+                _check_outputs(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
+            _publish(staging, out_dir, stale=[f"{nb.stem}.html" for nb, r in zip(chosen, reports.itertuples())
+                                               if r.skipped])
+    return RunResult(out_dir, out_dir / "index.html", reports, stages.table(), cleaned.counts.copy())
+
+
+@contextmanager
+def _staging_dir(out_dir: Path):
+    """Yield a fresh sibling folder of ``out_dir`` to write into; remove it whatever happens.
+
+    Everything a run writes goes there first, so a run that fails (a notebook
+    error, a privacy finding, an interrupt) leaves ``out_dir`` as it was: no
+    half-written or unchecked file ever lands in it.
+    """
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages) -> pd.DataFrame:
+    """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook."""
+    from .notebooks import execute_notebook, notebooks_dir, render_html
+
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
+        for nb in chosen:
+            no_input = BRIEF_MARK in nb.stem
+            lacking = missing_tables(nb, cleaned.tables)
+            if lacking:
+                with stages.stage(f"{nb.stem} (skipped)"):
+                    pass
+                reports.append({"notebook": nb.name, "title": _title(nb), "html": None, "no_input": no_input,
+                                "seconds": 0.0, "skipped": "needs " + ", ".join(lacking)})
+                continue
+            t0 = time.perf_counter()
+            with stages.stage(f"{nb.stem}"):
+                executed = Path(tmp) / nb.name
+                try:
+                    execute_notebook(
+                        nb, parameters={"study_dir": str(study_dir)}, output_path=executed, cwd=notebooks_dir()
+                    )
+                except AlignmentResearchError:
+                    if executed.exists():  # for the researcher to debug; not a report
+                        (out_dir / "failed").mkdir(parents=True, exist_ok=True)
+                        shutil.copy(executed, out_dir / "failed" / nb.name)
+                    raise
+                render_html(executed, staging / f"{nb.stem}.html", no_input=no_input)
+            reports.append(
+                {"notebook": nb.name, "title": _title(nb), "html": f"{nb.stem}.html", "no_input": no_input,
+                 "seconds": time.perf_counter() - t0, "skipped": ""}
             )
-        with stages.stage("index"):
-            index = _write_index(out_dir, study_dir, cleaned, pd.DataFrame(reports), __version__)
-    return RunResult(out_dir, index, pd.DataFrame(reports), stages.table(), cleaned.counts.copy())
+    return pd.DataFrame(reports, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
+
+
+def _check_outputs(staging: Path, min_size: int, personal: dict) -> None:
+    """Scan every file the run wrote; on any finding delete the offending files and raise PrivacyError."""
+    from .privacy import scan_outputs
+
+    found = scan_outputs(staging, min_size=min_size, **personal)
+    if found.empty:
+        return
+    offending = sorted(found["file"].unique())
+    for name in offending:
+        (staging / name).unlink(missing_ok=True)
+    lines = "\n".join(f"  {r.file}: {r.kind} {r.found} in {r.where}" for r in found.head(20).itertuples())
+    more = f"\n  ... and {len(found) - 20} more" if len(found) > 20 else ""
+    raise PrivacyError(
+        f"{len(found)} privacy finding(s) in the files this run wrote, so nothing was published: "
+        f"{offending} were deleted and the output folder was left as it was. Show group tables through "
+        f"ar.suppress_small_groups() and never show ids, names or birth dates (found values are masked here):\n"
+        f"{lines}{more}"
+    )
+
+
+def _publish(staging: Path, out_dir: Path, *, stale: list[str]) -> None:
+    """Move the checked files of ``staging`` into ``out_dir`` (one rename when ``out_dir`` is new)."""
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return
+    for name in stale:  # reports of an earlier run that this run skipped
+        (out_dir / name).unlink(missing_ok=True)
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = out_dir / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
 
 
 def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame, version: str) -> Path:

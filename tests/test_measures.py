@@ -99,6 +99,27 @@ def test_cascade_alignment_takes_a_rehires_manager_from_the_current_spell():
     assert e["alignment_cascade"].tolist() == [1.0, 1.0]
 
 
+
+@pytest.mark.parametrize("employee_dtype, goal_dtype", [("string", object), (object, "string"), ("string", "string")])
+def test_a_rehires_manager_is_found_whatever_text_dtype_the_ids_have(employee_dtype, goal_dtype):
+    # pseudonymised or vendor-typed ids ("string") beside object ids made merge_asof raise MergeError
+    employees = _employees([("C", "2010-01-01", NA), ("D", "2010-01-01", NA), ("E", "2015-01-01", "C"),
+                            ("E", "2021-06-01", "D")])
+    employees = employees.astype({"employee_id": employee_dtype, "manager_id": employee_dtype})
+    cycles = [ar.Cycle(name="2020", start="2020-01-01", end="2020-12-31"),
+              ar.Cycle(name="2021", start="2021-01-01", end="2021-12-31")]
+    goals = pd.DataFrame({"goal_id": ["C1", "D1", "E1", "C2", "D2", "E2"], "owner_id": ["C", "D", "E"] * 2,
+                          "cycle": ["2020"] * 3 + ["2021"] * 3,
+                          "parent_goal_id": [NA, NA, "C1", NA, NA, "D2"], "weight": np.nan})
+    goals = goals.astype({"owner_id": goal_dtype})
+    table, _ = ar.cascade_alignment(goals, employees, cycles=cycles)
+    assert table.loc[table["employee_id"] == "E", "manager_id"].tolist() == ["C", "D"]
+    reviews = pd.DataFrame({"employee_id": pd.array(["E", "E"], dtype=goal_dtype), "cycle": ["2020", "2021"],
+                            "target_attainment": [1.0, 0.9]})
+    goals = goals.assign(attainment=1.0)
+    out = ar.attainment_alignment(goals, reviews, employees, cycles=cycles, min_cycles=1)
+    assert sorted(out["manager_id"].astype(str)) == ["C", "D"]
+
 def test_team_alignment_per_manager_and_cycle():
     table, _ = ar.cascade_alignment(GOALS, EMPLOYEES, cycles=["c1", "c2"])
     team = ar.team_alignment(table, cycles=["c1", "c2"])

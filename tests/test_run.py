@@ -165,7 +165,7 @@ def test_run_writes_an_index_with_study_window_quality_and_version(probe_run):
 
 def test_run_reports_stage_timings_and_writes_only_html(probe_run):
     _, result = probe_run
-    assert result.timings["stage"].tolist() == ["validate and clean", "98_probe", "index"]
+    assert result.timings["stage"].tolist() == ["validate and clean", "98_probe", "index", "privacy scan"]
     assert (result.timings["seconds"] > 0).all()
     assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "index.html"]
     assert result.reports.loc[0, "no_input"] == False  # noqa: E712 - only briefs hide code
@@ -199,7 +199,7 @@ def test_run_on_a_second_simulated_study(tmp_path):
     assert not re.search(r'class="[^"]*jp-InputArea-editor', brief) and "hl-ipython3" not in brief
     assert "import alignment_research" not in brief
     assert 'src="data:image/png;base64,' in brief  # figures embedded
-    assert result.timings["stage"].tolist() == ["validate and clean", *[n[:-6] for n in names], "index"]
+    assert result.timings["stage"].tolist() == ["validate and clean", *[n[:-6] for n in names], "index", "privacy scan"]
 
 
 @pytest.mark.slow
@@ -237,3 +237,95 @@ def test_missing_tables_reads_the_notebook_number():
     tables = {"employees": pd.DataFrame({"employee_id": ["E1"]}), "goals": pd.DataFrame({"goal_id": []})}
     assert ar.missing_tables(Path("01_data_quality.ipynb"), tables) == []
     assert ar.missing_tables(Path("02_alignment.ipynb"), tables) == ["goals", "surveys"]
+
+
+# --------------------------------------------------------------------------- nothing half-written, nothing leaked
+
+
+def _fake_render(write):
+    """A stand-in for the notebook stage: write files into the staging folder, then return the report rows."""
+    def render(chosen, staging, out_dir, study_dir, cleaned, stages):
+        write(staging, cleaned)
+        return pd.DataFrame([{"notebook": "98_probe.ipynb", "title": "Probe", "html": "98_probe.html",
+                              "no_input": False, "seconds": 0.0, "skipped": ""}])
+    return render
+
+
+def _previous_run(out: Path) -> dict:
+    out.mkdir(parents=True)
+    (out / "index.html").write_text("<p>the last good run</p>", encoding="utf-8")
+    return {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()}
+
+
+def test_a_failing_run_leaves_the_output_folder_as_it_was(tmp_path, monkeypatch):
+    study = write_study(tmp_path / "study", n=60, seed=3)
+    before = _previous_run(tmp_path / "out")
+
+    def write_then_fail(staging, cleaned):
+        (staging / "98_probe.html").write_text("<p>half", encoding="utf-8")
+        raise ar.AlignmentResearchError("98_probe failed in cell 3")
+
+    monkeypatch.setattr(run_module, "_render_reports", _fake_render(write_then_fail))
+    with pytest.raises(ar.AlignmentResearchError, match="cell 3"):
+        ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
+    assert {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "study"]  # no staging folder left behind
+
+
+def test_a_privacy_finding_in_any_written_file_publishes_nothing_and_masks_the_id(tmp_path, monkeypatch):
+    study = write_study(tmp_path / "study", n=60, seed=3)
+    before = _previous_run(tmp_path / "out")
+    leaked = {}
+
+    def write_a_leak(staging, cleaned):
+        leaked["id"] = cleaned.tables["employees"]["employee_id"].iloc[7]
+        (staging / "98_probe.html").write_text("<p>fine</p>", encoding="utf-8")
+        (staging / "results.csv").write_text(f"term,estimate\nx,0.1\n{leaked['id']},0.3\n", encoding="utf-8")
+
+    monkeypatch.setattr(run_module, "_render_reports", _fake_render(write_a_leak))
+    with pytest.raises(ar.PrivacyError) as info:
+        ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
+    message = str(info.value)
+    assert f"results.csv: employee_id {leaked['id'][0]}" in message and "line 3" in message
+    assert leaked["id"] not in message
+    assert {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "study"]
+
+
+def test_a_successful_run_replaces_the_files_it_wrote_and_keeps_others(tmp_path, monkeypatch):
+    study = write_study(tmp_path / "study", n=60, seed=3)
+    _previous_run(tmp_path / "out")
+    (tmp_path / "out" / "notes.txt").write_text("mine", encoding="utf-8")
+    monkeypatch.setattr(run_module, "_render_reports", _fake_render(
+        lambda staging, cleaned: (staging / "98_probe.html").write_text("<p>new</p>", encoding="utf-8")))
+    result = ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
+    assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "index.html", "notes.txt"]
+    assert "the last good run" not in result.index.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "study"]
+
+
+def test_a_pseudonymised_study_with_rehires_runs_end_to_end_without_leaking(tmp_path, monkeypatch):
+    key = "k3y-" + "5ecret" * 6
+    monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", key)
+    study = write_study(tmp_path / "study", n=300, seed=0)
+    cfg = yaml.safe_load((study / "study.yaml").read_text())
+    cfg["pseudonymise"] = True
+    (study / "study.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    employees = pd.read_csv(study / "employees.csv", dtype=str)
+    spells = employees.dropna(subset=["hire_date"]).groupby("employee_id")["hire_date"].nunique()
+    assert (spells >= 2).any()  # the simulator made a rehire: several spells of one employee_id
+    ids = set(employees["employee_id"].dropna()) | set(employees["manager_id"].dropna())
+
+    # 02 measures cascade alignment, where rehires with pseudonymised ids raised MergeError
+    result = ar.run_study(study, tmp_path / "out", notebooks=["02"], progress=False)
+
+    written = sorted(p for p in result.out_dir.rglob("*") if p.is_file())
+    assert [p.name for p in written] == ["02_alignment.html", "index.html"]
+    assert ar.scan_outputs(result.out_dir, ids=ids).empty
+    for path in written:
+        raw = path.read_bytes()
+        assert key.encode() not in raw, path.name
+        assert not [i for i in ids if i.encode() in raw], path.name
+    assert "pseudonymised (keyed hash)" in visible_text(result.index.read_text(encoding="utf-8"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "study"]
