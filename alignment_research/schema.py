@@ -50,6 +50,7 @@ RULES: dict[str, str] = {
     "untrimmed_text": "leading or trailing white space removed (a blank cell becomes missing)",
     "noncanonical_category": "category written differently from its canonical value; normalised",
     "excel_serial_date": "Excel serial day number converted to a date",
+    "ambiguous_date": "date fits more than one of study.yaml `date_formats` with different results; the first format's reading is kept",
     "reverse_coded": "reverse-coded item recoded as min + max - x (once per column)",
     # set to missing
     "absent_column": "optional column (or declared survey item) absent from the source; added with every value missing",
@@ -62,6 +63,9 @@ RULES: dict[str, str] = {
     "out_of_range_attainment": "attainment is not in 0..10 (1.0 = target met); set to missing",
     "out_of_range_weight": "goal weight is negative; set to missing",
     "out_of_range_answer": "survey answer outside the scale's min..max or not a whole number; set to missing",
+    "self_managed": "manager_id is the employee's own id; the link is cut (set to missing)",
+    "manager_cycle": "manager links form a loop (A manages B manages A); one link of the loop is cut, every spell on it reported",
+    "goal_cycle": "parent_goal_id links form a loop (or a goal is its own parent); one link of the loop is cut, every goal on it reported",
     # quarantined
     "missing_required": "a required field is missing or unreadable",
     "implausible_date": "date outside the plausible range [earliest_plausible_date, window end + 5 years]",
@@ -73,6 +77,7 @@ RULES: dict[str, str] = {
     "unknown_employee": "employee_id is not in the employees table",
     "quarantined_employee": "every employment spell of this employee_id is in quarantine (see quarantine/employees.csv)",
     "unknown_cycle": "cycle is not one of the cycles declared in study.yaml",
+    "hire_in_future": "hire_date is after today's date: the spell has not started (a planned hire or a typo)",
     "survey_before_hire": "survey response dated before the respondent was hired",
     "survey_after_termination": "survey response dated after the respondent's termination_date (of that spell)",
     # flagged (kept)
@@ -80,6 +85,7 @@ RULES: dict[str, str] = {
     "unknown_owner": "goal owner_id is not an employee_id in the clean employees table",
     "unknown_giver": "feedback giver_id is not an employee_id in the clean employees table",
     "unknown_parent_goal": "parent_goal_id is not a goal_id in the clean goals table",
+    "hire_after_window": "hire_date is after the observation window's end: kept, but the spell has no time at risk in the window",
     # schema safety net (column-level dtype failure = a bug in cleaning)
     "wrong_type": "column does not have the contract's type after cleaning",
 }
