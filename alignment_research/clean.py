@@ -593,23 +593,32 @@ def parse_dates(
 
 
 def _read_formats(text: pd.Series, formats) -> tuple[pd.Series, pd.Series]:
-    """Read text dates with each format: (first reading, day only; true where another format reads a different day)."""
+    """Read text dates with each format: (first reading, day only; true where another format reads a different day).
+
+    Each distinct text is parsed once (a date column repeats few values), then spread back to the rows.
+    """
     first = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     ambiguous = pd.Series(False, index=text.index)
     if text.empty:
         return first, ambiguous
+    codes, uniques = pd.factorize(text.to_numpy(dtype=object))
+    distinct = pd.Series(uniques, dtype=object)
+    read = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[ns]")
+    twice = pd.Series(False, index=distinct.index)
     for fmt in formats:
         try:
-            parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+            parsed = pd.to_datetime(distinct, format=fmt, errors="coerce")
         except ValueError as err:  # a bad directive, e.g. '%Q'
             raise ConfigError(f"study.yaml `date_formats`: {fmt!r} is not a strptime format ({err}).") from None
         if parsed.dt.tz is not None:
             parsed = parsed.dt.tz_localize(None)
         parsed = parsed.dt.normalize().astype("datetime64[ns]")
         ok = parsed.notna()
-        ambiguous |= ok & first.notna() & (parsed != first)
-        new = ok & first.isna()
-        first[new] = parsed[new]
+        twice |= ok & read.notna() & (parsed != read)
+        new = ok & read.isna()
+        read[new] = parsed[new]
+    first[:] = read.to_numpy()[codes]
+    ambiguous[:] = twice.to_numpy()[codes]
     return first, ambiguous
 
 
@@ -1408,37 +1417,45 @@ def _nodes_on_cycles(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarr
     return on_cycle, labels
 
 
-def _cut_cycles(n: int, src: np.ndarray, dst: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cut_cycles(n: int, src: np.ndarray, dst: np.ndarray, order_of) -> tuple[np.ndarray, np.ndarray]:
     """Break every cycle of a graph of ``n`` nodes by removing all out-links of one node per cycle.
 
     Strongly connected components are found in C (scipy), not by walking
-    chains in Python. In each component on a cycle, the node of lowest
-    ``rank`` loses its links; this repeats until no cycle is left (once for a
-    graph where each node has one link, such as goal parents).
-    Returns ``(on_cycle, cut)``: the nodes on a cycle of the original graph,
-    and the nodes whose links were cut.
+    chains in Python. In each component on a cycle, the node that comes first
+    in ``order_of(nodes)`` (ranks of the given nodes) loses its links; this
+    repeats until no cycle is left (once for a graph where each node has one
+    link, such as goal parents). Returns ``(on_cycle, cut)``: the nodes on a
+    cycle of the original graph, and the nodes whose links were cut.
     """
+    on_cycle, labels = _nodes_on_cycles(n, src, dst)
     cut = np.zeros(n, bool)
-    on_cycle = None
-    while True:
-        live = ~cut[src]
-        on, labels = _nodes_on_cycles(n, src[live], dst[live])
-        if on_cycle is None:
-            on_cycle = on
-        if not on.any():
-            return on_cycle, cut
+    if not on_cycle.any():
+        return on_cycle, cut
+    rank = np.zeros(n, dtype=np.int64)
+    nodes = np.flatnonzero(on_cycle)
+    rank[nodes] = order_of(nodes)
+    on = on_cycle
+    while on.any():
         nodes = np.flatnonzero(on)
         nodes = nodes[np.lexsort((rank[nodes], labels[nodes]))]
         component = labels[nodes]
         cut[nodes[np.r_[True, component[1:] != component[:-1]]]] = True
+        live = ~cut[src]
+        on, labels = _nodes_on_cycles(n, src[live], dst[live])
+    return on_cycle, cut
 
 
-def _rank(frame: pd.DataFrame, by: list[str], ascending: list[bool]) -> np.ndarray:
-    """Position of each row of ``frame`` in a stable sort (missing last), then by row number."""
-    order = frame.reset_index(drop=True).sort_values(by, ascending=ascending, kind="stable", na_position="last").index
-    rank = np.empty(len(frame), dtype=np.int64)
-    rank[order.to_numpy()] = np.arange(len(frame))
-    return rank
+def _order(keys: pd.DataFrame, ascending: list[bool]):
+    """``order_of`` for :func:`_cut_cycles`: rank nodes (positions) by ``keys`` (missing last), then position."""
+
+    def order_of(nodes: np.ndarray) -> np.ndarray:
+        part = keys.iloc[nodes].assign(_pos=nodes)
+        ordered = part.sort_values([*keys.columns, "_pos"], ascending=[*ascending, True], kind="stable",
+                                   na_position="last")["_pos"]
+        rank = pd.Series(np.arange(len(nodes)), index=ordered.to_numpy())
+        return rank.reindex(nodes).to_numpy()
+
+    return order_of
 
 
 def _cycle_issues(data, column, on_cycle, cut, rule, file, table) -> pd.DataFrame:
@@ -1510,8 +1527,7 @@ def cut_manager_cycles(employees: pd.DataFrame, *, file: str = "", table: str = 
     level = employees["job_level"] if "job_level" in employees else pd.Series(np.nan, index=employees.index)
     keys = pd.DataFrame({"level": pd.to_numeric(level).to_numpy(dtype="float64"),
                          "employee_id": employees["employee_id"].astype(str).to_numpy()})
-    rank = _rank(keys, ["level", "employee_id"], [False, True])
-    on_cycle, cut = _cut_cycles(n, links["pos"].to_numpy(), links["pos_m"].to_numpy(), rank)
+    on_cycle, cut = _cut_cycles(n, links["pos"].to_numpy(), links["pos_m"].to_numpy(), _order(keys, [False, True]))
     if not on_cycle.any():
         return _nothing(employees)
     issues = _cycle_issues(employees, "manager_id", on_cycle, cut, "manager_cycle", file, table)
@@ -1552,16 +1568,19 @@ def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> 
         return _nothing(goals)
     ids = goals["goal_id"]
     parent = goals["parent_goal_id"]
-    first = (~ids.duplicated(keep="first") & ids.notna()).to_numpy()
-    target = np.flatnonzero(first)
-    has_parent = parent.notna().to_numpy()
-    found = np.full(len(goals), -1)
-    found[has_parent] = pd.Index(ids.to_numpy(dtype=object)[first]).get_indexer(parent.to_numpy(dtype=object)[has_parent])
-    src = np.flatnonzero(found >= 0)
+    n = len(goals)
+    # one hash pass over ids and parents; the rest is integer arithmetic
+    codes, _ = pd.factorize(np.concatenate([ids.to_numpy(dtype=object), parent.to_numpy(dtype=object)]))
+    id_code, parent_code = codes[:n], codes[n:]
+    first_position = np.full(codes.max() + 1 if len(codes) else 0, -1)
+    named = np.flatnonzero(id_code >= 0)[::-1]  # reversed: the first row of a repeated goal_id wins
+    first_position[id_code[named]] = named
+    target = np.where(parent_code >= 0, first_position[np.maximum(parent_code, 0)], -1)
+    src = np.flatnonzero(target >= 0)
     if not len(src):
         return _nothing(goals)
-    rank = _rank(pd.DataFrame({"goal_id": ids.astype(str).to_numpy()}), ["goal_id"], [True])
-    on_cycle, cut = _cut_cycles(len(goals), src, target[found[src]], rank)
+    keys = pd.DataFrame({"goal_id": ids.astype(str).to_numpy()})
+    on_cycle, cut = _cut_cycles(n, src, target[src], _order(keys, [True]))
     if not on_cycle.any():
         return _nothing(goals)
     issues = _cycle_issues(goals, "parent_goal_id", on_cycle, cut, "goal_cycle", file, table)
@@ -1869,10 +1888,12 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
     (``termination_map``), dates parsed (``date_formats`` and Excel serials),
     numbers range-checked, survey answers checked and reverse-coded, rows
     missing required fields, with implausible dates, termination before hire,
-    exact or conflicting duplicates, unknown employees or cycles, or surveys
-    outside the respondent's employment quarantined; unknown managers, goal
-    owners, givers and parent goals flagged. The pandera schema then verifies
-    the result. For every table rows in = rows out + rows quarantined.
+    exact or conflicting duplicates, unknown employees or cycles, hire dates
+    after today, or surveys outside the respondent's employment quarantined;
+    unknown managers, goal owners, givers and parent goals, hires after the
+    window and ambiguous dates flagged; self-managed employees and manager
+    or goal-parent loops cut. The pandera schema then verifies the result.
+    For every table rows in = rows out + rows quarantined.
 
     Parameters
     ----------
@@ -1919,6 +1940,19 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
       employee's spells were all quarantined. Unknown managers, goal owners,
       givers and parent goals are only flagged (often real people or goals
       outside the export).
+    - A hire date after today (``hire_in_future``) is quarantined: the spell
+      has not started. A hire date after the window's end but not in the
+      future (``hire_after_window``) is only flagged: the spell is real but
+      has no time at risk, so the analysis tables leave it out.
+    - A date that two ``date_formats`` read as different days keeps the first
+      format's reading and is flagged ``ambiguous_date``.
+    - Graph links that cannot be right are cut (set to missing, action
+      ``set_missing``), never the row: a spell managed by its own employee
+      (``self_managed``), and one link of every manager loop
+      (``manager_cycle``: the spell of the highest ``job_level``, then the
+      smallest ``employee_id``; spells linked only when they overlap in time)
+      and of every goal-parent loop (``goal_cycle``: the smallest
+      ``goal_id``). Every other row on a loop is reported as ``flagged``.
     - The quarantine holds each row as it was read (raw values), plus
       ``reason`` and ``rule``.
     - With ``pseudonymise: true`` the ids of the clean tables are replaced by a
