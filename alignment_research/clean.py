@@ -1395,7 +1395,10 @@ def cut_self_managed(employees: pd.DataFrame, *, file: str = "", table: str = ""
     if not {"employee_id", "manager_id"} <= set(employees.columns):
         return _nothing(employees)
     manager = employees["manager_id"]
-    bad = manager.notna() & manager.eq(employees["employee_id"])
+    present = (manager.notna() & employees["employee_id"].notna()).to_numpy()
+    same = np.zeros(len(employees), bool)
+    same[present] = manager.to_numpy(dtype=object)[present] == employees["employee_id"].to_numpy(dtype=object)[present]
+    bad = pd.Series(same, index=employees.index)
     if not bad.any():
         return _nothing(employees)
     rows = employees.index[bad]

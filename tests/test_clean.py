@@ -798,3 +798,13 @@ def test_a_date_two_formats_read_differently_is_flagged_and_keeps_the_first_read
 def test_a_bad_date_format_is_a_config_error():
     with pytest.raises(ar.ConfigError, match="'%Q' is not a strptime format"):
         parse_dates(raw({"hire_date": ["2021-01-01"]}), columns=["hire_date"], formats=["%Q"])
+
+
+def test_graph_rules_accept_any_missing_marker_in_id_columns():
+    data = spells(["E1", "E2", "E3", "E4"], ["E1", pd.NA, None, "E3"])
+    data.loc[5, "employee_id"] = pd.NA
+    res = run(cut_self_managed, data)
+    assert res.issues["row"].tolist() == [2]
+    assert run(cut_manager_cycles, res.data).issues.empty
+    goals = raw({"goal_id": ["G1", pd.NA, "G3"], "parent_goal_id": [pd.NA, "G1", "G3"]})
+    assert run(cut_goal_cycles, goals).issues[["row", "action"]].values.tolist() == [[4, "set_missing"]]
