@@ -420,12 +420,18 @@ def _line(p) -> str:
     return f"{level} {_where(p.file, p.row, p.column)}: {p.rule}{value}"
 
 
+#: Row numbers listed after the examples of a group, so small damage is located without ``--all``.
+_MORE_ROWS = 20
+
+
 def format_problems(problems: pd.DataFrame, *, examples: int | None = 5) -> str:
     """Write problems as the text ``alignment-research validate`` prints.
 
     First a verdict and a summary by rule (count, an example, a hint), then
-    the problems themselves, grouped by rule, file and column, at most
-    ``examples`` of each group, then the totals.
+    the problems themselves, grouped by rule, file and column: at most
+    ``examples`` of each group in full, then the row numbers of up to 20 more
+    (so a handful of damaged rows is located without ``--all``), then the
+    totals.
 
     Parameters
     ----------
@@ -478,7 +484,11 @@ def format_problems(problems: pd.DataFrame, *, examples: int | None = 5) -> str:
         if hint != rule_hint[first["rule"]]:
             lines.append(f"  ({first['rule']} in {_where(first['file'], None, first['column'])}: {hint})")
         lines += [_line(p) for p in shown.itertuples(index=False)]
-        if len(part) > len(shown):
-            lines.append(f"  ... and {len(part) - len(shown)} more {first['rule']} in the same file and column")
+        rest = part.iloc[len(shown):]
+        if len(rest):
+            rows = [f"row {int(r)}" for r in rest["row"].dropna().head(_MORE_ROWS)]
+            more = len(rest["row"].dropna()) - len(rows)
+            where = f": {', '.join(rows)}" + (f" and {more} other rows" if more > 0 else "") if rows else ""
+            lines.append(f"  ... and {len(rest)} more {first['rule']} in the same file and column{where}")
     lines.append(f"{n} problem(s), {n_fatal} fatal.")
     return "\n".join(lines)

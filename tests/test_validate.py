@@ -139,7 +139,9 @@ def test_month_day_year_dates_get_one_summary_line_and_a_hint(tmp_path):
     assert sum(hint in line for line in lines) == 3  # unreadable_column, missing_required, unparseable_date
     problem_lines = [line for line in lines if line.startswith(("warn ", "FATAL "))]
     assert len(problem_lines) == 1 + 5 + 5
-    assert "  ... and 35 more unparseable_date in the same file and column" in lines
+    assert "  ... and 35 more unparseable_date in the same file and column: row 7, row 8, row 9, row 10, row 11, " \
+        "row 12, row 13, row 14, row 15, row 16, row 17, row 18, row 19, row 20, row 21, row 22, row 23, row 24, row 25, " \
+        "row 26 and 15 other rows" in lines
     assert lines[-1] == "81 problem(s), 1 fatal."
 
 
