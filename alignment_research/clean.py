@@ -1528,7 +1528,7 @@ def cut_manager_cycles(employees: pd.DataFrame, *, file: str = "", table: str = 
     if links.empty:
         return _nothing(employees)
     level = employees["job_level"] if "job_level" in employees else pd.Series(np.nan, index=employees.index)
-    keys = pd.DataFrame({"level": pd.to_numeric(level).to_numpy(dtype="float64"),
+    keys = pd.DataFrame({"level": pd.to_numeric(level, errors="coerce").to_numpy(dtype="float64"),
                          "employee_id": employees["employee_id"].astype(str).to_numpy()})
     on_cycle, cut = _cut_cycles(n, links["pos"].to_numpy(), links["pos_m"].to_numpy(), _order(keys, [False, True]))
     if not on_cycle.any():
@@ -1575,7 +1575,7 @@ def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> 
     # one hash pass over ids and parents; the rest is integer arithmetic
     codes, _ = pd.factorize(np.concatenate([ids.to_numpy(dtype=object), parent.to_numpy(dtype=object)]))
     id_code, parent_code = codes[:n], codes[n:]
-    first_position = np.full(codes.max() + 1 if len(codes) else 0, -1)
+    first_position = np.full(max(int(codes.max(initial=-1)) + 1, 1), -1)
     named = np.flatnonzero(id_code >= 0)[::-1]  # reversed: the first row of a repeated goal_id wins
     first_position[id_code[named]] = named
     target = np.where(parent_code >= 0, first_position[np.maximum(parent_code, 0)], -1)
