@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import seaborn as sns
 
 from .config import TABLES, StudyConfig
-from .errors import PROBLEM_COLUMNS, DataContractError
+from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .schema import COLUMNS, KEYS, RANGES, REQUIRED_COLUMNS, RULES, date_bounds, range_for, table_schema
 from .study import ACTIONS, ISSUE_COLUMNS, CleanStudy, Study
 
@@ -53,6 +53,11 @@ __all__ = [
     "flag_unknown_references",
     "quarantine_unknown_cycles",
     "quarantine_surveys_outside_spell",
+    "quarantine_future_hires",
+    "flag_hires_after_window",
+    "cut_self_managed",
+    "cut_manager_cycles",
+    "cut_goal_cycles",
     "validate_against_schema",
 ]
 
@@ -505,10 +510,13 @@ def parse_dates(
 ) -> StepResult:
     """Parse date columns in the declared formats, and Excel serial day numbers.
 
-    Each format is tried in order (``strptime`` codes); a value none fits that
-    is a whole number up to 2958465 is read as an Excel serial date
-    (``44197`` -> 2021-01-01, day 0 = 1899-12-30). Values that are already
-    dates (typed files) are kept; times of day are dropped.
+    Each format is tried in order (``strptime`` codes) and the first that fits
+    a value is used; a value none fits that is a whole number up to 2958465 is
+    read as an Excel serial date (``44197`` -> 2021-01-01, day 0 =
+    1899-12-30). Values that are already dates (typed files) are kept; times
+    of day are dropped. A value that a later format reads as a *different*
+    date (``02/01/2021`` with both ``%d/%m/%Y`` and ``%m/%d/%Y``) keeps the
+    first reading and is flagged ``ambiguous_date``.
 
     Parameters
     ----------
@@ -525,8 +533,15 @@ def parse_dates(
     -------
     StepResult
         Columns as ``datetime64[ns]``; ``excel_serial_date`` (``fixed``) per
-        serial number converted and ``unparseable_date`` (``set_missing``) per
-        unreadable value, with the raw text as value. Nothing quarantined.
+        serial number converted, ``ambiguous_date`` (``flagged``) per value
+        two formats read differently and ``unparseable_date``
+        (``set_missing``) per unreadable value, with the raw text as value.
+        Nothing quarantined.
+
+    Raises
+    ------
+    ConfigError
+        A format is not a valid ``strptime`` format.
 
     Examples
     --------
@@ -534,6 +549,10 @@ def parse_dates(
     >>> raw = pd.DataFrame({"hire_date": ["2021-01-04", "44197", "04/01/2021"]})
     >>> ar.parse_dates(raw, columns=["hire_date"]).data["hire_date"].dt.strftime("%Y-%m-%d").tolist()
     ['2021-01-04', '2021-01-01', nan]
+    >>> res = ar.parse_dates(pd.DataFrame({"date": ["02/01/2021", "13/01/2021"]}), columns=["date"],
+    ...                      formats=["%d/%m/%Y", "%m/%d/%Y"])
+    >>> res.data["date"].dt.strftime("%Y-%m-%d").tolist(), res.issues[["row", "rule"]].values.tolist()
+    (['2021-01-02', '2021-01-13'], [[0, 'ambiguous_date']])
     """
     changes, found = {}, []
     for c in columns:
@@ -552,14 +571,12 @@ def parse_dates(
             is_date = s.map(lambda v: isinstance(v, (dt.date, pd.Timestamp))).astype(bool)
             if is_date.any():
                 result[is_date] = pd.to_datetime(s[is_date].map(pd.Timestamp)).dt.normalize()
-        remaining = s[present & ~is_date].astype(str)
-        for fmt in formats:
-            if remaining.empty:
-                break
-            parsed = pd.to_datetime(remaining, format=fmt, errors="coerce")
-            ok = parsed.notna()
-            result[ok.index[ok]] = parsed[ok].dt.normalize()
-            remaining = remaining[~ok]
+        text = s[present & ~is_date].astype(str)
+        first, ambiguous = _read_formats(text, formats)
+        read = first.notna()
+        result[first.index[read]] = first[read]
+        found.append(_issues(file, table, text.index[ambiguous], c, "ambiguous_date", text[ambiguous], "flagged"))
+        remaining = text[~read]
         serial = remaining.str.fullmatch(r"\d{1,7}(\.\d+)?")
         if serial.any():
             days = pd.to_numeric(remaining[serial], errors="coerce")
@@ -573,6 +590,36 @@ def parse_dates(
     if len(issues):
         issues = issues.sort_values(["row"], kind="stable", ignore_index=True)
     return StepResult(_with(data, changes), issues, _empty_quarantine(data))
+
+
+def _read_formats(text: pd.Series, formats) -> tuple[pd.Series, pd.Series]:
+    """Read text dates with each format: (first reading, day only; true where another format reads a different day).
+
+    Each distinct text is parsed once (a date column repeats few values), then spread back to the rows.
+    """
+    first = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    ambiguous = pd.Series(False, index=text.index)
+    if text.empty:
+        return first, ambiguous
+    codes, uniques = pd.factorize(text.to_numpy(dtype=object))
+    distinct = pd.Series(uniques, dtype=object)
+    read = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[ns]")
+    twice = pd.Series(False, index=distinct.index)
+    for fmt in formats:
+        try:
+            parsed = pd.to_datetime(distinct, format=fmt, errors="coerce")
+        except ValueError as err:  # a bad directive, e.g. '%Q'
+            raise ConfigError(f"study.yaml `date_formats`: {fmt!r} is not a strptime format ({err}).") from None
+        if parsed.dt.tz is not None:
+            parsed = parsed.dt.tz_localize(None)
+        parsed = parsed.dt.normalize().astype("datetime64[ns]")
+        ok = parsed.notna()
+        twice |= ok & read.notna() & (parsed != read)
+        new = ok & read.isna()
+        read[new] = parsed[new]
+    first[:] = read.to_numpy()[codes]
+    ambiguous[:] = twice.to_numpy()[codes]
+    return first, ambiguous
 
 
 def _to_float(s: pd.Series) -> pd.Series:
@@ -1236,6 +1283,313 @@ def quarantine_surveys_outside_spell(
     return StepResult(kept, issues, quarantine)
 
 
+def _today(today=None) -> pd.Timestamp:
+    return pd.Timestamp(dt.date.today() if today is None else today).normalize()
+
+
+def quarantine_future_hires(employees: pd.DataFrame, *, today=None, file: str = "", table: str = "") -> StepResult:
+    """Quarantine employment spells hired after today's date.
+
+    A spell that has not started yet (a planned hire in pre-boarding, or a
+    mistyped year) has no time at risk and cannot have reviews, surveys or
+    programmes; rows of other tables that refer only to such spells are then
+    quarantined as ``quarantined_employee``.
+
+    Parameters
+    ----------
+    employees : DataFrame
+        The employees table, dates parsed.
+    today : date-like, optional
+        The date to compare with; the computer's date by default (tests and
+        reproductions pass a fixed one).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``hire_in_future`` issue (``quarantined``, column ``hire_date``,
+        value = the hire date) per spell.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["2020-05-01", "2031-01-01"])}, index=[2, 3])
+    >>> ar.quarantine_future_hires(spells, today="2026-01-01").quarantine["rule"].tolist()
+    ['hire_in_future']
+    """
+    if "hire_date" not in employees:
+        return _nothing(employees)
+    bad = (employees["hire_date"] > _today(today)).fillna(False).astype(bool)
+    if not bad.any():
+        return _nothing(employees)
+    kept, quarantine = _split(employees, bad, "hire_in_future")
+    rows = employees.index[bad]
+    issues = _issues(file, table, rows, "hire_date", "hire_in_future", employees.loc[rows, "hire_date"], "quarantined")
+    return StepResult(kept, issues, quarantine)
+
+
+def flag_hires_after_window(employees: pd.DataFrame, *, window_end, file: str = "", table: str = "") -> StepResult:
+    """Flag (keep) employment spells hired after the observation window ends.
+
+    Such a spell is real (the export was taken after the window closed) but
+    has no time at risk in the window, so the analysis tables leave it out.
+    It is kept in the clean table; the flag says why it is missing from
+    ``person`` and ``intervals``. Extend ``window.end`` if it should count.
+
+    Parameters
+    ----------
+    employees : DataFrame
+        The employees table, dates parsed.
+    window_end : date-like
+        study.yaml ``window.end``.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``hire_after_window`` issue (``flagged``, column ``hire_date``,
+        value = the hire date) per spell; data unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["2020-05-01", "2025-03-01"])}, index=[2, 3])
+    >>> ar.flag_hires_after_window(spells, window_end="2024-12-31").issues[["row", "rule"]].values.tolist()
+    [[3, 'hire_after_window']]
+    """
+    if "hire_date" not in employees:
+        return _nothing(employees)
+    bad = (employees["hire_date"] > pd.Timestamp(window_end)).fillna(False).astype(bool)
+    if not bad.any():
+        return _nothing(employees)
+    rows = employees.index[bad]
+    issues = _issues(file, table, rows, "hire_date", "hire_after_window", employees.loc[rows, "hire_date"], "flagged")
+    return StepResult(employees, issues, _empty_quarantine(employees))
+
+
+def cut_self_managed(employees: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Cut the manager link of spells whose ``manager_id`` is the employee's own id.
+
+    Parameters
+    ----------
+    employees : DataFrame
+        The employees table.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        ``manager_id`` set to missing on those rows; one ``self_managed``
+        issue (``set_missing``, value = the id) each. Nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1", "E2"], "manager_id": ["E1", "E1"]}, index=[2, 3])
+    >>> ar.cut_self_managed(spells).data["manager_id"].tolist()
+    [nan, 'E1']
+    """
+    if not {"employee_id", "manager_id"} <= set(employees.columns):
+        return _nothing(employees)
+    manager = employees["manager_id"]
+    present = (manager.notna() & employees["employee_id"].notna()).to_numpy()
+    same = np.zeros(len(employees), bool)
+    same[present] = manager.to_numpy(dtype=object)[present] == employees["employee_id"].to_numpy(dtype=object)[present]
+    bad = pd.Series(same, index=employees.index)
+    if not bad.any():
+        return _nothing(employees)
+    rows = employees.index[bad]
+    issues = _issues(file, table, rows, "manager_id", "self_managed", manager[bad], "set_missing")
+    return StepResult(_with(employees, {"manager_id": manager.where(~bad, np.nan)}), issues, _empty_quarantine(employees))
+
+
+def _nodes_on_cycles(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes on a directed cycle (a self-loop included) and their strongly connected component."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if n == 0 or len(src) == 0:
+        return np.zeros(n, bool), np.arange(n)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    on_cycle = np.bincount(labels)[labels] > 1
+    on_cycle[src[src == dst]] = True
+    return on_cycle, labels
+
+
+def _cut_cycles(n: int, src: np.ndarray, dst: np.ndarray, order_of) -> tuple[np.ndarray, np.ndarray]:
+    """Break every cycle of a graph of ``n`` nodes by removing all out-links of one node per cycle.
+
+    Strongly connected components are found in C (scipy), not by walking
+    chains in Python. In each component on a cycle, the node that comes first
+    in ``order_of(nodes)`` (ranks of the given nodes) loses its links; this
+    repeats until no cycle is left (once for a graph where each node has one
+    link, such as goal parents). Returns ``(on_cycle, cut)``: the nodes on a
+    cycle of the original graph, and the nodes whose links were cut.
+    """
+    on_cycle, labels = _nodes_on_cycles(n, src, dst)
+    cut = np.zeros(n, bool)
+    if not on_cycle.any():
+        return on_cycle, cut
+    rank = np.zeros(n, dtype=np.int64)
+    nodes = np.flatnonzero(on_cycle)
+    rank[nodes] = order_of(nodes)
+    on = on_cycle
+    while on.any():
+        nodes = np.flatnonzero(on)
+        nodes = nodes[np.lexsort((rank[nodes], labels[nodes]))]
+        component = labels[nodes]
+        cut[nodes[np.r_[True, component[1:] != component[:-1]]]] = True
+        live = ~cut[src]
+        on, labels = _nodes_on_cycles(n, src[live], dst[live])
+    return on_cycle, cut
+
+
+def _order(keys: pd.DataFrame, ascending: list[bool]):
+    """``order_of`` for :func:`_cut_cycles`: rank nodes (positions) by ``keys`` (missing last), then position."""
+
+    def order_of(nodes: np.ndarray) -> np.ndarray:
+        part = keys.iloc[nodes].assign(_pos=nodes)
+        ordered = part.sort_values([*keys.columns, "_pos"], ascending=[*ascending, True], kind="stable",
+                                   na_position="last")["_pos"]
+        rank = pd.Series(np.arange(len(nodes)), index=ordered.to_numpy())
+        return rank.reindex(nodes).to_numpy()
+
+    return order_of
+
+
+def _cycle_issues(data, column, on_cycle, cut, rule, file, table) -> pd.DataFrame:
+    rows = data.index
+    value = data[column]
+    issues = _concat_issues(
+        [
+            _issues(file, table, rows[cut], column, rule, value[cut], "set_missing"),
+            _issues(file, table, rows[on_cycle & ~cut], column, rule, value[on_cycle & ~cut], "flagged"),
+        ]
+    )
+    return issues.sort_values("row", kind="stable", ignore_index=True)
+
+
+def cut_manager_cycles(employees: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Break manager cycles (A manages B, B manages A; or longer loops) by cutting one link each.
+
+    A link runs from a spell to the spells of its ``manager_id`` that overlap
+    it in time, so a manager and a report who swap roles across rehires are
+    not a cycle. In each cycle the ``manager_id`` of one spell is set to
+    missing, deterministically: the spell of the highest ``job_level`` (the
+    likely top of the chain), then the smallest ``employee_id``, then the
+    lowest row number. Run :func:`cut_self_managed` first.
+
+    Parameters
+    ----------
+    employees : DataFrame
+        The employees table, dates parsed, overlapping spells removed.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``manager_cycle`` issue per spell on a cycle (column
+        ``manager_id``, value = the manager): ``set_missing`` for the link cut,
+        ``flagged`` for the others. Nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1", "E2", "E3"], "manager_id": ["E2", "E1", "E1"],
+    ...                        "hire_date": pd.to_datetime(["2020-01-01"] * 3)}, index=[2, 3, 4])
+    >>> res = ar.cut_manager_cycles(spells)
+    >>> res.data["manager_id"].tolist(), res.issues[["row", "action"]].values.tolist()
+    ([nan, 'E1', 'E1'], [[2, 'set_missing'], [3, 'flagged']])
+    """
+    if not {"employee_id", "manager_id", "hire_date"} <= set(employees.columns):
+        return _nothing(employees)
+    n = len(employees)
+    never = pd.Timestamp.max
+    term = employees["termination_date"] if "termination_date" in employees else pd.Series(pd.NaT, index=employees.index)
+    spells = pd.DataFrame(
+        {
+            "pos": np.arange(n),
+            "employee_id": employees["employee_id"].to_numpy(dtype=object),
+            "manager_id": employees["manager_id"].to_numpy(dtype=object),
+            "hire": employees["hire_date"].to_numpy("datetime64[ns]"),
+            "end": term.to_numpy("datetime64[ns]"),
+        }
+    )
+    spells["end"] = spells["end"].fillna(never)
+    reports = spells.dropna(subset=["manager_id", "hire"])[["pos", "manager_id", "hire", "end"]]
+    managers = spells.dropna(subset=["employee_id", "hire"])[["pos", "employee_id", "hire", "end"]]
+    links = reports.merge(managers, left_on="manager_id", right_on="employee_id", suffixes=("", "_m"))
+    links = links[(links["hire"] <= links["end_m"]) & (links["hire_m"] <= links["end"])]
+    if links.empty:
+        return _nothing(employees)
+    level = employees["job_level"] if "job_level" in employees else pd.Series(np.nan, index=employees.index)
+    keys = pd.DataFrame({"level": pd.to_numeric(level, errors="coerce").to_numpy(dtype="float64"),
+                         "employee_id": employees["employee_id"].astype(str).to_numpy()})
+    on_cycle, cut = _cut_cycles(n, links["pos"].to_numpy(), links["pos_m"].to_numpy(), _order(keys, [False, True]))
+    if not on_cycle.any():
+        return _nothing(employees)
+    issues = _cycle_issues(employees, "manager_id", on_cycle, cut, "manager_cycle", file, table)
+    manager = employees["manager_id"].where(~cut, np.nan)
+    return StepResult(_with(employees, {"manager_id": manager}), issues, _empty_quarantine(employees))
+
+
+def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Break goal-parent cycles (a goal that is its own parent, or parent chains that loop).
+
+    In each loop the ``parent_goal_id`` of one goal, the one with the
+    smallest ``goal_id`` (then the lowest row number), is set to missing: it
+    becomes a top-level goal and the chain ends there.
+
+    Parameters
+    ----------
+    goals : DataFrame
+        The goals table, conflicting duplicate goal_ids removed.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``goal_cycle`` issue per goal on a loop (column ``parent_goal_id``,
+        value = the parent): ``set_missing`` for the link cut, ``flagged`` for
+        the others. Nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> goals = pd.DataFrame({"goal_id": ["G1", "G2", "G3"], "parent_goal_id": ["G2", "G1", "G3"]}, index=[2, 3, 4])
+    >>> res = ar.cut_goal_cycles(goals)
+    >>> res.data["parent_goal_id"].tolist(), res.issues["action"].tolist()
+    ([nan, 'G1', nan], ['set_missing', 'flagged', 'set_missing'])
+    """
+    if not {"goal_id", "parent_goal_id"} <= set(goals.columns):
+        return _nothing(goals)
+    ids = goals["goal_id"]
+    parent = goals["parent_goal_id"]
+    n = len(goals)
+    # one hash pass over ids and parents; the rest is integer arithmetic
+    codes, _ = pd.factorize(np.concatenate([ids.to_numpy(dtype=object), parent.to_numpy(dtype=object)]))
+    id_code, parent_code = codes[:n], codes[n:]
+    first_position = np.full(max(int(codes.max(initial=-1)) + 1, 1), -1)
+    named = np.flatnonzero(id_code >= 0)[::-1]  # reversed: the first row of a repeated goal_id wins
+    first_position[id_code[named]] = named
+    target = np.where(parent_code >= 0, first_position[np.maximum(parent_code, 0)], -1)
+    src = np.flatnonzero(target >= 0)
+    if not len(src):
+        return _nothing(goals)
+    keys = pd.DataFrame({"goal_id": ids.astype(str).to_numpy()})
+    on_cycle, cut = _cut_cycles(n, src, target[src], _order(keys, [True]))
+    if not on_cycle.any():
+        return _nothing(goals)
+    issues = _cycle_issues(goals, "parent_goal_id", on_cycle, cut, "goal_cycle", file, table)
+    return StepResult(_with(goals, {"parent_goal_id": parent.where(~cut, np.nan)}), issues, _empty_quarantine(goals))
+
+
 _CHECK_RULES = {"not_nullable": "missing_required"}
 
 
@@ -1392,6 +1746,7 @@ def clean_table(
     c = c.pipe(quarantine_implausible_dates, columns=dates, earliest=earliest, latest=latest)
     if table == "employees":
         c = c.pipe(quarantine_termination_before_hire)
+        c = c.pipe(quarantine_future_hires)
     if table == "programs":
         c = c.pipe(quarantine_end_before_start)
     if table in ("goals", "reviews"):
@@ -1417,11 +1772,14 @@ def clean_table(
     c = c.pipe(validate_against_schema, schema=table_schema(table, config), key=KEYS[table])
     # references are flagged last, against what survived
     if table == "employees":
+        c = c.pipe(flag_hires_after_window, window_end=config.window.end)
         c = c.pipe(flag_unknown_references, column="manager_id", known=c.data["employee_id"], rule="unknown_manager")
+        c = c.pipe(cut_self_managed).pipe(cut_manager_cycles)
     elif table == "goals":
         known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
         c = c.pipe(flag_unknown_references, column="owner_id", known=known, rule="unknown_owner")
         c = c.pipe(flag_unknown_references, column="parent_goal_id", known=c.data["goal_id"], rule="unknown_parent_goal")
+        c = c.pipe(cut_goal_cycles)
     elif table == "feedback":
         known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
         c = c.pipe(flag_unknown_references, column="giver_id", known=known, rule="unknown_giver")
@@ -1533,10 +1891,12 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
     (``termination_map``), dates parsed (``date_formats`` and Excel serials),
     numbers range-checked, survey answers checked and reverse-coded, rows
     missing required fields, with implausible dates, termination before hire,
-    exact or conflicting duplicates, unknown employees or cycles, or surveys
-    outside the respondent's employment quarantined; unknown managers, goal
-    owners, givers and parent goals flagged. The pandera schema then verifies
-    the result. For every table rows in = rows out + rows quarantined.
+    exact or conflicting duplicates, unknown employees or cycles, hire dates
+    after today, or surveys outside the respondent's employment quarantined;
+    unknown managers, goal owners, givers and parent goals, hires after the
+    window and ambiguous dates flagged; self-managed employees and manager
+    or goal-parent loops cut. The pandera schema then verifies the result.
+    For every table rows in = rows out + rows quarantined.
 
     Parameters
     ----------
@@ -1583,6 +1943,19 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
       employee's spells were all quarantined. Unknown managers, goal owners,
       givers and parent goals are only flagged (often real people or goals
       outside the export).
+    - A hire date after today (``hire_in_future``) is quarantined: the spell
+      has not started. A hire date after the window's end but not in the
+      future (``hire_after_window``) is only flagged: the spell is real but
+      has no time at risk, so the analysis tables leave it out.
+    - A date that two ``date_formats`` read as different days keeps the first
+      format's reading and is flagged ``ambiguous_date``.
+    - Graph links that cannot be right are cut (set to missing, action
+      ``set_missing``), never the row: a spell managed by its own employee
+      (``self_managed``), and one link of every manager loop
+      (``manager_cycle``: the spell of the highest ``job_level``, then the
+      smallest ``employee_id``; spells linked only when they overlap in time)
+      and of every goal-parent loop (``goal_cycle``: the smallest
+      ``goal_id``). Every other row on a loop is reported as ``flagged``.
     - The quarantine holds each row as it was read (raw values), plus
       ``reason`` and ``rule``.
     - With ``pseudonymise: true`` the ids of the clean tables are replaced by a

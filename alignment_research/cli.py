@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from .errors import AlignmentResearchError
+from .errors import AlignmentResearchError, DataContractError
 
 app = typer.Typer(
     help="Test whether goal alignment and leadership development raise engagement and retention.",
@@ -23,11 +29,21 @@ out = Console()
 SAMPLE = Path("data/sample")
 
 
+def _say(text: str, *, console: Console = out) -> None:
+    """Print text as it is (no rich markup, no highlighting, no wrapping)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _fail(error: Exception | str) -> None:
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
 def _print_version(value: bool) -> None:
     if value:
         from . import __version__
 
-        out.print(f"alignment-research {__version__}", highlight=False)
+        _say(f"alignment-research {__version__}")
         raise typer.Exit()
 
 
@@ -40,12 +56,52 @@ def _main(
     """Test whether goal alignment and leadership development raise engagement and retention."""
 
 
-def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+def _internal_error(command: str, error: BaseException) -> None:
+    """One line for the user; the traceback goes to a file in the temporary folder (never the study)."""
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"alignment-research-{command}-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("".join(traceback.format_exception(error)))
+        where = f"the full traceback was written to {path}"
+    except OSError:
+        where = "the traceback could not be written to the temporary folder"
+    message = " ".join(str(error).split())
+    message = message if len(message) <= 300 else message[:297] + "..."
+    _say(f"internal error in {command}: {type(error).__name__}: {message}; {where}; please report it", console=err)
     raise typer.Exit(code=1)
 
 
+def _guarded(func):
+    """Run a command so that no traceback reaches the user.
+
+    The toolkit's own errors print their message and exit 1; any other
+    exception is an internal error: one line naming it and where its
+    traceback was written, exit 1. Ctrl-C exits 130 without a word.
+    """
+    command = func.__name__.removesuffix("_command")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except AlignmentResearchError as e:
+            _fail(e)
+        except KeyboardInterrupt:
+            raise typer.Exit(code=130) from None
+        except BrokenPipeError:  # output piped into `head`, which stopped reading
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(code=1) from None
+        except Exception as e:  # noqa: BLE001 - the last resort: a bug, reported in one line
+            _internal_error(command, e)
+
+    return wrapper
+
+
 @app.command()
+@_guarded
 def simulate(
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the study to (created)."),
     employees: int = typer.Option(2000, "--employees", min=10, help="Number of employees ever employed in the window."),
@@ -55,39 +111,59 @@ def simulate(
     """Write a synthetic study with known effects (all six tables, study.yaml, truth.yaml)."""
     from .simulate import load_truth, simulate_study, write_simulated_study
 
-    try:
-        params = load_truth(truth) if truth is not None else None
-        study = simulate_study(n_employees=employees, seed=seed, truth=params)
-        write_simulated_study(study, out_dir)
-    except AlignmentResearchError as e:
-        _fail(e)
-    out.print(f"wrote a simulated study of {employees} employees (seed {seed}) to {out_dir}")
+    params = load_truth(truth) if truth is not None else None
+    study = simulate_study(n_employees=employees, seed=seed, truth=params)
+    write_simulated_study(study, out_dir)
+    _say(f"wrote a simulated study of {employees} employees (seed {seed}) to {out_dir}")
 
 
 @app.command()
-def validate(study_dir: Path = typer.Argument(..., metavar="STUDY", help="The study folder (with study.yaml).")):
-    """Check a study against the data contract; print every problem; exit 1 if any is fatal."""
+@_guarded
+def validate(
+    study_dir: Path = typer.Argument(..., metavar="STUDY", help="The study folder (with study.yaml)."),
+    examples: int = typer.Option(5, "--examples", min=0, help="Problems shown per rule, file and column."),
+    show_all: bool = typer.Option(False, "--all", help="Show every problem, not only the examples."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", help="Write every problem to this CSV (file, table, row, column, rule, value, action, hint)."
+    ),
+):
+    """Check a study against the data contract: a summary by rule with hints, then examples.
+
+    Exit code 0: the study is usable (no problems, or warnings only: cleaning
+    fixes, sets to missing, flags or quarantines those rows). Exit code 1: it
+    is not (a file unreadable, a table or required column missing, a
+    required column mostly unreadable, study.yaml invalid); fix the fatal
+    problems and run again.
+    """
     from .load import load_study
-    from .validate import validate_study
+    from .validate import PROBLEM_FILE_COLUMNS, explain_problems, format_problems, problems_from_error, validate_study
 
     try:
-        study = load_study(study_dir)
-        problems = validate_study(study)
-    except AlignmentResearchError as e:
-        _fail(e)
+        problems = validate_study(load_study(study_dir))
+    except DataContractError as e:
+        if e.problems.empty:
+            raise
+        # every file-level problem of the study, shown like the row-level ones (not only the first ten)
+        _say("\n".join(line for line in str(e).splitlines() if not line.startswith("  ")))
+        problems = problems_from_error(e)
+    explained = explain_problems(problems)
     if problems.empty:
-        out.print(f"{study_dir}: no problems found.")
-        return
-    for r in problems.itertuples(index=False):
-        level = "FATAL" if r.fatal else "warn"
-        out.print(f"{level:5} {r.file}, row {r.row}, column {r.column}: {r.rule} (value: {r.value!r})", highlight=False)
-    n_fatal = int(problems["fatal"].sum())
-    out.print(f"{len(problems)} problem(s), {n_fatal} fatal.")
-    if n_fatal:
+        _say(f"{study_dir}: no problems found.")
+    else:
+        _say(format_problems(explained, examples=None if show_all else examples))
+    if output is not None:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            explained[PROBLEM_FILE_COLUMNS].to_csv(output, index=False)
+        except OSError as e:
+            _fail(f"cannot write {output}: {e.strerror or e}")
+        _say(f"wrote {len(problems)} problem(s) to {output}")
+    if problems["fatal"].any():
         raise typer.Exit(code=1)
 
 
 @app.command()
+@_guarded
 def clean(
     study_dir: Path = typer.Argument(..., metavar="STUDY", help="The study folder (with study.yaml)."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for clean tables, cleaning_report.csv, quarantine/ and analysis/."),
@@ -96,16 +172,14 @@ def clean(
     from .clean import clean_study, write_clean_study
     from .load import load_study
 
-    try:
-        cleaned = clean_study(load_study(study_dir))
-        write_clean_study(cleaned, out_dir)
-    except AlignmentResearchError as e:
-        _fail(e)
-    out.print(cleaned.counts.to_string(index=False))
-    out.print(f"{len(cleaned.report)} issue(s) logged; wrote {out_dir}")
+    cleaned = clean_study(load_study(study_dir))
+    write_clean_study(cleaned, out_dir)
+    _say(cleaned.counts.to_string(index=False))
+    _say(f"{len(cleaned.report)} issue(s) logged; wrote {out_dir}")
 
 
 @app.command()
+@_guarded
 def run(
     study_dir: Path = typer.Argument(SAMPLE, metavar="[STUDY]", help="The study folder; the bundled sample study by default."),
     out_dir: Optional[Path] = typer.Option(
@@ -117,14 +191,12 @@ def run(
     """The main job: clean the study, execute every notebook on it, render HTML reports."""
     from .run import run_study
 
-    try:
-        result = run_study(study_dir, out_dir)
-    except AlignmentResearchError as e:
-        _fail(e)
-    out.print(f"wrote {len(result.reports)} report(s); open {result.index}")
+    result = run_study(study_dir, out_dir)
+    _say(f"wrote {len(result.reports)} report(s); open {result.index}")
 
 
 @app.command()
+@_guarded
 def power(
     kind: str = typer.Argument("engagement", help="engagement (team-level difference in means) or cox (hazard ratio)."),
     teams: Optional[int] = typer.Option(None, "--teams", help="engagement: number of teams (managers)."),
@@ -142,27 +214,25 @@ def power(
     """Plan a study: power, sample size or minimum detectable effect (give all but one)."""
     from .power import power_cox, power_engagement
 
-    try:
-        if kind == "engagement":
-            table = power_engagement(n_teams=teams, team_size=team_size, icc=icc, effect=effect,
-                                     sd=1.0 if sd is None else sd, treated_share=exposed_share, alpha=alpha,
-                                     power=target_power)
-        elif kind == "cox":
-            table = power_cox(n=n, hazard_ratio=hazard_ratio, power=target_power, event_rate=event_rate,
-                              exposed_share=exposed_share, sd=sd, alpha=alpha)
-        else:
-            raise AlignmentResearchError(f"The value for `kind` must be one of ['engagement', 'cox'], but {kind!r} was passed.")
-    except AlignmentResearchError as e:
-        _fail(e)
+    if kind == "engagement":
+        table = power_engagement(n_teams=teams, team_size=team_size, icc=icc, effect=effect,
+                                 sd=1.0 if sd is None else sd, treated_share=exposed_share, alpha=alpha,
+                                 power=target_power)
+    elif kind == "cox":
+        table = power_cox(n=n, hazard_ratio=hazard_ratio, power=target_power, event_rate=event_rate,
+                          exposed_share=exposed_share, sd=sd, alpha=alpha)
+    else:
+        raise AlignmentResearchError(f"The value for `kind` must be one of ['engagement', 'cox'], but {kind!r} was passed.")
     row = table.iloc[0]
     for key, value in row.items():
         if value is None or (isinstance(value, float) and value != value):
             continue
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        out.print(f"{key:>14}  {shown}", highlight=False)
+        _say(f"{key:>14}  {shown}")
 
 
 @app.command("notebooks")
+@_guarded
 def notebooks_command(
     paths: list[Path] = typer.Argument(None, metavar="[NOTEBOOK|FOLDER]...",
                                        help="Notebooks or folders to execute in place; the repository's notebooks/ by default."),
@@ -173,12 +243,9 @@ def notebooks_command(
     targets: list[Path] = []
     for p in paths or [None]:
         targets.extend(find_notebooks(p) if p is None or p.is_dir() else [p])
-    try:
-        for nb in targets:
-            err.print(f"executing {nb}")
-            execute_notebook(nb)
-    except AlignmentResearchError as e:
-        _fail(e)
+    for nb in targets:
+        _say(f"executing {nb}", console=err)
+        execute_notebook(nb)
 
 
 def main() -> None:  # pragma: no cover

@@ -13,6 +13,7 @@ from .config import TABLES, StudyConfig, config_from_dict
 
 __all__ = [
     "RULES",
+    "HINTS",
     "COLUMNS",
     "REQUIRED_COLUMNS",
     "ITEM_PATTERN",
@@ -55,6 +56,7 @@ RULES: dict[str, str] = {
     "untrimmed_text": "leading or trailing white space removed (a blank cell becomes missing)",
     "noncanonical_category": "category written differently from its canonical value; normalised",
     "excel_serial_date": "Excel serial day number converted to a date",
+    "ambiguous_date": "date fits more than one of study.yaml `date_formats` with different results; the first format's reading is kept",
     "reverse_coded": "reverse-coded item recoded as min + max - x (once per column)",
     # set to missing
     "absent_column": "optional column (or declared survey item) absent from the source; added with every value missing",
@@ -67,6 +69,9 @@ RULES: dict[str, str] = {
     "out_of_range_attainment": "attainment is not in 0..10 (1.0 = target met); set to missing",
     "out_of_range_weight": "goal weight is negative; set to missing",
     "out_of_range_answer": "survey answer outside the scale's min..max or not a whole number; set to missing",
+    "self_managed": "manager_id is the employee's own id; the link is cut (set to missing)",
+    "manager_cycle": "manager links form a loop (A manages B manages A); one link of the loop is cut, every spell on it reported",
+    "goal_cycle": "parent_goal_id links form a loop (or a goal is its own parent); one link of the loop is cut, every goal on it reported",
     # quarantined
     "missing_required": "a required field is missing or unreadable",
     "implausible_date": "date outside the plausible range [earliest_plausible_date, window end + 5 years]",
@@ -78,6 +83,7 @@ RULES: dict[str, str] = {
     "unknown_employee": "employee_id is not in the employees table",
     "quarantined_employee": "every employment spell of this employee_id is in quarantine (see quarantine/employees.csv)",
     "unknown_cycle": "cycle is not one of the cycles declared in study.yaml",
+    "hire_in_future": "hire_date is after today's date: the spell has not started (a planned hire or a typo)",
     "survey_before_hire": "survey response dated before the respondent was hired",
     "survey_after_termination": "survey response dated after the respondent's termination_date (of that spell)",
     # flagged (kept)
@@ -85,8 +91,56 @@ RULES: dict[str, str] = {
     "unknown_owner": "goal owner_id is not an employee_id in the clean employees table",
     "unknown_giver": "feedback giver_id is not an employee_id in the clean employees table",
     "unknown_parent_goal": "parent_goal_id is not a goal_id in the clean goals table",
+    "hire_after_window": "hire_date is after the observation window's end: kept, but the spell has no time at risk in the window",
     # schema safety net (column-level dtype failure = a bug in cleaning)
     "wrong_type": "column does not have the contract's type after cleaning",
+}
+
+#: How to fix the common cause of each rule: rule id -> the hint ``validate`` prints
+#: (``validate.explain_problems`` sharpens some from the values, e.g. month/day/year dates).
+HINTS: dict[str, str] = {
+    "missing_file": "check the file name in study.yaml `files` (relative to the study folder)",
+    "not_utf8": "re-save the file as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)",
+    "empty_file": "export the table again; a file needs at least its header row",
+    "malformed_csv": "a quote is not closed or a row has extra fields; open the file at that line and fix it",
+    "unreadable_file": "export the table again (.csv, .parquet or .xlsx)",
+    "missing_table": "add employees.csv (or .parquet/.xlsx) to the study folder or name its file in study.yaml `files`",
+    "empty_table": "the employees export has a header but no rows; export it again",
+    "missing_column": "map the vendor's column name onto it in study.yaml `column_maps`",
+    "duplicate_column": "two columns end up with this name; drop one from the export or fix `column_maps`",
+    "unreadable_column": "most values cannot be read: check study.yaml `date_formats` (for dates) and `column_maps` (is it the right column?)",
+    "unknown_column": "not used by the analysis; if it is a contract column under another name, map it in `column_maps`",
+    "unparseable_date": "add the format the export uses to study.yaml `date_formats` (strptime codes, e.g. '%d.%m.%Y'); impossible dates must be fixed in the source",
+    "ambiguous_date": "list only the date format the export really uses in study.yaml `date_formats`: with both day-first and month-first formats, 02/01/2021 is read with the first one listed",
+    "not_a_number": "text in a numeric column ('n/a', '-', a unit, a decimal comma): blank it in the export or declare the marker in study.yaml `na_values`",
+    "unknown_category": "add the vendor's word to study.yaml `termination_map` (termination_type), or use the allowed values",
+    "out_of_range_job_level": "job_level must be 1..5; recode the HRIS grades onto 1..5 before exporting",
+    "implausible_birth_year": "a placeholder year (e.g. 1900) or an age instead of a year; blank or fix it",
+    "out_of_range_rating": "ratings must be whole numbers 1..5; recode other rating scales before exporting",
+    "out_of_range_attainment": "attainment is a share (1.0 = target met); a percentage (100) must be divided by 100",
+    "out_of_range_weight": "goal weights must be zero or positive",
+    "out_of_range_answer": "answers outside the scale: check study.yaml `scales` min/max, or a 'no answer' code (9, 99) that should be blank",
+    "missing_required": "fill the field in the source; if the whole column is empty, check `column_maps`",
+    "implausible_date": "usually a placeholder date (1900-01-01, 9999-12-31) or a typo in the year; blank or fix it, or set `earliest_plausible_date`",
+    "termination_before_hire": "the dates are swapped, or a rehire was recorded on the old spell's row",
+    "end_before_start": "the programme dates are swapped; fix them in the source",
+    "duplicate_row": "the export repeats rows (often a join); the first copy is kept",
+    "conflicting_duplicate": "the same key has different values in several rows; keep one row per key in the source",
+    "overlapping_spells": "give the earlier spell its termination_date (a rehire starts after the previous spell ended)",
+    "unknown_employee": "rows for people missing from employees: export every employee of the period, leavers too",
+    "quarantined_employee": "fix the employee's spells (see quarantine/employees.csv) and these rows come back",
+    "unknown_cycle": "declare the cycle in study.yaml `cycles` (name, start, end)",
+    "survey_before_hire": "check the survey_date and the respondent's hire_date",
+    "survey_after_termination": "check the survey_date and the respondent's termination_date",
+    "hire_in_future": "a planned hire (pre-boarding) or a typo in the year; export only people who have started",
+    "hire_after_window": "kept but outside the analysis; extend study.yaml `window.end` if the spell should count",
+    "self_managed": "fix manager_id in the HRIS; the link was cut, so the employee has no manager in the analysis",
+    "manager_cycle": "fix manager_id in the HRIS; the link marked set_missing was cut to break the loop",
+    "goal_cycle": "fix parent_goal_id in the goal tool; the link marked set_missing was cut to break the loop",
+    "unknown_manager": "the manager is not in the employees export (often a top executive or someone outside the exported population); export them too if this is common",
+    "unknown_owner": "the goal owner is not in the employees export; export every employee of the period, leavers too",
+    "unknown_giver": "the feedback giver is not in the employees export (often someone outside the population); harmless unless common",
+    "unknown_parent_goal": "the parent goal is not in the goals export (often an organisation goal); export every goal of the cycle",
 }
 
 _STR, _DATE, _INT, _FLOAT = "str", "datetime64[ns]", "Int64", "float64"

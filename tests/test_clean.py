@@ -633,3 +633,178 @@ def test_conservation_check_catches_a_step_that_duplicates_rows():
         Cleaning(data).pipe(duplicating_step)
     unsorted = data.iloc[::-1]  # an in-memory table need not be sorted by row number
     assert Cleaning(unsorted).pipe(require_fields, columns=["a"]).data.index.tolist() == [3, 2]
+
+
+# ----------------------------------------------------------------- graph rules, hire dates, ambiguous dates
+from alignment_research.clean import (  # noqa: E402
+    cut_goal_cycles,
+    cut_manager_cycles,
+    cut_self_managed,
+    flag_hires_after_window,
+    quarantine_future_hires,
+)
+
+
+def spells(ids, managers, hires=None, ends=None, levels=None):
+    """Employees with parsed dates; every spell hired 2020-01-01 and open unless given."""
+    n = len(ids)
+    frame = raw({"employee_id": ids, "manager_id": managers})
+    frame["hire_date"] = pd.to_datetime(hires or ["2020-01-01"] * n).to_numpy()
+    frame["termination_date"] = pd.to_datetime(ends or [None] * n).to_numpy()
+    if levels is not None:
+        frame["job_level"] = pd.array(levels, dtype="Int64")
+    return frame
+
+
+def test_self_managed_employee_link_is_cut():
+    data = spells(["E1", "E2", "E3"], ["E1", "E1", None])
+    res = run(cut_self_managed, data)
+    assert res.data["manager_id"].isna().tolist() == [True, False, True]
+    check_issues(res, [(2, "manager_id", "self_managed", "E1", "set_missing")])
+
+
+def test_manager_cycle_of_two_cuts_one_link_and_reports_both_rows():
+    data = spells(["E1", "E2", "E3"], ["E2", "E1", "E2"])
+    res = run(cut_manager_cycles, data)
+    assert res.data["manager_id"].tolist()[1:] == ["E1", "E2"] and pd.isna(res.data.loc[2, "manager_id"])
+    check_issues(
+        res,
+        [(2, "manager_id", "manager_cycle", "E2", "set_missing"), (3, "manager_id", "manager_cycle", "E1", "flagged")],
+    )
+
+
+def test_longer_manager_cycle_cuts_the_most_senior_spell_and_leaves_the_tail_alone():
+    # E2 -> E3 -> E4 -> E2 is a loop; E1 reports into it but is not on it; E4 has the highest level
+    data = spells(["E1", "E2", "E3", "E4"], ["E2", "E3", "E4", "E2"], levels=[1, 3, 2, 5])
+    res = run(cut_manager_cycles, data)
+    assert res.data["manager_id"].tolist()[:3] == ["E2", "E3", "E4"] and pd.isna(res.data.loc[5, "manager_id"])
+    check_issues(
+        res,
+        [
+            (3, "manager_id", "manager_cycle", "E3", "flagged"),
+            (4, "manager_id", "manager_cycle", "E4", "flagged"),
+            (5, "manager_id", "manager_cycle", "E2", "set_missing"),
+        ],
+    )
+
+
+def test_roles_swapped_across_rehires_are_not_a_manager_cycle():
+    # E2 managed E1 in 2015-2017; both left and came back, and since 2020 E1 manages E2: never at the same time
+    data = spells(["E1", "E2", "E1", "E2"], ["E2", None, None, "E1"],
+                  hires=["2015-01-01", "2014-01-01", "2020-01-01", "2019-01-01"],
+                  ends=["2017-12-31", "2018-06-30", None, None])
+    res = run(cut_manager_cycles, data)
+    assert res.issues.empty
+    pd.testing.assert_frame_equal(res.data, data)
+    # at the same time, it is one
+    assert run(cut_manager_cycles, data.assign(termination_date=pd.NaT)).issues["row"].tolist() == [2, 5]
+
+
+def test_manager_cycles_through_different_spells_of_one_employee_are_each_cut():
+    # E1's first spell loops with E2, E1's second spell loops with E3; both loops are cut at E1
+    data = spells(["E1", "E2", "E1", "E3"], ["E2", "E1", "E3", "E1"],
+                  hires=["2015-01-01", "2010-01-01", "2020-01-01", "2019-06-01"], ends=["2018-12-31", None, None, None])
+    res = run(cut_manager_cycles, data)
+    assert res.data["manager_id"].isna().tolist() == [True, False, True, False]
+    assert res.issues[["row", "action"]].values.tolist() == [
+        [2, "set_missing"], [3, "flagged"], [4, "set_missing"], [5, "flagged"]
+    ]
+
+
+def test_goal_cycles_and_a_goal_that_is_its_own_parent_are_cut():
+    data = raw({"goal_id": ["G1", "G2", "G3", "G4", "G5", "G6", "G7"],
+                "parent_goal_id": ["G3", "G1", "G2", "G4", "G1", None, "G6"]})
+    res = run(cut_goal_cycles, data)
+    # G1 -> G3 -> G2 -> G1 loops (cut at G1, the smallest id); G4 is its own parent; G5 and G7 are plain chains
+    parent = res.data["parent_goal_id"]
+    assert parent.isna().tolist() == [True, False, False, True, False, True, False]
+    assert parent.dropna().tolist() == ["G1", "G2", "G1", "G6"]
+    check_issues(
+        res,
+        [
+            (2, "parent_goal_id", "goal_cycle", "G3", "set_missing"),
+            (3, "parent_goal_id", "goal_cycle", "G1", "flagged"),
+            (4, "parent_goal_id", "goal_cycle", "G2", "flagged"),
+            (5, "parent_goal_id", "goal_cycle", "G4", "set_missing"),
+        ],
+    )
+
+
+def test_goal_chains_far_deeper_than_python_recursion_are_resolved():
+    n = 200_000  # G0 <- G1 <- ... <- G199999, and G0's parent closes the loop at G199999
+    ids = np.array([f"G{i:06d}" for i in range(n)], dtype=object)
+    goals = pd.DataFrame({"goal_id": ids, "parent_goal_id": np.roll(ids, 1)}, index=pd.RangeIndex(2, n + 2, name="row"))
+    goals.loc[n + 1 - 5, "parent_goal_id"] = None  # opens the loop: the rest is one long chain
+    goals.loc[2, "parent_goal_id"] = "G000000"  # ... plus a self-loop at the root
+    res = run(cut_goal_cycles, goals)
+    assert res.issues[["row", "value", "action"]].values.tolist() == [[2, "G000000", "set_missing"]]
+    goals.loc[n + 1 - 5, "parent_goal_id"] = ids[n - 1 - 5 - 1]  # close the long loop again
+    goals.loc[2, "parent_goal_id"] = ids[-1]
+    res = run(cut_goal_cycles, goals)
+    assert len(res.issues) == n
+    assert res.issues["action"].value_counts().to_dict() == {"flagged": n - 1, "set_missing": 1}
+    assert res.data["parent_goal_id"].isna().sum() == 1 and pd.isna(res.data.loc[2, "parent_goal_id"])
+
+
+def test_future_hires_are_quarantined_and_hires_after_the_window_flagged():
+    data = spells(["E1", "E2", "E3"], [None] * 3, hires=["2020-01-01", "2025-03-01", "2027-06-01"])
+    future = run(quarantine_future_hires, data, today="2026-12-01")
+    assert future.data.index.tolist() == [2, 3]
+    assert future.quarantine["reason"].tolist() == [ar.RULES["hire_in_future"]]
+    check_issues(future, [(4, "hire_date", "hire_in_future", "2027-06-01", "quarantined")])
+    late = run(flag_hires_after_window, future.data, window_end=CONFIG.window.end)
+    assert late.data.index.tolist() == [2, 3]
+    check_issues(late, [(3, "hire_date", "hire_after_window", "2025-03-01", "flagged")])
+
+
+def test_clean_study_applies_the_graph_and_hire_rules():
+    next_year = (pd.Timestamp.today() + pd.Timedelta(days=400)).strftime("%Y-%m-%d")
+    config = CONFIG.model_copy(update={"window": ar.Window(start="2021-01-01", end="2099-12-31")})
+    employees = raw({"employee_id": ["E1", "E2", "E3", "E4", "E5"],
+                     "hire_date": ["2020-01-01", "2020-01-01", "2020-01-01", "2020-01-01", next_year],
+                     "manager_id": ["E2", "E1", "E3", "E1", "E1"]})
+    goals = raw({"goal_id": ["G1", "G2", "G3"], "owner_id": ["E1", "E2", "E4"], "cycle": ["2021"] * 3,
+                 "parent_goal_id": ["G2", "G1", "G1"]})
+    reviews = raw({"employee_id": ["E1", "E5"], "cycle": ["2021", "2021"], "rating": ["3", "4"]})
+    clean = ar.clean_study(ar.Study(tables={"employees": employees, "goals": goals, "reviews": reviews}, config=config))
+    assert clean.counts.values.tolist() == [["employees", 5, 4, 1], ["goals", 3, 3, 0], ["reviews", 2, 1, 1]]
+    report = clean.report[~clean.report["rule"].isin(["absent_column"])]
+    assert report[["table", "row", "rule", "action"]].values.tolist() == [
+        ["employees", 6, "hire_in_future", "quarantined"],
+        ["employees", 4, "self_managed", "set_missing"],
+        ["employees", 2, "manager_cycle", "set_missing"],
+        ["employees", 3, "manager_cycle", "flagged"],
+        ["goals", 2, "goal_cycle", "set_missing"],
+        ["goals", 3, "goal_cycle", "flagged"],
+        ["reviews", 3, "quarantined_employee", "quarantined"],
+    ]
+    assert clean.tables["employees"]["manager_id"].isna().tolist() == [True, False, True, False]
+    assert clean.tables["goals"]["parent_goal_id"].isna().tolist() == [True, False, False]
+
+
+def test_a_date_two_formats_read_differently_is_flagged_and_keeps_the_first_reading():
+    data = raw({"hire_date": ["02/01/2021", "13/01/2021", "01/01/2021", "2021-01-02", "12/11/2021"]})
+    res = run(parse_dates, data, columns=["hire_date"], formats=["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y"])
+    assert res.data["hire_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2021-01-02", "2021-01-13", "2021-01-01", "2021-01-02", "2021-11-12"
+    ]
+    check_issues(
+        res,
+        [(2, "hire_date", "ambiguous_date", "02/01/2021", "flagged"), (6, "hire_date", "ambiguous_date", "12/11/2021", "flagged")],
+    )
+    assert run(parse_dates, data, columns=["hire_date"], formats=["%d/%m/%Y"]).issues["rule"].eq("unparseable_date").sum() == 1
+
+
+def test_a_bad_date_format_is_a_config_error():
+    with pytest.raises(ar.ConfigError, match="'%Q' is not a strptime format"):
+        parse_dates(raw({"hire_date": ["2021-01-01"]}), columns=["hire_date"], formats=["%Q"])
+
+
+def test_graph_rules_accept_any_missing_marker_in_id_columns():
+    data = spells(["E1", "E2", "E3", "E4"], ["E1", pd.NA, None, "E3"])
+    data.loc[5, "employee_id"] = pd.NA
+    res = run(cut_self_managed, data)
+    assert res.issues["row"].tolist() == [2]
+    assert run(cut_manager_cycles, res.data).issues.empty
+    goals = raw({"goal_id": ["G1", pd.NA, "G3"], "parent_goal_id": [pd.NA, "G1", "G3"]})
+    assert run(cut_goal_cycles, goals).issues[["row", "action"]].values.tolist() == [[4, "set_missing"]]

@@ -76,3 +76,53 @@ def test_notebooks_command_executes_in_place(tmp_path):
     executed = nbformat.read(path, as_version=4)
     assert executed.cells[1].outputs[0]["data"]["text/plain"] == "2"
     assert "papermill" not in executed.metadata
+
+
+# ----------------------------------------------------------------- no traceback ever reaches the user
+@pytest.mark.parametrize("command", ["validate", "clean"])
+def test_an_unexpected_error_is_one_line_and_a_traceback_file(command, tmp_path, monkeypatch):
+    import tempfile
+
+    import alignment_research.load as load
+
+    def broken(path):
+        raise RuntimeError("a bug\nover two lines")
+
+    monkeypatch.setattr(load, "load_study", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    study = tmp_path / "study"
+    study.mkdir()
+    args = [command, str(study)] + (["--out", str(tmp_path / "out")] if command == "clean" else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    logs = list((tmp_path / "tmp").glob(f"alignment-research-{command}-*.log"))
+    assert len(logs) == 1
+    assert result.output.strip() == (
+        f"internal error in {command}: RuntimeError: a bug over two lines; the full traceback was written to {logs[0]}; "
+        "please report it"
+    )
+    assert "Traceback (most recent call last)" in logs[0].read_text() and "a bug" in logs[0].read_text()
+    assert list(study.iterdir()) == []  # nothing written into the study folder
+
+
+def test_ctrl_c_exits_130_quietly(tmp_path, monkeypatch):
+    import alignment_research.load as load
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(load, "load_study", interrupted)
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 130
+    assert result.output == ""
+
+
+def test_messages_with_brackets_are_printed_as_they_are(tmp_path):
+    bad = tmp_path / "[bold]study[/]"
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}: no such study folder" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

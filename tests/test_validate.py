@@ -1,5 +1,7 @@
 """validate_study and the `validate` / `clean` commands: exit codes and what they print."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -29,16 +31,16 @@ def study_dir(tmp_path, employees=GOOD, reviews=None):
 
 def test_clean_study_has_no_problems(tmp_path):
     problems = ar.validate_study(ar.load_study(study_dir(tmp_path)))
-    assert list(problems.columns) == ["file", "table", "row", "column", "rule", "value", "fatal"]
+    assert list(problems.columns) == ["file", "table", "row", "column", "rule", "value", "action", "fatal"]
     assert problems.empty
 
 
 def test_row_problems_are_listed_but_not_fatal(tmp_path):
     problems = ar.validate_study(ar.load_study(study_dir(tmp_path, BROKEN)))
-    assert problems[["file", "row", "column", "rule", "value", "fatal"]].values.tolist() == [
-        ["employees.csv", 5, "hire_date", "unparseable_date", "2021-02-30", False],
-        ["employees.csv", 4, "hire_date", "missing_required", None, False],
-        ["employees.csv", 5, "hire_date", "missing_required", None, False],
+    assert problems[["file", "row", "column", "rule", "value", "action", "fatal"]].values.tolist() == [
+        ["employees.csv", 5, "hire_date", "unparseable_date", "2021-02-30", "set_missing", False],
+        ["employees.csv", 4, "hire_date", "missing_required", None, "quarantined", False],
+        ["employees.csv", 5, "hire_date", "missing_required", None, "quarantined", False],
     ]
 
 
@@ -60,7 +62,7 @@ def test_empty_employees_table_is_fatal(tmp_path):
 def test_unknown_columns_are_warnings(tmp_path):
     path = study_dir(tmp_path, employees="employee_id,hire_date,shoe_size\nE1,2020-01-01,42\n")
     problems = ar.validate_study(ar.load_study(path))
-    assert problems[["column", "rule", "fatal"]].values.tolist() == [["shoe_size", "unknown_column", False]]
+    assert problems[["column", "rule", "action", "fatal"]].values.tolist() == [["shoe_size", "unknown_column", "flagged", False]]
 
 
 def test_cli_validate_exit_0_when_clean(tmp_path):
@@ -75,13 +77,14 @@ def test_cli_validate_prints_problems_and_exits_0_when_none_fatal(tmp_path):
     printed = " ".join(result.output.split())  # rich wraps long lines
     assert "warn employees.csv, row 5, column hire_date: unparseable_date (value: '2021-02-30')" in printed
     assert "3 problem(s), 0 fatal." in printed
+    assert "3 problem(s) of 2 kind(s), 0 fatal: usable" in printed
 
 
 def test_cli_validate_exits_1_on_fatal(tmp_path):
     path = study_dir(tmp_path, reviews="employee_id,rating\nE1,3\n")
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 1
-    assert "FATAL reviews.csv, row <NA>, column cycle: missing_column" in " ".join(result.output.split())
+    assert "FATAL reviews.csv, column cycle: missing_column" in " ".join(result.output.split())
 
 
 def test_cli_validate_unreadable_file_exits_1_without_traceback(tmp_path):
@@ -110,3 +113,138 @@ def test_cli_clean_writes_tables_report_and_quarantine(tmp_path):
     assert pd.read_parquet(out / "employees.parquet")["employee_id"].tolist() == ["E1", "E2"]
     written = {p.name for p in (out / "analysis").glob("*.parquet")}
     assert {"cycles.parquet", "intervals.parquet", "person.parquet", "survey_panel.parquet"} <= written
+
+
+# ----------------------------------------------------------------- one pass, summary, hints, examples
+US_DATES = "employee_id,hire_date\n" + "".join(f"E{i},{i % 12 + 1:02d}/{i % 28 + 13:02d}/2021\n" for i in range(40))
+
+
+def test_row_problems_of_usable_tables_are_listed_beside_a_fatal_table(tmp_path):
+    path = study_dir(tmp_path, BROKEN, reviews="employee_id,rating\nE1,3\n")
+    problems = ar.validate_study(ar.load_study(path))
+    assert problems[["file", "rule", "action", "fatal"]].values.tolist() == [
+        ["reviews.csv", "missing_column", "stop", True],
+        ["employees.csv", "unparseable_date", "set_missing", False],
+        ["employees.csv", "missing_required", "quarantined", False],
+        ["employees.csv", "missing_required", "quarantined", False],
+    ]
+
+
+def test_month_day_year_dates_get_one_summary_line_and_a_hint(tmp_path):
+    result = runner.invoke(app, ["validate", str(study_dir(tmp_path, US_DATES))])
+    assert result.exit_code == 1  # 40 of 40 hire dates unreadable: the study cannot be used
+    lines = result.output.splitlines()
+    assert lines[0] == "81 problem(s) of 3 kind(s), 1 fatal: not usable as it is: fix the fatal problem(s) and run again."
+    hint = "hint: dates look like month/day/year: add '%m/%d/%Y' to study.yaml `date_formats`"
+    assert sum(hint in line for line in lines) == 3  # unreadable_column, missing_required, unparseable_date
+    problem_lines = [line for line in lines if line.startswith(("warn ", "FATAL "))]
+    assert len(problem_lines) == 1 + 5 + 5
+    assert "  ... and 35 more unparseable_date in the same file and column: row 7, row 8, row 9, row 10, row 11, " \
+        "row 12, row 13, row 14, row 15, row 16, row 17, row 18, row 19, row 20, row 21, row 22, row 23, row 24, row 25, " \
+        "row 26 and 15 other rows" in lines
+    assert lines[-1] == "81 problem(s), 1 fatal."
+
+
+@pytest.mark.parametrize("options, shown", [(["--examples", "2"], 1 + 2 + 2), (["--all"], 81), (["--examples", "0"], 0)])
+def test_examples_option_and_all(tmp_path, options, shown):
+    result = runner.invoke(app, ["validate", str(study_dir(tmp_path, US_DATES)), *options])
+    assert sum(line.startswith(("warn ", "FATAL ")) for line in result.output.splitlines()) == shown
+
+
+def test_output_writes_every_problem_with_action_and_hint(tmp_path):
+    target = tmp_path / "out" / "problems.csv"
+    result = runner.invoke(app, ["validate", str(study_dir(tmp_path, US_DATES)), "--output", str(target)])
+    assert result.exit_code == 1
+    written = pd.read_csv(target, dtype=str)
+    assert list(written.columns) == ["file", "table", "row", "column", "rule", "value", "action", "hint"]
+    assert written["rule"].value_counts().to_dict() == {"missing_required": 40, "unparseable_date": 40, "unreadable_column": 1}
+    assert written.loc[written["rule"] == "unreadable_column", "action"].tolist() == ["stop"]
+    assert written["hint"].str.startswith("dates look like month/day/year").all()
+    assert "wrote 81 problem(s) to" in " ".join(result.output.split())
+
+
+def test_every_file_level_problem_of_load_study_is_shown(tmp_path, monkeypatch):
+    import alignment_research.load as load
+
+    problems = pd.DataFrame({"file": [f"f{i}.csv" for i in range(12)] + ["reviews.csv"], "row": [None] * 12 + [7],
+                             "column": None, "rule": ["not_utf8"] * 12 + ["malformed_csv"], "value": None})
+
+    def refuse(path):
+        raise ar.DataContractError("study: 13 problems with the study's files", problems)
+
+    monkeypatch.setattr(load, "load_study", refuse)
+    result = runner.invoke(app, ["validate", str(tmp_path), "--examples", "20"])
+    assert result.exit_code == 1
+    printed = result.output
+    assert printed.startswith("study: 13 problems with the study's files\n")
+    assert all(f"FATAL f{i}.csv: not_utf8" in printed for i in range(12))
+    assert "FATAL reviews.csv, row 7: malformed_csv" in printed
+    assert "hint: re-save the file as 'CSV UTF-8'" in printed
+    frame = ar.problems_from_error(ar.DataContractError("x", problems))
+    assert frame["table"].tolist() == [None] * 12 + ["reviews"]
+    assert frame["fatal"].all() and (frame["action"] == "stop").all()
+
+
+def problem_rows(rule, column, values, file="e.csv", table="employees"):
+    n = len(values)
+    return pd.DataFrame({"file": file, "table": table, "row": list(range(2, n + 2)), "column": column,
+                         "rule": rule, "value": values, "action": "set_missing", "fatal": False})
+
+
+@pytest.mark.parametrize(
+    "values, hint",
+    [
+        (["02/13/2021", "01/31/2021"], "dates look like month/day/year: add '%m/%d/%Y'"),
+        (["13.02.2021", "31.01.21", "28.01.21"], "dates look like day/month/year: add '%d.%m.%y'"),
+        (["02/13/2021", "13/02/2021"], "the column mixes month/day/year ('02/13/2021') and day/month/year ('13/02/2021')"),
+        (["01/02/2021", "03/04/2021"], "dates are day and month in some order: add the format the export uses, '%d/%m/%Y' or '%m/%d/%Y'"),
+        (["2021-01-04 10:30:00", "2021-01-05 11:00:00"], "dates carry a time of day: add '%Y-%m-%d %H:%M:%S'"),
+        (["2021/01/04", "2021/12/05"], "dates look like year/month/day: add '%Y/%m/%d'"),
+        (["2023-02-30", "2022-13-01"], "the dates are written year-month-day but do not exist (e.g. '2023-02-30')"),
+        (["31/31/2021"], "the dates do not exist (e.g. '31/31/2021')"),
+        (["Jan 4, 2021", "4 Feb 2021"], "dates spell the month: add a format such as '%d %b %Y'"),
+        (["??", "x"], "add the format the export uses to study.yaml `date_formats`"),
+    ],
+)
+def test_date_hints_name_the_likely_format(values, hint):
+    explained = ar.explain_problems(problem_rows("unparseable_date", "hire_date", values))
+    assert explained["hint"].str.startswith(hint).all(), explained["hint"].iloc[0]
+
+
+def test_answer_and_column_hints():
+    codes = ar.explain_problems(problem_rows("out_of_range_answer", "engagement_2", ["99", "99", "7"], table="surveys"))
+    assert codes["hint"].iloc[0].startswith("99 looks like a 'no answer' code: declare it in study.yaml `na_values`")
+    wide = ar.explain_problems(problem_rows("out_of_range_answer", "engagement_2", ["6", "7"], table="surveys"))
+    assert "answers run from 6 to 7" in wide["hint"].iloc[0] and "`scales.engagement.min` / `max`" in wide["hint"].iloc[0]
+    missing = problem_rows("missing_column", "hire_date", ["columns present: Employee ID, Hire Date, Dept"])
+    assert ar.explain_problems(missing)["hint"].iloc[0] == (
+        "the file has 'Hire Date': if that is hire_date, map it in study.yaml "
+        "`column_maps: {employees: {'Hire Date': hire_date}}`"
+    )
+    manager = ar.explain_problems(problem_rows("unknown_manager", "manager_id", ["E9"]))
+    assert manager["hint"].iloc[0] == ar.HINTS["unknown_manager"]
+
+
+def test_summary_counts_each_rule_once_fatal_first():
+    problems = pd.concat([
+        problem_rows("unknown_manager", "manager_id", ["E9", "E8", "E7"]),
+        problem_rows("unreadable_column", "hire_date", ["40 of 40 rows"]).assign(fatal=True, action="stop"),
+        problem_rows("unparseable_date", "termination_date", ["x"], file="other.csv"),
+        problem_rows("unparseable_date", "hire_date", ["y"]),
+    ], ignore_index=True)
+    summary = ar.summarise_problems(problems)
+    assert summary[["rule", "fatal", "count", "places", "file", "row"]].values.tolist() == [
+        ["unreadable_column", True, 1, 1, "e.csv", 2],
+        ["unknown_manager", False, 3, 1, "e.csv", 2],
+        ["unparseable_date", False, 2, 2, "other.csv", 2],
+    ]
+    assert ar.format_problems(problems.iloc[0:0]) == "no problems found."
+
+
+def test_sample_study_validates_with_the_same_problems_as_before():
+    problems = ar.validate_study(ar.load_study(Path(__file__).parents[1] / "data" / "sample"))
+    assert not problems["fatal"].any()
+    assert len(problems) == 174
+    assert not problems["rule"].isin(
+        ["self_managed", "manager_cycle", "goal_cycle", "hire_in_future", "hire_after_window", "ambiguous_date"]
+    ).any()
