@@ -13,7 +13,7 @@ import pandas as pd
 
 from .errors import AlignmentResearchError
 
-__all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "MANIFEST_NAME"]
+__all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "MANIFEST_NAME"]
 
 #: File in a cache folder that records what the cached tables were made from.
 MANIFEST_NAME = "manifest.json"
@@ -195,8 +195,30 @@ def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     return clean
 
 
-def _is_current(cache_dir: Path, fingerprint: dict) -> bool:
-    manifest_path = cache_dir / MANIFEST_NAME
+def cache_is_current(cache_dir: str | Path, fingerprint: dict) -> bool:
+    """Tell whether ``cache_dir`` holds a complete cache made from exactly these inputs.
+
+    Parameters
+    ----------
+    cache_dir : str or Path
+        The cache folder.
+    fingerprint : dict
+        From :func:`study_fingerprint`.
+
+    Returns
+    -------
+    bool
+        True when the manifest exists and records the same input hashes,
+        ``study.yaml`` hash, pseudonym-key check, layout and toolkit version.
+        Always False for studies read from a database.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.cache_is_current("/nonexistent", ar.study_fingerprint("data/sample"))  # doctest: +SKIP
+    False
+    """
+    manifest_path = Path(cache_dir) / MANIFEST_NAME
     if fingerprint["files"] is None or not manifest_path.is_file():
         return False
     try:
@@ -247,7 +269,7 @@ def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, pr
         return clean_study(load_study(study_dir))
     cache = Path(cache_dir)
     fingerprint = study_fingerprint(study_dir)
-    if _is_current(cache, fingerprint):
+    if cache_is_current(cache, fingerprint):
         say("reusing the cleaned tables (inputs unchanged)")
         return read_clean_cache(cache, study_dir)
     say("cleaning")

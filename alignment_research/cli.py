@@ -187,11 +187,20 @@ def run(
         help="Folder for the HTML reports; by default reports/ for the sample and private_reports/<study>/ "
              "(git-ignored) for any other study.",
     ),
+    cache: Optional[Path] = typer.Option(
+        None, "--cache",
+        help="Folder caching the cleaned tables (reused while the inputs are unchanged); "
+             "by default under ~/.cache/alignment-research/.",
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Clean in memory; write and reuse no cache."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Notebooks executed at once (default: the machine's cores)."
+    ),
 ):
     """The main job: clean the study, execute every notebook on it, render HTML reports."""
     from .run import run_study
 
-    result = run_study(study_dir, out_dir)
+    result = run_study(study_dir, out_dir, cache_dir=False if no_cache else cache, workers=workers)
     _say(f"wrote {len(result.reports)} report(s); open {result.index}")
 
 

@@ -15,12 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 
 from .errors import AlignmentResearchError, DataContractError, PrivacyError
 
-__all__ = ["run_study", "RunResult", "default_out_dir", "sample_study_dir", "missing_tables", "NOTEBOOK_NEEDS"]
+__all__ = ["run_study", "RunResult", "default_out_dir", "default_cache_dir", "sample_study_dir", "missing_tables", "NOTEBOOK_NEEDS"]
 
 #: Notebooks whose stem contains this are for leadership: rendered without code.
 BRIEF_MARK = "brief"
@@ -196,6 +195,8 @@ def missing_tables(notebook: Path, tables: dict) -> list[str]:
 
 
 def _title(path: Path) -> str:
+    import nbformat  # deferred: nbformat pulls in jsonschema, seconds of import for every CLI call
+
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -229,9 +230,10 @@ def _personal_values(study, cleaned=None) -> dict:
 class _Stages:
     """Time stages; show a rich progress bar on stderr when wanted."""
 
-    def __init__(self, total: int, show: bool):
+    def __init__(self, total: int, show: bool, lines: bool = False):
         self.rows: list[dict] = []
         self.show = show
+        self.lines = lines and not show  # one plain line per stage, for logs and pipes
         self.progress = None
         self.total = total
 
@@ -262,11 +264,16 @@ class _Stages:
             self.progress.update(self.task, description=name)
         t0 = time.perf_counter()
         yield
-        seconds = time.perf_counter() - t0
+        self.done(name, time.perf_counter() - t0)
+
+    def done(self, name: str, seconds: float) -> None:
+        """Record a stage that ran elsewhere (a notebook executed in a worker process)."""
         self.rows.append({"stage": name, "seconds": seconds})
         if self.progress is not None:
             self.progress.console.print(f"  [green]✓[/] {name} [dim]({seconds:.1f} s)[/]", highlight=False)
             self.progress.advance(self.task)
+        elif self.lines:
+            print(f"alignment-research run: {name} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["stage", "seconds"])
@@ -296,7 +303,58 @@ def _load_and_clean(study_dir: Path):
     return study, cleaned
 
 
-def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | None = None) -> RunResult:
+def default_cache_dir(study_dir) -> Path:
+    """Return where ``run`` caches a study's cleaned tables.
+
+    The cache holds person-level clean tables, so it never goes into the
+    reports folder that is passed on: it lives in the user's cache folder
+    (``$XDG_CACHE_HOME`` or ``~/.cache``), under ``alignment-research/``, one
+    folder per study path.
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        The study folder.
+
+    Returns
+    -------
+    Path
+        ``<cache home>/alignment-research/<study folder name>-<12 hex of its path hash>``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.default_cache_dir("data/sample").parent.name
+    'alignment-research'
+    """
+    import hashlib
+
+    folder = Path(study_dir).resolve()
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return home / "alignment-research" / f"{folder.name}-{digest}"
+
+
+def _clean_once(study_dir: Path, cache_dir: Path | None, stages) -> tuple:
+    """Validate and clean the study, or reuse the cache when its inputs are unchanged."""
+    from .cache import cache_is_current, read_clean_cache, study_fingerprint, write_clean_cache
+    from .load import load_study
+
+    fingerprint = study_fingerprint(study_dir) if cache_dir is not None else None
+    if cache_dir is not None and cache_is_current(cache_dir, fingerprint):
+        with stages.stage("reuse cleaned tables (inputs unchanged)"):
+            return load_study(study_dir), read_clean_cache(cache_dir, study_dir)
+    with stages.stage("validate and clean"):
+        study, cleaned = _load_and_clean(study_dir)
+    with stages.stage("analysis tables"):
+        cleaned.analysis  # noqa: B018 - built once here; every notebook reads them from the cache
+        if cache_dir is not None and fingerprint["files"] is not None:
+            write_clean_cache(cleaned, cache_dir, fingerprint)
+    return study, cleaned
+
+
+def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | None = None,
+              cache_dir=None, workers: int | None = None) -> RunResult:
     """Run the whole analysis of a study and write HTML reports for readers.
 
     Validates and cleans the study (stopping with the validation messages when
@@ -320,8 +378,17 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         Run only these notebooks (paths, or names such as ``"06"`` or
         ``"06_leadership_brief"``); all by default.
     progress : bool, optional
-        Show a progress bar with the elapsed time of each stage on stderr; by
-        default only when stderr is a terminal.
+        Show a progress bar with the elapsed time of each stage on stderr. By
+        default a bar when stderr is a terminal, and otherwise one plain line
+        per stage (for logs); ``False`` is silent.
+    cache_dir : str, Path or False, optional
+        Where the cleaned and analysis tables are cached (Parquet with a
+        manifest of input hashes, config hash and toolkit version); a re-run
+        with unchanged inputs reuses them. :func:`default_cache_dir` by
+        default; ``False`` cleans in memory and passes nothing to the notebooks.
+    workers : int, optional
+        Notebooks executed at once, each in its own process and kernel; by
+        default the machine's cores (at most the number of notebooks).
 
     Returns
     -------
@@ -373,13 +440,17 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     chosen = _select_notebooks(notebooks)
     if not _is_sample(study_dir):
         _warn_if_tracked(out_dir)
-    show = progress if progress is not None else sys.stderr.isatty()
-    stages = _Stages(total=3 + len(chosen), show=show)
+    terminal = sys.stderr.isatty()
+    show = progress if progress is not None else terminal
+    stages = _Stages(total=4 + len(chosen), show=show, lines=progress is None and not terminal)
+    if cache_dir is None:
+        cache_dir = default_cache_dir(study_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not False else None
     with stages.running():
-        with stages.stage("validate and clean"):
-            study, cleaned = _load_and_clean(study_dir)
+        study, cleaned = _clean_once(study_dir, cache_dir, stages)
         with _staging_dir(out_dir) as staging:
-            reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages)
+            reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
+                                      cache_dir=cache_dir, workers=workers)
             with stages.stage("index"):
                 _write_index(staging, study_dir, cleaned, reports, __version__)
             with stages.stage("privacy scan"):
@@ -405,39 +476,66 @@ def _staging_dir(out_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages) -> pd.DataFrame:
-    """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook."""
+def _execute_and_render(nb: Path, parameters: dict, executed: Path, html: Path, no_input: bool) -> float:
+    """Execute one notebook and render it (runs in a worker process); return the seconds taken."""
     from .notebooks import execute_notebook, notebooks_dir, render_html
 
-    reports = []
+    t0 = time.perf_counter()
+    execute_notebook(nb, parameters=parameters, output_path=executed, cwd=notebooks_dir())
+    render_html(executed, html, no_input=no_input)
+    return time.perf_counter() - t0
+
+
+def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages, *,
+                    cache_dir: Path | None = None, workers: int | None = None) -> pd.DataFrame:
+    """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook.
+
+    Notebooks run in parallel, one worker process (and kernel) each, up to
+    ``workers`` at a time; they read the cleaned study from ``cache_dir``.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    parameters = {"study_dir": str(study_dir)}
+    if cache_dir is not None:
+        parameters["clean_dir"] = str(cache_dir)
+    rows, jobs = {}, []
+    for nb in chosen:
+        no_input = BRIEF_MARK in nb.stem
+        lacking = missing_tables(nb, cleaned.tables)
+        if lacking:
+            with stages.stage(f"{nb.stem} (skipped)"):
+                pass
+            rows[nb] = {"notebook": nb.name, "title": _title(nb), "html": None, "no_input": no_input,
+                        "seconds": 0.0, "skipped": "needs " + ", ".join(lacking)}
+        else:
+            jobs.append((nb, no_input))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
-        for nb in chosen:
-            no_input = BRIEF_MARK in nb.stem
-            lacking = missing_tables(nb, cleaned.tables)
-            if lacking:
-                with stages.stage(f"{nb.stem} (skipped)"):
-                    pass
-                reports.append({"notebook": nb.name, "title": _title(nb), "html": None, "no_input": no_input,
-                                "seconds": 0.0, "skipped": "needs " + ", ".join(lacking)})
-                continue
-            t0 = time.perf_counter()
-            with stages.stage(f"{nb.stem}"):
+        # spawn, not fork: the parent may hold a progress-bar thread, and kernels must not inherit it
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            futures = {
+                pool.submit(_execute_and_render, nb, parameters, Path(tmp) / nb.name,
+                            staging / f"{nb.stem}.html", no_input): (nb, no_input)
+                for nb, no_input in jobs
+            }
+            try:
+                for future in as_completed(futures):
+                    nb, no_input = futures[future]
+                    seconds = future.result()
+                    stages.done(nb.stem, seconds)
+                    rows[nb] = {"notebook": nb.name, "title": _title(nb), "html": f"{nb.stem}.html",
+                                "no_input": no_input, "seconds": seconds, "skipped": ""}
+            except AlignmentResearchError:
+                for other in futures:
+                    other.cancel()
                 executed = Path(tmp) / nb.name
-                try:
-                    execute_notebook(
-                        nb, parameters={"study_dir": str(study_dir)}, output_path=executed, cwd=notebooks_dir()
-                    )
-                except AlignmentResearchError:
-                    if executed.exists():  # for the researcher to debug; not a report
-                        (out_dir / "failed").mkdir(parents=True, exist_ok=True)
-                        shutil.copy(executed, out_dir / "failed" / nb.name)
-                    raise
-                render_html(executed, staging / f"{nb.stem}.html", no_input=no_input)
-            reports.append(
-                {"notebook": nb.name, "title": _title(nb), "html": f"{nb.stem}.html", "no_input": no_input,
-                 "seconds": time.perf_counter() - t0, "skipped": ""}
-            )
-    return pd.DataFrame(reports, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
+                if executed.exists():  # for the researcher to debug; not a report
+                    (out_dir / "failed").mkdir(parents=True, exist_ok=True)
+                    shutil.copy(executed, out_dir / "failed" / nb.name)
+                raise
+    ordered = [rows[nb] for nb in chosen]  # reading order, whatever order they finished in
+    return pd.DataFrame(ordered, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
 
 
 def _check_outputs(staging: Path, min_size: int, personal: dict) -> None:

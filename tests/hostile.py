@@ -70,7 +70,7 @@ NUMERIC_COLUMNS = {
 #: Missing-value markers that are not pandas' defaults, with the white space exports add.
 NA_MARKERS = (" NA", "N/A ", "-", "none", "nil", "?")
 IMPOSSIBLE_DATES = ("2023-02-30", "2022-13-01", "2021-04-31", "0000-00-00", "2022-00-10", "31/31/2021")
-NON_NUMBERS = ("four", "3 stars", "1,5", "n.a.", ">=4", "1e999", "--", "TRUE")
+NON_NUMBERS = ("four", "3 stars", "1,5", "n.a.", ">=4", "1e999", "4 (good)", "TRUE")  # "--" is a default missing marker
 #: A hire date beyond the window end + 5 years (the contract's plausibility limit) and one after the window only.
 FAR_FUTURE = "2031-03-15"
 NEAR_FUTURE = "2027-06-01"

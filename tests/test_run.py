@@ -1,5 +1,6 @@
 """`run`: from a study folder to privacy-checked HTML reports, on studies other than the sample."""
 
+import os
 import re
 import subprocess
 import warnings
@@ -165,10 +166,31 @@ def test_run_writes_an_index_with_study_window_quality_and_version(probe_run):
 
 def test_run_reports_stage_timings_and_writes_only_html(probe_run):
     _, result = probe_run
-    assert result.timings["stage"].tolist() == ["validate and clean", "98_probe", "index", "privacy scan"]
+    assert result.timings["stage"].tolist() == ["validate and clean", "analysis tables", "98_probe", "index",
+                                                "privacy scan"]
     assert (result.timings["seconds"] > 0).all()
     assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "index.html"]
     assert result.reports.loc[0, "no_input"] == False  # noqa: E712 - only briefs hide code
+
+
+def test_a_second_run_with_unchanged_inputs_reuses_the_cleaned_tables(tmp_path, probe_run):
+    study, first = probe_run
+    nb = _probe_notebook(tmp_path, leak=False)
+    again = ar.run_study(study, tmp_path / "again", notebooks=[nb], progress=False)
+    assert again.timings["stage"].tolist()[0] == "reuse cleaned tables (inputs unchanged)"
+    assert "validate and clean" not in again.timings["stage"].tolist()
+    pd.testing.assert_frame_equal(again.counts, first.counts)
+    manifest = ar.default_cache_dir(study) / ar.MANIFEST_NAME
+    assert manifest.is_file() and str(ar.default_cache_dir(study)).startswith(os.environ["XDG_CACHE_HOME"])
+    assert not list((tmp_path / "again").rglob("*.parquet"))  # person-level tables never go to the reports
+
+
+def test_run_prints_one_line_per_stage_when_not_on_a_terminal(tmp_path, probe_run, capsys):
+    study, _ = probe_run
+    ar.run_study(study, tmp_path / "out", notebooks=[_probe_notebook(tmp_path, leak=False)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(": ", 1)[1].rsplit(" (", 1)[0] for line in lines] == [
+        "reuse cleaned tables (inputs unchanged)", "98_probe", "index", "privacy scan"]
 
 
 @pytest.mark.slow  # a second notebook run (~20 s); the scan itself is unit-tested in test_privacy.py
@@ -199,7 +221,9 @@ def test_run_on_a_second_simulated_study(tmp_path):
     assert not re.search(r'class="[^"]*jp-InputArea-editor', brief) and "hl-ipython3" not in brief
     assert "import alignment_research" not in brief
     assert 'src="data:image/png;base64,' in brief  # figures embedded
-    assert result.timings["stage"].tolist() == ["validate and clean", *[n[:-6] for n in names], "index", "privacy scan"]
+    stages = result.timings["stage"].tolist()
+    assert stages[:2] == ["validate and clean", "analysis tables"] and stages[-2:] == ["index", "privacy scan"]
+    assert sorted(stages[2:-2]) == [n[:-6] for n in names]  # notebooks run in parallel: finishing order varies
 
 
 @pytest.mark.slow
@@ -244,7 +268,7 @@ def test_missing_tables_reads_the_notebook_number():
 
 def _fake_render(write):
     """A stand-in for the notebook stage: write files into the staging folder, then return the report rows."""
-    def render(chosen, staging, out_dir, study_dir, cleaned, stages):
+    def render(chosen, staging, out_dir, study_dir, cleaned, stages, **options):
         write(staging, cleaned)
         return pd.DataFrame([{"notebook": "98_probe.ipynb", "title": "Probe", "html": "98_probe.html",
                               "no_input": False, "seconds": 0.0, "skipped": ""}])
