@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import AlignmentResearchError
@@ -142,6 +143,13 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
     return manifest_path
 
 
+def _missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet gives None for missing text; cleaning gives NaN. Restore NaN so a cached study equals a fresh one."""
+    fixes = {c: frame[c].where(frame[c].notna(), np.nan) for c in frame.columns
+             if frame[c].dtype == object and frame[c].isna().any()}
+    return frame.assign(**fixes) if fixes else frame
+
+
 def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     """Read a cleaned study written by :func:`write_clean_cache`.
 
@@ -176,7 +184,7 @@ def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     if not manifest_path.is_file():
         raise AlignmentResearchError(f"{folder}: no cleaned-study cache here (no {MANIFEST_NAME}).")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    frames = {name: pd.read_parquet(folder / rel) for name, rel in manifest["frames"].items()}
+    frames = {name: _missing_as_nan(pd.read_parquet(folder / rel)) for name, rel in manifest["frames"].items()}
 
     def group(prefix: str) -> dict[str, pd.DataFrame]:
         return {name.split("/", 1)[1]: frame for name, frame in frames.items() if name.startswith(prefix + "/")}
