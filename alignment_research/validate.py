@@ -15,6 +15,7 @@ from .study import Study
 
 __all__ = [
     "validate_study",
+    "validate_and_clean",
     "structure_problems",
     "problems_from_error",
     "explain_problems",
@@ -133,17 +134,67 @@ def validate_study(study: Study) -> pd.DataFrame:
     >>> problems["fatal"].any()  # doctest: +SKIP
     False
     """
+    problems, _ = validate_and_clean(study, progress=False)
+    return problems
+
+
+def validate_and_clean(study: Study, *, progress: bool | None = None):
+    """Validate and clean a study in one pass: the problems, and the clean study when it is usable.
+
+    Gives what :func:`validate_study` and :func:`clean_study` give, cleaning
+    the tables only once (each of them alone cleans once, so calling both
+    cleans twice). ``alignment-research validate``, ``clean`` and ``run`` use it.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`load_study`.
+    progress : bool, optional
+        Show a progress bar while cleaning; by default only when stderr is a
+        terminal (never in notebooks).
+
+    Returns
+    -------
+    problems : DataFrame
+        Exactly what :func:`validate_study` returns (``file, table, row,
+        column, rule, value, action, fatal``).
+    clean : CleanStudy or None
+        Exactly what :func:`clean_study` returns, or None when a problem is
+        fatal (where ``clean_study`` raises :class:`DataContractError`).
+
+    Raises
+    ------
+    PrivacyError
+        study.yaml sets ``pseudonymise: true`` but the key variable is not set
+        (as both :func:`validate_study` and :func:`clean_study` do).
+
+    See Also
+    --------
+    validate_study : The problems only.
+    clean_study : The clean study only; raises on a fatal problem.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> problems, clean = ar.validate_and_clean(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
+    >>> bool(problems["fatal"].any()), clean is not None  # doctest: +SKIP
+    (False, True)
+    """
     from .clean import _clean
 
     structure = structure_problems(study)
     broken = set(structure.loc[structure["fatal"], "table"])
     if "employees" in broken or "employees" not in study.tables:
-        return structure.reset_index(drop=True)
+        return structure.reset_index(drop=True), None
     if broken:
+        # list the problems of the usable tables too; nothing is returned clean
         tables = {t: frame for t, frame in study.tables.items() if t not in broken}
-        study = Study(tables=tables, config=study.config, path=study.path, sources=study.sources)
-    clean, _ = _clean(study, progress=False, structure=structure)
-    return _problems_of_clean(structure, clean)
+        usable = Study(tables=tables, config=study.config, path=study.path, sources=study.sources)
+        clean, _ = _clean(usable, progress=progress, structure=structure)
+        return _problems_of_clean(structure, clean), None
+    clean, _ = _clean(study, progress=progress, structure=structure)
+    problems = _problems_of_clean(structure, clean)
+    return problems, (None if problems["fatal"].any() else clean)
 
 
 def _problems_of_clean(structure: pd.DataFrame, clean) -> pd.DataFrame:
