@@ -998,6 +998,27 @@ def quarantine_end_before_start(
     return _quarantine_order(data, first=start, second=end, rule="end_before_start", file=file, table=table)
 
 
+def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the rows equal to another row (missing equals missing), in order, and a group id each.
+
+    Equality as ``groupby(dropna=False)`` sees it, column by column: cheap (numeric, date)
+    columns first, and each next column only over the rows still equal to another row,
+    which are few long before the wide text columns are reached.
+    """
+    kinds = [(data[c].dtype == object, i) for i, c in enumerate(data.columns)]
+    rows = np.arange(len(data))
+    key = np.zeros(len(data), dtype=np.int64)
+    for _, i in sorted(kinds):
+        codes, uniques = pd.factorize(data.iloc[rows, i].to_numpy(), use_na_sentinel=True)
+        codes = codes.astype(np.int64) + 1  # every missing value is code 0
+        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+        keep = pd.Series(key).duplicated(keep=False).to_numpy()
+        rows, key = rows[keep], key[keep]
+        if not len(rows):
+            break
+    return rows, key.astype(np.int64)
+
+
 def drop_exact_duplicates(data: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
     """Set aside rows identical to an earlier row (after normalising text and dates).
 
@@ -1025,12 +1046,14 @@ def drop_exact_duplicates(data: pd.DataFrame, *, file: str = "", table: str = ""
     """
     if data.empty or data.shape[1] == 0:
         return _nothing(data)
-    group = data.groupby(list(data.columns), sort=False, dropna=False).ngroup()
-    dup = group.duplicated(keep="first")
-    if not dup.any():
+    rows, group = _duplicate_groups(data)
+    if not len(rows):
         return _nothing(data)
-    first_of_group = pd.Series(data.index[~dup], index=group[~dup].to_numpy())
-    first_rows = first_of_group.reindex(group[dup].to_numpy()).to_numpy()
+    later = pd.Series(group).duplicated(keep="first").to_numpy()
+    first_of_group = pd.Series(data.index[rows[~later]], index=group[~later])
+    first_rows = first_of_group.reindex(group[later]).to_numpy()
+    dup = pd.Series(False, index=data.index)
+    dup.iloc[rows[later]] = True
     values = [f"duplicate of row {r}" for r in first_rows]
     reason = pd.Series([f"{RULES['duplicate_row']}: duplicate of row {r}" for r in first_rows], index=data.index[dup])
     kept, quarantine = _split(data, dup, "duplicate_row", reason)

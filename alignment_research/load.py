@@ -195,14 +195,47 @@ def _marker_set(na_values: Sequence[str] | None) -> set[str]:
     return {str(m).strip().casefold() for m in markers} | {""}
 
 
+#: What ``str.strip()`` removes: every character for which ``str.isspace()`` is true.
+_PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _marker_cells(col: pd.Series, markers: set[str]) -> np.ndarray | None:
+    """Where a text column holds a marker, found in Arrow (C speed); None when Arrow cannot hold the column.
+
+    Same answer as ``col.str.strip().str.casefold().isin(markers)``: Arrow strips exactly what
+    ``str.strip()`` strips, and since case folding never shortens a text, only the stripped
+    texts no longer than the longest marker can be one; those few distinct texts are
+    case-folded in Python.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(col.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
+        return None
+    stripped = pc.utf8_trim(arr, characters=_PY_WHITESPACE)
+    short = pc.fill_null(pc.less_equal(pc.utf8_length(stripped), max(len(m) for m in markers)), False)
+    candidates = pc.unique(pc.filter(stripped, short)).to_pylist()
+    found = [text for text in candidates if text.casefold() in markers]
+    if not found:
+        return np.zeros(len(col), dtype=bool)
+    hit = pc.is_in(stripped, value_set=pa.array(found, type=pa.large_string()))
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
 def _blank_markers(frame: pd.DataFrame, markers: set[str]) -> pd.DataFrame:
     """Set every text cell that is a missing-value marker (after stripping, any case) to NaN."""
     for name in frame.columns:
         col = frame[name]
-        if col.dtype != object or pd.api.types.infer_dtype(col, skipna=True) not in ("string", "mixed"):
+        if col.dtype != object:
             continue
-        key = col.str.strip().str.casefold()
-        missing = key.isin(markers)
+        kind = pd.api.types.infer_dtype(col, skipna=True)
+        if kind not in ("string", "mixed"):
+            continue
+        missing = _marker_cells(col, markers) if kind == "string" else None
+        if missing is None:
+            missing = col.str.strip().str.casefold().isin(markers).to_numpy()
         if missing.any():
             frame[name] = col.where(~missing, np.nan)
     return frame
