@@ -191,6 +191,28 @@ def _accepts(func, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _conserved(before: pd.Index, after: pd.Index, removed: pd.Index) -> bool:
+    """Whether the rows kept plus the rows removed are exactly the rows before, each once."""
+    if len(before) != len(after) + len(removed):
+        return False
+    if not len(removed) and (after is before or after.equals(before)):
+        return True
+    values = before.to_numpy()
+    if values.dtype.kind in "iu" and (len(values) < 2 or bool((values[1:] > values[:-1]).all())):
+        # row numbers in increasing order (as loaded): locate each row by bisection
+        combined = np.concatenate([after.to_numpy(), removed.to_numpy()])
+        if combined.dtype.kind not in "iu":
+            return False
+        where = np.searchsorted(values, combined)
+        if len(where) and (where.max() >= len(values) or not (values[where] == combined).all()):
+            return False
+        seen = np.zeros(len(values), dtype=bool)
+        seen[where] = True
+        return bool(seen.all())
+    combined = after.append(removed)
+    return bool(combined.is_unique and combined.isin(before).all())
+
+
 class Cleaning:
     """Thread a table through cleaning steps, accumulating issues and quarantine.
 
@@ -256,8 +278,7 @@ class Cleaning:
         if not isinstance(result, StepResult):
             raise TypeError(f"cleaning step {getattr(func, '__name__', func)!r} must return a StepResult")
         before, after, removed = self.data.index, result.data.index, result.quarantine.index
-        combined = after.append(removed)
-        if len(before) != len(combined) or not (combined.is_unique and combined.isin(before).all()):
+        if not _conserved(before, after, removed):
             raise AssertionError(
                 f"bug in cleaning step {func.__name__} on {self.table}: {len(before)} rows in, "
                 f"{len(after)} out + {len(removed)} quarantined (rows must be conserved)"
