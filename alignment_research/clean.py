@@ -700,6 +700,11 @@ def parse_numbers(
     >>> res.data["rating"].tolist(), res.issues["rule"].tolist()
     ([3, <NA>, <NA>, <NA>], ['out_of_range_rating', 'not_a_number', 'out_of_range_rating'])
     """
+    return _parse_numbers(data, columns=columns, low=low, high=high, whole=whole, rule=rule, file=file, table=table)
+
+
+def _parse_numbers(data, *, columns, low, high, whole, rule, file, table, whole_as="Int64") -> StepResult:
+    """:func:`parse_numbers`; ``whole_as="float64"`` keeps whole numbers as floats (no Int64 round trip)."""
     changes, found = {}, []
     for c in columns:
         if c not in data:
@@ -713,7 +718,7 @@ def parse_numbers(
         num = num.where(~bad)
         found.append(_issues(file, table, s.index[text], c, "not_a_number", s[text], "set_missing"))
         found.append(_issues(file, table, s.index[bad], c, rule, s[bad], "set_missing"))
-        changes[c] = num.astype("Int64") if whole else num
+        changes[c] = num.astype(whole_as) if whole else num
     issues = _concat_issues(found)
     if len(issues):
         issues = issues.sort_values(["row"], kind="stable", ignore_index=True)
@@ -749,9 +754,9 @@ def clean_survey_answers(data: pd.DataFrame, *, scales: dict, file: str = "", ta
     """
     changes, found = {}, []
     for scale in scales.values():
-        res = parse_numbers(
+        res = _parse_numbers(
             data, columns=scale.items, low=scale.min, high=scale.max, whole=True,
-            rule="out_of_range_answer", file=file, table=table,
+            rule="out_of_range_answer", file=file, table=table, whole_as="float64",
         )
         for item in scale.items:
             if item in data:
@@ -1126,7 +1131,25 @@ def _unknown(data, column, known):
     if column not in data:
         return None
     s = data[column]
-    return s.notna() & ~s.isin(pd.Index(known).dropna())
+    known = pd.Index(known).dropna()
+    inside = _isin_text(s, known)
+    if inside is None:
+        inside = s.isin(known).to_numpy()
+    return s.notna() & ~inside
+
+
+def _isin_text(s: pd.Series, known: pd.Index) -> np.ndarray | None:
+    """``s.isin(known)`` in Arrow (C speed) when both hold only text; None otherwise."""
+    if s.dtype != object or known.dtype != object:
+        return None
+    if pd.api.types.infer_dtype(s, skipna=True) != "string" or pd.api.types.infer_dtype(known) not in ("string", "empty"):
+        return None
+    try:
+        values = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
+        value_set = pa_arrow.array(known.to_numpy(), type=pa_arrow.string())
+    except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError, UnicodeError):
+        return None
+    return pc.fill_null(pc.is_in(values, value_set=value_set), False).to_numpy(zero_copy_only=False)
 
 
 def quarantine_unknown_references(
@@ -1626,8 +1649,12 @@ def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> 
     src = np.flatnonzero(target >= 0)
     if not len(src):
         return _nothing(goals)
-    keys = pd.DataFrame({"goal_id": ids.astype(str).to_numpy()})
-    on_cycle, cut = _cut_cycles(n, src, target[src], _order(keys, [True]))
+
+    def order_of(nodes: np.ndarray) -> np.ndarray:  # ids as text only for the few nodes on a loop
+        keys = pd.DataFrame({"goal_id": ids.iloc[nodes].astype(str).to_numpy()})
+        return _order(keys, [True])(np.arange(len(nodes)))
+
+    on_cycle, cut = _cut_cycles(n, src, target[src], order_of)
     if not on_cycle.any():
         return _nothing(goals)
     issues = _cycle_issues(goals, "parent_goal_id", on_cycle, cut, "goal_cycle", file, table)
