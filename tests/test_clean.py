@@ -808,3 +808,22 @@ def test_graph_rules_accept_any_missing_marker_in_id_columns():
     assert run(cut_manager_cycles, res.data).issues.empty
     goals = raw({"goal_id": ["G1", pd.NA, "G3"], "parent_goal_id": [pd.NA, "G1", "G3"]})
     assert run(cut_goal_cycles, goals).issues[["row", "action"]].values.tolist() == [[4, "set_missing"]]
+
+
+def test_exact_duplicates_treat_every_missing_value_alike_and_compare_every_column():
+    data = raw({"goal_id": ["G1", "G1", "G1", "G2", "G1"], "owner_id": [None, np.nan, "E1", None, None],
+                "weight": ["1", "1", "1", "1", "2"]})
+    res = run(drop_exact_duplicates, data)
+    assert res.data.index.tolist() == [2, 4, 5, 6]
+    check_issues(res, [(3, None, "duplicate_row", "duplicate of row 2", "dropped_duplicate")])
+
+
+def test_conservation_check_catches_a_step_that_swaps_a_row_for_an_unknown_one():
+    data = raw({"a": ["1", "2", "3"]})
+
+    def swapping_step(df):
+        other = df.iloc[[1]].set_axis([99])
+        return StepResult(pd.concat([df.iloc[[0]], other]), df.iloc[0:0], df.iloc[[2]].assign(reason="x", rule="x"))
+
+    with pytest.raises(AssertionError, match="conserved"):
+        Cleaning(data).pipe(swapping_step)

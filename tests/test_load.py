@@ -173,3 +173,12 @@ def test_blank_line_keeps_row_numbers_aligned(tmp_path):
     assert table.loc[4, "employee_id"] == "E3"  # line 4 of the file is row 4
     clean = ar.clean_study(ar.load_study(study_dir))
     assert clean.quarantine["employees"].index.tolist() == [3]
+
+
+def test_na_markers_padded_with_any_python_white_space_and_in_any_case_become_missing(tmp_path):
+    study_dir = folder(tmp_path)
+    cells = ["\u3000n/a\x1c", " Null ", "#n/a", "n/a2", "NAN", "E6 "]
+    (study_dir / "employees.csv").write_text("employee_id,hire_date\n" + "".join(f"{c},2021-01-04\n" for c in cells))
+    ids = ar.load_study(study_dir).tables["employees"]["employee_id"]
+    assert ids.isna().tolist() == [True, True, True, False, True, False]
+    assert ids[[5, 7]].tolist() == ["n/a2", "E6 "]

@@ -248,3 +248,42 @@ def test_sample_study_validates_with_the_same_problems_as_before():
     assert not problems["rule"].isin(
         ["self_managed", "manager_cycle", "goal_cycle", "hire_in_future", "hire_after_window", "ambiguous_date"]
     ).any()
+
+
+# ----------------------------------------------------------------- validate_and_clean: one cleaning for both
+def test_validate_and_clean_gives_what_validate_study_and_clean_study_give(tmp_path):
+    study = ar.load_study(study_dir(tmp_path, BROKEN, reviews="employee_id,cycle,rating\nE1,2021,4\nE9,2021,3\n"))
+    problems, clean = ar.validate_and_clean(study)
+    pd.testing.assert_frame_equal(problems, ar.validate_study(study))
+    assert problems[["table", "row", "rule"]].values.tolist() == [
+        ["employees", 5, "unparseable_date"], ["employees", 4, "missing_required"],
+        ["employees", 5, "missing_required"], ["reviews", 3, "unknown_employee"],
+    ]
+    expected = ar.clean_study(study)
+    assert clean.tables.keys() == expected.tables.keys()
+    for table in expected.tables:
+        pd.testing.assert_frame_equal(clean.tables[table], expected.tables[table])
+        pd.testing.assert_frame_equal(clean.quarantine[table], expected.quarantine[table])
+    pd.testing.assert_frame_equal(clean.report, expected.report)
+    assert clean.counts.values.tolist() == [["employees", 4, 2, 2], ["reviews", 2, 1, 1]]
+
+
+def test_validate_and_clean_returns_no_clean_study_when_a_problem_is_fatal(tmp_path):
+    study = ar.load_study(study_dir(tmp_path, "employee_id,manager_id\nE1,\n"))  # no hire_date
+    problems, clean = ar.validate_and_clean(study)
+    assert clean is None
+    assert problems.loc[problems["fatal"], ["column", "rule", "action"]].values.tolist() == [
+        ["hire_date", "missing_column", "stop"]
+    ]
+    with pytest.raises(ar.DataContractError):
+        ar.clean_study(study)
+
+
+def test_validate_study_cleans_once(tmp_path, monkeypatch):
+    import alignment_research.clean as clean_module
+
+    calls = []
+    original = clean_module._clean
+    monkeypatch.setattr(clean_module, "_clean", lambda *a, **k: calls.append(1) or original(*a, **k))
+    ar.validate_study(ar.load_study(study_dir(tmp_path, BROKEN)))
+    assert len(calls) == 1
