@@ -72,6 +72,48 @@ def _split_header(grid: pd.DataFrame) -> pd.DataFrame:
     return body
 
 
+def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
+    """A CSV read with Arrow (C++, several threads), markers already blanked; None when Arrow refuses it.
+
+    Gives what the pandas reader gives: every cell as text, quoting alike, blank lines kept as
+    rows. Arrow refuses what pandas would stop on or read loosely (a file that is empty, not
+    UTF-8, with a row of another length, an unclosed quote); the pandas reader then reads it,
+    and says what is wrong in its own words.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    try:
+        grid = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, encoding="utf8"),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(_ARROW_MAX_COLUMNS)},
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError):
+        return None
+    if grid.num_rows == 0 or not all(pa.types.is_string(t) for t in grid.schema.types):
+        return None
+    header = [grid.column(i)[0].as_py() for i in range(grid.num_columns)]
+    body = grid.slice(1)
+    blanks = {i: _marker_cells_arrow(body.column(i), markers) for i in range(body.num_columns)}
+    frame = body.to_pandas()
+    for i, blank in blanks.items():
+        if blank is not None and blank.any():
+            frame.isetitem(i, frame.iloc[:, i].where(~blank, np.nan))
+    frame.columns = _header_names(header)
+    return frame
+
+
+#: Files with more columns than this are read by pandas (Arrow is told each column's type by name).
+_ARROW_MAX_COLUMNS = 2000
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
         grid = pd.read_csv(
@@ -199,6 +241,25 @@ def _marker_set(na_values: Sequence[str] | None) -> set[str]:
 _PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
+def _marker_cells_arrow(arr, markers: set[str]) -> np.ndarray | None:
+    """Where an Arrow text column holds a marker (see :func:`_marker_cells`); None if not text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    stripped = pc.utf8_trim(arr, characters=_PY_WHITESPACE)
+    short = pc.fill_null(pc.less_equal(pc.utf8_length(stripped), max(len(m) for m in markers)), False)
+    candidates = pc.unique(pc.filter(stripped, short)).to_pylist()
+    found = [text for text in candidates if text.casefold() in markers]
+    if not found:
+        return np.zeros(len(arr), dtype=bool)
+    hit = pc.is_in(stripped, value_set=pa.array(found, type=arr.type))
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
 def _marker_cells(col: pd.Series, markers: set[str]) -> np.ndarray | None:
     """Where a text column holds a marker, found in Arrow (C speed); None when Arrow cannot hold the column.
 
@@ -208,20 +269,12 @@ def _marker_cells(col: pd.Series, markers: set[str]) -> np.ndarray | None:
     case-folded in Python.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     try:
         arr = pa.array(col.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
         return None
-    stripped = pc.utf8_trim(arr, characters=_PY_WHITESPACE)
-    short = pc.fill_null(pc.less_equal(pc.utf8_length(stripped), max(len(m) for m in markers)), False)
-    candidates = pc.unique(pc.filter(stripped, short)).to_pylist()
-    found = [text for text in candidates if text.casefold() in markers]
-    if not found:
-        return np.zeros(len(col), dtype=bool)
-    hit = pc.is_in(stripped, value_set=pa.array(found, type=pa.large_string()))
-    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+    return _marker_cells_arrow(arr, markers)
 
 
 def _blank_markers(frame: pd.DataFrame, markers: set[str]) -> pd.DataFrame:
@@ -275,7 +328,8 @@ def _check_header(columns: list[str], column_map: dict[str, str], source: str) -
 
 
 def _finish(
-    frame: pd.DataFrame, column_map: dict[str, str] | None, source: str, markers: set[str], *, typed: bool
+    frame: pd.DataFrame, column_map: dict[str, str] | None, source: str, markers: set[str], *, typed: bool,
+    blanked: bool = False,
 ) -> pd.DataFrame:
     """Check the header, apply the column map, blank missing-value markers, number rows as a spreadsheet does."""
     frame.columns = _header_names(frame.columns)
@@ -284,7 +338,8 @@ def _finish(
     frame = frame.rename(columns=column_map)
     if typed:
         frame = _as_raw(frame)
-    frame = _blank_markers(frame, markers)
+    if not blanked:
+        frame = _blank_markers(frame, markers)
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")
     return frame
 
@@ -352,13 +407,18 @@ def read_table(
             "workbook; remove the entry.",
             _problem(path.name, "sheet_not_applicable", sheet),
         )
+    markers = _marker_set(na_values)
+    blanked = False
     if suffix == ".csv":
-        frame = _read_csv(path)
+        frame = _read_csv_arrow(path, markers)
+        blanked = frame is not None
+        if frame is None:
+            frame = _read_csv(path)
     elif suffix == ".parquet":
         frame = _read_parquet(path)
     else:
         frame = _read_xlsx(path, sheet)
-    return _finish(frame, column_map, path.name, _marker_set(na_values), typed=suffix != ".csv")
+    return _finish(frame, column_map, path.name, markers, typed=suffix != ".csv", blanked=blanked)
 
 
 # --------------------------------------------------------------------------- where tables come from
