@@ -280,21 +280,13 @@ class _Stages:
 
 
 def _load_and_clean(study_dir: Path):
-    from .clean import _clean
     from .load import load_study
-    from .validate import _problems_of_clean, structure_problems
+    from .validate import validate_and_clean
 
     study = load_study(study_dir)
-    # validate and clean in one pass: validate_study would clean in memory, then clean_study again
-    structure = structure_problems(study)
-    cleaned = None
-    if structure["fatal"].any():
-        problems = structure.reset_index(drop=True)
-    else:
-        cleaned, _ = _clean(study, structure=structure)
-        problems = _problems_of_clean(structure, cleaned)
-    if "fatal" in problems.columns and problems["fatal"].astype(bool).any():
-        fatal = problems.loc[problems["fatal"].astype(bool)]
+    problems, cleaned = validate_and_clean(study)  # one pass: validation reuses the cleaning
+    if cleaned is None or ("fatal" in problems.columns and problems["fatal"].astype(bool).any()):
+        fatal = problems.loc[problems["fatal"].astype(bool)] if "fatal" in problems.columns else problems
         raise DataContractError(
             f"{study_dir.name}: the study cannot be used as it is ({len(fatal)} fatal problem(s)); "
             f"`alignment-research validate {study_dir}` lists them all. Fix them and run again.",
