@@ -39,13 +39,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import warnings
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np

@@ -124,7 +124,8 @@ def main(argv=None) -> int:
         section(
             "`alignment-research run` (the `make run` job)",
             "`run_study` end to end (validate and clean, execute every notebook, render HTML, privacy scan, index), "
-            "excluding set-up; each run is cold (a fresh cache folder, so no cleaned tables are reused). Reference in the same run: executing a one-cell notebook that imports the toolkit "
+            "excluding set-up; each run is cold (a fresh cache folder, so no cleaned tables are reused). "
+            "Reference in the same run: executing a one-cell notebook that imports the toolkit "
             "(kernel start and import, paid once per notebook), median of 3. 'per notebook' divides by the "
             "reference times the number of notebooks (1.0 would mean each notebook costs no more than a bare "
             "kernel).",
