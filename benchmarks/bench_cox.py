@@ -238,10 +238,9 @@ def main(argv=None) -> None:
         if not args.no_lifelines:
             predicted = None if lifelines_rate is None else lifelines_rate * n_rows
             if predicted is not None and predicted > args.lifelines_limit:
-                notes.append(f"lifelines not run at {n:,} employees: at the previous size it took "
+                notes.append(f"lifelines not run at {n:,} employees: at the largest size it ran it took "
                              f"{lifelines_rate * 1e6:.0f} s per million rows, which predicts about {predicted / 60:.0f} "
-                             f"min per fit here (limit `--lifelines-limit {args.lifelines_limit:.0f}` s), and its "
-                             f"cost grows faster than the number of rows.")
+                             f"min per fit here (limit `--lifelines-limit {args.lifelines_limit:.0f}` s).")
             else:
                 import lifelines
 
