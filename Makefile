@@ -51,8 +51,13 @@ reference: $(STAMP)
 	cd tests/reference && for f in *_data.py; do ../../$(BIN)/python $$f || exit 1; done
 	cd tests/reference && for f in *.R; do Rscript $$f || exit 1; done
 
+# Every benchmark prints one markdown section; they are concatenated below a header (date, machine, version)
+# into benchmarks/results.md. QUICK=1: small sizes, a few minutes (a smoke test; the documented sizes take long).
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	@set -o pipefail; { $(BIN)/python benchmarks/_common.py header $(if $(QUICK),--quick) && \
+	  for b in benchmarks/bench_*.py; do $(BIN)/python $$b $(if $(QUICK),--quick) || exit 1; done; } \
+	  | tee benchmarks/results.md.tmp
+	@mv benchmarks/results.md.tmp benchmarks/results.md && echo "wrote benchmarks/results.md"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -1,6 +1,7 @@
 """Benchmark: random-intercept model, our exact engine vs lme4::lmer (same data, same run).
 
-Usage: ``python benchmarks/bench_mixed.py [N_EMPLOYEES] [REPEATS]`` (default 100000 and 3).
+Usage: ``python benchmarks/bench_mixed.py [N_EMPLOYEES] [REPEATS] [--quick]`` (default 100000 and 3;
+``--quick``: 10000).
 
 Data are generated directly with numpy: N employees x 8 survey waves, one
 manager per 8 employees (12,500 managers for 100,000 employees), model
@@ -10,14 +11,16 @@ tables); for R we time only the ``lmer()`` call on a data frame already in memor
 Reported: medians, the ratio, the largest relative difference in fixed effects,
 standard errors and variance components, and peak memory (Python: tracemalloc
 peak during the fit; R: ``gc()`` max used during the fit). For context,
-statsmodels ``MixedLM`` is timed on a smaller sample against our engine.
+statsmodels ``MixedLM`` is timed on a smaller sample against our engine. When
+``Rscript`` (with lme4) is not installed, the R row is skipped with a note.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -28,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 import alignment_research as ar
+
+from _common import fmt_runs, log, rss_peak_mib, section
 
 FORMULA = "engagement ~ alignment_cascade + manager_program + C(job_level)"
 R_FORMULA = "engagement ~ alignment_cascade + manager_program + job_level + (1 | manager_id)"
@@ -93,39 +98,56 @@ def time_ours(data: pd.DataFrame, repeats: int):
     return res, times, peak
 
 
-def main(n_employees: int = 100_000, repeats: int = 3) -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n_employees", nargs="?", type=int, default=None)
+    parser.add_argument("repeats", nargs="?", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="10,000 employees")
+    args = parser.parse_args(argv)
+    n_employees = args.n_employees or (10_000 if args.quick else 100_000)
+    repeats = args.repeats
     data = make_data(n_employees)
     n_mgr = data["manager_id"].nunique()
-    print(f"data: {n_employees} employees x 8 waves = {len(data)} rows, {n_mgr} managers; REML; repeats={repeats}")
+    log(f"bench_mixed: ours, {len(data):,} rows")
     res, times, peak = time_ours(data, repeats)
     g = res.glance().iloc[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        csv, out, script = Path(tmp) / "d.csv", Path(tmp) / "r.csv", Path(tmp) / "bench.R"
-        data.to_csv(csv, index=False)
-        script.write_text(R_SCRIPT)
-        proc = subprocess.run(["Rscript", str(script), str(csv), str(out), str(repeats)], capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-        if proc.returncode != 0:
-            print("Rscript failed:\n" + proc.stderr)
-            return
-        info = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
-        ref = pd.read_csv(out).set_index("term")
-    r_times = [float(x) for x in info["R_TIMES"].split(",")]
     t = res.tidy()
-    names = {"Intercept": "(Intercept)", **{f"C(job_level)[T.{k}]": f"job_level{k}" for k in range(2, 6)}}
-    r_terms = [names.get(x, x) for x in t.term]
+    ours = np.median(times)
     rel = lambda a, b: np.max(np.abs(np.asarray(a, float) / np.asarray(b, float) - 1))  # noqa: E731
-    d_est = rel(t.estimate, ref.loc[r_terms, "estimate"])
-    d_se = rel(t.std_error, ref.loc[r_terms, "std_error"])
-    d_vc = rel([g["var_manager_id"], g["sigma2"]], ref.loc[["var_manager_id", "var_Residual"], "estimate"])
-    ours, theirs = np.median(times), np.median(r_times)
-    print(f"{info['R_VERSION']}; numpy {np.__version__}")
-    print(f"ours (ar.fit_mixed, end to end): median {ours:.3f} s  {['%.3f' % x for x in times]}  peak {peak:.0f} MiB (tracemalloc)")
-    print(f"lme4::lmer (fit only)          : median {theirs:.3f} s  {['%.3f' % x for x in r_times]}  max used {float(info['R_MEM_MB']):.0f} Mb (gc)")
-    print(f"ratio lmer / ours: {theirs / ours:.1f}x  ({'faster' if ours < theirs else 'SLOWER'} than lmer)")
-    print(f"max relative difference vs lmer: fixed effects {d_est:.1e}, std errors {d_se:.1e}, variance components {d_vc:.1e}")
+    rows = [["**ours** `ar.fit_mixed` (end to end)", f"{ours:.3f}", fmt_runs(times), "1.0", f"{peak:.0f} (tracemalloc)",
+             "-"]]
+    notes = []
+    if shutil.which("Rscript") is None:
+        notes.append("**R row skipped: `Rscript` is not installed on this machine** (needs `apt-get install "
+                     "r-base-core r-cran-lme4`).")
+    else:
+        log("bench_mixed: lme4")
+        with tempfile.TemporaryDirectory() as tmp:
+            csv, out, script = Path(tmp) / "d.csv", Path(tmp) / "r.csv", Path(tmp) / "bench.R"
+            data.to_csv(csv, index=False)
+            script.write_text(R_SCRIPT)
+            proc = subprocess.run(["Rscript", str(script), str(csv), str(out), str(repeats)], capture_output=True,
+                                  text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if proc.returncode != 0:
+                notes.append("**R row skipped: Rscript failed** (is lme4 installed?):\n\n```\n"
+                             + proc.stderr.strip()[-1500:] + "\n```")
+            else:
+                info = dict(line.split(" ", 1) for line in proc.stdout.strip().splitlines())
+                ref = pd.read_csv(out).set_index("term")
+        if proc.returncode == 0:
+            r_times = [float(x) for x in info["R_TIMES"].split(",")]
+            names = {"Intercept": "(Intercept)", **{f"C(job_level)[T.{k}]": f"job_level{k}" for k in range(2, 6)}}
+            r_terms = [names.get(x, x) for x in t.term]
+            d_est = rel(t.estimate, ref.loc[r_terms, "estimate"])
+            d_se = rel(t.std_error, ref.loc[r_terms, "std_error"])
+            d_vc = rel([g["var_manager_id"], g["sigma2"]], ref.loc[["var_manager_id", "var_Residual"], "estimate"])
+            theirs = np.median(r_times)
+            rows.append([f"`lme4::lmer` (fit only) [{info['R_VERSION']}]", f"{theirs:.3f}", fmt_runs(r_times),
+                         f"{theirs / ours:.1f}", f"{float(info['R_MEM_MB']):.0f} (R gc max used)",
+                         f"fixed effects {d_est:.1e}, std errors {d_se:.1e}, variance components {d_vc:.1e}"])
 
     # Context: statsmodels MixedLM (loops over groups in Python) on a smaller sample.
+    log("bench_mixed: statsmodels context")
     small = make_data(max(200, n_employees // 10), seed=2)
     import statsmodels.api as sm
     from alignment_research._formula import design_matrix
@@ -140,10 +162,22 @@ def main(n_employees: int = 100_000, repeats: int = 3) -> None:
     ours_small = ar.fit_mixed(small, FORMULA, groups="manager_id")
     t_small = time.perf_counter() - t0
     d_sm = rel(sm_fit.fe_params, ours_small.tidy().estimate)
-    print(f"context, {len(small)} rows / {small['manager_id'].nunique()} managers: statsmodels MixedLM {t_sm:.2f} s, "
-          f"ours {t_small:.3f} s ({t_sm / t_small:.0f}x); max rel diff of fixed effects {d_sm:.1e}")
+    rows.append([f"context, {len(small):,} rows / {small['manager_id'].nunique():,} managers: ours (1 run)",
+                 f"{t_small:.3f}", f"{t_small:.3g}", "1.0 (context reference)", "", "-"])
+    rows.append([f"context, same rows: statsmodels `MixedLM` (1 run)", f"{t_sm:.2f}", f"{t_sm:.3g}",
+                 f"{t_sm / t_small:.0f} (vs ours on the same rows)", "", f"fixed effects {d_sm:.1e}"])
+    section(
+        f"Random-intercept model ({n_employees:,} employees)",
+        f"REML fit of `{R_FORMULA}` on {len(data):,} rows ({n_employees:,} employees x 8 waves, {n_mgr:,} managers), "
+        f"median of {repeats} runs. Ours is timed end to end (formula, checks, fit, tidy tables); for R only the "
+        f"`lmer()` call on a data frame already in memory. 'x ours' > 1 means that row is slower than ours; "
+        f"'max rel. diff' compares with ours. numpy {np.__version__}.",
+        ["implementation", "median (s)", "runs (s)", "x ours", "peak (MiB)", "max rel. diff vs ours"],
+        rows,
+        memory=["per fit in the table", f"whole benchmark process peak RSS {rss_peak_mib():,.0f} MiB"],
+        notes=notes,
+    )
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    main(*args)
+    main()

@@ -1,9 +1,9 @@
-"""Benchmark: simulate a study of N employees (default 100,000).
+"""Benchmark: simulate a study of N employees (default 100,000; ``--quick``: 10,000).
 
-Usage: ``python benchmarks/bench_simulate.py [N_EMPLOYEES] [REPEATS]``
+Usage: ``python benchmarks/bench_simulate.py [N_EMPLOYEES] [REPEATS] [--quick]``
 
 Times ``simulate_study(n_employees=N, seed=1)`` ``REPEATS`` times (default 3)
-and prints the median. The reference, timed in the same run, is a study ten
+and reports the median. The reference, timed in the same run, is a study ten
 times smaller: the ratio ``time(N) / (10 * time(N / 10))`` is 1 when the
 generator scales linearly. Peak memory is measured in a separate run with
 ``tracemalloc`` (Python and NumPy allocations) and as the process' peak RSS.
@@ -11,45 +11,43 @@ generator scales linearly. Peak memory is measured in a separate run with
 
 from __future__ import annotations
 
-import resource
-import statistics
-import sys
-import time
-import tracemalloc
+import argparse
 
 import alignment_research as ar
 
-
-def _timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
+from _common import fmt_runs, log, median, repeat, rss_peak_mib, section, traced_peak_mib
 
 
-def main(n_employees: int = 100_000, repeats: int = 3) -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n_employees", nargs="?", type=int, default=None)
+    parser.add_argument("repeats", nargs="?", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="10,000 employees")
+    args = parser.parse_args(argv)
+    n_employees = args.n_employees or (10_000 if args.quick else 100_000)
+    repeats = args.repeats
     small = max(n_employees // 10, 10)
-    t_ref = statistics.median(_timed(lambda: ar.simulate_study(n_employees=small, seed=1))[0] for _ in range(repeats))
-    times = []
-    for _ in range(repeats):
-        elapsed, sim = _timed(lambda: ar.simulate_study(n_employees=n_employees, seed=1))
-        times.append(elapsed)
-        rows = {name: len(table) for name, table in sim.tables.items()}
-        del sim
-    t_big = statistics.median(times)
-    print(f"simulate_study(n_employees={n_employees:,}): median of {repeats} runs {t_big:.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
-    print("rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
-    print(f"reference simulate_study(n_employees={small:,}): median {t_ref:.2f} s; "
-          f"scaling ratio time(N) / (10 x time(N/10)) = {t_big / (10 * t_ref):.2f}")
-
-    tracemalloc.start()
-    ar.simulate_study(n_employees=n_employees, seed=1)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    print(f"peak memory: tracemalloc {peak / 1e6:.0f} MB; process peak RSS {rss:.0f} MB")
+    log(f"bench_simulate: reference {small:,}")
+    ref_times, _ = repeat(lambda: ar.simulate_study(n_employees=small, seed=1), repeats)
+    log(f"bench_simulate: {n_employees:,}")
+    times, sim = repeat(lambda: ar.simulate_study(n_employees=n_employees, seed=1), repeats)
+    rows = {name: len(table) for name, table in sim.tables.items()}
+    del sim
+    t_ref, t_big = median(ref_times), median(times)
+    peak = traced_peak_mib(lambda: ar.simulate_study(n_employees=n_employees, seed=1))
+    section(
+        f"Simulate a study ({n_employees:,} employees)",
+        f"`simulate_study(n_employees={n_employees:,}, seed=1)`, median of {repeats} runs. Reference in the same run: "
+        f"the same call for a study ten times smaller; the scaling ratio time(N) / (10 x time(N/10)) is 1 when the "
+        f"generator scales linearly. Rows produced: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + ".",
+        ["call", "median (s)", "runs (s)", "ratio"],
+        [[f"`simulate_study` N = {small:,} (reference)", f"{t_ref:.2f}", fmt_runs(ref_times), "1.00"],
+         [f"`simulate_study` N = {n_employees:,}", f"{t_big:.2f}", fmt_runs(times),
+          f"{t_big / (10 * t_ref):.2f} (scaling ratio)"]],
+        memory=[f"tracemalloc peak of one N = {n_employees:,} run {peak:,.0f} MiB",
+                f"process peak RSS {rss_peak_mib():,.0f} MiB"],
+    )
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    main(*args)
+    main()
