@@ -102,4 +102,7 @@ def main(n_employees: int = 100_000, repeats: int = 3, folder: str | None = None
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main(*(int(a) for a in args[:2]), *args[2:3])
+    if "--quick" in args:  # `make bench QUICK=1`: a smoke test at 10,000 employees, one pass
+        main(10_000, 1)
+    else:
+        main(*(int(a) for a in args[:2]), *args[2:3])
