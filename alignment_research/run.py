@@ -194,6 +194,19 @@ def missing_tables(notebook: Path, tables: dict) -> list[str]:
     return [t for t in needs if t not in tables or tables[t] is None or len(tables[t]) == 0]
 
 
+def _declared_parameters(path: Path) -> set[str]:
+    """Names assigned in a notebook's ``parameters`` cell (papermill warns about any other it is passed)."""
+    import ast
+
+    import nbformat  # deferred: see _title
+
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+    return set()
+
+
 def _title(path: Path) -> str:
     import nbformat  # deferred: nbformat pulls in jsonschema, seconds of import for every CLI call
 
@@ -488,9 +501,9 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
-    parameters = {"study_dir": str(study_dir)}
+    offered = {"study_dir": str(study_dir)}
     if cache_dir is not None:
-        parameters["clean_dir"] = str(cache_dir)
+        offered["clean_dir"] = str(cache_dir)
     rows, jobs = {}, []
     for nb in chosen:
         no_input = BRIEF_MARK in nb.stem
@@ -507,7 +520,8 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
         # spawn, not fork: the parent may hold a progress-bar thread, and kernels must not inherit it
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             futures = {
-                pool.submit(_execute_and_render, nb, parameters, Path(tmp) / nb.name,
+                pool.submit(_execute_and_render, nb, {k: v for k, v in offered.items() if k in _declared_parameters(nb)
+                                                      or k == "study_dir"}, Path(tmp) / nb.name,
                             staging / f"{nb.stem}.html", no_input): (nb, no_input)
                 for nb, no_input in jobs
             }

@@ -353,3 +353,10 @@ def test_a_pseudonymised_study_with_rehires_runs_end_to_end_without_leaking(tmp_
         assert not [i for i in ids if i.encode() in raw], path.name
     assert "pseudonymised (keyed hash)" in visible_text(result.index.read_text(encoding="utf-8"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "study"]
+
+
+def test_notebooks_are_passed_only_the_parameters_they_declare():
+    """papermill prints "Passed unknown parameter" for any other; 01 cleans itself, the rest read the cache."""
+    declared = {nb.stem[:2]: run_module._declared_parameters(nb) for nb in run_module._select_notebooks(None)}
+    assert declared["01"] == {"study_dir"}
+    assert all(names == {"study_dir", "clean_dir"} for key, names in declared.items() if key != "01")
