@@ -408,6 +408,10 @@ def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
     >>> d.loc[(d.table == "employees") & (d.column == "hire_date"), "required"].item()
     True
     """
+    # The analysis tables register their columns when their module loads; the package imports
+    # modules lazily, so load it here (inside the function: tables imports this module).
+    from . import tables  # noqa: F401
+
     rows = []
     for table in TABLES:
         schema = table_schema(table, config)

@@ -55,3 +55,14 @@ def test_version_flag():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"alignment-research {ar.__version__}"
+
+
+def test_data_dictionary_lists_the_analysis_tables_in_a_fresh_interpreter():
+    """The analysis tables register their columns on import; lazy loading must not drop them."""
+    code = (
+        "import alignment_research as ar\n"
+        "d = ar.data_dictionary()\n"
+        "print(sorted(set(d['table']) & {'person', 'intervals', 'survey_panel', 'cycles'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['cycles', 'intervals', 'person', 'survey_panel']"
