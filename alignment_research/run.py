@@ -513,17 +513,17 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
                 pass
             rows[nb] = {"notebook": nb.name, "title": _title(nb), "html": None, "no_input": no_input,
                         "seconds": 0.0, "skipped": "needs " + ", ".join(lacking)}
-        else:
-            jobs.append((nb, no_input))
+        else:  # each notebook gets only the parameters it declares (read once); study_dir always
+            declared = _declared_parameters(nb) | {"study_dir"}
+            jobs.append((nb, no_input, {k: v for k, v in offered.items() if k in declared}))
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
         # spawn, not fork: the parent may hold a progress-bar thread, and kernels must not inherit it
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             futures = {
-                pool.submit(_execute_and_render, nb, {k: v for k, v in offered.items() if k in _declared_parameters(nb)
-                                                      or k == "study_dir"}, Path(tmp) / nb.name,
+                pool.submit(_execute_and_render, nb, parameters, Path(tmp) / nb.name,
                             staging / f"{nb.stem}.html", no_input): (nb, no_input)
-                for nb, no_input in jobs
+                for nb, no_input, parameters in jobs
             }
             try:
                 for future in as_completed(futures):
