@@ -415,7 +415,7 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         was found (masked) and where.
     AlignmentResearchError
         A notebook failed (the message names it and the cell); its partly
-        executed copy is kept in ``<out_dir>/failed/``.
+        executed copy is kept in a private temporary folder named in the message.
 
     Notes
     -----
@@ -427,7 +427,7 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     :func:`~alignment_research.privacy.scan_outputs`, and moved into
     ``out_dir`` only when the whole run succeeded; a failed run leaves
     ``out_dir`` as it was (only a failed notebook's executed copy is kept, in
-    ``<out_dir>/failed/``, for the researcher). Command line: ``alignment-research run [STUDY] --out DIR``.
+    a private temporary folder named in the error, for the researcher; never the reports folder). Command line: ``alignment-research run [STUDY] --out DIR``.
 
     Examples
     --------
@@ -532,14 +532,19 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
                     stages.done(nb.stem, seconds)
                     rows[nb] = {"notebook": nb.name, "title": _title(nb), "html": f"{nb.stem}.html",
                                 "no_input": no_input, "seconds": seconds, "skipped": ""}
-            except AlignmentResearchError:
+            except AlignmentResearchError as error:
                 for other in futures:
                     other.cancel()
                 executed = Path(tmp) / nb.name
-                if executed.exists():  # for the researcher to debug; not a report
-                    (out_dir / "failed").mkdir(parents=True, exist_ok=True)
-                    shutil.copy(executed, out_dir / "failed" / nb.name)
-                raise
+                if not executed.exists():
+                    raise
+                # The executed copy may show ids and it never passed the privacy scan, so it is kept for the
+                # researcher in a private temporary folder, never in the reports folder.
+                kept = Path(tempfile.mkdtemp(prefix="alignment-research-failed-")) / nb.name
+                shutil.copy(executed, kept)
+                raise AlignmentResearchError(
+                    f"{error} The executed copy, for debugging (not privacy-checked), is {kept}."
+                ) from None
     ordered = [rows[nb] for nb in chosen]  # reading order, whatever order they finished in
     return pd.DataFrame(ordered, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
 

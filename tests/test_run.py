@@ -360,3 +360,20 @@ def test_notebooks_are_passed_only_the_parameters_they_declare():
     declared = {nb.stem[:2]: run_module._declared_parameters(nb) for nb in run_module._select_notebooks(None)}
     assert declared["01"] == {"study_dir"}
     assert all(names == {"study_dir", "clean_dir"} for key, names in declared.items() if key != "01")
+
+
+def test_a_failing_notebook_keeps_its_executed_copy_outside_the_reports(tmp_path, probe_run):
+    """The copy never passed the privacy scan, so it must not land where leaders read."""
+    study, _ = probe_run
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('study_dir = "../data/sample"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("raise ValueError('probe failure')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "97_fail.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(ar.AlignmentResearchError, match="probe failure") as raised:
+        ar.run_study(study, tmp_path / "out", notebooks=[path], progress=False)
+    kept = Path(re.search(r"is (\S+97_fail\.ipynb)\.", str(raised.value)).group(1))
+    assert kept.is_file() and tmp_path / "out" not in kept.parents
+    assert not (tmp_path / "out").exists()
