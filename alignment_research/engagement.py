@@ -1410,9 +1410,9 @@ def driver_analysis(
     if by is not None:
         sub[by] = pool_small_levels(sub, by, min_group_size=min_group_size, person=person,
                                     small_pool="keep").data[by]
-        gate = size_gate(sub, by, min_size=min_group_size, person=person)
+        gate = size_gate(sub, by, min_group_size=min_group_size, person=person)
         raw = group_sizes(sub, by, person=person)
-        raw = raw.assign(_pooled=raw[by].astype(str) == pooled_label(by, min_size=min_group_size))
+        raw = raw.assign(_pooled=raw[by].astype(str) == pooled_label(by, min_group_size=min_group_size))
         raw = raw.sort_values(["_pooled", by], kind="stable")  # the pooled group last
         labels = sub[by].astype(str)
         for g, n_people, n_rows in zip(raw[by].astype(str), raw["n"], raw["n_rows"]):
@@ -2009,7 +2009,7 @@ def effect_by_group(
     rows = data.dropna(subset=[by])
     rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
     rows = rows.assign(**{by: rows[by].astype(str)})
-    gate = size_gate(rows, by, min_size=min_group_size, person=person)
+    gate = size_gate(rows, by, min_group_size=min_group_size, person=person)
     spread = rows.groupby(by, observed=True)[term].agg(lambda x: x.max() - x.min()).rename("spread")
     gate = gate.merge(spread.reset_index(), on=by, how="left")
     reason = gate["suppression"].fillna("").to_numpy(str)
@@ -2029,7 +2029,7 @@ def effect_by_group(
         small, f"suppressed: fewer than {min_group_size} people",
         np.where(out["estimate"].isna(), f"no variation in {term}",
                  np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", "")))
-    last = out[by] == pooled_label(by, min_size=min_group_size)  # the pooled group last
+    last = out[by] == pooled_label(by, min_group_size=min_group_size)  # the pooled group last
     return out.assign(_last=last).sort_values(["_last", by], kind="stable").drop(columns="_last").reset_index(drop=True)
 
 

@@ -836,7 +836,7 @@ def alignment_by_group(measures: pd.DataFrame, *, by: str, min_group_size: int =
                                q75=lambda s: s.quantile(0.75)).reset_index()
     people = group_sizes(m, ["measure", by], person="person_id")
     out.insert(2, "n_people", out[["measure", by]].merge(people, on=["measure", by], how="left")["n"].to_numpy())
-    out = suppress_small_groups(out, count="n_people", min_size=min_group_size, group_cols=["measure", by],
+    out = suppress_small_groups(out, count="n_people", min_group_size=min_group_size, group_cols=["measure", by],
                                 value_cols=["n", "mean", "sd", "q25", "median", "q75"])
     return out
 
@@ -884,7 +884,7 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
     if ax is None:
         ax = plt.gca()
     d = data[(data["measure"] == measure)].dropna(subset=["value", by])
-    sizes = size_gate(d, by, min_size=min_group_size, person="person_id", total=False)  # people, not rows
+    sizes = size_gate(d, by, min_group_size=min_group_size, person="person_id", total=False)  # people, not rows
     shown = sorted(sizes.loc[~sizes["suppressed"], by], key=str)
     order = shown if order is None else list(order)
     drawn = [g for g in order if g in set(shown)]
@@ -949,7 +949,7 @@ def plot_alignment_overview(data: pd.DataFrame, *, by: str, min_group_size: int 
                         "use plot_alignment_distribution for a single Axes.")
     measures = [m for m in _MEASURE_LABELS if m in set(data["measure"])]
     d = data.dropna(subset=["value", by])
-    people = size_gate(d, ["measure", by], min_size=min_group_size, person="person_id", total=False)
+    people = size_gate(d, ["measure", by], min_group_size=min_group_size, person="person_id", total=False)
     order = sorted(set(people.loc[~people["suppressed"], by]), key=str)
     fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.8), sharey=True, squeeze=False)
     for ax, measure in zip(axes[0], measures):

@@ -75,23 +75,23 @@ def suppress_small_groups(
     table: pd.DataFrame,
     *,
     count: str = "n",
-    min_size: int = 5,
+    min_group_size: int = 5,
     group_cols=None,
     value_cols=None,
     total=None,
     margins: bool = False,
 ) -> pd.DataFrame:
-    """Suppress every cell that describes a group smaller than ``min_size``.
+    """Suppress every cell that describes a group smaller than ``min_group_size``.
 
     This is the one function that decides what may be shown to leadership.
-    A group with fewer than ``min_size`` people has its count and every value
+    A group with fewer than ``min_group_size`` people has its count and every value
     cell set to missing (suppressed, never rounded). Suppression must not be
     undone by subtraction, so complementary suppression follows: within each
     set of siblings (rows that share the parent group, i.e. every group column
     but the last), if the suppressed cells could be recovered from a shown
     parent total and the shown siblings, the next smallest sibling is
     suppressed too, until at least two siblings are hidden *and* the hidden
-    siblings together hold at least ``min_size`` people (otherwise their
+    siblings together hold at least ``min_group_size`` people (otherwise their
     combined group, itself small, could be recovered).
 
     Parameters
@@ -100,7 +100,7 @@ def suppress_small_groups(
         One row per group: the group columns, a count column and value columns.
     count : str, default "n"
         Column holding the number of people in each group.
-    min_size : int, default 5
+    min_group_size : int, default 5
         Smallest group that may be shown (``StudyConfig.min_group_size``).
     group_cols : list of str, optional
         Columns that identify a group, from the outermost to the innermost
@@ -138,7 +138,7 @@ def suppress_small_groups(
 
     Notes
     -----
-    Primary suppression hides cells with ``n < min_size``; complementary
+    Primary suppression hides cells with ``n < min_group_size``; complementary
     (secondary) suppression follows the usual statistical-disclosure-control
     rule that every sibling set has either no hidden cell or at least two whose
     combined size reaches the threshold (Hundepool et al., *Statistical
@@ -171,7 +171,7 @@ def suppress_small_groups(
     value_cols = [c for c in value_cols if c in table.columns]
 
     n = pd.to_numeric(table[count], errors="coerce").to_numpy(float)
-    small = ~(n >= min_size)  # NaN counts are treated as small: unknown size is not safe to show
+    small = ~(n >= min_group_size)  # NaN counts are treated as small: unknown size is not safe to show
     reason = np.where(small, "small group", None).astype(object)
     hidden = small.copy()
 
@@ -194,7 +194,7 @@ def suppress_small_groups(
                     parents = [np.flatnonzero((keys == k).to_numpy()) for k in pd.unique(keys)]
                 for rows in parents:
                     rows = rows[~is_total[rows]]
-                    if _complete_sibling_set(rows, n, hidden, reason, min_size):
+                    if _complete_sibling_set(rows, n, hidden, reason, min_group_size):
                         changed = True
 
     out = table.copy()
@@ -207,7 +207,7 @@ def suppress_small_groups(
     return out
 
 
-def _complete_sibling_set(rows, n, hidden, reason, min_size) -> bool:
+def _complete_sibling_set(rows, n, hidden, reason, min_group_size) -> bool:
     """Hide more siblings until the hidden ones cannot be recovered; return whether any changed."""
     if len(rows) == 0:
         return False
@@ -217,7 +217,7 @@ def _complete_sibling_set(rows, n, hidden, reason, min_size) -> bool:
         if len(h) == 0 or len(h) == len(rows):
             return changed
         hidden_total = np.nansum(n[h])
-        if len(h) >= 2 and hidden_total >= min_size:
+        if len(h) >= 2 and hidden_total >= min_group_size:
             return changed
         shown = rows[~hidden[rows]]
         nxt = shown[np.argsort(np.nan_to_num(n[shown], nan=-1), kind="stable")[0]]
@@ -226,20 +226,20 @@ def _complete_sibling_set(rows, n, hidden, reason, min_size) -> bool:
         changed = True
 
 
-def mask_small_counts(table: pd.DataFrame, *, min_size: int = 5, columns=None) -> pd.DataFrame:
-    """Hide counts below ``min_size`` in a summary or diagnostics table (``glance()``, balance, event study).
+def mask_small_counts(table: pd.DataFrame, *, min_group_size: int = 5, columns=None) -> pd.DataFrame:
+    """Hide counts below ``min_group_size`` in a summary or diagnostics table (``glance()``, balance, event study).
 
     For tables that are not one row per group of a whole (so no total can be
     subtracted), each count column is passed on its own through
     :func:`suppress_small_groups` without complementary suppression, and the
-    cells of that column that count fewer than ``min_size`` people are hidden.
+    cells of that column that count fewer than ``min_group_size`` people are hidden.
     Other columns are left as they are.
 
     Parameters
     ----------
     table : pandas.DataFrame
         The table to show.
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size.
     columns : list of str, optional
         Count columns; by default every column whose name looks like a count of
@@ -267,7 +267,7 @@ def mask_small_counts(table: pd.DataFrame, *, min_size: int = 5, columns=None) -
             continue
         masked = suppress_small_groups(
             pd.DataFrame({"_row": np.arange(len(out)).astype(str), c: out[c].to_numpy()}),
-            count=c, min_size=min_size, group_cols=["_row"], value_cols=[], total=False,
+            count=c, min_group_size=min_group_size, group_cols=["_row"], value_cols=[], total=False,
         )
         out[c] = pd.Series(masked[c].array, index=out.index)
     return out
@@ -285,14 +285,14 @@ def _plural(column: str) -> str:
     return words + ("es" if words.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def pooled_label(column: str, *, min_size: int = 5) -> str:
+def pooled_label(column: str, *, min_group_size: int = 5) -> str:
     """Return the label of the level that pools a column's small levels.
 
     Parameters
     ----------
     column : str
         The categorical column, e.g. ``"department"``.
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size.
 
     Returns
@@ -303,10 +303,10 @@ def pooled_label(column: str, *, min_size: int = 5) -> str:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.pooled_label("job_level", min_size=5)
+    >>> ar.pooled_label("job_level", min_group_size=5)
     'Other job levels (each < 5 people)'
     """
-    return f"Other {_plural(column)} (each < {min_size} people)"
+    return f"Other {_plural(column)} (each < {min_group_size} people)"
 
 
 def group_sizes(data: pd.DataFrame, by, *, person: str | None = "employee_id") -> pd.DataFrame:
@@ -372,7 +372,7 @@ def size_gate(
     data: pd.DataFrame,
     by,
     *,
-    min_size: int = 5,
+    min_group_size: int = 5,
     person: str | None = "employee_id",
     total=None,
 ) -> pd.DataFrame:
@@ -381,7 +381,7 @@ def size_gate(
     This is the single gate of every leadership-facing table, figure and
     sentence that describes groups: sizes come from :func:`group_sizes`
     (people, not rows) and the decision from :func:`suppress_small_groups`
-    (groups below ``min_size``, then complementary suppression so that no
+    (groups below ``min_group_size``, then complementary suppression so that no
     hidden size can be recovered by subtraction from a shown total).
 
     Parameters
@@ -390,7 +390,7 @@ def size_gate(
         The rows behind the groups (one or more per person).
     by : str or list of str
         The grouping column(s), outermost first.
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size (``StudyConfig.min_group_size``).
     person : str or None, default "employee_id"
         The column identifying a person (see :func:`group_sizes`).
@@ -423,7 +423,7 @@ def size_gate(
     """
     by = [by] if isinstance(by, str) else list(by)
     sizes = group_sizes(data, by, person=person)
-    return suppress_small_groups(sizes, count="n", min_size=min_size, group_cols=by, value_cols=["n_rows"],
+    return suppress_small_groups(sizes, count="n", min_group_size=min_group_size, group_cols=by, value_cols=["n_rows"],
                                  total=total)
 
 
@@ -656,7 +656,7 @@ def pool_small_levels(
     references, labels, moved = {}, {}, []
     for column in columns:
         text = label.get(column) if isinstance(label, dict) else label
-        labels[column] = text or pooled_label(column, min_size=min_group_size)
+        labels[column] = text or pooled_label(column, min_group_size=min_group_size)
         sizes = group_sizes(out, column, person=person)
         small = sizes.loc[sizes["n"] < min_group_size, column].tolist()
         large = sizes.loc[sizes["n"] >= min_group_size].sort_values("n", ascending=False, kind="stable")
@@ -1218,7 +1218,7 @@ def _cell_number(cell) -> float | None:
     return float(m.group(1).replace(",", "")) if m else None
 
 
-def _small_groups_in_tables(tables: list[pd.DataFrame], *, min_size: int, count_pattern: str) -> list[dict]:
+def _small_groups_in_tables(tables: list[pd.DataFrame], *, min_group_size: int, count_pattern: str) -> list[dict]:
     rows = []
     for t_i, t in enumerate(tables):
         for c_i, col in enumerate(t.columns):
@@ -1227,13 +1227,13 @@ def _small_groups_in_tables(tables: list[pd.DataFrame], *, min_size: int, count_
                 continue
             for r_i, cell in enumerate(t.iloc[:, c_i]):
                 v = _cell_number(cell)
-                if v is not None and 0 < v < min_size:  # an empty group shows nobody
+                if v is not None and 0 < v < min_group_size:  # an empty group shows nobody
                     rows.append({"table": t_i, "column": str(label), "row": r_i, "value": float(v)})
     return rows
 
 
-def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUNT_COLUMN_PATTERN) -> pd.DataFrame:
-    """Find table cells that show a group smaller than ``min_size`` in an HTML page.
+def find_small_groups(html: str, *, min_group_size: int = 5, count_pattern: str = COUNT_COLUMN_PATTERN) -> pd.DataFrame:
+    """Find table cells that show a group smaller than ``min_group_size`` in an HTML page.
 
     Every ``<table>`` is read with :func:`read_html_tables`; a column counts
     people when its header, lower-cased with brackets dropped and other
@@ -1242,7 +1242,7 @@ def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUN
     ``n_items``, ``n_groups`` and other counts of things), names a count of
     people (``Number of employees``, ``n people``, ``Team size``), or carries
     an ``(n)`` mark (``Employees (n)``, ``People (N)``; not ``Items (n)``).
-    Any number in it from 1 to ``min_size - 1`` (also written ``1,204`` or
+    Any number in it from 1 to ``min_group_size - 1`` (also written ``1,204`` or
     ``3 (12%)``) is a finding. Suppressed cells (missing, ``"suppressed"``,
     ``"<5"``) and empty groups (0) are fine.
 
@@ -1250,7 +1250,7 @@ def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUN
     ----------
     html : str
         The page.
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size.
     count_pattern : str
         Regular expression (case-insensitive, full match) for count headers.
@@ -1268,7 +1268,7 @@ def find_small_groups(html: str, *, min_size: int = 5, count_pattern: str = COUN
     >>> ar.find_small_groups(page)[["column", "value"]].values.tolist()
     [['Employees (n)', 3.0]]
     """
-    rows = _small_groups_in_tables(read_html_tables(html), min_size=min_size, count_pattern=count_pattern)
+    rows = _small_groups_in_tables(read_html_tables(html), min_group_size=min_group_size, count_pattern=count_pattern)
     return pd.DataFrame(rows, columns=["table", "column", "row", "value"])
 
 
@@ -1520,7 +1520,7 @@ def _finding(file: str, kind: str, found: str, where: str, context: str = "") ->
     return {"file": file, "kind": kind, "found": found, "where": where, "detail": detail}
 
 
-def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
+def scan_report(path, *, min_group_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
     """Scan one written file for identifiers and groups below the threshold.
 
     HTML (``.html``, ``.htm``, ``.svg``) is searched with
@@ -1535,7 +1535,7 @@ def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=No
     ----------
     path : str or Path
         The file.
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size.
     ids, birth_dates, names : iterable, optional
         Passed to :func:`find_identifiers`.
@@ -1573,7 +1573,7 @@ def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=No
         rows += [_finding(path.name, r.kind, _mask(r.match), r.where, r.context)
                  for r in find_identifiers(html, ids=index, birth_dates=birth_dates, names=names).itertuples()]
         rows += [_finding(path.name, "small_group", f"{r.value:g}", f"table {r.table}, column {r.column}, row {r.row}")
-                 for r in find_small_groups(html, min_size=min_size).itertuples()]
+                 for r in find_small_groups(html, min_group_size=min_group_size).itertuples()]
         return pd.DataFrame(rows, columns=["file", "kind", "found", "where", "detail"])
     reader = _READERS.get(path.suffix.lower(), _read_other_file)
     parts, tables = reader(path)
@@ -1595,19 +1595,19 @@ def scan_report(path, *, min_size: int = 5, ids=None, birth_dates=None, names=No
                  for r in _weak_ids_in_tables(tables, index, label=label)]
     rows += [_finding(path.name, "small_group", f"{r['value']:g}",
                       f"{_table_label(tables[r['table']], r['table'], label)}, column {r['column']}, row {r['row']}")
-             for r in _small_groups_in_tables(tables, min_size=min_size, count_pattern=COUNT_COLUMN_PATTERN)]
+             for r in _small_groups_in_tables(tables, min_group_size=min_group_size, count_pattern=COUNT_COLUMN_PATTERN)]
     out = pd.DataFrame(rows, columns=["file", "kind", "found", "where", "detail"])
     return out.drop_duplicates(["kind", "found", "where"], ignore_index=True)
 
 
-def scan_outputs(folder, *, min_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
+def scan_outputs(folder, *, min_group_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
     """Scan every file under a folder with :func:`scan_report` (HTML, CSV, XLSX, PDF, PNG and any other).
 
     Parameters
     ----------
     folder : str or Path
         The output folder (searched recursively).
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size.
     ids, birth_dates, names : iterable, optional
         Passed to :func:`find_identifiers`; the ids are indexed once for all files.
@@ -1633,7 +1633,7 @@ def scan_outputs(folder, *, min_size: int = 5, ids=None, birth_dates=None, names
     found = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
-            rows = scan_report(path, min_size=min_size, ids=index, birth_dates=birth_dates, names=names)
+            rows = scan_report(path, min_group_size=min_group_size, ids=index, birth_dates=birth_dates, names=names)
         except Exception as err:  # a file that cannot be read cannot be shown to be safe
             rows = pd.DataFrame([_finding(path.name, "unreadable", type(err).__name__, "the whole file")])
         found.append(rows.assign(file=path.relative_to(folder).as_posix()))

@@ -1035,7 +1035,7 @@ def event_study(
     covariates=(),
     window: int = 4,
     alpha: float = 0.05,
-    min_size: int | None = None,
+    min_group_size: int | None = None,
 ) -> pd.DataFrame:
     """Estimate the treated-minus-control difference in team outcome by survey wave around the trial date.
 
@@ -1052,10 +1052,10 @@ def event_study(
         Waves shown on each side; earlier and later waves are binned into the end points.
     alpha : float, default 0.05
         Confidence intervals are at level ``1 - alpha``.
-    min_size : int, optional
+    min_group_size : int, optional
         Pass the study's ``min_group_size`` when the table (or its plot) is
         meant for leadership: a relative wave whose treated respondents are
-        fewer than ``min_size`` distinct people then has its ``n``,
+        fewer than ``min_group_size`` distinct people then has its ``n``,
         ``n_people`` and its estimate, standard error and interval set to
         missing, and is flagged in ``suppressed`` / ``suppression``
         (:func:`size_gate`, people not responses; no complementary suppression,
@@ -1069,7 +1069,7 @@ def event_study(
         One row per relative wave from ``-window`` to ``window``: ``rel_wave,
         estimate, std_error, conf_low, conf_high, n`` (responses of treated
         teams), ``n_people`` (distinct treated respondents, counted by
-        :func:`group_sizes`; the gate uses this), and with ``min_size`` also ``suppressed`` and
+        :func:`group_sizes`; the gate uses this), and with ``min_group_size`` also ``suppressed`` and
         ``suppression``. Wave ``-1`` (the last survey before the start) is the
         reference, fixed at 0. Pre-period estimates near 0 support parallel
         trends. The gate changes no estimate of the waves it shows.
@@ -1115,10 +1115,10 @@ def event_study(
     table.loc[ref, ["estimate", "std_error", "conf_low", "conf_high"]] = 0.0
     table["n"] = table["rel_wave"].map(counts["n_rows"]).fillna(0).astype(int)
     table["n_people"] = table["rel_wave"].map(counts["n"]).fillna(0).astype(int)
-    if min_size is None:
+    if min_group_size is None:
         return table
     # the one gate (people, not responses); a wave with no treated respondent has size 0 and is hidden too
-    sizes = size_gate(treated, "rel_wave", min_size=min_size, person="employee_id", total=False)
+    sizes = size_gate(treated, "rel_wave", min_group_size=min_group_size, person="employee_id", total=False)
     hidden = ~table["rel_wave"].isin(sizes.loc[~sizes["suppressed"], "rel_wave"]).to_numpy()
     for column in ["n", "n_people"]:
         table[column] = table[column].astype("Int64").mask(hidden)
@@ -1324,7 +1324,7 @@ def _outcome_models(outcome, matched, employees, analysis, config, window, adjus
         ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
         # the event study is plotted in the reports: waves with too few treated people show no estimate
         more["event_study"] = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha,
-                                          min_size=getattr(config, "min_group_size", None))
+                                          min_group_size=getattr(config, "min_group_size", None))
         n, events = len(data), np.nan
         cov_type = "cluster: manager_id; fixed effects: person x set, wave x set"
     return table, fit, data, ev, n, events, cov_type, more

@@ -624,7 +624,7 @@ def add_levels(data: pd.DataFrame, column: str, *, name: str | None = None, labe
     return out
 
 
-def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **kwargs):
+def plot_retention(data, *, min_group_size: int = 5, at_risk: bool = True, ax=None, **kwargs):
     """Draw retention curves for leadership, gated on distinct people.
 
     A rehired employee has one spell per employment but is one person, so
@@ -632,20 +632,20 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
     ``people_at_risk`` extras, counted by :func:`group_sizes`), never spells,
     and decides through :func:`suppress_small_groups`:
 
-    * a group with fewer than ``min_size`` people is not drawn (with
+    * a group with fewer than ``min_group_size`` people is not drawn (with
       complementary suppression, since the groups make up a whole whose size
       is shown elsewhere), and a note under the plot says groups were left out;
-    * each drawn curve stops before fewer than ``min_size`` people remain at
+    * each drawn curve stops before fewer than ``min_group_size`` people remain at
       risk (the tail would show each exit of a handful of people);
     * the numbers at risk written under the x axis count people, and a number
-      below ``min_size`` is shown as "–" (suppressed, never rounded; no
+      below ``min_group_size`` is shown as "–" (suppressed, never rounded; no
       complementary suppression, since no total over time points is shown).
 
     Parameters
     ----------
     data : KMResult
         A :func:`fit_km` result (its ``curves``, ``at_risk`` and ``people`` extras are used).
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size, in people.
     at_risk : bool, default True
         Write the (suppressed) numbers of people at risk under the x axis.
@@ -679,11 +679,11 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
 
     if ax is None:
         ax = plt.gca()
-    groups = _km_shown_groups(data, min_size, "draw retention curves for leadership")
+    groups = _km_shown_groups(data, min_group_size, "draw retention curves for leadership")
     curves = data.extras["curves"].copy()
     curves = curves.loc[curves["group"].astype(str).isin(groups)]
     curves["time_key"] = curves["time"].astype(str)
-    gated = suppress_small_groups(curves.astype({"group": str}), count="people_at_risk", min_size=min_size,
+    gated = suppress_small_groups(curves.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
                                   group_cols=["group", "time_key"], value_cols=["estimate", "conf_low", "conf_high"],
                                   total=False)
     gated["group"] = curves["group"].to_numpy()
@@ -698,7 +698,7 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
         table = data.extras["at_risk"].copy()
         table = table.loc[table["group"].astype(str).isin(groups)]
         table["time_key"] = table["time_months"].astype(str)
-        sup = suppress_small_groups(table.astype({"group": str}), count="people_at_risk", min_size=min_size,
+        sup = suppress_small_groups(table.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
                                     group_cols=["group", "time_key"], value_cols=["at_risk"], total=False)
         sup["group"] = table["group"].to_numpy()
         sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["people_at_risk"])]
@@ -706,13 +706,13 @@ def plot_retention(data, *, min_size: int = 5, at_risk: bool = True, ax=None, **
     keep = ["group", "time", "time_months", "estimate", "conf_low", "conf_high"]
     ax = plot_survival(shown[keep], at_risk=risk, ax=ax, **kwargs)
     if len(groups) < len(data.extras["people"]):
-        ax.text(0.0, -0.2 if risk is None else -0.33 - 0.07 * len(order), f"Groups of fewer than {min_size} people "
+        ax.text(0.0, -0.2 if risk is None else -0.33 - 0.07 * len(order), f"Groups of fewer than {min_group_size} people "
                 "are not shown.", transform=ax.transAxes, ha="left", va="center", fontsize="x-small")
     return ax
 
 
-def _km_shown_groups(km, min_size: int, what: str) -> set:
-    """Labels (as text) of the Kaplan–Meier groups that may be shown: at least ``min_size`` distinct people.
+def _km_shown_groups(km, min_group_size: int, what: str) -> set:
+    """Labels (as text) of the Kaplan–Meier groups that may be shown: at least ``min_group_size`` distinct people.
 
     Decided by :func:`suppress_small_groups` on ``fit_km``'s people counts,
     with complementary suppression (the groups make up the whole study).
@@ -729,7 +729,7 @@ def _km_shown_groups(km, min_size: int, what: str) -> set:
             "column that identifies a person (default 'employee_id')."
         )
     sizes = people.astype({"group": str})
-    gated = suppress_small_groups(sizes, count="n_people", min_size=min_size, group_cols=["group"],
+    gated = suppress_small_groups(sizes, count="n_people", min_group_size=min_group_size, group_cols=["group"],
                                   value_cols=["n_spells"])
     return set(sizes["group"].loc[~gated["suppressed"].to_numpy()])
 
@@ -742,7 +742,7 @@ def _level_rank(label) -> tuple:
     return (len(_LEVEL_NAMES), text)
 
 
-def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
+def describe_retention(km, *, months: int = 12, min_group_size: int = 5) -> Sentence:
     """Describe retention at one tenure for each group of a Kaplan–Meier result.
 
     Parameters
@@ -751,7 +751,7 @@ def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
         A :func:`fit_km` result whose ``tidy()`` has ``retention_<months>_months``.
     months : int, default 12
         The tenure (months) to report.
-    min_size : int, default 5
+    min_group_size : int, default 5
         Groups with fewer distinct people, or fewer distinct people at risk at
         that tenure, are not described (people, not spells: see :func:`plot_retention`).
 
@@ -779,7 +779,7 @@ def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
     """
     from .privacy import suppress_small_groups
 
-    groups = _km_shown_groups(km, min_size, "describe retention for leadership")
+    groups = _km_shown_groups(km, min_group_size, "describe retention for leadership")
     term = f"retention_{months}_months"
     table = km.tidy()
     rows = table.loc[(table["term"] == term) & table["group"].astype(str).isin(groups)].copy()
@@ -788,7 +788,7 @@ def describe_retention(km, *, months: int = 12, min_size: int = 5) -> Sentence:
     rows["people_at_risk"] = rows["group"].astype(str).map(people.set_index("group")["people_at_risk"])
     rows["people_at_risk"] = pd.to_numeric(rows["people_at_risk"], errors="coerce")
     gated = suppress_small_groups(rows[["group", "people_at_risk"]].astype({"group": str}), count="people_at_risk",
-                                  min_size=min_size, group_cols=["group"], value_cols=[], total=False)
+                                  min_group_size=min_group_size, group_cols=["group"], value_cols=[], total=False)
     rows = rows.loc[~gated["suppressed"].to_numpy()]
     rows = rows.iloc[sorted(range(len(rows)), key=lambda i: _level_rank(rows["group"].iloc[i]))[::-1]]
     if rows.empty:
@@ -951,7 +951,7 @@ def _pooling_sentences(pooling) -> list[str]:
 
 
 def describe_caveats(*, retention=None, engagement=None, programme=None, pooling=None,
-                     min_size: int = 5) -> Sentence:
+                     min_group_size: int = 5) -> Sentence:
     """Describe what the models adjusted for and the diagnostics a reader should know.
 
     Parameters
@@ -966,7 +966,7 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, pooling
         What :func:`prepare_leadership_model` pooled for each model (a dict
         names the model: ``{"retention": ..., "engagement": ...}``); every
         pooled, merged or dropped level and each reference is stated.
-    min_size : int, default 5
+    min_group_size : int, default 5
         The study's minimum group size (small counts are not quoted).
 
     Returns
@@ -1012,7 +1012,7 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, pooling
                 # the share names the size of two groups of managers (matched, unmatched): both must be shown
                 groups = pd.DataFrame({"group": ["matched", "unmatched"],
                                        "n": [int(enrolled) - int(unmatched), int(unmatched)]})
-                if not suppress_small_groups(groups, min_size=min_size, group_cols=["group"])["suppressed"].any():
+                if not suppress_small_groups(groups, min_group_size=min_group_size, group_cols=["group"])["suppressed"].any():
                     share = f"{int(unmatched) / int(enrolled):.0%} of "
             sentences.append(
                 f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "

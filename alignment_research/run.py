@@ -549,11 +549,11 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     return pd.DataFrame(ordered, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
 
 
-def _check_outputs(staging: Path, min_size: int, personal: dict) -> None:
+def _check_outputs(staging: Path, min_group_size: int, personal: dict) -> None:
     """Scan every file the run wrote; on any finding delete the offending files and raise PrivacyError."""
     from .privacy import scan_outputs
 
-    found = scan_outputs(staging, min_size=min_size, **personal)
+    found = scan_outputs(staging, min_group_size=min_group_size, **personal)
     if found.empty:
         return
     offending = sorted(found["file"].unique())

@@ -264,19 +264,19 @@ def _pseudonyms(ids: set[str], env: dict) -> set[str]:
     return set(ar.pseudonymise_ids(frame, ["employee_id"], key_env=key_env)["employee_id"].astype(str))
 
 
-def _scan_outputs(out: Path, *, min_size: int, ids: set[str]) -> pd.DataFrame:
+def _scan_outputs(out: Path, *, min_group_size: int, ids: set[str]) -> pd.DataFrame:
     """Every report run wrote (HTML, and CSV/XLSX exports if any), scanned for ids and small groups."""
     found = []
     for path in sorted(out.rglob("*")):
         if path.suffix == ".html" and "failed" not in path.parts:
-            found.append(ar.scan_report(path, min_size=min_size, ids=ids))
+            found.append(ar.scan_report(path, min_group_size=min_group_size, ids=ids))
         elif path.suffix in (".csv", ".xlsx"):
             frames = ([pd.read_csv(path, dtype=str, keep_default_na=False)] if path.suffix == ".csv"
                       else list(pd.read_excel(path, sheet_name=None, dtype=str).values()))
             for frame in frames:
                 page = frame.to_html(index=False)
                 hits = ar.find_identifiers(page, ids=ids)
-                small = ar.find_small_groups(page, min_size=min_size)
+                small = ar.find_small_groups(page, min_group_size=min_group_size)
                 found.append(pd.DataFrame(
                     [{"file": path.name, "kind": r.kind, "detail": r.match} for r in hits.itertuples()]
                     + [{"file": path.name, "kind": "small_group", "detail": f"{r.column}={r.value:g}"}
@@ -311,7 +311,7 @@ def test_run_shows_leadership_nothing_personal(name, base_study, tmp_path, monke
     ids = H.person_ids(study)
     env = {k: v for a in applied for k, v in a.env.items()}
     ids |= _pseudonyms(ids, env)
-    min_size = int(H.study_yaml(study).get("min_group_size", 5))
+    min_group_size = int(H.study_yaml(study).get("min_group_size", 5))
     if RUN_NOTEBOOKS is not None:
         select = run_module._select_notebooks
         monkeypatch.setattr(run_module, "_select_notebooks",
@@ -326,5 +326,5 @@ def test_run_shows_leadership_nothing_personal(name, base_study, tmp_path, monke
     if must_succeed:
         assert result.exit_code == 0, f"run on [{_story(applied)}] (a usable study) failed:\n{text[-2000:]}"
         assert any(out.glob("*.html")), f"run on [{_story(applied)}] wrote no report"
-    found = _scan_outputs(out, min_size=min_size, ids=ids) if out.exists() else pd.DataFrame()
+    found = _scan_outputs(out, min_group_size=min_group_size, ids=ids) if out.exists() else pd.DataFrame()
     assert found.empty, f"run on [{_story(applied)}]: leadership outputs show\n{found.head(20).to_string()}"

@@ -87,7 +87,7 @@ def test_plot_retention_hides_a_group_of_five_spells_but_four_people():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    ax = ar.plot_retention(ar.fit_km(_person(), group="team"), min_size=5, ax=ax)
+    ax = ar.plot_retention(ar.fit_km(_person(), group="team"), min_group_size=5, ax=ax)
     # Small (4 people, 5 spells) is not drawn; Low, the next smallest, goes too (complementary suppression)
     assert _legend(ax) == ["High alignment"]
     assert [line.get_label() for line in ax.lines] == ["High alignment"]
@@ -103,7 +103,7 @@ def test_plot_retention_draws_the_same_spells_when_they_are_five_people():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    ax = ar.plot_retention(ar.fit_km(_person(small_rehired=False), group="team"), min_size=5, ax=ax)
+    ax = ar.plot_retention(ar.fit_km(_person(small_rehired=False), group="team"), min_group_size=5, ax=ax)
     assert sorted(line.get_label() for line in ax.lines) == ["High alignment", "Low alignment", "Small team"]
     small = next(line for line in ax.lines if line.get_label() == "Small team").get_xydata()
     # cut before fewer than 5 people remain: only the first exit (day 100, 5 at risk) is drawn
@@ -121,8 +121,8 @@ def test_describe_retention_gates_on_people_at_that_tenure():
     low = km.tidy().query("group == 'Low alignment' and term == 'retention_12_months'")["estimate"].item()
     low_pct = f"{low * 100:.0f}%"
     # Low: 10 people, 5 spells but 4 people at risk at 12 months
-    assert low_pct not in ar.describe_retention(km, months=12, min_size=5).replace("95% CI", "")
-    assert f"{low_pct} (95% CI" in ar.describe_retention(km, months=12, min_size=4)
+    assert low_pct not in ar.describe_retention(km, months=12, min_group_size=5).replace("95% CI", "")
+    assert f"{low_pct} (95% CI" in ar.describe_retention(km, months=12, min_group_size=4)
 
 
 def test_leadership_km_refuses_a_result_without_people():
@@ -166,7 +166,7 @@ def test_event_study_counts_people_and_hides_a_wave_of_three():
     assert open_table.loc[3, "n_people"] == 3 and open_table.loc[3, "n"] == 6  # 6 responses, 3 people
     assert open_table.loc[0, "n_people"] == 150 and np.isfinite(open_table.loc[3, "estimate"])
 
-    gated = ar.event_study(panel, window=3, min_size=5).set_index("rel_wave")
+    gated = ar.event_study(panel, window=3, min_group_size=5).set_index("rel_wave")
     assert gated["suppressed"].tolist() == [False, False, False, False, False, False, True]
     assert gated.loc[3, "suppression"] == "small group"
     assert gated.loc[3, ["n", "n_people"]].isna().all()
@@ -178,4 +178,4 @@ def test_event_study_counts_people_and_hides_a_wave_of_three():
     # nothing small reaches the plot either
     assert 3 not in ar.plot_event_study(gated.reset_index()).lines[0].get_xdata()
     # the gate follows the study's size: with 3 the wave is shown
-    assert not ar.event_study(panel, window=3, min_size=3)["suppressed"].any()
+    assert not ar.event_study(panel, window=3, min_group_size=3)["suppressed"].any()

@@ -31,7 +31,7 @@ def test_small_groups_are_suppressed_not_rounded():
 
 def test_threshold_is_inclusive_at_min_size():
     t = pd.DataFrame({"g": ["A", "B"], "n": [5, 4], "x": [1.0, 2.0]})
-    out = suppress_small_groups(t, min_size=5, total=False)
+    out = suppress_small_groups(t, min_group_size=5, total=False)
     assert out["suppressed"].tolist() == [False, True]
 
 
@@ -153,7 +153,7 @@ def test_no_hidden_group_can_be_recovered_by_subtraction(counts_x, counts_y):
             "n": counts_x + counts_y,
         }
     )
-    out = suppress_small_groups(t, group_cols=["department", "team"], min_size=5)
+    out = suppress_small_groups(t, group_cols=["department", "team"], min_group_size=5)
     assert (_shown(out) >= 5).all()
     for _, grp in out.groupby("department"):
         hidden = grp["suppressed"]
@@ -236,7 +236,7 @@ def test_find_small_groups_reads_every_table():
     html = pd.DataFrame({"team": ["a", "b"], "n": [3, 9]}).to_html(index=False)
     html += pd.DataFrame({"team": ["c"], "n": [np.nan], "rows_in": [2]}).to_html()  # with an index column
     html += suppress_small_groups(pd.DataFrame({"team": ["a", "b", "c"], "n": [3, 9, 7]})).to_html(index=False)
-    found = ar.find_small_groups(html, min_size=5)
+    found = ar.find_small_groups(html, min_group_size=5)
     assert found[["table", "column", "value"]].values.tolist() == [[0, "n", 3.0]]
 
 
@@ -266,7 +266,7 @@ def test_no_rendered_table_shows_a_group_below_the_threshold(tiny_group_reports)
     assert len(pages) == len(result.reports) + 1  # every report and the index
     for page in pages:
         html = page.read_text(encoding="utf-8")
-        small = ar.find_small_groups(html, min_size=5)
+        small = ar.find_small_groups(html, min_group_size=5)
         assert small.empty, f"{page.name}: {small.to_dict('records')}"
     # the brief's department table pools Legal (1) and Audit (2) into one group; since 1 + 2 < 5 that group is
     # hidden, and so is the next smallest department (else the pool's size = total - shown)
@@ -288,15 +288,15 @@ def test_no_rendered_report_shows_an_employee_id(tiny_group_reports):
 
 def test_mask_small_counts_hides_small_counts_in_summaries_only():
     glance = pd.DataFrame({"n": [97], "n_treated": [3], "n_controls": [12], "events": [4], "aic": [1.5]})
-    out = ar.mask_small_counts(glance, min_size=5)
+    out = ar.mask_small_counts(glance, min_group_size=5)
     assert out["n"].tolist() == [97] and out["n_controls"].tolist() == [12]
     assert out[["n_treated", "events"]].isna().all().all()
     assert out["aic"].tolist() == [1.5]
-    assert ar.find_small_groups(out.to_html(), min_size=5).empty
-    assert not ar.find_small_groups(glance.to_html(), min_size=5).empty
+    assert ar.find_small_groups(out.to_html(), min_group_size=5).empty
+    assert not ar.find_small_groups(glance.to_html(), min_group_size=5).empty
 
 
 def test_counts_of_things_and_empty_groups_are_not_findings():
     html = pd.DataFrame({"scale": ["a", "b"], "n_items": [3, 4], "n_unmatched": [0, 0], "n_people": [2, 40]}).to_html()
-    found = ar.find_small_groups(html, min_size=5)
+    found = ar.find_small_groups(html, min_group_size=5)
     assert found[["column", "value"]].values.tolist() == [["n_people", 2.0]]

@@ -111,19 +111,19 @@ def test_findings_never_show_an_id_in_full(tmp_path):
                                     "team size", "n_people", "N"])
 def test_people_counts_below_the_threshold_are_found_under_any_header(header):
     page = pd.DataFrame({"team": ["A", "B"], header: ["3", "1,204"]}).to_html(index=False)
-    found = ar.find_small_groups(page, min_size=5)
+    found = ar.find_small_groups(page, min_group_size=5)
     assert found[["column", "row", "value"]].values.tolist() == [[header, 0, 3.0]]
 
 
 @pytest.mark.parametrize("header", ["Items (n)", "n_items", "Cycles", "Year", "estimate"])
 def test_counts_of_things_are_not_people(header):
     page = pd.DataFrame({"scale": ["A"], header: [3]}).to_html(index=False)
-    assert ar.find_small_groups(page, min_size=5).empty
+    assert ar.find_small_groups(page, min_group_size=5).empty
 
 
 def test_a_count_with_a_share_beside_it_is_read():
     page = pd.DataFrame({"team": ["A"], "Employees (n)": ["3 (12%)"]}).to_html(index=False)
-    assert ar.find_small_groups(page, min_size=5)["value"].tolist() == [3.0]
+    assert ar.find_small_groups(page, min_group_size=5)["value"].tolist() == [3.0]
 
 
 # --------------------------------------------------------------------------- every kind of exported file

@@ -33,14 +33,14 @@ def _panel(sizes: dict, *, rows_per_person: int = 7, seed: int = 0) -> pd.DataFr
     return pd.concat(parts, ignore_index=True)
 
 
-def _assert_nothing_recoverable(table: pd.DataFrame, *, count: str, total: int, min_size: int = 5) -> None:
-    """Every shown count is >= min_size; hidden ones are >= 2 and hold >= min_size people together."""
+def _assert_nothing_recoverable(table: pd.DataFrame, *, count: str, total: int, min_group_size: int = 5) -> None:
+    """Every shown count is >= min_group_size; hidden ones are >= 2 and hold >= min_group_size people together."""
     n = pd.to_numeric(table[count], errors="coerce")
-    assert (n.dropna() >= min_size).all(), table
+    assert (n.dropna() >= min_group_size).all(), table
     hidden = int(n.isna().sum())
     if hidden:
         assert hidden >= 2, table
-        assert total - n.sum() >= min_size, table
+        assert total - n.sum() >= min_group_size, table
 
 
 # ----------------------------------------------------------------------------- group sizes count people
@@ -237,8 +237,8 @@ def test_describe_retention_skips_groups_below_the_size_at_that_tenure():
                                             "people_at_risk": [40, 7]}),
         }
 
-    assert "80%" in ar.describe_retention(KM(), min_size=5)
-    assert "80%" not in ar.describe_retention(KM(), min_size=10)  # the study's size, not a default of 5
+    assert "80%" in ar.describe_retention(KM(), min_group_size=5)
+    assert "80%" not in ar.describe_retention(KM(), min_group_size=10)  # the study's size, not a default of 5
 
 
 # ----------------------------------------------------------------------------- acceptance: Legal 3, Audit 4
@@ -295,13 +295,13 @@ def test_notebook_06_brief_shows_nothing_about_legal_or_audit(small_study):
     import warnings
 
     _, clean = small_study
-    tables, min_size = clean.analysis, clean.config.min_group_size
+    tables, min_group_size = clean.analysis, clean.config.min_group_size
     iv = ar.prepare_leadership_model(
         tables.intervals, "alignment_cascade + engagement + manager_program + C(job_level) + C(department)",
-        min_group_size=min_size)
+        min_group_size=min_group_size)
     sp = ar.prepare_leadership_model(
         tables.survey_panel, "engagement ~ alignment_cascade + manager_program + C(job_level) + C(department)",
-        min_group_size=min_size)
+        min_group_size=min_group_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ar.StatisticalWarning)
         retention = ar.fit_cox(iv.data, iv.formula, start="start", stop="stop", event="event", cluster="manager_id")
@@ -313,15 +313,15 @@ def test_notebook_06_brief_shows_nothing_about_legal_or_audit(small_study):
     assert forest["exp_estimate"].between(0.01, 100).all()  # no e^52 from a level of 3 people
     ax = ar.plot_forest(forest, ratio=True)
     caveats = ar.describe_caveats(retention=retention, engagement=engagement,
-                                  pooling={"retention": iv, "engagement": sp}, min_size=min_size)
+                                  pooling={"retention": iv, "engagement": sp}, min_group_size=min_group_size)
     assert OTHER in caveats
     measures = ar.alignment_measures(tables)
-    by_department = ar.alignment_by_group(measures, by="department", min_group_size=min_size)
+    by_department = ar.alignment_by_group(measures, by="department", min_group_size=min_group_size)
     _no_small_department(
         forest.to_html(), ar.with_labels(engagement.tidy(), data=sp.data).to_html(), caveats,
         " ".join(t.get_text() for t in ax.get_yticklabels()), by_department.to_html(),
         " ".join(t.get_text() for t in ar.plot_alignment_distribution(
-            measures, by="department", measure="cascade", min_group_size=min_size).get_yticklabels()),
+            measures, by="department", measure="cascade", min_group_size=min_group_size).get_yticklabels()),
     )
     assert ar.find_small_groups(by_department.to_html()).empty
 
@@ -338,4 +338,4 @@ def test_run_study_renders_nothing_about_legal_or_audit(small_study, tmp_path):
         text = path.read_text(encoding="utf-8", errors="replace")
         _no_small_department(text)
         if path.suffix == ".html":
-            assert ar.scan_report(path, min_size=5, ids=ids).empty, path.name
+            assert ar.scan_report(path, min_group_size=5, ids=ids).empty, path.name
