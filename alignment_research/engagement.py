@@ -50,7 +50,7 @@ _EXAMPLE_PANEL = """    >>> import alignment_research as ar
 # --------------------------------------------------------------------------- result classes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RegressionResult(ModelResult):
     """A fitted regression (OLS, within-person, logit): tidy table, summary, plot.
 
@@ -82,7 +82,7 @@ class RegressionResult(ModelResult):
         return plot_forest(table, ratio="exp_estimate" in table.columns, ax=ax, **kwargs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MixedResult(RegressionResult):
     """A fitted linear mixed model; ``glance()`` adds the variance components and ICC.
 
@@ -95,7 +95,7 @@ class MixedResult(RegressionResult):
     random_effects: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class OrdinalResult(RegressionResult):
     """A proportional-odds model; ``extras["proportional_odds"]`` holds the Brant test."""
 
@@ -107,7 +107,7 @@ class OrdinalResult(RegressionResult):
         return plot_forest(table, ratio=True, ax=ax, **kwargs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MediationResult(ModelResult):
     """Indirect, direct and total effects with bootstrap intervals, and the share mediated."""
 
@@ -119,7 +119,7 @@ class MediationResult(ModelResult):
         return plot_forest(table, ax=ax, **kwargs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DriverResult(ModelResult):
     """Relative importance of drivers (dominance analysis) with bootstrap intervals."""
 
@@ -364,7 +364,7 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     return RegressionResult(
         name="ols",
         table=table,
-        summary=summary,
+        stats=summary,
         model=res,
         extras={"residuals": _residual_table(res.fittedvalues, res.resid), "naive_std_error": naive_se},
         caveats=caveats,
@@ -523,7 +523,7 @@ def fit_mixed(
     return MixedResult(
         name="mixed",
         table=table,
-        summary=pd.DataFrame([summary]),
+        stats=pd.DataFrame([summary]),
         model=model,
         extras={"residuals": _residual_table(fitted, y - fitted)},
         caveats=caveats,
@@ -729,7 +729,7 @@ def fit_within(
     return RegressionResult(
         name="within",
         table=table,
-        summary=summary,
+        stats=summary,
         model=res,
         extras={"residuals": _residual_table(res.fittedvalues, res.resid)},
         caveats=caveats,
@@ -855,7 +855,7 @@ def fit_logit(
     return RegressionResult(
         name="logit",
         table=table,
-        summary=summary,
+        stats=summary,
         model=res,
         extras={},
         caveats=caveats,
@@ -1014,7 +1014,7 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
     return OrdinalResult(
         name="ordinal",
         table=table,
-        summary=summary,
+        stats=summary,
         model=res,
         extras={"proportional_odds": brant, "cumulative_logits": cumlogits},
         caveats=caveats,
@@ -1277,7 +1277,7 @@ def fit_mediation(
             }
         ]
     )
-    return MediationResult(name="mediation", table=table, summary=summary, model=None, extras={"bootstrap": boot},
+    return MediationResult(name="mediation", table=table, stats=summary, model=None, extras={"bootstrap": boot},
                            caveats=caveats)
 
 
@@ -1474,7 +1474,7 @@ def driver_analysis(
     summary = pd.DataFrame(glance)
     summary["cov_type"] = f"bootstrap ({n_boot} resamples)"
     summary["formula"] = f"{outcome} ~ " + " + ".join(drivers)
-    return DriverResult(name="drivers", table=table, summary=summary, model=None, extras={})
+    return DriverResult(name="drivers", table=table, stats=summary, model=None, extras={})
 
 
 def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):

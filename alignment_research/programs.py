@@ -923,7 +923,7 @@ def team_survey_panel(
     return out.reset_index(drop=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _FEFit:
     """Coefficients of an OLS fit with absorbed fixed effects (the shape ``_tidy_ols`` reads)."""
 
@@ -1172,7 +1172,7 @@ def plot_event_study(table: pd.DataFrame, *, ax=None, **kwargs):
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ProgramEffectResult(ModelResult):
     """The effect of a programme: adjusted (trial emulation + matching) and naive estimates.
 
@@ -1200,7 +1200,7 @@ class ProgramEffectResult(ModelResult):
         ax.set_xlabel(
             "Hazard ratio of a voluntary exit (95% CI, log scale)"
             if "exp_estimate" in table
-            else f"Difference in team {self.summary['outcome'].iloc[0]} (scale points, 95% CI)"
+            else f"Difference in team {self.stats['outcome'].iloc[0]} (scale points, 95% CI)"
         )
         return ax
 
@@ -1582,5 +1582,5 @@ def estimate_program_effect(
             )
         ]
     )
-    return ProgramEffectResult(name=f"{program}: {outcome}", table=table, summary=summary, model=fit, extras=extras,
+    return ProgramEffectResult(name=f"{program}: {outcome}", table=table, stats=summary, model=fit, extras=extras,
                                caveats=caveats)

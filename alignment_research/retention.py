@@ -126,7 +126,7 @@ def _z(alpha: float) -> float:
 
 
 # --------------------------------------------------------------------------- Cox
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CoxFit:
     """Engine state of a Cox fit (kept for diagnostics such as :func:`ph_test`)."""
 
