@@ -163,6 +163,10 @@ class ModelResult:
         ``exp_*`` columns hold the ratio; ``"difference"`` otherwise.
     time_unit : str or None
         Unit of the time axis of a survival model (``"months"``), else None.
+    measure : str or None
+        What one estimate is, in words a report can use: ``"hazard ratio"``,
+        ``"odds ratio"``, ``"difference"`` (None: say ``"ratio"`` or
+        ``"difference"`` after ``scale``).
 
     Examples
     --------
@@ -183,6 +187,7 @@ class ModelResult:
     outcome: str | None = None
     scale: str = "difference"
     time_unit: str | None = None
+    measure: str | None = None
 
     def __post_init__(self):
         # a list (or any iterable of sentences) is stored as an immutable tuple without duplicates
@@ -196,6 +201,11 @@ class ModelResult:
     def conf_label(self) -> str:
         """The interval level as text, e.g. ``"95% CI"``."""
         return conf_label(self.alpha)
+
+    @property
+    def measure_name(self) -> str:
+        """``measure``, or ``"ratio"``/``"difference"`` after ``scale`` when none was given."""
+        return self.measure or self.scale
 
     @property
     def is_ratio(self) -> bool:
