@@ -11,6 +11,7 @@ concatenates the sections below the header printed by::
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import resource
@@ -24,6 +25,16 @@ from datetime import datetime, timezone
 def log(message: str) -> None:
     """Progress line on stderr (stdout carries only the markdown section)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def size_arguments(doc: str, argv=None, *, quick: int = 10_000, full: int = 100_000) -> tuple[int, int]:
+    """Parse ``[N_EMPLOYEES] [REPEATS] [--quick]``: the study size and the number of timed runs."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("n_employees", nargs="?", type=int, default=None)
+    parser.add_argument("repeats", nargs="?", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help=f"{quick:,} employees")
+    args = parser.parse_args(argv)
+    return args.n_employees or (quick if args.quick else full), args.repeats
 
 
 def timed(fn):

@@ -17,7 +17,6 @@ statsmodels ``MixedLM`` is timed on a smaller sample against our engine. When
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ import pandas as pd
 
 import alignment_research as ar
 
-from _common import fmt_runs, log, rss_peak_mib, section
+from _common import fmt_runs, log, rss_peak_mib, section, size_arguments
 
 FORMULA = "engagement ~ alignment_cascade + manager_program + C(job_level)"
 R_FORMULA = "engagement ~ alignment_cascade + manager_program + job_level + (1 | manager_id)"
@@ -99,13 +98,7 @@ def time_ours(data: pd.DataFrame, repeats: int):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("n_employees", nargs="?", type=int, default=None)
-    parser.add_argument("repeats", nargs="?", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="10,000 employees")
-    args = parser.parse_args(argv)
-    n_employees = args.n_employees or (10_000 if args.quick else 100_000)
-    repeats = args.repeats
+    n_employees, repeats = size_arguments(__doc__, argv)
     data = make_data(n_employees)
     n_mgr = data["manager_id"].nunique()
     log(f"bench_mixed: ours, {len(data):,} rows")

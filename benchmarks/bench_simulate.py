@@ -11,21 +11,14 @@ generator scales linearly. Peak memory is measured in a separate run with
 
 from __future__ import annotations
 
-import argparse
 
 import alignment_research as ar
 
-from _common import fmt_runs, log, median, repeat, rss_peak_mib, section, traced_peak_mib
+from _common import fmt_runs, log, median, repeat, rss_peak_mib, section, size_arguments, traced_peak_mib
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("n_employees", nargs="?", type=int, default=None)
-    parser.add_argument("repeats", nargs="?", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="10,000 employees")
-    args = parser.parse_args(argv)
-    n_employees = args.n_employees or (10_000 if args.quick else 100_000)
-    repeats = args.repeats
+    n_employees, repeats = size_arguments(__doc__, argv)
     small = max(n_employees // 10, 10)
     log(f"bench_simulate: reference {small:,}")
     ref_times, _ = repeat(lambda: ar.simulate_study(n_employees=small, seed=1), repeats)

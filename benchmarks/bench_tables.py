@@ -13,22 +13,15 @@ pays: one ``sort_values`` of the finished ``intervals`` table by
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import alignment_research as ar
 
-from _common import fmt_runs, log, rss_peak_mib, section, timed, traced_peak_mib
+from _common import fmt_runs, log, rss_peak_mib, section, size_arguments, timed, traced_peak_mib
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("n_employees", nargs="?", type=int, default=None)
-    parser.add_argument("repeats", nargs="?", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="10,000 employees")
-    args = parser.parse_args(argv)
-    n_employees = args.n_employees or (10_000 if args.quick else 100_000)
-    repeats = args.repeats
+    n_employees, repeats = size_arguments(__doc__, argv)
     log(f"bench_tables: simulate and clean {n_employees:,}")
     t_sim, sim = timed(lambda: ar.simulate_study(n_employees=n_employees, seed=1, messy=False))
     t_clean, clean = timed(lambda: ar.clean_study(sim))
