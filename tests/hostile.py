@@ -346,46 +346,47 @@ def inject_na_markers(study: Path, *, table: str, column: str, picks: list[int],
                    expects)
 
 
-def manager_cycle(study: Path, *, picks: list[int]) -> Applied:
-    """A manages B and B manages A; C manages themself."""
-    tf = open_table(study, "employees")
-    if tf is None or tf.col("manager_id") is None or tf.col("employee_id") is None or len(tf.rows) < 3:
-        return _skip("manager_cycle", "no employees with manager_id")
+def _reference_cycle(study: Path, picks: list[int], *, op: str, table: str, key: str, ref: str,
+                     pair: str, own: str, same_cycle: bool = False) -> Applied:
+    """Rows A and B reference each other through ``ref``; row C references itself."""
+    tf = open_table(study, table)
+    if tf is None or tf.col(ref) is None or tf.col(key) is None or len(tf.rows) < 3:
+        return _skip(op, f"no {table} with {ref}")
     a, b, c = _rows_of(tf, picks + [1, 2, 3])[:3]
-    ida, idb, idc = (tf.get(i, "employee_id").strip() for i in (a, b, c))
-    if not ida or not idb or not idc or len({ida, idb, idc}) < 3:
-        return _skip("manager_cycle", "picked rows lack distinct ids")
-    tf.set(a, "manager_id", idb)
-    tf.set(b, "manager_id", ida)
-    tf.set(c, "manager_id", idc)
+    ka, kb, kc = (tf.get(i, key).strip() for i in (a, b, c))
+    if not ka or not kb or not kc or len({ka, kb, kc}) < 3:
+        return _skip(op, f"picked rows lack distinct {key}s")
+    if same_cycle and tf.col("cycle") is not None:
+        tf.set(b, "cycle", tf.get(a, "cycle"))
+    tf.set(a, ref, kb)
+    tf.set(b, ref, ka)
+    tf.set(c, ref, kc)
     write_file(tf)
     name = tf.path.name
-    return Applied("manager_cycle", f"{name}: {ida}<->{idb} manage each other, {idc} manages self", [
-        Expect(name, "manager_id", (_row_no(a), _row_no(b)), why="manager cycle"),
-        Expect(name, "manager_id", (_row_no(c),), why="self-managed employee"),
+    return Applied(op, f"{name}: {ka}<->{kb} {pair}, {kc} {own}", [
+        Expect(name, ref, (_row_no(a), _row_no(b)), why=OP_WHY[op][0]),
+        Expect(name, ref, (_row_no(c),), why=OP_WHY[op][1]),
     ])
+
+
+#: What the validation report must say about each row of a reference cycle.
+OP_WHY = {
+    "manager_cycle": ("manager cycle", "self-managed employee"),
+    "goal_parent_cycle": ("goal parent cycle", "goal is its own parent"),
+}
+
+
+def manager_cycle(study: Path, *, picks: list[int]) -> Applied:
+    """A manages B and B manages A; C manages themself."""
+    return _reference_cycle(study, picks, op="manager_cycle", table="employees", key="employee_id",
+                            ref="manager_id", pair="manage each other", own="manages self")
 
 
 def goal_parent_cycle(study: Path, *, picks: list[int]) -> Applied:
     """Goal G1's parent is G2 and G2's is G1 (same cycle); G3 is its own parent."""
-    tf = open_table(study, "goals")
-    if tf is None or tf.col("parent_goal_id") is None or tf.col("goal_id") is None or len(tf.rows) < 3:
-        return _skip("goal_parent_cycle", "no goals with parent_goal_id")
-    a, b, c = _rows_of(tf, picks + [1, 2, 3])[:3]
-    ga, gb, gc = (tf.get(i, "goal_id").strip() for i in (a, b, c))
-    if not ga or not gb or not gc or len({ga, gb, gc}) < 3:
-        return _skip("goal_parent_cycle", "picked rows lack distinct goal ids")
-    if tf.col("cycle") is not None:
-        tf.set(b, "cycle", tf.get(a, "cycle"))
-    tf.set(a, "parent_goal_id", gb)
-    tf.set(b, "parent_goal_id", ga)
-    tf.set(c, "parent_goal_id", gc)
-    write_file(tf)
-    name = tf.path.name
-    return Applied("goal_parent_cycle", f"{name}: {ga}<->{gb} parents of each other, {gc} its own parent", [
-        Expect(name, "parent_goal_id", (_row_no(a), _row_no(b)), why="goal parent cycle"),
-        Expect(name, "parent_goal_id", (_row_no(c),), why="goal is its own parent"),
-    ])
+    return _reference_cycle(study, picks, op="goal_parent_cycle", table="goals", key="goal_id",
+                            ref="parent_goal_id", pair="parents of each other", own="its own parent",
+                            same_cycle=True)
 
 
 def tiny_departments(study: Path, *, picks: list[int]) -> Applied:
