@@ -136,7 +136,8 @@ def validate(
     problems and run again.
     """
     from .load import load_study
-    from .validate import PROBLEM_FILE_COLUMNS, explain_problems, format_problems, problems_from_error, validate_study
+    from .clean import validate_study
+    from .validate import PROBLEM_FILE_COLUMNS, explain_problems, format_problems, problems_from_error
 
     try:
         problems = validate_study(load_study(study_dir))

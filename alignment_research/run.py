@@ -293,8 +293,8 @@ class _Stages:
 
 
 def _load_and_clean(study_dir: Path):
+    from .clean import validate_and_clean
     from .load import load_study
-    from .validate import validate_and_clean
 
     study = load_study(study_dir)
     problems, cleaned = validate_and_clean(study)  # one pass: validation reuses the cleaning

@@ -45,7 +45,7 @@ RULES: dict[str, str] = {
     "unknown_sheet": "study.yaml `sheets` names a sheet the workbook does not have",
     "ambiguous_sheets": "several sheets of the workbook hold data; name the one to read in study.yaml `sheets`",
     "sheet_not_applicable": "study.yaml `sheets` names a sheet for a table not read from an .xlsx workbook",
-    # structure (validate_study; fatal ones listed in validate.FATAL_RULES)
+    # structure (validate_study; fatal ones listed in contract.FATAL_RULES)
     "missing_table": "the study has no employees table; add employees.csv (or .parquet/.xlsx) or name it in study.yaml `files`",
     "empty_table": "the employees table has no rows",
     "missing_column": "a required column is missing; map the vendor's name onto it with study.yaml `column_maps`",
