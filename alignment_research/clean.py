@@ -20,6 +20,7 @@ import seaborn as sns
 from .config import TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
+from .privacy import pseudonymise_tables
 from .schema import COLUMNS, KEYS, RANGES, REQUIRED_COLUMNS, RULES, date_bounds, range_for, table_schema
 from .study import ACTIONS, ISSUE_COLUMNS, CleanStudy, Study
 
@@ -1474,8 +1475,8 @@ def cut_self_managed(employees: pd.DataFrame, *, file: str = "", table: str = ""
 
 def _nodes_on_cycles(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nodes on a directed cycle (a self-loop included) and their strongly connected component."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse import coo_matrix  # deferred: scipy.sparse is slow to import; only cutting manager loops needs it
+    from scipy.sparse.csgraph import connected_components  # deferred: as above: only cutting manager loops needs it
 
     if n == 0 or len(src) == 0:
         return np.zeros(n, bool), np.arange(n)
@@ -1861,7 +1862,7 @@ def _progress(progress):
         progress = sys.stderr.isatty()
     if not progress:
         return None
-    from rich.progress import Progress
+    from rich.progress import Progress  # deferred: rich is only needed when a progress bar is shown
 
     return Progress(transient=True)
 
@@ -1917,8 +1918,6 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
     if config.pseudonymise:
         # Clean tables carry keyed-hash ids; the report and quarantine keep the source ids,
         # because they exist to fix the source files (they are never shown to leadership).
-        from .privacy import pseudonymise_tables
-
         tables = pseudonymise_tables(tables, key_env=config.pseudonym_key_env)
     clean = CleanStudy(
         tables=tables,

@@ -143,7 +143,15 @@ def read_package(root: Path = ROOT):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
                     and _private(node.attr)):
                 reach_ins.append(f"{name}.py:{node.lineno}: reads {node.value.id}.{node.attr}")
-    return modules, imports, sorted(set(reach_ins)), sorted(set(undocumented))
+    return modules, imports, _by_place(reach_ins), _by_place(undocumented)
+
+
+def _by_place(findings) -> list[str]:
+    """Findings ``<file>:<line>: ...`` once each, by file then line."""
+    def place(text):
+        file, line, _ = text.split(":", 2)
+        return file, int(line)
+    return sorted(set(findings), key=place)
 
 
 def _node_at(tree: ast.Module, line: int):
@@ -272,4 +280,4 @@ def test_imports_inside_functions_need_a_deferred_reason(tmp_path):
         "b": "g = h = 1\n",
     })
     _, _, _, undocumented = read_package(root)
-    assert undocumented == ["a.py:11: import csv", "a.py:7: import re", "a.py:8: from .b import h"]
+    assert undocumented == ["a.py:7: import re", "a.py:8: from .b import h", "a.py:11: import csv"]
