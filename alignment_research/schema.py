@@ -491,8 +491,9 @@ def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
     -------
     DataFrame
         One row per column: ``table, column, dtype, required, description``;
-        canonical tables first (in processing order), then any analysis tables
-        registered with :func:`register_dictionary`.
+        canonical tables first (in processing order), then the analysis
+        tables (``person``, ``intervals``, ``survey_panel``, ``cycles``), then
+        any table registered with :func:`register_dictionary`.
 
     Examples
     --------
