@@ -149,8 +149,8 @@ def read_package(root: Path = ROOT):
 def _by_place(findings) -> list[str]:
     """Findings ``<file>:<line>: ...`` once each, by file then line."""
     def place(text):
-        file, line, _ = text.split(":", 2)
-        return file, int(line)
+        file, line, rest = text.split(":", 2)
+        return file, int(line), rest
     return sorted(set(findings), key=place)
 
 
@@ -218,6 +218,12 @@ def test_the_package_is_read_whole():
     assert {"clean", "validate", "contract", "tables", "measures", "spells", "schema", "run"} <= set(MODULES)
     assert any(imp.in_function for imp in IMPORTS)
     assert ("validate", "contract") in {(i.module, i.target) for i in IMPORTS}
+
+
+def test_clean_and_validate_both_stand_on_the_contract_and_neither_imports_the_other():
+    edges = {(i.module, i.target) for i in IMPORTS}
+    assert {("clean", "contract"), ("validate", "contract")} <= edges
+    assert not {("clean", "validate"), ("validate", "clean")} & edges
 
 
 # ----------------------------------------------------------------------------- the checker itself
