@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from tokenize import TokenError
 
 import numpy as np
 import pandas as pd
 import patsy
+from patsy.builtins import C
 
 from ._checks import check_finite
 from .errors import ModelError
@@ -54,7 +56,7 @@ def formula_variables(formula: str, columns=None) -> list[str]:
         for factor in term.factors:
             code = factor.code
             try:
-                found = _names_in(code)
+                found = names_in(code)
             except SyntaxError as err:
                 raise _formula_error(formula, err, columns, term=code) from None
             for name in found:
@@ -63,9 +65,12 @@ def formula_variables(formula: str, columns=None) -> list[str]:
     return names
 
 
-def _names_in(code: str) -> list[str]:
-    import ast
+def names_in(code: str) -> list[str]:
+    """Return the variable names a patsy factor's code reads (``C(dept, Treatment('b'))`` -> ``['dept']``).
 
+    Names of called functions, of objects whose attributes are read (``np``)
+    and patsy's contrast names are not variables.
+    """
     tree = ast.parse(code, mode="eval")
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     attr_bases = {n.value.id for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
@@ -86,14 +91,14 @@ def check_columns(data: pd.DataFrame, columns, *, what: str = "data") -> None:
         )
 
 
-def _categorical_terms(rhs: str) -> set:
-    """Variables that patsy will treat as categorical: wrapped in ``C(...)``."""
+def categorical_terms(rhs: str) -> set:
+    """Return the variables patsy will treat as categorical: those wrapped in ``C(...)``."""
     out = set()
     desc = patsy.ModelDesc.from_formula(rhs)
     for term in desc.rhs_termlist:
         for factor in term.factors:
             if factor.code.startswith("C("):
-                out.update(_names_in(factor.code))
+                out.update(names_in(factor.code))
     return out
 
 def _plain_dtypes(frame: pd.DataFrame, categorical=(), variables=None) -> pd.DataFrame:
@@ -140,8 +145,6 @@ def _fast_C(data, contrast=None, levels=None):
     """
     if contrast is None and levels is None and isinstance(getattr(data, "dtype", None), pd.CategoricalDtype):
         return data
-    from patsy.builtins import C
-
     return C(data, contrast, levels)
 
 def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns=None):
@@ -178,7 +181,7 @@ def prepare_rows(data: pd.DataFrame, rhs: str, extra=()) -> tuple[pd.DataFrame, 
     used = list(dict.fromkeys([*[c for c in extra if c is not None], *variables]))
     check_finite(data, used)
     complete = data[used].dropna()
-    sub = _plain_dtypes(complete.reset_index(drop=True), categorical=_categorical_terms(rhs),
+    sub = _plain_dtypes(complete.reset_index(drop=True), categorical=categorical_terms(rhs),
                         variables=set(variables))
     return sub, complete.index
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html as _html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -176,8 +178,6 @@ def inspect_page(path, *, budget_ms: int = 5000, timeout: float = 120.0) -> dict
     >>> all(im["natural_width"] > 0 for im in page["images"])  # doctest: +SKIP
     True
     """
-    import re
-
     path = Path(path)
     html = path.read_text(encoding="utf-8")
     probed = re.sub(r"</body>", lambda m: _PROBE + "</body>", html, count=1, flags=re.I)
@@ -190,8 +190,6 @@ def inspect_page(path, *, budget_ms: int = 5000, timeout: float = 120.0) -> dict
     m = re.search(r'<pre id="ar-probe"[^>]*>(.*?)</pre>', dom, flags=re.S)
     if not m:
         raise AlignmentResearchError(f"{path.name}: the page did not finish loading in the browser (no probe output).")
-    import html as _html
-
     return json.loads(_html.unescape(m.group(1)))
 
 

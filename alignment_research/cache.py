@@ -12,7 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import __version__
+from .config import load_config
 from .errors import AlignmentResearchError
+from .load import load_study
+from .study import CleanStudy
 
 __all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "MANIFEST_NAME"]
 
@@ -56,9 +60,6 @@ def study_fingerprint(study_dir: str | Path) -> dict:
     >>> ar.study_fingerprint("data/sample")["files"]["employees.csv"]  # doctest: +SKIP
     '3f1c...'
     """
-    from . import __version__
-    from .config import load_config
-
     folder = Path(study_dir)
     config_path = folder / "study.yaml"
     config = load_config(config_path)
@@ -175,9 +176,7 @@ def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     >>> import alignment_research as ar
     >>> clean = ar.read_clean_cache("reports/cache", "data/sample")  # doctest: +SKIP
     """
-    from .config import load_config
-    from .study import CleanStudy
-    from .tables import AnalysisTables
+    from .tables import AnalysisTables  # deferred: tables loads scipy and the measures; only reading a cache needs it
 
     folder = Path(cache_dir)
     manifest_path = folder / MANIFEST_NAME
@@ -268,8 +267,7 @@ def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, pr
     >>> clean.analysis.person.shape  # doctest: +SKIP
     (1996, 23)
     """
-    from .clean import clean_study
-    from .load import load_study
+    from .clean import clean_study  # deferred: clean loads pandera, pyarrow and matplotlib; only a stale cache needs it
 
     say = progress or (lambda line: None)
     if cache_dir is None:

@@ -18,7 +18,9 @@ import pyarrow.compute as pc
 import seaborn as sns
 
 from .config import TABLES, StudyConfig
+from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
+from .privacy import pseudonymise_tables
 from .schema import COLUMNS, KEYS, RANGES, REQUIRED_COLUMNS, RULES, date_bounds, range_for, table_schema
 from .study import ACTIONS, ISSUE_COLUMNS, CleanStudy, Study
 
@@ -26,6 +28,8 @@ __all__ = [
     "StepResult",
     "Cleaning",
     "clean_study",
+    "validate_study",
+    "validate_and_clean",
     "clean_table",
     "write_clean_study",
     "cleaning_summary",
@@ -67,10 +71,6 @@ EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _WHITESPACE = " \t\n\r\x0b\x0c\xa0\u2000\u2001\u2002\u2003\u2009\u200a\u202f\u3000"
 #: Largest Excel serial number (9999-12-31).
 _EXCEL_MAX = 2958465
-#: A required column whose values are missing or unreadable in more than this share of rows
-#: (and at least 5 rows) breaks the contract: the study is probably mis-configured (date_formats,
-#: column_maps), so validation reports it as fatal and cleaning stops.
-UNREADABLE_TOLERANCE = 0.2
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -1475,8 +1475,8 @@ def cut_self_managed(employees: pd.DataFrame, *, file: str = "", table: str = ""
 
 def _nodes_on_cycles(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nodes on a directed cycle (a self-loop included) and their strongly connected component."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse import coo_matrix  # deferred: scipy.sparse is slow to import; only cutting manager loops needs it
+    from scipy.sparse.csgraph import connected_components  # deferred: as above: only cutting manager loops needs it
 
     if n == 0 or len(src) == 0:
         return np.zeros(n, bool), np.arange(n)
@@ -1857,32 +1857,12 @@ def clean_table(
     return c
 
 
-def _fatal_rows(report: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
-    """Required columns unreadable or missing in more than UNREADABLE_TOLERANCE of rows (and >= 5 rows)."""
-    rows = []
-    missing = report[report["rule"] == "missing_required"]
-    for (table, file, column), part in missing.groupby(["table", "file", "column"], sort=False):
-        n_in = int(counts.loc[counts["table"] == table, "rows_in"].iloc[0])
-        n = len(part)
-        if n >= 5 and n > UNREADABLE_TOLERANCE * n_in:
-            unreadable = report[
-                (report["table"] == table) & (report["column"] == column) & (report["rule"] == "unparseable_date")
-            ]
-            example = f"; e.g. {unreadable['value'].iloc[0]!r}" if len(unreadable) else ""
-            rows.append(
-                [file, table, None, column, "unreadable_column", f"{n} of {n_in} rows ({100 * n / n_in:.0f}%) missing or unreadable{example}"]
-            )
-    frame = pd.DataFrame(rows, columns=["file", "table", "row", "column", "rule", "value"])
-    frame["row"] = frame["row"].astype("Int64")
-    return frame
-
-
 def _progress(progress):
     if progress is None:
         progress = sys.stderr.isatty()
     if not progress:
         return None
-    from rich.progress import Progress
+    from rich.progress import Progress  # deferred: rich is only needed when a progress bar is shown
 
     return Progress(transient=True)
 
@@ -1892,8 +1872,6 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
 
     ``structure`` is ``structure_problems(study)`` when the caller has it already.
     """
-    from .validate import structure_problems
-
     if structure is None:
         structure = structure_problems(study)
     config = study.config
@@ -1940,8 +1918,6 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
     if config.pseudonymise:
         # Clean tables carry keyed-hash ids; the report and quarantine keep the source ids,
         # because they exist to fix the source files (they are never shown to leadership).
-        from .privacy import pseudonymise_tables
-
         tables = pseudonymise_tables(tables, key_env=config.pseudonym_key_env)
     clean = CleanStudy(
         tables=tables,
@@ -2044,8 +2020,6 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
     >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
     >>> clean.counts  # doctest: +SKIP
     """
-    from .validate import structure_problems
-
     structure = structure_problems(study)
     fatal = structure[structure["fatal"]]
     if len(fatal):
@@ -2054,7 +2028,7 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
             fatal[PROBLEM_COLUMNS],
         )
     clean, _ = _clean(study, progress=progress, structure=structure)
-    fatal = _fatal_rows(clean.report, clean.counts)
+    fatal = unreadable_columns(clean.report, clean.counts)
     if len(fatal):
         raise DataContractError(
             f"{study.path or 'the study'}: required columns are mostly unreadable; check study.yaml "
@@ -2062,6 +2036,107 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
             fatal[PROBLEM_COLUMNS],
         )
     return clean
+
+
+def validate_study(study: Study) -> pd.DataFrame:
+    """List every problem of a study in one pass, marking those that break the contract as fatal.
+
+    Structural problems come first (:func:`structure_problems`). Every table
+    without a fatal structural problem is then cleaned in memory, and every
+    issue of the cleaning report becomes a (non-fatal) problem, with the
+    action cleaning takes on it (``fixed``, ``set_missing``, ``flagged``,
+    ``quarantined``, ``dropped_duplicate``). A required column missing or
+    unreadable in more than 20% of its rows (and at least 5) is fatal
+    (``unreadable_column``): a wrong ``date_formats`` or ``column_maps``
+    entry is the usual cause. When the employees table itself is broken the
+    other tables are not cleaned, as every row of them refers to it.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`load_study`.
+
+    Returns
+    -------
+    DataFrame
+        ``file, table, row, column, rule, value, action, fatal`` (bool);
+        empty when the study is clean. A fatal problem has action ``stop``.
+        ``alignment-research validate`` summarises it and exits 1 if any row
+        is fatal (0 otherwise: the study is usable).
+
+    See Also
+    --------
+    clean_study : Performs the fixes and the quarantine these rows describe.
+    explain_problems : Adds a hint on how to fix each problem.
+    format_problems : The text ``alignment-research validate`` prints.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> problems = ar.validate_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
+    >>> problems["fatal"].any()  # doctest: +SKIP
+    False
+    """
+    problems, _ = validate_and_clean(study, progress=False)
+    return problems
+
+
+def validate_and_clean(study: Study, *, progress: bool | None = None):
+    """Validate and clean a study in one pass: the problems, and the clean study when it is usable.
+
+    Gives what :func:`validate_study` and :func:`clean_study` give, cleaning
+    the tables only once (each of them alone cleans once, so calling both
+    cleans twice). ``alignment-research validate`` (through
+    :func:`validate_study`), ``run`` and notebook 01 use it.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`load_study`.
+    progress : bool, optional
+        Show a progress bar while cleaning; by default only when stderr is a
+        terminal (never in notebooks).
+
+    Returns
+    -------
+    problems : DataFrame
+        Exactly what :func:`validate_study` returns (``file, table, row,
+        column, rule, value, action, fatal``).
+    clean : CleanStudy or None
+        Exactly what :func:`clean_study` returns, or None when a problem is
+        fatal (where ``clean_study`` raises :class:`DataContractError`).
+
+    Raises
+    ------
+    PrivacyError
+        study.yaml sets ``pseudonymise: true`` but the key variable is not set
+        (as both :func:`validate_study` and :func:`clean_study` do).
+
+    See Also
+    --------
+    validate_study : The problems only.
+    clean_study : The clean study only; raises on a fatal problem.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> problems, clean = ar.validate_and_clean(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
+    >>> bool(problems["fatal"].any()), clean is not None  # doctest: +SKIP
+    (False, True)
+    """
+    structure = structure_problems(study)
+    broken = set(structure.loc[structure["fatal"], "table"])
+    if "employees" in broken or "employees" not in study.tables:
+        return structure.reset_index(drop=True), None
+    if broken:
+        # list the problems of the usable tables too; nothing is returned clean
+        tables = {t: frame for t, frame in study.tables.items() if t not in broken}
+        usable = Study(tables=tables, config=study.config, path=study.path, sources=study.sources)
+        clean, _ = _clean(usable, progress=progress, structure=structure)
+        return validation_problems(structure, clean), None
+    clean, _ = _clean(study, progress=progress, structure=structure)
+    problems = validation_problems(structure, clean)
+    return problems, (None if problems["fatal"].any() else clean)
 
 
 def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:

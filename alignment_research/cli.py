@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from . import __version__
 from .errors import AlignmentResearchError, DataContractError
 
 app = typer.Typer(
@@ -41,8 +42,6 @@ def _fail(error: Exception | str) -> None:
 
 def _print_version(value: bool) -> None:
     if value:
-        from . import __version__
-
         _say(f"alignment-research {__version__}")
         raise typer.Exit()
 
@@ -109,7 +108,7 @@ def simulate(
     truth: Optional[Path] = typer.Option(None, "--truth", help="YAML of true parameters overriding the defaults."),
 ):
     """Write a synthetic study with known effects (all six tables, study.yaml, truth.yaml)."""
-    from .simulate import load_truth, simulate_study, write_simulated_study
+    from .simulate import load_truth, simulate_study, write_simulated_study  # deferred: lazy loading for a fast CLI start
 
     params = load_truth(truth) if truth is not None else None
     study = simulate_study(n_employees=employees, seed=seed, truth=params)
@@ -135,8 +134,14 @@ def validate(
     required column mostly unreadable, study.yaml invalid); fix the fatal
     problems and run again.
     """
-    from .load import load_study
-    from .validate import PROBLEM_FILE_COLUMNS, explain_problems, format_problems, problems_from_error, validate_study
+    from .clean import validate_study  # deferred: lazy loading for a fast CLI start
+    from .load import load_study  # deferred: lazy loading for a fast CLI start
+    from .validate import (  # deferred: lazy loading for a fast CLI start
+        PROBLEM_FILE_COLUMNS,
+        explain_problems,
+        format_problems,
+        problems_from_error,
+    )
 
     try:
         problems = validate_study(load_study(study_dir))
@@ -169,8 +174,8 @@ def clean(
     out_dir: Path = typer.Option(..., "--out", help="Folder for clean tables, cleaning_report.csv, quarantine/ and analysis/."),
 ):
     """Clean a study: clean tables (Parquet), cleaning report, quarantine, analysis tables."""
-    from .clean import clean_study, write_clean_study
-    from .load import load_study
+    from .clean import clean_study, write_clean_study  # deferred: lazy loading for a fast CLI start
+    from .load import load_study  # deferred: lazy loading for a fast CLI start
 
     cleaned = clean_study(load_study(study_dir))
     write_clean_study(cleaned, out_dir)
@@ -198,7 +203,7 @@ def run(
     ),
 ):
     """The main job: clean the study, execute every notebook on it, render HTML reports."""
-    from .run import run_study
+    from .run import run_study  # deferred: lazy loading for a fast CLI start
 
     result = run_study(study_dir, out_dir, cache_dir=False if no_cache else cache, workers=workers)
     _say(f"wrote {len(result.reports)} report(s); open {result.index}")
@@ -221,7 +226,7 @@ def power(
     target_power: Optional[float] = typer.Option(None, "--power", help="Desired power; leave out to compute power."),
 ):
     """Plan a study: power, sample size or minimum detectable effect (give all but one)."""
-    from .power import power_cox, power_engagement
+    from .power import power_cox, power_engagement  # deferred: lazy loading for a fast CLI start
 
     if kind == "engagement":
         table = power_engagement(n_teams=teams, team_size=team_size, icc=icc, effect=effect,
@@ -247,7 +252,7 @@ def notebooks_command(
                                        help="Notebooks or folders to execute in place; the repository's notebooks/ by default."),
 ):
     """Re-execute notebooks in place on their default study (the committed outputs; `make notebooks`)."""
-    from .notebooks import execute_notebook, find_notebooks
+    from .notebooks import execute_notebook, find_notebooks  # deferred: lazy loading for a fast CLI start
 
     targets: list[Path] = []
     for p in paths or [None]:

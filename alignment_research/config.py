@@ -124,8 +124,8 @@ class Database(_Strict):
     @field_validator("url")
     @classmethod
     def _parses(cls, value):
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        from sqlalchemy.engine import make_url  # deferred: sqlalchemy is heavy and only a database source needs it
+        from sqlalchemy.exc import ArgumentError  # deferred: sqlalchemy is heavy and only a database source needs it
 
         try:
             make_url(value)

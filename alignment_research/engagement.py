@@ -1594,7 +1594,7 @@ def cycle_engagement(cycles: pd.DataFrame, survey_panel: pd.DataFrame, config, *
 
 
 def _categorical_variables(design_info) -> set:
-    from ._formula import _names_in
+    from ._formula import names_in as _names_in
 
     out = set()
     for factor, fi in design_info.factor_infos.items():

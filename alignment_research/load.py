@@ -80,8 +80,8 @@ def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
     UTF-8, with a row of another length, an unclosed quote); the pandas reader then reads it,
     and says what is wrong in its own words.
     """
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
+    import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a file needs it
+    import pyarrow.csv as pa_csv  # deferred: pyarrow is slow to import; only reading a file needs it
 
     try:
         grid = pa_csv.read_csv(
@@ -143,7 +143,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # deferred: pyarrow is slow to import; only reading a file needs it
 
     try:
         names = pq.read_schema(path).names
@@ -243,8 +243,8 @@ _PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u200
 
 def _marker_cells_arrow(arr, markers: set[str]) -> np.ndarray | None:
     """Where an Arrow text column holds a marker (see :func:`_marker_cells`); None if not text."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a file needs it
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only reading a file needs it
 
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -268,7 +268,7 @@ def _marker_cells(col: pd.Series, markers: set[str]) -> np.ndarray | None:
     texts no longer than the longest marker can be one; those few distinct texts are
     case-folded in Python.
     """
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a file needs it
 
     try:
         arr = pa.array(col.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
@@ -464,7 +464,7 @@ def _file_sources(folder: Path, config: StudyConfig) -> dict[str, _FileSource]:
 
 def _database_url(config: StudyConfig):
     """The parsed ``database.url``, its driver checked; a ConfigError names the package to install."""
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # deferred: sqlalchemy is heavy and only a database source needs it
 
     url = sa.engine.make_url(config.database.url)
     shown = url.render_as_string(hide_password=True)
@@ -528,7 +528,7 @@ def outside_sources(config: StudyConfig, folder: str | Path) -> dict[str, str]:
     folder = Path(folder)
     out = {}
     if config.database is not None:
-        import sqlalchemy as sa
+        import sqlalchemy as sa  # deferred: sqlalchemy is heavy and only a database source needs it
 
         url = sa.engine.make_url(config.database.url)
         file = _sqlite_file(folder, url)
@@ -573,7 +573,7 @@ class _Problems:
 
 def _read_database(folder: Path, config: StudyConfig, problems: _Problems) -> dict[str, tuple[pd.DataFrame, str]]:
     """The tables named in ``database.tables`` as read (typed), with their ``db:<table>`` source names."""
-    import sqlalchemy as sa
+    import sqlalchemy as sa  # deferred: sqlalchemy is heavy and only a database source needs it
 
     db = config.database
     url = _database_url(config)

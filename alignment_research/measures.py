@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,7 @@ from scipy import stats
 
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
+from .spells import DAY, assign_spell, cycle_dates, numbered_spells, window_bounds
 
 __all__ = [
     "MeasureResult",
@@ -29,9 +30,6 @@ __all__ = [
 
 #: Columns of the broken-chain report of :func:`cascade_alignment`.
 ALIGNMENT_PROBLEM_COLUMNS = ["goal_id", "cycle", "rule", "value"]
-
-_DAY = np.timedelta64(1, "D")
-
 
 @dataclass(frozen=True)
 class MeasureResult:
@@ -55,21 +53,6 @@ class MeasureResult:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _cycle_frame(cycles) -> pd.DataFrame | None:
-    """Return ``name, start, end, order`` for Cycle objects / dicts, None for plain names."""
-    if cycles is None:
-        return None
-    rows = []
-    for i, c in enumerate(cycles):
-        if hasattr(c, "name") and hasattr(c, "start"):
-            rows.append((str(c.name), pd.Timestamp(c.start), pd.Timestamp(c.end), i))
-        elif isinstance(c, Mapping):
-            rows.append((str(c["name"]), pd.Timestamp(c["start"]), pd.Timestamp(c["end"]), i))
-        else:
-            rows.append((str(c), pd.NaT, pd.NaT, i))
-    return pd.DataFrame(rows, columns=["name", "start", "end", "order"])
 
 
 def _owner_manager(keys: pd.DataFrame, employees: pd.DataFrame, cycle_frame: pd.DataFrame | None) -> pd.Series:
@@ -174,7 +157,7 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     for col in ("goal_id", "owner_id", "cycle"):
         if col not in goals.columns:
             raise DataContractError(f"goals has no column `{col}`; cascade alignment needs goal_id, owner_id, cycle, parent_goal_id.")
-    cycle_frame = _cycle_frame(cycles)
+    cycle_frame = cycle_dates(cycles)
     g = goals.dropna(subset=["goal_id", "owner_id", "cycle"])
     g = g[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight") if c in g.columns]].copy()
     if "parent_goal_id" not in g.columns:
@@ -315,7 +298,7 @@ def team_alignment(alignment: pd.DataFrame, employees: pd.DataFrame | None = Non
                  "alignment_org": "manager_alignment_org"})
     team = team.merge(own, on=["manager_id", "cycle"], how="left")
     team["n_reports"] = team["n_reports"].astype("int64")
-    return _sort_by_cycle(team, _cycle_frame(cycles), id_col="manager_id")
+    return _sort_by_cycle(team, cycle_dates(cycles), id_col="manager_id")
 
 
 def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: pd.DataFrame, *,
@@ -357,7 +340,7 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     >>> ar.attainment_alignment(t["goals"], t["reviews"], t["employees"]).columns[0]
     'manager_id'
     """
-    cycle_frame = _cycle_frame(cycles)
+    cycle_frame = cycle_dates(cycles)
     names = None if cycle_frame is None else set(cycle_frame["name"])
     g = goals.dropna(subset=["owner_id", "cycle"]).copy()
     g["cycle"] = g["cycle"].astype("string")
@@ -667,14 +650,6 @@ def item_statistics(surveys: pd.DataFrame, scales) -> pd.DataFrame:
 # --------------------------------------------------------------------------- feedback
 
 
-def _spell_frame(employees: pd.DataFrame) -> pd.DataFrame:
-    """Employees with a ``spell`` number (1, 2, ... by hire date per employee)."""
-    emp = employees.dropna(subset=["employee_id", "hire_date"])
-    emp = emp.assign(_row=np.arange(len(emp))).sort_values(["employee_id", "hire_date", "_row"], kind="stable")
-    emp = emp.assign(spell=emp.groupby("employee_id", sort=False).cumcount().astype("int64") + 1)
-    return emp.drop(columns="_row")
-
-
 def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, kinds=None) -> pd.DataFrame:
     """Count feedback per employee and calendar quarter, as events per 90 days employed.
 
@@ -708,8 +683,8 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     >>> rates.columns[:3].tolist()
     ['employee_id', 'spell', 'quarter']
     """
-    w_start, w_end = _window(window)
-    spells = _spell_frame(employees)
+    w_start, w_end = window_bounds(window)
+    spells = numbered_spells(employees)
     quarters = pd.period_range(w_start, w_end, freq="Q")
     q_start = quarters.start_time.normalize().to_numpy()
     q_end = quarters.end_time.normalize().to_numpy()
@@ -723,12 +698,12 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     qi = np.repeat(first_q, nq) + (np.arange(nq.sum()) - np.repeat(np.cumsum(nq) - nq, nq))
     lo = np.maximum(q_start[qi], hire[sid])
     hi = np.minimum(q_end[qi], last[sid])
-    exposure = ((hi - lo) / _DAY).astype("int64") + 1
+    exposure = ((hi - lo) / DAY).astype("int64") + 1
 
     fb = feedback.dropna(subset=["employee_id", "date"])
     if kinds is None:
         kinds = sorted(fb["kind"].dropna().astype(str).unique()) if "kind" in fb else []
-    ev = _assign_spell(fb, spells, "date")
+    ev = assign_spell(fb, spells, "date")
     ev = ev[ev["_sid"] >= 0]
     ev_date = ev["date"].to_numpy("datetime64[ns]")
     ev_q = np.searchsorted(q_end, ev_date, side="left")
@@ -746,7 +721,7 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
         "quarter": pd.array(quarters.astype(str)[qi], dtype="string"),
         "quarter_start": q_start[qi],
         "quarter_end": q_end[qi],
-        "known_from": q_end[qi] + _DAY,
+        "known_from": q_end[qi] + DAY,
         "exposure_days": exposure,
     })
     out["n_events"] = np.bincount(pos[ok], minlength=len(out)).astype("int64")
@@ -758,32 +733,6 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     for kind in kinds:
         out[f"feedback_rate_{kind}"] = out[f"n_{kind}"] / out["exposure_days"] * 90.0
     return out
-
-
-def _window(window) -> tuple[pd.Timestamp, pd.Timestamp]:
-    if hasattr(window, "start"):
-        return pd.Timestamp(window.start), pd.Timestamp(window.end)
-    start, end = window
-    return pd.Timestamp(start), pd.Timestamp(end)
-
-
-def _assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.DataFrame:
-    """Add ``_sid`` (row position in ``spells``) of the spell each dated row falls in; -1 when none."""
-    d = data.assign(_pos=np.arange(len(data)))
-    d = d[d[date_col].notna()]
-    sp = pd.DataFrame({"employee_id": spells["employee_id"].astype("string").to_numpy(),
-                       "_hire": spells["hire_date"].to_numpy("datetime64[ns]"),
-                       "_term": (spells["termination_date"].to_numpy("datetime64[ns]") if "termination_date" in spells
-                                 else np.full(len(spells), np.datetime64("NaT"), "datetime64[ns]")),
-                       "_sid": np.arange(len(spells))}).sort_values("_hire", kind="stable")
-    left = pd.DataFrame({"employee_id": d["employee_id"].astype("string").to_numpy(),
-                         "_date": d[date_col].to_numpy("datetime64[ns]"), "_pos": d["_pos"].to_numpy()})
-    left = left.sort_values("_date", kind="stable")
-    hit = pd.merge_asof(left, sp, left_on="_date", right_on="_hire", by="employee_id", direction="backward")
-    valid = hit["_hire"].notna() & (hit["_term"].isna() | (hit["_date"] <= hit["_term"]))
-    sid = np.full(len(data), -1, dtype=np.int64)
-    sid[hit["_pos"].to_numpy()[valid.to_numpy()]] = hit["_sid"].to_numpy()[valid.to_numpy()].astype(np.int64)
-    return data.assign(_sid=sid)
 
 
 # --------------------------------------------------------------------------- reporting helpers
@@ -878,8 +827,8 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
     ...                   "department": ["x"] * 3})
     >>> ax = ar.plot_alignment_distribution(m, by="department", measure="cascade", min_group_size=1)
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw the figures
+    import seaborn as sns  # deferred: seaborn is only needed to draw the figures
 
     if ax is None:
         ax = plt.gca()
@@ -942,7 +891,7 @@ def plot_alignment_overview(data: pd.DataFrame, *, by: str, min_group_size: int 
     ...                   "department": ["x"] * 3})
     >>> fig = ar.plot_alignment_overview(m, by="department", min_group_size=1)
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw the figures
 
     if "ax" in kwargs:
         raise TypeError("plot_alignment_overview is figure-level and does not accept ax=; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -23,10 +24,8 @@ def _kernel_manager_class():
     TCP kernel; IPC sockets are local files (in the temporary folder, removed at
     shutdown), so the warning does not apply and users do not see it.
     """
-    import tempfile
-
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import Unicode
+    from jupyter_client.manager import AsyncKernelManager  # deferred: jupyter_client is only needed to execute a notebook
+    from traitlets import Unicode  # deferred: traitlets comes with jupyter_client, only to execute a notebook
 
     class _LocalKernelManager(AsyncKernelManager):
         transport = Unicode("ipc")
@@ -130,7 +129,7 @@ def execute_notebook(
     >>> ar.execute_notebook("notebooks/01_data_quality.ipynb",
     ...                     parameters={"study_dir": "../data/sample"})  # doctest: +SKIP
     """
-    import papermill as pm
+    import papermill as pm  # deferred: papermill takes seconds to import; only executing a notebook needs it
 
     path = Path(path)
     output_path = Path(output_path) if output_path is not None else path
@@ -187,7 +186,7 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
     >>> ar.render_html("notebooks/06_leadership_brief.ipynb", "reports/brief.html",
     ...                no_input=True)  # doctest: +SKIP
     """
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter  # deferred: nbconvert takes seconds to import; only rendering HTML needs it
 
     exporter = HTMLExporter(template_name="lab", embed_images=True)
     if no_input:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import bisect
+import csv
 import hashlib
 import hmac
+import html as _html
+import io
 import os
 import re
+import struct
 import unicodedata
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -524,9 +530,9 @@ class PooledLevels:
         str
             The formula, rebuilt from its list of terms.
         """
-        import patsy
+        import patsy  # deferred: patsy is only needed to rebuild a formula
 
-        from ._formula import _names_in
+        from ._formula import names_in  # deferred: _formula loads patsy, needed only to rebuild a formula
 
         desc = patsy.ModelDesc.from_formula(formula)
         rhs_terms, intercept = [], False
@@ -536,7 +542,7 @@ class PooledLevels:
                 continue
             codes, drop = [], False
             for factor in t.factors:
-                names = _names_in(factor.code)
+                names = names_in(factor.code)
                 column = names[0] if len(names) == 1 else None
                 code = factor.code.replace(" ", "")
                 if column in self.references and (code == column or code.startswith("C(")):
@@ -843,8 +849,6 @@ def _html_text(html: str) -> str:
 
 
 def _unescape_html(text: str) -> str:
-    import html as _html
-
     return unicodedata.normalize("NFC", _html.unescape(text))
 
 
@@ -853,8 +857,6 @@ def _html_attributes(html: str) -> dict[str, str]:
 
     Embedded data URIs are skipped; values are HTML-unescaped and URL-decoded.
     """
-    from urllib.parse import unquote
-
     html = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
     values: dict[str, list[str]] = {}
     for tag in re.finditer(r"(?s)<([A-Za-z][\w:-]*)\s([^<>]*)>", html):
@@ -1176,7 +1178,7 @@ def read_html_tables(html: str) -> list[pd.DataFrame]:
     >>> ar.read_html_tables(page)[0].columns.tolist()
     ['team', 'n']
     """
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # deferred: bs4 is only needed to read tables from HTML
 
     soup = BeautifulSoup(html, "html.parser")
     tables = []
@@ -1276,9 +1278,6 @@ def find_small_groups(html: str, *, min_group_size: int = 5, count_pattern: str 
 
 
 def _read_csv_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
-    import csv
-    import io
-
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     rows = list(csv.reader(io.StringIO(text), delimiter=sep))
@@ -1293,7 +1292,7 @@ def _read_csv_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame
 
 def _read_xlsx_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
     """Every sheet and cell (literal values and formula text), comments, sheet names and document properties."""
-    import openpyxl
+    import openpyxl  # deferred: openpyxl is slow to import; only scanning an Excel file needs it
 
     book = openpyxl.load_workbook(path, data_only=False)
     parts: list[tuple[str, str]] = []
@@ -1435,8 +1434,6 @@ def _read_pdf_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame
     the file, so text set in subset fonts is read too. Images and streams
     under other filters are skipped.
     """
-    import zlib
-
     data = path.read_bytes()
     streams = []
     for m in re.finditer(rb"stream\r?\n", data):
@@ -1470,9 +1467,6 @@ def _read_pdf_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame
 
 def _read_png_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
     """The text chunks of a PNG image (``tEXt``, ``zTXt``, ``iTXt``, ``eXIf``): titles, descriptions, authors."""
-    import struct
-    import zlib
-
     data = path.read_bytes()
     parts, pos = [], 8
     while pos + 8 <= len(data):

@@ -918,7 +918,7 @@ def prepare_leadership_model(
     """
     import dataclasses
 
-    from ._formula import _categorical_terms, check_columns, formula_variables
+    from ._formula import categorical_terms as _categorical_terms, check_columns, formula_variables
     from .privacy import pool_small_levels
 
     variables = formula_variables(formula)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import html as _html
 import os
 import re
@@ -11,13 +13,19 @@ import sys
 import tempfile
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
 
+from . import __version__
+from .cache import cache_is_current, read_clean_cache, study_fingerprint, write_clean_cache
 from .errors import AlignmentResearchError, DataContractError, PrivacyError
+from .load import load_study, outside_sources
+from .privacy import scan_outputs
 
 __all__ = ["run_study", "RunResult", "default_out_dir", "default_cache_dir", "sample_study_dir", "missing_tables", "NOTEBOOK_NEEDS"]
 
@@ -133,7 +141,7 @@ def _warn_if_tracked(out_dir: Path) -> None:
 
 
 def _select_notebooks(notebooks) -> list[Path]:
-    from .notebooks import find_notebooks, notebooks_dir
+    from .notebooks import find_notebooks, notebooks_dir  # deferred: nbformat takes seconds to import; only running notebooks needs it
 
     folder = notebooks_dir()
     available = find_notebooks(folder)
@@ -196,9 +204,7 @@ def missing_tables(notebook: Path, tables: dict) -> list[str]:
 
 def _declared_parameters(path: Path) -> set[str]:
     """Names assigned in a notebook's ``parameters`` cell (papermill warns about any other it is passed)."""
-    import ast
-
-    import nbformat  # deferred: see _title
+    import nbformat  # deferred: nbformat takes seconds to import; only reading a notebook needs it
 
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
@@ -208,7 +214,7 @@ def _declared_parameters(path: Path) -> set[str]:
 
 
 def _title(path: Path) -> str:
-    import nbformat  # deferred: nbformat pulls in jsonschema, seconds of import for every CLI call
+    import nbformat  # deferred: nbformat takes seconds to import; only reading a notebook needs it
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -253,8 +259,15 @@ class _Stages:
     @contextmanager
     def running(self):
         if self.show:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.console import Console  # deferred: rich is only needed when a progress bar is shown
+            from rich.progress import (  # deferred: as above, only for a progress bar
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.progress = Progress(
                 SpinnerColumn(),
@@ -293,8 +306,7 @@ class _Stages:
 
 
 def _load_and_clean(study_dir: Path):
-    from .load import load_study
-    from .validate import validate_and_clean
+    from .clean import validate_and_clean  # deferred: clean loads pandera, pyarrow, matplotlib; notebook workers import run without them
 
     study = load_study(study_dir)
     problems, cleaned = validate_and_clean(study)  # one pass: validation reuses the cleaning
@@ -332,8 +344,6 @@ def default_cache_dir(study_dir) -> Path:
     >>> ar.default_cache_dir("data/sample").parent.name
     'alignment-research'
     """
-    import hashlib
-
     folder = Path(study_dir).resolve()
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
@@ -342,9 +352,6 @@ def default_cache_dir(study_dir) -> Path:
 
 def _clean_once(study_dir: Path, cache_dir: Path | None, stages) -> tuple:
     """Validate and clean the study, or reuse the cache when its inputs are unchanged."""
-    from .cache import cache_is_current, read_clean_cache, study_fingerprint, write_clean_cache
-    from .load import load_study
-
     fingerprint = study_fingerprint(study_dir) if cache_dir is not None else None
     if cache_dir is not None and cache_is_current(cache_dir, fingerprint):
         with stages.stage("reuse cleaned tables (inputs unchanged)"):
@@ -435,8 +442,6 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     >>> result = ar.run_study("data/sample", "reports")  # doctest: +SKIP
     >>> result.timings  # doctest: +SKIP
     """
-    from . import __version__
-
     study_dir = Path(study_dir) if study_dir is not None else sample_study_dir()
     if not study_dir.exists():
         raise AlignmentResearchError(f"{study_dir}: no such study folder.")
@@ -483,7 +488,7 @@ def _staging_dir(out_dir: Path):
 
 def _execute_and_render(nb: Path, parameters: dict, executed: Path, html: Path, no_input: bool) -> float:
     """Execute one notebook and render it (runs in a worker process); return the seconds taken."""
-    from .notebooks import execute_notebook, notebooks_dir, render_html
+    from .notebooks import execute_notebook, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
 
     t0 = time.perf_counter()
     execute_notebook(nb, parameters=parameters, output_path=executed, cwd=notebooks_dir())
@@ -498,9 +503,6 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     Notebooks run in parallel, one worker process (and kernel) each, up to
     ``workers`` at a time; they read the cleaned study from ``cache_dir``.
     """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
     offered = {"study_dir": str(study_dir)}
     if cache_dir is not None:
         offered["clean_dir"] = str(cache_dir)
@@ -551,8 +553,6 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
 
 def _check_outputs(staging: Path, min_group_size: int, personal: dict) -> None:
     """Scan every file the run wrote; on any finding delete the offending files and raise PrivacyError."""
-    from .privacy import scan_outputs
-
     found = scan_outputs(staging, min_group_size=min_group_size, **personal)
     if found.empty:
         return
@@ -595,8 +595,6 @@ def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame,
         for r in reports.itertuples()
     )
     cycles = ", ".join(c.name for c in config.cycles) or "none configured"
-    from .load import outside_sources
-
     outside = outside_sources(config, study_dir)
     outside_html = (
         "<h2>Sources read from outside the study folder</h2>\n<ul>\n"

@@ -45,7 +45,7 @@ RULES: dict[str, str] = {
     "unknown_sheet": "study.yaml `sheets` names a sheet the workbook does not have",
     "ambiguous_sheets": "several sheets of the workbook hold data; name the one to read in study.yaml `sheets`",
     "sheet_not_applicable": "study.yaml `sheets` names a sheet for a table not read from an .xlsx workbook",
-    # structure (validate_study; fatal ones listed in validate.FATAL_RULES)
+    # structure (validate_study; fatal ones listed in contract.FATAL_RULES)
     "missing_table": "the study has no employees table; add employees.csv (or .parquet/.xlsx) or name it in study.yaml `files`",
     "empty_table": "the employees table has no rows",
     "missing_column": "a required column is missing; map the vendor's name onto it with study.yaml `column_maps`",
@@ -354,7 +354,107 @@ def table_schema(table: str, config: StudyConfig | None = None) -> pa.DataFrameS
     return pa.DataFrameSchema(columns, checks=checks, strict=False, name=table, description=f"Clean {table} table.")
 
 
-_EXTRA_DICTIONARY: dict[str, pd.DataFrame] = {}
+# -- data dictionary of the analysis tables ---------------------------------------------------------------
+# Descriptions of every column of the analysis tables that tables.py builds, listed by ``data_dictionary``
+# so the dictionary documents the fixed names other tools read. ``<name>`` stands for a programme and
+# ``<scale>`` for a survey scale of the study; tests/test_tables.py checks nothing is undocumented.
+_SHARED = {
+    "employee_id": ("string", "Employee id (pseudonymised when the study says so)."),
+    "spell": ("int64", "Employment spell number of the employee, 1 for the first hire, in hire-date order."),
+    "manager_id": ("string", "The spell's manager (one manager per spell, as the data contract has it)."),
+    "department": ("string", "Department of the spell."),
+    "job_level": ("Int64", "Job level of the spell (1 = entry)."),
+    "gender": ("string", "Gender as recorded."),
+    "alignment_cascade": ("float64", "Weighted share of the employee's goals whose parent is a goal of their manager "
+                                     "in the same cycle (current cycle; known from the cycle start or hire)."),
+    "alignment_org": ("float64", "Weighted share of the employee's goals whose parent chain reaches an "
+                                 "organisation-level goal (current cycle)."),
+    "manager_program": ("int64", "1 from the day the spell's manager started leadership development, else 0."),
+    "manager_rating": ("float64", "The manager's most recent review rating known on that day."),
+    "rating": ("float64", "The employee's most recent review rating known on that day."),
+    "program_<name>": ("int64", "1 from the day the employee started programme <name> (intention to treat)."),
+    "feedback_rate": ("float64", "Feedback events per 90 days in the last complete calendar quarter (known the "
+                                 "day after it ends)."),
+    "<scale>": ("float64", "Latest known score of survey scale <scale> (mean of answered items, reverse-coded "
+                           "items already reversed)."),
+}
+_SURVIVAL = {
+    "event": ("int64", "1 for an exit whose type counts as the event (study.yaml event_types), else 0."),
+    "event_type": ("string", "voluntary, involuntary, other, or censored (still employed at the window end)."),
+}
+ANALYSIS_DICTIONARY = {
+    "person": {
+        **{k: _SHARED[k] for k in ("employee_id", "spell")},
+        "entry": ("int64", "Tenure in days at which observation starts: 0, or later for a hire before the window "
+                           "(left truncation)."),
+        "exit": ("int64", "Tenure in days at exit, or at the window end when still employed (censored)."),
+        **_SURVIVAL,
+        "hire_date": ("datetime64[ns]", "Hire date of the spell (tenure day 0)."),
+        "termination_date": ("datetime64[ns]", "Termination date of the spell; missing while employed."),
+        **{k: _SHARED[k] for k in ("department", "job_level", "gender")},
+        "location": ("string", "Location of the spell."),
+        "age_at_hire": ("Int64", "Hire year minus birth year."),
+        "manager_id": _SHARED["manager_id"],
+        "manager_ever_program": ("int64", "1 if the manager ever started leadership development in the data "
+                                          "(for the immortal-time-bias demonstration only: uses the future)."),
+        "manager_program_entry": ("int64", "1 if the manager had started leadership development by the spell's entry."),
+        "ever_program_<name>": ("int64", "1 if the employee ever started programme <name> during the spell "
+                                         "(uses the future: for comparisons that show bias only)."),
+        "alignment_cascade_first": ("float64", "First known cascade alignment of the spell."),
+        "alignment_org_first": ("float64", "First known organisation alignment of the spell."),
+        "alignment_cascade_entry": ("float64", "Cascade alignment known at the spell's entry."),
+    },
+    "intervals": {
+        **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id")},
+        "start": ("int64", "Tenure day the interval starts (exclusive: the interval is (start, stop])."),
+        "stop": ("int64", "Tenure day the interval ends (inclusive)."),
+        "event": ("int64", "1 on the last interval of a spell that ended in an event, else 0."),
+        "event_type": ("string", "The spell's exit type on its last interval, censored elsewhere."),
+        **{k: _SHARED[k] for k in ("alignment_cascade", "alignment_org", "<scale>", "manager_program",
+                                    "manager_rating", "rating", "program_<name>", "feedback_rate", "department",
+                                    "job_level", "gender")},
+    },
+    "survey_panel": {
+        **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id", "department", "job_level", "gender")},
+        "survey_date": ("datetime64[ns]", "Date of the response."),
+        "wave": ("int64", "Survey wave (a new wave starts after 30 days without responses)."),
+        "tenure_days": ("int64", "Tenure in days on the survey date."),
+        "<scale>": ("float64", "Score of survey scale <scale> in this response."),
+        **{k: _SHARED[k] for k in ("alignment_cascade", "alignment_org", "manager_program", "manager_rating",
+                                    "rating", "program_<name>", "feedback_rate")},
+    },
+    "cycles": {
+        **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id", "department", "job_level")},
+        "cycle": ("string", "Review cycle name (study.yaml cycles)."),
+        "n_goals": ("int64", "Number of the employee's goals in the cycle."),
+        "alignment_cascade": ("float64", "Cascade alignment of the cycle."),
+        "alignment_org": ("float64", "Organisation alignment of the cycle."),
+        "rating": ("float64", "Review rating of the cycle (known at the cycle end)."),
+        "attainment": ("float64", "Target attainment of the cycle (1.0 = target met)."),
+        "manager_program": ("int64", "1 if the manager had started leadership development by the cycle start."),
+        "left_next_cycle": ("Int64", "1 if the employee left voluntarily during the following cycle, 0 if not; "
+                                     "missing when that cycle is not fully observed."),
+    },
+}
+
+
+def _dictionary_frame(table: str, rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    missing = {"column", "dtype", "description"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"register_dictionary rows need columns {sorted(missing)}.")
+    if "required" not in frame:
+        frame["required"] = False
+    frame.insert(0, "table", table)
+    return frame[["table", "column", "dtype", "required", "description"]]
+
+
+#: Tables added to the data dictionary after the canonical ones: the analysis tables first, then
+#: any registered with :func:`register_dictionary` (which may also replace an analysis table's rows).
+_EXTRA_DICTIONARY: dict[str, pd.DataFrame] = {
+    table: _dictionary_frame(table, [{"column": c, "dtype": d, "description": text} for c, (d, text) in columns.items()])
+    for table, columns in ANALYSIS_DICTIONARY.items()
+}
 
 
 def register_dictionary(table: str, rows) -> None:
@@ -375,14 +475,7 @@ def register_dictionary(table: str, rows) -> None:
     >>> "example" in set(ar.data_dictionary()["table"])
     True
     """
-    frame = pd.DataFrame(rows)
-    missing = {"column", "dtype", "description"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"register_dictionary rows need columns {sorted(missing)}.")
-    if "required" not in frame:
-        frame["required"] = False
-    frame.insert(0, "table", table)
-    _EXTRA_DICTIONARY[table] = frame[["table", "column", "dtype", "required", "description"]]
+    _EXTRA_DICTIONARY[table] = _dictionary_frame(table, rows)
 
 
 def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
@@ -398,8 +491,9 @@ def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
     -------
     DataFrame
         One row per column: ``table, column, dtype, required, description``;
-        canonical tables first (in processing order), then any analysis tables
-        registered with :func:`register_dictionary`.
+        canonical tables first (in processing order), then the analysis
+        tables (``person``, ``intervals``, ``survey_panel``, ``cycles``), then
+        any table registered with :func:`register_dictionary`.
 
     Examples
     --------
@@ -408,10 +502,6 @@ def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
     >>> d.loc[(d.table == "employees") & (d.column == "hire_date"), "required"].item()
     True
     """
-    # The analysis tables register their columns when their module loads; the package imports
-    # modules lazily, so load it here (inside the function: tables imports this module).
-    from . import tables  # noqa: F401
-
     rows = []
     for table in TABLES:
         schema = table_schema(table, config)

@@ -80,6 +80,6 @@ class CleanStudy:
 
     @cached_property
     def analysis(self):
-        from .tables import build_analysis_tables
+        from .tables import build_analysis_tables  # deferred: tables loads scipy and the measures; built on first access only
 
         return build_analysis_tables(self)

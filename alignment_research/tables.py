@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -11,11 +13,6 @@ import pandas as pd
 
 from .errors import DataContractError
 from .measures import (
-    _DAY,
-    _assign_spell,
-    _cycle_frame,
-    _spell_frame,
-    _window,
     attainment_alignment,
     cascade_alignment,
     feedback_rate,
@@ -24,6 +21,7 @@ from .measures import (
     score_scales,
     team_alignment,
 )
+from .spells import DAY, assign_spell, cycle_dates, numbered_spells, window_bounds
 
 __all__ = [
     "PROGRAMS",
@@ -75,8 +73,8 @@ class _Context:
         self.tables = tables
         self.config = config
         self.n_boot = n_boot
-        self.w_start, self.w_end = _window(config.window)
-        self.cycle_frame = _cycle_frame(config.cycles) if config.cycles else pd.DataFrame(
+        self.w_start, self.w_end = window_bounds(config.window)
+        self.cycle_frame = cycle_dates(config.cycles) if config.cycles else pd.DataFrame(
             columns=["name", "start", "end", "order"])
 
     def table(self, name: str) -> pd.DataFrame | None:
@@ -90,14 +88,14 @@ class _Context:
                     "gender", "location", "birth_year"):
             if col not in emp.columns:
                 emp = emp.assign(**{col: pd.NA})
-        sp = _spell_frame(emp).reset_index(drop=True)
+        sp = numbered_spells(emp).reset_index(drop=True)
         hire = sp["hire_date"].to_numpy("datetime64[ns]")
         term = sp["termination_date"].to_numpy("datetime64[ns]")
         w_start, w_end = np.datetime64(self.w_start, "ns"), np.datetime64(self.w_end, "ns")
         ended = ~np.isnat(term) & (term <= w_end)
         end_date = np.where(ended, term, w_end)
-        entry = np.maximum(0, ((w_start - hire) / _DAY)).astype("int64")
-        exit_ = ((end_date - hire) / _DAY).astype("int64")
+        entry = np.maximum(0, ((w_start - hire) / DAY)).astype("int64")
+        exit_ = ((end_date - hire) / DAY).astype("int64")
         ttype = sp["termination_type"].astype("string").fillna("other").to_numpy(dtype=object)
         event_type = np.where(ended, ttype, "censored")
         sp["_end"] = end_date  # last day at risk (termination or window end)
@@ -147,14 +145,14 @@ class _Context:
     def program_spells(self) -> pd.DataFrame | None:
         """Programme starts with ``_sid``, the spell each falls in (-1 when none); None without programmes."""
         p = self.programs
-        return _assign_spell(p.reset_index(drop=True), self.spells, "start_date") if len(p) else None
+        return assign_spell(p.reset_index(drop=True), self.spells, "start_date") if len(p) else None
 
     @cached_property
     def survey_spells(self) -> pd.DataFrame | None:
         """Scale scores with ``_sid``, the spell each response falls in (-1 when none); None without scores."""
         if self.scores is None:
             return None
-        return _assign_spell(self.scores.reset_index(drop=True), self.spells, "survey_date")
+        return assign_spell(self.scores.reset_index(drop=True), self.spells, "survey_date")
 
     @cached_property
     def program_names(self) -> list[str]:
@@ -182,7 +180,7 @@ class _Context:
         out: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
 
         def days(dates, sid):
-            return ((dates - hire[sid]) / _DAY).astype("int64")
+            return ((dates - hire[sid]) / DAY).astype("int64")
 
         def add(name, sid, t, values, default=np.nan, order=None):
             sid = np.asarray(sid, np.int64)
@@ -220,7 +218,7 @@ class _Context:
             known_r = (r["cycle"].astype("string").map(cf.set_index("name")["end"]) + pd.Timedelta(days=1))
             rr = pd.DataFrame({"employee_id": r["employee_id"].astype("string").to_numpy(),
                                "date": known_r.to_numpy("datetime64[ns]"), "rating": r["rating"].astype(float).to_numpy()})
-            rr = _assign_spell(rr, sp, "date")
+            rr = assign_spell(rr, sp, "date")
             rr = rr[(rr["_sid"] >= 0)]
             rr = rr[rr["date"].to_numpy("datetime64[ns]") > hire[rr["_sid"].to_numpy()]]
             s = rr["_sid"].to_numpy()
@@ -520,7 +518,7 @@ def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
     uniq = np.unique(d[~np.isnat(d)])
     if not len(uniq):
         return np.zeros(len(d), "int64")
-    gaps = np.diff(uniq) / _DAY > gap_days
+    gaps = np.diff(uniq) / DAY > gap_days
     wave_of = np.concatenate([[1], 1 + np.cumsum(gaps)])
     return np.where(np.isnat(d), 0, wave_of[np.searchsorted(uniq, d)]).astype("int64")
 
@@ -563,10 +561,10 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
         scores = pd.DataFrame({"employee_id": pd.Series(dtype="string"),
                                "survey_date": pd.Series(dtype="datetime64[ns]"),
                                **{s: pd.Series(dtype="float64") for s in scales}})
-        sv = _assign_spell(scores, sp, "survey_date")
+        sv = assign_spell(scores, sp, "survey_date")
     sv = sv[(sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)]
     sid = sv["_sid"].to_numpy()
-    t = ((sv["survey_date"].to_numpy("datetime64[ns]") - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / _DAY).astype("int64")
+    t = ((sv["survey_date"].to_numpy("datetime64[ns]") - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / DAY).astype("int64")
     out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid)})
     out["survey_date"] = sv["survey_date"].to_numpy("datetime64[ns]")
     out["wave"] = _waves(out["survey_date"])
@@ -769,8 +767,6 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     >>> sorted(at.person["event_type"].unique())[:2]
     ['censored', 'involuntary']
     """
-    import time
-
     ctx = _Context(clean, config, n_boot=n_boot)
     timings = {} if timings is None else timings
 
@@ -908,98 +904,3 @@ def alignment_correlations(analysis: AnalysisTables, *, method: str = "pearson")
     out = pd.DataFrame(rows, columns=["measure_x", "measure_y", "level", "n", "correlation"])
     out["n"] = out["n"].astype("int64")
     return out
-
-
-# -- data dictionary of the analysis tables ---------------------------------------------------------------
-# Descriptions of every analysis-table column, registered with ``schema.data_dictionary`` so the
-# dictionary documents the fixed names other tools read. ``<name>`` stands for a programme and
-# ``<scale>`` for a survey scale of the study; tests/test_tables.py checks nothing is undocumented.
-_SHARED = {
-    "employee_id": ("string", "Employee id (pseudonymised when the study says so)."),
-    "spell": ("int64", "Employment spell number of the employee, 1 for the first hire, in hire-date order."),
-    "manager_id": ("string", "The spell's manager (one manager per spell, as the data contract has it)."),
-    "department": ("string", "Department of the spell."),
-    "job_level": ("Int64", "Job level of the spell (1 = entry)."),
-    "gender": ("string", "Gender as recorded."),
-    "alignment_cascade": ("float64", "Weighted share of the employee's goals whose parent is a goal of their manager "
-                                     "in the same cycle (current cycle; known from the cycle start or hire)."),
-    "alignment_org": ("float64", "Weighted share of the employee's goals whose parent chain reaches an "
-                                 "organisation-level goal (current cycle)."),
-    "manager_program": ("int64", "1 from the day the spell's manager started leadership development, else 0."),
-    "manager_rating": ("float64", "The manager's most recent review rating known on that day."),
-    "rating": ("float64", "The employee's most recent review rating known on that day."),
-    "program_<name>": ("int64", "1 from the day the employee started programme <name> (intention to treat)."),
-    "feedback_rate": ("float64", "Feedback events per 90 days in the last complete calendar quarter (known the "
-                                 "day after it ends)."),
-    "<scale>": ("float64", "Latest known score of survey scale <scale> (mean of answered items, reverse-coded "
-                           "items already reversed)."),
-}
-_SURVIVAL = {
-    "event": ("int64", "1 for an exit whose type counts as the event (study.yaml event_types), else 0."),
-    "event_type": ("string", "voluntary, involuntary, other, or censored (still employed at the window end)."),
-}
-ANALYSIS_DICTIONARY = {
-    "person": {
-        **{k: _SHARED[k] for k in ("employee_id", "spell")},
-        "entry": ("int64", "Tenure in days at which observation starts: 0, or later for a hire before the window "
-                           "(left truncation)."),
-        "exit": ("int64", "Tenure in days at exit, or at the window end when still employed (censored)."),
-        **_SURVIVAL,
-        "hire_date": ("datetime64[ns]", "Hire date of the spell (tenure day 0)."),
-        "termination_date": ("datetime64[ns]", "Termination date of the spell; missing while employed."),
-        **{k: _SHARED[k] for k in ("department", "job_level", "gender")},
-        "location": ("string", "Location of the spell."),
-        "age_at_hire": ("Int64", "Hire year minus birth year."),
-        "manager_id": _SHARED["manager_id"],
-        "manager_ever_program": ("int64", "1 if the manager ever started leadership development in the data "
-                                          "(for the immortal-time-bias demonstration only: uses the future)."),
-        "manager_program_entry": ("int64", "1 if the manager had started leadership development by the spell's entry."),
-        "ever_program_<name>": ("int64", "1 if the employee ever started programme <name> during the spell "
-                                         "(uses the future: for comparisons that show bias only)."),
-        "alignment_cascade_first": ("float64", "First known cascade alignment of the spell."),
-        "alignment_org_first": ("float64", "First known organisation alignment of the spell."),
-        "alignment_cascade_entry": ("float64", "Cascade alignment known at the spell's entry."),
-    },
-    "intervals": {
-        **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id")},
-        "start": ("int64", "Tenure day the interval starts (exclusive: the interval is (start, stop])."),
-        "stop": ("int64", "Tenure day the interval ends (inclusive)."),
-        "event": ("int64", "1 on the last interval of a spell that ended in an event, else 0."),
-        "event_type": ("string", "The spell's exit type on its last interval, censored elsewhere."),
-        **{k: _SHARED[k] for k in ("alignment_cascade", "alignment_org", "<scale>", "manager_program",
-                                    "manager_rating", "rating", "program_<name>", "feedback_rate", "department",
-                                    "job_level", "gender")},
-    },
-    "survey_panel": {
-        **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id", "department", "job_level", "gender")},
-        "survey_date": ("datetime64[ns]", "Date of the response."),
-        "wave": ("int64", "Survey wave (a new wave starts after 30 days without responses)."),
-        "tenure_days": ("int64", "Tenure in days on the survey date."),
-        "<scale>": ("float64", "Score of survey scale <scale> in this response."),
-        **{k: _SHARED[k] for k in ("alignment_cascade", "alignment_org", "manager_program", "manager_rating",
-                                    "rating", "program_<name>", "feedback_rate")},
-    },
-    "cycles": {
-        **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id", "department", "job_level")},
-        "cycle": ("string", "Review cycle name (study.yaml cycles)."),
-        "n_goals": ("int64", "Number of the employee's goals in the cycle."),
-        "alignment_cascade": ("float64", "Cascade alignment of the cycle."),
-        "alignment_org": ("float64", "Organisation alignment of the cycle."),
-        "rating": ("float64", "Review rating of the cycle (known at the cycle end)."),
-        "attainment": ("float64", "Target attainment of the cycle (1.0 = target met)."),
-        "manager_program": ("int64", "1 if the manager had started leadership development by the cycle start."),
-        "left_next_cycle": ("Int64", "1 if the employee left voluntarily during the following cycle, 0 if not; "
-                                     "missing when that cycle is not fully observed."),
-    },
-}
-
-
-def _register_analysis_dictionary() -> None:
-    from .schema import register_dictionary
-
-    for table, columns in ANALYSIS_DICTIONARY.items():
-        register_dictionary(table, [{"column": c, "dtype": d, "description": text}
-                                    for c, (d, text) in columns.items()])
-
-
-_register_analysis_dictionary()

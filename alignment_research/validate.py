@@ -1,21 +1,20 @@
-"""Check a study against the data contract: every problem with file, row, column, rule, value and a hint."""
+"""Explain the problems of a study: a hint for each, a summary by rule, and the text ``validate`` prints."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import REQUIRED_TABLES, TABLES
+from .config import TABLES
+from .contract import FATAL_RULES, STOP, VALIDATION_COLUMNS, structure_problems
 from .errors import DataContractError
-from .schema import COLUMNS, HINTS, ITEM_PATTERN, REQUIRED_COLUMNS, RULES
-from .study import Study
+from .schema import HINTS, ITEM_PATTERN, RULES
 
 __all__ = [
-    "validate_study",
-    "validate_and_clean",
     "structure_problems",
     "problems_from_error",
     "explain_problems",
@@ -27,197 +26,8 @@ __all__ = [
     "STOP",
 ]
 
-#: Columns of the table :func:`validate_study` returns.
-VALIDATION_COLUMNS = ["file", "table", "row", "column", "rule", "value", "action", "fatal"]
 #: Columns of the problems file ``alignment-research validate --output`` writes.
 PROBLEM_FILE_COLUMNS = ["file", "table", "row", "column", "rule", "value", "action", "hint"]
-#: Rules that break the contract: ``validate`` exits 1 and ``clean_study`` stops.
-FATAL_RULES = ("missing_table", "empty_table", "missing_column", "duplicate_column", "unreadable_column")
-#: The ``action`` of a fatal problem: cleaning cannot start until it is fixed.
-STOP = "stop"
-
-
-def _frame(rows) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=[c for c in VALIDATION_COLUMNS if c != "action"])
-    frame["row"] = frame["row"].astype("Int64")
-    frame["fatal"] = frame["fatal"].astype(bool)
-    frame["action"] = np.where(frame["fatal"], STOP, "flagged")
-    return frame[VALIDATION_COLUMNS]
-
-
-def structure_problems(study: Study) -> pd.DataFrame:
-    """List structural problems: missing tables and columns, unknown columns.
-
-    Parameters
-    ----------
-    study : Study
-        A loaded (raw) study.
-
-    Returns
-    -------
-    DataFrame
-        ``file, table, row, column, rule, value, action, fatal`` with rules
-        ``missing_table``, ``empty_table`` (employees without rows),
-        ``duplicate_column`` and ``missing_column`` (fatal, action ``stop``),
-        ``unknown_column`` (a column outside the contract, kept: action
-        ``flagged``); ``row`` is missing.
-
-    Examples
-    --------
-    >>> import alignment_research as ar
-    >>> ar.structure_problems(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
-    """
-    rows = []
-    config = study.config
-    for table in REQUIRED_TABLES:
-        if table not in study.tables:
-            rows.append([study.source(table), table, None, None, "missing_table", table, True])
-        elif len(study.tables[table]) == 0:
-            rows.append([study.source(table), table, None, None, "empty_table", table, True])
-    items = {i for s in config.scales.values() for i in s.items}
-    for table in TABLES:
-        if table not in study.tables:
-            continue
-        frame = study.tables[table]
-        file = study.source(table)
-        columns = [str(c) for c in frame.columns]
-        for dup in sorted({c for c in columns if columns.count(c) > 1}):
-            rows.append([file, table, 1, dup, "duplicate_column", dup, True])
-        for column in REQUIRED_COLUMNS[table]:
-            if column not in frame.columns:
-                rows.append([file, table, None, column, "missing_column", f"columns present: {', '.join(columns)}", True])
-        canonical = {c for c, *_ in COLUMNS[table]}
-        for column in columns:
-            if column in canonical or (table == "surveys" and column in items):
-                continue
-            hint = " (a survey item of a scale not declared in study.yaml)" if table == "surveys" and ITEM_PATTERN.match(column) else ""
-            rows.append([file, table, None, column, "unknown_column", f"{column}{hint}", False])
-    return _frame(rows)
-
-
-def validate_study(study: Study) -> pd.DataFrame:
-    """List every problem of a study in one pass, marking those that break the contract as fatal.
-
-    Structural problems come first (:func:`structure_problems`). Every table
-    without a fatal structural problem is then cleaned in memory, and every
-    issue of the cleaning report becomes a (non-fatal) problem, with the
-    action cleaning takes on it (``fixed``, ``set_missing``, ``flagged``,
-    ``quarantined``, ``dropped_duplicate``). A required column missing or
-    unreadable in more than 20% of its rows (and at least 5) is fatal
-    (``unreadable_column``): a wrong ``date_formats`` or ``column_maps``
-    entry is the usual cause. When the employees table itself is broken the
-    other tables are not cleaned, as every row of them refers to it.
-
-    Parameters
-    ----------
-    study : Study
-        From :func:`load_study`.
-
-    Returns
-    -------
-    DataFrame
-        ``file, table, row, column, rule, value, action, fatal`` (bool);
-        empty when the study is clean. A fatal problem has action ``stop``.
-        ``alignment-research validate`` summarises it and exits 1 if any row
-        is fatal (0 otherwise: the study is usable).
-
-    See Also
-    --------
-    clean_study : Performs the fixes and the quarantine these rows describe.
-    explain_problems : Adds a hint on how to fix each problem.
-    format_problems : The text ``alignment-research validate`` prints.
-
-    Examples
-    --------
-    >>> import alignment_research as ar
-    >>> problems = ar.validate_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
-    >>> problems["fatal"].any()  # doctest: +SKIP
-    False
-    """
-    problems, _ = validate_and_clean(study, progress=False)
-    return problems
-
-
-def validate_and_clean(study: Study, *, progress: bool | None = None):
-    """Validate and clean a study in one pass: the problems, and the clean study when it is usable.
-
-    Gives what :func:`validate_study` and :func:`clean_study` give, cleaning
-    the tables only once (each of them alone cleans once, so calling both
-    cleans twice). ``alignment-research validate``, ``clean`` and ``run`` use it.
-
-    Parameters
-    ----------
-    study : Study
-        From :func:`load_study`.
-    progress : bool, optional
-        Show a progress bar while cleaning; by default only when stderr is a
-        terminal (never in notebooks).
-
-    Returns
-    -------
-    problems : DataFrame
-        Exactly what :func:`validate_study` returns (``file, table, row,
-        column, rule, value, action, fatal``).
-    clean : CleanStudy or None
-        Exactly what :func:`clean_study` returns, or None when a problem is
-        fatal (where ``clean_study`` raises :class:`DataContractError`).
-
-    Raises
-    ------
-    PrivacyError
-        study.yaml sets ``pseudonymise: true`` but the key variable is not set
-        (as both :func:`validate_study` and :func:`clean_study` do).
-
-    See Also
-    --------
-    validate_study : The problems only.
-    clean_study : The clean study only; raises on a fatal problem.
-
-    Examples
-    --------
-    >>> import alignment_research as ar
-    >>> problems, clean = ar.validate_and_clean(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
-    >>> bool(problems["fatal"].any()), clean is not None  # doctest: +SKIP
-    (False, True)
-    """
-    from .clean import _clean
-
-    structure = structure_problems(study)
-    broken = set(structure.loc[structure["fatal"], "table"])
-    if "employees" in broken or "employees" not in study.tables:
-        return structure.reset_index(drop=True), None
-    if broken:
-        # list the problems of the usable tables too; nothing is returned clean
-        tables = {t: frame for t, frame in study.tables.items() if t not in broken}
-        usable = Study(tables=tables, config=study.config, path=study.path, sources=study.sources)
-        clean, _ = _clean(usable, progress=progress, structure=structure)
-        return _problems_of_clean(structure, clean), None
-    clean, _ = _clean(study, progress=progress, structure=structure)
-    problems = _problems_of_clean(structure, clean)
-    return problems, (None if problems["fatal"].any() else clean)
-
-
-def _problems_of_clean(structure: pd.DataFrame, clean) -> pd.DataFrame:
-    """The :func:`validate_study` table from the structural problems and an in-memory cleaning.
-
-    Lets a caller that needs both the problems and the clean study (``run``) clean only once.
-    """
-    from .clean import _fatal_rows
-
-    report = clean.report
-    structural_rules = set(structure["rule"])
-    rows = report[~(report["row"].isna() & report["rule"].isin(structural_rules))]
-    # a declared recoding and absent optional columns are allowed by the contract, not problems
-    rows = rows[~rows["rule"].isin(["reverse_coded", "absent_column"])]
-    issues = rows[["file", "table", "row", "column", "rule", "value", "action"]].assign(fatal=False)
-    fatal = _fatal_rows(report, clean.counts).assign(action=STOP, fatal=True)
-    parts = [f for f in (structure, fatal, issues) if len(f)]
-    if not parts:
-        return _frame([])
-    out = pd.concat(parts, ignore_index=True)[VALIDATION_COLUMNS]
-    out["row"] = out["row"].astype("Int64")
-    out["fatal"] = out["fatal"].astype(bool)
-    return out
 
 
 def problems_from_error(error: DataContractError) -> pd.DataFrame:
@@ -340,8 +150,6 @@ def _answer_hint(column, values: pd.Series) -> str | None:
 
 def _column_hint(table, column, value) -> str | None:
     """For a missing column, the present column that looks like it, as a `column_maps` entry."""
-    import difflib
-
     present = str(value or "").removeprefix("columns present: ").split(", ")
     keys = {"".join(ch for ch in p.lower() if ch.isalnum()): p for p in present if p}
     wanted = "".join(ch for ch in str(column).lower() if ch.isalnum())

@@ -58,7 +58,7 @@ def test_version_flag():
 
 
 def test_data_dictionary_lists_the_analysis_tables_in_a_fresh_interpreter():
-    """The analysis tables register their columns on import; lazy loading must not drop them."""
+    """The analysis tables' columns are listed without their module being loaded first."""
     code = (
         "import alignment_research as ar\n"
         "d = ar.data_dictionary()\n"
