@@ -50,6 +50,11 @@ _EXAMPLE_PANEL = """    >>> import alignment_research as ar
 class RegressionResult(ModelResult):
     """A fitted regression (OLS, within-person, logit): tidy table, summary, plot.
 
+    Like every result it says what it is: ``alpha``, ``outcome`` (the
+    formula's left side in words, e.g. ``"engagement"``), ``scale``
+    (``"ratio"`` for a logit or ordinal model, else ``"difference"``) and
+    ``measure`` (``"odds ratio"`` or ``"difference"``).
+
     Attributes
     ----------
     formula : str
@@ -665,7 +670,9 @@ def fit_within(
     -----
     OLS on the demeaned data with CR1 cluster-robust errors, small-sample factor
     ``G/(G-1) * (N-1)/(N-K)`` with ``K`` the number of slopes (as Stata's
-    ``xtreg, fe vce(cluster id)``). Coefficients equal those of
+    ``xtreg, fe vce(cluster id)``), and the normal reference for tests and
+    intervals (as statsmodels ``OLS(...).fit(cov_type="cluster")`` on the
+    demeaned data). Coefficients equal those of
     ``lm(y ~ x + factor(employee_id))`` in R.
 
     Examples
@@ -776,9 +783,13 @@ def fit_logit(
 
     Notes
     -----
-    statsmodels ``Logit(...).fit(cov_type="cluster")`` (CR1, factor
-    ``G/(G-1) * (N-1)/(N-K)``, normal reference) matches
+    Newton-Raphson by the toolkit's one logistic engine, whose separation rule
+    decides the caveat; ``model`` holds that fit (coefficients, model-based
+    covariance, fitted probabilities, the ``separated`` flag). Clustered errors
+    are CR1 (factor ``G/(G-1) * (N-1)/(N-K)``, normal reference), as statsmodels
+    ``Logit(...).fit(cov_type="cluster")``, and match
     ``sandwich::vcovCL(glm(y ~ x, binomial), cluster = ~manager_id, type = "HC1")``.
+    ``pseudo_r_squared`` is McFadden's ``1 - logLik / logLik(intercept only)``.
 
     Examples
     --------
@@ -920,12 +931,23 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
             f"p = {omni['p_value']:.3g}); see extras['proportional_odds'] for the terms responsible and consider "
             "separate binary logits (extras['cumulative_logits'])."
         ))
-    null_ll = float(np.sum(np.bincount(y) * np.log(np.bincount(y) / len(y))))
-    stats = pd.DataFrame(
+    stats = _ordinal_stats(res, y, omni, formula=formula)
+    return _regression_result(
+        OrdinalResult, "ordinal", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info, params=est,
+        cov=cov, link="ordinal", model=res, caveats=caveats,
+        extras={"proportional_odds": brant, "cumulative_logits": cumlogits},
+    )
+
+
+def _ordinal_stats(res, y: np.ndarray, omni: pd.Series, *, formula: str) -> pd.DataFrame:
+    """The one-row ``glance()`` of a proportional-odds fit, with McFadden's R² and the Brant omnibus test."""
+    counts = np.bincount(y)
+    null_ll = float(np.sum(counts * np.log(counts / len(y))))  # every row at the observed shares
+    return pd.DataFrame(
         [
             {
                 "n": len(y),
-                "n_levels": J,
+                "n_levels": len(counts),
                 "log_likelihood": float(res.llf),
                 "aic": float(res.aic),
                 "pseudo_r_squared": 1 - float(res.llf) / null_ll,
@@ -936,11 +958,6 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
                 "formula": formula,
             }
         ]
-    )
-    return _regression_result(
-        OrdinalResult, "ordinal", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info, params=est,
-        cov=cov, link="ordinal", model=res, caveats=caveats,
-        extras={"proportional_odds": brant, "cumulative_logits": cumlogits},
     )
 
 
