@@ -533,7 +533,7 @@ def _warn_boundary(groups, how) -> str:
 def _statsmodels_mixed_model(X, y, sub, *, groups, vc):
     """The statsmodels MixedLM of the design, and how its variances map to ``var_<grouping>`` names."""
     import statsmodels.api as sm  # deferred: statsmodels is heavy; only the general mixed model needs it
-    import statsmodels.formula.api as smf  # deferred: as above
+    import statsmodels.formula.api as smf  # deferred: statsmodels is heavy; only variance components need it
 
     if not isinstance(vc, (str, dict)):
         model = sm.MixedLM(y, X, groups=sub[groups].astype(str).to_numpy())
