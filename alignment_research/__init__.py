@@ -39,6 +39,7 @@ _MODULES = [
     "tables",
     "retention",
     "engagement",
+    "postestimation",
     "programs",
     "power",
     "notebooks",

@@ -223,3 +223,20 @@ def design_matrix(
     X, _ = build_design(sub, formula, intercept=intercept, columns=data.columns)
     X.index = kept
     return X, kept
+
+
+def split_formula(formula: str) -> tuple[str, str]:
+    """Split ``"outcome ~ right-hand side"`` into the outcome column and the right-hand side.
+
+    Raises ModelError when there is no ``~`` or the outcome is not a plain column name.
+    """
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ModelError(
+            f"The formula must name the outcome, e.g. 'engagement ~ alignment_cascade + manager_program', "
+            f"but {formula!r} was passed."
+        )
+    lhs, rhs = formula.split("~", 1)
+    lhs, rhs = lhs.strip(), rhs.strip()
+    if not lhs.isidentifier():
+        raise ModelError(f"The outcome {lhs!r} must be a column name (no transformations); add it as a column first.")
+    return lhs, rhs

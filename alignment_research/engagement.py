@@ -10,15 +10,17 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import patsy
 import scipy.stats as st
 
 from ._checks import check_clusters, check_estimates, check_finite, check_variance_components, warn_caveat
 from ._docs import DOCS
-from ._formula import build_design as _design, check_columns, formula_variables, prepare_rows
+from ._estimators import cluster_codes, cluster_robust_cov, demean, fit_logistic
+from ._formula import build_design as _design, check_columns, formula_variables, prepare_rows, split_formula
 from ._lmm import fit_random_intercept
-from .errors import ModelError, StatisticalWarning
-from .results import ModelResult
+from .errors import ModelError
+from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate
+from .report import TERM_LABELS
+from .results import RATIO_COLUMNS, ModelResult, tidy_table
 
 __all__ = [
     "fit_ols",
@@ -29,12 +31,6 @@ __all__ = [
     "fit_mediation",
     "driver_analysis",
     "cycle_engagement",
-    "predicted_values",
-    "marginal_effects",
-    "adjust_pvalues",
-    "effect_by_group",
-    "plot_predicted",
-    "plot_residuals",
     "plot_drivers",
     "RegressionResult",
     "MixedResult",
@@ -53,6 +49,11 @@ _EXAMPLE_PANEL = """    >>> import alignment_research as ar
 @dataclass(frozen=True, repr=False)
 class RegressionResult(ModelResult):
     """A fitted regression (OLS, within-person, logit): tidy table, summary, plot.
+
+    Like every result it says what it is: ``alpha``, ``outcome`` (the
+    formula's left side in words, e.g. ``"engagement"``), ``scale``
+    (``"ratio"`` for a logit or ordinal model, else ``"difference"``) and
+    ``measure`` (``"odds ratio"`` or ``"difference"``).
 
     Attributes
     ----------
@@ -76,7 +77,7 @@ class RegressionResult(ModelResult):
 
     def plot(self, *, ax=None, **kwargs):
         """Draw a forest plot of the estimates (odds ratios for a logit) and return the Axes."""
-        from .plots import plot_forest
+        from .plots import plot_forest  # deferred: seaborn is heavy and only needed to draw
 
         table = self.table[self.table["term"] != "Intercept"]
         return plot_forest(table, ratio="exp_estimate" in table.columns, ax=ax, **kwargs)
@@ -101,7 +102,7 @@ class OrdinalResult(RegressionResult):
 
     def plot(self, *, ax=None, **kwargs):
         """Draw the odds ratios of the slopes (not the cut-points) and return the Axes."""
-        from .plots import plot_forest
+        from .plots import plot_forest  # deferred: seaborn is heavy and only needed to draw
 
         table = self.table[~self.table["term"].str.contains(r"\|", regex=True)]
         return plot_forest(table, ratio=True, ax=ax, **kwargs)
@@ -113,7 +114,7 @@ class MediationResult(ModelResult):
 
     def plot(self, *, ax=None, **kwargs):
         """Draw the indirect, direct and total effects with their intervals and return the Axes."""
-        from .plots import plot_forest
+        from .plots import plot_forest  # deferred: seaborn is heavy and only needed to draw
 
         table = self.table[self.table["term"].isin(["indirect", "direct", "total"])]
         return plot_forest(table, ax=ax, **kwargs)
@@ -146,24 +147,11 @@ class DriverResult(ModelResult):
 # --------------------------------------------------------------------------- helpers
 
 
-def _split_formula(formula: str) -> tuple[str, str]:
-    if not isinstance(formula, str) or "~" not in formula:
-        raise ModelError(
-            f"The formula must name the outcome, e.g. 'engagement ~ alignment_cascade + manager_program', "
-            f"but {formula!r} was passed."
-        )
-    lhs, rhs = formula.split("~", 1)
-    lhs, rhs = lhs.strip(), rhs.strip()
-    if not lhs.isidentifier():
-        raise ModelError(f"The outcome {lhs!r} must be a column name (no transformations); add it as a column first.")
-    return lhs, rhs
-
-
 def _prepare(data: pd.DataFrame, formula: str, *, extra=(), intercept=True, binary=False):
     """Check columns, drop incomplete rows, return (y, X, sub) with aligned rows."""
     if not isinstance(data, pd.DataFrame):
         raise ModelError(f"`data` must be a pandas DataFrame, but {type(data).__name__} was passed.")
-    lhs, rhs = _split_formula(formula)
+    lhs, rhs = split_formula(formula)
     sub, _ = prepare_rows(data, rhs, extra=[lhs, *extra])
     if sub.empty:
         raise ModelError(f"No rows with {list(sub.columns)} all present.")
@@ -204,58 +192,16 @@ def _std_estimates(X: pd.DataFrame, params, y=None) -> np.ndarray:
     return np.asarray(out)
 
 
-def _tidy(terms, est, se, *, alpha, dist="norm", df=None, ratio=False, std=None) -> pd.DataFrame:
-    est, se = np.asarray(est, float), np.asarray(se, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = est / se
-    if dist == "t":
-        p = 2 * st.t.sf(np.abs(stat), df)
-        q = st.t.ppf(1 - alpha / 2, df)
-    else:
-        p = 2 * st.norm.sf(np.abs(stat))
-        q = st.norm.ppf(1 - alpha / 2)
-    table = pd.DataFrame(
-        {
-            "term": list(terms),
-            "estimate": est,
-            "std_error": se,
-            "statistic": stat,
-            "p_value": p,
-            "conf_low": est - q * se,
-            "conf_high": est + q * se,
-        }
-    )
-    if ratio:
-        with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
-            table["exp_estimate"] = np.exp(table["estimate"])
-            table["exp_conf_low"] = np.exp(table["conf_low"])
-            table["exp_conf_high"] = np.exp(table["conf_high"])
-    if std is not None:
-        table["std_estimate"] = std
-    return table
+def _statsmodels_table(res, *, alpha, ratio=False, **extra) -> pd.DataFrame:
+    """A statsmodels fit's estimates through ``tidy_table``, with the fit's own reference distribution.
 
-
-def _tidy_from_statsmodels(res, *, alpha, ratio=False, std=None) -> pd.DataFrame:
-    """Rename a statsmodels results' own table (params, bse, tvalues, pvalues, conf_int)."""
-    ci = np.asarray(res.conf_int(alpha))
-    table = pd.DataFrame(
-        {
-            "term": list(res.model.exog_names),
-            "estimate": np.asarray(res.params, float),
-            "std_error": np.asarray(res.bse, float),
-            "statistic": np.asarray(res.tvalues, float),
-            "p_value": np.asarray(res.pvalues, float),
-            "conf_low": ci[:, 0],
-            "conf_high": ci[:, 1],
-        }
-    )
-    if ratio:
-        for a, b in (("exp_estimate", "estimate"), ("exp_conf_low", "conf_low"), ("exp_conf_high", "conf_high")):
-            with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
-                table[a] = np.exp(table[b])
-    if std is not None:
-        table["std_estimate"] = std
-    return table
+    statsmodels tests with t when ``use_t`` (OLS: ``df_resid``, or ``G - 1``
+    with clustered errors, its ``df_resid_inference``), else with the normal.
+    """
+    df = getattr(res, "df_resid_inference", None)
+    df = res.df_resid if df is None else df
+    return tidy_table(list(res.model.exog_names), np.asarray(res.params, float), np.asarray(res.bse, float),
+                      alpha=alpha, dist="t" if res.use_t else "norm", df=df, ratio=ratio, **extra)
 
 
 def _cov_label(cluster, default="nonrobust"):
@@ -266,12 +212,40 @@ def _cluster_codes(sub: pd.DataFrame, cluster: str | None):
     """Integer cluster codes and the caveats of :func:`check_clusters` (None, [] without clustering)."""
     if cluster is None:
         return None, []
-    codes = pd.factorize(sub[cluster].astype(str))[0]
+    codes = cluster_codes(sub[cluster])
     return codes, check_clusters(codes, cluster)
 
 
 def _residual_table(fitted, resid) -> pd.DataFrame:
     return pd.DataFrame({"fitted": np.asarray(fitted, float), "residual": np.asarray(resid, float)})
+
+
+def _outcome_words(column: str) -> str:
+    """The outcome in words, as the report labels a formula's left side (``"engagement"``)."""
+    label = TERM_LABELS.get(column)
+    if label is None and column.startswith("program_"):
+        label = f"the {column[len('program_'):].replace('_', ' ')} programme"
+    return (label or column.replace("_", " ")).split(" (")[0]
+
+
+def _regression_result(cls, name, table, stats, *, lhs, alpha, formula, info, params, cov, link, **fields):
+    """Build a RegressionResult (or subclass) that says what it is: outcome, scale, measure, alpha."""
+    ratio = link in ("logit", "ordinal")
+    return cls(
+        name=name,
+        table=table,
+        stats=stats,
+        alpha=alpha,
+        outcome=_outcome_words(lhs),
+        scale="ratio" if ratio else "difference",
+        measure="odds ratio" if ratio else "difference",
+        formula=formula,
+        design_info=info,
+        params=np.asarray(params, float),
+        cov_params=np.asarray(cov, float),
+        link=link,
+        **fields,
+    )
 
 
 # --------------------------------------------------------------------------- OLS
@@ -323,8 +297,9 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     Notes
     -----
     statsmodels ``OLS(...).fit(cov_type="cluster")``: CR1 with the small-sample
-    factor ``G/(G-1) * (N-1)/(N-K)``, t reference with ``G-1`` degrees of freedom.
-    The estimates and standard errors match
+    factor ``G/(G-1) * (N-1)/(N-K)``; tests and intervals use the normal reference
+    with clustered errors (statsmodels' default there) and t with ``N-K`` degrees
+    of freedom without. The estimates and standard errors match
     ``sandwich::vcovCL(lm(...), cluster = ~manager_id, type = "HC1")`` in R.
 
     Examples
@@ -334,15 +309,15 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     >>> list(res.tidy().columns[:3])
     ['term', 'estimate', 'std_error']
     """
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # deferred: statsmodels is heavy; loaded on the first fit
 
     lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster])
     codes, caveats = _cluster_codes(sub, cluster)
     model = sm.OLS(y, X)
     naive = model.fit()
     res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}) if cluster else naive
-    table = _tidy_from_statsmodels(res, alpha=alpha, std=_std_estimates(X, res.params, y))
-    summary = pd.DataFrame(
+    table = _statsmodels_table(res, alpha=alpha, std_estimate=_std_estimates(X, res.params, y))
+    stats = pd.DataFrame(
         [
             {
                 "n": int(res.nobs),
@@ -361,18 +336,10 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
         {"term": table["term"], "std_error_naive": np.asarray(naive.bse), "std_error": table["std_error"]}
     )
     naive_se["ratio"] = naive_se["std_error"] / naive_se["std_error_naive"]
-    return RegressionResult(
-        name="ols",
-        table=table,
-        stats=summary,
-        model=res,
+    return _regression_result(
+        RegressionResult, "ols", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info,
+        params=res.params, cov=res.cov_params(), link="identity", model=res, caveats=caveats,
         extras={"residuals": _residual_table(res.fittedvalues, res.resid), "naive_std_error": naive_se},
-        caveats=caveats,
-        formula=formula,
-        design_info=info,
-        params=np.asarray(res.params, float),
-        cov_params=np.asarray(res.cov_params(), float),
-        link="identity",
     )
 
 
@@ -461,14 +428,7 @@ def fit_mixed(
     >>> 0 <= float(res.glance()["icc"].iloc[0]) <= 1
     True
     """
-    if engine not in ("auto", "numpy", "statsmodels"):
-        raise ModelError(f"The value for `engine` must be one of ['auto', 'numpy', 'statsmodels'], but {engine!r} was passed.")
-    vc_col = vc if isinstance(vc, str) else None
-    vc_vars = []
-    if isinstance(vc, dict):
-        vc_vars = [v for f in vc.values() for v in formula_variables(f)]
-    elif vc is not None and not isinstance(vc, str):
-        raise ModelError(f"`vc` must be a column name or a dict of variance-component formulas, not {type(vc).__name__}.")
+    vc_col, vc_vars = _check_mixed_options(engine, vc)
     lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[groups, vc_col, *vc_vars])
     n_groups = sub[groups].nunique()
     if n_groups < 2:
@@ -479,61 +439,86 @@ def fit_mixed(
     if use_numpy and vc is not None:
         raise ModelError("engine='numpy' fits a single random intercept; use engine='statsmodels' with `vc`.")
     if use_numpy:
-        fit = fit_random_intercept(X.to_numpy(float), y, sub[groups].astype(str).to_numpy(), reml=reml)
-        codes = fit.codes
-        params, cov = fit.beta, fit.cov_beta
-        table = _tidy(X.columns, params, np.sqrt(np.diag(cov)), alpha=alpha)
-        variances = {f"var_{groups}": fit.sigma2_b}
-        sigma2, llf, boundary, converged = fit.sigma2, fit.log_likelihood, fit.boundary, fit.converged
-        ranef = pd.DataFrame({"group": fit.group_labels, "estimate": fit.ranef})
-        fitted = X.to_numpy(float) @ params + fit.ranef[codes]
-        model: Any = fit
-        n_var = 2
-        if boundary:
-            caveats.append(_warn_boundary(groups, "estimated at zero (a singular fit, as lme4 reports)"))
+        fit = _fit_numpy_mixed(X, y, sub, groups=groups, reml=reml)
     else:
-        params, cov, variances, sigma2, llf, boundary, converged, ranef, fitted, model, notes = _fit_statsmodels_mixed(
-            X, y, sub, groups=groups, vc=vc, reml=reml
-        )
-        caveats += notes
-        table = _tidy(X.columns, params, np.sqrt(np.diag(cov)), alpha=alpha)
-        n_var = 1 + len(variances)
-    std = _std_estimates(X, params, y)
-    table["std_estimate"] = std
+        fit = _fit_statsmodels_mixed(X, y, sub, groups=groups, vc=vc, reml=reml)
+    table = tidy_table(X.columns, fit.params, np.sqrt(np.diag(fit.cov)), alpha=alpha,
+                       std_estimate=_std_estimates(X, fit.params, y))
+    stats = _mixed_stats(fit, n=len(y), k=X.shape[1], n_groups=int(n_groups), groups=groups, vc_col=vc_col,
+                         method="REML" if reml else "ML", engine="numpy" if use_numpy else "statsmodels",
+                         formula=formula)
+    return _regression_result(
+        MixedResult, "mixed", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info, params=fit.params,
+        cov=fit.cov, link="identity", model=fit.model, caveats=[*caveats, *fit.caveats],
+        extras={"residuals": _residual_table(fit.fitted, y - fit.fitted)}, random_effects=fit.ranef,
+    )
+
+
+def _check_mixed_options(engine, vc) -> tuple[str | None, list[str]]:
+    """Check ``engine`` and ``vc``; return the ``vc`` column (if one) and the variables of ``vc`` formulas."""
+    if engine not in ("auto", "numpy", "statsmodels"):
+        raise ModelError(f"The value for `engine` must be one of ['auto', 'numpy', 'statsmodels'], but {engine!r} was passed.")
+    if isinstance(vc, dict):
+        return None, [v for f in vc.values() for v in formula_variables(f)]
+    if vc is not None and not isinstance(vc, str):
+        raise ModelError(f"`vc` must be a column name or a dict of variance-component formulas, not {type(vc).__name__}.")
+    return vc, []
+
+
+@dataclass(frozen=True)
+class _MixedFit:
+    """What either mixed-model engine returns: fixed effects, variances, BLUPs, fit flags."""
+
+    params: np.ndarray
+    cov: np.ndarray
+    variances: dict  # "var_<grouping>" -> variance
+    sigma2: float
+    log_likelihood: float
+    boundary: bool
+    converged: bool
+    ranef: pd.DataFrame
+    fitted: np.ndarray
+    model: Any
+    caveats: list
+
+
+def _fit_numpy_mixed(X, y, sub, *, groups, reml) -> _MixedFit:
+    """A single random intercept by the exact profiled-likelihood engine (``_lmm``)."""
+    fit = fit_random_intercept(X.to_numpy(float), y, sub[groups].astype(str).to_numpy(), reml=reml)
+    caveats = []
+    if fit.boundary:
+        caveats.append(_warn_boundary(groups, "estimated at zero (a singular fit, as lme4 reports)"))
+    return _MixedFit(
+        params=fit.beta, cov=fit.cov_beta, variances={f"var_{groups}": fit.sigma2_b}, sigma2=fit.sigma2,
+        log_likelihood=fit.log_likelihood, boundary=fit.boundary, converged=fit.converged,
+        ranef=pd.DataFrame({"group": fit.group_labels, "estimate": fit.ranef}),
+        fitted=X.to_numpy(float) @ fit.beta + fit.ranef[fit.codes], model=fit, caveats=caveats,
+    )
+
+
+def _mixed_stats(fit: _MixedFit, *, n, k, n_groups, groups, vc_col, method, engine, formula) -> pd.DataFrame:
+    """The one-row ``glance()`` of a mixed model: information criteria, variance components, ICC, flags."""
+    llf, sigma2, variances = fit.log_likelihood, fit.sigma2, fit.variances
     total_var = sigma2 + sum(variances.values())
-    k = X.shape[1] + n_var
-    summary = {
-        "n": len(y),
-        "n_groups": int(n_groups),
+    k = k + 1 + len(variances)  # fixed effects, residual variance, one variance per grouping
+    return pd.DataFrame([{
+        "n": n,
+        "n_groups": n_groups,
         "log_likelihood": float(llf),
         "aic": float(-2 * llf + 2 * k),
-        "bic": float(-2 * llf + np.log(len(y)) * k),
+        "bic": float(-2 * llf + np.log(n) * k),
         "sigma2": float(sigma2),
         **{key: float(v) for key, v in variances.items()},
         "icc": float(variances[f"var_{groups}"] / total_var) if total_var > 0 else np.nan,
         **{f"icc_{key[4:]}": float(v / total_var) if total_var > 0 else np.nan
            for key, v in variances.items() if key != f"var_{groups}"},
-        "boundary": bool(boundary),
-        "converged": bool(converged),
-        "method": "REML" if reml else "ML",
-        "engine": "numpy" if use_numpy else "statsmodels",
+        "boundary": bool(fit.boundary),
+        "converged": bool(fit.converged),
+        "method": method,
+        "engine": engine,
         "cov_type": f"random intercept: {groups}" + (f" + {vc_col}" if vc_col else ""),
         "formula": formula,
-    }
-    return MixedResult(
-        name="mixed",
-        table=table,
-        stats=pd.DataFrame([summary]),
-        model=model,
-        extras={"residuals": _residual_table(fitted, y - fitted)},
-        caveats=caveats,
-        formula=formula,
-        design_info=info,
-        params=np.asarray(params, float),
-        cov_params=np.asarray(cov, float),
-        link="identity",
-        random_effects=ranef,
-    )
+    }])
 
 
 def _warn_boundary(groups, how) -> str:
@@ -545,29 +530,34 @@ def _warn_boundary(groups, how) -> str:
     )
 
 
-def _fit_statsmodels_mixed(X, y, sub, *, groups, vc, reml):
-    """General case through statsmodels MixedLM, with a boundary check."""
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+def _statsmodels_mixed_model(X, y, sub, *, groups, vc):
+    """The statsmodels MixedLM of the design, and how its variances map to ``var_<grouping>`` names."""
+    import statsmodels.api as sm  # deferred: statsmodels is heavy; only the general mixed model needs it
+    import statsmodels.formula.api as smf  # deferred: statsmodels is heavy; only variance components need it
 
-    if isinstance(vc, (str, dict)):
-        import statsmodels.formula.api as smf
-
-        frame = sub.copy()
-        frame["_y"] = y
-        if isinstance(vc, str):
-            frame["_nested"] = sub[vc].astype(str) + "/" + sub[groups].astype(str)
-            outer, vc_formula = vc, {groups: "0 + C(_nested)"}
-            var_names = {f"var_{vc}": "re", f"var_{groups}": groups}
-        else:
-            outer, vc_formula = groups, vc
-            var_names = {f"var_{groups}": "re", **{f"var_{k}": k for k in vc}}
-        frame[outer] = frame[outer].astype(str)
-        helper = smf.mixedlm("_y ~ 1", frame, groups=outer, re_formula="1", vc_formula=vc_formula)
-        model = sm.MixedLM(y, X, groups=frame[outer].to_numpy(), exog_re=np.ones((len(y), 1)), exog_vc=helper.exog_vc)
-    else:
+    if not isinstance(vc, (str, dict)):
         model = sm.MixedLM(y, X, groups=sub[groups].astype(str).to_numpy())
-        var_names = {f"var_{groups}": "re"}
+        return model, {f"var_{groups}": "re"}
+    frame = sub.copy()
+    frame["_y"] = y
+    if isinstance(vc, str):
+        frame["_nested"] = sub[vc].astype(str) + "/" + sub[groups].astype(str)
+        outer, vc_formula = vc, {groups: "0 + C(_nested)"}
+        var_names = {f"var_{vc}": "re", f"var_{groups}": groups}
+    else:
+        outer, vc_formula = groups, vc
+        var_names = {f"var_{groups}": "re", **{f"var_{k}": k for k in vc}}
+    frame[outer] = frame[outer].astype(str)
+    helper = smf.mixedlm("_y ~ 1", frame, groups=outer, re_formula="1", vc_formula=vc_formula)
+    model = sm.MixedLM(y, X, groups=frame[outer].to_numpy(), exog_re=np.ones((len(y), 1)), exog_vc=helper.exog_vc)
+    return model, var_names
+
+
+def _fit_statsmodels_mixed(X, y, sub, *, groups, vc, reml) -> _MixedFit:
+    """General case through statsmodels MixedLM, with a boundary check."""
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning  # deferred: statsmodels is heavy
+
+    model, var_names = _statsmodels_mixed_model(X, y, sub, groups=groups, vc=vc)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = model.fit(reml=reml)
@@ -593,8 +583,10 @@ def _fit_statsmodels_mixed(X, y, sub, *, groups, vc, reml):
     ranef = pd.DataFrame(
         {"group": list(ranef_dict.keys()), "estimate": [float(np.asarray(v).ravel()[0]) for v in ranef_dict.values()]}
     )
-    fitted = np.asarray(res.fittedvalues, float)
-    return fe, cov, variances, sigma2, float(res.llf), boundary, converged, ranef, fitted, res, notes
+    return _MixedFit(
+        params=fe, cov=cov, variances=variances, sigma2=sigma2, log_likelihood=float(res.llf), boundary=boundary,
+        converged=converged, ranef=ranef, fitted=np.asarray(res.fittedvalues, float), model=res, caveats=notes,
+    )
 
 
 def _gls_cov(model, res, p):
@@ -678,7 +670,9 @@ def fit_within(
     -----
     OLS on the demeaned data with CR1 cluster-robust errors, small-sample factor
     ``G/(G-1) * (N-1)/(N-K)`` with ``K`` the number of slopes (as Stata's
-    ``xtreg, fe vce(cluster id)``). Coefficients equal those of
+    ``xtreg, fe vce(cluster id)``), and the normal reference for tests and
+    intervals (as statsmodels ``OLS(...).fit(cov_type="cluster")`` on the
+    demeaned data). Coefficients equal those of
     ``lm(y ~ x + factor(employee_id))`` in R.
 
     Examples
@@ -688,23 +682,13 @@ def fit_within(
     >>> "alignment" in set(res.tidy()["term"])
     True
     """
-    import statsmodels.api as sm
-
     cluster = cluster or unit
     lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[unit, cluster], intercept=False)
-    units = pd.factorize(sub[unit].astype(str))[0]
-    counts = np.bincount(units)
-    if counts.max() < 2:
+    units = cluster_codes(sub[unit])
+    if np.bincount(units).max() < 2:
         raise ModelError(f"No {unit!r} has two or more rows; a within-person model needs repeated measures.")
-
-    def demean(a):
-        a = np.asarray(a, float)
-        if a.ndim == 1:
-            return a - (np.bincount(units, a) / counts)[units]
-        return a - np.column_stack([np.bincount(units, a[:, j]) / counts for j in range(a.shape[1])])[units]
-
-    Xd = pd.DataFrame(demean(X.to_numpy(float)), columns=X.columns)
-    yd = demean(y)
+    Xd = pd.DataFrame(demean(X.to_numpy(float), units), columns=X.columns)
+    yd = demean(y, units)
     flat = [c for c in Xd.columns if np.allclose(Xd[c], 0.0)]
     if flat:
         raise ModelError(
@@ -712,57 +696,50 @@ def fit_within(
             "Drop them, or use fit_mixed for between-person effects."
         )
     codes, caveats = _cluster_codes(sub, cluster)
-    res = sm.OLS(yd, Xd).fit(cov_type="cluster", cov_kwds={"groups": codes})
-    table = _tidy_from_statsmodels(res, alpha=alpha, std=_std_estimates(Xd, res.params, yd))
-    summary = pd.DataFrame(
+    params, cov, fitted = _ols_cluster(Xd.to_numpy(float), yd, codes)
+    resid = yd - fitted
+    n_clusters = int(codes.max() + 1)
+    table = tidy_table(Xd.columns, params, np.sqrt(np.diag(cov)), alpha=alpha,  # normal, as statsmodels' cluster
+                       std_estimate=_std_estimates(Xd, params, yd))
+    stats = pd.DataFrame(
         [
             {
-                "n": int(res.nobs),
+                "n": len(yd),
                 "n_groups": int(units.max() + 1),
-                "n_clusters": int(codes.max() + 1),
-                "r_squared_within": float(1 - np.sum(res.resid**2) / np.sum(yd**2)),
+                "n_clusters": n_clusters,
+                "r_squared_within": float(1 - np.sum(resid**2) / np.sum(yd**2)),
                 "cov_type": _cov_label(cluster),
                 "formula": formula,
             }
         ]
     )
-    return RegressionResult(
-        name="within",
-        table=table,
-        stats=summary,
-        model=res,
-        extras={"residuals": _residual_table(res.fittedvalues, res.resid)},
-        caveats=caveats,
-        formula=formula,
-        design_info=info,
-        params=np.asarray(res.params, float),
-        cov_params=np.asarray(res.cov_params(), float),
-        link="identity",
+    return _regression_result(
+        RegressionResult, "within", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info, params=params,
+        cov=cov, link="identity", model=None, caveats=caveats, extras={"residuals": _residual_table(fitted, resid)},
     )
+
+
+def _ols_cluster(X: np.ndarray, y: np.ndarray, codes: np.ndarray):
+    """OLS with CR1 cluster-robust covariance (``K`` = the columns of ``X``): (params, cov, fitted).
+
+    The same algebra as statsmodels ``OLS(y, X).fit(cov_type="cluster")``:
+    the pseudo-inverse gives the coefficients and the bread ``(X'X)^-1``.
+    """
+    pinv = np.linalg.pinv(X)
+    params = pinv @ y
+    fitted = X @ params
+    bread = pinv @ pinv.T
+    cov = cluster_robust_cov(X * (y - fitted)[:, None], bread, codes, n_params=X.shape[1])
+    return params, cov, fitted
 
 
 # --------------------------------------------------------------------------- logit
 
 
-def _irls_logit(X, y, *, tol=1e-12, max_iter=100):
-    """Newton/IRLS for a logistic regression; returns coefficients (None on separation)."""
-    beta = np.zeros(X.shape[1])
-    for _ in range(max_iter):
-        eta = X @ beta
-        mu = 1 / (1 + np.exp(-eta))
-        w = mu * (1 - mu)
-        H = X.T @ (X * w[:, None])
-        g = X.T @ (y - mu)
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            return None
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            return beta
-        if np.max(np.abs(beta)) > 50:
-            return None
-    return beta
+def _irls_logit(X, y):
+    """Coefficients of a logistic regression by the shared engine; None when it separates."""
+    fit = fit_logistic(X, y)
+    return None if fit.separated else fit.params
 
 
 def fit_logit(
@@ -806,9 +783,13 @@ def fit_logit(
 
     Notes
     -----
-    statsmodels ``Logit(...).fit(cov_type="cluster")`` (CR1, factor
-    ``G/(G-1) * (N-1)/(N-K)``, normal reference) matches
+    Newton-Raphson by the toolkit's one logistic engine, whose separation rule
+    decides the caveat; ``model`` holds that fit (coefficients, model-based
+    covariance, fitted probabilities, the ``separated`` flag). Clustered errors
+    are CR1 (factor ``G/(G-1) * (N-1)/(N-K)``, normal reference), as statsmodels
+    ``Logit(...).fit(cov_type="cluster")``, and match
     ``sandwich::vcovCL(glm(y ~ x, binomial), cluster = ~manager_id, type = "HC1")``.
+    ``pseudo_r_squared`` is McFadden's ``1 - logLik / logLik(intercept only)``.
 
     Examples
     --------
@@ -818,53 +799,43 @@ def fit_logit(
     >>> "exp_estimate" in res.tidy().columns
     True
     """
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
-
     lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster], binary=True)
     codes, caveats = _cluster_codes(sub, cluster)
-    model = sm.Logit(y, X)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        kw = {"cov_type": "cluster", "cov_kwds": {"groups": codes}} if cluster else {}
-        try:
-            res = model.fit(disp=0, method="newton", maxiter=100, tol=1e-12, **kw)
-        except Exception as err:  # statsmodels raises on perfect separation
-            raise ModelError(f"The logistic model could not be fitted ({err}); check for perfect separation.") from None
-    # statsmodels' own PerfectSeparationWarning is replaced by the shared check, which names the terms
-    slopes = [c for c in X.columns if c != "Intercept"]
+    design = X.to_numpy(float)
+    fit = fit_logistic(design, y)
+    cov = cluster_robust_cov(fit.scores(design, y), fit.cov, codes) if cluster else fit.cov
+    se = np.sqrt(np.diag(cov))
+    slopes = [i for i, c in enumerate(X.columns) if c != "Intercept"]
     caveats += check_estimates(
-        slopes, res.params[slopes], res.bse[slopes], model=f"logistic model {formula!r}", X=X[slopes], y=y,
-        kind="binary", converged=not any(issubclass(w.category, PerfectSeparationWarning) for w in caught),
+        X.columns[slopes], fit.params[slopes], se[slopes], model=f"logistic model {formula!r}",
+        X=X.iloc[:, slopes], y=y, kind="binary", converged=not fit.separated,
     )
-    table = _tidy_from_statsmodels(res, alpha=alpha, ratio=True, std=_std_estimates(X, res.params))
-    summary = pd.DataFrame(
+    table = tidy_table(X.columns, fit.params, se, alpha=alpha, ratio=True,
+                       std_estimate=_std_estimates(X, fit.params))
+    stats = pd.DataFrame(
         [
             {
-                "n": int(res.nobs),
+                "n": len(y),
                 "events": int(y.sum()),
                 "n_groups": int(codes.max() + 1) if cluster else np.nan,
-                "log_likelihood": float(res.llf),
-                "aic": float(res.aic),
-                "pseudo_r_squared": float(res.prsquared),
+                "log_likelihood": fit.log_likelihood,
+                "aic": -2 * fit.log_likelihood + 2 * X.shape[1],
+                "pseudo_r_squared": 1 - fit.log_likelihood / _null_log_likelihood(y),
                 "cov_type": _cov_label(cluster),
                 "formula": formula,
             }
         ]
     )
-    return RegressionResult(
-        name="logit",
-        table=table,
-        stats=summary,
-        model=res,
-        extras={},
-        caveats=caveats,
-        formula=formula,
-        design_info=info,
-        params=np.asarray(res.params, float),
-        cov_params=np.asarray(res.cov_params(), float),
-        link="logit",
+    return _regression_result(
+        RegressionResult, "logit", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info,
+        params=fit.params, cov=cov, link="logit", model=fit, caveats=caveats, extras={},
     )
+
+
+def _null_log_likelihood(y: np.ndarray) -> float:
+    """Log-likelihood of the intercept-only logistic model (McFadden's baseline): every p = mean(y)."""
+    share = float(np.mean(y))
+    return float(np.sum(y * np.log(share) + (1 - y) * np.log(1 - share)))
 
 
 # --------------------------------------------------------------------------- ordinal
@@ -933,9 +904,65 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
     >>> "proportional_odds" in res.extras
     True
     """
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
+    lhs, rhs = split_formula(formula)
+    frame, levels = _ordinal_outcome(data, lhs)
+    _, _, y, X, sub, info = _prepare(frame, formula, intercept=False)
+    y = y.astype(int)
+    present = np.unique(y)
+    if len(present) < len(levels):
+        levels = [levels[i] for i in present]
+        y = np.searchsorted(present, y)
+    J, p = len(levels), X.shape[1]
+    res, est, cov = _fit_proportional_odds(X, y)
+    se = np.sqrt(np.diag(cov))
+    label = [_level_label(v) for v in levels]
+    names = list(X.columns) + [f"{label[k]}|{label[k + 1]}" for k in range(J - 1)]
+    std = np.r_[_std_estimates(X, est[:p]), np.full(J - 1, np.nan)]
+    table = tidy_table(names, est, se, alpha=alpha, ratio=True, std_estimate=std)
+    table.loc[p:, RATIO_COLUMNS] = np.nan
+    caveats = check_estimates(
+        X.columns, est[:p], se[:p], model=f"ordinal model {formula!r}", X=X, y=y, kind="ordinal",
+    )  # not BFGS's own flag: at gtol=1e-10 it reports non-convergence at the optimum (R's estimates)
+    brant, cumlogits = _brant_test(X.to_numpy(float), y, J, list(X.columns))
+    omni = brant.iloc[-1]
+    if omni["p_value"] < alpha:
+        caveats.append(warn_caveat(
+            f"The Brant test rejects proportional odds (chi2 = {omni['chi2']:.1f}, df = {int(omni['df'])}, "
+            f"p = {omni['p_value']:.3g}); see extras['proportional_odds'] for the terms responsible and consider "
+            "separate binary logits (extras['cumulative_logits'])."
+        ))
+    stats = _ordinal_stats(res, y, omni, formula=formula)
+    return _regression_result(
+        OrdinalResult, "ordinal", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info, params=est,
+        cov=cov, link="ordinal", model=res, caveats=caveats,
+        extras={"proportional_odds": brant, "cumulative_logits": cumlogits},
+    )
 
-    lhs, rhs = _split_formula(formula)
+
+def _ordinal_stats(res, y: np.ndarray, omni: pd.Series, *, formula: str) -> pd.DataFrame:
+    """The one-row ``glance()`` of a proportional-odds fit, with McFadden's R² and the Brant omnibus test."""
+    counts = np.bincount(y)
+    null_ll = float(np.sum(counts * np.log(counts / len(y))))  # every row at the observed shares
+    return pd.DataFrame(
+        [
+            {
+                "n": len(y),
+                "n_levels": len(counts),
+                "log_likelihood": float(res.llf),
+                "aic": float(res.aic),
+                "pseudo_r_squared": 1 - float(res.llf) / null_ll,
+                "brant_chi2": float(omni["chi2"]),
+                "brant_df": int(omni["df"]) if pd.notna(omni["df"]) else np.nan,  # NaN: binary logits separate
+                "brant_p_value": float(omni["p_value"]),
+                "cov_type": "nonrobust",
+                "formula": formula,
+            }
+        ]
+    )
+
+
+def _ordinal_outcome(data: pd.DataFrame, lhs: str) -> tuple[pd.DataFrame, list]:
+    """Code an ordered outcome 0..J-1 (rows without it dropped); return the data and the ordered levels."""
     check_columns(data, [lhs])
     check_finite(data, [lhs])
     frame = data.dropna(subset=[lhs]).reset_index(drop=True)
@@ -948,14 +975,18 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
         codes = np.searchsorted(np.asarray(levels), outcome.to_numpy())
     if len(levels) < 3:
         raise ModelError(f"An ordinal model needs at least 3 ordered levels of {lhs!r}; found {levels}. Use fit_logit.")
-    frame = frame.assign(**{lhs: codes.astype(float)})
-    _, _, y, X, sub, info = _prepare(frame, formula, intercept=False)
-    y = y.astype(int)
-    present = np.unique(y)
-    if len(present) < len(levels):
-        levels = [levels[i] for i in present]
-        y = np.searchsorted(present, y)
-    J = len(levels)
+    return frame.assign(**{lhs: codes.astype(float)}), levels
+
+
+def _fit_proportional_odds(X: pd.DataFrame, y: np.ndarray):
+    """Fit ``OrderedModel(distr="logit")``; return the fit, slopes then cut-points, and their covariance.
+
+    statsmodels estimates the cut-points as ``a_1, log(zeta_2 - zeta_1), ...``;
+    they are turned into ``zeta_1 = a_1, zeta_k = a_1 + sum_{i<=k} exp(a_i)``
+    (``polr``'s ``zeta``) with the delta method for their covariance.
+    """
+    from statsmodels.miscmodels.ordinal_model import OrderedModel  # deferred: statsmodels is heavy
+
     model = OrderedModel(y, X, distr="logit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' HessianInversionWarning is checked below via bse
@@ -964,66 +995,18 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
     params = np.asarray(res.params, float)
     try:
         cov = np.asarray(res.cov_params(), float)
-    except ValueError:  # the Hessian could not be inverted (separation): no standard errors, flagged below
+    except ValueError:  # the Hessian could not be inverted (separation): no standard errors, flagged by the caller
         cov = np.full((len(params), len(params)), np.nan)
-    # Cut-points: zeta_1 = a_1, zeta_k = a_1 + sum_{i<=k} exp(a_i); delta method for their covariance.
     a = params[p:]
     zeta = model.transform_threshold_params(params)[1:-1]
-    Jac = np.zeros((J - 1, J - 1))
-    Jac[:, 0] = 1.0
-    for k in range(1, J - 1):
-        Jac[k:, k] = np.exp(a[k])
-    full_J = np.eye(len(params))
-    full_J[p:, p:] = Jac
-    cov_t = full_J @ cov @ full_J.T
-    est = np.r_[params[:p], zeta]
-    label = [_level_label(v) for v in levels]
-    names = list(X.columns) + [f"{label[k]}|{label[k + 1]}" for k in range(J - 1)]
-    std = np.r_[_std_estimates(X, params[:p]), np.full(J - 1, np.nan)]
-    table = _tidy(names, est, np.sqrt(np.diag(cov_t)), alpha=alpha, ratio=True, std=std)
-    table.loc[p:, ["exp_estimate", "exp_conf_low", "exp_conf_high"]] = np.nan
-    caveats = check_estimates(
-        X.columns, params[:p], np.sqrt(np.diag(cov_t))[:p], model=f"ordinal model {formula!r}", X=X, y=y,
-        kind="ordinal",
-    )  # not BFGS's own flag: at gtol=1e-10 it reports non-convergence at the optimum (R's estimates)
-    brant, cumlogits = _brant_test(X.to_numpy(float), y, J, list(X.columns))
-    omni = brant.iloc[-1]
-    if omni["p_value"] < alpha:
-        caveats.append(warn_caveat(
-            f"The Brant test rejects proportional odds (chi2 = {omni['chi2']:.1f}, df = {int(omni['df'])}, "
-            f"p = {omni['p_value']:.3g}); see extras['proportional_odds'] for the terms responsible and consider "
-            "separate binary logits (extras['cumulative_logits'])."
-        ))
-    null_ll = float(np.sum(np.bincount(y) * np.log(np.bincount(y) / len(y))))
-    summary = pd.DataFrame(
-        [
-            {
-                "n": len(y),
-                "n_levels": J,
-                "log_likelihood": float(res.llf),
-                "aic": float(res.aic),
-                "pseudo_r_squared": 1 - float(res.llf) / null_ll,
-                "brant_chi2": float(omni["chi2"]),
-                "brant_df": int(omni["df"]) if pd.notna(omni["df"]) else np.nan,  # NaN: binary logits separate
-                "brant_p_value": float(omni["p_value"]),
-                "cov_type": "nonrobust",
-                "formula": formula,
-            }
-        ]
-    )
-    return OrdinalResult(
-        name="ordinal",
-        table=table,
-        stats=summary,
-        model=res,
-        extras={"proportional_odds": brant, "cumulative_logits": cumlogits},
-        caveats=caveats,
-        formula=formula,
-        design_info=info,
-        params=est,
-        cov_params=cov_t,
-        link="ordinal",
-    )
+    n_cuts = len(a)
+    jac = np.zeros((n_cuts, n_cuts))
+    jac[:, 0] = 1.0
+    for k in range(1, n_cuts):
+        jac[k:, k] = np.exp(a[k])
+    full_jac = np.eye(len(params))
+    full_jac[p:, p:] = jac
+    return res, np.r_[params[:p], zeta], full_jac @ cov @ full_jac.T
 
 
 def _level_label(value) -> str:
@@ -1206,7 +1189,40 @@ def fit_mediation(
     ['indirect', 'direct', 'total']
     """
     covariates = list(covariates)
-    cols = [treatment, mediator, outcome, *covariates]
+    sub, T, M, Y, C = _mediation_arrays(data, [treatment, mediator, outcome, *covariates], cluster)
+    binary = bool(np.isin(Y, [0.0, 1.0]).all())
+    effects = dict(binary=binary, t1=treat_value, t0=control_value)
+    point = _mediation_effects(T, M, Y, C, **effects)
+    if point is None:
+        raise ModelError("The outcome model could not be fitted (separation); simplify the covariates.")
+    rng = np.random.default_rng(seed)
+    codes, caveats = _cluster_codes(sub, cluster)
+    boot, failed = _bootstrap_mediation(T, M, Y, C, codes, n_boot=n_boot, rng=rng, **effects)
+    if len(boot) < 2:  # too few draws for an interval: keep the columns, no rows
+        boot = pd.DataFrame(columns=list(point), dtype=float)
+    covs = "".join(f" + {c}" for c in covariates)
+    stats = pd.DataFrame(
+        [
+            {
+                "n": len(sub),
+                "n_boot": n_boot,
+                "n_failed": failed,
+                "outcome_model": "logit" if binary else "linear",
+                "effect_scale": "probability difference" if binary else "outcome units",
+                "cov_type": f"bootstrap ({'clusters: ' + cluster if cluster else 'rows'})",
+                "formula": f"{mediator} ~ {treatment}{covs}; {outcome} ~ {treatment} + {mediator}{covs}",
+            }
+        ]
+    )
+    return MediationResult(
+        name="mediation", table=_mediation_table(point, boot, alpha=alpha), stats=stats, model=None,
+        extras={"bootstrap": boot}, caveats=caveats, alpha=alpha, outcome=_outcome_words(outcome),
+        scale="difference", measure="probability difference" if binary else "difference",
+    )
+
+
+def _mediation_arrays(data: pd.DataFrame, cols: list[str], cluster: str | None):
+    """Complete numeric rows of treatment, mediator, outcome (and covariates): (rows, T, M, Y, C)."""
     check_columns(data, cols + [cluster])
     sub = data.dropna(subset=cols + ([cluster] if cluster else [])).reset_index(drop=True)
     try:
@@ -1217,68 +1233,42 @@ def fit_mediation(
     T, M, Y, C = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3:]
     if len(sub) < 10 + C.shape[1]:
         raise ModelError(f"Only {len(sub)} complete rows for a mediation analysis.")
-    for name, v in ((treatment, T), (mediator, M), (outcome, Y)):
+    for name, v in zip(cols[:3], (T, M, Y)):
         if np.ptp(v) == 0:
             raise ModelError(f"{name!r} does not vary in the {len(v)} rows used.")
-    binary = bool(np.isin(Y, [0.0, 1.0]).all())
-    point = _mediation_effects(T, M, Y, C, binary=binary, t1=treat_value, t0=control_value)
-    if point is None:
-        raise ModelError("The outcome model could not be fitted (separation); simplify the covariates.")
-    rng = np.random.default_rng(seed)
-    caveats = []
-    if cluster:
-        cl, caveats = _cluster_codes(sub, cluster)
-        members = pd.Series(np.arange(len(sub))).groupby(cl).apply(np.asarray).to_list()
+    return sub, T, M, Y, C
+
+
+def _bootstrap_mediation(T, M, Y, C, clusters, *, n_boot, rng, **effects) -> tuple[pd.DataFrame, int]:
+    """Effects on ``n_boot`` resamples of rows (or of whole clusters); return the draws and the failures."""
+    if clusters is not None:
+        members = pd.Series(np.arange(len(T))).groupby(clusters).apply(np.asarray).to_list()
     draws, failed = [], 0
     for _ in range(n_boot):
-        if cluster:
+        if clusters is not None:
             pick = rng.integers(0, len(members), len(members))
             idx = np.concatenate([members[i] for i in pick])
         else:
-            idx = rng.integers(0, len(sub), len(sub))
-        e = _mediation_effects(T[idx], M[idx], Y[idx], C[idx], binary=binary, t1=treat_value, t0=control_value)
+            idx = rng.integers(0, len(T), len(T))
+        e = _mediation_effects(T[idx], M[idx], Y[idx], C[idx], **effects)
         if e is None:
             failed += 1
         else:
             draws.append(e)
-    boot = pd.DataFrame(draws)
+    return pd.DataFrame(draws), failed
+
+
+def _mediation_table(point: dict, boot: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
+    """Point effects with bootstrap SD, normal test and percentile interval (missing with under 2 draws)."""
     terms = ["indirect", "direct", "total", "share_mediated", "a", "b"]
     est = np.array([point[t] for t in terms])
-    if len(boot) < 2:
-        boot = pd.DataFrame(columns=terms, dtype=float)
-    se = boot[terms].std(ddof=1).to_numpy() if len(boot) > 1 else np.full(len(terms), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = est / se
-    lo = boot[terms].quantile(alpha / 2).to_numpy() if len(boot) > 1 else np.full(len(terms), np.nan)
-    hi = boot[terms].quantile(1 - alpha / 2).to_numpy() if len(boot) > 1 else np.full(len(terms), np.nan)
-    table = pd.DataFrame(
-        {
-            "term": ["indirect", "direct", "total", "share_mediated", "a_path", "b_path"],
-            "estimate": est,
-            "std_error": se,
-            "statistic": stat,
-            "p_value": 2 * st.norm.sf(np.abs(stat)),
-            "conf_low": lo,
-            "conf_high": hi,
-        }
-    )
-    cov_str = " + ".join(covariates)
-    summary = pd.DataFrame(
-        [
-            {
-                "n": len(sub),
-                "n_boot": n_boot,
-                "n_failed": failed,
-                "outcome_model": "logit" if binary else "linear",
-                "effect_scale": "probability difference" if binary else "outcome units",
-                "cov_type": f"bootstrap ({'clusters: ' + cluster if cluster else 'rows'})",
-                "formula": f"{mediator} ~ {treatment}{' + ' + cov_str if cov_str else ''}; "
-                f"{outcome} ~ {treatment} + {mediator}{' + ' + cov_str if cov_str else ''}",
-            }
-        ]
-    )
-    return MediationResult(name="mediation", table=table, stats=summary, model=None, extras={"bootstrap": boot},
-                           caveats=caveats)
+    if len(boot) > 1:
+        se = boot[terms].std(ddof=1).to_numpy()
+        lo, hi = boot[terms].quantile(alpha / 2).to_numpy(), boot[terms].quantile(1 - alpha / 2).to_numpy()
+    else:
+        se = lo = hi = np.full(len(terms), np.nan)
+    return tidy_table(["indirect", "direct", "total", "share_mediated", "a_path", "b_path"], est, se, alpha=alpha,
+                      conf_low=lo, conf_high=hi)
 
 
 # --------------------------------------------------------------------------- drivers
@@ -1390,8 +1380,6 @@ def driver_analysis(
     >>> round(float(res.tidy()["share"].sum()), 6)
     1.0
     """
-    from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate
-
     drivers = list(drivers)
     if not 1 <= len(drivers) <= 10:
         raise ModelError(f"driver_analysis takes 1 to 10 drivers; {len(drivers)} were passed.")
@@ -1402,79 +1390,90 @@ def driver_analysis(
     except (TypeError, ValueError):
         raise ModelError(f"{[outcome, *drivers]} must be numeric.") from None
     rng = np.random.default_rng(seed)
-    # Privacy first, in people: small groups pooled, then which groups (and sizes) may be shown at all.
+    plan = _driver_groups(sub, by, min_group_size=min_group_size, person=person)
+    tables, glance = [], []
+    for g, idx in plan.groups:
+        small = g in plan.too_small
+        n_shown = np.nan if small or g in plan.hidden_size else plan.sizes[g][0]
+        fit = _driver_fit(arr[idx], n_boot=n_boot, rng=rng, alpha=alpha, allowed=not small)
+        glance.append({"group": g, "n": n_shown, "n_rows": np.nan if np.isnan(n_shown) else plan.sizes[g][1],
+                       "r_squared": fit["r_squared"], "suppressed": bool(small)})
+        tables.append(tidy_table(
+            drivers, fit["weights"], fit["std_error"], alpha=alpha, statistic=np.full(len(drivers), np.nan),
+            p_value=np.full(len(drivers), np.nan), conf_low=fit["conf_low"], conf_high=fit["conf_high"],
+            group=g, n=n_shown, share=fit["share"], share_conf_low=fit["share_conf_low"],
+            share_conf_high=fit["share_conf_high"], std_estimate=fit["beta"],
+            rank=pd.Series(fit["weights"]).rank(ascending=False, method="min").to_numpy(), suppressed=bool(small),
+        ))
+    stats = pd.DataFrame(glance)
+    stats["cov_type"] = f"bootstrap ({n_boot} resamples)"
+    stats["formula"] = f"{outcome} ~ " + " + ".join(drivers)
+    return DriverResult(name="drivers", table=pd.concat(tables, ignore_index=True), stats=stats, model=None,
+                        extras={}, alpha=alpha, outcome=_outcome_words(outcome), scale="difference",
+                        measure="R² contribution")
+
+
+@dataclass(frozen=True)
+class _DriverGroups:
+    """Which groups driver_analysis fits, their sizes in people and rows, and which are hidden."""
+
+    groups: list  # (label, row positions), "all" first and the pooled group last
+    sizes: dict  # label -> (people, rows)
+    too_small: set  # fewer than min_group_size people: no results
+    hidden_size: set  # results shown but the size hidden (complementary suppression)
+
+
+def _driver_groups(sub: pd.DataFrame, by, *, min_group_size, person) -> _DriverGroups:
+    """Privacy first, in people: small groups pooled, then which groups (and sizes) may be shown at all."""
     everyone = group_sizes(sub.assign(_all="all"), "_all", person=person)
     sizes = {"all": (int(everyone["n"].sum()), int(everyone["n_rows"].sum()))}
     hidden_size, too_small = set(), {"all"} if sizes["all"][0] < min_group_size else set()
     groups = [("all", np.arange(len(sub)))]
-    if by is not None:
-        sub[by] = pool_small_levels(sub, by, min_group_size=min_group_size, person=person,
-                                    small_pool="keep").data[by]
-        gate = size_gate(sub, by, min_group_size=min_group_size, person=person)
-        raw = group_sizes(sub, by, person=person)
-        raw = raw.assign(_pooled=raw[by].astype(str) == pooled_label(by, min_group_size=min_group_size))
-        raw = raw.sort_values(["_pooled", by], kind="stable")  # the pooled group last
-        labels = sub[by].astype(str)
-        for g, n_people, n_rows in zip(raw[by].astype(str), raw["n"], raw["n_rows"]):
-            groups.append((g, np.flatnonzero((labels == g).to_numpy())))
-            sizes[g] = (int(n_people), int(n_rows))
-        reasons = dict(zip(gate[by].astype(str), gate["suppression"].fillna("")))
-        too_small |= {g for g, r in reasons.items() if r == "small group"}
-        hidden_size = {g for g, r in reasons.items() if r == "complementary"}
-    rows, glance = [], []
-    k = len(drivers)
-    for g, idx in groups:
-        n = len(idx)
-        small = g in too_small
-        n_shown = np.nan if small or g in hidden_size else sizes[g][0]
-        fit_ok = n > k + 2 and not small
-        w = beta = np.full(k, np.nan)
-        r2 = np.nan
-        lo = hi = slo = shi = sd = np.full(k, np.nan)
-        if fit_ok:
-            x = arr[idx]
-            if np.all(np.std(x, axis=0) > 0):
-                w, r2, beta = _dominance(np.corrcoef(x, rowvar=False))
-                boot_w = []
-                for _ in range(n_boot):
-                    xb = x[rng.integers(0, n, n)]
-                    if np.all(np.std(xb, axis=0) > 0):
-                        bw, br2, _ = _dominance(np.corrcoef(xb, rowvar=False))
-                        boot_w.append(np.r_[bw, bw / br2])
-                if len(boot_w) > 1:
-                    B = np.asarray(boot_w)
-                    lo, hi = np.nanquantile(B[:, :k], alpha / 2, axis=0), np.nanquantile(B[:, :k], 1 - alpha / 2, axis=0)
-                    slo, shi = np.nanquantile(B[:, k:], alpha / 2, axis=0), np.nanquantile(B[:, k:], 1 - alpha / 2, axis=0)
-                    sd = np.nanstd(B[:, :k], axis=0, ddof=1)
-        share = w / r2 if np.isfinite(r2) and r2 > 0 else np.full(k, np.nan)
-        order = pd.Series(w).rank(ascending=False, method="min").to_numpy()
-        glance.append({"group": g, "n": n_shown, "n_rows": np.nan if np.isnan(n_shown) else sizes[g][1],
-                       "r_squared": r2, "suppressed": bool(small)})
-        for j, d in enumerate(drivers):
-            rows.append(
-                {
-                    "term": d,
-                    "estimate": w[j],
-                    "std_error": sd[j],
-                    "statistic": np.nan,
-                    "p_value": np.nan,
-                    "conf_low": lo[j],
-                    "conf_high": hi[j],
-                    "group": g,
-                    "n": n_shown,
-                    "share": share[j],
-                    "share_conf_low": slo[j],
-                    "share_conf_high": shi[j],
-                    "std_estimate": beta[j],
-                    "rank": order[j],
-                    "suppressed": bool(small),
-                }
+    if by is None:
+        return _DriverGroups(groups, sizes, too_small, hidden_size)
+    sub[by] = pool_small_levels(sub, by, min_group_size=min_group_size, person=person, small_pool="keep").data[by]
+    gate = size_gate(sub, by, min_group_size=min_group_size, person=person)
+    raw = group_sizes(sub, by, person=person)
+    raw = raw.assign(_pooled=raw[by].astype(str) == pooled_label(by, min_group_size=min_group_size))
+    raw = raw.sort_values(["_pooled", by], kind="stable")  # the pooled group last
+    labels = sub[by].astype(str)
+    for g, n_people, n_rows in zip(raw[by].astype(str), raw["n"], raw["n_rows"]):
+        groups.append((g, np.flatnonzero((labels == g).to_numpy())))
+        sizes[g] = (int(n_people), int(n_rows))
+    reasons = dict(zip(gate[by].astype(str), gate["suppression"].fillna("")))
+    too_small |= {g for g, r in reasons.items() if r == "small group"}
+    hidden_size = {g for g, r in reasons.items() if r == "complementary"}
+    return _DriverGroups(groups, sizes, too_small, hidden_size)
+
+
+def _driver_fit(x: np.ndarray, *, n_boot, rng, alpha, allowed) -> dict:
+    """Dominance weights, R², standardised betas and bootstrap intervals of one group (outcome in column 0).
+
+    Everything is missing when the group may not be shown (``allowed`` False),
+    has too few rows, or a column does not vary.
+    """
+    n, k = x.shape[0], x.shape[1] - 1
+    missing = np.full(k, np.nan)
+    fit = {"weights": missing, "r_squared": np.nan, "beta": missing, "std_error": missing, "conf_low": missing,
+           "conf_high": missing, "share_conf_low": missing, "share_conf_high": missing}
+    if allowed and n > k + 2 and np.all(np.std(x, axis=0) > 0):
+        fit["weights"], fit["r_squared"], fit["beta"] = _dominance(np.corrcoef(x, rowvar=False))
+        boot = []
+        for _ in range(n_boot):
+            xb = x[rng.integers(0, n, n)]
+            if np.all(np.std(xb, axis=0) > 0):
+                bw, br2, _ = _dominance(np.corrcoef(xb, rowvar=False))
+                boot.append(np.r_[bw, bw / br2])
+        if len(boot) > 1:
+            B = np.asarray(boot)
+            fit["conf_low"], fit["conf_high"] = (np.nanquantile(B[:, :k], q, axis=0) for q in (alpha / 2, 1 - alpha / 2))
+            fit["share_conf_low"], fit["share_conf_high"] = (
+                np.nanquantile(B[:, k:], q, axis=0) for q in (alpha / 2, 1 - alpha / 2)
             )
-    table = pd.DataFrame(rows)
-    summary = pd.DataFrame(glance)
-    summary["cov_type"] = f"bootstrap ({n_boot} resamples)"
-    summary["formula"] = f"{outcome} ~ " + " + ".join(drivers)
-    return DriverResult(name="drivers", table=table, stats=summary, model=None, extras={})
+            fit["std_error"] = np.nanstd(B[:, :k], axis=0, ddof=1)
+    r2 = fit["r_squared"]
+    fit["share"] = fit["weights"] / r2 if np.isfinite(r2) and r2 > 0 else np.full(k, np.nan)
+    return fit
 
 
 def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
@@ -1590,451 +1589,7 @@ def cycle_engagement(cycles: pd.DataFrame, survey_panel: pd.DataFrame, config, *
     return merged.drop(columns="_cycle")
 
 
-# --------------------------------------------------------------------------- predictions
-
-
-def _categorical_variables(design_info) -> set:
-    from ._formula import names_in as _names_in
-
-    out = set()
-    for factor, fi in design_info.factor_infos.items():
-        if fi.type == "categorical":
-            out.update(_names_in(factor.code))
-    return out
-
-
-def _typical_row(data: pd.DataFrame, variables, categorical=()) -> dict:
-    row = {}
-    for v in variables:
-        col = data[v].dropna()
-        if v not in categorical and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            row[v] = float(col.mean())
-        else:
-            row[v] = col.value_counts().sort_index(kind="mergesort").idxmax()
-    return row
-
-
-def _grid(result, data, x, by, values, n_points):
-    if not isinstance(result, RegressionResult) or result.design_info is None or result.link == "ordinal":
-        raise ModelError("Predictions need a result of fit_ols, fit_mixed or fit_logit.")
-    if result.name == "within":
-        raise ModelError("A within-person model has no intercept to predict levels from; use fit_mixed or fit_ols.")
-    _, rhs = _split_formula(result.formula)
-    variables = formula_variables(rhs)
-    check_columns(data, variables)
-    if x not in variables:
-        raise ModelError(f"{x!r} is not in the model's formula {result.formula!r}.")
-    base = _typical_row(data, variables, _categorical_variables(result.design_info))
-    if values is None:
-        lo, hi = data[x].quantile([0.02, 0.98])
-        values = np.linspace(lo, hi, n_points)
-    by_values = [None] if by is None else sorted(data[by].dropna().unique())
-    rows = []
-    for b in by_values:
-        for v in values:
-            r = dict(base)
-            r[x] = v
-            if by is not None:
-                r[by] = b
-            rows.append(r)
-    grid = pd.DataFrame(rows)
-    for v in variables:  # keep categorical columns' levels so patsy codes them as in the fit
-        if isinstance(data[v].dtype, pd.CategoricalDtype):
-            grid[v] = pd.Categorical(grid[v], categories=data[v].cat.categories)
-    return grid
-
-
-def _grid_matrix(result, grid) -> np.ndarray:
-    info = result.design_info
-    M = pd.DataFrame(np.asarray(patsy.build_design_matrices([info], grid)[0], float), columns=info.column_names)
-    return M[list(result.table["term"])].to_numpy(float)
-
-
-def predicted_values(
-    result: RegressionResult,
-    data: pd.DataFrame,
-    *,
-    x: str,
-    by: str | None = None,
-    values=None,
-    n_points: int = 25,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Predict the outcome across the range of ``x`` (optionally per level of ``by``), with intervals.
-
-    Other covariates are held at their mean (numeric) or most common level
-    (categorical). For a mixed model the prediction is for a typical group
-    (random intercept 0).
-
-    Parameters
-    ----------
-    result : RegressionResult
-        From :func:`fit_ols`, :func:`fit_mixed` or :func:`fit_logit`.
-    data : DataFrame
-        The data the model was fitted on (for typical values and the range of ``x``).
-    x : str
-        The covariate on the horizontal axis (e.g. ``"alignment_cascade"``).
-    by : str, optional
-        A covariate whose levels get separate lines (e.g. ``"manager_program"``).
-    values : array_like, optional
-        Values of ``x``; by default ``n_points`` from its 2nd to 98th percentile.
-    n_points : int, default 25
-        Grid size when ``values`` is not given.
-    {alpha}
-
-    Returns
-    -------
-    DataFrame
-        ``x, by (if given), estimate, std_error, conf_low, conf_high`` (the
-        outcome scale: probabilities for a logit), one row per grid point.
-
-    Raises
-    ------
-    ModelError
-        ``x`` not in the model, or a within-person or ordinal result.
-
-    See Also
-    --------
-    plot_predicted, marginal_effects
-
-    Examples
-    --------
-    {example}
-    >>> res = ar.fit_ols(panel, "engagement ~ alignment_cascade * manager_program")
-    >>> pv = ar.predicted_values(res, panel, x="alignment_cascade", by="manager_program", n_points=5)
-    >>> len(pv)
-    10
-    """
-    grid = _grid(result, data, x, by, values, n_points)
-    Xg = _grid_matrix(result, grid)
-    eta = Xg @ result.params
-    se = np.sqrt(np.einsum("ij,jk,ik->i", Xg, result.cov_params, Xg))
-    q = st.norm.ppf(1 - alpha / 2)
-    lo, hi = eta - q * se, eta + q * se
-    if result.link == "logit":
-        f = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
-        eta, lo, hi = f(eta), f(lo), f(hi)
-        se = se * eta * (1 - eta)
-    out = pd.DataFrame({"x": grid[x].to_numpy(float)})
-    if by is not None:
-        out[by] = grid[by].to_numpy()
-    out["estimate"], out["std_error"], out["conf_low"], out["conf_high"] = eta, se, lo, hi
-    return out
-
-
-def marginal_effects(
-    result: RegressionResult, data: pd.DataFrame, *, x: str, by: str | None = None, alpha: float = 0.05
-) -> pd.DataFrame:
-    """Return the slope of the prediction in ``x`` (per unit of x), per level of ``by``.
-
-    With an interaction (``alignment_cascade * manager_program``) this is the
-    effect of alignment in each programme group; without one it is the same in
-    every group. Other covariates are held at typical values (see
-    :func:`predicted_values`); for a logit the slope is on the probability scale.
-
-    Parameters
-    ----------
-    result : RegressionResult
-        From :func:`fit_ols`, :func:`fit_mixed` or :func:`fit_logit`.
-    data : DataFrame
-        The data the model was fitted on.
-    x : str
-        The numeric covariate whose effect is wanted.
-    by : str, optional
-        The moderator whose levels get separate slopes.
-    {alpha}
-
-    Returns
-    -------
-    DataFrame
-        ``term, by (if given), estimate, std_error, statistic, p_value, conf_low,
-        conf_high`` (delta method).
-
-    Raises
-    ------
-    ModelError
-        ``x`` not in the model.
-
-    See Also
-    --------
-    predicted_values
-
-    Examples
-    --------
-    {example}
-    >>> res = ar.fit_ols(panel, "engagement ~ alignment_cascade * manager_program")
-    >>> len(ar.marginal_effects(res, panel, x="alignment_cascade", by="manager_program"))
-    2
-    """
-    base = float(data[x].mean())
-    h = 1e-4 * max(1.0, abs(base))
-    grid = _grid(result, data, x, by, np.array([base - h / 2, base + h / 2]), 2)
-    Xg = _grid_matrix(result, grid)
-    rows = []
-    for i in range(0, len(Xg), 2):
-        x0, x1 = Xg[i], Xg[i + 1]
-        if result.link == "logit":
-            p0, p1 = 1 / (1 + np.exp(-(x0 @ result.params))), 1 / (1 + np.exp(-(x1 @ result.params)))
-            grad = (p1 * (1 - p1) * x1 - p0 * (1 - p0) * x0) / h
-            est = (p1 - p0) / h
-        else:
-            grad = (x1 - x0) / h
-            est = float(grad @ result.params)
-        se = float(np.sqrt(grad @ result.cov_params @ grad))
-        rows.append((est, se, None if by is None else grid[by].iloc[i]))
-    table = _tidy([x] * len(rows), [r[0] for r in rows], [r[1] for r in rows], alpha=alpha)
-    if by is not None:
-        table.insert(1, by, [r[2] for r in rows])
-    return table
-
-
-def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, xlabel=None, ylabel=None, ax=None, **kwargs):
-    """Draw predicted values with confidence bands, one line per level of ``by``.
-
-    Parameters
-    ----------
-    data : DataFrame
-        :func:`predicted_values` output: ``x, [by], estimate, conf_low, conf_high``.
-    x : str, default "x"
-        Column of the horizontal axis.
-    by : str, optional
-        Column whose levels get separate lines (and a legend).
-    xlabel, ylabel : str, optional
-        Axis labels.
-    ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
-    **kwargs
-        Passed to :meth:`matplotlib.axes.Axes.plot`.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        The Axes drawn on: one line and one band per level.
-
-    Examples
-    --------
-    >>> import pandas as pd, alignment_research as ar
-    >>> t = pd.DataFrame({"x": [0, 1], "estimate": [3.0, 3.5], "conf_low": [2.9, 3.4], "conf_high": [3.1, 3.6]})
-    >>> ax = ar.plot_predicted(t)
-    """
-    if ax is None:
-        ax = plt.gca()
-    levels = [None] if by is None else sorted(data[by].dropna().unique())
-    for i, lv in enumerate(levels):
-        t = data if lv is None else data[data[by] == lv]
-        t = t.sort_values(x, kind="mergesort")
-        kw = dict(kwargs)
-        kw.setdefault("color", f"C{i}")
-        if lv is not None:
-            kw.setdefault("label", f"{by} = {lv}")
-        ax.plot(t[x], t["estimate"], **kw)
-        ax.fill_between(t[x], t["conf_low"], t["conf_high"], color=kw["color"], alpha=0.2, linewidth=0)
-    if by is not None:
-        ax.legend(frameon=False)
-    ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or "Predicted value (95% CI)")
-    return ax
-
-
-def plot_residuals(data: pd.DataFrame, *, ax=None, **kwargs):
-    """Draw residuals against fitted values with a smoothed trend (a model check).
-
-    Parameters
-    ----------
-    data : DataFrame
-        ``result.extras["residuals"]``: ``fitted, residual``.
-    ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
-    **kwargs
-        Passed to :meth:`matplotlib.axes.Axes.scatter`.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        The Axes drawn on: the points, a zero line and a binned-mean line.
-
-    Examples
-    --------
-    >>> import pandas as pd, alignment_research as ar
-    >>> t = pd.DataFrame({"fitted": [1.0, 2.0, 3.0, 4.0], "residual": [0.1, -0.2, 0.05, 0.0]})
-    >>> ax = ar.plot_residuals(t)
-    """
-    if ax is None:
-        ax = plt.gca()
-    kwargs.setdefault("s", 6)
-    kwargs.setdefault("alpha", 0.3)
-    kwargs.setdefault("color", "C0")
-    ax.scatter(data["fitted"], data["residual"], **kwargs)
-    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
-    bins = pd.qcut(data["fitted"], q=min(20, max(2, len(data) // 20)), duplicates="drop")
-    trend = data.groupby(bins, observed=True)[["fitted", "residual"]].mean()
-    ax.plot(trend["fitted"], trend["residual"], color="C3", linewidth=2)
-    ax.set_xlabel("Fitted value")
-    ax.set_ylabel("Residual")
-    return ax
-
-
-# --------------------------------------------------------------------------- multiplicity
-
-
-def adjust_pvalues(p, *, method: str = "holm", column: str = "p_value"):
-    """Adjust p-values for many comparisons (Holm or Benjamini-Hochberg).
-
-    Parameters
-    ----------
-    p : array_like or DataFrame
-        P-values, or a table with a ``column`` of them (missing values are left missing).
-    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
-        Holm controls the family-wise error rate; ``"fdr_bh"`` (Benjamini-Hochberg)
-        the false discovery rate.
-    column : str, default "p_value"
-        Column of p-values when ``p`` is a DataFrame.
-
-    Returns
-    -------
-    ndarray or DataFrame
-        The adjusted p-values, or a copy of the table with ``p_adjusted`` added.
-
-    Raises
-    ------
-    ModelError
-        Unknown method or p-values outside [0, 1].
-
-    Notes
-    -----
-    statsmodels ``multipletests``; equals R's ``p.adjust(p, "holm")`` / ``"BH"``.
-
-    Examples
-    --------
-    >>> import alignment_research as ar
-    >>> ar.adjust_pvalues([0.01, 0.04, 0.03]).round(2).tolist()
-    [0.03, 0.06, 0.06]
-    """
-    from statsmodels.stats.multitest import multipletests
-
-    if method not in ("holm", "fdr_bh", "bonferroni"):
-        raise ModelError(f"The value for `method` must be one of ['holm', 'fdr_bh', 'bonferroni'], but {method!r} was passed.")
-    values = p[column] if isinstance(p, pd.DataFrame) else p
-    arr = np.asarray(values, float)
-    ok = np.isfinite(arr)
-    if np.any((arr[ok] < 0) | (arr[ok] > 1)):
-        raise ModelError("p-values must lie in [0, 1].")
-    adj = np.full(arr.shape, np.nan)
-    if ok.any():
-        adj[ok] = multipletests(arr[ok], method=method)[1]
-    if isinstance(p, pd.DataFrame):
-        out = p.copy()
-        out["p_adjusted"] = adj
-        return out
-    return adj
-
-
-def effect_by_group(
-    data: pd.DataFrame,
-    formula: str,
-    *,
-    term: str,
-    by: str,
-    cluster: str | None = None,
-    method: str = "holm",
-    min_group_size: int = 5,
-    person: str | None = "employee_id",
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Estimate one term's effect separately in each group, with adjusted p-values.
-
-    Fits ``outcome ~ C(by) + C(by):term + <other terms>`` by OLS (so the other
-    covariates keep one common slope) on the groups where an effect can be
-    estimated: at least ``min_group_size`` people and some variation in ``term``.
-    Group sizes count distinct people (:func:`size_gate`). Groups with fewer
-    people are pooled into one group (``"Other departments (each < 5
-    people)"``), estimated when it reaches the size; a group still below it is
-    listed with a ``note`` and no numbers, and the size of the next smallest
-    group is hidden too so that it cannot be recovered by subtraction
-    (complementary suppression). Groups without variation in ``term`` are
-    listed with a ``note``; none is silently dropped.
-
-    Parameters
-    ----------
-    {data}
-    formula : str
-        ``"outcome ~ term + other terms"``; ``term`` must be one of the terms.
-    term : str
-        The covariate whose effect is estimated per group (e.g. ``"manager_program"``).
-    by : str
-        The grouping column (e.g. ``"department"``).
-    {cluster}
-    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
-        Adjustment of the per-group p-values for the number of groups compared.
-    min_group_size : int, default 5
-        Groups with fewer distinct people are pooled; a pooled group still
-        below the size gets no estimate and no count.
-    person : str or None, default "employee_id"
-        Column identifying a person.
-    {alpha}
-
-    Returns
-    -------
-    DataFrame
-        One row per group, sorted by group (the pooled group last): ``<by>, n``
-        (people; missing when suppressed), ``estimate, conf_low, conf_high, p_value, p_adjusted, note``.
-
-    Raises
-    ------
-    ModelError
-        ``term`` or ``by`` is not in the data or the formula, or no group can be estimated.
-    PrivacyError
-        ``person`` is not a column of ``data``.
-
-    See Also
-    --------
-    size_gate, pool_small_levels
-
-    Examples
-    --------
-    {example}
-    >>> table = ar.effect_by_group(panel, "engagement ~ manager_program + alignment_cascade",
-    ...                            term="manager_program", by="department", cluster="manager_id")
-    >>> list(table.columns)[:3]
-    ['department', 'n', 'estimate']
-    """
-    from .privacy import pool_small_levels, pooled_label, size_gate
-
-    lhs, rhs = _split_formula(formula)
-    check_columns(data, [by, term])
-    terms = [t.strip() for t in rhs.split("+")]
-    if term not in terms:
-        raise ModelError(f"`term` {term!r} must be one of the formula's terms {terms}.")
-    others = [t for t in terms if t != term]
-    rows = data.dropna(subset=[by])
-    rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
-    rows = rows.assign(**{by: rows[by].astype(str)})
-    gate = size_gate(rows, by, min_group_size=min_group_size, person=person)
-    spread = rows.groupby(by, observed=True)[term].agg(lambda x: x.max() - x.min()).rename("spread")
-    gate = gate.merge(spread.reset_index(), on=by, how="left")
-    reason = gate["suppression"].fillna("").to_numpy(str)
-    small = reason == "small group"
-    usable = gate.loc[~small & (gate["spread"].fillna(0) > 0).to_numpy(), by]
-    if len(usable) == 0:
-        raise ModelError(f"No group of {by!r} has {min_group_size}+ people with variation in {term!r}.")
-    fit_rows = rows[rows[by].isin(usable)].assign(_group=lambda d: d[by])
-    rhs_by = " + ".join(["C(_group)", f"C(_group):{term}", *others])
-    fitted = fit_ols(fit_rows, f"{lhs} ~ {rhs_by}", cluster=cluster, alpha=alpha).tidy()
-    fitted = fitted[fitted["term"].str.endswith(f":{term}")].copy()
-    fitted[by] = fitted["term"].str.extract(r"C\(_group\)\[(.*)\]:", expand=False)
-    fitted = adjust_pvalues(fitted, method=method)
-    out = gate[[by, "n"]].merge(fitted[[by, "estimate", "conf_low", "conf_high", "p_value", "p_adjusted"]],
-                               on=by, how="left")
-    out["note"] = np.where(
-        small, f"suppressed: fewer than {min_group_size} people",
-        np.where(out["estimate"].isna(), f"no variation in {term}",
-                 np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", "")))
-    last = out[by] == pooled_label(by, min_group_size=min_group_size)  # the pooled group last
-    return out.assign(_last=last).sort_values(["_last", by], kind="stable").drop(columns="_last").reset_index(drop=True)
-
-
 # Shared parameter text (seaborn's docstring pattern).
-for _f in (fit_ols, fit_mixed, fit_within, fit_logit, fit_ordinal, fit_mediation, driver_analysis, predicted_values,
-           marginal_effects, adjust_pvalues, effect_by_group):
+for _f in (fit_ols, fit_mixed, fit_within, fit_logit, fit_ordinal, fit_mediation, driver_analysis):
     _f.__doc__ = _f.__doc__.format(**DOCS, example=_EXAMPLE_PANEL)
 del _f

@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats as st
 from numpy.testing import assert_allclose
 
 import alignment_research as ar
+from alignment_research._estimators import LogisticFit
 from alignment_research._lmm import fit_random_intercept
 
 REF = Path(__file__).parent / "reference"
@@ -374,40 +376,7 @@ def test_driver_groups_below_minimum_are_suppressed():
     assert not t[t.group == "all"].suppressed.any()
 
 
-# --------------------------------------------------------------------------- predictions, multiplicity, errors
-
-
-def test_predicted_values_and_marginal_effects_follow_the_coefficients():
-    res = ar.fit_ols(DATA, "engagement ~ alignment_cascade * manager_program + C(job_level)", cluster="manager_id")
-    b = res.tidy().set_index("term").estimate
-    me = ar.marginal_effects(res, DATA, x="alignment_cascade", by="manager_program")
-    assert_allclose(me.estimate, [b["alignment_cascade"], b["alignment_cascade"] + b["alignment_cascade:manager_program"]],
-                    rtol=1e-6)
-    pv = ar.predicted_values(res, DATA, x="alignment_cascade", by="manager_program", values=[0.0, 1.0])
-    # job level held at its most common level (3 here): intercept + job-level-3 shift
-    level = DATA.job_level.value_counts().idxmax()
-    base = b["Intercept"] + b.get(f"C(job_level)[T.{level}]", 0.0)
-    assert_allclose(pv.estimate.iloc[0], base, rtol=1e-10)
-    assert_allclose(pv.estimate.iloc[3] - pv.estimate.iloc[2], me.estimate.iloc[1], rtol=1e-6)
-    assert (pv.conf_low < pv.estimate).all()
-    ax = ar.plot_predicted(pv, by="manager_program", xlabel="Cascade alignment (share of goals)")
-    assert len(ax.lines) == 2
-    assert_allclose(ax.lines[1].get_xydata()[:, 1], pv.estimate.iloc[2:])
-
-
-def test_logit_predictions_are_probabilities():
-    res = ar.fit_logit(DATA, "left_next_cycle ~ engagement + manager_program")
-    pv = ar.predicted_values(res, DATA, x="engagement", n_points=5)
-    assert ((pv.estimate > 0) & (pv.estimate < 1)).all()
-    assert pv.estimate.is_monotonic_decreasing
-
-
-def test_adjust_pvalues_matches_r_p_adjust():
-    p = [0.01, 0.04, 0.03, 0.2]
-    assert_allclose(ar.adjust_pvalues(p), [0.04, 0.09, 0.09, 0.2])  # p.adjust(p, "holm")
-    assert_allclose(ar.adjust_pvalues(p, method="fdr_bh"), [0.04, 0.0533333333, 0.0533333333, 0.2])  # p.adjust(p, "BH")
-    t = ar.adjust_pvalues(pd.DataFrame({"p_value": [0.01, np.nan]}))
-    assert t.p_adjusted.iloc[0] == 0.01 and np.isnan(t.p_adjusted.iloc[1])
+# --------------------------------------------------------------------------- errors
 
 
 @pytest.mark.parametrize(
@@ -471,40 +440,100 @@ def test_cycle_engagement_averages_responses_within_each_cycle():
         ar.cycle_engagement(cycles.assign(cycle="1999"), panel, config)
 
 
-class TestEffectByGroup:
-    """One effect per group, with groups that cannot be estimated listed, not dropped."""
+# --------------------------------------------------------------------------- what each result says it is
 
-    @staticmethod
-    def _data(rng):
-        n = 600
-        dept = np.repeat(["a", "b", "c", "d"], [250, 250, 96, 4])
-        treated = rng.integers(0, 2, n).astype(float)
-        treated[dept == "c"] = 0.0  # no variation: cannot be estimated
-        effect = np.select([dept == "a", dept == "b"], [0.5, 0.0], 0.0)
-        y = 1.0 + effect * treated + rng.normal(0, 0.3, n)
-        return pd.DataFrame({"y": y, "x": treated, "dept": dept, "team": rng.integers(0, 60, n)})
 
-    def test_per_group_estimates_equal_separate_regressions(self, rng):
-        data = self._data(rng)
-        table = ar.effect_by_group(data, "y ~ x", term="x", by="dept", person=None)
-        for group in ["a", "b"]:
-            own = ar.fit_ols(data[data["dept"] == group], "y ~ x").tidy().set_index("term")
-            row = table.set_index("dept").loc[group]
-            np.testing.assert_allclose(row["estimate"], own.loc["x", "estimate"], rtol=1e-10)
-        assert table.set_index("dept").loc["a", "p_adjusted"] < 0.001
+@pytest.mark.parametrize(
+    "fit, outcome, scale, measure",
+    [
+        (lambda a: ar.fit_ols(DATA, FORMULA, cluster="manager_id", alpha=a), "engagement", "difference", "difference"),
+        (lambda a: ar.fit_mixed(DATA, FORMULA, groups="manager_id", alpha=a), "engagement", "difference", "difference"),
+        (lambda a: ar.fit_within(DATA, "engagement ~ alignment_cascade + C(wave)", alpha=a), "engagement",
+         "difference", "difference"),
+        (lambda a: ar.fit_logit(DATA, "left_next_cycle ~ engagement", alpha=a), "left next cycle", "ratio",
+         "odds ratio"),
+        (lambda a: ar.fit_ordinal(DATA, "rating ~ engagement", alpha=a), "the employee's review rating", "ratio",
+         "odds ratio"),
+        (lambda a: ar.fit_mediation(DATA, treatment="manager_program", mediator="alignment_cascade",
+                                    outcome="engagement", n_boot=20, alpha=a), "engagement", "difference", "difference"),
+        (lambda a: ar.fit_mediation(DATA, treatment="alignment_cascade", mediator="engagement",
+                                    outcome="left_next_cycle", n_boot=20, alpha=a), "left next cycle", "difference",
+         "probability difference"),
+        (lambda a: ar.driver_analysis(DATA, drivers=["alignment_cascade", "manager_program"], n_boot=10, alpha=a),
+         "engagement", "difference", "R² contribution"),
+    ],
+    ids=["ols", "mixed", "within", "logit", "ordinal", "mediation", "mediation_binary", "drivers"],
+)
+def test_every_result_says_what_it_is(fit, outcome, scale, measure):
+    # the outcome in the report's words for the formula's left side (report.TERM_LABELS, before " (")
+    res = fit(0.1)
+    assert (res.alpha, res.outcome, res.scale, res.measure) == (0.1, outcome, scale, measure)
+    assert res.conf_label == "90% CI"
 
-    def test_groups_without_variation_or_too_small_are_listed_with_a_note(self, rng):
-        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept", person=None).set_index("dept")
-        assert table.loc["c", "note"] == "no variation in x" and np.isnan(table.loc["c", "estimate"])
-        other = "Other depts (each < 5 people)"  # d (4 people) pooled alone: still too small
-        assert table.loc[other, "note"].startswith("suppressed") and pd.isna(table.loc[other, "n"])
-        assert list(table.index) == ["a", "b", "c", other]
 
-    def test_holm_adjustment_covers_the_estimable_groups(self, rng):
-        table = ar.effect_by_group(self._data(rng), "y ~ x", term="x", by="dept", person=None).dropna(subset=["p_value"])
-        expected = ar.adjust_pvalues(table["p_value"].to_numpy())
-        np.testing.assert_allclose(table["p_adjusted"], expected)
+def test_each_fit_keeps_its_reference_distribution():
+    z90 = st.norm.ppf(0.95)
+    half = lambda t: ((t.conf_high - t.estimate) / t.std_error).to_numpy()  # noqa: E731
+    plain = ar.fit_ols(DATA, FORMULA, alpha=0.1)
+    df = plain.glance()["n"].iloc[0] - len(plain.tidy())
+    assert_allclose(half(plain.tidy()), st.t.ppf(0.95, df), rtol=1e-10)  # t(N - K) without clusters, as lm()
+    for res in (ar.fit_ols(DATA, FORMULA, cluster="manager_id", alpha=0.1),  # statsmodels: normal when clustered
+                ar.fit_within(DATA, "engagement ~ alignment_cascade + C(wave)", alpha=0.1),
+                ar.fit_logit(DATA, "left_next_cycle ~ engagement", cluster="manager_id", alpha=0.1),
+                ar.fit_mixed(DATA, FORMULA, groups="manager_id", alpha=0.1)):
+        t = res.tidy()
+        assert_allclose(half(t), z90, rtol=1e-10)
+        assert_allclose(t.p_value, 2 * st.norm.sf(np.abs(t.estimate / t.std_error)), rtol=1e-10)
 
-    def test_unknown_term_is_named(self, rng):
-        with pytest.raises(ar.ModelError, match=r"no column\(s\) \['z'\]"):
-            ar.effect_by_group(self._data(rng), "y ~ x", term="z", by="dept")
+
+def test_logit_runs_on_the_shared_engine_with_statsmodels_numbers():
+    import statsmodels.api as sm
+
+    res = ar.fit_logit(DATA, "left_next_cycle ~ engagement + manager_program", cluster="manager_id")
+    assert isinstance(res.model, LogisticFit) and not res.model.separated
+    X = sm.add_constant(DATA[["engagement", "manager_program"]].to_numpy(float))
+    ref = sm.Logit(DATA.left_next_cycle.to_numpy(float), X).fit(
+        disp=0, method="newton", tol=1e-12, cov_type="cluster", cov_kwds={"groups": DATA.manager_id.to_numpy()})
+    g = res.glance().iloc[0]
+    assert_allclose(res.tidy().std_error, ref.bse, rtol=1e-9)
+    assert_allclose(g["aic"], ref.aic, rtol=1e-12)
+    assert_allclose(g["pseudo_r_squared"], ref.prsquared, rtol=1e-7)  # statsmodels fits its null model numerically
+    share = DATA.left_next_cycle.mean()
+    null = len(DATA) * (share * np.log(share) + (1 - share) * np.log(1 - share))
+    assert_allclose(g["pseudo_r_squared"], 1 - g["log_likelihood"] / null, rtol=1e-12)  # McFadden
+
+
+def test_within_equals_statsmodels_ols_on_the_demeaned_data():
+    import statsmodels.api as sm
+
+    data = DATA.assign(wave_number=DATA.wave.astype(float))
+    res = ar.fit_within(data, "engagement ~ alignment_cascade + wave_number", cluster="manager_id")
+    cols = ["engagement", "alignment_cascade", "wave_number"]
+    demeaned = data[cols] - data.groupby("employee_id")[cols].transform("mean")
+    ref = sm.OLS(demeaned.engagement, demeaned[cols[1:]]).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(DATA.manager_id)[0]})
+    assert_allclose(res.tidy().estimate, ref.params, rtol=1e-10)
+    assert_allclose(res.tidy().std_error, ref.bse, rtol=1e-10)
+    assert res.model is None and res.glance()["n_clusters"].iloc[0] == DATA.manager_id.nunique()
+
+
+def test_mediation_outcome_model_that_separates_is_an_error():
+    # the outcome is 1 exactly when the mediator is positive: the shared logistic engine calls it separated
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=40)
+    data = pd.DataFrame({"t": rng.integers(0, 2, 40).astype(float), "m": m, "y": (m > 0).astype(float)})
+    with pytest.raises(ar.ModelError, match="separation"):
+        ar.fit_mediation(data, treatment="t", mediator="m", outcome="y", n_boot=5)
+
+
+def test_brant_test_is_missing_when_a_cumulative_logit_separates():
+    # the top category holds exactly the rows with x > 1: the binary logit of Y > 2 separates
+    rng = np.random.default_rng(5)
+    x = np.linspace(-2, 2, 80)
+    rating = np.where(x > 1, 3, np.where(rng.random(80) < 1 / (1 + np.exp(-x)), 2, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the ordinal fit's own separation caveat
+        res = ar.fit_ordinal(pd.DataFrame({"rating": rating, "x": x}), "rating ~ x")
+    po = res.extras["proportional_odds"]
+    assert po.chi2.isna().all() and np.isnan(res.glance()["brant_df"].iloc[0])
+    assert res.extras["cumulative_logits"].empty
