@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import alignment_research as ar
 
 
-def _ratio_result(term, hr, lo, hi, name="cox"):
+def _ratio_result(term, hr, lo, hi, name="cox", outcome="voluntary exit", measure="hazard ratio", **attrs):
     table = pd.DataFrame(
         {
             "term": [term],
@@ -25,7 +25,8 @@ def _ratio_result(term, hr, lo, hi, name="cox"):
             "exp_conf_high": [hi],
         }
     )
-    return ar.ModelResult(name, table, pd.DataFrame({"n": [100], "formula": ["x"]}))
+    return ar.ModelResult(name, table, pd.DataFrame({"n": [100], "formula": ["x"]}), outcome=outcome, scale="ratio",
+                          measure=measure, **attrs)
 
 
 def _diff_result(term, est, lo, hi, formula="engagement ~ alignment_cascade"):
@@ -161,7 +162,8 @@ def test_results_with_one_row_per_method_are_described_by_method():
             "method": ["naive", "adjusted"],
         }
     )
-    res = ar.ModelResult("leadership_development: retention", table, pd.DataFrame({"outcome": ["retention"]}))
+    res = ar.ModelResult("leadership_development: retention", table, pd.DataFrame({"outcome": ["retention"]}),
+                         outcome="voluntary exit", scale="ratio", measure="hazard ratio")
     assert ar.describe_effect(res, "naive", comparison="in programme teams").startswith(
         "The hazard of voluntary exit was higher by 20% (95% CI 5.0–40%) in programme teams"
     )
