@@ -435,28 +435,16 @@ def summarise_effect(
     outcome = outcome or _outcome_phrase(result)
     values = _effect_values(row, ratio=ratio, per=per)
     est, lo, hi, null = values
-    excludes = bool(lo > null or hi < null)
     direction = "lower" if hi < null else "higher" if lo > null else "unclear"
     who = _comparison(term, terms, per=per, comparison=comparison)
     words = dict(outcome=outcome, who=who, ratio=ratio, measure=_measure(result), unit=unit, ci=_ci_label(result))
-    if excludes:
+    if direction != "unclear":
         text = _clear_effect_text(values, direction, **words)
     else:
         text = _unclear_effect_text(values, comparison=comparison, **words)
-    summary = pd.DataFrame(
-        [
-            {
-                "term": term,
-                "label": term_label(term, terms=terms),
-                "scale": "ratio" if ratio else "difference",
-                "estimate": est,
-                "conf_low": lo,
-                "conf_high": hi,
-                "excludes_null": excludes,
-                "direction": direction,
-            }
-        ]
-    )
+    summary = pd.DataFrame({"term": [term], "label": [term_label(term, terms=terms)],
+                            "scale": ["ratio" if ratio else "difference"], "estimate": [est], "conf_low": [lo],
+                            "conf_high": [hi], "excludes_null": [direction != "unclear"], "direction": [direction]})
     return EffectSummary(summary, Sentence(text))
 
 
@@ -718,8 +706,23 @@ def plot_retention(data, *, min_group_size: int = 5, at_risk: bool = True, ax=No
     if ax is None:
         ax = plt.gca()
     groups = _km_shown_groups(data, min_group_size, "draw retention curves for leadership")
-    curves = data.extras["curves"].copy()
-    curves = curves.loc[curves["group"].astype(str).isin(groups)]
+    shown, order = _shown_curves(data.extras["curves"], groups, min_group_size)
+    risk = _shown_at_risk(data.extras["at_risk"], groups, min_group_size) if at_risk and "at_risk" in data.extras else None
+    keep = ["group", "time", "time_months", "estimate", "conf_low", "conf_high"]
+    ax = plot_survival(shown[keep], at_risk=risk, ax=ax, **kwargs)
+    if len(groups) < len(data.extras["people"]):
+        ax.text(0.0, -0.2 if risk is None else -0.33 - 0.07 * len(order), f"Groups of fewer than {min_group_size} people "
+                "are not shown.", transform=ax.transAxes, ha="left", va="center", fontsize="x-small")
+    return ax
+
+
+def _shown_curves(curves: pd.DataFrame, groups: set, min_group_size: int) -> tuple[pd.DataFrame, list]:
+    """The curve points that may be drawn, and the groups in drawing order (Low, Medium, High).
+
+    A shown group's curve stops before its first time with fewer than
+    ``min_group_size`` people at risk.
+    """
+    curves = curves.loc[curves["group"].astype(str).isin(groups)].copy()
     curves["time_key"] = curves["time"].astype(str)
     gated = suppress_small_groups(curves.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
                                   group_cols=["group", "time_key"], value_cols=["estimate", "conf_low", "conf_high"],
@@ -730,23 +733,18 @@ def plot_retention(data, *, min_group_size: int = 5, at_risk: bool = True, ax=No
     first_cut = gated.loc[gated["suppressed"]].groupby("group", sort=False)["time"].min()
     shown = shown.loc[shown["time"] < shown["group"].map(first_cut).astype(float).fillna(float("inf"))]
     order = sorted(pd.unique(curves["group"]), key=_level_rank)
-    shown = pd.concat([shown.loc[shown["group"] == g] for g in order] or [shown])
-    risk = None
-    if at_risk and "at_risk" in data.extras:
-        table = data.extras["at_risk"].copy()
-        table = table.loc[table["group"].astype(str).isin(groups)]
-        table["time_key"] = table["time_months"].astype(str)
-        sup = suppress_small_groups(table.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
-                                    group_cols=["group", "time_key"], value_cols=["at_risk"], total=False)
-        sup["group"] = table["group"].to_numpy()
-        sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["people_at_risk"])]
-        risk = sup[["group", "time_months", "at_risk"]]
-    keep = ["group", "time", "time_months", "estimate", "conf_low", "conf_high"]
-    ax = plot_survival(shown[keep], at_risk=risk, ax=ax, **kwargs)
-    if len(groups) < len(data.extras["people"]):
-        ax.text(0.0, -0.2 if risk is None else -0.33 - 0.07 * len(order), f"Groups of fewer than {min_group_size} people "
-                "are not shown.", transform=ax.transAxes, ha="left", va="center", fontsize="x-small")
-    return ax
+    return pd.concat([shown.loc[shown["group"] == g] for g in order] or [shown]), order
+
+
+def _shown_at_risk(at_risk: pd.DataFrame, groups: set, min_group_size: int) -> pd.DataFrame:
+    """``group, time_months, at_risk``: people at risk as text, "–" below ``min_group_size``."""
+    table = at_risk.loc[at_risk["group"].astype(str).isin(groups)].copy()
+    table["time_key"] = table["time_months"].astype(str)
+    sup = suppress_small_groups(table.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
+                                group_cols=["group", "time_key"], value_cols=["at_risk"], total=False)
+    sup["group"] = table["group"].to_numpy()
+    sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["people_at_risk"])]
+    return sup[["group", "time_months", "at_risk"]]
 
 
 def _km_shown_groups(km, min_group_size: int, what: str) -> set:
@@ -976,6 +974,37 @@ def _pooling_sentences(pooling) -> list[str]:
     return [f"In the {name} model: {text}" if name else text for name, text in texts.items()]
 
 
+def _programme_sentences(programme, min_group_size: int) -> list[str]:
+    """What the programme comparison is, and its balance and overlap, in words."""
+    sentences = []
+    g = programme.glance().iloc[0]
+    sentences.append(
+        "The programme effect compares the teams of managers who started the programme with the teams of "
+        "similar managers who had not (yet), matched on what was known on the day of enrolment."
+    )
+    smd = g.get("max_abs_smd_after")
+    if smd is not None and pd.notna(smd) and float(smd) > 0.1:
+        sentences.append(
+            f"After matching, the compared managers still differed on some measured characteristics "
+            f"(largest standardised difference {float(smd):.2f}, above the usual 0.1), so read that estimate "
+            "with caution."
+        )
+    unmatched, enrolled = g.get("n_unmatched"), g.get("n_enrolled")
+    if unmatched is not None and pd.notna(unmatched) and int(unmatched) > 0:
+        share = "some of "
+        if enrolled is not None and pd.notna(enrolled):
+            # the share names the size of two groups of managers (matched, unmatched): both must be shown
+            groups = pd.DataFrame({"group": ["matched", "unmatched"],
+                                   "n": [int(enrolled) - int(unmatched), int(unmatched)]})
+            if not suppress_small_groups(groups, min_group_size=min_group_size, group_cols=["group"])["suppressed"].any():
+                share = f"{int(unmatched) / int(enrolled):.0%} of "
+        sentences.append(
+            f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "
+            "were left out; the estimate describes those who could be matched."
+        )
+    return sentences
+
+
 def describe_caveats(*, retention=None, engagement=None, programme=None, pooling=None,
                      min_group_size: int = 5) -> Sentence:
     """Describe what the models adjusted for and the diagnostics a reader should know.
@@ -1017,31 +1046,7 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, pooling
             sentences.append(f"The {what} model takes into account {listed}.")
     sentences += _pooling_sentences(pooling)
     if programme is not None:
-        g = programme.glance().iloc[0]
-        sentences.append(
-            "The programme effect compares the teams of managers who started the programme with the teams of "
-            "similar managers who had not (yet), matched on what was known on the day of enrolment."
-        )
-        smd = g.get("max_abs_smd_after")
-        if smd is not None and pd.notna(smd) and float(smd) > 0.1:
-            sentences.append(
-                f"After matching, the compared managers still differed on some measured characteristics "
-                f"(largest standardised difference {float(smd):.2f}, above the usual 0.1), so read that estimate "
-                "with caution."
-            )
-        unmatched, enrolled = g.get("n_unmatched"), g.get("n_enrolled")
-        if unmatched is not None and pd.notna(unmatched) and int(unmatched) > 0:
-            share = "some of "
-            if enrolled is not None and pd.notna(enrolled):
-                # the share names the size of two groups of managers (matched, unmatched): both must be shown
-                groups = pd.DataFrame({"group": ["matched", "unmatched"],
-                                       "n": [int(enrolled) - int(unmatched), int(unmatched)]})
-                if not suppress_small_groups(groups, min_group_size=min_group_size, group_cols=["group"])["suppressed"].any():
-                    share = f"{int(unmatched) / int(enrolled):.0%} of "
-            sentences.append(
-                f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "
-                "were left out; the estimate describes those who could be matched."
-            )
+        sentences += _programme_sentences(programme, min_group_size)
     # the statistical caveats each fit recorded (separation, few clusters, ...): shown even where warnings
     # are silenced; the programme's balance and overlap caveats are already described in words above
     for what, result in (("retention", retention), ("engagement", engagement), ("programme", programme)):
