@@ -255,13 +255,13 @@ def _glance_formula(result) -> str | None:
 
 
 def _is_ratio(result) -> bool:
-    """Whether the result's estimates are log ratios (``scale == "ratio"``)."""
-    return getattr(result, "scale", None) == "ratio"
+    """Whether the result's estimates are log ratios (``result.is_ratio``: ``scale == "ratio"``)."""
+    return bool(getattr(result, "is_ratio", getattr(result, "scale", None) == "ratio"))
 
 
 def _measure(result) -> str:
-    """What one estimate is called (``result.measure``; else ``"ratio"``/``"difference"`` after the scale)."""
-    return getattr(result, "measure", None) or ("ratio" if _is_ratio(result) else "difference")
+    """What one estimate is called (``result.measure_name``: its ``measure``, else ``"ratio"``/``"difference"``)."""
+    return getattr(result, "measure_name", None) or ("ratio" if _is_ratio(result) else "difference")
 
 
 def _ci_label(result) -> str:
@@ -328,6 +328,7 @@ class _Comparison:
 
 
 def _comparison(term: str, terms: list[str], *, per: float, comparison: str | None) -> _Comparison:
+    """Name the compared groups: a factor level vs its reference, with vs without, or per unit higher."""
     parsed = _parse_factor(term)
     if parsed is not None:
         var, lvl, ref = parsed
@@ -890,9 +891,9 @@ def describe_study(clean) -> Sentence:
 
 
 def _formula_terms(result) -> list[str]:
-    try:
-        formula = str(result.glance()["formula"].iloc[0])
-    except (KeyError, AttributeError, IndexError, TypeError):
+    """The variables on the right-hand side of the result's formula (none when it has no formula)."""
+    formula = _glance_formula(result)
+    if formula is None:
         return []
     rhs = formula.split("~")[-1]
     try:
