@@ -5,11 +5,14 @@ from __future__ import annotations
 import html as _html
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from .errors import ModelError
+from ._formula import categorical_terms as _categorical_terms, check_columns, formula_variables
+from .errors import ModelError, PrivacyError
+from .privacy import pool_small_levels, suppress_small_groups
+from .results import conf_label
 
 __all__ = [
     "Sentence",
@@ -56,12 +59,10 @@ _ADJUST_LABELS = {
     "manager_rating": "the manager's review rating",
     "alignment_cascade": "cascade alignment",
 }
+#: The data contract's indicator of the employee's own programme ``<name>``: ``program_<name>``.
+_PROGRAM_PREFIX = "program_"
 #: Terms that are 0/1 indicators (worded "with ... vs without").
-_BINARY_PREFIXES = ("manager_program", "program_")
-
-#: What each kind of model's ratio is called, and its outcome by default.
-_RATIO_NAMES = {"cox": "hazard ratio", "logit": "odds ratio", "ordinal": "odds ratio", "discrete": "odds ratio"}
-_OUTCOMES = {"cox": "the hazard of voluntary exit", "discrete": "the odds of voluntary exit"}
+_BINARY_PREFIXES = ("manager_program", _PROGRAM_PREFIX)
 
 _FACTOR = re.compile(
     r"^C\((?P<var>[^,\)]+)(?:,\s*Treatment\((?:reference=)?(?:'(?P<sq>[^']*)'|\"(?P<dq>[^\"]*)\"|(?P<ref>[^'\"\)]+))\))?\)"
@@ -139,8 +140,8 @@ def _infer_reference(term: str, terms) -> str | None:
 def _label(name: str) -> str:
     if name in TERM_LABELS:
         return TERM_LABELS[name]
-    if name.startswith("program_"):
-        return f"the {name[len('program_'):].replace('_', ' ')} programme"
+    if name.startswith(_PROGRAM_PREFIX):
+        return f"the {name[len(_PROGRAM_PREFIX):].replace('_', ' ')} programme"
     return name.replace("_", " ")
 
 
@@ -245,39 +246,135 @@ def _interval(lo: str, hi: str) -> str:
     return f"{lo} to {hi}" if (lo.startswith("−") or hi.startswith("−")) else f"{lo}–{hi}"
 
 
-def _declared_outcome(result):
-    """The ``outcome`` a result declares in ``glance()`` (e.g. the programme effect's "retention")."""
+def _glance_formula(result) -> str | None:
+    """The ``formula`` of ``glance()``, or None."""
     try:
-        g = result.glance()
-        return str(g["outcome"].iloc[0]) if "outcome" in g.columns and len(g) else None
-    except (AttributeError, KeyError, IndexError, TypeError):
+        return str(result.glance()["formula"].iloc[0])
+    except (KeyError, AttributeError, IndexError, TypeError):
         return None
 
 
-def _ratio_name(result) -> str:
-    name = getattr(result, "name", "") or ""
-    if _declared_outcome(result) == "retention":
-        return "hazard ratio"
-    return next((v for k, v in _RATIO_NAMES.items() if name.startswith(k)), "ratio")
+def _is_ratio(result) -> bool:
+    """Whether the result's estimates are log ratios (``result.is_ratio``: ``scale == "ratio"``)."""
+    return bool(getattr(result, "is_ratio", getattr(result, "scale", None) == "ratio"))
 
 
-def _outcome_from(result) -> str:
-    name = getattr(result, "name", "") or ""
-    declared = _declared_outcome(result)
-    if declared == "retention":
-        return "the hazard of voluntary exit"
-    if declared:
-        return _label(declared).split(" (")[0]
-    for key, text in _OUTCOMES.items():
-        if name.startswith(key):
-            return text
-    try:
-        formula = str(result.glance()["formula"].iloc[0])
-        if "~" in formula:
-            return _label(formula.split("~")[0].strip()).split(" (")[0]
-    except (KeyError, AttributeError, IndexError, TypeError):
-        pass
-    return "the outcome"
+def _measure(result) -> str:
+    """What one estimate is called (``result.measure_name``: its ``measure``, else ``"ratio"``/``"difference"``)."""
+    return getattr(result, "measure_name", None) or ("ratio" if _is_ratio(result) else "difference")
+
+
+def _ci_label(result) -> str:
+    """The interval label of the result's ``alpha`` ("95% CI")."""
+    return conf_label(getattr(result, "alpha", 0.05))
+
+
+def _outcome_phrase(result) -> str:
+    """What an effect changes, as a noun phrase: ``"the hazard of voluntary exit"``, ``"engagement"``.
+
+    The words come from ``result.outcome`` (for a result built without one:
+    the left-hand side of ``glance()["formula"]``; else "the outcome"), as
+    their label. A hazard ratio, and the odds ratio of a survival model (one
+    with a ``time_unit``: discrete time), compare the hazard (odds) of the
+    event, so the phrase names it: "the hazard of voluntary exit", "the odds
+    of voluntary exit". Other models are worded with the outcome itself.
+    """
+    outcome = getattr(result, "outcome", None)
+    if not outcome:
+        formula = _glance_formula(result)
+        outcome = formula.split("~")[0].strip() if formula and "~" in formula else None
+    if not outcome:
+        return "the outcome"
+    words = _label(outcome).split(" (")[0]
+    measure = _measure(result)
+    survival = measure.endswith("hazard ratio") or getattr(result, "time_unit", None)
+    if _is_ratio(result) and survival and measure.endswith(" ratio"):
+        return f"the {measure[: -len(' ratio')]} of {words}"
+    return words
+
+
+def _effect_row(result, term: str) -> tuple[pd.Series, list[str]]:
+    """The ``tidy()`` row of ``term`` (or of the method ``term``) and all terms of the model."""
+    table = result.tidy()
+    if term not in set(table["term"]) and "method" in table.columns and term in set(table["method"]):
+        # results with one row per method (naive, adjusted): select the method's row
+        table = table.loc[table["method"] == term].assign(term=term)
+    if term not in set(table["term"]):
+        raise ModelError(f"{term!r} is not a term of this model; its terms are {table['term'].tolist()}.")
+    return table.loc[table["term"] == term].iloc[0], table["term"].astype(str).tolist()
+
+
+def _effect_values(row: pd.Series, *, ratio: bool, per: float) -> tuple[float, float, float, float]:
+    """Estimate, lower and upper limit on the reading scale (a ratio, or ``per`` units' difference), and no effect."""
+    if ratio:
+        if pd.notna(row.get("exp_conf_low")) and per == 1:
+            est, lo, hi = (float(row[c]) for c in ("exp_estimate", "exp_conf_low", "exp_conf_high"))
+        else:
+            est, lo, hi = (math.exp(per * float(row[c])) for c in ("estimate", "conf_low", "conf_high"))
+        null = 1.0
+    else:
+        est, lo, hi = (per * float(row[c]) for c in ("estimate", "conf_low", "conf_high"))
+        null = 0.0
+    return est, min(lo, hi), max(lo, hi), null
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """Who is compared with whom: ``kind`` ("factor", "binary", "per"), the ``subject`` and the ``phrase``."""
+
+    kind: str
+    subject: str
+    phrase: str
+
+
+def _comparison(term: str, terms: list[str], *, per: float, comparison: str | None) -> _Comparison:
+    """Name the compared groups: a factor level vs its reference, with vs without, or per unit higher."""
+    parsed = _parse_factor(term)
+    if parsed is not None:
+        var, lvl, ref = parsed
+        ref = ref or _infer_reference(term, terms)
+        subject = f"{_label(var).split(' (')[0]} {lvl}" + (f" (vs {ref})" if ref else " (vs the reference level)")
+        return _Comparison("factor", subject, comparison or f"for {subject}")
+    subject = _label(term)
+    if term.startswith(_BINARY_PREFIXES):
+        return _Comparison("binary", subject, comparison or f"with {subject} than without")
+    per_text = f"{per:g}-point" if per != 1 else "one-point"
+    short = subject.split(" (")[0]
+    scale = subject[len(short):].strip()
+    return _Comparison("per", subject, comparison or f"per {per_text} higher {short}" + (f" {scale}" if scale else ""))
+
+
+def _clear_effect_text(values, direction: str, *, outcome: str, who: _Comparison, ratio: bool, measure: str,
+                       unit: str, ci: str) -> str:
+    """The sentence of an interval that excludes no effect: direction and size."""
+    est, lo, hi, _ = values
+    # "The odds ... were", "The hazard ... was".
+    verb = "were" if outcome.lower().split(" of ")[0].strip().endswith("odds") else "was"
+    start = f"{outcome[:1].upper() + outcome[1:]} {verb} {direction} by"
+    if ratio:
+        pct = (est - 1) * 100
+        lo_pct, hi_pct = ((1 - hi) * 100, (1 - lo) * 100) if direction == "lower" else ((lo - 1) * 100, (hi - 1) * 100)
+        return (f"{start} {_fmt_pct(pct)} ({ci} {_fmt_pct(lo_pct).rstrip('%')}–{_fmt_pct(hi_pct)}) {who.phrase} "
+                f"({measure} {_fmt(est)}).")
+    near, far = (abs(hi), abs(lo)) if direction == "lower" else (lo, hi)
+    return f"{start} {_fmt(abs(est))} {unit} ({ci} {_interval(_fmt(near), _fmt(far))}) {who.phrase}."
+
+
+def _unclear_effect_text(values, *, outcome: str, who: _Comparison, comparison: str | None, ratio: bool,
+                         measure: str, unit: str, ci: str) -> str:
+    """The sentence of an interval that includes no effect: no clear evidence, and the interval."""
+    est, lo, hi, _ = values
+    if comparison is not None:
+        lead = f"of a difference in {outcome} {comparison}"
+    elif who.kind == "factor":
+        lead = f"that {who.subject} differs in {outcome}"
+    elif who.kind == "binary":
+        lead = f"that having {who.subject} is associated with {outcome}"
+    else:
+        lead = f"that {who.subject.split(' (')[0]} is associated with {outcome}"
+    interval = f"({ci} {_interval(_fmt(lo), _fmt(hi))})"
+    estimate = f"the {measure} is {_fmt(est)} {interval}" if ratio else f"the estimate is {_fmt(est)} {unit} {interval}"
+    return f"There is no clear evidence {lead}: {estimate}, an interval that includes no difference."
 
 
 def summarise_effect(
@@ -289,7 +386,6 @@ def summarise_effect(
     per: float = 1.0,
     unit: str = "points",
     comparison: str | None = None,
-    level: int = 95,
 ) -> EffectSummary:
     """Summarise one term of a fitted model as a table row and a sentence.
 
@@ -298,7 +394,9 @@ def summarise_effect(
     Parameters
     ----------
     result : ModelResult
-        A fitted model (anything with ``tidy()``).
+        A fitted model (anything with ``tidy()``). Its ``outcome``,
+        ``scale``, ``measure`` and ``alpha`` give the outcome, whether the
+        estimate is a ratio, the name of the ratio and the interval level.
     term : str
         The term to describe, as in ``tidy()["term"]`` (or, for results with
         one row per ``method`` such as the programme effect, a method:
@@ -306,15 +404,14 @@ def summarise_effect(
     outcome : str, optional
         What the model explains, as a noun phrase.
     ratio : bool, optional
-        Describe a ratio (hazard/odds ratio) as a percentage change.
+        Describe a ratio (hazard/odds ratio) as a percentage change; by
+        default when ``result.scale`` is ``"ratio"``.
     per : float, default 1.0
         Describe the change for ``per`` units of a continuous term.
     unit : str, default "points"
         Unit of a difference on the outcome scale.
     comparison : str, optional
         Replaces the generated comparison phrase.
-    level : int, default 95
-        Confidence level of the intervals in ``tidy()``, for the wording.
 
     Returns
     -------
@@ -329,102 +426,26 @@ def summarise_effect(
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> res = ar.ModelResult("ols", pd.DataFrame({"term": ["x"], "estimate": [0.3], "conf_low": [0.1],
-    ...                      "conf_high": [0.5]}), pd.DataFrame({"formula": ["engagement ~ x"]}))
+    >>> res = ar.ModelResult("ols", ar.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"n": [100]}),
+    ...                      outcome="engagement")
     >>> ar.summarise_effect(res, "x").table.direction.iloc[0]
     'higher'
     """
-    table = result.tidy()
-    if term not in set(table["term"]) and "method" in table.columns and term in set(table["method"]):
-        # results with one row per method (naive, adjusted): select the method's row
-        table = table.loc[table["method"] == term].assign(term=term)
-    if term not in set(table["term"]):
-        raise ModelError(f"{term!r} is not a term of this model; its terms are {table['term'].tolist()}.")
-    row = table.loc[table["term"] == term].iloc[0]
-    if ratio is None:
-        ratio = "exp_estimate" in table.columns and pd.notna(row.get("exp_estimate"))
-    outcome = outcome or _outcome_from(result)
-    terms = table["term"].astype(str).tolist()
-    parsed = _parse_factor(term)
-    ratio_name = _ratio_name(result)
-
-    if ratio:
-        if "exp_conf_low" in table.columns and pd.notna(row.get("exp_conf_low")) and per == 1:
-            est, lo, hi = (float(row[c]) for c in ("exp_estimate", "exp_conf_low", "exp_conf_high"))
-        else:
-            est, lo, hi = (math.exp(per * float(row[c])) for c in ("estimate", "conf_low", "conf_high"))
-        null = 1.0
-    else:
-        est, lo, hi = (per * float(row[c]) for c in ("estimate", "conf_low", "conf_high"))
-        null = 0.0
-    lo, hi = min(lo, hi), max(lo, hi)
-    excludes = bool(lo > null or hi < null)
+    row, terms = _effect_row(result, term)
+    ratio = _is_ratio(result) if ratio is None else ratio
+    outcome = outcome or _outcome_phrase(result)
+    values = _effect_values(row, ratio=ratio, per=per)
+    est, lo, hi, null = values
     direction = "lower" if hi < null else "higher" if lo > null else "unclear"
-
-    # who is compared with whom
-    if parsed is not None:
-        var, lvl, ref = parsed
-        ref = ref or _infer_reference(term, terms)
-        subject = f"{_label(var).split(' (')[0]} {lvl}" + (f" (vs {ref})" if ref else " (vs the reference level)")
-        phrase = comparison or f"for {subject}"
-    elif term.startswith(_BINARY_PREFIXES):
-        subject = _label(term)
-        phrase = comparison or f"with {subject} than without"
+    who = _comparison(term, terms, per=per, comparison=comparison)
+    words = dict(outcome=outcome, who=who, ratio=ratio, measure=_measure(result), unit=unit, ci=_ci_label(result))
+    if direction != "unclear":
+        text = _clear_effect_text(values, direction, **words)
     else:
-        subject = _label(term)
-        per_text = f"{per:g}-point" if per != 1 else "one-point"
-        short = subject.split(" (")[0]
-        scale = subject[len(short):].strip()
-        phrase = comparison or f"per {per_text} higher {short}" + (f" {scale}" if scale else "")
-
-    ci = f"{level}% CI"
-    # "The odds ... were", "The hazard ... was".
-    verb = "were" if outcome.lower().split(" of ")[0].strip().endswith("odds") else "was"
-    if excludes:
-        if ratio:
-            pct = (est - 1) * 100
-            lo_pct, hi_pct = ((1 - hi) * 100, (1 - lo) * 100) if direction == "lower" else ((lo - 1) * 100, (hi - 1) * 100)
-            text = (
-                f"{outcome[:1].upper() + outcome[1:]} {verb} {direction} by {_fmt_pct(pct)} "
-                f"({ci} {_fmt_pct(lo_pct).rstrip('%')}–{_fmt_pct(hi_pct)}) {phrase} "
-                f"({ratio_name} {_fmt(est)})."
-            )
-        else:
-            text = (
-                f"{outcome[:1].upper() + outcome[1:]} {verb} {direction} by {_fmt(abs(est))} {unit} "
-                f"({ci} {_interval(_fmt(abs(hi) if direction == 'lower' else lo), _fmt(abs(lo) if direction == 'lower' else hi))}) "
-                f"{phrase}."
-            )
-    else:
-        if comparison is not None:
-            about = None
-        elif parsed is not None:
-            about = f"{subject} differs in {outcome}"
-        elif term.startswith(_BINARY_PREFIXES):
-            about = f"having {subject} is associated with {outcome}"
-        else:
-            about = f"{subject.split(' (')[0]} is associated with {outcome}"
-        if ratio:
-            estimate = f"the {ratio_name} is {_fmt(est)} ({ci} {_interval(_fmt(lo), _fmt(hi))})"
-        else:
-            estimate = f"the estimate is {_fmt(est)} {unit} ({ci} {_interval(_fmt(lo), _fmt(hi))})"
-        lead = f"that {about}" if about else f"of a difference in {outcome} {comparison}"
-        text = f"There is no clear evidence {lead}: {estimate}, an interval that includes no difference."
-
-    summary = pd.DataFrame(
-        [
-            {
-                "term": term,
-                "label": term_label(term, terms=terms),
-                "scale": "ratio" if ratio else "difference",
-                "estimate": est,
-                "conf_low": lo,
-                "conf_high": hi,
-                "excludes_null": excludes,
-                "direction": direction,
-            }
-        ]
-    )
+        text = _unclear_effect_text(values, comparison=comparison, **words)
+    summary = pd.DataFrame({"term": [term], "label": [term_label(term, terms=terms)],
+                            "scale": ["ratio" if ratio else "difference"], "estimate": [est], "conf_low": [lo],
+                            "conf_high": [hi], "excludes_null": [direction != "unclear"], "direction": [direction]})
     return EffectSummary(summary, Sentence(text))
 
 
@@ -436,23 +457,28 @@ def describe_effect(result, term: str, *, outcome: str | None = None, ratio: boo
     18–40%) ...". When it includes no effect, the sentence says there is no
     clear evidence and quotes the interval. It never claims an effect the
     interval does not support, and it describes associations (the data are
-    observational; the caveats belong beside it).
+    observational; the caveats belong beside it). The interval is labelled
+    with the result's level (``result.conf_label``, from its ``alpha``).
 
     Parameters
     ----------
     result : ModelResult
-        A fitted model (anything with ``tidy()``; ``glance()["formula"]``
-        gives the outcome of linear models).
+        A fitted model (anything with ``tidy()``). The sentence reads what
+        the result says it is: ``outcome``, ``scale``, ``measure`` (the name
+        of the ratio) and ``alpha``.
     term : str
         The term, as in ``tidy()["term"]``.
     outcome : str, optional
-        The outcome as a noun phrase; by default "the hazard of voluntary
-        exit" for Cox models and the formula's left-hand side otherwise.
+        The outcome as a noun phrase; by default ``result.outcome`` as a
+        label, preceded by "the hazard of" for a hazard ratio and "the odds
+        of" for the odds ratio of a survival model ("the hazard of voluntary
+        exit"). A result without ``outcome`` is worded with the left-hand
+        side of ``glance()["formula"]``, else "the outcome".
     ratio : bool, optional
         Word the effect as a percentage change of a ratio; by default when
-        ``tidy()`` has ``exp_estimate``.
+        ``result.scale`` is ``"ratio"``.
     **kwargs
-        ``per``, ``unit``, ``comparison``, ``level``: see :func:`summarise_effect`.
+        ``per``, ``unit``, ``comparison``: see :func:`summarise_effect`.
 
     Returns
     -------
@@ -469,7 +495,9 @@ def describe_effect(result, term: str, *, outcome: str | None = None, ratio: boo
     >>> tidy = pd.DataFrame({"term": ["manager_program"], "estimate": [-0.36], "conf_low": [-0.5],
     ...                      "conf_high": [-0.2], "exp_estimate": [0.70], "exp_conf_low": [0.61],
     ...                      "exp_conf_high": [0.82]})
-    >>> ar.describe_effect(ar.ModelResult("cox", tidy, pd.DataFrame()), "manager_program")
+    >>> cox = ar.ModelResult("cox", tidy, pd.DataFrame(), outcome="voluntary exit", scale="ratio",
+    ...                      measure="hazard ratio")
+    >>> ar.describe_effect(cox, "manager_program")
     The hazard of voluntary exit was lower by 30% (95% CI 18–39%) with a manager who has started leadership development than without (hazard ratio 0.70).
     """
     return summarise_effect(result, term, outcome=outcome, ratio=ratio, **kwargs).text
@@ -672,16 +700,30 @@ def plot_retention(data, *, min_group_size: int = 5, at_risk: bool = True, ax=No
     >>> km = ar.fit_km(ar.add_levels(person, "alignment_cascade_entry"), group="alignment_level")
     >>> ax = ar.plot_retention(km)
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib is heavy and only needed to draw
 
-    from .privacy import suppress_small_groups
-    from .retention import plot_survival
+    from .retention import plot_survival  # deferred: retention loads lifelines and matplotlib
 
     if ax is None:
         ax = plt.gca()
     groups = _km_shown_groups(data, min_group_size, "draw retention curves for leadership")
-    curves = data.extras["curves"].copy()
-    curves = curves.loc[curves["group"].astype(str).isin(groups)]
+    shown, order = _shown_curves(data.extras["curves"], groups, min_group_size)
+    risk = _shown_at_risk(data.extras["at_risk"], groups, min_group_size) if at_risk and "at_risk" in data.extras else None
+    keep = ["group", "time", "time_months", "estimate", "conf_low", "conf_high"]
+    ax = plot_survival(shown[keep], at_risk=risk, ax=ax, **kwargs)
+    if len(groups) < len(data.extras["people"]):
+        ax.text(0.0, -0.2 if risk is None else -0.33 - 0.07 * len(order), f"Groups of fewer than {min_group_size} people "
+                "are not shown.", transform=ax.transAxes, ha="left", va="center", fontsize="x-small")
+    return ax
+
+
+def _shown_curves(curves: pd.DataFrame, groups: set, min_group_size: int) -> tuple[pd.DataFrame, list]:
+    """The curve points that may be drawn, and the groups in drawing order (Low, Medium, High).
+
+    A shown group's curve stops before its first time with fewer than
+    ``min_group_size`` people at risk.
+    """
+    curves = curves.loc[curves["group"].astype(str).isin(groups)].copy()
     curves["time_key"] = curves["time"].astype(str)
     gated = suppress_small_groups(curves.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
                                   group_cols=["group", "time_key"], value_cols=["estimate", "conf_low", "conf_high"],
@@ -692,23 +734,18 @@ def plot_retention(data, *, min_group_size: int = 5, at_risk: bool = True, ax=No
     first_cut = gated.loc[gated["suppressed"]].groupby("group", sort=False)["time"].min()
     shown = shown.loc[shown["time"] < shown["group"].map(first_cut).astype(float).fillna(float("inf"))]
     order = sorted(pd.unique(curves["group"]), key=_level_rank)
-    shown = pd.concat([shown.loc[shown["group"] == g] for g in order] or [shown])
-    risk = None
-    if at_risk and "at_risk" in data.extras:
-        table = data.extras["at_risk"].copy()
-        table = table.loc[table["group"].astype(str).isin(groups)]
-        table["time_key"] = table["time_months"].astype(str)
-        sup = suppress_small_groups(table.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
-                                    group_cols=["group", "time_key"], value_cols=["at_risk"], total=False)
-        sup["group"] = table["group"].to_numpy()
-        sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["people_at_risk"])]
-        risk = sup[["group", "time_months", "at_risk"]]
-    keep = ["group", "time", "time_months", "estimate", "conf_low", "conf_high"]
-    ax = plot_survival(shown[keep], at_risk=risk, ax=ax, **kwargs)
-    if len(groups) < len(data.extras["people"]):
-        ax.text(0.0, -0.2 if risk is None else -0.33 - 0.07 * len(order), f"Groups of fewer than {min_group_size} people "
-                "are not shown.", transform=ax.transAxes, ha="left", va="center", fontsize="x-small")
-    return ax
+    return pd.concat([shown.loc[shown["group"] == g] for g in order] or [shown]), order
+
+
+def _shown_at_risk(at_risk: pd.DataFrame, groups: set, min_group_size: int) -> pd.DataFrame:
+    """``group, time_months, at_risk``: people at risk as text, "–" below ``min_group_size``."""
+    table = at_risk.loc[at_risk["group"].astype(str).isin(groups)].copy()
+    table["time_key"] = table["time_months"].astype(str)
+    sup = suppress_small_groups(table.astype({"group": str}), count="people_at_risk", min_group_size=min_group_size,
+                                group_cols=["group", "time_key"], value_cols=["at_risk"], total=False)
+    sup["group"] = table["group"].to_numpy()
+    sup["at_risk"] = [("–" if s else f"{int(v)}") for s, v in zip(sup["suppressed"], sup["people_at_risk"])]
+    return sup[["group", "time_months", "at_risk"]]
 
 
 def _km_shown_groups(km, min_group_size: int, what: str) -> set:
@@ -717,9 +754,6 @@ def _km_shown_groups(km, min_group_size: int, what: str) -> set:
     Decided by :func:`suppress_small_groups` on ``fit_km``'s people counts,
     with complementary suppression (the groups make up the whole study).
     """
-    from .errors import PrivacyError
-    from .privacy import suppress_small_groups
-
     extras = getattr(km, "extras", None) or {}
     people = extras.get("people")
     if people is None or pd.to_numeric(people["n_people"], errors="coerce").isna().any():
@@ -777,8 +811,6 @@ def describe_retention(km, *, months: int = 12, min_group_size: int = 5) -> Sent
     >>> ar.describe_retention(km).startswith("After 12 months of tenure")
     True
     """
-    from .privacy import suppress_small_groups
-
     groups = _km_shown_groups(km, min_group_size, "describe retention for leadership")
     term = f"retention_{months}_months"
     table = km.tidy()
@@ -793,11 +825,11 @@ def describe_retention(km, *, months: int = 12, min_group_size: int = 5) -> Sent
     rows = rows.iloc[sorted(range(len(rows)), key=lambda i: _level_rank(rows["group"].iloc[i]))[::-1]]
     if rows.empty:
         return Sentence(f"Too few people were followed for {months} months to describe retention at that tenure.")
-    parts = []
+    parts, km_ci = [], _ci_label(km)
     for i, r in enumerate(rows.itertuples()):
         group = re.sub(r" \([^()]*\)$", "", str(r.group))
         group = group[:1].lower() + group[1:]
-        ci = f"95% CI {r.conf_low * 100:.0f}–{r.conf_high * 100:.0f}%"
+        ci = f"{km_ci} {r.conf_low * 100:.0f}–{r.conf_high * 100:.0f}%"
         if i == 0:
             parts.append(f"an estimated {r.estimate * 100:.0f}% ({ci}) of employees with {group} were still employed")
         else:
@@ -859,12 +891,10 @@ def describe_study(clean) -> Sentence:
 
 
 def _formula_terms(result) -> list[str]:
-    try:
-        formula = str(result.glance()["formula"].iloc[0])
-    except (KeyError, AttributeError, IndexError, TypeError):
+    """The variables on the right-hand side of the result's formula (none when it has no formula)."""
+    formula = _glance_formula(result)
+    if formula is None:
         return []
-    from ._formula import formula_variables
-
     rhs = formula.split("~")[-1]
     try:
         return formula_variables(rhs)
@@ -916,11 +946,6 @@ def prepare_leadership_model(
     >>> model.formula
     'engagement ~ alignment_cascade + C(job_level, Treatment(reference=1))'
     """
-    import dataclasses
-
-    from ._formula import categorical_terms as _categorical_terms, check_columns, formula_variables
-    from .privacy import pool_small_levels
-
     variables = formula_variables(formula)
     check_columns(data, variables)
     lhs = formula_variables(formula.split("~")[0]) if "~" in formula else []
@@ -929,7 +954,7 @@ def prepare_leadership_model(
                  or isinstance(data[v].dtype, pd.CategoricalDtype))]
     columns = [v for v in variables if v in _categorical_terms(formula) or v in text]
     pooled = pool_small_levels(data, columns, min_group_size=min_group_size, person=person)
-    return dataclasses.replace(pooled, formula=pooled.apply(formula))
+    return replace(pooled, formula=pooled.apply(formula))
 
 
 def _pooling_sentences(pooling) -> list[str]:
@@ -948,6 +973,37 @@ def _pooling_sentences(pooling) -> list[str]:
             return [f"In {'both' if len(named) == 2 else 'all'} models: {text}"]
         return [f"In the {named[0]} model: {text}" if named else text]
     return [f"In the {name} model: {text}" if name else text for name, text in texts.items()]
+
+
+def _programme_sentences(programme, min_group_size: int) -> list[str]:
+    """What the programme comparison is, and its balance and overlap, in words."""
+    sentences = []
+    g = programme.glance().iloc[0]
+    sentences.append(
+        "The programme effect compares the teams of managers who started the programme with the teams of "
+        "similar managers who had not (yet), matched on what was known on the day of enrolment."
+    )
+    smd = g.get("max_abs_smd_after")
+    if smd is not None and pd.notna(smd) and float(smd) > 0.1:
+        sentences.append(
+            f"After matching, the compared managers still differed on some measured characteristics "
+            f"(largest standardised difference {float(smd):.2f}, above the usual 0.1), so read that estimate "
+            "with caution."
+        )
+    unmatched, enrolled = g.get("n_unmatched"), g.get("n_enrolled")
+    if unmatched is not None and pd.notna(unmatched) and int(unmatched) > 0:
+        share = "some of "
+        if enrolled is not None and pd.notna(enrolled):
+            # the share names the size of two groups of managers (matched, unmatched): both must be shown
+            groups = pd.DataFrame({"group": ["matched", "unmatched"],
+                                   "n": [int(enrolled) - int(unmatched), int(unmatched)]})
+            if not suppress_small_groups(groups, min_group_size=min_group_size, group_cols=["group"])["suppressed"].any():
+                share = f"{int(unmatched) / int(enrolled):.0%} of "
+        sentences.append(
+            f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "
+            "were left out; the estimate describes those who could be matched."
+        )
+    return sentences
 
 
 def describe_caveats(*, retention=None, engagement=None, programme=None, pooling=None,
@@ -991,33 +1047,7 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, pooling
             sentences.append(f"The {what} model takes into account {listed}.")
     sentences += _pooling_sentences(pooling)
     if programme is not None:
-        g = programme.glance().iloc[0]
-        sentences.append(
-            "The programme effect compares the teams of managers who started the programme with the teams of "
-            "similar managers who had not (yet), matched on what was known on the day of enrolment."
-        )
-        smd = g.get("max_abs_smd_after")
-        if smd is not None and pd.notna(smd) and float(smd) > 0.1:
-            sentences.append(
-                f"After matching, the compared managers still differed on some measured characteristics "
-                f"(largest standardised difference {float(smd):.2f}, above the usual 0.1), so read that estimate "
-                "with caution."
-            )
-        unmatched, enrolled = g.get("n_unmatched"), g.get("n_enrolled")
-        if unmatched is not None and pd.notna(unmatched) and int(unmatched) > 0:
-            share = "some of "
-            if enrolled is not None and pd.notna(enrolled):
-                from .privacy import suppress_small_groups
-
-                # the share names the size of two groups of managers (matched, unmatched): both must be shown
-                groups = pd.DataFrame({"group": ["matched", "unmatched"],
-                                       "n": [int(enrolled) - int(unmatched), int(unmatched)]})
-                if not suppress_small_groups(groups, min_group_size=min_group_size, group_cols=["group"])["suppressed"].any():
-                    share = f"{int(unmatched) / int(enrolled):.0%} of "
-            sentences.append(
-                f"{share[:1].upper() + share[1:]}the managers who took the programme had no comparable manager and "
-                "were left out; the estimate describes those who could be matched."
-            )
+        sentences += _programme_sentences(programme, min_group_size)
     # the statistical caveats each fit recorded (separation, few clusters, ...): shown even where warnings
     # are silenced; the programme's balance and overlap caveats are already described in words above
     for what, result in (("retention", retention), ("engagement", engagement), ("programme", programme)):

@@ -1,6 +1,7 @@
 """Wording for leaders: sentences follow the interval, labels are readable."""
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 import alignment_research as ar
 
 
-def _ratio_result(term, hr, lo, hi, name="cox"):
+def _ratio_result(term, hr, lo, hi, name="cox", outcome="voluntary exit", measure="hazard ratio", **attrs):
     table = pd.DataFrame(
         {
             "term": [term],
@@ -25,7 +26,8 @@ def _ratio_result(term, hr, lo, hi, name="cox"):
             "exp_conf_high": [hi],
         }
     )
-    return ar.ModelResult(name, table, pd.DataFrame({"n": [100], "formula": ["x"]}))
+    return ar.ModelResult(name, table, pd.DataFrame({"n": [100], "formula": ["x"]}), outcome=outcome, scale="ratio",
+                          measure=measure, **attrs)
 
 
 def _diff_result(term, est, lo, hi, formula="engagement ~ alignment_cascade"):
@@ -161,7 +163,8 @@ def test_results_with_one_row_per_method_are_described_by_method():
             "method": ["naive", "adjusted"],
         }
     )
-    res = ar.ModelResult("leadership_development: retention", table, pd.DataFrame({"outcome": ["retention"]}))
+    res = ar.ModelResult("leadership_development: retention", table, pd.DataFrame({"outcome": ["retention"]}),
+                         outcome="voluntary exit", scale="ratio", measure="hazard ratio")
     assert ar.describe_effect(res, "naive", comparison="in programme teams").startswith(
         "The hazard of voluntary exit was higher by 20% (95% CI 5.0–40%) in programme teams"
     )
@@ -181,3 +184,82 @@ def test_odds_take_a_plural_verb():
     text = ar.describe_effect(_ratio_result("alignment_cascade", 0.70, 0.61, 0.82), "alignment_cascade",
                               outcome="the odds of leaving in the next cycle")
     assert text.startswith("The odds of leaving in the next cycle were lower by 30%")
+
+
+# --- the report reads what a result is (outcome, scale, measure, alpha), never its name -----------------
+
+
+def test_every_interval_label_follows_alpha():
+    """A 50% interval is labelled "50% CI", in clear and in unclear sentences, for ratios and differences."""
+    table = ar.tidy_table(["alignment_cascade"], [math.log(0.70)], [0.1], alpha=0.5, ratio=True)
+    res = ar.ModelResult("cox", table, pd.DataFrame(), alpha=0.5, outcome="voluntary exit", scale="ratio",
+                         measure="hazard ratio")
+    text = ar.describe_effect(res, "alignment_cascade", comparison="per point")
+    # exp(log(0.7) -/+ qnorm(0.75) * 0.1) = 0.6544, 0.7488: lower by 25.1% to 34.6%
+    assert text == "The hazard of voluntary exit was lower by 30% (50% CI 25–35%) per point (hazard ratio 0.70)."
+    diff = ar.ModelResult("ols", ar.tidy_table(["x"], [0.03], [0.05], alpha=0.1), pd.DataFrame(), alpha=0.1,
+                          outcome="engagement")
+    assert "the estimate is 0.03 points (90% CI −0.05 to 0.11)" in ar.describe_effect(diff, "x")
+
+
+def test_a_cox_fit_at_alpha_one_half_is_described_with_a_50_percent_interval(tiny_clean):
+    res = ar.fit_cox(tiny_clean.analysis.intervals, "alignment_cascade + engagement", start="start", stop="stop",
+                     event="event", alpha=0.5)
+    if res.alpha != 0.5:  # fit_cox records alpha on the retention branch (issue 11); until then nothing to check
+        pytest.skip("fit_cox does not record alpha yet")
+    text = ar.describe_effect(res, "engagement")
+    assert "50% CI" in text and "95% CI" not in text
+
+
+def test_describe_retention_labels_the_interval_with_the_results_alpha(tiny_clean):
+    km = ar.fit_km(ar.add_levels(tiny_clean.analysis.person, "alignment_cascade_entry"), group="alignment_level")
+    assert "(95% CI " in ar.describe_retention(km, min_group_size=1)
+    text = ar.describe_retention(replace(km, alpha=0.1), min_group_size=1)
+    assert "(90% CI " in text and "95% CI" not in text
+
+
+@pytest.mark.parametrize(
+    "attrs, formula, start",
+    [
+        # what each fit sets (issue 11) and the words the report made of its name before: unchanged
+        (dict(outcome="voluntary exit", measure="hazard ratio", time_unit="days"), "x", "The hazard of voluntary exit was lower by 30%"),
+        (dict(outcome="voluntary exit", measure="odds ratio", time_unit="days"), "x", "The odds of voluntary exit were lower by 30%"),
+        (dict(outcome="left_next_cycle", measure="odds ratio"), "left_next_cycle ~ x", "Left next cycle was lower by 30%"),
+        (dict(outcome="rating", measure="odds ratio"), "rating ~ x", "The employee's review rating was lower by 30%"),
+        (dict(outcome="voluntary exit", measure="cause-specific hazard ratio", time_unit="days"), "x",
+         "The cause-specific hazard of voluntary exit was lower by 30%"),
+        # a ratio with no name is a "ratio"; no outcome and no formula left side: "the outcome"
+        (dict(), "x", "The outcome was lower by 30%"),
+    ],
+)
+def test_the_outcome_and_the_ratio_are_read_from_the_result(attrs, formula, start):
+    table = ar.tidy_table(["x"], [math.log(0.7)], [0.1], ratio=True)
+    res = ar.ModelResult("any name", table, pd.DataFrame({"formula": [formula]}), scale="ratio", **attrs)
+    text = ar.describe_effect(res, "x", comparison="per point")
+    assert text.startswith(start), text
+    assert text.endswith(f"({attrs.get('measure', 'ratio')} 0.70).")
+
+
+def test_the_result_name_is_not_read():
+    """A hand-built "cox" without attributes is a difference of "the outcome" (scale decides, not the name)."""
+    table = ar.tidy_table(["x"], [math.log(0.7)], [0.1], ratio=True)
+    text = ar.describe_effect(ar.ModelResult("cox", table, pd.DataFrame()), "x", comparison="per point")
+    assert text == "The outcome was lower by 0.36 points (95% CI 0.16–0.55) per point."
+    logit = ar.ModelResult("logit", table, pd.DataFrame({"formula": ["left_next_cycle ~ x"]}), scale="ratio")
+    assert ar.describe_effect(logit, "x").endswith("(ratio 0.70).")
+
+
+def test_the_outcome_attribute_comes_before_the_formula():
+    res = ar.ModelResult("ols", ar.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"formula": ["y ~ x"]}),
+                         outcome="engagement")
+    assert ar.describe_effect(res, "x").startswith("Engagement was higher by 0.30 points (95% CI 0.10–0.50)")
+    no_lhs = ar.ModelResult("ols", ar.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"formula": ["x"]}))
+    assert ar.describe_effect(no_lhs, "x").startswith("The outcome was higher by 0.30 points")
+
+
+def test_a_ratio_scale_is_worded_as_a_ratio_even_without_exp_columns():
+    table = ar.tidy_table(["x"], [math.log(2.0)], [0.1])
+    res = ar.ModelResult("m", table, pd.DataFrame(), scale="ratio", measure="odds ratio", outcome="leaving")
+    s = ar.summarise_effect(res, "x", comparison="per point")
+    assert s.table["scale"].iloc[0] == "ratio" and s.table["estimate"].iloc[0] == pytest.approx(2.0)
+    assert s.text.startswith("Leaving was higher by 100% (95% CI")
