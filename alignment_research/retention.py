@@ -156,6 +156,13 @@ class CoxFit:
     surv: tuple = ()  # (start, stop, event) of every row used (for the pooled KM of ph_test)
 
 
+def _keyed_display(result: ModelResult, columns) -> pd.DataFrame:
+    """The columns of ``result.table`` that ``repr`` shows (a one-level ``group`` left out)."""
+    t = result.table
+    keep = [c for c in columns if c in t and not (c == "group" and t[c].nunique() <= 1)]
+    return t[keep]
+
+
 class CoxResult(ModelResult):
     """Cox model result: hazard ratios in ``tidy()``, a forest plot in ``plot()``."""
 
@@ -347,6 +354,9 @@ fit_cox.__doc__ = fit_cox.__doc__.format(**DOCS)
 # --------------------------------------------------------------------------- PH test
 class PHTestResult(ModelResult):
     """Scaled Schoenfeld residual tests; ``plot()`` draws the residuals of one term."""
+
+    def _display_table(self) -> pd.DataFrame:
+        return _keyed_display(self, ["cause", "term", "statistic", "df", "p_value", "verdict"])
 
     def plot(self, *, term=None, cause=None, ax=None, **kwargs):
         """Draw the scaled Schoenfeld residuals of ``term`` against tenure.
@@ -920,6 +930,9 @@ def _rmst_one(a, b, ev, horizon, delayed, level):
 class KMResult(ModelResult):
     """Kaplan–Meier result; ``plot()`` draws retention curves with bands and numbers at risk."""
 
+    def _display_table(self) -> pd.DataFrame:
+        return _keyed_display(self, ["group", "term", "estimate", "conf_low", "conf_high"])
+
     def plot(self, *, ax=None, at_risk=True, **kwargs):
         """Draw the retention curves (tenure in months) with a numbers-at-risk table below.
 
@@ -1167,6 +1180,9 @@ def _aj(a, b, etype, causes, grid, z):
 class CIFResult(ModelResult):
     """Cumulative incidence result; ``plot()`` draws the curves by cause."""
 
+    def _display_table(self) -> pd.DataFrame:
+        return _keyed_display(self, ["group", "cause", "term", "estimate", "conf_low", "conf_high"])
+
     def plot(self, *, ax=None, **kwargs):
         """Draw cumulative incidence of each exit type against tenure (months).
 
@@ -1320,12 +1336,22 @@ class CauseSpecificResult(ModelResult):
 
     by_cause: dict = field(default_factory=dict)
 
+    def _labelled(self) -> pd.DataFrame:
+        """``table`` with each term named ``cause: term``."""
+        return self.table.assign(term=self.table["cause"].astype(str) + ": " + self.table["term"].astype(str))
+
+    def _display_table(self) -> pd.DataFrame:
+        return pd.concat([self.table[["cause"]], ModelResult._display_table(self)], axis=1)
+
+    def summary(self):
+        """Return the text summary of :class:`ModelResult`, terms named ``cause: term``."""
+        return ModelResult.summary(replace(self, table=self._labelled(), stats=self.stats.iloc[:0]))
+
     def plot(self, *, ax=None, **kwargs):
         """Draw a forest plot of the cause-specific hazard ratios (terms labelled ``cause: term``)."""
         from .plots import plot_forest  # deferred: as ModelResult.plot, only needed to draw
 
-        table = self.table.assign(term=self.table["cause"].astype(str) + ": " + self.table["term"].astype(str))
-        return plot_forest(table, ratio=True, ax=ax, **kwargs)
+        return plot_forest(self._labelled(), ratio=True, ax=ax, **kwargs)
 
 
 def fit_cause_specific(data, formula, *, event_type="event_type", causes=None, **cox_kwargs) -> CauseSpecificResult:
