@@ -220,7 +220,9 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (log hazard
         ratios and hazard ratios). ``glance()``: ``n, n_subjects, events,
         log_likelihood, log_likelihood_null, aic, concordance, cov_type,
-        n_clusters, formula``.
+        n_clusters, formula``. ``outcome`` is ``"voluntary exit"`` for the
+        default ``event`` column (else the column's name in words),
+        ``measure`` ``"hazard ratio"``, ``time_unit`` ``"days"``.
 
     Raises
     ------
