@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 __all__: list[str] = []
@@ -409,8 +410,6 @@ def simulate_counting_process(n: int, seed: int = 0, *, year: int = 365, n_extra
     involuntary about 1/15 per year. ``n_extra`` adds that many standard-normal
     noise covariates ``z1..`` (benchmarks use them to reach ~10 covariates).
     """
-    import pandas as pd
-
     rng = np.random.default_rng(seed)
     W = 3 * year
     beta = dict(alignment_cascade=-0.8, engagement=-0.35, manager_program=-0.3, manager_rating=-0.15,

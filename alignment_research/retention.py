@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import matplotlib.pyplot as plt
 import matplotlib.transforms as mtransforms
 import numpy as np
 import pandas as pd
+import patsy
+from lifelines import KaplanMeierFitter
+from lifelines.exceptions import StatError
+from lifelines.utils import restricted_mean_survival_time as lifelines_rmst
 from scipy import stats
 
 from . import _cox
 from ._checks import check_clusters, check_estimates, check_finite, warn_caveat
 from ._docs import DOCS
+from ._estimators import cluster_codes, cluster_robust_cov, fit_logistic
 from ._formula import check_columns, design_matrix
-from .errors import ModelError, StatisticalWarning
-from .results import TIDY_COLUMNS, ModelResult
+from .errors import ModelError
+from .privacy import group_sizes
+from .results import ModelResult, tidy_table
 
 __all__ = [
     "fit_km",
@@ -37,13 +42,21 @@ __all__ = [
     "CoxResult",
     "PHTestResult",
     "CIFResult",
+    "CauseSpecificResult",
+    "restricted_mean_survival",
     "DAYS_PER_MONTH",
 ]
 
 #: Days in an average month (365.25 / 12); tenure is shown in months.
 DAYS_PER_MONTH = 365.25 / 12
 
-_EXP_COLUMNS = ["exp_estimate", "exp_conf_low", "exp_conf_high"]
+#: Unit of the survival time columns of the analysis tables (``entry``, ``exit``, ``start``, ``stop``).
+_TIME_UNIT = "days"
+
+
+def _outcome(event: str) -> str:
+    """The outcome in words: "voluntary exit" for the toolkit's ``event`` column, else the column's name."""
+    return "voluntary exit" if event == "event" else str(event).replace("_", " ").strip()
 
 
 # --------------------------------------------------------------------------- checks
@@ -143,14 +156,19 @@ class CoxFit:
     surv: tuple = ()  # (start, stop, event) of every row used (for the pooled KM of ph_test)
 
 
+def _keyed_display(result: ModelResult, columns) -> pd.DataFrame:
+    """The columns of ``result.table`` that ``repr`` shows (a one-level ``group`` left out)."""
+    t = result.table
+    keep = [c for c in columns if c in t and not (c == "group" and t[c].nunique() <= 1)]
+    return t[keep]
+
+
 class CoxResult(ModelResult):
     """Cox model result: hazard ratios in ``tidy()``, a forest plot in ``plot()``."""
 
 
 def _term_map(formula: str, columns) -> dict:
     """Group design columns into formula terms (for per-term tests, as R's ``assign``)."""
-    import patsy
-
     desc = patsy.ModelDesc.from_formula(formula)
     out: dict[str, list[int]] = {}
     for term in desc.rhs_termlist:
@@ -202,7 +220,9 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (log hazard
         ratios and hazard ratios). ``glance()``: ``n, n_subjects, events,
         log_likelihood, log_likelihood_null, aic, concordance, cov_type,
-        n_clusters, formula``.
+        n_clusters, formula``. ``outcome`` is ``"voluntary exit"`` for the
+        default ``event`` column (else the column's name in words),
+        ``measure`` ``"hazard ratio"``, ``time_unit`` ``"days"``.
 
     Raises
     ------
@@ -246,68 +266,29 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     """
     if ties not in ("efron", "breslow"):
         raise ModelError(f"The value for `ties` must be one of ['efron', 'breslow'], but {ties!r} was passed.")
-    z = _z(alpha)
+    _z(alpha)
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
-    surv_cols = [duration, entry, start, stop, event, cluster, *strata_cols]
-    check_columns(data, surv_cols, what="The data")
-    check_finite(data, [duration, entry, start, stop])
-    data = _plain(_complete(data, surv_cols))
-    X, kept = design_matrix(data, formula, intercept=False)
-    if len(kept) < len(data):
-        data = data.loc[kept]
-    a, b = _survival_times(data, duration=duration, entry=entry, start=start, stop=stop)
-    ev = _event_array(data, event)
-    if ev.sum() == 0:
-        raise ModelError(f"No events (`{event}` == 1) in the {len(data)} rows used; a Cox model needs events.")
+    data, X, (a, b, ev) = _cox_rows(data, formula, duration=duration, entry=entry, start=start, stop=stop,
+                                    event=event, other=[cluster, *strata_cols])
     columns = list(X.columns)
     Xv = X.to_numpy(float)
-    Xc = Xv - Xv.mean(axis=0)
-    if np.linalg.matrix_rank(Xc.T @ Xc / max(len(Xc), 1)) < Xc.shape[1]:
-        raise ModelError(
-            f"The covariates {columns} are collinear (one is a combination of others); drop one of them."
-        )
+    _check_collinear(Xv, columns)
     caveats = check_clusters(data[cluster], cluster) if cluster is not None else []
     strata_codes = None
     if strata_cols:
         strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
     cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties)
     beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
-    try:
-        naive = np.linalg.inv(evaluation.info)
-    except np.linalg.LinAlgError:  # a singular information matrix: no finite variance (a caveat below says so)
-        naive = np.full_like(evaluation.info, np.nan)
-    if cluster is not None:
-        codes = pd.factorize(data[cluster])[0][cd.rows]
-        resid = _cox.score_residuals(cd, evaluation)
-        B = _cox.cluster_sum(resid @ naive, codes)
-        var = B.T @ B
-        cov_type = f"cluster: {cluster}"
-        n_clusters = int(data[cluster].nunique())
-    else:
-        var = naive
-        cov_type = "model-based"
-        n_clusters = np.nan
+    naive, var, cov_type, n_clusters = _cox_variance(cd, evaluation, data, cluster)
     with np.errstate(invalid="ignore"):  # a diverging fit (caveat below) can leave no finite variance
         se = np.sqrt(np.diag(var))
+        naive_se = np.sqrt(np.diag(naive))
     # separation: a level without events, a hazard ratio beyond e^10, a standard error far above the rest
     # (judged on the model-based errors: a robust error can be small even when the estimate diverges)
-    with np.errstate(invalid="ignore"):
-        naive_se = np.sqrt(np.diag(naive))
     caveats += check_estimates(columns, beta, naive_se, model=f"Cox fit of {formula!r}", X=X, y=ev,
                                kind="events", converged=converged)
     conc = _cox.concordance(cd, evaluation.eta)
-    table = pd.DataFrame({
-        "term": columns,
-        "estimate": beta,
-        "std_error": se,
-        "statistic": beta / se,
-        "p_value": 2 * stats.norm.sf(np.abs(beta / se)),
-        "conf_low": beta - z * se,
-        "conf_high": beta + z * se,
-    })
-    with np.errstate(over="ignore"):  # a diverging estimate (warned above) gives an infinite ratio
-        for col, src in zip(_EXP_COLUMNS, ("estimate", "conf_low", "conf_high")):
-            table[col] = np.exp(table[src].to_numpy())
+    table = tidy_table(columns, beta, se, alpha=alpha, ratio=True)
     summary = pd.DataFrame([{
         "n": len(data),
         "n_subjects": _subject_count(data),
@@ -322,7 +303,51 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     }])
     model = CoxFit(cd, beta, evaluation, var, naive, columns, _term_map(formula, columns), loglik0, iterations,
                    converged, (a, b, ev))
-    return CoxResult("cox", table, summary, model, {"concordance": conc}, caveats)
+    return CoxResult("cox", table, summary, model, {"concordance": conc}, caveats, alpha=alpha,
+                     outcome=_outcome(event), scale="ratio", time_unit=_TIME_UNIT, measure="hazard ratio")
+
+
+def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
+    """The complete rows a Cox fit uses, its design matrix and the (start, stop, event) arrays."""
+    surv_cols = [duration, entry, start, stop, event, *other]
+    check_columns(data, surv_cols, what="The data")
+    check_finite(data, [duration, entry, start, stop])
+    data = _plain(_complete(data, surv_cols))
+    X, kept = design_matrix(data, formula, intercept=False)
+    if len(kept) < len(data):
+        data = data.loc[kept]
+    a, b = _survival_times(data, duration=duration, entry=entry, start=start, stop=stop)
+    ev = _event_array(data, event)
+    if ev.sum() == 0:
+        raise ModelError(f"No events (`{event}` == 1) in the {len(data)} rows used; a Cox model needs events.")
+    return data, X, (a, b, ev)
+
+
+def _check_collinear(Xv: np.ndarray, columns: list) -> None:
+    """Refuse a design whose centred columns are linearly dependent (a constant column included)."""
+    Xc = Xv - Xv.mean(axis=0)
+    if np.linalg.matrix_rank(Xc.T @ Xc / max(len(Xc), 1)) < Xc.shape[1]:
+        raise ModelError(
+            f"The covariates {columns} are collinear (one is a combination of others); drop one of them."
+        )
+
+
+def _cox_variance(cd, evaluation, data, cluster):
+    """Model-based and reported covariance of a Cox fit: (naive, var, cov_type, n_clusters).
+
+    With ``cluster`` the reported one is R's robust sandwich over cluster sums
+    of score residuals (no small-sample factor).
+    """
+    try:
+        naive = np.linalg.inv(evaluation.info)
+    except np.linalg.LinAlgError:  # a singular information matrix: no finite variance (a caveat says so)
+        naive = np.full_like(evaluation.info, np.nan)
+    if cluster is None:
+        return naive, naive, "model-based", np.nan
+    codes = pd.factorize(data[cluster])[0][cd.rows]
+    resid = _cox.score_residuals(cd, evaluation)
+    B = _cox.cluster_sum(resid @ naive, codes)
+    return naive, B.T @ B, f"cluster: {cluster}", int(data[cluster].nunique())
 
 
 fit_cox.__doc__ = fit_cox.__doc__.format(**DOCS)
@@ -332,13 +357,18 @@ fit_cox.__doc__ = fit_cox.__doc__.format(**DOCS)
 class PHTestResult(ModelResult):
     """Scaled Schoenfeld residual tests; ``plot()`` draws the residuals of one term."""
 
-    def plot(self, *, term=None, ax=None, **kwargs):
+    def _display_table(self) -> pd.DataFrame:
+        return _keyed_display(self, ["cause", "term", "statistic", "df", "p_value", "verdict"])
+
+    def plot(self, *, term=None, cause=None, ax=None, **kwargs):
         """Draw the scaled Schoenfeld residuals of ``term`` against tenure.
 
         Parameters
         ----------
         term : str, optional
             The term (first by default).
+        cause : str, optional
+            For a test of :func:`fit_cause_specific`: the exit type (first by default).
         ax : matplotlib Axes, optional
             Axes to draw on.
         **kwargs
@@ -349,6 +379,11 @@ class PHTestResult(ModelResult):
         matplotlib.axes.Axes
         """
         resid = self.extras["residuals"]
+        if "cause" in resid.columns:  # a cause-specific fit: one cause's residuals
+            cause = cause if cause is not None else resid["cause"].iloc[0]
+            if cause not in set(resid["cause"]):
+                raise ModelError(f"No residuals for cause {cause!r}; causes are {sorted(resid['cause'].unique())}.")
+            resid = resid[resid["cause"] == cause]
         term = term if term is not None else self.table["term"].iloc[0]
         return plot_schoenfeld(resid, term=term, ax=ax, **kwargs)
 
@@ -371,8 +406,9 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
 
     Parameters
     ----------
-    cox_result : CoxResult
-        A fit from :func:`fit_cox`.
+    cox_result : CoxResult or CauseSpecificResult
+        A fit from :func:`fit_cox`, or from :func:`fit_cause_specific` (each
+        cause's model is tested; every table then starts with ``cause``).
     transform : {"km", "identity", "rank", "log"}, default "km"
         Function of time the residuals are correlated with (R's default "km").
     alpha : float, default 0.05
@@ -385,7 +421,9 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
         formula term, then ``GLOBAL``). ``glance()``: ``statistic, df,
         p_value, transform, verdict`` of the global test. ``extras["residuals"]``:
         long table ``term, time, time_months, residual`` of scaled Schoenfeld
-        residuals (one per event). ``plot(term=...)`` draws them.
+        residuals (one per event). ``plot(term=...)`` draws them. For a
+        cause-specific fit each of these has a leading ``cause`` column
+        (``glance()`` one row per cause) and ``plot(term=..., cause=...)``.
 
     Notes
     -----
@@ -404,9 +442,43 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
     >>> ar.ph_test(fit).tidy()["term"].tolist()
     ['alignment_cascade', 'GLOBAL']
     """
+    _z(alpha)
+    if transform not in _PH_TRANSFORMS:
+        raise ModelError(
+            f"The value for `transform` must be one of {list(_PH_TRANSFORMS)}, but {transform!r} was passed."
+        )
+    if isinstance(cox_result, CauseSpecificResult):
+        return _ph_test_by_cause(cox_result, transform=transform, alpha=alpha)
     if not isinstance(getattr(cox_result, "model", None), CoxFit):
-        raise ModelError("ph_test needs a result of ar.fit_cox(...).")
-    fit = cox_result.model
+        raise ModelError("ph_test needs a result of ar.fit_cox(...) or ar.fit_cause_specific(...).")
+    table, summary, resid = _ph_tables(cox_result.model, transform, alpha)
+    return PHTestResult("ph_test", table, summary, None, {"residuals": resid}, alpha=alpha,
+                        outcome=cox_result.outcome, scale="ratio", time_unit=cox_result.time_unit,
+                        measure=cox_result.measure)
+
+
+_PH_TRANSFORMS = ("km", "identity", "rank", "log")
+
+_PH_VERDICTS = ("effect changes over time (proportional hazards doubtful)", "no evidence against proportional hazards")
+
+
+def _ph_test_by_cause(result, *, transform, alpha) -> PHTestResult:
+    """:func:`ph_test` of each cause of a cause-specific fit; every table gets a leading ``cause`` column."""
+    parts = {name: [] for name in ("table", "summary", "residuals")}
+    for cause, res in result.by_cause.items():
+        for name, frame in zip(parts, _ph_tables(res.model, transform, alpha)):
+            parts[name].append(frame.assign(cause=cause))
+    table, summary, resid = (_cause_first(pd.concat(frames, ignore_index=True)) for frames in parts.values())
+    return PHTestResult("ph_test_cause_specific", table, summary, None, {"residuals": resid}, alpha=alpha,
+                        outcome=result.outcome, scale="ratio", time_unit=result.time_unit, measure=result.measure)
+
+
+def _cause_first(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[["cause"] + [c for c in frame.columns if c != "cause"]]
+
+
+def _ph_tables(fit: CoxFit, transform: str, alpha: float):
+    """The per-term and global tests, the one-row global summary and the scaled residuals of one Cox fit."""
     cd, ev = fit.data, fit.evaluation
     p = len(fit.beta)
     stop_d = cd.stop[cd.deaths]
@@ -416,12 +488,8 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
         tt = stop_d.copy()
     elif transform == "log":
         tt = np.log(stop_d)
-    elif transform == "rank":
-        tt = stats.rankdata(stop_d)
     else:
-        raise ModelError(
-            f"The value for `transform` must be one of ['km', 'identity', 'rank', 'log'], but {transform!r} was passed."
-        )
+        tt = stats.rankdata(stop_d)
     g_rows = tt - tt.mean()
     # g per event time (identical for tied events)
     g = np.zeros(len(cd.times))
@@ -441,12 +509,17 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
     rows.append(("GLOBAL", stat, p))
     table = pd.DataFrame(rows, columns=["term", "statistic", "df"])
     table["p_value"] = stats.chi2.sf(table["statistic"], table["df"])
-    table["verdict"] = np.where(
-        table["p_value"] < alpha,
-        "effect changes over time (proportional hazards doubtful)",
-        "no evidence against proportional hazards",
-    )
-    # scaled residuals per term (R: multi-column terms are combined through the coefficients)
+    table["verdict"] = np.where(table["p_value"] < alpha, *_PH_VERDICTS)
+    glob = table.iloc[-1]
+    summary = pd.DataFrame([{"statistic": glob["statistic"], "df": int(glob["df"]), "p_value": glob["p_value"],
+                             "transform": transform, "verdict": glob["verdict"]}])
+    return table, summary, _scaled_schoenfeld(fit, schoen, tt, stop_d)
+
+
+def _scaled_schoenfeld(fit: CoxFit, schoen, tt, stop_d) -> pd.DataFrame:
+    """Scaled Schoenfeld residuals per term, long, in R's order (multi-column terms through the coefficients)."""
+    cd, ev = fit.data, fit.evaluation
+    p = len(fit.beta)
     ndeath = len(cd.deaths)
     T = np.zeros((p, len(fit.terms)))
     for k, idx in enumerate(fit.terms.values()):
@@ -460,17 +533,13 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
     scaled = scaled + add
     # R's order: by stratum, then event time, tied events in reverse row order
     order = np.lexsort((-cd.rows[cd.deaths], stop_d, cd.strata[cd.deaths]))
-    resid = pd.concat(
+    return pd.concat(
         [pd.DataFrame({"term": name, "time": stop_d[order], "time_months": stop_d[order] / DAYS_PER_MONTH,
                        "transformed_time": tt[order], "residual": scaled[order, k],
                        "estimate": add[k] if len(idx) == 1 else 1.0})
          for k, (name, idx) in enumerate(fit.terms.items())],
         ignore_index=True,
     )
-    glob = table.iloc[-1]
-    summary = pd.DataFrame([{"statistic": glob["statistic"], "df": int(glob["df"]), "p_value": glob["p_value"],
-                             "transform": transform, "verdict": glob["verdict"]}])
-    return PHTestResult("ph_test", table, summary, None, {"residuals": resid})
 
 
 # --------------------------------------------------------------------------- Kaplan–Meier
@@ -717,8 +786,154 @@ def logrank_test(data, *, duration="exit", entry="entry", event="event", group) 
                          "p_value": float(stats.chi2.sf(stat, G - 1))})
 
 
+def restricted_mean_survival(data, *, duration="exit", entry="entry", event="event", group=None, horizon,
+                             alpha=0.05) -> pd.DataFrame:
+    """Restricted mean tenure up to a horizon: the area under the retention curve, by group.
+
+    The restricted mean survival time (RMST) is the expected tenure counted
+    only up to ``horizon``: ``integral_0^horizon S(t) dt``. Unlike a hazard
+    ratio it needs no proportional hazards, and unlike the median it exists
+    when fewer than half have left. A difference of two RMSTs reads "tenure
+    gained (or lost) within the first ``horizon`` days".
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The ``person`` table (one row per employment spell).
+    duration : str, default "exit"
+        Tenure in days at exit or censoring.
+    entry : str or None, default "entry"
+        Tenure in days at which the spell enters observation (left truncation).
+    event : str, default "event"
+        1 for a voluntary exit.
+    group : str, optional
+        Column defining the groups; each level is compared with the first
+        (sorted, or the categories' order).
+    horizon : float
+        Upper limit of the integral, in days (e.g. ``730.5`` for two years).
+        It may not exceed the last tenure observed in a group.
+    alpha : float, default 0.05
+        Confidence intervals are at level ``1 - alpha``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Built by :func:`tidy_table`: ``group, term, estimate, std_error,
+        statistic, p_value, conf_low, conf_high, horizon, n, events``. One row
+        ``term="rmst"`` per group (days; ``statistic`` and ``p_value`` are
+        missing: a mean tenure of zero is no hypothesis), then with a
+        ``group`` one row ``term="difference"`` per further level: its RMST
+        minus the first level's (``group`` reads ``"B - A"``), with a
+        Wald test and interval (independent groups).
+
+    Raises
+    ------
+    ModelError
+        Unknown columns, empty intervals, an event that is not 0/1, a
+        ``horizon`` that is not positive or beyond a group's last tenure, or
+        a risk set that empties before the last exit (lifelines refuses such
+        a curve).
+
+    Notes
+    -----
+    The curve is lifelines' ``KaplanMeierFitter`` (fitted with ``entry=``)
+    and the area is ``lifelines.utils.restricted_mean_survival_time``.
+    With delayed entry lifelines counts a spell at risk at ``t`` when
+    ``entry < t <= exit``, exactly as :func:`survival_table` and R's
+    ``survfit(Surv(entry, exit, event) ~ 1)`` (its ``event_table["at_risk"]``
+    column does include those entering at ``t``, but the estimate subtracts
+    them). The curve is 1 before the earliest entry, so with only late
+    entrants the RMST is conditional on having stayed that long; lifelines
+    integrates from the earliest entry, so that stretch (when entries start
+    after 0) is added here, as R does. The
+    variance that ``restricted_mean_survival_time(..., return_variance=True)``
+    returns is that of the restricted tenure ``min(T, horizon)`` across
+    people, not of the estimate, so the standard error here is the
+    Greenwood-type one of R's ``print(survfit(...), rmean = horizon)``:
+    ``sum_j A_j^2 d_j / (n_j (n_j - d_j))`` over exit times up to
+    ``horizon``, with ``A_j`` the area under the curve from ``t_j`` to
+    ``horizon``. Tests hold estimates and standard errors to R's.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research._cox import simulate_counting_process
+    >>> _, person = simulate_counting_process(500, seed=0)
+    >>> t = ar.restricted_mean_survival(person, group="department", horizon=730.5)
+    >>> t["term"].tolist()[:2], t["group"].iloc[-1]
+    (['rmst', 'rmst'], 'Technology - Finance')
+    """
+    _z(alpha)
+    if not np.isfinite(horizon) or horizon <= 0:
+        raise ModelError(f"The value for `horizon` must be a positive number of days, but {horizon!r} was passed.")
+    check_columns(data, [duration, entry, event, group], what="The data")
+    check_finite(data, [duration, entry])
+    data = _complete(data, [duration, entry, event, group])
+    a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
+    ev = _event_array(data, event)
+    codes, levels = _group_codes(data, group)
+    rows = []
+    for k, level in enumerate(levels):
+        sel = codes == k
+        if horizon > b[sel].max():
+            raise ModelError(
+                f"The horizon {horizon:g} lies beyond the last tenure observed in group {level!r} "
+                f"({b[sel].max():g}); the curve is unknown there. Choose a horizon of at most {b[sel].max():g}."
+            )
+        rmst, se = _rmst_one(a[sel], b[sel], ev[sel], horizon, entry is not None, level)
+        rows.append((level, "rmst", rmst, se, int(sel.sum()), int(ev[sel].sum())))
+    for level, _, rmst, se, n, events in rows[1:]:
+        first = rows[0]
+        rows.append((f"{level} - {first[0]}", "difference", rmst - first[2], np.hypot(se, first[3]), n + first[4],
+                     events + first[5]))
+    is_diff = np.array([r[1] == "difference" for r in rows])
+    est = np.array([r[2] for r in rows])
+    se = np.array([r[3] for r in rows])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = np.where(is_diff, est / se, np.nan)
+    table = tidy_table([r[1] for r in rows], est, se, alpha=alpha, statistic=statistic, horizon=float(horizon),
+                       n=[r[4] for r in rows], events=[r[5] for r in rows])
+    table.insert(0, "group", [r[0] for r in rows])
+    return table
+
+
+def _rmst_one(a, b, ev, horizon, delayed, level):
+    """RMST of one group from lifelines' Kaplan–Meier fit, and its Greenwood-type standard error."""
+    km = KaplanMeierFitter()
+    try:
+        km.fit(b, ev, entry=a if delayed else None)
+    except StatError as err:
+        raise ModelError(
+            f"The retention curve of group {level!r} cannot be estimated: nobody is at risk at some tenure before "
+            f"the last exit ({err}). Check the entry times, or start the curves later."
+        ) from None
+    rmst = float(lifelines_rmst(km, t=horizon))
+    first = float(km.survival_function_.index[0])
+    if first > 0:  # lifelines integrates from the earliest entry; the curve is 1 from tenure 0 until then (as R)
+        rmst += min(first, horizon)
+    table = km.event_table
+    entrants = table["entrance"].to_numpy(float)
+    entrants[0] = 0.0  # as lifelines: those entering at the first time are at risk then
+    n_risk = table["at_risk"].to_numpy(float) - entrants
+    d = table["observed"].to_numpy(float)
+    t = table.index.to_numpy(float)
+    surv = km.survival_function_at_times(t).to_numpy(float)
+    keep = (d > 0) & (t <= horizon)
+    # area under the curve from each exit time t_j to the horizon (S is a right-continuous step)
+    grid = np.append(t[t < horizon], horizon)
+    widths = np.diff(grid)
+    after = np.concatenate([np.cumsum((widths * surv[: len(widths)])[::-1])[::-1], [0.0]])
+    area = after[np.searchsorted(grid, t[keep])]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(n_risk[keep] > d[keep], d[keep] / (n_risk[keep] * (n_risk[keep] - d[keep])), 0.0)
+    return rmst, float(np.sqrt(np.sum(area**2 * h)))
+
+
 class KMResult(ModelResult):
     """Kaplan–Meier result; ``plot()`` draws retention curves with bands and numbers at risk."""
+
+    def _display_table(self) -> pd.DataFrame:
+        return _keyed_display(self, ["group", "term", "estimate", "conf_low", "conf_high"])
 
     def plot(self, *, ax=None, at_risk=True, **kwargs):
         """Draw the retention curves (tenure in months) with a numbers-at-risk table below.
@@ -818,30 +1033,13 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
         curves["people_at_risk"] = curves["at_risk"]
     elif not known:
         curves["people_at_risk"] = np.nan
-    rows = []
     grid_months = np.arange(0, np.ceil(b.max() / DAYS_PER_MONTH / 12) * 12 + 1, 12)
-    risk_rows = []
+    rows, risk_rows = [], []
     for k, level in enumerate(levels):
-        curve = curves[curves["group"] == level]
         sel = codes == k
-        ids_k = None if ids is None else ids[sel]
-        t = curve["time"].to_numpy()
-        med = _quantile_time(t, curve["estimate"])
-        lo = _quantile_time(t, curve["conf_low"].fillna(0.0))
-        hi = _quantile_time(t, curve["conf_high"].fillna(0.0))
-        at = [med] + [mth * DAYS_PER_MONTH for mth in months]
-        people = _people_at_risk(a[sel], b[sel], ids_k, np.nan_to_num(at, nan=np.inf))
-        rows.append((level, "median_tenure_months", med / DAYS_PER_MONTH, lo / DAYS_PER_MONTH, hi / DAYS_PER_MONTH,
-                     _at_risk(a[sel], b[sel], med) if np.isfinite(med) else np.nan,
-                     people[0] if np.isfinite(med) else np.nan))
-        for mth, n_people in zip(months, people[1:]):
-            td = mth * DAYS_PER_MONTH
-            rows.append((level, f"retention_{mth:g}_months", _step_value(curve, "estimate", td),
-                         _step_value(curve, "conf_low", td), _step_value(curve, "conf_high", td),
-                         _at_risk(a[sel], b[sel], td), n_people))
-        grid = np.maximum(grid_months * DAYS_PER_MONTH, 1e-9)
-        for gm, td, n_people in zip(grid_months, grid, _people_at_risk(a[sel], b[sel], ids_k, grid)):
-            risk_rows.append((level, gm, _at_risk(a[sel], b[sel], td), n_people))
+        spells = (a[sel], b[sel], None if ids is None else ids[sel])
+        rows += _km_terms(level, curves[curves["group"] == level], spells, months)
+        risk_rows += _km_at_risk_grid(level, spells, grid_months)
     both = pd.DataFrame(rows, columns=["group", "term", "estimate", "conf_low", "conf_high", "at_risk",
                                        "people_at_risk"])
     table = both.drop(columns="people_at_risk")
@@ -851,27 +1049,61 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
         people_at_risk = people_at_risk.astype({"people_at_risk": "Int64"})
         at_risk["people_at_risk"] = at_risk["people_at_risk"].astype("int64")
     people = _group_people(used, codes, levels, person, known)
-    lr = None
-    caveats = []
-    stat = df = pval = np.nan
-    if group is not None:
-        if len(levels) < 2:
-            caveats.append(warn_caveat(f"Only one group ({list(levels)}) in `{group}`: no log-rank test is possible."))
-        else:
-            lr = logrank_test(used, duration=duration, entry=entry, event=event, group=group)
-            stat, df, pval = lr["statistic"].iloc[0], int(lr["df"].iloc[0]), lr["p_value"].iloc[0]
+    lr, caveats, (stat, df, pval) = _km_logrank(used, duration=duration, entry=entry, event=event, group=group,
+                                                levels=levels)
     n_people = (len(used) if person is None else used[person].nunique()) if known else np.nan
     summary = pd.DataFrame([{"n": len(used), "n_people": n_people, "events": int(ev.sum()), "n_groups": len(levels),
                              "logrank_statistic": stat, "logrank_df": df, "logrank_p_value": pval,
                              "conf_type": "log (R survfit default)"}])
     extras = {"curves": curves, "at_risk": at_risk, "people": people, "people_at_risk": people_at_risk, "logrank": lr}
-    return KMResult("km", table, summary, None, extras, caveats)
+    return KMResult("km", table, summary, None, extras, caveats, alpha=alpha, outcome=_outcome(event),
+                    time_unit=_TIME_UNIT, measure="survival probability")
+
+
+def _km_terms(level, curve: pd.DataFrame, spells, months) -> list[tuple]:
+    """``tidy()`` rows of one Kaplan–Meier group: median tenure, then retention at each of ``months``.
+
+    ``spells`` is ``(start, stop, person codes or None)`` of the group's rows.
+    Each row ends with the numbers at risk: spells, then distinct people.
+    """
+    a, b, ids = spells
+    t = curve["time"].to_numpy()
+    med = _quantile_time(t, curve["estimate"])
+    lo = _quantile_time(t, curve["conf_low"].fillna(0.0))
+    hi = _quantile_time(t, curve["conf_high"].fillna(0.0))
+    at = [med] + [mth * DAYS_PER_MONTH for mth in months]
+    people = _people_at_risk(a, b, ids, np.nan_to_num(at, nan=np.inf))
+    rows = [(level, "median_tenure_months", med / DAYS_PER_MONTH, lo / DAYS_PER_MONTH, hi / DAYS_PER_MONTH,
+             _at_risk(a, b, med) if np.isfinite(med) else np.nan, people[0] if np.isfinite(med) else np.nan)]
+    for mth, n_people in zip(months, people[1:]):
+        td = mth * DAYS_PER_MONTH
+        rows.append((level, f"retention_{mth:g}_months", _step_value(curve, "estimate", td),
+                     _step_value(curve, "conf_low", td), _step_value(curve, "conf_high", td),
+                     _at_risk(a, b, td), n_people))
+    return rows
+
+
+def _km_at_risk_grid(level, spells, grid_months) -> list[tuple]:
+    """Numbers at risk (spells and people) of one group at each whole year of tenure (for the plot)."""
+    a, b, ids = spells
+    grid = np.maximum(grid_months * DAYS_PER_MONTH, 1e-9)
+    return [(level, gm, _at_risk(a, b, td), n_people)
+            for gm, td, n_people in zip(grid_months, grid, _people_at_risk(a, b, ids, grid))]
+
+
+def _km_logrank(used, *, duration, entry, event, group, levels):
+    """The log-rank test of a grouped Kaplan–Meier fit: (table or None, caveats, (statistic, df, p))."""
+    if group is None:
+        return None, [], (np.nan, np.nan, np.nan)
+    if len(levels) < 2:
+        caveat = warn_caveat(f"Only one group ({list(levels)}) in `{group}`: no log-rank test is possible.")
+        return None, [caveat], (np.nan, np.nan, np.nan)
+    lr = logrank_test(used, duration=duration, entry=entry, event=event, group=group)
+    return lr, [], (lr["statistic"].iloc[0], int(lr["df"].iloc[0]), lr["p_value"].iloc[0])
 
 
 def _group_people(used, codes, levels, person, known) -> pd.DataFrame:
     """Distinct people and spells per Kaplan–Meier group, counted by :func:`group_sizes` (people, never rows)."""
-    from .privacy import group_sizes
-
     frame = pd.DataFrame({"_group": codes, "_person": used[person].to_numpy() if known and person else None})
     if not known:
         n_people = np.full(len(levels), np.nan)
@@ -949,6 +1181,9 @@ def _aj(a, b, etype, causes, grid, z):
 
 class CIFResult(ModelResult):
     """Cumulative incidence result; ``plot()`` draws the curves by cause."""
+
+    def _display_table(self) -> pd.DataFrame:
+        return _keyed_display(self, ["group", "cause", "term", "estimate", "conf_low", "conf_high"])
 
     def plot(self, *, ax=None, **kwargs):
         """Draw cumulative incidence of each exit type against tenure (months).
@@ -1088,10 +1323,40 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     counts = used[event_type].astype("string").fillna("censored").value_counts()
     summary = pd.DataFrame([{"n": len(used), **{f"events_{c}": int(counts.get(c, 0))
                                                 for c in sorted(curves["cause"].unique())}}])
-    return CIFResult("cif", table, summary, None, {"curves": curves})
+    return CIFResult("cif", table, summary, None, {"curves": curves}, alpha=alpha,
+                     outcome="exit, by type (" + ", ".join(map(str, sorted(curves["cause"].unique()))) + ")",
+                     time_unit=_TIME_UNIT, measure="cumulative incidence")
 
 
-def fit_cause_specific(data, formula, *, event_type="event_type", causes=None, **cox_kwargs) -> ModelResult:
+@dataclass(frozen=True, repr=False)
+class CauseSpecificResult(ModelResult):
+    """Cause-specific Cox models, one per exit type; :func:`ph_test` tests each.
+
+    ``tidy()`` and ``glance()`` stack the causes' tables (leading ``cause``
+    column); ``by_cause`` holds each cause's :class:`CoxResult`.
+    """
+
+    by_cause: dict = field(default_factory=dict)
+
+    def _labelled(self) -> pd.DataFrame:
+        """``table`` with each term named ``cause: term``."""
+        return self.table.assign(term=self.table["cause"].astype(str) + ": " + self.table["term"].astype(str))
+
+    def _display_table(self) -> pd.DataFrame:
+        return pd.concat([self.table[["cause"]], ModelResult._display_table(self)], axis=1)
+
+    def summary(self):
+        """Return the text summary of :class:`ModelResult`, terms named ``cause: term``."""
+        return ModelResult.summary(replace(self, table=self._labelled(), stats=self.stats.iloc[:0]))
+
+    def plot(self, *, ax=None, **kwargs):
+        """Draw a forest plot of the cause-specific hazard ratios (terms labelled ``cause: term``)."""
+        from .plots import plot_forest  # deferred: as ModelResult.plot, only needed to draw
+
+        return plot_forest(self._labelled(), ratio=True, ax=ax, **kwargs)
+
+
+def fit_cause_specific(data, formula, *, event_type="event_type", causes=None, **cox_kwargs) -> CauseSpecificResult:
     """Fit a cause-specific Cox model for each exit type (other exits censored).
 
     Parameters
@@ -1108,9 +1373,11 @@ def fit_cause_specific(data, formula, *, event_type="event_type", causes=None, *
 
     Returns
     -------
-    ModelResult
+    CauseSpecificResult
         ``tidy()``: ``cause`` then the :func:`fit_cox` columns; ``glance()``:
-        one row per cause. ``model``: dict of the per-cause results.
+        one row per cause. ``by_cause`` (also ``model``): dict of the per-cause
+        :class:`CoxResult` (outcome ``"<cause> exit"``). :func:`ph_test`
+        accepts it.
 
     Notes
     -----
@@ -1126,22 +1393,30 @@ def fit_cause_specific(data, formula, *, event_type="event_type", causes=None, *
     ['involuntary', 'voluntary']
     """
     check_columns(data, [event_type], what="The data")
+    if "event" in cox_kwargs:
+        raise ModelError("fit_cause_specific sets the event per cause from `event_type`; do not pass `event`.")
     etype = data[event_type].astype("string").fillna("censored")
     if causes is None:
         causes = sorted(set(etype.unique()) - {"censored"})
-    results, tables, summaries = {}, [], []
+    if not len(causes):
+        raise ModelError(f"No exit types other than 'censored' in `{event_type}`; nothing to model.")
+    results = {}
     for cause in causes:
         frame = data.assign(_cause_event=(etype == cause).astype(int).to_numpy())
         res = fit_cox(frame, formula, event="_cause_event", **cox_kwargs)
-        results[cause] = res
-        tables.append(res.tidy().assign(cause=cause))
-        summaries.append(res.glance().assign(cause=cause))
-    table = pd.concat(tables, ignore_index=True)
-    table = table[["cause"] + [c for c in table.columns if c != "cause"]]
-    summary = pd.concat(summaries, ignore_index=True)
-    summary = summary[["cause"] + [c for c in summary.columns if c != "cause"]]
+        results[cause] = replace(res, outcome=_cause_outcome(cause), measure="cause-specific hazard ratio")
+    table = _cause_first(pd.concat([r.tidy().assign(cause=c) for c, r in results.items()], ignore_index=True))
+    summary = _cause_first(pd.concat([r.glance().assign(cause=c) for c, r in results.items()], ignore_index=True))
     caveats = [f"{cause}: {text}" for cause, res in results.items() for text in res.caveats]
-    return CoxResult("cause_specific_cox", table, summary, results, {}, caveats)
+    first = next(iter(results.values()))
+    return CauseSpecificResult("cause_specific_cox", table, summary, results, {}, caveats, alpha=first.alpha,
+                               outcome="exit, by type (" + ", ".join(map(str, results)) + ")", scale="ratio",
+                               time_unit=first.time_unit, measure="cause-specific hazard ratio", by_cause=results)
+
+
+def _cause_outcome(cause) -> str:
+    text = str(cause)
+    return text if "exit" in text else f"{text} exit"
 
 
 fit_cause_specific.__doc__ = fit_cause_specific.__doc__.format(**DOCS)
@@ -1242,8 +1517,11 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
 
     Notes
     -----
-    statsmodels ``GLM(Binomial)``; cluster-robust (CR1, statsmodels default)
-    errors when ``cluster`` is given. It should agree in direction with
+    The toolkit's one logistic estimator (Newton-Raphson, as statsmodels
+    ``GLM(Binomial)``; its separation rule decides the caveat); cluster-robust
+    (CR1, as statsmodels ``cov_type="cluster"``) errors when ``cluster`` is
+    given. ``model`` is the fitted ``LogisticFit`` (every column, baseline
+    terms included). It should agree in direction with
     :func:`fit_cox`; for short periods odds ratios approach hazard ratios.
 
     Examples
@@ -1255,10 +1533,7 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
     >>> res.tidy()["term"].tolist()
     ['alignment_cascade']
     """
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
-
-    z = _z(alpha)
+    _z(alpha)
     check_columns(data, [start, stop, event, cluster], what="The data")
     check_finite(data, [start, stop])
     data = _plain(_complete(data, [start, stop, event, cluster]))
@@ -1270,45 +1545,41 @@ def fit_discrete_time(data, formula, *, start="start", stop="stop", event="event
     X, kept = design_matrix(pp, full, intercept=True)
     y = pp.loc[kept, event].to_numpy(float)
     own = list(design_matrix(pp.loc[kept], formula, intercept=False)[0].columns)
-    # perfect separation: a column that splits events from non-events exactly
-    for c in own:
+    _check_perfect_separation(X, y, own)
+    caveats = check_clusters(pp.loc[kept, cluster], cluster) if cluster is not None else []
+    fit = fit_logistic(X.to_numpy(float), y)
+    if np.all(np.abs(fit.fitted - y) <= 1e-8):  # every period predicted exactly: nothing is estimable
+        raise ModelError(
+            f"Perfect separation in the discrete-time model {formula!r}: the covariates predict every period "
+            "exactly. Some covariate pattern predicts exit exactly; drop or coarsen the offending covariate."
+        )
+    cov = fit.cov
+    if cluster is not None:
+        cov = cluster_robust_cov(fit.scores(X.to_numpy(float), y), fit.cov, cluster_codes(pp.loc[kept, cluster]))
+    pos = [X.columns.get_loc(c) for c in own]
+    params = fit.params[pos]
+    with np.errstate(invalid="ignore"):  # a diverging fit (caveat below) can leave no finite variance
+        bse = np.sqrt(np.diag(cov))[pos]
+    caveats += check_estimates(own, params, bse, model=f"discrete-time model {formula!r}", X=X[own], y=y,
+                               kind="binary", converged=not fit.separated)
+    table = tidy_table(own, params, bse, alpha=alpha, ratio=True)
+    summary = pd.DataFrame([{"n": len(y), "n_subjects": _subject_count(pp.loc[kept]), "events": int(y.sum()),
+                             "log_likelihood": fit.log_likelihood, "aic": -2 * fit.log_likelihood + 2 * X.shape[1],
+                             "cov_type": f"cluster: {cluster}" if cluster else "model-based",
+                             "formula": formula, "period_days": period_days}])
+    return ModelResult("discrete_time", table, summary, fit, {}, caveats, alpha=alpha, outcome=_outcome(event),
+                       scale="ratio", time_unit=_TIME_UNIT, measure="odds ratio")
+
+
+def _check_perfect_separation(X: pd.DataFrame, y: np.ndarray, columns) -> None:
+    """Refuse a column that splits periods with an exit from periods without one (an infinite odds ratio)."""
+    for c in columns:
         x = X[c].to_numpy()
         if (x[y == 1].min() > x[y == 0].max()) or (x[y == 1].max() < x[y == 0].min()):
             raise ModelError(
                 f"Perfect separation: `{c}` separates every period with an exit from every period without one, "
                 "so its odds ratio is infinite. Drop or coarsen it, or use fewer categories."
             )
-    model = sm.GLM(y, X, family=sm.families.Binomial())
-    kw = {}
-    caveats = []
-    if cluster is not None:
-        caveats += check_clusters(pp.loc[kept, cluster], cluster)
-        kw = dict(cov_type="cluster", cov_kwds={"groups": pd.factorize(pp.loc[kept, cluster])[0]})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", PerfectSeparationWarning)
-        try:
-            res = model.fit(**kw)
-        except (PerfectSeparationError, PerfectSeparationWarning) as err:
-            raise ModelError(
-                f"Perfect separation in the discrete-time model {formula!r}: {err}. Some covariate pattern "
-                "predicts exit exactly; drop or coarsen the offending covariate."
-            ) from None
-    params, bse = res.params[own], res.bse[own]
-    caveats += check_estimates(own, params, bse, model=f"discrete-time model {formula!r}", X=X[own], y=y,
-                               kind="binary", converged=bool(getattr(res, "converged", True)))
-    table = pd.DataFrame({"term": own, "estimate": params.to_numpy(), "std_error": bse.to_numpy(),
-                          "statistic": (params / bse).to_numpy(), "p_value": res.pvalues[own].to_numpy()})
-    table["conf_low"] = table["estimate"] - z * table["std_error"]
-    table["conf_high"] = table["estimate"] + z * table["std_error"]
-    with np.errstate(over="ignore"):  # a diverging estimate gives an infinite ratio (a caveat says so)
-        table["exp_estimate"] = np.exp(table["estimate"])
-        table["exp_conf_low"] = np.exp(table["conf_low"])
-        table["exp_conf_high"] = np.exp(table["conf_high"])
-    summary = pd.DataFrame([{"n": len(y), "n_subjects": _subject_count(pp.loc[kept]), "events": int(y.sum()),
-                             "log_likelihood": res.llf, "aic": res.aic,
-                             "cov_type": f"cluster: {cluster}" if cluster else "model-based",
-                             "formula": formula, "period_days": period_days}])
-    return ModelResult("discrete_time", table[TIDY_COLUMNS + _EXP_COLUMNS], summary, res, {}, caveats)
 
 
 fit_discrete_time.__doc__ = fit_discrete_time.__doc__.format(**DOCS)
@@ -1543,7 +1814,7 @@ def plot_schoenfeld(data, *, term, ax=None, smooth=True, **kwargs):
     x, y = sub["time_months"].to_numpy(float), sub["residual"].to_numpy(float)
     ax.scatter(x, y, **kwargs)
     if smooth and len(x) > 5:
-        from statsmodels.nonparametric.smoothers_lowess import lowess
+        from statsmodels.nonparametric.smoothers_lowess import lowess  # deferred: statsmodels is heavy, only to draw
 
         fitted = lowess(y, x, frac=0.5, return_sorted=True)
         ax.plot(fitted[:, 0], fitted[:, 1], color="black", linewidth=2)

@@ -15,6 +15,7 @@ from numpy.testing import assert_allclose
 import alignment_research as ar
 from alignment_research import _cox
 from alignment_research._cox import simulate_counting_process
+from alignment_research._formula import design_matrix
 from alignment_research.errors import ModelError, StatisticalWarning
 
 REF = Path(__file__).parent / "reference"
@@ -438,6 +439,158 @@ def test_fit_cox_on_analysis_tables(tiny_clean):
     g = res.glance().iloc[0]
     assert g["n_subjects"] <= analysis.person.shape[0]
     assert np.isfinite(res.tidy()["std_error"]).all()
+
+
+def test_ph_test_of_cause_specific_tests_each_cause(sim):
+    intervals, _ = sim
+    res = ar.fit_cause_specific(intervals, "alignment_cascade + engagement", start="start", stop="stop",
+                                cluster="manager_id")
+    assert isinstance(res, ar.CauseSpecificResult)
+    assert list(res.by_cause) == ["involuntary", "voluntary"]
+    ph = ar.ph_test(res)
+    t = ph.tidy()
+    assert t.columns[0] == "cause"
+    assert t["cause"].tolist() == ["involuntary"] * 3 + ["voluntary"] * 3
+    assert t["term"].tolist() == ["alignment_cascade", "engagement", "GLOBAL"] * 2
+    # each cause's rows are the test of that cause's own Cox fit
+    direct = ar.ph_test(ar.fit_cox(intervals, "alignment_cascade + engagement", start="start", stop="stop",
+                                   cluster="manager_id")).tidy()
+    vol = t[t["cause"] == "voluntary"].drop(columns="cause").reset_index(drop=True)
+    pd.testing.assert_frame_equal(vol, direct)
+    g = ph.glance()
+    assert g["cause"].tolist() == ["involuntary", "voluntary"]
+    assert_allclose(g["statistic"], t.loc[t["term"] == "GLOBAL", "statistic"])
+    resid = ph.extras["residuals"]
+    n_inv = int(res.glance().set_index("cause").loc["involuntary", "events"])
+    assert (resid["cause"] == "involuntary").sum() == 2 * n_inv  # one residual per event and term
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    ph.plot(term="engagement", cause="involuntary", ax=ax)
+    assert len(ax.collections[0].get_offsets()) == n_inv
+    with pytest.raises(ModelError, match="No residuals for cause"):
+        ph.plot(cause="retired")
+    plt.close("all")
+
+
+def test_results_say_what_they_are(sim):
+    intervals, person = sim
+    cox = ar.fit_cox(intervals, "engagement", start="start", stop="stop", alpha=0.1)
+    assert (cox.alpha, cox.outcome, cox.scale, cox.measure, cox.time_unit) == (
+        0.1, "voluntary exit", "ratio", "hazard ratio", "days")
+    assert cox.conf_label == "90% CI"
+    assert_allclose(cox.tidy()["conf_high"], cox.tidy()["estimate"] + 1.6448536269514722 * cox.tidy()["std_error"])
+    other = ar.fit_cox(intervals.assign(any_exit=intervals["event"]), "engagement", start="start", stop="stop",
+                       event="any_exit")
+    assert other.outcome == "any exit"
+    cs = ar.fit_cause_specific(intervals, "engagement", start="start", stop="stop")
+    assert (cs.scale, cs.measure) == ("ratio", "cause-specific hazard ratio")
+    assert [r.outcome for r in cs.by_cause.values()] == ["involuntary exit", "voluntary exit"]
+    assert {r.measure for r in cs.by_cause.values()} == {"cause-specific hazard ratio"}
+    ph = ar.ph_test(cox, alpha=0.01)
+    assert (ph.alpha, ph.outcome, ph.time_unit) == (0.01, "voluntary exit", "days")
+    dt = ar.fit_discrete_time(intervals, "engagement", alpha=0.2)
+    assert (dt.alpha, dt.outcome, dt.scale, dt.measure, dt.time_unit) == (
+        0.2, "voluntary exit", "ratio", "odds ratio", "days")
+    km = ar.fit_km(person, alpha=0.1)
+    assert (km.alpha, km.outcome, km.scale, km.measure, km.time_unit) == (
+        0.1, "voluntary exit", "difference", "survival probability", "days")
+    cif = ar.fit_cif(person)
+    assert (cif.measure, cif.time_unit, cif.outcome) == (
+        "cumulative incidence", "days", "exit, by type (involuntary, voluntary)")
+    with pytest.raises(ModelError, match="do not pass `event`"):
+        ar.fit_cause_specific(intervals, "engagement", start="start", stop="stop", event="event")
+
+
+def test_discrete_time_matches_statsmodels_glm(sim):
+    # the one logistic estimator and CR1 give statsmodels GLM(Binomial)'s numbers (the engine before issue 11)
+    import statsmodels.api as sm
+
+    intervals, _ = sim
+    res = ar.fit_discrete_time(intervals, "alignment_cascade + engagement", cluster="manager_id")
+    pp = ar.person_periods(intervals)
+    X = design_matrix(pp, "alignment_cascade + engagement + bs(period, df=4)", intercept=True)[0]
+    glm = sm.GLM(pp["event"].to_numpy(float), X, family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(pp["manager_id"])[0]})
+    t = res.tidy().set_index("term")
+    assert_allclose(t["estimate"], glm.params[t.index], rtol=1e-8)
+    assert_allclose(t["std_error"], glm.bse[t.index], rtol=1e-6)
+    assert_allclose(res.glance()["log_likelihood"].iloc[0], glm.llf, rtol=1e-10)
+    assert_allclose(res.glance()["aic"].iloc[0], glm.aic, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- restricted mean survival
+class TestRestrictedMeanVsR:
+    """``summary(survfit(...), rmean = horizon)$table`` (tests/reference/rmst.R -> rmst_reference.csv)."""
+
+    ref = pd.read_csv(REF / "rmst_reference.csv")
+
+    def _check(self, case, ours):
+        r = self.ref[self.ref["case"] == case]
+        rows = ours[ours["term"] == "rmst"]
+        assert rows["group"].tolist() == r["group"].tolist()
+        assert_allclose(rows["estimate"], r["rmean"], rtol=1e-10)
+        assert_allclose(rows["std_error"], r["se"], rtol=1e-10)
+
+    def test_right_censored(self, person):
+        self._check("right_censored", ar.restricted_mean_survival(person, entry=None, horizon=730.5))
+
+    def test_delayed_entry(self, person):
+        self._check("delayed_entry", ar.restricted_mean_survival(person, horizon=1461))
+
+    def test_delayed_entry_by_group(self, person):
+        self._check("delayed_entry_by_department",
+                    ar.restricted_mean_survival(person, group="department", horizon=730.5))
+
+    def test_only_late_entrants_count_the_time_before_the_first_entry(self, person):
+        # lifelines integrates from the earliest entry; R (and we) from tenure 0, where the curve is 1
+        self._check("late_entrants", ar.restricted_mean_survival(person[person["entry"] > 100], horizon=730.5))
+
+
+def test_restricted_mean_recovers_the_exponential():
+    # S(t) = exp(-lam t): RMST(h) = (1 - exp(-lam h)) / lam; delayed entry (memoryless) and random censoring
+    rng = np.random.default_rng(11)
+    n, lam, h = 40_000, 1 / 900, 730.5
+    entry = np.where(rng.random(n) < 0.5, 0.0, rng.uniform(0, 400, n))
+    time = entry + rng.exponential(1 / lam, n)  # tenure given survival to entry
+    censor = entry + rng.uniform(200, 3000, n)
+    data = pd.DataFrame({"entry": entry, "exit": np.minimum(time, censor), "event": (time <= censor).astype(int),
+                         "arm": np.where(rng.random(n) < 0.5, "a", "b")})
+    truth = (1 - np.exp(-lam * h)) / lam
+    res = ar.restricted_mean_survival(data, horizon=h)
+    est, se = res["estimate"].iloc[0], res["std_error"].iloc[0]
+    assert abs(est - truth) < 3 * se
+    # without censoring or entry the standard error is the SD of min(T, h) over sqrt(n)
+    second = 2 * (1 - np.exp(-lam * h) * (1 + lam * h)) / lam**2
+    plain = ar.restricted_mean_survival(data.assign(exit=time - entry, event=1), entry=None, horizon=h)
+    assert_allclose(plain["std_error"].iloc[0], np.sqrt((second - truth**2) / n), rtol=0.03)
+    assert abs(plain["estimate"].iloc[0] - truth) < 3 * plain["std_error"].iloc[0]
+    # two groups from one distribution: the difference is about zero, with its interval
+    by_arm = ar.restricted_mean_survival(data, group="arm", horizon=h, alpha=0.1).set_index("group")
+    diff = by_arm.loc["b - a"]
+    assert diff["term"] == "difference"
+    assert_allclose(diff["estimate"], by_arm.loc["b", "estimate"] - by_arm.loc["a", "estimate"], rtol=1e-12)
+    assert_allclose(diff["std_error"], np.hypot(by_arm.loc["a", "std_error"], by_arm.loc["b", "std_error"]))
+    assert_allclose(diff["conf_low"], diff["estimate"] - 1.6448536269514722 * diff["std_error"])
+    assert diff["conf_low"] < 0 < diff["conf_high"]
+    assert np.isnan(by_arm.loc["a", "p_value"]) and 0 < diff["p_value"] <= 1
+    assert diff["n"] == n
+
+
+def test_restricted_mean_refuses_bad_input():
+    data = pd.DataFrame({"entry": [0, 0, 5, 0], "exit": [10, 20, 30, 40], "event": [1, 0, 1, 1]})
+    with pytest.raises(ModelError, match="beyond the last tenure"):
+        ar.restricted_mean_survival(data, horizon=41)
+    with pytest.raises(ModelError, match="positive number"):
+        ar.restricted_mean_survival(data, horizon=0)
+    with pytest.raises(ModelError, match="must be 0 or 1"):
+        ar.restricted_mean_survival(data.assign(event=[1, 2, 0, 1]), horizon=30)
+    with pytest.raises(ModelError, match="do not end after they start"):
+        ar.restricted_mean_survival(data.assign(entry=[0, 0, 30, 0]), horizon=30)
+    with pytest.raises(ModelError, match="no column"):
+        ar.restricted_mean_survival(data, group="team", horizon=30)
+    # the curve 1, 3/4 after 10, 3/4 * 1/2 after 30: area to 35 = 10 + 20 * 0.75 + 5 * 0.375
+    assert_allclose(ar.restricted_mean_survival(data, horizon=35)["estimate"], [26.875])
 
 
 # --------------------------------------------------------------------------- degenerate input
