@@ -1,0 +1,45 @@
+"""Day numbers: the engine's integer calendar (days since 1970-01-01) and two link functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # annotations only
+    from .truth import Truth
+
+_DAY0 = np.datetime64("1970-01-01", "D")
+
+
+def _day(d: dt.date) -> int:
+    return int((np.datetime64(d, "D") - _DAY0).astype(np.int64))
+
+
+_NO_DAY = np.iinfo(np.int64).max  # "no date" sentinel in internal day arrays
+
+
+def _cycle_years(truth: Truth) -> list[int]:
+    return list(range(truth.window_start.year - 1, truth.window_end.year + 1))
+
+
+
+def _dates(days) -> np.ndarray:
+    days = np.asarray(days, dtype=np.int64)
+    out = (_DAY0 + np.where(days == _NO_DAY, 0, days).astype("timedelta64[D]")).astype("datetime64[ns]")
+    out[days == _NO_DAY] = np.datetime64("NaT")
+    return out
+
+
+
+_YEAR = 365.25
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p):
+    return np.log(p) - np.log1p(-p)
+
