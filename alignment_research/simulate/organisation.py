@@ -33,76 +33,96 @@ def _build_tree(n_slots: int, truth: Truth, rng: np.random.Generator) -> pd.Data
     names = names[:n_dept]
     shares = shares[:n_dept] / shares[:n_dept].sum()
     locations = list(truth.locations)
-    loc_p = np.array([truth.locations[x] for x in locations], float)
-    loc_p /= loc_p.sum()
+    location_p = np.array([truth.locations[x] for x in locations], float)
+    location_p /= location_p.sum()
 
-    rows = [dict(slot=0, parent=-1, department=names[0] if "Operations" not in names else "Operations", kind="ceo", location=locations[0])]
+    ceo_department = names[0] if "Operations" not in names else "Operations"
+    rows = [dict(slot=0, parent=-1, department=ceo_department, kind="ceo", location=locations[0])]
     body = max(n_slots - 1, n_dept)
     counts = np.maximum(1, np.floor(shares * body).astype(int))
     counts[0] += body - counts.sum()
     for d, name in enumerate(names):
-        size = int(counts[d])  # head + everyone below
-        head = len(rows)
-        rows.append(dict(slot=head, parent=0, department=name, kind="head", location=locations[0]))
-        n_ic = size - 1
-        if n_ic <= 0:
-            continue
-        # choose number of first-line managers so that ICs + managers fit the size
-        if n_ic <= 15:
-            layer_children = [("ic", n_ic)]
-            ic_parents = [head]
-        else:
-            n_teams_guess = max(3, round(n_ic / (truth.team_span_mean + 1.2)))
-            n_ics = n_ic - n_teams_guess
-            # managers above first line consume a few more slots; accept a small overshoot
-            sizes = _group_sizes(n_ics, truth.team_span_mean, rng)
-            first_line = list(range(len(rows), len(rows) + len(sizes)))
-            for s in first_line:
-                rows.append(dict(slot=s, parent=-1, department=name, kind="manager", location=None))
-            layer = first_line
-            while len(layer) > 15:
-                gs = _group_sizes(len(layer), truth.manager_span_mean, rng)
-                ups = list(range(len(rows), len(rows) + len(gs)))
-                for s in ups:
-                    rows.append(dict(slot=s, parent=-1, department=name, kind="manager", location=None))
-                pos = 0
-                for u, k in zip(ups, gs):
-                    for child in layer[pos : pos + k]:
-                        rows[child]["parent"] = u
-                    pos += k
-                layer = ups
-            for child in layer:
-                rows[child]["parent"] = head
-            ic_parents = []
-            for s, k in zip(first_line, sizes):
-                ic_parents += [s] * int(k)
-            layer_children = [("ic", len(ic_parents))]
-        for _, k in layer_children:
-            parents = ic_parents if len(ic_parents) == k else [head] * k
-            for p in parents:
-                rows.append(dict(slot=len(rows), parent=p, department=name, kind="ic", location=None))
+        _add_department(rows, name, int(counts[d]), locations[0], truth, rng)
     tree = pd.DataFrame(rows)
     tree["parent"] = tree["parent"].astype(int)
-    # depth and locations top-down (a team mostly shares its manager's location)
     parent = tree["parent"].to_numpy()
-    depth = np.zeros(len(tree), int)
-    for _ in range(len(tree)):
+    tree["depth"] = _depths(parent)
+    tree["location"] = _locations(tree, locations, location_p, rng)
+    has_child = np.zeros(len(tree), bool)
+    has_child[parent[parent >= 0]] = True
+    tree["is_manager"] = has_child
+    tree["job_level"] = _job_levels(tree, rng)
+    return tree
+
+
+def _add_department(rows: list, name: str, size: int, head_location: str, truth: Truth,
+                    rng: np.random.Generator) -> None:
+    """Append a department of ``size`` positions: its head, layers of managers, individual contributors."""
+    head = len(rows)
+    rows.append(dict(slot=head, parent=0, department=name, kind="head", location=head_location))
+    n_ic = size - 1
+    if n_ic <= 0:
+        return
+    if n_ic <= 15:
+        ic_parents = [head] * n_ic
+    else:
+        n_teams_guess = max(3, round(n_ic / (truth.team_span_mean + 1.2)))
+        # managers above first line consume a few more slots; accept a small overshoot
+        team_sizes = _group_sizes(n_ic - n_teams_guess, truth.team_span_mean, rng)
+        first_line = _add_managers(rows, name, len(team_sizes))
+        layer = first_line
+        while len(layer) > 15:
+            group_sizes = _group_sizes(len(layer), truth.manager_span_mean, rng)
+            above = _add_managers(rows, name, len(group_sizes))
+            pos = 0
+            for manager, k in zip(above, group_sizes):
+                for child in layer[pos : pos + k]:
+                    rows[child]["parent"] = manager
+                pos += k
+            layer = above
+        for child in layer:
+            rows[child]["parent"] = head
+        ic_parents = []
+        for manager, k in zip(first_line, team_sizes):
+            ic_parents += [manager] * int(k)
+    for p in ic_parents:
+        rows.append(dict(slot=len(rows), parent=p, department=name, kind="ic", location=None))
+
+
+def _add_managers(rows: list, department: str, n: int) -> list[int]:
+    """Append ``n`` manager positions (parents set later); return their slots."""
+    slots = list(range(len(rows), len(rows) + n))
+    for s in slots:
+        rows.append(dict(slot=s, parent=-1, department=department, kind="manager", location=None))
+    return slots
+
+
+def _depths(parent: np.ndarray) -> np.ndarray:
+    """Depth of each position (CEO 0), from the parent array."""
+    depth = np.zeros(len(parent), int)
+    for _ in range(len(parent)):
         new = np.where(parent >= 0, depth[np.maximum(parent, 0)] + 1, 0)
         if np.array_equal(new, depth):
             break
         depth = new
-    tree["depth"] = depth
+    return depth
+
+
+def _locations(tree: pd.DataFrame, locations: list, location_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Locations top-down: a position mostly (85%) shares its manager's location, else a random one."""
+    parent, depth = tree["parent"].to_numpy(), tree["depth"].to_numpy()
     loc = tree["location"].to_numpy(object)
-    team_loc = rng.choice(len(locations), size=len(tree), p=loc_p)
+    team_loc = rng.choice(len(locations), size=len(tree), p=location_p)
     stay = rng.random(len(tree)) < 0.85
     for s in np.argsort(depth, kind="stable"):
         if loc[s] is None:
             loc[s] = loc[parent[s]] if stay[s] else locations[team_loc[s]]
-    tree["location"] = loc
-    has_child = np.zeros(len(tree), bool)
-    has_child[parent[parent >= 0]] = True
-    tree["is_manager"] = has_child
-    # job levels: ICs 1-3, first-line managers 3-4, higher managers 4-5, heads and CEO 5
+    return loc
+
+
+def _job_levels(tree: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Job levels: individual contributors 1-3, first-line managers 3-4, higher managers 4-5, heads and CEO 5."""
+    parent, has_child = tree["parent"].to_numpy(), tree["is_manager"].to_numpy()
     u = rng.random(len(tree))
     first_line = np.zeros(len(tree), bool)
     ic = ~has_child
@@ -110,10 +130,46 @@ def _build_tree(n_slots: int, truth: Truth, rng: np.random.Generator) -> pd.Data
     level = np.where(u < 0.45, 1, np.where(u < 0.8, 2, 3))
     level = np.where(has_child & first_line, np.where(u < 0.6, 3, 4), level)
     level = np.where(has_child & ~first_line, np.where(u < 0.5, 4, 5), level)
-    level = np.where(tree["kind"].isin(["ceo", "head"]), 5, level)
-    tree["job_level"] = level
-    return tree
+    return np.where(tree["kind"].isin(["ceo", "head"]), 5, level)
 
+
+class _PositionHolders:
+    """Who holds a position on a day: a sorted (position, hire day) index over some spells."""
+
+    def __init__(self, indexed: np.ndarray, spells: dict, history_start_day: int, window_end_day: int):
+        self.hire_day, self.term_day = spells["hire_day"], spells["term_day"]
+        self.history_start_day, self.window_end_day = history_start_day, window_end_day
+        slot, hire = spells["slot"][indexed], spells["hire_day"][indexed]
+        order = np.lexsort((hire, slot))
+        self.spell = indexed[order]
+        self.slot = slot[order]
+        self.key = self._key(slot[order], hire[order])
+
+    def _key(self, slot, day):
+        return slot.astype(np.int64) * (1 << 32) + (day - self.history_start_day + (1 << 20))
+
+    def holder_on(self, slot: np.ndarray, day: np.ndarray, *, need=None) -> np.ndarray:
+        """The spell of ``slot`` employed on ``day``; else the next one hired; else the previous one.
+
+        ``need(spells) -> bool array``, if given, must also hold for the
+        chosen spell (else -1).
+        """
+        j = np.searchsorted(self.key, self._key(slot, day), side="right") - 1
+        n = len(self.key)
+        at = np.clip(j, 0, n - 1)
+        same = (j >= 0) & (self.slot[at] == slot)
+        current = np.where(same, self.spell[at], -1)
+        covers = same & (self.term_day[np.maximum(current, 0)] > day)
+        if need is not None:
+            covers &= need(np.maximum(current, 0))
+        after = np.clip(j + 1, 0, n - 1)
+        next_ok = (j + 1 < n) & (self.slot[after] == slot) & (self.hire_day[self.spell[after]] <= self.window_end_day)
+        following = np.where(next_ok, self.spell[after], -1)
+        previous = current
+        if need is not None:
+            following = np.where((following >= 0) & need(np.maximum(following, 0)), following, -1)
+            previous = np.where((previous >= 0) & need(np.maximum(previous, 0)), previous, -1)
+        return np.where(covers, current, np.where(following >= 0, following, previous))
 
 
 def _move_to_small_departments(employees: pd.DataFrame, small: dict[str, int], seed: int) -> pd.DataFrame:
