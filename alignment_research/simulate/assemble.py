@@ -1,4 +1,11 @@
-"""Turn the engine's integer arrays into the six canonical tables."""
+"""Assembly: turn the engine's integer tables into the six canonical tables (typed, sorted, with ids).
+
+Employees are numbered in order of first hire (a rehire keeps the number of
+the first spell) and get zero-padded ids ``E000001``; goals are numbered in
+order of cycle and goal number (``G0000001``). Rows are ordered by integer
+keys (employee number, date, ...) before the id strings are built;
+zero-padded ids sort the same way. The row index is set later (`_finish`).
+"""
 
 from __future__ import annotations
 
@@ -26,143 +33,170 @@ def _finish(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assemble(sim: dict, truth: Truth):
-    """Turn the engine's integer arrays into the six canonical tables (typed, sorted, unnumbered).
+    """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``."""
+    cycle_names = np.array([str(y) for y in _cycle_years(truth)], dtype=object)
+    ids = _EmployeeIds(sim["spells"])
+    employees, spell_number = _employees_table(sim["spells"], ids)
+    tables = {
+        "employees": employees,
+        "goals": _goals_table(sim["goals"], ids, cycle_names),
+        "reviews": _reviews_table(sim["reviews"], ids, cycle_names),
+        "surveys": _surveys_table(sim["surveys"], ids),
+        "programs": _programs_table(sim["programs"], ids),
+        "feedback": _feedback_table(sim["feedback"], ids),
+    }
+    true_alignment = _true_alignment_table(sim["true_alignment"], ids, cycle_names)
+    return tables, true_alignment, _true_intervals_table(sim["true_intervals"], ids, spell_number)
 
-    Rows are ordered by integer keys (employee number, date, ...) before the id
-    strings are built; zero-padded ids sort the same way.
-    """
-    spells = sim["spells"]
-    cyc_names = np.array([str(y) for y in _cycle_years(truth)], dtype=object)
-    # employee numbers in order of first hire (a rehire keeps the number of the first spell)
-    person = spells["person"].to_numpy()
-    hire = spells["hire"].to_numpy()
-    first_hire = pd.Series(hire).groupby(person).min().sort_values(kind="stable")
-    number_of_person = pd.Series(np.arange(1, len(first_hire) + 1), index=first_hire.index)
-    width = max(6, len(str(len(first_hire))))
-    spell_keys = spells["spell"].to_numpy()
-    lookup = np.zeros(int(spell_keys.max()) + 2 if len(spell_keys) else 1, np.int64)  # spell -> employee number
-    lookup[spell_keys] = number_of_person.reindex(person).to_numpy()
 
-    def num(spell_keys) -> np.ndarray:
+class _EmployeeIds:
+    """Employee numbers (1.. in order of first hire; 0 = nobody) of spells, and their ``E...`` ids."""
+
+    def __init__(self, spells: pd.DataFrame):
+        person = spells["person"].to_numpy()
+        first_hire = pd.Series(spells["hire"].to_numpy()).groupby(person).min().sort_values(kind="stable")
+        number_of_person = pd.Series(np.arange(1, len(first_hire) + 1), index=first_hire.index)
+        width = max(6, len(str(len(first_hire))))
+        spell_keys = spells["spell"].to_numpy()
+        self.number_of_spell = np.zeros(int(spell_keys.max()) + 2 if len(spell_keys) else 1, np.int64)
+        self.number_of_spell[spell_keys] = number_of_person.reindex(person).to_numpy()
+        self.id_of_number = _ids("E", np.arange(len(first_hire) + 1), width)
+        self.id_of_number[0] = np.nan
+
+    def number(self, spell_keys) -> np.ndarray:
+        """Employee number of each spell (0 for -1, "no spell")."""
         keys = np.asarray(spell_keys, np.int64)
-        return np.where(keys < 0, 0, lookup[np.maximum(keys, 0)])
+        return np.where(keys < 0, 0, self.number_of_spell[np.maximum(keys, 0)])
 
-    id_of_number = _ids("E", np.arange(len(first_hire) + 1), width)
-    id_of_number[0] = np.nan
+    def id(self, numbers) -> np.ndarray:
+        """Employee id of each employee number (NaN for 0)."""
+        return self.id_of_number[np.asarray(numbers, np.int64)]
 
-    def sid(numbers) -> np.ndarray:
-        return id_of_number[np.asarray(numbers, np.int64)]
 
-    e_num = num(spell_keys)
-    order = np.lexsort((hire, e_num))
+def _employees_table(spells: pd.DataFrame, ids: _EmployeeIds):
+    """Employees, one row per spell sorted by employee and hire; and each spell's number (1 = first employment)."""
+    hire = spells["hire"].to_numpy()
+    number = ids.number(spells["spell"].to_numpy())
+    order = np.lexsort((hire, number))
     sp = spells.iloc[order].reset_index(drop=True)
-    e_num = e_num[order]
-    emp = pd.DataFrame({
-        "employee_id": sid(e_num),
+    number = number[order]
+    employees = pd.DataFrame({
+        "employee_id": ids.id(number),
         "hire_date": _dates(sp["hire"]),
         "termination_date": _dates(sp["term"]),
         "termination_type": _str_col(sp["term_type"]),
         "department": _str_col(sp["department"]),
         "job_level": pd.array(sp["job_level"].to_numpy(), dtype="Int64"),
-        "manager_id": sid(num(sp["manager"])),
+        "manager_id": ids.id(ids.number(sp["manager"])),
         "location": _str_col(sp["location"]),
         "gender": _str_col(sp["gender"]),
         "birth_year": pd.array(sp["birth_year"].to_numpy(), dtype="Int64"),
         "_spell": sp["spell"].to_numpy(),
     })
     # spell number of each spell (1 = first employment, 2 = rehire)
-    first_of = np.r_[True, e_num[1:] != e_num[:-1]] if len(e_num) else np.zeros(0, bool)
-    run_start = np.maximum.accumulate(np.where(first_of, np.arange(len(e_num)), 0)) if len(e_num) else e_num
-    spell_no = np.zeros(len(lookup), np.int64)
-    spell_no[sp["spell"].to_numpy()] = np.arange(len(e_num)) - run_start + 1
+    first_of = np.r_[True, number[1:] != number[:-1]] if len(number) else np.zeros(0, bool)
+    run_start = np.maximum.accumulate(np.where(first_of, np.arange(len(number)), 0)) if len(number) else number
+    spell_number = np.zeros(len(ids.number_of_spell), np.int64)
+    spell_number[sp["spell"].to_numpy()] = np.arange(len(number)) - run_start + 1
+    return employees, spell_number
 
-    goals = sim["goals"]
-    gorder = np.lexsort((goals["goal"].to_numpy(), goals["cycle"].to_numpy()))
-    goals = goals.iloc[gorder].reset_index(drop=True)
-    gnum = np.zeros(int(goals["goal"].max()) + 1 if len(goals) else 1, np.int64)
-    gnum[goals["goal"].to_numpy()] = np.arange(1, len(goals) + 1)
-    gwidth = max(7, len(str(len(goals))))
+
+def _goals_table(goals: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray) -> pd.DataFrame:
+    """Goals sorted by cycle and goal number, numbered ``G...`` in that order; parents by id."""
+    order = np.lexsort((goals["goal"].to_numpy(), goals["cycle"].to_numpy()))
+    goals = goals.iloc[order].reset_index(drop=True)
+    goal_number = np.zeros(int(goals["goal"].max()) + 1 if len(goals) else 1, np.int64)
+    goal_number[goals["goal"].to_numpy()] = np.arange(1, len(goals) + 1)
+    width = max(7, len(str(len(goals))))
     parent = goals["parent"].to_numpy()
-    goal_ids = _ids("G", np.arange(len(goals) + 1), gwidth)
+    goal_ids = _ids("G", np.arange(len(goals) + 1), width)
     goal_ids[0] = np.nan
-    parent_id = goal_ids[np.where(parent < 0, 0, gnum[np.maximum(parent, 0)])]
-    gl = pd.DataFrame({
+    return pd.DataFrame({
         "goal_id": goal_ids[1:],
-        "owner_id": sid(num(goals["owner"])),
-        "cycle": cyc_names[goals["cycle"].to_numpy()],
-        "parent_goal_id": parent_id,
+        "owner_id": ids.id(ids.number(goals["owner"])),
+        "cycle": cycle_names[goals["cycle"].to_numpy()],
+        "parent_goal_id": goal_ids[np.where(parent < 0, 0, goal_number[np.maximum(parent, 0)])],
         "weight": goals["weight"].to_numpy(float),
         "attainment": goals["attainment"].to_numpy(float),
         "_spell": goals["owner"].to_numpy(),
     })
 
-    rv = sim["reviews"]
-    rn = num(rv["spell"])
-    o = np.lexsort((rv["cycle"].to_numpy(), rn))
-    reviews = pd.DataFrame({
-        "employee_id": sid(rn[o]),
-        "cycle": cyc_names[rv["cycle"].to_numpy()[o]],
-        "rating": pd.array(rv["rating"].to_numpy()[o], dtype="Int64"),
-        "target_attainment": rv["target_attainment"].to_numpy(float)[o],
-        "_spell": rv["spell"].to_numpy()[o],
+
+def _reviews_table(reviews: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray) -> pd.DataFrame:
+    """Reviews sorted by employee and cycle."""
+    number = ids.number(reviews["spell"])
+    o = np.lexsort((reviews["cycle"].to_numpy(), number))
+    return pd.DataFrame({
+        "employee_id": ids.id(number[o]),
+        "cycle": cycle_names[reviews["cycle"].to_numpy()[o]],
+        "rating": pd.array(reviews["rating"].to_numpy()[o], dtype="Int64"),
+        "target_attainment": reviews["target_attainment"].to_numpy(float)[o],
+        "_spell": reviews["spell"].to_numpy()[o],
     })
 
-    sv = sim["surveys"]
-    items = [c for c in sv.columns if c not in ("spell", "date")]
-    sn = num(sv["spell"])
-    o = np.lexsort((sn, sv["date"].to_numpy()))
-    surveys = pd.DataFrame({"employee_id": sid(sn[o]), "survey_date": _dates(sv["date"].to_numpy()[o])})
+
+def _surveys_table(responses: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
+    """Survey responses sorted by date and employee; one column per item."""
+    items = [c for c in responses.columns if c not in ("spell", "date")]
+    number = ids.number(responses["spell"])
+    o = np.lexsort((number, responses["date"].to_numpy()))
+    surveys = pd.DataFrame({"employee_id": ids.id(number[o]), "survey_date": _dates(responses["date"].to_numpy()[o])})
     for c in items:
-        surveys[c] = sv[c].to_numpy(float)[o]
-    surveys["_spell"] = sv["spell"].to_numpy()[o]
+        surveys[c] = responses[c].to_numpy(float)[o]
+    surveys["_spell"] = responses["spell"].to_numpy()[o]
+    return surveys
 
-    pg = sim["programs"]
-    pn = num(pg["spell"])
-    prog_code = pd.factorize(pg["program"], sort=True)[0]
-    o = np.lexsort((prog_code, pn, pg["start"].to_numpy()))
-    programs = pd.DataFrame({
-        "employee_id": sid(pn[o]),
-        "program": _str_col(pg["program"].to_numpy()[o]),
-        "start_date": _dates(pg["start"].to_numpy()[o]),
-        "end_date": _dates(pg["end"].to_numpy()[o]),
-        "status": _str_col(pg["status"].to_numpy()[o]),
-        "_spell": pg["spell"].to_numpy()[o],
+
+def _programs_table(programs: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
+    """Programme enrolments sorted by start date, employee and programme."""
+    number = ids.number(programs["spell"])
+    program_code = pd.factorize(programs["program"], sort=True)[0]
+    o = np.lexsort((program_code, number, programs["start"].to_numpy()))
+    return pd.DataFrame({
+        "employee_id": ids.id(number[o]),
+        "program": _str_col(programs["program"].to_numpy()[o]),
+        "start_date": _dates(programs["start"].to_numpy()[o]),
+        "end_date": _dates(programs["end"].to_numpy()[o]),
+        "status": _str_col(programs["status"].to_numpy()[o]),
+        "_spell": programs["spell"].to_numpy()[o],
     })
 
-    fb = sim["feedback"]
-    fn = num(fb["spell"])
-    kind_code = pd.factorize(fb["kind"], sort=True)[0]
-    o = np.lexsort((kind_code, fn, fb["date"].to_numpy()))
-    feedback = pd.DataFrame({
-        "employee_id": sid(fn[o]),
-        "date": _dates(fb["date"].to_numpy()[o]),
-        "kind": _str_col(fb["kind"].to_numpy()[o]),
-        "giver_id": sid(num(fb["giver"].to_numpy()[o])),
-        "_spell": fb["spell"].to_numpy()[o],
+
+def _feedback_table(feedback: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
+    """Feedback events sorted by date, employee and kind; givers by id."""
+    number = ids.number(feedback["spell"])
+    kind_code = pd.factorize(feedback["kind"], sort=True)[0]
+    o = np.lexsort((kind_code, number, feedback["date"].to_numpy()))
+    return pd.DataFrame({
+        "employee_id": ids.id(number[o]),
+        "date": _dates(feedback["date"].to_numpy()[o]),
+        "kind": _str_col(feedback["kind"].to_numpy()[o]),
+        "giver_id": ids.id(ids.number(feedback["giver"].to_numpy()[o])),
+        "_spell": feedback["spell"].to_numpy()[o],
     })
 
-    ta = sim["true_alignment"]
-    tn = num(ta["spell"])
-    o = np.lexsort((ta["cycle"].to_numpy(), tn))
-    true_alignment = pd.DataFrame({
-        "employee_id": sid(tn[o]),
-        "cycle": cyc_names[ta["cycle"].to_numpy()[o]],
-        "alignment_cascade": ta["alignment_cascade"].to_numpy(float)[o],
-        "alignment_org": ta["alignment_org"].to_numpy(float)[o],
+
+def _true_alignment_table(true_alignment: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray) -> pd.DataFrame:
+    """Realised alignment sorted by employee and cycle."""
+    number = ids.number(true_alignment["spell"])
+    o = np.lexsort((true_alignment["cycle"].to_numpy(), number))
+    return pd.DataFrame({
+        "employee_id": ids.id(number[o]),
+        "cycle": cycle_names[true_alignment["cycle"].to_numpy()[o]],
+        "alignment_cascade": true_alignment["alignment_cascade"].to_numpy(float)[o],
+        "alignment_org": true_alignment["alignment_org"].to_numpy(float)[o],
     })
 
-    ti = sim["true_intervals"].reset_index(drop=True)
-    inum = num(ti["spell"])
-    ino = spell_no[ti["spell"].to_numpy()]
-    o = np.lexsort((ti["start"].to_numpy(), ino, inum))
-    ti = ti.iloc[o].reset_index(drop=True)
-    ti.insert(0, "employee_id", sid(inum[o]))
-    ti["manager_id"] = sid(num(ti.pop("manager")))
-    ti["spell"] = ino[o]
+
+def _true_intervals_table(intervals: pd.DataFrame, ids: _EmployeeIds, spell_number: np.ndarray) -> pd.DataFrame:
+    """Hazard intervals sorted by employee, spell number and start; ids for employee and manager."""
+    intervals = intervals.reset_index(drop=True)
+    number = ids.number(intervals["spell"])
+    spell_no = spell_number[intervals["spell"].to_numpy()]
+    o = np.lexsort((intervals["start"].to_numpy(), spell_no, number))
+    intervals = intervals.iloc[o].reset_index(drop=True)
+    intervals.insert(0, "employee_id", ids.id(number[o]))
+    intervals["manager_id"] = ids.id(ids.number(intervals.pop("manager")))
+    intervals["spell"] = spell_no[o]
     lead = ["employee_id", "spell", "manager_id", "start", "stop", "event", "event_type"]
-    ti = ti[lead + [c for c in ti.columns if c not in lead]]
-
-    tables = {"employees": emp, "goals": gl, "reviews": reviews, "surveys": surveys, "programs": programs, "feedback": feedback}
-    return tables, true_alignment, ti
-
-
+    return intervals[lead + [c for c in intervals.columns if c not in lead]]
