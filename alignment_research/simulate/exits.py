@@ -9,7 +9,9 @@ Causes: 0 voluntary, 1 involuntary, 2 other (``-1``: no exit in the window).
   hr_manager_rating * (manager_rating - 3) + hr_job_level[job_level]``.
   Engagement is the latest score observed in the spell; before the first
   response the person's expected engagement is used; an unknown manager
-  rating counts as 3; a missing alignment as 0.
+  rating counts as 3; a missing alignment as 0. Every covariate is the
+  value the analysis intervals hold under the timing conventions
+  (``SimulatedStudy.true_intervals`` lists them).
 * Involuntary: constant daily rate (from the yearly ``involuntary_rate``)
   times ``exp(hr_involuntary_rating * (own latest rating - 3))``.
 * Other: constant daily rate (from ``other_rate``).

@@ -20,6 +20,7 @@ Alignment of a spell in a cycle, weighted by the goal weights:
 ``alignment_cascade`` is the share of goals whose parent is a goal of the
 manager on the spell (NaN without a manager); ``alignment_org`` the share
 that reach an organisation goal through their chain of parents.
+``true_alignment`` holds the realised shares exactly as the data define them.
 
 Glossary: a *pair* is one (spell, cycle) with goals; goal ids are
 engine-wide numbers; ``first_goal_id[spell, cycle]`` and

@@ -1,4 +1,30 @@
-"""The organisation: a fixed tree of positions, and the small departments moved in afterwards."""
+"""The organisation: a fixed tree of positions, who holds which position when, and the small departments.
+
+Positions form a tree: the CEO, one head per department (``departments``
+shares, fewer departments in a small organisation), layers of managers with
+3-15 direct reports (``team_span_mean`` individual contributors per
+first-line manager, ``manager_span_mean`` managers per higher manager) and
+individual contributors. A position mostly (85%) shares its manager's
+location (``locations``). Job levels: individual contributors 1-3,
+first-line managers 3-4, higher managers 4-5, heads and CEO 5.
+
+Each position is filled by a sequence of employment spells from
+``history_years`` before the window; a leaver is replaced
+1..``vacancy_days_max`` days later (see `engine`). Spells that end on or
+before the window start are dropped (left truncation); ``n_employees``
+spells remain (a few in-window hires of individual contributors are removed
+at random to hit the number, and ``rehire_share`` of the in-window hires
+reuse an earlier voluntary leaver's id). ``manager_id`` is the holder of
+the parent position on ``max(hire_date, window start)`` (one manager per
+spell); when that manager leaves, the employee keeps the id.
+
+*Small departments.* ``truth.small_departments`` (name -> people) moves
+that many individual contributors (people who manage nobody; every spell of
+each) into each named extra department after the simulation, before
+problems are injected. They keep their managers, so the extra departments
+cut across the tree. Department enters no true model, so the true effects
+hold unchanged; an injected problem may still touch one of their rows.
+"""
 
 from __future__ import annotations
 

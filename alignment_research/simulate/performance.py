@@ -36,7 +36,7 @@ class _Performance:
 
 def _rating_cuts(rating_shares) -> np.ndarray:
     """Latent thresholds between ratings 1..5: normal quantiles of the cumulative shares."""
-    from scipy.stats import norm  # deferred: scipy.stats costs a noticeable import; only a simulation run needs it
+    from scipy.stats import norm  # deferred: scipy.stats would double the import time of `simulate`; only a run needs it
 
     shares = np.asarray(rating_shares, float)
     return norm.ppf(np.cumsum(shares / np.sum(rating_shares))[:-1])

@@ -100,15 +100,12 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     seed : int, default 0
         Seed of ``numpy.random.default_rng``; the same seed gives identical tables.
     truth : Truth, optional
-        True parameters; ``default_truth()`` when omitted.
+        True parameters; ``default_truth()`` when omitted. Departments below
+        the minimum group size come from it:
+        ``Truth(small_departments={"Legal": 3, "Audit": 4})``.
     messy : bool, default True
         Inject a few dozen realistic data problems (logged in ``injected``);
         ``False`` gives perfectly clean tables.
-
-        Departments below the minimum group size (to test what leaders see)
-        come from ``truth``: ``Truth(small_departments={"Legal": 3, "Audit": 4})``
-        moves 3 and 4 randomly chosen individual contributors into ``Legal``
-        and ``Audit`` (see Notes).
 
     Returns
     -------
@@ -128,73 +125,18 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
 
     Notes
     -----
-    *Organisation.* Positions form a tree (CEO, department heads, managers
-    with 3-15 direct reports, individual contributors). Each position is
-    filled by a sequence of employment spells from ``history_years`` before
-    the window; a leaver is replaced 1..``vacancy_days_max`` days later.
-    Spells that end on or before the window start are dropped (left
-    truncation); ``n_employees`` spells remain (a few in-window hires of
-    individual contributors are removed at random to hit the number, and
-    ``rehire_share`` of the in-window hires reuse an earlier leaver's id).
-    ``manager_id`` is the holder of the parent position on
-    ``max(hire_date, window start)`` (one manager per spell); when that
-    manager leaves, the employee keeps the id.
-
-    *Goals.* Each cycle the CEO owns 4-6 organisation goals (no parent).
-    Everyone else owns ``goals_min..goals_max`` goals; each is linked with
-    probability ``pi`` to a random goal of their manager in that cycle, where
-    ``logit(pi) = logit(p_manager) + alignment_manager_shift * [manager
-    position] + N(0, alignment_person_sd)`` and ``p_manager ~ Beta``; an
-    unlinked goal has no parent or (``unrelated_parent_share``) another
-    manager's goal. If the manager on the spell has no goals in a cycle
-    (left, or not yet hired) linked goals serve the position's current
-    holder, which the cascade measure does not count. ``true_alignment``
-    holds the realised shares exactly as the data define them.
-
-    *Surveys.* Latent engagement on a response date ``s`` is
-    ``engagement_intercept + engagement_alignment * alignment_cascade(cycle
-    of s) + engagement_manager_program * manager_program(s) +
-    engagement_manager_rating * (manager_rating(s) - 3) + u_manager +
-    u_person + e`` (``manager_rating - 3`` counts 0 while unknown). Items add
-    ``N(0, item_sd)`` and a fixed offset (zero mean per scale) and are
-    rounded stochastically, so the expected scale score equals the latent
-    score. Perceived ``alignment`` follows ``alignment_cascade``,
-    ``leadership`` follows ``manager_program``, ``feedback`` the person's
-    feedback rate. At most one item per scale is skipped.
-
-    *Exits.* Three competing cause-specific hazards on tenure days. The
-    voluntary log-hazard is ``log h0(t) + hr_alignment * alignment_cascade +
-    hr_engagement * (engagement - 3) + hr_manager_program * manager_program
-    + hr_manager_rating * (manager_rating - 3) + hr_job_level[job_level]``
-    with a Weibull baseline ``H0(t) = (t / voluntary_scale_days) **
-    voluntary_shape``. Every covariate is the value the analysis intervals
-    hold under the timing conventions (``true_intervals`` lists them);
-    engagement is the latest engagement score observed in the spell
-    (before the first response the hazard uses the person's expected
-    engagement, and ``true_intervals.engagement`` is NaN); an unknown
-    manager rating counts as 3. Before the window start the covariates are
-    fixed at the person's expected values. Exit times are drawn by inverting
-    the cumulative hazard over the covariate change points; a continuous
-    exit time ``x`` is recorded on day ``ceil(x)``. Involuntary exits have a
-    constant hazard (``involuntary_rate``) times
-    ``exp(hr_involuntary_rating * (own latest rating - 3))``; "other" exits
-    a constant hazard.
-
-    *Programmes.* Each quarter of the window, a manager with a known rating
-    who has not enrolled starts leadership development with log-odds
-    ``logit(program_uptake) + program_selection * (rating - 3)`` (rating =
-    their latest known rating): selection on performance, which also drives
-    their reports' engagement and exits (confounding). Employees enrol in
-    coaching, mentoring and training at ``employee_programs`` yearly rates
-    (no effect on exits).
-
-    *Small departments.* ``truth.small_departments`` (name -> people) moves
-    that many individual contributors (people who manage nobody; every spell
-    of each) into each named extra department after the simulation, before
-    problems are injected. They keep their managers, so the extra
-    departments cut across the tree. Department enters no true model, so the
-    true effects hold unchanged; an injected problem may still touch one of
-    their rows.
+    Positions form a tree; each is filled by a sequence of employment spells
+    from ``history_years`` before the window, and ``n_employees`` spells fall
+    in the window. Each cycle everyone owns goals, linked to their manager's
+    with a person-specific probability (cascade alignment). Survey scores
+    follow alignment, the manager's leadership development and rating.
+    Voluntary, involuntary and other exits are competing hazards on tenure
+    days; the voluntary log-hazard moves with alignment, engagement, the
+    manager's programme and rating, and job level. Managers are selected
+    into leadership development on their rating (confounding). The exact
+    equations are in the docstrings of the modules that draw them:
+    ``alignment_research.simulate.organisation``, ``.goals``, ``.surveys``,
+    ``.exits`` and ``.programs`` (``.engine`` gives the order of the draws).
 
     Examples
     --------

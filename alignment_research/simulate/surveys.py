@@ -65,7 +65,7 @@ class _Responses:
 
 def _mean_log_feedback_multiplier(shape: float) -> float:
     """E[log X] for X ~ Gamma(shape, scale 1 / shape): the centre of the feedback scale's rate effect."""
-    from scipy.special import digamma  # deferred: scipy costs a noticeable import; only a simulation run needs it
+    from scipy.special import digamma  # deferred: heavy (scipy); `ar.Truth` and `load_truth` must not pay for it
 
     return float(digamma(shape) - np.log(shape))
 
