@@ -31,7 +31,6 @@ def _finish(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-
 def _assemble(sim: dict, truth: Truth):
     """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``."""
     cycle_names = np.array([str(y) for y in _cycle_years(truth)], dtype=object)

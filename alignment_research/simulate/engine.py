@@ -265,11 +265,11 @@ def _spell_table(engine: _Engine, tree: pd.DataFrame, in_data: np.ndarray, truth
     person, gender, birth_year = _rehire(engine, in_data, leaf, truth, rng)
     department = tree["department"].to_numpy(object)[spells["slot"]]
     location = tree["location"].to_numpy(object)[spells["slot"]]
-    cause = spells["exit_cause"]
+    cause = spells["exit_cause"][kept]
     types = np.array(["voluntary", "involuntary", "other"], dtype=object)
     return pd.DataFrame({
         "spell": kept, "slot": spells["slot"][kept], "person": person[kept], "hire": spells["hire_day"][kept],
-        "term": spells["term_day"][kept], "term_type": np.where(cause[kept] >= 0, types[np.maximum(cause[kept], 0)], None),
+        "term": spells["term_day"][kept], "term_type": np.where(cause >= 0, types[np.maximum(cause, 0)], None),
         "department": department[kept], "job_level": spells["job_level"][kept], "manager": spells["manager"][kept],
         "location": location[kept], "gender": gender[kept], "birth_year": birth_year[kept],
     })

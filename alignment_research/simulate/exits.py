@@ -171,9 +171,10 @@ def _first_exit_on_path(engine: _Engine, batch: _Batch, path: _CovariatePath, E_
     truth, live, a, b = engine.truth, path.live, path.a, path.b
     scale, shape = truth.voluntary_scale_days, truth.voluntary_shape
     tenure_a, tenure_b = (a - batch.hire_day[live][:, None]) / scale, (b - batch.hire_day[live][:, None]) / scale
+    own_rating_centred = np.nan_to_num(path.own_rating - 3)
     dH = np.stack([
         np.exp(path.eta) * (tenure_b ** shape - tenure_a ** shape),
-        engine.involuntary_daily_rate * np.exp(truth.hr_involuntary_rating * np.nan_to_num(path.own_rating - 3)) * (b - a),
+        engine.involuntary_daily_rate * np.exp(truth.hr_involuntary_rating * own_rating_centred) * (b - a),
         np.broadcast_to(engine.other_daily_rate * (b - a), a.shape),
     ])
     if batch.is_ceo:
@@ -191,7 +192,8 @@ def _first_exit_on_path(engine: _Engine, batch: _Batch, path: _CovariatePath, E_
         a_k = a[rows, k].astype(float)
         if q == 0:
             hire = batch.hire_day[live]
-            x_q = hire + scale * (((a_k - hire) / scale) ** shape + remaining / np.exp(path.eta[rows, k])) ** (1 / shape)
+            H0_at_exit = ((a_k - hire) / scale) ** shape + remaining / np.exp(path.eta[rows, k])
+            x_q = hire + scale * H0_at_exit ** (1 / shape)
         else:
             rate = dH[q, rows, k] / np.maximum(b[rows, k] - a[rows, k], 1e-300)
             x_q = a_k + remaining / np.where(rate > 0, rate, np.inf)

@@ -151,7 +151,8 @@ def _draw_weights(engine: _Engine, goals: _Goals) -> None:
     last = first + goals.goals_per_pair - 1
     if n:
         weight[last] = np.round(1.0 - (np.add.reduceat(weight, first) - weight[last]), 2)
-    missing = (rng.random(len(goals.pair_spell)) < engine.truth.weight_missing_share) | (weight[last] <= 0 if n else False)
+    missing = ((rng.random(len(goals.pair_spell)) < engine.truth.weight_missing_share)
+               | (weight[last] <= 0 if n else False))
     goals.weight = np.where(missing[goals.goal_pair], np.nan, weight)
 
 

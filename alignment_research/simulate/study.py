@@ -65,7 +65,6 @@ class SimulatedStudy(Study):
     derived: dict = field(default_factory=dict)
 
 
-
 def _study_config(truth: Truth):
     scales = {}
     for name, (k, reverse) in SCALE_ITEMS.items():
@@ -84,7 +83,6 @@ def _study_config(truth: Truth):
         },
         source="simulated study.yaml",
     )
-
 
 
 # ============================================================================ public API

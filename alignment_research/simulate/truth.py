@@ -23,7 +23,6 @@ SCALE_ITEMS = {
 }
 
 
-
 class Truth(BaseModel):
     """Every true parameter of the simulated organisation.
 
@@ -159,7 +158,6 @@ class Truth(BaseModel):
         if unknown:
             raise ValueError(f"employee_programs must be among {sorted(_PROGRAM_DAYS)}, got {unknown}")
         return self
-
 
 
 def default_truth() -> Truth:
