@@ -17,15 +17,18 @@ from .truth import Truth
 
 
 def _ids(prefix: str, keys: np.ndarray, width: int) -> np.ndarray:
+    """Zero-padded id strings: ``_ids("E", [1, 2], 6)`` -> ``E000001, E000002``."""
     return np.array([f"{prefix}{k:0{width}d}" for k in np.asarray(keys, dtype=np.int64).tolist()], dtype=object)
 
 
 def _str_col(values) -> pd.Series:
+    """An object column of strings with NaN (not None) for missing."""
     s = pd.Series(np.asarray(values, dtype=object), dtype=object)
     return s.where(s.notna(), np.nan)
 
 
 def _finish(table: pd.DataFrame) -> pd.DataFrame:
+    """Index a final table by source row number (the header is row 1)."""
     table = table.reset_index(drop=True)
     table.index = pd.RangeIndex(2, len(table) + 2, name="row")
     return table
@@ -77,26 +80,26 @@ def _employees_table(spells: pd.DataFrame, ids: _EmployeeIds):
     hire = spells["hire"].to_numpy()
     number = ids.number(spells["spell"].to_numpy())
     order = np.lexsort((hire, number))
-    sp = spells.iloc[order].reset_index(drop=True)
+    by_employee = spells.iloc[order].reset_index(drop=True)
     number = number[order]
     employees = pd.DataFrame({
         "employee_id": ids.id(number),
-        "hire_date": _dates(sp["hire"]),
-        "termination_date": _dates(sp["term"]),
-        "termination_type": _str_col(sp["term_type"]),
-        "department": _str_col(sp["department"]),
-        "job_level": pd.array(sp["job_level"].to_numpy(), dtype="Int64"),
-        "manager_id": ids.id(ids.number(sp["manager"])),
-        "location": _str_col(sp["location"]),
-        "gender": _str_col(sp["gender"]),
-        "birth_year": pd.array(sp["birth_year"].to_numpy(), dtype="Int64"),
-        "_spell": sp["spell"].to_numpy(),
+        "hire_date": _dates(by_employee["hire"]),
+        "termination_date": _dates(by_employee["term"]),
+        "termination_type": _str_col(by_employee["term_type"]),
+        "department": _str_col(by_employee["department"]),
+        "job_level": pd.array(by_employee["job_level"].to_numpy(), dtype="Int64"),
+        "manager_id": ids.id(ids.number(by_employee["manager"])),
+        "location": _str_col(by_employee["location"]),
+        "gender": _str_col(by_employee["gender"]),
+        "birth_year": pd.array(by_employee["birth_year"].to_numpy(), dtype="Int64"),
+        "_spell": by_employee["spell"].to_numpy(),
     })
     # spell number of each spell (1 = first employment, 2 = rehire)
     first_of = np.r_[True, number[1:] != number[:-1]] if len(number) else np.zeros(0, bool)
     run_start = np.maximum.accumulate(np.where(first_of, np.arange(len(number)), 0)) if len(number) else number
     spell_number = np.zeros(len(ids.number_of_spell), np.int64)
-    spell_number[sp["spell"].to_numpy()] = np.arange(len(number)) - run_start + 1
+    spell_number[by_employee["spell"].to_numpy()] = np.arange(len(number)) - run_start + 1
     return employees, spell_number
 
 
@@ -124,13 +127,13 @@ def _goals_table(goals: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray
 def _reviews_table(reviews: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray) -> pd.DataFrame:
     """Reviews sorted by employee and cycle."""
     number = ids.number(reviews["spell"])
-    o = np.lexsort((reviews["cycle"].to_numpy(), number))
+    order = np.lexsort((reviews["cycle"].to_numpy(), number))
     return pd.DataFrame({
-        "employee_id": ids.id(number[o]),
-        "cycle": cycle_names[reviews["cycle"].to_numpy()[o]],
-        "rating": pd.array(reviews["rating"].to_numpy()[o], dtype="Int64"),
-        "target_attainment": reviews["target_attainment"].to_numpy(float)[o],
-        "_spell": reviews["spell"].to_numpy()[o],
+        "employee_id": ids.id(number[order]),
+        "cycle": cycle_names[reviews["cycle"].to_numpy()[order]],
+        "rating": pd.array(reviews["rating"].to_numpy()[order], dtype="Int64"),
+        "target_attainment": reviews["target_attainment"].to_numpy(float)[order],
+        "_spell": reviews["spell"].to_numpy()[order],
     })
 
 
@@ -138,11 +141,12 @@ def _surveys_table(responses: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     """Survey responses sorted by date and employee; one column per item."""
     items = [c for c in responses.columns if c not in ("spell", "date")]
     number = ids.number(responses["spell"])
-    o = np.lexsort((number, responses["date"].to_numpy()))
-    surveys = pd.DataFrame({"employee_id": ids.id(number[o]), "survey_date": _dates(responses["date"].to_numpy()[o])})
+    order = np.lexsort((number, responses["date"].to_numpy()))
+    surveys = pd.DataFrame({"employee_id": ids.id(number[order]),
+                            "survey_date": _dates(responses["date"].to_numpy()[order])})
     for c in items:
-        surveys[c] = responses[c].to_numpy(float)[o]
-    surveys["_spell"] = responses["spell"].to_numpy()[o]
+        surveys[c] = responses[c].to_numpy(float)[order]
+    surveys["_spell"] = responses["spell"].to_numpy()[order]
     return surveys
 
 
@@ -150,14 +154,14 @@ def _programs_table(programs: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     """Programme enrolments sorted by start date, employee and programme."""
     number = ids.number(programs["spell"])
     program_code = pd.factorize(programs["program"], sort=True)[0]
-    o = np.lexsort((program_code, number, programs["start"].to_numpy()))
+    order = np.lexsort((program_code, number, programs["start"].to_numpy()))
     return pd.DataFrame({
-        "employee_id": ids.id(number[o]),
-        "program": _str_col(programs["program"].to_numpy()[o]),
-        "start_date": _dates(programs["start"].to_numpy()[o]),
-        "end_date": _dates(programs["end"].to_numpy()[o]),
-        "status": _str_col(programs["status"].to_numpy()[o]),
-        "_spell": programs["spell"].to_numpy()[o],
+        "employee_id": ids.id(number[order]),
+        "program": _str_col(programs["program"].to_numpy()[order]),
+        "start_date": _dates(programs["start"].to_numpy()[order]),
+        "end_date": _dates(programs["end"].to_numpy()[order]),
+        "status": _str_col(programs["status"].to_numpy()[order]),
+        "_spell": programs["spell"].to_numpy()[order],
     })
 
 
@@ -165,25 +169,25 @@ def _feedback_table(feedback: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     """Feedback events sorted by date, employee and kind; givers by id."""
     number = ids.number(feedback["spell"])
     kind_code = pd.factorize(feedback["kind"], sort=True)[0]
-    o = np.lexsort((kind_code, number, feedback["date"].to_numpy()))
+    order = np.lexsort((kind_code, number, feedback["date"].to_numpy()))
     return pd.DataFrame({
-        "employee_id": ids.id(number[o]),
-        "date": _dates(feedback["date"].to_numpy()[o]),
-        "kind": _str_col(feedback["kind"].to_numpy()[o]),
-        "giver_id": ids.id(ids.number(feedback["giver"].to_numpy()[o])),
-        "_spell": feedback["spell"].to_numpy()[o],
+        "employee_id": ids.id(number[order]),
+        "date": _dates(feedback["date"].to_numpy()[order]),
+        "kind": _str_col(feedback["kind"].to_numpy()[order]),
+        "giver_id": ids.id(ids.number(feedback["giver"].to_numpy()[order])),
+        "_spell": feedback["spell"].to_numpy()[order],
     })
 
 
 def _true_alignment_table(true_alignment: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray) -> pd.DataFrame:
     """Realised alignment sorted by employee and cycle."""
     number = ids.number(true_alignment["spell"])
-    o = np.lexsort((true_alignment["cycle"].to_numpy(), number))
+    order = np.lexsort((true_alignment["cycle"].to_numpy(), number))
     return pd.DataFrame({
-        "employee_id": ids.id(number[o]),
-        "cycle": cycle_names[true_alignment["cycle"].to_numpy()[o]],
-        "alignment_cascade": true_alignment["alignment_cascade"].to_numpy(float)[o],
-        "alignment_org": true_alignment["alignment_org"].to_numpy(float)[o],
+        "employee_id": ids.id(number[order]),
+        "cycle": cycle_names[true_alignment["cycle"].to_numpy()[order]],
+        "alignment_cascade": true_alignment["alignment_cascade"].to_numpy(float)[order],
+        "alignment_org": true_alignment["alignment_org"].to_numpy(float)[order],
     })
 
 
@@ -192,10 +196,10 @@ def _true_intervals_table(intervals: pd.DataFrame, ids: _EmployeeIds, spell_numb
     intervals = intervals.reset_index(drop=True)
     number = ids.number(intervals["spell"])
     spell_no = spell_number[intervals["spell"].to_numpy()]
-    o = np.lexsort((intervals["start"].to_numpy(), spell_no, number))
-    intervals = intervals.iloc[o].reset_index(drop=True)
-    intervals.insert(0, "employee_id", ids.id(number[o]))
+    order = np.lexsort((intervals["start"].to_numpy(), spell_no, number))
+    intervals = intervals.iloc[order].reset_index(drop=True)
+    intervals.insert(0, "employee_id", ids.id(number[order]))
     intervals["manager_id"] = ids.id(ids.number(intervals.pop("manager")))
-    intervals["spell"] = spell_no[o]
+    intervals["spell"] = spell_no[order]
     lead = ["employee_id", "spell", "manager_id", "start", "stop", "event", "event_type"]
     return intervals[lead + [c for c in intervals.columns if c not in lead]]

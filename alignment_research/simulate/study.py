@@ -66,6 +66,7 @@ class SimulatedStudy(Study):
 
 
 def _study_config(truth: Truth):
+    """The ``study.yaml`` configuration of a simulated study: window, cycles, the four scales, files."""
     scales = {}
     for name, (k, reverse) in SCALE_ITEMS.items():
         scales[name] = {"items": [f"{name}_{j}" for j in range(1, k + 1)], "reverse": list(reverse), "min": 1, "max": 5}
