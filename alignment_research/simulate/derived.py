@@ -56,10 +56,11 @@ def _exit_rates(engine: _Engine, truth, spells: np.ndarray, end_day: np.ndarray,
     term_day, cause = engine.spells["term_day"], engine.spells["exit_cause"]
     rates = {}
     for y in range(engine.first_window_year, truth.window_end.year + 1):
-        a, b = _day(dt.date(y, 1, 1)), _day(dt.date(y + 1, 1, 1))
-        person_years = np.clip(np.minimum(end_day[spells], b) - np.maximum(entry_day[spells], a), 0, None).sum() / _YEAR
-        t = term_day[spells]
-        in_year = (t != _NO_DAY) & (t >= a) & (t < b)
+        first, after = _day(dt.date(y, 1, 1)), _day(dt.date(y + 1, 1, 1))
+        at_risk = np.clip(np.minimum(end_day[spells], after) - np.maximum(entry_day[spells], first), 0, None)
+        person_years = at_risk.sum() / _YEAR
+        term = term_day[spells]
+        in_year = (term != _NO_DAY) & (term >= first) & (term < after)
         rates[str(y)] = {
             "voluntary": round(float((in_year & (cause[spells] == 0)).sum() / person_years), 4),
             "involuntary": round(float((in_year & (cause[spells] == 1)).sum() / person_years), 4),

@@ -55,6 +55,7 @@ class _Goals:
     first_goal_id: np.ndarray  # (spells, cycles): engine-wide id of the first goal, -1 if none
     goal_count: np.ndarray  # (spells, cycles): number of goals (0 if none)
     parent: np.ndarray  # parent goal id, -1 for none
+    # filled by _draw_weights and _attain_and_align:
     weight: np.ndarray = None  # NaN where the pair's weights are missing
     attainment: np.ndarray = None
     reaches_org: np.ndarray = None  # the chain of parents reaches an organisation goal
