@@ -96,6 +96,10 @@ class _Engine:
         self.leadership_starts: list[tuple[np.ndarray, np.ndarray]] = []  # (spells, start days), by depth
         self.n_spells = 0
         self.n_goals = 0
+        # set by run (the tree's arrays by slot) and by finish_depth (look-ups over the depth just finished)
+        self.tree_parent = self.tree_level = self.tree_is_manager = np.zeros(0, np.int64)
+        self.holders: _PositionHolders | None = None
+        self.unrelated_goal_pool: list[np.ndarray] = []  # per cycle: goal ids another team's goals may link to
 
     def year_index(self, days):
         """Index into ``year_start_day`` of the calendar year holding each day (0 = first window year)."""
