@@ -52,7 +52,10 @@ _EXPORTS: dict[str, str] | None = None
 
 def _module_exports(name: str) -> list[str]:
     """Read a module's literal ``__all__`` from its source without importing it."""
-    source = (_Path(__file__).with_name(f"{name}.py")).read_text(encoding="utf-8")
+    path = _Path(__file__).with_name(f"{name}.py")
+    if not path.exists():  # a subpackage, e.g. ``simulate/``
+        path = _Path(__file__).with_name(name) / "__init__.py"
+    source = path.read_text(encoding="utf-8")
     for node in _ast.parse(source).body:
         targets = (
             node.targets if isinstance(node, _ast.Assign)
@@ -82,7 +85,9 @@ def __getattr__(name: str):
         return [public for module in _MODULES for public in _module_exports(module)]
     module = _exports().get(name)
     if module is None:
-        if not name.startswith("__") and _Path(__file__).with_name(f"{name}.py").exists():
+        here = _Path(__file__)
+        if not name.startswith("__") and (here.with_name(f"{name}.py").exists()
+                                          or (here.with_name(name) / "__init__.py").exists()):
             return _import_module(f".{name}", __name__)  # a submodule, e.g. ``ar.retention``
         raise AttributeError(f"module 'alignment_research' has no attribute {name!r}")
     value = getattr(_import_module(f".{module}", __name__), name)

@@ -1,0 +1,83 @@
+"""Quantities derived from a run (informational, written to ``truth.yaml``): reliabilities, exit rates, alignment."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .days import _NO_DAY, _YEAR, _day
+from .truth import SCALE_ITEMS
+
+if TYPE_CHECKING:  # annotations only
+    import pandas as pd
+
+    from .engine import _Engine
+
+
+def _implied_alpha(var_latent: float, item_var: np.ndarray) -> float:
+    """Cronbach's alpha of k items = latent + independent noise (item noise plus rounding noise)."""
+    k = len(item_var)
+    total = k**2 * var_latent + item_var.sum()
+    return float(k / (k - 1) * (1 - (k * var_latent + item_var.sum()) / total))
+
+
+def _derived(engine: _Engine, truth, in_data_spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray,
+             stats: dict, tree: pd.DataFrame) -> dict:
+    """Implied scale reliabilities, clipped item shares, yearly exit rates, alignment and counts."""
+    out = _scale_quality(truth, stats)
+    out["exit_rates_per_person_year"] = _exit_rates(engine, truth, in_data_spells, end_day, entry_day)
+    out.update(_alignment_summary(engine, in_data_spells))
+    latent_engagement = stats["_lat_engagement"]
+    out["engagement_latent_sd"] = round(float(np.std(latent_engagement)), 4) if len(latent_engagement) else None
+    out["n_positions"] = int(len(tree))
+    out["n_spells_simulated"] = int(len(engine.spells["term_day"]))
+    out["n_left_truncated"] = int((engine.spells["hire_day"][in_data_spells] < engine.window_start_day).sum())
+    return out
+
+
+def _scale_quality(truth, stats: dict) -> dict:
+    """Cronbach's alpha each scale's items imply, and the share of items clipped to 1..5."""
+    alphas, clip_share = {}, {}
+    for s, (k, _) in SCALE_ITEMS.items():
+        lat = stats[f"_lat_{s}"]
+        if len(lat) < 3:
+            continue
+        rnd = stats[f"_rnd_{s}"] / k
+        item_var = np.full(k, truth.item_sd**2 + rnd.mean())
+        alphas[s] = round(_implied_alpha(float(np.var(lat)), item_var), 4)
+        clip_share[s] = round(float(stats[f"_clip_{s}"].sum() / (k * len(lat))), 5)
+    return {"implied_alpha": alphas, "clipped_item_share": clip_share}
+
+
+def _exit_rates(engine: _Engine, truth, spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray) -> dict:
+    """Realised yearly exit rates by cause (exits per person-year at risk)."""
+    term_day, cause = engine.spells["term_day"], engine.spells["exit_cause"]
+    rates = {}
+    for y in range(engine.first_window_year, truth.window_end.year + 1):
+        first, after = _day(dt.date(y, 1, 1)), _day(dt.date(y + 1, 1, 1))
+        at_risk = np.clip(np.minimum(end_day[spells], after) - np.maximum(entry_day[spells], first), 0, None)
+        person_years = at_risk.sum() / _YEAR
+        term = term_day[spells]
+        in_year = (term != _NO_DAY) & (term >= first) & (term < after)
+        rates[str(y)] = {
+            "voluntary": round(float((in_year & (cause[spells] == 0)).sum() / person_years), 4),
+            "involuntary": round(float((in_year & (cause[spells] == 1)).sum() / person_years), 4),
+            "other": round(float((in_year & (cause[spells] == 2)).sum() / person_years), 4),
+        }
+    return rates
+
+
+def _alignment_summary(engine: _Engine, spells: np.ndarray) -> dict:
+    """Mean cascade alignment per cycle, and the share of employee-cycles whose manager has no goals."""
+    arrays = engine.spells
+    alignment = arrays["alignment_cascade"][spells]
+    manager = arrays["manager"][spells]
+    has = (arrays["goal_count"][spells] > 0) & (manager >= 0)[:, None]
+    gone = has & (arrays["goal_count"][np.maximum(manager, 0)] == 0)
+    return {
+        "alignment_cascade_mean": {str(y): round(float(np.nanmean(np.where(has[:, c], alignment[:, c], np.nan))), 4)
+                                   for c, y in enumerate(engine.cycle_years) if has[:, c].any()},
+        "share_manager_without_goals": round(float(gone.sum() / max(has.sum(), 1)), 4),
+    }

@@ -1,0 +1,69 @@
+"""Feedback events: person-specific Poisson counts, uniform dates, given by the manager or a peer.
+
+For each kind, a spell in the data gets ``Poisson(rate * feedback multiplier *
+years in the window)`` events on days uniform over its time in the window.
+With probability ``feedback_manager_share[kind]`` the giver is the manager on
+the spell if employed that day, else whoever holds the manager's position
+then; otherwise a random peer (same manager, employed that day), falling
+back to the manager when there is none. Repeats of one employee, day and
+giver are dropped (they would be exact duplicate rows).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .days import _YEAR
+from .organisation import _PositionHolders
+
+if TYPE_CHECKING:  # annotations only
+    from .engine import _Engine
+
+
+def _draw_feedback(engine: _Engine, in_data: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray, truth,
+                   rng: np.random.Generator) -> pd.DataFrame:
+    """Feedback events of the spells in the data: ``spell, date, kind, giver`` (spell numbers and days)."""
+    spells = engine.spells
+    in_data_spells = np.flatnonzero(in_data)
+    manager_of = spells["manager"]
+    order = np.argsort(manager_of[in_data_spells], kind="stable")
+    team_members = in_data_spells[order]  # spells sorted by their manager
+    team_manager = manager_of[team_members]
+    holders = _PositionHolders(in_data_spells, spells, engine.history_start_day, engine.window_end_day)
+    events = []
+    for kind, rate in truth.feedback_rates.items():
+        expected = (rate * spells["feedback_multiplier"][in_data_spells]
+                    * np.maximum(end_day[in_data_spells] - entry_day[in_data_spells], 0) / _YEAR)
+        who = np.repeat(in_data_spells, rng.poisson(expected))
+        day = entry_day[who] + np.floor(rng.random(len(who)) * (end_day[who] - entry_day[who])).astype(np.int64)
+        manager = manager_of[who]
+        by_manager = rng.random(len(who)) < truth.feedback_manager_share.get(kind, 0.5)
+        boss = _boss_on(engine, holders, who, manager, day, in_data, end_day)
+        # a peer: someone else with the same manager, employed on the day
+        low = np.searchsorted(team_manager, manager, side="left")
+        size = np.searchsorted(team_manager, manager, side="right") - low
+        pick = low + np.floor(rng.random(len(who)) * np.maximum(size, 1)).astype(np.int64)
+        peer = (team_members[np.clip(pick, 0, len(team_members) - 1)] if len(team_members)
+                else np.full(len(who), -1))
+        peer_ok = ((manager >= 0) & (size > 1) & (peer != who) & (spells["hire_day"][peer] <= day)
+                   & (end_day[peer] > day))
+        giver = np.where(by_manager | ~peer_ok, boss, peer)
+        # one event per employee, day and giver (a second one would be an exact duplicate row)
+        key = ((who.astype(np.int64) << 14) + (day - engine.history_start_day)) * (len(end_day) + 2) + (giver + 1)
+        first = np.sort(np.unique(key, return_index=True)[1])
+        events.append(pd.DataFrame({"spell": who[first], "date": day[first], "kind": kind, "giver": giver[first]}))
+    return pd.concat(events, ignore_index=True)
+
+
+def _boss_on(engine: _Engine, holders: _PositionHolders, who, manager, day, in_data, end_day) -> np.ndarray:
+    """The manager on the spell if employed on the day, else the holder of the manager's position then (or -1)."""
+    hire_day = engine.spells["hire_day"]
+    row = np.maximum(manager, 0)
+    employed = (manager >= 0) & (hire_day[row] <= day) & (end_day[row] > day)
+    holder = holders.holder_on(engine.tree_parent[engine.spells["slot"][who]], day)
+    h = np.maximum(holder, 0)
+    holder = np.where((holder >= 0) & in_data[h] & (hire_day[h] <= day) & (end_day[h] > day), holder, -1)
+    return np.where(employed, manager, holder)

@@ -1,0 +1,206 @@
+"""Goals: each spell's goals per cycle, their links to the manager's goals, weights, attainment and alignment.
+
+Each cycle the CEO owns 4-6 organisation goals (no parent). Everyone else
+owns ``goals_min..goals_max`` goals in every cycle from the hire on (a
+potential path, truncated at the exit). Each goal is *linked* with the
+person's link probability (see `people`) to a random goal of the manager on
+the spell in that cycle; if that manager has no goals in the cycle (left, or
+not yet hired), linked goals serve whoever holds the manager's position
+(the *acting* manager), which the cascade measure does not count. An
+unlinked goal gets, with probability ``unrelated_parent_share``, a random
+goal of another manager in the data as parent (never the own manager's),
+else no parent.
+
+Weights are Dirichlet(2, ..., 2) shares rounded to 0.01 and summing to 1.00;
+``weight_missing_share`` of employee-cycles have all weights missing (equal
+weights). Attainment is ``1 + 0.12 * performance + 0.3 * (parent attainment
+- 1) + N(0, 0.1)``, clipped to 0..1.6 and rounded to 0.01.
+
+Alignment of a spell in a cycle, weighted by the goal weights:
+``alignment_cascade`` is the share of goals whose parent is a goal of the
+manager on the spell (NaN without a manager); ``alignment_org`` the share
+that reach an organisation goal through their chain of parents.
+``true_alignment`` holds the realised shares exactly as the data define them.
+
+Glossary: a *pair* is one (spell, cycle) with goals; goal ids are
+engine-wide numbers; ``first_goal_id[spell, cycle]`` and
+``goal_count[spell, cycle]`` locate a pair's goals (consecutive ids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # annotations only
+    from .engine import _Engine
+    from .people import _Batch, _PersonDraws
+    from .performance import _Performance
+
+
+@dataclass
+class _Goals:
+    """The goals of a batch of new spells (potential: every cycle from the hire on)."""
+
+    pair_spell: np.ndarray  # batch row of each (spell, cycle) pair
+    pair_cycle: np.ndarray  # cycle index of each pair
+    pair_first_goal: np.ndarray  # position of each pair's first goal in the goal arrays below
+    goals_per_pair: np.ndarray
+    goal_pair: np.ndarray  # pair of each goal
+    owner: np.ndarray  # batch row of each goal's owner
+    cycle: np.ndarray
+    first_goal_id: np.ndarray  # (spells, cycles): engine-wide id of the first goal, -1 if none
+    goal_count: np.ndarray  # (spells, cycles): number of goals (0 if none)
+    parent: np.ndarray  # parent goal id, -1 for none
+    # filled by _draw_weights and _attain_and_align:
+    weight: np.ndarray = None  # NaN where the pair's weights are missing
+    attainment: np.ndarray = None
+    reaches_org: np.ndarray = None  # the chain of parents reaches an organisation goal
+    alignment_cascade: np.ndarray = None  # (spells, cycles)
+    alignment_org: np.ndarray = None  # (spells, cycles)
+    target_attainment: np.ndarray = None  # (spells, cycles): weighted attainment, rounded to 0.001
+
+    @property
+    def n_goals(self) -> int:
+        return len(self.goal_pair)
+
+
+def _draw_goals(engine: _Engine, batch: _Batch, person: _PersonDraws, performance: _Performance) -> _Goals:
+    """Draw the batch's goals in every potential cycle, their parents, weights, attainment and alignment."""
+    goals = _goal_slots(engine, batch)
+    if not batch.is_ceo and goals.n_goals:
+        _link_parents(engine, batch, person, goals)
+    _draw_weights(engine, goals)
+    _attain_and_align(engine, batch, performance, goals)
+    engine.n_goals += goals.n_goals
+    return goals
+
+
+def _goal_slots(engine: _Engine, batch: _Batch) -> _Goals:
+    """Number the goals: how many each spell owns in each cycle from the hire on, with engine-wide ids."""
+    shape = (batch.size, engine.n_cycles)
+    potential = batch.hire_day[:, None] <= engine.cycle_end_day[None, :]
+    pair_spell, pair_cycle = np.nonzero(potential)
+    n_pairs = len(pair_spell)
+    low, high = (4, 6) if batch.is_ceo else (engine.truth.goals_min, engine.truth.goals_max)
+    per_pair = engine.rng.integers(low, max(low, high) + 1, n_pairs)
+    pair_first_goal = np.concatenate([[0], np.cumsum(per_pair)[:-1]]).astype(np.int64)
+    goal_pair = np.repeat(np.arange(n_pairs), per_pair)
+    first_goal_id = np.full(shape, -1, np.int64)
+    goal_count = np.zeros(shape, np.int64)
+    first_goal_id[pair_spell, pair_cycle] = engine.n_goals + pair_first_goal
+    goal_count[pair_spell, pair_cycle] = per_pair
+    return _Goals(
+        pair_spell=pair_spell, pair_cycle=pair_cycle, pair_first_goal=pair_first_goal, goals_per_pair=per_pair,
+        goal_pair=goal_pair, owner=pair_spell[goal_pair], cycle=pair_cycle[goal_pair],
+        first_goal_id=first_goal_id, goal_count=goal_count, parent=np.full(int(per_pair.sum()), -1, np.int64),
+    )
+
+
+def _acting_manager(engine: _Engine, batch: _Batch, goals: _Goals) -> np.ndarray:
+    """Per pair: the manager on the spell if they have goals that cycle, else the holder of their position who has."""
+    spells, cycle_start = engine.spells, engine.cycle_start_day
+    pair_manager = batch.manager[goals.pair_spell]
+    has_goals = (pair_manager >= 0) & (spells["goal_count"][np.maximum(pair_manager, 0), goals.pair_cycle] > 0)
+    acting = np.where(has_goals, pair_manager, -1)
+    missing = np.flatnonzero(~has_goals)
+    if len(missing):
+        cycle = goals.pair_cycle[missing]
+
+        def has_goals_then(spell, cycle=cycle):
+            return (spells["goal_count"][spell, cycle] > 0) & (spells["term_day"][spell] > engine.window_start_day)
+
+        on_day = np.maximum(cycle_start[cycle], batch.hire_day[goals.pair_spell[missing]])
+        position = engine.tree_parent[batch.slot[goals.pair_spell[missing]]]
+        acting[missing] = engine.holders.holder_on(position, on_day, need=has_goals_then)
+    return acting
+
+
+def _link_parents(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _Goals) -> None:
+    """Draw each goal's parent: a goal of the acting manager (linked) or of another team (unrelated)."""
+    rng, spells, n = engine.rng, engine.spells, goals.n_goals
+    linked = rng.random(n) < person.link_probability[goals.owner]
+    acting = _acting_manager(engine, batch, goals)[goals.goal_pair]
+    ok = linked & (acting >= 0)
+    acting_ok, cycle_ok = acting[ok], goals.cycle[ok]
+    goals.parent[ok] = spells["first_goal_id"][acting_ok, cycle_ok] + np.floor(
+        rng.random(ok.sum()) * spells["goal_count"][acting_ok, cycle_ok]
+    ).astype(np.int64)
+    unrelated = ~linked & (rng.random(n) < engine.truth.unrelated_parent_share)
+    own_manager = batch.manager[goals.owner]
+    owner_of_goal = engine.goals["owner"]
+    for c in range(engine.n_cycles):
+        chosen = np.flatnonzero(unrelated & (goals.cycle == c))
+        pool = engine.unrelated_goal_pool[c]
+        if not len(chosen) or not len(pool):
+            continue
+        pick = pool[rng.integers(0, len(pool), len(chosen))]
+        own = owner_of_goal[pick] == own_manager[chosen]
+        pick[own] = pool[rng.integers(0, len(pool), own.sum())]  # one redraw, then no parent
+        own = owner_of_goal[pick] == own_manager[chosen]
+        goals.parent[chosen] = np.where(own, -1, pick)
+
+
+def _draw_weights(engine: _Engine, goals: _Goals) -> None:
+    """Dirichlet weights rounded to 0.01 summing to 1.00; some employee-cycles have all weights missing."""
+    rng, n, first = engine.rng, goals.n_goals, goals.pair_first_goal
+    raw = rng.gamma(2.0, 1.0, n)
+    weight = np.round(raw / np.add.reduceat(raw, first)[goals.goal_pair], 2) if n else raw
+    last = first + goals.goals_per_pair - 1
+    if n:
+        weight[last] = np.round(1.0 - (np.add.reduceat(weight, first) - weight[last]), 2)
+    missing = ((rng.random(len(goals.pair_spell)) < engine.truth.weight_missing_share)
+               | (weight[last] <= 0 if n else False))
+    goals.weight = np.where(missing[goals.goal_pair], np.nan, weight)
+
+
+def _attain_and_align(engine: _Engine, batch: _Batch, performance: _Performance, goals: _Goals) -> None:
+    """Draw attainment; compute cascade and organisation alignment and target attainment per spell and cycle."""
+    n, first, parent, earlier = goals.n_goals, goals.pair_first_goal, goals.parent, engine.goals
+    weight = np.where(np.isnan(goals.weight), 1.0, goals.weight)  # missing weights count equally
+    parent_row = np.maximum(parent, 0)
+    parent_attainment = np.where(parent >= 0, earlier["attainment"][parent_row] if earlier else 1.0, 1.0)
+    goals.attainment = np.round(np.clip(
+        1 + 0.12 * performance.latent[goals.owner, goals.cycle] + 0.3 * (parent_attainment - 1)
+        + engine.rng.normal(0, 0.1, n), 0, 1.6), 2)
+    parent_owner = earlier["owner"][parent_row] if earlier else np.zeros(n, np.int64)
+    owners_manager = batch.manager[goals.owner]
+    cascades = (parent >= 0) & (parent_owner == owners_manager) & (owners_manager >= 0)
+    if batch.is_ceo:
+        goals.reaches_org = np.ones(n, bool)
+    else:
+        goals.reaches_org = (parent >= 0) & (earlier["reaches_org"][parent_row] if earlier else False)
+    total = np.add.reduceat(weight, first) if n else np.zeros(0)
+    shape = goals.first_goal_id.shape
+    goals.alignment_cascade = np.full(shape, np.nan)
+    goals.alignment_org = np.full(shape, np.nan)
+    goals.target_attainment = np.full(shape, np.nan)
+    if n:
+        at = goals.pair_spell, goals.pair_cycle
+        goals.alignment_cascade[at] = np.add.reduceat(weight * cascades, first) / total
+        goals.alignment_org[at] = np.add.reduceat(weight * goals.reaches_org, first) / total
+        goals.target_attainment[at] = np.round(np.add.reduceat(weight * goals.attainment, first) / total, 3)
+    goals.alignment_cascade[~batch.has_manager] = np.nan
+
+
+def _goal_tables(engine: _Engine, in_data: np.ndarray):
+    """The goals of the spells in the data (owner employed when the cycle began), and their realised alignment.
+
+    Returns ``goal, owner, cycle, parent, weight, attainment`` and
+    ``spell, cycle, alignment_cascade, alignment_org`` (spell, goal and cycle numbers).
+    """
+    goals, spells = engine.goals, engine.spells
+    kept = np.flatnonzero(goals["owner_in_cycle"] & in_data[goals["owner"]])
+    goal_table = pd.DataFrame({"goal": kept, "owner": goals["owner"][kept], "cycle": goals["cycle"][kept],
+                               "parent": goals["parent"][kept], "weight": goals["weight"][kept],
+                               "attainment": goals["attainment"][kept]})
+    in_data_spells = np.flatnonzero(in_data)
+    row, cycle = np.nonzero(spells["goal_count"][in_data_spells] > 0)
+    spell = in_data_spells[row]
+    true_alignment = pd.DataFrame({"spell": spell, "cycle": cycle,
+                                   "alignment_cascade": spells["alignment_cascade"][spell, cycle],
+                                   "alignment_org": spells["alignment_org"][spell, cycle]})
+    return goal_table, true_alignment

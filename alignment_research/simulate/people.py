@@ -1,0 +1,164 @@
+"""People: a batch of new employment spells, what each person brings, their manager, and rehires.
+
+A *spell* is one employment of one person in one position (slot), from the
+hire day to the termination day. Spells are numbered engine-wide in the order
+they are simulated; ``-1`` means "none" (no manager, no spell).
+
+Person draws (one per spell, in this order from the shared generator): age
+(so birth year), gender, the person's random intercept of engagement
+(``engagement_person_sd``) and of the other three scales
+(``scale_person_sd``), the random intercepts the person contributes *as a
+manager* to their reports' engagement and leadership scores
+(``engagement_manager_sd``), the Beta propensity that their reports' goals
+link to theirs, a Gamma feedback-rate multiplier (mean 1), a survey response
+probability and the probability that the person's own goals link to their
+manager's:
+``logit(link) = logit(manager's team propensity) + alignment_manager_shift *
+[person in a manager position] + N(0, alignment_person_sd)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .days import _NO_DAY, _expit, _logit
+
+if TYPE_CHECKING:  # annotations only
+    from .engine import _Engine
+
+
+@dataclass
+class _Batch:
+    """New spells simulated together: one depth of the tree, one round of hires."""
+
+    slot: np.ndarray  # position held by each spell
+    hire_day: np.ndarray
+    depth: int  # depth of the positions in the tree (0 = CEO)
+    spell_id: np.ndarray  # engine-wide spell numbers
+    job_level: np.ndarray
+    manager: np.ndarray  # spell of the manager on the spell, -1 for none
+
+    @property
+    def size(self) -> int:
+        return len(self.slot)
+
+    @property
+    def is_ceo(self) -> bool:
+        return self.depth == 0
+
+    @property
+    def has_manager(self) -> np.ndarray:
+        return self.manager >= 0
+
+    @property
+    def manager_row(self) -> np.ndarray:
+        """The manager's spell, or 0 where there is none (a safe index; mask with ``has_manager``)."""
+        return np.maximum(self.manager, 0)
+
+
+@dataclass
+class _PersonDraws:
+    """What each new spell's person brings (one value per spell)."""
+
+    birth_year: np.ndarray
+    gender: np.ndarray
+    engagement_effect: np.ndarray  # person random intercept of engagement
+    scale_effects: np.ndarray  # (spells, 3): person intercepts of the alignment, leadership and feedback scales
+    effect_on_reports_engagement: np.ndarray  # as a manager: random intercept of the reports' engagement
+    effect_on_reports_leadership: np.ndarray  # as a manager: random intercept of the reports' leadership score
+    team_link_propensity: np.ndarray  # as a manager: Beta propensity that a report's goal links to theirs
+    feedback_multiplier: np.ndarray  # Gamma multiplier of the person's feedback rates (mean 1)
+    response_probability: np.ndarray  # probability of answering a survey wave
+    link_probability: np.ndarray  # probability that one of the person's goals links to the manager's
+
+
+@dataclass
+class _ManagerContext:
+    """What the manager on each new spell brings to the spell's covariates."""
+
+    program_start_day: np.ndarray  # manager's leadership-development start, ``_NO_DAY`` if none
+    latest_rating: np.ndarray  # (spells, window years): manager's latest known rating, NaN if none
+    engagement_effect: np.ndarray  # manager random intercept of engagement (0 without a manager)
+    leadership_effect: np.ndarray  # manager random intercept of the leadership score
+
+
+def _draw_person(engine: _Engine, batch: _Batch) -> _PersonDraws:
+    """Draw what each person of the batch brings (see the module docstring for the order)."""
+    truth, rng, n = engine.truth, engine.rng, batch.size
+    hire_year = (batch.hire_day.astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970)
+    age = np.clip(np.round(rng.normal(26 + 3.5 * (batch.job_level - 1), 6, n)), 19, 64).astype(int)
+    gender_names = np.array(list(truth.genders), dtype=object)
+    gender_shares = np.array(list(truth.genders.values()), float)
+    gender = gender_names[rng.choice(len(gender_names), n, p=gender_shares / gender_shares.sum())]
+    engagement_effect = rng.normal(0, truth.engagement_person_sd, n)
+    scale_effects = rng.normal(0, truth.scale_person_sd, (n, 3))
+    effect_on_reports_engagement = rng.normal(0, truth.engagement_manager_sd, n)
+    effect_on_reports_leadership = rng.normal(0, truth.engagement_manager_sd, n)
+    concentration = truth.alignment_concentration
+    team_link_propensity = rng.beta(truth.alignment_mean * concentration, (1 - truth.alignment_mean) * concentration, n)
+    feedback_multiplier = rng.gamma(truth.feedback_rate_shape, 1 / truth.feedback_rate_shape, n)
+    response_probability = _expit(_logit(min(truth.survey_response, 1 - 1e-9))
+                                  + rng.normal(0, truth.survey_response_person_sd, n))
+    spells = engine.spells
+    managers_propensity = np.where(
+        batch.has_manager,
+        spells["team_link_propensity"][batch.manager_row] if len(spells) else truth.alignment_mean,
+        truth.alignment_mean,
+    )
+    shift = np.where(engine.tree_is_manager[batch.slot], truth.alignment_manager_shift, 0.0)
+    link_probability = _expit(_logit(managers_propensity) + shift + rng.normal(0, truth.alignment_person_sd, n))
+    return _PersonDraws(
+        birth_year=hire_year - age, gender=gender, engagement_effect=engagement_effect, scale_effects=scale_effects,
+        effect_on_reports_engagement=effect_on_reports_engagement,
+        effect_on_reports_leadership=effect_on_reports_leadership, team_link_propensity=team_link_propensity,
+        feedback_multiplier=feedback_multiplier, response_probability=response_probability,
+        link_probability=link_probability,
+    )
+
+
+def _manager_context(engine: _Engine, batch: _Batch) -> _ManagerContext:
+    """Look up, for each new spell, what its manager (simulated one depth earlier) brings."""
+    n, has, row, spells = batch.size, batch.has_manager, batch.manager_row, engine.spells
+    if batch.is_ceo:
+        return _ManagerContext(np.full(n, _NO_DAY), np.full((n, engine.n_years), np.nan), np.zeros(n), np.zeros(n))
+    return _ManagerContext(
+        program_start_day=np.where(has, spells["leadership_start_day"][row], _NO_DAY),
+        latest_rating=np.where(has[:, None], spells["latest_rating"][row], np.nan),
+        engagement_effect=np.where(has, spells["effect_on_reports_engagement"][row], 0.0),
+        leadership_effect=np.where(has, spells["effect_on_reports_leadership"][row], 0.0),
+    )
+
+
+def _rehire(engine: _Engine, in_data: np.ndarray, leaf: np.ndarray, truth, rng: np.random.Generator):
+    """Make a few in-window hires of individual contributors rehires of earlier voluntary leavers.
+
+    Returns the person number of every spell (its own spell number unless a
+    rehire, then the earlier spell's) and the gender and birth year, which a
+    rehire takes over from the earlier spell.
+    """
+    spells = engine.spells
+    term_day, hire_day = spells["term_day"], spells["hire_day"]
+    person = np.arange(len(term_day))
+    term_year = (np.where(term_day == _NO_DAY, 0, term_day).astype("datetime64[D]").astype("datetime64[Y]").astype(int)
+                 + 1970)
+    hire_year = hire_day.astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
+    leavers = in_data & leaf & (spells["exit_cause"] == 0) & (term_day != _NO_DAY)
+    joiners = np.flatnonzero(in_data & leaf & (hire_day > engine.window_start_day))
+    n_rehires = int(round(truth.rehire_share * len(joiners)))
+    gender = spells["gender"].copy()
+    birth_year = spells["birth_year"].copy()
+    used = np.zeros(len(term_day), bool)
+    for joiner in np.sort(rng.choice(joiners, size=min(n_rehires, len(joiners)), replace=False)) if n_rehires else []:
+        ok = leavers & ~used & (term_year < hire_year[joiner]) & (term_day + 180 <= hire_day[joiner])
+        ok[joiner] = False
+        candidates = np.flatnonzero(ok)
+        if not len(candidates) or used[joiner]:
+            continue
+        earlier = int(rng.choice(candidates))
+        used[earlier] = used[joiner] = True
+        person[joiner] = person[earlier]
+        gender[joiner], birth_year[joiner] = gender[earlier], birth_year[earlier]
+    return person, gender, birth_year

@@ -1,0 +1,80 @@
+"""Performance: latent performance per cycle, the ratings cut from it, and the latest known rating.
+
+Latent performance is a stationary AR(1) over the review cycles
+(``performance_autocorrelation``), drawn for every cycle as a *potential*
+path; the rating (1..5) cuts it at the normal quantiles of the cumulative
+``rating_shares``. A spell is rated in a cycle when hired at least
+``review_min_tenure_days`` before the cycle's end and still employed on that
+day (the engine truncates the potential path at the exit).
+
+The rating of cycle ``c`` (calendar year ``first window year - 1 + c``) is
+*known* from 1 January of the next year: ``_latest_known_rating`` gives, for
+each window year, the latest rating known on its 1 January.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # annotations only
+    from .engine import _Engine
+    from .people import _Batch
+
+
+@dataclass
+class _Performance:
+    """Potential performance of each new spell in every cycle (spells x cycles)."""
+
+    latent: np.ndarray  # AR(1) latent performance, standard normal margins
+    rating: np.ndarray  # rating 1..5 cut from it (float)
+    rateable: np.ndarray  # tenure rule met at the cycle's end (employment is checked later)
+
+
+def _rating_cuts(rating_shares) -> np.ndarray:
+    """Latent thresholds between ratings 1..5: normal quantiles of the cumulative shares."""
+    from scipy.stats import norm  # deferred: scipy.stats would double the import time of `simulate`; only a run needs it
+
+    shares = np.asarray(rating_shares, float)
+    return norm.ppf(np.cumsum(shares / np.sum(rating_shares))[:-1])
+
+
+def _draw_performance(engine: _Engine, batch: _Batch) -> _Performance:
+    """Draw the latent performance path and the potential ratings of the batch."""
+    truth, rng, n = engine.truth, engine.rng, batch.size
+    rho = truth.performance_autocorrelation
+    latent = np.empty((n, engine.n_cycles))
+    latent[:, 0] = rng.normal(size=n)
+    for c in range(1, engine.n_cycles):
+        latent[:, c] = rho * latent[:, c - 1] + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    rating = 1 + np.searchsorted(engine.rating_cuts, latent).astype(float)
+    rateable = batch.hire_day[:, None] <= engine.cycle_end_day[None, :] - truth.review_min_tenure_days
+    return _Performance(latent=latent, rating=rating, rateable=rateable)
+
+
+def _latest_known_rating(rating: np.ndarray, n_years: int) -> np.ndarray:
+    """Latest known rating in each window year (cycle c is known from the next year's 1 January).
+
+    ``rating`` is spells x cycles (NaN where not rated); the result is spells x
+    window years, NaN until a first rating is known.
+    """
+    out = np.full((rating.shape[0], n_years), np.nan)
+    current = np.full(rating.shape[0], np.nan)
+    for year in range(n_years):
+        cycle = year  # cycle index c (year y0 - 1 + c) is known in window year index y >= c
+        if cycle < rating.shape[1]:
+            current = np.where(np.isnan(rating[:, cycle]), current, rating[:, cycle])
+        out[:, year] = current
+    return out
+
+
+def _review_table(engine: _Engine, in_data_spells: np.ndarray) -> pd.DataFrame:
+    """One review per spell in the data and cycle it was rated in: ``spell, cycle, rating, target_attainment``."""
+    rating = engine.spells["rating"]
+    row, cycle = np.nonzero(~np.isnan(rating[in_data_spells]))
+    spell = in_data_spells[row]
+    return pd.DataFrame({"spell": spell, "cycle": cycle, "rating": rating[spell, cycle].astype(int),
+                         "target_attainment": engine.spells["target_attainment"][spell, cycle]})

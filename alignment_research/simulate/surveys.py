@@ -1,0 +1,158 @@
+"""Surveys: who answers which wave and when, the latent scale scores and the item answers.
+
+A wave opens on day 1 of each ``survey_months`` month inside the window.
+Employees hired at least ``survey_min_tenure_days`` before it opens are
+invited and answer with their response probability, on a day drawn
+uniformly over the ``survey_field_days`` after the opening (a potential
+path: answers after the exit are dropped later).
+
+Latent scores on a response day ``s`` (Likert points):
+
+* engagement = ``engagement_intercept + engagement_alignment *
+  alignment_cascade(cycle of s) + engagement_manager_program *
+  manager_program(s) + engagement_manager_rating * (manager_rating(s) - 3)
+  + u_manager + u_person + e`` (``manager_rating - 3`` counts 0 while
+  unknown; ``e ~ N(0, engagement_residual_sd)``);
+* alignment (perceived) = ``perceived_alignment_intercept +
+  perceived_alignment_cascade * alignment_cascade + u + e``;
+* leadership = ``leadership_intercept + leadership_manager_program *
+  manager_program + u_manager(leadership) + u + e``;
+* feedback = ``feedback_intercept + feedback_rate_effect * (log feedback
+  multiplier - its mean) + u + e``;
+
+with ``u ~ N(0, scale_person_sd)`` and ``e ~ N(0, scale_residual_sd)`` for
+the last three. Items add a fixed offset (zero mean per scale, ``_ITEM_OFFSETS``)
+and ``N(0, item_sd)``, are clipped to 1..5 and rounded stochastically (up
+with probability equal to the fractional part), so the expected scale score
+equals the latent score. At most one item per scale is skipped
+(``item_missing``). Reverse-coded items are stored as ``6 - answer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .truth import SCALE_ITEMS
+
+if TYPE_CHECKING:  # annotations only
+    from .engine import _Engine
+    from .goals import _Goals
+    from .people import _Batch, _ManagerContext, _PersonDraws
+
+#: Fixed item offsets (Likert points) per scale; each scale's offsets average zero.
+_ITEM_OFFSETS = {
+    "engagement": [0.1, -0.05, 0.0, -0.1, 0.05],
+    "alignment": [0.05, -0.1, 0.1, -0.05],
+    "leadership": [-0.05, 0.1, 0.0, -0.05],
+    "feedback": [0.05, 0.0, -0.05],
+}
+
+
+@dataclass
+class _Responses:
+    """Potential survey responses of a batch (one row per response)."""
+
+    spell_row: np.ndarray  # batch row of the respondent
+    wave: np.ndarray  # index into the engine's wave opening days
+    day: np.ndarray  # response day
+    items: dict  # item column -> answers (as stored: reverse-coded items reversed, NaN if skipped)
+    scale_score: dict  # scale -> mean of the answered items (before reverse coding)
+    stats: dict  # scale -> (latent score, item rounding variances, item clipped flags), for `derived`
+
+
+def _mean_log_feedback_multiplier(shape: float) -> float:
+    """E[log X] for X ~ Gamma(shape, scale 1 / shape): the centre of the feedback scale's rate effect."""
+    from scipy.special import digamma  # deferred: heavy (scipy); `ar.Truth` and `load_truth` must not pay for it
+
+    return float(digamma(shape) - np.log(shape))
+
+
+def _draw_responses(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _Goals,
+                    manager: _ManagerContext) -> _Responses:
+    """Draw who answers which wave, on which day, and their item answers."""
+    truth, rng, waves = engine.truth, engine.rng, engine.wave_open_day
+    invited = batch.hire_day[:, None] <= waves[None, :] - truth.survey_min_tenure_days
+    answers = invited & (rng.random((batch.size, len(waves))) < person.response_probability[:, None])
+    row, wave = np.nonzero(answers)
+    day = waves[wave] + rng.integers(0, truth.survey_field_days, len(row))
+    latent = _latent_scores(engine, person, goals, manager, row, day)
+    items, scale_score, stats = {}, {}, {}
+    for scale, (n_items, reverse) in SCALE_ITEMS.items():
+        answered, rounding_var, clipped = _answer_items(engine, latent[scale], scale, n_items)
+        scale_score[scale] = np.nanmean(answered, axis=1) if len(row) else np.zeros(0)
+        for q, column in enumerate(engine.item_columns[scale]):
+            items[column] = (5 + 1 - answered[:, q]) if column in reverse else answered[:, q]
+        stats[scale] = (latent[scale], rounding_var, clipped)
+    return _Responses(spell_row=row, wave=wave, day=day, items=items, scale_score=scale_score, stats=stats)
+
+
+def _latent_scores(engine: _Engine, person: _PersonDraws, goals: _Goals, manager: _ManagerContext,
+                   row: np.ndarray, day: np.ndarray) -> dict:
+    """Latent score of each scale for each response (the formulas in the module docstring)."""
+    truth, rng = engine.truth, engine.rng
+    year = engine.year_index(day)
+    alignment = np.nan_to_num(goals.alignment_cascade[row, year + 1])  # cycle index = window year index + 1
+    manager_program = (day >= manager.program_start_day[row]).astype(float)
+    manager_rating_centred = np.nan_to_num(manager.latest_rating[row, year] - 3)
+    person_scale = person.scale_effects
+
+    def residual(sd):
+        return rng.normal(0, sd, len(row))
+
+    engagement = (truth.engagement_intercept + truth.engagement_alignment * alignment
+                  + truth.engagement_manager_program * manager_program
+                  + truth.engagement_manager_rating * manager_rating_centred + manager.engagement_effect[row]
+                  + person.engagement_effect[row] + residual(truth.engagement_residual_sd))
+    perceived = (truth.perceived_alignment_intercept + truth.perceived_alignment_cascade * alignment
+                 + person_scale[row, 0] + residual(truth.scale_residual_sd))
+    leadership = (truth.leadership_intercept + truth.leadership_manager_program * manager_program
+                  + manager.leadership_effect[row] + person_scale[row, 1] + residual(truth.scale_residual_sd))
+    feedback = (truth.feedback_intercept
+                + truth.feedback_rate_effect * (np.log(person.feedback_multiplier[row]) - engine.mean_log_feedback)
+                + person_scale[row, 2] + residual(truth.scale_residual_sd))
+    return {"engagement": engagement, "alignment": perceived, "leadership": leadership, "feedback": feedback}
+
+
+def _answer_items(engine: _Engine, latent: np.ndarray, scale: str, n_items: int):
+    """Items of one scale: offset + noise, clipped to 1..5, rounded stochastically, at most one skipped.
+
+    Returns the answers (responses x items, NaN where skipped, not yet
+    reverse-coded), the rounding variance ``f * (1 - f)`` of each item and
+    whether each item was clipped.
+    """
+    truth, rng, n = engine.truth, engine.rng, len(latent)
+    x = latent[:, None] + np.asarray(_ITEM_OFFSETS[scale])[None, :] + rng.normal(0, truth.item_sd, (n, n_items))
+    clipped = (x < 1) | (x > 5)
+    x = np.clip(x, 1, 5)
+    whole = np.floor(x)
+    fraction = x - whole
+    answered = np.minimum(whole + (rng.random(x.shape) < fraction), 5)
+    skip = rng.random(n) < truth.item_missing
+    skipped_item = rng.integers(0, n_items, n)
+    answered[np.flatnonzero(skip), skipped_item[skip]] = np.nan
+    return answered, fraction * (1 - fraction), clipped
+
+
+def _response_tables(engine: _Engine, in_data: np.ndarray):
+    """All stored responses of spells in the data: the survey rows and the per-response statistics."""
+    responses = {k: np.concatenate(v) for k, v in engine.response_parts.items()}
+    engine.response_parts = {}
+    keep = in_data[responses["spell"]]
+    surveys = {k: v[keep] for k, v in responses.items() if not k.startswith("_")}
+    stats = {k: v[keep] for k, v in responses.items() if k.startswith("_")}
+    return surveys, stats
+
+
+def _stored_responses(batch: _Batch, responses: _Responses, term_day: np.ndarray) -> dict:
+    """The batch's responses before the exit, as stored: spell, day, items, then statistics for `derived`."""
+    keep = responses.day < term_day[responses.spell_row]
+    out = {"spell": batch.spell_id[responses.spell_row][keep], "date": responses.day[keep]}
+    out.update({column: answers[keep] for column, answers in responses.items.items()})
+    for scale, (latent, rounding_var, clipped) in responses.stats.items():
+        out[f"_lat_{scale}"] = latent[keep]
+        out[f"_rnd_{scale}"] = rounding_var[keep].sum(axis=1) if len(rounding_var) else np.zeros(0)
+        out[f"_clip_{scale}"] = clipped[keep].sum(axis=1) if len(clipped) else np.zeros(0)
+    return out

@@ -1,0 +1,248 @@
+"""The true parameters of a simulated study: `Truth`, its defaults and the YAML reader."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..config import format_validation_error
+from ..errors import ConfigError
+
+#: Employee programmes and their planned length in days (``low..high - 1``).
+_PROGRAM_DAYS = {"coaching": (60, 181), "mentoring": (120, 366), "training": (1, 6)}
+
+#: Survey scales: number of items and the reverse-coded items (stored as ``min + max - x``).
+SCALE_ITEMS = {
+    "engagement": (5, ["engagement_4"]),
+    "alignment": (4, ["alignment_3"]),
+    "leadership": (4, ["leadership_2"]),
+    "feedback": (3, []),
+}
+
+
+class Truth(BaseModel):
+    """Every true parameter of the simulated organisation.
+
+    Field descriptions give the exact meaning (and scale) of each parameter;
+    ``default_truth()`` holds the defaults and ``load_truth`` merges a YAML of
+    overrides onto them. Effects on hazards are log-hazard ratios on the
+    tenure-in-days scale; effects on survey latent scores are in Likert points.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # --- time --------------------------------------------------------------------------------
+    window_start: dt.date = Field(dt.date(2021, 1, 1), description="first day of the observation window")
+    window_end: dt.date = Field(dt.date(2024, 12, 31), description="last day of the observation window")
+    history_years: int = Field(10, ge=1, le=30, description="the organisation's first hires are this many years before the window")
+    survey_months: list[int] = Field([3, 9], description="months in which a survey wave opens (day 1) each window year")
+    survey_field_days: int = Field(14, ge=1, le=60, description="responses arrive uniformly over this many days after a wave opens")
+    survey_min_tenure_days: int = Field(30, ge=0, description="employees hired fewer days than this before a wave opens are not invited")
+
+    # --- organisation ------------------------------------------------------------------------
+    departments: dict[str, float] = Field(
+        {"Sales": 0.28, "Engineering": 0.28, "Operations": 0.2, "Marketing": 0.1, "Finance": 0.08, "HR": 0.06},
+        description="department name -> share of positions",
+    )
+    small_departments: dict[str, int] = Field(
+        {},
+        description="department name -> number of people: that many individual contributors (every spell of each) "
+        "are moved into this extra department after the simulation, so the study has departments below the minimum "
+        "group size (privacy checks); effects are unchanged, as department enters no true model",
+    )
+    locations: dict[str, float] = Field(
+        {"London": 0.35, "New York": 0.25, "Berlin": 0.15, "Singapore": 0.15, "Toronto": 0.1},
+        description="location -> share of teams",
+    )
+    genders: dict[str, float] = Field({"female": 0.48, "male": 0.5, "non-binary": 0.02}, description="gender -> share")
+    team_span_mean: float = Field(8.0, ge=3, le=15, description="mean number of individual contributors per first-line manager")
+    manager_span_mean: float = Field(5.0, ge=3, le=15, description="mean number of managers per higher-level manager")
+    vacancy_days_max: int = Field(30, ge=1, le=365, description="a vacated position is refilled after 1..this many days")
+    rehire_share: float = Field(0.01, ge=0, le=0.2, description="share of in-window hires of individual contributors who are rehires of an earlier voluntary leaver")
+
+    # --- goals and cascade alignment ---------------------------------------------------------
+    goals_min: int = Field(2, ge=1, description="fewest goals per employee and cycle")
+    goals_max: int = Field(6, ge=1, description="most goals per employee and cycle")
+    alignment_mean: float = Field(0.65, gt=0, lt=1, description="mean of the manager-level Beta propensity that a report's goal is linked to one of the manager's goals")
+    alignment_concentration: float = Field(8.0, gt=0, description="a + b of that Beta distribution (larger = managers more alike)")
+    alignment_person_sd: float = Field(0.5, ge=0, description="SD of the person deviation from the manager propensity, logit scale")
+    alignment_manager_shift: float = Field(1.5, description="logit-scale shift of the link propensity for people in manager positions (their own goals)")
+    unrelated_parent_share: float = Field(0.35, ge=0, le=1, description="share of unlinked goals whose parent is another team's goal (else no parent)")
+    weight_missing_share: float = Field(0.1, ge=0, le=1, description="share of employee-cycles whose goal weights are all missing (equal weights)")
+
+    # --- reviews -----------------------------------------------------------------------------
+    rating_shares: list[float] = Field([0.05, 0.2, 0.5, 0.2, 0.05], description="share of ratings 1..5")
+    performance_autocorrelation: float = Field(0.6, ge=0, lt=1, description="year-to-year correlation of the latent performance behind ratings")
+    review_min_tenure_days: int = Field(90, ge=0, description="employees hired fewer days than this before a cycle's end are not rated in it")
+
+    # --- engagement survey (latent score in Likert points) -----------------------------------
+    engagement_intercept: float = Field(2.75, description="latent engagement at alignment 0, manager_program 0, manager_rating 3")
+    engagement_alignment: float = Field(0.5, description="latent engagement per 1.0 of cascade alignment (current cycle)")
+    engagement_manager_program: float = Field(0.2, description="latent engagement when the manager has started leadership development")
+    engagement_manager_rating: float = Field(0.1, description="latent engagement per point of the manager's latest known rating (minus 3)")
+    engagement_manager_sd: float = Field(0.2, ge=0, description="SD of the manager random intercept")
+    engagement_person_sd: float = Field(0.3, ge=0, description="SD of the person (spell) random intercept")
+    engagement_residual_sd: float = Field(0.2, ge=0, description="SD of the response-level residual")
+    perceived_alignment_intercept: float = Field(2.6, description="latent perceived alignment at cascade alignment 0")
+    perceived_alignment_cascade: float = Field(0.8, description="latent perceived alignment per 1.0 of cascade alignment")
+    leadership_intercept: float = Field(2.9, description="latent leadership score when the manager has not started leadership development")
+    leadership_manager_program: float = Field(0.4, description="latent leadership score when the manager has started leadership development")
+    feedback_intercept: float = Field(3.0, description="latent feedback score at the typical feedback rate")
+    feedback_rate_effect: float = Field(0.3, description="latent feedback score per unit of the log person feedback-rate multiplier")
+    scale_person_sd: float = Field(0.3, ge=0, description="SD of the person intercept of the alignment, leadership and feedback scales")
+    scale_residual_sd: float = Field(0.2, ge=0, description="SD of the response-level residual of those scales")
+    item_sd: float = Field(0.3, ge=0, description="SD of item noise (before stochastic rounding to whole Likert points)")
+    survey_response: float = Field(0.8, gt=0, le=1, description="mean probability that an invited employee responds to a wave")
+    survey_response_person_sd: float = Field(0.8, ge=0, description="SD of the person response propensity, logit scale")
+    item_missing: float = Field(0.03, ge=0, le=0.5, description="probability that a response skips one item of a scale")
+
+    # --- exits (log-hazard ratios, tenure-in-days scale) -------------------------------------
+    hr_alignment: float = Field(-0.8, description="voluntary exit, per 1.0 of cascade alignment of the current cycle")
+    hr_engagement: float = Field(-0.4, description="voluntary exit, per point of the latest observed engagement score (minus 3)")
+    hr_manager_program: float = Field(-0.3, description="voluntary exit, once the manager has started leadership development")
+    hr_manager_rating: float = Field(-0.2, description="voluntary exit, per point of the manager's latest known rating (minus 3)")
+    hr_job_level: dict[int, float] = Field({1: 0.0, 2: -0.15, 3: -0.3, 4: -0.6, 5: -0.9}, description="voluntary exit, by job level (1 is the reference)")
+    voluntary_shape: float = Field(0.8, gt=0, description="Weibull shape k of the voluntary baseline hazard on tenure days")
+    voluntary_scale_days: float = Field(1200.0, gt=0, description="Weibull scale (days): H0(t) = (t / scale) ** shape at the reference covariates")
+    involuntary_rate: float = Field(0.03, ge=0, lt=1, description="yearly involuntary exit probability at own latest rating 3 (constant hazard)")
+    hr_involuntary_rating: float = Field(-0.6, description="involuntary exit, per point of own latest known rating (minus 3)")
+    other_rate: float = Field(0.01, ge=0, lt=1, description="yearly probability of an 'other' exit (retirement, ...), constant hazard")
+
+    # --- programmes --------------------------------------------------------------------------
+    program_selection: float = Field(0.8, description="log-odds of leadership-development enrolment per point of the manager's latest known rating")
+    program_uptake: float = Field(0.05, gt=0, lt=1, description="quarterly enrolment probability of an eligible manager rated 3")
+    program_days: int = Field(180, ge=1, description="length of leadership development (days)")
+    employee_programs: dict[str, float] = Field(
+        {"coaching": 0.05, "mentoring": 0.05, "training": 0.15},
+        description="employee programme -> yearly enrolment probability",
+    )
+    withdrawal_share: float = Field(0.08, ge=0, le=1, description="share of programme enrolments withdrawn early")
+
+    # --- feedback ----------------------------------------------------------------------------
+    feedback_rates: dict[str, float] = Field(
+        {"check_in": 6.0, "360_review": 0.5, "recognition": 1.5},
+        description="feedback kind -> mean events per person-year",
+    )
+    feedback_rate_shape: float = Field(2.0, gt=0, description="Gamma shape of the person rate multiplier (mean 1)")
+    feedback_manager_share: dict[str, float] = Field(
+        {"check_in": 0.9, "360_review": 0.3, "recognition": 0.4},
+        description="feedback kind -> share given by the manager (else a peer)",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.window_end <= self.window_start:
+            raise ValueError(f"window_end ({self.window_end}) must be after window_start ({self.window_start})")
+        if self.goals_max < self.goals_min:
+            raise ValueError(f"goals_max ({self.goals_max}) must be at least goals_min ({self.goals_min})")
+        if len(self.rating_shares) != 5 or min(self.rating_shares) <= 0:
+            raise ValueError(f"rating_shares needs 5 positive shares (ratings 1..5), got {self.rating_shares}")
+        if not self.survey_months or not all(1 <= m <= 12 for m in self.survey_months):
+            raise ValueError(f"survey_months must be months 1..12, got {self.survey_months}")
+        for name in ("departments", "locations", "genders"):
+            shares = getattr(self, name)
+            if not shares or min(shares.values()) <= 0:
+                raise ValueError(f"{name} needs at least one entry with a positive share, got {shares}")
+        clash = sorted(set(self.small_departments) & set(self.departments))
+        if clash:
+            raise ValueError(f"small_departments must be new department names, but {clash} are already in departments")
+        if any(int(k) < 1 for k in self.small_departments.values()):
+            raise ValueError(f"small_departments needs at least 1 person per department, got {self.small_departments}")
+        unknown = sorted(set(self.hr_job_level) - {1, 2, 3, 4, 5})
+        if unknown:
+            raise ValueError(f"hr_job_level keys must be job levels 1..5, got {unknown}")
+        unknown = sorted(set(self.employee_programs) - set(_PROGRAM_DAYS))
+        if unknown:
+            raise ValueError(f"employee_programs must be among {sorted(_PROGRAM_DAYS)}, got {unknown}")
+        return self
+
+
+def default_truth() -> Truth:
+    """Return the default true parameters.
+
+    Returns
+    -------
+    Truth
+        Defaults: voluntary log-hazard ratios ``hr_alignment=-0.8``,
+        ``hr_engagement=-0.4``, ``hr_manager_program=-0.3``,
+        ``hr_manager_rating=-0.2``; engagement effects ``0.5`` (alignment) and
+        ``0.2`` (manager programme); selection ``0.8`` log-odds per rating point.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.default_truth().hr_alignment
+    -0.8
+    """
+    return Truth()
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if key == "hr_job_level" and isinstance(value, dict):
+            value = {int(k) if str(k).strip().isdigit() else k: v for k, v in value.items()}
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("departments", "small_departments", "locations", "genders"):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _truth_from_dict(data: dict, *, source: str) -> Truth:
+    data = {k: v for k, v in data.items() if k != "derived"}
+    try:
+        return Truth.model_validate(_merge(Truth().model_dump(), data))
+    except ValidationError as err:
+        known = ", ".join(Truth.model_fields)
+        raise ConfigError(format_validation_error(
+            err, source, what="truth file", unknown=f"unknown parameter (misspelt?). Known parameters: {known}.",
+            missing=False)) from None
+
+
+def load_truth(path: str | Path) -> Truth:
+    """Read true parameters from YAML, merged onto the defaults.
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML mapping of parameter names to values (any subset; dicts such as
+        ``hr_job_level`` are merged key by key). A ``derived`` section, as
+        written in ``truth.yaml``, is ignored.
+
+    Returns
+    -------
+    Truth
+        The defaults with the file's values in their place.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not YAML, or a key is unknown (misspelt) or a
+        value has the wrong type; the message names the key.
+
+    Examples
+    --------
+    >>> import alignment_research as ar, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "truth.yaml"
+    >>> _ = path.write_text("hr_manager_program: 0\\n")
+    >>> ar.load_truth(path).hr_manager_program
+    0.0
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: truth file not found.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not readable as YAML ({err.__class__.__name__}: {err}).") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name} must hold a mapping of parameter names to values.")
+    return _truth_from_dict(data, source=path.name)
+
+
