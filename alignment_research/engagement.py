@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import patsy
 import scipy.stats as st
 
 from ._checks import check_clusters, check_estimates, check_finite, check_variance_components, warn_caveat
-from ._docs import DOCS
+from ._docs import fill_doc
 from ._formula import build_design as _design, check_columns, formula_variables, prepare_rows
 from ._lmm import fit_random_intercept
 from .errors import ModelError, StatisticalWarning
+from .plots import axes_for
 from .results import ModelResult
 
 __all__ = [
@@ -406,7 +406,7 @@ def fit_mixed(
         ``"department"`` (groups nested within it), or a dict of statsmodels
         variance-component formulas. Fitted with statsmodels ``MixedLM``.
     {alpha}
-    engine : {{"auto", "numpy", "statsmodels"}}, default "auto"
+    engine : {"auto", "numpy", "statsmodels"}, default "auto"
         ``"auto"`` uses the fast exact engine for a single random intercept and
         statsmodels ``MixedLM`` when ``vc`` is given.
 
@@ -1487,7 +1487,7 @@ def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
     group : str, default "all"
         Which group to draw.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.barh`.
 
@@ -1503,8 +1503,7 @@ def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
     ...                   "share_conf_low": [0.6, 0.2], "share_conf_high": [0.8, 0.4]})
     >>> ax = ar.plot_drivers(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     t = data[data["group"] == group].sort_values("share", ascending=True, kind="mergesort")
     y = np.arange(len(t))
     share = t["share"].to_numpy(float)
@@ -1802,7 +1801,7 @@ def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, x
     xlabel, ylabel : str, optional
         Axis labels.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.plot`.
 
@@ -1817,8 +1816,7 @@ def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, x
     >>> t = pd.DataFrame({"x": [0, 1], "estimate": [3.0, 3.5], "conf_low": [2.9, 3.4], "conf_high": [3.1, 3.6]})
     >>> ax = ar.plot_predicted(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     levels = [None] if by is None else sorted(data[by].dropna().unique())
     for i, lv in enumerate(levels):
         t = data if lv is None else data[data[by] == lv]
@@ -1844,7 +1842,7 @@ def plot_residuals(data: pd.DataFrame, *, ax=None, **kwargs):
     data : DataFrame
         ``result.extras["residuals"]``: ``fitted, residual``.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter`.
 
@@ -1859,8 +1857,7 @@ def plot_residuals(data: pd.DataFrame, *, ax=None, **kwargs):
     >>> t = pd.DataFrame({"fitted": [1.0, 2.0, 3.0, 4.0], "residual": [0.1, -0.2, 0.05, 0.0]})
     >>> ax = ar.plot_residuals(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     kwargs.setdefault("s", 6)
     kwargs.setdefault("alpha", 0.3)
     kwargs.setdefault("color", "C0")
@@ -1884,7 +1881,7 @@ def adjust_pvalues(p, *, method: str = "holm", column: str = "p_value"):
     ----------
     p : array_like or DataFrame
         P-values, or a table with a ``column`` of them (missing values are left missing).
-    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
+    method : {"holm", "fdr_bh", "bonferroni"}, default "holm"
         Holm controls the family-wise error rate; ``"fdr_bh"`` (Benjamini-Hochberg)
         the false discovery rate.
     column : str, default "p_value"
@@ -1964,7 +1961,7 @@ def effect_by_group(
     by : str
         The grouping column (e.g. ``"department"``).
     {cluster}
-    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
+    method : {"holm", "fdr_bh", "bonferroni"}, default "holm"
         Adjustment of the per-group p-values for the number of groups compared.
     min_group_size : int, default 5
         Groups with fewer distinct people are pooled; a pooled group still
@@ -2036,5 +2033,5 @@ def effect_by_group(
 # Shared parameter text (seaborn's docstring pattern).
 for _f in (fit_ols, fit_mixed, fit_within, fit_logit, fit_ordinal, fit_mediation, driver_analysis, predicted_values,
            marginal_effects, adjust_pvalues, effect_by_group):
-    _f.__doc__ = _f.__doc__.format(**DOCS, example=_EXAMPLE_PANEL)
+    fill_doc(_f, example=_EXAMPLE_PANEL)
 del _f

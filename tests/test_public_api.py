@@ -67,7 +67,7 @@ def test_results_have_tidy_glance_plot(cls):
 
 
 def test_tidy_columns_are_the_documented_ones():
-    assert ar.TIDY_COLUMNS == ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+    assert ar.results.TIDY_COLUMNS == ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 
 
 def test_importing_does_not_change_the_plot_style():
