@@ -1,8 +1,12 @@
 """Plots draw what their tidy table says (artists, not pixels)."""
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.colors import to_hex
 
 import alignment_research as ar
 
@@ -43,11 +47,7 @@ def test_model_result_plot_and_repr_have_no_timestamp():
 
 
 def test_set_theme_uses_the_colour_blind_palette():
-    import seaborn as sns
-
     ar.set_theme()
-    from matplotlib.colors import to_hex
-
     assert to_hex(plt.rcParams["axes.prop_cycle"].by_key()["color"][0]) == sns.color_palette("colorblind").as_hex()[0]
 
 
@@ -91,8 +91,6 @@ def test_a_model_plot_and_a_retention_plot_get_separate_axes(tiny_clean):
 
 
 def test_no_module_reaches_for_the_current_axes():
-    from pathlib import Path
-
     package = Path(ar.__file__).parent
     offenders = [f"{path.name}:{n}" for path in sorted(package.rglob("*.py"))
                  for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)

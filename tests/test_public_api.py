@@ -25,6 +25,7 @@ import inspect
 import pkgutil
 from pathlib import Path
 
+import matplotlib as mpl
 import pytest
 
 import alignment_research as ar
@@ -205,8 +206,6 @@ def test_tidy_columns_are_the_documented_ones():
 
 
 def test_importing_does_not_change_the_plot_style():
-    import matplotlib as mpl
-
     before = dict(mpl.rcParams)
     importlib.reload(importlib.import_module("alignment_research.plots"))
     assert dict(mpl.rcParams) == before
