@@ -1,16 +1,18 @@
 # alignment-research: the Makefile is the entry point.
-#   make run     the main job on the bundled sample study (creates .venv if missing)
-#   make test    every test, notebooks included (creates .venv if missing)
+#   make run     the main job on the bundled sample study (creates .venv if missing; runtime packages only)
+#   make test    every test, notebooks included (creates .venv if missing; adds the test tools)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 STUDY ?= data/sample
 OUT ?= reports
 
 .PHONY: run test test-fast notebooks sample lock reference bench lab screenshot clean-venv
 
+# Runtime: requirements.lock, then the package itself. Test targets add requirements-dev.lock on top.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || echo "Creating the environment in $(VENV) from requirements.lock (first time only; about 3 minutes)."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,18 +21,22 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	@touch $(DEV_STAMP)
+
 run: $(STAMP)
 	$(BIN)/alignment-research run $(STUDY) --out $(OUT)
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider notebooks/
 
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider
 
 # Re-execute the notebooks in place on the sample study (these are the committed outputs).
-notebooks: $(STAMP)
+notebooks: $(DEV_STAMP)
 	$(BIN)/alignment-research notebooks notebooks/
 
 # Regenerate the bundled synthetic sample study bit-for-bit.
@@ -38,22 +44,30 @@ sample: $(STAMP)
 	rm -rf data/sample
 	$(BIN)/alignment-research simulate --employees 2000 --seed 20261129 --out data/sample
 
-# Re-pin exact versions from the ranges in pyproject.toml.
+# Re-pin exact versions from the ranges in pyproject.toml: runtime first, then what the dev extra adds.
 lock:
 	rm -rf /tmp/ar-lock && $(PYTHON) -m venv /tmp/ar-lock
 	/tmp/ar-lock/bin/pip install --quiet -e .
-	/tmp/ar-lock/bin/pip freeze --exclude-editable | grep -v '^alignment-research' > requirements.lock
+	/tmp/ar-lock/bin/pip freeze --exclude-editable | grep -v '^alignment-research' > /tmp/ar-lock/runtime.txt
+	/tmp/ar-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/ar-lock/bin/pip freeze --exclude-editable | grep -v '^alignment-research' | grep -vxF -f /tmp/ar-lock/runtime.txt > /tmp/ar-lock/dev.txt || true
+	{ echo "# Exact versions of the runtime dependencies (pyproject.toml [project] dependencies) and everything they need."; \
+	  echo "# Installed by \`make run\`; \`make lock\` regenerates it. Test tools are pinned in requirements-dev.lock."; \
+	  cat /tmp/ar-lock/runtime.txt; } > requirements.lock
+	{ echo "# Exact versions of the test tools (pyproject.toml [project.optional-dependencies] dev) and what only they need."; \
+	  echo "# Installed on top of the runtime pins by \`make test\`, test-fast, notebooks, reference and bench."; \
+	  echo "-r requirements.lock"; cat /tmp/ar-lock/dev.txt; } > requirements-dev.lock
 
 # Reference values from R (needs: apt-get install r-base-core r-cran-survival r-cran-lme4 r-cran-mass r-cran-sandwich r-cran-psych r-cran-cmprsk).
 # Each model family has tests/reference/<family>_data.py (writes fixed inputs) and
 # tests/reference/<family>.R (reads them, writes the stored reference values).
-reference: $(STAMP)
+reference: $(DEV_STAMP)
 	cd tests/reference && for f in *_data.py; do ../../$(BIN)/python $$f || exit 1; done
 	cd tests/reference && for f in *.R; do Rscript $$f || exit 1; done
 
 # Every benchmark prints one markdown section; they are concatenated below a header (date, machine, version)
 # into benchmarks/results.md. QUICK=1: small sizes, a few minutes (a smoke test; the documented sizes take long).
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	@set -o pipefail; { $(BIN)/python benchmarks/_common.py header $(if $(QUICK),--quick) && \
 	  for b in benchmarks/bench_*.py; do $(BIN)/python $$b $(if $(QUICK),--quick) || exit 1; done; } \
 	  | tee benchmarks/results.md.tmp

@@ -1,8 +1,12 @@
 """alignment-research: do aligned goals and developed leaders raise engagement and retention?
 
-Every public function is importable from here (``import alignment_research as ar``).
-Each module lists its public names in ``__all__``; this file gathers them, so a
-new module only needs its name added to ``_MODULES``.
+``import alignment_research as ar`` gives the calls a researcher makes in a
+notebook: load, validate and clean a study, build the analysis tables, measure,
+fit models, plot, write sentences for leaders, protect small groups, simulate,
+plan power and run the whole job. The list is curated (``_EXPORTS`` below,
+grouped by stage). Everything else a module makes public stays reachable through
+its module: ``ar.clean.strip_text``, ``ar.retention.CoxResult``,
+``ar.results.TIDY_COLUMNS``.
 
 Importing the package is cheap: no module is imported until one of its names is
 first used (PEP 562 module ``__getattr__``). ``ar.fit_cox`` imports
@@ -21,79 +25,180 @@ try:
 except PackageNotFoundError:  # pragma: no cover - source tree without install
     __version__ = "0.0.0"
 
-#: Modules whose ``__all__`` make up the public API, in data-flow order.
-_MODULES = [
-    "errors",
-    "config",
-    "study",
-    "results",
-    "plots",
-    "simulate",
-    "load",
-    "schema",
-    "validate",
-    "clean",
-    "cache",
-    "privacy",
-    "measures",
-    "tables",
-    "retention",
-    "engagement",
-    "postestimation",
-    "programs",
-    "power",
-    "notebooks",
-    "report",
-    "run",
-]
+#: The top-level API: public name -> the module (or subpackage) that defines it.
+#: Each name must also be in that module's ``__all__`` (tests/test_public_api.py).
+_EXPORTS: dict[str, str] = {
+    # Errors and warnings a notebook catches or filters
+    "AlignmentResearchError": "errors",
+    "ConfigError": "errors",
+    "DataContractError": "errors",
+    "ModelError": "errors",
+    "PrivacyError": "errors",
+    "StatisticalWarning": "errors",
+    # Loading a study: files or database, study.yaml, the data contract
+    "load_study": "load",
+    "read_table": "load",
+    "load_config": "config",
+    "config_from_dict": "config",
+    "StudyConfig": "config",
+    "Study": "study",
+    "CleanStudy": "study",
+    "table_schema": "schema",
+    "data_dictionary": "schema",
+    "register_dictionary": "schema",
+    # Validation and cleaning: the top-level calls (the single steps live in ar.clean)
+    "validate_study": "clean",
+    "validate_and_clean": "clean",
+    "explain_problems": "validate",
+    "summarise_problems": "validate",
+    "clean_study": "clean",
+    "write_clean_study": "clean",
+    "cleaning_summary": "clean",
+    "quarantine_summary": "clean",
+    "open_clean": "cache",
+    # Analysis tables
+    "build_analysis_tables": "tables",
+    "person_table": "tables",
+    "interval_table": "tables",
+    "survey_panel_table": "tables",
+    "cycle_table": "tables",
+    "alignment_measures": "tables",
+    "alignment_correlations": "tables",
+    # Measures: alignment, survey scales, feedback
+    "cascade_alignment": "measures",
+    "team_alignment": "measures",
+    "attainment_alignment": "measures",
+    "score_scales": "measures",
+    "scale_reliability": "measures",
+    "item_statistics": "measures",
+    "feedback_rate": "measures",
+    "alignment_by_group": "measures",
+    # Models: the shared result shape
+    "ModelResult": "results",
+    # Models: retention
+    "fit_km": "retention",
+    "fit_cox": "retention",
+    "ph_test": "retention",
+    "fit_cif": "retention",
+    "fit_cause_specific": "retention",
+    "fit_discrete_time": "retention",
+    "immortal_time_bias": "retention",
+    "survival_table": "retention",
+    "cif_table": "retention",
+    "logrank_test": "retention",
+    "person_periods": "retention",
+    "restricted_mean_survival": "retention",
+    # Models: engagement
+    "fit_ols": "engagement",
+    "fit_mixed": "engagement",
+    "fit_within": "engagement",
+    "fit_ordinal": "engagement",
+    "fit_logit": "engagement",
+    "fit_mediation": "engagement",
+    "driver_analysis": "engagement",
+    "cycle_engagement": "engagement",
+    "predicted_values": "postestimation",
+    "marginal_effects": "postestimation",
+    "adjust_pvalues": "postestimation",
+    "effect_by_group": "postestimation",
+    # Models: programme effects
+    "program_trials": "programs",
+    "fit_propensity": "programs",
+    "match_trials": "programs",
+    "balance_table": "programs",
+    "e_value": "programs",
+    "event_study": "programs",
+    "estimate_program_effect": "programs",
+    # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
+    "set_theme": "plots",
+    "plot_forest": "plots",
+    "plot_cleaning_summary": "clean",
+    "plot_alignment_distribution": "measures",
+    "plot_alignment_overview": "measures",
+    "plot_survival": "retention",
+    "plot_cif": "retention",
+    "plot_schoenfeld": "retention",
+    "plot_predicted": "postestimation",
+    "plot_residuals": "postestimation",
+    "plot_drivers": "engagement",
+    "plot_love": "programs",
+    "plot_overlap": "programs",
+    "plot_event_study": "programs",
+    "plot_retention": "report",
+    # Reports: sentences and labels for leaders
+    "describe_effect": "report",
+    "describe_e_value": "report",
+    "describe_retention": "report",
+    "describe_study": "report",
+    "describe_caveats": "report",
+    "summarise_effect": "report",
+    "paragraph": "report",
+    "term_label": "report",
+    "with_labels": "report",
+    "add_levels": "report",
+    "prepare_leadership_model": "report",
+    # Privacy helpers a notebook needs
+    "suppress_small_groups": "privacy",
+    "mask_small_counts": "privacy",
+    "group_sizes": "privacy",
+    "pool_small_levels": "privacy",
+    "pseudonymise_ids": "privacy",
+    "pseudonymise_tables": "privacy",
+    # Simulation: a study with known effects
+    "simulate_study": "simulate",
+    "write_simulated_study": "simulate",
+    "default_truth": "simulate",
+    "load_truth": "simulate",
+    "Truth": "simulate",
+    # Power
+    "power_engagement": "power",
+    "power_cox": "power",
+    "design_effect": "power",
+    # Run: clean, execute the notebooks, render the reports
+    "run_study": "run",
+}
 
-_EXPORTS: dict[str, str] | None = None
+__all__ = list(_EXPORTS)
+
+_HERE = _Path(__file__).parent
 
 
-def _module_exports(name: str) -> list[str]:
-    """Read a module's literal ``__all__`` from its source without importing it."""
-    path = _Path(__file__).with_name(f"{name}.py")
-    if not path.exists():  # a subpackage, e.g. ``simulate/``
-        path = _Path(__file__).with_name(name) / "__init__.py"
-    source = path.read_text(encoding="utf-8")
-    for node in _ast.parse(source).body:
-        targets = (
-            node.targets if isinstance(node, _ast.Assign)
-            else [node.target] if isinstance(node, _ast.AnnAssign) and node.value is not None
-            else []
-        )
-        if any(isinstance(t, _ast.Name) and t.id == "__all__" for t in targets):
-            return list(_ast.literal_eval(node.value))
-    raise ImportError(f"alignment_research.{name} has no literal __all__")  # pragma: no cover
+def _is_submodule(name: str) -> bool:
+    """Whether ``name`` is a module or subpackage of this package (without importing it)."""
+    return (_HERE / f"{name}.py").is_file() or (_HERE / name / "__init__.py").is_file()
 
 
-def _exports() -> dict[str, str]:
-    """Map every public name to the module that defines it (computed once)."""
-    global _EXPORTS
-    if _EXPORTS is None:
-        mapping: dict[str, str] = {}
-        for module in _MODULES:
-            for public in _module_exports(module):
-                mapping.setdefault(public, module)
-        _EXPORTS = mapping
-    return _EXPORTS
+def _defined_in(name: str) -> str | None:
+    """The public module whose literal ``__all__`` lists ``name`` (read from source; error path only)."""
+    sources = sorted(_HERE.glob("[!_]*.py")) + sorted(_HERE.glob("[!_]*/__init__.py"))
+    for source in sources:
+        try:
+            tree = _ast.parse(source.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError):  # pragma: no cover - a broken module reports itself on import
+            continue
+        for node in tree.body:
+            if isinstance(node, _ast.Assign) and any(isinstance(t, _ast.Name) and t.id == "__all__" for t in node.targets):
+                try:
+                    names = _ast.literal_eval(node.value)
+                except ValueError:
+                    names = []
+                if name in names:
+                    return source.stem if source.name != "__init__.py" else source.parent.name
+    return None
 
 
 def __getattr__(name: str):
-    if name == "__all__":
-        # every module's names in order, repeats kept so tests can catch a name exported twice
-        return [public for module in _MODULES for public in _module_exports(module)]
-    module = _exports().get(name)
+    module = _EXPORTS.get(name)
     if module is None:
-        here = _Path(__file__)
-        if not name.startswith("__") and (here.with_name(f"{name}.py").exists()
-                                          or (here.with_name(name) / "__init__.py").exists()):
+        if not name.startswith("__") and _is_submodule(name):
             return _import_module(f".{name}", __name__)  # a submodule, e.g. ``ar.retention``
-        raise AttributeError(f"module 'alignment_research' has no attribute {name!r}")
+        home = None if name.startswith("_") else _defined_in(name)
+        hint = f"; it is ar.{home}.{name}" if home else ""
+        raise AttributeError(f"module 'alignment_research' has no attribute {name!r}{hint}")
     value = getattr(_import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_exports()))
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -57,7 +57,7 @@ def study_fingerprint(study_dir: str | Path) -> dict:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.study_fingerprint("data/sample")["files"]["employees.csv"]  # doctest: +SKIP
+    >>> ar.cache.study_fingerprint("data/sample")["files"]["employees.csv"]  # doctest: +SKIP
     '3f1c...'
     """
     folder = Path(study_dir)
@@ -126,7 +126,7 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
     --------
     >>> import alignment_research as ar
     >>> clean = ar.clean_study(ar.load_study("data/sample"))  # doctest: +SKIP
-    >>> ar.write_clean_cache(clean, "reports/cache", ar.study_fingerprint("data/sample"))  # doctest: +SKIP
+    >>> ar.cache.write_clean_cache(clean, "reports/cache", ar.cache.study_fingerprint("data/sample"))  # doctest: +SKIP
     """
     folder = Path(cache_dir)
     manifest_path = folder / MANIFEST_NAME
@@ -174,7 +174,7 @@ def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     Examples
     --------
     >>> import alignment_research as ar
-    >>> clean = ar.read_clean_cache("reports/cache", "data/sample")  # doctest: +SKIP
+    >>> clean = ar.cache.read_clean_cache("reports/cache", "data/sample")  # doctest: +SKIP
     """
     from .tables import AnalysisTables  # deferred: tables loads scipy and the measures; only reading a cache needs it
 
@@ -222,7 +222,7 @@ def cache_is_current(cache_dir: str | Path, fingerprint: dict) -> bool:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.cache_is_current("/nonexistent", ar.study_fingerprint("data/sample"))  # doctest: +SKIP
+    >>> ar.cache.cache_is_current("/nonexistent", ar.cache.study_fingerprint("data/sample"))  # doctest: +SKIP
     False
     """
     manifest_path = Path(cache_dir) / MANIFEST_NAME

@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -21,6 +20,7 @@ from .config import TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .privacy import pseudonymise_tables
+from .plots import axes_for
 from .schema import COLUMNS, KEYS, RANGES, REQUIRED_COLUMNS, RULES, date_bounds, range_for, table_schema
 from .study import ACTIONS, ISSUE_COLUMNS, CleanStudy, Study
 
@@ -246,9 +246,9 @@ class Cleaning:
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> raw = pd.DataFrame({"employee_id": ["E1", " E2", None]}, index=pd.RangeIndex(2, 5, name="row"))
-    >>> done = (ar.Cleaning(raw, file="employees.csv", table="employees")
-    ...         .pipe(ar.strip_text)
-    ...         .pipe(ar.require_fields, columns=["employee_id"]))
+    >>> done = (ar.clean.Cleaning(raw, file="employees.csv", table="employees")
+    ...         .pipe(ar.clean.strip_text)
+    ...         .pipe(ar.clean.require_fields, columns=["employee_id"]))
     >>> done.data["employee_id"].tolist(), done.quarantine.index.tolist()
     (['E1', 'E2'], [4])
     """
@@ -334,7 +334,7 @@ def add_missing_columns(data: pd.DataFrame, *, columns, file: str = "", table: s
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> res = ar.add_missing_columns(pd.DataFrame({"a": [1]}), columns={"b": "float64"})
+    >>> res = ar.clean.add_missing_columns(pd.DataFrame({"a": [1]}), columns={"b": "float64"})
     >>> res.data.columns.tolist(), res.issues["rule"].tolist()
     (['a', 'b'], ['absent_column'])
     """
@@ -371,7 +371,7 @@ def as_text(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> 
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> ar.as_text(pd.DataFrame({"employee_id": [123, None]}), columns=["employee_id"]).data["employee_id"].tolist()
+    >>> ar.clean.as_text(pd.DataFrame({"employee_id": [123, None]}), columns=["employee_id"]).data["employee_id"].tolist()
     ['123', nan]
     """
     changes = {}
@@ -406,7 +406,7 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> ar.strip_text(pd.DataFrame({"x": [" a", "b"]})).data["x"].tolist()
+    >>> ar.clean.strip_text(pd.DataFrame({"x": [" a", "b"]})).data["x"].tolist()
     ['a', 'b']
     """
     changes, found = {}, []
@@ -490,7 +490,7 @@ def normalise_category(
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> raw = pd.DataFrame({"termination_type": ["Resignation", "quit", "Voluntary", "sacked"]})
-    >>> res = ar.normalise_category(raw, column="termination_type",
+    >>> res = ar.clean.normalise_category(raw, column="termination_type",
     ...                             mapping={"resignation": "voluntary", "quit": "voluntary"},
     ...                             allowed=["voluntary", "involuntary", "other"])
     >>> res.data["termination_type"].tolist()
@@ -568,9 +568,9 @@ def parse_dates(
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> raw = pd.DataFrame({"hire_date": ["2021-01-04", "44197", "04/01/2021"]})
-    >>> ar.parse_dates(raw, columns=["hire_date"]).data["hire_date"].dt.strftime("%Y-%m-%d").tolist()
+    >>> ar.clean.parse_dates(raw, columns=["hire_date"]).data["hire_date"].dt.strftime("%Y-%m-%d").tolist()
     ['2021-01-04', '2021-01-01', nan]
-    >>> res = ar.parse_dates(pd.DataFrame({"date": ["02/01/2021", "13/01/2021"]}), columns=["date"],
+    >>> res = ar.clean.parse_dates(pd.DataFrame({"date": ["02/01/2021", "13/01/2021"]}), columns=["date"],
     ...                      formats=["%d/%m/%Y", "%m/%d/%Y"])
     >>> res.data["date"].dt.strftime("%Y-%m-%d").tolist(), res.issues[["row", "rule"]].values.tolist()
     (['2021-01-02', '2021-01-13'], [[0, 'ambiguous_date']])
@@ -696,7 +696,7 @@ def parse_numbers(
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> raw = pd.DataFrame({"rating": ["3", "7", "good", "2.5"]})
-    >>> res = ar.parse_numbers(raw, columns=["rating"], low=1, high=5, whole=True, rule="out_of_range_rating")
+    >>> res = ar.clean.parse_numbers(raw, columns=["rating"], low=1, high=5, whole=True, rule="out_of_range_rating")
     >>> res.data["rating"].tolist(), res.issues["rule"].tolist()
     ([3, <NA>, <NA>, <NA>], ['out_of_range_rating', 'not_a_number', 'out_of_range_rating'])
     """
@@ -749,7 +749,7 @@ def clean_survey_answers(data: pd.DataFrame, *, scales: dict, file: str = "", ta
     >>> cfg = ar.config_from_dict({"window": {"start": "2021-01-01", "end": "2024-12-31"},
     ...     "scales": {"engagement": {"items": ["engagement_1", "engagement_2"]}}})
     >>> raw = pd.DataFrame({"engagement_1": ["4", "9"], "engagement_2": ["2", "3.5"]})
-    >>> ar.clean_survey_answers(raw, scales=cfg.scales).issues[["row", "column", "value"]].values.tolist()
+    >>> ar.clean.clean_survey_answers(raw, scales=cfg.scales).issues[["row", "column", "value"]].values.tolist()
     [[1, 'engagement_1', '9'], [1, 'engagement_2', '3.5']]
     """
     changes, found = {}, []
@@ -797,7 +797,7 @@ def reverse_code(data: pd.DataFrame, *, scales: dict, file: str = "", table: str
     >>> cfg = ar.config_from_dict({"window": {"start": "2021-01-01", "end": "2024-12-31"},
     ...     "scales": {"engagement": {"items": ["engagement_1", "engagement_2"], "reverse": ["engagement_2"]}}})
     >>> raw = pd.DataFrame({"engagement_1": [4.0], "engagement_2": [1.0]})
-    >>> ar.reverse_code(raw, scales=cfg.scales).data["engagement_2"].tolist()
+    >>> ar.clean.reverse_code(raw, scales=cfg.scales).data["engagement_2"].tolist()
     [5.0]
     """
     changes, found = {}, []
@@ -844,7 +844,7 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> raw = pd.DataFrame({"employee_id": ["E1", None]}, index=[2, 3])
-    >>> ar.require_fields(raw, columns=["employee_id"]).quarantine.index.tolist()
+    >>> ar.clean.require_fields(raw, columns=["employee_id"]).quarantine.index.tolist()
     [3]
     """
     present = [c for c in columns if c in data]
@@ -889,7 +889,7 @@ def quarantine_implausible_dates(
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["1901-01-01", "2020-01-01"])}, index=[2, 3])
-    >>> res = ar.quarantine_implausible_dates(spells, columns=["hire_date"], earliest="1950-01-01", latest="2029-12-31")
+    >>> res = ar.clean.quarantine_implausible_dates(spells, columns=["hire_date"], earliest="1950-01-01", latest="2029-12-31")
     >>> res.quarantine.index.tolist()
     [2]
     """
@@ -936,7 +936,7 @@ def quarantine_termination_before_hire(employees: pd.DataFrame, *, file: str = "
     >>> import pandas as pd, alignment_research as ar
     >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["2020-05-01"]),
     ...                        "termination_date": pd.to_datetime(["2019-05-01"])}, index=[2])
-    >>> ar.quarantine_termination_before_hire(spells).issues["rule"].tolist()
+    >>> ar.clean.quarantine_termination_before_hire(spells).issues["rule"].tolist()
     ['termination_before_hire']
     """
     return _quarantine_order(
@@ -971,7 +971,7 @@ def quarantine_overlapping_spells(employees: pd.DataFrame, *, file: str = "", ta
     >>> spells = pd.DataFrame({"employee_id": ["E1", "E1", "E2"],
     ...                        "hire_date": pd.to_datetime(["2018-01-01", "2020-01-01", "2018-01-01"]),
     ...                        "termination_date": pd.to_datetime([None, None, None])}, index=[2, 3, 4])
-    >>> ar.quarantine_overlapping_spells(spells).quarantine.index.tolist()
+    >>> ar.clean.quarantine_overlapping_spells(spells).quarantine.index.tolist()
     [2, 3]
     """
     if not {"employee_id", "hire_date", "termination_date"} <= set(employees.columns):
@@ -1018,7 +1018,7 @@ def quarantine_end_before_start(
     >>> import pandas as pd, alignment_research as ar
     >>> programs = pd.DataFrame({"start_date": pd.to_datetime(["2022-03-01"]),
     ...                          "end_date": pd.to_datetime(["2022-02-01"])}, index=[2])
-    >>> ar.quarantine_end_before_start(programs).quarantine["rule"].tolist()
+    >>> ar.clean.quarantine_end_before_start(programs).quarantine["rule"].tolist()
     ['end_before_start']
     """
     return _quarantine_order(data, first=start, second=end, rule="end_before_start", file=file, table=table)
@@ -1067,7 +1067,7 @@ def drop_exact_duplicates(data: pd.DataFrame, *, file: str = "", table: str = ""
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> raw = pd.DataFrame({"employee_id": ["E1", "E1"]}, index=[2, 3])
-    >>> ar.drop_exact_duplicates(raw).issues["value"].tolist()
+    >>> ar.clean.drop_exact_duplicates(raw).issues["value"].tolist()
     ['duplicate of row 2']
     """
     if data.empty or data.shape[1] == 0:
@@ -1111,7 +1111,7 @@ def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = ""
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> raw = pd.DataFrame({"goal_id": ["G1", "G1", "G2"], "weight": [1.0, 2.0, 1.0]}, index=[2, 3, 4])
-    >>> ar.quarantine_conflicting_duplicates(raw, key=["goal_id"]).quarantine.index.tolist()
+    >>> ar.clean.quarantine_conflicting_duplicates(raw, key=["goal_id"]).quarantine.index.tolist()
     [2, 3]
     """
     key = [c for c in key if c in data]
@@ -1193,7 +1193,7 @@ def quarantine_unknown_references(
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> reviews = pd.DataFrame({"employee_id": ["E1", "E9"]}, index=[2, 3])
-    >>> ar.quarantine_unknown_references(reviews, column="employee_id", known=["E1"]).issues["row"].tolist()
+    >>> ar.clean.quarantine_unknown_references(reviews, column="employee_id", known=["E1"]).issues["row"].tolist()
     [3]
     """
     bad = _unknown(data, column, known)
@@ -1241,7 +1241,7 @@ def flag_unknown_references(
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> spells = pd.DataFrame({"employee_id": ["E1", "E2"], "manager_id": ["E2", "E9"]}, index=[2, 3])
-    >>> res = ar.flag_unknown_references(spells, column="manager_id", known=spells["employee_id"],
+    >>> res = ar.clean.flag_unknown_references(spells, column="manager_id", known=spells["employee_id"],
     ...                                  rule="unknown_manager")
     >>> res.issues[["row", "value", "action"]].values.tolist()
     [[3, 'E9', 'flagged']]
@@ -1273,7 +1273,7 @@ def quarantine_unknown_cycles(data: pd.DataFrame, *, cycles, file: str = "", tab
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> reviews = pd.DataFrame({"cycle": ["2021", "2019"]}, index=[2, 3])
-    >>> ar.quarantine_unknown_cycles(reviews, cycles=["2021"]).quarantine.index.tolist()
+    >>> ar.clean.quarantine_unknown_cycles(reviews, cycles=["2021"]).quarantine.index.tolist()
     [3]
     """
     if not len(cycles) or "cycle" not in data:
@@ -1317,7 +1317,7 @@ def quarantine_surveys_outside_spell(
     ...                        "termination_date": pd.to_datetime(["2021-06-30"])})
     >>> surveys = pd.DataFrame({"employee_id": ["E1", "E1"],
     ...                         "survey_date": pd.to_datetime(["2021-01-15", "2021-07-15"])}, index=[2, 3])
-    >>> ar.quarantine_surveys_outside_spell(surveys, employees=spells).quarantine["rule"].tolist()
+    >>> ar.clean.quarantine_surveys_outside_spell(surveys, employees=spells).quarantine["rule"].tolist()
     ['survey_after_termination']
     """
     if date not in surveys or "employee_id" not in surveys:
@@ -1382,7 +1382,7 @@ def quarantine_future_hires(employees: pd.DataFrame, *, today=None, file: str = 
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["2020-05-01", "2031-01-01"])}, index=[2, 3])
-    >>> ar.quarantine_future_hires(spells, today="2026-01-01").quarantine["rule"].tolist()
+    >>> ar.clean.quarantine_future_hires(spells, today="2026-01-01").quarantine["rule"].tolist()
     ['hire_in_future']
     """
     if "hire_date" not in employees:
@@ -1423,7 +1423,7 @@ def flag_hires_after_window(employees: pd.DataFrame, *, window_end, file: str = 
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> spells = pd.DataFrame({"hire_date": pd.to_datetime(["2020-05-01", "2025-03-01"])}, index=[2, 3])
-    >>> ar.flag_hires_after_window(spells, window_end="2024-12-31").issues[["row", "rule"]].values.tolist()
+    >>> ar.clean.flag_hires_after_window(spells, window_end="2024-12-31").issues[["row", "rule"]].values.tolist()
     [[3, 'hire_after_window']]
     """
     if "hire_date" not in employees:
@@ -1456,7 +1456,7 @@ def cut_self_managed(employees: pd.DataFrame, *, file: str = "", table: str = ""
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> spells = pd.DataFrame({"employee_id": ["E1", "E2"], "manager_id": ["E1", "E1"]}, index=[2, 3])
-    >>> ar.cut_self_managed(spells).data["manager_id"].tolist()
+    >>> ar.clean.cut_self_managed(spells).data["manager_id"].tolist()
     [nan, 'E1']
     """
     if not {"employee_id", "manager_id"} <= set(employees.columns):
@@ -1569,7 +1569,7 @@ def cut_manager_cycles(employees: pd.DataFrame, *, file: str = "", table: str = 
     >>> import pandas as pd, alignment_research as ar
     >>> spells = pd.DataFrame({"employee_id": ["E1", "E2", "E3"], "manager_id": ["E2", "E1", "E1"],
     ...                        "hire_date": pd.to_datetime(["2020-01-01"] * 3)}, index=[2, 3, 4])
-    >>> res = ar.cut_manager_cycles(spells)
+    >>> res = ar.clean.cut_manager_cycles(spells)
     >>> res.data["manager_id"].tolist(), res.issues[["row", "action"]].values.tolist()
     ([nan, 'E1', 'E1'], [[2, 'set_missing'], [3, 'flagged']])
     """
@@ -1630,7 +1630,7 @@ def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> 
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> goals = pd.DataFrame({"goal_id": ["G1", "G2", "G3"], "parent_goal_id": ["G2", "G1", "G3"]}, index=[2, 3, 4])
-    >>> res = ar.cut_goal_cycles(goals)
+    >>> res = ar.clean.cut_goal_cycles(goals)
     >>> res.data["parent_goal_id"].tolist(), res.issues["action"].tolist()
     ([nan, 'G1', nan], ['set_missing', 'flagged', 'set_missing'])
     """
@@ -1700,7 +1700,7 @@ def validate_against_schema(
     >>> import pandas as pd, alignment_research as ar
     >>> reviews = pd.DataFrame({"employee_id": ["E1", "E2"], "cycle": ["2021", "2021"],
     ...                         "rating": pd.array([3, 9], dtype="Int64")}, index=[2, 3])
-    >>> res = ar.validate_against_schema(reviews, schema=ar.table_schema("reviews"))
+    >>> res = ar.clean.validate_against_schema(reviews, schema=ar.table_schema("reviews"))
     >>> res.issues[["row", "rule"]].values.tolist()
     [[3, 'out_of_range_rating']]
     """
@@ -1786,7 +1786,7 @@ def clean_table(
     --------
     >>> import alignment_research as ar
     >>> study = ar.simulate_study(n_employees=300, seed=0)  # doctest: +SKIP
-    >>> done = ar.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
+    >>> done = ar.clean.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
     """
     file = file or table
     earliest, latest = date_bounds(config)
@@ -2255,7 +2255,7 @@ def plot_cleaning_summary(report: pd.DataFrame, *, ax=None, **kwargs):
     report : DataFrame
         ``CleanStudy.report``.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :func:`seaborn.barplot`.
 
@@ -2270,8 +2270,7 @@ def plot_cleaning_summary(report: pd.DataFrame, *, ax=None, **kwargs):
     >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
     >>> ax = ar.plot_cleaning_summary(clean.report)  # doctest: +SKIP
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     counts = cleaning_summary(report)
     if counts.empty:
         ax.text(0.5, 0.5, "No issues found", ha="center", va="center", transform=ax.transAxes)

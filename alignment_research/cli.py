@@ -18,6 +18,8 @@ from rich.markup import escape
 from . import __version__
 from .errors import AlignmentResearchError, DataContractError
 
+__all__ = ["app"]
+
 app = typer.Typer(
     help="Test whether goal alignment and leadership development raise engagement and retention.",
     no_args_is_help=True,

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import scipy.stats as st
 
 from ._checks import check_clusters, check_estimates, check_finite, check_variance_components, warn_caveat
-from ._docs import DOCS
+from ._docs import fill_doc
 from ._estimators import cluster_codes, cluster_robust_cov, demean, fit_logistic
 from ._formula import build_design as _design, check_columns, formula_variables, prepare_rows, split_formula
 from ._lmm import fit_random_intercept
-from .errors import ModelError
+from .errors import ModelError, StatisticalWarning
+from .plots import axes_for
 from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate
 from .report import TERM_LABELS
 from .results import RATIO_COLUMNS, ModelResult, tidy_table
@@ -373,7 +373,7 @@ def fit_mixed(
         ``"department"`` (groups nested within it), or a dict of statsmodels
         variance-component formulas. Fitted with statsmodels ``MixedLM``.
     {alpha}
-    engine : {{"auto", "numpy", "statsmodels"}}, default "auto"
+    engine : {"auto", "numpy", "statsmodels"}, default "auto"
         ``"auto"`` uses the fast exact engine for a single random intercept and
         statsmodels ``MixedLM`` when ``vc`` is given.
 
@@ -1486,7 +1486,7 @@ def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
     group : str, default "all"
         Which group to draw.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.barh`.
 
@@ -1502,8 +1502,7 @@ def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
     ...                   "share_conf_low": [0.6, 0.2], "share_conf_high": [0.8, 0.4]})
     >>> ax = ar.plot_drivers(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     t = data[data["group"] == group].sort_values("share", ascending=True, kind="mergesort")
     y = np.arange(len(t))
     share = t["share"].to_numpy(float)
@@ -1591,5 +1590,5 @@ def cycle_engagement(cycles: pd.DataFrame, survey_panel: pd.DataFrame, config, *
 
 # Shared parameter text (seaborn's docstring pattern).
 for _f in (fit_ols, fit_mixed, fit_within, fit_logit, fit_ordinal, fit_mediation, driver_analysis):
-    _f.__doc__ = _f.__doc__.format(**DOCS, example=_EXAMPLE_PANEL)
+    fill_doc(_f, example=_EXAMPLE_PANEL)
 del _f

@@ -522,7 +522,7 @@ def outside_sources(config: StudyConfig, folder: str | Path) -> dict[str, str]:
     >>> import alignment_research as ar, tempfile
     >>> cfg = ar.config_from_dict({"window": {"start": "2021-01-01", "end": "2024-12-31"},
     ...     "database": {"url": "postgresql://analyst:secret@db.example.org/hris", "tables": {"employees": "staff"}}})
-    >>> ar.outside_sources(cfg, tempfile.mkdtemp())
+    >>> ar.load.outside_sources(cfg, tempfile.mkdtemp())
     {'employees': 'postgresql://analyst:***@db.example.org/hris (table staff)'}
     """
     folder = Path(folder)

@@ -427,7 +427,7 @@ def score_scales(surveys: pd.DataFrame, scales) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> s = {"engagement": ar.Scale(items=["engagement_1", "engagement_2"])}
+    >>> s = {"engagement": ar.config.Scale(items=["engagement_1", "engagement_2"])}
     >>> ar.score_scales(pd.DataFrame({"engagement_1": [4.0, None], "engagement_2": [2.0, None]}), s)
        engagement
     0         3.0
@@ -810,7 +810,7 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
         axis line up; a group not in the data, or too small, keeps its row empty.
         The shown groups in sorted order by default.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.boxplot` (``color`` sets the box colour).
 
@@ -827,11 +827,10 @@ def plot_alignment_distribution(data: pd.DataFrame, *, by: str, measure: str, mi
     ...                   "department": ["x"] * 3})
     >>> ax = ar.plot_alignment_distribution(m, by="department", measure="cascade", min_group_size=1)
     """
-    import matplotlib.pyplot as plt  # deferred: matplotlib is only needed to draw the figures
+    from .plots import axes_for  # deferred: matplotlib loads with the first plot
     import seaborn as sns  # deferred: seaborn is only needed to draw the figures
 
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     d = data[(data["measure"] == measure)].dropna(subset=["value", by])
     sizes = size_gate(d, by, min_group_size=min_group_size, person="person_id", total=False)  # people, not rows
     shown = sorted(sizes.loc[~sizes["suppressed"], by], key=str)

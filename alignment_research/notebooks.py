@@ -50,7 +50,7 @@ def notebooks_dir() -> Path:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.notebooks_dir().name
+    >>> ar.notebooks.notebooks_dir().name
     'notebooks'
     """
     folder = Path(__file__).resolve().parent.parent / "notebooks"
@@ -78,7 +78,7 @@ def find_notebooks(folder: str | Path | None = None) -> list[Path]:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> [p.name for p in ar.find_notebooks()][:1]  # doctest: +SKIP
+    >>> [p.name for p in ar.notebooks.find_notebooks()][:1]  # doctest: +SKIP
     ['01_data_quality.ipynb']
     """
     folder = Path(folder) if folder is not None else notebooks_dir()
@@ -126,7 +126,7 @@ def execute_notebook(
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.execute_notebook("notebooks/01_data_quality.ipynb",
+    >>> ar.notebooks.execute_notebook("notebooks/01_data_quality.ipynb",
     ...                     parameters={"study_dir": "../data/sample"})  # doctest: +SKIP
     """
     import papermill as pm  # deferred: papermill takes seconds to import; only executing a notebook needs it
@@ -183,7 +183,7 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.render_html("notebooks/06_leadership_brief.ipynb", "reports/brief.html",
+    >>> ar.notebooks.render_html("notebooks/06_leadership_brief.ipynb", "reports/brief.html",
     ...                no_input=True)  # doctest: +SKIP
     """
     from nbconvert import HTMLExporter  # deferred: nbconvert takes seconds to import; only rendering HTML needs it

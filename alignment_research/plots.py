@@ -6,8 +6,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-__all__ = ["set_theme", "plot_forest", "PALETTE"]
+__all__ = ["set_theme", "plot_forest", "axes_for", "PALETTE"]
 
 #: Colour-blind-safe palette used everywhere.
 PALETTE = "colorblind"
@@ -33,13 +34,43 @@ def set_theme(**kwargs) -> None:
     sns.set_theme(**kwargs)
 
 
+def axes_for(ax=None, *, figsize=None):
+    """Return the Axes a plot function draws on: ``ax`` itself, or a new figure's Axes.
+
+    Every plot function calls this first, so a plot never draws over whatever
+    figure happens to be current (an earlier ``result.plot()``, say).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes, optional
+        Axes given by the caller; returned unchanged.
+    figsize : tuple of float, optional
+        Size in inches of the new figure when ``ax`` is None; the theme's
+        ``figure.figsize`` by default.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``, or the single Axes of a new figure.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> first, second = ar.plots.axes_for(), ar.plots.axes_for()
+    >>> first.figure is second.figure
+    False
+    """
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
 _RATIO_TICKS = np.array([0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0])
 
 
 def _plain_log_axis(ax, values) -> None:
     """Log-scale x axis labelled with plain numbers (0.5, 1, 2), never 3x10^-1."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
     ax.set_xscale("log")
     values = np.asarray(values, float)
     values = values[np.isfinite(values) & (values > 0)]
@@ -64,7 +95,7 @@ def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None,
     terms : list of str, optional
         Terms to show (in this order); all by default.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.errorbar`.
 
@@ -79,8 +110,7 @@ def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None,
     >>> t = pd.DataFrame({"term": ["a"], "estimate": [0.2], "conf_low": [0.1], "conf_high": [0.3]})
     >>> ax = ar.plot_forest(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     table = data if terms is None else data.set_index("term").loc[list(terms)].reset_index()
     if ratio:
         if "exp_conf_low" in table:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import patsy
 import scipy.stats as st
 
-from ._docs import DOCS
+from ._docs import fill_doc
 from ._formula import check_columns, formula_variables, split_formula
 from .engagement import RegressionResult, fit_ols
 from .errors import ModelError
+from .plots import axes_for
 from .privacy import pool_small_levels, pooled_label, size_gate
 from .results import tidy_table
 
@@ -238,7 +238,7 @@ def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, x
     xlabel, ylabel : str, optional
         Axis labels.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.plot`.
 
@@ -253,8 +253,7 @@ def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, x
     >>> t = pd.DataFrame({"x": [0, 1], "estimate": [3.0, 3.5], "conf_low": [2.9, 3.4], "conf_high": [3.1, 3.6]})
     >>> ax = ar.plot_predicted(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     levels = [None] if by is None else sorted(data[by].dropna().unique())
     for i, lv in enumerate(levels):
         t = data if lv is None else data[data[by] == lv]
@@ -280,7 +279,7 @@ def plot_residuals(data: pd.DataFrame, *, ax=None, **kwargs):
     data : DataFrame
         ``result.extras["residuals"]``: ``fitted, residual``.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter`.
 
@@ -295,8 +294,7 @@ def plot_residuals(data: pd.DataFrame, *, ax=None, **kwargs):
     >>> t = pd.DataFrame({"fitted": [1.0, 2.0, 3.0, 4.0], "residual": [0.1, -0.2, 0.05, 0.0]})
     >>> ax = ar.plot_residuals(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     kwargs.setdefault("s", 6)
     kwargs.setdefault("alpha", 0.3)
     kwargs.setdefault("color", "C0")
@@ -320,7 +318,7 @@ def adjust_pvalues(p, *, method: str = "holm", column: str = "p_value"):
     ----------
     p : array_like or DataFrame
         P-values, or a table with a ``column`` of them (missing values are left missing).
-    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
+    method : {"holm", "fdr_bh", "bonferroni"}, default "holm"
         Holm controls the family-wise error rate; ``"fdr_bh"`` (Benjamini-Hochberg)
         the false discovery rate.
     column : str, default "p_value"
@@ -400,7 +398,7 @@ def effect_by_group(
     by : str
         The grouping column (e.g. ``"department"``).
     {cluster}
-    method : {{"holm", "fdr_bh", "bonferroni"}}, default "holm"
+    method : {"holm", "fdr_bh", "bonferroni"}, default "holm"
         Adjustment of the per-group p-values for the number of groups compared.
     min_group_size : int, default 5
         Groups with fewer distinct people are pooled; a pooled group still
@@ -469,5 +467,5 @@ def effect_by_group(
 
 # Shared parameter text (seaborn's docstring pattern).
 for _f in (predicted_values, marginal_effects, adjust_pvalues, effect_by_group):
-    _f.__doc__ = _f.__doc__.format(**DOCS, example=_EXAMPLE_PANEL)
+    fill_doc(_f, example=_EXAMPLE_PANEL)
 del _f

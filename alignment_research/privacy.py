@@ -309,7 +309,7 @@ def pooled_label(column: str, *, min_group_size: int = 5) -> str:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.pooled_label("job_level", min_group_size=5)
+    >>> ar.privacy.pooled_label("job_level", min_group_size=5)
     'Other job levels (each < 5 people)'
     """
     return f"Other {_plural(column)} (each < {min_group_size} people)"
@@ -421,7 +421,7 @@ def size_gate(
     >>> import pandas as pd, alignment_research as ar
     >>> panel = pd.DataFrame({"employee_id": [f"e{i}" for i in range(23)] + ["e0"] * 10,
     ...                       "department": ["A"] * 10 + ["B"] * 3 + ["C"] * 10 + ["B"] * 10})
-    >>> ar.size_gate(panel, "department")[["department", "n", "suppression"]]
+    >>> ar.privacy.size_gate(panel, "department")[["department", "n", "suppression"]]
       department     n    suppression
     0          A  <NA>  complementary
     1          B  <NA>    small group
@@ -452,7 +452,7 @@ def treatment_term(column: str, reference) -> str:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.treatment_term("department", "Sales")
+    >>> ar.privacy.treatment_term("department", "Sales")
     "C(department, Treatment(reference='Sales'))"
     """
     return f"C({column}, Treatment(reference={_python_value(reference)!r}))"
@@ -1079,9 +1079,9 @@ def find_identifiers(
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.find_identifiers("<td>E000123</td><td>E-value 2.1</td>")["match"].tolist()
+    >>> ar.privacy.find_identifiers("<td>E000123</td><td>E-value 2.1</td>")["match"].tolist()
     ['E000123']
-    >>> ar.find_identifiers("Sent to ann.lee@corp.example in 2012", ids=["ann.lee@corp.example", "12"],
+    >>> ar.privacy.find_identifiers("Sent to ann.lee@corp.example in 2012", ids=["ann.lee@corp.example", "12"],
     ...                     pattern=None)["context"].tolist()
     ['Sent to a******************e in 2012']
     """
@@ -1175,7 +1175,7 @@ def read_html_tables(html: str) -> list[pd.DataFrame]:
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> page = pd.DataFrame({"team": ["a"], "n": [7]}).to_html(index=False)
-    >>> ar.read_html_tables(page)[0].columns.tolist()
+    >>> ar.privacy.read_html_tables(page)[0].columns.tolist()
     ['team', 'n']
     """
     from bs4 import BeautifulSoup  # deferred: bs4 is only needed to read tables from HTML
@@ -1267,7 +1267,7 @@ def find_small_groups(html: str, *, min_group_size: int = 5, count_pattern: str 
     --------
     >>> import alignment_research as ar
     >>> page = "<table><tr><th>team</th><th>Employees (n)</th></tr><tr><td>A</td><td>3</td></tr></table>"
-    >>> ar.find_small_groups(page)[["column", "value"]].values.tolist()
+    >>> ar.privacy.find_small_groups(page)[["column", "value"]].values.tolist()
     [['Employees (n)', 3.0]]
     """
     rows = _small_groups_in_tables(read_html_tables(html), min_group_size=min_group_size, count_pattern=count_pattern)
@@ -1556,7 +1556,7 @@ def scan_report(path, *, min_group_size: int = 5, ids=None, birth_dates=None, na
     >>> import tempfile, pathlib, alignment_research as ar
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.html"
     >>> _ = p.write_text("<p>Nothing personal here.</p>")
-    >>> len(ar.scan_report(p))
+    >>> len(ar.privacy.scan_report(p))
     0
     """
     path = Path(path)
@@ -1619,7 +1619,7 @@ def scan_outputs(folder, *, min_group_size: int = 5, ids=None, birth_dates=None,
     >>> import tempfile, pathlib, alignment_research as ar
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "t.csv").write_text("team,Headcount\\nA,3\\n")
-    >>> ar.scan_outputs(d)[["file", "kind", "where"]].values.tolist()
+    >>> ar.privacy.scan_outputs(d)[["file", "kind", "where"]].values.tolist()
     [['t.csv', 'small_group', 'table 0, column Headcount, row 0']]
     """
     folder = Path(folder)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -13,6 +12,7 @@ from scipy import stats
 from ._checks import check_clusters, check_finite
 from ._formula import check_columns, design_matrix
 from .errors import ModelError, StatisticalWarning
+from .plots import axes_for
 from .privacy import group_sizes, size_gate
 from .results import TIDY_COLUMNS, ModelResult
 
@@ -201,7 +201,7 @@ def plot_love(balance: pd.DataFrame, *, threshold: float = _SMD_THRESHOLD, ax=No
     threshold : float, default 0.1
         Draw a dashed line at this absolute SMD.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.plot` for both series.
 
@@ -222,8 +222,7 @@ def plot_love(balance: pd.DataFrame, *, threshold: float = _SMD_THRESHOLD, ax=No
     >>> b = pd.DataFrame({"covariate": ["x", "y"], "smd_before": [0.5, -0.2], "smd_after": [0.05, 0.01]})
     >>> ax = ar.plot_love(b)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     table = balance.assign(_abs=balance["smd_before"].abs()).sort_values(["_abs", "covariate"], kind="stable")
     y = np.arange(len(table))
     kwargs.setdefault("linestyle", "none")
@@ -272,7 +271,7 @@ def plot_overlap(
         Range of the bins; the range of the scores shown by default (daily
         enrolment probabilities are small, so [0, 1] would hide the shape).
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.bar`.
 
@@ -288,8 +287,7 @@ def plot_overlap(
     >>> d = pd.DataFrame({"treated": [1, 0, 0], "propensity": [0.6, 0.3, 0.5]})
     >>> ax = ar.plot_overlap(d)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     check_columns(data, [propensity, treatment] + ([weights] if weights else []), what="overlap data")
     rows = data if weights is None else data[data[weights] > 0]
     shown = rows[propensity].to_numpy(float)
@@ -1136,7 +1134,7 @@ def plot_event_study(table: pd.DataFrame, *, ax=None, **kwargs):
     table : DataFrame
         The output of :func:`event_study` (``rel_wave, estimate, conf_low, conf_high``).
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.errorbar`.
 
@@ -1152,8 +1150,7 @@ def plot_event_study(table: pd.DataFrame, *, ax=None, **kwargs):
     ...                   "conf_low": [-0.1, 0.0, 0.1], "conf_high": [0.1, 0.0, 0.3]})
     >>> ax = ar.plot_event_study(t)
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     t = table.dropna(subset=["estimate"])
     x, est = t["rel_wave"].to_numpy(float), t["estimate"].to_numpy(float)
     kwargs.setdefault("fmt", "o-")

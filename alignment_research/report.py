@@ -77,7 +77,7 @@ class Sentence(str):
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.Sentence("Engagement rose.")
+    >>> ar.report.Sentence("Engagement rose.")
     Engagement rose.
     """
 
@@ -678,7 +678,7 @@ def plot_retention(data, *, min_group_size: int = 5, at_risk: bool = True, ax=No
     at_risk : bool, default True
         Write the (suppressed) numbers of people at risk under the x axis.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     **kwargs
         Passed to :func:`plot_survival`.
 
@@ -700,12 +700,11 @@ def plot_retention(data, *, min_group_size: int = 5, at_risk: bool = True, ax=No
     >>> km = ar.fit_km(ar.add_levels(person, "alignment_cascade_entry"), group="alignment_level")
     >>> ax = ar.plot_retention(km)
     """
-    import matplotlib.pyplot as plt  # deferred: matplotlib is heavy and only needed to draw
+    from .plots import axes_for  # deferred: matplotlib loads with the first plot
 
     from .retention import plot_survival  # deferred: retention loads lifelines and matplotlib
 
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     groups = _km_shown_groups(data, min_group_size, "draw retention curves for leadership")
     shown, order = _shown_curves(data.extras["curves"], groups, min_group_size)
     risk = _shown_at_risk(data.extras["at_risk"], groups, min_group_size) if at_risk and "at_risk" in data.extras else None

@@ -16,12 +16,13 @@ from scipy import stats
 
 from . import _cox
 from ._checks import check_clusters, check_estimates, check_finite, warn_caveat
-from ._docs import DOCS
+from ._docs import fill_doc
 from ._estimators import cluster_codes, cluster_robust_cov, fit_logistic
 from ._formula import check_columns, design_matrix
-from .errors import ModelError
+from .errors import ModelError, StatisticalWarning
+from .plots import axes_for
 from .privacy import group_sizes
-from .results import ModelResult, tidy_table
+from .results import TIDY_COLUMNS, ModelResult, tidy_table
 
 __all__ = [
     "fit_km",
@@ -209,7 +210,7 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     {cluster}
     strata : str or list of str, optional
         Columns whose combinations get their own baseline hazard.
-    ties : {{"efron", "breslow"}}, default "efron"
+    ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times (R's default is Efron).
     {alpha}
 
@@ -350,7 +351,7 @@ def _cox_variance(cd, evaluation, data, cluster):
     return naive, B.T @ B, f"cluster: {cluster}", int(data[cluster].nunique())
 
 
-fit_cox.__doc__ = fit_cox.__doc__.format(**DOCS)
+fill_doc(fit_cox)
 
 
 # --------------------------------------------------------------------------- PH test
@@ -1419,7 +1420,7 @@ def _cause_outcome(cause) -> str:
     return text if "exit" in text else f"{text} exit"
 
 
-fit_cause_specific.__doc__ = fit_cause_specific.__doc__.format(**DOCS)
+fill_doc(fit_cause_specific)
 
 
 # --------------------------------------------------------------------------- discrete time
@@ -1582,7 +1583,7 @@ def _check_perfect_separation(X: pd.DataFrame, y: np.ndarray, columns) -> None:
             )
 
 
-fit_discrete_time.__doc__ = fit_discrete_time.__doc__.format(**DOCS)
+fill_doc(fit_discrete_time)
 
 
 # --------------------------------------------------------------------------- immortal time
@@ -1664,7 +1665,7 @@ def plot_survival(data, *, at_risk=None, ax=None, band=True, **kwargs):
     at_risk : pandas.DataFrame, optional
         ``group, time_months, at_risk``: numbers at risk written under the x axis.
     ax : matplotlib Axes, optional
-        Axes to draw on; the current Axes by default.
+        Axes to draw on; a new figure by default.
     band : bool, default True
         Shade the pointwise confidence band.
     **kwargs
@@ -1682,8 +1683,7 @@ def plot_survival(data, *, at_risk=None, ax=None, band=True, **kwargs):
     >>> _, person = simulate_counting_process(300, seed=0)
     >>> ax = ar.plot_survival(ar.survival_table(person))
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     kwargs.setdefault("where", "post")
     groups = list(pd.unique(data["group"]))
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
@@ -1747,8 +1747,7 @@ def plot_cif(data, *, ax=None, band=True, **kwargs):
     >>> _, person = simulate_counting_process(300, seed=0)
     >>> ax = ar.plot_cif(ar.cif_table(person))
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     kwargs.setdefault("where", "post")
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     keys = list(data[["group", "cause"]].drop_duplicates().itertuples(index=False, name=None))
@@ -1803,8 +1802,7 @@ def plot_schoenfeld(data, *, term, ax=None, smooth=True, **kwargs):
     >>> fit = ar.fit_cox(intervals, "alignment_cascade", start="start", stop="stop")
     >>> ax = ar.plot_schoenfeld(ar.ph_test(fit).extras["residuals"], term="alignment_cascade")
     """
-    if ax is None:
-        ax = plt.gca()
+    ax = axes_for(ax)
     sub = data[data["term"] == term]
     if sub.empty:
         raise ModelError(f"No residuals for term {term!r}; terms are {sorted(data['term'].unique())}.")

@@ -77,7 +77,7 @@ def sample_study_dir() -> Path:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.sample_study_dir().parts[-2:]
+    >>> ar.run.sample_study_dir().parts[-2:]
     ('data', 'sample')
     """
     return _repo_root() / "data" / "sample"
@@ -111,7 +111,7 @@ def default_out_dir(study_dir) -> Path:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.default_out_dir("/data/hris_2025").parts[-2:]
+    >>> ar.run.default_out_dir("/data/hris_2025").parts[-2:]
     ('private_reports', 'hris_2025')
     """
     study_dir = Path(study_dir)
@@ -341,7 +341,7 @@ def default_cache_dir(study_dir) -> Path:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.default_cache_dir("data/sample").parent.name
+    >>> ar.run.default_cache_dir("data/sample").parent.name
     'alignment-research'
     """
     folder = Path(study_dir).resolve()

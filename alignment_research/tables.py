@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._docs import fill_doc
 from .errors import DataContractError
 from .measures import (
     attainment_alignment,
@@ -51,7 +52,7 @@ _CLEAN_CONFIG_DOC = (
 
 def _builder_doc(fn):
     """Fill the shared ``{clean_config}`` parameter block into ``fn``'s docstring."""
-    fn.__doc__ = fn.__doc__.format(clean_config=_CLEAN_CONFIG_DOC)
+    fill_doc(fn, clean_config=_CLEAN_CONFIG_DOC)
     return fn
 
 

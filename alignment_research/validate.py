@@ -54,7 +54,7 @@ def problems_from_error(error: DataContractError) -> pd.DataFrame:
     >>> import pandas as pd, alignment_research as ar
     >>> error = ar.DataContractError("x", pd.DataFrame([["goals.csv", 4, None, "malformed_csv", "..."]],
     ...                              columns=["file", "row", "column", "rule", "value"]))
-    >>> ar.problems_from_error(error)[["table", "row", "rule", "action"]].values.tolist()
+    >>> ar.validate.problems_from_error(error)[["table", "row", "rule", "action"]].values.tolist()
     [['goals', 4, 'malformed_csv', 'stop']]
     """
     problems = error.problems
@@ -310,7 +310,7 @@ def format_problems(problems: pd.DataFrame, *, examples: int | None = 5) -> str:
     >>> import pandas as pd, alignment_research as ar
     >>> problems = pd.DataFrame({"file": "e.csv", "table": "employees", "row": [2, 3], "column": "manager_id",
     ...                          "rule": "unknown_manager", "value": ["E9", "E8"], "action": "flagged", "fatal": False})
-    >>> print(ar.format_problems(problems, examples=1).splitlines()[-3])
+    >>> print(ar.validate.format_problems(problems, examples=1).splitlines()[-3])
     warn e.csv, row 2, column manager_id: unknown_manager (value: 'E9')
     """
     n, n_fatal = len(problems), int(problems["fatal"].sum()) if len(problems) else 0

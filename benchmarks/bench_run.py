@@ -51,7 +51,7 @@ def reference_seconds(tmp: Path, repeats: int) -> float:
     return statistics.median(times)
 
 
-def time_run(study: Path, out: Path) -> tuple[float, "ar.RunResult"]:
+def time_run(study: Path, out: Path) -> tuple[float, "ar.run.RunResult"]:
     """One cold run: a fresh cache folder next to ``out``, so the cleaned tables of an earlier run are not reused."""
     t0 = time.perf_counter()
     result = ar.run_study(study, out, progress=False, cache_dir=out.parent / f"{out.name}_cache")

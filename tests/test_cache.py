@@ -40,7 +40,7 @@ def _all_frames(clean):
 
 def test_cache_reads_back_every_table_exactly(cached, small_study):
     fresh, cache = cached
-    again = ar.read_clean_cache(cache, small_study)
+    again = ar.cache.read_clean_cache(cache, small_study)
     want, got = _all_frames(fresh), _all_frames(again)
     assert sorted(want) == sorted(got)
     for name in want:  # missing text is NaN after the round trip, whether cleaning left None or NaN
@@ -101,4 +101,4 @@ def test_a_changed_pseudonym_key_cleans_again(small_study, tmp_path, monkeypatch
 
 def test_reading_an_empty_folder_is_a_clear_error(tmp_path, small_study):
     with pytest.raises(ar.AlignmentResearchError, match="no cleaned-study cache"):
-        ar.read_clean_cache(tmp_path, small_study)
+        ar.cache.read_clean_cache(tmp_path, small_study)

@@ -447,7 +447,7 @@ def test_clean_study_conserves_rows_and_reports_every_rule():
         "survey_after_termination", "reverse_coded", "unknown_cycle", "out_of_range_weight", "unknown_owner",
         "unknown_parent_goal",
     } <= rules
-    assert rules <= set(ar.RULES)
+    assert rules <= set(ar.schema.RULES)
     employees = clean.tables["employees"]
     assert employees["employee_id"].tolist() == ["E1", "E2", "E5"]
     assert employees.loc[3, "termination_type"] == "voluntary"
@@ -616,8 +616,8 @@ def test_randomly_corrupted_study_conserves_every_row(tiny_study, tmp_path, seed
         kept, quarantined = clean.tables[name], clean.quarantine[name]
         assert len(table) == len(kept) + len(quarantined)
         assert sorted(kept.index.append(quarantined.index)) == list(table.index)
-        assert quarantined["rule"].isin(list(ar.RULES)).all()
-    assert clean.report["rule"].isin(list(ar.RULES)).all()
+        assert quarantined["rule"].isin(list(ar.schema.RULES)).all()
+    assert clean.report["rule"].isin(list(ar.schema.RULES)).all()
     assert clean.report["action"].isin(ACTIONS).all()
     counts = clean.counts
     assert (counts["rows_in"] == counts["rows_out"] + counts["rows_quarantined"]).all()
@@ -750,7 +750,7 @@ def test_future_hires_are_quarantined_and_hires_after_the_window_flagged():
     data = spells(["E1", "E2", "E3"], [None] * 3, hires=["2020-01-01", "2025-03-01", "2027-06-01"])
     future = run(quarantine_future_hires, data, today="2026-12-01")
     assert future.data.index.tolist() == [2, 3]
-    assert future.quarantine["reason"].tolist() == [ar.RULES["hire_in_future"]]
+    assert future.quarantine["reason"].tolist() == [ar.schema.RULES["hire_in_future"]]
     check_issues(future, [(4, "hire_date", "hire_in_future", "2027-06-01", "quarantined")])
     late = run(flag_hires_after_window, future.data, window_end=CONFIG.window.end)
     assert late.data.index.tolist() == [2, 3]
@@ -759,7 +759,7 @@ def test_future_hires_are_quarantined_and_hires_after_the_window_flagged():
 
 def test_clean_study_applies_the_graph_and_hire_rules():
     next_year = (pd.Timestamp.today() + pd.Timedelta(days=400)).strftime("%Y-%m-%d")
-    config = CONFIG.model_copy(update={"window": ar.Window(start="2021-01-01", end="2099-12-31")})
+    config = CONFIG.model_copy(update={"window": ar.config.Window(start="2021-01-01", end="2099-12-31")})
     employees = raw({"employee_id": ["E1", "E2", "E3", "E4", "E5"],
                      "hire_date": ["2020-01-01", "2020-01-01", "2020-01-01", "2020-01-01", next_year],
                      "manager_id": ["E2", "E1", "E3", "E1", "E1"]})

@@ -132,7 +132,7 @@ def test_bad_date_formats_are_named(fmt, says):
 def test_new_keys_have_safe_defaults():
     cfg = ar.config_from_dict(MINIMAL)
     assert cfg.allow_outside_paths is False and cfg.sheets == {}
-    assert cfg.na_values == ar.NA_VALUES and {"NA", "-", "?", "#N/A", "nil"} <= set(cfg.na_values)
+    assert cfg.na_values == ar.config.NA_VALUES and {"NA", "-", "?", "#N/A", "nil"} <= set(cfg.na_values)
 
 
 def test_na_values_written_as_yaml_null_or_numbers_become_text():
@@ -158,4 +158,4 @@ def test_database_url_syntax_is_checked_and_passwords_never_shown():
         ar.config_from_dict({**MINIMAL, "database": {"url": "postgresql://me:s3cret@db:port/hris", "tables": {}}})
     assert "not a SQLAlchemy URL (invalid literal" in str(info.value)
     assert "s3cret" not in str(info.value) and "'postgresql://me:***@db:port/hris' was given" in str(info.value)
-    assert ar.mask_password("see mysql+pymysql://a:b@c/d and sqlite:///x.db") == "see mysql+pymysql://a:***@c/d and sqlite:///x.db"
+    assert ar.config.mask_password("see mysql+pymysql://a:b@c/d and sqlite:///x.db") == "see mysql+pymysql://a:***@c/d and sqlite:///x.db"

@@ -269,14 +269,14 @@ def _scan_outputs(out: Path, *, min_group_size: int, ids: set[str]) -> pd.DataFr
     found = []
     for path in sorted(out.rglob("*")):
         if path.suffix == ".html" and "failed" not in path.parts:
-            found.append(ar.scan_report(path, min_group_size=min_group_size, ids=ids))
+            found.append(ar.privacy.scan_report(path, min_group_size=min_group_size, ids=ids))
         elif path.suffix in (".csv", ".xlsx"):
             frames = ([pd.read_csv(path, dtype=str, keep_default_na=False)] if path.suffix == ".csv"
                       else list(pd.read_excel(path, sheet_name=None, dtype=str).values()))
             for frame in frames:
                 page = frame.to_html(index=False)
-                hits = ar.find_identifiers(page, ids=ids)
-                small = ar.find_small_groups(page, min_group_size=min_group_size)
+                hits = ar.privacy.find_identifiers(page, ids=ids)
+                small = ar.privacy.find_small_groups(page, min_group_size=min_group_size)
                 found.append(pd.DataFrame(
                     [{"file": path.name, "kind": r.kind, "detail": r.match} for r in hits.itertuples()]
                     + [{"file": path.name, "kind": "small_group", "detail": f"{r.column}={r.value:g}"}

@@ -36,7 +36,7 @@ def test_cli_help_loads_no_heavy_library():
 
 
 def test_first_use_imports_the_defining_module():
-    loaded = _loaded_after("import alignment_research as ar\nar.PROBLEM_COLUMNS")
+    loaded = _loaded_after("import alignment_research as ar\nar.ConfigError")
     assert loaded == [], "the errors module needs no heavy library"
     assert ar.fit_cox.__module__ == "alignment_research.retention"
 

@@ -104,7 +104,7 @@ def test_database_server_is_recorded_with_its_password_masked(tmp_path):
         {"window": {"start": "2021-01-01", "end": "2024-12-31"},
          "database": {"url": "mysql+pymysql://analyst:s3cret@db.example.org/hris", "tables": {"employees": "staff"}}}
     )
-    assert ar.outside_sources(cfg, tmp_path) == {"employees": "mysql+pymysql://analyst:***@db.example.org/hris (table staff)"}
+    assert ar.load.outside_sources(cfg, tmp_path) == {"employees": "mysql+pymysql://analyst:***@db.example.org/hris (table staff)"}
 
 
 def test_index_page_names_sources_read_from_outside(tmp_path):
@@ -364,11 +364,11 @@ def test_every_file_problem_is_reported_at_once(tmp_path):
         ["feedback.csv", "duplicate_column"],
     ]
     assert str(err).startswith("study: 6 problems with the study's files")
-    assert set(problems["rule"]) <= set(ar.RULES)
+    assert set(problems["rule"]) <= set(ar.schema.RULES)
 
 
 def test_the_loader_rules_are_in_the_catalogue():
     loader_rules = {"missing_table", "missing_file", "outside_study_folder", "not_utf8", "empty_file", "malformed_csv",
                     "unreadable_file", "unreadable_database", "duplicate_column", "unknown_mapped_column",
                     "unknown_sheet", "ambiguous_sheets", "sheet_not_applicable"}
-    assert loader_rules - set(ar.RULES) == set()
+    assert loader_rules - set(ar.schema.RULES) == set()

@@ -65,7 +65,7 @@ def test_cascade_alignment_shares_and_broken_chains():
 
 def test_cascade_alignment_result_holds_both_tables():
     result = ar.cascade_alignment(GOALS, EMPLOYEES)
-    assert isinstance(result, ar.MeasureResult)
+    assert isinstance(result, ar.measures.MeasureResult)
     assert len(result.table) == 6 and len(result.problems) == 6
 
 
@@ -88,8 +88,8 @@ def test_a_long_parent_chain_resolves_beyond_any_fixed_depth():
 def test_cascade_alignment_takes_a_rehires_manager_from_the_current_spell():
     employees = _employees([("C", "2010-01-01", NA), ("D", "2010-01-01", NA), ("E", "2015-01-01", "C"),
                             ("E", "2021-06-01", "D")])
-    cycles = [ar.Cycle(name="2020", start="2020-01-01", end="2020-12-31"),
-              ar.Cycle(name="2021", start="2021-01-01", end="2021-12-31")]
+    cycles = [ar.config.Cycle(name="2020", start="2020-01-01", end="2020-12-31"),
+              ar.config.Cycle(name="2021", start="2021-01-01", end="2021-12-31")]
     goals = pd.DataFrame({"goal_id": ["C1", "D1", "E1", "C2", "D2", "E2"], "owner_id": ["C", "D", "E"] * 2,
                           "cycle": ["2020"] * 3 + ["2021"] * 3,
                           "parent_goal_id": [NA, NA, "C1", NA, NA, "D2"], "weight": np.nan})
@@ -106,8 +106,8 @@ def test_a_rehires_manager_is_found_whatever_text_dtype_the_ids_have(employee_dt
     employees = _employees([("C", "2010-01-01", NA), ("D", "2010-01-01", NA), ("E", "2015-01-01", "C"),
                             ("E", "2021-06-01", "D")])
     employees = employees.astype({"employee_id": employee_dtype, "manager_id": employee_dtype})
-    cycles = [ar.Cycle(name="2020", start="2020-01-01", end="2020-12-31"),
-              ar.Cycle(name="2021", start="2021-01-01", end="2021-12-31")]
+    cycles = [ar.config.Cycle(name="2020", start="2020-01-01", end="2020-12-31"),
+              ar.config.Cycle(name="2021", start="2021-01-01", end="2021-12-31")]
     goals = pd.DataFrame({"goal_id": ["C1", "D1", "E1", "C2", "D2", "E2"], "owner_id": ["C", "D", "E"] * 2,
                           "cycle": ["2020"] * 3 + ["2021"] * 3,
                           "parent_goal_id": [NA, NA, "C1", NA, NA, "D2"], "weight": np.nan})
@@ -160,7 +160,7 @@ def test_attainment_alignment_slope_and_correlation():
 
 
 def test_score_scales_needs_the_minimum_share_answered():
-    scales = {"alignment": ar.Scale(items=["alignment_1", "alignment_2", "alignment_3", "alignment_4"],
+    scales = {"alignment": ar.config.Scale(items=["alignment_1", "alignment_2", "alignment_3", "alignment_4"],
                                     reverse=["alignment_3"], min_answered=0.5)}
     surveys = pd.DataFrame({"employee_id": ["a", "b", "c"],
                             "survey_date": pd.to_datetime(["2022-01-01"] * 3),
@@ -173,8 +173,8 @@ def test_score_scales_needs_the_minimum_share_answered():
     np.testing.assert_array_equal(scores["alignment"].to_numpy(), [7 / 3, 4.0, np.nan])
 
 
-R_SCALES = {"engagement": ar.Scale(items=[f"engagement_{i}" for i in range(1, 6)]),
-            "alignment": ar.Scale(items=[f"alignment_{i}" for i in range(1, 4)])}
+R_SCALES = {"engagement": ar.config.Scale(items=[f"engagement_{i}" for i in range(1, 6)]),
+            "alignment": ar.config.Scale(items=[f"alignment_{i}" for i in range(1, 4)])}
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ class TestReliabilityAgainstR:
 
 def test_bootstrap_interval_repeats_with_its_seed():
     data = pd.read_csv(REFERENCE / "measures_input.csv")
-    scales = {"alignment": ar.Scale(items=["alignment_1", "alignment_2", "alignment_3"])}
+    scales = {"alignment": ar.config.Scale(items=["alignment_1", "alignment_2", "alignment_3"])}
     a = ar.scale_reliability(data, scales, n_boot=50, seed=7)
     b = ar.scale_reliability(data, scales, n_boot=50, seed=7)
     assert_frame_equal(a, b)

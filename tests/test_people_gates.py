@@ -107,7 +107,7 @@ def test_plot_retention_draws_the_same_spells_when_they_are_five_people():
     assert sorted(line.get_label() for line in ax.lines) == ["High alignment", "Low alignment", "Small team"]
     small = next(line for line in ax.lines if line.get_label() == "Small team").get_xydata()
     # cut before fewer than 5 people remain: only the first exit (day 100, 5 at risk) is drawn
-    assert_allclose(small, [[0.0, 1.0], [100 / ar.DAYS_PER_MONTH, 0.8]])
+    assert_allclose(small, [[0.0, 1.0], [100 / ar.retention.DAYS_PER_MONTH, 0.8]])
     texts = [t.get_text() for t in ax.texts]
     assert "–" in texts  # e.g. Small at 12 months: 2 people at risk, suppressed, not rounded
     assert min(int(t) for t in texts if t.isdigit()) >= 5

@@ -1,8 +1,12 @@
 """Plots draw what their tidy table says (artists, not pixels)."""
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.colors import to_hex
 
 import alignment_research as ar
 
@@ -43,11 +47,7 @@ def test_model_result_plot_and_repr_have_no_timestamp():
 
 
 def test_set_theme_uses_the_colour_blind_palette():
-    import seaborn as sns
-
     ar.set_theme()
-    from matplotlib.colors import to_hex
-
     assert to_hex(plt.rcParams["axes.prop_cycle"].by_key()["color"][0]) == sns.color_palette("colorblind").as_hex()[0]
 
 
@@ -56,3 +56,43 @@ def test_ratio_axis_is_labelled_with_plain_numbers():
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == ["0.5", "0.7", "1", "1.5", "2"]
     assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
+
+
+# --------------------------------------------------------------------------- plots own their axes
+
+
+def test_axes_for_returns_the_given_axes_or_a_new_figure():
+    fig, given = plt.subplots()
+    assert ar.plots.axes_for(given) is given
+    first, second = ar.plots.axes_for(), ar.plots.axes_for(figsize=(3, 2))
+    assert first.figure is not second.figure and fig not in (first.figure, second.figure)
+    np.testing.assert_allclose(second.figure.get_size_inches(), [3, 2])
+
+
+def test_a_plot_without_ax_never_draws_on_the_current_figure():
+    fig, current = plt.subplots()
+    ax = ar.plot_forest(TIDY)
+    assert ax is not current and ax.figure is not fig
+    assert not current.lines and not current.collections
+
+
+def test_a_model_plot_and_a_retention_plot_get_separate_axes(tiny_clean):
+    person = tiny_clean.analysis.person
+    cox = ar.fit_cox(person, "alignment_cascade_entry", duration="exit", entry="entry", event="event")
+    ax = cox.plot()
+    drawn = [line.get_xydata().copy() for line in ax.lines]
+    km = ar.fit_km(ar.add_levels(person, "alignment_cascade_entry"), group="alignment_level")
+    curves = ar.plot_retention(km, min_group_size=1)
+    assert curves is not ax and curves.figure is not ax.figure
+    assert len(ax.lines) == len(drawn)  # the forest plot is untouched
+    for before, line in zip(drawn, ax.lines):
+        np.testing.assert_array_equal(before, line.get_xydata())
+    assert len(curves.lines) >= 3  # one step curve per alignment level, on its own Axes
+
+
+def test_no_module_reaches_for_the_current_axes():
+    package = Path(ar.__file__).parent
+    offenders = [f"{path.name}:{n}" for path in sorted(package.rglob("*.py"))
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if "plt.gca()" in line or "plt.gcf()" in line]
+    assert not offenders, f"plot functions take ax= or make their own figure (plots.axes_for): {offenders}"

@@ -219,7 +219,7 @@ def test_find_identifiers_sees_visible_text_only():
         "<p>E-value 2.1; 1.2E105; employee E000123 was hired.</p>"
         "<td>Jane Doe</td><td>1984-03-07</td>"
     )
-    found = ar.find_identifiers(html, names=["Jane Doe"], birth_dates=["1984-03-07"])
+    found = ar.privacy.find_identifiers(html, names=["Jane Doe"], birth_dates=["1984-03-07"])
     assert sorted(zip(found["kind"], found["match"])) == [
         ("birth_date", "1984-03-07"),
         ("employee_id", "E000123"),
@@ -228,7 +228,7 @@ def test_find_identifiers_sees_visible_text_only():
 
 
 def test_find_identifiers_matches_known_ids_and_birth_date_headers():
-    found = ar.find_identifiers("<th>date_of_birth</th><td>EMP-17</td><td>12</td>", ids=["EMP-17", "12"], pattern=None)
+    found = ar.privacy.find_identifiers("<th>date_of_birth</th><td>EMP-17</td><td>12</td>", ids=["EMP-17", "12"], pattern=None)
     assert sorted(found["match"]) == ["EMP-17", "date_of_birth"]
 
 
@@ -236,7 +236,7 @@ def test_find_small_groups_reads_every_table():
     html = pd.DataFrame({"team": ["a", "b"], "n": [3, 9]}).to_html(index=False)
     html += pd.DataFrame({"team": ["c"], "n": [np.nan], "rows_in": [2]}).to_html()  # with an index column
     html += suppress_small_groups(pd.DataFrame({"team": ["a", "b", "c"], "n": [3, 9, 7]})).to_html(index=False)
-    found = ar.find_small_groups(html, min_group_size=5)
+    found = ar.privacy.find_small_groups(html, min_group_size=5)
     assert found[["table", "column", "value"]].values.tolist() == [[0, "n", 3.0]]
 
 
@@ -266,12 +266,12 @@ def test_no_rendered_table_shows_a_group_below_the_threshold(tiny_group_reports)
     assert len(pages) == len(result.reports) + 1  # every report and the index
     for page in pages:
         html = page.read_text(encoding="utf-8")
-        small = ar.find_small_groups(html, min_group_size=5)
+        small = ar.privacy.find_small_groups(html, min_group_size=5)
         assert small.empty, f"{page.name}: {small.to_dict('records')}"
     # the brief's department table pools Legal (1) and Audit (2) into one group; since 1 + 2 < 5 that group is
     # hidden, and so is the next smallest department (else the pool's size = total - shown)
     brief = (result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8")
-    table = next(t for t in ar.read_html_tables(brief) if "n_people" in t.columns)
+    table = next(t for t in ar.privacy.read_html_tables(brief) if "n_people" in t.columns)
     assert not {"Legal", "Audit"} & set(table["department"])
     hidden = table.loc[table["suppressed"] == "True", "department"].tolist()
     assert "Other departments (each < 5 people)" in hidden and len(hidden) == 2
@@ -282,7 +282,7 @@ def test_no_rendered_table_shows_a_group_below_the_threshold(tiny_group_reports)
 def test_no_rendered_report_shows_an_employee_id(tiny_group_reports):
     result, ids = tiny_group_reports
     for page in sorted(result.out_dir.glob("*.html")):
-        found = ar.find_identifiers(page.read_text(encoding="utf-8"), ids=ids)
+        found = ar.privacy.find_identifiers(page.read_text(encoding="utf-8"), ids=ids)
         assert found.empty, f"{page.name}: {found.head().to_dict('records')}"
 
 
@@ -292,11 +292,11 @@ def test_mask_small_counts_hides_small_counts_in_summaries_only():
     assert out["n"].tolist() == [97] and out["n_controls"].tolist() == [12]
     assert out[["n_treated", "events"]].isna().all().all()
     assert out["aic"].tolist() == [1.5]
-    assert ar.find_small_groups(out.to_html(), min_group_size=5).empty
-    assert not ar.find_small_groups(glance.to_html(), min_group_size=5).empty
+    assert ar.privacy.find_small_groups(out.to_html(), min_group_size=5).empty
+    assert not ar.privacy.find_small_groups(glance.to_html(), min_group_size=5).empty
 
 
 def test_counts_of_things_and_empty_groups_are_not_findings():
     html = pd.DataFrame({"scale": ["a", "b"], "n_items": [3, 4], "n_unmatched": [0, 0], "n_people": [2, 40]}).to_html()
-    found = ar.find_small_groups(html, min_group_size=5)
+    found = ar.privacy.find_small_groups(html, min_group_size=5)
     assert found[["column", "value"]].values.tolist() == [["n_people", 2.0]]

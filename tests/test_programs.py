@@ -449,7 +449,7 @@ class TestEstimateProgramEffect:
         tidy = retention.tidy()
         assert tidy["method"].tolist() == ["adjusted", "naive"]
         assert (tidy["term"] == "manager_program").all() and (tidy["outcome"] == "retention").all()
-        assert list(tidy.columns[:7]) == ar.TIDY_COLUMNS
+        assert list(tidy.columns[:7]) == ar.results.TIDY_COLUMNS
         np.testing.assert_allclose(tidy["exp_estimate"], np.exp(tidy["estimate"]), rtol=1e-10)
         assert (tidy["conf_low"] < tidy["estimate"]).all() and (tidy["estimate"] < tidy["conf_high"]).all()
 

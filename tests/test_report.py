@@ -144,7 +144,7 @@ def test_e_value_wording():
 
 
 def test_sentences_render_as_escaped_paragraphs():
-    s = ar.paragraph("A < B.", None, ar.Sentence("C."))
+    s = ar.paragraph("A < B.", None, ar.report.Sentence("C."))
     assert s == "A < B. C." and isinstance(s, str)
     assert repr(s) == "A < B. C."
     assert s._repr_html_() == '<p class="ar-finding">A &lt; B. C.</p>'

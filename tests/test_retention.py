@@ -103,7 +103,7 @@ class CheckCox:
 
     def test_intervals_and_ratios(self):
         t = self.res1.tidy()
-        assert list(t.columns) == ar.TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high"]
+        assert list(t.columns) == ar.results.TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high"]
         assert_allclose(t["conf_low"], t["estimate"] - 1.959963984540054 * t["std_error"], rtol=1e-12)
         assert_allclose(t["exp_estimate"], np.exp(t["estimate"]), rtol=1e-12)
 
@@ -282,7 +282,7 @@ class TestKaplanMeier:
         med = t[t["term"] == "median_tenure_months"].set_index("group")
         for quantity, column in (("median", "estimate"), ("median_lower", "conf_low"), ("median_upper", "conf_high")):
             expected = self.res2.by_term(quantity)
-            assert_allclose(med.loc[expected.index, column] * ar.DAYS_PER_MONTH, expected.to_numpy(), rtol=1e-12)
+            assert_allclose(med.loc[expected.index, column] * ar.retention.DAYS_PER_MONTH, expected.to_numpy(), rtol=1e-12)
 
     def test_retention_rows(self):
         # summary(survfit(Surv(entry, exit, event) ~ 1), times = 365.25)$surv
@@ -419,7 +419,7 @@ def test_discrete_time_agrees_in_direction_with_cox(sim):
     cox = ar.fit_cox(intervals, formula, start="start", stop="stop", cluster="manager_id").tidy().set_index("term")
     assert (np.sign(dt["estimate"]) == np.sign(cox["estimate"])).all()
     assert_allclose(dt["estimate"], cox["estimate"], atol=0.15)
-    assert list(dt.reset_index().columns) == ar.TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high"]
+    assert list(dt.reset_index().columns) == ar.results.TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high"]
 
 
 def test_immortal_time_bias_shows_bias(sim):

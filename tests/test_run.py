@@ -77,8 +77,8 @@ def visible_text(html: str) -> str:
 
 
 def test_default_output_folders_are_git_ignored():
-    sample_out = ar.default_out_dir(REPO / "data" / "sample")
-    other_out = ar.default_out_dir("/somewhere/hris_2025")
+    sample_out = ar.run.default_out_dir(REPO / "data" / "sample")
+    other_out = ar.run.default_out_dir("/somewhere/hris_2025")
     assert sample_out == REPO / "reports"
     assert other_out == REPO / "private_reports" / "hris_2025"
     if (REPO / ".git").exists():
@@ -157,7 +157,7 @@ def test_run_writes_an_index_with_study_window_quality_and_version(probe_run):
     assert f"alignment-research {ar.__version__}" in text
     assert '<a href="98_probe.html">Probe report</a>' in index
     # the data-quality summary: rows in = rows out + rows quarantined, per table, as cleaning counted them
-    shown = ar.read_html_tables(index)[0]
+    shown = ar.privacy.read_html_tables(index)[0]
     expected = ar.clean_study(ar.load_study(study)).counts
     assert shown["table"].tolist() == expected["table"].tolist()
     assert shown["rows_in"].astype(int).tolist() == expected["rows_in"].tolist()
@@ -180,8 +180,8 @@ def test_a_second_run_with_unchanged_inputs_reuses_the_cleaned_tables(tmp_path, 
     assert again.timings["stage"].tolist()[0] == "reuse cleaned tables (inputs unchanged)"
     assert "validate and clean" not in again.timings["stage"].tolist()
     pd.testing.assert_frame_equal(again.counts, first.counts)
-    manifest = ar.default_cache_dir(study) / ar.MANIFEST_NAME
-    assert manifest.is_file() and str(ar.default_cache_dir(study)).startswith(os.environ["XDG_CACHE_HOME"])
+    manifest = ar.run.default_cache_dir(study) / ar.cache.MANIFEST_NAME
+    assert manifest.is_file() and str(ar.run.default_cache_dir(study)).startswith(os.environ["XDG_CACHE_HOME"])
     assert not list((tmp_path / "again").rglob("*.parquet"))  # person-level tables never go to the reports
 
 
@@ -235,7 +235,7 @@ def test_run_on_a_study_with_vendor_column_names(tmp_path):
     ids = set(employees["Employee Number"].dropna())
     for row in result.reports.itertuples():
         html = (result.out_dir / row.html).read_text(encoding="utf-8")
-        found = ar.find_identifiers(html, ids=ids, names=personal["Full Name"],
+        found = ar.privacy.find_identifiers(html, ids=ids, names=personal["Full Name"],
                                     birth_dates=personal["Date of Birth"].replace("", pd.NA).dropna())
         assert found.empty, f"{row.html}: {found.head().to_dict('records')}"
     brief = visible_text((result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8"))
@@ -259,8 +259,8 @@ def test_notebooks_whose_tables_are_absent_are_skipped_and_listed(tmp_path):
 
 def test_missing_tables_reads_the_notebook_number():
     tables = {"employees": pd.DataFrame({"employee_id": ["E1"]}), "goals": pd.DataFrame({"goal_id": []})}
-    assert ar.missing_tables(Path("01_data_quality.ipynb"), tables) == []
-    assert ar.missing_tables(Path("02_alignment.ipynb"), tables) == ["goals", "surveys"]
+    assert ar.run.missing_tables(Path("01_data_quality.ipynb"), tables) == []
+    assert ar.run.missing_tables(Path("02_alignment.ipynb"), tables) == ["goals", "surveys"]
 
 
 # --------------------------------------------------------------------------- nothing half-written, nothing leaked
@@ -346,7 +346,7 @@ def test_a_pseudonymised_study_with_rehires_runs_end_to_end_without_leaking(tmp_
 
     written = sorted(p for p in result.out_dir.rglob("*") if p.is_file())
     assert [p.name for p in written] == ["02_alignment.html", "index.html"]
-    assert ar.scan_outputs(result.out_dir, ids=ids).empty
+    assert ar.privacy.scan_outputs(result.out_dir, ids=ids).empty
     for path in written:
         raw = path.read_bytes()
         assert key.encode() not in raw, path.name

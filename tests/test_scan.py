@@ -65,7 +65,7 @@ def test_a_study_id_of_any_shape_is_found_wherever_it_shows(study_id, page):
 
     escaped = html.escape(study_id).replace("@", "&#64;").replace(".", "&period;").encode("ascii", "xmlcharrefreplace").decode()
     text = page.format(id=study_id, escaped=escaped)
-    found = ar.find_identifiers(text, ids=ODD_IDS, pattern=None)
+    found = ar.privacy.find_identifiers(text, ids=ODD_IDS, pattern=None)
     assert found["match"].tolist() == [study_id], text
 
 
@@ -76,14 +76,14 @@ def test_a_study_id_of_any_shape_is_found_wherever_it_shows(study_id, page):
     "<p>zoë-77 and xzoë-7</p>",
 ])
 def test_ids_are_not_found_inside_other_words_or_numbers(text):
-    assert ar.find_identifiers(text, ids=[*ODD_IDS, "12"], pattern=None).empty
+    assert ar.privacy.find_identifiers(text, ids=[*ODD_IDS, "12"], pattern=None).empty
 
 
 def test_short_numeric_ids_are_found_only_where_they_read_as_ids():
     ids = ["17", "4711"]
     page = ("<p>17 teams in 4711 places. Employee 17 left; ID: 4711 stayed.</p>"
             "<table><tr><th>employee_id</th><th>n</th></tr><tr><td>17</td><td>17</td></tr></table>")
-    found = ar.find_identifiers(page, ids=ids, pattern=None)
+    found = ar.privacy.find_identifiers(page, ids=ids, pattern=None)
     assert sorted(zip(found["match"], found["where"])) == [
         ("17", "table 0, column employee_id, row 0"), ("17", "visible text"), ("4711", "visible text")]
     assert "Employee ** left" in found["context"].tolist()[0]
@@ -91,14 +91,14 @@ def test_short_numeric_ids_are_found_only_where_they_read_as_ids():
 
 def test_ids_in_scripts_are_found_but_not_the_pattern():
     page = '<script>var rows = [{"id": "ann.lee\\u0040corp.example"}, "E999999"];</script><p>ok</p>'
-    found = ar.find_identifiers(page, ids=["ann.lee@corp.example"])
+    found = ar.privacy.find_identifiers(page, ids=["ann.lee@corp.example"])
     assert found[["match", "where"]].values.tolist() == [["ann.lee@corp.example", "script or style"]]
 
 
 def test_findings_never_show_an_id_in_full(tmp_path):
     page = tmp_path / "r.html"
     page.write_text("<p>ann.lee@corp.example and E000123 lead E000124.</p>", encoding="utf-8")
-    found = ar.scan_report(page, ids=["ann.lee@corp.example", "E000123", "E000124"])
+    found = ar.privacy.scan_report(page, ids=["ann.lee@corp.example", "E000123", "E000124"])
     assert sorted(found["found"]) == ["E*****3", "E*****4", "a******************e"]
     for cell in found.astype(str).to_numpy().ravel():
         assert "E000123" not in cell and "E000124" not in cell and "ann.lee" not in cell and "corp.example" not in cell
@@ -111,19 +111,19 @@ def test_findings_never_show_an_id_in_full(tmp_path):
                                     "team size", "n_people", "N"])
 def test_people_counts_below_the_threshold_are_found_under_any_header(header):
     page = pd.DataFrame({"team": ["A", "B"], header: ["3", "1,204"]}).to_html(index=False)
-    found = ar.find_small_groups(page, min_group_size=5)
+    found = ar.privacy.find_small_groups(page, min_group_size=5)
     assert found[["column", "row", "value"]].values.tolist() == [[header, 0, 3.0]]
 
 
 @pytest.mark.parametrize("header", ["Items (n)", "n_items", "Cycles", "Year", "estimate"])
 def test_counts_of_things_are_not_people(header):
     page = pd.DataFrame({"scale": ["A"], header: [3]}).to_html(index=False)
-    assert ar.find_small_groups(page, min_group_size=5).empty
+    assert ar.privacy.find_small_groups(page, min_group_size=5).empty
 
 
 def test_a_count_with_a_share_beside_it_is_read():
     page = pd.DataFrame({"team": ["A"], "Employees (n)": ["3 (12%)"]}).to_html(index=False)
-    assert ar.find_small_groups(page, min_group_size=5)["value"].tolist() == [3.0]
+    assert ar.privacy.find_small_groups(page, min_group_size=5)["value"].tolist() == [3.0]
 
 
 # --------------------------------------------------------------------------- every kind of exported file
@@ -154,7 +154,7 @@ def _write_exports(folder, leak):
 @pytest.mark.parametrize("leak", ["E000123", "ann.lee@corp.example", "zoë-7"])
 def test_every_exported_file_is_scanned(tmp_path, leak):
     _write_exports(tmp_path / "out", leak)
-    found = ar.scan_outputs(tmp_path / "out", ids=[leak, "E000999"])
+    found = ar.privacy.scan_outputs(tmp_path / "out", ids=[leak, "E000999"])
     by_file = dict(zip(found["file"], found["where"]))
     assert set(by_file) == {"results.csv", "results.xlsx", "brief.pdf", "figure.png", "figure_clean.png"}
     assert by_file["results.csv"] == "line 3"
@@ -165,7 +165,7 @@ def test_every_exported_file_is_scanned(tmp_path, leak):
 
 def test_clean_exports_have_no_findings(tmp_path):
     _write_exports(tmp_path / "out", "alignment")
-    assert ar.scan_outputs(tmp_path / "out", ids=["E000123", "ann.lee@corp.example"]).empty
+    assert ar.privacy.scan_outputs(tmp_path / "out", ids=["E000123", "ann.lee@corp.example"]).empty
 
 
 def test_small_counts_in_csv_and_xlsx_exports_are_found(tmp_path):
@@ -176,7 +176,7 @@ def test_small_counts_in_csv_and_xlsx_exports_are_found(tmp_path):
     book.active.append(["department", "Headcount"])
     book.active.append(["A", 3])
     book.save(tmp_path / "t.xlsx")
-    found = ar.scan_outputs(tmp_path)
+    found = ar.privacy.scan_outputs(tmp_path)
     assert found[["file", "kind", "found", "where"]].values.tolist() == [
         ["t.csv", "small_group", "2", "table 0, column Employees (n), row 1"],
         ["t.xlsx", "small_group", "3", "sheet 'Sheet', column Headcount, row 0"],
@@ -192,13 +192,13 @@ def test_pdf_text_is_read_from_uncompressed_and_inflated_streams(tmp_path):
            + b"\nendstream\nendobj\n2 0 obj\n<< /Length " + str(len(packed)).encode() + b" /Filter /FlateDecode >>\n"
            + b"stream\n" + packed + b"\nendstream\nendobj\n%%EOF\n")
     (tmp_path / "b.pdf").write_bytes(pdf)
-    found = ar.scan_outputs(tmp_path, ids=["E000123", "ann.lee@corp.example"])
+    found = ar.privacy.scan_outputs(tmp_path, ids=["E000123", "ann.lee@corp.example"])
     assert sorted(set(found["found"])) == ["E*****3", "a******************e"]
 
 
 def test_a_file_that_cannot_be_read_is_a_finding(tmp_path):
     (tmp_path / "results.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
-    found = ar.scan_outputs(tmp_path, ids=["E000123"])
+    found = ar.privacy.scan_outputs(tmp_path, ids=["E000123"])
     assert found[["file", "kind", "where"]].values.tolist() == [["results.xlsx", "unreadable", "the whole file"]]
 
 
@@ -211,7 +211,7 @@ def test_ids_in_xlsx_number_cells_and_short_ids_in_id_columns_are_found(tmp_path
     book.active.append([17, 0.5])  # a weak id, but in a column headed like an id
     book.active.append([4711000, 17])  # a strong id stored as a number; 17 as a score is not an id
     book.save(tmp_path / "t.xlsx")
-    found = ar.scan_outputs(tmp_path, ids=["17", "4711000"])
+    found = ar.privacy.scan_outputs(tmp_path, ids=["17", "4711000"])
     assert sorted(zip(found["found"], found["where"])) == [
         ("**", "sheet 'people', column Employee Number, row 0"), ("4*****0", "sheet 'people' cell A3")]
 

@@ -23,8 +23,8 @@ def test_every_check_is_named_by_a_documented_rule(table):
     names = [c.name for c in schema.checks] + [c.name for col in schema.columns.values() for c in col.checks]
     assert names, "each table has at least one check"
     for check in [*schema.checks, *(c for col in schema.columns.values() for c in col.checks)]:
-        assert check.name in ar.RULES
-        assert check.description == ar.RULES[check.name]
+        assert check.name in ar.schema.RULES
+        assert check.description == ar.schema.RULES[check.name]
     for name, column in schema.columns.items():
         assert column.description, f"{table}.{name} needs a description"
 
@@ -32,12 +32,12 @@ def test_every_check_is_named_by_a_documented_rule(table):
 def test_fatal_and_loader_rules_are_in_the_catalogue():
     from alignment_research.validate import FATAL_RULES
 
-    assert set(FATAL_RULES) <= set(ar.RULES)
-    assert {"not_utf8", "missing_file", "malformed_csv", "duplicate_column"} <= set(ar.RULES)
+    assert set(FATAL_RULES) <= set(ar.schema.RULES)
+    assert {"not_utf8", "missing_file", "malformed_csv", "duplicate_column"} <= set(ar.schema.RULES)
 
 
 def test_rule_ids_are_snake_case_nouns_with_user_text():
-    for rule, text in ar.RULES.items():
+    for rule, text in ar.schema.RULES.items():
         assert rule == rule.lower() and " " not in rule
         assert len(text) > 15
 

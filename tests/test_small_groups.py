@@ -61,7 +61,7 @@ def test_group_sizes_need_the_person_column():
 
 def test_size_gate_hides_a_department_of_three_people_with_21_responses():
     panel = _panel({"Sales": 20, "HR": 8, "Finance": 12, "Legal": 3}, rows_per_person=7)
-    gate = ar.size_gate(panel, "department").set_index("department")
+    gate = ar.privacy.size_gate(panel, "department").set_index("department")
     assert gate.loc["Legal", "suppression"] == "small group" and pd.isna(gate.loc["Legal", "n"])
     # complementary: HR (the next smallest) is hidden too, so Legal = total - shown cannot be computed
     assert gate.loc["HR", "suppression"] == "complementary"
@@ -288,7 +288,7 @@ def test_notebook_03_tables_show_nothing_about_legal_or_audit(small_study):
     total = panel.dropna(subset=["department"])["employee_id"].nunique()
     _assert_nothing_recoverable(table, count="n", total=total)
     _assert_nothing_recoverable(drivers.glance().query("group != 'all'"), count="n", total=total)
-    assert ar.find_small_groups(table.to_html()).empty and ar.find_small_groups(drivers.glance().to_html()).empty
+    assert ar.privacy.find_small_groups(table.to_html()).empty and ar.privacy.find_small_groups(drivers.glance().to_html()).empty
 
 
 def test_notebook_06_brief_shows_nothing_about_legal_or_audit(small_study):
@@ -323,7 +323,7 @@ def test_notebook_06_brief_shows_nothing_about_legal_or_audit(small_study):
         " ".join(t.get_text() for t in ar.plot_alignment_distribution(
             measures, by="department", measure="cascade", min_group_size=min_group_size).get_yticklabels()),
     )
-    assert ar.find_small_groups(by_department.to_html()).empty
+    assert ar.privacy.find_small_groups(by_department.to_html()).empty
 
 
 @pytest.mark.slow
@@ -338,4 +338,4 @@ def test_run_study_renders_nothing_about_legal_or_audit(small_study, tmp_path):
         text = path.read_text(encoding="utf-8", errors="replace")
         _no_small_department(text)
         if path.suffix == ".html":
-            assert ar.scan_report(path, min_group_size=5, ids=ids).empty, path.name
+            assert ar.privacy.scan_report(path, min_group_size=5, ids=ids).empty, path.name

@@ -236,14 +236,14 @@ def test_write_analysis_tables(tiny_analysis, tmp_path):
 
 def test_the_analysis_property_uses_build_analysis_tables():
     clean = ar.clean_study(ar.Study(tiny_tables(raw_reverse=True), CONFIG))
-    assert isinstance(clean.analysis, ar.AnalysisTables)
+    assert isinstance(clean.analysis, ar.tables.AnalysisTables)
     assert clean.analysis is clean.analysis
 
 
 # --------------------------------------------------------------------------- properties on random studies
 
 WINDOW = (pd.Timestamp("2022-01-01"), pd.Timestamp("2023-12-31"))
-PROGRAM_NAMES = list(ar.PROGRAMS)
+PROGRAM_NAMES = list(ar.tables.PROGRAMS)
 
 
 @st.composite

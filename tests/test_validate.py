@@ -180,7 +180,7 @@ def test_every_file_level_problem_of_load_study_is_shown(tmp_path, monkeypatch):
     assert all(f"FATAL f{i}.csv: not_utf8" in printed for i in range(12))
     assert "FATAL reviews.csv, row 7: malformed_csv" in printed
     assert "hint: re-save the file as 'CSV UTF-8'" in printed
-    frame = ar.problems_from_error(ar.DataContractError("x", problems))
+    frame = ar.validate.problems_from_error(ar.DataContractError("x", problems))
     assert frame["table"].tolist() == [None] * 12 + ["reviews"]
     assert frame["fatal"].all() and (frame["action"] == "stop").all()
 
@@ -222,7 +222,7 @@ def test_answer_and_column_hints():
         "`column_maps: {employees: {'Hire Date': hire_date}}`"
     )
     manager = ar.explain_problems(problem_rows("unknown_manager", "manager_id", ["E9"]))
-    assert manager["hint"].iloc[0] == ar.HINTS["unknown_manager"]
+    assert manager["hint"].iloc[0] == ar.schema.HINTS["unknown_manager"]
 
 
 def test_summary_counts_each_rule_once_fatal_first():
@@ -238,7 +238,7 @@ def test_summary_counts_each_rule_once_fatal_first():
         ["unknown_manager", False, 3, 1, "e.csv", 2],
         ["unparseable_date", False, 2, 2, "other.csv", 2],
     ]
-    assert ar.format_problems(problems.iloc[0:0]) == "no problems found."
+    assert ar.validate.format_problems(problems.iloc[0:0]) == "no problems found."
 
 
 def test_sample_study_validates_with_the_same_problems_as_before():
