@@ -109,6 +109,13 @@ def unreadable_columns(report: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFra
         ``file, table, row, column, rule, value``: one ``unreadable_column``
         row per such column (``row`` missing), with the share and an example
         of the unreadable values.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> len(unreadable_columns(clean.report, clean.counts))
+    0
     """
     rows = []
     missing = report[report["rule"] == "missing_required"]
@@ -145,6 +152,14 @@ def validation_problems(structure: pd.DataFrame, clean: CleanStudy) -> pd.DataFr
         structural problems, then the fatal ``unreadable_column`` rows
         (:func:`unreadable_columns`), then every issue of the cleaning report
         (not fatal) but the allowed ``reverse_coded`` and ``absent_column``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> study = ar.simulate_study(n_employees=300, seed=0)
+    >>> problems = validation_problems(structure_problems(study), ar.clean_study(study))
+    >>> bool(problems["fatal"].any())
+    False
     """
     report = clean.report
     structural_rules = set(structure["rule"])

@@ -426,7 +426,7 @@ def summarise_effect(
     Examples
     --------
     >>> import pandas as pd, alignment_research as ar
-    >>> res = ar.ModelResult("ols", ar.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"n": [100]}),
+    >>> res = ar.ModelResult("ols", ar.results.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"n": [100]}),
     ...                      outcome="engagement")
     >>> ar.summarise_effect(res, "x").table.direction.iloc[0]
     'higher'

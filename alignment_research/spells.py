@@ -14,10 +14,24 @@ DAY = np.timedelta64(1, "D")
 
 
 def cycle_dates(cycles) -> pd.DataFrame | None:
-    """Return ``name, start, end, order`` for Cycle objects / dicts, None for plain names.
+    """Return the review cycles as a frame: ``name, start, end, order``.
 
-    Plain cycle names (no dates) give missing ``start`` and ``end``; ``order``
-    is the position in ``cycles``.
+    Parameters
+    ----------
+    cycles : sequence or None
+        ``Cycle`` objects (``study.config.cycles``), dicts with ``name, start,
+        end``, or plain names (no dates: ``start`` and ``end`` missing).
+
+    Returns
+    -------
+    DataFrame or None
+        One row per cycle; ``order`` is its position in ``cycles``. None when
+        ``cycles`` is None.
+
+    Examples
+    --------
+    >>> cycle_dates([{"name": "2024", "start": "2024-01-01", "end": "2024-12-31"}])["order"].tolist()
+    [0]
     """
     if cycles is None:
         return None
@@ -33,10 +47,26 @@ def cycle_dates(cycles) -> pd.DataFrame | None:
 
 
 def numbered_spells(employees: pd.DataFrame) -> pd.DataFrame:
-    """Return the employees with a ``spell`` number (1, 2, ... by hire date per employee).
+    """Number each employee's employment spells: 1, 2, ... by hire date.
 
-    Rows without ``employee_id`` or ``hire_date`` are left out; ties keep the
-    input order.
+    Parameters
+    ----------
+    employees : DataFrame
+        The cleaned ``employees`` table (one row per spell).
+
+    Returns
+    -------
+    DataFrame
+        The rows with ``employee_id`` and ``hire_date``, sorted by employee and
+        hire date, with a ``spell`` column. Ties keep the input order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> e = pd.DataFrame({"employee_id": ["E1", "E1"],
+    ...                   "hire_date": pd.to_datetime(["2024-05-01", "2020-01-01"])})
+    >>> numbered_spells(e)["spell"].tolist()
+    [1, 2]
     """
     emp = employees.dropna(subset=["employee_id", "hire_date"])
     emp = emp.assign(_row=np.arange(len(emp))).sort_values(["employee_id", "hire_date", "_row"], kind="stable")
@@ -45,7 +75,23 @@ def numbered_spells(employees: pd.DataFrame) -> pd.DataFrame:
 
 
 def window_bounds(window) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Return the first and last day of an observation window (a ``Window`` or a ``(start, end)`` pair)."""
+    """Return the first and last day of an observation window.
+
+    Parameters
+    ----------
+    window : Window or tuple
+        ``study.config.window`` or a ``(start, end)`` pair of dates.
+
+    Returns
+    -------
+    tuple of Timestamp
+        ``(start, end)``.
+
+    Examples
+    --------
+    >>> window_bounds(("2023-01-01", "2025-12-31"))[1].year
+    2025
+    """
     if hasattr(window, "start"):
         return pd.Timestamp(window.start), pd.Timestamp(window.end)
     start, end = window
@@ -53,10 +99,34 @@ def window_bounds(window) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.DataFrame:
-    """Add ``_sid`` (row position in ``spells``) of the spell each dated row falls in; -1 when none.
+    """Attach each dated row to the employment spell it falls in.
 
     A row falls in the employee's latest spell hired on or before its date,
     when that spell has not ended before the date.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Rows with ``employee_id`` and the date column.
+    spells : DataFrame
+        ``employee_id, hire_date`` and optionally ``termination_date``, one row per spell.
+    date_col : str
+        The column of ``data`` holding each row's date.
+
+    Returns
+    -------
+    DataFrame
+        ``data`` with ``_sid``: the row position in ``spells`` of the spell,
+        -1 when the row falls in none (or has no date).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> spells = pd.DataFrame({"employee_id": ["E1"], "hire_date": pd.to_datetime(["2024-01-01"]),
+    ...                        "termination_date": pd.to_datetime(["2024-06-30"])})
+    >>> rows = pd.DataFrame({"employee_id": ["E1", "E1"], "d": pd.to_datetime(["2024-03-01", "2024-09-01"])})
+    >>> assign_spell(rows, spells, "d")["_sid"].tolist()
+    [0, -1]
     """
     d = data.assign(_pos=np.arange(len(data)))
     d = d[d[date_col].notna()]

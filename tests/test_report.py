@@ -191,13 +191,13 @@ def test_odds_take_a_plural_verb():
 
 def test_every_interval_label_follows_alpha():
     """A 50% interval is labelled "50% CI", in clear and in unclear sentences, for ratios and differences."""
-    table = ar.tidy_table(["alignment_cascade"], [math.log(0.70)], [0.1], alpha=0.5, ratio=True)
+    table = ar.results.tidy_table(["alignment_cascade"], [math.log(0.70)], [0.1], alpha=0.5, ratio=True)
     res = ar.ModelResult("cox", table, pd.DataFrame(), alpha=0.5, outcome="voluntary exit", scale="ratio",
                          measure="hazard ratio")
     text = ar.describe_effect(res, "alignment_cascade", comparison="per point")
     # exp(log(0.7) -/+ qnorm(0.75) * 0.1) = 0.6544, 0.7488: lower by 25.1% to 34.6%
     assert text == "The hazard of voluntary exit was lower by 30% (50% CI 25–35%) per point (hazard ratio 0.70)."
-    diff = ar.ModelResult("ols", ar.tidy_table(["x"], [0.03], [0.05], alpha=0.1), pd.DataFrame(), alpha=0.1,
+    diff = ar.ModelResult("ols", ar.results.tidy_table(["x"], [0.03], [0.05], alpha=0.1), pd.DataFrame(), alpha=0.1,
                           outcome="engagement")
     assert "the estimate is 0.03 points (90% CI −0.05 to 0.11)" in ar.describe_effect(diff, "x")
 
@@ -233,7 +233,7 @@ def test_describe_retention_labels_the_interval_with_the_results_alpha(tiny_clea
     ],
 )
 def test_the_outcome_and_the_ratio_are_read_from_the_result(attrs, formula, start):
-    table = ar.tidy_table(["x"], [math.log(0.7)], [0.1], ratio=True)
+    table = ar.results.tidy_table(["x"], [math.log(0.7)], [0.1], ratio=True)
     res = ar.ModelResult("any name", table, pd.DataFrame({"formula": [formula]}), scale="ratio", **attrs)
     text = ar.describe_effect(res, "x", comparison="per point")
     assert text.startswith(start), text
@@ -242,7 +242,7 @@ def test_the_outcome_and_the_ratio_are_read_from_the_result(attrs, formula, star
 
 def test_the_result_name_is_not_read():
     """A hand-built "cox" without attributes is a difference of "the outcome" (scale decides, not the name)."""
-    table = ar.tidy_table(["x"], [math.log(0.7)], [0.1], ratio=True)
+    table = ar.results.tidy_table(["x"], [math.log(0.7)], [0.1], ratio=True)
     text = ar.describe_effect(ar.ModelResult("cox", table, pd.DataFrame()), "x", comparison="per point")
     assert text == "The outcome was lower by 0.36 points (95% CI 0.16–0.55) per point."
     logit = ar.ModelResult("logit", table, pd.DataFrame({"formula": ["left_next_cycle ~ x"]}), scale="ratio")
@@ -250,15 +250,15 @@ def test_the_result_name_is_not_read():
 
 
 def test_the_outcome_attribute_comes_before_the_formula():
-    res = ar.ModelResult("ols", ar.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"formula": ["y ~ x"]}),
+    res = ar.ModelResult("ols", ar.results.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"formula": ["y ~ x"]}),
                          outcome="engagement")
     assert ar.describe_effect(res, "x").startswith("Engagement was higher by 0.30 points (95% CI 0.10–0.50)")
-    no_lhs = ar.ModelResult("ols", ar.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"formula": ["x"]}))
+    no_lhs = ar.ModelResult("ols", ar.results.tidy_table(["x"], [0.3], [0.1]), pd.DataFrame({"formula": ["x"]}))
     assert ar.describe_effect(no_lhs, "x").startswith("The outcome was higher by 0.30 points")
 
 
 def test_a_ratio_scale_is_worded_as_a_ratio_even_without_exp_columns():
-    table = ar.tidy_table(["x"], [math.log(2.0)], [0.1])
+    table = ar.results.tidy_table(["x"], [math.log(2.0)], [0.1])
     res = ar.ModelResult("m", table, pd.DataFrame(), scale="ratio", measure="odds ratio", outcome="leaving")
     s = ar.summarise_effect(res, "x", comparison="per point")
     assert s.table["scale"].iloc[0] == "ratio" and s.table["estimate"].iloc[0] == pytest.approx(2.0)

@@ -131,7 +131,7 @@ def test_tidy_intervals_follow_alpha_on_the_normal(alpha):
     np.testing.assert_allclose(table["conf_high"], est + q * se, rtol=1e-12)
     np.testing.assert_allclose(table["p_value"], 2 * stats.norm.sf(np.abs(est / se)), rtol=1e-12)
     np.testing.assert_allclose(table["exp_conf_low"], np.exp(est - q * se), rtol=1e-12)
-    assert table.columns.tolist() == ar.TIDY_COLUMNS + ar.RATIO_COLUMNS
+    assert table.columns.tolist() == ar.results.TIDY_COLUMNS + ar.results.RATIO_COLUMNS
 
 
 def test_tidy_intervals_on_the_t_use_its_degrees_of_freedom():

@@ -15,6 +15,8 @@ import pandas as pd
 from .days import _cycle_years, _dates
 from .truth import Truth
 
+__all__: list[str] = []
+
 
 def _ids(prefix: str, keys: np.ndarray, width: int) -> np.ndarray:
     """Zero-padded id strings: ``_ids("E", [1, 2], 6)`` -> ``E000001, E000002``."""

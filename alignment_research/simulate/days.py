@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     from .truth import Truth
 

@@ -10,6 +10,8 @@ import numpy as np
 from .days import _NO_DAY, _YEAR, _day
 from .truth import SCALE_ITEMS
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     import pandas as pd
 

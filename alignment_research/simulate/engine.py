@@ -57,6 +57,8 @@ from .programs import _draw_programs, _nominate_leadership_development
 from .surveys import _draw_responses, _mean_log_feedback_multiplier, _response_tables, _stored_responses
 from .truth import SCALE_ITEMS, Truth
 
+__all__: list[str] = []
+
 _CHUNK = 20_000  # spells simulated together
 
 

@@ -43,6 +43,8 @@ import pandas as pd
 
 from .days import _NO_DAY
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     from .engine import _Engine
     from .people import _Batch, _ManagerContext, _PersonDraws

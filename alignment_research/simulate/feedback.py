@@ -19,6 +19,8 @@ import pandas as pd
 from .days import _YEAR
 from .organisation import _PositionHolders
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     from .engine import _Engine
 

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     from .engine import _Engine
     from .people import _Batch, _PersonDraws

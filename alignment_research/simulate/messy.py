@@ -14,6 +14,8 @@ import pandas as pd
 
 from .truth import Truth
 
+__all__: list[str] = []
+
 _TERMINATION_TEXT = {
     "voluntary": ["Resignation", "quit", "Voluntary ", "Resigned", "VOLUNTARY"],
     "involuntary": ["Dismissal", "Terminated", "Layoff", " involuntary"],

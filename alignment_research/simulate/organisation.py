@@ -34,6 +34,8 @@ import pandas as pd
 from ..errors import ConfigError
 from .truth import Truth
 
+__all__: list[str] = []
+
 
 def _group_sizes(n: int, mean: float, rng: np.random.Generator, lo: int = 3, hi: int = 15) -> np.ndarray:
     """Split ``n >= 9`` nodes into at least 3 groups of ``lo..hi`` nodes."""

@@ -26,6 +26,8 @@ import numpy as np
 
 from .days import _NO_DAY, _expit, _logit
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     from .engine import _Engine
 

@@ -29,6 +29,8 @@ import pandas as pd
 from .days import _NO_DAY, _YEAR, _day, _expit, _logit
 from .truth import _PROGRAM_DAYS
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     from .engine import _Engine
 

@@ -20,6 +20,8 @@ from .messy import _inject
 from .organisation import _move_to_small_departments
 from .truth import SCALE_ITEMS, Truth, default_truth
 
+__all__ = ["SimulatedStudy", "simulate_study", "write_simulated_study"]
+
 
 @dataclass(frozen=True)
 class SimulatedStudy(Study):

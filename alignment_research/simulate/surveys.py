@@ -37,6 +37,8 @@ import numpy as np
 
 from .truth import SCALE_ITEMS
 
+__all__: list[str] = []
+
 if TYPE_CHECKING:  # annotations only
     from .engine import _Engine
     from .goals import _Goals

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..config import format_validation_error
 from ..errors import ConfigError
 
+__all__ = ["Truth", "default_truth", "load_truth"]
+
 #: Employee programmes and their planned length in days (``low..high - 1``).
 _PROGRAM_DAYS = {"coaching": (60, 181), "mentoring": (120, 366), "training": (1, 6)}
 
