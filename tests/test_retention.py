@@ -445,7 +445,7 @@ def test_ph_test_of_cause_specific_tests_each_cause(sim):
     intervals, _ = sim
     res = ar.fit_cause_specific(intervals, "alignment_cascade + engagement", start="start", stop="stop",
                                 cluster="manager_id")
-    assert isinstance(res, ar.CauseSpecificResult)
+    assert isinstance(res, ar.retention.CauseSpecificResult)
     assert list(res.by_cause) == ["involuntary", "voluntary"]
     ph = ar.ph_test(res)
     t = ph.tidy()
