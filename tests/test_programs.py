@@ -402,10 +402,11 @@ def test_propensity_logit_equals_statsmodels(rng):
     n = 300
     d = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("abc"), n)})
     d["treated"] = (rng.random(n) < 1 / (1 + np.exp(-(-1 + 0.8 * d["x"] + (d["g"] == "b"))))).astype(int)
-    scored, model = ar.fit_propensity(d, "x + C(g)")
+    res = ar.fit_propensity(d, "x + C(g)")
+    scored = res.trials
     X = pd.get_dummies(d["g"], drop_first=True, dtype=float).assign(x=d["x"])
     ref = sm.GLM(d["treated"], sm.add_constant(X), family=sm.families.Binomial()).fit()
-    est = model.set_index("term")
+    est = res.tidy().set_index("term")
     assert est.loc["x", "estimate"] == pytest.approx(ref.params["x"], rel=1e-8)
     assert est.loc["C(g)[T.b]", "estimate"] == pytest.approx(ref.params["b"], rel=1e-8)
     assert est.loc["x", "std_error"] == pytest.approx(ref.bse["x"], rel=1e-6)
@@ -520,7 +521,7 @@ class TestEstimateProgramEffect:
             ar.estimate_program_effect(study, outcome="salary")
         with pytest.raises(ModelError, match="no_such_program"):
             ar.estimate_program_effect(study, "no_such_program")
-        with pytest.raises(ModelError, match="tables=clean.tables"):
+        with pytest.raises(TypeError, match=r"needs a cleaned study, not AnalysisTables: pass `ar.clean_study"):
             ar.estimate_program_effect(study.analysis)
 
 
