@@ -519,17 +519,53 @@ def program_trials(
     """
     check_columns(employees, ["employee_id", "hire_date", "termination_date", "manager_id"], what="employees")
     enrol = _first_enrolment(programs, program)
+    dates = _trial_dates(enrol, window)
+    spells = employees.reset_index(drop=True)
+    spells = spells.assign(employee_id=spells["employee_id"].astype(str),
+                           manager_id=spells["manager_id"].astype("string"))
+    managers, members = _managers_at_risk(spells, dates, enrol)
+    if managers.empty:
+        raise ModelError(
+            f"No manager with reports starts {program!r} inside the observation window, so there is no trial to "
+            f"emulate. Programmes present: {sorted(programs['program'].dropna().unique())}."
+        )
+    trials = _trial_covariates(managers, spells)
+    if ratings is not None:
+        trials["rating"] = _latest_ratings(trials, ratings)
+    if team_measures is not None:
+        trial_of = dict(zip(managers["t"], trials["trial"]))
+        team = members[members["t"].isin(trial_of)].assign(index_date=lambda d: dates[d["t"].to_numpy()])
+        team = team.assign(trial=team["t"].map(trial_of)).sort_values("index_date", kind="stable")
+        for measure, values in _team_means(trials, team, team_measures):
+            trials[f"team_{measure}"] = values
+    return _fill_with_trial_means(trials).reset_index(drop=True)
+
+
+def _trial_dates(enrol: pd.Series, window) -> np.ndarray:
+    """The distinct first-enrolment dates inside the window: one trial each."""
     dates = enrol.sort_values()
     if window is not None:
         start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
         dates = dates[(dates >= start) & (dates < end)]
-    dates = np.unique(dates.to_numpy("datetime64[ns]"))
-    spells = employees.reset_index(drop=True)
-    spells = spells.assign(employee_id=spells["employee_id"].astype(str),
-                           manager_id=spells["manager_id"].astype("string"))
-    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    return np.unique(dates.to_numpy("datetime64[ns]"))
+
+
+def _employed_until(spells: pd.DataFrame) -> np.ndarray:
+    """Each spell's termination date, far in the future while it is open."""
     term = spells["termination_date"].to_numpy("datetime64[ns]")
-    term = np.where(np.isnat(term), np.datetime64("2262-01-01"), term)
+    return np.where(np.isnat(term), np.datetime64("2262-01-01"), term)
+
+
+def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series):
+    """Who is at risk in each trial: managers with reports that day who have not started the programme.
+
+    Returns the managers (``t`` the trial's position in ``dates``,
+    ``employee_id``, ``_s`` their spell's row, ``team_size``, ``index_date``,
+    ``enrol_date``, ``treated``), only in trials with an enrolling manager, and
+    the members (every employee with a manager, per trial position).
+    """
+    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    term = _employed_until(spells)
     # every (trial date, spell) pair employed that day: hire <= d < termination
     t_idx, s_idx = np.nonzero((hire[None, :] <= dates[:, None]) & (term[None, :] > dates[:, None]))
     active = pd.DataFrame({"t": t_idx, "employee_id": spells["employee_id"].to_numpy()[s_idx],
@@ -545,14 +581,14 @@ def program_trials(
     managers = managers[managers["enrol_date"].isna() | (managers["enrol_date"] >= managers["index_date"])]
     managers = managers.assign(treated=(managers["enrol_date"] == managers["index_date"]).astype(int))
     has_treated = managers.groupby("t")["treated"].transform("max") == 1
-    managers = managers[has_treated].sort_values(["t", "employee_id"], kind="stable")
-    if managers.empty:
-        raise ModelError(
-            f"No manager with reports starts {program!r} inside the observation window, so there is no trial to "
-            f"emulate. Programmes present: {sorted(programs['program'].dropna().unique())}."
-        )
+    return managers[has_treated].sort_values(["t", "employee_id"], kind="stable"), members
+
+
+def _trial_covariates(managers: pd.DataFrame, spells: pd.DataFrame) -> pd.DataFrame:
+    """One row per manager and trial with the covariates of the manager's spell on the trial date."""
     s_of = managers["_s"].to_numpy()
-    trials = pd.DataFrame(
+    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    return pd.DataFrame(
         {
             "trial": pd.factorize(managers["t"], sort=True)[0] + 1,
             "index_date": managers["index_date"].to_numpy(),
@@ -567,31 +603,38 @@ def program_trials(
             "department": spells["department"].astype("string").to_numpy()[s_of] if "department" in spells else "all",
         }
     )
+
+
+def _latest_ratings(trials: pd.DataFrame, ratings: pd.DataFrame) -> pd.Series:
+    """Each trial manager's latest rating known on the trial date (missing when none yet)."""
     order = np.argsort(trials["index_date"].to_numpy(), kind="stable")
-    if ratings is not None:
-        known = ratings.dropna(subset=["rating", "known_date"]).astype({"employee_id": str})
-        known = known.sort_values("known_date", kind="stable")[["employee_id", "known_date", "rating"]]
-        left = trials.iloc[order][["index_date", "manager_id"]].reset_index()
-        got = pd.merge_asof(left, known.rename(columns={"employee_id": "manager_id"}), left_on="index_date",
-                            right_on="known_date", by="manager_id", allow_exact_matches=True)
-        trials["rating"] = got.set_index("index")["rating"].reindex(trials.index).astype(float)
-    if team_measures is not None:
-        t_of = dict(zip(managers["t"], trials["trial"]))
-        team = members[members["t"].isin(t_of)].assign(index_date=lambda d: dates[d["t"].to_numpy()])
-        team = team.assign(trial=team["t"].map(t_of)).sort_values("index_date", kind="stable")
-        tm = team_measures.dropna(subset=["value", "date"]).astype({"employee_id": str})
-        for measure in sorted(team_measures["measure"].unique()):
-            right = tm[tm["measure"] == measure].sort_values("date", kind="stable")[["employee_id", "date", "value"]]
-            got = pd.merge_asof(team[["index_date", "employee_id", "manager_id", "trial"]], right,
-                                left_on="index_date", right_on="date", by="employee_id", allow_exact_matches=False)
-            means = got.groupby(["trial", "manager_id"])["value"].mean()
-            key = pd.MultiIndex.from_arrays([trials["trial"], trials["manager_id"]])
-            trials[f"team_{measure}"] = means.reindex(key).to_numpy(float)
+    known = ratings.dropna(subset=["rating", "known_date"]).astype({"employee_id": str})
+    known = known.sort_values("known_date", kind="stable")[["employee_id", "known_date", "rating"]]
+    left = trials.iloc[order][["index_date", "manager_id"]].reset_index()
+    got = pd.merge_asof(left, known.rename(columns={"employee_id": "manager_id"}), left_on="index_date",
+                        right_on="known_date", by="manager_id", allow_exact_matches=True)
+    return got.set_index("index")["rating"].reindex(trials.index).astype(float)
+
+
+def _team_means(trials: pd.DataFrame, team: pd.DataFrame, team_measures: pd.DataFrame):
+    """Yield each measure and, per trial row, the mean of the reports' latest values known before the trial date."""
+    tm = team_measures.dropna(subset=["value", "date"]).astype({"employee_id": str})
+    key = pd.MultiIndex.from_arrays([trials["trial"], trials["manager_id"]])
+    for measure in sorted(team_measures["measure"].unique()):
+        right = tm[tm["measure"] == measure].sort_values("date", kind="stable")[["employee_id", "date", "value"]]
+        got = pd.merge_asof(team[["index_date", "employee_id", "manager_id", "trial"]], right,
+                            left_on="index_date", right_on="date", by="employee_id", allow_exact_matches=False)
+        means = got.groupby(["trial", "manager_id"])["value"].mean()
+        yield measure, means.reindex(key).to_numpy(float)
+
+
+def _fill_with_trial_means(trials: pd.DataFrame) -> pd.DataFrame:
+    """Fill a missing rating or team measure with its trial's mean (else the overall mean)."""
     for column in trials.columns:
         if column == "rating" or column.startswith("team_") and column != "team_size":
             trial_mean = trials.groupby("trial")[column].transform("mean")
             trials[column] = trials[column].fillna(trial_mean).fillna(trials[column].mean())
-    return trials.reset_index(drop=True)
+    return trials
 
 
 @dataclass(frozen=True, repr=False)
