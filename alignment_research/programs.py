@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -683,8 +683,10 @@ def fit_propensity(
     Warns
     -----
     StatisticalWarning
-        When the model shows (quasi-)separation (``_estimators.SEPARATION_RULE``):
-        some covariate pattern predicts enrolment perfectly. The text is also in
+        When the model shows (quasi-)separation by the toolkit's one rule
+        (Newton-Raphson does not converge, an estimate is not finite, or a
+        fitted probability is within 1e-10 of 0 or 1): some covariate pattern
+        predicts enrolment perfectly. The text is also in
         ``caveats``.
 
     Notes
@@ -714,7 +716,9 @@ def fit_propensity(
     trials["logit_propensity"] = np.nan
     trials.loc[kept, "logit_propensity"] = X.to_numpy(float) @ fit.params
     trials["propensity"] = 1 / (1 + np.exp(-trials["logit_propensity"]))
-    table = tidy_table(list(X.columns), fit.params, fit.std_errors, alpha=alpha, ratio=True)
+    with np.errstate(invalid="ignore"):  # a separated fit's covariance is not to be read (the caveat says so)
+        std_errors = fit.std_errors
+    table = tidy_table(list(X.columns), fit.params, std_errors, alpha=alpha, ratio=True)
     stats = pd.DataFrame([dict(n=len(y), n_treated=int(y.sum()), log_likelihood=fit.log_likelihood,
                                aic=2 * X.shape[1] - 2 * fit.log_likelihood, separated=fit.separated,
                                formula=formula)])
@@ -1321,11 +1325,11 @@ def _with_caveats(stage, *args, **kwargs):
 
 @dataclass(frozen=True)
 class _Matching:
-    """Matched trials, the balance they reach, and the design's caveats."""
+    """Matched trials, the balance they reach, and what the design cannot promise."""
 
     trials: pd.DataFrame
     balance: pd.DataFrame
-    caveats: tuple
+    caveats: tuple = ()
 
     @property
     def n_enrolled(self) -> int:
@@ -1352,12 +1356,16 @@ def _match_and_balance(scored: pd.DataFrame, *, ratio, caliper, exact, mahalanob
     matched = match_trials(trials, ratio=ratio, caliper=caliper, exact=exact, mahalanobis=mahalanobis)
     if covariates is None:
         covariates = [c for c in PROGRAM_COVARIATES if c in matched and matched[c].nunique() > 1]
-    matching = _Matching(matched, balance_table(matched, "treated", covariates, weights="weight"), ())
-    enrolled, treated = matching.n_enrolled, matching.n_treated
-    if treated == 0:
+    matching = _Matching(matched, balance_table(matched, "treated", covariates, weights="weight"))
+    if matching.n_treated == 0:
         raise ModelError("No enrolling manager found a control within the caliper; widen `caliper`.")
+    return replace(matching, caveats=_design_caveats(matching))
+
+
+def _design_caveats(matching: _Matching) -> tuple:
+    """Imbalance after matching, poor overlap, and too few enrolling managers for clustered intervals."""
     caveats = []
-    worst = matching.max_abs_smd_after
+    enrolled, treated, worst = matching.n_enrolled, matching.n_treated, matching.max_abs_smd_after
     if worst > _SMD_THRESHOLD:
         bad = matching.balance.loc[matching.balance["smd_after"].abs() > _SMD_THRESHOLD, "covariate"].tolist()
         caveats.append(
@@ -1375,7 +1383,7 @@ def _match_and_balance(scored: pd.DataFrame, *, ratio, caliper, exact, mahalanob
             "clusters are treated (in simulation, 83% instead of 95% coverage for engagement with about 30); "
             "read the interval as a lower bound on the uncertainty."
         )
-    return _Matching(matched, matching.balance, tuple(caveats))
+    return tuple(caveats)
 
 
 # ---------------------------------------------------------------- stage 4: the effect on the outcome
