@@ -1211,6 +1211,11 @@ class ProgramEffectResult(ModelResult):
     ``event_study``.
     """
 
+    def _display_table(self) -> pd.DataFrame:
+        """The base class's columns, each row named by its ``method`` (both rows share one term)."""
+        shown = super()._display_table()
+        return shown.assign(term=self.table["method"]).rename(columns={"term": "method"})
+
     def plot(self, *, ax=None, **kwargs):
         """Draw the naive and adjusted estimates with their intervals and return the Axes."""
         table = self.table.assign(term=self.table["method"])

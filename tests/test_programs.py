@@ -547,6 +547,12 @@ class TestEstimateProgramEffect:
             "engagement", "difference", "difference", None)
         assert retention.extras["propensity_model"]["exp_estimate"].notna().all()
 
+    def test_repr_names_the_rows_by_method(self, retention):
+        lines = repr(retention).splitlines()
+        assert lines[0].startswith("<ProgramEffectResult: leadership_development: retention, outcome: retention")
+        assert lines[1].split()[:2] == ["method", "exp_estimate"]
+        assert [line.split()[0] for line in lines[2:4]] == ["adjusted", "naive"]
+
     def test_alpha_sets_every_interval_and_the_plot_label(self, study, engagement):
         res = ar.estimate_program_effect(study, outcome="engagement", alpha=0.1, warn=False)
         assert res.alpha == 0.1 and res.conf_label == "90% CI"
