@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from matplotlib.ticker import FormatStrFormatter
 
 from ._checks import check_clusters, check_finite
+from ._estimators import cluster_codes, cluster_robust_cov, demean, fit_logistic
 from ._formula import check_columns, design_matrix
 from .errors import ModelError, StatisticalWarning
-from .plots import axes_for
+from .plots import axes_for, plot_forest
 from .privacy import group_sizes, size_gate
-from .results import TIDY_COLUMNS, ModelResult
+from .results import TIDY_COLUMNS, ModelResult, tidy_table
+from .retention import fit_cox
+from .study import CleanStudy
 
 __all__ = [
     "PROGRAM_COVARIATES",
     "ProgramEffectResult",
     "program_trials",
     "fit_propensity",
+    "PropensityResult",
     "match_trials",
     "balance_table",
     "plot_love",
@@ -42,10 +46,14 @@ PROGRAM_COVARIATES = [
     "department",
 ]
 
-#: Default propensity (enrolment) model over the trial table (logit).
-PROPENSITY_FORMULA = (
-    "rating + np.log(team_size) + job_level + tenure_years + team_engagement + team_alignment + C(department)"
+#: Terms of the default propensity (enrolment) model over the trial table (logit).
+PROPENSITY_TERMS = (
+    "rating", "np.log(team_size)", "job_level", "tenure_years", "team_engagement", "team_alignment", "C(department)",
 )
+#: The default propensity model as a right-hand-side formula.
+PROPENSITY_FORMULA = " + ".join(PROPENSITY_TERMS)
+#: Trial columns present only when the study has the data behind them (reviews, surveys, goals).
+_OPTIONAL_TRIAL_COLUMNS = ("rating", "team_engagement", "team_alignment")
 
 _SMD_THRESHOLD = 0.1
 #: Below this many matched enrolling managers, cluster-robust intervals are flagged as too narrow.
@@ -508,17 +516,53 @@ def program_trials(
     """
     check_columns(employees, ["employee_id", "hire_date", "termination_date", "manager_id"], what="employees")
     enrol = _first_enrolment(programs, program)
+    dates = _trial_dates(enrol, window)
+    spells = employees.reset_index(drop=True)
+    spells = spells.assign(employee_id=spells["employee_id"].astype(str),
+                           manager_id=spells["manager_id"].astype("string"))
+    managers, members = _managers_at_risk(spells, dates, enrol)
+    if managers.empty:
+        raise ModelError(
+            f"No manager with reports starts {program!r} inside the observation window, so there is no trial to "
+            f"emulate. Programmes present: {sorted(programs['program'].dropna().unique())}."
+        )
+    trials = _trial_covariates(managers, spells)
+    if ratings is not None:
+        trials["rating"] = _latest_ratings(trials, ratings)
+    if team_measures is not None:
+        trial_of = dict(zip(managers["t"], trials["trial"]))
+        team = members[members["t"].isin(trial_of)].assign(index_date=lambda d: dates[d["t"].to_numpy()])
+        team = team.assign(trial=team["t"].map(trial_of)).sort_values("index_date", kind="stable")
+        for measure, values in _team_means(trials, team, team_measures):
+            trials[f"team_{measure}"] = values
+    return _fill_with_trial_means(trials).reset_index(drop=True)
+
+
+def _trial_dates(enrol: pd.Series, window) -> np.ndarray:
+    """The distinct first-enrolment dates inside the window: one trial each."""
     dates = enrol.sort_values()
     if window is not None:
         start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
         dates = dates[(dates >= start) & (dates < end)]
-    dates = np.unique(dates.to_numpy("datetime64[ns]"))
-    spells = employees.reset_index(drop=True)
-    spells = spells.assign(employee_id=spells["employee_id"].astype(str),
-                           manager_id=spells["manager_id"].astype("string"))
-    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    return np.unique(dates.to_numpy("datetime64[ns]"))
+
+
+def _employed_until(spells: pd.DataFrame) -> np.ndarray:
+    """Each spell's termination date, far in the future while it is open."""
     term = spells["termination_date"].to_numpy("datetime64[ns]")
-    term = np.where(np.isnat(term), np.datetime64("2262-01-01"), term)
+    return np.where(np.isnat(term), np.datetime64("2262-01-01"), term)
+
+
+def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series):
+    """Who is at risk in each trial: managers with reports that day who have not started the programme.
+
+    Returns the managers (``t`` the trial's position in ``dates``,
+    ``employee_id``, ``_s`` their spell's row, ``team_size``, ``index_date``,
+    ``enrol_date``, ``treated``), only in trials with an enrolling manager, and
+    the members (every employee with a manager, per trial position).
+    """
+    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    term = _employed_until(spells)
     # every (trial date, spell) pair employed that day: hire <= d < termination
     t_idx, s_idx = np.nonzero((hire[None, :] <= dates[:, None]) & (term[None, :] > dates[:, None]))
     active = pd.DataFrame({"t": t_idx, "employee_id": spells["employee_id"].to_numpy()[s_idx],
@@ -534,14 +578,14 @@ def program_trials(
     managers = managers[managers["enrol_date"].isna() | (managers["enrol_date"] >= managers["index_date"])]
     managers = managers.assign(treated=(managers["enrol_date"] == managers["index_date"]).astype(int))
     has_treated = managers.groupby("t")["treated"].transform("max") == 1
-    managers = managers[has_treated].sort_values(["t", "employee_id"], kind="stable")
-    if managers.empty:
-        raise ModelError(
-            f"No manager with reports starts {program!r} inside the observation window, so there is no trial to "
-            f"emulate. Programmes present: {sorted(programs['program'].dropna().unique())}."
-        )
+    return managers[has_treated].sort_values(["t", "employee_id"], kind="stable"), members
+
+
+def _trial_covariates(managers: pd.DataFrame, spells: pd.DataFrame) -> pd.DataFrame:
+    """One row per manager and trial with the covariates of the manager's spell on the trial date."""
     s_of = managers["_s"].to_numpy()
-    trials = pd.DataFrame(
+    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    return pd.DataFrame(
         {
             "trial": pd.factorize(managers["t"], sort=True)[0] + 1,
             "index_date": managers["index_date"].to_numpy(),
@@ -556,35 +600,60 @@ def program_trials(
             "department": spells["department"].astype("string").to_numpy()[s_of] if "department" in spells else "all",
         }
     )
+
+
+def _latest_ratings(trials: pd.DataFrame, ratings: pd.DataFrame) -> pd.Series:
+    """Each trial manager's latest rating known on the trial date (missing when none yet)."""
     order = np.argsort(trials["index_date"].to_numpy(), kind="stable")
-    if ratings is not None:
-        known = ratings.dropna(subset=["rating", "known_date"]).astype({"employee_id": str})
-        known = known.sort_values("known_date", kind="stable")[["employee_id", "known_date", "rating"]]
-        left = trials.iloc[order][["index_date", "manager_id"]].reset_index()
-        got = pd.merge_asof(left, known.rename(columns={"employee_id": "manager_id"}), left_on="index_date",
-                            right_on="known_date", by="manager_id", allow_exact_matches=True)
-        trials["rating"] = got.set_index("index")["rating"].reindex(trials.index).astype(float)
-    if team_measures is not None:
-        t_of = dict(zip(managers["t"], trials["trial"]))
-        team = members[members["t"].isin(t_of)].assign(index_date=lambda d: dates[d["t"].to_numpy()])
-        team = team.assign(trial=team["t"].map(t_of)).sort_values("index_date", kind="stable")
-        tm = team_measures.dropna(subset=["value", "date"]).astype({"employee_id": str})
-        for measure in sorted(team_measures["measure"].unique()):
-            right = tm[tm["measure"] == measure].sort_values("date", kind="stable")[["employee_id", "date", "value"]]
-            got = pd.merge_asof(team[["index_date", "employee_id", "manager_id", "trial"]], right,
-                                left_on="index_date", right_on="date", by="employee_id", allow_exact_matches=False)
-            means = got.groupby(["trial", "manager_id"])["value"].mean()
-            key = pd.MultiIndex.from_arrays([trials["trial"], trials["manager_id"]])
-            trials[f"team_{measure}"] = means.reindex(key).to_numpy(float)
+    known = ratings.dropna(subset=["rating", "known_date"]).astype({"employee_id": str})
+    known = known.sort_values("known_date", kind="stable")[["employee_id", "known_date", "rating"]]
+    left = trials.iloc[order][["index_date", "manager_id"]].reset_index()
+    got = pd.merge_asof(left, known.rename(columns={"employee_id": "manager_id"}), left_on="index_date",
+                        right_on="known_date", by="manager_id", allow_exact_matches=True)
+    return got.set_index("index")["rating"].reindex(trials.index).astype(float)
+
+
+def _team_means(trials: pd.DataFrame, team: pd.DataFrame, team_measures: pd.DataFrame):
+    """Yield each measure and, per trial row, the mean of the reports' latest values known before the trial date."""
+    tm = team_measures.dropna(subset=["value", "date"]).astype({"employee_id": str})
+    key = pd.MultiIndex.from_arrays([trials["trial"], trials["manager_id"]])
+    for measure in sorted(team_measures["measure"].unique()):
+        right = tm[tm["measure"] == measure].sort_values("date", kind="stable")[["employee_id", "date", "value"]]
+        got = pd.merge_asof(team[["index_date", "employee_id", "manager_id", "trial"]], right,
+                            left_on="index_date", right_on="date", by="employee_id", allow_exact_matches=False)
+        means = got.groupby(["trial", "manager_id"])["value"].mean()
+        yield measure, means.reindex(key).to_numpy(float)
+
+
+def _fill_with_trial_means(trials: pd.DataFrame) -> pd.DataFrame:
+    """Fill a missing rating or team measure with its trial's mean (else the overall mean)."""
     for column in trials.columns:
         if column == "rating" or column.startswith("team_") and column != "team_size":
             trial_mean = trials.groupby("trial")[column].transform("mean")
             trials[column] = trials[column].fillna(trial_mean).fillna(trials[column].mean())
-    return trials.reset_index(drop=True)
+    return trials
 
 
-def fit_propensity(data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, treatment: str = "treated"):
-    """Fit the enrolment (propensity) model on the stacked trials and add the scores.
+@dataclass(frozen=True, repr=False)
+class PropensityResult(ModelResult):
+    """The enrolment (propensity) model and the trials it scored.
+
+    ``tidy()`` is the pooled logistic regression (log odds ratios of
+    enrolling, ``exp_estimate`` the odds ratio); ``trials`` (also
+    ``extras["trials"]``) is the trial table with ``propensity`` and
+    ``logit_propensity`` added.
+    """
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """The scored trial table: a copy of the input with ``propensity`` and ``logit_propensity``."""
+        return self.extras["trials"]
+
+
+def fit_propensity(
+    data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, treatment: str = "treated", alpha: float = 0.05
+) -> PropensityResult:
+    """Fit the enrolment (propensity) model on the stacked trials and score every trial row.
 
     Parameters
     ----------
@@ -594,21 +663,28 @@ def fit_propensity(data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, tre
         Right-hand side of the logit model for enrolment.
     treatment : str, default "treated"
         The 0/1 column to predict.
+    alpha : float, default 0.05
+        Intervals in ``tidy()`` are at level ``1 - alpha``.
 
     Returns
     -------
-    trials : DataFrame
-        A copy with ``propensity`` (predicted probability of enrolling that day)
-        and ``logit_propensity``.
-    model : DataFrame
-        The pooled logistic regression, tidy: ``term, estimate, std_error,
-        statistic, p_value, conf_low, conf_high`` (log odds ratios, 95% CI).
+    PropensityResult
+        ``tidy()``: ``term, estimate, std_error, statistic, p_value, conf_low,
+        conf_high`` (log odds ratios of enrolling) and ``exp_estimate,
+        exp_conf_low, exp_conf_high`` (odds ratios). ``glance()``: ``n,
+        n_treated, log_likelihood, aic, separated, formula``. ``trials`` (and
+        ``extras["trials"]``): a copy of ``data`` with ``propensity``
+        (predicted probability of enrolling that day) and ``logit_propensity``
+        (missing for rows with a missing covariate).
 
     Warns
     -----
     StatisticalWarning
-        When the model shows (quasi-)separation: some covariate pattern
-        predicts enrolment perfectly.
+        When the model shows (quasi-)separation by the toolkit's one rule
+        (Newton-Raphson does not converge, an estimate is not finite, or a
+        fitted probability is within 1e-10 of 0 or 1): some covariate pattern
+        predicts enrolment perfectly. The text is also in
+        ``caveats``.
 
     Notes
     -----
@@ -619,52 +695,33 @@ def fit_propensity(data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, tre
     --------
     >>> import pandas as pd, alignment_research as ar
     >>> t = pd.DataFrame({"treated": [1, 0, 0, 1, 0, 0], "x": [3, 1, 2, 2, 3, 1]})
-    >>> scored, model = ar.fit_propensity(t, "x")
-    >>> bool(scored["propensity"].between(0, 1).all())
-    True
+    >>> res = ar.fit_propensity(t, "x")
+    >>> bool(res.trials["propensity"].between(0, 1).all()), res.measure
+    (True, 'odds ratio')
     """
     X, kept = design_matrix(data, formula, what="trials")
     y = data.loc[kept, treatment].to_numpy(float)
-    model, separated = _logit(X, y)
-    if separated:
-        warnings.warn(
+    fit = fit_logistic(X.to_numpy(float), y)
+    caveats = []
+    if fit.separated:
+        caveats.append(
             "The enrolment model shows (quasi-)separation: some covariate pattern predicts enrolment "
-            "perfectly. Propensities near 0 or 1 follow; check plot_overlap and consider coarser covariates.",
-            StatisticalWarning,
-            stacklevel=2,
+            "perfectly. Propensities near 0 or 1 follow; check plot_overlap and consider coarser covariates."
         )
-    out = data.copy()
-    lin = X.to_numpy(float) @ model["estimate"].to_numpy(float)
-    out["logit_propensity"] = np.nan
-    out.loc[kept, "logit_propensity"] = lin
-    out["propensity"] = 1 / (1 + np.exp(-out["logit_propensity"]))
-    return out, model
-
-
-def _logit(X: pd.DataFrame, y: np.ndarray, *, max_iter: int = 50, tol: float = 1e-10):
-    """Logistic regression by Newton-Raphson; return the tidy coefficients and a separation flag."""
-    A = X.to_numpy(float)
-    beta = np.zeros(A.shape[1])
-    converged = False
-    for _ in range(max_iter):
-        eta = np.clip(A @ beta, -30, 30)
-        p = 1 / (1 + np.exp(-eta))
-        info = A.T @ (A * (p * (1 - p))[:, None])
-        step = np.linalg.lstsq(info, A.T @ (y - p), rcond=None)[0]
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            converged = True
-            break
-    eta = A @ beta
-    p = 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
-    info = A.T @ (A * (p * (1 - p))[:, None])
-    se = np.sqrt(np.diag(np.linalg.pinv(info)))
-    separated = (not converged) or bool(np.any(np.abs(beta) > 15)) or bool(np.any((p < 1e-8) | (p > 1 - 1e-8)))
-    z = beta / se
-    ci = stats.norm.ppf(0.975) * se
-    model = pd.DataFrame({"term": list(X.columns), "estimate": beta, "std_error": se, "statistic": z,
-                          "p_value": 2 * stats.norm.sf(np.abs(z)), "conf_low": beta - ci, "conf_high": beta + ci})
-    return model, separated
+        warnings.warn(caveats[-1], StatisticalWarning, stacklevel=2)
+    trials = data.copy()
+    trials["logit_propensity"] = np.nan
+    trials.loc[kept, "logit_propensity"] = X.to_numpy(float) @ fit.params
+    trials["propensity"] = 1 / (1 + np.exp(-trials["logit_propensity"]))
+    with np.errstate(invalid="ignore"):  # a separated fit's covariance is not to be read (the caveat says so)
+        std_errors = fit.std_errors
+    table = tidy_table(list(X.columns), fit.params, std_errors, alpha=alpha, ratio=True)
+    stats = pd.DataFrame([dict(n=len(y), n_treated=int(y.sum()), log_likelihood=fit.log_likelihood,
+                               aic=2 * X.shape[1] - 2 * fit.log_likelihood, separated=fit.separated,
+                               formula=formula)])
+    return PropensityResult(name="propensity", table=table, stats=stats, model=fit, extras={"trials": trials},
+                            caveats=caveats, alpha=alpha, outcome="enrolment", scale="ratio",
+                            measure="odds ratio")
 
 
 def match_trials(
@@ -923,59 +980,28 @@ def team_survey_panel(
 
 @dataclass(frozen=True, repr=False)
 class _FEFit:
-    """Coefficients of an OLS fit with absorbed fixed effects (the shape ``_tidy_ols`` reads)."""
+    """Coefficients of an OLS fit with absorbed fixed effects and cluster-robust (CR1) errors."""
 
     params: pd.Series
     bse: pd.Series
-    tvalues: pd.Series
-    pvalues: pd.Series
     cov: pd.DataFrame
     nobs: int
     n_clusters: int
     n_absorbed: int
 
-    def conf_int(self, alpha=0.05):
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
+    def tidy(self, terms, *, alpha: float) -> pd.DataFrame:
+        """The tidy rows of ``terms`` (normal reference, as statsmodels' cluster covariance)."""
+        terms = list(terms)
+        return tidy_table(terms, self.params[terms], self.bse[terms], alpha=alpha)
 
 
-def _demean(values: np.ndarray, codes: list[np.ndarray], *, tol: float = 1e-10, max_iter: int = 10_000):
-    """Sweep out several sets of fixed effects by alternating projections (Gauss-Seidel)."""
-    out = values.astype(float).copy()
-    for _ in range(max_iter):
-        change = 0.0
-        for c in codes:
-            counts = np.bincount(c)
-            for j in range(out.shape[1]):
-                means = np.bincount(c, weights=out[:, j]) / counts
-                out[:, j] -= means[c]
-                change = max(change, float(np.max(np.abs(means))))
-        if change < tol:
-            return out
-    raise ModelError("The fixed effects did not converge; check that every team is surveyed in several waves.")
-
-
-def _ols_cluster(y, X: pd.DataFrame, fixed, groups, *, alpha: float):
-    """OLS with nested fixed effects absorbed and cluster-robust (CR1) standard errors.
+def _absorbed_codes(fixed) -> tuple[list[np.ndarray], int]:
+    """Codes of each set of nested fixed effects, and how many dummies they absorb.
 
     ``fixed`` is a list of ``(block, level)`` pairs of Series, one fixed
-    effect per ``block|level`` (e.g. team within matched set, wave within
-    matched set). The fit equals OLS with those dummies (Frisch-Waugh-Lovell),
-    and the standard errors equal statsmodels' ``cov_type="cluster"`` on the
-    dummy regression: ``G/(G-1) (N-1)/(N-K)`` with ``K`` counting the dummies.
-    Without fixed effects an intercept is added.
+    effect per ``block|level``. Every set after the first loses one dummy
+    per block to collinearity with the first.
     """
-    import statsmodels.api as sm
-
-    X = X.reset_index(drop=True).astype(float)
-    y_name = str(getattr(y, "name", None) or "outcome")
-    check_finite(pd.concat([pd.Series(np.asarray(y, float), name=y_name), X], axis=1), [y_name, *X.columns])
-    yv = np.asarray(y, float)
-    cluster = pd.factorize(pd.Series(groups).reset_index(drop=True))[0]
-    check_clusters(cluster, getattr(groups, "name", None) or "cluster")
-    if not fixed:
-        fit = sm.OLS(yv, sm.add_constant(X, has_constant="add")).fit(cov_type="cluster", cov_kwds={"groups": cluster})
-        return fit
     codes, n_levels = [], 0
     for block, level in fixed:
         label = block.reset_index(drop=True).astype(str) + "|" + level.reset_index(drop=True).astype(str)
@@ -983,47 +1009,45 @@ def _ols_cluster(y, X: pd.DataFrame, fixed, groups, *, alpha: float):
         codes.append(c)
         n_levels += c.max() + 1
     n_blocks = pd.Series(fixed[0][0]).nunique()
-    n_absorbed = n_levels - (len(fixed) - 1) * n_blocks
-    Z = _demean(np.column_stack([yv, X.to_numpy()]), codes)
-    yd, Xd = Z[:, 0], Z[:, 1:]
+    return codes, int(n_levels - (len(fixed) - 1) * n_blocks)
+
+
+def _ols_cluster(y, X: pd.DataFrame, fixed, groups, *, alpha: float) -> _FEFit:
+    """OLS with nested fixed effects absorbed and cluster-robust (CR1) standard errors.
+
+    ``fixed`` is a list of ``(block, level)`` pairs of Series, one fixed
+    effect per ``block|level`` (e.g. team within matched set, wave within
+    matched set). The fit equals OLS with those dummies (Frisch-Waugh-Lovell),
+    and the standard errors equal statsmodels' ``cov_type="cluster"`` on the
+    dummy regression: ``G/(G-1) (N-1)/(N-K)`` with ``K`` counting the dummies.
+    Without fixed effects an intercept (``const``) is added.
+    """
+    X = X.reset_index(drop=True).astype(float)
+    y_name = str(getattr(y, "name", None) or "outcome")
+    check_finite(pd.concat([pd.Series(np.asarray(y, float), name=y_name), X], axis=1), [y_name, *X.columns])
+    yv = np.asarray(y, float)
+    cluster = cluster_codes(pd.Series(groups).reset_index(drop=True))
+    check_clusters(cluster, getattr(groups, "name", None) or "cluster")
+    if fixed:
+        codes, n_absorbed = _absorbed_codes(fixed)
+        Z = demean(np.column_stack([yv, X.to_numpy()]), codes)
+        yd, Xd = Z[:, 0], Z[:, 1:]
+    else:
+        X = pd.concat([pd.DataFrame({"const": np.ones(len(X))}), X], axis=1)
+        n_absorbed, yd, Xd = 0, yv, X.to_numpy()
     bread = np.linalg.inv(Xd.T @ Xd)
     beta = bread @ Xd.T @ yd
     resid = yd - Xd @ beta
-    scores = np.zeros((cluster.max() + 1, Xd.shape[1]))
-    np.add.at(scores, cluster, Xd * resid[:, None])
-    n, k, g = len(yd), Xd.shape[1] + n_absorbed, cluster.max() + 1
-    cov = bread @ (scores.T @ scores) @ bread * (g / (g - 1)) * ((n - 1) / (n - k))
-    se = np.sqrt(np.diag(cov))
+    cov = cluster_robust_cov(Xd * resid[:, None], bread, cluster, n_params=Xd.shape[1] + n_absorbed)
     names = list(X.columns)
-    t = beta / se
     return _FEFit(
         params=pd.Series(beta, index=names),
-        bse=pd.Series(se, index=names),
-        tvalues=pd.Series(t, index=names),
-        pvalues=pd.Series(2 * stats.norm.sf(np.abs(t)), index=names),
+        bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
         cov=pd.DataFrame(cov, index=names, columns=names),
-        nobs=n,
-        n_clusters=g,
-        n_absorbed=int(n_absorbed),
+        nobs=len(yd),
+        n_clusters=int(cluster.max()) + 1,
+        n_absorbed=n_absorbed,
     )
-
-
-def _tidy_ols(fit, terms, *, alpha: float) -> pd.DataFrame:
-    ci = fit.conf_int(alpha)
-    rows = []
-    for term in terms:
-        rows.append(
-            dict(
-                term=term,
-                estimate=float(fit.params[term]),
-                std_error=float(fit.bse[term]),
-                statistic=float(fit.tvalues[term]),
-                p_value=float(fit.pvalues[term]),
-                conf_low=float(ci.loc[term, 0]),
-                conf_high=float(ci.loc[term, 1]),
-            )
-        )
-    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
 def event_study(
@@ -1103,7 +1127,7 @@ def event_study(
         data["manager_id"],
         alpha=alpha,
     )
-    tidy = _tidy_ols(fit, present, alpha=alpha).assign(rel_wave=[int(c.split("_")[1]) for c in present])
+    tidy = fit.tidy(present, alpha=alpha).assign(rel_wave=[int(c.split("_")[1]) for c in present])
     treated = data.loc[data["treated"] == 1, ["employee_id"]].assign(rel_wave=rel[data["treated"] == 1])
     counts = group_sizes(treated, "rel_wave", person="employee_id").set_index("rel_wave")
     table = pd.DataFrame({"rel_wave": range(-window, window + 1)}).merge(
@@ -1178,28 +1202,37 @@ class ProgramEffectResult(ModelResult):
     ``trials`` (every manager in every emulated trial with propensity,
     matched set and weight), ``balance`` (:func:`balance_table`),
     ``outcome_data`` (the rows the outcome model used), ``e_value``
-    (:func:`e_value` of the adjusted estimate), ``propensity_model`` and, for
-    engagement, ``event_study``.
+    (:func:`e_value` of the adjusted estimate), ``propensity_model`` (the
+    tidy enrolment model, :func:`fit_propensity`) and, for engagement,
+    ``event_study``.
     """
+
+    def _display_table(self) -> pd.DataFrame:
+        """The base class's columns, each row named by its ``method`` (both rows share one term)."""
+        shown = super()._display_table()
+        return shown.assign(term=self.table["method"]).rename(columns={"term": "method"})
 
     def plot(self, *, ax=None, **kwargs):
         """Draw the naive and adjusted estimates with their intervals and return the Axes."""
-        from .plots import plot_forest
-
         table = self.table.assign(term=self.table["method"])
         ax = plot_forest(table, ratio="exp_estimate" in table, terms=["naive", "adjusted"], ax=ax, **kwargs)
         if "exp_estimate" in table:
-            from matplotlib.ticker import FormatStrFormatter
-
             ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
             ax.xaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
         ax.set_ylim(-0.5, 1.5)
         ax.set_xlabel(
-            "Hazard ratio of a voluntary exit (95% CI, log scale)"
+            f"Hazard ratio of a voluntary exit ({self.conf_label}, log scale)"
             if "exp_estimate" in table
-            else f"Difference in team {self.stats['outcome'].iloc[0]} (scale points, 95% CI)"
+            else f"Difference in team {self.outcome} (scale points, {self.conf_label})"
         )
         return ax
+
+
+# ---------------------------------------------------------------- stage 1: the emulated trials
+
+
+def _observation_window(config) -> tuple[pd.Timestamp, pd.Timestamp]:
+    return pd.Timestamp(config.window.start), pd.Timestamp(config.window.end)
 
 
 def _ratings_known(reviews: pd.DataFrame, config) -> pd.DataFrame:
@@ -1237,18 +1270,145 @@ def _team_measures(analysis, config) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _cox_row(data, formula, *, start, stop, cluster, strata, alpha, term, method):
-    from .retention import fit_cox
+def _emulate_trials(clean: CleanStudy, program: str) -> pd.DataFrame:
+    """Stage 1: one trial per enrolment date, with what was known on it (ratings, team measures)."""
+    tables, config = clean.tables, clean.config
+    for name in ("employees", "programs"):
+        if name not in tables:
+            raise ModelError(f"The study has no {name!r} table; a programme effect needs employees and programs.")
+    ratings = _ratings_known(tables["reviews"], config) if "reviews" in tables else None
+    return program_trials(
+        tables["employees"], tables["programs"], program=program, ratings=ratings,
+        team_measures=_team_measures(clean.analysis, config), window=_observation_window(config),
+    )
 
-    res = fit_cox(data, formula, start=start, stop=stop, event="event", cluster=cluster, strata=strata, alpha=alpha)
+
+# ---------------------------------------------------------------- stage 2: the enrolment model
+
+
+def _formula_terms(formula: str) -> list[str]:
+    """The terms of a right-hand side: its ``+``-separated parts outside brackets."""
+    terms, depth, start = [], 0, 0
+    for i, char in enumerate(formula):
+        depth += (char in "([{") - (char in ")]}")
+        if char == "+" and depth == 0:
+            terms.append(formula[start:i].strip())
+            start = i + 1
+    terms.append(formula[start:].strip())
+    return [t for t in terms if t]
+
+
+def _usable_propensity_formula(formula: str, trials: pd.DataFrame) -> str:
+    """The enrolment model without the terms these trials cannot carry.
+
+    A measure the study lacks (no reviews: no ``rating``; no surveys or goals:
+    no ``team_engagement``/``team_alignment``) and a single department are left out.
+    """
+    unusable = {c for c in _OPTIONAL_TRIAL_COLUMNS if c not in trials}
+    if trials["department"].nunique() < 2:
+        unusable.add("C(department)")
+    return " + ".join(t for t in _formula_terms(formula) if t not in unusable)
+
+
+def _with_caveats(stage, *args, **kwargs):
+    """Run a fitting stage; return its value and its StatisticalWarnings as text (other warnings pass on)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticalWarning)
+        value = stage(*args, **kwargs)
+    for w in caught:
+        if not issubclass(w.category, StatisticalWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return value, [str(w.message) for w in caught if issubclass(w.category, StatisticalWarning)]
+
+
+# ---------------------------------------------------------------- stage 3: matching and balance
+
+
+@dataclass(frozen=True)
+class _Matching:
+    """Matched trials, the balance they reach, and what the design cannot promise."""
+
+    trials: pd.DataFrame
+    balance: pd.DataFrame
+    caveats: tuple = ()
+
+    @property
+    def n_enrolled(self) -> int:
+        return int(self.trials["treated"].sum())
+
+    @property
+    def n_treated(self) -> int:
+        return int(((self.trials["treated"] == 1) & (self.trials["weight"] > 0)).sum())
+
+    @property
+    def controls(self) -> pd.DataFrame:
+        return self.trials[(self.trials["treated"] == 0) & (self.trials["weight"] > 0)]
+
+    @property
+    def max_abs_smd_after(self) -> float:
+        return float(self.balance["smd_after"].abs().max())
+
+
+def _match_and_balance(scored: pd.DataFrame, *, ratio, caliper, exact, mahalanobis, covariates) -> _Matching:
+    """Stage 3: match within trials on the scores, check balance, and name what the design cannot promise."""
+    trials = scored.dropna(subset=["logit_propensity"]).reset_index(drop=True)
+    exact = [c for c in (exact or ()) if c in trials and trials[c].nunique() > 1]
+    mahalanobis = [c for c in (mahalanobis or ()) if c in trials and trials[c].nunique() > 1]
+    matched = match_trials(trials, ratio=ratio, caliper=caliper, exact=exact, mahalanobis=mahalanobis)
+    if covariates is None:
+        covariates = [c for c in PROGRAM_COVARIATES if c in matched and matched[c].nunique() > 1]
+    matching = _Matching(matched, balance_table(matched, "treated", covariates, weights="weight"))
+    if matching.n_treated == 0:
+        raise ModelError("No enrolling manager found a control within the caliper; widen `caliper`.")
+    return replace(matching, caveats=_design_caveats(matching))
+
+
+def _design_caveats(matching: _Matching) -> tuple:
+    """Imbalance after matching, poor overlap, and too few enrolling managers for clustered intervals."""
+    caveats = []
+    enrolled, treated, worst = matching.n_enrolled, matching.n_treated, matching.max_abs_smd_after
+    if worst > _SMD_THRESHOLD:
+        bad = matching.balance.loc[matching.balance["smd_after"].abs() > _SMD_THRESHOLD, "covariate"].tolist()
+        caveats.append(
+            f"Balance fails after matching: |SMD| > {_SMD_THRESHOLD} for {bad} (largest {worst:.2f}). "
+            "Add these covariates (or interactions) to the propensity model, or read the estimate with caution."
+        )
+    if enrolled - treated > 0.1 * enrolled:
+        caveats.append(
+            f"Poor overlap: {enrolled - treated} of {enrolled} enrolling managers have no control within the "
+            "caliper and were trimmed; the estimate describes the managers who could be matched."
+        )
+    if treated < _FEW_TREATED:
+        caveats.append(
+            f"Few enrolling managers ({treated} matched): cluster-robust intervals are too narrow when few "
+            "clusters are treated (in simulation, 83% instead of 95% coverage for engagement with about 30); "
+            "read the interval as a lower bound on the uncertainty."
+        )
+    return tuple(caveats)
+
+
+# ---------------------------------------------------------------- stage 4: the effect on the outcome
+
+
+@dataclass(frozen=True)
+class _OutcomeEffect:
+    """The adjusted and naive rows of one outcome, the adjusted fit and what it used."""
+
+    table: pd.DataFrame
+    fit: object
+    data: pd.DataFrame
+    e_value: pd.DataFrame
+    n: int
+    events: float
+    cov_type: str
+    extras: dict
+
+
+def _cox_row(data, formula, *, start, stop, alpha, term, method):
+    """The tidy row of ``term`` in a Cox model clustered by manager, labelled with ``method``."""
+    res = fit_cox(data, formula, start=start, stop=stop, event="event", cluster="manager_id", alpha=alpha)
     row = res.tidy()
-    row = row[row["term"] == term].copy()
-    if "exp_estimate" not in row:
-        row["exp_estimate"] = np.exp(row["estimate"])
-    if "exp_conf_low" not in row:
-        row["exp_conf_low"] = np.exp(row["conf_low"])
-        row["exp_conf_high"] = np.exp(row["conf_high"])
-    return row.assign(method=method), res
+    return row[row["term"] == term].assign(method=method), res
 
 
 def _fill_adjusters(data: pd.DataFrame, adjust) -> tuple[pd.DataFrame, list[str]]:
@@ -1270,70 +1430,114 @@ def _fill_adjusters(data: pd.DataFrame, adjust) -> tuple[pd.DataFrame, list[str]
     return data, terms
 
 
-def _outcome_models(outcome, matched, employees, analysis, config, window, adjust, enrolled_ids, event_window,
-                    alpha):
-    """Fit the adjusted and naive outcome models of :func:`estimate_program_effect`.
+def _retention_effect(matched: pd.DataFrame, clean: CleanStudy, *, adjust, alpha) -> _OutcomeEffect:
+    """Stage 4, retention: Cox model of the reports' exits after the trial date; naive: ever-exposed teams."""
+    analysis = clean.analysis
+    event_types = tuple(getattr(clean.config, "event_types", ["voluntary"]))
+    followup = team_followup(matched, clean.tables["employees"], window_end=_observation_window(clean.config)[1],
+                             event_types=event_types)
+    data, terms = _fill_adjusters(team_intervals(followup, analysis.intervals, analysis.person), adjust)
+    adjusted, fit = _cox_row(data, " + ".join(["treated", *terms]), start="start", stop="stop", alpha=alpha,
+                             term="treated", method="adjusted")
+    naive, _ = _cox_row(analysis.person, "manager_ever_program", start="entry", stop="exit", alpha=alpha,
+                        term="manager_ever_program", method="naive")
+    table = pd.concat([adjusted, naive], ignore_index=True)
+    table = table[TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high", "method"]]
+    row = table.iloc[0]
+    rare = followup["event"].mean() < 0.15
+    ev = e_value(row["exp_estimate"], row["exp_conf_low"], row["exp_conf_high"], measure="HR", rare=bool(rare))
+    return _OutcomeEffect(table, fit, data, ev, n=len(followup), events=int(data["event"].sum()),
+                          cov_type="cluster: manager_id", extras={})
 
-    Returns the two-row table, the adjusted fit, the rows it used, the E-value
-    table, ``n``, ``events``, the covariance label and further extras.
-    """
-    more = {}
-    if outcome == "retention":
-        event_types = tuple(getattr(config, "event_types", ["voluntary"]))
-        followup = team_followup(matched, employees, window_end=window[1], event_types=event_types)
-        data = team_intervals(followup, analysis.intervals, analysis.person)
-        data, terms = _fill_adjusters(data, adjust)
-        adjusted, fit = _cox_row(data, " + ".join(["treated", *terms]), start="start", stop="stop",
-                                 cluster="manager_id", strata=None, alpha=alpha, term="treated",
-                                 method="adjusted")
-        person = analysis.person
-        naive, _ = _cox_row(person, "manager_ever_program", start="entry", stop="exit", cluster="manager_id",
-                            strata=None, alpha=alpha, term="manager_ever_program", method="naive")
-        table = pd.concat([adjusted, naive], ignore_index=True)
-        table = table[TIDY_COLUMNS + ["exp_estimate", "exp_conf_low", "exp_conf_high", "method"]]
-        row = table.iloc[0]
-        rare = followup["event"].mean() < 0.15
-        ev = e_value(row["exp_estimate"], row["exp_conf_low"], row["exp_conf_high"], measure="HR", rare=bool(rare))
-        n, events = len(followup), int(data["event"].sum())
-        cov_type = "cluster: manager_id"
-    else:
-        panel = getattr(analysis, "survey_panel", None)
-        if panel is None or outcome not in panel:
-            raise ModelError("The study has no engagement scores in `survey_panel`; add a surveys table.")
-        wanted = [c for c in adjust if c != outcome]
-        data = team_survey_panel(matched, panel, outcome=outcome, covariates=wanted)
-        if data["treated_post"].sum() == 0:
-            raise ModelError("No survey response of a treated team after its manager's start; cannot estimate.")
-        data, terms = _fill_adjusters(data, wanted)
-        fit = _ols_cluster(
-            data[outcome], data[["treated_post", *terms]],
-            [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
-            data["manager_id"], alpha=alpha,
-        )
-        adjusted = _tidy_ols(fit, ["treated_post"], alpha=alpha).assign(method="adjusted")
-        raw = panel.dropna(subset=[outcome, "manager_id"])
-        raw = raw.assign(ever_enrolled=raw["manager_id"].isin(enrolled_ids).astype(float))
-        naive_fit = _ols_cluster(raw[outcome], raw[["ever_enrolled"]], [], raw["manager_id"], alpha=alpha)
-        naive = _tidy_ols(naive_fit, ["ever_enrolled"], alpha=alpha).assign(method="naive")
-        table = pd.concat([adjusted, naive], ignore_index=True)
-        sd = float(raw[outcome].std(ddof=1))
-        row = table.iloc[0]
-        ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
-        # the event study is plotted in the reports: waves with too few treated people show no estimate
-        more["event_study"] = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha,
-                                          min_group_size=getattr(config, "min_group_size", None))
-        n, events = len(data), np.nan
-        cov_type = "cluster: manager_id; fixed effects: person x set, wave x set"
-    return table, fit, data, ev, n, events, cov_type, more
+
+def _engagement_effect(matched: pd.DataFrame, clean: CleanStudy, program: str, *, outcome, adjust, event_window,
+                       alpha) -> _OutcomeEffect:
+    """Stage 4, engagement: stacked difference in differences of the teams' scores; naive: ever-enrolled managers."""
+    panel = getattr(clean.analysis, "survey_panel", None)
+    if panel is None or outcome not in panel:
+        raise ModelError("The study has no engagement scores in `survey_panel`; add a surveys table.")
+    wanted = [c for c in adjust if c != outcome]
+    data = team_survey_panel(matched, panel, outcome=outcome, covariates=wanted)
+    if data["treated_post"].sum() == 0:
+        raise ModelError("No survey response of a treated team after its manager's start; cannot estimate.")
+    data, terms = _fill_adjusters(data, wanted)
+    fit = _ols_cluster(
+        data[outcome], data[["treated_post", *terms]],
+        [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
+        data["manager_id"], alpha=alpha,
+    )
+    raw = panel.dropna(subset=[outcome, "manager_id"])
+    enrolled_ids = _first_enrolment(clean.tables["programs"], program).index
+    raw = raw.assign(ever_enrolled=raw["manager_id"].isin(enrolled_ids).astype(float))
+    naive_fit = _ols_cluster(raw[outcome], raw[["ever_enrolled"]], [], raw["manager_id"], alpha=alpha)
+    table = pd.concat([fit.tidy(["treated_post"], alpha=alpha).assign(method="adjusted"),
+                       naive_fit.tidy(["ever_enrolled"], alpha=alpha).assign(method="naive")], ignore_index=True)
+    sd = float(raw[outcome].std(ddof=1))
+    row = table.iloc[0]
+    ev = e_value(row["estimate"] / sd, row["conf_low"] / sd, row["conf_high"] / sd, measure="SMD")
+    # the event study is plotted in the reports: waves with too few treated people show no estimate
+    study = event_study(data, outcome=outcome, covariates=terms, window=event_window, alpha=alpha,
+                        min_group_size=getattr(clean.config, "min_group_size", None))
+    return _OutcomeEffect(table, fit, data, ev, n=len(data), events=np.nan,
+                          cov_type="cluster: manager_id; fixed effects: person x set, wave x set",
+                          extras={"event_study": study})
+
+
+# ---------------------------------------------------------------- stage 5: the summary
+
+
+def _program_summary(program, outcome, matching: _Matching, effect: _OutcomeEffect, *, caliper, ratio,
+                     caveats) -> pd.DataFrame:
+    """Stage 5: the one-row ``glance()`` of the design, the outcome fit and the caveats."""
+    controls = matching.controls
+    return pd.DataFrame(
+        [
+            dict(
+                program=program,
+                outcome=outcome,
+                n_trials=int(matching.trials["trial"].nunique()),
+                n_enrolled=matching.n_enrolled,
+                n_treated=matching.n_treated,
+                n_unmatched=matching.n_enrolled - matching.n_treated,
+                n_controls=int(controls["manager_id"].nunique()),
+                n_control_rows=len(controls),
+                ess_controls=effective_sample_size(controls["weight"]),
+                max_abs_smd_before=float(matching.balance["smd_before"].abs().max()),
+                max_abs_smd_after=matching.max_abs_smd_after,
+                caliper=caliper,
+                ratio=ratio,
+                n=effect.n,
+                events=effect.events,
+                cov_type=effect.cov_type,
+                e_value=float(effect.e_value["e_value"].iloc[0]),
+                e_value_ci=float(effect.e_value["e_value_ci"].iloc[0]),
+                caveats=" ".join(caveats) if caveats else "none",
+            )
+        ]
+    )
+
+
+def _program_result(program, outcome, propensity: PropensityResult, matching: _Matching, effect: _OutcomeEffect,
+                    *, caliper, ratio, caveats, alpha) -> ProgramEffectResult:
+    term = "manager_program" if program == "leadership_development" else f"manager_{program}"
+    extras = dict(trials=matching.trials, balance=matching.balance, propensity_model=propensity.table,
+                  **effect.extras, outcome_data=effect.data, e_value=effect.e_value)
+    retention = outcome == "retention"
+    return ProgramEffectResult(
+        name=f"{program}: {outcome}", table=effect.table.assign(term=term, outcome=outcome),
+        stats=_program_summary(program, outcome, matching, effect, caliper=caliper, ratio=ratio, caveats=caveats),
+        # the retention analysis models the hazard of a voluntary exit: that is the outcome a sentence names
+        model=effect.fit, extras=extras, caveats=caveats, alpha=alpha,
+        outcome="voluntary exit" if retention else outcome, scale="ratio" if retention else "difference", measure="hazard ratio" if retention else "difference",
+        time_unit="days" if retention else None,
+    )
 
 
 def estimate_program_effect(
-    study_or_tables,
+    clean: CleanStudy,
     program: str = "leadership_development",
     *,
     outcome: str = "retention",
-    tables: dict | None = None,
-    config=None,
     propensity_formula: str = PROPENSITY_FORMULA,
     covariates=None,
     ratio: int = 3,
@@ -1357,20 +1561,15 @@ def estimate_program_effect(
 
     Parameters
     ----------
-    study_or_tables : CleanStudy or AnalysisTables
-        A cleaned study (``ar.clean_study(...)``), or its analysis tables with
-        ``tables`` and ``config`` given.
+    clean : CleanStudy
+        A cleaned study (``ar.clean_study(...)`` or ``ar.open_clean(...)``):
+        its clean tables, configuration and analysis tables are all used.
     program : str, default "leadership_development"
         The programme, as named in the ``programs`` table.
     outcome : {"retention", "engagement"}, default "retention"
         ``retention``: Cox model of the reports' voluntary exits after the trial
         date, stratified by matched set. ``engagement``: difference in
         differences of the reports' engagement across survey waves.
-    tables : dict of str to DataFrame, optional
-        Clean tables (``employees``, ``programs``, ``reviews``) when
-        ``study_or_tables`` is not a CleanStudy.
-    config : StudyConfig, optional
-        The study configuration when ``study_or_tables`` is not a CleanStudy.
     propensity_formula : str, default PROPENSITY_FORMULA
         Right-hand side of the enrolment model.
     covariates : list of str, optional
@@ -1422,10 +1621,15 @@ def estimate_program_effect(
         n, events, cov_type``, ``e_value, e_value_ci`` and ``caveats`` (the
         balance and overlap warnings as text, ``"none"`` when there are none).
         The result's ``caveats`` attribute holds them one by one, with those of
-        the outcome models (few manager clusters, separation).
+        the outcome models (few manager clusters, separation). ``outcome`` is
+        ``"retention"`` or ``"engagement"``; ``scale``/``measure`` are
+        ``"ratio"``/``"hazard ratio"`` (``time_unit`` ``"days"``) for
+        retention and ``"difference"`` for engagement.
 
     Raises
     ------
+    TypeError
+        When ``clean`` is not a CleanStudy (e.g. its analysis tables alone).
     ModelError
         When there is no enrolment to emulate, or the outcome is unknown.
 
@@ -1470,114 +1674,27 @@ def estimate_program_effect(
     >>> res.tidy()["method"].tolist()
     ['adjusted', 'naive']
     """
-    from .study import CleanStudy
-
+    if not isinstance(clean, CleanStudy):
+        raise TypeError(
+            f"estimate_program_effect needs a cleaned study, not {type(clean).__name__}: pass "
+            "`ar.clean_study(study)` or `ar.open_clean(study_dir)` (its analysis tables come with it)."
+        )
     if outcome not in ("retention", "engagement"):
         raise ModelError(f"The value for `outcome` must be 'retention' or 'engagement', but {outcome!r} was passed.")
-    if isinstance(study_or_tables, CleanStudy):
-        analysis, tables, config = study_or_tables.analysis, study_or_tables.tables, study_or_tables.config
+    trials = _emulate_trials(clean, program)
+    propensity, caveats = _with_caveats(fit_propensity, trials, _usable_propensity_formula(propensity_formula, trials),
+                                        alpha=alpha)
+    matching = _match_and_balance(propensity.trials, ratio=ratio, caliper=caliper, exact=exact,
+                                  mahalanobis=mahalanobis, covariates=covariates)
+    # the outcome models' own caveats (few clusters, separation) join the design caveats
+    if outcome == "retention":
+        effect, fitting = _with_caveats(_retention_effect, matching.trials, clean, adjust=adjust, alpha=alpha)
     else:
-        analysis = study_or_tables
-        if tables is None or config is None:
-            raise ModelError("Pass `tables=clean.tables` and `config=clean.config` with analysis tables, or pass the CleanStudy.")
-    for name in ("employees", "programs"):
-        if name not in tables:
-            raise ModelError(f"The study has no {name!r} table; a programme effect needs employees and programs.")
-    employees, programs = tables["employees"], tables["programs"]
-    window = (pd.Timestamp(config.window.start), pd.Timestamp(config.window.end))
-    ratings = _ratings_known(tables["reviews"], config) if "reviews" in tables else None
-    trials = program_trials(
-        employees, programs, program=program, ratings=ratings, team_measures=_team_measures(analysis, config),
-        window=window,
-    )
-    formula = propensity_formula
-    if ratings is None:
-        formula = formula.replace("rating + ", "")
-    for column in ("team_engagement", "team_alignment"):
-        if column not in trials:
-            formula = formula.replace(f" + {column}", "")
-    if trials["department"].nunique() < 2:
-        formula = formula.replace(" + C(department)", "")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", StatisticalWarning)
-        trials, ps_model = fit_propensity(trials, formula)
-    caveats = [str(w.message) for w in caught if issubclass(w.category, StatisticalWarning)]
-    trials = trials.dropna(subset=["logit_propensity"]).reset_index(drop=True)
-    exact = [c for c in (exact or ()) if c in trials and trials[c].nunique() > 1]
-    mahalanobis = [c for c in (mahalanobis or ()) if c in trials and trials[c].nunique() > 1]
-    matched = match_trials(trials, ratio=ratio, caliper=caliper, exact=exact, mahalanobis=mahalanobis)
-    if covariates is None:
-        covariates = [c for c in PROGRAM_COVARIATES if c in matched and matched[c].nunique() > 1]
-    balance = balance_table(matched, "treated", covariates, weights="weight")
-    enrolled = int(matched["treated"].sum())
-    treated_matched = int(((matched["treated"] == 1) & (matched["weight"] > 0)).sum())
-    unmatched = enrolled - treated_matched
-    if treated_matched == 0:
-        raise ModelError("No enrolling manager found a control within the caliper; widen `caliper`.")
-    worst = float(balance["smd_after"].abs().max())
-    if worst > _SMD_THRESHOLD:
-        bad = balance.loc[balance["smd_after"].abs() > _SMD_THRESHOLD, "covariate"].tolist()
-        caveats.append(
-            f"Balance fails after matching: |SMD| > {_SMD_THRESHOLD} for {bad} (largest {worst:.2f}). "
-            "Add these covariates (or interactions) to the propensity model, or read the estimate with caution."
-        )
-    if unmatched > 0.1 * enrolled:
-        caveats.append(
-            f"Poor overlap: {unmatched} of {enrolled} enrolling managers have no control within the caliper and "
-            "were trimmed; the estimate describes the managers who could be matched."
-        )
-    if treated_matched < _FEW_TREATED:
-        caveats.append(
-            f"Few enrolling managers ({treated_matched} matched): cluster-robust intervals are too narrow when few "
-            "clusters are treated (in simulation, 83% instead of 95% coverage for engagement with about 30); "
-            "read the interval as a lower bound on the uncertainty."
-        )
-    controls = matched[(matched["treated"] == 0) & (matched["weight"] > 0)]
-    extras = dict(trials=matched, balance=balance, propensity_model=ps_model)
-    enrolled_ids = _first_enrolment(programs, program).index
-    term = "manager_program" if program == "leadership_development" else f"manager_{program}"
-    # the outcome models' own caveats (few clusters, separation) join the design caveats, and are
-    # raised below with them (or not, with warn=False)
-    with warnings.catch_warnings(record=True) as fitting:
-        warnings.simplefilter("always", StatisticalWarning)
-        table, fit, data, ev, n, events, cov_type, more = _outcome_models(
-            outcome, matched, employees, analysis, config, window, adjust, enrolled_ids, event_window, alpha
-        )
-    caveats += [str(w.message) for w in fitting if issubclass(w.category, StatisticalWarning)]
-    for w in fitting:  # anything else passes through unchanged
-        if not issubclass(w.category, StatisticalWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    caveats = list(dict.fromkeys(caveats))
+        effect, fitting = _with_caveats(_engagement_effect, matching.trials, clean, program, outcome=outcome,
+                                        adjust=adjust, event_window=event_window, alpha=alpha)
+    caveats = list(dict.fromkeys([*caveats, *matching.caveats, *fitting]))
     if warn:
         for text in caveats:
             warnings.warn(text, StatisticalWarning, stacklevel=2)
-    extras.update(more)
-    table = table.assign(term=term, outcome=outcome)
-    extras.update(outcome_data=data, e_value=ev)
-    summary = pd.DataFrame(
-        [
-            dict(
-                program=program,
-                outcome=outcome,
-                n_trials=int(matched["trial"].nunique()),
-                n_enrolled=enrolled,
-                n_treated=treated_matched,
-                n_unmatched=unmatched,
-                n_controls=int(controls["manager_id"].nunique()),
-                n_control_rows=len(controls),
-                ess_controls=effective_sample_size(controls["weight"]),
-                max_abs_smd_before=float(balance["smd_before"].abs().max()),
-                max_abs_smd_after=worst,
-                caliper=caliper,
-                ratio=ratio,
-                n=n,
-                events=events,
-                cov_type=cov_type,
-                e_value=float(ev["e_value"].iloc[0]),
-                e_value_ci=float(ev["e_value_ci"].iloc[0]),
-                caveats=" ".join(caveats) if caveats else "none",
-            )
-        ]
-    )
-    return ProgramEffectResult(name=f"{program}: {outcome}", table=table, stats=summary, model=fit, extras=extras,
-                               caveats=caveats)
+    return _program_result(program, outcome, propensity, matching, effect, caliper=caliper, ratio=ratio,
+                           caveats=caveats, alpha=alpha)

@@ -56,6 +56,14 @@ def _as_clean(sim) -> dict:
     return tables
 
 
+def _as_clean_study(sim, tables: dict, analysis) -> ar.CleanStudy:
+    """The clean tables as a CleanStudy whose analysis tables are already built (as read_clean_cache does)."""
+    clean = ar.CleanStudy(tables=tables, report=pd.DataFrame(columns=ar.ISSUE_COLUMNS), quarantine={},
+                          config=sim.config, counts=pd.DataFrame())
+    clean.__dict__["analysis"] = analysis  # fills the cached property
+    return clean
+
+
 def _runs(effect: bool) -> pd.DataFrame:
     truth = _truth(effect)
     rows = []
@@ -71,7 +79,7 @@ def _runs(effect: bool) -> pd.DataFrame:
             with warnings.catch_warnings():
                 # small studies: some covariate often exceeds |SMD| 0.1 by chance; the warning is tested elsewhere
                 warnings.simplefilter("ignore", ar.StatisticalWarning)
-                res = ar.estimate_program_effect(analysis, tables=tables, config=sim.config, outcome=outcome)
+                res = ar.estimate_program_effect(_as_clean_study(sim, tables, analysis), outcome=outcome)
             for row in res.tidy().itertuples():
                 rows.append(dict(seed=seed, outcome=outcome, method=row.method, truth=true, estimate=row.estimate,
                                  conf_low=row.conf_low, conf_high=row.conf_high,
