@@ -418,7 +418,7 @@ def test_propensity_result_follows_alpha_and_says_what_it_is(rng):
     d = pd.DataFrame({"x": rng.normal(size=n)})
     d["treated"] = (rng.random(n) < 1 / (1 + np.exp(-(-1 + d["x"])))).astype(int)
     res = ar.fit_propensity(d, "x", alpha=0.1)
-    assert isinstance(res, ar.PropensityResult)
+    assert isinstance(res, ar.programs.PropensityResult)
     assert (res.outcome, res.scale, res.measure, res.conf_label) == ("enrolment", "ratio", "odds ratio", "90% CI")
     row = res.tidy().set_index("term").loc["x"]
     assert row["conf_high"] - row["estimate"] == pytest.approx(1.6448536269514722 * row["std_error"], rel=1e-12)
@@ -542,14 +542,14 @@ class TestEstimateProgramEffect:
 
     def test_result_says_what_it_estimates(self, retention, engagement):
         assert (retention.outcome, retention.scale, retention.measure, retention.time_unit, retention.alpha) == (
-            "retention", "ratio", "hazard ratio", "days", 0.05)
+            "voluntary exit", "ratio", "hazard ratio", "days", 0.05)
         assert (engagement.outcome, engagement.scale, engagement.measure, engagement.time_unit) == (
             "engagement", "difference", "difference", None)
         assert retention.extras["propensity_model"]["exp_estimate"].notna().all()
 
     def test_repr_names_the_rows_by_method(self, retention):
         lines = repr(retention).splitlines()
-        assert lines[0].startswith("<ProgramEffectResult: leadership_development: retention, outcome: retention")
+        assert lines[0].startswith("<ProgramEffectResult: leadership_development: retention, outcome: voluntary exit")
         assert lines[1].split()[:2] == ["method", "exp_estimate"]
         assert [line.split()[0] for line in lines[2:4]] == ["adjusted", "naive"]
 
