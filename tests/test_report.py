@@ -205,8 +205,7 @@ def test_every_interval_label_follows_alpha():
 def test_a_cox_fit_at_alpha_one_half_is_described_with_a_50_percent_interval(tiny_clean):
     res = ar.fit_cox(tiny_clean.analysis.intervals, "alignment_cascade + engagement", start="start", stop="stop",
                      event="event", alpha=0.5)
-    if res.alpha != 0.5:  # fit_cox records alpha on the retention branch (issue 11); until then nothing to check
-        pytest.skip("fit_cox does not record alpha yet")
+    assert res.alpha == 0.5
     text = ar.describe_effect(res, "engagement")
     assert "50% CI" in text and "95% CI" not in text
 
