@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_TOOLS = {"pytest", "nbval", "hypothesis", "numpydoc"}
+TEST_TOOLS = {"pytest", "nbval", "hypothesis", "numpydoc", "pytest-xdist"}
 # Declared at runtime though the package does not import them, and why.
 NOT_IMPORTED = {
     "jupyterlab": "where researchers open the notebooks (make lab)",
