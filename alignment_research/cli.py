@@ -191,7 +191,7 @@ def run(
     study_dir: Path = typer.Argument(SAMPLE, metavar="[STUDY]", help="The study folder; the bundled sample study by default."),
     out_dir: Optional[Path] = typer.Option(
         None, "--out",
-        help="Folder for the HTML reports; by default reports/ for the sample and private_reports/<study>/ "
+        help="Folder for the HTML reports; by default reports/<study name from study.yaml> under the current folder "
              "(git-ignored) for any other study.",
     ),
     cache: Optional[Path] = typer.Option(

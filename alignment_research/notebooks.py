@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html as _html
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import nbformat
 
 from .errors import AlignmentResearchError
 
-__all__ = ["execute_notebook", "render_html", "find_notebooks", "notebooks_dir"]
+__all__ = ["execute_notebook", "render_html", "offline_html", "notebook_title", "find_notebooks", "notebooks_dir"]
 
 #: Keys that papermill and Jupyter write with timestamps or durations; stripped so
 #: executed notebooks are byte-stable and nbval compares only what matters.
@@ -163,8 +165,80 @@ def execute_notebook(
     return output_path
 
 
-def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool = False) -> Path:
-    """Render an executed notebook to a self-contained HTML file (figures embedded).
+def notebook_title(nb) -> str | None:
+    """Return the text of a notebook's first level-1 markdown heading (None when it has none).
+
+    Parameters
+    ----------
+    nb : NotebookNode or str or Path
+        A notebook, or the path of one.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> notebook_title("notebooks/04_retention.ipynb")
+    'Retention: who stays, and do aligned goals or a developed leader change that?'
+    """
+    if not hasattr(nb, "cells"):
+        nb = nbformat.read(nb, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None
+
+
+#: Blocks of nbconvert's lab template that load scripts from a CDN (require.js, MathJax,
+#: mermaid). The toolkit's notebooks use none of them, and a report must open offline.
+_NETWORK_BLOCKS = (
+    re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>', re.I),
+    re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S),
+    re.compile(r'<script type="module">(?:(?!</script>).)*?import\("https?://.*?</script>\s*'
+               r"(?:<!-- End of mermaid configuration -->)?", re.S),
+)
+
+#: The footer's look: small, grey, below the last cell.
+_FOOTER_STYLE = (
+    "<style>.ar-footer{max-width:1200px;margin:2.5rem auto 1.5rem;padding:.8rem 1rem 0;border-top:1px solid #ddd;"
+    "font:0.8rem system-ui,sans-serif;color:#666}</style>"
+)
+
+
+def offline_html(body: str) -> str:
+    """Remove every script that nbconvert's template would load from the network.
+
+    Parameters
+    ----------
+    body : str
+        An HTML page rendered by nbconvert.
+
+    Returns
+    -------
+    str
+        The page without the require.js, MathJax and mermaid loaders; figures are
+        embedded already, so the page needs no network to show everything.
+
+    Examples
+    --------
+    >>> offline_html('<head><script src="https://cdn.example/require.js"></script></head>')
+    '<head></head>'
+    """
+    for block in _NETWORK_BLOCKS:
+        body = block.sub("", body)
+    return body
+
+
+def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool = False,
+                title: str | None = None, footer: str | None = None) -> Path:
+    """Render an executed notebook to a self-contained HTML file that opens offline.
+
+    Figures are embedded, nothing is loaded from the network, the cell that
+    papermill injects with the run's parameters (local paths) is left out, and
+    the page carries a title and, when given, a footer.
 
     Parameters
     ----------
@@ -174,6 +248,11 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
         The HTML file to write.
     no_input : bool, default False
         Hide all code (for readers of findings, not code).
+    title : str, optional
+        The page title (the browser tab, bookmarks, a printed PDF's header);
+        the notebook's first heading by default.
+    footer : str, optional
+        A line at the foot of the page (study, window, date, toolkit version).
 
     Returns
     -------
@@ -184,7 +263,7 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
     --------
     >>> import alignment_research as ar
     >>> ar.notebooks.render_html("notebooks/06_leadership_brief.ipynb", "reports/brief.html",
-    ...                no_input=True)  # doctest: +SKIP
+    ...                no_input=True, title="Sample study: leadership brief")  # doctest: +SKIP
     """
     from nbconvert import HTMLExporter  # deferred: nbconvert takes seconds to import; only rendering HTML needs it
 
@@ -194,7 +273,13 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
         exporter.exclude_input_prompt = True
         exporter.exclude_output_prompt = True
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = exporter.from_notebook_node(nb)
+    # papermill's injected cell holds the run's parameters, absolute local paths among them
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    title = title or notebook_title(nb) or Path(notebook).stem
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = offline_html(body)
+    if footer:
+        body = body.replace("</body>", f'{_FOOTER_STYLE}<footer class="ar-footer">{_html.escape(footer)}</footer>\n</body>', 1)
     html_path = Path(html_path)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(body, encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime
 import hashlib
 import html as _html
 import os
@@ -23,6 +24,7 @@ import pandas as pd
 
 from . import __version__
 from .cache import cache_is_current, read_clean_cache, study_fingerprint, write_clean_cache
+from .config import load_config
 from .errors import AlignmentResearchError, DataContractError, PrivacyError
 from .load import load_study, outside_sources
 from .privacy import scan_outputs
@@ -90,13 +92,20 @@ def _is_sample(study_dir: Path) -> bool:
         return False
 
 
-def default_out_dir(study_dir) -> Path:
-    """Return where reports of a study go when no folder is given.
+def _folder_name(text: str) -> str:
+    """A study name as a folder name: letters, digits, ``-`` and ``_``; other runs become ``_``."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_")
+    return name or "study"
 
-    The bundled sample study goes to ``reports/``; any other study to
-    ``private_reports/<study folder name>/``. Both folders are git-ignored
-    (``/reports/`` and ``/private_reports/`` in ``.gitignore``), so reports made
-    from real data never enter the repository by accident.
+
+def default_out_dir(study_dir) -> Path:
+    """Return where reports of a study go when no folder is given: ``./reports/<study name>``.
+
+    The folder is under the current directory, named after ``name:`` in the
+    study's ``study.yaml`` (the folder's own name when the file cannot be
+    read), so running the toolkit from elsewhere never writes into its own
+    checkout. Inside the checkout ``/reports/`` is ignored by git, and ``run``
+    warns when a real study's reports would land in a tracked folder.
 
     Parameters
     ----------
@@ -106,18 +115,20 @@ def default_out_dir(study_dir) -> Path:
     Returns
     -------
     Path
-        The folder, inside the repository checkout.
+        ``<current directory>/reports/<study name>``.
 
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.run.default_out_dir("/data/hris_2025").parts[-2:]
-    ('private_reports', 'hris_2025')
+    >>> ar.run.default_out_dir("data/sample").parts[-2:]
+    ('reports', 'simulated')
     """
     study_dir = Path(study_dir)
-    if _is_sample(study_dir):
-        return _repo_root() / "reports"
-    return _repo_root() / "private_reports" / study_dir.resolve().name
+    try:
+        name = load_config(study_dir / "study.yaml").name
+    except (AlignmentResearchError, OSError):
+        name = study_dir.resolve().name
+    return Path.cwd() / "reports" / _folder_name(name)
 
 
 def _warn_if_tracked(out_dir: Path) -> None:
@@ -214,15 +225,16 @@ def _declared_parameters(path: Path) -> set[str]:
 
 
 def _title(path: Path) -> str:
-    import nbformat  # deferred: nbformat takes seconds to import; only reading a notebook needs it
+    from .notebooks import notebook_title  # deferred: nbformat takes seconds to import; only reading a notebook needs it
 
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return path.stem.split("_", 1)[-1].replace("_", " ").capitalize()
+    return notebook_title(path) or path.stem.split("_", 1)[-1].replace("_", " ").capitalize()
+
+
+def _page_footer(config) -> str:
+    """The line at the foot of every report: study, window, generation date, toolkit version."""
+    today = datetime.date.today()
+    return (f"{config.name} · observation window {config.window.start:%Y-%m-%d} to {config.window.end:%Y-%m-%d}"
+            f" · generated {today:%Y-%m-%d} · alignment-research {__version__}")
 
 
 def _personal_values(study, cleaned=None) -> dict:
@@ -383,9 +395,8 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     study_dir : str or Path, optional
         The study folder; the bundled sample (``data/sample/``) by default.
     out_dir : str or Path, optional
-        Folder for the reports (created). By default ``reports/`` for the
-        sample and ``private_reports/<study>/`` (git-ignored) for any other
-        study; see :func:`default_out_dir`.
+        Folder for the reports (created). By default ``reports/<study name>``
+        under the current directory; see :func:`default_out_dir`.
     notebooks : list of str or Path, optional
         Run only these notebooks (paths, or names such as ``"06"`` or
         ``"06_leadership_brief"``); all by default.
@@ -486,13 +497,14 @@ def _staging_dir(out_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _execute_and_render(nb: Path, parameters: dict, executed: Path, html: Path, no_input: bool) -> float:
+def _execute_and_render(nb: Path, parameters: dict, executed: Path, html: Path, no_input: bool, *,
+                        title: str | None = None, footer: str | None = None) -> float:
     """Execute one notebook and render it (runs in a worker process); return the seconds taken."""
     from .notebooks import execute_notebook, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
 
     t0 = time.perf_counter()
     execute_notebook(nb, parameters=parameters, output_path=executed, cwd=notebooks_dir())
-    render_html(executed, html, no_input=no_input)
+    render_html(executed, html, no_input=no_input, title=title, footer=footer)
     return time.perf_counter() - t0
 
 
@@ -519,12 +531,14 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
             declared = _declared_parameters(nb) | {"study_dir"}
             jobs.append((nb, no_input, {k: v for k, v in offered.items() if k in declared}))
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    footer = _page_footer(cleaned.config)
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
         # spawn, not fork: the parent may hold a progress-bar thread, and kernels must not inherit it
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             futures = {
                 pool.submit(_execute_and_render, nb, parameters, Path(tmp) / nb.name,
-                            staging / f"{nb.stem}.html", no_input): (nb, no_input)
+                            staging / f"{nb.stem}.html", no_input,
+                            title=f"{cleaned.config.name}: {_title(nb)}", footer=footer): (nb, no_input)
                 for nb, no_input, parameters in jobs
             }
             try:

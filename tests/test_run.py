@@ -76,15 +76,22 @@ def visible_text(html: str) -> str:
 # --------------------------------------------------------------------------- fast checks (no notebook run)
 
 
-def test_default_output_folders_are_git_ignored():
+def test_default_output_folder_is_reports_and_the_study_name_under_the_current_folder(tmp_path, monkeypatch):
+    study = tmp_path / "hris export 2025"
+    study.mkdir()
+    (study / "study.yaml").write_text("name: Acme People 2025\nwindow: {start: 2021-01-01, end: 2024-12-31}\n")
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert ar.run.default_out_dir(study) == elsewhere / "reports" / "Acme_People_2025"
+    assert ar.run.default_out_dir(tmp_path / "no_config_here") == elsewhere / "reports" / "no_config_here"
+    # from the checkout, the sample's default folder is ignored by git
+    monkeypatch.chdir(REPO)
     sample_out = ar.run.default_out_dir(REPO / "data" / "sample")
-    other_out = ar.run.default_out_dir("/somewhere/hris_2025")
-    assert sample_out == REPO / "reports"
-    assert other_out == REPO / "private_reports" / "hris_2025"
+    assert sample_out == REPO / "reports" / "simulated"
     if (REPO / ".git").exists():
-        for out in (sample_out, other_out):
-            done = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(out / "index.html")])
-            assert done.returncode == 0, f"{out} is not ignored by git"
+        done = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(sample_out / "index.html")])
+        assert done.returncode == 0, f"{sample_out} is not ignored by git"
 
 
 def test_reports_of_a_real_study_in_a_tracked_folder_warn():
