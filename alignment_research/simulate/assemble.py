@@ -4,7 +4,7 @@ Employees are numbered in order of first hire (a rehire keeps the number of
 the first spell) and get zero-padded ids ``E000001``; goals are numbered in
 order of cycle and goal number (``G0000001``). Rows are ordered by integer
 keys (employee number, date, ...) before the id strings are built;
-zero-padded ids sort the same way. The row index is set later (`_finish`).
+zero-padded ids sort the same way. The row index is set later (`finish_tables`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .days import _cycle_years, _dates
+from .days import cycle_years, to_dates
 from .truth import Truth
 
-__all__: list[str] = []
+__all__ = ["assemble_tables", "finish_tables"]
 
 
 def _ids(prefix: str, keys: np.ndarray, width: int) -> np.ndarray:
@@ -29,16 +29,16 @@ def _str_col(values) -> pd.Series:
     return s.where(s.notna(), np.nan)
 
 
-def _finish(table: pd.DataFrame) -> pd.DataFrame:
+def finish_tables(table: pd.DataFrame) -> pd.DataFrame:
     """Index a final table by source row number (the header is row 1)."""
     table = table.reset_index(drop=True)
     table.index = pd.RangeIndex(2, len(table) + 2, name="row")
     return table
 
 
-def _assemble(sim: dict, truth: Truth):
+def assemble_tables(sim: dict, truth: Truth):
     """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``."""
-    cycle_names = np.array([str(y) for y in _cycle_years(truth)], dtype=object)
+    cycle_names = np.array([str(y) for y in cycle_years(truth)], dtype=object)
     ids = _EmployeeIds(sim["spells"])
     employees, spell_number = _employees_table(sim["spells"], ids)
     tables = {
@@ -86,8 +86,8 @@ def _employees_table(spells: pd.DataFrame, ids: _EmployeeIds):
     number = number[order]
     employees = pd.DataFrame({
         "employee_id": ids.id(number),
-        "hire_date": _dates(by_employee["hire"]),
-        "termination_date": _dates(by_employee["term"]),
+        "hire_date": to_dates(by_employee["hire"]),
+        "termination_date": to_dates(by_employee["term"]),
         "termination_type": _str_col(by_employee["term_type"]),
         "department": _str_col(by_employee["department"]),
         "job_level": pd.array(by_employee["job_level"].to_numpy(), dtype="Int64"),
@@ -145,7 +145,7 @@ def _surveys_table(responses: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     number = ids.number(responses["spell"])
     order = np.lexsort((number, responses["date"].to_numpy()))
     surveys = pd.DataFrame({"employee_id": ids.id(number[order]),
-                            "survey_date": _dates(responses["date"].to_numpy()[order])})
+                            "survey_date": to_dates(responses["date"].to_numpy()[order])})
     for c in items:
         surveys[c] = responses[c].to_numpy(float)[order]
     surveys["_spell"] = responses["spell"].to_numpy()[order]
@@ -160,8 +160,8 @@ def _programs_table(programs: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     return pd.DataFrame({
         "employee_id": ids.id(number[order]),
         "program": _str_col(programs["program"].to_numpy()[order]),
-        "start_date": _dates(programs["start"].to_numpy()[order]),
-        "end_date": _dates(programs["end"].to_numpy()[order]),
+        "start_date": to_dates(programs["start"].to_numpy()[order]),
+        "end_date": to_dates(programs["end"].to_numpy()[order]),
         "status": _str_col(programs["status"].to_numpy()[order]),
         "_spell": programs["spell"].to_numpy()[order],
     })
@@ -174,7 +174,7 @@ def _feedback_table(feedback: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     order = np.lexsort((kind_code, number, feedback["date"].to_numpy()))
     return pd.DataFrame({
         "employee_id": ids.id(number[order]),
-        "date": _dates(feedback["date"].to_numpy()[order]),
+        "date": to_dates(feedback["date"].to_numpy()[order]),
         "kind": _str_col(feedback["kind"].to_numpy()[order]),
         "giver_id": ids.id(ids.number(feedback["giver"].to_numpy()[order])),
         "_spell": feedback["spell"].to_numpy()[order],

@@ -35,16 +35,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-__all__: list[str] = []
+__all__ = ["Goals", "draw_goals", "goal_tables"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
-    from .people import _Batch, _PersonDraws
-    from .performance import _Performance
+    from .engine import Engine
+    from .people import Batch, PersonDraws
+    from .performance import Performance
 
 
 @dataclass
-class _Goals:
+class Goals:
     """The goals of a batch of new spells (potential: every cycle from the hire on)."""
 
     pair_spell: np.ndarray  # batch row of each (spell, cycle) pair
@@ -70,7 +70,7 @@ class _Goals:
         return len(self.goal_pair)
 
 
-def _draw_goals(engine: _Engine, batch: _Batch, person: _PersonDraws, performance: _Performance) -> _Goals:
+def draw_goals(engine: Engine, batch: Batch, person: PersonDraws, performance: Performance) -> Goals:
     """Draw the batch's goals in every potential cycle, their parents, weights, attainment and alignment."""
     goals = _goal_slots(engine, batch)
     if not batch.is_ceo and goals.n_goals:
@@ -81,7 +81,7 @@ def _draw_goals(engine: _Engine, batch: _Batch, person: _PersonDraws, performanc
     return goals
 
 
-def _goal_slots(engine: _Engine, batch: _Batch) -> _Goals:
+def _goal_slots(engine: Engine, batch: Batch) -> Goals:
     """Number the goals: how many each spell owns in each cycle from the hire on, with engine-wide ids."""
     shape = (batch.size, engine.n_cycles)
     potential = batch.hire_day[:, None] <= engine.cycle_end_day[None, :]
@@ -95,14 +95,14 @@ def _goal_slots(engine: _Engine, batch: _Batch) -> _Goals:
     goal_count = np.zeros(shape, np.int64)
     first_goal_id[pair_spell, pair_cycle] = engine.n_goals + pair_first_goal
     goal_count[pair_spell, pair_cycle] = per_pair
-    return _Goals(
+    return Goals(
         pair_spell=pair_spell, pair_cycle=pair_cycle, pair_first_goal=pair_first_goal, goals_per_pair=per_pair,
         goal_pair=goal_pair, owner=pair_spell[goal_pair], cycle=pair_cycle[goal_pair],
         first_goal_id=first_goal_id, goal_count=goal_count, parent=np.full(int(per_pair.sum()), -1, np.int64),
     )
 
 
-def _acting_manager(engine: _Engine, batch: _Batch, goals: _Goals) -> np.ndarray:
+def _acting_manager(engine: Engine, batch: Batch, goals: Goals) -> np.ndarray:
     """Per pair: the manager on the spell if they have goals that cycle, else the holder of their position who has."""
     spells, cycle_start = engine.spells, engine.cycle_start_day
     pair_manager = batch.manager[goals.pair_spell]
@@ -121,7 +121,7 @@ def _acting_manager(engine: _Engine, batch: _Batch, goals: _Goals) -> np.ndarray
     return acting
 
 
-def _link_parents(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _Goals) -> None:
+def _link_parents(engine: Engine, batch: Batch, person: PersonDraws, goals: Goals) -> None:
     """Draw each goal's parent: a goal of the acting manager (linked) or of another team (unrelated)."""
     rng, spells, n = engine.rng, engine.spells, goals.n_goals
     linked = rng.random(n) < person.link_probability[goals.owner]
@@ -146,7 +146,7 @@ def _link_parents(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _
         goals.parent[chosen] = np.where(own, -1, pick)
 
 
-def _draw_weights(engine: _Engine, goals: _Goals) -> None:
+def _draw_weights(engine: Engine, goals: Goals) -> None:
     """Dirichlet weights rounded to 0.01 summing to 1.00; some employee-cycles have all weights missing."""
     rng, n, first = engine.rng, goals.n_goals, goals.pair_first_goal
     raw = rng.gamma(2.0, 1.0, n)
@@ -159,7 +159,7 @@ def _draw_weights(engine: _Engine, goals: _Goals) -> None:
     goals.weight = np.where(missing[goals.goal_pair], np.nan, weight)
 
 
-def _attain_and_align(engine: _Engine, batch: _Batch, performance: _Performance, goals: _Goals) -> None:
+def _attain_and_align(engine: Engine, batch: Batch, performance: Performance, goals: Goals) -> None:
     """Draw attainment; compute cascade and organisation alignment and target attainment per spell and cycle."""
     n, first, parent, earlier = goals.n_goals, goals.pair_first_goal, goals.parent, engine.goals
     weight = np.where(np.isnan(goals.weight), 1.0, goals.weight)  # missing weights count equally
@@ -188,7 +188,7 @@ def _attain_and_align(engine: _Engine, batch: _Batch, performance: _Performance,
     goals.alignment_cascade[~batch.has_manager] = np.nan
 
 
-def _goal_tables(engine: _Engine, in_data: np.ndarray):
+def goal_tables(engine: Engine, in_data: np.ndarray):
     """The goals of the spells in the data (owner employed when the cycle began), and their realised alignment.
 
     Returns ``goal, owner, cycle, parent, weight, attainment`` and

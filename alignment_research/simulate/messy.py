@@ -14,7 +14,7 @@ import pandas as pd
 
 from .truth import Truth
 
-__all__: list[str] = []
+__all__ = ["inject_problems"]
 
 _TERMINATION_TEXT = {
     "voluntary": ["Resignation", "quit", "Voluntary ", "Resigned", "VOLUNTARY"],
@@ -23,7 +23,7 @@ _TERMINATION_TEXT = {
 }
 
 
-def _inject(tables: dict[str, pd.DataFrame], truth: Truth, rng: np.random.Generator, n: int):
+def inject_problems(tables: dict[str, pd.DataFrame], truth: Truth, rng: np.random.Generator, n: int):
     """Inject a few dozen realistic problems; return the tables and the log of what was injected.
 
     ``k = max(1, round(n / 1000))`` sets the number of exact duplicates per

@@ -34,7 +34,7 @@ import pandas as pd
 from ..errors import ConfigError
 from .truth import Truth
 
-__all__: list[str] = []
+__all__ = ["PositionHolders", "build_tree", "move_to_small_departments"]
 
 
 def _group_sizes(n: int, mean: float, rng: np.random.Generator, lo: int = 3, hi: int = 15) -> np.ndarray:
@@ -52,7 +52,7 @@ def _group_sizes(n: int, mean: float, rng: np.random.Generator, lo: int = 3, hi:
     return base
 
 
-def _build_tree(n_slots: int, truth: Truth, rng: np.random.Generator) -> pd.DataFrame:
+def build_tree(n_slots: int, truth: Truth, rng: np.random.Generator) -> pd.DataFrame:
     """Positions (slots) of the organisation: parent, depth, department, level, location, manager or not."""
     names = list(truth.departments)
     shares = np.array([truth.departments[d] for d in names], float)
@@ -161,7 +161,7 @@ def _job_levels(tree: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     return np.where(tree["kind"].isin(["ceo", "head"]), 5, level)
 
 
-class _PositionHolders:
+class PositionHolders:
     """Who holds a position on a day: a sorted (position, hire day) index over some spells."""
 
     def __init__(self, indexed: np.ndarray, spells: dict, history_start_day: int, window_end_day: int):
@@ -200,7 +200,7 @@ class _PositionHolders:
         return np.where(covers, current, np.where(following >= 0, following, previous))
 
 
-def _move_to_small_departments(employees: pd.DataFrame, small: dict[str, int], seed: int) -> pd.DataFrame:
+def move_to_small_departments(employees: pd.DataFrame, small: dict[str, int], seed: int) -> pd.DataFrame:
     """Move the given number of individual contributors (all their spells) into each small department.
 
     People who manage nobody are drawn without replacement with a generator of

@@ -8,7 +8,7 @@ path; the rating (1..5) cuts it at the normal quantiles of the cumulative
 day (the engine truncates the potential path at the exit).
 
 The rating of cycle ``c`` (calendar year ``first window year - 1 + c``) is
-*known* from 1 January of the next year: ``_latest_known_rating`` gives, for
+*known* from 1 January of the next year: ``latest_known_rating`` gives, for
 each window year, the latest rating known on its 1 January.
 """
 
@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-__all__: list[str] = []
+__all__ = ["Performance", "draw_performance", "latest_known_rating", "rating_cuts", "review_table"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
-    from .people import _Batch
+    from .engine import Engine
+    from .people import Batch
 
 
 @dataclass
-class _Performance:
+class Performance:
     """Potential performance of each new spell in every cycle (spells x cycles)."""
 
     latent: np.ndarray  # AR(1) latent performance, standard normal margins
@@ -36,7 +36,7 @@ class _Performance:
     rateable: np.ndarray  # tenure rule met at the cycle's end (employment is checked later)
 
 
-def _rating_cuts(rating_shares) -> np.ndarray:
+def rating_cuts(rating_shares) -> np.ndarray:
     """Latent thresholds between ratings 1..5: normal quantiles of the cumulative shares."""
     from scipy.stats import norm  # deferred: scipy.stats would double the import time of `simulate`; only a run needs it
 
@@ -44,7 +44,7 @@ def _rating_cuts(rating_shares) -> np.ndarray:
     return norm.ppf(np.cumsum(shares / np.sum(rating_shares))[:-1])
 
 
-def _draw_performance(engine: _Engine, batch: _Batch) -> _Performance:
+def draw_performance(engine: Engine, batch: Batch) -> Performance:
     """Draw the latent performance path and the potential ratings of the batch."""
     truth, rng, n = engine.truth, engine.rng, batch.size
     rho = truth.performance_autocorrelation
@@ -54,10 +54,10 @@ def _draw_performance(engine: _Engine, batch: _Batch) -> _Performance:
         latent[:, c] = rho * latent[:, c - 1] + np.sqrt(1 - rho**2) * rng.normal(size=n)
     rating = 1 + np.searchsorted(engine.rating_cuts, latent).astype(float)
     rateable = batch.hire_day[:, None] <= engine.cycle_end_day[None, :] - truth.review_min_tenure_days
-    return _Performance(latent=latent, rating=rating, rateable=rateable)
+    return Performance(latent=latent, rating=rating, rateable=rateable)
 
 
-def _latest_known_rating(rating: np.ndarray, n_years: int) -> np.ndarray:
+def latest_known_rating(rating: np.ndarray, n_years: int) -> np.ndarray:
     """Latest known rating in each window year (cycle c is known from the next year's 1 January).
 
     ``rating`` is spells x cycles (NaN where not rated); the result is spells x
@@ -73,7 +73,7 @@ def _latest_known_rating(rating: np.ndarray, n_years: int) -> np.ndarray:
     return out
 
 
-def _review_table(engine: _Engine, in_data_spells: np.ndarray) -> pd.DataFrame:
+def review_table(engine: Engine, in_data_spells: np.ndarray) -> pd.DataFrame:
     """One review per spell in the data and cycle it was rated in: ``spell, cycle, rating, target_attainment``."""
     rating = engine.spells["rating"]
     row, cycle = np.nonzero(~np.isnan(rating[in_data_spells]))

@@ -37,12 +37,12 @@ import numpy as np
 
 from .truth import SCALE_ITEMS
 
-__all__: list[str] = []
+__all__ = ["Responses", "draw_responses", "mean_log_feedback_multiplier", "response_tables", "stored_responses"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
-    from .goals import _Goals
-    from .people import _Batch, _ManagerContext, _PersonDraws
+    from .engine import Engine
+    from .goals import Goals
+    from .people import Batch, ManagerContext, PersonDraws
 
 #: Fixed item offsets (Likert points) per scale; each scale's offsets average zero.
 _ITEM_OFFSETS = {
@@ -54,7 +54,7 @@ _ITEM_OFFSETS = {
 
 
 @dataclass
-class _Responses:
+class Responses:
     """Potential survey responses of a batch (one row per response)."""
 
     spell_row: np.ndarray  # batch row of the respondent
@@ -65,15 +65,15 @@ class _Responses:
     stats: dict  # scale -> (latent score, item rounding variances, item clipped flags), for `derived`
 
 
-def _mean_log_feedback_multiplier(shape: float) -> float:
+def mean_log_feedback_multiplier(shape: float) -> float:
     """E[log X] for X ~ Gamma(shape, scale 1 / shape): the centre of the feedback scale's rate effect."""
     from scipy.special import digamma  # deferred: heavy (scipy); `ar.Truth` and `load_truth` must not pay for it
 
     return float(digamma(shape) - np.log(shape))
 
 
-def _draw_responses(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _Goals,
-                    manager: _ManagerContext) -> _Responses:
+def draw_responses(engine: Engine, batch: Batch, person: PersonDraws, goals: Goals,
+                    manager: ManagerContext) -> Responses:
     """Draw who answers which wave, on which day, and their item answers."""
     truth, rng, waves = engine.truth, engine.rng, engine.wave_open_day
     invited = batch.hire_day[:, None] <= waves[None, :] - truth.survey_min_tenure_days
@@ -88,10 +88,10 @@ def _draw_responses(engine: _Engine, batch: _Batch, person: _PersonDraws, goals:
         for q, column in enumerate(engine.item_columns[scale]):
             items[column] = (5 + 1 - answered[:, q]) if column in reverse else answered[:, q]
         stats[scale] = (latent[scale], rounding_var, clipped)
-    return _Responses(spell_row=row, wave=wave, day=day, items=items, scale_score=scale_score, stats=stats)
+    return Responses(spell_row=row, wave=wave, day=day, items=items, scale_score=scale_score, stats=stats)
 
 
-def _latent_scores(engine: _Engine, person: _PersonDraws, goals: _Goals, manager: _ManagerContext,
+def _latent_scores(engine: Engine, person: PersonDraws, goals: Goals, manager: ManagerContext,
                    row: np.ndarray, day: np.ndarray) -> dict:
     """Latent score of each scale for each response (the formulas in the module docstring)."""
     truth, rng = engine.truth, engine.rng
@@ -118,7 +118,7 @@ def _latent_scores(engine: _Engine, person: _PersonDraws, goals: _Goals, manager
     return {"engagement": engagement, "alignment": perceived, "leadership": leadership, "feedback": feedback}
 
 
-def _answer_items(engine: _Engine, latent: np.ndarray, scale: str, n_items: int):
+def _answer_items(engine: Engine, latent: np.ndarray, scale: str, n_items: int):
     """Items of one scale: offset + noise, clipped to 1..5, rounded stochastically, at most one skipped.
 
     Returns the answers (responses x items, NaN where skipped, not yet
@@ -138,7 +138,7 @@ def _answer_items(engine: _Engine, latent: np.ndarray, scale: str, n_items: int)
     return answered, fraction * (1 - fraction), clipped
 
 
-def _response_tables(engine: _Engine, in_data: np.ndarray):
+def response_tables(engine: Engine, in_data: np.ndarray):
     """All stored responses of spells in the data: the survey rows and the per-response statistics."""
     responses = {k: np.concatenate(v) for k, v in engine.response_parts.items()}
     engine.response_parts = {}
@@ -148,7 +148,7 @@ def _response_tables(engine: _Engine, in_data: np.ndarray):
     return surveys, stats
 
 
-def _stored_responses(batch: _Batch, responses: _Responses, term_day: np.ndarray) -> dict:
+def stored_responses(batch: Batch, responses: Responses, term_day: np.ndarray) -> dict:
     """The batch's responses before the exit, as stored: spell, day, items, then statistics for `derived`."""
     keep = responses.day < term_day[responses.spell_row]
     out = {"spell": batch.spell_id[responses.spell_row][keep], "date": responses.day[keep]}
