@@ -30,14 +30,68 @@ def _str_col(values) -> pd.Series:
 
 
 def finish_tables(table: pd.DataFrame) -> pd.DataFrame:
-    """Index a final table by source row number (the header is row 1)."""
+    """Index a final table by source row number (the header is row 1).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One of the simulated study's tables, in its final row order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows and columns, indexed ``row`` = 2, 3, ... as a reader of
+        the CSV file would count them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from alignment_research.simulate.assemble import finish_tables
+    >>> finish_tables(pd.DataFrame({"x": [7, 8]}, index=[5, 1])).index.tolist()
+    [2, 3]
+    """
     table = table.reset_index(drop=True)
     table.index = pd.RangeIndex(2, len(table) + 2, name="row")
     return table
 
 
 def assemble_tables(sim: dict, truth: Truth):
-    """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``."""
+    """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``.
+
+    Employees are numbered in order of first hire and get their ids here;
+    day numbers become dates, cycle numbers cycle names.
+
+    Parameters
+    ----------
+    sim : dict
+        The engine's internal tables, as `run_engine` returns them.
+    truth : Truth
+        The true parameters of the run (its window gives the cycle names).
+
+    Returns
+    -------
+    tables : dict of str to pandas.DataFrame
+        ``employees, goals, reviews, surveys, programs, feedback`` in the
+        columns of the data contract (the row index is set later, by
+        `finish_tables`).
+    true_alignment : pandas.DataFrame
+        ``employee_id, cycle, alignment_cascade, alignment_org``: the
+        realised alignment of each person and cycle.
+    true_intervals : pandas.DataFrame
+        The exact hazard intervals of each spell in the window, led by
+        ``employee_id`` and ``spell``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.assemble import assemble_tables
+    >>> from alignment_research.simulate.engine import run_engine
+    >>> truth = ar.default_truth()
+    >>> tables, true_alignment, true_intervals = assemble_tables(run_engine(50, truth, np.random.default_rng(0)), truth)
+    >>> sorted(tables)
+    ['employees', 'feedback', 'goals', 'programs', 'reviews', 'surveys']
+    """
     cycle_names = np.array([str(y) for y in cycle_years(truth)], dtype=object)
     ids = _EmployeeIds(sim["spells"])
     employees, spell_number = _employees_table(sim["spells"], ids)

@@ -26,8 +26,54 @@ def _implied_alpha(var_latent: float, item_var: np.ndarray) -> float:
 
 
 def compute_derived(engine: Engine, truth, in_data_spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray,
-             stats: dict, tree: pd.DataFrame) -> dict:
-    """Implied scale reliabilities, clipped item shares, yearly exit rates, alignment and counts."""
+                    stats: dict, tree: pd.DataFrame) -> dict:
+    """Compute what a run implies: scale reliabilities, clipped item shares, yearly exit rates, alignment, counts.
+
+    They are informational (written to ``truth.yaml`` under ``derived``), not
+    parameters of the simulation.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    truth : Truth
+        The true parameters of the run.
+    in_data_spells : numpy.ndarray
+        Spell numbers of the spells in the data.
+    end_day : numpy.ndarray
+        Each spell's first day not employed (the window end + 1 if still employed).
+    entry_day : numpy.ndarray
+        Each spell's first day in the window.
+    stats : dict
+        The per-response statistics of `response_tables`.
+    tree : pandas.DataFrame
+        The organisation's positions (`build_tree`).
+
+    Returns
+    -------
+    dict
+        Name -> value (rounded floats, integers, or dicts of them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> end_day = np.where(engine.spells["term_day"] == NO_DAY, engine.window_end_day + 1, engine.spells["term_day"])
+    >>> entry_day = np.maximum(engine.spells["hire_day"], engine.window_start_day)
+    >>> from alignment_research.simulate.derived import compute_derived
+    >>> from alignment_research.simulate.surveys import response_tables
+    >>> _, stats = response_tables(engine, in_data)
+    >>> derived = compute_derived(engine, engine.truth, np.flatnonzero(in_data), end_day, entry_day, stats, tree)
+    >>> derived["n_positions"], derived["n_spells_simulated"] == engine.n_spells
+    (30, True)
+    """
     out = _scale_quality(truth, stats)
     out["exit_rates_per_person_year"] = _exit_rates(engine, truth, in_data_spells, end_day, entry_day)
     out.update(_alignment_summary(engine, in_data_spells))

@@ -63,7 +63,7 @@ _CHUNK = 20_000  # spells simulated together
 
 
 class Engine:
-    """State of one simulation run (internal; see the module docstring)."""
+    """State of one simulation run: its calendar, the spells, goals and responses so far (see the module docstring)."""
 
     def __init__(self, truth: Truth, rng: np.random.Generator):
         self.truth = truth
@@ -77,8 +77,8 @@ class Engine:
         self.year_start_day = np.array(
             [to_day_number(dt.date(y, 1, 1)) for y in range(self.first_window_year, truth.window_end.year + 2)])
         self.n_years = len(self.year_start_day) - 1
-        waves = np.array([to_day_number(dt.date(y, m, 1)) for y in range(self.first_window_year, truth.window_end.year + 1)
-                          for m in truth.survey_months])
+        window_years = range(self.first_window_year, truth.window_end.year + 1)
+        waves = np.array([to_day_number(dt.date(y, m, 1)) for y in window_years for m in truth.survey_months])
         self.wave_open_day = waves[(waves >= self.window_start_day) & (waves <= self.window_end_day)]
         self.history_start_day = self.window_start_day - int(round(truth.history_years * YEAR))
         self.rating_cuts = rating_cuts(truth.rating_shares)
@@ -218,7 +218,37 @@ def _append(store: dict, **arrays) -> None:
 
 
 def run_engine(n: int, truth: Truth, rng: np.random.Generator) -> dict:
-    """Simulate the organisation until exactly ``n`` spells fall in the window; return internal tables."""
+    """Simulate the organisation until exactly ``n`` spells fall in the window; return its internal tables.
+
+    The organisation's size is calibrated over a few attempts; surplus
+    in-window hires of individual contributors are then dropped at random.
+
+    Parameters
+    ----------
+    n : int
+        Number of spells in the data (``n_employees`` of `simulate_study`).
+    truth : Truth
+        The true parameters.
+    rng : numpy.random.Generator
+        The run's only generator.
+
+    Returns
+    -------
+    dict
+        ``spells, goals, reviews, surveys, programs, feedback,
+        true_alignment, true_intervals`` (DataFrames with spell and day
+        numbers; `assemble_tables` makes them canonical) and ``derived``
+        (see `compute_derived`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import run_engine
+    >>> tables = run_engine(50, ar.default_truth(), np.random.default_rng(0))
+    >>> len(tables["spells"])
+    50
+    """
     ratio = 1.7  # spells in the data per position, refined after each attempt
     for _attempt in range(8):
         n_slots = max(int(np.ceil(n / ratio * 1.03)), 8)

@@ -78,8 +78,59 @@ class _CovariatePath:
 
 
 def draw_exits(engine: Engine, batch: Batch, person: PersonDraws, alignment: np.ndarray,
-                manager: ManagerContext, own_latest_rating: np.ndarray, responses: Responses) -> _Exits:
-    """Draw each spell's exit: first before the window (expected covariates), then along its covariate path."""
+               manager: ManagerContext, own_latest_rating: np.ndarray, responses: Responses) -> _Exits:
+    """Draw each spell's exit: first before the window (expected covariates), then along its covariate path.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator and calendar).
+    batch : Batch
+        The new spells.
+    person : PersonDraws
+        What each person brings (`draw_person`).
+    alignment : numpy.ndarray
+        Cascade alignment, spells x cycles (NaN without goals).
+    manager : ManagerContext
+        What each spell's manager brings (`manager_context`).
+    own_latest_rating : numpy.ndarray
+        The spell's own latest known rating, spells x window years.
+    responses : Responses
+        The spell's survey responses (`draw_responses`).
+
+    Returns
+    -------
+    _Exits
+        ``term_day`` (`NO_DAY` if none in the window), ``cause`` (0
+        voluntary, 1 involuntary, 2 other, -1 none) and ``intervals``, the
+        exact hazard intervals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.exits import draw_exits
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person, manager_context
+    >>> from alignment_research.simulate.performance import draw_performance, latest_known_rating
+    >>> from alignment_research.simulate.surveys import draw_responses
+    >>> person, performance = draw_person(engine, ceo), draw_performance(engine, ceo)
+    >>> goals, manager = draw_goals(engine, ceo, person, performance), manager_context(engine, ceo)
+    >>> own = latest_known_rating(np.where(performance.rateable, performance.rating, np.nan), engine.n_years)
+    >>> responses = draw_responses(engine, ceo, person, goals, manager)
+    >>> exits = draw_exits(engine, ceo, person, goals.alignment_cascade, manager, own, responses)
+    >>> exits.term_day.shape, int(exits.cause[0]) in (-1, 0, 1, 2)
+    ((1,), True)
+    """
     truth = engine.truth
     E = engine.rng.exponential(size=(3, batch.size))
     expected_engagement = (truth.engagement_intercept + manager.engagement_effect + person.engagement_effect

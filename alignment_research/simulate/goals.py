@@ -71,7 +71,44 @@ class Goals:
 
 
 def draw_goals(engine: Engine, batch: Batch, person: PersonDraws, performance: Performance) -> Goals:
-    """Draw the batch's goals in every potential cycle, their parents, weights, attainment and alignment."""
+    """Draw the batch's goals in every potential cycle, their parents, weights, attainment and alignment.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator, calendar and the goals of the depth above).
+    batch : Batch
+        The new spells.
+    person : PersonDraws
+        What each person brings (`draw_person`).
+    performance : Performance
+        The batch's latent performance (`draw_performance`).
+
+    Returns
+    -------
+    Goals
+        The goals of the batch; the engine's goal count moves on by their number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person
+    >>> from alignment_research.simulate.performance import draw_performance
+    >>> goals = draw_goals(engine, ceo, draw_person(engine, ceo), draw_performance(engine, ceo))
+    >>> goals.goal_count.shape == (1, engine.n_cycles)
+    True
+    """
     goals = _goal_slots(engine, batch)
     if not batch.is_ceo and goals.n_goals:
         _link_parents(engine, batch, person, goals)
@@ -189,10 +226,37 @@ def _attain_and_align(engine: Engine, batch: Batch, performance: Performance, go
 
 
 def goal_tables(engine: Engine, in_data: np.ndarray):
-    """The goals of the spells in the data (owner employed when the cycle began), and their realised alignment.
+    """Keep the goals of the spells in the data (owner employed when the cycle began), and their realised alignment.
 
-    Returns ``goal, owner, cycle, parent, weight, attainment`` and
-    ``spell, cycle, alignment_cascade, alignment_org`` (spell, goal and cycle numbers).
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data : numpy.ndarray
+        Boolean by spell: the spell is in the data.
+
+    Returns
+    -------
+    goals : pandas.DataFrame
+        ``goal, owner, cycle, parent, weight, attainment`` (goal, spell and
+        cycle numbers).
+    true_alignment : pandas.DataFrame
+        ``spell, cycle, alignment_cascade, alignment_org``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.goals import goal_tables
+    >>> goals, true_alignment = goal_tables(engine, in_data)
+    >>> goals.columns.tolist()
+    ['goal', 'owner', 'cycle', 'parent', 'weight', 'attainment']
     """
     goals, spells = engine.goals, engine.spells
     kept = np.flatnonzero(goals["owner_in_cycle"] & in_data[goals["owner"]])

@@ -30,6 +30,37 @@ def inject_problems(tables: dict[str, pd.DataFrame], truth: Truth, rng: np.rando
     table; the other problems occur once or a few times (about 30 rows for
     2,000 employees). The problems are drawn in a fixed order (the order of
     the calls below).
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        The six canonical tables (`assemble_tables`); not changed.
+    truth : Truth
+        The true parameters.
+    rng : numpy.random.Generator
+        The run's generator.
+    n : int
+        Number of employees asked for.
+
+    Returns
+    -------
+    tables : dict of str to pandas.DataFrame
+        The tables with the problems.
+    injected : pandas.DataFrame
+        One row per injected problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.assemble import assemble_tables
+    >>> from alignment_research.simulate.engine import run_engine
+    >>> from alignment_research.simulate.messy import inject_problems
+    >>> truth, rng = ar.default_truth(), np.random.default_rng(0)
+    >>> tables, _, _ = assemble_tables(run_engine(300, truth, rng), truth)
+    >>> messy, injected = inject_problems(tables, truth, rng, 300)
+    >>> len(injected) > 0
+    True
     """
     k = max(1, round(n / 1000))
     injector = _Injector(tables, rng)

@@ -88,7 +88,37 @@ class ManagerContext:
 
 
 def draw_person(engine: Engine, batch: Batch) -> PersonDraws:
-    """Draw what each person of the batch brings (see the module docstring for the order)."""
+    """Draw what each person of the batch brings (see the module docstring for the order).
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator and the spells of the depth above).
+    batch : Batch
+        The new spells.
+
+    Returns
+    -------
+    PersonDraws
+        One value per spell of each person-level draw.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.people import draw_person
+    >>> draw_person(engine, ceo).gender.shape
+    (1,)
+    """
     truth, rng, n = engine.truth, engine.rng, batch.size
     hire_year = (batch.hire_day.astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970)
     age = np.clip(np.round(rng.normal(26 + 3.5 * (batch.job_level - 1), 6, n)), 19, 64).astype(int)
@@ -122,7 +152,39 @@ def draw_person(engine: Engine, batch: Batch) -> PersonDraws:
 
 
 def manager_context(engine: Engine, batch: Batch) -> ManagerContext:
-    """Look up, for each new spell, what its manager (simulated one depth earlier) brings."""
+    """Look up, for each new spell, what its manager (simulated one depth earlier) brings.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (the spells of the depth above).
+    batch : Batch
+        The new spells.
+
+    Returns
+    -------
+    ManagerContext
+        The manager's programme start, latest known ratings and random
+        intercepts (none for the CEO or a spell without manager).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> from alignment_research.simulate.people import manager_context
+    >>> bool(manager_context(engine, ceo).program_start_day[0] == NO_DAY)
+    True
+    """
     n, has, row, spells = batch.size, batch.has_manager, batch.manager_row, engine.spells
     if batch.is_ceo:
         return ManagerContext(np.full(n, NO_DAY), np.full((n, engine.n_years), np.nan), np.zeros(n), np.zeros(n))
@@ -137,9 +199,44 @@ def manager_context(engine: Engine, batch: Batch) -> ManagerContext:
 def draw_rehires(engine: Engine, in_data: np.ndarray, leaf: np.ndarray, truth, rng: np.random.Generator):
     """Make a few in-window hires of individual contributors rehires of earlier voluntary leavers.
 
-    Returns the person number of every spell (its own spell number unless a
-    rehire, then the earlier spell's) and the gender and birth year, which a
-    rehire takes over from the earlier spell.
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data : numpy.ndarray
+        Boolean by spell: the spell is in the data.
+    leaf : numpy.ndarray
+        Boolean by spell: the spell's position manages nobody.
+    truth : Truth
+        The true parameters (``rehire_share``).
+    rng : numpy.random.Generator
+        The run's generator.
+
+    Returns
+    -------
+    person : numpy.ndarray
+        The person number of every spell: its own spell number unless a
+        rehire, then the earlier spell's.
+    gender : numpy.ndarray
+        Gender by spell (a rehire takes over the earlier spell's).
+    birth_year : numpy.ndarray
+        Birth year by spell (likewise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.people import draw_rehires
+    >>> leaf = ~engine.tree_is_manager[engine.spells["slot"]]
+    >>> person, gender, birth_year = draw_rehires(engine, in_data, leaf, engine.truth, engine.rng)
+    >>> len(person) == engine.n_spells
+    True
     """
     spells = engine.spells
     term_day, hire_day = spells["term_day"], spells["hire_day"]

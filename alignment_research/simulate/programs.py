@@ -36,7 +36,31 @@ if TYPE_CHECKING:  # annotations only
 
 
 def nominate_leadership_development(engine: Engine, candidates: np.ndarray) -> None:
-    """Quarterly nominations of the candidate managers; records each start in the engine's spell arrays."""
+    """Nominate candidate managers quarterly; record each leadership-development start in the engine's spell arrays.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine, its spells concatenated up to the candidates' depth.
+    candidates : numpy.ndarray
+        Spell numbers of the managers who may start.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> from alignment_research.simulate.programs import nominate_leadership_development
+    >>> managers = np.flatnonzero(engine.tree_is_manager[engine.spells["slot"]])
+    >>> nominate_leadership_development(engine, managers)
+    >>> bool((engine.spells["leadership_start_day"][managers] >= engine.window_start_day).all())
+    True
+    """
     truth, rng, spells = engine.truth, engine.rng, engine.spells
     start_day = spells["leadership_start_day"]
     window_years = range(engine.first_window_year, truth.window_end.year + 1)
@@ -56,11 +80,47 @@ def nominate_leadership_development(engine: Engine, candidates: np.ndarray) -> N
 
 
 def draw_programs(engine: Engine, spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray, truth,
-                   rng: np.random.Generator) -> pd.DataFrame:
-    """Enrolments of the spells in the data: leadership development (drawn by depth) and employee programmes.
+                  rng: np.random.Generator) -> pd.DataFrame:
+    """Draw the enrolments of the spells in the data: leadership development (drawn by depth) and employee programmes.
 
-    ``end_day`` is each spell's first day not employed within the window
-    (window end + 1 if none), ``entry_day`` its first day in the window.
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run (leadership-development starts recorded).
+    spells : numpy.ndarray
+        Spell numbers of the spells in the data.
+    end_day : numpy.ndarray
+        Each spell's first day not employed within the window (the window
+        end + 1 if none).
+    entry_day : numpy.ndarray
+        Each spell's first day in the window.
+    truth : Truth
+        The true parameters.
+    rng : numpy.random.Generator
+        The run's generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per enrolment (spell and day numbers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> end_day = np.where(engine.spells["term_day"] == NO_DAY, engine.window_end_day + 1, engine.spells["term_day"])
+    >>> entry_day = np.maximum(engine.spells["hire_day"], engine.window_start_day)
+    >>> from alignment_research.simulate.programs import draw_programs
+    >>> programs = draw_programs(engine, np.flatnonzero(in_data), end_day, entry_day, engine.truth, engine.rng)
+    >>> "spell" in programs.columns
+    True
     """
     window_end = engine.window_end_day
     lead_start = engine.spells["leadership_start_day"]

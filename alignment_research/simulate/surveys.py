@@ -66,15 +66,75 @@ class Responses:
 
 
 def mean_log_feedback_multiplier(shape: float) -> float:
-    """E[log X] for X ~ Gamma(shape, scale 1 / shape): the centre of the feedback scale's rate effect."""
+    """Compute E[log X] for X ~ Gamma(shape, scale 1 / shape): the centre of the feedback scale's rate effect.
+
+    Parameters
+    ----------
+    shape : float
+        The Gamma shape of the feedback-rate multiplier (its mean is 1).
+
+    Returns
+    -------
+    float
+        ``digamma(shape) - log(shape)``.
+
+    Examples
+    --------
+    >>> from alignment_research.simulate.surveys import mean_log_feedback_multiplier
+    >>> round(mean_log_feedback_multiplier(1.0), 4)
+    -0.5772
+    """
     from scipy.special import digamma  # deferred: heavy (scipy); `ar.Truth` and `load_truth` must not pay for it
 
     return float(digamma(shape) - np.log(shape))
 
 
 def draw_responses(engine: Engine, batch: Batch, person: PersonDraws, goals: Goals,
-                    manager: ManagerContext) -> Responses:
-    """Draw who answers which wave, on which day, and their item answers."""
+                   manager: ManagerContext) -> Responses:
+    """Draw who answers which wave, on which day, and their item answers.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator and survey waves).
+    batch : Batch
+        The new spells.
+    person : PersonDraws
+        What each person brings (`draw_person`).
+    goals : Goals
+        The batch's goals and alignment (`draw_goals`).
+    manager : ManagerContext
+        What each spell's manager brings (`manager_context`).
+
+    Returns
+    -------
+    Responses
+        One entry per response: batch row, wave, day, item answers, and the
+        statistics `compute_derived` reads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person, manager_context
+    >>> from alignment_research.simulate.performance import draw_performance
+    >>> from alignment_research.simulate.surveys import draw_responses
+    >>> person = draw_person(engine, ceo)
+    >>> goals = draw_goals(engine, ceo, person, draw_performance(engine, ceo))
+    >>> responses = draw_responses(engine, ceo, person, goals, manager_context(engine, ceo))
+    >>> bool((responses.spell_row == 0).all())
+    True
+    """
     truth, rng, waves = engine.truth, engine.rng, engine.wave_open_day
     invited = batch.hire_day[:, None] <= waves[None, :] - truth.survey_min_tenure_days
     answers = invited & (rng.random((batch.size, len(waves))) < person.response_probability[:, None])
@@ -139,7 +199,39 @@ def _answer_items(engine: Engine, latent: np.ndarray, scale: str, n_items: int):
 
 
 def response_tables(engine: Engine, in_data: np.ndarray):
-    """All stored responses of spells in the data: the survey rows and the per-response statistics."""
+    """Collect all stored responses of spells in the data: the survey rows and the per-response statistics.
+
+    The engine's response parts are emptied.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data : numpy.ndarray
+        Boolean by spell: the spell is in the data.
+
+    Returns
+    -------
+    surveys : dict of str to numpy.ndarray
+        ``spell, date`` and the item columns.
+    stats : dict of str to numpy.ndarray
+        The underscore statistics (``_lat_<scale>``, ...) for `compute_derived`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.surveys import response_tables
+    >>> surveys, stats = response_tables(engine, in_data)
+    >>> list(surveys)[:2]
+    ['spell', 'date']
+    """
     responses = {k: np.concatenate(v) for k, v in engine.response_parts.items()}
     engine.response_parts = {}
     keep = in_data[responses["spell"]]
@@ -149,7 +241,48 @@ def response_tables(engine: Engine, in_data: np.ndarray):
 
 
 def stored_responses(batch: Batch, responses: Responses, term_day: np.ndarray) -> dict:
-    """The batch's responses before the exit, as stored: spell, day, items, then statistics for `derived`."""
+    """Keep the batch's responses before the exit, as stored: spell, day, items, then statistics for `compute_derived`.
+
+    Parameters
+    ----------
+    batch : Batch
+        The new spells.
+    responses : Responses
+        Their potential responses (`draw_responses`).
+    term_day : numpy.ndarray
+        Each spell's termination day (`NO_DAY` if none).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``spell, date``, the item columns, then ``_lat_<scale>``,
+        ``_rnd_<scale>`` and ``_clip_<scale>`` per scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person, manager_context
+    >>> from alignment_research.simulate.performance import draw_performance
+    >>> from alignment_research.simulate.surveys import draw_responses, stored_responses
+    >>> person = draw_person(engine, ceo)
+    >>> goals = draw_goals(engine, ceo, person, draw_performance(engine, ceo))
+    >>> responses = draw_responses(engine, ceo, person, goals, manager_context(engine, ceo))
+    >>> stored = stored_responses(ceo, responses, np.array([NO_DAY]))
+    >>> len(stored["spell"]) == len(responses.day)
+    True
+    """
     keep = responses.day < term_day[responses.spell_row]
     out = {"spell": batch.spell_id[responses.spell_row][keep], "date": responses.day[keep]}
     out.update({column: answers[keep] for column, answers in responses.items.items()})
