@@ -4,7 +4,7 @@ Employees are numbered in order of first hire (a rehire keeps the number of
 the first spell) and get zero-padded ids ``E000001``; goals are numbered in
 order of cycle and goal number (``G0000001``). Rows are ordered by integer
 keys (employee number, date, ...) before the id strings are built;
-zero-padded ids sort the same way. The row index is set later (`_finish`).
+zero-padded ids sort the same way. The row index is set later (`finish_tables`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .days import _cycle_years, _dates
+from .days import cycle_years, to_dates
 from .truth import Truth
 
-__all__: list[str] = []
+__all__ = ["assemble_tables", "finish_tables"]
 
 
 def _ids(prefix: str, keys: np.ndarray, width: int) -> np.ndarray:
@@ -29,16 +29,70 @@ def _str_col(values) -> pd.Series:
     return s.where(s.notna(), np.nan)
 
 
-def _finish(table: pd.DataFrame) -> pd.DataFrame:
-    """Index a final table by source row number (the header is row 1)."""
+def finish_tables(table: pd.DataFrame) -> pd.DataFrame:
+    """Index a final table by source row number (the header is row 1).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One of the simulated study's tables, in its final row order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows and columns, indexed ``row`` = 2, 3, ... as a reader of
+        the CSV file would count them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from alignment_research.simulate.assemble import finish_tables
+    >>> finish_tables(pd.DataFrame({"x": [7, 8]}, index=[5, 1])).index.tolist()
+    [2, 3]
+    """
     table = table.reset_index(drop=True)
     table.index = pd.RangeIndex(2, len(table) + 2, name="row")
     return table
 
 
-def _assemble(sim: dict, truth: Truth):
-    """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``."""
-    cycle_names = np.array([str(y) for y in _cycle_years(truth)], dtype=object)
+def assemble_tables(sim: dict, truth: Truth):
+    """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``.
+
+    Employees are numbered in order of first hire and get their ids here;
+    day numbers become dates, cycle numbers cycle names.
+
+    Parameters
+    ----------
+    sim : dict
+        The engine's internal tables, as `run_engine` returns them.
+    truth : Truth
+        The true parameters of the run (its window gives the cycle names).
+
+    Returns
+    -------
+    tables : dict of str to pandas.DataFrame
+        ``employees, goals, reviews, surveys, programs, feedback`` in the
+        columns of the data contract (the row index is set later, by
+        `finish_tables`).
+    true_alignment : pandas.DataFrame
+        ``employee_id, cycle, alignment_cascade, alignment_org``: the
+        realised alignment of each person and cycle.
+    true_intervals : pandas.DataFrame
+        The exact hazard intervals of each spell in the window, led by
+        ``employee_id`` and ``spell``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.assemble import assemble_tables
+    >>> from alignment_research.simulate.engine import run_engine
+    >>> truth = ar.default_truth()
+    >>> tables, true_alignment, true_intervals = assemble_tables(run_engine(50, truth, np.random.default_rng(0)), truth)
+    >>> sorted(tables)
+    ['employees', 'feedback', 'goals', 'programs', 'reviews', 'surveys']
+    """
+    cycle_names = np.array([str(y) for y in cycle_years(truth)], dtype=object)
     ids = _EmployeeIds(sim["spells"])
     employees, spell_number = _employees_table(sim["spells"], ids)
     tables = {
@@ -86,8 +140,8 @@ def _employees_table(spells: pd.DataFrame, ids: _EmployeeIds):
     number = number[order]
     employees = pd.DataFrame({
         "employee_id": ids.id(number),
-        "hire_date": _dates(by_employee["hire"]),
-        "termination_date": _dates(by_employee["term"]),
+        "hire_date": to_dates(by_employee["hire"]),
+        "termination_date": to_dates(by_employee["term"]),
         "termination_type": _str_col(by_employee["term_type"]),
         "department": _str_col(by_employee["department"]),
         "job_level": pd.array(by_employee["job_level"].to_numpy(), dtype="Int64"),
@@ -145,7 +199,7 @@ def _surveys_table(responses: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     number = ids.number(responses["spell"])
     order = np.lexsort((number, responses["date"].to_numpy()))
     surveys = pd.DataFrame({"employee_id": ids.id(number[order]),
-                            "survey_date": _dates(responses["date"].to_numpy()[order])})
+                            "survey_date": to_dates(responses["date"].to_numpy()[order])})
     for c in items:
         surveys[c] = responses[c].to_numpy(float)[order]
     surveys["_spell"] = responses["spell"].to_numpy()[order]
@@ -160,8 +214,8 @@ def _programs_table(programs: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     return pd.DataFrame({
         "employee_id": ids.id(number[order]),
         "program": _str_col(programs["program"].to_numpy()[order]),
-        "start_date": _dates(programs["start"].to_numpy()[order]),
-        "end_date": _dates(programs["end"].to_numpy()[order]),
+        "start_date": to_dates(programs["start"].to_numpy()[order]),
+        "end_date": to_dates(programs["end"].to_numpy()[order]),
         "status": _str_col(programs["status"].to_numpy()[order]),
         "_spell": programs["spell"].to_numpy()[order],
     })
@@ -174,7 +228,7 @@ def _feedback_table(feedback: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
     order = np.lexsort((kind_code, number, feedback["date"].to_numpy()))
     return pd.DataFrame({
         "employee_id": ids.id(number[order]),
-        "date": _dates(feedback["date"].to_numpy()[order]),
+        "date": to_dates(feedback["date"].to_numpy()[order]),
         "kind": _str_col(feedback["kind"].to_numpy()[order]),
         "giver_id": ids.id(ids.number(feedback["giver"].to_numpy()[order])),
         "_spell": feedback["spell"].to_numpy()[order],

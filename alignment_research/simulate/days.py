@@ -1,8 +1,8 @@
 """Day numbers: the engine's integer calendar (days since 1970-01-01), and two link functions.
 
-The engine works on integer day numbers, never on dates: ``_day`` turns a
-date into one, ``_dates`` turns an array back into ``datetime64[ns]``.
-``_NO_DAY`` (the largest int64) stands for "no date" (no termination, no
+The engine works on integer day numbers, never on dates: ``to_day_number`` turns a
+date into one, ``to_dates`` turns an array back into ``datetime64[ns]``.
+``NO_DAY`` (the largest int64) stands for "no date" (no termination, no
 programme start), so an open spell compares as ending after every day.
 """
 
@@ -13,37 +13,127 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__: list[str] = []
+__all__ = ["NO_DAY", "YEAR", "cycle_years", "expit", "logit", "to_dates", "to_day_number"]
 
 if TYPE_CHECKING:  # annotations only
     from .truth import Truth
 
 _DAY0 = np.datetime64("1970-01-01", "D")
-_NO_DAY = np.iinfo(np.int64).max  # "no date" sentinel in internal day arrays
-_YEAR = 365.25  # days per year, for rates per year and person-years
+NO_DAY = np.iinfo(np.int64).max  # "no date" sentinel in internal day arrays
+YEAR = 365.25  # days per year, for rates per year and person-years
 
 
-def _day(d: dt.date) -> int:
-    """Day number of a date."""
+def to_day_number(d: dt.date) -> int:
+    """Convert a date into its day number (days since 1970-01-01).
+
+    Parameters
+    ----------
+    d : datetime.date
+        The date.
+
+    Returns
+    -------
+    int
+        Its day number.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from alignment_research.simulate.days import to_day_number
+    >>> to_day_number(dt.date(1970, 1, 11))
+    10
+    """
     return int((np.datetime64(d, "D") - _DAY0).astype(np.int64))
 
 
-def _dates(days) -> np.ndarray:
-    """``datetime64[ns]`` of day numbers (``NaT`` for ``_NO_DAY``)."""
+def to_dates(days) -> np.ndarray:
+    """Convert day numbers into ``datetime64[ns]`` dates (``NaT`` for ``NO_DAY``).
+
+    Parameters
+    ----------
+    days : array-like of int
+        Day numbers, `NO_DAY` for "no date".
+
+    Returns
+    -------
+    numpy.ndarray
+        The dates, ``datetime64[ns]``.
+
+    Examples
+    --------
+    >>> from alignment_research.simulate.days import NO_DAY, to_dates
+    >>> to_dates([10, NO_DAY]).astype(str).tolist()
+    ['1970-01-11T00:00:00.000000000', 'NaT']
+    """
     days = np.asarray(days, dtype=np.int64)
-    out = (_DAY0 + np.where(days == _NO_DAY, 0, days).astype("timedelta64[D]")).astype("datetime64[ns]")
-    out[days == _NO_DAY] = np.datetime64("NaT")
+    out = (_DAY0 + np.where(days == NO_DAY, 0, days).astype("timedelta64[D]")).astype("datetime64[ns]")
+    out[days == NO_DAY] = np.datetime64("NaT")
     return out
 
 
-def _cycle_years(truth: Truth) -> list[int]:
-    """Calendar years of the review cycles: the year before the window, then every window year."""
+def cycle_years(truth: Truth) -> list[int]:
+    """List the calendar years of the review cycles: the year before the window, then every window year.
+
+    Parameters
+    ----------
+    truth : Truth
+        The true parameters (``window_start``, ``window_end``).
+
+    Returns
+    -------
+    list of int
+        The cycle years in order.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.days import cycle_years
+    >>> truth = ar.default_truth()
+    >>> cycle_years(truth) == list(range(truth.window_start.year - 1, truth.window_end.year + 1))
+    True
+    """
     return list(range(truth.window_start.year - 1, truth.window_end.year + 1))
 
 
-def _expit(x):
+def expit(x):
+    """Compute the logistic function ``1 / (1 + exp(-x))``.
+
+    Parameters
+    ----------
+    x : float or numpy.ndarray
+        Values on the logit scale.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Probabilities.
+
+    Examples
+    --------
+    >>> from alignment_research.simulate.days import expit
+    >>> float(expit(0.0))
+    0.5
+    """
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _logit(p):
+def logit(p):
+    """Compute the log odds ``log(p / (1 - p))``, the inverse of `expit`.
+
+    Parameters
+    ----------
+    p : float or numpy.ndarray
+        Probabilities strictly between 0 and 1.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Values on the logit scale.
+
+    Examples
+    --------
+    >>> from alignment_research.simulate.days import expit, logit
+    >>> float(logit(0.5)), round(float(expit(logit(0.2))), 12)
+    (0.0, 0.2)
+    """
     return np.log(p) - np.log1p(-p)

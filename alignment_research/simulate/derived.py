@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .days import _NO_DAY, _YEAR, _day
+from .days import NO_DAY, YEAR, to_day_number
 from .truth import SCALE_ITEMS
 
-__all__: list[str] = []
+__all__ = ["compute_derived"]
 
 if TYPE_CHECKING:  # annotations only
     import pandas as pd
 
-    from .engine import _Engine
+    from .engine import Engine
 
 
 def _implied_alpha(var_latent: float, item_var: np.ndarray) -> float:
@@ -25,9 +25,55 @@ def _implied_alpha(var_latent: float, item_var: np.ndarray) -> float:
     return float(k / (k - 1) * (1 - (k * var_latent + item_var.sum()) / total))
 
 
-def _derived(engine: _Engine, truth, in_data_spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray,
-             stats: dict, tree: pd.DataFrame) -> dict:
-    """Implied scale reliabilities, clipped item shares, yearly exit rates, alignment and counts."""
+def compute_derived(engine: Engine, truth, in_data_spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray,
+                    stats: dict, tree: pd.DataFrame) -> dict:
+    """Compute what a run implies: scale reliabilities, clipped item shares, yearly exit rates, alignment, counts.
+
+    They are informational (written to ``truth.yaml`` under ``derived``), not
+    parameters of the simulation.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    truth : Truth
+        The true parameters of the run.
+    in_data_spells : numpy.ndarray
+        Spell numbers of the spells in the data.
+    end_day : numpy.ndarray
+        Each spell's first day not employed (the window end + 1 if still employed).
+    entry_day : numpy.ndarray
+        Each spell's first day in the window.
+    stats : dict
+        The per-response statistics of `response_tables`.
+    tree : pandas.DataFrame
+        The organisation's positions (`build_tree`).
+
+    Returns
+    -------
+    dict
+        Name -> value (rounded floats, integers, or dicts of them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> end_day = np.where(engine.spells["term_day"] == NO_DAY, engine.window_end_day + 1, engine.spells["term_day"])
+    >>> entry_day = np.maximum(engine.spells["hire_day"], engine.window_start_day)
+    >>> from alignment_research.simulate.derived import compute_derived
+    >>> from alignment_research.simulate.surveys import response_tables
+    >>> _, stats = response_tables(engine, in_data)
+    >>> derived = compute_derived(engine, engine.truth, np.flatnonzero(in_data), end_day, entry_day, stats, tree)
+    >>> derived["n_positions"], derived["n_spells_simulated"] == engine.n_spells
+    (30, True)
+    """
     out = _scale_quality(truth, stats)
     out["exit_rates_per_person_year"] = _exit_rates(engine, truth, in_data_spells, end_day, entry_day)
     out.update(_alignment_summary(engine, in_data_spells))
@@ -53,16 +99,16 @@ def _scale_quality(truth, stats: dict) -> dict:
     return {"implied_alpha": alphas, "clipped_item_share": clip_share}
 
 
-def _exit_rates(engine: _Engine, truth, spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray) -> dict:
+def _exit_rates(engine: Engine, truth, spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray) -> dict:
     """Realised yearly exit rates by cause (exits per person-year at risk)."""
     term_day, cause = engine.spells["term_day"], engine.spells["exit_cause"]
     rates = {}
     for y in range(engine.first_window_year, truth.window_end.year + 1):
-        first, after = _day(dt.date(y, 1, 1)), _day(dt.date(y + 1, 1, 1))
+        first, after = to_day_number(dt.date(y, 1, 1)), to_day_number(dt.date(y + 1, 1, 1))
         at_risk = np.clip(np.minimum(end_day[spells], after) - np.maximum(entry_day[spells], first), 0, None)
-        person_years = at_risk.sum() / _YEAR
+        person_years = at_risk.sum() / YEAR
         term = term_day[spells]
-        in_year = (term != _NO_DAY) & (term >= first) & (term < after)
+        in_year = (term != NO_DAY) & (term >= first) & (term < after)
         rates[str(y)] = {
             "voluntary": round(float((in_year & (cause[spells] == 0)).sum() / person_years), 4),
             "involuntary": round(float((in_year & (cause[spells] == 1)).sum() / person_years), 4),
@@ -71,7 +117,7 @@ def _exit_rates(engine: _Engine, truth, spells: np.ndarray, end_day: np.ndarray,
     return rates
 
 
-def _alignment_summary(engine: _Engine, spells: np.ndarray) -> dict:
+def _alignment_summary(engine: Engine, spells: np.ndarray) -> dict:
     """Mean cascade alignment per cycle, and the share of employee-cycles whose manager has no goals."""
     arrays = engine.spells
     alignment = arrays["alignment_cascade"][spells]

@@ -6,19 +6,19 @@ successor is hired 1..``vacancy_days_max`` days later. The tree is
 simulated depth by depth (a spell's covariates depend only on its manager,
 one level up, simulated before) and, within a depth, in rounds of
 successors, in batches of at most ``_CHUNK`` spells. One batch
-(`_Engine.simulate_batch`) goes through these stages, drawing from one
+(`Engine.simulate_batch`) goes through these stages, drawing from one
 generator in this order:
 
-1. the manager on each spell (`_Engine._new_batch`, no draws);
-2. what each person brings (`people._draw_person`);
-3. latent performance and potential ratings (`performance._draw_performance`);
-4. goals, parents, weights, attainment, alignment (`goals._draw_goals`);
-5. survey responses and item answers (`surveys._draw_responses`);
-6. the exit (`exits._draw_exits`), which also records the exact hazard intervals;
-7. truncation of the potential paths at the exit, then storage (`_Engine._store`).
+1. the manager on each spell (`Engine._new_batch`, no draws);
+2. what each person brings (`people.draw_person`);
+3. latent performance and potential ratings (`performance.draw_performance`);
+4. goals, parents, weights, attainment, alignment (`goals.draw_goals`);
+5. survey responses and item answers (`surveys.draw_responses`);
+6. the exit (`exits.draw_exits`), which also records the exact hazard intervals;
+7. truncation of the potential paths at the exit, then storage (`Engine._store`).
 
 After a depth, its managers' leadership-development starts are drawn
-(`programs._nominate_leadership_development`). Finally `_tables_from_engine`
+(`programs.nominate_leadership_development`). Finally `_tables_from_engine`
 keeps the spells in the data and draws rehires, programme enrolments and
 feedback events.
 
@@ -31,7 +31,7 @@ Glossary of the engine's state (all days are integer day numbers, see `days`):
 * ``goals``: dict of arrays, one entry per goal (``owner, cycle, parent,
   weight, attainment, reaches_org, owner_in_cycle``);
 * ``*_parts``: lists of per-batch arrays not yet concatenated;
-* ``holders``: who holds which position when (`organisation._PositionHolders`),
+* ``holders``: who holds which position when (`organisation.PositionHolders`),
   over the depth just finished (the managers of the next depth);
 * ``cycle_*_day``: first and last day of each review cycle (calendar year,
   from the year before the window); ``year_start_day``: 1 January of each
@@ -45,50 +45,50 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from .days import _NO_DAY, _YEAR, _cycle_years, _day
-from .derived import _derived
-from .exits import _draw_exits
-from .feedback import _draw_feedback
-from .goals import _draw_goals, _goal_tables
-from .organisation import _build_tree, _PositionHolders
-from .people import _Batch, _draw_person, _manager_context, _rehire
-from .performance import _draw_performance, _latest_known_rating, _rating_cuts, _review_table
-from .programs import _draw_programs, _nominate_leadership_development
-from .surveys import _draw_responses, _mean_log_feedback_multiplier, _response_tables, _stored_responses
+from .days import NO_DAY, YEAR, cycle_years, to_day_number
+from .derived import compute_derived
+from .exits import draw_exits
+from .feedback import draw_feedback
+from .goals import draw_goals, goal_tables
+from .organisation import PositionHolders, build_tree
+from .people import Batch, draw_person, draw_rehires, manager_context
+from .performance import draw_performance, latest_known_rating, rating_cuts, review_table
+from .programs import draw_programs, nominate_leadership_development
+from .surveys import draw_responses, mean_log_feedback_multiplier, response_tables, stored_responses
 from .truth import SCALE_ITEMS, Truth
 
-__all__: list[str] = []
+__all__ = ["Engine", "run_engine"]
 
 _CHUNK = 20_000  # spells simulated together
 
 
-class _Engine:
-    """State of one simulation run (internal; see the module docstring)."""
+class Engine:
+    """State of one simulation run: its calendar, the spells, goals and responses so far (see the module docstring)."""
 
     def __init__(self, truth: Truth, rng: np.random.Generator):
         self.truth = truth
         self.rng = rng
-        self.window_start_day, self.window_end_day = _day(truth.window_start), _day(truth.window_end)
-        self.cycle_years = _cycle_years(truth)
+        self.window_start_day, self.window_end_day = to_day_number(truth.window_start), to_day_number(truth.window_end)
+        self.cycle_years = cycle_years(truth)
         self.n_cycles = len(self.cycle_years)
-        self.cycle_start_day = np.array([_day(dt.date(y, 1, 1)) for y in self.cycle_years])
-        self.cycle_end_day = np.array([_day(dt.date(y, 12, 31)) for y in self.cycle_years])
+        self.cycle_start_day = np.array([to_day_number(dt.date(y, 1, 1)) for y in self.cycle_years])
+        self.cycle_end_day = np.array([to_day_number(dt.date(y, 12, 31)) for y in self.cycle_years])
         self.first_window_year = self.cycle_years[1]  # window years index the "latest known" tables
         self.year_start_day = np.array(
-            [_day(dt.date(y, 1, 1)) for y in range(self.first_window_year, truth.window_end.year + 2)])
+            [to_day_number(dt.date(y, 1, 1)) for y in range(self.first_window_year, truth.window_end.year + 2)])
         self.n_years = len(self.year_start_day) - 1
-        waves = np.array([_day(dt.date(y, m, 1)) for y in range(self.first_window_year, truth.window_end.year + 1)
-                          for m in truth.survey_months])
+        window_years = range(self.first_window_year, truth.window_end.year + 1)
+        waves = np.array([to_day_number(dt.date(y, m, 1)) for y in window_years for m in truth.survey_months])
         self.wave_open_day = waves[(waves >= self.window_start_day) & (waves <= self.window_end_day)]
-        self.history_start_day = self.window_start_day - int(round(truth.history_years * _YEAR))
-        self.rating_cuts = _rating_cuts(truth.rating_shares)
+        self.history_start_day = self.window_start_day - int(round(truth.history_years * YEAR))
+        self.rating_cuts = rating_cuts(truth.rating_shares)
         self.job_level_log_hr = np.zeros(8)  # voluntary log-hazard ratio by job level
         for level, value in truth.hr_job_level.items():
             self.job_level_log_hr[int(level)] = value
-        self.involuntary_daily_rate = -np.log1p(-truth.involuntary_rate) / _YEAR
-        self.other_daily_rate = -np.log1p(-truth.other_rate) / _YEAR
+        self.involuntary_daily_rate = -np.log1p(-truth.involuntary_rate) / YEAR
+        self.other_daily_rate = -np.log1p(-truth.other_rate) / YEAR
         self.item_columns = {s: [f"{s}_{j}" for j in range(1, k + 1)] for s, (k, _) in SCALE_ITEMS.items()}
-        self.mean_log_feedback = _mean_log_feedback_multiplier(truth.feedback_rate_shape)
+        self.mean_log_feedback = mean_log_feedback_multiplier(truth.feedback_rate_shape)
         self.spells: dict[str, np.ndarray] = {}
         self.goals: dict[str, np.ndarray] = {}
         self.spell_parts: dict[str, list] = {}
@@ -100,7 +100,7 @@ class _Engine:
         self.n_goals = 0
         # set by run (the tree's arrays by slot) and by finish_depth (look-ups over the depth just finished)
         self.tree_parent = self.tree_level = self.tree_is_manager = np.zeros(0, np.int64)
-        self.holders: _PositionHolders | None = None
+        self.holders: PositionHolders | None = None
         self.unrelated_goal_pool: list[np.ndarray] = []  # per cycle: goal ids another team's goals may link to
 
     def year_index(self, days):
@@ -122,7 +122,7 @@ class _Engine:
                 # spells of one depth are independent given the depth above: chunks bound the memory
                 term_day = np.concatenate([self.simulate_batch(slot[i : i + _CHUNK], hire_day[i : i + _CHUNK], d)
                                            for i in range(0, len(slot), _CHUNK)])
-                left = term_day != _NO_DAY
+                left = term_day != NO_DAY
                 successor_hire = term_day[left] + self.rng.integers(1, self.truth.vacancy_days_max + 1, left.sum())
                 ok = successor_hire <= self.window_end_day - 1
                 slot, hire_day = slot[left][ok], successor_hire[ok]
@@ -135,13 +135,13 @@ class _Engine:
         at_depth = np.flatnonzero(spells["depth"] == depth)
         in_data = spells["term_day"][at_depth] > self.window_start_day
         if depth >= 1:
-            _nominate_leadership_development(self, at_depth[self.tree_is_manager[spells["slot"][at_depth]] & in_data])
+            nominate_leadership_development(self, at_depth[self.tree_is_manager[spells["slot"][at_depth]] & in_data])
         # pools of goals another team may serve ("unrelated" parents): managers' goals in the data
         managers_in_data = (self.tree_is_manager[spells["slot"]] & (spells["term_day"] > self.window_start_day)
                             & (spells["depth"] == depth))
         ok = managers_in_data[self.goals["owner"]] & self.goals["owner_in_cycle"]
         self.unrelated_goal_pool = [np.flatnonzero(ok & (self.goals["cycle"] == c)) for c in range(self.n_cycles)]
-        self.holders = _PositionHolders(at_depth, spells, self.history_start_day, self.window_end_day)
+        self.holders = PositionHolders(at_depth, spells, self.history_start_day, self.window_end_day)
 
     def _concatenate_parts(self) -> None:
         self.spells = {k: np.concatenate(v) for k, v in self.spell_parts.items()}
@@ -157,18 +157,18 @@ class _Engine:
     def simulate_batch(self, slot: np.ndarray, hire_day: np.ndarray, depth: int) -> np.ndarray:
         """Simulate new spells of one depth through every stage; store them; return their termination days."""
         batch = self._new_batch(slot, hire_day, depth)
-        person = _draw_person(self, batch)
-        performance = _draw_performance(self, batch)
-        goals = _draw_goals(self, batch, person, performance)
-        manager = _manager_context(self, batch)
-        own_latest = _latest_known_rating(np.where(performance.rateable, performance.rating, np.nan), self.n_years)
-        responses = _draw_responses(self, batch, person, goals, manager)
-        exits = _draw_exits(self, batch, person, goals.alignment_cascade, manager, own_latest, responses)
+        person = draw_person(self, batch)
+        performance = draw_performance(self, batch)
+        goals = draw_goals(self, batch, person, performance)
+        manager = manager_context(self, batch)
+        own_latest = latest_known_rating(np.where(performance.rateable, performance.rating, np.nan), self.n_years)
+        responses = draw_responses(self, batch, person, goals, manager)
+        exits = draw_exits(self, batch, person, goals.alignment_cascade, manager, own_latest, responses)
         self.interval_parts.append(exits.intervals)
         self._store(batch, person, performance, goals, responses, exits)
         return exits.term_day
 
-    def _new_batch(self, slot: np.ndarray, hire_day: np.ndarray, depth: int) -> _Batch:
+    def _new_batch(self, slot: np.ndarray, hire_day: np.ndarray, depth: int) -> Batch:
         """Number the new spells; the manager is the parent position's holder at max(hire, window start)."""
         n = len(slot)
         spell_id = self.n_spells + np.arange(n)
@@ -179,13 +179,13 @@ class _Engine:
             manager = self.holders.holder_on(self.tree_parent[slot], np.maximum(hire_day, self.window_start_day))
             in_data = self.spells["term_day"][np.maximum(manager, 0)] > self.window_start_day
             manager = np.where((manager >= 0) & in_data, manager, -1)
-        return _Batch(slot=slot, hire_day=hire_day, depth=depth, spell_id=spell_id, job_level=self.tree_level[slot],
+        return Batch(slot=slot, hire_day=hire_day, depth=depth, spell_id=spell_id, job_level=self.tree_level[slot],
                       manager=manager)
 
     def _store(self, batch, person, performance, goals, responses, exits) -> None:
         """Truncate the potential paths at the exit and append the batch to the engine's arrays.
 
-        ``_NO_DAY`` is the largest int64, so a spell without exit compares as never ended.
+        ``NO_DAY`` is the largest int64, so a spell without exit compares as never ended.
         """
         term_day = exits.term_day
         rated = performance.rateable & (term_day[:, None] > self.cycle_end_day[None, :])
@@ -201,15 +201,15 @@ class _Engine:
                 effect_on_reports_engagement=person.effect_on_reports_engagement,
                 effect_on_reports_leadership=person.effect_on_reports_leadership,
                 feedback_multiplier=person.feedback_multiplier,
-                leadership_start_day=np.full(batch.size, _NO_DAY, np.int64),
-                latest_rating=_latest_known_rating(rating, self.n_years), rating=rating,
+                leadership_start_day=np.full(batch.size, NO_DAY, np.int64),
+                latest_rating=latest_known_rating(rating, self.n_years), rating=rating,
                 target_attainment=np.where(rated, goals.target_attainment, np.nan),
                 first_goal_id=goals.first_goal_id, goal_count=goals.goal_count,
                 alignment_cascade=goals.alignment_cascade, alignment_org=goals.alignment_org)
         _append(self.goal_parts, owner=batch.spell_id[goals.owner], cycle=goals.cycle, parent=goals.parent,
                 weight=goals.weight, attainment=goals.attainment, reaches_org=goals.reaches_org,
                 owner_in_cycle=pair_kept[goals.goal_pair])
-        _append(self.response_parts, **_stored_responses(batch, responses, term_day))
+        _append(self.response_parts, **stored_responses(batch, responses, term_day))
 
 
 def _append(store: dict, **arrays) -> None:
@@ -217,13 +217,43 @@ def _append(store: dict, **arrays) -> None:
         store.setdefault(k, []).append(np.asarray(v))
 
 
-def _run_engine(n: int, truth: Truth, rng: np.random.Generator) -> dict:
-    """Simulate the organisation until exactly ``n`` spells fall in the window; return internal tables."""
+def run_engine(n: int, truth: Truth, rng: np.random.Generator) -> dict:
+    """Simulate the organisation until exactly ``n`` spells fall in the window; return its internal tables.
+
+    The organisation's size is calibrated over a few attempts; surplus
+    in-window hires of individual contributors are then dropped at random.
+
+    Parameters
+    ----------
+    n : int
+        Number of spells in the data (``n_employees`` of `simulate_study`).
+    truth : Truth
+        The true parameters.
+    rng : numpy.random.Generator
+        The run's only generator.
+
+    Returns
+    -------
+    dict
+        ``spells, goals, reviews, surveys, programs, feedback,
+        true_alignment, true_intervals`` (DataFrames with spell and day
+        numbers; `assemble_tables` makes them canonical) and ``derived``
+        (see `compute_derived`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import run_engine
+    >>> tables = run_engine(50, ar.default_truth(), np.random.default_rng(0))
+    >>> len(tables["spells"])
+    50
+    """
     ratio = 1.7  # spells in the data per position, refined after each attempt
     for _attempt in range(8):
         n_slots = max(int(np.ceil(n / ratio * 1.03)), 8)
-        tree = _build_tree(n_slots, truth, rng)
-        engine = _Engine(truth, rng)
+        tree = build_tree(n_slots, truth, rng)
+        engine = Engine(truth, rng)
         engine.run(tree)
         spells = engine.spells
         in_data = spells["term_day"] > engine.window_start_day
@@ -241,34 +271,34 @@ def _run_engine(n: int, truth: Truth, rng: np.random.Generator) -> dict:
     return _tables_from_engine(engine, tree, in_data, truth, rng)
 
 
-def _tables_from_engine(engine: _Engine, tree: pd.DataFrame, in_data: np.ndarray, truth: Truth, rng) -> dict:
+def _tables_from_engine(engine: Engine, tree: pd.DataFrame, in_data: np.ndarray, truth: Truth, rng) -> dict:
     """Internal tables of the spells in the data (spell and day numbers; `assemble` makes them canonical)."""
     spells = engine.spells
     in_data_spells = np.flatnonzero(in_data)
     term_day = spells["term_day"]
-    end_day = np.where(term_day == _NO_DAY, engine.window_end_day + 1, term_day)  # first day not employed
+    end_day = np.where(term_day == NO_DAY, engine.window_end_day + 1, term_day)  # first day not employed
     entry_day = np.maximum(spells["hire_day"], engine.window_start_day)
     spell_table = _spell_table(engine, tree, in_data, truth, rng)
-    goals, true_alignment = _goal_tables(engine, in_data)
-    reviews = _review_table(engine, in_data_spells)
-    surveys, stats = _response_tables(engine, in_data)
-    programs = _draw_programs(engine, in_data_spells, end_day, entry_day, truth, rng)
-    feedback = _draw_feedback(engine, in_data, end_day, entry_day, truth, rng)
+    goals, true_alignment = goal_tables(engine, in_data)
+    reviews = review_table(engine, in_data_spells)
+    surveys, stats = response_tables(engine, in_data)
+    programs = draw_programs(engine, in_data_spells, end_day, entry_day, truth, rng)
+    feedback = draw_feedback(engine, in_data, end_day, entry_day, truth, rng)
     intervals = pd.concat(engine.interval_parts, ignore_index=True)
     engine.interval_parts = []
     intervals = intervals[in_data[intervals["spell"].to_numpy()]]
-    derived = _derived(engine, truth, in_data_spells, end_day, entry_day, stats, tree)
+    derived = compute_derived(engine, truth, in_data_spells, end_day, entry_day, stats, tree)
     return {"spells": spell_table, "goals": goals, "reviews": reviews, "surveys": pd.DataFrame(surveys),
             "programs": programs, "feedback": feedback, "true_alignment": true_alignment,
             "true_intervals": intervals, "derived": derived}
 
 
-def _spell_table(engine: _Engine, tree: pd.DataFrame, in_data: np.ndarray, truth: Truth, rng) -> pd.DataFrame:
+def _spell_table(engine: Engine, tree: pd.DataFrame, in_data: np.ndarray, truth: Truth, rng) -> pd.DataFrame:
     """One row per spell in the data, with its person (rehires share one), position attributes and exit."""
     spells = engine.spells
     kept = np.flatnonzero(in_data)
     leaf = ~engine.tree_is_manager[spells["slot"]]
-    person, gender, birth_year = _rehire(engine, in_data, leaf, truth, rng)
+    person, gender, birth_year = draw_rehires(engine, in_data, leaf, truth, rng)
     department = tree["department"].to_numpy(object)[spells["slot"]]
     location = tree["location"].to_numpy(object)[spells["slot"]]
     cause = spells["exit_cause"][kept]

@@ -41,14 +41,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .days import _NO_DAY
+from .days import NO_DAY
 
-__all__: list[str] = []
+__all__ = ["draw_exits"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
-    from .people import _Batch, _ManagerContext, _PersonDraws
-    from .surveys import _Responses
+    from .engine import Engine
+    from .people import Batch, ManagerContext, PersonDraws
+    from .surveys import Responses
 
 _EXIT_TYPES = np.array(["voluntary", "involuntary", "other", "censored"], dtype=object)
 
@@ -57,7 +57,7 @@ _EXIT_TYPES = np.array(["voluntary", "involuntary", "other", "censored"], dtype=
 class _Exits:
     """Exit of each spell of a batch, and the covariate path the voluntary hazard used."""
 
-    term_day: np.ndarray  # termination day, ``_NO_DAY`` if none in the window
+    term_day: np.ndarray  # termination day, ``NO_DAY`` if none in the window
     cause: np.ndarray  # 0 voluntary, 1 involuntary, 2 other, -1 none
     intervals: pd.DataFrame  # see `_hazard_intervals`
 
@@ -77,15 +77,66 @@ class _CovariatePath:
     eta: np.ndarray  # voluntary log relative hazard
 
 
-def _draw_exits(engine: _Engine, batch: _Batch, person: _PersonDraws, alignment: np.ndarray,
-                manager: _ManagerContext, own_latest_rating: np.ndarray, responses: _Responses) -> _Exits:
-    """Draw each spell's exit: first before the window (expected covariates), then along its covariate path."""
+def draw_exits(engine: Engine, batch: Batch, person: PersonDraws, alignment: np.ndarray,
+               manager: ManagerContext, own_latest_rating: np.ndarray, responses: Responses) -> _Exits:
+    """Draw each spell's exit: first before the window (expected covariates), then along its covariate path.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator and calendar).
+    batch : Batch
+        The new spells.
+    person : PersonDraws
+        What each person brings (`draw_person`).
+    alignment : numpy.ndarray
+        Cascade alignment, spells x cycles (NaN without goals).
+    manager : ManagerContext
+        What each spell's manager brings (`manager_context`).
+    own_latest_rating : numpy.ndarray
+        The spell's own latest known rating, spells x window years.
+    responses : Responses
+        The spell's survey responses (`draw_responses`).
+
+    Returns
+    -------
+    _Exits
+        ``term_day`` (`NO_DAY` if none in the window), ``cause`` (0
+        voluntary, 1 involuntary, 2 other, -1 none) and ``intervals``, the
+        exact hazard intervals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.exits import draw_exits
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person, manager_context
+    >>> from alignment_research.simulate.performance import draw_performance, latest_known_rating
+    >>> from alignment_research.simulate.surveys import draw_responses
+    >>> person, performance = draw_person(engine, ceo), draw_performance(engine, ceo)
+    >>> goals, manager = draw_goals(engine, ceo, person, performance), manager_context(engine, ceo)
+    >>> own = latest_known_rating(np.where(performance.rateable, performance.rating, np.nan), engine.n_years)
+    >>> responses = draw_responses(engine, ceo, person, goals, manager)
+    >>> exits = draw_exits(engine, ceo, person, goals.alignment_cascade, manager, own, responses)
+    >>> exits.term_day.shape, int(exits.cause[0]) in (-1, 0, 1, 2)
+    ((1,), True)
+    """
     truth = engine.truth
     E = engine.rng.exponential(size=(3, batch.size))
     expected_engagement = (truth.engagement_intercept + manager.engagement_effect + person.engagement_effect
                            + truth.engagement_alignment * person.link_probability)
     term_day, cause, H_before = _exits_before_window(engine, batch, person, expected_engagement, E)
-    live = np.flatnonzero(term_day == _NO_DAY)
+    live = np.flatnonzero(term_day == NO_DAY)
     path = _covariate_path(engine, batch, live, alignment, manager, own_latest_rating, responses, expected_engagement)
     exit_day, exit_cause = _first_exit_on_path(engine, batch, path, E - H_before)
     term_day[live] = exit_day
@@ -93,11 +144,11 @@ def _draw_exits(engine: _Engine, batch: _Batch, person: _PersonDraws, alignment:
     return _Exits(term_day=term_day, cause=cause, intervals=_hazard_intervals(engine, batch, path, term_day, cause))
 
 
-def _exits_before_window(engine: _Engine, batch: _Batch, person: _PersonDraws, expected_engagement: np.ndarray,
+def _exits_before_window(engine: Engine, batch: Batch, person: PersonDraws, expected_engagement: np.ndarray,
                          E: np.ndarray):
     """Exits between the hire and the window start, at the expected covariates.
 
-    Returns the termination day and cause of every spell (``_NO_DAY`` and -1
+    Returns the termination day and cause of every spell (``NO_DAY`` and -1
     for those who reach the window) and each cause's cumulative hazard
     until the window start.
     """
@@ -119,20 +170,20 @@ def _exits_before_window(engine: _Engine, batch: _Batch, person: _PersonDraws, e
     first_cause = np.argmin(at, axis=0)
     first_at = at.min(axis=0)
     left = np.isfinite(first_at)
-    term_day = np.full(n, _NO_DAY, np.int64)
+    term_day = np.full(n, NO_DAY, np.int64)
     cause = np.full(n, -1)
     term_day[left] = hire[left] + np.maximum(np.ceil(first_at[left]), 1).astype(np.int64)
     cause[left] = first_cause[left]
     return term_day, cause, H
 
 
-def _covariate_path(engine: _Engine, batch: _Batch, live: np.ndarray, alignment: np.ndarray,
-                    manager: _ManagerContext, own_latest_rating: np.ndarray, responses: _Responses,
+def _covariate_path(engine: Engine, batch: Batch, live: np.ndarray, alignment: np.ndarray,
+                    manager: ManagerContext, own_latest_rating: np.ndarray, responses: Responses,
                     expected_engagement: np.ndarray) -> _CovariatePath:
     """Cut each live spell's window time at the covariate change points; the covariates on each segment."""
     truth, w1, n_waves = engine.truth, engine.window_end_day, len(engine.wave_open_day)
     entry = np.maximum(batch.hire_day, engine.window_start_day)
-    response_day = np.full((batch.size, n_waves), _NO_DAY, np.int64)
+    response_day = np.full((batch.size, n_waves), NO_DAY, np.int64)
     response_day[responses.spell_row, responses.wave] = responses.day
     engagement_score = np.full((batch.size, n_waves), np.nan)
     engagement_score[responses.spell_row, responses.wave] = responses.scale_score["engagement"]
@@ -163,11 +214,11 @@ def _covariate_path(engine: _Engine, batch: _Batch, live: np.ndarray, alignment:
     return path
 
 
-def _first_exit_on_path(engine: _Engine, batch: _Batch, path: _CovariatePath, E_left: np.ndarray):
+def _first_exit_on_path(engine: Engine, batch: Batch, path: _CovariatePath, E_left: np.ndarray):
     """Invert each cause's cumulative hazard along the path; the first cause in the window wins.
 
     ``E_left`` is what remains of each cause's exponential draw at the window
-    start. Returns the termination day (``_NO_DAY`` if none) and cause (-1)
+    start. Returns the termination day (``NO_DAY`` if none) and cause (-1)
     of each live spell.
     """
     truth, live, a, b = engine.truth, path.live, path.a, path.b
@@ -205,10 +256,10 @@ def _first_exit_on_path(engine: _Engine, batch: _Batch, path: _CovariatePath, E_
     in_window = np.isfinite(first_x) & (first_x <= engine.window_end_day)
     entry = np.maximum(batch.hire_day, engine.window_start_day)[live]
     day = np.where(in_window, np.maximum(np.ceil(np.where(in_window, first_x, 0)).astype(np.int64), entry + 1), 0)
-    return np.where(in_window, day, _NO_DAY), np.where(in_window, first_cause, -1)
+    return np.where(in_window, day, NO_DAY), np.where(in_window, first_cause, -1)
 
 
-def _hazard_intervals(engine: _Engine, batch: _Batch, path: _CovariatePath, term_day: np.ndarray,
+def _hazard_intervals(engine: Engine, batch: Batch, path: _CovariatePath, term_day: np.ndarray,
                       cause: np.ndarray) -> pd.DataFrame:
     """The exact ``(start, stop]`` tenure-day intervals the voluntary hazard used, from entry to exit.
 
@@ -217,7 +268,7 @@ def _hazard_intervals(engine: _Engine, batch: _Batch, path: _CovariatePath, term
     on the last interval and ``"censored"`` elsewhere.
     """
     live, a = path.live, path.a
-    end = np.where(term_day[live] == _NO_DAY, engine.window_end_day, term_day[live])
+    end = np.where(term_day[live] == NO_DAY, engine.window_end_day, term_day[live])
     stop = np.minimum(path.b, end[:, None])
     keep = a < stop
     last_kept = keep.shape[1] - 1 - np.argmax(keep[:, ::-1], axis=1)  # zero-length segments leave gaps

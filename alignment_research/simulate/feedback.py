@@ -16,29 +16,71 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .days import _YEAR
-from .organisation import _PositionHolders
+from .days import YEAR
+from .organisation import PositionHolders
 
-__all__: list[str] = []
+__all__ = ["draw_feedback"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
+    from .engine import Engine
 
 
-def _draw_feedback(engine: _Engine, in_data: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray, truth,
-                   rng: np.random.Generator) -> pd.DataFrame:
-    """Feedback events of the spells in the data: ``spell, date, kind, giver`` (spell numbers and days)."""
+def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray, truth,
+                  rng: np.random.Generator) -> pd.DataFrame:
+    """Draw the feedback events of the spells in the data.
+
+    Each spell gets Poisson counts per kind (``truth.feedback_rates`` times
+    the person's multiplier and years employed in the window) on uniform days;
+    the giver is the manager on that day or a peer of the same team.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data : numpy.ndarray
+        Boolean by spell: the spell is in the data.
+    end_day : numpy.ndarray
+        Each spell's first day not employed (the window end + 1 if still employed).
+    entry_day : numpy.ndarray
+        Each spell's first day in the window.
+    truth : Truth
+        The true parameters.
+    rng : numpy.random.Generator
+        The run's generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``spell, date, kind, giver`` (spell and day numbers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> end_day = np.where(engine.spells["term_day"] == NO_DAY, engine.window_end_day + 1, engine.spells["term_day"])
+    >>> entry_day = np.maximum(engine.spells["hire_day"], engine.window_start_day)
+    >>> from alignment_research.simulate.feedback import draw_feedback
+    >>> draw_feedback(engine, in_data, end_day, entry_day, engine.truth, engine.rng).columns.tolist()
+    ['spell', 'date', 'kind', 'giver']
+    """
     spells = engine.spells
     in_data_spells = np.flatnonzero(in_data)
     manager_of = spells["manager"]
     order = np.argsort(manager_of[in_data_spells], kind="stable")
     team_members = in_data_spells[order]  # spells sorted by their manager
     team_manager = manager_of[team_members]
-    holders = _PositionHolders(in_data_spells, spells, engine.history_start_day, engine.window_end_day)
+    holders = PositionHolders(in_data_spells, spells, engine.history_start_day, engine.window_end_day)
     events = []
     for kind, rate in truth.feedback_rates.items():
         expected = (rate * spells["feedback_multiplier"][in_data_spells]
-                    * np.maximum(end_day[in_data_spells] - entry_day[in_data_spells], 0) / _YEAR)
+                    * np.maximum(end_day[in_data_spells] - entry_day[in_data_spells], 0) / YEAR)
         who = np.repeat(in_data_spells, rng.poisson(expected))
         day = entry_day[who] + np.floor(rng.random(len(who)) * (end_day[who] - entry_day[who])).astype(np.int64)
         manager = manager_of[who]
@@ -60,7 +102,7 @@ def _draw_feedback(engine: _Engine, in_data: np.ndarray, end_day: np.ndarray, en
     return pd.concat(events, ignore_index=True)
 
 
-def _boss_on(engine: _Engine, holders: _PositionHolders, who, manager, day, in_data, end_day) -> np.ndarray:
+def _boss_on(engine: Engine, holders: PositionHolders, who, manager, day, in_data, end_day) -> np.ndarray:
     """The manager on the spell if employed on the day, else the holder of the manager's position then (or -1)."""
     hire_day = engine.spells["hire_day"]
     row = np.maximum(manager, 0)

@@ -35,16 +35,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-__all__: list[str] = []
+__all__ = ["Goals", "draw_goals", "goal_tables"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
-    from .people import _Batch, _PersonDraws
-    from .performance import _Performance
+    from .engine import Engine
+    from .people import Batch, PersonDraws
+    from .performance import Performance
 
 
 @dataclass
-class _Goals:
+class Goals:
     """The goals of a batch of new spells (potential: every cycle from the hire on)."""
 
     pair_spell: np.ndarray  # batch row of each (spell, cycle) pair
@@ -70,8 +70,45 @@ class _Goals:
         return len(self.goal_pair)
 
 
-def _draw_goals(engine: _Engine, batch: _Batch, person: _PersonDraws, performance: _Performance) -> _Goals:
-    """Draw the batch's goals in every potential cycle, their parents, weights, attainment and alignment."""
+def draw_goals(engine: Engine, batch: Batch, person: PersonDraws, performance: Performance) -> Goals:
+    """Draw the batch's goals in every potential cycle, their parents, weights, attainment and alignment.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator, calendar and the goals of the depth above).
+    batch : Batch
+        The new spells.
+    person : PersonDraws
+        What each person brings (`draw_person`).
+    performance : Performance
+        The batch's latent performance (`draw_performance`).
+
+    Returns
+    -------
+    Goals
+        The goals of the batch; the engine's goal count moves on by their number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person
+    >>> from alignment_research.simulate.performance import draw_performance
+    >>> goals = draw_goals(engine, ceo, draw_person(engine, ceo), draw_performance(engine, ceo))
+    >>> goals.goal_count.shape == (1, engine.n_cycles)
+    True
+    """
     goals = _goal_slots(engine, batch)
     if not batch.is_ceo and goals.n_goals:
         _link_parents(engine, batch, person, goals)
@@ -81,7 +118,7 @@ def _draw_goals(engine: _Engine, batch: _Batch, person: _PersonDraws, performanc
     return goals
 
 
-def _goal_slots(engine: _Engine, batch: _Batch) -> _Goals:
+def _goal_slots(engine: Engine, batch: Batch) -> Goals:
     """Number the goals: how many each spell owns in each cycle from the hire on, with engine-wide ids."""
     shape = (batch.size, engine.n_cycles)
     potential = batch.hire_day[:, None] <= engine.cycle_end_day[None, :]
@@ -95,14 +132,14 @@ def _goal_slots(engine: _Engine, batch: _Batch) -> _Goals:
     goal_count = np.zeros(shape, np.int64)
     first_goal_id[pair_spell, pair_cycle] = engine.n_goals + pair_first_goal
     goal_count[pair_spell, pair_cycle] = per_pair
-    return _Goals(
+    return Goals(
         pair_spell=pair_spell, pair_cycle=pair_cycle, pair_first_goal=pair_first_goal, goals_per_pair=per_pair,
         goal_pair=goal_pair, owner=pair_spell[goal_pair], cycle=pair_cycle[goal_pair],
         first_goal_id=first_goal_id, goal_count=goal_count, parent=np.full(int(per_pair.sum()), -1, np.int64),
     )
 
 
-def _acting_manager(engine: _Engine, batch: _Batch, goals: _Goals) -> np.ndarray:
+def _acting_manager(engine: Engine, batch: Batch, goals: Goals) -> np.ndarray:
     """Per pair: the manager on the spell if they have goals that cycle, else the holder of their position who has."""
     spells, cycle_start = engine.spells, engine.cycle_start_day
     pair_manager = batch.manager[goals.pair_spell]
@@ -121,7 +158,7 @@ def _acting_manager(engine: _Engine, batch: _Batch, goals: _Goals) -> np.ndarray
     return acting
 
 
-def _link_parents(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _Goals) -> None:
+def _link_parents(engine: Engine, batch: Batch, person: PersonDraws, goals: Goals) -> None:
     """Draw each goal's parent: a goal of the acting manager (linked) or of another team (unrelated)."""
     rng, spells, n = engine.rng, engine.spells, goals.n_goals
     linked = rng.random(n) < person.link_probability[goals.owner]
@@ -146,7 +183,7 @@ def _link_parents(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _
         goals.parent[chosen] = np.where(own, -1, pick)
 
 
-def _draw_weights(engine: _Engine, goals: _Goals) -> None:
+def _draw_weights(engine: Engine, goals: Goals) -> None:
     """Dirichlet weights rounded to 0.01 summing to 1.00; some employee-cycles have all weights missing."""
     rng, n, first = engine.rng, goals.n_goals, goals.pair_first_goal
     raw = rng.gamma(2.0, 1.0, n)
@@ -159,7 +196,7 @@ def _draw_weights(engine: _Engine, goals: _Goals) -> None:
     goals.weight = np.where(missing[goals.goal_pair], np.nan, weight)
 
 
-def _attain_and_align(engine: _Engine, batch: _Batch, performance: _Performance, goals: _Goals) -> None:
+def _attain_and_align(engine: Engine, batch: Batch, performance: Performance, goals: Goals) -> None:
     """Draw attainment; compute cascade and organisation alignment and target attainment per spell and cycle."""
     n, first, parent, earlier = goals.n_goals, goals.pair_first_goal, goals.parent, engine.goals
     weight = np.where(np.isnan(goals.weight), 1.0, goals.weight)  # missing weights count equally
@@ -188,11 +225,38 @@ def _attain_and_align(engine: _Engine, batch: _Batch, performance: _Performance,
     goals.alignment_cascade[~batch.has_manager] = np.nan
 
 
-def _goal_tables(engine: _Engine, in_data: np.ndarray):
-    """The goals of the spells in the data (owner employed when the cycle began), and their realised alignment.
+def goal_tables(engine: Engine, in_data: np.ndarray):
+    """Keep the goals of the spells in the data (owner employed when the cycle began), and their realised alignment.
 
-    Returns ``goal, owner, cycle, parent, weight, attainment`` and
-    ``spell, cycle, alignment_cascade, alignment_org`` (spell, goal and cycle numbers).
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data : numpy.ndarray
+        Boolean by spell: the spell is in the data.
+
+    Returns
+    -------
+    goals : pandas.DataFrame
+        ``goal, owner, cycle, parent, weight, attainment`` (goal, spell and
+        cycle numbers).
+    true_alignment : pandas.DataFrame
+        ``spell, cycle, alignment_cascade, alignment_org``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.goals import goal_tables
+    >>> goals, true_alignment = goal_tables(engine, in_data)
+    >>> goals.columns.tolist()
+    ['goal', 'owner', 'cycle', 'parent', 'weight', 'attainment']
     """
     goals, spells = engine.goals, engine.spells
     kept = np.flatnonzero(goals["owner_in_cycle"] & in_data[goals["owner"]])

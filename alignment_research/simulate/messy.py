@@ -14,7 +14,7 @@ import pandas as pd
 
 from .truth import Truth
 
-__all__: list[str] = []
+__all__ = ["inject_problems"]
 
 _TERMINATION_TEXT = {
     "voluntary": ["Resignation", "quit", "Voluntary ", "Resigned", "VOLUNTARY"],
@@ -23,13 +23,44 @@ _TERMINATION_TEXT = {
 }
 
 
-def _inject(tables: dict[str, pd.DataFrame], truth: Truth, rng: np.random.Generator, n: int):
+def inject_problems(tables: dict[str, pd.DataFrame], truth: Truth, rng: np.random.Generator, n: int):
     """Inject a few dozen realistic problems; return the tables and the log of what was injected.
 
     ``k = max(1, round(n / 1000))`` sets the number of exact duplicates per
     table; the other problems occur once or a few times (about 30 rows for
     2,000 employees). The problems are drawn in a fixed order (the order of
     the calls below).
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        The six canonical tables (`assemble_tables`); not changed.
+    truth : Truth
+        The true parameters.
+    rng : numpy.random.Generator
+        The run's generator.
+    n : int
+        Number of employees asked for.
+
+    Returns
+    -------
+    tables : dict of str to pandas.DataFrame
+        The tables with the problems.
+    injected : pandas.DataFrame
+        One row per injected problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.assemble import assemble_tables
+    >>> from alignment_research.simulate.engine import run_engine
+    >>> from alignment_research.simulate.messy import inject_problems
+    >>> truth, rng = ar.default_truth(), np.random.default_rng(0)
+    >>> tables, _, _ = assemble_tables(run_engine(300, truth, rng), truth)
+    >>> messy, injected = inject_problems(tables, truth, rng, 300)
+    >>> len(injected) > 0
+    True
     """
     k = max(1, round(n / 1000))
     injector = _Injector(tables, rng)

@@ -34,7 +34,7 @@ import pandas as pd
 from ..errors import ConfigError
 from .truth import Truth
 
-__all__: list[str] = []
+__all__ = ["PositionHolders", "build_tree", "move_to_small_departments"]
 
 
 def _group_sizes(n: int, mean: float, rng: np.random.Generator, lo: int = 3, hi: int = 15) -> np.ndarray:
@@ -52,8 +52,33 @@ def _group_sizes(n: int, mean: float, rng: np.random.Generator, lo: int = 3, hi:
     return base
 
 
-def _build_tree(n_slots: int, truth: Truth, rng: np.random.Generator) -> pd.DataFrame:
-    """Positions (slots) of the organisation: parent, depth, department, level, location, manager or not."""
+def build_tree(n_slots: int, truth: Truth, rng: np.random.Generator) -> pd.DataFrame:
+    """Build the positions (slots) of the organisation: parent, depth, department, level, location, manager or not.
+
+    Parameters
+    ----------
+    n_slots : int
+        Number of positions.
+    truth : Truth
+        The true parameters (departments, locations, team sizes).
+    rng : numpy.random.Generator
+        The run's generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per position: ``slot, parent, department, kind, location,
+        depth, is_manager, job_level`` (slot 0 is the CEO, parent -1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> tree = build_tree(30, ar.default_truth(), np.random.default_rng(0))
+    >>> len(tree), int(tree["parent"].iloc[0])
+    (30, -1)
+    """
     names = list(truth.departments)
     shares = np.array([truth.departments[d] for d in names], float)
     shares = shares / shares.sum()
@@ -161,7 +186,7 @@ def _job_levels(tree: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     return np.where(tree["kind"].isin(["ceo", "head"]), 5, level)
 
 
-class _PositionHolders:
+class PositionHolders:
     """Who holds a position on a day: a sorted (position, hire day) index over some spells."""
 
     def __init__(self, indexed: np.ndarray, spells: dict, history_start_day: int, window_end_day: int):
@@ -200,12 +225,40 @@ class _PositionHolders:
         return np.where(covers, current, np.where(following >= 0, following, previous))
 
 
-def _move_to_small_departments(employees: pd.DataFrame, small: dict[str, int], seed: int) -> pd.DataFrame:
+def move_to_small_departments(employees: pd.DataFrame, small: dict[str, int], seed: int) -> pd.DataFrame:
     """Move the given number of individual contributors (all their spells) into each small department.
 
     People who manage nobody are drawn without replacement with a generator of
     their own (seeded from ``seed``), so the rest of the simulation draws the
     same numbers as without small departments.
+
+    Parameters
+    ----------
+    employees : pandas.DataFrame
+        The canonical employees table.
+    small : dict of str to int
+        Department name -> number of people to move there.
+    seed : int
+        The run's seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The employees table with the moved people's ``department`` changed.
+
+    Raises
+    ------
+    ConfigError
+        If the study has fewer individual contributors than asked for.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.organisation import move_to_small_departments
+    >>> employees = ar.simulate_study(n_employees=300, seed=0, messy=False).tables["employees"]
+    >>> moved = move_to_small_departments(employees, {"Legal": 3}, seed=0)
+    >>> int(moved.loc[moved["department"] == "Legal", "employee_id"].nunique())
+    3
     """
     managers = set(employees["manager_id"].dropna())
     candidates = np.array(sorted(set(employees["employee_id"].dropna()) - managers), dtype=object)

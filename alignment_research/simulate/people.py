@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .days import _NO_DAY, _expit, _logit
+from .days import NO_DAY, expit, logit
 
-__all__: list[str] = []
+__all__ = ["Batch", "ManagerContext", "PersonDraws", "draw_person", "draw_rehires", "manager_context"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
+    from .engine import Engine
 
 
 @dataclass
-class _Batch:
+class Batch:
     """New spells simulated together: one depth of the tree, one round of hires."""
 
     slot: np.ndarray  # position held by each spell
@@ -62,7 +62,7 @@ class _Batch:
 
 
 @dataclass
-class _PersonDraws:
+class PersonDraws:
     """What each new spell's person brings (one value per spell)."""
 
     birth_year: np.ndarray
@@ -78,17 +78,47 @@ class _PersonDraws:
 
 
 @dataclass
-class _ManagerContext:
+class ManagerContext:
     """What the manager on each new spell brings to the spell's covariates."""
 
-    program_start_day: np.ndarray  # manager's leadership-development start, ``_NO_DAY`` if none
+    program_start_day: np.ndarray  # manager's leadership-development start, ``NO_DAY`` if none
     latest_rating: np.ndarray  # (spells, window years): manager's latest known rating, NaN if none
     engagement_effect: np.ndarray  # manager random intercept of engagement (0 without a manager)
     leadership_effect: np.ndarray  # manager random intercept of the leadership score
 
 
-def _draw_person(engine: _Engine, batch: _Batch) -> _PersonDraws:
-    """Draw what each person of the batch brings (see the module docstring for the order)."""
+def draw_person(engine: Engine, batch: Batch) -> PersonDraws:
+    """Draw what each person of the batch brings (see the module docstring for the order).
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator and the spells of the depth above).
+    batch : Batch
+        The new spells.
+
+    Returns
+    -------
+    PersonDraws
+        One value per spell of each person-level draw.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.people import draw_person
+    >>> draw_person(engine, ceo).gender.shape
+    (1,)
+    """
     truth, rng, n = engine.truth, engine.rng, batch.size
     hire_year = (batch.hire_day.astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970)
     age = np.clip(np.round(rng.normal(26 + 3.5 * (batch.job_level - 1), 6, n)), 19, 64).astype(int)
@@ -102,7 +132,7 @@ def _draw_person(engine: _Engine, batch: _Batch) -> _PersonDraws:
     concentration = truth.alignment_concentration
     team_link_propensity = rng.beta(truth.alignment_mean * concentration, (1 - truth.alignment_mean) * concentration, n)
     feedback_multiplier = rng.gamma(truth.feedback_rate_shape, 1 / truth.feedback_rate_shape, n)
-    response_probability = _expit(_logit(min(truth.survey_response, 1 - 1e-9))
+    response_probability = expit(logit(min(truth.survey_response, 1 - 1e-9))
                                   + rng.normal(0, truth.survey_response_person_sd, n))
     spells = engine.spells
     managers_propensity = np.where(
@@ -111,8 +141,8 @@ def _draw_person(engine: _Engine, batch: _Batch) -> _PersonDraws:
         truth.alignment_mean,
     )
     shift = np.where(engine.tree_is_manager[batch.slot], truth.alignment_manager_shift, 0.0)
-    link_probability = _expit(_logit(managers_propensity) + shift + rng.normal(0, truth.alignment_person_sd, n))
-    return _PersonDraws(
+    link_probability = expit(logit(managers_propensity) + shift + rng.normal(0, truth.alignment_person_sd, n))
+    return PersonDraws(
         birth_year=hire_year - age, gender=gender, engagement_effect=engagement_effect, scale_effects=scale_effects,
         effect_on_reports_engagement=effect_on_reports_engagement,
         effect_on_reports_leadership=effect_on_reports_leadership, team_link_propensity=team_link_propensity,
@@ -121,33 +151,100 @@ def _draw_person(engine: _Engine, batch: _Batch) -> _PersonDraws:
     )
 
 
-def _manager_context(engine: _Engine, batch: _Batch) -> _ManagerContext:
-    """Look up, for each new spell, what its manager (simulated one depth earlier) brings."""
+def manager_context(engine: Engine, batch: Batch) -> ManagerContext:
+    """Look up, for each new spell, what its manager (simulated one depth earlier) brings.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (the spells of the depth above).
+    batch : Batch
+        The new spells.
+
+    Returns
+    -------
+    ManagerContext
+        The manager's programme start, latest known ratings and random
+        intercepts (none for the CEO or a spell without manager).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> from alignment_research.simulate.people import manager_context
+    >>> bool(manager_context(engine, ceo).program_start_day[0] == NO_DAY)
+    True
+    """
     n, has, row, spells = batch.size, batch.has_manager, batch.manager_row, engine.spells
     if batch.is_ceo:
-        return _ManagerContext(np.full(n, _NO_DAY), np.full((n, engine.n_years), np.nan), np.zeros(n), np.zeros(n))
-    return _ManagerContext(
-        program_start_day=np.where(has, spells["leadership_start_day"][row], _NO_DAY),
+        return ManagerContext(np.full(n, NO_DAY), np.full((n, engine.n_years), np.nan), np.zeros(n), np.zeros(n))
+    return ManagerContext(
+        program_start_day=np.where(has, spells["leadership_start_day"][row], NO_DAY),
         latest_rating=np.where(has[:, None], spells["latest_rating"][row], np.nan),
         engagement_effect=np.where(has, spells["effect_on_reports_engagement"][row], 0.0),
         leadership_effect=np.where(has, spells["effect_on_reports_leadership"][row], 0.0),
     )
 
 
-def _rehire(engine: _Engine, in_data: np.ndarray, leaf: np.ndarray, truth, rng: np.random.Generator):
+def draw_rehires(engine: Engine, in_data: np.ndarray, leaf: np.ndarray, truth, rng: np.random.Generator):
     """Make a few in-window hires of individual contributors rehires of earlier voluntary leavers.
 
-    Returns the person number of every spell (its own spell number unless a
-    rehire, then the earlier spell's) and the gender and birth year, which a
-    rehire takes over from the earlier spell.
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data : numpy.ndarray
+        Boolean by spell: the spell is in the data.
+    leaf : numpy.ndarray
+        Boolean by spell: the spell's position manages nobody.
+    truth : Truth
+        The true parameters (``rehire_share``).
+    rng : numpy.random.Generator
+        The run's generator.
+
+    Returns
+    -------
+    person : numpy.ndarray
+        The person number of every spell: its own spell number unless a
+        rehire, then the earlier spell's.
+    gender : numpy.ndarray
+        Gender by spell (a rehire takes over the earlier spell's).
+    birth_year : numpy.ndarray
+        Birth year by spell (likewise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.people import draw_rehires
+    >>> leaf = ~engine.tree_is_manager[engine.spells["slot"]]
+    >>> person, gender, birth_year = draw_rehires(engine, in_data, leaf, engine.truth, engine.rng)
+    >>> len(person) == engine.n_spells
+    True
     """
     spells = engine.spells
     term_day, hire_day = spells["term_day"], spells["hire_day"]
     person = np.arange(len(term_day))
-    term_year = (np.where(term_day == _NO_DAY, 0, term_day).astype("datetime64[D]").astype("datetime64[Y]").astype(int)
+    term_year = (np.where(term_day == NO_DAY, 0, term_day).astype("datetime64[D]").astype("datetime64[Y]").astype(int)
                  + 1970)
     hire_year = hire_day.astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
-    leavers = in_data & leaf & (spells["exit_cause"] == 0) & (term_day != _NO_DAY)
+    leavers = in_data & leaf & (spells["exit_cause"] == 0) & (term_day != NO_DAY)
     joiners = np.flatnonzero(in_data & leaf & (hire_day > engine.window_start_day))
     n_rehires = int(round(truth.rehire_share * len(joiners)))
     gender = spells["gender"].copy()

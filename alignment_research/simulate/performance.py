@@ -8,7 +8,7 @@ path; the rating (1..5) cuts it at the normal quantiles of the cumulative
 day (the engine truncates the potential path at the exit).
 
 The rating of cycle ``c`` (calendar year ``first window year - 1 + c``) is
-*known* from 1 January of the next year: ``_latest_known_rating`` gives, for
+*known* from 1 January of the next year: ``latest_known_rating`` gives, for
 each window year, the latest rating known on its 1 January.
 """
 
@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-__all__: list[str] = []
+__all__ = ["Performance", "draw_performance", "latest_known_rating", "rating_cuts", "review_table"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
-    from .people import _Batch
+    from .engine import Engine
+    from .people import Batch
 
 
 @dataclass
-class _Performance:
+class Performance:
     """Potential performance of each new spell in every cycle (spells x cycles)."""
 
     latent: np.ndarray  # AR(1) latent performance, standard normal margins
@@ -36,16 +36,65 @@ class _Performance:
     rateable: np.ndarray  # tenure rule met at the cycle's end (employment is checked later)
 
 
-def _rating_cuts(rating_shares) -> np.ndarray:
-    """Latent thresholds between ratings 1..5: normal quantiles of the cumulative shares."""
+def rating_cuts(rating_shares) -> np.ndarray:
+    """Compute the latent thresholds between ratings 1..5: normal quantiles of the cumulative shares.
+
+    Parameters
+    ----------
+    rating_shares : sequence of float
+        Share of each rating (need not sum to 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The four thresholds, increasing.
+
+    Examples
+    --------
+    >>> from alignment_research.simulate.performance import rating_cuts
+    >>> rating_cuts([1, 1, 1, 1]).round(3).tolist()
+    [-0.674, 0.0, 0.674]
+    """
     from scipy.stats import norm  # deferred: scipy.stats would double the import time of `simulate`; only a run needs it
 
     shares = np.asarray(rating_shares, float)
     return norm.ppf(np.cumsum(shares / np.sum(rating_shares))[:-1])
 
 
-def _draw_performance(engine: _Engine, batch: _Batch) -> _Performance:
-    """Draw the latent performance path and the potential ratings of the batch."""
+def draw_performance(engine: Engine, batch: Batch) -> Performance:
+    """Draw the latent performance path and the potential ratings of the batch.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator, calendar and rating cuts).
+    batch : Batch
+        The new spells.
+
+    Returns
+    -------
+    Performance
+        ``latent`` and ``rating`` (spells x cycles) and ``rateable`` (long
+        enough in post by the cycle's end).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.performance import draw_performance
+    >>> performance = draw_performance(engine, ceo)
+    >>> performance.rating.shape == (1, engine.n_cycles)
+    True
+    """
     truth, rng, n = engine.truth, engine.rng, batch.size
     rho = truth.performance_autocorrelation
     latent = np.empty((n, engine.n_cycles))
@@ -54,14 +103,30 @@ def _draw_performance(engine: _Engine, batch: _Batch) -> _Performance:
         latent[:, c] = rho * latent[:, c - 1] + np.sqrt(1 - rho**2) * rng.normal(size=n)
     rating = 1 + np.searchsorted(engine.rating_cuts, latent).astype(float)
     rateable = batch.hire_day[:, None] <= engine.cycle_end_day[None, :] - truth.review_min_tenure_days
-    return _Performance(latent=latent, rating=rating, rateable=rateable)
+    return Performance(latent=latent, rating=rating, rateable=rateable)
 
 
-def _latest_known_rating(rating: np.ndarray, n_years: int) -> np.ndarray:
-    """Latest known rating in each window year (cycle c is known from the next year's 1 January).
+def latest_known_rating(rating: np.ndarray, n_years: int) -> np.ndarray:
+    """Carry the latest known rating into each window year (cycle c is known from the next year's 1 January).
 
-    ``rating`` is spells x cycles (NaN where not rated); the result is spells x
-    window years, NaN until a first rating is known.
+    Parameters
+    ----------
+    rating : numpy.ndarray
+        Ratings, spells x cycles (NaN where not rated).
+    n_years : int
+        Number of window years.
+
+    Returns
+    -------
+    numpy.ndarray
+        Spells x window years, NaN until a first rating is known.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from alignment_research.simulate.performance import latest_known_rating
+    >>> latest_known_rating(np.array([[3.0, np.nan, 4.0]]), 3).tolist()
+    [[3.0, 3.0, 4.0]]
     """
     out = np.full((rating.shape[0], n_years), np.nan)
     current = np.full(rating.shape[0], np.nan)
@@ -73,8 +138,35 @@ def _latest_known_rating(rating: np.ndarray, n_years: int) -> np.ndarray:
     return out
 
 
-def _review_table(engine: _Engine, in_data_spells: np.ndarray) -> pd.DataFrame:
-    """One review per spell in the data and cycle it was rated in: ``spell, cycle, rating, target_attainment``."""
+def review_table(engine: Engine, in_data_spells: np.ndarray) -> pd.DataFrame:
+    """List one review per spell in the data and cycle it was rated in.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data_spells : numpy.ndarray
+        Spell numbers of the spells in the data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``spell, cycle, rating, target_attainment`` (spell and cycle numbers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.performance import review_table
+    >>> review_table(engine, np.flatnonzero(in_data)).columns.tolist()
+    ['spell', 'cycle', 'rating', 'target_attainment']
+    """
     rating = engine.spells["rating"]
     row, cycle = np.nonzero(~np.isnan(rating[in_data_spells]))
     spell = in_data_spells[row]

@@ -13,11 +13,11 @@ import yaml
 from ..config import config_from_dict
 from ..errors import ConfigError
 from ..study import Study
-from .assemble import _assemble, _finish
-from .days import _cycle_years
-from .engine import _run_engine
-from .messy import _inject
-from .organisation import _move_to_small_departments
+from .assemble import assemble_tables, finish_tables
+from .days import cycle_years
+from .engine import run_engine
+from .messy import inject_problems
+from .organisation import move_to_small_departments
 from .truth import SCALE_ITEMS, Truth, default_truth
 
 __all__ = ["SimulatedStudy", "simulate_study", "write_simulated_study"]
@@ -72,7 +72,7 @@ def _study_config(truth: Truth):
     scales = {}
     for name, (k, reverse) in SCALE_ITEMS.items():
         scales[name] = {"items": [f"{name}_{j}" for j in range(1, k + 1)], "reverse": list(reverse), "min": 1, "max": 5}
-    cycles = [{"name": str(y), "start": f"{y}-01-01", "end": f"{y}-12-31"} for y in _cycle_years(truth)]
+    cycles = [{"name": str(y), "start": f"{y}-01-01", "end": f"{y}-12-31"} for y in cycle_years(truth)]
     return config_from_dict(
         {
             "name": "simulated",
@@ -153,15 +153,15 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     if n_employees < 10:
         raise ConfigError(f"`n_employees` must be at least 10, but {n_employees} was passed.")
     rng = np.random.default_rng(seed)
-    sim = _run_engine(n_employees, truth, rng)
-    tables, true_alignment, true_intervals = _assemble(sim, truth)
+    sim = run_engine(n_employees, truth, rng)
+    tables, true_alignment, true_intervals = assemble_tables(sim, truth)
     if truth.small_departments:
-        tables["employees"] = _move_to_small_departments(tables["employees"], truth.small_departments, seed)
+        tables["employees"] = move_to_small_departments(tables["employees"], truth.small_departments, seed)
     if messy:
-        tables, injected = _inject(tables, truth, rng, n_employees)
+        tables, injected = inject_problems(tables, truth, rng, n_employees)
     else:
         injected = pd.DataFrame({c: pd.Series(dtype=object) for c in ["table", "row", "column", "rule", "note"]})
-    tables = {name: _finish(t.drop(columns=[c for c in ("_spell",) if c in t.columns])) for name, t in tables.items()}
+    tables = {name: finish_tables(t.drop(columns=[c for c in ("_spell",) if c in t.columns])) for name, t in tables.items()}
     config = _study_config(truth)
     derived = dict(sim.get("derived", {}))
     derived.update({"seed": int(seed), "n_employees": n_employees, "messy": bool(messy)})

@@ -37,12 +37,12 @@ import numpy as np
 
 from .truth import SCALE_ITEMS
 
-__all__: list[str] = []
+__all__ = ["Responses", "draw_responses", "mean_log_feedback_multiplier", "response_tables", "stored_responses"]
 
 if TYPE_CHECKING:  # annotations only
-    from .engine import _Engine
-    from .goals import _Goals
-    from .people import _Batch, _ManagerContext, _PersonDraws
+    from .engine import Engine
+    from .goals import Goals
+    from .people import Batch, ManagerContext, PersonDraws
 
 #: Fixed item offsets (Likert points) per scale; each scale's offsets average zero.
 _ITEM_OFFSETS = {
@@ -54,7 +54,7 @@ _ITEM_OFFSETS = {
 
 
 @dataclass
-class _Responses:
+class Responses:
     """Potential survey responses of a batch (one row per response)."""
 
     spell_row: np.ndarray  # batch row of the respondent
@@ -65,16 +65,76 @@ class _Responses:
     stats: dict  # scale -> (latent score, item rounding variances, item clipped flags), for `derived`
 
 
-def _mean_log_feedback_multiplier(shape: float) -> float:
-    """E[log X] for X ~ Gamma(shape, scale 1 / shape): the centre of the feedback scale's rate effect."""
+def mean_log_feedback_multiplier(shape: float) -> float:
+    """Compute E[log X] for X ~ Gamma(shape, scale 1 / shape): the centre of the feedback scale's rate effect.
+
+    Parameters
+    ----------
+    shape : float
+        The Gamma shape of the feedback-rate multiplier (its mean is 1).
+
+    Returns
+    -------
+    float
+        ``digamma(shape) - log(shape)``.
+
+    Examples
+    --------
+    >>> from alignment_research.simulate.surveys import mean_log_feedback_multiplier
+    >>> round(mean_log_feedback_multiplier(1.0), 4)
+    -0.5772
+    """
     from scipy.special import digamma  # deferred: heavy (scipy); `ar.Truth` and `load_truth` must not pay for it
 
     return float(digamma(shape) - np.log(shape))
 
 
-def _draw_responses(engine: _Engine, batch: _Batch, person: _PersonDraws, goals: _Goals,
-                    manager: _ManagerContext) -> _Responses:
-    """Draw who answers which wave, on which day, and their item answers."""
+def draw_responses(engine: Engine, batch: Batch, person: PersonDraws, goals: Goals,
+                   manager: ManagerContext) -> Responses:
+    """Draw who answers which wave, on which day, and their item answers.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine (its generator and survey waves).
+    batch : Batch
+        The new spells.
+    person : PersonDraws
+        What each person brings (`draw_person`).
+    goals : Goals
+        The batch's goals and alignment (`draw_goals`).
+    manager : ManagerContext
+        What each spell's manager brings (`manager_context`).
+
+    Returns
+    -------
+    Responses
+        One entry per response: batch row, wave, day, item answers, and the
+        statistics `compute_derived` reads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person, manager_context
+    >>> from alignment_research.simulate.performance import draw_performance
+    >>> from alignment_research.simulate.surveys import draw_responses
+    >>> person = draw_person(engine, ceo)
+    >>> goals = draw_goals(engine, ceo, person, draw_performance(engine, ceo))
+    >>> responses = draw_responses(engine, ceo, person, goals, manager_context(engine, ceo))
+    >>> bool((responses.spell_row == 0).all())
+    True
+    """
     truth, rng, waves = engine.truth, engine.rng, engine.wave_open_day
     invited = batch.hire_day[:, None] <= waves[None, :] - truth.survey_min_tenure_days
     answers = invited & (rng.random((batch.size, len(waves))) < person.response_probability[:, None])
@@ -88,10 +148,10 @@ def _draw_responses(engine: _Engine, batch: _Batch, person: _PersonDraws, goals:
         for q, column in enumerate(engine.item_columns[scale]):
             items[column] = (5 + 1 - answered[:, q]) if column in reverse else answered[:, q]
         stats[scale] = (latent[scale], rounding_var, clipped)
-    return _Responses(spell_row=row, wave=wave, day=day, items=items, scale_score=scale_score, stats=stats)
+    return Responses(spell_row=row, wave=wave, day=day, items=items, scale_score=scale_score, stats=stats)
 
 
-def _latent_scores(engine: _Engine, person: _PersonDraws, goals: _Goals, manager: _ManagerContext,
+def _latent_scores(engine: Engine, person: PersonDraws, goals: Goals, manager: ManagerContext,
                    row: np.ndarray, day: np.ndarray) -> dict:
     """Latent score of each scale for each response (the formulas in the module docstring)."""
     truth, rng = engine.truth, engine.rng
@@ -118,7 +178,7 @@ def _latent_scores(engine: _Engine, person: _PersonDraws, goals: _Goals, manager
     return {"engagement": engagement, "alignment": perceived, "leadership": leadership, "feedback": feedback}
 
 
-def _answer_items(engine: _Engine, latent: np.ndarray, scale: str, n_items: int):
+def _answer_items(engine: Engine, latent: np.ndarray, scale: str, n_items: int):
     """Items of one scale: offset + noise, clipped to 1..5, rounded stochastically, at most one skipped.
 
     Returns the answers (responses x items, NaN where skipped, not yet
@@ -138,8 +198,40 @@ def _answer_items(engine: _Engine, latent: np.ndarray, scale: str, n_items: int)
     return answered, fraction * (1 - fraction), clipped
 
 
-def _response_tables(engine: _Engine, in_data: np.ndarray):
-    """All stored responses of spells in the data: the survey rows and the per-response statistics."""
+def response_tables(engine: Engine, in_data: np.ndarray):
+    """Collect all stored responses of spells in the data: the survey rows and the per-response statistics.
+
+    The engine's response parts are emptied.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine after its run.
+    in_data : numpy.ndarray
+        Boolean by spell: the spell is in the data.
+
+    Returns
+    -------
+    surveys : dict of str to numpy.ndarray
+        ``spell, date`` and the item columns.
+    stats : dict of str to numpy.ndarray
+        The underscore statistics (``_lat_<scale>``, ...) for `compute_derived`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> in_data = engine.spells["term_day"] > engine.window_start_day
+    >>> from alignment_research.simulate.surveys import response_tables
+    >>> surveys, stats = response_tables(engine, in_data)
+    >>> list(surveys)[:2]
+    ['spell', 'date']
+    """
     responses = {k: np.concatenate(v) for k, v in engine.response_parts.items()}
     engine.response_parts = {}
     keep = in_data[responses["spell"]]
@@ -148,8 +240,49 @@ def _response_tables(engine: _Engine, in_data: np.ndarray):
     return surveys, stats
 
 
-def _stored_responses(batch: _Batch, responses: _Responses, term_day: np.ndarray) -> dict:
-    """The batch's responses before the exit, as stored: spell, day, items, then statistics for `derived`."""
+def stored_responses(batch: Batch, responses: Responses, term_day: np.ndarray) -> dict:
+    """Keep the batch's responses before the exit, as stored: spell, day, items, then statistics for `compute_derived`.
+
+    Parameters
+    ----------
+    batch : Batch
+        The new spells.
+    responses : Responses
+        Their potential responses (`draw_responses`).
+    term_day : numpy.ndarray
+        Each spell's termination day (`NO_DAY` if none).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``spell, date``, the item columns, then ``_lat_<scale>``,
+        ``_rnd_<scale>`` and ``_clip_<scale>`` per scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import alignment_research as ar
+    >>> from alignment_research.simulate.engine import Engine
+    >>> from alignment_research.simulate.organisation import build_tree
+    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
+    >>> tree = build_tree(30, engine.truth, engine.rng)
+    >>> engine.run(tree)
+    >>> from alignment_research.simulate.people import Batch
+    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.days import NO_DAY
+    >>> from alignment_research.simulate.goals import draw_goals
+    >>> from alignment_research.simulate.people import draw_person, manager_context
+    >>> from alignment_research.simulate.performance import draw_performance
+    >>> from alignment_research.simulate.surveys import draw_responses, stored_responses
+    >>> person = draw_person(engine, ceo)
+    >>> goals = draw_goals(engine, ceo, person, draw_performance(engine, ceo))
+    >>> responses = draw_responses(engine, ceo, person, goals, manager_context(engine, ceo))
+    >>> stored = stored_responses(ceo, responses, np.array([NO_DAY]))
+    >>> len(stored["spell"]) == len(responses.day)
+    True
+    """
     keep = responses.day < term_day[responses.spell_row]
     out = {"spell": batch.spell_id[responses.spell_row][keep], "date": responses.day[keep]}
     out.update({column: answers[keep] for column, answers in responses.items.items()})

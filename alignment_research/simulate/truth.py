@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..config import format_validation_error
 from ..errors import ConfigError
 
-__all__ = ["Truth", "default_truth", "load_truth"]
+__all__ = ["PROGRAM_DAYS", "SCALE_ITEMS", "Truth", "default_truth", "load_truth"]
 
 #: Employee programmes and their planned length in days (``low..high - 1``).
-_PROGRAM_DAYS = {"coaching": (60, 181), "mentoring": (120, 366), "training": (1, 6)}
+PROGRAM_DAYS = {"coaching": (60, 181), "mentoring": (120, 366), "training": (1, 6)}
 
 #: Survey scales: number of items and the reverse-coded items (stored as ``min + max - x``).
 SCALE_ITEMS = {
@@ -156,9 +156,9 @@ class Truth(BaseModel):
         unknown = sorted(set(self.hr_job_level) - {1, 2, 3, 4, 5})
         if unknown:
             raise ValueError(f"hr_job_level keys must be job levels 1..5, got {unknown}")
-        unknown = sorted(set(self.employee_programs) - set(_PROGRAM_DAYS))
+        unknown = sorted(set(self.employee_programs) - set(PROGRAM_DAYS))
         if unknown:
-            raise ValueError(f"employee_programs must be among {sorted(_PROGRAM_DAYS)}, got {unknown}")
+            raise ValueError(f"employee_programs must be among {sorted(PROGRAM_DAYS)}, got {unknown}")
         return self
 
 
