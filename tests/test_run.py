@@ -171,6 +171,24 @@ def test_run_writes_an_index_with_study_window_quality_and_version(probe_run):
     assert (shown["rows_in"].astype(int) == shown["rows_out"].astype(int) + shown["rows_quarantined"].astype(int)).all()
 
 
+def test_each_page_opens_offline_with_a_title_a_footer_and_no_local_path(probe_run):
+    study, result = probe_run
+    cfg = ar.load_config(study)
+    page = (result.out_dir / "98_probe.html").read_text(encoding="utf-8")
+    # nothing is loaded from the network: no script, stylesheet or module import from http(s)
+    assert not re.search(r'<script[^>]*\ssrc="https?:', page)
+    assert not re.search(r'<link[^>]*\shref="https?:', page)
+    assert not re.search(r'import\(\s*"https?:', page)
+    assert "cdnjs" not in page and "mathjax" not in page.lower()
+    assert f"<title>{cfg.name}: Probe report</title>" in page
+    footer = re.search(r'<footer class="ar-footer">(.*?)</footer>', page).group(1)
+    assert cfg.name in footer and f"{cfg.window.start:%Y-%m-%d} to {cfg.window.end:%Y-%m-%d}" in footer
+    assert f"alignment-research {ar.__version__}" in footer and "generated 20" in footer
+    # papermill's injected cell held the absolute study path: it is not in the page
+    assert str(study.resolve()) not in page and str(study) not in page
+    assert "injected-parameters" not in page
+
+
 def test_run_reports_stage_timings_and_writes_only_html(probe_run):
     _, result = probe_run
     assert result.timings["stage"].tolist() == ["validate and clean", "analysis tables", "98_probe", "index",
