@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import AlignmentResearchError
 
-__all__ = ["find_chromium", "dump_dom", "inspect_page", "screenshot"]
+__all__ = ["find_chromium", "dump_dom", "inspect_page", "screenshot", "print_pdf"]
 
 #: Where Debian's ``chromium`` package (and common alternatives) put the browser.
 _CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -238,6 +238,47 @@ def screenshot(path, out, *, width: int = 1280, height: int | None = None, timeo
     )
     if not out.exists():
         raise AlignmentResearchError(f"Chromium wrote no screenshot to {out}.")
+    return out
+
+
+def print_pdf(path, out, *, timeout: float = 120.0) -> Path:
+    """Print a page to PDF as headless Chromium lays it out for A4/Letter paper.
+
+    Parameters
+    ----------
+    path : str or Path
+        An HTML file.
+    out : str or Path
+        The PDF to write (its folder is created).
+    timeout : float, default 120.0
+        Seconds before giving up.
+
+    Returns
+    -------
+    Path
+        The PDF file.
+
+    Raises
+    ------
+    AlignmentResearchError
+        When Chromium is missing or fails, or no PDF was written.
+
+    Examples
+    --------
+    >>> from alignment_research.browser import print_pdf
+    >>> print_pdf("reports/06_leadership_brief.html", "reports/06_leadership_brief.pdf")  # doctest: +SKIP
+    """
+    path, out = Path(path), Path(out).resolve()
+    if not path.exists():
+        raise AlignmentResearchError(f"{path}: no such page. Render it first (`make run`).")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()
+    # no header or footer from the browser: the page carries its own footer (study, window, date, version)
+    _run(["--no-pdf-header-footer", "--print-to-pdf-no-header", f"--print-to-pdf={out}",
+          path.resolve().as_uri()], timeout=timeout)
+    if not out.exists() or out.stat().st_size == 0:
+        raise AlignmentResearchError(f"Chromium wrote no PDF for {path.name}.")
     return out
 
 

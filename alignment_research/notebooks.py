@@ -12,7 +12,8 @@ import nbformat
 
 from .errors import AlignmentResearchError
 
-__all__ = ["execute_notebook", "render_html", "offline_html", "notebook_title", "find_notebooks", "notebooks_dir"]
+__all__ = ["execute_notebook", "render_html", "offline_html", "notebook_title", "output_tables", "output_figures",
+           "export_outputs", "find_notebooks", "notebooks_dir"]
 
 #: Keys that papermill and Jupyter write with timestamps or durations; stripped so
 #: executed notebooks are byte-stable and nbval compares only what matters.
@@ -285,3 +286,130 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
     html_path.write_text(body, encoding="utf-8")
     return html_path
 
+
+
+def _notebook(nb):
+    return nb if hasattr(nb, "cells") else nbformat.read(nb, as_version=4)
+
+
+def _numbered_code_cells(nb):
+    """Code cells with their number: the execution count a report shows as ``[n]:``, else the position."""
+    cells = [c for c in _notebook(nb).cells if c.cell_type == "code"]
+    return [(c.get("execution_count") or i, c) for i, c in enumerate(cells, start=1)]
+
+
+def output_tables(nb) -> list[tuple[int, "pd.DataFrame"]]:
+    """Return every table a notebook shows: ``(cell number, table)`` in reading order.
+
+    A table is an HTML ``<table>`` in a code cell's output (a DataFrame, a
+    model's summary), read as the reader sees it: every cell as text.
+
+    Parameters
+    ----------
+    nb : NotebookNode or str or Path
+        An executed notebook, or its path.
+
+    Returns
+    -------
+    list of (int, DataFrame)
+        The number of the code cell (its execution count, shown as ``[n]:``
+        in the analyst reports), and the table.
+
+    Examples
+    --------
+    >>> tables = output_tables("notebooks/04_retention.ipynb")
+    >>> len(tables) > 0 and all(len(t) for _, t in tables)
+    True
+    """
+    from .privacy import read_html_tables  # deferred: bs4 is only needed to read tables from HTML
+
+    out = []
+    for number, cell in _numbered_code_cells(nb):
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            if html:
+                html = "".join(html) if isinstance(html, list) else html
+                out += [(number, table) for table in read_html_tables(html) if len(table.columns)]
+    return out
+
+
+def output_figures(nb) -> list[tuple[int, bytes]]:
+    """Return every PNG figure a notebook shows: ``(cell number, PNG bytes)`` in reading order.
+
+    Parameters
+    ----------
+    nb : NotebookNode or str or Path
+        An executed notebook, or its path.
+
+    Returns
+    -------
+    list of (int, bytes)
+
+    Examples
+    --------
+    >>> figures = output_figures("notebooks/06_leadership_brief.ipynb")
+    >>> all(png[:8] == b"\\x89PNG\\r\\n\\x1a\\n" for _, png in figures)
+    True
+    """
+    import base64
+
+    out = []
+    for number, cell in _numbered_code_cells(nb):
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                out.append((number, base64.b64decode("".join(png) if isinstance(png, list) else png)))
+    return out
+
+
+def export_outputs(notebook, folder, *, figures: bool = False) -> list[Path]:
+    """Write a notebook's tables as CSV (``tables/``) and, if asked, its figures as PNG (``figures/``).
+
+    Files are named ``<notebook>_cell<NN>[_<k>]``, so each can be traced to
+    the cell of the report that shows it.
+
+    Parameters
+    ----------
+    notebook : str or Path
+        An executed notebook.
+    folder : str or Path
+        The output folder (``tables/`` and ``figures/`` are made under it).
+    figures : bool, default False
+        Also write every figure as a PNG file.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> files = export_outputs("notebooks/04_retention.ipynb", tempfile.mkdtemp())
+    >>> files[0].parent.name, files[0].suffix
+    ('tables', '.csv')
+    """
+    notebook, folder = Path(notebook), Path(folder)
+    nb = _notebook(notebook)
+    stem = notebook.stem
+    written = []
+
+    def name(number: int, k: int, count: int) -> str:
+        return f"{stem}_cell{number:02d}" + (f"_{k}" if count > 1 else "")
+
+    for kind, items, suffix in (("tables", output_tables(nb), ".csv"),
+                                ("figures", output_figures(nb) if figures else [], ".png")):
+        per_cell: dict[int, int] = {}
+        for number, _ in items:
+            per_cell[number] = per_cell.get(number, 0) + 1
+        seen: dict[int, int] = {}
+        for number, item in items:
+            seen[number] = seen.get(number, 0) + 1
+            path = folder / kind / (name(number, seen[number], per_cell[number]) + suffix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if suffix == ".csv":
+                item.to_csv(path, index=False)
+            else:
+                path.write_bytes(item)
+            written.append(path)
+    return written

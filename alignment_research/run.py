@@ -463,7 +463,7 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         _warn_if_tracked(out_dir)
     terminal = sys.stderr.isatty()
     show = progress if progress is not None else terminal
-    stages = _Stages(total=4 + len(chosen), show=show, lines=progress is None and not terminal)
+    stages = _Stages(total=5 + len(chosen), show=show, lines=progress is None and not terminal)
     if cache_dir is None:
         cache_dir = default_cache_dir(study_dir)
     cache_dir = Path(cache_dir) if cache_dir is not False else None
@@ -472,8 +472,10 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         with _staging_dir(out_dir) as staging:
             reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
                                       cache_dir=cache_dir, workers=workers)
+            with stages.stage("exports"):
+                exports = _write_exports(staging, reports)
             with stages.stage("index"):
-                _write_index(staging, study_dir, cleaned, reports, __version__)
+                _write_index(staging, study_dir, cleaned, reports, __version__, exports=exports)
             with stages.stage("privacy scan"):
                 _check_outputs(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
             _publish(staging, out_dir, stale=[f"{nb.stem}.html" for nb, r in zip(chosen, reports.itertuples())
@@ -500,11 +502,12 @@ def _staging_dir(out_dir: Path):
 def _execute_and_render(nb: Path, parameters: dict, executed: Path, html: Path, no_input: bool, *,
                         title: str | None = None, footer: str | None = None) -> float:
     """Execute one notebook and render it (runs in a worker process); return the seconds taken."""
-    from .notebooks import execute_notebook, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
+    from .notebooks import execute_notebook, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
 
     t0 = time.perf_counter()
     execute_notebook(nb, parameters=parameters, output_path=executed, cwd=notebooks_dir())
     render_html(executed, html, no_input=no_input, title=title, footer=footer)
+    export_outputs(executed, html.parent, figures=no_input)  # every table shown; the brief's figures too
     return time.perf_counter() - t0
 
 
@@ -590,13 +593,70 @@ def _publish(staging: Path, out_dir: Path, *, stale: list[str]) -> None:
         return
     for name in stale:  # reports of an earlier run that this run skipped
         (out_dir / name).unlink(missing_ok=True)
+    for folder in EXPORT_FOLDERS:  # the exports are all remade by every run: none of an earlier run is kept
+        if (staging / folder).exists() and (out_dir / folder).is_dir():
+            shutil.rmtree(out_dir / folder)
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):
         target = out_dir / path.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
 
 
-def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame, version: str) -> Path:
+#: Folders of a run's exports: every table shown (CSV) and the brief's figures (PNG).
+EXPORT_FOLDERS = ("tables", "figures")
+
+#: The workbook that gathers every table shown in the reports, one sheet each.
+WORKBOOK_NAME = "results.xlsx"
+
+
+def _write_exports(staging: Path, reports: pd.DataFrame) -> dict:
+    """Gather the tables into ``results.xlsx`` and print each brief to PDF; return what was written.
+
+    Every file lands in ``staging``, so it passes the same privacy scan as the
+    pages. Without Chromium the PDF is left out and the index says so.
+    """
+    from .browser import print_pdf  # deferred: only printing the brief needs the browser helpers
+
+    exports = {"workbook": None, "pdfs": [], "tables": 0, "figures": 0, "pdf_note": ""}
+    csvs = sorted((staging / "tables").glob("*.csv")) if (staging / "tables").is_dir() else []
+    exports["tables"] = len(csvs)
+    exports["figures"] = len(list((staging / "figures").glob("*.png"))) if (staging / "figures").is_dir() else 0
+    if csvs:
+        contents = pd.DataFrame({"sheet": [f"T{i:03d}" for i in range(1, len(csvs) + 1)],
+                                 "table": [c.stem for c in csvs]})
+        with pd.ExcelWriter(staging / WORKBOOK_NAME, engine="openpyxl") as book:
+            contents.to_excel(book, sheet_name="contents", index=False)
+            for sheet, csv in zip(contents["sheet"], csvs):
+                pd.read_csv(csv, dtype=str, keep_default_na=False).to_excel(book, sheet_name=sheet, index=False)
+        exports["workbook"] = WORKBOOK_NAME
+    for r in reports.itertuples():
+        if r.no_input and r.html and (staging / r.html).exists():
+            pdf = Path(r.html).with_suffix(".pdf").name
+            try:
+                print_pdf(staging / r.html, staging / pdf)
+                exports["pdfs"].append(pdf)
+            except AlignmentResearchError as err:
+                exports["pdf_note"] = f"No PDF of the brief: {err}"
+    return exports
+
+
+def _downloads_html(exports: dict | None) -> str:
+    if not exports:
+        return ""
+    esc = _html.escape
+    items = [f'<li><a href="{esc(p)}">{esc(p)}</a>: the brief, ready to print or pass on</li>' for p in exports["pdfs"]]
+    if exports["workbook"]:
+        items.append(f'<li><a href="{WORKBOOK_NAME}">{WORKBOOK_NAME}</a>: every table shown in the reports '
+                     f'({exports["tables"]}, one sheet each; also as CSV in <code>tables/</code>)</li>')
+    if exports["figures"]:
+        items.append(f'<li><code>figures/</code>: the brief\'s {exports["figures"]} figures as PNG</li>')
+    if exports["pdf_note"]:
+        items.append(f"<li><em>{esc(exports['pdf_note'])}</em></li>")
+    return "<h2>Downloads</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>\n" if items else ""
+
+
+def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame, version: str, *,
+                 exports: dict | None = None) -> Path:
     config = cleaned.config
     esc = _html.escape
     counts = cleaned.counts.copy()
@@ -633,7 +693,7 @@ leadership development, stay longer and stay more engaged, and by how much?</p>
 <ul>
 {links}
 </ul>
-<h2>Study</h2>
+{_downloads_html(exports)}<h2>Study</h2>
 <dl>
 <dt>Study</dt><dd>{esc(config.name)} (folder <code>{esc(study_dir.name)}</code>)</dd>
 <dt>Observation window</dt><dd>{config.window.start:%Y-%m-%d} to {config.window.end:%Y-%m-%d}</dd>

@@ -1,6 +1,7 @@
 """The leadership brief as a reader's browser shows it (headless Chromium)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,22 @@ def test_inspect_command_prints_json(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["headings"] == [{"level": 1, "text": "T"}]
+
+
+def test_run_prints_the_brief_to_pdf_and_exports_its_figures(brief):
+    out = brief.parent
+    pdf = (out / "06_leadership_brief.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 2
+    figures = sorted((out / "figures").glob("06_leadership_brief_cell*.png"))
+    assert len(figures) >= 5  # retention curves, two forest plots, the programme plot, alignment by department
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert '<a href="06_leadership_brief.pdf">' in index and '<a href="results.xlsx">' in index
+
+
+def test_the_brief_requests_nothing_from_the_network(brief):
+    page = brief.read_text(encoding="utf-8")
+    assert not re.search(r'(src|href)="https?:', page) and not re.search(r'import\(\s*"https?:', page)
+    # what the browser loads: every image is embedded, and no script element points outside the file
+    dom = browser.dump_dom(brief)
+    assert not re.search(r'<script[^>]*\ssrc="https?:', dom)

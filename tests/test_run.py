@@ -189,13 +189,27 @@ def test_each_page_opens_offline_with_a_title_a_footer_and_no_local_path(probe_r
     assert "injected-parameters" not in page
 
 
-def test_run_reports_stage_timings_and_writes_only_html(probe_run):
+def test_run_reports_stage_timings_and_writes_pages_and_exports(probe_run):
     _, result = probe_run
-    assert result.timings["stage"].tolist() == ["validate and clean", "analysis tables", "98_probe", "index",
-                                                "privacy scan"]
+    assert result.timings["stage"].tolist() == ["validate and clean", "analysis tables", "98_probe", "exports",
+                                                "index", "privacy scan"]
     assert (result.timings["seconds"] > 0).all()
-    assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "index.html"]
-    assert result.reports.loc[0, "no_input"] == False  # noqa: E712 - only briefs hide code
+    written = sorted(p.relative_to(result.out_dir).as_posix() for p in result.out_dir.rglob("*") if p.is_file())
+    assert written == ["98_probe.html", "index.html", "results.xlsx", "tables/98_probe_cell04.csv"]
+    assert result.reports.loc[0, "no_input"] == False  # noqa: E712 - only briefs hide code (and get a PDF)
+
+
+def test_every_table_shown_is_exported_as_csv_and_in_the_workbook(probe_run):
+    study, result = probe_run
+    shown = ar.privacy.read_html_tables((result.out_dir / "98_probe.html").read_text(encoding="utf-8"))
+    counts = next(t for t in shown if "rows_in" in t.columns)
+    csv = pd.read_csv(result.out_dir / "tables" / "98_probe_cell04.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(csv, counts.reset_index(drop=True), check_dtype=False)
+    book = pd.read_excel(result.out_dir / "results.xlsx", sheet_name=None, dtype=str, keep_default_na=False)
+    assert book["contents"].values.tolist() == [["T001", "98_probe_cell04"]]
+    pd.testing.assert_frame_equal(book["T001"], csv, check_dtype=False)
+    index = result.index.read_text(encoding="utf-8")
+    assert '<a href="results.xlsx">results.xlsx</a>' in index
 
 
 def test_a_second_run_with_unchanged_inputs_reuses_the_cleaned_tables(tmp_path, probe_run):
@@ -215,7 +229,7 @@ def test_run_prints_one_line_per_stage_when_not_on_a_terminal(tmp_path, probe_ru
     ar.run_study(study, tmp_path / "out", notebooks=[_probe_notebook(tmp_path, leak=False)])
     lines = capsys.readouterr().err.strip().splitlines()
     assert [line.split(": ", 1)[1].rsplit(" (", 1)[0] for line in lines] == [
-        "reuse cleaned tables (inputs unchanged)", "98_probe", "index", "privacy scan"]
+        "reuse cleaned tables (inputs unchanged)", "98_probe", "exports", "index", "privacy scan"]
 
 
 @pytest.mark.slow  # a second notebook run (~20 s); the scan itself is unit-tested in test_privacy.py
@@ -278,7 +292,8 @@ def test_notebooks_whose_tables_are_absent_are_skipped_and_listed(tmp_path):
     names = ["01_data_quality", "03_engagement"]
     result = ar.run_study(study, tmp_path / "out", notebooks=names, progress=False)
     assert result.reports["skipped"].tolist() == ["", "needs goals, surveys, reviews"]
-    assert sorted(p.name for p in result.out_dir.iterdir()) == ["01_data_quality.html", "index.html"]
+    assert sorted(p.name for p in result.out_dir.glob("*.html")) == ["01_data_quality.html", "index.html"]
+    assert not list((result.out_dir / "tables").glob("03_*"))  # a skipped report exports nothing
     assert "not run: the study needs goals, surveys, reviews" in visible_text(result.index.read_text(encoding="utf-8"))
 
 
@@ -370,7 +385,8 @@ def test_a_pseudonymised_study_with_rehires_runs_end_to_end_without_leaking(tmp_
     result = ar.run_study(study, tmp_path / "out", notebooks=["02"], progress=False)
 
     written = sorted(p for p in result.out_dir.rglob("*") if p.is_file())
-    assert [p.name for p in written] == ["02_alignment.html", "index.html"]
+    assert [p.name for p in written if p.suffix == ".html"] == ["02_alignment.html", "index.html"]
+    assert {p.suffix for p in written} == {".html", ".csv", ".xlsx"}  # the exports pass the same checks below
     assert ar.privacy.scan_outputs(result.out_dir, ids=ids).empty
     for path in written:
         raw = path.read_bytes()
