@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html as _html
 import os
 import re
@@ -351,8 +352,6 @@ def output_figures(nb) -> list[tuple[int, bytes]]:
     >>> all(png[:8] == b"\\x89PNG\\r\\n\\x1a\\n" for _, png in figures)
     True
     """
-    import base64
-
     out = []
     for number, cell in _numbered_code_cells(nb):
         for output in cell.get("outputs", []):
