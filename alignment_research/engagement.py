@@ -20,7 +20,7 @@ from .errors import ModelError, StatisticalWarning
 from .plots import axes_for
 from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate
 from .report import TERM_LABELS
-from .results import RATIO_COLUMNS, ModelResult, tidy_table
+from .results import RATIO_COLUMNS, ModelResult, conf_label, tidy_table
 
 __all__ = [
     "fit_ols",
@@ -1408,7 +1408,9 @@ def driver_analysis(
     stats = pd.DataFrame(glance)
     stats["cov_type"] = f"bootstrap ({n_boot} resamples)"
     stats["formula"] = f"{outcome} ~ " + " + ".join(drivers)
-    return DriverResult(name="drivers", table=pd.concat(tables, ignore_index=True), stats=stats, model=None,
+    table = pd.concat(tables, ignore_index=True)
+    table.attrs["alpha"] = alpha  # plot_drivers labels the intervals with the level
+    return DriverResult(name="drivers", table=table, stats=stats, model=None,
                         extras={}, alpha=alpha, outcome=_outcome_words(outcome), scale="difference",
                         measure="R² contribution")
 
@@ -1503,6 +1505,7 @@ def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
     >>> ax = ar.plot_drivers(t)
     """
     ax = axes_for(ax)
+    level = conf_label(data.attrs.get("alpha", 0.05))
     t = data[data["group"] == group].sort_values("share", ascending=True, kind="mergesort")
     y = np.arange(len(t))
     share = t["share"].to_numpy(float)
@@ -1511,7 +1514,7 @@ def plot_drivers(data: pd.DataFrame, *, group: str = "all", ax=None, **kwargs):
     ax.barh(y, share * 100, xerr=err * 100, capsize=3, **kwargs)
     ax.set_yticks(y)
     ax.set_yticklabels(t["term"].astype(str))
-    ax.set_xlabel("Share of explained variance (%, 95% CI)")
+    ax.set_xlabel(f"Share of explained variance (%, {level})")
     ax.set_title(f"Drivers of engagement ({group})")
     return ax
 

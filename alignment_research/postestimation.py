@@ -13,7 +13,7 @@ from .engagement import RegressionResult, fit_ols
 from .errors import ModelError
 from .plots import axes_for
 from .privacy import pool_small_levels, pooled_label, size_gate
-from .results import tidy_table
+from .results import conf_label, tidy_table
 
 __all__ = [
     "predicted_values",
@@ -155,6 +155,7 @@ def predicted_values(
     if by is not None:
         out[by] = grid[by].to_numpy()
     out["estimate"], out["std_error"], out["conf_low"], out["conf_high"] = eta, se, lo, hi
+    out.attrs["alpha"] = alpha  # the plot labels its band with the level
     return out
 
 
@@ -267,7 +268,7 @@ def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, x
     if by is not None:
         ax.legend(frameon=False)
     ax.set_xlabel(xlabel or x)
-    ax.set_ylabel(ylabel or "Predicted value (95% CI)")
+    ax.set_ylabel(ylabel or f"Predicted value ({conf_label(data.attrs.get('alpha', 0.05))})")
     return ax
 
 

@@ -99,3 +99,13 @@ def test_postestimation_sits_above_the_models_without_a_cycle():
     imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
     assert "postestimation" not in imported
     assert ar.predicted_values.__module__ == "alignment_research.postestimation"
+
+
+def test_plot_labels_follow_the_interval_level():
+    panel = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.survey_panel
+    fit = ar.fit_ols(panel, "engagement ~ alignment_cascade")
+    table = ar.predicted_values(fit, panel, x="alignment_cascade", alpha=0.2)
+    assert ar.plot_predicted(table).get_ylabel() == "Predicted value (80% CI)"
+    drivers = ar.driver_analysis(panel, n_boot=20, alpha=0.1)
+    assert drivers.plot().get_xlabel() == "Share of explained variance (%, 90% CI)"
+    assert ar.plot_drivers(drivers.tidy()).get_xlabel().endswith("90% CI)")
