@@ -159,41 +159,51 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
             raise DataContractError(f"goals has no column `{col}`; cascade alignment needs goal_id, owner_id, cycle, parent_goal_id.")
     cycle_frame = cycle_dates(cycles)
     g = goals.dropna(subset=["goal_id", "owner_id", "cycle"])
-    g = g[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight") if c in g.columns]].copy()
-    if "parent_goal_id" not in g.columns:
-        g["parent_goal_id"] = pd.NA
-    if "weight" not in g.columns:
-        g["weight"] = np.nan
-    g["cycle"] = g["cycle"].astype(str)
+    # Strings are converted and hashed once per column; rows then work on integer codes, and the
+    # manager is looked up once per (owner, cycle) pair rather than once per goal.
+    cyc_raw, cyc_levels = pd.factorize(g["cycle"].to_numpy(dtype=object))
+    cyc_text = np.array([str(v) for v in cyc_levels], dtype=object)
     if cycle_frame is not None:
-        g = g[g["cycle"].isin(cycle_frame["name"])]
+        keep = np.isin(cyc_text, cycle_frame["name"].to_numpy(dtype=object))[cyc_raw]
+        if not keep.all():
+            g, cyc_raw = g[keep], cyc_raw[keep]
     problems = []
 
-    dup = g["goal_id"].duplicated(keep="first")
+    dup = g["goal_id"].duplicated(keep="first").to_numpy()
     if dup.any():
-        problems.append(pd.DataFrame({"goal_id": g.loc[dup, "goal_id"], "cycle": g.loc[dup, "cycle"],
-                                      "rule": "duplicate_goal_id", "value": g.loc[dup, "goal_id"]}))
-        g = g[~dup]
+        problems.append(pd.DataFrame({"goal_id": g["goal_id"].to_numpy()[dup], "cycle": cyc_text[cyc_raw[dup]],
+                                      "rule": "duplicate_goal_id", "value": g["goal_id"].to_numpy()[dup]}))
+        g, cyc_raw = g[~dup], cyc_raw[~dup]
     n = len(g)
+    cyc_code, cyc_names = pd.factorize(cyc_text[cyc_raw])  # equal text, equal code
+    cyc = np.asarray(cyc_names, dtype=object)[cyc_code] if n else np.zeros(0, dtype=object)
     goal_ids = g["goal_id"].astype("string").to_numpy(dtype=object)
-    parent_ids = g["parent_goal_id"].astype("string")
+    parent_ids = (g["parent_goal_id"].astype("string") if "parent_goal_id" in g.columns
+                  else pd.Series(pd.NA, index=g.index, dtype="string"))
     has_parent = parent_ids.notna().to_numpy()
     parent_pos = pd.Index(goal_ids).get_indexer(parent_ids.fillna("").to_numpy(dtype=object))
     parent_pos = np.where(has_parent, parent_pos, -1)
     dangling = has_parent & (parent_pos < 0)
-    cyc = g["cycle"].to_numpy(dtype=object)
 
-    keys = pd.DataFrame({"employee_id": g["owner_id"].astype("string").to_numpy(), "cycle": g["cycle"].to_numpy()})
-    manager = _owner_manager(keys, employees, cycle_frame).astype("string")
-    known_owner = keys["employee_id"].isin(employees["employee_id"].dropna()).to_numpy()
-    no_manager = manager.isna().to_numpy()
+    owner_arr = g["owner_id"].astype("string").to_numpy(dtype=object)
+    owner_code, owner_uniq = pd.factorize(owner_arr)
+    group_codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
+    m = int(group_codes.max()) + 1 if n else 0
+    first = np.full(m, -1, dtype=np.int64)
+    first[group_codes[::-1]] = np.arange(n)[::-1]
+    pair_keys = pd.DataFrame({"employee_id": pd.array(owner_arr[first], dtype="string"), "cycle": cyc[first]})
+    pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
+    pair_no_manager = pair_manager.isna().to_numpy()
+    known = pd.Series(pd.array(owner_uniq, dtype="string")).isin(employees["employee_id"].dropna()).to_numpy()
+    known_owner = known[owner_code] if n else np.zeros(0, bool)
+    no_manager = pair_no_manager[group_codes] if n else np.zeros(0, bool)
 
     # parent is a goal of the owner's manager in the same cycle
     safe = np.where(parent_pos >= 0, parent_pos, 0)
-    owner_arr = keys["employee_id"].to_numpy(dtype=object)
-    manager_arr = manager.fillna("\x00").to_numpy(dtype=object)
-    to_manager = (parent_pos >= 0) & (owner_arr[safe] == manager_arr) & (cyc[safe] == cyc)
-    other_cycle = (parent_pos >= 0) & (cyc[safe] != cyc)
+    manager_code = pd.Index(owner_uniq).get_indexer(pair_manager.fillna("").to_numpy(dtype=object))
+    manager_code = np.where(pair_no_manager, -2, manager_code)[group_codes] if n else np.zeros(0, np.int64)
+    to_manager = (parent_pos >= 0) & (owner_code[safe] == manager_code) & (cyc_code[safe] == cyc_code)
+    other_cycle = (parent_pos >= 0) & (cyc_code[safe] != cyc_code)
 
     # resolve chains by pointer doubling; terminals point to themselves
     terminal = parent_pos < 0
@@ -206,7 +216,7 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     reaches_org = np.where(loops, False, org_goal[end] if n else org_goal)
 
     for mask, rule, value in (
-        (~known_owner, "owner_not_found", keys["employee_id"].to_numpy()),
+        (~known_owner, "owner_not_found", owner_arr),
         (dangling, "parent_not_found", parent_ids.to_numpy()),
         (other_cycle, "parent_in_other_cycle", parent_ids.to_numpy()),
         (loops, "parent_chain_cycle", parent_ids.to_numpy()),
@@ -214,18 +224,16 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         if mask.any():
             problems.append(pd.DataFrame({"goal_id": goal_ids[mask], "cycle": cyc[mask], "rule": rule, "value": value[mask]}))
 
-    group_codes, first = _factorize_pairs(keys["employee_id"], keys["cycle"])
-    w = _weights(g["weight"], group_codes)
-    m = len(first)
+    w = _weights(g["weight"] if "weight" in g.columns else pd.Series(np.nan, index=g.index), group_codes)
     total = np.bincount(group_codes, weights=w, minlength=m)
     casc = np.bincount(group_codes, weights=w * to_manager, minlength=m) / total
     org = np.bincount(group_codes, weights=w * reaches_org, minlength=m) / total
     n_goals = np.bincount(group_codes, minlength=m)
-    casc = np.where(no_manager[first], np.nan, casc) if m else casc
+    casc = np.where(pair_no_manager, np.nan, casc) if m else casc
     table = pd.DataFrame({
-        "employee_id": pd.array(keys["employee_id"].to_numpy()[first], dtype="string"),
-        "cycle": pd.array(keys["cycle"].to_numpy()[first], dtype="string"),
-        "manager_id": pd.array(manager.to_numpy()[first], dtype="string"),
+        "employee_id": pd.array(owner_arr[first], dtype="string"),
+        "cycle": pd.array(cyc[first], dtype="string"),
+        "manager_id": pd.array(pair_manager.to_numpy(), dtype="string"),
         "n_goals": n_goals.astype("int64"),
         "alignment_cascade": casc,
         "alignment_org": org,
