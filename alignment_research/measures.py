@@ -158,7 +158,11 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         if col not in goals.columns:
             raise DataContractError(f"goals has no column `{col}`; cascade alignment needs goal_id, owner_id, cycle, parent_goal_id.")
     cycle_frame = cycle_dates(cycles)
-    g = goals.dropna(subset=["goal_id", "owner_id", "cycle"])
+    present = goals[["goal_id", "owner_id", "cycle"]]
+    complete = ~(pd.isna(present["goal_id"].to_numpy()) | pd.isna(present["owner_id"].to_numpy())
+                 | pd.isna(present["cycle"].to_numpy()))
+    g = goals[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight") if c in goals.columns]]
+    g = g if complete.all() else g[complete]
     # Strings are converted and hashed once per column; rows then work on integer codes, and the
     # manager is looked up once per (owner, cycle) pair rather than once per goal.
     cyc_raw, cyc_levels = pd.factorize(g["cycle"].to_numpy(dtype=object))
@@ -169,7 +173,16 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
             g, cyc_raw = g[keep], cyc_raw[keep]
     problems = []
 
-    dup = g["goal_id"].duplicated(keep="first").to_numpy()
+    # goal and parent ids hashed in one pass: duplicates, and each parent's row
+    goal_all = g["goal_id"].astype("string").to_numpy(dtype=object)
+    parent_all = (g["parent_goal_id"].astype("string") if "parent_goal_id" in g.columns
+                  else pd.Series(pd.NA, index=g.index, dtype="string"))
+    has_parent_all = parent_all.notna().to_numpy()
+    id_codes, id_levels = pd.factorize(np.concatenate([goal_all, parent_all.to_numpy(dtype=object)[has_parent_all]]))
+    goal_code = id_codes[:len(goal_all)]
+    first_of = np.full(len(id_levels), len(goal_all), dtype=np.int64)
+    np.minimum.at(first_of, goal_code, np.arange(len(goal_all)))
+    dup = first_of[goal_code] != np.arange(len(goal_all))
     if dup.any():
         problems.append(pd.DataFrame({"goal_id": g["goal_id"].to_numpy()[dup], "cycle": cyc_text[cyc_raw[dup]],
                                       "rule": "duplicate_goal_id", "value": g["goal_id"].to_numpy()[dup]}))
@@ -177,12 +190,15 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     n = len(g)
     cyc_code, cyc_names = pd.factorize(cyc_text[cyc_raw])  # equal text, equal code
     cyc = np.asarray(cyc_names, dtype=object)[cyc_code] if n else np.zeros(0, dtype=object)
-    goal_ids = g["goal_id"].astype("string").to_numpy(dtype=object)
-    parent_ids = (g["parent_goal_id"].astype("string") if "parent_goal_id" in g.columns
-                  else pd.Series(pd.NA, index=g.index, dtype="string"))
-    has_parent = parent_ids.notna().to_numpy()
-    parent_pos = pd.Index(goal_ids).get_indexer(parent_ids.fillna("").to_numpy(dtype=object))
-    parent_pos = np.where(has_parent, parent_pos, -1)
+    goal_ids = goal_all[~dup]
+    parent_ids = parent_all[~dup]
+    has_parent = has_parent_all[~dup]
+    row_of = np.full(len(id_levels), -1, dtype=np.int64)
+    row_of[goal_code[~dup]] = np.arange(n)
+    parent_code = np.full(len(goal_all), -1, dtype=np.int64)
+    parent_code[has_parent_all] = id_codes[len(goal_all):]
+    parent_code = parent_code[~dup]
+    parent_pos = np.where(has_parent, row_of[np.maximum(parent_code, 0)], -1) if n else np.zeros(0, np.int64)
     dangling = has_parent & (parent_pos < 0)
 
     owner_arr = g["owner_id"].astype("string").to_numpy(dtype=object)
