@@ -739,19 +739,25 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     hi = np.minimum(q_end[qi], last[sid])
     exposure = ((hi - lo) / DAY).astype("int64") + 1
 
-    fb = feedback.dropna(subset=["employee_id", "date"])
+    # events as arrays (no copies of the feedback frame); kinds hashed once
+    usable = (feedback["employee_id"].notna() & feedback["date"].notna()).to_numpy()
+    has_kind = "kind" in feedback.columns
+    if has_kind:
+        kind_code, kind_levels = pd.factorize(feedback["kind"].to_numpy(dtype=object)[usable], use_na_sentinel=False)
+        kind_text = np.array([str(v) for v in kind_levels], dtype=object)
     if kinds is None:
-        kinds = sorted(fb["kind"].dropna().astype(str).unique()) if "kind" in fb else []
-    ev = assign_spell(fb, spells, "date")
-    ev = ev[ev["_sid"] >= 0]
-    ev_date = ev["date"].to_numpy("datetime64[ns]")
+        kinds = sorted(set(kind_text[~pd.isna(np.asarray(kind_levels, dtype=object))])) if has_kind else []
+    ev_sid = assign_spell(pd.DataFrame({"employee_id": feedback["employee_id"].to_numpy()[usable],
+                                        "date": feedback["date"].to_numpy("datetime64[ns]")[usable]}),
+                          spells, "date")["_sid"].to_numpy()
+    at = ev_sid >= 0
+    ev_date = feedback["date"].to_numpy("datetime64[ns]")[usable][at]
     ev_q = np.searchsorted(q_end, ev_date, side="left")
     inside = (ev_q < len(quarters)) & (ev_date >= q_start[np.minimum(ev_q, len(quarters) - 1)])
-    ev = ev[inside]
     ev_q = ev_q[inside]
     # position of (sid, quarter) in the output
     pos_key = sid.astype(np.int64) * len(quarters) + qi
-    ev_key = ev["_sid"].to_numpy(np.int64) * len(quarters) + ev_q
+    ev_key = ev_sid[at][inside].astype(np.int64) * len(quarters) + ev_q
     pos = np.searchsorted(pos_key, ev_key)
     ok = (pos < len(pos_key)) & (pos_key[np.minimum(pos, len(pos_key) - 1)] == ev_key)
     out = pd.DataFrame({
@@ -765,9 +771,9 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     })
     out["n_events"] = np.bincount(pos[ok], minlength=len(out)).astype("int64")
     out["feedback_rate"] = out["n_events"] / out["exposure_days"] * 90.0
-    kind_arr = ev["kind"].astype(str).to_numpy() if "kind" in ev else np.array([], dtype=str)
+    ev_kind = kind_text[kind_code[at][inside]] if has_kind else np.array([], dtype=object)
     for kind in kinds:
-        sel = ok & (kind_arr == kind)
+        sel = ok & (ev_kind == kind)
         out[f"n_{kind}"] = np.bincount(pos[sel], minlength=len(out)).astype("int64")
     for kind in kinds:
         out[f"feedback_rate_{kind}"] = out[f"n_{kind}"] / out["exposure_days"] * 90.0
