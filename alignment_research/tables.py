@@ -203,12 +203,10 @@ class _Context:
             keep = (c_end >= hire[sid]) & (c_start <= end[sid])
             sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
             known = np.maximum(c_start, hire[sid])
-            lookup = pd.MultiIndex.from_arrays([sp["employee_id"].astype("string").to_numpy()[sid],
-                                                cf["name"].to_numpy()[ci]])
-            a = align.set_index(["employee_id", "cycle"])
-            pos = a.index.get_indexer(lookup) if len(a) else np.full(len(lookup), -1)
+            pos = _locate_pairs(sp["employee_id"].astype("string").to_numpy(dtype=object)[sid],
+                                cf["name"].to_numpy(dtype=object)[ci], align["employee_id"], align["cycle"])
             for col in ("alignment_cascade", "alignment_org"):
-                vals = _take(a[col].to_numpy(float), pos, np.nan)
+                vals = _take(align[col].to_numpy(float), pos, np.nan)
                 add(col, sid, days(known, sid), vals)
 
         # own review rating: known from cycle end + 1, for cycles that end on or after hire
@@ -267,11 +265,10 @@ class _Context:
         # feedback rate of each completed quarter: known from the day after the quarter ends
         rates = self.feedback_rates
         if rates is not None:
-            sid_of = pd.Series(np.arange(len(sp)), index=pd.MultiIndex.from_arrays(
-                [sp["employee_id"].astype("string"), sp["spell"]]))
-            s = sid_of.reindex(pd.MultiIndex.from_arrays([rates["employee_id"], rates["spell"]])).to_numpy()
-            ok = ~np.isnan(s)
-            s = s[ok].astype(np.int64)
+            s = _locate_pairs(rates["employee_id"], rates["spell"].to_numpy(np.int64),
+                              sp["employee_id"].astype("string"), sp["spell"].to_numpy(np.int64))
+            ok = s >= 0
+            s = s[ok]
             add("feedback_rate", s, days(rates["known_from"].to_numpy("datetime64[ns]")[ok], s),
                 rates["feedback_rate"].to_numpy(float)[ok])
         return out
@@ -322,6 +319,38 @@ def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
     if not len(values):
         return np.full(len(pos), fill)
     return np.where(pos >= 0, values[np.maximum(pos, 0)], fill)
+
+
+def _as_values(x) -> np.ndarray:
+    """A column as a NumPy array (text and nullable columns as objects, missing values as ``pd.NA``)."""
+    if isinstance(x, (pd.Series, pd.Index)):
+        x = x.array
+    if isinstance(x, np.ndarray):
+        return x
+    return x.to_numpy(dtype=object) if isinstance(x, pd.api.extensions.ExtensionArray) else np.asarray(x, dtype=object)
+
+
+def _locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
+    """Row of ``right`` holding each pair ``(left_a, left_b)``, -1 when none (right pairs are unique).
+
+    What ``MultiIndex.get_indexer`` returns for complete pairs, from one hash pass per column and a
+    sorted search, without building the MultiIndexes. A pair with a missing value is not found.
+    """
+    la, lb, ra, rb = (_as_values(v) for v in (left_a, left_b, right_a, right_b))
+    n_right = len(ra)
+    ca, _ = pd.factorize(np.concatenate([ra, la]) if ra.dtype == la.dtype else
+                         np.concatenate([ra.astype(object), la.astype(object)]))
+    cb, levels_b = pd.factorize(np.concatenate([rb, lb]) if rb.dtype == lb.dtype else
+                                np.concatenate([rb.astype(object), lb.astype(object)]))
+    key = np.where((ca < 0) | (cb < 0), -1, ca.astype(np.int64) * (len(levels_b) + 1) + cb)
+    right_key, left_key = key[:n_right], key[n_right:]
+    order = np.argsort(right_key, kind="stable")
+    right_key = right_key[order]
+    if not n_right:
+        return np.full(len(left_key), -1, dtype=np.int64)
+    i = np.minimum(np.searchsorted(right_key, left_key), n_right - 1)
+    found = (right_key[i] == left_key) & (left_key >= 0)
+    return np.where(found, order[i], -1).astype(np.int64)
 
 
 def _id_columns(sp: pd.DataFrame, sid: np.ndarray) -> dict:
@@ -629,19 +658,17 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
     out["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
-    a = align.set_index(["employee_id", "cycle"])
-    key = pd.MultiIndex.from_arrays([out["employee_id"], out["cycle"]])
-    pos = a.index.get_indexer(key) if len(a) else np.full(len(out), -1)
-    out["n_goals"] = pd.array(_take(a["n_goals"].to_numpy(), pos, 0), dtype="int64")
+    pos = _locate_pairs(out["employee_id"], out["cycle"], align["employee_id"], align["cycle"])
+    out["n_goals"] = pd.array(_take(align["n_goals"].to_numpy(), pos, 0), dtype="int64")
     for col in ("alignment_cascade", "alignment_org"):
-        out[col] = _take(a[col].to_numpy(float), pos, np.nan)
+        out[col] = _take(align[col].to_numpy(float), pos, np.nan)
     reviews = ctx.table("reviews")
     if reviews is not None:
         r = reviews.dropna(subset=["employee_id", "cycle"]).copy()
         r["employee_id"] = r["employee_id"].astype("string")
         r["cycle"] = r["cycle"].astype("string")
-        r = r.drop_duplicates(["employee_id", "cycle"], keep="last").set_index(["employee_id", "cycle"])
-        rp = r.index.get_indexer(key)
+        r = r.drop_duplicates(["employee_id", "cycle"], keep="last")
+        rp = _locate_pairs(out["employee_id"], out["cycle"], r["employee_id"], r["cycle"])
         rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
         att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
         out["rating"] = _take(rating, rp, np.nan)
