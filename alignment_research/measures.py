@@ -366,17 +366,24 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     """
     cycle_frame = cycle_dates(cycles)
     names = None if cycle_frame is None else set(cycle_frame["name"])
-    g = goals.dropna(subset=["owner_id", "cycle"]).copy()
-    g["cycle"] = g["cycle"].astype("string")
+    # the goals as arrays of the usable rows (no copy of the goals frame); cycles hashed once
+    cyc_raw, cyc_levels = pd.factorize(goals["cycle"].to_numpy(dtype=object))
+    cyc_text = pd.array(np.asarray(cyc_levels, dtype=object), dtype="string").to_numpy(dtype=object)
+    usable = (cyc_raw >= 0) & goals["owner_id"].notna().to_numpy()
     if names is not None:
-        g = g[g["cycle"].isin(names)]
-    g = g[pd.to_numeric(g["attainment"], errors="coerce").notna()]
-    owner = g["owner_id"].astype("string")
-    codes, first = _factorize_pairs(owner, g["cycle"])
-    w = _weights(g["weight"] if "weight" in g else pd.Series(np.nan, index=g.index), codes)
-    att = g["attainment"].to_numpy(float)
-    m = len(first)
-    mgr = pd.DataFrame({"manager_id": owner.to_numpy()[first], "cycle": g["cycle"].to_numpy()[first],
+        usable &= np.isin(cyc_text, np.array(sorted(names), dtype=object))[cyc_raw]
+    usable &= pd.to_numeric(goals["attainment"], errors="coerce").notna().to_numpy()
+    owner = goals["owner_id"][usable].astype("string")
+    cyc_code, cyc_names = pd.factorize(cyc_text[cyc_raw[usable]])
+    owner_code, _ = pd.factorize(owner.to_numpy(dtype=object))
+    codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
+    m = int(codes.max()) + 1 if len(codes) else 0
+    first = np.full(m, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    w = _weights(goals["weight"][usable] if "weight" in goals else pd.Series(np.nan, index=owner.index), codes)
+    att = goals["attainment"].to_numpy()[usable].astype(float)
+    mgr = pd.DataFrame({"manager_id": owner.to_numpy()[first],
+                        "cycle": np.asarray(cyc_names, dtype=object)[cyc_code[first]],
                         "manager_attainment": np.bincount(codes, w * att, m) / np.bincount(codes, w, m)})
     r = reviews.dropna(subset=["employee_id", "cycle", "target_attainment"]).copy()
     r["cycle"] = r["cycle"].astype("string")
