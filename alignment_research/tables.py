@@ -353,12 +353,17 @@ def _locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
     return np.where(found, order[i], -1).astype(np.int64)
 
 
+def _text_at(col: pd.Series, sid: np.ndarray):
+    """``col`` as "string" at positions ``sid``: a take from the converted column (no re-validation of every row)."""
+    return col.astype("string").array.take(np.asarray(sid, dtype=np.int64))
+
+
 def _id_columns(sp: pd.DataFrame, sid: np.ndarray) -> dict:
     """``employee_id, spell, manager_id`` of the spells at positions ``sid``."""
     return {
-        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "employee_id": _text_at(sp["employee_id"], sid),
         "spell": sp["spell"].to_numpy()[sid].astype("int64"),
-        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "manager_id": _text_at(sp["manager_id"], sid),
     }
 
 
@@ -366,10 +371,12 @@ def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
     out = {}
     for c in columns:
         col = sp[c]
-        if c == "job_level":
+        if c == "job_level" and isinstance(col.dtype, pd.Int64Dtype):
+            out[c] = col.array.take(np.asarray(sid, dtype=np.int64))
+        elif c == "job_level":
             out[c] = pd.array(col.to_numpy()[sid], dtype="Int64")
         else:
-            out[c] = pd.array(col.astype("string").to_numpy()[sid], dtype="string")
+            out[c] = _text_at(col, sid)
     return out
 
 
@@ -418,7 +425,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     sid = np.flatnonzero(sp["in_window"].to_numpy())
     out = pd.DataFrame({
-        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "employee_id": _text_at(sp["employee_id"], sid),
         "spell": sp["spell"].to_numpy()[sid].astype("int64"),
         "entry": sp["entry"].to_numpy()[sid],
         "exit": sp["exit"].to_numpy()[sid],
@@ -432,7 +439,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
     birth = pd.to_numeric(sp["birth_year"], errors="coerce").to_numpy(float)[sid]
     age = out["hire_date"].dt.year.to_numpy(float) - birth
     out["age_at_hire"] = pd.array(np.where(np.isfinite(age), age, np.nan), dtype="Float64").astype("Int64")
-    out["manager_id"] = pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string")
+    out["manager_id"] = _text_at(sp["manager_id"], sid)
     out["manager_ever_program"] = out["manager_id"].isin(ctx.manager_ld_start.index).astype("int64").to_numpy()
     out["manager_program_entry"] = ctx.value_at("manager_program", sid, out["entry"].to_numpy()).astype("int64")
     # ever_program_<name>: started in [hire, end of spell in window]
@@ -527,13 +534,14 @@ def _intervals(ctx: _Context) -> pd.DataFrame:
     start = (cuts[:-1] % _BIG)[same]
     stop = (cuts[1:] % _BIG)[same]
     last = stop == exit_[sid]
-    ev_type = np.where(last, sp["event_type"].to_numpy(dtype=object)[sid], "censored")
+    types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
+    ev_type = types.take(np.where(last, sid, len(sp)))
     out = pd.DataFrame({
         **_id_columns(sp, sid),
         "start": start.astype("int64"),
         "stop": stop.astype("int64"),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
-        "event_type": pd.array(ev_type, dtype="string"),
+        "event_type": ev_type,
     })
     out = pd.concat([out, ctx.covariate_frame(sid, start, ctx.covariates)], axis=1)
     for k, v in _baseline(sp, sid).items():
