@@ -276,10 +276,15 @@ class _Context:
     def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
         keys, values, default = self.timeline[name]
-        q = np.asarray(sid, np.int64) * _BIG + np.asarray(t, np.int64)
+        base = np.asarray(sid, np.int64) * _BIG  # first key of each spell
+        q = base + np.asarray(t, np.int64)
+        if not len(keys):
+            return np.where(np.zeros(len(q), bool), default, default)
         i = np.searchsorted(keys, q, side="right") - 1
-        ok = (i >= 0) & ((keys[np.maximum(i, 0)] // _BIG) == np.asarray(sid, np.int64)) if len(keys) else np.zeros(len(q), bool)
-        return np.where(ok, values[np.maximum(i, 0)] if len(keys) else default, default)
+        np.maximum(i, 0, out=i)
+        # the change found is the spell's own when its key is at least the spell's first key (keys <= q)
+        ok = (keys[i] >= base) & (keys[i] <= q)
+        return np.where(ok, values[i], default)
 
     @property
     def covariates(self) -> list[str]:
