@@ -82,6 +82,16 @@ def _id_array(ids: pd.Series) -> np.ndarray:
     return ids.astype("string").to_numpy(dtype=object)
 
 
+def _text_values(values: pd.Series) -> np.ndarray:
+    """``values.astype("string")`` as an object array, skipping the conversion when the values are text already.
+
+    Missing values stay as they are (None or NaN) when skipped; callers test them with ``pd.isna``.
+    """
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values.to_numpy(dtype=object)
+    return values.astype("string").to_numpy(dtype=object)
+
+
 def _factorize_pairs(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the (first, second) pairs in order of appearance, and the row of each pair's first occurrence."""
     a, _ = pd.factorize(first)
@@ -174,11 +184,11 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     problems = []
 
     # goal and parent ids hashed in one pass: duplicates, and each parent's row
-    goal_all = g["goal_id"].astype("string").to_numpy(dtype=object)
-    parent_all = (g["parent_goal_id"].astype("string") if "parent_goal_id" in g.columns
-                  else pd.Series(pd.NA, index=g.index, dtype="string"))
-    has_parent_all = parent_all.notna().to_numpy()
-    id_codes, id_levels = pd.factorize(np.concatenate([goal_all, parent_all.to_numpy(dtype=object)[has_parent_all]]))
+    goal_all = _text_values(g["goal_id"])
+    parent_all = (_text_values(g["parent_goal_id"]) if "parent_goal_id" in g.columns
+                  else np.full(len(g), pd.NA, dtype=object))
+    has_parent_all = ~pd.isna(parent_all)
+    id_codes, id_levels = pd.factorize(np.concatenate([goal_all, parent_all[has_parent_all]]))
     goal_code = id_codes[:len(goal_all)]
     first_of = np.full(len(id_levels), len(goal_all), dtype=np.int64)
     np.minimum.at(first_of, goal_code, np.arange(len(goal_all)))
@@ -201,16 +211,17 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     parent_pos = np.where(has_parent, row_of[np.maximum(parent_code, 0)], -1) if n else np.zeros(0, np.int64)
     dangling = has_parent & (parent_pos < 0)
 
-    owner_arr = g["owner_id"].astype("string").to_numpy(dtype=object)
+    owner_arr = _text_values(g["owner_id"])
     owner_code, owner_uniq = pd.factorize(owner_arr)
+    owner_text = pd.array(np.asarray(owner_uniq, dtype=object), dtype="string")
     group_codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
     m = int(group_codes.max()) + 1 if n else 0
     first = np.full(m, -1, dtype=np.int64)
     first[group_codes[::-1]] = np.arange(n)[::-1]
-    pair_keys = pd.DataFrame({"employee_id": pd.array(owner_arr[first], dtype="string"), "cycle": cyc[first]})
+    pair_keys = pd.DataFrame({"employee_id": owner_text.take(owner_code[first]), "cycle": cyc[first]})
     pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
     pair_no_manager = pair_manager.isna().to_numpy()
-    known = pd.Series(pd.array(owner_uniq, dtype="string")).isin(employees["employee_id"].dropna()).to_numpy()
+    known = pd.Series(owner_text).isin(employees["employee_id"].dropna()).to_numpy()
     known_owner = known[owner_code] if n else np.zeros(0, bool)
     no_manager = pair_no_manager[group_codes] if n else np.zeros(0, bool)
 
@@ -233,9 +244,9 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
 
     for mask, rule, value in (
         (~known_owner, "owner_not_found", owner_arr),
-        (dangling, "parent_not_found", parent_ids.to_numpy()),
-        (other_cycle, "parent_in_other_cycle", parent_ids.to_numpy()),
-        (loops, "parent_chain_cycle", parent_ids.to_numpy()),
+        (dangling, "parent_not_found", parent_ids),
+        (other_cycle, "parent_in_other_cycle", parent_ids),
+        (loops, "parent_chain_cycle", parent_ids),
     ):
         if mask.any():
             problems.append(pd.DataFrame({"goal_id": goal_ids[mask], "cycle": cyc[mask], "rule": rule, "value": value[mask]}))
@@ -247,14 +258,23 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     n_goals = np.bincount(group_codes, minlength=m)
     casc = np.where(pair_no_manager, np.nan, casc) if m else casc
     table = pd.DataFrame({
-        "employee_id": pd.array(owner_arr[first], dtype="string"),
-        "cycle": pd.array(cyc[first], dtype="string"),
+        "employee_id": owner_text.take(owner_code[first]),
+        "cycle": pd.array(np.asarray(cyc_names, dtype=object), dtype="string").take(cyc_code[first]),
         "manager_id": pd.array(pair_manager.to_numpy(), dtype="string"),
         "n_goals": n_goals.astype("int64"),
         "alignment_cascade": casc,
         "alignment_org": org,
     })
-    table = _sort_by_cycle(table, cycle_frame)
+    if cycle_frame is not None and m:
+        # the order of _sort_by_cycle (employee_id, then cycle order) from integer keys: owners ranked once
+        owner_rank = np.empty(len(owner_uniq), dtype=np.int64)
+        owner_rank[np.argsort(np.asarray(owner_uniq, dtype=object), kind="stable")] = np.arange(len(owner_uniq))
+        cycle_order = dict(zip(cycle_frame["name"], cycle_frame["order"]))
+        rank_of_cycle = np.array([cycle_order[c] for c in cyc_names], dtype=np.int64)
+        order = np.lexsort((rank_of_cycle[cyc_code[first]], owner_rank[owner_code[first]]))
+        table = table.iloc[order].reset_index(drop=True)
+    else:
+        table = _sort_by_cycle(table, cycle_frame)
     if problems:
         problems = pd.concat(problems, ignore_index=True).astype({"goal_id": "string", "cycle": "string", "rule": "string"})
         problems["value"] = problems["value"].astype("string")

@@ -108,6 +108,19 @@ class _Context:
         sp["in_window"] = (exit_ > entry) & (hire <= w_end) & (end_date >= w_start)
         return sp
 
+    @cached_property
+    def employee_rank(self) -> np.ndarray | None:
+        """Per spell: the rank of its employee id in sorted order, or None when the spells are not in id order.
+
+        ``numbered_spells`` sorts by employee and hire date, so spell positions already follow
+        ``employee_id, spell``; output sorted by spell position then needs no string sort.
+        """
+        ids = self.spells["employee_id"].astype("string")
+        if ids.isna().any() or not pd.Index(ids.to_numpy(dtype=object)).is_monotonic_increasing:
+            return None
+        values = ids.to_numpy(dtype=object)
+        return np.cumsum(np.r_[False, values[1:] != values[:-1]]).astype(np.int64)
+
     # ---- measures ---------------------------------------------------------------
     @cached_property
     def alignment_result(self):
@@ -472,6 +485,8 @@ def _person(ctx: _Context) -> pd.DataFrame:
         out[f"{col}_first"] = first[sid]
     out["alignment_cascade_entry"] = (ctx.value_at("alignment_cascade", sid, out["entry"].to_numpy())
                                       if "alignment_cascade" in ctx.timeline else np.nan)
+    if ctx.employee_rank is not None:  # rows follow spell positions: already sorted
+        return out.reset_index(drop=True)
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
 
 
@@ -616,6 +631,9 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
         out[s] = sv[s].to_numpy(float)
     names = [c for c in ctx.covariates if c not in scales]
     out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
+    if ctx.employee_rank is not None:  # the same stable order from integer keys
+        order = np.lexsort((out["survey_date"].to_numpy("datetime64[ns]").view("int64"), ctx.employee_rank[sid]))
+        return out.iloc[order].reset_index(drop=True)
     return out.sort_values(["employee_id", "survey_date"], kind="stable").reset_index(drop=True)
 
 
@@ -705,6 +723,8 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
     out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
+    if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
+        return out.reset_index(drop=True)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
     return out.iloc[order].reset_index(drop=True)
 
