@@ -128,6 +128,56 @@ def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.
     >>> assign_spell(rows, spells, "d")["_sid"].tolist()
     [0, -1]
     """
+    sp_ids = spells["employee_id"].astype("string")
+    hire = spells["hire_date"].to_numpy("datetime64[ns]")
+    term = (spells["termination_date"].to_numpy("datetime64[ns]") if "termination_date" in spells
+            else np.full(len(spells), np.datetime64("NaT"), "datetime64[ns]"))
+    if sp_ids.isna().any() or np.isnat(hire).any():
+        return _assign_spell_asof(data, spells, date_col)
+    # The latest spell of the same employee hired on or before the date, by sorted search: the code of
+    # the employee and the date in one int64 key (the same match as an as-of merge by employee).
+    sp_code, uniq = pd.factorize(sp_ids.to_numpy(dtype=object))
+    ids = data["employee_id"]
+    ids = ids.to_numpy(dtype=object) if _all_text(ids) else ids.astype("string").to_numpy(dtype=object)
+    row_code = pd.Index(uniq, dtype=object).get_indexer(ids)
+    dates = data[date_col].to_numpy("datetime64[ns]")
+    sid = np.full(len(data), -1, dtype=np.int64)
+    rows = np.flatnonzero((row_code >= 0) & ~np.isnat(dates))
+    if not len(spells) or not len(rows):
+        return data.assign(_sid=sid)
+    q_dates = dates[rows]
+    sp_time, q_time, span = _date_keys(hire, q_dates)
+    sp_key = sp_code.astype(np.int64) * span + sp_time
+    order = np.argsort(sp_key, kind="stable")
+    sp_key = sp_key[order]
+    q_key = row_code[rows].astype(np.int64) * span + q_time
+    i = np.searchsorted(sp_key, q_key, side="right") - 1
+    hit = order[np.maximum(i, 0)]
+    found = (i >= 0) & (sp_code[hit] == row_code[rows]) & (np.isnat(term[hit]) | (q_dates <= term[hit]))
+    sid[rows[found]] = hit[found]
+    return data.assign(_sid=sid)
+
+
+def _all_text(values: pd.Series) -> bool:
+    """True when ``values`` holds Python strings and missing values only (converting to "string" changes nothing)."""
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
+def _date_keys(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Order-preserving int64 keys of two datetime64[ns] arrays (no NaT) in ``[0, span)``: day numbers when
+    every value is a whole day, else ranks among the distinct values."""
+    ai, bi = a.view("int64"), b.view("int64")
+    day = 86_400 * 10**9
+    lo = min(ai.min(), bi.min())
+    if not (ai % day).any() and not (bi % day).any():
+        span = int((max(ai.max(), bi.max()) - lo) // day) + 1
+        return (ai - lo) // day, (bi - lo) // day, span
+    times = np.unique(np.concatenate([ai, bi]))
+    return np.searchsorted(times, ai), np.searchsorted(times, bi), len(times) + 1
+
+
+def _assign_spell_asof(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.DataFrame:
+    """:func:`assign_spell` by an as-of merge, for spells with a missing id or hire date."""
     d = data.assign(_pos=np.arange(len(data)))
     d = d[d[date_col].notna()]
     sp = pd.DataFrame({"employee_id": spells["employee_id"].astype("string").to_numpy(),

@@ -108,6 +108,19 @@ class _Context:
         sp["in_window"] = (exit_ > entry) & (hire <= w_end) & (end_date >= w_start)
         return sp
 
+    @cached_property
+    def employee_rank(self) -> np.ndarray | None:
+        """Per spell: the rank of its employee id in sorted order, or None when the spells are not in id order.
+
+        ``numbered_spells`` sorts by employee and hire date, so spell positions already follow
+        ``employee_id, spell``; output sorted by spell position then needs no string sort.
+        """
+        ids = self.spells["employee_id"].astype("string")
+        if ids.isna().any() or not pd.Index(ids.to_numpy(dtype=object)).is_monotonic_increasing:
+            return None
+        values = ids.to_numpy(dtype=object)
+        return np.cumsum(np.r_[False, values[1:] != values[:-1]]).astype(np.int64)
+
     # ---- measures ---------------------------------------------------------------
     @cached_property
     def alignment_result(self):
@@ -203,12 +216,10 @@ class _Context:
             keep = (c_end >= hire[sid]) & (c_start <= end[sid])
             sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
             known = np.maximum(c_start, hire[sid])
-            lookup = pd.MultiIndex.from_arrays([sp["employee_id"].astype("string").to_numpy()[sid],
-                                                cf["name"].to_numpy()[ci]])
-            a = align.set_index(["employee_id", "cycle"])
-            pos = a.index.get_indexer(lookup) if len(a) else np.full(len(lookup), -1)
+            pos = _locate_pairs(sp["employee_id"].astype("string").to_numpy(dtype=object)[sid],
+                                cf["name"].to_numpy(dtype=object)[ci], align["employee_id"], align["cycle"])
             for col in ("alignment_cascade", "alignment_org"):
-                vals = _take(a[col].to_numpy(float), pos, np.nan)
+                vals = _take(align[col].to_numpy(float), pos, np.nan)
                 add(col, sid, days(known, sid), vals)
 
         # own review rating: known from cycle end + 1, for cycles that end on or after hire
@@ -267,11 +278,10 @@ class _Context:
         # feedback rate of each completed quarter: known from the day after the quarter ends
         rates = self.feedback_rates
         if rates is not None:
-            sid_of = pd.Series(np.arange(len(sp)), index=pd.MultiIndex.from_arrays(
-                [sp["employee_id"].astype("string"), sp["spell"]]))
-            s = sid_of.reindex(pd.MultiIndex.from_arrays([rates["employee_id"], rates["spell"]])).to_numpy()
-            ok = ~np.isnan(s)
-            s = s[ok].astype(np.int64)
+            s = _locate_pairs(rates["employee_id"], rates["spell"].to_numpy(np.int64),
+                              sp["employee_id"].astype("string"), sp["spell"].to_numpy(np.int64))
+            ok = s >= 0
+            s = s[ok]
             add("feedback_rate", s, days(rates["known_from"].to_numpy("datetime64[ns]")[ok], s),
                 rates["feedback_rate"].to_numpy(float)[ok])
         return out
@@ -279,10 +289,15 @@ class _Context:
     def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
         keys, values, default = self.timeline[name]
-        q = np.asarray(sid, np.int64) * _BIG + np.asarray(t, np.int64)
+        base = np.asarray(sid, np.int64) * _BIG  # first key of each spell
+        q = base + np.asarray(t, np.int64)
+        if not len(keys):
+            return np.where(np.zeros(len(q), bool), default, default)
         i = np.searchsorted(keys, q, side="right") - 1
-        ok = (i >= 0) & ((keys[np.maximum(i, 0)] // _BIG) == np.asarray(sid, np.int64)) if len(keys) else np.zeros(len(q), bool)
-        return np.where(ok, values[np.maximum(i, 0)] if len(keys) else default, default)
+        np.maximum(i, 0, out=i)
+        # the change found is the spell's own when its key is at least the spell's first key (keys <= q)
+        ok = (keys[i] >= base) & (keys[i] <= q)
+        return np.where(ok, values[i], default)
 
     @property
     def covariates(self) -> list[str]:
@@ -324,12 +339,49 @@ def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
     return np.where(pos >= 0, values[np.maximum(pos, 0)], fill)
 
 
+def _as_values(x) -> np.ndarray:
+    """A column as a NumPy array (text and nullable columns as objects, missing values as ``pd.NA``)."""
+    if isinstance(x, (pd.Series, pd.Index)):
+        x = x.array
+    if isinstance(x, np.ndarray):
+        return x
+    return x.to_numpy(dtype=object) if isinstance(x, pd.api.extensions.ExtensionArray) else np.asarray(x, dtype=object)
+
+
+def _locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
+    """Row of ``right`` holding each pair ``(left_a, left_b)``, -1 when none (right pairs are unique).
+
+    What ``MultiIndex.get_indexer`` returns for complete pairs, from one hash pass per column and a
+    sorted search, without building the MultiIndexes. A pair with a missing value is not found.
+    """
+    la, lb, ra, rb = (_as_values(v) for v in (left_a, left_b, right_a, right_b))
+    n_right = len(ra)
+    ca, _ = pd.factorize(np.concatenate([ra, la]) if ra.dtype == la.dtype else
+                         np.concatenate([ra.astype(object), la.astype(object)]))
+    cb, levels_b = pd.factorize(np.concatenate([rb, lb]) if rb.dtype == lb.dtype else
+                                np.concatenate([rb.astype(object), lb.astype(object)]))
+    key = np.where((ca < 0) | (cb < 0), -1, ca.astype(np.int64) * (len(levels_b) + 1) + cb)
+    right_key, left_key = key[:n_right], key[n_right:]
+    order = np.argsort(right_key, kind="stable")
+    right_key = right_key[order]
+    if not n_right:
+        return np.full(len(left_key), -1, dtype=np.int64)
+    i = np.minimum(np.searchsorted(right_key, left_key), n_right - 1)
+    found = (right_key[i] == left_key) & (left_key >= 0)
+    return np.where(found, order[i], -1).astype(np.int64)
+
+
+def _text_at(col: pd.Series, sid: np.ndarray):
+    """``col`` as "string" at positions ``sid``: a take from the converted column (no re-validation of every row)."""
+    return col.astype("string").array.take(np.asarray(sid, dtype=np.int64))
+
+
 def _id_columns(sp: pd.DataFrame, sid: np.ndarray) -> dict:
     """``employee_id, spell, manager_id`` of the spells at positions ``sid``."""
     return {
-        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "employee_id": _text_at(sp["employee_id"], sid),
         "spell": sp["spell"].to_numpy()[sid].astype("int64"),
-        "manager_id": pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "manager_id": _text_at(sp["manager_id"], sid),
     }
 
 
@@ -337,10 +389,12 @@ def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
     out = {}
     for c in columns:
         col = sp[c]
-        if c == "job_level":
+        if c == "job_level" and isinstance(col.dtype, pd.Int64Dtype):
+            out[c] = col.array.take(np.asarray(sid, dtype=np.int64))
+        elif c == "job_level":
             out[c] = pd.array(col.to_numpy()[sid], dtype="Int64")
         else:
-            out[c] = pd.array(col.astype("string").to_numpy()[sid], dtype="string")
+            out[c] = _text_at(col, sid)
     return out
 
 
@@ -389,7 +443,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
     sp = ctx.spells
     sid = np.flatnonzero(sp["in_window"].to_numpy())
     out = pd.DataFrame({
-        "employee_id": pd.array(sp["employee_id"].astype("string").to_numpy()[sid], dtype="string"),
+        "employee_id": _text_at(sp["employee_id"], sid),
         "spell": sp["spell"].to_numpy()[sid].astype("int64"),
         "entry": sp["entry"].to_numpy()[sid],
         "exit": sp["exit"].to_numpy()[sid],
@@ -403,7 +457,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
     birth = pd.to_numeric(sp["birth_year"], errors="coerce").to_numpy(float)[sid]
     age = out["hire_date"].dt.year.to_numpy(float) - birth
     out["age_at_hire"] = pd.array(np.where(np.isfinite(age), age, np.nan), dtype="Float64").astype("Int64")
-    out["manager_id"] = pd.array(sp["manager_id"].astype("string").to_numpy()[sid], dtype="string")
+    out["manager_id"] = _text_at(sp["manager_id"], sid)
     out["manager_ever_program"] = out["manager_id"].isin(ctx.manager_ld_start.index).astype("int64").to_numpy()
     out["manager_program_entry"] = ctx.value_at("manager_program", sid, out["entry"].to_numpy()).astype("int64")
     # ever_program_<name>: started in [hire, end of spell in window]
@@ -431,6 +485,8 @@ def _person(ctx: _Context) -> pd.DataFrame:
         out[f"{col}_first"] = first[sid]
     out["alignment_cascade_entry"] = (ctx.value_at("alignment_cascade", sid, out["entry"].to_numpy())
                                       if "alignment_cascade" in ctx.timeline else np.nan)
+    if ctx.employee_rank is not None:  # rows follow spell positions: already sorted
+        return out.reset_index(drop=True)
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
 
 
@@ -498,13 +554,14 @@ def _intervals(ctx: _Context) -> pd.DataFrame:
     start = (cuts[:-1] % _BIG)[same]
     stop = (cuts[1:] % _BIG)[same]
     last = stop == exit_[sid]
-    ev_type = np.where(last, sp["event_type"].to_numpy(dtype=object)[sid], "censored")
+    types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
+    ev_type = types.take(np.where(last, sid, len(sp)))
     out = pd.DataFrame({
         **_id_columns(sp, sid),
         "start": start.astype("int64"),
         "stop": stop.astype("int64"),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
-        "event_type": pd.array(ev_type, dtype="string"),
+        "event_type": ev_type,
     })
     out = pd.concat([out, ctx.covariate_frame(sid, start, ctx.covariates)], axis=1)
     for k, v in _baseline(sp, sid).items():
@@ -574,6 +631,9 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
         out[s] = sv[s].to_numpy(float)
     names = [c for c in ctx.covariates if c not in scales]
     out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
+    if ctx.employee_rank is not None:  # the same stable order from integer keys
+        order = np.lexsort((out["survey_date"].to_numpy("datetime64[ns]").view("int64"), ctx.employee_rank[sid]))
+        return out.iloc[order].reset_index(drop=True)
     return out.sort_values(["employee_id", "survey_date"], kind="stable").reset_index(drop=True)
 
 
@@ -629,19 +689,17 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
     out["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
-    a = align.set_index(["employee_id", "cycle"])
-    key = pd.MultiIndex.from_arrays([out["employee_id"], out["cycle"]])
-    pos = a.index.get_indexer(key) if len(a) else np.full(len(out), -1)
-    out["n_goals"] = pd.array(_take(a["n_goals"].to_numpy(), pos, 0), dtype="int64")
+    pos = _locate_pairs(out["employee_id"], out["cycle"], align["employee_id"], align["cycle"])
+    out["n_goals"] = pd.array(_take(align["n_goals"].to_numpy(), pos, 0), dtype="int64")
     for col in ("alignment_cascade", "alignment_org"):
-        out[col] = _take(a[col].to_numpy(float), pos, np.nan)
+        out[col] = _take(align[col].to_numpy(float), pos, np.nan)
     reviews = ctx.table("reviews")
     if reviews is not None:
         r = reviews.dropna(subset=["employee_id", "cycle"]).copy()
         r["employee_id"] = r["employee_id"].astype("string")
         r["cycle"] = r["cycle"].astype("string")
-        r = r.drop_duplicates(["employee_id", "cycle"], keep="last").set_index(["employee_id", "cycle"])
-        rp = r.index.get_indexer(key)
+        r = r.drop_duplicates(["employee_id", "cycle"], keep="last")
+        rp = _locate_pairs(out["employee_id"], out["cycle"], r["employee_id"], r["cycle"])
         rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
         att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
         out["rating"] = _take(rating, rp, np.nan)
@@ -665,6 +723,8 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
     out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
+    if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
+        return out.reset_index(drop=True)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
     return out.iloc[order].reset_index(drop=True)
 

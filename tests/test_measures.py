@@ -347,3 +347,53 @@ def test_alignment_correlations_table(sim_clean):
         ["perceived", "attainment", "manager"]]
     # perceived alignment is built on cascade alignment in the simulator: clearly positive
     assert corr.loc[0, "correlation"] > 0.2 and corr.loc[0, "n"] > 1000
+
+
+# --------------------------------------------------------------------------- fast paths give the slow paths' answers
+
+
+def test_assign_spell_matches_an_as_of_merge_on_rehires_times_of_day_and_odd_ids():
+    from alignment_research.spells import assign_spell
+
+    spells = pd.DataFrame({
+        "employee_id": ["A", "A", "B", "C"],
+        "hire_date": pd.to_datetime(["2020-01-01", "2022-01-01", "2021-06-01 09:00", "2021-01-01"], format="ISO8601"),
+        "termination_date": pd.to_datetime(["2020-12-31", None, None, "2021-03-31"]),
+    })
+    rows = pd.DataFrame({
+        "employee_id": pd.array(["A", "A", "A", "B", "B", "C", None, "Z", "A"], dtype=object),
+        "d": pd.to_datetime(["2020-06-01", "2021-06-01", "2023-01-01", "2021-06-01 08:00", "2021-06-01 10:00",
+                             "2021-04-01", "2021-01-01", "2021-01-01", None], format="ISO8601"),
+    })
+    # A: first spell, gap between spells, second spell; B: before and after the hire hour; C: after its end
+    assert assign_spell(rows, spells, "d")["_sid"].tolist() == [0, -1, 1, -1, 2, -1, -1, -1, -1]
+    as_text = rows.assign(employee_id=rows["employee_id"].astype("string"))
+    assert assign_spell(as_text, spells, "d")["_sid"].tolist() == [0, -1, 1, -1, 2, -1, -1, -1, -1]
+
+
+def test_bootstrap_patterns_are_the_distinct_rows_with_their_counts():
+    from alignment_research.measures import _row_patterns
+
+    x = np.array([[2.0, 1.0], [1.0, 5.0], [2.0, 1.0], [1.0, 2.0], [2.0, 1.0]])
+    patterns, freq = _row_patterns(x)
+    assert patterns.tolist() == [[1.0, 2.0], [1.0, 5.0], [2.0, 1.0]]
+    assert freq.tolist() == [1, 1, 3]
+    expected = np.unique(x, axis=0, return_counts=True)
+    assert np.array_equal(patterns, expected[0]) and np.array_equal(freq, expected[1])
+
+
+def test_cascade_alignment_of_non_text_ids_converts_them_as_text():
+    goals = pd.DataFrame({"goal_id": [1, 2, 3], "owner_id": ["C", "M", "M"], "cycle": [2024, 2024, 2024],
+                          "parent_goal_id": [None, "1", 9]})
+    table, problems = ar.cascade_alignment(goals, EMPLOYEES)
+    assert table["cycle"].tolist() == ["2024", "2024"]
+    assert table["alignment_cascade"].tolist()[1] == 0.5  # goal 2 -> goal "1" of the manager C; goal 3 dangles
+    assert problems[["goal_id", "rule", "value"]].values.tolist() == [["3", "parent_not_found", "9"]]
+
+
+def test_feedback_kinds_ignore_missing_kinds_but_keep_their_events():
+    emp = pd.DataFrame({"employee_id": ["A"], "hire_date": pd.to_datetime(["2021-01-01"])})
+    fb = pd.DataFrame({"employee_id": ["A", "A", "A"], "date": pd.to_datetime(["2021-01-05", "2021-02-01", "2021-02-02"]),
+                       "kind": ["praise", None, 7]})
+    rates = ar.feedback_rate(fb, emp, window=("2021-01-01", "2021-03-31"))
+    assert rates[["n_events", "n_7", "n_praise"]].values.tolist() == [[3, 1, 1]]
