@@ -363,15 +363,19 @@ def _brute_concordance(start, stop, event, eta, strata):
     return conc, disc, tx
 
 
-def test_concordance_matches_brute_force(rng):
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("per_bucket", [None, 0, 1, 3, 7, 64, 1000])
+def test_concordance_matches_brute_force(rng, per_bucket, tied):
+    # per_bucket: rows per bucket of the grid count (1: all grid; 1000: all direct comparisons), 0: bitwise count
     n = 400
     start = rng.integers(0, 20, n).astype(float)
     stop = start + rng.integers(1, 15, n)
     event = (rng.random(n) < 0.5).astype(int)
-    eta = rng.integers(0, 6, n).astype(float)  # many ties in the predictor
+    # many ties in the predictor, or none
+    eta = rng.integers(0, 6, n).astype(float) if tied else rng.normal(size=n)
     strata = rng.integers(0, 2, n)
     cd = _cox.prepare(np.column_stack([eta]), start, stop, event, strata=strata)
-    got = _cox.concordance(cd, eta[cd.rows])
+    got = _cox.concordance(cd, eta[cd.rows], per_bucket=per_bucket)
     assert (got["concordant"], got["discordant"], got["tied_x"]) == _brute_concordance(start, stop, event, eta, strata)
 
 
