@@ -46,6 +46,7 @@ class CoxData:
     pair_j: np.ndarray
     pair_frac: np.ndarray
     rows: np.ndarray  # input row position of each prepared row (rows at risk at no event time are dropped)
+    Xd: np.ndarray  # (number of events, p) the rows of X of the events (order of ``deaths``)
 
 
 def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
@@ -59,7 +60,6 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     event = np.asarray(event).astype(bool)
     strata = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
     center = X.mean(axis=0)
-    Xc = X - center
 
     lo = np.empty(n, dtype=np.int64)
     hi = np.empty(n, dtype=np.int64)
@@ -77,7 +77,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     # rows at risk at no event time change nothing (score residual 0, never compared): drop them
     live = hi > lo
     if not live.all():
-        Xc, start, stop, event, strata, lo, hi = (v[live] for v in (Xc, start, stop, event, strata, lo, hi))
+        start, stop, event, strata, lo, hi = (v[live] for v in (start, stop, event, strata, lo, hi))
         n = len(lo)
     times = np.concatenate(times_parts) if times_parts else np.empty(0)
     time_strata = np.concatenate(tstrata_parts) if tstrata_parts else np.empty(0, dtype=np.int64)
@@ -86,7 +86,9 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     order = np.argsort(lo, kind="stable")
     keep_idx = np.flatnonzero(live)[order]
     live_order = keep_idx
-    Xc, start, stop, event, strata, lo, hi = (v[order] for v in (Xc, start, stop, event, strata, lo, hi))
+    start, stop, event, strata, lo, hi = (v[order] for v in (start, stop, event, strata, lo, hi))
+    Xc = X[keep_idx]  # one gather of the covariates, then centred in place
+    Xc -= center
     rows = np.arange(n)
     diff = sp.csr_matrix(
         (np.concatenate([np.ones(n), -np.ones(n)]), (np.concatenate([lo, hi]), np.concatenate([rows, rows]))),
@@ -106,7 +108,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     else:  # pragma: no cover - checked by the caller
         raise ValueError(ties)
     return CoxData(Xc, center, start, stop, event, strata, times, time_strata, lo, hi, deaths, death_j, d, diff,
-                   ties, pair_j, pair_frac, live_order)
+                   ties, pair_j, pair_frac, live_order, Xc[deaths])
 
 
 def _risk_sums(cd: CoxData, M: np.ndarray) -> np.ndarray:
@@ -158,7 +160,7 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
         S0d = np.bincount(cd.death_j, weights=rd, minlength=m)
         S1d = np.zeros((m, p))
         for c in range(p):
-            S1d[:, c] = np.bincount(cd.death_j, weights=rd * X[dr, c], minlength=m)
+            S1d[:, c] = np.bincount(cd.death_j, weights=rd * cd.Xd[:, c], minlength=m)
         f = cd.pair_frac
         denom = S0[j] - f * S0d[j]
         xbar = (S1[j] - f[:, None] * S1d[j]) / denom[:, None]
@@ -170,14 +172,14 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
     loglik = float(eta[dr].sum() - (weight * np.log(denom)).sum())
     if not derivatives:
         return _Eval(loglik, None, None, r, denom, xbar, eta)
-    grad = X[dr].sum(axis=0) - (weight[:, None] * xbar).sum(axis=0)
+    grad = cd.Xd.sum(axis=0) - (weight[:, None] * xbar).sum(axis=0)
     c = np.bincount(j, weights=weight / denom, minlength=m)
     w = r * _cum_over_range(cd, c)
     info = (X * w[:, None]).T @ X
     info -= (xbar * weight[:, None]).T @ xbar
     if cd.ties == "efron":
         e = np.bincount(j, weights=cd.pair_frac / denom, minlength=m)
-        Xd = X[dr]
+        Xd = cd.Xd
         info -= (Xd * (r[dr] * e[cd.death_j])[:, None]).T @ Xd
     return _Eval(loglik, grad, info, r, denom, xbar, eta)
 
@@ -235,19 +237,23 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
         hx[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c] / ev.denom, minlength=m)
         xsum[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c], minlength=m)
     H = _cum_over_range(cd, h)
-    HX = _cum_over_range(cd, hx)
-    resid = -ev.r[:, None] * (X * H[:, None] - HX)
+    # r * (HX - X H), built in place (a few (n, p) arrays fewer than the formula written out)
+    cum = np.concatenate([np.zeros((1, p)), np.cumsum(hx, axis=0)])
+    resid = cum[cd.hi]
+    resid -= cum[cd.lo]
+    resid -= X * H[:, None]
+    resid *= ev.r[:, None]
     dr = cd.deaths
     jd = cd.death_j
     xmean = xsum / np.maximum(cd.d, 1)[:, None]
-    resid[dr] += X[dr] - xmean[jd]
+    resid[dr] += cd.Xd - xmean[jd]
     if cd.ties == "efron":
         f = cd.pair_frac
         e = np.bincount(j, weights=f / ev.denom, minlength=m)
         ex = np.zeros((m, p))
         for c in range(p):
             ex[:, c] = np.bincount(j, weights=f * ev.xbar[:, c] / ev.denom, minlength=m)
-        resid[dr] += ev.r[dr, None] * (X[dr] * e[jd, None] - ex[jd])
+        resid[dr] += ev.r[dr, None] * (cd.Xd * e[jd, None] - ex[jd])
     return resid
 
 
@@ -260,7 +266,7 @@ def schoenfeld(cd: CoxData, ev: _Eval) -> np.ndarray:
     for c in range(p):
         xsum[:, c] = np.bincount(cd.pair_j, weights=weight * ev.xbar[:, c], minlength=m)
     xmean = xsum / np.maximum(cd.d, 1)[:, None]
-    return cd.X[cd.deaths] - xmean[cd.death_j]
+    return cd.Xd - xmean[cd.death_j]
 
 
 def weighted_information(cd: CoxData, ev: _Eval, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -277,7 +283,7 @@ def weighted_information(cd: CoxData, ev: _Eval, g: np.ndarray) -> tuple[np.ndar
         info = (X * w[:, None]).T @ X - (ev.xbar * gw[:, None]).T @ ev.xbar
         if cd.ties == "efron":
             e = np.bincount(j, weights=gw * cd.pair_frac / ev.denom, minlength=m)
-            Xd = X[cd.deaths]
+            Xd = cd.Xd
             info -= (Xd * (ev.r[cd.deaths] * e[cd.death_j])[:, None]).T @ Xd
         out.append(info)
     return out[0], out[1]

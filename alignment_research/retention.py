@@ -127,10 +127,14 @@ def _plain(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def _subject_count(data: pd.DataFrame) -> int | float:
+    """Distinct (employee_id, spell) pairs (a missing value counts as a value, as ``drop_duplicates``)."""
     if "employee_id" not in data.columns:
         return np.nan
-    keys = ["employee_id", "spell"] if "spell" in data.columns else ["employee_id"]
-    return int(len(data[keys].drop_duplicates()))
+    codes = pd.factorize(data["employee_id"], use_na_sentinel=False)[0].astype(np.int64)
+    if "spell" in data.columns:
+        spell = pd.factorize(data["spell"], use_na_sentinel=False)[0]
+        codes = codes * (int(spell.max(initial=0)) + 1) + spell
+    return int(len(pd.unique(codes)))
 
 
 def _z(alpha: float) -> float:
@@ -274,13 +278,15 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     columns = list(X.columns)
     Xv = X.to_numpy(float)
     _check_collinear(Xv, columns)
-    caveats = check_clusters(data[cluster], cluster) if cluster is not None else []
+    # integer cluster codes once: the check, the robust variance and the count all use them
+    cluster_ids = pd.factorize(data[cluster])[0] if cluster is not None else None
+    caveats = check_clusters(cluster_ids, cluster) if cluster is not None else []
     strata_codes = None
     if strata_cols:
         strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
     cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties)
     beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
-    naive, var, cov_type, n_clusters = _cox_variance(cd, evaluation, data, cluster)
+    naive, var, cov_type, n_clusters = _cox_variance(cd, evaluation, cluster_ids, cluster)
     with np.errstate(invalid="ignore"):  # a diverging fit (caveat below) can leave no finite variance
         se = np.sqrt(np.diag(var))
         naive_se = np.sqrt(np.diag(naive))
@@ -333,11 +339,12 @@ def _check_collinear(Xv: np.ndarray, columns: list) -> None:
         )
 
 
-def _cox_variance(cd, evaluation, data, cluster):
+def _cox_variance(cd, evaluation, cluster_ids, cluster):
     """Model-based and reported covariance of a Cox fit: (naive, var, cov_type, n_clusters).
 
     With ``cluster`` the reported one is R's robust sandwich over cluster sums
-    of score residuals (no small-sample factor).
+    of score residuals (no small-sample factor); ``cluster_ids`` are the
+    integer codes (``pd.factorize``) of the cluster column over the rows used.
     """
     try:
         naive = np.linalg.inv(evaluation.info)
@@ -345,10 +352,10 @@ def _cox_variance(cd, evaluation, data, cluster):
         naive = np.full_like(evaluation.info, np.nan)
     if cluster is None:
         return naive, naive, "model-based", np.nan
-    codes = pd.factorize(data[cluster])[0][cd.rows]
+    codes = cluster_ids[cd.rows]
     resid = _cox.score_residuals(cd, evaluation)
     B = _cox.cluster_sum(resid @ naive, codes)
-    return naive, B.T @ B, f"cluster: {cluster}", int(data[cluster].nunique())
+    return naive, B.T @ B, f"cluster: {cluster}", int(cluster_ids.max()) + 1
 
 
 fill_doc(fit_cox)
