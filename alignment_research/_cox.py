@@ -438,7 +438,8 @@ def concordance(cd: CoxData, eta: np.ndarray, *, per_bucket: int | None = None) 
     if len(dr) == 0:
         return dict(concordant=0.0, discordant=0.0, tied_x=0.0, concordance=np.nan)
     # rank the predictor with one sort; a row's rank group holds the rows with an equal predictor
-    order = np.argsort(eta, kind="stable")
+    # (their order inside the group changes no count, so the sort need not be stable)
+    order = np.argsort(eta)
     sorted_eta = eta[order]
     first = np.ones(n, dtype=bool)
     first[1:] = (sorted_eta[1:] != sorted_eta[:-1]) & ~(np.isnan(sorted_eta[1:]) & np.isnan(sorted_eta[:-1]))
@@ -449,13 +450,18 @@ def concordance(cd: CoxData, eta: np.ndarray, *, per_bucket: int | None = None) 
     qrank = rank[dr]
     q_time = cd.death_j
     if per_bucket is None:
-        per_bucket = _bucket_size(n, m, 2 * len(dr))
+        per_bucket = _bucket_size(n, m, len(dr))
     if per_bucket > 0:
-        # rows at risk with a smaller predictor (below the group) and with one not larger (below its end)
+        # rows at risk with a smaller predictor (below the group) and with one not larger (below its end);
+        # a death alone in its group is the only row of it, and at risk at its own time: leq = less + 1
         group_end = np.append(group_start[1:], n)
-        counts = _rows_below_at_risk(cd.lo[order], cd.hi[order], np.concatenate([group_start[qrank], group_end[qrank]]),
-                                     np.concatenate([q_time, q_time]), m, int(per_bucket))
-        less, leq = counts[:len(dr)].astype(float), counts[len(dr):].astype(float)
+        shared = np.flatnonzero(group_end[qrank] - group_start[qrank] > 1)
+        counts = _rows_below_at_risk(cd.lo[order], cd.hi[order],
+                                     np.concatenate([group_start[qrank], group_end[qrank[shared]]]),
+                                     np.concatenate([q_time, q_time[shared]]), m, int(per_bucket))
+        less = counts[:len(dr)].astype(float)
+        leq = less + 1.0
+        leq[shared] = counts[len(dr):]
     else:
         less, leq = _bitwise_below(cd, rank, qrank, m)
     atrisk = _risk_count(cd)[cd.death_j]
