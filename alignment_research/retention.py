@@ -354,7 +354,7 @@ def _cox_variance(cd, evaluation, cluster_ids, cluster):
         return naive, naive, "model-based", np.nan
     codes = cluster_ids[cd.rows]
     resid = _cox.score_residuals(cd, evaluation)
-    B = _cox.cluster_sum(resid @ naive, codes)
+    B = _cox.cluster_sum(resid, codes) @ naive  # sum within clusters first: (clusters, p) rows to multiply
     return naive, B.T @ B, f"cluster: {cluster}", int(cluster_ids.max()) + 1
 
 
