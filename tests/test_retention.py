@@ -379,6 +379,13 @@ def test_concordance_matches_brute_force(rng, per_bucket, tied):
     assert (got["concordant"], got["discordant"], got["tied_x"]) == _brute_concordance(start, stop, event, eta, strata)
 
 
+def test_concordance_count_method_follows_the_shape():
+    # the bucket grid for the toolkit's daily data (few thousand event days); the bitwise count when almost every
+    # row has its own event time and the grid would be rows x times
+    assert _cox._bucket_size(2_300_000, 4_000, 430_000) == 292
+    assert _cox._bucket_size(2_000_000, 1_000_000, 1_000_000) == 0
+
+
 def test_score_residuals_sum_to_score(rng):
     intervals, _ = simulate_counting_process(300, seed=1, year=12)
     X = intervals[["alignment_cascade", "engagement"]].to_numpy()
