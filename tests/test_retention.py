@@ -13,7 +13,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import alignment_research as ar
-from alignment_research import _cox
+from alignment_research import _cox, retention
 from alignment_research._cox import simulate_counting_process
 from alignment_research._formula import design_matrix
 from alignment_research.errors import ModelError, StatisticalWarning
@@ -384,6 +384,34 @@ def test_concordance_count_method_follows_the_shape():
     # row has its own event time and the grid would be rows x times
     assert _cox._bucket_size(2_300_000, 4_000, 430_000) == 292
     assert _cox._bucket_size(2_000_000, 1_000_000, 1_000_000) == 0
+
+
+@pytest.mark.parametrize("formula, fast", [
+    ("alignment_cascade + engagement + job_level + z1", True),
+    ("z2 + manager_program - 1", True),
+    ("engagement + alignment_cascade + engagement", True),
+    ("C(job_level) + z1", False),
+    ("z1:z2", False),
+    ("np.log(job_level)", False),
+    ("department + z1", False),
+])
+def test_numeric_design_is_the_design_matrix(formula, fast):
+    intervals, _ = simulate_counting_process(300, seed=3, n_extra=2)
+    intervals.loc[intervals.index[::7], "engagement"] = np.nan  # incomplete rows are left out
+    intervals.index = intervals.index * 3 + 5
+    got = retention._numeric_design(intervals, formula)
+    assert (got is not None) == fast
+    if fast:
+        X, kept = design_matrix(intervals, formula, intercept=False)
+        pd.testing.assert_frame_equal(got[0], X, check_exact=True)
+        assert got[1].equals(kept)
+
+
+def test_numeric_design_leaves_a_constant_column_to_the_design_matrix_error():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "k": [1, 1, 1]})
+    assert retention._numeric_design(frame, "x + k") is None
+    with pytest.raises(ModelError, match="do not vary"):
+        design_matrix(frame, "x + k", intercept=False)
 
 
 def test_score_residuals_sum_to_score(rng):
