@@ -338,7 +338,7 @@ def _numeric_design(data: pd.DataFrame, formula: str):
     transformations, bool or text columns, a constant column, no complete
     row) returns None, and ``design_matrix`` builds it or raises its error.
     """
-    if "~" in formula:
+    if "~" in formula or not data.columns.is_unique:
         return None
     try:
         terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
