@@ -46,6 +46,7 @@ class CoxData:
     pair_j: np.ndarray
     pair_frac: np.ndarray
     rows: np.ndarray  # input row position of each prepared row (rows at risk at no event time are dropped)
+    Xd: np.ndarray  # (number of events, p) the rows of X of the events (order of ``deaths``)
 
 
 def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
@@ -59,7 +60,6 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     event = np.asarray(event).astype(bool)
     strata = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
     center = X.mean(axis=0)
-    Xc = X - center
 
     lo = np.empty(n, dtype=np.int64)
     hi = np.empty(n, dtype=np.int64)
@@ -77,7 +77,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     # rows at risk at no event time change nothing (score residual 0, never compared): drop them
     live = hi > lo
     if not live.all():
-        Xc, start, stop, event, strata, lo, hi = (v[live] for v in (Xc, start, stop, event, strata, lo, hi))
+        start, stop, event, strata, lo, hi = (v[live] for v in (start, stop, event, strata, lo, hi))
         n = len(lo)
     times = np.concatenate(times_parts) if times_parts else np.empty(0)
     time_strata = np.concatenate(tstrata_parts) if tstrata_parts else np.empty(0, dtype=np.int64)
@@ -86,7 +86,9 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     order = np.argsort(lo, kind="stable")
     keep_idx = np.flatnonzero(live)[order]
     live_order = keep_idx
-    Xc, start, stop, event, strata, lo, hi = (v[order] for v in (Xc, start, stop, event, strata, lo, hi))
+    start, stop, event, strata, lo, hi = (v[order] for v in (start, stop, event, strata, lo, hi))
+    Xc = X[keep_idx]  # one gather of the covariates, then centred in place
+    Xc -= center
     rows = np.arange(n)
     diff = sp.csr_matrix(
         (np.concatenate([np.ones(n), -np.ones(n)]), (np.concatenate([lo, hi]), np.concatenate([rows, rows]))),
@@ -106,7 +108,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     else:  # pragma: no cover - checked by the caller
         raise ValueError(ties)
     return CoxData(Xc, center, start, stop, event, strata, times, time_strata, lo, hi, deaths, death_j, d, diff,
-                   ties, pair_j, pair_frac, live_order)
+                   ties, pair_j, pair_frac, live_order, Xc[deaths])
 
 
 def _risk_sums(cd: CoxData, M: np.ndarray) -> np.ndarray:
@@ -158,7 +160,7 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
         S0d = np.bincount(cd.death_j, weights=rd, minlength=m)
         S1d = np.zeros((m, p))
         for c in range(p):
-            S1d[:, c] = np.bincount(cd.death_j, weights=rd * X[dr, c], minlength=m)
+            S1d[:, c] = np.bincount(cd.death_j, weights=rd * cd.Xd[:, c], minlength=m)
         f = cd.pair_frac
         denom = S0[j] - f * S0d[j]
         xbar = (S1[j] - f[:, None] * S1d[j]) / denom[:, None]
@@ -170,14 +172,14 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
     loglik = float(eta[dr].sum() - (weight * np.log(denom)).sum())
     if not derivatives:
         return _Eval(loglik, None, None, r, denom, xbar, eta)
-    grad = X[dr].sum(axis=0) - (weight[:, None] * xbar).sum(axis=0)
+    grad = cd.Xd.sum(axis=0) - (weight[:, None] * xbar).sum(axis=0)
     c = np.bincount(j, weights=weight / denom, minlength=m)
     w = r * _cum_over_range(cd, c)
     info = (X * w[:, None]).T @ X
     info -= (xbar * weight[:, None]).T @ xbar
     if cd.ties == "efron":
         e = np.bincount(j, weights=cd.pair_frac / denom, minlength=m)
-        Xd = X[dr]
+        Xd = cd.Xd
         info -= (Xd * (r[dr] * e[cd.death_j])[:, None]).T @ Xd
     return _Eval(loglik, grad, info, r, denom, xbar, eta)
 
@@ -235,19 +237,23 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
         hx[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c] / ev.denom, minlength=m)
         xsum[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c], minlength=m)
     H = _cum_over_range(cd, h)
-    HX = _cum_over_range(cd, hx)
-    resid = -ev.r[:, None] * (X * H[:, None] - HX)
+    # r * (HX - X H), built in place (a few (n, p) arrays fewer than the formula written out)
+    cum = np.concatenate([np.zeros((1, p)), np.cumsum(hx, axis=0)])
+    resid = cum[cd.hi]
+    resid -= cum[cd.lo]
+    resid -= X * H[:, None]
+    resid *= ev.r[:, None]
     dr = cd.deaths
     jd = cd.death_j
     xmean = xsum / np.maximum(cd.d, 1)[:, None]
-    resid[dr] += X[dr] - xmean[jd]
+    resid[dr] += cd.Xd - xmean[jd]
     if cd.ties == "efron":
         f = cd.pair_frac
         e = np.bincount(j, weights=f / ev.denom, minlength=m)
         ex = np.zeros((m, p))
         for c in range(p):
             ex[:, c] = np.bincount(j, weights=f * ev.xbar[:, c] / ev.denom, minlength=m)
-        resid[dr] += ev.r[dr, None] * (X[dr] * e[jd, None] - ex[jd])
+        resid[dr] += ev.r[dr, None] * (cd.Xd * e[jd, None] - ex[jd])
     return resid
 
 
@@ -260,7 +266,7 @@ def schoenfeld(cd: CoxData, ev: _Eval) -> np.ndarray:
     for c in range(p):
         xsum[:, c] = np.bincount(cd.pair_j, weights=weight * ev.xbar[:, c], minlength=m)
     xmean = xsum / np.maximum(cd.d, 1)[:, None]
-    return cd.X[cd.deaths] - xmean[cd.death_j]
+    return cd.Xd - xmean[cd.death_j]
 
 
 def weighted_information(cd: CoxData, ev: _Eval, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -277,7 +283,7 @@ def weighted_information(cd: CoxData, ev: _Eval, g: np.ndarray) -> tuple[np.ndar
         info = (X * w[:, None]).T @ X - (ev.xbar * gw[:, None]).T @ ev.xbar
         if cd.ties == "efron":
             e = np.bincount(j, weights=gw * cd.pair_frac / ev.denom, minlength=m)
-            Xd = X[cd.deaths]
+            Xd = cd.Xd
             info -= (Xd * (ev.r[cd.deaths] * e[cd.death_j])[:, None]).T @ Xd
         out.append(info)
     return out[0], out[1]
@@ -338,49 +344,131 @@ def _count_below(pt_time, pt_sign, pt_pos, q_time, q_pos, n_time):
     return out
 
 
-def concordance(cd: CoxData, eta: np.ndarray) -> dict:
+def _rows_below_at_risk(lo_r, hi_r, pos, j, m, per_bucket):
+    """For each query, the number of rows at positions below ``pos`` at risk at event time ``j``.
+
+    Rows are in a fixed order (``lo_r``, ``hi_r``: the event-time range each is
+    at risk for). They are cut into buckets of ``per_bucket`` consecutive rows.
+    Walking the buckets in order, a running count of rows at risk per event
+    time answers every query for the buckets wholly below it (one
+    ``(buckets, times)`` grid per chunk of buckets, so memory stays small);
+    the few rows of the query's own bucket below it are compared directly.
+    Work is about ``rows / per_bucket * times + queries * per_bucket``.
+    """
+    n = len(lo_r)
+    size = per_bucket
+    n_buckets = -(-n // size)
+    width = m + 1
+    qb = pos // size  # the query's own bucket: rows in buckets below it are all counted
+    out = np.zeros(len(pos), dtype=np.int64)
+    qo = np.argsort(qb, kind="stable")
+    qb_sorted = qb[qo]
+    chunk = max(1, (1 << 20) // width)
+    running = np.zeros(width, dtype=np.int64)  # rows at risk per event time in the buckets passed
+    for c0 in range(0, n_buckets, chunk):
+        c1 = min(n_buckets, c0 + chunk)
+        r0, r1 = c0 * size, min(n, c1 * size)
+        cell = (np.arange(r0, r1) // size - c0) * width
+        cells = (c1 - c0) * width
+        grid = np.bincount(cell + lo_r[r0:r1], minlength=cells) - np.bincount(cell + hi_r[r0:r1], minlength=cells)
+        grid = grid.reshape(c1 - c0, width)
+        np.cumsum(grid, axis=1, out=grid)  # at risk per bucket and time
+        np.cumsum(grid, axis=0, out=grid)  # ... in this bucket and the ones before it in the chunk
+        grid += running
+        a, b = np.searchsorted(qb_sorted, [c0, c1])
+        if b > a:
+            sel = qo[a:b]
+            k = qb[sel] - c0
+            jj = j[sel]
+            out[sel] = np.where(k > 0, grid[np.maximum(k - 1, 0), jj], running[jj])
+        running = grid[-1].copy()
+    a = np.searchsorted(qb_sorted, n_buckets)
+    if a < len(qo):  # queries above every row
+        out[qo[a:]] = running[j[qo[a:]]]
+    # rows of the query's own bucket below it: positions qb * size .. pos - 1
+    base = qb * size
+    span = pos - base
+    if span.max(initial=0) > 0:
+        # narrow integers: the comparisons read a (queries, size) window of each, so width is time
+        tdt = np.int16 if width < np.iinfo(np.int16).max else np.int32 if width < np.iinfo(np.int32).max else np.int64
+        kdt = np.int16 if size < np.iinfo(np.int16).max else np.int64
+        pad = np.zeros(size, dtype=tdt)
+        lo_w = np.lib.stride_tricks.sliding_window_view(np.concatenate([lo_r.astype(tdt), pad]), size)
+        hi_w = np.lib.stride_tricks.sliding_window_view(np.concatenate([hi_r.astype(tdt), pad]), size)
+        k = np.arange(size, dtype=kdt)
+        span = span.astype(kdt)
+        jt = j.astype(tdt)
+        step = max(1, (1 << 21) // size)
+        for s in range(0, len(pos), step):
+            sl = slice(s, s + step)
+            jj = jt[sl, None]
+            bb = base[sl]
+            hit = (lo_w[bb] <= jj) & (hi_w[bb] > jj) & (k < span[sl, None])
+            out[sl] += np.count_nonzero(hit, axis=1)
+    return out
+
+
+def _bucket_size(n: int, m: int, q: int) -> int:
+    """Rows per bucket for :func:`_rows_below_at_risk` (0: the bitwise count is cheaper).
+
+    Balances the grid (``n / size * m`` cells, each a few passes) against the
+    direct comparisons (``q * size``), and compares the balance with the
+    bitwise count's ``(2 n + q) * log2(m)`` sorted passes. The weights are
+    rough timings on one machine; either way the counts are the same.
+    """
+    size = int(np.clip(2 * np.sqrt(max(n, 1) * (m + 1) / max(q, 1)), 1, 1 << 14))
+    grid_cost = 4.0 * (n / size + 1) * (m + 1) + q * size
+    bitwise_cost = 20.0 * (2 * n + q) * max(1, int(np.ceil(np.log2(m + 2))))
+    return size if grid_cost <= bitwise_cost else 0
+
+
+def concordance(cd: CoxData, eta: np.ndarray, *, per_bucket: int | None = None) -> dict:
     """Harrell's concordance for (start, stop] data, counted as R's ``concordance()``.
 
     For every event, compare its linear predictor with every other row at risk
     at that time (``start < t <= stop``, same stratum); pairs of tied events
     are not comparable. Concordant means the event had the higher risk score.
+    ``per_bucket`` chooses the counting method (tests): rows per bucket of
+    :func:`_rows_below_at_risk`, 0 for the bitwise :func:`_count_below`,
+    None to pick the cheaper.
     """
     n = len(eta)
     m = len(cd.times)
     dr = cd.deaths
     if len(dr) == 0:
         return dict(concordant=0.0, discordant=0.0, tied_x=0.0, concordance=np.nan)
-    # a strict order of eta with deaths' queries placed before equal points (for "<")
-    # and after equal points (for "<=")
-    uniq, rank = np.unique(eta, return_inverse=True)
+    # rank the predictor with one sort; a row's rank group holds the rows with an equal predictor
+    # (their order inside the group changes no count, so the sort need not be stable)
+    order = np.argsort(eta)
+    sorted_eta = eta[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = (sorted_eta[1:] != sorted_eta[:-1]) & ~(np.isnan(sorted_eta[1:]) & np.isnan(sorted_eta[:-1]))
+    group_start = np.flatnonzero(first)
+    n_ranks = len(group_start)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.cumsum(first) - 1
     qrank = rank[dr]
-    # points: (lo, +1) and (hi, -1), counted when time index <= j; both sit at the row's rank
-    live = np.flatnonzero(cd.hi > cd.lo)  # rows at risk at one event time at least
-    live = live[np.argsort(rank[live], kind="stable")]
-    nl = len(live)
-    pt_time = np.concatenate([cd.lo[live], cd.hi[live]])
-    pt_sign = np.concatenate([np.ones(nl), -np.ones(nl)])
-    pt_rank = np.concatenate([rank[live], rank[live]])
-    o = np.argsort(pt_rank, kind="stable")
-    pt_time, pt_sign, pt_rank = pt_time[o], pt_sign[o], pt_rank[o]
     q_time = cd.death_j
-    # positions: 3*rank + 1 for points; 3*rank for "less" queries; 3*rank + 2 for "<=" queries
-    pt_pos = 3 * pt_rank.astype(np.int64) + 1
-    less = _count_below(pt_time, pt_sign, pt_pos, q_time, (3 * qrank).astype(np.int64), m)
-    # rows at risk with exactly the same predictor: a one-dimensional search on (rank, time)
-    width = np.int64(m + 2)
-    key_p = pt_rank.astype(np.int64) * width + pt_time
-    o = np.argsort(key_p, kind="stable")
-    key_p = key_p[o]
-    cs = np.concatenate([[0.0], np.cumsum(pt_sign[o])])
-    base = qrank.astype(np.int64) * width
-    equal = cs[np.searchsorted(key_p, base + q_time, side="right")] - cs[np.searchsorted(key_p, base, side="left")]
-    leq = less + equal
+    if per_bucket is None:
+        per_bucket = _bucket_size(n, m, len(dr))
+    if per_bucket > 0:
+        # rows at risk with a smaller predictor (below the group) and with one not larger (below its end);
+        # a death alone in its group is the only row of it, and at risk at its own time: leq = less + 1
+        group_end = np.append(group_start[1:], n)
+        shared = np.flatnonzero(group_end[qrank] - group_start[qrank] > 1)
+        counts = _rows_below_at_risk(cd.lo[order], cd.hi[order],
+                                     np.concatenate([group_start[qrank], group_end[qrank[shared]]]),
+                                     np.concatenate([q_time, q_time[shared]]), m, int(per_bucket))
+        less = counts[:len(dr)].astype(float)
+        leq = less + 1.0
+        leq[shared] = counts[len(dr):]
+    else:
+        less, leq = _bitwise_below(cd, rank, qrank, m)
     atrisk = _risk_count(cd)[cd.death_j]
     # remove the tied deaths at the same time (tied.y) from each count
     order = np.lexsort((qrank, cd.death_j))
     jj, rr = cd.death_j[order], qrank[order]
-    key = jj.astype(float) * (len(uniq) + 1) + rr
+    key = jj.astype(float) * (n_ranks + 1) + rr
     less_d = np.searchsorted(key, key, side="left") - np.searchsorted(jj, jj, side="left")
     leq_d = np.searchsorted(key, key, side="right") - np.searchsorted(jj, jj, side="left")
     ndead = cd.d[jj]
@@ -392,6 +480,32 @@ def concordance(cd: CoxData, eta: np.ndarray) -> dict:
     total = conc + disc + tx
     return dict(concordant=conc, discordant=disc, tied_x=tx,
                 concordance=(conc + tx / 2) / total if total > 0 else np.nan)
+
+
+def _bitwise_below(cd: CoxData, rank: np.ndarray, qrank: np.ndarray, m: int):
+    """Rows at risk with a smaller and with a not larger predictor than each death (bitwise count)."""
+    # points: (lo, +1) and (hi, -1), counted when time index <= j; both sit at the row's rank
+    live = np.flatnonzero(cd.hi > cd.lo)  # rows at risk at one event time at least
+    live = live[np.argsort(rank[live], kind="stable")]
+    nl = len(live)
+    pt_time = np.concatenate([cd.lo[live], cd.hi[live]])
+    pt_sign = np.concatenate([np.ones(nl), -np.ones(nl)])
+    pt_rank = np.concatenate([rank[live], rank[live]])
+    o = np.argsort(pt_rank, kind="stable")
+    pt_time, pt_sign, pt_rank = pt_time[o], pt_sign[o], pt_rank[o]
+    q_time = cd.death_j
+    # positions: 3*rank + 1 for points; 3*rank for "less" queries
+    pt_pos = 3 * pt_rank.astype(np.int64) + 1
+    less = _count_below(pt_time, pt_sign, pt_pos, q_time, (3 * qrank).astype(np.int64), m)
+    # rows at risk with exactly the same predictor: a one-dimensional search on (rank, time)
+    width = np.int64(m + 2)
+    key_p = pt_rank.astype(np.int64) * width + pt_time
+    o = np.argsort(key_p, kind="stable")
+    key_p = key_p[o]
+    cs = np.concatenate([[0.0], np.cumsum(pt_sign[o])])
+    base = qrank.astype(np.int64) * width
+    equal = cs[np.searchsorted(key_p, base + q_time, side="right")] - cs[np.searchsorted(key_p, base, side="left")]
+    return less, less + equal
 
 
 def _risk_count(cd: CoxData) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import alignment_research as ar
-from alignment_research import _cox
+from alignment_research import _cox, retention
 from alignment_research._cox import simulate_counting_process
 from alignment_research._formula import design_matrix
 from alignment_research.errors import ModelError, StatisticalWarning
@@ -363,16 +363,55 @@ def _brute_concordance(start, stop, event, eta, strata):
     return conc, disc, tx
 
 
-def test_concordance_matches_brute_force(rng):
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("per_bucket", [None, 0, 1, 3, 7, 64, 1000])
+def test_concordance_matches_brute_force(rng, per_bucket, tied):
+    # per_bucket: rows per bucket of the grid count (1: all grid; 1000: all direct comparisons), 0: bitwise count
     n = 400
     start = rng.integers(0, 20, n).astype(float)
     stop = start + rng.integers(1, 15, n)
     event = (rng.random(n) < 0.5).astype(int)
-    eta = rng.integers(0, 6, n).astype(float)  # many ties in the predictor
+    # many ties in the predictor, or none
+    eta = rng.integers(0, 6, n).astype(float) if tied else rng.normal(size=n)
     strata = rng.integers(0, 2, n)
     cd = _cox.prepare(np.column_stack([eta]), start, stop, event, strata=strata)
-    got = _cox.concordance(cd, eta[cd.rows])
+    got = _cox.concordance(cd, eta[cd.rows], per_bucket=per_bucket)
     assert (got["concordant"], got["discordant"], got["tied_x"]) == _brute_concordance(start, stop, event, eta, strata)
+
+
+def test_concordance_count_method_follows_the_shape():
+    # the bucket grid for the toolkit's daily data (few thousand event days); the bitwise count when almost every
+    # row has its own event time and the grid would be rows x times
+    assert _cox._bucket_size(2_300_000, 4_000, 430_000) == 292
+    assert _cox._bucket_size(2_000_000, 1_000_000, 1_000_000) == 0
+
+
+@pytest.mark.parametrize("formula, fast", [
+    ("alignment_cascade + engagement + job_level + z1", True),
+    ("z2 + manager_program - 1", True),
+    ("engagement + alignment_cascade + engagement", True),
+    ("C(job_level) + z1", False),
+    ("z1:z2", False),
+    ("np.log(job_level)", False),
+    ("department + z1", False),
+])
+def test_numeric_design_is_the_design_matrix(formula, fast):
+    intervals, _ = simulate_counting_process(300, seed=3, n_extra=2)
+    intervals.loc[intervals.index[::7], "engagement"] = np.nan  # incomplete rows are left out
+    intervals.index = intervals.index * 3 + 5
+    got = retention._numeric_design(intervals, formula)
+    assert (got is not None) == fast
+    if fast:
+        X, kept = design_matrix(intervals, formula, intercept=False)
+        pd.testing.assert_frame_equal(got[0], X, check_exact=True)
+        assert got[1].equals(kept)
+
+
+def test_numeric_design_leaves_a_constant_column_to_the_design_matrix_error():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "k": [1, 1, 1]})
+    assert retention._numeric_design(frame, "x + k") is None
+    with pytest.raises(ModelError, match="do not vary"):
+        design_matrix(frame, "x + k", intercept=False)
 
 
 def test_score_residuals_sum_to_score(rng):
