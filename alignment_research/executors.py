@@ -119,7 +119,7 @@ class _Progress:
         self.progress = None
         if self.bar:
             from rich.console import Console  # deferred: rich is only needed when a progress bar is shown
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # deferred: as above
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # deferred: as the line above, only when needed
 
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), console=Console(stderr=True), transient=False)
@@ -278,7 +278,7 @@ class TaskExecutor:
 
     def _processes(self, func, tasks):
         from concurrent.futures import FIRST_COMPLETED, wait  # deferred: only the process backend waits on futures
-        from concurrent.futures.process import BrokenProcessPool  # deferred: as above
+        from concurrent.futures.process import BrokenProcessPool  # deferred: as the line above, only when needed
 
         from joblib.externals.loky import get_reusable_executor  # deferred: joblib/loky only for the process backend
 
@@ -346,7 +346,7 @@ class TaskExecutor:
 
     def _dask(self, func, tasks):
         import dask  # deferred: dask is only needed for the Dask backend
-        from dask.distributed import as_completed  # deferred: as above
+        from dask.distributed import as_completed  # deferred: as the line above, only when needed
 
         import uuid  # deferred: only Dask keys need a unique run id
 
