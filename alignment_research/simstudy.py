@@ -101,10 +101,12 @@ def _replicate(task) -> list[dict]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # caveats of one replicate are what the study measures
-                rows.extend(_estimator_rows(name, estimator(data), spec["truth"]))
+                value = estimator(data)
         except AlignmentResearchError as e:  # a fit that fails in one replicate is counted, not fatal
             rows.append({"estimator": name, "estimand": "", "truth": math.nan,
                          **dict.fromkeys(ESTIMATE_COLUMNS[1:], math.nan), "error": " ".join(str(e).split())[:200]})
+            continue
+        rows.extend(_estimator_rows(name, value, spec["truth"]))  # a malformed row is a bug in the estimator: raised
     return [{"scenario": task.scenario, "rep": task.rep, **r} for r in rows]
 
 
