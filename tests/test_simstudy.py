@@ -146,3 +146,67 @@ def test_default_simulation_is_the_cleaned_simulated_study():
     seed = ar.executors.Task("small", 0, 2).int_seed()
     clean = ar.clean_study(ar.simulate_study(n_employees=150, seed=seed, messy=False))
     assert rep["estimate"] == _program_ols(clean)["estimate"].item()
+
+
+# ----------------------------------------------------------------------------- power by simulation
+def test_simulated_power_sits_beside_the_formula():
+    table = ar.simulate_power({"n_teams": [30], "effect": [0.0, 0.5], "attrition": [0.25]}, reps=40, seed=3,
+                              progress=False)
+    assert table["n_teams"].tolist() == [30, 30] and table["reps"].tolist() == [40, 40]
+    assert table["respondents_per_team"].tolist() == [6.0, 6.0]  # 8 x (1 - 0.25)
+    analytic = ar.power_engagement(n_teams=30, team_size=6.0, icc=0.1, effect=0.5)["power"].item()
+    assert table["analytic_power"].tolist() == [0.05, analytic]
+    p = table["simulated_power"].to_numpy()
+    np.testing.assert_allclose(table["simulated_power_mcse"], np.sqrt(p * (1 - p) / 40))
+    assert p[0] < 0.2 and p[1] > 0.4  # null near alpha, effect well above it
+    again = ar.simulate_power({"n_teams": [30], "effect": [0.0, 0.5], "attrition": [0.25]}, reps=40, seed=3,
+                              backend="processes", n_workers=2, progress=False)
+    pd.testing.assert_frame_equal(again, table, check_exact=True)
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"n_teams": [30]}, "key 'effect' is required"),
+    ({"n_teams": [30], "effect": [0.2], "iccs": [0.1]}, r"unknown key\(s\) \['iccs'\]"),
+    ({"n_teams": [30], "effect": [0.2], "attrition": [1.0]}, r"attrition must be in \[0, 1\); got 1"),
+    ({"n_teams": [2.5], "effect": [0.2]}, "n_teams must be an integer >= 4; got 2.5"),
+    ({"n_teams": [30], "effect": ["big"]}, "key 'effect' must be a non-empty list of numbers"),
+])
+def test_bad_power_grid_is_refused(grid, message):
+    with pytest.raises(ar.ConfigError, match=message):
+        ar.simulate_power(grid, reps=2, progress=False)
+
+
+def test_power_simulate_command_writes_csv_and_png(tmp_path):
+    from typer.testing import CliRunner
+
+    from alignment_research.cli import app
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("n_teams: [20, 40]\neffect: [0.0, 0.4]\nicc: [0.05]\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["power", "simulate", "--grid", str(grid), "--reps", "10", "--backend",
+                                      "sequential", "--seed", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "power_simulation.csv")
+    assert table[["n_teams", "effect"]].values.tolist() == [[20, 0.0], [20, 0.4], [40, 0.0], [40, 0.4]]
+    assert (table["reps"] == 10).all() and (table["icc"] == 0.05).all()
+    assert (out / "power_simulation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "simulated 4 design(s) x 10 trials (sequential)" in result.output
+
+
+def test_power_simulate_command_reports_bad_input_without_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from alignment_research.cli import app
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("n_teams: [20]\neffect: [0.2]\nteam_sise: [8]\n", encoding="utf-8")
+    runner = CliRunner()
+    bad_key = runner.invoke(app, ["power", "simulate", "--grid", str(grid), "--reps", "5"])
+    assert bad_key.exit_code == 1
+    assert f"{grid}: unknown key(s) ['team_sise']" in bad_key.output and "Traceback" not in bad_key.output
+    no_grid = runner.invoke(app, ["power", "simulate", "--reps", "5"])
+    assert no_grid.exit_code == 1 and "power simulate needs --grid" in no_grid.output
+    grid.write_text("n_teams: [20]\neffect: [0.2]\n", encoding="utf-8")
+    bad_backend = runner.invoke(app, ["power", "simulate", "--grid", str(grid), "--backend", "gpu"])
+    assert bad_backend.exit_code == 1 and "Unknown backend 'gpu'" in bad_backend.output
