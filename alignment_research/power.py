@@ -389,8 +389,8 @@ def simulate_power(grid, *, reps: int = 500, seed: int = 0, backend: str = "sequ
     --------
     >>> import alignment_research as ar
     >>> table = ar.simulate_power({"n_teams": [40], "effect": [0.3]}, reps=20, seed=1, progress=False)
-    >>> table[["n_teams", "effect", "reps"]].values.tolist()
-    [[40, 0.3, 20]]
+    >>> table[["n_teams", "reps"]].to_dict("records")
+    [{'n_teams': 40, 'reps': 20}]
     """
     from itertools import product  # deferred: only the simulated grid needs it
 

@@ -147,7 +147,7 @@ def summarise_replicates(replicates: pd.DataFrame, *, alpha: float = 0.05) -> pd
     ...                      "conf_low": [0.4, 0.6, 0.8, 1.1], "conf_high": [1.2, 1.4, 1.6, 1.7],
     ...                      "p_value": [0.01, 0.001, 0.2, 0.0001]})
     >>> row = summarise_replicates(reps).iloc[0]
-    >>> round(row["bias"], 3), row["coverage"], row["power"]
+    >>> round(float(row["bias"]), 3), float(row["coverage"]), float(row["power"])
     (0.1, 0.75, 0.75)
     """
     if not 0 < alpha < 1:

@@ -11,6 +11,9 @@ The speed-up of each pair is time(sequential) / time(processes); reported are
 its median and its range over the pairs. The process pool is started (and its
 workers import the toolkit) in a warm-up run before the timing, as a long
 study pays that once. The results of the two backends are checked identical.
+BLAS runs single-threaded in the sequential run (``OPENBLAS_NUM_THREADS=1``
+unless set), as it does in each of the 2 workers, so that the comparison is 1
+core against 2.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import argparse
 import os
 import sys
 
-import numpy as np
-import pandas as pd
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one BLAS thread in the sequential run too: 1 core against 2 processes
 
-import alignment_research as ar
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import alignment_research as ar  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import fmt_runs, log, median, rss_peak_mib, section, timed  # noqa: E402
