@@ -278,7 +278,7 @@ class SimulationStudyResult:
 
 
 def simulation_study(scenarios: Mapping[str, Mapping], *, reps: int, estimators: Mapping[str, Callable],
-                     seed: int = 0, backend: str = "sequential", n_workers: int | None = None, scheduler=None,
+                     seed: int, backend: str = "sequential", n_workers: int | None = None, scheduler=None,
                      alpha: float = 0.05, simulate: Callable | None = None,
                      progress: bool | None = None) -> SimulationStudyResult:
     """Run estimators on studies simulated from each scenario's truth; summarise bias, coverage and power.
@@ -301,8 +301,8 @@ def simulation_study(scenarios: Mapping[str, Mapping], *, reps: int, estimators:
         conf_low, conf_high, p_value``. The truth of a row is the `Truth`
         field named by ``estimand`` unless the row has a ``truth``. Functions
         must be defined at module level for the process and Dask backends.
-    seed : int, default 0
-        The study's seed.
+    seed : int
+        The study's seed (required: a study is reproducible or it is not reported).
     backend : {"sequential", "processes", "dask"}, default "sequential"
         See `TaskExecutor`.
     n_workers : int, optional

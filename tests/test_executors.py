@@ -121,7 +121,7 @@ def test_non_positive_reps_is_refused(reps):
     with pytest.raises(ar.ConfigError, match="reps must be a positive integer"):
         make_tasks(["a"], reps=reps, seed=0)
     with pytest.raises(ar.ConfigError, match="reps must be a positive integer"):
-        simulation_study(SCENARIOS, reps=reps, estimators={"slope": _slope}, simulate=_sim)
+        simulation_study(SCENARIOS, reps=reps, estimators={"slope": _slope}, seed=0, simulate=_sim)
 
 
 def test_unknown_backend_and_bad_workers_are_refused():
@@ -141,8 +141,8 @@ def test_unreachable_scheduler_fails_within_the_timeout():
 
 def test_unknown_scenario_keys_are_refused():
     with pytest.raises(ar.ConfigError, match=r"Scenario 'a': unknown key\(s\) \['n_employes'\]"):
-        simulation_study({"a": {"n_employes": 30}}, reps=2, estimators={"slope": _slope}, simulate=_sim)
+        simulation_study({"a": {"n_employes": 30}}, reps=2, estimators={"slope": _slope}, seed=0, simulate=_sim)
     with pytest.raises(ar.ConfigError, match=r"Scenario 'a': \['hr_alignmnet'\] are not parameters of Truth"):
-        simulation_study({"a": {"truth": {"hr_alignmnet": 0.1}}}, reps=2, estimators={"slope": _slope}, simulate=_sim)
+        simulation_study({"a": {"truth": {"hr_alignmnet": 0.1}}}, reps=2, estimators={"slope": _slope}, seed=0, simulate=_sim)
     with pytest.raises(ar.ConfigError, match="n_employees must be an integer >= 10; got 5"):
-        simulation_study({"a": {"n_employees": 5}}, reps=2, estimators={"slope": _slope}, simulate=_sim)
+        simulation_study({"a": {"n_employees": 5}}, reps=2, estimators={"slope": _slope}, seed=0, simulate=_sim)

@@ -122,13 +122,13 @@ def test_plot_draws_coverage_and_power_with_bands():
 
 def test_estimator_rows_must_be_complete_and_have_a_truth():
     with pytest.raises(ar.ModelError, match=r"Estimator 'bad' returned a row without \['p_value'\]"):
-        ar.simulation_study({"a": {}}, reps=1, estimators={"bad": _no_p_value}, simulate=_sim, progress=False)
+        ar.simulation_study({"a": {}}, reps=1, estimators={"bad": _no_p_value}, seed=0, simulate=_sim, progress=False)
     with pytest.raises(ar.ModelError, match="estimand 'effect_of_pizza' is not a number in Truth"):
-        ar.simulation_study({"a": {}}, reps=1, estimators={"bad": _unknown_estimand}, simulate=_sim, progress=False)
+        ar.simulation_study({"a": {}}, reps=1, estimators={"bad": _unknown_estimand}, seed=0, simulate=_sim, progress=False)
     with pytest.raises(ar.ConfigError, match="estimators must be a non-empty dict"):
-        ar.simulation_study({"a": {}}, reps=1, estimators={}, simulate=_sim)
+        ar.simulation_study({"a": {}}, reps=1, estimators={}, seed=0, simulate=_sim)
     with pytest.raises(ar.ConfigError, match="scenarios must be a non-empty dict"):
-        ar.simulation_study({}, reps=1, estimators={"m": _mean}, simulate=_sim)
+        ar.simulation_study({}, reps=1, estimators={"m": _mean}, seed=0, simulate=_sim)
 
 
 def _program_ols(clean):
