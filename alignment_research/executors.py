@@ -173,7 +173,9 @@ class TaskExecutor:
         cluster is started and closed.
     retries : int, default 3
         How many times a task whose worker died is run again before the
-        study fails.
+        study fails (process pool, and the local cluster started for
+        ``"dask"``; a running scheduler uses its own
+        ``distributed.scheduler.allowed-failures``, 3 by default).
     timeout : float, default 10
         Seconds to wait for a scheduler to answer.
     progress : bool, optional
@@ -337,8 +339,11 @@ class TaskExecutor:
         if isinstance(self.scheduler, Client):
             return self.scheduler, None
         if self.scheduler is None:
-            cluster = LocalCluster(n_workers=self.workers(), threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            import dask  # deferred: as the line above, only when needed
+
+            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+                cluster = LocalCluster(n_workers=self.workers(), threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
             return Client(cluster), cluster
         if not isinstance(self.scheduler, str):
             raise ConfigError(f"scheduler must be an address such as 'tcp://host:8786' or a Client; got {self.scheduler!r}.")
@@ -352,29 +357,27 @@ class TaskExecutor:
         return client, True
 
     def _dask(self, func, tasks):
-        import dask  # deferred: dask is only needed for the Dask backend
-        from dask.distributed import as_completed  # deferred: as the line above, only when needed
-
         import uuid  # deferred: only Dask keys need a unique run id
+
+        from dask.distributed import as_completed  # deferred: dask is only needed for the Dask backend
 
         client, owned = self._client()
         run_id = uuid.uuid4().hex[:12]
         try:
-            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
-                futures = [
-                    client.submit(_call, func, t, key=f"ar-task-{run_id}-{_name_key(t.scenario)}-{t.rep}",
-                                  pure=False)
-                    for t in tasks
-                ]
-                for future in as_completed(futures):
-                    try:
-                        key, value = future.result()
-                    except Exception as e:
-                        if type(e).__name__ == "KilledWorker":
-                            raise ModelError(f"A task killed its Dask worker more than {self.retries} times: {e}") from None
-                        raise
-                    future.release()
-                    yield key, value
+            futures = [
+                client.submit(_call, func, t, key=f"ar-task-{run_id}-{_name_key(t.scenario)}-{t.rep}",
+                              pure=False)
+                for t in tasks
+            ]
+            for future in as_completed(futures):
+                try:
+                    key, value = future.result()
+                except Exception as e:
+                    if type(e).__name__ == "KilledWorker":
+                        raise ModelError(f"A task killed its Dask worker too often (the scheduler's allowed failures): {e}") from None
+                    raise
+                future.release()
+                yield key, value
         finally:
             if owned is not None:
                 client.close()
