@@ -16,6 +16,12 @@ offers at that moment. The results of the two backends are checked identical.
 BLAS runs single-threaded in the sequential run (``OPENBLAS_NUM_THREADS=1``
 unless set), as it does in each of the 2 workers, so that the comparison is 1
 core against 2.
+
+Measured when written (2 December 2026, 2 cores shared with ~6 other jobs, load
+average 6-10): speed-up median 1.13 (pairs 1.13, 1.06, 1.15), control 0.88
+(0.89, 1.08, 0.56); an earlier 5-pair run gave 0.96 (0.82-1.15). The machine
+offered no second core, so the 1.7x target was not shown here; the two backends
+gave bit-identical tables every time.
 """
 
 from __future__ import annotations
