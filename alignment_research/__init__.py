@@ -154,6 +154,12 @@ _EXPORTS: dict[str, str] = {
     "power_engagement": "power",
     "power_cox": "power",
     "design_effect": "power",
+    "simulate_power": "power",
+    "plot_power": "power",
+    # Simulation studies: bias, coverage and power over many seeds, on a process pool or a Dask cluster
+    "simulation_study": "simstudy",
+    "SimulationStudyResult": "simstudy",
+    "TaskExecutor": "executors",
     # Run: clean, execute the notebooks, render the reports
     "run_study": "run",
 }

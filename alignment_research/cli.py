@@ -214,7 +214,10 @@ def run(
 @app.command()
 @_guarded
 def power(
-    kind: str = typer.Argument("engagement", help="engagement (team-level difference in means) or cox (hazard ratio)."),
+    kind: str = typer.Argument(
+        "engagement",
+        help="engagement (team-level difference in means), cox (hazard ratio), or simulate (power by simulation over --grid).",
+    ),
     teams: Optional[int] = typer.Option(None, "--teams", help="engagement: number of teams (managers)."),
     team_size: float = typer.Option(8, "--team-size", help="engagement: respondents per team."),
     icc: float = typer.Option(0.1, "--icc", help="engagement: intraclass correlation within teams."),
@@ -226,10 +229,23 @@ def power(
     exposed_share: float = typer.Option(0.5, "--exposed-share", help="Share exposed (teams or employees)."),
     alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
     target_power: Optional[float] = typer.Option(None, "--power", help="Desired power; leave out to compute power."),
+    grid: Optional[Path] = typer.Option(
+        None, "--grid", help="simulate: YAML of lists (n_teams, effect; team_size, icc, attrition, sd, treated_share, alpha)."
+    ),
+    reps: int = typer.Option(500, "--reps", help="simulate: simulated trials per design."),
+    backend: str = typer.Option("processes", "--backend", help="simulate: sequential, processes or dask."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="simulate: local processes (default: the machine's cores)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="simulate: Dask scheduler address, e.g. tcp://host:8786."),
+    seed: int = typer.Option(0, "--seed", help="simulate: random seed (results are identical on every backend)."),
+    out_dir: Path = typer.Option(Path("power_simulation"), "--out", help="simulate: folder for power_simulation.csv and .png."),
 ):
-    """Plan a study: power, sample size or minimum detectable effect (give all but one)."""
+    """Plan a study: power, sample size or minimum detectable effect (give all but one), or power by simulation."""
     from .power import power_cox, power_engagement  # deferred: lazy loading for a fast CLI start
 
+    if kind == "simulate":
+        _power_simulate(grid, reps=reps, backend=backend, workers=workers, scheduler=scheduler, seed=seed,
+                        out_dir=out_dir)
+        return
     if kind == "engagement":
         table = power_engagement(n_teams=teams, team_size=team_size, icc=icc, effect=effect,
                                  sd=1.0 if sd is None else sd, treated_share=exposed_share, alpha=alpha,
@@ -238,13 +254,37 @@ def power(
         table = power_cox(n=n, hazard_ratio=hazard_ratio, power=target_power, event_rate=event_rate,
                           exposed_share=exposed_share, sd=sd, alpha=alpha)
     else:
-        raise AlignmentResearchError(f"The value for `kind` must be one of ['engagement', 'cox'], but {kind!r} was passed.")
+        raise AlignmentResearchError(
+            f"The value for `kind` must be one of ['engagement', 'cox', 'simulate'], but {kind!r} was passed."
+        )
     row = table.iloc[0]
     for key, value in row.items():
         if value is None or (isinstance(value, float) and value != value):
             continue
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         _say(f"{key:>14}  {shown}")
+
+
+def _power_simulate(grid: Path | None, *, reps: int, backend: str, workers: int | None, scheduler: str | None,
+                    seed: int, out_dir: Path) -> None:
+    """``power simulate``: the grid's simulated and analytic power as CSV and PNG."""
+    from .power import plot_power, simulate_power  # deferred: lazy loading for a fast CLI start
+
+    if grid is None:
+        raise AlignmentResearchError("power simulate needs --grid GRID.yaml (lists of n_teams and effect, at least).")
+    table = simulate_power(grid, reps=reps, seed=seed, backend=backend, n_workers=workers, scheduler=scheduler)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        csv, png = out_dir / "power_simulation.csv", out_dir / "power_simulation.png"
+        table.to_csv(csv, index=False)
+        import matplotlib  # deferred: plotting only for this command
+
+        matplotlib.use("Agg")
+        ax = plot_power(table)
+        ax.figure.savefig(png, dpi=120, bbox_inches="tight")
+    except OSError as e:
+        _fail(f"cannot write to {out_dir}: {e.strerror or e}")
+    _say(f"simulated {len(table)} design(s) x {reps} trials ({backend}); wrote {csv} and {png}")
 
 
 @app.command("notebooks")

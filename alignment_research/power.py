@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import scipy.optimize as so
 import scipy.stats as st
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 
-__all__ = ["power_engagement", "power_cox", "design_effect"]
+__all__ = ["power_engagement", "power_cox", "design_effect", "simulate_power", "plot_power", "GRID_KEYS"]
 
 
 def design_effect(team_size: float, icc: float) -> float:
@@ -281,3 +283,182 @@ def power_cox(
             }
         ]
     )
+
+
+#: The keys of a power grid (``power simulate --grid``): each a list of values; every combination is a design.
+GRID_KEYS = {"n_teams": None, "team_size": [8], "icc": [0.1], "effect": None, "attrition": [0.0],
+             "sd": [1.0], "treated_share": [0.5], "alpha": [0.05]}
+
+
+def _read_grid(grid, source: str) -> dict[str, list]:
+    if isinstance(grid, (str, bytes)) or hasattr(grid, "read_text"):
+        import yaml  # deferred: only a grid file needs YAML
+
+        path = grid
+        source = str(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                grid = yaml.safe_load(f)
+        except OSError as e:
+            raise ConfigError(f"{source}: cannot read the power grid ({e.strerror or e}).") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{source}: not valid YAML ({' '.join(str(e).split())}).") from None
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{source}: a power grid is a mapping of {sorted(GRID_KEYS)} to lists of values.")
+    unknown = sorted(set(grid) - set(GRID_KEYS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {unknown}; a power grid takes {sorted(GRID_KEYS)}.")
+    out = {}
+    for key, default in GRID_KEYS.items():
+        values = grid.get(key, default)
+        if values is None:
+            raise ConfigError(f"{source}: key {key!r} is required (a list of values).")
+        values = values if isinstance(values, list) else [values]
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ConfigError(f"{source}: key {key!r} must be a non-empty list of numbers; got {values!r}.")
+        out[key] = [float(v) for v in values]
+    checks = {"n_teams": lambda v: v >= 4 and v == int(v), "team_size": lambda v: v >= 1 and v == int(v),
+              "icc": lambda v: 0 <= v < 1, "attrition": lambda v: 0 <= v < 1, "sd": lambda v: v > 0,
+              "treated_share": lambda v: 0 < v < 1, "alpha": lambda v: 0 < v < 1, "effect": lambda v: True}
+    rules = {"n_teams": "an integer >= 4", "team_size": "an integer >= 1", "icc": "in [0, 1)",
+             "attrition": "in [0, 1)", "sd": "positive", "treated_share": "in (0, 1)", "alpha": "in (0, 1)"}
+    for key, ok in checks.items():
+        bad = [v for v in out[key] if not ok(v)]
+        if bad:
+            raise ConfigError(f"{source}: {key} must be {rules[key]}; got {bad[0]:g}.")
+    return out
+
+
+def _power_replicate(task) -> tuple[float, float]:
+    """One simulated cluster trial: team-level exposure, random team effects, attrition; t test on team means."""
+    d = task.payload
+    rng = task.rng()
+    n_teams, m = int(d["n_teams"]), int(d["team_size"])
+    treated = np.zeros(n_teams)
+    treated[: int(round(d["treated_share"] * n_teams))] = 1.0
+    team = rng.normal(0.0, d["sd"] * np.sqrt(d["icc"]), n_teams)
+    y = (d["effect"] * treated + team)[:, None] + rng.normal(0.0, d["sd"] * np.sqrt(1 - d["icc"]), (n_teams, m))
+    stays = rng.random((n_teams, m)) >= d["attrition"]
+    counts = stays.sum(axis=1)
+    keep = counts > 0
+    means = np.where(keep, (y * stays).sum(axis=1) / np.maximum(counts, 1), np.nan)[keep]
+    arm = treated[keep]
+    if arm.sum() < 1 or (1 - arm).sum() < 1 or len(means) < 3:
+        return math.nan, math.nan
+    test = st.ttest_ind(means[arm == 1], means[arm == 0], equal_var=True)
+    return float(means[arm == 1].mean() - means[arm == 0].mean()), float(test.pvalue)
+
+
+def simulate_power(grid, *, reps: int = 500, seed: int = 0, backend: str = "sequential",
+                   n_workers: int | None = None, scheduler=None, progress: bool | None = None) -> pd.DataFrame:
+    """Estimate the power of the engagement comparison by simulation over a grid of designs, beside the formula.
+
+    Each design (a combination of the grid's values) is simulated ``reps``
+    times: teams exposed at team level, team random effects with the given
+    ICC, each respondent lost with probability ``attrition``, and a two-sided
+    t test on the team means (the analysis ``power_engagement`` assumes).
+
+    Parameters
+    ----------
+    grid : dict or path
+        Lists of values for ``n_teams`` and ``effect`` (required) and
+        ``team_size`` (8), ``icc`` (0.1), ``attrition`` (0), ``sd`` (1),
+        ``treated_share`` (0.5), ``alpha`` (0.05); or a YAML file of them.
+    reps : int, default 500
+        Simulated trials per design.
+    seed : int, default 0
+        Seed; each trial's generator comes from (seed, design, trial).
+    backend, n_workers, scheduler, progress
+        Where the trials run (see `alignment_research.executors.TaskExecutor`).
+
+    Returns
+    -------
+    DataFrame
+        One row per design: the grid columns, ``respondents_per_team``
+        (``team_size x (1 - attrition)``), ``analytic_power`` (from
+        `power_engagement` with that many respondents), ``simulated_power``,
+        its Monte-Carlo error ``simulated_power_mcse = sqrt(p(1-p)/reps)``
+        and ``reps``.
+
+    Raises
+    ------
+    ConfigError
+        A grid key unknown, missing or out of range; ``reps`` not positive.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> table = ar.simulate_power({"n_teams": [40], "effect": [0.3]}, reps=20, seed=1, progress=False)
+    >>> table[["n_teams", "reps"]].to_dict("records")
+    [{'n_teams': 40, 'reps': 20}]
+    """
+    from itertools import product  # deferred: only the simulated grid needs it
+
+    from .executors import TaskExecutor, make_tasks  # deferred: the executors load only for a simulated grid
+
+    values = _read_grid(grid, "power grid")
+    keys = list(GRID_KEYS)
+    designs = [dict(zip(keys, combo)) for combo in product(*(values[k] for k in keys))]
+    names = {f"design {i}": d for i, d in enumerate(designs)}
+    tasks = make_tasks(names, reps, seed)
+    executor = TaskExecutor(backend, n_workers=n_workers, scheduler=scheduler, progress=progress)
+    results = dict(executor.map(_power_replicate, tasks, label="power simulation"))
+    rows = []
+    for name, d in names.items():
+        p = np.array([results[(name, r)][1] for r in range(int(reps))], dtype=float)
+        p = p[np.isfinite(p)]
+        rejected = float((p < d["alpha"]).mean()) if len(p) else math.nan
+        m_eff = d["team_size"] * (1 - d["attrition"])
+        analytic = power_engagement(n_teams=int(d["n_teams"]), team_size=max(m_eff, 1.0), icc=d["icc"],
+                                    effect=d["effect"], sd=d["sd"], treated_share=d["treated_share"],
+                                    alpha=d["alpha"])["power"].item() if d["effect"] != 0 else d["alpha"]
+        shown = {**d, "n_teams": int(d["n_teams"]), "team_size": int(d["team_size"])}
+        rows.append({**shown, "respondents_per_team": m_eff, "analytic_power": analytic, "simulated_power": rejected,
+                     "simulated_power_mcse": math.sqrt(rejected * (1 - rejected) / len(p)) if len(p) else math.nan,
+                     "reps": len(p)})
+    return pd.DataFrame(rows)
+
+
+def plot_power(table: pd.DataFrame, *, ax=None):
+    """Draw analytic power curves (lines) and simulated power (points, +/- 2 MC errors) against the effect.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From `simulate_power`.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One curve per design other than the effect (teams, team size, ICC, attrition).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> table = ar.simulate_power({"n_teams": [30], "effect": [0.2, 0.5]}, reps=10, progress=False)
+    >>> ax = ar.plot_power(table)
+    >>> len(ax.lines) >= 1
+    True
+    """
+    import matplotlib.pyplot as plt  # deferred: plotting is optional and matplotlib is slow to import
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    by = [k for k in GRID_KEYS if k != "effect" and table[k].nunique() > 1]
+    groups = table.groupby(by, sort=True) if by else [((), table)]
+    for key, g in groups:
+        g = g.sort_values("effect")
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k} {v:g}" for k, v in zip(by, key)) or "design"
+        line, = ax.plot(g["effect"], g["analytic_power"], label=f"{label} (analytic)")
+        ax.errorbar(g["effect"], g["simulated_power"], yerr=2 * g["simulated_power_mcse"], fmt="o",
+                    color=line.get_color(), capsize=3, label=f"{label} (simulated)")
+    ax.axhline(0.8, color="0.5", linestyle=":", linewidth=1)
+    ax.set_xlabel("effect (scale points)")
+    ax.set_ylabel("power")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("power: analytic (lines) and simulated (points, ±2 MC errors)")
+    ax.legend(fontsize="small")
+    return ax

@@ -12,6 +12,7 @@ programme starts part-way through the panel. The panel is generated directly
 exercised by the notebooks and by ``test_engagement.py``.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -19,7 +20,10 @@ import pandas as pd
 import pytest
 
 import alignment_research as ar
+from alignment_research.executors import Task, run_tasks
 
+#: The seeds run through the toolkit's runner: in-process under pytest-xdist (its workers use every core), else on a process pool.
+BACKEND = "sequential" if "PYTEST_XDIST_WORKER" in os.environ else "processes"
 SEEDS = range(50)
 TRUTH = ar.Truth()
 TRUE = {"alignment_cascade": TRUTH.engagement_alignment, "manager_program": TRUTH.engagement_manager_program}
@@ -73,26 +77,38 @@ def simulate_panel(seed: int, n_managers: int = 120, waves: int = 6) -> pd.DataF
     return pd.concat(rows, ignore_index=True)
 
 
-@pytest.fixture(scope="module")
-def fits():
+def _fit_seed(task) -> list[dict]:
+    """The three models on the panel of one seed (``task.rep`` is the seed); runs in a worker process."""
+    seed = task.rep
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ar.StatisticalWarning)
-        for seed in SEEDS:
-            panel = simulate_panel(seed)
-            ols = ar.fit_ols(panel, FORMULA, cluster="manager_id")
-            within = ar.fit_within(panel, "engagement ~ alignment_cascade + manager_program + C(wave)",
-                                   cluster="manager_id")
-            mixed = ar.fit_mixed(panel, FORMULA, groups="manager_id")
-            for name, res in (("ols_cluster", ols), ("within", within), ("mixed", mixed)):
-                t = res.tidy().set_index("term")
-                for term, true in TRUE.items():
-                    out.append({"seed": seed, "model": name, "term": term, "estimate": t.loc[term, "estimate"],
-                                "covered": float(t.loc[term, "conf_low"] <= true <= t.loc[term, "conf_high"])})
-            naive = ols.extras["naive_std_error"].set_index("term")
-            out.append({"seed": seed, "model": "ols_se_ratio", "term": "manager_program",
-                        "estimate": naive.loc["manager_program", "ratio"], "covered": np.nan})
-    return pd.DataFrame(out)
+        panel = simulate_panel(seed)
+        ols = ar.fit_ols(panel, FORMULA, cluster="manager_id")
+        within = ar.fit_within(panel, "engagement ~ alignment_cascade + manager_program + C(wave)",
+                               cluster="manager_id")
+        mixed = ar.fit_mixed(panel, FORMULA, groups="manager_id")
+        for name, res in (("ols_cluster", ols), ("within", within), ("mixed", mixed)):
+            t = res.tidy().set_index("term")
+            for term, true in TRUE.items():
+                out.append({"seed": seed, "model": name, "term": term, "estimate": t.loc[term, "estimate"],
+                            "covered": float(t.loc[term, "conf_low"] <= true <= t.loc[term, "conf_high"])})
+        naive = ols.extras["naive_std_error"].set_index("term")
+        out.append({"seed": seed, "model": "ols_se_ratio", "term": "manager_program",
+                    "estimate": naive.loc["manager_program", "ratio"], "covered": np.nan})
+    return out
+
+
+def _over_seeds(func, seeds, scenario: str) -> list:
+    """``func`` for every seed through the toolkit's runner: one row list per seed, in seed order."""
+    tasks = [Task(scenario, seed, seed=0) for seed in seeds]
+    results = run_tasks(func, tasks, backend=BACKEND, progress=False)
+    return [row for task in tasks for row in results[task.key]]
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return pd.DataFrame(_over_seeds(_fit_seed, SEEDS, "panel"))
 
 
 @pytest.mark.slow
@@ -133,6 +149,18 @@ def test_naive_ols_standard_error_is_too_small(fits):
     assert (ratio > 1.1).mean() >= 0.95
 
 
+def _full_study_seed(task) -> list[dict]:
+    """simulate_study -> clean_study -> survey_panel -> fit_mixed for one seed (``task.rep``)."""
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ar.StatisticalWarning)
+        panel = ar.clean_study(ar.simulate_study(n_employees=400, seed=task.rep)).analysis.survey_panel
+        t = ar.fit_mixed(panel, FORMULA, groups="employee_id", vc="manager_id").tidy().set_index("term")
+        for term, true in TRUE.items():
+            rows.append({"term": term, "covered": t.loc[term, "conf_low"] <= true <= t.loc[term, "conf_high"]})
+    return rows
+
+
 @pytest.mark.slow
 def test_full_study_simulator_effects_are_recovered():
     """End to end: simulate_study -> clean_study -> survey_panel -> fit_mixed, 12 seeds of 400 employees.
@@ -143,13 +171,6 @@ def test_full_study_simulator_effects_are_recovered():
     least 10 of 12 studies for each effect. Measured: alignment 11/12,
     programme 12/12 (a manager intercept alone gives 10/12 and 12/12).
     """
-    rows = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ar.StatisticalWarning)
-        for seed in range(12):
-            panel = ar.clean_study(ar.simulate_study(n_employees=400, seed=seed)).analysis.survey_panel
-            t = ar.fit_mixed(panel, FORMULA, groups="employee_id", vc="manager_id").tidy().set_index("term")
-            for term, true in TRUE.items():
-                rows.append({"term": term, "covered": t.loc[term, "conf_low"] <= true <= t.loc[term, "conf_high"]})
+    rows = _over_seeds(_full_study_seed, range(12), "full study")
     hits = pd.DataFrame(rows).groupby("term")["covered"].sum()
     assert (hits >= 10).all(), hits.to_dict()

@@ -8,6 +8,7 @@ coding the manager's programme as "ever attended" (from hire) shows the
 immortal-time bias that the time-varying coding removes.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -16,6 +17,10 @@ import pytest
 
 import alignment_research as ar
 from alignment_research.errors import StatisticalWarning
+from alignment_research.executors import Task, run_tasks
+
+#: The seeds run through the toolkit's runner: in-process under pytest-xdist (its workers use every core), else on a process pool.
+BACKEND = "sequential" if "PYTEST_XDIST_WORKER" in os.environ else "processes"
 
 N_EMPLOYEES = 400
 SEEDS = range(50)
@@ -23,7 +28,9 @@ FORMULA = "alignment_cascade + engagement + manager_program + manager_rating + C
 TERMS = {"alignment_cascade": "hr_alignment", "engagement": "hr_engagement", "manager_program": "hr_manager_program"}
 
 
-def _one(seed: int) -> dict:
+def _one(task) -> dict:
+    """The time-varying Cox model and the immortal-time comparison on one study (``task.rep`` is the seed)."""
+    seed = task.rep
     sim = ar.simulate_study(n_employees=N_EMPLOYEES, seed=seed, messy=False)
     clean = ar.clean_study(sim)
     intervals = ar.interval_table(clean)
@@ -44,7 +51,9 @@ def _one(seed: int) -> dict:
 
 @pytest.fixture(scope="module")
 def runs():
-    return pd.DataFrame([_one(seed) for seed in SEEDS])
+    tasks = [Task("retention", seed, seed=0) for seed in SEEDS]
+    results = run_tasks(_one, tasks, backend=BACKEND, progress=False)
+    return pd.DataFrame([results[task.key] for task in tasks])
 
 
 @pytest.mark.slow
