@@ -31,6 +31,7 @@ NOT_IMPORTED = {
     "jupyterlab": "where researchers open the notebooks (make lab)",
     "ipykernel": "the kernel `run` executes the notebooks in",
     "lifelines": "restricted mean survival time",
+    "distributed": "provides `dask.distributed` (the Dask cluster backend of executors.py), imported under dask's name",
 }
 
 
