@@ -9,9 +9,6 @@ import matplotlib.transforms as mtransforms
 import numpy as np
 import pandas as pd
 import patsy
-from lifelines import KaplanMeierFitter
-from lifelines.exceptions import StatError
-from lifelines.utils import restricted_mean_survival_time as lifelines_rmst
 from scipy import stats
 
 from . import _cox
@@ -942,6 +939,10 @@ def restricted_mean_survival(data, *, duration="exit", entry="entry", event="eve
 
 def _rmst_one(a, b, ev, horizon, delayed, level):
     """RMST of one group from lifelines' Kaplan–Meier fit, and its Greenwood-type standard error."""
+    from lifelines import KaplanMeierFitter  # deferred: lifelines takes seconds to import; only RMST needs it
+    from lifelines.exceptions import StatError  # deferred: as the line above
+    from lifelines.utils import restricted_mean_survival_time as lifelines_rmst  # deferred: as the line above
+
     km = KaplanMeierFitter()
     try:
         km.fit(b, ev, entry=a if delayed else None)

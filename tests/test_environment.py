@@ -30,7 +30,6 @@ TEST_TOOLS = {"pytest", "nbval", "hypothesis", "numpydoc", "pytest-xdist"}
 NOT_IMPORTED = {
     "jupyterlab": "where researchers open the notebooks (make lab)",
     "ipykernel": "the kernel `run` executes the notebooks in",
-    "lifelines": "restricted mean survival time",
     "distributed": "provides `dask.distributed` (the Dask cluster backend of executors.py), imported under dask's name",
 }
 
