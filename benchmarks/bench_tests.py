@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,17 +49,23 @@ def _outcomes(junit: Path) -> dict[str, int]:
     return counts
 
 
-def _run(targets: list[str], marker: str, extra: list[str], junit: Path) -> tuple[float, int, dict]:
-    """Wall seconds, exit code and outcome counts of one pytest run in a subprocess."""
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every waited-for child process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(targets: list[str], marker: str, extra: list[str], junit: Path) -> tuple[float, float, int, dict]:
+    """Wall seconds, CPU seconds, exit code and outcome counts of one pytest run in a subprocess."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-m", marker,
                f"--junitxml={junit}", *extra]
     with open(junit.with_suffix(".log"), "w") as output:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         done = subprocess.run(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
     counts = _outcomes(junit) if junit.exists() else {"passed": 0, "failures": 0, "errors": 0, "skipped": 0}
-    return seconds, done.returncode, counts
+    return seconds, cpu, done.returncode, counts
 
 
 def main(argv=None) -> None:
@@ -75,6 +82,7 @@ def main(argv=None) -> None:
     variants = [("serial", [])] + [(f"-n {args.workers} --dist {mode}", ["-n", args.workers, "--dist", mode])
                                    for mode in args.dist]
     times = {name: [] for name, _ in variants}
+    cpus = {name: [] for name, _ in variants}
     outcomes = {name: [] for name, _ in variants}
     with tempfile.TemporaryDirectory(prefix="bench-tests-") as tmp:
         if args.junit_dir:
@@ -83,9 +91,11 @@ def main(argv=None) -> None:
         for round_ in range(args.repeats):
             for name, extra in variants:
                 junit = Path(tmp) / f"{round_}-{len(times[name])}-{name.split()[-1]}.xml"
-                seconds, code, counts = _run(targets, args.marker, extra, junit)
-                log(f"round {round_ + 1}/{args.repeats} {name}: {seconds:.1f} s, exit {code}, {counts}")
+                seconds, cpu, code, counts = _run(targets, args.marker, extra, junit)
+                log(f"round {round_ + 1}/{args.repeats} {name}: {seconds:.1f} s wall, {cpu:.1f} s CPU, "
+                    f"exit {code}, {counts}")
                 times[name].append(seconds)
+                cpus[name].append(cpu)
                 outcomes[name].append(f"{counts['passed']} passed, {counts['failures'] + counts['errors']} failed, "
                                       f"{counts['skipped']} skipped")
 
@@ -95,7 +105,7 @@ def main(argv=None) -> None:
         mid = median(times[name])
         shown = "**serial** (reference)" if name == "serial" else f"`{name}`"
         rows.append([shown, f"{mid:.1f}", fmt_runs(times[name]), f"{reference / mid:.2f}",
-                     "; ".join(sorted(set(outcomes[name])))])
+                     f"{median(cpus[name]):.0f}", "; ".join(sorted(set(outcomes[name])))])
     what = "a few small test files (`--quick`)" if args.quick else f'the suite with `-m "{args.marker}"`'
     section(
         "Test suite: serial against pytest-xdist",
@@ -103,8 +113,9 @@ def main(argv=None) -> None:
         f"pytest-xdist (`-n {args.workers}`), median of {args.repeats} interleaved rounds (serial and parallel "
         "alternate, so a change in the load of a shared machine hits both). `serial / this` > 1 means the "
         "parallel run is that many times faster. Collection (about a minute: the package and test imports) "
-        "is inside the times.",
-        ["run", "median (s)", "runs (s)", "serial / this", "outcomes"],
+        "is inside the times. CPU is the user + system time of pytest and every process it waited for "
+        "(workers, notebook kernels), median: what the run costs whatever the load of the machine.",
+        ["run", "median (s)", "runs (s)", "serial / this", "CPU (s)", "outcomes"],
         rows,
         memory=[f"largest single pytest process {rss_peak_mib(children=True):.0f} MiB (resident set)"],
         notes=[f"Load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)."],
