@@ -29,18 +29,18 @@ run: $(STAMP)
 	$(BIN)/alignment-research run $(STUDY) --out $(OUT)
 
 # Tests run on every core (pytest-xdist, one worker per core; XDIST=0 runs them in one process).
-# --dist loadscope keeps a test module (class) on one worker, so its module-scoped fixtures (simulated
-# studies, notebook runs, the recovery seeds) are built once; nbval's --dist loadfile keeps a notebook
-# on one worker, where its kernel runs the cells in order.
+# --dist loadfile keeps a test file on one worker, so its module-scoped fixtures (simulated studies,
+# notebook runs, the recovery seeds) are built once, classes included (loadscope would split a file's
+# classes across workers); for nbval it keeps a notebook on one worker, whose kernel runs the cells in order.
 XDIST ?= auto
 PARALLEL = $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadscope)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
 	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile) notebooks/
 
 test-fast: $(DEV_STAMP)
-	$(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadscope)
+	$(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
 
 # Re-execute the notebooks in place on the sample study (these are the committed outputs).
 notebooks: $(DEV_STAMP)

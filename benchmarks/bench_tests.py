@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_tests.py [--repeats 2] [--workers auto]
-        [--dist loadscope [loadfile ...]] [--marker "not slow"] [--quick] [--junit-dir DIR]
+        [--dist loadfile [loadscope ...]] [--marker "not slow"] [--quick] [--junit-dir DIR]
 
 Runs ``python -m pytest tests -q -p no:cacheprovider -m MARKER`` in a subprocess,
 once serially and once per ``--dist`` mode with ``-n WORKERS``, and repeats that
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="rounds of serial + parallel runs (default 2)")
     parser.add_argument("--workers", default="auto", help="pytest-xdist -n (default auto: one per core)")
-    parser.add_argument("--dist", nargs="+", default=["loadscope"], help="pytest-xdist --dist modes to time")
+    parser.add_argument("--dist", nargs="+", default=["loadfile"], help="pytest-xdist --dist modes to time")
     parser.add_argument("--marker", default="not slow", help='pytest -m expression (default "not slow")')
     parser.add_argument("--quick", action="store_true", help="a few small test files instead of the suite")
     parser.add_argument("--junit-dir", default=None, help="keep each run's JUnit XML file in this folder")
