@@ -1,6 +1,6 @@
 # alignment-research: the Makefile is the entry point.
 #   make run     the main job on the bundled sample study (creates .venv if missing; runtime packages only)
-#   make test    every test, notebooks included (creates .venv if missing; adds the test tools)
+#   make test    every test, notebooks included, on every core (creates .venv if missing; adds the test tools)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -28,12 +28,19 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 run: $(STAMP)
 	$(BIN)/alignment-research run $(STUDY) --out $(OUT)
 
+# Tests run on every core (pytest-xdist, one worker per core; XDIST=0 runs them in one process).
+# --dist loadfile keeps a test file on one worker, so its module-scoped fixtures (simulated studies,
+# notebook runs, the recovery seeds) are built once, classes included (loadscope would split a file's
+# classes across workers); for nbval it keeps a notebook on one worker, whose kernel runs the cells in order.
+XDIST ?= auto
+PARALLEL = $(if $(filter 0,$(XDIST)),,-n $(XDIST))
+
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
-	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider notebooks/
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
+	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile) notebooks/
 
 test-fast: $(DEV_STAMP)
-	$(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider
+	$(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
 
 # Re-execute the notebooks in place on the sample study (these are the committed outputs).
 notebooks: $(DEV_STAMP)

@@ -1,4 +1,12 @@
-"""Shared fixtures: Agg backend, closed figures, a fixed-seed rng, a tiny simulated study."""
+"""Shared fixtures: Agg backend, closed figures, a fixed-seed rng, a tiny simulated study.
+
+`make test` runs the suite under pytest-xdist (one process per core). Each worker
+imports this file (so each sets the Agg backend) and gets its own session fixtures
+and its own ``tmp_path_factory`` base folder, so the cache home, simulated studies
+and notebook runs of two workers never share a folder. Tests write only below
+``tmp_path``; hypothesis' example database (``.hypothesis/``, git-ignored) is safe
+for several processes.
+"""
 
 import matplotlib
 
@@ -11,7 +19,10 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="session")
 def private_cache_home(tmp_path_factory):
-    """`run` caches cleaned tables under $XDG_CACHE_HOME; tests never write into the user's home."""
+    """`run` caches cleaned tables under $XDG_CACHE_HOME; tests never write into the user's home.
+
+    One folder per pytest process: under xdist each worker has its own base temporary folder.
+    """
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache-home")))
         yield
