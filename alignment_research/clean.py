@@ -1025,19 +1025,6 @@ def quarantine_end_before_start(
     return _quarantine_order(data, first=start, second=end, rule="end_before_start", file=file, table=table)
 
 
-def _group_codes(column: pd.Series) -> tuple[np.ndarray, int]:
-    """Codes equal where the values are equal (missing: -1), and the number of distinct present values.
-
-    Text is hashed in Arrow (C speed, on the UTF-8 bytes), anything else by :func:`pandas.factorize`.
-    """
-    text = _text_arrow(column)
-    if text is not None:
-        encoded = pc.dictionary_encode(text)
-        return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), len(encoded.dictionary)
-    codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
-    return codes, len(uniques)
-
-
 def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the rows equal to another row (missing equals missing), in order, and a group id each.
 
@@ -1050,9 +1037,9 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     key = np.zeros(len(data), dtype=np.int64)
     for _, i in sorted(kinds):
         column = data.iloc[:, i] if len(rows) == len(data) else data.iloc[rows, i]
-        codes, n_distinct = _group_codes(column)
+        codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
         codes = codes.astype(np.int64) + 1  # every missing value is code 0
-        key, _ = pd.factorize(key * (n_distinct + 1) + codes)
+        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
         keep = pd.Series(key).duplicated(keep=False).to_numpy()
         rows, key = rows[keep], key[keep]
         if not len(rows):
