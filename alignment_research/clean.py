@@ -251,8 +251,9 @@ class Cleaning:
     (['E1', 'E2'], [4])
     """
 
-    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ())):
-        if not data.index.is_unique:
+    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ()), _unique=False):
+        # ``_unique``: ``pipe`` already knows (rows conserved from a unique index), so the index is not hashed again
+        if not _unique and not data.index.is_unique:
             raise DataContractError(
                 f"{file or table}: row numbers (the index) must be unique; load tables with ar.load_study.",
             )
@@ -286,6 +287,7 @@ class Cleaning:
             result.data,
             file=self.file,
             table=self.table,
+            _unique=True,
             _parts=(
                 self._issues + (result.issues,),
                 self._quarantine + ((result.quarantine,) if len(result.quarantine) else ()),
@@ -1040,7 +1042,7 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
         codes = codes.astype(np.int64) + 1  # every missing value is code 0
         key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
-        keep = pd.Series(key).duplicated(keep=False).to_numpy()
+        keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
         rows, key = rows[keep], key[keep]
         if not len(rows):
             break
