@@ -14,13 +14,11 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
-import seaborn as sns
 
 from .config import TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .privacy import pseudonymise_tables
-from .plots import axes_for
 from .schema import COLUMNS, KEYS, RANGES, REQUIRED_COLUMNS, RULES, date_bounds, range_for, table_schema
 from .study import ACTIONS, ISSUE_COLUMNS, CleanStudy, Study
 
@@ -253,8 +251,9 @@ class Cleaning:
     (['E1', 'E2'], [4])
     """
 
-    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ())):
-        if not data.index.is_unique:
+    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ()), _unique=False):
+        # ``_unique``: ``pipe`` already knows (rows conserved from a unique index), so the index is not hashed again
+        if not _unique and not data.index.is_unique:
             raise DataContractError(
                 f"{file or table}: row numbers (the index) must be unique; load tables with ar.load_study.",
             )
@@ -288,6 +287,7 @@ class Cleaning:
             result.data,
             file=self.file,
             table=self.table,
+            _unique=True,
             _parts=(
                 self._issues + (result.issues,),
                 self._quarantine + ((result.quarantine,) if len(result.quarantine) else ()),
@@ -504,18 +504,21 @@ def normalise_category(
         table_map.update({a: a for a in allowed})
     if mapping is not None:
         table_map.update({_category_key(k, snake): v for k, v in mapping.items()})
-    lookup = {}
-    for raw in s.dropna().unique():
+    # one hash pass: each distinct value is looked up once, then spread back to the rows by its code
+    codes, distinct = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
+    lookup = []
+    for raw in distinct:
         key = _category_key(raw, snake)
-        if mapping is not None or allowed is not None:
-            lookup[raw] = table_map.get(key, np.nan)
-        else:
-            lookup[raw] = key
-        if allowed is not None and lookup[raw] not in allowed:
-            lookup[raw] = np.nan
-    new = s.map(lookup).astype(object)
-    unknown = s.notna() & new.isna()
-    changed = s.notna() & new.notna() & (new != s)
+        value = table_map.get(key, np.nan) if mapping is not None or allowed is not None else key
+        if allowed is not None and value not in allowed:
+            value = np.nan
+        lookup.append(value)
+    looked_up = np.array([*lookup, np.nan], dtype=object)  # code -1 (missing) -> the last cell
+    unknown_value = np.append(pd.isna(looked_up[:-1]), False)
+    changed_value = np.array([not pd.isna(v) and bool(v != raw) for v, raw in zip(lookup, distinct)] + [False])
+    new = pd.Series(looked_up[codes], index=s.index, name=s.name, dtype=object)
+    unknown = pd.Series(unknown_value[codes], index=s.index)
+    changed = pd.Series(changed_value[codes], index=s.index)
     issues = _concat_issues(
         [
             _issues(file, table, s.index[changed], column, "noncanonical_category", s[changed], "fixed"),
@@ -1035,10 +1038,11 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
     for _, i in sorted(kinds):
-        codes, uniques = pd.factorize(data.iloc[rows, i].to_numpy(), use_na_sentinel=True)
+        column = data.iloc[:, i] if len(rows) == len(data) else data.iloc[rows, i]
+        codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
         codes = codes.astype(np.int64) + 1  # every missing value is code 0
         key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
-        keep = pd.Series(key).duplicated(keep=False).to_numpy()
+        keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
         rows, key = rows[keep], key[keep]
         if not len(rows):
             break
@@ -1131,25 +1135,36 @@ def _unknown(data, column, known):
     if column not in data:
         return None
     s = data[column]
-    known = pd.Index(known).dropna()
-    inside = _isin_text(s, known)
-    if inside is None:
-        inside = s.isin(known).to_numpy()
-    return s.notna() & ~inside
+    known = pd.Index(known)
+    found = _isin_text(s, known)
+    if found is None:
+        return s.notna() & ~s.isin(known.dropna()).to_numpy()
+    present, inside = found
+    return pd.Series(present & ~inside, index=s.index, name=s.name)
 
 
-def _isin_text(s: pd.Series, known: pd.Index) -> np.ndarray | None:
-    """``s.isin(known)`` in Arrow (C speed) when both hold only text; None otherwise."""
-    if s.dtype != object or known.dtype != object:
-        return None
-    if pd.api.types.infer_dtype(s, skipna=True) != "string" or pd.api.types.infer_dtype(known) not in ("string", "empty"):
+def _text_arrow(values: pd.Series | pd.Index):
+    """Text values as an Arrow string array (missing -> null), or None unless every value is text or missing."""
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         return None
     try:
-        values = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
-        value_set = pa_arrow.array(known.to_numpy(), type=pa_arrow.string())
+        return pa_arrow.array(values.to_numpy(), type=pa_arrow.string(), from_pandas=True)
     except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError, UnicodeError):
         return None
-    return pc.fill_null(pc.is_in(values, value_set=value_set), False).to_numpy(zero_copy_only=False)
+
+
+def _isin_text(s: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(s.notna(), s.isin(known))`` in Arrow (C speed) when both hold only text; None otherwise.
+
+    Both come from one conversion of ``s``: presence is Arrow's validity, so the column is not
+    scanned a second time; missing ``known`` values never match (presence is checked apart).
+    """
+    values, value_set = _text_arrow(s), _text_arrow(known)
+    if values is None or value_set is None:
+        return None
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    inside = pc.fill_null(pc.is_in(values, value_set=value_set, skip_nulls=True), False)
+    return present, inside.to_numpy(zero_copy_only=False)
 
 
 def quarantine_unknown_references(
@@ -1605,6 +1620,23 @@ def cut_manager_cycles(employees: pd.DataFrame, *, file: str = "", table: str = 
     return StepResult(_with(employees, {"manager_id": manager}), issues, _empty_quarantine(employees))
 
 
+def _first_positions(values: pd.Series, ids: pd.Series) -> np.ndarray:
+    """For each value, the position of the first row of ``ids`` equal to it; -1 when none (or missing)."""
+    text, id_text = _text_arrow(values), _text_arrow(ids)
+    if text is not None and id_text is not None:
+        # hashed in Arrow (C speed, on the UTF-8 bytes): index_in gives the first position of a match
+        found = pc.index_in(text, value_set=id_text, skip_nulls=True)
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    n = len(ids)
+    # one hash pass over ids and values; the rest is integer arithmetic
+    codes, _ = pd.factorize(np.concatenate([ids.to_numpy(dtype=object), values.to_numpy(dtype=object)]))
+    id_code, value_code = codes[:n], codes[n:]
+    first_position = np.full(max(int(codes.max(initial=-1)) + 1, 1), -1)
+    named = np.flatnonzero(id_code >= 0)[::-1]  # reversed: the first row of a repeated id wins
+    first_position[id_code[named]] = named
+    return np.where(value_code >= 0, first_position[np.maximum(value_code, 0)], -1)
+
+
 def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
     """Break goal-parent cycles (a goal that is its own parent, or parent chains that loop).
 
@@ -1639,13 +1671,7 @@ def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> 
     ids = goals["goal_id"]
     parent = goals["parent_goal_id"]
     n = len(goals)
-    # one hash pass over ids and parents; the rest is integer arithmetic
-    codes, _ = pd.factorize(np.concatenate([ids.to_numpy(dtype=object), parent.to_numpy(dtype=object)]))
-    id_code, parent_code = codes[:n], codes[n:]
-    first_position = np.full(max(int(codes.max(initial=-1)) + 1, 1), -1)
-    named = np.flatnonzero(id_code >= 0)[::-1]  # reversed: the first row of a repeated goal_id wins
-    first_position[id_code[named]] = named
-    target = np.where(parent_code >= 0, first_position[np.maximum(parent_code, 0)], -1)
+    target = _first_positions(parent, ids)
     src = np.flatnonzero(target >= 0)
     if not len(src):
         return _nothing(goals)
@@ -2270,6 +2296,10 @@ def plot_cleaning_summary(report: pd.DataFrame, *, ax=None, **kwargs):
     >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
     >>> ax = ar.plot_cleaning_summary(clean.report)  # doctest: +SKIP
     """
+    import seaborn as sns  # deferred: seaborn and matplotlib are slow to import; only this figure needs them
+
+    from .plots import axes_for  # deferred: plots loads seaborn and matplotlib; only this figure needs them
+
     ax = axes_for(ax)
     counts = cleaning_summary(report)
     if counts.empty:

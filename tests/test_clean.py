@@ -827,3 +827,35 @@ def test_conservation_check_catches_a_step_that_swaps_a_row_for_an_unknown_one()
 
     with pytest.raises(AssertionError, match="conserved"):
         Cleaning(data).pipe(swapping_step)
+
+
+@pytest.mark.parametrize("as_ids", [str, int], ids=["text ids (Arrow)", "numeric ids (pandas)"])
+def test_goal_parent_links_to_the_first_row_of_a_repeated_goal_id(as_ids):
+    # rows 2 and 3 loop (1 -> 2 -> 1); row 4 repeats goal 1, and the link from row 3 goes to row 2, its first row
+    data = raw({"goal_id": [as_ids(1), as_ids(2), as_ids(1)], "parent_goal_id": [as_ids(2), as_ids(1), None]})
+    res = run(cut_goal_cycles, data)
+    assert res.data["parent_goal_id"].isna().tolist() == [True, False, True]
+    check_issues(res, [(2, "parent_goal_id", "goal_cycle", "2", "set_missing"),
+                       (3, "parent_goal_id", "goal_cycle", "1", "flagged")])
+
+
+@pytest.mark.parametrize("values, known, unknown", [
+    (["E1", "E404", None, "E2"], ["E1", None, "E2"], "E404"),  # text: matched in Arrow
+    ([1, 404, None, 2], [1, None, 2], "404"),  # numbers: matched by pandas
+], ids=["text", "numbers"])
+def test_unknown_references_ignore_missing_known_values(values, known, unknown):
+    data = raw({"giver_id": values})
+    res = run(flag_unknown_references, data, column="giver_id", known=known, rule="unknown_giver")
+    check_issues(res, [(3, "giver_id", "unknown_giver", unknown, "flagged")])
+
+
+def test_category_lookup_per_distinct_value_spreads_back_to_every_row():
+    data = raw({"kind": ["Check-in", None, "check_in", "Praise", "Check-in", "Recognition "]})
+    res = run(normalise_category, data, column="kind", snake=True)
+    assert res.data["kind"].tolist()[2:] == ["check_in", "praise", "check_in", "recognition"]
+    assert res.data["kind"].iloc[0] == "check_in" and pd.isna(res.data["kind"].iloc[1])
+    assert res.data["kind"].dtype == object
+    check_issues(res, [(2, "kind", "noncanonical_category", "Check-in", "fixed"),
+                       (5, "kind", "noncanonical_category", "Praise", "fixed"),
+                       (6, "kind", "noncanonical_category", "Check-in", "fixed"),
+                       (7, "kind", "noncanonical_category", "Recognition ", "fixed")])
