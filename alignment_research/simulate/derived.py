@@ -57,12 +57,8 @@ def compute_derived(engine: Engine, truth, in_data_spells: np.ndarray, end_day: 
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
+    >>> from alignment_research.simulate.engine import example_engine
+    >>> engine, tree = example_engine()
     >>> in_data = engine.spells["term_day"] > engine.window_start_day
     >>> from alignment_research.simulate.days import NO_DAY
     >>> end_day = np.where(engine.spells["term_day"] == NO_DAY, engine.window_end_day + 1, engine.spells["term_day"])

@@ -55,9 +55,9 @@ from .people import Batch, draw_person, draw_rehires, manager_context
 from .performance import draw_performance, latest_known_rating, rating_cuts, review_table
 from .programs import draw_programs, nominate_leadership_development
 from .surveys import draw_responses, mean_log_feedback_multiplier, response_tables, stored_responses
-from .truth import SCALE_ITEMS, Truth
+from .truth import SCALE_ITEMS, Truth, default_truth
 
-__all__ = ["Engine", "run_engine"]
+__all__ = ["Engine", "run_engine", "example_engine", "first_batch"]
 
 _CHUNK = 20_000  # spells simulated together
 
@@ -210,6 +210,59 @@ class Engine:
                 weight=goals.weight, attainment=goals.attainment, reaches_org=goals.reaches_org,
                 owner_in_cycle=pair_kept[goals.goal_pair])
         _append(self.response_parts, **stored_responses(batch, responses, term_day))
+
+
+def example_engine(n_positions: int = 30, seed: int = 0) -> tuple[Engine, pd.DataFrame]:
+    """Run a small engine on the default truth: the starting point of the simulator's examples.
+
+    Parameters
+    ----------
+    n_positions : int, default 30
+        Positions in the organisation tree.
+    seed : int, default 0
+        Seed of the random generator.
+
+    Returns
+    -------
+    (Engine, DataFrame)
+        The engine after its run, and the position tree it ran on.
+
+    Examples
+    --------
+    >>> engine, tree = example_engine()
+    >>> len(tree), engine.n_spells > 0
+    (30, True)
+    """
+    engine = Engine(default_truth(), np.random.default_rng(seed))
+    tree = build_tree(n_positions, engine.truth, engine.rng)
+    engine.run(tree)
+    return engine, tree
+
+
+def first_batch(engine: Engine, tree: pd.DataFrame) -> Batch:
+    """Return a batch of one new spell: the top position's holder, hired on the window's first day.
+
+    Parameters
+    ----------
+    engine : Engine
+        An engine (e.g. from :func:`example_engine`).
+    tree : DataFrame
+        Its position tree.
+
+    Returns
+    -------
+    Batch
+        One spell at depth 0 with no manager.
+
+    Examples
+    --------
+    >>> engine, tree = example_engine()
+    >>> first_batch(engine, tree).slot.tolist()
+    [0]
+    """
+    return Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
+                 spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
+                 manager=np.array([-1]))
 
 
 def _append(store: dict, **arrays) -> None:

@@ -108,16 +108,9 @@ def draw_exits(engine: Engine, batch: Batch, person: PersonDraws, alignment: np.
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
-    >>> from alignment_research.simulate.people import Batch
-    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
-    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
-    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.engine import example_engine, first_batch
+    >>> engine, tree = example_engine()
+    >>> ceo = first_batch(engine, tree)
     >>> from alignment_research.simulate.exits import draw_exits
     >>> from alignment_research.simulate.goals import draw_goals
     >>> from alignment_research.simulate.people import draw_person, manager_context

@@ -105,16 +105,9 @@ def draw_person(engine: Engine, batch: Batch) -> PersonDraws:
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
-    >>> from alignment_research.simulate.people import Batch
-    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
-    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
-    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.engine import example_engine, first_batch
+    >>> engine, tree = example_engine()
+    >>> ceo = first_batch(engine, tree)
     >>> from alignment_research.simulate.people import draw_person
     >>> draw_person(engine, ceo).gender.shape
     (1,)
@@ -170,16 +163,9 @@ def manager_context(engine: Engine, batch: Batch) -> ManagerContext:
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
-    >>> from alignment_research.simulate.people import Batch
-    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
-    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
-    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.engine import example_engine, first_batch
+    >>> engine, tree = example_engine()
+    >>> ceo = first_batch(engine, tree)
     >>> from alignment_research.simulate.days import NO_DAY
     >>> from alignment_research.simulate.people import manager_context
     >>> bool(manager_context(engine, ceo).program_start_day[0] == NO_DAY)
@@ -225,12 +211,8 @@ def draw_rehires(engine: Engine, in_data: np.ndarray, leaf: np.ndarray, truth, r
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
+    >>> from alignment_research.simulate.engine import example_engine
+    >>> engine, tree = example_engine()
     >>> in_data = engine.spells["term_day"] > engine.window_start_day
     >>> from alignment_research.simulate.people import draw_rehires
     >>> leaf = ~engine.tree_is_manager[engine.spells["slot"]]

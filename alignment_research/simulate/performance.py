@@ -80,16 +80,9 @@ def draw_performance(engine: Engine, batch: Batch) -> Performance:
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
-    >>> from alignment_research.simulate.people import Batch
-    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
-    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
-    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.engine import example_engine, first_batch
+    >>> engine, tree = example_engine()
+    >>> ceo = first_batch(engine, tree)
     >>> from alignment_research.simulate.performance import draw_performance
     >>> performance = draw_performance(engine, ceo)
     >>> performance.rating.shape == (1, engine.n_cycles)
@@ -156,12 +149,8 @@ def review_table(engine: Engine, in_data_spells: np.ndarray) -> pd.DataFrame:
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
+    >>> from alignment_research.simulate.engine import example_engine
+    >>> engine, tree = example_engine()
     >>> in_data = engine.spells["term_day"] > engine.window_start_day
     >>> from alignment_research.simulate.performance import review_table
     >>> review_table(engine, np.flatnonzero(in_data)).columns.tolist()

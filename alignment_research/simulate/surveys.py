@@ -115,16 +115,9 @@ def draw_responses(engine: Engine, batch: Batch, person: PersonDraws, goals: Goa
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
-    >>> from alignment_research.simulate.people import Batch
-    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
-    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
-    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.engine import example_engine, first_batch
+    >>> engine, tree = example_engine()
+    >>> ceo = first_batch(engine, tree)
     >>> from alignment_research.simulate.goals import draw_goals
     >>> from alignment_research.simulate.people import draw_person, manager_context
     >>> from alignment_research.simulate.performance import draw_performance
@@ -220,12 +213,8 @@ def response_tables(engine: Engine, in_data: np.ndarray):
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
+    >>> from alignment_research.simulate.engine import example_engine
+    >>> engine, tree = example_engine()
     >>> in_data = engine.spells["term_day"] > engine.window_start_day
     >>> from alignment_research.simulate.surveys import response_tables
     >>> surveys, stats = response_tables(engine, in_data)
@@ -261,16 +250,9 @@ def stored_responses(batch: Batch, responses: Responses, term_day: np.ndarray) -
     Examples
     --------
     >>> import numpy as np
-    >>> import alignment_research as ar
-    >>> from alignment_research.simulate.engine import Engine
-    >>> from alignment_research.simulate.organisation import build_tree
-    >>> engine = Engine(ar.default_truth(), np.random.default_rng(0))
-    >>> tree = build_tree(30, engine.truth, engine.rng)
-    >>> engine.run(tree)
-    >>> from alignment_research.simulate.people import Batch
-    >>> ceo = Batch(slot=np.array([0]), hire_day=np.array([engine.window_start_day]), depth=0,
-    ...             spell_id=np.array([engine.n_spells]), job_level=tree["job_level"].to_numpy()[:1],
-    ...             manager=np.array([-1]))
+    >>> from alignment_research.simulate.engine import example_engine, first_batch
+    >>> engine, tree = example_engine()
+    >>> ceo = first_batch(engine, tree)
     >>> from alignment_research.simulate.days import NO_DAY
     >>> from alignment_research.simulate.goals import draw_goals
     >>> from alignment_research.simulate.people import draw_person, manager_context
