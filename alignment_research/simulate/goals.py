@@ -91,7 +91,6 @@ def draw_goals(engine: Engine, batch: Batch, person: PersonDraws, performance: P
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine, first_batch
     >>> engine, tree = example_engine()
     >>> ceo = first_batch(engine, tree)
@@ -238,7 +237,6 @@ def goal_tables(engine: Engine, in_data: np.ndarray):
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine
     >>> engine, tree = example_engine()
     >>> in_data = engine.spells["term_day"] > engine.window_start_day

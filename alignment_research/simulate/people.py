@@ -104,7 +104,6 @@ def draw_person(engine: Engine, batch: Batch) -> PersonDraws:
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine, first_batch
     >>> engine, tree = example_engine()
     >>> ceo = first_batch(engine, tree)
@@ -162,7 +161,6 @@ def manager_context(engine: Engine, batch: Batch) -> ManagerContext:
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine, first_batch
     >>> engine, tree = example_engine()
     >>> ceo = first_batch(engine, tree)
@@ -210,7 +208,6 @@ def draw_rehires(engine: Engine, in_data: np.ndarray, leaf: np.ndarray, truth, r
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine
     >>> engine, tree = example_engine()
     >>> in_data = engine.spells["term_day"] > engine.window_start_day

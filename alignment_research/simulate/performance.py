@@ -79,7 +79,6 @@ def draw_performance(engine: Engine, batch: Batch) -> Performance:
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine, first_batch
     >>> engine, tree = example_engine()
     >>> ceo = first_batch(engine, tree)

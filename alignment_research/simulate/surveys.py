@@ -114,7 +114,6 @@ def draw_responses(engine: Engine, batch: Batch, person: PersonDraws, goals: Goa
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine, first_batch
     >>> engine, tree = example_engine()
     >>> ceo = first_batch(engine, tree)
@@ -212,7 +211,6 @@ def response_tables(engine: Engine, in_data: np.ndarray):
 
     Examples
     --------
-    >>> import numpy as np
     >>> from alignment_research.simulate.engine import example_engine
     >>> engine, tree = example_engine()
     >>> in_data = engine.spells["term_day"] > engine.window_start_day
