@@ -299,6 +299,17 @@ def _numbered_code_cells(nb):
     return [(c.get("execution_count") or i, c) for i, c in enumerate(cells, start=1)]
 
 
+def _outputs_of_type(nb, mime: str) -> list[tuple[int, str]]:
+    """Every output of one MIME type, joined into one string, with the number of its code cell."""
+    out = []
+    for number, cell in _numbered_code_cells(nb):
+        for output in cell.get("outputs", []):
+            value = output.get("data", {}).get(mime)
+            if value:
+                out.append((number, "".join(value) if isinstance(value, list) else value))
+    return out
+
+
 def output_tables(nb) -> list[tuple[int, "pd.DataFrame"]]:
     """Return every table a notebook shows: ``(cell number, table)`` in reading order.
 
@@ -324,14 +335,8 @@ def output_tables(nb) -> list[tuple[int, "pd.DataFrame"]]:
     """
     from .privacy import read_html_tables  # deferred: bs4 is only needed to read tables from HTML
 
-    out = []
-    for number, cell in _numbered_code_cells(nb):
-        for output in cell.get("outputs", []):
-            html = output.get("data", {}).get("text/html")
-            if html:
-                html = "".join(html) if isinstance(html, list) else html
-                out += [(number, table) for table in read_html_tables(html) if len(table.columns)]
-    return out
+    return [(number, table) for number, html in _outputs_of_type(nb, "text/html")
+            for table in read_html_tables(html) if len(table.columns)]
 
 
 def output_figures(nb) -> list[tuple[int, bytes]]:
@@ -352,13 +357,7 @@ def output_figures(nb) -> list[tuple[int, bytes]]:
     >>> all(png[:8] == b"\\x89PNG\\r\\n\\x1a\\n" for _, png in figures)
     True
     """
-    out = []
-    for number, cell in _numbered_code_cells(nb):
-        for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png")
-            if png:
-                out.append((number, base64.b64decode("".join(png) if isinstance(png, list) else png)))
-    return out
+    return [(number, base64.b64decode(png)) for number, png in _outputs_of_type(nb, "image/png")]
 
 
 def export_outputs(notebook, folder, *, figures: bool = False) -> list[Path]:
