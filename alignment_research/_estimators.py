@@ -9,12 +9,14 @@ logistic fit counts as separated, how clusters are corrected) is written once.
   alternating projections (exact in one pass for a single set).
 - :func:`cluster_robust_cov` — the CR1 sandwich ``G/(G-1) (N-1)/(N-K)``, as
   statsmodels' ``cov_type="cluster"``, Stata's ``vce(cluster)`` and R's
-  ``sandwich::vcovCL(type = "HC1")``.
+  ``sandwich::vcovCL(type = "HC1")``; multiway by inclusion-exclusion over the
+  intersections of the cluster dimensions, as ``vcovCL(cluster = ~ a + b)``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -214,8 +216,17 @@ def cluster_codes(labels) -> np.ndarray:
     return pd.factorize(pd.Series(labels).astype(str), sort=False)[0]
 
 
-def cluster_robust_cov(scores, bread, clusters, *, n_params: int | None = None) -> np.ndarray:
-    """CR1 cluster-robust covariance: ``bread · meat · bread · G/(G-1) · (N-1)/(N-K)``.
+def cluster_robust_cov(
+    scores, bread, clusters, *, n_params: int | None = None, multi0: bool = False, fix: bool = False
+) -> np.ndarray:
+    """CR1 cluster-robust covariance, one-way or multiway (Cameron, Gelbach and Miller).
+
+    One way: ``bread · meat · bread · G/(G-1) · (N-1)/(N-K)``. Several ways:
+    inclusion-exclusion over every intersection ``S`` of the cluster
+    dimensions, ``bread · Σ_S (-1)^(|S|+1) G_S/(G_S-1) meat_S · bread · (N-1)/(N-K)``,
+    each piece with its own ``G_S/(G_S-1)`` — what R's
+    ``sandwich::vcovCL(fit, cluster = ~ a + b, type = "HC1")`` computes with its
+    defaults (``cadjust = TRUE``, ``multi0 = FALSE``, ``fix = FALSE``).
 
     Parameters
     ----------
@@ -224,11 +235,19 @@ def cluster_robust_cov(scores, bread, clusters, *, n_params: int | None = None) 
         ``x_i (y_i - p_i)``).
     bread : array-like, shape (k, k)
         The inverse Hessian: ``(X'X)^-1`` for OLS, the inverse information for a GLM.
-    clusters : array of int
-        Cluster code per row, ``0..G-1``.
+    clusters : array of int, or list of them
+        Cluster code per row, ``0..G-1``; a list gives one code array per
+        dimension (multiway clustering).
     n_params : int, optional
         ``K`` of the small-sample factor: the number of estimated parameters,
         absorbed fixed effects included. Defaults to the columns of ``scores``.
+    multi0 : bool, default False
+        Multiway only: the intersection of all dimensions enters as the
+        heteroskedasticity-robust HC0 piece (no ``G/(G-1)``, no ``(N-1)/(N-K)``),
+        as sandwich's ``multi0 = TRUE``.
+    fix : bool, default False
+        Set negative eigenvalues of the result to zero (sandwich's ``fix =
+        TRUE``); a multiway variance is not always positive semi-definite.
 
     Returns
     -------
@@ -240,14 +259,49 @@ def cluster_robust_cov(scores, bread, clusters, *, n_params: int | None = None) 
     >>> s = np.array([[1.0], [-1.0], [2.0], [-2.0]])
     >>> cluster_robust_cov(s, np.eye(1), np.array([0, 0, 1, 1])).tolist()
     [[0.0]]
+    >>> cluster_robust_cov(s, np.eye(1), [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])]).round(3).tolist()
+    [[2.0]]
     """
     scores = np.asarray(scores, float)
     bread = np.asarray(bread, float)
-    clusters = np.asarray(clusters, dtype=np.int64)
     n, k = scores.shape
+    big_k = k if n_params is None else int(n_params)
+    if isinstance(clusters, (list, tuple)) and len(clusters) > 1:
+        return _multiway_cov(scores, bread, [np.asarray(c, dtype=np.int64) for c in clusters],
+                             n=n, big_k=big_k, multi0=multi0, fix=fix)
+    if isinstance(clusters, (list, tuple)):
+        clusters = clusters[0]
+    clusters = np.asarray(clusters, dtype=np.int64)
     g = int(clusters.max()) + 1
     summed = np.column_stack([np.bincount(clusters, weights=scores[:, j], minlength=g) for j in range(k)])
     meat = summed.T @ summed
-    big_k = k if n_params is None else int(n_params)
     factor = (g / (g - 1)) * ((n - 1) / (n - big_k))
     return bread @ meat @ bread * factor
+
+
+def _intersection_codes(codes: list[np.ndarray]) -> np.ndarray:
+    """Codes ``0..G-1`` of the cells where every one of ``codes`` is constant (their intersection)."""
+    return np.unique(np.column_stack(codes), axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def _multiway_cov(scores, bread, codes, *, n, big_k, multi0, fix) -> np.ndarray:
+    """Inclusion-exclusion over the intersections of ``codes`` (sandwich's ``meatCL``, ``type = "HC1"``)."""
+    k = scores.shape[1]
+    subsets = [s for size in range(1, len(codes) + 1) for s in combinations(range(len(codes)), size)]
+    meat = np.zeros((k, k))
+    for subset in subsets:
+        sign = 1.0 if len(subset) % 2 else -1.0
+        if multi0 and len(subset) == len(codes):
+            # the HC0 piece: row-level scores, and the final (N-1)/(N-K) undone
+            meat += sign * ((n - big_k) / (n - 1)) * (scores.T @ scores)
+            continue
+        cell = codes[subset[0]] if len(subset) == 1 else _intersection_codes([codes[i] for i in subset])
+        g = int(cell.max()) + 1
+        summed = np.column_stack([np.bincount(cell, weights=scores[:, j], minlength=g) for j in range(k)])
+        meat += sign * (g / (g - 1)) * (summed.T @ summed)
+    cov = bread @ meat @ bread * ((n - 1) / (n - big_k))
+    if fix:
+        values, vectors = np.linalg.eigh(cov)
+        if np.any(values < 0):
+            cov = (vectors * np.maximum(values, 0.0)) @ vectors.T
+    return cov
