@@ -205,7 +205,54 @@ def _statsmodels_table(res, *, alpha, ratio=False, **extra) -> pd.DataFrame:
 
 
 def _cov_label(cluster, default="nonrobust"):
+    if isinstance(cluster, (list, tuple)):
+        cluster = " + ".join(cluster)
     return f"cluster: {cluster}" if cluster else default
+
+
+def _cluster_columns(cluster) -> list[str]:
+    """The cluster column(s) of ``cluster=`` as a list (empty without clustering)."""
+    if cluster is None:
+        return []
+    if isinstance(cluster, str):
+        return [cluster]
+    if isinstance(cluster, (list, tuple)) and cluster and all(isinstance(c, str) for c in cluster):
+        repeated = sorted({c for c in cluster if list(cluster).count(c) > 1})
+        if repeated:
+            raise ModelError(f"`cluster` names {repeated} more than once; name each cluster dimension once, "
+                             "e.g. cluster=['manager_id', 'cycle'].")
+        return list(cluster)
+    raise ModelError(
+        f"`cluster` must be a column name or a non-empty list of column names (e.g. cluster=['manager_id', "
+        f"'cycle'] for two-way clustering), but {cluster!r} was passed."
+    )
+
+
+def _multiway_codes(sub: pd.DataFrame, columns: list[str]):
+    """Cluster codes for :func:`cluster_robust_cov` (one array, or a list for several ways), caveats, group counts.
+
+    Every dimension is checked by :func:`check_clusters` (at least 2 levels;
+    a caveat below 30). ``(None, [], {})`` without clustering.
+    """
+    if not columns:
+        return None, [], {}
+    codes, caveats = [], []
+    for column in columns:
+        c, caveat = _cluster_codes(sub, column)
+        codes.append(c)
+        caveats += caveat
+    counts = {column: int(c.max() + 1) for column, c in zip(columns, codes)}
+    return (codes[0] if len(codes) == 1 else codes), caveats, counts
+
+
+def _group_stats(counts: dict) -> dict:
+    """``n_groups`` for glance(): the count of one-way clusters; with several ways the smallest, and one per way."""
+    if not counts:
+        return {"n_groups": np.nan}
+    out = {"n_groups": min(counts.values())}
+    if len(counts) > 1:
+        out.update({f"n_groups_{column}": g for column, g in counts.items()})
+    return out
 
 
 def _cluster_codes(sub: pd.DataFrame, cluster: str | None):
@@ -251,7 +298,9 @@ def _regression_result(cls, name, table, stats, *, lhs, alpha, formula, info, pa
 # --------------------------------------------------------------------------- OLS
 
 
-def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alpha: float = 0.05) -> RegressionResult:
+def fit_ols(
+    data: pd.DataFrame, formula: str, *, cluster: str | list[str] | None = None, alpha: float = 0.05
+) -> RegressionResult:
     """Fit a linear regression with (optionally) cluster-robust standard errors.
 
     Use it for the engagement score on the survey panel, with ``cluster="manager_id"``
@@ -264,7 +313,10 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
         ``"outcome ~ right-hand side"`` in R/patsy syntax, e.g.
         ``"engagement ~ alignment_cascade + manager_program + C(job_level)"``.
         Categorical terms use treatment coding with the first sorted level as reference.
-    {cluster}
+    cluster : str or list of str, optional
+        Column whose values define clusters (usually ``"manager_id"``);
+        standard errors are then cluster-robust. A list clusters several
+        ways at once, e.g. ``["manager_id", "cycle"]`` (multiway).
     {alpha}
 
     Returns
@@ -274,7 +326,9 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
         conf_high, std_estimate`` (``std_estimate`` is the effect in outcome SDs
         per SD of a continuous covariate, or per unit of a 0/1 covariate).
         ``glance()``: ``n, n_groups, log_likelihood, aic, r_squared, adj_r_squared,
-        sigma, cov_type, formula``. ``extras["residuals"]``: ``fitted, residual``.
+        sigma, cov_type, formula``; with several cluster columns ``n_groups`` is
+        the smallest count and ``n_groups_<column>`` gives each, and ``cov_type``
+        reads ``"cluster: manager_id + cycle"``. ``extras["residuals"]``: ``fitted, residual``.
         ``extras["naive_std_error"]``: the model-based standard errors next to
         the clustered ones (``term, std_error_naive, std_error, ratio``).
 
@@ -282,13 +336,13 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     ------
     ModelError
         Unknown column, a malformed formula, infinite values, a covariate
-        that does not vary, too few rows, or ``cluster`` with fewer than 2
-        clusters.
+        that does not vary, too few rows, a ``cluster`` column with fewer than 2
+        clusters, or a ``cluster`` that is not a column name or list of them.
 
     Warns
     -----
     StatisticalWarning
-        Fewer than 30 clusters (also kept in the result's ``caveats``).
+        Fewer than 30 clusters in a cluster column (also kept in the result's ``caveats``).
 
     See Also
     --------
@@ -301,6 +355,15 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     with clustered errors (statsmodels' default there) and t with ``N-K`` degrees
     of freedom without. The estimates and standard errors match
     ``sandwich::vcovCL(lm(...), cluster = ~manager_id, type = "HC1")`` in R.
+    With several cluster columns the variance is the multiway one of Cameron,
+    Gelbach and Miller: the sum over every intersection ``S`` of the columns of
+    ``(-1)^(|S|+1) G_S/(G_S-1)`` times its clustered meat, times ``(N-1)/(N-K)``,
+    matching ``sandwich::vcovCL(fit, cluster = ~ a + b, type = "HC1")`` with its
+    defaults (``cadjust = TRUE``, ``multi0 = FALSE``, ``fix = FALSE``: no
+    eigenvalue fix, so a variance can in rare cases be negative and its
+    standard error NaN); tests and intervals then use the normal reference.
+    ``model`` is then the statsmodels fit with model-based errors; the
+    clustered covariance is the result's ``cov_params``.
 
     Examples
     --------
@@ -311,23 +374,32 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     """
     import statsmodels.api as sm  # deferred: statsmodels is heavy; loaded on the first fit
 
-    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster])
-    codes, caveats = _cluster_codes(sub, cluster)
+    columns = _cluster_columns(cluster)
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=columns)
+    codes, caveats, counts = _multiway_codes(sub, columns)
     model = sm.OLS(y, X)
     naive = model.fit()
-    res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}) if cluster else naive
-    table = _statsmodels_table(res, alpha=alpha, std_estimate=_std_estimates(X, res.params, y))
+    if len(columns) > 1:
+        res = naive
+        cov = cluster_robust_cov(X.to_numpy(float) * np.asarray(res.resid, float)[:, None],
+                                 res.normalized_cov_params, codes)
+        table = tidy_table(X.columns, np.asarray(res.params, float), np.sqrt(np.diag(cov)), alpha=alpha,
+                           std_estimate=_std_estimates(X, res.params, y))  # normal, as one-way
+    else:
+        res = model.fit(cov_type="cluster", cov_kwds={"groups": codes}) if columns else naive
+        cov = res.cov_params()
+        table = _statsmodels_table(res, alpha=alpha, std_estimate=_std_estimates(X, res.params, y))
     stats = pd.DataFrame(
         [
             {
                 "n": int(res.nobs),
-                "n_groups": int(codes.max() + 1) if cluster else np.nan,
+                **_group_stats(counts),
                 "log_likelihood": float(res.llf),
                 "aic": float(res.aic),
                 "r_squared": float(res.rsquared),
                 "adj_r_squared": float(res.rsquared_adj),
                 "sigma": float(np.sqrt(res.scale)),
-                "cov_type": _cov_label(cluster),
+                "cov_type": _cov_label(columns),
                 "formula": formula,
             }
         ]
@@ -338,7 +410,7 @@ def fit_ols(data: pd.DataFrame, formula: str, *, cluster: str | None = None, alp
     naive_se["ratio"] = naive_se["std_error"] / naive_se["std_error_naive"]
     return _regression_result(
         RegressionResult, "ols", table, stats, lhs=lhs, alpha=alpha, formula=formula, info=info,
-        params=res.params, cov=res.cov_params(), link="identity", model=res, caveats=caveats,
+        params=res.params, cov=cov, link="identity", model=res, caveats=caveats,
         extras={"residuals": _residual_table(res.fittedvalues, res.resid), "naive_std_error": naive_se},
     )
 
@@ -743,7 +815,7 @@ def _irls_logit(X, y):
 
 
 def fit_logit(
-    data: pd.DataFrame, formula: str, *, cluster: str | None = None, alpha: float = 0.05
+    data: pd.DataFrame, formula: str, *, cluster: str | list[str] | None = None, alpha: float = 0.05
 ) -> RegressionResult:
     """Fit a logistic regression of a 0/1 outcome, with cluster-robust errors when asked.
 
@@ -752,7 +824,10 @@ def fit_logit(
     {data}
     formula : str
         ``"outcome ~ right-hand side"``, e.g. ``"left_next_cycle ~ alignment_cascade + rating"``.
-    {cluster}
+    cluster : str or list of str, optional
+        Column whose values define clusters (usually ``"manager_id"``);
+        standard errors are then cluster-robust. A list clusters several
+        ways at once, e.g. ``["manager_id", "cycle"]`` (multiway).
     {alpha}
 
     Returns
@@ -762,13 +837,15 @@ def fit_logit(
         conf_low, conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (odds
         ratios) and ``std_estimate`` (log-odds per SD of a continuous covariate).
         ``glance()``: ``n, events, n_groups, log_likelihood, aic, pseudo_r_squared,
-        cov_type, formula``.
+        cov_type, formula``; with several cluster columns ``n_groups`` is the
+        smallest count and ``n_groups_<column>`` gives each.
 
     Raises
     ------
     ModelError
         Outcome not 0/1, unknown column, constant covariate, infinite values,
-        or fewer than 2 clusters.
+        a ``cluster`` column with fewer than 2 clusters, or a ``cluster`` that
+        is not a column name or list of them.
 
     Warns
     -----
@@ -789,6 +866,13 @@ def fit_logit(
     are CR1 (factor ``G/(G-1) * (N-1)/(N-K)``, normal reference), as statsmodels
     ``Logit(...).fit(cov_type="cluster")``, and match
     ``sandwich::vcovCL(glm(y ~ x, binomial), cluster = ~manager_id, type = "HC1")``.
+    With several cluster columns the variance is the multiway one of Cameron,
+    Gelbach and Miller: the sum over every intersection ``S`` of the columns of
+    ``(-1)^(|S|+1) G_S/(G_S-1)`` times its clustered meat, times ``(N-1)/(N-K)``,
+    matching ``sandwich::vcovCL(fit, cluster = ~ a + b, type = "HC1")`` with its
+    defaults (``cadjust = TRUE``, ``multi0 = FALSE``, ``fix = FALSE``: no
+    eigenvalue fix, so a variance can in rare cases be negative and its
+    standard error NaN); tests and intervals then use the normal reference.
     ``pseudo_r_squared`` is McFadden's ``1 - logLik / logLik(intercept only)``.
 
     Examples
@@ -799,11 +883,12 @@ def fit_logit(
     >>> "exp_estimate" in res.tidy().columns
     True
     """
-    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[cluster], binary=True)
-    codes, caveats = _cluster_codes(sub, cluster)
+    columns = _cluster_columns(cluster)
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=columns, binary=True)
+    codes, caveats, counts = _multiway_codes(sub, columns)
     design = X.to_numpy(float)
     fit = fit_logistic(design, y)
-    cov = cluster_robust_cov(fit.scores(design, y), fit.cov, codes) if cluster else fit.cov
+    cov = cluster_robust_cov(fit.scores(design, y), fit.cov, codes) if columns else fit.cov
     se = np.sqrt(np.diag(cov))
     slopes = [i for i, c in enumerate(X.columns) if c != "Intercept"]
     caveats += check_estimates(
@@ -817,11 +902,11 @@ def fit_logit(
             {
                 "n": len(y),
                 "events": int(y.sum()),
-                "n_groups": int(codes.max() + 1) if cluster else np.nan,
+                **_group_stats(counts),
                 "log_likelihood": fit.log_likelihood,
                 "aic": -2 * fit.log_likelihood + 2 * X.shape[1],
                 "pseudo_r_squared": 1 - fit.log_likelihood / _null_log_likelihood(y),
-                "cov_type": _cov_label(cluster),
+                "cov_type": _cov_label(columns),
                 "formula": formula,
             }
         ]
