@@ -260,7 +260,7 @@ def cluster_robust_cov(
     >>> cluster_robust_cov(s, np.eye(1), np.array([0, 0, 1, 1])).tolist()
     [[0.0]]
     >>> cluster_robust_cov(s, np.eye(1), [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])]).round(3).tolist()
-    [[2.0]]
+    [[22.667]]
     """
     scores = np.asarray(scores, float)
     bread = np.asarray(bread, float)

@@ -1,5 +1,7 @@
 """The shared engines agree with statsmodels and with algebra: logistic fit, demeaning, CR1."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,3 +99,75 @@ def test_cr1_matches_statsmodels_ols_cluster(data):
 
 def test_cluster_codes_are_dense_integers():
     assert cluster_codes(["m2", "m1", "m2", 3]).tolist() == [0, 1, 0, 2]
+
+
+# --------------------------------------------------------------------------- multiway clustering
+
+REF = Path(__file__).parent / "reference"
+
+
+@pytest.fixture(scope="module")
+def petersen():
+    """sandwich's PetersenCL (plus yb = y > 0 and region = (firm + year) %% 5), as tests/reference/multiway.R wrote it."""
+    d = pd.read_csv(REF / "multiway_data.csv")
+    X = np.column_stack([np.ones(len(d)), d["x"]])
+    pinv = np.linalg.pinv(X)
+    resid = d["y"].to_numpy() - X @ (pinv @ d["y"].to_numpy())
+    logit = fit_logistic(X, d["yb"].to_numpy(float))
+    pieces = {"lm": (X * resid[:, None], pinv @ pinv.T), "logit": (logit.scores(X, d["yb"].to_numpy(float)), logit.cov)}
+    return d, pieces
+
+
+_REF_CASES = pd.read_csv(REF / "multiway_reference.csv")
+_REF_CASES = _REF_CASES[_REF_CASES["col"] != "estimate"]
+
+
+@pytest.mark.parametrize("case", list(dict.fromkeys(_REF_CASES["case"])))
+def test_multiway_matches_sandwich_vcovcl_on_petersen(petersen, case):
+    """Every entry of ``vcovCL(fit, cluster = ~ ..., type = "HC1"[, multi0, fix])`` (tests/reference/multiway.R)."""
+    d, pieces = petersen
+    ref = _REF_CASES[_REF_CASES["case"] == case]
+    first = ref.iloc[0]
+    codes = [cluster_codes(d[c.strip()]) for c in first["cluster"].split("+")]
+    cov = cluster_robust_cov(*pieces[first["model"]], codes, multi0=bool(first["multi0"]), fix=bool(first["fix"]))
+    np.testing.assert_allclose(cov.ravel(), ref["value"].to_numpy(float), rtol=1e-9, atol=0)
+
+
+def test_multiway_hand_computed_two_by_two():
+    # ways a = [0,0,1,1] (sums 0, 0) and b = [0,1,0,1] (sums 3, -3); every cell is one row (sum of squares 10)
+    s = np.array([[1.0], [-1.0], [2.0], [-2.0]])
+    cov = cluster_robust_cov(s, np.eye(1), [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])])
+    # 0 * 2/1 + 18 * 2/1 - 10 * 4/3, times (N-1)/(N-K) = 3/3
+    assert cov[0, 0] == pytest.approx(36 - 40 / 3, rel=1e-14)
+
+
+def test_single_cluster_in_a_list_is_bit_identical(data):
+    X, y, groups = data
+    fit = fit_logistic(X, y)
+    one = cluster_robust_cov(fit.scores(X, y), fit.cov, groups)
+    assert np.array_equal(cluster_robust_cov(fit.scores(X, y), fit.cov, [groups]), one)
+
+
+def test_two_way_with_a_nested_way_equals_one_way(data):
+    # b nested in a: the a-b cells are b's clusters, so the b piece and the intersection cancel
+    X, y, groups = data
+    fit = fit_logistic(X, y)
+    coarse = groups // 8
+    one = cluster_robust_cov(fit.scores(X, y), fit.cov, coarse)
+    two = cluster_robust_cov(fit.scores(X, y), fit.cov, [coarse, groups])
+    np.testing.assert_allclose(two, one, rtol=1e-12)
+
+
+def test_multiway_fix_zeroes_negative_eigenvalues():
+    # both ways sum to zero, the cells do not: the inclusion-exclusion variance is -10 * 4/3 * 3/3 < 0
+    s = np.array([[1.0], [-1.0], [-1.0], [1.0]])
+    ways = [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])]
+    assert cluster_robust_cov(s, np.eye(1), ways)[0, 0] == pytest.approx(-16 / 3, rel=1e-14)
+    assert cluster_robust_cov(s, np.eye(1), ways, fix=True)[0, 0] == 0.0
+
+
+def test_multi0_uses_hc0_for_the_intersection():
+    s = np.array([[1.0], [-1.0], [2.0], [-2.0]])
+    cov = cluster_robust_cov(s, np.eye(1), [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])], n_params=2, multi0=True)
+    # (0 * 2 + 18 * 2) * (N-1)/(N-K) = 36 * 3/2, minus the HC0 piece 10 (no factor at all)
+    assert cov[0, 0] == pytest.approx(36 * 1.5 - 10, rel=1e-14)
