@@ -537,3 +537,79 @@ def test_brant_test_is_missing_when_a_cumulative_logit_separates():
     po = res.extras["proportional_odds"]
     assert po.chi2.isna().all() and np.isnan(res.glance()["brant_df"].iloc[0])
     assert res.extras["cumulative_logits"].empty
+
+
+# --------------------------------------------------------------------------- multiway clustering
+
+PETERSEN = pd.read_csv(REF / "multiway_data.csv")  # sandwich's PetersenCL, written by tests/reference/multiway.R
+MULTIWAY_R = pd.read_csv(REF / "multiway_reference.csv")
+
+
+@pytest.mark.parametrize(
+    "fit, model, formula, cluster",
+    [
+        (ar.fit_ols, "lm", "y ~ x", ["firm", "year"]),
+        (ar.fit_logit, "logit", "yb ~ x", ["firm", "year"]),
+        (ar.fit_ols, "lm", "y ~ x", ["firm", "year", "region"]),
+        (ar.fit_logit, "logit", "yb ~ x", ["firm", "year", "region"]),
+    ],
+)
+def test_multiway_cluster_matches_sandwich_vcovcl(fit, model, formula, cluster):
+    """``vcovCL(fit, cluster = ~ firm + year [+ region], type = "HC1")`` on PetersenCL, to 1e-9."""
+    with pytest.warns(ar.StatisticalWarning) as caught:
+        res = fit(PETERSEN, formula, cluster=cluster)
+    assert any("Only 10 clusters in `year`" in str(w.message) for w in caught)
+    # one caveat per way with fewer than 30 clusters, none for the 500 firms
+    assert sum("clusters in `" in str(w.message) for w in caught) == len(cluster) - 1
+    assert sum("clusters in `" in c for c in res.caveats) == len(cluster) - 1
+    ref = MULTIWAY_R[MULTIWAY_R["case"] == f"{model}: {' + '.join(cluster)}"]["value"].to_numpy(float)
+    coef = MULTIWAY_R[MULTIWAY_R["case"] == f"{model}: coefficients"]["value"].to_numpy(float)
+    assert_allclose(res.cov_params.ravel(), ref, rtol=1e-9, atol=0)
+    assert_allclose(res.tidy()["estimate"], coef, rtol=1e-9)
+    assert_allclose(res.tidy()["std_error"], np.sqrt(ref[[0, 3]]), rtol=1e-9)
+    # normal reference, as one-way clustering
+    row = res.tidy().iloc[1]
+    assert row["p_value"] == pytest.approx(2 * st.norm.sf(abs(row["estimate"] / row["std_error"])), rel=1e-12)
+    glance = res.glance().iloc[0]
+    assert glance["cov_type"] == "cluster: " + " + ".join(cluster)
+    assert (glance["n_groups_firm"], glance["n_groups_year"]) == (500, 10)
+    assert glance["n_groups"] == (5 if "region" in cluster else 10)  # the smallest way
+    assert glance.get("n_groups_region", 5) == 5
+
+
+@pytest.mark.parametrize("fit, formula", [(ar.fit_ols, "y ~ x"), (ar.fit_logit, "yb ~ x")])
+def test_one_cluster_column_in_a_list_is_bit_identical_to_the_string(fit, formula):
+    as_string = fit(PETERSEN, formula, cluster="firm")
+    as_list = fit(PETERSEN, formula, cluster=["firm"])
+    assert np.array_equal(as_list.cov_params, as_string.cov_params)
+    pd.testing.assert_frame_equal(as_list.tidy(), as_string.tidy())
+    pd.testing.assert_frame_equal(as_list.glance(), as_string.glance())
+    assert "n_groups_firm" not in as_list.glance().columns and as_list.glance()["n_groups"].iloc[0] == 500
+
+
+_SMALL = pd.DataFrame({
+    "y": [1.0, 0.0, 2.0, 1.0, 3.0, 1.0, 0.0, 2.0],
+    "yb": [1, 0, 1, 0, 1, 1, 0, 0],
+    "x": [0.1, 0.5, 0.9, 0.2, 0.4, 0.8, 0.3, 0.6],
+    "manager_id": ["m1", "m1", "m2", "m2", "m3", "m3", "m4", "m4"],
+    "cycle": ["2024", "2025", "2024", "2025", "2024", "2025", "2024", "2025"],
+    "company": ["acme"] * 8,
+})
+
+
+@pytest.mark.parametrize("fit, formula", [(ar.fit_ols, "y ~ x"), (ar.fit_logit, "yb ~ x")])
+@pytest.mark.parametrize(
+    "cluster, match",
+    [
+        (["manager_id", "company"], r"at least 2 clusters, but the cluster column `company` has 1"),
+        (["manager_id", "cyle"], r"no column\(s\) \['cyle'\]"),
+        (["manager_id", "manager_id"], r"names \['manager_id'\] more than once"),
+        ([], r"non-empty list of column names"),
+        (["manager_id", 3], r"non-empty list of column names"),
+    ],
+)
+def test_multiway_cluster_refuses_bad_columns(fit, formula, cluster, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ar.StatisticalWarning)
+        with pytest.raises(ar.ModelError, match=match):
+            fit(_SMALL, formula, cluster=cluster)
