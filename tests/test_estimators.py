@@ -108,13 +108,14 @@ REF = Path(__file__).parent / "reference"
 
 @pytest.fixture(scope="module")
 def petersen():
-    """sandwich's PetersenCL (plus yb = y > 0 and region = (firm + year) %% 5), as tests/reference/multiway.R wrote it."""
+    """sandwich's PetersenCL plus yb = (y > 0) and region = (firm + year) mod 5 (tests/reference/multiway.R)."""
     d = pd.read_csv(REF / "multiway_data.csv")
     X = np.column_stack([np.ones(len(d)), d["x"]])
     pinv = np.linalg.pinv(X)
     resid = d["y"].to_numpy() - X @ (pinv @ d["y"].to_numpy())
     logit = fit_logistic(X, d["yb"].to_numpy(float))
-    pieces = {"lm": (X * resid[:, None], pinv @ pinv.T), "logit": (logit.scores(X, d["yb"].to_numpy(float)), logit.cov)}
+    yb = d["yb"].to_numpy(float)
+    pieces = {"lm": (X * resid[:, None], pinv @ pinv.T), "logit": (logit.scores(X, yb), logit.cov)}
     return d, pieces
 
 
