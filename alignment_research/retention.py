@@ -1961,7 +1961,8 @@ def cox_survival(result, newdata=None, *, times=None, alpha=None) -> pd.DataFram
         cum_d = np.concatenate([[0], np.cumsum(cd.d)])
         before = np.concatenate([[0], cum_d[idx[:-1] + 1]])
         events = (cum_d[idx + 1] - before).astype(int)
-    at_risk = (len(b) - np.searchsorted(b_sorted, grid, side="left")) - (len(a) - np.searchsorted(a_sorted, grid, side="left"))
+    # rows with start < t <= stop: those with stop >= t less those with start >= t (start < stop)
+    at_risk = np.searchsorted(a_sorted, grid, side="left") - np.searchsorted(b_sorted, grid, side="left")
     seen = idx >= 0
     at = np.where(seen, idx, 0)
     h0 = np.where(seen, H0[at], 0.0)
