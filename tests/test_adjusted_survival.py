@@ -114,8 +114,12 @@ def test_survival_at_reads_the_step_and_counts_per_100(veteran_fit):
 
 
 def test_default_profile_is_the_means(veteran_fit):
-    means = pd.DataFrame({c: [v] for c, v in zip(veteran_fit.model.columns, veteran_fit.model.data.center)})
-    np.testing.assert_allclose(cox_survival(veteran_fit)["estimate"], cox_survival(veteran_fit, means)["estimate"])
+    # R's survfit(fit) without newdata: one curve at the column means of the data used
+    vet = pd.read_csv(REF / "cox_survfit_veteran.csv")
+    means = vet[["trt", "karno", "age"]].mean().to_frame().T
+    default = cox_survival(veteran_fit)
+    assert default["profile"].unique().tolist() == ["mean"]
+    np.testing.assert_allclose(default["estimate"], cox_survival(veteran_fit, means)["estimate"], rtol=1e-12)
 
 
 @pytest.mark.parametrize("newdata, message", [
