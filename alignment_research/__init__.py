@@ -78,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     # Models: retention
     "fit_km": "retention",
     "fit_cox": "retention",
+    "cox_survival": "retention",
+    "survival_at": "retention",
     "ph_test": "retention",
     "fit_cif": "retention",
     "fit_cause_specific": "retention",

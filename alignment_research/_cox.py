@@ -608,3 +608,25 @@ def simulate_counting_process(n: int, seed: int = 0, *, year: int = 365, n_extra
         "manager_ever_program": ever,
     })
     return intervals, person
+
+
+def baseline_hazard(cd: CoxData, ev: _Eval) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Increments of the baseline cumulative hazard at each event time (covariates at ``cd.center``).
+
+    As R's ``survfit.coxph`` (``agsurv``): with Efron ties an event time with
+    ``d`` tied deaths adds ``sum_k 1 / (S0 - k/d S0_deaths)`` to the hazard
+    (Breslow: ``d / S0``). Returns ``(hazard, variance, xbar)`` per event
+    time: the hazard increment, the increment of its variance with beta known
+    (``sum_k 1 / denom_k^2``), and the increment of the term that carries the
+    variance of beta (``sum_k xbar_k / denom_k``, shape ``(m, p)``).
+    """
+    m = len(cd.times)
+    j = cd.pair_j
+    weight = np.ones(len(j)) if cd.ties == "efron" else cd.d.astype(float)
+    inv = weight / ev.denom
+    hazard = np.bincount(j, weights=inv, minlength=m)
+    variance = np.bincount(j, weights=inv / ev.denom, minlength=m)
+    xbar = np.zeros((m, cd.X.shape[1]))
+    for c in range(cd.X.shape[1]):
+        xbar[:, c] = np.bincount(j, weights=inv * ev.xbar[:, c], minlength=m)
+    return hazard, variance, xbar
