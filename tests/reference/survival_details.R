@@ -18,7 +18,8 @@ add <- function(case, group, term, value) {
 }
 
 # 1. cox.zph with the rank transform (R ranks every row's time, censored ones included)
-fit <- coxph(Surv(time, status) ~ trt + karno + diagtime + age + prior, data = vet)
+tight <- coxph.control(eps = 1e-12, iter.max = 50, toler.chol = 1e-15)  # as retention.R
+fit <- coxph(Surv(time, status) ~ trt + karno + diagtime + age + prior, data = vet, control = tight)
 for (tr in c("rank", "km", "identity", "log")) {
   zph <- cox.zph(fit, transform = tr)
   add(paste0("zph_", tr), "all", rownames(zph$table), zph$table[, "chisq"])
