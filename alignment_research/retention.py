@@ -482,7 +482,8 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
     Matches ``survival::cox.zph(fit, transform = "km", terms = TRUE)`` of
     survival >= 3.0: score tests of adding ``x * g(t)`` for each term, with
     ``g(t)`` the left-continuous Kaplan–Meier transform centred on its mean
-    over events. If a term fails, stratify on it (``strata=``) or add an
+    over events. ``transform="rank"`` ranks every row's time, censored rows
+    included, as ``cox.zph``. If a term fails, stratify on it (``strata=``) or add an
     interaction with time (split intervals and add ``x * log(time)``).
 
     Examples
@@ -1074,7 +1075,8 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
     -----
     Matches ``survival::survfit(Surv(entry, exit, event) ~ group)`` with its
     default ``conf.type = "log"``; median and its interval follow
-    ``quantile.survfit``. Retention at a tenure is the curve at that time.
+    ``quantile.survfit`` (a limit is missing where the band never reaches
+    0.5, e.g. the upper one when the curve drops to 0). Retention at a tenure is the curve at that time.
     ``at_risk`` is the number at risk at exactly that tenure
     (``entry < t <= exit``); R's ``summary(fit, times = t)$n.risk`` reports
     it at the next observed time instead, so the two can differ slightly.
@@ -1427,7 +1429,7 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     -----
     Matches ``survival::survfit(Surv(entry, exit, factor(event_type)) ~ 1, id = employee_id)``
     (its ``pstate``; standard errors are the infinitesimal jackknife as R's
-    ``std.err``). Cause-specific hazards come from :func:`fit_cause_specific`.
+    ``std.err``), with the censoring value as R's first factor level. Cause-specific hazards come from :func:`fit_cause_specific`.
 
     Examples
     --------
