@@ -1429,7 +1429,8 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     -----
     Matches ``survival::survfit(Surv(entry, exit, factor(event_type)) ~ 1, id = employee_id)``
     (its ``pstate``; standard errors are the infinitesimal jackknife as R's
-    ``std.err``), with the censoring value as R's first factor level. Cause-specific hazards come from :func:`fit_cause_specific`.
+    ``std.err``), with the censoring value as R's first factor level.
+    Cause-specific hazards come from :func:`fit_cause_specific`.
 
     Examples
     --------
