@@ -16,7 +16,7 @@ from ._checks import check_clusters, check_estimates, check_finite, warn_caveat
 from ._docs import fill_doc
 from ._estimators import cluster_codes, cluster_robust_cov, fit_logistic
 from ._formula import check_columns, design_matrix
-from .errors import ModelError, StatisticalWarning
+from .errors import ConfigError, ModelError, StatisticalWarning
 from .plots import axes_for
 from .privacy import group_sizes
 from .results import TIDY_COLUMNS, ModelResult, tidy_table
@@ -52,6 +52,18 @@ DAYS_PER_MONTH = 365.25 / 12
 
 #: Unit of the survival time columns of the analysis tables (``entry``, ``exit``, ``start``, ``stop``).
 _TIME_UNIT = "days"
+
+#: Days in one unit of time, for the ``time_unit=`` of the Kaplan–Meier and cumulative incidence summaries.
+_DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": DAYS_PER_MONTH, "years": 365.25}
+
+
+def _per_month(time_unit) -> float:
+    """Units of ``time_unit`` in an average month (30.44 for days, 1 for months)."""
+    if time_unit not in _DAYS_PER_UNIT:
+        raise ConfigError(
+            f"The value for `time_unit` must be one of {list(_DAYS_PER_UNIT)}, but {time_unit!r} was passed."
+        )
+    return DAYS_PER_MONTH / _DAYS_PER_UNIT[time_unit]
 
 
 def _outcome(event: str) -> str:
@@ -472,7 +484,8 @@ def ph_test(cox_result, *, transform="km", alpha=0.05) -> PHTestResult:
     Matches ``survival::cox.zph(fit, transform = "km", terms = TRUE)`` of
     survival >= 3.0: score tests of adding ``x * g(t)`` for each term, with
     ``g(t)`` the left-continuous Kaplan–Meier transform centred on its mean
-    over events. If a term fails, stratify on it (``strata=``) or add an
+    over events. ``transform="rank"`` ranks every row's time, censored rows
+    included, as ``cox.zph``. If a term fails, stratify on it (``strata=``) or add an
     interaction with time (split intervals and add ``x * log(time)``).
 
     Examples
@@ -530,8 +543,8 @@ def _ph_tables(fit: CoxFit, transform: str, alpha: float):
         tt = stop_d.copy()
     elif transform == "log":
         tt = np.log(stop_d)
-    else:
-        tt = stats.rankdata(stop_d)
+    else:  # as cox.zph: rank every row's time, censored rows included, then keep the events'
+        tt = stats.rankdata(cd.stop)[cd.deaths]
     g_rows = tt - tt.mean()
     # g per event time (identical for tied events)
     g = np.zeros(len(cd.times))
@@ -667,7 +680,7 @@ def _people_at_risk(a, b, ids, times) -> np.ndarray:
 
 
 def survival_table(data, *, duration="exit", entry="entry", event="event", group=None, alpha=0.05,
-                   person=None) -> pd.DataFrame:
+                   person=None, time_unit="days") -> pd.DataFrame:
     """Compute Kaplan–Meier retention curves with delayed entry (tidy, one row per event time).
 
     Parameters
@@ -689,6 +702,8 @@ def survival_table(data, *, duration="exit", entry="entry", event="event", group
         ``people_at_risk`` column is added: distinct people with a spell at
         risk at ``time`` (a rehired employee counts once). The estimates do not
         change.
+    time_unit : {"days", "weeks", "months", "years"}, default "days"
+        Unit of ``duration`` and ``entry``; ``time_months`` is converted from it.
 
     Returns
     -------
@@ -708,6 +723,7 @@ def survival_table(data, *, duration="exit", entry="entry", event="event", group
     ['group', 'time', 'time_months', 'at_risk']
     """
     z = _z(alpha)
+    per_month = _per_month(time_unit)
     check_columns(data, [duration, entry, event], what="The data")
     check_finite(data, [duration, entry])
     data = _complete(data, [duration, entry, event])
@@ -726,7 +742,7 @@ def survival_table(data, *, duration="exit", entry="entry", event="event", group
             curve["people_at_risk"] = _people_at_risk(a[sel], b[sel], ids[sel], curve["time"]).astype(int)
         parts.append(curve)
     out = pd.concat(parts, ignore_index=True)
-    out.insert(2, "time_months", out["time"] / DAYS_PER_MONTH)
+    out.insert(2, "time_months", out["time"] / per_month)
     return out
 
 
@@ -736,7 +752,11 @@ def _step_value(curve: pd.DataFrame, column: str, t: float, before: float = 1.0)
 
 
 def _quantile_time(times, values, p=0.5):
-    """First time the curve reaches ``p`` or below; midpoint when it sits exactly at ``p`` (as R)."""
+    """First time the curve reaches ``p`` or below; midpoint when it sits exactly at ``p`` (as R).
+
+    Missing values (a band where the curve is 0) never reach ``p``: a curve that only gets there
+    through them has no quantile, as ``quantile.survfit``.
+    """
     tol = np.sqrt(np.finfo(float).eps)
     values = np.asarray(values, float)
     below = np.flatnonzero(values <= p + tol)
@@ -1002,7 +1022,7 @@ class KMResult(ModelResult):
 
 
 def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, alpha=0.05,
-           months=(6, 12, 24), person="employee_id") -> KMResult:
+           months=(6, 12, 24), person="employee_id", time_unit="days") -> KMResult:
     """Estimate retention (Kaplan–Meier) with delayed entry, optionally by group.
 
     Parameters
@@ -1027,6 +1047,11 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
         row a different person. When the column is absent the people counts
         are missing, and :func:`plot_retention` / :func:`describe_retention`
         refuse the result.
+    time_unit : {"days", "weeks", "months", "years"}, default "days"
+        Unit of ``duration`` and ``entry`` (recorded as the result's
+        ``time_unit``). The summaries stay in months, converted from this unit
+        (an average month is 365.25 / 12 days), so ``median_tenure_months`` is
+        in months whatever the unit of the data.
 
     Returns
     -------
@@ -1052,7 +1077,8 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
     -----
     Matches ``survival::survfit(Surv(entry, exit, event) ~ group)`` with its
     default ``conf.type = "log"``; median and its interval follow
-    ``quantile.survfit``. Retention at a tenure is the curve at that time.
+    ``quantile.survfit`` (a limit is missing where the band never reaches
+    0.5, e.g. the upper one when the curve drops to 0). Retention at a tenure is the curve at that time.
     ``at_risk`` is the number at risk at exactly that tenure
     (``entry < t <= exit``); R's ``summary(fit, times = t)$n.risk`` reports
     it at the next observed time instead, so the two can differ slightly.
@@ -1065,9 +1091,10 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
     >>> int(ar.fit_km(person, group="department").glance()["n_groups"].iloc[0])
     4
     """
+    per_month = _per_month(time_unit)
     known = person is None or person in data.columns
     curves = survival_table(data, duration=duration, entry=entry, event=event, group=group, alpha=alpha,
-                            person=person if person is not None and known else None)
+                            person=person if person is not None and known else None, time_unit=time_unit)
     used = _complete(data, [duration, entry, event] + ([group] if group else []))
     a, b = _survival_times(used, duration=duration, entry=entry, start=None, stop=None)
     ev = _event_array(used, event)
@@ -1079,13 +1106,13 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
         curves["people_at_risk"] = curves["at_risk"]
     elif not known:
         curves["people_at_risk"] = np.nan
-    grid_months = np.arange(0, np.ceil(b.max() / DAYS_PER_MONTH / 12) * 12 + 1, 12)
+    grid_months = np.arange(0, np.ceil(b.max() / per_month / 12) * 12 + 1, 12)
     rows, risk_rows = [], []
     for k, level in enumerate(levels):
         sel = codes == k
         spells = (a[sel], b[sel], None if ids is None else ids[sel])
-        rows += _km_terms(level, curves[curves["group"] == level], spells, months)
-        risk_rows += _km_at_risk_grid(level, spells, grid_months)
+        rows += _km_terms(level, curves[curves["group"] == level], spells, months, per_month)
+        risk_rows += _km_at_risk_grid(level, spells, grid_months, per_month)
     both = pd.DataFrame(rows, columns=["group", "term", "estimate", "conf_low", "conf_high", "at_risk",
                                        "people_at_risk"])
     table = both.drop(columns="people_at_risk")
@@ -1103,36 +1130,38 @@ def fit_km(data, *, duration="exit", entry="entry", event="event", group=None, a
                              "conf_type": "log (R survfit default)"}])
     extras = {"curves": curves, "at_risk": at_risk, "people": people, "people_at_risk": people_at_risk, "logrank": lr}
     return KMResult("km", table, summary, None, extras, caveats, alpha=alpha, outcome=_outcome(event),
-                    time_unit=_TIME_UNIT, measure="survival probability")
+                    time_unit=time_unit, measure="survival probability")
 
 
-def _km_terms(level, curve: pd.DataFrame, spells, months) -> list[tuple]:
+def _km_terms(level, curve: pd.DataFrame, spells, months, per_month) -> list[tuple]:
     """``tidy()`` rows of one Kaplan–Meier group: median tenure, then retention at each of ``months``.
 
-    ``spells`` is ``(start, stop, person codes or None)`` of the group's rows.
-    Each row ends with the numbers at risk: spells, then distinct people.
+    ``spells`` is ``(start, stop, person codes or None)`` of the group's rows; ``per_month`` converts
+    months to the unit of the times. Each row ends with the numbers at risk: spells, then distinct people.
+    A band limit that never reaches 0.5 (R's band is missing where the curve is 0) is missing, as
+    ``quantile.survfit``.
     """
     a, b, ids = spells
     t = curve["time"].to_numpy()
     med = _quantile_time(t, curve["estimate"])
-    lo = _quantile_time(t, curve["conf_low"].fillna(0.0))
-    hi = _quantile_time(t, curve["conf_high"].fillna(0.0))
-    at = [med] + [mth * DAYS_PER_MONTH for mth in months]
+    lo = _quantile_time(t, curve["conf_low"])
+    hi = _quantile_time(t, curve["conf_high"])
+    at = [med] + [mth * per_month for mth in months]
     people = _people_at_risk(a, b, ids, np.nan_to_num(at, nan=np.inf))
-    rows = [(level, "median_tenure_months", med / DAYS_PER_MONTH, lo / DAYS_PER_MONTH, hi / DAYS_PER_MONTH,
+    rows = [(level, "median_tenure_months", med / per_month, lo / per_month, hi / per_month,
              _at_risk(a, b, med) if np.isfinite(med) else np.nan, people[0] if np.isfinite(med) else np.nan)]
     for mth, n_people in zip(months, people[1:]):
-        td = mth * DAYS_PER_MONTH
+        td = mth * per_month
         rows.append((level, f"retention_{mth:g}_months", _step_value(curve, "estimate", td),
                      _step_value(curve, "conf_low", td), _step_value(curve, "conf_high", td),
                      _at_risk(a, b, td), n_people))
     return rows
 
 
-def _km_at_risk_grid(level, spells, grid_months) -> list[tuple]:
+def _km_at_risk_grid(level, spells, grid_months, per_month) -> list[tuple]:
     """Numbers at risk (spells and people) of one group at each whole year of tenure (for the plot)."""
     a, b, ids = spells
-    grid = np.maximum(grid_months * DAYS_PER_MONTH, 1e-9)
+    grid = np.maximum(grid_months * per_month, 1e-9)
     return [(level, gm, _at_risk(a, b, td), n_people)
             for gm, td, n_people in zip(grid_months, grid, _people_at_risk(a, b, ids, grid))]
 
@@ -1225,6 +1254,38 @@ def _aj(a, b, etype, causes, grid, z):
     return times, n_risk, d_k, cif, cif_g, np.sqrt(var)
 
 
+#: Labels read as censoring when ``censored=`` is not given (the contract's, R's, and the 0 of 0/1/2 codes).
+_CENSORING_LABELS = ("censored", "censor", "0")
+
+
+def _cif_causes(data, event_type, causes, censored):
+    """The exit types counted as causes, and a note (or None) saying how censoring was read.
+
+    With ``causes`` given every other type is censored. Otherwise the types other than the censoring
+    value are the causes: ``censored`` when given, else the one of ``_CENSORING_LABELS`` present. A
+    censoring value other than the contract's ``"censored"`` is reported, never used silently.
+    """
+    if causes is not None:
+        return [str(c) for c in causes], None
+    present = set(data[event_type].dropna().astype("string"))
+    if censored is not None:
+        return sorted(present - {str(censored)}), None
+    found = [c for c in _CENSORING_LABELS if c in present]
+    if len(found) > 1:
+        raise ConfigError(
+            f"`{event_type}` holds several censoring labels {found}; pass `censored=` (the label of a row "
+            "still employed at the end of follow-up) or `causes=` (the exit types to estimate)."
+        )
+    if not found:
+        note = (f"No censoring label ({', '.join(map(repr, _CENSORING_LABELS))}) in `{event_type}`: every "
+                f"type {sorted(present)} is read as an exit; pass `censored=` or `causes=` if one means censoring.")
+        return sorted(present), note
+    note = None if found[0] == "censored" else (
+        f"`{event_type}` value {found[0]!r} is read as censoring (not an exit); the causes are "
+        f"{sorted(present - {found[0]})}. Pass `censored=` or `causes=` to choose otherwise.")
+    return sorted(present - {found[0]}), note
+
+
 class CIFResult(ModelResult):
     """Cumulative incidence result; ``plot()`` draws the curves by cause."""
 
@@ -1249,7 +1310,7 @@ class CIFResult(ModelResult):
 
 
 def cif_table(data, *, duration="exit", entry="entry", event_type="event_type", group=None, causes=None,
-              times=None, alpha=0.05) -> pd.DataFrame:
+              times=None, alpha=0.05, censored=None, time_unit="days") -> pd.DataFrame:
     """Compute Aalen–Johansen cumulative incidence of each exit type (tidy).
 
     Parameters
@@ -1263,18 +1324,31 @@ def cif_table(data, *, duration="exit", entry="entry", event_type="event_type", 
     group : str, optional
         Column defining separate curves.
     causes : list of str, optional
-        Exit types (default: every type except ``"censored"``, sorted).
+        Exit types (default: every type except the censoring value, sorted).
     times : array-like, optional
-        Tenures (days) to report; default: every event time.
+        Tenures (in ``time_unit``) to report; default: every event time.
     alpha : float, default 0.05
         Level of the pointwise interval (log scale, as R).
+    censored : str or int, optional
+        The ``event_type`` value of a censored row, used when ``causes`` is
+        not given. By default the one of ``"censored"``, ``"censor"`` (R's
+        usual label) or ``0`` (0/1/2 codes) present; any but ``"censored"``
+        is announced with a StatisticalWarning.
+    time_unit : {"days", "weeks", "months", "years"}, default "days"
+        Unit of ``duration`` and ``entry``; ``time_months`` is converted from it.
 
     Returns
     -------
     pandas.DataFrame
         ``group, cause, time, time_months, estimate, std_error, conf_low,
         conf_high``: the probability of having left for ``cause`` by
-        ``time`` (days), with an infinitesimal-jackknife standard error.
+        ``time``, with an infinitesimal-jackknife standard error.
+
+    Raises
+    ------
+    ConfigError
+        When ``event_type`` holds more than one censoring label and neither
+        ``censored`` nor ``causes`` says which.
 
     Examples
     --------
@@ -1285,14 +1359,15 @@ def cif_table(data, *, duration="exit", entry="entry", event_type="event_type", 
     ['involuntary', 'voluntary']
     """
     z = _z(alpha)
+    per_month = _per_month(time_unit)
     check_columns(data, [duration, entry, event_type, group], what="The data")
     check_finite(data, [duration, entry])
     data = _complete(data, [duration, entry, group])
     a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
-    etype = data[event_type].astype("string").fillna("censored").to_numpy(dtype=object)
-    if causes is None:
-        causes = sorted(set(etype) - {"censored"})
-    causes = list(causes)
+    causes, note = _cif_causes(data, event_type, causes, censored)
+    if note is not None:
+        warn_caveat(note)
+    etype = data[event_type].astype("string").fillna("").to_numpy(dtype=object)
     if not causes or not np.isin(etype, causes).any():
         raise ModelError(f"No exits of the types {causes} in `{event_type}`; no cumulative incidence to estimate.")
     codes, levels = _group_codes(data, group)
@@ -1309,13 +1384,13 @@ def cif_table(data, *, duration="exit", entry="entry", event_type="event_type", 
             with np.errstate(divide="ignore", invalid="ignore"):
                 lo = np.where(e > 0, e * np.exp(-z * s / e), np.nan)
                 hi = np.where(e > 0, np.minimum(e * np.exp(z * s / e), 1.0), np.nan)
-            parts.append(pd.DataFrame({"group": level, "cause": c, "time": grid, "time_months": grid / DAYS_PER_MONTH,
+            parts.append(pd.DataFrame({"group": level, "cause": c, "time": grid, "time_months": grid / per_month,
                                        "estimate": e, "std_error": s, "conf_low": lo, "conf_high": hi}))
     return pd.concat(parts, ignore_index=True)
 
 
 def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", group=None, causes=None,
-            alpha=0.05, months=(6, 12, 24)) -> CIFResult:
+            alpha=0.05, months=(6, 12, 24), censored=None, time_unit="days") -> CIFResult:
     """Estimate cumulative incidence of voluntary and involuntary exit (Aalen–Johansen).
 
     Parameters
@@ -1331,11 +1406,19 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     group : str, optional
         Column defining separate curves.
     causes : list of str, optional
-        Exit types (default: every type except ``"censored"``).
+        Exit types (default: every type except the censoring value).
     alpha : float, default 0.05
         Confidence intervals are at level ``1 - alpha``.
     months : sequence of float, default (6, 12, 24)
         Tenures (months) at which ``tidy()`` reports the incidence.
+    censored : str or int, optional
+        The ``event_type`` value of a censored row, used when ``causes`` is
+        not given. By default the one of ``"censored"``, ``"censor"`` (R's
+        usual label) or ``0`` (0/1/2 codes) present; any but ``"censored"``
+        is said in ``caveats`` (and warned).
+    time_unit : {"days", "weeks", "months", "years"}, default "days"
+        Unit of ``duration`` and ``entry`` (recorded as the result's
+        ``time_unit``); ``months`` are converted to it.
 
     Returns
     -------
@@ -1348,7 +1431,8 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     -----
     Matches ``survival::survfit(Surv(entry, exit, factor(event_type)) ~ 1, id = employee_id)``
     (its ``pstate``; standard errors are the infinitesimal jackknife as R's
-    ``std.err``). Cause-specific hazards come from :func:`fit_cause_specific`.
+    ``std.err``), with the censoring value as R's first factor level.
+    Cause-specific hazards come from :func:`fit_cause_specific`.
 
     Examples
     --------
@@ -1358,20 +1442,24 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     >>> int(ar.fit_cif(person).glance()["n"].iloc[0])
     500
     """
+    per_month = _per_month(time_unit)
+    check_columns(data, [event_type], what="The data")
+    causes, note = _cif_causes(data, event_type, causes, censored)
+    caveats = [] if note is None else [warn_caveat(note)]
     curves = cif_table(data, duration=duration, entry=entry, event_type=event_type, group=group, causes=causes,
-                       alpha=alpha)
-    at = np.asarray(months, float) * DAYS_PER_MONTH
+                       alpha=alpha, time_unit=time_unit)
+    at = np.asarray(months, float) * per_month
     points = cif_table(data, duration=duration, entry=entry, event_type=event_type, group=group, causes=causes,
-                       times=at, alpha=alpha)
+                       times=at, alpha=alpha, time_unit=time_unit)
     points["term"] = [f"incidence_{m:g}_months" for m in points["time_months"].round(6)]
     table = points[["group", "cause", "term", "estimate", "std_error", "conf_low", "conf_high"]]
     used = _complete(data, [duration, entry, group])
-    counts = used[event_type].astype("string").fillna("censored").value_counts()
+    counts = used[event_type].astype("string").value_counts()
     summary = pd.DataFrame([{"n": len(used), **{f"events_{c}": int(counts.get(c, 0))
                                                 for c in sorted(curves["cause"].unique())}}])
-    return CIFResult("cif", table, summary, None, {"curves": curves}, alpha=alpha,
+    return CIFResult("cif", table, summary, None, {"curves": curves}, caveats, alpha=alpha,
                      outcome="exit, by type (" + ", ".join(map(str, sorted(curves["cause"].unique()))) + ")",
-                     time_unit=_TIME_UNIT, measure="cumulative incidence")
+                     time_unit=time_unit, measure="cumulative incidence")
 
 
 @dataclass(frozen=True, repr=False)

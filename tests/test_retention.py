@@ -732,3 +732,135 @@ def test_cif_and_schoenfeld_and_forest_plots(sim):
     _, ax3 = plt.subplots()
     fit.plot(ax=ax3)
     assert [t.get_text() for t in ax3.get_yticklabels()] == ["alignment_cascade", "engagement"]
+
+
+# --------------------------------------------------------------------------- survival details against R (issue 16)
+# tests/reference/survival_details.R -> survival_details_reference.csv (R 4.2.2, survival 3.5-3), on R's own
+# data sets survival::veteran (days) and survival::mgus2 (months), stored beside the script.
+DETAILS = pd.read_csv(REF / "survival_details_reference.csv", dtype={"group": str})
+
+
+def _details(case, group=None):
+    rows = DETAILS[DETAILS["case"] == case]
+    if group is not None:
+        rows = rows[rows["group"] == group]
+    return rows.set_index("term")["value"].astype(float)
+
+
+@pytest.fixture(scope="module")
+def veteran():
+    return pd.read_csv(REF / "survival_veteran.csv")
+
+
+@pytest.fixture(scope="module")
+def mgus2():
+    """survival::mgus2 as competing risks: progression (pcm) before death, as in R's compete vignette."""
+    m = pd.read_csv(REF / "survival_mgus2.csv")
+    m["etime"] = np.where(m["pstat"] == 0, m["futime"], m["ptime"])
+    m["code"] = np.where(m["pstat"] == 0, 2 * m["death"], 1)
+    m["event"] = m["code"].map({0: "censor", 1: "pcm", 2: "death"})
+    return m
+
+
+@pytest.mark.parametrize("transform", ["rank", "km", "identity", "log"])
+def test_ph_test_transforms_match_cox_zph_on_veteran(veteran, transform):
+    # cox.zph(coxph(Surv(time, status) ~ trt + karno + diagtime + age + prior, veteran), transform)$table[, "chisq"]
+    fit = ar.fit_cox(veteran, "trt + karno + diagtime + age + prior", duration="time", event="status")
+    res1 = ar.ph_test(fit, transform=transform).tidy().set_index("term")["statistic"]
+    res2 = _details(f"zph_{transform}")
+    assert_allclose(res1[res2.index].to_numpy(), res2.to_numpy(), rtol=1e-9)
+
+
+def test_ph_test_rank_counts_censored_times(veteran):
+    # R: trt 0.2419; ranking only the event times gave 0.2186-like values (issue 16)
+    fit = ar.fit_cox(veteran, "trt + karno + diagtime + age + prior", duration="time", event="status")
+    trt = ar.ph_test(fit, transform="rank").tidy().set_index("term").loc["trt", "statistic"]
+    assert trt == pytest.approx(0.24194877731380871, rel=1e-9)
+
+
+@pytest.mark.parametrize("label", ["event", "code"])
+def test_fit_cif_reads_r_censoring_labels_and_says_so(mgus2, label):
+    # summary(survfit(Surv(etime, factor(event, 0:2, c("censor", "pcm", "death"))) ~ 1, mgus2), times)$pstate
+    with pytest.warns(StatisticalWarning, match="read as censoring"):
+        res = ar.fit_cif(mgus2, duration="etime", entry=None, event_type=label, months=(60, 120, 240),
+                         time_unit="months")
+    assert len(res.caveats) == 1 and "read as censoring" in res.caveats[0]
+    assert res.time_unit == "months"
+    t = res.tidy()
+    for cause, code in (("pcm", "1"), ("death", "2")):
+        rows = t[t["cause"] == (cause if label == "event" else code)].set_index("term")
+        assert_allclose(rows["estimate"].to_numpy(), _details("cif_mgus2", cause)[rows.index].to_numpy(), rtol=1e-9)
+        assert_allclose(rows["std_error"].to_numpy(), _details("cif_mgus2_se", cause)[rows.index].to_numpy(),
+                        rtol=1e-9)
+    pcm = t[t["cause"] == ("pcm" if label == "event" else "1")].set_index("term")
+    assert pcm.loc["incidence_240_months", "estimate"] == pytest.approx(0.0998137, abs=1e-7)
+
+
+def test_fit_cif_explicit_censored_value_is_silent(mgus2, recwarn):
+    res = ar.fit_cif(mgus2, duration="etime", entry=None, event_type="code", months=(240,), time_unit="months",
+                     censored=0)
+    assert res.caveats == ()
+    assert not [w for w in recwarn if issubclass(w.category, StatisticalWarning)]
+    assert sorted(res.tidy()["cause"]) == ["1", "2"]
+    assert_allclose(res.tidy()["estimate"], [0.099813715935469172, 0.72402797614254544], rtol=1e-9)
+
+
+def test_cif_table_refuses_two_censoring_labels():
+    data = pd.DataFrame({"exit": [1.0, 2.0, 3.0, 4.0], "kind": ["censor", "quit", "censored", "fired"]})
+    with pytest.raises(ar.errors.ConfigError, match="several censoring labels"):
+        ar.cif_table(data, entry=None, event_type="kind")
+    out = ar.cif_table(data, entry=None, event_type="kind", censored="censored", times=[4.0])
+    assert sorted(out["cause"]) == ["censor", "fired", "quit"]
+
+
+def test_cif_table_without_censoring_label_says_every_type_is_an_exit():
+    data = pd.DataFrame({"exit": [1.0, 2.0, 3.0, 4.0], "kind": ["stay", "quit", "stay", "fired"]})
+    with pytest.warns(StatisticalWarning, match="every type"):
+        out = ar.cif_table(data, entry=None, event_type="kind", times=[4.0])
+    assert sorted(out["cause"]) == ["fired", "quit", "stay"]
+    assert out["estimate"].sum() == pytest.approx(1.0)
+
+
+def test_km_median_upper_limit_missing_where_r_gives_na(veteran):
+    # quantile(survfit(Surv(time, status) ~ arm, veteran), 0.5): four upper limits NA, four exist
+    data = veteran.assign(arm=veteran["trt"].astype(str) + "_" + veteran["celltype"])
+    t = ar.fit_km(data, duration="time", entry=None, event="status", group="arm", person=None).tidy()
+    med = t[t["term"] == "median_tenure_months"].set_index("group")
+    n_missing = 0
+    for group, row in med.iterrows():
+        ref = _details("km_median_days", group)
+        for column in ("estimate", "conf_low", "conf_high"):
+            if np.isnan(ref[column]):
+                assert np.isnan(row[column]), (group, column)
+                n_missing += 1
+            else:
+                assert row[column] * retention.DAYS_PER_MONTH == pytest.approx(ref[column], rel=1e-9)
+    assert n_missing == 4
+    assert np.isnan(med.loc["1_adeno", "conf_high"])  # the toolkit gave the last time before
+
+
+@pytest.mark.parametrize("unit,per_day", [("days", 1.0), ("weeks", 1 / 7), ("months", 12 / 365.25),
+                                          ("years", 1 / 365.25)])
+def test_km_summaries_follow_time_unit(veteran, unit, per_day):
+    # survfit(Surv(time, status) ~ 1, veteran) in days; the same data in another unit give the same months
+    data = veteran.assign(t=veteran["time"] * per_day)
+    res = ar.fit_km(data, duration="t", entry=None, event="status", person=None, months=(3, 6, 12), time_unit=unit)
+    assert res.time_unit == unit
+    t = res.tidy().set_index("term")
+    med = _details("km_median_days", "all") / retention.DAYS_PER_MONTH
+    assert_allclose(t.loc["median_tenure_months", ["estimate", "conf_low", "conf_high"]].to_numpy(float),
+                    med[["estimate", "conf_low", "conf_high"]].to_numpy(), rtol=1e-9)
+    for case, column in (("km_retention", "estimate"), ("km_retention_low", "conf_low"),
+                         ("km_retention_high", "conf_high")):
+        ref = _details(case, "all")
+        assert_allclose(t.loc[ref.index, column].to_numpy(float), ref.to_numpy(), rtol=1e-9)
+    curves = res.extras["curves"]
+    assert_allclose(curves["time_months"], curves["time"] / (retention.DAYS_PER_MONTH * per_day), rtol=1e-12)
+
+
+def test_time_unit_must_be_known(veteran):
+    with pytest.raises(ar.errors.ConfigError, match="time_unit"):
+        ar.fit_km(veteran, duration="time", entry=None, event="status", person=None, time_unit="fortnights")
+    with pytest.raises(ar.errors.ConfigError, match="time_unit"):
+        ar.cif_table(pd.DataFrame({"exit": [1.0], "kind": ["quit"]}), entry=None, event_type="kind",
+                     time_unit="hours")
