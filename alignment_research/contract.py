@@ -59,7 +59,7 @@ def structure_problems(study: Study) -> pd.DataFrame:
     Examples
     --------
     >>> import alignment_research as ar
-    >>> ar.structure_problems(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
+    >>> ar.contract.structure_problems(ar.simulate_study(n_employees=300, seed=0))  # doctest: +SKIP
     """
     rows = []
     config = study.config

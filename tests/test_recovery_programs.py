@@ -62,7 +62,7 @@ def _as_clean(sim) -> dict:
 
 def _as_clean_study(sim, tables: dict, analysis) -> ar.CleanStudy:
     """The clean tables as a CleanStudy whose analysis tables are already built (as read_clean_cache does)."""
-    clean = ar.CleanStudy(tables=tables, report=pd.DataFrame(columns=ar.ISSUE_COLUMNS), quarantine={},
+    clean = ar.CleanStudy(tables=tables, report=pd.DataFrame(columns=ar.study.ISSUE_COLUMNS), quarantine={},
                           config=sim.config, counts=pd.DataFrame())
     clean.__dict__["analysis"] = analysis  # fills the cached property
     return clean
