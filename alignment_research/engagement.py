@@ -17,6 +17,7 @@ from ._estimators import cluster_codes, cluster_robust_cov, demean, fit_logistic
 from ._formula import build_design as _design, check_columns, formula_variables, prepare_rows, split_formula
 from ._lmm import fit_random_intercept
 from .errors import ModelError, StatisticalWarning
+from .executors import run_bootstrap
 from .plots import axes_for
 from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate
 from .report import TERM_LABELS
@@ -1328,19 +1329,16 @@ def _bootstrap_mediation(T, M, Y, C, clusters, *, n_boot, rng, **effects) -> tup
     """Effects on ``n_boot`` resamples of rows (or of whole clusters); return the draws and the failures."""
     if clusters is not None:
         members = pd.Series(np.arange(len(T))).groupby(clusters).apply(np.asarray).to_list()
-    draws, failed = [], 0
+    resamples = []  # drawn first, in the order the loop always drew them, then evaluated by the shared runner
     for _ in range(n_boot):
         if clusters is not None:
             pick = rng.integers(0, len(members), len(members))
-            idx = np.concatenate([members[i] for i in pick])
+            resamples.append(np.concatenate([members[i] for i in pick]))
         else:
-            idx = rng.integers(0, len(T), len(T))
-        e = _mediation_effects(T[idx], M[idx], Y[idx], C[idx], **effects)
-        if e is None:
-            failed += 1
-        else:
-            draws.append(e)
-    return pd.DataFrame(draws), failed
+            resamples.append(rng.integers(0, len(T), len(T)))
+    results = run_bootstrap(lambda idx: _mediation_effects(T[idx], M[idx], Y[idx], C[idx], **effects), resamples)
+    draws = [e for e in results if e is not None]
+    return pd.DataFrame(draws), len(results) - len(draws)
 
 
 def _mediation_table(point: dict, boot: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
@@ -1533,6 +1531,14 @@ def _driver_groups(sub: pd.DataFrame, by, *, min_group_size, person) -> _DriverG
     return _DriverGroups(groups, sizes, too_small, hidden_size)
 
 
+def _dominance_draw(xb: np.ndarray):
+    """Dominance weights and shares of one bootstrap resample; None when a column does not vary in it."""
+    if not np.all(np.std(xb, axis=0) > 0):
+        return None
+    bw, br2, _ = _dominance(np.corrcoef(xb, rowvar=False))
+    return np.r_[bw, bw / br2]
+
+
 def _driver_fit(x: np.ndarray, *, n_boot, rng, alpha, allowed) -> dict:
     """Dominance weights, R², standardised betas and bootstrap intervals of one group (outcome in column 0).
 
@@ -1545,12 +1551,8 @@ def _driver_fit(x: np.ndarray, *, n_boot, rng, alpha, allowed) -> dict:
            "conf_high": missing, "share_conf_low": missing, "share_conf_high": missing}
     if allowed and n > k + 2 and np.all(np.std(x, axis=0) > 0):
         fit["weights"], fit["r_squared"], fit["beta"] = _dominance(np.corrcoef(x, rowvar=False))
-        boot = []
-        for _ in range(n_boot):
-            xb = x[rng.integers(0, n, n)]
-            if np.all(np.std(xb, axis=0) > 0):
-                bw, br2, _ = _dominance(np.corrcoef(xb, rowvar=False))
-                boot.append(np.r_[bw, bw / br2])
+        resamples = [rng.integers(0, n, n) for _ in range(n_boot)]  # the loop's draws, in its order
+        boot = [b for b in run_bootstrap(lambda idx: _dominance_draw(x[idx]), resamples) if b is not None]
         if len(boot) > 1:
             B = np.asarray(boot)
             fit["conf_low"], fit["conf_high"] = (np.nanquantile(B[:, :k], q, axis=0) for q in (alpha / 2, 1 - alpha / 2))

@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import ConfigError, ModelError
 
-__all__ = ["Task", "TaskExecutor", "make_tasks", "run_tasks", "BACKENDS"]
+__all__ = ["Task", "TaskExecutor", "make_tasks", "run_tasks", "BACKENDS", "run_bootstrap"]
 
 #: The backends an executor can run on.
 BACKENDS = ("sequential", "processes", "dask")
@@ -417,3 +417,49 @@ def run_tasks(func: Callable[[Task], Any], tasks: Iterable[Task], *, backend: st
                             progress=progress)
     got = dict(executor.map(func, tasks))
     return {t.key: got[t.key] for t in tasks}
+
+
+def _apply_statistic(task: Task):
+    statistic, resample = task.payload
+    return statistic(resample)
+
+
+def run_bootstrap(statistic: Callable[[np.ndarray], Any], resamples, *, backend: str = "sequential",
+                  n_workers: int | None = None, scheduler=None) -> list:
+    """Apply a statistic to each bootstrap resample through the runner; return the results in resample order.
+
+    The resamples (row indices) are drawn by the caller, in its own order, so
+    the results do not depend on the backend, and a bootstrap moved onto the
+    runner gives the numbers it gave before.
+
+    Parameters
+    ----------
+    statistic : callable
+        Takes one resample (an integer index array) and returns anything (None
+        for a resample the statistic cannot use). Defined at module level for
+        the process and Dask backends.
+    resamples : iterable of numpy.ndarray
+        The row indices of each resample.
+    backend, n_workers, scheduler
+        As for `TaskExecutor` (sequential by default: a bootstrap inside a
+        fit is usually small).
+
+    Returns
+    -------
+    list
+        One result per resample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 3.0, 10.0])
+    >>> rng = np.random.default_rng(0)
+    >>> means = run_bootstrap(lambda idx: float(x[idx].mean()), [rng.integers(0, 4, 4) for _ in range(3)])
+    >>> len(means)
+    3
+    """
+    tasks = [Task("bootstrap", i, 0, (statistic, np.asarray(idx))) for i, idx in enumerate(resamples)]
+    if not tasks:
+        return []
+    return list(run_tasks(_apply_statistic, tasks, backend=backend, n_workers=n_workers, scheduler=scheduler,
+                          progress=False).values())

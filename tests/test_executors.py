@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import alignment_research as ar
-from alignment_research.executors import Task, TaskExecutor, make_tasks, run_tasks
+from alignment_research.executors import Task, TaskExecutor, make_tasks, run_bootstrap, run_tasks
 from alignment_research.simstudy import simulation_study
 
 
@@ -146,3 +146,37 @@ def test_unknown_scenario_keys_are_refused():
         simulation_study({"a": {"truth": {"hr_alignmnet": 0.1}}}, reps=2, estimators={"slope": _slope}, seed=0, simulate=_sim)
     with pytest.raises(ar.ConfigError, match="n_employees must be an integer >= 10; got 5"):
         simulation_study({"a": {"n_employees": 5}}, reps=2, estimators={"slope": _slope}, seed=0, simulate=_sim)
+
+
+_BOOT_X = np.arange(40, dtype=float) ** 1.5
+
+
+def _boot_mean(idx):
+    return float(_BOOT_X[idx].mean())
+
+
+def test_run_bootstrap_keeps_resample_order_and_equals_a_plain_loop():
+    rng = np.random.default_rng(4)
+    resamples = [rng.integers(0, len(_BOOT_X), len(_BOOT_X)) for _ in range(25)]
+    loop = [_boot_mean(idx) for idx in resamples]
+    assert run_bootstrap(_boot_mean, resamples) == loop
+    assert run_bootstrap(_boot_mean, resamples, backend="processes", n_workers=2) == loop
+    assert run_bootstrap(_boot_mean, []) == []
+
+
+def test_the_engagement_bootstraps_go_through_the_runner(monkeypatch):
+    """Driver analysis and mediation evaluate their resamples with run_bootstrap (counted here)."""
+    import alignment_research.engagement as engagement
+
+    calls = []
+    real = engagement.run_bootstrap
+
+    def counting(statistic, resamples, **kwargs):
+        calls.append(len(resamples))
+        return real(statistic, resamples, **kwargs)
+
+    monkeypatch.setattr(engagement, "run_bootstrap", counting)
+    panel = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.survey_panel
+    ar.driver_analysis(panel, n_boot=7)
+    ar.fit_mediation(panel, treatment="manager_program", mediator="alignment", outcome="engagement", n_boot=5)
+    assert calls == [7, 5]
