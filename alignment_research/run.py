@@ -535,13 +535,14 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
             jobs.append((nb, no_input, {k: v for k, v in offered.items() if k in declared}))
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     footer = _page_footer(cleaned.config)
+    titles = {nb: _title(nb) for nb, _, _ in jobs}  # each notebook is read once for its heading
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
         # spawn, not fork: the parent may hold a progress-bar thread, and kernels must not inherit it
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             futures = {
                 pool.submit(_execute_and_render, nb, parameters, Path(tmp) / nb.name,
                             staging / f"{nb.stem}.html", no_input,
-                            title=f"{cleaned.config.name}: {_title(nb)}", footer=footer): (nb, no_input)
+                            title=f"{cleaned.config.name}: {titles[nb]}", footer=footer): (nb, no_input)
                 for nb, no_input, parameters in jobs
             }
             try:
@@ -549,7 +550,7 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
                     nb, no_input = futures[future]
                     seconds = future.result()
                     stages.done(nb.stem, seconds)
-                    rows[nb] = {"notebook": nb.name, "title": _title(nb), "html": f"{nb.stem}.html",
+                    rows[nb] = {"notebook": nb.name, "title": titles[nb], "html": f"{nb.stem}.html",
                                 "no_input": no_input, "seconds": seconds, "skipped": ""}
             except AlignmentResearchError as error:
                 for other in futures:
