@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "interval_table": "tables",
     "survey_panel_table": "tables",
     "cycle_table": "tables",
+    "career_table": "tables",
     "alignment_measures": "tables",
     "alignment_correlations": "tables",
     # Measures: alignment, survey scales, feedback

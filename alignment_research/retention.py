@@ -20,6 +20,7 @@ from .errors import ConfigError, ModelError, StatisticalWarning
 from .plots import axes_for
 from .privacy import group_sizes
 from .results import TIDY_COLUMNS, ModelResult, tidy_table
+from .spells import DAYS_PER_MONTH
 
 __all__ = [
     "fit_km",
@@ -46,9 +47,6 @@ __all__ = [
     "cox_survival",
     "survival_at",
 ]
-
-#: Days in an average month (365.25 / 12); tenure is shown in months.
-DAYS_PER_MONTH = 365.25 / 12
 
 #: Unit of the survival time columns of the analysis tables (``entry``, ``exit``, ``start``, ``stop``).
 _TIME_UNIT = "days"
