@@ -112,6 +112,8 @@ _EXPORTS: dict[str, str] = {
     "e_value": "programs",
     "event_study": "programs",
     "estimate_program_effect": "programs",
+    "development_trials": "development",
+    "estimate_development_effect": "development",
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",
     "plot_forest": "plots",

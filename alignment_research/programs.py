@@ -725,7 +725,8 @@ def fit_propensity(
 
 
 def match_trials(
-    trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, exact=None, mahalanobis=None
+    trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, exact=None, mahalanobis=None,
+    unit: str = "manager_id",
 ) -> pd.DataFrame:
     """Match each enrolling manager to not-yet-enrolled controls from the same trial.
 
@@ -751,6 +752,9 @@ def match_trials(
         choose the nearest by Mahalanobis distance on these (covariance over
         all trial rows) instead of by propensity (Rubin & Thomas 2000). This
         balances the covariates themselves much better than the score alone.
+    unit : str, default "manager_id"
+        Column naming who is matched (``"employee_id"`` for an employee's own
+        programme, :func:`estimate_development_effect`).
 
     Returns
     -------
@@ -778,13 +782,13 @@ def match_trials(
     ['1:a', '1:a', <NA>, <NA>]
     """
     exact = [exact] if isinstance(exact, str) else list(exact or [])
-    check_columns(trials, ["trial", "manager_id", "treated", "logit_propensity", *exact], what="trials")
+    check_columns(trials, ["trial", unit, "treated", "logit_propensity", *exact], what="trials")
     if ratio < 1:
         raise ModelError(f"`ratio` must be a positive integer, got {ratio}.")
     out = trials.reset_index(drop=True)
     logit = out["logit_propensity"].to_numpy(float)
     treated = out["treated"].to_numpy(int) == 1
-    ids = out["manager_id"].astype(str).to_numpy()
+    ids = out[unit].astype(str).to_numpy()
     width = caliper * float(np.nanstd(logit, ddof=1))
     strata = (pd.factorize(out[exact].astype(str).agg("|".join, axis=1))[0] if exact
               else np.zeros(len(out), int))
@@ -1221,7 +1225,7 @@ class ProgramEffectResult(ModelResult):
             ax.xaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
         ax.set_ylim(-0.5, 1.5)
         ax.set_xlabel(
-            f"Hazard ratio of a voluntary exit ({self.conf_label}, log scale)"
+            f"Hazard ratio of a {self.outcome} ({self.conf_label}, log scale)"
             if "exp_estimate" in table
             else f"Difference in team {self.outcome} (scale points, {self.conf_label})"
         )
