@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "survey_panel_table": "tables",
     "cycle_table": "tables",
     "career_table": "tables",
+    "first_promotions": "tables",
     "alignment_measures": "tables",
     "alignment_correlations": "tables",
     # Measures: alignment, survey scales, feedback

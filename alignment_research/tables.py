@@ -34,6 +34,7 @@ __all__ = [
     "survey_panel_table",
     "cycle_table",
     "career_table",
+    "first_promotions",
     "CAREER_COLUMNS",
     "alignment_measures",
     "alignment_correlations",
@@ -724,6 +725,49 @@ def career_table(clean, config=None) -> pd.DataFrame:
     """
     ctx = _Context(clean, config)
     return _careers(ctx, *_interval_rows(ctx))
+
+
+def first_promotions(careers: pd.DataFrame, *, covariates=()) -> pd.DataFrame:
+    """One row per spell: the time to its first promotion in the window, exits competing.
+
+    Parameters
+    ----------
+    careers : DataFrame
+        The careers table (:func:`career_table`).
+    covariates : sequence of str
+        Columns of ``careers`` to keep at their value on the spell's first row
+        (baseline values, e.g. ``job_level``, ``department``, ``gender``).
+
+    Returns
+    -------
+    DataFrame
+        ``employee_id, spell, entry, exit`` (tenure days), ``event_type``
+        (promotion, voluntary, involuntary, other or censored) and the
+        ``covariates``; spells promoted before the window (already past their
+        first promotion at entry) are left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> careers = pd.DataFrame({"employee_id": ["E1", "E1", "E1"], "spell": 1, "episode": [1, 1, 2],
+    ...                         "start": [0, 100, 200], "stop": [100, 200, 300],
+    ...                         "event_type": ["censored", "promotion", "voluntary"]})
+    >>> first_promotions(careers)[["entry", "exit", "event_type"]].values.tolist()
+    [[0, 200, 'promotion']]
+    """
+    first = careers[careers["episode"] == 1]
+    key = [first["employee_id"].astype("string"), first["spell"]]
+    grouped = first.groupby(key, sort=False)
+    out = pd.DataFrame({
+        "employee_id": grouped["employee_id"].first().astype("string").to_numpy(),
+        "spell": grouped["spell"].first().to_numpy(),
+        "entry": grouped["start"].min().to_numpy(),
+        "exit": grouped["stop"].max().to_numpy(),
+        "event_type": grouped["event_type"].last().astype("string").to_numpy(),
+    })
+    for name in covariates:
+        out[name] = grouped[name].first().to_numpy()
+    return out.reset_index(drop=True)
 
 
 def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.DataFrame:

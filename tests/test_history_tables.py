@@ -193,3 +193,12 @@ def test_every_history_column_is_in_the_data_dictionary(study):
         table = getattr(at, name)
         plain = [c for c in table.columns if not c.startswith("program_") and c != "engagement"]
         assert not set(plain) - documented, (name, set(plain) - documented)
+
+
+def test_first_promotions_give_one_row_per_spell_with_exits_competing(study):
+    at, _, _, _ = study
+    first = ar.first_promotions(at.careers, covariates=["job_level"]).set_index("employee_id")
+    assert first.loc["E1", "event_type"] == "promotion"
+    assert first.loc["E1", "exit"] == day("2024-07-01") and first.loc["E1", "entry"] == day("2024-01-01")
+    assert first.loc["E1", "job_level"] == 1
+    assert first.loc["E2", "event_type"] == "censored"
