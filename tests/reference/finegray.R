@@ -1,0 +1,91 @@
+# Reference values of the Fine-Gray subdistribution hazards model for tests/test_finegray.py.
+# cmprsk::crr(ftime, fstatus, cov1, failcode =, cencode =) on three data sets:
+#   mgus2  survival::mgus2 (already stored as survival_mgus2.csv): time to plasma cell malignancy (pcm) with
+#          death as the competing event, etime/event as in survival_details.R; covariates age, sex, hgb
+#          (13 rows lack hgb: crr's na.omit drops them). Times in months, many ties. Fitted for both causes.
+#   crrex  the example of cmprsk's help page ?crr: set.seed(10), 200 exponential times, status 0/1/2 at random,
+#          three uniform covariates (no ties). Written to finegray_crrex.csv.
+#   tied   a bmtcrr-like simulation: 300 subjects, two causes and censoring on a coarse integer time grid, so
+#          failures of both causes and censorings share times; a binary and a continuous covariate and a
+#          three-level factor. Written to finegray_tied.csv.
+# crr is run twice: with its defaults (gtol = 1e-6, maxiter = 10: what users get) and to a tight tolerance
+# (gtol = 1e-9, maxiter = 100), which shows how far crr's default stopping rule is from the optimum.
+# Run from the repository root:  Rscript tests/reference/finegray.R
+# Output: tests/reference/finegray_reference.csv with columns data, cause, fit, term, value
+# (17 significant digits), and finegray_reference_provenance.txt.
+suppressPackageStartupMessages({
+  library(survival)
+  library(cmprsk)
+})
+here <- "tests/reference"
+
+rows <- list()
+add <- function(data, cause, fit, term, value) {
+  rows[[length(rows) + 1]] <<- data.frame(data = data, cause = cause, fit = fit, term = term, value = value)
+}
+record <- function(data, cause, ftime, fstatus, cov, failcode, cencode) {
+  for (tight in c(FALSE, TRUE)) {
+    fit <- if (tight) {
+      crr(ftime, fstatus, cov, failcode = failcode, cencode = cencode, gtol = 1e-9, maxiter = 100)
+    } else {
+      crr(ftime, fstatus, cov, failcode = failcode, cencode = cencode)
+    }
+    label <- if (tight) "tight" else "default"
+    add(data, cause, label, paste0("coef:", names(fit$coef)), unname(fit$coef))
+    add(data, cause, label, paste0("se:", names(fit$coef)), sqrt(diag(fit$var)))
+    add(data, cause, label, "loglik", fit$loglik)
+    add(data, cause, label, "loglik_null", fit$loglik.null)
+    add(data, cause, label, "n", fit$n)
+    add(data, cause, label, "converged", as.numeric(fit$converged))
+    # one covariance entry, so the off-diagonal of the sandwich is checked too
+    add(data, cause, label, "var12", fit$var[1, 2])
+  }
+}
+
+# 1. mgus2: progression (pcm) with death as a competing event
+mg <- survival::mgus2
+mg$etime <- ifelse(mg$pstat == 0, mg$futime, mg$ptime)
+mg$ecode <- ifelse(mg$pstat == 0, 2 * mg$death, 1)
+cov <- model.matrix(~ age + sex + hgb, model.frame(~ age + sex + hgb, mg, na.action = na.pass))[, -1]
+record("mgus2", "pcm", mg$etime, mg$ecode, cov, failcode = 1, cencode = 0)
+record("mgus2", "death", mg$etime, mg$ecode, cov, failcode = 2, cencode = 0)
+
+# 2. the example of ?crr
+set.seed(10)
+ftime <- rexp(200)
+fstatus <- sample(0:2, 200, replace = TRUE)
+cov <- matrix(runif(600), nrow = 200)
+colnames(cov) <- c("x1", "x2", "x3")
+write.csv(data.frame(ftime = ftime, fstatus = fstatus, cov), file.path(here, "finegray_crrex.csv"),
+          row.names = FALSE)
+record("crrex", "1", ftime, fstatus, cov, failcode = 1, cencode = 0)
+
+# 3. tied times: cause 1 (relapse) and cause 2 (death in remission), administrative and random censoring
+set.seed(20240613)
+n <- 300
+treat <- rbinom(n, 1, 0.5)
+age <- round(rnorm(n, 40, 12))
+stage <- sample(c("early", "mid", "late"), n, replace = TRUE, prob = c(0.4, 0.35, 0.25))
+lp1 <- 0.6 * treat - 0.02 * (age - 40) + ifelse(stage == "late", 0.5, 0)
+lp2 <- -0.3 * treat + 0.03 * (age - 40)
+t1 <- rexp(n, 0.08 * exp(lp1))
+t2 <- rexp(n, 0.05 * exp(lp2))
+cens <- pmin(runif(n, 2, 30), 24)
+time <- pmin(t1, t2, cens)
+status <- ifelse(time == cens, 0, ifelse(t1 < t2, 1, 2))
+time <- ceiling(time)  # whole months: many ties within and across causes and censoring
+tied <- data.frame(time = time, status = status, treat = treat, age = age, stage = stage)
+write.csv(tied, file.path(here, "finegray_tied.csv"), row.names = FALSE)
+cov <- model.matrix(~ treat + age + stage, data = tied)[, -1]  # reference level "early" (sorted first)
+record("tied", "1", tied$time, tied$status, cov, failcode = 1, cencode = 0)
+record("tied", "2", tied$time, tied$status, cov, failcode = 2, cencode = 0)
+
+out <- do.call(rbind, rows)
+out$value <- format(out$value, digits = 17)
+write.csv(out, file.path(here, "finegray_reference.csv"), row.names = FALSE)
+writeLines(c(paste0("# ", R.version$version.string),
+             paste0("# cmprsk ", packageVersion("cmprsk"), ", survival ", packageVersion("survival")),
+             "# command: Rscript tests/reference/finegray.R (from the repository root)",
+             "# data: survival::mgus2 (survival_mgus2.csv), the ?crr example (finegray_crrex.csv),",
+             "#       a tied-times simulation (finegray_tied.csv)"),
+           file.path(here, "finegray_reference_provenance.txt"))
