@@ -80,6 +80,46 @@ cov <- model.matrix(~ treat + age + stage, data = tied)[, -1]  # reference level
 record("tied", "1", tied$time, tied$status, cov, failcode = 1, cencode = 0)
 record("tied", "2", tied$time, tied$status, cov, failcode = 2, cencode = 0)
 
+# 4. cumulative incidence of promotion on "careers"-shaped start/stop rows (several rows per spell; the
+#    non-final rows are "censored"): survfit with id = employee_id, so standard errors count people.
+#    a. the six-spell example worked by hand in tests/test_finegray.py; b. 80 simulated spells, each cut into
+#    one to three rows at whole days, two groups, tied times.
+toy <- data.frame(
+  employee_id = c("A", "A", "B", "C", "C", "D", "E", "E", "F"),
+  start = c(0, 100, 0, 0, 220, 0, 0, 120, 0), stop = c(100, 200, 150, 220, 300, 250, 120, 200, 400),
+  event_type = c("censored", "promotion", "voluntary", "censored", "censored", "involuntary", "censored",
+                 "other", "promotion"),
+  mentoring = c(1, 1, 1, 1, 1, 0, 0, 0, 0))
+set.seed(7)
+m <- 80
+len <- ceiling(rexp(m, 1 / 300))
+type <- sample(c("promotion", "voluntary", "involuntary", "other", "censored"), m, replace = TRUE,
+               prob = c(0.35, 0.2, 0.1, 0.05, 0.3))
+grp <- sample(0:1, m, replace = TRUE)
+sim <- do.call(rbind, lapply(seq_len(m), function(i) {
+  k <- sample(0:2, 1)
+  cuts <- sort(unique(c(0, if (len[i] > 3 && k > 0) sample(seq_len(len[i] - 1), min(k, len[i] - 1)), len[i])))
+  nr <- length(cuts) - 1
+  data.frame(employee_id = sprintf("E%03d", i), start = cuts[-(nr + 1)], stop = cuts[-1],
+             event_type = c(rep("censored", nr - 1), type[i]), mentoring = grp[i])
+}))
+write.csv(toy, file.path(here, "finegray_careers_toy.csv"), row.names = FALSE)
+write.csv(sim, file.path(here, "finegray_careers_sim.csv"), row.names = FALSE)
+states <- c("censored", "involuntary", "other", "promotion", "voluntary")
+for (nm in c("careers_toy", "careers_sim")) {
+  d <- if (nm == "careers_toy") toy else sim
+  d$state <- factor(d$event_type, levels = states)
+  fit <- survfit(Surv(start, stop, state) ~ mentoring, data = d, id = employee_id)
+  s <- summary(fit, times = c(100, 200, 250, 400))
+  for (g in c(0, 1)) {
+    rows_g <- s$strata == paste0("mentoring=", g)
+    for (k in states[-1]) {
+      add(nm, k, paste0("group", g), paste0("cif_", s$time[rows_g]), s$pstate[rows_g, match(k, s$states)])
+      add(nm, k, paste0("group", g), paste0("se_", s$time[rows_g]), s$std.err[rows_g, match(k, s$states)])
+    }
+  }
+}
+
 out <- do.call(rbind, rows)
 out$value <- format(out$value, digits = 17)
 write.csv(out, file.path(here, "finegray_reference.csv"), row.names = FALSE)
@@ -87,5 +127,5 @@ writeLines(c(paste0("# ", R.version$version.string),
              paste0("# cmprsk ", packageVersion("cmprsk"), ", survival ", packageVersion("survival")),
              "# command: Rscript tests/reference/finegray.R (from the repository root)",
              "# data: survival::mgus2 (survival_mgus2.csv), the ?crr example (finegray_crrex.csv),",
-             "#       a tied-times simulation (finegray_tied.csv)"),
+             "#       a tied-times simulation (finegray_tied.csv), careers-shaped rows (finegray_careers_*.csv)"),
            file.path(here, "finegray_reference_provenance.txt"))
