@@ -190,7 +190,7 @@ def fit_finegray(data, formula, *, duration, event_type="event_type", cause, cen
         raise ModelError(f"The covariates {columns} are collinear (one is a combination of others); drop one of them.")
     status, competing = _status(rows, event_type, cause, censored)
     caveats = []
-    if not (status == 0).any():
+    if not (status == 0).any() and (status == 2).any():
         caveats.append(warn_caveat(
             f"No row of `{event_type}` is {censored!r} (censored): every row other than {cause!r} is read as a "
             f"competing event ({competing}). If one of them means censoring, pass it as `censored=`."
