@@ -178,6 +178,9 @@ def fit_finegray(data, formula, *, duration, event_type="event_type", cause, cen
         raise ModelError(f"The value for `alpha` must lie between 0 and 1, but {alpha!r} was passed.")
     check_columns(data, [duration, event_type, entry], what="The data")
     check_finite(data, [duration])
+    if not pd.api.types.is_numeric_dtype(data[duration]) or pd.api.types.is_bool_dtype(data[duration]):
+        raise ModelError(f"The time column `{duration}` must be numeric (tenure), but it holds "
+                         f"{data[duration].dtype} values; convert it first.")
     _one_row_per_spell(data)
     _late_entry(data, entry)
     rows = data.loc[data[[duration, event_type]].notna().all(axis=1)]
@@ -200,7 +203,7 @@ def fit_finegray(data, formula, *, duration, event_type="event_type", cause, cen
             f"No competing events in `{event_type}`: the Fine–Gray model is then a Cox model of {cause!r} "
             "(fit_cox gives the same hazard ratios)."
         ))
-    time = pd.to_numeric(rows[duration], errors="coerce").to_numpy(dtype=float)
+    time = rows[duration].to_numpy(dtype=float)
     fd = _finegray.prepare(Xv, time, status)
     beta, evaluation, loglik0, iterations, converged = _finegray.fit(fd)
     var, naive = _finegray.sandwich(fd, evaluation)

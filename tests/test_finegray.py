@@ -175,6 +175,12 @@ def test_unknown_cause_and_missing_censoring_label():
     assert any("censor" in c for c in res.caveats)
 
 
+def test_a_text_time_column_is_refused():
+    d = _finegray.simulate(50, seed=4)
+    with pytest.raises(ModelError, match="`exit` must be numeric"):
+        ar.fit_finegray(d.assign(exit=d["exit"].astype(str)), "rating", duration="exit", cause="promotion")
+
+
 def test_collinear_covariates_are_refused():
     d = _finegray.simulate(200, seed=4).assign(twice=lambda f: 2 * f["rating"])
     with pytest.raises(ModelError, match="collinear"):
