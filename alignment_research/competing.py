@@ -23,9 +23,10 @@ class FineGrayResult(ModelResult):
 
     Attributes
     ----------
-    model : object
+    model : dict
         The engine's state: ``beta``, ``var`` (crr's sandwich), ``naive_var``
-        (inverse information), ``columns`` and the prepared data.
+        (inverse information), ``columns``, ``iterations`` and ``data`` (the
+        prepared arrays, sorted by time).
 
     Examples
     --------

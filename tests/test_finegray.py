@@ -203,7 +203,8 @@ def test_cif_of_promotion_by_group_on_careers_rows_by_hand():
     risk), D involuntarily at 250 (D, F): 2/3 * 1/2 = 1/3, F is promoted at 400 (alone): 1/3.
     """
     careers = pd.read_csv(REF / "finegray_careers_toy.csv").assign(spell=1)
-    res = ar.fit_cif(careers, duration="stop", entry="start", group="mentoring", months=[400 / ar.retention.DAYS_PER_MONTH])
+    res = ar.fit_cif(careers, duration="stop", entry="start", group="mentoring",
+                     months=[400 / ar.retention.DAYS_PER_MONTH])
     t = res.tidy().set_index(["group", "cause"])["estimate"]
     third = 1 / 3
     assert_allclose(t.loc[1].reindex(["promotion", "voluntary", "involuntary", "other"]), [third, third, 0, 0],
@@ -229,7 +230,8 @@ def test_cif_rows_of_a_spell_count_once_in_the_standard_error():
     # the 80 simulated spells, cut into rows, give the estimates and errors of the same spells in one row each
     careers = pd.read_csv(REF / "finegray_careers_sim.csv")
     spells = careers.groupby("employee_id", as_index=False).agg(
-        start=("start", "min"), stop=("stop", "max"), event_type=("event_type", "last"), mentoring=("mentoring", "first"))
+        start=("start", "min"), stop=("stop", "max"), event_type=("event_type", "last"),
+        mentoring=("mentoring", "first"))
     assert len(careers) > len(spells)
     kw = dict(duration="stop", entry="start", group="mentoring", times=[100, 250, 400])
     a, b = ar.cif_table(careers, **kw), ar.cif_table(spells, **kw)
