@@ -249,6 +249,12 @@ def sandwich(fd: FineGrayData, ev: _Eval) -> tuple[np.ndarray, np.ndarray]:
     return U.T @ U, inv
 
 
+def baseline_hazard(fd: FineGrayData, ev: _Eval, beta: np.ndarray) -> np.ndarray:
+    """Jumps of the baseline cumulative subdistribution hazard (covariates 0) at the cause's times (crr's ``bfitj``)."""
+    # S0 was summed over centred covariates: exp(eta) of the uncentred ones is exp(center'beta) times larger
+    return fd.d / (ev.s0 * np.exp(fd.center @ beta))
+
+
 def simulate(n: int, seed: int = 0, *, beta=(0.5, -0.5), beta_other=(0.0, 0.3), p: float = 0.35,
              censor_max: float = 6.0, year: int = 365) -> pd.DataFrame:
     """Simulate time to promotion with exits as competing events, under the Fine–Gray model.

@@ -125,8 +125,12 @@ def fit_finegray(data, formula, *, duration, event_type="event_type", cause, cen
         subdistribution hazard ratios, then the ratios). ``glance()``: ``n,
         events, n_competing, n_censored, log_pseudo_likelihood,
         log_pseudo_likelihood_null, converged, cov_type, formula, cause,
-        competing``. ``measure`` is ``"subdistribution hazard ratio"``,
-        ``outcome`` the cause in words.
+        competing``. ``extras["baseline"]``: ``time, hazard,
+        cumulative_hazard``, the baseline (all covariates 0) cumulative
+        subdistribution hazard at each time of the cause (crr's ``bfitj``);
+        the cumulative incidence of a profile ``x`` is
+        ``1 - exp(-cumulative_hazard * exp(x'beta))``. ``measure`` is
+        ``"subdistribution hazard ratio"``, ``outcome`` the cause in words.
 
     Raises
     ------
@@ -227,10 +231,12 @@ def fit_finegray(data, formula, *, duration, event_type="event_type", cause, cen
         "cause": str(cause),
         "competing": ", ".join(competing),
     }])
+    jumps = _finegray.baseline_hazard(fd, evaluation, beta)
+    baseline = pd.DataFrame({"time": fd.times, "hazard": jumps, "cumulative_hazard": np.cumsum(jumps)})
     model = {"beta": beta, "var": var, "naive_var": naive, "columns": columns, "data": fd,
              "iterations": iterations}
     outcome = str(cause).replace("_", " ")
-    return FineGrayResult("finegray", table, summary, model, {}, caveats, alpha=alpha,
+    return FineGrayResult("finegray", table, summary, model, {"baseline": baseline}, caveats, alpha=alpha,
                           outcome=outcome + (f" (competing: {', '.join(competing)})" if competing else ""),
                           scale="ratio", time_unit=_TIME_UNIT, measure="subdistribution hazard ratio")
 

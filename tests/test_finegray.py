@@ -94,6 +94,10 @@ def test_covariance_and_pseudo_likelihood_match_crr(case):
     assert_allclose(g["log_pseudo_likelihood"], r["loglik"], rtol=1e-10)
     assert_allclose(g["log_pseudo_likelihood_null"], r["loglik_null"], rtol=1e-10)
     assert_allclose(res.model["var"][0, 1], r["var12"], rtol=1e-5)
+    base = res.extras["baseline"]
+    assert len(base) == r["n_times"]
+    assert_allclose(base["hazard"].iloc[0], r["baseline_first"], rtol=1e-6)
+    assert_allclose(base["cumulative_hazard"].iloc[-1], r["baseline_total"], rtol=1e-6)
     assert g["converged"]
 
 

@@ -39,6 +39,10 @@ record <- function(data, cause, ftime, fstatus, cov, failcode, cencode) {
     add(data, cause, label, "converged", as.numeric(fit$converged))
     # one covariance entry, so the off-diagonal of the sandwich is checked too
     add(data, cause, label, "var12", fit$var[1, 2])
+    # the baseline (covariates 0) cumulative subdistribution hazard: its first jump, its value at the end
+    add(data, cause, label, "baseline_first", fit$bfitj[1])
+    add(data, cause, label, "baseline_total", sum(fit$bfitj))
+    add(data, cause, label, "n_times", length(fit$uftime))
   }
 }
 
