@@ -12,6 +12,13 @@ Breslow's. The variance is crr's sandwich ``I^-1 V I^-1``: ``V`` sums the
 squares of each subject's score term ``eta_i`` plus ``psi_i``, the term that
 accounts for ``G`` being estimated (Fine and Gray 1999, section 3).
 
+With late entry (which crr cannot fit) a row is at risk only after its entry,
+and the weight is ``W(u-) / W(t-)`` with ``W = G H`` as ``survival::finegray``
+computes it (Geskus 2011): ``G`` with delayed entry, ``H`` the reverse-time
+Kaplan–Meier of the entry times. The variance is then the robust sandwich of
+the score terms alone (the weights taken as known, as ``coxph`` on
+``finegray`` rows with ``cluster(id)``).
+
 Nothing loops over subjects or risk sets in Python: the risk-set sums at the
 cause's times are a reverse cumulative sum over subjects sorted by time plus
 ``G(u-)`` times a cumulative sum over the competing events before ``u``, and
@@ -56,6 +63,10 @@ class FineGrayData:
     cens_at_risk: np.ndarray  # (L,) subjects with time >= s (the censoring KM's risk set)
     cens_j: np.ndarray  # (n,) index into ``cens_times`` of each censored subject (else -1)
     cens_upto: np.ndarray  # (n,) number of censoring times <= each subject's time
+    delayed: bool = False  # late entry: survival::finegray's weights, no term for their estimation
+    since: np.ndarray | None = None  # (n,) number of the cause's times <= each subject's entry
+    entry_order: np.ndarray | None = None  # sorted rows in order of entry
+    entered_after: np.ndarray | None = None  # (m,) rows (in entry order) before the first with entry >= u
 
 
 def censoring_before(time: np.ndarray, status: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -74,8 +85,41 @@ def censoring_before(time: np.ndarray, status: np.ndarray, at: np.ndarray) -> np
     return np.where(k >= 0, surv[np.maximum(k, 0)], 1.0)
 
 
-def prepare(X, time, status) -> FineGrayData:
-    """Sort the subjects once and set up every index the fit and the variance read."""
+def truncation_censoring_before(time, status, entry, at) -> np.ndarray:
+    """``G(at-) H(at-)``: censoring times truncation weights of ``survival::finegray`` with late entry.
+
+    ``G`` is the Kaplan–Meier of censoring with delayed entry (at risk at ``s``:
+    ``entry < s <= time``; an event at ``s`` leaves just before a censoring at
+    ``s``), ``H(v)`` the reverse-time Kaplan–Meier of the entry times, the
+    product over entry times ``e > v`` of ``1 - (entries at e) / (entry <= e < time)``
+    (Geskus 2011, eq. 11). Both are read just before ``at``.
+    """
+    at = np.asarray(at, float)
+    c_times = np.unique(time[status == 0])
+    e_sorted, t_sorted = np.sort(entry), np.sort(time)
+    # at risk of censoring at s: entry < s <= time, less the events at s (they leave first)
+    events = np.sort(time[status != 0])
+    y_c = (np.searchsorted(e_sorted, c_times, "left") - np.searchsorted(t_sorted, c_times, "left")
+           - (np.searchsorted(events, c_times, "right") - np.searchsorted(events, c_times, "left")))
+    c_count = np.searchsorted(np.sort(time[status == 0]), c_times, "right") - np.searchsorted(
+        np.sort(time[status == 0]), c_times, "left")
+    g = np.concatenate([[1.0], np.cumprod(1 - c_count / y_c)])
+    g_before = g[np.searchsorted(c_times, at, "left")]  # censoring times < at
+    e_times, e_count = np.unique(entry, return_counts=True)
+    y_e = np.searchsorted(e_sorted, e_times, "right") - np.searchsorted(t_sorted, e_times, "right")
+    with np.errstate(divide="ignore"):  # the first entry time empties its risk set: H = 0 before it (never read)
+        h = _tail(np.log1p(-e_count / y_e))  # h[j] = log of the product over entry times from the j-th on
+        h_before = np.exp(h[np.searchsorted(e_times, at, "left")])  # entry times >= at
+    return g_before * h_before
+
+
+def prepare(X, time, status, entry=None) -> FineGrayData:
+    """Sort the subjects once and set up every index the fit and the variance read.
+
+    With ``entry`` (late entry: some ``entry > 0``) a row is at risk from its
+    entry, and a competing event's weight is ``W(u-)/W(t-)`` with ``W = G H``
+    of :func:`truncation_censoring_before` (``survival::finegray``).
+    """
     X = np.asarray(X, float)
     if X.ndim == 1:
         X = X[:, None]
@@ -99,9 +143,19 @@ def prepare(X, time, status) -> FineGrayData:
     cens_j = np.full(len(time), -1)
     cens_j[cens] = cens_inverse
     cens_upto = np.searchsorted(cens_times, time, side="right")
-    return FineGrayData(Xs, center, time, status, order, g_before, times, d.astype(float), g_times, first_at,
-                        comp, comp_before, fail, fail_j, upto, cens_times, cens_count.astype(float),
-                        cens_at_risk.astype(float), cens_j, cens_upto)
+    fd = FineGrayData(Xs, center, time, status, order, g_before, times, d.astype(float), g_times, first_at,
+                      comp, comp_before, fail, fail_j, upto, cens_times, cens_count.astype(float),
+                      cens_at_risk.astype(float), cens_j, cens_upto)
+    if entry is not None:
+        entry = np.asarray(entry, float)[order]
+        if (entry > 0).any():
+            fd.delayed = True
+            fd.g_before = truncation_censoring_before(time, status, entry, time)
+            fd.g_times = truncation_censoring_before(time, status, entry, times)
+            fd.since = np.searchsorted(times, entry, side="right")
+            fd.entry_order = np.argsort(entry, kind="stable")
+            fd.entered_after = np.searchsorted(entry[fd.entry_order], times, side="left")
+    return fd
 
 
 def _tail(values: np.ndarray) -> np.ndarray:
@@ -131,6 +185,8 @@ class _Eval:
 def _risk_sums(fd: FineGrayData, M: np.ndarray) -> np.ndarray:
     """Weighted risk-set sums of the rows of ``M`` (already multiplied by exp(eta)) at the cause's times."""
     still = _tail(M)[fd.first_at]
+    if fd.delayed:  # not yet entered: entry >= u
+        still = still - _tail(M[fd.entry_order])[fd.entered_after]
     before = _head(M[fd.comp] / fd.g_before[fd.comp, None])[fd.comp_before]
     return still + fd.g_times[:, None] * before
 
@@ -163,7 +219,7 @@ def _at_risk_weights(fd: FineGrayData, per_time: np.ndarray) -> np.ndarray:
     every later time ``u``.
     """
     cum = _head(per_time)
-    out = cum[fd.upto]
+    out = cum[fd.upto] - cum[fd.since] if fd.delayed else cum[fd.upto]
     later = _tail(per_time * (fd.g_times if per_time.ndim == 1 else fd.g_times[:, None]))[fd.upto]
     comp = fd.status == 2
     scale = np.where(comp, 1 / fd.g_before, 0.0)
@@ -222,7 +278,7 @@ def influence(fd: FineGrayData, ev: _Eval) -> np.ndarray:
     eta = -r[:, None] * (X * W[:, :1] - W[:, 1:])
     eta[fd.fail] += X[fd.fail] - ev.xbar[fd.fail_j]
     psi = np.zeros_like(eta)
-    if len(fd.cens_times):
+    if len(fd.cens_times) and not fd.delayed:
         # q(s) = A1(s) B0(s) - A0(s) B1(s): A over competing events before s, B over the cause's times >= s
         comp = fd.comp
         a = r[comp] / fd.g_before[comp]

@@ -158,15 +158,41 @@ def test_time_varying_rows_are_refused_with_a_pointer_to_cause_specific():
         ar.fit_finegray(careers, "mentoring", duration="stop", cause="promotion")
 
 
-def test_late_entry_is_refused_with_the_reason():
+@pytest.mark.parametrize("cause", [1, 2])
+def test_late_entry_matches_finegray_and_coxph(cause):
+    """Left truncation, which crr cannot fit: R's survival::finegray weights and a weighted Breslow Cox model.
+
+    coxph(Surv(fgstart, fgstop, fgstatus) ~ x1 + x2 + cluster(subject), weights = fgwt, ties = "breslow",
+          data = finegray(Surv(entry, time, state) ~ x1 + x2 + subject, data, etype = <cause>, id = id))
+    """
+    d = pd.read_csv(REF / "finegray_delayed.csv")
+    assert (d["entry"] > 0).sum() > 50
+    res = ar.fit_finegray(d, "x1 + x2", duration="time", entry="entry", event_type="status", cause=cause,
+                          censored=0)
+    r = _r("delayed", cause, "finegray")
+    t, g = res.tidy(), res.glance().iloc[0]
+    assert_allclose(t["estimate"], r[["coef:x1", "coef:x2"]], rtol=1e-6)
+    assert_allclose(t["std_error"], r[["se:x1", "se:x2"]], rtol=1e-5)
+    assert_allclose(np.sqrt(np.diag(res.model["naive_var"])), r[["naive_se:x1", "naive_se:x2"]], rtol=1e-5)
+    assert_allclose(g["log_pseudo_likelihood"], r["loglik"], rtol=1e-10)
+    assert_allclose(g["log_pseudo_likelihood_null"], r["loglik_null"], rtol=1e-10)
+    assert g["n"] == r["n"] and g["cov_type"].startswith("robust, late entry")
+
+
+def test_entry_zero_for_everyone_is_crr():
+    d = pd.read_csv(REF / "finegray_tied.csv").assign(entry=0)
+    kw = dict(duration="time", event_type="status", cause=1, censored=0)
+    a = ar.fit_finegray(d, "treat + age", **kw)
+    b = ar.fit_finegray(d, "treat + age", entry="entry", **kw)
+    assert_allclose(a.tidy()["std_error"], b.tidy()["std_error"], rtol=1e-12)
+    assert b.glance()["cov_type"].iloc[0] == a.glance()["cov_type"].iloc[0]
+
+
+def test_a_row_ending_at_its_entry_is_refused():
     d = _finegray.simulate(200, seed=2)
-    d.loc[d.index[:3], "entry"] = 30
-    with pytest.raises(ModelError, match=r"3 row\(s\) enter late .*left truncation"):
+    d.loc[d.index[:3], "entry"] = d.loc[d.index[:3], "exit"]
+    with pytest.raises(ModelError, match=r"3 row\(s\) do not end after they start"):
         ar.fit_finegray(d, "mentoring", duration="exit", cause="promotion", entry="entry")
-    # entry 0 for everyone is no truncation
-    d["entry"] = 0
-    res = ar.fit_finegray(d, "mentoring", duration="exit", cause="promotion", entry="entry")
-    assert res.glance()["n"].iloc[0] == 200
 
 
 def test_unknown_cause_and_missing_censoring_label():
@@ -252,6 +278,25 @@ def test_recovers_the_subdistribution_hazard_ratios_over_50_seeds():
     for seed in range(50):
         d = _finegray.simulate(600, seed=seed)
         t = ar.fit_finegray(d, "mentoring + rating", duration="exit", cause="promotion").tidy()
+        covered.append((t["conf_low"].to_numpy() <= truth) & (truth <= t["conf_high"].to_numpy()))
+        estimates.append(t["estimate"].to_numpy())
+    coverage = np.mean(covered, axis=0)
+    bias = np.mean(estimates, axis=0) - truth
+    assert (coverage >= 0.90).all(), coverage
+    assert (np.abs(bias) < 0.05).all(), bias
+
+
+@pytest.mark.slow
+def test_recovers_the_subdistribution_hazard_ratios_with_late_entry_over_50_seeds():
+    """As above, with half the spells entering late (uniform up to two years) and those already over dropped."""
+    truth = np.array([0.5, -0.5])
+    covered, estimates = [], []
+    for seed in range(50):
+        d = _finegray.simulate(900, seed=seed)
+        rng = np.random.default_rng(1000 + seed)
+        d["entry"] = np.where(rng.uniform(size=len(d)) < 0.5, 0, rng.integers(1, 730, len(d)))
+        d = d[d["exit"] > d["entry"]]
+        t = ar.fit_finegray(d, "mentoring + rating", duration="exit", entry="entry", cause="promotion").tidy()
         covered.append((t["conf_low"].to_numpy() <= truth) & (truth <= t["conf_high"].to_numpy()))
         estimates.append(t["estimate"].to_numpy())
     coverage = np.mean(covered, axis=0)

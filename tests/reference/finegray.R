@@ -10,6 +10,9 @@
 #          three-level factor. Written to finegray_tied.csv.
 # crr is run twice: with its defaults (gtol = 1e-6, maxiter = 10: what users get) and to a tight tolerance
 # (gtol = 1e-9, maxiter = 100), which shows how far crr's default stopping rule is from the optimum.
+# With late entry (data set "delayed", which crr cannot fit) the reference is survival::finegray + coxph:
+#   coxph(Surv(fgstart, fgstop, fgstatus) ~ x1 + x2 + cluster(subject), weights = fgwt, ties = "breslow",
+#         data = finegray(Surv(entry, time, state) ~ ., data, etype = <cause>, id = id))
 # Run from the repository root:  Rscript tests/reference/finegray.R
 # Output: tests/reference/finegray_reference.csv with columns data, cause, fit, term, value
 # (17 significant digits), and finegray_reference_provenance.txt.
@@ -84,7 +87,37 @@ cov <- model.matrix(~ treat + age + stage, data = tied)[, -1]  # reference level
 record("tied", "1", tied$time, tied$status, cov, failcode = 1, cencode = 0)
 record("tied", "2", tied$time, tied$status, cov, failcode = 2, cencode = 0)
 
-# 4. cumulative incidence of promotion on "careers"-shaped start/stop rows (several rows per spell; the
+# 4. late entry (left truncation), which crr cannot fit: survival::finegray's weights (Geskus 2011) and a
+#    weighted Cox model with Breslow ties and a robust variance by subject. Written to finegray_delayed.csv.
+set.seed(31)
+n <- 400
+x1 <- rbinom(n, 1, 0.5)
+x2 <- round(rnorm(n), 2)
+entry <- ifelse(runif(n) < 0.5, 0, sample(1:10, n, replace = TRUE))
+t1 <- rexp(n, 0.05 * exp(0.5 * x1 - 0.3 * x2))
+t2 <- rexp(n, 0.04 * exp(0.2 * x2))
+cens <- runif(n, 5, 40)
+time <- pmin(t1, t2, cens)
+status <- ifelse(time == cens, 0, ifelse(t1 < t2, 1, 2))
+time <- ceiling(time)
+dl <- data.frame(id = seq_len(n), entry = entry, time = time, status = status, x1 = x1, x2 = x2)[time > entry, ]
+write.csv(dl, file.path(here, "finegray_delayed.csv"), row.names = FALSE)
+dl$state <- factor(dl$status, 0:2, labels = c("censor", "one", "two"))
+dl$subject <- dl$id  # finegray drops the id column; a copy names the subject in the expanded rows
+for (k in c("one", "two")) {
+  fgd <- finegray(Surv(entry, time, state) ~ x1 + x2 + subject, data = dl, etype = k, id = id)
+  fit <- coxph(Surv(fgstart, fgstop, fgstatus) ~ x1 + x2 + cluster(subject), weights = fgwt, data = fgd,
+               ties = "breslow", control = coxph.control(eps = 1e-12, iter.max = 50, toler.chol = 1e-15))
+  cause <- if (k == "one") "1" else "2"
+  add("delayed", cause, "finegray", paste0("coef:", names(coef(fit))), unname(coef(fit)))
+  add("delayed", cause, "finegray", paste0("se:", names(coef(fit))), sqrt(diag(fit$var)))
+  add("delayed", cause, "finegray", paste0("naive_se:", names(coef(fit))), sqrt(diag(fit$naive.var)))
+  add("delayed", cause, "finegray", "loglik", fit$loglik[2])
+  add("delayed", cause, "finegray", "loglik_null", fit$loglik[1])
+  add("delayed", cause, "finegray", "n", nrow(dl))
+}
+
+# 5. cumulative incidence of promotion on "careers"-shaped start/stop rows (several rows per spell; the
 #    non-final rows are "censored"): survfit with id = employee_id, so standard errors count people.
 #    a. the six-spell example worked by hand in tests/test_finegray.py; b. 80 simulated spells, each cut into
 #    one to three rows at whole days, two groups, tied times.
@@ -131,5 +164,6 @@ writeLines(c(paste0("# ", R.version$version.string),
              paste0("# cmprsk ", packageVersion("cmprsk"), ", survival ", packageVersion("survival")),
              "# command: Rscript tests/reference/finegray.R (from the repository root)",
              "# data: survival::mgus2 (survival_mgus2.csv), the ?crr example (finegray_crrex.csv),",
-             "#       a tied-times simulation (finegray_tied.csv), careers-shaped rows (finegray_careers_*.csv)"),
+             "#       a tied-times simulation (finegray_tied.csv), late entry (finegray_delayed.csv),",
+             "#       careers-shaped rows (finegray_careers_*.csv)"),
            file.path(here, "finegray_reference_provenance.txt"))
