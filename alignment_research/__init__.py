@@ -92,6 +92,7 @@ _EXPORTS: dict[str, str] = {
     "logrank_test": "retention",
     "person_periods": "retention",
     "restricted_mean_survival": "retention",
+    "fit_finegray": "competing",
     # Models: engagement
     "fit_ols": "engagement",
     "fit_mixed": "engagement",

@@ -1284,6 +1284,31 @@ def _cif_causes(data, event_type, causes, censored):
     return sorted(present - {found[0]}), note
 
 
+def _join_spell_rows(data, *, duration, entry, event_type, group, causes):
+    """Join the consecutive rows of one spell (start/stop rows, e.g. ``careers``) into one row per run.
+
+    A run is rows of one ``employee_id`` (and ``spell``) and one ``group``, each starting where the one
+    before stopped, all but the last censored. The Aalen–Johansen estimate is unchanged, and a person's
+    influence is summed before it is squared, so standard errors count people, as R's
+    ``survfit(..., id = employee_id)``. One-row-per-spell data is returned as it is.
+    """
+    if entry is None or "employee_id" not in data.columns:
+        return data
+    keys = ["employee_id"] + (["spell"] if "spell" in data.columns else [])
+    if not data.duplicated(keys).any():
+        return data
+    run_keys = keys + ([group] if group is not None else [])
+    frame = data.sort_values([*run_keys, entry], kind="stable")
+    same = frame[run_keys].eq(frame[run_keys].shift()).all(axis=1).to_numpy()
+    follows = frame[entry].to_numpy(float) == frame[duration].shift().to_numpy(float)
+    after_censored = ~frame[event_type].astype("string").shift().isin(causes).to_numpy(dtype=bool)
+    run = np.cumsum(~(same & follows & after_censored))
+    runs = frame.groupby(run, sort=False)
+    joined = runs.tail(1).copy()  # the last row of each run: its stop, exit type and group
+    joined[entry] = runs[entry].first().to_numpy()
+    return joined
+
+
 class CIFResult(ModelResult):
     """Cumulative incidence result; ``plot()`` draws the curves by cause."""
 
@@ -1365,6 +1390,10 @@ def cif_table(data, *, duration="exit", entry="entry", event_type="event_type", 
     causes, note = _cif_causes(data, event_type, causes, censored)
     if note is not None:
         warn_caveat(note)
+    joined = _join_spell_rows(data, duration=duration, entry=entry, event_type=event_type, group=group, causes=causes)
+    if joined is not data:
+        data = joined
+        a, b = _survival_times(data, duration=duration, entry=entry, start=None, stop=None)
     etype = data[event_type].astype("string").fillna("").to_numpy(dtype=object)
     if not causes or not np.isin(etype, causes).any():
         raise ModelError(f"No exits of the types {causes} in `{event_type}`; no cumulative incidence to estimate.")
@@ -1430,6 +1459,10 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
     Matches ``survival::survfit(Surv(entry, exit, factor(event_type)) ~ 1, id = employee_id)``
     (its ``pstate``; standard errors are the infinitesimal jackknife as R's
     ``std.err``), with the censoring value as R's first factor level.
+    Start/stop rows (``duration="stop", entry="start"``, e.g. the ``careers``
+    table) work too: the consecutive rows of one ``employee_id`` and ``spell``
+    are joined first, so standard errors count people, as ``survfit(...,
+    id = employee_id)``, and ``n`` counts the joined rows.
     Cause-specific hazards come from :func:`fit_cause_specific`.
 
     Examples
@@ -1451,7 +1484,8 @@ def fit_cif(data, *, duration="exit", entry="entry", event_type="event_type", gr
                        times=at, alpha=alpha, time_unit=time_unit)
     points["term"] = [f"incidence_{m:g}_months" for m in points["time_months"].round(6)]
     table = points[["group", "cause", "term", "estimate", "std_error", "conf_low", "conf_high"]]
-    used = _complete(data, [duration, entry, group])
+    used = _join_spell_rows(_complete(data, [duration, entry, group]), duration=duration, entry=entry,
+                            event_type=event_type, group=group, causes=causes)
     counts = used[event_type].astype("string").value_counts()
     summary = pd.DataFrame([{"n": len(used), **{f"events_{c}": int(counts.get(c, 0))
                                                 for c in sorted(curves["cause"].unique())}}])
