@@ -1202,7 +1202,7 @@ def plot_event_study(table: pd.DataFrame, *, ax=None, **kwargs):
 
 @dataclass(frozen=True, repr=False)
 class ProgramEffectResult(ModelResult):
-    """The effect of a programme: adjusted (trial emulation + matching) and naive estimates.
+    """The effect of a programme: adjusted (trial emulation + matching or weighting) and naive estimates.
 
     ``tidy()`` has one row per ``method`` (``adjusted``, then ``naive``); for
     retention ``exp_estimate`` is the hazard ratio. ``extras`` holds
@@ -1394,7 +1394,8 @@ def _att_weights(trials: pd.DataFrame) -> pd.DataFrame:
     number of enrolling managers (as a matched set's ``1 / k`` weights sum to
     1 per treated manager); a trial without a control gives its enrolling
     managers weight 0 (nothing to compare them with). ``matched_set`` is the
-    trial (the set within which treated and controls are compared).
+    trial (the set within which treated and controls are compared), missing
+    for a row of weight 0, as for an unmatched row of :func:`match_trials`.
     """
     out = trials.copy()
     treated = out["treated"].to_numpy(int) == 1
@@ -1407,7 +1408,7 @@ def _att_weights(trials: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         control_weight = np.where(has_controls, odds / control_odds * n_treated, 0.0)
     out["weight"] = np.where(treated, has_controls.astype(float), control_weight)
-    out["matched_set"] = pd.array(out["trial"].astype(str), dtype="string")
+    out["matched_set"] = pd.array(out["trial"].astype(str).where(out["weight"] > 0), dtype="string")
     return out
 
 

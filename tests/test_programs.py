@@ -656,9 +656,9 @@ def test_ipw_att_weights_by_hand():
     })
     got = _att_weights(trials)
     # trial 1: control odds 0.25 and 1, rescaled to sum to 1 treated; trial 2: one control takes it all;
-    # trial 3: no control, so its treated manager is left out (weight 0); trial 4: 2 treated, odds 1/3 -> 2
+    # trial 3: no control, so its treated manager is left out (weight 0, no set); trial 4: 2 treated, odds 1/3 -> 2
     np.testing.assert_allclose(got["weight"], [1, 0.2, 0.8, 1, 1, 0, 1, 1, 2], rtol=1e-12)
-    assert got["matched_set"].tolist() == ["1", "1", "1", "2", "2", "3", "4", "4", "4"]
+    assert got["matched_set"].fillna("none").tolist() == ["1", "1", "1", "2", "2", "none", "4", "4", "4"]
 
 
 def test_followup_and_intervals_carry_the_design_weight(org):
