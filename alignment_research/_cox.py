@@ -10,6 +10,11 @@ difference matrix times the per-row terms, and every information-matrix term
 that needs per-time second moments folds into one weighted product
 ``X' diag(w) X`` (with ``w`` the per-row sum of the per-time weights over its
 range). Efron ties expand each event time into its ``d`` tied deaths.
+
+Case weights (R's ``coxph(weights=)``, ``agfit4.c``) enter the risk sums as
+``w_i exp(eta_i)``, the log-likelihood and score as ``w_i`` per event, and each
+of an event time's Efron steps as the mean weight of its tied deaths (Breslow:
+their weight sum); the unweighted path (``CoxData.w`` None) is untouched.
 """
 
 from __future__ import annotations
@@ -47,10 +52,30 @@ class CoxData:
     pair_frac: np.ndarray
     rows: np.ndarray  # input row position of each prepared row (rows at risk at no event time are dropped)
     Xd: np.ndarray  # (number of events, p) the rows of X of the events (order of ``deaths``)
+    # case weights (None: unweighted), of the prepared rows; pair_w: weight of each Efron step (Breslow: time)
+    w: np.ndarray | None = None
+    pair_w: np.ndarray | None = None
 
 
-def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
-    """Sort out the risk-set bookkeeping once; nothing here depends on beta."""
+def _pair_weight(cd: CoxData, like: np.ndarray) -> np.ndarray:
+    """The weight of each Efron step (Breslow: event time) in sums over event times.
+
+    Unweighted: 1 per Efron step, ``d`` per Breslow time. With case weights, as
+    R's ``agfit4.c``: the mean weight of the tied deaths per Efron step, their
+    weight sum per Breslow time.
+    """
+    if cd.w is not None:
+        return cd.pair_w
+    return np.ones_like(like) if cd.ties == "efron" else cd.d.astype(float)
+
+
+def prepare(X, start, stop, event, strata=None, ties="efron", weights=None) -> CoxData:
+    """Sort out the risk-set bookkeeping once; nothing here depends on beta.
+
+    ``weights``: positive case weights, one per row (None: unweighted). The
+    covariates are centred on their unweighted means either way (the
+    default profile of ``cox_survival``; centring changes no estimate).
+    """
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
@@ -59,6 +84,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     stop = np.asarray(stop, dtype=float)
     event = np.asarray(event).astype(bool)
     strata = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
+    w = None if weights is None else np.asarray(weights, dtype=float)
     center = X.mean(axis=0)
 
     lo = np.empty(n, dtype=np.int64)
@@ -78,6 +104,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     live = hi > lo
     if not live.all():
         start, stop, event, strata, lo, hi = (v[live] for v in (start, stop, event, strata, lo, hi))
+        w = None if w is None else w[live]
         n = len(lo)
     times = np.concatenate(times_parts) if times_parts else np.empty(0)
     time_strata = np.concatenate(tstrata_parts) if tstrata_parts else np.empty(0, dtype=np.int64)
@@ -87,6 +114,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     keep_idx = np.flatnonzero(live)[order]
     live_order = keep_idx
     start, stop, event, strata, lo, hi = (v[order] for v in (start, stop, event, strata, lo, hi))
+    w = None if w is None else w[order]
     Xc = X[keep_idx]  # one gather of the covariates, then centred in place
     Xc -= center
     rows = np.arange(n)
@@ -107,8 +135,12 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
         pair_frac = np.zeros(m)
     else:  # pragma: no cover - checked by the caller
         raise ValueError(ties)
+    pair_w = None
+    if w is not None:
+        dw = np.bincount(death_j, weights=w[deaths], minlength=m)  # weight sum of the deaths at each time
+        pair_w = dw[pair_j] / d[pair_j] if ties == "efron" else dw
     return CoxData(Xc, center, start, stop, event, strata, times, time_strata, lo, hi, deaths, death_j, d, diff,
-                   ties, pair_j, pair_frac, live_order, Xc[deaths])
+                   ties, pair_j, pair_frac, live_order, Xc[deaths], w, pair_w)
 
 
 def _risk_sums(cd: CoxData, M: np.ndarray) -> np.ndarray:
@@ -147,16 +179,17 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
     eta = X @ beta
     with np.errstate(over="ignore"):
         r = np.exp(eta)
+    rw = r if cd.w is None else r * cd.w  # each row's term in the risk sums
     M = np.empty((X.shape[0], p + 1))
-    M[:, 0] = r
-    np.multiply(X, r[:, None], out=M[:, 1:])
+    M[:, 0] = rw
+    np.multiply(X, rw[:, None], out=M[:, 1:])
     S = _risk_sums(cd, M)
     del M
     S0, S1 = S[:, 0], S[:, 1:]
     dr = cd.deaths
     j = cd.pair_j
     if cd.ties == "efron":
-        rd = r[dr]
+        rd = rw[dr]
         S0d = np.bincount(cd.death_j, weights=rd, minlength=m)
         S1d = np.zeros((m, p))
         for c in range(p):
@@ -164,23 +197,27 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
         f = cd.pair_frac
         denom = S0[j] - f * S0d[j]
         xbar = (S1[j] - f[:, None] * S1d[j]) / denom[:, None]
-        weight = np.ones_like(denom)
     else:
         denom = S0
         xbar = S1 / denom[:, None]
-        weight = cd.d.astype(float)
-    loglik = float(eta[dr].sum() - (weight * np.log(denom)).sum())
+    weight = _pair_weight(cd, denom)
+    if cd.w is None:
+        loglik = float(eta[dr].sum() - (weight * np.log(denom)).sum())
+    else:
+        loglik = float(cd.w[dr] @ eta[dr] - (weight * np.log(denom)).sum())
     if not derivatives:
         return _Eval(loglik, None, None, r, denom, xbar, eta)
-    grad = cd.Xd.sum(axis=0) - (weight[:, None] * xbar).sum(axis=0)
+    Xd_sum = cd.Xd.sum(axis=0) if cd.w is None else cd.w[dr] @ cd.Xd
+    grad = Xd_sum - (weight[:, None] * xbar).sum(axis=0)
     c = np.bincount(j, weights=weight / denom, minlength=m)
-    w = r * _cum_over_range(cd, c)
+    w = rw * _cum_over_range(cd, c)
     info = (X * w[:, None]).T @ X
     info -= (xbar * weight[:, None]).T @ xbar
     if cd.ties == "efron":
-        e = np.bincount(j, weights=cd.pair_frac / denom, minlength=m)
+        frac = cd.pair_frac if cd.w is None else cd.pair_frac * weight
+        e = np.bincount(j, weights=frac / denom, minlength=m)
         Xd = cd.Xd
-        info -= (Xd * (r[dr] * e[cd.death_j])[:, None]).T @ Xd
+        info -= (Xd * (rw[dr] * e[cd.death_j])[:, None]).T @ Xd
     return _Eval(loglik, grad, info, r, denom, xbar, eta)
 
 
@@ -221,7 +258,12 @@ def fit(cd: CoxData, *, beta0=None, max_iter: int = 50, tol: float = 1e-12):
 
 
 def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
-    """Score residuals per row (R's ``residuals(fit, type = "score")``), Efron aware."""
+    """Score residuals per row (R's ``residuals(fit, type = "score")``), Efron aware.
+
+    With case weights these are R's unweighted score residuals (hazard
+    increments from the weighted risk sums, as ``agscore3.c``); multiply by
+    the weights for R's ``weighted = TRUE`` (the robust variance).
+    """
     X = cd.X
     m = len(cd.times)
     p = X.shape[1]
@@ -230,11 +272,12 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
         weight = np.ones_like(ev.denom)
     else:
         weight = cd.d.astype(float)
-    h = np.bincount(j, weights=weight / ev.denom, minlength=m)
+    hw = weight if cd.w is None else cd.pair_w  # weight of each step of the hazard
+    h = np.bincount(j, weights=hw / ev.denom, minlength=m)
     hx = np.zeros((m, p))
     xsum = np.zeros((m, p))
     for c in range(p):
-        hx[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c] / ev.denom, minlength=m)
+        hx[:, c] = np.bincount(j, weights=hw * ev.xbar[:, c] / ev.denom, minlength=m)
         xsum[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c], minlength=m)
     H = _cum_over_range(cd, h)
     # r * (HX - X H), built in place (a few (n, p) arrays fewer than the formula written out)
@@ -248,7 +291,7 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
     xmean = xsum / np.maximum(cd.d, 1)[:, None]
     resid[dr] += cd.Xd - xmean[jd]
     if cd.ties == "efron":
-        f = cd.pair_frac
+        f = cd.pair_frac if cd.w is None else cd.pair_frac * hw
         e = np.bincount(j, weights=f / ev.denom, minlength=m)
         ex = np.zeros((m, p))
         for c in range(p):
@@ -437,6 +480,8 @@ def concordance(cd: CoxData, eta: np.ndarray, *, per_bucket: int | None = None) 
     dr = cd.deaths
     if len(dr) == 0:
         return dict(concordant=0.0, discordant=0.0, tied_x=0.0, concordance=np.nan)
+    if cd.w is not None:
+        return _weighted_concordance(cd, eta)
     # rank the predictor with one sort; a row's rank group holds the rows with an equal predictor
     # (their order inside the group changes no count, so the sort need not be stable)
     order = np.argsort(eta)
@@ -482,14 +527,51 @@ def concordance(cd: CoxData, eta: np.ndarray, *, per_bucket: int | None = None) 
                 concordance=(conc + tx / 2) / total if total > 0 else np.nan)
 
 
-def _bitwise_below(cd: CoxData, rank: np.ndarray, qrank: np.ndarray, m: int):
-    """Rows at risk with a smaller and with a not larger predictor than each death (bitwise count)."""
+def _weighted_concordance(cd: CoxData, eta: np.ndarray) -> dict:
+    """Harrell's concordance with case weights, as R's ``concordancefit``: a pair counts ``w_event * w_other``."""
+    m = len(cd.times)
+    dr = cd.deaths
+    w = cd.w
+    rank = np.unique(eta, return_inverse=True)[1].astype(np.int64).ravel()
+    n_ranks = int(rank.max()) + 1
+    qrank = rank[dr]
+    less, leq = _bitwise_below(cd, rank, qrank, m, weights=w)
+    atrisk = np.cumsum(np.bincount(cd.lo, weights=w, minlength=m + 1)
+                       - np.bincount(cd.hi, weights=w, minlength=m + 1))[:-1][cd.death_j]
+    # remove the tied deaths at the same time (tied on y) from each weighted count
+    order = np.lexsort((qrank, cd.death_j))
+    jj, rr = cd.death_j[order], qrank[order]
+    wd = w[dr][order]
+    cw = np.concatenate([[0.0], np.cumsum(wd)])
+    key = jj.astype(float) * (n_ranks + 1) + rr
+    first = cw[np.searchsorted(jj, jj, side="left")]
+    less_d = cw[np.searchsorted(key, key, side="left")] - first
+    leq_d = cw[np.searchsorted(key, key, side="right")] - first
+    ndead = np.bincount(cd.death_j, weights=w[dr], minlength=m)[jj]
+    less_o = less[order] - less_d
+    leq_o = leq[order] - leq_d
+    tied = leq_o - less_o
+    greater = (atrisk[order] - ndead) - leq_o
+    conc, disc, tx = wd @ less_o, wd @ greater, wd @ tied
+    total = conc + disc + tx
+    return dict(concordant=conc, discordant=disc, tied_x=tx,
+                concordance=(conc + tx / 2) / total if total > 0 else np.nan)
+
+
+def _bitwise_below(cd: CoxData, rank: np.ndarray, qrank: np.ndarray, m: int, weights=None):
+    """Rows at risk with a smaller and with a not larger predictor than each death (bitwise count).
+
+    With ``weights`` the rows' weights are summed instead of counted.
+    """
     # points: (lo, +1) and (hi, -1), counted when time index <= j; both sit at the row's rank
     live = np.flatnonzero(cd.hi > cd.lo)  # rows at risk at one event time at least
     live = live[np.argsort(rank[live], kind="stable")]
     nl = len(live)
     pt_time = np.concatenate([cd.lo[live], cd.hi[live]])
-    pt_sign = np.concatenate([np.ones(nl), -np.ones(nl)])
+    if weights is None:
+        pt_sign = np.concatenate([np.ones(nl), -np.ones(nl)])
+    else:
+        pt_sign = np.concatenate([weights[live], -weights[live]])
     pt_rank = np.concatenate([rank[live], rank[live]])
     o = np.argsort(pt_rank, kind="stable")
     pt_time, pt_sign, pt_rank = pt_time[o], pt_sign[o], pt_rank[o]
@@ -622,7 +704,7 @@ def baseline_hazard(cd: CoxData, ev: _Eval) -> tuple[np.ndarray, np.ndarray, np.
     """
     m = len(cd.times)
     j = cd.pair_j
-    weight = np.ones(len(j)) if cd.ties == "efron" else cd.d.astype(float)
+    weight = _pair_weight(cd, np.ones(len(j)))
     inv = weight / ev.denom
     hazard = np.bincount(j, weights=inv, minlength=m)
     variance = np.bincount(j, weights=inv / ev.denom, minlength=m)

@@ -200,7 +200,7 @@ def _term_map(formula: str, columns) -> dict:
 
 
 def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, event="event", cluster=None,
-            strata=None, ties="efron", alpha=0.05) -> CoxResult:
+            strata=None, ties="efron", alpha=0.05, weights=None) -> CoxResult:
     """Fit a Cox proportional-hazards model of voluntary exit.
 
     Works on the ``intervals`` table (``start``/``stop``: time-varying
@@ -226,6 +226,10 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times (R's default is Efron).
     {alpha}
+    weights : str, optional
+        Column of case weights (e.g. matching or inverse-probability
+        weights): non-negative, no missing values; rows weighted 0 are left
+        out. The fit is then R's ``coxph(weights = )`` (see Notes).
 
     Returns
     -------
@@ -234,7 +238,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (log hazard
         ratios and hazard ratios). ``glance()``: ``n, n_subjects, events,
         log_likelihood, log_likelihood_null, aic, concordance, cov_type,
-        n_clusters, formula``. ``outcome`` is ``"voluntary exit"`` for the
+        n_clusters, formula`` (and ``weights``, the column's name, for a
+        weighted fit). ``outcome`` is ``"voluntary exit"`` for the
         default ``event`` column (else the column's name in words),
         ``measure`` ``"hazard ratio"``, ``time_unit`` ``"days"``.
 
@@ -243,7 +248,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     ModelError
         Unknown columns, a malformed formula, infinite values, no events,
         empty intervals, a covariate without variance, collinear covariates,
-        or ``cluster`` with fewer than 2 clusters.
+        ``cluster`` with fewer than 2 clusters, or a negative, missing or
+        non-finite weight (named by row).
 
     Warns
     -----
@@ -268,6 +274,19 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     R's default ``na.action``); ``glance()["n"]`` counts the rows used.
     Tests hold coefficients and standard errors to 1e-8 relative of R's.
 
+    With ``weights`` it matches ``coxph(..., weights = w)``: weighted risk
+    sums, log-likelihood and score; tied deaths (Efron) each carry their
+    mean weight. The reported variance follows R's default: with
+    ``cluster``, the sandwich over cluster sums of the *weighted* score
+    residuals; without it, that sandwich with every row its own cluster
+    when some weight is not a whole number (R's ``robust = TRUE``), else
+    the model-based one (whole-number weights are frequency weights: the
+    fit equals the one on rows repeated that many times). Concordance
+    counts each (event, at-risk row) pair with the product of their
+    weights, as R's ``concordance()``; ``events`` counts event rows
+    (unweighted, as R's ``nevent``). R refuses zero weights; here those
+    rows are left out, which is R's fit on the other rows.
+
     Examples
     --------
     >>> import alignment_research as ar
@@ -282,8 +301,11 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         raise ModelError(f"The value for `ties` must be one of ['efron', 'breslow'], but {ties!r} was passed.")
     _z(alpha)
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
+    if weights is not None:
+        data = _positive_weight_rows(data, weights)
     data, X, (a, b, ev) = _cox_rows(data, formula, duration=duration, entry=entry, start=start, stop=stop,
-                                    event=event, other=[cluster, *strata_cols])
+                                    event=event, other=[cluster, *strata_cols, weights])
+    w = None if weights is None else data[weights].to_numpy(float)
     columns = list(X.columns)
     Xv = X.to_numpy(float)
     _check_collinear(Xv, columns)
@@ -293,9 +315,13 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     strata_codes = None
     if strata_cols:
         strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
-    cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties)
+    cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties, weights=w)
     beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
     naive, var, cov_type, n_clusters = _cox_variance(cd, evaluation, cluster_ids, cluster)
+    if w is not None and cluster is None and (w != np.floor(w)).any():
+        # R's default for non-integer weights: robust, each row its own cluster
+        naive, var, cov_type, _ = _cox_variance(cd, evaluation, np.arange(len(w)), "row")
+        cov_type = "robust (non-integer weights)"
     with np.errstate(invalid="ignore"):  # a diverging fit (caveat below) can leave no finite variance
         se = np.sqrt(np.diag(var))
         naive_se = np.sqrt(np.diag(naive))
@@ -317,10 +343,27 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         "n_clusters": n_clusters,
         "formula": formula,
     }])
+    if weights is not None:
+        summary["weights"] = weights
     model = CoxFit(cd, beta, evaluation, var, naive, columns, _term_map(formula, columns), loglik0, iterations,
                    converged, (a, b, ev))
     return CoxResult("cox", table, summary, model, {"concordance": conc}, caveats, alpha=alpha,
                      outcome=_outcome(event), scale="ratio", time_unit=_TIME_UNIT, measure="hazard ratio")
+
+
+def _positive_weight_rows(data: pd.DataFrame, weights: str) -> pd.DataFrame:
+    """Check the case-weight column (numeric, finite, >= 0, none missing) and drop the rows weighted 0."""
+    check_columns(data, [weights], what="The data")
+    values = pd.to_numeric(data[weights], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ModelError(
+            f"Weights column {weights!r}, row {data.index[i]!r}: value {data[weights].iloc[i]!r} is not a "
+            f"non-negative number (rule: case weights are finite and >= 0, none missing; {int(bad.sum())} "
+            "row(s) break it). Fill or drop those rows first."
+        )
+    return data[values > 0]
 
 
 def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
@@ -398,6 +441,8 @@ def _cox_variance(cd, evaluation, cluster_ids, cluster):
         return naive, naive, "model-based", np.nan
     codes = cluster_ids[cd.rows]
     resid = _cox.score_residuals(cd, evaluation)
+    if cd.w is not None:  # R's dfbeta residuals of a weighted fit are the weighted score residuals
+        resid *= cd.w[:, None]
     B = _cox.cluster_sum(resid, codes) @ naive  # sum within clusters first: (clusters, p) rows to multiply
     return naive, B.T @ B, f"cluster: {cluster}", int(cluster_ids.max()) + 1
 
@@ -533,6 +578,9 @@ def _cause_first(frame: pd.DataFrame) -> pd.DataFrame:
 def _ph_tables(fit: CoxFit, transform: str, alpha: float):
     """The per-term and global tests, the one-row global summary and the scaled residuals of one Cox fit."""
     cd, ev = fit.data, fit.evaluation
+    if cd.w is not None:
+        raise ModelError("ph_test does not handle a weighted Cox fit (`weights=`) yet; test proportional hazards "
+                         "on the unweighted fit, or check the residuals of the weighted one by hand.")
     p = len(fit.beta)
     stop_d = cd.stop[cd.deaths]
     if transform == "km":
@@ -2043,6 +2091,11 @@ def cox_survival(result, newdata=None, *, times=None, alpha=None) -> pd.DataFram
     cluster-robust fit the coefficient part of the variance uses the fit's
     robust covariance, as R's ``survfit`` does (held to 1e-6 on ``heart``
     with ``cluster(id)``); the baseline-hazard part stays model-based.
+    A weighted fit (``weights=``) gives R's curve of ``coxph(..., weights =
+    w)`` (weighted risk sums, each Efron step weighted by the mean weight of
+    the tied deaths; held to 1e-8 on ``heart``); ``at_risk`` and ``events``
+    still count rows, where R's ``n.risk``/``n.event`` sum the weights. The
+    default profile is the unweighted covariate means.
 
     Examples
     --------
