@@ -103,10 +103,9 @@ class _Family:
             return w, w * (1.0 - 2.0 * mu)
         return mu, mu
 
-    def deviance(self, y, mu) -> float:
+    def deviance(self, y, eta, mu) -> float:
         """The conditional deviance against the saturated model (R's ``deviance(glmer_fit)``)."""
-        if self.name == "binomial":
-            eta = np.log(mu) - np.log1p(-mu)
+        if self.name == "binomial":  # a 0/1 outcome: the saturated log-likelihood is 0
             return float(np.sum(self.unit(eta, y, mu)))
         with np.errstate(divide="ignore", invalid="ignore"):
             ylog = np.where(y > 0, y * np.log(y / mu), 0.0)
@@ -205,7 +204,7 @@ class _Problem:
         S = self._gsum(w)
         Sx = np.asarray(self.ind @ (self.X * w[:, None]))
         info = self.X.T @ (self.X * w[:, None]) - (Sx * (theta * theta / (1.0 + theta * theta * S))[:, None]).T @ Sx
-        return np.linalg.inv(info)
+        return np.linalg.pinv(info)  # pinv: a separated fit leaves it (near) singular
 
 
 def _glm_start(X, y, family: str) -> tuple[np.ndarray, bool]:
@@ -316,7 +315,7 @@ def fit_glmm_laplace(X: np.ndarray, y: np.ndarray, groups, *, family: str = "bin
     converged = bool(np.all(np.isfinite(z)) and np.max(np.abs(free)) < 1e-5 * scale)
     return GLMMFit(
         beta=beta, cov_beta=cov, cov_beta_rx=cov_rx, theta=theta, log_likelihood=-0.5 * value,
-        laplace_deviance=value, deviance=prob.family.deviance(y, mu), family=family, n=len(y), n_groups=G,
+        laplace_deviance=value, deviance=prob.family.deviance(y, eta, mu), family=family, n=len(y), n_groups=G,
         ranef=theta * u, group_labels=np.asarray(labels), codes=codes, fitted=mu, converged=converged,
         boundary=boundary, cov_source=source, gradient=grad, n_eval=prob.n_eval, start=start,
         separated=separated,
