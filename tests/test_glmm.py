@@ -245,3 +245,15 @@ def test_fixed_effects_are_recovered_over_50_seeds():
         bias = np.mean([r["estimate"][term] for r in runs]) - truth
         assert abs(bias) < 0.1, (term, bias)
     assert abs(np.mean([r["sd"] for r in runs]) - TRUE_SD) < 0.1
+
+
+def test_runs_on_the_cycles_table(tiny_clean):
+    """The analysis table the issue names: an exit in the next cycle, with the manager's intercept."""
+    cycles = tiny_clean.analysis.cycles
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ar.StatisticalWarning)
+        res = ar.fit_glmm(cycles, "left_next_cycle ~ alignment_cascade + C(cycle)", groups="manager_id")
+    used = cycles.dropna(subset=["left_next_cycle", "alignment_cascade", "cycle", "manager_id"])
+    g = res.glance().iloc[0]
+    assert g["n"] == len(used) and g["n_groups"] == used["manager_id"].nunique()
+    assert g["converged"] and np.isfinite(res.tidy()["std_error"]).all()
