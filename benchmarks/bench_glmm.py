@@ -64,11 +64,12 @@ R_SCRIPT = r"""
 suppressPackageStartupMessages(library(lme4))
 args <- commandArgs(TRUE)
 d <- read.csv(args[1]); d$job_level <- factor(d$job_level); d$manager_id <- factor(d$manager_id)
-reps <- as.integer(args[3]); times <- numeric(reps); mem <- numeric(reps)
+reps <- as.integer(args[3]); times <- numeric(reps); mem <- numeric(reps); warns <- character()
+keep <- function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") }
 for (i in seq_len(reps)) {
   invisible(gc(reset = TRUE))
   t0 <- proc.time()[["elapsed"]]
-  fit <- glmer(FORMULA, data = d, family = binomial)
+  fit <- withCallingHandlers(glmer(FORMULA, data = d, family = binomial), warning = keep)
   times[i] <- proc.time()[["elapsed"]] - t0
   g <- gc(); mem[i] <- sum(g[, ncol(g)])  # "max used" (Mb) since the reset
 }
@@ -77,8 +78,9 @@ out <- rbind(data.frame(term = names(b), estimate = b, std_error = se),
              data.frame(term = paste0("var_", vc$grp), estimate = vc$vcov, std_error = NA),
              data.frame(term = "log_likelihood", estimate = as.numeric(logLik(fit)), std_error = NA))
 write.csv(out, args[2], row.names = FALSE)
-cat(sprintf("R_TIMES %s\nR_MEM_MB %s\nR_VERSION %s lme4 %s\n", paste(times, collapse = ","), max(mem),
-            R.version.string, packageVersion("lme4")))
+cat(sprintf("R_TIMES %s\nR_MEM_MB %s\nR_VERSION %s lme4 %s\nR_WARNINGS %s\n", paste(times, collapse = ","),
+            max(mem), R.version.string, packageVersion("lme4"),
+            gsub("\\s+", " ", paste(c(unique(warns), "-")[1], collapse = ""))))
 """.replace("FORMULA", R_FORMULA)
 
 
@@ -140,6 +142,9 @@ def main(argv=None) -> None:
                          fmt_runs(r_times), f"{theirs / ours:.1f}", f"{float(info['R_MEM_MB']):.0f} (R gc max used)",
                          f"fixed effects {d_est:.1e}, std errors {d_se:.1e}, variance {d_vc:.1e}; "
                          f"logLik ours - glmer {d_ll:+.1e}"])
+            if info.get("R_WARNINGS", "-").strip() != "-":
+                notes.append(f"**glmer warned**: {info['R_WARNINGS'].strip()} (its standard errors then come from "
+                             "a finite-difference Hessian that may be unusable).")
     section(
         f"Logistic mixed model ({n_employees:,} employees)",
         f"Laplace fit of `{R_FORMULA}` (binomial) on {len(data):,} rows ({n_mgr:,} managers), median of "
