@@ -99,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "fit_within": "engagement",
     "fit_ordinal": "engagement",
     "fit_logit": "engagement",
+    "fit_glmm": "engagement",
     "fit_mediation": "engagement",
     "driver_analysis": "engagement",
     "cycle_engagement": "engagement",

@@ -29,12 +29,14 @@ __all__ = [
     "fit_within",
     "fit_ordinal",
     "fit_logit",
+    "fit_glmm",
     "fit_mediation",
     "driver_analysis",
     "cycle_engagement",
     "plot_drivers",
     "RegressionResult",
     "MixedResult",
+    "GLMMResult",
     "OrdinalResult",
     "MediationResult",
     "DriverResult",
@@ -1676,6 +1678,186 @@ def cycle_engagement(cycles: pd.DataFrame, survey_panel: pd.DataFrame, config, *
     merged.index.name = cycles.index.name
     merged["n_responses"] = merged["n_responses"].fillna(0).astype(int)
     return merged.drop(columns="_cycle")
+
+
+# --------------------------------------------------------------------------- generalised linear mixed model
+
+
+@dataclass(frozen=True, repr=False)
+class GLMMResult(MixedResult):
+    """A fitted logistic (or Poisson) mixed model with a random intercept per group.
+
+    ``tidy()`` holds log odds (log rate) ratios with the ratios in ``exp_*``;
+    ``random_effects`` the conditional modes of the group intercepts (on the
+    link scale); ``glance()`` the variance of the intercepts, the Laplace
+    log-likelihood and the fit flags.
+
+    Attributes
+    ----------
+    family : str
+        ``"binomial"`` or ``"poisson"``.
+    """
+
+    family: str = "binomial"
+
+
+_GLMM_FAMILIES = {"binomial": ("logit", "odds ratio"), "poisson": ("log", "rate ratio")}
+
+
+def fit_glmm(
+    data: pd.DataFrame, formula: str, *, groups: str, family: str = "binomial", alpha: float = 0.05
+) -> GLMMResult:
+    """Fit a logistic (or Poisson) mixed model with a random intercept per group (e.g. per manager).
+
+    The binary-outcome counterpart of :func:`fit_mixed`: people in one team
+    share their manager's intercept, e.g. ``left_within_year ~ alignment_cascade
+    + manager_program + (1 | manager_id)``. Estimates are conditional on the
+    team (a log odds ratio within a typical team), not population averages.
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ right-hand side"``: a 0/1 (or boolean) outcome for
+        ``family="binomial"``, a count for ``family="poisson"``; e.g.
+        ``"left_next_cycle ~ alignment_cascade + C(job_level)"``.
+    groups : str
+        Column whose levels get a random intercept (usually ``"manager_id"``).
+    family : {"binomial", "poisson"}, default "binomial"
+        Logit link for a 0/1 outcome; log link for a non-negative integer count.
+    {alpha}
+
+    Returns
+    -------
+    GLMMResult
+        ``tidy()``: ``term, estimate`` (log odds or log rate ratio), ``std_error,
+        statistic, p_value, conf_low, conf_high, exp_estimate, exp_conf_low,
+        exp_conf_high`` (the ratios) and ``std_estimate`` (per SD of a continuous
+        covariate); z tests, as ``summary(glmer(...))``. ``glance()``: ``n,
+        events`` (binomial: rows with 1; poisson: the total count), ``n_groups,
+        var_<groups>, sd_<groups>, log_likelihood, aic, bic, deviance,
+        converged, boundary, method`` ("Laplace"), ``family, cov_type, formula``.
+        ``random_effects``: ``group, estimate`` (conditional modes, link scale).
+        ``extras["std_error_rx"]``: ``term, std_error_rx`` (lme4's
+        ``vcov(fit, use.hessian = FALSE)``).
+
+    Raises
+    ------
+    ModelError
+        Unknown column or family, an outcome that is not 0/1 (binomial) or a
+        non-negative integer (poisson), a covariate that does not vary, fewer
+        than 2 groups, or a variance that is not identified (every group has
+        one row).
+
+    Warns
+    -----
+    StatisticalWarning
+        The intercept variance is estimated at zero (a boundary fit, as lme4's
+        "singular"), the optimiser did not converge, the variance is barely
+        identified, or a term separates the outcome (the caveat of
+        :func:`fit_logit`); each is kept in the result's ``caveats``.
+
+    See Also
+    --------
+    fit_logit : the same model without team intercepts (clustered errors instead).
+    fit_mixed : a continuous outcome.
+
+    Notes
+    -----
+    The Laplace approximation of ``lme4::glmer(y ~ x + (1 | manager_id),
+    family = binomial)`` (``nAGQ = 1``): the deviance over the intercept's
+    standard deviation and the fixed effects is minimised jointly (glmer's
+    second stage), with every team's conditional mode found by a vectorised
+    Newton step per team, so each evaluation costs O(N) (``_glmm.py``).
+    Standard errors are lme4's default ``vcov``: the fixed-effects block of
+    twice the inverse Hessian of the deviance over (sd, fixed effects); on the
+    boundary, lme4's ``RX``-based form. Against glmer run with tight optimiser
+    tolerances, estimates, standard errors, the variance and ``logLik`` agree
+    to about 1e-6 relative; glmer's defaults stop earlier (differences up to
+    about 1e-3 in estimates and 1e-2 in standard errors are glmer's stopping
+    error, not ours). ``deviance`` is glmer's ``deviance()``: the conditional
+    deviance at the modes; ``log_likelihood`` is the Laplace one, with every
+    constant, as ``logLik``. ``aic``/``bic`` count the fixed effects and the variance.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, alignment_research as ar
+    >>> rng = np.random.default_rng(0)
+    >>> team = np.repeat(np.arange(40), 25)
+    >>> x = rng.normal(size=1000)
+    >>> eta = -1 + 0.5 * x + rng.normal(0, 0.8, 40)[team]
+    >>> d = pd.DataFrame({"left": rng.binomial(1, 1 / (1 + np.exp(-eta))), "x": x, "manager_id": team})
+    >>> res = ar.fit_glmm(d, "left ~ x", groups="manager_id")
+    >>> round(float(res.tidy()["estimate"].iloc[1]), 2), bool(res.glance()["converged"].iloc[0])
+    (0.55, True)
+    """
+    from ._glmm import fit_glmm_laplace  # deferred: scipy's optimiser and sparse matrices load on the first GLMM fit
+
+    if family not in _GLMM_FAMILIES:
+        raise ModelError(f"The value for `family` must be one of {list(_GLMM_FAMILIES)}, but {family!r} was passed.")
+    if not isinstance(groups, str):
+        raise ModelError(f"`groups` must be one column name (e.g. 'manager_id'), but {groups!r} was passed.")
+    link, measure = _GLMM_FAMILIES[family]
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[groups], binary=family == "binomial")
+    if family == "poisson" and (np.any(y < 0) or np.any(y != np.round(y))):
+        raise ModelError(f"The outcome {lhs!r} must be a non-negative whole-number count for family='poisson'; "
+                         f"found values such as {sorted(set(y[(y < 0) | (y != np.round(y))]))[:4]}.")
+    n_groups = sub[groups].nunique()
+    if n_groups < 2:
+        raise ModelError(f"A random intercept for {groups!r} needs at least 2 groups; found {n_groups}.")
+    caveats = check_variance_components(sub, groups)
+    fit = fit_glmm_laplace(X.to_numpy(float), y, sub[groups].to_numpy(), family=family)
+    se = np.sqrt(np.diag(fit.cov_beta))
+    slopes = [i for i, c in enumerate(X.columns) if c != "Intercept"]
+    model_name = f"{'logistic' if family == 'binomial' else 'Poisson'} mixed model {formula!r}"
+    if family == "binomial":
+        caveats += check_estimates(
+            X.columns[slopes], fit.beta[slopes], se[slopes], model=model_name, X=X.iloc[:, slopes], y=y,
+            kind="binary", converged=not fit.separated,
+        )
+    if fit.boundary:
+        caveats.append(warn_caveat(
+            f"The random-intercept variance of {groups!r} is estimated at zero (a singular fit, as lme4 reports): "
+            "the groups add nothing beyond the fixed effects, and the fixed effects equal fit_logit's. Report the "
+            "between-group variance as about 0. Flagged in glance()['boundary']."
+        ))
+    if not fit.converged:
+        caveats.append(warn_caveat(
+            f"The Laplace fit of the {model_name} did not converge (largest gradient of the deviance "
+            f"{float(np.max(np.abs(fit.gradient))):.2g}); its estimates may not be the optimum. Simplify the model "
+            "or check for a category without events."
+        ))
+    table = tidy_table(X.columns, fit.beta, se, alpha=alpha, ratio=True, std_estimate=_std_estimates(X, fit.beta))
+    k = X.shape[1] + 1
+    stats = pd.DataFrame([{
+        "n": len(y),
+        "events": int(y.sum()),
+        "n_groups": int(n_groups),
+        f"var_{groups}": fit.variance,
+        f"sd_{groups}": fit.theta,
+        "log_likelihood": fit.log_likelihood,
+        "aic": -2 * fit.log_likelihood + 2 * k,
+        "bic": -2 * fit.log_likelihood + np.log(len(y)) * k,
+        "deviance": fit.deviance,
+        "converged": bool(fit.converged),
+        "boundary": bool(fit.boundary),
+        "method": "Laplace",
+        "family": family,
+        "cov_type": f"random intercept: {groups}",
+        "formula": formula,
+    }])
+    rx = pd.DataFrame({"term": list(X.columns), "std_error_rx": np.sqrt(np.diag(fit.cov_beta_rx))})
+    return GLMMResult(
+        name="glmm", table=table, stats=stats, alpha=alpha, outcome=_outcome_words(lhs), scale="ratio",
+        measure=measure, formula=formula,
+        design_info=info if family == "binomial" else None,  # predictions on the log scale are not implemented
+        params=np.asarray(fit.beta, float), cov_params=np.asarray(fit.cov_beta, float), link=link,
+        model=fit, caveats=caveats, extras={"std_error_rx": rx},
+        random_effects=pd.DataFrame({"group": fit.group_labels, "estimate": fit.ranef}), family=family,
+    )
+
+
+fill_doc(fit_glmm)
 
 
 # Shared parameter text (seaborn's docstring pattern).
