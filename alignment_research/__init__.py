@@ -90,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "logrank_test": "retention",
     "person_periods": "retention",
     "restricted_mean_survival": "retention",
+    "retention_sensitivity": "retention",
     # Models: engagement
     "fit_ols": "engagement",
     "fit_mixed": "engagement",
@@ -103,6 +104,7 @@ _EXPORTS: dict[str, str] = {
     "marginal_effects": "postestimation",
     "adjust_pvalues": "postestimation",
     "effect_by_group": "postestimation",
+    "compare_models": "comparison",
     # Models: programme effects
     "program_trials": "programs",
     "fit_propensity": "programs",

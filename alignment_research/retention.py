@@ -202,7 +202,7 @@ def _term_map(formula: str, columns) -> dict:
 
 
 def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, event="event", cluster=None,
-            strata=None, ties="efron", alpha=0.05) -> CoxResult:
+            strata=None, ties="efron", alpha=0.05, frailty=None) -> CoxResult:
     """Fit a Cox proportional-hazards model of voluntary exit.
 
     Works on the ``intervals`` table (``start``/``stop``: time-varying
@@ -228,6 +228,15 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     ties : {"efron", "breslow"}, default "efron"
         Handling of tied event times (R's default is Efron).
     {alpha}
+    frailty : str, optional
+        Column whose groups (e.g. ``"manager_id"``) share a gamma frailty: a
+        random effect on the hazard, fitted by penalised partial likelihood
+        with its variance chosen by the integrated likelihood, as
+        ``coxph(... + frailty(manager_id))``. ``glance()`` then adds
+        ``theta`` (the frailty variance), ``log_likelihood_integrated``,
+        ``n_groups``, and ``n_params`` is the effective degrees of freedom;
+        ``extras["frailty"]`` holds the groups' log frailties. Not with
+        ``cluster`` (the frailty models the clusters) or ``strata``.
 
     Returns
     -------
@@ -235,8 +244,9 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         ``tidy()``: ``term, estimate, std_error, statistic, p_value, conf_low,
         conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (log hazard
         ratios and hazard ratios). ``glance()``: ``n, n_subjects, events,
-        log_likelihood, log_likelihood_null, aic, concordance, cov_type,
-        n_clusters, formula``. ``outcome`` is ``"voluntary exit"`` for the
+        log_likelihood, log_likelihood_null, aic, bic, n_params, concordance,
+        cov_type, n_clusters, formula`` (``bic`` as R's ``BIC(coxph)``, with
+        the number of events as the sample size). ``outcome`` is ``"voluntary exit"`` for the
         default ``event`` column (else the column's name in words),
         ``measure`` ``"hazard ratio"``, ``time_unit`` ``"days"``.
 
@@ -283,6 +293,9 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     if ties not in ("efron", "breslow"):
         raise ModelError(f"The value for `ties` must be one of ['efron', 'breslow'], but {ties!r} was passed.")
     _z(alpha)
+    if frailty is not None:
+        return _fit_frailty_cox(data, formula, duration=duration, entry=entry, start=start, stop=stop,
+                                event=event, cluster=cluster, strata=strata, ties=ties, alpha=alpha, frailty=frailty)
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
     data, X, (a, b, ev) = _cox_rows(data, formula, duration=duration, entry=entry, start=start, stop=stop,
                                     event=event, other=[cluster, *strata_cols])
@@ -314,6 +327,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
         "log_likelihood": evaluation.loglik,
         "log_likelihood_null": loglik0,
         "aic": -2 * evaluation.loglik + 2 * len(beta),
+        "bic": -2 * evaluation.loglik + np.log(int(ev.sum())) * len(beta),  # R's BIC(coxph): n = events
+        "n_params": len(beta),
         "concordance": conc["concordance"],
         "cov_type": cov_type,
         "n_clusters": n_clusters,
@@ -405,6 +420,108 @@ def _cox_variance(cd, evaluation, cluster_ids, cluster):
 
 
 fill_doc(fit_cox)
+
+
+#: Search range of log(theta) for the frailty variance; below the lower end the frailty counts as absent.
+_LOG_THETA_RANGE = (np.log(1e-8), np.log(100.0))
+
+
+def _fit_frailty_cox(data, formula, *, duration, entry, start, stop, event, cluster, strata, ties, alpha,
+                     frailty) -> CoxResult:
+    """``fit_cox(..., frailty=group)``: a shared gamma frailty, R's ``coxph(... + frailty(group))``."""
+    from scipy.optimize import minimize_scalar  # deferred: only the frailty variance search needs it
+
+    if cluster is not None or strata is not None:
+        raise ModelError("`frailty` models the groups itself: drop `cluster` and `strata` from a frailty fit "
+                         "(compare the three with retention_sensitivity).")
+    data, X, (a, b, ev) = _cox_rows(data, formula, duration=duration, entry=entry, start=start, stop=stop,
+                                    event=event, other=[frailty])
+    columns = list(X.columns)
+    Xv = X.to_numpy(float)
+    _check_collinear(Xv, columns)
+    codes, labels = pd.factorize(data[frailty], sort=True)
+    G = len(labels)
+    if G < 2:
+        raise ModelError(f"A frailty needs at least 2 groups in `{frailty}`; found {G} in the rows used.")
+    p = Xv.shape[1]
+    if len(Xv) * (p + G) > 5e7:
+        raise ModelError(f"A frailty over {G} groups of {len(Xv)} rows is too large for the dense engine; "
+                         f"use strata={frailty!r} or cluster={frailty!r} instead.")
+    design = np.zeros((len(Xv), p + G))
+    design[:, :p] = Xv
+    design[np.arange(len(Xv)), p + codes] = 1.0
+    cd = _cox.prepare(design, a, b, ev, ties=ties)
+    group_events = np.bincount(codes, weights=ev.astype(float), minlength=G)
+    sparse = G > 5  # R's frailty.gamma default: sparse (diagonal) frailty block with more than 5 groups
+    warm = {"coef": None}
+
+    def at(log_theta):
+        fit = _cox.fit_gamma_frailty(cd, p, float(np.exp(log_theta)), group_events, init=warm["coef"],
+                                     sparse=sparse)
+        warm["coef"] = fit.coef
+        return fit
+
+    search = minimize_scalar(lambda lt: -at(lt).integrated, bounds=_LOG_THETA_RANGE, method="bounded",
+                             options={"xatol": 1e-6})
+    log_theta = float(search.x)
+    plain = _cox.fit(_cox.prepare(Xv, a, b, ev, ties=ties))
+    fit = at(log_theta)
+    caveats = []
+    if fit.integrated <= plain[1].loglik or log_theta <= _LOG_THETA_RANGE[0] + 1e-3:
+        theta = 0.0  # the integrated likelihood is highest without a frailty: the plain Cox fit
+        caveats.append(warn_caveat(
+            f"The frailty variance of {frailty!r} is estimated at zero: the groups add no variation in the "
+            "hazard beyond the covariates, and the frailty fit is the plain Cox fit."
+        ))
+        beta, evaluation = plain[0], plain[1]
+        var = np.linalg.inv(evaluation.info)
+        coef_w = np.zeros(G)
+        df = float(p)
+        integrated = evaluation.loglik
+        converged = plain[4]
+        penalty = 0.0
+    else:
+        theta = float(np.exp(log_theta))
+        beta, coef_w, evaluation = fit.coef[:p], fit.coef[p:], fit.evaluation
+        hinv = np.linalg.inv(fit.info)
+        var = hinv[:p, :p]
+        # effective degrees of freedom as R's coxpenal.df: the frailty term G - tr(A P), each fixed term
+        # tr(C_tt^-1 V2_tt) with C = H^-1 of the fixed effects, V2 = C - B' P B, P the penalty's second derivatives
+        pen = np.exp(coef_w) / theta
+        B = hinv[p:, :p]
+        var2 = var - B.T @ (pen[:, None] * B)
+        df = G - float(np.sum(np.diag(hinv)[p:] * pen))
+        for idx in _term_map(formula, columns).values():
+            df += float(np.trace(np.linalg.solve(var[np.ix_(idx, idx)], var2[np.ix_(idx, idx)])))
+        integrated = fit.integrated
+        converged = fit.converged and bool(search.success)
+        penalty = fit.penalty
+    if not converged:
+        caveats.append(warn_caveat(f"The frailty fit of {formula!r} did not converge; read its estimates with care."))
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.diag(var))
+    table = tidy_table(columns, beta, se, alpha=alpha, ratio=True)
+    conc = _cox.concordance(cd, evaluation.eta)
+    summary = pd.DataFrame([{
+        "n": len(data),
+        "n_subjects": _subject_count(data),
+        "events": int(ev.sum()),
+        "log_likelihood": evaluation.loglik,
+        "log_likelihood_null": _cox.evaluate(cd, np.zeros(p + G), derivatives=False).loglik,
+        "log_likelihood_integrated": integrated,
+        "aic": -2 * evaluation.loglik + 2 * df,
+        "bic": -2 * evaluation.loglik + np.log(int(ev.sum())) * df,
+        "n_params": df,
+        "theta": theta,
+        "penalty": penalty,
+        "n_groups": G,
+        "concordance": conc["concordance"],
+        "cov_type": f"gamma frailty: {frailty}",
+        "formula": formula,
+    }])
+    frail = pd.DataFrame({"group": labels, "log_frailty": coef_w, "events": group_events.astype(int)})
+    return CoxResult("cox", table, summary, None, {"frailty": frail, "concordance": conc}, caveats, alpha=alpha,
+                     outcome=_outcome(event), scale="ratio", time_unit=_TIME_UNIT, measure="hazard ratio")
 
 
 # --------------------------------------------------------------------------- PH test
