@@ -659,8 +659,44 @@ def gamma_correction(d: np.ndarray, nu: float) -> float:
     return float(np.sum(d + nu * np.log(nu) - (nu + d) * np.log(nu + d) + gammaln(nu + d) - gammaln(nu)))
 
 
-def fit_gamma_frailty(cd: CoxData, n_fixed: int, theta: float, group_events: np.ndarray, *, init=None,
-                      sparse: bool = True, max_iter: int = 100, tol: float = 1e-13) -> PenalisedFit:
+def evaluate_grouped(cd: CoxData, coef: np.ndarray, n_fixed: int, codes: np.ndarray) -> _Eval:
+    """:func:`evaluate` when the columns after ``n_fixed`` are (centred) indicators of the groups ``codes``.
+
+    The same numbers, but the weighted product ``X' diag(w) X`` is built from
+    per-group sums instead of a dense product over every indicator column
+    (``codes``: the group of each input row, as given to :func:`prepare`).
+    """
+    with np.errstate(all="ignore"):
+        ev = _evaluate(cd, coef, False)
+    X, p = cd.X, n_fixed
+    m = len(cd.times)
+    j = cd.pair_j
+    weight = np.ones_like(ev.denom) if cd.ties == "efron" else cd.d.astype(float)
+    grad = cd.Xd.sum(axis=0) - (weight[:, None] * ev.xbar).sum(axis=0)
+    c = np.bincount(j, weights=weight / ev.denom, minlength=m)
+    w = ev.r * _cum_over_range(cd, c)
+    g = codes[cd.rows]
+    G = X.shape[1] - p
+    F, mu = X[:, :p], cd.center[p:]
+    s = np.bincount(g, weights=w, minlength=G)
+    Fw = F * w[:, None]
+    FD = np.column_stack([np.bincount(g, weights=Fw[:, k], minlength=G) for k in range(p)]).T if p else np.zeros((0, G))
+    FDc = FD - np.outer(Fw.sum(axis=0), mu)
+    info = np.empty((p + G, p + G))
+    info[:p, :p] = Fw.T @ F
+    info[:p, p:] = FDc
+    info[p:, :p] = FDc.T
+    info[p:, p:] = np.diag(s) - np.outer(s, mu) - np.outer(mu, s) + np.outer(mu, mu) * w.sum()
+    info -= (ev.xbar * weight[:, None]).T @ ev.xbar
+    if cd.ties == "efron":
+        e = np.bincount(j, weights=cd.pair_frac / ev.denom, minlength=m)
+        Xd = cd.Xd
+        info -= (Xd * (ev.r[cd.deaths] * e[cd.death_j])[:, None]).T @ Xd
+    return _Eval(ev.loglik, grad, info, ev.r, ev.denom, ev.xbar, ev.eta)
+
+
+def fit_gamma_frailty(cd: CoxData, n_fixed: int, theta: float, group_events: np.ndarray, *, codes=None,
+                      init=None, sparse: bool = True, max_iter: int = 100, tol: float = 1e-13) -> PenalisedFit:
     """Maximise the penalised partial likelihood of a shared gamma frailty at variance ``theta``.
 
     The last columns of ``cd.X`` are one indicator per group; their
@@ -668,7 +704,12 @@ def fit_gamma_frailty(cd: CoxData, n_fixed: int, theta: float, group_events: np.
     with ``nu = 1 / theta`` (R's ``frailty.gamma``). Newton steps with the full
     information matrix; ``sparse`` then keeps only the diagonal of the
     frailty block in the reported information, as R does with more than 5 groups.
+    ``codes`` (the group of each input row) selects :func:`evaluate_grouped`.
     """
+
+    def evaluate_at(c):
+        return evaluate(cd, c) if codes is None else evaluate_grouped(cd, c, n_fixed, codes)
+
     p = cd.X.shape[1]
     nu = 1.0 / theta
     fr = slice(n_fixed, p)
@@ -678,7 +719,7 @@ def fit_gamma_frailty(cd: CoxData, n_fixed: int, theta: float, group_events: np.
         w = c[fr]
         return ev.loglik - nu * float(np.sum(np.exp(w) - w))
 
-    cur = evaluate(cd, coef)
+    cur = evaluate_at(coef)
     cur_pen = penalised(coef, cur)
     converged = False
     it = 0
@@ -690,13 +731,13 @@ def fit_gamma_frailty(cd: CoxData, n_fixed: int, theta: float, group_events: np.
         info[fr, fr] += np.diag(nu * np.exp(w))
         step = np.linalg.solve(info, grad)
         new_coef = coef + step
-        new = evaluate(cd, new_coef)
+        new = evaluate_at(new_coef)
         new_pen = penalised(new_coef, new)
         halvings = 0
         while (not np.isfinite(new_pen) or new_pen < cur_pen - 1e-12 * abs(cur_pen)) and halvings < 30:
             step = step / 2
             new_coef = coef + step
-            new = evaluate(cd, new_coef)
+            new = evaluate_at(new_coef)
             new_pen = penalised(new_coef, new)
             halvings += 1
         change = abs(new_pen - cur_pen)
