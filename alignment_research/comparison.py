@@ -18,7 +18,7 @@ COMPARISON_COLUMNS = ["model", "n", "df", "log_likelihood", "aic", "bic", "devia
                       "p_value"]
 
 #: Model kinds an LR test is defined for (``ModelResult.name``), and which kinds may be compared together.
-_FAMILY = {"cox": "cox", "frailty_cox": "cox", "logit": "logit", "ordinal": "ordinal", "ols": "gaussian",
+_FAMILY = {"cox": "cox", "logit": "logit", "ordinal": "ordinal", "ols": "gaussian",
            "mixed": "gaussian"}
 
 
@@ -30,7 +30,9 @@ def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.Da
     *results : ModelResult
         Two or more fits of the same kind on the same rows, each nested in
         the next (or the previous): results of ``fit_cox``, ``fit_logit``,
-        ``fit_ordinal``, ``fit_ols`` or ``fit_mixed`` (maximum likelihood,
+        ``fit_ordinal``, ``fit_ols``, ``fit_cox(..., frailty=...)`` (its
+        integrated likelihood, the frailty variance one more parameter, as a
+        test of the frailty against the plain Cox fit) or ``fit_mixed`` (maximum likelihood,
         ``reml=False``; a linear mixed model may be compared with a
         ``fit_ols`` of the same fixed effects). One fit alone is compared
         with its null model (no covariates) where the fit knows that
@@ -158,7 +160,11 @@ def _model_row(res: ModelResult) -> dict:
     if "log_likelihood" not in g or pd.isna(g["log_likelihood"]):
         raise ModelError(f"The {res.name!r} fit has no log-likelihood in glance(); it cannot be compared.")
     loglik = float(g["log_likelihood"])
-    if "n_params" in g and pd.notna(g["n_params"]):
+    frailty = "log_likelihood_integrated" in g and pd.notna(g["log_likelihood_integrated"])
+    if frailty:  # a frailty: its integrated likelihood, with the fixed effects and the variance as parameters
+        loglik = float(g["log_likelihood_integrated"])
+        k = len(res.table) + 1
+    elif "n_params" in g and pd.notna(g["n_params"]):
         k = float(g["n_params"])
     elif "aic" in g and pd.notna(g["aic"]):  # AIC = -2 logLik + 2 k (mixed models, and models of other helpers)
         k = float(np.round((float(g["aic"]) + 2 * loglik) / 2, 6))
@@ -178,14 +184,14 @@ def _model_row(res: ModelResult) -> dict:
     return dict(
         label=formula or res.name, name=res.name, family=family, loglik=loglik, df=k, n=n, events=events,
         n_bic=events if family == "cox" else n, lhs=lhs, outcome=res.outcome, method=method, terms=terms,
-        cov_type=str(g.get("cov_type", "")), result=res,
+        cov_type=str(g.get("cov_type", "")), result=res, frailty=frailty,
     )
 
 
 def _null_row(res: ModelResult, row: dict) -> dict | None:
     """The null model of a single fit, from what its ``glance()`` knows (None when it does not)."""
     g = res.stats.iloc[0]
-    if row["family"] == "cox" and "log_likelihood_null" in g and row["name"] == "cox":
+    if row["family"] == "cox" and "log_likelihood_null" in g and not row["frailty"]:
         loglik, k = float(g["log_likelihood_null"]), 0
     elif row["family"] in ("logit", "ordinal") and "pseudo_r_squared" in g:
         share = 1 - float(g["pseudo_r_squared"])  # McFadden: logLik / logLik(null)
@@ -257,6 +263,13 @@ def _check_comparable(rows: list[dict]) -> list[str]:
         caveats.append(warn_caveat(
             "A mixed model is compared with a model without its random effect: the variance tested lies on the "
             "boundary (zero), so the chi-square p-value is conservative (about twice the mixture p-value)."
+        ))
+    if any(r.get("frailty") for r in rows):
+        caveats.append(warn_caveat(
+            "A frailty model enters with its integrated likelihood (glance()['log_likelihood_integrated']) and "
+            "one parameter for the frailty variance: against the same model without the frailty, the variance "
+            "tested lies on the boundary (zero), so the chi-square p-value is conservative (about twice the "
+            "mixture p-value)."
         ))
     clustered = sorted({r["cov_type"] for r in rows if r["cov_type"].startswith("cluster")})
     if clustered:

@@ -128,6 +128,21 @@ def test_frailty_fit_matches_coxph_default(rats):
     assert res.caveats == ()
 
 
+def test_compare_frailty_with_plain_cox(rats):
+    """compare_models tests the frailty by its integrated likelihood (R's c.loglik), one parameter more."""
+    plain = ar.fit_cox(rats, "rx", duration="time", event="status")
+    frailty = ar.fit_cox(rats, "rx", duration="time", event="status", frailty="litter")
+    with pytest.warns(StatisticalWarning, match="integrated likelihood"):
+        table = ar.compare_models(plain, frailty)
+    assert table["df"].tolist() == [1, 2]
+    assert_allclose(table["log_likelihood"].iloc[1], R("rats_tight", "c_loglik"), rtol=1e-12)
+    expected = 2 * (R("rats_tight", "c_loglik")[0] - plain.glance()["log_likelihood"].iloc[0])
+    assert_allclose(table["lr_statistic"].iloc[1], expected, rtol=1e-10)
+    assert any("boundary" in c for c in table.attrs["caveats"])
+    with pytest.raises(ModelError, match="intercept-only"):
+        ar.compare_models(frailty)  # no null model known for a frailty fit
+
+
 @pytest.fixture(scope="module")
 def sensitivity(intervals):
     with pytest.warns(StatisticalWarning, match="estimated at zero"):
