@@ -18,8 +18,13 @@ COMPARISON_COLUMNS = ["model", "n", "df", "log_likelihood", "aic", "bic", "devia
                       "p_value"]
 
 #: Model kinds an LR test is defined for (``ModelResult.name``), and which kinds may be compared together.
-_FAMILY = {"cox": "cox", "logit": "logit", "ordinal": "ordinal", "ols": "gaussian",
-           "mixed": "gaussian"}
+#: A kind not listed is its own family and is compared when its ``glance()`` has ``log_likelihood``
+#: and ``n_params`` or ``aic``. ``glmm``: a binomial mixed model, comparable with a logit.
+_FAMILY = {"cox": "cox", "logit": "logit", "ordinal": "ordinal", "ols": "gaussian", "mixed": "gaussian",
+           "glmm": "logit"}
+
+#: Kinds with random effects, and the kinds without them they may be compared with (a variance on its boundary).
+_RANDOM = {"mixed": "ols", "glmm": "logit"}
 
 
 def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.DataFrame:
@@ -108,9 +113,10 @@ def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.Da
     for i, res in enumerate(results):
         if not isinstance(res, ModelResult):
             raise ModelError(f"Argument {i + 1} of compare_models is a {type(res).__name__}, not a fitted model.")
-        if res.name not in _FAMILY:
+        if res.name not in _FAMILY and "log_likelihood" not in res.stats:
             raise ModelError(
-                f"compare_models supports fits of {sorted(_FAMILY)}; argument {i + 1} is a {res.name!r} model."
+                f"compare_models compares fits with a likelihood ({sorted(_FAMILY)}, or any fit whose glance() "
+                f"has log_likelihood); argument {i + 1} is a {res.name!r} result without one."
             )
     rows = [_model_row(res) for res in results]
     labels = [r["label"] for r in rows]
@@ -172,7 +178,7 @@ def _model_row(res: ModelResult) -> dict:
         raise ModelError(f"The {res.name!r} fit has neither n_params nor aic in glance(); it cannot be compared.")
     if float(k).is_integer():
         k = int(k)
-    family = _FAMILY[res.name]
+    family = _FAMILY.get(res.name, res.name)
     formula = str(g.get("formula", "")) if "formula" in g else ""
     lhs = None
     if family != "cox" and "~" in formula:
@@ -258,8 +264,8 @@ def _check_comparable(rows: list[dict]) -> list[str]:
             "The models are REML fits with the same fixed effects: the LR test compares their random effects "
             "(a variance tested at zero lies on the boundary, so the chi-square p-value is conservative)."
         ))
-    names = [r["name"] for r in rows]
-    if "mixed" in names and "ols" in names:
+    names = {r["name"] for r in rows}
+    if any(k in names and v in names for k, v in _RANDOM.items()):
         caveats.append(warn_caveat(
             "A mixed model is compared with a model without its random effect: the variance tested lies on the "
             "boundary (zero), so the chi-square p-value is conservative (about twice the mixture p-value)."
