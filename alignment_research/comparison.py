@@ -154,7 +154,10 @@ def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.Da
         lr_df.append(d)
         p.append(float(stats.chi2.sf(max(s, 0.0), d)))
     table["lr_statistic"] = stat
-    table["lr_df"] = pd.array([None if np.isnan(x) else int(x) for x in lr_df], dtype="Int64")
+    if all(np.isnan(x) or float(x).is_integer() for x in lr_df):
+        table["lr_df"] = pd.array([None if np.isnan(x) else int(x) for x in lr_df], dtype="Int64")
+    else:  # effective degrees of freedom of a penalised fit
+        table["lr_df"] = np.asarray(lr_df, float)
     table["p_value"] = p
     table.attrs["caveats"] = caveats
     return table
@@ -162,7 +165,10 @@ def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.Da
 
 def _model_row(res: ModelResult) -> dict:
     """What the comparison reads from one fit: all from ``glance()``, so any fit with these stats works."""
-    g = res.stats.iloc[0] if len(res.stats) else pd.Series(dtype=object)
+    if len(res.stats) != 1:
+        raise ModelError(f"The {res.name!r} result has {len(res.stats)} rows in glance() (one per cause or group); "
+                         "compare_models compares single fits.")
+    g = res.stats.iloc[0]
     if "log_likelihood" not in g or pd.isna(g["log_likelihood"]):
         raise ModelError(f"The {res.name!r} fit has no log-likelihood in glance(); it cannot be compared.")
     loglik = float(g["log_likelihood"])

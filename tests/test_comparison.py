@@ -167,6 +167,10 @@ def test_refuses_different_outcomes_kinds_and_equal_df(birthwt, sleepstudy, cox_
         ar.compare_models(*cox_fits, test="wald")
     with pytest.raises(ModelError, match="not a fitted model"):
         ar.compare_models(cox_fits[0], "karno")
+    two_rows = ar.ModelResult("cause_specific", cox_fits[0].table,
+                              pd.DataFrame({"n": [137, 137], "log_likelihood": [-1.0, -2.0], "aic": [4.0, 6.0]}))
+    with pytest.raises(ModelError, match="2 rows in glance"):
+        ar.compare_models(two_rows, cox_fits[0])
 
 
 def test_reml_fits(sleepstudy):
