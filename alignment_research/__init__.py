@@ -93,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "person_periods": "retention",
     "restricted_mean_survival": "retention",
     "fit_finegray": "competing",
+    "retention_sensitivity": "retention",
     # Models: engagement
     "fit_ols": "engagement",
     "fit_mixed": "engagement",
@@ -107,6 +108,7 @@ _EXPORTS: dict[str, str] = {
     "marginal_effects": "postestimation",
     "adjust_pvalues": "postestimation",
     "effect_by_group": "postestimation",
+    "compare_models": "comparison",
     # Models: programme effects
     "program_trials": "programs",
     "fit_propensity": "programs",

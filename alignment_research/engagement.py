@@ -328,8 +328,10 @@ def fit_ols(
         ``tidy()``: ``term, estimate, std_error, statistic, p_value, conf_low,
         conf_high, std_estimate`` (``std_estimate`` is the effect in outcome SDs
         per SD of a continuous covariate, or per unit of a 0/1 covariate).
-        ``glance()``: ``n, n_groups, log_likelihood, aic, r_squared, adj_r_squared,
-        sigma, cov_type, formula``; with several cluster columns ``n_groups`` is
+        ``glance()``: ``n, n_groups, log_likelihood, aic, bic, n_params, r_squared,
+        adj_r_squared, sigma, cov_type, formula`` (``aic`` as statsmodels, which
+        does not count the residual variance; ``bic`` and ``n_params`` as R's
+        ``BIC(lm)`` and ``attr(logLik(lm), "df")``, which do); with several cluster columns ``n_groups`` is
         the smallest count and ``n_groups_<column>`` gives each, and ``cov_type``
         reads ``"cluster: manager_id + cycle"``. ``extras["residuals"]``: ``fitted, residual``.
         ``extras["naive_std_error"]``: the model-based standard errors next to
@@ -399,6 +401,8 @@ def fit_ols(
                 **_group_stats(counts),
                 "log_likelihood": float(res.llf),
                 "aic": float(res.aic),
+                "bic": float(-2 * res.llf + np.log(res.nobs) * (X.shape[1] + 1)),  # R's BIC(lm): sigma counts
+                "n_params": X.shape[1] + 1,
                 "r_squared": float(res.rsquared),
                 "adj_r_squared": float(res.rsquared_adj),
                 "sigma": float(np.sqrt(res.scale)),
@@ -839,8 +843,8 @@ def fit_logit(
         ``tidy()``: ``term, estimate (log-odds), std_error, statistic, p_value,
         conf_low, conf_high, exp_estimate, exp_conf_low, exp_conf_high`` (odds
         ratios) and ``std_estimate`` (log-odds per SD of a continuous covariate).
-        ``glance()``: ``n, events, n_groups, log_likelihood, aic, pseudo_r_squared,
-        cov_type, formula``; with several cluster columns ``n_groups`` is the
+        ``glance()``: ``n, events, n_groups, log_likelihood, aic, bic, n_params,
+        pseudo_r_squared, cov_type, formula``; with several cluster columns ``n_groups`` is the
         smallest count and ``n_groups_<column>`` gives each.
 
     Raises
@@ -908,6 +912,8 @@ def fit_logit(
                 **_group_stats(counts),
                 "log_likelihood": fit.log_likelihood,
                 "aic": -2 * fit.log_likelihood + 2 * X.shape[1],
+                "bic": -2 * fit.log_likelihood + np.log(len(y)) * X.shape[1],
+                "n_params": X.shape[1],
                 "pseudo_r_squared": 1 - fit.log_likelihood / _null_log_likelihood(y),
                 "cov_type": _cov_label(columns),
                 "formula": formula,
@@ -949,8 +955,8 @@ def fit_ordinal(data: pd.DataFrame, formula: str, *, alpha: float = 0.05) -> Ord
         ``exp_estimate`` odds ratios and ``std_estimate`` (per SD), then the
         cut-points ``"1|2"``, ``"2|3"``, ... on the latent scale (as ``polr``'s
         ``zeta``; their standard errors by the delta method).
-        ``glance()``: ``n, n_levels, log_likelihood, aic, pseudo_r_squared,
-        brant_chi2, brant_df, brant_p_value, cov_type, formula``.
+        ``glance()``: ``n, n_levels, log_likelihood, aic, bic, n_params,
+        pseudo_r_squared, brant_chi2, brant_df, brant_p_value, cov_type, formula``.
         ``extras["proportional_odds"]``: the Brant test per term and omnibus
         (``term, chi2, df, p_value``). ``extras["cumulative_logits"]``: the
         slopes of separate binary logits for ``Y > k`` (``term, cut, estimate,
@@ -1038,6 +1044,8 @@ def _ordinal_stats(res, y: np.ndarray, omni: pd.Series, *, formula: str) -> pd.D
                 "n_levels": len(counts),
                 "log_likelihood": float(res.llf),
                 "aic": float(res.aic),
+                "bic": float(-2 * res.llf + np.log(len(y)) * len(res.params)),
+                "n_params": len(res.params),
                 "pseudo_r_squared": 1 - float(res.llf) / null_ll,
                 "brant_chi2": float(omni["chi2"]),
                 "brant_df": int(omni["df"]) if pd.notna(omni["df"]) else np.nan,  # NaN: binary logits separate
