@@ -244,3 +244,8 @@ def test_frailty_recovers_the_simulated_truth():
     assert abs(np.mean(estimates) - beta) < 0.05
     assert covered >= 17
     assert abs(np.mean(thetas) - theta) < 0.15
+
+
+def test_weights_and_frailty_together_are_refused(rats):
+    with pytest.raises(ModelError, match="cannot be combined"):
+        ar.fit_cox(rats.assign(w=1.0), "rx", duration="time", event="status", frailty="litter", weights="w")
