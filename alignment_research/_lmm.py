@@ -199,3 +199,279 @@ def fit_random_intercept(X: np.ndarray, y: np.ndarray, groups, *, reml: bool = T
         n_eval=n_eval,
         codes=codes,
     )
+
+
+# --------------------------------------------------------------------------- random slopes
+#
+# The model with q random effects per group is ``y = X beta + Z b + e`` with
+# ``b_j ~ N(0, sigma^2 Lambda Lambda')`` for group j and ``e ~ N(0, sigma^2)``.
+# lme4's ``theta`` holds the free entries of the lower-triangular relative
+# covariance factor ``Lambda`` (column by column, block by block). With
+# ``M_j = I + Lambda' Z_j'Z_j Lambda`` (q x q) the pieces of the profiled
+# criterion need only per-group cross-products, computed once:
+#
+#   X'V^-1 X = X'X - sum_j (Lambda' Z_j'X_j)' M_j^-1 (Lambda' Z_j'X_j), likewise for y,
+#   log|V| = sum_j log|M_j|,
+#
+# so an evaluation costs O(G q^2 p + G q p^2), whatever N. The derivative
+# with respect to ``D = Lambda Lambda'`` is
+#
+#   dF/dD = sum_j H_j - (dof / r^2) sum_j u_j u_j' - [REML] sum_j W_j A^-1 W_j'
+#
+# with H_j = Z_j'V_j^-1 Z_j, u_j = Z_j'V_j^-1 (y_j - X_j beta), W_j = Z_j'V_j^-1 X_j
+# (all from the same solves), and dF/dLambda = 2 (dF/dD) Lambda.
+
+
+@dataclass(frozen=True)
+class SlopesFit:
+    """State of a fitted model with several random effects per group (plain arrays).
+
+    ``cov_re`` is the covariance matrix of the random effects (sigma^2 Lambda Lambda'),
+    ``ranef`` the BLUPs (one row per group, one column per effect), ``theta``
+    lme4's parameters, ``boundary`` lme4's ``isSingular`` rule.
+    """
+
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    sigma2: float
+    cov_re: np.ndarray
+    theta: np.ndarray
+    log_likelihood: float
+    reml: bool
+    n: int
+    n_groups: int
+    ranef: np.ndarray
+    group_labels: np.ndarray
+    converged: bool
+    boundary: bool
+    n_eval: int
+    codes: np.ndarray
+
+
+def theta_pattern(blocks) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of ``Lambda`` for each entry of ``theta``, in lme4's order.
+
+    ``blocks`` lists the sizes of the independent blocks of random effects:
+    ``[2]`` for ``(1 + x | g)`` (a full 2 x 2 lower triangle), ``[1, 1]`` for
+    ``(1 + x || g)`` (a diagonal). Within a block lme4 orders the lower
+    triangle column by column.
+    """
+    rows, cols, offset = [], [], 0
+    for size in blocks:
+        for c in range(size):
+            for r in range(c, size):
+                rows.append(offset + r)
+                cols.append(offset + c)
+        offset += size
+    return np.array(rows, dtype=int), np.array(cols, dtype=int)
+
+
+class _GroupProducts:
+    """Per-group cross-products ``Z_j'Z_j``, ``Z_j'X_j``, ``Z_j'y_j`` and the global ``X'X``, ``X'y``, ``y'y``."""
+
+    def __init__(self, X, y, Z, codes, n_groups, blocks):
+        n, p = X.shape
+        q = Z.shape[1]
+        ind = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_groups, n))
+        self.ZZ = np.empty((n_groups, q, q))
+        self.ZX = np.empty((n_groups, q, p))
+        self.Zy = np.empty((n_groups, q))
+        for k in range(q):
+            z = Z[:, k]
+            self.ZZ[:, k, :] = np.asarray(ind @ (Z * z[:, None]))
+            self.ZX[:, k, :] = np.asarray(ind @ (X * z[:, None]))
+            self.Zy[:, k] = ind @ (y * z)
+        self.XX = X.T @ X
+        self.Xy = X.T @ y
+        self.yy = float(y @ y)
+        self.n, self.p, self.q, self.G = n, p, q, n_groups
+        self.rows, self.cols = theta_pattern(blocks)
+        self.diag = self.rows == self.cols
+
+    def factor(self, theta) -> np.ndarray:
+        lam = np.zeros((self.q, self.q))
+        lam[self.rows, self.cols] = theta
+        return lam
+
+    def solve(self, theta):
+        """GLS pieces at ``theta``: A = X'V^-1X, beta, r^2, log|V| and what the gradient reuses."""
+        lam = self.factor(theta)
+        SL = self.ZZ @ lam  # G x q x q
+        M = np.einsum("ab,gbc->gac", lam.T, SL)
+        M[:, np.arange(self.q), np.arange(self.q)] += 1.0
+        PX = np.einsum("ab,gbp->gap", lam.T, self.ZX)
+        Py = self.Zy @ lam  # (Lambda' Z'y)_j as rows
+        R = np.concatenate([PX, Py[:, :, None], np.swapaxes(SL, 1, 2)], axis=2)
+        MR = np.linalg.solve(M, R)  # M^-1 [Lambda'Z'X, Lambda'Z'y, Lambda'Z'Z]
+        p = self.p
+        cross = np.einsum("gqi,gqj->ij", R[:, :, :p + 1], MR[:, :, :p + 1])
+        A = self.XX - cross[:p, :p]
+        b = self.Xy - cross[:p, p]
+        yVy = self.yy - cross[p, p]
+        beta = np.linalg.solve(A, b)
+        r2 = yVy - float(b @ beta)
+        logdet_v = float(np.linalg.slogdet(M)[1].sum())
+        return A, beta, r2, logdet_v, lam, SL, MR
+
+    def criterion(self, theta, reml: bool, with_gradient: bool = False):
+        """lme4's deviance (ML) or REML criterion at ``theta``, and optionally its gradient."""
+        A, beta, r2, logdet_v, lam, SL, MR = self.solve(theta)
+        p = self.p
+        dof = self.n - p if reml else self.n
+        if r2 <= 0:
+            return (np.inf, np.zeros(len(theta))) if with_gradient else np.inf
+        value = logdet_v + dof * (1.0 + _LOG2PI + np.log(r2 / dof))
+        if reml:
+            value += float(np.linalg.slogdet(A)[1])
+        if not with_gradient:
+            return value
+        # Z'V^-1 v = Z'v - (Z'Z Lambda) M^-1 Lambda'Z'v for v = X, y and Z
+        W = self.ZX - SL @ MR[:, :, :p]
+        e = self.Zy - self.ZX @ beta - np.einsum("gab,gb->ga", SL, MR[:, :, p] - MR[:, :, :p] @ beta)
+        H = self.ZZ - SL @ MR[:, :, p + 1:]
+        grad_d = H.sum(axis=0) - (dof / r2) * (e.T @ e)
+        if reml:
+            Ainv = np.linalg.inv(A)
+            grad_d -= np.einsum("gap,pr,gbr->ab", W, Ainv, W)
+        grad_d = 0.5 * (grad_d + grad_d.T)
+        grad_lam = 2.0 * grad_d @ lam
+        return value, grad_lam[self.rows, self.cols]
+
+
+def fit_random_slopes(X, y, Z, groups, *, blocks, reml: bool = True, start=None) -> SlopesFit:
+    """Fit ``y ~ X + (Z | groups)`` by profiled ML or REML, as ``lme4::lmer``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        Fixed-effects design matrix (full column rank).
+    y : ndarray, shape (n,)
+        Response.
+    Z : ndarray, shape (n, q)
+        Random-effects design (e.g. a column of ones and the slope variable).
+    groups : array_like, shape (n,)
+        Group labels (one grouping factor).
+    blocks : sequence of int
+        Sizes of the independent blocks of columns of ``Z`` (sum ``q``): ``[q]``
+        for correlated effects, ``[1] * q`` for lme4's ``||``.
+    reml : bool, default True
+        Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    start : array_like, optional
+        Starting ``theta``; lme4's default (identity factor) otherwise.
+
+    Returns
+    -------
+    SlopesFit
+        Estimates, covariance of the fixed effects, covariance of the random
+        effects, log-likelihood and BLUPs.
+    """
+    X = np.ascontiguousarray(X, dtype=float)
+    y = np.ascontiguousarray(y, dtype=float).ravel()
+    Z = np.ascontiguousarray(Z, dtype=float)
+    codes, labels = pd.factorize(np.asarray(groups), sort=True)
+    if (codes < 0).any():
+        raise ValueError("groups has missing values")
+    if sum(blocks) != Z.shape[1]:
+        raise ValueError(f"blocks {list(blocks)} do not add up to the {Z.shape[1]} columns of Z")
+    labels = np.asarray(labels)
+    prods = _GroupProducts(X, y, Z, codes, len(labels), blocks)
+    theta0 = np.where(prods.diag, 1.0, 0.0) if start is None else np.asarray(start, float)
+    n_eval = 0
+
+    def fun(theta):
+        nonlocal n_eval
+        n_eval += 1
+        return prods.criterion(theta, reml, with_gradient=True)
+
+    # Unconstrained in theta: the criterion depends on Lambda Lambda' only, so a negative diagonal entry is the
+    # same model as its column negated. (Bounding the diagonal at 0, lme4's way, traps a gradient method: at
+    # Lambda_kk = 0 the slope along Lambda_kk of the last column is exactly zero, a saddle it cannot leave.)
+    opt = so.minimize(fun, theta0, jac=True, method="L-BFGS-B",
+                      options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000, "maxcor": 20})
+    theta, value = np.asarray(opt.x, float), float(opt.fun)
+    converged = bool(opt.success) or "ABNORMAL" in str(opt.message)  # L-BFGS-B stops "abnormally" at machine precision
+    theta, value, n_newton = _polish(prods, theta, value, reml)
+    n_eval += n_newton
+    theta, value = _canonical(prods, theta, value, reml)
+    A, beta, r2, _, lam, SL, MR = prods.solve(theta)
+    dof = prods.n - prods.p if reml else prods.n
+    sigma2 = r2 / dof
+    cov = sigma2 * np.linalg.inv(A)
+    # BLUPs: b_j = Lambda M_j^-1 Lambda' Z_j'(y_j - X_j beta)
+    u = MR[:, :, prods.p] - MR[:, :, :prods.p] @ beta
+    ranef = u @ lam.T
+    _, grad = prods.criterion(theta, reml, with_gradient=True)
+    free = ~(prods.diag & (theta == 0.0))  # at a diagonal held at 0 the criterion may rise either way
+    converged = converged and bool(np.all(np.abs(grad[free]) < 1e-3 * max(1.0, abs(value))))
+    return SlopesFit(
+        beta=beta,
+        cov_beta=cov,
+        sigma2=float(sigma2),
+        cov_re=sigma2 * (lam @ lam.T),
+        theta=theta,
+        log_likelihood=-0.5 * value,
+        reml=reml,
+        n=prods.n,
+        n_groups=len(labels),
+        ranef=ranef,
+        group_labels=labels,
+        converged=converged,
+        boundary=bool(np.any(theta[prods.diag] < 1e-4)),  # lme4's isSingular(tol = 1e-4)
+        n_eval=n_eval,
+        codes=codes,
+    )
+
+
+def _canonical(prods, theta, value, reml):
+    """lme4's form of ``theta``: non-negative diagonal (a column with a negative one negated), exact zeros at a boundary.
+
+    A diagonal entry below 1e-7 (relative to the largest) is set to 0 when the
+    criterion does not rise by more than rounding, as lme4 reports a singular fit.
+    """
+    lam = prods.factor(theta)
+    lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
+    theta = lam[prods.rows, prods.cols]
+    scale = max(1.0, float(np.max(np.abs(theta))))
+    for i in np.flatnonzero(prods.diag & (np.abs(theta) < 1e-7 * scale)):
+        trial = theta.copy()
+        trial[i] = 0.0
+        new = prods.criterion(trial, reml)
+        if new <= value + 1e-12 * max(1.0, abs(value)):
+            theta, value = trial, min(value, new)
+    return theta, value
+
+
+def _polish(prods, theta, value, reml, steps: int = 8):
+    """Newton steps on ``theta`` (Hessian by central differences of the exact gradient).
+
+    A step is kept only if the criterion does not rise; the loop stops when
+    the Hessian is not positive definite or the step is below rounding.
+    """
+    n_eval = 0
+    m = len(theta)
+    for _ in range(steps):
+        _, grad = prods.criterion(theta, reml, with_gradient=True)
+        n_eval += 1
+        H = np.empty((m, m))
+        for i in range(m):
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            up, down = theta.copy(), theta.copy()
+            up[i] += h
+            down[i] -= h
+            H[:, i] = (prods.criterion(up, reml, with_gradient=True)[1]
+                       - prods.criterion(down, reml, with_gradient=True)[1]) / (2 * h)
+            n_eval += 2
+        H = 0.5 * (H + H.T)
+        if not np.all(np.isfinite(H)) or np.any(np.linalg.eigvalsh(H) <= 0):
+            break
+        step = -np.linalg.solve(H, grad)
+        candidate = theta + step
+        new = prods.criterion(candidate, reml)
+        n_eval += 1
+        if not new <= value:
+            break
+        small = np.max(np.abs(step)) <= 1e-12 * max(1.0, np.max(np.abs(theta)))
+        theta, value = candidate, new
+        if small:
+            break
+    return theta, value, n_eval
