@@ -266,7 +266,7 @@ def theta_pattern(blocks) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rows, dtype=int), np.array(cols, dtype=int)
 
 
-class _GroupProducts:
+class GroupProducts:
     """Per-group cross-products ``Z_j'Z_j``, ``Z_j'X_j``, ``Z_j'y_j`` and the global ``X'X``, ``X'y``, ``y'y``."""
 
     def __init__(self, X, y, Z, codes, n_groups, blocks):
@@ -374,7 +374,7 @@ def fit_random_slopes(X, y, Z, groups, *, blocks, reml: bool = True, start=None)
     if sum(blocks) != Z.shape[1]:
         raise ValueError(f"blocks {list(blocks)} do not add up to the {Z.shape[1]} columns of Z")
     labels = np.asarray(labels)
-    prods = _GroupProducts(X, y, Z, codes, len(labels), blocks)
+    prods = GroupProducts(X, y, Z, codes, len(labels), blocks)
     theta0 = np.where(prods.diag, 1.0, 0.0) if start is None else np.asarray(start, float)
     n_eval = 0
 
@@ -444,8 +444,10 @@ def _canonical(prods, theta, value, reml):
 def _polish(prods, theta, value, reml, steps: int = 8):
     """Newton steps on ``theta`` (Hessian by central differences of the exact gradient).
 
-    A step is kept only if the criterion does not rise; the loop stops when
-    the Hessian is not positive definite or the step is below rounding.
+    A step is kept only if the criterion does not rise beyond its rounding
+    error (near the optimum it is flat to rounding, while the gradient still
+    points the way); the loop stops when the Hessian is not positive definite
+    or the step is below rounding.
     """
     n_eval = 0
     m = len(theta)
@@ -466,9 +468,10 @@ def _polish(prods, theta, value, reml, steps: int = 8):
             break
         step = -np.linalg.solve(H, grad)
         candidate = theta + step
-        new = prods.criterion(candidate, reml)
+        new, new_grad = prods.criterion(candidate, reml, with_gradient=True)
         n_eval += 1
-        if not new <= value:
+        flatter = np.linalg.norm(new_grad) < np.linalg.norm(grad)
+        if not (new <= value or (flatter and new <= value + 1e-10 * abs(value))):  # rise within rounding only
             break
         small = np.max(np.abs(step)) <= 1e-12 * max(1.0, np.max(np.abs(theta)))
         theta, value = candidate, new
