@@ -390,24 +390,36 @@ def simulate_slopes(seed: int, n_managers: int = 150) -> pd.DataFrame:
 
 
 def _fit_seed(task) -> dict:
+    """Random-slope and random-intercept-only fits of one seed's panel (``task.rep`` is the seed)."""
+    data = simulate_slopes(task.rep)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ar.StatisticalWarning)
-        res = ar.fit_mixed(simulate_slopes(task.rep), "engagement ~ alignment + (1 + alignment | manager_id)")
+        res = ar.fit_mixed(data, "engagement ~ alignment + (1 + alignment | manager_id)")
+        naive = ar.fit_mixed(data, "engagement ~ alignment", groups="manager_id")
     g = res.glance().iloc[0]
     slope = res.tidy().set_index("term").loc["alignment"]
-    return {"sd": float(np.sqrt(g["var_manager_id_alignment"])), "beta": float(slope["estimate"]),
-            "lo": float(slope["conf_low"]), "hi": float(slope["conf_high"])}
+    naive_slope = naive.tidy().set_index("term").loc["alignment"]
+    return {"sd": float(np.sqrt(g["var_manager_id_alignment"])), "cor": float(g["cor_manager_id_alignment"]),
+            "covered": bool(slope["conf_low"] <= 0.5 <= slope["conf_high"]),
+            "naive_covered": bool(naive_slope["conf_low"] <= 0.5 <= naive_slope["conf_high"])}
 
 
 @pytest.mark.slow
 def test_random_slope_sd_is_recovered_over_50_seeds():
-    """Criterion: the 50 REML estimates of the slope SD (true 0.25) have mean within 0.01 of the truth (|bias| < 4%),
-    and the Wald interval of the average slope (true 0.5), which needs the slope variance right, covers in >= 90%."""
+    """50 seeds, 150 managers of 4-15 people each, true slope SD 0.25 (intercept SD 0.3, correlation 0.3).
+
+    Criteria, fixed before running: the mean REML estimate of the slope SD is within 0.01 of 0.25 (|bias| < 4%;
+    measured 0.2427, Monte Carlo SE 0.0033), its spread across seeds is below 0.05 (measured 0.023), the
+    estimated correlation averages within 0.1 of 0.3 (measured 0.315), and the 95% Wald interval of the average slope (true 0.5),
+    whose width depends on getting the slope variance right, covers in >= 90% of seeds (measured 94%), while the
+    random-intercept-only model's interval covers in <= 85% (measured 80%): the issue's "SE too small", over seeds.
+    """
     backend = "sequential" if "PYTEST_XDIST_WORKER" in os.environ else "processes"
     tasks = [Task("slopes", seed, seed=0) for seed in range(50)]
     results = run_tasks(_fit_seed, tasks, backend=backend, progress=False)
     out = pd.DataFrame([results[t.key] for t in tasks])
     assert abs(out.sd.mean() - TRUE_SLOPE_SD) < 0.01
     assert out.sd.std() < 0.05
-    coverage = ((out.lo <= 0.5) & (0.5 <= out.hi)).mean()
-    assert coverage >= 0.90
+    assert abs(out.cor.mean() - 0.3) < 0.1
+    assert out.covered.mean() >= 0.90
+    assert out.naive_covered.mean() <= 0.85
