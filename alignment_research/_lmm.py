@@ -228,7 +228,9 @@ class SlopesFit:
 
     ``cov_re`` is the covariance matrix of the random effects (sigma^2 Lambda Lambda'),
     ``ranef`` the BLUPs (one row per group, one column per effect), ``theta``
-    lme4's parameters, ``boundary`` lme4's ``isSingular`` rule.
+    lme4's parameters, ``boundary`` lme4's ``isSingular`` rule (a diagonal
+    entry of theta below 1e-4) applied to theta for the columns of Z scaled
+    to unit root mean square, so that it does not depend on the slope's units.
     """
 
     beta: np.ndarray
@@ -439,8 +441,16 @@ def fit_random_slopes(X, y, Z, groups, *, blocks, reml: bool = True, start=None)
     if sum(blocks) != Z.shape[1]:
         raise ValueError(f"blocks {list(blocks)} do not add up to the {Z.shape[1]} columns of Z")
     labels = np.asarray(labels)
-    prods = GroupProducts(X, y, Z, codes, len(labels), blocks)
-    theta0 = np.where(prods.diag, 1.0, 0.0) if start is None else np.asarray(start, float)
+    # Work with the columns of Z scaled to unit root mean square: Z Lambda = (Z / s)(diag(s) Lambda), and
+    # diag(s) Lambda is lower triangular with the same blocks, so it is the same model with a better-conditioned
+    # theta (a slope variable in days or in thousands no longer puts theta at 1e-4 or 1e4). theta is mapped back.
+    scale = np.sqrt(np.mean(Z * Z, axis=0))
+    scale[scale == 0] = 1.0
+    prods = GroupProducts(X, y, Z / scale, codes, len(labels), blocks)
+    if start is None:
+        theta0 = np.where(prods.diag, 1.0, 0.0)
+    else:
+        theta0 = (scale[:, None] * prods.factor(np.asarray(start, float)))[prods.rows, prods.cols]
     n_eval = 0
 
     def fun(theta):
@@ -459,12 +469,17 @@ def fit_random_slopes(X, y, Z, groups, *, blocks, reml: bool = True, start=None)
     n_eval += n_newton
     theta, value = _canonical(prods, theta, value, reml)
     ranef, A, beta, r2, lam = prods.conditional_modes(theta)
+    _, grad = prods.criterion(theta, reml, with_gradient=True)
+    free = ~(prods.diag & (theta == 0.0))  # at a diagonal held at 0 the criterion may rise either way
+    converged = converged and bool(np.all(np.abs(grad[free]) < 2e-3))  # lme4's gradient tolerance (0.002)
+    # lme4's isSingular(tol = 1e-4), on the scaled theta so that it does not depend on the slope's units
+    boundary = bool(np.any(theta[prods.diag] < 1e-4))
+    lam = lam / scale[:, None]  # back to the columns of Z as given
+    theta = lam[prods.rows, prods.cols]
+    ranef = ranef / scale
     dof = prods.n - prods.p if reml else prods.n
     sigma2 = r2 / dof
     cov = sigma2 * np.linalg.inv(A)
-    _, grad = prods.criterion(theta, reml, with_gradient=True)
-    free = ~(prods.diag & (theta == 0.0))  # at a diagonal held at 0 the criterion may rise either way
-    converged = converged and bool(np.all(np.abs(grad[free]) < 1e-3 * max(1.0, abs(value))))
     return SlopesFit(
         beta=beta,
         cov_beta=cov,
@@ -478,7 +493,7 @@ def fit_random_slopes(X, y, Z, groups, *, blocks, reml: bool = True, start=None)
         ranef=ranef,
         group_labels=labels,
         converged=converged,
-        boundary=bool(np.any(theta[prods.diag] < 1e-4)),  # lme4's isSingular(tol = 1e-4)
+        boundary=boundary,
         n_eval=n_eval,
         codes=codes,
     )
