@@ -1,4 +1,9 @@
-"""A vectorised profiled (RE)ML engine for the linear model with one random intercept.
+"""Vectorised profiled (RE)ML engines for linear mixed models with one grouping factor.
+
+``fit_random_intercept`` fits one random intercept (below); ``fit_random_slopes``
+fits q correlated or independent random effects per group (an intercept and
+slopes, lme4's ``(1 + x | g)`` and ``(1 + x || g)``), profiled over lme4's
+``theta`` from per-group cross-products (see the section "random slopes").
 
 The model is ``y = X beta + b[g] + e`` with ``b ~ N(0, sigma_b^2)`` per group and
 ``e ~ N(0, sigma^2)``. With ``theta = sigma_b^2 / sigma^2`` every quantity the
@@ -500,7 +505,7 @@ def fit_random_slopes(X, y, Z, groups, *, blocks, reml: bool = True, start=None)
 
 
 def _canonical(prods, theta, value, reml):
-    """lme4's form of ``theta``: non-negative diagonal (a column with a negative one negated), exact zeros at a boundary.
+    """lme4's form of ``theta``: a non-negative diagonal (negating a column), exact zeros at a boundary.
 
     A diagonal entry below 1e-7 (relative to the largest) is set to 0 when the
     criterion does not rise by more than rounding, as lme4 reports a singular fit.

@@ -687,7 +687,10 @@ def _re_pairs(names, blocks):
 
 
 def _re_key(kind, group, a, b=None):
-    """Glance name of a variance (``var_<g>``, ``var_<g>_<x>``) or correlation (``cor_<g>_<x>``, ``cor_<g>_<x>:<z>``)."""
+    """Glance name of a variance (``var_<g>``, ``var_<g>_<x>``) or a correlation (``cor_<g>_<x>``, ``cor_<g>_<x>:<z>``).
+
+    The intercept is left out of names: ``var_<g>`` is its variance and ``cor_<g>_<x>`` its correlation with ``x``.
+    """
     if b is None:
         return f"{kind}_{group}" if a == "Intercept" else f"{kind}_{group}_{a}"
     return f"{kind}_{group}_{b}" if a == "Intercept" else f"{kind}_{group}_{a}:{b}"

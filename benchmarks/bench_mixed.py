@@ -87,9 +87,9 @@ for (i in seq_len(reps)) {
   g <- gc(); mem[i] <- sum(g[, ncol(g)])  # "max used" (Mb) since the reset
 }
 b <- fixef(fit); se <- sqrt(diag(as.matrix(vcov(fit)))); vc <- as.data.frame(VarCorr(fit))
+slope <- ifelse(vc$var1 == "(Intercept)", "", paste0("_", vc$var1))
 vc_name <- ifelse(vc$grp == "Residual", "var_Residual",
-                  ifelse(is.na(vc$var2), paste0("var_", vc$grp, ifelse(vc$var1 == "(Intercept)", "", paste0("_", vc$var1))),
-                         paste0("cor_", vc$grp, "_", vc$var2)))
+                  ifelse(is.na(vc$var2), paste0("var_", vc$grp, slope), paste0("cor_", vc$grp, "_", vc$var2)))
 out <- rbind(data.frame(term = names(b), estimate = b, std_error = se),
              data.frame(term = vc_name, estimate = ifelse(is.na(vc$var2), vc$vcov, vc$sdcor), std_error = NA))
 write.csv(out, args[2], row.names = FALSE)

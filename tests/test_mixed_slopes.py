@@ -410,8 +410,8 @@ def test_random_slope_sd_is_recovered_over_50_seeds():
 
     Criteria, fixed before running: the mean REML estimate of the slope SD is within 0.01 of 0.25 (|bias| < 4%;
     measured 0.2427, Monte Carlo SE 0.0033), its spread across seeds is below 0.05 (measured 0.023), the
-    estimated correlation averages within 0.1 of 0.3 (measured 0.315), and the 95% Wald interval of the average slope (true 0.5),
-    whose width depends on getting the slope variance right, covers in >= 90% of seeds (measured 94%), while the
+    estimated correlation averages within 0.1 of 0.3 (measured 0.315), and the 95% Wald interval of the average
+    slope (true 0.5), whose width depends on getting the slope variance right, covers in >= 90% of seeds (measured 94%), while the
     random-intercept-only model's interval covers in <= 85% (measured 80%): the issue's "SE too small", over seeds.
     """
     backend = "sequential" if "PYTEST_XDIST_WORKER" in os.environ else "processes"
