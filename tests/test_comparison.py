@@ -209,3 +209,25 @@ def test_not_nested_terms_warn_and_order_is_kept(birthwt):
     expected = 2 * (table["log_likelihood"].iloc[0] - table["log_likelihood"].iloc[1])
     assert_allclose(table["lr_statistic"].iloc[1], expected, rtol=1e-12)
     assert table["lr_df"].iloc[1] == 1
+
+
+def test_random_slope_against_random_intercept_matches_lme4_anova():
+    """R: m0 <- lmer(Reaction ~ Days + (1 | Subject), sleepstudy, REML = FALSE)
+          m1 <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy, REML = FALSE); anova(m0, m1)
+    gives npar 4 and 6, AIC 1802.1 and 1763.9, logLik -897.04 and -875.97, Chisq 42.139 on 2 df, p 7.072e-10."""
+    import warnings
+
+    from scipy import stats
+
+    data = pd.read_csv(Path(__file__).parent / "reference" / "mixed_slopes_sleepstudy.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m0 = ar.fit_mixed(data, "Reaction ~ Days + (1 | Subject)", reml=False)
+        m1 = ar.fit_mixed(data, "Reaction ~ Days + (Days | Subject)", reml=False)
+    table = ar.compare_models(m0, m1)
+    assert table["df"].tolist() == [4, 6]
+    assert table["log_likelihood"].round(2).tolist() == [-897.04, -875.97]
+    assert table["aic"].round(1).tolist() == [1802.1, 1763.9]
+    assert table["lr_statistic"].iloc[1] == pytest.approx(42.139, abs=5e-4)
+    assert table["p_value"].iloc[1] == pytest.approx(stats.chi2.sf(table["lr_statistic"].iloc[1], 2), rel=1e-12)
+    assert table["p_value"].iloc[1] == pytest.approx(7.072e-10, rel=1e-3)
