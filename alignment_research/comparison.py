@@ -68,8 +68,7 @@ def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.Da
         without a likelihood, different kinds, different outcomes, different
         numbers of rows or events (missing values dropped different rows:
         fit every model on the same complete rows), two models with the same
-        number of parameters (not nested), restricted-likelihood (REML) fits
-        that differ in their fixed effects, or REML mixed with ML fits.
+        number of parameters (not nested), or REML mixed with ML fits.
 
     Warns
     -----
@@ -78,7 +77,9 @@ def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.Da
         a smaller model whose terms are not all in the larger one (nesting
         cannot be checked from the terms), a variance component tested on
         its boundary (the chi-square p-value is conservative), REML fits
-        compared on their random effects. Each also goes into ``attrs["caveats"]``.
+        compared on their random effects, and REML fits that differ in their
+        fixed effects (then ``lr_statistic``, ``lr_df`` and ``p_value`` stay
+        empty: refit with ``reml=False``). Each also goes into ``attrs["caveats"]``.
 
     See Also
     --------
@@ -159,8 +160,18 @@ def compare_models(*results: ModelResult, test: str = "lr", names=None) -> pd.Da
     else:  # effective degrees of freedom of a penalised fit
         table["lr_df"] = np.asarray(lr_df, float)
     table["p_value"] = p
+    if REML_FIXED_EFFECTS in caveats:  # no valid test: the columns stay empty, the warning says why
+        table.loc[1:, ["lr_statistic", "p_value"]] = np.nan
+        table["lr_df"] = pd.array([None] * len(table), dtype="Int64")
     table.attrs["caveats"] = caveats
     return table
+
+
+#: The warning for REML fits with different fixed effects; their LR test columns are left empty.
+REML_FIXED_EFFECTS = (
+    "REML likelihoods of models with different fixed effects are not comparable (R's anova() refits them by ML "
+    "first), so no likelihood-ratio test is given. Refit the models with fit_mixed(..., reml=False) and compare those."
+)
 
 
 def _model_row(res: ModelResult) -> dict:
@@ -262,10 +273,8 @@ def _check_comparable(rows: list[dict]) -> list[str]:
                 "Refit every model with fit_mixed(..., reml=False)."
             )
         if any(r["name"] != "mixed" for r in rows) or len({tuple(sorted(r["terms"])) for r in rows}) > 1:
-            raise ModelError(
-                "REML likelihoods of models with different fixed effects are not comparable (R's anova() refits "
-                "them by ML first). Refit the models with fit_mixed(..., reml=False) and compare those."
-            )
+            caveats.append(warn_caveat(REML_FIXED_EFFECTS))
+            return caveats
         caveats.append(warn_caveat(
             "The models are REML fits with the same fixed effects: the LR test compares their random effects "
             "(a variance tested at zero lies on the boundary, so the chi-square p-value is conservative)."

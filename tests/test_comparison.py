@@ -174,11 +174,14 @@ def test_refuses_different_outcomes_kinds_and_equal_df(birthwt, sleepstudy, cox_
 
 
 def test_reml_fits(sleepstudy):
-    """REML fits with different fixed effects are refused (R refits them by ML); the same fixed effects warn."""
+    """REML fits with different fixed effects warn and get no test (R refits them by ML); REML with ML is refused."""
     reml0 = ar.fit_mixed(sleepstudy, "Reaction ~ 1", groups="Subject")
     reml1 = ar.fit_mixed(sleepstudy, "Reaction ~ Days", groups="Subject")
-    with pytest.raises(ModelError, match="reml=False"):
-        ar.compare_models(reml0, reml1)
+    with pytest.warns(StatisticalWarning, match="reml=False"):
+        table = ar.compare_models(reml0, reml1)
+    assert table["p_value"].isna().all() and table["lr_statistic"].isna().all() and table["lr_df"].isna().all()
+    assert table["log_likelihood"].notna().all()  # the likelihoods and information criteria are still shown
+    assert any("reml=False" in c for c in table.attrs["caveats"])
     ml1 = ar.fit_mixed(sleepstudy, "Reaction ~ Days", groups="Subject", reml=False)
     with pytest.raises(ModelError, match="REML and others by ML"):
         ar.compare_models(reml0, ml1)
