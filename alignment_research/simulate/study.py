@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..config import config_from_dict
+from ..config import TABLES, config_from_dict
 from ..errors import ConfigError
 from ..study import Study
 from .assemble import assemble_tables, finish_tables
@@ -81,7 +81,8 @@ def _study_config(truth: Truth):
             "scales": scales,
             "event_types": ["voluntary"],
             "min_group_size": 5,
-            "files": {t: f"{t}.csv" for t in ("employees", "goals", "reviews", "surveys", "programs", "feedback")},
+            "files": {t: f"{t}.csv" for t in ("employees", "goals", "reviews", "surveys", "programs", "feedback")
+                      + (("job_history",) if truth.history and "job_history" in TABLES else ())},
             "date_formats": ["%Y-%m-%d"],
         },
         source="simulated study.yaml",
@@ -156,7 +157,14 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     sim = run_engine(n_employees, truth, rng)
     tables, true_alignment, true_intervals = assemble_tables(sim, truth)
     if truth.small_departments:
+        before = tables["employees"]["department"]
         tables["employees"] = move_to_small_departments(tables["employees"], truth.small_departments, seed)
+        if "job_history" in tables:  # the moved people's history rows follow
+            emp = tables["employees"]
+            moved = emp.loc[emp["department"].ne(before), ["employee_id", "department"]].drop_duplicates("employee_id")
+            history = tables["job_history"]
+            new = history["employee_id"].map(moved.set_index("employee_id")["department"])
+            tables["job_history"] = history.assign(department=new.where(new.notna(), history["department"]))
     if messy:
         tables, injected = inject_problems(tables, truth, rng, n_employees)
     else:
@@ -227,7 +235,7 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
                 frame[col] = text.where(frame[col].notna(), None)
         frame.to_csv(out / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
     study_yaml = sim.config.to_yaml_dict()
-    study_yaml["files"] = {t: f"{t}.csv" for t in sim.tables}
+    study_yaml["files"] = {t: f"{t}.csv" for t in sim.tables if t in TABLES}  # job_history once the contract has it
     (out / "study.yaml").write_text(yaml.safe_dump(study_yaml, sort_keys=False, allow_unicode=True), encoding="utf-8")
     truth = _yaml_ready(sim.truth.model_dump())
     if not truth.get("small_departments"):

@@ -149,8 +149,9 @@ def _latent_scores(engine: Engine, person: PersonDraws, goals: Goals, manager: M
     truth, rng = engine.truth, engine.rng
     year = engine.year_index(day)
     alignment = np.nan_to_num(goals.alignment_cascade[row, year + 1])  # cycle index = window year index + 1
-    manager_program = (day >= manager.program_start_day[row]).astype(float)
-    manager_rating_centred = np.nan_to_num(manager.latest_rating[row, year] - 3)
+    k = manager.path.index(row, day)  # the manager in force on the response day
+    manager_program = (day >= manager.program_start_day[row, k]).astype(float)
+    manager_rating_centred = np.nan_to_num(manager.latest_rating[row, k, year] - 3)
     person_scale = person.scale_effects
 
     def residual(sd):
@@ -158,12 +159,12 @@ def _latent_scores(engine: Engine, person: PersonDraws, goals: Goals, manager: M
 
     engagement = (truth.engagement_intercept + truth.engagement_alignment * alignment
                   + truth.engagement_manager_program * manager_program
-                  + truth.engagement_manager_rating * manager_rating_centred + manager.engagement_effect[row]
+                  + truth.engagement_manager_rating * manager_rating_centred + manager.engagement_effect[row, k]
                   + person.engagement_effect[row] + residual(truth.engagement_residual_sd))
     perceived = (truth.perceived_alignment_intercept + truth.perceived_alignment_cascade * alignment
                  + person_scale[row, 0] + residual(truth.scale_residual_sd))
     leadership = (truth.leadership_intercept + truth.leadership_manager_program * manager_program
-                  + manager.leadership_effect[row] + person_scale[row, 1] + residual(truth.scale_residual_sd))
+                  + manager.leadership_effect[row, k] + person_scale[row, 1] + residual(truth.scale_residual_sd))
     feedback = (truth.feedback_intercept
                 + truth.feedback_rate_effect * (np.log(person.feedback_multiplier[row]) - engine.mean_log_feedback)
                 + person_scale[row, 2] + residual(truth.scale_residual_sd))
