@@ -49,6 +49,10 @@ the history only: the exit hazards use the level at hire (``hr_job_level``).
 time with rate ``lateral_rate`` per year from entry, the location changes to
 another (uniform) location; manager, department and level stay.
 
+A promotion or lateral move that falls while the manager in force has left
+and the successor is not yet hired (a vacancy) is dropped, so every change
+row names a manager employed on its date (about 0.2% of them).
+
 Rows on the same day are merged into one; its reason is the first of
 promotion, transfer, reorganisation, manager_change.
 
@@ -315,6 +319,16 @@ def _padded(spell: np.ndarray, values: list, rows: np.ndarray, fill) -> list:
     return out
 
 
+def _manager_employed(engine: Engine, m_day: np.ndarray, m_manager: np.ndarray, row: np.ndarray,
+                      day: np.ndarray) -> np.ndarray:
+    """Whether the manager in force (``m_day``, ``m_manager`` by row) is employed on ``day`` (True without one)."""
+    k = np.maximum((m_day[row] <= day[:, None]).sum(axis=1) - 1, 0)
+    boss = m_manager[row, k]
+    b = np.maximum(boss, 0)
+    spells = engine.spells
+    return (boss < 0) | ((spells["hire_day"][b] <= day) & (spells["term_day"][b] > day))
+
+
 def draw_job_history(engine: Engine, tree: pd.DataFrame, spells_in_data: np.ndarray, changes: pd.DataFrame,
                      programs: pd.DataFrame, end_day: np.ndarray, entry_day: np.ndarray) -> pd.DataFrame:
     """Draw promotions and lateral moves; return the job history of the spells in the data.
@@ -403,7 +417,7 @@ def draw_job_history(engine: Engine, tree: pd.DataFrame, spells_in_data: np.ndar
     first_of_day[1:] = (p_row[1:] != p_row[:-1]) | (p_day[1:] != p_day[:-1])
     p_row, p_day = p_row[first_of_day & (p_day > entry[p_row])], p_day[first_of_day & (p_day > entry[p_row])]
     rank = np.arange(len(p_row)) - np.searchsorted(p_row, p_row, side="left") + 1
-    p_keep = level0[p_row] + rank <= 5
+    p_keep = (level0[p_row] + rank <= 5) & _manager_employed(engine, m_day, m_manager, p_row, p_day)
     p_row, p_day = p_row[p_keep], p_day[p_keep]
     # --- lateral moves -------------------------------------------------------------------------
     wait = hrng.exponential(YEAR / truth.lateral_rate, n) if truth.lateral_rate > 0 else np.full(n, np.inf)
@@ -413,7 +427,7 @@ def draw_job_history(engine: Engine, tree: pd.DataFrame, spells_in_data: np.ndar
     pick = np.floor(hrng.random(n) * (len(names) - 1)).astype(np.int64)
     own = np.array([list(names).index(x) if x in set(names) else len(names) for x in current.tolist()])
     pick = np.where(pick >= own, pick + 1, pick)
-    l_ok = (l_day < end) & (len(names) > 1)
+    l_ok = (l_day < end) & (len(names) > 1) & _manager_employed(engine, m_day, m_manager, np.arange(n), l_day)
     l_row, l_day, l_location = np.flatnonzero(l_ok), l_day[l_ok], names[np.minimum(pick[l_ok], len(names) - 1)]
     # --- one frame of events, forward filled per spell -----------------------------------------
     pos = np.searchsorted(rows, c_spell)
