@@ -9,7 +9,9 @@ successors, in batches of at most ``_CHUNK`` spells. One batch
 (`Engine.simulate_batch`) goes through these stages, drawing from one
 generator in this order:
 
-1. the manager on each spell (`Engine._new_batch`, no draws);
+1. the manager on each spell at entry (`Engine._new_batch`, no draws) and,
+   with job history, the managers in force after it
+   (`history.draw_manager_paths`, from the history generator);
 2. what each person brings (`people.draw_person`);
 3. latent performance and potential ratings (`performance.draw_performance`);
 4. goals, parents, weights, attainment, alignment (`goals.draw_goals`);
@@ -19,8 +21,11 @@ generator in this order:
 
 After a depth, its managers' leadership-development starts are drawn
 (`programs.nominate_leadership_development`). Finally `_tables_from_engine`
-keeps the spells in the data and draws rehires, programme enrolments and
-feedback events.
+keeps the spells in the data and draws rehires, programme enrolments,
+feedback events and (history generator) promotions and lateral moves.
+Reorganisations are drawn before the first depth (history generator).
+The history generator is spawned from the run's, so ``history: false``
+leaves every other draw as it was.
 
 Glossary of the engine's state (all days are integer day numbers, see `days`):
 

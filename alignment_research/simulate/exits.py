@@ -6,7 +6,11 @@ Causes: 0 voluntary, 1 involuntary, 2 other (``-1``: no exit in the window).
   ``H0(t) = (t / voluntary_scale_days) ** voluntary_shape`` on tenure days
   ``t`` and ``eta = hr_alignment * alignment_cascade + hr_engagement *
   (engagement - 3) + hr_manager_program * manager_program +
-  hr_manager_rating * (manager_rating - 3) + hr_job_level[job_level]``.
+  hr_manager_rating * (manager_rating - 3) + hr_job_level[job_level] +
+  manager_change_exit_hr * recent_manager_change`` (the last term with job
+  history only: 1 for ``manager_change_exit_months`` after each change of
+  the manager in force). The manager's programme and rating are those of
+  the manager in force on the day; the job level is the level at hire.
   Engagement is the latest score observed in the spell; before the first
   response the person's expected engagement is used; an unknown manager
   rating counts as 3; a missing alignment as 0. Every covariate is the
@@ -22,7 +26,8 @@ no ratings); the CEO never leaves. Each cause gets one unit exponential
 draw ``E``; the exit time of a cause is where its cumulative hazard reaches
 ``E``, found by inverting the cumulative hazard over the covariate *path*:
 the segments between change points (window start, 1 January of each year,
-each survey response, the manager's programme start, window end). The first
+each survey response, each manager's programme start, each manager change
+and the end of its raised hazard, window end). The first
 cause wins; a continuous exit time ``x`` is recorded on day ``ceil(x)``
 (at least the day after entry).
 

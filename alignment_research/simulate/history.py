@@ -145,7 +145,7 @@ def _other_position(slots_at_depth: list, depth: np.ndarray, current: np.ndarray
 def _last_hired(engine: Engine, slot: np.ndarray, day: np.ndarray) -> np.ndarray:
     """The latest holder of ``slot`` hired on or before ``day`` (-1 for none), among the depth above."""
     holders = engine.holders
-    j = np.searchsorted(holders.key, holders._key(slot, day), side="right") - 1
+    j = np.searchsorted(holders.key, holders.day_key(slot, day), side="right") - 1
     at = np.clip(j, 0, max(len(holders.key) - 1, 0))
     same = (j >= 0) & (holders.slot[at] == slot) if len(holders.key) else np.zeros(len(slot), bool)
     return np.where(same, holders.spell[at] if len(holders.key) else -1, -1)
@@ -155,8 +155,8 @@ def _successions(engine: Engine, slot: np.ndarray, start: np.ndarray, end: np.nd
     """Holders of ``slot`` hired in ``(start, end)``: (spells x successions) spell and hire day, -1 / NO_DAY pads."""
     holders = engine.holders
     ok = start < end
-    lo = np.searchsorted(holders.key, holders._key(slot, np.where(ok, start, 0)), side="right")
-    hi = np.searchsorted(holders.key, holders._key(slot, np.where(ok, end - 1, 0)), side="right")
+    lo = np.searchsorted(holders.key, holders.day_key(slot, np.where(ok, start, 0)), side="right")
+    hi = np.searchsorted(holders.key, holders.day_key(slot, np.where(ok, end - 1, 0)), side="right")
     count = np.where(ok, hi - lo, 0)
     width = int(count.max()) if len(count) else 0
     j = lo[:, None] + np.arange(width)[None, :]
@@ -189,11 +189,12 @@ def draw_manager_paths(engine: Engine, batch: Batch) -> ManagerPath:
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import pandas as pd
     >>> from alignment_research.simulate.engine import example_engine
-    >>> engine, tree = example_engine()
-    >>> engine.spells["depth"].max() >= 2
-    True
+    >>> engine, tree = example_engine(n_positions=80)
+    >>> changes = pd.concat(engine.history_parts)  # every batch's paths, one row per change
+    >>> sorted(set(changes["reason"].tolist()))[0]  # 0: the entry
+    0
     """
     truth, hrng, n = engine.truth, engine.history_rng, batch.size
     w0, w1 = engine.window_start_day, engine.window_end_day

@@ -43,7 +43,11 @@ class SimulatedStudy(Study):
         to exit, split wherever a covariate may change (not merged):
         ``employee_id, spell, manager_id, start, stop, event, event_type,
         alignment_cascade, engagement, manager_program, manager_rating,
-        job_level, log_hazard``. ``spell`` counts an id's spells from 1;
+        job_level, log_hazard`` and, with job history,
+        ``recent_manager_change`` (1 within ``manager_change_exit_months``
+        of a change of manager). ``manager_id`` is the manager in force
+        and ``manager_program`` follows them; ``job_level`` is the level
+        at hire (the one the hazard uses). ``spell`` counts an id's spells from 1;
         ``event_type`` is the exit type on the last interval and
         ``"censored"`` elsewhere; ``engagement`` is NaN before the spell's
         first response and ``manager_rating`` NaN while none is known (the
@@ -114,6 +118,10 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     SimulatedStudy
         The raw tables, study configuration, true parameters, realised
         alignment, the exact hazard intervals and the injected problems.
+        With ``truth.history`` (the default) the tables include
+        ``job_history``; the static ``manager_id``, ``department``,
+        ``job_level`` and ``location`` of ``employees`` are then the values
+        at hire (its first row).
 
     Raises
     ------
@@ -134,18 +142,25 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     follow alignment, the manager's leadership development and rating.
     Voluntary, involuntary and other exits are competing hazards on tenure
     days; the voluntary log-hazard moves with alignment, engagement, the
-    manager's programme and rating, and job level. Managers are selected
-    into leadership development on their rating (confounding). The exact
-    equations are in the docstrings of the modules that draw them:
+    manager's programme and rating, job level (at hire) and, for some
+    months, a change of manager. Managers are selected into leadership
+    development on their rating (confounding). With job history, managers
+    change (successions, reorganisations, transfers), people are promoted
+    (on rating, their own mentoring and coaching, and their manager's
+    development) and move location; goals, surveys, feedback and the exit
+    hazard follow the manager in force. ``Truth(history=False)`` gives the
+    simulator without history, bit for bit. The exact equations are in the
+    docstrings of the modules that draw them:
     ``alignment_research.simulate.organisation``, ``.goals``, ``.surveys``,
-    ``.exits`` and ``.programs`` (``.engine`` gives the order of the draws).
+    ``.exits``, ``.programs`` and ``.history`` (``.engine`` gives the order
+    of the draws).
 
     Examples
     --------
     >>> import alignment_research as ar
     >>> sim = ar.simulate_study(n_employees=300, seed=0)
     >>> sorted(sim.tables)
-    ['employees', 'feedback', 'goals', 'programs', 'reviews', 'surveys']
+    ['employees', 'feedback', 'goals', 'job_history', 'programs', 'reviews', 'surveys']
     """
     truth = default_truth() if truth is None else truth
     if not isinstance(truth, Truth):
@@ -194,7 +209,7 @@ def _yaml_ready(value):
 
 
 def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
-    """Write a simulated study folder: six CSV tables, ``study.yaml`` and ``truth.yaml``.
+    """Write a simulated study folder: the CSV tables, ``study.yaml`` and ``truth.yaml``.
 
     Parameters
     ----------
@@ -210,7 +225,9 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
 
     Notes
     -----
-    Dates are ISO (``YYYY-MM-DD``) except the few cells ``sim.injected`` marks
+    ``job_history.csv`` is written when the study has one; ``study.yaml``
+    lists it under ``files`` once the data contract knows the table
+    (``alignment_research.config.TABLES``). Dates are ISO (``YYYY-MM-DD``) except the few cells ``sim.injected`` marks
     ``excel_serial_date``, which are written as Excel serial day numbers.
     Floats use ``%.10g``, so the files are identical bit for bit for a seed.
 

@@ -21,7 +21,9 @@ Latent scores on a response day ``s`` (Likert points):
   multiplier - its mean) + u + e``;
 
 with ``u ~ N(0, scale_person_sd)`` and ``e ~ N(0, scale_residual_sd)`` for
-the last three. Items add a fixed offset (zero mean per scale, ``_ITEM_OFFSETS``)
+the last three. ``manager_program``, ``manager_rating`` and ``u_manager`` are
+those of the manager in force on the response day (with job history, see
+`history`; else the manager at entry). Items add a fixed offset (zero mean per scale, ``_ITEM_OFFSETS``)
 and ``N(0, item_sd)``, are clipped to 1..5 and rounded stochastically (up
 with probability equal to the fractional part), so the expected scale score
 equals the latent score. At most one item per scale is skipped
