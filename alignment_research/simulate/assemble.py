@@ -1,4 +1,4 @@
-"""Assembly: turn the engine's integer tables into the six canonical tables (typed, sorted, with ids).
+"""Assembly: turn the engine's integer tables into the canonical tables (typed, sorted, with ids).
 
 Employees are numbered in order of first hire (a rehire keeps the number of
 the first spell) and get zero-padded ids ``E000001``; goals are numbered in
@@ -56,7 +56,7 @@ def finish_tables(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def assemble_tables(sim: dict, truth: Truth):
-    """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``.
+    """Turn the engine's integer tables into the canonical tables, ``true_alignment`` and ``true_intervals``.
 
     Employees are numbered in order of first hire and get their ids here;
     day numbers become dates, cycle numbers cycle names.

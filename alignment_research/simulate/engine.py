@@ -376,8 +376,13 @@ def _tables_from_engine(engine: Engine, tree: pd.DataFrame, in_data: np.ndarray,
     engine.interval_parts = []
     intervals = intervals[in_data[intervals["spell"].to_numpy()]]
     derived = compute_derived(engine, truth, in_data_spells, end_day, entry_day, stats, tree)
-    job_history = (draw_job_history(engine, tree, in_data_spells, changes, programs, end_day, entry_day)
-                   if engine.history else None)
+    job_history = None
+    if engine.history:
+        job_history = draw_job_history(engine, tree, in_data_spells, changes, programs, end_day, entry_day)
+        person_years = float((np.minimum(end_day, engine.window_end_day + 1) - entry_day)[in_data_spells].sum()) / YEAR
+        reasons = job_history["reason"].value_counts()
+        derived["job_history_rows"] = {str(k): int(v) for k, v in reasons.items()}
+        derived["promotions_per_person_year"] = round(float(reasons.get("promotion", 0)) / person_years, 4)
     return {"spells": spell_table, "job_history": job_history, "goals": goals, "reviews": reviews, "surveys": pd.DataFrame(surveys),
             "programs": programs, "feedback": feedback, "true_alignment": true_alignment,
             "true_intervals": intervals, "derived": derived}
