@@ -1058,12 +1058,13 @@ def _ols_cluster(y, X: pd.DataFrame, fixed, groups, *, alpha: float, weights=Non
     y_name = str(getattr(y, "name", None) or "outcome")
     check_finite(pd.concat([pd.Series(np.asarray(y, float), name=y_name), X], axis=1), [y_name, *X.columns])
     yv = np.asarray(y, float)
-    cluster = cluster_codes(pd.Series(groups).reset_index(drop=True))
-    check_clusters(cluster, getattr(groups, "name", None) or "cluster")
     w = None if weights is None else np.asarray(weights, float)
     if w is not None and not (np.all(np.isfinite(w)) and np.all(w > 0)):
         bad = int(np.flatnonzero(~(np.isfinite(w) & (w > 0)))[0])
-        raise ModelError(f"The outcome model's weights must be positive and finite, but row {bad} has {w[bad]!r}.")
+        raise ModelError(f"The outcome model's weights must be positive and finite, but row {bad} has "
+                         f"{float(w[bad]):g}.")
+    cluster = cluster_codes(pd.Series(groups).reset_index(drop=True))
+    check_clusters(cluster, getattr(groups, "name", None) or "cluster")
     if fixed:
         codes, n_absorbed = _absorbed_codes(fixed)
         Z = demean(np.column_stack([yv, X.to_numpy()]), codes, weights=w)
