@@ -1716,7 +1716,9 @@ def estimate_program_effect(
         when more than 10% of enrolling managers find no control within the
         caliper (poor overlap), when the enrolment model separates, or when
         fewer than 40 enrolling managers are matched (cluster-robust intervals
-        then come out too narrow: MacKinnon & Webb 2017); not with ``warn=False``.
+        then come out too narrow: MacKinnon & Webb 2017), and for engagement
+        when the wild cluster bootstrap replaced them (fewer than
+        ``WILD_BOOTSTRAP_BELOW`` treated managers); not with ``warn=False``.
 
     See Also
     --------
