@@ -2333,6 +2333,13 @@ def _progress(progress):
     return Progress(transient=True)
 
 
+def _as_read(raw: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows as read; a source column named ``reason`` or ``rule`` (job_history has a ``reason``)
+    is kept as ``<name>_in_source``, as the quarantine's own ``reason`` and ``rule`` say why the row is there."""
+    clash = {c: f"{c}_in_source" for c in ("reason", "rule") if c in raw.columns}
+    return raw.rename(columns=clash) if clash else raw
+
+
 def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None):
     """Clean every table; return (CleanStudy, structural problems). Never raises on row problems.
 
@@ -2372,7 +2379,7 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
                 set_aside = pd.Index(raw_ids.dropna().unique()).difference(employees["employee_id"].dropna())
             tables[table] = done.data
             q = done.quarantine
-            quarantines[table] = raw.loc[q.index].assign(reason=q["reason"], rule=q["rule"])
+            quarantines[table] = _as_read(raw.loc[q.index]).assign(reason=q["reason"], rule=q["rule"])
             issues.append(done.issues)
             counts.append((table, len(raw), len(done.data), len(q), 0))
             if table == "job_history" and employees is not None and "spell" in done.data:
@@ -2475,7 +2482,21 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
       and of every goal-parent loop (``goal_cycle``: the smallest
       ``goal_id``). Every other row on a loop is reported as ``flagged``.
     - The quarantine holds each row as it was read (raw values), plus
-      ``reason`` and ``rule``.
+      ``reason`` and ``rule``; a source column of that name (job_history's
+      ``reason``) is kept as ``reason_in_source``.
+    - job_history rows are given their employment spell; rows before the
+      first hire or after the spell's termination, and rows of one employee
+      and day that disagree, are quarantined (``history_before_hire``,
+      ``history_after_termination``, ``history_same_day_conflict``); unknown
+      managers, managers not employed on the date, level changes without a
+      reason and rows on the hire date that differ from employees are
+      flagged. Every spell then gets a row on its hire date, made from
+      employees when the export has none (negative row numbers; counted in
+      ``counts`` as ``rows_added``, a column present when the study has
+      job_history), so rows in = rows out + rows quarantined still holds,
+      and the clean table has rows out + rows added rows.
+    - study.yaml ``covariates`` are read as their type in employees and
+      job_history (``not_a_number``, ``not_a_boolean``: set to missing).
     - With ``pseudonymise: true`` the ids of the clean tables are replaced by a
       keyed hash (:func:`pseudonymise_tables`); the report and the quarantine
       keep the source ids, as they exist to fix the source files.
