@@ -325,3 +325,19 @@ def test_a_study_without_history_gives_the_same_tables_as_before():
     now = fp.fingerprints(fp.parts_of(ar.clean_study(study, progress=False)))
     before = pd.read_csv(REFERENCE / "no_history_fingerprint.csv", dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(now.astype(str), before)
+
+
+def test_hostile_history_conflicts_name_their_rules(tmp_path):
+    """The hostile suite's history op, alone on a simulated study: each row it adds gets its own rule."""
+    import hostile as H
+
+    folder = tmp_path / "study"
+    ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=0), folder)
+    H.write_job_history(folder)
+    done = H.history_conflicts(folder, picks=[3, 30])
+    before, after, same = (e.rows for e in done.expects)
+    report = ar.clean_study(ar.load_study(folder), progress=False).report
+    got = report[(report["table"] == "job_history") & report["row"].isin([*before, *after, *same])]
+    assert sorted(zip(got["row"], got["rule"])) == sorted(
+        [(before[0], "history_before_hire"), (after[0], "history_after_termination")]
+        + [(r, "history_same_day_conflict") for r in same])
