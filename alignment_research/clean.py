@@ -1929,16 +1929,21 @@ def _in_spell_order(history: pd.DataFrame) -> pd.DataFrame:
     return history.sort_values(["employee_id", "spell", "effective_date"], kind="stable")
 
 
-def flag_level_changes_without_reason(history: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+def flag_level_changes_without_reason(history: pd.DataFrame, *, employees: pd.DataFrame | None = None,
+                                      file: str = "", table: str = "") -> StepResult:
     """Flag (keep) job_history rows whose ``job_level`` differs from the spell's previous row and give no reason.
 
     A level change is a promotion or a demotion (or a regrading); without a
-    ``reason`` a promotion analysis cannot tell which. The row is kept.
+    ``reason`` a promotion analysis cannot tell which. The row is kept. With
+    ``employees``, the first row of a spell whose history starts after the
+    hire is compared with the level at hire (the employees table's).
 
     Parameters
     ----------
     history : DataFrame
         job_history with ``spell``, parsed ``effective_date``, ``job_level``, ``reason``.
+    employees : DataFrame, optional
+        Clean employees (the level at hire).
     file, table : str
         Names used in the report.
 
@@ -1957,6 +1962,12 @@ def flag_level_changes_without_reason(history: pd.DataFrame, *, file: str = "", 
     ...                      "reason": ["hire", "promotion", None]}, index=[2, 3, 4])
     >>> ar.clean.flag_level_changes_without_reason(rows).issues[["row", "value"]].values.tolist()
     [[4, '2 -> 3']]
+    >>> spells = pd.DataFrame({"employee_id": ["E1"], "hire_date": pd.to_datetime(["2020-06-01"]),
+    ...                        "job_level": pd.array([2], dtype="Int64")})
+    >>> res = ar.clean.flag_level_changes_without_reason(rows.assign(reason=[None, "promotion", None]),
+    ...                                              employees=spells)
+    >>> res.issues[["row", "value"]].values.tolist()
+    [[2, '2 -> 1'], [4, '2 -> 3']]
     """
     if not {"employee_id", "spell", "effective_date", "job_level", "reason"} <= set(history.columns):
         return _nothing(history)
@@ -1964,8 +1975,16 @@ def flag_level_changes_without_reason(history: pd.DataFrame, *, file: str = "", 
     same = (ordered["employee_id"].eq(ordered["employee_id"].shift())
             & ordered["spell"].eq(ordered["spell"].shift())).to_numpy()
     level = ordered["job_level"].astype("float64")
-    previous = level.shift()
-    changed = same & (level.notna() & previous.notna() & (level != previous)).to_numpy() & ordered["reason"].isna().to_numpy()
+    previous = level.shift().where(same)
+    if employees is not None and "job_level" in employees:
+        spells = _numbered(employees)
+        pos = pd.MultiIndex.from_frame(spells[["employee_id", "spell"]]).get_indexer(
+            pd.MultiIndex.from_frame(ordered[["employee_id", "spell"]].astype({"spell": "int64"})))
+        hire = spells["hire_date"].to_numpy("datetime64[ns]")[np.maximum(pos, 0)]
+        at_hire = pd.Series(spells["job_level"].astype("float64").to_numpy()[np.maximum(pos, 0)], index=ordered.index)
+        later = ~same & (pos >= 0) & (ordered["effective_date"].to_numpy("datetime64[ns]") > hire)
+        previous = previous.where(~later, at_hire)
+    changed = (level.notna() & previous.notna() & (level != previous)).to_numpy() & ordered["reason"].isna().to_numpy()
     if not changed.any():
         return _nothing(history)
     rows = ordered.index[changed]
@@ -2318,7 +2337,7 @@ def clean_table(
         c = c.pipe(flag_unknown_references, column="giver_id", known=known, rule="unknown_giver")
     elif table == "job_history" and employees is not None:
         c = c.pipe(cut_self_managed).pipe(flag_history_managers, employees=employees)
-        c = c.pipe(flag_level_changes_without_reason)
+        c = c.pipe(flag_level_changes_without_reason, employees=employees)
         c = c.pipe(flag_history_disagreeing_at_hire, employees=employees, columns=_AT_HIRE + tuple(covariates))
     return c
 

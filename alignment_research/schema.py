@@ -126,7 +126,7 @@ HINTS: dict[str, str] = {
     "unparseable_date": "add the format the export uses to study.yaml `date_formats` (strptime codes, e.g. '%d.%m.%Y'); impossible dates must be fixed in the source",
     "ambiguous_date": "list only the date format the export really uses in study.yaml `date_formats`: with both day-first and month-first formats, 02/01/2021 is read with the first one listed",
     "not_a_number": "text in a numeric column ('n/a', '-', a unit, a decimal comma): blank it in the export or declare the marker in study.yaml `na_values`",
-    "unknown_category": "add the vendor's word to study.yaml `termination_map` (termination_type), or use the allowed values",
+    "unknown_category": "add the vendor's word to study.yaml `termination_map` (termination_type) or `reason_map` (job_history reason), or use the allowed values",
     "out_of_range_job_level": "job_level must be 1..5; recode the HRIS grades onto 1..5 before exporting",
     "implausible_birth_year": "a placeholder year (e.g. 1900) or an age instead of a year; blank or fix it",
     "out_of_range_rating": "ratings must be whole numbers 1..5; recode other rating scales before exporting",
