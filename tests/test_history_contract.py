@@ -341,3 +341,25 @@ def test_hostile_history_conflicts_name_their_rules(tmp_path):
     assert sorted(zip(got["row"], got["rule"])) == sorted(
         [(before[0], "history_before_hire"), (after[0], "history_after_termination")]
         + [(r, "history_same_day_conflict") for r in same])
+
+
+def test_a_covariate_in_job_history_is_typed_and_checked_against_employees_at_hire(tmp_path):
+    """pay_band in both tables (compared at hire); remote in job_history only (typed there, not yet in the tables)."""
+    config = {**CONFIG, "covariates": {"pay_band": "category", "remote": "boolean"}}
+    folder = _write_study(tmp_path / "study", config=config)
+    lines = (folder / "job_history.csv").read_text(encoding="utf-8-sig").splitlines()
+    extra = ["pay_band,remote", "B1,yes", "B2,no", "B2,no", "B2,Y", "B3,no"] + [",n"] * (len(lines) - 6)
+    (folder / "job_history.csv").write_text("\n".join(f"{a},{b}" for a, b in zip(lines, extra)) + "\n")
+    clean = ar.clean_study(ar.load_study(folder), progress=False)
+    history = clean.tables["job_history"]
+    assert history.columns.tolist()[8:] == ["pay_band", "remote"]
+    assert str(history["remote"].dtype) == "boolean"
+    assert history.loc[[2, 3, 5], "remote"].tolist() == [True, False, True]
+    report = clean.report
+    at_hire = report[(report["rule"] == "history_disagrees_at_hire") & (report["column"] == "pay_band")]
+    assert at_hire[["row", "value"]].values.tolist() == [[6, "B3 (employees: B2)"]]
+    # made from employees: pay_band from employees, remote (not an employees column) missing
+    made = history[history["employee_id"] == "E3"].iloc[0]
+    assert made["pay_band"] == "B2" and pd.isna(made["remote"])
+    person = clean.analysis.person
+    assert person["remote"].isna().all() and str(person["remote"].dtype) == "Int64"
