@@ -2,6 +2,10 @@
 #   make run     the main job on the bundled sample study (creates .venv if missing; runtime packages only)
 #   make test    every test, notebooks included, on every core (creates .venv if missing; adds the test tools)
 SHELL := /bin/bash
+# Python caches compiled modules (and pytest its assertion-rewritten tests) in __pycache__, so the test
+# workers, notebook kernels and process pools after the first do not compile everything again. Some
+# machines switch that off in the environment; it is switched back on for every target here.
+unexport PYTHONDONTWRITEBYTECODE
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin

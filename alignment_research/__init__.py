@@ -62,6 +62,8 @@ _EXPORTS: dict[str, str] = {
     "interval_table": "tables",
     "survey_panel_table": "tables",
     "cycle_table": "tables",
+    "career_table": "tables",
+    "first_promotions": "tables",
     "alignment_measures": "tables",
     "alignment_correlations": "tables",
     # Measures: alignment, survey scales, feedback
@@ -90,12 +92,15 @@ _EXPORTS: dict[str, str] = {
     "logrank_test": "retention",
     "person_periods": "retention",
     "restricted_mean_survival": "retention",
+    "fit_finegray": "competing",
+    "retention_sensitivity": "retention",
     # Models: engagement
     "fit_ols": "engagement",
     "fit_mixed": "engagement",
     "fit_within": "engagement",
     "fit_ordinal": "engagement",
     "fit_logit": "engagement",
+    "fit_glmm": "engagement",
     "fit_mediation": "engagement",
     "driver_analysis": "engagement",
     "cycle_engagement": "engagement",
@@ -103,6 +108,7 @@ _EXPORTS: dict[str, str] = {
     "marginal_effects": "postestimation",
     "adjust_pvalues": "postestimation",
     "effect_by_group": "postestimation",
+    "compare_models": "comparison",
     # Models: programme effects
     "program_trials": "programs",
     "fit_propensity": "programs",
@@ -111,6 +117,8 @@ _EXPORTS: dict[str, str] = {
     "e_value": "programs",
     "event_study": "programs",
     "estimate_program_effect": "programs",
+    "development_trials": "development",
+    "estimate_development_effect": "development",
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",
     "plot_forest": "plots",

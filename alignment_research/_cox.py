@@ -10,6 +10,11 @@ difference matrix times the per-row terms, and every information-matrix term
 that needs per-time second moments folds into one weighted product
 ``X' diag(w) X`` (with ``w`` the per-row sum of the per-time weights over its
 range). Efron ties expand each event time into its ``d`` tied deaths.
+
+Case weights (R's ``coxph(weights=)``, ``agfit4.c``) enter the risk sums as
+``w_i exp(eta_i)``, the log-likelihood and score as ``w_i`` per event, and each
+of an event time's Efron steps as the mean weight of its tied deaths (Breslow:
+their weight sum); the unweighted path (``CoxData.w`` None) is untouched.
 """
 
 from __future__ import annotations
@@ -47,10 +52,30 @@ class CoxData:
     pair_frac: np.ndarray
     rows: np.ndarray  # input row position of each prepared row (rows at risk at no event time are dropped)
     Xd: np.ndarray  # (number of events, p) the rows of X of the events (order of ``deaths``)
+    # case weights (None: unweighted), of the prepared rows; pair_w: weight of each Efron step (Breslow: time)
+    w: np.ndarray | None = None
+    pair_w: np.ndarray | None = None
 
 
-def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
-    """Sort out the risk-set bookkeeping once; nothing here depends on beta."""
+def _pair_weight(cd: CoxData, like: np.ndarray) -> np.ndarray:
+    """The weight of each Efron step (Breslow: event time) in sums over event times.
+
+    Unweighted: 1 per Efron step, ``d`` per Breslow time. With case weights, as
+    R's ``agfit4.c``: the mean weight of the tied deaths per Efron step, their
+    weight sum per Breslow time.
+    """
+    if cd.w is not None:
+        return cd.pair_w
+    return np.ones_like(like) if cd.ties == "efron" else cd.d.astype(float)
+
+
+def prepare(X, start, stop, event, strata=None, ties="efron", weights=None) -> CoxData:
+    """Sort out the risk-set bookkeeping once; nothing here depends on beta.
+
+    ``weights``: positive case weights, one per row (None: unweighted). The
+    covariates are centred on their unweighted means either way (the
+    default profile of ``cox_survival``; centring changes no estimate).
+    """
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
@@ -59,6 +84,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     stop = np.asarray(stop, dtype=float)
     event = np.asarray(event).astype(bool)
     strata = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
+    w = None if weights is None else np.asarray(weights, dtype=float)
     center = X.mean(axis=0)
 
     lo = np.empty(n, dtype=np.int64)
@@ -78,6 +104,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     live = hi > lo
     if not live.all():
         start, stop, event, strata, lo, hi = (v[live] for v in (start, stop, event, strata, lo, hi))
+        w = None if w is None else w[live]
         n = len(lo)
     times = np.concatenate(times_parts) if times_parts else np.empty(0)
     time_strata = np.concatenate(tstrata_parts) if tstrata_parts else np.empty(0, dtype=np.int64)
@@ -87,6 +114,7 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
     keep_idx = np.flatnonzero(live)[order]
     live_order = keep_idx
     start, stop, event, strata, lo, hi = (v[order] for v in (start, stop, event, strata, lo, hi))
+    w = None if w is None else w[order]
     Xc = X[keep_idx]  # one gather of the covariates, then centred in place
     Xc -= center
     rows = np.arange(n)
@@ -107,8 +135,12 @@ def prepare(X, start, stop, event, strata=None, ties="efron") -> CoxData:
         pair_frac = np.zeros(m)
     else:  # pragma: no cover - checked by the caller
         raise ValueError(ties)
+    pair_w = None
+    if w is not None:
+        dw = np.bincount(death_j, weights=w[deaths], minlength=m)  # weight sum of the deaths at each time
+        pair_w = dw[pair_j] / d[pair_j] if ties == "efron" else dw
     return CoxData(Xc, center, start, stop, event, strata, times, time_strata, lo, hi, deaths, death_j, d, diff,
-                   ties, pair_j, pair_frac, live_order, Xc[deaths])
+                   ties, pair_j, pair_frac, live_order, Xc[deaths], w, pair_w)
 
 
 def _risk_sums(cd: CoxData, M: np.ndarray) -> np.ndarray:
@@ -147,16 +179,17 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
     eta = X @ beta
     with np.errstate(over="ignore"):
         r = np.exp(eta)
+    rw = r if cd.w is None else r * cd.w  # each row's term in the risk sums
     M = np.empty((X.shape[0], p + 1))
-    M[:, 0] = r
-    np.multiply(X, r[:, None], out=M[:, 1:])
+    M[:, 0] = rw
+    np.multiply(X, rw[:, None], out=M[:, 1:])
     S = _risk_sums(cd, M)
     del M
     S0, S1 = S[:, 0], S[:, 1:]
     dr = cd.deaths
     j = cd.pair_j
     if cd.ties == "efron":
-        rd = r[dr]
+        rd = rw[dr]
         S0d = np.bincount(cd.death_j, weights=rd, minlength=m)
         S1d = np.zeros((m, p))
         for c in range(p):
@@ -164,23 +197,27 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
         f = cd.pair_frac
         denom = S0[j] - f * S0d[j]
         xbar = (S1[j] - f[:, None] * S1d[j]) / denom[:, None]
-        weight = np.ones_like(denom)
     else:
         denom = S0
         xbar = S1 / denom[:, None]
-        weight = cd.d.astype(float)
-    loglik = float(eta[dr].sum() - (weight * np.log(denom)).sum())
+    weight = _pair_weight(cd, denom)
+    if cd.w is None:
+        loglik = float(eta[dr].sum() - (weight * np.log(denom)).sum())
+    else:
+        loglik = float(cd.w[dr] @ eta[dr] - (weight * np.log(denom)).sum())
     if not derivatives:
         return _Eval(loglik, None, None, r, denom, xbar, eta)
-    grad = cd.Xd.sum(axis=0) - (weight[:, None] * xbar).sum(axis=0)
+    Xd_sum = cd.Xd.sum(axis=0) if cd.w is None else cd.w[dr] @ cd.Xd
+    grad = Xd_sum - (weight[:, None] * xbar).sum(axis=0)
     c = np.bincount(j, weights=weight / denom, minlength=m)
-    w = r * _cum_over_range(cd, c)
+    w = rw * _cum_over_range(cd, c)
     info = (X * w[:, None]).T @ X
     info -= (xbar * weight[:, None]).T @ xbar
     if cd.ties == "efron":
-        e = np.bincount(j, weights=cd.pair_frac / denom, minlength=m)
+        frac = cd.pair_frac if cd.w is None else cd.pair_frac * weight
+        e = np.bincount(j, weights=frac / denom, minlength=m)
         Xd = cd.Xd
-        info -= (Xd * (r[dr] * e[cd.death_j])[:, None]).T @ Xd
+        info -= (Xd * (rw[dr] * e[cd.death_j])[:, None]).T @ Xd
     return _Eval(loglik, grad, info, r, denom, xbar, eta)
 
 
@@ -221,7 +258,12 @@ def fit(cd: CoxData, *, beta0=None, max_iter: int = 50, tol: float = 1e-12):
 
 
 def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
-    """Score residuals per row (R's ``residuals(fit, type = "score")``), Efron aware."""
+    """Score residuals per row (R's ``residuals(fit, type = "score")``), Efron aware.
+
+    With case weights these are R's unweighted score residuals (hazard
+    increments from the weighted risk sums, as ``agscore3.c``); multiply by
+    the weights for R's ``weighted = TRUE`` (the robust variance).
+    """
     X = cd.X
     m = len(cd.times)
     p = X.shape[1]
@@ -230,11 +272,12 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
         weight = np.ones_like(ev.denom)
     else:
         weight = cd.d.astype(float)
-    h = np.bincount(j, weights=weight / ev.denom, minlength=m)
+    hw = weight if cd.w is None else cd.pair_w  # weight of each step of the hazard
+    h = np.bincount(j, weights=hw / ev.denom, minlength=m)
     hx = np.zeros((m, p))
     xsum = np.zeros((m, p))
     for c in range(p):
-        hx[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c] / ev.denom, minlength=m)
+        hx[:, c] = np.bincount(j, weights=hw * ev.xbar[:, c] / ev.denom, minlength=m)
         xsum[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c], minlength=m)
     H = _cum_over_range(cd, h)
     # r * (HX - X H), built in place (a few (n, p) arrays fewer than the formula written out)
@@ -248,7 +291,7 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
     xmean = xsum / np.maximum(cd.d, 1)[:, None]
     resid[dr] += cd.Xd - xmean[jd]
     if cd.ties == "efron":
-        f = cd.pair_frac
+        f = cd.pair_frac if cd.w is None else cd.pair_frac * hw
         e = np.bincount(j, weights=f / ev.denom, minlength=m)
         ex = np.zeros((m, p))
         for c in range(p):
@@ -437,6 +480,8 @@ def concordance(cd: CoxData, eta: np.ndarray, *, per_bucket: int | None = None) 
     dr = cd.deaths
     if len(dr) == 0:
         return dict(concordant=0.0, discordant=0.0, tied_x=0.0, concordance=np.nan)
+    if cd.w is not None:
+        return _weighted_concordance(cd, eta)
     # rank the predictor with one sort; a row's rank group holds the rows with an equal predictor
     # (their order inside the group changes no count, so the sort need not be stable)
     order = np.argsort(eta)
@@ -482,14 +527,51 @@ def concordance(cd: CoxData, eta: np.ndarray, *, per_bucket: int | None = None) 
                 concordance=(conc + tx / 2) / total if total > 0 else np.nan)
 
 
-def _bitwise_below(cd: CoxData, rank: np.ndarray, qrank: np.ndarray, m: int):
-    """Rows at risk with a smaller and with a not larger predictor than each death (bitwise count)."""
+def _weighted_concordance(cd: CoxData, eta: np.ndarray) -> dict:
+    """Harrell's concordance with case weights, as R's ``concordancefit``: a pair counts ``w_event * w_other``."""
+    m = len(cd.times)
+    dr = cd.deaths
+    w = cd.w
+    rank = np.unique(eta, return_inverse=True)[1].astype(np.int64).ravel()
+    n_ranks = int(rank.max()) + 1
+    qrank = rank[dr]
+    less, leq = _bitwise_below(cd, rank, qrank, m, weights=w)
+    atrisk = np.cumsum(np.bincount(cd.lo, weights=w, minlength=m + 1)
+                       - np.bincount(cd.hi, weights=w, minlength=m + 1))[:-1][cd.death_j]
+    # remove the tied deaths at the same time (tied on y) from each weighted count
+    order = np.lexsort((qrank, cd.death_j))
+    jj, rr = cd.death_j[order], qrank[order]
+    wd = w[dr][order]
+    cw = np.concatenate([[0.0], np.cumsum(wd)])
+    key = jj.astype(float) * (n_ranks + 1) + rr
+    first = cw[np.searchsorted(jj, jj, side="left")]
+    less_d = cw[np.searchsorted(key, key, side="left")] - first
+    leq_d = cw[np.searchsorted(key, key, side="right")] - first
+    ndead = np.bincount(cd.death_j, weights=w[dr], minlength=m)[jj]
+    less_o = less[order] - less_d
+    leq_o = leq[order] - leq_d
+    tied = leq_o - less_o
+    greater = (atrisk[order] - ndead) - leq_o
+    conc, disc, tx = wd @ less_o, wd @ greater, wd @ tied
+    total = conc + disc + tx
+    return dict(concordant=conc, discordant=disc, tied_x=tx,
+                concordance=(conc + tx / 2) / total if total > 0 else np.nan)
+
+
+def _bitwise_below(cd: CoxData, rank: np.ndarray, qrank: np.ndarray, m: int, weights=None):
+    """Rows at risk with a smaller and with a not larger predictor than each death (bitwise count).
+
+    With ``weights`` the rows' weights are summed instead of counted.
+    """
     # points: (lo, +1) and (hi, -1), counted when time index <= j; both sit at the row's rank
     live = np.flatnonzero(cd.hi > cd.lo)  # rows at risk at one event time at least
     live = live[np.argsort(rank[live], kind="stable")]
     nl = len(live)
     pt_time = np.concatenate([cd.lo[live], cd.hi[live]])
-    pt_sign = np.concatenate([np.ones(nl), -np.ones(nl)])
+    if weights is None:
+        pt_sign = np.concatenate([np.ones(nl), -np.ones(nl)])
+    else:
+        pt_sign = np.concatenate([weights[live], -weights[live]])
     pt_rank = np.concatenate([rank[live], rank[live]])
     o = np.argsort(pt_rank, kind="stable")
     pt_time, pt_sign, pt_rank = pt_time[o], pt_sign[o], pt_rank[o]
@@ -622,7 +704,7 @@ def baseline_hazard(cd: CoxData, ev: _Eval) -> tuple[np.ndarray, np.ndarray, np.
     """
     m = len(cd.times)
     j = cd.pair_j
-    weight = np.ones(len(j)) if cd.ties == "efron" else cd.d.astype(float)
+    weight = _pair_weight(cd, np.ones(len(j)))
     inv = weight / ev.denom
     hazard = np.bincount(j, weights=inv, minlength=m)
     variance = np.bincount(j, weights=inv / ev.denom, minlength=m)
@@ -630,3 +712,129 @@ def baseline_hazard(cd: CoxData, ev: _Eval) -> tuple[np.ndarray, np.ndarray, np.
     for c in range(cd.X.shape[1]):
         xbar[:, c] = np.bincount(j, weights=inv * ev.xbar[:, c], minlength=m)
     return hazard, variance, xbar
+
+
+# --------------------------------------------------------------------------- gamma frailty (penalised)
+@dataclass
+class PenalisedFit:
+    """A penalised partial-likelihood fit at one frailty variance ``theta``."""
+
+    coef: np.ndarray  # fixed effects, then the log frailties of the groups
+    evaluation: _Eval  # partial likelihood (no penalty) at ``coef``
+    info: np.ndarray  # information of the penalised likelihood (R's sparse form when ``sparse``)
+    penalty: float  # -nu * sum(w): what R's ``fit$penalty`` reports
+    integrated: float  # the integrated likelihood of ``theta`` (R's ``c.loglik``)
+    iterations: int
+    converged: bool
+
+
+def gamma_correction(d: np.ndarray, nu: float) -> float:
+    """The terms that turn ``PL + nu * sum(w)`` into the integrated gamma-frailty likelihood.
+
+    Per group with ``d`` events: ``d + nu log(nu) - (nu + d) log(nu + d) +
+    lgamma(nu + d) - lgamma(nu)`` (the gamma integral of a group's
+    frailty, with the baseline hazard profiled out), as R's ``frailty.gammacon``.
+    """
+    from scipy.special import gammaln  # deferred: only frailty fits need it
+
+    d = np.asarray(d, float)
+    return float(np.sum(d + nu * np.log(nu) - (nu + d) * np.log(nu + d) + gammaln(nu + d) - gammaln(nu)))
+
+
+def evaluate_grouped(cd: CoxData, coef: np.ndarray, n_fixed: int, codes: np.ndarray) -> _Eval:
+    """:func:`evaluate` when the columns after ``n_fixed`` are (centred) indicators of the groups ``codes``.
+
+    The same numbers, but the weighted product ``X' diag(w) X`` is built from
+    per-group sums instead of a dense product over every indicator column
+    (``codes``: the group of each input row, as given to :func:`prepare`).
+    """
+    with np.errstate(all="ignore"):
+        ev = _evaluate(cd, coef, False)
+    X, p = cd.X, n_fixed
+    m = len(cd.times)
+    j = cd.pair_j
+    weight = np.ones_like(ev.denom) if cd.ties == "efron" else cd.d.astype(float)
+    grad = cd.Xd.sum(axis=0) - (weight[:, None] * ev.xbar).sum(axis=0)
+    c = np.bincount(j, weights=weight / ev.denom, minlength=m)
+    w = ev.r * _cum_over_range(cd, c)
+    g = codes[cd.rows]
+    G = X.shape[1] - p
+    F, mu = X[:, :p], cd.center[p:]
+    s = np.bincount(g, weights=w, minlength=G)
+    Fw = F * w[:, None]
+    FD = np.column_stack([np.bincount(g, weights=Fw[:, k], minlength=G) for k in range(p)]).T if p else np.zeros((0, G))
+    FDc = FD - np.outer(Fw.sum(axis=0), mu)
+    info = np.empty((p + G, p + G))
+    info[:p, :p] = Fw.T @ F
+    info[:p, p:] = FDc
+    info[p:, :p] = FDc.T
+    info[p:, p:] = np.diag(s) - np.outer(s, mu) - np.outer(mu, s) + np.outer(mu, mu) * w.sum()
+    info -= (ev.xbar * weight[:, None]).T @ ev.xbar
+    if cd.ties == "efron":
+        e = np.bincount(j, weights=cd.pair_frac / ev.denom, minlength=m)
+        Xd = cd.Xd
+        info -= (Xd * (ev.r[cd.deaths] * e[cd.death_j])[:, None]).T @ Xd
+    return _Eval(ev.loglik, grad, info, ev.r, ev.denom, ev.xbar, ev.eta)
+
+
+def fit_gamma_frailty(cd: CoxData, n_fixed: int, theta: float, group_events: np.ndarray, *, codes=None,
+                      init=None, sparse: bool = True, max_iter: int = 100, tol: float = 1e-13) -> PenalisedFit:
+    """Maximise the penalised partial likelihood of a shared gamma frailty at variance ``theta``.
+
+    The last columns of ``cd.X`` are one indicator per group; their
+    coefficients ``w`` (log frailties) carry the penalty ``nu * sum(exp(w) - w)``
+    with ``nu = 1 / theta`` (R's ``frailty.gamma``). Newton steps with the full
+    information matrix; ``sparse`` then keeps only the diagonal of the
+    frailty block in the reported information, as R does with more than 5 groups.
+    ``codes`` (the group of each input row) selects :func:`evaluate_grouped`.
+    """
+
+    def evaluate_at(c):
+        return evaluate(cd, c) if codes is None else evaluate_grouped(cd, c, n_fixed, codes)
+
+    p = cd.X.shape[1]
+    nu = 1.0 / theta
+    fr = slice(n_fixed, p)
+    coef = np.zeros(p) if init is None else np.array(init, float)
+
+    def penalised(c, ev):
+        w = c[fr]
+        return ev.loglik - nu * float(np.sum(np.exp(w) - w))
+
+    cur = evaluate_at(coef)
+    cur_pen = penalised(coef, cur)
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        w = coef[fr]
+        grad = cur.grad.copy()
+        grad[fr] -= nu * (np.exp(w) - 1)
+        info = cur.info.copy()
+        info[fr, fr] += np.diag(nu * np.exp(w))
+        step = np.linalg.solve(info, grad)
+        new_coef = coef + step
+        new = evaluate_at(new_coef)
+        new_pen = penalised(new_coef, new)
+        halvings = 0
+        while (not np.isfinite(new_pen) or new_pen < cur_pen - 1e-12 * abs(cur_pen)) and halvings < 30:
+            step = step / 2
+            new_coef = coef + step
+            new = evaluate_at(new_coef)
+            new_pen = penalised(new_coef, new)
+            halvings += 1
+        change = abs(new_pen - cur_pen)
+        coef, cur, cur_pen = new_coef, new, new_pen
+        if change <= tol * max(1.0, abs(cur_pen)) and np.max(np.abs(step)) < 1e-9 * max(1.0, np.max(np.abs(coef))):
+            converged = True
+            break
+    w = coef[fr]
+    w_mean = np.log(np.mean(np.exp(w)))  # R recentres so that mean(exp(w)) = 1 (true at the optimum)
+    coef[fr] = w - w_mean
+    info = cur.info.copy()
+    info[fr, fr] += np.diag(nu * np.exp(coef[fr]))
+    if sparse:
+        block = info[fr, fr]
+        info[fr, fr] = np.diag(np.diag(block))
+    penalty = -nu * float(np.sum(coef[fr]))
+    integrated = cur.loglik - penalty + gamma_correction(group_events, nu)
+    return PenalisedFit(coef, cur, info, penalty, integrated, it, converged)

@@ -24,7 +24,7 @@ __all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerp
 MANIFEST_NAME = "manifest.json"
 
 #: Bump when the cache layout changes; older caches are then rebuilt.
-_LAYOUT = 1
+_LAYOUT = 2
 
 
 def _sha256(path: Path) -> str:

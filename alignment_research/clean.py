@@ -79,7 +79,7 @@ __all__ = [
     "flag_level_changes_without_reason",
     "flag_history_disagreeing_at_hire",
     "complete_history",
-    "HISTORY_COLUMNS",
+    "CLEAN_HISTORY_COLUMNS",
     "BOOLEAN_TEXTS",
 ]
 
@@ -2059,7 +2059,7 @@ def flag_history_disagreeing_at_hire(history: pd.DataFrame, *, employees: pd.Dat
 
 
 #: Columns of the clean job_history table, in order (covariates and other columns follow).
-HISTORY_COLUMNS = ["employee_id", "spell", "effective_date", "manager_id", "department", "job_level", "location", "reason"]
+CLEAN_HISTORY_COLUMNS = ["employee_id", "spell", "effective_date", "manager_id", "department", "job_level", "location", "reason"]
 
 
 def complete_history(history: pd.DataFrame, employees: pd.DataFrame, *, covariates=()) -> tuple[pd.DataFrame, int]:
@@ -2111,8 +2111,8 @@ def complete_history(history: pd.DataFrame, employees: pd.DataFrame, *, covariat
         "spell": spells["spell"].to_numpy(dtype="int64"),
         "date": spells["hire_date"].to_numpy("datetime64[ns]")}))
     missing = spells[~wanted.isin(key)]
-    columns = HISTORY_COLUMNS + [c for c in covariates if c in history] + [
-        c for c in history.columns if c not in HISTORY_COLUMNS and c not in covariates]
+    columns = CLEAN_HISTORY_COLUMNS + [c for c in covariates if c in history] + [
+        c for c in history.columns if c not in CLEAN_HISTORY_COLUMNS and c not in covariates]
     made = {}
     for c in columns:
         if c == "effective_date":

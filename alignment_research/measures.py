@@ -11,7 +11,8 @@ from scipy import stats
 
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
-from .spells import DAY, assign_spell, cycle_dates, numbered_spells, window_bounds
+from .history import managers_in_cycles
+from .spells import DAY, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
 
 __all__ = [
     "MeasureResult",
@@ -116,7 +117,7 @@ def _weights(weight: pd.Series, group: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- cascade alignment
 
 
-def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=None) -> MeasureResult:
+def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=None, history=None) -> MeasureResult:
     """Measure structural (cascade) alignment per employee and review cycle.
 
     For each employee and cycle, ``alignment_cascade`` is the weighted share of
@@ -136,6 +137,12 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         Cycles to measure (``config.cycles``), in time order; all cycles in
         ``goals`` by default. With dates, a rehired employee's manager is taken
         from the spell begun most recently by the cycle's end.
+    history : DataFrame, optional
+        Cleaned ``job_history`` (``employee_id, effective_date, manager_id``). With it
+        and dated ``cycles``, a goal is linked when its parent is a goal of any
+        manager in force during the cycle (a successor or a new team's manager
+        included), and ``manager_id`` is the last of them. Without it, the manager
+        of the spell holds throughout.
 
     Returns
     -------
@@ -220,6 +227,14 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     first[group_codes[::-1]] = np.arange(n)[::-1]
     pair_keys = pd.DataFrame({"employee_id": owner_text.take(owner_code[first]), "cycle": cyc[first]})
     pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
+    in_force = None
+    if history is not None and cycle_frame is not None and not cycle_frame["start"].isna().any() and n:
+        in_force = managers_in_cycles(history, numbered_spells(employees), cycle_frame)
+        last = in_force.drop_duplicates(["employee_id", "cycle"], keep="last")
+        found = locate_pairs(pair_keys["employee_id"], pair_keys["cycle"], last["employee_id"], last["cycle"])
+        known_pair = found >= 0
+        pair_manager = pair_manager.copy()
+        pair_manager[known_pair] = last["manager_id"].to_numpy(dtype=object)[found[known_pair]]
     pair_no_manager = pair_manager.isna().to_numpy()
     known = pd.Series(owner_text).isin(employees["employee_id"].dropna()).to_numpy()
     known_owner = known[owner_code] if n else np.zeros(0, bool)
@@ -230,6 +245,18 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     manager_code = pd.Index(owner_uniq).get_indexer(pair_manager.fillna("").to_numpy(dtype=object))
     manager_code = np.where(pair_no_manager, -2, manager_code)[group_codes] if n else np.zeros(0, np.int64)
     to_manager = (parent_pos >= 0) & (owner_code[safe] == manager_code) & (cyc_code[safe] == cyc_code)
+    if in_force is not None:
+        # any manager in force during the cycle: (owner, manager, cycle) triples as one integer key each
+        index = pd.Index(owner_uniq)
+        n_own, n_cyc = np.int64(len(owner_uniq)), np.int64(len(cyc_names))
+        e_code = index.get_indexer(in_force["employee_id"].to_numpy(dtype=object)).astype(np.int64)
+        m_code = index.get_indexer(in_force["manager_id"].to_numpy(dtype=object)).astype(np.int64)
+        c_code = pd.Index(np.asarray(cyc_names, dtype=object)).get_indexer(
+            in_force["cycle"].to_numpy(dtype=object)).astype(np.int64)
+        ok = (e_code >= 0) & (m_code >= 0) & (c_code >= 0)
+        allowed = (e_code[ok] * n_own + m_code[ok]) * n_cyc + c_code[ok]
+        goal_key = (owner_code.astype(np.int64) * n_own + owner_code[safe]) * n_cyc + cyc_code
+        to_manager = to_manager | ((parent_pos >= 0) & (cyc_code[safe] == cyc_code) & np.isin(goal_key, allowed))
     other_cycle = (parent_pos >= 0) & (cyc_code[safe] != cyc_code)
 
     # resolve chains by pointer doubling; terminals point to themselves

@@ -725,7 +725,8 @@ def fit_propensity(
 
 
 def match_trials(
-    trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, exact=None, mahalanobis=None
+    trials: pd.DataFrame, *, ratio: int = 3, caliper: float = 0.2, exact=None, mahalanobis=None,
+    unit: str = "manager_id",
 ) -> pd.DataFrame:
     """Match each enrolling manager to not-yet-enrolled controls from the same trial.
 
@@ -751,6 +752,9 @@ def match_trials(
         choose the nearest by Mahalanobis distance on these (covariance over
         all trial rows) instead of by propensity (Rubin & Thomas 2000). This
         balances the covariates themselves much better than the score alone.
+    unit : str, default "manager_id"
+        Column naming who is matched (``"employee_id"`` for an employee's own
+        programme, :func:`estimate_development_effect`).
 
     Returns
     -------
@@ -778,13 +782,13 @@ def match_trials(
     ['1:a', '1:a', <NA>, <NA>]
     """
     exact = [exact] if isinstance(exact, str) else list(exact or [])
-    check_columns(trials, ["trial", "manager_id", "treated", "logit_propensity", *exact], what="trials")
+    check_columns(trials, ["trial", unit, "treated", "logit_propensity", *exact], what="trials")
     if ratio < 1:
         raise ModelError(f"`ratio` must be a positive integer, got {ratio}.")
     out = trials.reset_index(drop=True)
     logit = out["logit_propensity"].to_numpy(float)
     treated = out["treated"].to_numpy(int) == 1
-    ids = out["manager_id"].astype(str).to_numpy()
+    ids = out[unit].astype(str).to_numpy()
     width = caliper * float(np.nanstd(logit, ddof=1))
     strata = (pd.factorize(out[exact].astype(str).agg("|".join, axis=1))[0] if exact
               else np.zeros(len(out), int))
@@ -853,13 +857,15 @@ def team_followup(
         One row per report and matched manager: ``matched_set, trial,
         manager_id, treated, employee_id, hire_date, entry`` (tenure in days on the trial
         date), ``exit`` (tenure at exit, window end, or the control manager's
-        own enrolment, whichever is first) and ``event`` (1 for an exit of an
-        event type by then).
+        own enrolment, whichever is first), ``event`` (1 for an exit of an
+        event type by then) and, when ``matched`` has one, the manager's
+        ``weight`` in the design (matching or inverse-probability weight).
     """
     window_end = pd.Timestamp(window_end)
     rows = matched.dropna(subset=["matched_set"]).assign(censor_date=lambda d: _censor_dates(d, window_end))
     spells = employees[["employee_id", "manager_id", "hire_date", "termination_date", "termination_type"]]
-    team = rows[["matched_set", "trial", "index_date", "manager_id", "treated", "censor_date"]].merge(
+    carried = ["weight"] if "weight" in rows else []
+    team = rows[["matched_set", "trial", "index_date", "manager_id", "treated", "censor_date", *carried]].merge(
         spells, on="manager_id", how="inner"
     )
     term = team["termination_date"]
@@ -880,6 +886,8 @@ def team_followup(
             "event": event.astype(int),
         }
     )
+    for column in carried:
+        out[column] = team[column].to_numpy(float)
     return out[out["exit"] > out["entry"]].reset_index(drop=True)
 
 
@@ -903,13 +911,16 @@ def team_intervals(followup: pd.DataFrame, intervals: pd.DataFrame, person: pd.D
         The interval rows inside ``(entry, exit]`` of each follow-up, with
         ``start``/``stop`` clipped to it, ``event`` 1 only on the row ending
         with the follow-up's event, and the follow-up's ``matched_set, trial,
-        manager_id, treated`` beside the interval covariates.
+        manager_id, treated`` (and ``weight`` when it has one) beside the
+        interval covariates.
     """
     spells = person[["employee_id", "spell", "hire_date"]].astype({"employee_id": str})
     f = followup.astype({"employee_id": str}).merge(spells, on=["employee_id", "hire_date"], how="inner")
     f = f.rename(columns={"entry": "_entry", "exit": "_exit", "event": "_event", "manager_id": "_manager"})
-    iv = intervals.astype({"employee_id": str}).merge(
-        f[["employee_id", "spell", "matched_set", "trial", "_manager", "treated", "_entry", "_exit", "_event"]],
+    carried = ["weight"] if "weight" in f else []
+    iv = intervals.astype({"employee_id": str}).drop(columns=carried, errors="ignore").merge(
+        f[["employee_id", "spell", "matched_set", "trial", "_manager", "treated", *carried, "_entry", "_exit",
+           "_event"]],
         on=["employee_id", "spell"], how="inner",
     )
     iv = iv[(iv["stop"] > iv["_entry"]) & (iv["start"] < iv["_exit"])].copy()
@@ -1195,7 +1206,7 @@ def plot_event_study(table: pd.DataFrame, *, ax=None, **kwargs):
 
 @dataclass(frozen=True, repr=False)
 class ProgramEffectResult(ModelResult):
-    """The effect of a programme: adjusted (trial emulation + matching) and naive estimates.
+    """The effect of a programme: adjusted (trial emulation + matching or weighting) and naive estimates.
 
     ``tidy()`` has one row per ``method`` (``adjusted``, then ``naive``); for
     retention ``exp_estimate`` is the hazard ratio. ``extras`` holds
@@ -1221,7 +1232,7 @@ class ProgramEffectResult(ModelResult):
             ax.xaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
         ax.set_ylim(-0.5, 1.5)
         ax.set_xlabel(
-            f"Hazard ratio of a voluntary exit ({self.conf_label}, log scale)"
+            f"Hazard ratio of a {self.outcome} ({self.conf_label}, log scale)"
             if "exp_estimate" in table
             else f"Difference in team {self.outcome} (scale points, {self.conf_label})"
         )
@@ -1326,11 +1337,16 @@ def _with_caveats(stage, *args, **kwargs):
 
 @dataclass(frozen=True)
 class _Matching:
-    """Matched trials, the balance they reach, and what the design cannot promise."""
+    """Matched (or weighted) trials, the balance they reach, and what the design cannot promise.
+
+    ``trials["weight"]`` is each trial row's weight in the outcome models
+    under either design (0: not used).
+    """
 
     trials: pd.DataFrame
     balance: pd.DataFrame
     caveats: tuple = ()
+    design: str = "matched"
 
     @property
     def n_enrolled(self) -> int:
@@ -1363,21 +1379,69 @@ def _match_and_balance(scored: pd.DataFrame, *, ratio, caliper, exact, mahalanob
     return replace(matching, caveats=_design_caveats(matching))
 
 
+def _ipw_and_balance(scored: pd.DataFrame, *, covariates) -> _Matching:
+    """Stage 3 (``design="ipw"``): weight every trial's controls by their odds of enrolling, check balance."""
+    trials = scored.dropna(subset=["logit_propensity"]).reset_index(drop=True)
+    weighted = _att_weights(trials)
+    if covariates is None:
+        covariates = [c for c in PROGRAM_COVARIATES if c in weighted and weighted[c].nunique() > 1]
+    matching = _Matching(weighted, balance_table(weighted, "treated", covariates, weights="weight"), design="ipw")
+    if matching.n_treated == 0:
+        raise ModelError("No trial has both an enrolling manager and a not-yet-enrolled control; nothing to compare.")
+    return replace(matching, caveats=_design_caveats(matching))
+
+
+def _att_weights(trials: pd.DataFrame) -> pd.DataFrame:
+    """ATT weights within each trial: 1 for the enrolling managers, the odds ``p / (1 - p)`` for controls.
+
+    The controls' odds are rescaled so that in each trial they sum to the
+    number of enrolling managers (as a matched set's ``1 / k`` weights sum to
+    1 per treated manager); a trial without a control gives its enrolling
+    managers weight 0 (nothing to compare them with). ``matched_set`` is the
+    trial (the set within which treated and controls are compared), missing
+    for a row of weight 0, as for an unmatched row of :func:`match_trials`.
+    """
+    out = trials.copy()
+    treated = out["treated"].to_numpy(int) == 1
+    p = np.clip(out["propensity"].to_numpy(float), 0.0, 1.0 - 1e-12)
+    odds = np.where(treated, 0.0, p / (1.0 - p))
+    by_trial = out.groupby("trial", sort=False)
+    control_odds = pd.Series(odds, index=out.index).groupby(out["trial"]).transform("sum").to_numpy(float)
+    n_treated = by_trial["treated"].transform("sum").to_numpy(float)
+    has_controls = control_odds > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        control_weight = np.where(has_controls, odds / control_odds * n_treated, 0.0)
+    out["weight"] = np.where(treated, has_controls.astype(float), control_weight)
+    out["matched_set"] = pd.array(out["trial"].astype(str).where(out["weight"] > 0), dtype="string")
+    return out
+
+
 def _design_caveats(matching: _Matching) -> tuple:
-    """Imbalance after matching, poor overlap, and too few enrolling managers for clustered intervals."""
+    """Imbalance after matching or weighting, poor overlap, and too few enrolling managers for clustered intervals."""
     caveats = []
     enrolled, treated, worst = matching.n_enrolled, matching.n_treated, matching.max_abs_smd_after
+    ipw = matching.design == "ipw"
     if worst > _SMD_THRESHOLD:
         bad = matching.balance.loc[matching.balance["smd_after"].abs() > _SMD_THRESHOLD, "covariate"].tolist()
         caveats.append(
-            f"Balance fails after matching: |SMD| > {_SMD_THRESHOLD} for {bad} (largest {worst:.2f}). "
+            f"Balance fails after {'weighting' if ipw else 'matching'}: |SMD| > {_SMD_THRESHOLD} for {bad} "
+            f"(largest {worst:.2f}). "
             "Add these covariates (or interactions) to the propensity model, or read the estimate with caution."
         )
     if enrolled - treated > 0.1 * enrolled:
         caveats.append(
-            f"Poor overlap: {enrolled - treated} of {enrolled} enrolling managers have no control within the "
-            "caliper and were trimmed; the estimate describes the managers who could be matched."
+            f"Poor overlap: {enrolled - treated} of {enrolled} enrolling managers have no control "
+            + ("in their trial" if ipw else "within the caliper")
+            + " and were trimmed; the estimate describes the managers who could be "
+            + ("compared." if ipw else "matched.")
         )
+    if ipw:
+        ess = effective_sample_size(matching.controls["weight"])
+        if ess < treated:
+            caveats.append(
+                f"Extreme weights: the control teams' weights have an effective sample size of {ess:.0f} managers "
+                f"for {treated} enrolling managers; a few controls drive the estimate (compare design='matched')."
+            )
     if treated < _FEW_TREATED:
         caveats.append(
             f"Few enrolling managers ({treated} matched): cluster-robust intervals are too narrow when few "
@@ -1404,9 +1468,10 @@ class _OutcomeEffect:
     extras: dict
 
 
-def _cox_row(data, formula, *, start, stop, alpha, term, method):
+def _cox_row(data, formula, *, start, stop, alpha, term, method, weights=None):
     """The tidy row of ``term`` in a Cox model clustered by manager, labelled with ``method``."""
-    res = fit_cox(data, formula, start=start, stop=stop, event="event", cluster="manager_id", alpha=alpha)
+    res = fit_cox(data, formula, start=start, stop=stop, event="event", cluster="manager_id", alpha=alpha,
+                  weights=weights)
     row = res.tidy()
     return row[row["term"] == term].assign(method=method), res
 
@@ -1437,8 +1502,9 @@ def _retention_effect(matched: pd.DataFrame, clean: CleanStudy, *, adjust, alpha
     followup = team_followup(matched, clean.tables["employees"], window_end=_observation_window(clean.config)[1],
                              event_types=event_types)
     data, terms = _fill_adjusters(team_intervals(followup, analysis.intervals, analysis.person), adjust)
+    # the design's weights (matching: 1 / controls per set; ipw: odds of enrolling) enter the Cox model
     adjusted, fit = _cox_row(data, " + ".join(["treated", *terms]), start="start", stop="stop", alpha=alpha,
-                             term="treated", method="adjusted")
+                             term="treated", method="adjusted", weights="weight")
     naive, _ = _cox_row(analysis.person, "manager_ever_program", start="entry", stop="exit", alpha=alpha,
                         term="manager_ever_program", method="naive")
     table = pd.concat([adjusted, naive], ignore_index=True)
@@ -1490,11 +1556,13 @@ def _program_summary(program, outcome, matching: _Matching, effect: _OutcomeEffe
                      caveats) -> pd.DataFrame:
     """Stage 5: the one-row ``glance()`` of the design, the outcome fit and the caveats."""
     controls = matching.controls
+    matched = matching.design == "matched"
     return pd.DataFrame(
         [
             dict(
                 program=program,
                 outcome=outcome,
+                design=matching.design,
                 n_trials=int(matching.trials["trial"].nunique()),
                 n_enrolled=matching.n_enrolled,
                 n_treated=matching.n_treated,
@@ -1504,8 +1572,8 @@ def _program_summary(program, outcome, matching: _Matching, effect: _OutcomeEffe
                 ess_controls=effective_sample_size(controls["weight"]),
                 max_abs_smd_before=float(matching.balance["smd_before"].abs().max()),
                 max_abs_smd_after=matching.max_abs_smd_after,
-                caliper=caliper,
-                ratio=ratio,
+                caliper=caliper if matched else np.nan,
+                ratio=ratio if matched else np.nan,
                 n=effect.n,
                 events=effect.events,
                 cov_type=effect.cov_type,
@@ -1538,6 +1606,7 @@ def estimate_program_effect(
     program: str = "leadership_development",
     *,
     outcome: str = "retention",
+    design: str = "matched",
     propensity_formula: str = PROPENSITY_FORMULA,
     covariates=None,
     ratio: int = 3,
@@ -1570,14 +1639,25 @@ def estimate_program_effect(
         ``retention``: Cox model of the reports' voluntary exits after the trial
         date, stratified by matched set. ``engagement``: difference in
         differences of the reports' engagement across survey waves.
+    design : {"matched", "ipw"}, default "matched"
+        How the enrolment model makes the groups comparable. ``matched``:
+        each enrolling manager is matched to up to ``ratio`` controls of its
+        trial (weight 1 for the treated manager, ``1 / controls`` for each
+        of its controls). ``ipw``: every not-yet-enrolled manager of a trial
+        is a control, weighted by its odds of enrolling ``p / (1 - p)``
+        (ATT weights), rescaled so a trial's control weights sum to its
+        number of enrolling managers; no trimming (see Notes). Either way the
+        weights are the trial table's ``weight`` column, balance is reported
+        with them and the retention Cox model uses them as case weights.
+        ``ipw`` is available for ``outcome="retention"``.
     propensity_formula : str, default PROPENSITY_FORMULA
         Right-hand side of the enrolment model.
     covariates : list of str, optional
         Covariates whose balance is checked; ``PROGRAM_COVARIATES`` by default.
     ratio : int, default 3
-        Controls matched to each enrolling manager.
+        Controls matched to each enrolling manager (``design="matched"``).
     caliper : float, default 0.2
-        Matching caliper in SDs of the logit propensity.
+        Matching caliper in SDs of the logit propensity (``design="matched"``).
     exact : sequence of str, optional
         Trial columns a control must share with its enrolling manager
         (e.g. ``("department",)``).
@@ -1613,11 +1693,13 @@ def estimate_program_effect(
         conf_low, conf_high`` (log hazard ratio for retention, scale points for
         engagement), ``exp_estimate, exp_conf_low, exp_conf_high`` (hazard
         ratio, retention only) and ``outcome``.
-        ``glance()``: ``program, outcome, n_trials, n_enrolled`` (managers
+        ``glance()``: ``program, outcome, design, n_trials, n_enrolled`` (managers
         enrolling in the window with reports), ``n_treated`` (matched),
-        ``n_unmatched`` (outside the caliper: trimmed), ``n_controls``
-        (distinct control managers), ``n_control_rows``, ``ess_controls``
-        (Kish), ``max_abs_smd_before, max_abs_smd_after, caliper, ratio,
+        ``n_unmatched`` (outside the caliper, or for ``ipw`` in a trial
+        without controls: trimmed), ``n_controls`` (distinct control
+        managers), ``n_control_rows``, ``ess_controls`` (Kish, of the
+        control weights), ``max_abs_smd_before, max_abs_smd_after, caliper,
+        ratio`` (missing for ``ipw``),
         n, events, cov_type``, ``e_value, e_value_ci`` and ``caveats`` (the
         balance and overlap warnings as text, ``"none"`` when there are none).
         The result's ``caveats`` attribute holds them one by one, with those of
@@ -1649,15 +1731,20 @@ def estimate_program_effect(
     Notes
     -----
     Retention: ``survival::coxph(Surv(start, stop, event) ~ treated +
-    alignment_cascade + engagement, cluster = manager_id)`` on the start/stop
-    intervals of the reports of matched managers (the matched sample pooled,
-    unweighted, as Austin 2013 recommends; not stratified by matched set,
-    whose small risk sets made the robust variance too small in simulation),
-    tenure in days, left-truncated at the trial date; control teams are
-    censored when their manager enrols. Balance is reported with the matching
-    weights (``1 / controls`` per set, as ``MatchIt``); with ``ratio`` controls
-    found for nearly every set the unweighted outcome model is close to it
-    (compare ``ess_controls`` with ``n_control_rows``). The naive row is
+    alignment_cascade + engagement, weights = weight, cluster = manager_id)``
+    on the start/stop intervals of the reports of the compared managers (the
+    sample pooled, not stratified by matched set, whose small risk sets made
+    the robust variance too small in simulation), tenure in days,
+    left-truncated at the trial date; control teams are censored when their
+    manager enrols. Each report's interval rows carry its manager's design
+    weight (matching: ``1 / controls`` per set, as ``MatchIt``; ipw: the
+    rescaled odds), so a control team stands for its share of a treated
+    team; the variance is R's robust one over weighted
+    score residuals, clustered by manager. IPW weights are not trimmed or
+    truncated: the enrolment model is fitted on the trials themselves, and
+    the ``Extreme weights`` caveat (effective number of control managers
+    below the number of enrolling managers) says when a few controls drive
+    the estimate. The naive row is
     ``coxph(Surv(entry, exit, event) ~ manager_ever_program, cluster =
     manager_id)`` on the ``person`` table: "ever" exposure, which mixes
     selection with immortal time. Engagement: OLS of engagement on
@@ -1681,11 +1768,20 @@ def estimate_program_effect(
         )
     if outcome not in ("retention", "engagement"):
         raise ModelError(f"The value for `outcome` must be 'retention' or 'engagement', but {outcome!r} was passed.")
+    if design not in ("matched", "ipw"):
+        raise ModelError(f"The value for `design` must be 'matched' or 'ipw', but {design!r} was passed.")
+    if design == "ipw" and outcome == "engagement":
+        # the engagement model does not take the design's weights yet: an unweighted fit would ignore them
+        raise ModelError("design='ipw' is available for outcome='retention' only; use design='matched' for "
+                         "engagement.")
     trials = _emulate_trials(clean, program)
     propensity, caveats = _with_caveats(fit_propensity, trials, _usable_propensity_formula(propensity_formula, trials),
                                         alpha=alpha)
-    matching = _match_and_balance(propensity.trials, ratio=ratio, caliper=caliper, exact=exact,
-                                  mahalanobis=mahalanobis, covariates=covariates)
+    if design == "ipw":
+        matching = _ipw_and_balance(propensity.trials, covariates=covariates)
+    else:
+        matching = _match_and_balance(propensity.trials, ratio=ratio, caliper=caliper, exact=exact,
+                                      mahalanobis=mahalanobis, covariates=covariates)
     # the outcome models' own caveats (few clusters, separation) join the design caveats
     if outcome == "retention":
         effect, fitting = _with_caveats(_retention_effect, matching.trials, clean, adjust=adjust, alpha=alpha)

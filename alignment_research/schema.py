@@ -427,15 +427,22 @@ def table_schema(table: str, config: StudyConfig | None = None) -> pa.DataFrameS
 _SHARED = {
     "employee_id": ("string", "Employee id (pseudonymised when the study says so)."),
     "spell": ("int64", "Employment spell number of the employee, 1 for the first hire, in hire-date order."),
-    "manager_id": ("string", "The spell's manager (one manager per spell, as the data contract has it)."),
-    "department": ("string", "Department of the spell."),
-    "job_level": ("Int64", "Job level of the spell (1 = entry)."),
+    "manager_id": ("string", "The manager in force (from job_history when the study has it; else the spell's "
+                             "manager at hire, for the whole spell)."),
+    "department": ("string", "Department in force (job_history; else the spell's department at hire)."),
+    "job_level": ("Int64", "Job level in force (1 = entry; job_history, else the level at hire)."),
+    "location": ("string", "Location in force (job_history; else the location at hire)."),
+    "manager_changes": ("int64", "Number of manager changes in the spell so far (job_history only)."),
+    "recent_manager_change": ("int64", "1 for the 183 days (six months) after a manager change, else 0 "
+                                       "(job_history only)."),
+    "months_since_manager_change": ("float64", "Months since the latest manager change at the interval start; "
+                                               "missing before the first (job_history only)."),
     "gender": ("string", "Gender as recorded."),
     "alignment_cascade": ("float64", "Weighted share of the employee's goals whose parent is a goal of their manager "
                                      "in the same cycle (current cycle; known from the cycle start or hire)."),
     "alignment_org": ("float64", "Weighted share of the employee's goals whose parent chain reaches an "
                                  "organisation-level goal (current cycle)."),
-    "manager_program": ("int64", "1 from the day the spell's manager started leadership development, else 0."),
+    "manager_program": ("int64", "1 while the manager in force has started leadership development, else 0."),
     "manager_rating": ("float64", "The manager's most recent review rating known on that day."),
     "rating": ("float64", "The employee's most recent review rating known on that day."),
     "program_<name>": ("int64", "1 from the day the employee started programme <name> (intention to treat)."),
@@ -485,7 +492,8 @@ ANALYSIS_DICTIONARY = {
         "event_type": ("string", "The spell's exit type on its last interval, censored elsewhere."),
         **{k: _SHARED[k] for k in ("alignment_cascade", "alignment_org", "<scale>", "manager_program",
                                     "manager_rating", "rating", "program_<name>", "feedback_rate", "department",
-                                    "job_level", "gender")},
+                                    "job_level", "gender", "location", "manager_changes", "recent_manager_change",
+                                    "months_since_manager_change")},
         "<covariate>": _COVARIATE,
     },
     "survey_panel": {
@@ -495,7 +503,8 @@ ANALYSIS_DICTIONARY = {
         "tenure_days": ("int64", "Tenure in days on the survey date."),
         "<scale>": ("float64", "Score of survey scale <scale> in this response."),
         **{k: _SHARED[k] for k in ("alignment_cascade", "alignment_org", "manager_program", "manager_rating",
-                                    "rating", "program_<name>", "feedback_rate")},
+                                    "rating", "program_<name>", "feedback_rate", "manager_changes",
+                                    "recent_manager_change")},
         "<covariate>": _COVARIATE,
     },
     "cycles": {
@@ -511,6 +520,18 @@ ANALYSIS_DICTIONARY = {
                                      "missing when that cycle is not fully observed."),
         "<covariate>": _COVARIATE,
     },
+}
+ANALYSIS_DICTIONARY["careers"] = {
+    **{k: _SHARED[k] for k in ("employee_id", "spell")},
+    "episode": ("int64", "1 until the spell's first promotion, then 2, ... (promotions before the window count)."),
+    "manager_id": _SHARED["manager_id"],
+    "start": ANALYSIS_DICTIONARY["intervals"]["start"],
+    "stop": ANALYSIS_DICTIONARY["intervals"]["stop"],
+    "event": ("int64", "1 when a promotion takes effect on the stop day, else 0."),
+    "event_type": ("string", "promotion; on a spell's last row its exit type (voluntary, involuntary, other: "
+                             "competing events) or censored; censored elsewhere."),
+    **{k: v for k, v in ANALYSIS_DICTIONARY["intervals"].items()
+       if k not in ("employee_id", "spell", "manager_id", "start", "stop", "event", "event_type")},
 }
 
 
@@ -568,7 +589,7 @@ def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
     DataFrame
         One row per column: ``table, column, dtype, required, description``;
         canonical tables first (in processing order), then the analysis
-        tables (``person``, ``intervals``, ``survey_panel``, ``cycles``), then
+        tables (``person``, ``intervals``, ``survey_panel``, ``cycles``, ``careers``), then
         any table registered with :func:`register_dictionary`.
 
     Examples

@@ -7,10 +7,13 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAY", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell"]
+__all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "locate_pairs"]
 
 #: One day, to turn date differences into whole days (``(end - start) / DAY``).
 DAY = np.timedelta64(1, "D")
+
+#: Days in an average month (a Julian year over 12), to state tenure in months.
+DAYS_PER_MONTH = 365.25 / 12
 
 
 def cycle_dates(cycles) -> pd.DataFrame | None:
@@ -193,3 +196,53 @@ def _assign_spell_asof(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) 
     sid = np.full(len(data), -1, dtype=np.int64)
     sid[hit["_pos"].to_numpy()[valid.to_numpy()]] = hit["_sid"].to_numpy()[valid.to_numpy()].astype(np.int64)
     return data.assign(_sid=sid)
+
+
+def _as_values(x) -> np.ndarray:
+    """A column as a NumPy array (text and nullable columns as objects, missing values as ``pd.NA``)."""
+    if isinstance(x, (pd.Series, pd.Index)):
+        x = x.array
+    if isinstance(x, np.ndarray):
+        return x
+    return x.to_numpy(dtype=object) if isinstance(x, pd.api.extensions.ExtensionArray) else np.asarray(x, dtype=object)
+
+
+def locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
+    """Find the row of ``right`` holding each pair ``(left_a, left_b)``; -1 when none.
+
+    What ``MultiIndex.get_indexer`` returns for complete pairs (the right pairs are
+    unique), from one hash pass per column and a sorted search, without building
+    the MultiIndexes. A pair with a missing value is not found.
+
+    Parameters
+    ----------
+    left_a, left_b : array-like
+        The pairs to look up (e.g. employee ids and cycles), one per row.
+    right_a, right_b : array-like
+        The pairs to find them in, unique.
+
+    Returns
+    -------
+    ndarray of int64
+        The position in ``right`` of each left pair, -1 when absent.
+
+    Examples
+    --------
+    >>> locate_pairs(["E1", "E2"], ["2024", "2024"], ["E2", "E1"], ["2024", "2023"]).tolist()
+    [0, -1]
+    """
+    la, lb, ra, rb = (_as_values(v) for v in (left_a, left_b, right_a, right_b))
+    n_right = len(ra)
+    ca, _ = pd.factorize(np.concatenate([ra, la]) if ra.dtype == la.dtype else
+                         np.concatenate([ra.astype(object), la.astype(object)]))
+    cb, levels_b = pd.factorize(np.concatenate([rb, lb]) if rb.dtype == lb.dtype else
+                                np.concatenate([rb.astype(object), lb.astype(object)]))
+    key = np.where((ca < 0) | (cb < 0), -1, ca.astype(np.int64) * (len(levels_b) + 1) + cb)
+    right_key, left_key = key[:n_right], key[n_right:]
+    order = np.argsort(right_key, kind="stable")
+    right_key = right_key[order]
+    if not n_right:
+        return np.full(len(left_key), -1, dtype=np.int64)
+    i = np.minimum(np.searchsorted(right_key, left_key), n_right - 1)
+    found = (right_key[i] == left_key) & (left_key >= 0)
+    return np.where(found, order[i], -1).astype(np.int64)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ._docs import fill_doc
 from .errors import DataContractError
+from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans
 from .measures import (
     attainment_alignment,
     cascade_alignment,
@@ -22,7 +23,7 @@ from .measures import (
     score_scales,
     team_alignment,
 )
-from .spells import DAY, assign_spell, cycle_dates, numbered_spells, window_bounds
+from .spells import DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
 
 __all__ = [
     "PROGRAMS",
@@ -32,6 +33,9 @@ __all__ = [
     "interval_table",
     "survey_panel_table",
     "cycle_table",
+    "career_table",
+    "first_promotions",
+    "CAREER_COLUMNS",
     "alignment_measures",
     "alignment_correlations",
     "attach_covariates",
@@ -131,7 +135,8 @@ class _Context:
                                   "manager_id": pd.Series(dtype="string"), "n_goals": pd.Series(dtype="int64"),
                                   "alignment_cascade": pd.Series(dtype=float), "alignment_org": pd.Series(dtype=float)})
             return empty, pd.DataFrame({c: pd.Series(dtype="string") for c in ("goal_id", "cycle", "rule", "value")})
-        res = cascade_alignment(goals, self.tables["employees"], cycles=self.config.cycles or None)
+        res = cascade_alignment(goals, self.tables["employees"], cycles=self.config.cycles or None,
+                                history=self.table("job_history"))
         return res.table, res.problems
 
     @cached_property
@@ -185,6 +190,34 @@ class _Context:
         """Per spell: the date its manager first started leadership development (NaT if never)."""
         return self.spells["manager_id"].astype("string").map(self.manager_ld_start).to_numpy("datetime64[ns]")
 
+    # ---- job history: values in force ---------------------------------------------
+    @cached_property
+    def history(self) -> pd.DataFrame | None:
+        """Job-history spans (``history.history_spans``) keyed ``sid * _BIG + t``; None without ``job_history``."""
+        h = self.table("job_history")
+        if h is None or not len(h):
+            return None
+        spans = history_spans(h, self.spells)
+        spans["key"] = spans["sid"].to_numpy(np.int64) * _BIG + spans["t"].to_numpy(np.int64)
+        return spans
+
+    def in_force(self, column: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Value of ``column`` (manager_id, department, ...) in force on tenure day ``t`` of spell ``sid``.
+
+        The job history's row in force that day, or the spell's static value (its value at hire)
+        for spells without history.
+        """
+        sid = np.asarray(sid, np.int64)
+        static = self.spells[column].to_numpy(dtype=object)[sid]
+        h = self.history
+        if h is None:
+            return static
+        keys = h["key"].to_numpy()
+        q = sid * _BIG + np.asarray(t, np.int64)
+        i = np.maximum(np.searchsorted(keys, q, side="right") - 1, 0)
+        ok = (keys[i] >= sid * _BIG) & (keys[i] <= q) if len(keys) else np.zeros(len(q), bool)
+        return np.where(ok, h[column].to_numpy(dtype=object)[i] if len(keys) else static, static)
+
     # ---- the timeline: change points per variable --------------------------------
     @cached_property
     def timeline(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
@@ -217,7 +250,7 @@ class _Context:
             keep = (c_end >= hire[sid]) & (c_start <= end[sid])
             sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
             known = np.maximum(c_start, hire[sid])
-            pos = _locate_pairs(sp["employee_id"].astype("string").to_numpy(dtype=object)[sid],
+            pos = locate_pairs(sp["employee_id"].astype("string").to_numpy(dtype=object)[sid],
                                 cf["name"].to_numpy(dtype=object)[ci], align["employee_id"], align["cycle"])
             for col in ("alignment_cascade", "alignment_org"):
                 vals = _take(align[col].to_numpy(float), pos, np.nan)
@@ -240,13 +273,17 @@ class _Context:
             # all of a manager's reviews (any spell), not only those inside a spell of theirs
             m = pd.DataFrame({"manager_id": pd.array(r["employee_id"].astype("string").to_numpy(), dtype="string"),
                               "known": known_r.to_numpy("datetime64[ns]"), "rating": r["rating"].astype(float).to_numpy()})
-            links = pd.DataFrame({"manager_id": sp["manager_id"].astype("string").to_numpy(), "_sid": np.arange(len(sp))})
-            mm = links.dropna(subset=["manager_id"]).merge(m, on="manager_id", how="inner")
-            mm = mm[mm["known"].to_numpy("datetime64[ns]") <= end[mm["_sid"].to_numpy()]]
-            s = mm["_sid"].to_numpy()
-            known = mm["known"].to_numpy("datetime64[ns]")
-            add("manager_rating", s, np.maximum(days(known, s), 0), mm["rating"].to_numpy(float),
-                order=known.astype("int64"))
+            if self.history is not None:
+                add("manager_rating", *self._manager_state(m, "known", m["rating"].to_numpy(float), np.nan))
+            else:
+                links = pd.DataFrame({"manager_id": sp["manager_id"].astype("string").to_numpy(),
+                                      "_sid": np.arange(len(sp))})
+                mm = links.dropna(subset=["manager_id"]).merge(m, on="manager_id", how="inner")
+                mm = mm[mm["known"].to_numpy("datetime64[ns]") <= end[mm["_sid"].to_numpy()]]
+                s = mm["_sid"].to_numpy()
+                known = mm["known"].to_numpy("datetime64[ns]")
+                add("manager_rating", s, np.maximum(days(known, s), 0), mm["rating"].to_numpy(float),
+                    order=known.astype("int64"))
 
         # survey scale scores: known from the survey date, within the spell only
         if self.survey_spells is not None:
@@ -272,20 +309,92 @@ class _Context:
                 add(f"program_{name}", [], [], [], 0.0)
 
         # manager's leadership development: 1 from the manager's first start (state: before hire -> day 0)
-        mstart = self.spell_manager_ld_start
-        s = np.flatnonzero(~np.isnat(mstart))
-        add("manager_program", s, np.maximum(days(mstart[s], s), 0), np.ones(len(s)), 0.0)
+        if self.history is not None:  # the manager in force: 0 again under a manager who has not started
+            ld = self.manager_ld_start
+            starts = pd.DataFrame({"manager_id": pd.array(ld.index, dtype="string"),
+                                   "known": ld.to_numpy("datetime64[ns]")})
+            add("manager_program", *self._manager_state(starts, "known", np.ones(len(starts)), 0.0))
+            self._add_history_timelines(add)
+        else:
+            mstart = self.spell_manager_ld_start
+            s = np.flatnonzero(~np.isnat(mstart))
+            add("manager_program", s, np.maximum(days(mstart[s], s), 0), np.ones(len(s)), 0.0)
 
         # feedback rate of each completed quarter: known from the day after the quarter ends
         rates = self.feedback_rates
         if rates is not None:
-            s = _locate_pairs(rates["employee_id"], rates["spell"].to_numpy(np.int64),
+            s = locate_pairs(rates["employee_id"], rates["spell"].to_numpy(np.int64),
                               sp["employee_id"].astype("string"), sp["spell"].to_numpy(np.int64))
             ok = s >= 0
             s = s[ok]
             add("feedback_rate", s, days(rates["known_from"].to_numpy("datetime64[ns]")[ok], s),
                 rates["feedback_rate"].to_numpy(float)[ok])
         return out
+
+    def _manager_spans(self) -> pd.DataFrame:
+        """Per spell, the spans of each manager in force: ``sid, t, t_next, manager_id`` (tenure days)."""
+        h = self.history
+        sp = self.spells
+        bare = np.setdiff1d(np.arange(len(sp)), h["sid"].to_numpy())
+        return pd.DataFrame({
+            "sid": np.r_[h["sid"].to_numpy(np.int64), bare],
+            "t": np.r_[h["t"].to_numpy(np.int64), np.zeros(len(bare), np.int64)],
+            "t_next": np.r_[h["t_next"].to_numpy(np.int64), np.full(len(bare), np.iinfo(np.int64).max)],
+            "manager_id": pd.array(np.r_[h["manager_id"].to_numpy(dtype=object),
+                                         sp["manager_id"].to_numpy(dtype=object)[bare]], dtype="string"),
+        })
+
+    def _manager_state(self, events: pd.DataFrame, when: str, values: np.ndarray, reset: float):
+        """Change points of a manager's state (rating, programme) under the manager in force.
+
+        ``events`` holds ``manager_id`` and the date ``when`` each value became known. Each span of a
+        manager starts at the state that manager had by then (``reset`` when none), and takes each
+        later value on the day it became known, within the span. Returns ``(sid, t, values, default,
+        order)`` for the timeline.
+        """
+        sp = self.spells
+        hire = sp["hire_date"].to_numpy("datetime64[ns]")
+        end = sp["_end"].to_numpy("datetime64[ns]")
+        spans = self._manager_spans().reset_index(names="span")
+        ev = pd.DataFrame({"manager_id": events["manager_id"].astype("string").to_numpy(),
+                           "known": events[when].to_numpy("datetime64[ns]"), "value": values})
+        ev = ev.dropna(subset=["manager_id", "known"])
+        pairs = spans.dropna(subset=["manager_id"]).merge(ev, on="manager_id", how="inner")
+        s = pairs["sid"].to_numpy(np.int64)
+        day = ((pairs["known"].to_numpy("datetime64[ns]") - hire[s]) / DAY).astype(np.int64)
+        t0 = pairs["t"].to_numpy(np.int64)
+        inside = (day > t0) & (day < pairs["t_next"].to_numpy(np.int64)) & (
+            pairs["known"].to_numpy("datetime64[ns]") <= end[s])
+        # the state each span opens with: the manager's latest value known by its first day
+        before = pairs[day <= t0].assign(_known=lambda f: f["known"].to_numpy("datetime64[ns]").astype(np.int64))
+        opening = before.sort_values(["span", "_known"], kind="stable").drop_duplicates("span", keep="last")
+        open_value = np.full(len(spans), reset, dtype=float)
+        open_value[opening["span"].to_numpy()] = opening["value"].to_numpy(float)
+        sid = np.r_[spans["sid"].to_numpy(np.int64), s[inside]]
+        t = np.r_[spans["t"].to_numpy(np.int64), day[inside]]
+        vals = np.r_[open_value, pairs["value"].to_numpy(float)[inside]]
+        order = np.r_[np.zeros(len(spans), np.int64),
+                      pairs["known"].to_numpy("datetime64[ns]").astype(np.int64)[inside]]
+        return sid, t, vals, reset, order
+
+    def _add_history_timelines(self, add) -> None:
+        """History's own timelines: the row in force, manager changes so far, a recent change, its day."""
+        h = self.history
+        sid = h["sid"].to_numpy(np.int64)
+        t = h["t"].to_numpy(np.int64)
+        add("history_row", sid, t, np.arange(len(h), dtype=float))
+        change = h["manager_change"].to_numpy(bool)
+        count = h.assign(c=change.astype(np.int64)).groupby("sid", sort=False)["c"].cumsum().to_numpy(float)
+        add("manager_changes", sid, t, count, 0.0)
+        add("manager_change_day", sid[change], t[change], t[change].astype(float))
+        # 1 from a change for RECENT_CHANGE_DAYS, unless the next change comes first (it restarts the clock)
+        cs, ct = sid[change], t[change]
+        next_same = np.r_[cs[1:] == cs[:-1], False] if len(cs) else np.zeros(0, bool)
+        next_t = np.r_[ct[1:], 0] if len(ct) else np.zeros(0, np.int64)
+        ends = ct + RECENT_CHANGE_DAYS
+        lapse = ~next_same | (ends < next_t)
+        add("recent_manager_change", np.r_[cs, cs[lapse]], np.r_[ct, ends[lapse]],
+            np.r_[np.ones(len(cs)), np.zeros(int(lapse.sum()))], 0.0)
 
     def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
@@ -306,6 +415,8 @@ class _Context:
         names = ["alignment_cascade", "alignment_org"] + list(self.config.scales)
         names += ["manager_program", "manager_rating", "rating"] + [f"program_{p}" for p in self.program_names]
         names += ["feedback_rate"]
+        if self.history is not None:
+            names += ["manager_changes", "recent_manager_change"]
         return names
 
     def covariate_frame(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -314,8 +425,8 @@ class _Context:
             if name in self.timeline:
                 v = self.value_at(name, sid, t)
             else:
-                v = np.full(len(sid), 0.0 if name.startswith("program_") or name == "manager_program" else np.nan)
-            if name.startswith("program_") or name == "manager_program":
+                v = np.full(len(sid), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
+            if name.startswith("program_") or name in _INDICATORS:
                 cols[name] = v.astype("int64")
             else:
                 cols[name] = v.astype(float)
@@ -325,6 +436,9 @@ class _Context:
 # --------------------------------------------------------------------------- builders
 
 _BASELINE = ["department", "job_level", "gender"]
+
+#: Time-varying covariates that are whole numbers (0/1 exposures and counts).
+_INDICATORS = ("manager_program", "manager_changes", "recent_manager_change")
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -338,38 +452,6 @@ def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
     if not len(values):
         return np.full(len(pos), fill)
     return np.where(pos >= 0, values[np.maximum(pos, 0)], fill)
-
-
-def _as_values(x) -> np.ndarray:
-    """A column as a NumPy array (text and nullable columns as objects, missing values as ``pd.NA``)."""
-    if isinstance(x, (pd.Series, pd.Index)):
-        x = x.array
-    if isinstance(x, np.ndarray):
-        return x
-    return x.to_numpy(dtype=object) if isinstance(x, pd.api.extensions.ExtensionArray) else np.asarray(x, dtype=object)
-
-
-def _locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
-    """Row of ``right`` holding each pair ``(left_a, left_b)``, -1 when none (right pairs are unique).
-
-    What ``MultiIndex.get_indexer`` returns for complete pairs, from one hash pass per column and a
-    sorted search, without building the MultiIndexes. A pair with a missing value is not found.
-    """
-    la, lb, ra, rb = (_as_values(v) for v in (left_a, left_b, right_a, right_b))
-    n_right = len(ra)
-    ca, _ = pd.factorize(np.concatenate([ra, la]) if ra.dtype == la.dtype else
-                         np.concatenate([ra.astype(object), la.astype(object)]))
-    cb, levels_b = pd.factorize(np.concatenate([rb, lb]) if rb.dtype == lb.dtype else
-                                np.concatenate([rb.astype(object), lb.astype(object)]))
-    key = np.where((ca < 0) | (cb < 0), -1, ca.astype(np.int64) * (len(levels_b) + 1) + cb)
-    right_key, left_key = key[:n_right], key[n_right:]
-    order = np.argsort(right_key, kind="stable")
-    right_key = right_key[order]
-    if not n_right:
-        return np.full(len(left_key), -1, dtype=np.int64)
-    i = np.minimum(np.searchsorted(right_key, left_key), n_right - 1)
-    found = (right_key[i] == left_key) & (left_key >= 0)
-    return np.where(found, order[i], -1).astype(np.int64)
 
 
 def _text_at(col: pd.Series, sid: np.ndarray):
@@ -396,6 +478,21 @@ def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
             out[c] = pd.array(col.to_numpy()[sid], dtype="Int64")
         else:
             out[c] = _text_at(col, sid)
+    return out
+
+
+def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) -> pd.DataFrame:
+    """Replace the spell's static manager, department, level and location in ``out`` by those in force on day ``t``."""
+    if ctx.history is None:
+        return out
+    for col in HISTORY_COLUMNS:
+        if col not in out:
+            continue
+        values = ctx.in_force(col, sid, t)
+        if col == "job_level":
+            out[col] = pd.array(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype="Float64").astype("Int64")
+        else:
+            out[col] = pd.array(values, dtype="string")
     return out
 
 
@@ -459,6 +556,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
     age = out["hire_date"].dt.year.to_numpy(float) - birth
     out["age_at_hire"] = pd.array(np.where(np.isfinite(age), age, np.nan), dtype="Float64").astype("Int64")
     out["manager_id"] = _text_at(sp["manager_id"], sid)
+    out = _in_force(ctx, out, sid, out["entry"].to_numpy())
     out["manager_ever_program"] = out["manager_id"].isin(ctx.manager_ld_start.index).astype("int64").to_numpy()
     out["manager_program_entry"] = ctx.value_at("manager_program", sid, out["entry"].to_numpy()).astype("int64")
     # ever_program_<name>: started in [hire, end of spell in window]
@@ -539,6 +637,11 @@ def interval_table(clean, config=None) -> pd.DataFrame:
 
 
 def _intervals(ctx: _Context) -> pd.DataFrame:
+    return _interval_rows(ctx)[0]
+
+
+def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
+    """The intervals table and the spell position of each of its rows."""
     sp = ctx.spells
     inw = sp["in_window"].to_numpy()
     entry = sp["entry"].to_numpy()
@@ -568,9 +671,137 @@ def _intervals(ctx: _Context) -> pd.DataFrame:
     out = pd.concat([out, ctx.covariate_frame(sid, start, ctx.covariates)], axis=1)
     for k, v in _baseline(sp, sid).items():
         out[k] = v
+    if ctx.history is not None:
+        out["location"] = _text_at(sp["location"], sid)
+        out = _in_force(ctx, out, sid, start)
+        out["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
     out = attach_covariates(out, sp, sid, ctx.config.covariates)
     # cuts are sorted by spell position; spells are sorted by employee_id, spell
+    return out.reset_index(drop=True), sid
+
+
+#: Columns that lead the careers table; the time-varying covariates of ``intervals`` follow.
+CAREER_COLUMNS = ["employee_id", "spell", "episode", "manager_id", "start", "stop", "event", "event_type"]
+
+
+@_builder_doc
+def career_table(clean, config=None) -> pd.DataFrame:
+    """Build the careers table: start/stop rows for the time to the next promotion within a spell.
+
+    The rows are those of :func:`interval_table` (split at every job-history
+    change, so a promotion always ends a row), with the event redefined: a row
+    ends in ``promotion`` when a promotion takes effect on its ``stop`` day,
+    and the last row of a spell ends in the spell's exit type, so exits are
+    competing events. A promotion is a job-history row with reason
+    ``promotion``, or one with no reason whose job level rose.
+
+    Parameters
+    ----------
+    {clean_config}
+
+    Returns
+    -------
+    DataFrame
+        ``employee_id, spell, episode`` (1 until the spell's first promotion,
+        then 2, ...; promotions before the window count), ``manager_id, start,
+        stop`` (tenure days), ``event`` (1 for a promotion at ``stop``),
+        ``event_type`` (promotion / voluntary / involuntary / other /
+        censored), then the time-varying covariates of ``intervals``, among them
+        ``program_mentoring``, ``program_coaching``, ``manager_program``,
+        ``rating``, ``job_level``, ``manager_changes``. Empty, with these
+        columns, when the study has no ``job_history``.
+
+    Notes
+    -----
+    Analyse it as recurrent events on the tenure scale (left-truncated at
+    ``start``, clustered by ``employee_id``), e.g. the cause-specific hazard of
+    promotion with ``fit_cox(careers, ..., start="start", stop="stop",
+    event="event", cluster="employee_id")``, or the cumulative incidence of a
+    first promotion with ``fit_cif`` on ``episode == 1``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> ar.career_table(clean).columns[:8].tolist()
+    ['employee_id', 'spell', 'episode', 'manager_id', 'start', 'stop', 'event', 'event_type']
+    """
+    ctx = _Context(clean, config)
+    return _careers(ctx, *_interval_rows(ctx))
+
+
+def first_promotions(careers: pd.DataFrame, *, covariates=()) -> pd.DataFrame:
+    """One row per spell: the time to its first promotion in the window, exits competing.
+
+    Parameters
+    ----------
+    careers : DataFrame
+        The careers table (:func:`career_table`).
+    covariates : sequence of str
+        Columns of ``careers`` to keep at their value on the spell's first row
+        (baseline values, e.g. ``job_level``, ``department``, ``gender``).
+
+    Returns
+    -------
+    DataFrame
+        ``employee_id, spell, entry, exit`` (tenure days), ``event_type``
+        (promotion, voluntary, involuntary, other or censored) and the
+        ``covariates``; spells promoted before the window (already past their
+        first promotion at entry) are left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> careers = pd.DataFrame({"employee_id": ["E1", "E1", "E1"], "spell": 1, "episode": [1, 1, 2],
+    ...                         "start": [0, 100, 200], "stop": [100, 200, 300],
+    ...                         "event_type": ["censored", "promotion", "voluntary"]})
+    >>> first_promotions(careers)[["entry", "exit", "event_type"]].values.tolist()
+    [[0, 200, 'promotion']]
+    """
+    first = careers[careers["episode"] == 1]
+    key = [first["employee_id"].astype("string"), first["spell"]]
+    grouped = first.groupby(key, sort=False)
+    out = pd.DataFrame({
+        "employee_id": grouped["employee_id"].first().astype("string").to_numpy(),
+        "spell": grouped["spell"].first().to_numpy(),
+        "entry": grouped["start"].min().to_numpy(),
+        "exit": grouped["stop"].max().to_numpy(),
+        "event_type": grouped["event_type"].last().astype("string").to_numpy(),
+    })
+    for name in covariates:
+        out[name] = grouped[name].first().to_numpy()
     return out.reset_index(drop=True)
+
+
+def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.DataFrame:
+    rest = [c for c in intervals.columns if c not in CAREER_COLUMNS]
+    if ctx.history is None:
+        empty = intervals.iloc[:0]
+        return pd.concat([empty[["employee_id", "spell"]].assign(episode=pd.Series(dtype="int64")),
+                          empty[[c for c in CAREER_COLUMNS[3:]] + rest]], axis=1)
+    h = ctx.history
+    promoted = h["promotion"].to_numpy(bool)
+    p_key = h["key"].to_numpy()[promoted]  # sorted: spans are sorted by spell and day
+    start = intervals["start"].to_numpy(np.int64)
+    stop = intervals["stop"].to_numpy(np.int64)
+    base = sid.astype(np.int64) * _BIG
+    last = stop == ctx.spells["exit"].to_numpy()[sid]
+    promotion = np.isin(base + stop, p_key) & ~last
+    # the episode: one more than the promotions that took effect on or before the row's start
+    episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
+    event_type = intervals["event_type"].astype("string").to_numpy(dtype=object).copy()
+    event_type[promotion] = "promotion"
+    out = pd.DataFrame({
+        "employee_id": intervals["employee_id"],
+        "spell": intervals["spell"],
+        "episode": episode.astype("int64"),
+        "manager_id": intervals["manager_id"],
+        "start": start,
+        "stop": stop,
+        "event": promotion.astype("int64"),
+        "event_type": pd.array(event_type, dtype="string"),
+    })
+    return pd.concat([out, intervals[rest]], axis=1)
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
@@ -634,6 +865,7 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
         out[s] = sv[s].to_numpy(float)
     names = [c for c in ctx.covariates if c not in scales]
     out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
+    out = _in_force(ctx, out, sid, t)
     out = attach_covariates(out, sp, sid, ctx.config.covariates)
     if ctx.employee_rank is not None:  # the same stable order from integer keys
         order = np.lexsort((out["survey_date"].to_numpy("datetime64[ns]").view("int64"), ctx.employee_rank[sid]))
@@ -693,7 +925,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
     out["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
-    pos = _locate_pairs(out["employee_id"], out["cycle"], align["employee_id"], align["cycle"])
+    pos = locate_pairs(out["employee_id"], out["cycle"], align["employee_id"], align["cycle"])
     out["n_goals"] = pd.array(_take(align["n_goals"].to_numpy(), pos, 0), dtype="int64")
     for col in ("alignment_cascade", "alignment_org"):
         out[col] = _take(align[col].to_numpy(float), pos, np.nan)
@@ -703,7 +935,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
         r["employee_id"] = r["employee_id"].astype("string")
         r["cycle"] = r["cycle"].astype("string")
         r = r.drop_duplicates(["employee_id", "cycle"], keep="last")
-        rp = _locate_pairs(out["employee_id"], out["cycle"], r["employee_id"], r["cycle"])
+        rp = locate_pairs(out["employee_id"], out["cycle"], r["employee_id"], r["cycle"])
         rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
         att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
         out["rating"] = _take(rating, rp, np.nan)
@@ -711,8 +943,13 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     else:
         out["rating"] = np.nan
         out["attainment"] = np.nan
-    mstart = ctx.spell_manager_ld_start[sid]
-    out["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
+    if ctx.history is not None:  # the manager in force when the cycle starts (or at hire)
+        t_cycle = np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64"))
+        out = _in_force(ctx, out, sid, t_cycle)
+        out["manager_program"] = ctx.value_at("manager_program", sid, t_cycle).astype("int64")
+    else:
+        mstart = ctx.spell_manager_ld_start[sid]
+        out["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
     # left_next_cycle
     nxt = ci + 1
     has_next = nxt < n_c
@@ -822,6 +1059,9 @@ class AnalysisTables:
         Per item (:func:`item_statistics`).
     feedback_rates : DataFrame
         Per spell and quarter (:func:`feedback_rate`).
+    careers : DataFrame
+        Time to the next promotion, start/stop (:func:`career_table`); empty
+        without ``job_history``.
     """
 
     person: pd.DataFrame
@@ -835,6 +1075,7 @@ class AnalysisTables:
     reliability: pd.DataFrame
     item_statistics: pd.DataFrame
     feedback_rates: pd.DataFrame
+    careers: pd.DataFrame
 
     def write(self, directory, *, csv: bool = False) -> list[Path]:
         """Write every table as ``<name>.parquet`` (and ``<name>.csv`` when ``csv``) into ``directory``.
@@ -905,7 +1146,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     step("feedback_rate", lambda: ctx.feedback_rates)
     step("timeline", lambda: ctx.timeline)
     person = step("person", lambda: _person(ctx))
-    intervals = step("intervals", lambda: _intervals(ctx))
+    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     cycles = step("cycles", lambda: _cycles(ctx))
     team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
@@ -924,9 +1165,11 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
         items = pd.DataFrame(columns=["scale", "item", "n", "mean", "sd", "item_rest_r", "alpha_if_dropped"])
     rates = ctx.feedback_rates if ctx.feedback_rates is not None else pd.DataFrame(
         columns=["employee_id", "spell", "quarter", "feedback_rate"])
+    careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
                           alignment=alignment, alignment_problems=problems, team_alignment=team,
-                          attainment_alignment=att, reliability=rel, item_statistics=items, feedback_rates=rates)
+                          attainment_alignment=att, reliability=rel, item_statistics=items, feedback_rates=rates,
+                          careers=careers)
 
 
 # --------------------------------------------------------------------------- the three measures side by side

@@ -9,7 +9,13 @@ import pytest
 
 import alignment_research as ar
 from alignment_research.errors import ModelError, StatisticalWarning
-from alignment_research.programs import effective_sample_size, team_followup, team_intervals, team_survey_panel
+from alignment_research.programs import (
+    PROGRAM_COVARIATES,
+    effective_sample_size,
+    team_followup,
+    team_intervals,
+    team_survey_panel,
+)
 
 T = pd.Timestamp
 
@@ -634,3 +640,94 @@ def test_fixed_effects_ols_refuses_one_cluster_and_infinite_values():
     d["mgr"] = ["M1", "M2", "M1", "M2"]
     with pytest.raises(ModelError, match=r"column `x` has 1 infinite"):
         _ols_cluster(d["y"], d[["x"]].replace(1.0, np.inf).head(3), [], d["mgr"].head(3), alpha=0.05)
+
+
+# --------------------------------------------------------------------------- design weights in the outcome model
+
+
+def test_ipw_att_weights_by_hand():
+    from alignment_research.programs import _att_weights
+
+    trials = pd.DataFrame({
+        "trial": [1, 1, 1, 2, 2, 3, 4, 4, 4],
+        "manager_id": list("abcdefghi"),
+        "treated": [1, 0, 0, 1, 0, 1, 1, 1, 0],
+        "propensity": [0.5, 0.2, 0.5, 0.3, 0.6, 0.4, 0.5, 0.5, 0.25],
+    })
+    got = _att_weights(trials)
+    # trial 1: control odds 0.25 and 1, rescaled to sum to 1 treated; trial 2: one control takes it all;
+    # trial 3: no control, so its treated manager is left out (weight 0, no set); trial 4: 2 treated, odds 1/3 -> 2
+    np.testing.assert_allclose(got["weight"], [1, 0.2, 0.8, 1, 1, 0, 1, 1, 2], rtol=1e-12)
+    assert got["matched_set"].fillna("none").tolist() == ["1", "1", "1", "2", "2", "none", "4", "4", "4"]
+
+
+def test_followup_and_intervals_carry_the_design_weight(org):
+    employees, programs, ratings, _ = org
+    trials = ar.program_trials(employees, programs, ratings=ratings, window=WINDOW)
+    weights = {"M1": 1.0, "M2": 0.25, "M3": 0.75}
+    matched = trials.assign(matched_set=trials["trial"].astype(str) + ":x",
+                            weight=trials["manager_id"].map(weights))
+    followup = team_followup(matched, employees, window_end=WINDOW[1])
+    assert (followup["weight"] == followup["manager_id"].map(weights)).all()
+    person = pd.DataFrame({"employee_id": ["B1"], "spell": [1], "hire_date": [T("2019-01-01")]})
+    intervals = pd.DataFrame({"employee_id": "B1", "spell": 1, "manager_id": "M2", "start": [0, 500, 1000],
+                              "stop": [500, 1000, 1018], "event": [0, 0, 1], "weight": 99.0})
+    cut = team_intervals(followup, intervals, person)
+    # B1's rows carry its manager's design weight (never a weight column of the intervals themselves)
+    assert cut["weight"].tolist() == [0.25, 0.25, 0.25]
+
+
+class TestDesignWeights:
+    def test_matched_retention_model_uses_the_matching_weights(self, retention):
+        data = retention.extras["outcome_data"]
+        trials = retention.extras["trials"]
+        # every outcome row carries its manager's weight in its matched set
+        key = ["matched_set", "manager_id"]
+        merged = data[key + ["weight"]].merge(trials.dropna(subset=["matched_set"]).astype({"matched_set": str})[
+            key + ["weight"]], on=key, suffixes=("", "_trial"), how="left")
+        np.testing.assert_array_equal(merged["weight"], merged["weight_trial"])
+        assert data["weight"].nunique() > 1  # some sets have fewer than `ratio` controls
+        fit = retention.model
+        assert fit.glance()["weights"].item() == "weight"
+        formula = fit.glance()["formula"].item()
+        # coxph(Surv(start, stop, event) ~ treated + ..., weights = weight, cluster = manager_id)
+        again = ar.fit_cox(data, formula, start="start", stop="stop", cluster="manager_id", weights="weight")
+        row = retention.tidy().iloc[0]
+        assert row["estimate"] == pytest.approx(again.tidy().iloc[0]["estimate"], rel=1e-12)
+        assert row["std_error"] == pytest.approx(again.tidy().iloc[0]["std_error"], rel=1e-12)
+        plain = ar.fit_cox(data, formula, start="start", stop="stop", cluster="manager_id")
+        assert abs(plain.tidy().iloc[0]["estimate"] - row["estimate"]) > 1e-4
+
+    def test_ipw_design(self, study):
+        res = ar.estimate_program_effect(study, design="ipw", warn=False)
+        g = res.glance().iloc[0]
+        assert g["design"] == "ipw" and np.isnan(g["caliper"]) and np.isnan(g["ratio"])
+        trials = res.extras["trials"]
+        treated = trials["treated"] == 1
+        assert g["n_treated"] + g["n_unmatched"] == g["n_enrolled"] == treated.sum()
+        # ATT weights: the controls of a trial share its number of compared enrolling managers
+        sums = trials.groupby("trial").apply(
+            lambda t: pd.Series({"controls": t.loc[t["treated"] == 0, "weight"].sum(),
+                                 "treated": t.loc[t["treated"] == 1, "weight"].sum()}), include_groups=False)
+        np.testing.assert_allclose(sums["controls"], sums["treated"], rtol=1e-12)
+        # balance is reported with those weights
+        covariates = res.extras["balance"]["covariate"]
+        assert len(covariates) > 0
+        again = ar.balance_table(trials, "treated", [c for c in PROGRAM_COVARIATES
+                                                     if c in trials and trials[c].nunique() > 1], weights="weight")
+        np.testing.assert_allclose(res.extras["balance"]["smd_after"], again["smd_after"], rtol=1e-12)
+        assert g["max_abs_smd_after"] < g["max_abs_smd_before"]
+        # the retention model is weighted by them, clustered by manager
+        assert res.model.glance()["weights"].item() == "weight"
+        assert res.model.glance()["cov_type"].item() == "cluster: manager_id"
+        data = res.extras["outcome_data"]
+        assert data["weight"].gt(0).all() and set(data["matched_set"]) <= set(trials["matched_set"])
+
+    def test_design_errors(self, study):
+        with pytest.raises(ModelError, match="`design` must be 'matched' or 'ipw', but 'iptw'"):
+            ar.estimate_program_effect(study, design="iptw")
+        with pytest.raises(ModelError, match="design='ipw' is available for outcome='retention' only"):
+            ar.estimate_program_effect(study, design="ipw", outcome="engagement")
+
+    def test_matched_is_the_default_design(self, retention):
+        assert retention.glance()["design"].item() == "matched"

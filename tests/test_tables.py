@@ -466,7 +466,7 @@ def test_every_analysis_column_is_in_the_data_dictionary(tiny_clean):
 
     dictionary = ar.data_dictionary()
     scales = list(tiny_clean.config.scales)
-    for name in ["person", "intervals", "survey_panel", "cycles"]:
+    for name in ["person", "intervals", "survey_panel", "cycles", "careers"]:
         table = getattr(tiny_clean.analysis, name)
         documented = dictionary.loc[dictionary["table"] == name]
         patterns = [re.escape(c).replace(re.escape("<name>"), r"[a-z_]+").replace(re.escape("<scale>"),

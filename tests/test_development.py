@@ -1,0 +1,73 @@
+"""The employee's own programmes: emulated trials without look-ahead, matched, against the naive comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alignment_research as ar
+from alignment_research.errors import ModelError
+
+
+@pytest.fixture(scope="module")
+def clean():
+    return ar.clean_study(ar.simulate_study(n_employees=1200, seed=5))
+
+
+@pytest.fixture(scope="module")
+def trials(clean):
+    return ar.development_trials(clean, "mentoring")
+
+
+def test_every_trial_has_its_starter_and_controls_not_started_that_day(clean, trials):
+    per_trial = trials.groupby("trial")["treated"].agg(["sum", "size"])
+    assert (per_trial["sum"] >= 1).all() and (per_trial["size"] > per_trial["sum"]).all()
+    # the starter's trial day is its own start; a control's own start, if any, comes later
+    starters = trials[trials["treated"] == 1]
+    assert (starters["enrol_day"] == starters["day"]).all()
+    controls = trials[trials["treated"] == 0]
+    assert ((controls["enrol_day"] == -1) | (controls["enrol_day"] > controls["day"])).all()
+    assert np.allclose(trials["tenure_years"], trials["day"] / 365.25)
+    # trial dates fall inside the window
+    window = clean.config.window
+    assert trials["index_date"].between(pd.Timestamp(window.start), pd.Timestamp(window.end)).all()
+
+
+def test_trial_covariates_are_those_in_force_on_the_day_before_the_start(clean, trials):
+    iv = clean.analysis.intervals
+    starter = trials[trials["treated"] == 1].iloc[0]
+    rows = iv[(iv["employee_id"] == starter["employee_id"]) & (iv["spell"] == starter["spell"])]
+    in_force = rows[(rows["start"] < starter["day"]) & (rows["stop"] >= starter["day"])].iloc[0]
+    assert in_force["program_mentoring"] == 0  # the row before the start: nothing after it leaks in
+    assert starter["manager_program"] == in_force["manager_program"]
+    if not np.isnan(in_force["rating"]):
+        assert starter["rating"] == in_force["rating"]
+
+
+def test_the_effect_has_an_adjusted_and_a_naive_row_and_the_naive_one_shows_immortal_time(clean):
+    res = ar.estimate_development_effect(clean, "mentoring", outcome="retention", warn=False)
+    table = res.tidy().set_index("method")
+    assert list(table.index) == ["adjusted", "naive"]
+    assert set(table["term"]) == {"program_mentoring"}
+    # the ever-started comparison credits the time before the start to the programme: a lower exit hazard
+    assert table.loc["naive", "exp_estimate"] < table.loc["adjusted", "exp_estimate"]
+    glance = res.glance().iloc[0]
+    assert glance["n_treated"] <= glance["n_enrolled"] and glance["events"] > 0
+    assert glance["max_abs_smd_after"] < glance["max_abs_smd_before"]
+    follow = res.extras["outcome_data"]
+    assert (follow["start"] >= follow["day"]).all() and (follow["stop"] > follow["start"]).all()
+    # controls are censored at their own start
+    late = follow[(follow["treated"] == 0) & (follow["enrol_day"] > follow["day"])]
+    assert (late["stop"] <= late["enrol_day"]).all()
+    assert res.plot().get_xlabel().startswith("Hazard ratio of a voluntary exit")
+
+
+def test_clear_errors_for_an_unknown_programme_outcome_or_missing_history(clean):
+    with pytest.raises(ModelError, match="no programme 'yoga'"):
+        ar.development_trials(clean, "yoga")
+    with pytest.raises(ModelError, match="'promotion' or 'retention'"):
+        ar.estimate_development_effect(clean, outcome="salary")
+    if clean.analysis.careers.empty:
+        with pytest.raises(ModelError, match="job history"):
+            ar.estimate_development_effect(clean, outcome="promotion")
