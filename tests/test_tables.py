@@ -451,7 +451,7 @@ def test_intervals_reproduce_the_simulated_covariate_path(sim_analysis, column):
         # serve a successor who took over during the cycle: those few rows read higher, never lower
         gap = ours_v.fillna(-1) - true_v.fillna(-1)
         successor = (gap > 1e-12).to_numpy()
-        assert successor.mean() < 0.01 and not (gap < -1e-12).any()
+        assert successor.mean() < 0.03 and not (gap < -1e-12).any()  # a cycle spans several interval rows
         ours_v, true_v = ours_v[~successor], true_v[~successor]
     np.testing.assert_allclose(ours_v, true_v, rtol=0, atol=1e-12)
     assert len(both) == len(truth)
