@@ -98,8 +98,9 @@ def funnel_limits(target: float, precision, *, kind: str = "mean", spread: float
     group's own precision: for a mean of ``n`` people the limits are
     ``target ± z · spread / √n``; for a proportion of ``n`` people
     ``target ± z · √(target (1 − target) / n)``; for a rate over an exposure of
-    ``T`` (person-quarters) ``target ± z · √(target / T)`` (normal approximation
-    to the Poisson). ``z`` is the two-sided normal quantile of each level
+    ``T`` (person-quarters) ``target ± z · √(φ · target / T)`` (normal
+    approximation to the Poisson, or to the quasi-Poisson with dispersion
+    ``φ = spread`` when people differ in their own rates). ``z`` is the two-sided normal quantile of each level
     (1.96 for 95%, 3.09 for 99.8%). A group outside the 99.8% limits differs by
     more than chance would plausibly make it (Spiegelhalter, *Funnel plots for
     comparing institutional performance*, Stat Med 2005).
@@ -113,7 +114,8 @@ def funnel_limits(target: float, precision, *, kind: str = "mean", spread: float
     kind : {"mean", "proportion", "rate"}, default "mean"
         The kind of measure.
     spread : float, optional
-        The organisation's standard deviation between people (``"mean"`` only).
+        For ``"mean"`` (required) the organisation's standard deviation between
+        people; for ``"rate"`` the dispersion ``φ`` (1, the Poisson, by default).
     levels : sequence of float, default (0.95, 0.998)
         Coverage of each pair of limits.
 
@@ -144,7 +146,7 @@ def funnel_limits(target: float, precision, *, kind: str = "mean", spread: float
         elif kind == "proportion":
             se = np.sqrt(target * (1.0 - target) / precision)
         elif kind == "rate":
-            se = np.sqrt(target / precision)
+            se = np.sqrt((1.0 if spread is None else spread) * target / precision)
         else:
             raise ConfigError(f"funnel_limits: kind must be 'mean', 'proportion' or 'rate', not {kind!r}.")
     out = pd.DataFrame({"precision": precision})
@@ -258,6 +260,10 @@ def _feedback_measure(rates, membership, min_group_size, alpha: float = 0.05):
     rows = _scored(rates.assign(_e=rates["n_events"]), "_e", "quarter", membership) \
         .merge(rates[["employee_id", "spell", "quarter", "exposure_days"]], on=["employee_id", "spell", "quarter"])
     z = stats.norm.ppf(1 - alpha / 2)
+    # people differ in how often they get feedback: the quasi-Poisson dispersion between people of the organisation
+    # (Pearson's chi-square over people / (people - 1), at least 1) widens every interval and limit of this measure
+    org = rows.loc[rows["kind"] == "organisation"].groupby("employee_id")[["value", "exposure_days"]].sum()
+    dispersion = _dispersion(org["value"].to_numpy(float), org["exposure_days"].to_numpy(float) / 90.0)
 
     def rate(keys):
         g = rows.groupby(keys, sort=True, observed=True)
@@ -265,14 +271,24 @@ def _feedback_measure(rates, membership, min_group_size, alpha: float = 0.05):
                     n_people=("employee_id", "nunique")).reset_index()
         quarters = out["exposure"] / 90.0
         out["value"] = out["events"] / quarters
-        half = z * np.sqrt(out["events"]) / quarters
+        half = z * np.sqrt(dispersion * out["events"]) / quarters
         out["conf_low"], out["conf_high"] = np.clip(out["value"] - half, 0, None), out["value"] + half
         out["precision"] = quarters
         return out
 
     series = rate(["kind", "label", "quarter"])
     series = series.loc[series["n_people"] >= min_group_size].rename(columns={"quarter": "period"})
-    return series, rate(["kind", "label"])
+    return series, rate(["kind", "label"]).assign(sd=dispersion)
+
+
+def _dispersion(events: np.ndarray, exposure: np.ndarray) -> float:
+    """Quasi-Poisson dispersion of per-person counts around the common rate (Pearson chi-square / df), at least 1."""
+    keep = exposure > 0
+    events, exposure = events[keep], exposure[keep]
+    if len(events) < 2 or events.sum() == 0:
+        return 1.0
+    expected = events.sum() / exposure.sum() * exposure
+    return max(1.0, float(np.sum((events - expected) ** 2 / expected) / (len(events) - 1)))
 
 
 def _retention_measure(person, membership, alpha: float = 0.05):
@@ -541,8 +557,11 @@ def _funnel_figure(dash: Dashboard, kind: str) -> str:
             hi = float(points["precision"].max()) * 1.1
             grid = np.linspace(max(float(points["precision"].min()) * 0.8, 1.0), hi, 200)
             spread = None
-            if kinds[measure] == "mean":  # recover the organisation's spread from its 95% limit at one precision
-                spread = (org["upper_95"] - org["value"]) * np.sqrt(org["precision"]) / stats.norm.ppf(0.975)
+            half = (org["upper_95"] - org["value"]) / stats.norm.ppf(0.975)  # the organisation's spread, read back
+            if kinds[measure] == "mean":
+                spread = half * np.sqrt(org["precision"])
+            elif kinds[measure] == "rate":
+                spread = half ** 2 * org["precision"] / org["value"]
             limits = funnel_limits(float(org["value"]), grid, kind=kinds[measure], spread=spread)
             for name, style in (("95", ":"), ("998", "-")):
                 ax.plot(grid, limits[f"lower_{name}"] * scale, style, color=_LIMIT_COLOUR, lw=1)
@@ -722,8 +741,9 @@ exit counted by the study within 365 days of hire, allowing for people hired bef
 <li>Funnel limits: the organisation's value ± 1.96 (95%) or 3.09 (99.8%) standard errors at each group's size (for
 retention, its effective size given who was followed; for feedback, its person-quarters of employment). Points in
 a panel's lines cover at least {dash.min_group_size} people each; others are left out.</li>
-<li>Feedback counts vary more between people than chance alone would make them, so more groups fall outside its
-limits than for the other measures.</li>
+<li>People differ in how often they get feedback by more than chance alone would make them, so the feedback
+limits and intervals are widened by that spread between people (a quasi-Poisson dispersion estimated over the whole
+organisation).</li>
 </ul>
 <footer class="ar-footer">{esc(footer)}</footer>
 </body></html>

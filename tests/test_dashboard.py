@@ -133,12 +133,28 @@ def test_alignment_funnel_limits_of_a_department_by_hand(clean, dash):
         [target - Z95 * se, target + Z95 * se, target - Z998 * se, target + Z998 * se], abs=1e-12)
 
 
-def test_feedback_cadence_of_the_organisation_by_hand(clean, dash):
+def test_feedback_cadence_and_its_limits_by_hand(clean, dash):
     rates = clean.analysis.feedback_rates
     quarters = rates["exposure_days"].sum() / 90.0
+    target = rates["n_events"].sum() / quarters
     org = dash.summary.loc[(dash.summary["kind"] == "organisation") & (dash.summary["measure"] == "feedback")].iloc[0]
-    assert org["value"] == pytest.approx(rates["n_events"].sum() / quarters, rel=1e-12)
+    assert org["value"] == pytest.approx(target, rel=1e-12)
     assert org["precision"] == pytest.approx(quarters, rel=1e-12)
+    # quasi-Poisson dispersion between people: Pearson's chi-square over people / (people - 1)
+    people = rates.groupby("employee_id")[["n_events", "exposure_days"]].sum()
+    people = people.loc[people["exposure_days"] > 0]
+    expected = target * people["exposure_days"] / 90.0
+    phi = ((people["n_events"] - expected) ** 2 / expected).sum() / (len(people) - 1)
+    assert phi > 1.2  # people differ: the Poisson limits alone would flag groups that differ by chance
+    home = clean.analysis.person.set_index(["employee_id", "spell"])["department"]
+    mine = rates.loc[[home.get((e, s)) == "Sales" for e, s in zip(rates["employee_id"], rates["spell"])]]
+    exposure = mine["exposure_days"].sum() / 90.0
+    row = dash.summary.loc[(dash.summary["label"] == "Sales") & (dash.summary["measure"] == "feedback")].iloc[0]
+    assert row["value"] == pytest.approx(mine["n_events"].sum() / exposure, rel=1e-12)
+    se = np.sqrt(phi * target / exposure)
+    assert row[["lower_95", "upper_998"]].tolist() == pytest.approx([target - Z95 * se, target + Z998 * se], rel=1e-10)
+    half = Z95 * np.sqrt(phi * mine["n_events"].sum()) / exposure
+    assert row["conf_high"] == pytest.approx(row["value"] + half, rel=1e-10)
 
 
 def test_funnel_limits_by_hand():
@@ -149,6 +165,8 @@ def test_funnel_limits_by_hand():
     assert [m["lower_95"], m["upper_998"]] == pytest.approx([3.0 - Z95 * 0.1, 3.0 + Z998 * 0.1], abs=1e-12)
     r = funnel_limits(2.0, [50], kind="rate").iloc[0]
     assert [r["lower_95"], r["upper_95"]] == pytest.approx([2.0 - Z95 * 0.2, 2.0 + Z95 * 0.2], abs=1e-12)
+    r = funnel_limits(2.0, [50], kind="rate", spread=4.0).iloc[0]  # quasi-Poisson: the limits widen by sqrt(4)
+    assert [r["lower_95"], r["upper_95"]] == pytest.approx([2.0 - Z95 * 0.4, 2.0 + Z95 * 0.4], abs=1e-12)
     assert funnel_limits(0.1, [1], kind="rate")["lower_95"].iloc[0] == 0.0  # a rate is never below 0
     assert funnel_limits(0.99, [4], kind="proportion")["upper_998"].iloc[0] == 1.0  # nor a share above 1
     with pytest.raises(ar.ConfigError, match="spread"):
