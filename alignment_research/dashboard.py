@@ -291,7 +291,7 @@ def _dispersion(events: np.ndarray, exposure: np.ndarray) -> float:
     return max(1.0, float(np.sum((events - expected) ** 2 / expected) / (len(events) - 1)))
 
 
-def _retention_measure(person, membership, alpha: float = 0.05):
+def _retention_measure(person, membership, min_group_size: int = 1, alpha: float = 0.05):
     rows = pd.concat([person.assign(kind="organisation", label="Organisation"),
                       person.merge(membership, on=["employee_id", "spell"], how="inner")], ignore_index=True)
     curves = survival_table(rows, group="label", alpha=alpha)
@@ -302,13 +302,17 @@ def _retention_measure(person, membership, alpha: float = 0.05):
         curve = curves.loc[(curves["group"] == label) & (curves["time"] <= RETENTION_DAYS)]
         se_log.append(float(curve["std_error"].iloc[-1]) if len(curve) else 0.0)
     var = (at["value"].to_numpy() * np.asarray(se_log)) ** 2
-    followed = rows.groupby("label")["exit"].max().reindex(at["label"]).to_numpy() >= RETENTION_DAYS
-    people = rows.groupby("label")["employee_id"].nunique().reindex(at["label"]).to_numpy()
+    # people whose 12-month outcome was seen: at risk before 12 months, and still there at 12 months or left (the
+    # study's event) before; a figure resting on fewer than min_group_size of them is not shown (a Kaplan-Meier
+    # curve whose risk set dwindles to one or two people can drop to 0% on a single exit)
+    seen = rows.loc[(rows["entry"] < RETENTION_DAYS)
+                    & ((rows["exit"] >= RETENTION_DAYS) | (rows["event"].astype(float) == 1))]
+    people = seen.groupby("label")["employee_id"].nunique().reindex(at["label"]).fillna(0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         n_eff = np.where(var > 0, at["value"] * (1 - at["value"]) / var, people)
     at["precision"] = n_eff
     at["kind"] = at["label"].map(rows.drop_duplicates("label").set_index("label")["kind"])
-    at = at.loc[followed]  # no one followed for 12 months: no 12-month figure
+    at = at.loc[people >= max(min_group_size, 1)]
     return at[["kind", "label", "value", "conf_low", "conf_high", "precision"]]
 
 
@@ -330,7 +334,9 @@ def dashboard_data(clean, *, alpha: float = 0.05) -> Dashboard:
     * 12-month retention: the Kaplan–Meier probability of no exit of the
       study's event types within 365 days of hire (late entry for people
       hired before the window), with the Greenwood effective number of people
-      ``S (1 − S) / Var(S)`` as its funnel precision.
+      ``S (1 − S) / Var(S)`` as its funnel precision; shown only when at least
+      ``min_group_size`` people's 12-month outcome was seen (at risk before
+      12 months and still there at 12 months, or left before).
 
     Every plotted point (a cycle, a wave, a quarter) covers at least
     ``min_group_size`` people; others are left out.
@@ -384,11 +390,12 @@ def dashboard_data(clean, *, alpha: float = 0.05) -> Dashboard:
         add("feedback", *_feedback_measure(rates, membership, k))
     else:
         missing["feedback"] = "The study has no feedback table, so feedback cadence is not shown."
-    retention = _retention_measure(person, membership, alpha)
+    retention = _retention_measure(person, membership, k, alpha)
     if len(retention):
         add("retention", None, retention)
     else:
-        missing["retention"] = "No one was followed for 12 months after hire, so 12-month retention is not shown."
+        missing["retention"] = (f"Fewer than {k} people were followed for 12 months after hire, so 12-month retention "
+                                "is not shown.")
 
     columns = ["kind", "label", "measure", "period", "value", "conf_low", "conf_high", "n_people"]
     series = pd.concat(series, ignore_index=True)[columns] if series else pd.DataFrame(columns=columns)

@@ -181,11 +181,17 @@ def test_twelve_month_retention_without_censoring_has_the_binomial_precision():
     person = pd.DataFrame({"employee_id": [f"p{i}" for i in range(20)], "spell": 1, "entry": 0.0,
                            "exit": np.array(exits, float), "event": [1] * 6 + [0] * 14})
     membership = person[["employee_id", "spell"]].iloc[:10].assign(label="G", kind="team")
-    out = dash_module._retention_measure(person, membership).set_index("label")
+    out = dash_module._retention_measure(person, membership, 5).set_index("label")
     assert out.loc["Organisation", "value"] == pytest.approx(14 / 20, abs=1e-12)
     assert out.loc["Organisation", "precision"] == pytest.approx(20, rel=1e-9)
     assert out.loc["G", "value"] == pytest.approx(4 / 10, abs=1e-12)
     assert out.loc["G", "precision"] == pytest.approx(10, rel=1e-9)
+    # a group whose 12-month outcome was seen for fewer than 5 people gets no 12-month figure
+    later = person.index >= 4  # only the first 4 (who left in months 1 to 7) entered before 12 months
+    late = person.assign(entry=np.where(later, 400.0, 0.0), exit=np.where(later, person["exit"].clip(lower=401.0),
+                                                                          person["exit"]))
+    assert dash_module._retention_measure(late, membership, 5).empty
+    assert sorted(dash_module._retention_measure(late, membership, 4)["label"]) == ["G", "Organisation"]
 
 
 def test_signals_are_the_groups_outside_the_998_limits(dash):
