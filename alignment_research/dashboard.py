@@ -602,6 +602,7 @@ img { max-width: 100%; height: auto; display: block; }
 .charts { display: grid; grid-template-columns: repeat(4, 1fr); gap: .5rem; } .charts img { width: 100%; height: auto; }
 .note { color: #555; font-size: .92rem; }
 .above { color: #006d2c; font-weight: 600; } .below { color: #a50f15; font-weight: 600; }
+details { margin: .5rem 0; } summary { cursor: pointer; font-weight: 600; padding: .3rem 0; }
 footer.ar-footer { margin-top: 2.5rem; padding-top: .8rem; border-top: 1px solid #ddd; font-size: .8rem; color: #666; }
 """
 
@@ -629,14 +630,26 @@ def _numbers_table(dash: Dashboard, label: str) -> str:
     return "\n".join(out)
 
 
-def _panels(dash: Dashboard, kind: str) -> str:
+def _panel(dash: Dashboard, g) -> str:
     esc = _html.escape
+    images = "".join(f"<img src='{uri}' alt='{esc(alt)}' width='270' height='150'>"
+                     for uri, alt in _panel_charts(dash, g.label))
+    return (f"<section class='panel'><h3>{esc(g.label)} ({g.n} people)</h3>\n"
+            f"<div class='charts'>{images}</div>\n{_numbers_table(dash, g.label)}</section>")
+
+
+def _panels(dash: Dashboard, kind: str) -> str:
+    """Department panels one after the other; team panels folded by department (a click opens them, no script)."""
+    groups = dash.groups.loc[dash.groups["kind"] == kind].sort_values("label")
+    if kind == "department":
+        return "\n".join(_panel(dash, g) for g in groups.itertuples())
+    flagged = set(dash.summary.loc[dash.summary["signal"] != "", "label"])
     parts = []
-    for g in dash.groups.loc[dash.groups["kind"] == kind].sort_values("label").itertuples():
-        images = "".join(f"<img src='{uri}' alt='{esc(alt)}' width='270' height='150'>"
-                         for uri, alt in _panel_charts(dash, g.label))
-        parts.append(f"<section class='panel'><h3>{esc(g.label)} ({g.n} people)</h3>\n"
-                     f"<div class='charts'>{images}</div>\n{_numbers_table(dash, g.label)}</section>")
+    for dept, teams in groups.groupby("department", sort=True):
+        n_flagged = sum(label in flagged for label in teams["label"])
+        note = f"; {n_flagged} outside the 99.8% limits on some measure" if n_flagged else ""
+        parts.append(f"<details><summary>{_html.escape(dept)}: {len(teams)} team panel{'s' if len(teams) > 1 else ''}"
+                     f"{note}</summary>\n" + "\n".join(_panel(dash, g) for g in teams.itertuples()) + "\n</details>")
     return "\n".join(parts)
 
 
@@ -737,7 +750,7 @@ the observation window opened).</p>
 {_panels(dash, "department")}
 <h2>Manager teams</h2>
 <p class='note'>{n_team} team panel(s). A team is the people who had the same manager when they joined (or when the
-window opened); teams are numbered within their department, largest first, and never named.</p>
+window opened); teams are numbered within their department, largest first, and never named. Open a department to see its teams.</p>
 {_left_out(dash, "team")}
 {_panels(dash, "team")}
 <h2>Notes</h2>

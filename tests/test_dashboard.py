@@ -223,6 +223,9 @@ def test_the_page_is_self_contained(page, dash):
     assert all(src.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for src in images)
     for label in dash.groups["label"]:
         assert f"<h3>{label} (" in page.replace("&amp;", "&")
+    # team panels are folded by department (opened with a click, no script)
+    teams = dash.groups.loc[dash.groups["kind"] == "team"]
+    assert page.count("<details>") == teams["department"].nunique()
 
 
 def test_a_study_with_only_employees_says_what_is_missing():
