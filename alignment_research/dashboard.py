@@ -167,7 +167,7 @@ def funnel_limits(target: float, precision, *, kind: str = "mean", spread: float
 
 
 def _team_numbers(teams: pd.DataFrame) -> pd.Series:
-    """Number teams within each department, largest first (ties in a keyed order that reveals no id)."""
+    """Number teams within each department, largest first (ties broken by a hash of the id, not the id's order)."""
     salt = teams["manager_id"].astype(str).map(lambda v: hashlib.sha256(f"team:{v}".encode()).hexdigest())
     order = teams.assign(_salt=salt.to_numpy()).sort_values(["department", "n", "_salt"], ascending=[True, False, True])
     numbers = order.groupby("department", sort=False).cumcount() + 1
@@ -184,8 +184,10 @@ def _groups(person: pd.DataFrame, employees: pd.DataFrame, min_group_size: int) 
         left_out["department"] = int(gate["suppressed"].sum())
         for dept, n in zip(shown["department"], shown["n"]):
             rows.append({"kind": "department", "label": str(dept), "department": str(dept), "n": int(n)})
-            sel = person["department"] == dept
-            members.append(person.loc[sel, ["employee_id", "spell"]].assign(label=str(dept)))
+        labels = pd.DataFrame({"department": shown["department"].to_numpy(),
+                               "label": shown["department"].astype(str).to_numpy()})
+        members.append(person[["employee_id", "spell", "department"]].merge(labels, on="department")
+                       [["employee_id", "spell", "label"]])
     if "manager_id" in person.columns and person["manager_id"].notna().any():
         sizes = group_sizes(person, "manager_id")
         dept_of = pd.Series(dtype=object)
@@ -207,11 +209,11 @@ def _groups(person: pd.DataFrame, employees: pd.DataFrame, min_group_size: int) 
         shown = gate.loc[~gate["suppressed"]].copy()
         shown["n"] = shown["n"].astype(int)
         shown["number"] = _team_numbers(shown)
-        for mid, d, n, k in zip(shown["manager_id"], shown["department"], shown["n"], shown["number"]):
-            label = f"{d} · team {k:02d}"
-            rows.append({"kind": "team", "label": label, "department": d, "n": int(n)})
-            sel = person["manager_id"] == mid
-            members.append(person.loc[sel, ["employee_id", "spell"]].assign(label=label))
+        shown["label"] = [f"{d} · team {k:02d}" for d, k in zip(shown["department"], shown["number"])]
+        rows.extend({"kind": "team", "label": label, "department": d, "n": int(n)}
+                    for label, d, n in zip(shown["label"], shown["department"], shown["n"]))
+        members.append(person[["employee_id", "spell", "manager_id"]].merge(shown[["manager_id", "label"]], on="manager_id")
+                       [["employee_id", "spell", "label"]])
     groups = pd.DataFrame(rows, columns=["kind", "label", "department", "n"])
     membership = (pd.concat(members, ignore_index=True) if members
                   else pd.DataFrame(columns=["employee_id", "spell", "label"]))
