@@ -147,6 +147,10 @@ _EXPORTS: dict[str, str] = {
     "with_labels": "report",
     "add_levels": "report",
     "prepare_leadership_model": "report",
+    # The performance dashboard: panels per department and team, funnel plots against the organisation
+    "dashboard_data": "dashboard",
+    "funnel_limits": "dashboard",
+    "write_dashboard": "dashboard",
     # Privacy helpers a notebook needs
     "suppress_small_groups": "privacy",
     "mask_small_counts": "privacy",
