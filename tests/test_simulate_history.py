@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import alignment_research as ar
+from alignment_research.config import DEFAULT_REASON_MAP
 from alignment_research.executors import Task, run_tasks
 from alignment_research.simulate.history import REASONS
 
@@ -244,7 +247,9 @@ def test_no_rates_leaves_successions_only():
 
 # ----------------------------------------------------------------------------- off switch and determinism
 
-# sha256 of the files written by `write_simulated_study` from the code before job history (commit 1bec06a)
+# sha256 of the files written by `write_simulated_study` from the code before job history (commit 1bec06a);
+# study.yaml's digest is of the file without the two config keys the data contract gained with job history
+# (see _without_history_config_keys)
 _BEFORE = {
     (600, 1, True): {
         "employees.csv": "a61512d2eeb8fff14e5f9ce8e4d86810840d935859dbc31401e836b2f5569366",
@@ -267,13 +272,33 @@ _BEFORE = {
 }
 
 
+def _without_history_config_keys(text: str) -> str:
+    """study.yaml without ``reason_map`` and ``covariates``, after checking they hold only the defaults.
+
+    The data contract for job_history added both keys to the study config, so every written study.yaml now
+    lists them (the default reason map, no covariates); the simulator's output is otherwise unchanged. Only
+    these two top-level blocks are cut from the text, so any other change to the file still changes the digest.
+    """
+    written = yaml.safe_load(text)
+    assert written["reason_map"] == DEFAULT_REASON_MAP and written["covariates"] == {}
+    assert "job_history" not in written["files"]
+    cut = re.sub(r"^reason_map:\n(?:  .*\n)*", "", text, count=1, flags=re.M)
+    cut = re.sub(r"^covariates: \{\}\n", "", cut, count=1, flags=re.M)
+    assert len(cut) < len(text) and "reason_map" not in cut and "covariates" not in cut
+    return cut
+
+
 @pytest.mark.parametrize("key", sorted(_BEFORE))
 def test_history_off_reproduces_the_simulator_before_history_bit_for_bit(key):
+    """Every data file is identical to the code before history; study.yaml too, but for the two new config keys."""
     n, seed, messy = key
     sim = ar.simulate_study(n_employees=n, seed=seed, messy=messy, truth=ar.Truth(history=False))
     assert "job_history" not in sim.tables and "recent_manager_change" not in sim.true_intervals
     out = ar.write_simulated_study(sim, tempfile.mkdtemp())
-    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(out).iterdir() if p.name != "truth.yaml"}
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(out).iterdir()
+               if p.name not in ("truth.yaml", "study.yaml")}
+    study_yaml = _without_history_config_keys((Path(out) / "study.yaml").read_text(encoding="utf-8"))
+    digests["study.yaml"] = hashlib.sha256(study_yaml.encode("utf-8")).hexdigest()
     assert digests == _BEFORE[key]
 
 
