@@ -184,6 +184,7 @@ NOTEBOOK_NEEDS = {
     "04": ("goals", "surveys", "reviews"),
     "05": ("goals", "surveys", "reviews", "programs"),
     "06": ("goals", "surveys", "reviews", "programs"),
+    "07": ("job_history", "reviews", "programs"),
 }
 
 
