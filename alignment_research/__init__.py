@@ -119,6 +119,7 @@ _EXPORTS: dict[str, str] = {
     "estimate_program_effect": "programs",
     "development_trials": "development",
     "estimate_development_effect": "development",
+    "describe_careers": "development",
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",
     "plot_forest": "plots",

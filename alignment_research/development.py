@@ -18,11 +18,13 @@ import pandas as pd
 
 from .errors import ModelError, StatisticalWarning
 from .programs import ProgramEffectResult, balance_table, e_value, effective_sample_size, fit_propensity, match_trials
+from .report import Sentence, describe_effect, paragraph
 from .retention import fit_cox
 from .spells import DAY, locate_pairs
 from .study import CleanStudy
 
-__all__ = ["DEVELOPMENT_FORMULA", "development_trials", "estimate_development_effect"]
+__all__ = ["DEVELOPMENT_FORMULA", "MANAGER_CHANGE_FORMULA", "development_trials", "estimate_development_effect",
+           "describe_careers"]
 
 #: Enrolment model of the employee's own programme: what was known on the trial date.
 DEVELOPMENT_FORMULA = "rating + job_level + tenure_years + engagement + manager_program + alignment_cascade"
@@ -314,3 +316,74 @@ def _ever_started(rows: pd.DataFrame, column: str) -> pd.DataFrame:
     key = rows["employee_id"].astype("string") + "\0" + rows["spell"].astype(str)
     ever = rows[column].groupby(key.to_numpy()).transform("max").to_numpy()
     return rows.assign(ever=ever.astype(int))
+
+
+#: Fewest promotions (or exits) an effect needs before the brief states it.
+MIN_EVENTS = 10
+
+#: The model of exits around a change of manager, in notebook 07 and the brief alike.
+MANAGER_CHANGE_FORMULA = ("recent_manager_change + alignment_cascade + engagement + manager_program + manager_rating"
+                          " + C(job_level)")
+
+
+def describe_careers(clean: CleanStudy, *, programs=("mentoring", "coaching"), min_group_size: int | None = None,
+                     alpha: float = 0.05) -> Sentence:
+    """Say in plain words what mentoring, coaching and a change of manager do to careers, for the brief.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        The cleaned study.
+    programs : sequence of str, default ("mentoring", "coaching")
+        The employee programmes to report.
+    min_group_size : int, optional
+        The study's minimum reporting size (``config.min_group_size`` by default).
+    alpha : float, default 0.05
+        Intervals at level ``1 - alpha``.
+
+    Returns
+    -------
+    Sentence
+        One sentence per programme with enough people (the matched promotion
+        effect, :func:`estimate_development_effect`) and one on the months after a
+        change of manager; empty when the study has no job history. A programme is
+        left out when fewer than ``min_group_size`` people started it in the window
+        or fewer than ``MIN_EVENTS`` promotions followed; the change of manager
+        when fewer than ``min_group_size`` people had one.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=400, seed=1))
+    >>> text = ar.describe_careers(clean)
+    >>> "promotion" in text
+    True
+    """
+    analysis = clean.analysis
+    if analysis.careers.empty:
+        return Sentence("")
+    k = clean.config.min_group_size if min_group_size is None else min_group_size
+    sentences = []
+    for program in programs:
+        if f"program_{program}" not in analysis.intervals:
+            continue
+        try:
+            result = estimate_development_effect(clean, program, outcome="promotion", alpha=alpha, warn=False)
+        except ModelError:
+            continue
+        g = result.glance().iloc[0]
+        if g["n_treated"] < k or g["events"] < MIN_EVENTS:
+            continue
+        sentences.append(describe_effect(
+            result, "adjusted", comparison=f"for employees who started {program}, compared with matched colleagues "
+                                           "who had not"))
+    iv = analysis.intervals
+    changed = iv.loc[iv["recent_manager_change"] == 1, "employee_id"].nunique() if "recent_manager_change" in iv else 0
+    if changed >= k and iv["event"].sum() >= MIN_EVENTS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatisticalWarning)
+            change = fit_cox(iv, MANAGER_CHANGE_FORMULA, start="start", stop="stop", event="event",
+                             cluster="manager_id", alpha=alpha)
+        sentences.append(describe_effect(change, "recent_manager_change",
+                                         comparison="in the six months after a change of manager"))
+    return paragraph(*sentences) if sentences else Sentence("")

@@ -71,3 +71,14 @@ def test_clear_errors_for_an_unknown_programme_outcome_or_missing_history(clean)
     if clean.analysis.careers.empty:
         with pytest.raises(ModelError, match="job history"):
             ar.estimate_development_effect(clean, outcome="promotion")
+
+
+def test_the_careers_paragraph_is_empty_without_history_and_states_each_effect_with_it(clean):
+    no_history = ar.clean_study(ar.simulate_study(n_employees=300, seed=2, truth=ar.Truth(history=False)))
+    assert no_history.analysis.careers.empty and str(ar.describe_careers(no_history)) == ""
+    text = str(ar.describe_careers(clean))
+    assert "started mentoring" in text and "change of manager" in text
+    # the same numbers as the analyst notebook's objects: the matched effect's own sentence
+    res = ar.estimate_development_effect(clean, "mentoring", outcome="promotion", warn=False)
+    assert str(ar.describe_effect(res, "adjusted", comparison="for employees who started mentoring, compared with "
+                                  "matched colleagues who had not")) in text
