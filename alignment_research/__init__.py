@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "scale_reliability": "measures",
     "item_statistics": "measures",
     "feedback_rate": "measures",
+    "trailing_event_rate": "measures",
     "alignment_by_group": "measures",
     # Models: the shared result shape
     "ModelResult": "results",
@@ -119,6 +120,12 @@ _EXPORTS: dict[str, str] = {
     "estimate_program_effect": "programs",
     "development_trials": "development",
     "estimate_development_effect": "development",
+    # The essay's claims, each tested: one table with verdicts
+    "claims_scorecard": "scorecard",
+    "claim_verdicts": "scorecard",
+    "difficulty_curve": "scorecard",
+    "checkin_regularity": "scorecard",
+    "plot_scorecard": "scorecard",
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",
     "plot_forest": "plots",

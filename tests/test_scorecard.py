@@ -1,0 +1,247 @@
+"""The claims scorecard: verdict rules, the estimators behind each claim, missing data, the plot."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats as st
+
+import alignment_research as ar
+from alignment_research.errors import ModelError
+from alignment_research.scorecard import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    NOT_TESTABLE,
+    SCORECARD_COLUMNS,
+    SUPPORTED,
+    VERDICT_COLOURS,
+    claim_verdicts,
+)
+
+
+def _rows(estimate, std_error, direction, ratio=False, needs=""):
+    n = len(estimate)
+    return pd.DataFrame({"estimate": estimate, "std_error": std_error, "direction": direction,
+                         "ratio": [ratio] * n if np.isscalar(ratio) else ratio,
+                         "needs": [needs] * n if isinstance(needs, str) else needs})
+
+
+# ----------------------------------------------------------------------------- verdict rules, one by one
+def test_supported_needs_the_adjusted_interval_wholly_on_the_claimed_side():
+    # m = 2 testable rows: half-width z(1 - 0.05/4) = 2.2414 standard errors
+    out = claim_verdicts(_rows([0.23, 0.22], [0.1, 0.1], [1, 1]))
+    z_adj = st.norm.ppf(1 - 0.05 / 4)
+    assert out["adj_conf_low"].tolist() == pytest.approx([0.23 - z_adj * 0.1, 0.22 - z_adj * 0.1])
+    assert out["verdict"].tolist() == [SUPPORTED, INCONCLUSIVE]  # 0.23 - 0.2241 > 0 > 0.22 - 0.2241
+
+
+def test_a_claim_of_lower_is_supported_below_the_null_and_contradicted_above():
+    out = claim_verdicts(_rows([-0.5, 0.5, -0.5, 0.5], [0.1] * 4, [-1, -1, 1, 1]))
+    assert out["verdict"].tolist() == [SUPPORTED, CONTRADICTED, CONTRADICTED, SUPPORTED]
+
+
+def test_significant_before_but_not_after_the_family_adjustment_is_inconclusive():
+    # z = 2.5 beats 1.96 but not z(1 - 0.05/10) = 2.807 for m = 5
+    out = claim_verdicts(_rows([0.25, 0.0, 0.0, 0.0, 0.0], [0.1] * 5, [1] * 5))
+    assert out.loc[0, "conf_low"] > 0 and out.loc[0, "p_value"] < 0.05
+    assert out.loc[0, "verdict"] == INCONCLUSIVE
+    assert out.loc[0, "p_holm"] == pytest.approx(min(1.0, 5 * out.loc[0, "p_value"]))
+
+
+def test_holm_matches_r_p_adjust():
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm") -> 0.03 0.06 0.06 0.02
+    rows = _rows([1.0] * 4, [1.0] * 4, [1] * 4).assign(p_value=[0.01, 0.04, 0.03, 0.005])
+    out = claim_verdicts(rows)
+    assert out["p_holm"].tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_not_testable_rows_keep_needs_and_stay_out_of_the_family():
+    rows = _rows([0.3, 0.1, np.nan], [0.1, 0.1, np.nan], [1, 1, 1], needs=["", "", "goals.difficulty"])
+    out = claim_verdicts(rows)
+    assert out["verdict"].tolist() == [SUPPORTED, INCONCLUSIVE, NOT_TESTABLE]
+    assert out.loc[2, "needs"] == "goals.difficulty" and np.isnan(out.loc[2, "p_holm"])
+    z_adj = st.norm.ppf(1 - 0.05 / 4)  # m = 2, not 3
+    assert out.loc[1, "adj_conf_high"] == pytest.approx(0.1 + z_adj * 0.1)
+
+
+def test_mde_is_stated_for_inconclusive_rows_on_the_rows_scale():
+    out = claim_verdicts(_rows([0.05, 0.8, np.log(0.95)], [0.1, 0.1, 0.2], [1, 1, -1], ratio=[False, False, True]))
+    z_adj = st.norm.ppf(1 - 0.05 / 6)
+    z_pow = st.norm.ppf(0.8)
+    assert out.loc[0, "mde"] == pytest.approx((z_adj + z_pow) * 0.1)
+    assert np.isnan(out.loc[1, "mde"])  # supported: nothing to detect
+    # a claimed lower hazard: the smallest detectable hazard ratio is below 1
+    assert out.loc[2, "mde"] == pytest.approx(np.exp(-(z_adj + z_pow) * 0.2))
+    assert out.loc[2, "estimate"] == pytest.approx(0.95)
+    assert out.loc[2, "conf_low"] == pytest.approx(0.95 * np.exp(-st.norm.ppf(0.975) * 0.2))
+
+
+def test_power_and_alpha_change_the_mde_and_a_claim_needs_a_direction():
+    a = claim_verdicts(_rows([0.0], [0.1], [1]), power=0.9)
+    assert a.loc[0, "mde"] == pytest.approx((st.norm.ppf(0.975) + st.norm.ppf(0.9)) * 0.1)
+    with pytest.raises(ModelError, match="direction"):
+        claim_verdicts(_rows([0.1], [0.1], [0]))
+
+
+# ----------------------------------------------------------------------------- building blocks with known answers
+def test_difficulty_curve_finds_the_turning_point_of_an_exact_quadratic():
+    x = np.repeat([1.0, 2, 3, 4, 5], 40)
+    noise = np.tile(np.linspace(-0.02, 0.02, 40), 5)
+    y = 0.5 + 0.48 * x - 0.08 * x ** 2 + noise  # turning point 3.0
+    data = pd.DataFrame({"difficulty": x, "attainment": y, "owner_id": np.arange(200) // 5})
+    curve = ar.difficulty_curve(data).set_index("term")
+    assert curve.loc["quadratic", "estimate"] == pytest.approx(-0.08, abs=1e-10)
+    assert curve.loc["turning_point", "estimate"] == pytest.approx(3.0, abs=1e-8)
+    assert bool(curve["inside"].iloc[0]) and curve.loc["turning_point", "conf_low"] < 3 < curve.loc["turning_point", "conf_high"]
+    # the linear test first: symmetric inverted U on a symmetric design has no slope
+    assert curve.loc["linear", "estimate"] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_difficulty_curve_delta_method_matches_statsmodels_cluster_covariance(rng):
+    x = rng.integers(1, 6, 400).astype(float)
+    g = np.arange(400) % 50
+    y = 0.6 + 0.3 * x - 0.05 * x ** 2 + rng.normal(0, 0.2, 400) + rng.normal(0, 0.1, 50)[g]
+    data = pd.DataFrame({"difficulty": x, "attainment": y, "owner_id": g})
+    curve = ar.difficulty_curve(data).set_index("term")
+    X = sm.add_constant(np.column_stack([x, x ** 2]))
+    res = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": g})
+    b, V = res.params, res.cov_params()
+    grad = np.array([0, -1 / (2 * b[2]), b[1] / (2 * b[2] ** 2)])
+    assert curve.loc["turning_point", "estimate"] == pytest.approx(-b[1] / (2 * b[2]), rel=1e-10)
+    assert curve.loc["turning_point", "std_error"] == pytest.approx(np.sqrt(grad @ V @ grad), rel=1e-8)
+    assert curve.loc["quadratic", "std_error"] == pytest.approx(res.bse[2], rel=1e-8)
+
+
+def test_difficulty_curve_on_a_clean_line_shows_a_slope_and_no_curve():
+    x = np.repeat([1.0, 2, 3, 4, 5], 20)
+    y = 0.4 + 0.15 * x + np.tile(np.linspace(-0.01, 0.01, 20), 5)
+    curve = ar.difficulty_curve(pd.DataFrame({"difficulty": x, "attainment": y, "owner_id": np.arange(100) // 2}))
+    curve = curve.set_index("term")
+    assert curve.loc["linear", "estimate"] == pytest.approx(0.15, abs=1e-10)
+    assert curve.loc["quadratic", "estimate"] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_checkin_regularity_mean_gap_and_cv_per_cycle():
+    dates = ["2022-01-01", "2022-01-11", "2022-03-02",  # gaps 10, 50 in 2022
+             "2023-01-01", "2023-01-31", "2023-03-02", "2023-04-01",  # gaps 30, 30, 30 in 2023
+             "2022-05-01", "2022-06-01"]  # b: only two check-ins -> no row
+    fb = pd.DataFrame({"employee_id": ["a"] * 7 + ["b"] * 2, "date": pd.to_datetime(dates),
+                       "kind": ["check_in"] * 9})
+    fb.loc[len(fb)] = ["a", pd.Timestamp("2022-02-01"), "recognition"]  # another kind does not count
+    cycles = pd.DataFrame({"name": ["2022", "2023"], "start": ["2022-01-01", "2023-01-01"],
+                           "end": ["2022-12-31", "2023-12-31"]})
+    out = ar.checkin_regularity(fb, cycles).set_index("cycle")
+    assert out.index.tolist() == ["2022", "2023"] and (out["employee_id"] == "a").all()
+    assert out.loc["2022", "mean_gap_days"] == 30 and out.loc["2022", "gap_cv"] == pytest.approx(np.std([10, 50], ddof=1) / 30)
+    assert out.loc["2023", "gap_cv"] == 0 and out.loc["2023", "n_checkins"] == 4
+
+
+def test_trailing_event_rate_has_no_look_ahead():
+    ev = pd.DataFrame({"employee_id": ["a", "a", "a", "b"],
+                       "date": pd.to_datetime(["2022-01-01", "2022-02-15", "2022-04-01", "2022-03-01"])})
+    at = pd.DataFrame({"employee_id": ["a", "a", "b", None],
+                       "date": pd.to_datetime(["2022-04-01", "2022-04-02", "2022-04-01", "2022-04-01"])})
+    days = round(3 * 365.25 / 12)  # 91: the window [date - 91 days, date)
+    rate = ar.trailing_event_rate(ev, at, months=3)
+    per_month = days / (365.25 / 12)
+    # 1 April: 1 Jan is 90 days back (in), 15 Feb in, 1 April itself not yet known
+    assert rate[0] == pytest.approx(2 / per_month)
+    # 2 April: 1 Jan is 91 days back (still in), 1 April now known
+    assert rate[1] == pytest.approx(3 / per_month)
+    assert rate[2] == pytest.approx(1 / per_month) and np.isnan(rate[3])
+
+
+# ----------------------------------------------------------------------------- the scorecard on a simulated study
+@pytest.fixture(scope="module")
+def card(tiny_clean):
+    return ar.claims_scorecard(tiny_clean, n_boot=50)
+
+
+def test_one_row_per_claim_with_every_column(card):
+    assert list(card.columns) == SCORECARD_COLUMNS
+    assert sorted(card["claim_no"].unique()) == list(range(1, 10))
+    assert set(card["verdict"]) <= {SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE}
+    testable = card[card["verdict"] != NOT_TESTABLE]
+    assert len(testable) >= 10
+    assert (testable["p_holm"] >= testable["p_value"] - 1e-12).all()
+    assert (testable["adj_conf_low"] <= testable["conf_low"]).all()
+    assert (testable["threats"].str.len() > 0).all()
+    supported = card[card["verdict"] == SUPPORTED]
+    assert (supported["p_holm"] < 0.05).all()
+    ratio = testable[testable["ratio"]]
+    assert len(ratio) >= 3 and (ratio["estimate"] > 0).all() and (ratio["scale"].str.contains("hazard")).all()
+
+
+def test_goal_claims_without_the_goal_columns_are_not_testable_and_say_what_they_need(card):
+    for no in (5, 6):
+        part = card[card["claim_no"] == no]
+        assert (part["verdict"] == NOT_TESTABLE).all()
+    assert card.loc[card["claim_no"] == 5, "needs"].str.contains("goals.difficulty").all()
+    assert card.loc[card["claim_no"] == 6, "needs"].eq("goals.set_with").all()
+    assert card.loc[card["exposure"] == "goal revised mid-cycle", "needs"].tolist() == ["goals.revised_date"]
+    assert card.loc[card["verdict"] != NOT_TESTABLE, "needs"].eq("").all()
+
+
+def test_the_scorecard_does_not_fail_without_feedback_or_surveys(tiny_clean):
+    tables = {k: v for k, v in tiny_clean.tables.items() if k not in ("feedback", "surveys")}
+    lean = dataclasses.replace(tiny_clean, tables=tables)
+    out = ar.claims_scorecard(lean, n_boot=20).set_index("claim_no")
+    for no in (1, 2, 3):
+        assert (out.loc[[no], "verdict"] == NOT_TESTABLE).all()
+        assert out.loc[[no], "needs"].str.contains("feedback.kind").all()
+    assert (out.loc[[8], "verdict"] == NOT_TESTABLE).all() and out.loc[[8], "needs"].str.contains("surveys").all()
+    assert (out.loc[[9], "verdict"] != NOT_TESTABLE).all()  # alignment -> performance needs neither
+
+
+@pytest.fixture(scope="module")
+def goal_study(tiny_clean):
+    """The tiny study with the optional goal columns, and known effects built in."""
+    rng = np.random.default_rng(7)
+    goals = tiny_clean.tables["goals"].copy()
+    n = len(goals)
+    difficulty = rng.integers(1, 6, n).astype(float)
+    set_with = rng.choice(["employee", "manager", "jointly"], n)
+    revised = rng.random(n) < 0.3
+    start = pd.to_datetime(goals["cycle"].astype(str) + "-06-15")
+    goals["difficulty"] = difficulty
+    goals["set_with"] = set_with
+    goals["revised_date"] = start.where(revised)
+    # inverted U with its top at difficulty 3, +0.15 for goals set jointly, no effect of revisions
+    goals["attainment"] = (0.55 + 0.3 * difficulty - 0.05 * difficulty ** 2 + 0.15 * (set_with == "jointly")
+                           + rng.normal(0, 0.1, n))
+    return dataclasses.replace(tiny_clean, tables={**tiny_clean.tables, "goals": goals})
+
+
+def test_goal_claims_with_the_columns_recover_the_built_in_effects(goal_study):
+    out = ar.claims_scorecard(goal_study, n_boot=20)
+    five = out[(out["claim_no"] == 5) & (out["outcome"] == "goal attainment")].iloc[0]
+    assert five["verdict"] == SUPPORTED and five["estimate"] == pytest.approx(-0.05, abs=0.01)
+    assert "turning point 3.0" in five["detail"] or "turning point 2.9" in five["detail"]
+    joint = out[(out["claim_no"] == 6) & (out["outcome"] == "goal attainment")].iloc[0]
+    assert joint["verdict"] == SUPPORTED and joint["estimate"] == pytest.approx(0.15, abs=0.02)
+    revised = out[out["exposure"] == "goal revised mid-cycle"].iloc[0]
+    assert revised["verdict"] == INCONCLUSIVE and abs(revised["estimate"]) < 0.02 and revised["mde"] > 0
+    assert out.loc[out["claim_no"].isin([5, 6, 7]), "verdict"].ne(NOT_TESTABLE).all()
+
+
+# ----------------------------------------------------------------------------- the plot
+def test_plot_scorecard_draws_adjusted_intervals_in_verdict_colours():
+    rows = _rows([0.5, -0.5, 0.05, np.nan], [0.1, 0.1, 0.1, np.nan], [1, 1, 1, 1])
+    table = claim_verdicts(rows).assign(claim=list("abcd"), exposure=list("wxyz"), outcome="o")
+    ax = ar.plot_scorecard(table)
+    assert len(ax.containers) == 3  # supported, contradicted, inconclusive; not testable as a marker
+    z_adj = st.norm.ppf(1 - 0.05 / 6)
+    by_colour = {}
+    for container in ax.containers:
+        line = container.lines[0]
+        by_colour[line.get_color()] = line.get_xydata()
+        segments = container.lines[2][0].get_segments()
+        assert segments[0][1][0] - segments[0][0][0] == pytest.approx(2 * z_adj)
+    assert by_colour[VERDICT_COLOURS[SUPPORTED]].tolist() == [[5.0, 0.0]]
+    assert by_colour[VERDICT_COLOURS[CONTRADICTED]].tolist() == [[-5.0, 1.0]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["w -> o", "x -> o", "y -> o", "z -> o"]
+    assert ax.lines[-1].get_xdata()[0] == 0  # the null line
