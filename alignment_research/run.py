@@ -184,6 +184,7 @@ NOTEBOOK_NEEDS = {
     "04": ("goals", "surveys", "reviews"),
     "05": ("goals", "surveys", "reviews", "programs"),
     "06": ("goals", "surveys", "reviews", "programs"),
+    "08": ("feedback", "programs"),  # the scorecard itself never needs more than employees; two diagnostic cells do
 }
 
 
