@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from pathlib import Path
+
 from scipy import stats as st
 
 import alignment_research as ar
@@ -21,6 +23,15 @@ from alignment_research.scorecard import (
     VERDICT_COLOURS,
     claim_verdicts,
 )
+
+
+REFERENCE = Path(__file__).parent / "reference"
+
+
+@pytest.fixture(scope="module")
+def r_values():
+    """Values written by tests/reference/scorecard.R (R 4.2.2, sandwich 3.0.2; see the provenance file)."""
+    return pd.read_csv(REFERENCE / "scorecard_reference.csv").set_index("quantity")["value"]
 
 
 def _rows(estimate, std_error, direction, ratio=False, needs=""):
@@ -85,6 +96,28 @@ def test_power_and_alpha_change_the_mde_and_a_claim_needs_a_direction():
     assert a.loc[0, "mde"] == pytest.approx((st.norm.ppf(0.975) + st.norm.ppf(0.9)) * 0.1)
     with pytest.raises(ModelError, match="direction"):
         claim_verdicts(_rows([0.1], [0.1], [0]))
+
+
+def test_holm_matches_r_on_a_family_of_seven(r_values):
+    p = r_values[[f"p_{i}" for i in range(1, 8)]].to_numpy()
+    out = claim_verdicts(_rows([1.0] * 7, [1.0] * 7, [1] * 7).assign(p_value=p))
+    # p.adjust(c(0.001, 0.2, 0.013, 0.04, 0.0004, 0.6, 0.03), "holm")
+    np.testing.assert_allclose(out["p_holm"], r_values[[f"holm_{i}" for i in range(1, 8)]], rtol=1e-12)
+
+
+def test_difficulty_curve_matches_r_on_chickweight(r_values):
+    chicks = pd.read_csv(REFERENCE / "scorecard_chickweight.csv")
+    curve = ar.difficulty_curve(chicks, outcome="weight", exposure="time", cluster="chick").set_index("term")
+    # coef(lm(weight ~ time)), sqrt(diag(vcovCL(., cluster = ~chick, type = "HC1")))
+    assert curve.loc["linear", "estimate"] == pytest.approx(r_values["linear_estimate"], rel=1e-9)
+    assert curve.loc["linear", "std_error"] == pytest.approx(r_values["linear_std_error"], rel=1e-7)
+    # lm(weight ~ time + I(time^2)) with vcovCL HC1
+    assert curve.loc["quadratic", "estimate"] == pytest.approx(r_values["quadratic_estimate"], rel=1e-9)
+    assert curve.loc["quadratic", "std_error"] == pytest.approx(r_values["quadratic_std_error"], rel=1e-7)
+    # -b1 / (2 b2) and its delta-method standard error
+    assert curve.loc["turning_point", "estimate"] == pytest.approx(r_values["turning_point"], rel=1e-9)
+    assert curve.loc["turning_point", "std_error"] == pytest.approx(r_values["turning_point_std_error"], rel=1e-7)
+    assert not bool(curve["inside"].iloc[0])  # weight grows convexly: the turning point is before day 0
 
 
 # ----------------------------------------------------------------------------- building blocks with known answers
