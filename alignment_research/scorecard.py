@@ -510,15 +510,18 @@ def _claim_feedback(ctx: _Context) -> list[dict]:
 
 # --------------------------------------------------------------------------- claim 2: 360 for leaders
 def _leader_panel(ctx: _Context) -> tuple[pd.DataFrame | None, int]:
-    """Survey responses with ``after_360``: 1 once the respondent's manager had a first 360 review."""
+    """Survey responses with ``after_360`` (1 once the respondent's manager had a first 360 review) and
+    ``lead_360`` (1 in the year before it: the pre-trend check)."""
     panel = ctx.survey_panel
     events = _feedback_kinds(ctx, wanted=_KINDS_360)
     if panel is None or events is None:
         return None, 0
     first = events.groupby(events["employee_id"].astype(str))["date"].min()
     panel = panel.dropna(subset=["manager_id"]).copy()
-    first_date = panel["manager_id"].astype(str).map(first)
+    first_date = pd.to_datetime(panel["manager_id"].astype(str).map(first))
     panel["after_360"] = (panel["survey_date"] >= first_date).astype(int)
+    panel["lead_360"] = ((panel["survey_date"] < first_date)
+                         & (panel["survey_date"] >= first_date - pd.Timedelta(days=365))).astype(int)
     switches = panel.groupby("manager_id", observed=True)["after_360"].agg(["min", "max"])
     n_switch = int(((switches["min"] == 0) & (switches["max"] == 1)).sum())
     return panel, n_switch
@@ -542,11 +545,24 @@ def _claim_360(ctx: _Context) -> list[dict]:
         used = panel.dropna(subset=[outcome])
         threats = ["staggered timing: two-way fixed effects mix early and late adopters",
                    "team composition changes around the review",
-                   f"managers with 360 (n = {n_switch})" if n_switch >= FEW_CLUSTERS else
-                   f"few managers with 360 (n = {n_switch})"]
+                   "the first 360 seen may not be the manager's first (none before the window is known)"]
         res, failed = _fit_safely(claim, fit_within, used, f"{outcome} ~ after_360 + C(wave)", unit="manager_id",
                                   cluster="manager_id")
-        rows.append(failed or claim.from_result(res, "after_360", threats=threats[:2] + threats[2:]))
+        if failed:
+            rows.append(failed)
+            continue
+        detail = f"managers switching from before to after: {n_switch}"
+        lead, _ = _fit_safely(claim, fit_within, used, f"{outcome} ~ lead_360 + after_360 + C(wave)",
+                              unit="manager_id", cluster="manager_id")
+        if lead is not None and "lead_360" in set(lead.tidy()["term"]):
+            pre = lead.tidy().set_index("term").loc["lead_360"]
+            detail += f"; pre-trend (year before) {pre['estimate']:.3f} (p = {pre['p_value']:.2g})"
+            if pre["p_value"] < 0.05:
+                threats.insert(0, "pre-trend: teams already differed in the year before the review")
+        row = claim.from_result(res, "after_360", threats=threats, detail=detail, clusters="managers with 360")
+        if n_switch < FEW_CLUSTERS:
+            row["threats"] += f"; few managers with 360 (n = {n_switch})"
+        rows.append(row)
     return rows
 
 
@@ -602,7 +618,8 @@ def _claim_development(ctx: _Context) -> list[dict]:
         threats = ("selection into programmes: who enrols differs",)
         panel = ctx.survey_panel
         rows.append(_mixed_row(ctx, engage, panel, "engagement", column, threats=threats))
-        rows.append(_mixed_row(ctx, rate, panel, "rating", column, threats=threats))
+        rows.append(_mixed_row(ctx, rate, panel, "rating", column,
+                               threats=threats + ("the rating known on the survey date may predate the programme",)))
     return rows
 
 

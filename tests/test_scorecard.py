@@ -278,3 +278,55 @@ def test_plot_scorecard_draws_adjusted_intervals_in_verdict_colours():
     assert by_colour[VERDICT_COLOURS[CONTRADICTED]].tolist() == [[-5.0, 1.0]]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["w -> o", "x -> o", "y -> o", "z -> o"]
     assert ax.lines[-1].get_xdata()[0] == 0  # the null line
+
+
+# ----------------------------------------------------------------------------- claim estimators on built-in answers
+def _context(clean, **cache):
+    from alignment_research.scorecard import _Context
+
+    return _Context(clean, feedback_months=3, recognition_months=6, kinds=None, n_boot=20, seed=0, cache=cache)
+
+
+def test_360_before_after_recovers_a_built_in_team_effect(tiny_clean):
+    from alignment_research.scorecard import _claim_360, _leader_panel
+
+    rng = np.random.default_rng(3)
+    panel, n_switch = _leader_panel(_context(tiny_clean))
+    assert n_switch >= 2
+    base = tiny_clean.analysis.survey_panel.copy()
+    # a manager effect, a wave effect, +0.3 after the manager's first 360, noise
+    manager = pd.factorize(base["manager_id"])[0]
+    lifted = np.zeros(len(base), dtype=bool)
+    lifted[base.index.get_indexer(panel.index)] = panel["after_360"].to_numpy() == 1
+    base["engagement"] = (3 + rng.normal(0, 0.3, manager.max() + 2)[manager] + 0.05 * base["wave"]
+                          + 0.3 * lifted + rng.normal(0, 0.05, len(base)))
+    rows = pd.DataFrame(_claim_360(_context(tiny_clean, survey_panel=base))).set_index("outcome")
+    assert rows.loc["team engagement", "estimate"] == pytest.approx(0.3, abs=0.02)
+    assert rows.loc["team engagement", "std_error"] < 0.02
+    assert "pre-trend (year before)" in rows.loc["team engagement", "detail"]
+
+
+def test_alignment_to_performance_recovers_a_built_in_slope(tiny_clean):
+    from alignment_research.scorecard import _claim_performance
+
+    rng = np.random.default_rng(4)
+    cycles = tiny_clean.analysis.cycles.copy()
+    cycles["attainment"] = 0.8 + 0.2 * cycles["alignment_cascade"] + rng.normal(0, 0.02, len(cycles))
+    rows = pd.DataFrame(_claim_performance(_context(tiny_clean, cycles=cycles))).set_index("outcome")
+    assert rows.loc["target attainment", "estimate"] == pytest.approx(0.2, abs=0.01)
+    assert rows.loc["target attainment", "direction"] == 1
+
+
+def test_feedback_rate_in_the_scorecard_is_the_lagged_rate_of_the_chosen_kinds(tiny_clean):
+    from alignment_research.scorecard import _claim_feedback
+
+    rng = np.random.default_rng(5)
+    panel = tiny_clean.analysis.survey_panel.copy()
+    checks = tiny_clean.tables["feedback"]
+    checks = checks[checks["kind"] == "check_in"]
+    rate = ar.trailing_event_rate(checks, panel, months=3, at_date="survey_date")
+    manager = pd.factorize(panel["manager_id"])[0]
+    panel["engagement"] = 3 + 0.1 * rate + rng.normal(0, 0.2, manager.max() + 2)[manager] + rng.normal(0, 0.02, len(panel))
+    rows = pd.DataFrame(_claim_feedback(_context(tiny_clean, survey_panel=panel))).set_index("outcome")
+    assert rows.loc["engagement", "estimate"] == pytest.approx(0.1, abs=0.01)
+    assert rows.loc["engagement", "detail"].startswith("kinds: check_in;")
