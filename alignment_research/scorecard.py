@@ -774,10 +774,11 @@ def _claim_communication(ctx: _Context) -> list[dict]:
     med = _Claim("Leader development works through perceived alignment", "manager programme (indirect via alignment)",
                  "engagement", "mediation (OLS paths, cluster bootstrap)", +1, "points (1-5)")
     panel = ctx.survey_panel
-    if panel is None or "alignment" not in panel or "engagement" not in panel:
-        need = "surveys.alignment_<n> and surveys.engagement_<n>"
-        return [c.untestable(need) for c in (reach, *eng, *ret, med)]
-    if not ctx.has("goals", "parent_goal_id"):
+    surveyed = panel is not None and "alignment" in panel and "engagement" in panel
+    need_survey = "surveys.alignment_<n> and surveys.engagement_<n>"
+    if not surveyed:
+        rows = [c.untestable(need_survey) for c in (reach, *eng)]
+    elif not ctx.has("goals", "parent_goal_id"):
         rows = [c.untestable("goals.parent_goal_id") for c in (reach, eng[0])]
     else:
         common = ("perceived alignment is self-reported on the same survey (common-method bias)",)
@@ -785,9 +786,10 @@ def _claim_communication(ctx: _Context) -> list[dict]:
                            threats=("cascade and perception may both follow team culture",)),
                 _mixed_row(ctx, eng[0], panel, "engagement", "alignment_cascade", threats=common,
                            extra_terms=("alignment",))]
-    rows.append(_mixed_row(ctx, eng[1], panel, "engagement", "alignment",
-                           threats=("same survey, same day: common-method bias",),
-                           extra_terms=("alignment_cascade",) if "alignment_cascade" in panel else ()))
+    if surveyed:
+        rows.append(_mixed_row(ctx, eng[1], panel, "engagement", "alignment",
+                               threats=("same survey, same day: common-method bias",),
+                               extra_terms=("alignment_cascade",) if "alignment_cascade" in panel else ()))
     iv = ctx.intervals
     cox_terms = [t for t in ("alignment_cascade", "alignment") if t in iv and iv[t].notna().any()]
     for claim, term in zip(ret, ("alignment_cascade", "alignment")):
@@ -798,7 +800,7 @@ def _claim_communication(ctx: _Context) -> list[dict]:
         others = tuple(t for t in cox_terms if t != term)
         rows.append(_cox_row(ctx, claim, iv, term, extra_terms=others,
                              threats=("alignment is known only at survey and cycle dates (carried forward)",)))
-    rows.append(_mediation_row(ctx, med, panel))
+    rows.append(_mediation_row(ctx, med, panel) if surveyed else med.untestable(need_survey))
     return rows
 
 

@@ -226,7 +226,11 @@ def test_the_scorecard_does_not_fail_without_feedback_or_surveys(tiny_clean):
     for no in (1, 2, 3):
         assert (out.loc[[no], "verdict"] == NOT_TESTABLE).all()
         assert out.loc[[no], "needs"].str.contains("feedback.kind").all()
-    assert (out.loc[[8], "verdict"] == NOT_TESTABLE).all() and out.loc[[8], "needs"].str.contains("surveys").all()
+    eight = out.loc[[8]].set_index(["exposure", "outcome"])
+    # only the cascade's link to retention needs no survey
+    assert eight.loc[("cascade alignment", "voluntary exit"), "verdict"] != NOT_TESTABLE
+    rest = eight.drop(("cascade alignment", "voluntary exit"))
+    assert (rest["verdict"] == NOT_TESTABLE).all() and rest["needs"].str.contains("surveys").all()
     assert (out.loc[[9], "verdict"] != NOT_TESTABLE).all()  # alignment -> performance needs neither
 
 
@@ -330,3 +334,28 @@ def test_feedback_rate_in_the_scorecard_is_the_lagged_rate_of_the_chosen_kinds(t
     rows = pd.DataFrame(_claim_feedback(_context(tiny_clean, survey_panel=panel))).set_index("outcome")
     assert rows.loc["engagement", "estimate"] == pytest.approx(0.1, abs=0.01)
     assert rows.loc["engagement", "detail"].startswith("kinds: check_in;")
+
+
+def test_a_study_with_employees_only_lists_every_claim_as_not_testable(tiny_clean):
+    lean = dataclasses.replace(tiny_clean, tables={"employees": tiny_clean.tables["employees"]})
+    out = ar.claims_scorecard(lean, n_boot=20)
+    assert sorted(out["claim_no"].unique()) == list(range(1, 10))
+    assert (out["verdict"] == NOT_TESTABLE).all()
+    assert out["needs"].str.match(r"^(feedback|programs|goals|surveys|reviews)\.").all()
+    assert out["p_holm"].isna().all() and out["mde"].isna().all()
+
+
+def test_stretch_from_target_and_baseline_stands_in_for_rated_difficulty(tiny_clean):
+    from alignment_research.scorecard import _claim_difficulty
+
+    rng = np.random.default_rng(8)
+    goals = tiny_clean.tables["goals"].copy()
+    stretch = rng.uniform(0, 0.6, len(goals))
+    goals["baseline"] = 100.0
+    goals["target"] = 100.0 * (1 + stretch)
+    goals["attainment"] = 1.0 + 1.2 * stretch - 2.0 * stretch ** 2 + rng.normal(0, 0.02, len(goals))  # top at 0.3
+    study = dataclasses.replace(tiny_clean, tables={**tiny_clean.tables, "goals": goals})
+    rows = pd.DataFrame(_claim_difficulty(_context(study))).set_index("outcome")
+    att = rows.loc["goal attainment"]
+    assert att["exposure"].startswith("stretch") and att["estimate"] == pytest.approx(-2.0, abs=0.1)
+    assert "turning point 0.30" in att["detail"] or "turning point 0.29" in att["detail"] or "turning point 0.31" in att["detail"]
