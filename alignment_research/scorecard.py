@@ -420,7 +420,7 @@ def _fit_safely(claim: _Claim, fit, *args, **kwargs):
     """Fit, or say what the claim needs when the data cannot carry the model (never fails the scorecard)."""
     try:
         return fit(*args, **kwargs), None
-    except (ModelError, DataContractError) as err:
+    except (ModelError, DataContractError, np.linalg.LinAlgError) as err:  # a singular design: too little variation
         return None, claim.untestable(f"{claim.exposure} with enough variation ({str(err).splitlines()[0][:120]})")
 
 
