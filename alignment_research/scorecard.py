@@ -827,12 +827,13 @@ def _mediation_row(ctx: _Context, claim: _Claim, panel: pd.DataFrame) -> dict:
 def _claim_performance(ctx: _Context) -> list[dict]:
     out = []
     cycles = ctx.cycles
-    for outcome, words, scale in (("attainment", "target attainment", "attainment (1.0 = target) from 0 to 1"),
-                                  ("rating", "review rating", "rating points from 0 to 1")):
+    for outcome, words, scale, source in (
+            ("attainment", "target attainment", "attainment (1.0 = target) from 0 to 1", "target_attainment"),
+            ("rating", "review rating", "rating points from 0 to 1", "rating")):
         claim = _Claim("Aligned goals lift performance", "cascade alignment", words,
                        "OLS on employee x cycle, clustered by manager", +1, scale)
         if cycles is None or outcome not in cycles or not ctx.has("goals", "parent_goal_id"):
-            out.append(claim.untestable(f"goals.parent_goal_id and reviews.{'target_attainment' if outcome == 'attainment' else 'rating'}"))
+            out.append(claim.untestable(f"goals.parent_goal_id and reviews.{source}"))
             continue
         out.append(_ols_row(claim, cycles, outcome, "alignment_cascade", cluster="manager_id",
                             threats=("targets of aligned goals may be set differently",)))
