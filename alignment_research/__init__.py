@@ -125,6 +125,7 @@ _EXPORTS: dict[str, str] = {
     "claim_verdicts": "scorecard",
     "difficulty_curve": "scorecard",
     "checkin_regularity": "scorecard",
+    "leader_feedback_panel": "scorecard",
     "plot_scorecard": "scorecard",
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",

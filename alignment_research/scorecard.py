@@ -24,6 +24,7 @@ __all__ = [
     "claim_verdicts",
     "difficulty_curve",
     "checkin_regularity",
+    "leader_feedback_panel",
     "plot_scorecard",
     "SCORECARD_COLUMNS",
     "VERDICTS",
@@ -510,19 +511,74 @@ def _claim_feedback(ctx: _Context) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- claim 2: 360 for leaders
-def _leader_panel(ctx: _Context) -> tuple[pd.DataFrame | None, int]:
-    """Survey responses with ``after_360`` (1 once the respondent's manager had a first 360 review) and
-    ``lead_360`` (1 in the year before it: the pre-trend check)."""
-    panel = ctx.survey_panel
-    events = _feedback_kinds(ctx, wanted=_KINDS_360)
-    if panel is None or events is None:
-        return None, 0
+def leader_feedback_panel(clean: CleanStudy, *, kinds=_KINDS_360, survey_panel=None) -> pd.DataFrame | None:
+    """Survey responses timed against the respondent's manager's first 360 review, for an event study.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        The cleaned study (needs ``surveys`` and ``feedback`` with 360 reviews
+        received by managers).
+    kinds : sequence of str, default ("360_review", "360")
+        Feedback kinds that count as a 360 review.
+    survey_panel : DataFrame, optional
+        The responses to time (a subset, or outcomes of your own); the
+        study's ``survey_panel`` by default.
+
+    Returns
+    -------
+    DataFrame or None
+        The survey panel (responses with a manager) plus ``first_360`` (the
+        manager's first 360 review seen in the data), ``after_360`` (1 from
+        that date), ``lead_360`` (1 in the year before it), ``treated`` (1 when
+        the manager had a 360 and a survey of the team after it),
+        ``rel_wave`` (survey wave minus the first wave with a team response
+        after the review, which may straddle the review date; 0 for
+        never-reviewed managers, whose teams are the comparison)
+        and ``matched_set`` (1: one stack), ready for :func:`event_study`.
+        Responses of managers reviewed only after their team's last survey are
+        left out (neither treated nor a clean comparison). None when the
+        study lacks the surveys or the 360 reviews.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> panel = ar.leader_feedback_panel(clean)
+    >>> es = ar.event_study(panel, outcome="engagement", window=2)
+    >>> es["rel_wave"].tolist()
+    [-2, -1, 0, 1, 2]
+    """
+    surveys, feedback = clean.tables.get("surveys"), clean.tables.get("feedback")
+    if surveys is None or not len(surveys) or feedback is None or "kind" not in feedback:
+        return None
+    events = feedback[feedback["kind"].astype("string").isin(list(kinds)).fillna(False).to_numpy()]
+    if not len(events):
+        return None
     first = events.groupby(events["employee_id"].astype(str))["date"].min()
+    panel = clean.analysis.survey_panel if survey_panel is None else survey_panel
     panel = panel.dropna(subset=["manager_id"]).copy()
-    first_date = pd.to_datetime(panel["manager_id"].astype(str).map(first))
-    panel["after_360"] = (panel["survey_date"] >= first_date).astype(int)
-    panel["lead_360"] = ((panel["survey_date"] < first_date)
-                         & (panel["survey_date"] >= first_date - pd.Timedelta(days=365))).astype(int)
+    panel["first_360"] = pd.to_datetime(panel["manager_id"].astype(str).map(first))
+    panel["after_360"] = (panel["survey_date"] >= panel["first_360"]).astype(int)
+    panel["lead_360"] = ((panel["survey_date"] < panel["first_360"])
+                         & (panel["survey_date"] >= panel["first_360"] - pd.Timedelta(days=365))).astype(int)
+    first_wave = panel["wave"].where(panel["after_360"] == 1).groupby(panel["manager_id"]).transform("min")
+    reviewed = panel["first_360"].notna()
+    panel = panel[~reviewed | first_wave.notna()].copy()
+    first_wave = first_wave.loc[panel.index]
+    panel["treated"] = panel["first_360"].notna().astype(int)
+    panel["rel_wave"] = (panel["wave"] - first_wave).fillna(0).astype(int)
+    panel["matched_set"] = 1
+    return panel
+
+
+def _leader_panel(ctx: _Context) -> tuple[pd.DataFrame | None, int]:
+    """The leader panel and the number of managers seen both before and after their first 360."""
+    if ctx.survey_panel is None:
+        return None, 0
+    panel = leader_feedback_panel(ctx.clean, survey_panel=ctx.survey_panel)
+    if panel is None:
+        return None, 0
     switches = panel.groupby("manager_id", observed=True)["after_360"].agg(["min", "max"])
     n_switch = int(((switches["min"] == 0) & (switches["max"] == 1)).sum())
     return panel, n_switch

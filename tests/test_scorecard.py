@@ -310,6 +310,27 @@ def test_360_before_after_recovers_a_built_in_team_effect(tiny_clean):
     assert rows.loc["team engagement", "estimate"] == pytest.approx(0.3, abs=0.02)
     assert rows.loc["team engagement", "std_error"] < 0.02
     assert "pre-trend (year before)" in rows.loc["team engagement", "detail"]
+    # the event study on the same built-in effect: flat before, +0.3 from the first wave after
+    es = ar.event_study(ar.leader_feedback_panel(tiny_clean, survey_panel=base), outcome="engagement", window=2)
+    es = es.set_index("rel_wave")
+    assert es.loc[-1, "estimate"] == 0 and abs(es.loc[-2, "estimate"]) < 0.03
+    assert es.loc[[0, 1, 2], "estimate"].to_numpy() == pytest.approx([0.3] * 3, abs=0.03)
+
+
+def test_leader_feedback_panel_times_each_response_against_the_managers_first_360(tiny_clean):
+    panel = ar.leader_feedback_panel(tiny_clean)
+    fb = tiny_clean.tables["feedback"]
+    first = fb[fb["kind"] == "360_review"].groupby("employee_id")["date"].min()
+    row = panel[panel["treated"] == 1].iloc[0]
+    assert row["first_360"] == first[row["manager_id"]]
+    assert row["after_360"] == int(row["survey_date"] >= row["first_360"])
+    treated = panel[panel["treated"] == 1]
+    # rel_wave 0 is the first wave with a response after the review (it may straddle the date);
+    # every earlier wave is wholly before it, every later one wholly after
+    assert (treated.loc[treated["rel_wave"] < 0, "after_360"] == 0).all()
+    assert (treated.loc[treated["rel_wave"] > 0, "after_360"] == 1).all()
+    assert treated.loc[treated["rel_wave"] == 0, "after_360"].mean() > 0.5
+    assert (panel.loc[panel["treated"] == 0, ["after_360", "rel_wave"]] == 0).all().all()
 
 
 def test_alignment_to_performance_recovers_a_built_in_slope(tiny_clean):
