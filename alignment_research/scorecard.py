@@ -957,6 +957,12 @@ def claims_scorecard(clean: CleanStudy, *, alpha: float = 0.05, power: float = 0
         scale, log for ratios); ``ratio``; ``n``; ``claim_no`` (1-9, the
         essay's order).
 
+    Raises
+    ------
+    ModelError
+        When ``feedback_months`` or ``recognition_months`` is not positive.
+        A claim the data cannot carry never raises: its row is not testable.
+
     Notes
     -----
     The verdict rules are those of :func:`claim_verdicts`: nothing is
@@ -964,10 +970,13 @@ def claims_scorecard(clean: CleanStudy, *, alpha: float = 0.05, power: float = 0
     claimed direction. Bonferroni-width intervals are used because they are
     simultaneous for any dependence between the rows (several share a
     model or a sample) and agree with Holm: a supported row is significant
-    after Holm's adjustment too. Every design is observational except the
-    within-manager before/after of claim 2 and the matched trials of
-    claim 4's retention rows; ``threats`` names the main reasons a verdict
-    could be wrong.
+    after Holm's adjustment too. Every design is observational; the
+    within-manager before/after of claim 2 (with a one-year pre-trend check
+    in ``detail``) and the emulated, matched trials of claim 4's retention
+    rows come closest to a causal contrast. Time-varying exposures (feedback
+    and recognition counts) are measured at the start of each interval or on
+    the survey date from events strictly before it: lagged, no look-ahead.
+    ``threats`` names the main reasons a verdict could be wrong.
 
     Examples
     --------
@@ -977,6 +986,11 @@ def claims_scorecard(clean: CleanStudy, *, alpha: float = 0.05, power: float = 0
     >>> sorted(set(card["verdict"]) - set(ar.scorecard.VERDICTS))
     []
     """
+    for name, months in (("feedback_months", feedback_months), ("recognition_months", recognition_months)):
+        if not months > 0:
+            raise ModelError(f"{name} must be a positive number of months, not {months!r}")
+    if isinstance(kinds, str):
+        kinds = [kinds]
     ctx = _Context(clean, feedback_months=feedback_months, recognition_months=recognition_months,
                    kinds=tuple(kinds) if kinds is not None else None, n_boot=n_boot, seed=seed)
     with warnings.catch_warnings():

@@ -396,3 +396,8 @@ def test_under_an_all_null_truth_a_supported_verdict_anywhere_stays_below_alpha(
     ]
     rate = float(np.mean(any_supported))
     assert rate <= 0.025 + 3 * np.sqrt(0.025 * 0.975 / reps)
+
+
+def test_a_window_of_no_months_is_refused_with_its_name(tiny_clean):
+    with pytest.raises(ModelError, match="recognition_months"):
+        ar.claims_scorecard(tiny_clean, recognition_months=0)
