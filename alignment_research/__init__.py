@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "scale_reliability": "measures",
     "item_statistics": "measures",
     "feedback_rate": "measures",
+    "trailing_event_rate": "measures",
     "alignment_by_group": "measures",
     # Models: the shared result shape
     "ModelResult": "results",
@@ -120,6 +121,13 @@ _EXPORTS: dict[str, str] = {
     "development_trials": "development",
     "estimate_development_effect": "development",
     "describe_careers": "development",
+    # The essay's claims, each tested: one table with verdicts
+    "claims_scorecard": "scorecard",
+    "claim_verdicts": "scorecard",
+    "difficulty_curve": "scorecard",
+    "checkin_regularity": "scorecard",
+    "leader_feedback_panel": "scorecard",
+    "plot_scorecard": "scorecard",
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",
     "plot_forest": "plots",

@@ -12,7 +12,7 @@ from scipy import stats
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
 from .history import managers_in_cycles
-from .spells import DAY, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
+from .spells import DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
 
 __all__ = [
     "MeasureResult",
@@ -23,6 +23,7 @@ __all__ = [
     "score_scales",
     "scale_reliability",
     "item_statistics",
+    "trailing_event_rate",
     "feedback_rate",
     "alignment_by_group",
     "plot_alignment_distribution",
@@ -832,6 +833,67 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     for kind in kinds:
         out[f"feedback_rate_{kind}"] = out[f"n_{kind}"] / out["exposure_days"] * 90.0
     return out
+
+
+def trailing_event_rate(events: pd.DataFrame, at: pd.DataFrame, *, months: float, id: str = "employee_id",
+                        date: str = "date", at_date: str = "date") -> np.ndarray:
+    """Count each person's events in the months before a date, as events per month (no look-ahead).
+
+    For every row of ``at`` (a person and a date), the events of that person
+    dated in ``[at_date - months, at_date)`` are counted: an event on the day
+    itself is not yet known. One sorted search over all events, no loop per
+    person.
+
+    Parameters
+    ----------
+    events : DataFrame
+        One row per event: ``id`` and ``date`` (e.g. the clean ``feedback``
+        table, filtered to the kinds wanted).
+    at : DataFrame
+        The rows to measure at: ``id`` and ``at_date``.
+    months : float
+        Length of the look-back window in months (365.25 / 12 days each).
+    id : str, default "employee_id"
+        Person column in both tables.
+    date : str, default "date"
+        Event date column of ``events``.
+    at_date : str, default "date"
+        Date column of ``at``.
+
+    Returns
+    -------
+    ndarray of float
+        Events per month in the window, one per row of ``at`` (0 where a person
+        has none; NaN where ``at`` has no person or date).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"employee_id": ["a", "a", "a", "b"],
+    ...                    "date": pd.to_datetime(["2022-01-10", "2022-02-10", "2022-03-01", "2022-02-01"])})
+    >>> at = pd.DataFrame({"employee_id": ["a", "a", "b", "c"], "date": pd.to_datetime(["2022-03-01"] * 4)})
+    >>> trailing_event_rate(ev, at, months=3).round(3).tolist()
+    [0.669, 0.669, 0.334, 0.0]
+    """
+    if months <= 0:
+        raise ValueError(f"months must be positive, not {months!r}")
+    window = np.int64(round(months * DAYS_PER_MONTH))
+    ev = events[[id, date]].dropna()
+    ids = pd.concat([ev[id].astype("string"), at[id].astype("string")], ignore_index=True)
+    codes, _ = pd.factorize(ids)
+    ev_code = codes[: len(ev)].astype(np.int64)
+    at_code = codes[len(ev):].astype(np.int64)
+    day = np.timedelta64(1, "D")
+    ev_day = ((ev[date].to_numpy("datetime64[ns]") - np.datetime64("1900-01-01")) // day).astype(np.int64)
+    at_values = at[at_date].to_numpy("datetime64[ns]")
+    ok = ~np.isnat(at_values) & (at_code >= 0)
+    at_day = np.where(ok, (at_values - np.datetime64("1900-01-01")) // day, 0).astype(np.int64)
+    span = np.int64(1) << 20  # days per person in the combined key: ~2,870 years, far beyond any study
+    keys = np.sort(ev_code * span + ev_day)
+    hi = np.searchsorted(keys, at_code * span + at_day, side="left")
+    lo = np.searchsorted(keys, at_code * span + at_day - window, side="left")
+    rate = (hi - lo) / (window / DAYS_PER_MONTH)
+    return np.where(ok, rate, np.nan)
 
 
 # --------------------------------------------------------------------------- reporting helpers

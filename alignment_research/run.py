@@ -185,6 +185,7 @@ NOTEBOOK_NEEDS = {
     "05": ("goals", "surveys", "reviews", "programs"),
     "06": ("goals", "surveys", "reviews", "programs"),
     "07": ("job_history", "reviews", "programs"),
+    "08": ("feedback", "programs"),  # the scorecard itself never needs more than employees; two diagnostic cells do
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_data_quality", "02_alignment", "03_engagement", "04_retention", "05_leadership_program",
-            "06_leadership_brief", "07_careers"]
+            "06_leadership_brief", "07_careers", "08_levers"]
 
 
 def _code_cells(path):
