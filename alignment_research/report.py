@@ -609,6 +609,10 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+#: Groups named with their numbers in a "who it works for" sentence (the largest effects); the rest are counted.
+_WHO_NAMED = 3
+
+
 def _who_sentences(result, row, *, alpha: float, min_group_size: int, unit: str) -> list[str]:
     """The sentences of one term by one grouping column, or none when the heterogeneity is not supported."""
     p = float(row["p_value"])
@@ -641,7 +645,10 @@ def _who_sentences(result, row, *, alpha: float, min_group_size: int, unit: str)
     link = f"having {subject}" if row["term"].startswith(_BINARY_PREFIXES) else subject
     first = (f"How strongly {link} goes with {_outcome_phrase(result)} differs by {by_words} "
              f"(test that it is the same in every {by_words}: {_p_text(p)}).")
-    second = (f"It is clear in {_listed([quoted(r) for _, r in clear.iterrows()])}, with intervals that allow "
+    named = [quoted(r) for _, r in clear.head(_WHO_NAMED).iterrows()]
+    if len(clear) > _WHO_NAMED:
+        named.append(f"{len(clear) - _WHO_NAMED} other {'group' if len(clear) == _WHO_NAMED + 1 else 'groups'}")
+    second = (f"It is clear in {_listed(named)}, with intervals that allow "
               f"for comparing {int(row['n_groups'])} groups at once")
     second += f"; in {_listed(others)} the interval includes no effect." if others else "."
     return [first, second]
@@ -657,7 +664,8 @@ def describe_who_it_works_for(*results, alpha: float | None = None, min_group_si
     simultaneous interval (widened for the number of groups compared)
     excludes no effect. Then two sentences: the test, and the groups whose
     interval excludes no effect, with their estimates and intervals (the
-    other groups are named as unclear). Only groups of at least
+    three largest; further ones are counted), and the groups whose interval
+    includes no effect. Only groups of at least
     ``min_group_size`` people, which carry an estimate, are named. Otherwise
     the text is empty, and a notebook cell shows nothing.
 

@@ -270,3 +270,12 @@ def test_the_paragraph_never_names_a_small_group_and_follows_alpha():
 def test_the_paragraph_words_hazard_ratios(rng):
     text = ar.describe_who_it_works_for(_result(1e-4, [np.log(0.3), -0.1], [np.log(0.8), 0.2], scale="ratio"))
     assert "female (ratio 0.49, 95% CI 0.30–0.80)" in text
+
+
+def test_the_paragraph_names_the_three_largest_effects_and_counts_the_rest():
+    groups = ["a", "b", "c", "d", "e"]
+    res = _result(0.001, [0.1, 0.2, 0.3, 0.4, -0.1], [0.3, 0.4, 0.5, 0.6, 0.1], n=[20] * 5, groups=groups)
+    text = ar.describe_who_it_works_for(res)
+    assert "It is clear in d (0.50 points, 95% CI 0.40–0.60), c (0.40 points" in text
+    assert "b (0.30 points, 95% CI 0.20–0.40) and 1 other group, with" in text and "a (" not in text
+    assert text.endswith("in e the interval includes no effect.")
