@@ -599,13 +599,16 @@ def _fit_one(rows, lhs, others, *, term, by, model, surv, cluster, method, min_g
                          + (" and exits at two of its values." if model == "cox" else "."))
     fit_rows = rows[rows[by].isin(usable)].assign(_group=lambda d: d[by])
     rhs = " + ".join(["C(_group)", f"C(_group):{term}", *others])
-    if model == "cox":
+    if model == "cox":  # coxph's robust Wald test: chi-squared
         fitted = fit_cox(fit_rows, rhs, cluster=cluster, alpha=alpha, **surv)
-        cov, df_denom = fitted.model.var, None
+        cov, df_denom, df_interval = fitted.model.var, None, None
     else:
         fitted = fit_ols(fit_rows, f"{lhs} ~ {rhs}", cluster=cluster, alpha=alpha)
-        # fit_ols tests with t on N-K without clustering, with the normal when clustered
-        cov, df_denom = fitted.cov_params, (None if cluster else float(fitted.model.df_resid))
+        cov = fitted.cov_params
+        if cluster:  # intervals on the normal as fit_ols; the F test on (q, G - 1), as statsmodels' f_test
+            df_denom, df_interval = float(fitted.glance()["n_groups"].iloc[0] - 1), None
+        else:  # t and F on N - K
+            df_denom = df_interval = float(fitted.model.df_resid)
     full = fitted.tidy()
     slopes = _slope_rows(full, term)
     index = slopes.index.to_numpy()
@@ -619,7 +622,7 @@ def _fit_one(rows, lhs, others, *, term, by, model, surv, cluster, method, min_g
                 formula=fitted.glance()["formula"].iloc[0])
     # simultaneous intervals: Bonferroni width over the k groups (conservative for Holm, see fit_group_effects)
     wide = tidy_table(slopes["group"], slopes["estimate"], slopes["std_error"], alpha=alpha / k,
-                      dist="norm" if df_denom is None else "t", df=df_denom, ratio=model == "cox")
+                      dist="norm" if df_interval is None else "t", df=df_interval, ratio=model == "cox")
     slopes = adjust_pvalues(slopes, method=method)
     slopes["conf_low_adjusted"] = wide["conf_low"].to_numpy()
     slopes["conf_high_adjusted"] = wide["conf_high"].to_numpy()
@@ -722,8 +725,8 @@ def fit_group_effects(
         conf_high_adjusted`` (and ``exp_conf_low_adjusted,
         exp_conf_high_adjusted`` for Cox), ``note``. ``glance()``: one row
         per term and grouping column: ``term, by, n_groups`` (groups
-        estimated), ``test`` (``"F"`` for OLS without clustering, else
-        ``"Wald chi2"``), ``statistic, df, df_denom, p_value, n`` (rows
+        estimated), ``test`` (``"F"`` for OLS, ``"Wald chi2"`` for
+        Cox), ``statistic, df, df_denom, p_value, n`` (rows
         used), ``cov_type, formula``. ``extras["fits"]``: the fitted models,
         keyed by ``(term, by)``.
 
@@ -757,15 +760,21 @@ def fit_group_effects(
     each slope against the first group's. For OLS without clustering the F
     statistic ``W / (k - 1)`` on ``(k - 1, N - K)`` degrees of freedom is
     statsmodels' ``f_test`` and R's ``anova(lm(y ~ g + x + ...), lm(y ~ g +
-    g:x + ...))``; with clustering ``V`` is ``sandwich::vcovCL(type =
-    "HC1")`` and ``W`` is referred to the chi-squared with ``k - 1``
-    degrees of freedom. For Cox, ``V`` is ``coxph``'s robust variance with
-    ``cluster(manager_id)``.
+    g:x + ...))``. With clustering ``V`` is ``sandwich::vcovCL(type =
+    "HC1")`` and ``W / (k - 1)`` is referred to the F distribution on ``(k -
+    1, G - 1)`` degrees of freedom for ``G`` clusters (statsmodels'
+    ``f_test`` on a clustered fit; Cameron & Miller's small-sample advice:
+    the chi-squared over-rejects with few clusters). For Cox, ``V`` is
+    ``coxph``'s robust variance with ``cluster(manager_id)`` and ``W`` is
+    referred to the chi-squared with ``k - 1`` degrees of freedom, as R's
+    robust Wald test.
 
     References
     ----------
     Holm, S. (1979). A simple sequentially rejective multiple test procedure.
     *Scandinavian Journal of Statistics*, 6, 65-70.
+    Cameron, A. C. & Miller, D. L. (2015). A practitioner's guide to
+    cluster-robust inference. *Journal of Human Resources*, 50, 317-372.
     Strassburger, K. & Bretz, F. (2008). Compatible simultaneous lower
     confidence bounds for the Holm procedure and other Bonferroni-based
     closed tests. *Statistics in Medicine*, 27, 4914-4927.
@@ -776,7 +785,7 @@ def fit_group_effects(
     >>> who = ar.fit_group_effects(panel, "engagement ~ manager_program + alignment_cascade",
     ...                            term="manager_program", by=["gender", "department"], cluster="manager_id")
     >>> who.glance()[["term", "by", "test"]].values.tolist()
-    [['manager_program', 'gender', 'Wald chi2'], ['manager_program', 'department', 'Wald chi2']]
+    [['manager_program', 'gender', 'F'], ['manager_program', 'department', 'F']]
     """
     if model not in ("ols", "cox"):
         raise ModelError(f"The value for `model` must be one of ['ols', 'cox'], but {model!r} was passed.")

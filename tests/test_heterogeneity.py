@@ -64,9 +64,9 @@ class TestOLSAgainstR:
 
     def test_clustered_wald_test(self, clustered):
         g = clustered.glance().iloc[0]
-        assert g["test"] == "Wald chi2" and g["df"] == 3 and g["n_groups"] == 4
-        assert_allclose(g["statistic"], _ref("ols_cluster", "statistic", "heterogeneity"), rtol=1e-6)  # hand Wald
-        assert_allclose(g["p_value"], _ref("ols_cluster", "p_value", "heterogeneity"), rtol=1e-6)  # pchisq(W, 3)
+        assert g["test"] == "F" and g["df"] == 3 and g["n_groups"] == 4 and g["df_denom"] == 49  # 50 chicks
+        assert_allclose(3 * g["statistic"], _ref("ols_cluster", "wald", "heterogeneity"), rtol=1e-6)  # hand Wald
+        assert_allclose(g["p_value"], _ref("ols_cluster", "p_value", "heterogeneity"), rtol=1e-6)  # pf(W/3, 3, G-1)
 
     def test_model_based_f_test_is_the_anova_of_nested_models(self, plain):
         g = plain.glance().iloc[0]
@@ -123,8 +123,8 @@ def test_the_wald_statistic_is_the_hand_computed_one(rng):
     V, b = fit.cov_params, fit.params
     by_hand = (b[j] - b[i]) ** 2 / (V[i, i] + V[j, j] - 2 * V[i, j])
     g = res.glance().iloc[0]
-    assert_allclose(g["statistic"], by_hand, rtol=1e-10)
-    assert_allclose(g["p_value"], st.chi2.sf(by_hand, 1), rtol=1e-10)
+    assert_allclose(g["statistic"], by_hand, rtol=1e-10)  # one contrast: F = W
+    assert_allclose(g["p_value"], st.f.sf(by_hand, 1, 39), rtol=1e-10)  # 40 teams
 
 
 def test_the_f_test_equals_statsmodels_f_test_on_the_same_model(rng):
@@ -142,8 +142,11 @@ def test_the_f_test_equals_statsmodels_f_test_on_the_same_model(rng):
     assert g["df_denom"] == sm.df_denom
     clustered = ar.fit_group_effects(data, "y ~ x + z", term="x", by="g", cluster="team")
     cfit = clustered.extras["fits"][("x", "g")]
-    wald = cfit.model.wald_test(L, use_f=False, scalar=True)  # chi-squared on the clustered covariance
-    assert_allclose(clustered.glance()["statistic"].iloc[0], float(np.squeeze(wald.statistic)), rtol=1e-8)
+    sm = cfit.model.f_test(L)  # statsmodels on the clustered fit: F on (q, G - 1)
+    g = clustered.glance().iloc[0]
+    assert_allclose(g["statistic"], float(np.squeeze(sm.fvalue)), rtol=1e-8)
+    assert_allclose(g["p_value"], float(sm.pvalue), rtol=1e-8)
+    assert g["df_denom"] == sm.df_denom == 39
 
 
 def test_different_slopes_are_detected_and_equal_ones_are_not(rng):
@@ -279,3 +282,41 @@ def test_the_paragraph_names_the_three_largest_effects_and_counts_the_rest():
     assert "It is clear in d (0.50 points, 95% CI 0.40–0.60), c (0.40 points" in text
     assert "b (0.30 points, 95% CI 0.20–0.40) and 1 other group, with" in text and "a (" not in text
     assert text.endswith("in e the interval includes no effect.")
+
+
+# --------------------------------------------------------------------------- ground truth over seeds (slow)
+
+
+def _clustered_study(rng, slopes, *, cox: bool, n=600, teams=60):
+    """Employees in teams (a shared team effect), four groups crossing the teams, one true slope per group."""
+    team = rng.integers(0, teams, n)
+    group = rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1])
+    slope = np.select([group == g for g in "abcd"], slopes)
+    frame = pd.DataFrame({"g": group, "team": team, "employee_id": np.arange(n)})
+    if cox:
+        x = rng.integers(0, 2, n).astype(float)
+        t = rng.exponential(1 / (0.1 * np.exp(rng.normal(0, 0.3, teams))[team] * np.exp(slope * x)))
+        c = rng.uniform(0, 15, n)
+        return frame.assign(x=x, start=0.0, stop=np.minimum(t, c), event=(t <= c).astype(int))
+    x = rng.normal(size=n) + rng.normal(0, 0.5, teams)[team]
+    return frame.assign(x=x, y=1 + slope * x + rng.normal(0, 0.5, teams)[team] + rng.normal(size=n))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cox", [False, True], ids=["ols", "cox"])
+def test_simultaneous_intervals_cover_every_group_and_the_test_holds_its_level(cox):
+    truth = np.array([-0.2, -0.4, -0.6, -0.8])
+    covered, rejected = [], []
+    for seed in range(50):
+        kwargs = dict(model="cox", start="start", stop="stop") if cox else {}
+        formula = "x" if cox else "y ~ x"
+        rng = np.random.default_rng(seed)
+        res = ar.fit_group_effects(_clustered_study(rng, truth, cox=cox), formula, term="x", by="g", cluster="team",
+                                   **kwargs)
+        t = _groups(res, "x", "g").loc[list("abcd")]
+        covered.append(bool(((t.conf_low_adjusted <= truth) & (truth <= t.conf_high_adjusted)).all()))
+        null = ar.fit_group_effects(_clustered_study(rng, np.full(4, -0.5), cox=cox), formula, term="x", by="g",
+                                    cluster="team", **kwargs)
+        rejected.append(null.glance()["p_value"].iloc[0] < 0.05)
+    assert np.mean(covered) >= 0.90  # all four at once; nominal >= 95% (Bonferroni)
+    assert np.mean(rejected) <= 0.15  # nominal 5%
