@@ -270,7 +270,7 @@ def test_the_paragraph_never_names_a_small_group_and_follows_alpha():
     assert ar.describe_who_it_works_for(res, alpha=0.01) == ""
 
 
-def test_the_paragraph_words_hazard_ratios(rng):
+def test_the_paragraph_words_hazard_ratios():
     text = ar.describe_who_it_works_for(_result(1e-4, [np.log(0.3), -0.1], [np.log(0.8), 0.2], scale="ratio"))
     assert "female (ratio 0.49, 95% CI 0.30–0.80)" in text
 
@@ -320,3 +320,13 @@ def test_simultaneous_intervals_cover_every_group_and_the_test_holds_its_level(c
         rejected.append(null.glance()["p_value"].iloc[0] < 0.05)
     assert np.mean(covered) >= 0.90  # all four at once; nominal >= 95% (Bonferroni)
     assert np.mean(rejected) <= 0.15  # nominal 5%
+
+
+def test_plot_draws_the_simultaneous_intervals_of_one_analysis(clustered):
+    ax = clustered.plot(term="Time", by="Diet")
+    t = _groups(clustered, "Time", "Diet")
+    bars = ax.collections[0].get_segments()  # the errorbar's horizontal lines, top row first
+    assert len(bars) == 4
+    assert_allclose(sorted(b[0][0] for b in bars), sorted(t.conf_low_adjusted), rtol=1e-12)
+    assert [x.get_text() for x in ax.get_yticklabels()] == [str(g) for g in t.index]
+    assert "GroupEffectsResult" in repr(clustered)
