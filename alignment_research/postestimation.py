@@ -496,7 +496,21 @@ class GroupEffectsResult(ModelResult):
 
 
 #: Column order of :class:`GroupEffectsResult` tables.
-_GROUP_COLUMNS = ["by", "group", "n", "p_adjusted", "conf_low_adjusted", "conf_high_adjusted"]
+_GROUP_COLUMNS = ["by", "group", "n", "n_clusters", "p_adjusted", "conf_low_adjusted", "conf_high_adjusted"]
+
+#: A group needs this many clusters for a cluster-robust slope of its own; below it the group is listed, not estimated.
+FEW_CLUSTERS = 10
+
+
+def _clusters_per_group(rows, by, cluster, variables, groups) -> np.ndarray:
+    """Distinct clusters among each group's complete rows (the first cluster column; NaN without clustering)."""
+    if not cluster:
+        return np.full(len(groups), np.nan)
+    column = cluster if isinstance(cluster, str) else cluster[0]
+    used = [c for c in variables if c]
+    names = list(dict.fromkeys([column, *formula_variables(" + ".join(used))]))
+    counts = rows.dropna(subset=[c for c in names if c in rows.columns]).groupby(by)[column].nunique()
+    return groups.map(counts).fillna(0).to_numpy(float)
 _TEST_COLUMNS = ["term", "by", "n_groups", "test", "statistic", "df", "df_denom", "p_value", "n", "cov_type", "formula"]
 
 
@@ -593,7 +607,9 @@ def _fit_one(rows, lhs, others, *, term, by, model, surv, cluster, method, min_g
         exits = exits[pd.to_numeric(exits[surv["event"]], errors="coerce") == 1]
         values = exits.groupby(by, observed=True)[term].nunique()
         events = gate[by].map(values).fillna(0).to_numpy(float) >= 2
-    usable = gate.loc[~small & varies & events, by]
+    clusters = _clusters_per_group(rows, by, cluster, [lhs, term, *surv.values(), *others], gate[by])
+    enough = ~(clusters < FEW_CLUSTERS)  # a cluster-robust slope on a handful of clusters has no reliable error
+    usable = gate.loc[~small & varies & events & enough, by]
     if len(usable) == 0:
         raise ModelError(f"No group of {by!r} has {min_group_size}+ people with variation in {term!r}"
                          + (" and exits at two of its values." if model == "cox" else "."))
@@ -630,11 +646,13 @@ def _fit_one(rows, lhs, others, *, term, by, model, surv, cluster, method, min_g
         slopes["exp_conf_low_adjusted"] = wide["exp_conf_low"].to_numpy()
         slopes["exp_conf_high_adjusted"] = wide["exp_conf_high"].to_numpy()
     out = gate[[by, "n"]].rename(columns={by: "group"}).merge(slopes.drop(columns="term"), on="group", how="left")
+    out["n_clusters"] = np.where(small, np.nan, clusters)
     missing = f"no variation in {term}" if model == "ols" else f"not estimable: exits at fewer than two values of {term}"
+    few = np.array([f"not estimated: only {c:.0f} {cluster} clusters (fewer than {FEW_CLUSTERS})" for c in clusters])
     out["note"] = np.where(
         small, f"suppressed: fewer than {min_group_size} people",
-        np.where(out["estimate"].isna(), missing,
-                 np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", "")))
+        np.where(~enough, few, np.where(out["estimate"].isna(), missing,
+                 np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", ""))))
     last = out["group"] == pooled_label(by, min_group_size=min_group_size)  # the pooled group last
     out = out.assign(_last=last).sort_values(["_last", "group"], kind="stable").drop(columns="_last")
     out.insert(0, "term", term)
@@ -721,9 +739,13 @@ def fit_group_effects(
         estimate, std_error, statistic, p_value, conf_low, conf_high`` (per
         group, at level ``1 - alpha``; log hazard ratios for Cox, then
         ``exp_estimate, exp_conf_low, exp_conf_high``), ``by, group, n``
-        (people; missing when hidden), ``p_adjusted, conf_low_adjusted,
-        conf_high_adjusted`` (and ``exp_conf_low_adjusted,
-        exp_conf_high_adjusted`` for Cox), ``note``. ``glance()``: one row
+        (people; missing when hidden), ``n_clusters`` (distinct clusters
+        among the group's complete rows; with clustering a group needs
+        ``FEW_CLUSTERS`` (10) of them, else it is listed with a ``note``
+        and not estimated: a cluster-robust error on a handful of clusters
+        is far too small), ``p_adjusted,
+        conf_low_adjusted, conf_high_adjusted`` (and
+        ``exp_conf_low_adjusted, exp_conf_high_adjusted`` for Cox), ``note``. ``glance()``: one row
         per term and grouping column: ``term, by, n_groups`` (groups
         estimated), ``test`` (``"F"`` for OLS, ``"Wald chi2"`` for
         Cox), ``statistic, df, df_denom, p_value, n`` (rows

@@ -665,8 +665,8 @@ def describe_who_it_works_for(*results, alpha: float | None = None, min_group_si
     excludes no effect. Then two sentences: the test, and the groups whose
     interval excludes no effect, with their estimates and intervals (the
     three largest; further ones are counted), and the groups whose interval
-    includes no effect. Only groups of at least
-    ``min_group_size`` people, which carry an estimate, are named. Otherwise
+    includes no effect. Only groups of at least ``min_group_size`` people,
+    which carry an estimate, are named. Otherwise
     the text is empty, and a notebook cell shows nothing.
 
     Parameters

@@ -330,3 +330,15 @@ def test_plot_draws_the_simultaneous_intervals_of_one_analysis(clustered):
     assert_allclose(sorted(b[0][0] for b in bars), sorted(t.conf_low_adjusted), rtol=1e-12)
     assert [x.get_text() for x in ax.get_yticklabels()] == [str(g) for g in t.index]
     assert "GroupEffectsResult" in repr(clustered)
+
+
+def test_a_group_on_fewer_than_ten_clusters_is_listed_not_estimated(rng):
+    data = _two_groups(rng, slopes=(0.2, 0.6))
+    few = data.iloc[:30].assign(g="few", team=lambda d: 1000 + d.index % 4, employee_id=lambda d: 5000 + d.index)
+    res = ar.fit_group_effects(pd.concat([data, few], ignore_index=True), "y ~ x", term="x", by="g", cluster="team")
+    t = _groups(res, "x", "g")
+    assert np.isnan(t.loc["few", "estimate"]) and t.loc["few", "note"].startswith("not estimated: only 4 team clusters")
+    assert t.loc["few", "n"] == 30 and t.loc["a", "n_clusters"] == 40
+    assert res.glance()["n_groups"].iloc[0] == 2
+    unclustered = ar.fit_group_effects(pd.concat([data, few], ignore_index=True), "y ~ x", term="x", by="g")
+    assert np.isfinite(_groups(unclustered, "x", "g").loc["few", "estimate"])  # the rule is about clustered errors
