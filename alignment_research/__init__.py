@@ -110,6 +110,9 @@ _EXPORTS: dict[str, str] = {
     "adjust_pvalues": "postestimation",
     "effect_by_group": "postestimation",
     "compare_models": "comparison",
+    "fit_group_effects": "postestimation",
+    "GroupEffectsResult": "postestimation",
+    "wald_test": "postestimation",
     # Models: programme effects
     "program_trials": "programs",
     "fit_propensity": "programs",
@@ -150,6 +153,7 @@ _EXPORTS: dict[str, str] = {
     "describe_retention": "report",
     "describe_study": "report",
     "describe_caveats": "report",
+    "describe_who_it_works_for": "report",
     "summarise_effect": "report",
     "paragraph": "report",
     "term_label": "report",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import patsy
@@ -13,13 +15,17 @@ from .engagement import RegressionResult, fit_ols
 from .errors import ModelError
 from .plots import axes_for
 from .privacy import pool_small_levels, pooled_label, size_gate
-from .results import conf_label, tidy_table
+from .results import RATIO_COLUMNS, TIDY_COLUMNS, ModelResult, conf_label, tidy_table
+from .retention import fit_cox
 
 __all__ = [
     "predicted_values",
     "marginal_effects",
     "adjust_pvalues",
     "effect_by_group",
+    "fit_group_effects",
+    "GroupEffectsResult",
+    "wald_test",
     "plot_predicted",
     "plot_residuals",
 ]
@@ -387,7 +393,9 @@ def effect_by_group(
     listed with a ``note`` and no numbers, and the size of the next smallest
     group is hidden too so that it cannot be recovered by subtraction
     (complementary suppression). Groups without variation in ``term`` are
-    listed with a ``note``; none is silently dropped.
+    listed with a ``note``; none is silently dropped. This is the table of
+    :func:`fit_group_effects` for one term and one grouping column; that
+    function also gives the heterogeneity test and fits Cox models.
 
     Parameters
     ----------
@@ -412,7 +420,10 @@ def effect_by_group(
     -------
     DataFrame
         One row per group, sorted by group (the pooled group last): ``<by>, n``
-        (people; missing when suppressed), ``estimate, conf_low, conf_high, p_value, p_adjusted, note``.
+        (people; missing when suppressed), ``estimate, conf_low, conf_high,
+        p_value, p_adjusted, conf_low_adjusted, conf_high_adjusted, note``
+        (the adjusted interval is simultaneous over the groups, see
+        :func:`fit_group_effects`).
 
     Raises
     ------
@@ -423,7 +434,7 @@ def effect_by_group(
 
     See Also
     --------
-    size_gate, pool_small_levels
+    fit_group_effects, size_gate, pool_small_levels
 
     Examples
     --------
@@ -433,40 +444,408 @@ def effect_by_group(
     >>> list(table.columns)[:3]
     ['department', 'n', 'estimate']
     """
-    lhs, rhs = split_formula(formula)
-    check_columns(data, [by, term])
-    terms = [t.strip() for t in rhs.split("+")]
-    if term not in terms:
-        raise ModelError(f"`term` {term!r} must be one of the formula's terms {terms}.")
-    others = [t for t in terms if t != term]
-    rows = data.dropna(subset=[by])
+    fitted = fit_group_effects(data, formula, term=term, by=by, cluster=cluster, method=method,
+                               min_group_size=min_group_size, person=person, alpha=alpha)
+    table = fitted.tidy().rename(columns={"group": by})
+    return table[[by, "n", "estimate", "conf_low", "conf_high", "p_value", "p_adjusted", "conf_low_adjusted",
+                  "conf_high_adjusted", "note"]]
+
+
+# --------------------------------------------------------------------------- heterogeneity
+
+
+@dataclass(frozen=True, repr=False)
+class GroupEffectsResult(ModelResult):
+    """Effects of a term in each group (gender, location, level, department), with a heterogeneity test.
+
+    Made by :func:`fit_group_effects`. ``tidy()`` has one row per term,
+    grouping column and group; ``glance()`` one row per term and grouping
+    column with the test that the effect is the same in every group.
+    ``plot(term=, by=)`` draws one term's per-group estimates with their
+    simultaneous intervals.
+    """
+
+    min_group_size: int = 5
+
+    def plot(self, *, term: str | None = None, by: str | None = None, ax=None, **kwargs):
+        """Draw the per-group estimates of one term and grouping column, with simultaneous intervals.
+
+        Parameters
+        ----------
+        term, by : str, optional
+            The analysis to draw; the first of ``glance()`` by default.
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure by default.
+        **kwargs
+            Passed to :func:`plot_forest`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            One row per estimated group.
+        """
+        from .plots import plot_forest  # deferred: matplotlib is heavy and only needed to draw
+
+        first = self.stats.iloc[0]
+        term = first["term"] if term is None else term
+        by = first["by"] if by is None else by
+        t = self.table[(self.table["term"] == term) & (self.table["by"] == by)].dropna(subset=["estimate"])
+        shown = t.assign(term=t["group"].astype(str), conf_low=t["conf_low_adjusted"],
+                         conf_high=t["conf_high_adjusted"]).drop(columns=[c for c in RATIO_COLUMNS if c in t])
+        return plot_forest(shown, ratio=self.is_ratio, ax=ax, **kwargs)
+
+
+#: Column order of :class:`GroupEffectsResult` tables.
+_GROUP_COLUMNS = ["by", "group", "n", "n_clusters", "p_adjusted", "conf_low_adjusted", "conf_high_adjusted"]
+
+#: A group needs this many clusters for a cluster-robust slope of its own; below it the group is listed, not estimated.
+FEW_CLUSTERS = 10
+
+
+def _clusters_per_group(rows, by, cluster, variables, groups) -> np.ndarray:
+    """Distinct clusters among each group's complete rows (the first cluster column; NaN without clustering)."""
+    if not cluster:
+        return np.full(len(groups), np.nan)
+    column = cluster if isinstance(cluster, str) else cluster[0]
+    used = [c for c in variables if c]
+    names = list(dict.fromkeys([column, *formula_variables(" + ".join(used))]))
+    counts = rows.dropna(subset=[c for c in names if c in rows.columns]).groupby(by)[column].nunique()
+    return groups.map(counts).fillna(0).to_numpy(float)
+_TEST_COLUMNS = ["term", "by", "n_groups", "test", "statistic", "df", "df_denom", "p_value", "n", "cov_type", "formula"]
+
+
+def _slope_rows(table: pd.DataFrame, term: str) -> pd.DataFrame:
+    """The per-group slopes ``C(_group)[g]:term`` of a fit's tidy table, with their group ``g``."""
+    slopes = table[table["term"].str.endswith(f":{term}") & table["term"].str.startswith("C(_group)[")].copy()
+    slopes["group"] = slopes["term"].str.extract(r"^C\(_group\)\[(.*)\]:", expand=False)
+    return slopes
+
+
+def wald_test(estimate, cov, contrasts, *, df_denom=None) -> dict:
+    """Test the linear hypothesis ``contrasts @ estimate = 0`` (a Wald test).
+
+    Parameters
+    ----------
+    estimate : array_like
+        The estimates (length p).
+    cov : array_like
+        Their covariance matrix (p x p), model-based or cluster-robust.
+    contrasts : array_like
+        The hypothesis matrix L (q x p), one row per restriction.
+    df_denom : float, optional
+        Residual degrees of freedom: then the statistic is ``W / q`` on the F
+        distribution with ``(q, df_denom)`` degrees of freedom (an OLS F
+        test); otherwise ``W`` on the chi-squared with ``q``.
+
+    Returns
+    -------
+    dict
+        ``test`` (``"F"`` or ``"Wald chi2"``), ``statistic``, ``df`` (q),
+        ``df_denom`` (NaN for chi-squared) and ``p_value``.
+
+    Notes
+    -----
+    ``W = (L b)' (L V L')^{-1} (L b)``. With ``df_denom`` this is statsmodels'
+    ``f_test`` (and R's ``anova`` of nested OLS models when ``V`` is the
+    model-based covariance).
+
+    Examples
+    --------
+    >>> import numpy as np, alignment_research as ar
+    >>> out = ar.postestimation.wald_test([1.0, 0.0], np.eye(2) * 0.25, [[1.0, -1.0]])
+    >>> out["test"], round(out["statistic"], 3)
+    ('Wald chi2', 2.0)
+    """
+    b = np.asarray(estimate, float).reshape(-1)
+    V = np.asarray(cov, float)
+    L = np.atleast_2d(np.asarray(contrasts, float))
+    diff = L @ b
+    W = float(diff @ np.linalg.solve(L @ V @ L.T, diff))
+    q = L.shape[0]
+    if df_denom is not None:
+        F = W / q
+        return {"test": "F", "statistic": F, "df": q, "df_denom": float(df_denom),
+                "p_value": float(st.f.sf(F, q, df_denom))}
+    return {"test": "Wald chi2", "statistic": W, "df": q, "df_denom": np.nan, "p_value": float(st.chi2.sf(W, q))}
+
+
+@dataclass(frozen=True)
+class _GroupFit:
+    """One term by one grouping column: per-group rows, the heterogeneity test, the fit's statistics."""
+
+    table: pd.DataFrame
+    test: dict
+    fit: ModelResult
+
+
+def _with_baseline(data, by, baseline, person):
+    """``data`` with ``by`` joined from ``baseline`` (one row per person and spell) when ``data`` lacks it."""
+    if by in data.columns or baseline is None:
+        return data
+    check_columns(baseline, [by], what="The baseline table")
+    keys = [k for k in (person, "spell") if k is not None and k in data.columns and k in baseline.columns]
+    if not keys:
+        raise ModelError(f"Cannot join {by!r} from the baseline table: it shares no key ({person!r}, 'spell') with the data.")
+    extra = baseline[[*keys, by]].drop_duplicates(subset=keys)
+    return data.merge(extra, on=keys, how="left", validate="many_to_one")
+
+
+def _fit_one(rows, lhs, others, *, term, by, model, surv, cluster, method, min_group_size, person, alpha) -> _GroupFit:
+    """Pool, gate, fit ``C(_group) + C(_group):term + others`` once, test equal slopes, widen the intervals."""
+    rows = rows.dropna(subset=[by])
     rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
     rows = rows.assign(**{by: rows[by].astype(str)})
     gate = size_gate(rows, by, min_group_size=min_group_size, person=person)
-    spread = rows.groupby(by, observed=True)[term].agg(lambda x: x.max() - x.min()).rename("spread")
-    gate = gate.merge(spread.reset_index(), on=by, how="left")
     reason = gate["suppression"].fillna("").to_numpy(str)
     small = reason == "small group"
-    usable = gate.loc[~small & (gate["spread"].fillna(0) > 0).to_numpy(), by]
+    spread = rows.groupby(by, observed=True)[term].agg(lambda x: x.max() - x.min())
+    varies = gate[by].map(spread).fillna(0).to_numpy(float) > 0
+    events = np.ones(len(gate), bool)
+    if model == "cox":  # a slope needs exits at two values of the term at least, else it runs off to 0 or infinity
+        used = [c for c in (term, *surv.values(), cluster, *formula_variables(" + ".join(others) or "1")) if c]
+        exits = rows.dropna(subset=list(dict.fromkeys(used)))  # the complete rows the fit will use
+        exits = exits[pd.to_numeric(exits[surv["event"]], errors="coerce") == 1]
+        values = exits.groupby(by, observed=True)[term].nunique()
+        events = gate[by].map(values).fillna(0).to_numpy(float) >= 2
+    clusters = _clusters_per_group(rows, by, cluster, [lhs, term, *surv.values(), *others], gate[by])
+    enough = ~(clusters < FEW_CLUSTERS)  # a cluster-robust slope on a handful of clusters has no reliable error
+    usable = gate.loc[~small & varies & events & enough, by]
     if len(usable) == 0:
-        raise ModelError(f"No group of {by!r} has {min_group_size}+ people with variation in {term!r}.")
+        raise ModelError(f"No group of {by!r} has {min_group_size}+ people with variation in {term!r}"
+                         + (" and exits at two of its values." if model == "cox" else "."))
     fit_rows = rows[rows[by].isin(usable)].assign(_group=lambda d: d[by])
-    rhs_by = " + ".join(["C(_group)", f"C(_group):{term}", *others])
-    fitted = fit_ols(fit_rows, f"{lhs} ~ {rhs_by}", cluster=cluster, alpha=alpha).tidy()
-    fitted = fitted[fitted["term"].str.endswith(f":{term}")].copy()
-    fitted[by] = fitted["term"].str.extract(r"C\(_group\)\[(.*)\]:", expand=False)
-    fitted = adjust_pvalues(fitted, method=method)
-    out = gate[[by, "n"]].merge(fitted[[by, "estimate", "conf_low", "conf_high", "p_value", "p_adjusted"]],
-                               on=by, how="left")
+    rhs = " + ".join(["C(_group)", f"C(_group):{term}", *others])
+    if model == "cox":  # coxph's robust Wald test: chi-squared
+        fitted = fit_cox(fit_rows, rhs, cluster=cluster, alpha=alpha, **surv)
+        cov, df_denom, df_interval = fitted.model.var, None, None
+    else:
+        fitted = fit_ols(fit_rows, f"{lhs} ~ {rhs}", cluster=cluster, alpha=alpha)
+        cov = fitted.cov_params
+        if cluster:  # intervals on the normal as fit_ols; the F test on (q, G - 1), as statsmodels' f_test
+            df_denom, df_interval = float(fitted.glance()["n_groups"].iloc[0] - 1), None
+        else:  # t and F on N - K
+            df_denom = df_interval = float(fitted.model.df_resid)
+    full = fitted.tidy()
+    slopes = _slope_rows(full, term)
+    index = slopes.index.to_numpy()
+    k = len(index)
+    contrasts = np.zeros((k - 1, len(full)))
+    contrasts[:, index[0]] = -1.0
+    contrasts[np.arange(k - 1), index[1:]] = 1.0
+    test = wald_test(full["estimate"], cov, contrasts, df_denom=df_denom) if k > 1 else {
+        "test": "F" if df_denom else "Wald chi2", "statistic": np.nan, "df": 0, "df_denom": np.nan, "p_value": np.nan}
+    test.update(n_groups=k, n=int(fitted.glance()["n"].iloc[0]), cov_type=fitted.glance()["cov_type"].iloc[0],
+                formula=fitted.glance()["formula"].iloc[0])
+    # simultaneous intervals: Bonferroni width over the k groups (conservative for Holm, see fit_group_effects)
+    wide = tidy_table(slopes["group"], slopes["estimate"], slopes["std_error"], alpha=alpha / k,
+                      dist="norm" if df_interval is None else "t", df=df_interval, ratio=model == "cox")
+    slopes = adjust_pvalues(slopes, method=method)
+    slopes["conf_low_adjusted"] = wide["conf_low"].to_numpy()
+    slopes["conf_high_adjusted"] = wide["conf_high"].to_numpy()
+    if model == "cox":
+        slopes["exp_conf_low_adjusted"] = wide["exp_conf_low"].to_numpy()
+        slopes["exp_conf_high_adjusted"] = wide["exp_conf_high"].to_numpy()
+    out = gate[[by, "n"]].rename(columns={by: "group"}).merge(slopes.drop(columns="term"), on="group", how="left")
+    out["n_clusters"] = np.where(small, np.nan, clusters)
+    missing = f"no variation in {term}" if model == "ols" else f"not estimable: exits at fewer than two values of {term}"
+    few = np.array([f"not estimated: only {c:.0f} {cluster} clusters (fewer than {FEW_CLUSTERS})" for c in clusters])
     out["note"] = np.where(
         small, f"suppressed: fewer than {min_group_size} people",
-        np.where(out["estimate"].isna(), f"no variation in {term}",
-                 np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", "")))
-    last = out[by] == pooled_label(by, min_group_size=min_group_size)  # the pooled group last
-    return out.assign(_last=last).sort_values(["_last", by], kind="stable").drop(columns="_last").reset_index(drop=True)
+        np.where(~enough, few, np.where(out["estimate"].isna(), missing,
+                 np.where(reason == "complementary", "size hidden: it would reveal a suppressed group", ""))))
+    last = out["group"] == pooled_label(by, min_group_size=min_group_size)  # the pooled group last
+    out = out.assign(_last=last).sort_values(["_last", "group"], kind="stable").drop(columns="_last")
+    out.insert(0, "term", term)
+    out.insert(1, "by", by)
+    return _GroupFit(out.reset_index(drop=True), test, fitted)
+
+
+def fit_group_effects(
+    data: pd.DataFrame,
+    formula: str,
+    *,
+    term,
+    by,
+    model: str = "ols",
+    duration: str | None = None,
+    entry: str | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+    event: str = "event",
+    cluster: str | None = None,
+    method: str = "holm",
+    min_group_size: int = 5,
+    person: str | None = "employee_id",
+    baseline: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+) -> GroupEffectsResult:
+    """Estimate who an effect works for: one effect per group, simultaneous intervals and a heterogeneity test.
+
+    For each ``term`` and each grouping column in ``by``, one model is fitted
+    with a separate slope of ``term`` in every group and one common slope for
+    the other covariates: ``outcome ~ C(by) + C(by):term + <other terms>``
+    (OLS, ``model="ols"``) or the Cox model ``C(by) + C(by):term + <other
+    terms>`` (``model="cox"``), with cluster-robust standard errors when
+    ``cluster`` is given. Then:
+
+    - the **heterogeneity test**: a joint Wald test that the per-group slopes
+      are all equal (``k - 1`` contrasts for ``k`` groups), on the model's
+      own covariance (cluster-robust when clustered). For a Cox model this is
+      the Wald test of the ``term:C(by)`` interaction terms of
+      ``term * C(by)``, the same hypothesis in another parametrisation;
+    - **adjusted intervals**: per-group intervals at the simultaneous level
+      ``1 - alpha`` over the ``k`` groups (Bonferroni width, see Notes),
+      beside the Holm-adjusted p-values (``method``);
+    - **small-group suppression** as in :func:`effect_by_group`: groups under
+      ``min_group_size`` people are pooled, a pool still too small is listed
+      without numbers or count, and complementary suppression hides the next
+      smallest size. A term that only involves ``by`` (``C(job_level)`` when
+      grouping by job level) is left out of the other terms.
+
+    Parameters
+    ----------
+    {data}
+    formula : str
+        ``"outcome ~ term + other terms"`` for OLS; the right-hand side only
+        for a Cox model. Each ``term`` must be one of the terms.
+    term : str or list of str
+        The covariate(s) whose effect is estimated per group (e.g.
+        ``["alignment_cascade", "manager_program"]``).
+    by : str or list of str
+        The grouping column(s), e.g. ``["gender", "location", "job_level",
+        "department"]``; one analysis per term and column.
+    model : {"ols", "cox"}, default "ols"
+        Engagement (OLS, :func:`fit_ols`) or retention (Cox, :func:`fit_cox`).
+    duration, entry, start, stop : str, optional
+        The survival-time columns of a Cox model, as in :func:`fit_cox`.
+    {event}
+    {cluster}
+    method : {"holm", "fdr_bh", "bonferroni"}, default "holm"
+        Adjustment of the per-group p-values.
+    min_group_size : int, default 5
+        Groups with fewer distinct people are pooled or suppressed.
+    person : str or None, default "employee_id"
+        Column identifying a person (group sizes count people).
+    baseline : DataFrame, optional
+        A table with one row per person and spell (the ``person`` table)
+        from which a ``by`` column missing from ``data`` is joined on
+        ``person`` (and ``spell``), e.g. ``location``.
+    {alpha}
+
+    Returns
+    -------
+    GroupEffectsResult
+        ``tidy()``: one row per term, grouping column and group: ``term,
+        estimate, std_error, statistic, p_value, conf_low, conf_high`` (per
+        group, at level ``1 - alpha``; log hazard ratios for Cox, then
+        ``exp_estimate, exp_conf_low, exp_conf_high``), ``by, group, n``
+        (people; missing when hidden), ``n_clusters`` (distinct clusters
+        among the group's complete rows; with clustering a group needs
+        ``FEW_CLUSTERS`` (10) of them, else it is listed with a ``note``
+        and not estimated: a cluster-robust error on a handful of clusters
+        is far too small), ``p_adjusted,
+        conf_low_adjusted, conf_high_adjusted`` (and
+        ``exp_conf_low_adjusted, exp_conf_high_adjusted`` for Cox), ``note``. ``glance()``: one row
+        per term and grouping column: ``term, by, n_groups`` (groups
+        estimated), ``test`` (``"F"`` for OLS, ``"Wald chi2"`` for
+        Cox), ``statistic, df, df_denom, p_value, n`` (rows
+        used), ``cov_type, formula``. ``extras["fits"]``: the fitted models,
+        keyed by ``(term, by)``.
+
+    Raises
+    ------
+    ModelError
+        An unknown model, a term not in the formula, a missing column, or no
+        group that can be estimated.
+    PrivacyError
+        ``person`` is not a column of ``data``.
+
+    See Also
+    --------
+    effect_by_group, describe_who_it_works_for
+
+    Notes
+    -----
+    *Intervals.* Holm's step-down procedure has no interval of its own that
+    keeps its extra power: the intervals compatible with it (Strassburger &
+    Bretz, 2008) shrink to the null value for the rejected hypotheses. The
+    intervals given are Bonferroni's, at level ``1 - alpha / k`` each, which
+    cover all ``k`` group effects at once with probability at least ``1 -
+    alpha``. Every group whose interval excludes no effect is also rejected
+    by Holm (Holm's smallest adjusted p-value equals Bonferroni's, the others
+    are smaller), so the intervals are conservative: a group can have
+    ``p_adjusted < alpha`` while its interval still touches no effect.
+    Intervals use the fit's own reference distribution: t with ``N - K``
+    degrees of freedom for OLS without clustering, the normal otherwise.
+
+    *Test.* ``W = (L b)' (L V L')^{-1} (L b)`` with ``L`` the contrasts of
+    each slope against the first group's. For OLS without clustering the F
+    statistic ``W / (k - 1)`` on ``(k - 1, N - K)`` degrees of freedom is
+    statsmodels' ``f_test`` and R's ``anova(lm(y ~ g + x + ...), lm(y ~ g +
+    g:x + ...))``. With clustering ``V`` is ``sandwich::vcovCL(type =
+    "HC1")`` and ``W / (k - 1)`` is referred to the F distribution on ``(k -
+    1, G - 1)`` degrees of freedom for ``G`` clusters (statsmodels'
+    ``f_test`` on a clustered fit; Cameron & Miller's small-sample advice:
+    the chi-squared over-rejects with few clusters). For Cox, ``V`` is
+    ``coxph``'s robust variance with ``cluster(manager_id)`` and ``W`` is
+    referred to the chi-squared with ``k - 1`` degrees of freedom, as R's
+    robust Wald test.
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+    *Scandinavian Journal of Statistics*, 6, 65-70.
+    Cameron, A. C. & Miller, D. L. (2015). A practitioner's guide to
+    cluster-robust inference. *Journal of Human Resources*, 50, 317-372.
+    Strassburger, K. & Bretz, F. (2008). Compatible simultaneous lower
+    confidence bounds for the Holm procedure and other Bonferroni-based
+    closed tests. *Statistics in Medicine*, 27, 4914-4927.
+
+    Examples
+    --------
+    {example}
+    >>> who = ar.fit_group_effects(panel, "engagement ~ manager_program + alignment_cascade",
+    ...                            term="manager_program", by=["gender", "department"], cluster="manager_id")
+    >>> who.glance()[["term", "by", "test"]].values.tolist()
+    [['manager_program', 'gender', 'F'], ['manager_program', 'department', 'F']]
+    """
+    if model not in ("ols", "cox"):
+        raise ModelError(f"The value for `model` must be one of ['ols', 'cox'], but {model!r} was passed.")
+    terms = [term] if isinstance(term, str) else list(term)
+    bys = [by] if isinstance(by, str) else list(by)
+    if model == "cox":
+        lhs, rhs = None, formula
+        surv = dict(duration=duration, entry=entry, start=start, stop=stop, event=event)
+    else:
+        (lhs, rhs), surv = split_formula(formula), {}
+    formula_terms = [t.strip() for t in rhs.split("+")]
+    tables, tests, fits = [], [], {}
+    for column in bys:
+        rows = _with_baseline(data, column, baseline, person)
+        check_columns(rows, [column, *terms])
+        for t in terms:
+            if t not in formula_terms:
+                raise ModelError(f"`term` {t!r} must be one of the formula's terms {formula_terms}.")
+            others = [o for o in formula_terms if o != t and formula_variables(o) != [column]]
+            one = _fit_one(rows, lhs, others, term=t, by=column, model=model, surv=surv, cluster=cluster,
+                           method=method, min_group_size=min_group_size, person=person, alpha=alpha)
+            tables.append(one.table)
+            tests.append({"term": t, "by": column, **one.test})
+            fits[(t, column)] = one.fit
+    table = pd.concat(tables, ignore_index=True)
+    ratio = model == "cox"
+    lead = TIDY_COLUMNS + (RATIO_COLUMNS if ratio else [])
+    tail = _GROUP_COLUMNS + (["exp_conf_low_adjusted", "exp_conf_high_adjusted"] if ratio else []) + ["note"]
+    first = fits[(terms[0], bys[0])]
+    caveats = [c for f in fits.values() for c in f.caveats]
+    return GroupEffectsResult(
+        "group_effects", table[lead + tail], pd.DataFrame(tests)[_TEST_COLUMNS], model=fits,
+        extras={"fits": fits}, caveats=caveats, alpha=alpha, outcome=first.outcome, scale=first.scale,
+        time_unit=first.time_unit, measure=first.measure, min_group_size=min_group_size,
+    )
 
 
 # Shared parameter text (seaborn's docstring pattern).
-for _f in (predicted_values, marginal_effects, adjust_pvalues, effect_by_group):
+for _f in (predicted_values, marginal_effects, adjust_pvalues, effect_by_group, fit_group_effects):
     fill_doc(_f, example=_EXAMPLE_PANEL)
 del _f

@@ -29,6 +29,7 @@ __all__ = [
     "describe_retention",
     "describe_study",
     "describe_caveats",
+    "describe_who_it_works_for",
     "prepare_leadership_model",
 ]
 
@@ -591,6 +592,123 @@ def paragraph(*sentences) -> Sentence:
     One. Two.
     """
     return Sentence(" ".join(str(s).strip() for s in sentences if s is not None and str(s).strip()))
+
+
+def _group_name(by: str, group) -> str:
+    """A group as a reader names it: ``"Sales"``, ``"job level 3"`` (a bare number gets its column's name)."""
+    text = str(group)
+    return f"{_label(by).split(' (')[0]} {text}" if re.fullmatch(r"-?\d+(\.\d+)?", text) else text
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+#: Groups named with their numbers in a "who it works for" sentence (the largest effects); the rest are counted.
+_WHO_NAMED = 3
+
+
+def _who_sentences(result, row, *, alpha: float, min_group_size: int, unit: str) -> list[str]:
+    """The sentences of one term by one grouping column, or none when the heterogeneity is not supported."""
+    p = float(row["p_value"])
+    if not p < alpha:  # NaN (one group) or not significant: nothing to say
+        return []
+    table = result.tidy()
+    rows = table[(table["term"] == row["term"]) & (table["by"] == row["by"]) & table["estimate"].notna()]
+    note = rows["note"].fillna("").astype(str)
+    n = pd.to_numeric(rows["n"], errors="coerce")
+    rows = rows[~note.str.startswith("suppressed") & ~(n < min_group_size)]  # hidden sizes (NaN) are large enough
+    excludes = (rows["conf_low_adjusted"] > 0) | (rows["conf_high_adjusted"] < 0)
+    if not excludes.any():
+        return []
+    ratio = _is_ratio(result)
+    measure = _measure(result)
+    ci = _ci_label(result)
+
+    def quoted(r) -> str:
+        if ratio:
+            est, lo, hi = (math.exp(float(r[c])) for c in ("estimate", "conf_low_adjusted", "conf_high_adjusted"))
+            return f"{_group_name(row['by'], r['group'])} ({measure} {_fmt(est)}, {ci} {_interval(_fmt(lo), _fmt(hi))})"
+        est, lo, hi = (float(r[c]) for c in ("estimate", "conf_low_adjusted", "conf_high_adjusted"))
+        return f"{_group_name(row['by'], r['group'])} ({_fmt(est)} {unit}, {ci} {_interval(_fmt(lo), _fmt(hi))})"
+
+    clear = rows[excludes.to_numpy()]
+    clear = clear.iloc[clear["estimate"].abs().to_numpy().argsort(kind="stable")[::-1]]
+    others = [_group_name(row["by"], g) for g in rows.loc[~excludes.to_numpy(), "group"]]
+    by_words = _label(row["by"]).split(" (")[0]
+    subject = _label(row["term"]).split(" (")[0]
+    link = f"having {subject}" if row["term"].startswith(_BINARY_PREFIXES) else subject
+    first = (f"How strongly {link} goes with {_outcome_phrase(result)} differs by {by_words} "
+             f"(test that it is the same in every {by_words}: {_p_text(p)}).")
+    named = [quoted(r) for _, r in clear.head(_WHO_NAMED).iterrows()]
+    if len(clear) > _WHO_NAMED:
+        named.append(f"{len(clear) - _WHO_NAMED} other {'group' if len(clear) == _WHO_NAMED + 1 else 'groups'}")
+    second = (f"It is clear in {_listed(named)}, with intervals that allow "
+              f"for comparing {int(row['n_groups'])} groups at once")
+    second += f"; in {_listed(others)} the interval includes no effect." if others else "."
+    return [first, second]
+
+
+def describe_who_it_works_for(*results, alpha: float | None = None, min_group_size: int | None = None,
+                              unit: str = "points") -> Sentence:
+    """Say who an effect works for, only where the data support a difference between groups.
+
+    For every term and grouping column of each result, a paragraph is
+    written only when both hold: the heterogeneity test (the effect is the
+    same in every group) is rejected at ``alpha``, and at least one group's
+    simultaneous interval (widened for the number of groups compared)
+    excludes no effect. Then two sentences: the test, and the groups whose
+    interval excludes no effect, with their estimates and intervals (the
+    three largest; further ones are counted), and the groups whose interval
+    includes no effect. Only groups of at least ``min_group_size`` people,
+    which carry an estimate, are named. Otherwise
+    the text is empty, and a notebook cell shows nothing.
+
+    Parameters
+    ----------
+    *results : GroupEffectsResult
+        Results of :func:`fit_group_effects` (e.g. one for retention, one
+        for engagement).
+    alpha : float, optional
+        Significance level of the heterogeneity test; by default each
+        result's own ``alpha`` (the study's).
+    min_group_size : int, optional
+        Smallest group that may be named; by default each result's own.
+    unit : str, default "points"
+        Unit of a difference (OLS) estimate.
+
+    Returns
+    -------
+    Sentence
+        The paragraph, or an empty one when no heterogeneity is supported.
+
+    See Also
+    --------
+    fit_group_effects
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> tidy = pd.DataFrame({"term": ["x", "x"], "estimate": [0.5, 0.0], "by": ["gender"] * 2,
+    ...                      "group": ["female", "male"], "n": [40, 40], "conf_low_adjusted": [0.2, -0.3],
+    ...                      "conf_high_adjusted": [0.8, 0.3], "note": ["", ""]})
+    >>> test = pd.DataFrame({"term": ["x"], "by": ["gender"], "n_groups": [2], "p_value": [0.01]})
+    >>> res = ar.ModelResult("group_effects", tidy, test, outcome="engagement")
+    >>> ar.describe_who_it_works_for(res)
+    How strongly x goes with engagement differs by gender (test that it is the same in every gender: p = 0.010). It is clear in female (0.50 points, 95% CI 0.20–0.80), with intervals that allow for comparing 2 groups at once; in male the interval includes no effect.
+    """
+    sentences = []
+    for result in results:
+        level = float(getattr(result, "alpha", 0.05)) if alpha is None else float(alpha)
+        size = int(getattr(result, "min_group_size", 5) if min_group_size is None else min_group_size)
+        for _, row in result.glance().iterrows():
+            sentences += _who_sentences(result, row, alpha=level, min_group_size=size, unit=unit)
+    return paragraph(*sentences)
 
 
 _LEVEL_NAMES = ("Low", "Medium", "High")
