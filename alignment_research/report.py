@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from ._formula import categorical_terms as _categorical_terms, check_columns, formula_variables
@@ -613,7 +614,7 @@ def _p_text(p: float) -> str:
 _WHO_NAMED = 3
 
 
-def _who_sentences(result, row, *, alpha: float, min_group_size: int, unit: str) -> list[str]:
+def _who_sentences(result, row, *, alpha: float, min_group_size: int, unit: str, family: int = 1) -> list[str]:
     """The sentences of one term by one grouping column, or none when the heterogeneity is not supported."""
     p = float(row["p_value"])
     if not p < alpha:  # NaN (one group) or not significant: nothing to say
@@ -643,8 +644,9 @@ def _who_sentences(result, row, *, alpha: float, min_group_size: int, unit: str)
     by_words = _label(row["by"]).split(" (")[0]
     subject = _label(row["term"]).split(" (")[0]
     link = f"having {subject}" if row["term"].startswith(_BINARY_PREFIXES) else subject
+    tested = f", adjusted for the {family} such tests made" if family > 1 else ""
     first = (f"How strongly {link} goes with {_outcome_phrase(result)} differs by {by_words} "
-             f"(test that it is the same in every {by_words}: {_p_text(p)}).")
+             f"(test that it is the same in every {by_words}: {_p_text(p)}{tested}).")
     named = [quoted(r) for _, r in clear.head(_WHO_NAMED).iterrows()]
     if len(clear) > _WHO_NAMED:
         named.append(f"{len(clear) - _WHO_NAMED} other {'group' if len(clear) == _WHO_NAMED + 1 else 'groups'}")
@@ -660,7 +662,9 @@ def describe_who_it_works_for(*results, alpha: float | None = None, min_group_si
 
     For every term and grouping column of each result, a paragraph is
     written only when both hold: the heterogeneity test (the effect is the
-    same in every group) is rejected at ``alpha``, and at least one group's
+    same in every group) is rejected at ``alpha`` after Holm's adjustment
+    across every test passed in (all groupings, terms and results: a leader
+    reads one paragraph), and at least one group's
     simultaneous interval (widened for the number of groups compared)
     excludes no effect. Then two sentences: the test, and the groups whose
     interval excludes no effect, with their estimates and intervals (the
@@ -703,11 +707,23 @@ def describe_who_it_works_for(*results, alpha: float | None = None, min_group_si
     How strongly x goes with engagement differs by gender (test that it is the same in every gender: p = 0.010). It is clear in female (0.50 points, 95% CI 0.20–0.80), with intervals that allow for comparing 2 groups at once; in male the interval includes no effect.
     """
     sentences = []
-    for result in results:
+    tests = [(result, row) for result in results for _, row in result.glance().iterrows()]
+    # every heterogeneity test asked about counts: a leader reads one paragraph, so its claims are
+    # Holm-adjusted across the whole family (several groupings and terms would otherwise find a difference
+    # somewhere by chance)
+    raw = np.array([float(row["p_value"]) for _, row in tests], float)
+    adjusted = np.full(len(raw), np.nan)
+    ok = np.isfinite(raw)
+    if ok.any():
+        from statsmodels.stats.multitest import multipletests  # deferred: statsmodels is slow to import
+        adjusted[ok] = multipletests(raw[ok], method="holm")[1]
+    for (result, row), p in zip(tests, adjusted):
         level = float(getattr(result, "alpha", 0.05)) if alpha is None else float(alpha)
         size = int(getattr(result, "min_group_size", 5) if min_group_size is None else min_group_size)
-        for _, row in result.glance().iterrows():
-            sentences += _who_sentences(result, row, alpha=level, min_group_size=size, unit=unit)
+        row = row.copy()
+        row["p_value"] = p
+        sentences += _who_sentences(result, row, alpha=level, min_group_size=size, unit=unit,
+                                    family=int(ok.sum()))
     return paragraph(*sentences)
 
 

@@ -342,3 +342,20 @@ def test_a_group_on_fewer_than_ten_clusters_is_listed_not_estimated(rng):
     assert res.glance()["n_groups"].iloc[0] == 2
     unclustered = ar.fit_group_effects(pd.concat([data, few], ignore_index=True), "y ~ x", term="x", by="g")
     assert np.isfinite(_groups(unclustered, "x", "g").loc["few", "estimate"])  # the rule is about clustered errors
+
+
+def test_the_brief_paragraph_adjusts_for_every_heterogeneity_test_it_was_given():
+    tidy = pd.DataFrame({"term": ["x", "x"], "estimate": [0.5, 0.0], "by": ["gender"] * 2,
+                         "group": ["female", "male"], "n": [40, 40], "conf_low_adjusted": [0.2, -0.3],
+                         "conf_high_adjusted": [0.8, 0.3], "note": ["", ""]})
+
+    def result(p):
+        test = pd.DataFrame({"term": ["x"], "by": ["gender"], "n_groups": [2], "p_value": [p]})
+        return ar.ModelResult("group_effects", tidy, test, outcome="engagement")
+
+    assert "differs by gender" in str(ar.describe_who_it_works_for(result(0.03)))
+    # two tests at p = 0.03: Holm gives 0.06 to each, so neither is supported
+    assert str(ar.describe_who_it_works_for(result(0.03), result(0.03))) == ""
+    both = str(ar.describe_who_it_works_for(result(0.01), result(0.02)))
+    assert both.count("differs by gender") == 2 and "adjusted for the 2 such tests made" in both
+    assert "p = 0.020" in both  # Holm: 2 x 0.01 and max(2 x 0.01, 1 x 0.02)
