@@ -82,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "fit_cox": "retention",
     "cox_survival": "retention",
     "survival_at": "retention",
+    "cox_restricted_mean": "retention",
     "ph_test": "retention",
     "fit_cif": "retention",
     "fit_cause_specific": "retention",
