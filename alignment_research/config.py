@@ -233,6 +233,13 @@ class ProgrammeAnalysis(_Strict):
     ratio: int = Field(3, ge=1)
     caliper: float = Field(0.2, gt=0)
 
+    @model_validator(mode="after")
+    def _ipw_for_retention(self):
+        if self.design == "ipw" and "engagement" in self.outcomes:
+            raise ValueError("design 'ipw' is available for the retention outcome only; use design: matched, "
+                             "or outcomes: [retention]")
+        return self
+
 
 class Analysis(_Strict):
     """The study's primary analysis (``analysis:`` in study.yaml).
