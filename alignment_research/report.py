@@ -1184,7 +1184,7 @@ def retention_caption(km, *, min_group_size: int = 5, what: str = "linked to the
                 f"{named} {what} {when}.")
     if levels:
         text += " Curves stop where fewer people than the minimum reporting size remain."
-        text += (" The numbers under the chart count the people still followed at each tenure.")
+        text += " The numbers under the chart (number at risk) count the people still followed at each tenure."
         if _at_risk_rises(km, levels, min_group_size):
             text += (" They rise at some tenures because people hired before the study window join the count at "
                      "the tenure they had when the window opened.")
