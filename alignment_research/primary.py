@@ -20,6 +20,7 @@ from .report import (
     prepare_leadership_model,
     summarise_effect,
     term_label,
+    with_labels,
 )
 from .results import ModelResult
 from .retention import cox_restricted_mean, cox_survival, fit_cox, survival_at
@@ -79,6 +80,31 @@ class PrimaryAnalysis:
     retention_data: PooledLevels
     engagement_data: PooledLevels
     min_group_size: int
+
+    def covariate_table(self, outcome: str = "retention") -> pd.DataFrame:
+        """The model's ``tidy()`` for leaders: labelled terms, without the intercept and the programme term.
+
+        The programme's coefficient in these models is a sensitivity analysis
+        (its primary number is the design's, :func:`describe_programme`), so a
+        chart of the other covariates leaves it out.
+
+        Parameters
+        ----------
+        outcome : {"retention", "engagement"}, default "retention"
+            Which primary model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :func:`with_labels` of the model's ``tidy()`` (``term`` holds the labels).
+        """
+        if outcome not in ("retention", "engagement"):
+            raise ConfigError(f"The value for `outcome` must be 'retention' or 'engagement', but {outcome!r} was passed.")
+        result, prepared = ((self.retention, self.retention_data) if outcome == "retention"
+                            else (self.engagement, self.engagement_data))
+        table = result.tidy()
+        table = table.loc[~table["term"].isin(["Intercept", _PROGRAMME_TERM])]
+        return with_labels(table, data=prepared.data)
 
     def __repr__(self) -> str:
         return (f"PrimaryAnalysis(retention: {self.retention_data.formula}; engagement: "

@@ -1223,10 +1223,16 @@ class ProgramEffectResult(ModelResult):
         shown = super()._display_table()
         return shown.assign(term=self.table["method"]).rename(columns={"term": "method"})
 
-    def plot(self, *, xlabel: str | None = None, ax=None, **kwargs):
-        """Draw the naive and adjusted estimates with their intervals and return the Axes (``xlabel`` overrides the axis label)."""
+    def plot(self, *, xlabel: str | None = None, labels: dict | None = None, ax=None, **kwargs):
+        """Draw the naive and adjusted estimates with their intervals and return the Axes.
+
+        ``xlabel`` overrides the axis label; ``labels`` maps ``"naive"`` and
+        ``"adjusted"`` to the row names shown.
+        """
         table = self.table.assign(term=self.table["method"])
         ax = plot_forest(table, ratio="exp_estimate" in table, terms=["naive", "adjusted"], ax=ax, **kwargs)
+        if labels:
+            ax.set_yticklabels([labels.get(m, m) for m in ("naive", "adjusted")])
         if "exp_estimate" in table:
             ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
             ax.xaxis.set_minor_formatter(FormatStrFormatter("%.2g"))

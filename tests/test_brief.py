@@ -365,3 +365,24 @@ def test_cox_restricted_mean_intervals_cover_the_truth_over_seeds():
         covered.append(((got["conf_low"] <= target) & (target <= got["conf_high"])).to_numpy())
     coverage = np.mean(covered, axis=0)
     assert (coverage >= 0.9).all(), coverage
+
+
+@pytest.mark.parametrize("outcome", ["retention", "engagement"])
+def test_brief_charts_leave_the_sensitivity_coefficient_out(studies, outcome):
+    """The models' programme coefficient is a sensitivity analysis: the brief's covariate charts do not show it."""
+    _, primary = studies["sample"]
+    model = getattr(primary, outcome)
+    table = primary.covariate_table(outcome)
+    programme_label = ar.term_label("manager_program")
+    assert len(table) == (model.tidy()["term"] != "Intercept").sum() - 1
+    ax = ar.plot_forest(table, ratio=outcome == "retention")
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert shown and not any(programme_label.lower() in s.lower() or "manager_program" in s for s in shown)
+    nb = nbformat.read(NOTEBOOKS / "06_leadership_brief.ipynb", 4)
+    assert any(f'primary.covariate_table("{outcome}")' in c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_programme_chart_names_its_rows_in_words(studies):
+    _, primary = studies["sample"]
+    ax = primary.programme.plot(labels={"naive": "Naive comparison", "adjusted": "Careful comparison"})
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Naive comparison", "Careful comparison"]
