@@ -1,5 +1,6 @@
 # alignment-research: the Makefile is the entry point.
 #   make run     the main job on the bundled sample study (creates .venv if missing; runtime packages only)
+#   make screenshot  PNG screenshots of every page of the last run (reports/screenshots/)
 #   make test    every test, notebooks included, on every core (creates .venv if missing; adds the test tools)
 SHELL := /bin/bash
 # Python caches compiled modules (and pytest its assertion-rewritten tests) in __pycache__, so the test
@@ -87,8 +88,14 @@ bench: $(DEV_STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+# PNG screenshots (headless Chromium, full page) of every page of a run: the index, the brief, the dashboard and
+# each report, into $(OUT)/screenshots/<page>.png. Needs `make run` first (same OUT) and Chromium.
 screenshot: $(STAMP)
-	$(BIN)/python -m alignment_research.browser screenshot $(OUT)/06_leadership_brief.html $(OUT)/06_leadership_brief.png
+	@test -f $(OUT)/index.html || { echo "No reports in $(OUT): run \`make run\` (with the same OUT) first."; exit 1; }
+	@mkdir -p $(OUT)/screenshots
+	@for page in $(OUT)/*.html; do \
+	  $(BIN)/python -m alignment_research.browser screenshot "$$page" "$(OUT)/screenshots/$$(basename "$$page" .html).png" || exit 1; \
+	done
 
 clean-venv:
 	rm -rf $(VENV)

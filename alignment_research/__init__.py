@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "person_periods": "retention",
     "restricted_mean_survival": "retention",
     "fit_finegray": "competing",
+    "retention_sensitivity": "retention",
     # Models: engagement
     "fit_ols": "engagement",
     "fit_mixed": "engagement",
@@ -108,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "marginal_effects": "postestimation",
     "adjust_pvalues": "postestimation",
     "effect_by_group": "postestimation",
+    "compare_models": "comparison",
     # Models: programme effects
     "program_trials": "programs",
     "fit_propensity": "programs",
@@ -161,6 +163,10 @@ _EXPORTS: dict[str, str] = {
     "describe_naive_adjusted": "report",
     "describe_unadjusted": "report",
     "plain_table": "report",
+    # The performance dashboard: panels per department and team, funnel plots against the organisation
+    "dashboard_data": "dashboard",
+    "funnel_limits": "dashboard",
+    "write_dashboard": "dashboard",
     # Privacy helpers a notebook needs
     "suppress_small_groups": "privacy",
     "mask_small_counts": "privacy",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from tokenize import TokenError
 
 import numpy as np
@@ -48,8 +49,17 @@ def formula_variables(formula: str, columns=None) -> list[str]:
     """Return the data columns a right-hand-side (or full) formula refers to.
 
     ``columns`` (the data's columns) is only quoted in the error a malformed
-    formula raises.
+    formula raises. lme4 random-effect terms such as ``(1 + x | manager_id)``
+    count too (see :func:`split_random_terms`): their effects and grouping column.
     """
+    if isinstance(formula, str) and "|" in formula:
+        fixed, terms = split_random_terms(formula)
+        names = formula_variables(fixed, columns)
+        for term in terms:
+            for name in [*formula_variables(term.effects, columns), term.group]:
+                if name not in names:
+                    names.append(name)
+        return names
     desc = parse_formula(formula, columns)
     names: list[str] = []
     for term in desc.lhs_termlist + desc.rhs_termlist:
@@ -240,3 +250,169 @@ def split_formula(formula: str) -> tuple[str, str]:
     if not lhs.isidentifier():
         raise ModelError(f"The outcome {lhs!r} must be a column name (no transformations); add it as a column first.")
     return lhs, rhs
+
+
+# --------------------------------------------------------------------------- lme4 random-effect terms
+
+#: The random-effect terms the mixed model reads, for error messages.
+SUPPORTED_RANDOM_TERMS = "(1 | g), (1 + x | g), (x | g), (0 + x | g) and (1 + x || g)"
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One lme4 random-effect term ``(effects | group)`` of a formula.
+
+    Attributes
+    ----------
+    effects : str
+        The left side of the bar as a patsy right-hand side, e.g. ``"1 + x"``
+        or ``"0 + x"``; as in lme4 (and patsy) an intercept is implied unless
+        removed with ``0 +`` or ``- 1``.
+    group : str
+        The grouping column (the right side of the bar).
+    correlated : bool
+        False for the double bar ``||``: the effects are independent (lme4
+        splits ``(1 + x || g)`` into ``(1 | g) + (0 + x | g)``).
+    text : str
+        The term as written, with its parentheses.
+    """
+
+    effects: str
+    group: str
+    correlated: bool
+    text: str
+
+
+def _bar_at_depth_zero(code: str, *, any_depth: bool = False) -> int:
+    """Index of the first ``|`` outside nested parentheses (or at ``any_depth``) and quotes of ``code``, or -1."""
+    depth, quote = 0, None
+    for i, ch in enumerate(code):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "|" and (depth == 0 or any_depth):
+            return i
+    return -1
+
+
+def _parenthesised_spans(rhs: str, formula: str) -> list[tuple[int, int]]:
+    """Start and end (exclusive) of every top-level ``( ... )`` group of ``rhs``."""
+    spans, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(rhs):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ModelError(f"The formula {formula!r} has a ')' without its '('.")
+            if depth == 0:
+                spans.append((start, i + 1))
+    if depth != 0:
+        raise ModelError(f"The formula {formula!r} has a '(' that is never closed.")
+    return spans
+
+
+def split_random_terms(formula: str) -> tuple[str, list[RandomTerm]]:
+    """Split lme4 random-effect terms (bars) off a formula, before patsy reads it.
+
+    patsy does not know lme4's bar notation (it fails with a "bitwise_or"
+    error), so mixed models take the bars out first: each parenthesised term
+    whose top level holds ``|`` or ``||`` is removed together with the ``+``
+    that adds it, and what remains is the fixed-effects formula (``1`` when
+    nothing remains, as lme4 keeps the fixed intercept).
+
+    Parameters
+    ----------
+    formula : str
+        A full formula (``"y ~ x + (1 + x | g)"``) or a right-hand side.
+
+    Returns
+    -------
+    fixed : str
+        The formula without its random-effect terms (with ``"y ~"`` if given).
+    terms : list of RandomTerm
+        The random-effect terms in the order written (empty when there are none).
+
+    Raises
+    ------
+    ModelError
+        A bar outside parentheses, a term not added with ``+``, an empty side
+        of a bar, or a grouping that is not a single column name (``g1/g2``,
+        ``g1:g2``). The message lists the supported forms.
+
+    Examples
+    --------
+    >>> fixed, terms = split_random_terms("engagement ~ alignment + (1 + alignment || manager_id)")
+    >>> fixed
+    'engagement ~ alignment'
+    >>> terms[0].effects, terms[0].group, terms[0].correlated
+    ('1 + alignment', 'manager_id', False)
+    """
+    if not isinstance(formula, str):
+        raise ModelError(f"The formula must be a string such as 'engagement ~ alignment', not {formula!r}.")
+    lhs, tilde, rhs = formula.rpartition("~") if "~" in formula else ("", "", formula)
+    if "~" in lhs:
+        raise ModelError(f"The formula {formula!r} has more than one '~'.")
+    supported = f" Supported random-effect terms: {SUPPORTED_RANDOM_TERMS}, all with one grouping column g."
+    terms: list[RandomTerm] = []
+    out, cursor, drop_plus = "", 0, False
+
+    def added_with_plus(text):
+        return ModelError(f"The random-effect term {text!r} of {formula!r} must be added with '+'.{supported}")
+
+    def take(segment, text):
+        """Append a fixed-effects segment; after a leading bar term, its '+' goes too."""
+        nonlocal out, drop_plus
+        if drop_plus and segment.strip():
+            stripped = segment.lstrip()
+            if not stripped.startswith("+"):
+                raise added_with_plus(text)
+            segment, drop_plus = stripped[1:], False
+        out += segment
+
+    previous = ""
+    for start, end in _parenthesised_spans(rhs, formula):
+        inner = rhs[start + 1:end - 1]
+        bar = _bar_at_depth_zero(inner)
+        if bar < 0:
+            continue
+        text = rhs[start:end]
+        double = inner[bar + 1:bar + 2] == "|"
+        effects, group = inner[:bar].strip(), inner[bar + (2 if double else 1):].strip()
+        if not effects or not group or "|" in group:
+            raise ModelError(f"The random-effect term {text!r} of {formula!r} cannot be read.{supported}")
+        if not group.isidentifier():
+            raise ModelError(
+                f"The grouping {group!r} of the random-effect term {text!r} must be one column name; nested or "
+                f"crossed groupings (g1/g2, g1:g2) are not supported (for nested random intercepts use "
+                f"fit_mixed(..., groups=, vc=)).{supported}"
+            )
+        take(rhs[cursor:start], previous)
+        if out.rstrip().endswith("+"):
+            out = out.rstrip()[:-1]
+        elif not out.strip():
+            drop_plus = True
+        else:
+            raise added_with_plus(text)
+        terms.append(RandomTerm(effects, group, not double, text))
+        cursor, previous = end, text
+    take(rhs[cursor:], previous)
+    fixed = out.strip()
+    if _bar_at_depth_zero(fixed, any_depth=True) >= 0:
+        raise ModelError(
+            f"The formula {formula!r} has a '|' outside parentheses; write random effects as "
+            f"'(1 + x | g)'.{supported}"
+        )
+    fixed = fixed or "1"
+    return (f"{lhs.strip()} ~ {fixed}" if tilde else fixed), terms

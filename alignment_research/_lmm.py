@@ -1,4 +1,9 @@
-"""A vectorised profiled (RE)ML engine for the linear model with one random intercept.
+"""Vectorised profiled (RE)ML engines for linear mixed models with one grouping factor.
+
+``fit_random_intercept`` fits one random intercept (below); ``fit_random_slopes``
+fits q correlated or independent random effects per group (an intercept and
+slopes, lme4's ``(1 + x | g)`` and ``(1 + x || g)``), profiled over lme4's
+``theta`` from per-group cross-products (see the section "random slopes").
 
 The model is ``y = X beta + b[g] + e`` with ``b ~ N(0, sigma_b^2)`` per group and
 ``e ~ N(0, sigma^2)``. With ``theta = sigma_b^2 / sigma^2`` every quantity the
@@ -199,3 +204,359 @@ def fit_random_intercept(X: np.ndarray, y: np.ndarray, groups, *, reml: bool = T
         n_eval=n_eval,
         codes=codes,
     )
+
+
+# --------------------------------------------------------------------------- random slopes
+#
+# The model with q random effects per group is ``y = X beta + Z b + e`` with
+# ``b_j ~ N(0, sigma^2 Lambda Lambda')`` for group j and ``e ~ N(0, sigma^2)``.
+# lme4's ``theta`` holds the free entries of the lower-triangular relative
+# covariance factor ``Lambda`` (column by column, block by block). With
+# ``M_j = I + Lambda' Z_j'Z_j Lambda`` (q x q) the pieces of the profiled
+# criterion need only per-group cross-products, computed once:
+#
+#   X'V^-1 X = X'X - sum_j (Lambda' Z_j'X_j)' M_j^-1 (Lambda' Z_j'X_j), likewise for y,
+#   log|V| = sum_j log|M_j|,
+#
+# so an evaluation costs O(G q^2 p + G q p^2), whatever N. The derivative
+# with respect to ``D = Lambda Lambda'`` is
+#
+#   dF/dD = sum_j H_j - (dof / r^2) sum_j u_j u_j' - [REML] sum_j W_j A^-1 W_j'
+#
+# with H_j = Z_j'V_j^-1 Z_j, u_j = Z_j'V_j^-1 (y_j - X_j beta), W_j = Z_j'V_j^-1 X_j
+# (all from the same solves), and dF/dLambda = 2 (dF/dD) Lambda.
+
+
+@dataclass(frozen=True)
+class SlopesFit:
+    """State of a fitted model with several random effects per group (plain arrays).
+
+    ``cov_re`` is the covariance matrix of the random effects (sigma^2 Lambda Lambda'),
+    ``ranef`` the BLUPs (one row per group, one column per effect), ``theta``
+    lme4's parameters, ``boundary`` lme4's ``isSingular`` rule (a diagonal
+    entry of theta below 1e-4) applied to theta for the columns of Z scaled
+    to unit root mean square, so that it does not depend on the slope's units.
+    """
+
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    sigma2: float
+    cov_re: np.ndarray
+    theta: np.ndarray
+    log_likelihood: float
+    reml: bool
+    n: int
+    n_groups: int
+    ranef: np.ndarray
+    group_labels: np.ndarray
+    converged: bool
+    boundary: bool
+    n_eval: int
+    codes: np.ndarray
+
+
+def theta_pattern(blocks) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of ``Lambda`` for each entry of ``theta``, in lme4's order.
+
+    ``blocks`` lists the sizes of the independent blocks of random effects:
+    ``[2]`` for ``(1 + x | g)`` (a full 2 x 2 lower triangle), ``[1, 1]`` for
+    ``(1 + x || g)`` (a diagonal). Within a block lme4 orders the lower
+    triangle column by column.
+    """
+    rows, cols, offset = [], [], 0
+    for size in blocks:
+        for c in range(size):
+            for r in range(c, size):
+                rows.append(offset + r)
+                cols.append(offset + c)
+        offset += size
+    return np.array(rows, dtype=int), np.array(cols, dtype=int)
+
+
+def _cholesky(M: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of small SPD matrices (G x q x q), by loops over q, vectorised over G.
+
+    For the small q of random effects this is several times faster than
+    LAPACK called once per group.
+    """
+    q = M.shape[1]
+    L = np.zeros_like(M)
+    for j in range(q):
+        L[:, j, j] = np.sqrt(M[:, j, j] - np.einsum("gk,gk->g", L[:, j, :j], L[:, j, :j]))
+        for i in range(j + 1, q):
+            L[:, i, j] = (M[:, i, j] - np.einsum("gk,gk->g", L[:, i, :j], L[:, j, :j])) / L[:, j, j]
+    return L
+
+
+def _forward(L: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``L^-1 R`` for stacks of lower-triangular ``L`` (G x q x q) and ``R`` (G x q x k)."""
+    C = np.empty_like(R)
+    for i in range(L.shape[1]):
+        acc = R[:, i, :].copy()
+        for j in range(i):
+            acc -= L[:, i, j, None] * C[:, j, :]
+        C[:, i, :] = acc / L[:, i, i, None]
+    return C
+
+
+def _backward(L: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``L'^-1 C`` for stacks of lower-triangular ``L`` (G x q x q) and ``C`` (G x q x k)."""
+    q = L.shape[1]
+    Y = np.empty_like(C)
+    for i in reversed(range(q)):
+        acc = C[:, i, :].copy()
+        for j in range(i + 1, q):
+            acc -= L[:, j, i, None] * Y[:, j, :]
+        Y[:, i, :] = acc / L[:, i, i, None]
+    return Y
+
+
+def _small_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A_g B_g`` for stacks (G x a x q) and (G x q x k) with small q: q broadcast multiply-adds."""
+    out = A[:, :, 0, None] * B[:, None, 0, :]
+    for j in range(1, A.shape[2]):
+        out += A[:, :, j, None] * B[:, None, j, :]
+    return out
+
+
+class GroupProducts:
+    """Per-group cross-products ``Z_j'[X_j, y_j, Z_j]`` and the global ``X'X``, ``X'y``, ``y'y``, computed once."""
+
+    def __init__(self, X, y, Z, codes, n_groups, blocks):
+        n, p = X.shape
+        q = Z.shape[1]
+        ind = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_groups, n))
+        # R0_j = Z_j' [X_j, y_j, Z_j]  (q x (p + 1 + q)), one column of Z at a time to bound memory
+        XyZ = np.column_stack([X, y, Z])
+        self.R0 = np.empty((n_groups, q, p + 1 + q))
+        for k in range(q):
+            self.R0[:, k, :] = np.asarray(ind @ (XyZ * Z[:, k, None]))
+        self.ZX = self.R0[:, :, :p]
+        self.Zy = self.R0[:, :, p]
+        self.ZZ = self.R0[:, :, p + 1:]
+        self.XX = X.T @ X
+        self.Xy = X.T @ y
+        self.yy = float(y @ y)
+        self.n, self.p, self.q, self.G = n, p, q, n_groups
+        self.rows, self.cols = theta_pattern(blocks)
+        self.diag = self.rows == self.cols
+
+    def factor(self, theta) -> np.ndarray:
+        lam = np.zeros((self.q, self.q))
+        lam[self.rows, self.cols] = theta
+        return lam
+
+    def solve(self, theta):
+        """GLS pieces at ``theta``: A = X'V^-1X, beta, r^2, log|V|, and the factors the gradient and BLUPs reuse.
+
+        With ``R_j = Lambda' R0_j = [Lambda'Z'X, Lambda'Z'y, Lambda'Z'Z]`` and
+        ``M_j = I + Lambda'Z_j'Z_j Lambda = L_j L_j'``: ``C_j = L_j^-1 R_j`` and
+        ``sum_j C_j'C_j`` is what V^-1 takes off ``X'X``, ``X'y`` and ``y'y``.
+        """
+        lam = self.factor(theta)
+        G, q, p = self.G, self.q, self.p
+        R = np.zeros_like(self.R0)
+        for a in range(q):
+            for b in range(a, q):  # Lambda is lower triangular: (Lambda')_{ab} = Lambda_{ba}, zero for b < a
+                if lam[b, a] != 0.0:
+                    R[:, a, :] += lam[b, a] * self.R0[:, b, :]
+        M = (R[:, :, p + 1:].reshape(G * q, q) @ lam).reshape(G, q, q)
+        M[:, np.arange(q), np.arange(q)] += 1.0
+        L = _cholesky(M)
+        C = _forward(L, R)
+        Cx = C[:, :, :p + 1].reshape(G * q, p + 1)
+        cross = Cx.T @ Cx
+        A = self.XX - cross[:p, :p]
+        b = self.Xy - cross[:p, p]
+        yVy = self.yy - cross[p, p]
+        beta = np.linalg.solve(A, b)
+        r2 = yVy - float(b @ beta)
+        logdet_v = 2.0 * float(np.log(L[:, np.arange(q), np.arange(q)]).sum())
+        return A, beta, r2, logdet_v, lam, L, C
+
+    def conditional_modes(self, theta):
+        """BLUPs ``b_j = Lambda M_j^-1 Lambda' Z_j'(y_j - X_j beta)`` (G x q) at ``theta``."""
+        A, beta, r2, _, lam, L, C = self.solve(theta)
+        p = self.p
+        MR = _backward(L, C[:, :, :p + 1])
+        u = MR[:, :, p] - MR[:, :, :p] @ beta
+        return u @ lam.T, A, beta, r2, lam
+
+    def criterion(self, theta, reml: bool, with_gradient: bool = False):
+        """lme4's deviance (ML) or REML criterion at ``theta``, and optionally its gradient."""
+        A, beta, r2, logdet_v, lam, L, C = self.solve(theta)
+        p, G, q = self.p, self.G, self.q
+        dof = self.n - p if reml else self.n
+        if r2 <= 0:
+            return (np.inf, np.zeros(len(theta))) if with_gradient else np.inf
+        value = logdet_v + dof * (1.0 + _LOG2PI + np.log(r2 / dof))
+        if reml:
+            value += float(np.linalg.slogdet(A)[1])
+        if not with_gradient:
+            return value
+        # Z'V^-1 v = Z'v - (Z'Z Lambda) M^-1 Lambda'Z'v for v = X, y and Z
+        MR = _backward(L, C)
+        SL = (self.ZZ.reshape(G * q, q) @ lam).reshape(G, q, q)
+        corr = _small_matmul(SL, MR)
+        W = self.ZX - corr[:, :, :p]
+        e = self.Zy - self.ZX @ beta - (corr[:, :, p] - corr[:, :, :p] @ beta)
+        H_sum = self.ZZ.sum(axis=0) - corr[:, :, p + 1:].sum(axis=0)
+        grad_d = H_sum - (dof / r2) * (e.T @ e)
+        if reml:
+            WA = (W.reshape(G * q, p) @ np.linalg.inv(A)).reshape(G, q, p)
+            grad_d -= np.swapaxes(WA, 0, 1).reshape(q, G * p) @ np.swapaxes(W, 0, 1).reshape(q, G * p).T
+        grad_d = 0.5 * (grad_d + grad_d.T)
+        grad_lam = 2.0 * grad_d @ lam
+        return value, grad_lam[self.rows, self.cols]
+
+
+def fit_random_slopes(X, y, Z, groups, *, blocks, reml: bool = True, start=None) -> SlopesFit:
+    """Fit ``y ~ X + (Z | groups)`` by profiled ML or REML, as ``lme4::lmer``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        Fixed-effects design matrix (full column rank).
+    y : ndarray, shape (n,)
+        Response.
+    Z : ndarray, shape (n, q)
+        Random-effects design (e.g. a column of ones and the slope variable).
+    groups : array_like, shape (n,)
+        Group labels (one grouping factor).
+    blocks : sequence of int
+        Sizes of the independent blocks of columns of ``Z`` (sum ``q``): ``[q]``
+        for correlated effects, ``[1] * q`` for lme4's ``||``.
+    reml : bool, default True
+        Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    start : array_like, optional
+        Starting ``theta``; lme4's default (identity factor) otherwise.
+
+    Returns
+    -------
+    SlopesFit
+        Estimates, covariance of the fixed effects, covariance of the random
+        effects, log-likelihood and BLUPs.
+    """
+    X = np.ascontiguousarray(X, dtype=float)
+    y = np.ascontiguousarray(y, dtype=float).ravel()
+    Z = np.ascontiguousarray(Z, dtype=float)
+    codes, labels = pd.factorize(np.asarray(groups), sort=True)
+    if (codes < 0).any():
+        raise ValueError("groups has missing values")
+    if sum(blocks) != Z.shape[1]:
+        raise ValueError(f"blocks {list(blocks)} do not add up to the {Z.shape[1]} columns of Z")
+    labels = np.asarray(labels)
+    # Work with the columns of Z scaled to unit root mean square: Z Lambda = (Z / s)(diag(s) Lambda), and
+    # diag(s) Lambda is lower triangular with the same blocks, so it is the same model with a better-conditioned
+    # theta (a slope variable in days or in thousands no longer puts theta at 1e-4 or 1e4). theta is mapped back.
+    scale = np.sqrt(np.mean(Z * Z, axis=0))
+    scale[scale == 0] = 1.0
+    prods = GroupProducts(X, y, Z / scale, codes, len(labels), blocks)
+    if start is None:
+        theta0 = np.where(prods.diag, 1.0, 0.0)
+    else:
+        theta0 = (scale[:, None] * prods.factor(np.asarray(start, float)))[prods.rows, prods.cols]
+    n_eval = 0
+
+    def fun(theta):
+        nonlocal n_eval
+        n_eval += 1
+        return prods.criterion(theta, reml, with_gradient=True)
+
+    # Unconstrained in theta: the criterion depends on Lambda Lambda' only, so a negative diagonal entry is the
+    # same model as its column negated. (Bounding the diagonal at 0, lme4's way, traps a gradient method: at
+    # Lambda_kk = 0 the slope along Lambda_kk of the last column is exactly zero, a saddle it cannot leave.)
+    opt = so.minimize(fun, theta0, jac=True, method="L-BFGS-B",
+                      options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000, "maxcor": 20})
+    theta, value = np.asarray(opt.x, float), float(opt.fun)
+    converged = bool(opt.success) or "ABNORMAL" in str(opt.message)  # L-BFGS-B stops "abnormally" at machine precision
+    theta, value, n_newton = _polish(prods, theta, value, reml)
+    n_eval += n_newton
+    theta, value = _canonical(prods, theta, value, reml)
+    ranef, A, beta, r2, lam = prods.conditional_modes(theta)
+    _, grad = prods.criterion(theta, reml, with_gradient=True)
+    free = ~(prods.diag & (theta == 0.0))  # at a diagonal held at 0 the criterion may rise either way
+    converged = converged and bool(np.all(np.abs(grad[free]) < 2e-3))  # lme4's gradient tolerance (0.002)
+    # lme4's isSingular(tol = 1e-4), on the scaled theta so that it does not depend on the slope's units
+    boundary = bool(np.any(theta[prods.diag] < 1e-4))
+    lam = lam / scale[:, None]  # back to the columns of Z as given
+    theta = lam[prods.rows, prods.cols]
+    ranef = ranef / scale
+    dof = prods.n - prods.p if reml else prods.n
+    sigma2 = r2 / dof
+    cov = sigma2 * np.linalg.inv(A)
+    return SlopesFit(
+        beta=beta,
+        cov_beta=cov,
+        sigma2=float(sigma2),
+        cov_re=sigma2 * (lam @ lam.T),
+        theta=theta,
+        log_likelihood=-0.5 * value,
+        reml=reml,
+        n=prods.n,
+        n_groups=len(labels),
+        ranef=ranef,
+        group_labels=labels,
+        converged=converged,
+        boundary=boundary,
+        n_eval=n_eval,
+        codes=codes,
+    )
+
+
+def _canonical(prods, theta, value, reml):
+    """lme4's form of ``theta``: a non-negative diagonal (negating a column), exact zeros at a boundary.
+
+    A diagonal entry below 1e-7 (relative to the largest) is set to 0 when the
+    criterion does not rise by more than rounding, as lme4 reports a singular fit.
+    """
+    lam = prods.factor(theta)
+    lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
+    theta = lam[prods.rows, prods.cols]
+    scale = max(1.0, float(np.max(np.abs(theta))))
+    for i in np.flatnonzero(prods.diag & (np.abs(theta) < 1e-7 * scale)):
+        trial = theta.copy()
+        trial[i] = 0.0
+        new = prods.criterion(trial, reml)
+        if new <= value + 1e-12 * max(1.0, abs(value)):
+            theta, value = trial, min(value, new)
+    return theta, value
+
+
+def _polish(prods, theta, value, reml, steps: int = 8):
+    """Newton steps on ``theta`` (Hessian by central differences of the exact gradient).
+
+    A step is kept only if the criterion does not rise beyond its rounding
+    error (near the optimum it is flat to rounding, while the gradient still
+    points the way); the loop stops when the Hessian is not positive definite
+    or the step is below rounding.
+    """
+    n_eval = 0
+    m = len(theta)
+    for _ in range(steps):
+        _, grad = prods.criterion(theta, reml, with_gradient=True)
+        n_eval += 1
+        H = np.empty((m, m))
+        for i in range(m):
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            up, down = theta.copy(), theta.copy()
+            up[i] += h
+            down[i] -= h
+            H[:, i] = (prods.criterion(up, reml, with_gradient=True)[1]
+                       - prods.criterion(down, reml, with_gradient=True)[1]) / (2 * h)
+            n_eval += 2
+        H = 0.5 * (H + H.T)
+        if not np.all(np.isfinite(H)) or np.any(np.linalg.eigvalsh(H) <= 0):
+            break
+        step = -np.linalg.solve(H, grad)
+        candidate = theta + step
+        new, new_grad = prods.criterion(candidate, reml, with_gradient=True)
+        n_eval += 1
+        flatter = np.linalg.norm(new_grad) < np.linalg.norm(grad)
+        if not (new <= value or (flatter and new <= value + 1e-10 * abs(value))):  # rise within rounding only
+            break
+        small = np.max(np.abs(step)) <= 1e-12 * max(1.0, np.max(np.abs(theta)))
+        theta, value = candidate, new
+        if small:
+            break
+    return theta, value, n_eval

@@ -15,11 +15,22 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
-from .config import TABLES, StudyConfig
+from .config import HISTORY_REASONS, TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .privacy import pseudonymise_tables
-from .schema import COLUMNS, KEYS, RANGES, REQUIRED_COLUMNS, RULES, date_bounds, range_for, table_schema
+from .schema import (
+    COLUMNS,
+    COVARIATE_TABLES,
+    KEYS,
+    RANGES,
+    REQUIRED_COLUMNS,
+    RULES,
+    date_bounds,
+    range_for,
+    table_schema,
+)
+from .spells import assign_spell, numbered_spells
 from .study import ACTIONS, ISSUE_COLUMNS, CleanStudy, Study
 
 __all__ = [
@@ -61,6 +72,15 @@ __all__ = [
     "cut_manager_cycles",
     "cut_goal_cycles",
     "validate_against_schema",
+    "parse_booleans",
+    "assign_history_spells",
+    "quarantine_same_day_conflicts",
+    "flag_history_managers",
+    "flag_level_changes_without_reason",
+    "flag_history_disagreeing_at_hire",
+    "complete_history",
+    "CLEAN_HISTORY_COLUMNS",
+    "BOOLEAN_TEXTS",
 ]
 
 #: Day 0 of Excel's (1900) serial date system, as used by every modern Excel: 44197 -> 2021-01-01.
@@ -1687,6 +1707,432 @@ def cut_goal_cycles(goals: pd.DataFrame, *, file: str = "", table: str = "") -> 
     return StepResult(_with(goals, {"parent_goal_id": parent.where(~cut, np.nan)}), issues, _empty_quarantine(goals))
 
 
+# --------------------------------------------------------------------------- steps: covariates and job history
+#: Texts a boolean covariate may hold (compared in lower case after stripping), and what they mean.
+BOOLEAN_TEXTS = {
+    "true": True, "false": False, "yes": True, "no": False, "y": True, "n": False, "t": True, "f": False,
+    "1": True, "0": False, "1.0": True, "0.0": False,
+}
+
+
+def parse_booleans(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> StepResult:
+    """Read boolean covariates: yes/no, true/false, y/n, t/f, 1/0 in any case; anything else becomes missing.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The table.
+    columns : list of str
+        The boolean columns (absent ones skipped).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        Columns as pandas ``boolean``; one ``not_a_boolean`` issue
+        (``set_missing``, value = the raw text) per unreadable value. Nothing
+        quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> raw = pd.DataFrame({"remote": ["Yes", "no", "1", "maybe", None]})
+    >>> res = ar.clean.parse_booleans(raw, columns=["remote"])
+    >>> res.data["remote"].tolist(), res.issues["value"].tolist()
+    ([True, False, True, <NA>, <NA>], ['maybe'])
+    """
+    changes, found = {}, []
+    for c in columns:
+        if c not in data:
+            continue
+        s = data[c]
+        if pd.api.types.is_bool_dtype(s.dtype):
+            changes[c] = s.astype("boolean")
+            continue
+        key = s.map(lambda v: _text(v).strip().lower() if _text(v) is not None else None)
+        value = key.map(BOOLEAN_TEXTS)
+        bad = s.notna() & value.isna()
+        changes[c] = pd.array(value.where(value.notna(), None).tolist(), dtype="boolean")
+        found.append(_issues(file, table, s.index[bad], c, "not_a_boolean", s[bad], "set_missing"))
+    if not changes:
+        return _nothing(data)
+    return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
+
+
+def _numbered(employees: pd.DataFrame) -> pd.DataFrame:
+    """The clean employment spells, numbered as the analysis tables number them, by position."""
+    spells = numbered_spells(employees).reset_index(drop=True)
+    if "termination_date" not in spells:
+        spells["termination_date"] = pd.NaT
+    return spells
+
+
+def assign_history_spells(history: pd.DataFrame, *, employees: pd.DataFrame, file: str = "",
+                          table: str = "") -> StepResult:
+    """Give each job_history row its employment spell; quarantine rows that fall in none.
+
+    A row belongs to the employee's latest spell hired on or before its
+    ``effective_date``. A row dated before the employee's first hire is
+    quarantined as ``history_before_hire``; one dated after the termination of
+    the spell it would belong to (including between two spells) as
+    ``history_after_termination``. A row on the termination date is kept.
+
+    Parameters
+    ----------
+    history : DataFrame
+        job_history with ``employee_id`` and parsed ``effective_date``; every
+        employee_id is in ``employees`` (run :func:`quarantine_unknown_references` first).
+    employees : DataFrame
+        Clean employees (``employee_id, hire_date, termination_date``).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        The rows kept, with ``spell`` (int64, 1 for the first hire, as in the
+        analysis tables); one issue per quarantined row (column
+        ``effective_date``, value = the date).
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1"], "hire_date": pd.to_datetime(["2021-03-01"]),
+    ...                        "termination_date": pd.to_datetime(["2022-06-30"])})
+    >>> rows = pd.DataFrame({"employee_id": ["E1", "E1", "E1"],
+    ...                      "effective_date": pd.to_datetime(["2021-01-01", "2021-09-01", "2022-07-01"])},
+    ...                     index=[2, 3, 4])
+    >>> res = ar.clean.assign_history_spells(rows, employees=spells)
+    >>> res.data["spell"].tolist(), res.issues[["row", "rule"]].values.tolist()
+    ([1], [[2, 'history_before_hire'], [4, 'history_after_termination']])
+    """
+    if "effective_date" not in history or "employee_id" not in history:
+        return _nothing(history)
+    spells = _numbered(employees)
+    sid = assign_spell(history[["employee_id", "effective_date"]], spells, "effective_date")["_sid"].to_numpy()
+    first_hire = spells.groupby("employee_id")["hire_date"].min()
+    first = history["employee_id"].map(first_hire)
+    before = (sid < 0) & (first.isna() | (history["effective_date"] < first)).to_numpy()
+    after = (sid < 0) & ~before
+    bad = pd.Series(sid < 0, index=history.index)
+    data = _with(history, {"spell": spells["spell"].to_numpy()[np.maximum(sid, 0)].astype("int64")})
+    if not bad.any():
+        return StepResult(data, _empty_issues(), _empty_quarantine(history))
+    rule = pd.Series(np.where(before, "history_before_hire", "history_after_termination"), index=history.index)[bad]
+    kept = data[~bad]
+    quarantine = data[bad].assign(reason=rule.map(RULES), rule=rule)
+    issues = _issues(file, table, history.index[bad], "effective_date", "x", history.loc[bad, "effective_date"],
+                     "quarantined")
+    issues["rule"] = rule.to_numpy()
+    return StepResult(kept, issues, quarantine)
+
+
+def quarantine_same_day_conflicts(history: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Quarantine every job_history row of an employee and day that has another, different row.
+
+    Run after :func:`drop_exact_duplicates`, so rows left sharing an employee,
+    spell and ``effective_date`` disagree somewhere (two managers on one day):
+    which holds cannot be told, so none is used.
+
+    Parameters
+    ----------
+    history : DataFrame
+        job_history with ``spell`` (:func:`assign_history_spells`).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``history_same_day_conflict`` issue (``quarantined``) per row;
+        column ``employee_id+effective_date``, value the two joined with ``|``.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> rows = pd.DataFrame({"employee_id": ["E1", "E1", "E1"], "spell": [1, 1, 1],
+    ...                      "effective_date": pd.to_datetime(["2022-01-01", "2022-01-01", "2022-05-01"]),
+    ...                      "manager_id": ["E7", "E8", "E8"]}, index=[2, 3, 4])
+    >>> ar.clean.quarantine_same_day_conflicts(rows).quarantine.index.tolist()
+    [2, 3]
+    """
+    key = [c for c in ("employee_id", "spell", "effective_date") if c in history]
+    if len(key) < 3:
+        return _nothing(history)
+    bad = history.duplicated(subset=key, keep=False)
+    if not bad.any():
+        return _nothing(history)
+    values = [f"{_text(e)}|{_text(d)}" for e, d in zip(history.loc[bad, "employee_id"], history.loc[bad, "effective_date"])]
+    kept, quarantine = _split(history, bad, "history_same_day_conflict")
+    issues = _issues(file, table, history.index[bad], "employee_id+effective_date", "history_same_day_conflict",
+                     values, "quarantined")
+    return StepResult(kept, issues, quarantine)
+
+
+def flag_history_managers(history: pd.DataFrame, *, employees: pd.DataFrame, file: str = "",
+                          table: str = "") -> StepResult:
+    """Flag (keep) job_history rows whose manager is unknown or not employed on the row's date.
+
+    ``history_unknown_manager``: the ``manager_id`` is no employee_id of the
+    clean employees table (often someone outside the export).
+    ``history_manager_not_employed``: the manager is known but none of their
+    spells covers the row's ``effective_date`` (they had left, or not yet
+    joined). Both keep the row: the link is still the HRIS's word.
+
+    Parameters
+    ----------
+    history : DataFrame
+        job_history with parsed ``effective_date``.
+    employees : DataFrame
+        Clean employees.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One issue (``flagged``, column ``manager_id``, value = the id) per
+        row; data unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1", "M1"], "hire_date": pd.to_datetime(["2021-01-01", "2021-01-01"]),
+    ...                        "termination_date": pd.to_datetime([None, "2021-12-31"])})
+    >>> rows = pd.DataFrame({"employee_id": ["E1", "E1", "E1"], "manager_id": ["M1", "M1", "M9"],
+    ...                      "effective_date": pd.to_datetime(["2021-01-01", "2022-03-01", "2022-06-01"])},
+    ...                     index=[2, 3, 4])
+    >>> ar.clean.flag_history_managers(rows, employees=spells).issues[["row", "rule"]].values.tolist()
+    [[3, 'history_manager_not_employed'], [4, 'history_unknown_manager']]
+    """
+    if not {"manager_id", "effective_date"} <= set(history.columns):
+        return _nothing(history)
+    manager = history["manager_id"]
+    unknown = _unknown(history, "manager_id", employees["employee_id"])
+    known = manager.notna() & ~unknown
+    probe = pd.DataFrame({"employee_id": manager[known].to_numpy(dtype=object),
+                          "effective_date": history.loc[known, "effective_date"].to_numpy("datetime64[ns]")})
+    sid = assign_spell(probe, _numbered(employees), "effective_date")["_sid"].to_numpy()
+    away = pd.Series(False, index=history.index)
+    away[known[known].index] = (sid < 0) & ~np.isnat(probe["effective_date"].to_numpy("datetime64[ns]"))
+    if not (unknown.any() or away.any()):
+        return _nothing(history)
+    issues = _concat_issues([
+        _issues(file, table, history.index[unknown], "manager_id", "history_unknown_manager", manager[unknown], "flagged"),
+        _issues(file, table, history.index[away], "manager_id", "history_manager_not_employed", manager[away], "flagged"),
+    ]).sort_values("row", kind="stable", ignore_index=True)
+    return StepResult(history, issues, _empty_quarantine(history))
+
+
+def _in_spell_order(history: pd.DataFrame) -> pd.DataFrame:
+    return history.sort_values(["employee_id", "spell", "effective_date"], kind="stable")
+
+
+def flag_level_changes_without_reason(history: pd.DataFrame, *, employees: pd.DataFrame | None = None,
+                                      file: str = "", table: str = "") -> StepResult:
+    """Flag (keep) job_history rows whose ``job_level`` differs from the spell's previous row and give no reason.
+
+    A level change is a promotion or a demotion (or a regrading); without a
+    ``reason`` a promotion analysis cannot tell which. The row is kept. With
+    ``employees``, the first row of a spell whose history starts after the
+    hire is compared with the level at hire (the employees table's).
+
+    Parameters
+    ----------
+    history : DataFrame
+        job_history with ``spell``, parsed ``effective_date``, ``job_level``, ``reason``.
+    employees : DataFrame, optional
+        Clean employees (the level at hire).
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``history_level_change_without_reason`` issue (``flagged``,
+        column ``job_level``, value ``"<previous> -> <new>"``) per row.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> rows = pd.DataFrame({"employee_id": ["E1"] * 3, "spell": [1, 1, 1],
+    ...                      "effective_date": pd.to_datetime(["2021-01-01", "2022-01-01", "2023-01-01"]),
+    ...                      "job_level": pd.array([1, 2, 3], dtype="Int64"),
+    ...                      "reason": ["hire", "promotion", None]}, index=[2, 3, 4])
+    >>> ar.clean.flag_level_changes_without_reason(rows).issues[["row", "value"]].values.tolist()
+    [[4, '2 -> 3']]
+    >>> spells = pd.DataFrame({"employee_id": ["E1"], "hire_date": pd.to_datetime(["2020-06-01"]),
+    ...                        "job_level": pd.array([2], dtype="Int64")})
+    >>> res = ar.clean.flag_level_changes_without_reason(rows.assign(reason=[None, "promotion", None]),
+    ...                                              employees=spells)
+    >>> res.issues[["row", "value"]].values.tolist()
+    [[2, '2 -> 1'], [4, '2 -> 3']]
+    """
+    if not {"employee_id", "spell", "effective_date", "job_level", "reason"} <= set(history.columns):
+        return _nothing(history)
+    ordered = _in_spell_order(history)
+    same = (ordered["employee_id"].eq(ordered["employee_id"].shift())
+            & ordered["spell"].eq(ordered["spell"].shift())).to_numpy()
+    level = ordered["job_level"].astype("float64")
+    previous = level.shift().where(same)
+    if employees is not None and "job_level" in employees:
+        spells = _numbered(employees)
+        pos = pd.MultiIndex.from_frame(spells[["employee_id", "spell"]]).get_indexer(
+            pd.MultiIndex.from_frame(ordered[["employee_id", "spell"]].astype({"spell": "int64"})))
+        hire = spells["hire_date"].to_numpy("datetime64[ns]")[np.maximum(pos, 0)]
+        at_hire = pd.Series(spells["job_level"].astype("float64").to_numpy()[np.maximum(pos, 0)], index=ordered.index)
+        later = ~same & (pos >= 0) & (ordered["effective_date"].to_numpy("datetime64[ns]") > hire)
+        previous = previous.where(~later, at_hire)
+    changed = (level.notna() & previous.notna() & (level != previous)).to_numpy() & ordered["reason"].isna().to_numpy()
+    if not changed.any():
+        return _nothing(history)
+    rows = ordered.index[changed]
+    values = [f"{_text(p)} -> {_text(n)}" for p, n in zip(previous[changed], level[changed])]
+    issues = _issues(file, table, rows, "job_level", "history_level_change_without_reason", values, "flagged")
+    return StepResult(history, issues.sort_values("row", kind="stable", ignore_index=True), _empty_quarantine(history))
+
+
+#: Columns of a job_history row on the hire date compared with the employees table.
+_AT_HIRE = ("manager_id", "department", "job_level", "location")
+
+
+def flag_history_disagreeing_at_hire(history: pd.DataFrame, *, employees: pd.DataFrame, columns=_AT_HIRE,
+                                     file: str = "", table: str = "") -> StepResult:
+    """Flag (keep) job_history rows on a hire date whose values differ from the employees table.
+
+    The static columns of ``employees`` are the values at hire; a history
+    row effective on the hire date should say the same. Each differing
+    column (both values present) is one finding; the row is kept.
+
+    Parameters
+    ----------
+    history : DataFrame
+        job_history with ``spell`` and parsed ``effective_date``.
+    employees : DataFrame
+        Clean employees.
+    columns : sequence of str
+        Columns compared (absent ones skipped); manager, department, level and
+        location by default, plus the covariates both tables hold.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``history_disagrees_at_hire`` issue (``flagged``, the column,
+        value ``"<history> (employees: <value>)"``) per differing cell.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1"], "hire_date": pd.to_datetime(["2021-01-04"]),
+    ...                        "department": ["Sales"]})
+    >>> rows = pd.DataFrame({"employee_id": ["E1"], "spell": [1], "effective_date": pd.to_datetime(["2021-01-04"]),
+    ...                      "department": ["Finance"]}, index=[2])
+    >>> ar.clean.flag_history_disagreeing_at_hire(rows, employees=spells).issues["value"].tolist()
+    ['Finance (employees: Sales)']
+    """
+    compared = [c for c in columns if c in history and c in employees]
+    if not compared or not {"employee_id", "spell", "effective_date"} <= set(history.columns):
+        return _nothing(history)
+    spells = _numbered(employees)
+    pos = pd.MultiIndex.from_frame(spells[["employee_id", "spell"]]).get_indexer(
+        pd.MultiIndex.from_frame(history[["employee_id", "spell"]].astype({"spell": "int64"})))
+    found = pos >= 0
+    at_hire = found & (history["effective_date"].to_numpy("datetime64[ns]")
+                       == spells["hire_date"].to_numpy("datetime64[ns]")[np.maximum(pos, 0)])
+    parts = []
+    for c in compared:
+        mine = history[c]
+        theirs = spells[c].iloc[np.maximum(pos, 0)].set_axis(history.index)
+        both = at_hire & mine.notna().to_numpy() & theirs.notna().to_numpy()
+        differ = np.zeros(len(history), bool)
+        differ[both] = [_text(a) != _text(b) for a, b in zip(mine[both], theirs[both])]
+        if differ.any():
+            values = [f"{_text(a)} (employees: {_text(b)})" for a, b in zip(mine[differ], theirs[differ])]
+            parts.append(_issues(file, table, history.index[differ], c, "history_disagrees_at_hire", values, "flagged"))
+    issues = _concat_issues(parts)
+    if not len(issues):
+        return _nothing(history)
+    return StepResult(history, issues.sort_values("row", kind="stable", ignore_index=True), _empty_quarantine(history))
+
+
+#: Columns of the clean job_history table, in order (covariates and other columns follow).
+CLEAN_HISTORY_COLUMNS = ["employee_id", "spell", "effective_date", "manager_id", "department", "job_level", "location", "reason"]
+
+
+def complete_history(history: pd.DataFrame, employees: pd.DataFrame, *, covariates=()) -> tuple[pd.DataFrame, int]:
+    """Give every employment spell a job_history row on its hire date, and sort the table.
+
+    A spell whose history starts after the hire (or that has no history) gets
+    a row made from its ``employees`` row (the values at hire), reason
+    ``hire``. The added rows have negative row numbers (-1, -2, ...: no
+    source row); ``CleanStudy.counts`` reports them as ``rows_added``. With
+    this, each row holds from its date until the next row or the spell's end,
+    from the first day of every spell.
+
+    Parameters
+    ----------
+    history : DataFrame
+        Clean job_history with ``spell``.
+    employees : DataFrame
+        Clean employees.
+    covariates : sequence of str
+        Covariate columns; taken from employees where it has them.
+
+    Returns
+    -------
+    history : DataFrame
+        ``employee_id, spell, effective_date, manager_id, department,
+        job_level, location, reason``, the covariates, then any other
+        column, sorted by employee, spell and date.
+    added : int
+        The number of rows made from employees.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> spells = pd.DataFrame({"employee_id": ["E1", "E2"], "hire_date": pd.to_datetime(["2021-01-04", "2022-02-01"]),
+    ...                        "termination_date": pd.NaT, "manager_id": ["M1", "M2"]})
+    >>> rows = pd.DataFrame({"employee_id": ["E1"], "spell": [1], "effective_date": pd.to_datetime(["2021-06-01"]),
+    ...                      "manager_id": ["M3"]}, index=[2])
+    >>> done, added = ar.clean.complete_history(rows, spells)
+    >>> added, done.index.tolist(), done["manager_id"].tolist()
+    (2, [-1, 2, -2], ['M1', 'M3', 'M2'])
+    """
+    spells = _numbered(employees)
+    key = pd.MultiIndex.from_frame(pd.DataFrame({
+        "employee_id": history["employee_id"].to_numpy(dtype=object),
+        "spell": history["spell"].to_numpy(dtype="int64"),
+        "date": history["effective_date"].to_numpy("datetime64[ns]")}))
+    wanted = pd.MultiIndex.from_frame(pd.DataFrame({
+        "employee_id": spells["employee_id"].to_numpy(dtype=object),
+        "spell": spells["spell"].to_numpy(dtype="int64"),
+        "date": spells["hire_date"].to_numpy("datetime64[ns]")}))
+    missing = spells[~wanted.isin(key)]
+    columns = CLEAN_HISTORY_COLUMNS + [c for c in covariates if c in history] + [
+        c for c in history.columns if c not in CLEAN_HISTORY_COLUMNS and c not in covariates]
+    made = {}
+    for c in columns:
+        if c == "effective_date":
+            made[c] = missing["hire_date"].to_numpy("datetime64[ns]")
+        elif c == "reason":
+            made[c] = np.full(len(missing), "hire", dtype=object)
+        elif c in missing and c in history:
+            made[c] = missing[c].astype(history[c].dtype).to_numpy() if c != "spell" else missing[c].to_numpy("int64")
+        elif c in history:
+            made[c] = pd.Series(pd.NA if history[c].dtype != object else np.nan, index=range(len(missing)),
+                                dtype=history[c].dtype).array
+    added = pd.DataFrame(made, index=pd.Index(-np.arange(1, len(missing) + 1), dtype=history.index.dtype))
+    frame = history[[c for c in columns if c in history]]
+    if len(added):
+        frame = pd.concat([frame, added[frame.columns].astype(frame.dtypes.to_dict())])
+    frame = frame.sort_values(["employee_id", "spell", "effective_date"], kind="stable")
+    frame.index.name = history.index.name
+    return frame, len(added)
+
+
 _CHECK_RULES = {"not_nullable": "missing_required"}
 
 
@@ -1816,12 +2262,13 @@ def clean_table(
     """
     file = file or table
     earliest, latest = date_bounds(config)
-    text = _columns_of(table, "str")
+    covariates = config.covariates if table in COVARIATE_TABLES else {}
+    text = _columns_of(table, "str") + [name for name, kind in covariates.items() if kind == "category"]
     dates = _columns_of(table, "datetime64[ns]")
     c = Cleaning(data, file=file, table=table)
     c = c.pipe(as_text, columns=text).pipe(strip_text, columns=[col for col, *_ in COLUMNS[table]] + (
         [i for s in config.scales.values() for i in s.items] if table == "surveys" else []
-    ))
+    ) + list(covariates))
     if table == "employees":
         c = c.pipe(
             normalise_category, column="termination_type", mapping=config.termination_map,
@@ -1832,11 +2279,17 @@ def clean_table(
         c = c.pipe(normalise_category, column="status", snake=True, allowed=("completed", "in_progress", "withdrawn"))
     elif table == "feedback":
         c = c.pipe(normalise_category, column="kind", snake=True)
+    elif table == "job_history":
+        c = c.pipe(normalise_category, column="reason", mapping=config.reason_map, allowed=HISTORY_REASONS, snake=True)
     c = c.pipe(parse_dates, columns=dates, formats=config.date_formats)
     for (t, col) in RANGES:
         if t == table:
             low, high, whole, rule = range_for(t, col, config)
             c = c.pipe(parse_numbers, columns=[col], low=low, high=high, whole=whole, rule=rule)
+    if any(kind == "numeric" for kind in covariates.values()):
+        c = c.pipe(parse_numbers, columns=[name for name, kind in covariates.items() if kind == "numeric"])
+    if any(kind == "boolean" for kind in covariates.values()):
+        c = c.pipe(parse_booleans, columns=[name for name, kind in covariates.items() if kind == "boolean"])
     if table == "surveys":
         c = c.pipe(clean_survey_answers, scales=config.scales)
     c = c.pipe(require_fields, columns=REQUIRED_COLUMNS[table])
@@ -1853,13 +2306,15 @@ def clean_table(
         c = c.pipe(quarantine_conflicting_duplicates, key=KEYS[table])
     if table == "employees":
         c = c.pipe(quarantine_overlapping_spells)
-    if table in ("reviews", "surveys", "programs", "feedback"):
+    if table in ("reviews", "surveys", "programs", "feedback", "job_history"):
         known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
         c = c.pipe(
             quarantine_unknown_references, column="employee_id", known=known, rule="unknown_employee", set_aside=set_aside
         )
     if table == "surveys" and employees is not None:
         c = c.pipe(quarantine_surveys_outside_spell, employees=employees)
+    if table == "job_history" and employees is not None:
+        c = c.pipe(assign_history_spells, employees=employees).pipe(quarantine_same_day_conflicts)
     if table == "surveys":
         c = c.pipe(reverse_code, scales=config.scales)
     optional = {col: d for col, d, req, _ in COLUMNS[table] if not req}
@@ -1880,6 +2335,10 @@ def clean_table(
     elif table == "feedback":
         known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
         c = c.pipe(flag_unknown_references, column="giver_id", known=known, rule="unknown_giver")
+    elif table == "job_history" and employees is not None:
+        c = c.pipe(cut_self_managed).pipe(flag_history_managers, employees=employees)
+        c = c.pipe(flag_level_changes_without_reason, employees=employees)
+        c = c.pipe(flag_history_disagreeing_at_hire, employees=employees, columns=_AT_HIRE + tuple(covariates))
     return c
 
 
@@ -1891,6 +2350,13 @@ def _progress(progress):
     from rich.progress import Progress  # deferred: rich is only needed when a progress bar is shown
 
     return Progress(transient=True)
+
+
+def _as_read(raw: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows as read; a source column named ``reason`` or ``rule`` (job_history has a ``reason``)
+    is kept as ``<name>_in_source``, as the quarantine's own ``reason`` and ``rule`` say why the row is there."""
+    clash = {c: f"{c}_in_source" for c in ("reason", "rule") if c in raw.columns}
+    return raw.rename(columns=clash) if clash else raw
 
 
 def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None):
@@ -1932,15 +2398,20 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
                 set_aside = pd.Index(raw_ids.dropna().unique()).difference(employees["employee_id"].dropna())
             tables[table] = done.data
             q = done.quarantine
-            quarantines[table] = raw.loc[q.index].assign(reason=q["reason"], rule=q["rule"])
+            quarantines[table] = _as_read(raw.loc[q.index]).assign(reason=q["reason"], rule=q["rule"])
             issues.append(done.issues)
-            counts.append((table, len(raw), len(done.data), len(q)))
+            counts.append((table, len(raw), len(done.data), len(q), 0))
+            if table == "job_history" and employees is not None and "spell" in done.data:
+                tables[table], added = complete_history(done.data, employees, covariates=list(config.covariates))
+                counts[-1] = (*counts[-1][:4], added)
             if bar is not None:
                 bar.advance(task)
     finally:
         if bar is not None:
             bar.stop()
-    counts = pd.DataFrame(counts, columns=["table", "rows_in", "rows_out", "rows_quarantined"])
+    counts = pd.DataFrame(counts, columns=["table", "rows_in", "rows_out", "rows_quarantined", "rows_added"])
+    if "job_history" not in study.tables:  # only job_history adds rows; other studies keep their four columns
+        counts = counts.drop(columns="rows_added")
     if config.pseudonymise:
         # Clean tables carry keyed-hash ids; the report and quarantine keep the source ids,
         # because they exist to fix the source files (they are never shown to leadership).
@@ -2030,7 +2501,21 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
       and of every goal-parent loop (``goal_cycle``: the smallest
       ``goal_id``). Every other row on a loop is reported as ``flagged``.
     - The quarantine holds each row as it was read (raw values), plus
-      ``reason`` and ``rule``.
+      ``reason`` and ``rule``; a source column of that name (job_history's
+      ``reason``) is kept as ``reason_in_source``.
+    - job_history rows are given their employment spell; rows before the
+      first hire or after the spell's termination, and rows of one employee
+      and day that disagree, are quarantined (``history_before_hire``,
+      ``history_after_termination``, ``history_same_day_conflict``); unknown
+      managers, managers not employed on the date, level changes without a
+      reason and rows on the hire date that differ from employees are
+      flagged. Every spell then gets a row on its hire date, made from
+      employees when the export has none (negative row numbers; counted in
+      ``counts`` as ``rows_added``, a column present when the study has
+      job_history), so rows in = rows out + rows quarantined still holds,
+      and the clean table has rows out + rows added rows.
+    - study.yaml ``covariates`` are read as their type in employees and
+      job_history (``not_a_number``, ``not_a_boolean``: set to missing).
     - With ``pseudonymise: true`` the ids of the clean tables are replaced by a
       keyed hash (:func:`pseudonymise_tables`); the report and the quarantine
       keep the source ids, as they exist to fix the source files.

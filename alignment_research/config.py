@@ -24,6 +24,8 @@ __all__ = [
     "config_from_dict",
     "NA_VALUES",
     "FILE_SUFFIXES",
+    "HISTORY_REASONS",
+    "COVARIATE_TYPES",
     "mask_password",
     "Analysis",
     "RetentionAnalysis",
@@ -31,8 +33,9 @@ __all__ = [
     "ProgrammeAnalysis",
 ]
 
-#: The six canonical tables of a study, in the order they are processed.
-TABLES = ("employees", "goals", "reviews", "surveys", "programs", "feedback")
+#: The canonical tables of a study, in the order they are processed (``job_history`` is optional, as
+#: every table but ``employees`` is; it comes last because it refers to employees only).
+TABLES = ("employees", "goals", "reviews", "surveys", "programs", "feedback", "job_history")
 #: Tables a study must have.
 REQUIRED_TABLES = ("employees",)
 #: File kinds a table may come in, in the order they are looked for.
@@ -62,6 +65,35 @@ DEFAULT_TERMINATION_MAP = {
     "death": "other",
     "end of contract": "other",
 }
+
+#: The canonical ``reason`` of a ``job_history`` row.
+HISTORY_REASONS = ("hire", "promotion", "demotion", "transfer", "manager_change", "reorganisation", "other")
+
+#: Reasons of history changes as written in HRIS exports (lower case; spaces and hyphens read as ``_``),
+#: mapped to the canonical seven. The canonical words always map to themselves.
+DEFAULT_REASON_MAP = {
+    "new_hire": "hire",
+    "rehire": "hire",
+    "hired": "hire",
+    "promoted": "promotion",
+    "demoted": "demotion",
+    "lateral_move": "transfer",
+    "lateral_transfer": "transfer",
+    "move": "transfer",
+    "relocation": "transfer",
+    "new_manager": "manager_change",
+    "change_of_manager": "manager_change",
+    "manager_changed": "manager_change",
+    "reorg": "reorganisation",
+    "reorganization": "reorganisation",
+    "restructure": "reorganisation",
+    "restructuring": "reorganisation",
+    "data_change": "other",
+    "correction": "other",
+}
+
+#: The types a study.yaml ``covariates`` entry may declare.
+COVARIATE_TYPES = ("numeric", "category", "boolean")
 
 
 class _Strict(BaseModel):
@@ -233,13 +265,6 @@ class ProgrammeAnalysis(_Strict):
     ratio: int = Field(3, ge=1)
     caliper: float = Field(0.2, gt=0)
 
-    @model_validator(mode="after")
-    def _ipw_for_retention(self):
-        if self.design == "ipw" and "engagement" in self.outcomes:
-            raise ValueError("design 'ipw' is available for the retention outcome only; use design: matched, "
-                             "or outcomes: [retention]")
-        return self
-
 
 class Analysis(_Strict):
     """The study's primary analysis (``analysis:`` in study.yaml).
@@ -314,6 +339,18 @@ class StudyConfig(_Strict):
         :data:`NA_VALUES`; quote entries in YAML (``["-", "?"]``).
     termination_map : dict of str to str
         Lower-case termination text to ``voluntary``, ``involuntary`` or ``other``.
+    reason_map : dict of str to str
+        Vendor text of a ``job_history`` ``reason`` (compared in lower case, with
+        spaces and hyphens read as ``_``) to one of ``hire``, ``promotion``,
+        ``demotion``, ``transfer``, ``manager_change``, ``reorganisation``,
+        ``other``; entries are added to the defaults (``reorg`` ->
+        ``reorganisation``, ...), and the canonical words map to themselves.
+    covariates : dict of str to str
+        Extra columns of ``employees`` and/or ``job_history`` to carry into the
+        analysis tables, each with its type: ``numeric``, ``category`` or
+        ``boolean`` (e.g. ``{pay_band: category, remote: boolean}``). A name
+        must not be a column of the contract; a name in neither table stops
+        cleaning (``missing_covariate``).
     date_formats : list of str
         ``strptime`` formats tried in order; Excel serial numbers are always accepted.
         Each must use only strptime directives and include the year
@@ -340,6 +377,8 @@ class StudyConfig(_Strict):
     termination_map: dict[str, Literal["voluntary", "involuntary", "other"]] = Field(
         default_factory=lambda: dict(DEFAULT_TERMINATION_MAP)
     )
+    reason_map: dict[str, Literal[HISTORY_REASONS]] = Field(default_factory=lambda: dict(DEFAULT_REASON_MAP))
+    covariates: dict[str, Literal[COVARIATE_TYPES]] = Field(default_factory=dict)
     date_formats: list[str] = Field(default_factory=lambda: ["%Y-%m-%d"])
     earliest_plausible_date: dt.date = dt.date(1950, 1, 1)
     pseudonymise: bool = False
@@ -404,6 +443,35 @@ class StudyConfig(_Strict):
             return {str(k).strip().lower(): v for k, v in value.items()}
         return value
 
+    @field_validator("reason_map", mode="before")
+    @classmethod
+    def _reason_keys(cls, value):
+        # the user's entries are added to the defaults, keyed as cleaning compares them
+        if isinstance(value, dict):
+            return {**DEFAULT_REASON_MAP, **{_snake(k): v for k, v in value.items()}}
+        return value
+
+    @field_validator("covariates", mode="before")
+    @classmethod
+    def _covariate_names(cls, value):
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for name, kind in value.items():
+            name = str(name).strip()
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"covariate name {name!r} is not a column name a formula can use; "
+                    "use letters, digits and _ (map the vendor's name with `column_maps`)"
+                )
+            if name in _CONTRACT_COLUMNS:
+                raise ValueError(
+                    f"{name!r} is a column of the data contract, used already; "
+                    "`covariates` names extra columns only (e.g. pay_band, remote)"
+                )
+            out[name] = str(kind).strip().lower() if isinstance(kind, str) else kind
+        return out
+
     @model_validator(mode="after")
     def _cycles_ordered(self):
         names = [c.name for c in self.cycles]
@@ -417,6 +485,19 @@ class StudyConfig(_Strict):
     def to_yaml_dict(self) -> dict:
         """Return a plain dict that round-trips through ``study.yaml``."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+#: Columns of the contract (and the analysis tables' keys) a covariate may not be named after.
+_CONTRACT_COLUMNS = frozenset({
+    "employee_id", "hire_date", "termination_date", "termination_type", "department", "job_level", "manager_id",
+    "location", "gender", "birth_year", "effective_date", "reason", "spell", "entry", "exit", "event",
+    "event_type", "start", "stop", "cycle", "survey_date", "wave",
+})
+
+
+def _snake(text) -> str:
+    """A category's text as cleaning compares it: lower case, words joined by ``_``."""
+    return "_".join(str(text).strip().lower().replace("-", " ").split())
 
 
 def _date_format_problem(fmt: str) -> str | None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .config import REQUIRED_TABLES, TABLES
-from .schema import COLUMNS, ITEM_PATTERN, REQUIRED_COLUMNS
+from .schema import COLUMNS, COVARIATE_TABLES, ITEM_PATTERN, REQUIRED_COLUMNS
 from .study import CleanStudy, Study
 
 __all__ = [
@@ -22,7 +22,8 @@ __all__ = [
 #: Columns of the table :func:`validate_study` returns.
 VALIDATION_COLUMNS = ["file", "table", "row", "column", "rule", "value", "action", "fatal"]
 #: Rules that break the contract: ``validate`` exits 1 and ``clean_study`` stops.
-FATAL_RULES = ("missing_table", "empty_table", "missing_column", "duplicate_column", "unreadable_column")
+FATAL_RULES = ("missing_table", "empty_table", "missing_column", "duplicate_column", "unreadable_column",
+               "missing_covariate")
 #: The ``action`` of a fatal problem: cleaning cannot start until it is fixed.
 STOP = "stop"
 #: A required column whose values are missing or unreadable in more than this share of rows
@@ -52,7 +53,9 @@ def structure_problems(study: Study) -> pd.DataFrame:
     DataFrame
         ``file, table, row, column, rule, value, action, fatal`` with rules
         ``missing_table``, ``empty_table`` (employees without rows),
-        ``duplicate_column`` and ``missing_column`` (fatal, action ``stop``),
+        ``duplicate_column``, ``missing_column`` and ``missing_covariate`` (a
+        study.yaml ``covariates`` name in neither employees nor job_history)
+        (fatal, action ``stop``),
         ``unknown_column`` (a column outside the contract, kept: action
         ``flagged``); ``row`` is missing.
 
@@ -81,12 +84,30 @@ def structure_problems(study: Study) -> pd.DataFrame:
             if column not in frame.columns:
                 rows.append([file, table, None, column, "missing_column", f"columns present: {', '.join(columns)}", True])
         canonical = {c for c, *_ in COLUMNS[table]}
+        if table in COVARIATE_TABLES:
+            canonical |= set(config.covariates)
         for column in columns:
             if column in canonical or (table == "surveys" and column in items):
                 continue
             hint = " (a survey item of a scale not declared in study.yaml)" if table == "surveys" and ITEM_PATTERN.match(column) else ""
             rows.append([file, table, None, column, "unknown_column", f"{column}{hint}", False])
+    rows += _missing_covariates(study)
     return _frame(rows)
+
+
+def _missing_covariates(study: Study) -> list:
+    """A fatal ``missing_covariate`` row per study.yaml covariate that no table holds (the employees file named)."""
+    present = [t for t in COVARIATE_TABLES if t in study.tables]
+    if "employees" not in present:
+        return []
+    held = {str(c) for t in present for c in study.tables[t].columns}
+    where = " or ".join(f"{study.source(t)}" for t in present)
+    return [
+        [study.source("employees"), "employees", None, name, "missing_covariate",
+         f"study.yaml `covariates` names {name} ({kind}); no such column in {where}", True]
+        for name, kind in study.config.covariates.items()
+        if name not in held
+    ]
 
 
 def unreadable_columns(report: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:

@@ -158,7 +158,7 @@ def _usable(formula: str, trials: pd.DataFrame) -> str:
 def _followup(matched: pd.DataFrame, rows: pd.DataFrame, *, window_day: str = "day") -> pd.DataFrame:
     """The outcome rows of each matched employee after its trial date, controls censored at their own start."""
     m = matched.dropna(subset=["matched_set"])
-    m = m[["matched_set", "trial", "employee_id", "spell", "treated", "enrol_day", window_day]]
+    m = m[["matched_set", "trial", "employee_id", "spell", "treated", "enrol_day", "weight", window_day]]
     m = m.assign(employee_id=m["employee_id"].astype("string"),
                  censor=np.where((m["treated"] == 0) & (m["enrol_day"] > m[window_day]), m["enrol_day"],
                                  np.iinfo(np.int64).max))
@@ -227,8 +227,11 @@ def estimate_development_effect(
     -----
     The adjusted row is ``coxph(Surv(start, stop, event) ~ treated, cluster =
     employee_id)`` on the matched employees' rows after each trial date
-    (tenure scale, left-truncated at the trial date), pooled and unweighted as
-    for the manager programme; controls are censored at their own start. The
+    (tenure scale, left-truncated at the trial date), weighted by the matching
+    weights (1 for a starter, 1 / controls for each of its controls, as for the
+    manager programme); controls are censored at their own start.
+    For promotion only the time below the top job level counts (nobody above
+    can be promoted). The
     naive row compares everyone who ever started the programme in the spell
     with everyone else over the whole spell, which counts the time before the
     start as treated (immortal time) and mixes in who chooses to enrol.
@@ -248,6 +251,9 @@ def estimate_development_effect(
     if outcome == "promotion" and rows.empty:
         raise ModelError("Promotion needs the study's job history (a `job_history` table); it has none, so the "
                          "careers table is empty.")
+    if outcome == "promotion" and "job_level" in rows:  # nobody at the top level can be promoted
+        level = pd.to_numeric(rows["job_level"], errors="coerce")
+        rows = rows[(level < level.max()).fillna(True).to_numpy(bool)]
     caveats: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticalWarning)
@@ -256,12 +262,12 @@ def estimate_development_effect(
         matched = match_trials(propensity.trials, ratio=ratio, caliper=caliper, unit="employee_id")
         covariates = [c for c in ("rating", "job_level", "tenure_years", "engagement", "manager_program",
                                   "alignment_cascade") if matched[c].nunique() > 1]
-        balance = balance_table(matched[matched["weight"] > 0], "treated", covariates, weights="weight")
+        balance = balance_table(matched, "treated", covariates, weights="weight")  # before: every trial row
         follow = _followup(matched, rows)
         if follow["event"].sum() == 0:
             raise ModelError(f"No {outcome} among the matched employees after their trial dates; cannot estimate.")
         adjusted = fit_cox(follow, "treated", start="start", stop="stop", event="event", cluster="employee_id",
-                           alpha=alpha)
+                           weights="weight", alpha=alpha)
         ever = _ever_started(rows, f"program_{program}")
         naive = fit_cox(ever, "ever", start="start", stop="stop", event="event", cluster="employee_id", alpha=alpha)
     caveats += [str(w.message) for w in caught if issubclass(w.category, StatisticalWarning)]

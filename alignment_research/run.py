@@ -463,7 +463,7 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         _warn_if_tracked(out_dir)
     terminal = sys.stderr.isatty()
     show = progress if progress is not None else terminal
-    stages = _Stages(total=5 + len(chosen), show=show, lines=progress is None and not terminal)
+    stages = _Stages(total=6 + len(chosen), show=show, lines=progress is None and not terminal)
     if cache_dir is None:
         cache_dir = default_cache_dir(study_dir)
     cache_dir = Path(cache_dir) if cache_dir is not False else None
@@ -474,8 +474,10 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
                                       cache_dir=cache_dir, workers=workers)
             with stages.stage("exports"):
                 exports = _write_exports(staging, reports)
+            with stages.stage("dashboard"):
+                dashboard = _write_dashboard(staging, cleaned)
             with stages.stage("index"):
-                _write_index(staging, study_dir, cleaned, reports, __version__, exports=exports)
+                _write_index(staging, study_dir, cleaned, reports, __version__, exports=exports, dashboard=dashboard)
             with stages.stage("privacy scan"):
                 _check_outputs(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
             _publish(staging, out_dir, stale=[f"{nb.stem}.html" for nb, r in zip(chosen, reports.itertuples())
@@ -641,6 +643,18 @@ def _write_exports(staging: Path, reports: pd.DataFrame) -> dict:
     return exports
 
 
+#: The performance dashboard's file name in the reports folder.
+DASHBOARD_NAME = "dashboard.html"
+
+
+def _write_dashboard(staging: Path, cleaned) -> str:
+    """Write the performance dashboard into ``staging`` (it passes the same privacy scan as the pages)."""
+    from .dashboard import write_dashboard  # deferred: the dashboard draws with matplotlib; notebook workers import run without it
+
+    write_dashboard(cleaned, staging / DASHBOARD_NAME, footer=_page_footer(cleaned.config))
+    return DASHBOARD_NAME
+
+
 def _downloads_html(exports: dict | None) -> str:
     if not exports:
         return ""
@@ -657,7 +671,7 @@ def _downloads_html(exports: dict | None) -> str:
 
 
 def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame, version: str, *,
-                 exports: dict | None = None) -> Path:
+                 exports: dict | None = None, dashboard: str | None = None) -> Path:
     config = cleaned.config
     esc = _html.escape
     counts = cleaned.counts.copy()
@@ -670,6 +684,11 @@ def _write_index(out_dir: Path, study_dir: Path, cleaned, reports: pd.DataFrame,
         for r in reports.itertuples()
     )
     cycles = ", ".join(c.name for c in config.cycles) or "none configured"
+    dashboard_html = (
+        f'<h2>Dashboard</h2>\n<p><a href="{esc(dashboard)}">Performance dashboard</a>: alignment, engagement, feedback and '
+        f'12-month retention for every department and manager team of at least {config.min_group_size} people, '
+        "with funnel plots against the organisation's average.</p>\n" if dashboard else ""
+    )
     outside = outside_sources(config, study_dir)
     outside_html = (
         "<h2>Sources read from outside the study folder</h2>\n<ul>\n"
@@ -694,7 +713,7 @@ leadership development, stay longer and stay more engaged, and by how much?</p>
 <ul>
 {links}
 </ul>
-{_downloads_html(exports)}<h2>Study</h2>
+{dashboard_html}{_downloads_html(exports)}<h2>Study</h2>
 <dl>
 <dt>Study</dt><dd>{esc(config.name)} (folder <code>{esc(study_dir.name)}</code>)</dd>
 <dt>Observation window</dt><dd>{config.window.start:%Y-%m-%d} to {config.window.end:%Y-%m-%d}</dd>

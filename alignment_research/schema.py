@@ -9,13 +9,17 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .config import TABLES, StudyConfig, config_from_dict
+from .config import HISTORY_REASONS, TABLES, StudyConfig, config_from_dict
 
 __all__ = [
     "RULES",
     "HINTS",
     "COLUMNS",
     "REQUIRED_COLUMNS",
+    "HISTORY_RULES",
+    "COVARIATE_DTYPES",
+    "COVARIATE_TABLES",
+    "DERIVED_COLUMNS",
     "ITEM_PATTERN",
     "YEARS_AFTER_WINDOW",
     "table_schema",
@@ -51,6 +55,7 @@ RULES: dict[str, str] = {
     "missing_column": "a required column is missing; map the vendor's name onto it with study.yaml `column_maps`",
     "duplicate_column": "two columns have the same name after applying `column_maps`",
     "unreadable_column": "too many values of a required column are unreadable or missing; check study.yaml `date_formats` and `column_maps`",
+    "missing_covariate": "study.yaml `covariates` names a column that neither employees nor job_history has",
     "unknown_column": "column is not part of the data contract; kept unchanged",
     # fixed in place
     "untrimmed_text": "leading or trailing white space removed (a blank cell becomes missing)",
@@ -63,6 +68,7 @@ RULES: dict[str, str] = {
     "unknown_category": "value is not one of the allowed categories; set to missing",
     "unparseable_date": "date not readable in any of study.yaml `date_formats` nor as an Excel serial number; set to missing",
     "not_a_number": "value is not a number; set to missing",
+    "not_a_boolean": "value of a boolean covariate is not yes/no, true/false, y/n or 1/0; set to missing",
     "out_of_range_job_level": "job_level is not a whole number in 1..5; set to missing",
     "implausible_birth_year": "birth_year is not a plausible year of birth; set to missing",
     "out_of_range_rating": "rating is not a whole number in 1..5; set to missing",
@@ -86,12 +92,19 @@ RULES: dict[str, str] = {
     "hire_in_future": "hire_date is after today's date: the spell has not started (a planned hire or a typo)",
     "survey_before_hire": "survey response dated before the respondent was hired",
     "survey_after_termination": "survey response dated after the respondent's termination_date (of that spell)",
+    "history_before_hire": "job_history row dated before the employee's hire (in no employment spell): quarantined",
+    "history_after_termination": "job_history row dated after the termination_date of the employee's spell: quarantined",
+    "history_same_day_conflict": "several job_history rows of one employee on the same effective_date disagree; none can be trusted: quarantined",
     # flagged (kept)
     "unknown_manager": "manager_id is not an employee_id in the clean employees table",
     "unknown_owner": "goal owner_id is not an employee_id in the clean employees table",
     "unknown_giver": "feedback giver_id is not an employee_id in the clean employees table",
     "unknown_parent_goal": "parent_goal_id is not a goal_id in the clean goals table",
     "hire_after_window": "hire_date is after the observation window's end: kept, but the spell has no time at risk in the window",
+    "history_unknown_manager": "job_history manager_id is not an employee_id in the clean employees table: kept (flagged)",
+    "history_manager_not_employed": "job_history manager_id names an employee with no employment spell on the row's effective_date: kept (flagged)",
+    "history_level_change_without_reason": "job_level changes from the spell's previous job_history row but the row has no reason: kept (flagged)",
+    "history_disagrees_at_hire": "the job_history row on the hire date differs from the employees table in this column: kept (flagged); employees holds the values at hire",
     # schema safety net (column-level dtype failure = a bug in cleaning)
     "wrong_type": "column does not have the contract's type after cleaning",
 }
@@ -113,7 +126,7 @@ HINTS: dict[str, str] = {
     "unparseable_date": "add the format the export uses to study.yaml `date_formats` (strptime codes, e.g. '%d.%m.%Y'); impossible dates must be fixed in the source",
     "ambiguous_date": "list only the date format the export really uses in study.yaml `date_formats`: with both day-first and month-first formats, 02/01/2021 is read with the first one listed",
     "not_a_number": "text in a numeric column ('n/a', '-', a unit, a decimal comma): blank it in the export or declare the marker in study.yaml `na_values`",
-    "unknown_category": "add the vendor's word to study.yaml `termination_map` (termination_type), or use the allowed values",
+    "unknown_category": "add the vendor's word to study.yaml `termination_map` (termination_type) or `reason_map` (job_history reason), or use the allowed values",
     "out_of_range_job_level": "job_level must be 1..5; recode the HRIS grades onto 1..5 before exporting",
     "implausible_birth_year": "a placeholder year (e.g. 1900) or an age instead of a year; blank or fix it",
     "out_of_range_rating": "ratings must be whole numbers 1..5; recode other rating scales before exporting",
@@ -141,7 +154,28 @@ HINTS: dict[str, str] = {
     "unknown_owner": "the goal owner is not in the employees export; export every employee of the period, leavers too",
     "unknown_giver": "the feedback giver is not in the employees export (often someone outside the population); harmless unless common",
     "unknown_parent_goal": "the parent goal is not in the goals export (often an organisation goal); export every goal of the cycle",
+    "missing_covariate": "check the name in study.yaml `covariates` against the file's header, or map the vendor's name onto it in `column_maps`",
+    "not_a_boolean": "write the covariate as yes/no, true/false, y/n or 1/0 (or declare the marker in `na_values`), or declare it `category`",
+    "history_before_hire": "a row from before the hire (an earlier employment, or a wrong date); check effective_date and hire_date",
+    "history_after_termination": "a row after the employee left (a late data correction, or a missing rehire in employees); check effective_date and termination_date",
+    "history_same_day_conflict": "keep one row per employee and effective_date in the export (the last change of the day)",
+    "history_unknown_manager": "the manager is not in the employees export; export them too if this is common",
+    "history_manager_not_employed": "the manager had left (or not yet joined) on that date: the HRIS still points at them; check the manager_id",
+    "history_level_change_without_reason": "add the reason (promotion, demotion, ...) in the export, or map the vendor's reason text in study.yaml `reason_map`",
+    "history_disagrees_at_hire": "employees should hold the values at hire; check which of the two tables is right",
 }
+
+#: The ``job_history`` rules, in the order cleaning applies them; the first three quarantine the row,
+#: the others only flag it (see :data:`RULES`).
+HISTORY_RULES = (
+    "history_before_hire",
+    "history_after_termination",
+    "history_same_day_conflict",
+    "history_unknown_manager",
+    "history_manager_not_employed",
+    "history_level_change_without_reason",
+    "history_disagrees_at_hire",
+)
 
 _STR, _DATE, _INT, _FLOAT = "str", "datetime64[ns]", "Int64", "float64"
 
@@ -190,7 +224,28 @@ COLUMNS: dict[str, list[tuple[str, str, bool, str]]] = {
         ("kind", _STR, True, "Kind of event, snake_case (check_in, 360_review, recognition, ...)."),
         ("giver_id", _STR, False, "employee_id of the giver."),
     ],
+    "job_history": [
+        ("employee_id", _STR, True, "Employee whose job changed."),
+        ("effective_date", _DATE, True, "First day the row holds; it holds until the next row of the spell or "
+                                        "the spell's end."),
+        ("manager_id", _STR, False, "employee_id of the manager from this date."),
+        ("department", _STR, False, "Department from this date."),
+        ("job_level", _INT, False, "Job level from this date, 1 (entry) to 5 (executive)."),
+        ("location", _STR, False, "Work location from this date."),
+        ("reason", _STR, False, "hire, promotion, demotion, transfer, manager_change, reorganisation or other "
+                                "(mapped by study.yaml `reason_map`)."),
+    ],
 }
+
+#: Tables a study.yaml ``covariates`` column may come from.
+COVARIATE_TABLES = ("employees", "job_history")
+#: Columns cleaning derives, listed in the data dictionary after a table's own: table -> (column, dtype, text).
+DERIVED_COLUMNS = {
+    "job_history": [("spell", "int64", "Employment spell of the row (numbered as in the analysis tables); each spell "
+                                        "has a row on its hire date, taken from employees when the export has none.")],
+}
+#: dtype of a covariate in the clean tables, by its study.yaml type.
+COVARIATE_DTYPES = {"numeric": "float64", "category": "str", "boolean": "boolean"}
 
 #: Required columns per table (the rest are optional).
 REQUIRED_COLUMNS: dict[str, list[str]] = {t: [c for c, _, req, _ in cols if req] for t, cols in COLUMNS.items()}
@@ -199,11 +254,13 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {t: [c for c, _, req, _ in cols if req]
 CATEGORIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("employees", "termination_type"): ("voluntary", "involuntary", "other"),
     ("programs", "status"): ("completed", "in_progress", "withdrawn"),
+    ("job_history", "reason"): HISTORY_REASONS,
 }
 
 #: Value ranges of numeric columns: (table, column) -> (low, high, whole numbers only, rule).
 RANGES: dict[tuple[str, str], tuple[float, float, bool, str]] = {
     ("employees", "job_level"): (1, 5, True, "out_of_range_job_level"),
+    ("job_history", "job_level"): (1, 5, True, "out_of_range_job_level"),
     ("employees", "birth_year"): (1900, np.inf, True, "implausible_birth_year"),  # upper bound set from the window
     ("goals", "weight"): (0, np.inf, False, "out_of_range_weight"),
     ("goals", "attainment"): (0, 10, False, "out_of_range_attainment"),
@@ -219,6 +276,7 @@ KEYS: dict[str, list[str]] = {
     "surveys": ["employee_id", "survey_date"],
     "programs": ["employee_id", "program", "start_date"],
     "feedback": [],
+    "job_history": [],  # same-day rows are judged per spell by cleaning (history_same_day_conflict)
 }
 
 _DEFAULT_CONFIG = None
@@ -304,9 +362,10 @@ def table_schema(table: str, config: StudyConfig | None = None) -> pa.DataFrameS
     Parameters
     ----------
     table : str
-        One of ``employees, goals, reviews, surveys, programs, feedback``.
+        One of ``employees, goals, reviews, surveys, programs, feedback, job_history``.
     config : StudyConfig, optional
-        Supplies cycle names, scale items and ranges, and the date window.
+        Supplies cycle names, scale items and ranges, the date window and the
+        ``covariates`` (columns of employees and job_history).
         Without it only the fixed columns are checked.
 
     Returns
@@ -325,6 +384,13 @@ def table_schema(table: str, config: StudyConfig | None = None) -> pa.DataFrameS
         raise ValueError(f"table must be one of {list(TABLES)}, but {table!r} was passed.")
     cfg = config if config is not None else _default_config()
     columns = {c: _column(table, c, d, r, text, cfg) for c, d, r, text in COLUMNS[table]}
+    if table in COVARIATE_TABLES:
+        for name, kind in cfg.covariates.items():
+            columns[name] = pa.Column(
+                object if kind == "category" else COVARIATE_DTYPES[kind], nullable=True, required=False, title=name,
+                description=f"Covariate ({kind}) declared in study.yaml `covariates`: "
+                + ("the value at hire." if table == "employees" else "the value from effective_date."),
+            )
     checks = []
     if table == "employees":
         checks.append(_row_check("termination_before_hire", "hire_date", "termination_date"))
@@ -389,6 +455,12 @@ _SURVIVAL = {
     "event": ("int64", "1 for an exit whose type counts as the event (study.yaml event_types), else 0."),
     "event_type": ("string", "voluntary, involuntary, other, or censored (still employed at the window end)."),
 }
+_COVARIATE_TEXT = ("A column named in study.yaml `covariates` (numeric -> float64, category -> text, "
+                   "boolean -> boolean), e.g. pay_band.")
+#: How a covariate reads in the analysis tables (``tables.attach_covariates``).
+_COVARIATE = ("float64, string or Int64", "A study.yaml `covariates` column: numeric as float64, category as "
+              "string, boolean as Int64 0/1; in person the value at entry, elsewhere the value in force "
+              "(for now the value at hire, from employees).")
 ANALYSIS_DICTIONARY = {
     "person": {
         **{k: _SHARED[k] for k in ("employee_id", "spell")},
@@ -410,6 +482,7 @@ ANALYSIS_DICTIONARY = {
         "alignment_cascade_first": ("float64", "First known cascade alignment of the spell."),
         "alignment_org_first": ("float64", "First known organisation alignment of the spell."),
         "alignment_cascade_entry": ("float64", "Cascade alignment known at the spell's entry."),
+        "<covariate>": _COVARIATE,
     },
     "intervals": {
         **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id")},
@@ -421,6 +494,7 @@ ANALYSIS_DICTIONARY = {
                                     "manager_rating", "rating", "program_<name>", "feedback_rate", "department",
                                     "job_level", "gender", "location", "manager_changes", "recent_manager_change",
                                     "months_since_manager_change")},
+        "<covariate>": _COVARIATE,
     },
     "survey_panel": {
         **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id", "department", "job_level", "gender")},
@@ -431,6 +505,7 @@ ANALYSIS_DICTIONARY = {
         **{k: _SHARED[k] for k in ("alignment_cascade", "alignment_org", "manager_program", "manager_rating",
                                     "rating", "program_<name>", "feedback_rate", "manager_changes",
                                     "recent_manager_change")},
+        "<covariate>": _COVARIATE,
     },
     "cycles": {
         **{k: _SHARED[k] for k in ("employee_id", "spell", "manager_id", "department", "job_level")},
@@ -443,6 +518,7 @@ ANALYSIS_DICTIONARY = {
         "manager_program": ("int64", "1 if the manager had started leadership development by the cycle start."),
         "left_next_cycle": ("Int64", "1 if the employee left voluntarily during the following cycle, 0 if not; "
                                      "missing when that cycle is not fully observed."),
+        "<covariate>": _COVARIATE,
     },
 }
 ANALYSIS_DICTIONARY["careers"] = {
@@ -531,6 +607,10 @@ def data_dictionary(config: StudyConfig | None = None) -> pd.DataFrame:
             rows.append((table, name, dtype, bool(col.required and not col.nullable), col.description))
         if table == "surveys" and config is None:
             rows.append((table, "<scale>_<n>", _FLOAT, False, "Survey item n of a scale declared in study.yaml."))
+        for name, dtype, text in DERIVED_COLUMNS.get(table, []):
+            rows.append((table, name, dtype, False, text))
+        if table in COVARIATE_TABLES and config is None:
+            rows.append((table, "<covariate>", "float64, str or boolean", False, _COVARIATE_TEXT))
     frame = pd.DataFrame(rows, columns=["table", "column", "dtype", "required", "description"])
     extra = [f for f in _EXTRA_DICTIONARY.values()]
     if extra:

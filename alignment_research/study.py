@@ -65,7 +65,9 @@ class CleanStudy:
     config : StudyConfig
         The study configuration.
     counts : DataFrame
-        Per table: ``table, rows_in, rows_out, rows_quarantined``.
+        Per table: ``table, rows_in, rows_out, rows_quarantined``, plus
+        ``rows_added`` when the study has job_history (hire rows made from
+        employees; the clean job_history has rows_out + rows_added rows).
     analysis : AnalysisTables
         The analysis tables (``person``, ``intervals``, ``survey_panel``,
         ``cycles``), built on first access.

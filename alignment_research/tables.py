@@ -38,6 +38,7 @@ __all__ = [
     "CAREER_COLUMNS",
     "alignment_measures",
     "alignment_correlations",
+    "attach_covariates",
 ]
 
 #: Programmes that always get a ``program_<name>`` column (others found in the data are added).
@@ -583,6 +584,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
         out[f"{col}_first"] = first[sid]
     out["alignment_cascade_entry"] = (ctx.value_at("alignment_cascade", sid, out["entry"].to_numpy())
                                       if "alignment_cascade" in ctx.timeline else np.nan)
+    out = attach_covariates(out, ctx.spells, sid, ctx.config.covariates)
     if ctx.employee_rank is not None:  # rows follow spell positions: already sorted
         return out.reset_index(drop=True)
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
@@ -673,6 +675,7 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
         out["location"] = _text_at(sp["location"], sid)
         out = _in_force(ctx, out, sid, start)
         out["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
+    out = attach_covariates(out, sp, sid, ctx.config.covariates)
     # cuts are sorted by spell position; spells are sorted by employee_id, spell
     return out.reset_index(drop=True), sid
 
@@ -863,6 +866,7 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
     names = [c for c in ctx.covariates if c not in scales]
     out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
     out = _in_force(ctx, out, sid, t)
+    out = attach_covariates(out, sp, sid, ctx.config.covariates)
     if ctx.employee_rank is not None:  # the same stable order from integer keys
         order = np.lexsort((out["survey_date"].to_numpy("datetime64[ns]").view("int64"), ctx.employee_rank[sid]))
         return out.iloc[order].reset_index(drop=True)
@@ -960,10 +964,68 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
     out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
+    out = attach_covariates(out, sp, sid, ctx.config.covariates)
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
         return out.reset_index(drop=True)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
     return out.iloc[order].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the researcher's own covariates
+
+
+def attach_covariates(table: pd.DataFrame, spells: pd.DataFrame, sid, covariates) -> pd.DataFrame:
+    """Add the study.yaml ``covariates`` to an analysis table, one value per spell (its value at hire).
+
+    Parameters
+    ----------
+    table : DataFrame
+        An analysis table with one row per element of ``sid``, in that order.
+    spells : DataFrame
+        The numbered spells (clean employees, one row per spell, by position).
+    sid : array of int
+        The spell position of each row of ``table``.
+    covariates : dict of str to str
+        study.yaml ``covariates``: name -> ``numeric``, ``category`` or ``boolean``.
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with one column per covariate at the end: numeric as
+        ``float64``, category as ``string``, boolean as ``Int64`` 0/1 (so a
+        formula reads it as a number). A covariate the employees table lacks
+        (it lives in job_history only) is all missing here. ``table`` is
+        returned unchanged when there are no covariates.
+
+    Notes
+    -----
+    For now every row of a spell carries the spell's value from employees,
+    the value at hire: in ``person`` that is the value at entry, and in
+    ``intervals``, ``survey_panel`` and ``cycles`` the value in force
+    wherever job_history records no change.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> spells = pd.DataFrame({"pay_band": ["B1", "B2"], "remote": pd.array([True, None], dtype="boolean")})
+    >>> out = attach_covariates(pd.DataFrame({"x": [1, 2, 3]}), spells, np.array([1, 0, 1]),
+    ...                         {"pay_band": "category", "remote": "boolean"})
+    >>> out["pay_band"].tolist(), out["remote"].tolist()
+    (['B2', 'B1', 'B2'], [<NA>, 1, <NA>])
+    """
+    if not covariates:
+        return table
+    sid = np.asarray(sid, dtype=np.int64)
+    out = table.copy(deep=False)
+    for name, kind in covariates.items():
+        column = spells[name] if name in spells else pd.Series(pd.NA, index=spells.index, dtype=object)
+        if kind == "numeric":
+            out[name] = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()[sid]
+        elif kind == "boolean":
+            out[name] = column.astype("boolean").astype("Int64").array.take(sid)
+        else:
+            out[name] = _text_at(column, sid)
+    return out
 
 
 # --------------------------------------------------------------------------- the bundle

@@ -24,7 +24,7 @@ from typing import Callable
 import yaml
 from hypothesis import strategies as st
 
-TABLES = ("employees", "goals", "reviews", "surveys", "programs", "feedback")
+TABLES = ("employees", "goals", "reviews", "surveys", "programs", "feedback", "job_history")
 SUFFIXES = (".csv", ".parquet", ".xlsx")
 
 #: Required columns per table (design.md, "The study folder"), written out here on purpose:
@@ -36,6 +36,7 @@ REQUIRED = {
     "surveys": ["employee_id", "survey_date"],
     "programs": ["employee_id", "program", "start_date"],
     "feedback": ["employee_id", "date", "kind"],
+    "job_history": ["employee_id", "effective_date"],
 }
 OPTIONAL = {
     "employees": ["termination_date", "termination_type", "department", "job_level", "manager_id", "location",
@@ -45,6 +46,7 @@ OPTIONAL = {
     "surveys": ["engagement_1", "alignment_3"],
     "programs": ["end_date", "status"],
     "feedback": ["giver_id"],
+    "job_history": ["manager_id", "department", "job_level", "location", "reason"],
 }
 ID_COLUMNS = {
     "employees": ["employee_id", "manager_id"],
@@ -53,6 +55,7 @@ ID_COLUMNS = {
     "surveys": ["employee_id"],
     "programs": ["employee_id"],
     "feedback": ["employee_id", "giver_id"],
+    "job_history": ["employee_id", "manager_id"],
 }
 PERSON_ID_COLUMNS = {"employee_id", "manager_id", "owner_id", "giver_id"}
 DATE_COLUMNS = {
@@ -60,12 +63,14 @@ DATE_COLUMNS = {
     "surveys": ["survey_date"],
     "programs": ["start_date", "end_date"],
     "feedback": ["date"],
+    "job_history": ["effective_date"],
 }
 NUMERIC_COLUMNS = {
     "employees": ["job_level", "birth_year"],
     "goals": ["weight", "attainment"],
     "reviews": ["rating", "target_attainment"],
     "surveys": ["engagement_1", "alignment_2"],
+    "job_history": ["job_level"],
 }
 #: Missing-value markers that are not pandas' defaults, with the white space exports add.
 NA_MARKERS = (" NA", "N/A ", "-", "none", "nil", "?")
@@ -346,13 +351,33 @@ def inject_na_markers(study: Path, *, table: str, column: str, picks: list[int],
                    expects)
 
 
+def _spells_overlap(tf: TableFile, a: int, b: int) -> bool:
+    """Whether the employment spells of rows a and b overlap in time (a manager loop needs both employed)."""
+    try:
+        hires = [dt.date.fromisoformat(tf.get(i, "hire_date").strip()) for i in (a, b)]
+        ends = [dt.date.fromisoformat(tf.get(i, "termination_date").strip()) if tf.get(i, "termination_date").strip()
+                else dt.date.max for i in (a, b)]
+    except ValueError:
+        return False
+    return hires[0] <= ends[1] and hires[1] <= ends[0]
+
+
 def _reference_cycle(study: Path, picks: list[int], *, op: str, table: str, key: str, ref: str,
-                     pair: str, own: str, same_cycle: bool = False) -> Applied:
-    """Rows A and B reference each other through ``ref``; row C references itself."""
+                     pair: str, own: str, same_cycle: bool = False, pair_ok=None) -> Applied:
+    """Rows A and B reference each other through ``ref``; row C references itself.
+
+    ``pair_ok(tf, a, b)``, when given, must hold for A and B: B is the next row after the drawn one that
+    passes (spells that never overlap in time do not manage each other, so they form no loop).
+    """
     tf = open_table(study, table)
     if tf is None or tf.col(ref) is None or tf.col(key) is None or len(tf.rows) < 3:
         return _skip(op, f"no {table} with {ref}")
     a, b, c = _rows_of(tf, picks + [1, 2, 3])[:3]
+    if pair_ok is not None and not pair_ok(tf, a, b):
+        fits = [i for i in list(range(b, len(tf.rows))) + list(range(b)) if i not in (a, c) and pair_ok(tf, a, i)]
+        if not fits:
+            return _skip(op, f"no {table} row pairs with row {_row_no(a)}")
+        b = fits[0]
     ka, kb, kc = (tf.get(i, key).strip() for i in (a, b, c))
     if not ka or not kb or not kc or len({ka, kb, kc}) < 3:
         return _skip(op, f"picked rows lack distinct {key}s")
@@ -379,7 +404,7 @@ OP_WHY = {
 def manager_cycle(study: Path, *, picks: list[int]) -> Applied:
     """A manages B and B manages A; C manages themself."""
     return _reference_cycle(study, picks, op="manager_cycle", table="employees", key="employee_id",
-                            ref="manager_id", pair="manage each other", own="manages self")
+                            ref="manager_id", pair="manage each other", own="manages self", pair_ok=_spells_overlap)
 
 
 def goal_parent_cycle(study: Path, *, picks: list[int]) -> Applied:
@@ -548,6 +573,110 @@ def header_only(study: Path, *, table: str) -> Applied:
     return Applied("header_only", f"{tf.path.name}: header only", expects)
 
 
+def write_job_history(study: Path) -> None:
+    """Give a study a job_history.csv made from its employees.csv, as an HRIS would export it.
+
+    Each spell gets its hire row (the values of employees, reason ``hire``); every third spell still
+    employed a year after hire is promoted then (level + 1, ``Promotion``), and every fifth of those
+    also gets a new manager (the manager of the next spell in the file, ``Manager Change``). Used
+    when the simulator writes no job_history, so every op can also reach this table.
+    """
+    emp = read_file(study / "employees.csv")
+    header = ["employee_id", "effective_date", "manager_id", "department", "job_level", "location", "reason"]
+    rows = []
+    for i in range(len(emp.rows)):
+        hire = emp.get(i, "hire_date").strip()
+        rows.append([emp.get(i, "employee_id"), hire, emp.get(i, "manager_id"), emp.get(i, "department"),
+                     emp.get(i, "job_level"), emp.get(i, "location"), "hire"])
+        try:
+            later = dt.date.fromisoformat(hire) + dt.timedelta(days=365)
+            level = int(emp.get(i, "job_level"))
+        except ValueError:
+            continue
+        end = emp.get(i, "termination_date").strip()
+        if i % 3 or level >= 5 or (end and dt.date.fromisoformat(end) <= later):
+            continue
+        manager = emp.get((i + 1) % len(emp.rows), "manager_id") if i % 5 == 0 else emp.get(i, "manager_id")
+        rows.append([emp.get(i, "employee_id"), later.isoformat(), manager, emp.get(i, "department"), str(level + 1),
+                     emp.get(i, "location"), "Manager Change" if i % 5 == 0 else "Promotion"])
+    write_file(TableFile(study / "job_history.csv", header, rows))
+
+
+def vendor_history(study: Path, *, bom: bool) -> Applied:
+    """Rename job_history's columns as a vendor does (mapped in study.yaml `column_maps`), with Excel's BOM."""
+    tf = open_table(study, "job_history")
+    if tf is None or tf.path.suffix != ".csv" or tf.col("effective_date") is None:
+        return _skip("vendor_history", "no job_history.csv with effective_date")
+    names = {"employee_id": "Worker ID", "effective_date": "Effective Date", "manager_id": "Supervisor ID",
+             "reason": "Action Reason"}
+    config = study_yaml(study)
+    maps = config.get("column_maps") or {}
+    maps["job_history"] = {names[c]: c for c in tf.header if c in names}
+    config["column_maps"] = maps
+    tf.header = [names.get(c, c) for c in tf.header]
+    write_file(tf)
+    if bom:
+        tf.path.write_bytes(b"\xef\xbb\xbf" + tf.path.read_bytes())
+    write_study_yaml(study, config)
+    return Applied("vendor_history", f"{tf.path.name}: vendor column names{' and a BOM' if bom else ''}")
+
+
+def history_conflicts(study: Path, *, picks: list[int]) -> Applied:
+    """Append job_history rows that break the history rules: before hire, after termination, two on one day."""
+    tf = open_table(study, "job_history")
+    emp = open_table(study, "employees")
+    if tf is None or emp is None or tf.col("effective_date") is None or tf.col("employee_id") is None:
+        return _skip("history_conflicts", "no job_history with employee_id and effective_date")
+    leavers, stayers = [], []
+    seen: dict[str, int] = {}
+    for k in range(len(emp.rows)):
+        seen[emp.get(k, "employee_id").strip()] = seen.get(emp.get(k, "employee_id").strip(), 0) + 1
+    for i in _rows_of(emp, picks + list(range(40))):
+        try:  # a plain spell: one of its person, ISO dates in order, hired after 1990
+            hire = dt.date.fromisoformat(emp.get(i, "hire_date").strip())
+            end = emp.get(i, "termination_date").strip()
+            end_date = dt.date.fromisoformat(end) if end else None
+        except ValueError:
+            continue
+        if seen.get(emp.get(i, "employee_id").strip()) != 1 or hire.year < 1990 or (end_date and end_date <= hire):
+            continue
+        (leavers if end_date else stayers).append((i, hire, end_date))
+    if not leavers or not stayers:
+        return _skip("history_conflicts", "no usable leaver and stayer")
+    ids = {emp.get(i, "employee_id").strip() for i in range(len(emp.rows))}
+    if any(emp.get(i, "employee_id").strip() == emp.get(j, "employee_id").strip()
+           for i, *_ in leavers[:1] for j, *_ in stayers[:1]):
+        return _skip("history_conflicts", "picked rows are one person")
+    n_before = len(tf.rows)
+
+    def add(emp_row: int, date: dt.date, manager: str) -> int:
+        row = [""] * len(tf.header)
+        tf.rows.append(row)
+        k = len(tf.rows) - 1
+        tf.set(k, "employee_id", emp.get(emp_row, "employee_id"))
+        tf.set(k, "effective_date", date.isoformat())
+        if tf.col("manager_id") is not None:
+            tf.set(k, "manager_id", manager)
+        return _row_no(k)
+
+    i, hire, _ = stayers[0]
+    before = add(i, hire - dt.timedelta(days=400), "")
+    j, _, end = leavers[0]
+    after = add(j, end + dt.timedelta(days=30), "")
+    day = hire + dt.timedelta(days=100)
+    others = sorted(ids - {emp.get(i, "employee_id").strip()})
+    same = (add(i, day, others[0]), add(i, day, others[1]))
+    write_file(tf)
+    name = tf.path.name
+    # another op may damage the employee's own row (then the history row is reported for that instead):
+    # whatever the rule, each of these rows must be named
+    return Applied("history_conflicts", f"{name}: {len(tf.rows) - n_before} rows breaking history rules", [
+        Expect(name, None, (before,), why="history row before hire", every_row=True),
+        Expect(name, None, (after,), why="history row after termination", every_row=True),
+        Expect(name, None, same, why="two history rows on one day disagree", every_row=True),
+    ])
+
+
 # --------------------------------------------------------------------------- the catalogue
 @dataclass(frozen=True)
 class Op:
@@ -620,5 +749,8 @@ OPS: list[Op] = [
        {"table": "reviews", "column": "rating", "picks": [0, 1, 2, 3, 4, 5, 6, 7]}),
     Op("empty_file", empty_file, st.fixed_dictionaries({"table": st.sampled_from(list(TABLES))}), {"table": "goals"}),
     Op("header_only", header_only, st.fixed_dictionaries({"table": st.sampled_from(list(TABLES))}), {"table": "surveys"}),
+    Op("vendor_history", vendor_history, st.fixed_dictionaries({"bom": st.booleans()}), {"bom": True}, "job_history"),
+    Op("history_conflicts", history_conflicts, st.fixed_dictionaries({"picks": _picks(1, 4)}), {"picks": [3, 30]},
+       "job_history"),
 ]
 OPS_BY_NAME = {op.name: op for op in OPS}

@@ -74,8 +74,8 @@ def test_analysis_block_is_read_and_misspelt_keys_are_rejected(tiny_study):
         ar.config_from_dict({**base, "analysis": {"programme": {"ratoi": 2}}})
     with pytest.raises(ConfigError, match="right-hand side"):
         ar.config_from_dict({**base, "analysis": {"retention": {"formula": "event ~ alignment_cascade"}}})
-    with pytest.raises(ConfigError, match="ipw"):
-        ar.config_from_dict({**base, "analysis": {"programme": {"design": "ipw"}}})
+    with pytest.raises(ConfigError, match="design"):
+        ar.config_from_dict({**base, "analysis": {"programme": {"design": "weighted"}}})
     with pytest.raises(ConfigError, match="horizon_months"):
         ar.config_from_dict({**base, "analysis": {"months": 24, "horizon_months": 12}})
 

@@ -120,3 +120,20 @@ def test_the_brief_requests_nothing_from_the_network(brief):
     # what the browser loads: every image is embedded, and no script element points outside the file
     dom = browser.dump_dom(brief)
     assert not re.search(r'<script[^>]*\ssrc="https?:', dom)
+
+
+def test_run_writes_a_dashboard_that_opens_offline_with_every_section_and_figure(brief):
+    out = brief.parent
+    assert '<a href="dashboard.html">Performance dashboard</a>' in (out / "index.html").read_text(encoding="utf-8")
+    html = (out / "dashboard.html").read_text(encoding="utf-8")
+    assert "<script" not in html and not re.search(r'(src|href)="https?:', html)
+    page = browser.inspect_page(out / "dashboard.html")
+    assert [h["text"] for h in page["headings"] if h["level"] == 2] == [
+        "How to read this dashboard", "Organisation", "Funnel plots: what is more than noise", "Departments",
+        "Manager teams", "Notes"]
+    assert len(page["images"]) >= 2 + 4  # two funnel figures and at least one panel of four charts
+    for im in page["images"]:
+        assert im["src_kind"] == "data" and im["complete"] and im["natural_width"] > 100, im
+    assert "Traceback" not in page["text"] and not re.search(r"\bnan\b", page["text"], re.I)
+    dom = browser.dump_dom(out / "dashboard.html")
+    assert not re.search(r'<(script|img|link|iframe)[^>]*\s(src|href)="https?:', dom)

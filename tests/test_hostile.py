@@ -56,6 +56,8 @@ def base_study(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hostile_base") / "study"
     ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=0), folder)
     (folder / "truth.yaml").unlink()  # not part of a study folder a researcher would have
+    if not any((folder / f"job_history{suffix}").exists() for suffix in H.SUFFIXES):
+        H.write_job_history(folder)  # every op can reach the optional table too
     return folder
 
 
@@ -125,6 +127,8 @@ def check_conservation(study: Path, out: Path, applied) -> None:
         n_in = H.count_rows_in(path)
         clean_file = out / f"{table}.parquet"
         clean = pd.read_parquet(clean_file) if clean_file.exists() else pd.DataFrame()
+        added = int((clean.index < 0).sum()) if len(clean) else 0  # job_history's hire rows made from employees
+        clean = clean[clean.index >= 0] if len(clean) else clean
         quarantine = _read_quarantine(out / "quarantine" / f"{table}.csv")
         where = f"clean on [{_story(applied)}]: {table} ({path.name})"
         assert n_in == len(clean) + len(quarantine), (
@@ -141,6 +145,8 @@ def check_conservation(study: Path, out: Path, applied) -> None:
             assert (int(got["rows_in"]), int(got["rows_out"]), int(got["rows_quarantined"])) == (
                 n_in, len(clean), len(quarantine)
             ), f"{where}: cleaning_counts.csv says {got.to_dict()}, the files say in={n_in} out={len(clean)} q={len(quarantine)}"
+            if added or "rows_added" in got:
+                assert int(got["rows_added"]) == added, f"{where}: {added} hire rows made, counts say {got.to_dict()}"
 
 
 # --------------------------------------------------------------------------- telling the user
@@ -219,6 +225,11 @@ ALONE = [(op.name, op.example) for op in H.OPS] + [
     ("drop_column", {"table": "goals", "column": "parent_goal_id"}),
     ("duplicate_header", {"table": "goals", "column": "goal_id", "same_values": False}),
     ("header_only", {"table": "employees"}),
+    ("vendor_history", {"bom": False}),
+    ("impossible_dates", {"table": "job_history", "column": "effective_date", "picks": [2, 4, 8]}),
+    ("inject_na_markers", {"table": "job_history", "column": "manager_id", "picks": [1, 5], "markers": ["N/A ", "?"]}),
+    ("non_numeric", {"table": "job_history", "column": "job_level", "picks": [0, 3, 6]}),
+    ("drop_column", {"table": "job_history", "column": "effective_date"}),
 ]
 
 

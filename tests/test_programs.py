@@ -401,6 +401,33 @@ def test_absorbed_fixed_effects_equal_the_dummy_regression(rng):
     assert res1.bse["x"] == pytest.approx(res2.bse["x"], rel=1e-8)
 
 
+def test_weighted_absorbed_fixed_effects_equal_the_weighted_dummy_regression(rng):
+    """With weights: statsmodels WLS with all the dummies, cov_type="cluster" (R: lm(weights=) + vcovCL HC1)."""
+    import statsmodels.api as sm
+
+    from alignment_research.programs import _ols_cluster
+
+    n = 400
+    d = pd.DataFrame({"set": rng.integers(0, 6, n), "team": rng.integers(0, 3, n), "wave": rng.integers(0, 5, n)})
+    d["x"] = rng.normal(size=n) + 0.3 * d["wave"]
+    d["y"] = 0.7 * d["x"] + d["team"] * 0.5 - d["set"] * 0.2 + rng.normal(size=n)
+    d["w"] = rng.choice([1.0, 1 / 3, 0.5], n)
+    d["mgr"] = d["set"].astype(str) + "-" + d["team"].astype(str)
+    with pytest.warns(StatisticalWarning, match="Only 18 clusters"):
+        res1 = _ols_cluster(d["y"], d[["x"]], [(d["set"], d["team"]), (d["set"], d["wave"])], d["mgr"], alpha=0.05,
+                            weights=d["w"])
+    team = pd.get_dummies(d["set"].astype(str) + "|" + d["team"].astype(str), dtype=float)
+    wave = pd.get_dummies(d["set"].astype(str) + "|" + d["wave"].astype(str), dtype=float)
+    first = (d.assign(l=d["set"].astype(str) + "|" + d["wave"].astype(str)).sort_values("l")
+             .groupby("set")["l"].first())
+    X = pd.concat([d[["x"]], team, wave.drop(columns=list(first))], axis=1)
+    res2 = sm.WLS(d["y"], X, weights=d["w"]).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(d["mgr"])[0]})
+    assert res1.params["x"] == pytest.approx(res2.params["x"], rel=1e-8)
+    assert res1.bse["x"] == pytest.approx(res2.bse["x"], rel=1e-8)
+    with pytest.raises(ModelError, match="weights must be positive and finite, but row 3 has 0."):
+        _ols_cluster(d["y"], d[["x"]], [], d["mgr"], alpha=0.05, weights=d["w"].where(d.index != 3, 0.0))
+
+
 def test_propensity_logit_equals_statsmodels(rng):
     """Our Newton logit = statsmodels GLM(Binomial) (R: glm(treated ~ x + C(g), family = binomial))."""
     import statsmodels.api as sm
@@ -560,7 +587,8 @@ class TestEstimateProgramEffect:
         assert [line.split()[0] for line in lines[2:4]] == ["adjusted", "naive"]
 
     def test_alpha_sets_every_interval_and_the_plot_label(self, study, engagement):
-        res = ar.estimate_program_effect(study, outcome="engagement", alpha=0.1, warn=False)
+        # CR1 (normal) intervals here; the wild bootstrap's follow alpha in test_engagement_inference_by_treated_count
+        res = ar.estimate_program_effect(study, outcome="engagement", alpha=0.1, warn=False, inference="cluster")
         assert res.alpha == 0.1 and res.conf_label == "90% CI"
         tidy, wide = res.tidy(), engagement.tidy()
         np.testing.assert_allclose(tidy["estimate"], wide["estimate"], rtol=1e-12)
@@ -587,6 +615,52 @@ class TestEstimateProgramEffect:
         assert es["rel_wave"].tolist() == list(range(-4, 5))
         assert es.loc[es["rel_wave"] == -1, "estimate"].item() == 0.0
         assert "fixed effects" in engagement.glance()["cov_type"].item()
+
+    def test_engagement_inference_by_treated_count(self, study, engagement):
+        """Few treated managers: the adjusted row's p-value and interval come from the wild bootstrap, and say so."""
+        treated = engagement.extras["outcome_data"].query("treated == 1")["manager_id"].nunique()
+        assert treated < ar.programs.WILD_BOOTSTRAP_BELOW
+        method = "wild cluster bootstrap (Webb, 9,999 draws, restricted null)"
+        assert engagement.glance()["inference"].item() == method
+        assert f"Engagement p-value and interval by {method} because only {treated} managers were treated" in (
+            engagement.glance()["caveats"].item())
+        cr1 = ar.estimate_program_effect(study, outcome="engagement", warn=False, inference="cluster")
+        assert cr1.glance()["inference"].item() == "cluster (CR1)"
+        assert not any("wild cluster bootstrap" in c for c in cr1.caveats)
+        boot, plain = engagement.tidy().iloc[0], cr1.tidy().iloc[0]
+        # same fit, same CR1 standard error and t; the bootstrap interval is not the normal one
+        assert (boot["estimate"], boot["std_error"], boot["statistic"]) == (
+            plain["estimate"], plain["std_error"], plain["statistic"])
+        assert abs((boot["conf_high"] - boot["conf_low"]) / (plain["conf_high"] - plain["conf_low"]) - 1) > 0.01
+        expected = engagement.model.wild_bootstrap("treated_post", alpha=0.05)
+        assert (boot["p_value"], boot["conf_low"], boot["conf_high"]) == (
+            expected.p_value, expected.conf_low, expected.conf_high)
+        # the naive row stays CR1; forcing "wild" gives the automatic result; alpha reaches the bootstrap
+        pd.testing.assert_frame_equal(engagement.tidy().iloc[[1]], cr1.tidy().iloc[[1]])
+        wide = ar.estimate_program_effect(study, outcome="engagement", warn=False, inference="wild", alpha=0.1)
+        assert wide.tidy().iloc[0]["conf_high"] == pytest.approx(
+            engagement.model.wild_bootstrap("treated_post", alpha=0.1).conf_high, rel=1e-12)
+        assert wide.tidy().iloc[0]["conf_high"] < boot["conf_high"]
+        with pytest.raises(ModelError, match=r"`inference` must be one of \['auto', 'cluster', 'wild'\], but 'hc3'"):
+            ar.estimate_program_effect(study, outcome="engagement", inference="hc3")
+
+    def test_engagement_model_is_weighted_by_the_design(self, engagement):
+        from alignment_research.programs import _ols_cluster
+
+        data = engagement.extras["outcome_data"]
+        trials = engagement.extras["trials"].dropna(subset=["matched_set"]).assign(
+            matched_set=lambda t: t["matched_set"].astype(str))
+        merged = data.merge(trials[["matched_set", "manager_id", "weight"]], on=["matched_set", "manager_id"],
+                            suffixes=("", "_trial"), validate="many_to_one")
+        np.testing.assert_array_equal(merged["weight"], merged["weight_trial"])
+        assert set(data.loc[data["treated"] == 1, "weight"]) == {1.0} and data["weight"].min() < 1
+        fe = [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])]
+        terms = list(engagement.model.params.index)
+        unweighted = _ols_cluster(data["engagement"], data[terms], fe, data["manager_id"], alpha=0.05)
+        weighted = _ols_cluster(data["engagement"], data[terms], fe, data["manager_id"], alpha=0.05,
+                                weights=data["weight"])
+        assert engagement.tidy().iloc[0]["estimate"] == weighted.params["treated_post"]
+        assert abs(weighted.params["treated_post"] - unweighted.params["treated_post"]) > 1e-4
 
     @pytest.mark.filterwarnings("ignore:Few enrolling managers")
     def test_balance_warning(self, study):
@@ -726,8 +800,24 @@ class TestDesignWeights:
     def test_design_errors(self, study):
         with pytest.raises(ModelError, match="`design` must be 'matched' or 'ipw', but 'iptw'"):
             ar.estimate_program_effect(study, design="iptw")
-        with pytest.raises(ModelError, match="design='ipw' is available for outcome='retention' only"):
-            ar.estimate_program_effect(study, design="ipw", outcome="engagement")
+
+    def test_ipw_engagement_is_weighted_by_the_ipw_weights(self, study):
+        """The engagement model takes the design's weights (wildboot): the IPW design's, row by row."""
+        from alignment_research.programs import _ols_cluster
+
+        res = ar.estimate_program_effect(study, design="ipw", outcome="engagement", warn=False)
+        data, trials = res.extras["outcome_data"], res.extras["trials"].dropna(subset=["matched_set"])
+        merged = data.merge(trials.assign(matched_set=trials["matched_set"].astype(str))[
+            ["matched_set", "manager_id", "weight"]], on=["matched_set", "manager_id"], suffixes=("", "_trial"),
+            validate="many_to_one")
+        np.testing.assert_array_equal(merged["weight"], merged["weight_trial"])
+        assert data["weight"].gt(0).all() and data.loc[data["treated"] == 0, "weight"].max() < 1
+        terms = list(res.model.params.index)
+        fit = _ols_cluster(data["engagement"], data[terms],
+                           [(data["matched_set"], data["employee_id"]), (data["matched_set"], data["wave"])],
+                           data["manager_id"], alpha=0.05, weights=data["weight"])
+        assert res.tidy().iloc[0]["estimate"] == fit.params["treated_post"]
+        assert res.glance()["design"].item() == "ipw"
 
     def test_matched_is_the_default_design(self, retention):
         assert retention.glance()["design"].item() == "matched"

@@ -163,6 +163,7 @@ def test_run_writes_an_index_with_study_window_quality_and_version(probe_run):
     assert f"{cfg.window.start:%Y-%m-%d} to {cfg.window.end:%Y-%m-%d}" in text
     assert f"alignment-research {ar.__version__}" in text
     assert '<a href="98_probe.html">Probe report</a>' in index
+    assert '<a href="dashboard.html">Performance dashboard</a>' in index
     # the data-quality summary: rows in = rows out + rows quarantined, per table, as cleaning counted them
     shown = ar.privacy.read_html_tables(index)[0]
     expected = ar.clean_study(ar.load_study(study)).counts
@@ -192,10 +193,10 @@ def test_each_page_opens_offline_with_a_title_a_footer_and_no_local_path(probe_r
 def test_run_reports_stage_timings_and_writes_pages_and_exports(probe_run):
     _, result = probe_run
     assert result.timings["stage"].tolist() == ["validate and clean", "analysis tables", "98_probe", "exports",
-                                                "index", "privacy scan"]
+                                                "dashboard", "index", "privacy scan"]
     assert (result.timings["seconds"] > 0).all()
     written = sorted(p.relative_to(result.out_dir).as_posix() for p in result.out_dir.rglob("*") if p.is_file())
-    assert written == ["98_probe.html", "index.html", "results.xlsx", "tables/98_probe_cell04.csv"]
+    assert written == ["98_probe.html", "dashboard.html", "index.html", "results.xlsx", "tables/98_probe_cell04.csv"]
     assert result.reports.loc[0, "no_input"] == False  # noqa: E712 - only briefs hide code (and get a PDF)
 
 
@@ -229,7 +230,7 @@ def test_run_prints_one_line_per_stage_when_not_on_a_terminal(tmp_path, probe_ru
     ar.run_study(study, tmp_path / "out", notebooks=[_probe_notebook(tmp_path, leak=False)])
     lines = capsys.readouterr().err.strip().splitlines()
     assert [line.split(": ", 1)[1].rsplit(" (", 1)[0] for line in lines] == [
-        "reuse cleaned tables (inputs unchanged)", "98_probe", "exports", "index", "privacy scan"]
+        "reuse cleaned tables (inputs unchanged)", "98_probe", "exports", "dashboard", "index", "privacy scan"]
 
 
 @pytest.mark.slow  # a second notebook run (~20 s); the scan itself is unit-tested in test_privacy.py
@@ -262,8 +263,8 @@ def test_run_on_a_second_simulated_study(tmp_path):
     assert 'src="data:image/png;base64,' in brief  # figures embedded
     stages = result.timings["stage"].tolist()
     assert stages[:2] == ["validate and clean", "analysis tables"]
-    assert stages[-3:] == ["exports", "index", "privacy scan"]
-    assert sorted(stages[2:-3]) == [n[:-6] for n in names]  # notebooks run in parallel: finishing order varies
+    assert stages[-4:] == ["exports", "dashboard", "index", "privacy scan"]
+    assert sorted(stages[2:-4]) == [n[:-6] for n in names]  # notebooks run in parallel: finishing order varies
     # the brief is also a PDF (when Chromium is here) and its figures are PNG files; every table shown is a CSV
     assert (result.out_dir / "results.xlsx").is_file() and list((result.out_dir / "tables").glob("*.csv"))
     assert len(list((result.out_dir / "figures").glob("06_leadership_brief_cell*.png"))) >= 5
@@ -296,7 +297,9 @@ def test_notebooks_whose_tables_are_absent_are_skipped_and_listed(tmp_path):
     names = ["01_data_quality", "03_engagement"]
     result = ar.run_study(study, tmp_path / "out", notebooks=names, progress=False)
     assert result.reports["skipped"].tolist() == ["", "needs goals, surveys, reviews"]
-    assert sorted(p.name for p in result.out_dir.glob("*.html")) == ["01_data_quality.html", "index.html"]
+    assert sorted(p.name for p in result.out_dir.glob("*.html")) == ["01_data_quality.html", "dashboard.html", "index.html"]
+    dashboard = (result.out_dir / "dashboard.html").read_text(encoding="utf-8")
+    assert "The study has no goals table" in dashboard and "no feedback table" in dashboard
     assert not list((result.out_dir / "tables").glob("03_*"))  # a skipped report exports nothing
     assert "not run: the study needs goals, surveys, reviews" in visible_text(result.index.read_text(encoding="utf-8"))
 
@@ -367,7 +370,7 @@ def test_a_successful_run_replaces_the_files_it_wrote_and_keeps_others(tmp_path,
     monkeypatch.setattr(run_module, "_render_reports", _fake_render(
         lambda staging, cleaned: (staging / "98_probe.html").write_text("<p>new</p>", encoding="utf-8")))
     result = ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
-    assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "index.html", "notes.txt"]
+    assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "dashboard.html", "index.html", "notes.txt"]
     assert "the last good run" not in result.index.read_text(encoding="utf-8")
     assert (tmp_path / "out" / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "study"]
@@ -389,7 +392,7 @@ def test_a_pseudonymised_study_with_rehires_runs_end_to_end_without_leaking(tmp_
     result = ar.run_study(study, tmp_path / "out", notebooks=["02"], progress=False)
 
     written = sorted(p for p in result.out_dir.rglob("*") if p.is_file())
-    assert [p.name for p in written if p.suffix == ".html"] == ["02_alignment.html", "index.html"]
+    assert [p.name for p in written if p.suffix == ".html"] == ["02_alignment.html", "dashboard.html", "index.html"]
     assert {p.suffix for p in written} == {".html", ".csv", ".xlsx"}  # the exports pass the same checks below
     assert ar.privacy.scan_outputs(result.out_dir, ids=ids).empty
     for path in written:

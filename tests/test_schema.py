@@ -80,7 +80,8 @@ def test_data_dictionary_is_generated_from_the_schemas():
     dictionary = ar.data_dictionary(CONFIG)
     assert list(dictionary.columns) == ["table", "column", "dtype", "required", "description"]
     canonical = dictionary[dictionary["table"].isin(TABLES)]
-    assert len(canonical) == sum(len(v) for v in COLUMNS.values()) + 2  # + the two engagement items
+    # + the two engagement items and job_history's derived spell
+    assert len(canonical) == sum(len(v) for v in COLUMNS.values()) + 2 + 1
     required = canonical[canonical["required"]]
     assert required.groupby("table", sort=False)["column"].apply(list).to_dict() == {
         "employees": ["employee_id", "hire_date"],
@@ -89,6 +90,7 @@ def test_data_dictionary_is_generated_from_the_schemas():
         "surveys": ["employee_id", "survey_date"],
         "programs": ["employee_id", "program", "start_date"],
         "feedback": ["employee_id", "date", "kind"],
+        "job_history": ["employee_id", "effective_date"],
     }
     item = canonical.query("column == 'engagement_2'").iloc[0]
     assert item["description"] == "Item of the engagement scale, answers 1..7. Reverse-coded (stored as min + max - answer)."

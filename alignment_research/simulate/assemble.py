@@ -1,4 +1,4 @@
-"""Assembly: turn the engine's integer tables into the six canonical tables (typed, sorted, with ids).
+"""Assembly: turn the engine's integer tables into the canonical tables (typed, sorted, with ids).
 
 Employees are numbered in order of first hire (a rehire keeps the number of
 the first spell) and get zero-padded ids ``E000001``; goals are numbered in
@@ -56,7 +56,7 @@ def finish_tables(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def assemble_tables(sim: dict, truth: Truth):
-    """Turn the engine's integer tables into the six canonical tables, ``true_alignment`` and ``true_intervals``.
+    """Turn the engine's integer tables into the canonical tables, ``true_alignment`` and ``true_intervals``.
 
     Employees are numbered in order of first hire and get their ids here;
     day numbers become dates, cycle numbers cycle names.
@@ -71,8 +71,8 @@ def assemble_tables(sim: dict, truth: Truth):
     Returns
     -------
     tables : dict of str to pandas.DataFrame
-        ``employees, goals, reviews, surveys, programs, feedback`` in the
-        columns of the data contract (the row index is set later, by
+        ``employees, goals, reviews, surveys, programs, feedback`` and, with
+        job history, ``job_history``, in the columns of the data contract (the row index is set later, by
         `finish_tables`).
     true_alignment : pandas.DataFrame
         ``employee_id, cycle, alignment_cascade, alignment_org``: the
@@ -90,7 +90,7 @@ def assemble_tables(sim: dict, truth: Truth):
     >>> truth = ar.default_truth()
     >>> tables, true_alignment, true_intervals = assemble_tables(run_engine(50, truth, np.random.default_rng(0)), truth)
     >>> sorted(tables)
-    ['employees', 'feedback', 'goals', 'programs', 'reviews', 'surveys']
+    ['employees', 'feedback', 'goals', 'job_history', 'programs', 'reviews', 'surveys']
     """
     cycle_names = np.array([str(y) for y in cycle_years(truth)], dtype=object)
     ids = _EmployeeIds(sim["spells"])
@@ -103,6 +103,8 @@ def assemble_tables(sim: dict, truth: Truth):
         "programs": _programs_table(sim["programs"], ids),
         "feedback": _feedback_table(sim["feedback"], ids),
     }
+    if sim.get("job_history") is not None:
+        tables["job_history"] = _job_history_table(sim["job_history"], ids)
     true_alignment = _true_alignment_table(sim["true_alignment"], ids, cycle_names)
     return tables, true_alignment, _true_intervals_table(sim["true_intervals"], ids, spell_number)
 
@@ -232,6 +234,23 @@ def _feedback_table(feedback: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
         "kind": _str_col(feedback["kind"].to_numpy()[order]),
         "giver_id": ids.id(ids.number(feedback["giver"].to_numpy()[order])),
         "_spell": feedback["spell"].to_numpy()[order],
+    })
+
+
+def _job_history_table(history: pd.DataFrame, ids: _EmployeeIds) -> pd.DataFrame:
+    """Job history sorted by employee and effective date (a rehire's rows follow their first spell's)."""
+    number = ids.number(history["spell"])
+    order = np.lexsort((history["day"].to_numpy(), number))
+    history = history.iloc[order].reset_index(drop=True)
+    return pd.DataFrame({
+        "employee_id": ids.id(number[order]),
+        "effective_date": to_dates(history["day"]),
+        "manager_id": ids.id(ids.number(history["manager"])),
+        "department": _str_col(history["department"]),
+        "job_level": pd.array(history["job_level"].to_numpy(), dtype="Int64"),
+        "location": _str_col(history["location"]),
+        "reason": _str_col(history["reason"]),
+        "_spell": history["spell"].to_numpy(),
     })
 
 

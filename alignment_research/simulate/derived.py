@@ -117,9 +117,10 @@ def _alignment_summary(engine: Engine, spells: np.ndarray) -> dict:
     """Mean cascade alignment per cycle, and the share of employee-cycles whose manager has no goals."""
     arrays = engine.spells
     alignment = arrays["alignment_cascade"][spells]
-    manager = arrays["manager"][spells]
-    has = (arrays["goal_count"][spells] > 0) & (manager >= 0)[:, None]
-    gone = has & (arrays["goal_count"][np.maximum(manager, 0)] == 0)
+    manager = arrays["cycle_manager"][spells]  # the manager in force when each cycle's goals were set
+    has = (arrays["goal_count"][spells] > 0) & (manager >= 0)
+    cycle = np.arange(manager.shape[1])[None, :]
+    gone = has & (arrays["goal_count"][np.maximum(manager, 0), cycle] == 0)
     return {
         "alignment_cascade_mean": {str(y): round(float(np.nanmean(np.where(has[:, c], alignment[:, c], np.nan))), 4)
                                    for c, y in enumerate(engine.cycle_years) if has[:, c].any()},

@@ -9,7 +9,9 @@ successors, in batches of at most ``_CHUNK`` spells. One batch
 (`Engine.simulate_batch`) goes through these stages, drawing from one
 generator in this order:
 
-1. the manager on each spell (`Engine._new_batch`, no draws);
+1. the manager on each spell at entry (`Engine._new_batch`, no draws) and,
+   with job history, the managers in force after it
+   (`history.draw_manager_paths`, from the history generator);
 2. what each person brings (`people.draw_person`);
 3. latent performance and potential ratings (`performance.draw_performance`);
 4. goals, parents, weights, attainment, alignment (`goals.draw_goals`);
@@ -19,8 +21,11 @@ generator in this order:
 
 After a depth, its managers' leadership-development starts are drawn
 (`programs.nominate_leadership_development`). Finally `_tables_from_engine`
-keeps the spells in the data and draws rehires, programme enrolments and
-feedback events.
+keeps the spells in the data and draws rehires, programme enrolments,
+feedback events and (history generator) promotions and lateral moves.
+Reorganisations are drawn before the first depth (history generator).
+The history generator is spawned from the run's, so ``history: false``
+leaves every other draw as it was.
 
 Glossary of the engine's state (all days are integer day numbers, see `days`):
 
@@ -50,8 +55,9 @@ from .derived import compute_derived
 from .exits import draw_exits
 from .feedback import draw_feedback
 from .goals import draw_goals, goal_tables
+from .history import draw_job_history, draw_manager_paths, draw_reorganisations, entry_parent, manager_timeline
 from .organisation import PositionHolders, build_tree
-from .people import Batch, draw_person, draw_rehires, manager_context
+from .people import Batch, ManagerPath, draw_person, draw_rehires, manager_context
 from .performance import draw_performance, latest_known_rating, rating_cuts, review_table
 from .programs import draw_programs, nominate_leadership_development
 from .surveys import draw_responses, mean_log_feedback_multiplier, response_tables, stored_responses
@@ -102,6 +108,13 @@ class Engine:
         self.tree_parent = self.tree_level = self.tree_is_manager = np.zeros(0, np.int64)
         self.holders: PositionHolders | None = None
         self.unrelated_goal_pool: list[np.ndarray] = []  # per cycle: goal ids another team's goals may link to
+        # job history (see `history`): its own generator, spawned from the run's, so other draws stay the same
+        self.history = bool(truth.history)
+        self.history_rng = rng.spawn(1)[0] if self.history else None
+        self.manager_change_exit_days = int(round(truth.manager_change_exit_months * 30.4375))
+        self.history_parts: list[pd.DataFrame] = []  # manager changes of each batch (entry rows included)
+        self.reorg_day = self.reorg_parent = np.zeros(0, np.int64)
+        self.manager_slots_at_depth: list[np.ndarray] = []
 
     def year_index(self, days):
         """Index into ``year_start_day`` of the calendar year holding each day (0 = first window year)."""
@@ -114,6 +127,10 @@ class Engine:
         self.tree_level = tree["job_level"].to_numpy()
         self.tree_is_manager = tree["is_manager"].to_numpy()
         depth = tree["depth"].to_numpy()
+        if self.history:
+            self.manager_slots_at_depth = [np.flatnonzero(self.tree_is_manager & (depth == d))
+                                           for d in range(depth.max() + 1)]
+            draw_reorganisations(self, tree)
         for d in range(depth.max() + 1):
             slot = np.flatnonzero(depth == d)
             hire_day = self.history_start_day + (0 if d == 0 else self.rng.integers(0, 365, len(slot)))
@@ -173,14 +190,26 @@ class Engine:
         n = len(slot)
         spell_id = self.n_spells + np.arange(n)
         self.n_spells += n
+        entry = np.maximum(hire_day, self.window_start_day)
         if depth == 0:
             manager = np.full(n, -1)
         else:
-            manager = self.holders.holder_on(self.tree_parent[slot], np.maximum(hire_day, self.window_start_day))
+            parent = entry_parent(self, slot, entry) if self.history else self.tree_parent[slot]
+            manager = self.holders.holder_on(parent, entry)
             in_data = self.spells["term_day"][np.maximum(manager, 0)] > self.window_start_day
             manager = np.where((manager >= 0) & in_data, manager, -1)
-        return Batch(slot=slot, hire_day=hire_day, depth=depth, spell_id=spell_id, job_level=self.tree_level[slot],
+        batch = Batch(slot=slot, hire_day=hire_day, depth=depth, spell_id=spell_id, job_level=self.tree_level[slot],
                       manager=manager)
+        if self.history:
+            batch.path = (draw_manager_paths(self, batch) if depth >= 1
+                          else ManagerPath.static(entry, manager, np.full(n, -1)))
+            path = batch.path
+            valid = path.day != NO_DAY
+            row, k = np.nonzero(valid)
+            self.history_parts.append(pd.DataFrame({
+                "spell": spell_id[row], "day": path.day[row, k], "manager": path.manager[row, k],
+                "parent": path.parent[row, k], "reason": path.reason[row, k]}))
+        return batch
 
     def _store(self, batch, person, performance, goals, responses, exits) -> None:
         """Truncate the potential paths at the exit and append the batch to the engine's arrays.
@@ -194,7 +223,9 @@ class Engine:
         goals.alignment_cascade[goals.goal_count == 0] = np.nan
         goals.alignment_org[goals.goal_count == 0] = np.nan
         rating = np.where(rated, performance.rating, np.nan)
-        _append(self.spell_parts, slot=batch.slot, hire_day=batch.hire_day, term_day=term_day,
+        cycle_day = np.maximum(self.cycle_start_day[None, :], batch.hire_day[:, None])
+        cycle_manager = batch.manager_path.manager_on(np.arange(batch.size)[:, None], cycle_day)
+        _append(self.spell_parts, cycle_manager=cycle_manager, slot=batch.slot, hire_day=batch.hire_day, term_day=term_day,
                 exit_cause=exits.cause, manager=batch.manager, job_level=batch.job_level,
                 depth=np.full(batch.size, batch.depth), gender=person.gender, birth_year=person.birth_year,
                 team_link_propensity=person.team_link_propensity,
@@ -303,7 +334,7 @@ def run_engine(n: int, truth: Truth, rng: np.random.Generator) -> dict:
     50
     """
     ratio = 1.7  # spells in the data per position, refined after each attempt
-    for _attempt in range(8):
+    for _attempt in range(30):  # tiny studies may need many; the first success is kept as before
         n_slots = max(int(np.ceil(n / ratio * 1.03)), 8)
         tree = build_tree(n_slots, truth, rng)
         engine = Engine(truth, rng)
@@ -317,7 +348,7 @@ def run_engine(n: int, truth: Truth, rng: np.random.Generator) -> dict:
         if 0 <= excess <= 0.3 * len(removable):
             break
         ratio = count / len(tree)
-    else:  # pragma: no cover - calibration always converges within a few attempts
+    else:  # pragma: no cover - calibration converges within a few attempts (tiny studies: a few more)
         raise RuntimeError("could not calibrate the organisation size")
     drop = rng.choice(removable, size=excess, replace=False) if excess else np.zeros(0, int)
     in_data[drop] = False
@@ -336,12 +367,23 @@ def _tables_from_engine(engine: Engine, tree: pd.DataFrame, in_data: np.ndarray,
     reviews = review_table(engine, in_data_spells)
     surveys, stats = response_tables(engine, in_data)
     programs = draw_programs(engine, in_data_spells, end_day, entry_day, truth, rng)
-    feedback = draw_feedback(engine, in_data, end_day, entry_day, truth, rng)
+    changes = timeline = None
+    if engine.history:
+        changes, timeline = manager_timeline(engine, in_data, end_day)
+    feedback = draw_feedback(engine, in_data, end_day, entry_day, truth, rng,
+                             manager_on=timeline.on if timeline is not None else None)
     intervals = pd.concat(engine.interval_parts, ignore_index=True)
     engine.interval_parts = []
     intervals = intervals[in_data[intervals["spell"].to_numpy()]]
     derived = compute_derived(engine, truth, in_data_spells, end_day, entry_day, stats, tree)
-    return {"spells": spell_table, "goals": goals, "reviews": reviews, "surveys": pd.DataFrame(surveys),
+    job_history = None
+    if engine.history:
+        job_history = draw_job_history(engine, tree, in_data_spells, changes, programs, end_day, entry_day)
+        person_years = float((np.minimum(end_day, engine.window_end_day + 1) - entry_day)[in_data_spells].sum()) / YEAR
+        reasons = job_history["reason"].value_counts()
+        derived["job_history_rows"] = {str(k): int(v) for k, v in reasons.items()}
+        derived["promotions_per_person_year"] = round(float(reasons.get("promotion", 0)) / person_years, 4)
+    return {"spells": spell_table, "job_history": job_history, "goals": goals, "reviews": reviews, "surveys": pd.DataFrame(surveys),
             "programs": programs, "feedback": feedback, "true_alignment": true_alignment,
             "true_intervals": intervals, "derived": derived}
 

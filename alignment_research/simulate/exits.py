@@ -6,7 +6,11 @@ Causes: 0 voluntary, 1 involuntary, 2 other (``-1``: no exit in the window).
   ``H0(t) = (t / voluntary_scale_days) ** voluntary_shape`` on tenure days
   ``t`` and ``eta = hr_alignment * alignment_cascade + hr_engagement *
   (engagement - 3) + hr_manager_program * manager_program +
-  hr_manager_rating * (manager_rating - 3) + hr_job_level[job_level]``.
+  hr_manager_rating * (manager_rating - 3) + hr_job_level[job_level] +
+  manager_change_exit_hr * recent_manager_change`` (the last term with job
+  history only: 1 for ``manager_change_exit_months`` after each change of
+  the manager in force). The manager's programme and rating are those of
+  the manager in force on the day; the job level is the level at hire.
   Engagement is the latest score observed in the spell; before the first
   response the person's expected engagement is used; an unknown manager
   rating counts as 3; a missing alignment as 0. Every covariate is the
@@ -22,7 +26,8 @@ no ratings); the CEO never leaves. Each cause gets one unit exponential
 draw ``E``; the exit time of a cause is where its cumulative hazard reaches
 ``E``, found by inverting the cumulative hazard over the covariate *path*:
 the segments between change points (window start, 1 January of each year,
-each survey response, the manager's programme start, window end). The first
+each survey response, each manager's programme start, each manager change
+and the end of its raised hazard, window end). The first
 cause wins; a continuous exit time ``x`` is recorded on day ``ceil(x)``
 (at least the day after entry).
 
@@ -73,6 +78,8 @@ class _CovariatePath:
     engagement_observed: np.ndarray  # latest engagement score observed by the segment start (NaN if none)
     manager_program: np.ndarray  # 1.0 once the manager has started leadership development
     manager_rating: np.ndarray  # manager's latest known rating (NaN if none)
+    manager: np.ndarray  # the manager in force (spell, -1 for none)
+    recent_change: np.ndarray | None  # 1.0 within manager_change_exit_months of a manager change (history only)
     own_rating: np.ndarray  # own latest known rating (NaN if none)
     eta: np.ndarray  # voluntary log relative hazard
 
@@ -126,7 +133,7 @@ def draw_exits(engine: Engine, batch: Batch, person: PersonDraws, alignment: np.
     """
     truth = engine.truth
     E = engine.rng.exponential(size=(3, batch.size))
-    expected_engagement = (truth.engagement_intercept + manager.engagement_effect + person.engagement_effect
+    expected_engagement = (truth.engagement_intercept + manager.engagement_effect[:, 0] + person.engagement_effect
                            + truth.engagement_alignment * person.link_probability)
     term_day, cause, H_before = _exits_before_window(engine, batch, person, expected_engagement, E)
     live = np.flatnonzero(term_day == NO_DAY)
@@ -180,11 +187,16 @@ def _covariate_path(engine: Engine, batch: Batch, live: np.ndarray, alignment: n
     response_day[responses.spell_row, responses.wave] = responses.day
     engagement_score = np.full((batch.size, n_waves), np.nan)
     engagement_score[responses.spell_row, responses.wave] = responses.scale_score["engagement"]
-    program_start = manager.program_start_day
+    program_start, mpath = manager.program_start_day, manager.path
+    history = mpath.day.shape[1] > 1
     year_starts = engine.year_start_day[1:-1]
     change_points = [entry[live, None], np.broadcast_to(year_starts, (len(live), len(year_starts))),
-                     np.minimum(response_day[live], w1), np.minimum(program_start[live], w1)[:, None],
+                     np.minimum(response_day[live], w1), np.minimum(program_start[live], w1),
                      np.full((len(live), 1), w1)]
+    if history:  # the manager changes, and the ends of the raised exit hazard after each
+        change_day = mpath.day[live][:, 1:]
+        raised_until = np.where(change_day == NO_DAY, NO_DAY, change_day + engine.manager_change_exit_days)
+        change_points += [np.minimum(change_day, w1), np.minimum(raised_until, w1)]
     cuts = np.sort(np.clip(np.concatenate(change_points, axis=1), entry[live, None], w1), axis=1)
     a, b = cuts[:, :-1], cuts[:, 1:]
     year = np.clip(engine.year_index(a), 0, engine.n_years - 1)
@@ -193,17 +205,23 @@ def _covariate_path(engine: Engine, batch: Batch, live: np.ndarray, alignment: n
     last_wave = (np.where(known, np.arange(n_waves)[None, None, :], -1).max(axis=2) if n_waves
                  else np.full(a.shape, -1))
     observed = np.where(last_wave >= 0, engagement_score[live][rows, np.maximum(last_wave, 0)], np.nan)
+    k = mpath.index(live[:, None], a)  # the manager in force on each segment
     path = _CovariatePath(
         live=live, a=a, b=b, alignment=alignment[live][rows, year + 1], engagement_observed=observed,
-        manager_program=(a >= program_start[live][:, None]).astype(float),
-        manager_rating=manager.latest_rating[live][rows, year], own_rating=own_latest_rating[live][rows, year],
-        eta=None,
+        manager_program=(a >= program_start[live[:, None], k]).astype(float),
+        manager_rating=manager.latest_rating[live[:, None], k, year], manager=mpath.manager[live[:, None], k],
+        own_rating=own_latest_rating[live][rows, year], recent_change=None, eta=None,
     )
+    if history:
+        path.recent_change = ((change_day[:, None, :] <= a[:, :, None])
+                              & (a[:, :, None] < raised_until[:, None, :])).any(axis=2).astype(float)
     engagement_used = np.where(np.isnan(observed), expected_engagement[live][:, None], observed)
     path.eta = (truth.hr_alignment * np.nan_to_num(path.alignment) + truth.hr_engagement * (engagement_used - 3)
                 + truth.hr_manager_program * path.manager_program
                 + truth.hr_manager_rating * np.nan_to_num(path.manager_rating - 3)
                 + engine.job_level_log_hr[batch.job_level[live]][:, None])
+    if history:
+        path.eta = path.eta + truth.manager_change_exit_hr * path.recent_change
     return path
 
 
@@ -272,9 +290,9 @@ def _hazard_intervals(engine: Engine, batch: Batch, path: _CovariatePath, term_d
     row, k = np.nonzero(keep)
     last = is_last[row, k]
     hire = batch.hire_day[live][row]
-    return pd.DataFrame({
+    columns = {
         "spell": batch.spell_id[live][row],
-        "manager": batch.manager[live][row],
+        "manager": path.manager[row, k],
         "start": (a[row, k] - hire).astype(np.int64),
         "stop": (stop[row, k] - hire).astype(np.int64),
         "event": (last & (exit_type[row] == "voluntary")).astype(np.int64),
@@ -285,4 +303,8 @@ def _hazard_intervals(engine: Engine, batch: Batch, path: _CovariatePath, term_d
         "manager_rating": path.manager_rating[row, k],
         "job_level": batch.job_level[live][row].astype(np.int64),
         "log_hazard": path.eta[row, k],
-    })
+    }
+    if engine.history:
+        recent = path.recent_change[row, k] if path.recent_change is not None else np.zeros(len(row))
+        columns["recent_manager_change"] = recent.astype(np.int64)
+    return pd.DataFrame(columns)

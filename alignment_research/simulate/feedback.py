@@ -26,12 +26,15 @@ if TYPE_CHECKING:  # annotations only
 
 
 def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray, truth,
-                  rng: np.random.Generator) -> pd.DataFrame:
+                  rng: np.random.Generator, manager_on=None) -> pd.DataFrame:
     """Draw the feedback events of the spells in the data.
 
     Each spell gets Poisson counts per kind (``truth.feedback_rates`` times
     the person's multiplier and years employed in the window) on uniform days;
     the giver is the manager on that day or a peer of the same team.
+    ``manager_on(spells, days)``, given with job history, names the manager
+    in force (else the manager at entry holds throughout); peers are always
+    drawn from the team at entry.
 
     Parameters
     ----------
@@ -47,6 +50,9 @@ def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entr
         The true parameters.
     rng : numpy.random.Generator
         The run's generator.
+    manager_on : callable, optional
+        ``manager_on(spells, days) -> managers``: the manager in force
+        (`history.ManagerTimeline.on`).
 
     Returns
     -------
@@ -79,16 +85,20 @@ def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entr
                     * np.maximum(end_day[in_data_spells] - entry_day[in_data_spells], 0) / YEAR)
         who = np.repeat(in_data_spells, rng.poisson(expected))
         day = entry_day[who] + np.floor(rng.random(len(who)) * (end_day[who] - entry_day[who])).astype(np.int64)
-        manager = manager_of[who]
+        manager = manager_of[who] if manager_on is None else manager_on(who, day)  # the manager in force
         by_manager = rng.random(len(who)) < truth.feedback_manager_share.get(kind, 0.5)
-        boss = _boss_on(engine, holders, who, manager, day, in_data, end_day)
+        position = engine.tree_parent[spells["slot"][who]]
+        if manager_on is not None:  # the position of the manager in force
+            position = np.where(manager >= 0, spells["slot"][np.maximum(manager, 0)], position)
+        boss = _boss_on(engine, holders, position, manager, day, in_data, end_day)
         # a peer: someone else with the same manager, employed on the day
-        low = np.searchsorted(team_manager, manager, side="left")
-        size = np.searchsorted(team_manager, manager, side="right") - low
+        team = manager_of[who]  # peers: the team at entry
+        low = np.searchsorted(team_manager, team, side="left")
+        size = np.searchsorted(team_manager, team, side="right") - low
         pick = low + np.floor(rng.random(len(who)) * np.maximum(size, 1)).astype(np.int64)
         peer = (team_members[np.clip(pick, 0, len(team_members) - 1)] if len(team_members)
                 else np.full(len(who), -1))
-        peer_ok = ((manager >= 0) & (size > 1) & (peer != who) & (spells["hire_day"][peer] <= day)
+        peer_ok = ((team >= 0) & (size > 1) & (peer != who) & (spells["hire_day"][peer] <= day)
                    & (end_day[peer] > day))
         giver = np.where(by_manager | ~peer_ok, boss, peer)
         # one event per employee, day and giver (a second one would be an exact duplicate row)
@@ -98,12 +108,12 @@ def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entr
     return pd.concat(events, ignore_index=True)
 
 
-def _boss_on(engine: Engine, holders: PositionHolders, who, manager, day, in_data, end_day) -> np.ndarray:
+def _boss_on(engine: Engine, holders: PositionHolders, position, manager, day, in_data, end_day) -> np.ndarray:
     """The manager on the spell if employed on the day, else the holder of the manager's position then (or -1)."""
     hire_day = engine.spells["hire_day"]
     row = np.maximum(manager, 0)
     employed = (manager >= 0) & (hire_day[row] <= day) & (end_day[row] > day)
-    holder = holders.holder_on(engine.tree_parent[engine.spells["slot"][who]], day)
+    holder = holders.holder_on(position, day)
     h = np.maximum(holder, 0)
     holder = np.where((holder >= 0) & in_data[h] & (hire_day[h] <= day) & (end_day[h] > day), holder, -1)
     return np.where(employed, manager, holder)

@@ -3,10 +3,12 @@
 Each cycle the CEO owns 4-6 organisation goals (no parent). Everyone else
 owns ``goals_min..goals_max`` goals in every cycle from the hire on (a
 potential path, truncated at the exit). Each goal is *linked* with the
-person's link probability (see `people`) to a random goal of the manager on
-the spell in that cycle; if that manager has no goals in the cycle (left, or
-not yet hired), linked goals serve whoever holds the manager's position
-(the *acting* manager), which the cascade measure does not count. An
+person's link probability (see `people`) to a random goal of the manager in
+force when the cycle's goals are set (its first day, or the hire if later;
+with job history this follows the manager changes, see `history`); if that
+manager has no goals in the cycle (left, or not yet hired), linked goals
+serve whoever holds the manager's position (the *acting* manager), which the
+cascade measure does not count. An
 unlinked goal gets, with probability ``unrelated_parent_share``, a random
 goal of another manager in the data as parent (never the own manager's),
 else no parent.
@@ -18,7 +20,7 @@ weights). Attainment is ``1 + 0.12 * performance + 0.3 * (parent attainment
 
 Alignment of a spell in a cycle, weighted by the goal weights:
 ``alignment_cascade`` is the share of goals whose parent is a goal of the
-manager on the spell (NaN without a manager); ``alignment_org`` the share
+manager in force in that cycle (NaN without a manager at entry); ``alignment_org`` the share
 that reach an organisation goal through their chain of parents.
 ``true_alignment`` holds the realised shares exactly as the data define them.
 
@@ -131,12 +133,22 @@ def _goal_slots(engine: Engine, batch: Batch) -> Goals:
     )
 
 
+def _cycle_day(engine: Engine, batch: Batch, goals: Goals) -> np.ndarray:
+    """Per pair: the day the cycle's goals are set, its first day (or the hire, if later)."""
+    return np.maximum(engine.cycle_start_day[goals.pair_cycle], batch.hire_day[goals.pair_spell])
+
+
+def _pair_manager(engine: Engine, batch: Batch, goals: Goals) -> np.ndarray:
+    """Per pair (spell, cycle): the manager in force when the cycle's goals are set (see `_cycle_day`)."""
+    return batch.manager_path.manager_on(goals.pair_spell, _cycle_day(engine, batch, goals))
+
+
 def _acting_manager(engine: Engine, batch: Batch, goals: Goals) -> np.ndarray:
-    """Per pair: the manager on the spell if they have goals that cycle, else the holder of their position who has."""
+    """Per pair: the manager in force if they have goals that cycle, else the holder of their position who has."""
     spells, cycle_start = engine.spells, engine.cycle_start_day
-    pair_manager = batch.manager[goals.pair_spell]
-    has_goals = (pair_manager >= 0) & (spells["goal_count"][np.maximum(pair_manager, 0), goals.pair_cycle] > 0)
-    acting = np.where(has_goals, pair_manager, -1)
+    manager = _pair_manager(engine, batch, goals)
+    has_goals = (manager >= 0) & (spells["goal_count"][np.maximum(manager, 0), goals.pair_cycle] > 0)
+    acting = np.where(has_goals, manager, -1)
     missing = np.flatnonzero(~has_goals)
     if len(missing):
         cycle = goals.pair_cycle[missing]
@@ -145,7 +157,12 @@ def _acting_manager(engine: Engine, batch: Batch, goals: Goals) -> np.ndarray:
             return (spells["goal_count"][spell, cycle] > 0) & (spells["term_day"][spell] > engine.window_start_day)
 
         on_day = np.maximum(cycle_start[cycle], batch.hire_day[goals.pair_spell[missing]])
-        position = engine.tree_parent[batch.slot[goals.pair_spell[missing]]]
+        path = batch.manager_path
+        if path.day.shape[1] > 1:  # the parent position in force then
+            row = goals.pair_spell[missing]
+            position = path.parent[row, path.index(row, on_day)]
+        else:
+            position = engine.tree_parent[batch.slot[goals.pair_spell[missing]]]
         acting[missing] = engine.holders.holder_on(position, on_day, need=has_goals_then)
     return acting
 
@@ -161,7 +178,7 @@ def _link_parents(engine: Engine, batch: Batch, person: PersonDraws, goals: Goal
         rng.random(ok.sum()) * spells["goal_count"][acting_ok, cycle_ok]
     ).astype(np.int64)
     unrelated = ~linked & (rng.random(n) < engine.truth.unrelated_parent_share)
-    own_manager = batch.manager[goals.owner]
+    own_manager = _pair_manager(engine, batch, goals)[goals.goal_pair]
     owner_of_goal = engine.goals["owner"]
     for c in range(engine.n_cycles):
         chosen = np.flatnonzero(unrelated & (goals.cycle == c))
@@ -198,7 +215,7 @@ def _attain_and_align(engine: Engine, batch: Batch, performance: Performance, go
         1 + 0.12 * performance.latent[goals.owner, goals.cycle] + 0.3 * (parent_attainment - 1)
         + engine.rng.normal(0, 0.1, n), 0, 1.6), 2)
     parent_owner = earlier["owner"][parent_row] if earlier else np.zeros(n, np.int64)
-    owners_manager = batch.manager[goals.owner]
+    owners_manager = _pair_manager(engine, batch, goals)[goals.goal_pair]
     cascades = (parent >= 0) & (parent_owner == owners_manager) & (owners_manager >= 0)
     if batch.is_ceo:
         goals.reaches_org = np.ones(n, bool)

@@ -34,7 +34,9 @@ def inject_problems(tables: dict[str, pd.DataFrame], truth: Truth, rng: np.rando
     Parameters
     ----------
     tables : dict of str to pandas.DataFrame
-        The six canonical tables (`assemble_tables`); not changed.
+        The canonical tables (`assemble_tables`); not changed. With a
+        ``job_history`` table, one problem of each history rule is added
+        last (after every other draw).
     truth : Truth
         The true parameters.
     rng : numpy.random.Generator
@@ -72,6 +74,8 @@ def inject_problems(tables: dict[str, pd.DataFrame], truth: Truth, rng: np.rando
     _inject_wrong_values(injector, leaf, terminated)
     _inject_survey_problems(injector, truth, k)
     _inject_hand_typed(injector, k)
+    if "job_history" in injector.tables:
+        _inject_history_problems(injector, truth)
     return injector.finish()
 
 
@@ -207,3 +211,44 @@ def _inject_hand_typed(injector: _Injector, k: int) -> None:
     for i in injector.choose("employees", None, k + 1):
         injector.mark("employees", i, "hire_date", "excel_serial_date",
                       "written as an Excel serial day number in employees.csv only")
+
+
+def _inject_history_problems(injector: _Injector, truth: Truth) -> None:
+    """One job-history row per history rule, in spells no employees problem touches."""
+    employees, history = injector.tables["employees"], injector.tables["job_history"]
+    touched = set(employees.loc[sorted(injector.used["employees"]), "_spell"])
+    spell_rows = employees.drop_duplicates("_spell").set_index("_spell")
+    hire, term = history["_spell"].map(spell_rows["hire_date"]), history["_spell"].map(spell_rows["termination_date"])
+    free = ~history["_spell"].isin(touched).to_numpy()
+    change = free & (history["reason"] != "hire").to_numpy()
+    for i in injector.choose("job_history", change):
+        history.at[i, "effective_date"] = hire.iloc[i] - pd.Timedelta(days=30)
+        injector.mark("job_history", i, "effective_date", "history_before_hire")
+    for i in injector.choose("job_history", change & term.notna().to_numpy()):
+        injector.add_copy("job_history", i, "history_after_termination", "effective_date",
+                          {"effective_date": term.iloc[i] + pd.Timedelta(days=20)})
+    for i in injector.choose("job_history", change):
+        other = [d for d in truth.departments if d != history.at[i, "department"]][0]
+        injector.mark("job_history", i, "department", "history_same_day_conflict")
+        injector.add_copy("job_history", i, "history_same_day_conflict", "department", {"department": other})
+    width = len(str(employees["employee_id"].iloc[0])) - 1 if len(employees) else 6
+    for i in injector.choose("job_history", change):
+        history.at[i, "manager_id"] = "E" + "8" * width
+        injector.mark("job_history", i, "manager_id", "history_unknown_manager")
+    gone = employees.dropna(subset=["termination_date"]).sort_values("termination_date")
+    for i in injector.choose("job_history", change & (history["effective_date"] > gone["termination_date"].min()
+                                                      + pd.Timedelta(days=1)).to_numpy()):
+        left = gone[(gone["termination_date"] < history.at[i, "effective_date"])
+                    & ~gone["employee_id"].isin(employees.loc[employees["termination_date"].isna()
+                                                              | (employees["termination_date"]
+                                                                 >= history.at[i, "effective_date"]), "employee_id"])]
+        if len(left):
+            history.at[i, "manager_id"] = left["employee_id"].iloc[0]
+            injector.mark("job_history", i, "manager_id", "history_manager_not_employed")
+    for i in injector.choose("job_history", free & (history["reason"] == "promotion").to_numpy()):
+        history.at[i, "reason"] = np.nan
+        injector.mark("job_history", i, "reason", "history_level_change_without_reason")
+    for i in injector.choose("job_history", free & (history["reason"] == "hire").to_numpy()):
+        other = [d for d in truth.departments if d != history.at[i, "department"]][0]
+        history.at[i, "department"] = other
+        injector.mark("job_history", i, "department", "history_disagrees_at_hire")

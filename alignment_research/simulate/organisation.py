@@ -15,8 +15,11 @@ before the window start are dropped (left truncation); ``n_employees``
 spells remain (a few in-window hires of individual contributors are removed
 at random to hit the number, and ``rehire_share`` of the in-window hires
 reuse an earlier voluntary leaver's id). ``manager_id`` is the holder of
-the parent position on ``max(hire_date, window start)`` (one manager per
-spell); when that manager leaves, the employee keeps the id.
+the parent position on ``max(hire_date, window start)``: the manager at
+hire. Without job history (``Truth(history=False)``) it is the one manager
+of the spell (when that manager leaves, the employee keeps the id); with
+it, the manager in force follows successions, reorganisations and
+transfers (see `history`), and ``job_history`` records every change.
 
 *Small departments.* ``truth.small_departments`` (name -> people) moves
 that many individual contributors (people who manage nobody; every spell of
@@ -196,10 +199,11 @@ class PositionHolders:
         order = np.lexsort((hire, slot))
         self.spell = indexed[order]
         self.slot = slot[order]
-        self.key = self._key(slot[order], hire[order])
+        self.key = self.day_key(slot[order], hire[order])
 
-    def _key(self, slot, day):
-        return slot.astype(np.int64) * (1 << 32) + (day - self.history_start_day + (1 << 20))
+    def day_key(self, slot, day):
+        """The sort key of (position, day): compare with ``key`` (the holders' hire days)."""
+        return np.asarray(slot).astype(np.int64) * (1 << 32) + (day - self.history_start_day + (1 << 20))
 
     def holder_on(self, slot: np.ndarray, day: np.ndarray, *, need=None) -> np.ndarray:
         """The spell of ``slot`` employed on ``day``; else the next one hired; else the previous one.
@@ -207,7 +211,7 @@ class PositionHolders:
         ``need(spells) -> bool array``, if given, must also hold for the
         chosen spell (else -1).
         """
-        j = np.searchsorted(self.key, self._key(slot, day), side="right") - 1
+        j = np.searchsorted(self.key, self.day_key(slot, day), side="right") - 1
         n = len(self.key)
         at = np.clip(j, 0, n - 1)
         same = (j >= 0) & (self.slot[at] == slot)

@@ -26,10 +26,41 @@ import numpy as np
 
 from .days import NO_DAY, expit, logit
 
-__all__ = ["Batch", "ManagerContext", "PersonDraws", "draw_person", "draw_rehires", "manager_context"]
+__all__ = ["Batch", "ManagerContext", "ManagerPath", "PersonDraws", "draw_person", "draw_rehires", "manager_context"]
 
 if TYPE_CHECKING:  # annotations only
     from .engine import Engine
+
+
+@dataclass
+class ManagerPath:
+    """The managers in force on each spell of a batch: one column per change, padded with ``NO_DAY``.
+
+    Column 0 is the entry (the manager on ``max(hire, window start)``); a
+    later column holds from its day on. Without job history there is one
+    column. ``reason`` codes are those of `history` (0 for the entry).
+    """
+
+    day: np.ndarray  # (spells, changes) first day each manager is in force; NO_DAY pads
+    manager: np.ndarray  # (spells, changes) manager spell, -1 for none
+    parent: np.ndarray  # (spells, changes) the parent position in force
+    reason: np.ndarray  # (spells, changes) reason code of the change
+
+    @classmethod
+    def static(cls, day: np.ndarray, manager: np.ndarray, parent: np.ndarray) -> "ManagerPath":
+        """One manager per spell, from the given day on."""
+        return cls(day=np.asarray(day, np.int64)[:, None], manager=np.asarray(manager)[:, None],
+                   parent=np.asarray(parent)[:, None], reason=np.zeros((len(manager), 1), np.int64))
+
+    def index(self, row, day) -> np.ndarray:
+        """Column of the manager in force for batch rows ``row`` on ``day`` (same shapes; 0 before the entry)."""
+        if self.day.shape[1] == 1:
+            return np.zeros(np.broadcast_shapes(np.shape(row), np.shape(day)), np.int64)
+        return np.maximum((self.day[row] <= np.asarray(day)[..., None]).sum(axis=-1) - 1, 0)
+
+    def manager_on(self, row, day) -> np.ndarray:
+        """The manager spell in force for batch rows ``row`` on ``day``."""
+        return self.manager[row, self.index(row, day)]
 
 
 @dataclass
@@ -41,7 +72,15 @@ class Batch:
     depth: int  # depth of the positions in the tree (0 = CEO)
     spell_id: np.ndarray  # engine-wide spell numbers
     job_level: np.ndarray
-    manager: np.ndarray  # spell of the manager on the spell, -1 for none
+    manager: np.ndarray  # spell of the manager on the spell at entry, -1 for none
+    path: ManagerPath | None = None  # managers in force over time (None: ``manager`` throughout)
+
+    @property
+    def manager_path(self) -> ManagerPath:
+        """The managers in force (a single column when the batch has no history)."""
+        if self.path is None:
+            self.path = ManagerPath.static(np.maximum(self.hire_day, 0), self.manager, np.full(self.size, -1))
+        return self.path
 
     @property
     def size(self) -> int:
@@ -79,12 +118,16 @@ class PersonDraws:
 
 @dataclass
 class ManagerContext:
-    """What the manager on each new spell brings to the spell's covariates."""
+    """What the managers in force on each new spell bring to the spell's covariates.
 
-    program_start_day: np.ndarray  # manager's leadership-development start, ``NO_DAY`` if none
-    latest_rating: np.ndarray  # (spells, window years): manager's latest known rating, NaN if none
-    engagement_effect: np.ndarray  # manager random intercept of engagement (0 without a manager)
-    leadership_effect: np.ndarray  # manager random intercept of the leadership score
+    Arrays are by spell and column of the spell's `ManagerPath` (``path``).
+    """
+
+    program_start_day: np.ndarray  # (spells, changes) manager's leadership-development start, ``NO_DAY`` if none
+    latest_rating: np.ndarray  # (spells, changes, window years): manager's latest known rating, NaN if none
+    engagement_effect: np.ndarray  # (spells, changes) manager random intercept of engagement (0 without a manager)
+    leadership_effect: np.ndarray  # (spells, changes) manager random intercept of the leadership score
+    path: ManagerPath  # which manager is in force when
 
 
 def draw_person(engine: Engine, batch: Batch) -> PersonDraws:
@@ -166,17 +209,20 @@ def manager_context(engine: Engine, batch: Batch) -> ManagerContext:
     >>> ceo = first_batch(engine, tree)
     >>> from alignment_research.simulate.days import NO_DAY
     >>> from alignment_research.simulate.people import manager_context
-    >>> bool(manager_context(engine, ceo).program_start_day[0] == NO_DAY)
+    >>> bool(manager_context(engine, ceo).program_start_day[0, 0] == NO_DAY)
     True
     """
-    n, has, row, spells = batch.size, batch.has_manager, batch.manager_row, engine.spells
+    n, spells, path = batch.size, engine.spells, batch.manager_path
     if batch.is_ceo:
-        return ManagerContext(np.full(n, NO_DAY), np.full((n, engine.n_years), np.nan), np.zeros(n), np.zeros(n))
+        return ManagerContext(np.full((n, 1), NO_DAY), np.full((n, 1, engine.n_years), np.nan), np.zeros((n, 1)),
+                              np.zeros((n, 1)), path)
+    has, row = path.manager >= 0, np.maximum(path.manager, 0)
     return ManagerContext(
         program_start_day=np.where(has, spells["leadership_start_day"][row], NO_DAY),
-        latest_rating=np.where(has[:, None], spells["latest_rating"][row], np.nan),
+        latest_rating=np.where(has[..., None], spells["latest_rating"][row], np.nan),
         engagement_effect=np.where(has, spells["effect_on_reports_engagement"][row], 0.0),
         leadership_effect=np.where(has, spells["effect_on_reports_leadership"][row], 0.0),
+        path=path,
     )
 
 

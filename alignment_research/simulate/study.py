@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..config import config_from_dict
+from ..config import TABLES, config_from_dict
 from ..errors import ConfigError
 from ..study import Study
 from .assemble import assemble_tables, finish_tables
@@ -43,7 +43,11 @@ class SimulatedStudy(Study):
         to exit, split wherever a covariate may change (not merged):
         ``employee_id, spell, manager_id, start, stop, event, event_type,
         alignment_cascade, engagement, manager_program, manager_rating,
-        job_level, log_hazard``. ``spell`` counts an id's spells from 1;
+        job_level, log_hazard`` and, with job history,
+        ``recent_manager_change`` (1 within ``manager_change_exit_months``
+        of a change of manager). ``manager_id`` is the manager in force
+        and ``manager_program`` follows them; ``job_level`` is the level
+        at hire (the one the hazard uses). ``spell`` counts an id's spells from 1;
         ``event_type`` is the exit type on the last interval and
         ``"censored"`` elsewhere; ``engagement`` is NaN before the spell's
         first response and ``manager_rating`` NaN while none is known (the
@@ -81,7 +85,8 @@ def _study_config(truth: Truth):
             "scales": scales,
             "event_types": ["voluntary"],
             "min_group_size": 5,
-            "files": {t: f"{t}.csv" for t in ("employees", "goals", "reviews", "surveys", "programs", "feedback")},
+            "files": {t: f"{t}.csv" for t in ("employees", "goals", "reviews", "surveys", "programs", "feedback")
+                      + (("job_history",) if truth.history and "job_history" in TABLES else ())},
             "date_formats": ["%Y-%m-%d"],
         },
         source="simulated study.yaml",
@@ -113,6 +118,10 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     SimulatedStudy
         The raw tables, study configuration, true parameters, realised
         alignment, the exact hazard intervals and the injected problems.
+        With ``truth.history`` (the default) the tables include
+        ``job_history``; the static ``manager_id``, ``department``,
+        ``job_level`` and ``location`` of ``employees`` are then the values
+        at hire (its first row).
 
     Raises
     ------
@@ -133,18 +142,25 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     follow alignment, the manager's leadership development and rating.
     Voluntary, involuntary and other exits are competing hazards on tenure
     days; the voluntary log-hazard moves with alignment, engagement, the
-    manager's programme and rating, and job level. Managers are selected
-    into leadership development on their rating (confounding). The exact
-    equations are in the docstrings of the modules that draw them:
+    manager's programme and rating, job level (at hire) and, for some
+    months, a change of manager. Managers are selected into leadership
+    development on their rating (confounding). With job history, managers
+    change (successions, reorganisations, transfers), people are promoted
+    (on rating, their own mentoring and coaching, and their manager's
+    development) and move location; goals, surveys, feedback and the exit
+    hazard follow the manager in force. ``Truth(history=False)`` gives the
+    simulator without history, bit for bit. The exact equations are in the
+    docstrings of the modules that draw them:
     ``alignment_research.simulate.organisation``, ``.goals``, ``.surveys``,
-    ``.exits`` and ``.programs`` (``.engine`` gives the order of the draws).
+    ``.exits``, ``.programs`` and ``.history`` (``.engine`` gives the order
+    of the draws).
 
     Examples
     --------
     >>> import alignment_research as ar
     >>> sim = ar.simulate_study(n_employees=300, seed=0)
     >>> sorted(sim.tables)
-    ['employees', 'feedback', 'goals', 'programs', 'reviews', 'surveys']
+    ['employees', 'feedback', 'goals', 'job_history', 'programs', 'reviews', 'surveys']
     """
     truth = default_truth() if truth is None else truth
     if not isinstance(truth, Truth):
@@ -156,7 +172,14 @@ def simulate_study(n_employees: int = 2000, seed: int = 0, truth: Truth | None =
     sim = run_engine(n_employees, truth, rng)
     tables, true_alignment, true_intervals = assemble_tables(sim, truth)
     if truth.small_departments:
+        before = tables["employees"]["department"]
         tables["employees"] = move_to_small_departments(tables["employees"], truth.small_departments, seed)
+        if "job_history" in tables:  # the moved people's history rows follow
+            emp = tables["employees"]
+            moved = emp.loc[emp["department"].ne(before), ["employee_id", "department"]].drop_duplicates("employee_id")
+            history = tables["job_history"]
+            new = history["employee_id"].map(moved.set_index("employee_id")["department"])
+            tables["job_history"] = history.assign(department=new.where(new.notna(), history["department"]))
     if messy:
         tables, injected = inject_problems(tables, truth, rng, n_employees)
     else:
@@ -186,7 +209,7 @@ def _yaml_ready(value):
 
 
 def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
-    """Write a simulated study folder: six CSV tables, ``study.yaml`` and ``truth.yaml``.
+    """Write a simulated study folder: the CSV tables, ``study.yaml`` and ``truth.yaml``.
 
     Parameters
     ----------
@@ -202,7 +225,9 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
 
     Notes
     -----
-    Dates are ISO (``YYYY-MM-DD``) except the few cells ``sim.injected`` marks
+    ``job_history.csv`` is written when the study has one; ``study.yaml``
+    lists it under ``files`` once the data contract knows the table
+    (``alignment_research.config.TABLES``). Dates are ISO (``YYYY-MM-DD``) except the few cells ``sim.injected`` marks
     ``excel_serial_date``, which are written as Excel serial day numbers.
     Floats use ``%.10g``, so the files are identical bit for bit for a seed.
 
@@ -227,7 +252,7 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
                 frame[col] = text.where(frame[col].notna(), None)
         frame.to_csv(out / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
     study_yaml = sim.config.to_yaml_dict()
-    study_yaml["files"] = {t: f"{t}.csv" for t in sim.tables}
+    study_yaml["files"] = {t: f"{t}.csv" for t in sim.tables if t in TABLES}  # job_history once the contract has it
     (out / "study.yaml").write_text(yaml.safe_dump(study_yaml, sort_keys=False, allow_unicode=True), encoding="utf-8")
     truth = _yaml_ready(sim.truth.model_dump())
     if not truth.get("small_departments"):

@@ -21,7 +21,9 @@ Latent scores on a response day ``s`` (Likert points):
   multiplier - its mean) + u + e``;
 
 with ``u ~ N(0, scale_person_sd)`` and ``e ~ N(0, scale_residual_sd)`` for
-the last three. Items add a fixed offset (zero mean per scale, ``_ITEM_OFFSETS``)
+the last three. ``manager_program``, ``manager_rating`` and ``u_manager`` are
+those of the manager in force on the response day (with job history, see
+`history`; else the manager at entry). Items add a fixed offset (zero mean per scale, ``_ITEM_OFFSETS``)
 and ``N(0, item_sd)``, are clipped to 1..5 and rounded stochastically (up
 with probability equal to the fractional part), so the expected scale score
 equals the latent score. At most one item per scale is skipped
@@ -149,8 +151,9 @@ def _latent_scores(engine: Engine, person: PersonDraws, goals: Goals, manager: M
     truth, rng = engine.truth, engine.rng
     year = engine.year_index(day)
     alignment = np.nan_to_num(goals.alignment_cascade[row, year + 1])  # cycle index = window year index + 1
-    manager_program = (day >= manager.program_start_day[row]).astype(float)
-    manager_rating_centred = np.nan_to_num(manager.latest_rating[row, year] - 3)
+    k = manager.path.index(row, day)  # the manager in force on the response day
+    manager_program = (day >= manager.program_start_day[row, k]).astype(float)
+    manager_rating_centred = np.nan_to_num(manager.latest_rating[row, k, year] - 3)
     person_scale = person.scale_effects
 
     def residual(sd):
@@ -158,12 +161,12 @@ def _latent_scores(engine: Engine, person: PersonDraws, goals: Goals, manager: M
 
     engagement = (truth.engagement_intercept + truth.engagement_alignment * alignment
                   + truth.engagement_manager_program * manager_program
-                  + truth.engagement_manager_rating * manager_rating_centred + manager.engagement_effect[row]
+                  + truth.engagement_manager_rating * manager_rating_centred + manager.engagement_effect[row, k]
                   + person.engagement_effect[row] + residual(truth.engagement_residual_sd))
     perceived = (truth.perceived_alignment_intercept + truth.perceived_alignment_cascade * alignment
                  + person_scale[row, 0] + residual(truth.scale_residual_sd))
     leadership = (truth.leadership_intercept + truth.leadership_manager_program * manager_program
-                  + manager.leadership_effect[row] + person_scale[row, 1] + residual(truth.scale_residual_sd))
+                  + manager.leadership_effect[row, k] + person_scale[row, 1] + residual(truth.scale_residual_sd))
     feedback = (truth.feedback_intercept
                 + truth.feedback_rate_effect * (np.log(person.feedback_multiplier[row]) - engine.mean_log_feedback)
                 + person_scale[row, 2] + residual(truth.scale_residual_sd))

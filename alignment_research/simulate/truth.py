@@ -134,6 +134,31 @@ class Truth(BaseModel):
         description="feedback kind -> share given by the manager (else a peer)",
     )
 
+    # --- job history (manager changes, promotions, moves; see `alignment_research.simulate.history`) ----
+    history: bool = Field(True, description="simulate the job history (job_history table); false reproduces the "
+                          "simulator without history bit for bit (one manager, level, department, location per spell)")
+    reorg_rate: float = Field(0.05, ge=0, description="yearly rate per team (manager position below the CEO) of a "
+                              "reorganisation in the window that moves all its positions under another manager "
+                              "position of the same depth")
+    transfer_rate: float = Field(0.04, ge=0, description="yearly rate of a transfer of an employee (two levels or more "
+                                 "below the CEO) to another team (manager position of the same depth), at most once")
+    lateral_rate: float = Field(0.03, ge=0, description="yearly rate of a lateral move (a change of location, same "
+                                "manager and level), at most once per spell")
+    promotion_base_rate: float = Field(0.08, ge=0, description="yearly promotion rate (one job level up, to at most "
+                                       "5) at latest known rating 3, without mentoring, coaching or a developed manager")
+    promotion_rating: float = Field(0.5, description="promotion, log hazard ratio per point of the own latest known "
+                                    "rating (minus 3; none known counts 3)")
+    promotion_mentoring: float = Field(0.4, description="promotion, log hazard ratio from the start of the employee's "
+                                       "own mentoring programme")
+    promotion_coaching: float = Field(0.3, description="promotion, log hazard ratio from the start of the employee's "
+                                      "own coaching programme")
+    promotion_manager_program: float = Field(0.3, description="promotion, log hazard ratio once the manager in force "
+                                             "has started leadership development")
+    manager_change_exit_hr: float = Field(0.4, description="voluntary exit, log hazard ratio during the "
+                                          "manager_change_exit_months after each change of the manager in force")
+    manager_change_exit_months: float = Field(6.0, ge=0, description="months (of 30.4375 days) for which a manager "
+                                              "change raises the voluntary exit hazard")
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.window_end <= self.window_start:
