@@ -843,8 +843,38 @@ def _censor_dates(matched: pd.DataFrame, window_end: pd.Timestamp) -> pd.Series:
     return own.fillna(window_end).clip(upper=window_end)
 
 
+def _history_team(team: pd.DataFrame, spells: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Reports whose manager in force on the trial date is the trial's manager, censored when that ends.
+
+    ``history`` is the clean ``job_history``; a report is followed until the first later row that names
+    another manager (its ``censor_date`` moves there), so the arm always matches the manager in force.
+    """
+    h = history[["employee_id", "effective_date", "manager_id"]].dropna(subset=["employee_id", "effective_date"])
+    h = h.assign(employee_id=h["employee_id"].astype(str), manager_id=h["manager_id"].astype("string"))
+    h = h.sort_values(["employee_id", "effective_date"], kind="stable").reset_index(drop=True)
+    same = h["employee_id"].eq(h["employee_id"].shift())
+    changed = ~same | h["manager_id"].fillna("").ne(h["manager_id"].shift().fillna(""))
+    # each row holds until the employee's next row; its manager holds until the next row naming another
+    h["next_date"] = h["effective_date"].shift(-1).where(same.shift(-1, fill_value=False))
+    change_date = h["effective_date"].where(changed)
+    h["manager_until"] = change_date.shift(-1).where(same.shift(-1, fill_value=False))
+    h["manager_until"] = h.groupby("employee_id")["manager_until"].bfill()
+    cand = team.merge(h.dropna(subset=["manager_id"]), on="manager_id", how="inner")
+    held = (cand["effective_date"] <= cand["index_date"]) & (
+        cand["next_date"].isna() | (cand["next_date"] > cand["index_date"]))
+    cand = cand[held]
+    until = cand["manager_until"]
+    cand = cand.assign(censor_date=until.where(until.notna() & (until < cand["censor_date"]), cand["censor_date"]))
+    cand = cand.drop(columns=["effective_date", "next_date", "manager_until"])
+    # the spell the report is in on the trial date
+    sp = spells.drop(columns="manager_id").assign(employee_id=spells["employee_id"].astype(str))
+    out = cand.merge(sp, on="employee_id", how="inner")
+    term = out["termination_date"]
+    return out[(out["hire_date"] <= out["index_date"]) & (term.isna() | (term > out["index_date"]))]
+
+
 def team_followup(
-    matched: pd.DataFrame, employees: pd.DataFrame, *, window_end, event_types=("voluntary",)
+    matched: pd.DataFrame, employees: pd.DataFrame, *, window_end, event_types=("voluntary",), history=None
 ) -> pd.DataFrame:
     """Return the reports of each matched manager, followed from the trial date (tenure scale).
 
@@ -859,6 +889,11 @@ def team_followup(
         End of the observation window (an exit on that day is an event).
     event_types : sequence of str, default ("voluntary",)
         Termination types that count as the event.
+    history : DataFrame, optional
+        The clean ``job_history``. With it, a manager's team on the trial date is
+        the reports whose manager *in force* that day is the manager, and each
+        report is followed only while that manager stays theirs (censored at the
+        next manager change); without it, the spell's manager at hire holds.
 
     Returns
     -------
@@ -874,9 +909,11 @@ def team_followup(
     rows = matched.dropna(subset=["matched_set"]).assign(censor_date=lambda d: _censor_dates(d, window_end))
     spells = employees[["employee_id", "manager_id", "hire_date", "termination_date", "termination_type"]]
     carried = ["weight"] if "weight" in rows else []
-    team = rows[["matched_set", "trial", "index_date", "manager_id", "treated", "censor_date", *carried]].merge(
-        spells, on="manager_id", how="inner"
-    )
+    team = rows[["matched_set", "trial", "index_date", "manager_id", "treated", "censor_date", *carried]]
+    if history is not None and len(history):
+        team = _history_team(team, spells, history)
+    else:
+        team = team.merge(spells, on="manager_id", how="inner")
     term = team["termination_date"]
     team = team[(team["hire_date"] <= team["index_date"]) & (term.isna() | (term > team["index_date"]))]
     term = team["termination_date"]
@@ -1549,6 +1586,7 @@ def _retention_effect(matched: pd.DataFrame, clean: CleanStudy, *, adjust, alpha
     analysis = clean.analysis
     event_types = tuple(getattr(clean.config, "event_types", ["voluntary"]))
     followup = team_followup(matched, clean.tables["employees"], window_end=_observation_window(clean.config)[1],
+                             history=clean.tables.get("job_history"),
                              event_types=event_types)
     data, terms = _fill_adjusters(team_intervals(followup, analysis.intervals, analysis.person), adjust)
     # the design's weights (matching: 1 / controls per set; ipw: odds of enrolling) enter the Cox model

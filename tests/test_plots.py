@@ -81,13 +81,15 @@ def test_a_model_plot_and_a_retention_plot_get_separate_axes(tiny_clean):
     cox = ar.fit_cox(person, "alignment_cascade_entry", duration="exit", entry="entry", event="event")
     ax = cox.plot()
     drawn = [line.get_xydata().copy() for line in ax.lines]
-    km = ar.fit_km(ar.add_levels(person, "alignment_cascade_entry"), group="alignment_level")
+    levelled = ar.add_levels(person, "alignment_cascade_entry")
+    km = ar.fit_km(levelled, group="alignment_level")
     curves = ar.plot_retention(km, min_group_size=1)
     assert curves is not ax and curves.figure is not ax.figure
     assert len(ax.lines) == len(drawn)  # the forest plot is untouched
     for before, line in zip(drawn, ax.lines):
         np.testing.assert_array_equal(before, line.get_xydata())
-    assert len(curves.lines) >= 3  # one step curve per alignment level, on its own Axes
+    # one step curve per alignment level, on its own Axes (ties at full alignment can merge two levels)
+    assert len(curves.lines) >= levelled["alignment_level"].nunique() >= 2
 
 
 def test_no_module_reaches_for_the_current_axes():

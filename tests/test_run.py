@@ -379,7 +379,7 @@ def test_a_successful_run_replaces_the_files_it_wrote_and_keeps_others(tmp_path,
 def test_a_pseudonymised_study_with_rehires_runs_end_to_end_without_leaking(tmp_path, monkeypatch):
     key = "k3y-" + "5ecret" * 6
     monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", key)
-    study = write_study(tmp_path / "study", n=300, seed=0)
+    study = write_study(tmp_path / "study", n=300, seed=1)  # seed 1 has a rehire inside the window
     cfg = yaml.safe_load((study / "study.yaml").read_text())
     cfg["pseudonymise"] = True
     (study / "study.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))

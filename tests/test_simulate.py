@@ -25,6 +25,16 @@ def clean_sim():
 
 
 @pytest.fixture(scope="module")
+def clean_sim_at_hire():
+    """The same clean study without job history: one manager per spell, the manager at hire.
+
+    The timing tests below rebuild covariates from the manager in the employees table; with history the
+    manager in force changes within a spell, and tests/test_simulate_history.py checks that version.
+    """
+    return ar.simulate_study(n_employees=600, seed=7, messy=False, truth=ar.Truth(history=False))
+
+
+@pytest.fixture(scope="module")
 def big_sim():
     """A larger clean study for distributional checks."""
     return ar.simulate_study(n_employees=3000, seed=11, messy=False)
@@ -67,7 +77,7 @@ def test_sample_study_is_reproduced_bit_for_bit(tmp_path):
 
 def test_tables_have_the_canonical_columns_and_types(tiny_study):
     sim = tiny_study
-    assert set(sim.tables) == {"employees", "goals", "reviews", "surveys", "programs", "feedback"}
+    assert set(sim.tables) == {"employees", "goals", "reviews", "surveys", "programs", "feedback", "job_history"}
     for name, table in sim.tables.items():
         assert table.index[0] == 2 and table.index.is_monotonic_increasing and table.index[-1] == len(table) + 1
         expected = [c for c, *_ in COLUMNS[name]]
@@ -195,9 +205,12 @@ def test_programmes_are_consistent(big_sim):
 
 
 def test_feedback_mostly_comes_from_the_manager(big_sim):
-    fb = big_sim.tables["feedback"].merge(
-        big_sim.tables["employees"].drop_duplicates("employee_id", keep="last")[["employee_id", "manager_id"]],
-        on="employee_id")
+    """Check-ins come from the manager in force on the day (the job_history row in force), not the one at hire."""
+    fb = big_sim.tables["feedback"].reset_index(drop=True).reset_index()
+    history = big_sim.tables["job_history"][["employee_id", "effective_date", "manager_id"]]
+    fb = pd.merge_asof(fb.sort_values("date"), history.sort_values("effective_date"), left_on="date",
+                       right_on="effective_date", by="employee_id", direction="backward").set_index("index").sort_index()
+    assert fb["effective_date"].notna().all()  # no feedback before the hire
     check_in = fb[fb["kind"] == "check_in"]
     assert (check_in["giver_id"] == check_in["manager_id"]).mean() > 0.7
     assert set(fb["kind"]) == {"check_in", "360_review", "recognition"}
@@ -234,7 +247,9 @@ def _cascade(goals: pd.DataFrame, employees: pd.DataFrame) -> pd.DataFrame:
     return (out["wl"] / out["w"]).rename("alignment_cascade").reset_index().rename(columns={"owner_id": "employee_id"})
 
 
-def test_true_alignment_is_the_cascade_share_of_the_goals_table(clean_sim):
+def test_true_alignment_is_the_cascade_share_of_the_goals_table(clean_sim_at_hire):
+    """Without job history (the manager at hire); tests/test_simulate_history.py checks the manager in force."""
+    clean_sim = clean_sim_at_hire
     mine = _cascade(clean_sim.tables["goals"], clean_sim.tables["employees"])
     true = clean_sim.true_alignment.merge(mine, on=["employee_id", "cycle"], suffixes=("", "_hand"))
     assert len(true) == len(clean_sim.true_alignment)
@@ -247,8 +262,13 @@ def test_true_alignment_is_the_cascade_share_of_the_goals_table(clean_sim):
     assert true["alignment_org"].between(0, 1).all()
 
 
-def test_hazard_covariates_follow_the_timing_conventions(clean_sim):
-    """Rebuild every interval's covariates from the six tables and compare with what the hazard used."""
+def test_hazard_covariates_follow_the_timing_conventions(clean_sim_at_hire):
+    """Rebuild every interval's covariates from the six tables and compare with what the hazard used.
+
+    Without job history (the manager at hire, one level per spell); tests/test_simulate_history.py checks the
+    intervals with history (the manager in force, the manager-change term).
+    """
+    clean_sim = clean_sim_at_hire
     t = clean_sim.tables
     emp = t["employees"].assign(spell=lambda e: e.groupby("employee_id").cumcount() + 1)
     ti = clean_sim.true_intervals.merge(emp[["employee_id", "spell", "hire_date", "termination_date", "termination_type"]],
@@ -345,8 +365,18 @@ def test_injected_problems_are_where_the_log_says(tiny_study):
     assert 15 <= len(inj) <= 60
     expected = {"duplicate_row", "conflicting_duplicate", "termination_before_hire", "implausible_date",
                 "missing_required", "out_of_range_answer", "unknown_manager", "survey_after_termination",
-                "noncanonical_category", "excel_serial_date"}
+                "noncanonical_category", "excel_serial_date",
+                # one of each job_history rule (the tiny study simulates history by default)
+                "history_before_hire", "history_after_termination", "history_same_day_conflict",
+                "history_unknown_manager", "history_manager_not_employed", "history_level_change_without_reason",
+                "history_disagrees_at_hire"}
     assert set(inj["rule"]) == expected
+    assert set(inj.loc[inj["rule"].str.startswith("history_"), "table"]) == {"job_history"}
+    emp = t["employees"]
+
+    def in_a_spell(employee_id, day) -> bool:
+        spells = emp[emp["employee_id"] == employee_id]
+        return bool(((spells["hire_date"] <= day) & ~(spells["termination_date"] < day)).any())
     for r in inj.itertuples():
         table = t[r.table]
         assert r.row in table.index
@@ -366,6 +396,32 @@ def test_injected_problems_are_where_the_log_says(tiny_study):
             emp = t["employees"]
             term = emp.loc[emp["employee_id"] == table.at[r.row, "employee_id"], "termination_date"].max()
             assert table.at[r.row, "survey_date"] > term
+        elif r.rule in ("history_before_hire", "history_after_termination"):
+            who, day = table.at[r.row, "employee_id"], table.at[r.row, "effective_date"]
+            assert not in_a_spell(who, day)
+            spells = emp[emp["employee_id"] == who]
+            if r.rule == "history_before_hire":
+                assert (spells["hire_date"] > day).any()
+            else:
+                assert (spells["termination_date"] < day).any()
+        elif r.rule == "history_same_day_conflict":
+            same_day = table[(table["employee_id"] == table.at[r.row, "employee_id"])
+                             & (table["effective_date"] == table.at[r.row, "effective_date"])]
+            assert len(same_day) >= 2 and same_day[r.column].nunique() >= 2
+        elif r.rule == "history_unknown_manager":
+            assert table.at[r.row, "manager_id"] not in set(emp["employee_id"])
+        elif r.rule == "history_manager_not_employed":
+            boss = table.at[r.row, "manager_id"]
+            assert boss in set(emp["employee_id"]) and not in_a_spell(boss, table.at[r.row, "effective_date"])
+        elif r.rule == "history_level_change_without_reason":
+            assert pd.isna(table.at[r.row, "reason"])
+            assert table.at[r.row - 1, "employee_id"] == table.at[r.row, "employee_id"]
+            assert table.at[r.row - 1, "job_level"] != table.at[r.row, "job_level"]
+        elif r.rule == "history_disagrees_at_hire":
+            assert table.at[r.row, "reason"] == "hire"
+            at_hire = emp[(emp["employee_id"] == table.at[r.row, "employee_id"])
+                          & (emp["hire_date"] == table.at[r.row, "effective_date"])]
+            assert len(at_hire) == 1 and at_hire[r.column].iloc[0] != table.at[r.row, r.column]
 
 
 def test_written_files_load_and_serial_dates_are_only_in_the_file(tmp_path, tiny_study):
