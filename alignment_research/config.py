@@ -27,6 +27,10 @@ __all__ = [
     "HISTORY_REASONS",
     "COVARIATE_TYPES",
     "mask_password",
+    "Analysis",
+    "RetentionAnalysis",
+    "EngagementAnalysis",
+    "ProgrammeAnalysis",
 ]
 
 #: The canonical tables of a study, in the order they are processed (``job_history`` is optional, as
@@ -178,6 +182,124 @@ class Database(_Strict):
         return value
 
 
+# ---------------------------------------------------------------- analysis: the primary analysis
+
+#: Default right-hand side of the primary retention (Cox) model on ``intervals``.
+PRIMARY_RETENTION_FORMULA = (
+    "alignment_cascade + engagement + manager_program + manager_rating + C(job_level) + C(department)"
+)
+#: Default formula of the primary engagement (mixed) model on ``survey_panel``.
+PRIMARY_ENGAGEMENT_FORMULA = "engagement ~ alignment_cascade + manager_program + C(job_level) + C(department)"
+
+
+class RetentionAnalysis(_Strict):
+    """The primary retention model: a Cox model of voluntary exit on the ``intervals`` table.
+
+    Parameters
+    ----------
+    formula : str
+        Right-hand side of the model (time-varying covariates of ``intervals``).
+        Default: cascade alignment, engagement, the manager's programme, the
+        manager's review rating, job level and department.
+    cluster : str or None, default "manager_id"
+        Column whose groups get cluster-robust standard errors (None: model-based).
+    """
+
+    formula: str = PRIMARY_RETENTION_FORMULA
+    cluster: str | None = "manager_id"
+
+    @field_validator("formula")
+    @classmethod
+    def _right_hand_side(cls, value):
+        if "~" in value:
+            raise ValueError(f"give only the right-hand side of the retention model (the event is fixed), got {value!r}")
+        if not value.strip():
+            raise ValueError("the retention formula is empty; name at least one covariate")
+        return value
+
+
+class EngagementAnalysis(_Strict):
+    """The primary engagement model: a linear mixed model on the ``survey_panel`` table.
+
+    Parameters
+    ----------
+    formula : str
+        ``engagement ~ ...``. Default: cascade alignment, the manager's
+        programme, job level and department.
+    groups : str, default "manager_id"
+        Column of the random intercept (employees of one manager resemble each other).
+    """
+
+    formula: str = PRIMARY_ENGAGEMENT_FORMULA
+    groups: str = "manager_id"
+
+    @field_validator("formula")
+    @classmethod
+    def _two_sided(cls, value):
+        if "~" not in value:
+            raise ValueError(f"the engagement formula needs an outcome: 'engagement ~ ...', got {value!r}")
+        return value
+
+
+class ProgrammeAnalysis(_Strict):
+    """The primary programme design (see :func:`estimate_program_effect`).
+
+    Parameters
+    ----------
+    program : str, default "leadership_development"
+        The programme, as named in the ``programs`` table.
+    outcomes : list of {"retention", "engagement"}, default both
+        Outcomes whose programme effect is estimated with this design.
+    design : {"matched", "ipw"}, default "matched"
+        How enrolling managers are compared with not-yet-enrolled ones.
+    ratio : int, default 3
+        Controls matched to each enrolling manager.
+    caliper : float, default 0.2
+        Matching caliper in SDs of the logit propensity.
+    """
+
+    program: str = "leadership_development"
+    outcomes: list[Literal["retention", "engagement"]] = Field(
+        default_factory=lambda: ["retention", "engagement"], min_length=1)
+    design: Literal["matched", "ipw"] = "matched"
+    ratio: int = Field(3, ge=1)
+    caliper: float = Field(0.2, gt=0)
+
+
+class Analysis(_Strict):
+    """The study's primary analysis (``analysis:`` in study.yaml).
+
+    The leadership brief and the analyst notebooks report exactly these
+    models; every other model is shown as a labelled sensitivity analysis.
+
+    Parameters
+    ----------
+    retention : RetentionAnalysis
+        The primary retention model.
+    engagement : EngagementAnalysis
+        The primary engagement model.
+    programme : ProgrammeAnalysis
+        The primary programme design; its hazard ratio is *the* programme
+        effect on exits.
+    months : int, default 12
+        Tenure (months) at which the brief reads retention ("still here after 12 months").
+    horizon_months : int, default 36
+        Horizon (months) of the restricted mean tenure ("stay on average N months longer over 3 years").
+    """
+
+    retention: RetentionAnalysis = Field(default_factory=RetentionAnalysis)
+    engagement: EngagementAnalysis = Field(default_factory=EngagementAnalysis)
+    programme: ProgrammeAnalysis = Field(default_factory=ProgrammeAnalysis)
+    months: int = Field(12, ge=1, le=120)
+    horizon_months: int = Field(36, ge=1, le=240)
+
+    @model_validator(mode="after")
+    def _horizon_after_months(self):
+        if self.horizon_months < self.months:
+            raise ValueError(f"horizon_months ({self.horizon_months}) must be at least months ({self.months})")
+        return self
+
+
 class StudyConfig(_Strict):
     """Everything a researcher decides about a study, validated on load.
 
@@ -235,6 +357,9 @@ class StudyConfig(_Strict):
         (``%Y``, ``%y``, ``%G``, ``%c`` or ``%x``).
     pseudonymise : bool, default False
         Replace employee ids with a keyed hash (key from ``pseudonym_key_env``).
+    analysis : Analysis
+        The primary analysis (outcome models, covariates, programme design);
+        documented defaults when omitted. See :class:`Analysis`.
     """
 
     name: str = "study"
@@ -258,6 +383,8 @@ class StudyConfig(_Strict):
     earliest_plausible_date: dt.date = dt.date(1950, 1, 1)
     pseudonymise: bool = False
     pseudonym_key_env: str = "ALIGNMENT_RESEARCH_KEY"
+    # --- the primary analysis (issue 14) ---
+    analysis: Analysis = Field(default_factory=Analysis)
 
     @field_validator("files", "column_maps", "sheets")
     @classmethod

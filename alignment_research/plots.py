@@ -82,7 +82,8 @@ def _plain_log_axis(ax, values) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None, **kwargs):
+def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, xlabel: str | None = None, ax=None,
+                **kwargs):
     """Draw estimates with confidence intervals, one row per term.
 
     Parameters
@@ -94,6 +95,9 @@ def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None,
         Plot hazard/odds ratios on a log axis with a reference line at 1.
     terms : list of str, optional
         Terms to show (in this order); all by default.
+    xlabel : str, optional
+        The x-axis label, with its unit (e.g. "Exit rate ratio (95% CI, log
+        scale)"); by default "Ratio (95% CI, log scale)" or "Estimate (95% CI)".
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure by default.
     **kwargs
@@ -129,5 +133,5 @@ def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, ax=None,
         _plain_log_axis(ax, np.concatenate([lo, hi, [1.0]]))
     ax.set_yticks(y)
     ax.set_yticklabels(table["term"].astype(str))
-    ax.set_xlabel("Ratio (95% CI, log scale)" if ratio else "Estimate (95% CI)")
+    ax.set_xlabel(xlabel or ("Ratio (95% CI, log scale)" if ratio else "Estimate (95% CI)"))
     return ax

@@ -1301,19 +1301,25 @@ class ProgramEffectResult(ModelResult):
         shown = super()._display_table()
         return shown.assign(term=self.table["method"]).rename(columns={"term": "method"})
 
-    def plot(self, *, ax=None, **kwargs):
-        """Draw the naive and adjusted estimates with their intervals and return the Axes."""
+    def plot(self, *, xlabel: str | None = None, labels: dict | None = None, ax=None, **kwargs):
+        """Draw the naive and adjusted estimates with their intervals and return the Axes.
+
+        ``xlabel`` overrides the axis label; ``labels`` maps ``"naive"`` and
+        ``"adjusted"`` to the row names shown.
+        """
         table = self.table.assign(term=self.table["method"])
         ax = plot_forest(table, ratio="exp_estimate" in table, terms=["naive", "adjusted"], ax=ax, **kwargs)
+        if labels:
+            ax.set_yticklabels([labels.get(m, m) for m in ("naive", "adjusted")])
         if "exp_estimate" in table:
             ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
             ax.xaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
         ax.set_ylim(-0.5, 1.5)
-        ax.set_xlabel(
+        ax.set_xlabel(xlabel or (
             f"Hazard ratio of a {self.outcome} ({self.conf_label}, log scale)"
             if "exp_estimate" in table
             else f"Difference in team {self.outcome} (scale points, {self.conf_label})"
-        )
+        ))
         return ax
 
 

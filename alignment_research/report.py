@@ -32,6 +32,12 @@ __all__ = [
     "describe_caveats",
     "describe_who_it_works_for",
     "prepare_leadership_model",
+    "format_estimate",
+    "retention_caption",
+    "compare_naive_adjusted",
+    "describe_naive_adjusted",
+    "describe_unadjusted",
+    "plain_table",
 ]
 
 #: Readable names of the analysis-table columns (noun phrases, lower case).
@@ -962,11 +968,11 @@ def describe_retention(km, *, months: int = 12, min_group_size: int = 5) -> Sent
     for i, r in enumerate(rows.itertuples()):
         group = re.sub(r" \([^()]*\)$", "", str(r.group))
         group = group[:1].lower() + group[1:]
-        ci = f"{km_ci} {r.conf_low * 100:.0f}–{r.conf_high * 100:.0f}%"
+        share = format_estimate(r.estimate, r.conf_low, r.conf_high, percent=True, ci=km_ci)
         if i == 0:
-            parts.append(f"an estimated {r.estimate * 100:.0f}% ({ci}) of employees with {group} were still employed")
+            parts.append(f"an estimated {share} of employees with {group} were still employed")
         else:
-            parts.append(f"{r.estimate * 100:.0f}% ({ci}) with {group}")
+            parts.append(f"{share} with {group}")
     text = f"After {months} months of tenure, " + parts[0]
     if len(parts) > 1:
         text += ", against " + (", and ".join(parts[1:]) if len(parts) > 2 else parts[1])
@@ -1189,3 +1195,329 @@ def describe_caveats(*, retention=None, engagement=None, programme=None, pooling
                 continue
             sentences.append(f"Caveat ({what} model): {text}")
     return Sentence(" ".join(sentences))
+
+
+# ---------------------------------------------------------------- words that follow the data (issue 14)
+
+
+def format_estimate(estimate: float, conf_low: float, conf_high: float, *, percent: bool = False, unit: str = "",
+                    digits: int | None = None, ci: str = "95% CI") -> str:
+    """Format an estimate with its interval, the one way every sentence for leaders does.
+
+    Parameters
+    ----------
+    estimate, conf_low, conf_high : float
+        The estimate and its interval (shares 0–1 when ``percent``).
+    percent : bool, default False
+        Show shares as whole percentages: ``85% (95% CI 80–90%)``.
+    unit : str, default ""
+        Unit written after the estimate (``"months"``, ``"points"``).
+    digits : int, optional
+        Decimals; default 0 for percentages, 2 otherwise.
+    ci : str, default "95% CI"
+        The interval's label (a result's ``conf_label``).
+
+    Returns
+    -------
+    str
+        ``"<estimate>[%| unit] (<ci> <low>–<high>[%])"``; a true minus sign,
+        and "to" instead of the dash when a limit is negative.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.format_estimate(0.853, 0.80, 0.90, percent=True)
+    '85% (95% CI 80–90%)'
+    >>> ar.format_estimate(2.14, -0.4, 4.7, unit="months", digits=1)
+    '2.1 months (95% CI −0.4 to 4.7)'
+    """
+    scale = 100.0 if percent else 1.0
+    digits = (0 if percent else 2) if digits is None else digits
+
+    def num(x: float) -> str:
+        text = f"{x * scale:.{digits}f}"
+        return "0" if float(text) == 0 and digits == 0 else text.replace("-", "−")
+
+    suffix = "%" if percent else ""
+    lead = f"{num(estimate)}{suffix}" + (f" {unit}" if unit and not percent else "")
+    return f"{lead} ({ci} {_interval(num(min(conf_low, conf_high)), num(max(conf_low, conf_high)))}{suffix})"
+
+
+#: How a caption names the levels of ``add_levels`` (by the first word of the label), for 3 and for 2 levels.
+_LEVEL_WORDS = {3: {"Low": "least", "Medium": "moderately", "High": "most"}, 2: {"Low": "less", "High": "more"}}
+
+
+def _shown_levels(km, min_group_size: int) -> list[str]:
+    """The groups :func:`plot_retention` draws (at least one curve point), in drawing order."""
+    groups = _km_shown_groups(km, min_group_size, "caption retention curves for leadership")
+    shown, order = _shown_curves(km.extras["curves"], groups, min_group_size)
+    drawn = set(shown["group"].astype(str))
+    return [str(g) for g in order if str(g) in drawn]
+
+
+def _at_risk_rises(km, levels: list[str], min_group_size: int) -> bool:
+    """Whether the shown number at risk of a drawn group goes up from one printed tenure to the next."""
+    if "at_risk" not in km.extras:
+        return False
+    table = _shown_at_risk(km.extras["at_risk"], set(levels), min_group_size)
+    for _, rows in table.groupby(table["group"].astype(str), sort=False):
+        counts = pd.to_numeric(rows.sort_values("time_months")["at_risk"], errors="coerce").dropna().to_numpy()
+        if len(counts) > 1 and (counts[1:] > counts[:-1]).any():
+            return True
+    return False
+
+
+def retention_caption(km, *, min_group_size: int = 5, what: str = "linked to their manager's goals",
+                      when: str = "when they entered the study") -> Sentence:
+    """Caption the retention curves :func:`plot_retention` draws, naming exactly the levels it draws.
+
+    The caption counts the curves that are drawn (groups smaller than
+    ``min_group_size`` people, and curves with no point to show, are left out
+    as in the plot) and names as many levels: three levels read "least,
+    moderately and most linked", two "less and more linked". When the number
+    of people still followed rises from one printed tenure to the next (people
+    hired before the study window enter it at the tenure they had then), the
+    caption says so.
+
+    Parameters
+    ----------
+    km : KMResult
+        A :func:`fit_km` result by the levels of :func:`add_levels`.
+    min_group_size : int, default 5
+        The study's minimum group size, in people.
+    what : str, default "linked to their manager's goals"
+        What the levels measure, completing "whose goals were least ... ".
+    when : str, default "when they entered the study"
+        When the level was measured.
+
+    Returns
+    -------
+    Sentence
+        The caption.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> person = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.person
+    >>> km = ar.fit_km(ar.add_levels(person, "alignment_cascade_entry"), group="alignment_level")
+    >>> ar.retention_caption(km).startswith("Share of employees still employed")
+    True
+    """
+    levels = _shown_levels(km, min_group_size)
+    words_of = _LEVEL_WORDS.get(len(levels), {})
+    words = [words_of.get(str(g).split(" ")[0]) for g in levels]
+    if len(levels) == 1:
+        text = f"Share of employees still employed by tenure, for the one group large enough to show ({levels[0]})."
+    elif len(levels) == 0:
+        text = "No group is large enough to show retention curves."
+    else:
+        if not all(words):
+            words = [re.sub(r" \([^()]*\)$", "", g) for g in levels]
+        named = ", ".join(words[:-1]) + " and " + words[-1]
+        text = (f"Share of employees still employed by tenure, in {len(levels)} curves: employees whose goals were "
+                f"{named} {what} {when}.")
+    if levels:
+        text += " Curves stop where fewer people than the minimum reporting size remain."
+        text += " The numbers under the chart (number at risk) count the people still followed at each tenure."
+        if _at_risk_rises(km, levels, min_group_size):
+            text += (" They rise at some tenures because people hired before the study window join the count at "
+                     "the tenure they had when the window opened.")
+    return Sentence(text)
+
+
+def compare_naive_adjusted(programme) -> pd.DataFrame:
+    """Whether a programme's naive and adjusted estimates differ beyond their uncertainty.
+
+    The rule: the two differ when the naive point estimate lies outside the
+    adjusted estimate's confidence interval *and* the adjusted point estimate
+    lies outside the naive one's. Each estimate is then incompatible with the
+    other at the interval's level, so the gap is more than sampling noise and
+    can be called the bias the adjusted design removes. (The two are estimated
+    on overlapping people, so a test of their difference would need their
+    covariance; the rule needs none.)
+
+    Parameters
+    ----------
+    programme : ProgramEffectResult
+        A result of :func:`estimate_program_effect` (``tidy()`` rows ``adjusted`` and ``naive``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``naive, naive_low, naive_high, adjusted, adjusted_low,
+        adjusted_high`` (ratios for retention, differences for engagement),
+        ``scale`` and ``differs`` (bool).
+
+    Raises
+    ------
+    ModelError
+        The result has no ``naive`` and ``adjusted`` rows.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> tidy = pd.DataFrame({"method": ["adjusted", "naive"], "term": ["x", "x"], "estimate": [0.2, 0.5],
+    ...                      "conf_low": [0.1, 0.4], "conf_high": [0.3, 0.6]})
+    >>> res = ar.ModelResult("programme", tidy, pd.DataFrame(), outcome="engagement")
+    >>> bool(ar.compare_naive_adjusted(res)["differs"].iloc[0])
+    True
+    """
+    table = programme.tidy()
+    if "method" not in table or not {"naive", "adjusted"} <= set(table["method"]):
+        raise ModelError("compare_naive_adjusted needs a programme effect with 'naive' and 'adjusted' rows "
+                         "(ar.estimate_program_effect).")
+    ratio = _is_ratio(programme) or "exp_estimate" in table
+    cols = ("exp_estimate", "exp_conf_low", "exp_conf_high") if ratio and "exp_estimate" in table else (
+        "estimate", "conf_low", "conf_high")
+    values = {m: table.loc[table["method"] == m, list(cols)].iloc[0].astype(float).to_numpy() for m in ("naive", "adjusted")}
+    naive, adjusted = values["naive"], values["adjusted"]
+    differs = bool(not (adjusted[1] <= naive[0] <= adjusted[2]) and not (naive[1] <= adjusted[0] <= naive[2]))
+    return pd.DataFrame({"naive": [naive[0]], "naive_low": [naive[1]], "naive_high": [naive[2]],
+                         "adjusted": [adjusted[0]], "adjusted_low": [adjusted[1]], "adjusted_high": [adjusted[2]],
+                         "scale": ["ratio" if ratio else "difference"], "differs": [differs]})
+
+
+def describe_naive_adjusted(programme, *, measure: str | None = None) -> Sentence:
+    """Say whether the careful programme comparison removes a bias, only when the data show one.
+
+    Applies the rule of :func:`compare_naive_adjusted`: "the gap is the bias
+    the careful comparison removes" only when naive and adjusted estimates
+    each lie outside the other's interval; otherwise the sentence says the
+    two agree within their uncertainty.
+
+    Parameters
+    ----------
+    programme : ProgramEffectResult
+        A result of :func:`estimate_program_effect`.
+    measure : str, optional
+        The estimate's name; "exit rate ratio" for retention, "difference" otherwise.
+
+    Returns
+    -------
+    Sentence
+        Two sentences.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> tidy = pd.DataFrame({"method": ["adjusted", "naive"], "term": ["x", "x"], "estimate": [0.2, 0.21],
+    ...                      "conf_low": [0.1, 0.11], "conf_high": [0.3, 0.31]})
+    >>> res = ar.ModelResult("programme", tidy, pd.DataFrame(), outcome="engagement")
+    >>> "agree within their uncertainty" in ar.describe_naive_adjusted(res)
+    True
+    """
+    row = compare_naive_adjusted(programme).iloc[0]
+    ratio = row["scale"] == "ratio"
+    measure = measure or ("exit rate ratio" if ratio else "difference")
+    ci = _ci_label(programme)
+    naive = format_estimate(row["naive"], row["naive_low"], row["naive_high"], ci=ci)
+    adjusted = format_estimate(row["adjusted"], row["adjusted_low"], row["adjusted_high"], ci=ci)
+    text = (f"The naive comparison (teams of every manager who ever took the programme against all other teams) "
+            f"gives {'an' if measure[:1] in 'aeiou' else 'a'} {measure} of {naive}; the careful comparison (matched teams, from the manager's start date) "
+            f"gives {adjusted}.")
+    if row["differs"]:
+        text += (" Each lies outside the other's interval, so the gap between the two is the bias the careful "
+                 "comparison removes.")
+    else:
+        text += (" The two agree within their uncertainty (each lies inside the other's interval), so these data "
+                 "show no bias that the careful comparison removes; it is still the estimate to quote.")
+    return Sentence(text)
+
+
+#: What the HR data do not hold, so no model here can adjust for it.
+_UNMEASURED = ("pay and pay changes", "workload", "commute", "personal circumstances", "the outside job market")
+
+
+def describe_unadjusted(*results) -> Sentence:
+    """Say what the models could not adjust for, reading what they did adjust for from their formulas.
+
+    The manager is named according to the fitted terms: "manager qualities
+    other than their review rating" only when every model given has
+    ``manager_rating``; otherwise the sentence says which model leaves the
+    rating out.
+
+    Parameters
+    ----------
+    *results : ModelResult
+        Fitted models with a ``formula`` in ``glance()``, in the order named
+        (keyword-free; pass ``(name, result)`` pairs to name them).
+
+    Returns
+    -------
+    Sentence
+        One sentence.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> cox = ar.ModelResult("cox", pd.DataFrame({"term": ["x"]}), pd.DataFrame({"formula": ["alignment_cascade"]}))
+    >>> ar.describe_unadjusted(("retention", cox))
+    Not adjusted for what the HR data do not hold: pay and pay changes, workload, commute, personal circumstances, the outside job market, and the manager's qualities, including their review rating (the retention model leaves it out).
+    """
+    named = [r if isinstance(r, tuple) else ("", r) for r in results]
+    without = [name for name, r in named if "manager_rating" not in _formula_terms(r)]
+    listed = ", ".join(_UNMEASURED)
+    if not without:
+        manager = "and manager qualities other than their review rating"
+    else:
+        which = [w for w in without if w]
+        where = (f" (the {' and '.join(which)} model{'s' if len(which) > 1 else ''} "
+                 f"leave{'' if len(which) > 1 else 's'} it out)") if which else ""
+        manager = f"and the manager's qualities, including their review rating{where}"
+    return Sentence(f"Not adjusted for what the HR data do not hold: {listed}, {manager}.")
+
+
+#: Column headers for leaders (analysis-table and summary column names -> plain words).
+_PLAIN_COLUMNS = {
+    "n_people": "People", "n": "Observations", "mean": "Average", "median": "Median", "sd": "Spread (SD)",
+    "q25": "Lower quarter", "q75": "Upper quarter", "department": "Department", "job_level": "Job level",
+    "location": "Location", "gender": "Gender", "estimate": "Estimate", "conf_low": "Lower limit",
+    "conf_high": "Upper limit",
+}
+#: Bookkeeping columns of the privacy gate, never shown to leaders.
+_GATE_COLUMNS = ("suppressed", "suppression", "measure")
+
+
+def plain_table(table: pd.DataFrame, *, index: str | None = None, digits: int = 2) -> pd.DataFrame:
+    """Make a summary table readable for leaders: plain headers, no gate bookkeeping, "–" for suppressed cells.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A summary table that went through :func:`suppress_small_groups`
+        (e.g. :func:`alignment_by_group`).
+    index : str, optional
+        Column to use as the row labels.
+    digits : int, default 2
+        Decimals of non-integer numbers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Text cells: the ``suppressed``/``suppression``/``measure`` columns are
+        dropped, known columns renamed (``n_people`` -> "People", ``mean`` ->
+        "Average", ...), other names written with spaces and a capital, and
+        suppressed (missing) cells shown as "–".
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> t = pd.DataFrame({"department": ["A", "B"], "n_people": [12, None], "mean": [0.612, None],
+    ...                   "suppressed": [False, True]})
+    >>> ar.plain_table(t, index="department").to_dict("index")
+    {'A': {'People': '12', 'Average': '0.61'}, 'B': {'People': '–', 'Average': '–'}}
+    """
+    out = table.drop(columns=[c for c in _GATE_COLUMNS if c in table.columns])
+    if index is not None:
+        out = out.set_index(index)
+        out.index.name = _PLAIN_COLUMNS.get(index, index.replace("_", " ").capitalize())
+
+    def column(col: pd.Series) -> pd.Series:
+        numbers = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_bool_dtype(col) else None
+        if numbers is None or numbers.notna().sum() < col.notna().sum():
+            return col.astype(object).map(lambda x: "–" if pd.isna(x) else str(x))
+        whole = bool((numbers.dropna() % 1 == 0).all())
+        return numbers.map(lambda x: "–" if pd.isna(x) else f"{x:.0f}" if whole else f"{x:.{digits}f}")
+
+    out = out.apply(column)
+    return out.rename(columns=lambda c: _PLAIN_COLUMNS.get(c, str(c).replace("_", " ").capitalize()))

@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: Sections a reader of the brief must find, in this order.
 SECTIONS = [
-    "The answer",
+    "Key findings",
     "Who stays: retention by goal alignment",
-    "What goes with leaving: hazard ratios",
+    "What goes with leaving",
     "What goes with engagement",
     "The leadership development programme",
     "Alignment by department",

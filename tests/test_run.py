@@ -283,7 +283,7 @@ def test_run_on_a_study_with_vendor_column_names(tmp_path):
                                     birth_dates=personal["Date of Birth"].replace("", pd.NA).dropna())
         assert found.empty, f"{row.html}: {found.head().to_dict('records')}"
     brief = visible_text((result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8"))
-    assert "The answer" in brief and "Caveats" in brief
+    assert "Key findings" in brief and "Caveats" in brief
 
 
 def test_notebooks_whose_tables_are_absent_are_skipped_and_listed(tmp_path):
