@@ -459,8 +459,8 @@ _COVARIATE_TEXT = ("A column named in study.yaml `covariates` (numeric -> float6
                    "boolean -> boolean), e.g. pay_band.")
 #: How a covariate reads in the analysis tables (``tables.attach_covariates``).
 _COVARIATE = ("float64, string or Int64", "A study.yaml `covariates` column: numeric as float64, category as "
-              "string, boolean as Int64 0/1; in person the value at entry, elsewhere the value in force "
-              "(for now the value at hire, from employees).")
+              "string, boolean as Int64 0/1; in person the value at entry, elsewhere the value in force on "
+              "the row's day (from job_history where it carries the column, else the value at hire).")
 ANALYSIS_DICTIONARY = {
     "person": {
         **{k: _SHARED[k] for k in ("employee_id", "spell")},

@@ -197,7 +197,8 @@ class _Context:
         h = self.table("job_history")
         if h is None or not len(h):
             return None
-        spans = history_spans(h, self.spells)
+        extra = [c for c in (self.config.covariates or {}) if c in h.columns]
+        spans = history_spans(h, self.spells, extra=extra)
         spans["key"] = spans["sid"].to_numpy(np.int64) * _BIG + spans["t"].to_numpy(np.int64)
         return spans
 
@@ -208,7 +209,8 @@ class _Context:
         for spells without history.
         """
         sid = np.asarray(sid, np.int64)
-        static = self.spells[column].to_numpy(dtype=object)[sid]
+        static = (self.spells[column].to_numpy(dtype=object)[sid] if column in self.spells
+                  else np.full(len(sid), None, dtype=object))
         h = self.history
         if h is None:
             return static
@@ -329,6 +331,25 @@ class _Context:
             s = s[ok]
             add("feedback_rate", s, days(rates["known_from"].to_numpy("datetime64[ns]")[ok], s),
                 rates["feedback_rate"].to_numpy(float)[ok])
+        return out
+
+    def with_covariates(self, table: pd.DataFrame, sid: np.ndarray, t: np.ndarray) -> pd.DataFrame:
+        """``table`` with the study's own covariates: the value in force on day ``t`` (job history), else at hire."""
+        covariates = self.config.covariates or {}
+        out = attach_covariates(table, self.spells, sid, covariates)
+        h = self.history
+        if h is None:
+            return out
+        for name, kind in covariates.items():
+            if name not in h:
+                continue
+            values = pd.Series(self.in_force(name, sid, t), dtype=object)
+            if kind == "numeric":
+                out[name] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+            elif kind == "boolean":
+                out[name] = values.astype("boolean").astype("Int64").array
+            else:
+                out[name] = pd.array(values.where(values.notna(), None), dtype="string")
         return out
 
     def _manager_spans(self) -> pd.DataFrame:
@@ -584,7 +605,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
         out[f"{col}_first"] = first[sid]
     out["alignment_cascade_entry"] = (ctx.value_at("alignment_cascade", sid, out["entry"].to_numpy())
                                       if "alignment_cascade" in ctx.timeline else np.nan)
-    out = attach_covariates(out, ctx.spells, sid, ctx.config.covariates)
+    out = ctx.with_covariates(out, sid, out["entry"].to_numpy())
     if ctx.employee_rank is not None:  # rows follow spell positions: already sorted
         return out.reset_index(drop=True)
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
@@ -675,7 +696,7 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
         out["location"] = _text_at(sp["location"], sid)
         out = _in_force(ctx, out, sid, start)
         out["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
-    out = attach_covariates(out, sp, sid, ctx.config.covariates)
+    out = ctx.with_covariates(out, sid, start)
     # cuts are sorted by spell position; spells are sorted by employee_id, spell
     return out.reset_index(drop=True), sid
 
@@ -866,7 +887,7 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
     names = [c for c in ctx.covariates if c not in scales]
     out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
     out = _in_force(ctx, out, sid, t)
-    out = attach_covariates(out, sp, sid, ctx.config.covariates)
+    out = ctx.with_covariates(out, sid, t)
     if ctx.employee_rank is not None:  # the same stable order from integer keys
         order = np.lexsort((out["survey_date"].to_numpy("datetime64[ns]").view("int64"), ctx.employee_rank[sid]))
         return out.iloc[order].reset_index(drop=True)
@@ -964,7 +985,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
     out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
-    out = attach_covariates(out, sp, sid, ctx.config.covariates)
+    out = ctx.with_covariates(out, sid, np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64")))
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
         return out.reset_index(drop=True)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
@@ -999,10 +1020,11 @@ def attach_covariates(table: pd.DataFrame, spells: pd.DataFrame, sid, covariates
 
     Notes
     -----
-    For now every row of a spell carries the spell's value from employees,
-    the value at hire: in ``person`` that is the value at entry, and in
-    ``intervals``, ``survey_panel`` and ``cycles`` the value in force
-    wherever job_history records no change.
+    Every row of a spell gets the spell's value from employees, the value
+    at hire. The analysis tables then replace it, for a covariate that
+    job_history carries, by the value in force on the row's day (``person``:
+    at entry; ``intervals``: at the interval's start; ``survey_panel``: on
+    the survey date; ``cycles``: at the cycle's start).
 
     Examples
     --------

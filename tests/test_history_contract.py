@@ -345,7 +345,7 @@ def test_hostile_history_conflicts_name_their_rules(tmp_path):
 
 
 def test_a_covariate_in_job_history_is_typed_and_checked_against_employees_at_hire(tmp_path):
-    """pay_band in both tables (compared at hire); remote in job_history only (typed there, not yet in the tables)."""
+    """pay_band in both tables (compared at hire); remote in job_history only: typed, and in force in the tables."""
     config = {**CONFIG, "covariates": {"pay_band": "category", "remote": "boolean"}}
     folder = _write_study(tmp_path / "study", config=config)
     lines = (folder / "job_history.csv").read_text(encoding="utf-8-sig").splitlines()
@@ -362,5 +362,21 @@ def test_a_covariate_in_job_history_is_typed_and_checked_against_employees_at_hi
     # made from employees: pay_band from employees, remote (not an employees column) missing
     made = history[history["employee_id"] == "E3"].iloc[0]
     assert made["pay_band"] == "B2" and pd.isna(made["remote"])
-    person = clean.analysis.person
-    assert person["remote"].isna().all() and str(person["remote"].dtype) == "Int64"
+    # in the analysis tables each covariate holds its value in force: at entry, at each interval's start, ...
+    person = clean.analysis.person.set_index("employee_id")
+    assert str(person["remote"].dtype) == "Int64"
+    assert person.loc["E1", "remote"] == 1 and pd.isna(person.loc["E3", "remote"])  # E1 at entry: row 2 ("yes")
+    iv = clean.analysis.intervals
+    e1 = iv[iv["employee_id"] == "E1"]
+    hire = pd.Timestamp("2020-01-01")
+
+    def on(date, column):
+        t = (pd.Timestamp(date) - hire).days
+        return e1.loc[(e1["start"] <= t) & (e1["stop"] > t), column].item()
+
+    assert [on(d, "remote") for d in ("2021-05-31", "2021-06-01", "2022-12-31", "2023-01-01")] == [1, 0, 0, 1]
+    assert [on(d, "pay_band") for d in ("2021-05-31", "2021-06-01")] == ["B1", "B2"]
+    # E3's history starts from employees (no remote there), then row 11 says "n" from 2023-02-01
+    e3 = iv[iv["employee_id"] == "E3"]
+    t = (pd.Timestamp("2023-02-01") - pd.Timestamp("2019-05-01")).days
+    assert e3.loc[e3["stop"] <= t, "remote"].isna().all() and (e3.loc[e3["start"] >= t, "remote"] == 0).all()
