@@ -18,7 +18,7 @@ import pandas as pd
 
 from .errors import ModelError, StatisticalWarning
 from .programs import ProgramEffectResult, balance_table, e_value, effective_sample_size, fit_propensity, match_trials
-from .report import Sentence, describe_effect, paragraph
+from .report import Section, Sentence, describe_effect, paragraph
 from .retention import fit_cox
 from .spells import DAY, locate_pairs
 from .study import CleanStudy
@@ -327,7 +327,7 @@ MANAGER_CHANGE_FORMULA = ("recent_manager_change + alignment_cascade + engagemen
 
 
 def describe_careers(clean: CleanStudy, *, programs=("mentoring", "coaching"), min_group_size: int | None = None,
-                     alpha: float = 0.05) -> Sentence:
+                     alpha: float = 0.05) -> Section:
     """Say in plain words what mentoring, coaching and a change of manager do to careers, for the brief.
 
     Parameters
@@ -343,8 +343,9 @@ def describe_careers(clean: CleanStudy, *, programs=("mentoring", "coaching"), m
 
     Returns
     -------
-    Sentence
-        One sentence per programme with enough people (the matched promotion
+    Section
+        Titled "Careers: mentoring, coaching and a change of manager" (shown only
+        when it has a body): one sentence per programme with enough people (the matched promotion
         effect, :func:`estimate_development_effect`) and one on the months after a
         change of manager; empty when the study has no job history. A programme is
         left out when fewer than ``min_group_size`` people started it in the window
@@ -359,9 +360,10 @@ def describe_careers(clean: CleanStudy, *, programs=("mentoring", "coaching"), m
     >>> "promotion" in text
     True
     """
+    title = "Careers: mentoring, coaching and a change of manager"
     analysis = clean.analysis
     if analysis.careers.empty:
-        return Sentence("")
+        return Section(title, Sentence(""))
     k = clean.config.min_group_size if min_group_size is None else min_group_size
     sentences = []
     for program in programs:
@@ -386,4 +388,4 @@ def describe_careers(clean: CleanStudy, *, programs=("mentoring", "coaching"), m
                              cluster="manager_id", alpha=alpha)
         sentences.append(describe_effect(change, "recent_manager_change",
                                          comparison="in the six months after a change of manager"))
-    return paragraph(*sentences) if sentences else Sentence("")
+    return Section(title, paragraph(*sentences) if sentences else Sentence(""))

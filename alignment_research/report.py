@@ -16,6 +16,7 @@ from .privacy import pool_small_levels, suppress_small_groups
 from .results import conf_label
 
 __all__ = [
+    "Section",
     "Sentence",
     "EffectSummary",
     "summarise_effect",
@@ -94,6 +95,40 @@ class Sentence(str):
 
     def _repr_html_(self) -> str:
         return f'<p class="ar-finding">{_html.escape(str(self))}</p>'
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled section of a report that appears only when it has something to say.
+
+    ``str()`` is the body; a notebook shows the title as a heading above it, and
+    nothing at all when the body is empty (e.g. a study without the data the
+    section needs).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ar.report.Section("Careers", ar.report.Sentence("Mentored people were promoted sooner."))
+    ## Careers
+    <BLANKLINE>
+    Mentored people were promoted sooner.
+    >>> str(ar.report.Section("Careers", ar.report.Sentence("")))
+    ''
+    """
+
+    title: str
+    body: Sentence
+
+    def __str__(self) -> str:
+        return str(self.body)
+
+    def __repr__(self) -> str:
+        return f"## {self.title}\n\n{self.body}" if str(self.body) else ""
+
+    def _repr_html_(self) -> str:
+        if not str(self.body):
+            return ""
+        return f"<h2>{_html.escape(self.title)}</h2>{self.body._repr_html_()}"
 
 
 @dataclass(frozen=True)
