@@ -202,3 +202,25 @@ def test_first_promotions_give_one_row_per_spell_with_exits_competing(study):
     assert first.loc["E1", "exit"] == day("2024-07-01") and first.loc["E1", "entry"] == day("2024-01-01")
     assert first.loc["E1", "job_level"] == 1
     assert first.loc["E2", "event_type"] == "censored"
+
+
+def test_on_the_simulation_the_zeros_of_an_unnamed_successor_disappear():
+    """With one manager per spell, goals that serve a successor (or a new team's manager) read as not aligned.
+
+    Measured when written (1,500 employees, seed 11): 16.9% of employee-cycles read 0 with the manager at hire,
+    6.6% with the job history, the simulator's own share (goals whose every parent is unrelated).
+    """
+    sim = ar.simulate_study(n_employees=1500, seed=11, messy=False)
+    clean = ar.clean_study(sim)
+    t = clean.tables
+    static, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=clean.config.cycles)
+    history, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=clean.config.cycles,
+                                      history=t["job_history"])
+
+    def zeros(table):
+        return float((table["alignment_cascade"].dropna() == 0).mean())
+
+    truth = zeros(sim.true_alignment)
+    assert zeros(static) > truth + 0.05  # the successor's zeros
+    assert abs(zeros(history) - truth) < 0.005
+    assert abs(history["alignment_cascade"].mean() - sim.true_alignment["alignment_cascade"].mean()) < 0.005
