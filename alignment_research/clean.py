@@ -1870,7 +1870,7 @@ def quarantine_same_day_conflicts(history: pd.DataFrame, *, file: str = "", tabl
     return StepResult(kept, issues, quarantine)
 
 
-def flag_history_managers(history: pd.DataFrame, *, employees: pd.DataFrame, file: str = "",
+def flag_history_managers(history: pd.DataFrame, *, employees: pd.DataFrame, window_start=None, file: str = "",
                           table: str = "") -> StepResult:
     """Flag (keep) job_history rows whose manager is unknown or not employed on the row's date.
 
@@ -1878,7 +1878,10 @@ def flag_history_managers(history: pd.DataFrame, *, employees: pd.DataFrame, fil
     clean employees table (often someone outside the export).
     ``history_manager_not_employed``: the manager is known but none of their
     spells covers the row's ``effective_date`` (they had left, or not yet
-    joined). Both keep the row: the link is still the HRIS's word.
+    joined), or the window's start for a row dated before it: only the time
+    the study observes matters (HRIS exports often carry the manager in force
+    at the window's start on an old hire row). Both keep the row: the link is
+    still the HRIS's word.
 
     Parameters
     ----------
@@ -1886,6 +1889,8 @@ def flag_history_managers(history: pd.DataFrame, *, employees: pd.DataFrame, fil
         job_history with parsed ``effective_date``.
     employees : DataFrame
         Clean employees.
+    window_start : date-like, optional
+        study.yaml ``window.start``; rows dated before it are checked on it.
     file, table : str
         Names used in the report.
 
@@ -1911,8 +1916,11 @@ def flag_history_managers(history: pd.DataFrame, *, employees: pd.DataFrame, fil
     manager = history["manager_id"]
     unknown = _unknown(history, "manager_id", employees["employee_id"])
     known = manager.notna() & ~unknown
+    when = history.loc[known, "effective_date"]
+    if window_start is not None:
+        when = when.where(when.isna() | (when >= pd.Timestamp(window_start)), pd.Timestamp(window_start))
     probe = pd.DataFrame({"employee_id": manager[known].to_numpy(dtype=object),
-                          "effective_date": history.loc[known, "effective_date"].to_numpy("datetime64[ns]")})
+                          "effective_date": when.to_numpy("datetime64[ns]")})
     sid = assign_spell(probe, _numbered(employees), "effective_date")["_sid"].to_numpy()
     away = pd.Series(False, index=history.index)
     away[known[known].index] = (sid < 0) & ~np.isnat(probe["effective_date"].to_numpy("datetime64[ns]"))
@@ -2336,7 +2344,7 @@ def clean_table(
         known = employees["employee_id"] if employees is not None else pd.Series(dtype=object)
         c = c.pipe(flag_unknown_references, column="giver_id", known=known, rule="unknown_giver")
     elif table == "job_history" and employees is not None:
-        c = c.pipe(cut_self_managed).pipe(flag_history_managers, employees=employees)
+        c = c.pipe(cut_self_managed).pipe(flag_history_managers, employees=employees, window_start=config.window.start)
         c = c.pipe(flag_level_changes_without_reason, employees=employees)
         c = c.pipe(flag_history_disagreeing_at_hire, employees=employees, columns=_AT_HIRE + tuple(covariates))
     return c

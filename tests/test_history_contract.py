@@ -380,3 +380,16 @@ def test_a_covariate_in_job_history_is_typed_and_checked_against_employees_at_hi
     e3 = iv[iv["employee_id"] == "E3"]
     t = (pd.Timestamp("2023-02-01") - pd.Timestamp("2019-05-01")).days
     assert e3.loc[e3["stop"] <= t, "remote"].isna().all() and (e3.loc[e3["start"] >= t, "remote"] == 0).all()
+
+
+def test_a_manager_on_an_old_hire_row_is_checked_on_the_window_start():
+    """An export's hire row dated before the window often names the manager in force when the window opens."""
+    spells = pd.DataFrame({"employee_id": ["E1", "M1", "M2"],
+                           "hire_date": pd.to_datetime(["2015-01-01", "2020-06-01", "2010-01-01"]),
+                           "termination_date": pd.to_datetime([None, None, "2019-12-31"])})
+    rows = pd.DataFrame({"employee_id": ["E1", "E1"], "manager_id": ["M1", "M2"],
+                         "effective_date": pd.to_datetime(["2015-01-01", "2015-01-01"])}, index=[2, 3])
+    before = ar.clean.flag_history_managers(rows, employees=spells).issues
+    assert before["row"].tolist() == [2]  # on its own date, M1 had not joined yet (M2 was employed)
+    after = ar.clean.flag_history_managers(rows, employees=spells, window_start="2021-01-01").issues
+    assert after["row"].tolist() == [3]  # on the window's start M1 is employed and M2 has left
