@@ -21,6 +21,7 @@ SECTIONS = [
     "What goes with leaving",
     "What goes with engagement",
     "The leadership development programme",
+    "Careers: mentoring, coaching and a change of manager",  # the study has a job history and enough people
     "Alignment by department",
     "Caveats",
 ]

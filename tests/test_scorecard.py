@@ -293,8 +293,16 @@ def _context(clean, **cache):
     return _Context(clean, feedback_months=3, recognition_months=6, kinds=None, n_boot=20, seed=0, cache=cache)
 
 
-def test_360_before_after_recovers_a_built_in_team_effect(tiny_clean):
+@pytest.fixture(scope="module")
+def static_clean():
+    """The tiny study without job history: every report keeps one manager, so a built-in manager effect is fixed."""
+    return ar.clean_study(ar.simulate_study(n_employees=300, seed=0, truth=ar.Truth(history=False)))
+
+
+def test_360_before_after_recovers_a_built_in_team_effect(static_clean):
     from alignment_research.scorecard import _claim_360, _leader_panel
+
+    tiny_clean = static_clean
 
     rng = np.random.default_rng(3)
     panel, n_switch = _leader_panel(_context(tiny_clean))

@@ -282,9 +282,12 @@ def _without_history_config_keys(text: str) -> str:
     written = yaml.safe_load(text)
     assert written["reason_map"] == DEFAULT_REASON_MAP and written["covariates"] == {}
     assert "job_history" not in written["files"]
+    # the primary analysis (issue 14) is a third new block: the documented defaults
+    assert written["analysis"] == ar.config_from_dict({"window": written["window"]}).analysis.model_dump(mode="json")
     cut = re.sub(r"^reason_map:\n(?:  .*\n)*", "", text, count=1, flags=re.M)
     cut = re.sub(r"^covariates: \{\}\n", "", cut, count=1, flags=re.M)
-    assert len(cut) < len(text) and "reason_map" not in cut and "covariates" not in cut
+    cut = re.sub(r"^analysis:\n(?:  .*\n)*", "", cut, count=1, flags=re.M)
+    assert len(cut) < len(text) and "reason_map" not in cut and "covariates" not in cut and "analysis" not in cut
     return cut
 
 
