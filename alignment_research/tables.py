@@ -441,6 +441,10 @@ class _Context:
         return names
 
     def covariate_frame(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(self.covariate_columns(sid, t, names))
+
+    def covariate_columns(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """The covariates ``names`` on day ``t`` of spells ``sid``, as arrays (whole numbers as int64)."""
         cols = {}
         for name in names:
             if name in self.timeline:
@@ -451,7 +455,7 @@ class _Context:
                 cols[name] = v.astype("int64")
             else:
                 cols[name] = v.astype(float)
-        return pd.DataFrame(cols)
+        return cols
 
 
 # --------------------------------------------------------------------------- builders
@@ -682,23 +686,23 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
     last = stop == exit_[sid]
     types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
     ev_type = types.take(np.where(last, sid, len(sp)))
+    # every column built as an array first and the frame made once (no concat, no re-consolidation)
     out = pd.DataFrame({
         **_id_columns(sp, sid),
         "start": start.astype("int64"),
         "stop": stop.astype("int64"),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
         "event_type": ev_type,
+        **ctx.covariate_columns(sid, start, ctx.covariates),
+        **_baseline(sp, sid),
     })
-    out = pd.concat([out, ctx.covariate_frame(sid, start, ctx.covariates)], axis=1)
-    for k, v in _baseline(sp, sid).items():
-        out[k] = v
     if ctx.history is not None:
         out["location"] = _text_at(sp["location"], sid)
         out = _in_force(ctx, out, sid, start)
         out["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
     out = ctx.with_covariates(out, sid, start)
-    # cuts are sorted by spell position; spells are sorted by employee_id, spell
-    return out.reset_index(drop=True), sid
+    # cuts are sorted by spell position; spells are sorted by employee_id, spell (the index is 0..n-1 already)
+    return out, sid
 
 
 #: Columns that lead the careers table; the time-varying covariates of ``intervals`` follow.
@@ -875,22 +879,24 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
                                "survey_date": pd.Series(dtype="datetime64[ns]"),
                                **{s: pd.Series(dtype="float64") for s in scales}})
         sv = assign_spell(scores, sp, "survey_date")
-    sv = sv[(sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)]
-    sid = sv["_sid"].to_numpy()
-    t = ((sv["survey_date"].to_numpy("datetime64[ns]") - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / DAY).astype("int64")
-    out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid)})
-    out["survey_date"] = sv["survey_date"].to_numpy("datetime64[ns]")
-    out["wave"] = _waves(out["survey_date"])
-    out["tenure_days"] = t
-    for s in scales:
-        out[s] = sv[s].to_numpy(float)
+    keep = ((sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)).to_numpy()
+    sid = sv["_sid"].to_numpy()[keep]
+    dates = sv["survey_date"].to_numpy("datetime64[ns]")[keep]
+    rows = np.flatnonzero(keep)
+    if ctx.employee_rank is not None:  # sorted by employee_id, survey_date (stable) from integer keys, up front
+        order = np.lexsort((dates.view("int64"), ctx.employee_rank[sid]))
+        sid, dates, rows = sid[order], dates[order], rows[order]
+    t = ((dates - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / DAY).astype("int64")
     names = [c for c in ctx.covariates if c not in scales]
-    out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
+    out = pd.DataFrame({
+        **_id_columns(sp, sid), **_baseline(sp, sid), "survey_date": dates, "wave": _waves(pd.Series(dates)),
+        "tenure_days": t, **{s: sv[s].to_numpy(float)[rows] for s in scales},
+        **ctx.covariate_columns(sid, t, names),
+    })
     out = _in_force(ctx, out, sid, t)
     out = ctx.with_covariates(out, sid, t)
-    if ctx.employee_rank is not None:  # the same stable order from integer keys
-        order = np.lexsort((out["survey_date"].to_numpy("datetime64[ns]").view("int64"), ctx.employee_rank[sid]))
-        return out.iloc[order].reset_index(drop=True)
+    if ctx.employee_rank is not None:  # already in order, the index 0..n-1
+        return out
     return out.sort_values(["employee_id", "survey_date"], kind="stable").reset_index(drop=True)
 
 
