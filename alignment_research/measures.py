@@ -575,10 +575,22 @@ def _row_patterns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of ``x`` in lexicographic order (first column first) and how often each occurs.
 
     The result of ``np.unique(x, axis=0, return_counts=True)`` on finite data,
-    from one ``lexsort`` instead of a sort of structured rows (about 50 times faster).
+    from one sort of int64 row keys for whole-number responses (one ``lexsort`` otherwise) instead of
+    a sort of structured rows.
     """
     if not len(x) or not x.shape[1]:
         return np.unique(x, axis=0, return_counts=True)
+    lo, hi = x.min(), x.max()
+    base = hi - lo + 1
+    if np.isfinite(base) and base ** x.shape[1] < 2.0 ** 62 and not (x != np.floor(x)).any():
+        # whole-number responses (Likert): each row as one integer in base (max - min + 1), first item
+        # most significant, so one sort of int64 keys gives the lexicographic order of the rows
+        weights = (int(base) ** np.arange(x.shape[1] - 1, -1, -1)).astype(np.int64)
+        keys = (x - lo).astype(np.int64) @ weights
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        return x[order[starts]], np.diff(np.r_[starts, len(x)]).astype(np.int64)
     order = np.lexsort(x.T[::-1])
     s = x[order]
     new = np.r_[True, (s[1:] != s[:-1]).any(axis=1)]

@@ -814,9 +814,9 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     promotion = np.isin(base + stop, p_key) & ~last
     # the episode: one more than the promotions that took effect on or before the row's start
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
-    event_type = intervals["event_type"].astype("string").to_numpy(dtype=object).copy()
+    event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    out = pd.DataFrame({
+    return pd.DataFrame({
         "employee_id": intervals["employee_id"],
         "spell": intervals["spell"],
         "episode": episode.astype("int64"),
@@ -824,9 +824,9 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
         "start": start,
         "stop": stop,
         "event": promotion.astype("int64"),
-        "event_type": pd.array(event_type, dtype="string"),
+        "event_type": event_type,
+        **{c: intervals[c] for c in rest},  # one frame built once: no copy of intervals[rest], no concat
     })
-    return pd.concat([out, intervals[rest]], axis=1)
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
