@@ -822,11 +822,11 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     ev_q = np.searchsorted(q_end, ev_date, side="left")
     inside = (ev_q < len(quarters)) & (ev_date >= q_start[np.minimum(ev_q, len(quarters) - 1)])
     ev_q = ev_q[inside]
-    # position of (sid, quarter) in the output
-    pos_key = sid.astype(np.int64) * len(quarters) + qi
-    ev_key = ev_sid[at][inside].astype(np.int64) * len(quarters) + ev_q
-    pos = np.searchsorted(pos_key, ev_key)
-    ok = (pos < len(pos_key)) & (pos_key[np.minimum(pos, len(pos_key) - 1)] == ev_key)
+    # position of (sid, quarter) in the output: each spell's quarters are consecutive rows from row_start
+    ev_s = ev_sid[at][inside]
+    offset = ev_q - first_q[ev_s]
+    ok = (offset >= 0) & (offset < nq[ev_s])
+    pos = np.where(ok, (np.cumsum(nq) - nq)[ev_s] + offset, 0)
     out = pd.DataFrame({
         "employee_id": pd.array(spells["employee_id"].to_numpy()[sid], dtype="string"),
         "spell": spells["spell"].to_numpy()[sid],
