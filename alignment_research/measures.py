@@ -176,11 +176,11 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         if col not in goals.columns:
             raise DataContractError(f"goals has no column `{col}`; cascade alignment needs goal_id, owner_id, cycle, parent_goal_id.")
     cycle_frame = cycle_dates(cycles)
-    present = goals[["goal_id", "owner_id", "cycle"]]
-    complete = ~(pd.isna(present["goal_id"].to_numpy()) | pd.isna(present["owner_id"].to_numpy())
-                 | pd.isna(present["cycle"].to_numpy()))
-    g = goals[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight") if c in goals.columns]]
-    g = g if complete.all() else g[complete]
+    complete = ~(pd.isna(goals["goal_id"].to_numpy()) | pd.isna(goals["owner_id"].to_numpy())
+                 | pd.isna(goals["cycle"].to_numpy()))
+    # the goals frame itself when every row is usable (read column by column, never copied)
+    g = goals if complete.all() else goals[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight")
+                                            if c in goals.columns]][complete]
     # Strings are converted and hashed once per column; rows then work on integer codes, and the
     # manager is looked up once per (owner, cycle) pair rather than once per goal.
     cyc_raw, cyc_levels = pd.factorize(g["cycle"].to_numpy(dtype=object))
