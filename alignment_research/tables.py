@@ -510,14 +510,27 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     """Replace the spell's static manager, department, level and location in ``out`` by those in force on day ``t``."""
     if ctx.history is None:
         return out
+    # the history row in force for each (sid, t), found once for every column; each column is converted
+    # once per source (spells, history) and the rows taken from the converted values: the same values as
+    # converting the values in force row by row
+    sid = np.asarray(sid, np.int64)
+    h = ctx.history
+    keys = h["key"].to_numpy()
+    q = sid * _BIG + np.asarray(t, np.int64)
+    i = np.maximum(np.searchsorted(keys, q, side="right") - 1, 0)
+    ok = (keys[i] >= sid * _BIG) & (keys[i] <= q) if len(keys) else np.zeros(len(q), bool)
+    take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
     for col in HISTORY_COLUMNS:
         if col not in out:
             continue
-        values = ctx.in_force(col, sid, t)
+        both = [ctx.spells[col].to_numpy(dtype=object), h[col].to_numpy(dtype=object)]
         if col == "job_level":
-            out[col] = pd.array(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype="Float64").astype("Int64")
+            num = [pd.to_numeric(pd.Series(v, dtype=object), errors="coerce") for v in both]
+            values = pd.array(np.concatenate([pd.array(v, dtype="Float64").to_numpy(float, na_value=np.nan)
+                                              for v in num]), dtype="Float64")
+            out[col] = values.take(take).astype("Int64")
         else:
-            out[col] = pd.array(values, dtype="string")
+            out[col] = pd.array(np.concatenate(both), dtype="string").take(take)
     return out
 
 
