@@ -164,15 +164,19 @@ def main(argv=None) -> None:
     ]
     done = {k: v for k, v in res.items() if "failed" not in v and k != "reference"}
     peak_stage = max(done, key=lambda k: done[k]["rss_mib"]) if done else None
-    slow = {"simulate": sim.get("simulate", 0) + sim.get("write", 0),
+    if peak_stage == "simulate":
+        peak_stage = "simulate + write"
+    slow = {"simulate": sim.get("simulate", 0), "write": sim.get("write", 0),
             "clean": res["clean"].get("load", 0) + res["clean"].get("validate_clean", 0),
             "tables": res["tables"].get("tables", 0), "cox": res["cox"].get("cox", 0), "mixed": res["mixed"].get("mixed", 0)}
     slow_stage = max(slow, key=slow.get)
     notes = [f"Load average at the end: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (1, 5, 15 min) on "
              f"{os.cpu_count()} cores; times on a shared machine."]
     if peak_stage:
-        notes.append(f"The stage that limits scale by memory: **{peak_stage}** (peak RSS "
-                     f"{_gib(done[peak_stage]['rss_mib'])} GiB); by time: **{slow_stage}** ({slow[slow_stage]:.0f} s).")
+        peak = done["simulate" if peak_stage == "simulate + write" else peak_stage]["rss_mib"]
+        notes.append(f"The stage that limits scale by memory: **{peak_stage}** (peak RSS {_gib(peak)} GiB, "
+                     f"{peak / n * 1e6 / 1024:.1f} GiB per million employees at this size); by time: "
+                     f"**{slow_stage}** ({slow[slow_stage]:.0f} s).")
     if "steps" in res["tables"]:
         steps = sorted(res["tables"]["steps"].items(), key=lambda kv: -kv[1])[:4]
         notes.append("Slowest steps of the tables: " + ", ".join(f"`{k}` {v:.1f} s" for k, v in steps) + ".")
