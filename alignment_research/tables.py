@@ -829,17 +829,12 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
     event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    return pd.DataFrame({
-        "employee_id": intervals["employee_id"],
-        "spell": intervals["spell"],
-        "episode": episode.astype("int64"),
-        "manager_id": intervals["manager_id"],
-        "start": start,
-        "stop": stop,
-        "event": promotion.astype("int64"),
-        "event_type": event_type,
-        **{c: intervals[c] for c in rest},  # one frame built once: no copy of intervals[rest], no concat
-    })
+    # one copy of the intervals' columns in career order (block copies), then the three career columns set
+    out = intervals.take(intervals.columns.get_indexer(CAREER_COLUMNS[:2] + CAREER_COLUMNS[3:] + rest), axis=1)
+    out.insert(2, "episode", episode.astype("int64"))
+    out["event"] = promotion.astype("int64")
+    out["event_type"] = event_type
+    return out
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
