@@ -708,7 +708,7 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
         "event_type": ev_type,
         **ctx.covariate_columns(sid, start, ctx.covariates),
         **_baseline(sp, sid),
-    })
+    }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
     if ctx.history is not None:
         out["location"] = _text_at(sp["location"], sid)
         out = _in_force(ctx, out, sid, start)
@@ -900,7 +900,7 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
         **_id_columns(sp, sid), **_baseline(sp, sid), "survey_date": dates, "wave": _waves(pd.Series(dates)),
         "tenure_days": t, **{s: sv[s].to_numpy(float)[rows] for s in scales},
         **ctx.covariate_columns(sid, t, names),
-    })
+    }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
     out = _in_force(ctx, out, sid, t)
     out = ctx.with_covariates(out, sid, t)
     if ctx.employee_rank is not None:  # already in order, the index 0..n-1
