@@ -257,7 +257,10 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         ok = (e_code >= 0) & (m_code >= 0) & (c_code >= 0)
         allowed = (e_code[ok] * n_own + m_code[ok]) * n_cyc + c_code[ok]
         goal_key = (owner_code.astype(np.int64) * n_own + owner_code[safe]) * n_cyc + cyc_code
-        to_manager = to_manager | ((parent_pos >= 0) & (cyc_code[safe] == cyc_code) & np.isin(goal_key, allowed))
+        allowed = np.sort(allowed)  # membership by a sorted search (np.isin would sort the goals' keys too)
+        at = np.minimum(np.searchsorted(allowed, goal_key), max(len(allowed) - 1, 0))
+        member = allowed[at] == goal_key if len(allowed) else np.zeros(len(goal_key), bool)
+        to_manager = to_manager | ((parent_pos >= 0) & (cyc_code[safe] == cyc_code) & member)
     other_cycle = (parent_pos >= 0) & (cyc_code[safe] != cyc_code)
 
     # resolve chains by pointer doubling; terminals point to themselves
