@@ -17,6 +17,12 @@ next one needs, so each stage's peak resident set size (RSS) is its own:
 Stages 1 and 2 share a process (the simulated study is not kept on disk in between);
 hand-over files between stages (pickle, parquet) are written and read outside the clocks.
 A bare ``pandas.read_csv`` of the study's CSV files is timed in its own process as the reference.
+A stage that fails (e.g. killed for lack of memory) is reported as failed and the later stages still run
+on whatever the earlier ones left.
+
+Measured here (2026-12-02, shared 2-core, 24 GB machine): at 300,000 employees the largest stage was the
+Cox fit, 7.2 GiB peak RSS (about 24 GiB per million employees), then the tables, 5.2 GiB; so at
+1,000,000 employees the Cox stage is expected not to fit in 24 GB, and the tables stage to need about 17 GiB.
 """
 
 from __future__ import annotations
