@@ -441,6 +441,10 @@ class _Context:
         return names
 
     def covariate_frame(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(self.covariate_columns(sid, t, names))
+
+    def covariate_columns(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """The covariates ``names`` on day ``t`` of spells ``sid``, as arrays (whole numbers as int64)."""
         cols = {}
         for name in names:
             if name in self.timeline:
@@ -451,7 +455,7 @@ class _Context:
                 cols[name] = v.astype("int64")
             else:
                 cols[name] = v.astype(float)
-        return pd.DataFrame(cols)
+        return cols
 
 
 # --------------------------------------------------------------------------- builders
@@ -506,14 +510,27 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     """Replace the spell's static manager, department, level and location in ``out`` by those in force on day ``t``."""
     if ctx.history is None:
         return out
+    # the history row in force for each (sid, t), found once for every column; each column is converted
+    # once per source (spells, history) and the rows taken from the converted values: the same values as
+    # converting the values in force row by row
+    sid = np.asarray(sid, np.int64)
+    h = ctx.history
+    keys = h["key"].to_numpy()
+    q = sid * _BIG + np.asarray(t, np.int64)
+    i = np.maximum(np.searchsorted(keys, q, side="right") - 1, 0)
+    ok = (keys[i] >= sid * _BIG) & (keys[i] <= q) if len(keys) else np.zeros(len(q), bool)
+    take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
     for col in HISTORY_COLUMNS:
         if col not in out:
             continue
-        values = ctx.in_force(col, sid, t)
+        both = [ctx.spells[col].to_numpy(dtype=object), h[col].to_numpy(dtype=object)]
         if col == "job_level":
-            out[col] = pd.array(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype="Float64").astype("Int64")
+            num = [pd.to_numeric(pd.Series(v, dtype=object), errors="coerce") for v in both]
+            values = pd.array(np.concatenate([pd.array(v, dtype="Float64").to_numpy(float, na_value=np.nan)
+                                              for v in num]), dtype="Float64")
+            out[col] = values.take(take).astype("Int64")
         else:
-            out[col] = pd.array(values, dtype="string")
+            out[col] = pd.array(np.concatenate(both), dtype="string").take(take)
     return out
 
 
@@ -682,23 +699,23 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
     last = stop == exit_[sid]
     types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
     ev_type = types.take(np.where(last, sid, len(sp)))
+    # every column built as an array first and the frame made once (no concat, no re-consolidation)
     out = pd.DataFrame({
         **_id_columns(sp, sid),
         "start": start.astype("int64"),
         "stop": stop.astype("int64"),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
         "event_type": ev_type,
-    })
-    out = pd.concat([out, ctx.covariate_frame(sid, start, ctx.covariates)], axis=1)
-    for k, v in _baseline(sp, sid).items():
-        out[k] = v
+        **ctx.covariate_columns(sid, start, ctx.covariates),
+        **_baseline(sp, sid),
+    }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
     if ctx.history is not None:
         out["location"] = _text_at(sp["location"], sid)
         out = _in_force(ctx, out, sid, start)
         out["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
     out = ctx.with_covariates(out, sid, start)
-    # cuts are sorted by spell position; spells are sorted by employee_id, spell
-    return out.reset_index(drop=True), sid
+    # cuts are sorted by spell position; spells are sorted by employee_id, spell (the index is 0..n-1 already)
+    return out, sid
 
 
 #: Columns that lead the careers table; the time-varying covariates of ``intervals`` follow.
@@ -810,19 +827,14 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     promotion = np.isin(base + stop, p_key) & ~last
     # the episode: one more than the promotions that took effect on or before the row's start
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
-    event_type = intervals["event_type"].astype("string").to_numpy(dtype=object).copy()
+    event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    out = pd.DataFrame({
-        "employee_id": intervals["employee_id"],
-        "spell": intervals["spell"],
-        "episode": episode.astype("int64"),
-        "manager_id": intervals["manager_id"],
-        "start": start,
-        "stop": stop,
-        "event": promotion.astype("int64"),
-        "event_type": pd.array(event_type, dtype="string"),
-    })
-    return pd.concat([out, intervals[rest]], axis=1)
+    # one copy of the intervals' columns in career order (block copies), then the three career columns set
+    out = intervals.take(intervals.columns.get_indexer(CAREER_COLUMNS[:2] + CAREER_COLUMNS[3:] + rest), axis=1)
+    out.insert(2, "episode", episode.astype("int64"))
+    out["event"] = promotion.astype("int64")
+    out["event_type"] = event_type
+    return out
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
@@ -875,22 +887,24 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
                                "survey_date": pd.Series(dtype="datetime64[ns]"),
                                **{s: pd.Series(dtype="float64") for s in scales}})
         sv = assign_spell(scores, sp, "survey_date")
-    sv = sv[(sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)]
-    sid = sv["_sid"].to_numpy()
-    t = ((sv["survey_date"].to_numpy("datetime64[ns]") - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / DAY).astype("int64")
-    out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid)})
-    out["survey_date"] = sv["survey_date"].to_numpy("datetime64[ns]")
-    out["wave"] = _waves(out["survey_date"])
-    out["tenure_days"] = t
-    for s in scales:
-        out[s] = sv[s].to_numpy(float)
+    keep = ((sv["_sid"] >= 0) & (sv["survey_date"] <= ctx.w_end)).to_numpy()
+    sid = sv["_sid"].to_numpy()[keep]
+    dates = sv["survey_date"].to_numpy("datetime64[ns]")[keep]
+    rows = np.flatnonzero(keep)
+    if ctx.employee_rank is not None:  # sorted by employee_id, survey_date (stable) from integer keys, up front
+        order = np.lexsort((dates.view("int64"), ctx.employee_rank[sid]))
+        sid, dates, rows = sid[order], dates[order], rows[order]
+    t = ((dates - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / DAY).astype("int64")
     names = [c for c in ctx.covariates if c not in scales]
-    out = pd.concat([out, ctx.covariate_frame(sid, t, names)], axis=1)
+    out = pd.DataFrame({
+        **_id_columns(sp, sid), **_baseline(sp, sid), "survey_date": dates, "wave": _waves(pd.Series(dates)),
+        "tenure_days": t, **{s: sv[s].to_numpy(float)[rows] for s in scales},
+        **ctx.covariate_columns(sid, t, names),
+    }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
     out = _in_force(ctx, out, sid, t)
     out = ctx.with_covariates(out, sid, t)
-    if ctx.employee_rank is not None:  # the same stable order from integer keys
-        order = np.lexsort((out["survey_date"].to_numpy("datetime64[ns]").view("int64"), ctx.employee_rank[sid]))
-        return out.iloc[order].reset_index(drop=True)
+    if ctx.employee_rank is not None:  # already in order, the index 0..n-1
+        return out
     return out.sort_values(["employee_id", "survey_date"], kind="stable").reset_index(drop=True)
 
 

@@ -17,6 +17,7 @@ process' peak RSS.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -39,6 +40,7 @@ def read_study_csv(folder: Path) -> list[pd.DataFrame]:
 
 def main(argv=None) -> None:
     n_employees, repeats = size_arguments(__doc__, argv)
+    load_start = os.getloadavg()
     log(f"bench_tables: simulate, write and clean {n_employees:,}")
     t_sim, sim = timed(lambda: ar.simulate_study(n_employees=n_employees, seed=1, messy=False))
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +89,10 @@ def main(argv=None) -> None:
         memory=[f"tracemalloc peak of one `build_analysis_tables` {peak:,.0f} MiB",
                 f"process peak RSS {rss_peak_mib():,.0f} MiB"],
         notes=[f"`build_analysis_tables` takes {total / ref:.1f}x the read_csv reference ({verdict} the "
-               f"{TARGET_RATIO:g}x target of issue 12)."],
+               f"{TARGET_RATIO:g}x target of issue 12).",
+               f"Load average (1 min) {load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, on "
+               f"{os.cpu_count()} cores (a shared machine: the ratio, measured interleaved, is steadier than the "
+               "seconds)."],
     )
 
 
