@@ -254,6 +254,12 @@ def tiny_group_reports(tmp_path_factory):
     employees.loc[staff[:1], "department"] = "Legal"
     employees.loc[staff[1:3], "department"] = "Audit"
     employees.to_csv(folder / "employees.csv", index=False)
+    # the job history places them there too (its rows hold the department in force)
+    history = pd.read_csv(folder / "job_history.csv", dtype=str, keep_default_na=False)
+    moved = dict(zip(employees.loc[staff[:3], "employee_id"], employees.loc[staff[:3], "department"]))
+    mask = history["employee_id"].isin(moved)
+    history.loc[mask, "department"] = history.loc[mask, "employee_id"].map(moved)
+    history.to_csv(folder / "job_history.csv", index=False)
     result = ar.run_study(folder, tmp / "out", progress=False)
     ids = set(employees["employee_id"]) | (set(employees["manager_id"]) - {""})
     return result, ids
@@ -263,19 +269,22 @@ def tiny_group_reports(tmp_path_factory):
 def test_no_rendered_table_shows_a_group_below_the_threshold(tiny_group_reports):
     result, _ = tiny_group_reports
     pages = sorted(result.out_dir.glob("*.html"))
-    assert len(pages) == len(result.reports) + 1  # every report and the index
+    assert len(pages) == len(result.reports) + 2  # every report, the index and the dashboard
     for page in pages:
         html = page.read_text(encoding="utf-8")
         small = ar.privacy.find_small_groups(html, min_group_size=5)
         assert small.empty, f"{page.name}: {small.to_dict('records')}"
     # the brief's department table pools Legal (1) and Audit (2) into one group; since 1 + 2 < 5 that group is
     # hidden, and so is the next smallest department (else the pool's size = total - shown)
+    # (the brief shows it through ar.plain_table: "People" for n_people, "–" in every cell of a hidden group)
     brief = (result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8")
-    table = next(t for t in ar.privacy.read_html_tables(brief) if "n_people" in t.columns)
-    assert not {"Legal", "Audit"} & set(table["department"])
-    hidden = table.loc[table["suppressed"] == "True", "department"].tolist()
+    table = next(t for t in ar.privacy.read_html_tables(brief) if "People" in t.columns)
+    departments = table.iloc[:, 0].astype(str).tolist()
+    assert not {"Legal", "Audit"} & set(departments)
+    dash = table["People"].astype(str) == "–"
+    hidden = table.loc[dash].iloc[:, 0].astype(str).tolist()
     assert "Other departments (each < 5 people)" in hidden and len(hidden) == 2
-    assert table.loc[table["suppressed"] == "True", "n_people"].isin(["<NA>", "", "NaN"]).all()
+    assert (table.loc[dash].drop(columns=table.columns[0]).astype(str) == "–").all().all()
 
 
 @pytest.mark.slow
