@@ -235,6 +235,34 @@ def design_matrix(
     return X, kept
 
 
+def formula_terms(rhs: str) -> list[str]:
+    """Split a right-hand side into its ``+``-separated terms, leaving ``+`` inside brackets alone.
+
+    Parameters
+    ----------
+    rhs : str
+        The right-hand side of a formula, e.g. ``"x + I(a + b) + C(g)"``.
+
+    Returns
+    -------
+    list of str
+        The terms, stripped, empty ones dropped.
+
+    Examples
+    --------
+    >>> formula_terms("x + I(a + b) + C(g)")
+    ['x', 'I(a + b)', 'C(g)']
+    """
+    terms, depth, start = [], 0, 0
+    for i, char in enumerate(rhs):
+        depth += (char in "([{") - (char in ")]}")
+        if char == "+" and depth == 0:
+            terms.append(rhs[start:i].strip())
+            start = i + 1
+    terms.append(rhs[start:].strip())
+    return [t for t in terms if t]
+
+
 def split_formula(formula: str) -> tuple[str, str]:
     """Split ``"outcome ~ right-hand side"`` into the outcome column and the right-hand side.
 

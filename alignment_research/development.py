@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._formula import formula_terms
 from .errors import ModelError, StatisticalWarning
 from .programs import ProgramEffectResult, balance_table, e_value, effective_sample_size, fit_propensity, match_trials
 from .report import Section, Sentence, describe_effect, paragraph
@@ -150,8 +151,7 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
 
 def _usable(formula: str, trials: pd.DataFrame) -> str:
     """The terms of ``formula`` whose column varies in the trials (a study without surveys has no engagement)."""
-    terms = [t.strip() for t in formula.split("+")]
-    kept = [t for t in terms if t not in trials or trials[t].nunique(dropna=True) > 1]
+    kept = [t for t in formula_terms(formula) if t not in trials or trials[t].nunique(dropna=True) > 1]
     if not kept:
         raise ModelError(f"No term of the enrolment model {formula!r} varies across the trials.")
     return " + ".join(kept)

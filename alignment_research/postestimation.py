@@ -10,7 +10,7 @@ import patsy
 import scipy.stats as st
 
 from ._docs import fill_doc
-from ._formula import check_columns, formula_variables, split_formula
+from ._formula import check_columns, formula_terms, formula_variables, split_formula
 from .engagement import RegressionResult, fit_ols
 from .errors import ModelError
 from .plots import axes_for
@@ -818,15 +818,15 @@ def fit_group_effects(
         surv = dict(duration=duration, entry=entry, start=start, stop=stop, event=event)
     else:
         (lhs, rhs), surv = split_formula(formula), {}
-    formula_terms = [t.strip() for t in rhs.split("+")]
+    rhs_terms = formula_terms(rhs)
     tables, tests, fits = [], [], {}
     for column in bys:
         rows = _with_baseline(data, column, baseline, person)
         check_columns(rows, [column, *terms])
         for t in terms:
-            if t not in formula_terms:
-                raise ModelError(f"`term` {t!r} must be one of the formula's terms {formula_terms}.")
-            others = [o for o in formula_terms if o != t and formula_variables(o) != [column]]
+            if t not in rhs_terms:
+                raise ModelError(f"`term` {t!r} must be one of the formula's terms {rhs_terms}.")
+            others = [o for o in rhs_terms if o != t and formula_variables(o) != [column]]
             one = _fit_one(rows, lhs, others, term=t, by=column, model=model, surv=surv, cluster=cluster,
                            method=method, min_group_size=min_group_size, person=person, alpha=alpha)
             tables.append(one.table)

@@ -11,7 +11,7 @@ from matplotlib.ticker import FormatStrFormatter
 
 from ._checks import check_clusters, check_finite
 from ._estimators import WildBootstrap, cluster_codes, cluster_robust_cov, demean, fit_logistic, wild_cluster_bootstrap
-from ._formula import check_columns, design_matrix
+from ._formula import check_columns, design_matrix, formula_terms
 from .errors import ModelError, StatisticalWarning
 from .plots import axes_for, plot_forest
 from .privacy import group_sizes, size_gate
@@ -1381,18 +1381,6 @@ def _emulate_trials(clean: CleanStudy, program: str) -> pd.DataFrame:
 # ---------------------------------------------------------------- stage 2: the enrolment model
 
 
-def _formula_terms(formula: str) -> list[str]:
-    """The terms of a right-hand side: its ``+``-separated parts outside brackets."""
-    terms, depth, start = [], 0, 0
-    for i, char in enumerate(formula):
-        depth += (char in "([{") - (char in ")]}")
-        if char == "+" and depth == 0:
-            terms.append(formula[start:i].strip())
-            start = i + 1
-    terms.append(formula[start:].strip())
-    return [t for t in terms if t]
-
-
 def _usable_propensity_formula(formula: str, trials: pd.DataFrame) -> str:
     """The enrolment model without the terms these trials cannot carry.
 
@@ -1402,7 +1390,7 @@ def _usable_propensity_formula(formula: str, trials: pd.DataFrame) -> str:
     unusable = {c for c in _OPTIONAL_TRIAL_COLUMNS if c not in trials}
     if trials["department"].nunique() < 2:
         unusable.add("C(department)")
-    return " + ".join(t for t in _formula_terms(formula) if t not in unusable)
+    return " + ".join(t for t in formula_terms(formula) if t not in unusable)
 
 
 def _with_caveats(stage, *args, **kwargs):

@@ -470,7 +470,8 @@ def test_propensity_separation_is_a_caveat():
 
 
 def test_propensity_formula_is_built_from_the_terms_the_trials_carry():
-    from alignment_research.programs import PROPENSITY_FORMULA, _formula_terms, _usable_propensity_formula
+    from alignment_research._formula import formula_terms as _formula_terms
+    from alignment_research.programs import PROPENSITY_FORMULA, _usable_propensity_formula
 
     assert _formula_terms("np.log(a + b) + C(d, Treatment('x')) + e") == ["np.log(a + b)", "C(d, Treatment('x'))", "e"]
     # no reviews (no rating), no goals (no team_alignment), one department: those terms go, the rest stay in order
