@@ -19,6 +19,7 @@ __all__ = [
     "HISTORY_COLUMNS",
     "RECENT_CHANGE_DAYS",
     "history_spans",
+    "manager_spans",
     "managers_in_cycles",
 ]
 
@@ -108,6 +109,40 @@ def history_spans(history: pd.DataFrame, spells: pd.DataFrame, *, extra=()) -> p
     return rows[["sid", "t", "t_next", *carried, "reason", "manager_change", "promotion"]]
 
 
+def manager_spans(spans: pd.DataFrame, spells: pd.DataFrame) -> pd.DataFrame:
+    """The manager of every spell over its tenure: the history's spans, and the manager at hire for the rest.
+
+    Parameters
+    ----------
+    spans : DataFrame
+        :func:`history_spans` of the study.
+    spells : DataFrame
+        The spells by position, with the static ``manager_id`` (the manager at hire).
+
+    Returns
+    -------
+    DataFrame
+        ``sid, t, t_next, manager_id``: the spans of spells with history, then one
+        span from day 0 with no end for each spell without.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> spells = pd.DataFrame({"manager_id": ["M1", "M2"]})
+    >>> spans = pd.DataFrame({"sid": [0, 0], "t": [0, 60], "t_next": [60, 2**63 - 1], "manager_id": ["M1", "M3"]})
+    >>> manager_spans(spans, spells)["manager_id"].tolist()
+    ['M1', 'M3', 'M2']
+    """
+    bare = np.setdiff1d(np.arange(len(spells)), spans["sid"].to_numpy())
+    return pd.DataFrame({
+        "sid": np.r_[spans["sid"].to_numpy(np.int64), bare],
+        "t": np.r_[spans["t"].to_numpy(np.int64), np.zeros(len(bare), np.int64)],
+        "t_next": np.r_[spans["t_next"].to_numpy(np.int64), np.full(len(bare), np.iinfo(np.int64).max)],
+        "manager_id": pd.array(np.r_[spans["manager_id"].to_numpy(dtype=object),
+                                     spells["manager_id"].to_numpy(dtype=object)[bare]], dtype="string"),
+    })
+
+
 def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame: pd.DataFrame) -> pd.DataFrame:
     """Every manager in force at some time during each review cycle, per employee.
 
@@ -141,15 +176,13 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     >>> managers_in_cycles(history, spells, cycles)["manager_id"].tolist()
     ['M1', 'M2']
     """
-    spans = history_spans(history, spells)
+    spans = manager_spans(history_spans(history, spells), spells)  # spells without history: the manager at hire
     hire = spells["hire_date"].to_numpy("datetime64[ns]")
     term = spells["termination_date"].to_numpy("datetime64[ns]")
-    # spells without history: one span, the whole spell, with the manager at hire
-    bare = np.setdiff1d(np.arange(len(spells)), spans["sid"].to_numpy())
-    sid = np.r_[spans["sid"].to_numpy(np.int64), bare]
-    t0 = np.r_[spans["t"].to_numpy(np.int64), np.zeros(len(bare), np.int64)]
-    t1 = np.r_[spans["t_next"].to_numpy(np.int64), np.full(len(bare), np.iinfo(np.int64).max)]
-    manager = np.r_[spans["manager_id"].to_numpy(dtype=object), spells["manager_id"].to_numpy(dtype=object)[bare]]
+    sid = spans["sid"].to_numpy(np.int64)
+    t0 = spans["t"].to_numpy(np.int64)
+    t1 = spans["t_next"].to_numpy(np.int64)
+    manager = spans["manager_id"].to_numpy(dtype=object)
     start = hire[sid] + t0 * DAY
     # the span's last day: the day before the next row, or the spell's end (open spells run on)
     open_end = np.datetime64("2262-01-01", "ns")

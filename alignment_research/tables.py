@@ -13,7 +13,7 @@ import pandas as pd
 
 from ._docs import fill_doc
 from .errors import DataContractError
-from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans
+from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans, manager_spans
 from .measures import (
     attainment_alignment,
     cascade_alignment,
@@ -352,19 +352,6 @@ class _Context:
                 out[name] = pd.array(values.where(values.notna(), None), dtype="string")
         return out
 
-    def _manager_spans(self) -> pd.DataFrame:
-        """Per spell, the spans of each manager in force: ``sid, t, t_next, manager_id`` (tenure days)."""
-        h = self.history
-        sp = self.spells
-        bare = np.setdiff1d(np.arange(len(sp)), h["sid"].to_numpy())
-        return pd.DataFrame({
-            "sid": np.r_[h["sid"].to_numpy(np.int64), bare],
-            "t": np.r_[h["t"].to_numpy(np.int64), np.zeros(len(bare), np.int64)],
-            "t_next": np.r_[h["t_next"].to_numpy(np.int64), np.full(len(bare), np.iinfo(np.int64).max)],
-            "manager_id": pd.array(np.r_[h["manager_id"].to_numpy(dtype=object),
-                                         sp["manager_id"].to_numpy(dtype=object)[bare]], dtype="string"),
-        })
-
     def _manager_state(self, events: pd.DataFrame, when: str, values: np.ndarray, reset: float):
         """Change points of a manager's state (rating, programme) under the manager in force.
 
@@ -376,7 +363,7 @@ class _Context:
         sp = self.spells
         hire = sp["hire_date"].to_numpy("datetime64[ns]")
         end = sp["_end"].to_numpy("datetime64[ns]")
-        spans = self._manager_spans().reset_index(names="span")
+        spans = manager_spans(self.history, self.spells).reset_index(names="span")
         ev = pd.DataFrame({"manager_id": events["manager_id"].astype("string").to_numpy(),
                            "known": events[when].to_numpy("datetime64[ns]"), "value": values})
         ev = ev.dropna(subset=["manager_id", "known"])
