@@ -15,7 +15,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
-from .config import HISTORY_REASONS, TABLES, StudyConfig
+from .config import FEEDBACK_KINDS, HISTORY_REASONS, SET_WITH, TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .privacy import pseudonymise_tables
@@ -23,6 +23,7 @@ from .schema import (
     COLUMNS,
     COVARIATE_TABLES,
     KEYS,
+    OPTIONAL_GOAL_COLUMNS,
     RANGES,
     REQUIRED_COLUMNS,
     RULES,
@@ -79,6 +80,8 @@ __all__ = [
     "flag_level_changes_without_reason",
     "flag_history_disagreeing_at_hire",
     "complete_history",
+    "check_revision_dates",
+    "derive_stretch",
     "CLEAN_HISTORY_COLUMNS",
     "BOOLEAN_TEXTS",
 ]
@@ -476,6 +479,8 @@ def normalise_category(
     mapping: dict | None = None,
     allowed=None,
     snake: bool = False,
+    unknown_as: str | None = None,
+    unknown_rule: str = "unknown_category",
     file: str = "",
     table: str = "",
 ) -> StepResult:
@@ -496,6 +501,12 @@ def normalise_category(
     snake : bool, default False
         Join words with ``_`` (``"Leadership Development"`` ->
         ``"leadership_development"``).
+    unknown_as : str, optional
+        Keep unknown values as this canonical value (feedback kinds: ``other``)
+        instead of setting them missing.
+    unknown_rule : str, default "unknown_category"
+        Rule id reported for an unknown value kept as ``unknown_as``
+        (``unmapped_feedback_kind``).
     file, table : str
         Names used in the report.
 
@@ -503,8 +514,9 @@ def normalise_category(
     -------
     StepResult
         ``noncanonical_category`` (``fixed``) for each cell whose text changed,
-        ``unknown_category`` (``set_missing``) for each unknown value; the raw
-        text is the value. Nothing quarantined.
+        ``unknown_category`` (``set_missing``) for each unknown value, or with
+        ``unknown_as`` ``unknown_rule`` (``flagged``, the value kept as
+        ``unknown_as``); the raw text is the value. Nothing quarantined.
 
     Examples
     --------
@@ -536,13 +548,16 @@ def normalise_category(
     looked_up = np.array([*lookup, np.nan], dtype=object)  # code -1 (missing) -> the last cell
     unknown_value = np.append(pd.isna(looked_up[:-1]), False)
     changed_value = np.array([not pd.isna(v) and bool(v != raw) for v, raw in zip(lookup, distinct)] + [False])
+    if unknown_as is not None:
+        looked_up = np.where(unknown_value, unknown_as, looked_up)
     new = pd.Series(looked_up[codes], index=s.index, name=s.name, dtype=object)
     unknown = pd.Series(unknown_value[codes], index=s.index)
     changed = pd.Series(changed_value[codes], index=s.index)
+    rule, action = (unknown_rule, "flagged") if unknown_as is not None else ("unknown_category", "set_missing")
     issues = _concat_issues(
         [
             _issues(file, table, s.index[changed], column, "noncanonical_category", s[changed], "fixed"),
-            _issues(file, table, s.index[unknown], column, "unknown_category", s[unknown], "set_missing"),
+            _issues(file, table, s.index[unknown], column, rule, s[unknown], action),
         ]
     )
     issues = issues.sort_values("row", kind="stable", ignore_index=True)
@@ -2141,6 +2156,108 @@ def complete_history(history: pd.DataFrame, employees: pd.DataFrame, *, covariat
     return frame, len(added)
 
 
+def check_revision_dates(goals: pd.DataFrame, *, cycles=(), earliest=None, latest=None, file: str = "",
+                         table: str = "") -> StepResult:
+    """Set missing a goal's ``revised_date`` that falls outside the goal's own cycle.
+
+    A goal is set at its cycle's start and rated at its end, so a revision
+    dated before the start cannot be one (``revised_before_cycle``) and one
+    dated after the end is not mid-cycle (``revised_after_cycle``). Both are
+    set missing and the goal kept, so every clean ``revised_date`` is a
+    mid-cycle revision. Without declared cycles the plausible date range
+    stands in for the cycle.
+
+    Parameters
+    ----------
+    goals : DataFrame
+        Goals with ``cycle`` and parsed ``revised_date`` (skipped without it).
+    cycles : sequence of Cycle
+        study.yaml ``cycles`` (``name``, ``start``, ``end``).
+    earliest, latest : Timestamp, optional
+        The plausible date range, used when no cycles are declared.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        One ``revised_before_cycle`` or ``revised_after_cycle`` issue
+        (``set_missing``, the date as value) per such goal; nothing
+        quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> cycles = ar.config_from_dict({"window": {"start": "2021-01-01", "end": "2021-12-31"},
+    ...     "cycles": [{"name": "2021", "start": "2021-01-01", "end": "2021-12-31"}]}).cycles
+    >>> goals = pd.DataFrame({"cycle": "2021", "revised_date": pd.to_datetime(["2021-06-01", "2020-12-01"])})
+    >>> res = ar.clean.check_revision_dates(goals, cycles=cycles)
+    >>> res.data["revised_date"].isna().tolist(), res.issues["rule"].tolist()
+    ([False, True], ['revised_before_cycle'])
+    """
+    if "revised_date" not in goals or not goals["revised_date"].notna().any():
+        return _nothing(goals)
+    day = goals["revised_date"].dt.normalize()
+    if len(cycles):
+        names = goals["cycle"].astype(object)
+        start = pd.to_datetime(names.map({c.name: pd.Timestamp(c.start) for c in cycles}))
+        end = pd.to_datetime(names.map({c.name: pd.Timestamp(c.end) for c in cycles}))
+    else:
+        start = pd.Series(pd.Timestamp(earliest) if earliest is not None else pd.NaT, index=goals.index)
+        end = pd.Series(pd.Timestamp(latest) if latest is not None else pd.NaT, index=goals.index)
+    before = (day < start).fillna(False).astype(bool)
+    after = (day > end).fillna(False).astype(bool)
+    if not (before.any() or after.any()):
+        return _nothing(goals)
+    raw = goals["revised_date"]
+    issues = _concat_issues([
+        _issues(file, table, goals.index[before], "revised_date", "revised_before_cycle", raw[before], "set_missing"),
+        _issues(file, table, goals.index[after], "revised_date", "revised_after_cycle", raw[after], "set_missing"),
+    ]).sort_values("row", kind="stable", ignore_index=True)
+    return StepResult(_with(goals, {"revised_date": raw.mask(before | after)}), issues, _empty_quarantine(goals))
+
+
+def derive_stretch(goals: pd.DataFrame, *, file: str = "", table: str = "") -> StepResult:
+    """Add ``stretch = (target - baseline) / |baseline|`` when goals has both target and baseline.
+
+    Stretch says how far a target reaches beyond where the metric stood when
+    the goal was set (0.1: 10% above the baseline; negative for a target
+    below it). It is missing where target or baseline is, and where the
+    baseline is 0 (no relative distance), which is reported. Without both
+    columns nothing changes.
+
+    Parameters
+    ----------
+    goals : DataFrame
+        Goals with numeric ``target`` and ``baseline``.
+    file, table : str
+        Names used in the report.
+
+    Returns
+    -------
+    StepResult
+        The goals with ``stretch`` (float64) last; one ``zero_baseline``
+        issue (``flagged``, column ``baseline``, value 0) per goal with a
+        target and a baseline of 0. Nothing quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> goals = pd.DataFrame({"target": [110.0, 50.0, 5.0], "baseline": [100.0, -100.0, 0.0]})
+    >>> res = ar.clean.derive_stretch(goals)
+    >>> res.data["stretch"].round(2).tolist(), res.issues["rule"].tolist()
+    ([0.1, 1.5, nan], ['zero_baseline'])
+    """
+    if "target" not in goals or "baseline" not in goals:
+        return _nothing(goals)
+    target, baseline = goals["target"].astype("float64"), goals["baseline"].astype("float64")
+    zero = target.notna() & baseline.eq(0)
+    stretch = (target - baseline) / baseline.abs().where(~baseline.eq(0))
+    data = _with(goals.drop(columns="stretch", errors="ignore"), {"stretch": stretch.astype("float64")})
+    issues = _issues(file, table, goals.index[zero], "baseline", "zero_baseline", baseline[zero], "flagged")
+    return StepResult(data, issues, _empty_quarantine(goals))
+
+
 _CHECK_RULES = {"not_nullable": "missing_required"}
 
 
@@ -2271,12 +2388,15 @@ def clean_table(
     file = file or table
     earliest, latest = date_bounds(config)
     covariates = config.covariates if table in COVARIATE_TABLES else {}
-    text = _columns_of(table, "str") + [name for name, kind in covariates.items() if kind == "category"]
+    # the optional goal columns are cleaned when present and never added when absent
+    optional_goals = {col: d for col, d, _ in OPTIONAL_GOAL_COLUMNS} if table == "goals" else {}
+    text = _columns_of(table, "str") + [name for name, kind in covariates.items() if kind == "category"] + [
+        col for col, d in optional_goals.items() if d == "str"]
     dates = _columns_of(table, "datetime64[ns]")
     c = Cleaning(data, file=file, table=table)
     c = c.pipe(as_text, columns=text).pipe(strip_text, columns=[col for col, *_ in COLUMNS[table]] + (
         [i for s in config.scales.values() for i in s.items] if table == "surveys" else []
-    ) + list(covariates))
+    ) + list(covariates) + list(optional_goals))
     if table == "employees":
         c = c.pipe(
             normalise_category, column="termination_type", mapping=config.termination_map,
@@ -2286,14 +2406,21 @@ def clean_table(
         c = c.pipe(normalise_category, column="program", snake=True)
         c = c.pipe(normalise_category, column="status", snake=True, allowed=("completed", "in_progress", "withdrawn"))
     elif table == "feedback":
-        c = c.pipe(normalise_category, column="kind", snake=True)
+        c = c.pipe(normalise_category, column="kind", mapping=config.feedback_kinds, allowed=FEEDBACK_KINDS, snake=True,
+                   unknown_as="other", unknown_rule="unmapped_feedback_kind")
+    elif table == "goals":
+        c = c.pipe(normalise_category, column="set_with", mapping=config.set_with_map, allowed=SET_WITH, snake=True)
     elif table == "job_history":
         c = c.pipe(normalise_category, column="reason", mapping=config.reason_map, allowed=HISTORY_REASONS, snake=True)
-    c = c.pipe(parse_dates, columns=dates, formats=config.date_formats)
+    c = c.pipe(parse_dates, columns=dates + [col for col, d in optional_goals.items() if d == "datetime64[ns]"],
+               formats=config.date_formats)
     for (t, col) in RANGES:
         if t == table:
             low, high, whole, rule = range_for(t, col, config)
             c = c.pipe(parse_numbers, columns=[col], low=low, high=high, whole=whole, rule=rule)
+    if table == "goals":  # finite numbers: an "inf" in a target is no number
+        c = c.pipe(parse_numbers, columns=["target", "baseline"], low=-np.finfo("float64").max,
+                   high=np.finfo("float64").max)
     if any(kind == "numeric" for kind in covariates.values()):
         c = c.pipe(parse_numbers, columns=[name for name, kind in covariates.items() if kind == "numeric"])
     if any(kind == "boolean" for kind in covariates.values()):
@@ -2309,6 +2436,9 @@ def clean_table(
         c = c.pipe(quarantine_end_before_start)
     if table in ("goals", "reviews"):
         c = c.pipe(quarantine_unknown_cycles, cycles=[cy.name for cy in config.cycles])
+    if table == "goals":
+        c = c.pipe(check_revision_dates, cycles=config.cycles, earliest=earliest, latest=latest)
+        c = c.pipe(derive_stretch)
     c = c.pipe(drop_exact_duplicates)
     if KEYS[table]:
         c = c.pipe(quarantine_conflicting_duplicates, key=KEYS[table])

@@ -25,6 +25,8 @@ __all__ = [
     "NA_VALUES",
     "FILE_SUFFIXES",
     "HISTORY_REASONS",
+    "FEEDBACK_KINDS",
+    "SET_WITH",
     "COVARIATE_TYPES",
     "mask_password",
     "Analysis",
@@ -90,6 +92,45 @@ DEFAULT_REASON_MAP = {
     "restructuring": "reorganisation",
     "data_change": "other",
     "correction": "other",
+}
+
+#: The canonical ``kind`` of a ``feedback`` row; study.yaml ``feedback_kinds`` maps vendor words onto these.
+FEEDBACK_KINDS = ("check_in", "360_review", "recognition", "other")
+
+#: Feedback kinds as written in HRIS and feedback-tool exports (lower case; spaces and hyphens read as ``_``),
+#: mapped to the canonical four. The canonical words always map to themselves; a kind neither canonical nor
+#: mapped is kept as ``other`` and reported (``unmapped_feedback_kind``).
+DEFAULT_FEEDBACK_KINDS = {
+    "360": "360_review",
+    "360_feedback": "360_review",
+    "360_degree_feedback": "360_review",
+    "360_degree_review": "360_review",
+    "checkin": "check_in",
+    "one_on_one": "check_in",
+    "1_on_1": "check_in",
+    "kudos": "recognition",
+    "praise": "recognition",
+    "shout_out": "recognition",
+}
+
+#: Who set a goal (the optional goals column ``set_with``); study.yaml ``set_with_map`` maps vendor words onto these.
+SET_WITH = ("employee", "manager", "jointly")
+
+#: ``set_with`` as written in goal-tool exports (lower case; spaces and hyphens read as ``_``), mapped to the
+#: canonical three. The canonical words always map to themselves; other words are set missing (``unknown_category``).
+DEFAULT_SET_WITH_MAP = {
+    "self": "employee",
+    "self_set": "employee",
+    "employee_set": "employee",
+    "bottom_up": "employee",
+    "manager_set": "manager",
+    "assigned": "manager",
+    "cascaded": "manager",
+    "top_down": "manager",
+    "joint": "jointly",
+    "together": "jointly",
+    "collaborative": "jointly",
+    "both": "jointly",
 }
 
 #: The types a study.yaml ``covariates`` entry may declare.
@@ -345,6 +386,20 @@ class StudyConfig(_Strict):
         ``demotion``, ``transfer``, ``manager_change``, ``reorganisation``,
         ``other``; entries are added to the defaults (``reorg`` ->
         ``reorganisation``, ...), and the canonical words map to themselves.
+    feedback_kinds : dict of str to str
+        Vendor text of a ``feedback`` ``kind`` (compared in lower case, with
+        spaces and hyphens read as ``_``) to one of ``check_in``,
+        ``360_review``, ``recognition``, ``other``; entries are added to the
+        defaults (``360`` -> ``360_review``, ``kudos`` -> ``recognition``, ...),
+        and the canonical words map to themselves. A kind neither canonical
+        nor mapped is kept as ``other`` and reported
+        (``unmapped_feedback_kind``).
+    set_with_map : dict of str to str
+        Vendor text of the optional goals column ``set_with`` (compared as
+        ``feedback_kinds``) to ``employee``, ``manager`` or ``jointly``;
+        entries are added to the defaults (``joint`` -> ``jointly``, ...),
+        and the canonical words map to themselves. Other words are set
+        missing (``unknown_category``).
     covariates : dict of str to str
         Extra columns of ``employees`` and/or ``job_history`` to carry into the
         analysis tables, each with its type: ``numeric``, ``category`` or
@@ -378,6 +433,8 @@ class StudyConfig(_Strict):
         default_factory=lambda: dict(DEFAULT_TERMINATION_MAP)
     )
     reason_map: dict[str, Literal[HISTORY_REASONS]] = Field(default_factory=lambda: dict(DEFAULT_REASON_MAP))
+    feedback_kinds: dict[str, Literal[FEEDBACK_KINDS]] = Field(default_factory=lambda: dict(DEFAULT_FEEDBACK_KINDS))
+    set_with_map: dict[str, Literal[SET_WITH]] = Field(default_factory=lambda: dict(DEFAULT_SET_WITH_MAP))
     covariates: dict[str, Literal[COVARIATE_TYPES]] = Field(default_factory=dict)
     date_formats: list[str] = Field(default_factory=lambda: ["%Y-%m-%d"])
     earliest_plausible_date: dt.date = dt.date(1950, 1, 1)
@@ -451,6 +508,20 @@ class StudyConfig(_Strict):
             return {**DEFAULT_REASON_MAP, **{_snake(k): v for k, v in value.items()}}
         return value
 
+    @field_validator("feedback_kinds", mode="before")
+    @classmethod
+    def _feedback_keys(cls, value):
+        if isinstance(value, dict):
+            return {**DEFAULT_FEEDBACK_KINDS, **{_snake(k): _lower(v) for k, v in value.items()}}
+        return value
+
+    @field_validator("set_with_map", mode="before")
+    @classmethod
+    def _set_with_keys(cls, value):
+        if isinstance(value, dict):
+            return {**DEFAULT_SET_WITH_MAP, **{_snake(k): _lower(v) for k, v in value.items()}}
+        return value
+
     @field_validator("covariates", mode="before")
     @classmethod
     def _covariate_names(cls, value):
@@ -493,6 +564,11 @@ _CONTRACT_COLUMNS = frozenset({
     "location", "gender", "birth_year", "effective_date", "reason", "spell", "entry", "exit", "event",
     "event_type", "start", "stop", "cycle", "survey_date", "wave",
 })
+
+
+def _lower(value):
+    """A map's target as written by hand (``Jointly``, `` 360_review``): trimmed lower-case text; others as given."""
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def _snake(text) -> str:

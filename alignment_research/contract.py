@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .config import REQUIRED_TABLES, TABLES
-from .schema import COLUMNS, COVARIATE_TABLES, ITEM_PATTERN, REQUIRED_COLUMNS
+from .schema import COLUMNS, COVARIATE_TABLES, ITEM_PATTERN, OPTIONAL_GOAL_COLUMNS, REQUIRED_COLUMNS
 from .study import CleanStudy, Study
 
 __all__ = [
@@ -57,7 +57,9 @@ def structure_problems(study: Study) -> pd.DataFrame:
         study.yaml ``covariates`` name in neither employees nor job_history)
         (fatal, action ``stop``),
         ``unknown_column`` (a column outside the contract, kept: action
-        ``flagged``); ``row`` is missing.
+        ``flagged``), ``stretch_needs_target_and_baseline`` (goals has one
+        of ``target`` and ``baseline`` without the other: flagged); ``row`` is
+        missing.
 
     Examples
     --------
@@ -84,6 +86,9 @@ def structure_problems(study: Study) -> pd.DataFrame:
             if column not in frame.columns:
                 rows.append([file, table, None, column, "missing_column", f"columns present: {', '.join(columns)}", True])
         canonical = {c for c, *_ in COLUMNS[table]}
+        if table == "goals":
+            canonical |= {c for c, *_ in OPTIONAL_GOAL_COLUMNS}
+            rows += _stretch_without_pair(file, columns)
         if table in COVARIATE_TABLES:
             canonical |= set(config.covariates)
         for column in columns:
@@ -93,6 +98,16 @@ def structure_problems(study: Study) -> pd.DataFrame:
             rows.append([file, table, None, column, "unknown_column", f"{column}{hint}", False])
     rows += _missing_covariates(study)
     return _frame(rows)
+
+
+def _stretch_without_pair(file: str, columns: list[str]) -> list:
+    """A ``stretch_needs_target_and_baseline`` row when goals has only one of target and baseline (kept, flagged)."""
+    has = [c for c in ("target", "baseline") if c in columns]
+    if len(has) != 1:
+        return []
+    other = "baseline" if has[0] == "target" else "target"
+    return [[file, "goals", None, has[0], "stretch_needs_target_and_baseline",
+             f"goals has {has[0]} but no {other}: no stretch is derived", False]]
 
 
 def _missing_covariates(study: Study) -> list:

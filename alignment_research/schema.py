@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from .config import HISTORY_REASONS, TABLES, StudyConfig, config_from_dict
+from .config import FEEDBACK_KINDS, HISTORY_REASONS, SET_WITH, TABLES, StudyConfig, config_from_dict
 
 __all__ = [
     "RULES",
@@ -20,6 +20,8 @@ __all__ = [
     "COVARIATE_DTYPES",
     "COVARIATE_TABLES",
     "DERIVED_COLUMNS",
+    "OPTIONAL_GOAL_COLUMNS",
+    "GOAL_SUMMARY_COLUMNS",
     "ITEM_PATTERN",
     "YEARS_AFTER_WINDOW",
     "table_schema",
@@ -57,12 +59,16 @@ RULES: dict[str, str] = {
     "unreadable_column": "too many values of a required column are unreadable or missing; check study.yaml `date_formats` and `column_maps`",
     "missing_covariate": "study.yaml `covariates` names a column that neither employees nor job_history has",
     "unknown_column": "column is not part of the data contract; kept unchanged",
+    "stretch_needs_target_and_baseline": "goals has a target column without a baseline column (or a baseline without "
+                                         "a target): stretch is derived only from both; the column is kept",
     # fixed in place
     "untrimmed_text": "leading or trailing white space removed (a blank cell becomes missing)",
     "noncanonical_category": "category written differently from its canonical value; normalised",
     "excel_serial_date": "Excel serial day number converted to a date",
     "ambiguous_date": "date fits more than one of study.yaml `date_formats` with different results; the first format's reading is kept",
     "reverse_coded": "reverse-coded item recoded as min + max - x (once per column)",
+    "unmapped_feedback_kind": "feedback kind is neither canonical (check_in, 360_review, recognition, other) nor mapped "
+                              "by study.yaml `feedback_kinds`: kept as other",
     # set to missing
     "absent_column": "optional column (or declared survey item) absent from the source; added with every value missing",
     "unknown_category": "value is not one of the allowed categories; set to missing",
@@ -75,6 +81,11 @@ RULES: dict[str, str] = {
     "out_of_range_attainment": "attainment is not in 0..10 (1.0 = target met); set to missing",
     "out_of_range_weight": "goal weight is negative; set to missing",
     "out_of_range_answer": "survey answer outside the scale's min..max or not a whole number; set to missing",
+    "out_of_range_difficulty": "goal difficulty is not in 1..5 (as rated); set to missing, the goal kept",
+    "revised_before_cycle": "revised_date is before the start of the goal's cycle (a goal cannot be revised before "
+                            "it is set); set to missing, the goal kept",
+    "revised_after_cycle": "revised_date is after the end of the goal's cycle, so not a mid-cycle revision; set to "
+                           "missing, the goal kept",
     "self_managed": "manager_id is the employee's own id; the link is cut (set to missing)",
     "manager_cycle": "manager links form a loop (A manages B manages A); one link of the loop is cut, every spell on it reported",
     "goal_cycle": "parent_goal_id links form a loop (or a goal is its own parent); one link of the loop is cut, every goal on it reported",
@@ -105,6 +116,8 @@ RULES: dict[str, str] = {
     "history_manager_not_employed": "job_history manager_id names an employee with no employment spell on the row's effective_date: kept (flagged)",
     "history_level_change_without_reason": "job_level changes from the spell's previous job_history row but the row has no reason: kept (flagged)",
     "history_disagrees_at_hire": "the job_history row on the hire date differs from the employees table in this column: kept (flagged); employees holds the values at hire",
+    "zero_baseline": "goal baseline is 0, so its stretch, (target - baseline) / |baseline|, is undefined: stretch "
+                     "missing, target and baseline kept (flagged)",
     # schema safety net (column-level dtype failure = a bug in cleaning)
     "wrong_type": "column does not have the contract's type after cleaning",
 }
@@ -126,7 +139,13 @@ HINTS: dict[str, str] = {
     "unparseable_date": "add the format the export uses to study.yaml `date_formats` (strptime codes, e.g. '%d.%m.%Y'); impossible dates must be fixed in the source",
     "ambiguous_date": "list only the date format the export really uses in study.yaml `date_formats`: with both day-first and month-first formats, 02/01/2021 is read with the first one listed",
     "not_a_number": "text in a numeric column ('n/a', '-', a unit, a decimal comma): blank it in the export or declare the marker in study.yaml `na_values`",
-    "unknown_category": "add the vendor's word to study.yaml `termination_map` (termination_type) or `reason_map` (job_history reason), or use the allowed values",
+    "unknown_category": "add the vendor's word to study.yaml `termination_map` (termination_type), `reason_map` (job_history reason) or `set_with_map` (goals set_with), or use the allowed values",
+    "unmapped_feedback_kind": "add the vendor's word to study.yaml `feedback_kinds` (e.g. `{coaching_session: check_in}`); until then it counts as other",
+    "out_of_range_difficulty": "difficulty is the goal's rated difficulty on 1..5; recode other scales (1..10, percentages) onto 1..5 before exporting",
+    "zero_baseline": "a baseline of 0 (often a new metric) gives no relative stretch; fill the baseline, or rate the goal in `difficulty` instead",
+    "revised_before_cycle": "check revised_date against the goal's cycle: a typo in the year, or the revision of an earlier cycle's goal",
+    "revised_after_cycle": "a revision after the cycle ended (e.g. at the year-end review) is not mid-cycle; check the date if it should be",
+    "stretch_needs_target_and_baseline": "export both target and baseline (map the vendor's names with `column_maps`), or neither",
     "out_of_range_job_level": "job_level must be 1..5; recode the HRIS grades onto 1..5 before exporting",
     "implausible_birth_year": "a placeholder year (e.g. 1900) or an age instead of a year; blank or fix it",
     "out_of_range_rating": "ratings must be whole numbers 1..5; recode other rating scales before exporting",
@@ -221,7 +240,8 @@ COLUMNS: dict[str, list[tuple[str, str, bool, str]]] = {
     "feedback": [
         ("employee_id", _STR, True, "Employee who received the feedback."),
         ("date", _DATE, True, "Date of the feedback event."),
-        ("kind", _STR, True, "Kind of event, snake_case (check_in, 360_review, recognition, ...)."),
+        ("kind", _STR, True, "Kind of event: check_in, 360_review, recognition or other (mapped by study.yaml "
+                             "`feedback_kinds`; a kind neither canonical nor mapped is kept as other)."),
         ("giver_id", _STR, False, "employee_id of the giver."),
     ],
     "job_history": [
@@ -237,12 +257,43 @@ COLUMNS: dict[str, list[tuple[str, str, bool, str]]] = {
     ],
 }
 
+#: Optional goals columns, used when present and never added when absent (a study without them cleans exactly as
+#: before): (column, dtype, description). ``stretch`` is derived from ``target`` and ``baseline`` (DERIVED_COLUMNS).
+OPTIONAL_GOAL_COLUMNS: list[tuple[str, str, str]] = [
+    ("difficulty", _FLOAT, "Rated difficulty of the goal, 1 (easy) to 5 (very hard), as rated; optional, used when "
+                           "present (values outside 1..5 set missing)."),
+    ("target", _FLOAT, "Target value of the goal's metric (with baseline gives stretch); optional, used when present."),
+    ("baseline", _FLOAT, "Value of the goal's metric when the goal was set (with target gives stretch); optional, "
+                         "used when present."),
+    ("set_with", _STR, "Who set the goal: employee, manager or jointly (mapped by study.yaml `set_with_map`); "
+                       "optional, used when present."),
+    ("revised_date", _DATE, "Date the goal was revised during its cycle; missing when never revised. Optional, used "
+                            "when present; dates outside the goal's cycle are set missing, so every date is a "
+                            "mid-cycle revision."),
+]
+
+#: Per employee-cycle summaries of the optional goal columns in the analysis ``cycles`` table, each present only
+#: when the clean goals column it reads is: summary column -> clean goals column (``stretch`` is derived by cleaning
+#: when goals has both ``target`` and ``baseline``).
+GOAL_SUMMARY_COLUMNS: dict[str, str] = {
+    "goal_difficulty": "difficulty",
+    "goal_stretch": "stretch",
+    "share_set_jointly": "set_with",
+    "share_set_by_employee": "set_with",
+    "share_set_by_manager": "set_with",
+    "goals_revised": "revised_date",
+    "share_revised": "revised_date",
+}
+
 #: Tables a study.yaml ``covariates`` column may come from.
 COVARIATE_TABLES = ("employees", "job_history")
 #: Columns cleaning derives, listed in the data dictionary after a table's own: table -> (column, dtype, text).
 DERIVED_COLUMNS = {
     "job_history": [("spell", "int64", "Employment spell of the row (numbered as in the analysis tables); each spell "
                                         "has a row on its hire date, taken from employees when the export has none.")],
+    "goals": [("stretch", "float64", "(target - baseline) / |baseline|: how far the target reaches beyond the "
+                                     "baseline (0.1 = 10% above). Derived when goals has both target and baseline; "
+                                     "missing where either is missing or the baseline is 0.")],
 }
 #: dtype of a covariate in the clean tables, by its study.yaml type.
 COVARIATE_DTYPES = {"numeric": "float64", "category": "str", "boolean": "boolean"}
@@ -254,6 +305,8 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {t: [c for c, _, req, _ in cols if req]
 CATEGORIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("employees", "termination_type"): ("voluntary", "involuntary", "other"),
     ("programs", "status"): ("completed", "in_progress", "withdrawn"),
+    ("feedback", "kind"): FEEDBACK_KINDS,
+    ("goals", "set_with"): SET_WITH,
     ("job_history", "reason"): HISTORY_REASONS,
 }
 
@@ -264,6 +317,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool, str]] = {
     ("employees", "birth_year"): (1900, np.inf, True, "implausible_birth_year"),  # upper bound set from the window
     ("goals", "weight"): (0, np.inf, False, "out_of_range_weight"),
     ("goals", "attainment"): (0, 10, False, "out_of_range_attainment"),
+    ("goals", "difficulty"): (1, 5, False, "out_of_range_difficulty"),
     ("reviews", "rating"): (1, 5, True, "out_of_range_rating"),
     ("reviews", "target_attainment"): (0, 10, False, "out_of_range_attainment"),
 }
@@ -384,6 +438,8 @@ def table_schema(table: str, config: StudyConfig | None = None) -> pa.DataFrameS
         raise ValueError(f"table must be one of {list(TABLES)}, but {table!r} was passed.")
     cfg = config if config is not None else _default_config()
     columns = {c: _column(table, c, d, r, text, cfg) for c, d, r, text in COLUMNS[table]}
+    if table == "goals":
+        columns.update({c: _column(table, c, d, False, text, cfg) for c, d, text in OPTIONAL_GOAL_COLUMNS})
     if table in COVARIATE_TABLES:
         for name, kind in cfg.covariates.items():
             columns[name] = pa.Column(
@@ -518,6 +574,20 @@ ANALYSIS_DICTIONARY = {
         "manager_program": ("int64", "1 if the manager had started leadership development by the cycle start."),
         "left_next_cycle": ("Int64", "1 if the employee left voluntarily during the following cycle, 0 if not; "
                                      "missing when that cycle is not fully observed."),
+        "goal_difficulty": ("float64", "Mean rated difficulty (1-5) of the employee's goals in the cycle that have one "
+                                       "(only when goals has difficulty)."),
+        "goal_stretch": ("float64", "Mean stretch, (target - baseline) / |baseline|, of the employee's goals in the "
+                                    "cycle that have one (only when goals has target and baseline)."),
+        "share_set_jointly": ("float64", "Share of the employee's goals in the cycle with a known set_with that were "
+                                         "set jointly with the manager (only when goals has set_with)."),
+        "share_set_by_employee": ("float64", "Share of the employee's goals in the cycle with a known set_with that "
+                                             "the employee set (only when goals has set_with)."),
+        "share_set_by_manager": ("float64", "Share of the employee's goals in the cycle with a known set_with that "
+                                            "the manager set (only when goals has set_with)."),
+        "goals_revised": ("Int64", "Number of the employee's goals in the cycle revised mid-cycle (a revised_date "
+                                   "inside the cycle); 0 with no goals (only when goals has revised_date)."),
+        "share_revised": ("float64", "goals_revised over the employee's goals in the cycle; missing with no goals "
+                                     "(only when goals has revised_date)."),
         "<covariate>": _COVARIATE,
     },
 }

@@ -682,15 +682,11 @@ def _claim_development(ctx: _Context) -> list[dict]:
 
 # --------------------------------------------------------------------------- claim 5: goal difficulty
 def _goal_difficulty(goals: pd.DataFrame) -> tuple[pd.Series | None, str]:
-    """Rated difficulty, or stretch derived from target and baseline (target / baseline - 1)."""
+    """Rated difficulty (clean: 1-5), or the stretch cleaning derives from target and baseline."""
     if "difficulty" in goals and goals["difficulty"].notna().any():
-        return pd.to_numeric(goals["difficulty"], errors="coerce"), "difficulty (1-5)"
-    if {"target", "baseline"} <= set(goals.columns):
-        target = pd.to_numeric(goals["target"], errors="coerce")
-        baseline = pd.to_numeric(goals["baseline"], errors="coerce")
-        stretch = (target - baseline) / baseline.abs().where(baseline != 0)
-        if stretch.notna().any():
-            return stretch, "stretch (target over baseline - 1)"
+        return goals["difficulty"].astype("float64"), "difficulty (1-5)"
+    if "stretch" in goals and goals["stretch"].notna().any():
+        return goals["stretch"].astype("float64"), "stretch ((target - baseline) / |baseline|)"
     return None, ""
 
 
@@ -710,14 +706,12 @@ def _claim_difficulty(ctx: _Context) -> list[dict]:
     frame = goals.assign(_difficulty=difficulty)
     rows.append(_curve_row(att, frame, "attainment", cluster="owner_id", clusters="goal owners"))
     cycles = ctx.cycles
+    mean = "goal_difficulty" if words.startswith("difficulty") else "goal_stretch"  # the cycle's mean (tables.py)
     if cycles is None or "rating" not in cycles:
         rows.append(rat.untestable("reviews.rating"))
     else:
-        mean = frame.groupby([frame["owner_id"].astype(str), frame["cycle"].astype(str)])["_difficulty"].mean()
-        mean.index.names = ["employee_id", "cycle"]
-        merged = cycles.assign(employee_id=cycles["employee_id"].astype(str), cycle=cycles["cycle"].astype(str))
-        merged = merged.merge(mean.rename("_difficulty").reset_index(), on=["employee_id", "cycle"], how="inner")
-        rows.append(_curve_row(rat, merged, "rating", cluster="manager_id", clusters="managers"))
+        rows.append(_curve_row(rat, cycles.assign(_difficulty=cycles[mean]), "rating", cluster="manager_id",
+                               clusters="managers"))
     return rows
 
 
@@ -753,7 +747,7 @@ def _claim_set_with(ctx: _Context) -> list[dict]:
     if not ctx.has("goals", "set_with"):
         return [att.untestable("goals.set_with"), eng.untestable("goals.set_with")]
     goals = ctx.table("goals")
-    joint = goals["set_with"].astype("string").str.strip().str.lower().eq("jointly")
+    joint = goals["set_with"].eq("jointly")  # clean: employee, manager or jointly (study.yaml set_with_map)
     goals = goals.assign(jointly=joint.astype(float).where(goals["set_with"].notna()))
     threats = ("who sets goals jointly is not random (managers and roles differ)",)
     rows = [_ols_row(att, goals, "attainment", "jointly", cluster="owner_id", threats=threats,
@@ -804,14 +798,8 @@ def _claim_cadence(ctx: _Context) -> list[dict]:
     if not ctx.has("goals", "revised_date") or "attainment" not in goals:
         rows.append(rev.untestable("goals.revised_date"))
         return rows
-    frame = _cycle_frame(ctx.clean.config.cycles) if ctx.clean.config.cycles else None
-    revised = pd.to_datetime(goals["revised_date"], errors="coerce")
-    if frame is not None:
-        in_cycle = _cycle_of(revised.fillna(pd.Timestamp("1900-01-01")), frame).astype(object)
-        mid = revised.notna() & (in_cycle == goals["cycle"].astype(str)).to_numpy()
-    else:
-        mid = revised.notna()
-    goals = goals.assign(revised=mid.astype(float))
+    # cleaning sets a revised_date outside the goal's own cycle missing: every clean one is mid-cycle
+    goals = goals.assign(revised=goals["revised_date"].notna().astype(float))
     rows.append(_ols_row(rev, goals, "attainment", "revised", cluster="owner_id", clusters="goal owners",
                          threats=("goals are revised when plans fail or targets were wrong",)))
     return rows

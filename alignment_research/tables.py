@@ -23,6 +23,7 @@ from .measures import (
     score_scales,
     team_alignment,
 )
+from .schema import GOAL_SUMMARY_COLUMNS
 from .spells import DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
 
 __all__ = [
@@ -986,11 +987,66 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
     out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
+    goals = ctx.table("goals")
+    if goals is not None:
+        for name, values in _goal_summaries(goals, out["employee_id"], out["cycle"]).items():
+            out[name] = values
     out = ctx.with_covariates(out, sid, np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64")))
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
         return out.reset_index(drop=True)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
     return out.iloc[order].reset_index(drop=True)
+
+
+def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Series) -> dict:
+    """The cycles table's summaries of the optional goal columns (GOAL_SUMMARY_COLUMNS), for the goals present.
+
+    Per owner and cycle: mean difficulty and stretch over the goals that have one; the share of goals with a
+    known ``set_with`` set jointly, by the employee, by the manager; the number of goals with a (clean, so
+    mid-cycle) ``revised_date`` and its share of all the owner's goals in the cycle.
+    """
+    wanted = {name: col for name, col in GOAL_SUMMARY_COLUMNS.items() if col in goals}
+    if not wanted:
+        return {}
+    g = goals.dropna(subset=["owner_id", "cycle"])
+    keys = [g["owner_id"].astype(str).to_numpy(), g["cycle"].astype(str).to_numpy()]
+    per = pd.DataFrame({"n": np.ones(len(g))}, index=pd.MultiIndex.from_arrays(keys, names=["owner", "cycle"]))
+    if "difficulty" in g:
+        per["goal_difficulty"] = g["difficulty"].astype("float64").to_numpy()
+    if "stretch" in g:
+        per["goal_stretch"] = g["stretch"].astype("float64").to_numpy()
+    if "set_with" in g:
+        who = g["set_with"].astype(object)
+        known = who.notna().to_numpy()
+        per["_known"] = known.astype(float)
+        for name, word in (("share_set_jointly", "jointly"), ("share_set_by_employee", "employee"),
+                           ("share_set_by_manager", "manager")):
+            per[name] = (who == word).to_numpy().astype(float)
+    if "revised_date" in g:
+        per["goals_revised"] = g["revised_date"].notna().to_numpy().astype(float)
+    grouped = per.groupby(level=["owner", "cycle"], sort=False)
+    sums, means = grouped.sum(min_count=0), grouped.mean()
+    summary = pd.DataFrame(index=sums.index)
+    for name in ("goal_difficulty", "goal_stretch"):
+        if name in per:
+            summary[name] = means[name]
+    if "_known" in per:
+        known = sums["_known"].where(sums["_known"] > 0)
+        for name in ("share_set_jointly", "share_set_by_employee", "share_set_by_manager"):
+            summary[name] = sums[name] / known
+    if "goals_revised" in per:
+        summary["goals_revised"] = sums["goals_revised"]
+        summary["share_revised"] = sums["goals_revised"] / sums["n"]
+    pos = locate_pairs(employee_id.astype(str).to_numpy(dtype=object), cycle.astype(str).to_numpy(dtype=object),
+                       summary.index.get_level_values("owner").to_numpy(dtype=object),
+                       summary.index.get_level_values("cycle").to_numpy(dtype=object))
+    out = {}
+    for name in wanted:
+        if name == "goals_revised":  # an employee without goals in the cycle revised none
+            out[name] = pd.array(_take(summary[name].to_numpy(), pos, 0.0).astype("int64"), dtype="Int64")
+        else:
+            out[name] = _take(summary[name].to_numpy(dtype=float), pos, np.nan)
+    return out
 
 
 # --------------------------------------------------------------------------- the researcher's own covariates

@@ -386,6 +386,7 @@ def test_stretch_from_target_and_baseline_stands_in_for_rated_difficulty(tiny_cl
     goals["baseline"] = 100.0
     goals["target"] = 100.0 * (1 + stretch)
     goals["attainment"] = 1.0 + 1.2 * stretch - 2.0 * stretch ** 2 + rng.normal(0, 0.02, len(goals))  # top at 0.3
+    goals = ar.clean.derive_stretch(goals).data  # cleaning derives stretch; the scorecard reads the clean column
     study = dataclasses.replace(tiny_clean, tables={**tiny_clean.tables, "goals": goals})
     rows = pd.DataFrame(_claim_difficulty(_context(study))).set_index("outcome")
     att = rows.loc["goal attainment"]
