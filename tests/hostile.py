@@ -110,6 +110,7 @@ class Applied:
     expects: list[Expect] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     table: str | None = None  # the table whose file the op changed
+    cells: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row, column, rule, value) when exact
 
 
 # --------------------------------------------------------------------------- table files
@@ -600,6 +601,59 @@ def write_job_history(study: Path) -> None:
         rows.append([emp.get(i, "employee_id"), later.isoformat(), manager, emp.get(i, "department"), str(level + 1),
                      emp.get(i, "location"), "Manager Change" if i % 5 == 0 else "Promotion"])
     write_file(TableFile(study / "job_history.csv", header, rows))
+
+
+#: The optional goals columns (issue 15) as a goal tool exports them: vendor headers (mapped in study.yaml
+#: ``column_maps``) and, per column, the hostile cells written into picked rows, each with the rule it must get.
+GOAL_VENDOR_HEADERS = {"difficulty": "Difficulty Rating", "target": "Target Value", "baseline": "Baseline Value",
+                       "set_with": "Set By", "revised_date": "Revised On"}
+HOSTILE_GOAL_CELLS = {
+    "difficulty": [("0", "out_of_range_difficulty"), ("6", "out_of_range_difficulty"), ("four", "not_a_number"),
+                   ("1e999", "not_a_number"), ("-3", "out_of_range_difficulty"),
+                   ("4 (hard)", "not_a_number")],
+    "target": [("n.a.", "not_a_number"), ("1,5", "not_a_number"), ("inf", "not_a_number")],
+    "baseline": [("0", "zero_baseline"), (">=4", "not_a_number")],
+    "set_with": [("boss", "unknown_category"), ("HR", "unknown_category"), ("1", "unknown_category")],
+    "revised_date": [("2023-02-30", "unparseable_date"), ("1900-01-01", "revised_before_cycle"),
+                     ("2099-01-01", "revised_after_cycle"), ("yesterday", "unparseable_date")],
+}
+
+
+def hostile_goal_columns(study: Path, *, picks: list[int]) -> Applied:
+    """Give goals the optional columns under vendor names, good values everywhere but hostile ones in picked rows.
+
+    Good rows: difficulty 1-5, target 10% above a baseline of 100, set_with in the vendor's words (``Together``,
+    mapped by ``set_with_map``; ``Manager``, ``employee``), every third goal revised 100 days into its cycle. Picked
+    rows get the cells of :data:`HOSTILE_GOAL_CELLS`, one column per pick in turn; each must be named with its rule.
+    """
+    tf = open_table(study, "goals")
+    if tf is None or tf.col("cycle") is None:
+        return _skip("hostile_goal_columns", "goals.cycle not there")
+    config = study_yaml(study)
+    starts = {str(c["name"]): dt.date.fromisoformat(str(c["start"])) for c in config.get("cycles") or []}
+    tf.header = tf.header + [GOAL_VENDOR_HEADERS[c] for c in GOAL_VENDOR_HEADERS]
+    words = ("Together", "Manager", "employee")
+    for i, row in enumerate(tf.rows):
+        start = starts.get(tf.get(i, "cycle").strip())
+        revised = (start + dt.timedelta(days=100)).isoformat() if start and i % 3 == 0 else ""
+        row.extend([str(1 + i % 5), str(100 + 10 * (1 + i % 3)), "100", words[i % 3], revised])
+    rows = _rows_of(tf, picks)
+    columns = list(HOSTILE_GOAL_CELLS)
+    expects, cells = [], []
+    for k, i in enumerate(rows):
+        column = columns[k % len(columns)]
+        value, rule = HOSTILE_GOAL_CELLS[column][(k // len(columns)) % len(HOSTILE_GOAL_CELLS[column])]
+        tf.set(i, GOAL_VENDOR_HEADERS[column], value)
+        cells.append((_row_no(i), column, rule, value))
+        expects.append(Expect(tf.path.name, column, (_row_no(i),), why=rule, every_row=True))
+    write_file(tf)
+    maps = config.setdefault("column_maps", {}) or {}
+    maps["goals"] = {**(maps.get("goals") or {}), **{v: k for k, v in GOAL_VENDOR_HEADERS.items()}}
+    config["column_maps"] = maps
+    config["set_with_map"] = {"Together": "jointly"}
+    write_study_yaml(study, config)
+    return Applied("hostile_goal_columns", f"{tf.path.name}: goal columns under vendor names, {len(rows)} hostile",
+                   expects, table="goals", cells=cells)
 
 
 def vendor_history(study: Path, *, bom: bool) -> Applied:
