@@ -2654,6 +2654,23 @@ def clean_study(study: Study, *, progress: bool | None = None) -> CleanStudy:
       and the clean table has rows out + rows added rows.
     - study.yaml ``covariates`` are read as their type in employees and
       job_history (``not_a_number``, ``not_a_boolean``: set to missing).
+    - Feedback ``kind`` is mapped by study.yaml ``feedback_kinds`` onto
+      ``check_in``, ``360_review``, ``recognition``, ``other``; a kind neither
+      canonical nor mapped is kept as ``other`` and reported
+      (``unmapped_feedback_kind``, ``flagged``), so no event is lost and the
+      clean table holds canonical kinds only.
+    - The optional goals columns are cleaned only when present and never
+      added when absent, so a study without them cleans exactly as before:
+      ``difficulty`` outside 1..5 (``out_of_range_difficulty``) and
+      non-numbers in ``difficulty``, ``target``, ``baseline`` are set missing;
+      ``set_with`` is mapped by ``set_with_map`` (unknown words set missing);
+      a ``revised_date`` before the start or after the end of the goal's own
+      cycle is set missing (``revised_before_cycle``,
+      ``revised_after_cycle``); the goal is always kept. With both
+      ``target`` and ``baseline``, ``stretch = (target - baseline) /
+      |baseline|`` is added (missing for a baseline of 0, ``zero_baseline``);
+      with only one of them the table is flagged
+      (``stretch_needs_target_and_baseline``).
     - With ``pseudonymise: true`` the ids of the clean tables are replaced by a
       keyed hash (:func:`pseudonymise_tables`); the report and the quarantine
       keep the source ids, as they exist to fix the source files.
