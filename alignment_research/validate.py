@@ -163,7 +163,9 @@ def explain_problems(problems: pd.DataFrame) -> pd.DataFrame:
     """Add a hint to each problem: how to fix its most common cause.
 
     Each rule has a standard hint (:data:`HINTS`). Some are sharpened from the
-    values of the same file and column: unreadable dates whose first field
+    values of the same file and column: a category word no map knows names
+    the study.yaml map to add it to (``set_with_map``, ``feedback_kinds``,
+    ...); unreadable dates whose first field
     is at most 12 and second above 12 give "dates look like month/day/year:
     add '%m/%d/%Y' to date_formats" (also on the ``missing_required`` and
     ``unreadable_column`` rows they cause); out-of-range answers that are
@@ -206,7 +208,33 @@ def explain_problems(problems: pd.DataFrame) -> pd.DataFrame:
         hint = _column_hint(problems.at[i, "table"], problems.at[i, "column"], problems.at[i, "value"])
         if hint is not None:
             hints[i] = hint
+    words = problems[rule.isin(["unknown_category", "unmapped_feedback_kind"])]
+    for (table, column), part in words.groupby([words["table"].astype(str), words["column"].astype(str)], sort=False):
+        hint = _map_hint(table, column, part["value"])
+        if hint is not None:
+            hints[part.index] = hint
     return problems.assign(hint=hints)
+
+
+#: The study.yaml map that takes a category column's vendor words, and the canonical words it maps onto.
+#: (Only maps whose entries are added to the defaults; ``termination_map`` replaces its default and keeps its hint.)
+_CATEGORY_MAPS = {
+    ("job_history", "reason"): ("reason_map", "hire|promotion|demotion|transfer|manager_change|reorganisation|other"),
+    ("goals", "set_with"): ("set_with_map", "employee|manager|jointly"),
+    ("feedback", "kind"): ("feedback_kinds", "check_in|360_review|recognition|other"),
+}
+
+
+def _map_hint(table: str, column: str, values: pd.Series) -> str | None:
+    """For vendor words of a mapped category, the study.yaml map entry that would take them, or None."""
+    if (table, column) not in _CATEGORY_MAPS:
+        return None
+    key, allowed = _CATEGORY_MAPS[(table, column)]
+    words = pd.Series(values.dropna().astype(str).str.strip().unique()[:3])
+    if words.empty:
+        return None
+    entries = ", ".join(f"{w!r}: <{allowed}>" for w in words)
+    return f"map the vendor's words in study.yaml `{key}: {{{entries}}}` (added to the defaults)"
 
 
 # --------------------------------------------------------------------------- summary and text

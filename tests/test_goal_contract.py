@@ -162,8 +162,11 @@ def test_every_goal_and_feedback_rule_fires_with_file_row_column_and_value(hand_
         sorted(e[:5] for e in EXPECTED_ISSUES)
     assert not problems["fatal"].any()
     hints = ar.explain_problems(problems).set_index("rule")["hint"]
-    assert "feedback_kinds" in hints["unmapped_feedback_kind"]
-    assert "set_with_map" in hints["unknown_category"]
+    assert hints["unmapped_feedback_kind"] == ("map the vendor's words in study.yaml `feedback_kinds: "
+                                               "{'pep talk': <check_in|360_review|recognition|other>}` "
+                                               "(added to the defaults)")
+    assert hints["unknown_category"] == ("map the vendor's words in study.yaml `set_with_map: "
+                                         "{'boss': <employee|manager|jointly>}` (added to the defaults)")
 
 
 def test_the_optional_columns_are_part_of_the_contract_not_unknown(hand_clean):
