@@ -1008,7 +1008,8 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     wanted = {name: col for name, col in GOAL_SUMMARY_COLUMNS.items() if col in goals}
     if not wanted:
         return {}
-    g = goals.dropna(subset=["owner_id", "cycle"])
+    g = goals[[c for c in ("owner_id", "cycle", *set(wanted.values())) if c in goals]]  # only what is read
+    g = g[(g["owner_id"].notna() & g["cycle"].notna()).to_numpy()]
     keys = [g["owner_id"].astype(str).to_numpy(), g["cycle"].astype(str).to_numpy()]
     per = pd.DataFrame({"n": np.ones(len(g))}, index=pd.MultiIndex.from_arrays(keys, names=["owner", "cycle"]))
     if "difficulty" in g:
@@ -1016,12 +1017,11 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     if "stretch" in g:
         per["goal_stretch"] = g["stretch"].astype("float64").to_numpy()
     if "set_with" in g:
-        who = g["set_with"].astype(object)
-        known = who.notna().to_numpy()
-        per["_known"] = known.astype(float)
+        who = g["set_with"].to_numpy(dtype=object)
+        per["_known"] = pd.notna(who).astype(float)
         for name, word in (("share_set_jointly", "jointly"), ("share_set_by_employee", "employee"),
                            ("share_set_by_manager", "manager")):
-            per[name] = (who == word).to_numpy().astype(float)
+            per[name] = (who == word).astype(float)
     if "revised_date" in g:
         per["goals_revised"] = g["revised_date"].notna().to_numpy().astype(float)
     grouped = per.groupby(level=["owner", "cycle"], sort=False)
