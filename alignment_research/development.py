@@ -168,9 +168,18 @@ def _fill_trial_mean(values: np.ndarray, trial: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(filled), np.nanmean(values) if (~missing).any() else np.nan, filled)
 
 
+def _varies(values: pd.Series) -> bool:
+    """At least two distinct values besides missing ones (``nunique() > 1``, without hashing a numeric column)."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":
+        x = values.to_numpy(float)
+        present = x[~np.isnan(x)]
+        return bool(len(present)) and bool(present.min() < present.max())
+    return values.nunique(dropna=True) > 1
+
+
 def _usable(formula: str, trials: pd.DataFrame) -> str:
     """The terms of ``formula`` whose column varies in the trials (a study without surveys has no engagement)."""
-    kept = [t for t in formula_terms(formula) if t not in trials or trials[t].nunique(dropna=True) > 1]
+    kept = [t for t in formula_terms(formula) if t not in trials or _varies(trials[t])]
     if not kept:
         raise ModelError(f"No term of the enrolment model {formula!r} varies across the trials.")
     return " + ".join(kept)
@@ -307,7 +316,7 @@ def estimate_development_effect(
         propensity = fit_propensity(trials, _usable(propensity_formula, trials), alpha=alpha)
         matched = _match(propensity.trials, ratio=ratio, caliper=caliper)
         covariates = [c for c in ("rating", "job_level", "tenure_years", "engagement", "manager_program",
-                                  "alignment_cascade") if matched[c].nunique() > 1]
+                                  "alignment_cascade") if _varies(matched[c])]
         balance = balance_table(matched, "treated", covariates, weights="weight")  # before: every trial row
         follow = _followup(matched, rows)
         if follow["event"].sum() == 0:
