@@ -1208,11 +1208,13 @@ def _exposed_people(clean: CleanStudy, row: pd.Series) -> float:
     if found:
         counts.append(int(found.group(1)))
     programs = clean.tables.get("programs")
+    if programs is not None and not {"program", "employee_id"} <= set(programs.columns):
+        programs = None
     exposure = str(row["exposure"])
-    if exposure.startswith("own ") and programs is not None and "program" in programs:
+    if exposure.startswith("own ") and programs is not None:
         taken = programs["program"].astype("string") == exposure[4:]
         counts.append(int(programs.loc[taken.fillna(False).to_numpy(bool), "employee_id"].nunique()))
-    if exposure.startswith("manager programme") and programs is not None and "program" in programs:
+    if exposure.startswith("manager programme") and programs is not None:
         taken = programs["program"].astype("string").str.contains("leader", na=False)
         counts.append(int(programs.loc[taken.to_numpy(bool), "employee_id"].nunique()))
     goals = clean.tables.get("goals")
