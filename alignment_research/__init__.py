@@ -132,6 +132,7 @@ _EXPORTS: dict[str, str] = {
     "checkin_regularity": "scorecard",
     "leader_feedback_panel": "scorecard",
     "plot_scorecard": "scorecard",
+    "describe_practices": "scorecard",
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",
     "plot_forest": "plots",

@@ -11,6 +11,8 @@ logistic fit counts as separated, how clusters are corrected) is written once.
   statsmodels' ``cov_type="cluster"``, Stata's ``vce(cluster)`` and R's
   ``sandwich::vcovCL(type = "HC1")``; multiway by inclusion-exclusion over the
   intersections of the cluster dimensions, as ``vcovCL(cluster = ~ a + b)``.
+- :func:`greedy_caliper_match` — greedy nearest-neighbour matching on a
+  score within each risk set, all risk sets at once (no loop over people).
 - :func:`wild_cluster_bootstrap` — the wild cluster restricted (WCR) bootstrap
   of one coefficient of a (weighted) least-squares fit: p-value and the
   confidence interval by test inversion, for few (treated) clusters.
@@ -28,7 +30,7 @@ from .errors import ModelError
 
 __all__ = [
     "LogisticFit", "fit_logistic", "demean", "cluster_robust_cov", "cluster_codes", "SEPARATION_RULE",
-    "WildBootstrap", "wild_cluster_bootstrap", "WILD_WEIGHTS",
+    "WildBootstrap", "wild_cluster_bootstrap", "WILD_WEIGHTS", "greedy_caliper_match",
 ]
 
 #: A fitted probability this close to 0 or 1 means the fit has run off to separation.
@@ -95,6 +97,22 @@ def _log_likelihood(eta: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * (y * -np.logaddexp(0.0, -eta) + (1 - y) * -np.logaddexp(0.0, eta))))
 
 
+#: Rows per block of a Newton step: a block's products stay in cache (twice as fast on 500,000 rows as whole arrays).
+_BLOCK_ROWS = 16_384
+
+
+def _newton_terms(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher information ``X' W p (1 - p) X`` and score ``X' W (y - p)`` at ``beta``, summed block by block."""
+    k = X.shape[1]
+    info, gradient = np.zeros((k, k)), np.zeros(k)
+    for s in range(0, len(y), _BLOCK_ROWS):
+        x, ws = X[s:s + _BLOCK_ROWS], w[s:s + _BLOCK_ROWS]
+        p = _expit(x @ beta)
+        info += x.T @ (x * (ws * p * (1 - p))[:, None])
+        gradient += x.T @ (ws * (y[s:s + _BLOCK_ROWS] - p))
+    return info, gradient
+
+
 def fit_logistic(X, y, *, weights=None, tol: float = 1e-12, max_iter: int = 100) -> LogisticFit:
     """Fit a logistic regression by Newton-Raphson (IRLS).
 
@@ -133,9 +151,7 @@ def fit_logistic(X, y, *, weights=None, tol: float = 1e-12, max_iter: int = 100)
     beta = np.zeros(X.shape[1])
     converged, iterations = False, 0
     for iterations in range(1, max_iter + 1):
-        p = _expit(X @ beta)
-        info = X.T @ (X * (w * p * (1 - p))[:, None])
-        gradient = X.T @ (w * (y - p))
+        info, gradient = _newton_terms(X, y, w, beta)
         try:
             step = np.linalg.solve(info, gradient)
         except np.linalg.LinAlgError:
@@ -148,7 +164,7 @@ def fit_logistic(X, y, *, weights=None, tol: float = 1e-12, max_iter: int = 100)
             break
     eta = X @ beta
     p = _expit(eta)
-    info = X.T @ (X * (w * p * (1 - p))[:, None])
+    info, _ = _newton_terms(X, y, w, beta)
     cov = np.linalg.pinv(info)
     separated = (
         not converged
@@ -581,3 +597,89 @@ def wild_cluster_bootstrap(
         p_value=p_value(null), conf_low=bound(-1.0), conf_high=bound(1.0), n_boot=len(draws),
         weight_type=weight_type, enumerated=enumerated, n_clusters=g, alpha=alpha,
     )
+
+
+def greedy_caliper_match(group, treated, score, order_key, *, width: float, ratio: int = 1):
+    """Greedy nearest-neighbour matching on a score inside each group, without replacement in a group.
+
+    In each group (a trial, a risk set) the treated rows are taken in
+    descending ``score`` (ties by ``order_key``); each takes the ``ratio``
+    still-available control rows of its group nearest in score within
+    ``width`` (ties by row position), which are then no longer available in
+    that group. The groups are independent, so the k-th treated row of every
+    group is matched in the same vectorised step: there are as many steps as
+    the largest number of treated rows in one group, never one per person.
+
+    Parameters
+    ----------
+    group : array of int, shape (n,)
+        Group of each row.
+    treated : array of bool, shape (n,)
+        True for a treated row, False for a candidate control.
+    score : array of float, shape (n,)
+        The distance score (e.g. logit propensity); NaN is never matched.
+    order_key : array, shape (n,)
+        Breaks ties in the order treated rows are taken (e.g. their ids).
+    width : float
+        Largest allowed ``|score difference|`` (the caliper).
+    ratio : int, default 1
+        Controls per treated row at most.
+
+    Returns
+    -------
+    owner : ndarray of int, shape (n,)
+        For a matched row, the position of its treated row (itself for a
+        treated row); -1 for an unmatched row.
+    weight : ndarray of float, shape (n,)
+        1 for a matched treated row, ``1 / controls in its set`` for a
+        matched control, 0 otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> owner, weight = greedy_caliper_match(np.zeros(4, int), np.array([True, False, False, False]),
+    ...                                      np.array([0.0, 0.1, 3.0, -0.2]), np.arange(4), width=0.2)
+    >>> owner.tolist(), weight.tolist()
+    ([0, 0, -1, -1], [1.0, 1.0, 0.0, 0.0])
+    """
+    group = np.asarray(group, np.int64)
+    treated = np.asarray(treated, bool)
+    score = np.asarray(score, float)
+    n = len(group)
+    owner = np.full(n, -1, np.int64)
+    weight = np.zeros(n)
+    # treated rows in the order each group takes them, with their rank inside the group
+    t_rows = np.flatnonzero(treated)
+    t_rows = t_rows[np.lexsort((np.asarray(order_key)[t_rows], -score[t_rows], group[t_rows]))]
+    t_group = group[t_rows]
+    first = np.r_[True, t_group[1:] != t_group[:-1]] if len(t_rows) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(t_rows)), 0)) if len(t_rows) else first
+    rank = np.arange(len(t_rows)) - start
+    # control rows by group, then position; each group's block of them
+    pool = np.flatnonzero(~treated & ~np.isnan(score))
+    pool = pool[np.argsort(group[pool], kind="stable")]
+    available = np.ones(len(pool), bool)
+    bounds = np.searchsorted(group[pool], np.arange(int(group.max()) + 2 if n else 1))
+    for k in range(int(rank.max()) + 1 if len(rank) else 0):
+        now = t_rows[rank == k]  # one treated row per group that still has one
+        g = group[now]
+        size = bounds[g + 1] - bounds[g]
+        at = np.repeat(np.arange(len(now)), size)  # which treated row each candidate belongs to
+        cand = np.arange(len(at)) - np.repeat(np.cumsum(size) - size, size) + np.repeat(bounds[g], size)
+        distance = np.abs(score[pool[cand]] - score[now[at]])
+        ok = available[cand] & (distance <= width)
+        at, cand, distance = at[ok], cand[ok], distance[ok]
+        pick = np.lexsort((cand, distance, at))
+        at, cand = at[pick], cand[pick]
+        begin = np.r_[True, at[1:] != at[:-1]] if len(at) else np.zeros(0, bool)
+        first_of = np.maximum.accumulate(np.where(begin, np.arange(len(at)), 0)) if len(at) else begin
+        chosen = (np.arange(len(at)) - first_of) < ratio
+        at, cand = at[chosen], cand[chosen]
+        n_chosen = np.bincount(at, minlength=len(now))
+        available[cand] = False
+        owner[pool[cand]] = now[at]
+        weight[pool[cand]] = 1.0 / n_chosen[at]
+        hit = now[n_chosen > 0]
+        owner[hit] = hit
+        weight[hit] = 1.0
+    return owner, weight

@@ -227,12 +227,57 @@ def design_matrix(
     if "~" in formula:
         raise ModelError(f"Give only the right-hand side of the formula (no '~'), got {formula!r}.")
     check_columns(data, formula_variables(formula, data.columns), what=what)
+    fast = numeric_design(data, formula, intercept=intercept)
+    if fast is not None:
+        return fast
     sub, kept = prepare_rows(data, formula)
     if sub.empty:
         raise ModelError(f"No complete rows for the variables {formula_variables(formula)} in {what}.")
     X, _ = build_design(sub, formula, intercept=intercept, columns=data.columns)
     X.index = kept
     return X, kept
+
+
+def numeric_design(data: pd.DataFrame, formula: str, *, intercept: bool = True):
+    """``design_matrix(data, formula, intercept=intercept)`` when every term is a numeric column, else None.
+
+    The same columns, names, values and kept rows, without patsy's row-wise
+    building (seconds at a million rows). Anything else (``C()``, interactions,
+    transformations, bool or text columns, a constant column, no complete
+    row) returns None, and ``design_matrix`` builds it or raises its error.
+    """
+    if "~" in formula or not data.columns.is_unique:
+        return None
+    try:
+        terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
+    except Exception:  # a malformed formula: design_matrix names the problem
+        return None
+    columns, names = [], []
+    for term in terms:
+        if not term.factors:  # the intercept, where patsy puts it
+            if intercept:
+                columns.append(None)
+                names.append("Intercept")
+            continue
+        code = term.factors[0].code if len(term.factors) == 1 else None
+        if code not in data.columns or not (isinstance(data[code].dtype, np.dtype) and data[code].dtype.kind in "iuf"):
+            return None
+        columns.append(code)
+        names.append(code)
+    numeric = [c for c in columns if c is not None]
+    if not numeric:
+        return None
+    check_finite(data, numeric)
+    values = data[numeric].to_numpy(dtype=float)
+    complete = ~np.isnan(values).any(axis=1)
+    if not complete.all():
+        values = values[complete]
+    if not len(values) or (np.ptp(values, axis=0) == 0).any():
+        return None
+    if len(numeric) < len(columns):
+        values = np.insert(values, columns.index(None), 1.0, axis=1)
+    kept = data.index[complete]
+    return pd.DataFrame(values, columns=names, index=kept), kept
 
 
 def formula_terms(rhs: str) -> list[str]:

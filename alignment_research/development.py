@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._estimators import greedy_caliper_match
 from ._formula import formula_terms
 from .errors import ModelError, StatisticalWarning
 from .programs import ProgramEffectResult, balance_table, e_value, effective_sample_size, fit_propensity, match_trials
@@ -127,8 +128,13 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
     has_treated[t[treated]] = True
     keep = has_treated[t]
     row, t, day, treated = row[keep], t[keep], day[keep], treated[keep]
-    trials = pd.DataFrame({
-        "trial": pd.factorize(t, sort=True)[0] + 1,
+    # ordered by trial, then employee (integer codes sort as the ids do), as every consumer reads them
+    ids = pd.factorize(iv["employee_id"], sort=True)[0]
+    order = np.lexsort((ids[row], t))
+    row, t, day, treated = row[order], t[order], day[order], treated[order]
+    trial = np.unique(t, return_inverse=True)[1]
+    columns = {
+        "trial": trial + 1,
         "index_date": dates[t],
         "employee_id": iv["employee_id"].array.take(row),
         "spell": iv["spell"].to_numpy()[row],
@@ -136,25 +142,72 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
         "enrol_day": enrol[pos[row]],
         "day": day,
         "tenure_years": day / 365.25,
-    })
+    }
     for name in ("rating", "job_level", "engagement", "manager_program", "alignment_cascade", "department"):
-        if name in iv:
-            values = iv[name].array.take(row)
-            trials[name] = values if name == "department" else pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+        if name == "department" and name in iv:
+            columns[name] = iv[name].array.take(row)
+        elif name in iv:
+            columns[name] = pd.to_numeric(pd.Series(iv[name].array.take(row)), errors="coerce").to_numpy(float)
         else:
-            trials[name] = np.nan
-    for name in _FILLED:
-        mean = trials.groupby("trial")[name].transform("mean")
-        trials[name] = trials[name].fillna(mean).fillna(trials[name].mean())
-    return trials.sort_values(["trial", "employee_id"], kind="stable").reset_index(drop=True)
+            columns[name] = np.full(len(row), np.nan)
+        if name in _FILLED:
+            columns[name] = _fill_trial_mean(columns[name], trial)
+    return pd.DataFrame(columns)  # built at once: one block per dtype, so later copies need no consolidation
+
+
+def _fill_trial_mean(values: np.ndarray, trial: np.ndarray) -> np.ndarray:
+    """Missing values take their trial's mean, or the mean over all trials when the whole trial lacks one."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    present = np.where(missing, 0.0, values)
+    counts = np.bincount(trial, weights=~missing)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.bincount(trial, weights=present) / counts
+    filled = np.where(missing, means[trial], values)
+    return np.where(np.isnan(filled), np.nanmean(values) if (~missing).any() else np.nan, filled)
+
+
+def _varies(values: pd.Series) -> bool:
+    """At least two distinct values besides missing ones (``nunique() > 1``, without hashing a numeric column)."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":
+        x = values.to_numpy(float)
+        present = x[~np.isnan(x)]
+        return bool(len(present)) and bool(present.min() < present.max())
+    return values.nunique(dropna=True) > 1
 
 
 def _usable(formula: str, trials: pd.DataFrame) -> str:
     """The terms of ``formula`` whose column varies in the trials (a study without surveys has no engagement)."""
-    kept = [t for t in formula_terms(formula) if t not in trials or trials[t].nunique(dropna=True) > 1]
+    kept = [t for t in formula_terms(formula) if t not in trials or _varies(trials[t])]
     if not kept:
         raise ModelError(f"No term of the enrolment model {formula!r} varies across the trials.")
     return " + ".join(kept)
+
+
+def _match(trials: pd.DataFrame, *, ratio: int, caliper: float) -> pd.DataFrame:
+    """``match_trials(trials, ratio=, caliper=, unit="employee_id")``, all trials in one vectorised pass.
+
+    The same greedy rule, order and ties (:func:`greedy_caliper_match`), so the
+    same ``matched_set`` and ``weight``; no loop over starters.
+    """
+    if ratio < 1:
+        raise ModelError(f"`ratio` must be a positive integer, got {ratio}.")
+    plain = isinstance(trials.index, pd.RangeIndex) and trials.index.start == 0 and trials.index.step == 1
+    out = trials.copy(deep=False) if plain else trials.reset_index(drop=True)  # new columns only, never edits
+    logit = out["logit_propensity"].to_numpy(float)
+    codes, ids = pd.factorize(out["employee_id"].astype("string"), sort=True)
+    width = caliper * float(np.nanstd(logit, ddof=1))
+    owner, weight = greedy_caliper_match(pd.factorize(out["trial"], sort=True)[0], out["treated"].to_numpy(int) == 1,
+                                         logit, codes, width=width, ratio=ratio)
+    matched = owner >= 0
+    labels = pd.array(np.full(len(out), None, dtype=object), dtype="string")
+    head = owner[matched]
+    labels[matched] = (out["trial"].to_numpy()[head].astype(str).astype(object) + ":"
+                       + np.asarray(ids, dtype=object)[codes[head]])
+    out["matched_set"] = labels
+    out["weight"] = weight
+    return out
 
 
 def _followup(matched: pd.DataFrame, rows: pd.DataFrame, *, window_day: str = "day") -> pd.DataFrame:
@@ -261,9 +314,9 @@ def estimate_development_effect(
         warnings.simplefilter("always", StatisticalWarning)
         trials = development_trials(clean, program)
         propensity = fit_propensity(trials, _usable(propensity_formula, trials), alpha=alpha)
-        matched = match_trials(propensity.trials, ratio=ratio, caliper=caliper, unit="employee_id")
+        matched = _match(propensity.trials, ratio=ratio, caliper=caliper)
         covariates = [c for c in ("rating", "job_level", "tenure_years", "engagement", "manager_program",
-                                  "alignment_cascade") if matched[c].nunique() > 1]
+                                  "alignment_cascade") if _varies(matched[c])]
         balance = balance_table(matched, "treated", covariates, weights="weight")  # before: every trial row
         follow = _followup(matched, rows)
         if follow["event"].sum() == 0:

@@ -1589,16 +1589,62 @@ def _bootstrap_mediation(T, M, Y, C, clusters, *, n_boot, rng, **effects) -> tup
     """Effects on ``n_boot`` resamples of rows (or of whole clusters); return the draws and the failures."""
     if clusters is not None:
         members = pd.Series(np.arange(len(T))).groupby(clusters).apply(np.asarray).to_list()
-    resamples = []  # drawn first, in the order the loop always drew them, then evaluated by the shared runner
-    for _ in range(n_boot):
+    size = len(members) if clusters is not None else len(T)
+    picks = [rng.integers(0, size, size) for _ in range(n_boot)]  # drawn first, in the order they always were
+    if not effects["binary"]:  # linear paths: every draw from per-cluster cross-products, no loop over draws
+        codes = np.arange(len(T))  # each row its own unit, or the position of its cluster among the members
         if clusters is not None:
-            pick = rng.integers(0, len(members), len(members))
-            resamples.append(np.concatenate([members[i] for i in pick]))
-        else:
-            resamples.append(rng.integers(0, len(T), len(T)))
+            codes = np.repeat(np.arange(size), [len(rows) for rows in members])[np.argsort(np.concatenate(members))]
+        return _linear_mediation_draws(T, M, Y, C, codes, size, picks, **effects), 0
+    if clusters is not None:
+        resamples = [np.concatenate([members[i] for i in pick]) for pick in picks]
+    else:
+        resamples = picks
     results = run_bootstrap(lambda idx: _mediation_effects(T[idx], M[idx], Y[idx], C[idx], **effects), resamples)
     draws = [e for e in results if e is not None]
     return pd.DataFrame(draws), len(results) - len(draws)
+
+
+def _linear_mediation_draws(T, M, Y, C, codes, n_units, picks, *, binary, t1, t0) -> pd.DataFrame:
+    """The linear mediation effects of every resample at once.
+
+    A resample that takes unit ``g`` ``k`` times adds ``k`` times that unit's
+    cross-products, so each draw's normal equations are its unit counts times
+    the per-unit cross-products: the same OLS paths as refitting the resampled
+    rows, and the effects are those of :func:`_mediation_effects` for linear
+    paths (indirect ``a b (t1 - t0)``, direct ``c' (t1 - t0)``).
+    """
+    n = len(T)
+    Z = np.column_stack([np.ones(n), T, C, M, Y])  # a path: M on (1, T, C); b path: Y on (1, T, M, C)
+    p = Z.shape[1]
+    per_unit = np.zeros((n_units, p * p))
+    np.add.at(per_unit, codes, (Z[:, :, None] * Z[:, None, :]).reshape(n, p * p))
+    k = C.shape[1]
+    xa = np.arange(2 + k)  # 1, T, C
+    xb = np.r_[0, 1, 2 + k, np.arange(2, 2 + k)]  # 1, T, M, C: the b path's own column order
+    out = []
+    chunk = max(1, 2_000_000 // max(n_units, 1))
+    for s in range(0, len(picks), chunk):
+        counts = np.stack([np.bincount(pick, minlength=n_units) for pick in picks[s:s + chunk]]).astype(float)
+        S = (counts @ per_unit).reshape(-1, p, p)
+        a = _solve_stack(S[:, xa[:, None], xa], S[:, xa, 2 + k])
+        b = _solve_stack(S[:, xb[:, None], xb], S[:, xb, 3 + k])
+        indirect = a[:, 1] * b[:, 2] * (t1 - t0)
+        direct = b[:, 1] * (t1 - t0)
+        total = direct + indirect
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(total != 0, indirect / total, np.nan)
+        out.append(np.column_stack([indirect, direct, total, share, a[:, 1], b[:, 2]]))
+    values = np.vstack(out) if out else np.zeros((0, 6))
+    return pd.DataFrame(values, columns=["indirect", "direct", "total", "share_mediated", "a", "b"])
+
+
+def _solve_stack(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve a stack of normal equations; a singular one (a resample without variation) by the minimum norm."""
+    try:
+        return np.linalg.solve(A, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return (np.linalg.pinv(A, hermitian=True) @ rhs[..., None])[..., 0]
 
 
 def _mediation_table(point: dict, boot: pd.DataFrame, *, alpha: float) -> pd.DataFrame:

@@ -405,7 +405,7 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     check_columns(data, surv_cols, what="The data")
     check_finite(data, [duration, entry, start, stop])
     data = _plain(_complete(data, surv_cols))
-    X, kept = _numeric_design(data, formula) or design_matrix(data, formula, intercept=False)
+    X, kept = design_matrix(data, formula, intercept=False)
     if len(kept) < len(data):
         data = data.loc[kept]
     a, b = _survival_times(data, duration=duration, entry=entry, start=start, stop=stop)
@@ -413,41 +413,6 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     if ev.sum() == 0:
         raise ModelError(f"No events (`{event}` == 1) in the {len(data)} rows used; a Cox model needs events.")
     return data, X, (a, b, ev)
-
-
-def _numeric_design(data: pd.DataFrame, formula: str):
-    """``design_matrix(data, formula, intercept=False)`` when every term is a numeric column, else None.
-
-    The same columns, names, values and kept rows, without patsy's row-wise
-    building (seconds at a million rows). Anything else (``C()``, interactions,
-    transformations, bool or text columns, a constant column, no complete
-    row) returns None, and ``design_matrix`` builds it or raises its error.
-    """
-    if "~" in formula or not data.columns.is_unique:
-        return None
-    try:
-        terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
-    except Exception:  # a malformed formula: design_matrix names the problem
-        return None
-    columns = []
-    for term in terms:
-        if not term.factors:
-            continue  # the intercept (a Cox model has none)
-        code = term.factors[0].code if len(term.factors) == 1 else None
-        if code not in data.columns or not (isinstance(data[code].dtype, np.dtype) and data[code].dtype.kind in "iuf"):
-            return None
-        columns.append(code)
-    if not columns:
-        return None
-    check_finite(data, columns)
-    values = data[columns].to_numpy(dtype=float)
-    complete = ~np.isnan(values).any(axis=1)
-    if not complete.all():
-        values = values[complete]
-    if not len(values) or (np.ptp(values, axis=0) == 0).any():
-        return None
-    kept = data.index[complete]
-    return pd.DataFrame(values, columns=columns, index=kept), kept
 
 
 def _check_collinear(Xv: np.ndarray, columns: list) -> None:

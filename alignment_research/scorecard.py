@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from ._docs import fill_doc
 from .development import estimate_development_effect
 from .engagement import fit_mediation, fit_mixed, fit_ols, fit_within
 from .errors import DataContractError, ModelError, StatisticalWarning
+from .report import Section, Sentence, format_estimate
 from .measures import trailing_event_rate
 from .results import tidy_table
 from .retention import fit_cox
@@ -26,6 +29,8 @@ __all__ = [
     "checkin_regularity",
     "leader_feedback_panel",
     "plot_scorecard",
+    "describe_practices",
+    "PRACTICES_TITLE",
     "SCORECARD_COLUMNS",
     "VERDICTS",
     "SUPPORTED",
@@ -1074,3 +1079,204 @@ def _model_scale(values: pd.Series, ratio: np.ndarray) -> np.ndarray:
     out = values.to_numpy(float).copy()
     out[ratio] = np.log(out[ratio])
     return out
+
+
+# =========================================================================== the brief: the scorecard in plain words
+#: Title of the brief's section written by :func:`describe_practices`.
+PRACTICES_TITLE = "What the evidence says about each practice"
+
+#: The verdicts as a leader reads them.
+_VERDICT_WORDS = {SUPPORTED: "the evidence supports it", CONTRADICTED: "the evidence points the other way",
+                  INCONCLUSIVE: "the evidence cannot tell yet", NOT_TESTABLE: "not testable with this study's data"}
+
+#: What a claim needs (``needs`` names ``table.column``), in words; longest first when replaced.
+_NEEDS_WORDS = {
+    "feedback.kind": "feedback records with their kind",
+    "surveys.engagement_<n>": "engagement survey scores",
+    "surveys.leadership_<n>": "survey scores of perceived leadership",
+    "surveys.alignment_<n>": "survey scores of perceived alignment",
+    "surveys.rating_<n>": "review ratings",
+    "programs.program": "programme records",
+    "programs.start_date": "programme start dates",
+    "goals.difficulty": "a difficulty rating of each goal",
+    "goals.target": "each goal's target",
+    "goals.baseline": "its baseline",
+    "goals.set_with": "who set each goal (the employee, the manager or both)",
+    "goals.revised_date": "the date a goal was revised",
+    "goals.parent_goal_id": "links from goals to the manager's goals",
+    "goals.attainment": "goal attainment",
+    "reviews.target_attainment": "target attainment in reviews",
+    "reviews.rating": "review ratings",
+    "study.yaml cycles": "the review cycles in the study settings",
+    "surveys": "team surveys",
+}
+
+#: The study's own measures as words, where a ``needs`` or ``threats`` text quotes a column.
+_COLUMN_WORDS = {"feedback_per_month": "feedback per month", "alignment_cascade": "cascade alignment",
+                 "_difficulty": "goal difficulty", "mean_gap_weeks": "weeks between check-ins",
+                 "gap_cv": "irregularity of check-ins", "share_jointly": "share of goals set jointly"}
+
+_COUNT = re.compile(r"\(n = (\d+)\)")
+
+
+class _Lines(Sentence):
+    """Sentences shown one per line: a list in a notebook, one line each as text."""
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in str(self).splitlines() if line.strip())
+        return f'<ul class="ar-findings">{items}</ul>' if items else ""
+
+
+def _needs_in_words(needs: str) -> str:
+    text = str(needs)
+    for key in sorted(_NEEDS_WORDS, key=len, reverse=True):
+        text = text.replace(key, _NEEDS_WORDS[key])
+    for key, words in _COLUMN_WORDS.items():
+        text = text.replace(key, words)
+    text = re.sub(r"\s*\(([^()]{50,})\)", "", text)  # a model's own message: too technical for the brief
+    text = re.sub(r"\bprogram_(\w+)", r"\1", text)
+    return re.sub(r"(?<=\w)_(?=\w)", " ", text).replace("<n>", "").strip()
+
+
+def _readable(row: pd.Series) -> dict:
+    """How a row's numbers read: the measure's name, unit words, percent, and what 'no effect' is."""
+    scale = str(row["scale"])
+    if bool(row["ratio"]):
+        per = scale.split("hazard ratio", 1)[1].strip() if "hazard ratio" in scale else ""
+        return dict(lead="exit rate ratio", unit="", per=per, percent=False, digits=2)
+    if scale.startswith("points (1-5)"):
+        return dict(lead="", unit="points on the 1–5 scale", per=scale[len("points (1-5)"):].strip(),
+                    percent=False, digits=2)
+    if scale.startswith("rating points"):
+        return dict(lead="", unit="rating points", per=scale[len("rating points"):].strip(), percent=False, digits=2)
+    if scale.startswith("attainment"):
+        rest = scale[len("attainment"):].replace("(1.0 = target)", "").strip()
+        rest = rest.replace("unit of CV", "unit of irregularity (CV)")
+        return dict(lead="", unit="", per=rest, percent=True, digits=1)
+    if scale.startswith("square term"):
+        return dict(lead="curvature", unit="", per="(below 0: an inverted U)", percent=False, digits=3)
+    return dict(lead="", unit="", per="", percent=False, digits=2)
+
+
+def _estimate_words(row: pd.Series, how: dict) -> str:
+    scale = 100.0 if how["percent"] else 1.0  # attainment: percentage points of target
+    unit = "percentage points of target attainment" if how["percent"] else how["unit"]
+    text = format_estimate(row["estimate"] * scale, row["adj_conf_low"] * scale, row["adj_conf_high"] * scale,
+                           unit=unit, digits=how["digits"], ci="95% CI, all claims together")
+    return " ".join(part for part in (how["lead"], text, how["per"]) if part)
+
+
+def _mde_words(row: pd.Series, how: dict) -> str:
+    mde = float(row["mde"])
+    if not np.isfinite(mde):
+        return ""
+    scale = 100.0 if how["percent"] else 1.0
+    number = f"{mde * scale:.{how['digits']}f}".replace("-", "−")
+    if bool(row["ratio"]):
+        return f"this study could detect an exit rate ratio of {number} or further from 1"
+    unit = "percentage points of target attainment" if how["percent"] else how["unit"]
+    words = " ".join(part for part in (number, unit, how["per"]) if part)
+    return f"this study could detect an effect of {words} in the claimed direction"
+
+
+def _main_threat(threats: str) -> str:
+    """The first threat that is a reason, not a count of people."""
+    for part in str(threats).split("; "):
+        if part and not _COUNT.search(part) and not part.startswith("few "):
+            for key, words in _COLUMN_WORDS.items():
+                part = part.replace(key, words)
+            return part
+    return ""
+
+
+def _exposed_people(clean: CleanStudy, row: pd.Series) -> float:
+    """People in the exposed group of a 0/1 exposure (NaN for exposures measured on everyone)."""
+    counts = [int(k) for k in _COUNT.findall(str(row["threats"]))]
+    found = re.search(r"managers switching from before to after: (\d+)", str(row["detail"]))
+    if found:
+        counts.append(int(found.group(1)))
+    programs = clean.tables.get("programs")
+    if programs is not None and not {"program", "employee_id"} <= set(programs.columns):
+        programs = None
+    exposure = str(row["exposure"])
+    if exposure.startswith("own ") and programs is not None:
+        taken = programs["program"].astype("string") == exposure[4:]
+        counts.append(int(programs.loc[taken.fillna(False).to_numpy(bool), "employee_id"].nunique()))
+    if exposure.startswith("manager programme") and programs is not None:
+        taken = programs["program"].astype("string").str.contains("leader", na=False)
+        counts.append(int(programs.loc[taken.to_numpy(bool), "employee_id"].nunique()))
+    goals = clean.tables.get("goals")
+    if goals is not None and "owner_id" in goals:
+        if "jointly" in exposure and "set_with" in goals:
+            joint = goals["set_with"].astype("string").str.strip().str.lower().eq("jointly").fillna(False)
+            counts.append(int(goals.loc[joint.to_numpy(bool), "owner_id"].nunique()))
+        if exposure == "goal revised mid-cycle" and "revised_date" in goals:
+            counts.append(int(goals.loc[goals["revised_date"].notna(), "owner_id"].nunique()))
+    return float(min(counts)) if counts else np.nan
+
+
+def _practice_line(row: pd.Series, exposed: float, min_group_size: int) -> str:
+    head = f"{row['claim']} [{row['exposure']} → {row['outcome']}]: {_VERDICT_WORDS[row['verdict']]}"
+    if row["verdict"] == NOT_TESTABLE:
+        needs = _needs_in_words(row["needs"])
+        return f"{head}; it needs {needs}." if needs else f"{head}."
+    if np.isfinite(exposed) and exposed < min_group_size:
+        return f"{head}. Too few people in this comparison to show its numbers (fewer than {min_group_size})."
+    how = _readable(row)
+    text = f"{head}. Estimate: {_estimate_words(row, how)}"
+    if row["verdict"] in (SUPPORTED, CONTRADICTED):
+        threat = _main_threat(row["threats"])
+        return f"{text}. Main threat: {threat}." if threat else f"{text}."
+    mde = _mde_words(row, how)
+    return f"{text}; {mde}." if mde else f"{text}."
+
+
+def describe_practices(clean: CleanStudy, *, card: pd.DataFrame | None = None, min_group_size: int | None = None,
+                       **options) -> Section:
+    """Say in plain words, for the brief, what the study's evidence says about each practice of the essay.
+
+    One line per claim and outcome of :func:`claims_scorecard`: the practice
+    (the claim, its exposure and outcome), the verdict in words, and
+
+    - supported or contradicted: the estimate with its family-adjusted
+      interval in readable units (:func:`~alignment_research.report.format_estimate`)
+      and the main threat to the verdict;
+    - inconclusive: the estimate with its interval and the smallest effect
+      this study could detect (80% power at the family's level);
+    - not testable: which data would make it testable.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        The cleaned study.
+    card : DataFrame, optional
+        Its :func:`claims_scorecard`, when already computed (computed here otherwise).
+    min_group_size : int, optional
+        The study's minimum reporting size (``config.min_group_size`` by default).
+        A 0/1 practice (a programme, a 360 review, goals set jointly or
+        revised) taken by fewer people than this keeps its verdict but shows
+        no numbers; no count of people is ever written.
+    **options
+        Passed to :func:`claims_scorecard` when ``card`` is not given.
+
+    Returns
+    -------
+    Section
+        Titled ``PRACTICES_TITLE``; its body lists one line per row of the
+        scorecard, in the essay's order.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> section = ar.describe_practices(clean, n_boot=50)
+    >>> section.title
+    'What the evidence says about each practice'
+    >>> len(str(section).splitlines()) == len(ar.claims_scorecard(clean, n_boot=50))
+    True
+    """
+    if card is None:
+        card = claims_scorecard(clean, **options)
+    k = clean.config.min_group_size if min_group_size is None else int(min_group_size)
+    lines = [_practice_line(row, _exposed_people(clean, row), k) for _, row in card.iterrows()]
+    return Section(PRACTICES_TITLE, _Lines("\n".join(lines)))

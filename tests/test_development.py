@@ -82,3 +82,28 @@ def test_the_careers_paragraph_is_empty_without_history_and_states_each_effect_w
     res = ar.estimate_development_effect(clean, "mentoring", outcome="promotion", warn=False)
     assert str(ar.describe_effect(res, "adjusted", comparison="for employees who started mentoring, compared with "
                                   "matched colleagues who had not")) in text
+
+
+@pytest.mark.parametrize("ratio, caliper", [(3, 0.2), (1, 0.05), (5, 1.0)])
+def test_vectorised_matching_picks_what_match_trials_picks(clean, trials, ratio, caliper):
+    from alignment_research.development import DEVELOPMENT_FORMULA, _match, _usable
+
+    scored = ar.fit_propensity(trials, _usable(DEVELOPMENT_FORMULA, trials)).trials
+    ours = _match(scored, ratio=ratio, caliper=caliper)
+    loop = ar.match_trials(scored, ratio=ratio, caliper=caliper, unit="employee_id")
+    pd.testing.assert_frame_equal(ours, loop)
+    assert ours["matched_set"].notna().sum() > 2 * ours["treated"].sum() * min(ratio, 2) / 3
+
+
+def test_greedy_matching_takes_starters_in_order_and_uses_each_control_once_per_trial():
+    from alignment_research._estimators import greedy_caliper_match
+
+    # trial 0: starters at 1.0 (taken first) and 0.9 both want the control at 0.95; trial 1 is independent
+    group = np.array([0, 0, 0, 0, 1, 1, 1])
+    treated = np.array([True, True, False, False, True, False, False])
+    score = np.array([1.0, 0.9, 0.95, 0.7, 0.0, 0.05, np.nan])
+    owner, weight = greedy_caliper_match(group, treated, score, np.arange(7), width=0.25, ratio=1)
+    assert owner.tolist() == [0, 1, 0, 1, 4, 4, -1]
+    assert weight.tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+    owner, weight = greedy_caliper_match(group, treated, score, np.arange(7), width=0.1, ratio=2)
+    assert owner.tolist() == [0, -1, 0, -1, 4, 4, -1]  # 0.9's only control within 0.1 is taken; 0.7 is too far

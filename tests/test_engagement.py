@@ -327,6 +327,30 @@ def test_mediation_linear_equals_product_of_coefficients():
     assert t.conf_low["indirect"] < a * b < t.conf_high["indirect"]
 
 
+@pytest.mark.parametrize("cluster, covariates", [("manager_id", ()), (None, ("job_level",))])
+def test_linear_mediation_draws_equal_refitting_every_resample(cluster, covariates):
+    # the vectorised bootstrap (unit counts x per-unit cross-products) against refitting each resample's rows
+    from alignment_research import engagement
+
+    cols = ["manager_program", "alignment_cascade", "engagement", *covariates]
+    sub, T, M, Y, C = engagement._mediation_arrays(DATA, cols, cluster)
+    codes = None if cluster is None else pd.factorize(sub[cluster])[0]
+    effects = dict(binary=False, t1=1.0, t0=0.0)
+    draws, failed = engagement._bootstrap_mediation(T, M, Y, C, codes, n_boot=60, rng=np.random.default_rng(4),
+                                                    **effects)
+    rng = np.random.default_rng(4)
+    members = None if codes is None else [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
+    refit = []
+    for _ in range(60):
+        if members is None:
+            rows = rng.integers(0, len(T), len(T))
+        else:
+            rows = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+        refit.append(engagement._mediation_effects(T[rows], M[rows], Y[rows], C[rows], **effects))
+    assert failed == 0 and len(draws) == 60
+    assert_allclose(draws.to_numpy(), pd.DataFrame(refit)[list(draws.columns)].to_numpy(), rtol=1e-9, atol=1e-12)
+
+
 def test_mediation_with_binary_outcome_recovers_the_true_indirect_effect():
     rng = np.random.default_rng(11)
     n = 40000

@@ -172,3 +172,17 @@ def test_multi0_uses_hc0_for_the_intersection():
     cov = cluster_robust_cov(s, np.eye(1), [np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])], n_params=2, multi0=True)
     # (0 * 2 + 18 * 2) * (N-1)/(N-K) = 36 * 3/2, minus the HC0 piece 10 (no factor at all)
     assert cov[0, 0] == pytest.approx(36 * 1.5 - 10, rel=1e-14)
+
+
+def test_logistic_summed_in_blocks_matches_statsmodels_on_many_rows():
+    # more rows than one block of a Newton step (16,384): the blockwise sums are the whole-array ones
+    rng = np.random.default_rng(3)
+    n = 40_000
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.integers(0, 3, n).astype(float)])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-3.0 + 0.5 * X[:, 1] - 0.3 * X[:, 2])))).astype(float)
+    w = rng.uniform(0.5, 2.0, n)
+    ours = fit_logistic(X, y, weights=w)
+    ref = sm.GLM(y, X, family=sm.families.Binomial(), freq_weights=w).fit(tol=1e-14, maxiter=100)
+    np.testing.assert_allclose(ours.params, ref.params, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ours.std_errors, ref.bse, rtol=1e-8)
+    assert ours.log_likelihood == pytest.approx(ref.llf, abs=1e-6)

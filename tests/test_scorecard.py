@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -410,3 +411,86 @@ def test_under_an_all_null_truth_a_supported_verdict_anywhere_stays_below_alpha(
 def test_a_window_of_no_months_is_refused_with_its_name(tiny_clean):
     with pytest.raises(ModelError, match="recognition_months"):
         ar.claims_scorecard(tiny_clean, recognition_months=0)
+
+
+# ----------------------------------------------------------------------------- the brief: the scorecard in plain words
+_WORDS = {SUPPORTED: "the evidence supports it", CONTRADICTED: "the evidence points the other way",
+          INCONCLUSIVE: "the evidence cannot tell yet", NOT_TESTABLE: "not testable with this study's data"}
+#: A raw ``table.column`` or snake_case column name: never in text for leaders.
+_RAW_NAME = re.compile(r"\b(?:goals|surveys|feedback|programs|reviews|employees)\.[a-z_]+|\b[a-z0-9]+_[a-z0-9_]+\b")
+_ADJUSTED = "95% CI, all claims together"
+
+
+def _assert_words_follow_the_card(section, card):
+    lines = str(section).splitlines()
+    assert section.title == "What the evidence says about each practice"
+    assert len(lines) == len(card)
+    for line, (_, row) in zip(lines, card.iterrows()):
+        assert line.startswith(f"{row['claim']} [{row['exposure']} → {row['outcome']}]: {_WORDS[row['verdict']]}")
+        assert sum(words in line for words in _WORDS.values()) == 1, line
+        assert not _RAW_NAME.search(line), line
+        if row["verdict"] == NOT_TESTABLE:
+            assert "; it needs " in line and "Estimate" not in line
+            continue
+        if row["ratio"]:  # the family-adjusted interval, in the one format of the brief
+            assert ar.format_estimate(row["estimate"], row["adj_conf_low"], row["adj_conf_high"], ci=_ADJUSTED) in line
+        assert _ADJUSTED in line
+        if row["verdict"] == INCONCLUSIVE:
+            assert "this study could detect" in line and "Main threat" not in line
+        else:
+            assert "Main threat: " in line and "could detect" not in line
+
+
+def test_describe_practices_says_every_verdict_of_a_simulated_study_in_words(tiny_clean, card):
+    section = ar.describe_practices(tiny_clean, card=card)
+    _assert_words_follow_the_card(section, card)
+    assert set(card["verdict"]) >= {SUPPORTED, INCONCLUSIVE, NOT_TESTABLE}  # the words are tested on each kind
+    supported = str(section).splitlines()[int(np.flatnonzero(card["verdict"] == SUPPORTED)[0])]
+    assert "Estimate: " in supported
+    html = section._repr_html_()
+    assert html.startswith("<h2>What the evidence says") and html.count("<li>") == len(card)
+    ids = tiny_clean.tables["employees"]["employee_id"].astype(str)
+    assert ar.privacy.find_identifiers(html, ids=ids).empty
+
+
+@pytest.fixture(scope="module")
+def sample_clean():
+    return ar.clean_study(ar.load_study(Path(__file__).resolve().parents[1] / "data" / "sample"))
+
+
+def test_describe_practices_on_the_sample_follows_its_scorecard(sample_clean):
+    card = ar.claims_scorecard(sample_clean, n_boot=50)
+    _assert_words_follow_the_card(ar.describe_practices(sample_clean, card=card), card)
+    # the sample has no difficulty, set_with or revised_date: those claims ask for the data in words
+    text = str(ar.describe_practices(sample_clean, card=card))
+    assert "it needs a difficulty rating of each goal" in text
+    assert "it needs who set each goal (the employee, the manager or both)" in text
+
+
+def test_describe_practices_without_goals_or_feedback_lists_them_as_not_testable(tiny_clean):
+    tables = {k: v for k, v in tiny_clean.tables.items() if k not in ("goals", "feedback")}
+    lean = dataclasses.replace(tiny_clean, tables=tables)
+    card = ar.claims_scorecard(lean, n_boot=20)
+    section = ar.describe_practices(lean, card=card)
+    _assert_words_follow_the_card(section, card)
+    lines = dict(zip(card["claim_no"].astype(str) + card["outcome"], str(section).splitlines()))
+    assert "it needs feedback records with their kind" in lines["1engagement"]
+    assert "it needs recognition" not in lines["3voluntary exit"]  # the kind is named in words, not as a column
+    assert "feedback records with their kind (recognition)" in lines["3voluntary exit"]
+    assert "links from goals to the manager's goals" in lines["9target attainment"]
+
+
+def test_describe_practices_shows_no_numbers_for_a_practice_fewer_than_min_group_size_took(tiny_clean, card):
+    k = tiny_clean.config.min_group_size
+    programs = tiny_clean.tables["programs"]
+    coaching = programs["program"].astype(str) == "coaching"
+    few = programs.loc[coaching, "employee_id"].drop_duplicates().iloc[: k - 1]
+    keep = ~coaching | programs["employee_id"].isin(few)
+    study = dataclasses.replace(tiny_clean, tables={**tiny_clean.tables, "programs": programs[keep.to_numpy()]})
+    lines = str(ar.describe_practices(study, card=card)).splitlines()
+    for line, (_, row) in zip(lines, card.iterrows()):
+        if row["exposure"] == "own coaching" and row["verdict"] != NOT_TESTABLE:
+            assert f"Too few people in this comparison to show its numbers (fewer than {k})" in line
+            assert "Estimate" not in line and not re.search(r"\d", line.replace(str(k), ""))
+        elif row["exposure"] == "own mentoring" and row["verdict"] != NOT_TESTABLE:
+            assert "Estimate: " in line
