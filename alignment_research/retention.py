@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field, replace
 
 import matplotlib.pyplot as plt
@@ -15,7 +16,7 @@ from . import _cox
 from ._checks import check_clusters, check_estimates, check_finite, warn_caveat
 from ._docs import fill_doc
 from ._estimators import cluster_codes, cluster_robust_cov, fit_logistic
-from ._formula import check_columns, design_matrix
+from ._formula import check_columns, design_matrix, formula_variables
 from .errors import ConfigError, ModelError, StatisticalWarning
 from .plots import axes_for
 from .privacy import group_sizes
@@ -80,7 +81,9 @@ def _event_array(data: pd.DataFrame, event: str) -> np.ndarray:
             f"The value for `{event}` must be 0 or 1 (1 = voluntary exit), but {data.loc[bad, event].iloc[0]!r} "
             f"was found in {int(bad.sum())} row(s)."
         )
-    return values.to_numpy(dtype=int)
+    out = values.to_numpy(dtype=int)
+    # a view into the frame's block of integer columns would keep every column of that block alive
+    return out.copy() if out.base is not None else out
 
 
 def _survival_times(data, *, duration, entry, start, stop):
@@ -346,6 +349,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     strata_codes = None
     if strata_cols:
         strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
+    n_rows, n_subjects = len(data), _subject_count(data)
+    del data  # the fit needs only the arrays from here on: free the rows used before the engine's copies
     cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties, weights=w)
     beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
     naive, var, cov_type, n_clusters = _cox_variance(cd, evaluation, cluster_ids, cluster)
@@ -363,8 +368,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     conc = _cox.concordance(cd, evaluation.eta)
     table = tidy_table(columns, beta, se, alpha=alpha, ratio=True)
     summary = pd.DataFrame([{
-        "n": len(data),
-        "n_subjects": _subject_count(data),
+        "n": n_rows,
+        "n_subjects": n_subjects,
         "events": int(ev.sum()),
         "log_likelihood": evaluation.loglik,
         "log_likelihood_null": loglik0,
@@ -404,7 +409,7 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     surv_cols = [duration, entry, start, stop, event, *other]
     check_columns(data, surv_cols, what="The data")
     check_finite(data, [duration, entry, start, stop])
-    data = _plain(_complete(data, surv_cols))
+    data = _plain(_complete(_used_columns(data, formula, surv_cols), surv_cols))
     X, kept = _numeric_design(data, formula) or design_matrix(data, formula, intercept=False)
     if len(kept) < len(data):
         data = data.loc[kept]
@@ -415,13 +420,39 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     return data, X, (a, b, ev)
 
 
-def _numeric_design(data: pd.DataFrame, formula: str):
-    """``design_matrix(data, formula, intercept=False)`` when every term is a numeric column, else None.
+def _used_columns(data: pd.DataFrame, formula: str, columns) -> pd.DataFrame:
+    """The columns of ``data`` a Cox fit reads (survival, formula, ``employee_id``/``spell``), else all of it.
 
-    The same columns, names, values and kept rows, without patsy's row-wise
-    building (seconds at a million rows). Anything else (``C()``, interactions,
-    transformations, bool or text columns, a constant column, no complete
-    row) returns None, and ``design_matrix`` builds it or raises its error.
+    Selecting them first keeps the conversions and row selections that follow
+    from copying every other column of a large table. A formula that cannot
+    be read, or names a missing column, keeps every column, so the design
+    matrix raises its usual error.
+    """
+    if not data.columns.is_unique:
+        return data
+    try:
+        variables = formula_variables(formula, data.columns)
+    except ModelError:
+        return data
+    used = list(dict.fromkeys([*(c for c in columns if c is not None), *variables, "employee_id", "spell"]))
+    if any(c not in data.columns for c in variables):
+        return data
+    return data[[c for c in used if c in data.columns]]
+
+
+def _numeric_design(data: pd.DataFrame, formula: str):
+    """``design_matrix(data, formula, intercept=False)`` for plain terms, without patsy, else None.
+
+    Handles formulas whose terms are numeric columns, text or categorical
+    columns, and ``C(column)`` (treatment coding against the first sorted
+    level, or a Categorical's first category, named ``column[T.level]`` /
+    ``C(column)[T.level]`` as patsy names them): the same columns, names,
+    values and kept rows, built straight into one float array instead of
+    patsy's frames (seconds and several copies of the design at a million
+    rows). Anything else (interactions, transformations, contrasts, bool or
+    float columns in ``C()``, categorical terms without an intercept, a
+    constant column, no complete row) returns None, and ``design_matrix``
+    builds it or raises its error.
     """
     if "~" in formula or not data.columns.is_unique:
         return None
@@ -429,31 +460,125 @@ def _numeric_design(data: pd.DataFrame, formula: str):
         terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
     except Exception:  # a malformed formula: design_matrix names the problem
         return None
-    columns = []
+    intercept = any(not term.factors for term in terms)
+    plan = []  # (column, prefix or None for a numeric column)
     for term in terms:
         if not term.factors:
             continue  # the intercept (a Cox model has none)
-        code = term.factors[0].code if len(term.factors) == 1 else None
-        if code not in data.columns or not (isinstance(data[code].dtype, np.dtype) and data[code].dtype.kind in "iuf"):
+        if len(term.factors) != 1:
             return None
-        columns.append(code)
-    if not columns:
+        code = term.factors[0].code
+        column, prefix = code, None
+        if code not in data.columns:
+            column = _c_argument(code)
+            if column is None or column not in data.columns:
+                return None
+            prefix = term.factors[0].name()
+        kind = _design_kind(data[column].dtype)
+        if kind is None or (prefix is not None and kind == "numeric"
+                            and data[column].dtype.kind not in "iu"):
+            return None  # a float in C() (level names) or a bool / other dtype: patsy's path
+        if kind != "numeric" or prefix is not None:
+            if not intercept:
+                return None  # full-rank coding of the first factor: patsy's path
+            prefix = prefix or column
+        plan.append((column, prefix))
+    if not plan:
         return None
-    check_finite(data, columns)
-    values = data[columns].to_numpy(dtype=float)
-    complete = ~np.isnan(values).any(axis=1)
-    if not complete.all():
-        values = values[complete]
-    if not len(values) or (np.ptp(values, axis=0) == 0).any():
+    numeric = list(dict.fromkeys(c for c, prefix in plan if prefix is None))
+    check_finite(data, numeric)
+    complete = np.ones(len(data), dtype=bool)
+    for column in dict.fromkeys(c for c, _ in plan):
+        complete &= data[column].notna().to_numpy()
+    n = int(complete.sum())
+    if not n:
         return None
-    kept = data.index[complete]
-    return pd.DataFrame(values, columns=columns, index=kept), kept
+    every = bool(complete.all())
+    names, blocks = [], []
+    for column, prefix in plan:
+        values = data[column] if every else data[column][complete]
+        if prefix is None:
+            names.append(column)
+            blocks.append(("numeric", values.to_numpy(dtype=float)))
+            continue
+        levels, codes = _levels_and_codes(values)
+        if levels is None:
+            return None
+        names += [f"{prefix}[T.{_level_name(level)}]" for level in levels[1:]]
+        blocks.append(("dummies", (codes, len(levels))))
+    X = np.empty((n, len(names)))
+    k = 0
+    for kind, block in blocks:
+        if kind == "numeric":
+            X[:, k] = block
+            k += 1
+        else:
+            codes, n_levels = block
+            for level in range(1, n_levels):
+                np.equal(codes, level, out=X[:, k], casting="unsafe")
+                k += 1
+    if (np.ptp(X, axis=0) == 0).any():
+        return None
+    kept = data.index if every else data.index[complete]
+    return pd.DataFrame(X, columns=names, index=kept, copy=False), kept
+
+
+def _c_argument(code: str) -> str | None:
+    """The column of a plain ``C(column)`` (no contrast, no levels), else None."""
+    try:
+        node = ast.parse(code, mode="eval").body
+    except SyntaxError:
+        return None
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C"
+            and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name)):
+        return node.args[0].id
+    return None
+
+
+def _design_kind(dtype) -> str | None:
+    """How the fast design reads a column: "numeric", "categorical" (text or Categorical) or None (patsy's path)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iuf":
+            return "numeric"
+        if dtype.kind == "O":
+            return "categorical"
+    return None
+
+
+def _levels_and_codes(values: pd.Series):
+    """Levels of a complete categorical column in patsy's order, and each row's level position.
+
+    A Categorical keeps its categories (unused ones included, as patsy);
+    integers and text get their sorted distinct values. Mixed or non-text
+    objects return ``(None, None)``.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return list(values.cat.categories), values.cat.codes.to_numpy()
+    if values.dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None, None
+    codes, levels = pd.factorize(values, sort=True)
+    return list(levels), codes
+
+
+def _level_name(level) -> str:
+    """A level as patsy writes it in a column name (text as is, anything else by ``repr``)."""
+    return level if isinstance(level, str) else repr(level)
+
+
+#: Rows per block of the collinearity check's centred cross-products.
+_COLLINEAR_BLOCK = 1 << 18
 
 
 def _check_collinear(Xv: np.ndarray, columns: list) -> None:
     """Refuse a design whose centred columns are linearly dependent (a constant column included)."""
-    Xc = Xv - Xv.mean(axis=0)
-    if np.linalg.matrix_rank(Xc.T @ Xc / max(len(Xc), 1)) < Xc.shape[1]:
+    mean = Xv.mean(axis=0)
+    gram = np.zeros((Xv.shape[1], Xv.shape[1]))
+    for s in range(0, len(Xv), _COLLINEAR_BLOCK):  # a block of rows at a time: no centred copy of the design
+        block = Xv[s:s + _COLLINEAR_BLOCK] - mean
+        gram += block.T @ block
+    if np.linalg.matrix_rank(gram / max(len(Xv), 1)) < Xv.shape[1]:
         raise ModelError(
             f"The covariates {columns} are collinear (one is a combination of others); drop one of them."
         )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,11 @@ HERE = Path(__file__).resolve().parents[1]
 #: The primary models (as in the leadership brief notebook, without its small-group pooling).
 COX_FORMULA = "alignment_cascade + engagement + manager_program + C(job_level) + C(department)"
 MIXED_FORMULA = "engagement ~ alignment_cascade + manager_program + C(job_level)"
+
+#: The columns each model stage reads from its hand-over file: the formula's, the survival and cluster columns.
+COX_COLUMNS = ["employee_id", "spell", "manager_id", "start", "stop", "event", "alignment_cascade", "engagement",
+               "manager_program", "job_level", "department"]
+MIXED_COLUMNS = ["manager_id", "engagement", "alignment_cascade", "manager_program", "job_level"]
 
 #: One stage in a fresh process; prints a JSON line: seconds per step, peak RSS (MiB) and sizes.
 _CHILD = r"""
@@ -92,7 +98,8 @@ elif stage == "tables":
 elif stage in ("cox", "mixed"):
     import pandas as pd
     name = "intervals" if stage == "cox" else "survey_panel"
-    data = pd.read_parquet(work / f"{name}.parquet")
+    # the columns the model reads (as a script at this scale would load them), not all of the table's
+    data = pd.read_parquet(work / f"{name}.parquet", columns=sys.argv[5].split(","))
     rss_in = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     if stage == "cox":
@@ -107,16 +114,30 @@ print(json.dumps(out))
 """
 
 
-def run_stage(stage: str, work: Path, n: int, *extra: str) -> dict:
-    """Run one stage in a fresh process with this checkout first on the path; its JSON result."""
+def run_stage(stage: str, work: Path, n: int, *extra: str, limit_gib: float | None = None) -> dict:
+    """Run one stage in a fresh process with this checkout first on the path; its JSON result.
+
+    ``limit_gib``: the child's address-space limit (``RLIMIT_AS``), so that a stage which
+    needs more memory fails on its own instead of pushing other work on the machine out.
+    """
     log(f"bench_scale: {stage}")
     env = {**os.environ, "PYTHONPATH": str(HERE), "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+
+    def limit():
+        if limit_gib:
+            size = int(limit_gib * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
     done = subprocess.run([sys.executable, "-c", _CHILD, stage, str(work), str(n), *extra], env=env,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, preexec_fn=limit)
     if done.returncode != 0:
         return {"failed": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300],
                 "returncode": done.returncode}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+#: The stages in order (``simulate`` also writes the CSV files; ``reference`` reads them).
+STAGES = ("simulate", "reference", "clean", "tables", "cox", "mixed")
 
 
 def _gib(mib: float) -> str:
@@ -128,17 +149,28 @@ def main(argv=None) -> None:
     parser.add_argument("--employees", type=int, default=None, help="study size (default 1,000,000)")
     parser.add_argument("--quick", action="store_true", help="100,000 employees (smoke test)")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
+    parser.add_argument("--stages", default=None,
+                        help=f"comma-separated stages to run ({','.join(STAGES)}; default all); with --keep, the "
+                             "others are taken from the folder's earlier run (its stages.json and hand-over files)")
+    parser.add_argument("--limit-gib", type=float, default=None,
+                        help="address-space limit of each stage's process in GiB (a stage that needs more fails)")
     args = parser.parse_args(argv)
     n = args.employees or (100_000 if args.quick else 1_000_000)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     work.mkdir(parents=True, exist_ok=True)
+    wanted = STAGES if args.stages is None else args.stages.split(",")
+    if any(s not in STAGES for s in wanted):
+        parser.error(f"--stages: choose from {', '.join(STAGES)}")
+    saved = work / "stages.json"
+    res = json.loads(saved.read_text()) if args.stages is not None and saved.exists() else {}
+    extra = {"cox": (COX_FORMULA, ",".join(COX_COLUMNS)), "mixed": (MIXED_FORMULA, ",".join(MIXED_COLUMNS))}
     try:
-        res = {"simulate": run_stage("simulate", work, n)}
-        res["reference"] = run_stage("reference", work, n)
-        res["clean"] = run_stage("clean", work, n)
-        res["tables"] = run_stage("tables", work, n)
-        res["cox"] = run_stage("cox", work, n, COX_FORMULA)
-        res["mixed"] = run_stage("mixed", work, n, MIXED_FORMULA)
+        for stage in STAGES:
+            if stage in wanted:
+                res[stage] = run_stage(stage, work, n, *extra.get(stage, ()), limit_gib=args.limit_gib)
+                saved.write_text(json.dumps(res))
+            elif stage not in res:
+                res[stage] = {"failed": "not run", "returncode": "-"}
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -148,10 +180,11 @@ def main(argv=None) -> None:
     def row(label, stage, keys, what=""):
         r = res[stage]
         if "failed" in r:
-            return [label, "failed", "", "", f"{r['failed']} (exit {r['returncode']})"]
+            return [label, "failed", "", "", "", f"{r['failed']} (exit {r['returncode']})"]
         secs = sum(r[k] for k in keys)
         ratio = f"{secs / ref:.1f}" if ref else ""
-        return [label, f"{secs:.1f}", ratio, _gib(r["rss_mib"]), what]
+        read = _gib(r["rss_before_mib"]) if "rss_before_mib" in r else ""
+        return [label, f"{secs:.1f}", ratio, _gib(r["rss_mib"]), read, what]
 
     sim = res["simulate"]
     rows = [
@@ -189,13 +222,22 @@ def main(argv=None) -> None:
     failed = [k for k, v in res.items() if "failed" in v]
     if failed:
         notes.append("Failed stages: " + ", ".join(failed) + ".")
+    if args.stages is not None:
+        earlier = [k for k in STAGES if k not in wanted and "failed" not in res[k]]
+        if earlier:
+            notes.append(f"Run in parts: this command ran {', '.join(wanted)}; {', '.join(earlier)} come from an "
+                         f"earlier run on the same work folder (same size and seed).")
+    if args.limit_gib:
+        notes.append(f"Each stage ran under an address-space limit of {args.limit_gib:g} GiB (`--limit-gib`), so a "
+                     "stage that needs more fails instead of taking memory from other work on the machine.")
     section(
         f"The whole path at scale ({n:,} employees)",
         "Each stage in a fresh process (package imported before its clock starts), handing its output to the next "
         "through files written and read outside the clocks. Peak memory is each process' peak RSS, the hand-over "
         "file it reads and its imports included. Ratios are to a bare `pandas.read_csv` of the same CSV files in the "
-        "same run. One run per stage.",
-        ["stage", "seconds", "x read_csv", "peak RSS (GiB)", "size"],
+        "same run. One run per stage. 'input read' is the RSS after reading the hand-over file, before the clock "
+        "starts; the model stages read only the columns their formula, survival times and clusters use.",
+        ["stage", "seconds", "x read_csv", "peak RSS (GiB)", "input read (GiB)", "size"],
         rows,
         memory=[f"largest stage RSS {_gib(max(v['rss_mib'] for v in done.values()))} GiB" if done else "n/a"],
         notes=notes,
