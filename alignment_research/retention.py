@@ -506,7 +506,10 @@ def _numeric_design(data: pd.DataFrame, formula: str):
             return None
         names += [f"{prefix}[T.{_level_name(level)}]" for level in levels[1:]]
         blocks.append(("dummies", (codes, len(levels))))
-    X = np.empty((n, len(names)))
+    # the layout of the matrix the earlier paths built (column means, hence every digit, depend on it):
+    # patsy's and a complete numeric frame's are column-major, numeric rows selected from one are row-major
+    numeric_only = all(prefix is None for _, prefix in plan)
+    X = np.empty((n, len(names)), order="C" if numeric_only and not every else "F")
     k = 0
     for kind, block in blocks:
         if kind == "numeric":
