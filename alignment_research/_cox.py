@@ -154,6 +154,26 @@ def _cum_over_range(cd: CoxData, per_time: np.ndarray) -> np.ndarray:
     return cum[cd.hi] - cum[cd.lo]
 
 
+#: Rows per block of the row-wise products below: their temporaries stay a few MB at any size.
+_BLOCK_ROWS = 1 << 18
+
+
+def _weighted_gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``X' diag(w) X``, a block of rows at a time (no weighted copy of the whole of ``X``).
+
+    Up to ``_BLOCK_ROWS`` rows it is the one product ``(X * w[:, None]).T @ X``;
+    above, the blocks' products are summed (the same sum, in another order).
+    """
+    n = X.shape[0]
+    if n <= _BLOCK_ROWS:
+        return (X * w[:, None]).T @ X
+    out = np.zeros((X.shape[1], X.shape[1]))
+    for s in range(0, n, _BLOCK_ROWS):
+        block = X[s:s + _BLOCK_ROWS]
+        out += (block * w[s:s + _BLOCK_ROWS, None]).T @ block
+    return out
+
+
 @dataclass
 class _Eval:
     loglik: float
@@ -172,6 +192,37 @@ def evaluate(cd: CoxData, beta: np.ndarray, *, derivatives: bool = True) -> _Eva
         return _evaluate(cd, beta, derivatives)
 
 
+#: Cells (rows x columns) of the per-row terms summed over risk sets at once; more columns go in blocks.
+_SUM_CELLS = 1 << 24
+
+
+def _weighted_risk_sums(cd: CoxData, X: np.ndarray, rw: np.ndarray) -> np.ndarray:
+    """Risk-set sums of ``[rw, X * rw]``: (m, p + 1), a block of columns at a time on large data.
+
+    Each column's sums are the same numbers whatever the block (the sparse
+    product adds a column's terms in the same order), so a block only bounds
+    the per-row temporary at ``_SUM_CELLS`` cells (128 MB) instead of ``n x (p + 1)``.
+    """
+    n, p = X.shape
+    width = max(1, _SUM_CELLS // max(n, 1))
+    if width >= p + 1:
+        M = np.empty((n, p + 1))
+        M[:, 0] = rw
+        np.multiply(X, rw[:, None], out=M[:, 1:])
+        return _risk_sums(cd, M)
+    S = np.empty((len(cd.times), p + 1))
+    for c0 in range(0, p + 1, width):
+        cols = range(c0, min(c0 + width, p + 1))
+        M = np.empty((n, len(cols)))
+        for i, c in enumerate(cols):
+            if c == 0:
+                M[:, i] = rw
+            else:
+                np.multiply(X[:, c - 1], rw, out=M[:, i])
+        S[:, c0:c0 + len(cols)] = _risk_sums(cd, M)
+    return S
+
+
 def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
     X = cd.X
     p = X.shape[1]
@@ -180,11 +231,7 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
     with np.errstate(over="ignore"):
         r = np.exp(eta)
     rw = r if cd.w is None else r * cd.w  # each row's term in the risk sums
-    M = np.empty((X.shape[0], p + 1))
-    M[:, 0] = rw
-    np.multiply(X, rw[:, None], out=M[:, 1:])
-    S = _risk_sums(cd, M)
-    del M
+    S = _weighted_risk_sums(cd, X, rw)
     S0, S1 = S[:, 0], S[:, 1:]
     dr = cd.deaths
     j = cd.pair_j
@@ -211,7 +258,7 @@ def _evaluate(cd: CoxData, beta: np.ndarray, derivatives: bool) -> _Eval:
     grad = Xd_sum - (weight[:, None] * xbar).sum(axis=0)
     c = np.bincount(j, weights=weight / denom, minlength=m)
     w = rw * _cum_over_range(cd, c)
-    info = (X * w[:, None]).T @ X
+    info = _weighted_gram(X, w)
     info -= (xbar * weight[:, None]).T @ xbar
     if cd.ties == "efron":
         frac = cd.pair_frac if cd.w is None else cd.pair_frac * weight
@@ -280,12 +327,17 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
         hx[:, c] = np.bincount(j, weights=hw * ev.xbar[:, c] / ev.denom, minlength=m)
         xsum[:, c] = np.bincount(j, weights=weight * ev.xbar[:, c], minlength=m)
     H = _cum_over_range(cd, h)
-    # r * (HX - X H), built in place (a few (n, p) arrays fewer than the formula written out)
+    # r * (HX - X H), built in place a block of rows at a time (row by row the same numbers, without
+    # (n, p) temporaries beside the result)
     cum = np.concatenate([np.zeros((1, p)), np.cumsum(hx, axis=0)])
-    resid = cum[cd.hi]
-    resid -= cum[cd.lo]
-    resid -= X * H[:, None]
-    resid *= ev.r[:, None]
+    resid = np.empty((X.shape[0], p))
+    for s in range(0, X.shape[0], _BLOCK_ROWS):
+        rows = slice(s, s + _BLOCK_ROWS)
+        block = resid[rows]
+        np.take(cum, cd.hi[rows], axis=0, out=block)
+        block -= cum[cd.lo[rows]]
+        block -= X[rows] * H[rows, None]
+        block *= ev.r[rows, None]
     dr = cd.deaths
     jd = cd.death_j
     xmean = xsum / np.maximum(cd.d, 1)[:, None]
@@ -323,7 +375,7 @@ def weighted_information(cd: CoxData, ev: _Eval, g: np.ndarray) -> tuple[np.ndar
         gw = g[j] ** power * weight
         c = np.bincount(j, weights=gw / ev.denom, minlength=m)
         w = ev.r * _cum_over_range(cd, c)
-        info = (X * w[:, None]).T @ X - (ev.xbar * gw[:, None]).T @ ev.xbar
+        info = _weighted_gram(X, w) - (ev.xbar * gw[:, None]).T @ ev.xbar
         if cd.ties == "efron":
             e = np.bincount(j, weights=gw * cd.pair_frac / ev.denom, minlength=m)
             Xd = cd.Xd

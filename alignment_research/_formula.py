@@ -239,12 +239,39 @@ def design_matrix(
 
 
 def numeric_design(data: pd.DataFrame, formula: str, *, intercept: bool = True):
-    """``design_matrix(data, formula, intercept=intercept)`` when every term is a numeric column, else None.
+    """``design_matrix(data, formula, intercept=intercept)`` for plain terms, built without patsy, else None.
 
-    The same columns, names, values and kept rows, without patsy's row-wise
-    building (seconds at a million rows). Anything else (``C()``, interactions,
-    transformations, bool or text columns, a constant column, no complete
-    row) returns None, and ``design_matrix`` builds it or raises its error.
+    Handles formulas whose terms are numeric columns, text or categorical
+    columns, and ``C(column)`` (treatment coding against the first sorted
+    level, or a Categorical's first category, named ``column[T.level]`` /
+    ``C(column)[T.level]`` as patsy names them): the same columns, names,
+    values and kept rows, built straight into one float array instead of
+    patsy's frames (seconds and several copies of the design at a million
+    rows). Anything else (interactions, transformations, contrasts, bool or
+    float columns in ``C()``, categorical terms in a formula without an
+    intercept, a constant column, no complete row) returns None, and
+    ``design_matrix`` builds it or raises its error.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The rows and columns the formula names.
+    formula : str
+        Right-hand side only.
+    intercept : bool, default True
+        Keep the intercept column (first, as patsy puts it) when the formula has one.
+
+    Returns
+    -------
+    tuple of (DataFrame, Index) or None
+        The design matrix and the index labels of the complete rows it kept.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "g": ["b", "a", "a", "b"]})
+    >>> X, kept = numeric_design(frame, "x + g")
+    >>> X.columns.tolist(), kept.tolist()
+    (['Intercept', 'x', 'g[T.b]'], [0, 1, 3])
     """
     if "~" in formula or not data.columns.is_unique:
         return None
@@ -252,32 +279,117 @@ def numeric_design(data: pd.DataFrame, formula: str, *, intercept: bool = True):
         terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
     except Exception:  # a malformed formula: design_matrix names the problem
         return None
-    columns, names = [], []
+    has_intercept = any(not term.factors for term in terms)
+    plan = []  # (column, prefix or None for a numeric column)
     for term in terms:
-        if not term.factors:  # the intercept, where patsy puts it
-            if intercept:
-                columns.append(None)
-                names.append("Intercept")
-            continue
-        code = term.factors[0].code if len(term.factors) == 1 else None
-        if code not in data.columns or not (isinstance(data[code].dtype, np.dtype) and data[code].dtype.kind in "iuf"):
+        if not term.factors:
+            continue  # the intercept: added below when asked for
+        if len(term.factors) != 1:
             return None
-        columns.append(code)
-        names.append(code)
-    numeric = [c for c in columns if c is not None]
-    if not numeric:
+        code = term.factors[0].code
+        column, prefix = code, None
+        if code not in data.columns:
+            column = _c_argument(code)
+            if column is None or column not in data.columns:
+                return None
+            prefix = term.factors[0].name()
+        kind = _design_kind(data[column].dtype)
+        if kind is None or (prefix is not None and kind == "numeric" and data[column].dtype.kind not in "iu"):
+            return None  # a float in C() (level names) or a bool / other dtype: patsy's path
+        if kind != "numeric" or prefix is not None:
+            if not has_intercept:
+                return None  # full-rank coding of the first factor: patsy's path
+            prefix = prefix or column
+        plan.append((column, prefix))
+    if not plan:
         return None
+    numeric = list(dict.fromkeys(c for c, prefix in plan if prefix is None))
     check_finite(data, numeric)
-    values = data[numeric].to_numpy(dtype=float)
-    complete = ~np.isnan(values).any(axis=1)
-    if not complete.all():
-        values = values[complete]
-    if not len(values) or (np.ptp(values, axis=0) == 0).any():
+    complete = np.ones(len(data), dtype=bool)
+    for column in dict.fromkeys(c for c, _ in plan):
+        complete &= data[column].notna().to_numpy()
+    n = int(complete.sum())
+    if not n:
         return None
-    if len(numeric) < len(columns):
-        values = np.insert(values, columns.index(None), 1.0, axis=1)
-    kept = data.index[complete]
-    return pd.DataFrame(values, columns=names, index=kept), kept
+    every = bool(complete.all())
+    with_intercept = intercept and has_intercept
+    names, blocks = (["Intercept"] if with_intercept else []), []
+    for column, prefix in plan:
+        values = data[column] if every else data[column][complete]
+        if prefix is None:
+            names.append(column)
+            blocks.append(("numeric", values.to_numpy(dtype=float)))
+            continue
+        levels, codes = _levels_and_codes(values)
+        if levels is None:
+            return None
+        names += [f"{prefix}[T.{_level_name(level)}]" for level in levels[1:]]
+        blocks.append(("dummies", (codes, len(levels))))
+    # the layout of the matrix the earlier paths built (column means, hence every digit, depend on it):
+    # patsy's and a complete numeric frame's are column-major, numeric rows selected from one are row-major
+    numeric_only = all(prefix is None for _, prefix in plan)
+    X = np.empty((n, len(names)), order="C" if numeric_only and not every else "F")
+    k = 0
+    if with_intercept:
+        X[:, 0] = 1.0
+        k = 1
+    for kind, block in blocks:
+        if kind == "numeric":
+            X[:, k] = block
+            k += 1
+        else:
+            codes, n_levels = block
+            for level in range(1, n_levels):
+                np.equal(codes, level, out=X[:, k], casting="unsafe")
+                k += 1
+    if (np.ptp(X[:, int(with_intercept):], axis=0) == 0).any():
+        return None
+    kept = data.index if every else data.index[complete]
+    return pd.DataFrame(X, columns=names, index=kept, copy=False), kept
+
+
+def _c_argument(code: str) -> str | None:
+    """The column of a plain ``C(column)`` (no contrast, no levels), else None."""
+    try:
+        node = ast.parse(code, mode="eval").body
+    except SyntaxError:
+        return None
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C"
+            and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name)):
+        return node.args[0].id
+    return None
+
+
+def _design_kind(dtype) -> str | None:
+    """How the fast design reads a column: "numeric", "categorical" (text or Categorical) or None (patsy's path)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iuf":
+            return "numeric"
+        if dtype.kind == "O":
+            return "categorical"
+    return None
+
+
+def _levels_and_codes(values: pd.Series):
+    """Levels of a complete categorical column in patsy's order, and each row's level position.
+
+    A Categorical keeps its categories (unused ones included, as patsy);
+    integers and text get their sorted distinct values. Mixed or non-text
+    objects return ``(None, None)``.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return list(values.cat.categories), values.cat.codes.to_numpy()
+    if values.dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None, None
+    codes, levels = pd.factorize(values, sort=True)
+    return list(levels), codes
+
+
+def _level_name(level) -> str:
+    """A level as patsy writes it in a column name (text as is, anything else by ``repr``)."""
+    return level if isinstance(level, str) else repr(level)
 
 
 def formula_terms(rhs: str) -> list[str]:

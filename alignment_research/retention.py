@@ -15,7 +15,7 @@ from . import _cox
 from ._checks import check_clusters, check_estimates, check_finite, warn_caveat
 from ._docs import fill_doc
 from ._estimators import cluster_codes, cluster_robust_cov, fit_logistic
-from ._formula import check_columns, design_matrix
+from ._formula import check_columns, design_matrix, formula_variables
 from .errors import ConfigError, ModelError, StatisticalWarning
 from .plots import axes_for
 from .privacy import group_sizes
@@ -80,7 +80,9 @@ def _event_array(data: pd.DataFrame, event: str) -> np.ndarray:
             f"The value for `{event}` must be 0 or 1 (1 = voluntary exit), but {data.loc[bad, event].iloc[0]!r} "
             f"was found in {int(bad.sum())} row(s)."
         )
-    return values.to_numpy(dtype=int)
+    out = values.to_numpy(dtype=int)
+    # a view into the frame's block of integer columns would keep every column of that block alive
+    return out.copy() if out.base is not None else out
 
 
 def _survival_times(data, *, duration, entry, start, stop):
@@ -346,6 +348,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     strata_codes = None
     if strata_cols:
         strata_codes = data.groupby(strata_cols, sort=True, observed=True).ngroup().to_numpy()
+    n_rows, n_subjects = len(data), _subject_count(data)
+    del data  # the fit needs only the arrays from here on: free the rows used before the engine's copies
     cd = _cox.prepare(Xv, a, b, ev, strata=strata_codes, ties=ties, weights=w)
     beta, evaluation, loglik0, iterations, converged = _cox.fit(cd)
     naive, var, cov_type, n_clusters = _cox_variance(cd, evaluation, cluster_ids, cluster)
@@ -363,8 +367,8 @@ def fit_cox(data, formula, *, duration=None, entry=None, start=None, stop=None, 
     conc = _cox.concordance(cd, evaluation.eta)
     table = tidy_table(columns, beta, se, alpha=alpha, ratio=True)
     summary = pd.DataFrame([{
-        "n": len(data),
-        "n_subjects": _subject_count(data),
+        "n": n_rows,
+        "n_subjects": n_subjects,
         "events": int(ev.sum()),
         "log_likelihood": evaluation.loglik,
         "log_likelihood_null": loglik0,
@@ -404,7 +408,7 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     surv_cols = [duration, entry, start, stop, event, *other]
     check_columns(data, surv_cols, what="The data")
     check_finite(data, [duration, entry, start, stop])
-    data = _plain(_complete(data, surv_cols))
+    data = _plain(_complete(_used_columns(data, formula, surv_cols), surv_cols))
     X, kept = design_matrix(data, formula, intercept=False)
     if len(kept) < len(data):
         data = data.loc[kept]
@@ -415,10 +419,38 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     return data, X, (a, b, ev)
 
 
+def _used_columns(data: pd.DataFrame, formula: str, columns) -> pd.DataFrame:
+    """The columns of ``data`` a Cox fit reads (survival, formula, ``employee_id``/``spell``), else all of it.
+
+    Selecting them first keeps the conversions and row selections that follow
+    from copying every other column of a large table. A formula that cannot
+    be read, or names a missing column, keeps every column, so the design
+    matrix raises its usual error.
+    """
+    if not data.columns.is_unique:
+        return data
+    try:
+        variables = formula_variables(formula, data.columns)
+    except ModelError:
+        return data
+    used = list(dict.fromkeys([*(c for c in columns if c is not None), *variables, "employee_id", "spell"]))
+    if any(c not in data.columns for c in variables):
+        return data
+    return data[[c for c in used if c in data.columns]]
+
+
+#: Rows per block of the collinearity check's centred cross-products.
+_COLLINEAR_BLOCK = 1 << 18
+
+
 def _check_collinear(Xv: np.ndarray, columns: list) -> None:
     """Refuse a design whose centred columns are linearly dependent (a constant column included)."""
-    Xc = Xv - Xv.mean(axis=0)
-    if np.linalg.matrix_rank(Xc.T @ Xc / max(len(Xc), 1)) < Xc.shape[1]:
+    mean = Xv.mean(axis=0)
+    gram = np.zeros((Xv.shape[1], Xv.shape[1]))
+    for s in range(0, len(Xv), _COLLINEAR_BLOCK):  # a block of rows at a time: no centred copy of the design
+        block = Xv[s:s + _COLLINEAR_BLOCK] - mean
+        gram += block.T @ block
+    if np.linalg.matrix_rank(gram / max(len(Xv), 1)) < Xv.shape[1]:
         raise ModelError(
             f"The covariates {columns} are collinear (one is a combination of others); drop one of them."
         )

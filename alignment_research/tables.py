@@ -87,6 +87,11 @@ class _Context:
     def table(self, name: str) -> pd.DataFrame | None:
         return self.tables.get(name)
 
+    def release(self, *names: str) -> None:
+        """Forget computed measures no later step needs (their memory goes back before the next tables)."""
+        for name in names:
+            self.__dict__.pop(name, None)
+
     # ---- spells -----------------------------------------------------------------
     @cached_property
     def spells(self) -> pd.DataFrame:
@@ -1228,6 +1233,8 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     cycles = step("cycles", lambda: _cycles(ctx))
+    # the rest needs the spells and the job history only: at a million employees these are gigabytes
+    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start")
     team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
     t = ctx.tables
     if "goals" in t and "reviews" in t:

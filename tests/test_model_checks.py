@@ -224,9 +224,11 @@ def test_cox_diverging_small_category_is_a_caveat_even_when_warnings_are_silence
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)  # as the leadership brief does
         res = ar.fit_cox(data, "alignment_cascade + C(grade)", duration="exit", entry="entry")
-    assert res.tidy()["estimate"].iloc[1] > 10  # the number is left as it is ...
-    (text,) = res.caveats  # ... but it carries its caveat, naming the term
-    assert "`C(grade)[T.z]` (log ratio 23.3, beyond ±10: a ratio of about e^23)" in text
+    estimate = res.tidy()["estimate"].iloc[1]
+    assert estimate > 10  # the number is left as it is ...
+    (text,) = res.caveats  # ... but it carries its caveat, naming the term and the estimate where the fit stopped
+    # (where a diverging fit stops, 23.3 on one machine and 33.1 on another, depends on the floating-point library)
+    assert f"`C(grade)[T.z]` (log ratio {estimate:.1f}, beyond ±10: a ratio of about e^{estimate:.0f})" in text
     assert "alignment_cascade`" not in text
     assert "C(grade)[T.z]" in str(ar.describe_caveats(retention=res))
 

@@ -390,15 +390,25 @@ def test_concordance_count_method_follows_the_shape():
     ("alignment_cascade + engagement + job_level + z1", True),
     ("z2 + manager_program - 1", True),
     ("engagement + alignment_cascade + engagement", True),
-    ("C(job_level) + z1", False),
+    ("C(job_level) + z1", True),
+    ("z1 + C( department ) + C(job_level)", True),
+    ("department + z1", True),
+    ("dept_cat + z1", True),
+    ("C(job_level) - 1", False),
+    ("C(job_level, Treatment(3)) + z1", False),
+    ("C(z1)", False),
     ("z1:z2", False),
     ("np.log(job_level)", False),
-    ("department + z1", False),
+    ("flag + z1", False),
 ])
 @pytest.mark.parametrize("intercept", [False, True])
 def test_numeric_design_is_the_design_matrix(formula, fast, intercept):
     intervals, _ = simulate_counting_process(300, seed=3, n_extra=2)
     intervals.loc[intervals.index[::7], "engagement"] = np.nan  # incomplete rows are left out
+    intervals.loc[intervals.index[3::11], "department"] = None
+    intervals["dept_cat"] = pd.Categorical(intervals["department"], categories=["Technology", "Sales", "Operations",
+                                                                                  "Finance"])
+    intervals["flag"] = intervals["z2"] > 0
     intervals.index = intervals.index * 3 + 5
     got = numeric_design(intervals, formula, intercept=intercept)
     assert (got is not None) == fast
@@ -868,3 +878,29 @@ def test_time_unit_must_be_known(veteran):
     with pytest.raises(ar.errors.ConfigError, match="time_unit"):
         ar.cif_table(pd.DataFrame({"exit": [1.0], "kind": ["quit"]}), entry=None, event_type="kind",
                      time_unit="hours")
+
+
+def test_numeric_design_leaves_an_unused_category_to_the_design_matrix_error():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "g": pd.Categorical(["a", "b", "a", "b"], categories=["a", "b", "c"])})
+    assert numeric_design(frame, "x + C(g)", intercept=False) is None  # the column of "c" is all zero
+    with pytest.raises(ModelError, match="do not vary"):
+        design_matrix(frame, "x + C(g)", intercept=False)
+
+
+def test_large_data_blocks_give_the_same_numbers(monkeypatch):
+    # the engine works on large data a block of rows (Gram, score residuals) or columns (risk sums) at a time;
+    # forced to tiny blocks here, the risk sums and residuals are bit for bit those of one block
+    intervals, _ = simulate_counting_process(2000, seed=4, n_extra=3)
+    cols = ["alignment_cascade", "engagement", "manager_program", "job_level", "z1", "z2", "z3"]
+    cd = _cox.prepare(intervals[cols].to_numpy(float), intervals["start"], intervals["stop"], intervals["event"])
+    beta = np.linspace(-0.4, 0.4, len(cols))
+    whole = _cox.evaluate(cd, beta)
+    resid = _cox.score_residuals(cd, whole)
+    monkeypatch.setattr(_cox, "_SUM_CELLS", 2 * len(cd.X))
+    monkeypatch.setattr(_cox, "_BLOCK_ROWS", 997)
+    blocks = _cox.evaluate(cd, beta)
+    assert blocks.loglik == whole.loglik
+    np.testing.assert_array_equal(blocks.grad, whole.grad)
+    np.testing.assert_array_equal(blocks.xbar, whole.xbar)
+    np.testing.assert_array_equal(_cox.score_residuals(cd, blocks), resid)
+    np.testing.assert_allclose(blocks.info, whole.info, rtol=1e-13)  # the Gram's blocks add in another order
