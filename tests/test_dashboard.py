@@ -266,6 +266,18 @@ def test_the_page_shows_no_id_and_passes_the_privacy_scan(clean, page, tmp_path)
     assert ar.privacy.scan_outputs(tmp_path, min_group_size=clean.config.min_group_size, ids=ids).empty
 
 
+def test_the_page_reads_in_words(page):
+    """No raw column name, no True/False cell and no 0/1 legend anywhere a reader looks (page text and chart text)."""
+    text = _embedded_text(page)
+    text = re.sub(r"<style.*?</style>", " ", text, flags=re.S)
+    visible = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+    raw = re.findall(r"\b(?:n_people|n_events|suppressed|suppression|manager_id|employee_id|exposure_days|"
+                     r"alignment_cascade|engagement_\d|[a-z]+_[a-z]+)\b", visible)
+    assert not raw, f"raw names on the dashboard: {sorted(set(raw))}"
+    assert not re.search(r"\b(?:True|False|NaN|nan)\b", visible)
+    assert "Engagement" in visible and "12-month retention" in visible
+
+
 def test_the_page_is_self_contained(page, dash):
     assert "<script" not in page.lower()
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:|//)", page)

@@ -119,3 +119,43 @@ def test_every_displayed_figure_reads_in_words(path, tmp_path):
     bad = [(f["kind"], f["text"], why) for figure in figures for f in figure
            if (why := unreadable(f["kind"], f["text"])) is not None]
     assert not bad, f"{path.stem}: figure texts that are not words: {bad}"
+
+
+# ---------------------------------------------------------------- the plot functions the notebooks use, drawn directly
+
+
+def _words(ax):
+    return ar.figure_labels(ax.figure)
+
+
+def test_the_cleaning_summary_legend_names_each_action_in_words():
+    report = pd.DataFrame({"table": ["employees", "employees", "surveys"], "rule": ["duplicate", "bad_date", "range"],
+                           "action": ["dropped_duplicate", "set_missing", "set_missing"], "row": [1, 2, 3],
+                           "column": ["employee_id", "hire_date", "engagement_1"], "value": ["E1", "x", "9"]})
+    assert len(ar.cleaning_summary(report)) == 3
+    words = _words(ar.plot_cleaning_summary(report))
+    legend = words.loc[words["kind"] == "legend", "text"].tolist()
+    assert sorted(legend) == ["Duplicate dropped", "Value set to missing"]
+    assert words.loc[words["kind"] == "legend title", "text"].tolist() == ["What was done"]
+
+
+def test_predicted_lines_take_worded_legend_labels():
+    table = pd.DataFrame({"x": [0, 1, 0, 1], "manager_program": [0, 0, 1, 1], "estimate": [3.0, 3.4, 3.2, 3.7],
+                          "conf_low": [2.9, 3.3, 3.1, 3.6], "conf_high": [3.1, 3.5, 3.3, 3.8]})
+    labels = {0: "Manager not yet in the programme", 1: "Manager in the programme"}
+    words = _words(ar.plot_predicted(table, by="manager_program", labels=labels, xlabel="Cascade alignment (0–1)"))
+    assert words.loc[words["kind"] == "legend", "text"].tolist() == list(labels.values())
+    raw = _words(ar.plot_predicted(table, by="manager_program"))
+    assert raw.loc[raw["kind"] == "legend", "text"].tolist() == ["manager_program = 0", "manager_program = 1"]
+    assert all(unreadable("legend", t) for t in raw.loc[raw["kind"] == "legend", "text"])
+    assert unreadable("legend", "programme = 1") == "a column = value legend"
+
+
+def test_the_schoenfeld_axis_names_the_term_in_words_with_its_scale():
+    residuals = pd.DataFrame({"term": ["alignment_cascade"] * 4, "time_months": [1.0, 5.0, 9.0, 20.0],
+                              "residual": [-0.5, -0.8, -0.6, -0.7], "estimate": [-0.7] * 4})
+    words = _words(ar.plot_schoenfeld(residuals, term="alignment_cascade", label="cascade alignment", smooth=False))
+    ylabel = words.loc[words["kind"] == "ylabel", "text"].item()
+    assert ylabel == "Effect of cascade alignment over tenure\n(log hazard ratio, scaled Schoenfeld residual)"
+    default = _words(ar.plot_schoenfeld(residuals, term="alignment_cascade", smooth=False))
+    assert unreadable("ylabel", default.loc[default["kind"] == "ylabel", "text"].item()) is None
