@@ -216,6 +216,35 @@ def test_the_e_value_sentence_needs_no_word_from_statistics():
     assert "hidden factor" in text and "risk ratio of at least 2.1 each" in text
 
 
+def test_analyst_notebooks_set_each_sensitivity_analysis_beside_the_primary_estimate():
+    """03, 04 and 05 state a primary estimate, then label every other model a sensitivity analysis and give the
+    reason it differs, generated from the fits (the sentences of describe_sensitivity / describe_programme_sensitivity)."""
+    sensitivity = re.compile(r"Sensitivity analysis, ([^:]+): [-\d.]+ \(\d+% CI [^)]+\)\. (It \w+)")
+    for name in ("03_engagement.ipynb", "04_retention.ipynb", "05_leadership_program.ipynb"):
+        text = _notebook_text(name)
+        assert "Primary estimate of" in text, name
+        found = sensitivity.findall(text)
+        assert len(found) == text.count("Sensitivity analysis, ") and found, name
+        assert all(reason.split()[1] in {"differs", "uses", "compares"} for _, reason in found), found
+        assert any("agree within their uncertainty" in s or "differ beyond their uncertainty" in s
+                   for s in text.split("Sensitivity analysis, ")[1:]), name
+    engagement = _notebook_text("03_engagement.ipynb")
+    assert "Primary estimate of the effect of cascade alignment" in engagement
+    assert "also adjusts for the manager's review rating" in engagement  # read from the formulas, not written
+
+
+def test_cascade_alignment_is_defined_before_its_first_use_in_the_brief():
+    nb = nbformat.read(NOTEBOOKS / "06_leadership_brief.ipynb", 4)
+    shown = []
+    for cell in nb.cells:
+        shown.append(cell.source if cell.cell_type == "markdown" else "")
+        for out in cell.get("outputs", []):
+            shown.append(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
+    text = "\n".join(shown).lower()
+    first = text.index("cascade alignment")
+    assert text[first:first + len("cascade alignment*: the share")] == "cascade alignment*: the share"
+
+
 def test_executed_notebooks_quote_one_programme_number():
     """The committed brief and analyst notebooks state the same primary programme number."""
     pattern = re.compile(r"Primary estimate of the programme's effect on exits: exit rate ratio ([^.]+\.\d+\)?)")
