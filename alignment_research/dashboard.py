@@ -80,6 +80,9 @@ class Dashboard:
         The study's name.
     window : tuple of datetime.date
         The observation window.
+    team_rule : str
+        How people were placed in teams, in words for the page ("their latest
+        manager" with a job history, "their manager when they joined" without).
     """
 
     groups: pd.DataFrame
@@ -90,6 +93,7 @@ class Dashboard:
     min_group_size: int
     study: str
     window: tuple = field(default=(None, None))
+    team_rule: str = "their manager when they joined (or when the window opened)"
 
 
 def funnel_limits(target: float, precision, *, kind: str = "mean", spread: float | None = None,
@@ -437,7 +441,12 @@ def dashboard_data(clean, *, alpha: float = 0.05) -> Dashboard:
     series = pd.concat(series, ignore_index=True)[columns] if series else pd.DataFrame(columns=columns)
     summary = pd.concat(summary, ignore_index=True)
     summary = _with_limits(summary, analysis, person)
+    history = clean.tables.get("job_history")
+    team_rule = ("their latest manager (from the job history; each person counts in one team)"
+                 if history is not None and len(history) and "manager_id" in history.columns
+                 else "their manager when they joined (or when the window opened)")
     return Dashboard(groups=groups, left_out=left_out, series=series, summary=summary, missing=missing,
+                     team_rule=team_rule,
                      min_group_size=k, study=config.name, window=(config.window.start, config.window.end))
 
 
@@ -785,8 +794,7 @@ the observation window opened).</p>
 {_left_out(dash, "department")}
 {_panels(dash, "department")}
 <h2>Manager teams</h2>
-<p class='note'>{n_team} team panel(s). A team is the people who had the same manager when they joined (or when the
-window opened); teams are numbered within their department, largest first, and never named. Open a department to see its teams.</p>
+<p class='note'>{n_team} team panel(s). A team is the people who share {_html.escape(dash.team_rule)}; teams are numbered within their department, largest first, and never named. Open a department to see its teams.</p>
 {_left_out(dash, "team")}
 {_panels(dash, "team")}
 <h2>Notes</h2>

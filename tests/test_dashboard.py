@@ -144,6 +144,9 @@ def test_a_person_who_changes_manager_is_counted_once_in_the_new_managers_team(c
     departments = dash.groups.loc[dash.groups["kind"] == "department"]
     assert after.groups.loc[after.groups["kind"] == "department"].equals(departments)
     assert (after.groups["n"] >= after.min_group_size).all()
+    assert "A team is the people who share their latest manager (from the job history" in render_dashboard(after)
+    without = dataclasses.replace(study, tables={k: v for k, v in study.tables.items() if k != "job_history"})
+    assert "share their manager when they joined" in render_dashboard(dashboard_data(ar.clean_study(without)))
 
 
 def test_every_plotted_point_covers_at_least_the_minimum_of_people(dash):
