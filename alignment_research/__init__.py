@@ -136,6 +136,7 @@ _EXPORTS: dict[str, str] = {
     # Plots (axes-level: ``ax=`` or a new figure; ``set_theme`` is an explicit call)
     "set_theme": "plots",
     "plot_forest": "plots",
+    "figure_labels": "plots",
     "plot_cleaning_summary": "clean",
     "plot_alignment_distribution": "measures",
     "plot_alignment_overview": "measures",
@@ -177,6 +178,8 @@ _EXPORTS: dict[str, str] = {
     "describe_naive_adjusted": "report",
     "describe_unadjusted": "report",
     "plain_table": "report",
+    "compare_with_primary": "report",
+    "describe_sensitivity": "report",
     # The performance dashboard: panels per department and team, funnel plots against the organisation
     "dashboard_data": "dashboard",
     "funnel_limits": "dashboard",

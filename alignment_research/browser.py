@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import AlignmentResearchError
 
-__all__ = ["find_chromium", "dump_dom", "inspect_page", "screenshot", "print_pdf"]
+__all__ = ["find_chromium", "dump_dom", "inspect_page", "screenshot", "print_pdf", "pdf_outline"]
 
 #: Where Debian's ``chromium`` package (and common alternatives) put the browser.
 _CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -275,11 +275,48 @@ def print_pdf(path, out, *, timeout: float = 120.0) -> Path:
     if out.exists():
         out.unlink()
     # no header or footer from the browser: the page carries its own footer (study, window, date, version)
-    _run(["--no-pdf-header-footer", "--print-to-pdf-no-header", f"--print-to-pdf={out}",
-          path.resolve().as_uri()], timeout=timeout)
+    # the page's headings become the PDF's bookmarks (its outline): a reader jumps to a section, a test reads them
+    _run(["--no-pdf-header-footer", "--print-to-pdf-no-header", "--generate-pdf-document-outline",
+          f"--print-to-pdf={out}", path.resolve().as_uri()], timeout=timeout)
     if not out.exists() or out.stat().st_size == 0:
         raise AlignmentResearchError(f"Chromium wrote no PDF for {path.name}.")
     return out
+
+
+_OUTLINE_TITLE = re.compile(rb"/Title\s*(?:\(((?:[^()\\]|\\.)*)\)|<([0-9A-Fa-f]*)>)")
+
+
+def pdf_outline(path) -> list[str]:
+    """The titles of a PDF's outline (its bookmarks), in file order: the headings :func:`print_pdf` keeps.
+
+    Chromium writes each title once, uncompressed, as a literal or hex
+    string; the document's own title (its ``/Info`` entry) comes first.
+
+    Parameters
+    ----------
+    path : str or Path
+        A PDF written by :func:`print_pdf`.
+
+    Returns
+    -------
+    list of str
+        The titles.
+
+    Examples
+    --------
+    >>> from alignment_research.browser import pdf_outline
+    >>> pdf_outline("reports/06_leadership_brief.pdf")[1]  # doctest: +SKIP
+    'Key findings'
+    """
+    titles = []
+    for literal, hexa in _OUTLINE_TITLE.findall(Path(path).read_bytes()):
+        if literal or not hexa:
+            raw = re.sub(rb"\\([()\\])", rb"\1", literal)
+            titles.append(raw.decode("utf-16-be") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1"))
+        else:
+            raw = bytes.fromhex(hexa.decode())
+            titles.append(raw[2:].decode("utf-16-be") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1"))
+    return titles
 
 
 def _main(argv: list[str]) -> int:

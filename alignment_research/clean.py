@@ -2945,8 +2945,11 @@ def plot_cleaning_summary(report: pd.DataFrame, *, ax=None, **kwargs):
     if counts.empty:
         ax.text(0.5, 0.5, "No issues found", ha="center", va="center", transform=ax.transAxes)
         return ax
-    counts = counts.assign(label=counts["table"] + ": " + counts["rule"])
-    kwargs.setdefault("hue_order", [a for a in ACTIONS if a in set(counts["action"])])
+    words = {"fixed": "Fixed", "set_missing": "Value set to missing", "quarantined": "Row set aside",
+             "dropped_duplicate": "Duplicate dropped", "flagged": "Flagged, kept"}
+    counts = counts.assign(label=counts["table"] + ": " + counts["rule"],
+                           action=counts["action"].map(lambda a: words.get(a, str(a).replace("_", " "))))
+    kwargs.setdefault("hue_order", [words[a] for a in ACTIONS if words[a] in set(counts["action"])])
     kwargs.setdefault("dodge", False)
     sns.barplot(data=counts, x="issues", y="label", hue="action", orient="h", ax=ax, **kwargs)
     ax.set_xscale("log")
@@ -2956,5 +2959,5 @@ def plot_cleaning_summary(report: pd.DataFrame, *, ax=None, **kwargs):
     ax.set_xlabel("Issues (count, log scale)")
     ax.set_ylabel("")
     if ax.get_legend() is not None:
-        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="action", frameon=False)
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), title="What was done", frameon=False)
     return ax

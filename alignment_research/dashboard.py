@@ -18,8 +18,10 @@ from scipy import stats
 
 from . import __version__
 from .errors import ConfigError
+from .history import HISTORY_COLUMNS, history_spans, manager_spans
 from .privacy import group_sizes, size_gate, suppress_small_groups
 from .retention import survival_at, survival_table
+from .spells import numbered_spells
 
 __all__ = ["Dashboard", "funnel_limits", "dashboard_data", "render_dashboard", "write_dashboard", "MEASURES"]
 
@@ -78,6 +80,9 @@ class Dashboard:
         The study's name.
     window : tuple of datetime.date
         The observation window.
+    team_rule : str
+        How people were placed in teams, in words for the page ("their latest
+        manager" with a job history, "their manager when they joined" without).
     """
 
     groups: pd.DataFrame
@@ -88,6 +93,7 @@ class Dashboard:
     min_group_size: int
     study: str
     window: tuple = field(default=(None, None))
+    team_rule: str = "their manager when they joined (or when the window opened)"
 
 
 def funnel_limits(target: float, precision, *, kind: str = "mean", spread: float | None = None,
@@ -172,6 +178,37 @@ def _team_numbers(teams: pd.DataFrame) -> pd.Series:
     order = teams.assign(_salt=salt.to_numpy()).sort_values(["department", "n", "_salt"], ascending=[True, False, True])
     numbers = order.groupby("department", sort=False).cumcount() + 1
     return numbers.reindex(teams.index)
+
+
+def _latest_managers(person: pd.DataFrame, tables: dict) -> pd.DataFrame:
+    """``person`` with ``manager_id`` the latest manager in force in each spell (the job history's, else at hire).
+
+    The latest is the manager whose span started on or before the spell's last
+    day observed (``exit``: its end, or the window's end), so a person who
+    changed manager belongs to the new manager's team, and to one team only.
+    """
+    history = tables.get("job_history")
+    if history is None or not len(history) or "manager_id" not in history.columns or "manager_id" not in person.columns:
+        return person
+    employees = tables["employees"]
+    for column in ("termination_date", *HISTORY_COLUMNS):
+        if column not in employees.columns:
+            employees = employees.assign(**{column: pd.NA})
+    spells = numbered_spells(employees).reset_index(drop=True)
+    spans = manager_spans(history_spans(history, spells), spells)
+    keys = pd.DataFrame({"employee_id": spells["employee_id"].astype("string").to_numpy(),
+                         "spell": spells["spell"].to_numpy(np.int64), "sid": np.arange(len(spells))})
+    last = pd.DataFrame({"employee_id": person["employee_id"].astype("string").to_numpy(),
+                         "spell": person["spell"].to_numpy(np.int64),
+                         "last_day": person["exit"].to_numpy(np.int64)}).merge(keys, on=["employee_id", "spell"])
+    in_force = spans.merge(last[["sid", "last_day"]], on="sid")
+    in_force = in_force.loc[in_force["t"] <= in_force["last_day"]].sort_values(["sid", "t"], kind="stable") \
+        .drop_duplicates("sid", keep="last")
+    latest = last.merge(in_force[["sid", "manager_id"]], on="sid").set_index(["employee_id", "spell"])["manager_id"]
+    index = pd.MultiIndex.from_arrays([person["employee_id"].astype("string"), person["spell"].astype(np.int64)])
+    found = latest.reindex(index).to_numpy(dtype=object)
+    manager = np.where(pd.isna(found), person["manager_id"].to_numpy(dtype=object), found)
+    return person.assign(manager_id=pd.array(manager, dtype="string"))
 
 
 def _groups(person: pd.DataFrame, employees: pd.DataFrame, min_group_size: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -322,7 +359,8 @@ def dashboard_data(clean, *, alpha: float = 0.05) -> Dashboard:
     """Compute every number of the performance dashboard from a cleaned study.
 
     Panels are the departments and the manager teams (the people whose
-    manager, at hire or at the window's start, is the same person) with at
+    latest manager in force, from the job history when the study has one,
+    else at hire, is the same person; each person in one team) with at
     least ``min_group_size`` distinct people; others are left out and counted.
     Teams are named by department and a number ("Sales · team 03"), never by a
     manager's id or name. Each panel has four measures, each also compared with
@@ -368,7 +406,7 @@ def dashboard_data(clean, *, alpha: float = 0.05) -> Dashboard:
     config = clean.config
     k = config.min_group_size
     analysis = clean.analysis
-    person = analysis.person
+    person = _latest_managers(analysis.person, clean.tables)
     groups, membership, left_out = _groups(person, clean.tables["employees"], k)
     membership = membership.drop(columns="kind").merge(groups[["label", "kind"]], on="label")
     series, summary, missing = [], [], {}
@@ -403,7 +441,12 @@ def dashboard_data(clean, *, alpha: float = 0.05) -> Dashboard:
     series = pd.concat(series, ignore_index=True)[columns] if series else pd.DataFrame(columns=columns)
     summary = pd.concat(summary, ignore_index=True)
     summary = _with_limits(summary, analysis, person)
+    history = clean.tables.get("job_history")
+    team_rule = ("their latest manager (from the job history; each person counts in one team)"
+                 if history is not None and len(history) and "manager_id" in history.columns
+                 else "their manager when they joined (or when the window opened)")
     return Dashboard(groups=groups, left_out=left_out, series=series, summary=summary, missing=missing,
+                     team_rule=team_rule,
                      min_group_size=k, study=config.name, window=(config.window.start, config.window.end))
 
 
@@ -751,8 +794,7 @@ the observation window opened).</p>
 {_left_out(dash, "department")}
 {_panels(dash, "department")}
 <h2>Manager teams</h2>
-<p class='note'>{n_team} team panel(s). A team is the people who had the same manager when they joined (or when the
-window opened); teams are numbered within their department, largest first, and never named. Open a department to see its teams.</p>
+<p class='note'>{n_team} team panel(s). A team is the people who share {_html.escape(dash.team_rule)}; teams are numbered within their department, largest first, and never named. Open a department to see its teams.</p>
 {_left_out(dash, "team")}
 {_panels(dash, "team")}
 <h2>Notes</h2>

@@ -8,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-__all__ = ["set_theme", "plot_forest", "axes_for", "PALETTE"]
+__all__ = ["set_theme", "plot_forest", "axes_for", "figure_labels", "PALETTE"]
 
 #: Colour-blind-safe palette used everywhere.
 PALETTE = "colorblind"
@@ -135,3 +135,51 @@ def plot_forest(data: pd.DataFrame, *, ratio: bool = False, terms=None, xlabel: 
     ax.set_yticklabels(table["term"].astype(str))
     ax.set_xlabel(xlabel or ("Ratio (95% CI, log scale)" if ratio else "Estimate (95% CI)"))
     return ax
+
+
+def figure_labels(fig) -> pd.DataFrame:
+    """Every word a figure shows a reader outside its data: titles, axis labels, legend titles and entries.
+
+    Tests use it to check that what was drawn reads in words (no 0/1
+    legend, no raw column name), on any figure the toolkit or a notebook drew.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``axes, kind, text``: ``axes`` numbers the figure's Axes (-1 for a
+        figure-level legend or title), ``kind`` is one of "title", "xlabel",
+        "ylabel", "legend title", "legend"; empty texts are left out.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ax = ar.plots.axes_for()
+    >>> _ = ax.plot([0, 1], [0, 1], label="Manager in the programme")
+    >>> _ = ax.legend(title="Team"); _ = ax.set_xlabel("Tenure (months)")
+    >>> ar.figure_labels(ax.figure)["text"].tolist()
+    ['Tenure (months)', 'Team', 'Manager in the programme']
+    """
+    rows = []
+
+    def legend_rows(number, legend):
+        if legend is None:
+            return
+        rows.append((number, "legend title", legend.get_title().get_text()))
+        rows.extend((number, "legend", t.get_text()) for t in legend.get_texts())
+
+    for number, ax in enumerate(fig.axes):
+        rows += [(number, "title", ax.get_title()), (number, "xlabel", ax.get_xlabel()),
+                 (number, "ylabel", ax.get_ylabel())]
+        legend_rows(number, ax.get_legend())
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None:
+        rows.append((-1, "title", suptitle.get_text()))
+    for legend in fig.legends:
+        legend_rows(-1, legend)
+    table = pd.DataFrame(rows, columns=["axes", "kind", "text"])
+    return table.loc[table["text"].str.strip() != ""].reset_index(drop=True)

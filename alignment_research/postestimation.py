@@ -231,7 +231,8 @@ def marginal_effects(
     return table
 
 
-def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, xlabel=None, ylabel=None, ax=None, **kwargs):
+def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, xlabel=None, ylabel=None, labels=None,
+                   ax=None, **kwargs):
     """Draw predicted values with confidence bands, one line per level of ``by``.
 
     Parameters
@@ -244,6 +245,10 @@ def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, x
         Column whose levels get separate lines (and a legend).
     xlabel, ylabel : str, optional
         Axis labels.
+    labels : dict, optional
+        Legend text of each level of ``by`` (``{0: "Manager not in the
+        programme", 1: "Manager in the programme"}``); ``"<by> = <level>"``
+        for a level it does not name.
     ax : matplotlib Axes, optional
         Axes to draw on; a new figure by default.
     **kwargs
@@ -268,7 +273,7 @@ def plot_predicted(data: pd.DataFrame, *, x: str = "x", by: str | None = None, x
         kw = dict(kwargs)
         kw.setdefault("color", f"C{i}")
         if lv is not None:
-            kw.setdefault("label", f"{by} = {lv}")
+            kw.setdefault("label", (labels or {}).get(lv, f"{by} = {lv}"))
         ax.plot(t[x], t["estimate"], **kw)
         ax.fill_between(t[x], t["conf_low"], t["conf_high"], color=kw["color"], alpha=0.2, linewidth=0)
     if by is not None:

@@ -15,6 +15,7 @@ from .programs import ProgramEffectResult, estimate_program_effect
 from .report import (
     Sentence,
     compare_naive_adjusted,
+    compare_with_primary,
     format_estimate,
     paragraph,
     prepare_leadership_model,
@@ -460,13 +461,18 @@ def key_findings(primary: PrimaryAnalysis) -> Findings:
 # ---------------------------------------------------------------- the programme: primary and sensitivity
 
 
-def programme_estimates(primary: PrimaryAnalysis) -> pd.DataFrame:
+def programme_estimates(primary: PrimaryAnalysis, **sensitivity) -> pd.DataFrame:
     """The programme's effect on exits by every analysis that estimates it, the primary one first.
 
     Parameters
     ----------
     primary : PrimaryAnalysis
         The fitted primary analysis.
+    **sensitivity : ModelResult
+        Further retention models with a ``manager_program`` term (an analyst
+        notebook's cause-specific or discrete-time model), by name; each
+        becomes a sensitivity row with the reason
+        :func:`compare_with_primary` reads from the two fits.
 
     Returns
     -------
@@ -515,16 +521,37 @@ def programme_estimates(primary: PrimaryAnalysis) -> pd.DataFrame:
     rows.append({"analysis": "naive comparison (ever against never)", "role": "sensitivity analysis",
                  "estimate": naive["naive"], "conf_low": naive["naive_low"], "conf_high": naive["naive_high"],
                  "n": np.nan, "events": np.nan, "reason": reason})
+    if sensitivity:
+        more = compare_with_primary(prog, _PROGRAMME_TERM, **sensitivity).iloc[1:]
+        people = [_first(result, "n_subjects") for result in sensitivity.values()]
+        events = [_events(result) for result in sensitivity.values()]
+        rows += more.assign(n=people, events=events)[list(rows[0])].to_dict("records")
     return pd.DataFrame(rows)
 
 
-def describe_programme_sensitivity(primary: PrimaryAnalysis) -> Sentence:
+def _first(result, column: str) -> float:
+    """A fit statistic of the result's first glance row (NaN when it has none)."""
+    g = result.glance()
+    return float(g[column].iloc[0]) if column in g.columns and len(g) and pd.notna(g[column].iloc[0]) else np.nan
+
+
+def _events(result) -> float:
+    """Events a retention model counted (for a model with one row per kind of exit, the voluntary ones)."""
+    g = result.glance()
+    if "cause" in g.columns:
+        g = g.loc[g["cause"].astype(str) == "voluntary"]
+    return float(g["events"].iloc[0]) if "events" in g.columns and len(g) else np.nan
+
+
+def describe_programme_sensitivity(primary: PrimaryAnalysis, **sensitivity) -> Sentence:
     """Word the programme's sensitivity analyses beside the primary number, each with why it differs.
 
     Parameters
     ----------
     primary : PrimaryAnalysis
         The fitted primary analysis.
+    **sensitivity : ModelResult
+        Further retention models, by name (see :func:`programme_estimates`).
 
     Returns
     -------
@@ -539,7 +566,7 @@ def describe_programme_sensitivity(primary: PrimaryAnalysis) -> Sentence:
     >>> "Sensitivity analysis" in ar.describe_programme_sensitivity(primary)
     True
     """
-    table = programme_estimates(primary)
+    table = programme_estimates(primary, **sensitivity)
     ci = primary.programme.conf_label
     parts = [f"Primary estimate of the programme's effect on exits: exit rate ratio "
              f"{format_estimate(*table.iloc[0][['estimate', 'conf_low', 'conf_high']], ci=ci)}."]

@@ -39,6 +39,8 @@ __all__ = [
     "describe_naive_adjusted",
     "describe_unadjusted",
     "plain_table",
+    "compare_with_primary",
+    "describe_sensitivity",
 ]
 
 #: Readable names of the analysis-table columns (noun phrases, lower case).
@@ -67,6 +69,7 @@ _ADJUST_LABELS = {
     "manager_program": "whether the manager had started leadership development",
     "manager_rating": "the manager's review rating",
     "alignment_cascade": "cascade alignment",
+    "wave": "the survey wave",
 }
 #: The data contract's indicator of the employee's own programme ``<name>``: ``program_<name>``.
 _PROGRAM_PREFIX = "program_"
@@ -584,7 +587,7 @@ def describe_e_value(
     --------
     >>> import alignment_research as ar
     >>> ar.describe_e_value(2.1, e_value_ci=1.4, treatment="leadership development")
-    An unmeasured confounder would need to be associated with both leadership development and the outcome by a risk ratio of at least 2.1 each, beyond the measured covariates, to explain the estimate away; to move the confidence interval to include no effect, a risk ratio of at least 1.4 each would do.
+    A hidden factor (one the data do not record) would need to be tied to both leadership development and the outcome by a risk ratio of at least 2.1 each, beyond everything measured, to explain the estimate away; to move the confidence interval to include no effect, a risk ratio of at least 1.4 each would do.
     """
     if isinstance(e_value, pd.DataFrame):
         e_value = e_value.iloc[0]
@@ -598,12 +601,12 @@ def describe_e_value(
         raise ModelError("describe_e_value needs the E-value of the point estimate (`e_value`).")
     e_value = float(e_value)
     text = (
-        f"An unmeasured confounder would need to be associated with both {treatment} and {outcome} "
-        f"by a risk ratio of at least {e_value:.1f} each, beyond the measured covariates, to explain the estimate away"
+        f"A hidden factor (one the data do not record) would need to be tied to both {treatment} and {outcome} "
+        f"by a risk ratio of at least {e_value:.1f} each, beyond everything measured, to explain the estimate away"
     )
     if e_value_ci is not None and pd.notna(e_value_ci):
         if float(e_value_ci) <= 1.0:
-            text += "; the confidence interval already includes no effect, so no confounding is needed to make it compatible with none."
+            text += "; the confidence interval already includes no effect, so no hidden factor is needed to make it compatible with none."
         else:
             text += (
                 f"; to move the confidence interval to include no effect, a risk ratio of at least "
@@ -1507,7 +1510,8 @@ _PLAIN_COLUMNS = {
     "n_people": "People", "n": "Observations", "mean": "Average", "median": "Median", "sd": "Spread (SD)",
     "q25": "Lower quarter", "q75": "Upper quarter", "department": "Department", "job_level": "Job level",
     "location": "Location", "gender": "Gender", "estimate": "Estimate", "conf_low": "Lower limit",
-    "conf_high": "Upper limit",
+    "conf_high": "Upper limit", "measure": "Measure", "std_error": "Standard error",
+    "rel_wave": "Survey waves since the manager's start", "n_items": "Items",
 }
 #: Bookkeeping columns of the privacy gate, never shown to leaders.
 _GATE_COLUMNS = ("suppressed", "suppression", "measure")
@@ -1521,8 +1525,9 @@ def plain_table(table: pd.DataFrame, *, index: str | None = None, digits: int = 
     table : pandas.DataFrame
         A summary table that went through :func:`suppress_small_groups`
         (e.g. :func:`alignment_by_group`).
-    index : str, optional
-        Column to use as the row labels.
+    index : str or list of str, optional
+        Column(s) to use as the row labels (a bookkeeping column named here,
+        such as ``measure``, is kept as a label).
     digits : int, default 2
         Decimals of non-integer numbers.
 
@@ -1542,10 +1547,11 @@ def plain_table(table: pd.DataFrame, *, index: str | None = None, digits: int = 
     >>> ar.plain_table(t, index="department").to_dict("index")
     {'A': {'People': '12', 'Average': '0.61'}, 'B': {'People': '–', 'Average': '–'}}
     """
-    out = table.drop(columns=[c for c in _GATE_COLUMNS if c in table.columns])
-    if index is not None:
-        out = out.set_index(index)
-        out.index.name = _PLAIN_COLUMNS.get(index, index.replace("_", " ").capitalize())
+    keys = [] if index is None else [index] if isinstance(index, str) else list(index)
+    out = table.drop(columns=[c for c in _GATE_COLUMNS if c in table.columns and c not in keys])
+    if keys:
+        out = out.set_index(keys if len(keys) > 1 else keys[0])
+        out.index.names = [_PLAIN_COLUMNS.get(k, k.replace("_", " ").capitalize()) for k in keys]
 
     def column(col: pd.Series) -> pd.Series:
         numbers = pd.to_numeric(col, errors="coerce") if not pd.api.types.is_bool_dtype(col) else None
@@ -1556,3 +1562,233 @@ def plain_table(table: pd.DataFrame, *, index: str | None = None, digits: int = 
 
     out = out.apply(column)
     return out.rename(columns=lambda c: _PLAIN_COLUMNS.get(c, str(c).replace("_", " ").capitalize()))
+
+
+# ---------------------------------------------------------------- sensitivity analyses beside the primary model
+
+#: How each kind of fitted model is named in a sentence.
+_MODEL_WORDS = {
+    "mixed": "a linear mixed model",
+    "ols": "ordinary least squares",
+    "within": "a within-person model (each person compared with themselves)",
+    "logit": "a logistic regression",
+    "cox": "a Cox model",
+    "cause_specific_cox": "a cause-specific Cox model (one model per kind of exit)",
+    "discrete_time": "a discrete-time model (the chance of leaving in each period of tenure)",
+    "ordinal": "a proportional-odds model",
+}
+
+
+def _who(column: str) -> str:
+    """``manager_id`` -> ``manager``: the unit an id column counts."""
+    return column[:-3].replace("_", " ") if column.endswith("_id") else column.replace("_", " ")
+
+
+def _errors_words(cov_type) -> str | None:
+    """The ``cov_type`` of a glance row in words (``"cluster: manager_id"`` -> "errors clustered by manager")."""
+    if not isinstance(cov_type, str) or not cov_type:
+        return None
+    kind, _, columns = cov_type.partition(":")
+    units = [_who(c.strip()) for c in columns.split("+") if c.strip()]
+    if kind.strip() == "cluster" and units:
+        return "standard errors clustered by " + _listed(units)
+    if kind.strip().startswith("random intercept") and units:
+        return "a random intercept for each " + _listed(units)
+    return None
+
+
+def _model_row(result, term: str, outcome: str | None) -> pd.Series:
+    """The tidy row of ``term`` (for a model with one row per cause, the cause the primary outcome names)."""
+    table = result.tidy()
+    if "method" in table.columns and (table["method"] == "adjusted").any():
+        table = table.loc[table["method"] == "adjusted"]
+    if "cause" in table.columns:
+        causes = table["cause"].dropna().unique().tolist()
+        named = [c for c in causes if outcome and str(c) in outcome]
+        if len(named) != 1:
+            raise ModelError(f"Cannot tell which cause of the {result.name} model matches the primary outcome "
+                             f"{outcome!r} (causes: {causes}).")
+        table = table.loc[table["cause"] == named[0]]
+    rows = table.loc[table["term"] == term]
+    if rows.empty:
+        raise ModelError(f"The {result.name} model has no term {term!r} (terms: {table['term'].tolist()}).")
+    return rows.iloc[0]
+
+
+def _numbers(result, row: pd.Series) -> tuple[float, float, float]:
+    cols = (["exp_estimate", "exp_conf_low", "exp_conf_high"] if result.scale == "ratio" and "exp_estimate" in row
+            else ["estimate", "conf_low", "conf_high"])
+    return tuple(float(row[c]) for c in cols)
+
+
+def _n_of(result) -> tuple[float, float]:
+    """Rows and people a model used (``n`` and ``n_subjects`` or the employee groups; NaN when unknown)."""
+    g = result.glance()
+    first = g.iloc[0] if len(g) else pd.Series(dtype=object)
+    n = first.get("n", np.nan)
+    people = first.get("n_subjects", np.nan)
+    return (float(n) if pd.notna(n) else np.nan, float(people) if pd.notna(people) else np.nan)
+
+
+def _reason(primary, other, term: str, values, ref, *, data, name: str) -> str:
+    """Why ``other`` differs from ``primary``, read from the two fitted models (and the data when given)."""
+    parts = []
+    design = primary.glance().iloc[0].get("design") if len(primary.glance()) else None
+    if isinstance(design, str):
+        g = primary.glance().iloc[0]
+        covariates = [_ADJUST_LABELS.get(v, _label(v).split(" (")[0]) for v in _formula_terms(other) if v != term]
+        n = _n_of(other)[0]
+        parts.append(f"it is {_MODEL_WORDS.get(other.name, other.name.replace('_', ' '))}"
+                     + (f" on {n:,.0f} rows" if pd.notna(n) else "")
+                     + (f", adjusting for {_listed(covariates)} inside the model" if covariates else "")
+                     + f", while the primary {design} design compares the teams of {int(g['n_treated']):,} enrolling "
+                       f"managers with those of {int(g['n_controls']):,} comparable managers from each enrolment date")
+        return _agreement(parts, values, ref)
+    if other.name != primary.name:
+        parts.append(f"it is {_MODEL_WORDS.get(other.name, other.name.replace('_', ' '))} rather than "
+                     f"{_MODEL_WORDS.get(primary.name, primary.name.replace('_', ' '))}")
+    if (other.measure or "") != (primary.measure or "") and other.measure and primary.measure:
+        parts.append(f"it estimates {'an' if other.measure[:1] in 'aeiou' else 'a'} {other.measure}, not "
+                     f"{'an' if primary.measure[:1] in 'aeiou' else 'a'} {primary.measure}")
+    errors = [_errors_words(r.glance().iloc[0].get("cov_type")) for r in (primary, other)]
+    if errors[1] and errors[1] != errors[0]:
+        parts.append(f"it has {errors[1]}" + (f" (the primary model: {errors[0]})" if errors[0] else ""))
+    mine, theirs = _formula_terms(primary), _formula_terms(other)
+    added = [v for v in theirs if v not in mine and v != term]
+    dropped = [v for v in mine if v not in theirs and v != term]
+    if added:
+        parts.append("it also adjusts for " + _listed([_ADJUST_LABELS.get(v, _label(v).split(" (")[0]) for v in added]))
+    if dropped:
+        parts.append("it leaves out " + _listed([_ADJUST_LABELS.get(v, _label(v).split(" (")[0]) for v in dropped]))
+    kinds = [set(_categorical_terms(_glance_formula(r))) if _glance_formula(r) else set() for r in (primary, other)]
+    as_number = [v for v in theirs if v in mine and v in kinds[0] and v not in kinds[1]]
+    as_categories = [v for v in theirs if v in mine and v in kinds[1] and v not in kinds[0]]
+    if as_number:
+        parts.append("it takes " + _listed([_label(v).split(" (")[0] for v in as_number])
+                     + " as a number, where the primary model compares categories")
+    if as_categories:
+        parts.append("it compares categories of " + _listed([_label(v).split(" (")[0] for v in as_categories])
+                     + ", where the primary model takes a number")
+    n_primary, n_other = _n_of(primary)[0], _n_of(other)[0]
+    if pd.notna(n_primary) and pd.notna(n_other) and n_primary != n_other:
+        text = f"it uses {n_other:,.0f} rows against the primary model's {n_primary:,.0f}"
+        if data is not None and n_other < n_primary and added:
+            missing = [v for v in added if v in data.columns and data[v].isna().any()]
+            if missing:
+                gone = int(data[missing].isna().any(axis=1).sum())
+                text += (f" ({gone:,} rows have no value of " + _listed([_ADJUST_LABELS.get(v, _label(v).split(' (')[0])
+                                                                         for v in missing]) + ")")
+        parts.append(text)
+    if not parts:
+        parts.append("it is fitted the same way as the primary model")
+    return _agreement(parts, values, ref)
+
+
+def _agreement(parts: list[str], values, ref) -> str:
+    """The reasons, then whether the two estimates agree within their uncertainty."""
+    inside = ref[1] <= values[0] <= ref[2] and values[1] <= ref[0] <= values[2]
+    agree = ("the two agree within their uncertainty (each lies inside the other's interval)" if inside else
+             "the two differ beyond their uncertainty (one lies outside the other's interval)")
+    text = "; ".join(parts)
+    return f"It differs from the primary analysis in that {text}; {agree}."
+
+
+def compare_with_primary(primary, term: str, *, data: pd.DataFrame | None = None, **sensitivity) -> pd.DataFrame:
+    """Set sensitivity analyses beside the primary model's estimate of one term, each with why it differs.
+
+    The reasons are read from the fitted models: the kind of model, the
+    measure, how errors are computed, the covariates added or left out, and
+    the rows used (and, with ``data``, how many rows an added covariate
+    leaves out); then whether the two estimates agree within their
+    uncertainty (each inside the other's interval).
+
+    Parameters
+    ----------
+    primary : ModelResult
+        The primary model (e.g. ``primary_analysis(clean).engagement``).
+    term : str
+        The term compared (``"alignment_cascade"``).
+    data : pandas.DataFrame, optional
+        The data the models were fitted on, to count the rows an added covariate leaves out.
+    **sensitivity : ModelResult
+        The sensitivity analyses, by name (the name, with ``_`` as spaces,
+        labels the row). For a model with one row per kind of exit, the
+        kind the primary model's outcome names is used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``analysis, role, estimate, conf_low, conf_high, n, reason``: the
+        primary row first (``role`` "primary", no reason), then one row per
+        sensitivity analysis (``role`` "sensitivity analysis"). Ratios are
+        on the ratio scale.
+
+    Raises
+    ------
+    ModelError
+        A model lacks the term.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> from alignment_research.results import tidy_table
+    >>> tidy = lambda b: tidy_table(["x"], [b], [0.05])
+    >>> main = ar.ModelResult("mixed", tidy(0.30), pd.DataFrame({"n": [500], "formula": ["y ~ x + z"]}))
+    >>> other = ar.ModelResult("ols", tidy(0.32), pd.DataFrame({"n": [500], "formula": ["y ~ x"]}))
+    >>> table = ar.compare_with_primary(main, "x", least_squares=other)
+    >>> table["role"].tolist()
+    ['primary', 'sensitivity analysis']
+    >>> print(table["reason"].iloc[1])
+    It differs from the primary analysis in that it is ordinary least squares rather than a linear mixed model; it leaves out z; the two agree within their uncertainty (each lies inside the other's interval).
+    """
+    outcome = primary.outcome
+    ref = _numbers(primary, _model_row(primary, term, outcome))
+    rows = [{"analysis": "primary analysis", "role": "primary", "estimate": ref[0], "conf_low": ref[1],
+             "conf_high": ref[2], "n": _n_of(primary)[0], "reason": ""}]
+    for name, other in sensitivity.items():
+        values = _numbers(other, _model_row(other, term, outcome))
+        rows.append({"analysis": name.replace("_", " "), "role": "sensitivity analysis", "estimate": values[0],
+                     "conf_low": values[1], "conf_high": values[2], "n": _n_of(other)[0],
+                     "reason": _reason(primary, other, term, values, ref, data=data, name=name)})
+    return pd.DataFrame(rows)
+
+
+def describe_sensitivity(primary, term: str, *, data: pd.DataFrame | None = None, **sensitivity) -> Sentence:
+    """Word the primary estimate of a term, then each sensitivity analysis beside it with why it differs.
+
+    Parameters
+    ----------
+    primary : ModelResult
+        The primary model.
+    term : str
+        The term compared.
+    data : pandas.DataFrame, optional
+        The models' data (see :func:`compare_with_primary`).
+    **sensitivity : ModelResult
+        The sensitivity analyses, by name.
+
+    Returns
+    -------
+    Sentence
+        "Primary estimate of ...", then one "Sensitivity analysis, <name>: ..." per model.
+
+    Examples
+    --------
+    >>> import pandas as pd, alignment_research as ar
+    >>> from alignment_research.results import tidy_table
+    >>> tidy = lambda b: tidy_table(["x"], [b], [0.05])
+    >>> main = ar.ModelResult("mixed", tidy(0.30), pd.DataFrame({"n": [500], "formula": ["y ~ x + z"]}))
+    >>> other = ar.ModelResult("ols", tidy(0.62), pd.DataFrame({"n": [500], "formula": ["y ~ x + z"]}))
+    >>> print(ar.describe_sensitivity(main, "x", least_squares=other))
+    Primary estimate of the effect of x: 0.30 (95% CI 0.20–0.40). Sensitivity analysis, least squares: 0.62 (95% CI 0.52–0.72). It differs from the primary analysis in that it is ordinary least squares rather than a linear mixed model; the two differ beyond their uncertainty (one lies outside the other's interval).
+    """
+    table = compare_with_primary(primary, term, data=data, **sensitivity)
+    ci = _ci_label(primary)
+    measure = f" ({primary.measure})" if primary.scale == "ratio" and primary.measure else ""
+    first = table.iloc[0]
+    parts = [f"Primary estimate of the effect of {_label(term).split(' (')[0]}{measure}: "
+             f"{format_estimate(first['estimate'], first['conf_low'], first['conf_high'], ci=ci)}."]
+    for _, r in table.iloc[1:].iterrows():
+        parts.append(f"Sensitivity analysis, {r['analysis']}: "
+                     f"{format_estimate(r['estimate'], r['conf_low'], r['conf_high'], ci=ci)}. {r['reason']}")
+    return paragraph(*parts)

@@ -2207,7 +2207,7 @@ def plot_cif(data, *, ax=None, band=True, **kwargs):
     return ax
 
 
-def plot_schoenfeld(data, *, term, ax=None, smooth=True, **kwargs):
+def plot_schoenfeld(data, *, term, label=None, ax=None, smooth=True, **kwargs):
     """Draw scaled Schoenfeld residuals of one term against tenure, with a smooth.
 
     A flat smooth near the estimate means the hazard ratio is constant over
@@ -2219,6 +2219,8 @@ def plot_schoenfeld(data, *, term, ax=None, smooth=True, **kwargs):
         ``PHTestResult.extras["residuals"]``: ``term, time_months, residual, estimate``.
     term : str
         Which term to draw.
+    label : str, optional
+        The term in words for the axis label (the term with spaces by default).
     ax : matplotlib Axes, optional
         Axes to draw on.
     smooth : bool, default True
@@ -2255,7 +2257,7 @@ def plot_schoenfeld(data, *, term, ax=None, smooth=True, **kwargs):
         ax.plot(fitted[:, 0], fitted[:, 1], color="black", linewidth=2)
     ax.axhline(float(sub["estimate"].iloc[0]), color="black", linestyle="--", linewidth=1)
     ax.set_xlabel("Tenure (months)")
-    ax.set_ylabel(f"Effect of {term} over time\n(scaled Schoenfeld residual)")
+    ax.set_ylabel(f"Effect of {label or term.replace('_', ' ')} over tenure\n(log hazard ratio, scaled Schoenfeld residual)")
     return ax
 
 

@@ -184,6 +184,67 @@ def _notebook_text(name: str) -> str:
     return "\n".join(texts)
 
 
+#: Words a leader cannot be expected to know: each may appear in the brief only when its glossary explains it.
+TECHNICAL_WORDS = ("hazard", "confounder", "confounding", "covariate", "log-rank", "standardised difference", "e-value",
+                   "propensity", "censor", "coefficient", "p-value", "heterogeneity", "holm", "regression", "matched",
+                   "risk ratio", "cox", "schoenfeld", "kaplan", "intraclass", "mixed model", "random intercept",
+                   "interaction", "caliper", "dominance", "bootstrap", "quantile", "odds")
+
+
+def _glossary_and_shown_text(name: str) -> tuple[str, str]:
+    """The notebook's "Words used below" list, and every other word it shows (markdown and outputs)."""
+    nb = nbformat.read(NOTEBOOKS / name, 4)
+    glossary = next(c.source for c in nb.cells if c.cell_type == "markdown" and "Words used below" in c.source)
+    shown = [c.source for c in nb.cells if c.cell_type == "markdown" and c.source != glossary]
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            shown.append(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
+    return glossary.split("Words used below", 1)[1].lower(), "\n".join(shown).lower()
+
+
+def test_every_technical_word_of_the_brief_is_explained_in_its_glossary():
+    glossary, shown = _glossary_and_shown_text("06_leadership_brief.ipynb")
+    used = [w for w in TECHNICAL_WORDS if re.search(rf"\b{re.escape(w)}", shown)]
+    assert "hazard" in used and "matched" in used, "the scan reads the brief's outputs"
+    unexplained = [w for w in used if w not in glossary]
+    assert not unexplained, f"technical words the brief uses without explaining them: {unexplained}"
+
+
+def test_the_e_value_sentence_needs_no_word_from_statistics():
+    text = ar.describe_e_value(2.14, e_value_ci=1.38, treatment="the programme", outcome="voluntary exit").lower()
+    assert not any(w in text for w in ("confounder", "confounding", "covariate"))
+    assert "hidden factor" in text and "risk ratio of at least 2.1 each" in text
+
+
+def test_analyst_notebooks_set_each_sensitivity_analysis_beside_the_primary_estimate():
+    """03, 04 and 05 state a primary estimate, then label every other model a sensitivity analysis and give the
+    reason it differs, generated from the fits (the sentences of describe_sensitivity / describe_programme_sensitivity)."""
+    sensitivity = re.compile(r"Sensitivity analysis, ([^:]+): [-\d.]+ \(\d+% CI [^)]+\)\. (It \w+)")
+    for name in ("03_engagement.ipynb", "04_retention.ipynb", "05_leadership_program.ipynb"):
+        text = _notebook_text(name)
+        assert "Primary estimate of" in text, name
+        found = sensitivity.findall(text)
+        assert len(found) == text.count("Sensitivity analysis, ") and found, name
+        assert all(reason.split()[1] in {"differs", "uses", "compares"} for _, reason in found), found
+        assert any("agree within their uncertainty" in s or "differ beyond their uncertainty" in s
+                   for s in text.split("Sensitivity analysis, ")[1:]), name
+    engagement = _notebook_text("03_engagement.ipynb")
+    assert "Primary estimate of the effect of cascade alignment" in engagement
+    assert "also adjusts for the manager's review rating" in engagement  # read from the formulas, not written
+
+
+def test_cascade_alignment_is_defined_before_its_first_use_in_the_brief():
+    nb = nbformat.read(NOTEBOOKS / "06_leadership_brief.ipynb", 4)
+    shown = []
+    for cell in nb.cells:
+        shown.append(cell.source if cell.cell_type == "markdown" else "")
+        for out in cell.get("outputs", []):
+            shown.append(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
+    text = "\n".join(shown).lower()
+    first = text.index("cascade alignment")
+    assert text[first:first + len("cascade alignment*: the share")] == "cascade alignment*: the share"
+
+
 def test_executed_notebooks_quote_one_programme_number():
     """The committed brief and analyst notebooks state the same primary programme number."""
     pattern = re.compile(r"Primary estimate of the programme's effect on exits: exit rate ratio ([^.]+\.\d+\)?)")

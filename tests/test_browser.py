@@ -115,6 +115,15 @@ def test_run_prints_the_brief_to_pdf_and_exports_its_figures(brief):
     assert '<a href="06_leadership_brief.pdf">' in index and '<a href="results.xlsx">' in index
 
 
+def test_the_pdf_has_every_section_of_the_brief_in_order(brief):
+    """The PDF's bookmarks are the brief's headings (Chromium drops the space at a line break, so compare without)."""
+    squeeze = lambda text: re.sub(r"\s+", "", text)  # noqa: E731
+    outline = [squeeze(t) for t in browser.pdf_outline(brief.parent / "06_leadership_brief.pdf")]
+    wanted = [squeeze(s) for s in SECTIONS]
+    found = [t for t in outline if t in wanted]
+    assert found == wanted, outline
+
+
 def test_the_brief_requests_nothing_from_the_network(brief):
     page = brief.read_text(encoding="utf-8")
     assert not re.search(r'(src|href)="https?:', page) and not re.search(r'import\(\s*"https?:', page)

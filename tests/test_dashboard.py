@@ -75,6 +75,21 @@ def test_a_department_of_three_people_with_six_spells_gets_no_panel():
     assert "2 departments with fewer than 5 people are left out" in render_dashboard(dash)
 
 
+def _latest_manager_by_hand(clean) -> pd.Series:
+    """Per person and spell: the manager of the last job-history row dated on or before the spell's last day
+    observed (termination, or the window's end), a row without a manager keeping the one before; else at hire."""
+    person = clean.analysis.person
+    window_end = pd.Timestamp(clean.config.window.end)
+    last_day = person["termination_date"].where(person["termination_date"] <= window_end, window_end) \
+        .fillna(window_end)
+    ends = person.assign(last_day=last_day)[["employee_id", "spell", "last_day"]]
+    rows = clean.tables["job_history"].dropna(subset=["manager_id"]).merge(ends, on=["employee_id", "spell"])
+    rows = rows.loc[rows["effective_date"] <= rows["last_day"]].sort_values("effective_date", kind="stable")
+    latest = rows.groupby(["employee_id", "spell"])["manager_id"].last()
+    at_hire = person.set_index(["employee_id", "spell"])["manager_id"]
+    return latest.reindex(at_hire.index).fillna(at_hire)
+
+
 def test_panel_sizes_are_distinct_people_and_at_least_the_minimum(clean, dash):
     person = clean.analysis.person
     k = clean.config.min_group_size
@@ -82,7 +97,10 @@ def test_panel_sizes_are_distinct_people_and_at_least_the_minimum(clean, dash):
     expected = person.groupby("department")["employee_id"].nunique()
     assert dict(zip(depts["label"], depts["n"])) == expected[expected >= k].to_dict()
     teams = dash.groups.loc[dash.groups["kind"] == "team"]
-    sizes = person.groupby("manager_id")["employee_id"].nunique()
+    # teams follow the latest manager in force (the job history's), not the manager at hire
+    latest = _latest_manager_by_hand(clean).rename("manager_id").reset_index()
+    sizes = latest.groupby("manager_id")["employee_id"].nunique()
+    assert not sizes.equals(person.groupby("manager_id")["employee_id"].nunique()), "the fixture has no manager change"
     # every small team is left out, and (complementary suppression within a department) maybe a few more
     assert len(teams) + dash.left_out["team"] == len(sizes)
     assert dash.left_out["team"] >= int((sizes < k).sum())
@@ -94,6 +112,41 @@ def test_panel_sizes_are_distinct_people_and_at_least_the_minimum(clean, dash):
         numbers = part["label"].str[-2:].astype(int)
         assert sorted(numbers) == list(range(1, len(part) + 1))
         assert part.sort_values("label")["n"].is_monotonic_decreasing
+
+
+def test_a_person_who_changes_manager_is_counted_once_in_the_new_managers_team(clean, dash):
+    """Hand-built: one person of the largest team moves to the second largest a month before the window ends."""
+    study = ar.simulate_study(n_employees=400, seed=4)
+    window_end = pd.Timestamp(clean.config.window.end)
+    moved_on = window_end - pd.Timedelta(days=30)
+    latest = _latest_manager_by_hand(clean).rename("manager_id").reset_index()
+    sizes = latest.groupby("manager_id")["employee_id"].nunique().sort_values(ascending=False)
+    old, new = sizes.index[:2]
+    person = clean.analysis.person.merge(latest.rename(columns={"manager_id": "latest"}), on=["employee_id", "spell"])
+    spells = person["employee_id"].map(person["employee_id"].value_counts())
+    history = study.tables["job_history"]
+    last_change = history.groupby("employee_id")["effective_date"].max()
+    mover = person.loc[(person["latest"] == old) & (spells == 1) & person["termination_date"].isna()
+                       & (person["employee_id"].map(last_change) < moved_on) & (person["employee_id"] != new)].iloc[0]
+    row = history.loc[history["employee_id"] == mover["employee_id"]].iloc[[-1]].assign(
+        effective_date=moved_on, manager_id=new, reason="manager_change")
+    moved = dataclasses.replace(study, tables={**study.tables, "job_history": pd.concat([history, row], ignore_index=True)})
+    after = dashboard_data(ar.clean_study(moved))
+
+    def team_sizes(d):
+        return sorted(d.groups.loc[d.groups["kind"] == "team", "n"].tolist())
+
+    expected = team_sizes(dash)
+    expected[expected.index(sizes[old])] = sizes[old] - 1
+    expected[expected.index(sizes[new])] = sizes[new] + 1
+    assert team_sizes(after) == sorted(expected)
+    assert sum(team_sizes(after)) == sum(team_sizes(dash))  # counted once: in the new team, no longer in the old
+    departments = dash.groups.loc[dash.groups["kind"] == "department"]
+    assert after.groups.loc[after.groups["kind"] == "department"].equals(departments)
+    assert (after.groups["n"] >= after.min_group_size).all()
+    assert "A team is the people who share their latest manager (from the job history" in render_dashboard(after)
+    without = dataclasses.replace(study, tables={k: v for k, v in study.tables.items() if k != "job_history"})
+    assert "share their manager when they joined" in render_dashboard(dashboard_data(ar.clean_study(without)))
 
 
 def test_every_plotted_point_covers_at_least_the_minimum_of_people(dash):
@@ -214,6 +267,18 @@ def test_the_page_shows_no_id_and_passes_the_privacy_scan(clean, page, tmp_path)
     assert not [i for i in ids if i in text]
     (tmp_path / "dashboard.html").write_text(page, encoding="utf-8")
     assert ar.privacy.scan_outputs(tmp_path, min_group_size=clean.config.min_group_size, ids=ids).empty
+
+
+def test_the_page_reads_in_words(page):
+    """No raw column name, no True/False cell and no 0/1 legend anywhere a reader looks (page text and chart text)."""
+    text = _embedded_text(page)
+    text = re.sub(r"<style.*?</style>", " ", text, flags=re.S)
+    visible = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+    raw = re.findall(r"\b(?:n_people|n_events|suppressed|suppression|manager_id|employee_id|exposure_days|"
+                     r"alignment_cascade|engagement_\d|[a-z]+_[a-z]+)\b", visible)
+    assert not raw, f"raw names on the dashboard: {sorted(set(raw))}"
+    assert not re.search(r"\b(?:True|False|NaN|nan)\b", visible)
+    assert "Engagement" in visible and "12-month retention" in visible
 
 
 def test_the_page_is_self_contained(page, dash):

@@ -3,6 +3,7 @@
 import math
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -262,3 +263,64 @@ def test_a_ratio_scale_is_worded_as_a_ratio_even_without_exp_columns():
     s = ar.summarise_effect(res, "x", comparison="per point")
     assert s.table["scale"].iloc[0] == "ratio" and s.table["estimate"].iloc[0] == pytest.approx(2.0)
     assert s.text.startswith("Leaving was higher by 100% (95% CI")
+
+
+# ---------------------------------------------------------------- sensitivity analyses beside the primary model
+
+
+def _fit(name, estimate, *, formula, n, cov_type=None, measure=None, scale="difference", cause=None):
+    from alignment_research.results import tidy_table
+
+    table = tidy_table(["x", "z"], [estimate, 0.1], [0.05, 0.05])
+    if scale == "ratio":
+        table = table.assign(exp_estimate=np.exp(table["estimate"]), exp_conf_low=np.exp(table["conf_low"]),
+                             exp_conf_high=np.exp(table["conf_high"]))
+    if cause is not None:
+        table = pd.concat([table.assign(cause="other", estimate=9.0), table.assign(cause=cause)], ignore_index=True)
+    stats = pd.DataFrame({"n": [n], "formula": [formula], "cov_type": [cov_type]})
+    return ar.ModelResult(name, table, stats, outcome="voluntary exit" if scale == "ratio" else "engagement",
+                          measure=measure, scale=scale)
+
+
+def test_sensitivity_reasons_are_read_from_the_two_fits():
+    primary = _fit("mixed", 0.30, formula="engagement ~ x + C(job_level) + department", n=1000,
+                   cov_type="random intercept: manager_id")
+    rating = _fit("mixed", 0.32, formula="engagement ~ x + job_level + manager_rating", n=900,
+                  cov_type="random intercept: manager_id")
+    ols = _fit("ols", 0.60, formula="engagement ~ x + C(job_level) + department", n=1000, cov_type="cluster: manager_id")
+    data = pd.DataFrame({"manager_rating": [1.0] * 900 + [np.nan] * 100})
+    table = ar.compare_with_primary(primary, "x", data=data, rating_adjusted=rating, least_squares=ols)
+    assert table["role"].tolist() == ["primary", "sensitivity analysis", "sensitivity analysis"]
+    assert table["estimate"].tolist() == pytest.approx([0.30, 0.32, 0.60])
+    assert table["analysis"].tolist() == ["primary analysis", "rating adjusted", "least squares"]
+    first, second = table["reason"].iloc[1:]
+    assert "also adjusts for the manager's review rating" in first and "leaves out department" in first
+    assert "takes job level as a number, where the primary model compares categories" in first
+    assert "900 rows against the primary model's 1,000 (100 rows have no value of the manager's review rating)" in first
+    assert first.endswith("the two agree within their uncertainty (each lies inside the other's interval).")
+    assert "ordinary least squares rather than a linear mixed model" in second
+    assert "standard errors clustered by manager (the primary model: a random intercept for each manager)" in second
+    assert "adjusts" not in second and "rows" not in second
+    assert second.endswith("the two differ beyond their uncertainty (one lies outside the other's interval).")
+
+
+def test_sensitivity_of_a_ratio_reads_the_cause_the_primary_outcome_names():
+    primary = _fit("cox", np.log(0.5), formula="x + z", n=500, measure="hazard ratio", scale="ratio")
+    by_cause = _fit("cause_specific_cox", np.log(0.55), formula="x + z", n=500, measure="cause-specific hazard ratio",
+                    scale="ratio", cause="voluntary")
+    table = ar.compare_with_primary(primary, "x", each_kind_of_exit=by_cause)
+    assert table["estimate"].tolist() == pytest.approx([0.5, 0.55])
+    text = ar.describe_sensitivity(primary, "x", each_kind_of_exit=by_cause)
+    assert text.startswith("Primary estimate of the effect of x (hazard ratio): 0.50")
+    assert "Sensitivity analysis, each kind of exit: 0.55" in text
+    assert "it estimates a cause-specific hazard ratio, not a hazard ratio" in text
+    with pytest.raises(ar.ModelError, match="no term 'w'"):
+        ar.compare_with_primary(primary, "w", each_kind_of_exit=by_cause)
+
+
+def test_plain_table_keeps_a_named_bookkeeping_column_as_a_label():
+    t = pd.DataFrame({"measure": ["cascade", "cascade"], "department": ["A", "B"], "n_people": [12, None],
+                      "mean": [0.612, None], "suppressed": [False, True]})
+    shown = ar.plain_table(t, index=["measure", "department"])
+    assert list(shown.index.names) == ["Measure", "Department"] and list(shown.columns) == ["People", "Average"]
+    assert shown.loc[("cascade", "B")].tolist() == ["–", "–"]
