@@ -12,7 +12,9 @@ generator in this order:
 1. the manager on each spell at entry (`Engine._new_batch`, no draws) and,
    with job history, the managers in force after it
    (`history.draw_manager_paths`, from the history generator);
-2. what each person brings (`people.draw_person`);
+2. what each person brings (`people.draw_person`) and, with practices,
+   their potential feedback events and employee-programme starts
+   (`practices`, from the practices generator);
 3. latent performance and potential ratings (`performance.draw_performance`);
 4. goals, parents, weights, attainment, alignment (`goals.draw_goals`);
 5. survey responses and item answers (`surveys.draw_responses`);
@@ -25,7 +27,9 @@ keeps the spells in the data and draws rehires, programme enrolments,
 feedback events and (history generator) promotions and lateral moves.
 Reorganisations are drawn before the first depth (history generator).
 The history generator is spawned from the run's, so ``history: false``
-leaves every other draw as it was.
+leaves every other draw as it was; the practices generator (goal difficulty,
+set_with and revisions, feedback events and programme starts drawn in the
+batch) is spawned after it, so ``practices: false`` does the same.
 
 Glossary of the engine's state (all days are integer day numbers, see `days`):
 

@@ -16,7 +16,10 @@ else no parent.
 Weights are Dirichlet(2, ..., 2) shares rounded to 0.01 and summing to 1.00;
 ``weight_missing_share`` of employee-cycles have all weights missing (equal
 weights). Attainment is ``1 + 0.12 * performance + 0.3 * (parent attainment
-- 1) + N(0, 0.1)``, clipped to 0..1.6 and rounded to 0.01.
+- 1) + N(0, 0.1)``, clipped to 0..1.6 and rounded to 0.01. With
+``practices``, each goal also has a difficulty, a ``set_with`` and perhaps a
+revision, whose effects (and that of being cascaded) add to its attainment;
+children follow their parent's attainment without them (see `practices`).
 
 Alignment of a spell in a cycle, weighted by the goal weights:
 ``alignment_cascade`` is the share of goals whose parent is a goal of the
@@ -261,7 +264,8 @@ def goal_tables(engine: Engine, in_data: np.ndarray):
     -------
     goals : pandas.DataFrame
         ``goal, owner, cycle, parent, weight, attainment`` (goal, spell and
-        cycle numbers).
+        cycle numbers) and, with practices, ``difficulty, set_with, revised``
+        (1..5, words, revision day or `NO_DAY`).
     true_alignment : pandas.DataFrame
         ``spell, cycle, alignment_cascade, alignment_org``.
 
@@ -273,7 +277,7 @@ def goal_tables(engine: Engine, in_data: np.ndarray):
     >>> from alignment_research.simulate.goals import goal_tables
     >>> goals, true_alignment = goal_tables(engine, in_data)
     >>> goals.columns.tolist()
-    ['goal', 'owner', 'cycle', 'parent', 'weight', 'attainment']
+    ['goal', 'owner', 'cycle', 'parent', 'weight', 'attainment', 'difficulty', 'set_with', 'revised']
     """
     goals, spells = engine.goals, engine.spells
     kept = np.flatnonzero(goals["owner_in_cycle"] & in_data[goals["owner"]])

@@ -11,7 +11,8 @@ exits (confounding). It lasts ``program_days``.
 *Employee programmes.* Each spell in the data enrols in coaching, mentoring
 and training with the yearly probabilities ``employee_programs`` (no effect
 on anything), once at most, on a day uniform over its time in the window;
-planned lengths come from ``PROGRAM_DAYS``.
+planned lengths come from ``PROGRAM_DAYS``. With ``practices`` the starts are
+drawn on each spell's potential path instead (see `practices`).
 
 Every enrolment is withdrawn early with probability ``withdrawal_share``;
 one that outlives its spell is ``withdrawn`` (or ``in_progress`` when the
