@@ -177,10 +177,11 @@ def test_hazard_intervals_follow_the_manager_in_force(sim):
     # exactly as the scorecard measures them on the feedback table
     lp = lp + tr.hr_checkin_rate * ti["checkins_per_month"] + tr.hr_recognitions * ti["recognitions"]
     fb = t["feedback"]
-    for kind, column, months, per in (("check_in", "checkins_per_month", tr.checkin_window_months, 1.0),
-                                      ("recognition", "recognitions", tr.recognition_window_months, None)):
+    for kind, column, months, per in (("check_in", "checkins_per_month", tr.checkin_window_months, False),
+                                      ("recognition", "recognitions", tr.recognition_window_months, True)):
         rate = ar.trailing_event_rate(fb[fb["kind"] == kind], ti, months=months)
-        np.testing.assert_allclose(ti[column], rate * (per or months), atol=1e-9)
+        count = rate * round(months * 365.25 / 12) / (365.25 / 12)  # the events themselves
+        np.testing.assert_allclose(ti[column], count if per else rate, atol=1e-9)
     assert ti["checkins_per_month"].mean() > 0.3 and ti["recognitions"].mean() > 0.3
     np.testing.assert_allclose(ti.loc[ok, "log_hazard"], lp[ok], atol=1e-9)
 

@@ -63,7 +63,7 @@ _SPAN = np.int64(1) << 24  # days per spell in the sorted event keys
 
 
 def window_days(months: float) -> int:
-    """Days in a look-back of ``months`` months, rounded as the toolkit's trailing rates round them.
+    """Count the days in a look-back of ``months`` months, rounded as the toolkit's trailing rates round them.
 
     Parameters
     ----------
