@@ -15,7 +15,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 STUDY ?= data/sample
 OUT ?= reports
 
-.PHONY: run test test-fast notebooks sample lock reference bench lab screenshot clean-venv
+.PHONY: run test test-claims test-fast notebooks sample lock reference bench lab screenshot clean-venv
 
 # Runtime: requirements.lock, then the package itself. Test targets add requirements-dev.lock on top.
 $(STAMP): requirements.lock pyproject.toml
@@ -41,8 +41,13 @@ XDIST ?= auto
 PARALLEL = $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
+	$(BIN)/python -m pytest tests -q -m "not claims" -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
 	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile) notebooks/
+
+# The scorecard's recovery over the simulator's practices (issue 15): 50 seeds, about 10 CPU-minutes, with
+# strict expected failures where the scorecard does not yet cover; kept out of `make test` until it passes.
+test-claims: $(DEV_STAMP)
+	$(BIN)/python -m pytest tests/test_recovery_claims.py -q -p no:cacheprovider
 
 test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)

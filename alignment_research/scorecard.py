@@ -485,12 +485,8 @@ def _claim_feedback(ctx: _Context) -> list[dict]:
     retain = _Claim("Continuous feedback keeps people", f"feedback per month (last {months:g} months)",
                     "voluntary exit", "Cox, time-varying lagged rate, clustered by manager", -1,
                     "hazard ratio per feedback a month")
-    fb = ctx.table("feedback")
-    kinds = ctx.kinds
-    if kinds is None and fb is not None and "kind" in fb:
-        present = fb["kind"].dropna().astype(str).unique()
-        kinds = tuple(sorted(k for k in present if k not in (*_KINDS_360, _KIND_RECOGNITION)))
-    events = _feedback_kinds(ctx, wanted=kinds or ())
+    kinds = _continuous_kinds(ctx)
+    events = _feedback_kinds(ctx, wanted=kinds)
     if events is None:
         need = "feedback.kind (check_in or other feedback received)"
         return [engage.untestable(need), retain.untestable(need)]
@@ -507,12 +503,51 @@ def _claim_feedback(ctx: _Context) -> list[dict]:
         panel["feedback_per_month"] = trailing_event_rate(events, panel, months=months, at_date="survey_date")
         rows.append(_mixed_row(ctx, engage, panel, "engagement", "feedback_per_month", threats=threats,
                                detail=detail))
+    iv, others, _ = _feedback_intervals(ctx, "feedback_per_month")
+    rows.append(_cox_row(ctx, retain, iv, "feedback_per_month", threats=threats, extra_terms=others,
+                         detail=detail + "; rate at the start of each interval" + _adjusted_for(others)))
+    return rows
+
+
+def _continuous_kinds(ctx: _Context) -> tuple:
+    """The feedback kinds claim 1 counts: ``kinds`` if given, else every kind but 360 reviews and recognition."""
+    fb = ctx.table("feedback")
+    if ctx.kinds is not None or fb is None or "kind" not in fb:
+        return ctx.kinds or ()
+    present = fb["kind"].dropna().astype(str).unique()
+    return tuple(sorted(k for k in present if k not in (*_KINDS_360, _KIND_RECOGNITION)))
+
+
+def _feedback_intervals(ctx: _Context, exposure: str) -> tuple[pd.DataFrame, tuple, pd.Timestamp]:
+    """Intervals with the feedback rate (claim 1) and the recognition count (claim 3) at each start.
+
+    Both are measured when the study has their events, and each retention
+    row adjusts for the other: both follow how much feedback a person
+    attracts, so a row leaving the other out would carry part of its effect.
+    Intervals start once every look-back measured is full inside the window.
+    Returns the intervals, the other exposure (empty when absent) and the
+    first date kept.
+    """
+    checkins = _feedback_kinds(ctx, wanted=_continuous_kinds(ctx))
+    recognitions = _feedback_kinds(ctx, wanted=(_KIND_RECOGNITION,))
+    months = {"feedback_per_month": ctx.feedback_months, "recognitions": ctx.recognition_months}
+    measured = {"feedback_per_month": checkins, "recognitions": recognitions}
+    look_back = max(months[name] for name, events in measured.items() if events is not None or name == exposure)
+    full_from = ctx.window_start + pd.DateOffset(days=int(round(look_back * 365.25 / 12)))
     iv = ctx.intervals
     iv = iv[iv["date"] >= full_from].copy()
-    iv["feedback_per_month"] = trailing_event_rate(events, iv, months=months)
-    rows.append(_cox_row(ctx, retain, iv, "feedback_per_month", threats=threats,
-                         detail=detail + "; rate at the start of each interval"))
-    return rows
+    if checkins is not None:
+        iv["feedback_per_month"] = trailing_event_rate(checkins, iv, months=ctx.feedback_months)
+    if recognitions is not None:
+        iv["recognitions"] = trailing_event_rate(recognitions, iv, months=ctx.recognition_months) \
+            * ctx.recognition_months
+    others = tuple(name for name in measured if name != exposure and name in iv)
+    return iv, others, full_from
+
+
+def _adjusted_for(others: tuple) -> str:
+    words = {"feedback_per_month": "the feedback rate", "recognitions": "the recognition count"}
+    return "; adjusted for " + " and ".join(words[o] for o in others) if others else ""
 
 
 # --------------------------------------------------------------------------- claim 2: 360 for leaders
@@ -637,13 +672,11 @@ def _claim_recognition(ctx: _Context) -> list[dict]:
     events = _feedback_kinds(ctx, wanted=(_KIND_RECOGNITION,))
     if events is None:
         return [claim.untestable("feedback.kind (recognition)")]
-    full_from = ctx.window_start + pd.DateOffset(days=int(round(months * 365.25 / 12)))
-    iv = ctx.intervals
-    iv = iv[iv["date"] >= full_from].copy()
-    iv["recognitions"] = trailing_event_rate(events, iv, months=months) * months
+    iv, others, full_from = _feedback_intervals(ctx, "recognitions")
     threats = ("recognition goes to strong performers (confounding by performance)",)
-    return [_cox_row(ctx, claim, iv, "recognitions", threats=threats,
-                     detail=f"count at the start of each interval, measured from {full_from.date()}")]
+    return [_cox_row(ctx, claim, iv, "recognitions", threats=threats, extra_terms=others,
+                     detail=f"count at the start of each interval, measured from {full_from.date()}"
+                     + _adjusted_for(others))]
 
 
 # --------------------------------------------------------------------------- claim 4: own development

@@ -173,6 +173,17 @@ def test_hazard_intervals_follow_the_manager_in_force(sim):
     lp = (tr.hr_alignment * ti["alignment_cascade"] + tr.hr_engagement * (ti["engagement"] - 3)
           + tr.hr_manager_program * ti["manager_program"] + tr.hr_manager_rating * (ti["manager_rating"] - 3)
           + ti["job_level"].map(tr.hr_job_level) + tr.manager_change_exit_hr * ti["recent_manager_change"])
+    # the practices: check-ins per month and recognitions in their look-backs before the interval's start,
+    # exactly as the scorecard measures them on the feedback table
+    if tr.practices:
+        lp = lp + tr.hr_checkin_rate * ti["checkins_per_month"] + tr.hr_recognitions * ti["recognitions"]
+        fb = t["feedback"]
+        for kind, column, months, per in (("check_in", "checkins_per_month", tr.checkin_window_months, False),
+                                          ("recognition", "recognitions", tr.recognition_window_months, True)):
+            rate = ar.trailing_event_rate(fb[fb["kind"] == kind], ti, months=months)
+            count = rate * round(months * 365.25 / 12) / (365.25 / 12)  # the events themselves
+            np.testing.assert_allclose(ti[column], count if per else rate, atol=1e-9)
+        assert ti["checkins_per_month"].mean() > 0.3 and ti["recognitions"].mean() > 0.3
     np.testing.assert_allclose(ti.loc[ok, "log_hazard"], lp[ok], atol=1e-9)
 
 
@@ -300,7 +311,8 @@ def _without_history_config_keys(text: str) -> str:
 def test_history_off_reproduces_the_simulator_before_history_bit_for_bit(key):
     """Every data file is identical to the code before history; study.yaml too, but for the two new config keys."""
     n, seed, messy = key
-    sim = ar.simulate_study(n_employees=n, seed=seed, messy=messy, truth=ar.Truth(history=False))
+    # practices off too: the goal columns and the feedback drawn before the surveys and exits came after history
+    sim = ar.simulate_study(n_employees=n, seed=seed, messy=messy, truth=ar.Truth(history=False, practices=False))
     assert "job_history" not in sim.tables and "recent_manager_change" not in sim.true_intervals
     out = ar.write_simulated_study(sim, tempfile.mkdtemp())
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(out).iterdir()

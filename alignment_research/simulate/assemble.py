@@ -171,15 +171,20 @@ def _goals_table(goals: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray
     parent = goals["parent"].to_numpy()
     goal_ids = _ids("G", np.arange(len(goals) + 1), width)
     goal_ids[0] = np.nan
-    return pd.DataFrame({
+    table = {
         "goal_id": goal_ids[1:],
         "owner_id": ids.id(ids.number(goals["owner"])),
         "cycle": cycle_names[goals["cycle"].to_numpy()],
         "parent_goal_id": goal_ids[np.where(parent < 0, 0, goal_number[np.maximum(parent, 0)])],
         "weight": goals["weight"].to_numpy(float),
         "attainment": goals["attainment"].to_numpy(float),
-        "_spell": goals["owner"].to_numpy(),
-    })
+    }
+    if "difficulty" in goals:  # the practices' optional columns (see `practices`)
+        table["difficulty"] = pd.array(goals["difficulty"].to_numpy(), dtype="Int64")
+        table["set_with"] = goals["set_with"].to_numpy(object)
+        table["revised_date"] = to_dates(goals["revised"].to_numpy())
+    table["_spell"] = goals["owner"].to_numpy()
+    return pd.DataFrame(table)
 
 
 def _reviews_table(reviews: pd.DataFrame, ids: _EmployeeIds, cycle_names: np.ndarray) -> pd.DataFrame:

@@ -12,7 +12,9 @@ generator in this order:
 1. the manager on each spell at entry (`Engine._new_batch`, no draws) and,
    with job history, the managers in force after it
    (`history.draw_manager_paths`, from the history generator);
-2. what each person brings (`people.draw_person`);
+2. what each person brings (`people.draw_person`) and, with practices,
+   their potential feedback events and employee-programme starts
+   (`practices`, from the practices generator);
 3. latent performance and potential ratings (`performance.draw_performance`);
 4. goals, parents, weights, attainment, alignment (`goals.draw_goals`);
 5. survey responses and item answers (`surveys.draw_responses`);
@@ -25,7 +27,9 @@ keeps the spells in the data and draws rehires, programme enrolments,
 feedback events and (history generator) promotions and lateral moves.
 Reorganisations are drawn before the first depth (history generator).
 The history generator is spawned from the run's, so ``history: false``
-leaves every other draw as it was.
+leaves every other draw as it was; the practices generator (goal difficulty,
+set_with and revisions, feedback events and programme starts drawn in the
+batch) is spawned after it, so ``practices: false`` does the same.
 
 Glossary of the engine's state (all days are integer day numbers, see `days`):
 
@@ -59,6 +63,7 @@ from .history import draw_job_history, draw_manager_paths, draw_reorganisations,
 from .organisation import PositionHolders, build_tree
 from .people import Batch, ManagerPath, draw_person, draw_rehires, manager_context
 from .performance import draw_performance, latest_known_rating, rating_cuts, review_table
+from .practices import apply_revisions, draw_batch_events, draw_program_starts
 from .programs import draw_programs, nominate_leadership_development
 from .surveys import draw_responses, mean_log_feedback_multiplier, response_tables, stored_responses
 from .truth import SCALE_ITEMS, Truth, default_truth
@@ -111,6 +116,11 @@ class Engine:
         # job history (see `history`): its own generator, spawned from the run's, so other draws stay the same
         self.history = bool(truth.history)
         self.history_rng = rng.spawn(1)[0] if self.history else None
+        # the practices (see `practices`): their own generator, spawned after the history one
+        self.practices = bool(truth.practices)
+        self.practices_rng = rng.spawn(1)[0] if self.practices else None
+        self.event_parts: list[pd.DataFrame] = []  # feedback events before each spell's exit
+        self.program_start_parts: list[pd.DataFrame] = []  # employee-programme starts before each spell's exit
         self.manager_change_exit_days = int(round(truth.manager_change_exit_months * 30.4375))
         self.history_parts: list[pd.DataFrame] = []  # manager changes of each batch (entry rows included)
         self.reorg_day = self.reorg_parent = np.zeros(0, np.int64)
@@ -175,6 +185,9 @@ class Engine:
         """Simulate new spells of one depth through every stage; store them; return their termination days."""
         batch = self._new_batch(slot, hire_day, depth)
         person = draw_person(self, batch)
+        if self.practices:
+            batch.events = draw_batch_events(self, batch, person)
+            program_starts = draw_program_starts(self, batch)
         performance = draw_performance(self, batch)
         goals = draw_goals(self, batch, person, performance)
         manager = manager_context(self, batch)
@@ -182,8 +195,23 @@ class Engine:
         responses = draw_responses(self, batch, person, goals, manager)
         exits = draw_exits(self, batch, person, goals.alignment_cascade, manager, own_latest, responses)
         self.interval_parts.append(exits.intervals)
+        if self.practices:
+            apply_revisions(self, goals, exits.term_day)
+            self._store_practices(batch, goals, program_starts, exits.term_day)
         self._store(batch, person, performance, goals, responses, exits)
         return exits.term_day
+
+    def _store_practices(self, batch, goals, program_starts, term_day) -> None:
+        """Keep the events and programme starts before the exit; the goals' practices; each spell's first 360."""
+        events = batch.events.table(batch.spell_id)
+        first = batch.spell_id[0] if batch.size else 0
+        self.event_parts.append(events[events["day"].to_numpy() < term_day[events["spell"].to_numpy() - first]])
+        starts = program_starts["start"].to_numpy()
+        self.program_start_parts.append(program_starts[starts < term_day[program_starts["spell"].to_numpy() - first]])
+        first_360 = np.where(batch.events.first_360 < term_day, batch.events.first_360, NO_DAY)
+        _append(self.spell_parts, first_360_day=first_360)
+        _append(self.goal_parts, difficulty=goals.difficulty, set_with=goals.set_with, revision_day=goals.revision_day,
+                base_attainment=goals.base_attainment)
 
     def _new_batch(self, slot: np.ndarray, hire_day: np.ndarray, depth: int) -> Batch:
         """Number the new spells; the manager is the parent position's holder at max(hire, window start)."""
@@ -366,12 +394,19 @@ def _tables_from_engine(engine: Engine, tree: pd.DataFrame, in_data: np.ndarray,
     goals, true_alignment = goal_tables(engine, in_data)
     reviews = review_table(engine, in_data_spells)
     surveys, stats = response_tables(engine, in_data)
-    programs = draw_programs(engine, in_data_spells, end_day, entry_day, truth, rng)
+    events = starts = None
+    if engine.practices:  # drawn on each spell's path before its surveys and exit (see `practices`)
+        events = pd.concat(engine.event_parts, ignore_index=True)
+        events = events[in_data[events["spell"].to_numpy()]]
+        starts = pd.concat(engine.program_start_parts, ignore_index=True)
+        starts = starts[in_data[starts["spell"].to_numpy()]]
+        engine.event_parts, engine.program_start_parts = [], []
+    programs = draw_programs(engine, in_data_spells, end_day, entry_day, truth, rng, starts=starts)
     changes = timeline = None
     if engine.history:
         changes, timeline = manager_timeline(engine, in_data, end_day)
     feedback = draw_feedback(engine, in_data, end_day, entry_day, truth, rng,
-                             manager_on=timeline.on if timeline is not None else None)
+                             manager_on=timeline.on if timeline is not None else None, events=events)
     intervals = pd.concat(engine.interval_parts, ignore_index=True)
     engine.interval_parts = []
     intervals = intervals[in_data[intervals["spell"].to_numpy()]]

@@ -9,7 +9,9 @@ Causes: 0 voluntary, 1 involuntary, 2 other (``-1``: no exit in the window).
   hr_manager_rating * (manager_rating - 3) + hr_job_level[job_level] +
   manager_change_exit_hr * recent_manager_change`` (the last term with job
   history only: 1 for ``manager_change_exit_months`` after each change of
-  the manager in force). The manager's programme and rating are those of
+  the manager in force); with ``practices`` plus ``hr_checkin_rate *
+  check-ins per month + hr_recognitions * recognitions`` in their look-backs
+  before the segment's start (see `practices`). The manager's programme and rating are those of
   the manager in force on the day; the job level is the level at hire.
   Engagement is the latest score observed in the spell; before the first
   response the person's expected engagement is used; an unknown manager
@@ -47,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .days import NO_DAY
+from .practices import window_days
 
 __all__ = ["draw_exits"]
 
@@ -82,6 +85,8 @@ class _CovariatePath:
     recent_change: np.ndarray | None  # 1.0 within manager_change_exit_months of a manager change (history only)
     own_rating: np.ndarray  # own latest known rating (NaN if none)
     eta: np.ndarray  # voluntary log relative hazard
+    checkin_rate: np.ndarray | None = None  # practices: check-ins per month in the look-back before the start
+    recognitions: np.ndarray | None = None  # practices: recognitions in the look-back before the start
 
 
 def draw_exits(engine: Engine, batch: Batch, person: PersonDraws, alignment: np.ndarray,
@@ -135,6 +140,11 @@ def draw_exits(engine: Engine, batch: Batch, person: PersonDraws, alignment: np.
     E = engine.rng.exponential(size=(3, batch.size))
     expected_engagement = (truth.engagement_intercept + manager.engagement_effect[:, 0] + person.engagement_effect
                            + truth.engagement_alignment * person.link_probability)
+    if engine.practices:  # the expected check-in rate and share of goals set jointly
+        expected_engagement = expected_engagement + (
+            truth.engagement_checkin_rate * truth.feedback_rates.get("check_in", 0.0) * person.feedback_multiplier / 12
+            + truth.engagement_set_jointly * truth.goal_set_with_shares.get("jointly", 0.0)
+            / sum(truth.goal_set_with_shares.values()))
     term_day, cause, H_before = _exits_before_window(engine, batch, person, expected_engagement, E)
     live = np.flatnonzero(term_day == NO_DAY)
     path = _covariate_path(engine, batch, live, alignment, manager, own_latest_rating, responses, expected_engagement)
@@ -156,6 +166,10 @@ def _exits_before_window(engine: Engine, batch: Batch, person: PersonDraws, expe
     scale, shape = truth.voluntary_scale_days, truth.voluntary_shape
     eta = (truth.hr_alignment * person.link_probability + truth.hr_engagement * (expected_engagement - 3)
            + engine.job_level_log_hr[batch.job_level])
+    if engine.practices:  # expected check-ins per month and recognitions in their look-back
+        eta = eta + person.feedback_multiplier / 12 * (
+            truth.hr_checkin_rate * truth.feedback_rates.get("check_in", 0.0)
+            + truth.hr_recognitions * truth.feedback_rates.get("recognition", 0.0) * truth.recognition_window_months)
     days = np.where(hire < engine.window_start_day, engine.window_start_day - hire, 0).astype(float)
     H = np.stack([np.exp(eta) * (days / scale) ** shape, engine.involuntary_daily_rate * days,
                   engine.other_daily_rate * days])
@@ -222,6 +236,11 @@ def _covariate_path(engine: Engine, batch: Batch, live: np.ndarray, alignment: n
                 + engine.job_level_log_hr[batch.job_level[live]][:, None])
     if history:
         path.eta = path.eta + truth.manager_change_exit_hr * path.recent_change
+    if engine.practices:  # counted at each segment's start, as the scorecard counts at each interval's start
+        events = batch.events
+        path.checkin_rate = events.rate("check_in", live[:, None], a, truth.checkin_window_months)
+        path.recognitions = events.count("recognition", live[:, None], a, window_days(truth.recognition_window_months))
+        path.eta = path.eta + truth.hr_checkin_rate * path.checkin_rate + truth.hr_recognitions * path.recognitions
     return path
 
 
@@ -307,4 +326,7 @@ def _hazard_intervals(engine: Engine, batch: Batch, path: _CovariatePath, term_d
     if engine.history:
         recent = path.recent_change[row, k] if path.recent_change is not None else np.zeros(len(row))
         columns["recent_manager_change"] = recent.astype(np.int64)
+    if engine.practices:
+        columns["checkins_per_month"] = path.checkin_rate[row, k]
+        columns["recognitions"] = path.recognitions[row, k]
     return pd.DataFrame(columns)

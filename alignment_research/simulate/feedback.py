@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # annotations only
 
 
 def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray, truth,
-                  rng: np.random.Generator, manager_on=None) -> pd.DataFrame:
+                  rng: np.random.Generator, manager_on=None, events: pd.DataFrame | None = None) -> pd.DataFrame:
     """Draw the feedback events of the spells in the data.
 
     Each spell gets Poisson counts per kind (``truth.feedback_rates`` times
@@ -53,6 +53,9 @@ def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entr
     manager_on : callable, optional
         ``manager_on(spells, days) -> managers``: the manager in force
         (`history.ManagerTimeline.on`).
+    events : pandas.DataFrame, optional
+        ``spell, day, kind``: the events drawn on each spell's path before its
+        surveys and exit (`practices`); given, only their givers are drawn here.
 
     Returns
     -------
@@ -79,12 +82,16 @@ def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entr
     team_members = in_data_spells[order]  # spells sorted by their manager
     team_manager = manager_of[team_members]
     holders = PositionHolders(in_data_spells, spells, engine.history_start_day, engine.window_end_day)
-    events = []
+    out = []
     for kind, rate in truth.feedback_rates.items():
-        expected = (rate * spells["feedback_multiplier"][in_data_spells]
-                    * np.maximum(end_day[in_data_spells] - entry_day[in_data_spells], 0) / YEAR)
-        who = np.repeat(in_data_spells, rng.poisson(expected))
-        day = entry_day[who] + np.floor(rng.random(len(who)) * (end_day[who] - entry_day[who])).astype(np.int64)
+        if events is None:
+            expected = (rate * spells["feedback_multiplier"][in_data_spells]
+                        * np.maximum(end_day[in_data_spells] - entry_day[in_data_spells], 0) / YEAR)
+            who = np.repeat(in_data_spells, rng.poisson(expected))
+            day = entry_day[who] + np.floor(rng.random(len(who)) * (end_day[who] - entry_day[who])).astype(np.int64)
+        else:
+            drawn = events[events["kind"].to_numpy() == kind]
+            who, day = drawn["spell"].to_numpy(np.int64), drawn["day"].to_numpy(np.int64)
         manager = manager_of[who] if manager_on is None else manager_on(who, day)  # the manager in force
         by_manager = rng.random(len(who)) < truth.feedback_manager_share.get(kind, 0.5)
         position = engine.tree_parent[spells["slot"][who]]
@@ -104,8 +111,8 @@ def draw_feedback(engine: Engine, in_data: np.ndarray, end_day: np.ndarray, entr
         # one event per employee, day and giver (a second one would be an exact duplicate row)
         key = ((who.astype(np.int64) << 14) + (day - engine.history_start_day)) * (len(end_day) + 2) + (giver + 1)
         first = np.sort(np.unique(key, return_index=True)[1])
-        events.append(pd.DataFrame({"spell": who[first], "date": day[first], "kind": kind, "giver": giver[first]}))
-    return pd.concat(events, ignore_index=True)
+        out.append(pd.DataFrame({"spell": who[first], "date": day[first], "kind": kind, "giver": giver[first]}))
+    return pd.concat(out, ignore_index=True)
 
 
 def _boss_on(engine: Engine, holders: PositionHolders, position, manager, day, in_data, end_day) -> np.ndarray:

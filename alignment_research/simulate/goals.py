@@ -16,7 +16,10 @@ else no parent.
 Weights are Dirichlet(2, ..., 2) shares rounded to 0.01 and summing to 1.00;
 ``weight_missing_share`` of employee-cycles have all weights missing (equal
 weights). Attainment is ``1 + 0.12 * performance + 0.3 * (parent attainment
-- 1) + N(0, 0.1)``, clipped to 0..1.6 and rounded to 0.01.
+- 1) + N(0, 0.1)``, clipped to 0..1.6 and rounded to 0.01. With
+``practices``, each goal also has a difficulty, a ``set_with`` and perhaps a
+revision, whose effects (and that of being cascaded) add to its attainment;
+children follow their parent's attainment without them (see `practices`).
 
 Alignment of a spell in a cycle, weighted by the goal weights:
 ``alignment_cascade`` is the share of goals whose parent is a goal of the
@@ -36,6 +39,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from .practices import SET_WITH, draw_goal_practices, practice_attainment
 
 __all__ = ["Goals", "draw_goals", "goal_tables"]
 
@@ -66,6 +71,11 @@ class Goals:
     alignment_cascade: np.ndarray = None  # (spells, cycles)
     alignment_org: np.ndarray = None  # (spells, cycles)
     target_attainment: np.ndarray = None  # (spells, cycles): weighted attainment, rounded to 0.001
+    # with practices (see `practices`): drawn by draw_goal_practices, base_attainment by _attain_and_align
+    difficulty: np.ndarray = None  # 1..5
+    set_with: np.ndarray = None  # code into practices.SET_WITH
+    revision_day: np.ndarray = None  # NO_DAY: not revised
+    base_attainment: np.ndarray = None  # attainment without the practices' effects (what child goals follow)
 
     @property
     def n_goals(self) -> int:
@@ -104,6 +114,8 @@ def draw_goals(engine: Engine, batch: Batch, person: PersonDraws, performance: P
     True
     """
     goals = _goal_slots(engine, batch)
+    if engine.practices:
+        draw_goal_practices(engine, batch, goals)
     if not batch.is_ceo and goals.n_goals:
         _link_parents(engine, batch, person, goals)
     _draw_weights(engine, goals)
@@ -210,13 +222,17 @@ def _attain_and_align(engine: Engine, batch: Batch, performance: Performance, go
     n, first, parent, earlier = goals.n_goals, goals.pair_first_goal, goals.parent, engine.goals
     weight = np.where(np.isnan(goals.weight), 1.0, goals.weight)  # missing weights count equally
     parent_row = np.maximum(parent, 0)
-    parent_attainment = np.where(parent >= 0, earlier["attainment"][parent_row] if earlier else 1.0, 1.0)
-    goals.attainment = np.round(np.clip(
-        1 + 0.12 * performance.latent[goals.owner, goals.cycle] + 0.3 * (parent_attainment - 1)
-        + engine.rng.normal(0, 0.1, n), 0, 1.6), 2)
+    followed = "base_attainment" if engine.practices else "attainment"  # practice effects do not pass down
+    parent_attainment = np.where(parent >= 0, earlier[followed][parent_row] if earlier else 1.0, 1.0)
+    raw = (1 + 0.12 * performance.latent[goals.owner, goals.cycle] + 0.3 * (parent_attainment - 1)
+           + engine.rng.normal(0, 0.1, n))
     parent_owner = earlier["owner"][parent_row] if earlier else np.zeros(n, np.int64)
     owners_manager = _pair_manager(engine, batch, goals)[goals.goal_pair]
     cascades = (parent >= 0) & (parent_owner == owners_manager) & (owners_manager >= 0)
+    goals.attainment = np.round(np.clip(raw, 0, 1.6), 2)
+    if engine.practices:
+        goals.base_attainment = goals.attainment
+        goals.attainment = np.round(np.clip(raw + practice_attainment(engine, goals, cascades), 0, 1.6), 2)
     if batch.is_ceo:
         goals.reaches_org = np.ones(n, bool)
     else:
@@ -248,7 +264,8 @@ def goal_tables(engine: Engine, in_data: np.ndarray):
     -------
     goals : pandas.DataFrame
         ``goal, owner, cycle, parent, weight, attainment`` (goal, spell and
-        cycle numbers).
+        cycle numbers) and, with practices, ``difficulty, set_with, revised``
+        (1..5, words, revision day or `NO_DAY`).
     true_alignment : pandas.DataFrame
         ``spell, cycle, alignment_cascade, alignment_org``.
 
@@ -260,13 +277,17 @@ def goal_tables(engine: Engine, in_data: np.ndarray):
     >>> from alignment_research.simulate.goals import goal_tables
     >>> goals, true_alignment = goal_tables(engine, in_data)
     >>> goals.columns.tolist()
-    ['goal', 'owner', 'cycle', 'parent', 'weight', 'attainment']
+    ['goal', 'owner', 'cycle', 'parent', 'weight', 'attainment', 'difficulty', 'set_with', 'revised']
     """
     goals, spells = engine.goals, engine.spells
     kept = np.flatnonzero(goals["owner_in_cycle"] & in_data[goals["owner"]])
     goal_table = pd.DataFrame({"goal": kept, "owner": goals["owner"][kept], "cycle": goals["cycle"][kept],
                                "parent": goals["parent"][kept], "weight": goals["weight"][kept],
                                "attainment": goals["attainment"][kept]})
+    if engine.practices:  # difficulty as rated, who set the goal, the day it was revised (NO_DAY: not revised)
+        goal_table["difficulty"] = goals["difficulty"][kept]
+        goal_table["set_with"] = SET_WITH[goals["set_with"][kept]]
+        goal_table["revised"] = goals["revision_day"][kept]
     in_data_spells = np.flatnonzero(in_data)
     row, cycle = np.nonzero(spells["goal_count"][in_data_spells] > 0)
     spell = in_data_spells[row]

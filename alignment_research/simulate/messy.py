@@ -235,7 +235,11 @@ def _inject_history_problems(injector: _Injector, truth: Truth) -> None:
     for i in injector.choose("job_history", change):
         history.at[i, "manager_id"] = "E" + "8" * width
         injector.mark("job_history", i, "manager_id", "history_unknown_manager")
+    # a manager whose own employees row carries a problem may be quarantined, and then reads as unknown
+    # (history_unknown_manager) rather than not employed: such managers are never chosen
+    problem_ids = set(employees.loc[sorted(injector.used["employees"]), "employee_id"].astype(str))
     gone = employees.dropna(subset=["termination_date"]).sort_values("termination_date")
+    gone = gone[~gone["employee_id"].astype(str).isin(problem_ids)]
     for i in injector.choose("job_history", change & (history["effective_date"] > gone["termination_date"].min()
                                                       + pd.Timedelta(days=1)).to_numpy()):
         left = gone[(gone["termination_date"] < history.at[i, "effective_date"])

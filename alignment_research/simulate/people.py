@@ -74,6 +74,7 @@ class Batch:
     job_level: np.ndarray
     manager: np.ndarray  # spell of the manager on the spell at entry, -1 for none
     path: ManagerPath | None = None  # managers in force over time (None: ``manager`` throughout)
+    events: object = None  # with practices: the potential feedback events (`practices.BatchEvents`)
 
     @property
     def manager_path(self) -> ManagerPath:

@@ -11,7 +11,8 @@ exits (confounding). It lasts ``program_days``.
 *Employee programmes.* Each spell in the data enrols in coaching, mentoring
 and training with the yearly probabilities ``employee_programs`` (no effect
 on anything), once at most, on a day uniform over its time in the window;
-planned lengths come from ``PROGRAM_DAYS``.
+planned lengths come from ``PROGRAM_DAYS``. With ``practices`` the starts are
+drawn on each spell's potential path instead (see `practices`).
 
 Every enrolment is withdrawn early with probability ``withdrawal_share``;
 one that outlives its spell is ``withdrawn`` (or ``in_progress`` when the
@@ -76,7 +77,7 @@ def nominate_leadership_development(engine: Engine, candidates: np.ndarray) -> N
 
 
 def draw_programs(engine: Engine, spells: np.ndarray, end_day: np.ndarray, entry_day: np.ndarray, truth,
-                  rng: np.random.Generator) -> pd.DataFrame:
+                  rng: np.random.Generator, starts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Draw the enrolments of the spells in the data: leadership development (drawn by depth) and employee programmes.
 
     Parameters
@@ -94,6 +95,10 @@ def draw_programs(engine: Engine, spells: np.ndarray, end_day: np.ndarray, entry
         The true parameters.
     rng : numpy.random.Generator
         The run's generator.
+    starts : pandas.DataFrame, optional
+        ``spell, program, start``: employee-programme starts drawn on each
+        spell's path before its exit (`practices`); given, only the lengths
+        and outcomes are drawn here.
 
     Returns
     -------
@@ -121,9 +126,13 @@ def draw_programs(engine: Engine, spells: np.ndarray, end_day: np.ndarray, entry
                         truth.program_days + 1, end_day, window_end, truth, rng)]
     years_in_window = (end_day - entry_day) / YEAR
     for program, rate in truth.employee_programs.items():
-        p = 1 - (1 - rate) ** np.maximum(years_in_window[spells], 0)
-        who = spells[rng.random(len(spells)) < p]
-        start = entry_day[who] + np.floor(rng.random(len(who)) * (end_day[who] - entry_day[who])).astype(np.int64)
+        if starts is None:
+            p = 1 - (1 - rate) ** np.maximum(years_in_window[spells], 0)
+            who = spells[rng.random(len(spells)) < p]
+            start = entry_day[who] + np.floor(rng.random(len(who)) * (end_day[who] - entry_day[who])).astype(np.int64)
+        else:
+            drawn = starts[starts["program"].to_numpy() == program]
+            who, start = drawn["spell"].to_numpy(np.int64), drawn["start"].to_numpy(np.int64)
         low, high = PROGRAM_DAYS.get(program, (30, 181))
         rows.append(_enrolments(who, program, start, low, high, end_day, window_end, truth, rng))
     return pd.concat(rows, ignore_index=True)

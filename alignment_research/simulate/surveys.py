@@ -20,6 +20,8 @@ Latent scores on a response day ``s`` (Likert points):
 * feedback = ``feedback_intercept + feedback_rate_effect * (log feedback
   multiplier - its mean) + u + e``;
 
+plus, with ``practices``, the effects of check-ins, goals set jointly, the
+manager's first 360 review and perceived alignment (see `practices`);
 with ``u ~ N(0, scale_person_sd)`` and ``e ~ N(0, scale_residual_sd)`` for
 the last three. ``manager_program``, ``manager_rating`` and ``u_manager`` are
 those of the manager in force on the response day (with job history, see
@@ -37,6 +39,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .days import NO_DAY
+from .practices import jointly_share
 from .truth import SCALE_ITEMS
 
 __all__ = ["Responses", "draw_responses", "mean_log_feedback_multiplier", "response_tables", "stored_responses"]
@@ -135,6 +139,8 @@ def draw_responses(engine: Engine, batch: Batch, person: PersonDraws, goals: Goa
     row, wave = np.nonzero(answers)
     day = waves[wave] + rng.integers(0, truth.survey_field_days, len(row))
     latent = _latent_scores(engine, person, goals, manager, row, day)
+    if engine.practices:
+        _add_practices(engine, batch, goals, manager, row, day, latent)
     items, scale_score, stats = {}, {}, {}
     for scale, (n_items, reverse) in SCALE_ITEMS.items():
         answered, rounding_var, clipped = _answer_items(engine, latent[scale], scale, n_items)
@@ -171,6 +177,28 @@ def _latent_scores(engine: Engine, person: PersonDraws, goals: Goals, manager: M
                 + truth.feedback_rate_effect * (np.log(person.feedback_multiplier[row]) - engine.mean_log_feedback)
                 + person_scale[row, 2] + residual(truth.scale_residual_sd))
     return {"engagement": engagement, "alignment": perceived, "leadership": leadership, "feedback": feedback}
+
+
+def _add_practices(engine: Engine, batch: Batch, goals: Goals, manager: ManagerContext, row: np.ndarray,
+                   day: np.ndarray, latent: dict) -> None:
+    """Add the practices' effects to the latent scores (see `practices`): check-ins, set_with, 360, mediation."""
+    truth = engine.truth
+    year = engine.year_index(day)
+    k = manager.path.index(row, day)
+    in_force = manager.path.manager[row, k]
+    first_360 = np.full(len(row), NO_DAY, np.int64)
+    if "first_360_day" in engine.spells:
+        first_360 = np.where(in_force >= 0, engine.spells["first_360_day"][np.maximum(in_force, 0)], NO_DAY)
+    after_360 = (day >= first_360).astype(float)
+    manager_program = (day >= manager.program_start_day[row, k]).astype(float)
+    latent["alignment"] = latent["alignment"] + truth.perceived_alignment_manager_program * manager_program
+    checkins = batch.events.rate("check_in", row, day, truth.checkin_window_months)
+    jointly = jointly_share(goals, goals.first_goal_id.shape)[row, year + 1]
+    latent["engagement"] = (latent["engagement"] + truth.engagement_checkin_rate * checkins
+                            + truth.engagement_set_jointly * jointly + truth.engagement_manager_360 * after_360
+                            + truth.engagement_perceived_alignment
+                            * (latent["alignment"] - truth.perceived_alignment_intercept))
+    latent["leadership"] = latent["leadership"] + truth.leadership_manager_360 * after_360
 
 
 def _answer_items(engine: Engine, latent: np.ndarray, scale: str, n_items: int):

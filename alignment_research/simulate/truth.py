@@ -159,6 +159,72 @@ class Truth(BaseModel):
     manager_change_exit_months: float = Field(6.0, ge=0, description="months (of 30.4375 days) for which a manager "
                                               "change raises the voluntary exit hazard")
 
+    # --- the essay's practices (issue 15; see `alignment_research.simulate.practices`) ----------
+    # Every effect below is on the scale `claims_scorecard` reports, so the truth and the estimand are the same
+    # quantity. Zero effects are zero on purpose: with the defaults the sample shows every verdict.
+    practices: bool = Field(False, description="simulate the practices the scorecard tests (goal difficulty, "
+                            "set_with and revisions; check-ins, recognitions and 360 reviews drawn before the "
+                            "surveys and exits they affect; employee programmes drawn on the potential path); false "
+                            "reproduces the simulator without them bit for bit (no goal columns difficulty, "
+                            "set_with, revised_date)")
+    goal_difficulty_shares: list[float] = Field([0.1, 0.25, 0.35, 0.2, 0.1], description="share of goals rated "
+                                                "difficulty 1..5, drawn independently of everything else")
+    attainment_difficulty_curvature: float = Field(-0.02, description="goal attainment (1.0 = target) per squared "
+                                                   "point of difficulty from the turning point: the inverted U "
+                                                   "attainment += curvature * (difficulty - turning point)^2, so the "
+                                                   "square term of attainment ~ d + d^2 is this value (claim 5)")
+    difficulty_turning_point: float = Field(3.5, description="difficulty (1-5) at which attainment peaks (claim 5)")
+    rating_difficulty: float = Field(0.0, description="rating: no effect of goal difficulty, zero on purpose (claim "
+                                     "5's rating row has a true square term of 0); kept as a declared zero")
+    goal_set_with_shares: dict[str, float] = Field({"employee": 0.25, "manager": 0.45, "jointly": 0.3},
+                                                   description="set_with (employee / manager / jointly) -> share of "
+                                                   "goals, drawn independently of everything else")
+    attainment_set_jointly: float = Field(0.04, description="goal attainment of a goal set jointly, against one set "
+                                          "by the employee or the manager alone (claim 6)")
+    engagement_set_jointly: float = Field(0.0, description="latent engagement from none to all of the respondent's "
+                                          "goals of the survey's cycle set jointly; zero on purpose (claim 6)")
+    goal_revision_share: float = Field(0.15, ge=0, le=1, description="share of goals revised mid-cycle, on a day "
+                                       "uniform from the day after the goals are set to the cycle's end; a revision "
+                                       "after the owner's exit is not recorded")
+    attainment_revised: float = Field(-0.05, description="goal attainment of a goal revised mid-cycle (claim 7; "
+                                      "negative: the claim is contradicted)")
+    attainment_checkin_gap: float = Field(0.0, description="attainment per week between check-ins and per unit of "
+                                          "their coefficient of variation: no effect, zero on purpose (claim 7)")
+    attainment_alignment: float = Field(0.05, description="goal attainment of a goal linked to a goal of the manager "
+                                        "in force (cascaded), so target attainment rises by this per 1.0 of cascade "
+                                        "alignment (claim 9; survivors are selected on both, which the scorecard "
+                                        "names as a threat)")
+    rating_alignment: float = Field(0.0, description="rating: no effect of cascade alignment, zero on purpose "
+                                    "(claim 9's rating row); kept as a declared zero")
+    checkin_window_months: float = Field(3.0, gt=0, description="look-back (months of 365.25 / 12 days) of the "
+                                         "check-in rate that affects engagement and exits; the scorecard's "
+                                         "feedback_months must be the same for truth and estimand to agree")
+    engagement_checkin_rate: float = Field(0.1, description="latent engagement per check-in a month, the rate over "
+                                           "the checkin_window_months before the response day (day excluded) "
+                                           "(claim 1)")
+    hr_checkin_rate: float = Field(-0.15, description="voluntary exit, log hazard ratio per check-in a month over "
+                                   "the checkin_window_months before each interval's start (claim 1)")
+    recognition_window_months: float = Field(6.0, gt=0, description="look-back (months) of the recognition count "
+                                             "that affects exits; the scorecard's recognition_months must match")
+    hr_recognitions: float = Field(-0.1, description="voluntary exit, log hazard ratio per recognition received in "
+                                   "the recognition_window_months before each interval's start (claim 3)")
+    engagement_manager_360: float = Field(0.0, description="latent engagement of a team once its manager in force "
+                                          "has had a first 360 review in the data; zero on purpose (claim 2)")
+    leadership_manager_360: float = Field(0.2, description="latent leadership score once the manager in force has "
+                                          "had a first 360 review in the data (claim 2)")
+    own_program_effects: float = Field(0.0, description="the employee's own coaching, mentoring and training affect "
+                                       "neither engagement, exit nor rating (claim 4's rows have a true effect of 0; "
+                                       "programme starts are drawn on the potential path, independent of the exit, "
+                                       "so there is no look-ahead); promotion effects are promotion_mentoring and "
+                                       "promotion_coaching; kept as a declared zero")
+    perceived_alignment_manager_program: float = Field(0.0, description="latent perceived alignment once the "
+                                                       "manager in force has started leadership development: the "
+                                                       "first path of claim 8's mediation, zero on purpose")
+    engagement_perceived_alignment: float = Field(0.0, description="latent engagement per point of latent "
+                                                  "perceived alignment (minus its intercept): the second path of "
+                                                  "claim 8's mediation, zero on purpose (the true indirect effect is "
+                                                  "the product, 0)")
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.window_end <= self.window_start:
@@ -181,6 +247,17 @@ class Truth(BaseModel):
         unknown = sorted(set(self.hr_job_level) - {1, 2, 3, 4, 5})
         if unknown:
             raise ValueError(f"hr_job_level keys must be job levels 1..5, got {unknown}")
+        if len(self.goal_difficulty_shares) != 5 or min(self.goal_difficulty_shares) < 0 \
+                or sum(self.goal_difficulty_shares) <= 0:
+            raise ValueError(f"goal_difficulty_shares needs 5 shares (difficulty 1..5), got {self.goal_difficulty_shares}")
+        unknown = sorted(set(self.goal_set_with_shares) - {"employee", "manager", "jointly"})
+        if unknown or min(self.goal_set_with_shares.values(), default=0) < 0 \
+                or sum(self.goal_set_with_shares.values()) <= 0:
+            raise ValueError(f"goal_set_with_shares maps employee, manager and jointly to shares, got "
+                             f"{self.goal_set_with_shares}")
+        for name in ("rating_difficulty", "rating_alignment", "attainment_checkin_gap", "own_program_effects"):
+            if getattr(self, name) != 0:
+                raise ValueError(f"{name} is a declared zero (the simulator has no such effect), got {getattr(self, name)}")
         unknown = sorted(set(self.employee_programs) - set(PROGRAM_DAYS))
         if unknown:
             raise ValueError(f"employee_programs must be among {sorted(PROGRAM_DAYS)}, got {unknown}")
