@@ -6,18 +6,18 @@ import ast
 import datetime
 import hashlib
 import html as _html
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -216,7 +216,7 @@ def missing_tables(notebook: Path, tables: dict) -> list[str]:
 
 
 def _declared_parameters(path: Path) -> set[str]:
-    """Names assigned in a notebook's ``parameters`` cell (papermill warns about any other it is passed)."""
+    """Names assigned in a notebook's ``parameters`` cell (a notebook is passed no other)."""
     import nbformat  # deferred: nbformat takes seconds to import; only reading a notebook needs it
 
     for cell in nbformat.read(path, as_version=4).cells:
@@ -269,6 +269,7 @@ class _Stages:
         self.lines = lines and not show  # one plain line per stage, for logs and pipes
         self.progress = None
         self.total = total
+        self.lock = threading.Lock()  # notebooks report from their worker threads
 
     @contextmanager
     def running(self):
@@ -307,13 +308,14 @@ class _Stages:
         self.done(name, time.perf_counter() - t0)
 
     def done(self, name: str, seconds: float) -> None:
-        """Record a stage that ran elsewhere (a notebook executed in a worker process)."""
-        self.rows.append({"stage": name, "seconds": seconds})
-        if self.progress is not None:
-            self.progress.console.print(f"  [green]✓[/] {name} [dim]({seconds:.1f} s)[/]", highlight=False)
-            self.progress.advance(self.task)
-        elif self.lines:
-            print(f"alignment-research run: {name} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+        """Record a stage that ran elsewhere (a notebook executed in a kernel, the dashboard in a thread)."""
+        with self.lock:
+            self.rows.append({"stage": name, "seconds": seconds})
+            if self.progress is not None:
+                self.progress.console.print(f"  [green]✓[/] {name} [dim]({seconds:.1f} s)[/]", highlight=False)
+                self.progress.advance(self.task)
+            elif self.lines:
+                print(f"alignment-research run: {name} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["stage", "seconds"])
@@ -385,8 +387,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
 
     Validates and cleans the study (stopping with the validation messages when
     it is unusable), executes every notebook of the repository's
-    ``notebooks/`` folder (``NN_topic.ipynb``, in order) with papermill
-    against the study, renders each to a self-contained HTML file (figures
+    ``notebooks/`` folder (``NN_topic.ipynb``) against the study, in
+    parallel kernels that are each reused for several notebooks (a fresh
+    namespace for each), renders each to a self-contained HTML file (figures
     embedded as data URIs; the leadership brief without code), checks every
     report for employee ids, names, birth dates and groups below the study's
     minimum size, and writes ``index.html`` linking them with the study name,
@@ -412,8 +415,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         with unchanged inputs reuses them. :func:`default_cache_dir` by
         default; ``False`` cleans in memory and passes nothing to the notebooks.
     workers : int, optional
-        Notebooks executed at once, each in its own process and kernel; by
-        default the machine's cores (at most the number of notebooks).
+        Notebooks executed at once, each kernel taking the next notebook
+        (the longest of the last run first); by default the machine's cores
+        (at most the number of notebooks). The dashboard is drawn meanwhile.
 
     Returns
     -------
@@ -471,13 +475,14 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     cache_dir = Path(cache_dir) if cache_dir is not False else None
     with stages.running():
         study, cleaned = _clean_once(study_dir, cache_dir, stages)
-        with _staging_dir(out_dir) as staging:
+        with _staging_dir(out_dir) as staging, _in_background(_write_dashboard, staging, cleaned) as drawing:
+            # the dashboard is drawn in this process while the kernels execute the notebooks
             reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
                                       cache_dir=cache_dir, workers=workers)
             with stages.stage("exports"):
                 exports = _write_exports(staging, reports)
-            with stages.stage("dashboard"):
-                dashboard = _write_dashboard(staging, cleaned)
+            dashboard = drawing.result()
+            stages.done("dashboard", drawing.seconds)
             with stages.stage("index"):
                 _write_index(staging, study_dir, cleaned, reports, __version__, exports=exports, dashboard=dashboard)
             with stages.stage("privacy scan"):
@@ -485,6 +490,40 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
             _publish(staging, out_dir, stale=[f"{nb.stem}.html" for nb, r in zip(chosen, reports.itertuples())
                                                if r.skipped])
     return RunResult(out_dir, out_dir / "index.html", reports, stages.table(), cleaned.counts.copy())
+
+
+class _Background:
+    """A call running in a thread: ``result()`` waits for it and returns its value or raises its error."""
+
+    def __init__(self, func, *args):
+        self.value = self.error = None
+        self.seconds = 0.0
+        self.thread = threading.Thread(target=self._run, args=(func, *args), daemon=True)
+        self.thread.start()
+
+    def _run(self, func, *args) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.value = func(*args)
+        except BaseException as error:  # noqa: BLE001 - raised in the caller's thread by result()
+            self.error = error
+        self.seconds = time.perf_counter() - t0
+
+    def result(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+@contextmanager
+def _in_background(func, *args):
+    """Start ``func(*args)`` in a thread; on leaving, wait for it (so it never writes into a removed folder)."""
+    job = _Background(func, *args)
+    try:
+        yield job
+    finally:
+        job.thread.join()
 
 
 @contextmanager
@@ -503,25 +542,51 @@ def _staging_dir(out_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _execute_and_render(nb: Path, parameters: dict, executed: Path, html: Path, no_input: bool, *,
-                        title: str | None = None, footer: str | None = None) -> float:
-    """Execute one notebook and render it (runs in a worker process); return the seconds taken."""
-    from .notebooks import execute_notebook, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
+#: File in the cache folder recording how long each notebook took last time, so the longest start first.
+_DURATIONS_NAME = "notebook_seconds.json"
 
-    t0 = time.perf_counter()
-    execute_notebook(nb, parameters=parameters, output_path=executed, cwd=notebooks_dir())
-    render_html(executed, html, no_input=no_input, title=title, footer=footer)
-    export_outputs(executed, html.parent, figures=no_input)  # every table shown; the brief's figures too
-    return time.perf_counter() - t0
+
+def _longest_first(jobs: list, cache_dir: Path | None) -> list:
+    """Order notebooks by the seconds they took in the last run (longest first; unknown ones first, in order).
+
+    With a kernel per worker taking the next notebook, starting the long ones
+    first keeps both kernels busy to the end instead of leaving one waiting
+    for a long notebook started last.
+    """
+    try:
+        last = json.loads((cache_dir / _DURATIONS_NAME).read_text(encoding="utf-8")) if cache_dir else {}
+    except (OSError, ValueError):
+        last = {}
+    return sorted(jobs, key=lambda job: -float(last.get(job[0].name, float("inf"))))
+
+
+def _remember_durations(cache_dir: Path | None, seconds: dict) -> None:
+    if cache_dir is None or not cache_dir.is_dir():
+        return
+    path = cache_dir / _DURATIONS_NAME
+    try:
+        known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    known.update({nb.name: round(value, 2) for nb, value in seconds.items()})
+    try:
+        path.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+    except OSError:  # pragma: no cover - a read-only cache only loses the ordering hint
+        pass
 
 
 def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages, *,
                     cache_dir: Path | None = None, workers: int | None = None) -> pd.DataFrame:
     """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook.
 
-    Notebooks run in parallel, one worker process (and kernel) each, up to
-    ``workers`` at a time; they read the cleaned study from ``cache_dir``.
+    Notebooks run in parallel, in up to ``workers`` kernels, each kernel reused
+    for the next notebook with a fresh namespace
+    (:func:`~alignment_research.notebooks.execute_notebooks`); each is rendered
+    as soon as it has run, while the others still run. They read the cleaned
+    study from ``cache_dir``.
     """
+    from .notebooks import execute_notebooks, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
+
     offered = {"study_dir": str(study_dir)}
     if cache_dir is not None:
         offered["clean_dir"] = str(cache_dir)
@@ -540,35 +605,39 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     footer = _page_footer(cleaned.config)
     titles = {nb: _title(nb) for nb, _, _ in jobs}  # each notebook is read once for its heading
+    hides_code = {nb: no_input for nb, no_input, _ in jobs}
+
+    def render(nb: Path, executed: Path, seconds: float) -> None:
+        """Runs in the notebook's worker thread as soon as it has executed."""
+        t0 = time.perf_counter()
+        html = staging / f"{nb.stem}.html"
+        render_html(executed, html, no_input=hides_code[nb], title=f"{cleaned.config.name}: {titles[nb]}",
+                    footer=footer)
+        export_outputs(executed, staging, figures=hides_code[nb])  # every table shown; the brief's figures too
+        seconds += time.perf_counter() - t0
+        stages.done(nb.stem, seconds)
+        rows[nb] = {"notebook": nb.name, "title": titles[nb], "html": html.name, "no_input": hides_code[nb],
+                    "seconds": seconds, "skipped": ""}
+
+    ordered_jobs = _longest_first(jobs, cache_dir)
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
-        # spawn, not fork: the parent may hold a progress-bar thread, and kernels must not inherit it
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {
-                pool.submit(_execute_and_render, nb, parameters, Path(tmp) / nb.name,
-                            staging / f"{nb.stem}.html", no_input,
-                            title=f"{cleaned.config.name}: {titles[nb]}", footer=footer): (nb, no_input)
-                for nb, no_input, parameters in jobs
-            }
-            try:
-                for future in as_completed(futures):
-                    nb, no_input = futures[future]
-                    seconds = future.result()
-                    stages.done(nb.stem, seconds)
-                    rows[nb] = {"notebook": nb.name, "title": titles[nb], "html": f"{nb.stem}.html",
-                                "no_input": no_input, "seconds": seconds, "skipped": ""}
-            except AlignmentResearchError as error:
-                for other in futures:
-                    other.cancel()
-                executed = Path(tmp) / nb.name
-                if not executed.exists():
-                    raise
-                # The executed copy may show ids and it never passed the privacy scan, so it is kept for the
-                # researcher in a private temporary folder, never in the reports folder.
-                kept = Path(tempfile.mkdtemp(prefix="alignment-research-failed-")) / nb.name
-                shutil.copy(executed, kept)
-                raise AlignmentResearchError(
-                    f"{error} The executed copy, for debugging (not privacy-checked), is {kept}."
-                ) from None
+        try:
+            seconds = execute_notebooks([nb for nb, _, _ in ordered_jobs],
+                                        parameters={nb: parameters for nb, _, parameters in ordered_jobs},
+                                        output_dir=tmp, workers=workers, cwd=notebooks_dir(), after=render)
+        except AlignmentResearchError as error:
+            failed = [nb for nb, _, _ in jobs if nb.name in str(error).split(":", 1)[0]]
+            executed = Path(tmp) / failed[0].name if failed else None
+            if executed is None or not executed.exists():
+                raise
+            # The executed copy may show ids and it never passed the privacy scan, so it is kept for the
+            # researcher in a private temporary folder, never in the reports folder.
+            kept = Path(tempfile.mkdtemp(prefix="alignment-research-failed-")) / executed.name
+            shutil.copy(executed, kept)
+            raise AlignmentResearchError(
+                f"{error} The executed copy, for debugging (not privacy-checked), is {kept}."
+            ) from None
+    _remember_durations(cache_dir, seconds)
     ordered = [rows[nb] for nb in chosen]  # reading order, whatever order they finished in
     return pd.DataFrame(ordered, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
 
