@@ -9,14 +9,37 @@ import os
 import queue
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import nbformat
-
 from .errors import AlignmentResearchError
+
+
+def _import_nbformat():
+    """Import nbformat without compiling rfc3987_syntax's grammar (1 s of CPU, several seconds on a busy machine).
+
+    nbformat imports jsonschema, which imports rfc3987_syntax when it is
+    installed, to check the ``iri`` formats of a schema; the notebook schemas
+    use no ``format`` at all, and nbformat passes no format checker. While
+    jsonschema is first imported here the package reads as absent (jsonschema
+    then leaves those two formats unchecked); afterwards it imports normally.
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # an import of it raises ImportError, which jsonschema skips
+        try:
+            import jsonschema  # noqa: F401 - deferred: only to import it without the grammar
+        finally:
+            if sys.modules.get("rfc3987_syntax", 0) is None:
+                del sys.modules["rfc3987_syntax"]
+    import nbformat as module  # deferred: imported through this function, see above
+
+    return module
+
+
+nbformat = _import_nbformat()
 
 __all__ = ["execute_notebook", "execute_notebooks", "render_html", "offline_html", "notebook_title", "output_tables", "output_figures",
            "export_outputs", "find_notebooks", "notebooks_dir"]
@@ -106,7 +129,8 @@ _BASELINE_CODE = """\
 def _alignment_research_baseline():
     import os, sys, warnings
     import matplotlib
-    return {"filters": list(warnings.filters), "rc": {k: v for k, v in matplotlib.rcParams.items() if k != "backend"},
+    rc = {k: v for k, v in matplotlib.rcParams.items() if k not in ("backend", "interactive")}  # set by the inline backend
+    return {"filters": list(warnings.filters), "rc": rc,
             "cwd": os.getcwd(), "path": list(sys.path)}
 get_ipython().alignment_research_baseline = _alignment_research_baseline()
 del _alignment_research_baseline

@@ -475,12 +475,14 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     cache_dir = Path(cache_dir) if cache_dir is not False else None
     with stages.running():
         study, cleaned = _clean_once(study_dir, cache_dir, stages)
-        with _staging_dir(out_dir) as staging, _in_background(_write_dashboard, staging, cleaned) as drawing:
+        with _staging_dir(out_dir) as staging, _threads() as background:
             # the dashboard is drawn in this process while the kernels execute the notebooks
+            drawing = background.start(_write_dashboard, staging, cleaned)
+            printing = _Printing(background)  # each brief's PDF, started as soon as its page is written
             reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
-                                      cache_dir=cache_dir, workers=workers)
+                                      cache_dir=cache_dir, workers=workers, printing=printing)
             with stages.stage("exports"):
-                exports = _write_exports(staging, reports)
+                exports = _write_exports(staging, reports, printing=printing)
             dashboard = drawing.result()
             stages.done("dashboard", drawing.seconds)
             with stages.stage("index"):
@@ -516,14 +518,38 @@ class _Background:
         return self.value
 
 
+class _Threads:
+    """Calls started in threads, all waited for by :func:`_threads` on leaving."""
+
+    def __init__(self):
+        self.jobs: list[_Background] = []
+
+    def start(self, func, *args) -> _Background:
+        job = _Background(func, *args)
+        self.jobs.append(job)
+        return job
+
+
 @contextmanager
-def _in_background(func, *args):
-    """Start ``func(*args)`` in a thread; on leaving, wait for it (so it never writes into a removed folder)."""
-    job = _Background(func, *args)
+def _threads():
+    """Yield a :class:`_Threads`; on leaving, wait for every call (so none writes into a removed folder)."""
+    threads = _Threads()
     try:
-        yield job
+        yield threads
     finally:
-        job.thread.join()
+        for job in threads.jobs:
+            job.thread.join()
+
+
+class _Printing(dict):
+    """The briefs' PDFs being printed: page name to its job, started with ``print(html)``."""
+
+    def __init__(self, threads: _Threads):
+        super().__init__()
+        self.threads = threads
+
+    def print(self, html: Path) -> None:
+        self[html.name] = self.threads.start(_print_pdf, html, html.with_suffix(".pdf"))
 
 
 @contextmanager
@@ -576,14 +602,16 @@ def _remember_durations(cache_dir: Path | None, seconds: dict) -> None:
 
 
 def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages, *,
-                    cache_dir: Path | None = None, workers: int | None = None) -> pd.DataFrame:
+                    cache_dir: Path | None = None, workers: int | None = None,
+                    printing: dict | None = None) -> pd.DataFrame:
     """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook.
 
     Notebooks run in parallel, in up to ``workers`` kernels, each kernel reused
     for the next notebook with a fresh namespace
     (:func:`~alignment_research.notebooks.execute_notebooks`); each is rendered
     as soon as it has run, while the others still run. They read the cleaned
-    study from ``cache_dir``.
+    study from ``cache_dir``. A brief's PDF is started in a thread once its page
+    is written, and put in ``printing`` (page name to the job).
     """
     from .notebooks import execute_notebooks, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
 
@@ -614,6 +642,8 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
         render_html(executed, html, no_input=hides_code[nb], title=f"{cleaned.config.name}: {titles[nb]}",
                     footer=footer)
         export_outputs(executed, staging, figures=hides_code[nb])  # every table shown; the brief's figures too
+        if hides_code[nb] and printing is not None:
+            printing.print(html)
         seconds += time.perf_counter() - t0
         stages.done(nb.stem, seconds)
         rows[nb] = {"notebook": nb.name, "title": titles[nb], "html": html.name, "no_input": hides_code[nb],
@@ -683,14 +713,21 @@ EXPORT_FOLDERS = ("tables", "figures")
 WORKBOOK_NAME = "results.xlsx"
 
 
-def _write_exports(staging: Path, reports: pd.DataFrame) -> dict:
+def _print_pdf(html: Path, pdf: Path) -> Path:
+    from .browser import print_pdf  # deferred: only printing the brief needs the browser helpers
+
+    return print_pdf(html, pdf)
+
+
+def _write_exports(staging: Path, reports: pd.DataFrame, *, printing: dict | None = None) -> dict:
     """Gather the tables into ``results.xlsx`` and print each brief to PDF; return what was written.
 
     Every file lands in ``staging``, so it passes the same privacy scan as the
-    pages. Without Chromium the PDF is left out and the index says so.
+    pages. Without Chromium the PDF is left out and the index says so. A PDF
+    already being printed (``printing``: page name to a background job) is
+    waited for, not printed again.
     """
-    from .browser import print_pdf  # deferred: only printing the brief needs the browser helpers
-
+    printing = printing or {}
     exports = {"workbook": None, "pdfs": [], "tables": 0, "figures": 0, "pdf_note": ""}
     csvs = sorted((staging / "tables").glob("*.csv")) if (staging / "tables").is_dir() else []
     exports["tables"] = len(csvs)
@@ -707,7 +744,10 @@ def _write_exports(staging: Path, reports: pd.DataFrame) -> dict:
         if r.no_input and r.html and (staging / r.html).exists():
             pdf = Path(r.html).with_suffix(".pdf").name
             try:
-                print_pdf(staging / r.html, staging / pdf)
+                if r.html in printing:
+                    printing[r.html].result()
+                else:
+                    _print_pdf(staging / r.html, staging / pdf)
                 exports["pdfs"].append(pdf)
             except AlignmentResearchError as err:
                 exports["pdf_note"] = f"No PDF of the brief: {err}"
