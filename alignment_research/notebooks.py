@@ -30,7 +30,7 @@ def _import_nbformat():
     if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
         sys.modules["rfc3987_syntax"] = None  # an import of it raises ImportError, which jsonschema skips
         try:
-            import jsonschema  # noqa: F401 - deferred: only to import it without the grammar
+            import jsonschema  # deferred: imported here only so that it loads without the grammar
         finally:
             if sys.modules.get("rfc3987_syntax", 0) is None:
                 del sys.modules["rfc3987_syntax"]
