@@ -425,3 +425,15 @@ def test_a_failing_notebook_keeps_its_executed_copy_outside_the_reports(tmp_path
     kept = Path(re.search(r"is (\S+97_fail\.ipynb)\.", str(raised.value)).group(1))
     assert kept.is_file() and tmp_path / "out" not in kept.parents
     assert not (tmp_path / "out").exists()
+
+
+def test_notebooks_start_longest_first_by_the_last_run(tmp_path):
+    """Two kernels each take the next notebook: the long ones go first so neither waits idle at the end."""
+    jobs = [(Path(f"{n}.ipynb"), False, {}) for n in ["01_a", "02_b", "03_c", "04_new"]]
+    assert run_module._longest_first(jobs, None) == jobs  # no history: reading order
+    run_module._remember_durations(tmp_path, {Path("01_a.ipynb"): 3.0, Path("02_b.ipynb"): 9.5,
+                                              Path("03_c.ipynb"): 6.25})
+    ordered = [job[0].stem for job in run_module._longest_first(jobs, tmp_path)]
+    assert ordered == ["04_new", "02_b", "03_c", "01_a"]  # a notebook never timed first: it may be long
+    run_module._remember_durations(tmp_path, {Path("01_a.ipynb"): 20.0})
+    assert [job[0].stem for job in run_module._longest_first(jobs, tmp_path)][:2] == ["04_new", "01_a"]
