@@ -479,8 +479,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
             # the dashboard is drawn in this process while the kernels execute the notebooks
             drawing = background.start(_write_dashboard, staging, cleaned)
             printing = _Printing(background)  # each brief's PDF, started as soon as its page is written
+            scanner = _Scanner(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
             reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
-                                      cache_dir=cache_dir, workers=workers, printing=printing)
+                                      cache_dir=cache_dir, workers=workers, printing=printing, scanner=scanner)
             with stages.stage("exports"):
                 exports = _write_exports(staging, reports, printing=printing)
             dashboard = drawing.result()
@@ -488,7 +489,7 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
             with stages.stage("index"):
                 _write_index(staging, study_dir, cleaned, reports, __version__, exports=exports, dashboard=dashboard)
             with stages.stage("privacy scan"):
-                _check_outputs(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
+                scanner.finish()  # the files not scanned yet; any finding in any file stops the run here
             _publish(staging, out_dir, stale=[f"{nb.stem}.html" for nb, r in zip(chosen, reports.itertuples())
                                                if r.skipped])
     return RunResult(out_dir, out_dir / "index.html", reports, stages.table(), cleaned.counts.copy())
@@ -603,7 +604,7 @@ def _remember_durations(cache_dir: Path | None, seconds: dict) -> None:
 
 def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages, *,
                     cache_dir: Path | None = None, workers: int | None = None,
-                    printing: dict | None = None) -> pd.DataFrame:
+                    printing: dict | None = None, scanner=None) -> pd.DataFrame:
     """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook.
 
     Notebooks run in parallel, in up to ``workers`` kernels, each kernel reused
@@ -611,7 +612,9 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     (:func:`~alignment_research.notebooks.execute_notebooks`); each is rendered
     as soon as it has run, while the others still run. They read the cleaned
     study from ``cache_dir``. A brief's PDF is started in a thread once its page
-    is written, and put in ``printing`` (page name to the job).
+    is written, and put in ``printing`` (page name to the job). With a
+    ``scanner`` (:class:`_Scanner`), each notebook's files are privacy-scanned
+    as soon as they are written.
     """
     from .notebooks import execute_notebooks, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
 
@@ -638,10 +641,14 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     def render(nb: Path, executed: Path, seconds: float) -> None:
         """Runs in the notebook's worker thread as soon as it has executed."""
         t0 = time.perf_counter()
+        # written to a folder of their own first, so they are scanned while other notebooks still run
+        folder = Path(tempfile.mkdtemp(prefix=f".{nb.stem}.", dir=staging)) if scanner is not None else staging
+        render_html(executed, folder / f"{nb.stem}.html", no_input=hides_code[nb],
+                    title=f"{cleaned.config.name}: {titles[nb]}", footer=footer)
+        export_outputs(executed, folder, figures=hides_code[nb])  # every table shown; the brief's figures too
+        if scanner is not None:
+            scanner.scan(folder)
         html = staging / f"{nb.stem}.html"
-        render_html(executed, html, no_input=hides_code[nb], title=f"{cleaned.config.name}: {titles[nb]}",
-                    footer=footer)
-        export_outputs(executed, staging, figures=hides_code[nb])  # every table shown; the brief's figures too
         if hides_code[nb] and printing is not None:
             printing.print(html)
         seconds += time.perf_counter() - t0
@@ -672,11 +679,61 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     return pd.DataFrame(ordered, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
 
 
-def _check_outputs(staging: Path, min_group_size: int, personal: dict) -> None:
-    """Scan every file the run wrote; on any finding delete the offending files and raise PrivacyError."""
-    found = scan_outputs(staging, min_group_size=min_group_size, **personal)
-    if found.empty:
-        return
+class _Scanner:
+    """The privacy scan of every file a run writes: each notebook's files while other notebooks run, the rest last.
+
+    ``scan(folder)`` scans a notebook's files, written to a folder of their
+    own inside ``staging`` laid out as in ``staging``, then moves them into
+    ``staging``. ``finish()`` scans every file of ``staging`` not scanned yet,
+    or changed since (the index, the dashboard, the workbook, the PDF), and
+    raises on any finding of either, as one scan of the whole folder would.
+    """
+
+    def __init__(self, staging: Path, min_group_size: int, personal: dict):
+        self.staging, self.min_group_size, self.personal = staging, min_group_size, personal
+        self.scanned: dict[str, tuple[int, int]] = {}  # file -> (size, mtime) when scanned
+        self.found: list[pd.DataFrame] = []
+        self.lock = threading.Lock()
+
+    def _scan(self, folder: Path) -> pd.DataFrame:
+        return scan_outputs(folder, min_group_size=self.min_group_size, **self.personal)
+
+    def scan(self, folder: Path) -> None:
+        found = self._scan(folder)
+        with self.lock:
+            self.found.append(found)
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                name = path.relative_to(folder).as_posix()
+                target = self.staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                stat = target.stat()
+                self.scanned[name] = (stat.st_size, stat.st_mtime_ns)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def finish(self) -> None:
+        rest = Path(tempfile.mkdtemp(prefix=".privacy-scan-", dir=self.staging))
+        try:
+            for path in sorted(p for p in self.staging.rglob("*") if p.is_file() and rest not in p.parents):
+                name = path.relative_to(self.staging).as_posix()
+                stat = path.stat()
+                if self.scanned.get(name) == (stat.st_size, stat.st_mtime_ns):
+                    continue
+                (rest / name).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, rest / name)
+                except OSError:  # pragma: no cover - a file system without hard links
+                    shutil.copy2(path, rest / name)
+            found = self._scan(rest)
+        finally:
+            shutil.rmtree(rest, ignore_errors=True)
+        found = [f for f in [*self.found, found] if not f.empty]
+        if found:
+            _raise_on_findings(self.staging, pd.concat(found, ignore_index=True))
+
+
+def _raise_on_findings(staging: Path, found: pd.DataFrame) -> None:
+    """Delete the files of ``staging`` with findings and raise PrivacyError listing them."""
     offending = sorted(found["file"].unique())
     for name in offending:
         (staging / name).unlink(missing_ok=True)
