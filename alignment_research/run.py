@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -477,9 +477,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         study, cleaned = _clean_once(study_dir, cache_dir, stages)
         with _staging_dir(out_dir) as staging, _threads() as background:
             # the dashboard is drawn in this process while the kernels execute the notebooks
-            drawing = background.start(_write_dashboard, staging, cleaned)
-            printing = _Printing(background)  # each brief's PDF, started as soon as its page is written
             scanner = _Scanner(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
+            drawing = background.start(_write_dashboard, staging, cleaned, scanner)
+            printing = _Printing(background, scanner)  # each brief's PDF, started as soon as its page is written
             reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
                                       cache_dir=cache_dir, workers=workers, printing=printing, scanner=scanner)
             with stages.stage("exports"):
@@ -543,14 +543,14 @@ def _threads():
 
 
 class _Printing(dict):
-    """The briefs' PDFs being printed: page name to its job, started with ``print(html)``."""
+    """The briefs' PDFs being printed (and scanned): page name to its job, started with ``print(html)``."""
 
-    def __init__(self, threads: _Threads):
+    def __init__(self, threads: _Threads, scanner: _Scanner | None = None):
         super().__init__()
-        self.threads = threads
+        self.threads, self.scanner = threads, scanner
 
     def print(self, html: Path) -> None:
-        self[html.name] = self.threads.start(_print_pdf, html, html.with_suffix(".pdf"))
+        self[html.name] = self.threads.start(_print_pdf, html, html.with_suffix(".pdf"), self.scanner)
 
 
 @contextmanager
@@ -642,12 +642,10 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
         """Runs in the notebook's worker thread as soon as it has executed."""
         t0 = time.perf_counter()
         # written to a folder of their own first, so they are scanned while other notebooks still run
-        folder = Path(tempfile.mkdtemp(prefix=f".{nb.stem}.", dir=staging)) if scanner is not None else staging
-        render_html(executed, folder / f"{nb.stem}.html", no_input=hides_code[nb],
-                    title=f"{cleaned.config.name}: {titles[nb]}", footer=footer)
-        export_outputs(executed, folder, figures=hides_code[nb])  # every table shown; the brief's figures too
-        if scanner is not None:
-            scanner.scan(folder)
+        with scanner.folder(nb.stem) if scanner is not None else nullcontext(staging) as folder:
+            render_html(executed, folder / f"{nb.stem}.html", no_input=hides_code[nb],
+                        title=f"{cleaned.config.name}: {titles[nb]}", footer=footer)
+            export_outputs(executed, folder, figures=hides_code[nb])  # every table shown; the brief's figures too
         html = staging / f"{nb.stem}.html"
         if hides_code[nb] and printing is not None:
             printing.print(html)
@@ -697,6 +695,16 @@ class _Scanner:
 
     def _scan(self, folder: Path) -> pd.DataFrame:
         return scan_outputs(folder, min_group_size=self.min_group_size, **self.personal)
+
+    @contextmanager
+    def folder(self, name: str):
+        """Yield a new folder to write files into; on leaving without error, scan them and move them in."""
+        folder = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.staging))
+        try:
+            yield folder
+            self.scan(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def scan(self, folder: Path) -> None:
         found = self._scan(folder)
@@ -770,10 +778,15 @@ EXPORT_FOLDERS = ("tables", "figures")
 WORKBOOK_NAME = "results.xlsx"
 
 
-def _print_pdf(html: Path, pdf: Path) -> Path:
+def _print_pdf(html: Path, pdf: Path, scanner: _Scanner | None = None) -> Path:
+    """Print a page to PDF; with a scanner, into a folder of its own, scanned, then moved beside the page."""
     from .browser import print_pdf  # deferred: only printing the brief needs the browser helpers
 
-    return print_pdf(html, pdf)
+    if scanner is None:
+        return print_pdf(html, pdf)
+    with scanner.folder(pdf.stem) as folder:
+        print_pdf(html, folder / pdf.name)
+    return pdf
 
 
 def _write_exports(staging: Path, reports: pd.DataFrame, *, printing: dict | None = None) -> dict:
@@ -815,11 +828,15 @@ def _write_exports(staging: Path, reports: pd.DataFrame, *, printing: dict | Non
 DASHBOARD_NAME = "dashboard.html"
 
 
-def _write_dashboard(staging: Path, cleaned) -> str:
+def _write_dashboard(staging: Path, cleaned, scanner: _Scanner | None = None) -> str:
     """Write the performance dashboard into ``staging`` (it passes the same privacy scan as the pages)."""
     from .dashboard import write_dashboard  # deferred: the dashboard draws with matplotlib; notebook workers import run without it
 
-    write_dashboard(cleaned, staging / DASHBOARD_NAME, footer=_page_footer(cleaned.config))
+    if scanner is None:
+        write_dashboard(cleaned, staging / DASHBOARD_NAME, footer=_page_footer(cleaned.config))
+        return DASHBOARD_NAME
+    with scanner.folder("dashboard") as folder:
+        write_dashboard(cleaned, folder / DASHBOARD_NAME, footer=_page_footer(cleaned.config))
     return DASHBOARD_NAME
 
 
