@@ -448,7 +448,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     parameter ``study_dir`` set to the study's absolute path. Executed copies
     are discarded after rendering. Everything is written into a hidden sibling
     folder (``.<out>.partial-*``), scanned there with
-    :func:`~alignment_research.privacy.scan_outputs`, and moved into
+    :func:`~alignment_research.privacy.scan_outputs` (each notebook's files,
+    the dashboard and the PDF as soon as they are written, the rest last; a
+    file changed after its scan is scanned again), and moved into
     ``out_dir`` only when the whole run succeeded; a failed run leaves
     ``out_dir`` as it was (only a failed notebook's executed copy is kept, in
     a private temporary folder named in the error, for the researcher; never the reports folder). Command line: ``alignment-research run [STUDY] --out DIR``.
