@@ -151,6 +151,30 @@ def _missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**fixes) if fixes else frame
 
 
+#: The frames last read from a cache, kept for the next notebook in the same kernel: (folder, manifest text, frames).
+_LAST_READ: list = []
+
+#: Frames larger than this (in memory) are not kept between reads: a large study is read again instead.
+_KEEP_BYTES = 256 * 2**20
+
+
+def _read_frames(folder: Path, manifest: dict, text: str) -> dict[str, pd.DataFrame]:
+    """Read every frame of a cache; a second read of the same cache (same manifest) copies the first.
+
+    ``run`` reuses each notebook kernel for several notebooks; the second one
+    gets copies of the frames the first read, so nothing one notebook changes
+    reaches another, without reading and decoding the Parquet files again.
+    """
+    key = (folder.resolve(), text)
+    if _LAST_READ and _LAST_READ[0][:2] == key:
+        return {name: frame.copy() for name, frame in _LAST_READ[0][2].items()}
+    frames = {name: _missing_as_nan(pd.read_parquet(folder / rel)) for name, rel in manifest["frames"].items()}
+    _LAST_READ.clear()
+    if sum(int(f.memory_usage(index=True, deep=False).sum()) for f in frames.values()) <= _KEEP_BYTES:
+        _LAST_READ.append((*key, {name: frame.copy() for name, frame in frames.items()}))
+    return frames
+
+
 def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     """Read a cleaned study written by :func:`write_clean_cache`.
 
@@ -182,8 +206,9 @@ def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file():
         raise AlignmentResearchError(f"{folder}: no cleaned-study cache here (no {MANIFEST_NAME}).")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    frames = {name: _missing_as_nan(pd.read_parquet(folder / rel)) for name, rel in manifest["frames"].items()}
+    text = manifest_path.read_text(encoding="utf-8")
+    manifest = json.loads(text)
+    frames = _read_frames(folder, manifest, text)
 
     def group(prefix: str) -> dict[str, pd.DataFrame]:
         return {name.split("/", 1)[1]: frame for name, frame in frames.items() if name.startswith(prefix + "/")}

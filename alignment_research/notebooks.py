@@ -1,19 +1,47 @@
-"""Execute the toolkit's notebooks (papermill) and render them to HTML (nbconvert)."""
+"""Execute the toolkit's notebooks (nbclient, kernels reused) and render them to HTML (nbconvert)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html as _html
 import os
+import queue
 import re
+import shutil
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
-
-import nbformat
 
 from .errors import AlignmentResearchError
 
-__all__ = ["execute_notebook", "render_html", "offline_html", "notebook_title", "output_tables", "output_figures",
+
+def _import_nbformat():
+    """Import nbformat without compiling rfc3987_syntax's grammar (1 s of CPU, several seconds on a busy machine).
+
+    nbformat imports jsonschema, which imports rfc3987_syntax when it is
+    installed, to check the ``iri`` formats of a schema; the notebook schemas
+    use no ``format`` at all, and nbformat passes no format checker. While
+    jsonschema is first imported here the package reads as absent (jsonschema
+    then leaves those two formats unchecked); afterwards it imports normally.
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # an import of it raises ImportError, which jsonschema skips
+        try:
+            import jsonschema  # deferred: imported here only so that it loads without the grammar
+        finally:
+            if sys.modules.get("rfc3987_syntax", 0) is None:
+                del sys.modules["rfc3987_syntax"]
+    import nbformat as module  # deferred: imported through this function, see above
+
+    return module
+
+
+nbformat = _import_nbformat()
+
+__all__ = ["execute_notebook", "execute_notebooks", "render_html", "offline_html", "notebook_title", "output_tables", "output_figures",
            "export_outputs", "find_notebooks", "notebooks_dir"]
 
 #: Keys that papermill and Jupyter write with timestamps or durations; stripped so
@@ -21,21 +49,19 @@ __all__ = ["execute_notebook", "render_html", "offline_html", "notebook_title", 
 _VOLATILE_METADATA = ("papermill", "execution")
 
 
-def _kernel_manager_class():
-    """A kernel manager that talks to the kernel over local IPC sockets, not TCP.
+def _kernel_manager(name: str):
+    """A kernel manager that talks to its kernel over local IPC sockets, not TCP.
 
     ipykernel 7 prints "Kernel is running over TCP without encryption" for every
     TCP kernel; IPC sockets are local files (in the temporary folder, removed at
-    shutdown), so the warning does not apply and users do not see it.
+    shutdown), so the warning does not apply and users do not see it. Each
+    kernel gets its own socket prefix (``name``), so kernels started together
+    never pick the same files.
     """
     from jupyter_client.manager import AsyncKernelManager  # deferred: jupyter_client is only needed to execute a notebook
-    from traitlets import Unicode  # deferred: traitlets comes with jupyter_client, only to execute a notebook
 
-    class _LocalKernelManager(AsyncKernelManager):
-        transport = Unicode("ipc")
-        ip = Unicode(os.path.join(tempfile.gettempdir(), f"alignment-research-kernel-{os.getpid()}"))
-
-    return _LocalKernelManager
+    prefix = os.path.join(tempfile.gettempdir(), f"alignment-research-kernel-{os.getpid()}-{name}")
+    return AsyncKernelManager(kernel_name="python3", transport="ipc", ip=prefix)
 
 
 def notebooks_dir() -> Path:
@@ -97,6 +123,211 @@ def _strip_volatile(nb) -> None:
             cell.metadata.pop(key, None)
 
 
+#: Run silently in a new kernel: what a fresh kernel looks like (warning filters, plot settings, working folder),
+#: kept on the shell so that every later notebook can start from it.
+_BASELINE_CODE = """\
+def _alignment_research_baseline():
+    import os, sys, warnings
+    import matplotlib
+    rc = {k: v for k, v in matplotlib.rcParams.items() if k not in ("backend", "interactive")}  # set by the inline backend
+    return {"filters": list(warnings.filters), "rc": rc,
+            "cwd": os.getcwd(), "path": list(sys.path)}
+get_ipython().alignment_research_baseline = _alignment_research_baseline()
+del _alignment_research_baseline
+"""
+
+#: Run silently before each notebook in a reused kernel: an empty namespace, no figures, the baseline's warning
+#: filters (which also forgets warnings already shown), plot settings, folder and path, and cell numbers from 1.
+#: Imported modules stay loaded: that is the time saved.
+_RESET_CODE = """\
+get_ipython().run_line_magic("reset", "-f")
+def _alignment_research_reset():
+    import os, sys, warnings
+    import matplotlib, matplotlib.pyplot
+    shell = get_ipython()
+    base = shell.alignment_research_baseline
+    matplotlib.pyplot.close("all")
+    warnings.filters[:] = base["filters"]
+    warnings._filters_mutated()
+    warnings.onceregistry.clear()
+    matplotlib.rcParams.update(base["rc"])
+    os.chdir(base["cwd"])
+    sys.path[:] = base["path"]
+    shell.execution_count = 1
+_alignment_research_reset()
+del _alignment_research_reset
+"""
+
+
+def _with_parameters(nb, parameters: dict):
+    """Insert a cell assigning ``parameters`` after the cell tagged ``parameters`` (at the top if none)."""
+    if not parameters:
+        return nb
+    source = "# Parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    nb.cells.insert(tagged[0] + 1 if tagged else 0, cell)
+    return nb
+
+
+class _Lane:
+    """One kernel that executes notebooks one after another, each starting from a fresh namespace."""
+
+    def __init__(self, name: str, cwd: Path):
+        self.name, self.cwd = name, cwd
+        self.km = self.kc = None
+        self.used = False
+
+    async def start(self) -> None:
+        self.km = _kernel_manager(self.name)
+        env = dict(os.environ, PYTHONHASHSEED="0")  # set ordering in the kernel does not change between runs
+        await self.km.start_kernel(cwd=str(self.cwd), env=env, extra_arguments=["--HistoryManager.hist_file=:memory:"])
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        await self.kc.wait_for_ready(timeout=120)
+        await self._silently(_BASELINE_CODE)
+
+    async def _silently(self, code: str) -> None:
+        reply = await self.kc.execute_interactive(code, silent=True, store_history=False, timeout=120,
+                                                  output_hook=lambda msg: None)
+        if reply["content"]["status"] != "ok":
+            raise AlignmentResearchError(
+                f"The notebook kernel could not be prepared: {reply['content'].get('ename')}: "
+                f"{reply['content'].get('evalue')}"
+            )
+
+    async def execute(self, path: Path, parameters: dict, output_path: Path) -> None:
+        from nbclient import NotebookClient  # deferred: nbclient is only needed to execute a notebook
+        from nbclient.exceptions import CellExecutionError  # deferred: as the line above
+
+        if self.used:
+            await self._silently(_RESET_CODE)
+        self.used = True
+        nb = _with_parameters(nbformat.read(path, as_version=4), parameters)
+        client = NotebookClient(nb, km=self.km, kernel_name="python3", record_timing=False, timeout=None)
+        client.kc = self.kc  # the lane's client: nbclient neither starts another nor stops this one
+        try:
+            await client.async_execute()
+        except CellExecutionError as err:
+            failed = next((c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))),
+                          None)
+            self._save(nb, output_path)
+            number = failed.get("execution_count") if failed is not None else "?"
+            raise AlignmentResearchError(f"{path.name}: cell {number} failed with {err.ename}: {err.evalue}") from None
+        self._save(nb, output_path)
+
+    @staticmethod
+    def _save(nb, output_path: Path) -> None:
+        _strip_volatile(nb)
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, output_path)
+
+    async def close(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+        if self.km is not None and self.km.has_kernel:
+            await self.km.shutdown_kernel(now=False)  # removes its connection and socket files too
+
+
+def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: str | Path, workers: int = 1,
+                      cwd: str | Path | None = None, reuse_kernels: bool = True, after=None) -> dict:
+    """Execute notebooks in parallel kernels, each kernel reused for several notebooks.
+
+    ``workers`` kernels are started, and each takes the next notebook from the
+    list until none is left, so list the longest first. A reused kernel starts
+    every notebook from a fresh state: an empty namespace, no open figures, the
+    warning filters, plot settings, working folder and ``sys.path`` it had when
+    it started, and cell numbers from 1; only imported modules stay loaded
+    (that is the time saved: a kernel start and ``import alignment_research``
+    per notebook). A failing notebook stops the others from being started.
+
+    Parameters
+    ----------
+    notebooks : list of Path
+        The notebooks, in the order they should be started.
+    parameters : dict of Path to dict, optional
+        Parameters per notebook, assigned in a cell after the one tagged
+        ``parameters`` (tagged ``injected-parameters``).
+    output_dir : str or Path
+        Where the executed copies are written, under the notebooks' names.
+    workers : int, default 1
+        Kernels running at once.
+    cwd : str or Path, optional
+        Working folder of the kernels; the first notebook's folder by default.
+    reuse_kernels : bool, default True
+        False starts a new kernel for every notebook.
+    after : callable, optional
+        Called as ``after(notebook, executed_path, seconds)`` in the worker
+        thread once a notebook has run (to render it while others still run).
+
+    Returns
+    -------
+    dict of Path to float
+        Seconds each notebook took to execute.
+
+    Raises
+    ------
+    AlignmentResearchError
+        When a cell fails; the message names the notebook, the cell and the
+        error, and the executed copy (up to the failure) is in ``output_dir``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> seconds = ar.notebooks.execute_notebooks(ar.notebooks.find_notebooks()[:2], output_dir="/tmp/run",
+    ...                                          workers=2)  # doctest: +SKIP
+    """
+    notebooks = [Path(p) for p in notebooks]
+    parameters = parameters or {}
+    output_dir = Path(output_dir)
+    cwd = Path(cwd) if cwd is not None else (notebooks[0].parent if notebooks else Path.cwd())
+    todo: queue.Queue = queue.Queue()
+    for nb in notebooks:
+        todo.put(nb)
+    seconds: dict = {}
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    async def lane_loop(name: str) -> None:
+        lane = None
+        try:
+            while not stop.is_set():
+                try:
+                    nb = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if lane is None or not reuse_kernels:
+                    if lane is not None:
+                        await lane.close()
+                    lane = _Lane(name, cwd)
+                    await lane.start()
+                t0 = time.perf_counter()
+                await lane.execute(nb, parameters.get(nb, {}), output_dir / nb.name)
+                seconds[nb] = time.perf_counter() - t0
+                if after is not None:
+                    after(nb, output_dir / nb.name, seconds[nb])
+        finally:
+            if lane is not None:
+                await lane.close()
+
+    def work(name: str) -> None:
+        try:
+            asyncio.run(lane_loop(name))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread, raised there
+            errors.append(error)
+            stop.set()
+
+    threads = [threading.Thread(target=work, args=(f"lane{i}",), daemon=True)
+               for i in range(max(1, min(int(workers), len(notebooks))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return seconds
+
+
 def execute_notebook(
     path: str | Path,
     *,
@@ -104,14 +335,14 @@ def execute_notebook(
     output_path: str | Path | None = None,
     cwd: str | Path | None = None,
 ) -> Path:
-    """Execute a notebook top to bottom with papermill and save it with outputs.
+    """Execute a notebook top to bottom in a new kernel and save it with outputs.
 
     Parameters
     ----------
     path : str or Path
         The notebook to run.
     parameters : dict, optional
-        Values injected after the cell tagged ``parameters`` (e.g. ``{"study_dir": "/data/x"}``).
+        Values assigned after the cell tagged ``parameters`` (e.g. ``{"study_dir": "/data/x"}``).
     output_path : str or Path, optional
         Where to save the executed notebook; in place by default.
     cwd : str or Path, optional
@@ -133,37 +364,17 @@ def execute_notebook(
     >>> ar.notebooks.execute_notebook("notebooks/01_data_quality.ipynb",
     ...                     parameters={"study_dir": "../data/sample"})  # doctest: +SKIP
     """
-    import papermill as pm  # deferred: papermill takes seconds to import; only executing a notebook needs it
-
     path = Path(path)
     output_path = Path(output_path) if output_path is not None else path
     cwd = Path(cwd) if cwd is not None else path.parent
-    env_before = os.environ.get("PYTHONHASHSEED")
-    os.environ["PYTHONHASHSEED"] = "0"
-    try:
-        pm.execute_notebook(
-            str(path),
-            str(output_path),
-            parameters=parameters or {},
-            cwd=str(cwd),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            request_save_on_cell_execute=False,
-            kernel_manager_class=_kernel_manager_class(),
-        )
-    except pm.PapermillExecutionError as err:
-        raise AlignmentResearchError(
-            f"{path.name}: cell {err.exec_count} failed with {err.ename}: {err.evalue}"
-        ) from None
-    finally:
-        if env_before is None:
-            os.environ.pop("PYTHONHASHSEED", None)
-        else:
-            os.environ["PYTHONHASHSEED"] = env_before
-    nb = nbformat.read(output_path, as_version=4)
-    _strip_volatile(nb)
-    nbformat.write(nb, output_path)
+    with tempfile.TemporaryDirectory(prefix="ar-notebook-") as tmp:
+        try:
+            execute_notebooks([path], parameters={path: parameters or {}}, output_dir=tmp, cwd=cwd)
+        finally:
+            executed = Path(tmp) / path.name
+            if executed.exists():
+                output_path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(executed, output_path)
     return output_path
 
 

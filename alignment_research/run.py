@@ -6,18 +6,18 @@ import ast
 import datetime
 import hashlib
 import html as _html
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
@@ -216,7 +216,7 @@ def missing_tables(notebook: Path, tables: dict) -> list[str]:
 
 
 def _declared_parameters(path: Path) -> set[str]:
-    """Names assigned in a notebook's ``parameters`` cell (papermill warns about any other it is passed)."""
+    """Names assigned in a notebook's ``parameters`` cell (a notebook is passed no other)."""
     import nbformat  # deferred: nbformat takes seconds to import; only reading a notebook needs it
 
     for cell in nbformat.read(path, as_version=4).cells:
@@ -269,6 +269,7 @@ class _Stages:
         self.lines = lines and not show  # one plain line per stage, for logs and pipes
         self.progress = None
         self.total = total
+        self.lock = threading.Lock()  # notebooks report from their worker threads
 
     @contextmanager
     def running(self):
@@ -307,13 +308,14 @@ class _Stages:
         self.done(name, time.perf_counter() - t0)
 
     def done(self, name: str, seconds: float) -> None:
-        """Record a stage that ran elsewhere (a notebook executed in a worker process)."""
-        self.rows.append({"stage": name, "seconds": seconds})
-        if self.progress is not None:
-            self.progress.console.print(f"  [green]✓[/] {name} [dim]({seconds:.1f} s)[/]", highlight=False)
-            self.progress.advance(self.task)
-        elif self.lines:
-            print(f"alignment-research run: {name} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+        """Record a stage that ran elsewhere (a notebook executed in a kernel, the dashboard in a thread)."""
+        with self.lock:
+            self.rows.append({"stage": name, "seconds": seconds})
+            if self.progress is not None:
+                self.progress.console.print(f"  [green]✓[/] {name} [dim]({seconds:.1f} s)[/]", highlight=False)
+                self.progress.advance(self.task)
+            elif self.lines:
+                print(f"alignment-research run: {name} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["stage", "seconds"])
@@ -385,8 +387,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
 
     Validates and cleans the study (stopping with the validation messages when
     it is unusable), executes every notebook of the repository's
-    ``notebooks/`` folder (``NN_topic.ipynb``, in order) with papermill
-    against the study, renders each to a self-contained HTML file (figures
+    ``notebooks/`` folder (``NN_topic.ipynb``) against the study, in
+    parallel kernels that are each reused for several notebooks (a fresh
+    namespace for each), renders each to a self-contained HTML file (figures
     embedded as data URIs; the leadership brief without code), checks every
     report for employee ids, names, birth dates and groups below the study's
     minimum size, and writes ``index.html`` linking them with the study name,
@@ -412,8 +415,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         with unchanged inputs reuses them. :func:`default_cache_dir` by
         default; ``False`` cleans in memory and passes nothing to the notebooks.
     workers : int, optional
-        Notebooks executed at once, each in its own process and kernel; by
-        default the machine's cores (at most the number of notebooks).
+        Notebooks executed at once, each kernel taking the next notebook
+        (the longest of the last run first); by default the machine's cores
+        (at most the number of notebooks). The dashboard is drawn meanwhile.
 
     Returns
     -------
@@ -444,7 +448,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     parameter ``study_dir`` set to the study's absolute path. Executed copies
     are discarded after rendering. Everything is written into a hidden sibling
     folder (``.<out>.partial-*``), scanned there with
-    :func:`~alignment_research.privacy.scan_outputs`, and moved into
+    :func:`~alignment_research.privacy.scan_outputs` (each notebook's files,
+    the dashboard and the PDF as soon as they are written, the rest last; a
+    file changed after its scan is scanned again), and moved into
     ``out_dir`` only when the whole run succeeded; a failed run leaves
     ``out_dir`` as it was (only a failed notebook's executed copy is kept, in
     a private temporary folder named in the error, for the researcher; never the reports folder). Command line: ``alignment-research run [STUDY] --out DIR``.
@@ -471,20 +477,82 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     cache_dir = Path(cache_dir) if cache_dir is not False else None
     with stages.running():
         study, cleaned = _clean_once(study_dir, cache_dir, stages)
-        with _staging_dir(out_dir) as staging:
+        with _staging_dir(out_dir) as staging, _threads() as background:
+            # the dashboard is drawn in this process while the kernels execute the notebooks
+            scanner = _Scanner(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
+            drawing = background.start(_write_dashboard, staging, cleaned, scanner)
+            printing = _Printing(background, scanner)  # each brief's PDF, started as soon as its page is written
             reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
-                                      cache_dir=cache_dir, workers=workers)
+                                      cache_dir=cache_dir, workers=workers, printing=printing, scanner=scanner)
             with stages.stage("exports"):
-                exports = _write_exports(staging, reports)
-            with stages.stage("dashboard"):
-                dashboard = _write_dashboard(staging, cleaned)
+                exports = _write_exports(staging, reports, printing=printing)
+            dashboard = drawing.result()
+            stages.done("dashboard", drawing.seconds)
             with stages.stage("index"):
                 _write_index(staging, study_dir, cleaned, reports, __version__, exports=exports, dashboard=dashboard)
             with stages.stage("privacy scan"):
-                _check_outputs(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
+                scanner.finish()  # the files not scanned yet; any finding in any file stops the run here
             _publish(staging, out_dir, stale=[f"{nb.stem}.html" for nb, r in zip(chosen, reports.itertuples())
                                                if r.skipped])
     return RunResult(out_dir, out_dir / "index.html", reports, stages.table(), cleaned.counts.copy())
+
+
+class _Background:
+    """A call running in a thread: ``result()`` waits for it and returns its value or raises its error."""
+
+    def __init__(self, func, *args):
+        self.value = self.error = None
+        self.seconds = 0.0
+        self.thread = threading.Thread(target=self._run, args=(func, *args), daemon=True)
+        self.thread.start()
+
+    def _run(self, func, *args) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.value = func(*args)
+        except BaseException as error:  # noqa: BLE001 - raised in the caller's thread by result()
+            self.error = error
+        self.seconds = time.perf_counter() - t0
+
+    def result(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class _Threads:
+    """Calls started in threads, all waited for by :func:`_threads` on leaving."""
+
+    def __init__(self):
+        self.jobs: list[_Background] = []
+
+    def start(self, func, *args) -> _Background:
+        job = _Background(func, *args)
+        self.jobs.append(job)
+        return job
+
+
+@contextmanager
+def _threads():
+    """Yield a :class:`_Threads`; on leaving, wait for every call (so none writes into a removed folder)."""
+    threads = _Threads()
+    try:
+        yield threads
+    finally:
+        for job in threads.jobs:
+            job.thread.join()
+
+
+class _Printing(dict):
+    """The briefs' PDFs being printed (and scanned): page name to its job, started with ``print(html)``."""
+
+    def __init__(self, threads: _Threads, scanner: _Scanner | None = None):
+        super().__init__()
+        self.threads, self.scanner = threads, scanner
+
+    def print(self, html: Path) -> None:
+        self[html.name] = self.threads.start(_print_pdf, html, html.with_suffix(".pdf"), self.scanner)
 
 
 @contextmanager
@@ -503,25 +571,55 @@ def _staging_dir(out_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _execute_and_render(nb: Path, parameters: dict, executed: Path, html: Path, no_input: bool, *,
-                        title: str | None = None, footer: str | None = None) -> float:
-    """Execute one notebook and render it (runs in a worker process); return the seconds taken."""
-    from .notebooks import execute_notebook, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
+#: File in the cache folder recording how long each notebook took last time, so the longest start first.
+_DURATIONS_NAME = "notebook_seconds.json"
 
-    t0 = time.perf_counter()
-    execute_notebook(nb, parameters=parameters, output_path=executed, cwd=notebooks_dir())
-    render_html(executed, html, no_input=no_input, title=title, footer=footer)
-    export_outputs(executed, html.parent, figures=no_input)  # every table shown; the brief's figures too
-    return time.perf_counter() - t0
+
+def _longest_first(jobs: list, cache_dir: Path | None) -> list:
+    """Order notebooks by the seconds they took in the last run (longest first; unknown ones first, in order).
+
+    With a kernel per worker taking the next notebook, starting the long ones
+    first keeps both kernels busy to the end instead of leaving one waiting
+    for a long notebook started last.
+    """
+    try:
+        last = json.loads((cache_dir / _DURATIONS_NAME).read_text(encoding="utf-8")) if cache_dir else {}
+    except (OSError, ValueError):
+        last = {}
+    return sorted(jobs, key=lambda job: -float(last.get(job[0].name, float("inf"))))
+
+
+def _remember_durations(cache_dir: Path | None, seconds: dict) -> None:
+    if cache_dir is None or not cache_dir.is_dir():
+        return
+    path = cache_dir / _DURATIONS_NAME
+    try:
+        known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    known.update({nb.name: round(value, 2) for nb, value in seconds.items()})
+    try:
+        path.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+    except OSError:  # pragma: no cover - a read-only cache only loses the ordering hint
+        pass
 
 
 def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages, *,
-                    cache_dir: Path | None = None, workers: int | None = None) -> pd.DataFrame:
+                    cache_dir: Path | None = None, workers: int | None = None,
+                    printing: dict | None = None, scanner=None) -> pd.DataFrame:
     """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook.
 
-    Notebooks run in parallel, one worker process (and kernel) each, up to
-    ``workers`` at a time; they read the cleaned study from ``cache_dir``.
+    Notebooks run in parallel, in up to ``workers`` kernels, each kernel reused
+    for the next notebook with a fresh namespace
+    (:func:`~alignment_research.notebooks.execute_notebooks`); each is rendered
+    as soon as it has run, while the others still run. They read the cleaned
+    study from ``cache_dir``. A brief's PDF is started in a thread once its page
+    is written, and put in ``printing`` (page name to the job). With a
+    ``scanner`` (:class:`_Scanner`), each notebook's files are privacy-scanned
+    as soon as they are written.
     """
+    from .notebooks import execute_notebooks, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
+
     offered = {"study_dir": str(study_dir)}
     if cache_dir is not None:
         offered["clean_dir"] = str(cache_dir)
@@ -540,44 +638,112 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     footer = _page_footer(cleaned.config)
     titles = {nb: _title(nb) for nb, _, _ in jobs}  # each notebook is read once for its heading
+    hides_code = {nb: no_input for nb, no_input, _ in jobs}
+
+    def render(nb: Path, executed: Path, seconds: float) -> None:
+        """Runs in the notebook's worker thread as soon as it has executed."""
+        t0 = time.perf_counter()
+        # written to a folder of their own first, so they are scanned while other notebooks still run
+        with scanner.folder(nb.stem) if scanner is not None else nullcontext(staging) as folder:
+            render_html(executed, folder / f"{nb.stem}.html", no_input=hides_code[nb],
+                        title=f"{cleaned.config.name}: {titles[nb]}", footer=footer)
+            export_outputs(executed, folder, figures=hides_code[nb])  # every table shown; the brief's figures too
+        html = staging / f"{nb.stem}.html"
+        if hides_code[nb] and printing is not None:
+            printing.print(html)
+        seconds += time.perf_counter() - t0
+        stages.done(nb.stem, seconds)
+        rows[nb] = {"notebook": nb.name, "title": titles[nb], "html": html.name, "no_input": hides_code[nb],
+                    "seconds": seconds, "skipped": ""}
+
+    ordered_jobs = _longest_first(jobs, cache_dir)
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
-        # spawn, not fork: the parent may hold a progress-bar thread, and kernels must not inherit it
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {
-                pool.submit(_execute_and_render, nb, parameters, Path(tmp) / nb.name,
-                            staging / f"{nb.stem}.html", no_input,
-                            title=f"{cleaned.config.name}: {titles[nb]}", footer=footer): (nb, no_input)
-                for nb, no_input, parameters in jobs
-            }
-            try:
-                for future in as_completed(futures):
-                    nb, no_input = futures[future]
-                    seconds = future.result()
-                    stages.done(nb.stem, seconds)
-                    rows[nb] = {"notebook": nb.name, "title": titles[nb], "html": f"{nb.stem}.html",
-                                "no_input": no_input, "seconds": seconds, "skipped": ""}
-            except AlignmentResearchError as error:
-                for other in futures:
-                    other.cancel()
-                executed = Path(tmp) / nb.name
-                if not executed.exists():
-                    raise
-                # The executed copy may show ids and it never passed the privacy scan, so it is kept for the
-                # researcher in a private temporary folder, never in the reports folder.
-                kept = Path(tempfile.mkdtemp(prefix="alignment-research-failed-")) / nb.name
-                shutil.copy(executed, kept)
-                raise AlignmentResearchError(
-                    f"{error} The executed copy, for debugging (not privacy-checked), is {kept}."
-                ) from None
+        try:
+            seconds = execute_notebooks([nb for nb, _, _ in ordered_jobs],
+                                        parameters={nb: parameters for nb, _, parameters in ordered_jobs},
+                                        output_dir=tmp, workers=workers, cwd=notebooks_dir(), after=render)
+        except AlignmentResearchError as error:
+            failed = [nb for nb, _, _ in jobs if nb.name in str(error).split(":", 1)[0]]
+            executed = Path(tmp) / failed[0].name if failed else None
+            if executed is None or not executed.exists():
+                raise
+            # The executed copy may show ids and it never passed the privacy scan, so it is kept for the
+            # researcher in a private temporary folder, never in the reports folder.
+            kept = Path(tempfile.mkdtemp(prefix="alignment-research-failed-")) / executed.name
+            shutil.copy(executed, kept)
+            raise AlignmentResearchError(
+                f"{error} The executed copy, for debugging (not privacy-checked), is {kept}."
+            ) from None
+    _remember_durations(cache_dir, seconds)
     ordered = [rows[nb] for nb in chosen]  # reading order, whatever order they finished in
     return pd.DataFrame(ordered, columns=["notebook", "title", "html", "no_input", "seconds", "skipped"])
 
 
-def _check_outputs(staging: Path, min_group_size: int, personal: dict) -> None:
-    """Scan every file the run wrote; on any finding delete the offending files and raise PrivacyError."""
-    found = scan_outputs(staging, min_group_size=min_group_size, **personal)
-    if found.empty:
-        return
+class _Scanner:
+    """The privacy scan of every file a run writes: each notebook's files while other notebooks run, the rest last.
+
+    ``scan(folder)`` scans a notebook's files, written to a folder of their
+    own inside ``staging`` laid out as in ``staging``, then moves them into
+    ``staging``. ``finish()`` scans every file of ``staging`` not scanned yet,
+    or changed since (the index, the dashboard, the workbook, the PDF), and
+    raises on any finding of either, as one scan of the whole folder would.
+    """
+
+    def __init__(self, staging: Path, min_group_size: int, personal: dict):
+        self.staging, self.min_group_size, self.personal = staging, min_group_size, personal
+        self.scanned: dict[str, tuple[int, int]] = {}  # file -> (size, mtime) when scanned
+        self.found: list[pd.DataFrame] = []
+        self.lock = threading.Lock()
+
+    def _scan(self, folder: Path) -> pd.DataFrame:
+        return scan_outputs(folder, min_group_size=self.min_group_size, **self.personal)
+
+    @contextmanager
+    def folder(self, name: str):
+        """Yield a new folder to write files into; on leaving without error, scan them and move them in."""
+        folder = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.staging))
+        try:
+            yield folder
+            self.scan(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def scan(self, folder: Path) -> None:
+        found = self._scan(folder)
+        with self.lock:
+            self.found.append(found)
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                name = path.relative_to(folder).as_posix()
+                target = self.staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                stat = target.stat()
+                self.scanned[name] = (stat.st_size, stat.st_mtime_ns)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def finish(self) -> None:
+        rest = Path(tempfile.mkdtemp(prefix=".privacy-scan-", dir=self.staging))
+        try:
+            for path in sorted(p for p in self.staging.rglob("*") if p.is_file() and rest not in p.parents):
+                name = path.relative_to(self.staging).as_posix()
+                stat = path.stat()
+                if self.scanned.get(name) == (stat.st_size, stat.st_mtime_ns):
+                    continue
+                (rest / name).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, rest / name)
+                except OSError:  # pragma: no cover - a file system without hard links
+                    shutil.copy2(path, rest / name)
+            found = self._scan(rest)
+        finally:
+            shutil.rmtree(rest, ignore_errors=True)
+        found = [f for f in [*self.found, found] if not f.empty]
+        if found:
+            _raise_on_findings(self.staging, pd.concat(found, ignore_index=True))
+
+
+def _raise_on_findings(staging: Path, found: pd.DataFrame) -> None:
+    """Delete the files of ``staging`` with findings and raise PrivacyError listing them."""
     offending = sorted(found["file"].unique())
     for name in offending:
         (staging / name).unlink(missing_ok=True)
@@ -614,14 +780,26 @@ EXPORT_FOLDERS = ("tables", "figures")
 WORKBOOK_NAME = "results.xlsx"
 
 
-def _write_exports(staging: Path, reports: pd.DataFrame) -> dict:
+def _print_pdf(html: Path, pdf: Path, scanner: _Scanner | None = None) -> Path:
+    """Print a page to PDF; with a scanner, into a folder of its own, scanned, then moved beside the page."""
+    from .browser import print_pdf  # deferred: only printing the brief needs the browser helpers
+
+    if scanner is None:
+        return print_pdf(html, pdf)
+    with scanner.folder(pdf.stem) as folder:
+        print_pdf(html, folder / pdf.name)
+    return pdf
+
+
+def _write_exports(staging: Path, reports: pd.DataFrame, *, printing: dict | None = None) -> dict:
     """Gather the tables into ``results.xlsx`` and print each brief to PDF; return what was written.
 
     Every file lands in ``staging``, so it passes the same privacy scan as the
-    pages. Without Chromium the PDF is left out and the index says so.
+    pages. Without Chromium the PDF is left out and the index says so. A PDF
+    already being printed (``printing``: page name to a background job) is
+    waited for, not printed again.
     """
-    from .browser import print_pdf  # deferred: only printing the brief needs the browser helpers
-
+    printing = printing or {}
     exports = {"workbook": None, "pdfs": [], "tables": 0, "figures": 0, "pdf_note": ""}
     csvs = sorted((staging / "tables").glob("*.csv")) if (staging / "tables").is_dir() else []
     exports["tables"] = len(csvs)
@@ -638,7 +816,10 @@ def _write_exports(staging: Path, reports: pd.DataFrame) -> dict:
         if r.no_input and r.html and (staging / r.html).exists():
             pdf = Path(r.html).with_suffix(".pdf").name
             try:
-                print_pdf(staging / r.html, staging / pdf)
+                if r.html in printing:
+                    printing[r.html].result()
+                else:
+                    _print_pdf(staging / r.html, staging / pdf)
                 exports["pdfs"].append(pdf)
             except AlignmentResearchError as err:
                 exports["pdf_note"] = f"No PDF of the brief: {err}"
@@ -649,11 +830,15 @@ def _write_exports(staging: Path, reports: pd.DataFrame) -> dict:
 DASHBOARD_NAME = "dashboard.html"
 
 
-def _write_dashboard(staging: Path, cleaned) -> str:
+def _write_dashboard(staging: Path, cleaned, scanner: _Scanner | None = None) -> str:
     """Write the performance dashboard into ``staging`` (it passes the same privacy scan as the pages)."""
     from .dashboard import write_dashboard  # deferred: the dashboard draws with matplotlib; notebook workers import run without it
 
-    write_dashboard(cleaned, staging / DASHBOARD_NAME, footer=_page_footer(cleaned.config))
+    if scanner is None:
+        write_dashboard(cleaned, staging / DASHBOARD_NAME, footer=_page_footer(cleaned.config))
+        return DASHBOARD_NAME
+    with scanner.folder("dashboard") as folder:
+        write_dashboard(cleaned, folder / DASHBOARD_NAME, footer=_page_footer(cleaned.config))
     return DASHBOARD_NAME
 
 

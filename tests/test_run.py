@@ -425,3 +425,36 @@ def test_a_failing_notebook_keeps_its_executed_copy_outside_the_reports(tmp_path
     kept = Path(re.search(r"is (\S+97_fail\.ipynb)\.", str(raised.value)).group(1))
     assert kept.is_file() and tmp_path / "out" not in kept.parents
     assert not (tmp_path / "out").exists()
+
+
+def test_notebooks_start_longest_first_by_the_last_run(tmp_path):
+    """Two kernels each take the next notebook: the long ones go first so neither waits idle at the end."""
+    jobs = [(Path(f"{n}.ipynb"), False, {}) for n in ["01_a", "02_b", "03_c", "04_new"]]
+    assert run_module._longest_first(jobs, None) == jobs  # no history: reading order
+    run_module._remember_durations(tmp_path, {Path("01_a.ipynb"): 3.0, Path("02_b.ipynb"): 9.5,
+                                              Path("03_c.ipynb"): 6.25})
+    ordered = [job[0].stem for job in run_module._longest_first(jobs, tmp_path)]
+    assert ordered == ["04_new", "02_b", "03_c", "01_a"]  # a notebook never timed first: it may be long
+    run_module._remember_durations(tmp_path, {Path("01_a.ipynb"): 20.0})
+    assert [job[0].stem for job in run_module._longest_first(jobs, tmp_path)][:2] == ["04_new", "01_a"]
+
+
+def test_files_scanned_while_notebooks_run_are_scanned_again_only_when_changed(tmp_path):
+    """Each notebook's files are scanned as soon as written; the last scan covers the rest, and any change since."""
+    staging = tmp_path / "staging"
+    folder = staging / ".01_probe.x"
+    (folder / "tables").mkdir(parents=True)
+    (folder / "01_probe.html").write_text("<p>fine</p>", encoding="utf-8")
+    (folder / "tables" / "01_probe_cell02.csv").write_text("term,estimate\nx,0.1\n", encoding="utf-8")
+    scanner = run_module._Scanner(staging, 5, {"ids": {"E000777"}, "names": set(), "birth_dates": []})
+    scanner.scan(folder)
+    assert not folder.exists() and sorted(scanner.scanned) == ["01_probe.html", "tables/01_probe_cell02.csv"]
+    (staging / "index.html").write_text("<p>fine too</p>", encoding="utf-8")
+    scanner.finish()  # nothing found, nothing raised
+    (staging / "dashboard.html").write_text("<p>E000777 left</p>", encoding="utf-8")  # written after the early scan
+    (staging / "tables" / "01_probe_cell02.csv").write_text("term,estimate\nE000777,0.1\n", encoding="utf-8")
+    with pytest.raises(ar.PrivacyError) as raised:
+        scanner.finish()
+    assert "2 privacy finding(s)" in str(raised.value) and "E000777" not in str(raised.value)
+    assert sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()) == [
+        "01_probe.html", "index.html"]  # the two changed files were deleted, and no scan folder is left
