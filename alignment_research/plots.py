@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-__all__ = ["set_theme", "plot_forest", "axes_for", "figure_labels", "PALETTE"]
+__all__ = ["set_theme", "plot_forest", "axes_for", "figure_labels", "figure_text", "PALETTE"]
 
 #: Colour-blind-safe palette used everywhere.
 PALETTE = "colorblind"
@@ -32,6 +34,22 @@ def set_theme(**kwargs) -> None:
     kwargs.setdefault("context", "notebook")
     kwargs.setdefault("rc", {"figure.figsize": (7.5, 4.5), "figure.dpi": 100, "axes.titleweight": "bold"})
     sns.set_theme(**kwargs)
+    _show_figure_words()
+
+
+def _show_figure_words() -> None:
+    """In an IPython kernel, make a displayed figure's plain-text output list its words (``figure_text``).
+
+    A notebook figure is stored as a picture plus a line of text; with this the
+    text names every title, axis label and legend entry, so nbval compares a
+    figure's words when it re-executes a notebook, and a test can read them
+    from the committed notebooks without executing them again.
+    """
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is None:
+        return
+    plain = shell.display_formatter.formatters["text/plain"]
+    plain.for_type_by_name("matplotlib.figure", "Figure", lambda fig, p, cycle: p.text(figure_text(fig)))
 
 
 def axes_for(ax=None, *, figsize=None):
@@ -183,3 +201,31 @@ def figure_labels(fig) -> pd.DataFrame:
         legend_rows(-1, legend)
     table = pd.DataFrame(rows, columns=["axes", "kind", "text"])
     return table.loc[table["text"].str.strip() != ""].reset_index(drop=True)
+
+
+def figure_text(fig) -> str:
+    """A figure in words: matplotlib's one-line summary, then one ``kind: text`` line per word it shows.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+
+    Returns
+    -------
+    str
+        ``<Figure size WxH with N Axes>`` followed by the rows of
+        :func:`figure_labels` as ``kind: text`` lines (line breaks inside a
+        text become spaces).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> ax = ar.plots.axes_for()
+    >>> _ = ax.set_xlabel("Tenure (months)")
+    >>> ar.plots.figure_text(ax.figure).splitlines()[1:]
+    ['xlabel: Tenure (months)']
+    """
+    words = figure_labels(fig)
+    lines = [repr(fig)] + [f"{kind}: {' '.join(str(text).split())}" for kind, text in zip(words["kind"], words["text"])]
+    return "\n".join(lines)

@@ -111,7 +111,7 @@ def test_every_runtime_dependency_is_imported_or_has_a_stated_reason():
     assert unused <= set(NOT_IMPORTED), f"declared but never imported, with no reason given: {unused - set(NOT_IMPORTED)}"
 
 
-@pytest.mark.parametrize("name", ["lifelines", "statsmodels", "pandas", "seaborn", "jupyterlab", "papermill"])
+@pytest.mark.parametrize("name", ["lifelines", "statsmodels", "pandas", "seaborn", "jupyterlab", "nbclient"])
 def test_core_packages_are_runtime_dependencies(name):
     assert name in _pyproject("runtime")
 

@@ -256,13 +256,15 @@ SAMPLE_PROBLEMS = {
     # quarantined (injected termination_before_hire), so cleaning cannot know them.
     ("job_history", "history_after_termination"): 1, ("job_history", "history_before_hire"): 2,
     ("job_history", "history_disagrees_at_hire"): 2, ("job_history", "history_level_change_without_reason"): 1,
-    ("job_history", "history_same_day_conflict"): 2, ("job_history", "history_unknown_manager"): 2,
+    ("job_history", "history_same_day_conflict"): 2, ("job_history", "history_unknown_manager"): 1,
     ("job_history", "quarantined_employee"): 5,
     # the simulator's hire row of a spell hired before the window carries the values in force at the window
     # start (the export starts there), so its manager may have joined after the hire date: the rule checks such
     # rows on the window's start (528 flags of noise before it did). The 4 left were hired into a vacancy and
     # name the successor; no change row is flagged.
-    ("job_history", "history_manager_not_employed"): 4,
+    # 4 and 2 before the simulator stopped naming, as not employed, a manager whose own employees row it had
+    # also made a problem of (cleaning then read that manager as unknown)
+    ("job_history", "history_manager_not_employed"): 5,
     ("reviews", "conflicting_duplicate"): 2, ("reviews", "quarantined_employee"): 7,
     ("surveys", "duplicate_row"): 2, ("surveys", "out_of_range_answer"): 6, ("surveys", "quarantined_employee"): 10,
     ("surveys", "survey_after_termination"): 1, ("surveys", "survey_before_hire"): 1,

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .practices import SET_WITH, draw_goal_practices, practice_attainment
+from .practices import SET_WITH_WORDS, draw_goal_practices, practice_attainment
 
 __all__ = ["Goals", "draw_goals", "goal_tables"]
 
@@ -73,7 +73,7 @@ class Goals:
     target_attainment: np.ndarray = None  # (spells, cycles): weighted attainment, rounded to 0.001
     # with practices (see `practices`): drawn by draw_goal_practices, base_attainment by _attain_and_align
     difficulty: np.ndarray = None  # 1..5
-    set_with: np.ndarray = None  # code into practices.SET_WITH
+    set_with: np.ndarray = None  # code into practices.SET_WITH_WORDS
     revision_day: np.ndarray = None  # NO_DAY: not revised
     base_attainment: np.ndarray = None  # attainment without the practices' effects (what child goals follow)
 
@@ -286,7 +286,7 @@ def goal_tables(engine: Engine, in_data: np.ndarray):
                                "attainment": goals["attainment"][kept]})
     if engine.practices:  # difficulty as rated, who set the goal, the day it was revised (NO_DAY: not revised)
         goal_table["difficulty"] = goals["difficulty"][kept]
-        goal_table["set_with"] = SET_WITH[goals["set_with"][kept]]
+        goal_table["set_with"] = SET_WITH_WORDS[goals["set_with"][kept]]
         goal_table["revised"] = goals["revision_day"][kept]
     in_data_spells = np.flatnonzero(in_data)
     row, cycle = np.nonzero(spells["goal_count"][in_data_spells] > 0)

@@ -46,9 +46,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..config import SET_WITH
 from .days import NO_DAY, YEAR
 
-__all__ = ["SET_WITH", "BatchEvents", "apply_revisions", "draw_batch_events", "draw_goal_practices",
+__all__ = ["SET_WITH_WORDS", "BatchEvents", "apply_revisions", "draw_batch_events", "draw_goal_practices",
            "draw_program_starts", "window_days"]
 
 if TYPE_CHECKING:  # annotations only
@@ -57,7 +58,8 @@ if TYPE_CHECKING:  # annotations only
     from .people import Batch, PersonDraws
 
 #: The words of ``set_with``, by code.
-SET_WITH = np.array(["employee", "manager", "jointly"], dtype=object)
+#: The canonical ``set_with`` words (``config.SET_WITH``) as an array, indexed by the simulator's codes.
+SET_WITH_WORDS = np.array(SET_WITH, dtype=object)
 _DAYS_PER_MONTH = 365.25 / 12
 _SPAN = np.int64(1) << 24  # days per spell in the sorted event keys
 
@@ -209,7 +211,7 @@ def draw_goal_practices(engine: Engine, batch: Batch, goals: Goals) -> None:
         The new spells.
     goals : Goals
         The batch's goals (`goals._goal_slots`); ``difficulty``, ``set_with``
-        (codes into `SET_WITH`) and ``revision_day`` are set.
+        (codes into `SET_WITH_WORDS`) and ``revision_day`` are set.
 
     Examples
     --------
@@ -227,9 +229,9 @@ def draw_goal_practices(engine: Engine, batch: Batch, goals: Goals) -> None:
     shares = np.asarray(truth.goal_difficulty_shares, float)
     goals.difficulty = 1 + np.searchsorted(np.cumsum(shares / shares.sum()), rng.random(n), side="right")
     goals.difficulty = np.minimum(goals.difficulty, 5).astype(np.int64)
-    weights = np.array([truth.goal_set_with_shares.get(w, 0.0) for w in SET_WITH], float)
+    weights = np.array([truth.goal_set_with_shares.get(w, 0.0) for w in SET_WITH_WORDS], float)
     goals.set_with = np.minimum(np.searchsorted(np.cumsum(weights / weights.sum()), rng.random(n), side="right"),
-                                len(SET_WITH) - 1).astype(np.int64)
+                                len(SET_WITH_WORDS) - 1).astype(np.int64)
     set_day = np.maximum(engine.cycle_start_day[goals.cycle], batch.hire_day[goals.owner])
     last_day = engine.cycle_end_day[goals.cycle]
     length = np.maximum(last_day - set_day, 1)
@@ -242,7 +244,7 @@ def practice_attainment(engine: Engine, goals: Goals, cascades: np.ndarray) -> n
     """The practices' additive effect on each goal's attainment (before revisions): difficulty, set_with, cascade."""
     truth = engine.truth
     return (truth.attainment_difficulty_curvature * (goals.difficulty - truth.difficulty_turning_point) ** 2
-            + truth.attainment_set_jointly * (SET_WITH[goals.set_with] == "jointly")
+            + truth.attainment_set_jointly * (SET_WITH_WORDS[goals.set_with] == "jointly")
             + truth.attainment_alignment * cascades)
 
 
@@ -292,6 +294,6 @@ def jointly_share(goals: Goals, shape) -> np.ndarray:
     out = np.zeros(shape)
     if goals.n_goals:
         first = goals.pair_first_goal
-        joint = (SET_WITH[goals.set_with] == "jointly").astype(float)
+        joint = (SET_WITH_WORDS[goals.set_with] == "jointly").astype(float)
         out[goals.pair_spell, goals.pair_cycle] = np.add.reduceat(joint, first) / goals.goals_per_pair
     return out
