@@ -407,19 +407,46 @@ def _cluster_sums(values: np.ndarray, clusters: np.ndarray, g: int) -> np.ndarra
     return np.column_stack([np.bincount(clusters, weights=values[:, j], minlength=g) for j in range(values.shape[1])])
 
 
-def _purged_scores(h: np.ndarray, u: np.ndarray, clusters: np.ndarray, g: int, fixed, weights) -> np.ndarray:
-    """``F[g, j] = sum over rows i of cluster g of h_i [M_D (u 1_j)]_i``: cluster j's residuals, purged of the fixed
-    effects ``D``, scored in cluster g (``diag`` of the cluster sums of ``h u`` when there are none)."""
+def _purged_residuals(u: np.ndarray, clusters: np.ndarray, g: int, fixed, weights) -> np.ndarray | None:
+    """``R[:, j] = M_D (u 1_j)``: bootstrap cluster j's residuals purged of the fixed effects ``D`` (``None``
+    without fixed effects: the residuals are then used as they are)."""
     if fixed is None:
-        return np.diag(_cluster_sums(h * u, clusters, g))
+        return None
     spread = np.zeros((len(u), g))
     spread[np.arange(len(u)), clusters] = u
     if weights is None:
-        purged = demean(spread, fixed)
-    else:  # the rows are scaled by sqrt(w): purge by weighted means in the unscaled space
-        root = np.sqrt(np.asarray(weights, float))[:, None]
-        purged = root * demean(spread / root, fixed, weights=weights)
-    return _cluster_sums(h[:, None] * purged, clusters, g)
+        return demean(spread, fixed)
+    root = np.sqrt(np.asarray(weights, float))[:, None]  # rows scaled by sqrt(w): purge by weighted means unscaled
+    return root * demean(spread / root, fixed, weights=weights)
+
+
+def _bootstrap_scores(h: np.ndarray, u: np.ndarray, X: np.ndarray, leverage_rows: np.ndarray, clusters: np.ndarray,
+                      g: int, purged, cells: np.ndarray, n_cells: int) -> np.ndarray:
+    """``S[c, j] = sum over rows i of variance cell c of h_i e_i``, where ``e`` are the residuals of refitting
+    bootstrap cluster ``j``'s ``u`` alone: ``M_D (u 1_j)`` (``purged``; ``u 1_j`` without fixed effects) minus its
+    fit on ``X``. ``leverage_rows`` holds each cell's sums of ``h X`` times ``bread``. A draw ``w`` then has cell
+    scores ``S w``."""
+    if purged is None:
+        direct = np.zeros((n_cells, g))
+        np.add.at(direct, (cells, clusters), h * u)
+    else:
+        direct = _cluster_sums(h[:, None] * purged, cells, n_cells)
+    return direct - leverage_rows @ _cluster_sums(X * u[:, None], clusters, g).T
+
+
+def _variance_pieces(codes) -> list[tuple[np.ndarray, int, float]]:
+    """The CR1 variance's pieces over cluster dimensions ``codes``: ``(cells, n_cells, ± G/(G-1))`` for every
+    intersection of dimensions, signed by inclusion-exclusion (one piece, ``+ G/(G-1)``, for one dimension)."""
+    codes = [np.asarray(c, dtype=np.int64) for c in codes]
+    pieces = []
+    for size in range(1, len(codes) + 1):
+        for subset in combinations(range(len(codes)), size):
+            cells = codes[subset[0]] if size == 1 else _intersection_codes([codes[i] for i in subset])
+            n_cells = int(cells.max()) + 1
+            if n_cells < 2:
+                raise ModelError("Each cluster dimension of the wild bootstrap's variance needs at least two clusters.")
+            pieces.append((cells, n_cells, (1.0 if size % 2 else -1.0) * n_cells / (n_cells - 1)))
+    return pieces
 
 
 def _wild_draws(g: int, n_boot: int, weight_type: str, rng) -> tuple[np.ndarray, bool]:
@@ -434,6 +461,7 @@ def _wild_draws(g: int, n_boot: int, weight_type: str, rng) -> tuple[np.ndarray,
 def wild_cluster_bootstrap(
     y, X, clusters, *, column: int, weights=None, fixed=None, n_params: int | None = None, null: float = 0.0,
     n_boot: int = 9999, weight_type: str = "webb", rng=0, alpha: float = 0.05, tol: float = 1e-9,
+    variance_clusters=None,
 ) -> WildBootstrap:
     """Test one coefficient by the wild cluster restricted (WCR) bootstrap and invert the test.
 
@@ -489,6 +517,13 @@ def wild_cluster_bootstrap(
         The interval is at level ``1 - alpha``.
     tol : float, default 1e-9
         The interval's bounds are located to ``tol`` standard errors.
+    variance_clusters : list of array of int, optional
+        Cluster codes of each dimension of the t statistic's CR1 variance
+        (multiway by inclusion-exclusion, as :func:`cluster_robust_cov` with
+        a list); ``clusters`` alone by default. The weights are still drawn per
+        ``clusters`` and every draw's t uses the same multiway variance
+        (MacKinnon, Nielsen and Webb 2021). A draw whose multiway variance is
+        not positive counts as reaching the observed ``|t|`` (conservative).
 
     Returns
     -------
@@ -498,7 +533,8 @@ def wild_cluster_bootstrap(
     Raises
     ------
     ModelError
-        For an unknown ``weight_type`` or fewer than two clusters.
+        For an unknown ``weight_type``, fewer than two clusters (in any
+        dimension), or a (multiway) variance of the coefficient that is not positive.
 
     Notes
     -----
@@ -512,6 +548,7 @@ def wild_cluster_bootstrap(
     Cameron, Gelbach and Miller (2008), Bootstrap-based improvements for inference with clustered errors.
     MacKinnon and Webb (2017), Wild bootstrap inference for wildly different cluster sizes.
     Roodman, MacKinnon, Nielsen and Webb (2019), Fast and wild: bootstrap inference in Stata using boottest.
+    MacKinnon, Nielsen and Webb (2021), Wild bootstrap and asymptotic inference with multiway clustering.
 
     Examples
     --------
@@ -538,12 +575,18 @@ def wild_cluster_bootstrap(
     g = int(clusters.max()) + 1
     if g < 2:
         raise ModelError("The wild cluster bootstrap needs at least two clusters.")
-    factor = (g / (g - 1)) * ((n - 1) / (n - (k if n_params is None else int(n_params))))
+    factor = (n - 1) / (n - (k if n_params is None else int(n_params)))
+    pieces = _variance_pieces([clusters] if variance_clusters is None else variance_clusters)
     bread = np.linalg.inv(X.T @ X)
     h = X @ bread[:, column]  # the coefficient is h'y
     estimate = float(h @ y)
     resid = y - X @ (bread @ (X.T @ y))
-    std_error = float(np.sqrt(factor * np.sum(_cluster_sums(h * resid, clusters, g) ** 2)))
+    variance = factor * sum(weight * np.sum(_cluster_sums(h * resid, cells, size) ** 2)
+                            for cells, size, weight in pieces)
+    if not variance > 0:
+        raise ModelError("The cluster-robust variance of the tested coefficient is not positive (a multiway "
+                         "variance can be negative); the wild bootstrap needs a positive one.")
+    std_error = float(np.sqrt(variance))
 
     # restricted residuals at null b0: u0 - b0 v (y and the tested column, each residualised on the others)
     yx = np.column_stack([y, X[:, column]])
@@ -551,26 +594,32 @@ def wild_cluster_bootstrap(
     if others.shape[1]:
         yx = yx - others @ np.linalg.lstsq(others, yx, rcond=None)[0]
     u0, v = yx[:, 0], yx[:, 1]
-    # a draw w gives beta* - b0 = w'(a - b0 c) and bootstrap cluster scores (M0 - b0 M1) w
+    # a draw w gives beta* - b0 = w'(a - b0 c) and, in each variance piece, cell scores (M0 - b0 M1) w
     a, c = _cluster_sums(h * u0, clusters, g), _cluster_sums(h * v, clusters, g)
-    leverage = _cluster_sums(h[:, None] * X, clusters, g) @ bread
-    m0 = _purged_scores(h, u0, clusters, g, fixed, weights) - leverage @ _cluster_sums(X * u0[:, None], clusters, g).T
-    m1 = _purged_scores(h, v, clusters, g, fixed, weights) - leverage @ _cluster_sums(X * v[:, None], clusters, g).T
+    purged0 = _purged_residuals(u0, clusters, g, fixed, weights)
+    purged1 = _purged_residuals(v, clusters, g, fixed, weights)
+    scores = []
+    for cells, size, weight in pieces:
+        leverage = _cluster_sums(h[:, None] * X, cells, size) @ bread
+        scores.append((weight, _bootstrap_scores(h, u0, X, leverage, clusters, g, purged0, cells, size),
+                       _bootstrap_scores(h, v, X, leverage, clusters, g, purged1, cells, size)))
 
     draws, enumerated = _wild_draws(g, n_boot, weight_type, rng)
     n0, n1 = draws @ a, draws @ c
-    ss00, ss01, ss11 = (np.empty(len(draws)) for _ in range(3))
-    step = max(1, _BLOCK_CELLS // g)
-    for start in range(0, len(draws), step):
-        block = draws[start:start + step]
-        s0, s1 = block @ m0.T, block @ m1.T
-        ss00[start:start + step] = np.einsum("ij,ij->i", s0, s0)
-        ss01[start:start + step] = np.einsum("ij,ij->i", s0, s1)
-        ss11[start:start + step] = np.einsum("ij,ij->i", s1, s1)
+    ss00, ss01, ss11 = (np.zeros(len(draws)) for _ in range(3))
+    for weight, m0, m1 in scores:
+        step = max(1, _BLOCK_CELLS // max(g, m0.shape[0]))
+        for start in range(0, len(draws), step):
+            block = draws[start:start + step]
+            s0, s1 = block @ m0.T, block @ m1.T
+            ss00[start:start + step] += weight * np.einsum("ij,ij->i", s0, s0)
+            ss01[start:start + step] += weight * np.einsum("ij,ij->i", s0, s1)
+            ss11[start:start + step] += weight * np.einsum("ij,ij->i", s1, s1)
 
     def p_value(b0: float) -> float:
         t = abs(estimate - b0) / std_error
         with np.errstate(divide="ignore", invalid="ignore"):
+            # a multiway variance can be negative in a draw: its t* is then infinite (counted as reaching t)
             t_star = np.abs(n0 - b0 * n1) / np.sqrt(factor * np.maximum(ss00 - 2 * b0 * ss01 + b0 * b0 * ss11, 0.0))
         return float(np.mean(t_star >= t * (1 - _TIE)))
 
@@ -586,6 +635,8 @@ def wild_cluster_bootstrap(
             return sign * np.inf
         while abs(outside - inside) > tol * std_error:
             middle = 0.5 * (inside + outside)
+            if middle in (inside, outside):  # far out, floating point cannot split the bracket any further
+                break
             if p_value(middle) > alpha:
                 inside = middle
             else:

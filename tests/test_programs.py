@@ -621,12 +621,12 @@ class TestEstimateProgramEffect:
         """Few treated managers: the adjusted row's p-value and interval come from the wild bootstrap, and say so."""
         treated = engagement.extras["outcome_data"].query("treated == 1")["manager_id"].nunique()
         assert treated < ar.programs.WILD_BOOTSTRAP_BELOW
-        method = "wild cluster bootstrap (Webb, 9,999 draws, restricted null)"
+        method = "wild cluster bootstrap (Webb, 9,999 draws, restricted null), weights by matched set, two-way t"
         assert engagement.glance()["inference"].item() == method
         assert f"Engagement p-value and interval by {method} because only {treated} managers were treated" in (
             engagement.glance()["caveats"].item())
         cr1 = ar.estimate_program_effect(study, outcome="engagement", warn=False, inference="cluster")
-        assert cr1.glance()["inference"].item() == "cluster (CR1)"
+        assert cr1.glance()["inference"].item() == "cluster (CR1, two-way: manager and matched set)"
         assert not any("wild cluster bootstrap" in c for c in cr1.caveats)
         boot, plain = engagement.tidy().iloc[0], cr1.tidy().iloc[0]
         # same fit, same CR1 standard error and t; the bootstrap interval is not the normal one
