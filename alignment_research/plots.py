@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
+import matplotlib
+import matplotlib.figure
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -48,8 +51,13 @@ def _show_figure_words() -> None:
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
     if shell is None:
         return
+    backend = matplotlib.get_backend()
+    if backend.startswith("module://"):
+        # loading the inline backend resets every formatter of Figure (IPython's select_figure_formats), so it is
+        # loaded first and the words registered after it
+        importlib.import_module(backend.removeprefix("module://"))
     plain = shell.display_formatter.formatters["text/plain"]
-    plain.for_type_by_name("matplotlib.figure", "Figure", lambda fig, p, cycle: p.text(figure_text(fig)))
+    plain.for_type(matplotlib.figure.Figure, lambda fig, p, cycle: p.text(figure_text(fig)))
 
 
 def axes_for(ax=None, *, figsize=None):
