@@ -37,6 +37,8 @@ run: $(STAMP)
 # --dist loadfile keeps a test file on one worker, so its module-scoped fixtures (simulated studies,
 # notebook runs, the recovery seeds) are built once, classes included (loadscope would split a file's
 # classes across workers); for nbval it keeps a notebook on one worker, whose kernel runs the cells in order.
+# tests/conftest.py hands the workers the longest files first (its FILE_CPU_SECONDS, measured by
+# benchmarks/bench_tests.py), so the short ones fill in at the end and both workers finish together.
 XDIST ?= auto
 PARALLEL = $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 

@@ -13,7 +13,14 @@ alike. The reference is the serial run of the same round. Reported: the median
 wall time of each, the ratio serial / parallel (the speed-up), and the
 outcome counts of every run read from its JUnit XML file, so a parallel run that
 passes fewer tests than the serial one shows. ``--quick`` runs a few small
-test files instead of the fast suite (a smoke test of the benchmark itself).
+test files instead of the fast suite (a smoke test of the benchmark itself);
+``--marker ""`` runs every test, the slow ones included, as ``make test`` does.
+
+Every run also records the CPU seconds of each test file (the plugin
+``benchmarks/_file_cpu.py``): the longest files are listed with the seconds
+``tests/conftest.py`` expects of them (``FILE_CPU_SECONDS``, the order in which
+the workers take the files). CPU, unlike wall time, hardly depends on what
+else the machine runs, so it is the budget to keep each file within.
 
 Progress goes to stderr; stdout is a markdown section (``make bench`` collects
 it into ``benchmarks/results.md``).
@@ -22,6 +29,7 @@ it into ``benchmarks/results.md``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -55,11 +63,34 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _file_cpu(prefix: Path) -> dict[str, float]:
+    """CPU seconds of each test file, summed over the processes of one run (``benchmarks/_file_cpu.py``)."""
+    cpu: dict[str, float] = {}
+    for path in prefix.parent.glob(f"{prefix.name}.*.json"):
+        for name, seconds in json.loads(path.read_text())["cpu"].items():
+            cpu[name] = cpu.get(name, 0.0) + seconds
+    return cpu
+
+
+def _expected_cpu() -> dict[str, float]:
+    """``FILE_CPU_SECONDS`` of tests/conftest.py: what the ordering of the files expects of each."""
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        import conftest  # the test suite's conftest, for its table only
+    finally:
+        sys.path.pop(0)
+    return {f"tests/{name}": seconds for name, seconds in conftest.FILE_CPU_SECONDS.items()}
+
+
 def _run(targets: list[str], marker: str, extra: list[str], junit: Path) -> tuple[float, float, int, dict]:
-    """Wall seconds, CPU seconds, exit code and outcome counts of one pytest run in a subprocess."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-m", marker,
-               f"--junitxml={junit}", *extra]
+    """Wall seconds, CPU seconds, exit code and outcome counts of one pytest run in a subprocess.
+
+    Each process of the run writes its files' CPU seconds beside the JUnit file (read by `_file_cpu`).
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "benchmarks")]),
+               FILE_CPU_OUT=str(junit.with_suffix(".cpu")))
+    command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-p", "_file_cpu",
+               "-m", marker, f"--junitxml={junit}", *extra]
     with open(junit.with_suffix(".log"), "w") as output:
         start, cpu = time.perf_counter(), _children_cpu()
         done = subprocess.run(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -76,6 +107,7 @@ def main(argv=None) -> None:
     parser.add_argument("--marker", default="not slow", help='pytest -m expression (default "not slow")')
     parser.add_argument("--quick", action="store_true", help="a few small test files instead of the suite")
     parser.add_argument("--junit-dir", default=None, help="keep each run's JUnit XML file in this folder")
+    parser.add_argument("--top", type=int, default=15, help="test files listed by CPU seconds (default 15)")
     args = parser.parse_args(argv)
     targets = QUICK_FILES if args.quick else ["tests"]
 
@@ -84,6 +116,7 @@ def main(argv=None) -> None:
     times = {name: [] for name, _ in variants}
     cpus = {name: [] for name, _ in variants}
     outcomes = {name: [] for name, _ in variants}
+    file_cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-tests-") as tmp:
         if args.junit_dir:
             tmp = args.junit_dir
@@ -92,6 +125,8 @@ def main(argv=None) -> None:
             for name, extra in variants:
                 junit = Path(tmp) / f"{round_}-{len(times[name])}-{name.split()[-1]}.xml"
                 seconds, cpu, code, counts = _run(targets, args.marker, extra, junit)
+                for file, file_seconds in _file_cpu(junit.with_suffix(".cpu")).items():
+                    file_cpu.setdefault(file, []).append(file_seconds)
                 log(f"round {round_ + 1}/{args.repeats} {name}: {seconds:.1f} s wall, {cpu:.1f} s CPU, "
                     f"exit {code}, {counts}")
                 times[name].append(seconds)
@@ -107,6 +142,11 @@ def main(argv=None) -> None:
         rows.append([shown, f"{mid:.1f}", fmt_runs(times[name]), f"{reference / mid:.2f}",
                      f"{median(cpus[name]):.0f}", "; ".join(sorted(set(outcomes[name])))])
     what = "a few small test files (`--quick`)" if args.quick else f'the suite with `-m "{args.marker}"`'
+    expected = _expected_cpu()
+    longest = sorted(file_cpu, key=lambda f: -median(file_cpu[f]))[:args.top]
+    files = ["| test file | CPU (s), median of every run | expected in tests/conftest.py (s) |", "|---|--:|--:|"]
+    files += [f"| `{f}` | {median(file_cpu[f]):.0f} | {expected.get(f, '-')} |" for f in longest]
+    total = sum(median(v) for v in file_cpu.values())
     section(
         "Test suite: serial against pytest-xdist",
         f"Wall time of {what} in a pytest subprocess, serially and on `{os.cpu_count()}` cores with "
@@ -118,7 +158,11 @@ def main(argv=None) -> None:
         ["run", "median (s)", "runs (s)", "serial / this", "CPU (s)", "outcomes"],
         rows,
         memory=[f"largest single pytest process {rss_peak_mib(children=True):.0f} MiB (resident set)"],
-        notes=[f"Load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)."],
+        notes=[f"Load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min).",
+               f"The {len(longest)} test files that took the most CPU (setup, tests and teardown, kernels and "
+               f"process pools included; {total:.0f} s over all {len(file_cpu)} files). A file well above what "
+               "tests/conftest.py expects should get its measured figure there, so the workers start it early:\n\n"
+               + "\n".join(files)],
     )
 
 

@@ -3,7 +3,8 @@
 `make test` runs the suite under pytest-xdist (one process per core). Each worker
 imports this file (so each sets the Agg backend) and gets its own session fixtures
 and its own ``tmp_path_factory`` base folder, so the cache home, simulated studies
-and notebook runs of two workers never share a folder. Tests write only below
+and notebook runs of two workers never share a folder. The workers take the longest
+files first (`FILE_CPU_SECONDS`, measured). Tests write only below
 ``tmp_path``; hypothesis' example database (``.hypothesis/``, git-ignored) is safe
 for several processes.
 """
@@ -12,9 +13,74 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+#: CPU seconds of the longest test files in a whole run (2 Dec 2026: `make test`'s pytest command on 2 xdist
+#: workers, 1,077 s of CPU in all; each file's setup, tests and teardown, notebook kernels and process pools
+#: included; `benchmarks/bench_tests.py --marker ""` measures them again). `pytest_collection_modifyitems`
+#: hands the workers the longest files first. Files not listed count as 0 s, or, with a ``slow`` test, as
+#: `UNMEASURED_SLOW_FILE_SECONDS`.
+FILE_CPU_SECONDS = {
+    "test_run.py": 226,
+    "test_recovery_programs.py": 96,
+    "test_hostile.py": 90,
+    "test_wildboot.py": 78,
+    "test_heterogeneity.py": 73,
+    "test_recovery_history.py": 69,
+    "test_small_groups.py": 62,
+    "test_frailty.py": 62,
+    "test_privacy.py": 58,
+    "test_recovery_retention.py": 26,
+    "test_browser.py": 22,
+    "test_recovery_engagement.py": 20,
+    "test_programs.py": 18,
+    "test_simulate_history.py": 16,
+    "test_brief.py": 12,
+    "test_executors.py": 11,
+    "test_tables.py": 11,
+    "test_dashboard.py": 9,
+}
+#: What a file holding a ``slow`` test and absent from the table above is counted as: a new recovery file starts
+#: early, among the long ones, rather than last, until its own figure is measured and listed.
+UNMEASURED_SLOW_FILE_SECONDS = 60
+
+
+def pytest_configure(config):
+    """Keep the collection order for pytest-xdist's ``--dist loadfile``.
+
+    xdist reorders the files by their number of tests (``--loadscope-reorder``, on by default), which sends the
+    recovery files, few tests each and a minute or more of work, to the workers last, where the last of them
+    can keep one worker busy alone while the other has nothing left. With the order set below (longest files
+    first) what is left at the end is the shortest files.
+    """
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def _file_cost(item) -> float:
+    """The expected CPU seconds of the test file an item belongs to."""
+    name = Path(item.path).name
+    if name in FILE_CPU_SECONDS:
+        return FILE_CPU_SECONDS[name]
+    return UNMEASURED_SLOW_FILE_SECONDS if item.get_closest_marker("slow") else 0.0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the longest test files first (each file's tests keep their order).
+
+    Under ``--dist loadfile`` a worker takes a whole file at a time, in this order; when the long files start
+    first, the short ones fill the gaps at the end and both workers finish together.
+    """
+    cost: dict[Path, float] = {}
+    for item in items:
+        cost[item.path] = max(cost.get(item.path, 0.0), _file_cost(item))
+    first_seen = {path: i for i, path in reversed(list(enumerate(item.path for item in items)))}
+    items.sort(key=lambda item: (-cost[item.path], first_seen[item.path]))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -101,8 +101,8 @@ def test_postestimation_sits_above_the_models_without_a_cycle():
     assert ar.predicted_values.__module__ == "alignment_research.postestimation"
 
 
-def test_plot_labels_follow_the_interval_level():
-    panel = ar.clean_study(ar.simulate_study(n_employees=300, seed=0)).analysis.survey_panel
+def test_plot_labels_follow_the_interval_level(tiny_clean):
+    panel = tiny_clean.analysis.survey_panel  # simulate_study(n_employees=300, seed=0), cleaned once per process
     fit = ar.fit_ols(panel, "engagement ~ alignment_cascade")
     table = ar.predicted_values(fit, panel, x="alignment_cascade", alpha=0.2)
     assert ar.plot_predicted(table).get_ylabel() == "Predicted value (80% CI)"

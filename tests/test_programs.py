@@ -687,8 +687,8 @@ class TestEstimateProgramEffect:
 
 
 @pytest.mark.filterwarnings("ignore:The enrolment model shows", "ignore:Balance fails")
-def test_few_treated_caveat():
-    clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+def test_few_treated_caveat(tiny_clean):
+    clean = tiny_clean  # simulate_study(n_employees=300, seed=0), cleaned once per test process
     with pytest.warns(StatisticalWarning, match="Few enrolling managers"):
         res = ar.estimate_program_effect(clean)
     assert res.glance()["n_treated"].item() < 40

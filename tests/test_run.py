@@ -246,10 +246,19 @@ def test_a_report_that_shows_employee_ids_is_deleted_and_stops_the_run(tmp_path,
 # --------------------------------------------------------------------------- full runs: every notebook
 
 
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """Every notebook run once, with progress lines, on a simulated study of 400 people exported with vendor
+    column and file names (and personal columns outside the contract); the full-run tests below share it."""
+    tmp = tmp_path_factory.mktemp("full")
+    study, personal = write_vendor_study(tmp / "vendor", n=400, seed=77)
+    result = ar.run_study(study, tmp / "out", progress=True)
+    return study, personal, result
+
+
 @pytest.mark.slow
-def test_run_on_a_second_simulated_study(tmp_path):
-    study = write_study(tmp_path / "second", n=600, seed=2027)
-    result = ar.run_study(study, tmp_path / "out", progress=True)
+def test_run_on_a_second_simulated_study(full_run):
+    _, _, result = full_run
     names = [p.name for p in run_module._select_notebooks(None)]
     assert result.reports["notebook"].tolist() == names
     for row in result.reports.itertuples():
@@ -271,9 +280,8 @@ def test_run_on_a_second_simulated_study(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_on_a_study_with_vendor_column_names(tmp_path):
-    study, personal = write_vendor_study(tmp_path / "vendor", n=400, seed=77)
-    result = ar.run_study(study, tmp_path / "out", progress=False)
+def test_run_on_a_study_with_vendor_column_names(full_run):
+    study, personal, result = full_run
     assert "vendor export" in result.index.read_text(encoding="utf-8")
     employees = pd.read_csv(study / "hris_employees_export.csv", dtype=str)
     ids = set(employees["Employee Number"].dropna())
