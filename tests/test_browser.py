@@ -22,6 +22,7 @@ SECTIONS = [
     "What goes with engagement",
     "The leadership development programme",
     "Careers: mentoring, coaching and a change of manager",  # the study has a job history and enough people
+    "What the evidence says about each practice",
     "Alignment by department",
     "Caveats",
 ]
