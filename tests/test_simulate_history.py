@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import alignment_research as ar
+from hazard_terms import exit_linear_predictor
 from alignment_research.config import DEFAULT_REASON_MAP
 from alignment_research.executors import Task, run_tasks
 from alignment_research.simulate.history import REASONS
@@ -170,20 +171,7 @@ def test_hazard_intervals_follow_the_manager_in_force(sim):
     # the log hazard carries the manager-change term
     tr = sim.truth
     ok = ti[["alignment_cascade", "engagement", "manager_rating"]].notna().all(axis=1)
-    lp = (tr.hr_alignment * ti["alignment_cascade"] + tr.hr_engagement * (ti["engagement"] - 3)
-          + tr.hr_manager_program * ti["manager_program"] + tr.hr_manager_rating * (ti["manager_rating"] - 3)
-          + ti["job_level"].map(tr.hr_job_level) + tr.manager_change_exit_hr * ti["recent_manager_change"])
-    # the practices: check-ins per month and recognitions in their look-backs before the interval's start,
-    # exactly as the scorecard measures them on the feedback table
-    if tr.practices:
-        lp = lp + tr.hr_checkin_rate * ti["checkins_per_month"] + tr.hr_recognitions * ti["recognitions"]
-        fb = t["feedback"]
-        for kind, column, months, per in (("check_in", "checkins_per_month", tr.checkin_window_months, False),
-                                          ("recognition", "recognitions", tr.recognition_window_months, True)):
-            rate = ar.trailing_event_rate(fb[fb["kind"] == kind], ti, months=months)
-            count = rate * round(months * 365.25 / 12) / (365.25 / 12)  # the events themselves
-            np.testing.assert_allclose(ti[column], count if per else rate, atol=1e-9)
-        assert ti["checkins_per_month"].mean() > 0.3 and ti["recognitions"].mean() > 0.3
+    lp = exit_linear_predictor(tr, ti, t["feedback"])  # with the manager-change term
     np.testing.assert_allclose(ti.loc[ok, "log_hazard"], lp[ok], atol=1e-9)
 
 

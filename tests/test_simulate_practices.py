@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import alignment_research as ar
+from hazard_terms import exit_linear_predictor
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,17 @@ def test_goals_carry_difficulty_set_with_and_revisions(sim):
     assert (revised["revised_date"].dt.year.astype(str) == revised["cycle"].astype(str)).all()  # mid-cycle
     left = revised["termination_date"].notna()
     assert (revised.loc[left, "revised_date"] < revised.loc[left, "termination_date"]).all()
+
+
+def test_the_exit_hazard_carries_the_check_in_and_recognition_terms(sim):
+    """With the practices on, the log hazard is the stated predictor including the two feedback terms."""
+    emp = sim.tables["employees"].assign(spell=lambda e: e.groupby("employee_id").cumcount() + 1)
+    ti = sim.true_intervals.merge(emp[["employee_id", "spell", "hire_date"]], on=["employee_id", "spell"])
+    ti["date"] = ti["hire_date"] + pd.to_timedelta(ti["start"], unit="D")
+    ok = ti[["alignment_cascade", "engagement", "manager_rating"]].notna().all(axis=1)
+    lp = exit_linear_predictor(sim.truth, ti, sim.tables["feedback"])
+    np.testing.assert_allclose(ti.loc[ok, "log_hazard"], lp[ok], atol=1e-9)
+    assert ok.mean() > 0.5
 
 
 def test_goal_attainment_follows_the_practices(sim):
