@@ -1897,8 +1897,10 @@ def estimate_program_effect(
     restricted bootstrap, Webb weights drawn per matched set (each holds one
     treated manager) and each draw's t two-way (MacKinnon, Nielsen and Webb
     2021), as ``fwildclusterboot::boottest(param = "treated_post", clustid =
-    c("manager_id", "set"), bootcluster = "set", type = "webb", B = 9999)``. Managers are assumed to keep the reports on their
-    spell throughout (the data contract has no manager history).
+    c("manager_id", "set"), bootcluster = "set", type = "webb", B = 9999)``. With a ``job_history``
+    table a team is the reports whose manager in force on the trial date is
+    the trial's manager, followed while that manager stays theirs; without
+    one, the manager on each spell holds throughout.
 
     Examples
     --------
