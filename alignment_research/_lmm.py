@@ -206,6 +206,55 @@ def fit_random_intercept(X: np.ndarray, y: np.ndarray, groups, *, reml: bool = T
     )
 
 
+def random_intercept_scores(fit: LMMFit, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bread and per-row scores of a random-intercept fit, for a cluster-robust (sandwich) covariance.
+
+    The fixed effects are the GLS estimate ``(X'V^-1 X)^-1 X'V^-1 y`` at the
+    fitted variances; with ``V`` scaled so ``sigma^2 = 1``, group ``j``'s block
+    is ``I + theta 11'`` and its inverse ``I - c_j 11'`` with ``c_j = theta /
+    (1 + n_j theta)``. ``X'V^-1 e`` is the sum over rows of ``(V^-1 X)_i e_i``
+    (``e`` the marginal residual ``y - X beta``), so those are the scores, and
+    ``(X'V^-1 X)^-1`` is the bread: ``cluster_robust_cov(scores, bread, codes)``
+    is then the sandwich around the GLS estimate for any clustering of the rows,
+    also one that crosses the random-intercept groups (as Stata's ``mixed ...,
+    vce(cluster)`` for one way; ``sigma^2`` cancels).
+
+    Parameters
+    ----------
+    fit : LMMFit
+        The result of :func:`fit_random_intercept` on ``X`` and ``y``.
+    X : ndarray, shape (n, p)
+    y : ndarray, shape (n,)
+
+    Returns
+    -------
+    bread : ndarray, shape (p, p)
+    scores : ndarray, shape (n, p)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(20), 5)
+    >>> X = np.column_stack([np.ones(100), rng.normal(size=100)])
+    >>> y = X @ [1.0, 0.5] + rng.normal(size=20)[g] + rng.normal(size=100)
+    >>> fit = fit_random_intercept(X, y, g)
+    >>> bread, scores = random_intercept_scores(fit, X, y)
+    >>> bool(np.allclose(bread @ scores.sum(axis=0), 0))  # the GLS normal equations hold at beta
+    True
+    """
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    ratio = fit.sigma2_b / fit.sigma2 if fit.sigma2 > 0 else 0.0
+    codes = np.asarray(fit.codes, dtype=np.int64)
+    counts = np.bincount(codes, minlength=fit.n_groups)
+    shrink = ratio / (1.0 + counts * ratio)
+    sums = np.column_stack([np.bincount(codes, weights=X[:, j], minlength=fit.n_groups) for j in range(X.shape[1])])
+    vx = X - shrink[codes, None] * sums[codes]
+    bread = np.linalg.inv(X.T @ vx)
+    return bread, vx * (y - X @ fit.beta)[:, None]
+
+
 # --------------------------------------------------------------------------- random slopes
 #
 # The model with q random effects per group is ``y = X beta + Z b + e`` with

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -24,7 +24,7 @@ from ._formula import (
     split_formula,
     split_random_terms,
 )
-from ._lmm import fit_random_intercept, fit_random_slopes
+from ._lmm import fit_random_intercept, fit_random_slopes, random_intercept_scores
 from .errors import ModelError, StatisticalWarning
 from .executors import run_bootstrap
 from .plots import axes_for
@@ -445,6 +445,7 @@ def fit_mixed(
     vc: str | dict | None = None,
     alpha: float = 0.05,
     engine: str = "auto",
+    cluster: str | list[str] | None = None,
 ) -> MixedResult:
     """Fit a linear mixed model: a random intercept per group (e.g. per manager), optionally random slopes.
 
@@ -474,6 +475,12 @@ def fit_mixed(
     engine : {"auto", "numpy", "statsmodels"}, default "auto"
         ``"auto"`` uses the fast exact engines for one grouping column (random
         intercept, or random slopes) and statsmodels ``MixedLM`` when ``vc`` is given.
+    cluster : str or list of str, optional
+        Cluster-robust (sandwich) standard errors around the fixed effects of a
+        single random intercept, clustered by this column or, with a list,
+        several ways at once: ``cluster=["manager_id", "employee_id"]`` when
+        people answer several waves and some change manager, which the
+        manager's intercept alone does not model. The estimates are unchanged.
 
     Returns
     -------
@@ -481,7 +488,9 @@ def fit_mixed(
         ``tidy()``: fixed effects with ``term, estimate, std_error, statistic,
         p_value, conf_low, conf_high, std_estimate`` (z tests, as statsmodels).
         ``glance()``: ``n, n_groups, log_likelihood, aic, bic, sigma2, var_<groups>
-        [, var_<vc>], icc [, icc_<vc>], boundary, converged, method, engine, cov_type, formula``.
+        [, var_<vc>], icc [, icc_<vc>], boundary, converged, method, engine, cov_type, formula``; with
+        ``cluster`` also ``n_clusters`` (the smallest count) and ``n_clusters_<column>``, and ``cov_type``
+        reads ``"random intercept: manager_id; cluster: manager_id + employee_id"``.
         With random slopes the variance components are ``var_<g>`` (intercept),
         ``var_<g>_<x>`` (slope of ``x``), ``cor_<g>_<x>`` (intercept-slope
         correlation) and ``cor_<g>_<x>:<z>`` (between two slopes), as lme4's
@@ -502,7 +511,8 @@ def fit_mixed(
         the ``vc`` column has one level (both engines alike). A bar term of a
         form not supported (nested ``g1/g2`` or crossed groupings, several
         grouping columns), a bar term together with a different ``groups`` or
-        with ``vc``, and no more rows than random effects (as lme4).
+        with ``vc``, and no more rows than random effects (as lme4). ``cluster``
+        with random slopes or ``vc``, or a cluster column with fewer than 2 levels.
 
     Warns
     -----
@@ -556,20 +566,27 @@ def fit_mixed(
     vc_col, vc_vars = _check_mixed_options(engine, vc)
     terms = split_random_terms(formula)[1] if isinstance(formula, str) and "|" in formula else []
     if terms:
-        return _fit_mixed_bars(data, formula, terms, groups=groups, reml=reml, vc=vc, alpha=alpha, engine=engine)
+        return _fit_mixed_bars(data, formula, terms, groups=groups, reml=reml, vc=vc, alpha=alpha, engine=engine,
+                               cluster=cluster)
     if groups is None:
         raise ModelError(
             "fit_mixed needs the grouping of its random effects: groups='manager_id', or a term such as "
             f"'(1 + alignment_cascade | manager_id)' in the formula (supported: {SUPPORTED_RANDOM_TERMS})."
         )
     return _fit_mixed_intercept(data, formula, groups=groups, reml=reml, vc=vc, alpha=alpha, engine=engine,
-                                vc_col=vc_col, vc_vars=vc_vars)
+                                vc_col=vc_col, vc_vars=vc_vars, cluster=cluster)
 
 
-def _fit_mixed_intercept(data, formula, *, groups, reml, vc, alpha, engine, vc_col, vc_vars, shown=None):
+def _fit_mixed_intercept(data, formula, *, groups, reml, vc, alpha, engine, vc_col, vc_vars, shown=None,
+                         cluster=None):
     """One random intercept (exact engine) or statsmodels with ``vc``; ``shown`` is the formula as the user wrote it."""
     shown = formula if shown is None else shown
-    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[groups, vc_col, *vc_vars])
+    columns = _cluster_columns(cluster)
+    if columns and (vc is not None or engine == "statsmodels"):
+        raise ModelError("`cluster` gives sandwich errors for a single random intercept (the exact engine); it "
+                         "cannot be combined with `vc` or engine='statsmodels'.")
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[groups, vc_col, *vc_vars,
+                                                               *(c for c in columns if c != groups)])
     n_groups = sub[groups].nunique()
     if n_groups < 2:
         raise ModelError(f"A random intercept for {groups!r} needs at least 2 groups; found {n_groups}.")
@@ -582,11 +599,23 @@ def _fit_mixed_intercept(data, formula, *, groups, reml, vc, alpha, engine, vc_c
         fit = _fit_numpy_mixed(X, y, sub, groups=groups, reml=reml)
     else:
         fit = _fit_statsmodels_mixed(X, y, sub, groups=groups, vc=vc, reml=reml)
-    table = tidy_table(X.columns, fit.params, np.sqrt(np.diag(fit.cov)), alpha=alpha,
-                       std_estimate=_std_estimates(X, fit.params, y))
+    cluster_stats = {}
+    if columns:
+        codes, cluster_caveats, counts = _multiway_codes(sub, columns)
+        bread, scores = random_intercept_scores(fit.model, X.to_numpy(float), y)
+        fit = replace(fit, cov=cluster_robust_cov(scores, bread, codes),
+                      caveats=[*fit.caveats, *cluster_caveats])
+        cluster_stats = {"n_clusters": min(counts.values()),
+                         **{f"n_clusters_{column}": g for column, g in counts.items()},
+                         "cov_type": f"random intercept: {groups}; {_cov_label(columns)}"}
+    with np.errstate(invalid="ignore"):  # a multiway variance can be negative: its standard error is then NaN
+        se = np.sqrt(np.diag(fit.cov))
+    table = tidy_table(X.columns, fit.params, se, alpha=alpha, std_estimate=_std_estimates(X, fit.params, y))
     stats = _mixed_stats(fit, n=len(y), k=X.shape[1], n_groups=int(n_groups), groups=groups, vc_col=vc_col,
                          method="REML" if reml else "ML", engine="numpy" if use_numpy else "statsmodels",
                          formula=shown)
+    for key, value in cluster_stats.items():
+        stats[key] = value
     return _regression_result(
         MixedResult, "mixed", table, stats, lhs=lhs, alpha=alpha, formula=shown, info=info, params=fit.params,
         cov=fit.cov, link="identity", model=fit.model, caveats=[*caveats, *fit.caveats],
@@ -594,7 +623,7 @@ def _fit_mixed_intercept(data, formula, *, groups, reml, vc, alpha, engine, vc_c
     )
 
 
-def _fit_mixed_bars(data, formula, terms, *, groups, reml, vc, alpha, engine) -> MixedResult:
+def _fit_mixed_bars(data, formula, terms, *, groups, reml, vc, alpha, engine, cluster=None) -> MixedResult:
     """A formula with lme4 bar terms: one grouping column; a lone ``(1 | g)`` is the random-intercept model."""
     found = list(dict.fromkeys(t.group for t in terms))
     if len(found) > 1:
@@ -617,7 +646,10 @@ def _fit_mixed_bars(data, formula, terms, *, groups, reml, vc, alpha, engine) ->
         parse_formula(term.effects, data.columns if isinstance(data, pd.DataFrame) else None)
     if all(_intercept_only(t.effects) for t in terms) and len(terms) == 1:
         return _fit_mixed_intercept(data, fixed, groups=group, reml=reml, vc=None, alpha=alpha, engine=engine,
-                                    vc_col=None, vc_vars=[], shown=formula)
+                                    vc_col=None, vc_vars=[], shown=formula, cluster=cluster)
+    if cluster is not None:
+        raise ModelError("`cluster` gives sandwich errors for a single random intercept; with random slopes the "
+                         "slopes model the dependence instead.")
     if engine == "statsmodels":
         raise ModelError("Random slopes are fitted by the exact engine: use engine='auto' or 'numpy'.")
     re_vars = [v for t in terms for v in formula_variables(t.effects)]
@@ -951,7 +983,7 @@ def fit_within(
     formula: str,
     *,
     unit: str = "employee_id",
-    cluster: str | None = None,
+    cluster: str | list[str] | None = None,
     alpha: float = 0.05,
 ) -> RegressionResult:
     """Fit a within-person (unit fixed-effects) model: how engagement changes when x changes.
@@ -969,8 +1001,11 @@ def fit_within(
         e.g. ``"engagement ~ alignment_cascade + manager_program + C(wave)"``.
     unit : str, default "employee_id"
         Column identifying the person whose mean is removed.
-    cluster : str, optional
+    cluster : str or list of str, optional
         Column defining clusters for the standard errors; ``unit`` by default.
+        A list clusters several ways (multiway CR1, as :func:`fit_ols`), e.g.
+        ``unit="manager_id", cluster=["manager_id", "employee_id"]`` for a
+        team's repeated surveys whose people answer several waves.
     {alpha}
 
     Returns
@@ -978,7 +1013,8 @@ def fit_within(
     RegressionResult
         ``tidy()`` as :func:`fit_ols` (``std_estimate`` in SDs of the within
         variation); ``glance()``: ``n, n_groups (units), n_clusters,
-        r_squared_within, cov_type, formula``.
+        r_squared_within, cov_type, formula`` (several cluster columns:
+        ``n_clusters`` is the smallest count and ``n_clusters_<column>`` gives each).
 
     Raises
     ------
@@ -1011,8 +1047,9 @@ def fit_within(
     >>> "alignment" in set(res.tidy()["term"])
     True
     """
-    cluster = cluster or unit
-    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[unit, cluster], intercept=False)
+    columns = _cluster_columns(cluster) or [unit]
+    lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=[unit, *(c for c in columns if c != unit)],
+                                         intercept=False)
     units = cluster_codes(sub[unit])
     if np.bincount(units).max() < 2:
         raise ModelError(f"No {unit!r} has two or more rows; a within-person model needs repeated measures.")
@@ -1024,10 +1061,9 @@ def fit_within(
             f"Covariate(s) {flat} never change within any {unit!r}: a within-person model cannot estimate them. "
             "Drop them, or use fit_mixed for between-person effects."
         )
-    codes, caveats = _cluster_codes(sub, cluster)
+    codes, caveats, counts = _multiway_codes(sub, columns)
     params, cov, fitted = _ols_cluster(Xd.to_numpy(float), yd, codes)
     resid = yd - fitted
-    n_clusters = int(codes.max() + 1)
     table = tidy_table(Xd.columns, params, np.sqrt(np.diag(cov)), alpha=alpha,  # normal, as statsmodels' cluster
                        std_estimate=_std_estimates(Xd, params, yd))
     stats = pd.DataFrame(
@@ -1035,9 +1071,10 @@ def fit_within(
             {
                 "n": len(yd),
                 "n_groups": int(units.max() + 1),
-                "n_clusters": n_clusters,
+                "n_clusters": min(counts.values()),
+                **({f"n_clusters_{c}": g for c, g in counts.items()} if len(counts) > 1 else {}),
                 "r_squared_within": float(1 - np.sum(resid**2) / np.sum(yd**2)),
-                "cov_type": _cov_label(cluster),
+                "cov_type": _cov_label(columns if len(columns) > 1 else columns[0]),
                 "formula": formula,
             }
         ]

@@ -70,6 +70,9 @@ _KINDS_360 = ("360_review", "360")
 _KIND_RECOGNITION = "recognition"
 _KIND_CHECK_IN = "check_in"
 _OWN_PROGRAMS = ("coaching", "mentoring", "training")
+#: Claims on survey answers cluster their errors by the manager in force and by the respondent (:func:`_survey_row`).
+_SURVEY_CLUSTERS = ("manager_id", "employee_id")
+_SURVEY_DESIGN = "mixed model, manager random intercept, errors clustered by manager and respondent"
 
 
 # =========================================================================== verdict rules
@@ -430,16 +433,37 @@ def _fit_safely(claim: _Claim, fit, *args, **kwargs):
         return None, claim.untestable(f"{claim.exposure} with enough variation ({str(err).splitlines()[0][:120]})")
 
 
-def _mixed_row(ctx, claim, data, outcome, exposure, *, threats=(), detail="", extra_terms=()):
+def _survey_row(ctx, claim, data, outcome, exposure, *, threats=(), detail="", extra_terms=()):
+    """A claim on survey answers: a manager random intercept, with errors clustered by manager and respondent.
+
+    A person answers several waves and their exposure (a check-in rate, an own
+    programme, perceived alignment) persists, so their answers are correlated
+    beyond what the manager's intercept models. The estimate stays the mixed
+    model's (efficient when teams differ); its standard error is the sandwich
+    clustered two ways, by the manager in force and by the person (Cameron,
+    Gelbach and Miller 2011), which holds also for people who changed manager.
+    """
     if data is None or outcome not in data or exposure not in data:
         return claim.untestable(f"surveys.{outcome}_<n> and {exposure}")
     adjust = _adjusters(data)
-    cols = [outcome, exposure, "manager_id", *extra_terms, *(["job_level"] if adjust else [])]
+    cols = [outcome, exposure, "manager_id", "employee_id", *extra_terms, *(["job_level"] if adjust else [])]
     used = data.dropna(subset=cols)
-    if not _varies(used[exposure], used.get("employee_id")):
+    if not _varies(used[exposure], used["employee_id"]):
         return claim.untestable(f"variation in {exposure}")
     rhs = " + ".join([exposure, *extra_terms, *adjust])
-    res, failed = _fit_safely(claim, fit_mixed, used, f"{outcome} ~ {rhs}", groups="manager_id", alpha=0.05)
+    res, failed = _fit_safely(claim, fit_mixed, used, f"{outcome} ~ {rhs}", groups="manager_id",
+                              cluster=list(_SURVEY_CLUSTERS), alpha=0.05)
+    if failed:
+        return failed
+    row = claim.from_result(res, exposure, threats=threats, detail=detail)
+    if np.isfinite(row["std_error"]):
+        return row
+    # the two-way variance is a sum and difference of one-way ones, and can (rarely, with few people per manager)
+    # be negative: the manager's clusters alone then, said in the row
+    res, failed = _fit_safely(claim, fit_mixed, used, f"{outcome} ~ {rhs}", groups="manager_id",
+                              cluster="manager_id", alpha=0.05)
+    detail = "; ".join(filter(None, [detail, "errors clustered by manager only (the two-way variance was not "
+                                             "positive)"]))
     return failed or claim.from_result(res, exposure, threats=threats, detail=detail)
 
 
@@ -480,7 +504,7 @@ def _feedback_kinds(ctx: _Context, *, wanted) -> pd.DataFrame | None:
 def _claim_feedback(ctx: _Context) -> list[dict]:
     months = ctx.feedback_months
     engage = _Claim("Continuous feedback raises engagement", f"feedback per month (last {months:g} months)",
-                    "engagement", "mixed model, manager random intercept; lagged time-varying rate", +1,
+                    "engagement", f"{_SURVEY_DESIGN}; lagged time-varying rate", +1,
                     "points (1-5) per feedback a month")
     retain = _Claim("Continuous feedback keeps people", f"feedback per month (last {months:g} months)",
                     "voluntary exit", "Cox, time-varying lagged rate, clustered by manager", -1,
@@ -501,7 +525,7 @@ def _claim_feedback(ctx: _Context) -> list[dict]:
     else:
         panel = panel[panel["survey_date"] >= full_from].copy()
         panel["feedback_per_month"] = trailing_event_rate(events, panel, months=months, at_date="survey_date")
-        rows.append(_mixed_row(ctx, engage, panel, "engagement", "feedback_per_month", threats=threats,
+        rows.append(_survey_row(ctx, engage, panel, "engagement", "feedback_per_month", threats=threats,
                                detail=detail))
     iv, others, _ = _feedback_intervals(ctx, "feedback_per_month")
     rows.append(_cox_row(ctx, retain, iv, "feedback_per_month", threats=threats, extra_terms=others,
@@ -629,7 +653,7 @@ def _claim_360(ctx: _Context) -> list[dict]:
     panel, n_switch = _leader_panel(ctx)
     for outcome, words in (("engagement", "team engagement"), ("leadership", "perceived leadership")):
         claim = _Claim("360 feedback for leaders lifts their teams", "manager's first 360 review", words,
-                       "within manager before/after, wave fixed effects, clustered by manager", +1, "points (1-5)")
+                       "within manager before/after, wave fixed effects, clustered by manager and respondent", +1, "points (1-5)")
         if panel is None:
             rows.append(claim.untestable("feedback.kind (360_review received by managers) and surveys"))
             continue
@@ -644,13 +668,13 @@ def _claim_360(ctx: _Context) -> list[dict]:
                    "team composition changes around the review",
                    "the first 360 seen may not be the manager's first (none before the window is known)"]
         res, failed = _fit_safely(claim, fit_within, used, f"{outcome} ~ after_360 + C(wave)", unit="manager_id",
-                                  cluster="manager_id")
+                                  cluster=list(_SURVEY_CLUSTERS))
         if failed:
             rows.append(failed)
             continue
         detail = f"managers switching from before to after: {n_switch}"
         lead, _ = _fit_safely(claim, fit_within, used, f"{outcome} ~ lead_360 + after_360 + C(wave)",
-                              unit="manager_id", cluster="manager_id")
+                              unit="manager_id", cluster=list(_SURVEY_CLUSTERS))
         if lead is not None and "lead_360" in set(lead.tidy()["term"]):
             pre = lead.tidy().set_index("term").loc["lead_360"]
             detail += f"; pre-trend (year before) {pre['estimate']:.3f} (p = {pre['p_value']:.2g})"
@@ -689,9 +713,9 @@ def _claim_development(ctx: _Context) -> list[dict]:
         retain = _Claim(f"{program.capitalize()} keeps people", f"own {program}", "voluntary exit",
                         "matched new starters vs not-yet (sequential trials), Cox", -1, "hazard ratio")
         engage = _Claim(f"{program.capitalize()} raises engagement", f"own {program}", "engagement",
-                        "mixed model, time-varying exposure (first version, not matched)", +1, "points (1-5)")
+                        f"{_SURVEY_DESIGN}; time-varying exposure (not matched)", +1, "points (1-5)")
         rate = _Claim(f"{program.capitalize()} improves performance", f"own {program}", "rating",
-                      "mixed model, time-varying exposure (first version, not matched)", +1, "rating points")
+                      f"{_SURVEY_DESIGN}; time-varying exposure (not matched)", +1, "rating points")
         if program not in present:
             rows += [c.untestable(f"programs.program ({program})") for c in (retain, engage, rate)]
             continue
@@ -712,8 +736,8 @@ def _claim_development(ctx: _Context) -> list[dict]:
             rows.append(retain.untestable(f"programs.start_date for enough {program} starters ({str(err)[:80]})"))
         threats = ("selection into programmes: who enrols differs",)
         panel = ctx.survey_panel
-        rows.append(_mixed_row(ctx, engage, panel, "engagement", column, threats=threats))
-        rows.append(_mixed_row(ctx, rate, panel, "rating", column,
+        rows.append(_survey_row(ctx, engage, panel, "engagement", column, threats=threats))
+        rows.append(_survey_row(ctx, rate, panel, "rating", column,
                                threats=threats + ("the rating known on the survey date may predate the programme",)))
     return rows
 
@@ -781,7 +805,7 @@ def _claim_set_with(ctx: _Context) -> list[dict]:
     att = _Claim("Goals set together are met more often", "goal set jointly", "goal attainment",
                  "OLS, clustered by owner", +1, "attainment (1.0 = target)")
     eng = _Claim("Goals set together build buy-in", "share of goals set jointly", "engagement",
-                 "mixed model, manager random intercept", +1, "points (1-5) from none to all")
+                 _SURVEY_DESIGN, +1, "points (1-5) from none to all")
     if not ctx.has("goals", "set_with"):
         return [att.untestable("goals.set_with"), eng.untestable("goals.set_with")]
     goals = ctx.table("goals")
@@ -800,7 +824,7 @@ def _claim_set_with(ctx: _Context) -> list[dict]:
     panel = panel.assign(employee_id=panel["employee_id"].astype(str),
                          cycle=_cycle_of(panel["survey_date"], frame).astype(object))
     panel = panel.merge(share.rename("share_jointly").reset_index(), on=["employee_id", "cycle"], how="left")
-    rows.append(_mixed_row(ctx, eng, panel, "engagement", "share_jointly", threats=threats))
+    rows.append(_survey_row(ctx, eng, panel, "engagement", "share_jointly", threats=threats))
     return rows
 
 
@@ -846,9 +870,9 @@ def _claim_cadence(ctx: _Context) -> list[dict]:
 # --------------------------------------------------------------------------- claim 8: communication
 def _claim_communication(ctx: _Context) -> list[dict]:
     reach = _Claim("Cascaded goals reach employees' sense of alignment", "cascade alignment", "perceived alignment",
-                   "mixed model, manager random intercept", +1, "points (1-5) from 0 to 1 cascade")
+                   _SURVEY_DESIGN, +1, "points (1-5) from 0 to 1 cascade")
     eng = [_Claim("Alignment raises engagement", x, "engagement",
-                  "mixed model with both alignment measures, manager random intercept", +1, "points (1-5)")
+                  f"{_SURVEY_DESIGN}; both alignment measures", +1, "points (1-5)")
            for x in ("cascade alignment", "perceived alignment")]
     ret = [_Claim("Alignment keeps people", x, "voluntary exit",
                   "Cox with both alignment measures, time-varying, clustered by manager", -1, "hazard ratio")
@@ -864,12 +888,12 @@ def _claim_communication(ctx: _Context) -> list[dict]:
         rows = [c.untestable("goals.parent_goal_id") for c in (reach, eng[0])]
     else:
         common = ("perceived alignment is self-reported on the same survey (common-method bias)",)
-        rows = [_mixed_row(ctx, reach, panel, "alignment", "alignment_cascade",
+        rows = [_survey_row(ctx, reach, panel, "alignment", "alignment_cascade",
                            threats=("cascade and perception may both follow team culture",)),
-                _mixed_row(ctx, eng[0], panel, "engagement", "alignment_cascade", threats=common,
+                _survey_row(ctx, eng[0], panel, "engagement", "alignment_cascade", threats=common,
                            extra_terms=("alignment",))]
     if surveyed:
-        rows.append(_mixed_row(ctx, eng[1], panel, "engagement", "alignment",
+        rows.append(_survey_row(ctx, eng[1], panel, "engagement", "alignment",
                                threats=("same survey, same day: common-method bias",),
                                extra_terms=("alignment_cascade",) if "alignment_cascade" in panel else ()))
     iv = ctx.intervals
