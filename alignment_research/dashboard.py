@@ -336,11 +336,12 @@ def _retention_measure(person, membership, min_group_size: int = 1, alpha: float
     curves = survival_table(rows, group="label", alpha=alpha)
     at = survival_at(curves, RETENTION_DAYS).rename(columns={"group": "label", "estimate": "value"})
     # Greenwood variance of S from the standard error of log S; effective number of people S(1 - S) / Var(S)
-    se_log = []
-    for label in at["label"]:
-        curve = curves.loc[(curves["group"] == label) & (curves["time"] <= RETENTION_DAYS)]
-        se_log.append(float(curve["std_error"].iloc[-1]) if len(curve) else 0.0)
-    var = (at["value"].to_numpy() * np.asarray(se_log)) ** 2
+    # each group's standard error at its last time up to 12 months (0 for a group with none): one pass, not a
+    # search of every curve per group (thousands of teams in a large study)
+    last = curves.loc[curves["time"] <= RETENTION_DAYS].drop_duplicates("group", keep="last")
+    se_log = at["label"].map(pd.Series(last["std_error"].to_numpy(float), index=last["group"].to_numpy()))
+    se_log = np.where(at["label"].isin(last["group"]), se_log.to_numpy(float), 0.0)
+    var = (at["value"].to_numpy() * se_log) ** 2
     # people whose 12-month outcome was seen: at risk before 12 months, and still there at 12 months or left (the
     # study's event) before; a figure resting on fewer than min_group_size of them is not shown (a Kaplan-Meier
     # curve whose risk set dwindles to one or two people can drop to 0% on a single exit)
