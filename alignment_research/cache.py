@@ -337,8 +337,24 @@ RESULTS_FOLDER = "results"
 _NUMERIC_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels")
 
 
+def _frames_in_use(clean) -> tuple:
+    """Which frames a cleaned study holds now (identity and shape): a replaced or resized table changes it."""
+    analysis = clean.__dict__.get("analysis")
+    fields = [] if analysis is None else [(f.name, getattr(analysis, f.name)) for f in dataclasses.fields(analysis)]
+    return tuple((name, id(frame), getattr(frame, "shape", None))
+                 for name, frame in [*sorted(clean.tables.items()), *fields])
+
+
 def _remember_folder(clean, folder: Path) -> None:
-    clean.__dict__[_FOLDER_KEY] = Path(folder)
+    clean.__dict__[_FOLDER_KEY] = (Path(folder), _frames_in_use(clean))
+
+
+def _cache_folder(clean) -> Path | None:
+    """The cache folder a cleaned study was read from or written to, while its tables are the ones cached."""
+    remembered = getattr(clean, "__dict__", {}).get(_FOLDER_KEY)
+    if remembered is None or remembered[1] != _frames_in_use(clean):
+        return None  # a table replaced, added or resized since: results stored for the cache are not its results
+    return remembered[0]
 
 
 _CODE_DIGEST: list[str] = []
@@ -460,7 +476,11 @@ def stored_result(name: str):
     object, bit for bit. Warnings raised while computing are stored too and
     raised again on every read, under the caller's filters. A changed input,
     configuration, argument or line of code gives a new key; rewriting the
-    cache removes every stored result. Without a cache, or with an argument
+    cache removes every stored result. A study whose tables were replaced,
+    added or resized after reading (``clean.tables["employees"] = ...``) is
+    no longer the cached study: the function runs and nothing is stored (an
+    edit in place that keeps every table's shape is not noticed: make a new
+    study with ``dataclasses.replace`` instead). Without a cache, or with an argument
     that cannot be keyed (anything but numbers, text, None, lists of them and
     pydantic settings), the function just runs.
 
@@ -494,7 +514,7 @@ def stored_result(name: str):
 
         @functools.wraps(func)
         def wrapper(clean, *args, **kwargs):
-            folder = getattr(clean, "__dict__", {}).get(_FOLDER_KEY)
+            folder = _cache_folder(clean)
             manifest = folder / MANIFEST_NAME if folder is not None else None
             if manifest is None or not manifest.is_file():
                 return func(clean, *args, **kwargs)

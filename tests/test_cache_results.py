@@ -169,3 +169,15 @@ def test_the_stored_scorecard_is_the_computed_one_bit_for_bit(small_study, tmp_p
     timings = {}
     ar.claims_scorecard(ar.cache.read_clean_cache(cache, small_study), n_boot=20, timings=timings)
     assert timings  # asked for its timings, it runs (and fills them) rather than reading a stored table
+
+
+def test_a_study_whose_tables_changed_after_reading_is_not_the_cached_one(study, tmp_path):
+    cache = tmp_path / "cache"
+    clean = ar.open_clean(study, cache_dir=cache)
+    count_rows(clean)
+    CALLS.clear()
+    clean.tables["employees"] = clean.tables["employees"].iloc[:10]  # a notebook narrows the study
+    assert count_rows(clean) == 10
+    assert count_rows(clean) == 10
+    assert CALLS == [("employees", 1.0), ("employees", 1.0)]  # computed each time, never read nor stored
+    assert _stored(cache) == ["count_rows"]
