@@ -527,8 +527,14 @@ def stored_result(name: str):
             digest.update(_code_digest().encode())
             digest.update(json.dumps([name, options], sort_keys=True).encode())
             results = folder / RESULTS_FOLDER
-            results.mkdir(exist_ok=True)
             path = results / f"{name}-{digest.hexdigest()[:24]}.pickle"
+            if not os.access(folder, os.W_OK):  # a read-only cache: a stored result is read, none is written
+                if not path.is_file():
+                    return func(clean, *args, **kwargs)
+                stored = pickle.loads(path.read_bytes())
+                _replay(stored["warnings"])
+                return stored["value"]
+            results.mkdir(exist_ok=True)
             with _locked(path.with_suffix(".lock")):
                 if path.is_file():
                     stored = pickle.loads(path.read_bytes())

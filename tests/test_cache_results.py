@@ -181,3 +181,13 @@ def test_a_study_whose_tables_changed_after_reading_is_not_the_cached_one(study,
     assert count_rows(clean) == 10
     assert CALLS == [("employees", 1.0), ("employees", 1.0)]  # computed each time, never read nor stored
     assert _stored(cache) == ["count_rows"]
+
+
+def test_a_read_only_cache_computes_without_storing(study, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    clean = ar.open_clean(study, cache_dir=cache)
+    monkeypatch.setattr(ar.cache.os, "access", lambda path, mode: False)  # as a folder the user cannot write
+    CALLS.clear()
+    assert count_rows(clean, scale=3.0) == 3 * len(clean.tables["employees"])
+    assert CALLS == [("employees", 3.0)]
+    assert not (cache / RESULTS_FOLDER).exists()
