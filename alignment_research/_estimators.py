@@ -25,6 +25,7 @@ from itertools import combinations, product
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .errors import ModelError
 
@@ -220,14 +221,16 @@ def demean(values, codes, *, weights=None, tol: float = 1e-10, max_iter: int = 1
         out = out[:, None]
     w = None if weights is None else np.asarray(weights, dtype=float)
     counts = [np.bincount(c) if w is None else np.bincount(c, weights=w) for c in codes]
+    # each set's group sums of every column at once: its 0/1 indicator matrix (groups x rows) times the
+    # columns, which adds each group's rows in row order, as np.bincount does column by column (same bits)
+    indicators = [sparse.csr_matrix((np.ones(len(c)), (c, np.arange(len(c)))), shape=(len(n), len(c)))
+                  for c, n in zip(codes, counts)]
     for _ in range(max_iter):
         change = 0.0
-        for c, n in zip(codes, counts):
-            for j in range(out.shape[1]):
-                column = out[:, j] if w is None else out[:, j] * w
-                means = np.bincount(c, weights=column, minlength=len(n)) / n
-                out[:, j] -= means[c]
-                change = max(change, float(np.max(np.abs(means))))
+        for c, n, indicator in zip(codes, counts, indicators):
+            means = (indicator @ (out if w is None else out * w[:, None])) / n[:, None]
+            out -= means[c]
+            change = max(change, float(np.max(np.abs(means))) if means.size else 0.0)
         if len(codes) == 1 or change < tol:
             return out[:, 0] if flat else out
     raise ModelError("The fixed effects did not converge; check that every team is surveyed in several waves.")

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
+import importlib
+import inspect
+import io
 import json
 import os
+import pickle
+import shutil
+import sys
+import types
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +28,8 @@ from .errors import AlignmentResearchError
 from .load import load_study
 from .study import CleanStudy
 
-__all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "MANIFEST_NAME"]
+__all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "stored_result",
+           "MANIFEST_NAME", "RESULTS_FOLDER"]
 
 #: File in a cache folder that records what the cached tables were made from.
 MANIFEST_NAME = "manifest.json"
@@ -131,6 +142,7 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
     folder = Path(cache_dir)
     manifest_path = folder / MANIFEST_NAME
     manifest_path.unlink(missing_ok=True)  # an interrupted write never looks current
+    shutil.rmtree(folder / RESULTS_FOLDER, ignore_errors=True)  # results of the previous tables are stale
     text_columns = {}
     names = {}
     for name, frame in _frames(clean).items():
@@ -141,6 +153,7 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
             text_columns[name] = mixed
     manifest = dict(fingerprint, frames=names, text_columns=text_columns)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    _remember_folder(clean, folder)  # results computed from these tables are stored beside them
     return manifest_path
 
 
@@ -224,6 +237,7 @@ def read_clean_cache(cache_dir: str | Path, study_dir: str | Path):
     analysis = group("analysis")
     tables = AnalysisTables(**{f.name: analysis[f.name] for f in dataclasses.fields(AnalysisTables)})
     clean.__dict__["analysis"] = tables  # fills the cached property, as building it would
+    _remember_folder(clean, folder)  # results computed from these tables are stored beside them
     return clean
 
 
@@ -309,3 +323,236 @@ def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, pr
     if fingerprint["files"] is not None:
         write_clean_cache(clean, cache, fingerprint)
     return clean
+
+
+# ---------------------------------------------------------------- results computed once per cache
+
+#: Key in a cleaned study's ``__dict__`` naming the cache folder it was read from or written to.
+_FOLDER_KEY = "_cache_folder"
+
+#: Sub-folder of a cache holding stored results (see :func:`stored_result`); removed when the tables are rewritten.
+RESULTS_FOLDER = "results"
+
+#: Distributions whose versions decide the numbers of a stored result (read from their metadata, never imported).
+_NUMERIC_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels")
+
+
+def _frames_in_use(clean) -> tuple:
+    """Which frames a cleaned study holds now (identity and shape): a replaced or resized table changes it."""
+    analysis = clean.__dict__.get("analysis")
+    fields = [] if analysis is None else [(f.name, getattr(analysis, f.name)) for f in dataclasses.fields(analysis)]
+    return tuple((name, id(frame), getattr(frame, "shape", None))
+                 for name, frame in [*sorted(clean.tables.items()), *fields])
+
+
+def _remember_folder(clean, folder: Path) -> None:
+    clean.__dict__[_FOLDER_KEY] = (Path(folder), _frames_in_use(clean))
+
+
+def _cache_folder(clean) -> Path | None:
+    """The cache folder a cleaned study was read from or written to, while its tables are the ones cached."""
+    remembered = getattr(clean, "__dict__", {}).get(_FOLDER_KEY)
+    if remembered is None or remembered[1] != _frames_in_use(clean):
+        return None  # a table replaced, added or resized since: results stored for the cache are not its results
+    return remembered[0]
+
+
+_CODE_DIGEST: list[str] = []
+
+
+def _code_digest() -> str:
+    """SHA-256 of this package's source files, Python's version and the numeric libraries' versions.
+
+    A stored result is an object pickled by the code that made it: any change
+    to that code (even without a new version number) or to the libraries
+    that computed it must not reuse it. Computed once per process.
+    """
+    if not _CODE_DIGEST:
+        from importlib import metadata  # deferred: only a stored result needs the libraries' versions
+
+        digest = hashlib.sha256(sys.version.encode())
+        for name in _NUMERIC_PACKAGES:
+            try:
+                digest.update(f"{name}={metadata.version(name)};".encode())
+            except metadata.PackageNotFoundError:  # pragma: no cover - every one is a dependency
+                digest.update(f"{name}=?;".encode())
+        package = Path(__file__).resolve().parent
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+        _CODE_DIGEST.append(digest.hexdigest())
+    return _CODE_DIGEST[0]
+
+
+def _option_text(value):
+    """A stable text for an option value, or None when the value cannot be keyed safely (then nothing is stored)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        parts = [_option_text(v) for v in value]
+        return None if None in parts else f"{type(value).__name__}({', '.join(parts)})"
+    dump = getattr(value, "model_dump_json", None)  # a pydantic setting such as config.Analysis
+    if callable(dump):
+        return f"{type(value).__name__}({dump()})"
+    return None
+
+
+def _warning_module(filename: str) -> tuple[str, dict | None]:
+    """The module name and warning registry of the file a warning was attributed to (as ``warnings.warn`` finds them)."""
+    for name, module in list(sys.modules.items()):
+        if getattr(module, "__file__", None) == filename:
+            return name, vars(module).setdefault("__warningregistry__", {})
+    return Path(filename).stem, None
+
+
+def _replay(caught: list) -> None:
+    """Issue recorded warnings again, under the caller's filters, as if raised where they first were."""
+    for message, category, filename, lineno in caught:
+        module, registry = _warning_module(filename)
+        warnings.warn_explicit(message, category, filename, lineno, module=module, registry=registry)
+
+
+@contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``path`` (POSIX), so two kernels compute a result once; no lock elsewhere."""
+    try:
+        import fcntl  # deferred: POSIX only; Windows has no fcntl
+    except ImportError:  # pragma: no cover - Windows: both may compute; the result is the same
+        yield
+        return
+    with path.open("a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _patsy_object(cls, state: dict):
+    """Rebuild a patsy object from its attributes (patsy refuses to pickle; see :class:`_ResultPickler`)."""
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+class _ResultPickler(pickle.Pickler):
+    """Pickle a result, including the patsy design information a regression keeps to predict on new rows.
+
+    patsy's classes refuse pickling (its issue 26: a formula's environment
+    may hold anything). Ours hold plain attributes and an environment of
+    functions and modules, so each is stored as its class and attributes and
+    a module by its name; anything else that cannot be pickled makes the
+    result not stored (it is then computed by every caller).
+    """
+
+    def reducer_override(self, obj):
+        if isinstance(obj, types.ModuleType):
+            return importlib.import_module, (obj.__name__,)
+        cls = type(obj)
+        if cls.__module__.startswith("patsy.") and hasattr(obj, "__dict__") and not isinstance(obj, type):
+            return _patsy_object, (cls, dict(vars(obj)))
+        return NotImplemented
+
+
+def _pickled(value) -> bytes | None:
+    buffer = io.BytesIO()
+    try:
+        _ResultPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    except (pickle.PicklingError, TypeError, AttributeError, NotImplementedError, RecursionError):
+        return None
+    return buffer.getvalue()
+
+
+def stored_result(name: str):
+    """Decorate a function of a cleaned study so its result is computed once per cache and read afterwards.
+
+    When the study came from :func:`open_clean` or :func:`read_clean_cache`
+    with a cache folder, the decorated function's value is pickled into the
+    cache's ``results/`` folder under a key made of the cache's manifest (the
+    inputs' hashes, ``study.yaml``'s hash, the toolkit version), the
+    package's source code and numeric libraries' versions, ``name`` and every
+    other argument. The next call with the same key (the next notebook of a
+    ``run``, in any kernel) unpickles it instead of computing it: the same
+    object, bit for bit. Warnings raised while computing are stored too and
+    raised again on every read, under the caller's filters. A changed input,
+    configuration, argument or line of code gives a new key; rewriting the
+    cache removes every stored result. A study whose tables were replaced,
+    added or resized after reading (``clean.tables["employees"] = ...``) is
+    no longer the cached study: the function runs and nothing is stored (an
+    edit in place that keeps every table's shape is not noticed: make a new
+    study with ``dataclasses.replace`` instead). Without a cache, or with an argument
+    that cannot be keyed (anything but numbers, text, None, lists of them and
+    pydantic settings), the function just runs.
+
+    Parameters
+    ----------
+    name : str
+        The result's name in the cache (a file-name stem).
+
+    Returns
+    -------
+    callable
+        The decorator; the decorated function keeps its signature and docstring.
+
+    Notes
+    -----
+    Two kernels asking for the same result at once compute it once: the
+    second waits for the first (a file lock; on systems without ``fcntl``
+    both compute). A stored result is read with :mod:`pickle`, which trusts
+    its file: the cache folder holds person-level tables and is the user's
+    own (see :func:`~alignment_research.run.default_cache_dir`).
+
+    Examples
+    --------
+    >>> from alignment_research.cache import stored_result
+    >>> @stored_result("row_count")
+    ... def row_count(clean, table="employees"):
+    ...     return len(clean.tables[table])
+    """
+    def decorate(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(clean, *args, **kwargs):
+            folder = _cache_folder(clean)
+            manifest = folder / MANIFEST_NAME if folder is not None else None
+            if manifest is None or not manifest.is_file():
+                return func(clean, *args, **kwargs)
+            bound = signature.bind(clean, *args, **kwargs)
+            bound.apply_defaults()
+            options = {k: _option_text(v) for k, v in list(bound.arguments.items())[1:]}
+            if None in options.values():
+                return func(clean, *args, **kwargs)
+            digest = hashlib.sha256(manifest.read_bytes())
+            digest.update(_code_digest().encode())
+            digest.update(json.dumps([name, options], sort_keys=True).encode())
+            results = folder / RESULTS_FOLDER
+            path = results / f"{name}-{digest.hexdigest()[:24]}.pickle"
+            if not os.access(folder, os.W_OK):  # a read-only cache: a stored result is read, none is written
+                if not path.is_file():
+                    return func(clean, *args, **kwargs)
+                stored = pickle.loads(path.read_bytes())
+                _replay(stored["warnings"])
+                return stored["value"]
+            results.mkdir(exist_ok=True)
+            with _locked(path.with_suffix(".lock")):
+                if path.is_file():
+                    stored = pickle.loads(path.read_bytes())
+                else:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        value = func(clean, *args, **kwargs)
+                    stored = {"value": value,
+                              "warnings": [(w.message, w.category, w.filename, w.lineno) for w in caught]}
+                    data = _pickled(stored)
+                    if data is not None:
+                        partial = path.with_suffix(f".partial-{os.getpid()}")
+                        partial.write_bytes(data)
+                        os.replace(partial, path)
+                        stored = pickle.loads(data)  # the first caller gets what later ones will
+            _replay(stored["warnings"])
+            return stored["value"]
+
+        return wrapper
+
+    return decorate

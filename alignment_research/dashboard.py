@@ -336,11 +336,12 @@ def _retention_measure(person, membership, min_group_size: int = 1, alpha: float
     curves = survival_table(rows, group="label", alpha=alpha)
     at = survival_at(curves, RETENTION_DAYS).rename(columns={"group": "label", "estimate": "value"})
     # Greenwood variance of S from the standard error of log S; effective number of people S(1 - S) / Var(S)
-    se_log = []
-    for label in at["label"]:
-        curve = curves.loc[(curves["group"] == label) & (curves["time"] <= RETENTION_DAYS)]
-        se_log.append(float(curve["std_error"].iloc[-1]) if len(curve) else 0.0)
-    var = (at["value"].to_numpy() * np.asarray(se_log)) ** 2
+    # each group's standard error at its last time up to 12 months (0 for a group with none): one pass, not a
+    # search of every curve per group (thousands of teams in a large study)
+    last = curves.loc[curves["time"] <= RETENTION_DAYS].drop_duplicates("group", keep="last")
+    se_log = at["label"].map(pd.Series(last["std_error"].to_numpy(float), index=last["group"].to_numpy()))
+    se_log = np.where(at["label"].isin(last["group"]), se_log.to_numpy(float), 0.0)
+    var = (at["value"].to_numpy() * se_log) ** 2
     # people whose 12-month outcome was seen: at risk before 12 months, and still there at 12 months or left (the
     # study's event) before; a figure resting on fewer than min_group_size of them is not shown (a Kaplan-Meier
     # curve whose risk set dwindles to one or two people can drop to 0% on a single exit)
@@ -574,21 +575,48 @@ def _missing_chart(measure: str) -> str:
                     '</text><text x="135" y="80" text-anchor="middle" fill="#777">not in this study</text>', 270, 150)
 
 
-def _panel_charts(dash: Dashboard, label: str) -> list[tuple[str, str]]:
+class _ByLabel:
+    """The dashboard's series and summary rows split by panel once, so each panel looks its rows up.
+
+    Selecting each panel's rows with a comparison over the whole table is
+    quadratic in the number of panels (thousands of teams in a large study);
+    the groups keep the rows in the table's order, as the selection does.
+    """
+
+    def __init__(self, dash: Dashboard):
+        series, summary = dash.series, dash.summary
+        self.series = {key: part for key, part in series.groupby(["measure", "label"], sort=False)}
+        self.org_series = {m: part.loc[part["kind"] == "organisation"]
+                           for m, part in series.groupby("measure", sort=False)}
+        self.summary = {label: part for label, part in summary.groupby("label", sort=False)}
+        self.org_summary = summary.loc[summary["kind"] == "organisation"]
+        self.no_series, self.no_summary = series.iloc[0:0], summary.iloc[0:0]
+
+    def series_of(self, measure: str, label: str) -> pd.DataFrame:
+        return self.series.get((measure, label), self.no_series)
+
+    def organisation_series(self, measure: str) -> pd.DataFrame:
+        return self.org_series.get(measure, self.no_series)
+
+    def summary_of(self, label: str) -> pd.DataFrame:
+        return self.summary.get(label, self.no_summary)
+
+
+def _panel_charts(dash: Dashboard, label: str, by_label: _ByLabel | None = None) -> list[tuple[str, str]]:
     """The four charts of a panel: (data URI, alt text)."""
+    by_label = by_label or _ByLabel(dash)
     charts = []
-    summary = dash.summary
+    summary, org_summary = by_label.summary_of(label), by_label.org_summary
     for measure, (title, _) in MEASURES.items():
         if measure in dash.missing:
             charts.append((_missing_chart(measure), f"{title}: not in this study"))
         elif measure == "retention":
-            row = summary.loc[(summary["label"] == label) & (summary["measure"] == measure)]
-            org = summary.loc[(summary["kind"] == "organisation") & (summary["measure"] == measure)].iloc[0]
+            row = summary.loc[summary["measure"] == measure]
+            org = org_summary.loc[org_summary["measure"] == measure].iloc[0]
             charts.append((_retention_chart(row.iloc[0] if len(row) else None, org),
                            f"{title} of {label} and of the organisation"))
         else:
-            s = dash.series.loc[dash.series["measure"] == measure]
-            charts.append((_line_chart(measure, s.loc[s["label"] == label], s.loc[s["kind"] == "organisation"]),
+            charts.append((_line_chart(measure, by_label.series_of(measure, label), by_label.organisation_series(measure)),
                            f"{title} of {label} against the organisation"))
     return charts
 
@@ -652,9 +680,10 @@ footer.ar-footer { margin-top: 2.5rem; padding-top: .8rem; border-top: 1px solid
 """
 
 
-def _numbers_table(dash: Dashboard, label: str) -> str:
-    rows = dash.summary.loc[dash.summary["label"] == label].set_index("measure")
-    org = dash.summary.loc[dash.summary["kind"] == "organisation"].set_index("measure")
+def _numbers_table(dash: Dashboard, label: str, by_label: _ByLabel | None = None) -> str:
+    by_label = by_label or _ByLabel(dash)
+    rows = by_label.summary_of(label).set_index("measure")
+    org = by_label.org_summary.set_index("measure")
     out = ["<table class='numbers'><tr><th>Measure</th><th>This group (95% CI)</th><th>Organisation</th>"
            "<th>Compared with the organisation</th></tr>"]
     for measure, (title, _) in MEASURES.items():
@@ -675,26 +704,28 @@ def _numbers_table(dash: Dashboard, label: str) -> str:
     return "\n".join(out)
 
 
-def _panel(dash: Dashboard, g) -> str:
+def _panel(dash: Dashboard, g, by_label: _ByLabel | None = None) -> str:
     esc = _html.escape
+    by_label = by_label or _ByLabel(dash)
     images = "".join(f"<img src='{uri}' alt='{esc(alt)}' width='270' height='150'>"
-                     for uri, alt in _panel_charts(dash, g.label))
+                     for uri, alt in _panel_charts(dash, g.label, by_label))
     return (f"<section class='panel'><h3>{esc(g.label)} ({g.n} people)</h3>\n"
-            f"<div class='charts'>{images}</div>\n{_numbers_table(dash, g.label)}</section>")
+            f"<div class='charts'>{images}</div>\n{_numbers_table(dash, g.label, by_label)}</section>")
 
 
 def _panels(dash: Dashboard, kind: str) -> str:
     """Department panels one after the other; team panels folded by department (a click opens them, no script)."""
     groups = dash.groups.loc[dash.groups["kind"] == kind].sort_values("label")
+    by_label = _ByLabel(dash)
     if kind == "department":
-        return "\n".join(_panel(dash, g) for g in groups.itertuples())
+        return "\n".join(_panel(dash, g, by_label) for g in groups.itertuples())
     flagged = set(dash.summary.loc[dash.summary["signal"] != "", "label"])
     parts = []
     for dept, teams in groups.groupby("department", sort=True):
         n_flagged = sum(label in flagged for label in teams["label"])
         note = f"; {n_flagged} outside the 99.8% limits on some measure" if n_flagged else ""
         parts.append(f"<details><summary>{_html.escape(dept)}: {len(teams)} team panel{'s' if len(teams) > 1 else ''}"
-                     f"{note}</summary>\n" + "\n".join(_panel(dash, g) for g in teams.itertuples()) + "\n</details>")
+                     f"{note}</summary>\n" + "\n".join(_panel(dash, g, by_label) for g in teams.itertuples()) + "\n</details>")
     return "\n".join(parts)
 
 

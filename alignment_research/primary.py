@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .cache import stored_result
 from .config import Analysis
 from .engagement import fit_mixed
 from .errors import ConfigError
@@ -113,6 +114,7 @@ class PrimaryAnalysis:
                 f"{self.settings.programme.design} design)")
 
 
+@stored_result("primary_analysis")  # fitted once per cached study: the notebooks of a run share it
 def primary_analysis(clean, *, analysis: Analysis | None = None, warn: bool = True) -> PrimaryAnalysis:
     """Fit a study's primary analysis once: retention, engagement and the programme design.
 

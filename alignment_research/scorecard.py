@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats as st
 
 from ._docs import fill_doc
+from .cache import stored_result
 from .development import estimate_development_effect
 from .engagement import fit_mediation, fit_mixed, fit_ols, fit_within
 from .errors import DataContractError, ModelError, StatisticalWarning
@@ -951,6 +952,7 @@ _CLAIMS = (_claim_feedback, _claim_360, _claim_recognition, _claim_development, 
            _claim_cadence, _claim_communication, _claim_performance)
 
 
+@stored_result("claims_scorecard")  # computed once per cached study: the brief and the levers notebook share it
 def claims_scorecard(clean: CleanStudy, *, alpha: float = 0.05, power: float = 0.8, feedback_months: float = 3,
                      recognition_months: float = 6, kinds=None, n_boot: int = 500, seed: int = 0,
                      timings: dict | None = None) -> pd.DataFrame:

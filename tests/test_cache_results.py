@@ -1,0 +1,193 @@
+"""Results stored beside the cached tables: computed once, read back bit for bit, recomputed when anything changes."""
+
+import dataclasses
+import shutil
+import warnings
+
+import pandas as pd
+import pytest
+
+import alignment_research as ar
+from alignment_research.cache import RESULTS_FOLDER, stored_result
+
+CALLS = []
+
+
+@stored_result("count_rows")
+def count_rows(clean, table="employees", *, scale=1.0, extra=None):
+    """Rows of a table, times ``scale``; every computation is logged in CALLS."""
+    CALLS.append((table, scale))
+    return len(clean.tables[table]) * scale
+
+
+@stored_result("warns_once")
+def warns_once(clean):
+    """Warn while computing, as a model does when it states a caveat."""
+    CALLS.append("warns")
+    warnings.warn("a caveat about this study", ar.StatisticalWarning, stacklevel=2)
+    return 1
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study")
+    ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=0), folder)
+    return folder
+
+
+@pytest.fixture()
+def study(small_study, tmp_path):
+    """A private copy: tests below change its files."""
+    folder = tmp_path / "study"
+    shutil.copytree(small_study, folder)
+    return folder
+
+
+def _stored(cache):
+    return sorted(p.name.split("-")[0] for p in (cache / RESULTS_FOLDER).glob("*.pickle"))
+
+
+def test_a_result_is_computed_once_and_read_by_the_next_reader(study, tmp_path):
+    cache = tmp_path / "cache"
+    CALLS.clear()
+    first = ar.open_clean(study, cache_dir=cache)  # cleans and writes the cache
+    n = len(first.tables["employees"])
+    assert count_rows(first) == n
+    again = ar.open_clean(study, cache_dir=cache)  # another notebook (kernel) reads the cache
+    assert again is not first
+    assert count_rows(again) == n
+    assert count_rows(again, "employees", scale=1.0) == n  # the same arguments, spelt out
+    assert CALLS == [("employees", 1.0)]
+    assert _stored(cache) == ["count_rows"]
+
+
+def test_other_arguments_are_computed_and_stored_apart(study, tmp_path):
+    cache = tmp_path / "cache"
+    clean = ar.open_clean(study, cache_dir=cache)
+    n = len(clean.tables["employees"])
+    CALLS.clear()
+    assert count_rows(clean, scale=2.0) == 2 * n
+    assert count_rows(clean, scale=1.0) == n
+    assert count_rows(clean, scale=2.0) == 2 * n
+    assert CALLS == [("employees", 2.0), ("employees", 1.0)]
+    assert _stored(cache) == ["count_rows", "count_rows"]
+
+
+def test_an_argument_that_cannot_be_keyed_is_never_stored(study, tmp_path):
+    cache = tmp_path / "cache"
+    clean = ar.open_clean(study, cache_dir=cache)
+    CALLS.clear()
+    count_rows(clean, extra={"timings": 1})
+    count_rows(clean, extra={"timings": 1})
+    assert len(CALLS) == 2
+    assert not (cache / RESULTS_FOLDER).exists() or _stored(cache) == []
+
+
+def test_without_a_cache_the_function_just_runs(study):
+    clean = ar.open_clean(study)
+    CALLS.clear()
+    count_rows(clean)
+    count_rows(clean)
+    assert len(CALLS) == 2
+
+
+def test_a_changed_input_file_computes_again(study, tmp_path):
+    cache = tmp_path / "cache"
+    count_rows(ar.open_clean(study, cache_dir=cache))
+    employees = pd.read_csv(study / "employees.csv")
+    employees.iloc[:-1].to_csv(study / "employees.csv", index=False)  # one employee fewer
+    CALLS.clear()
+    clean = ar.open_clean(study, cache_dir=cache)  # cleans again; the stored results are removed
+    assert _stored(cache) == []
+    assert count_rows(clean) == len(clean.tables["employees"])
+    assert CALLS == [("employees", 1.0)]
+
+
+def test_a_changed_config_computes_again(study, tmp_path):
+    cache = tmp_path / "cache"
+    count_rows(ar.open_clean(study, cache_dir=cache))
+    config = study / "study.yaml"
+    config.write_text(config.read_text() + "\n# a comment changes the file's hash\n")
+    CALLS.clear()
+    count_rows(ar.open_clean(study, cache_dir=cache))
+    assert CALLS == [("employees", 1.0)]
+
+
+def test_warnings_are_raised_again_on_every_read(study, tmp_path):
+    cache = tmp_path / "cache"
+    CALLS.clear()
+    with pytest.warns(ar.StatisticalWarning, match="a caveat about this study"):
+        assert warns_once(ar.open_clean(study, cache_dir=cache)) == 1
+    with pytest.warns(ar.StatisticalWarning, match="a caveat about this study"):
+        assert warns_once(ar.open_clean(study, cache_dir=cache)) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the caller's filters decide: ignored here, so nothing is raised
+        warnings.simplefilter("ignore", ar.StatisticalWarning)
+        assert warns_once(ar.open_clean(study, cache_dir=cache)) == 1
+    assert CALLS == ["warns"]
+
+
+def _assert_same_model(got, want):
+    pd.testing.assert_frame_equal(got.tidy(), want.tidy(), check_exact=True)
+    pd.testing.assert_frame_equal(got.glance(), want.glance(), check_exact=True)
+
+
+def test_the_stored_primary_analysis_is_the_fitted_one_bit_for_bit(small_study, tmp_path):
+    cache = tmp_path / "cache"
+    ar.open_clean(small_study, cache_dir=cache)
+    clean = ar.cache.read_clean_cache(cache, small_study)  # as every notebook of a run reads it
+    uncached = dataclasses.replace(clean)  # the same tables, not tied to the cache
+    uncached.__dict__["analysis"] = clean.analysis
+    fitted = ar.primary_analysis(uncached, warn=False)
+    first = ar.primary_analysis(clean, warn=False)  # computes and stores
+    stored = ar.primary_analysis(ar.cache.read_clean_cache(cache, small_study), warn=False)  # reads
+    assert _stored(cache) == ["primary_analysis"]
+    for got in (first, stored):
+        for name in ("retention", "engagement"):
+            _assert_same_model(getattr(got, name), getattr(fitted, name))
+        pd.testing.assert_frame_equal(got.programme.tidy(), fitted.programme.tidy(), check_exact=True)
+        pd.testing.assert_frame_equal(got.programme_engagement.tidy(), fitted.programme_engagement.tidy(),
+                                      check_exact=True)
+        pd.testing.assert_frame_equal(got.retention_data.data, fitted.retention_data.data, check_exact=True)
+        assert str(ar.key_findings(got)) == str(ar.key_findings(fitted))
+        # the design information (patsy's, pickled by its attributes) still predicts on new rows
+        data = fitted.engagement_data.data
+        pd.testing.assert_frame_equal(ar.predicted_values(got.engagement, data, x="alignment_cascade"),
+                                      ar.predicted_values(fitted.engagement, data, x="alignment_cascade"),
+                                      check_exact=True)
+
+
+def test_the_stored_scorecard_is_the_computed_one_bit_for_bit(small_study, tmp_path):
+    cache = tmp_path / "cache"
+    ar.open_clean(small_study, cache_dir=cache)
+    fresh = ar.claims_scorecard(ar.open_clean(small_study), n_boot=20)  # no cache: computed here
+    first = ar.claims_scorecard(ar.cache.read_clean_cache(cache, small_study), n_boot=20)
+    stored = ar.claims_scorecard(ar.cache.read_clean_cache(cache, small_study), n_boot=20)
+    assert _stored(cache) == ["claims_scorecard"]
+    pd.testing.assert_frame_equal(first, fresh, check_exact=True)
+    pd.testing.assert_frame_equal(stored, fresh, check_exact=True)
+    timings = {}
+    ar.claims_scorecard(ar.cache.read_clean_cache(cache, small_study), n_boot=20, timings=timings)
+    assert timings  # asked for its timings, it runs (and fills them) rather than reading a stored table
+
+
+def test_a_study_whose_tables_changed_after_reading_is_not_the_cached_one(study, tmp_path):
+    cache = tmp_path / "cache"
+    clean = ar.open_clean(study, cache_dir=cache)
+    count_rows(clean)
+    CALLS.clear()
+    clean.tables["employees"] = clean.tables["employees"].iloc[:10]  # a notebook narrows the study
+    assert count_rows(clean) == 10
+    assert count_rows(clean) == 10
+    assert CALLS == [("employees", 1.0), ("employees", 1.0)]  # computed each time, never read nor stored
+    assert _stored(cache) == ["count_rows"]
+
+
+def test_a_read_only_cache_computes_without_storing(study, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    clean = ar.open_clean(study, cache_dir=cache)
+    monkeypatch.setattr(ar.cache.os, "access", lambda path, mode: False)  # as a folder the user cannot write
+    CALLS.clear()
+    assert count_rows(clean, scale=3.0) == 3 * len(clean.tables["employees"])
+    assert CALLS == [("employees", 3.0)]
+    assert not (cache / RESULTS_FOLDER).exists()
