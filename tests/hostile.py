@@ -622,6 +622,9 @@ HOSTILE_GOAL_CELLS = {
 def hostile_goal_columns(study: Path, *, picks: list[int]) -> Applied:
     """Give goals the optional columns under vendor names, good values everywhere but hostile ones in picked rows.
 
+    Canonical optional columns already there (the simulator writes difficulty, set_with, revised_date) are dropped:
+    the vendor's columns replace them.
+
     Good rows: difficulty 1-5, target 10% above a baseline of 100, set_with in the vendor's words (``Together``,
     mapped by ``set_with_map``; ``Manager``, ``employee``), every third goal revised 100 days into its cycle. Picked
     rows get the cells of :data:`HOSTILE_GOAL_CELLS`, one column per pick in turn; each must be named with its rule.
@@ -631,7 +634,9 @@ def hostile_goal_columns(study: Path, *, picks: list[int]) -> Applied:
         return _skip("hostile_goal_columns", "goals.cycle not there")
     config = study_yaml(study)
     starts = {str(c["name"]): dt.date.fromisoformat(str(c["start"])) for c in config.get("cycles") or []}
-    tf.header = tf.header + [GOAL_VENDOR_HEADERS[c] for c in GOAL_VENDOR_HEADERS]
+    keep = [j for j, name in enumerate(tf.header) if name not in GOAL_VENDOR_HEADERS]  # the vendor's replace them
+    tf.header = [tf.header[j] for j in keep] + [GOAL_VENDOR_HEADERS[c] for c in GOAL_VENDOR_HEADERS]
+    tf.rows[:] = [[row[j] for j in keep] for row in tf.rows]
     words = ("Together", "Manager", "employee")
     for i, row in enumerate(tf.rows):
         start = starts.get(tf.get(i, "cycle").strip())

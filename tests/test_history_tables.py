@@ -209,8 +209,15 @@ def test_on_the_simulation_the_zeros_of_an_unnamed_successor_disappear():
 
     Measured when written (1,500 employees, seed 11): 16.9% of employee-cycles read 0 with the manager at hire,
     6.6% with the job history, the simulator's own share (goals whose every parent is unrelated).
+
+    The practices are off here (``Truth(practices=False)``, the draw this was measured on): they do not touch goal
+    parents or the cascade, but they redraw exits, and at seed 11 with them on 37 employee-cycles (0.7%) sit under a
+    successor hired in the first days of a cycle whose goals they follow: the simulator's truth takes the manager
+    in force on the cycle's first day (none, so 0) and the history the successor (aligned), so the history reads
+    6.18% zeros against a truth of 6.84% (4 such employee-cycles with them off). That gap is a definition of the
+    truth, not what this test is about (the successor's zeros of the static reading).
     """
-    sim = ar.simulate_study(n_employees=1500, seed=11, messy=False)
+    sim = ar.simulate_study(n_employees=1500, seed=11, messy=False, truth=ar.Truth(practices=False))
     clean = ar.clean_study(sim)
     t = clean.tables
     static, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=clean.config.cycles)

@@ -21,7 +21,9 @@ def _pseudonymised(study):
 def test_pseudonymised_analysis_tables_equal_the_plain_ones_up_to_the_ids(monkeypatch):
     # the class of bug: any step that treats pseudonymised ids differently (dtype, joins, rehires, history)
     monkeypatch.setenv("ALIGNMENT_RESEARCH_KEY", KEY)
-    study = ar.simulate_study(n_employees=300, seed=1)  # seed 1 has a rehire inside the window
+    # seed 2 has a rehire inside the window (practices on, the default since issue 15; seeds 0-7 checked: 2, 3
+    # and 5 have one; seed 1, used before, had one with the practices off)
+    study = ar.simulate_study(n_employees=300, seed=2)
     plain = ar.clean_study(study).analysis
     hidden = ar.clean_study(_pseudonymised(study)).analysis
     assert plain.person["spell"].max() >= 2  # the study holds a rehire (several spells of one id)

@@ -197,6 +197,23 @@ def card(tiny_clean):
     return ar.claims_scorecard(tiny_clean, n_boot=50)
 
 
+#: The optional goal columns; the simulator writes difficulty, set_with and revised_date (practices on by default).
+GOAL_COLUMNS = ["difficulty", "target", "baseline", "set_with", "revised_date"]
+
+
+@pytest.fixture(scope="module")
+def bare_clean(tiny_study):
+    """The tiny study cleaned without the optional goal columns (a study whose goals have none of them)."""
+    goals = tiny_study.tables["goals"].drop(columns=GOAL_COLUMNS, errors="ignore")
+    return ar.clean_study(dataclasses.replace(tiny_study, tables={**tiny_study.tables, "goals": goals}),
+                          progress=False)
+
+
+@pytest.fixture(scope="module")
+def bare_card(bare_clean):
+    return ar.claims_scorecard(bare_clean, n_boot=50)
+
+
 def test_one_row_per_claim_with_every_column(card):
     assert list(card.columns) == SCORECARD_COLUMNS
     assert sorted(card["claim_no"].unique()) == list(range(1, 10))
@@ -212,7 +229,8 @@ def test_one_row_per_claim_with_every_column(card):
     assert len(ratio) >= 3 and (ratio["estimate"] > 0).all() and (ratio["scale"].str.contains("hazard")).all()
 
 
-def test_goal_claims_without_the_goal_columns_are_not_testable_and_say_what_they_need(card):
+def test_goal_claims_without_the_goal_columns_are_not_testable_and_say_what_they_need(bare_card):
+    card = bare_card
     for no in (5, 6):
         part = card[card["claim_no"] == no]
         assert (part["verdict"] == NOT_TESTABLE).all()
@@ -382,7 +400,7 @@ def test_stretch_from_target_and_baseline_stands_in_for_rated_difficulty(tiny_cl
     from alignment_research.scorecard import _claim_difficulty
 
     rng = np.random.default_rng(8)
-    goals = tiny_clean.tables["goals"].copy()
+    goals = tiny_clean.tables["goals"].drop(columns=["difficulty"])  # stretch stands in when no difficulty is rated
     stretch = rng.uniform(0, 0.6, len(goals))
     goals["baseline"] = 100.0
     goals["target"] = 100.0 * (1 + stretch)
@@ -441,10 +459,16 @@ def _assert_words_follow_the_card(section, card):
             assert "Main threat: " in line and "could detect" not in line
 
 
-def test_describe_practices_says_every_verdict_of_a_simulated_study_in_words(tiny_clean, card):
+def test_describe_practices_says_every_verdict_of_a_simulated_study_in_words(tiny_clean, card, bare_clean, bare_card):
+    for clean, one in ((tiny_clean, card), (bare_clean, bare_card)):
+        _assert_words_follow_the_card(ar.describe_practices(clean, card=one), one)
+    # the words are tested on each kind: the tiny study (practices on) has every verdict but not testable, which
+    # the same study without its goal columns has
+    assert set(card["verdict"]) | set(bare_card["verdict"]) >= {SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE}
+    text = str(ar.describe_practices(bare_clean, card=bare_card))
+    assert "it needs a difficulty rating of each goal" in text
+    assert "it needs who set each goal (the employee, the manager or both)" in text
     section = ar.describe_practices(tiny_clean, card=card)
-    _assert_words_follow_the_card(section, card)
-    assert set(card["verdict"]) >= {SUPPORTED, INCONCLUSIVE, NOT_TESTABLE}  # the words are tested on each kind
     supported = str(section).splitlines()[int(np.flatnonzero(card["verdict"] == SUPPORTED)[0])]
     assert "Estimate: " in supported
     html = section._repr_html_()
@@ -461,10 +485,11 @@ def sample_clean():
 def test_describe_practices_on_the_sample_follows_its_scorecard(sample_clean):
     card = ar.claims_scorecard(sample_clean, n_boot=50)
     _assert_words_follow_the_card(ar.describe_practices(sample_clean, card=card), card)
-    # the sample has no difficulty, set_with or revised_date: those claims ask for the data in words
+    # the sample has difficulty, set_with and revised_date (the simulator's practices, on since issue 15): no goal
+    # claim asks for data (the words for a missing column are tested on a study without them, above)
     text = str(ar.describe_practices(sample_clean, card=card))
-    assert "it needs a difficulty rating of each goal" in text
-    assert "it needs who set each goal (the employee, the manager or both)" in text
+    assert "it needs a difficulty rating of each goal" not in text
+    assert "it needs who set each goal (the employee, the manager or both)" not in text
 
 
 def test_describe_practices_without_goals_or_feedback_lists_them_as_not_testable(tiny_clean):

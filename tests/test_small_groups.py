@@ -310,7 +310,11 @@ def test_notebook_06_brief_shows_nothing_about_legal_or_audit(small_study):
     assert iv.references["department"] == people.idxmax()  # the largest department is the reference
     forest = ar.with_labels(retention.tidy(), data=iv.data)
     assert f"Department {OTHER} vs {people.idxmax()}" in forest["term"].tolist()
-    assert forest["exp_estimate"].between(0.01, 100).all()  # no e^52 from a level of 3 people
+    # no e^52 from a department level of 3 people (pooled into OTHER). Only the department rows: with the practices
+    # on (the default since issue 15) this 400-person draw has no exit at job level 5, whose ratio runs off to
+    # e^-40.7 (retention.tidy() of this fit), a separation the fit reports and no small department's doing
+    departments = forest[forest["term"].str.startswith("Department ")]
+    assert len(departments) == 6 and departments["exp_estimate"].between(0.01, 100).all()
     ax = ar.plot_forest(forest, ratio=True)
     caveats = ar.describe_caveats(retention=retention, engagement=engagement,
                                   pooling={"retention": iv, "engagement": sp}, min_group_size=min_group_size)

@@ -160,13 +160,14 @@ class Truth(BaseModel):
                                               "change raises the voluntary exit hazard")
 
     # --- the essay's practices (issue 15; see `alignment_research.simulate.practices`) ----------
-    # Every effect below is on the scale `claims_scorecard` reports, so the truth and the estimand are the same
-    # quantity. Zero effects are zero on purpose: with the defaults the sample shows every verdict.
-    practices: bool = Field(False, description="simulate the practices the scorecard tests (goal difficulty, "
+    # On by default (issue 15): the sample holds a true effect for every claim, some of them zero on purpose, so
+    # that its scorecard can show every verdict. Every effect below is on the scale `claims_scorecard` reports, so
+    # the truth and the estimand are the same quantity.
+    practices: bool = Field(True, description="simulate the practices the scorecard tests (goal difficulty, "
                             "set_with and revisions; check-ins, recognitions and 360 reviews drawn before the "
-                            "surveys and exits they affect; employee programmes drawn on the potential path); false "
-                            "reproduces the simulator without them bit for bit (no goal columns difficulty, "
-                            "set_with, revised_date)")
+                            "surveys and exits they affect; employee programmes drawn on the potential path); on by "
+                            "default; false reproduces the simulator without them bit for bit (no goal columns "
+                            "difficulty, set_with, revised_date)")
     goal_difficulty_shares: list[float] = Field([0.1, 0.25, 0.35, 0.2, 0.1], description="share of goals rated "
                                                 "difficulty 1..5, drawn independently of everything else")
     attainment_difficulty_curvature: float = Field(-0.02, description="goal attainment (1.0 = target) per squared "
