@@ -602,9 +602,8 @@ class _ByLabel:
         return self.summary.get(label, self.no_summary)
 
 
-def _panel_charts(dash: Dashboard, label: str, by_label: _ByLabel | None = None) -> list[tuple[str, str]]:
+def _panel_charts(dash: Dashboard, label: str, by_label: _ByLabel) -> list[tuple[str, str]]:
     """The four charts of a panel: (data URI, alt text)."""
-    by_label = by_label or _ByLabel(dash)
     charts = []
     summary, org_summary = by_label.summary_of(label), by_label.org_summary
     for measure, (title, _) in MEASURES.items():
@@ -616,8 +615,8 @@ def _panel_charts(dash: Dashboard, label: str, by_label: _ByLabel | None = None)
             charts.append((_retention_chart(row.iloc[0] if len(row) else None, org),
                            f"{title} of {label} and of the organisation"))
         else:
-            charts.append((_line_chart(measure, by_label.series_of(measure, label), by_label.organisation_series(measure)),
-                           f"{title} of {label} against the organisation"))
+            chart = _line_chart(measure, by_label.series_of(measure, label), by_label.organisation_series(measure))
+            charts.append((chart, f"{title} of {label} against the organisation"))
     return charts
 
 
@@ -680,8 +679,7 @@ footer.ar-footer { margin-top: 2.5rem; padding-top: .8rem; border-top: 1px solid
 """
 
 
-def _numbers_table(dash: Dashboard, label: str, by_label: _ByLabel | None = None) -> str:
-    by_label = by_label or _ByLabel(dash)
+def _numbers_table(dash: Dashboard, label: str, by_label: _ByLabel) -> str:
     rows = by_label.summary_of(label).set_index("measure")
     org = by_label.org_summary.set_index("measure")
     out = ["<table class='numbers'><tr><th>Measure</th><th>This group (95% CI)</th><th>Organisation</th>"
@@ -704,9 +702,8 @@ def _numbers_table(dash: Dashboard, label: str, by_label: _ByLabel | None = None
     return "\n".join(out)
 
 
-def _panel(dash: Dashboard, g, by_label: _ByLabel | None = None) -> str:
+def _panel(dash: Dashboard, g, by_label: _ByLabel) -> str:
     esc = _html.escape
-    by_label = by_label or _ByLabel(dash)
     images = "".join(f"<img src='{uri}' alt='{esc(alt)}' width='270' height='150'>"
                      for uri, alt in _panel_charts(dash, g.label, by_label))
     return (f"<section class='panel'><h3>{esc(g.label)} ({g.n} people)</h3>\n"
@@ -724,8 +721,9 @@ def _panels(dash: Dashboard, kind: str) -> str:
     for dept, teams in groups.groupby("department", sort=True):
         n_flagged = sum(label in flagged for label in teams["label"])
         note = f"; {n_flagged} outside the 99.8% limits on some measure" if n_flagged else ""
+        panels = "\n".join(_panel(dash, g, by_label) for g in teams.itertuples())
         parts.append(f"<details><summary>{_html.escape(dept)}: {len(teams)} team panel{'s' if len(teams) > 1 else ''}"
-                     f"{note}</summary>\n" + "\n".join(_panel(dash, g, by_label) for g in teams.itertuples()) + "\n</details>")
+                     f"{note}</summary>\n{panels}\n</details>")
     return "\n".join(parts)
 
 

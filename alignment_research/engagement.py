@@ -269,6 +269,15 @@ def _group_stats(counts: dict) -> dict:
     return out
 
 
+def _cluster_count_stats(counts: dict) -> dict:
+    """``n_clusters`` for glance() of the random-intercept and within models: the smallest count of the cluster
+    columns, and with several columns ``n_clusters_<column>`` for each."""
+    out = {"n_clusters": min(counts.values())}
+    if len(counts) > 1:
+        out.update({f"n_clusters_{column}": g for column, g in counts.items()})
+    return out
+
+
 def _cluster_codes(sub: pd.DataFrame, cluster: str | None):
     """Integer cluster codes and the caveats of :func:`check_clusters` (None, [] without clustering)."""
     if cluster is None:
@@ -489,7 +498,8 @@ def fit_mixed(
         p_value, conf_low, conf_high, std_estimate`` (z tests, as statsmodels).
         ``glance()``: ``n, n_groups, log_likelihood, aic, bic, sigma2, var_<groups>
         [, var_<vc>], icc [, icc_<vc>], boundary, converged, method, engine, cov_type, formula``; with
-        ``cluster`` also ``n_clusters`` (the smallest count) and ``n_clusters_<column>``, and ``cov_type``
+        ``cluster`` also ``n_clusters`` (the smallest count; with several columns ``n_clusters_<column>``
+        for each), and ``cov_type``
         reads ``"random intercept: manager_id; cluster: manager_id + employee_id"``.
         With random slopes the variance components are ``var_<g>`` (intercept),
         ``var_<g>_<x>`` (slope of ``x``), ``cor_<g>_<x>`` (intercept-slope
@@ -605,17 +615,14 @@ def _fit_mixed_intercept(data, formula, *, groups, reml, vc, alpha, engine, vc_c
         bread, scores = random_intercept_scores(fit.model, X.to_numpy(float), y)
         fit = replace(fit, cov=cluster_robust_cov(scores, bread, codes),
                       caveats=[*fit.caveats, *cluster_caveats])
-        cluster_stats = {"n_clusters": min(counts.values()),
-                         **{f"n_clusters_{column}": g for column, g in counts.items()},
-                         "cov_type": f"random intercept: {groups}; {_cov_label(columns)}"}
+        cluster_stats = {**_cluster_count_stats(counts), "cov_type": f"random intercept: {groups}; {_cov_label(columns)}"}
     with np.errstate(invalid="ignore"):  # a multiway variance can be negative: its standard error is then NaN
         se = np.sqrt(np.diag(fit.cov))
     table = tidy_table(X.columns, fit.params, se, alpha=alpha, std_estimate=_std_estimates(X, fit.params, y))
     stats = _mixed_stats(fit, n=len(y), k=X.shape[1], n_groups=int(n_groups), groups=groups, vc_col=vc_col,
                          method="REML" if reml else "ML", engine="numpy" if use_numpy else "statsmodels",
                          formula=shown)
-    for key, value in cluster_stats.items():
-        stats[key] = value
+    stats = stats.assign(**cluster_stats)
     return _regression_result(
         MixedResult, "mixed", table, stats, lhs=lhs, alpha=alpha, formula=shown, info=info, params=fit.params,
         cov=fit.cov, link="identity", model=fit.model, caveats=[*caveats, *fit.caveats],
@@ -1071,10 +1078,9 @@ def fit_within(
             {
                 "n": len(yd),
                 "n_groups": int(units.max() + 1),
-                "n_clusters": min(counts.values()),
-                **({f"n_clusters_{c}": g for c, g in counts.items()} if len(counts) > 1 else {}),
+                **_cluster_count_stats(counts),
                 "r_squared_within": float(1 - np.sum(resid**2) / np.sum(yd**2)),
-                "cov_type": _cov_label(columns if len(columns) > 1 else columns[0]),
+                "cov_type": _cov_label(columns),
                 "formula": formula,
             }
         ]

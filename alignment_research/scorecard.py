@@ -527,7 +527,7 @@ def _claim_feedback(ctx: _Context) -> list[dict]:
         panel = panel[panel["survey_date"] >= full_from].copy()
         panel["feedback_per_month"] = trailing_event_rate(events, panel, months=months, at_date="survey_date")
         rows.append(_survey_row(ctx, engage, panel, "engagement", "feedback_per_month", threats=threats,
-                               detail=detail))
+                                detail=detail))
     iv, others, _ = _feedback_intervals(ctx, "feedback_per_month")
     rows.append(_cox_row(ctx, retain, iv, "feedback_per_month", threats=threats, extra_terms=others,
                          detail=detail + "; rate at the start of each interval" + _adjusted_for(others)))
@@ -654,7 +654,8 @@ def _claim_360(ctx: _Context) -> list[dict]:
     panel, n_switch = _leader_panel(ctx)
     for outcome, words in (("engagement", "team engagement"), ("leadership", "perceived leadership")):
         claim = _Claim("360 feedback for leaders lifts their teams", "manager's first 360 review", words,
-                       "within manager before/after, wave fixed effects, clustered by manager and respondent", +1, "points (1-5)")
+                       "within manager before/after, wave fixed effects, clustered by manager and respondent", +1,
+                       "points (1-5)")
         if panel is None:
             rows.append(claim.untestable("feedback.kind (360_review received by managers) and surveys"))
             continue
@@ -739,7 +740,7 @@ def _claim_development(ctx: _Context) -> list[dict]:
         panel = ctx.survey_panel
         rows.append(_survey_row(ctx, engage, panel, "engagement", column, threats=threats))
         rows.append(_survey_row(ctx, rate, panel, "rating", column,
-                               threats=threats + ("the rating known on the survey date may predate the programme",)))
+                                threats=threats + ("the rating known on the survey date may predate the programme",)))
     return rows
 
 
@@ -890,13 +891,13 @@ def _claim_communication(ctx: _Context) -> list[dict]:
     else:
         common = ("perceived alignment is self-reported on the same survey (common-method bias)",)
         rows = [_survey_row(ctx, reach, panel, "alignment", "alignment_cascade",
-                           threats=("cascade and perception may both follow team culture",)),
+                            threats=("cascade and perception may both follow team culture",)),
                 _survey_row(ctx, eng[0], panel, "engagement", "alignment_cascade", threats=common,
-                           extra_terms=("alignment",))]
+                            extra_terms=("alignment",))]
     if surveyed:
         rows.append(_survey_row(ctx, eng[1], panel, "engagement", "alignment",
-                               threats=("same survey, same day: common-method bias",),
-                               extra_terms=("alignment_cascade",) if "alignment_cascade" in panel else ()))
+                                threats=("same survey, same day: common-method bias",),
+                                extra_terms=("alignment_cascade",) if "alignment_cascade" in panel else ()))
     iv = ctx.intervals
     cox_terms = [t for t in ("alignment_cascade", "alignment") if t in iv and iv[t].notna().any()]
     for claim, term in zip(ret, ("alignment_cascade", "alignment")):

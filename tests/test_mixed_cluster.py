@@ -69,8 +69,9 @@ def _crossing_panel(seed: int) -> pd.DataFrame:
 
 def test_two_way_sandwich_covers_where_the_manager_intercept_alone_does_not():
     """Coverage of the slope 0.1 over 100 seeds: the manager intercept's model-based interval misses a person's
-    repeated answers; clustered by manager and person it covers (measured: 0.76 against 0.96; over 200 seeds the
-    estimate's SD was 0.055, the mean model-based SE 0.031, the two-way SE 0.056)."""
+    repeated answers; clustered by manager and person it covers (measured on these 100 seeds: 0.78 against 0.95;
+    on seeds 0-199 of the same panel the estimate's SD was 0.055, the mean model-based SE 0.031 and the two-way SE
+    0.056, covering 0.75 and 0.96)."""
     covered = []
     for seed in range(100):
         data = _crossing_panel(seed)
