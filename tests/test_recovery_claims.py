@@ -23,7 +23,8 @@ design is tested, not the cleaning), cleans it and runs
   / 50)`` = 0.112: the nominal family-wise rate (Bonferroni-width adjusted
   intervals) plus two Monte Carlo standard errors (0.031 with n = 50 seeds).
 
-Measured (n = 600, 50 seeds; 8 min wall on 2 cores with `make test-claims`), after the survey claims took errors
+Measured (n = 600, 50 seeds; 8 min wall on 2 cores, `pytest tests/test_recovery_claims.py -m claims --runxfail`),
+after the survey claims took errors
 clustered by manager and respondent (a person's repeated answers had made the manager-intercept intervals too
 narrow: claim 1 engagement covered 0.80, claim 8 perceived -> engagement 0.82, and 7 of 50 null seeds (0.14) had a
 supported row): coverage (mean estimate / truth) claim 1 engagement 0.90 (0.0988 / 0.1), claim 1 exit 0.90
