@@ -155,8 +155,21 @@ def _concat_issues(frames) -> pd.DataFrame:
     return out[ISSUE_COLUMNS]
 
 
+#: Empty quarantines by the columns and dtypes of their table: most steps find nothing, and building an empty frame
+#: with ``reason`` and ``rule`` each time was a fifth of cleaning a small study.
+_EMPTY_QUARANTINES: dict[tuple, pd.DataFrame] = {}
+
+
 def _empty_quarantine(data: pd.DataFrame) -> pd.DataFrame:
-    return data.iloc[0:0].assign(reason=pd.Series(dtype=object), rule=pd.Series(dtype=object))
+    """No rows of ``data``, with its columns and dtypes plus ``reason`` and ``rule`` (a new frame each call)."""
+    key = (tuple(data.columns), tuple(data.dtypes), type(data.index), data.index.dtype)
+    empty = _EMPTY_QUARANTINES.get(key)
+    if empty is None:
+        if len(_EMPTY_QUARANTINES) > 512:
+            _EMPTY_QUARANTINES.clear()
+        empty = _EMPTY_QUARANTINES[key] = data.iloc[0:0].assign(reason=pd.Series(dtype=object),
+                                                                rule=pd.Series(dtype=object))
+    return empty.copy(deep=False)  # no rows to share: a column added to the copy does not reach the cached frame
 
 
 def _split(data: pd.DataFrame, mask: pd.Series, rule: str, reason=None):
