@@ -4,6 +4,8 @@ The engine works on integer day numbers, never on dates: ``to_day_number`` turns
 date into one, ``to_dates`` turns an array back into ``datetime64[ns]``.
 ``NO_DAY`` (the largest int64) stands for "no date" (no termination, no
 programme start), so an open spell compares as ending after every day.
+``frame_from_parts`` joins the rows the engine keeps batch by batch as numpy
+columns (a DataFrame per batch cost more than drawing the batch).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["NO_DAY", "YEAR", "cycle_years", "expit", "logit", "to_dates", "to_day_number"]
+__all__ = ["NO_DAY", "YEAR", "cycle_years", "expit", "frame_from_parts", "logit", "to_dates", "to_day_number"]
 
 if TYPE_CHECKING:  # annotations only
     from .truth import Truth
@@ -137,3 +140,31 @@ def logit(p):
     (0.0, 0.2)
     """
     return np.log(p) - np.log1p(-p)
+
+
+def frame_from_parts(parts: list[dict], columns: list[str]) -> pd.DataFrame:
+    """One table from batches of rows, each batch ``{column: numpy array}`` (the engine's row stores).
+
+    Parameters
+    ----------
+    parts : list of dict
+        The batches, in order; each holds an array of equal length per column.
+    columns : list of str
+        The columns, in the order wanted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The batches' rows one after another, with a fresh ``RangeIndex``: the
+        table ``pd.concat`` of one DataFrame per batch gives, dtypes included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from alignment_research.simulate.days import frame_from_parts
+    >>> parts = [{"spell": np.array([0, 1]), "kind": np.array(["a", "b"], object)},
+    ...          {"spell": np.array([2]), "kind": np.array(["c"], object)}]
+    >>> frame_from_parts(parts, ["spell", "kind"])["kind"].tolist()
+    ['a', 'b', 'c']
+    """
+    return pd.DataFrame({c: np.concatenate([part[c] for part in parts]) for c in columns})

@@ -54,7 +54,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from .days import NO_DAY, YEAR, cycle_years, to_day_number
+from .days import NO_DAY, YEAR, cycle_years, frame_from_parts, to_day_number
 from .derived import compute_derived
 from .exits import draw_exits
 from .feedback import draw_feedback
@@ -119,10 +119,10 @@ class Engine:
         # the practices (see `practices`): their own generator, spawned after the history one
         self.practices = bool(truth.practices)
         self.practices_rng = rng.spawn(1)[0] if self.practices else None
-        self.event_parts: list[pd.DataFrame] = []  # feedback events before each spell's exit
-        self.program_start_parts: list[pd.DataFrame] = []  # employee-programme starts before each spell's exit
+        self.event_parts: list[dict] = []  # feedback events before each spell's exit (`frame_from_parts`)
+        self.program_start_parts: list[dict] = []  # employee-programme starts before each spell's exit
         self.manager_change_exit_days = int(round(truth.manager_change_exit_months * 30.4375))
-        self.history_parts: list[pd.DataFrame] = []  # manager changes of each batch (entry rows included)
+        self.history_parts: list[dict] = []  # manager changes of each batch (entry rows included; `frame_from_parts`)
         self.reorg_day = self.reorg_parent = np.zeros(0, np.int64)
         self.manager_slots_at_depth: list[np.ndarray] = []
 
@@ -205,9 +205,10 @@ class Engine:
         """Keep the events and programme starts before the exit; the goals' practices; each spell's first 360."""
         events = batch.events.table(batch.spell_id)
         first = batch.spell_id[0] if batch.size else 0
-        self.event_parts.append(events[events["day"].to_numpy() < term_day[events["spell"].to_numpy() - first]])
-        starts = program_starts["start"].to_numpy()
-        self.program_start_parts.append(program_starts[starts < term_day[program_starts["spell"].to_numpy() - first]])
+        before_exit = events["day"] < term_day[events["spell"] - first]
+        self.event_parts.append({column: values[before_exit] for column, values in events.items()})
+        before_exit = program_starts["start"] < term_day[program_starts["spell"] - first]
+        self.program_start_parts.append({column: values[before_exit] for column, values in program_starts.items()})
         first_360 = np.where(batch.events.first_360 < term_day, batch.events.first_360, NO_DAY)
         _append(self.spell_parts, first_360_day=first_360)
         _append(self.goal_parts, difficulty=goals.difficulty, set_with=goals.set_with, revision_day=goals.revision_day,
@@ -234,9 +235,9 @@ class Engine:
             path = batch.path
             valid = path.day != NO_DAY
             row, k = np.nonzero(valid)
-            self.history_parts.append(pd.DataFrame({
+            self.history_parts.append({
                 "spell": spell_id[row], "day": path.day[row, k], "manager": path.manager[row, k],
-                "parent": path.parent[row, k], "reason": path.reason[row, k]}))
+                "parent": path.parent[row, k], "reason": path.reason[row, k]})
         return batch
 
     def _store(self, batch, person, performance, goals, responses, exits) -> None:
@@ -396,9 +397,9 @@ def _tables_from_engine(engine: Engine, tree: pd.DataFrame, in_data: np.ndarray,
     surveys, stats = response_tables(engine, in_data)
     events = starts = None
     if engine.practices:  # drawn on each spell's path before its surveys and exit (see `practices`)
-        events = pd.concat(engine.event_parts, ignore_index=True)
+        events = frame_from_parts(engine.event_parts, ["spell", "day", "kind"])
         events = events[in_data[events["spell"].to_numpy()]]
-        starts = pd.concat(engine.program_start_parts, ignore_index=True)
+        starts = frame_from_parts(engine.program_start_parts, ["spell", "program", "start"])
         starts = starts[in_data[starts["spell"].to_numpy()]]
         engine.event_parts, engine.program_start_parts = [], []
     programs = draw_programs(engine, in_data_spells, end_day, entry_day, truth, rng, starts=starts)

@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .days import NO_DAY, YEAR
+from .days import NO_DAY, YEAR, frame_from_parts
 from .people import ManagerPath
 
 __all__ = ["REASONS", "draw_job_history", "draw_manager_paths", "draw_reorganisations", "manager_timeline"]
@@ -189,10 +189,10 @@ def draw_manager_paths(engine: Engine, batch: Batch) -> ManagerPath:
 
     Examples
     --------
-    >>> import pandas as pd
+    >>> from alignment_research.simulate.days import frame_from_parts
     >>> from alignment_research.simulate.engine import example_engine
     >>> engine, tree = example_engine(n_positions=80)
-    >>> changes = pd.concat(engine.history_parts)  # every batch's paths, one row per change
+    >>> changes = frame_from_parts(engine.history_parts, ["spell", "reason"])  # every batch's paths, a row per change
     >>> sorted(set(changes["reason"].tolist()))[0]  # 0: the entry
     0
     """
@@ -297,7 +297,7 @@ def manager_timeline(engine: Engine, in_data: np.ndarray, end_day: np.ndarray) -
     >>> sorted(changes["reason"].unique().tolist())[0]
     0
     """
-    changes = pd.concat(engine.history_parts, ignore_index=True)
+    changes = frame_from_parts(engine.history_parts, ["spell", "day", "manager", "parent", "reason"])
     spell = changes["spell"].to_numpy()
     keep = in_data[spell] & ((changes["reason"].to_numpy() == HIRE) | (changes["day"].to_numpy() < end_day[spell]))
     changes = changes[keep].reset_index(drop=True)

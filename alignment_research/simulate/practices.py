@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..config import SET_WITH
 from .days import NO_DAY, YEAR
@@ -110,11 +109,13 @@ class BatchEvents:
         days = window_days(months)
         return self.count(kind, row, day, days) / (days / _DAYS_PER_MONTH)
 
-    def table(self, spell_id: np.ndarray) -> pd.DataFrame:
-        """The events as rows ``spell, day, kind`` (engine-wide spell numbers)."""
-        parts = [pd.DataFrame({"spell": spell_id[keys // _SPAN], "day": keys % _SPAN + self.origin, "kind": kind})
-                 for kind, keys in self.keys.items()]
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["spell", "day", "kind"])
+    def table(self, spell_id: np.ndarray) -> dict[str, np.ndarray]:
+        """The events as columns ``spell, day, kind`` (engine-wide spell numbers), kinds one after another."""
+        keys = list(self.keys.values())
+        joined = np.concatenate(keys) if keys else np.empty(0, np.int64)
+        kinds = [np.full(len(k), kind, dtype=object) for kind, k in self.keys.items()]
+        return {"spell": spell_id[joined // _SPAN], "day": joined % _SPAN + self.origin,
+                "kind": np.concatenate(kinds) if kinds else np.empty(0, object)}
 
 
 def draw_batch_events(engine: Engine, batch: Batch, person: PersonDraws) -> BatchEvents:
@@ -164,7 +165,7 @@ def draw_batch_events(engine: Engine, batch: Batch, person: PersonDraws) -> Batc
     return BatchEvents(keys=keys, origin=origin, first_360=first_360)
 
 
-def draw_program_starts(engine: Engine, batch: Batch) -> pd.DataFrame:
+def draw_program_starts(engine: Engine, batch: Batch) -> dict[str, np.ndarray]:
     """Draw each spell's employee-programme starts on the potential path (at most one per programme).
 
     Parameters
@@ -176,28 +177,29 @@ def draw_program_starts(engine: Engine, batch: Batch) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        ``spell, program, start`` (engine-wide spell numbers, day numbers);
-        the data keep the starts before the exit.
+    dict of numpy.ndarray
+        Columns ``spell, program, start`` (engine-wide spell numbers, day
+        numbers); the data keep the starts before the exit.
 
     Examples
     --------
     >>> from alignment_research.simulate.engine import example_engine, first_batch
     >>> from alignment_research.simulate.practices import draw_program_starts
     >>> engine, tree = example_engine()
-    >>> draw_program_starts(engine, first_batch(engine, tree)).columns.tolist()
+    >>> list(draw_program_starts(engine, first_batch(engine, tree)))
     ['spell', 'program', 'start']
     """
     rng = engine.practices_rng
     entry = np.maximum(batch.hire_day, engine.window_start_day)
     span = np.maximum(engine.window_end_day + 1 - entry, 0)
-    parts = []
+    spells, programs, starts = [], [], []
     for program, rate in engine.truth.employee_programs.items():
         p = 1 - (1 - rate) ** (span / YEAR)
         who = np.flatnonzero(rng.random(batch.size) < p)
-        start = entry[who] + np.floor(rng.random(len(who)) * span[who]).astype(np.int64)
-        parts.append(pd.DataFrame({"spell": batch.spell_id[who], "program": program, "start": start}))
-    return pd.concat(parts, ignore_index=True)
+        starts.append(entry[who] + np.floor(rng.random(len(who)) * span[who]).astype(np.int64))
+        spells.append(batch.spell_id[who])
+        programs.append(np.full(len(who), program, dtype=object))
+    return {"spell": np.concatenate(spells), "program": np.concatenate(programs), "start": np.concatenate(starts)}
 
 
 def draw_goal_practices(engine: Engine, batch: Batch, goals: Goals) -> None:
