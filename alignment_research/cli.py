@@ -108,14 +108,18 @@ def simulate(
     employees: int = typer.Option(2000, "--employees", min=10, help="Number of employees ever employed in the window."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files bit for bit."),
     truth: Optional[Path] = typer.Option(None, "--truth", help="YAML of true parameters overriding the defaults."),
+    omit: list[str] = typer.Option(
+        [], "--omit", help="Leave an optional column out of the files, as table.column (e.g. goals.set_with); repeatable."
+    ),
 ):
     """Write a synthetic study with known effects (all six tables, study.yaml, truth.yaml)."""
     from .simulate import load_truth, simulate_study, write_simulated_study  # deferred: lazy loading for a fast CLI start
 
     params = load_truth(truth) if truth is not None else None
     study = simulate_study(n_employees=employees, seed=seed, truth=params)
-    write_simulated_study(study, out_dir)
-    _say(f"wrote a simulated study of {employees} employees (seed {seed}) to {out_dir}")
+    write_simulated_study(study, out_dir, omit=omit)
+    left_out = f", without {', '.join(omit)}" if omit else ""
+    _say(f"wrote a simulated study of {employees} employees (seed {seed}){left_out} to {out_dir}")
 
 
 @app.command()

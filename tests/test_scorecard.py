@@ -485,11 +485,14 @@ def sample_clean():
 def test_describe_practices_on_the_sample_follows_its_scorecard(sample_clean):
     card = ar.claims_scorecard(sample_clean, n_boot=50)
     _assert_words_follow_the_card(ar.describe_practices(sample_clean, card=card), card)
-    # the sample has difficulty, set_with and revised_date (the simulator's practices, on since issue 15): no goal
-    # claim asks for data (the words for a missing column are tested on a study without them, above)
+    # the sample has difficulty and revised_date but not set_with (`make sample` leaves it out, so the sample
+    # shows every verdict): only collaborative goal-setting asks for data, and says which
     text = str(ar.describe_practices(sample_clean, card=card))
     assert "it needs a difficulty rating of each goal" not in text
-    assert "it needs who set each goal (the employee, the manager or both)" not in text
+    assert "it needs who set each goal (the employee, the manager or both)" in text
+    assert set(card["verdict"]) == {"supported", "contradicted", "inconclusive", "not testable"}
+    assert card.loc[card["verdict"] == "not testable", ["claim_no", "needs"]].drop_duplicates().values.tolist() == [
+        [6, "goals.set_with"]]
 
 
 def test_describe_practices_without_goals_or_feedback_lists_them_as_not_testable(tiny_clean):

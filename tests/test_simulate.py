@@ -1,6 +1,7 @@
 """Tests of the synthetic study generator: determinism, the data contract, the organisation, timing."""
 
 import filecmp
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,14 @@ def test_different_seed_gives_different_tables(tiny_study):
     assert not tiny_study.tables["surveys"].equals(other.tables["surveys"])
 
 
+def _make_sample_arguments() -> list[str]:
+    """The arguments `make sample` gives ``alignment-research simulate``, read from the Makefile's recipe."""
+    recipe = (SAMPLE.parents[1] / "Makefile").read_text()
+    found = re.search(r"alignment-research simulate (.*) --out data/sample\n", recipe)
+    assert found, "the Makefile's `sample` recipe no longer writes data/sample with `alignment-research simulate`"
+    return found.group(1).split()
+
+
 def test_sample_study_is_reproduced_bit_for_bit(tmp_path):
     from typer.testing import CliRunner
 
@@ -65,7 +74,9 @@ def test_sample_study_is_reproduced_bit_for_bit(tmp_path):
 
     if not (SAMPLE / "employees.csv").exists():
         pytest.fail("data/sample is missing: run `make sample`")
-    result = CliRunner().invoke(app, ["simulate", "--employees", "2000", "--seed", "20261129", "--out", str(tmp_path)])
+    arguments = _make_sample_arguments()
+    assert arguments == ["--employees", "2000", "--seed", "20261129", "--omit", "goals.set_with"]
+    result = CliRunner().invoke(app, ["simulate", *arguments, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in SAMPLE.iterdir() if p.is_file())
     assert names == sorted(p.name for p in tmp_path.iterdir())
@@ -438,6 +449,29 @@ def test_written_files_load_and_serial_dates_are_only_in_the_file(tmp_path, tiny
 
 
 # ----------------------------------------------------------------------------- truth
+
+
+def test_an_omitted_optional_column_leaves_every_other_byte_as_it_was(tmp_path, tiny_study):
+    full = ar.write_simulated_study(tiny_study, tmp_path / "full")
+    lean = ar.write_simulated_study(tiny_study, tmp_path / "lean", omit=["goals.set_with"])
+    names = sorted(p.name for p in full.iterdir())
+    _, mismatch, errors = filecmp.cmpfiles(full, lean, names, shallow=False)
+    assert sorted(mismatch) == ["goals.csv", "truth.yaml"] and errors == []
+    goals_full, goals_lean = (pd.read_csv(f / "goals.csv", dtype=str) for f in (full, lean))
+    pd.testing.assert_frame_equal(goals_lean, goals_full.drop(columns="set_with"))
+    assert "set_with" in goals_full and "Left out of the files" in (lean / "truth.yaml").read_text()
+    assert ar.load_truth(lean / "truth.yaml") == tiny_study.truth
+
+
+@pytest.mark.parametrize("entry, words", [
+    ("goals.colour", "'goals.colour' is not a column of the simulated study; optional columns written: "),
+    ("teams.set_with", "'teams.set_with' is not a column"),
+    ("goals.owner_id", "'goals.owner_id' is required by the data contract"),
+])
+def test_omit_refuses_a_column_that_is_not_an_optional_one(tmp_path, tiny_study, entry, words):
+    with pytest.raises(ar.ConfigError, match=re.escape(words)):
+        ar.write_simulated_study(tiny_study, tmp_path, omit=[entry])
+    assert not (tmp_path / "goals.csv").exists()
 
 
 def test_truth_yaml_round_trips(tmp_path, tiny_study):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def _yaml_ready(value):
     return value
 
 
-def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
+def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path, *, omit: Sequence[str] = ()) -> Path:
     """Write a simulated study folder: the CSV tables, ``study.yaml`` and ``truth.yaml``.
 
     Parameters
@@ -217,6 +218,13 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
         From `simulate_study`.
     out_dir : str or Path
         Folder to write (created if missing; files are overwritten).
+    omit : sequence of str, default ()
+        Columns to leave out of the files, as ``"table.column"``: only columns
+        the data contract marks optional (the goals columns of the essay's
+        claims, such as ``goals.set_with``, or a covariate). The study then
+        looks like an export without them, while ``truth.yaml`` still holds
+        the effects they carry, so the claims that need them come out as not
+        testable. Every other file is the same bit for bit.
 
     Returns
     -------
@@ -237,12 +245,17 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
     >>> folder = ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=0), tempfile.mkdtemp())
     >>> sorted(p.name for p in folder.iterdir())[:3]
     ['employees.csv', 'feedback.csv', 'goals.csv']
+    >>> folder = ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=0), tempfile.mkdtemp(),
+    ...                                   omit=["goals.set_with"])
+    >>> "set_with" in (folder / "goals.csv").read_text().splitlines()[0]
+    False
     """
+    dropped = _omitted_columns(sim, omit)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     serial = sim.injected[sim.injected["rule"] == "excel_serial_date"] if len(sim.injected) else sim.injected
     for name, table in sim.tables.items():
-        frame = table.copy()
+        frame = table.drop(columns=dropped.get(name, []))
         for col in frame.columns:
             if pd.api.types.is_datetime64_any_dtype(frame[col]):
                 text = frame[col].dt.strftime("%Y-%m-%d").astype(object)
@@ -259,5 +272,27 @@ def write_simulated_study(sim: SimulatedStudy, out_dir: str | Path) -> Path:
         truth.pop("small_departments", None)  # the default: truth files stay as they were before the option
     truth["derived"] = _yaml_ready(sim.derived)
     header = "# True parameters of this simulated study (alignment-research simulate); `derived` is informational.\n"
+    if omit:
+        header += f"# Left out of the files (write_simulated_study omit): {', '.join(sorted(omit))}.\n"
     (out / "truth.yaml").write_text(header + yaml.safe_dump(truth, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return out
+
+
+def _omitted_columns(sim: SimulatedStudy, omit: Sequence[str]) -> dict[str, list[str]]:
+    """``omit``'s ``"table.column"`` entries by table, each checked: a written, optional column of the contract."""
+    if not omit:
+        return {}
+    from ..schema import REQUIRED_COLUMNS  # deferred: pandera loads only when a column is left out
+
+    dropped: dict[str, list[str]] = {}
+    for entry in omit:
+        table, _, column = str(entry).partition(".")
+        if table not in sim.tables or column not in sim.tables[table].columns:
+            written = ", ".join(f"{t}.{c}" for t in sim.tables for c in sim.tables[t].columns
+                                if c not in REQUIRED_COLUMNS.get(t, ()))
+            raise ConfigError(f"omit: {entry!r} is not a column of the simulated study; optional columns written: {written}")
+        if column in REQUIRED_COLUMNS.get(table, ()):
+            raise ConfigError(f"omit: {entry!r} is required by the data contract (schema.REQUIRED_COLUMNS); "
+                             "only optional columns can be left out")
+        dropped.setdefault(table, []).append(column)
+    return dropped
