@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ._estimators import holm_adjust
 from ._formula import categorical_terms as _categorical_terms, check_columns, formula_variables
 from .errors import ModelError, PrivacyError
 from .privacy import pool_small_levels, suppress_small_groups
@@ -758,9 +759,7 @@ def describe_who_it_works_for(*results, alpha: float | None = None, min_group_si
     raw = np.array([float(row["p_value"]) for _, row in tests], float)
     adjusted = np.full(len(raw), np.nan)
     ok = np.isfinite(raw)
-    if ok.any():
-        from statsmodels.stats.multitest import multipletests  # deferred: statsmodels is slow to import
-        adjusted[ok] = multipletests(raw[ok], method="holm")[1]
+    adjusted[ok] = holm_adjust(raw[ok])
     for (result, row), p in zip(tests, adjusted):
         level = float(getattr(result, "alpha", 0.05)) if alpha is None else float(alpha)
         size = int(getattr(result, "min_group_size", 5) if min_group_size is None else min_group_size)

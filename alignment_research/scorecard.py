@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats as st
 
 from ._docs import fill_doc
+from ._estimators import holm_adjust
 from .cache import stored_result
 from .development import estimate_development_effect
 from .engagement import fit_mediation, fit_mixed, fit_ols, fit_within
@@ -147,7 +148,7 @@ def claim_verdicts(rows: pd.DataFrame, *, alpha: float = 0.05, power: float = 0.
     p = pd.to_numeric(out["p_value"], errors="coerce").to_numpy(float)
     p = np.where(np.isnan(p), 2 * st.norm.sf(np.abs(est / np.where(se > 0, se, np.nan))), p)
     p_holm = np.full(len(out), np.nan)
-    p_holm[testable] = _holm(p[testable])
+    p_holm[testable] = holm_adjust(p[testable])
     lo, hi = est - z * se, est + z * se
     adj_lo, adj_hi = est - z_adj * se, est + z_adj * se
     verdict = np.full(len(out), NOT_TESTABLE, dtype=object)
@@ -169,18 +170,6 @@ def claim_verdicts(rows: pd.DataFrame, *, alpha: float = 0.05, power: float = 0.
     out["verdict"] = verdict
     out.loc[testable, "needs"] = ""
     return out
-
-
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (as R's ``p.adjust(p, "holm")``)."""
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    stepped = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    adjusted = np.empty(m)
-    adjusted[order] = stepped
-    return adjusted
 
 
 # =========================================================================== claim estimators (building blocks)

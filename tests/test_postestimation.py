@@ -109,3 +109,24 @@ def test_plot_labels_follow_the_interval_level(tiny_clean):
     drivers = ar.driver_analysis(panel, n_boot=20, alpha=0.1)
     assert drivers.plot().get_xlabel() == "Share of explained variance (%, 90% CI)"
     assert ar.plot_drivers(drivers.tidy()).get_xlabel().endswith("90% CI)")
+
+
+def test_holm_equals_statsmodels_multipletests_with_ties_and_a_p_of_one():
+    """The toolkit's one Holm step-down (no garbage collection per call) gives multipletests' values."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    for m in (1, 2, 5, 40):
+        p = np.round(rng.uniform(0, 0.2, m), 2)  # rounded: ties
+        p[0] = 1.0 if m > 2 else p[0]
+        assert_allclose(ar.adjust_pvalues(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-15)
+    assert ar.adjust_pvalues(np.array([])).shape == (0,)
+
+
+def test_holm_runs_no_garbage_collection(monkeypatch):
+    import gc
+
+    calls = []
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append(a) or 0)
+    ar.adjust_pvalues([0.01, 0.04, 0.03])
+    assert calls == []
