@@ -18,6 +18,7 @@ import pandas as pd
 
 from ._estimators import greedy_caliper_match
 from ._formula import formula_terms
+from .cache import stored_result
 from .errors import ModelError, StatisticalWarning
 from .programs import ProgramEffectResult, balance_table, e_value, effective_sample_size, fit_propensity, match_trials
 from .report import Section, Sentence, describe_effect, paragraph
@@ -227,6 +228,7 @@ def _followup(matched: pd.DataFrame, rows: pd.DataFrame, *, window_day: str = "d
     return f.drop(columns=["censor"]).reset_index(drop=True)
 
 
+@stored_result("development_effect")  # once per cached study: notebooks 06, 07, 08 and the scorecard share it
 def estimate_development_effect(
     clean: CleanStudy,
     program: str = "mentoring",
@@ -290,6 +292,11 @@ def estimate_development_effect(
     naive row compares everyone who ever started the programme in the spell
     with everyone else over the whole spell, which counts the time before the
     start as treated (immortal time) and mixes in who chooses to enrol.
+
+    A study opened from a cache (:func:`~alignment_research.open_clean`)
+    computes each effect once and stores it beside the cached tables
+    (:func:`~alignment_research.cache.stored_result`): the brief, the careers
+    and levers notebooks and the claims scorecard read the same result.
 
     Examples
     --------

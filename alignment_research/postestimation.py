@@ -522,7 +522,8 @@ def _clusters_per_group(rows, by, cluster, variables, groups) -> np.ndarray:
     column = cluster if isinstance(cluster, str) else cluster[0]
     used = [c for c in variables if c]
     names = list(dict.fromkeys([column, *formula_variables(" + ".join(used))]))
-    counts = rows.dropna(subset=[c for c in names if c in rows.columns]).groupby(by)[column].nunique()
+    present = [c for c in names if c in rows.columns]
+    counts = rows[list(dict.fromkeys([by, column, *present]))].dropna(subset=present).groupby(by)[column].nunique()
     return groups.map(counts).fillna(0).to_numpy(float)
 _TEST_COLUMNS = ["term", "by", "n_groups", "test", "statistic", "df", "df_denom", "p_value", "n", "cov_type", "formula"]
 
@@ -603,12 +604,17 @@ def _with_baseline(data, by, baseline, person):
     return data.merge(extra, on=keys, how="left", validate="many_to_one")
 
 
-def _fit_one(rows, lhs, others, *, term, by, model, surv, cluster, method, min_group_size, person, alpha) -> _GroupFit:
-    """Pool, gate, fit ``C(_group) + C(_group):term + others`` once, test equal slopes, widen the intervals."""
+def _pooled_groups(rows, by, *, min_group_size, person) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows with a group, small groups pooled (as text), and the size gate of the groups: the same for every term."""
     rows = rows.dropna(subset=[by])
     rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
     rows = rows.assign(**{by: rows[by].astype(str)})
-    gate = size_gate(rows, by, min_group_size=min_group_size, person=person)
+    return rows, size_gate(rows, by, min_group_size=min_group_size, person=person)
+
+
+def _fit_one(rows, gate, lhs, others, *, term, by, model, surv, cluster, method, min_group_size, person,
+             alpha) -> _GroupFit:
+    """Fit ``C(_group) + C(_group):term + others`` once on pooled rows, test equal slopes, widen the intervals."""
     reason = gate["suppression"].fillna("").to_numpy(str)
     small = reason == "small group"
     spread = rows.groupby(by, observed=True)[term].agg(lambda x: x.max() - x.min())
@@ -616,7 +622,8 @@ def _fit_one(rows, lhs, others, *, term, by, model, surv, cluster, method, min_g
     events = np.ones(len(gate), bool)
     if model == "cox":  # a slope needs exits at two values of the term at least, else it runs off to 0 or infinity
         used = [c for c in (term, *surv.values(), cluster, *formula_variables(" + ".join(others) or "1")) if c]
-        exits = rows.dropna(subset=list(dict.fromkeys(used)))  # the complete rows the fit will use
+        used = list(dict.fromkeys(used))
+        exits = rows[list(dict.fromkeys([by, *used]))].dropna(subset=used)  # the complete rows the fit will use
         exits = exits[pd.to_numeric(exits[surv["event"]], errors="coerce") == 1]
         values = exits.groupby(by, observed=True)[term].nunique()
         events = gate[by].map(values).fillna(0).to_numpy(float) >= 2
@@ -839,8 +846,10 @@ def fit_group_effects(
         for t in terms:
             if t not in rhs_terms:
                 raise ModelError(f"`term` {t!r} must be one of the formula's terms {rhs_terms}.")
+        rows, gate = _pooled_groups(rows, column, min_group_size=min_group_size, person=person)
+        for t in terms:
             others = [o for o in rhs_terms if o != t and formula_variables(o) != [column]]
-            one = _fit_one(rows, lhs, others, term=t, by=column, model=model, surv=surv, cluster=cluster,
+            one = _fit_one(rows, gate, lhs, others, term=t, by=column, model=model, surv=surv, cluster=cluster,
                            method=method, min_group_size=min_group_size, person=person, alpha=alpha)
             tables.append(one.table)
             tests.append({"term": t, "by": column, **one.test})

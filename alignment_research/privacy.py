@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import bisect
 import csv
 import hashlib
@@ -11,6 +12,7 @@ import io
 import os
 import re
 import struct
+import sys
 import unicodedata
 import zlib
 from collections.abc import Iterable
@@ -361,7 +363,7 @@ def group_sizes(data: pd.DataFrame, by, *, person: str | None = "employee_id") -
             f"(columns: {sorted(map(str, data.columns))}). Group sizes count distinct people, never rows; "
             "pass `person=` naming the column that identifies a person."
         )
-    rows = data.dropna(subset=by)
+    rows = data[list(dict.fromkeys([*by, *([] if person is None else [person])]))].dropna(subset=by)  # no copy of the rest
     grouped = rows.groupby(by, observed=True, sort=True)
     out = grouped.size().rename("n_rows").reset_index()
     if person is None:
@@ -1325,52 +1327,58 @@ def _read_xlsx_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFram
     return parts, tables
 
 
+#: One escape of a PDF literal string: a named escape, an octal code, a line break after a backslash, any other byte.
+_PDF_ESCAPE = re.compile(rb"\\([nrtbf]|[0-7]{1,3}|[\r\n]|[\s\S])")
+_PDF_ESCAPED = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"\r": b"", b"\n": b""}
+
+
+def _pdf_unescape(m: re.Match) -> bytes:
+    code = m.group(1)
+    if code in _PDF_ESCAPED:
+        return _PDF_ESCAPED[code]
+    if 0x30 <= code[0] <= 0x37:
+        return bytes([int(code, 8) & 0xFF])
+    return code
+
+
 def _pdf_literal(raw: bytes) -> bytes:
-    """Decode the escapes of a PDF literal string body (without its parentheses)."""
-    out, i = bytearray(), 0
-    escapes = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("f"): b"\f"}
-    while i < len(raw):
-        c = raw[i]
-        if c == 0x5C and i + 1 < len(raw):  # backslash
-            nxt = raw[i + 1]
-            if nxt in escapes:
-                out += escapes[nxt]
-                i += 2
-            elif 0x30 <= nxt <= 0x37:
-                m = re.match(rb"[0-7]{1,3}", raw[i + 1: i + 4])
-                out.append(int(m.group(0), 8) & 0xFF)
-                i += 1 + len(m.group(0))
-            elif nxt in b"\r\n":
-                i += 2
-            else:
-                out.append(nxt)
-                i += 2
-        else:
-            out.append(c)
-            i += 1
-    return bytes(out)
+    """Decode the escapes of a PDF literal string body (without its parentheses).
+
+    ``\\n \\r \\t \\b \\f``, octal codes of one to three digits; a backslash
+    and the line-break byte after it are dropped; a backslash before any other
+    byte gives that byte; a lone backslash at the end stays.
+    """
+    if b"\\" not in raw:
+        return raw
+    return _PDF_ESCAPE.sub(_pdf_unescape, raw)
+
+
+#: Where a PDF string may start: ``(`` or ``<``.
+_PDF_STRING_START = re.compile(rb"[(<]")
+#: Inside a literal string: an escaped byte (kept as it is) or a parenthesis (nesting).
+_PDF_LITERAL_TOKEN = re.compile(rb"\\[\s\S]|[()]")
 
 
 def _pdf_strings(data: bytes) -> list[bytes]:
     """Literal ``(...)`` and hex ``<...>`` strings of PDF content, in order (nested parentheses kept)."""
     out, i, n = [], 0, len(data)
     while i < n:
-        c = data[i]
-        if c == 0x28:  # (
-            depth, j, body = 1, i + 1, bytearray()
-            while j < n and depth:
-                ch = data[j]
-                if ch == 0x5C and j + 1 < n:
-                    body += data[j: j + 2]
-                    j += 2
-                    continue
-                depth += (ch == 0x28) - (ch == 0x29)
-                if depth:
-                    body.append(ch)
-                j += 1
-            out.append(_pdf_literal(bytes(body)))
+        start = _PDF_STRING_START.search(data, i)
+        if start is None:
+            break
+        i = start.start()
+        if data[i] == 0x28:  # (
+            depth, end, j = 1, n, n  # unterminated: the rest of the data
+            for token in _PDF_LITERAL_TOKEN.finditer(data, i + 1):
+                if len(token.group()) == 2:
+                    continue  # an escape: kept for _pdf_literal
+                depth += 1 if token.group() == b"(" else -1
+                if not depth:
+                    end, j = token.start(), token.end()
+                    break
+            out.append(_pdf_literal(data[i + 1: end]))
             i = j
-        elif c == 0x3C and i + 1 < n and data[i + 1] != 0x3C:  # < but not <<
+        elif i + 1 < n and data[i + 1] != 0x3C:  # < but not <<
             m = re.match(rb"<([0-9A-Fa-f\s]*)>", data[i: i + 65536])
             if m:
                 hexed = re.sub(rb"\s", b"", m.group(1))
@@ -1425,6 +1433,40 @@ def _pdf_decode(raw: bytes, cmap: dict[bytes, str] | None) -> str:
     return "".join(cmap.get(raw[k: k + width], "") for k in range(0, len(raw), width))
 
 
+def _pdf_decoder(cmap: dict[bytes, str] | None):
+    """``_pdf_decode(raw, cmap)`` as a function of ``raw``: codes of one or two bytes looked up in a table.
+
+    A CMap maps codes of its first key's width (one or two bytes in practice);
+    decoding a string code by code through the dict cost seconds for a brief's
+    PDF, whose image streams are read as text too. The table holds the codes
+    of that width (a shorter key can only match the string's last, partial
+    code, which is looked up in the CMap itself), so the text is the same.
+    """
+    if cmap is None:
+        return lambda raw: _pdf_decode(raw, None)
+    width = len(next(iter(cmap)))
+    if width not in (1, 2):
+        return lambda raw: _pdf_decode(raw, cmap)
+    table = [""] * (1 << (8 * width))
+    for code, text in cmap.items():
+        if len(code) == width:
+            table[int.from_bytes(code, "big")] = text
+    lookup = table.__getitem__
+
+    def decode(raw: bytes) -> str:
+        full = len(raw) - len(raw) % width
+        if width == 1:
+            text = "".join(map(lookup, raw))
+        else:
+            codes = array.array("H", raw[:full])
+            if sys.byteorder == "little":
+                codes.byteswap()
+            text = "".join(map(lookup, codes))
+        return text + cmap.get(raw[full:], "") if full < len(raw) else text
+
+    return decode
+
+
 def _read_pdf_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame]]:
     """Best-effort PDF text without a PDF library (none is a dependency).
 
@@ -1450,6 +1492,7 @@ def _read_pdf_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame
             continue  # images and other encodings
         streams.append(body)
     cmaps = _pdf_cmaps(streams)
+    decoders = [_pdf_decoder(cmap) for cmap in [None, *cmaps]]
     outside = re.sub(rb"(?s)stream\r?\n.*?endstream", b" ", data)  # the document's own strings (/Title, ...)
     parts = []
     for k, chunk in enumerate([outside, *streams]):
@@ -1458,9 +1501,9 @@ def _read_pdf_file(path: Path) -> tuple[list[tuple[str, str]], list[pd.DataFrame
         strings = _pdf_strings(chunk)
         if not strings:
             continue
-        for cmap in [None, *cmaps]:
-            texts = [_pdf_decode(s, cmap) for s in strings]
-            texts += ["".join(_pdf_decode(s, cmap) for s in arr) for arr in arrays]
+        for cmap, decode in zip([None, *cmaps], decoders):
+            texts = [decode(s) for s in strings]
+            texts += ["".join(decode(s) for s in arr) for arr in arrays]
             parts.append((where if cmap is None else f"{where} (font map)", "\n".join(texts)))
     return parts, []
 

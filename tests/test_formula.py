@@ -79,3 +79,30 @@ def test_infinite_values_are_refused_with_column_and_count(data):
         design_matrix(data, "x + dept")
     # a column the formula does not use is not checked
     assert len(design_matrix(data, "level")[0]) == 6
+
+
+@pytest.mark.parametrize("term", ["C(level, Treatment(reference=2))", "C(level, Treatment(2))", "C(level, Treatment(-1))",
+                                  "C(dept, Treatment(reference='c'))", "C(dept, Treatment('b')):x",
+                                  "C(dept, Treatment)", "C(dept, Treatment(reference=None))"])
+def test_treatment_against_a_reference_codes_as_patsy_does(data, term):
+    """Categoricals keep their codes through ``C(x, Treatment(ref))`` (no row-by-row loop): patsy's exact design.
+
+    The reference against patsy itself on the plain columns: ``patsy.dmatrix(f"x + {term}", data)``.
+    """
+    import patsy
+
+    from alignment_research._formula import build_design, prepare_rows
+
+    formula = f"x + {term}"
+    sub, _ = prepare_rows(data, formula)
+    column = "dept" if "dept" in term else "level"
+    assert isinstance(sub[column].dtype, pd.CategoricalDtype)  # the fast path is the one under test
+    X, info = build_design(sub, formula)
+    expected = patsy.dmatrix(formula, data.reset_index(drop=True), return_type="dataframe")
+    assert sorted(X.columns) == sorted(expected.columns)  # build_design puts them in the formula's term order
+    np.testing.assert_array_equal(X.to_numpy(), expected[X.columns].to_numpy())
+    # new rows (a prediction grid, plain values) are coded by the design as patsy codes them
+    new = pd.DataFrame({"x": [0.5, 0.7], "level": [2, 3], "dept": ["c", "a"]})
+    ours = patsy.build_design_matrices([info], new, return_type="dataframe")[0]
+    theirs = patsy.build_design_matrices([expected.design_info], new, return_type="dataframe")[0]
+    np.testing.assert_array_equal(ours[X.columns].to_numpy(), theirs[X.columns].to_numpy())

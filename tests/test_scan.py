@@ -200,6 +200,23 @@ def test_pdf_text_is_read_from_uncompressed_and_inflated_streams(tmp_path):
     assert sorted(set(found["found"])) == ["E*****3", "a******************e"]
 
 
+def test_pdf_text_is_read_through_escapes_and_a_fonts_two_byte_cmap(tmp_path):
+    """An id set in a subset font (two-byte codes, hex string, ToUnicode CMap) and one written with octal escapes."""
+    codes = {"E": b"0045", "0": b"0030", "1": b"0031", "2": b"0032", "3": b"0033"}
+    cmap = (b"/CIDInit /ProcSet findresource begin begincmap\n5 beginbfchar\n"
+            + b"".join(b"<" + code + b"> <" + code + b">\n" for code in codes.values()) + b"endbfchar\nendcmap end")
+    shown = b"".join(codes[c] for c in "E000123")
+    content = (b"BT /F1 12 Tf [<" + shown[:12] + b"> -20 <" + shown[12:] + b">] TJ ET\n"
+               + b"BT (ann.lee\\100corp\\056example) Tj (\\(nested (parens)\\)) Tj ET")
+    pdf = b"%PDF-1.4\n"
+    for k, body in enumerate([content, cmap], start=1):
+        pdf += b"%d 0 obj\n<< /Length %d >>\nstream\n" % (k, len(body)) + body + b"\nendstream\nendobj\n"
+    (tmp_path / "b.pdf").write_bytes(pdf + b"%%EOF\n")
+    found = ar.privacy.scan_outputs(tmp_path, ids=["E000123", "ann.lee@corp.example"])
+    assert sorted(set(found["found"])) == ["E*****3", "a******************e"]
+    assert sorted(set(found["where"])) == ["stream 1", "stream 1 (font map)"]
+
+
 def test_a_file_that_cannot_be_read_is_a_finding(tmp_path):
     (tmp_path / "results.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     found = ar.privacy.scan_outputs(tmp_path, ids=["E000123"])
