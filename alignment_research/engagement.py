@@ -397,12 +397,12 @@ def fit_ols(
     >>> list(res.tidy().columns[:3])
     ['term', 'estimate', 'std_error']
     """
-    import statsmodels.api as sm  # deferred: statsmodels is heavy; loaded on the first fit
+    from statsmodels.regression.linear_model import OLS  # deferred: statsmodels is heavy; loaded on the first fit
 
     columns = _cluster_columns(cluster)
     lhs, rhs, y, X, sub, info = _prepare(data, formula, extra=columns)
     codes, caveats, counts = _multiway_codes(sub, columns)
-    model = sm.OLS(y, X)
+    model = OLS(y, X)
     naive = model.fit()
     if len(columns) > 1:
         res = naive
@@ -898,26 +898,52 @@ def _warn_boundary(groups, how) -> str:
     )
 
 
+def _nested_components(frame: pd.DataFrame, outer: str, name: str):
+    """The variance component ``{name: "0 + C(_nested)"}`` of ``MixedLM.from_formula``, built without patsy.
+
+    statsmodels evaluates the formula once per ``outer`` group (a patsy design
+    for each of thousands of teams: seconds); the matrices are the same here:
+    per group in sorted order, its rows in order, one 0/1 column per nested
+    level in sorted order (patsy's), named ``C(_nested)[level]``, row-major
+    as patsy's.
+    """
+    from statsmodels.regression.mixed_linear_model import VCSpec  # deferred: statsmodels is heavy
+
+    nested = frame["_nested"]
+    by_group = frame.groupby(frame[outer].to_numpy()).groups
+    mats, names = [], []
+    for key in sorted(by_group.keys()):
+        values = nested.loc[by_group[key]].to_numpy()
+        levels, codes = np.unique(values, return_inverse=True)
+        mat = np.zeros((len(values), len(levels)))
+        mat[np.arange(len(values)), codes] = 1.0
+        mats.append(mat)
+        names.append([f"C(_nested)[{level}]" for level in levels])
+    return VCSpec([name], [names], [mats])
+
+
 def _statsmodels_mixed_model(X, y, sub, *, groups, vc):
     """The statsmodels MixedLM of the design, and how its variances map to ``var_<grouping>`` names."""
-    import statsmodels.api as sm  # deferred: statsmodels is heavy; only the general mixed model needs it
-    import statsmodels.formula.api as smf  # deferred: statsmodels is heavy; only variance components need it
+    from statsmodels.regression.mixed_linear_model import MixedLM  # deferred: statsmodels is heavy
 
     if not isinstance(vc, (str, dict)):
-        model = sm.MixedLM(y, X, groups=sub[groups].astype(str).to_numpy())
+        model = MixedLM(y, X, groups=sub[groups].astype(str).to_numpy())
         return model, {f"var_{groups}": "re"}
     frame = sub.copy()
     frame["_y"] = y
     if isinstance(vc, str):
         frame["_nested"] = sub[vc].astype(str) + "/" + sub[groups].astype(str)
-        outer, vc_formula = vc, {groups: "0 + C(_nested)"}
+        outer = vc
         var_names = {f"var_{vc}": "re", f"var_{groups}": groups}
     else:
-        outer, vc_formula = groups, vc
+        outer = groups
         var_names = {f"var_{groups}": "re", **{f"var_{k}": k for k in vc}}
     frame[outer] = frame[outer].astype(str)
-    helper = smf.mixedlm("_y ~ 1", frame, groups=outer, re_formula="1", vc_formula=vc_formula)
-    model = sm.MixedLM(y, X, groups=frame[outer].to_numpy(), exog_re=np.ones((len(y), 1)), exog_vc=helper.exog_vc)
+    if isinstance(vc, str):
+        components = _nested_components(frame, outer, groups)
+    else:  # the user's variance-component formulas: statsmodels builds them
+        components = MixedLM.from_formula("_y ~ 1", frame, groups=outer, re_formula="1", vc_formula=vc).exog_vc
+    model = MixedLM(y, X, groups=frame[outer].to_numpy(), exog_re=np.ones((len(y), 1)), exog_vc=components)
     return model, var_names
 
 

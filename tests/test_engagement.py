@@ -637,3 +637,28 @@ def test_multiway_cluster_refuses_bad_columns(fit, formula, cluster, match):
         warnings.simplefilter("ignore", ar.StatisticalWarning)
         with pytest.raises(ar.ModelError, match=match):
             fit(_SMALL, formula, cluster=cluster)
+
+
+def test_nested_variance_component_is_the_one_statsmodels_builds_from_its_formula():
+    """The employee-within-manager component, built without a patsy design per team, is statsmodels' own.
+
+    The reference: ``MixedLM.from_formula("_y ~ 1", frame, groups="manager_id", re_formula="1",
+    vc_formula={"employee_id": "0 + C(_nested)"}).exog_vc``: names, column names, every matrix and its layout.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    from alignment_research.engagement import _nested_components
+
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame({"manager_id": rng.choice([f"m{k}" for k in range(23)], n),
+                          "employee_id": rng.choice([f"e{k}" for k in range(120)], n), "_y": rng.normal(size=n)})
+    frame["_nested"] = frame["manager_id"] + "/" + frame["employee_id"]
+    expected = MixedLM.from_formula("_y ~ 1", frame, groups="manager_id", re_formula="1",
+                                    vc_formula={"employee_id": "0 + C(_nested)"}).exog_vc
+    got = _nested_components(frame, "manager_id", "employee_id")
+    assert got.names == expected.names and got.colnames == expected.colnames
+    assert len(got.mats[0]) == len(expected.mats[0]) == 23
+    for ours, theirs in zip(got.mats[0], expected.mats[0]):
+        np.testing.assert_array_equal(ours, theirs)
+        assert (ours.dtype, ours.flags["C_CONTIGUOUS"]) == (theirs.dtype, theirs.flags["C_CONTIGUOUS"])
