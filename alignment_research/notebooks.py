@@ -491,6 +491,25 @@ def offline_html(body: str) -> str:
     return body
 
 
+#: Each thread's HTML exporters (with and without code), reused: nbconvert loads and compiles its templates per exporter.
+_EXPORTERS = threading.local()
+
+
+def _html_exporter(no_input: bool):
+    """This thread's HTML exporter showing code or not (nbconvert's own command line reuses one for many notebooks)."""
+    from nbconvert import HTMLExporter  # deferred: nbconvert takes seconds to import; only rendering HTML needs it
+
+    made = _EXPORTERS.__dict__.setdefault("made", {})
+    if no_input not in made:
+        exporter = HTMLExporter(template_name="lab", embed_images=True)
+        if no_input:
+            exporter.exclude_input = True
+            exporter.exclude_input_prompt = True
+            exporter.exclude_output_prompt = True
+        made[no_input] = exporter
+    return made[no_input]
+
+
 def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool = False,
                 title: str | None = None, footer: str | None = None) -> Path:
     """Render an executed notebook to a self-contained HTML file that opens offline.
@@ -524,13 +543,7 @@ def render_html(notebook: str | Path, html_path: str | Path, *, no_input: bool =
     >>> ar.notebooks.render_html("notebooks/06_leadership_brief.ipynb", "reports/brief.html",
     ...                no_input=True, title="Sample study: leadership brief")  # doctest: +SKIP
     """
-    from nbconvert import HTMLExporter  # deferred: nbconvert takes seconds to import; only rendering HTML needs it
-
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
-    if no_input:
-        exporter.exclude_input = True
-        exporter.exclude_input_prompt = True
-        exporter.exclude_output_prompt = True
+    exporter = _html_exporter(no_input)
     nb = nbformat.read(notebook, as_version=4)
     # papermill's injected cell holds the run's parameters, absolute local paths among them
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
