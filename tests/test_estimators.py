@@ -186,4 +186,3 @@ def test_logistic_summed_in_blocks_matches_statsmodels_on_many_rows():
     np.testing.assert_allclose(ours.params, ref.params, rtol=0, atol=1e-9)
     np.testing.assert_allclose(ours.std_errors, ref.bse, rtol=1e-8)
     assert ours.log_likelihood == pytest.approx(ref.llf, abs=1e-6)
-
