@@ -170,10 +170,6 @@ def _with_parameters(nb, parameters: dict):
     return nb
 
 
-#: Thread-pool sizes of BLAS/OpenMP, set in each kernel unless the user set them (as joblib does for its workers).
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-
-
 def _cores() -> int:
     """The cores this process may run on (its CPU affinity where the system has one)."""
     try:
@@ -187,11 +183,9 @@ def _kernel_environment(kernels: int = 1) -> dict:
 
     ``PYTHONHASHSEED=0`` (set ordering in a kernel does not change between
     runs), and BLAS/OpenMP thread pools that share the cores between the
-    kernels: ``cores // kernels`` threads each, at least one. Two kernels on
-    two cores that each start two BLAS threads oversubscribe the machine: an
-    OpenBLAS thread then spins waiting for its partner (a 7,700 x 16 SVD took
-    0.18 s of CPU instead of 0.004 s on a loaded 2-core machine). A thread
-    count the user set in the environment is kept.
+    kernels: ``cores // kernels`` threads each, at least one
+    (:func:`alignment_research.executors.thread_limits`, as the process pools
+    get them). A thread count the user set in the environment is kept.
 
     Parameters
     ----------
@@ -209,11 +203,9 @@ def _kernel_environment(kernels: int = 1) -> dict:
     >>> env["PYTHONHASHSEED"]
     '0'
     """
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    threads = str(max(1, _cores() // max(1, int(kernels))))
-    for name in _THREAD_VARIABLES:
-        env.setdefault(name, threads)
-    return env
+    from .executors import thread_limits  # deferred: executors loads numpy, which this module does not need
+
+    return {**thread_limits(kernels, _cores()), **os.environ, "PYTHONHASHSEED": "0"}  # the user's own settings win
 
 
 class _Lane:
