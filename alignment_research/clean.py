@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import functools
 import inspect
@@ -1775,12 +1777,41 @@ def parse_booleans(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
 
 
+#: ``[employees, its numbered spells or None until first needed]`` inside :func:`_spells_of`, else None.
+_SPELLS: contextvars.ContextVar = contextvars.ContextVar("alignment_research_clean_spells", default=None)
+
+
 def _numbered(employees: pd.DataFrame) -> pd.DataFrame:
-    """The clean employment spells, numbered as the analysis tables number them, by position."""
+    """The clean employment spells, numbered as the analysis tables number them, by position.
+
+    Inside :func:`_spells_of` (the same ``employees`` object) they are numbered once and shared;
+    callers only read them.
+    """
+    held = _SPELLS.get()
+    if held is not None and held[0] is employees and held[1] is not None:
+        return held[1]
     spells = numbered_spells(employees).reset_index(drop=True)
     if "termination_date" not in spells:
         spells["termination_date"] = pd.NaT
+    if held is not None and held[0] is employees:
+        held[1] = spells
     return spells
+
+
+@contextlib.contextmanager
+def _spells_of(employees: pd.DataFrame | None):
+    """Number the spells of ``employees`` once for the block (job_history's steps each need them).
+
+    ``employees`` must not change inside the block; with None nothing is held.
+    """
+    if employees is None:
+        yield
+        return
+    token = _SPELLS.set([employees, None])  # numbered on first use
+    try:
+        yield
+    finally:
+        _SPELLS.reset(token)
 
 
 def assign_history_spells(history: pd.DataFrame, *, employees: pd.DataFrame, file: str = "",
@@ -2016,6 +2047,27 @@ def flag_level_changes_without_reason(history: pd.DataFrame, *, employees: pd.Da
     return StepResult(history, issues.sort_values("row", kind="stable", ignore_index=True), _empty_quarantine(history))
 
 
+def _as_texts(values: pd.Series) -> np.ndarray:
+    """``[_text(v) for v in values]`` as an object array, ``_text`` applied once per distinct value.
+
+    Text columns (every value a ``str``) are their own texts; a column of another dtype
+    (numbers, booleans) is factorised first, which cannot merge values ``_text`` tells
+    apart; an object column of mixed values is read cell by cell.
+    """
+    if values.dtype == object:
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            return values.to_numpy()
+        return np.array([_text(v) for v in values], dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.array([_text(v) for v in uniques] + [None], dtype=object)  # code -1 (missing) -> None
+    return texts[codes]
+
+
+def _texts_differ(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """``_text(x) != _text(y)`` for each pair of cells of two aligned columns, vectorised."""
+    return np.asarray(_as_texts(a) != _as_texts(b), dtype=bool)
+
+
 #: Columns of a job_history row on the hire date compared with the employees table.
 _AT_HIRE = ("manager_id", "department", "job_level", "location")
 
@@ -2071,7 +2123,7 @@ def flag_history_disagreeing_at_hire(history: pd.DataFrame, *, employees: pd.Dat
         theirs = spells[c].iloc[np.maximum(pos, 0)].set_axis(history.index)
         both = at_hire & mine.notna().to_numpy() & theirs.notna().to_numpy()
         differ = np.zeros(len(history), bool)
-        differ[both] = [_text(a) != _text(b) for a, b in zip(mine[both], theirs[both])]
+        differ[both] = _texts_differ(mine[both], theirs[both])
         if differ.any():
             values = [f"{_text(a)} (employees: {_text(b)})" for a, b in zip(mine[differ], theirs[differ])]
             parts.append(_issues(file, table, history.index[differ], c, "history_disagrees_at_hire", values, "flagged"))
@@ -2527,7 +2579,10 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
                 if len(struct)
                 else _empty_issues()
             )
-            done = clean_table(raw, table, config, file=file, employees=employees, set_aside=set_aside)
+            with _spells_of(employees if table == "job_history" else None):
+                done = clean_table(raw, table, config, file=file, employees=employees, set_aside=set_aside)
+                if table == "job_history" and employees is not None and "spell" in done.data:
+                    completed = complete_history(done.data, employees, covariates=list(config.covariates))
             if table == "employees":
                 employees = done.data
                 raw_ids = as_text(raw, columns=["employee_id"]).data["employee_id"]
@@ -2540,7 +2595,7 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
             issues.append(done.issues)
             counts.append((table, len(raw), len(done.data), len(q), 0))
             if table == "job_history" and employees is not None and "spell" in done.data:
-                tables[table], added = complete_history(done.data, employees, covariates=list(config.covariates))
+                tables[table], added = completed
                 counts[-1] = (*counts[-1][:4], added)
             if bar is not None:
                 bar.advance(task)
