@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import inspect
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -888,7 +889,16 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     [3]
     """
     present = [c for c in columns if c in data]
-    missing = data[present].isna()
+    if data.columns.is_unique:
+        # a column of text only has nothing missing, told in one cheap pass (isna is slow on text)
+        masks = {c: _null_mask(data[c]) for c in present}
+        if all(m is None for m in masks.values()):
+            return _nothing(data)
+        none = np.zeros(len(data), dtype=bool)
+        missing = pd.DataFrame({c: none if m is None else m for c, m in masks.items()}, index=data.index,
+                               columns=present)
+    else:
+        missing = data[present].isna()
     bad = missing.any(axis=1)
     if not bad.any():
         return _nothing(data)
@@ -2313,6 +2323,88 @@ def derive_stretch(goals: pd.DataFrame, *, file: str = "", table: str = "") -> S
 _CHECK_RULES = {"not_nullable": "missing_required"}
 
 
+def _null_mask(s: pd.Series) -> np.ndarray | None:
+    """Where ``s`` is missing, or None when nothing is: a column of text only is told in one cheap pass."""
+    values = s.to_numpy() if s.dtype == object else None
+    if values is not None and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return None
+    mask = s.isna().to_numpy()
+    return mask if mask.any() else None
+
+
+def _plain_check(check) -> bool:
+    """Whether a pandera check is one this module writes: a Python function of the whole column or table."""
+    return (
+        isinstance(getattr(check, "_check_fn", None), types.FunctionType)
+        and not check.element_wise
+        and check.groupby is None
+        and not getattr(check, "statistics", None)
+        and not getattr(check, "_check_kwargs", None)
+    )
+
+
+def _all_true(result) -> bool:
+    if isinstance(result, (bool, np.bool_)):
+        return bool(result)
+    if isinstance(result, pd.Series) and result.dtype == bool:
+        return bool(result.to_numpy().all())
+    return False  # anything else (nullable booleans, a frame): pandera decides
+
+
+def _passes_schema(data: pd.DataFrame, schema: pa.DataFrameSchema) -> bool:
+    """True only when ``data`` certainly passes ``schema``; False means "ask pandera".
+
+    The schemas of :func:`table_schema` hold typed columns (required or not, nullable or
+    not) with checks written as functions of the column, and checks of the whole table.
+    pandera runs each of them after finding the missing values of every column up to three
+    times; here each column's missing values are found once (a column of text only in one
+    cheap pass) and every check function runs on what pandera would give it (the column
+    without its missing values). Every check must hold on every row; anything else, and any
+    schema feature besides these, is left to pandera, which then reports the failures.
+    """
+    from pandera.engines.pandas_engine import Engine  # deferred: loaded with pandera, needed only here
+
+    plain = (
+        not schema.coerce and schema.strict is False and not schema.ordered and schema.unique is None
+        and schema.index is None and not schema.add_missing_columns and not schema.drop_invalid_rows
+        and not getattr(schema, "parsers", None) and data.columns.is_unique
+    )
+    if not plain:
+        return False
+    for name, column in schema.columns.items():
+        if column.regex or column.coerce or column.unique or getattr(column, "parsers", None):
+            return False
+        if name not in data.columns:
+            if column.required:
+                return False
+            continue
+        s = data[name]
+        if column.dtype is not None and column.dtype.check(Engine.dtype(s.dtype), s) is not True:
+            return False
+        if not column.checks and column.nullable:
+            continue
+        missing = _null_mask(s)
+        if missing is not None and not column.nullable:
+            return False
+        for check in column.checks:
+            if not _plain_check(check) or not check.ignore_na:
+                return False
+            try:
+                if not _all_true(check._check_fn(s if missing is None else s[~missing])):
+                    return False
+            except Exception:  # pandera reports a check that raises
+                return False
+    for check in schema.checks:
+        if not _plain_check(check):
+            return False
+        try:
+            if not _all_true(check._check_fn(data)):
+                return False
+        except Exception:
+            return False
+    return True
+
+
 def validate_against_schema(
     data: pd.DataFrame, *, schema: pa.DataFrameSchema, key=(), file: str = "", table: str = ""
 ) -> StepResult:
@@ -2353,6 +2445,8 @@ def validate_against_schema(
     >>> res.issues[["row", "rule"]].values.tolist()
     [[3, 'out_of_range_rating']]
     """
+    if _passes_schema(data, schema):
+        return _nothing(data)
     try:
         schema.validate(data, lazy=True)
         return _nothing(data)
