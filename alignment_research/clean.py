@@ -626,7 +626,8 @@ def parse_dates(
             changes[c] = changes[c].astype("datetime64[ns]")
             continue
         result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-        present = s.notna()
+        missing = _null_mask(s)
+        present = pd.Series(True if missing is None else ~missing, index=s.index)
         if pd.api.types.infer_dtype(s, skipna=True) == "string":
             is_date = pd.Series(False, index=s.index)
         else:
@@ -752,7 +753,8 @@ def _parse_numbers(data, *, columns, low, high, whole, rule, file, table, whole_
             continue
         s = data[c]
         num = _to_float(s)
-        text = s.notna() & num.isna()
+        missing = _null_mask(s)
+        text = num.isna() if missing is None else num.isna() & ~missing
         bad = num.notna() & ((num < low) | (num > high))
         if whole:
             bad |= num.notna() & (np.floor(num) != num)
