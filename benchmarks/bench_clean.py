@@ -65,7 +65,8 @@ else:
         problems, cleaned = clean.validate_study(study), clean.clean_study(study)
     t2 = time.perf_counter()
     out.update(load=t1 - t0, clean=t2 - t1, cpu=time.process_time() - c0, problems=len(problems), fatal=int(problems["fatal"].sum()),
-               report=len(cleaned.report), counts=cleaned.counts.values.tolist(), version=ar.__version__)
+               report=len(cleaned.report), counts=cleaned.counts.values.tolist(), version=ar.__version__,
+               package=str(Path(ar.__file__).parent))
 out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 print(json.dumps(out))
 """
@@ -73,9 +74,14 @@ print(json.dumps(out))
 
 def _pass(mode: str, folder: Path, tree: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-c", _CHILD, mode, str(folder)], env=env, check=True,
-                          capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # run in the tree: ``python -c`` puts the working directory before PYTHONPATH on sys.path, so a child
+    # started from another checkout would import that checkout's package instead of ``tree``'s
+    done = subprocess.run([sys.executable, "-c", _CHILD, mode, str(Path(folder).resolve())], env=env, check=True,
+                          capture_output=True, text=True, cwd=tree)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if mode != "reference" and Path(out["package"]).resolve().parent != Path(tree).resolve():
+        raise RuntimeError(f"the child imported {out['package']}, not the package in {tree}")
+    return out
 
 
 def _measure(folder: Path, n_employees: int, repeats: int, t_sim: float | None, baseline: Path | None) -> None:
