@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import functools
 import inspect
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -636,7 +639,8 @@ def parse_dates(
             changes[c] = changes[c].astype("datetime64[ns]")
             continue
         result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-        present = s.notna()
+        missing = _null_mask(s)
+        present = pd.Series(True if missing is None else ~missing, index=s.index)
         if pd.api.types.infer_dtype(s, skipna=True) == "string":
             is_date = pd.Series(False, index=s.index)
         else:
@@ -762,7 +766,8 @@ def _parse_numbers(data, *, columns, low, high, whole, rule, file, table, whole_
             continue
         s = data[c]
         num = _to_float(s)
-        text = s.notna() & num.isna()
+        missing = _null_mask(s)
+        text = num.isna() if missing is None else num.isna() & ~missing
         bad = num.notna() & ((num < low) | (num > high))
         if whole:
             bad |= num.notna() & (np.floor(num) != num)
@@ -899,7 +904,16 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     [3]
     """
     present = [c for c in columns if c in data]
-    missing = data[present].isna()
+    if data.columns.is_unique:
+        # a column of text only has nothing missing, told in one cheap pass (isna is slow on text)
+        masks = {c: _null_mask(data[c]) for c in present}
+        if all(m is None for m in masks.values()):
+            return _nothing(data)
+        none = np.zeros(len(data), dtype=bool)
+        missing = pd.DataFrame({c: none if m is None else m for c, m in masks.items()}, index=data.index,
+                               columns=present)
+    else:
+        missing = data[present].isna()
     bad = missing.any(axis=1)
     if not bad.any():
         return _nothing(data)
@@ -1169,7 +1183,12 @@ def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = ""
     key = [c for c in key if c in data]
     if not key:
         return _nothing(data)
-    complete = data[key].notna().all(axis=1)
+    if data.columns.is_unique:
+        # key columns of text only are complete, told in one cheap pass (isna is slow on text)
+        masks = [m for m in (_null_mask(data[c]) for c in key) if m is not None]
+        complete = pd.Series(~np.logical_or.reduce(masks) if masks else True, index=data.index)
+    else:
+        complete = data[key].notna().all(axis=1)
     bad = data.duplicated(subset=key, keep=False) & complete
     if not bad.any():
         return _nothing(data)
@@ -1788,12 +1807,41 @@ def parse_booleans(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
 
 
+#: ``[employees, its numbered spells or None until first needed]`` inside :func:`_spells_of`, else None.
+_SPELLS: contextvars.ContextVar = contextvars.ContextVar("alignment_research_clean_spells", default=None)
+
+
 def _numbered(employees: pd.DataFrame) -> pd.DataFrame:
-    """The clean employment spells, numbered as the analysis tables number them, by position."""
+    """The clean employment spells, numbered as the analysis tables number them, by position.
+
+    Inside :func:`_spells_of` (the same ``employees`` object) they are numbered once and shared;
+    callers only read them.
+    """
+    held = _SPELLS.get()
+    if held is not None and held[0] is employees and held[1] is not None:
+        return held[1]
     spells = numbered_spells(employees).reset_index(drop=True)
     if "termination_date" not in spells:
         spells["termination_date"] = pd.NaT
+    if held is not None and held[0] is employees:
+        held[1] = spells
     return spells
+
+
+@contextlib.contextmanager
+def _spells_of(employees: pd.DataFrame | None):
+    """Number the spells of ``employees`` once for the block (job_history's steps each need them).
+
+    ``employees`` must not change inside the block; with None nothing is held.
+    """
+    if employees is None:
+        yield
+        return
+    token = _SPELLS.set([employees, None])  # numbered on first use
+    try:
+        yield
+    finally:
+        _SPELLS.reset(token)
 
 
 def assign_history_spells(history: pd.DataFrame, *, employees: pd.DataFrame, file: str = "",
@@ -2029,6 +2077,27 @@ def flag_level_changes_without_reason(history: pd.DataFrame, *, employees: pd.Da
     return StepResult(history, issues.sort_values("row", kind="stable", ignore_index=True), _empty_quarantine(history))
 
 
+def _as_texts(values: pd.Series) -> np.ndarray:
+    """``[_text(v) for v in values]`` as an object array, ``_text`` applied once per distinct value.
+
+    Text columns (every value a ``str``) are their own texts; a column of another dtype
+    (numbers, booleans) is factorised first, which cannot merge values ``_text`` tells
+    apart; an object column of mixed values is read cell by cell.
+    """
+    if values.dtype == object:
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
+            return values.to_numpy()
+        return np.array([_text(v) for v in values], dtype=object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.array([_text(v) for v in uniques] + [None], dtype=object)  # code -1 (missing) -> None
+    return texts[codes]
+
+
+def _texts_differ(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """``_text(x) != _text(y)`` for each pair of cells of two aligned columns, vectorised."""
+    return np.asarray(_as_texts(a) != _as_texts(b), dtype=bool)
+
+
 #: Columns of a job_history row on the hire date compared with the employees table.
 _AT_HIRE = ("manager_id", "department", "job_level", "location")
 
@@ -2084,7 +2153,7 @@ def flag_history_disagreeing_at_hire(history: pd.DataFrame, *, employees: pd.Dat
         theirs = spells[c].iloc[np.maximum(pos, 0)].set_axis(history.index)
         both = at_hire & mine.notna().to_numpy() & theirs.notna().to_numpy()
         differ = np.zeros(len(history), bool)
-        differ[both] = [_text(a) != _text(b) for a, b in zip(mine[both], theirs[both])]
+        differ[both] = _texts_differ(mine[both], theirs[both])
         if differ.any():
             values = [f"{_text(a)} (employees: {_text(b)})" for a, b in zip(mine[differ], theirs[differ])]
             parts.append(_issues(file, table, history.index[differ], c, "history_disagrees_at_hire", values, "flagged"))
@@ -2274,6 +2343,88 @@ def derive_stretch(goals: pd.DataFrame, *, file: str = "", table: str = "") -> S
 _CHECK_RULES = {"not_nullable": "missing_required"}
 
 
+def _null_mask(s: pd.Series) -> np.ndarray | None:
+    """Where ``s`` is missing, or None when nothing is: a column of text only is told in one cheap pass."""
+    values = s.to_numpy() if s.dtype == object else None
+    if values is not None and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return None
+    mask = s.isna().to_numpy()
+    return mask if mask.any() else None
+
+
+def _plain_check(check) -> bool:
+    """Whether a pandera check is one this module writes: a Python function of the whole column or table."""
+    return (
+        isinstance(getattr(check, "_check_fn", None), types.FunctionType)
+        and not check.element_wise
+        and check.groupby is None
+        and not getattr(check, "statistics", None)
+        and not getattr(check, "_check_kwargs", None)
+    )
+
+
+def _all_true(result) -> bool:
+    if isinstance(result, (bool, np.bool_)):
+        return bool(result)
+    if isinstance(result, pd.Series) and result.dtype == bool:
+        return bool(result.to_numpy().all())
+    return False  # anything else (nullable booleans, a frame): pandera decides
+
+
+def _passes_schema(data: pd.DataFrame, schema: pa.DataFrameSchema) -> bool:
+    """True only when ``data`` certainly passes ``schema``; False means "ask pandera".
+
+    The schemas of :func:`table_schema` hold typed columns (required or not, nullable or
+    not) with checks written as functions of the column, and checks of the whole table.
+    pandera runs each of them after finding the missing values of every column up to three
+    times; here each column's missing values are found once (a column of text only in one
+    cheap pass) and every check function runs on what pandera would give it (the column
+    without its missing values). Every check must hold on every row; anything else, and any
+    schema feature besides these, is left to pandera, which then reports the failures.
+    """
+    from pandera.engines.pandas_engine import Engine  # deferred: loaded with pandera, needed only here
+
+    plain = (
+        not schema.coerce and schema.strict is False and not schema.ordered and schema.unique is None
+        and schema.index is None and not schema.add_missing_columns and not schema.drop_invalid_rows
+        and not getattr(schema, "parsers", None) and data.columns.is_unique
+    )
+    if not plain:
+        return False
+    for name, column in schema.columns.items():
+        if column.regex or column.coerce or column.unique or getattr(column, "parsers", None):
+            return False
+        if name not in data.columns:
+            if column.required:
+                return False
+            continue
+        s = data[name]
+        if column.dtype is not None and column.dtype.check(Engine.dtype(s.dtype), s) is not True:
+            return False
+        if not column.checks and column.nullable:
+            continue
+        missing = _null_mask(s)
+        if missing is not None and not column.nullable:
+            return False
+        for check in column.checks:
+            if not _plain_check(check) or not check.ignore_na:
+                return False
+            try:
+                if not _all_true(check._check_fn(s if missing is None else s[~missing])):
+                    return False
+            except Exception:  # pandera reports a check that raises
+                return False
+    for check in schema.checks:
+        if not _plain_check(check):
+            return False
+        try:
+            if not _all_true(check._check_fn(data)):
+                return False
+        except Exception:
+            return False
+    return True
+
+
 def validate_against_schema(
     data: pd.DataFrame, *, schema: pa.DataFrameSchema, key=(), file: str = "", table: str = ""
 ) -> StepResult:
@@ -2314,6 +2465,8 @@ def validate_against_schema(
     >>> res.issues[["row", "rule"]].values.tolist()
     [[3, 'out_of_range_rating']]
     """
+    if _passes_schema(data, schema):
+        return _nothing(data)
     try:
         schema.validate(data, lazy=True)
         return _nothing(data)
@@ -2540,7 +2693,10 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
                 if len(struct)
                 else _empty_issues()
             )
-            done = clean_table(raw, table, config, file=file, employees=employees, set_aside=set_aside)
+            with _spells_of(employees if table == "job_history" else None):
+                done = clean_table(raw, table, config, file=file, employees=employees, set_aside=set_aside)
+                if table == "job_history" and employees is not None and "spell" in done.data:
+                    completed = complete_history(done.data, employees, covariates=list(config.covariates))
             if table == "employees":
                 employees = done.data
                 raw_ids = as_text(raw, columns=["employee_id"]).data["employee_id"]
@@ -2553,7 +2709,7 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
             issues.append(done.issues)
             counts.append((table, len(raw), len(done.data), len(q), 0))
             if table == "job_history" and employees is not None and "spell" in done.data:
-                tables[table], added = complete_history(done.data, employees, covariates=list(config.covariates))
+                tables[table], added = completed
                 counts[-1] = (*counts[-1][:4], added)
             if bar is not None:
                 bar.advance(task)

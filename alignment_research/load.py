@@ -335,7 +335,8 @@ def _finish(
     frame.columns = _header_names(frame.columns)
     column_map = {str(k).strip(): v for k, v in (column_map or {}).items()}
     _check_header(list(frame.columns), column_map, source)
-    frame = frame.rename(columns=column_map)
+    if column_map:  # names set in place: ``rename`` would copy every cell of the table
+        frame.columns = [column_map.get(c, c) for c in frame.columns]
     if typed:
         frame = _as_raw(frame)
     if not blanked:

@@ -65,7 +65,8 @@ else:
         problems, cleaned = clean.validate_study(study), clean.clean_study(study)
     t2 = time.perf_counter()
     out.update(load=t1 - t0, clean=t2 - t1, cpu=time.process_time() - c0, problems=len(problems), fatal=int(problems["fatal"].sum()),
-               report=len(cleaned.report), counts=cleaned.counts.values.tolist(), version=ar.__version__)
+               report=len(cleaned.report), counts=cleaned.counts.values.tolist(), version=ar.__version__,
+               package=str(Path(ar.__file__).parent))
 out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 print(json.dumps(out))
 """
@@ -73,9 +74,14 @@ print(json.dumps(out))
 
 def _pass(mode: str, folder: Path, tree: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-c", _CHILD, mode, str(folder)], env=env, check=True,
-                          capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # run in the tree: ``python -c`` puts the working directory before PYTHONPATH on sys.path, so a child
+    # started from another checkout would import that checkout's package instead of ``tree``'s
+    done = subprocess.run([sys.executable, "-c", _CHILD, mode, str(Path(folder).resolve())], env=env, check=True,
+                          capture_output=True, text=True, cwd=tree)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if mode != "reference" and Path(out["package"]).resolve().parent != Path(tree).resolve():
+        raise RuntimeError(f"the child imported {out['package']}, not the package in {tree}")
+    return out
 
 
 def _measure(folder: Path, n_employees: int, repeats: int, t_sim: float | None, baseline: Path | None) -> None:
@@ -87,8 +93,10 @@ def _measure(folder: Path, n_employees: int, repeats: int, t_sim: float | None, 
         runs["reference"].append(_pass("reference", folder, HERE))
         for name, tree in trees.items():
             runs[name].append(_pass("clean", folder, tree))
-        line = ", ".join(f"{name} {r[-1]['load'] + r[-1]['clean']:.1f} s" for name, r in runs.items() if name != "reference")
-        log(f"pass {i + 1}/{repeats}: read_csv {runs['reference'][-1]['read_csv']:.1f} s, load + validate + clean: {line}")
+        line = ", ".join(f"{name} {r[-1]['load'] + r[-1]['clean']:.1f} s (CPU {r[-1]['cpu']:.1f} s)"
+                         for name, r in runs.items() if name != "reference")
+        log(f"pass {i + 1}/{repeats}: read_csv {runs['reference'][-1]['read_csv']:.1f} s "
+            f"(CPU {runs['reference'][-1]['cpu']:.1f} s), load + validate + clean: {line}")
     ref = median(r["read_csv"] for r in runs["reference"])
     steps = {
         "load": lambda r: r["load"],
@@ -118,9 +126,13 @@ def _measure(folder: Path, n_employees: int, repeats: int, t_sim: float | None, 
              + (f"; the baseline ({baseline}, version {runs['baseline'][-1]['version']}) took "
                 f"{total['baseline'] / ref:.1f}x in the same runs." if baseline is not None else ".")]
     notes.append(f"{current['problems']:,} problems ({current['fatal']} fatal); {current['report']:,} report rows.")
-    notes.append("| table | rows in | rows out | rows quarantined |\n|---|--:|--:|--:|\n" + "\n".join(
-        f"| {table} | {rows_in:,} | {rows_out:,} | {quarantined:,} |" for table, rows_in, rows_out, quarantined in current["counts"]
-    ))
+    # counts: table, rows in, rows out, rows quarantined (and rows added, when the study has job_history)
+    added = any(len(row) > 4 for row in current["counts"])
+    notes.append(
+        "| table | rows in | rows out | rows quarantined |" + (" rows added |" if added else "")
+        + "\n|---|--:|--:|--:|" + ("--:|" if added else "") + "\n"
+        + "\n".join("| " + " | ".join([row[0], *(f"{n:,}" for n in row[1:])]) + " |" for row in current["counts"])
+    )
     measured = (f"{n_employees:,} employees ({made}{len(files)} CSV files, {size_mb:.0f} MB); median of {repeats} "
                 f"run(s), each step in a fresh process, on {os.cpu_count()} cores; version {current['version']}. "
                 "Peak memory is each process' peak resident set size, imports included. CPU time (the process' "

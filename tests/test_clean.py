@@ -366,6 +366,43 @@ def test_schema_wrong_type_is_a_clear_error():
     assert info.value.problems["column"].tolist() == ["rating"]
 
 
+def _pandera_passes(data, schema) -> bool:
+    try:
+        schema.validate(data, lazy=True)
+    except Exception:  # SchemaErrors, or a check that raises
+        return False
+    return True
+
+
+def test_schema_shortcut_passes_only_what_pandera_passes():
+    """validate_against_schema skips pandera when its own pass proves a table clean (issue 12: pandera found
+    each column's missing values up to three times). That verdict must never be "passes" where pandera fails:
+    each broken copy of a clean reviews table is refused by both, the clean one passed by both."""
+    from alignment_research.clean import _passes_schema
+
+    schema = ar.table_schema("reviews", CONFIG)
+    good = raw({"employee_id": ["E1", "E2", "E3"], "cycle": ["2020", "2021", "2020"]})
+    good["rating"] = pd.array([3, None, 5], dtype="Int64")
+    good["target_attainment"] = [1.0, np.nan, 1.1]
+    broken = {
+        "missing required value": good.assign(employee_id=["E1", np.nan, "E3"]),
+        "None in a required text column": good.assign(employee_id=pd.Series(["E1", None, "E3"], index=good.index, dtype=object)),
+        "out of range": good.assign(rating=pd.array([3, None, 9], dtype="Int64")),
+        "unknown cycle": good.assign(cycle=["2020", "1999", "2020"]),
+        "duplicate key": good.assign(employee_id=["E1", "E1", "E3"], cycle=["2020", "2020", "2021"]),
+        "wrong type": good.assign(rating=["3", "4", "5"]),
+        "missing required column": good.drop(columns="cycle"),
+    }
+    assert _pandera_passes(good, schema) and _passes_schema(good, schema)
+    for name, table in broken.items():
+        assert not _pandera_passes(table, schema), name
+        assert not _passes_schema(table, schema), name
+    # the same verdicts through the step: the clean table comes back whole, the broken one quarantined
+    assert run(validate_against_schema, good, schema=schema).data.index.tolist() == [2, 3, 4]
+    out = run(validate_against_schema, broken["out of range"], schema=schema)
+    assert out.quarantine["rule"].tolist() == ["out_of_range_rating"]
+
+
 # ----------------------------------------------------------------- the accumulator
 def test_cleaning_pipe_accumulates_and_checks_conservation():
     data = raw({"employee_id": [" E1", None, "E3"]})
