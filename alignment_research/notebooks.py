@@ -42,7 +42,7 @@ def _import_nbformat():
 nbformat = _import_nbformat()
 
 __all__ = ["execute_notebook", "execute_notebooks", "render_html", "offline_html", "notebook_title", "output_tables", "output_figures",
-           "export_outputs", "find_notebooks", "notebooks_dir"]
+           "export_outputs", "find_notebooks", "notebooks_dir", "import_renderers"]
 
 #: Keys that papermill and Jupyter write with timestamps or durations; stripped so
 #: executed notebooks are byte-stable and nbval compares only what matters.
@@ -481,6 +481,44 @@ def offline_html(body: str) -> str:
     for block in _NETWORK_BLOCKS:
         body = block.sub("", body)
     return body
+
+
+#: The modules that rendering a page imports on first use: nbconvert's exporter, and IPython's lexers and input
+#: transformer, which nbconvert imports lazily while it highlights code.
+RENDER_MODULES = ("nbconvert", "IPython.lib.lexers", "IPython.core.inputtransformer2")
+
+
+def import_renderers() -> tuple[str, ...]:
+    """Import the modules that rendering HTML imports lazily, in the calling thread.
+
+    A module that one thread is still importing is visible, half initialised, to
+    every other thread in ``sys.modules``. matplotlib checks ``IPython.version_info``
+    there whenever it makes its first figure, so a figure drawn in one thread
+    while another renders its first page can fail with "partially initialized
+    module 'IPython'". Call this before starting threads that draw figures while
+    others render pages (:func:`~alignment_research.run.run_study` does).
+
+    Returns
+    -------
+    tuple of str
+        The modules imported (those not installed are left out).
+
+    Examples
+    --------
+    >>> from alignment_research.notebooks import import_renderers
+    >>> "nbconvert" in import_renderers()
+    True
+    """
+    import importlib
+
+    done = []
+    for name in RENDER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # IPython is optional for nbconvert; without it nothing imports it later either
+            continue
+        done.append(name)
+    return tuple(done)
 
 
 #: Each thread's HTML exporters (with and without code), reused: nbconvert loads and compiles its templates per exporter.

@@ -478,7 +478,11 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     with stages.running():
         study, cleaned = _clean_once(study_dir, cache_dir, stages)
         with _staging_dir(out_dir) as staging, _threads() as background:
-            # the dashboard is drawn in this process while the kernels execute the notebooks
+            # the dashboard is drawn in this process while the kernels execute the notebooks and this thread renders
+            # them: rendering's lazy imports happen here first, so the drawing thread never meets a half-imported one
+            from .notebooks import import_renderers  # deferred: nbconvert takes seconds to import; only running notebooks needs it
+
+            import_renderers()
             scanner = _Scanner(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
             drawing = background.start(_write_dashboard, staging, cleaned, scanner)
             printing = _Printing(background, scanner)  # each brief's PDF, started as soon as its page is written

@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -382,6 +383,30 @@ def test_a_successful_run_replaces_the_files_it_wrote_and_keeps_others(tmp_path,
     assert "the last good run" not in result.index.read_text(encoding="utf-8")
     assert (tmp_path / "out" / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "study"]
+
+
+def test_rendering_imports_are_done_before_the_dashboard_is_drawn_in_its_thread(tmp_path, monkeypatch):
+    """matplotlib reads ``IPython.version_info`` when it makes a figure: a half-imported IPython (being imported by
+    the rendering thread) failed a run's dashboard once ("partially initialized module 'IPython'")."""
+    from alignment_research import notebooks as notebooks_module
+
+    study = write_study(tmp_path / "study", n=60, seed=3)
+    order = []
+    imported, draw = notebooks_module.import_renderers, run_module._write_dashboard
+    monkeypatch.setattr(notebooks_module, "import_renderers", lambda: order.append("import") or imported())
+    monkeypatch.setattr(run_module, "_write_dashboard", lambda *a: order.append("draw") or draw(*a))
+    monkeypatch.setattr(run_module, "_render_reports", _fake_render(
+        lambda staging, cleaned: (staging / "98_probe.html").write_text("<p>new</p>", encoding="utf-8")))
+    ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
+    assert order == ["import", "draw"]
+
+
+def test_import_renderers_leaves_ipython_whole_for_matplotlib():
+    code = ("import sys; from alignment_research.notebooks import import_renderers, RENDER_MODULES; "
+            "done = import_renderers(); assert done == RENDER_MODULES, done; "
+            "import IPython; print(IPython.version_info[:2] >= (8, 0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
 
 
 def test_a_pseudonymised_study_with_rehires_runs_end_to_end_without_leaking(tmp_path, monkeypatch):
