@@ -1,4 +1,7 @@
-"""Privacy: small-group suppression (primary and complementary), pseudonyms, leak scans."""
+"""Privacy: small-group suppression (primary and complementary), pseudonyms, leak scans.
+
+The rendered reports of a whole run with tiny departments are checked in ``test_run.py`` (its full run).
+"""
 
 import numpy as np
 import pandas as pd
@@ -241,58 +244,8 @@ def test_find_small_groups_reads_every_table():
 
 
 # --------------------------------------------------------------------------- rendered reports of a study with tiny groups
-
-
-@pytest.fixture(scope="module")
-def tiny_group_reports(tmp_path_factory):
-    """Run every notebook on a study where two departments have 1 and 2 people."""
-    tmp = tmp_path_factory.mktemp("tiny_groups")
-    folder = ar.write_simulated_study(ar.simulate_study(n_employees=300, seed=8), tmp / "study")
-    employees = pd.read_csv(folder / "employees.csv", dtype=str, keep_default_na=False)
-    managers = set(employees["manager_id"])
-    staff = employees.index[~employees["employee_id"].isin(managers)]
-    employees.loc[staff[:1], "department"] = "Legal"
-    employees.loc[staff[1:3], "department"] = "Audit"
-    employees.to_csv(folder / "employees.csv", index=False)
-    # the job history places them there too (its rows hold the department in force)
-    history = pd.read_csv(folder / "job_history.csv", dtype=str, keep_default_na=False)
-    moved = dict(zip(employees.loc[staff[:3], "employee_id"], employees.loc[staff[:3], "department"]))
-    mask = history["employee_id"].isin(moved)
-    history.loc[mask, "department"] = history.loc[mask, "employee_id"].map(moved)
-    history.to_csv(folder / "job_history.csv", index=False)
-    result = ar.run_study(folder, tmp / "out", progress=False)
-    ids = set(employees["employee_id"]) | (set(employees["manager_id"]) - {""})
-    return result, ids
-
-
-@pytest.mark.slow
-def test_no_rendered_table_shows_a_group_below_the_threshold(tiny_group_reports):
-    result, _ = tiny_group_reports
-    pages = sorted(result.out_dir.glob("*.html"))
-    assert len(pages) == len(result.reports) + 2  # every report, the index and the dashboard
-    for page in pages:
-        html = page.read_text(encoding="utf-8")
-        small = ar.privacy.find_small_groups(html, min_group_size=5)
-        assert small.empty, f"{page.name}: {small.to_dict('records')}"
-    # the brief's department table pools Legal (1) and Audit (2) into one group; since 1 + 2 < 5 that group is
-    # hidden, and so is the next smallest department (else the pool's size = total - shown)
-    # (the brief shows it through ar.plain_table: "People" for n_people, "–" in every cell of a hidden group)
-    brief = (result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8")
-    table = next(t for t in ar.privacy.read_html_tables(brief) if "People" in t.columns)
-    departments = table.iloc[:, 0].astype(str).tolist()
-    assert not {"Legal", "Audit"} & set(departments)
-    dash = table["People"].astype(str) == "–"
-    hidden = table.loc[dash].iloc[:, 0].astype(str).tolist()
-    assert "Other departments (each < 5 people)" in hidden and len(hidden) == 2
-    assert (table.loc[dash].drop(columns=table.columns[0]).astype(str) == "–").all().all()
-
-
-@pytest.mark.slow
-def test_no_rendered_report_shows_an_employee_id(tiny_group_reports):
-    result, ids = tiny_group_reports
-    for page in sorted(result.out_dir.glob("*.html")):
-        found = ar.privacy.find_identifiers(page.read_text(encoding="utf-8"), ids=ids)
-        assert found.empty, f"{page.name}: {found.head().to_dict('records')}"
+# A whole run on a study with departments of 1 and 2 people is checked in tests/test_run.py (the full run there
+# has them): no rendered table shows a group below the threshold, and no page an employee id.
 
 
 def test_mask_small_counts_hides_small_counts_in_summaries_only():

@@ -40,13 +40,32 @@ def write_study(folder: Path, *, n: int, seed: int) -> Path:
     return ar.write_simulated_study(ar.simulate_study(n_employees=n, seed=seed), folder)
 
 
-def write_vendor_study(folder: Path, *, n: int, seed: int) -> tuple[Path, pd.DataFrame]:
+def place_in_tiny_departments(folder: Path) -> None:
+    """Move one employee into a new department "Legal" and two into "Audit" (1 and 2 people), as of hire: in
+    ``employees.csv`` and in ``job_history.csv``, whose rows hold the department in force."""
+    employees = pd.read_csv(folder / "employees.csv", dtype=str, keep_default_na=False)
+    managers = set(employees["manager_id"])
+    staff = employees.index[~employees["employee_id"].isin(managers)]
+    employees.loc[staff[:1], "department"] = "Legal"
+    employees.loc[staff[1:3], "department"] = "Audit"
+    employees.to_csv(folder / "employees.csv", index=False)
+    history = pd.read_csv(folder / "job_history.csv", dtype=str, keep_default_na=False)
+    moved = dict(zip(employees.loc[staff[:3], "employee_id"], employees.loc[staff[:3], "department"]))
+    mask = history["employee_id"].isin(moved)
+    history.loc[mask, "department"] = history.loc[mask, "employee_id"].map(moved)
+    history.to_csv(folder / "job_history.csv", index=False)
+
+
+def write_vendor_study(folder: Path, *, n: int, seed: int, tiny_departments: bool = False) -> tuple[Path, pd.DataFrame]:
     """A simulated study whose files use vendor column and file names, mapped in study.yaml.
 
     The employees export also carries names and birth dates (columns outside the
-    contract), which must never reach a report.
+    contract), which must never reach a report. With ``tiny_departments``, two
+    departments have 1 and 2 people (:func:`place_in_tiny_departments`).
     """
     write_study(folder, n=n, seed=seed)
+    if tiny_departments:
+        place_in_tiny_departments(folder)
     cfg = yaml.safe_load((folder / "study.yaml").read_text())
     files = {}
     for table, names in VENDOR_NAMES.items():
@@ -250,9 +269,10 @@ def test_a_report_that_shows_employee_ids_is_deleted_and_stops_the_run(tmp_path,
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     """Every notebook run once, with progress lines, on a simulated study of 400 people exported with vendor
-    column and file names (and personal columns outside the contract); the full-run tests below share it."""
+    column and file names (and personal columns outside the contract), two of whose departments have 1 and 2
+    people; the full-run tests below share it."""
     tmp = tmp_path_factory.mktemp("full")
-    study, personal = write_vendor_study(tmp / "vendor", n=400, seed=77)
+    study, personal = write_vendor_study(tmp / "vendor", n=400, seed=77, tiny_departments=True)
     result = ar.run_study(study, tmp / "out", progress=True)
     return study, personal, result
 
@@ -293,6 +313,28 @@ def test_run_on_a_study_with_vendor_column_names(full_run):
         assert found.empty, f"{row.html}: {found.head().to_dict('records')}"
     brief = visible_text((result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8"))
     assert "Key findings" in brief and "Caveats" in brief
+
+
+@pytest.mark.slow
+def test_no_rendered_table_shows_a_group_below_the_threshold(full_run):
+    _, _, result = full_run
+    pages = sorted(result.out_dir.glob("*.html"))
+    assert len(pages) == len(result.reports) + 2  # every report, the index and the dashboard
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        small = ar.privacy.find_small_groups(html, min_group_size=5)
+        assert small.empty, f"{page.name}: {small.to_dict('records')}"
+    # the brief's department table pools Legal (1) and Audit (2) into one group; since 1 + 2 < 5 that group is
+    # hidden, and so is the next smallest department (else the pool's size = total - shown)
+    # (the brief shows it through ar.plain_table: "People" for n_people, "–" in every cell of a hidden group)
+    brief = (result.out_dir / "06_leadership_brief.html").read_text(encoding="utf-8")
+    table = next(t for t in ar.privacy.read_html_tables(brief) if "People" in t.columns)
+    departments = table.iloc[:, 0].astype(str).tolist()
+    assert not {"Legal", "Audit"} & set(departments)
+    dash = table["People"].astype(str) == "–"
+    hidden = table.loc[dash].iloc[:, 0].astype(str).tolist()
+    assert "Other departments (each < 5 people)" in hidden and len(hidden) == 2
+    assert (table.loc[dash].drop(columns=table.columns[0]).astype(str) == "–").all().all()
 
 
 def test_notebooks_whose_tables_are_absent_are_skipped_and_listed(tmp_path):
