@@ -835,6 +835,39 @@ def test_cif_table_without_censoring_label_says_every_type_is_an_exit():
     assert out["estimate"].sum() == pytest.approx(1.0)
 
 
+def _weighted_cif(entry, exit, kind, causes, weights, times):
+    """Aalen-Johansen cumulative incidence with case weights (complex weights allowed), by hand, at ``times``."""
+    out, surv, cif = [], 1.0 + 0j, np.zeros(len(causes), dtype=complex)
+    events = np.unique(exit[np.isin(kind, causes)])
+    for t in events:
+        at_risk = weights[(entry < t) & (exit >= t)].sum()
+        d = np.array([weights[(exit == t) & (kind == c)].sum() for c in causes])
+        cif, surv = cif + surv * d / at_risk, surv * (1 - d.sum() / at_risk)
+        out.append(cif)
+    done = np.searchsorted(events, times, side="right")  # event times <= t
+    return np.vstack([np.zeros(len(causes)), *out])[done]
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_cif_standard_errors_are_the_case_weight_derivatives_of_the_estimate(seed):
+    # the infinitesimal jackknife: each person's influence is the derivative of the estimate in their case weight,
+    # taken here exactly by a complex step (w_i = 1 + ih, Im / h), with delayed entry, ties and three exit types
+    rng = np.random.default_rng(seed)
+    n = 60
+    entry = rng.integers(0, 6, n) * (rng.random(n) < 0.5).astype(float)
+    exit = entry + rng.integers(1, 15, n)
+    kind = rng.choice(np.array(["censored", "voluntary", "involuntary", "other"], dtype=object), n)
+    causes = ["involuntary", "other", "voluntary"]
+    data = pd.DataFrame({"entry": entry, "exit": exit, "event_type": kind})
+    times = np.sort(np.r_[np.unique(exit[np.isin(kind, causes)]), 0.5, 7.5, 30.0])  # every exit time, and between
+    h = 1e-30
+    influence = np.array([_weighted_cif(entry, exit, kind, causes, 1 + 1j * h * (np.arange(n) == i), times).imag / h
+                          for i in range(n)])
+    expected = np.sqrt((influence ** 2).sum(axis=0))
+    ours = ar.cif_table(data, times=times).pivot(index="time", columns="cause", values="std_error")
+    assert_allclose(ours.reindex(index=times, columns=causes).to_numpy(), expected, rtol=1e-12, atol=1e-15)
+
+
 def test_km_median_upper_limit_missing_where_r_gives_na(veteran):
     # quantile(survfit(Surv(time, status) ~ arm, veteran), 0.5): four upper limits NA, four exist
     data = veteran.assign(arm=veteran["trt"].astype(str) + "_" + veteran["celltype"])
