@@ -501,18 +501,22 @@ def _tick(measure: str, value: float) -> str:
     return f"{value:.0f}%" if measure == "retention" else f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
 
-def _line_chart(measure: str, group: pd.DataFrame, org: pd.DataFrame) -> str:
+def _line_chart(measure: str, group: "_Series", org: "_Series") -> str:
     """A small line chart (SVG): the group with its 95% band, the organisation dashed, by period."""
     width, height, left, right, top, bottom = 270, 150, 42, 10, 22, 30
     title = MEASURES[measure][0] + {"alignment": " by review cycle", "engagement": " by survey wave",
                                     "feedback": " per quarter"}[measure]
     esc = _html.escape
     parts = [f'<text x="{width / 2}" y="13" text-anchor="middle" font-weight="bold" font-size="11">{esc(title)}</text>']
-    periods = list(org["period"])
+    periods = org.period
     if not periods:
         return _svg_uri("".join(parts), width, height)
-    values = pd.concat([org["value"], group["conf_low"], group["conf_high"], group["value"]]).dropna()
-    lo, hi = (0.0, 1.0) if measure == "alignment" else (float(values.min()), float(values.max()))
+    values = np.concatenate([org.value, group.conf_low, group.conf_high, group.value])
+    values = values[~np.isnan(values)]
+    if measure == "alignment":
+        lo, hi = 0.0, 1.0
+    else:
+        lo, hi = (float(values.min()), float(values.max())) if len(values) else (np.nan, np.nan)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     pad = 0.05 * (hi - lo) if measure != "alignment" else 0.0
@@ -528,25 +532,26 @@ def _line_chart(measure: str, group: pd.DataFrame, org: pd.DataFrame) -> str:
         parts.append(f'<text x="{left - 4}" y="{y(v) + 3:.1f}" text-anchor="end" fill="#555">{_tick(measure, v)}</text>')
     parts.append(f'<text x="{left}" y="{height - 14}" fill="#555">{esc(str(periods[0]))}</text>')
     parts.append(f'<text x="{width - right}" y="{height - 14}" text-anchor="end" fill="#555">{esc(str(periods[-1]))}</text>')
-    group = group.loc[group["period"].isin(x_of)]
-    if len(group):
-        xs = [x_of[p] for p in group["period"]]
-        band = [f"{x:.1f},{y(v):.1f}" for x, v in zip(xs, group["conf_high"])] + \
-               [f"{x:.1f},{y(v):.1f}" for x, v in zip(reversed(xs), reversed(list(group["conf_low"])))]
+    shown = [i for i, p in enumerate(group.period) if p in x_of]
+    if shown:
+        xs = [x_of[group.period[i]] for i in shown]
+        high, low, value = group.conf_high[shown], group.conf_low[shown], group.value[shown]
+        band = [f"{x:.1f},{y(v):.1f}" for x, v in zip(xs, high)] + \
+               [f"{x:.1f},{y(v):.1f}" for x, v in zip(reversed(xs), low[::-1])]
         parts.append(f'<polygon points="{" ".join(band)}" fill="{_GROUP_COLOUR}" fill-opacity="0.18"/>')
-    org_points = " ".join(f"{x_of[p]:.1f},{y(v):.1f}" for p, v in zip(org["period"], org["value"]))
+    org_points = " ".join(f"{x_of[p]:.1f},{y(v):.1f}" for p, v in zip(org.period, org.value))
     parts.append(f'<polyline points="{org_points}" fill="none" stroke="{_ORG_COLOUR}" stroke-dasharray="4 3"/>')
-    if len(group):
-        pts = " ".join(f"{x:.1f},{y(v):.1f}" for x, v in zip(xs, group["value"]))
+    if shown:
+        pts = " ".join(f"{x:.1f},{y(v):.1f}" for x, v in zip(xs, value))
         parts.append(f'<polyline points="{pts}" fill="none" stroke="{_GROUP_COLOUR}" stroke-width="2"/>')
         parts.extend(f'<circle cx="{x:.1f}" cy="{y(v):.1f}" r="2.2" fill="{_GROUP_COLOUR}"/>'
-                     for x, v in zip(xs, group["value"]))
+                     for x, v in zip(xs, value))
     parts.append(f'<text x="{width / 2}" y="{height - 2}" text-anchor="middle" fill="#555">'
                  f'{esc(MEASURES[measure][1].split(" (")[0])}</text>')
     return _svg_uri("".join(parts), width, height)
 
 
-def _retention_chart(group: pd.Series | None, org: pd.Series) -> str:
+def _retention_chart(group: dict | None, org: dict) -> str:
     """A small interval chart (SVG): the group's and the organisation's 12-month retention with 95% CIs."""
     width, height, left, right = 270, 150, 82, 14
     parts = ['<text x="135" y="13" text-anchor="middle" font-weight="bold" font-size="11">12-month retention</text>']
@@ -575,31 +580,56 @@ def _missing_chart(measure: str) -> str:
                     '</text><text x="135" y="80" text-anchor="middle" fill="#777">not in this study</text>', 270, 150)
 
 
+@dataclass(frozen=True)
+class _Series:
+    """One line of a chart: its periods (as in the table) and values, as plain arrays."""
+
+    period: list
+    value: np.ndarray
+    conf_low: np.ndarray
+    conf_high: np.ndarray
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> "_Series":
+        return cls(list(rows["period"]), *(rows[c].to_numpy(dtype=float) for c in ("value", "conf_low", "conf_high")))
+
+
 class _ByLabel:
     """The dashboard's series and summary rows split by panel once, so each panel looks its rows up.
 
     Selecting each panel's rows with a comparison over the whole table is
     quadratic in the number of panels (thousands of teams in a large study);
-    the groups keep the rows in the table's order, as the selection does.
+    the groups keep the rows in the table's order, as the selection does. Each
+    panel's series are plain arrays and its summary rows dicts by measure:
+    a pandas selection per chart cost more than drawing it.
     """
+
+    _NO_SERIES = _Series([], *(np.empty(0),) * 3)
 
     def __init__(self, dash: Dashboard):
         series, summary = dash.series, dash.summary
-        self.series = {key: part for key, part in series.groupby(["measure", "label"], sort=False)}
-        self.org_series = {m: part.loc[part["kind"] == "organisation"]
+        self.series = {key: _Series.of(part) for key, part in series.groupby(["measure", "label"], sort=False)}
+        self.org_series = {m: _Series.of(part.loc[part["kind"] == "organisation"])
                            for m, part in series.groupby("measure", sort=False)}
-        self.summary = {label: part for label, part in summary.groupby("label", sort=False)}
-        self.org_summary = summary.loc[summary["kind"] == "organisation"]
-        self.no_series, self.no_summary = series.iloc[0:0], summary.iloc[0:0]
+        self.summary = {label: self._by_measure(part) for label, part in summary.groupby("label", sort=False)}
+        self.org_summary = self._by_measure(summary.loc[summary["kind"] == "organisation"])
 
-    def series_of(self, measure: str, label: str) -> pd.DataFrame:
-        return self.series.get((measure, label), self.no_series)
+    @staticmethod
+    def _by_measure(rows: pd.DataFrame) -> dict[str, dict]:
+        """The first row of each measure, as a dict (the panel shows one row per measure)."""
+        out: dict[str, dict] = {}
+        for row in rows.to_dict("records"):
+            out.setdefault(row["measure"], row)
+        return out
 
-    def organisation_series(self, measure: str) -> pd.DataFrame:
-        return self.org_series.get(measure, self.no_series)
+    def series_of(self, measure: str, label: str) -> _Series:
+        return self.series.get((measure, label), self._NO_SERIES)
 
-    def summary_of(self, label: str) -> pd.DataFrame:
-        return self.summary.get(label, self.no_summary)
+    def organisation_series(self, measure: str) -> _Series:
+        return self.org_series.get(measure, self._NO_SERIES)
+
+    def summary_of(self, label: str) -> dict[str, dict]:
+        return self.summary.get(label, {})
 
 
 def _panel_charts(dash: Dashboard, label: str, by_label: _ByLabel) -> list[tuple[str, str]]:
@@ -610,9 +640,7 @@ def _panel_charts(dash: Dashboard, label: str, by_label: _ByLabel) -> list[tuple
         if measure in dash.missing:
             charts.append((_missing_chart(measure), f"{title}: not in this study"))
         elif measure == "retention":
-            row = summary.loc[summary["measure"] == measure]
-            org = org_summary.loc[org_summary["measure"] == measure].iloc[0]
-            charts.append((_retention_chart(row.iloc[0] if len(row) else None, org),
+            charts.append((_retention_chart(summary.get(measure), org_summary[measure]),
                            f"{title} of {label} and of the organisation"))
         else:
             chart = _line_chart(measure, by_label.series_of(measure, label), by_label.organisation_series(measure))
@@ -680,23 +708,22 @@ footer.ar-footer { margin-top: 2.5rem; padding-top: .8rem; border-top: 1px solid
 
 
 def _numbers_table(dash: Dashboard, label: str, by_label: _ByLabel) -> str:
-    rows = by_label.summary_of(label).set_index("measure")
-    org = by_label.org_summary.set_index("measure")
+    rows, org = by_label.summary_of(label), by_label.org_summary
     out = ["<table class='numbers'><tr><th>Measure</th><th>This group (95% CI)</th><th>Organisation</th>"
            "<th>Compared with the organisation</th></tr>"]
     for measure, (title, _) in MEASURES.items():
         if measure in dash.missing:
             out.append(f"<tr><td>{title}</td><td colspan='3'>not in this study</td></tr>")
             continue
-        if measure not in rows.index:
+        if measure not in rows:
             out.append(f"<tr><td>{title}</td><td colspan='3'>too few people followed to say</td></tr>")
             continue
-        r = rows.loc[measure]
+        r = rows[measure]
         verdict = {"above": "<span class='above'>above: more than chance</span>",
                    "below": "<span class='below'>below: more than chance</span>"}.get(
             r["signal"], "within the range chance allows")
         out.append(f"<tr><td>{title}</td><td>{_fmt(measure, r['value'])} ({_fmt(measure, r['conf_low'])} to "
-                   f"{_fmt(measure, r['conf_high'])})</td><td>{_fmt(measure, org.loc[measure, 'value'])}</td>"
+                   f"{_fmt(measure, r['conf_high'])})</td><td>{_fmt(measure, org[measure]['value'])}</td>"
                    f"<td>{verdict}</td></tr>")
     out.append("</table>")
     return "\n".join(out)
