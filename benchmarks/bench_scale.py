@@ -78,12 +78,33 @@ else:
     import pandas as pd
 out["rss_import_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # interpreter and imports
 if stage == "simulate":
+    copies = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     t0 = time.perf_counter()
-    sim = ar.simulate_study(n_employees=n, seed=1, messy=False)
+    sim = ar.simulate_study(n_employees=n // copies, seed=1, messy=False)
     out["simulate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    folder = ar.write_simulated_study(sim, work / "study")
+    folder = ar.write_simulated_study(sim, work / ("one" if copies > 1 else "study"))
     out["write"] = time.perf_counter() - t0
+    if copies > 1:  # the organisation K times over, each copy's ids prefixed: K times the rows, the same shape
+        import shutil
+        import pandas as pd
+        del sim
+        t0 = time.perf_counter()
+        target = work / "study"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        for path in sorted(folder.iterdir()):
+            if path.suffix != ".csv":
+                shutil.copy(path, target / path.name)
+                continue
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            ids = [c for c in frame.columns if c.endswith("_id")]
+            for k in range(copies):
+                copy = frame.assign(**{c: frame[c].where(frame[c] == "", f"C{k}" + frame[c]) for c in ids})
+                copy.to_csv(target / path.name, mode="a", header=k == 0, index=False)
+        out["copy"] = time.perf_counter() - t0
+        shutil.rmtree(folder)
+        folder = target
     out["csv_mb"] = sum(p.stat().st_size for p in folder.glob("*.csv")) / 1e6
 elif stage == "clean":
     t0 = time.perf_counter()
@@ -178,6 +199,10 @@ def main(argv=None) -> None:
     parser.add_argument("--stages", default=None,
                         help=f"comma-separated stages to run ({','.join(STAGES)}; default all); with --keep, the "
                              "others are taken from the folder's earlier run (its stages.json and hand-over files)")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="make the study as this many copies of a simulated study of N / copies employees, each "
+                             "copy's ids prefixed (C0..., C1...): the same shape, K times the rows, in a fraction of "
+                             "the simulator's time and memory (the simulate stage is not part of the path measured)")
     parser.add_argument("--limit-gib", type=float, default=None,
                         help="address-space limit of each stage's process in GiB (a stage that needs more fails)")
     args = parser.parse_args(argv)
@@ -189,7 +214,8 @@ def main(argv=None) -> None:
         parser.error(f"--stages: choose from {', '.join(STAGES)}")
     saved = work / "stages.json"
     res = json.loads(saved.read_text()) if args.stages is not None and saved.exists() else {}
-    extra = {"cox": (COX_FORMULA, ",".join(COX_COLUMNS)), "mixed": (MIXED_FORMULA, ",".join(MIXED_COLUMNS))}
+    extra = {"simulate": (str(args.copies),), "cox": (COX_FORMULA, ",".join(COX_COLUMNS)),
+             "mixed": (MIXED_FORMULA, ",".join(MIXED_COLUMNS))}
     try:
         for stage in STAGES:
             if stage in wanted:
@@ -220,8 +246,11 @@ def main(argv=None) -> None:
     rows = [
         row("reference: bare `pandas.read_csv` of the study's CSV files", "reference", ["read_csv"],
             f"{res['reference'].get('rows', 0):,} rows"),
-        row("1. simulate (`simulate_study`)", "simulate", ["simulate"], "peak RSS shared with 2."),
-        row("2. write CSV (`write_simulated_study`)", "simulate", ["write"], f"{sim.get('csv_mb', 0):,.0f} MB"),
+        row("1. simulate (`simulate_study`)" + (f" of {n // args.copies:,} employees" if args.copies > 1 else ""),
+            "simulate", ["simulate"], "peak RSS shared with 2."),
+        row("2. write CSV (`write_simulated_study`)" + (f", then {args.copies} copies with prefixed ids"
+                                                         if args.copies > 1 else ""),
+            "simulate", ["write", "copy"] if args.copies > 1 else ["write"], f"{sim.get('csv_mb', 0):,.0f} MB"),
         row("3. load + validate + clean", "clean", ["load", "validate_clean"],
             ", ".join(f"{k} {v:,}" for k, v in res["clean"].get("rows", {}).items())),
         row("4. analysis tables (`build_analysis_tables`)", "tables", ["tables"],
