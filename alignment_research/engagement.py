@@ -1732,28 +1732,78 @@ def _mediation_table(point: dict, boot: pd.DataFrame, *, alpha: float) -> pd.Dat
 # --------------------------------------------------------------------------- drivers
 
 
-def _dominance(R: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """General dominance weights from a correlation matrix (outcome first); returns (weights, R2, std betas)."""
-    k = R.shape[0] - 1
-    rxy, Rxx = R[0, 1:], R[1:, 1:]
-    r2 = {(): 0.0}
+def _solve_each(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``A[i]^-1 b[i]`` for a stack of systems; missing for a singular one."""
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full(b.shape, np.nan)
+        for i in range(len(A)):
+            try:
+                out[i] = np.linalg.solve(A[i], b[i])
+            except np.linalg.LinAlgError:
+                continue
+        return out
+
+
+def _dominance(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """General dominance weights of a stack of correlation matrices (outcome first): (weights, R², std betas).
+
+    Each is one row (or value) per matrix; the R² of a subset of drivers is missing where its correlations are
+    singular.
+    """
+    k = R.shape[-1] - 1
+    rxy, Rxx = R[:, 0, 1:], R[:, 1:, 1:]
+    r2 = {(): np.zeros(len(R))}
     for size in range(1, k + 1):
         for S in combinations(range(k), size):
             idx = list(S)
-            try:
-                r2[S] = float(rxy[idx] @ np.linalg.solve(Rxx[np.ix_(idx, idx)], rxy[idx]))
-            except np.linalg.LinAlgError:
-                r2[S] = np.nan
-    weights = np.zeros(k)
+            b = rxy[:, idx]
+            r2[S] = np.einsum("ij,ij->i", b, _solve_each(Rxx[:, idx][:, :, idx], b))
+    weights = np.zeros((len(R), k))
     for j in range(k):
         others = [i for i in range(k) if i != j]
-        per_size = []
-        for size in range(0, k):
-            inc = [r2[tuple(sorted(S + (j,)))] - r2[S] for S in combinations(others, size)]
-            per_size.append(np.mean(inc))
-        weights[j] = np.mean(per_size)
-    beta = np.linalg.solve(Rxx, rxy)
-    return weights, r2[tuple(range(k))], beta
+        per_size = [np.mean([r2[tuple(sorted(S + (j,)))] - r2[S] for S in combinations(others, size)], axis=0)
+                    for size in range(0, k)]
+        weights[:, j] = np.mean(per_size, axis=0)
+    return weights, r2[tuple(range(k))], _solve_each(Rxx, rxy)
+
+
+#: Bootstrap resamples whose correlation matrices are made in one matrix product (resamples x rows of counts).
+_RESAMPLES_AT_ONCE = 64
+
+
+def _resample_correlations(x: np.ndarray, resamples: list) -> tuple[np.ndarray, np.ndarray]:
+    """The correlation matrix of each resample of the rows of ``x``, and whether every column varies in it.
+
+    Each resample's means and cross-products come from its row counts (one
+    matrix product for a block of resamples) instead of a copy of its rows.
+    A resample whose variance of some column is at rounding level is decided
+    and correlated from its rows, as ``np.std`` and ``np.corrcoef`` would.
+    """
+    n, p = x.shape
+    centred = x - x.mean(axis=0)
+    iu, ju = np.triu_indices(p)
+    columns = np.hstack([centred, centred[:, iu] * centred[:, ju]])
+    scale = np.maximum(centred.var(axis=0), np.finfo(float).tiny)
+    corr = np.empty((len(resamples), p, p))
+    varies = np.ones(len(resamples), bool)
+    for s in range(0, len(resamples), _RESAMPLES_AT_ONCE):
+        part = resamples[s:s + _RESAMPLES_AT_ONCE]
+        counts = np.vstack([np.bincount(idx, minlength=n) for idx in part]).astype(float)
+        sums = counts @ columns / n
+        mean = sums[:, :p]
+        cov = np.empty((len(part), p, p))
+        cov[:, iu, ju] = cov[:, ju, iu] = sums[:, p:]
+        cov -= mean[:, :, None] * mean[:, None, :]
+        var = np.diagonal(cov, axis1=1, axis2=2)
+        corr[s:s + len(part)] = cov / np.sqrt(var[:, :, None] * var[:, None, :])
+        for r in np.flatnonzero((var < 1e-8 * scale).any(axis=1)):  # a column (nearly) constant in the resample
+            rows = x[part[r]]
+            varies[s + r] = bool(np.all(np.std(rows, axis=0) > 0))
+            if varies[s + r]:
+                corr[s + r] = np.corrcoef(rows, rowvar=False)
+    return corr, varies
 
 
 def driver_analysis(
@@ -1906,14 +1956,6 @@ def _driver_groups(sub: pd.DataFrame, by, *, min_group_size, person) -> _DriverG
     return _DriverGroups(groups, sizes, too_small, hidden_size)
 
 
-def _dominance_draw(xb: np.ndarray):
-    """Dominance weights and shares of one bootstrap resample; None when a column does not vary in it."""
-    if not np.all(np.std(xb, axis=0) > 0):
-        return None
-    bw, br2, _ = _dominance(np.corrcoef(xb, rowvar=False))
-    return np.r_[bw, bw / br2]
-
-
 def _driver_fit(x: np.ndarray, *, n_boot, rng, alpha, allowed) -> dict:
     """Dominance weights, R², standardised betas and bootstrap intervals of one group (outcome in column 0).
 
@@ -1925,11 +1967,13 @@ def _driver_fit(x: np.ndarray, *, n_boot, rng, alpha, allowed) -> dict:
     fit = {"weights": missing, "r_squared": np.nan, "beta": missing, "std_error": missing, "conf_low": missing,
            "conf_high": missing, "share_conf_low": missing, "share_conf_high": missing}
     if allowed and n > k + 2 and np.all(np.std(x, axis=0) > 0):
-        fit["weights"], fit["r_squared"], fit["beta"] = _dominance(np.corrcoef(x, rowvar=False))
+        weights, r2, beta = _dominance(np.corrcoef(x, rowvar=False)[None])
+        fit["weights"], fit["r_squared"], fit["beta"] = weights[0], float(r2[0]), beta[0]
         resamples = [rng.integers(0, n, n) for _ in range(n_boot)]  # the loop's draws, in its order
-        boot = [b for b in run_bootstrap(lambda idx: _dominance_draw(x[idx]), resamples) if b is not None]
-        if len(boot) > 1:
-            B = np.asarray(boot)
+        corr, varies = _resample_correlations(x, resamples)
+        bw, br2, _ = _dominance(corr[varies])  # resamples in which a column does not vary are left out
+        if len(bw) > 1:
+            B = np.hstack([bw, bw / br2[:, None]])
             fit["conf_low"], fit["conf_high"] = (np.nanquantile(B[:, :k], q, axis=0) for q in (alpha / 2, 1 - alpha / 2))
             fit["share_conf_low"], fit["share_conf_high"] = (
                 np.nanquantile(B[:, k:], q, axis=0) for q in (alpha / 2, 1 - alpha / 2)

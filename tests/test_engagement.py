@@ -389,6 +389,27 @@ def test_driver_weights_sum_to_r_squared_and_match_two_orthogonal_drivers(rng):
     assert (t.conf_low < t.estimate).all() and (t.estimate < t.conf_high).all()
 
 
+def test_driver_resamples_are_correlated_from_counts_as_from_their_rows():
+    # the bootstrap's correlations come from each resample's row counts; they must be np.corrcoef of its rows,
+    # and a resample in which a column is constant (the rare 1 below) is left out, as np.std says
+    from alignment_research.engagement import _dominance, _resample_correlations
+
+    rng = np.random.default_rng(4)
+    n = 12
+    x = np.column_stack([rng.normal(3.5, 0.6, n), rng.normal(size=n), np.r_[1.0, np.zeros(n - 1)] + 0.5])
+    resamples = [rng.integers(0, n, n) for _ in range(300)]
+    corr, varies = _resample_correlations(x, resamples)
+    expected = np.array([bool(np.all(np.std(x[idx], axis=0) > 0)) for idx in resamples])
+    assert (varies == expected).all() and 0 < (~varies).sum() < len(resamples)
+    for r in np.flatnonzero(varies):
+        assert_allclose(corr[r], np.corrcoef(x[resamples[r]], rowvar=False), rtol=1e-10, atol=1e-12)
+    weights, r2, beta = _dominance(corr[varies])
+    one = _dominance(np.corrcoef(x[resamples[np.flatnonzero(varies)[0]]], rowvar=False)[None])
+    assert_allclose(weights[0], one[0][0], rtol=1e-9)
+    assert_allclose(beta[0], one[2][0], rtol=1e-9)
+    assert_allclose(weights.sum(axis=1), r2, rtol=1e-10)
+
+
 def test_driver_groups_below_minimum_are_suppressed():
     data = DATA.copy()
     data.loc[:2, "department"] = "Tiny"  # three people
