@@ -167,8 +167,10 @@ def _missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
 #: The frames last read from a cache, kept for the next notebook in the same kernel: (folder, manifest text, frames).
 _LAST_READ: list = []
 
-#: Frames larger than this (in memory) are not kept between reads: a large study is read again instead.
-_KEEP_BYTES = 256 * 2**20
+#: Frames larger than this (in memory, text as pointers) are not kept between reads: a large study is read again
+#: instead. A 20,000-employee study's frames take 259 MiB (701 MiB with their text), read from Parquet in 2.3 s CPU
+#: and copied in 0.31 s; the limit keeps studies up to about 40,000 employees in each kernel.
+_KEEP_BYTES = 512 * 2**20
 
 
 def _read_frames(folder: Path, manifest: dict, text: str) -> dict[str, pd.DataFrame]:
