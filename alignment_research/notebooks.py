@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import html as _html
+import importlib
 import os
 import queue
 import re
@@ -509,8 +510,6 @@ def import_renderers() -> tuple[str, ...]:
     >>> "nbconvert" in import_renderers()
     True
     """
-    import importlib
-
     done = []
     for name in RENDER_MODULES:
         try:
