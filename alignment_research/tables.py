@@ -1006,6 +1006,17 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     return out.iloc[order].reset_index(drop=True)
 
 
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values.astype(str)`` (-1 for missing values) and the distinct texts, hashing each value once.
+
+    Values whose text is equal (``1`` and ``"1"``) share a code, as they would after ``astype(str)``.
+    """
+    raw, uniques = pd.factorize(values.to_numpy(dtype=object))
+    merged, text = pd.factorize(np.array([str(v) for v in uniques], dtype=object))
+    codes = np.where(raw >= 0, merged[np.maximum(raw, 0)] if len(merged) else 0, -1)
+    return codes.astype(np.int64), np.asarray(text, dtype=object)
+
+
 def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Series) -> dict:
     """The cycles table's summaries of the optional goal columns (GOAL_SUMMARY_COLUMNS), for the goals present.
 
@@ -1016,44 +1027,52 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     wanted = {name: col for name, col in GOAL_SUMMARY_COLUMNS.items() if col in goals}
     if not wanted:
         return {}
-    g = goals[[c for c in ("owner_id", "cycle", *set(wanted.values())) if c in goals]]  # only what is read
-    g = g[(g["owner_id"].notna() & g["cycle"].notna()).to_numpy()]
-    keys = [g["owner_id"].astype(str).to_numpy(), g["cycle"].astype(str).to_numpy()]
-    per = pd.DataFrame({"n": np.ones(len(g))}, index=pd.MultiIndex.from_arrays(keys, names=["owner", "cycle"]))
-    if "difficulty" in g:
-        per["goal_difficulty"] = g["difficulty"].astype("float64").to_numpy()
-    if "stretch" in g:
-        per["goal_stretch"] = g["stretch"].astype("float64").to_numpy()
-    if "set_with" in g:
-        who = g["set_with"].to_numpy(dtype=object)
+    # owners and cycles as integer codes of their text (hashed once each), one int64 key per (owner, cycle)
+    owner_code, owner_text = _text_codes(goals["owner_id"])
+    cycle_code, cycle_text = _text_codes(goals["cycle"])
+    usable = (owner_code >= 0) & (cycle_code >= 0)
+    n_cycles = np.int64(len(cycle_text))
+    group = owner_code[usable].astype(np.int64) * n_cycles + cycle_code[usable]
+    per = {"n": np.ones(len(group))}
+    if "difficulty" in goals:
+        per["goal_difficulty"] = goals["difficulty"].astype("float64").to_numpy()[usable]
+    if "stretch" in goals:
+        per["goal_stretch"] = goals["stretch"].astype("float64").to_numpy()[usable]
+    if "set_with" in goals:
+        who = goals["set_with"].to_numpy(dtype=object)[usable]
         per["_known"] = pd.notna(who).astype(float)
         for name, word in (("share_set_jointly", "jointly"), ("share_set_by_employee", "employee"),
                            ("share_set_by_manager", "manager")):
             per[name] = (who == word).astype(float)
-    if "revised_date" in g:
-        per["goals_revised"] = g["revised_date"].notna().to_numpy().astype(float)
-    grouped = per.groupby(level=["owner", "cycle"], sort=False)
-    sums, means = grouped.sum(min_count=0), grouped.mean()
-    summary = pd.DataFrame(index=sums.index)
+    if "revised_date" in goals:
+        per["goals_revised"] = goals["revised_date"].notna().to_numpy()[usable].astype(float)
+    # the same grouped sums and means (pandas' compensated sums, rows in file order) on integer keys, sorted
+    grouped = pd.DataFrame(per, copy=False).groupby(group, sort=True)
+    sums = grouped.sum(min_count=0)
+    summary = {}
     for name in ("goal_difficulty", "goal_stretch"):
         if name in per:
-            summary[name] = means[name]
+            summary[name] = grouped[name].mean().to_numpy(dtype=float)
     if "_known" in per:
         known = sums["_known"].where(sums["_known"] > 0)
         for name in ("share_set_jointly", "share_set_by_employee", "share_set_by_manager"):
-            summary[name] = sums[name] / known
+            summary[name] = (sums[name] / known).to_numpy(dtype=float)
     if "goals_revised" in per:
-        summary["goals_revised"] = sums["goals_revised"]
-        summary["share_revised"] = sums["goals_revised"] / sums["n"]
-    pos = locate_pairs(employee_id.astype(str).to_numpy(dtype=object), cycle.astype(str).to_numpy(dtype=object),
-                       summary.index.get_level_values("owner").to_numpy(dtype=object),
-                       summary.index.get_level_values("cycle").to_numpy(dtype=object))
+        summary["goals_revised"] = sums["goals_revised"].to_numpy()
+        summary["share_revised"] = (sums["goals_revised"] / sums["n"]).to_numpy(dtype=float)
+    # each (employee, cycle) row's key from the same texts, found among the sorted group keys
+    e_code = pd.Index(owner_text).get_indexer(employee_id.astype(str).to_numpy(dtype=object))
+    c_code = pd.Index(cycle_text).get_indexer(cycle.astype(str).to_numpy(dtype=object))
+    row_key = np.where((e_code >= 0) & (c_code >= 0), e_code.astype(np.int64) * n_cycles + c_code, -1)
+    keys = sums.index.to_numpy(dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, row_key), max(len(keys) - 1, 0))
+    pos = np.where((row_key >= 0) & (keys[at] == row_key), at, -1) if len(keys) else np.full(len(row_key), -1)
     out = {}
     for name in wanted:
         if name == "goals_revised":  # an employee without goals in the cycle revised none
-            out[name] = pd.array(_take(summary[name].to_numpy(), pos, 0.0).astype("int64"), dtype="Int64")
+            out[name] = pd.array(_take(summary[name], pos, 0.0).astype("int64"), dtype="Int64")
         else:
-            out[name] = _take(summary[name].to_numpy(dtype=float), pos, np.nan)
+            out[name] = _take(summary[name], pos, np.nan)
     return out
 
 
