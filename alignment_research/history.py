@@ -143,7 +143,8 @@ def manager_spans(spans: pd.DataFrame, spells: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame: pd.DataFrame) -> pd.DataFrame:
+def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame: pd.DataFrame, *,
+                       spans: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every manager in force at some time during each review cycle, per employee.
 
     Parameters
@@ -155,6 +156,9 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
         static ``manager_id`` (the manager at hire).
     cycle_frame : DataFrame
         ``name, start, end`` of the cycles (``spells.cycle_dates``).
+    spans : DataFrame, optional
+        ``history_spans(history, spells)`` when already computed (the analysis
+        tables have it), so it is not built again; ``history`` is then not read.
 
     Returns
     -------
@@ -176,7 +180,9 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     >>> managers_in_cycles(history, spells, cycles)["manager_id"].tolist()
     ['M1', 'M2']
     """
-    spans = manager_spans(history_spans(history, spells), spells)  # spells without history: the manager at hire
+    if spans is None:
+        spans = history_spans(history, spells)
+    spans = manager_spans(spans, spells)  # spells without history: the manager at hire
     hire = spells["hire_date"].to_numpy("datetime64[ns]")
     term = spells["termination_date"].to_numpy("datetime64[ns]")
     sid = spans["sid"].to_numpy(np.int64)

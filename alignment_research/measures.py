@@ -118,7 +118,8 @@ def _weights(weight: pd.Series, group: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- cascade alignment
 
 
-def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=None, history=None) -> MeasureResult:
+def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=None, history=None,
+                      in_force: pd.DataFrame | None = None) -> MeasureResult:
     """Measure structural (cascade) alignment per employee and review cycle.
 
     For each employee and cycle, ``alignment_cascade`` is the weighted share of
@@ -144,6 +145,10 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         manager in force during the cycle (a successor or a new team's manager
         included), and ``manager_id`` is the last of them. Without it, the manager
         of the spell holds throughout.
+    in_force : DataFrame, optional
+        ``history.managers_in_cycles(history, numbered_spells(employees),
+        cycle_dates(cycles))`` when already computed (the analysis tables pass
+        theirs), used instead of building it again from ``history``.
 
     Returns
     -------
@@ -228,9 +233,11 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     first[group_codes[::-1]] = np.arange(n)[::-1]
     pair_keys = pd.DataFrame({"employee_id": owner_text.take(owner_code[first]), "cycle": cyc[first]})
     pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
-    in_force = None
-    if history is not None and cycle_frame is not None and not cycle_frame["start"].isna().any() and n:
+    if (history is None and in_force is None) or cycle_frame is None or cycle_frame["start"].isna().any() or not n:
+        in_force = None
+    elif in_force is None:
         in_force = managers_in_cycles(history, numbered_spells(employees), cycle_frame)
+    if in_force is not None:
         last = in_force.drop_duplicates(["employee_id", "cycle"], keep="last")
         found = locate_pairs(pair_keys["employee_id"], pair_keys["cycle"], last["employee_id"], last["cycle"])
         known_pair = found >= 0

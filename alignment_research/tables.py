@@ -13,7 +13,7 @@ import pandas as pd
 
 from ._docs import fill_doc
 from .errors import DataContractError
-from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans, manager_spans
+from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans, manager_spans, managers_in_cycles
 from .measures import (
     attainment_alignment,
     cascade_alignment,
@@ -141,8 +141,12 @@ class _Context:
                                   "manager_id": pd.Series(dtype="string"), "n_goals": pd.Series(dtype="int64"),
                                   "alignment_cascade": pd.Series(dtype=float), "alignment_org": pd.Series(dtype=float)})
             return empty, pd.DataFrame({c: pd.Series(dtype="string") for c in ("goal_id", "cycle", "rule", "value")})
+        cf = self.cycle_frame
+        in_force = None  # the managers in force per cycle, from the history spans the tables use (built once)
+        if self.history is not None and len(cf) and not cf["start"].isna().any():
+            in_force = managers_in_cycles(self.table("job_history"), self.spells, cf, spans=self.history)
         res = cascade_alignment(goals, self.tables["employees"], cycles=self.config.cycles or None,
-                                history=self.table("job_history"))
+                                history=self.table("job_history"), in_force=in_force)
         return res.table, res.problems
 
     @cached_property
