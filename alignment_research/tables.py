@@ -1017,8 +1017,7 @@ def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """
     raw, uniques = pd.factorize(values.to_numpy(dtype=object))
     merged, text = pd.factorize(np.array([str(v) for v in uniques], dtype=object))
-    codes = np.where(raw >= 0, merged[np.maximum(raw, 0)] if len(merged) else 0, -1)
-    return codes.astype(np.int64), np.asarray(text, dtype=object)
+    return np.append(merged, -1).astype(np.int64)[raw], np.asarray(text, dtype=object)  # raw -1 takes the -1
 
 
 def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Series) -> dict:
@@ -1036,41 +1035,36 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     cycle_code, cycle_text = _text_codes(goals["cycle"])
     usable = (owner_code >= 0) & (cycle_code >= 0)
     n_cycles = np.int64(len(cycle_text))
-    group = owner_code[usable].astype(np.int64) * n_cycles + cycle_code[usable]
-    per = {"n": np.ones(len(group))}
-    if "difficulty" in goals:
-        per["goal_difficulty"] = goals["difficulty"].astype("float64").to_numpy()[usable]
-    if "stretch" in goals:
-        per["goal_stretch"] = goals["stretch"].astype("float64").to_numpy()[usable]
+    group = owner_code[usable] * n_cycles + cycle_code[usable]
+    del owner_code, cycle_code
+    at, keys = pd.factorize(group, sort=True)  # each goal's (owner, cycle) key among the keys, sorted
+    del group
+    m = len(keys)
+    counts = np.bincount(at, minlength=m).astype(float)
+    summary = {}
+    # means over the goals that have a value: pandas' grouped mean (compensated sums, goals in file order)
+    for name, col in (("goal_difficulty", "difficulty"), ("goal_stretch", "stretch")):
+        if col in goals:
+            values = pd.Series(goals[col].astype("float64").to_numpy()[usable], copy=False)
+            summary[name] = values.groupby(at, sort=True).mean().reindex(range(m)).to_numpy(dtype=float)
+    # sums of 0/1 flags, exact as counts
     if "set_with" in goals:
         who = goals["set_with"].to_numpy(dtype=object)[usable]
-        per["_known"] = pd.notna(who).astype(float)
+        known = np.bincount(at, weights=pd.notna(who).astype(float), minlength=m)
+        known = np.where(known > 0, known, np.nan)
         for name, word in (("share_set_jointly", "jointly"), ("share_set_by_employee", "employee"),
                            ("share_set_by_manager", "manager")):
-            per[name] = (who == word).astype(float)
+            summary[name] = np.bincount(at, weights=(who == word).astype(float), minlength=m) / known
     if "revised_date" in goals:
-        per["goals_revised"] = goals["revised_date"].notna().to_numpy()[usable].astype(float)
-    # the same grouped sums and means (pandas' compensated sums, rows in file order) on integer keys, sorted
-    grouped = pd.DataFrame(per, copy=False).groupby(group, sort=True)
-    sums = grouped.sum(min_count=0)
-    summary = {}
-    for name in ("goal_difficulty", "goal_stretch"):
-        if name in per:
-            summary[name] = grouped[name].mean().to_numpy(dtype=float)
-    if "_known" in per:
-        known = sums["_known"].where(sums["_known"] > 0)
-        for name in ("share_set_jointly", "share_set_by_employee", "share_set_by_manager"):
-            summary[name] = (sums[name] / known).to_numpy(dtype=float)
-    if "goals_revised" in per:
-        summary["goals_revised"] = sums["goals_revised"].to_numpy()
-        summary["share_revised"] = (sums["goals_revised"] / sums["n"]).to_numpy(dtype=float)
+        revised = np.bincount(at, weights=goals["revised_date"].notna().to_numpy()[usable].astype(float), minlength=m)
+        summary["goals_revised"] = revised
+        summary["share_revised"] = revised / counts
     # each (employee, cycle) row's key from the same texts, found among the sorted group keys
     e_code = pd.Index(owner_text).get_indexer(employee_id.astype(str).to_numpy(dtype=object))
     c_code = pd.Index(cycle_text).get_indexer(cycle.astype(str).to_numpy(dtype=object))
     row_key = np.where((e_code >= 0) & (c_code >= 0), e_code.astype(np.int64) * n_cycles + c_code, -1)
-    keys = sums.index.to_numpy(dtype=np.int64)
-    at = np.minimum(np.searchsorted(keys, row_key), max(len(keys) - 1, 0))
-    pos = np.where((row_key >= 0) & (keys[at] == row_key), at, -1) if len(keys) else np.full(len(row_key), -1)
+    found = np.minimum(np.searchsorted(keys, row_key), max(m - 1, 0))
+    pos = np.where((row_key >= 0) & (keys[found] == row_key), found, -1) if m else np.full(len(row_key), -1)
     out = {}
     for name in wanted:
         if name == "goals_revised":  # an employee without goals in the cycle revised none
