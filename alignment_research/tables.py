@@ -416,16 +416,24 @@ class _Context:
 
     def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
-        keys, values, default = self.timeline[name]
         base = np.asarray(sid, np.int64) * _BIG  # first key of each spell
-        q = base + np.asarray(t, np.int64)
+        return self._lookup(name, base, base + np.asarray(t, np.int64))
+
+    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64)."""
+        keys, values, default = self.timeline[name]
         if not len(keys):
-            return np.where(np.zeros(len(q), bool), default, default)
-        i = np.searchsorted(keys, q, side="right") - 1
+            return np.full(len(q), default, dtype=float)
+        i = np.searchsorted(keys, q, side="right")
+        i -= 1
         np.maximum(i, 0, out=i)
-        # the change found is the spell's own when its key is at least the spell's first key (keys <= q)
-        ok = (keys[i] >= base) & (keys[i] <= q)
-        return np.where(ok, values[i], default)
+        found = keys[i]
+        # the change found is the spell's own when its key is at least the spell's first key (and at most q)
+        own = (found >= base) & (found <= q)
+        del found
+        out = values[i]
+        out[~own] = default
+        return out
 
     @property
     def covariates(self) -> list[str]:
@@ -443,15 +451,17 @@ class _Context:
     def covariate_columns(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
         """The covariates ``names`` on day ``t`` of spells ``sid``, as arrays (whole numbers as int64)."""
         cols = {}
+        base = np.asarray(sid, np.int64) * _BIG  # the query keys, made once for every covariate
+        q = base + np.asarray(t, np.int64)
         for name in names:
             if name in self.timeline:
-                v = self.value_at(name, sid, t)
+                v = self._lookup(name, base, q)
             else:
-                v = np.full(len(sid), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
+                v = np.full(len(q), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
             if name.startswith("program_") or name in _INDICATORS:
                 cols[name] = v.astype("int64")
             else:
-                cols[name] = v.astype(float)
+                cols[name] = v.astype(float, copy=False)
         return cols
 
 
@@ -688,11 +698,14 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
         ok = inw[s] & (t > entry[s]) & (t < exit_[s])
         parts.append(keys[ok])
     cuts = _sorted_unique(np.concatenate(parts))
+    del parts
     cs = cuts // _BIG
     same = cs[1:] == cs[:-1]
     sid = cs[:-1][same]
+    del cs
     start = (cuts[:-1] % _BIG)[same]
     stop = (cuts[1:] % _BIG)[same]
+    del cuts, same  # the working arrays go before the columns are made
     last = stop == exit_[sid]
     types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
     ev_type = types.take(np.where(last, sid, len(sp)))
@@ -1258,13 +1271,9 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     alignment, problems = step("cascade_alignment", lambda: ctx.alignment_result)
     step("score_scales", lambda: ctx.scores)
     step("feedback_rate", lambda: ctx.feedback_rates)
-    step("timeline", lambda: ctx.timeline)
-    person = step("person", lambda: _person(ctx))
-    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
-    panel = step("survey_panel", lambda: _survey_panel(ctx))
-    cycles = step("cycles", lambda: _cycles(ctx))
-    # the rest needs the spells and the job history only: at a million employees these are gigabytes
-    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start")
+    # The measures that need no timeline first, while the big tables do not exist yet: the peak is the
+    # working memory of one step on top of everything already built, so the steps that build the large
+    # tables (intervals, then the survey panel) come last and the timeline goes as soon as they are done.
     team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
     t = ctx.tables
     if "goals" in t and "reviews" in t:
@@ -1281,6 +1290,13 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
         items = pd.DataFrame(columns=["scale", "item", "n", "mean", "sd", "item_rest_r", "alpha_if_dropped"])
     rates = ctx.feedback_rates if ctx.feedback_rates is not None else pd.DataFrame(
         columns=["employee_id", "spell", "quarter", "feedback_rate"])
+    step("timeline", lambda: ctx.timeline)
+    person = step("person", lambda: _person(ctx))
+    cycles = step("cycles", lambda: _cycles(ctx))
+    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
+    panel = step("survey_panel", lambda: _survey_panel(ctx))
+    # careers needs the spells and the job history only: at a million employees the rest is gigabytes
+    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
                           alignment=alignment, alignment_problems=problems, team_alignment=team,
