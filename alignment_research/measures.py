@@ -837,15 +837,19 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     offset = ev_q - first_q[ev_s]
     ok = (offset >= 0) & (offset < nq[ev_s])
     pos = np.where(ok, (np.cumsum(nq) - nq)[ev_s] + offset, 0)
+    # text columns taken from the spells' and quarters' labels converted once (not a conversion per row);
+    # every column is this frame's own array, not copied into blocks
+    ids = pd.array(spells["employee_id"].to_numpy(), dtype="string")
+    labels = pd.array(np.asarray(quarters.astype(str), dtype=object), dtype="string")
     out = pd.DataFrame({
-        "employee_id": pd.array(spells["employee_id"].to_numpy()[sid], dtype="string"),
+        "employee_id": ids.take(sid),
         "spell": spells["spell"].to_numpy()[sid],
-        "quarter": pd.array(quarters.astype(str)[qi], dtype="string"),
+        "quarter": labels.take(qi),
         "quarter_start": q_start[qi],
         "quarter_end": q_end[qi],
         "known_from": q_end[qi] + DAY,
         "exposure_days": exposure,
-    })
+    }, copy=False)
     out["n_events"] = np.bincount(pos[ok], minlength=len(out)).astype("int64")
     out["feedback_rate"] = out["n_events"] / out["exposure_days"] * 90.0
     ev_kind = kind_text[kind_code[at][inside]] if has_kind else np.array([], dtype=object)

@@ -362,6 +362,11 @@ class _Context:
                 out[name] = pd.array(values.where(values.notna(), None), dtype="string")
         return out
 
+    @cached_property
+    def manager_spans(self) -> pd.DataFrame:
+        """``history.manager_spans`` of the history spans, numbered ``span`` (for the managers' states)."""
+        return manager_spans(self.history, self.spells).reset_index(names="span")
+
     def _manager_state(self, events: pd.DataFrame, when: str, values: np.ndarray, reset: float):
         """Change points of a manager's state (rating, programme) under the manager in force.
 
@@ -373,7 +378,7 @@ class _Context:
         sp = self.spells
         hire = sp["hire_date"].to_numpy("datetime64[ns]")
         end = sp["_end"].to_numpy("datetime64[ns]")
-        spans = manager_spans(self.history, self.spells).reset_index(names="span")
+        spans = self.manager_spans
         ev = pd.DataFrame({"manager_id": events["manager_id"].astype("string").to_numpy(),
                            "known": events[when].to_numpy("datetime64[ns]"), "value": values})
         ev = ev.dropna(subset=["manager_id", "known"])
@@ -1296,7 +1301,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     # careers needs the spells and the job history only: at a million employees the rest is gigabytes
-    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start")
+    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
                           alignment=alignment, alignment_problems=problems, team_alignment=team,
