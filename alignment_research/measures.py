@@ -12,7 +12,8 @@ from scipy import stats
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
 from .history import managers_in_cycles
-from .spells import DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
+from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
+                     window_bounds)
 
 __all__ = [
     "MeasureResult",
@@ -250,17 +251,16 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
 
     # parent is a goal of the owner's manager in the same cycle
     safe = np.where(parent_pos >= 0, parent_pos, 0)
-    manager_code = pd.Index(owner_uniq).get_indexer(pair_manager.fillna("").to_numpy(dtype=object))
+    manager_code = index_of(pair_manager.fillna("").to_numpy(dtype=object), np.asarray(owner_uniq, dtype=object))
     manager_code = np.where(pair_no_manager, -2, manager_code)[group_codes] if n else np.zeros(0, np.int64)
     to_manager = (parent_pos >= 0) & (owner_code[safe] == manager_code) & (cyc_code[safe] == cyc_code)
     if in_force is not None:
         # any manager in force during the cycle: (owner, manager, cycle) triples as one integer key each
-        index = pd.Index(owner_uniq)
+        owners = np.asarray(owner_uniq, dtype=object)
         n_own, n_cyc = np.int64(len(owner_uniq)), np.int64(len(cyc_names))
-        e_code = index.get_indexer(in_force["employee_id"].to_numpy(dtype=object)).astype(np.int64)
-        m_code = index.get_indexer(in_force["manager_id"].to_numpy(dtype=object)).astype(np.int64)
-        c_code = pd.Index(np.asarray(cyc_names, dtype=object)).get_indexer(
-            in_force["cycle"].to_numpy(dtype=object)).astype(np.int64)
+        e_code = index_of(in_force["employee_id"], owners)
+        m_code = index_of(in_force["manager_id"], owners)
+        c_code = index_of(in_force["cycle"], np.asarray(cyc_names, dtype=object))
         ok = (e_code >= 0) & (m_code >= 0) & (c_code >= 0)
         allowed = (e_code[ok] * n_own + m_code[ok]) * n_cyc + c_code[ok]
         goal_key = (owner_code.astype(np.int64) * n_own + owner_code[safe]) * n_cyc + cyc_code

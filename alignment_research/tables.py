@@ -24,7 +24,8 @@ from .measures import (
     team_alignment,
 )
 from .schema import GOAL_SUMMARY_COLUMNS
-from .spells import DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
+from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
+                     window_bounds)
 
 __all__ = [
     "PROGRAMS",
@@ -1078,8 +1079,8 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
         summary["goals_revised"] = revised
         summary["share_revised"] = revised / counts
     # each (employee, cycle) row's key from the same texts, found among the sorted group keys
-    e_code = pd.Index(owner_text).get_indexer(employee_id.astype(str).to_numpy(dtype=object))
-    c_code = pd.Index(cycle_text).get_indexer(cycle.astype(str).to_numpy(dtype=object))
+    e_code = index_of(employee_id.astype(str).to_numpy(dtype=object), owner_text)
+    c_code = index_of(cycle.astype(str).to_numpy(dtype=object), cycle_text)
     row_key = np.where((e_code >= 0) & (c_code >= 0), e_code.astype(np.int64) * n_cycles + c_code, -1)
     found = np.minimum(np.searchsorted(keys, row_key), max(m - 1, 0))
     pos = np.where((row_key >= 0) & (keys[found] == row_key), found, -1) if m else np.full(len(row_key), -1)
