@@ -204,15 +204,17 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     has_parent_all = ~pd.isna(parent_all)
     id_codes, id_levels = pd.factorize(np.concatenate([goal_all, parent_all[has_parent_all]]))
     goal_code = id_codes[:len(goal_all)]
-    first_of = np.full(len(id_levels), len(goal_all), dtype=np.int64)
-    np.minimum.at(first_of, goal_code, np.arange(len(goal_all)))
-    dup = first_of[goal_code] != np.arange(len(goal_all))
+    # codes are numbered in order of first appearance, goal ids first: a row repeats an earlier id
+    # unless its code is above every code before it
+    seen = np.maximum.accumulate(np.r_[-1, goal_code[:-1]]) if len(goal_code) else goal_code
+    dup = goal_code <= seen
     if dup.any():
         problems.append(pd.DataFrame({"goal_id": g["goal_id"].to_numpy()[dup], "cycle": cyc_text[cyc_raw[dup]],
                                       "rule": "duplicate_goal_id", "value": g["goal_id"].to_numpy()[dup]}))
         g, cyc_raw = g[~dup], cyc_raw[~dup]
     n = len(g)
-    cyc_code, cyc_names = pd.factorize(cyc_text[cyc_raw])  # equal text, equal code
+    cyc_of_level, cyc_names = pd.factorize(cyc_text)  # equal text, equal code (cycles of dropped rows too)
+    cyc_code = cyc_of_level[cyc_raw]
     cyc = np.asarray(cyc_names, dtype=object)[cyc_code] if n else np.zeros(0, dtype=object)
     goal_ids = goal_all[~dup]
     parent_ids = parent_all[~dup]
@@ -308,7 +310,7 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         owner_rank = np.empty(len(owner_uniq), dtype=np.int64)
         owner_rank[np.argsort(np.asarray(owner_uniq, dtype=object), kind="stable")] = np.arange(len(owner_uniq))
         cycle_order = dict(zip(cycle_frame["name"], cycle_frame["order"]))
-        rank_of_cycle = np.array([cycle_order[c] for c in cyc_names], dtype=np.int64)
+        rank_of_cycle = np.array([cycle_order.get(c, -1) for c in cyc_names], dtype=np.int64)
         order = np.lexsort((rank_of_cycle[cyc_code[first]], owner_rank[owner_code[first]]))
         table = table.iloc[order].reset_index(drop=True)
     else:
@@ -427,20 +429,24 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     # the goals as arrays of the usable rows (no copy of the goals frame); cycles hashed once
     cyc_raw, cyc_levels = pd.factorize(goals["cycle"].to_numpy(dtype=object))
     cyc_text = pd.array(np.asarray(cyc_levels, dtype=object), dtype="string").to_numpy(dtype=object)
-    usable = (cyc_raw >= 0) & goals["owner_id"].notna().to_numpy()
+    # owners hashed once too, and their text made per distinct owner (as astype("string") makes it per row)
+    owner_raw, owner_levels = pd.factorize(goals["owner_id"].to_numpy(dtype=object))
+    owner_of_level, owner_names = pd.factorize(
+        pd.array(np.asarray(owner_levels, dtype=object), dtype="string").to_numpy(dtype=object))
+    usable = (cyc_raw >= 0) & (owner_raw >= 0)
     if names is not None:
         usable &= np.isin(cyc_text, np.array(sorted(names), dtype=object))[cyc_raw]
     usable &= pd.to_numeric(goals["attainment"], errors="coerce").notna().to_numpy()
-    owner = goals["owner_id"][usable].astype("string")
-    cyc_code, cyc_names = pd.factorize(cyc_text[cyc_raw[usable]])
-    owner_code, _ = pd.factorize(owner.to_numpy(dtype=object))
+    cyc_of_level, cyc_names = pd.factorize(cyc_text)  # equal text, equal code
+    cyc_code = cyc_of_level[cyc_raw[usable]]
+    owner_code = owner_of_level[owner_raw[usable]]
     codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
     m = int(codes.max()) + 1 if len(codes) else 0
     first = np.full(m, -1, dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]
-    w = _weights(goals["weight"][usable] if "weight" in goals else pd.Series(np.nan, index=owner.index), codes)
+    w = _weights(goals["weight"][usable] if "weight" in goals else pd.Series(np.full(len(codes), np.nan)), codes)
     att = goals["attainment"].to_numpy()[usable].astype(float)
-    mgr = pd.DataFrame({"manager_id": owner.to_numpy()[first],
+    mgr = pd.DataFrame({"manager_id": np.asarray(owner_names, dtype=object)[owner_code[first]],
                         "cycle": np.asarray(cyc_names, dtype=object)[cyc_code[first]],
                         "manager_attainment": np.bincount(codes, w * att, m) / np.bincount(codes, w, m)})
     r = reviews.dropna(subset=["employee_id", "cycle", "target_attainment"]).copy()
