@@ -235,17 +235,23 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     first = np.full(m, -1, dtype=np.int64)
     first[group_codes[::-1]] = np.arange(n)[::-1]
     pair_keys = pd.DataFrame({"employee_id": owner_text.take(owner_code[first]), "cycle": cyc[first]})
-    pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
     if (history is None and in_force is None) or cycle_frame is None or cycle_frame["start"].isna().any() or not n:
         in_force = None
     elif in_force is None:
         in_force = managers_in_cycles(history, numbered_spells(employees), cycle_frame)
-    if in_force is not None:
+    if in_force is None:
+        pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
+    else:
+        # the last manager in force in the cycle; the spell's manager (looked up row by row) only where none
         last = in_force.drop_duplicates(["employee_id", "cycle"], keep="last")
         found = locate_pairs(pair_keys["employee_id"], pair_keys["cycle"], last["employee_id"], last["cycle"])
         known_pair = found >= 0
-        pair_manager = pair_manager.copy()
-        pair_manager[known_pair] = last["manager_id"].to_numpy(dtype=object)[found[known_pair]]
+        values = np.full(len(pair_keys), pd.NA, dtype=object)
+        if not known_pair.all():
+            values[~known_pair] = _owner_manager(pair_keys[~known_pair], employees, cycle_frame).astype(
+                "string").to_numpy(dtype=object)
+        values[known_pair] = last["manager_id"].to_numpy(dtype=object)[found[known_pair]]
+        pair_manager = pd.Series(pd.array(values, dtype="string"), index=pair_keys.index)
     pair_no_manager = pair_manager.isna().to_numpy()
     known = pd.Series(owner_text).isin(employees["employee_id"].dropna()).to_numpy()
     known_owner = known[owner_code] if n else np.zeros(0, bool)
