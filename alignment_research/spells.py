@@ -209,9 +209,11 @@ def _as_values(x) -> np.ndarray:
         x = x.array
     if isinstance(x, np.ndarray):
         return x
+    if not isinstance(x, pd.api.extensions.ExtensionArray):
+        return np.asarray(x, dtype=object)
     if isinstance(x.dtype, pd.StringDtype) and x.dtype.storage == "python":
         return np.asarray(x, dtype=object)
-    return x.to_numpy(dtype=object) if isinstance(x, pd.api.extensions.ExtensionArray) else np.asarray(x, dtype=object)
+    return x.to_numpy(dtype=object)
 
 
 def index_of(values, uniques) -> np.ndarray:
