@@ -151,6 +151,25 @@ class _Context:
         return res.table, res.problems
 
     @cached_property
+    def spell_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per spell, a code of its employee id's text; and the distinct texts (code -> text)."""
+        codes, texts = pd.factorize(np.asarray(self.spells["employee_id"].astype("string").array, dtype=object))
+        return codes.astype(np.int64), np.asarray(texts, dtype=object)
+
+    def alignment_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
+        """Row of the cascade-alignment table for spell ``sid``'s employee in cycle ``ci`` (a row of
+        ``cycle_frame``); -1 when it has none. What ``locate_pairs`` on the texts finds, from integer codes."""
+        align, _ = self.alignment_result
+        codes, texts = self.spell_codes
+        cycle_code, cycle_texts = pd.factorize(self.cycle_frame["name"].to_numpy(dtype=object))
+        row_employee = index_of(align["employee_id"], texts)
+        row_cycle = index_of(align["cycle"], np.asarray(cycle_texts, dtype=object))
+        ok = (row_employee >= 0) & (row_cycle >= 0)
+        table = np.full((len(texts), max(len(cycle_texts), 1)), -1, dtype=np.int64)  # pairs are unique
+        table[row_employee[ok], row_cycle[ok]] = np.flatnonzero(ok)
+        return table[codes[np.asarray(sid, np.int64)], cycle_code[np.asarray(ci, np.int64)]]
+
+    @cached_property
     def scores(self) -> pd.DataFrame | None:
         surveys = self.table("surveys")
         if surveys is None or not self.config.scales:
@@ -263,8 +282,7 @@ class _Context:
             keep = (c_end >= hire[sid]) & (c_start <= end[sid])
             sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
             known = np.maximum(c_start, hire[sid])
-            pos = locate_pairs(sp["employee_id"].astype("string").to_numpy(dtype=object)[sid],
-                                cf["name"].to_numpy(dtype=object)[ci], align["employee_id"], align["cycle"])
+            pos = self.alignment_rows(sid, ci)
             for col in ("alignment_cascade", "alignment_org"):
                 vals = _take(align[col].to_numpy(float), pos, np.nan)
                 add(col, sid, days(known, sid), vals)
@@ -979,7 +997,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
     out["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
-    pos = locate_pairs(out["employee_id"], out["cycle"], align["employee_id"], align["cycle"])
+    pos = ctx.alignment_rows(sid, ci)
     out["n_goals"] = pd.array(_take(align["n_goals"].to_numpy(), pos, 0), dtype="int64")
     for col in ("alignment_cascade", "alignment_org"):
         out[col] = _take(align[col].to_numpy(float), pos, np.nan)
