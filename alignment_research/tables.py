@@ -232,6 +232,20 @@ class _Context:
         spans["key"] = spans["sid"].to_numpy(np.int64) * _BIG + spans["t"].to_numpy(np.int64)
         return spans
 
+    def in_force_values(self, column: str):
+        """A history column's values, the spells' (at hire) then the history's rows, converted once per build:
+        ``job_level`` as "Float64", the others as "string" (what the tables take the values in force from)."""
+        cache = self.__dict__.setdefault("_in_force_values", {})
+        if column not in cache:
+            both = [self.spells[column].to_numpy(dtype=object), self.history[column].to_numpy(dtype=object)]
+            if column == "job_level":
+                num = [pd.to_numeric(pd.Series(v, dtype=object), errors="coerce") for v in both]
+                cache[column] = pd.array(np.concatenate([pd.array(v, dtype="Float64").to_numpy(float, na_value=np.nan)
+                                                         for v in num]), dtype="Float64")
+            else:
+                cache[column] = pd.array(np.concatenate(both), dtype="string")
+        return cache[column]
+
     def in_force(self, column: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of ``column`` (manager_id, department, ...) in force on tenure day ``t`` of spell ``sid``.
 
@@ -554,14 +568,10 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     for col in HISTORY_COLUMNS:
         if col not in out:
             continue
-        both = [ctx.spells[col].to_numpy(dtype=object), h[col].to_numpy(dtype=object)]
         if col == "job_level":
-            num = [pd.to_numeric(pd.Series(v, dtype=object), errors="coerce") for v in both]
-            values = pd.array(np.concatenate([pd.array(v, dtype="Float64").to_numpy(float, na_value=np.nan)
-                                              for v in num]), dtype="Float64")
-            out[col] = values.take(take).astype("Int64")
+            out[col] = ctx.in_force_values(col).take(take).astype("Int64")
         else:
-            out[col] = pd.array(np.concatenate(both), dtype="string").take(take)
+            out[col] = ctx.in_force_values(col).take(take)
     return out
 
 
@@ -1320,7 +1330,8 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     # careers needs the spells and the job history only: at a million employees the rest is gigabytes
-    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans")
+    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans",
+                "_in_force_values")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
                           alignment=alignment, alignment_problems=problems, team_alignment=team,
