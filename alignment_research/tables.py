@@ -457,12 +457,19 @@ class _Context:
         base = np.asarray(sid, np.int64) * _BIG  # first key of each spell
         return self._lookup(name, base, base + np.asarray(t, np.int64))
 
-    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64)."""
+    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False) -> np.ndarray:
+        """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64).
+
+        ``q_sorted``: ``q`` is in increasing order (the intervals). Then the changes on or before each key
+        are counted from where each change falls among the keys (a search per change, not per row).
+        """
         keys, values, default = self.timeline[name]
         if not len(keys):
             return np.full(len(q), default, dtype=float)
-        i = np.searchsorted(keys, q, side="right")
+        if q_sorted:  # searchsorted(keys, q, "right"): the changes at or before each q
+            i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)])
+        else:
+            i = np.searchsorted(keys, q, side="right")
         i -= 1
         np.maximum(i, 0, out=i)
         found = keys[i]
@@ -491,9 +498,10 @@ class _Context:
         cols = {}
         base = np.asarray(sid, np.int64) * _BIG  # the query keys, made once for every covariate
         q = base + np.asarray(t, np.int64)
+        q_sorted = bool(len(q) < 2 or (q[1:] >= q[:-1]).all())
         for name in names:
             if name in self.timeline:
-                v = self._lookup(name, base, q)
+                v = self._lookup(name, base, q, q_sorted)
             else:
                 v = np.full(len(q), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
             if name.startswith("program_") or name in _INDICATORS:
