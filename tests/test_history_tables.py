@@ -23,7 +23,7 @@ import pytest
 import alignment_research as ar
 from alignment_research.config import config_from_dict
 from alignment_research.history import history_spans, managers_in_cycles
-from alignment_research.spells import numbered_spells
+from alignment_research.spells import cycle_dates, numbered_spells
 
 DAY0 = pd.Timestamp("2023-06-01")
 
@@ -264,3 +264,16 @@ def test_managers_in_cycles_sorts_by_text_and_keeps_each_managers_first_day():
     assert got["manager_id"].tolist() == ["M2", "M1", "M2", "M1", "M3", "M1"]
     assert got["since"].dt.strftime("%m-%d").tolist() == ["01-01", "02-01", "07-01", "01-01", "05-01", "07-01"]
     assert str(got["employee_id"].dtype) == "string" and list(got.index) == list(range(6))
+
+
+def test_cascade_alignment_uses_the_managers_in_force_it_is_given():
+    clean = ar.clean_study(ar.simulate_study(n_employees=400, seed=11, messy=False))
+    t, cycles = clean.tables, clean.config.cycles
+    in_force = managers_in_cycles(t["job_history"], numbered_spells(t["employees"]), cycle_dates(cycles))
+    from_history, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=cycles, history=t["job_history"])
+    given, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=cycles, in_force=in_force)
+    static, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=cycles)
+    pd.testing.assert_frame_equal(given, from_history, check_exact=True)
+    changed = (given["manager_id"] != static["manager_id"]).fillna(True)
+    assert changed.sum() > 0  # a successor or a new team's manager: the managers given were used
+    assert (given["alignment_cascade"].fillna(-1) != static["alignment_cascade"].fillna(-1)).sum() > 0
