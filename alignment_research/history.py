@@ -143,7 +143,8 @@ def manager_spans(spans: pd.DataFrame, spells: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame: pd.DataFrame) -> pd.DataFrame:
+def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame: pd.DataFrame, *,
+                       spans: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every manager in force at some time during each review cycle, per employee.
 
     Parameters
@@ -155,6 +156,9 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
         static ``manager_id`` (the manager at hire).
     cycle_frame : DataFrame
         ``name, start, end`` of the cycles (``spells.cycle_dates``).
+    spans : DataFrame, optional
+        ``history_spans(history, spells)`` when already computed (the analysis
+        tables have it), so it is not built again; ``history`` is then not read.
 
     Returns
     -------
@@ -176,7 +180,9 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     >>> managers_in_cycles(history, spells, cycles)["manager_id"].tolist()
     ['M1', 'M2']
     """
-    spans = manager_spans(history_spans(history, spells), spells)  # spells without history: the manager at hire
+    if spans is None:
+        spans = history_spans(history, spells)
+    spans = manager_spans(spans, spells)  # spells without history: the manager at hire
     hire = spells["hire_date"].to_numpy("datetime64[ns]")
     term = spells["termination_date"].to_numpy("datetime64[ns]")
     sid = spans["sid"].to_numpy(np.int64)
@@ -195,11 +201,34 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     ci = np.tile(np.arange(n_c), n_s)
     hit = (start[si] <= c_end[ci]) & (span_end[si] >= c_start[ci]) & pd.notna(manager[si])
     si, ci = si[hit], ci[hit]
+    ids = spells["employee_id"].to_numpy(dtype=object)
     out = pd.DataFrame({
-        "employee_id": pd.array(spells["employee_id"].to_numpy(dtype=object)[sid[si]], dtype="string"),
-        "cycle": pd.array(cycle_frame["name"].to_numpy(dtype=object)[ci], dtype="string"),
+        "employee_id": pd.array(ids, dtype="string").take(sid[si]),
+        "cycle": pd.array(cycle_frame["name"].to_numpy(dtype=object), dtype="string").take(ci),
         "manager_id": pd.array(manager[si], dtype="string"),
         "since": np.maximum(start[si], c_start[ci]),
     })
-    return out.sort_values(["employee_id", "cycle", "since"], kind="stable").drop_duplicates(
-        ["employee_id", "cycle", "manager_id"]).reset_index(drop=True)
+    since = out["since"].to_numpy("datetime64[ns]")
+    if pd.isna(ids).any() or np.isnat(since).any():  # missing values sort last: leave that to pandas
+        return out.sort_values(["employee_id", "cycle", "since"], kind="stable").drop_duplicates(
+            ["employee_id", "cycle", "manager_id"]).reset_index(drop=True)
+    # the same order and the same first rows from integer keys: employees and cycles ranked by their text
+    # once each (not a comparison of texts per row), managers by a code of their text
+    employee = _text_ranks(ids)
+    cycle = _text_ranks(cycle_frame["name"].to_numpy(dtype=object))
+    row_employee, row_cycle = employee[sid[si]], cycle[ci]
+    order = np.lexsort((since.view(np.int64), row_cycle, row_employee))
+    manager_code, manager_text = pd.factorize(np.asarray(out["manager_id"].array, dtype=object))
+    n_cycles = np.int64(cycle.max() + 1 if len(cycle) else 1)
+    key = (row_employee * n_cycles + row_cycle) * np.int64(len(manager_text) + 1) + manager_code
+    _, first = np.unique(key[order], return_index=True)  # the first row of each key in that order
+    return out.iloc[order[np.sort(first)]].reset_index(drop=True)
+
+
+def _text_ranks(values: np.ndarray) -> np.ndarray:
+    """Per value, the rank of its text (as a "string" column holds it) among the distinct texts, sorted."""
+    text = np.asarray(pd.array(values, dtype="string"), dtype=object)
+    codes, uniques = pd.factorize(text)
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[np.argsort(np.asarray(uniques, dtype=object), kind="stable")] = np.arange(len(uniques))
+    return rank[codes]

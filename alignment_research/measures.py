@@ -12,7 +12,8 @@ from scipy import stats
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
 from .history import managers_in_cycles
-from .spells import DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
+from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
+                     window_bounds)
 
 __all__ = [
     "MeasureResult",
@@ -118,7 +119,8 @@ def _weights(weight: pd.Series, group: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- cascade alignment
 
 
-def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=None, history=None) -> MeasureResult:
+def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=None, history=None,
+                      in_force: pd.DataFrame | None = None) -> MeasureResult:
     """Measure structural (cascade) alignment per employee and review cycle.
 
     For each employee and cycle, ``alignment_cascade`` is the weighted share of
@@ -144,6 +146,10 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         manager in force during the cycle (a successor or a new team's manager
         included), and ``manager_id`` is the last of them. Without it, the manager
         of the spell holds throughout.
+    in_force : DataFrame, optional
+        ``history.managers_in_cycles(history, numbered_spells(employees),
+        cycle_dates(cycles))`` when already computed (the analysis tables pass
+        theirs), used instead of building it again from ``history``.
 
     Returns
     -------
@@ -198,15 +204,17 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     has_parent_all = ~pd.isna(parent_all)
     id_codes, id_levels = pd.factorize(np.concatenate([goal_all, parent_all[has_parent_all]]))
     goal_code = id_codes[:len(goal_all)]
-    first_of = np.full(len(id_levels), len(goal_all), dtype=np.int64)
-    np.minimum.at(first_of, goal_code, np.arange(len(goal_all)))
-    dup = first_of[goal_code] != np.arange(len(goal_all))
+    # codes are numbered in order of first appearance, goal ids first: a row repeats an earlier id
+    # unless its code is above every code before it
+    seen = np.maximum.accumulate(np.r_[-1, goal_code[:-1]]) if len(goal_code) else goal_code
+    dup = goal_code <= seen
     if dup.any():
         problems.append(pd.DataFrame({"goal_id": g["goal_id"].to_numpy()[dup], "cycle": cyc_text[cyc_raw[dup]],
                                       "rule": "duplicate_goal_id", "value": g["goal_id"].to_numpy()[dup]}))
         g, cyc_raw = g[~dup], cyc_raw[~dup]
     n = len(g)
-    cyc_code, cyc_names = pd.factorize(cyc_text[cyc_raw])  # equal text, equal code
+    cyc_of_level, cyc_names = pd.factorize(cyc_text)  # equal text, equal code (cycles of dropped rows too)
+    cyc_code = cyc_of_level[cyc_raw]
     cyc = np.asarray(cyc_names, dtype=object)[cyc_code] if n else np.zeros(0, dtype=object)
     goal_ids = goal_all[~dup]
     parent_ids = parent_all[~dup]
@@ -227,15 +235,23 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     first = np.full(m, -1, dtype=np.int64)
     first[group_codes[::-1]] = np.arange(n)[::-1]
     pair_keys = pd.DataFrame({"employee_id": owner_text.take(owner_code[first]), "cycle": cyc[first]})
-    pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
-    in_force = None
-    if history is not None and cycle_frame is not None and not cycle_frame["start"].isna().any() and n:
+    if (history is None and in_force is None) or cycle_frame is None or cycle_frame["start"].isna().any() or not n:
+        in_force = None
+    elif in_force is None:
         in_force = managers_in_cycles(history, numbered_spells(employees), cycle_frame)
+    if in_force is None:
+        pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
+    else:
+        # the last manager in force in the cycle; the spell's manager (looked up row by row) only where none
         last = in_force.drop_duplicates(["employee_id", "cycle"], keep="last")
         found = locate_pairs(pair_keys["employee_id"], pair_keys["cycle"], last["employee_id"], last["cycle"])
         known_pair = found >= 0
-        pair_manager = pair_manager.copy()
-        pair_manager[known_pair] = last["manager_id"].to_numpy(dtype=object)[found[known_pair]]
+        values = np.full(len(pair_keys), pd.NA, dtype=object)
+        if not known_pair.all():
+            values[~known_pair] = _owner_manager(pair_keys[~known_pair], employees, cycle_frame).astype(
+                "string").to_numpy(dtype=object)
+        values[known_pair] = last["manager_id"].to_numpy(dtype=object)[found[known_pair]]
+        pair_manager = pd.Series(pd.array(values, dtype="string"), index=pair_keys.index)
     pair_no_manager = pair_manager.isna().to_numpy()
     known = pd.Series(owner_text).isin(employees["employee_id"].dropna()).to_numpy()
     known_owner = known[owner_code] if n else np.zeros(0, bool)
@@ -243,17 +259,16 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
 
     # parent is a goal of the owner's manager in the same cycle
     safe = np.where(parent_pos >= 0, parent_pos, 0)
-    manager_code = pd.Index(owner_uniq).get_indexer(pair_manager.fillna("").to_numpy(dtype=object))
+    manager_code = index_of(pair_manager.fillna("").to_numpy(dtype=object), np.asarray(owner_uniq, dtype=object))
     manager_code = np.where(pair_no_manager, -2, manager_code)[group_codes] if n else np.zeros(0, np.int64)
     to_manager = (parent_pos >= 0) & (owner_code[safe] == manager_code) & (cyc_code[safe] == cyc_code)
     if in_force is not None:
         # any manager in force during the cycle: (owner, manager, cycle) triples as one integer key each
-        index = pd.Index(owner_uniq)
+        owners = np.asarray(owner_uniq, dtype=object)
         n_own, n_cyc = np.int64(len(owner_uniq)), np.int64(len(cyc_names))
-        e_code = index.get_indexer(in_force["employee_id"].to_numpy(dtype=object)).astype(np.int64)
-        m_code = index.get_indexer(in_force["manager_id"].to_numpy(dtype=object)).astype(np.int64)
-        c_code = pd.Index(np.asarray(cyc_names, dtype=object)).get_indexer(
-            in_force["cycle"].to_numpy(dtype=object)).astype(np.int64)
+        e_code = index_of(in_force["employee_id"], owners)
+        m_code = index_of(in_force["manager_id"], owners)
+        c_code = index_of(in_force["cycle"], np.asarray(cyc_names, dtype=object))
         ok = (e_code >= 0) & (m_code >= 0) & (c_code >= 0)
         allowed = (e_code[ok] * n_own + m_code[ok]) * n_cyc + c_code[ok]
         goal_key = (owner_code.astype(np.int64) * n_own + owner_code[safe]) * n_cyc + cyc_code
@@ -301,7 +316,7 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         owner_rank = np.empty(len(owner_uniq), dtype=np.int64)
         owner_rank[np.argsort(np.asarray(owner_uniq, dtype=object), kind="stable")] = np.arange(len(owner_uniq))
         cycle_order = dict(zip(cycle_frame["name"], cycle_frame["order"]))
-        rank_of_cycle = np.array([cycle_order[c] for c in cyc_names], dtype=np.int64)
+        rank_of_cycle = np.array([cycle_order.get(c, -1) for c in cyc_names], dtype=np.int64)
         order = np.lexsort((rank_of_cycle[cyc_code[first]], owner_rank[owner_code[first]]))
         table = table.iloc[order].reset_index(drop=True)
     else:
@@ -420,20 +435,24 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     # the goals as arrays of the usable rows (no copy of the goals frame); cycles hashed once
     cyc_raw, cyc_levels = pd.factorize(goals["cycle"].to_numpy(dtype=object))
     cyc_text = pd.array(np.asarray(cyc_levels, dtype=object), dtype="string").to_numpy(dtype=object)
-    usable = (cyc_raw >= 0) & goals["owner_id"].notna().to_numpy()
+    # owners hashed once too, and their text made per distinct owner (as astype("string") makes it per row)
+    owner_raw, owner_levels = pd.factorize(goals["owner_id"].to_numpy(dtype=object))
+    owner_of_level, owner_names = pd.factorize(
+        pd.array(np.asarray(owner_levels, dtype=object), dtype="string").to_numpy(dtype=object))
+    usable = (cyc_raw >= 0) & (owner_raw >= 0)
     if names is not None:
         usable &= np.isin(cyc_text, np.array(sorted(names), dtype=object))[cyc_raw]
     usable &= pd.to_numeric(goals["attainment"], errors="coerce").notna().to_numpy()
-    owner = goals["owner_id"][usable].astype("string")
-    cyc_code, cyc_names = pd.factorize(cyc_text[cyc_raw[usable]])
-    owner_code, _ = pd.factorize(owner.to_numpy(dtype=object))
+    cyc_of_level, cyc_names = pd.factorize(cyc_text)  # equal text, equal code
+    cyc_code = cyc_of_level[cyc_raw[usable]]
+    owner_code = owner_of_level[owner_raw[usable]]
     codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
     m = int(codes.max()) + 1 if len(codes) else 0
     first = np.full(m, -1, dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]
-    w = _weights(goals["weight"][usable] if "weight" in goals else pd.Series(np.nan, index=owner.index), codes)
+    w = _weights(goals["weight"][usable] if "weight" in goals else pd.Series(np.full(len(codes), np.nan)), codes)
     att = goals["attainment"].to_numpy()[usable].astype(float)
-    mgr = pd.DataFrame({"manager_id": owner.to_numpy()[first],
+    mgr = pd.DataFrame({"manager_id": np.asarray(owner_names, dtype=object)[owner_code[first]],
                         "cycle": np.asarray(cyc_names, dtype=object)[cyc_code[first]],
                         "manager_attainment": np.bincount(codes, w * att, m) / np.bincount(codes, w, m)})
     r = reviews.dropna(subset=["employee_id", "cycle", "target_attainment"]).copy()
@@ -830,15 +849,19 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     offset = ev_q - first_q[ev_s]
     ok = (offset >= 0) & (offset < nq[ev_s])
     pos = np.where(ok, (np.cumsum(nq) - nq)[ev_s] + offset, 0)
+    # text columns taken from the spells' and quarters' labels converted once (not a conversion per row);
+    # every column is this frame's own array, not copied into blocks
+    ids = pd.array(spells["employee_id"].to_numpy(), dtype="string")
+    labels = pd.array(np.asarray(quarters.astype(str), dtype=object), dtype="string")
     out = pd.DataFrame({
-        "employee_id": pd.array(spells["employee_id"].to_numpy()[sid], dtype="string"),
+        "employee_id": ids.take(sid),
         "spell": spells["spell"].to_numpy()[sid],
-        "quarter": pd.array(quarters.astype(str)[qi], dtype="string"),
+        "quarter": labels.take(qi),
         "quarter_start": q_start[qi],
         "quarter_end": q_end[qi],
         "known_from": q_end[qi] + DAY,
         "exposure_days": exposure,
-    })
+    }, copy=False)
     out["n_events"] = np.bincount(pos[ok], minlength=len(out)).astype("int64")
     out["feedback_rate"] = out["n_events"] / out["exposure_days"] * 90.0
     ev_kind = kind_text[kind_code[at][inside]] if has_kind else np.array([], dtype=object)

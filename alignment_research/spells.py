@@ -7,7 +7,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "locate_pairs"]
+__all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "locate_pairs",
+           "index_of"]
 
 #: One day, to turn date differences into whole days (``(end - start) / DAY``).
 DAY = np.timedelta64(1, "D")
@@ -142,7 +143,7 @@ def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.
     sp_code, uniq = pd.factorize(sp_ids.to_numpy(dtype=object))
     ids = data["employee_id"]
     ids = ids.to_numpy(dtype=object) if _all_text(ids) else ids.astype("string").to_numpy(dtype=object)
-    row_code = pd.Index(uniq, dtype=object).get_indexer(ids)
+    row_code = index_of(ids, uniq)
     dates = data[date_col].to_numpy("datetime64[ns]")
     sid = np.full(len(data), -1, dtype=np.int64)
     rows = np.flatnonzero((row_code >= 0) & ~np.isnat(dates))
@@ -199,12 +200,55 @@ def _assign_spell_asof(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) 
 
 
 def _as_values(x) -> np.ndarray:
-    """A column as a NumPy array (text and nullable columns as objects, missing values as ``pd.NA``)."""
+    """A column as a NumPy array (text and nullable columns as objects, missing values as ``pd.NA``).
+
+    Read only: for a "string" column this is the column's own array of objects (``to_numpy`` would
+    scan it for missing values and copy it, and change nothing).
+    """
     if isinstance(x, (pd.Series, pd.Index)):
         x = x.array
     if isinstance(x, np.ndarray):
         return x
-    return x.to_numpy(dtype=object) if isinstance(x, pd.api.extensions.ExtensionArray) else np.asarray(x, dtype=object)
+    if not isinstance(x, pd.api.extensions.ExtensionArray):
+        return np.asarray(x, dtype=object)
+    if isinstance(x.dtype, pd.StringDtype) and x.dtype.storage == "python":
+        return np.asarray(x, dtype=object)
+    return x.to_numpy(dtype=object)
+
+
+def index_of(values, uniques) -> np.ndarray:
+    """Find the position of each value among distinct values; -1 when absent or missing.
+
+    What ``pandas.Index(uniques).get_indexer(values)`` returns, from one hash pass over
+    both (a ``pandas.factorize`` of the two together), which takes less than half as long
+    for millions of text values.
+
+    Parameters
+    ----------
+    values : array-like
+        The values to look up (e.g. the employee ids of a table's rows).
+    uniques : array-like
+        Distinct values without missing ones (e.g. the ids of ``pandas.factorize``).
+
+    Returns
+    -------
+    ndarray of int64
+        The position in ``uniques`` of each value, -1 when it is not there or missing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> index_of(np.array(["b", "x", None, "a"], dtype=object), np.array(["a", "b"], dtype=object)).tolist()
+    [1, -1, -1, 0]
+    """
+    u, v = _as_values(uniques), _as_values(values)
+    if not len(u):
+        return np.full(len(v), -1, dtype=np.int64)
+    codes, _ = pd.factorize(np.concatenate([u, v]) if u.dtype == v.dtype else
+                            np.concatenate([u.astype(object), v.astype(object)]))
+    out = codes[len(u):].astype(np.int64)
+    out[out >= len(u)] = -1  # a value first met among ``values``: not among the uniques
+    return out
 
 
 def locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:

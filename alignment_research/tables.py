@@ -13,7 +13,7 @@ import pandas as pd
 
 from ._docs import fill_doc
 from .errors import DataContractError
-from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans, manager_spans
+from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans, manager_spans, managers_in_cycles
 from .measures import (
     attainment_alignment,
     cascade_alignment,
@@ -24,7 +24,8 @@ from .measures import (
     team_alignment,
 )
 from .schema import GOAL_SUMMARY_COLUMNS
-from .spells import DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, locate_pairs, numbered_spells, window_bounds
+from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
+                     window_bounds)
 
 __all__ = [
     "PROGRAMS",
@@ -141,9 +142,32 @@ class _Context:
                                   "manager_id": pd.Series(dtype="string"), "n_goals": pd.Series(dtype="int64"),
                                   "alignment_cascade": pd.Series(dtype=float), "alignment_org": pd.Series(dtype=float)})
             return empty, pd.DataFrame({c: pd.Series(dtype="string") for c in ("goal_id", "cycle", "rule", "value")})
+        cf = self.cycle_frame
+        in_force = None  # the managers in force per cycle, from the history spans the tables use (built once)
+        if self.history is not None and len(cf) and not cf["start"].isna().any():
+            in_force = managers_in_cycles(self.table("job_history"), self.spells, cf, spans=self.history)
         res = cascade_alignment(goals, self.tables["employees"], cycles=self.config.cycles or None,
-                                history=self.table("job_history"))
+                                history=self.table("job_history"), in_force=in_force)
         return res.table, res.problems
+
+    @cached_property
+    def spell_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per spell, a code of its employee id's text; and the distinct texts (code -> text)."""
+        codes, texts = pd.factorize(np.asarray(self.spells["employee_id"].astype("string").array, dtype=object))
+        return codes.astype(np.int64), np.asarray(texts, dtype=object)
+
+    def alignment_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
+        """Row of the cascade-alignment table for spell ``sid``'s employee in cycle ``ci`` (a row of
+        ``cycle_frame``); -1 when it has none. What ``locate_pairs`` on the texts finds, from integer codes."""
+        align, _ = self.alignment_result
+        codes, texts = self.spell_codes
+        cycle_code, cycle_texts = pd.factorize(self.cycle_frame["name"].to_numpy(dtype=object))
+        row_employee = index_of(align["employee_id"], texts)
+        row_cycle = index_of(align["cycle"], np.asarray(cycle_texts, dtype=object))
+        ok = (row_employee >= 0) & (row_cycle >= 0)
+        table = np.full((len(texts), max(len(cycle_texts), 1)), -1, dtype=np.int64)  # pairs are unique
+        table[row_employee[ok], row_cycle[ok]] = np.flatnonzero(ok)
+        return table[codes[np.asarray(sid, np.int64)], cycle_code[np.asarray(ci, np.int64)]]
 
     @cached_property
     def scores(self) -> pd.DataFrame | None:
@@ -208,6 +232,20 @@ class _Context:
         spans["key"] = spans["sid"].to_numpy(np.int64) * _BIG + spans["t"].to_numpy(np.int64)
         return spans
 
+    def in_force_values(self, column: str):
+        """A history column's values, the spells' (at hire) then the history's rows, converted once per build:
+        ``job_level`` as "Float64", the others as "string" (what the tables take the values in force from)."""
+        cache = self.__dict__.setdefault("_in_force_values", {})
+        if column not in cache:
+            both = [self.spells[column].to_numpy(dtype=object), self.history[column].to_numpy(dtype=object)]
+            if column == "job_level":
+                num = [pd.to_numeric(pd.Series(v, dtype=object), errors="coerce") for v in both]
+                cache[column] = pd.array(np.concatenate([pd.array(v, dtype="Float64").to_numpy(float, na_value=np.nan)
+                                                         for v in num]), dtype="Float64")
+            else:
+                cache[column] = pd.array(np.concatenate(both), dtype="string")
+        return cache[column]
+
     def in_force(self, column: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of ``column`` (manager_id, department, ...) in force on tenure day ``t`` of spell ``sid``.
 
@@ -258,8 +296,7 @@ class _Context:
             keep = (c_end >= hire[sid]) & (c_start <= end[sid])
             sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
             known = np.maximum(c_start, hire[sid])
-            pos = locate_pairs(sp["employee_id"].astype("string").to_numpy(dtype=object)[sid],
-                                cf["name"].to_numpy(dtype=object)[ci], align["employee_id"], align["cycle"])
+            pos = self.alignment_rows(sid, ci)
             for col in ("alignment_cascade", "alignment_org"):
                 vals = _take(align[col].to_numpy(float), pos, np.nan)
                 add(col, sid, days(known, sid), vals)
@@ -358,6 +395,11 @@ class _Context:
                 out[name] = pd.array(values.where(values.notna(), None), dtype="string")
         return out
 
+    @cached_property
+    def manager_spans(self) -> pd.DataFrame:
+        """``history.manager_spans`` of the history spans, numbered ``span`` (for the managers' states)."""
+        return manager_spans(self.history, self.spells).reset_index(names="span")
+
     def _manager_state(self, events: pd.DataFrame, when: str, values: np.ndarray, reset: float):
         """Change points of a manager's state (rating, programme) under the manager in force.
 
@@ -369,7 +411,7 @@ class _Context:
         sp = self.spells
         hire = sp["hire_date"].to_numpy("datetime64[ns]")
         end = sp["_end"].to_numpy("datetime64[ns]")
-        spans = manager_spans(self.history, self.spells).reset_index(names="span")
+        spans = self.manager_spans
         ev = pd.DataFrame({"manager_id": events["manager_id"].astype("string").to_numpy(),
                            "known": events[when].to_numpy("datetime64[ns]"), "value": values})
         ev = ev.dropna(subset=["manager_id", "known"])
@@ -412,16 +454,31 @@ class _Context:
 
     def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
-        keys, values, default = self.timeline[name]
         base = np.asarray(sid, np.int64) * _BIG  # first key of each spell
-        q = base + np.asarray(t, np.int64)
+        return self._lookup(name, base, base + np.asarray(t, np.int64))
+
+    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False) -> np.ndarray:
+        """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64).
+
+        ``q_sorted``: ``q`` is in increasing order (the intervals). Then the changes on or before each key
+        are counted from where each change falls among the keys (a search per change, not per row).
+        """
+        keys, values, default = self.timeline[name]
         if not len(keys):
-            return np.where(np.zeros(len(q), bool), default, default)
-        i = np.searchsorted(keys, q, side="right") - 1
+            return np.full(len(q), default, dtype=float)
+        if q_sorted:  # searchsorted(keys, q, "right"): the changes at or before each q
+            i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)])
+        else:
+            i = np.searchsorted(keys, q, side="right")
+        i -= 1
         np.maximum(i, 0, out=i)
-        # the change found is the spell's own when its key is at least the spell's first key (keys <= q)
-        ok = (keys[i] >= base) & (keys[i] <= q)
-        return np.where(ok, values[i], default)
+        found = keys[i]
+        # the change found is the spell's own when its key is at least the spell's first key (and at most q)
+        own = (found >= base) & (found <= q)
+        del found
+        out = values[i]
+        out[~own] = default
+        return out
 
     @property
     def covariates(self) -> list[str]:
@@ -439,15 +496,18 @@ class _Context:
     def covariate_columns(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
         """The covariates ``names`` on day ``t`` of spells ``sid``, as arrays (whole numbers as int64)."""
         cols = {}
+        base = np.asarray(sid, np.int64) * _BIG  # the query keys, made once for every covariate
+        q = base + np.asarray(t, np.int64)
+        q_sorted = bool(len(q) < 2 or (q[1:] >= q[:-1]).all())
         for name in names:
             if name in self.timeline:
-                v = self.value_at(name, sid, t)
+                v = self._lookup(name, base, q, q_sorted)
             else:
-                v = np.full(len(sid), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
+                v = np.full(len(q), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
             if name.startswith("program_") or name in _INDICATORS:
                 cols[name] = v.astype("int64")
             else:
-                cols[name] = v.astype(float)
+                cols[name] = v.astype(float, copy=False)
         return cols
 
 
@@ -516,14 +576,10 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     for col in HISTORY_COLUMNS:
         if col not in out:
             continue
-        both = [ctx.spells[col].to_numpy(dtype=object), h[col].to_numpy(dtype=object)]
         if col == "job_level":
-            num = [pd.to_numeric(pd.Series(v, dtype=object), errors="coerce") for v in both]
-            values = pd.array(np.concatenate([pd.array(v, dtype="Float64").to_numpy(float, na_value=np.nan)
-                                              for v in num]), dtype="Float64")
-            out[col] = values.take(take).astype("Int64")
+            out[col] = ctx.in_force_values(col).take(take).astype("Int64")
         else:
-            out[col] = pd.array(np.concatenate(both), dtype="string").take(take)
+            out[col] = ctx.in_force_values(col).take(take)
     return out
 
 
@@ -684,11 +740,14 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
         ok = inw[s] & (t > entry[s]) & (t < exit_[s])
         parts.append(keys[ok])
     cuts = _sorted_unique(np.concatenate(parts))
+    del parts
     cs = cuts // _BIG
     same = cs[1:] == cs[:-1]
     sid = cs[:-1][same]
+    del cs
     start = (cuts[:-1] % _BIG)[same]
     stop = (cuts[1:] % _BIG)[same]
+    del cuts, same  # the working arrays go before the columns are made
     last = stop == exit_[sid]
     types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
     ev_type = types.take(np.where(last, sid, len(sp)))
@@ -822,12 +881,15 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
     event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    # one copy of the intervals' columns in career order (block copies), then the three career columns set
-    out = intervals.take(intervals.columns.get_indexer(CAREER_COLUMNS[:2] + CAREER_COLUMNS[3:] + rest), axis=1)
-    out.insert(2, "episode", episode.astype("int64"))
-    out["event"] = promotion.astype("int64")
-    out["event_type"] = event_type
-    return out
+    # Only episode, event and event_type are the careers table's own; every other column is the intervals'
+    # column itself, not a copy (at a million employees each copy of the intervals is gigabytes).
+    columns = {c: intervals[c] for c in CAREER_COLUMNS[:2]}
+    columns["episode"] = episode.astype("int64")
+    columns.update({c: intervals[c] for c in CAREER_COLUMNS[3:6]})
+    columns["event"] = promotion.astype("int64")
+    columns["event_type"] = event_type
+    columns.update({c: intervals[c] for c in rest})
+    return pd.DataFrame(columns, index=intervals.index, copy=False)
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
@@ -953,7 +1015,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
     out["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
-    pos = locate_pairs(out["employee_id"], out["cycle"], align["employee_id"], align["cycle"])
+    pos = ctx.alignment_rows(sid, ci)
     out["n_goals"] = pd.array(_take(align["n_goals"].to_numpy(), pos, 0), dtype="int64")
     for col in ("alignment_cascade", "alignment_org"):
         out[col] = _take(align[col].to_numpy(float), pos, np.nan)
@@ -1003,6 +1065,16 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     return out.iloc[order].reset_index(drop=True)
 
 
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values.astype(str)`` (-1 for missing values) and the distinct texts, hashing each value once.
+
+    Values whose text is equal (``1`` and ``"1"``) share a code, as they would after ``astype(str)``.
+    """
+    raw, uniques = pd.factorize(values.to_numpy(dtype=object))
+    merged, text = pd.factorize(np.array([str(v) for v in uniques], dtype=object))
+    return np.append(merged, -1).astype(np.int64)[raw], np.asarray(text, dtype=object)  # raw -1 takes the -1
+
+
 def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Series) -> dict:
     """The cycles table's summaries of the optional goal columns (GOAL_SUMMARY_COLUMNS), for the goals present.
 
@@ -1013,44 +1085,47 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     wanted = {name: col for name, col in GOAL_SUMMARY_COLUMNS.items() if col in goals}
     if not wanted:
         return {}
-    g = goals[[c for c in ("owner_id", "cycle", *set(wanted.values())) if c in goals]]  # only what is read
-    g = g[(g["owner_id"].notna() & g["cycle"].notna()).to_numpy()]
-    keys = [g["owner_id"].astype(str).to_numpy(), g["cycle"].astype(str).to_numpy()]
-    per = pd.DataFrame({"n": np.ones(len(g))}, index=pd.MultiIndex.from_arrays(keys, names=["owner", "cycle"]))
-    if "difficulty" in g:
-        per["goal_difficulty"] = g["difficulty"].astype("float64").to_numpy()
-    if "stretch" in g:
-        per["goal_stretch"] = g["stretch"].astype("float64").to_numpy()
-    if "set_with" in g:
-        who = g["set_with"].to_numpy(dtype=object)
-        per["_known"] = pd.notna(who).astype(float)
+    # owners and cycles as integer codes of their text (hashed once each), one int64 key per (owner, cycle)
+    owner_code, owner_text = _text_codes(goals["owner_id"])
+    cycle_code, cycle_text = _text_codes(goals["cycle"])
+    usable = (owner_code >= 0) & (cycle_code >= 0)
+    n_cycles = np.int64(len(cycle_text))
+    group = owner_code[usable] * n_cycles + cycle_code[usable]
+    del owner_code, cycle_code
+    at, keys = pd.factorize(group, sort=True)  # each goal's (owner, cycle) key among the keys, sorted
+    del group
+    m = len(keys)
+    counts = np.bincount(at, minlength=m).astype(float)
+    summary = {}
+    # means over the goals that have a value: pandas' grouped mean (compensated sums, goals in file order)
+    for name, col in (("goal_difficulty", "difficulty"), ("goal_stretch", "stretch")):
+        if col in goals:
+            values = pd.Series(goals[col].astype("float64").to_numpy()[usable], copy=False)
+            summary[name] = values.groupby(at, sort=True).mean().reindex(range(m)).to_numpy(dtype=float)
+    # sums of 0/1 flags, exact as counts
+    if "set_with" in goals:
+        who = goals["set_with"].to_numpy(dtype=object)[usable]
+        known = np.bincount(at, weights=pd.notna(who).astype(float), minlength=m)
+        known = np.where(known > 0, known, np.nan)
         for name, word in (("share_set_jointly", "jointly"), ("share_set_by_employee", "employee"),
                            ("share_set_by_manager", "manager")):
-            per[name] = (who == word).astype(float)
-    if "revised_date" in g:
-        per["goals_revised"] = g["revised_date"].notna().to_numpy().astype(float)
-    grouped = per.groupby(level=["owner", "cycle"], sort=False)
-    sums, means = grouped.sum(min_count=0), grouped.mean()
-    summary = pd.DataFrame(index=sums.index)
-    for name in ("goal_difficulty", "goal_stretch"):
-        if name in per:
-            summary[name] = means[name]
-    if "_known" in per:
-        known = sums["_known"].where(sums["_known"] > 0)
-        for name in ("share_set_jointly", "share_set_by_employee", "share_set_by_manager"):
-            summary[name] = sums[name] / known
-    if "goals_revised" in per:
-        summary["goals_revised"] = sums["goals_revised"]
-        summary["share_revised"] = sums["goals_revised"] / sums["n"]
-    pos = locate_pairs(employee_id.astype(str).to_numpy(dtype=object), cycle.astype(str).to_numpy(dtype=object),
-                       summary.index.get_level_values("owner").to_numpy(dtype=object),
-                       summary.index.get_level_values("cycle").to_numpy(dtype=object))
+            summary[name] = np.bincount(at, weights=(who == word).astype(float), minlength=m) / known
+    if "revised_date" in goals:
+        revised = np.bincount(at, weights=goals["revised_date"].notna().to_numpy()[usable].astype(float), minlength=m)
+        summary["goals_revised"] = revised
+        summary["share_revised"] = revised / counts
+    # each (employee, cycle) row's key from the same texts, found among the sorted group keys
+    e_code = index_of(employee_id.astype(str).to_numpy(dtype=object), owner_text)
+    c_code = index_of(cycle.astype(str).to_numpy(dtype=object), cycle_text)
+    row_key = np.where((e_code >= 0) & (c_code >= 0), e_code.astype(np.int64) * n_cycles + c_code, -1)
+    found = np.minimum(np.searchsorted(keys, row_key), max(m - 1, 0))
+    pos = np.where((row_key >= 0) & (keys[found] == row_key), found, -1) if m else np.full(len(row_key), -1)
     out = {}
     for name in wanted:
         if name == "goals_revised":  # an employee without goals in the cycle revised none
-            out[name] = pd.array(_take(summary[name].to_numpy(), pos, 0.0).astype("int64"), dtype="Int64")
+            out[name] = pd.array(_take(summary[name], pos, 0.0).astype("int64"), dtype="Int64")
         else:
-            out[name] = _take(summary[name].to_numpy(dtype=float), pos, np.nan)
+            out[name] = _take(summary[name], pos, np.nan)
     return out
 
 
@@ -1146,6 +1221,16 @@ class AnalysisTables:
     careers : DataFrame
         Time to the next promotion, start/stop (:func:`career_table`); empty
         without ``job_history``.
+
+    Notes
+    -----
+    ``careers`` holds the same rows as ``intervals``, and every column the two
+    have in common except ``event`` and ``event_type`` is one array shared by
+    both tables rather than a copy (at a million employees a copy is
+    gigabytes). Read the tables freely and add or replace whole columns
+    (``careers["x"] = ...``); to change values in place (``.loc[rows, col] =
+    ...``, ``inplace=True``), take a ``.copy()`` first, or the change shows in
+    the other table too.
     """
 
     person: pd.DataFrame
@@ -1228,13 +1313,9 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     alignment, problems = step("cascade_alignment", lambda: ctx.alignment_result)
     step("score_scales", lambda: ctx.scores)
     step("feedback_rate", lambda: ctx.feedback_rates)
-    step("timeline", lambda: ctx.timeline)
-    person = step("person", lambda: _person(ctx))
-    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
-    panel = step("survey_panel", lambda: _survey_panel(ctx))
-    cycles = step("cycles", lambda: _cycles(ctx))
-    # the rest needs the spells and the job history only: at a million employees these are gigabytes
-    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start")
+    # The measures that need no timeline first, while the big tables do not exist yet: the peak is the
+    # working memory of one step on top of everything already built, so the steps that build the large
+    # tables (intervals, then the survey panel) come last and the timeline goes as soon as they are done.
     team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
     t = ctx.tables
     if "goals" in t and "reviews" in t:
@@ -1251,6 +1332,14 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
         items = pd.DataFrame(columns=["scale", "item", "n", "mean", "sd", "item_rest_r", "alpha_if_dropped"])
     rates = ctx.feedback_rates if ctx.feedback_rates is not None else pd.DataFrame(
         columns=["employee_id", "spell", "quarter", "feedback_rate"])
+    step("timeline", lambda: ctx.timeline)
+    person = step("person", lambda: _person(ctx))
+    cycles = step("cycles", lambda: _cycles(ctx))
+    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
+    panel = step("survey_panel", lambda: _survey_panel(ctx))
+    # careers needs the spells and the job history only: at a million employees the rest is gigabytes
+    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans",
+                "_in_force_values")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
                           alignment=alignment, alignment_problems=problems, team_alignment=team,

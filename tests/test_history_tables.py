@@ -23,7 +23,7 @@ import pytest
 import alignment_research as ar
 from alignment_research.config import config_from_dict
 from alignment_research.history import history_spans, managers_in_cycles
-from alignment_research.spells import numbered_spells
+from alignment_research.spells import cycle_dates, numbered_spells
 
 DAY0 = pd.Timestamp("2023-06-01")
 
@@ -231,3 +231,49 @@ def test_on_the_simulation_the_zeros_of_an_unnamed_successor_disappear():
     assert zeros(static) > truth + 0.05  # the successor's zeros
     assert abs(zeros(history) - truth) < 0.005
     assert abs(history["alignment_cascade"].mean() - sim.true_alignment["alignment_cascade"].mean()) < 0.005
+
+
+def test_careers_share_the_intervals_columns_and_own_only_their_events(study):
+    at, _, _, _ = study
+    assert (at.careers["event"] == 1).sum() == 1 and at.intervals["event"].sum() == 0  # E1's promotion, no exit
+    for name in ("start", "stop", "rating", "manager_program", "alignment_cascade"):
+        assert np.shares_memory(at.careers[name].to_numpy(), at.intervals[name].to_numpy()), name
+    assert np.shares_memory(at.careers["start"].to_numpy(), at.intervals["start"].to_numpy())
+    assert not np.shares_memory(at.careers["event"].to_numpy(), at.intervals["event"].to_numpy())
+    assert at.careers["event_type"].tolist().count("promotion") == 1
+    assert at.intervals["event_type"].tolist().count("promotion") == 0
+
+
+def test_managers_in_cycles_sorts_by_text_and_keeps_each_managers_first_day():
+    # ids whose text order differs from their order in the spells, a rehire, and a manager met twice in a cycle
+    spells = pd.DataFrame({
+        "employee_id": ["E10", "E9", "E9"],
+        "hire_date": pd.to_datetime(["2024-01-01", "2023-01-01", "2024-05-01"]),
+        "termination_date": pd.to_datetime([pd.NaT, "2024-03-31", pd.NaT]),
+        "manager_id": ["M2", "M1", "M3"]})
+    history = pd.DataFrame({
+        "employee_id": ["E10", "E10", "E9"],
+        "effective_date": pd.to_datetime(["2024-02-01", "2024-03-01", "2024-06-01"]),
+        "manager_id": ["M1", "M2", "M1"]})
+    cycles = pd.DataFrame({"name": ["2024H2", "2024H1"], "start": pd.to_datetime(["2024-07-01", "2024-01-01"]),
+                           "end": pd.to_datetime(["2024-12-31", "2024-06-30"])})
+    got = managers_in_cycles(history, spells, cycles)
+    # E10 is back under M2 on 2024-03-01 and E9 under M1 on 2024-06-01: met before in the cycle, not repeated
+    assert got["employee_id"].tolist() == ["E10"] * 3 + ["E9"] * 3
+    assert got["cycle"].tolist() == ["2024H1", "2024H1", "2024H2", "2024H1", "2024H1", "2024H2"]
+    assert got["manager_id"].tolist() == ["M2", "M1", "M2", "M1", "M3", "M1"]
+    assert got["since"].dt.strftime("%m-%d").tolist() == ["01-01", "02-01", "07-01", "01-01", "05-01", "07-01"]
+    assert str(got["employee_id"].dtype) == "string" and list(got.index) == list(range(6))
+
+
+def test_cascade_alignment_uses_the_managers_in_force_it_is_given():
+    clean = ar.clean_study(ar.simulate_study(n_employees=400, seed=11, messy=False))
+    t, cycles = clean.tables, clean.config.cycles
+    in_force = managers_in_cycles(t["job_history"], numbered_spells(t["employees"]), cycle_dates(cycles))
+    from_history, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=cycles, history=t["job_history"])
+    given, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=cycles, in_force=in_force)
+    static, _ = ar.cascade_alignment(t["goals"], t["employees"], cycles=cycles)
+    pd.testing.assert_frame_equal(given, from_history, check_exact=True)
+    changed = (given["manager_id"] != static["manager_id"]).fillna(True)
+    assert changed.sum() > 0  # a successor or a new team's manager: the managers given were used
+    assert (given["alignment_cascade"].fillna(-1) != static["alignment_cascade"].fillna(-1)).sum() > 0
