@@ -881,15 +881,14 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
     event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    # Only episode, event and event_type are the careers table's own; every other column is the intervals'
-    # column itself, not a copy (at a million employees each copy of the intervals is gigabytes).
-    columns = {c: intervals[c] for c in CAREER_COLUMNS[:2]}
-    columns["episode"] = episode.astype("int64")
-    columns.update({c: intervals[c] for c in CAREER_COLUMNS[3:6]})
-    columns["event"] = promotion.astype("int64")
-    columns["event_type"] = event_type
-    columns.update({c: intervals[c] for c in rest})
-    return pd.DataFrame(columns, index=intervals.index, copy=False)
+    # one copy of the intervals' columns in career order (block copies), then the three career columns set. A copy,
+    # not the intervals' own arrays: two public tables sharing memory would let an in-place edit of one (.loc[...] =)
+    # change the other unseen
+    out = intervals.take(intervals.columns.get_indexer(CAREER_COLUMNS[:2] + CAREER_COLUMNS[3:] + rest), axis=1)
+    out.insert(2, "episode", episode.astype("int64"))
+    out["event"] = promotion.astype("int64")
+    out["event_type"] = event_type
+    return out
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
@@ -1221,16 +1220,6 @@ class AnalysisTables:
     careers : DataFrame
         Time to the next promotion, start/stop (:func:`career_table`); empty
         without ``job_history``.
-
-    Notes
-    -----
-    ``careers`` holds the same rows as ``intervals``, and every column the two
-    have in common except ``event`` and ``event_type`` is one array shared by
-    both tables rather than a copy (at a million employees a copy is
-    gigabytes). Read the tables freely and add or replace whole columns
-    (``careers["x"] = ...``); to change values in place (``.loc[rows, col] =
-    ...``, ``inplace=True``), take a ``.copy()`` first, or the change shows in
-    the other table too.
     """
 
     person: pd.DataFrame

@@ -233,13 +233,18 @@ def test_on_the_simulation_the_zeros_of_an_unnamed_successor_disappear():
     assert abs(history["alignment_cascade"].mean() - sim.true_alignment["alignment_cascade"].mean()) < 0.005
 
 
-def test_careers_share_the_intervals_columns_and_own_only_their_events(study):
+def test_careers_copy_the_intervals_columns_and_own_their_events(study):
     at, _, _, _ = study
     assert (at.careers["event"] == 1).sum() == 1 and at.intervals["event"].sum() == 0  # E1's promotion, no exit
-    for name in ("start", "stop", "rating", "manager_program", "alignment_cascade"):
-        assert np.shares_memory(at.careers[name].to_numpy(), at.intervals[name].to_numpy()), name
-    assert np.shares_memory(at.careers["start"].to_numpy(), at.intervals["start"].to_numpy())
-    assert not np.shares_memory(at.careers["event"].to_numpy(), at.intervals["event"].to_numpy())
+    for name in ("start", "stop", "rating", "manager_program", "alignment_cascade", "event"):
+        assert not np.shares_memory(at.careers[name].to_numpy(), at.intervals[name].to_numpy()), name
+    before, first = at.intervals["rating"].copy(), at.careers.index[0]
+    kept = at.careers.loc[first, "rating"]
+    at.careers.loc[first, "rating"] = -99.0  # an in-place edit of one table leaves the other as it was
+    try:
+        pd.testing.assert_series_equal(at.intervals["rating"], before)
+    finally:
+        at.careers.loc[first, "rating"] = kept  # the module's tables as built, for the tests after this one
     assert at.careers["event_type"].tolist().count("promotion") == 1
     assert at.intervals["event_type"].tolist().count("promotion") == 0
 
