@@ -9,6 +9,7 @@ import functools
 import inspect
 import sys
 import types
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def _empty_quarantine(data: pd.DataFrame) -> pd.DataFrame:
 def _split(data: pd.DataFrame, mask: pd.Series, rule: str, reason=None):
     """Rows where ``mask`` is true go to quarantine with ``rule`` and ``reason``."""
     mask = mask.reindex(data.index, fill_value=False).astype(bool)
-    kept = data[~mask]
+    kept = _keep_rows(data, ~mask.to_numpy())
     removed = data[mask]
     if reason is None:
         reason = RULES[rule]
@@ -194,6 +195,136 @@ def _with(data: pd.DataFrame, columns: dict) -> pd.DataFrame:
     for name, values in columns.items():
         out[name] = values
     return out
+
+
+# --------------------------------------------------------------------------- text columns in Arrow, made once
+#: Inside :func:`_text_twins`: ``{memory of an object column: (weak reference to the array owning it, kind, Arrow
+#: text or None)}``; None outside. ``kind`` is ``infer_dtype(skipna=True)`` of the column; the Arrow text (missing ->
+#: null) is there when every value is text or missing. Steps that read text in Arrow (strip, numbers, references,
+#: duplicates) share one conversion of each column instead of making their own, and the rows kept by a quarantine
+#: carry their columns' Arrow text along (:func:`_keep_rows`), so a table's text is converted about once.
+_TWINS: contextvars.ContextVar = contextvars.ContextVar("alignment_research_clean_twins", default=None)
+
+
+@contextlib.contextmanager
+def _text_twins():
+    """Share the Arrow text of object columns between the steps run inside the block (see ``_TWINS``).
+
+    Only columns made inside the block are trusted not to change in place; :func:`clean_table` opens it
+    around the steps of one table, and closes it (dropping every Arrow copy) before returning.
+    """
+    if _TWINS.get() is not None:
+        yield
+        return
+    held = {}
+    token = _TWINS.set(held)
+    try:
+        yield
+    finally:
+        _TWINS.reset(token)
+        held.clear()  # frees the Arrow copies now (each entry's weak reference points back at ``held``)
+
+
+def _memory_key(values: np.ndarray):
+    """Where a 1-D array's cells live: two arrays with the same key hold the same cells."""
+    return values.__array_interface__["data"][0], values.strides, values.shape
+
+
+def _owner(values: np.ndarray) -> np.ndarray:
+    """The array that owns ``values``' memory (the memory lives as long as it does)."""
+    while isinstance(values.base, np.ndarray):
+        values = values.base
+    return values
+
+
+def _remember(values: np.ndarray, kind: str, arrow, rows: np.ndarray | None = None) -> None:
+    """Hold the kind and Arrow text of an object array until the array owning its memory is freed.
+
+    With ``rows``, the array holds those rows of ``arrow`` (by position), taken when first needed.
+    """
+    held = _TWINS.get()
+    if held is None:
+        return
+    key = _memory_key(values)
+    held[key] = [weakref.ref(_owner(values), lambda _, key=key: held.pop(key, None)), kind, arrow, rows]
+
+
+def _held(values: np.ndarray) -> list | None:
+    """The entry ``[owner, kind, arrow, rows]`` held for an object array, or None."""
+    held = _TWINS.get()
+    if held is None:
+        return None
+    found = held.get(_memory_key(values))
+    if found is None or found[0]() is not _owner(values):
+        return None
+    return found
+
+
+def _recalled(values: np.ndarray):
+    """``(kind, Arrow text or None)`` held for an object array, or None."""
+    found = _held(values)
+    if found is None:
+        return None
+    if found[3] is not None:  # rows kept by a quarantine: taken now that a step reads them
+        arrow = found[2].take(pa_arrow.array(found[3]))
+        found[1:] = ["empty" if arrow.null_count == len(arrow) else "string", arrow, None]
+    return found[1], found[2]
+
+
+def _column_values(values) -> np.ndarray | None:
+    """The object array behind a Series, an Index or an array (no copy), or None for other dtypes."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        if values.dtype != object:
+            return None
+        values = values.to_numpy()
+    return values if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1 else None
+
+
+def _arrow_text(values):
+    """Arrow text of an object column whose values are all text or missing (missing -> null), or None.
+
+    Inside :func:`_text_twins` each column is converted once, and steps share it.
+    """
+    return _text_kind(values)[1]
+
+
+def _text_kind(values) -> tuple[str | None, object]:
+    """``(infer_dtype(values, skipna=True), Arrow text or None)`` of an object column; ``(None, None)`` otherwise."""
+    array = _column_values(values)
+    if array is None:
+        return None, None
+    found = _recalled(array)
+    if found is not None:
+        return found
+    kind = pd.api.types.infer_dtype(array, skipna=True)
+    arrow = None
+    if kind in ("string", "empty"):
+        try:
+            arrow = pa_arrow.array(array, type=pa_arrow.string(), from_pandas=True)
+        except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError, UnicodeError):
+            arrow = None
+        if isinstance(arrow, pa_arrow.ChunkedArray):  # more than 2 GiB of text: left to pandas
+            arrow = None
+    _remember(array, kind, arrow)
+    return kind, arrow
+
+
+def _keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
+    """``data[keep]`` (a boolean mask); inside :func:`_text_twins` the kept columns keep their Arrow text."""
+    kept = data[keep]
+    if _TWINS.get() is None or not len(kept.columns):
+        return kept
+    positions = None
+    for i in range(data.shape[1]):
+        before = _column_values(data.iloc[:, i])
+        found = None if before is None else _held(before)
+        after = _column_values(kept.iloc[:, i])
+        if found is None or found[2] is None or after is None:  # the kind of other columns may change with their rows
+            continue
+        if positions is None:
+            positions = np.flatnonzero(np.asarray(keep, dtype=bool))
+        _remember(after, "string", found[2], positions if found[3] is None else found[3][positions])
+    return kept
 
 
 @dataclass(frozen=True)
@@ -418,7 +549,7 @@ def as_text(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> 
         if c not in data:
             continue
         s = data[c]
-        if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        if s.dtype == object and _text_kind(s)[0] in ("string", "empty"):
             continue
         changes[c] = s.map(_text).astype(object).where(s.notna(), np.nan)
     return _nothing(_with(data, changes)) if changes else _nothing(data)
@@ -448,27 +579,35 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
     >>> ar.clean.strip_text(pd.DataFrame({"x": [" a", "b"]})).data["x"].tolist()
     ['a', 'b']
     """
-    changes, found = {}, []
+    changes, found, arrow_of = {}, [], {}
     for c in data.columns if columns is None else columns:
         if c not in data or data[c].dtype != object:
             continue
         s = data[c]
-        kind = pd.api.types.infer_dtype(s, skipna=True)
-        if kind == "string":
+        kind, arr = _text_kind(s)
+        if kind == "string" and arr is not None:
             # fast path: find the cells that need work in Arrow (C speed), strip only those
-            arr = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
             trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
-            needs = pc.fill_null(pc.not_equal(arr, trimmed), False).to_numpy(zero_copy_only=False)
-            blank = pc.fill_null(pc.equal(arr, ""), False).to_numpy(zero_copy_only=False)
-            if not (needs.any() or blank.any()):
+            work = pc.fill_null(pc.or_(pc.not_equal(arr, trimmed), pc.equal(arr, "")), False)
+            if not pc.any(work).as_py():
                 continue
-            is_str = pd.Series(needs | blank, index=s.index)
-        elif kind == "empty":
+            # each such cell changes (Python strips what Arrow strips, and more; a blank becomes missing)
+            is_str = work.to_numpy(zero_copy_only=False)
+            values = s.to_numpy()
+            new = [v.strip() or np.nan for v in values[is_str]]
+            stripped_values = values.copy()
+            stripped_values[is_str] = new
+            stripped = pd.Series(stripped_values, index=s.index, name=s.name, dtype=object)
+            fixed = pa_arrow.array(new, type=pa_arrow.string(), from_pandas=True)
+            arrow_of[c] = pc.replace_with_mask(arr, work, fixed)
+            changes[c] = stripped
+            found.append(_issues(file, table, s.index[is_str], c, "untrimmed_text", values[is_str], "fixed"))
             continue
-        else:
-            is_str = s.map(lambda v: isinstance(v, str)).astype(bool)
-            if not is_str.any():
-                continue
+        if kind == "empty":
+            continue
+        is_str = s.map(lambda v: isinstance(v, str)).astype(bool)
+        if not is_str.any():
+            continue
         stripped = s.copy()
         stripped[is_str] = s[is_str].str.strip()
         stripped = stripped.where(stripped != "", np.nan)
@@ -478,7 +617,10 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
             found.append(_issues(file, table, s.index[changed], c, "untrimmed_text", s[changed], "fixed"))
     if not changes:
         return _nothing(data)
-    return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
+    out = _with(data, changes)
+    for c, arrow in arrow_of.items():  # the stripped column's Arrow text, for the steps after this one
+        _remember(out[c].to_numpy(), "empty" if arrow.null_count == len(arrow) else "string", arrow)
+    return StepResult(out, _concat_issues(found), _empty_quarantine(data))
 
 
 def _category_key(value: str, snake: bool) -> str:
@@ -641,7 +783,7 @@ def parse_dates(
         result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
         missing = _null_mask(s)
         present = pd.Series(True if missing is None else ~missing, index=s.index)
-        if pd.api.types.infer_dtype(s, skipna=True) == "string":
+        if _text_kind(s)[0] == "string":
             is_date = pd.Series(False, index=s.index)
         else:
             is_date = s.map(lambda v: isinstance(v, (dt.date, pd.Timestamp))).astype(bool)
@@ -702,9 +844,9 @@ def _to_float(s: pd.Series) -> pd.Series:
     """Numbers as float64; text that is not a number becomes NaN."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64")
-    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+    arr = _arrow_text(s)
+    if arr is not None:
         try:  # fast path (C speed); any non-number makes Arrow refuse, and pandas decides cell by cell
-            arr = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
             values = pc.cast(arr, pa_arrow.float64()).to_numpy(zero_copy_only=False)
             return pd.Series(values, index=s.index, dtype="float64")
         except (pa_arrow.ArrowInvalid, pa_arrow.ArrowNotImplementedError, pa_arrow.ArrowTypeError):
@@ -1202,9 +1344,10 @@ def _unknown(data, column, known):
     if column not in data:
         return None
     s = data[column]
-    known = pd.Index(known)
-    found = _isin_text(s, known)
+    # a column's Arrow text may be held already (the clean employees' ids, the goal ids of this table)
+    found = _isin_text(s, known if isinstance(known, (pd.Series, pd.Index)) else pd.Index(known))
     if found is None:
+        known = pd.Index(known)
         return s.notna() & ~s.isin(known.dropna()).to_numpy()
     present, inside = found
     return pd.Series(present & ~inside, index=s.index, name=s.name)
@@ -1212,12 +1355,7 @@ def _unknown(data, column, known):
 
 def _text_arrow(values: pd.Series | pd.Index):
     """Text values as an Arrow string array (missing -> null), or None unless every value is text or missing."""
-    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        return None
-    try:
-        return pa_arrow.array(values.to_numpy(), type=pa_arrow.string(), from_pandas=True)
-    except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError, UnicodeError):
-        return None
+    return _arrow_text(values)
 
 
 def _isin_text(s: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray] | None:
@@ -1284,7 +1422,7 @@ def quarantine_unknown_references(
     rules = pd.Series(rule, index=data.index[bad], dtype=object)
     if set_aside is not None:
         rules[data.loc[bad, column].isin(pd.Index(set_aside).dropna()).to_numpy()] = "quarantined_employee"
-    kept = data[~bad]
+    kept = _keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rules.map(RULES), rule=rules)
     issues = _issues(file, table, data.index[bad], column, "x", data.loc[bad, column], "quarantined")
     issues["rule"] = rules.to_numpy()
@@ -1896,7 +2034,7 @@ def assign_history_spells(history: pd.DataFrame, *, employees: pd.DataFrame, fil
     if not bad.any():
         return StepResult(data, _empty_issues(), _empty_quarantine(history))
     rule = pd.Series(np.where(before, "history_before_hire", "history_after_termination"), index=history.index)[bad]
-    kept = data[~bad]
+    kept = _keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rule.map(RULES), rule=rule)
     issues = _issues(file, table, history.index[bad], "effective_date", "x", history.loc[bad, "effective_date"],
                      "quarantined")
@@ -2345,9 +2483,9 @@ _CHECK_RULES = {"not_nullable": "missing_required"}
 
 def _null_mask(s: pd.Series) -> np.ndarray | None:
     """Where ``s`` is missing, or None when nothing is: a column of text only is told in one cheap pass."""
-    values = s.to_numpy() if s.dtype == object else None
-    if values is not None and pd.api.types.infer_dtype(values, skipna=False) == "string":
-        return None
+    kind, arrow = _text_kind(s)
+    if kind == "string" and arrow is not None:  # text or missing: Arrow knows which
+        return arrow.is_null().to_numpy(zero_copy_only=False) if arrow.null_count else None
     mask = s.isna().to_numpy()
     return mask if mask.any() else None
 
@@ -2499,7 +2637,7 @@ def validate_against_schema(
     issues["rule"] = cases["rule"].to_numpy()
     first_rule = cases.drop_duplicates("index").set_index("index")["rule"]
     bad = pd.Series(data.index.isin(first_rule.index), index=data.index)
-    kept = data[~bad]
+    kept = _keep_rows(data, ~bad.to_numpy())
     removed = data[bad]
     rules = first_rule.reindex(removed.index)
     quarantine = removed.assign(reason=rules.map(RULES), rule=rules)
@@ -2551,7 +2689,12 @@ def clean_table(
     >>> study = ar.simulate_study(n_employees=300, seed=0)  # doctest: +SKIP
     >>> done = ar.clean.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
     """
-    file = file or table
+    with _text_twins():  # each text column converted to Arrow about once, for every step that reads it there
+        return _table_steps(data, table, config, file=file or table, employees=employees, set_aside=set_aside)
+
+
+def _table_steps(data, table, config, *, file, employees, set_aside) -> Cleaning:
+    """The steps of :func:`clean_table`."""
     earliest, latest = date_bounds(config)
     covariates = config.covariates if table in COVARIATE_TABLES else {}
     # the optional goal columns are cleaned when present and never added when absent
