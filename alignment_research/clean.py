@@ -19,6 +19,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
+from . import _loaded_text as loaded_text
 from .config import FEEDBACK_KINDS, HISTORY_REASONS, SET_WITH, TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
@@ -198,20 +199,48 @@ def _with(data: pd.DataFrame, columns: dict) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- text columns in Arrow, made once
-#: Inside :func:`_text_twins`: ``{memory of an object column: (weak reference to the array owning it, kind, Arrow
-#: text or None)}``; None outside. ``kind`` is ``infer_dtype(skipna=True)`` of the column; the Arrow text (missing ->
-#: null) is there when every value is text or missing. Steps that read text in Arrow (strip, numbers, references,
-#: duplicates) share one conversion of each column instead of making their own, and the rows kept by a quarantine
-#: carry their columns' Arrow text along (:func:`_keep_rows`), so a table's text is converted about once.
+#: Inside :func:`_text_twins`: ``{memory of an object column: _Twin}``; None outside. Steps that read text in Arrow
+#: (strip, numbers, references, goal loops) or hash it (duplicates) share one conversion and one hash pass of each
+#: column instead of making their own; the rows kept by a quarantine carry them along (:func:`_keep_rows`). A column
+#: as ``load`` read it comes with its Arrow text (``_loaded_text``), so most tables are never converted at all.
 _TWINS: contextvars.ContextVar = contextvars.ContextVar("alignment_research_clean_twins", default=None)
+
+
+@dataclass
+class _Twin:
+    """What is known of one object column inside :func:`_text_twins`.
+
+    ``kind`` is ``infer_dtype(skipna=True)`` of the column; ``arrow`` its values as Arrow text (missing -> null),
+    present when every value is text or missing; ``codes`` (made on first use) a code per row, equal for equal
+    values, 0 for missing, and ``n_codes`` their number. With ``rows``, the column holds those rows (positions)
+    of ``arrow`` and ``codes``, taken when first read.
+    """
+
+    owner: weakref.ref
+    kind: str
+    arrow: object
+    rows: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    n_codes: int = 0
+
+    def settle(self) -> _Twin:
+        """Take the rows this column holds, once."""
+        if self.rows is not None:
+            self.arrow = self.arrow.take(pa_arrow.array(self.rows))
+            self.kind = "empty" if self.arrow.null_count == len(self.arrow) else "string"
+            if self.codes is not None:
+                self.codes = self.codes[self.rows]
+            self.rows = None
+        return self
 
 
 @contextlib.contextmanager
 def _text_twins():
     """Share the Arrow text of object columns between the steps run inside the block (see ``_TWINS``).
 
-    Only columns made inside the block are trusted not to change in place; :func:`clean_table` opens it
-    around the steps of one table, and closes it (dropping every Arrow copy) before returning.
+    Only columns made inside the block (or checked unchanged since load) are trusted not to change in place;
+    :func:`clean_table` opens it around the steps of one table, and closes it (dropping every Arrow copy)
+    before returning.
     """
     if _TWINS.get() is not None:
         yield
@@ -225,50 +254,25 @@ def _text_twins():
         held.clear()  # frees the Arrow copies now (each entry's weak reference points back at ``held``)
 
 
-def _memory_key(values: np.ndarray):
-    """Where a 1-D array's cells live: two arrays with the same key hold the same cells."""
-    return values.__array_interface__["data"][0], values.strides, values.shape
-
-
-def _owner(values: np.ndarray) -> np.ndarray:
-    """The array that owns ``values``' memory (the memory lives as long as it does)."""
-    while isinstance(values.base, np.ndarray):
-        values = values.base
-    return values
-
-
-def _remember(values: np.ndarray, kind: str, arrow, rows: np.ndarray | None = None) -> None:
-    """Hold the kind and Arrow text of an object array until the array owning its memory is freed.
-
-    With ``rows``, the array holds those rows of ``arrow`` (by position), taken when first needed.
-    """
+def _remember(values: np.ndarray, kind: str, arrow, rows: np.ndarray | None = None, codes=None, n_codes=0) -> None:
+    """Hold what is known of an object array until the array owning its memory is freed."""
     held = _TWINS.get()
     if held is None:
         return
-    key = _memory_key(values)
-    held[key] = [weakref.ref(_owner(values), lambda _, key=key: held.pop(key, None)), kind, arrow, rows]
+    key = loaded_text.memory_key(values)
+    owner = weakref.ref(loaded_text.owner(values), lambda _, key=key: held.pop(key, None))
+    held[key] = _Twin(owner, kind, arrow, rows, codes, n_codes)
 
 
-def _held(values: np.ndarray) -> list | None:
-    """The entry ``[owner, kind, arrow, rows]`` held for an object array, or None."""
+def _held(values: np.ndarray) -> _Twin | None:
+    """What is held for an object array (its rows maybe not taken yet), or None."""
     held = _TWINS.get()
     if held is None:
         return None
-    found = held.get(_memory_key(values))
-    if found is None or found[0]() is not _owner(values):
+    found = held.get(loaded_text.memory_key(values))
+    if found is None or found.owner() is not loaded_text.owner(values):
         return None
     return found
-
-
-def _recalled(values: np.ndarray):
-    """``(kind, Arrow text or None)`` held for an object array, or None."""
-    found = _held(values)
-    if found is None:
-        return None
-    if found[3] is not None:  # rows kept by a quarantine: taken now that a step reads them
-        arrow = found[2].take(pa_arrow.array(found[3]))
-        found[1:] = ["empty" if arrow.null_count == len(arrow) else "string", arrow, None]
-    return found[1], found[2]
 
 
 def _column_values(values) -> np.ndarray | None:
@@ -293,9 +297,15 @@ def _text_kind(values) -> tuple[str | None, object]:
     array = _column_values(values)
     if array is None:
         return None, None
-    found = _recalled(array)
+    found = _held(array)
     if found is not None:
-        return found
+        found.settle()
+        return found.kind, found.arrow
+    arrow = loaded_text.find(array)
+    if arrow is not None:  # a column as load read it: its Arrow text is kept, and every value is text or missing
+        kind = "empty" if arrow.null_count == len(arrow) else "string"
+        _remember(array, kind, arrow)
+        return kind, arrow
     kind = pd.api.types.infer_dtype(array, skipna=True)
     arrow = None
     if kind in ("string", "empty"):
@@ -309,6 +319,24 @@ def _text_kind(values) -> tuple[str | None, object]:
     return kind, arrow
 
 
+def _value_codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """A code per row, equal for equal values (``pd.factorize``'s equality), 0 for every missing value; and the
+    number of codes. A text column inside :func:`_text_twins` is hashed once (in Arrow), for every step."""
+    array = _column_values(column)
+    found = None
+    if array is not None:
+        _text_kind(array)  # holds the column's Arrow text when it has one
+        found = _held(array)
+    if found is None or found.settle().arrow is None:
+        codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
+        return codes.astype(np.int64) + 1, len(uniques) + 1
+    if found.codes is None:
+        encoded = pc.dictionary_encode(found.arrow)
+        found.codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        found.n_codes = len(encoded.dictionary) + 1
+    return found.codes, found.n_codes
+
+
 def _keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
     """``data[keep]`` (a boolean mask); inside :func:`_text_twins` the kept columns keep their Arrow text."""
     kept = data[keep]
@@ -319,11 +347,12 @@ def _keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
         before = _column_values(data.iloc[:, i])
         found = None if before is None else _held(before)
         after = _column_values(kept.iloc[:, i])
-        if found is None or found[2] is None or after is None:  # the kind of other columns may change with their rows
+        if found is None or found.arrow is None or after is None:  # the kind of other columns may change with rows
             continue
         if positions is None:
             positions = np.flatnonzero(np.asarray(keep, dtype=bool))
-        _remember(after, "string", found[2], positions if found[3] is None else found[3][positions])
+        _remember(after, "string", found.arrow, positions if found.rows is None else found.rows[positions],
+                  found.codes, found.n_codes)
     return kept
 
 
@@ -1241,11 +1270,14 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     kinds = [(data[c].dtype == object, i) for i, c in enumerate(data.columns)]
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
-    for _, i in sorted(kinds):
-        column = data.iloc[:, i] if len(rows) == len(data) else data.iloc[rows, i]
-        codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
-        codes = codes.astype(np.int64) + 1  # every missing value is code 0
-        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+    for text, i in sorted(kinds):
+        if text and _held(data.iloc[:, i].to_numpy()) is not None:  # hashed once for the whole column, then shared
+            codes, n_codes = _value_codes(data.iloc[:, i])
+            codes = codes if len(rows) == len(data) else codes[rows]
+        else:
+            column = data.iloc[:, i] if len(rows) == len(data) else data.iloc[rows, i]
+            codes, n_codes = _value_codes(column)
+        key, _ = pd.factorize(key * n_codes + codes)
         keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
         rows, key = rows[keep], key[keep]
         if not len(rows):
@@ -1329,9 +1361,15 @@ def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = ""
         # key columns of text only are complete, told in one cheap pass (isna is slow on text)
         masks = [m for m in (_null_mask(data[c]) for c in key) if m is not None]
         complete = pd.Series(~np.logical_or.reduce(masks) if masks else True, index=data.index)
+        # rows whose key occurs more than once (``duplicated(keep=False)``: missing equals missing)
+        group, _ = _value_codes(data[key[0]])
+        for c in key[1:]:
+            codes, n_codes = _value_codes(data[c])
+            group, _ = pd.factorize(group * n_codes + codes)
+        bad = pd.Series(np.bincount(group)[group] > 1, index=data.index) & complete
     else:
         complete = data[key].notna().all(axis=1)
-    bad = data.duplicated(subset=key, keep=False) & complete
+        bad = data.duplicated(subset=key, keep=False) & complete
     if not bad.any():
         return _nothing(data)
     values = data.loc[bad, key].apply(lambda r: "|".join(_text(v) for v in r), axis=1)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _loaded_text as loaded_text
 from .config import FILE_SUFFIXES, NA_VALUES, REQUIRED_TABLES, TABLES, StudyConfig, load_config, mask_password
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .study import Study
@@ -72,8 +73,10 @@ def _split_header(grid: pd.DataFrame) -> pd.DataFrame:
     return body
 
 
-def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
+def _read_csv_arrow(path: Path, markers: set[str]) -> tuple[pd.DataFrame, list] | None:
     """A CSV read with Arrow (C++, several threads), markers already blanked; None when Arrow refuses it.
+
+    Returns the table and the Arrow text of each of its columns (markers as nulls).
 
     Gives what the pandas reader gives: every cell as text, quoting alike, blank lines kept as
     rows. Arrow refuses what pandas would stop on or read loosely (a file that is empty, not
@@ -81,6 +84,7 @@ def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
     and says what is wrong in its own words.
     """
     import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a file needs it
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only reading a file needs it
     import pyarrow.csv as pa_csv  # deferred: pyarrow is slow to import; only reading a file needs it
 
     try:
@@ -107,7 +111,17 @@ def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
         if blank is not None and blank.any():
             frame.isetitem(i, frame.iloc[:, i].where(~blank, np.nan))
     frame.columns = _header_names(header)
-    return frame
+    # the Arrow text of each column (markers as nulls), which cleaning reads instead of converting the column again
+    texts = []
+    for i in range(body.num_columns):
+        try:
+            text = body.column(i).combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more text than one Arrow array holds: none kept
+            text = None
+        if text is not None and blanks[i] is not None and blanks[i].any():
+            text = pc.if_else(pa.array(blanks[i]), pa.scalar(None, pa.string()), text)
+        texts.append(text)
+    return frame, texts
 
 
 #: Files with more columns than this are read by pandas (Arrow is told each column's type by name).
@@ -409,17 +423,21 @@ def read_table(
             _problem(path.name, "sheet_not_applicable", sheet),
         )
     markers = _marker_set(na_values)
-    blanked = False
+    read = _read_csv_arrow(path, markers) if suffix == ".csv" else None
+    if read is not None:
+        frame, texts = read
+        frame = _finish(frame, column_map, path.name, markers, typed=False, blanked=True)
+        for i, text in enumerate(texts):  # for cleaning, while the column holds what was read
+            if text is not None:
+                loaded_text.keep(frame.iloc[:, i].to_numpy(), text)
+        return frame
     if suffix == ".csv":
-        frame = _read_csv_arrow(path, markers)
-        blanked = frame is not None
-        if frame is None:
-            frame = _read_csv(path)
+        frame = _read_csv(path)
     elif suffix == ".parquet":
         frame = _read_parquet(path)
     else:
         frame = _read_xlsx(path, sheet)
-    return _finish(frame, column_map, path.name, markers, typed=suffix != ".csv", blanked=blanked)
+    return _finish(frame, column_map, path.name, markers, typed=suffix != ".csv")
 
 
 # --------------------------------------------------------------------------- where tables come from
