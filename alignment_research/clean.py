@@ -1271,7 +1271,9 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
     for text, i in sorted(kinds):
-        if text and _held(data.iloc[:, i].to_numpy()) is not None:  # hashed once for the whole column, then shared
+        held = _held(data.iloc[:, i].to_numpy()) if text else None
+        if held is not None and (held.codes is not None or 2 * len(rows) >= len(data)):
+            # most rows still in play: the whole column is hashed, once for every step (the key's duplicates)
             codes, n_codes = _value_codes(data.iloc[:, i])
             codes = codes if len(rows) == len(data) else codes[rows]
         else:
