@@ -9,7 +9,6 @@ import functools
 import inspect
 import sys
 import types
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,17 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
-from . import _loaded_text as loaded_text
+from ._arrow_text import (
+    arrow_text,
+    duplicated_key,
+    has_codes,
+    is_held,
+    keep_rows,
+    remember,
+    shared_text,
+    text_kind,
+    value_codes,
+)
 from .config import FEEDBACK_KINDS, HISTORY_REASONS, SET_WITH, TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
@@ -180,7 +189,7 @@ def _empty_quarantine(data: pd.DataFrame) -> pd.DataFrame:
 def _split(data: pd.DataFrame, mask: pd.Series, rule: str, reason=None):
     """Rows where ``mask`` is true go to quarantine with ``rule`` and ``reason``."""
     mask = mask.reindex(data.index, fill_value=False).astype(bool)
-    kept = _keep_rows(data, ~mask.to_numpy())
+    kept = keep_rows(data, ~mask.to_numpy())
     removed = data[mask]
     if reason is None:
         reason = RULES[rule]
@@ -196,164 +205,6 @@ def _with(data: pd.DataFrame, columns: dict) -> pd.DataFrame:
     for name, values in columns.items():
         out[name] = values
     return out
-
-
-# --------------------------------------------------------------------------- text columns in Arrow, made once
-#: Inside :func:`_text_twins`: ``{memory of an object column: _Twin}``; None outside. Steps that read text in Arrow
-#: (strip, numbers, references, goal loops) or hash it (duplicates) share one conversion and one hash pass of each
-#: column instead of making their own; the rows kept by a quarantine carry them along (:func:`_keep_rows`). A column
-#: as ``load`` read it comes with its Arrow text (``_loaded_text``), so most tables are never converted at all.
-_TWINS: contextvars.ContextVar = contextvars.ContextVar("alignment_research_clean_twins", default=None)
-
-
-@dataclass
-class _Twin:
-    """What is known of one object column inside :func:`_text_twins`.
-
-    ``kind`` is ``infer_dtype(skipna=True)`` of the column; ``arrow`` its values as Arrow text (missing -> null),
-    present when every value is text or missing; ``codes`` (made on first use) a code per row, equal for equal
-    values, 0 for missing, and ``n_codes`` their number. With ``rows``, the column holds those rows (positions)
-    of ``arrow`` and ``codes``, taken when first read.
-    """
-
-    owner: weakref.ref
-    kind: str
-    arrow: object
-    rows: np.ndarray | None = None
-    codes: np.ndarray | None = None
-    n_codes: int = 0
-
-    def settle(self) -> _Twin:
-        """Take the rows this column holds, once."""
-        if self.rows is not None:
-            self.arrow = self.arrow.take(pa_arrow.array(self.rows))
-            self.kind = "empty" if self.arrow.null_count == len(self.arrow) else "string"
-            if self.codes is not None:
-                self.codes = self.codes[self.rows]
-            self.rows = None
-        return self
-
-
-@contextlib.contextmanager
-def _text_twins():
-    """Share the Arrow text of object columns between the steps run inside the block (see ``_TWINS``).
-
-    Only columns made inside the block (or checked unchanged since load) are trusted not to change in place;
-    :func:`clean_table` opens it around the steps of one table, and closes it (dropping every Arrow copy)
-    before returning.
-    """
-    if _TWINS.get() is not None:
-        yield
-        return
-    held = {}
-    token = _TWINS.set(held)
-    try:
-        yield
-    finally:
-        _TWINS.reset(token)
-        held.clear()  # frees the Arrow copies now (each entry's weak reference points back at ``held``)
-
-
-def _remember(values: np.ndarray, kind: str, arrow, rows: np.ndarray | None = None, codes=None, n_codes=0) -> None:
-    """Hold what is known of an object array until the array owning its memory is freed."""
-    held = _TWINS.get()
-    if held is None:
-        return
-    key = loaded_text.memory_key(values)
-    owner = weakref.ref(loaded_text.owner(values), lambda _, key=key: held.pop(key, None))
-    held[key] = _Twin(owner, kind, arrow, rows, codes, n_codes)
-
-
-def _held(values: np.ndarray) -> _Twin | None:
-    """What is held for an object array (its rows maybe not taken yet), or None."""
-    held = _TWINS.get()
-    if held is None:
-        return None
-    found = held.get(loaded_text.memory_key(values))
-    if found is None or found.owner() is not loaded_text.owner(values):
-        return None
-    return found
-
-
-def _column_values(values) -> np.ndarray | None:
-    """The object array behind a Series, an Index or an array (no copy), or None for other dtypes."""
-    if isinstance(values, (pd.Series, pd.Index)):
-        if values.dtype != object:
-            return None
-        values = values.to_numpy()
-    return values if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1 else None
-
-
-def _arrow_text(values):
-    """Arrow text of an object column whose values are all text or missing (missing -> null), or None.
-
-    Inside :func:`_text_twins` each column is converted once, and steps share it.
-    """
-    return _text_kind(values)[1]
-
-
-def _text_kind(values) -> tuple[str | None, object]:
-    """``(infer_dtype(values, skipna=True), Arrow text or None)`` of an object column; ``(None, None)`` otherwise."""
-    array = _column_values(values)
-    if array is None:
-        return None, None
-    found = _held(array)
-    if found is not None:
-        found.settle()
-        return found.kind, found.arrow
-    arrow = loaded_text.find(array)
-    if arrow is not None:  # a column as load read it: its Arrow text is kept, and every value is text or missing
-        kind = "empty" if arrow.null_count == len(arrow) else "string"
-        _remember(array, kind, arrow)
-        return kind, arrow
-    kind = pd.api.types.infer_dtype(array, skipna=True)
-    arrow = None
-    if kind in ("string", "empty"):
-        try:
-            arrow = pa_arrow.array(array, type=pa_arrow.string(), from_pandas=True)
-        except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError, UnicodeError):
-            arrow = None
-        if isinstance(arrow, pa_arrow.ChunkedArray):  # more than 2 GiB of text: left to pandas
-            arrow = None
-    _remember(array, kind, arrow)
-    return kind, arrow
-
-
-def _value_codes(column: pd.Series) -> tuple[np.ndarray, int]:
-    """A code per row, equal for equal values (``pd.factorize``'s equality), 0 for every missing value; and the
-    number of codes. A text column inside :func:`_text_twins` is hashed once (in Arrow), for every step."""
-    array = _column_values(column)
-    found = None
-    if array is not None:
-        _text_kind(array)  # holds the column's Arrow text when it has one
-        found = _held(array)
-    if found is None or found.settle().arrow is None:
-        codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
-        return codes.astype(np.int64) + 1, len(uniques) + 1
-    if found.codes is None:
-        encoded = pc.dictionary_encode(found.arrow)
-        found.codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
-        found.n_codes = len(encoded.dictionary) + 1
-    return found.codes, found.n_codes
-
-
-def _keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
-    """``data[keep]`` (a boolean mask); inside :func:`_text_twins` the kept columns keep their Arrow text."""
-    kept = data[keep]
-    if _TWINS.get() is None or not len(kept.columns):
-        return kept
-    positions = None
-    for i in range(data.shape[1]):
-        before = _column_values(data.iloc[:, i])
-        found = None if before is None else _held(before)
-        after = _column_values(kept.iloc[:, i])
-        if found is None or found.arrow is None or after is None:  # the kind of other columns may change with rows
-            continue
-        if positions is None:
-            positions = np.flatnonzero(np.asarray(keep, dtype=bool))
-        _remember(after, "string", found.arrow, positions if found.rows is None else found.rows[positions],
-                  found.codes, found.n_codes)
-    return kept
 
 
 @dataclass(frozen=True)
@@ -578,7 +429,7 @@ def as_text(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> 
         if c not in data:
             continue
         s = data[c]
-        if s.dtype == object and _text_kind(s)[0] in ("string", "empty"):
+        if s.dtype == object and text_kind(s)[0] in ("string", "empty"):
             continue
         changes[c] = s.map(_text).astype(object).where(s.notna(), np.nan)
     return _nothing(_with(data, changes)) if changes else _nothing(data)
@@ -613,7 +464,7 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
         if c not in data or data[c].dtype != object:
             continue
         s = data[c]
-        kind, arr = _text_kind(s)
+        kind, arr = text_kind(s)
         if kind == "string" and arr is not None:
             # fast path: find the cells that need work in Arrow (C speed), strip only those
             trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
@@ -648,7 +499,7 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
         return _nothing(data)
     out = _with(data, changes)
     for c, arrow in arrow_of.items():  # the stripped column's Arrow text, for the steps after this one
-        _remember(out[c].to_numpy(), "empty" if arrow.null_count == len(arrow) else "string", arrow)
+        remember(out[c], arrow)
     return StepResult(out, _concat_issues(found), _empty_quarantine(data))
 
 
@@ -812,7 +663,7 @@ def parse_dates(
         result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
         missing = _null_mask(s)
         present = pd.Series(True if missing is None else ~missing, index=s.index)
-        if _text_kind(s)[0] == "string":
+        if text_kind(s)[0] == "string":
             is_date = pd.Series(False, index=s.index)
         else:
             is_date = s.map(lambda v: isinstance(v, (dt.date, pd.Timestamp))).astype(bool)
@@ -873,7 +724,7 @@ def _to_float(s: pd.Series) -> pd.Series:
     """Numbers as float64; text that is not a number becomes NaN."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64")
-    arr = _arrow_text(s)
+    arr = arrow_text(s)
     if arr is not None:
         try:  # fast path (C speed); any non-number makes Arrow refuse, and pandas decides cell by cell
             values = pc.cast(arr, pa_arrow.float64()).to_numpy(zero_copy_only=False)
@@ -1271,14 +1122,13 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
     for text, i in sorted(kinds):
-        held = _held(data.iloc[:, i].to_numpy()) if text else None
-        if held is not None and (held.codes is not None or 2 * len(rows) >= len(data)):
+        whole = data.iloc[:, i]
+        if text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
             # most rows still in play: the whole column is hashed, once for every step (the key's duplicates)
-            codes, n_codes = _value_codes(data.iloc[:, i])
+            codes, n_codes = value_codes(whole)
             codes = codes if len(rows) == len(data) else codes[rows]
         else:
-            column = data.iloc[:, i] if len(rows) == len(data) else data.iloc[rows, i]
-            codes, n_codes = _value_codes(column)
+            codes, n_codes = value_codes(whole if len(rows) == len(data) else data.iloc[rows, i])
         key, _ = pd.factorize(key * n_codes + codes)
         keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
         rows, key = rows[keep], key[keep]
@@ -1363,15 +1213,9 @@ def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = ""
         # key columns of text only are complete, told in one cheap pass (isna is slow on text)
         masks = [m for m in (_null_mask(data[c]) for c in key) if m is not None]
         complete = pd.Series(~np.logical_or.reduce(masks) if masks else True, index=data.index)
-        # rows whose key occurs more than once (``duplicated(keep=False)``: missing equals missing)
-        group, _ = _value_codes(data[key[0]])
-        for c in key[1:]:
-            codes, n_codes = _value_codes(data[c])
-            group, _ = pd.factorize(group * n_codes + codes)
-        bad = pd.Series(np.bincount(group)[group] > 1, index=data.index) & complete
     else:
         complete = data[key].notna().all(axis=1)
-        bad = data.duplicated(subset=key, keep=False) & complete
+    bad = pd.Series(duplicated_key(data, key), index=data.index) & complete
     if not bad.any():
         return _nothing(data)
     values = data.loc[bad, key].apply(lambda r: "|".join(_text(v) for v in r), axis=1)
@@ -1395,7 +1239,7 @@ def _unknown(data, column, known):
 
 def _text_arrow(values: pd.Series | pd.Index):
     """Text values as an Arrow string array (missing -> null), or None unless every value is text or missing."""
-    return _arrow_text(values)
+    return arrow_text(values)
 
 
 def _isin_text(s: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray] | None:
@@ -1462,7 +1306,7 @@ def quarantine_unknown_references(
     rules = pd.Series(rule, index=data.index[bad], dtype=object)
     if set_aside is not None:
         rules[data.loc[bad, column].isin(pd.Index(set_aside).dropna()).to_numpy()] = "quarantined_employee"
-    kept = _keep_rows(data, ~bad.to_numpy())
+    kept = keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rules.map(RULES), rule=rules)
     issues = _issues(file, table, data.index[bad], column, "x", data.loc[bad, column], "quarantined")
     issues["rule"] = rules.to_numpy()
@@ -2074,7 +1918,7 @@ def assign_history_spells(history: pd.DataFrame, *, employees: pd.DataFrame, fil
     if not bad.any():
         return StepResult(data, _empty_issues(), _empty_quarantine(history))
     rule = pd.Series(np.where(before, "history_before_hire", "history_after_termination"), index=history.index)[bad]
-    kept = _keep_rows(data, ~bad.to_numpy())
+    kept = keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rule.map(RULES), rule=rule)
     issues = _issues(file, table, history.index[bad], "effective_date", "x", history.loc[bad, "effective_date"],
                      "quarantined")
@@ -2523,7 +2367,7 @@ _CHECK_RULES = {"not_nullable": "missing_required"}
 
 def _null_mask(s: pd.Series) -> np.ndarray | None:
     """Where ``s`` is missing, or None when nothing is: a column of text only is told in one cheap pass."""
-    kind, arrow = _text_kind(s)
+    kind, arrow = text_kind(s)
     if kind == "string" and arrow is not None:  # text or missing: Arrow knows which
         return arrow.is_null().to_numpy(zero_copy_only=False) if arrow.null_count else None
     mask = s.isna().to_numpy()
@@ -2677,7 +2521,7 @@ def validate_against_schema(
     issues["rule"] = cases["rule"].to_numpy()
     first_rule = cases.drop_duplicates("index").set_index("index")["rule"]
     bad = pd.Series(data.index.isin(first_rule.index), index=data.index)
-    kept = _keep_rows(data, ~bad.to_numpy())
+    kept = keep_rows(data, ~bad.to_numpy())
     removed = data[bad]
     rules = first_rule.reindex(removed.index)
     quarantine = removed.assign(reason=rules.map(RULES), rule=rules)
@@ -2729,7 +2573,7 @@ def clean_table(
     >>> study = ar.simulate_study(n_employees=300, seed=0)  # doctest: +SKIP
     >>> done = ar.clean.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
     """
-    with _text_twins():  # each text column converted to Arrow about once, for every step that reads it there
+    with shared_text():  # each text column converted to Arrow about once, for every step that reads it there
         return _table_steps(data, table, config, file=file or table, employees=employees, set_aside=set_aside)
 
 

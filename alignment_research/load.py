@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _loaded_text as loaded_text
+from ._arrow_text import keep as keep_arrow_text
 from .config import FILE_SUFFIXES, NA_VALUES, REQUIRED_TABLES, TABLES, StudyConfig, load_config, mask_password
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .study import Study
@@ -429,7 +429,7 @@ def read_table(
         frame = _finish(frame, column_map, path.name, markers, typed=False, blanked=True)
         for i, text in enumerate(texts):  # for cleaning, while the column holds what was read
             if text is not None:
-                loaded_text.keep(frame.iloc[:, i].to_numpy(), text)
+                keep_arrow_text(frame.iloc[:, i].to_numpy(), text)
         return frame
     if suffix == ".csv":
         frame = _read_csv(path)
