@@ -105,22 +105,20 @@ def _read_csv_arrow(path: Path, markers: set[str]) -> tuple[pd.DataFrame, list] 
         return None
     header = [grid.column(i)[0].as_py() for i in range(grid.num_columns)]
     body = grid.slice(1)
-    blanks = {i: _marker_cells_arrow(body.column(i), markers) for i in range(body.num_columns)}
-    frame = body.to_pandas()
-    for i, blank in blanks.items():
-        if blank is not None and blank.any():
-            frame.isetitem(i, frame.iloc[:, i].where(~blank, np.nan))
-    frame.columns = _header_names(header)
-    # the Arrow text of each column (markers as nulls), which cleaning reads instead of converting the column again
     texts = []
     for i in range(body.num_columns):
         try:
-            text = body.column(i).combine_chunks()
-        except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more text than one Arrow array holds: none kept
-            text = None
-        if text is not None and blanks[i] is not None and blanks[i].any():
-            text = pc.if_else(pa.array(blanks[i]), pa.scalar(None, pa.string()), text)
-        texts.append(text)
+            texts.append(body.column(i).combine_chunks())
+        except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more text than one Arrow array holds
+            texts.append(None)
+    blanks = [_marker_cells_arrow(body.column(i) if text is None else text, markers) for i, text in enumerate(texts)]
+    frame = body.to_pandas()
+    for i, blank in enumerate(blanks):
+        if blank is not None and blank.any():
+            frame.isetitem(i, frame.iloc[:, i].where(~blank, np.nan))
+            if texts[i] is not None:  # the Arrow text as cleaning reads it: markers are nulls
+                texts[i] = pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), texts[i])
+    frame.columns = _header_names(header)
     return frame, texts
 
 
@@ -265,12 +263,17 @@ def _marker_cells_arrow(arr, markers: set[str]) -> np.ndarray | None:
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return None
     stripped = pc.utf8_trim(arr, characters=_PY_WHITESPACE)
-    short = pc.fill_null(pc.less_equal(pc.utf8_length(stripped), max(len(m) for m in markers)), False)
+    length = pc.utf8_length(stripped)
+    short = pc.fill_null(pc.less_equal(length, max(len(m) for m in markers)), False)
     candidates = pc.unique(pc.filter(stripped, short)).to_pylist()
     found = [text for text in candidates if text.casefold() in markers]
     if not found:
         return np.zeros(len(arr), dtype=bool)
-    hit = pc.is_in(stripped, value_set=pa.array(found, type=arr.type))
+    # a few texts (often only the blank): compared one by one, cheaper than hashing every cell
+    hit = None
+    for text in found:
+        same = pc.equal(length, 0) if text == "" else pc.equal(stripped, text)
+        hit = same if hit is None else pc.or_(hit, same)
     return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
