@@ -1129,6 +1129,8 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     kinds = [(data[c].dtype == object, i) for i, c in enumerate(data.columns)]
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
+    # keys below ``bound``; renumbered (hashed) only when counting them would need more than ``limit`` counters
+    bound, limit = 1, 4 * len(data) + 1024
     for text, i in sorted(kinds):
         whole = data.iloc[:, i]
         if text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
@@ -1137,7 +1139,10 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             codes = codes if len(rows) == len(data) else codes[rows]
         else:
             codes, n_codes = value_codes(whole if len(rows) == len(data) else data.iloc[rows, i])
-        key, _ = pd.factorize(key * n_codes + codes)
+        key, bound = key * n_codes + codes, bound * n_codes
+        if bound > limit:
+            key, uniques = pd.factorize(key)
+            bound = len(uniques)
         keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
         rows, key = rows[keep], key[keep]
         if not len(rows):
