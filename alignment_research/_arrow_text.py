@@ -7,8 +7,8 @@ columns in Arrow again (stripping, numbers, references) or hashes them
 it. So:
 
 - ``load`` keeps the Arrow text of each column it returns (:func:`keep`). It
-  is handed out (:func:`find`) only while the column still holds exactly the
-  values it was read with: each entry holds a copy of the column (the same
+  is handed out once (:func:`find`), and only while the column still holds
+  exactly the values it was read with: each entry holds a copy of the column (the same
   Python objects, so none of them can be freed and its address reused), and
   :func:`find` compares the column's object addresses with the copy's. A cell
   changed in place since loading (``table.loc[5, "employee_id"] = ...``) makes
@@ -87,8 +87,8 @@ def keep(values: np.ndarray, arrow) -> None:
     >>> import numpy as np, pyarrow as pa
     >>> values = np.array(["a", np.nan], dtype=object)
     >>> keep(values, pa.array(["a", None]))
-    >>> find(values).to_pylist()
-    ['a', None]
+    >>> find(values).to_pylist(), find(values)
+    (['a', None], None)
     """
     if values.ndim != 1 or values.dtype != object or len(values) != len(arrow):
         return
@@ -97,7 +97,10 @@ def keep(values: np.ndarray, arrow) -> None:
 
 
 def find(values: np.ndarray):
-    """The Arrow text kept for ``values``, or None (none kept, or a cell changed since).
+    """The Arrow text kept for ``values``, or None (none kept, or a cell changed since); handed out once.
+
+    Cleaning holds what it gets for the steps of one table (:func:`shared_text`), so the memory goes
+    when the table is clean; a second cleaning of the same study converts the column itself.
 
     Parameters
     ----------
@@ -121,9 +124,9 @@ def find(values: np.ndarray):
     found = _KEPT.get(key)
     if found is None or found[0]() is not owner(values):
         return None
+    del _KEPT[key]  # handed out once (cleaning holds it for the table's steps), or changed: of no more use
     # the same objects at the same places: the copy holds every object read, so an address is never reused
     if values.tobytes() != found[1].tobytes():
-        del _KEPT[key]  # changed in place: of no more use
         return None
     return found[2]
 

@@ -46,8 +46,10 @@ def test_value_codes_group_like_factorize_with_missing_as_zero(rng):
 def test_kept_text_is_refused_once_a_cell_changes_in_place():
     values = np.array(["a", "b", np.nan], dtype=object)
     arrow_text.keep(values, pa.array(["a", "b", None]))
-    assert arrow_text.find(values).to_pylist() == ["a", "b", None]
     assert arrow_text.find(values.copy()) is None  # another array: nothing kept for it
+    assert arrow_text.find(values).to_pylist() == ["a", "b", None]
+    assert arrow_text.find(values) is None  # handed out once
+    arrow_text.keep(values, pa.array(["a", "b", None]))
     values[2] = "c"
     assert arrow_text.find(values) is None
 
