@@ -673,7 +673,11 @@ def load_study(path: str | Path) -> Study:
     are renamed with ``column_maps``; columns outside the contract are kept
     (cleaning reports them as ``unknown_column``). Cells matching
     ``na_values`` become missing; every other value is kept as raw text so
-    that cleaning sees, and reports, exactly what the file holds.
+    that cleaning sees, and reports, exactly what the file holds. A CSV
+    table also keeps, out of sight, the Arrow text it was read from (about
+    the size of the file): cleaning reads it instead of converting the
+    columns again, and drops it once the table is clean. A column changed in
+    place after loading is converted afresh.
 
     Parameters
     ----------
