@@ -674,10 +674,11 @@ def load_study(path: str | Path) -> Study:
     (cleaning reports them as ``unknown_column``). Cells matching
     ``na_values`` become missing; every other value is kept as raw text so
     that cleaning sees, and reports, exactly what the file holds. A CSV
-    table also keeps, out of sight, the Arrow text it was read from (about
-    the size of the file): cleaning reads it instead of converting the
-    columns again, and drops it once the table is clean. A column changed in
-    place after loading is converted afresh.
+    table also keeps, out of sight, the Arrow text it was read from and a
+    copy of its columns (about 2.7 times the file's size in memory):
+    cleaning reads the text instead of converting the columns again, and
+    drops both once the table is clean. A column changed in place after
+    loading is converted afresh.
 
     Parameters
     ----------
