@@ -677,8 +677,9 @@ def load_study(path: str | Path) -> Study:
     table also keeps, out of sight, the Arrow text it was read from and a
     copy of its columns (about 2.7 times the file's size in memory):
     cleaning reads the text instead of converting the columns again, and
-    drops both once the table is clean. A column changed in place after
-    loading is converted afresh.
+    both go when the table is clean (for a column cleaning never reads,
+    when the table is freed). A column changed in place after loading is
+    converted afresh.
 
     Parameters
     ----------
