@@ -371,6 +371,8 @@ def read_table(
 ) -> pd.DataFrame:
     """Read one table file as raw text, with source row numbers as index.
 
+    A CSV file's Arrow text is kept for cleaning, as :func:`load_study` describes.
+
     Parameters
     ----------
     path : str or Path
