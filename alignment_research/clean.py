@@ -18,6 +18,17 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
+from ._arrow_text import (
+    arrow_text,
+    duplicated_key,
+    has_codes,
+    is_held,
+    keep_rows,
+    remember,
+    shared_text,
+    text_kind,
+    value_codes,
+)
 from .config import FEEDBACK_KINDS, HISTORY_REASONS, SET_WITH, TABLES, StudyConfig
 from .contract import UNREADABLE_TOLERANCE, structure_problems, unreadable_columns, validation_problems
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
@@ -178,7 +189,7 @@ def _empty_quarantine(data: pd.DataFrame) -> pd.DataFrame:
 def _split(data: pd.DataFrame, mask: pd.Series, rule: str, reason=None):
     """Rows where ``mask`` is true go to quarantine with ``rule`` and ``reason``."""
     mask = mask.reindex(data.index, fill_value=False).astype(bool)
-    kept = data[~mask]
+    kept = keep_rows(data, ~mask.to_numpy())
     removed = data[mask]
     if reason is None:
         reason = RULES[rule]
@@ -240,6 +251,14 @@ def _conserved(before: pd.Index, after: pd.Index, removed: pd.Index) -> bool:
         combined = np.concatenate([after.to_numpy(), removed.to_numpy()])
         if combined.dtype.kind not in "iu":
             return False
+        if len(values) and int(values[-1]) - int(values[0]) < 4 * len(values):
+            # row numbers close together (as loaded, less what was removed): count each one, no bisection
+            low, high = int(values[0]), int(values[-1])
+            if int(combined.min()) < low or int(combined.max()) > high:
+                return False
+            counts = np.bincount((combined - low).astype(np.int64), minlength=high - low + 1)
+            # as many rows as before, and each row before seen once: nothing else was seen
+            return bool((counts[(values - low).astype(np.int64)] == 1).all())
         where = np.searchsorted(values, combined)
         if len(where) and (where.max() >= len(values) or not (values[where] == combined).all()):
             return False
@@ -418,7 +437,7 @@ def as_text(data: pd.DataFrame, *, columns, file: str = "", table: str = "") -> 
         if c not in data:
             continue
         s = data[c]
-        if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        if s.dtype == object and text_kind(s)[0] in ("string", "empty"):
             continue
         changes[c] = s.map(_text).astype(object).where(s.notna(), np.nan)
     return _nothing(_with(data, changes)) if changes else _nothing(data)
@@ -448,27 +467,35 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
     >>> ar.clean.strip_text(pd.DataFrame({"x": [" a", "b"]})).data["x"].tolist()
     ['a', 'b']
     """
-    changes, found = {}, []
+    changes, found, arrow_of = {}, [], {}
     for c in data.columns if columns is None else columns:
         if c not in data or data[c].dtype != object:
             continue
         s = data[c]
-        kind = pd.api.types.infer_dtype(s, skipna=True)
-        if kind == "string":
+        kind, arr = text_kind(s)
+        if kind == "string" and arr is not None:
             # fast path: find the cells that need work in Arrow (C speed), strip only those
-            arr = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
             trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
-            needs = pc.fill_null(pc.not_equal(arr, trimmed), False).to_numpy(zero_copy_only=False)
-            blank = pc.fill_null(pc.equal(arr, ""), False).to_numpy(zero_copy_only=False)
-            if not (needs.any() or blank.any()):
+            work = pc.fill_null(pc.or_(pc.not_equal(arr, trimmed), pc.equal(arr, "")), False)
+            if not pc.any(work).as_py():
                 continue
-            is_str = pd.Series(needs | blank, index=s.index)
-        elif kind == "empty":
+            # each such cell changes (Python strips what Arrow strips, and more; a blank becomes missing)
+            is_str = work.to_numpy(zero_copy_only=False)
+            values = s.to_numpy()
+            new = [v.strip() or np.nan for v in values[is_str]]
+            stripped_values = values.copy()
+            stripped_values[is_str] = new
+            stripped = pd.Series(stripped_values, index=s.index, name=s.name, dtype=object)
+            fixed = pa_arrow.array(new, type=pa_arrow.string(), from_pandas=True)
+            arrow_of[c] = pc.replace_with_mask(arr, work, fixed)
+            changes[c] = stripped
+            found.append(_issues(file, table, s.index[is_str], c, "untrimmed_text", values[is_str], "fixed"))
             continue
-        else:
-            is_str = s.map(lambda v: isinstance(v, str)).astype(bool)
-            if not is_str.any():
-                continue
+        if kind == "empty":
+            continue
+        is_str = s.map(lambda v: isinstance(v, str)).astype(bool)
+        if not is_str.any():
+            continue
         stripped = s.copy()
         stripped[is_str] = s[is_str].str.strip()
         stripped = stripped.where(stripped != "", np.nan)
@@ -478,7 +505,10 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
             found.append(_issues(file, table, s.index[changed], c, "untrimmed_text", s[changed], "fixed"))
     if not changes:
         return _nothing(data)
-    return StepResult(_with(data, changes), _concat_issues(found), _empty_quarantine(data))
+    out = _with(data, changes)
+    for c, arrow in arrow_of.items():  # the stripped column's Arrow text, for the steps after this one
+        remember(out[c], arrow)
+    return StepResult(out, _concat_issues(found), _empty_quarantine(data))
 
 
 def _category_key(value: str, snake: bool) -> str:
@@ -641,7 +671,7 @@ def parse_dates(
         result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
         missing = _null_mask(s)
         present = pd.Series(True if missing is None else ~missing, index=s.index)
-        if pd.api.types.infer_dtype(s, skipna=True) == "string":
+        if text_kind(s)[0] == "string":
             is_date = pd.Series(False, index=s.index)
         else:
             is_date = s.map(lambda v: isinstance(v, (dt.date, pd.Timestamp))).astype(bool)
@@ -702,9 +732,9 @@ def _to_float(s: pd.Series) -> pd.Series:
     """Numbers as float64; text that is not a number becomes NaN."""
     if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64")
-    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+    arr = arrow_text(s)
+    if arr is not None:
         try:  # fast path (C speed); any non-number makes Arrow refuse, and pandas decides cell by cell
-            arr = pa_arrow.array(s.to_numpy(), type=pa_arrow.string(), from_pandas=True)
             values = pc.cast(arr, pa_arrow.float64()).to_numpy(zero_copy_only=False)
             return pd.Series(values, index=s.index, dtype="float64")
         except (pa_arrow.ArrowInvalid, pa_arrow.ArrowNotImplementedError, pa_arrow.ArrowTypeError):
@@ -1099,11 +1129,20 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     kinds = [(data[c].dtype == object, i) for i, c in enumerate(data.columns)]
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
-    for _, i in sorted(kinds):
-        column = data.iloc[:, i] if len(rows) == len(data) else data.iloc[rows, i]
-        codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
-        codes = codes.astype(np.int64) + 1  # every missing value is code 0
-        key, _ = pd.factorize(key * (len(uniques) + 1) + codes)
+    # keys below ``bound``; renumbered (hashed) only when counting them would need more than ``limit`` counters
+    bound, limit = 1, 4 * len(data) + 1024
+    for text, i in sorted(kinds):
+        whole = data.iloc[:, i]
+        if text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
+            # most rows still in play: the whole column is hashed, once for every step (the key's duplicates)
+            codes, n_codes = value_codes(whole)
+            codes = codes if len(rows) == len(data) else codes[rows]
+        else:
+            codes, n_codes = value_codes(whole if len(rows) == len(data) else data.iloc[rows, i])
+        key, bound = key * n_codes + codes, bound * n_codes
+        if bound > limit:
+            key, uniques = pd.factorize(key)
+            bound = len(uniques)
         keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
         rows, key = rows[keep], key[keep]
         if not len(rows):
@@ -1189,7 +1228,7 @@ def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = ""
         complete = pd.Series(~np.logical_or.reduce(masks) if masks else True, index=data.index)
     else:
         complete = data[key].notna().all(axis=1)
-    bad = data.duplicated(subset=key, keep=False) & complete
+    bad = pd.Series(duplicated_key(data, key), index=data.index) & complete
     if not bad.any():
         return _nothing(data)
     values = data.loc[bad, key].apply(lambda r: "|".join(_text(v) for v in r), axis=1)
@@ -1202,9 +1241,10 @@ def _unknown(data, column, known):
     if column not in data:
         return None
     s = data[column]
-    known = pd.Index(known)
-    found = _isin_text(s, known)
+    # a column's Arrow text may be held already (the clean employees' ids, the goal ids of this table)
+    found = _isin_text(s, known if isinstance(known, (pd.Series, pd.Index)) else pd.Index(known))
     if found is None:
+        known = pd.Index(known)
         return s.notna() & ~s.isin(known.dropna()).to_numpy()
     present, inside = found
     return pd.Series(present & ~inside, index=s.index, name=s.name)
@@ -1212,12 +1252,7 @@ def _unknown(data, column, known):
 
 def _text_arrow(values: pd.Series | pd.Index):
     """Text values as an Arrow string array (missing -> null), or None unless every value is text or missing."""
-    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        return None
-    try:
-        return pa_arrow.array(values.to_numpy(), type=pa_arrow.string(), from_pandas=True)
-    except (pa_arrow.ArrowInvalid, pa_arrow.ArrowTypeError, UnicodeError):
-        return None
+    return arrow_text(values)
 
 
 def _isin_text(s: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray] | None:
@@ -1284,7 +1319,7 @@ def quarantine_unknown_references(
     rules = pd.Series(rule, index=data.index[bad], dtype=object)
     if set_aside is not None:
         rules[data.loc[bad, column].isin(pd.Index(set_aside).dropna()).to_numpy()] = "quarantined_employee"
-    kept = data[~bad]
+    kept = keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rules.map(RULES), rule=rules)
     issues = _issues(file, table, data.index[bad], column, "x", data.loc[bad, column], "quarantined")
     issues["rule"] = rules.to_numpy()
@@ -1896,7 +1931,7 @@ def assign_history_spells(history: pd.DataFrame, *, employees: pd.DataFrame, fil
     if not bad.any():
         return StepResult(data, _empty_issues(), _empty_quarantine(history))
     rule = pd.Series(np.where(before, "history_before_hire", "history_after_termination"), index=history.index)[bad]
-    kept = data[~bad]
+    kept = keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rule.map(RULES), rule=rule)
     issues = _issues(file, table, history.index[bad], "effective_date", "x", history.loc[bad, "effective_date"],
                      "quarantined")
@@ -2345,9 +2380,9 @@ _CHECK_RULES = {"not_nullable": "missing_required"}
 
 def _null_mask(s: pd.Series) -> np.ndarray | None:
     """Where ``s`` is missing, or None when nothing is: a column of text only is told in one cheap pass."""
-    values = s.to_numpy() if s.dtype == object else None
-    if values is not None and pd.api.types.infer_dtype(values, skipna=False) == "string":
-        return None
+    kind, arrow = text_kind(s)
+    if kind == "string" and arrow is not None:  # text or missing: Arrow knows which
+        return arrow.is_null().to_numpy(zero_copy_only=False) if arrow.null_count else None
     mask = s.isna().to_numpy()
     return mask if mask.any() else None
 
@@ -2499,7 +2534,7 @@ def validate_against_schema(
     issues["rule"] = cases["rule"].to_numpy()
     first_rule = cases.drop_duplicates("index").set_index("index")["rule"]
     bad = pd.Series(data.index.isin(first_rule.index), index=data.index)
-    kept = data[~bad]
+    kept = keep_rows(data, ~bad.to_numpy())
     removed = data[bad]
     rules = first_rule.reindex(removed.index)
     quarantine = removed.assign(reason=rules.map(RULES), rule=rules)
@@ -2551,7 +2586,12 @@ def clean_table(
     >>> study = ar.simulate_study(n_employees=300, seed=0)  # doctest: +SKIP
     >>> done = ar.clean.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
     """
-    file = file or table
+    with shared_text():  # each text column converted to Arrow about once, for every step that reads it there
+        return _table_steps(data, table, config, file=file or table, employees=employees, set_aside=set_aside)
+
+
+def _table_steps(data, table, config, *, file, employees, set_aside) -> Cleaning:
+    """The steps of :func:`clean_table`."""
     earliest, latest = date_bounds(config)
     covariates = config.covariates if table in COVARIATE_TABLES else {}
     # the optional goal columns are cleaned when present and never added when absent

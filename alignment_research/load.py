@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._arrow_text import keep as keep_arrow_text
 from .config import FILE_SUFFIXES, NA_VALUES, REQUIRED_TABLES, TABLES, StudyConfig, load_config, mask_password
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .study import Study
@@ -72,8 +73,10 @@ def _split_header(grid: pd.DataFrame) -> pd.DataFrame:
     return body
 
 
-def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
+def _read_csv_arrow(path: Path, markers: set[str]) -> tuple[pd.DataFrame, list] | None:
     """A CSV read with Arrow (C++, several threads), markers already blanked; None when Arrow refuses it.
+
+    Returns the table and the Arrow text of each of its columns (markers as nulls).
 
     Gives what the pandas reader gives: every cell as text, quoting alike, blank lines kept as
     rows. Arrow refuses what pandas would stop on or read loosely (a file that is empty, not
@@ -81,6 +84,7 @@ def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
     and says what is wrong in its own words.
     """
     import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a file needs it
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only reading a file needs it
     import pyarrow.csv as pa_csv  # deferred: pyarrow is slow to import; only reading a file needs it
 
     try:
@@ -101,13 +105,21 @@ def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
         return None
     header = [grid.column(i)[0].as_py() for i in range(grid.num_columns)]
     body = grid.slice(1)
-    blanks = {i: _marker_cells_arrow(body.column(i), markers) for i in range(body.num_columns)}
+    texts = []
+    for i in range(body.num_columns):
+        try:
+            texts.append(body.column(i).combine_chunks())
+        except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more text than one Arrow array holds
+            texts.append(None)
+    blanks = [_marker_cells_arrow(body.column(i) if text is None else text, markers) for i, text in enumerate(texts)]
     frame = body.to_pandas()
-    for i, blank in blanks.items():
+    for i, blank in enumerate(blanks):
         if blank is not None and blank.any():
             frame.isetitem(i, frame.iloc[:, i].where(~blank, np.nan))
+            if texts[i] is not None:  # the Arrow text as cleaning reads it: markers are nulls
+                texts[i] = pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), texts[i])
     frame.columns = _header_names(header)
-    return frame
+    return frame, texts
 
 
 #: Files with more columns than this are read by pandas (Arrow is told each column's type by name).
@@ -251,12 +263,17 @@ def _marker_cells_arrow(arr, markers: set[str]) -> np.ndarray | None:
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return None
     stripped = pc.utf8_trim(arr, characters=_PY_WHITESPACE)
-    short = pc.fill_null(pc.less_equal(pc.utf8_length(stripped), max(len(m) for m in markers)), False)
+    length = pc.utf8_length(stripped)
+    short = pc.fill_null(pc.less_equal(length, max(len(m) for m in markers)), False)
     candidates = pc.unique(pc.filter(stripped, short)).to_pylist()
     found = [text for text in candidates if text.casefold() in markers]
     if not found:
         return np.zeros(len(arr), dtype=bool)
-    hit = pc.is_in(stripped, value_set=pa.array(found, type=arr.type))
+    # a few texts (often only the blank): compared one by one, cheaper than hashing every cell
+    hit = None
+    for text in found:
+        same = pc.equal(length, 0) if text == "" else pc.equal(stripped, text)
+        hit = same if hit is None else pc.or_(hit, same)
     return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
@@ -354,6 +371,8 @@ def read_table(
 ) -> pd.DataFrame:
     """Read one table file as raw text, with source row numbers as index.
 
+    A CSV file's Arrow text is kept for cleaning, as :func:`load_study` describes.
+
     Parameters
     ----------
     path : str or Path
@@ -409,17 +428,21 @@ def read_table(
             _problem(path.name, "sheet_not_applicable", sheet),
         )
     markers = _marker_set(na_values)
-    blanked = False
+    read = _read_csv_arrow(path, markers) if suffix == ".csv" else None
+    if read is not None:
+        frame, texts = read
+        frame = _finish(frame, column_map, path.name, markers, typed=False, blanked=True)
+        for i, text in enumerate(texts):  # for cleaning, while the column holds what was read
+            if text is not None:
+                keep_arrow_text(frame.iloc[:, i].to_numpy(), text)
+        return frame
     if suffix == ".csv":
-        frame = _read_csv_arrow(path, markers)
-        blanked = frame is not None
-        if frame is None:
-            frame = _read_csv(path)
+        frame = _read_csv(path)
     elif suffix == ".parquet":
         frame = _read_parquet(path)
     else:
         frame = _read_xlsx(path, sheet)
-    return _finish(frame, column_map, path.name, markers, typed=suffix != ".csv", blanked=blanked)
+    return _finish(frame, column_map, path.name, markers, typed=suffix != ".csv")
 
 
 # --------------------------------------------------------------------------- where tables come from
@@ -652,7 +675,13 @@ def load_study(path: str | Path) -> Study:
     are renamed with ``column_maps``; columns outside the contract are kept
     (cleaning reports them as ``unknown_column``). Cells matching
     ``na_values`` become missing; every other value is kept as raw text so
-    that cleaning sees, and reports, exactly what the file holds.
+    that cleaning sees, and reports, exactly what the file holds. A CSV
+    table also keeps, out of sight, the Arrow text it was read from and a
+    copy of its columns (about 2.7 times the file's size in memory):
+    cleaning reads the text instead of converting the columns again, and
+    both go when the table is clean (for a column cleaning never reads,
+    when the table is freed). A column changed in place after loading is
+    converted afresh.
 
     Parameters
     ----------

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from ._arrow_text import duplicated_key
 from .config import FEEDBACK_KINDS, HISTORY_REASONS, SET_WITH, TABLES, StudyConfig, config_from_dict
 
 __all__ = [
@@ -468,7 +469,7 @@ def table_schema(table: str, config: StudyConfig | None = None) -> pa.DataFrameS
     if key:
         checks.append(
             pa.Check(
-                lambda df, k=key: ~df.duplicated(subset=[c for c in k if c in df], keep=False),
+                lambda df, k=key: pd.Series(~duplicated_key(df, [c for c in k if c in df]), index=df.index),
                 name="conflicting_duplicate",
                 description=RULES["conflicting_duplicate"],
             )
