@@ -1708,12 +1708,24 @@ def _linear_mediation_draws(T, M, Y, C, codes, n_units, picks, *, binary, t1, t0
     return pd.DataFrame(values, columns=["indirect", "direct", "total", "share_mediated", "a", "b"])
 
 
-def _solve_stack(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve a stack of normal equations; a singular one (a resample without variation) by the minimum norm."""
+def _solve_stack(A: np.ndarray, rhs: np.ndarray, *, singular: str = "min_norm") -> np.ndarray:
+    """Solve a stack of systems ``A[i] x = rhs[i]`` at once.
+
+    When one is singular: ``singular="min_norm"`` solves every system by the minimum-norm solution (normal
+    equations of a resample without variation); ``"missing"`` gives NaN for the singular systems only.
+    """
     try:
         return np.linalg.solve(A, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        return (np.linalg.pinv(A, hermitian=True) @ rhs[..., None])[..., 0]
+        if singular == "min_norm":
+            return (np.linalg.pinv(A, hermitian=True) @ rhs[..., None])[..., 0]
+    out = np.full(rhs.shape, np.nan)
+    for i in range(len(A)):
+        try:
+            out[i] = np.linalg.solve(A[i], rhs[i])
+        except np.linalg.LinAlgError:
+            continue
+    return out
 
 
 def _mediation_table(point: dict, boot: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
@@ -1732,20 +1744,6 @@ def _mediation_table(point: dict, boot: pd.DataFrame, *, alpha: float) -> pd.Dat
 # --------------------------------------------------------------------------- drivers
 
 
-def _solve_each(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``A[i]^-1 b[i]`` for a stack of systems; missing for a singular one."""
-    try:
-        return np.linalg.solve(A, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        out = np.full(b.shape, np.nan)
-        for i in range(len(A)):
-            try:
-                out[i] = np.linalg.solve(A[i], b[i])
-            except np.linalg.LinAlgError:
-                continue
-        return out
-
-
 def _dominance(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """General dominance weights of a stack of correlation matrices (outcome first): (weights, R², std betas).
 
@@ -1759,14 +1757,14 @@ def _dominance(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for S in combinations(range(k), size):
             idx = list(S)
             b = rxy[:, idx]
-            r2[S] = np.einsum("ij,ij->i", b, _solve_each(Rxx[:, idx][:, :, idx], b))
+            r2[S] = np.einsum("ij,ij->i", b, _solve_stack(Rxx[:, idx][:, :, idx], b, singular="missing"))
     weights = np.zeros((len(R), k))
     for j in range(k):
         others = [i for i in range(k) if i != j]
         per_size = [np.mean([r2[tuple(sorted(S + (j,)))] - r2[S] for S in combinations(others, size)], axis=0)
                     for size in range(0, k)]
         weights[:, j] = np.mean(per_size, axis=0)
-    return weights, r2[tuple(range(k))], _solve_each(Rxx, rxy)
+    return weights, r2[tuple(range(k))], _solve_stack(Rxx, rxy, singular="missing")
 
 
 #: Bootstrap resamples whose correlation matrices are made in one matrix product (resamples x rows of counts).
