@@ -737,10 +737,9 @@ def _panel(dash: Dashboard, g, by_label: _ByLabel) -> str:
             f"<div class='charts'>{images}</div>\n{_numbers_table(dash, g.label, by_label)}</section>")
 
 
-def _panels(dash: Dashboard, kind: str) -> str:
+def _panels(dash: Dashboard, kind: str, by_label: _ByLabel) -> str:
     """Department panels one after the other; team panels folded by department (a click opens them, no script)."""
     groups = dash.groups.loc[dash.groups["kind"] == kind].sort_values("label")
-    by_label = _ByLabel(dash)
     if kind == "department":
         return "\n".join(_panel(dash, g, by_label) for g in groups.itertuples())
     flagged = set(dash.summary.loc[dash.summary["signal"] != "", "label"])
@@ -814,6 +813,7 @@ def render_dashboard(dash: Dashboard, *, footer: str | None = None) -> str:
         f"<tr><td>{MEASURES[r.measure][0]}</td><td>{_fmt(r.measure, r.value)} ({_fmt(r.measure, r.conf_low)} to "
         f"{_fmt(r.measure, r.conf_high)})</td></tr>" for r in org.itertuples())
     missing = "".join(f"<li>{esc(text)}</li>" for text in dash.missing.values())
+    by_label = _ByLabel(dash)  # the panels' rows split once, for the department and the team panels alike
     n_dept = int((dash.groups["kind"] == "department").sum())
     n_team = int((dash.groups["kind"] == "team").sum())
     funnel = ""
@@ -848,11 +848,11 @@ grey line the organisation.</p>
 <p class='note'>{n_dept} department panel(s). People are counted in the department they joined in (or were in when
 the observation window opened).</p>
 {_left_out(dash, "department")}
-{_panels(dash, "department")}
+{_panels(dash, "department", by_label)}
 <h2>Manager teams</h2>
 <p class='note'>{n_team} team panel(s). A team is the people who share {_html.escape(dash.team_rule)}; teams are numbered within their department, largest first, and never named. Open a department to see its teams.</p>
 {_left_out(dash, "team")}
-{_panels(dash, "team")}
+{_panels(dash, "team", by_label)}
 <h2>Notes</h2>
 <ul class='note'>
 <li>Goal alignment: each person's mean cascade alignment over review cycles; engagement: each person's mean score over
