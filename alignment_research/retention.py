@@ -1444,7 +1444,7 @@ def _aj(a, b, etype, causes, grid, z):
     def before(c):  # the survival before t uses the event times u < t - 1 only: C(J - 1)
         return np.concatenate([c[:1], c[:-1]])
 
-    has = np.isin(etype, causes)
+    has = ev_any  # an exit of one of the causes: its jump in each process
     at = np.where(has, jdeath, 0)
     never = np.full(len(a), m + 2, np.int64)
     lo, hi = enter.astype(np.int64), leave.astype(np.int64)
