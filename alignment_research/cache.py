@@ -437,6 +437,64 @@ def _patsy_object(cls, state: dict):
     return obj
 
 
+#: Object arrays smaller than this are pickled as they are (sharing their text saves nothing worth the hashing).
+_SHARE_TEXT_MIN = 4096
+
+
+def _text_array(parts: list, shape: tuple, order: str) -> np.ndarray:
+    """Rebuild an object array from its rows' parts (see :func:`_shared_text`)."""
+    out = np.empty(shape, dtype=object, order=order)
+    rows = out.reshape(1, -1) if out.ndim == 1 else out
+    for i, part in enumerate(parts):
+        if isinstance(part, list):
+            rows[i] = part
+        else:
+            uniques, codes, missing = part
+            table = np.empty(len(uniques) + 1, dtype=object)
+            table[:-1] = uniques
+            table[-1] = missing  # code -1
+            rows[i] = table[codes]
+    return out
+
+
+def _row_part(row: np.ndarray):
+    """One row of an object array: (distinct texts, codes, missing value) when it is repeated text, else a list."""
+    codes, uniques = pd.factorize(row, use_na_sentinel=True)
+    if 2 * len(uniques) > len(row) or not all(type(u) is str for u in uniques):
+        return row.tolist()
+    gaps = row[codes < 0]
+    missing = gaps[0] if len(gaps) else None
+    if len(gaps) and not all(v is missing or (missing is not pd.NA and v is not pd.NA and type(v) is type(missing))
+                             for v in gaps):
+        return row.tolist()  # None beside NaN: each must come back as it was
+    return list(uniques), codes.astype(np.int32 if len(uniques) < 2**31 - 1 else np.int64, copy=False), missing
+
+
+def _shared_text(values: np.ndarray):
+    """Arguments of :func:`_text_array` for an object array holding repeated text, or None to pickle it as it is.
+
+    A result's tables repeat the same ids and labels over many rows (a
+    20,000-employee development effect holds 2 million trial rows of about
+    20,000 ids). Pickled cell by cell, each row gets its own ``str`` object
+    back, which costs most of the time and memory of reading the result.
+    Each row of the array (a table's column, in a pandas block) whose values
+    are all text or one single kind of missing value (``None``, ``NaN`` or
+    ``pd.NA``), with each text repeated twice on average, is stored as the
+    distinct texts and an integer code per cell: it comes back with equal
+    values, each distinct text one shared object (text is immutable), and
+    its missing cells as the very kind they were. Other rows are stored cell
+    by cell, as before.
+    """
+    if values.size < _SHARE_TEXT_MIN or values.dtype != object or values.ndim > 2:
+        return None
+    order = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"
+    rows = values.reshape(1, -1) if values.ndim == 1 else values
+    parts = [_row_part(row) for row in rows]
+    if all(isinstance(part, list) for part in parts):
+        return None
+    return parts, values.shape, order
+
+
 class _ResultPickler(pickle.Pickler):
     """Pickle a result, including the patsy design information a regression keeps to predict on new rows.
 
@@ -444,13 +502,18 @@ class _ResultPickler(pickle.Pickler):
     may hold anything). Ours hold plain attributes and an environment of
     functions and modules, so each is stored as its class and attributes and
     a module by its name; anything else that cannot be pickled makes the
-    result not stored (it is then computed by every caller).
+    result not stored (it is then computed by every caller). An object array
+    of repeated text is stored as its distinct texts and codes
+    (:func:`_shared_text`).
     """
 
     def reducer_override(self, obj):
         if isinstance(obj, types.ModuleType):
             return importlib.import_module, (obj.__name__,)
         cls = type(obj)
+        if cls is np.ndarray:
+            shared = _shared_text(obj)
+            return (_text_array, shared) if shared is not None else NotImplemented
         if cls.__module__.startswith("patsy.") and hasattr(obj, "__dict__") and not isinstance(obj, type):
             return _patsy_object, (cls, dict(vars(obj)))
         return NotImplemented

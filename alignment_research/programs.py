@@ -536,7 +536,7 @@ def program_trials(
     spells = employees.reset_index(drop=True)
     spells = spells.assign(employee_id=spells["employee_id"].astype(str),
                            manager_id=spells["manager_id"].astype("string"))
-    managers, members = _managers_at_risk(spells, dates, enrol)
+    managers, members, ids = _managers_at_risk(spells, dates, enrol)
     if managers.empty:
         raise ModelError(
             f"No manager with reports starts {program!r} inside the observation window, so there is no trial to "
@@ -546,10 +546,11 @@ def program_trials(
     if ratings is not None:
         trials["rating"] = _latest_ratings(trials, ratings)
     if team_measures is not None:
-        trial_of = dict(zip(managers["t"], trials["trial"]))
-        team = members[members["t"].isin(trial_of)].assign(index_date=lambda d: dates[d["t"].to_numpy()])
-        team = team.assign(trial=team["t"].map(trial_of)).sort_values("index_date", kind="stable")
-        for measure, values in _team_means(trials, team, team_measures):
+        number = np.zeros(len(dates), dtype=np.int64)  # trial number of each trial date with a trial, else 0
+        number[managers["t"].to_numpy()] = trials["trial"].to_numpy()
+        team = members[number[members["t"].to_numpy()] > 0]  # in date order, as the trial dates are sorted
+        team = team.assign(index_date=dates[team["t"].to_numpy()], trial=number[team["t"].to_numpy()])
+        for measure, values in _team_means(trials, managers["_e"].to_numpy(), team, team_measures, ids):
             trials[f"team_{measure}"] = values
     return _fill_with_trial_means(trials).reset_index(drop=True)
 
@@ -573,28 +574,50 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     """Who is at risk in each trial: managers with reports that day who have not started the programme.
 
     Returns the managers (``t`` the trial's position in ``dates``,
-    ``employee_id``, ``_s`` their spell's row, ``team_size``, ``index_date``,
-    ``enrol_date``, ``treated``), only in trials with an enrolling manager, and
-    the members (every employee with a manager, per trial position).
+    ``employee_id``, ``_s`` their spell's row, ``team_size``, ``_e`` their id's
+    code, ``index_date``, ``enrol_date``, ``treated``), only in trials with an
+    enrolling manager, sorted by trial and id; the members (every employee
+    with a manager on each trial date: ``t, employee_id, manager_id`` and the
+    codes ``_e, _m``), in trial order; and the ids the codes index.
+
+    Ids are matched as integer codes of one factorisation of the employee and
+    manager ids (sorted, so the codes order as the ids do): a trial table
+    holds every (trial date, employee) pair, millions of rows at 20,000
+    employees, and hashing their text for each step cost most of the time.
     """
     hire = spells["hire_date"].to_numpy("datetime64[ns]")
     term = _employed_until(spells)
     # every (trial date, spell) pair employed that day: hire <= d < termination
     t_idx, s_idx = np.nonzero((hire[None, :] <= dates[:, None]) & (term[None, :] > dates[:, None]))
-    active = pd.DataFrame({"t": t_idx, "employee_id": spells["employee_id"].to_numpy()[s_idx],
-                           "manager_id": spells["manager_id"].to_numpy()[s_idx], "_s": s_idx})
-    active = active.drop_duplicates(["t", "employee_id"], keep="last")
-    members = active.dropna(subset=["manager_id"])
-    sizes = members.groupby(["t", "manager_id"]).size().rename("team_size").reset_index()
-    managers = active.drop(columns="manager_id").merge(
-        sizes.rename(columns={"manager_id": "employee_id"}), on=["t", "employee_id"], how="inner"
-    )
+    employee = spells["employee_id"].to_numpy(object)
+    manager = spells["manager_id"]
+    has_manager = manager.notna().to_numpy()
+    codes, ids = pd.factorize(np.concatenate([employee, manager[has_manager].to_numpy(object)]), sort=True)
+    n = len(ids)
+    person = codes[:len(employee)]
+    boss = np.full(len(employee), -1, dtype=codes.dtype)
+    boss[has_manager] = codes[len(employee):]
+    who, boss_of = person[s_idx], boss[s_idx]
+    latest = ~pd.Series(t_idx.astype(np.int64) * n + who).duplicated(keep="last").to_numpy()  # last spell per day
+    t_idx, s_idx, who, boss_of = t_idx[latest], s_idx[latest], who[latest], boss_of[latest]
+    led = boss_of >= 0
+    members = pd.DataFrame({"t": t_idx[led], "employee_id": employee[s_idx[led]], "manager_id": manager.to_numpy()[s_idx[led]],
+                            "_e": who[led], "_m": boss_of[led]})
+    team_size = np.bincount(t_idx[led].astype(np.int64) * n + boss_of[led], minlength=len(dates) * n)
+    size = team_size[t_idx.astype(np.int64) * n + who]
+    leads = size > 0
+    enrolled = enrol.reindex(ids).to_numpy("datetime64[ns]")  # each id's first enrolment, NaT if none
+    managers = pd.DataFrame({"t": t_idx[leads], "employee_id": employee[s_idx[leads]], "_s": s_idx[leads],
+                             "team_size": size[leads], "_e": who[leads]})
     managers["index_date"] = dates[managers["t"].to_numpy()]
-    managers["enrol_date"] = managers["employee_id"].map(enrol).to_numpy("datetime64[ns]")
+    managers["enrol_date"] = enrolled[who[leads]]
     managers = managers[managers["enrol_date"].isna() | (managers["enrol_date"] >= managers["index_date"])]
     managers = managers.assign(treated=(managers["enrol_date"] == managers["index_date"]).astype(int))
-    has_treated = managers.groupby("t")["treated"].transform("max") == 1
-    return managers[has_treated].sort_values(["t", "employee_id"], kind="stable"), members
+    trial = managers["t"].to_numpy()
+    has_treated = np.bincount(trial, weights=managers["treated"].to_numpy(), minlength=len(dates))[trial] > 0
+    managers = managers[has_treated]
+    by_id = np.lexsort((managers["_e"].to_numpy(), managers["t"].to_numpy()))  # trial, then id, as the text sorts
+    return managers.iloc[by_id], members, pd.Index(ids)
 
 
 def _trial_covariates(managers: pd.DataFrame, spells: pd.DataFrame) -> pd.DataFrame:
@@ -629,16 +652,28 @@ def _latest_ratings(trials: pd.DataFrame, ratings: pd.DataFrame) -> pd.Series:
     return got.set_index("index")["rating"].reindex(trials.index).astype(float)
 
 
-def _team_means(trials: pd.DataFrame, team: pd.DataFrame, team_measures: pd.DataFrame):
-    """Yield each measure and, per trial row, the mean of the reports' latest values known before the trial date."""
-    tm = team_measures.dropna(subset=["value", "date"]).astype({"employee_id": str})
-    key = pd.MultiIndex.from_arrays([trials["trial"], trials["manager_id"]])
+def _team_means(trials: pd.DataFrame, manager_codes: np.ndarray, team: pd.DataFrame, team_measures: pd.DataFrame,
+                ids: pd.Index):
+    """Yield each measure and, per trial row, the mean of the reports' latest values known before the trial date.
+
+    ``team`` holds the reports on each trial date in date order, with the
+    codes of their ids (``_e``) and managers' (``_m``) among ``ids``;
+    ``manager_codes`` are the trial rows' managers' codes.
+    """
+    tm = team_measures.dropna(subset=["value", "date"])
+    person = ids.get_indexer(tm["employee_id"].astype(str))  # -1: nobody in any team
+    n = len(ids)
+    left = pd.DataFrame({"index_date": team["index_date"].to_numpy(), "_e": team["_e"].to_numpy()})
+    team_key = team["trial"].to_numpy(np.int64) * n + team["_m"].to_numpy()
+    trial_key = trials["trial"].to_numpy(np.int64) * n + manager_codes
+    measures = tm["measure"].to_numpy()
     for measure in sorted(team_measures["measure"].unique()):
-        right = tm[tm["measure"] == measure].sort_values("date", kind="stable")[["employee_id", "date", "value"]]
-        got = pd.merge_asof(team[["index_date", "employee_id", "manager_id", "trial"]], right,
-                            left_on="index_date", right_on="date", by="employee_id", allow_exact_matches=False)
-        means = got.groupby(["trial", "manager_id"])["value"].mean()
-        yield measure, means.reindex(key).to_numpy(float)
+        chosen = measures == measure
+        right = pd.DataFrame({"_e": person[chosen], "date": tm["date"].to_numpy()[chosen],
+                              "value": tm["value"].to_numpy()[chosen]}).sort_values("date", kind="stable")
+        got = pd.merge_asof(left, right, left_on="index_date", right_on="date", by="_e", allow_exact_matches=False)
+        means = got["value"].groupby(team_key).mean()
+        yield measure, means.reindex(trial_key).to_numpy(float)
 
 
 def _fill_with_trial_means(trials: pd.DataFrame) -> pd.DataFrame:

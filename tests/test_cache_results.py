@@ -213,3 +213,43 @@ def test_a_read_only_cache_computes_without_storing(study, tmp_path, monkeypatch
     assert count_rows(clean, scale=3.0) == 3 * len(clean.tables["employees"])
     assert CALLS == [("employees", 3.0)]
     assert not (cache / RESULTS_FOLDER).exists()
+
+
+@stored_result("text_frame")
+def text_frame(clean):
+    """A result holding repeated text as a model's data does: ids over many rows, each kind of missing value."""
+    CALLS.append("text")
+    n = 6000
+    ids = [f"E{i % 300:04d}" for i in range(n)]
+    with_none = pd.Series([None if i % 7 == 0 else s for i, s in enumerate(ids)], dtype=object)
+    with_nan = pd.Series([float("nan") if i % 5 == 0 else s for i, s in enumerate(ids)], dtype=object)
+    mixed = pd.Series([None if i == 1 else float("nan") if i == 2 else s for i, s in enumerate(ids)], dtype=object)
+    return pd.DataFrame({
+        "employee_id": ids, "manager_id": with_none, "department": with_nan, "mixed": mixed,
+        "label": pd.array([None if i % 11 == 0 else s for i, s in enumerate(ids)], dtype="string"),
+        "unique": [f"row {i}" for i in range(n)], "x": range(n),
+    })
+
+
+def _missing_kinds(column: pd.Series) -> list:
+    return [type(v).__name__ for v in column.to_numpy(object) if not isinstance(v, str)]
+
+
+def test_a_stored_result_keeps_its_text_and_each_missing_kind_and_shares_repeated_text(study, tmp_path):
+    cache = tmp_path / "cache"
+    CALLS.clear()
+    computed = text_frame(ar.open_clean(study, cache_dir=cache))
+    read = text_frame(ar.open_clean(study, cache_dir=cache))
+    assert CALLS == ["text"]  # the second value was read from the cache
+    pd.testing.assert_frame_equal(read, computed, check_exact=True)
+    for column in computed.columns:
+        assert _missing_kinds(read[column]) == _missing_kinds(computed[column]), column
+    assert _missing_kinds(read["manager_id"]).count("NoneType") == 858
+    assert _missing_kinds(read["mixed"]) == ["NoneType", "float"]
+    # repeated text comes back as one object per distinct text (300 ids), not one per row (6,000)
+    assert len({id(v) for v in read["employee_id"]}) == 300
+    assert len({id(v) for v in read["label"].dropna()}) == 300
+    assert len({id(v) for v in read["department"]}) == 241  # 240 ids (every fifth row is missing) and the NaN
+    # columns of distinct text, or of None beside NaN, are stored cell by cell as before
+    assert len({id(v) for v in read["unique"]}) == 6000
+    assert len({id(v) for v in read["mixed"] if isinstance(v, str)}) == 5998
