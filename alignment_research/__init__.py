@@ -165,6 +165,7 @@ _EXPORTS: dict[str, str] = {
     "prepare_leadership_model": "report",
     # The primary analysis (study.yaml ``analysis:``), fitted once for the brief and the notebooks
     "primary_analysis": "primary",
+    "who_it_works_for": "primary",
     "PrimaryAnalysis": "primary",
     "typical_profiles": "primary",
     "key_findings": "primary",

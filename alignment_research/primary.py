@@ -11,12 +11,14 @@ from .cache import stored_result
 from .config import Analysis
 from .engagement import fit_mixed
 from .errors import ConfigError
+from .postestimation import fit_group_effects
 from .privacy import PooledLevels
 from .programs import ProgramEffectResult, estimate_program_effect
 from .report import (
     Sentence,
     compare_naive_adjusted,
     compare_with_primary,
+    describe_who_it_works_for,
     format_estimate,
     paragraph,
     prepare_leadership_model,
@@ -31,6 +33,7 @@ from .spells import DAYS_PER_MONTH
 __all__ = [
     "PrimaryAnalysis",
     "primary_analysis",
+    "who_it_works_for",
     "typical_profiles",
     "Findings",
     "key_findings",
@@ -176,6 +179,56 @@ def primary_analysis(clean, *, analysis: Analysis | None = None, warn: bool = Tr
                             if "engagement" in prog.outcomes else None)
     return PrimaryAnalysis(settings, retention, engagement, programme, programme_engagement, retention_data,
                            engagement_data, size)
+
+
+#: The groupings the brief's "who it works for" paragraph compares.
+WHO_BY = ("gender", "location", "job_level", "department")
+
+
+@stored_result("who_it_works_for")  # 16 fits with group slopes (8 of them Cox): made once per cached study
+def who_it_works_for(clean, *, term=(_ALIGNMENT, _PROGRAMME_TERM), by=WHO_BY, cluster: str = "manager_id",
+                     analysis: Analysis | None = None) -> Sentence:
+    """Say who the primary effects work for: the brief's paragraph, from group slopes of the primary models.
+
+    :func:`~alignment_research.postestimation.fit_group_effects` on the
+    primary retention (Cox) and engagement data of :func:`primary_analysis`,
+    each ``term`` by each ``by`` column (joined from the ``person`` table when
+    the data lack it), clustered by ``cluster``, groups smaller than the
+    study's ``min_group_size`` pooled or suppressed; then
+    :func:`~alignment_research.report.describe_who_it_works_for` over both.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        A cleaned study (``ar.clean_study`` or ``ar.open_clean``).
+    term : tuple of str, default ("alignment_cascade", "manager_program")
+        The effects compared between groups.
+    by : tuple of str, default WHO_BY
+        The grouping columns.
+    cluster : str, default "manager_id"
+        Cluster of the robust variances.
+    analysis : Analysis, optional
+        The primary analysis; by default the study's ``config.analysis``.
+
+    Returns
+    -------
+    Sentence
+        The paragraph; empty when no difference between groups is supported.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> isinstance(ar.who_it_works_for(clean), str)
+    True
+    """
+    primary = primary_analysis(clean, analysis=analysis, warn=False)
+    groups = dict(term=list(term), by=list(by), baseline=clean.analysis.person, cluster=cluster,
+                  min_group_size=primary.min_group_size)
+    retention = fit_group_effects(primary.retention_data.data, primary.retention_data.formula, model="cox",
+                                  start="start", stop="stop", **groups)
+    engagement = fit_group_effects(primary.engagement_data.data, primary.engagement_data.formula, **groups)
+    return describe_who_it_works_for(retention, engagement)
 
 
 # ---------------------------------------------------------------- absolute terms: typical profiles

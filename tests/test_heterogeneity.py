@@ -359,3 +359,25 @@ def test_the_brief_paragraph_adjusts_for_every_heterogeneity_test_it_was_given()
     both = str(ar.describe_who_it_works_for(result(0.01), result(0.02)))
     assert both.count("differs by gender") == 2 and "adjusted for the 2 such tests made" in both
     assert "p = 0.020" in both  # Holm: 2 x 0.01 and max(2 x 0.01, 1 x 0.02)
+
+
+def test_who_it_works_for_is_the_brief_paragraph_of_the_primary_models_group_slopes():
+    import dataclasses
+
+    clean = ar.clean_study(ar.simulate_study(n_employees=500, seed=3))
+    panel = clean.analysis.survey_panel
+    person = clean.analysis.person.drop_duplicates("employee_id").set_index("employee_id")["gender"]
+    women = panel["employee_id"].map(person).eq(person.dropna().iloc[0]).to_numpy()
+    # the programme raises engagement by a full point for one gender only: a difference the brief must report
+    raised = panel.assign(engagement=panel["engagement"] + 1.0 * women * panel["manager_program"])
+    clean.__dict__["analysis"] = dataclasses.replace(clean.analysis, survey_panel=raised)
+    primary = ar.primary_analysis(clean, warn=False)
+    groups = dict(term=["alignment_cascade", "manager_program"], by=["gender", "location", "job_level", "department"],
+                  baseline=clean.analysis.person, cluster="manager_id", min_group_size=clean.config.min_group_size)
+    expected = ar.describe_who_it_works_for(
+        ar.fit_group_effects(primary.retention_data.data, primary.retention_data.formula, model="cox",
+                             start="start", stop="stop", **groups),
+        ar.fit_group_effects(primary.engagement_data.data, primary.engagement_data.formula, **groups))
+    text = ar.who_it_works_for(clean)
+    assert "differs by gender" in text
+    assert text == expected
