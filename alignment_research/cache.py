@@ -519,13 +519,74 @@ class _ResultPickler(pickle.Pickler):
         return NotImplemented
 
 
-def _pickled(value) -> bytes | None:
-    buffer = io.BytesIO()
-    try:
-        _ResultPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-    except (pickle.PicklingError, TypeError, AttributeError, NotImplementedError, RecursionError):
+#: First bytes of a stored result written with its arrays apart (:func:`_write_result`).
+_RESULT_MAGIC = b"alignment-research result 1\n"
+#: Arrays smaller than this stay inside the pickle; larger ones are written after it, to be mapped on reading.
+_APART_BYTES = 1 << 16
+#: Alignment of each array written after the pickle.
+_ALIGN = 64
+
+
+def _pickled(value) -> tuple[bytes, list] | None:
+    """The pickle of ``value`` and its large arrays' buffers (pickle protocol 5, out of band); None if it cannot."""
+    buffers: list = []
+
+    def apart(buffer: pickle.PickleBuffer):
+        if buffer.raw().nbytes < _APART_BYTES:
+            return True  # in the pickle
+        buffers.append(buffer)
         return None
-    return buffer.getvalue()
+
+    stream = io.BytesIO()
+    try:
+        _ResultPickler(stream, protocol=5, buffer_callback=apart).dump(value)
+    except (pickle.PicklingError, TypeError, AttributeError, NotImplementedError, RecursionError, BufferError):
+        return None
+    return stream.getvalue(), buffers
+
+
+def _write_result(path: Path, data: bytes, buffers: list) -> None:
+    """Write a pickle and its arrays: magic, the count, (offset, size) of the pickle and of each array, the bytes."""
+    sizes = [len(data), *(b.raw().nbytes for b in buffers)]
+    offset = len(_RESULT_MAGIC) + 8 + 16 * len(sizes)
+    places = []
+    for size in sizes:
+        offset += -offset % _ALIGN
+        places.append((offset, size))
+        offset += size
+    with path.open("wb") as out:
+        out.write(_RESULT_MAGIC)
+        out.write(len(sizes).to_bytes(8, "little"))
+        for start, size in places:
+            out.write(start.to_bytes(8, "little") + size.to_bytes(8, "little"))
+        for (start, _), chunk in zip(places, [data, *(b.raw() for b in buffers)]):
+            out.write(b"\0" * (start - out.tell()))
+            out.write(chunk)
+
+
+def _read_result(path: Path):
+    """Read a stored result; its large arrays are mapped from the file, each page read when first used.
+
+    The mapping is private (copy on write): an array of the result can be
+    changed in place without changing the file or another reader's copy. The
+    file is never rewritten in place (a new result replaces it whole), so a
+    mapping stays valid while its arrays live.
+    """
+    import mmap  # deferred: only reading a stored result maps a file
+
+    with path.open("rb") as handle:
+        if handle.read(len(_RESULT_MAGIC)) != _RESULT_MAGIC:
+            return pickle.loads(path.read_bytes())
+        if os.name != "posix":  # pragma: no cover - Windows cannot replace a mapped file: read it into memory
+            view = memoryview(bytearray(path.read_bytes()))
+        else:
+            view = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY))
+    at = len(_RESULT_MAGIC)
+    count = int.from_bytes(view[at:at + 8], "little")
+    places = [(int.from_bytes(view[at + 8 + 16 * i:at + 16 + 16 * i], "little"),
+               int.from_bytes(view[at + 16 + 16 * i:at + 24 + 16 * i], "little")) for i in range(count)]
+    (start, size), arrays = places[0], places[1:]
+    return pickle.loads(view[start:start + size], buffers=[view[a:a + n] for a, n in arrays])
 
 
 def stored_result(name: str):
@@ -563,7 +624,11 @@ def stored_result(name: str):
     -----
     Two kernels asking for the same result at once compute it once: the
     second waits for the first (a file lock; on systems without ``fcntl``
-    both compute). A stored result is read with :mod:`pickle`, which trusts
+    both compute). Arrays of 64 KiB or more are written after the pickle
+    and mapped from the file when read (copy on write: each page is read when
+    first used, and an edit in place stays the reader's own), and repeated
+    text is written once per distinct value, so a large result costs a
+    reader little more than what it uses. A stored result is read with :mod:`pickle`, which trusts
     its file: the cache folder holds person-level tables and is the user's
     own (see :func:`~alignment_research.run.default_cache_dir`).
 
@@ -596,25 +661,25 @@ def stored_result(name: str):
             if not os.access(folder, os.W_OK):  # a read-only cache: a stored result is read, none is written
                 if not path.is_file():
                     return func(clean, *args, **kwargs)
-                stored = pickle.loads(path.read_bytes())
+                stored = _read_result(path)
                 _replay(stored["warnings"])
                 return stored["value"]
             results.mkdir(exist_ok=True)
             with _locked(path.with_suffix(".lock")):
                 if path.is_file():
-                    stored = pickle.loads(path.read_bytes())
+                    stored = _read_result(path)
                 else:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         value = func(clean, *args, **kwargs)
                     stored = {"value": value,
                               "warnings": [(w.message, w.category, w.filename, w.lineno) for w in caught]}
-                    data = _pickled(stored)
-                    if data is not None:
+                    pickled = _pickled(stored)
+                    if pickled is not None:
                         partial = path.with_suffix(f".partial-{os.getpid()}")
-                        partial.write_bytes(data)
+                        _write_result(partial, *pickled)
                         os.replace(partial, path)
-                        stored = pickle.loads(data)  # the first caller gets what later ones will
+                        stored = _read_result(path)  # the first caller gets what later ones will
             _replay(stored["warnings"])
             return stored["value"]
 

@@ -1,9 +1,11 @@
 """Results stored beside the cached tables: computed once, read back bit for bit, recomputed when anything changes."""
 
 import dataclasses
+import mmap
 import shutil
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -253,3 +255,37 @@ def test_a_stored_result_keeps_its_text_and_each_missing_kind_and_shares_repeate
     # columns of distinct text, or of None beside NaN, are stored cell by cell as before
     assert len({id(v) for v in read["unique"]}) == 6000
     assert len({id(v) for v in read["mixed"] if isinstance(v, str)}) == 5998
+
+
+@stored_result("big_arrays")
+def big_arrays(clean):
+    """A result with large arrays (kept apart from the pickle) and a small one (kept inside)."""
+    CALLS.append("big")
+    x = np.arange(200_000, dtype=float) / 7.0
+    return {"x": x, "frame": pd.DataFrame({"a": x * 2.0, "b": np.arange(200_000)}), "small": np.arange(10.0)}
+
+
+def _memory(array):
+    """What an array's memory belongs to (past the arrays it is a view of)."""
+    while isinstance(array, np.ndarray):
+        array = array.base
+    return array
+
+
+def test_a_stored_results_large_arrays_are_mapped_copy_on_write(study, tmp_path):
+    cache = tmp_path / "cache"
+    CALLS.clear()
+    computed = big_arrays(ar.open_clean(study, cache_dir=cache))
+    read = big_arrays(ar.open_clean(study, cache_dir=cache))
+    assert CALLS == ["big"]
+    np.testing.assert_array_equal(read["x"], np.arange(200_000, dtype=float) / 7.0)
+    pd.testing.assert_frame_equal(read["frame"], computed["frame"], check_exact=True)
+    assert isinstance(_memory(read["x"]), memoryview) and isinstance(_memory(read["x"]).obj, mmap.mmap)  # the file
+    assert read["x"].flags.writeable
+    assert not isinstance(getattr(_memory(read["small"]), "obj", None), mmap.mmap)  # small arrays: in the pickle
+    (stored,) = (cache / RESULTS_FOLDER).glob("big_arrays-*.pickle")
+    assert stored.stat().st_size > 200_000 * 8 * 3  # the three large arrays, written whole
+    read["x"][:] = -1.0  # an edit in place reaches neither the file nor the next reader
+    again = big_arrays(ar.open_clean(study, cache_dir=cache))
+    assert again["x"][1] == 1.0 / 7.0 and CALLS == ["big"]
+    assert computed["x"][1] == 1.0 / 7.0  # the first caller's value is read from the file too
