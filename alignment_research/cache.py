@@ -589,6 +589,23 @@ def _read_result(path: Path):
     return pickle.loads(view[start:start + size], buffers=[view[a:a + n] for a, n in arrays])
 
 
+#: Characters of the code digest in a stored result's file name (see :func:`_remove_other_code`).
+_CODE_CHARS = 12
+
+
+def _remove_other_code(results: Path, code: str) -> None:
+    """Delete the stored results of other code: no run of this code can read them, and each may take gigabytes.
+
+    A file being read by another process stays readable until it is closed
+    (a reader maps it whole at once).
+    """
+    for path in results.glob("*.pickle"):
+        parts = path.stem.rsplit("-", 2)  # name, code, key
+        if len(parts) != 3 or parts[1] != code[:_CODE_CHARS]:
+            path.unlink(missing_ok=True)
+            path.with_suffix(".lock").unlink(missing_ok=True)
+
+
 def stored_result(name: str):
     """Decorate a function of a cleaned study so its result is computed once per cache and read afterwards.
 
@@ -602,7 +619,8 @@ def stored_result(name: str):
     object, bit for bit. Warnings raised while computing are stored too and
     raised again on every read, under the caller's filters. A changed input,
     configuration, argument or line of code gives a new key; rewriting the
-    cache removes every stored result. A study whose tables were replaced,
+    cache removes every stored result, and storing a result removes those
+    of any other code. A study whose tables were replaced,
     added or resized after reading (``clean.tables["employees"] = ...``) is
     no longer the cached study: the function runs and nothing is stored (an
     edit in place that keeps every table's shape is not noticed: make a new
@@ -653,11 +671,12 @@ def stored_result(name: str):
             options = {k: _option_text(v) for k, v in list(bound.arguments.items())[1:]}
             if None in options.values():
                 return func(clean, *args, **kwargs)
+            code = _code_digest()
             digest = hashlib.sha256(manifest.read_bytes())
-            digest.update(_code_digest().encode())
+            digest.update(code.encode())
             digest.update(json.dumps([name, options], sort_keys=True).encode())
             results = folder / RESULTS_FOLDER
-            path = results / f"{name}-{digest.hexdigest()[:24]}.pickle"
+            path = results / f"{name}-{code[:_CODE_CHARS]}-{digest.hexdigest()[:24]}.pickle"
             if not os.access(folder, os.W_OK):  # a read-only cache: a stored result is read, none is written
                 if not path.is_file():
                     return func(clean, *args, **kwargs)
@@ -680,6 +699,7 @@ def stored_result(name: str):
                         _write_result(partial, *pickled)
                         os.replace(partial, path)
                         stored = _read_result(path)  # the first caller gets what later ones will
+                        _remove_other_code(results, code)
             _replay(stored["warnings"])
             return stored["value"]
 

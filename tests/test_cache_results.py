@@ -289,3 +289,20 @@ def test_a_stored_results_large_arrays_are_mapped_copy_on_write(study, tmp_path)
     again = big_arrays(ar.open_clean(study, cache_dir=cache))
     assert again["x"][1] == 1.0 / 7.0 and CALLS == ["big"]
     assert computed["x"][1] == 1.0 / 7.0  # the first caller's value is read from the file too
+
+
+def test_storing_a_result_removes_the_results_of_other_code(study, tmp_path):
+    cache = tmp_path / "cache"
+    CALLS.clear()
+    clean = ar.open_clean(study, cache_dir=cache)
+    count_rows(clean)
+    folder = cache / RESULTS_FOLDER
+    stale = [folder / "count_rows-000000000000-0123456789abcdef01234567.pickle", folder / "old-name.pickle"]
+    for path in stale:
+        path.write_bytes(b"made by other code")
+    stale[0].with_suffix(".lock").touch()
+    count_rows(clean, "goals")  # a new result of this code
+    assert not any(p.exists() for p in stale) and not stale[0].with_suffix(".lock").exists()
+    assert _stored(cache) == ["count_rows", "count_rows"]
+    count_rows(clean)  # still read, not computed
+    assert CALLS == [("employees", 1.0), ("goals", 1.0)]
