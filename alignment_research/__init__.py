@@ -122,6 +122,7 @@ _EXPORTS: dict[str, str] = {
     "e_value": "programs",
     "event_study": "programs",
     "estimate_program_effect": "programs",
+    "estimate_program_effects": "programs",
     "development_trials": "development",
     "estimate_development_effect": "development",
     "describe_careers": "development",

@@ -13,7 +13,7 @@ from .engagement import fit_mixed
 from .errors import ConfigError
 from .postestimation import fit_group_effects
 from .privacy import PooledLevels
-from .programs import ProgramEffectResult, estimate_program_effect
+from .programs import ProgramEffectResult, estimate_program_effects
 from .report import (
     Sentence,
     compare_naive_adjusted,
@@ -149,8 +149,9 @@ def primary_analysis(clean, *, analysis: Analysis | None = None, warn: bool = Tr
     reference), as :func:`prepare_leadership_model` does. The retention model
     is ``fit_cox(intervals, formula, start="start", stop="stop",
     event="event", cluster=...)``; the engagement model ``fit_mixed(panel,
-    formula, groups=...)``; the programme ``estimate_program_effect(clean,
-    program, outcome=..., design=..., ratio=..., caliper=...)``.
+    formula, groups=...)``; the programme ``estimate_program_effects(clean,
+    program, outcomes=..., design=..., ratio=..., caliper=...)`` (one
+    design, each outcome as ``estimate_program_effect`` gives it).
 
     Examples
     --------
@@ -174,9 +175,9 @@ def primary_analysis(clean, *, analysis: Analysis | None = None, warn: bool = Tr
                         cluster=ret.cluster)
     engagement = fit_mixed(engagement_data.data, engagement_data.formula, groups=eng.groups)
     design = dict(design=prog.design, ratio=prog.ratio, caliper=prog.caliper, warn=warn)
-    programme = estimate_program_effect(clean, prog.program, outcome="retention", **design)
-    programme_engagement = (estimate_program_effect(clean, prog.program, outcome="engagement", **design)
-                            if "engagement" in prog.outcomes else None)
+    outcomes = ["retention", *(["engagement"] if "engagement" in prog.outcomes else [])]
+    effects = estimate_program_effects(clean, prog.program, outcomes=outcomes, **design)  # one design for both
+    programme, programme_engagement = effects["retention"], effects.get("engagement")
     return PrimaryAnalysis(settings, retention, engagement, programme, programme_engagement, retention_data,
                            engagement_data, size)
 

@@ -677,6 +677,20 @@ class TestEstimateProgramEffect:
                                              warn=False)
         assert "Balance fails" in res.glance()["caveats"].item()
 
+    def test_both_outcomes_from_one_design_are_each_outcomes_own_estimate(self, study, retention, engagement):
+        both = ar.estimate_program_effects(study, outcomes=["retention", "engagement"], warn=False)
+        assert list(both) == ["retention", "engagement"]
+        for one, alone in (("retention", retention), ("engagement", engagement)):
+            pd.testing.assert_frame_equal(both[one].tidy(), alone.tidy(), check_exact=True)
+            pd.testing.assert_frame_equal(both[one].glance(), alone.glance(), check_exact=True)
+            pd.testing.assert_frame_equal(both[one].extras["trials"], alone.extras["trials"], check_exact=True)
+            assert both[one].caveats == alone.caveats
+        # the same design, but trials of their own: an edit of one result's table never reaches the other
+        both["retention"].extras["trials"].loc[:, "weight"] = -1.0
+        assert (both["engagement"].extras["trials"]["weight"] >= 0).all()
+        with pytest.raises(TypeError, match="outcomes"):
+            ar.estimate_program_effects(study, outcome="retention")
+
     def test_errors(self, study):
         with pytest.raises(ModelError, match="outcome"):
             ar.estimate_program_effect(study, outcome="salary")
