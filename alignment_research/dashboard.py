@@ -211,6 +211,15 @@ def _latest_managers(person: pd.DataFrame, tables: dict) -> pd.DataFrame:
     return person.assign(manager_id=pd.array(manager, dtype="string"))
 
 
+def _modal_department(person: pd.DataFrame) -> pd.Series:
+    """Each manager's most common department among the reports' spells (on a tie the first name in sorted order,
+    as ``Series.mode`` gives); managers whose reports have none are left out."""
+    known = person.loc[person["manager_id"].notna() & person["department"].notna(), ["manager_id", "department"]]
+    counts = known.groupby(["manager_id", "department"]).size().rename("n").reset_index()
+    top = counts.sort_values(["manager_id", "n", "department"], ascending=[True, False, True], kind="stable")
+    return top.drop_duplicates("manager_id").set_index("manager_id")["department"]
+
+
 def _groups(person: pd.DataFrame, employees: pd.DataFrame, min_group_size: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Panels shown and each spell's panels: (groups, membership keyed by employee_id and spell, left out)."""
     left_out = {"department": 0, "team": 0}
@@ -231,11 +240,9 @@ def _groups(person: pd.DataFrame, employees: pd.DataFrame, min_group_size: int) 
         if "department" in employees.columns:  # the team's department is its manager's (latest record)
             dept_of = employees.dropna(subset=["department"]).drop_duplicates("employee_id", keep="last") \
                 .set_index("employee_id")["department"]
-        members_dept = person.dropna(subset=["manager_id"]).groupby("manager_id")["department"] \
-            .agg(lambda s: s.mode().iloc[0] if s.notna().any() else OTHER_DEPARTMENTS) if "department" in person.columns else None
         dept = sizes["manager_id"].map(dept_of)
-        if members_dept is not None:
-            dept = dept.fillna(sizes["manager_id"].map(members_dept))
+        if "department" in person.columns:
+            dept = dept.fillna(sizes["manager_id"].map(_modal_department(person))).fillna(OTHER_DEPARTMENTS)
         shown_depts = {r["department"] for r in rows}
         # a team of a department that is not shown is not named after it: the name alone may point at few people
         sizes["department"] = [d if d in shown_depts else OTHER_DEPARTMENTS for d in dept.astype(object)]
@@ -611,7 +618,10 @@ class _ByLabel:
         self.series = {key: _Series.of(part) for key, part in series.groupby(["measure", "label"], sort=False)}
         self.org_series = {m: _Series.of(part.loc[part["kind"] == "organisation"])
                            for m, part in series.groupby("measure", sort=False)}
-        self.summary = {label: self._by_measure(part) for label, part in summary.groupby("label", sort=False)}
+        self.summary: dict[str, dict[str, dict]] = {}
+        for row in summary.to_dict("records"):  # one conversion of the table, not one per panel
+            if not pd.isna(row["label"]):  # as grouping by label leaves a missing one out
+                self.summary.setdefault(row["label"], {}).setdefault(row["measure"], row)
         self.org_summary = self._by_measure(summary.loc[summary["kind"] == "organisation"])
 
     @staticmethod

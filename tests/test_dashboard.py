@@ -331,3 +331,16 @@ def test_in_a_browser_every_section_is_present_and_every_figure_loads(clean, das
     shot = browser.screenshot(path, tmp_path / "dashboard.png")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == 1280
+
+
+def test_a_teams_department_is_its_reports_most_common_one_first_name_on_a_tie():
+    rng = np.random.default_rng(5)
+    person = pd.DataFrame({"manager_id": rng.choice(["m1", "m2", "m3", "m4", None], 400),
+                           "department": rng.choice(["Sales", "Legal", "Ops", None], 400)})
+    person.loc[person["manager_id"] == "m4", "department"] = None  # no report's department known
+    person = pd.concat([person, pd.DataFrame({"manager_id": ["m5"] * 4, "department": ["Sales", "Legal"] * 2})])
+    got = dash_module._modal_department(person)
+    expected = person.dropna(subset=["manager_id"]).groupby("manager_id")["department"].agg(
+        lambda s: s.mode().iloc[0] if s.notna().any() else None).dropna()
+    assert got.to_dict() == expected.to_dict()
+    assert got["m5"] == "Legal" and "m4" not in got.index
