@@ -95,6 +95,11 @@ def _text_values(values: pd.Series) -> np.ndarray:
     return values.astype("string").to_numpy(dtype=object)
 
 
+def _as_objects(values) -> np.ndarray:
+    """A column's values as an object array, without a copy or a missing-value scan for a "string" column."""
+    return np.asarray(values.array if isinstance(values, (pd.Series, pd.Index)) else values, dtype=object)
+
+
 def _factorize_pairs(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the (first, second) pairs in order of appearance, and the row of each pair's first occurrence."""
     a, _ = pd.factorize(first)
@@ -239,18 +244,38 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         in_force = None
     elif in_force is None:
         in_force = managers_in_cycles(history, numbered_spells(employees), cycle_frame)
+    owners = np.asarray(owner_uniq, dtype=object)
+    n_own, n_cyc = np.int64(len(owner_uniq)), np.int64(len(cyc_names))
+    pair_manager_code = None  # per (owner, cycle) pair: its manager's code among the owners (-1: not an owner)
     if in_force is None:
         pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
     else:
-        # the last manager in force in the cycle; the spell's manager (looked up row by row) only where none
-        last = in_force.drop_duplicates(["employee_id", "cycle"], keep="last")
-        found = locate_pairs(pair_keys["employee_id"], pair_keys["cycle"], last["employee_id"], last["cycle"])
-        known_pair = found >= 0
+        # the managers in force as codes among the owners (employees and managers in one hash pass) and cycles
+        # as codes among the goals' cycles: the rows are matched on integers from here on, not on texts
+        both = index_of(np.concatenate([_as_objects(in_force["employee_id"]), _as_objects(in_force["manager_id"])]),
+                        owners)
+        e_code, m_code = both[:len(in_force)], both[len(in_force):]
+        c_code = index_of(in_force["cycle"], np.asarray(cyc_names, dtype=object))
+        # the last manager in force in the cycle (the last row of each employee and cycle, what drop_duplicates
+        # keeps); the spell's manager (looked up row by row) only for the pairs without one
+        rows = np.flatnonzero((e_code >= 0) & (c_code >= 0))
+        row_key = e_code[rows] * n_cyc + c_code[rows]
+        by_key = np.argsort(row_key, kind="stable")
+        row_key, rows = row_key[by_key], rows[by_key]
+        last_of_key = np.r_[row_key[1:] != row_key[:-1], True] if len(rows) else np.zeros(0, bool)
+        last_key, last_row = row_key[last_of_key], rows[last_of_key]
+        pair_key = owner_code[first].astype(np.int64) * n_cyc + cyc_code[first]
+        at = np.minimum(np.searchsorted(last_key, pair_key), max(len(last_key) - 1, 0))
+        known_pair = last_key[at] == pair_key if len(last_key) else np.zeros(len(pair_key), bool)
+        found = last_row[at]
         values = np.full(len(pair_keys), pd.NA, dtype=object)
+        pair_manager_code = np.full(len(pair_keys), -1, dtype=np.int64)
         if not known_pair.all():
             values[~known_pair] = _owner_manager(pair_keys[~known_pair], employees, cycle_frame).astype(
                 "string").to_numpy(dtype=object)
-        values[known_pair] = last["manager_id"].to_numpy(dtype=object)[found[known_pair]]
+            pair_manager_code[~known_pair] = index_of(values[~known_pair], owners)  # missing: -1
+        values[known_pair] = _as_objects(in_force["manager_id"])[found[known_pair]]
+        pair_manager_code[known_pair] = m_code[found[known_pair]]
         pair_manager = pd.Series(pd.array(values, dtype="string"), index=pair_keys.index)
     pair_no_manager = pair_manager.isna().to_numpy()
     known = pd.Series(owner_text).isin(employees["employee_id"].dropna()).to_numpy()
@@ -259,16 +284,12 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
 
     # parent is a goal of the owner's manager in the same cycle
     safe = np.where(parent_pos >= 0, parent_pos, 0)
-    manager_code = index_of(pair_manager.fillna("").to_numpy(dtype=object), np.asarray(owner_uniq, dtype=object))
-    manager_code = np.where(pair_no_manager, -2, manager_code)[group_codes] if n else np.zeros(0, np.int64)
+    if pair_manager_code is None:
+        pair_manager_code = index_of(pair_manager.fillna("").to_numpy(dtype=object), owners)
+    manager_code = np.where(pair_no_manager, -2, pair_manager_code)[group_codes] if n else np.zeros(0, np.int64)
     to_manager = (parent_pos >= 0) & (owner_code[safe] == manager_code) & (cyc_code[safe] == cyc_code)
     if in_force is not None:
         # any manager in force during the cycle: (owner, manager, cycle) triples as one integer key each
-        owners = np.asarray(owner_uniq, dtype=object)
-        n_own, n_cyc = np.int64(len(owner_uniq)), np.int64(len(cyc_names))
-        e_code = index_of(in_force["employee_id"], owners)
-        m_code = index_of(in_force["manager_id"], owners)
-        c_code = index_of(in_force["cycle"], np.asarray(cyc_names, dtype=object))
         ok = (e_code >= 0) & (m_code >= 0) & (c_code >= 0)
         allowed = (e_code[ok] * n_own + m_code[ok]) * n_cyc + c_code[ok]
         goal_key = (owner_code.astype(np.int64) * n_own + owner_code[safe]) * n_cyc + cyc_code
@@ -778,7 +799,8 @@ def item_statistics(surveys: pd.DataFrame, scales) -> pd.DataFrame:
 # --------------------------------------------------------------------------- feedback
 
 
-def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, kinds=None) -> pd.DataFrame:
+def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, kinds=None,
+                  spells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Count feedback per employee and calendar quarter, as events per 90 days employed.
 
     Parameters
@@ -792,6 +814,10 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
         Observation window (``config.window``); quarters overlapping it are counted.
     kinds : list of str, optional
         Feedback kinds to report separately; the kinds present by default.
+    spells : DataFrame, optional
+        ``spells.numbered_spells(employees)`` when already computed (the
+        analysis tables have it), so it is not built again; ``employees`` is
+        then not read.
 
     Returns
     -------
@@ -812,7 +838,8 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     ['employee_id', 'spell', 'quarter']
     """
     w_start, w_end = window_bounds(window)
-    spells = numbered_spells(employees)
+    if spells is None:
+        spells = numbered_spells(employees)
     quarters = pd.period_range(w_start, w_end, freq="Q")
     q_start = quarters.start_time.normalize().to_numpy()
     q_end = quarters.end_time.normalize().to_numpy()
@@ -864,10 +891,18 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     }, copy=False)
     out["n_events"] = np.bincount(pos[ok], minlength=len(out)).astype("int64")
     out["feedback_rate"] = out["n_events"] / out["exposure_days"] * 90.0
-    ev_kind = kind_text[kind_code[at][inside]] if has_kind else np.array([], dtype=object)
-    for kind in kinds:
-        sel = ok & (ev_kind == kind)
-        out[f"n_{kind}"] = np.bincount(pos[sel], minlength=len(out)).astype("int64")
+    # each event's kind as its position in ``kinds`` (-1: not reported), from the kinds' texts: one count
+    # of (row, kind) pairs for all kinds
+    position = {}
+    for i, kind in enumerate(kinds):
+        position.setdefault(kind, i)
+    kind_of_level = np.array([position.get(text, -1) for text in kind_text], dtype=np.int64) if has_kind else None
+    ev_kind = kind_of_level[kind_code[at][inside]] if has_kind else np.full(len(pos), -1, dtype=np.int64)
+    sel = ok & (ev_kind >= 0)
+    n_kinds = len(kinds)
+    by_kind = np.bincount(pos[sel] * n_kinds + ev_kind[sel], minlength=len(out) * n_kinds).reshape(len(out), n_kinds)
+    for i, kind in enumerate(kinds):
+        out[f"n_{kind}"] = by_kind[:, position[kind]].astype("int64")
     for kind in kinds:
         out[f"feedback_rate_{kind}"] = out[f"n_{kind}"] / out["exposure_days"] * 90.0
     return out

@@ -244,11 +244,17 @@ def index_of(values, uniques) -> np.ndarray:
     u, v = _as_values(uniques), _as_values(values)
     if not len(u):
         return np.full(len(v), -1, dtype=np.int64)
-    codes, _ = pd.factorize(np.concatenate([u, v]) if u.dtype == v.dtype else
-                            np.concatenate([u.astype(object), v.astype(object)]))
-    out = codes[len(u):].astype(np.int64)
-    out[out >= len(u)] = -1  # a value first met among ``values``: not among the uniques
-    return out
+    # The values' own distinct values first, then those (fewer) among the uniques. Equal ids within one
+    # column are often one Python object (a column read from a file shares them), which hashes and compares
+    # at once; ids of another column are other objects, each compared character by character: so the many
+    # values are hashed among themselves and only their distinct values against the other column.
+    codes, distinct = pd.factorize(v)
+    distinct = np.asarray(distinct)
+    both, _ = pd.factorize(np.concatenate([u, distinct]) if u.dtype == distinct.dtype else
+                           np.concatenate([u.astype(object), distinct.astype(object)]))
+    found = both[len(u):].astype(np.int64)
+    found[found >= len(u)] = -1  # a value first met among ``values``: not among the uniques
+    return np.append(found, np.int64(-1))[codes]  # a missing value (code -1) takes the -1 at the end
 
 
 def locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
