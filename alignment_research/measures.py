@@ -59,24 +59,47 @@ class MeasureResult:
 
 
 def _owner_manager(keys: pd.DataFrame, employees: pd.DataFrame, cycle_frame: pd.DataFrame | None) -> pd.Series:
-    """Manager of ``keys.employee_id`` in ``keys.cycle`` (the spell begun most recently by the cycle's end)."""
-    emp = employees[["employee_id", "hire_date", "manager_id"]].dropna(subset=["employee_id"])
-    # ids as plain object text on both sides: merge_asof refuses `by` keys of different dtypes
-    # (object ids from cleaning, "string" ids from a vendor file or a pseudonymiser)
-    emp = emp.assign(employee_id=_id_array(emp["employee_id"])).sort_values(["hire_date"], kind="stable")
-    keys = keys.assign(employee_id=_id_array(keys["employee_id"]))
-    latest = emp.drop_duplicates("employee_id", keep="last").set_index("employee_id")["manager_id"]
-    if emp["employee_id"].is_unique or cycle_frame is None or cycle_frame["end"].isna().all():
-        return keys["employee_id"].map(latest)
-    ends = keys["cycle"].map(cycle_frame.set_index("name")["end"])
-    left = pd.DataFrame({"employee_id": keys["employee_id"].to_numpy(), "when": ends.to_numpy(), "pos": np.arange(len(keys))})
-    known = left.dropna(subset=["when"]).sort_values("when", kind="stable")
-    right = emp.dropna(subset=["hire_date"]).sort_values("hire_date", kind="stable")
-    hit = pd.merge_asof(known, right, left_on="when", right_on="hire_date", by="employee_id", direction="backward")
-    out = keys["employee_id"].map(emp.drop_duplicates("employee_id", keep="first").set_index("employee_id")["manager_id"])
-    out = out.astype(object).to_numpy()
-    found = hit["hire_date"].notna().to_numpy()
-    out[hit["pos"].to_numpy()[found]] = hit["manager_id"].to_numpy()[found]
+    """Manager of ``keys.employee_id`` in ``keys.cycle`` (the spell begun most recently by the cycle's end).
+
+    Ids are compared as text (``astype("string")`` on both sides), each table's ids hashed once: the spells in
+    hire-date order (missing dates last, ties in table order), then every lookup made on integer codes. A key
+    whose cycle has an end date takes the latest spell hired on or before that end, as an as-of merge by
+    employee would; other keys, and keys without such a spell, take the employee's first spell; with one spell
+    per employee (or no cycle dates), the latest spell.
+    """
+    present = employees["employee_id"].notna().to_numpy()
+    hire = employees["hire_date"].to_numpy("datetime64[ns]")[present]
+    order = np.argsort(hire, kind="stable")  # as sort_values: missing dates last, ties in table order
+    hire = hire[order]
+    manager = employees["manager_id"].to_numpy(dtype=object)[present][order]
+    code, ids = pd.factorize(_id_array(employees["employee_id"][present])[order])
+    key_code = index_of(_id_array(keys["employee_id"]), np.asarray(ids, dtype=object))
+    found = key_code >= 0
+    n_ids = len(ids)
+    if n_ids == len(code) or cycle_frame is None or cycle_frame["end"].isna().all():
+        pick = np.empty(n_ids, dtype=np.int64)
+        pick[code] = np.arange(len(code))  # the last spell of each employee in hire order (the latest)
+    else:
+        pick = np.full(n_ids, -1, dtype=np.int64)
+        pick[code[::-1]] = np.arange(len(code))[::-1]  # the first spell of each employee in hire order
+    out = np.full(len(keys), np.nan, dtype=object)
+    out[found] = manager[pick[key_code[found]]]
+    if n_ids != len(code) and cycle_frame is not None and not cycle_frame["end"].isna().all():
+        ends = keys["cycle"].map(cycle_frame.set_index("name")["end"]).to_numpy("datetime64[ns]")
+        dated = ~np.isnat(hire)
+        asked = np.flatnonzero(found & ~np.isnat(ends))
+        if dated.any() and len(asked):
+            # one int64 key per (employee, date): the employee's code, then the rank of the date among all dates
+            times = np.unique(np.concatenate([hire[dated], ends[asked]]))
+            span = np.int64(len(times) + 1)
+            rows = np.flatnonzero(dated)
+            by_employee = np.argsort(code[rows], kind="stable")  # employee, then hire date, then table order
+            rows = rows[by_employee]
+            sp_key = code[rows].astype(np.int64) * span + np.searchsorted(times, hire[rows])
+            q_key = key_code[asked] * span + np.searchsorted(times, ends[asked])
+            i = np.searchsorted(sp_key, q_key, side="right") - 1  # the last spell hired on or before the end
+            hit = (i >= 0) & (code[rows[np.maximum(i, 0)]] == key_code[asked])
+            out[asked[hit]] = manager[rows[i[hit]]]
     return pd.Series(out, index=keys.index, dtype=employees["manager_id"].dtype)
 
 

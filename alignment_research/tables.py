@@ -415,7 +415,11 @@ class _Context:
         ev = pd.DataFrame({"manager_id": events["manager_id"].astype("string").to_numpy(),
                            "known": events[when].to_numpy("datetime64[ns]"), "value": values})
         ev = ev.dropna(subset=["manager_id", "known"])
-        pairs = spans.dropna(subset=["manager_id"]).merge(ev, on="manager_id", how="inner")
+        left = spans.dropna(subset=["manager_id"])
+        li, ri = _inner_join_rows(np.asarray(left["manager_id"].array, dtype=object),
+                                  ev["manager_id"].to_numpy(dtype=object))
+        pairs = pd.DataFrame({name: left[name].to_numpy()[li] for name in ("span", "sid", "t", "t_next")}
+                             | {name: ev[name].to_numpy()[ri] for name in ("known", "value")}, copy=False)
         s = pairs["sid"].to_numpy(np.int64)
         day = ((pairs["known"].to_numpy("datetime64[ns]") - hire[s]) / DAY).astype(np.int64)
         t0 = pairs["t"].to_numpy(np.int64)
@@ -523,6 +527,24 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values of an integer array (a sort, cheaper than numpy's hash-based ``unique``)."""
     values = np.sort(values, kind="stable")
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
+
+def _inner_join_rows(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs of an inner join of two key columns without missing values, in ``DataFrame.merge``'s order.
+
+    What ``merge(how="inner")`` pairs: every left row with every right row of an equal key, in left row order and,
+    within a left row, in right row order; from integer codes (each column hashed once, among itself first).
+    """
+    left_code, keys = pd.factorize(left)
+    right_code = index_of(right, np.asarray(keys, dtype=object))  # -1: no left row has the key
+    rows = np.flatnonzero(right_code >= 0)
+    rows = rows[np.argsort(right_code[rows], kind="stable")]  # right rows by key, in right order within a key
+    per_key = np.bincount(right_code[rows], minlength=len(keys))
+    first = np.cumsum(per_key) - per_key  # each key's first place among ``rows``
+    n = per_key[left_code]  # right rows of each left row
+    li = np.repeat(np.arange(len(left)), n)
+    within = np.arange(len(li)) - np.repeat(np.cumsum(n) - n, n)
+    return li, rows[np.repeat(first[left_code], n) + within]
 
 
 def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
