@@ -258,7 +258,17 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     owner_arr = _text_values(g["owner_id"])
     owner_code, owner_uniq = pd.factorize(owner_arr)
     owner_text = pd.array(np.asarray(owner_uniq, dtype=object), dtype="string")
-    group_codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
+    # one group per (owner, cycle) pair: numbered in the order of their integer keys when the keys are few
+    # enough for a table of them (what groups go by is never their number: the table is sorted below)
+    pair_key = owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code
+    n_keys = len(owner_uniq) * (len(cyc_names) + 1)
+    if n_keys <= 4 * n + 1024:
+        used = np.zeros(n_keys, dtype=bool)
+        used[pair_key] = True
+        group_codes = (np.cumsum(used) - 1)[pair_key]
+    else:
+        group_codes, _ = pd.factorize(pair_key)
+    del pair_key
     m = int(group_codes.max()) + 1 if n else 0
     first = np.full(m, -1, dtype=np.int64)
     first[group_codes[::-1]] = np.arange(n)[::-1]

@@ -156,9 +156,10 @@ class _Context:
         codes, texts = pd.factorize(np.asarray(self.spells["employee_id"].astype("string").array, dtype=object))
         return codes.astype(np.int64), np.asarray(texts, dtype=object)
 
-    def alignment_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
-        """Row of the cascade-alignment table for spell ``sid``'s employee in cycle ``ci`` (a row of
-        ``cycle_frame``); -1 when it has none. What ``locate_pairs`` on the texts finds, from integer codes."""
+    @cached_property
+    def alignment_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row of the cascade-alignment table per (employee code, cycle code), -1 when none; and the code of each
+        row of ``cycle_frame`` (built once, for the timeline and the cycles table)."""
         align, _ = self.alignment_result
         codes, texts = self.spell_codes
         cycle_code, cycle_texts = pd.factorize(self.cycle_frame["name"].to_numpy(dtype=object))
@@ -167,6 +168,13 @@ class _Context:
         ok = (row_employee >= 0) & (row_cycle >= 0)
         table = np.full((len(texts), max(len(cycle_texts), 1)), -1, dtype=np.int64)  # pairs are unique
         table[row_employee[ok], row_cycle[ok]] = np.flatnonzero(ok)
+        return table, cycle_code
+
+    def alignment_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
+        """Row of the cascade-alignment table for spell ``sid``'s employee in cycle ``ci`` (a row of
+        ``cycle_frame``); -1 when it has none. What ``locate_pairs`` on the texts finds, from integer codes."""
+        codes, _ = self.spell_codes
+        table, cycle_code = self.alignment_table
         return table[codes[np.asarray(sid, np.int64)], cycle_code[np.asarray(ci, np.int64)]]
 
     @cached_property
@@ -471,14 +479,19 @@ class _Context:
         if not len(keys):
             return np.full(len(q), default, dtype=float)
         if q_sorted:  # searchsorted(keys, q, "right"): the changes at or before each q
-            i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)])
+            at = np.searchsorted(q, keys, side="left")
+            i = np.cumsum(np.bincount(at, minlength=len(q) + 1)[:len(q)])
         else:
             i = np.searchsorted(keys, q, side="right")
         i -= 1
         np.maximum(i, 0, out=i)
         found = keys[i]
         # the change found is the spell's own when its key is at least the spell's first key (and at most q)
-        own = (found >= base) & (found <= q)
+        own = found >= base
+        if q_sorted:  # a change found is at most q, except for the rows before the first change (a prefix)
+            own[:at[0]] = False
+        else:
+            own &= found <= q
         del found
         out = values[i]
         out[~own] = default
@@ -1349,6 +1362,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     # careers needs the spells and the job history only: at a million employees the rest is gigabytes
     ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans",
+                "alignment_table",
                 "_in_force_values")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
