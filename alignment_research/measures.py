@@ -888,19 +888,26 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     hi = np.minimum(q_end[qi], last[sid])
     exposure = ((hi - lo) / DAY).astype("int64") + 1
 
-    # events as arrays (no copies of the feedback frame); kinds hashed once
-    usable = (feedback["employee_id"].notna() & feedback["date"].notna()).to_numpy()
+    # events as arrays (no copies of the feedback frame); kinds hashed once. Each dated event's spell first (its
+    # id hashed there, once): only an event in no spell can lack an id, so only those are tested for a missing id
+    dated = feedback["date"].notna().to_numpy()
+    ids = feedback["employee_id"].to_numpy()[dated]
+    dates = feedback["date"].to_numpy("datetime64[ns]")[dated]
+    sid_dated = assign_spell(pd.DataFrame({"employee_id": ids, "date": dates}), spells, "date")["_sid"].to_numpy()
+    has_id = np.ones(len(ids), dtype=bool)
+    in_none = np.flatnonzero(sid_dated < 0)
+    has_id[in_none] = pd.notna(ids[in_none])
+    usable = dated.copy()
+    usable[dated] = has_id  # the events with an employee and a date
     has_kind = "kind" in feedback.columns
     if has_kind:
         kind_code, kind_levels = pd.factorize(feedback["kind"].to_numpy(dtype=object)[usable], use_na_sentinel=False)
         kind_text = np.array([str(v) for v in kind_levels], dtype=object)
     if kinds is None:
         kinds = sorted(set(kind_text[~pd.isna(np.asarray(kind_levels, dtype=object))])) if has_kind else []
-    ev_sid = assign_spell(pd.DataFrame({"employee_id": feedback["employee_id"].to_numpy()[usable],
-                                        "date": feedback["date"].to_numpy("datetime64[ns]")[usable]}),
-                          spells, "date")["_sid"].to_numpy()
+    ev_sid = sid_dated[has_id]
     at = ev_sid >= 0
-    ev_date = feedback["date"].to_numpy("datetime64[ns]")[usable][at]
+    ev_date = dates[has_id][at]
     ev_q = np.searchsorted(q_end, ev_date, side="left")
     inside = (ev_q < len(quarters)) & (ev_date >= q_start[np.minimum(ev_q, len(quarters) - 1)])
     ev_q = ev_q[inside]
