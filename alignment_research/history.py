@@ -221,7 +221,8 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     manager_code, manager_text = pd.factorize(np.asarray(out["manager_id"].array, dtype=object))
     n_cycles = np.int64(cycle.max() + 1 if len(cycle) else 1)
     key = (row_employee * n_cycles + row_cycle) * np.int64(len(manager_text) + 1) + manager_code
-    _, first = np.unique(key[order], return_index=True)  # the first row of each key in that order
+    key = key[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # the first row of each key in that order
     return out.iloc[order[np.sort(first)]].reset_index(drop=True)
 
 

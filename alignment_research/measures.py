@@ -12,7 +12,7 @@ from scipy import stats
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
 from .history import managers_in_cycles
-from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
+from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, numbered_spells, stable_argsort,
                      window_bounds)
 
 __all__ = [
@@ -293,7 +293,7 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         # keeps); the spell's manager (looked up row by row) only for the pairs without one
         rows = np.flatnonzero((e_code >= 0) & (c_code >= 0))
         row_key = e_code[rows] * n_cyc + c_code[rows]
-        by_key = np.argsort(row_key, kind="stable")
+        by_key = stable_argsort(row_key)
         row_key, rows = row_key[by_key], rows[by_key]
         last_of_key = np.r_[row_key[1:] != row_key[:-1], True] if len(rows) else np.zeros(0, bool)
         last_key, last_row = row_key[last_of_key], rows[last_of_key]
@@ -371,7 +371,9 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         owner_rank[np.argsort(np.asarray(owner_uniq, dtype=object), kind="stable")] = np.arange(len(owner_uniq))
         cycle_order = dict(zip(cycle_frame["name"], cycle_frame["order"]))
         rank_of_cycle = np.array([cycle_order.get(c, -1) for c in cyc_names], dtype=np.int64)
-        order = np.lexsort((rank_of_cycle[cyc_code[first]], owner_rank[owner_code[first]]))
+        # owners, then cycles: one integer key per (owner, cycle) pair (the order of the lexsort of the two)
+        n_ranks = np.int64(max(int(rank_of_cycle.max()) + 2, 1)) if len(rank_of_cycle) else np.int64(1)
+        order = stable_argsort(owner_rank[owner_code[first]] * n_ranks + (rank_of_cycle[cyc_code[first]] + 1))
         table = table.iloc[order].reset_index(drop=True)
     else:
         table = _sort_by_cycle(table, cycle_frame)
@@ -663,7 +665,7 @@ def _row_patterns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # most significant, so one sort of int64 keys gives the lexicographic order of the rows
         weights = (int(base) ** np.arange(x.shape[1] - 1, -1, -1)).astype(np.int64)
         keys = (x - lo).astype(np.int64) @ weights
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys)  # equal keys are equal rows: no need for a stable sort
         keys = keys[order]
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         return x[order[starts]], np.diff(np.r_[starts, len(x)]).astype(np.int64)

@@ -25,7 +25,7 @@ from .measures import (
 )
 from .schema import GOAL_SUMMARY_COLUMNS
 from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
-                     window_bounds)
+                     stable_argsort, window_bounds)
 
 __all__ = [
     "PROGRAMS",
@@ -289,7 +289,7 @@ class _Context:
             t = np.asarray(t, np.int64)
             values = np.asarray(values, float)
             key = sid * _BIG + t
-            idx = np.lexsort((order, key)) if order is not None else np.argsort(key, kind="stable")
+            idx = np.lexsort((order, key)) if order is not None else stable_argsort(key)
             out[name] = (key[idx], values[idx], default)
 
         # cycle alignment: known from max(cycle start, hire) for cycles that end on or after hire
@@ -347,7 +347,7 @@ class _Context:
             for name in self.config.scales:
                 v = sv[name].to_numpy(float)
                 ok = np.isfinite(v)
-                add(name, s[ok], t[ok], v[ok], order=np.arange(len(s))[ok])
+                add(name, s[ok], t[ok], v[ok])  # ties in response order (a stable sort)
 
         # own programmes: 1 from start date (intention to treat), within the spell only
         pp = self.program_spells
@@ -538,7 +538,7 @@ _INDICATORS = ("manager_program", "manager_changes", "recent_manager_change")
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values of an integer array (a sort, cheaper than numpy's hash-based ``unique``)."""
-    values = np.sort(values, kind="stable")
+    values = np.sort(values)  # equal values are alike: no need for a stable sort
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
@@ -551,7 +551,7 @@ def _inner_join_rows(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, n
     left_code, keys = pd.factorize(left)
     right_code = index_of(right, np.asarray(keys, dtype=object))  # -1: no left row has the key
     rows = np.flatnonzero(right_code >= 0)
-    rows = rows[np.argsort(right_code[rows], kind="stable")]  # right rows by key, in right order within a key
+    rows = rows[stable_argsort(right_code[rows])]  # right rows by key, in right order within a key
     per_key = np.bincount(right_code[rows], minlength=len(keys))
     first = np.cumsum(per_key) - per_key  # each key's first place among ``rows``
     n = per_key[left_code]  # right rows of each left row
@@ -708,7 +708,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
                                       if "alignment_cascade" in ctx.timeline else np.nan)
     out = ctx.with_covariates(out, sid, out["entry"].to_numpy())
     if ctx.employee_rank is not None:  # rows follow spell positions: already sorted
-        return out.reset_index(drop=True)
+        return out  # its index is 0..n-1 already (a reset_index would copy every column)
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
 
 
@@ -1093,7 +1093,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
             out[name] = values
     out = ctx.with_covariates(out, sid, np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64")))
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
-        return out.reset_index(drop=True)
+        return out  # its index is 0..n-1 already (a reset_index would copy every column)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
     return out.iloc[order].reset_index(drop=True)
 
