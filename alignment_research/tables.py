@@ -605,7 +605,11 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     h = ctx.history
     keys = h["key"].to_numpy()
     q = sid * _BIG + np.asarray(t, np.int64)
-    i = np.maximum(np.searchsorted(keys, q, side="right") - 1, 0)
+    if len(keys) and (len(q) < 2 or (q[1:] >= q[:-1]).all()):  # sorted (the intervals): a search per history row
+        i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)]) - 1
+    else:
+        i = np.searchsorted(keys, q, side="right") - 1
+    i = np.maximum(i, 0)
     ok = (keys[i] >= sid * _BIG) & (keys[i] <= q) if len(keys) else np.zeros(len(q), bool)
     take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
     for col in HISTORY_COLUMNS:
@@ -1125,7 +1129,16 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     n_cycles = np.int64(len(cycle_text))
     group = owner_code[usable] * n_cycles + cycle_code[usable]
     del owner_code, cycle_code
-    at, keys = pd.factorize(group, sort=True)  # each goal's (owner, cycle) key among the keys, sorted
+    # each goal's (owner, cycle) key among the keys, sorted: from a table of the keys when they are few enough
+    # (the codes pandas.factorize(group, sort=True) gives, without hashing)
+    n_keys = len(owner_text) * int(n_cycles)
+    if n_keys <= 4 * len(group) + 1024:
+        used = np.zeros(n_keys, dtype=bool)
+        used[group] = True
+        at, keys = (np.cumsum(used) - 1)[group], np.flatnonzero(used)
+        del used
+    else:
+        at, keys = pd.factorize(group, sort=True)
     del group
     m = len(keys)
     counts = np.bincount(at, minlength=m).astype(float)
@@ -1137,12 +1150,15 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
             summary[name] = values.groupby(at, sort=True).mean().reindex(range(m)).to_numpy(dtype=float)
     # sums of 0/1 flags, exact as counts
     if "set_with" in goals:
-        who = goals["set_with"].to_numpy(dtype=object)[usable]
-        known = np.bincount(at, weights=pd.notna(who).astype(float), minlength=m)
+        # the values hashed once (-1: missing), then each word's goals picked by their code
+        who, words = pd.factorize(goals["set_with"].to_numpy(dtype=object)[usable])
+        words = np.asarray(words, dtype=object)
+        known = np.bincount(at, weights=(who >= 0).astype(float), minlength=m)
         known = np.where(known > 0, known, np.nan)
         for name, word in (("share_set_jointly", "jointly"), ("share_set_by_employee", "employee"),
                            ("share_set_by_manager", "manager")):
-            summary[name] = np.bincount(at, weights=(who == word).astype(float), minlength=m) / known
+            is_word = np.append(words == word, False)  # a missing value (code -1) takes the False at the end
+            summary[name] = np.bincount(at, weights=is_word[who].astype(float), minlength=m) / known
     if "revised_date" in goals:
         revised = np.bincount(at, weights=goals["revised_date"].notna().to_numpy()[usable].astype(float), minlength=m)
         summary["goals_revised"] = revised
