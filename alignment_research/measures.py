@@ -230,7 +230,12 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     parent_all = (_text_values(g["parent_goal_id"]) if "parent_goal_id" in g.columns
                   else np.full(len(g), pd.NA, dtype=object))
     has_parent_all = ~pd.isna(parent_all)
-    id_codes, id_levels = pd.factorize(np.concatenate([goal_all, parent_all[has_parent_all]]))
+    # the parents first among themselves (a parent repeats, as one Python object, across its children's rows),
+    # then the goal ids and the distinct parents together: the codes one factorize of goal ids then parents gives
+    parent_code_of, parents = pd.factorize(parent_all[has_parent_all])
+    id_codes, id_levels = pd.factorize(np.concatenate([goal_all, np.asarray(parents, dtype=object)]))
+    id_codes = np.concatenate([id_codes[:len(goal_all)], id_codes[len(goal_all):][parent_code_of]])
+    del parent_code_of, parents
     goal_code = id_codes[:len(goal_all)]
     # codes are numbered in order of first appearance, goal ids first: a row repeats an earlier id
     # unless its code is above every code before it
