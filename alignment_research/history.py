@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .spells import DAY, assign_spell
+from .spells import DAY, assign_spell, stable_argsort
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -221,7 +221,9 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     manager_code, manager_text = pd.factorize(np.asarray(out["manager_id"].array, dtype=object))
     n_cycles = np.int64(cycle.max() + 1 if len(cycle) else 1)
     key = (row_employee * n_cycles + row_cycle) * np.int64(len(manager_text) + 1) + manager_code
-    _, first = np.unique(key[order], return_index=True)  # the first row of each key in that order
+    key = key[order]
+    by_key = stable_argsort(key)  # what np.unique(key, return_index=True) finds: the first row of each key
+    first = by_key[np.r_[True, key[by_key][1:] != key[by_key][:-1]]] if len(key) else by_key
     return out.iloc[order[np.sort(first)]].reset_index(drop=True)
 
 

@@ -12,7 +12,7 @@ from scipy import stats
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
 from .history import managers_in_cycles
-from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
+from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, numbered_spells, stable_argsort,
                      window_bounds)
 
 __all__ = [
@@ -59,24 +59,47 @@ class MeasureResult:
 
 
 def _owner_manager(keys: pd.DataFrame, employees: pd.DataFrame, cycle_frame: pd.DataFrame | None) -> pd.Series:
-    """Manager of ``keys.employee_id`` in ``keys.cycle`` (the spell begun most recently by the cycle's end)."""
-    emp = employees[["employee_id", "hire_date", "manager_id"]].dropna(subset=["employee_id"])
-    # ids as plain object text on both sides: merge_asof refuses `by` keys of different dtypes
-    # (object ids from cleaning, "string" ids from a vendor file or a pseudonymiser)
-    emp = emp.assign(employee_id=_id_array(emp["employee_id"])).sort_values(["hire_date"], kind="stable")
-    keys = keys.assign(employee_id=_id_array(keys["employee_id"]))
-    latest = emp.drop_duplicates("employee_id", keep="last").set_index("employee_id")["manager_id"]
-    if emp["employee_id"].is_unique or cycle_frame is None or cycle_frame["end"].isna().all():
-        return keys["employee_id"].map(latest)
-    ends = keys["cycle"].map(cycle_frame.set_index("name")["end"])
-    left = pd.DataFrame({"employee_id": keys["employee_id"].to_numpy(), "when": ends.to_numpy(), "pos": np.arange(len(keys))})
-    known = left.dropna(subset=["when"]).sort_values("when", kind="stable")
-    right = emp.dropna(subset=["hire_date"]).sort_values("hire_date", kind="stable")
-    hit = pd.merge_asof(known, right, left_on="when", right_on="hire_date", by="employee_id", direction="backward")
-    out = keys["employee_id"].map(emp.drop_duplicates("employee_id", keep="first").set_index("employee_id")["manager_id"])
-    out = out.astype(object).to_numpy()
-    found = hit["hire_date"].notna().to_numpy()
-    out[hit["pos"].to_numpy()[found]] = hit["manager_id"].to_numpy()[found]
+    """Manager of ``keys.employee_id`` in ``keys.cycle`` (the spell begun most recently by the cycle's end).
+
+    Ids are compared as text (``astype("string")`` on both sides), each table's ids hashed once: the spells in
+    hire-date order (missing dates last, ties in table order), then every lookup made on integer codes. A key
+    whose cycle has an end date takes the latest spell hired on or before that end, as an as-of merge by
+    employee would; other keys, and keys without such a spell, take the employee's first spell; with one spell
+    per employee (or no cycle dates), the latest spell.
+    """
+    present = employees["employee_id"].notna().to_numpy()
+    hire = employees["hire_date"].to_numpy("datetime64[ns]")[present]
+    order = np.argsort(hire, kind="stable")  # as sort_values: missing dates last, ties in table order
+    hire = hire[order]
+    manager = employees["manager_id"].to_numpy(dtype=object)[present][order]
+    code, ids = pd.factorize(_id_array(employees["employee_id"][present])[order])
+    key_code = index_of(_id_array(keys["employee_id"]), np.asarray(ids, dtype=object))
+    found = key_code >= 0
+    n_ids = len(ids)
+    if n_ids == len(code) or cycle_frame is None or cycle_frame["end"].isna().all():
+        pick = np.empty(n_ids, dtype=np.int64)
+        pick[code] = np.arange(len(code))  # the last spell of each employee in hire order (the latest)
+    else:
+        pick = np.full(n_ids, -1, dtype=np.int64)
+        pick[code[::-1]] = np.arange(len(code))[::-1]  # the first spell of each employee in hire order
+    out = np.full(len(keys), np.nan, dtype=object)
+    out[found] = manager[pick[key_code[found]]]
+    if n_ids != len(code) and cycle_frame is not None and not cycle_frame["end"].isna().all():
+        ends = keys["cycle"].map(cycle_frame.set_index("name")["end"]).to_numpy("datetime64[ns]")
+        dated = ~np.isnat(hire)
+        asked = np.flatnonzero(found & ~np.isnat(ends))
+        if dated.any() and len(asked):
+            # one int64 key per (employee, date): the employee's code, then the rank of the date among all dates
+            times = np.unique(np.concatenate([hire[dated], ends[asked]]))
+            span = np.int64(len(times) + 1)
+            rows = np.flatnonzero(dated)
+            by_employee = np.argsort(code[rows], kind="stable")  # employee, then hire date, then table order
+            rows = rows[by_employee]
+            sp_key = code[rows].astype(np.int64) * span + np.searchsorted(times, hire[rows])
+            q_key = key_code[asked] * span + np.searchsorted(times, ends[asked])
+            i = np.searchsorted(sp_key, q_key, side="right") - 1  # the last spell hired on or before the end
+            hit = (i >= 0) & (code[rows[np.maximum(i, 0)]] == key_code[asked])
+            out[asked[hit]] = manager[rows[i[hit]]]
     return pd.Series(out, index=keys.index, dtype=employees["manager_id"].dtype)
 
 
@@ -93,6 +116,11 @@ def _text_values(values: pd.Series) -> np.ndarray:
     if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         return values.to_numpy(dtype=object)
     return values.astype("string").to_numpy(dtype=object)
+
+
+def _as_objects(values) -> np.ndarray:
+    """A column's values as an object array, without a copy or a missing-value scan for a "string" column."""
+    return np.asarray(values.array if isinstance(values, (pd.Series, pd.Index)) else values, dtype=object)
 
 
 def _factorize_pairs(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +230,12 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     parent_all = (_text_values(g["parent_goal_id"]) if "parent_goal_id" in g.columns
                   else np.full(len(g), pd.NA, dtype=object))
     has_parent_all = ~pd.isna(parent_all)
-    id_codes, id_levels = pd.factorize(np.concatenate([goal_all, parent_all[has_parent_all]]))
+    # the parents first among themselves (a parent repeats, as one Python object, across its children's rows),
+    # then the goal ids and the distinct parents together: the codes one factorize of goal ids then parents gives
+    parent_code_of, parents = pd.factorize(parent_all[has_parent_all])
+    id_codes, id_levels = pd.factorize(np.concatenate([goal_all, np.asarray(parents, dtype=object)]))
+    id_codes = np.concatenate([id_codes[:len(goal_all)], id_codes[len(goal_all):][parent_code_of]])
+    del parent_code_of, parents
     goal_code = id_codes[:len(goal_all)]
     # codes are numbered in order of first appearance, goal ids first: a row repeats an earlier id
     # unless its code is above every code before it
@@ -230,7 +263,17 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     owner_arr = _text_values(g["owner_id"])
     owner_code, owner_uniq = pd.factorize(owner_arr)
     owner_text = pd.array(np.asarray(owner_uniq, dtype=object), dtype="string")
-    group_codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
+    # one group per (owner, cycle) pair: numbered in the order of their integer keys when the keys are few
+    # enough for a table of them (what groups go by is never their number: the table is sorted below)
+    pair_key = owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code
+    n_keys = len(owner_uniq) * (len(cyc_names) + 1)
+    if n_keys <= 4 * n + 1024:
+        used = np.zeros(n_keys, dtype=bool)
+        used[pair_key] = True
+        group_codes = (np.cumsum(used) - 1)[pair_key]
+    else:
+        group_codes, _ = pd.factorize(pair_key)
+    del pair_key
     m = int(group_codes.max()) + 1 if n else 0
     first = np.full(m, -1, dtype=np.int64)
     first[group_codes[::-1]] = np.arange(n)[::-1]
@@ -239,18 +282,38 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         in_force = None
     elif in_force is None:
         in_force = managers_in_cycles(history, numbered_spells(employees), cycle_frame)
+    owners = np.asarray(owner_uniq, dtype=object)
+    n_own, n_cyc = np.int64(len(owner_uniq)), np.int64(len(cyc_names))
+    pair_manager_code = None  # per (owner, cycle) pair: its manager's code among the owners (-1: not an owner)
     if in_force is None:
         pair_manager = _owner_manager(pair_keys, employees, cycle_frame).astype("string")
     else:
-        # the last manager in force in the cycle; the spell's manager (looked up row by row) only where none
-        last = in_force.drop_duplicates(["employee_id", "cycle"], keep="last")
-        found = locate_pairs(pair_keys["employee_id"], pair_keys["cycle"], last["employee_id"], last["cycle"])
-        known_pair = found >= 0
+        # the managers in force as codes among the owners (employees and managers in one hash pass) and cycles
+        # as codes among the goals' cycles: the rows are matched on integers from here on, not on texts
+        both = index_of(np.concatenate([_as_objects(in_force["employee_id"]), _as_objects(in_force["manager_id"])]),
+                        owners)
+        e_code, m_code = both[:len(in_force)], both[len(in_force):]
+        c_code = index_of(in_force["cycle"], np.asarray(cyc_names, dtype=object))
+        # the last manager in force in the cycle (the last row of each employee and cycle, what drop_duplicates
+        # keeps); the spell's manager (looked up row by row) only for the pairs without one
+        rows = np.flatnonzero((e_code >= 0) & (c_code >= 0))
+        row_key = e_code[rows] * n_cyc + c_code[rows]
+        by_key = stable_argsort(row_key)
+        row_key, rows = row_key[by_key], rows[by_key]
+        last_of_key = np.r_[row_key[1:] != row_key[:-1], True] if len(rows) else np.zeros(0, bool)
+        last_key, last_row = row_key[last_of_key], rows[last_of_key]
+        pair_key = owner_code[first].astype(np.int64) * n_cyc + cyc_code[first]
+        at = np.minimum(np.searchsorted(last_key, pair_key), max(len(last_key) - 1, 0))
+        known_pair = last_key[at] == pair_key if len(last_key) else np.zeros(len(pair_key), bool)
+        found = last_row[at]
         values = np.full(len(pair_keys), pd.NA, dtype=object)
+        pair_manager_code = np.full(len(pair_keys), -1, dtype=np.int64)
         if not known_pair.all():
             values[~known_pair] = _owner_manager(pair_keys[~known_pair], employees, cycle_frame).astype(
                 "string").to_numpy(dtype=object)
-        values[known_pair] = last["manager_id"].to_numpy(dtype=object)[found[known_pair]]
+            pair_manager_code[~known_pair] = index_of(values[~known_pair], owners)  # missing: -1
+        values[known_pair] = _as_objects(in_force["manager_id"])[found[known_pair]]
+        pair_manager_code[known_pair] = m_code[found[known_pair]]
         pair_manager = pd.Series(pd.array(values, dtype="string"), index=pair_keys.index)
     pair_no_manager = pair_manager.isna().to_numpy()
     known = pd.Series(owner_text).isin(employees["employee_id"].dropna()).to_numpy()
@@ -259,16 +322,12 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
 
     # parent is a goal of the owner's manager in the same cycle
     safe = np.where(parent_pos >= 0, parent_pos, 0)
-    manager_code = index_of(pair_manager.fillna("").to_numpy(dtype=object), np.asarray(owner_uniq, dtype=object))
-    manager_code = np.where(pair_no_manager, -2, manager_code)[group_codes] if n else np.zeros(0, np.int64)
+    if pair_manager_code is None:
+        pair_manager_code = index_of(pair_manager.fillna("").to_numpy(dtype=object), owners)
+    manager_code = np.where(pair_no_manager, -2, pair_manager_code)[group_codes] if n else np.zeros(0, np.int64)
     to_manager = (parent_pos >= 0) & (owner_code[safe] == manager_code) & (cyc_code[safe] == cyc_code)
     if in_force is not None:
         # any manager in force during the cycle: (owner, manager, cycle) triples as one integer key each
-        owners = np.asarray(owner_uniq, dtype=object)
-        n_own, n_cyc = np.int64(len(owner_uniq)), np.int64(len(cyc_names))
-        e_code = index_of(in_force["employee_id"], owners)
-        m_code = index_of(in_force["manager_id"], owners)
-        c_code = index_of(in_force["cycle"], np.asarray(cyc_names, dtype=object))
         ok = (e_code >= 0) & (m_code >= 0) & (c_code >= 0)
         allowed = (e_code[ok] * n_own + m_code[ok]) * n_cyc + c_code[ok]
         goal_key = (owner_code.astype(np.int64) * n_own + owner_code[safe]) * n_cyc + cyc_code
@@ -317,7 +376,9 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         owner_rank[np.argsort(np.asarray(owner_uniq, dtype=object), kind="stable")] = np.arange(len(owner_uniq))
         cycle_order = dict(zip(cycle_frame["name"], cycle_frame["order"]))
         rank_of_cycle = np.array([cycle_order.get(c, -1) for c in cyc_names], dtype=np.int64)
-        order = np.lexsort((rank_of_cycle[cyc_code[first]], owner_rank[owner_code[first]]))
+        # owners, then cycles: one integer key per (owner, cycle) pair (the order of the lexsort of the two)
+        n_ranks = np.int64(max(int(rank_of_cycle.max()) + 2, 1)) if len(rank_of_cycle) else np.int64(1)
+        order = stable_argsort(owner_rank[owner_code[first]] * n_ranks + (rank_of_cycle[cyc_code[first]] + 1))
         table = table.iloc[order].reset_index(drop=True)
     else:
         table = _sort_by_cycle(table, cycle_frame)
@@ -609,7 +670,7 @@ def _row_patterns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # most significant, so one sort of int64 keys gives the lexicographic order of the rows
         weights = (int(base) ** np.arange(x.shape[1] - 1, -1, -1)).astype(np.int64)
         keys = (x - lo).astype(np.int64) @ weights
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys)  # equal keys are equal rows: no need for a stable sort
         keys = keys[order]
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         return x[order[starts]], np.diff(np.r_[starts, len(x)]).astype(np.int64)
@@ -778,7 +839,8 @@ def item_statistics(surveys: pd.DataFrame, scales) -> pd.DataFrame:
 # --------------------------------------------------------------------------- feedback
 
 
-def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, kinds=None) -> pd.DataFrame:
+def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, kinds=None,
+                  spells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Count feedback per employee and calendar quarter, as events per 90 days employed.
 
     Parameters
@@ -792,6 +854,10 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
         Observation window (``config.window``); quarters overlapping it are counted.
     kinds : list of str, optional
         Feedback kinds to report separately; the kinds present by default.
+    spells : DataFrame, optional
+        ``spells.numbered_spells(employees)`` when already computed (the
+        analysis tables have it), so it is not built again; ``employees`` is
+        then not read.
 
     Returns
     -------
@@ -812,7 +878,8 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     ['employee_id', 'spell', 'quarter']
     """
     w_start, w_end = window_bounds(window)
-    spells = numbered_spells(employees)
+    if spells is None:
+        spells = numbered_spells(employees)
     quarters = pd.period_range(w_start, w_end, freq="Q")
     q_start = quarters.start_time.normalize().to_numpy()
     q_end = quarters.end_time.normalize().to_numpy()
@@ -828,19 +895,26 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     hi = np.minimum(q_end[qi], last[sid])
     exposure = ((hi - lo) / DAY).astype("int64") + 1
 
-    # events as arrays (no copies of the feedback frame); kinds hashed once
-    usable = (feedback["employee_id"].notna() & feedback["date"].notna()).to_numpy()
+    # events as arrays (no copies of the feedback frame); kinds hashed once. Each dated event's spell first (its
+    # id hashed there, once): only an event in no spell can lack an id, so only those are tested for a missing id
+    dated = feedback["date"].notna().to_numpy()
+    ids = feedback["employee_id"].to_numpy()[dated]
+    dates = feedback["date"].to_numpy("datetime64[ns]")[dated]
+    sid_dated = assign_spell(pd.DataFrame({"employee_id": ids, "date": dates}), spells, "date")["_sid"].to_numpy()
+    has_id = np.ones(len(ids), dtype=bool)
+    in_none = np.flatnonzero(sid_dated < 0)
+    has_id[in_none] = pd.notna(ids[in_none])
+    usable = dated.copy()
+    usable[dated] = has_id  # the events with an employee and a date
     has_kind = "kind" in feedback.columns
     if has_kind:
         kind_code, kind_levels = pd.factorize(feedback["kind"].to_numpy(dtype=object)[usable], use_na_sentinel=False)
         kind_text = np.array([str(v) for v in kind_levels], dtype=object)
     if kinds is None:
         kinds = sorted(set(kind_text[~pd.isna(np.asarray(kind_levels, dtype=object))])) if has_kind else []
-    ev_sid = assign_spell(pd.DataFrame({"employee_id": feedback["employee_id"].to_numpy()[usable],
-                                        "date": feedback["date"].to_numpy("datetime64[ns]")[usable]}),
-                          spells, "date")["_sid"].to_numpy()
+    ev_sid = sid_dated[has_id]
     at = ev_sid >= 0
-    ev_date = feedback["date"].to_numpy("datetime64[ns]")[usable][at]
+    ev_date = dates[has_id][at]
     ev_q = np.searchsorted(q_end, ev_date, side="left")
     inside = (ev_q < len(quarters)) & (ev_date >= q_start[np.minimum(ev_q, len(quarters) - 1)])
     ev_q = ev_q[inside]
@@ -864,10 +938,18 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     }, copy=False)
     out["n_events"] = np.bincount(pos[ok], minlength=len(out)).astype("int64")
     out["feedback_rate"] = out["n_events"] / out["exposure_days"] * 90.0
-    ev_kind = kind_text[kind_code[at][inside]] if has_kind else np.array([], dtype=object)
-    for kind in kinds:
-        sel = ok & (ev_kind == kind)
-        out[f"n_{kind}"] = np.bincount(pos[sel], minlength=len(out)).astype("int64")
+    # each event's kind as its position in ``kinds`` (-1: not reported), from the kinds' texts: one count
+    # of (row, kind) pairs for all kinds
+    position = {}
+    for i, kind in enumerate(kinds):
+        position.setdefault(kind, i)
+    kind_of_level = np.array([position.get(text, -1) for text in kind_text], dtype=np.int64) if has_kind else None
+    ev_kind = kind_of_level[kind_code[at][inside]] if has_kind else np.full(len(pos), -1, dtype=np.int64)
+    sel = ok & (ev_kind >= 0)
+    n_kinds = len(kinds)
+    by_kind = np.bincount(pos[sel] * n_kinds + ev_kind[sel], minlength=len(out) * n_kinds).reshape(len(out), n_kinds)
+    for i, kind in enumerate(kinds):
+        out[f"n_{kind}"] = by_kind[:, position[kind]].astype("int64")
     for kind in kinds:
         out[f"feedback_rate_{kind}"] = out[f"n_{kind}"] / out["exposure_days"] * 90.0
     return out

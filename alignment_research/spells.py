@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "locate_pairs",
-           "index_of"]
+           "index_of", "stable_argsort"]
 
 #: One day, to turn date differences into whole days (``(end - start) / DAY``).
 DAY = np.timedelta64(1, "D")
@@ -152,7 +152,7 @@ def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.
     q_dates = dates[rows]
     sp_time, q_time, span = _date_keys(hire, q_dates)
     sp_key = sp_code.astype(np.int64) * span + sp_time
-    order = np.argsort(sp_key, kind="stable")
+    order = stable_argsort(sp_key)
     sp_key = sp_key[order]
     q_key = row_code[rows].astype(np.int64) * span + q_time
     i = np.searchsorted(sp_key, q_key, side="right") - 1
@@ -216,6 +216,39 @@ def _as_values(x) -> np.ndarray:
     return x.to_numpy(dtype=object)
 
 
+def stable_argsort(keys) -> np.ndarray:
+    """Return the positions that sort an integer array, equal keys in their order.
+
+    What ``numpy.argsort(keys, kind="stable")`` returns. When every key and its
+    position fit one int64 together (``key * n + position``), those distinct
+    numbers are sorted with NumPy's default sort instead, which is vectorised and
+    several times faster than the stable merge sort for millions of keys.
+
+    Parameters
+    ----------
+    keys : array-like of int
+        The keys to sort by.
+
+    Returns
+    -------
+    ndarray of intp
+        Positions in ``keys``, in key order; equal keys keep their order.
+
+    Examples
+    --------
+    >>> stable_argsort(np.array([3, 1, 3, 1])).tolist()
+    [1, 3, 0, 2]
+    """
+    keys = np.asarray(keys)
+    n = len(keys)
+    if n < 2 or keys.dtype.kind not in "iu":
+        return np.argsort(keys, kind="stable")
+    lo, hi = int(keys.min()), int(keys.max())
+    if (hi - lo + 1) * n >= 2**62:  # key and position would not fit one int64
+        return np.argsort(keys, kind="stable")
+    return np.argsort((keys.astype(np.int64) - lo) * n + np.arange(n, dtype=np.int64))
+
+
 def index_of(values, uniques) -> np.ndarray:
     """Find the position of each value among distinct values; -1 when absent or missing.
 
@@ -244,11 +277,17 @@ def index_of(values, uniques) -> np.ndarray:
     u, v = _as_values(uniques), _as_values(values)
     if not len(u):
         return np.full(len(v), -1, dtype=np.int64)
-    codes, _ = pd.factorize(np.concatenate([u, v]) if u.dtype == v.dtype else
-                            np.concatenate([u.astype(object), v.astype(object)]))
-    out = codes[len(u):].astype(np.int64)
-    out[out >= len(u)] = -1  # a value first met among ``values``: not among the uniques
-    return out
+    # The values' own distinct values first, then those (fewer) among the uniques. Equal ids within one
+    # column are often one Python object (a column read from a file shares them), which hashes and compares
+    # at once; ids of another column are other objects, each compared character by character: so the many
+    # values are hashed among themselves and only their distinct values against the other column.
+    codes, distinct = pd.factorize(v)
+    distinct = np.asarray(distinct)
+    both, _ = pd.factorize(np.concatenate([u, distinct]) if u.dtype == distinct.dtype else
+                           np.concatenate([u.astype(object), distinct.astype(object)]))
+    found = both[len(u):].astype(np.int64)
+    found[found >= len(u)] = -1  # a value first met among ``values``: not among the uniques
+    return np.append(found, np.int64(-1))[codes]  # a missing value (code -1) takes the -1 at the end
 
 
 def locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
@@ -283,7 +322,7 @@ def locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
                                 np.concatenate([rb.astype(object), lb.astype(object)]))
     key = np.where((ca < 0) | (cb < 0), -1, ca.astype(np.int64) * (len(levels_b) + 1) + cb)
     right_key, left_key = key[:n_right], key[n_right:]
-    order = np.argsort(right_key, kind="stable")
+    order = stable_argsort(right_key)
     right_key = right_key[order]
     if not n_right:
         return np.full(len(left_key), -1, dtype=np.int64)

@@ -25,7 +25,7 @@ from .measures import (
 )
 from .schema import GOAL_SUMMARY_COLUMNS
 from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
-                     window_bounds)
+                     stable_argsort, window_bounds)
 
 __all__ = [
     "PROGRAMS",
@@ -156,9 +156,10 @@ class _Context:
         codes, texts = pd.factorize(np.asarray(self.spells["employee_id"].astype("string").array, dtype=object))
         return codes.astype(np.int64), np.asarray(texts, dtype=object)
 
-    def alignment_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
-        """Row of the cascade-alignment table for spell ``sid``'s employee in cycle ``ci`` (a row of
-        ``cycle_frame``); -1 when it has none. What ``locate_pairs`` on the texts finds, from integer codes."""
+    @cached_property
+    def alignment_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row of the cascade-alignment table per (employee code, cycle code), -1 when none; and the code of each
+        row of ``cycle_frame`` (built once, for the timeline and the cycles table)."""
         align, _ = self.alignment_result
         codes, texts = self.spell_codes
         cycle_code, cycle_texts = pd.factorize(self.cycle_frame["name"].to_numpy(dtype=object))
@@ -167,6 +168,13 @@ class _Context:
         ok = (row_employee >= 0) & (row_cycle >= 0)
         table = np.full((len(texts), max(len(cycle_texts), 1)), -1, dtype=np.int64)  # pairs are unique
         table[row_employee[ok], row_cycle[ok]] = np.flatnonzero(ok)
+        return table, cycle_code
+
+    def alignment_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
+        """Row of the cascade-alignment table for spell ``sid``'s employee in cycle ``ci`` (a row of
+        ``cycle_frame``); -1 when it has none. What ``locate_pairs`` on the texts finds, from integer codes."""
+        codes, _ = self.spell_codes
+        table, cycle_code = self.alignment_table
         return table[codes[np.asarray(sid, np.int64)], cycle_code[np.asarray(ci, np.int64)]]
 
     @cached_property
@@ -181,7 +189,7 @@ class _Context:
         fb = self.table("feedback")
         if fb is None:
             return None
-        return feedback_rate(fb, self.tables["employees"], window=self.config.window)
+        return feedback_rate(fb, self.tables["employees"], window=self.config.window, spells=self.spells)
 
     @cached_property
     def programs(self) -> pd.DataFrame:
@@ -281,7 +289,7 @@ class _Context:
             t = np.asarray(t, np.int64)
             values = np.asarray(values, float)
             key = sid * _BIG + t
-            idx = np.lexsort((order, key)) if order is not None else np.argsort(key, kind="stable")
+            idx = np.lexsort((order, key)) if order is not None else stable_argsort(key)
             out[name] = (key[idx], values[idx], default)
 
         # cycle alignment: known from max(cycle start, hire) for cycles that end on or after hire
@@ -339,7 +347,7 @@ class _Context:
             for name in self.config.scales:
                 v = sv[name].to_numpy(float)
                 ok = np.isfinite(v)
-                add(name, s[ok], t[ok], v[ok], order=np.arange(len(s))[ok])
+                add(name, s[ok], t[ok], v[ok])  # ties in response order (a stable sort)
 
         # own programmes: 1 from start date (intention to treat), within the spell only
         pp = self.program_spells
@@ -415,7 +423,11 @@ class _Context:
         ev = pd.DataFrame({"manager_id": events["manager_id"].astype("string").to_numpy(),
                            "known": events[when].to_numpy("datetime64[ns]"), "value": values})
         ev = ev.dropna(subset=["manager_id", "known"])
-        pairs = spans.dropna(subset=["manager_id"]).merge(ev, on="manager_id", how="inner")
+        left = spans.dropna(subset=["manager_id"])
+        li, ri = _inner_join_rows(np.asarray(left["manager_id"].array, dtype=object),
+                                  ev["manager_id"].to_numpy(dtype=object))
+        pairs = pd.DataFrame({name: left[name].to_numpy()[li] for name in ("span", "sid", "t", "t_next")}
+                             | {name: ev[name].to_numpy()[ri] for name in ("known", "value")}, copy=False)
         s = pairs["sid"].to_numpy(np.int64)
         day = ((pairs["known"].to_numpy("datetime64[ns]") - hire[s]) / DAY).astype(np.int64)
         t0 = pairs["t"].to_numpy(np.int64)
@@ -467,14 +479,19 @@ class _Context:
         if not len(keys):
             return np.full(len(q), default, dtype=float)
         if q_sorted:  # searchsorted(keys, q, "right"): the changes at or before each q
-            i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)])
+            at = np.searchsorted(q, keys, side="left")
+            i = np.cumsum(np.bincount(at, minlength=len(q) + 1)[:len(q)])
         else:
             i = np.searchsorted(keys, q, side="right")
         i -= 1
         np.maximum(i, 0, out=i)
         found = keys[i]
         # the change found is the spell's own when its key is at least the spell's first key (and at most q)
-        own = (found >= base) & (found <= q)
+        own = found >= base
+        if q_sorted:  # a change found is at most q, except for the rows before the first change (a prefix)
+            own[:at[0]] = False
+        else:
+            own &= found <= q
         del found
         out = values[i]
         out[~own] = default
@@ -521,8 +538,26 @@ _INDICATORS = ("manager_program", "manager_changes", "recent_manager_change")
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values of an integer array (a sort, cheaper than numpy's hash-based ``unique``)."""
-    values = np.sort(values, kind="stable")
+    values = np.sort(values)  # equal values are alike: no need for a stable sort
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
+
+def _inner_join_rows(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs of an inner join of two key columns without missing values, in ``DataFrame.merge``'s order.
+
+    What ``merge(how="inner")`` pairs: every left row with every right row of an equal key, in left row order and,
+    within a left row, in right row order; from integer codes (each column hashed once, among itself first).
+    """
+    left_code, keys = pd.factorize(left)
+    right_code = index_of(right, np.asarray(keys, dtype=object))  # -1: no left row has the key
+    rows = np.flatnonzero(right_code >= 0)
+    rows = rows[stable_argsort(right_code[rows])]  # right rows by key, in right order within a key
+    per_key = np.bincount(right_code[rows], minlength=len(keys))
+    first = np.cumsum(per_key) - per_key  # each key's first place among ``rows``
+    n = per_key[left_code]  # right rows of each left row
+    li = np.repeat(np.arange(len(left)), n)
+    within = np.arange(len(li)) - np.repeat(np.cumsum(n) - n, n)
+    return li, rows[np.repeat(first[left_code], n) + within]
 
 
 def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
@@ -570,7 +605,11 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     h = ctx.history
     keys = h["key"].to_numpy()
     q = sid * _BIG + np.asarray(t, np.int64)
-    i = np.maximum(np.searchsorted(keys, q, side="right") - 1, 0)
+    if len(keys) and (len(q) < 2 or (q[1:] >= q[:-1]).all()):  # sorted (the intervals): a search per history row
+        i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)]) - 1
+    else:
+        i = np.searchsorted(keys, q, side="right") - 1
+    i = np.maximum(i, 0)
     ok = (keys[i] >= sid * _BIG) & (keys[i] <= q) if len(keys) else np.zeros(len(q), bool)
     take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
     for col in HISTORY_COLUMNS:
@@ -673,7 +712,7 @@ def _person(ctx: _Context) -> pd.DataFrame:
                                       if "alignment_cascade" in ctx.timeline else np.nan)
     out = ctx.with_covariates(out, sid, out["entry"].to_numpy())
     if ctx.employee_rank is not None:  # rows follow spell positions: already sorted
-        return out.reset_index(drop=True)
+        return out  # its index is 0..n-1 already (a reset_index would copy every column)
     return out.sort_values(["employee_id", "spell"], kind="stable").reset_index(drop=True)
 
 
@@ -881,14 +920,13 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
     event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    # one copy of the intervals' columns in career order (block copies), then the three career columns set. A copy,
+    # a copy of each of the intervals' columns, in career order, and the three career columns of their own. A copy,
     # not the intervals' own arrays: two public tables sharing memory would let an in-place edit of one (.loc[...] =)
-    # change the other unseen
-    out = intervals.take(intervals.columns.get_indexer(CAREER_COLUMNS[:2] + CAREER_COLUMNS[3:] + rest), axis=1)
-    out.insert(2, "episode", episode.astype("int64"))
-    out["event"] = promotion.astype("int64")
-    out["event_type"] = event_type
-    return out
+    # change the other unseen. Column by column (one array copy each), not DataFrame.take along the columns (a
+    # 2-D take per block, five times slower here)
+    own = {"episode": episode.astype("int64"), "event": promotion.astype("int64"), "event_type": event_type}
+    return pd.DataFrame({name: own[name] if name in own else intervals[name].array.copy()
+                         for name in CAREER_COLUMNS + rest}, copy=False)
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
@@ -1059,7 +1097,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
             out[name] = values
     out = ctx.with_covariates(out, sid, np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64")))
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
-        return out.reset_index(drop=True)
+        return out  # its index is 0..n-1 already (a reset_index would copy every column)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
     return out.iloc[order].reset_index(drop=True)
 
@@ -1091,7 +1129,16 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     n_cycles = np.int64(len(cycle_text))
     group = owner_code[usable] * n_cycles + cycle_code[usable]
     del owner_code, cycle_code
-    at, keys = pd.factorize(group, sort=True)  # each goal's (owner, cycle) key among the keys, sorted
+    # each goal's (owner, cycle) key among the keys, sorted: from a table of the keys when they are few enough
+    # (the codes pandas.factorize(group, sort=True) gives, without hashing)
+    n_keys = len(owner_text) * int(n_cycles)
+    if n_keys <= 4 * len(group) + 1024:
+        used = np.zeros(n_keys, dtype=bool)
+        used[group] = True
+        at, keys = (np.cumsum(used) - 1)[group], np.flatnonzero(used)
+        del used
+    else:
+        at, keys = pd.factorize(group, sort=True)
     del group
     m = len(keys)
     counts = np.bincount(at, minlength=m).astype(float)
@@ -1103,12 +1150,15 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
             summary[name] = values.groupby(at, sort=True).mean().reindex(range(m)).to_numpy(dtype=float)
     # sums of 0/1 flags, exact as counts
     if "set_with" in goals:
-        who = goals["set_with"].to_numpy(dtype=object)[usable]
-        known = np.bincount(at, weights=pd.notna(who).astype(float), minlength=m)
+        # the values hashed once (-1: missing), then each word's goals picked by their code
+        who, words = pd.factorize(goals["set_with"].to_numpy(dtype=object)[usable])
+        words = np.asarray(words, dtype=object)
+        known = np.bincount(at, weights=(who >= 0).astype(float), minlength=m)
         known = np.where(known > 0, known, np.nan)
         for name, word in (("share_set_jointly", "jointly"), ("share_set_by_employee", "employee"),
                            ("share_set_by_manager", "manager")):
-            summary[name] = np.bincount(at, weights=(who == word).astype(float), minlength=m) / known
+            is_word = np.append(words == word, False)  # a missing value (code -1) takes the False at the end
+            summary[name] = np.bincount(at, weights=is_word[who].astype(float), minlength=m) / known
     if "revised_date" in goals:
         revised = np.bincount(at, weights=goals["revised_date"].notna().to_numpy()[usable].astype(float), minlength=m)
         summary["goals_revised"] = revised
@@ -1328,6 +1378,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     # careers needs the spells and the job history only: at a million employees the rest is gigabytes
     ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans",
+                "alignment_table",
                 "_in_force_values")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,

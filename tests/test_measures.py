@@ -100,6 +100,19 @@ def test_cascade_alignment_takes_a_rehires_manager_from_the_current_spell():
 
 
 
+def test_a_rehires_manager_ties_and_cycles_before_any_spell():
+    # spells hired the same day: the later row of the table holds (an as-of merge keeps the last); a cycle
+    # that ends before any spell began takes the first spell's manager
+    employees = _employees([("C", "2010-01-01", NA), ("D", "2010-01-01", NA), ("F", "2010-01-01", NA),
+                            ("E", "2021-06-01", "D"), ("E", "2015-01-01", "C"), ("E", "2021-06-01", "F")])
+    cycles = [ar.config.Cycle(name=str(y), start=f"{y}-01-01", end=f"{y}-12-31") for y in (2014, 2020, 2021)]
+    goals = pd.DataFrame({"goal_id": ["E14", "E20", "E21"], "owner_id": "E", "cycle": ["2014", "2020", "2021"],
+                          "parent_goal_id": NA, "weight": np.nan})
+    table, _ = ar.cascade_alignment(goals, employees, cycles=cycles)
+    assert table["manager_id"].tolist() == ["C", "C", "F"]
+    assert table["cycle"].tolist() == ["2014", "2020", "2021"]
+
+
 @pytest.mark.parametrize("employee_dtype, goal_dtype", [("string", object), (object, "string"), ("string", "string")])
 def test_a_rehires_manager_is_found_whatever_text_dtype_the_ids_have(employee_dtype, goal_dtype):
     # pseudonymised or vendor-typed ids ("string") beside object ids made merge_asof raise MergeError
@@ -397,6 +410,21 @@ def test_cascade_alignment_of_non_text_ids_converts_them_as_text():
     assert table["cycle"].tolist() == ["2024", "2024"]
     assert table["alignment_cascade"].tolist()[1] == 0.5  # goal 2 -> goal "1" of the manager C; goal 3 dangles
     assert problems[["goal_id", "rule", "value"]].values.tolist() == [["3", "parent_not_found", "9"]]
+
+
+def test_feedback_rate_reports_the_kinds_of_events_with_an_employee_only():
+    emp = pd.DataFrame({"employee_id": ["A", "B"], "hire_date": pd.to_datetime(["2021-01-01", "2021-02-01"])})
+    fb = pd.DataFrame({"employee_id": ["A", None, "Z", "A", "B"],
+                       "date": pd.to_datetime(["2021-01-05", "2021-02-01", "2021-02-01", "2021-03-01", "2021-01-15"]),
+                       "kind": ["praise", "nudge", "memo", "praise", "check_in"]})
+    rates = ar.feedback_rate(fb, emp, window=("2021-01-01", "2021-03-31"))
+    # no employee: not counted and its kind not reported; an unknown employee (Z): not counted, its kind reported;
+    # B's event before B's hire: not counted
+    assert [c for c in rates.columns if c.startswith("n_")] == ["n_events", "n_check_in", "n_memo", "n_praise"]
+    assert rates[["n_events", "n_check_in", "n_memo", "n_praise"]].values.tolist() == [[2, 0, 0, 2], [0, 0, 0, 0]]
+    from alignment_research.spells import numbered_spells
+    same = ar.feedback_rate(fb, emp, window=("2021-01-01", "2021-03-31"), spells=numbered_spells(emp))
+    assert_frame_equal(same, rates, check_exact=True)
 
 
 def test_feedback_kinds_ignore_missing_kinds_but_keep_their_events():
