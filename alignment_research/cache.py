@@ -446,7 +446,7 @@ def _text_array(parts: list, shape: tuple, order: str) -> np.ndarray:
     out = np.empty(shape, dtype=object, order=order)
     rows = out.reshape(1, -1) if out.ndim == 1 else out
     for i, part in enumerate(parts):
-        if isinstance(part, list):
+        if isinstance(part, np.ndarray):  # a row stored as it was (an array: its cells are never read as sequences)
             rows[i] = part
         else:
             uniques, codes, missing = part
@@ -458,15 +458,18 @@ def _text_array(parts: list, shape: tuple, order: str) -> np.ndarray:
 
 
 def _row_part(row: np.ndarray):
-    """One row of an object array: (distinct texts, codes, missing value) when it is repeated text, else a list."""
-    codes, uniques = pd.factorize(row, use_na_sentinel=True)
+    """One row of an object array: (distinct texts, codes, missing value) when it is repeated text, else the row."""
+    try:
+        codes, uniques = pd.factorize(row, use_na_sentinel=True)
+    except TypeError:  # an unhashable cell (a list): not text
+        return row
     if 2 * len(uniques) > len(row) or not all(type(u) is str for u in uniques):
-        return row.tolist()
+        return row
     gaps = row[codes < 0]
     missing = gaps[0] if len(gaps) else None
     if len(gaps) and not all(v is missing or (missing is not pd.NA and v is not pd.NA and type(v) is type(missing))
                              for v in gaps):
-        return row.tolist()  # None beside NaN: each must come back as it was
+        return row  # None beside NaN: each must come back as it was
     return list(uniques), codes.astype(np.int32 if len(uniques) < 2**31 - 1 else np.int64, copy=False), missing
 
 
@@ -482,15 +485,15 @@ def _shared_text(values: np.ndarray):
     ``pd.NA``), with each text repeated twice on average, is stored as the
     distinct texts and an integer code per cell: it comes back with equal
     values, each distinct text one shared object (text is immutable), and
-    its missing cells as the very kind they were. Other rows are stored cell
-    by cell, as before.
+    its missing cells as the very kind they were. Other rows are stored as
+    they are (the pickler must then pickle those row arrays as they are).
     """
     if values.size < _SHARE_TEXT_MIN or values.dtype != object or values.ndim > 2:
         return None
     order = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"
     rows = values.reshape(1, -1) if values.ndim == 1 else values
     parts = [_row_part(row) for row in rows]
-    if all(isinstance(part, list) for part in parts):
+    if all(isinstance(part, np.ndarray) for part in parts):
         return None
     return parts, values.shape, order
 
@@ -507,13 +510,22 @@ class _ResultPickler(pickle.Pickler):
     (:func:`_shared_text`).
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._as_is: dict[int, np.ndarray] = {}  # rows of shared arrays to pickle as they are (kept alive here)
+
     def reducer_override(self, obj):
         if isinstance(obj, types.ModuleType):
             return importlib.import_module, (obj.__name__,)
         cls = type(obj)
         if cls is np.ndarray:
+            if id(obj) in self._as_is:
+                return NotImplemented
             shared = _shared_text(obj)
-            return (_text_array, shared) if shared is not None else NotImplemented
+            if shared is None:
+                return NotImplemented
+            self._as_is.update((id(part), part) for part in shared[0] if isinstance(part, np.ndarray))
+            return _text_array, shared
         if cls.__module__.startswith("patsy.") and hasattr(obj, "__dict__") and not isinstance(obj, type):
             return _patsy_object, (cls, dict(vars(obj)))
         return NotImplemented

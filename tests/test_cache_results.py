@@ -230,6 +230,7 @@ def text_frame(clean):
         "employee_id": ids, "manager_id": with_none, "department": with_nan, "mixed": mixed,
         "label": pd.array([None if i % 11 == 0 else s for i, s in enumerate(ids)], dtype="string"),
         "unique": [f"row {i}" for i in range(n)], "x": range(n),
+        "pair": [(i % 3, "a") for i in range(n)], "cells": [[i % 2] for i in range(n)],  # sequences, one unhashable
     })
 
 
@@ -255,6 +256,7 @@ def test_a_stored_result_keeps_its_text_and_each_missing_kind_and_shares_repeate
     # columns of distinct text, or of None beside NaN, are stored cell by cell as before
     assert len({id(v) for v in read["unique"]}) == 6000
     assert len({id(v) for v in read["mixed"] if isinstance(v, str)}) == 5998
+    assert read["pair"].iloc[4] == (1, "a") and read["cells"].iloc[3] == [1]  # cells holding sequences, as they were
 
 
 @stored_result("big_arrays")
