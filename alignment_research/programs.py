@@ -605,8 +605,15 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     led = boss_of >= 0
     members = pd.DataFrame({"t": t_idx[led], "employee_id": employee[s_idx[led]], "manager_id": manager.to_numpy()[s_idx[led]],
                             "_e": who[led], "_m": boss_of[led]})
-    team_size = np.bincount(t_idx[led].astype(np.int64) * n + boss_of[led], minlength=len(dates) * n)
-    size = team_size[t_idx.astype(np.int64) * n + who]
+    # team sizes per (trial date, manager), counted over the managers only (a few of the ids): dates x managers bins
+    boss_ids = np.unique(boss_of[led])
+    lead = np.full(n, -1, dtype=np.int64)  # each id's place among the managers; -1 for the others
+    lead[boss_ids] = np.arange(len(boss_ids))
+    m = max(len(boss_ids), 1)
+    team_size = np.append(np.bincount(t_idx[led].astype(np.int64) * m + lead[boss_of[led]],
+                                      minlength=len(dates) * m), 0)  # the last bin: not a manager
+    place = lead[who]
+    size = team_size[np.where(place >= 0, t_idx.astype(np.int64) * m + place, len(team_size) - 1)]
     leads = size > 0
     enrolled = enrol.reindex(ids).to_numpy("datetime64[ns]")  # each id's first enrolment, NaT if none
     managers = pd.DataFrame({"t": t_idx[leads], "employee_id": employee[s_idx[leads]], "_s": s_idx[leads],
