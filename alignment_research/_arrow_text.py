@@ -1,25 +1,23 @@
-"""Arrow text of a table's object columns, made once and shared: kept by ``load``, read by cleaning and the schema.
+"""Arrow text of a table's text columns: how ``load`` hands it out, and how cleaning shares it between steps.
 
-Load reads a CSV file with Arrow and then makes Python text of it (``object``
-columns, as every table the toolkit hands out). Cleaning reads most text
-columns in Arrow again (stripping, numbers, references) or hashes them
-(duplicates), and converting a column to Arrow costs about as much as reading
-it. So:
+Load reads a CSV file with Arrow and hands each text column out as it was
+read: an Arrow-backed pandas string column (:data:`TEXT_DTYPE`, missing =
+NaN), so the Arrow text *is* the column and nothing is kept beside it.
+Cleaning works on Python text (``object`` columns, as every clean table
+holds) but reads most text columns in Arrow again (stripping, numbers,
+references) or hashes them (duplicates), and converting a column to Arrow
+costs about as much as reading it. So:
 
-- ``load`` keeps the Arrow text of each column it returns (:func:`keep`). It
-  is handed out once (:func:`find`), and only while the column still holds
-  exactly the values it was read with: each entry holds a copy of the column (the same
-  Python objects, so none of them can be freed and its address reused), and
-  :func:`find` compares the column's object addresses with the copy's. A cell
-  changed in place since loading (``table.loc[5, "employee_id"] = ...``) makes
-  the entry useless, and the column is converted anew.
+- :func:`as_objects` turns a table's Arrow-backed text columns into
+  ``object`` columns; inside :func:`shared_text` it holds each column's Arrow
+  text for the steps that follow, so a loaded column is never converted
+  back to Arrow.
 - inside :func:`shared_text` (the steps of one table), every object column is
   converted at most once (:func:`text_kind`) and hashed at most once
   (:func:`value_codes`), and the rows a quarantine keeps carry both along
-  (:func:`keep_rows`), taken only when a later step reads them.
-
-An entry goes when the array that owns the column's memory is freed, and
-everything held by :func:`shared_text` when its block ends.
+  (:func:`keep_rows`), taken only when a later step reads them. What is held
+  is keyed by the memory of the column and goes when that memory is freed,
+  or when the block ends.
 """
 
 from __future__ import annotations
@@ -33,12 +31,13 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "keep", "find", "memory_key", "owner", "shared_text", "text_kind", "arrow_text", "remember", "value_codes",
-    "has_codes", "is_held", "keep_rows", "duplicated_key",
+    "TEXT_DTYPE", "as_text_column", "is_text_column", "as_objects", "memory_key", "owner", "shared_text", "text_kind",
+    "arrow_text", "remember", "value_codes", "has_codes", "is_held", "keep_rows", "duplicated_key",
 ]
 
-#: ``{memory of a column: [weak reference to the array owning it, copy of the column, Arrow text]}``, from ``load``.
-_KEPT: dict = {}
+#: The dtype of the raw text columns ``load`` hands out: Arrow-backed strings, missing = NaN (as in ``object``
+#: columns; pandas 3 reads text as this dtype by default).
+TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 #: Inside :func:`shared_text`: ``{memory of an object column: _Known}``; None outside.
 _SHARED: contextvars.ContextVar = contextvars.ContextVar("alignment_research_shared_text", default=None)
 
@@ -71,64 +70,110 @@ def owner(values: np.ndarray) -> np.ndarray:
     return values
 
 
-# --------------------------------------------------------------------------- kept by load
-def keep(values: np.ndarray, arrow) -> None:
-    """Keep ``arrow`` as the Arrow text of the object column ``values`` (missing values are nulls).
+# --------------------------------------------------------------------------- text columns as load hands them out
+def as_text_column(arrow) -> pd.api.extensions.ExtensionArray:
+    """A text column of :data:`TEXT_DTYPE` over the Arrow text ``arrow`` (nulls are missing); the text is not copied.
 
     Parameters
     ----------
-    values : numpy.ndarray
-        A 1-D ``object`` array of text and missing values, as a table hands it out.
-    arrow : pyarrow.Array
-        The same values as an Arrow string array.
-
-    Examples
-    --------
-    >>> import numpy as np, pyarrow as pa
-    >>> values = np.array(["a", np.nan], dtype=object)
-    >>> keep(values, pa.array(["a", None]))
-    >>> find(values).to_pylist(), find(values)
-    (['a', None], None)
-    """
-    if values.ndim != 1 or values.dtype != object or len(values) != len(arrow):
-        return
-    key = memory_key(values)
-    _KEPT[key] = [weakref.ref(owner(values), lambda _, key=key: _KEPT.pop(key, None)), values.copy(), arrow]
-
-
-def find(values: np.ndarray):
-    """The Arrow text kept for ``values``, or None (none kept, or a cell changed since); handed out once.
-
-    Cleaning holds what it gets for the steps of one table (:func:`shared_text`), so the memory goes
-    when the table is clean; a second cleaning of the same study converts the column itself.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        A 1-D ``object`` array (a table's column, e.g. ``table["employee_id"].to_numpy()``).
+    arrow : pyarrow.Array or pyarrow.ChunkedArray
+        Arrow text (``string`` or ``large_string``).
 
     Returns
     -------
-    pyarrow.Array or None
+    pandas.api.extensions.ExtensionArray
+        Ready to be a table's column.
 
     Examples
     --------
-    >>> import numpy as np, pyarrow as pa
-    >>> values = np.array(["a", "b"], dtype=object)
-    >>> keep(values, pa.array(["a", "b"]))
-    >>> values[1] = "c"
-    >>> find(values) is None
-    True
+    >>> import pyarrow as pa
+    >>> column = as_text_column(pa.array(["a", None, ""]))
+    >>> column.dtype == TEXT_DTYPE, column.tolist()
+    (True, ['a', nan, ''])
     """
-    key = memory_key(values)
-    found = _KEPT.get(key)
-    if found is None or found[0]() is not owner(values):
-        return None
-    del _KEPT[key]  # handed out once (cleaning holds it for the table's steps), or changed: of no more use
-    # the same objects at the same places: the copy holds every object read, so an address is never reused
-    if values.tobytes() != found[1].tobytes():
-        return None
-    return found[2]
+    return TEXT_DTYPE.__from_arrow__(arrow)
+
+
+def is_text_column(column) -> bool:
+    """Whether ``column`` (a Series, or a dtype) is Arrow-backed text, as ``load`` hands text out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_text_column(pd.Series(["a"], dtype=TEXT_DTYPE)), is_text_column(pd.Series(["a"], dtype=object))
+    (True, False)
+    """
+    dtype = getattr(column, "dtype", column)
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" or (
+        isinstance(dtype, pd.ArrowDtype) and dtype.kind in "OU"
+    )
+
+
+def _object_values(arrow) -> tuple[np.ndarray, np.ndarray, int]:
+    """Arrow text as a 1-D ``object`` array of Python text (NaN where missing), and its :func:`value_codes`.
+
+    The column is hashed once (in Arrow): one Python text is made per distinct value and shared by its
+    cells, and the hash codes are what :func:`value_codes` gives, for the steps that group by the column.
+    """
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only Arrow text needs it
+
+    encoded = pc.dictionary_encode(arrow)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+    texts = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    texts[0] = np.nan
+    texts[1:] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    return texts[codes], codes, len(texts)
+
+
+def as_objects(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with its Arrow-backed text columns (:func:`is_text_column`) as ``object`` columns, NaN missing.
+
+    Inside :func:`shared_text`, each converted column's Arrow text and hash codes are held for the steps
+    run there (:func:`text_kind`, :func:`value_codes`), so it is never converted back nor hashed again. Other columns are passed through; a table
+    without Arrow-backed text is returned as it is.
+
+    Parameters
+    ----------
+    data : DataFrame
+        A table, e.g. one ``load_study`` returns.
+
+    Returns
+    -------
+    DataFrame
+        A new table (the input is not modified), or ``data`` itself.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"id": pd.Series(["a", None], dtype=TEXT_DTYPE), "n": [1, 2]})
+    >>> with shared_text():
+    ...     objects = as_objects(table)
+    ...     kind, arrow = text_kind(objects["id"])  # held: not converted again
+    >>> objects.dtypes.astype(str).tolist(), objects["id"].tolist(), kind, arrow.to_pylist()
+    (['object', 'int64'], ['a', nan], 'string', ['a', None])
+    """
+    text = [i for i in range(data.shape[1]) if is_text_column(data.dtypes.iloc[i])]
+    if not text:
+        return data
+    import pyarrow as pa  # deferred: pyarrow is slow to import; only Arrow text needs it
+
+    out = data.copy(deep=False)
+    known = {}
+    for i in text:
+        arrow = pa.chunked_array(data.iloc[:, i].array.__arrow_array__())
+        arrow = arrow.chunk(0) if arrow.num_chunks == 1 else arrow.combine_chunks()
+        values, codes, n_codes = _object_values(arrow)
+        out.isetitem(i, values)
+        known[i] = arrow, codes, n_codes
+    if _SHARED.get() is not None:
+        for i, (arrow, codes, n_codes) in known.items():
+            try:  # the steps read ``string`` text; more than 2 GiB of it is left to pandas
+                arrow = arrow.cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowCapacityError):
+                continue
+            kind = "empty" if arrow.null_count == len(arrow) else "string"
+            _hold(out.iloc[:, i].to_numpy(), kind, arrow, codes=codes, n_codes=n_codes)
+    return out
 
 
 # --------------------------------------------------------------------------- shared by the steps of one table
@@ -245,7 +290,7 @@ def text_kind(values) -> tuple[str | None, object]:
     """``(infer_dtype(values, skipna=True), Arrow text or None)`` of an object column; ``(None, None)`` otherwise.
 
     The Arrow text (missing -> null) is there when every value is text or missing. Inside
-    :func:`shared_text` a column is converted once, or never when load kept its text.
+    :func:`shared_text` a column is converted once, or never when :func:`as_objects` made it.
 
     Examples
     --------
@@ -263,12 +308,7 @@ def text_kind(values) -> tuple[str | None, object]:
     if found is not None:
         found.settle()
         return found.kind, found.arrow
-    arrow = find(array)
-    if arrow is not None:  # a column as load read it: every value is text or missing
-        kind = "empty" if arrow.null_count == len(arrow) else "string"
-        _hold(array, kind, arrow)
-        return kind, arrow
-    kind = pd.api.types.infer_dtype(array, skipna=True)
+    kind, arrow = pd.api.types.infer_dtype(array, skipna=True), None
     if kind in ("string", "empty"):
         import pyarrow as pa  # deferred: pyarrow is slow to import; only text read in Arrow needs it
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ._arrow_text import (
     arrow_text,
+    as_objects,
     duplicated_key,
     has_codes,
     is_held,
@@ -2587,6 +2588,8 @@ def clean_table(
     >>> done = ar.clean.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
     """
     with shared_text():  # each text column converted to Arrow about once, for every step that reads it there
+        # Python text from the Arrow text load read (held for the steps, never converted back)
+        data = as_objects(data)
         return _table_steps(data, table, config, file=file or table, employees=employees, set_aside=set_aside)
 
 
@@ -2739,13 +2742,13 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
                     completed = complete_history(done.data, employees, covariates=list(config.covariates))
             if table == "employees":
                 employees = done.data
-                raw_ids = as_text(raw, columns=["employee_id"]).data["employee_id"]
+                raw_ids = as_text(as_objects(raw[["employee_id"]]), columns=["employee_id"]).data["employee_id"]
                 if raw_ids.dtype == object:
                     raw_ids = raw_ids.str.strip()
                 set_aside = pd.Index(raw_ids.dropna().unique()).difference(employees["employee_id"].dropna())
             tables[table] = done.data
             q = done.quarantine
-            quarantines[table] = _as_read(raw.loc[q.index]).assign(reason=q["reason"], rule=q["rule"])
+            quarantines[table] = _as_read(as_objects(raw.loc[q.index])).assign(reason=q["reason"], rule=q["rule"])
             issues.append(done.issues)
             counts.append((table, len(raw), len(done.data), len(q), 0))
             if table == "job_history" and employees is not None and "spell" in done.data:

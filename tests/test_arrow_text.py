@@ -1,4 +1,4 @@
-"""The Arrow text of object columns, kept by load and shared by cleaning, never changes an answer."""
+"""The Arrow text load hands out as the column, and cleaning shares between steps, never changes an answer."""
 
 import numpy as np
 import pandas as pd
@@ -43,15 +43,33 @@ def test_value_codes_group_like_factorize_with_missing_as_zero(rng):
     assert pd.crosstab(mine, codes).astype(bool).sum(axis=1).eq(1).all()
 
 
-def test_kept_text_is_refused_once_a_cell_changes_in_place():
-    values = np.array(["a", "b", np.nan], dtype=object)
-    arrow_text.keep(values, pa.array(["a", "b", None]))
-    assert arrow_text.find(values.copy()) is None  # another array: nothing kept for it
-    assert arrow_text.find(values).to_pylist() == ["a", "b", None]
-    assert arrow_text.find(values) is None  # handed out once
-    arrow_text.keep(values, pa.array(["a", "b", None]))
-    values[2] = "c"
-    assert arrow_text.find(values) is None
+def test_as_objects_gives_python_text_and_holds_the_arrow_text_it_came_from():
+    table = pd.DataFrame({"id": pd.array(["a", None, "b", "a"], dtype=arrow_text.TEXT_DTYPE), "n": [1, 2, 3, 4]},
+                         index=np.arange(2, 6))
+    with arrow_text.shared_text():
+        objects = arrow_text.as_objects(table)
+        assert objects["id"].dtype == object and objects["n"].dtype == np.int64
+        assert [type(v) for v in objects["id"]] == [str, float, str, str] and np.isnan(objects.loc[3, "id"])
+        kind, arrow = arrow_text.text_kind(objects["id"])
+        assert (kind, arrow.to_pylist()) == ("string", ["a", None, "b", "a"])
+        assert arrow_text.text_kind(objects["id"])[1] is arrow  # held, not converted again
+        codes, n_codes = arrow_text.value_codes(objects["id"])
+        assert (codes.tolist(), n_codes) == ([1, 0, 2, 1], 3)
+    assert table["id"].dtype == arrow_text.TEXT_DTYPE  # the input is not modified
+    assert arrow_text.as_objects(objects) is objects  # nothing to convert
+
+
+def test_an_edit_after_loading_changes_the_arrow_text_itself(tmp_path):
+    path = tmp_path / "study"
+    path.mkdir()
+    (path / "study.yaml").write_text("window: {start: 2021-01-01, end: 2024-12-31}\n", encoding="utf-8")
+    (path / "employees.csv").write_text("employee_id,hire_date,department\nE1,2021-01-04,Sales\nE2,2021-02-01,NA\n",
+                                        encoding="utf-8")
+    employees = ar.load_study(path).tables["employees"]
+    assert all(arrow_text.is_text_column(employees[c]) for c in employees)
+    assert employees["department"].tolist()[0] == "Sales" and np.isnan(employees["department"].tolist()[1])
+    employees.loc[2, "department"] = " Legal"
+    assert pa.chunked_array(employees["department"].array.__arrow_array__()).to_pylist() == [" Legal", None]
 
 
 def test_cleaning_sees_a_cell_changed_in_place_after_loading(tmp_path):
@@ -74,9 +92,10 @@ def test_cleaning_sees_a_cell_changed_in_place_after_loading(tmp_path):
 def test_a_loaded_study_cleans_as_its_copy_does(tmp_path, tiny_study):
     ar.write_simulated_study(tiny_study, tmp_path / "study")
     loaded = ar.load_study(tmp_path / "study")
-    # copies hold new arrays: no Arrow text is kept for them, so cleaning converts every column itself
-    copied = Study(tables={t: f.copy() for t, f in loaded.tables.items()}, config=loaded.config, path=loaded.path,
-                   sources=loaded.sources)
+    # the same tables as Python text (object columns): cleaning converts every column to Arrow itself
+    copied = Study(tables={t: f.astype(object) for t, f in loaded.tables.items()}, config=loaded.config,
+                   path=loaded.path, sources=loaded.sources)
+    assert all(v is np.nan or isinstance(v, str) for f in copied.tables.values() for v in f.to_numpy().ravel())
     problems, clean = ar.validate_and_clean(loaded)
     problems_copy, clean_copy = ar.validate_and_clean(copied)
     assert len(clean.report) > 50  # the simulated study is messy: plenty to compare
