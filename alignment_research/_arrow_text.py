@@ -25,14 +25,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
     "TEXT_DTYPE", "as_text_column", "is_text_column", "as_objects", "memory_key", "owner", "shared_text", "text_kind",
-    "arrow_text", "remember", "value_codes", "has_codes", "is_held", "keep_rows", "duplicated_key",
+    "arrow_text", "remember", "value_codes", "first_positions", "has_codes", "is_held", "keep_rows", "duplicated_key",
 ]
 
 #: The dtype of the raw text columns ``load`` hands out: Arrow-backed strings, missing = NaN (as in ``object``
@@ -109,8 +109,9 @@ def is_text_column(column) -> bool:
     )
 
 
-def _object_values(arrow) -> tuple[np.ndarray, np.ndarray, int]:
-    """Arrow text as a 1-D ``object`` array of Python text (NaN where missing), and its :func:`value_codes`.
+def _object_values(arrow) -> tuple[np.ndarray, np.ndarray, int, object]:
+    """Arrow text as a 1-D ``object`` array of Python text (NaN where missing), its :func:`value_codes`, and the
+    distinct texts (Arrow) the codes stand for (code ``i + 1`` for text ``i``).
 
     The column is hashed once (in Arrow): one Python text is made per distinct value and shared by its
     cells, and the hash codes are what :func:`value_codes` gives, for the steps that group by the column.
@@ -122,7 +123,7 @@ def _object_values(arrow) -> tuple[np.ndarray, np.ndarray, int]:
     texts = np.empty(len(encoded.dictionary) + 1, dtype=object)
     texts[0] = np.nan
     texts[1:] = encoded.dictionary.to_numpy(zero_copy_only=False)
-    return texts[codes], codes, len(texts)
+    return texts[codes], codes, len(texts), encoded.dictionary
 
 
 def as_objects(data: pd.DataFrame) -> pd.DataFrame:
@@ -162,17 +163,18 @@ def as_objects(data: pd.DataFrame) -> pd.DataFrame:
     for i in text:
         arrow = pa.chunked_array(data.iloc[:, i].array.__arrow_array__())
         arrow = arrow.chunk(0) if arrow.num_chunks == 1 else arrow.combine_chunks()
-        values, codes, n_codes = _object_values(arrow)
+        values, codes, n_codes, dictionary = _object_values(arrow)
         out.isetitem(i, values)
-        known[i] = arrow, codes, n_codes
+        known[i] = arrow, codes, n_codes, dictionary
     if _SHARED.get() is not None:
-        for i, (arrow, codes, n_codes) in known.items():
+        for i, (arrow, codes, n_codes, dictionary) in known.items():
             try:  # the steps read ``string`` text; more than 2 GiB of it is left to pandas
                 arrow = arrow.cast(pa.string())
             except (pa.ArrowInvalid, pa.ArrowCapacityError):
                 continue
             kind = "empty" if arrow.null_count == len(arrow) else "string"
-            _hold(out.iloc[:, i].to_numpy(), kind, arrow, codes=codes, n_codes=n_codes)
+            _hold(out.iloc[:, i].to_numpy(), kind, arrow, codes=codes, n_codes=n_codes,
+                  dictionary=dictionary.cast(pa.string()))
     return out
 
 
@@ -183,8 +185,10 @@ class _Known:
 
     ``kind`` is ``infer_dtype(skipna=True)`` of the column; ``arrow`` its values as Arrow text (missing -> null),
     present when every value is text or missing; ``codes`` (made on first use) a code per row, equal for equal
-    values, 0 for missing, and ``n_codes`` their number. With ``rows``, the column holds those rows (positions)
-    of ``arrow`` and ``codes``, taken when first read.
+    values, 0 for missing, and ``n_codes`` their number; ``dictionary`` the distinct texts the codes stand for
+    (code ``i + 1`` for text ``i``). With ``rows``, the column holds those rows (positions)
+    of ``arrow`` and ``codes``, taken when first read. ``positions`` holds :func:`first_positions` of the column
+    in other held columns: ``{memory of the other column: (weak reference to its owner, positions)}``.
     """
 
     owner: weakref.ref
@@ -193,6 +197,8 @@ class _Known:
     rows: np.ndarray | None = None
     codes: np.ndarray | None = None
     n_codes: int = 0
+    dictionary: object = None
+    positions: dict = field(default_factory=dict)
 
     def settle(self) -> _Known:
         """Take the rows this column holds, once."""
@@ -211,8 +217,8 @@ class _Known:
 def shared_text():
     """Share the Arrow text (and hash codes) of object columns between the steps run inside the block.
 
-    Columns made inside the block, and columns :func:`find` checks unchanged since load, are trusted not to
-    change in place until it ends; cleaning opens it around the steps of one table. Everything held is dropped
+    Columns made inside the block (among them those :func:`as_objects` makes) are trusted not to change in
+    place until it ends; cleaning opens it around the steps of one table. Everything held is dropped
     when the block ends. Blocks do not nest: an inner one shares the outer one's.
 
     Examples
@@ -247,13 +253,13 @@ def _values(values) -> np.ndarray | None:
     return values if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1 else None
 
 
-def _hold(values: np.ndarray, kind: str, arrow, rows=None, codes=None, n_codes=0) -> None:
+def _hold(values: np.ndarray, kind: str, arrow, rows=None, codes=None, n_codes=0, dictionary=None) -> None:
     held = _SHARED.get()
     if held is None:
         return
     key = memory_key(values)
     held[key] = _Known(weakref.ref(owner(values), lambda _, key=key: held.pop(key, None)), kind, arrow, rows, codes,
-                       n_codes)
+                       n_codes, dictionary)
 
 
 def _held(values: np.ndarray) -> _Known | None:
@@ -361,7 +367,64 @@ def value_codes(column: pd.Series) -> tuple[np.ndarray, int]:
         encoded = pc.dictionary_encode(found.arrow)
         found.codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
         found.n_codes = len(encoded.dictionary) + 1
+        found.dictionary = encoded.dictionary
     return found.codes, found.n_codes
+
+
+def first_positions(values, ids) -> np.ndarray | None:
+    """For each value, the position of the first row of ``ids`` equal to it; -1 when none, or missing.
+
+    Hashed in Arrow (on the UTF-8 bytes); None unless both hold only text (or missing). Inside
+    :func:`shared_text` the answer for a pair of held columns is kept, so the steps that ask for it
+    (unknown parent goals, goal loops) hash the ids once.
+
+    Parameters
+    ----------
+    values, ids : Series or Index
+        ``object`` columns of text.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``int64`` positions into ``ids``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ids, parents = pd.Series(["a", "b", "a"]), pd.Series(["b", None, "c"])
+    >>> first_positions(parents, ids).tolist()
+    [1, -1, -1]
+    """
+    text, id_text = arrow_text(values), arrow_text(ids)
+    if text is None or id_text is None:
+        return None
+    array, id_array = _values(values), _values(ids)
+    found = _held(array)
+    other = _held(id_array) is not None
+    key = memory_key(id_array)
+    if found is not None and other:
+        kept = found.positions.get(key)
+        if kept is not None and kept[0]() is owner(id_array):
+            return kept[1]
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only Arrow text held here needs it
+
+    if found is not None and found.codes is not None and found.dictionary is not None:
+        # the values' distinct texts are hashed already: look the ids up among them (a small hash table),
+        # and give each distinct text the first row of ids holding it
+        where = pc.fill_null(pc.index_in(id_text, value_set=found.dictionary, skip_nulls=True), -1)
+        where = where.to_numpy(zero_copy_only=False).astype(np.int64)
+        rows = np.flatnonzero(where >= 0)
+        first = np.full(found.n_codes, len(id_text), dtype=np.int64)
+        np.minimum.at(first, where[rows] + 1, rows)
+        first[first == len(id_text)] = -1
+        first[0] = -1  # missing values refer to nothing
+        positions = first[found.codes]
+    else:
+        positions = pc.fill_null(pc.index_in(text, value_set=id_text, skip_nulls=True), -1)
+        positions = positions.to_numpy(zero_copy_only=False).astype(np.int64)
+    if found is not None and other:
+        found.positions[key] = (weakref.ref(owner(id_array)), positions)
+    return positions
 
 
 def has_codes(column) -> bool:
@@ -403,7 +466,7 @@ def keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
         if positions is None:
             positions = np.flatnonzero(np.asarray(keep, dtype=bool))
         rows = positions if found.rows is None else found.rows[positions]
-        _hold(after, "string", found.arrow, rows, found.codes, found.n_codes)
+        _hold(after, "string", found.arrow, rows, found.codes, found.n_codes, found.dictionary)
     return kept
 
 

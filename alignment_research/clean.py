@@ -22,6 +22,7 @@ from ._arrow_text import (
     arrow_text,
     as_objects,
     duplicated_key,
+    first_positions,
     has_codes,
     is_held,
     keep_rows,
@@ -1262,12 +1263,11 @@ def _isin_text(s: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray] |
     Both come from one conversion of ``s``: presence is Arrow's validity, so the column is not
     scanned a second time; missing ``known`` values never match (presence is checked apart).
     """
-    values, value_set = _text_arrow(s), _text_arrow(known)
-    if values is None or value_set is None:
+    positions = first_positions(s, known)  # shared with the steps that ask the same (goal loops)
+    if positions is None:
         return None
-    present = values.is_valid().to_numpy(zero_copy_only=False)
-    inside = pc.fill_null(pc.is_in(values, value_set=value_set, skip_nulls=True), False)
-    return present, inside.to_numpy(zero_copy_only=False)
+    present = _text_arrow(s).is_valid().to_numpy(zero_copy_only=False)
+    return present, positions >= 0
 
 
 def quarantine_unknown_references(
@@ -1725,11 +1725,9 @@ def cut_manager_cycles(employees: pd.DataFrame, *, file: str = "", table: str = 
 
 def _first_positions(values: pd.Series, ids: pd.Series) -> np.ndarray:
     """For each value, the position of the first row of ``ids`` equal to it; -1 when none (or missing)."""
-    text, id_text = _text_arrow(values), _text_arrow(ids)
-    if text is not None and id_text is not None:
-        # hashed in Arrow (C speed, on the UTF-8 bytes): index_in gives the first position of a match
-        found = pc.index_in(text, value_set=id_text, skip_nulls=True)
-        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    found = first_positions(values, ids)  # hashed in Arrow, once per table for the goal ids (unknown parents)
+    if found is not None:
+        return found
     n = len(ids)
     # one hash pass over ids and values; the rest is integer arithmetic
     codes, _ = pd.factorize(np.concatenate([ids.to_numpy(dtype=object), values.to_numpy(dtype=object)]))

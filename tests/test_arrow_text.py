@@ -105,3 +105,26 @@ def test_a_loaded_study_cleans_as_its_copy_does(tmp_path, tiny_study):
     for table in clean.tables:
         pd.testing.assert_frame_equal(clean.tables[table], clean_copy.tables[table], check_exact=True)
         pd.testing.assert_frame_equal(clean.quarantine[table], clean_copy.quarantine[table], check_exact=True)
+
+
+def test_first_positions_is_the_first_matching_row_inside_and_outside_shared_text(rng):
+    ids = pd.Series([f"G{i}" for i in rng.integers(0, 200, 500)], dtype=object)
+    ids[rng.random(500) < 0.05] = np.nan
+    parents = pd.Series([f"G{i}" for i in rng.integers(0, 260, 800)], dtype=object)
+    parents[rng.random(800) < 0.1] = None
+    first = {}
+    for position, value in enumerate(ids):
+        if isinstance(value, str):
+            first.setdefault(value, position)
+    expected = [first.get(v, -1) if isinstance(v, str) else -1 for v in parents]
+    assert 0 < sum(e >= 0 for e in expected) < len(expected)  # matches, misses and missing values
+    assert arrow_text.first_positions(parents, ids).tolist() == expected
+    loaded = pd.DataFrame({"parent": pd.array(parents.where(parents.notna(), None).tolist(),
+                                              dtype=arrow_text.TEXT_DTYPE)})
+    with arrow_text.shared_text():
+        objects = arrow_text.as_objects(loaded)  # hashed once: the ids are looked up among its distinct texts
+        kept = arrow_text.keep_rows(objects, np.arange(800) % 4 != 0)
+        assert arrow_text.first_positions(objects["parent"], ids).tolist() == expected
+        assert arrow_text.first_positions(kept["parent"], ids).tolist() == [e for i, e in enumerate(expected) if i % 4]
+        again = arrow_text.first_positions(objects["parent"], ids)
+        assert again is arrow_text.first_positions(objects["parent"], ids)  # kept for the pair: ids hashed once
