@@ -1124,16 +1124,23 @@ def quarantine_end_before_start(
 def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the rows equal to another row (missing equals missing), in order, and a group id each.
 
-    Equality as ``groupby(dropna=False)`` sees it, column by column: cheap (numeric, date)
-    columns first, and each next column only over the rows still equal to another row,
-    which are few long before the wide text columns are reached.
+    Equality as ``groupby(dropna=False)`` sees it, column by column, each next column only over
+    the rows still equal to another row: first the text columns hashed already (free; the one
+    with the most distinct values first, e.g. an id, after which few rows are left), then cheap
+    (numeric, date) columns, then the other text columns.
     """
-    kinds = [(data[c].dtype == object, i) for i, c in enumerate(data.columns)]
+    kinds = []
+    for i in range(data.shape[1]):
+        whole = data.iloc[:, i]
+        if whole.dtype == object and has_codes(whole):
+            kinds.append((0, -value_codes(whole)[1], True, i))
+        else:
+            kinds.append((1, 0, whole.dtype == object, i))
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
     # keys below ``bound``; renumbered (hashed) only when counting them would need more than ``limit`` counters
     bound, limit = 1, 4 * len(data) + 1024
-    for text, i in sorted(kinds):
+    for _, _, text, i in sorted(kinds):
         whole = data.iloc[:, i]
         if text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
             # most rows still in play: the whole column is hashed, once for every step (the key's duplicates)
