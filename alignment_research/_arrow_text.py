@@ -32,7 +32,7 @@ import pandas as pd
 
 __all__ = [
     "TEXT_DTYPE", "as_text_column", "is_text_column", "as_objects", "memory_key", "owner", "shared_text", "text_kind",
-    "arrow_text", "remember", "value_codes", "first_positions", "has_codes", "is_held", "keep_rows", "duplicated_key",
+    "arrow_text", "remember", "value_codes", "distinct_texts", "first_positions", "has_codes", "is_held", "keep_rows", "duplicated_key",
 ]
 
 #: The dtype of the raw text columns ``load`` hands out: Arrow-backed strings, missing = NaN (as in ``object``
@@ -425,6 +425,32 @@ def first_positions(values, ids) -> np.ndarray | None:
     if found is not None and other:
         found.positions[key] = (weakref.ref(owner(id_array)), positions)
     return positions
+
+
+def distinct_texts(column) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inside :func:`shared_text`, a held text column as ``(codes, texts)``: row ``i`` holds ``texts[codes[i] - 1]``
+    (missing where ``codes[i]`` is 0); None for a column not held, or not all text.
+
+    ``texts`` (Python text, ``object``) may hold texts no row holds any more (rows a quarantine took). A
+    step that reads every distinct value once (dates) works on ``texts`` and spreads the answer with ``codes``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> column = pd.Series(["b", None, "a", "b"], dtype=object)
+    >>> with shared_text():
+    ...     codes, texts = distinct_texts(column)
+    >>> codes.tolist(), texts.tolist()
+    ([1, 0, 2, 1], ['b', 'a'])
+    """
+    array = _values(column)
+    if array is None or text_kind(array)[1] is None:
+        return None
+    found = _held(array)
+    if found is None:
+        return None
+    codes, _ = value_codes(column)
+    return codes, found.dictionary.to_numpy(zero_copy_only=False)
 
 
 def has_codes(column) -> bool:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from ._arrow_text import (
     arrow_text,
     as_objects,
+    distinct_texts,
     duplicated_key,
     first_positions,
     has_codes,
@@ -670,6 +671,10 @@ def parse_dates(
             changes[c] = s.dt.tz_localize(None).dt.normalize() if s.dt.tz is not None else s.dt.normalize()
             changes[c] = changes[c].astype("datetime64[ns]")
             continue
+        distinct = distinct_texts(s) if text_kind(s)[0] == "string" else None
+        if distinct is not None:  # every distinct text read once, the answers spread to the rows
+            changes[c] = _parse_distinct_dates(s, *distinct, formats, found, file=file, table=table)
+            continue
         result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
         missing = _null_mask(s)
         present = pd.Series(True if missing is None else ~missing, index=s.index)
@@ -698,6 +703,43 @@ def parse_dates(
     if len(issues):
         issues = issues.sort_values(["row"], kind="stable", ignore_index=True)
     return StepResult(_with(data, changes), issues, _empty_quarantine(data))
+
+
+def _parse_distinct_dates(s: pd.Series, codes: np.ndarray, texts: np.ndarray, formats, found: list, *, file,
+                          table) -> pd.Series:
+    """:func:`parse_dates` of a text column given as distinct texts and a code per row (see ``distinct_texts``).
+
+    Each distinct text is read as :func:`parse_dates` reads a cell (formats, then an Excel serial);
+    the issues, appended to ``found``, are those of the rows.
+    """
+    used = np.bincount(codes, minlength=len(texts) + 1)[1:] > 0
+    distinct = pd.Series(texts[used], dtype=object)
+    first, ambiguous = _read_formats(distinct, formats)
+    day = first.to_numpy()
+    serial = np.zeros(len(distinct), dtype=bool)
+    remaining = distinct[first.isna().to_numpy()]
+    is_serial = remaining.str.fullmatch(r"\d{1,7}(\.\d+)?")
+    if is_serial.any():
+        days = pd.to_numeric(remaining[is_serial], errors="coerce")
+        days = days[(days >= 1) & (days <= _EXCEL_MAX)]
+        day[days.index] = (EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")).to_numpy()
+        serial[days.index] = True
+    # code -> position among the distinct texts used (code 0, missing: an extra last slot)
+    position = np.full(len(texts) + 1, len(distinct), dtype=np.int64)
+    position[1:][used] = np.arange(len(distinct))
+    rows = position[codes]
+    day = np.append(day, np.datetime64("NaT", "ns"))
+    value = np.append(distinct.to_numpy(), np.nan)
+    read = np.append(first.notna().to_numpy(), False)
+    ambiguous = np.append(ambiguous.to_numpy(), False)
+    serial = np.append(serial, False)
+    unread = np.append(~read[:-1] & ~serial[:-1], False)
+    for mask, rule, action in ((ambiguous, "ambiguous_date", "flagged"), (serial, "excel_serial_date", "fixed"),
+                               (unread, "unparseable_date", "set_missing")):
+        if mask.any():
+            at = np.flatnonzero(mask[rows])
+            found.append(_issues(file, table, s.index[at], s.name, rule, value[rows[at]], action))
+    return pd.Series(day[rows], index=s.index, dtype="datetime64[ns]")
 
 
 def _read_formats(text: pd.Series, formats) -> tuple[pd.Series, pd.Series]:
@@ -2566,7 +2608,9 @@ def clean_table(
     Parameters
     ----------
     data : DataFrame
-        The raw table (index = source row numbers).
+        The raw table (index = source row numbers). Text columns may be
+        Arrow-backed strings, as :func:`load_study` hands them out, or
+        ``object``; the clean table holds text as ``object`` either way.
     table : str
         Its canonical name.
     config : StudyConfig

@@ -128,3 +128,20 @@ def test_first_positions_is_the_first_matching_row_inside_and_outside_shared_tex
         assert arrow_text.first_positions(kept["parent"], ids).tolist() == [e for i, e in enumerate(expected) if i % 4]
         again = arrow_text.first_positions(objects["parent"], ids)
         assert again is arrow_text.first_positions(objects["parent"], ids)  # kept for the pair: ids hashed once
+
+
+def test_parse_dates_reads_distinct_texts_as_it_reads_cells(rng):
+    texts = np.array(["2021-01-04", "02/01/2021", "13/01/2021", "44197", "44197.5", "0", "soon", "2021-02-30",
+                      "3000000", " 2021-01-05"], dtype=object)
+    cells = texts[rng.integers(0, len(texts), 300)]
+    cells[rng.random(300) < 0.1] = np.nan
+    table = pd.DataFrame({"date": cells}, index=np.arange(2, 302))
+    formats = ["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y"]
+    plain = ar.clean.parse_dates(table, columns=["date"], formats=formats, file="f.csv", table="t")
+    assert set(plain.issues["rule"]) == {"ambiguous_date", "excel_serial_date", "unparseable_date"}
+    loaded = pd.DataFrame({"date": pd.array(cells.tolist(), dtype=arrow_text.TEXT_DTYPE)}, index=table.index)
+    with arrow_text.shared_text():
+        objects = arrow_text.as_objects(loaded)
+        shared = ar.clean.parse_dates(objects, columns=["date"], formats=formats, file="f.csv", table="t")
+    pd.testing.assert_frame_equal(shared.data, plain.data, check_exact=True)
+    pd.testing.assert_frame_equal(shared.issues, plain.issues, check_exact=True)
