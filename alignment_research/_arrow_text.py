@@ -104,9 +104,13 @@ def is_text_column(column) -> bool:
     (True, False)
     """
     dtype = getattr(column, "dtype", column)
-    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow" or (
-        isinstance(dtype, pd.ArrowDtype) and dtype.kind in "OU"
-    )
+    if isinstance(dtype, pd.StringDtype):
+        return dtype.storage == "pyarrow"
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa  # deferred: pyarrow is slow to import; an Arrow dtype means it is loaded already
+
+        return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    return False
 
 
 def _object_values(arrow) -> tuple[np.ndarray, np.ndarray, int, object]:
