@@ -384,7 +384,6 @@ def read_table(
 ) -> pd.DataFrame:
     """Read one table file as raw text, with source row numbers as index.
 
-
     Parameters
     ----------
     path : str or Path
