@@ -431,12 +431,13 @@ def first_positions(values, ids) -> np.ndarray | None:
     return positions
 
 
-def distinct_texts(column) -> tuple[np.ndarray, np.ndarray] | None:
+def distinct_texts(column, *, arrow: bool = False) -> tuple[np.ndarray, object] | None:
     """Inside :func:`shared_text`, a held text column as ``(codes, texts)``: row ``i`` holds ``texts[codes[i] - 1]``
     (missing where ``codes[i]`` is 0); None for a column not held, or not all text.
 
-    ``texts`` (Python text, ``object``) may hold texts no row holds any more (rows a quarantine took). A
-    step that reads every distinct value once (dates) works on ``texts`` and spreads the answer with ``codes``.
+    ``texts`` (Python text, ``object``; Arrow text with ``arrow=True``) may hold texts no row holds any more
+    (rows a quarantine took). A step that reads every distinct value once (dates, stripping) works on
+    ``texts`` and spreads the answer with ``codes``.
 
     Examples
     --------
@@ -454,7 +455,7 @@ def distinct_texts(column) -> tuple[np.ndarray, np.ndarray] | None:
     if found is None:
         return None
     codes, _ = value_codes(column)
-    return codes, found.dictionary.to_numpy(zero_copy_only=False)
+    return codes, found.dictionary if arrow else found.dictionary.to_numpy(zero_copy_only=False)
 
 
 def has_codes(column) -> bool:

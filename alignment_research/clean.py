@@ -478,12 +478,24 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
         kind, arr = text_kind(s)
         if kind == "string" and arr is not None:
             # fast path: find the cells that need work in Arrow (C speed), strip only those
-            trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
-            work = pc.fill_null(pc.or_(pc.not_equal(arr, trimmed), pc.equal(arr, "")), False)
-            if not pc.any(work).as_py():
-                continue
+            distinct = distinct_texts(s, arrow=True) if has_codes(s) else None
+            if distinct is not None:  # hashed since load: each distinct text looked at once
+                codes, texts = distinct
+                trimmed = pc.utf8_trim(texts, characters=_WHITESPACE)
+                work = pc.or_(pc.not_equal(texts, trimmed), pc.equal(texts, ""))
+                if not pc.any(work).as_py():
+                    continue
+                is_str = np.append(False, work.to_numpy(zero_copy_only=False))[codes]  # code 0: missing
+                if not is_str.any():
+                    continue
+                work = pa_arrow.array(is_str)
+            else:
+                trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
+                work = pc.fill_null(pc.or_(pc.not_equal(arr, trimmed), pc.equal(arr, "")), False)
+                if not pc.any(work).as_py():
+                    continue
+                is_str = work.to_numpy(zero_copy_only=False)
             # each such cell changes (Python strips what Arrow strips, and more; a blank becomes missing)
-            is_str = work.to_numpy(zero_copy_only=False)
             values = s.to_numpy()
             new = [v.strip() or np.nan for v in values[is_str]]
             stripped_values = values.copy()

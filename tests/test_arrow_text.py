@@ -145,3 +145,22 @@ def test_parse_dates_reads_distinct_texts_as_it_reads_cells(rng):
         shared = ar.clean.parse_dates(objects, columns=["date"], formats=formats, file="f.csv", table="t")
     pd.testing.assert_frame_equal(shared.data, plain.data, check_exact=True)
     pd.testing.assert_frame_equal(shared.issues, plain.issues, check_exact=True)
+
+
+def test_strip_text_of_a_loaded_column_strips_as_it_does_object_text(rng):
+    texts = np.array(["a", " a", "a ", "", "   ", "\xa0b", "c\u3000", "d\te", "\u2028f", "g"], dtype=object)
+    cells = texts[rng.integers(0, len(texts), 300)]
+    cells[rng.random(300) < 0.1] = np.nan
+    table = pd.DataFrame({"x": cells, "y": texts[rng.integers(0, 1, 300)]}, index=np.arange(2, 302))
+    plain = ar.clean.strip_text(table, file="f.csv", table="t")
+    assert len(plain.issues) > 50
+    loaded = pd.DataFrame({c: pd.array(table[c].tolist(), dtype=arrow_text.TEXT_DTYPE) for c in table},
+                          index=table.index)
+    with arrow_text.shared_text():
+        objects = arrow_text.as_objects(loaded)
+        shared = ar.clean.strip_text(objects, file="f.csv", table="t")
+        # the stripped column's Arrow text is what pandas would make of it
+        assert arrow_text.text_kind(shared.data["x"])[1].to_pylist() == [
+            None if v is np.nan else v for v in shared.data["x"]]
+    pd.testing.assert_frame_equal(shared.data, plain.data, check_exact=True)
+    pd.testing.assert_frame_equal(shared.issues, plain.issues, check_exact=True)
