@@ -597,8 +597,13 @@ def normalise_category(
         table_map.update({a: a for a in allowed})
     if mapping is not None:
         table_map.update({_category_key(k, snake): v for k, v in mapping.items()})
-    # one hash pass: each distinct value is looked up once, then spread back to the rows by its code
-    codes, distinct = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
+    # one hash pass (none for a loaded column, hashed already): each distinct value is looked up once, then
+    # spread back to the rows by its code
+    held = distinct_texts(s) if has_codes(s) else None
+    if held is not None:
+        codes, distinct = held[0] - 1, held[1]  # -1 for missing, as factorize gives
+    else:
+        codes, distinct = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
     lookup = []
     for raw in distinct:
         key = _category_key(raw, snake)
@@ -612,6 +617,12 @@ def normalise_category(
     if unknown_as is not None:
         looked_up = np.where(unknown_value, unknown_as, looked_up)
     new = pd.Series(looked_up[codes], index=s.index, name=s.name, dtype=object)
+    if held is not None and all(isinstance(v, str) or v is np.nan for v in looked_up):
+        # the new column's Arrow text, from its few distinct values (the schema's category check reads it)
+        rows = pa_arrow.array(codes % len(looked_up))  # code -1 (missing) -> the last cell, as above
+        arrow = pa_arrow.array(looked_up, type=pa_arrow.string(), from_pandas=True).take(rows)
+    else:
+        arrow = None
     unknown = pd.Series(unknown_value[codes], index=s.index)
     changed = pd.Series(changed_value[codes], index=s.index)
     rule, action = (unknown_rule, "flagged") if unknown_as is not None else ("unknown_category", "set_missing")
@@ -622,7 +633,10 @@ def normalise_category(
         ]
     )
     issues = issues.sort_values("row", kind="stable", ignore_index=True)
-    return StepResult(_with(data, {column: new}), issues, _empty_quarantine(data))
+    out = _with(data, {column: new})
+    if arrow is not None:
+        remember(out[column], arrow)
+    return StepResult(out, issues, _empty_quarantine(data))
 
 
 def parse_dates(

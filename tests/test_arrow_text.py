@@ -164,3 +164,22 @@ def test_strip_text_of_a_loaded_column_strips_as_it_does_object_text(rng):
             None if v is np.nan else v for v in shared.data["x"]]
     pd.testing.assert_frame_equal(shared.data, plain.data, check_exact=True)
     pd.testing.assert_frame_equal(shared.issues, plain.issues, check_exact=True)
+
+
+@pytest.mark.parametrize("unknown_as", [None, "other"])
+def test_normalise_category_of_a_loaded_column_as_of_object_text(rng, unknown_as):
+    texts = np.array(["Check-in", "check_in", "360 Review", "kudos", "recognition", "Recognition "], dtype=object)
+    cells = texts[rng.integers(0, len(texts), 200)]
+    cells[rng.random(200) < 0.1] = np.nan
+    table = pd.DataFrame({"kind": cells}, index=np.arange(2, 202))
+    kwargs = dict(column="kind", mapping={"kudos": "recognition"}, allowed=("check_in", "360_review", "recognition"),
+                  snake=True, unknown_as=unknown_as, file="f.csv", table="t")
+    plain = ar.clean.normalise_category(table, **kwargs)
+    assert len(plain.issues) > 50
+    loaded = pd.DataFrame({"kind": pd.array(cells.tolist(), dtype=arrow_text.TEXT_DTYPE)}, index=table.index)
+    with arrow_text.shared_text():
+        shared = ar.clean.normalise_category(arrow_text.as_objects(loaded), **kwargs)
+        kind, arrow = arrow_text.text_kind(shared.data["kind"])  # the new column's Arrow text, made from its values
+        assert arrow.to_pylist() == [v if isinstance(v, str) else None for v in shared.data["kind"]]
+    pd.testing.assert_frame_equal(shared.data, plain.data, check_exact=True)
+    pd.testing.assert_frame_equal(shared.issues, plain.issues, check_exact=True)
