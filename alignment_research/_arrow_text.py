@@ -1,25 +1,23 @@
-"""Arrow text of a table's object columns, made once and shared: kept by ``load``, read by cleaning and the schema.
+"""Arrow text of a table's text columns: how ``load`` hands it out, and how cleaning shares it between steps.
 
-Load reads a CSV file with Arrow and then makes Python text of it (``object``
-columns, as every table the toolkit hands out). Cleaning reads most text
-columns in Arrow again (stripping, numbers, references) or hashes them
-(duplicates), and converting a column to Arrow costs about as much as reading
-it. So:
+Load reads a CSV file with Arrow and hands each text column out as it was
+read: an Arrow-backed pandas string column (:data:`TEXT_DTYPE`, missing =
+NaN), so the Arrow text *is* the column and nothing is kept beside it.
+Cleaning works on Python text (``object`` columns, as every clean table
+holds) but reads most text columns in Arrow again (stripping, numbers,
+references) or hashes them (duplicates), and converting a column to Arrow
+costs about as much as reading it. So:
 
-- ``load`` keeps the Arrow text of each column it returns (:func:`keep`). It
-  is handed out once (:func:`find`), and only while the column still holds
-  exactly the values it was read with: each entry holds a copy of the column (the same
-  Python objects, so none of them can be freed and its address reused), and
-  :func:`find` compares the column's object addresses with the copy's. A cell
-  changed in place since loading (``table.loc[5, "employee_id"] = ...``) makes
-  the entry useless, and the column is converted anew.
+- :func:`as_objects` turns a table's Arrow-backed text columns into
+  ``object`` columns; inside :func:`shared_text` it holds each column's Arrow
+  text for the steps that follow, so a loaded column is never converted
+  back to Arrow.
 - inside :func:`shared_text` (the steps of one table), every object column is
   converted at most once (:func:`text_kind`) and hashed at most once
   (:func:`value_codes`), and the rows a quarantine keeps carry both along
-  (:func:`keep_rows`), taken only when a later step reads them.
-
-An entry goes when the array that owns the column's memory is freed, and
-everything held by :func:`shared_text` when its block ends.
+  (:func:`keep_rows`), taken only when a later step reads them. What is held
+  is keyed by the memory of the column and goes when that memory is freed,
+  or when the block ends.
 """
 
 from __future__ import annotations
@@ -27,18 +25,19 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
-    "keep", "find", "memory_key", "owner", "shared_text", "text_kind", "arrow_text", "remember", "value_codes",
-    "has_codes", "is_held", "keep_rows", "duplicated_key",
+    "TEXT_DTYPE", "as_text_column", "is_text_column", "as_objects", "memory_key", "owner", "shared_text", "text_kind",
+    "arrow_text", "remember", "value_codes", "distinct_texts", "first_positions", "has_codes", "is_held", "keep_rows", "duplicated_key",
 ]
 
-#: ``{memory of a column: [weak reference to the array owning it, copy of the column, Arrow text]}``, from ``load``.
-_KEPT: dict = {}
+#: The dtype of the raw text columns ``load`` hands out: Arrow-backed strings, missing = NaN (as in ``object``
+#: columns; pandas 3 reads text as this dtype by default).
+TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 #: Inside :func:`shared_text`: ``{memory of an object column: _Known}``; None outside.
 _SHARED: contextvars.ContextVar = contextvars.ContextVar("alignment_research_shared_text", default=None)
 
@@ -71,64 +70,116 @@ def owner(values: np.ndarray) -> np.ndarray:
     return values
 
 
-# --------------------------------------------------------------------------- kept by load
-def keep(values: np.ndarray, arrow) -> None:
-    """Keep ``arrow`` as the Arrow text of the object column ``values`` (missing values are nulls).
+# --------------------------------------------------------------------------- text columns as load hands them out
+def as_text_column(arrow) -> pd.api.extensions.ExtensionArray:
+    """A text column of :data:`TEXT_DTYPE` over the Arrow text ``arrow`` (nulls are missing); the text is not copied.
 
     Parameters
     ----------
-    values : numpy.ndarray
-        A 1-D ``object`` array of text and missing values, as a table hands it out.
-    arrow : pyarrow.Array
-        The same values as an Arrow string array.
-
-    Examples
-    --------
-    >>> import numpy as np, pyarrow as pa
-    >>> values = np.array(["a", np.nan], dtype=object)
-    >>> keep(values, pa.array(["a", None]))
-    >>> find(values).to_pylist(), find(values)
-    (['a', None], None)
-    """
-    if values.ndim != 1 or values.dtype != object or len(values) != len(arrow):
-        return
-    key = memory_key(values)
-    _KEPT[key] = [weakref.ref(owner(values), lambda _, key=key: _KEPT.pop(key, None)), values.copy(), arrow]
-
-
-def find(values: np.ndarray):
-    """The Arrow text kept for ``values``, or None (none kept, or a cell changed since); handed out once.
-
-    Cleaning holds what it gets for the steps of one table (:func:`shared_text`), so the memory goes
-    when the table is clean; a second cleaning of the same study converts the column itself.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        A 1-D ``object`` array (a table's column, e.g. ``table["employee_id"].to_numpy()``).
+    arrow : pyarrow.Array or pyarrow.ChunkedArray
+        Arrow text (``string`` or ``large_string``).
 
     Returns
     -------
-    pyarrow.Array or None
+    pandas.api.extensions.ExtensionArray
+        Ready to be a table's column.
 
     Examples
     --------
-    >>> import numpy as np, pyarrow as pa
-    >>> values = np.array(["a", "b"], dtype=object)
-    >>> keep(values, pa.array(["a", "b"]))
-    >>> values[1] = "c"
-    >>> find(values) is None
-    True
+    >>> import pyarrow as pa
+    >>> column = as_text_column(pa.array(["a", None, ""]))
+    >>> column.dtype == TEXT_DTYPE, column.tolist()
+    (True, ['a', nan, ''])
     """
-    key = memory_key(values)
-    found = _KEPT.get(key)
-    if found is None or found[0]() is not owner(values):
-        return None
-    del _KEPT[key]  # handed out once (cleaning holds it for the table's steps), or changed: of no more use
-    # the same objects at the same places: the copy holds every object read, so an address is never reused
-    if values.tobytes() != found[1].tobytes():
-        return None
-    return found[2]
+    return TEXT_DTYPE.__from_arrow__(arrow)
+
+
+def is_text_column(column) -> bool:
+    """Whether ``column`` (a Series, or a dtype) is Arrow-backed text, as ``load`` hands text out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_text_column(pd.Series(["a"], dtype=TEXT_DTYPE)), is_text_column(pd.Series(["a"], dtype=object))
+    (True, False)
+    """
+    dtype = getattr(column, "dtype", column)
+    if isinstance(dtype, pd.StringDtype):
+        return dtype.storage == "pyarrow"
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa  # deferred: pyarrow is slow to import; an Arrow dtype means it is loaded already
+
+        return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    return False
+
+
+def _object_values(arrow) -> tuple[np.ndarray, np.ndarray, int, object]:
+    """Arrow text as a 1-D ``object`` array of Python text (NaN where missing), its :func:`value_codes`, and the
+    distinct texts (Arrow) the codes stand for (code ``i + 1`` for text ``i``).
+
+    The column is hashed once (in Arrow): one Python text is made per distinct value and shared by its
+    cells, and the hash codes are what :func:`value_codes` gives, for the steps that group by the column.
+    """
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only Arrow text needs it
+
+    encoded = pc.dictionary_encode(arrow)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+    texts = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    texts[0] = np.nan
+    texts[1:] = encoded.dictionary.to_numpy(zero_copy_only=False)
+    return texts[codes], codes, len(texts), encoded.dictionary
+
+
+def as_objects(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with its Arrow-backed text columns (:func:`is_text_column`) as ``object`` columns, NaN missing.
+
+    Inside :func:`shared_text`, each converted column's Arrow text and hash codes are held for the steps
+    run there (:func:`text_kind`, :func:`value_codes`), so it is never converted back nor hashed again. Other columns are passed through; a table
+    without Arrow-backed text is returned as it is.
+
+    Parameters
+    ----------
+    data : DataFrame
+        A table, e.g. one ``load_study`` returns.
+
+    Returns
+    -------
+    DataFrame
+        A new table (the input is not modified), or ``data`` itself.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"id": pd.Series(["a", None], dtype=TEXT_DTYPE), "n": [1, 2]})
+    >>> with shared_text():
+    ...     objects = as_objects(table)
+    ...     kind, arrow = text_kind(objects["id"])  # held: not converted again
+    >>> objects.dtypes.astype(str).tolist(), objects["id"].tolist(), kind, arrow.to_pylist()
+    (['object', 'int64'], ['a', nan], 'string', ['a', None])
+    """
+    text = [i for i in range(data.shape[1]) if is_text_column(data.dtypes.iloc[i])]
+    if not text:
+        return data
+    import pyarrow as pa  # deferred: pyarrow is slow to import; only Arrow text needs it
+
+    out = data.copy(deep=False)
+    known = {}
+    for i in text:
+        arrow = pa.chunked_array(data.iloc[:, i].array.__arrow_array__())
+        arrow = arrow.chunk(0) if arrow.num_chunks == 1 else arrow.combine_chunks()
+        values, codes, n_codes, dictionary = _object_values(arrow)
+        out.isetitem(i, values)
+        known[i] = arrow, codes, n_codes, dictionary
+    if _SHARED.get() is not None:
+        for i, (arrow, codes, n_codes, dictionary) in known.items():
+            try:  # the steps read ``string`` text; more than 2 GiB of it is left to pandas
+                arrow = arrow.cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowCapacityError):
+                continue
+            kind = "empty" if arrow.null_count == len(arrow) else "string"
+            _hold(out.iloc[:, i].to_numpy(), kind, arrow, codes=codes, n_codes=n_codes,
+                  dictionary=dictionary.cast(pa.string()))
+    return out
 
 
 # --------------------------------------------------------------------------- shared by the steps of one table
@@ -138,8 +189,10 @@ class _Known:
 
     ``kind`` is ``infer_dtype(skipna=True)`` of the column; ``arrow`` its values as Arrow text (missing -> null),
     present when every value is text or missing; ``codes`` (made on first use) a code per row, equal for equal
-    values, 0 for missing, and ``n_codes`` their number. With ``rows``, the column holds those rows (positions)
-    of ``arrow`` and ``codes``, taken when first read.
+    values, 0 for missing, and ``n_codes`` their number; ``dictionary`` the distinct texts the codes stand for
+    (code ``i + 1`` for text ``i``). With ``rows``, the column holds those rows (positions)
+    of ``arrow`` and ``codes``, taken when first read. ``positions`` holds :func:`first_positions` of the column
+    in other held columns: ``{memory of the other column: (weak reference to its owner, positions)}``.
     """
 
     owner: weakref.ref
@@ -148,6 +201,8 @@ class _Known:
     rows: np.ndarray | None = None
     codes: np.ndarray | None = None
     n_codes: int = 0
+    dictionary: object = None
+    positions: dict = field(default_factory=dict)
 
     def settle(self) -> _Known:
         """Take the rows this column holds, once."""
@@ -166,8 +221,8 @@ class _Known:
 def shared_text():
     """Share the Arrow text (and hash codes) of object columns between the steps run inside the block.
 
-    Columns made inside the block, and columns :func:`find` checks unchanged since load, are trusted not to
-    change in place until it ends; cleaning opens it around the steps of one table. Everything held is dropped
+    Columns made inside the block (among them those :func:`as_objects` makes) are trusted not to change in
+    place until it ends; cleaning opens it around the steps of one table. Everything held is dropped
     when the block ends. Blocks do not nest: an inner one shares the outer one's.
 
     Examples
@@ -202,13 +257,13 @@ def _values(values) -> np.ndarray | None:
     return values if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1 else None
 
 
-def _hold(values: np.ndarray, kind: str, arrow, rows=None, codes=None, n_codes=0) -> None:
+def _hold(values: np.ndarray, kind: str, arrow, rows=None, codes=None, n_codes=0, dictionary=None) -> None:
     held = _SHARED.get()
     if held is None:
         return
     key = memory_key(values)
     held[key] = _Known(weakref.ref(owner(values), lambda _, key=key: held.pop(key, None)), kind, arrow, rows, codes,
-                       n_codes)
+                       n_codes, dictionary)
 
 
 def _held(values: np.ndarray) -> _Known | None:
@@ -245,7 +300,7 @@ def text_kind(values) -> tuple[str | None, object]:
     """``(infer_dtype(values, skipna=True), Arrow text or None)`` of an object column; ``(None, None)`` otherwise.
 
     The Arrow text (missing -> null) is there when every value is text or missing. Inside
-    :func:`shared_text` a column is converted once, or never when load kept its text.
+    :func:`shared_text` a column is converted once, or never when :func:`as_objects` made it.
 
     Examples
     --------
@@ -263,12 +318,7 @@ def text_kind(values) -> tuple[str | None, object]:
     if found is not None:
         found.settle()
         return found.kind, found.arrow
-    arrow = find(array)
-    if arrow is not None:  # a column as load read it: every value is text or missing
-        kind = "empty" if arrow.null_count == len(arrow) else "string"
-        _hold(array, kind, arrow)
-        return kind, arrow
-    kind = pd.api.types.infer_dtype(array, skipna=True)
+    kind, arrow = pd.api.types.infer_dtype(array, skipna=True), None
     if kind in ("string", "empty"):
         import pyarrow as pa  # deferred: pyarrow is slow to import; only text read in Arrow needs it
 
@@ -321,7 +371,91 @@ def value_codes(column: pd.Series) -> tuple[np.ndarray, int]:
         encoded = pc.dictionary_encode(found.arrow)
         found.codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
         found.n_codes = len(encoded.dictionary) + 1
+        found.dictionary = encoded.dictionary
     return found.codes, found.n_codes
+
+
+def first_positions(values, ids) -> np.ndarray | None:
+    """For each value, the position of the first row of ``ids`` equal to it; -1 when none, or missing.
+
+    Hashed in Arrow (on the UTF-8 bytes); None unless both hold only text (or missing). Inside
+    :func:`shared_text` the answer for a pair of held columns is kept, so the steps that ask for it
+    (unknown parent goals, goal loops) hash the ids once.
+
+    Parameters
+    ----------
+    values, ids : Series or Index
+        ``object`` columns of text.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``int64`` positions into ``ids``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ids, parents = pd.Series(["a", "b", "a"]), pd.Series(["b", None, "c"])
+    >>> first_positions(parents, ids).tolist()
+    [1, -1, -1]
+    """
+    text, id_text = arrow_text(values), arrow_text(ids)
+    if text is None or id_text is None:
+        return None
+    array, id_array = _values(values), _values(ids)
+    found = _held(array)
+    other = _held(id_array) is not None
+    key = memory_key(id_array)
+    if found is not None and other:
+        kept = found.positions.get(key)
+        if kept is not None and kept[0]() is owner(id_array):
+            return kept[1]
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only Arrow text held here needs it
+
+    if found is not None and found.codes is not None and found.dictionary is not None:
+        # the values' distinct texts are hashed already: look the ids up among them (a small hash table),
+        # and give each distinct text the first row of ids holding it
+        where = pc.fill_null(pc.index_in(id_text, value_set=found.dictionary, skip_nulls=True), -1)
+        where = where.to_numpy(zero_copy_only=False).astype(np.int64)
+        rows = np.flatnonzero(where >= 0)
+        first = np.full(found.n_codes, len(id_text), dtype=np.int64)
+        np.minimum.at(first, where[rows] + 1, rows)
+        first[first == len(id_text)] = -1
+        first[0] = -1  # missing values refer to nothing
+        positions = first[found.codes]
+    else:
+        positions = pc.fill_null(pc.index_in(text, value_set=id_text, skip_nulls=True), -1)
+        positions = positions.to_numpy(zero_copy_only=False).astype(np.int64)
+    if found is not None and other:
+        found.positions[key] = (weakref.ref(owner(id_array)), positions)
+    return positions
+
+
+def distinct_texts(column, *, arrow: bool = False) -> tuple[np.ndarray, object] | None:
+    """Inside :func:`shared_text`, a held text column as ``(codes, texts)``: row ``i`` holds ``texts[codes[i] - 1]``
+    (missing where ``codes[i]`` is 0); None for a column not held, or not all text.
+
+    ``texts`` (Python text, ``object``; Arrow text with ``arrow=True``) may hold texts no row holds any more
+    (rows a quarantine took). A step that reads every distinct value once (dates, stripping) works on
+    ``texts`` and spreads the answer with ``codes``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> column = pd.Series(["b", None, "a", "b"], dtype=object)
+    >>> with shared_text():
+    ...     codes, texts = distinct_texts(column)
+    >>> codes.tolist(), texts.tolist()
+    ([1, 0, 2, 1], ['b', 'a'])
+    """
+    array = _values(column)
+    if array is None or text_kind(array)[1] is None:
+        return None
+    found = _held(array)
+    if found is None:
+        return None
+    codes, _ = value_codes(column)
+    return codes, found.dictionary if arrow else found.dictionary.to_numpy(zero_copy_only=False)
 
 
 def has_codes(column) -> bool:
@@ -363,7 +497,7 @@ def keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
         if positions is None:
             positions = np.flatnonzero(np.asarray(keep, dtype=bool))
         rows = positions if found.rows is None else found.rows[positions]
-        _hold(after, "string", found.arrow, rows, found.codes, found.n_codes)
+        _hold(after, "string", found.arrow, rows, found.codes, found.n_codes, found.dictionary)
     return kept
 
 

@@ -20,7 +20,10 @@ import pyarrow.compute as pc
 
 from ._arrow_text import (
     arrow_text,
+    as_objects,
+    distinct_texts,
     duplicated_key,
+    first_positions,
     has_codes,
     is_held,
     keep_rows,
@@ -475,12 +478,24 @@ def strip_text(data: pd.DataFrame, *, columns=None, file: str = "", table: str =
         kind, arr = text_kind(s)
         if kind == "string" and arr is not None:
             # fast path: find the cells that need work in Arrow (C speed), strip only those
-            trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
-            work = pc.fill_null(pc.or_(pc.not_equal(arr, trimmed), pc.equal(arr, "")), False)
-            if not pc.any(work).as_py():
-                continue
+            distinct = distinct_texts(s, arrow=True) if has_codes(s) else None
+            if distinct is not None:  # hashed since load: each distinct text looked at once
+                codes, texts = distinct
+                trimmed = pc.utf8_trim(texts, characters=_WHITESPACE)
+                work = pc.or_(pc.not_equal(texts, trimmed), pc.equal(texts, ""))
+                if not pc.any(work).as_py():
+                    continue
+                is_str = np.append(False, work.to_numpy(zero_copy_only=False))[codes]  # code 0: missing
+                if not is_str.any():
+                    continue
+                work = pa_arrow.array(is_str)
+            else:
+                trimmed = pc.utf8_trim(arr, characters=_WHITESPACE)
+                work = pc.fill_null(pc.or_(pc.not_equal(arr, trimmed), pc.equal(arr, "")), False)
+                if not pc.any(work).as_py():
+                    continue
+                is_str = work.to_numpy(zero_copy_only=False)
             # each such cell changes (Python strips what Arrow strips, and more; a blank becomes missing)
-            is_str = work.to_numpy(zero_copy_only=False)
             values = s.to_numpy()
             new = [v.strip() or np.nan for v in values[is_str]]
             stripped_values = values.copy()
@@ -582,8 +597,13 @@ def normalise_category(
         table_map.update({a: a for a in allowed})
     if mapping is not None:
         table_map.update({_category_key(k, snake): v for k, v in mapping.items()})
-    # one hash pass: each distinct value is looked up once, then spread back to the rows by its code
-    codes, distinct = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
+    # one hash pass (none for a loaded column, hashed already): each distinct value is looked up once, then
+    # spread back to the rows by its code
+    held = distinct_texts(s) if has_codes(s) else None
+    if held is not None:
+        codes, distinct = held[0] - 1, held[1]  # -1 for missing, as factorize gives
+    else:
+        codes, distinct = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=True)
     lookup = []
     for raw in distinct:
         key = _category_key(raw, snake)
@@ -597,6 +617,12 @@ def normalise_category(
     if unknown_as is not None:
         looked_up = np.where(unknown_value, unknown_as, looked_up)
     new = pd.Series(looked_up[codes], index=s.index, name=s.name, dtype=object)
+    if held is not None and all(isinstance(v, str) or v is np.nan for v in looked_up):
+        # the new column's Arrow text, from its few distinct values (the schema's category check reads it)
+        rows = pa_arrow.array(codes % len(looked_up))  # code -1 (missing) -> the last cell, as above
+        arrow = pa_arrow.array(looked_up, type=pa_arrow.string(), from_pandas=True).take(rows)
+    else:
+        arrow = None
     unknown = pd.Series(unknown_value[codes], index=s.index)
     changed = pd.Series(changed_value[codes], index=s.index)
     rule, action = (unknown_rule, "flagged") if unknown_as is not None else ("unknown_category", "set_missing")
@@ -607,7 +633,10 @@ def normalise_category(
         ]
     )
     issues = issues.sort_values("row", kind="stable", ignore_index=True)
-    return StepResult(_with(data, {column: new}), issues, _empty_quarantine(data))
+    out = _with(data, {column: new})
+    if arrow is not None:
+        remember(out[column], arrow)
+    return StepResult(out, issues, _empty_quarantine(data))
 
 
 def parse_dates(
@@ -668,6 +697,10 @@ def parse_dates(
             changes[c] = s.dt.tz_localize(None).dt.normalize() if s.dt.tz is not None else s.dt.normalize()
             changes[c] = changes[c].astype("datetime64[ns]")
             continue
+        distinct = distinct_texts(s) if text_kind(s)[0] == "string" else None
+        if distinct is not None:  # every distinct text read once, the answers spread to the rows
+            changes[c] = _parse_distinct_dates(s, *distinct, formats, found, file=file, table=table)
+            continue
         result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
         missing = _null_mask(s)
         present = pd.Series(True if missing is None else ~missing, index=s.index)
@@ -696,6 +729,43 @@ def parse_dates(
     if len(issues):
         issues = issues.sort_values(["row"], kind="stable", ignore_index=True)
     return StepResult(_with(data, changes), issues, _empty_quarantine(data))
+
+
+def _parse_distinct_dates(s: pd.Series, codes: np.ndarray, texts: np.ndarray, formats, found: list, *, file,
+                          table) -> pd.Series:
+    """:func:`parse_dates` of a text column given as distinct texts and a code per row (see ``distinct_texts``).
+
+    Each distinct text is read as :func:`parse_dates` reads a cell (formats, then an Excel serial);
+    the issues, appended to ``found``, are those of the rows.
+    """
+    used = np.bincount(codes, minlength=len(texts) + 1)[1:] > 0
+    distinct = pd.Series(texts[used], dtype=object)
+    first, ambiguous = _read_formats(distinct, formats)
+    day = first.to_numpy()
+    serial = np.zeros(len(distinct), dtype=bool)
+    remaining = distinct[first.isna().to_numpy()]
+    is_serial = remaining.str.fullmatch(r"\d{1,7}(\.\d+)?")
+    if is_serial.any():
+        days = pd.to_numeric(remaining[is_serial], errors="coerce")
+        days = days[(days >= 1) & (days <= _EXCEL_MAX)]
+        day[days.index] = (EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")).to_numpy()
+        serial[days.index] = True
+    # code -> position among the distinct texts used (code 0, missing: an extra last slot)
+    position = np.full(len(texts) + 1, len(distinct), dtype=np.int64)
+    position[1:][used] = np.arange(len(distinct))
+    rows = position[codes]
+    day = np.append(day, np.datetime64("NaT", "ns"))
+    value = np.append(distinct.to_numpy(), np.nan)
+    read = np.append(first.notna().to_numpy(), False)
+    ambiguous = np.append(ambiguous.to_numpy(), False)
+    serial = np.append(serial, False)
+    unread = np.append(~read[:-1] & ~serial[:-1], False)
+    for mask, rule, action in ((ambiguous, "ambiguous_date", "flagged"), (serial, "excel_serial_date", "fixed"),
+                               (unread, "unparseable_date", "set_missing")):
+        if mask.any():
+            at = np.flatnonzero(mask[rows])
+            found.append(_issues(file, table, s.index[at], s.name, rule, value[rows[at]], action))
+    return pd.Series(day[rows], index=s.index, dtype="datetime64[ns]")
 
 
 def _read_formats(text: pd.Series, formats) -> tuple[pd.Series, pd.Series]:
@@ -1122,16 +1192,23 @@ def quarantine_end_before_start(
 def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the rows equal to another row (missing equals missing), in order, and a group id each.
 
-    Equality as ``groupby(dropna=False)`` sees it, column by column: cheap (numeric, date)
-    columns first, and each next column only over the rows still equal to another row,
-    which are few long before the wide text columns are reached.
+    Equality as ``groupby(dropna=False)`` sees it, column by column, each next column only over
+    the rows still equal to another row: first the text columns hashed already (free; the one
+    with the most distinct values first, e.g. an id, after which few rows are left), then cheap
+    (numeric, date) columns, then the other text columns.
     """
-    kinds = [(data[c].dtype == object, i) for i, c in enumerate(data.columns)]
+    kinds = []
+    for i in range(data.shape[1]):
+        whole = data.iloc[:, i]
+        if whole.dtype == object and has_codes(whole):
+            kinds.append((0, -value_codes(whole)[1], True, i))
+        else:
+            kinds.append((1, 0, whole.dtype == object, i))
     rows = np.arange(len(data))
     key = np.zeros(len(data), dtype=np.int64)
     # keys below ``bound``; renumbered (hashed) only when counting them would need more than ``limit`` counters
     bound, limit = 1, 4 * len(data) + 1024
-    for text, i in sorted(kinds):
+    for _, _, text, i in sorted(kinds):
         whole = data.iloc[:, i]
         if text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
             # most rows still in play: the whole column is hashed, once for every step (the key's duplicates)
@@ -1261,12 +1338,11 @@ def _isin_text(s: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray] |
     Both come from one conversion of ``s``: presence is Arrow's validity, so the column is not
     scanned a second time; missing ``known`` values never match (presence is checked apart).
     """
-    values, value_set = _text_arrow(s), _text_arrow(known)
-    if values is None or value_set is None:
+    positions = first_positions(s, known)  # shared with the steps that ask the same (goal loops)
+    if positions is None:
         return None
-    present = values.is_valid().to_numpy(zero_copy_only=False)
-    inside = pc.fill_null(pc.is_in(values, value_set=value_set, skip_nulls=True), False)
-    return present, inside.to_numpy(zero_copy_only=False)
+    present = _text_arrow(s).is_valid().to_numpy(zero_copy_only=False)
+    return present, positions >= 0
 
 
 def quarantine_unknown_references(
@@ -1590,13 +1666,30 @@ def cut_self_managed(employees: pd.DataFrame, *, file: str = "", table: str = ""
     return StepResult(_with(employees, {"manager_id": manager.where(~bad, np.nan)}), issues, _empty_quarantine(employees))
 
 
+#: Rounds of peeling in :func:`_nodes_on_cycles` before the components are found (a long chain peels slowly).
+_PEEL_ROUNDS = 64
+
+
 def _nodes_on_cycles(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes on a directed cycle (a self-loop included) and their strongly connected component."""
+    """Nodes on a directed cycle (a self-loop included) and their strongly connected component.
+
+    Links that cannot be on a cycle are peeled off first, a few rounds at a time in numpy: a link
+    from a node nothing links to, or to a node that links nowhere (a hierarchy peels off level by
+    level). Only when links are left are the components found (scipy); a graph without a cycle,
+    the usual case, never needs them. Peeling changes no component with a cycle.
+    """
+    for _ in range(_PEEL_ROUNDS):
+        if n == 0 or len(src) == 0:
+            return np.zeros(n, bool), np.arange(n)
+        keep = (np.bincount(dst, minlength=n)[src] > 0) & (np.bincount(src, minlength=n)[dst] > 0)
+        if keep.all():
+            break
+        src, dst = src[keep], dst[keep]
+    if n == 0 or len(src) == 0:
+        return np.zeros(n, bool), np.arange(n)
     from scipy.sparse import coo_matrix  # deferred: scipy.sparse is slow to import; only cutting manager loops needs it
     from scipy.sparse.csgraph import connected_components  # deferred: as above: only cutting manager loops needs it
 
-    if n == 0 or len(src) == 0:
-        return np.zeros(n, bool), np.arange(n)
     graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
     _, labels = connected_components(graph, directed=True, connection="strong")
     on_cycle = np.bincount(labels)[labels] > 1
@@ -1724,11 +1817,9 @@ def cut_manager_cycles(employees: pd.DataFrame, *, file: str = "", table: str = 
 
 def _first_positions(values: pd.Series, ids: pd.Series) -> np.ndarray:
     """For each value, the position of the first row of ``ids`` equal to it; -1 when none (or missing)."""
-    text, id_text = _text_arrow(values), _text_arrow(ids)
-    if text is not None and id_text is not None:
-        # hashed in Arrow (C speed, on the UTF-8 bytes): index_in gives the first position of a match
-        found = pc.index_in(text, value_set=id_text, skip_nulls=True)
-        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    found = first_positions(values, ids)  # hashed in Arrow, once per table for the goal ids (unknown parents)
+    if found is not None:
+        return found
     n = len(ids)
     # one hash pass over ids and values; the rest is integer arithmetic
     codes, _ = pd.factorize(np.concatenate([ids.to_numpy(dtype=object), values.to_numpy(dtype=object)]))
@@ -2560,7 +2651,9 @@ def clean_table(
     Parameters
     ----------
     data : DataFrame
-        The raw table (index = source row numbers).
+        The raw table (index = source row numbers). Text columns may be
+        Arrow-backed strings, as :func:`load_study` hands them out, or
+        ``object``; the clean table holds text as ``object`` either way.
     table : str
         Its canonical name.
     config : StudyConfig
@@ -2587,6 +2680,8 @@ def clean_table(
     >>> done = ar.clean.clean_table(study.tables["employees"], "employees", study.config)  # doctest: +SKIP
     """
     with shared_text():  # each text column converted to Arrow about once, for every step that reads it there
+        # Python text from the Arrow text load read (held for the steps, never converted back)
+        data = as_objects(data)
         return _table_steps(data, table, config, file=file or table, employees=employees, set_aside=set_aside)
 
 
@@ -2739,13 +2834,13 @@ def _clean(study: Study, *, progress=None, structure: pd.DataFrame | None = None
                     completed = complete_history(done.data, employees, covariates=list(config.covariates))
             if table == "employees":
                 employees = done.data
-                raw_ids = as_text(raw, columns=["employee_id"]).data["employee_id"]
+                raw_ids = as_text(as_objects(raw[["employee_id"]]), columns=["employee_id"]).data["employee_id"]
                 if raw_ids.dtype == object:
                     raw_ids = raw_ids.str.strip()
                 set_aside = pd.Index(raw_ids.dropna().unique()).difference(employees["employee_id"].dropna())
             tables[table] = done.data
             q = done.quarantine
-            quarantines[table] = _as_read(raw.loc[q.index]).assign(reason=q["reason"], rule=q["rule"])
+            quarantines[table] = _as_read(as_objects(raw.loc[q.index])).assign(reason=q["reason"], rule=q["rule"])
             issues.append(done.issues)
             counts.append((table, len(raw), len(done.data), len(q), 0))
             if table == "job_history" and employees is not None and "spell" in done.data:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._arrow_text import keep as keep_arrow_text
+from ._arrow_text import TEXT_DTYPE, as_text_column
 from .config import FILE_SUFFIXES, NA_VALUES, REQUIRED_TABLES, TABLES, StudyConfig, load_config, mask_password
 from .errors import PROBLEM_COLUMNS, ConfigError, DataContractError
 from .study import Study
@@ -73,18 +73,16 @@ def _split_header(grid: pd.DataFrame) -> pd.DataFrame:
     return body
 
 
-def _read_csv_arrow(path: Path, markers: set[str]) -> tuple[pd.DataFrame, list] | None:
+def _read_csv_arrow(path: Path, markers: set[str]) -> pd.DataFrame | None:
     """A CSV read with Arrow (C++, several threads), markers already blanked; None when Arrow refuses it.
 
-    Returns the table and the Arrow text of each of its columns (markers as nulls).
-
-    Gives what the pandas reader gives: every cell as text, quoting alike, blank lines kept as
-    rows. Arrow refuses what pandas would stop on or read loosely (a file that is empty, not
-    UTF-8, with a row of another length, an unclosed quote); the pandas reader then reads it,
-    and says what is wrong in its own words.
+    Every column is Arrow-backed text (:data:`TEXT_DTYPE`) over the Arrow text read: no Python
+    text is made here. Gives what the pandas reader gives: every cell as text, quoting alike,
+    blank lines kept as rows. Arrow refuses what pandas would stop on or read loosely (a file
+    that is empty, not UTF-8, with a row of another length, an unclosed quote); the pandas
+    reader then reads it, and says what is wrong in its own words.
     """
     import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a file needs it
-    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only reading a file needs it
     import pyarrow.csv as pa_csv  # deferred: pyarrow is slow to import; only reading a file needs it
 
     try:
@@ -105,21 +103,27 @@ def _read_csv_arrow(path: Path, markers: set[str]) -> tuple[pd.DataFrame, list] 
         return None
     header = [grid.column(i)[0].as_py() for i in range(grid.num_columns)]
     body = grid.slice(1)
-    texts = []
+    columns = {}
     for i in range(body.num_columns):
-        try:
-            texts.append(body.column(i).combine_chunks())
-        except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more text than one Arrow array holds
-            texts.append(None)
-    blanks = [_marker_cells_arrow(body.column(i) if text is None else text, markers) for i, text in enumerate(texts)]
-    frame = body.to_pandas()
-    for i, blank in enumerate(blanks):
-        if blank is not None and blank.any():
-            frame.isetitem(i, frame.iloc[:, i].where(~blank, np.nan))
-            if texts[i] is not None:  # the Arrow text as cleaning reads it: markers are nulls
-                texts[i] = pc.if_else(pa.array(blank), pa.scalar(None, pa.string()), texts[i])
+        # one array per column, ``large_string`` as pandas holds it (no 2 GiB limit)
+        text = body.column(i).cast(pa.large_string()).combine_chunks()
+        columns[i] = as_text_column(_without_markers(text, markers))
+    frame = pd.DataFrame(columns)
     frame.columns = _header_names(header)
-    return frame, texts
+    return frame
+
+
+def _without_markers(text, markers: set[str]):
+    """Arrow text with every marker cell (see :func:`_marker_cells`) null; the text itself is not copied."""
+    import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a file needs it
+
+    blank = _marker_cells_arrow(text, markers)
+    if not blank.any():
+        return text
+    # the read text has no nulls: its validity is "not a marker", over the same offsets and characters
+    valid = np.concatenate([np.ones(text.offset, dtype=bool), ~blank]) if text.offset else ~blank
+    bitmap = pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(text.type, len(text), [bitmap, *text.buffers()[1:]], int(blank.sum()), text.offset)
 
 
 #: Files with more columns than this are read by pandas (Arrow is told each column's type by name).
@@ -311,6 +315,15 @@ def _blank_markers(frame: pd.DataFrame, markers: set[str]) -> pd.DataFrame:
     return frame
 
 
+def _as_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Hold every column of text (and missing values) as Arrow-backed text (:data:`TEXT_DTYPE`), as a CSV is read."""
+    for i in range(frame.shape[1]):
+        col = frame.iloc[:, i]
+        if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty"):
+            frame.isetitem(i, col.astype(TEXT_DTYPE))
+    return frame
+
+
 def _check_header(columns: list[str], column_map: dict[str, str], source: str) -> None:
     """Raise one DataContractError for every column_maps entry the file lacks and every name used twice."""
     rows, lines = [], []
@@ -357,7 +370,7 @@ def _finish(
     if typed:
         frame = _as_raw(frame)
     if not blanked:
-        frame = _blank_markers(frame, markers)
+        frame = _as_text_columns(_blank_markers(frame, markers))
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="row")
     return frame
 
@@ -370,8 +383,6 @@ def read_table(
     na_values: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read one table file as raw text, with source row numbers as index.
-
-    A CSV file's Arrow text is kept for cleaning, as :func:`load_study` describes.
 
     Parameters
     ----------
@@ -390,8 +401,10 @@ def read_table(
     Returns
     -------
     DataFrame
-        Every column as text (``object``; missing = NaN), except dates in
-        typed files, which stay ``datetime64``. Texts are not stripped. The
+        Every column as text, Arrow-backed (``StringDtype("pyarrow",
+        na_value=nan)``; missing = NaN), except dates in typed files, which
+        stay ``datetime64``, and a typed file's columns mixing dates with
+        text, which are ``object``. Texts are not stripped. The
         index, named ``row``, is the row number a person sees in a spreadsheet
         (header = row 1, so the first data row is 2).
 
@@ -428,14 +441,9 @@ def read_table(
             _problem(path.name, "sheet_not_applicable", sheet),
         )
     markers = _marker_set(na_values)
-    read = _read_csv_arrow(path, markers) if suffix == ".csv" else None
-    if read is not None:
-        frame, texts = read
-        frame = _finish(frame, column_map, path.name, markers, typed=False, blanked=True)
-        for i, text in enumerate(texts):  # for cleaning, while the column holds what was read
-            if text is not None:
-                keep_arrow_text(frame.iloc[:, i].to_numpy(), text)
-        return frame
+    frame = _read_csv_arrow(path, markers) if suffix == ".csv" else None
+    if frame is not None:
+        return _finish(frame, column_map, path.name, markers, typed=False, blanked=True)
     if suffix == ".csv":
         frame = _read_csv(path)
     elif suffix == ".parquet":
@@ -675,13 +683,11 @@ def load_study(path: str | Path) -> Study:
     are renamed with ``column_maps``; columns outside the contract are kept
     (cleaning reports them as ``unknown_column``). Cells matching
     ``na_values`` become missing; every other value is kept as raw text so
-    that cleaning sees, and reports, exactly what the file holds. A CSV
-    table also keeps, out of sight, the Arrow text it was read from and a
-    copy of its columns (about 2.7 times the file's size in memory):
-    cleaning reads the text instead of converting the columns again, and
-    both go when the table is clean (for a column cleaning never reads,
-    when the table is freed). A column changed in place after loading is
-    converted afresh.
+    that cleaning sees, and reports, exactly what the file holds. Text is
+    held as Arrow-backed pandas strings (``StringDtype("pyarrow",
+    na_value=nan)``: missing is NaN, an empty text stays distinct from
+    missing), the Arrow text the file was read into: nothing else is kept
+    beside the tables, and cleaning reads that text directly.
 
     Parameters
     ----------
@@ -691,7 +697,9 @@ def load_study(path: str | Path) -> Study:
     Returns
     -------
     Study
-        ``tables`` (raw, index = source row number, header = row 1), ``config``,
+        ``tables`` (raw, index = source row number, header = row 1; text
+        columns Arrow-backed strings, dates from typed files ``datetime64``,
+        columns mixing text with other values ``object``), ``config``,
         ``path``, ``sources`` (table -> file name or ``db:<table>``) and
         ``outside_sources`` (see :func:`outside_sources`).
 

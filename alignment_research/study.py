@@ -27,6 +27,7 @@ class Study:
     tables : dict of str to DataFrame
         Canonical table name to table. Each table's index is the source row
         number a person would see in a spreadsheet (the header is row 1).
+        ``load_study`` holds text as Arrow-backed strings (missing = NaN).
     config : StudyConfig
         The validated ``study.yaml``.
     path : Path or None

@@ -907,3 +907,24 @@ def test_category_lookup_per_distinct_value_spreads_back_to_every_row():
                        (5, "kind", "noncanonical_category", "Praise", "fixed"),
                        (6, "kind", "noncanonical_category", "Check-in", "fixed"),
                        (7, "kind", "noncanonical_category", "Recognition ", "fixed")])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cycle_nodes_and_components_are_those_of_the_whole_graph_after_peeling(monkeypatch, seed):
+    # a hierarchy (peeled off level by level) with a few loops and self-loops, and links between loops
+    rng = np.random.default_rng(seed)
+    n = 400
+    src = np.arange(1, n)
+    dst = rng.integers(0, np.maximum(src, 1))  # each node links to an earlier one: no loop yet
+    loops = rng.choice(n, size=(12, 2), replace=False)
+    src = np.concatenate([src, loops[:, 1], loops[:6, 0]])
+    dst = np.concatenate([dst, loops[:, 0], loops[:6, 0]])  # back links and self-loops
+    on_cycle, labels = ar.clean._nodes_on_cycles(n, src, dst)
+    monkeypatch.setattr(ar.clean, "_PEEL_ROUNDS", 0)  # the components of the whole graph, nothing peeled
+    whole_on_cycle, whole_labels = ar.clean._nodes_on_cycles(n, src, dst)
+    assert on_cycle.any() and (on_cycle == whole_on_cycle).all()
+    nodes = np.flatnonzero(on_cycle)
+    # the same partition of the nodes on a loop into components
+    assert pd.crosstab(labels[nodes], whole_labels[nodes]).astype(bool).sum(axis=1).eq(1).all()
+    assert pd.crosstab(whole_labels[nodes], labels[nodes]).astype(bool).sum(axis=1).eq(1).all()
+    assert not ar.clean._nodes_on_cycles(n, np.arange(1, n), np.arange(0, n - 1))[0].any()  # a chain: no loop

@@ -2,6 +2,7 @@
 
 import sqlite3
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,9 +20,13 @@ def folder(tmp_path, yaml=STUDY_YAML):
     return path
 
 
+#: How load_study hands out text: Arrow-backed strings, missing = NaN.
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
 def expected_employees(hire=("2021-01-04", "2020-01-01")):
     frame = pd.DataFrame(
-        {"employee_id": ["E1", "E2"], "hire_date": list(hire), "department": ["Sales", "Ré & D"]}, dtype=object
+        {"employee_id": ["E1", "E2"], "hire_date": list(hire), "department": ["Sales", "Ré & D"]}, dtype=TEXT
     )
     frame.index = pd.RangeIndex(2, 4, name="row")
     return frame
@@ -88,7 +93,7 @@ def test_vendor_export_loads_unchanged_through_column_maps(tmp_path):
         "Emp ID,Start Date,Dept,Cost Centre\nE1,2021-01-04,Sales,C1\nE2,2020-01-01,Ré & D,C2\n", encoding="utf-8"
     )
     study = ar.load_study(study_dir)
-    expected = expected_employees().assign(**{"Cost Centre": ["C1", "C2"]})
+    expected = expected_employees().assign(**{"Cost Centre": pd.array(["C1", "C2"], dtype=TEXT)})
     pd.testing.assert_frame_equal(study.tables["employees"], expected)
     clean = ar.clean_study(study)
     flagged = clean.report.query("rule == 'unknown_column'")
