@@ -20,38 +20,39 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
-#: CPU seconds of the longest test files in a whole run (3 Dec 2026, session 24: `make test`'s pytest command on 2
-#: xdist workers beside another suite, 789 s of CPU in all; every file of 7 s or more, and the files with a slow test;
-#: each file's setup, tests and teardown, notebook kernels and process pools included; `benchmarks/bench_tests.py
-#: --marker ""` measures them again). `pytest_collection_modifyitems` hands the workers the longest files first.
+#: CPU seconds of the longest test files in a whole run (3 Dec 2026, session 25: `make test`'s pytest command on 2
+#: xdist workers on the shared machine, load 4-5, 585 s of CPU in all, one run; every file of 7 s or more, and the
+#: files with a slow test; each file's setup, tests and teardown, notebook kernels and process pools included;
+#: `benchmarks/bench_tests.py --marker ""` measures them again). `pytest_collection_modifyitems` hands the workers
+#: the longest files first.
 #: Files not listed count as 0 s, or, with a ``slow`` test, as `UNMEASURED_SLOW_FILE_SECONDS`.
 FILE_CPU_SECONDS = {
-    "test_run.py": 138,
-    "test_hostile.py": 100,
-    "test_recovery_programs.py": 98,
-    "test_wildboot.py": 59,
-    "test_recovery_history.py": 52,
-    "test_small_groups.py": 40,
-    "test_recovery_retention.py": 32,
-    "test_simulate_history.py": 27,
-    "test_cache_results.py": 26,
-    "test_browser.py": 20,
-    "test_heterogeneity.py": 15,
-    "test_recovery_engagement.py": 15,
-    "test_dashboard.py": 14,
-    "test_brief.py": 13,
-    "test_scorecard.py": 12,
-    "test_tables.py": 12,
-    "test_executors.py": 12,
-    "test_simulate.py": 9,
-    "test_goal_contract.py": 8,
-    "test_cache.py": 8,
-    "test_clean.py": 7,
+    "test_run.py": 122,
+    "test_hostile.py": 88,
+    "test_recovery_programs.py": 57,
+    "test_wildboot.py": 40,
+    "test_recovery_history.py": 30,
+    "test_small_groups.py": 26,
+    "test_cache_results.py": 18,
+    "test_simulate_history.py": 16,
+    "test_browser.py": 14,
+    "test_scorecard.py": 11,
+    "test_heterogeneity.py": 11,
+    "test_recovery_retention.py": 10,
+    "test_recovery_engagement.py": 10,
+    "test_dashboard.py": 10,
+    "test_brief.py": 10,
+    "test_tables.py": 9,
+    "test_executors.py": 9,
+    "test_simulate.py": 7,
     "test_programs.py": 7,
-    "test_glmm.py": 4,
-    "test_frailty.py": 3,
+    "test_cache.py": 6,
+    "test_goal_contract.py": 6,
+    "test_clean.py": 6,
+    "test_frailty.py": 4,
     "test_mixed_slopes.py": 3,
-    "test_finegray.py": 2,
+    "test_glmm.py": 2,
+    "test_finegray.py": 1,
 }
 #: What a file holding a ``slow`` test and absent from the table above is counted as: a new recovery file starts
 #: early, among the long ones, rather than last, until its own figure is measured and listed.

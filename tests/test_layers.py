@@ -266,47 +266,57 @@ def import_graph(imports) -> dict[str, set[str]]:
     return graph
 
 
-MODULES, IMPORTS, REACH_INS, UNDOCUMENTED = read_package()
+@pytest.fixture(scope="module")
+def package():
+    """The package read once, by the process that runs these tests: ``modules, imports, reach_ins, undocumented``
+    (read at import, it was read by every pytest-xdist worker as it collected the suite, about 4 s CPU each)."""
+    return read_package()
 
 
 # ----------------------------------------------------------------------------- the rules
-def test_the_import_graph_has_no_cycle():
-    cycle = find_cycle(import_graph(IMPORTS))
+def test_the_import_graph_has_no_cycle(package):
+    modules, imports, reach_ins, undocumented = package
+    cycle = find_cycle(import_graph(imports))
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_no_module_reaches_into_another_modules_private_names():
-    assert REACH_INS == [], "private names used across modules:\n" + "\n".join(REACH_INS)
+def test_no_module_reaches_into_another_modules_private_names(package):
+    modules, imports, reach_ins, undocumented = package
+    assert reach_ins == [], "private names used across modules:\n" + "\n".join(reach_ins)
 
 
-def test_every_import_inside_a_function_says_why_it_is_deferred():
-    assert UNDOCUMENTED == [], (
-        f"imports inside functions without a '{DEFERRED} <reason>' comment on their line:\n" + "\n".join(UNDOCUMENTED)
+def test_every_import_inside_a_function_says_why_it_is_deferred(package):
+    modules, imports, reach_ins, undocumented = package
+    assert undocumented == [], (
+        f"imports inside functions without a '{DEFERRED} <reason>' comment on their line:\n" + "\n".join(undocumented)
     )
 
 
-def test_the_package_is_read_whole():
+def test_the_package_is_read_whole(package):
+    modules, imports, reach_ins, undocumented = package
     # the checks above see every module, and imports inside functions too
-    assert {"clean", "validate", "contract", "tables", "measures", "spells", "schema", "run"} <= set(MODULES)
-    assert any(imp.in_function for imp in IMPORTS)
-    assert ("validate", "contract") in {(i.module, i.target) for i in IMPORTS}
+    assert {"clean", "validate", "contract", "tables", "measures", "spells", "schema", "run"} <= set(modules)
+    assert any(imp.in_function for imp in imports)
+    assert ("validate", "contract") in {(i.module, i.target) for i in imports}
 
 
-def test_the_subpackages_are_read_with_their_relative_imports():
-    assert {"simulate", "simulate.engine", "simulate.days", "simulate.truth", "simulate.study"} <= set(MODULES)
-    edges = {(i.module, i.target) for i in IMPORTS}
+def test_the_subpackages_are_read_with_their_relative_imports(package):
+    modules, imports, reach_ins, undocumented = package
+    assert {"simulate", "simulate.engine", "simulate.days", "simulate.truth", "simulate.study"} <= set(modules)
+    edges = {(i.module, i.target) for i in imports}
     assert ("simulate.engine", "simulate.days") in edges  # from .days import ...: a sibling
     assert ("simulate.study", "study") in edges  # from ..study import Study: a top-level module
     assert ("simulate", "simulate.study") in edges  # the subpackage's __init__ is a node
     assert ("cli", "simulate") in edges  # from .simulate import ...: the subpackage
     # engine imports derived to run; derived imports engine for annotations only: no cycle, but both are read
-    graph = import_graph(IMPORTS)
+    graph = import_graph(imports)
     assert "simulate.derived" in graph["simulate.engine"] and "simulate.engine" not in graph["simulate.derived"]
-    assert any(i.type_checking and (i.module, i.target) == ("simulate.derived", "simulate.engine") for i in IMPORTS)
+    assert any(i.type_checking and (i.module, i.target) == ("simulate.derived", "simulate.engine") for i in imports)
 
 
-def test_clean_and_validate_both_stand_on_the_contract_and_neither_imports_the_other():
-    edges = {(i.module, i.target) for i in IMPORTS}
+def test_clean_and_validate_both_stand_on_the_contract_and_neither_imports_the_other(package):
+    modules, imports, reach_ins, undocumented = package
+    edges = {(i.module, i.target) for i in imports}
     assert {("clean", "contract"), ("validate", "contract")} <= edges
     assert not {("clean", "validate"), ("validate", "clean")} & edges
 

@@ -33,9 +33,14 @@ def _one(task) -> dict:
     seed = task.rep
     # history off: every spell keeps its manager, as when this test was written; the history-aware tables are
     # checked against the simulator in tests/test_recovery_history.py
+    from test_recovery_programs import _as_clean  # deferred: the recovery test's study builders
+
     sim = ar.simulate_study(n_employees=N_EMPLOYEES, seed=seed, messy=False, truth=ar.Truth(history=False))
-    clean = ar.clean_study(sim)
-    intervals = ar.interval_table(clean)
+    # the clean tables of a messy=False study without running the cleaning (about 0.3 s of the 0.8 s a seed takes);
+    # the first seed checks that they give the intervals clean_study gives (all 50 seeds did, 3 Dec 2026)
+    intervals = ar.interval_table(_as_clean(sim), sim.config)
+    if seed == SEEDS[0]:
+        pd.testing.assert_frame_equal(intervals, ar.interval_table(ar.clean_study(sim)), check_exact=True)
     with warnings.catch_warnings():
         # small samples can have no exits at job level 5: that level's ratio diverges (warned), the others do not
         warnings.simplefilter("ignore", StatisticalWarning)

@@ -1,5 +1,7 @@
 """`run`: from a study folder to privacy-checked HTML reports, on studies other than the sample."""
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -233,22 +235,32 @@ def test_every_table_shown_is_exported_as_csv_and_in_the_workbook(probe_run):
     assert '<a href="results.xlsx">results.xlsx</a>' in index
 
 
-def test_a_second_run_with_unchanged_inputs_reuses_the_cleaned_tables(tmp_path, probe_run):
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory, probe_run):
+    """The probe notebook run again on the probe study (inputs unchanged), progress left to its default, with
+    what it printed on stderr (not a terminal); the two tests below share this one run."""
+    study, _ = probe_run
+    tmp = tmp_path_factory.mktemp("again")
+    nb = _probe_notebook(tmp, leak=False)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        result = ar.run_study(study, tmp / "again", notebooks=[nb])
+    return result, err.getvalue()
+
+
+def test_a_second_run_with_unchanged_inputs_reuses_the_cleaned_tables(probe_run, second_run):
     study, first = probe_run
-    nb = _probe_notebook(tmp_path, leak=False)
-    again = ar.run_study(study, tmp_path / "again", notebooks=[nb], progress=False)
+    again, _ = second_run
     assert again.timings["stage"].tolist()[0] == "reuse cleaned tables (inputs unchanged)"
     assert "validate and clean" not in again.timings["stage"].tolist()
     pd.testing.assert_frame_equal(again.counts, first.counts)
     manifest = ar.run.default_cache_dir(study) / ar.cache.MANIFEST_NAME
     assert manifest.is_file() and str(ar.run.default_cache_dir(study)).startswith(os.environ["XDG_CACHE_HOME"])
-    assert not list((tmp_path / "again").rglob("*.parquet"))  # person-level tables never go to the reports
+    assert not list(again.out_dir.rglob("*.parquet"))  # person-level tables never go to the reports
 
 
-def test_run_prints_one_line_per_stage_when_not_on_a_terminal(tmp_path, probe_run, capsys):
-    study, _ = probe_run
-    ar.run_study(study, tmp_path / "out", notebooks=[_probe_notebook(tmp_path, leak=False)])
-    lines = capsys.readouterr().err.strip().splitlines()
+def test_run_prints_one_line_per_stage_when_not_on_a_terminal(second_run):
+    _, err = second_run
+    lines = err.strip().splitlines()
     assert [line.split(": ", 1)[1].rsplit(" (", 1)[0] for line in lines] == [
         "reuse cleaned tables (inputs unchanged)", "98_probe", "exports", "dashboard", "index", "privacy scan"]
 
