@@ -56,8 +56,9 @@ XDIST ?= auto
 PARALLEL = $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 ONE_BLAS_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 BLIS_NUM_THREADS=1
 
+# The test files need no nbval: leaving its plugin out spares every pytest process its imports (about 2 s each).
 test: $(DEV_STAMP)
-	$(if $(PARALLEL),$(ONE_BLAS_THREAD)) $(BIN)/python -m pytest tests -q -m "not claims" -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
+	$(if $(PARALLEL),$(ONE_BLAS_THREAD)) $(BIN)/python -m pytest tests -q -m "not claims" -p no:cacheprovider -p no:nbval $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
 	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile) notebooks/
 
 # The scorecard's recovery over the simulator's practices (issue 15): 50 seeds, about 10 CPU-minutes, with
@@ -66,7 +67,7 @@ test-claims: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests/test_recovery_claims.py -q -p no:cacheprovider
 
 test-fast: $(DEV_STAMP)
-	$(if $(PARALLEL),$(ONE_BLAS_THREAD)) $(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
+	$(if $(PARALLEL),$(ONE_BLAS_THREAD)) $(BIN)/python -m pytest tests -q -m "not slow" -p no:cacheprovider -p no:nbval $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
 
 # Re-execute the notebooks in place on the sample study (these are the committed outputs).
 notebooks: $(DEV_STAMP)
