@@ -18,6 +18,7 @@ from .plots import axes_for, plot_forest
 from .privacy import group_sizes, size_gate
 from .results import TIDY_COLUMNS, ModelResult, tidy_table
 from .retention import fit_cox
+from .spells import index_of
 from .study import CleanStudy
 
 __all__ = [
@@ -579,8 +580,9 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     ``employee_id``, ``_s`` their spell's row, ``team_size``, ``_e`` their id's
     code, ``index_date``, ``enrol_date``, ``treated``), only in trials with an
     enrolling manager, sorted by trial and id; the members (every employee
-    with a manager on each trial date: ``t, employee_id, manager_id`` and the
-    codes ``_e, _m``), in trial order; and the ids the codes index.
+    with a manager on each trial date: ``t`` and the codes ``_e`` of the
+    employee and ``_m`` of the manager), in trial order; and the ids the
+    codes index.
 
     Ids are matched as integer codes of one factorisation of the employee and
     manager ids (sorted, so the codes order as the ids do): a trial table
@@ -603,8 +605,7 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     latest = ~pd.Series(t_idx.astype(np.int64) * n + who).duplicated(keep="last").to_numpy()  # last spell per day
     t_idx, s_idx, who, boss_of = t_idx[latest], s_idx[latest], who[latest], boss_of[latest]
     led = boss_of >= 0
-    members = pd.DataFrame({"t": t_idx[led], "employee_id": employee[s_idx[led]], "manager_id": manager.to_numpy()[s_idx[led]],
-                            "_e": who[led], "_m": boss_of[led]})
+    members = pd.DataFrame({"t": t_idx[led], "_e": who[led], "_m": boss_of[led]})  # codes: no text copied per row
     # team sizes per (trial date, manager), counted over the managers only (a few of the ids): dates x managers bins
     boss_ids = np.unique(boss_of[led])
     lead = np.full(n, -1, dtype=np.int64)  # each id's place among the managers; -1 for the others
@@ -670,7 +671,7 @@ def _team_means(trials: pd.DataFrame, manager_codes: np.ndarray, team: pd.DataFr
     ``manager_codes`` are the trial rows' managers' codes.
     """
     tm = team_measures.dropna(subset=["value", "date"])
-    person = ids.get_indexer(tm["employee_id"].astype(str))  # -1: nobody in any team
+    person = index_of(tm["employee_id"].astype(str), ids)  # -1: nobody in any team
     n = len(ids)
     left = pd.DataFrame({"index_date": team["index_date"].to_numpy(), "_e": team["_e"].to_numpy()})
     team_key = team["trial"].to_numpy(np.int64) * n + team["_m"].to_numpy()
