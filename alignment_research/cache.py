@@ -587,8 +587,6 @@ def _read_result(path: Path):
     import mmap  # deferred: only reading a stored result maps a file
 
     with path.open("rb") as handle:
-        if handle.read(len(_RESULT_MAGIC)) != _RESULT_MAGIC:
-            return pickle.loads(path.read_bytes())
         if os.name != "posix":  # pragma: no cover - Windows cannot replace a mapped file: read it into memory
             view = memoryview(bytearray(path.read_bytes()))
         else:
