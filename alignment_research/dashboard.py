@@ -618,19 +618,15 @@ class _ByLabel:
         self.series = {key: _Series.of(part) for key, part in series.groupby(["measure", "label"], sort=False)}
         self.org_series = {m: _Series.of(part.loc[part["kind"] == "organisation"])
                            for m, part in series.groupby("measure", sort=False)}
+        # each panel's first row of each measure, as a dict (a panel shows one row per measure); the table is
+        # converted once, not once per panel
         self.summary: dict[str, dict[str, dict]] = {}
-        for row in summary.to_dict("records"):  # one conversion of the table, not one per panel
+        self.org_summary: dict[str, dict] = {}
+        for row in summary.to_dict("records"):
             if not pd.isna(row["label"]):  # as grouping by label leaves a missing one out
                 self.summary.setdefault(row["label"], {}).setdefault(row["measure"], row)
-        self.org_summary = self._by_measure(summary.loc[summary["kind"] == "organisation"])
-
-    @staticmethod
-    def _by_measure(rows: pd.DataFrame) -> dict[str, dict]:
-        """The first row of each measure, as a dict (the panel shows one row per measure)."""
-        out: dict[str, dict] = {}
-        for row in rows.to_dict("records"):
-            out.setdefault(row["measure"], row)
-        return out
+            if row["kind"] == "organisation":
+                self.org_summary.setdefault(row["measure"], row)
 
     def series_of(self, measure: str, label: str) -> _Series:
         return self.series.get((measure, label), self._NO_SERIES)
