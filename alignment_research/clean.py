@@ -716,19 +716,31 @@ def parse_dates(
         result[first.index[read]] = first[read]
         found.append(_issues(file, table, text.index[ambiguous], c, "ambiguous_date", text[ambiguous], "flagged"))
         remaining = text[~read]
-        serial = remaining.str.fullmatch(r"\d{1,7}(\.\d+)?")
-        if serial.any():
-            days = pd.to_numeric(remaining[serial], errors="coerce")
-            days = days[(days >= 1) & (days <= _EXCEL_MAX)]
-            result[days.index] = EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")
-            found.append(_issues(file, table, days.index, c, "excel_serial_date", remaining[days.index], "fixed"))
-            remaining = remaining.drop(days.index)
+        serials = _excel_serials(remaining)
+        if serials is not None:
+            result[serials.index] = serials
+            found.append(_issues(file, table, serials.index, c, "excel_serial_date", remaining[serials.index], "fixed"))
+            remaining = remaining.drop(serials.index)
         found.append(_issues(file, table, remaining.index, c, "unparseable_date", remaining, "set_missing"))
         changes[c] = result
     issues = _concat_issues(found)
     if len(issues):
         issues = issues.sort_values(["row"], kind="stable", ignore_index=True)
     return StepResult(_with(data, changes), issues, _empty_quarantine(data))
+
+
+def _excel_serials(text: pd.Series) -> pd.Series | None:
+    """The cells of ``text`` that are Excel serial day numbers in range, as dates (indexed as those cells).
+
+    None when no cell looks like a serial number. The one rule for both ways :func:`parse_dates` reads a
+    column (cell by cell, or each distinct text once).
+    """
+    looks = text.str.fullmatch(r"\d{1,7}(\.\d+)?")
+    if not looks.any():
+        return None
+    days = pd.to_numeric(text[looks], errors="coerce")
+    days = days[(days >= 1) & (days <= _EXCEL_MAX)]
+    return EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")
 
 
 def _parse_distinct_dates(s: pd.Series, codes: np.ndarray, texts: np.ndarray, formats, found: list, *, file,
@@ -743,13 +755,10 @@ def _parse_distinct_dates(s: pd.Series, codes: np.ndarray, texts: np.ndarray, fo
     first, ambiguous = _read_formats(distinct, formats)
     day = first.to_numpy()
     serial = np.zeros(len(distinct), dtype=bool)
-    remaining = distinct[first.isna().to_numpy()]
-    is_serial = remaining.str.fullmatch(r"\d{1,7}(\.\d+)?")
-    if is_serial.any():
-        days = pd.to_numeric(remaining[is_serial], errors="coerce")
-        days = days[(days >= 1) & (days <= _EXCEL_MAX)]
-        day[days.index] = (EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")).to_numpy()
-        serial[days.index] = True
+    serials = _excel_serials(distinct[first.isna().to_numpy()])
+    if serials is not None:
+        day[serials.index] = serials.to_numpy()
+        serial[serials.index] = True
     # code -> position among the distinct texts used (code 0, missing: an extra last slot)
     position = np.full(len(texts) + 1, len(distinct), dtype=np.int64)
     position[1:][used] = np.arange(len(distinct))
