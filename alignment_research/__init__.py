@@ -167,6 +167,7 @@ _EXPORTS: dict[str, str] = {
     # The primary analysis (study.yaml ``analysis:``), fitted once for the brief and the notebooks
     "primary_analysis": "primary",
     "who_it_works_for": "primary",
+    "primary_group_effects": "primary",
     "PrimaryAnalysis": "primary",
     "typical_profiles": "primary",
     "key_findings": "primary",

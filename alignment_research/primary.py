@@ -33,6 +33,7 @@ from .spells import DAYS_PER_MONTH
 __all__ = [
     "PrimaryAnalysis",
     "primary_analysis",
+    "primary_group_effects",
     "who_it_works_for",
     "typical_profiles",
     "Findings",
@@ -186,17 +187,71 @@ def primary_analysis(clean, *, analysis: Analysis | None = None, warn: bool = Tr
 WHO_BY = ("gender", "location", "job_level", "department")
 
 
-@stored_result("who_it_works_for")  # 16 fits with group slopes (8 of them Cox): made once per cached study
+@stored_result("primary_group_effects")  # 8 group fits per outcome; the brief and notebooks 03 and 04 share them
+def primary_group_effects(clean, outcome: str = "retention", *, term=(_ALIGNMENT, _PROGRAMME_TERM), by=WHO_BY,
+                          cluster: str = "manager_id", analysis: Analysis | None = None):
+    """Who the primary effects work for: group slopes of one primary model, fitted once per study.
+
+    :func:`~alignment_research.postestimation.fit_group_effects` on the data
+    and formula of :func:`primary_analysis`'s retention model (Cox, on
+    ``intervals``) or engagement model (the fixed part, OLS on
+    ``survey_panel``), after the same pooling of small categories: each
+    ``term`` by each ``by`` column (joined from the ``person`` table when the
+    data lack it), clustered by ``cluster``, groups smaller than the study's
+    ``min_group_size`` pooled or suppressed. The brief's paragraph
+    (:func:`who_it_works_for`) and the tables of notebooks 03 and 04 show
+    this one result, so they give the same numbers.
+
+    Parameters
+    ----------
+    clean : CleanStudy
+        A cleaned study (``ar.clean_study`` or ``ar.open_clean``).
+    outcome : {"retention", "engagement"}, default "retention"
+        The primary model whose effects are compared between groups.
+    term : tuple of str, default ("alignment_cascade", "manager_program")
+        The effects compared between groups.
+    by : tuple of str, default WHO_BY
+        The grouping columns.
+    cluster : str, default "manager_id"
+        Cluster of the robust variances.
+    analysis : Analysis, optional
+        The primary analysis; by default the study's ``config.analysis``.
+
+    Returns
+    -------
+    GroupEffectsResult
+        As :func:`~alignment_research.postestimation.fit_group_effects` gives it.
+
+    Raises
+    ------
+    ConfigError
+        ``outcome`` is neither ``"retention"`` nor ``"engagement"``.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> who = ar.primary_group_effects(clean, "retention", by=("gender",))
+    >>> who.glance()["by"].unique().tolist()
+    ['gender']
+    """
+    if outcome not in ("retention", "engagement"):
+        raise ConfigError(f"The value for `outcome` must be 'retention' or 'engagement', but {outcome!r} was passed.")
+    primary = primary_analysis(clean, analysis=analysis, warn=False)
+    prepared = primary.retention_data if outcome == "retention" else primary.engagement_data
+    survival = dict(model="cox", start="start", stop="stop") if outcome == "retention" else {}
+    return fit_group_effects(prepared.data, prepared.formula, term=list(term), by=list(by),
+                             baseline=clean.analysis.person, cluster=cluster, min_group_size=primary.min_group_size,
+                             **survival)
+
+
 def who_it_works_for(clean, *, term=(_ALIGNMENT, _PROGRAMME_TERM), by=WHO_BY, cluster: str = "manager_id",
                      analysis: Analysis | None = None) -> Sentence:
     """Say who the primary effects work for: the brief's paragraph, from group slopes of the primary models.
 
-    :func:`~alignment_research.postestimation.fit_group_effects` on the
-    primary retention (Cox) and engagement data of :func:`primary_analysis`,
-    each ``term`` by each ``by`` column (joined from the ``person`` table when
-    the data lack it), clustered by ``cluster``, groups smaller than the
-    study's ``min_group_size`` pooled or suppressed; then
-    :func:`~alignment_research.report.describe_who_it_works_for` over both.
+    :func:`~alignment_research.report.describe_who_it_works_for` over the
+    retention and the engagement :func:`primary_group_effects` (stored once
+    per cached study, so notebooks 03 and 04 show the same fits).
 
     Parameters
     ----------
@@ -223,13 +278,9 @@ def who_it_works_for(clean, *, term=(_ALIGNMENT, _PROGRAMME_TERM), by=WHO_BY, cl
     >>> isinstance(ar.who_it_works_for(clean), str)
     True
     """
-    primary = primary_analysis(clean, analysis=analysis, warn=False)
-    groups = dict(term=list(term), by=list(by), baseline=clean.analysis.person, cluster=cluster,
-                  min_group_size=primary.min_group_size)
-    retention = fit_group_effects(primary.retention_data.data, primary.retention_data.formula, model="cox",
-                                  start="start", stop="stop", **groups)
-    engagement = fit_group_effects(primary.engagement_data.data, primary.engagement_data.formula, **groups)
-    return describe_who_it_works_for(retention, engagement)
+    groups = dict(term=term, by=by, cluster=cluster, analysis=analysis)
+    return describe_who_it_works_for(primary_group_effects(clean, "retention", **groups),
+                                     primary_group_effects(clean, "engagement", **groups))
 
 
 # ---------------------------------------------------------------- absolute terms: typical profiles

@@ -374,10 +374,17 @@ def test_who_it_works_for_is_the_brief_paragraph_of_the_primary_models_group_slo
     primary = ar.primary_analysis(clean, warn=False)
     groups = dict(term=["alignment_cascade", "manager_program"], by=["gender", "location", "job_level", "department"],
                   baseline=clean.analysis.person, cluster="manager_id", min_group_size=clean.config.min_group_size)
-    expected = ar.describe_who_it_works_for(
-        ar.fit_group_effects(primary.retention_data.data, primary.retention_data.formula, model="cox",
-                             start="start", stop="stop", **groups),
-        ar.fit_group_effects(primary.engagement_data.data, primary.engagement_data.formula, **groups))
+    retention = ar.fit_group_effects(primary.retention_data.data, primary.retention_data.formula, model="cox",
+                                     start="start", stop="stop", **groups)
+    engagement = ar.fit_group_effects(primary.engagement_data.data, primary.engagement_data.formula, **groups)
+    expected = ar.describe_who_it_works_for(retention, engagement)
     text = ar.who_it_works_for(clean)
     assert "differs by gender" in text
     assert text == expected
+    # notebooks 03 and 04 show the same fits as the brief's paragraph
+    for outcome, direct in (("retention", retention), ("engagement", engagement)):
+        shown = ar.primary_group_effects(clean, outcome)
+        pd.testing.assert_frame_equal(shown.tidy(), direct.tidy(), check_exact=True)
+        pd.testing.assert_frame_equal(shown.glance(), direct.glance(), check_exact=True)
+    with pytest.raises(ar.ConfigError, match="'retention' or 'engagement'"):
+        ar.primary_group_effects(clean, "rating")
