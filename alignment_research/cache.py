@@ -29,7 +29,7 @@ from .load import load_study
 from .study import CleanStudy
 
 __all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "stored_result",
-           "MANIFEST_NAME", "RESULTS_FOLDER"]
+           "has_stored_results", "MANIFEST_NAME", "RESULTS_FOLDER"]
 
 #: File in a cache folder that records what the cached tables were made from.
 MANIFEST_NAME = "manifest.json"
@@ -614,6 +614,35 @@ def _remove_other_code(results: Path, code: str) -> None:
         if len(parts) != 3 or parts[1] != code[:_CODE_CHARS]:
             path.unlink(missing_ok=True)
             path.with_suffix(".lock").unlink(missing_ok=True)
+
+
+def has_stored_results(cache_dir: str | Path) -> bool:
+    """Whether this code has stored any result (:func:`stored_result`) in the cache folder ``cache_dir``.
+
+    ``run`` orders a first run's notebooks (nothing stored yet: the
+    notebooks compute the shared results) differently from a re-run's.
+
+    Parameters
+    ----------
+    cache_dir : str or Path
+        The cache folder (it may not exist).
+
+    Returns
+    -------
+    bool
+        True when ``results/`` holds a result of this package's code.
+
+    Examples
+    --------
+    >>> from alignment_research.cache import has_stored_results
+    >>> has_stored_results("/nonexistent/cache")
+    False
+    """
+    results = Path(cache_dir) / RESULTS_FOLDER
+    if not results.is_dir():
+        return False
+    code = _code_digest()[:_CODE_CHARS]
+    return any(path.stem.rsplit("-", 2)[1:2] == [code] for path in results.glob("*.pickle"))
 
 
 def stored_result(name: str):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .cache import cache_is_current, read_clean_cache, study_fingerprint, write_clean_cache
+from .cache import cache_is_current, has_stored_results, read_clean_cache, study_fingerprint, write_clean_cache
 from .config import load_config
 from .errors import AlignmentResearchError, DataContractError, PrivacyError
 from .load import load_study, outside_sources
@@ -579,15 +579,31 @@ def _staging_dir(out_dir: Path):
 _DURATIONS_NAME = "notebook_seconds.json"
 
 
-def _longest_first(jobs: list, cache_dir: Path | None) -> list:
-    """Order notebooks by the seconds they took in the last run (longest first; unknown ones first, in order).
+#: The order of a first run (no result stored yet), when the notebooks compute the results they share. The brief
+#: starts at once (it is the longest, and fits the primary analysis first); the careers notebook beside it fits the
+#: development effects that the brief's careers and practices sections and the levers notebook read, and needs
+#: nothing the brief is computing, so neither kernel waits for the other's lock; the retention and engagement
+#: notebooks follow, once the primary analysis they start from is stored.
+FIRST_RUN_ORDER = ("06_leadership_brief", "07_careers", "04_retention", "03_engagement", "08_levers",
+                   "02_alignment", "01_data_quality", "05_leadership_program")
+
+
+def _job_order(jobs: list, cache_dir: Path | None) -> list:
+    """Order notebooks for the kernels: a re-run's longest first, a first run's as :data:`FIRST_RUN_ORDER`.
 
     With a kernel per worker taking the next notebook, starting the long ones
     first keeps both kernels busy to the end instead of leaving one waiting
-    for a long notebook started last.
+    for a long notebook started last. A re-run orders them by the seconds each
+    took last time. In a first run the shared results are not stored yet: the
+    notebook that first asks for one computes it, and another asking for it
+    meanwhile waits, so the order is the one that keeps both kernels working
+    (unknown notebooks first, in the order given, then those of the list).
     """
+    if cache_dir is None or not has_stored_results(cache_dir):
+        rank = {name: i for i, name in enumerate(FIRST_RUN_ORDER)}
+        return sorted(jobs, key=lambda job: rank.get(job[0].stem, -1))
     try:
-        last = json.loads((cache_dir / _DURATIONS_NAME).read_text(encoding="utf-8")) if cache_dir else {}
+        last = json.loads((cache_dir / _DURATIONS_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         last = {}
     return sorted(jobs, key=lambda job: -float(last.get(job[0].name, float("inf"))))
@@ -660,7 +676,7 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
         rows[nb] = {"notebook": nb.name, "title": titles[nb], "html": html.name, "no_input": hides_code[nb],
                     "seconds": seconds, "skipped": ""}
 
-    ordered_jobs = _longest_first(jobs, cache_dir)
+    ordered_jobs = _job_order(jobs, cache_dir)
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
         try:
             seconds = execute_notebooks([nb for nb, _, _ in ordered_jobs],

@@ -515,15 +515,40 @@ def test_a_failing_notebook_keeps_its_executed_copy_outside_the_reports(tmp_path
 
 
 def test_notebooks_start_longest_first_by_the_last_run(tmp_path):
-    """Two kernels each take the next notebook: the long ones go first so neither waits idle at the end."""
+    """Two kernels each take the next notebook: in a re-run the long ones go first so neither waits idle at the end."""
+    from alignment_research import cache
+
     jobs = [(Path(f"{n}.ipynb"), False, {}) for n in ["01_a", "02_b", "03_c", "04_new"]]
-    assert run_module._longest_first(jobs, None) == jobs  # no history: reading order
+    results = tmp_path / cache.RESULTS_FOLDER
+    results.mkdir()
+    (results / f"primary_analysis-{cache._code_digest()[:12]}-{'0' * 24}.pickle").write_bytes(b"")
+    assert cache.has_stored_results(tmp_path)
+    assert run_module._job_order(jobs, tmp_path) == jobs  # no history: reading order
     run_module._remember_durations(tmp_path, {Path("01_a.ipynb"): 3.0, Path("02_b.ipynb"): 9.5,
                                               Path("03_c.ipynb"): 6.25})
-    ordered = [job[0].stem for job in run_module._longest_first(jobs, tmp_path)]
+    ordered = [job[0].stem for job in run_module._job_order(jobs, tmp_path)]
     assert ordered == ["04_new", "02_b", "03_c", "01_a"]  # a notebook never timed first: it may be long
     run_module._remember_durations(tmp_path, {Path("01_a.ipynb"): 20.0})
-    assert [job[0].stem for job in run_module._longest_first(jobs, tmp_path)][:2] == ["04_new", "01_a"]
+    assert [job[0].stem for job in run_module._job_order(jobs, tmp_path)][:2] == ["04_new", "01_a"]
+
+
+def test_a_first_run_starts_the_brief_and_the_careers_notebook_together(tmp_path):
+    """Nothing stored yet (or only another code's results): the fixed order that keeps both kernels computing."""
+    from alignment_research import cache
+
+    names = sorted(run_module.FIRST_RUN_ORDER) + ["09_own"]
+    jobs = [(Path(f"{n}.ipynb"), False, {}) for n in names]
+    run_module._remember_durations(tmp_path, {Path("04_retention.ipynb"): 30.0, Path("03_engagement.ipynb"): 20.0})
+    expected = ["09_own", *run_module.FIRST_RUN_ORDER]  # a notebook of the user's own first, then the fixed order
+    for cache_dir in (None, tmp_path):
+        assert [job[0].stem for job in run_module._job_order(jobs, cache_dir)] == expected
+    results = tmp_path / cache.RESULTS_FOLDER
+    results.mkdir()
+    (results / f"primary_analysis-{'f' * 12}-{'0' * 24}.pickle").write_bytes(b"")  # another code's result
+    assert not cache.has_stored_results(tmp_path)
+    assert [job[0].stem for job in run_module._job_order(jobs, tmp_path)] == expected
+    assert [n.split("_")[0] for n in run_module.FIRST_RUN_ORDER][:2] == ["06", "07"]
+    assert sorted(run_module.FIRST_RUN_ORDER) == sorted(p.stem for p in run_module._select_notebooks(None))
 
 
 def test_files_scanned_while_notebooks_run_are_scanned_again_only_when_changed(tmp_path):
