@@ -42,7 +42,7 @@ def _import_nbformat():
 
 nbformat = _import_nbformat()
 
-__all__ = ["execute_notebook", "execute_notebooks", "render_html", "offline_html", "notebook_title", "output_tables", "output_figures",
+__all__ = ["execute_notebook", "execute_notebooks", "KernelPool", "render_html", "offline_html", "notebook_title", "output_tables", "output_figures",
            "export_outputs", "find_notebooks", "notebooks_dir", "import_renderers"]
 
 #: Keys that papermill and Jupyter write with timestamps or durations; stripped so
@@ -268,17 +268,153 @@ class _Lane:
             await self.km.shutdown_kernel(now=False)  # removes its connection and socket files too
 
 
+class KernelPool:
+    """Notebook kernels started ahead of the notebooks they will execute, each reused for several notebooks.
+
+    ``workers`` kernels start at once, in threads, and each imports the
+    modules named in ``imports``; :meth:`execute` then hands them the
+    notebooks, each kernel taking the next one until none is left. A caller
+    with other work first (``run`` cleans the study) starts the pool before
+    it, so starting the kernels and their imports take no time of their own.
+    A reused kernel starts every notebook from a fresh state: an empty
+    namespace, no open figures, the warning filters, plot settings, working
+    folder and ``sys.path`` it had when it started (before ``imports``), and
+    cell numbers from 1; only imported modules stay loaded (that is the time
+    saved: a kernel start and ``import alignment_research`` per notebook). A
+    failing notebook stops the others from being started. Use it as a context
+    manager: leaving it shuts down kernels that were never given work.
+
+    Parameters
+    ----------
+    workers : int
+        Kernels running at once.
+    cwd : str or Path
+        Working folder of the kernels.
+    reuse_kernels : bool, default True
+        False starts a new kernel for every notebook.
+    imports : tuple of str, optional
+        Modules each kernel imports once started, after the state a notebook
+        is reset to is recorded; no name is bound in the notebooks' namespace.
+
+    Examples
+    --------
+    >>> from alignment_research.notebooks import KernelPool, find_notebooks
+    >>> with KernelPool(2, cwd="notebooks", imports=("alignment_research",)) as pool:  # doctest: +SKIP
+    ...     seconds = pool.execute(find_notebooks()[:2], output_dir="/tmp/run")
+    """
+
+    def __init__(self, workers: int, *, cwd: str | Path, reuse_kernels: bool = True, imports: tuple = ()):
+        self.kernels, self.cwd = max(1, int(workers)), Path(cwd)
+        self.reuse_kernels = reuse_kernels
+        self.prepare = "".join(f"__import__('importlib').import_module({name!r})\n" for name in imports)
+        self.todo: queue.Queue = queue.Queue()
+        self.seconds: dict = {}
+        self.errors: list[BaseException] = []
+        self.stop = threading.Event()
+        self.parameters: dict = {}
+        self.output_dir: Path | None = None
+        self.after = None
+        self.threads = [threading.Thread(target=self._work, args=(f"lane{i}",), daemon=True)
+                        for i in range(self.kernels)]
+        for thread in self.threads:
+            thread.start()
+
+    def __enter__(self) -> "KernelPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    async def _lane(self, name: str) -> "_Lane":
+        lane = _Lane(name, self.cwd, kernels=self.kernels)
+        await lane.start()
+        if self.prepare:
+            await lane._silently(self.prepare)
+        return lane
+
+    async def _lane_loop(self, name: str) -> None:
+        lane = None
+        try:
+            lane = await self._lane(name)
+            while not self.stop.is_set():
+                nb = await asyncio.to_thread(self.todo.get)
+                if nb is None or self.stop.is_set():
+                    return
+                if lane.used and not self.reuse_kernels:
+                    await lane.close()
+                    lane = await self._lane(name)
+                t0 = time.perf_counter()
+                await lane.execute(nb, self.parameters.get(nb, {}), self.output_dir / nb.name)
+                self.seconds[nb] = time.perf_counter() - t0
+                if self.after is not None:
+                    self.after(nb, self.output_dir / nb.name, self.seconds[nb])
+        finally:
+            if lane is not None:
+                await lane.close()
+
+    def _work(self, name: str) -> None:
+        try:
+            asyncio.run(self._lane_loop(name))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread, raised there
+            self.errors.append(error)
+            self.stop.set()
+            self.todo.put(None)  # another kernel waiting for work stops too
+
+    def execute(self, notebooks, *, parameters: dict | None = None, output_dir: str | Path, after=None) -> dict:
+        """Execute the notebooks in the pool's kernels, in the order given; the kernels are shut down afterwards.
+
+        Parameters
+        ----------
+        notebooks : list of Path
+            The notebooks, in the order they should be started.
+        parameters : dict of Path to dict, optional
+            Parameters per notebook, assigned in a cell after the one tagged
+            ``parameters`` (tagged ``injected-parameters``).
+        output_dir : str or Path
+            Where the executed copies are written, under the notebooks' names.
+        after : callable, optional
+            Called as ``after(notebook, executed_path, seconds)`` in the worker
+            thread once a notebook has run (to render it while others still run).
+
+        Returns
+        -------
+        dict of Path to float
+            Seconds each notebook took to execute.
+
+        Raises
+        ------
+        AlignmentResearchError
+            When a cell fails (the message names the notebook, the cell and
+            the error; the executed copy up to the failure is in
+            ``output_dir``), or a kernel could not start.
+        """
+        self.parameters, self.output_dir, self.after = parameters or {}, Path(output_dir), after
+        for nb in notebooks:
+            self.todo.put(Path(nb))
+        self.close()
+        if self.errors:
+            raise self.errors[0]
+        return self.seconds
+
+    def close(self) -> None:
+        """Let each kernel finish the notebooks it was given, then shut it down (idempotent)."""
+        for _ in self.threads:
+            self.todo.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
 def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: str | Path, workers: int = 1,
                       cwd: str | Path | None = None, reuse_kernels: bool = True, after=None) -> dict:
     """Execute notebooks in parallel kernels, each kernel reused for several notebooks.
 
-    ``workers`` kernels are started, and each takes the next notebook from the
-    list until none is left, so list the longest first. A reused kernel starts
-    every notebook from a fresh state: an empty namespace, no open figures, the
-    warning filters, plot settings, working folder and ``sys.path`` it had when
-    it started, and cell numbers from 1; only imported modules stay loaded
-    (that is the time saved: a kernel start and ``import alignment_research``
-    per notebook). A failing notebook stops the others from being started.
+    ``workers`` kernels are started (a :class:`KernelPool`), and each takes
+    the next notebook from the list until none is left, so list the longest
+    first. A reused kernel starts every notebook from a fresh state: an empty
+    namespace, no open figures, the warning filters, plot settings, working
+    folder and ``sys.path`` it had when it started, and cell numbers from 1;
+    only imported modules stay loaded. A failing notebook stops the others
+    from being started.
 
     Parameters
     ----------
@@ -290,7 +426,7 @@ def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: 
     output_dir : str or Path
         Where the executed copies are written, under the notebooks' names.
     workers : int, default 1
-        Kernels running at once.
+        Kernels running at once (at most one per notebook).
     cwd : str or Path, optional
         Working folder of the kernels; the first notebook's folder by default.
     reuse_kernels : bool, default True
@@ -317,54 +453,11 @@ def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: 
     ...                                          workers=2)  # doctest: +SKIP
     """
     notebooks = [Path(p) for p in notebooks]
-    parameters = parameters or {}
-    output_dir = Path(output_dir)
-    cwd = Path(cwd) if cwd is not None else (notebooks[0].parent if notebooks else Path.cwd())
-    todo: queue.Queue = queue.Queue()
-    for nb in notebooks:
-        todo.put(nb)
-    seconds: dict = {}
-    errors: list[BaseException] = []
-    stop = threading.Event()
-    kernels = max(1, min(int(workers), len(notebooks)))  # kernels at once: they share the cores' BLAS threads
-
-    async def lane_loop(name: str) -> None:
-        lane = None
-        try:
-            while not stop.is_set():
-                try:
-                    nb = todo.get_nowait()
-                except queue.Empty:
-                    return
-                if lane is None or not reuse_kernels:
-                    if lane is not None:
-                        await lane.close()
-                    lane = _Lane(name, cwd, kernels=kernels)
-                    await lane.start()
-                t0 = time.perf_counter()
-                await lane.execute(nb, parameters.get(nb, {}), output_dir / nb.name)
-                seconds[nb] = time.perf_counter() - t0
-                if after is not None:
-                    after(nb, output_dir / nb.name, seconds[nb])
-        finally:
-            if lane is not None:
-                await lane.close()
-
-    def work(name: str) -> None:
-        try:
-            asyncio.run(lane_loop(name))
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread, raised there
-            errors.append(error)
-            stop.set()
-
-    threads = [threading.Thread(target=work, args=(f"lane{i}",), daemon=True) for i in range(kernels)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return seconds
+    if not notebooks:
+        return {}
+    cwd = Path(cwd) if cwd is not None else notebooks[0].parent
+    with KernelPool(min(int(workers), len(notebooks)), cwd=cwd, reuse_kernels=reuse_kernels) as pool:
+        return pool.execute(notebooks, parameters=parameters, output_dir=output_dir, after=after)
 
 
 def execute_notebook(

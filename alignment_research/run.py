@@ -475,19 +475,21 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     if cache_dir is None:
         cache_dir = default_cache_dir(study_dir)
     cache_dir = Path(cache_dir) if cache_dir is not False else None
-    with stages.running():
+    from .notebooks import KernelPool, import_renderers, notebooks_dir  # deferred: nbformat and nbconvert take seconds to import; only running notebooks needs them
+
+    kernels = max(1, min(workers or os.cpu_count() or 1, len(chosen)))
+    # the kernels start, and import what the notebooks use, while this process cleans the study
+    with stages.running(), KernelPool(kernels, cwd=notebooks_dir(), imports=_KERNEL_IMPORTS) as pool:
         study, cleaned = _clean_once(study_dir, cache_dir, stages)
         with _staging_dir(out_dir) as staging, _threads() as background:
             # the dashboard is drawn in this process while the kernels execute the notebooks and this thread renders
             # them: rendering's lazy imports happen here first, so the drawing thread never meets a half-imported one
-            from .notebooks import import_renderers  # deferred: nbconvert takes seconds to import; only running notebooks needs it
-
             import_renderers()
             scanner = _Scanner(staging, cleaned.config.min_group_size, _personal_values(study, cleaned))
             drawing = background.start(_write_dashboard, staging, cleaned, scanner)
             printing = _Printing(background, scanner)  # each brief's PDF, started as soon as its page is written
-            reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages,
-                                      cache_dir=cache_dir, workers=workers, printing=printing, scanner=scanner)
+            reports = _render_reports(chosen, staging, out_dir, study_dir, cleaned, stages, pool=pool,
+                                      cache_dir=cache_dir, printing=printing, scanner=scanner)
             with stages.stage("exports"):
                 exports = _write_exports(staging, reports, printing=printing)
             dashboard = drawing.result()
@@ -575,6 +577,11 @@ def _staging_dir(out_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+#: What each notebook kernel imports as soon as it has started (while the study is cleaned): the modules the
+#: notebooks use, so that their first cells do not wait for them.
+_KERNEL_IMPORTS = ("alignment_research.cache", "alignment_research.tables", "alignment_research.plots",
+                   "alignment_research.primary", "alignment_research.scorecard")
+
 #: File in the cache folder recording how long each notebook took last time, so the longest start first.
 _DURATIONS_NAME = "notebook_seconds.json"
 
@@ -624,21 +631,20 @@ def _remember_durations(cache_dir: Path | None, seconds: dict) -> None:
         pass
 
 
-def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages, *,
-                    cache_dir: Path | None = None, workers: int | None = None,
-                    printing: dict | None = None, scanner=None) -> pd.DataFrame:
+def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, cleaned, stages, *, pool,
+                    cache_dir: Path | None = None, printing: dict | None = None, scanner=None) -> pd.DataFrame:
     """Execute each notebook on a copy and render it to HTML in ``staging``; one row per notebook.
 
-    Notebooks run in parallel, in up to ``workers`` kernels, each kernel reused
-    for the next notebook with a fresh namespace
-    (:func:`~alignment_research.notebooks.execute_notebooks`); each is rendered
+    Notebooks run in parallel in the kernels of ``pool``
+    (:class:`~alignment_research.notebooks.KernelPool`), each kernel reused
+    for the next notebook with a fresh namespace; each is rendered
     as soon as it has run, while the others still run. They read the cleaned
     study from ``cache_dir``. A brief's PDF is started in a thread once its page
     is written, and put in ``printing`` (page name to the job). With a
     ``scanner`` (:class:`_Scanner`), each notebook's files are privacy-scanned
     as soon as they are written.
     """
-    from .notebooks import execute_notebooks, export_outputs, notebooks_dir, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
+    from .notebooks import export_outputs, render_html  # deferred: nbformat takes seconds to import; only running notebooks needs it
 
     offered = {"study_dir": str(study_dir)}
     if cache_dir is not None:
@@ -655,7 +661,6 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
         else:  # each notebook gets only the parameters it declares (read once); study_dir always
             declared = _declared_parameters(nb) | {"study_dir"}
             jobs.append((nb, no_input, {k: v for k, v in offered.items() if k in declared}))
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     footer = _page_footer(cleaned.config)
     titles = {nb: _title(nb) for nb, _, _ in jobs}  # each notebook is read once for its heading
     hides_code = {nb: no_input for nb, no_input, _ in jobs}
@@ -679,9 +684,9 @@ def _render_reports(chosen, staging: Path, out_dir: Path, study_dir: Path, clean
     ordered_jobs = _job_order(jobs, cache_dir)
     with tempfile.TemporaryDirectory(prefix="ar-run-") as tmp:
         try:
-            seconds = execute_notebooks([nb for nb, _, _ in ordered_jobs],
-                                        parameters={nb: parameters for nb, _, parameters in ordered_jobs},
-                                        output_dir=tmp, workers=workers, cwd=notebooks_dir(), after=render)
+            seconds = pool.execute([nb for nb, _, _ in ordered_jobs],
+                                   parameters={nb: parameters for nb, _, parameters in ordered_jobs},
+                                   output_dir=tmp, after=render)
         except AlignmentResearchError as error:
             failed = [nb for nb, _, _ in jobs if nb.name in str(error).split(":", 1)[0]]
             executed = Path(tmp) / failed[0].name if failed else None

@@ -110,3 +110,28 @@ def test_kernels_running_together_share_the_cores_blas_threads(monkeypatch):
     assert env["PYTHONHASHSEED"] == "0"
     monkeypatch.setattr(notebooks, "_cores", lambda: 8)
     assert notebooks._kernel_environment(kernels=2)["OPENBLAS_NUM_THREADS"] == "4"
+
+
+def test_a_pool_started_ahead_imports_the_modules_without_binding_names(tmp_path):
+    """``run`` starts the kernels before cleaning; their imports must not show in any notebook's namespace."""
+    from alignment_research.notebooks import KernelPool
+
+    probe = "import sys\n('colorsys' in sys.modules, 'colorsys' in dir(), 'importlib' in dir())"
+    first = _notebook(tmp_path / "a_first.ipynb", ["x = 1", probe])
+    second = _notebook(tmp_path / "b_second.ipynb", ["x = 1", probe])
+    with KernelPool(1, cwd=tmp_path, imports=("colorsys",)) as pool:
+        seconds = pool.execute([first, second], output_dir=tmp_path / "out")
+    assert sorted(p.name for p in seconds) == ["a_first.ipynb", "b_second.ipynb"]
+    for name in ("a_first.ipynb", "b_second.ipynb"):
+        shown = _seen(tmp_path / "out" / name)
+        assert shown[-1][1][0][3] == "(True, False, False)"  # imported, yet nothing bound
+
+
+def test_a_pool_left_without_work_shuts_its_kernels_down(tmp_path):
+    """A run that stops while cleaning (bad input) leaves no kernel behind."""
+    from alignment_research.notebooks import KernelPool
+
+    with KernelPool(2, cwd=tmp_path) as pool:
+        pass
+    assert all(not thread.is_alive() for thread in pool.threads)
+    assert pool.errors == [] and pool.seconds == {}
