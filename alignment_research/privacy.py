@@ -892,17 +892,18 @@ def _is_weak_id(i: str) -> bool:
     return len(i) < 3 or (i.isdigit() and len(i) < WEAK_ID_DIGITS)
 
 
+#: A run of text between delimiters (white space, brackets, quotes, ``<>,;|=```), and one delimiter.
+_RUN = re.compile(r"[^\s<>\"'()\[\]{},;|=`\u00a0]+")
+_RUN_DELIMITER = re.compile(r"[\s<>\"'()\[\]{},;|=`\u00a0]")
+#: A run of letters and digits (exactly the characters ``str.isalnum`` accepts: ``\w`` without the underscore).
+_ALNUM_RUN = re.compile(r"[^\W_]+")
+#: A run of letters and digits, or one other character.
+_SEGMENT = re.compile(r"[^\W_]+|[\W_]")
+
+
 def _segments(text: str) -> list[tuple[int, int]]:
     """Split a run of non-delimiter text into letter/digit segments and single other characters."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        j = i + 1
-        if text[i].isalnum():
-            while j < n and text[j].isalnum():
-                j += 1
-        out.append((i, j))
-        i = j
-    return out
+    return [m.span() for m in _SEGMENT.finditer(text)]
 
 
 class _IdIndex:
@@ -944,8 +945,13 @@ class _IdIndex:
         """Return ``(id, start, end)`` of every strong id standing as a whole token in ``text``."""
         text = unicodedata.normalize("NFC", text)
         hits = []
-        if self.strong:
-            for run in re.finditer(r"[^\s<>\"'()\[\]{},;|=`\u00a0]+", text):
+        if self.strong and self.max_segments == 1:  # every id is one run of letters and digits: look each run up
+            for run in _ALNUM_RUN.finditer(text):
+                hit = self.strong.get(run.group(0).lower())
+                if hit is not None and not (hit.isdigit() and _inside_number_in_text(text, *run.span())):
+                    hits.append((hit, *run.span()))
+        elif self.strong:
+            for run in _RUN.finditer(text):
                 word = run.group(0)
                 segs = _segments(word)
                 for a in range(len(segs)):
@@ -988,6 +994,14 @@ class _IdIndex:
             if hit is not None:
                 found.append(hit)
         return found
+
+
+def _inside_number_in_text(text: str, start: int, end: int) -> bool:
+    """:func:`_inside_number` of ``text[start:end]`` within its run of text between delimiters (see ``_IdIndex.find``)."""
+    before, after = text[max(start - 2, 0):start], text[end:end + 2]
+    before = before if len(before) == 2 and not _RUN_DELIMITER.search(before) else ""
+    after = after if len(after) == 2 and not _RUN_DELIMITER.search(after) else ""
+    return _inside_number(before + text[start:end] + after, len(before), len(before) + end - start)
 
 
 def _inside_number(word: str, start: int, end: int) -> bool:
@@ -1087,12 +1101,17 @@ def find_identifiers(
     ...                     pattern=None)["context"].tolist()
     ['Sent to a******************e in 2012']
     """
-    index = _id_index(ids)
+    rows = _identifier_rows(text, index=_id_index(ids), pattern=pattern, birth_dates=birth_dates, names=names)
+    return pd.DataFrame(rows, columns=["kind", "match", "context", "where"])
+
+
+def _identifier_rows(text: str, *, index, pattern, birth_dates, names, tables=None) -> list[dict]:
+    """:func:`find_identifiers`' rows; ``tables`` (the page's, if already read) is read only when weak ids need it."""
     parts = _text_parts(text)
     rows = _find_personal(parts, index=index, pattern=pattern, birth_dates=birth_dates, names=names)
     if index is not None and index.weak and parts[0][0] == "visible text":
-        rows += _weak_ids_in_tables(read_html_tables(text), index)
-    return pd.DataFrame(rows, columns=["kind", "match", "context", "where"])
+        rows += _weak_ids_in_tables(read_html_tables(text) if tables is None else tables, index)
+    return rows
 
 
 def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: bool = True) -> list[dict]:
@@ -1180,9 +1199,10 @@ def read_html_tables(html: str) -> list[pd.DataFrame]:
     >>> ar.privacy.read_html_tables(page)[0].columns.tolist()
     ['team', 'n']
     """
-    from bs4 import BeautifulSoup  # deferred: bs4 is only needed to read tables from HTML
+    from bs4 import BeautifulSoup, SoupStrainer  # deferred: bs4 is only needed to read tables from HTML
 
-    soup = BeautifulSoup(html, "html.parser")
+    # only the tables are built into a tree: a dashboard's thousands of images and panels are passed over
+    soup = BeautifulSoup(html, "html.parser", parse_only=SoupStrainer("table"))
     tables = []
     for table in soup.find_all("table"):
         head_rows = table.find("thead").find_all("tr") if table.find("thead") else []
@@ -1607,10 +1627,14 @@ def scan_report(path, *, min_group_size: int = 5, ids=None, birth_dates=None, na
     rows = []
     if path.suffix.lower() in {".html", ".htm", ".svg", ".xhtml"}:
         html = path.read_text(encoding="utf-8", errors="replace")
-        rows += [_finding(path.name, r.kind, _mask(r.match), r.where, r.context)
-                 for r in find_identifiers(html, ids=index, birth_dates=birth_dates, names=names).itertuples()]
-        rows += [_finding(path.name, "small_group", f"{r.value:g}", f"table {r.table}, column {r.column}, row {r.row}")
-                 for r in find_small_groups(html, min_group_size=min_group_size).itertuples()]
+        tables = read_html_tables(html)  # once, for both searches
+        rows += [_finding(path.name, r["kind"], _mask(r["match"]), r["where"], r["context"])
+                 for r in _identifier_rows(html, index=index, pattern=EMPLOYEE_ID_PATTERN, birth_dates=birth_dates,
+                                           names=names, tables=tables)]
+        rows += [_finding(path.name, "small_group", f"{r['value']:g}",
+                          f"table {r['table']}, column {r['column']}, row {r['row']}")
+                 for r in _small_groups_in_tables(tables, min_group_size=min_group_size,
+                                                  count_pattern=COUNT_COLUMN_PATTERN)]
         return pd.DataFrame(rows, columns=["file", "kind", "found", "where", "detail"])
     reader = _READERS.get(path.suffix.lower(), _read_other_file)
     parts, tables = reader(path)

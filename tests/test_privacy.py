@@ -262,3 +262,24 @@ def test_counts_of_things_and_empty_groups_are_not_findings():
     html = pd.DataFrame({"scale": ["a", "b"], "n_items": [3, 4], "n_unmatched": [0, 0], "n_people": [2, 40]}).to_html()
     found = ar.privacy.find_small_groups(html, min_group_size=5)
     assert found[["column", "value"]].values.tolist() == [["n_people", 2.0]]
+
+
+_ID_TEXT_PARTS = ["E000007", "E000042", "10050", "10051", "1.", ",", ", ", " ", "x", "2", "12", ".5", "\u00e9", "_", "-",
+                  "\u00a0", "\u2028", "E", "(", "10050,3", "3,10050", "E0000071", "<td>", "</td>"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_ID_TEXT_PARTS), max_size=25))
+def test_ids_of_one_letter_digit_run_are_found_as_the_general_search_finds_them(parts):
+    """Ids without punctuation (the usual case) are looked up run by run; every hit as the span search finds it."""
+    from alignment_research.privacy import _IdIndex
+
+    ids = ["E000007", "E000042", "10050", "10051"]
+    fast, general = _IdIndex(ids), _IdIndex(ids)
+    general.max_segments = 3  # the search over spans of segments, as for ids holding dots or @
+    assert fast.max_segments == 1
+    text = "".join(parts)
+    assert fast.find(text) == general.find(text)
+    # a digit id inside a larger number is not an id; beside a delimiter (a comma, a bracket) it is
+    found = fast.find("p 3.10050 and 10050,3 but (10050) and 3,10050")
+    assert [(h, start) for h, start, _ in found] == [("10050", 14), ("10050", 27), ("10050", 40)]
