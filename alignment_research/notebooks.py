@@ -282,7 +282,8 @@ class KernelPool:
     cell numbers from 1; only imported modules stay loaded (that is the time
     saved: a kernel start and ``import alignment_research`` per notebook). A
     failing notebook stops the others from being started. Use it as a context
-    manager: leaving it shuts down kernels that were never given work.
+    manager: leaving it shuts down kernels that were never given work (after
+    an error or an interrupt it does not wait for them).
 
     Parameters
     ----------
@@ -322,8 +323,11 @@ class KernelPool:
     def __enter__(self) -> "KernelPool":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # an error or an interrupt: do not wait for notebooks still running (their kernels stop after them)
+            self.cancel()
 
     async def _lane(self, name: str) -> "_Lane":
         lane = _Lane(name, self.cwd, kernels=self.kernels)
@@ -402,6 +406,12 @@ class KernelPool:
             self.todo.put(None)
         for thread in self.threads:
             thread.join()
+
+    def cancel(self) -> None:
+        """Start no further notebook; each kernel shuts down once its current one (if any) ends, without waiting."""
+        self.stop.set()
+        for _ in self.threads:
+            self.todo.put(None)
 
 
 def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: str | Path, workers: int = 1,

@@ -135,3 +135,17 @@ def test_a_pool_left_without_work_shuts_its_kernels_down(tmp_path):
         pass
     assert all(not thread.is_alive() for thread in pool.threads)
     assert pool.errors == [] and pool.seconds == {}
+
+
+def test_a_pool_left_by_an_error_does_not_wait_for_its_kernels(tmp_path):
+    """``run`` stopped by bad input (or Ctrl-C) returns at once; the kernels then stop by themselves."""
+    from alignment_research.notebooks import KernelPool
+
+    with pytest.raises(ValueError, match="bad input"):
+        with KernelPool(1, cwd=tmp_path) as pool:
+            raise ValueError("bad input")
+    assert pool.stop.is_set() and pool.seconds == {}
+    for thread in pool.threads:
+        thread.join(timeout=120)  # the kernel, started meanwhile, is shut down without being given work
+        assert not thread.is_alive()
+    assert pool.errors == []
