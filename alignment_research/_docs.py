@@ -42,7 +42,9 @@ def fill_docstring(doc: str, blocks: dict[str, str]) -> tuple[str, list[str]]:
     def replace(match: re.Match) -> str:
         key = match.group(1)
         if key in blocks:
-            return blocks[key]
+            # blocks are written for a function's docstring (names at 4 spaces); a method's sit deeper
+            column = match.start() - (doc.rfind("\n", 0, match.start()) + 1)
+            return blocks[key].replace("\n", "\n" + " " * (column - 4)) if column > 4 else blocks[key]
         unknown.append(key)
         return match.group(0)
 

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from ._docs import fill_doc
 from .errors import AlignmentResearchError
 
 
@@ -268,6 +269,18 @@ class _Lane:
             await self.km.shutdown_kernel(now=False)  # removes its connection and socket files too
 
 
+#: Parameter text shared by :meth:`KernelPool.execute` and :func:`execute_notebooks` (see ``_docs.fill_doc``).
+_EXECUTE_DOCS = dict(
+    notebooks="notebooks : list of Path\n        The notebooks, in the order they should be started.",
+    parameters=("parameters : dict of Path to dict, optional\n        Parameters per notebook, assigned in a cell after "
+                "the one tagged\n        ``parameters`` (tagged ``injected-parameters``)."),
+    output_dir="output_dir : str or Path\n        Where the executed copies are written, under the notebooks' names.",
+    after=("after : callable, optional\n        Called as ``after(notebook, executed_path, seconds)`` in the worker\n"
+           "        thread once a notebook has run (to render it while others still run)."),
+    seconds="dict of Path to float\n        Seconds each notebook took to execute.",
+)
+
+
 class KernelPool:
     """Notebook kernels started ahead of the notebooks they will execute, each reused for several notebooks.
 
@@ -364,26 +377,20 @@ class KernelPool:
             self.stop.set()
             self.todo.put(None)  # another kernel waiting for work stops too
 
+    @fill_doc(**_EXECUTE_DOCS)
     def execute(self, notebooks, *, parameters: dict | None = None, output_dir: str | Path, after=None) -> dict:
         """Execute the notebooks in the pool's kernels, in the order given; the kernels are shut down afterwards.
 
         Parameters
         ----------
-        notebooks : list of Path
-            The notebooks, in the order they should be started.
-        parameters : dict of Path to dict, optional
-            Parameters per notebook, assigned in a cell after the one tagged
-            ``parameters`` (tagged ``injected-parameters``).
-        output_dir : str or Path
-            Where the executed copies are written, under the notebooks' names.
-        after : callable, optional
-            Called as ``after(notebook, executed_path, seconds)`` in the worker
-            thread once a notebook has run (to render it while others still run).
+        {notebooks}
+        {parameters}
+        {output_dir}
+        {after}
 
         Returns
         -------
-        dict of Path to float
-            Seconds each notebook took to execute.
+        {seconds}
 
         Raises
         ------
@@ -414,6 +421,7 @@ class KernelPool:
             self.todo.put(None)
 
 
+@fill_doc(**_EXECUTE_DOCS)
 def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: str | Path, workers: int = 1,
                       cwd: str | Path | None = None, reuse_kernels: bool = True, after=None) -> dict:
     """Execute notebooks in parallel kernels, each kernel reused for several notebooks.
@@ -428,27 +436,20 @@ def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: 
 
     Parameters
     ----------
-    notebooks : list of Path
-        The notebooks, in the order they should be started.
-    parameters : dict of Path to dict, optional
-        Parameters per notebook, assigned in a cell after the one tagged
-        ``parameters`` (tagged ``injected-parameters``).
-    output_dir : str or Path
-        Where the executed copies are written, under the notebooks' names.
+    {notebooks}
+    {parameters}
+    {output_dir}
     workers : int, default 1
         Kernels running at once (at most one per notebook).
     cwd : str or Path, optional
         Working folder of the kernels; the first notebook's folder by default.
     reuse_kernels : bool, default True
         False starts a new kernel for every notebook.
-    after : callable, optional
-        Called as ``after(notebook, executed_path, seconds)`` in the worker
-        thread once a notebook has run (to render it while others still run).
+    {after}
 
     Returns
     -------
-    dict of Path to float
-        Seconds each notebook took to execute.
+    {seconds}
 
     Raises
     ------

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._docs import fill_doc
 from .cache import stored_result
 from .config import Analysis
 from .engagement import fit_mixed
@@ -187,7 +188,17 @@ def primary_analysis(clean, *, analysis: Analysis | None = None, warn: bool = Tr
 WHO_BY = ("gender", "location", "job_level", "department")
 
 
+#: Parameter text shared by :func:`primary_group_effects` and :func:`who_it_works_for` (see ``_docs.fill_doc``).
+_WHO_OPTIONS = ("term : tuple of str, default (\"alignment_cascade\", \"manager_program\")\n"
+                "        The effects compared between groups.\n"
+                "    by : tuple of str, default WHO_BY\n        The grouping columns.\n"
+                "    cluster : str, default \"manager_id\"\n        Cluster of the robust variances.\n"
+                "    analysis : Analysis, optional\n"
+                "        The primary analysis; by default the study's ``config.analysis``.")
+
+
 @stored_result("primary_group_effects")  # 8 group fits per outcome; the brief and notebooks 03 and 04 share them
+@fill_doc(who_options=_WHO_OPTIONS)
 def primary_group_effects(clean, outcome: str = "retention", *, term=(_ALIGNMENT, _PROGRAMME_TERM), by=WHO_BY,
                           cluster: str = "manager_id", analysis: Analysis | None = None):
     """Who the primary effects work for: group slopes of one primary model, fitted once per study.
@@ -208,14 +219,7 @@ def primary_group_effects(clean, outcome: str = "retention", *, term=(_ALIGNMENT
         A cleaned study (``ar.clean_study`` or ``ar.open_clean``).
     outcome : {"retention", "engagement"}, default "retention"
         The primary model whose effects are compared between groups.
-    term : tuple of str, default ("alignment_cascade", "manager_program")
-        The effects compared between groups.
-    by : tuple of str, default WHO_BY
-        The grouping columns.
-    cluster : str, default "manager_id"
-        Cluster of the robust variances.
-    analysis : Analysis, optional
-        The primary analysis; by default the study's ``config.analysis``.
+    {who_options}
 
     Returns
     -------
@@ -245,6 +249,7 @@ def primary_group_effects(clean, outcome: str = "retention", *, term=(_ALIGNMENT
                              **survival)
 
 
+@fill_doc(who_options=_WHO_OPTIONS)
 def who_it_works_for(clean, *, term=(_ALIGNMENT, _PROGRAMME_TERM), by=WHO_BY, cluster: str = "manager_id",
                      analysis: Analysis | None = None) -> Sentence:
     """Say who the primary effects work for: the brief's paragraph, from group slopes of the primary models.
@@ -257,14 +262,7 @@ def who_it_works_for(clean, *, term=(_ALIGNMENT, _PROGRAMME_TERM), by=WHO_BY, cl
     ----------
     clean : CleanStudy
         A cleaned study (``ar.clean_study`` or ``ar.open_clean``).
-    term : tuple of str, default ("alignment_cascade", "manager_program")
-        The effects compared between groups.
-    by : tuple of str, default WHO_BY
-        The grouping columns.
-    cluster : str, default "manager_id"
-        Cluster of the robust variances.
-    analysis : Analysis, optional
-        The primary analysis; by default the study's ``config.analysis``.
+    {who_options}
 
     Returns
     -------

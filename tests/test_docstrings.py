@@ -68,6 +68,11 @@ def test_numpydoc(path):
 # --------------------------------------------------------------------------- shared parameter text
 
 
+def _at_column(block: str, column: int) -> str:
+    """A shared block as filled in where its placeholder stands at ``column`` (blocks are written for column 4)."""
+    return block.replace("\n", "\n" + " " * (column - 4))
+
+
 def test_fill_doc_replaces_known_keys_and_leaves_other_braces():
     def f(alpha=0.05, method="holm"):
         """Do something.
@@ -85,7 +90,7 @@ def test_fill_doc_replaces_known_keys_and_leaves_other_braces():
         """
 
     fill_doc(f)
-    assert DOCS["alpha"] in f.__doc__
+    assert _at_column(DOCS["alpha"], 8) in f.__doc__
     assert '{"holm", "fdr_bh"}' in f.__doc__ and '>>> {"a": 1}["a"]' in f.__doc__
     assert "{alpha}" not in f.__doc__
 
@@ -99,7 +104,7 @@ def test_fill_doc_takes_extra_blocks_as_decorator_or_call():
         {example}
         """
 
-    assert DOCS["event"] in g.__doc__ and ">>> 1 + 1" in g.__doc__
+    assert _at_column(DOCS["event"], 8) in g.__doc__ and ">>> 1 + 1" in g.__doc__
 
     def h():
         """Only {clean_config} here."""
@@ -135,3 +140,21 @@ def test_the_shared_blocks_are_filled_where_used():
     assert DOCS["cluster"] in ar.fit_cox.__doc__
     assert DOCS["data"] in ar.fit_ols.__doc__ and ">>> import alignment_research as ar" in ar.fit_ols.__doc__
     assert "The cleaned study, or its clean tables" in ar.person_table.__doc__
+
+
+def test_a_block_filled_into_a_method_docstring_is_indented_as_the_method_s_own_lines():
+    class Thing:
+        def go(self, alpha=0.05):
+            """Go.
+
+            Parameters
+            ----------
+            {alpha}
+            """
+
+    fill_doc(Thing.go)
+    lines = Thing.go.__doc__.splitlines()
+    name = next(i for i, line in enumerate(lines) if line.lstrip().startswith("alpha : float"))
+    indent = len(lines[name]) - len(lines[name].lstrip())
+    assert indent == 12  # a method of a class defined in a function: two levels deeper than a module's function
+    assert lines[name + 1] == " " * (indent + 4) + DOCS["alpha"].split("\n")[1].lstrip()
