@@ -284,11 +284,12 @@ _EXECUTE_DOCS = dict(
 class KernelPool:
     """Notebook kernels started ahead of the notebooks they will execute, each reused for several notebooks.
 
-    ``workers`` kernels start at once, in threads, and each imports the
-    modules named in ``imports``; :meth:`execute` then hands them the
-    notebooks, each kernel taking the next one until none is left. A caller
-    with other work first (``run`` cleans the study) starts the pool before
-    it, so starting the kernels and their imports take no time of their own.
+    :meth:`start` starts ``workers`` kernels at once, in threads, and each
+    imports the modules named in ``imports``; :meth:`execute` then hands them
+    the notebooks (starting them first if need be), each kernel taking the
+    next one until none is left. A caller with other work first (``run``
+    builds the analysis tables) starts the pool before it, so starting the
+    kernels and their imports take no time of their own.
     A reused kernel starts every notebook from a fresh state: an empty
     namespace, no open figures, the warning filters, plot settings, working
     folder and ``sys.path`` it had when it started (before ``imports``), and
@@ -296,7 +297,7 @@ class KernelPool:
     saved: a kernel start and ``import alignment_research`` per notebook). A
     failing notebook stops the others from being started. Use it as a context
     manager: leaving it shuts down kernels that were never given work (after
-    an error or an interrupt it does not wait for them).
+    an interrupt it does not wait for them).
 
     Parameters
     ----------
@@ -314,6 +315,7 @@ class KernelPool:
     --------
     >>> from alignment_research.notebooks import KernelPool, find_notebooks
     >>> with KernelPool(2, cwd="notebooks", imports=("alignment_research",)) as pool:  # doctest: +SKIP
+    ...     pool.start()  # the kernels start while the caller does other work
     ...     seconds = pool.execute(find_notebooks()[:2], output_dir="/tmp/run")
     """
 
@@ -328,19 +330,26 @@ class KernelPool:
         self.parameters: dict = {}
         self.output_dir: Path | None = None
         self.after = None
-        self.threads = [threading.Thread(target=self._work, args=(f"lane{i}",), daemon=True)
-                        for i in range(self.kernels)]
-        for thread in self.threads:
-            thread.start()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the kernels (in threads; this returns at once). Idempotent."""
+        if not self.threads:
+            self.threads = [threading.Thread(target=self._work, args=(f"lane{i}",), daemon=True)
+                            for i in range(self.kernels)]
+            for thread in self.threads:
+                thread.start()
 
     def __enter__(self) -> "KernelPool":
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:  # an error or an interrupt: do not wait for notebooks still running (their kernels stop after them)
-            self.cancel()
+        if exc_type is not None:
+            self.stop.set()  # no notebook is started after an error
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.cancel()  # an interrupt returns at once: a notebook still running ends, then its kernel stops
+        else:
+            self.close()  # kernels still starting, or idle, shut down (they would print a warning on exit)
 
     async def _lane(self, name: str) -> "_Lane":
         lane = _Lane(name, self.cwd, kernels=self.kernels)
@@ -400,6 +409,7 @@ class KernelPool:
             ``output_dir``), or a kernel could not start.
         """
         self.parameters, self.output_dir, self.after = parameters or {}, Path(output_dir), after
+        self.start()
         for nb in notebooks:
             self.todo.put(Path(nb))
         self.close()

@@ -366,14 +366,21 @@ def default_cache_dir(study_dir) -> Path:
     return home / "alignment-research" / f"{folder.name}-{digest}"
 
 
-def _clean_once(study_dir: Path, cache_dir: Path | None, stages) -> tuple:
-    """Validate and clean the study, or reuse the cache when its inputs are unchanged."""
+def _clean_once(study_dir: Path, cache_dir: Path | None, stages, usable=None) -> tuple:
+    """Validate and clean the study, or reuse the cache when its inputs are unchanged.
+
+    ``usable()`` is called as soon as the study is known to pass validation
+    (at once when the cache is reused), before the analysis tables are built.
+    """
+    usable = usable or (lambda: None)
     fingerprint = study_fingerprint(study_dir) if cache_dir is not None else None
     if cache_dir is not None and cache_is_current(cache_dir, fingerprint):
+        usable()
         with stages.stage("reuse cleaned tables (inputs unchanged)"):
             return load_study(study_dir), read_clean_cache(cache_dir, study_dir)
     with stages.stage("validate and clean"):
         study, cleaned = _load_and_clean(study_dir)
+    usable()
     with stages.stage("analysis tables"):
         cleaned.analysis  # noqa: B018 - built once here; every notebook reads them from the cache
         if cache_dir is not None and fingerprint["files"] is not None:
@@ -478,9 +485,10 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
     from .notebooks import KernelPool, import_renderers, notebooks_dir  # deferred: nbformat and nbconvert take seconds to import; only running notebooks needs them
 
     kernels = max(1, min(workers or os.cpu_count() or 1, len(chosen)))
-    # the kernels start, and import what the notebooks use, while this process cleans the study
     with stages.running(), KernelPool(kernels, cwd=notebooks_dir(), imports=_KERNEL_IMPORTS) as pool:
-        study, cleaned = _clean_once(study_dir, cache_dir, stages)
+        # the kernels start, and import what the notebooks use, once the study is known to be usable: while this
+        # process builds the analysis tables (or reads the cached ones); bad input starts none
+        study, cleaned = _clean_once(study_dir, cache_dir, stages, usable=pool.start)
         with _staging_dir(out_dir) as staging, _threads() as background:
             # the dashboard is drawn in this process while the kernels execute the notebooks and this thread renders
             # them: rendering's lazy imports happen here first, so the drawing thread never meets a half-imported one

@@ -132,20 +132,37 @@ def test_a_pool_left_without_work_shuts_its_kernels_down(tmp_path):
     from alignment_research.notebooks import KernelPool
 
     with KernelPool(2, cwd=tmp_path) as pool:
-        pass
-    assert all(not thread.is_alive() for thread in pool.threads)
+        pool.start()
+    assert len(pool.threads) == 2 and all(not thread.is_alive() for thread in pool.threads)
     assert pool.errors == [] and pool.seconds == {}
 
 
-def test_a_pool_left_by_an_error_does_not_wait_for_its_kernels(tmp_path):
-    """``run`` stopped by bad input (or Ctrl-C) returns at once; the kernels then stop by themselves."""
+def test_a_pool_left_by_an_error_starts_no_notebook_and_an_interrupt_does_not_wait(tmp_path):
+    """An error shuts the started kernels down before it reaches the caller; Ctrl-C returns at once."""
     from alignment_research.notebooks import KernelPool
 
+    never = _notebook(tmp_path / "never.ipynb", ["x = 1"])
     with pytest.raises(ValueError, match="bad input"):
         with KernelPool(1, cwd=tmp_path) as pool:
+            pool.start()
+            pool.todo.put(never)  # queued before the error: still not executed
             raise ValueError("bad input")
-    assert pool.stop.is_set() and pool.seconds == {}
+    assert pool.stop.is_set() and pool.seconds == {} and pool.errors == []
+    assert not any(thread.is_alive() for thread in pool.threads)  # waited for: no kernel outlives the call
+    with pytest.raises(KeyboardInterrupt):
+        with KernelPool(1, cwd=tmp_path) as pool:
+            pool.start()
+            raise KeyboardInterrupt
+    assert pool.stop.is_set()
     for thread in pool.threads:
-        thread.join(timeout=120)  # the kernel, started meanwhile, is shut down without being given work
+        thread.join(timeout=120)  # not waited for by the call: the kernel stops by itself once started
         assert not thread.is_alive()
-    assert pool.errors == []
+
+
+def test_a_pool_never_started_has_no_kernel(tmp_path):
+    """``run`` starts the kernels only once the study passed validation: bad input starts none."""
+    from alignment_research.notebooks import KernelPool
+
+    with KernelPool(2, cwd=tmp_path) as pool:
+        pass
+    assert pool.threads == []
