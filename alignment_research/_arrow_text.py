@@ -501,10 +501,12 @@ def keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
     return kept
 
 
-def duplicated_key(data: pd.DataFrame, key) -> np.ndarray:
+def duplicated_key(data: pd.DataFrame, key, rows=None) -> np.ndarray:
     """Rows whose ``key`` values occur more than once: ``data.duplicated(subset=key, keep=False)``, as an array.
 
     Missing equals missing, as in pandas. Inside :func:`shared_text` text columns use their shared hash codes.
+    With ``rows`` (positions), only those rows count, and the answer is for them: as
+    ``duplicated_key(data.iloc[rows], key)``, without taking the rows of the table.
 
     Examples
     --------
@@ -512,12 +514,17 @@ def duplicated_key(data: pd.DataFrame, key) -> np.ndarray:
     >>> table = pd.DataFrame({"id": ["a", "b", "a", None, None], "n": [1, 1, 1, 2, 2]})
     >>> duplicated_key(table, ["id", "n"]).tolist()
     [True, False, True, True, True]
+    >>> duplicated_key(table, ["id", "n"], rows=[0, 1, 3]).tolist()
+    [False, False, False]
     """
     key = list(key)
     if not key or not data.columns.is_unique or any(c not in data.columns for c in key):
-        return data.duplicated(subset=key, keep=False).to_numpy()
+        part = data if rows is None else data.iloc[rows]
+        return part.duplicated(subset=key, keep=False).to_numpy()
     group, _ = value_codes(data[key[0]])
+    if rows is not None:
+        group = group[rows]
     for c in key[1:]:
         codes, n_codes = value_codes(data[c])
-        group, _ = pd.factorize(group * n_codes + codes)
+        group, _ = pd.factorize(group * n_codes + (codes if rows is None else codes[rows]))
     return np.bincount(group)[group] > 1

@@ -202,6 +202,39 @@ def _split(data: pd.DataFrame, mask: pd.Series, rule: str, reason=None):
     return kept, quarantine
 
 
+@dataclass(frozen=True)
+class _Removal:
+    """Rows a step removes, found without taking the rows kept: ``bad`` (a boolean array over the rows of
+    the table the step read), their ``issues`` and their ``quarantine`` (the removed rows, ``reason``, ``rule``)."""
+
+    bad: np.ndarray
+    issues: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _removed(data: pd.DataFrame, bad: np.ndarray, rule: str, reason=None) -> pd.DataFrame:
+    """The quarantine of the rows of ``data`` where ``bad`` is true, with ``rule`` and ``reason``."""
+    removed = data[bad]
+    if reason is None:
+        reason = RULES[rule]
+    elif isinstance(reason, pd.Series):
+        reason = reason.reindex(removed.index)
+    return removed.assign(reason=reason, rule=rule) if len(removed) else _empty_quarantine(data)
+
+
+def _in_play(bad, live) -> np.ndarray:
+    """``bad`` (a boolean Series or array) as an array, true only on the rows still in play (``live``; None: all)."""
+    bad = np.asarray(bad, dtype=bool)
+    return bad if live is None else bad & live
+
+
+def _result(data: pd.DataFrame, removal: _Removal | None) -> StepResult:
+    """A removal as a step's result: the rows kept taken, the issues and quarantine as found."""
+    if removal is None:
+        return _nothing(data)
+    return StepResult(keep_rows(data, ~removal.bad), removal.issues, removal.quarantine)
+
+
 def _with(data: pd.DataFrame, columns: dict) -> pd.DataFrame:
     """A new table with some columns replaced (the input is never modified)."""
     out = data.copy(deep=False)
@@ -312,19 +345,77 @@ class Cleaning:
     (['E1', 'E2'], [4])
     """
 
-    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ()), _unique=False):
+    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ()), _unique=False,
+                 _live=None):
         # ``_unique``: ``pipe`` already knows (rows conserved from a unique index), so the index is not hashed again
         if not _unique and not data.index.is_unique:
             raise DataContractError(
                 f"{file or table}: row numbers (the index) must be unique; load tables with ar.load_study.",
             )
-        self.data = data
+        # ``_live``: the rows of ``_table`` still in play (a boolean array), None for all of them. Steps that only
+        # remove rows (and steps that read each row alone) work on ``_table`` itself, so the rows kept are taken
+        # once, when ``data`` is first read, not once per quarantining step.
+        self._table = data
+        self._live = _live
         self.file = file
         self.table = table
         self._issues, self._quarantine, self._history = _parts
 
+    @property
+    def data(self) -> pd.DataFrame:
+        if self._live is not None:
+            self._table, self._live = keep_rows(self._table, self._live), None
+        return self._table
+
+    def _pipe_in_place(self, func, args, kwargs) -> "Cleaning | None":
+        """A step of :data:`_REMOVES` or :data:`_ROW_BY_ROW`, run on the table without taking the rows kept."""
+        finder = _REMOVES.get(func)
+        if finder is None and func not in _ROW_BY_ROW:
+            return None
+        table, live = self._table, self._live
+        rows_in = len(table) if live is None else int(np.count_nonzero(live))
+        if finder is not None:
+            found = finder(table, live, *args, **kwargs)
+            if found is None:
+                found = _Removal(np.zeros(len(table), dtype=bool), _empty_issues(), _empty_quarantine(table))
+            issues, quarantine = found.issues, found.quarantine
+            if len(quarantine):
+                live = ~found.bad if live is None else live & ~found.bad
+        else:
+            result = func(table, *args, **kwargs)
+            if not isinstance(result, StepResult):
+                raise TypeError(f"cleaning step {func.__name__!r} must return a StepResult")
+            if len(result.quarantine) or not result.data.index.equals(table.index):
+                raise AssertionError(f"bug in cleaning step {func.__name__} on {self.table}: it reads each row alone "
+                                     "and must keep every row")
+            issues, quarantine, table = result.issues, result.quarantine, result.data
+            if live is not None and len(issues):  # the issues of the rows still in play only
+                gone = table.index[~live]
+                issues = issues[~issues["row"].isin(gone).to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
+        rows_out = rows_in - len(quarantine)
+        history = (func.__name__, rows_in, rows_out, len(quarantine), len(issues))
+        return Cleaning(
+            table,
+            file=self.file,
+            table=self.table,
+            _unique=True,
+            _live=live,
+            _parts=(
+                self._issues + (issues,),
+                self._quarantine + ((quarantine,) if len(quarantine) else ()),
+                self._history + (history,),
+            ),
+        )
+
     def pipe(self, func, *args, **kwargs) -> "Cleaning":
         """Apply one step and return the accumulated state (a new ``Cleaning``)."""
+        if not isinstance(func, tuple):
+            for name in ("file", "table"):
+                if name not in kwargs and _accepts(func, name):
+                    kwargs[name] = getattr(self, name)
+            done = self._pipe_in_place(func, args, kwargs)
+            if done is not None:
+                return done
         if isinstance(func, tuple):
             func, target = func
             kwargs[target] = self.data
@@ -1012,20 +1103,25 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     >>> ar.clean.require_fields(raw, columns=["employee_id"]).quarantine.index.tolist()
     [3]
     """
+    return _result(data, _missing_required(data, None, columns=columns, file=file, table=table))
+
+
+def _missing_required(data: pd.DataFrame, live, *, columns, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`require_fields` removes, among the rows in play (``live``, a boolean array; None: all)."""
     present = [c for c in columns if c in data]
     if data.columns.is_unique:
         # a column of text only has nothing missing, told in one cheap pass (isna is slow on text)
         masks = {c: _null_mask(data[c]) for c in present}
         if all(m is None for m in masks.values()):
-            return _nothing(data)
+            return None
         none = np.zeros(len(data), dtype=bool)
         missing = pd.DataFrame({c: none if m is None else m for c, m in masks.items()}, index=data.index,
                                columns=present)
     else:
         missing = data[present].isna()
-    bad = missing.any(axis=1)
+    bad = _in_play(missing.any(axis=1), live)
     if not bad.any():
-        return _nothing(data)
+        return None
     # one text per pattern of missing fields (vectorised: a bit mask per row)
     pattern = missing[bad].to_numpy() @ (1 << np.arange(len(present)))
     texts = {
@@ -1033,8 +1129,8 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
         for p in np.unique(pattern)
     }
     reason = pd.Series([texts[p] for p in pattern], index=missing.index[bad])
-    kept, quarantine = _split(data, bad, "missing_required", reason)
-    return StepResult(kept, _cell_issues(file, table, data, missing[bad], "missing_required", "quarantined"), quarantine)
+    quarantine = _removed(data, bad, "missing_required", reason)
+    return _Removal(bad, _cell_issues(file, table, data, missing[bad], "missing_required", "quarantined"), quarantine)
 
 
 def quarantine_implausible_dates(
@@ -1067,16 +1163,21 @@ def quarantine_implausible_dates(
     >>> res.quarantine.index.tolist()
     [2]
     """
+    return _result(data, _implausible_dates(data, None, columns=columns, earliest=earliest, latest=latest, file=file,
+                                            table=table))
+
+
+def _implausible_dates(data: pd.DataFrame, live, *, columns, earliest, latest, file: str = "",
+                       table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_implausible_dates` removes, among the rows in play (``live``; None: all)."""
     present = [c for c in columns if c in data]
     dates = data[present]
     bad_cells = dates.notna() & ((dates < pd.Timestamp(earliest)) | (dates > pd.Timestamp(latest)))
-    bad = bad_cells.any(axis=1)
+    bad = _in_play(bad_cells.any(axis=1), live)
     if not bad.any():
-        return _nothing(data)
-    kept, quarantine = _split(data, bad, "implausible_date")
-    return StepResult(
-        kept, _cell_issues(file, table, data, bad_cells[bad], "implausible_date", "quarantined"), quarantine
-    )
+        return None
+    quarantine = _removed(data, bad, "implausible_date")
+    return _Removal(bad, _cell_issues(file, table, data, bad_cells[bad], "implausible_date", "quarantined"), quarantine)
 
 
 def _quarantine_order(data, *, first, second, rule, file, table) -> StepResult:
@@ -1198,8 +1299,10 @@ def quarantine_end_before_start(
     return _quarantine_order(data, first=start, second=end, rule="end_before_start", file=file, table=table)
 
 
-def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _duplicate_groups(data: pd.DataFrame, live=None) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the rows equal to another row (missing equals missing), in order, and a group id each.
+
+    Only the rows in play count (``live``, a boolean array; None: every row).
 
     Equality as ``groupby(dropna=False)`` sees it, column by column, each next column only over
     the rows still equal to another row: first the text columns hashed already (free; the one
@@ -1213,8 +1316,8 @@ def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             kinds.append((0, -value_codes(whole)[1], True, i))
         else:
             kinds.append((1, 0, whole.dtype == object, i))
-    rows = np.arange(len(data))
-    key = np.zeros(len(data), dtype=np.int64)
+    rows = np.arange(len(data)) if live is None else np.flatnonzero(live)
+    key = np.zeros(len(rows), dtype=np.int64)
     # keys below ``bound``; renumbered (hashed) only when counting them would need more than ``limit`` counters
     bound, limit = 1, 4 * len(data) + 1024
     for _, _, text, i in sorted(kinds):
@@ -1261,20 +1364,26 @@ def drop_exact_duplicates(data: pd.DataFrame, *, file: str = "", table: str = ""
     >>> ar.clean.drop_exact_duplicates(raw).issues["value"].tolist()
     ['duplicate of row 2']
     """
+    return _result(data, _exact_duplicates(data, None, file=file, table=table))
+
+
+def _exact_duplicates(data: pd.DataFrame, live, *, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`drop_exact_duplicates` removes, among the rows in play (``live``; None: all)."""
     if data.empty or data.shape[1] == 0:
-        return _nothing(data)
-    rows, group = _duplicate_groups(data)
+        return None
+    rows, group = _duplicate_groups(data, live)
     if not len(rows):
-        return _nothing(data)
+        return None
     later = pd.Series(group).duplicated(keep="first").to_numpy()
     first_of_group = pd.Series(data.index[rows[~later]], index=group[~later])
     first_rows = first_of_group.reindex(group[later]).to_numpy()
-    dup = pd.Series(False, index=data.index)
-    dup.iloc[rows[later]] = True
+    dup = np.zeros(len(data), dtype=bool)
+    dup[rows[later]] = True
     values = [f"duplicate of row {r}" for r in first_rows]
     reason = pd.Series([f"{RULES['duplicate_row']}: duplicate of row {r}" for r in first_rows], index=data.index[dup])
-    kept, quarantine = _split(data, dup, "duplicate_row", reason)
-    return StepResult(kept, _issues(file, table, data.index[dup], None, "duplicate_row", values, "dropped_duplicate"), quarantine)
+    quarantine = _removed(data, dup, "duplicate_row", reason)
+    return _Removal(dup, _issues(file, table, data.index[dup], None, "duplicate_row", values, "dropped_duplicate"),
+                    quarantine)
 
 
 def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = "", table: str = "") -> StepResult:
@@ -1305,22 +1414,30 @@ def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = ""
     >>> ar.clean.quarantine_conflicting_duplicates(raw, key=["goal_id"]).quarantine.index.tolist()
     [2, 3]
     """
+    return _result(data, _conflicting_duplicates(data, None, key=key, file=file, table=table))
+
+
+def _conflicting_duplicates(data: pd.DataFrame, live, *, key, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_conflicting_duplicates` removes, among the rows in play (``live``; None: all)."""
     key = [c for c in key if c in data]
     if not key:
-        return _nothing(data)
+        return None
     if data.columns.is_unique:
         # key columns of text only are complete, told in one cheap pass (isna is slow on text)
         masks = [m for m in (_null_mask(data[c]) for c in key) if m is not None]
         complete = pd.Series(~np.logical_or.reduce(masks) if masks else True, index=data.index)
     else:
         complete = data[key].notna().all(axis=1)
-    bad = pd.Series(duplicated_key(data, key), index=data.index) & complete
+    bad = np.zeros(len(data), dtype=bool)
+    rows = None if live is None else np.flatnonzero(live)
+    bad[slice(None) if rows is None else rows] = duplicated_key(data, key, rows)
+    bad &= complete.to_numpy()
     if not bad.any():
-        return _nothing(data)
+        return None
     values = data.loc[bad, key].apply(lambda r: "|".join(_text(v) for v in r), axis=1)
-    kept, quarantine = _split(data, bad, "conflicting_duplicate")
+    quarantine = _removed(data, bad, "conflicting_duplicate")
     issues = _issues(file, table, data.index[bad], "+".join(key), "conflicting_duplicate", values, "quarantined")
-    return StepResult(kept, issues, quarantine)
+    return _Removal(bad, issues, quarantine)
 
 
 def _unknown(data, column, known):
@@ -1398,17 +1515,26 @@ def quarantine_unknown_references(
     >>> ar.clean.quarantine_unknown_references(reviews, column="employee_id", known=["E1"]).issues["row"].tolist()
     [3]
     """
+    return _result(data, _unknown_references(data, None, column=column, known=known, rule=rule, set_aside=set_aside,
+                                             file=file, table=table))
+
+
+def _unknown_references(data: pd.DataFrame, live, *, column: str, known, rule: str = "unknown_employee",
+                        set_aside=None, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_unknown_references` removes, among the rows in play (``live``; None: all)."""
     bad = _unknown(data, column, known)
-    if bad is None or not bad.any():
-        return _nothing(data)
+    if bad is None:
+        return None
+    bad = _in_play(bad, live)
+    if not bad.any():
+        return None
     rules = pd.Series(rule, index=data.index[bad], dtype=object)
     if set_aside is not None:
         rules[data.loc[bad, column].isin(pd.Index(set_aside).dropna()).to_numpy()] = "quarantined_employee"
-    kept = keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rules.map(RULES), rule=rules)
     issues = _issues(file, table, data.index[bad], column, "x", data.loc[bad, column], "quarantined")
     issues["rule"] = rules.to_numpy()
-    return StepResult(kept, issues, quarantine)
+    return _Removal(bad, issues, quarantine)
 
 
 def flag_unknown_references(
@@ -1478,9 +1604,15 @@ def quarantine_unknown_cycles(data: pd.DataFrame, *, cycles, file: str = "", tab
     >>> ar.clean.quarantine_unknown_cycles(reviews, cycles=["2021"]).quarantine.index.tolist()
     [3]
     """
+    return _result(data, _unknown_cycles(data, None, cycles=cycles, file=file, table=table))
+
+
+def _unknown_cycles(data: pd.DataFrame, live, *, cycles, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_unknown_cycles` removes, among the rows in play (``live``; None: all)."""
     if not len(cycles) or "cycle" not in data:
-        return _nothing(data)
-    return quarantine_unknown_references(data, column="cycle", known=list(cycles), rule="unknown_cycle", file=file, table=table)
+        return None
+    return _unknown_references(data, live, column="cycle", known=list(cycles), rule="unknown_cycle", file=file,
+                               table=table)
 
 
 def quarantine_surveys_outside_spell(
@@ -2639,6 +2771,22 @@ def validate_against_schema(
     rules = first_rule.reindex(removed.index)
     quarantine = removed.assign(reason=rules.map(RULES), rule=rules)
     return StepResult(kept, issues, quarantine)
+
+
+#: Steps that only remove rows, and how each finds them among the rows still in play without taking the rows
+#: kept (``finder(table, live, **kwargs) -> _Removal | None``): a :class:`Cleaning` runs these on its table as it
+#: is and takes the rows kept once, when a later step needs them.
+_REMOVES = {
+    require_fields: _missing_required,
+    quarantine_implausible_dates: _implausible_dates,
+    quarantine_unknown_cycles: _unknown_cycles,
+    quarantine_unknown_references: _unknown_references,
+    drop_exact_duplicates: _exact_duplicates,
+    quarantine_conflicting_duplicates: _conflicting_duplicates,
+}
+#: Steps that read each row alone and remove none: run on a table that still holds rows an earlier step removed,
+#: they find for every other row what they would find without them (their issues of removed rows are dropped).
+_ROW_BY_ROW = frozenset({check_revision_dates, derive_stretch, add_missing_columns})
 
 
 # --------------------------------------------------------------------------- per table
