@@ -1654,8 +1654,15 @@ def quarantine_surveys_outside_spell(
     >>> ar.clean.quarantine_surveys_outside_spell(surveys, employees=spells).quarantine["rule"].tolist()
     ['survey_after_termination']
     """
+    return _result(surveys, _surveys_outside_spell(surveys, None, employees=employees, date=date, file=file,
+                                                   table=table))
+
+
+def _surveys_outside_spell(surveys: pd.DataFrame, live, *, employees: pd.DataFrame, date: str = "survey_date",
+                           file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_surveys_outside_spell` removes, among the rows in play (``live``; None: all)."""
     if date not in surveys or "employee_id" not in surveys:
-        return _nothing(surveys)
+        return None
     left = pd.DataFrame({"row": surveys.index, "employee_id": surveys["employee_id"].to_numpy(), "when": surveys[date].to_numpy()})
     left = left.dropna().sort_values("when", kind="stable")
     term = employees["termination_date"] if "termination_date" in employees else pd.Series(pd.NaT, index=employees.index)
@@ -1668,11 +1675,10 @@ def quarantine_surveys_outside_spell(
     matched = matched.set_index("row").reindex(surveys.index)
     before = matched["when"].notna() & matched["hire"].isna()
     after = matched["term"].notna() & (matched["when"] > matched["term"])
-    if not (before.any() or after.any()):
-        return _nothing(surveys)
+    bad = _in_play(before | after, live)
+    if not bad.any():
+        return None
     rule = pd.Series(np.where(before, "survey_before_hire", "survey_after_termination"), index=surveys.index)
-    bad = before | after
-    kept = surveys[~bad]
     removed = surveys[bad]
     quarantine = removed.assign(reason=rule[bad].map(RULES), rule=rule[bad])
     issues = _concat_issues(
@@ -1681,7 +1687,7 @@ def quarantine_surveys_outside_spell(
             for r in surveys.index[bad]
         ]
     )
-    return StepResult(kept, issues, quarantine)
+    return _Removal(bad, issues, quarantine)
 
 
 def _today(today=None) -> pd.Timestamp:
@@ -2783,10 +2789,11 @@ _REMOVES = {
     quarantine_unknown_references: _unknown_references,
     drop_exact_duplicates: _exact_duplicates,
     quarantine_conflicting_duplicates: _conflicting_duplicates,
+    quarantine_surveys_outside_spell: _surveys_outside_spell,
 }
 #: Steps that read each row alone and remove none: run on a table that still holds rows an earlier step removed,
 #: they find for every other row what they would find without them (their issues of removed rows are dropped).
-_ROW_BY_ROW = frozenset({check_revision_dates, derive_stretch, add_missing_columns})
+_ROW_BY_ROW = frozenset({check_revision_dates, derive_stretch, reverse_code, add_missing_columns})
 
 
 # --------------------------------------------------------------------------- per table
