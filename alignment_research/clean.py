@@ -1299,40 +1299,98 @@ def quarantine_end_before_start(
     return _quarantine_order(data, first=start, second=end, rule="end_before_start", file=file, table=table)
 
 
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _day_codes(values: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Codes of ``datetime64[ns]`` values without hashing: days from the earliest plus 1, 0 for NaT; and their
+    number. None unless every value is a whole day (a parsed date)."""
+    missing = np.isnat(values)
+    ns = values.view(np.int64)
+    present = ns[~missing] if missing.any() else ns
+    if not len(present):
+        return np.zeros(len(values), dtype=np.int64), 1
+    low, high = int(present.min()), int(present.max())
+    if (high - low) // _NS_PER_DAY > 4 * len(values) + 1024 or ((present - low) % _NS_PER_DAY).any():
+        return None
+    codes = (ns - low) // _NS_PER_DAY + 1
+    codes[missing] = 0
+    return codes, (high - low) // _NS_PER_DAY + 2
+
+
+_KEY_MAX = 2**62
+
+
+def _repeated(key: np.ndarray, bound: int, limit: int) -> np.ndarray:
+    """Whether each key (``0 <= key < bound``) occurs more than once.
+
+    Counted when ``bound <= limit``; else sorted with each row's position in the low bits of its key (a plain
+    sort of integers, much cheaper than hashing them or sorting their positions), falling back to a hash pass
+    for keys too large for that.
+    """
+    n = len(key)
+    if bound <= limit:
+        return np.bincount(key)[key] > 1
+    shift = max(n - 1, 1).bit_length()
+    if (bound - 1).bit_length() + shift > 62:
+        codes, uniques = pd.factorize(key)
+        return np.bincount(codes, minlength=len(uniques))[codes] > 1
+    packed = np.sort((key << shift) | np.arange(n, dtype=np.int64))
+    ordered = packed >> shift
+    same = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(n, dtype=bool)
+    repeated[1:] = same
+    repeated[:-1] |= same
+    out = np.empty(n, dtype=bool)
+    out[packed & ((1 << shift) - 1)] = repeated
+    return out
+
+
 def _duplicate_groups(data: pd.DataFrame, live=None) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the rows equal to another row (missing equals missing), in order, and a group id each.
 
     Only the rows in play count (``live``, a boolean array; None: every row).
 
     Equality as ``groupby(dropna=False)`` sees it, column by column, each next column only over
-    the rows still equal to another row: first the text columns hashed already (free; the one
-    with the most distinct values first, e.g. an id, after which few rows are left), then cheap
-    (numeric, date) columns, then the other text columns.
+    the rows still equal to another row: first the text column hashed already with the most distinct
+    values (free, e.g. an id, after which few rows are left), then the dates (counted in days, no hash:
+    an id and a date leave few rows, where an id and another id may leave most), then the other text
+    columns hashed already, then cheap (numeric) columns, then the other text columns.
     """
     kinds = []
     for i in range(data.shape[1]):
         whole = data.iloc[:, i]
         if whole.dtype == object and has_codes(whole):
-            kinds.append((0, -value_codes(whole)[1], True, i))
+            kinds.append((2, -value_codes(whole)[1], True, i))
+        elif whole.dtype == np.dtype("datetime64[ns]"):
+            kinds.append((1, 0, False, i))
         else:
-            kinds.append((1, 0, whole.dtype == object, i))
+            kinds.append((3, 0, whole.dtype == object, i))
+    kinds.sort()
+    held = [k for k in kinds if k[0] == 2]
+    if held:  # the held text with the most distinct values first
+        kinds.remove(held[0])
+        kinds.insert(0, (0, *held[0][1:]))
     rows = np.arange(len(data)) if live is None else np.flatnonzero(live)
     key = np.zeros(len(rows), dtype=np.int64)
-    # keys below ``bound``; renumbered (hashed) only when counting them would need more than ``limit`` counters
+    # keys below ``bound``: counted when that needs at most ``limit`` counters, else sorted (see _repeated)
     bound, limit = 1, 4 * len(data) + 1024
-    for _, _, text, i in sorted(kinds):
+    for rank, _, text, i in kinds:
         whole = data.iloc[:, i]
-        if text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
+        days = _day_codes(whole.to_numpy()[rows]) if rank == 1 else None
+        if days is not None:
+            codes, n_codes = days
+        elif text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
             # most rows still in play: the whole column is hashed, once for every step (the key's duplicates)
             codes, n_codes = value_codes(whole)
             codes = codes if len(rows) == len(data) else codes[rows]
         else:
             codes, n_codes = value_codes(whole if len(rows) == len(data) else data.iloc[rows, i])
-        key, bound = key * n_codes + codes, bound * n_codes
-        if bound > limit:
+        if bound > _KEY_MAX // n_codes:  # the next key could overflow: renumber the keys (a hash pass)
             key, uniques = pd.factorize(key)
             bound = len(uniques)
-        keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
+        key, bound = key * n_codes + codes, bound * n_codes
+        keep = _repeated(key, bound, limit)
         rows, key = rows[keep], key[keep]
         if not len(rows):
             break

@@ -7,6 +7,7 @@ rows the previous one kept.
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -138,3 +139,31 @@ def test_a_step_that_needs_the_table_gets_only_the_rows_kept():
     assert seen == [[2, 4]]
     assert done.data.index.tolist() == [2, 4]
     assert done.quarantine.index.tolist() == [3]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_duplicates_match_pandas_when_keys_are_sorted_not_counted(seed):
+    """Ids with many distinct values and dates make keys too many to count: they are sorted instead."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    ids = np.array([f"E{i}" for i in range(400)], dtype=object)
+    table = pd.DataFrame(
+        {
+            "employee_id": ids[rng.integers(0, 400, n)],
+            "date": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 30, n), unit="D"),
+            "giver_id": ids[rng.integers(0, 400, n)],
+            "kind": np.array(["a", "b", None], dtype=object)[rng.integers(0, 3, n)],
+        },
+        index=pd.RangeIndex(2, n + 2, name="row"),
+    )
+    table.loc[table.index[::7], "date"] = pd.NaT
+    copies = table.iloc[rng.integers(0, n, 200)].set_axis(pd.RangeIndex(n + 2, n + 202, name="row"))
+    table = pd.concat([table, copies])
+    expected = table.duplicated(keep="first")
+    assert 200 <= expected.sum() < 300  # the copies, and the few rows equal by chance
+    for held in (False, True):
+        with shared_text() if held else _nothing_held():
+            done = drop_exact_duplicates(table)
+        assert done.quarantine.index.tolist() == table.index[expected].tolist()
+        first = table.reset_index().groupby(list(table.columns), dropna=False)["row"].transform("first")
+        assert done.issues["value"].tolist() == [f"duplicate of row {r}" for r in first[expected.to_numpy()]]
