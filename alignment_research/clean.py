@@ -2610,16 +2610,19 @@ def check_revision_dates(goals: pd.DataFrame, *, cycles=(), earliest=None, lates
     """
     if "revised_date" not in goals or not goals["revised_date"].notna().any():
         return _nothing(goals)
-    day = goals["revised_date"].dt.normalize()
+    revised = goals["revised_date"].notna().to_numpy()
+    # only the goals revised can be revised outside their cycle: their cycles are looked up, not every goal's
+    day = goals["revised_date"][revised].dt.normalize()
     if len(cycles):
-        names = goals["cycle"].astype(object)
+        names = goals["cycle"][revised].astype(object)
         start = pd.to_datetime(names.map({c.name: pd.Timestamp(c.start) for c in cycles}))
         end = pd.to_datetime(names.map({c.name: pd.Timestamp(c.end) for c in cycles}))
     else:
-        start = pd.Series(pd.Timestamp(earliest) if earliest is not None else pd.NaT, index=goals.index)
-        end = pd.Series(pd.Timestamp(latest) if latest is not None else pd.NaT, index=goals.index)
-    before = (day < start).fillna(False).astype(bool)
-    after = (day > end).fillna(False).astype(bool)
+        start = pd.Series(pd.Timestamp(earliest) if earliest is not None else pd.NaT, index=day.index)
+        end = pd.Series(pd.Timestamp(latest) if latest is not None else pd.NaT, index=day.index)
+    before, after = np.zeros(len(goals), dtype=bool), np.zeros(len(goals), dtype=bool)
+    before[revised] = (day < start).fillna(False).astype(bool).to_numpy()
+    after[revised] = (day > end).fillna(False).astype(bool).to_numpy()
     if not (before.any() or after.any()):
         return _nothing(goals)
     raw = goals["revised_date"]
