@@ -352,10 +352,10 @@ class Cleaning:
             raise DataContractError(
                 f"{file or table}: row numbers (the index) must be unique; load tables with ar.load_study.",
             )
-        # ``_live``: the rows of ``_table`` still in play (a boolean array), None for all of them. Steps that only
-        # remove rows (and steps that read each row alone) work on ``_table`` itself, so the rows kept are taken
+        # ``_live``: the rows of ``_frame`` still in play (a boolean array), None for all of them. Steps that only
+        # remove rows (and steps that read each row alone) work on ``_frame`` itself, so the rows kept are taken
         # once, when ``data`` is first read, not once per quarantining step.
-        self._table = data
+        self._frame = data
         self._live = _live
         self.file = file
         self.table = table
@@ -363,39 +363,40 @@ class Cleaning:
 
     @property
     def data(self) -> pd.DataFrame:
+        """The rows kept so far (taken from the table here, once, after steps that only removed rows)."""
         if self._live is not None:
-            self._table, self._live = keep_rows(self._table, self._live), None
-        return self._table
+            self._frame, self._live = keep_rows(self._frame, self._live), None
+        return self._frame
 
     def _pipe_in_place(self, func, args, kwargs) -> "Cleaning | None":
         """A step of :data:`_REMOVES` or :data:`_ROW_BY_ROW`, run on the table without taking the rows kept."""
         finder = _REMOVES.get(func)
         if finder is None and func not in _ROW_BY_ROW:
             return None
-        table, live = self._table, self._live
-        rows_in = len(table) if live is None else int(np.count_nonzero(live))
+        frame, live = self._frame, self._live
+        rows_in = len(frame) if live is None else int(np.count_nonzero(live))
         if finder is not None:
-            found = finder(table, live, *args, **kwargs)
+            found = finder(frame, live, *args, **kwargs)
             if found is None:
-                found = _Removal(np.zeros(len(table), dtype=bool), _empty_issues(), _empty_quarantine(table))
+                found = _Removal(np.zeros(len(frame), dtype=bool), _empty_issues(), _empty_quarantine(frame))
             issues, quarantine = found.issues, found.quarantine
             if len(quarantine):
                 live = ~found.bad if live is None else live & ~found.bad
         else:
-            result = func(table, *args, **kwargs)
+            result = func(frame, *args, **kwargs)
             if not isinstance(result, StepResult):
                 raise TypeError(f"cleaning step {func.__name__!r} must return a StepResult")
-            if len(result.quarantine) or not result.data.index.equals(table.index):
+            if len(result.quarantine) or not result.data.index.equals(frame.index):
                 raise AssertionError(f"bug in cleaning step {func.__name__} on {self.table}: it reads each row alone "
                                      "and must keep every row")
-            issues, quarantine, table = result.issues, result.quarantine, result.data
+            issues, quarantine, frame = result.issues, result.quarantine, result.data
             if live is not None and len(issues):  # the issues of the rows still in play only
-                gone = table.index[~live]
+                gone = frame.index[~live]
                 issues = issues[~issues["row"].isin(gone).to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
         rows_out = rows_in - len(quarantine)
         history = (func.__name__, rows_in, rows_out, len(quarantine), len(issues))
         return Cleaning(
-            table,
+            frame,
             file=self.file,
             table=self.table,
             _unique=True,
