@@ -113,21 +113,75 @@ def is_text_column(column) -> bool:
     return False
 
 
+#: A column is checked for order (:func:`_ordered_codes`) only when it has this many values, and only when its
+#: first ``_ORDER_PROBE`` texts are in order ...
+_ORDER_MIN, _ORDER_PROBE = 4096, 1024
+#: ... and only when at least one in ``_ORDER_FEW`` of those first texts differs from the one before: fewer
+#: distinct texts are cheaper to hash than to compare.
+_ORDER_FEW = 16
+
+
+def _ordered_codes(arrow) -> tuple[np.ndarray, object] | None:
+    """``(codes, distinct texts)`` as :func:`pyarrow.compute.dictionary_encode` gives them (code ``i + 1`` for the
+    ``i``-th distinct text in order of first appearance, 0 for missing), for a column whose texts are in order
+    (each one ``>=`` the one before, missing cells aside), as exported ids often are; None for any other column.
+
+    Equal texts of a column in order are next to each other, so a text's code is the number of its run of equal
+    texts: two comparisons of neighbours instead of a hash of every text.
+    """
+    import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only Arrow text needs it
+
+    if len(arrow) < _ORDER_MIN:
+        return None
+    probe = arrow.slice(0, 4 * _ORDER_PROBE).drop_null()  # the first texts, before any copy of the whole column
+    if len(probe) > 1 and not pc.all(pc.greater_equal(probe.slice(1), probe.slice(0, len(probe) - 1))).as_py():
+        return None
+    present = arrow.drop_null() if arrow.null_count else arrow
+    n = len(present)
+    starts = np.empty(n, dtype=bool)  # where a run of equal texts starts
+    starts[0] = True
+    # in pieces growing from the first texts: a column out of order is told early, and one of few distinct
+    # texts (whose hash is cheap) after the first piece
+    begin, size = 1, _ORDER_PROBE
+    while begin < n:
+        end = min(n, begin + size)
+        after, before = present.slice(begin, end - begin), present.slice(begin - 1, end - begin)
+        if not pc.all(pc.greater_equal(after, before)).as_py():
+            return None
+        starts[begin:end] = pc.not_equal(after, before).to_numpy(zero_copy_only=False)
+        if begin == 1 and np.count_nonzero(starts[:end]) * _ORDER_FEW < end:
+            return None
+        begin, size = end, 16 * size
+    run = np.cumsum(starts, dtype=np.int64)
+    if arrow.null_count:
+        codes = np.zeros(len(arrow), dtype=np.int64)
+        codes[~arrow.is_null().to_numpy(zero_copy_only=False)] = run
+    else:
+        codes = run
+    return codes, present.filter(starts)
+
+
 def _object_values(arrow) -> tuple[np.ndarray, np.ndarray, int, object]:
     """Arrow text as a 1-D ``object`` array of Python text (NaN where missing), its :func:`value_codes`, and the
     distinct texts (Arrow) the codes stand for (code ``i + 1`` for text ``i``).
 
-    The column is hashed once (in Arrow): one Python text is made per distinct value and shared by its
-    cells, and the hash codes are what :func:`value_codes` gives, for the steps that group by the column.
+    The column is hashed once (in Arrow), or not at all when its texts are in order (:func:`_ordered_codes`):
+    one Python text is made per distinct value and shared by its cells, and the codes are what
+    :func:`value_codes` gives, for the steps that group by the column.
     """
     import pyarrow.compute as pc  # deferred: pyarrow is slow to import; only Arrow text needs it
 
-    encoded = pc.dictionary_encode(arrow)
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
-    texts = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    ordered = _ordered_codes(arrow)
+    if ordered is not None:
+        codes, dictionary = ordered
+    else:
+        encoded = pc.dictionary_encode(arrow)
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        dictionary = encoded.dictionary
+    texts = np.empty(len(dictionary) + 1, dtype=object)
     texts[0] = np.nan
-    texts[1:] = encoded.dictionary.to_numpy(zero_copy_only=False)
-    return texts[codes], codes, len(texts), encoded.dictionary
+    texts[1:] = dictionary.to_numpy(zero_copy_only=False)
+    return texts[codes], codes, len(texts), dictionary
 
 
 def as_objects(data: pd.DataFrame) -> pd.DataFrame:
@@ -501,10 +555,12 @@ def keep_rows(data: pd.DataFrame, keep) -> pd.DataFrame:
     return kept
 
 
-def duplicated_key(data: pd.DataFrame, key) -> np.ndarray:
+def duplicated_key(data: pd.DataFrame, key, rows=None) -> np.ndarray:
     """Rows whose ``key`` values occur more than once: ``data.duplicated(subset=key, keep=False)``, as an array.
 
     Missing equals missing, as in pandas. Inside :func:`shared_text` text columns use their shared hash codes.
+    With ``rows`` (positions), only those rows count, and the answer is for them: as
+    ``duplicated_key(data.iloc[rows], key)``, without taking the rows of the table.
 
     Examples
     --------
@@ -512,12 +568,17 @@ def duplicated_key(data: pd.DataFrame, key) -> np.ndarray:
     >>> table = pd.DataFrame({"id": ["a", "b", "a", None, None], "n": [1, 1, 1, 2, 2]})
     >>> duplicated_key(table, ["id", "n"]).tolist()
     [True, False, True, True, True]
+    >>> duplicated_key(table, ["id", "n"], rows=[0, 1, 3]).tolist()
+    [False, False, False]
     """
     key = list(key)
     if not key or not data.columns.is_unique or any(c not in data.columns for c in key):
-        return data.duplicated(subset=key, keep=False).to_numpy()
+        part = data if rows is None else data.iloc[rows]
+        return part.duplicated(subset=key, keep=False).to_numpy()
     group, _ = value_codes(data[key[0]])
+    if rows is not None:
+        group = group[rows]
     for c in key[1:]:
         codes, n_codes = value_codes(data[c])
-        group, _ = pd.factorize(group * n_codes + codes)
+        group, _ = pd.factorize(group * n_codes + (codes if rows is None else codes[rows]))
     return np.bincount(group)[group] > 1

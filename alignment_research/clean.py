@@ -202,6 +202,39 @@ def _split(data: pd.DataFrame, mask: pd.Series, rule: str, reason=None):
     return kept, quarantine
 
 
+@dataclass(frozen=True)
+class _Removal:
+    """Rows a step removes, found without taking the rows kept: ``bad`` (a boolean array over the rows of
+    the table the step read), their ``issues`` and their ``quarantine`` (the removed rows, ``reason``, ``rule``)."""
+
+    bad: np.ndarray
+    issues: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _removed(data: pd.DataFrame, bad: np.ndarray, rule: str, reason=None) -> pd.DataFrame:
+    """The quarantine of the rows of ``data`` where ``bad`` is true, with ``rule`` and ``reason``."""
+    removed = data[bad]
+    if reason is None:
+        reason = RULES[rule]
+    elif isinstance(reason, pd.Series):
+        reason = reason.reindex(removed.index)
+    return removed.assign(reason=reason, rule=rule) if len(removed) else _empty_quarantine(data)
+
+
+def _in_play(bad, live) -> np.ndarray:
+    """``bad`` (a boolean Series or array) as an array, true only on the rows still in play (``live``; None: all)."""
+    bad = np.asarray(bad, dtype=bool)
+    return bad if live is None else bad & live
+
+
+def _result(data: pd.DataFrame, removal: _Removal | None) -> StepResult:
+    """A removal as a step's result: the rows kept taken, the issues and quarantine as found."""
+    if removal is None:
+        return _nothing(data)
+    return StepResult(keep_rows(data, ~removal.bad), removal.issues, removal.quarantine)
+
+
 def _with(data: pd.DataFrame, columns: dict) -> pd.DataFrame:
     """A new table with some columns replaced (the input is never modified)."""
     out = data.copy(deep=False)
@@ -312,19 +345,78 @@ class Cleaning:
     (['E1', 'E2'], [4])
     """
 
-    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ()), _unique=False):
+    def __init__(self, data: pd.DataFrame, *, file: str = "", table: str = "", _parts=((), (), ()), _unique=False,
+                 _live=None):
         # ``_unique``: ``pipe`` already knows (rows conserved from a unique index), so the index is not hashed again
         if not _unique and not data.index.is_unique:
             raise DataContractError(
                 f"{file or table}: row numbers (the index) must be unique; load tables with ar.load_study.",
             )
-        self.data = data
+        # ``_live``: the rows of ``_frame`` still in play (a boolean array), None for all of them. Steps that only
+        # remove rows (and steps that read each row alone) work on ``_frame`` itself, so the rows kept are taken
+        # once, when ``data`` is first read, not once per quarantining step.
+        self._frame = data
+        self._live = _live
         self.file = file
         self.table = table
         self._issues, self._quarantine, self._history = _parts
 
+    @property
+    def data(self) -> pd.DataFrame:
+        """The rows kept so far (taken from the table here, once, after steps that only removed rows)."""
+        if self._live is not None:
+            self._frame, self._live = keep_rows(self._frame, self._live), None
+        return self._frame
+
+    def _pipe_in_place(self, func, args, kwargs) -> "Cleaning | None":
+        """A step of :data:`_REMOVES` or :data:`_ROW_BY_ROW`, run on the table without taking the rows kept."""
+        finder = _REMOVES.get(func)
+        if finder is None and func not in _ROW_BY_ROW:
+            return None
+        frame, live = self._frame, self._live
+        rows_in = len(frame) if live is None else int(np.count_nonzero(live))
+        if finder is not None:
+            found = finder(frame, live, *args, **kwargs)
+            if found is None:
+                found = _Removal(np.zeros(len(frame), dtype=bool), _empty_issues(), _empty_quarantine(frame))
+            issues, quarantine = found.issues, found.quarantine
+            if len(quarantine):
+                live = ~found.bad if live is None else live & ~found.bad
+        else:
+            result = func(frame, *args, **kwargs)
+            if not isinstance(result, StepResult):
+                raise TypeError(f"cleaning step {func.__name__!r} must return a StepResult")
+            if len(result.quarantine) or not result.data.index.equals(frame.index):
+                raise AssertionError(f"bug in cleaning step {func.__name__} on {self.table}: it reads each row alone "
+                                     "and must keep every row")
+            issues, quarantine, frame = result.issues, result.quarantine, result.data
+            if live is not None and len(issues):  # the issues of the rows still in play only
+                gone = frame.index[~live]
+                issues = issues[~issues["row"].isin(gone).to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
+        rows_out = rows_in - len(quarantine)
+        history = (func.__name__, rows_in, rows_out, len(quarantine), len(issues))
+        return Cleaning(
+            frame,
+            file=self.file,
+            table=self.table,
+            _unique=True,
+            _live=live,
+            _parts=(
+                self._issues + (issues,),
+                self._quarantine + ((quarantine,) if len(quarantine) else ()),
+                self._history + (history,),
+            ),
+        )
+
     def pipe(self, func, *args, **kwargs) -> "Cleaning":
         """Apply one step and return the accumulated state (a new ``Cleaning``)."""
+        if not isinstance(func, tuple):
+            for name in ("file", "table"):
+                if name not in kwargs and _accepts(func, name):
+                    kwargs[name] = getattr(self, name)
+            done = self._pipe_in_place(func, args, kwargs)
+            if done is not None:
+                return done
         if isinstance(func, tuple):
             func, target = func
             kwargs[target] = self.data
@@ -1012,20 +1104,25 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
     >>> ar.clean.require_fields(raw, columns=["employee_id"]).quarantine.index.tolist()
     [3]
     """
+    return _result(data, _missing_required(data, None, columns=columns, file=file, table=table))
+
+
+def _missing_required(data: pd.DataFrame, live, *, columns, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`require_fields` removes, among the rows in play (``live``, a boolean array; None: all)."""
     present = [c for c in columns if c in data]
     if data.columns.is_unique:
         # a column of text only has nothing missing, told in one cheap pass (isna is slow on text)
         masks = {c: _null_mask(data[c]) for c in present}
         if all(m is None for m in masks.values()):
-            return _nothing(data)
+            return None
         none = np.zeros(len(data), dtype=bool)
         missing = pd.DataFrame({c: none if m is None else m for c, m in masks.items()}, index=data.index,
                                columns=present)
     else:
         missing = data[present].isna()
-    bad = missing.any(axis=1)
+    bad = _in_play(missing.any(axis=1), live)
     if not bad.any():
-        return _nothing(data)
+        return None
     # one text per pattern of missing fields (vectorised: a bit mask per row)
     pattern = missing[bad].to_numpy() @ (1 << np.arange(len(present)))
     texts = {
@@ -1033,8 +1130,8 @@ def require_fields(data: pd.DataFrame, *, columns, file: str = "", table: str = 
         for p in np.unique(pattern)
     }
     reason = pd.Series([texts[p] for p in pattern], index=missing.index[bad])
-    kept, quarantine = _split(data, bad, "missing_required", reason)
-    return StepResult(kept, _cell_issues(file, table, data, missing[bad], "missing_required", "quarantined"), quarantine)
+    quarantine = _removed(data, bad, "missing_required", reason)
+    return _Removal(bad, _cell_issues(file, table, data, missing[bad], "missing_required", "quarantined"), quarantine)
 
 
 def quarantine_implausible_dates(
@@ -1067,16 +1164,21 @@ def quarantine_implausible_dates(
     >>> res.quarantine.index.tolist()
     [2]
     """
+    return _result(data, _implausible_dates(data, None, columns=columns, earliest=earliest, latest=latest, file=file,
+                                            table=table))
+
+
+def _implausible_dates(data: pd.DataFrame, live, *, columns, earliest, latest, file: str = "",
+                       table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_implausible_dates` removes, among the rows in play (``live``; None: all)."""
     present = [c for c in columns if c in data]
     dates = data[present]
     bad_cells = dates.notna() & ((dates < pd.Timestamp(earliest)) | (dates > pd.Timestamp(latest)))
-    bad = bad_cells.any(axis=1)
+    bad = _in_play(bad_cells.any(axis=1), live)
     if not bad.any():
-        return _nothing(data)
-    kept, quarantine = _split(data, bad, "implausible_date")
-    return StepResult(
-        kept, _cell_issues(file, table, data, bad_cells[bad], "implausible_date", "quarantined"), quarantine
-    )
+        return None
+    quarantine = _removed(data, bad, "implausible_date")
+    return _Removal(bad, _cell_issues(file, table, data, bad_cells[bad], "implausible_date", "quarantined"), quarantine)
 
 
 def _quarantine_order(data, *, first, second, rule, file, table) -> StepResult:
@@ -1198,38 +1300,98 @@ def quarantine_end_before_start(
     return _quarantine_order(data, first=start, second=end, rule="end_before_start", file=file, table=table)
 
 
-def _duplicate_groups(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _day_codes(values: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Codes of ``datetime64[ns]`` values without hashing: days from the earliest plus 1, 0 for NaT; and their
+    number. None unless every value is a whole day (a parsed date)."""
+    missing = np.isnat(values)
+    ns = values.view(np.int64)
+    present = ns[~missing] if missing.any() else ns
+    if not len(present):
+        return np.zeros(len(values), dtype=np.int64), 1
+    low, high = int(present.min()), int(present.max())
+    if (high - low) // _NS_PER_DAY > 4 * len(values) + 1024 or ((present - low) % _NS_PER_DAY).any():
+        return None
+    codes = (ns - low) // _NS_PER_DAY + 1
+    codes[missing] = 0
+    return codes, (high - low) // _NS_PER_DAY + 2
+
+
+_KEY_MAX = 2**62
+
+
+def _repeated(key: np.ndarray, bound: int, limit: int) -> np.ndarray:
+    """Whether each key (``0 <= key < bound``) occurs more than once.
+
+    Counted when ``bound <= limit``; else sorted with each row's position in the low bits of its key (a plain
+    sort of integers, much cheaper than hashing them or sorting their positions), falling back to a hash pass
+    for keys too large for that.
+    """
+    n = len(key)
+    if bound <= limit:
+        return np.bincount(key)[key] > 1
+    shift = max(n - 1, 1).bit_length()
+    if (bound - 1).bit_length() + shift > 62:
+        codes, uniques = pd.factorize(key)
+        return np.bincount(codes, minlength=len(uniques))[codes] > 1
+    packed = np.sort((key << shift) | np.arange(n, dtype=np.int64))
+    ordered = packed >> shift
+    same = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(n, dtype=bool)
+    repeated[1:] = same
+    repeated[:-1] |= same
+    out = np.empty(n, dtype=bool)
+    out[packed & ((1 << shift) - 1)] = repeated
+    return out
+
+
+def _duplicate_groups(data: pd.DataFrame, live=None) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the rows equal to another row (missing equals missing), in order, and a group id each.
 
+    Only the rows in play count (``live``, a boolean array; None: every row).
+
     Equality as ``groupby(dropna=False)`` sees it, column by column, each next column only over
-    the rows still equal to another row: first the text columns hashed already (free; the one
-    with the most distinct values first, e.g. an id, after which few rows are left), then cheap
-    (numeric, date) columns, then the other text columns.
+    the rows still equal to another row: first the text column hashed already with the most distinct
+    values (free, e.g. an id, after which few rows are left), then the dates (counted in days, no hash:
+    an id and a date leave few rows, where an id and another id may leave most), then the other text
+    columns hashed already, then cheap (numeric) columns, then the other text columns.
     """
     kinds = []
     for i in range(data.shape[1]):
         whole = data.iloc[:, i]
         if whole.dtype == object and has_codes(whole):
-            kinds.append((0, -value_codes(whole)[1], True, i))
+            kinds.append((2, -value_codes(whole)[1], True, i))
+        elif whole.dtype == np.dtype("datetime64[ns]"):
+            kinds.append((1, 0, False, i))
         else:
-            kinds.append((1, 0, whole.dtype == object, i))
-    rows = np.arange(len(data))
-    key = np.zeros(len(data), dtype=np.int64)
-    # keys below ``bound``; renumbered (hashed) only when counting them would need more than ``limit`` counters
+            kinds.append((3, 0, whole.dtype == object, i))
+    kinds.sort()
+    held = [k for k in kinds if k[0] == 2]
+    if held:  # the held text with the most distinct values first
+        kinds.remove(held[0])
+        kinds.insert(0, (0, *held[0][1:]))
+    rows = np.arange(len(data)) if live is None else np.flatnonzero(live)
+    key = np.zeros(len(rows), dtype=np.int64)
+    # keys below ``bound``: counted when that needs at most ``limit`` counters, else sorted (see _repeated)
     bound, limit = 1, 4 * len(data) + 1024
-    for _, _, text, i in sorted(kinds):
+    for rank, _, text, i in kinds:
         whole = data.iloc[:, i]
-        if text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
+        days = _day_codes(whole.to_numpy()[rows]) if rank == 1 else None
+        if days is not None:
+            codes, n_codes = days
+        elif text and is_held(whole) and (has_codes(whole) or 2 * len(rows) >= len(data)):
             # most rows still in play: the whole column is hashed, once for every step (the key's duplicates)
             codes, n_codes = value_codes(whole)
             codes = codes if len(rows) == len(data) else codes[rows]
         else:
             codes, n_codes = value_codes(whole if len(rows) == len(data) else data.iloc[rows, i])
-        key, bound = key * n_codes + codes, bound * n_codes
-        if bound > limit:
+        if bound > _KEY_MAX // n_codes:  # the next key could overflow: renumber the keys (a hash pass)
             key, uniques = pd.factorize(key)
             bound = len(uniques)
-        keep = np.bincount(key)[key] > 1  # rows whose key occurs more than once (no second hash pass)
+        key, bound = key * n_codes + codes, bound * n_codes
+        keep = _repeated(key, bound, limit)
         rows, key = rows[keep], key[keep]
         if not len(rows):
             break
@@ -1261,20 +1423,26 @@ def drop_exact_duplicates(data: pd.DataFrame, *, file: str = "", table: str = ""
     >>> ar.clean.drop_exact_duplicates(raw).issues["value"].tolist()
     ['duplicate of row 2']
     """
+    return _result(data, _exact_duplicates(data, None, file=file, table=table))
+
+
+def _exact_duplicates(data: pd.DataFrame, live, *, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`drop_exact_duplicates` removes, among the rows in play (``live``; None: all)."""
     if data.empty or data.shape[1] == 0:
-        return _nothing(data)
-    rows, group = _duplicate_groups(data)
+        return None
+    rows, group = _duplicate_groups(data, live)
     if not len(rows):
-        return _nothing(data)
+        return None
     later = pd.Series(group).duplicated(keep="first").to_numpy()
     first_of_group = pd.Series(data.index[rows[~later]], index=group[~later])
     first_rows = first_of_group.reindex(group[later]).to_numpy()
-    dup = pd.Series(False, index=data.index)
-    dup.iloc[rows[later]] = True
+    dup = np.zeros(len(data), dtype=bool)
+    dup[rows[later]] = True
     values = [f"duplicate of row {r}" for r in first_rows]
     reason = pd.Series([f"{RULES['duplicate_row']}: duplicate of row {r}" for r in first_rows], index=data.index[dup])
-    kept, quarantine = _split(data, dup, "duplicate_row", reason)
-    return StepResult(kept, _issues(file, table, data.index[dup], None, "duplicate_row", values, "dropped_duplicate"), quarantine)
+    quarantine = _removed(data, dup, "duplicate_row", reason)
+    return _Removal(dup, _issues(file, table, data.index[dup], None, "duplicate_row", values, "dropped_duplicate"),
+                    quarantine)
 
 
 def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = "", table: str = "") -> StepResult:
@@ -1305,22 +1473,30 @@ def quarantine_conflicting_duplicates(data: pd.DataFrame, *, key, file: str = ""
     >>> ar.clean.quarantine_conflicting_duplicates(raw, key=["goal_id"]).quarantine.index.tolist()
     [2, 3]
     """
+    return _result(data, _conflicting_duplicates(data, None, key=key, file=file, table=table))
+
+
+def _conflicting_duplicates(data: pd.DataFrame, live, *, key, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_conflicting_duplicates` removes, among the rows in play (``live``; None: all)."""
     key = [c for c in key if c in data]
     if not key:
-        return _nothing(data)
+        return None
     if data.columns.is_unique:
         # key columns of text only are complete, told in one cheap pass (isna is slow on text)
         masks = [m for m in (_null_mask(data[c]) for c in key) if m is not None]
         complete = pd.Series(~np.logical_or.reduce(masks) if masks else True, index=data.index)
     else:
         complete = data[key].notna().all(axis=1)
-    bad = pd.Series(duplicated_key(data, key), index=data.index) & complete
+    bad = np.zeros(len(data), dtype=bool)
+    rows = None if live is None else np.flatnonzero(live)
+    bad[slice(None) if rows is None else rows] = duplicated_key(data, key, rows)
+    bad &= complete.to_numpy()
     if not bad.any():
-        return _nothing(data)
+        return None
     values = data.loc[bad, key].apply(lambda r: "|".join(_text(v) for v in r), axis=1)
-    kept, quarantine = _split(data, bad, "conflicting_duplicate")
+    quarantine = _removed(data, bad, "conflicting_duplicate")
     issues = _issues(file, table, data.index[bad], "+".join(key), "conflicting_duplicate", values, "quarantined")
-    return StepResult(kept, issues, quarantine)
+    return _Removal(bad, issues, quarantine)
 
 
 def _unknown(data, column, known):
@@ -1398,17 +1574,26 @@ def quarantine_unknown_references(
     >>> ar.clean.quarantine_unknown_references(reviews, column="employee_id", known=["E1"]).issues["row"].tolist()
     [3]
     """
+    return _result(data, _unknown_references(data, None, column=column, known=known, rule=rule, set_aside=set_aside,
+                                             file=file, table=table))
+
+
+def _unknown_references(data: pd.DataFrame, live, *, column: str, known, rule: str = "unknown_employee",
+                        set_aside=None, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_unknown_references` removes, among the rows in play (``live``; None: all)."""
     bad = _unknown(data, column, known)
-    if bad is None or not bad.any():
-        return _nothing(data)
+    if bad is None:
+        return None
+    bad = _in_play(bad, live)
+    if not bad.any():
+        return None
     rules = pd.Series(rule, index=data.index[bad], dtype=object)
     if set_aside is not None:
         rules[data.loc[bad, column].isin(pd.Index(set_aside).dropna()).to_numpy()] = "quarantined_employee"
-    kept = keep_rows(data, ~bad.to_numpy())
     quarantine = data[bad].assign(reason=rules.map(RULES), rule=rules)
     issues = _issues(file, table, data.index[bad], column, "x", data.loc[bad, column], "quarantined")
     issues["rule"] = rules.to_numpy()
-    return StepResult(kept, issues, quarantine)
+    return _Removal(bad, issues, quarantine)
 
 
 def flag_unknown_references(
@@ -1478,9 +1663,15 @@ def quarantine_unknown_cycles(data: pd.DataFrame, *, cycles, file: str = "", tab
     >>> ar.clean.quarantine_unknown_cycles(reviews, cycles=["2021"]).quarantine.index.tolist()
     [3]
     """
+    return _result(data, _unknown_cycles(data, None, cycles=cycles, file=file, table=table))
+
+
+def _unknown_cycles(data: pd.DataFrame, live, *, cycles, file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_unknown_cycles` removes, among the rows in play (``live``; None: all)."""
     if not len(cycles) or "cycle" not in data:
-        return _nothing(data)
-    return quarantine_unknown_references(data, column="cycle", known=list(cycles), rule="unknown_cycle", file=file, table=table)
+        return None
+    return _unknown_references(data, live, column="cycle", known=list(cycles), rule="unknown_cycle", file=file,
+                               table=table)
 
 
 def quarantine_surveys_outside_spell(
@@ -1522,8 +1713,15 @@ def quarantine_surveys_outside_spell(
     >>> ar.clean.quarantine_surveys_outside_spell(surveys, employees=spells).quarantine["rule"].tolist()
     ['survey_after_termination']
     """
+    return _result(surveys, _surveys_outside_spell(surveys, None, employees=employees, date=date, file=file,
+                                                   table=table))
+
+
+def _surveys_outside_spell(surveys: pd.DataFrame, live, *, employees: pd.DataFrame, date: str = "survey_date",
+                           file: str = "", table: str = "") -> _Removal | None:
+    """The rows :func:`quarantine_surveys_outside_spell` removes, among the rows in play (``live``; None: all)."""
     if date not in surveys or "employee_id" not in surveys:
-        return _nothing(surveys)
+        return None
     left = pd.DataFrame({"row": surveys.index, "employee_id": surveys["employee_id"].to_numpy(), "when": surveys[date].to_numpy()})
     left = left.dropna().sort_values("when", kind="stable")
     term = employees["termination_date"] if "termination_date" in employees else pd.Series(pd.NaT, index=employees.index)
@@ -1536,11 +1734,10 @@ def quarantine_surveys_outside_spell(
     matched = matched.set_index("row").reindex(surveys.index)
     before = matched["when"].notna() & matched["hire"].isna()
     after = matched["term"].notna() & (matched["when"] > matched["term"])
-    if not (before.any() or after.any()):
-        return _nothing(surveys)
+    bad = _in_play(before | after, live)
+    if not bad.any():
+        return None
     rule = pd.Series(np.where(before, "survey_before_hire", "survey_after_termination"), index=surveys.index)
-    bad = before | after
-    kept = surveys[~bad]
     removed = surveys[bad]
     quarantine = removed.assign(reason=rule[bad].map(RULES), rule=rule[bad])
     issues = _concat_issues(
@@ -1549,7 +1746,7 @@ def quarantine_surveys_outside_spell(
             for r in surveys.index[bad]
         ]
     )
-    return StepResult(kept, issues, quarantine)
+    return _Removal(bad, issues, quarantine)
 
 
 def _today(today=None) -> pd.Timestamp:
@@ -2414,16 +2611,19 @@ def check_revision_dates(goals: pd.DataFrame, *, cycles=(), earliest=None, lates
     """
     if "revised_date" not in goals or not goals["revised_date"].notna().any():
         return _nothing(goals)
-    day = goals["revised_date"].dt.normalize()
+    revised = goals["revised_date"].notna().to_numpy()
+    # only the goals revised can be revised outside their cycle: their cycles are looked up, not every goal's
+    day = goals["revised_date"][revised].dt.normalize()
     if len(cycles):
-        names = goals["cycle"].astype(object)
+        names = goals["cycle"][revised].astype(object)
         start = pd.to_datetime(names.map({c.name: pd.Timestamp(c.start) for c in cycles}))
         end = pd.to_datetime(names.map({c.name: pd.Timestamp(c.end) for c in cycles}))
     else:
-        start = pd.Series(pd.Timestamp(earliest) if earliest is not None else pd.NaT, index=goals.index)
-        end = pd.Series(pd.Timestamp(latest) if latest is not None else pd.NaT, index=goals.index)
-    before = (day < start).fillna(False).astype(bool)
-    after = (day > end).fillna(False).astype(bool)
+        start = pd.Series(pd.Timestamp(earliest) if earliest is not None else pd.NaT, index=day.index)
+        end = pd.Series(pd.Timestamp(latest) if latest is not None else pd.NaT, index=day.index)
+    before, after = np.zeros(len(goals), dtype=bool), np.zeros(len(goals), dtype=bool)
+    before[revised] = (day < start).fillna(False).astype(bool).to_numpy()
+    after[revised] = (day > end).fillna(False).astype(bool).to_numpy()
     if not (before.any() or after.any()):
         return _nothing(goals)
     raw = goals["revised_date"]
@@ -2639,6 +2839,23 @@ def validate_against_schema(
     rules = first_rule.reindex(removed.index)
     quarantine = removed.assign(reason=rules.map(RULES), rule=rules)
     return StepResult(kept, issues, quarantine)
+
+
+#: Steps that only remove rows, and how each finds them among the rows still in play without taking the rows
+#: kept (``finder(table, live, **kwargs) -> _Removal | None``): a :class:`Cleaning` runs these on its table as it
+#: is and takes the rows kept once, when a later step needs them.
+_REMOVES = {
+    require_fields: _missing_required,
+    quarantine_implausible_dates: _implausible_dates,
+    quarantine_unknown_cycles: _unknown_cycles,
+    quarantine_unknown_references: _unknown_references,
+    drop_exact_duplicates: _exact_duplicates,
+    quarantine_conflicting_duplicates: _conflicting_duplicates,
+    quarantine_surveys_outside_spell: _surveys_outside_spell,
+}
+#: Steps that read each row alone and remove none: run on a table that still holds rows an earlier step removed,
+#: they find for every other row what they would find without them (their issues of removed rows are dropped).
+_ROW_BY_ROW = frozenset({check_revision_dates, derive_stretch, reverse_code, add_missing_columns})
 
 
 # --------------------------------------------------------------------------- per table

@@ -183,3 +183,34 @@ def test_normalise_category_of_a_loaded_column_as_of_object_text(rng, unknown_as
         assert arrow.to_pylist() == [v if isinstance(v, str) else None for v in shared.data["kind"]]
     pd.testing.assert_frame_equal(shared.data, plain.data, check_exact=True)
     pd.testing.assert_frame_equal(shared.issues, plain.issues, check_exact=True)
+
+
+@pytest.mark.parametrize("layout", ["ids in order", "ids in order with missing", "repeats in order", "few texts",
+                                    "out of order late", "out of order early", "short"])
+def test_ordered_columns_are_coded_as_dictionary_encode_codes_them(layout):
+    import pyarrow.compute as pc
+
+    n = 20_000 if layout != "short" else 100
+    ids = [f"G{i:07d}" for i in range(n)]
+    if layout == "repeats in order":
+        ids = [f"E{i // 3:06d}" for i in range(n)]
+    elif layout == "few texts":
+        ids = sorted(["2020", "2021", "2022"] * (n // 3))
+    elif layout == "out of order late":
+        ids[-5], ids[-4] = ids[-4], ids[-5]
+    elif layout == "out of order early":
+        ids[3], ids[2] = ids[2], ids[3]
+    values = pa.array([None if layout.endswith("missing") and i % 11 == 0 else v for i, v in enumerate(ids)],
+                      type=pa.large_string())
+    ordered = arrow_text._ordered_codes(values)
+    coded = layout in ("ids in order", "ids in order with missing", "repeats in order")
+    assert (ordered is not None) == coded
+    objects, codes, n_codes, dictionary = arrow_text._object_values(values)
+    encoded = pc.dictionary_encode(values)
+    assert np.array_equal(codes, pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False) + 1)
+    assert dictionary.equals(encoded.dictionary) and n_codes == len(encoded.dictionary) + 1
+    assert list(pd.isna(objects)) == [v is None for v in values.to_pylist()]
+    assert [v for v in objects if isinstance(v, str)] == [v for v in values.to_pylist() if v is not None]
+    if coded:
+        assert n_codes - 1 == {"ids in order": n, "ids in order with missing": n - (n + 10) // 11,
+                               "repeats in order": (n + 2) // 3}[layout]
