@@ -84,7 +84,7 @@ def history_spans(history: pd.DataFrame, spells: pd.DataFrame, *, extra=()) -> p
     rows["reason"] = (h["reason"].astype("string").to_numpy(dtype=object) if "reason" in h
                       else np.full(len(h), None, dtype=object))
     # the values at hire open every spell that has history, unless a row already takes effect on day 0
-    opened = np.unique(sid)
+    opened = _present(sid, len(spells))
     starts = pd.DataFrame({"sid": opened, "t": 0, "_order": 0, "reason": "hire"})
     for col in carried:
         starts[col] = spells[col].to_numpy(dtype=object)[opened] if col in spells else None
@@ -133,7 +133,9 @@ def manager_spans(spans: pd.DataFrame, spells: pd.DataFrame) -> pd.DataFrame:
     >>> manager_spans(spans, spells)["manager_id"].tolist()
     ['M1', 'M3', 'M2']
     """
-    bare = np.setdiff1d(np.arange(len(spells)), spans["sid"].to_numpy())
+    has_spans = np.zeros(len(spells), dtype=bool)
+    has_spans[spans["sid"].to_numpy(np.int64)] = True
+    bare = np.flatnonzero(~has_spans)  # what np.setdiff1d(np.arange(len(spells)), sid) gives, without a sort
     return pd.DataFrame({
         "sid": np.r_[spans["sid"].to_numpy(np.int64), bare],
         "t": np.r_[spans["t"].to_numpy(np.int64), np.zeros(len(bare), np.int64)],
@@ -225,6 +227,13 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     by_key = stable_argsort(key)  # what np.unique(key, return_index=True) finds: the first row of each key
     first = by_key[np.r_[True, key[by_key][1:] != key[by_key][:-1]]] if len(key) else by_key
     return out.iloc[order[np.sort(first)]].reset_index(drop=True)
+
+
+def _present(positions: np.ndarray, n: int) -> np.ndarray:
+    """The distinct values of ``positions`` (integers in ``[0, n)``), sorted: ``np.unique`` from a mask, not a sort."""
+    seen = np.zeros(n, dtype=bool)
+    seen[positions] = True
+    return np.flatnonzero(seen)
 
 
 def _text_ranks(values: np.ndarray) -> np.ndarray:

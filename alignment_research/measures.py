@@ -17,6 +17,8 @@ from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, n
 
 __all__ = [
     "MeasureResult",
+    "GoalCodes",
+    "code_goals",
     "ALIGNMENT_PROBLEM_COLUMNS",
     "cascade_alignment",
     "team_alignment",
@@ -53,6 +55,71 @@ class MeasureResult:
 
     def __iter__(self):
         return iter((self.table, self.problems))
+
+
+@dataclass(frozen=True)
+class GoalCodes:
+    """The goals' owners and cycles as integer codes of their text, for the goal measures to share.
+
+    Made once by :func:`code_goals` and passed to :func:`cascade_alignment`,
+    :func:`attainment_alignment` (``codes=``) and the cycles table, so that the
+    1.4 million owner and cycle values of a 100,000-employee study are hashed
+    once rather than once per measure.
+
+    Attributes
+    ----------
+    owner : ndarray of int64
+        Per goal row, the code of its ``owner_id`` as text; -1 when missing.
+    owner_text : ndarray of object
+        The distinct owner texts, by code (in order of first appearance).
+    cycle : ndarray of int64
+        Per goal row, the code of its ``cycle`` as text; -1 when missing.
+    cycle_text : ndarray of object
+        The distinct cycle texts, by code (in order of first appearance).
+    """
+
+    owner: np.ndarray
+    owner_text: np.ndarray
+    cycle: np.ndarray
+    cycle_text: np.ndarray
+
+
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values.astype("string")`` (-1 for missing values) and the distinct texts, hashing each value once.
+
+    Values whose text is equal (``1`` and ``"1"``) share a code, as they do after ``astype("string")``;
+    each distinct value is converted once, not each row.
+    """
+    raw, uniques = pd.factorize(values.to_numpy(dtype=object))
+    text = np.asarray(pd.array(np.asarray(uniques, dtype=object), dtype="string"), dtype=object)
+    merged, distinct = pd.factorize(text)
+    return np.append(merged, -1).astype(np.int64)[raw], np.asarray(distinct, dtype=object)  # raw -1 takes the -1
+
+
+def code_goals(goals: pd.DataFrame) -> GoalCodes:
+    """Code the goals' owners and cycles by their text, once for every goal measure.
+
+    Parameters
+    ----------
+    goals : DataFrame
+        Clean goals with ``owner_id`` and ``cycle``.
+
+    Returns
+    -------
+    GoalCodes
+        Per goal row the code of its owner and of its cycle (-1 when missing),
+        and the distinct texts of each.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> codes = code_goals(pd.DataFrame({"owner_id": ["E2", "E1", None, "E2"], "cycle": ["2024"] * 4}))
+    >>> codes.owner.tolist(), codes.owner_text.tolist()
+    ([0, 1, -1, 0], ['E2', 'E1'])
+    """
+    owner, owner_text = _text_codes(goals["owner_id"])
+    cycle, cycle_text = _text_codes(goals["cycle"])
+    return GoalCodes(owner=owner, owner_text=owner_text, cycle=cycle, cycle_text=cycle_text)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -148,7 +215,7 @@ def _weights(weight: pd.Series, group: np.ndarray) -> np.ndarray:
 
 
 def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=None, history=None,
-                      in_force: pd.DataFrame | None = None) -> MeasureResult:
+                      in_force: pd.DataFrame | None = None, codes: GoalCodes | None = None) -> MeasureResult:
     """Measure structural (cascade) alignment per employee and review cycle.
 
     For each employee and cycle, ``alignment_cascade`` is the weighted share of
@@ -178,6 +245,9 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         ``history.managers_in_cycles(history, numbered_spells(employees),
         cycle_dates(cycles))`` when already computed (the analysis tables pass
         theirs), used instead of building it again from ``history``.
+    codes : GoalCodes, optional
+        ``code_goals(goals)`` when already made (the analysis tables share theirs
+        between the goal measures); made here otherwise.
 
     Returns
     -------
@@ -210,19 +280,20 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         if col not in goals.columns:
             raise DataContractError(f"goals has no column `{col}`; cascade alignment needs goal_id, owner_id, cycle, parent_goal_id.")
     cycle_frame = cycle_dates(cycles)
-    complete = ~(pd.isna(goals["goal_id"].to_numpy()) | pd.isna(goals["owner_id"].to_numpy())
-                 | pd.isna(goals["cycle"].to_numpy()))
+    # Strings are converted and hashed once per column (owners and cycles: by code_goals, shared with the other
+    # goal measures); rows then work on integer codes, and the manager is looked up once per (owner, cycle)
+    # pair rather than once per goal.
+    codes = code_goals(goals) if codes is None else codes
+    cyc_names = codes.cycle_text
+    usable = ~pd.isna(goals["goal_id"].to_numpy()) & (codes.owner >= 0) & (codes.cycle >= 0)
+    if cycle_frame is not None:  # a cycle outside the configured ones (or missing: the False at the end) is left out
+        usable &= np.append(np.isin(cyc_names, cycle_frame["name"].to_numpy(dtype=object)), False)[codes.cycle]
     # the goals frame itself when every row is usable (read column by column, never copied)
-    g = goals if complete.all() else goals[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight")
-                                            if c in goals.columns]][complete]
-    # Strings are converted and hashed once per column; rows then work on integer codes, and the
-    # manager is looked up once per (owner, cycle) pair rather than once per goal.
-    cyc_raw, cyc_levels = pd.factorize(g["cycle"].to_numpy(dtype=object))
-    cyc_text = np.array([str(v) for v in cyc_levels], dtype=object)
-    if cycle_frame is not None:
-        keep = np.isin(cyc_text, cycle_frame["name"].to_numpy(dtype=object))[cyc_raw]
-        if not keep.all():
-            g, cyc_raw = g[keep], cyc_raw[keep]
+    if usable.all():
+        g, owner_code, cyc_code = goals, codes.owner, codes.cycle
+    else:
+        g = goals[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight") if c in goals.columns]][usable]
+        owner_code, cyc_code = codes.owner[usable], codes.cycle[usable]
     problems = []
 
     # goal and parent ids hashed in one pass: duplicates, and each parent's row
@@ -242,13 +313,11 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     seen = np.maximum.accumulate(np.r_[-1, goal_code[:-1]]) if len(goal_code) else goal_code
     dup = goal_code <= seen
     if dup.any():
-        problems.append(pd.DataFrame({"goal_id": g["goal_id"].to_numpy()[dup], "cycle": cyc_text[cyc_raw[dup]],
+        problems.append(pd.DataFrame({"goal_id": g["goal_id"].to_numpy()[dup], "cycle": cyc_names[cyc_code[dup]],
                                       "rule": "duplicate_goal_id", "value": g["goal_id"].to_numpy()[dup]}))
-        g, cyc_raw = g[~dup], cyc_raw[~dup]
+        g, owner_code, cyc_code = g[~dup], owner_code[~dup], cyc_code[~dup]
     n = len(g)
-    cyc_of_level, cyc_names = pd.factorize(cyc_text)  # equal text, equal code (cycles of dropped rows too)
-    cyc_code = cyc_of_level[cyc_raw]
-    cyc = np.asarray(cyc_names, dtype=object)[cyc_code] if n else np.zeros(0, dtype=object)
+    cyc = cyc_names[cyc_code] if n else np.zeros(0, dtype=object)
     goal_ids = goal_all[~dup]
     parent_ids = parent_all[~dup]
     has_parent = has_parent_all[~dup]
@@ -260,9 +329,8 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     parent_pos = np.where(has_parent, row_of[np.maximum(parent_code, 0)], -1) if n else np.zeros(0, np.int64)
     dangling = has_parent & (parent_pos < 0)
 
-    owner_arr = _text_values(g["owner_id"])
-    owner_code, owner_uniq = pd.factorize(owner_arr)
-    owner_text = pd.array(np.asarray(owner_uniq, dtype=object), dtype="string")
+    owner_uniq = codes.owner_text  # the owners of every goal row (of rows left out too: their codes go unused)
+    owner_text = pd.array(owner_uniq, dtype="string")
     # one group per (owner, cycle) pair: numbered in the order of their integer keys when the keys are few
     # enough for a table of them (what groups go by is never their number: the table is sorted below)
     pair_key = owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code
@@ -348,13 +416,14 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     reaches_org = np.where(loops, False, org_goal[end] if n else org_goal)
 
     for mask, rule, value in (
-        (~known_owner, "owner_not_found", owner_arr),
+        (~known_owner, "owner_not_found", None),  # the owner's text (taken for the rows reported only)
         (dangling, "parent_not_found", parent_ids),
         (other_cycle, "parent_in_other_cycle", parent_ids),
         (loops, "parent_chain_cycle", parent_ids),
     ):
         if mask.any():
-            problems.append(pd.DataFrame({"goal_id": goal_ids[mask], "cycle": cyc[mask], "rule": rule, "value": value[mask]}))
+            value = owner_uniq[owner_code[mask]] if value is None else value[mask]
+            problems.append(pd.DataFrame({"goal_id": goal_ids[mask], "cycle": cyc[mask], "rule": rule, "value": value}))
 
     w = _weights(g["weight"] if "weight" in g.columns else pd.Series(np.nan, index=g.index), group_codes)
     total = np.bincount(group_codes, weights=w, minlength=m)
@@ -453,7 +522,7 @@ def team_alignment(alignment: pd.DataFrame, employees: pd.DataFrame | None = Non
 
 
 def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: pd.DataFrame, *,
-                         cycles=None, min_cycles: int = 3) -> pd.DataFrame:
+                         cycles=None, min_cycles: int = 3, codes: GoalCodes | None = None) -> pd.DataFrame:
     """Measure how a team's target attainment tracks its leader's goal attainment across cycles.
 
     For each manager and cycle, the manager's goal attainment is the weighted
@@ -475,6 +544,9 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     min_cycles : int, default 3
         Fewest cycles with both attainments for a slope and a correlation;
         below it they are NaN.
+    codes : GoalCodes, optional
+        ``code_goals(goals)`` when already made (the analysis tables share theirs
+        between the goal measures); made here otherwise.
 
     Returns
     -------
@@ -493,29 +565,25 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     """
     cycle_frame = cycle_dates(cycles)
     names = None if cycle_frame is None else set(cycle_frame["name"])
-    # the goals as arrays of the usable rows (no copy of the goals frame); cycles hashed once
-    cyc_raw, cyc_levels = pd.factorize(goals["cycle"].to_numpy(dtype=object))
-    cyc_text = pd.array(np.asarray(cyc_levels, dtype=object), dtype="string").to_numpy(dtype=object)
-    # owners hashed once too, and their text made per distinct owner (as astype("string") makes it per row)
-    owner_raw, owner_levels = pd.factorize(goals["owner_id"].to_numpy(dtype=object))
-    owner_of_level, owner_names = pd.factorize(
-        pd.array(np.asarray(owner_levels, dtype=object), dtype="string").to_numpy(dtype=object))
-    usable = (cyc_raw >= 0) & (owner_raw >= 0)
-    if names is not None:
-        usable &= np.isin(cyc_text, np.array(sorted(names), dtype=object))[cyc_raw]
+    # the goals as arrays of the usable rows (no copy of the goals frame); owners and cycles as codes of their
+    # text (code_goals: each value hashed once, its text made per distinct value, as astype("string") makes it)
+    coded = code_goals(goals) if codes is None else codes
+    cyc_names, owner_names = coded.cycle_text, coded.owner_text
+    usable = (coded.cycle >= 0) & (coded.owner >= 0)
+    if names is not None:  # a missing cycle (code -1) takes the False at the end
+        usable &= np.append(np.isin(cyc_names, np.array(sorted(names), dtype=object)), False)[coded.cycle]
     usable &= pd.to_numeric(goals["attainment"], errors="coerce").notna().to_numpy()
-    cyc_of_level, cyc_names = pd.factorize(cyc_text)  # equal text, equal code
-    cyc_code = cyc_of_level[cyc_raw[usable]]
-    owner_code = owner_of_level[owner_raw[usable]]
-    codes, _ = pd.factorize(owner_code.astype(np.int64) * (len(cyc_names) + 1) + cyc_code)
-    m = int(codes.max()) + 1 if len(codes) else 0
+    cyc_code = coded.cycle[usable]
+    owner_code = coded.owner[usable]
+    pair, _ = pd.factorize(owner_code * (len(cyc_names) + 1) + cyc_code)  # (owner, cycle) in order of appearance
+    m = int(pair.max()) + 1 if len(pair) else 0
     first = np.full(m, -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
-    w = _weights(goals["weight"][usable] if "weight" in goals else pd.Series(np.full(len(codes), np.nan)), codes)
+    first[pair[::-1]] = np.arange(len(pair))[::-1]
+    w = _weights(goals["weight"][usable] if "weight" in goals else pd.Series(np.full(len(pair), np.nan)), pair)
     att = goals["attainment"].to_numpy()[usable].astype(float)
-    mgr = pd.DataFrame({"manager_id": np.asarray(owner_names, dtype=object)[owner_code[first]],
-                        "cycle": np.asarray(cyc_names, dtype=object)[cyc_code[first]],
-                        "manager_attainment": np.bincount(codes, w * att, m) / np.bincount(codes, w, m)})
+    mgr = pd.DataFrame({"manager_id": owner_names[owner_code[first]],
+                        "cycle": cyc_names[cyc_code[first]],
+                        "manager_attainment": np.bincount(pair, w * att, m) / np.bincount(pair, w, m)})
     r = reviews.dropna(subset=["employee_id", "cycle", "target_attainment"]).copy()
     r["cycle"] = r["cycle"].astype("string")
     if names is not None:

@@ -17,6 +17,7 @@ from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans, manager
 from .measures import (
     attainment_alignment,
     cascade_alignment,
+    code_goals,
     feedback_rate,
     item_statistics,
     scale_reliability,
@@ -147,8 +148,15 @@ class _Context:
         if self.history is not None and len(cf) and not cf["start"].isna().any():
             in_force = managers_in_cycles(self.table("job_history"), self.spells, cf, spans=self.history)
         res = cascade_alignment(goals, self.tables["employees"], cycles=self.config.cycles or None,
-                                history=self.table("job_history"), in_force=in_force)
+                                history=self.table("job_history"), in_force=in_force, codes=self.goal_codes)
         return res.table, res.problems
+
+    @cached_property
+    def goal_codes(self):
+        """``measures.code_goals`` of the goals: owners and cycles hashed once for cascade and attainment alignment
+        and the cycles table's goal summaries (None without goals)."""
+        goals = self.table("goals")
+        return None if goals is None else code_goals(goals)
 
     @cached_property
     def spell_codes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -915,7 +923,11 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     stop = intervals["stop"].to_numpy(np.int64)
     base = sid.astype(np.int64) * _BIG
     last = stop == ctx.spells["exit"].to_numpy()[sid]
-    promotion = np.isin(base + stop, p_key) & ~last
+    # np.isin(base + stop, p_key) by a sorted search among the (sorted) promotion keys: no sort of the rows' keys
+    stop_key = base + stop
+    at = np.minimum(np.searchsorted(p_key, stop_key), max(len(p_key) - 1, 0))
+    promotion = (p_key[at] == stop_key if len(p_key) else np.zeros(len(stop_key), bool)) & ~last
+    del stop_key, at
     # the episode: one more than the promotions that took effect on or before the row's start
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
     event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
@@ -1093,7 +1105,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
     goals = ctx.table("goals")
     if goals is not None:
-        for name, values in _goal_summaries(goals, out["employee_id"], out["cycle"]).items():
+        for name, values in _goal_summaries(goals, out["employee_id"], out["cycle"], ctx.goal_codes).items():
             out[name] = values
     out = ctx.with_covariates(out, sid, np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64")))
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
@@ -1102,17 +1114,7 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     return out.iloc[order].reset_index(drop=True)
 
 
-def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``values.astype(str)`` (-1 for missing values) and the distinct texts, hashing each value once.
-
-    Values whose text is equal (``1`` and ``"1"``) share a code, as they would after ``astype(str)``.
-    """
-    raw, uniques = pd.factorize(values.to_numpy(dtype=object))
-    merged, text = pd.factorize(np.array([str(v) for v in uniques], dtype=object))
-    return np.append(merged, -1).astype(np.int64)[raw], np.asarray(text, dtype=object)  # raw -1 takes the -1
-
-
-def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Series) -> dict:
+def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Series, codes=None) -> dict:
     """The cycles table's summaries of the optional goal columns (GOAL_SUMMARY_COLUMNS), for the goals present.
 
     Per owner and cycle: mean difficulty and stretch over the goals that have one; the share of goals with a
@@ -1122,9 +1124,10 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     wanted = {name: col for name, col in GOAL_SUMMARY_COLUMNS.items() if col in goals}
     if not wanted:
         return {}
-    # owners and cycles as integer codes of their text (hashed once each), one int64 key per (owner, cycle)
-    owner_code, owner_text = _text_codes(goals["owner_id"])
-    cycle_code, cycle_text = _text_codes(goals["cycle"])
+    # owners and cycles as integer codes of their text (code_goals, made once per build), one int64 key per
+    # (owner, cycle)
+    codes = code_goals(goals) if codes is None else codes
+    owner_code, owner_text, cycle_code, cycle_text = codes.owner, codes.owner_text, codes.cycle, codes.cycle_text
     usable = (owner_code >= 0) & (cycle_code >= 0)
     n_cycles = np.int64(len(cycle_text))
     group = owner_code[usable] * n_cycles + cycle_code[usable]
@@ -1359,7 +1362,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     t = ctx.tables
     if "goals" in t and "reviews" in t:
         att = step("attainment_alignment", lambda: attainment_alignment(
-            t["goals"], t["reviews"], t["employees"], cycles=ctx.config.cycles or None))
+            t["goals"], t["reviews"], t["employees"], cycles=ctx.config.cycles or None, codes=ctx.goal_codes))
     else:
         att = pd.DataFrame(columns=["manager_id", "n_cycles", "n_reports", "manager_attainment", "team_attainment",
                                     "slope", "correlation"])
@@ -1378,7 +1381,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     # careers needs the spells and the job history only: at a million employees the rest is gigabytes
     ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans",
-                "alignment_table",
+                "alignment_table", "goal_codes",
                 "_in_force_values")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
