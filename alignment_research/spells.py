@@ -138,8 +138,8 @@ def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.
             else np.full(len(spells), np.datetime64("NaT"), "datetime64[ns]"))
     if sp_ids.isna().any() or np.isnat(hire).any():
         return _assign_spell_asof(data, spells, date_col)
-    # The latest spell of the same employee hired on or before the date, by sorted search: the code of
-    # the employee and the date in one int64 key (the same match as an as-of merge by employee).
+    # The latest spell of the same employee hired on or before the date (the same match as an as-of merge by
+    # employee), from each row's employee as a code among the spells' ids.
     sp_code, uniq = pd.factorize(sp_ids.to_numpy(dtype=object))
     ids = data["employee_id"]
     ids = ids.to_numpy(dtype=object) if _all_text(ids) else ids.astype("string").to_numpy(dtype=object)
@@ -149,17 +149,37 @@ def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.
     rows = np.flatnonzero((row_code >= 0) & ~np.isnat(dates))
     if not len(spells) or not len(rows):
         return data.assign(_sid=sid)
+    # An employee with one spell (most of them): that spell, when hired on or before the date; no search
+    spells_of = np.bincount(sp_code, minlength=len(uniq))
+    single = spells_of[sp_code] == 1
+    only = np.full(len(uniq), -1, dtype=np.int64)
+    only[sp_code[single]] = np.flatnonzero(single)
+    hit = only[row_code[rows]]
+    one = hit >= 0
+    if not one.all():  # rows of rehired employees: a sorted search among the spells (_latest_spell)
+        several = rows[~one]
+        hit[~one] = _latest_spell(sp_code, hire, row_code[several], dates[several])
+    ok = hit >= 0
+    hit = np.maximum(hit, 0)
     q_dates = dates[rows]
-    sp_time, q_time, span = _date_keys(hire, q_dates)
+    found = ok & (hire[hit] <= q_dates) & (np.isnat(term[hit]) | (q_dates <= term[hit]))
+    sid[rows[found]] = hit[found]
+    return data.assign(_sid=sid)
+
+
+def _latest_spell(sp_code: np.ndarray, hire: np.ndarray, code: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Per query, the position of the latest spell of employee ``code`` hired on or before its date; -1 if none.
+
+    The spells' and the queries' (employee code, date) as one int64 key each, found by a sorted search:
+    the same match as an as-of merge by employee (ties in hire date: the last spell in table order).
+    """
+    sp_time, q_time, span = _date_keys(hire, dates)
     sp_key = sp_code.astype(np.int64) * span + sp_time
     order = stable_argsort(sp_key)
     sp_key = sp_key[order]
-    q_key = row_code[rows].astype(np.int64) * span + q_time
-    i = np.searchsorted(sp_key, q_key, side="right") - 1
+    i = np.searchsorted(sp_key, code.astype(np.int64) * span + q_time, side="right") - 1
     hit = order[np.maximum(i, 0)]
-    found = (i >= 0) & (sp_code[hit] == row_code[rows]) & (np.isnat(term[hit]) | (q_dates <= term[hit]))
-    sid[rows[found]] = hit[found]
-    return data.assign(_sid=sid)
+    return np.where((i >= 0) & (sp_code[hit] == code), hit, -1)
 
 
 def _all_text(values: pd.Series) -> bool:

@@ -44,3 +44,37 @@ def test_stable_argsort_keeps_equal_keys_in_order():
                  np.array([7]), np.array([], dtype=np.int64)):
         assert stable_argsort(keys).tolist() == np.argsort(keys, kind="stable").tolist()
     assert stable_argsort(np.array([3, 1, 3, 1, 2])).tolist() == [1, 3, 4, 0, 2]
+
+
+def test_assign_spell_matches_the_as_of_merge_with_rehires_ties_and_unknown_ids():
+    # one spell for most employees (found without a search), two or three for some (a sorted search), a rehire
+    # hired on the day the first spell ended, dates before hire, after termination, missing, and unknown ids
+    from alignment_research.spells import _assign_spell_asof, assign_spell
+
+    rng = np.random.default_rng(7)
+    ids = [f"E{i}" for i in range(40)]
+    rows = []
+    for i, e in enumerate(ids):
+        hire = pd.Timestamp("2020-01-01") + pd.Timedelta(days=int(rng.integers(0, 400)))
+        for _ in range(1 + (i % 7 == 0) + (i % 13 == 0)):
+            term = hire + pd.Timedelta(days=int(rng.integers(30, 300))) if rng.random() < 0.7 else pd.NaT
+            rows.append((e, hire, term))
+            if pd.isna(term):
+                break
+            hire = term + pd.Timedelta(days=int(rng.integers(0, 3)))
+    spells = pd.DataFrame(rows, columns=["employee_id", "hire_date", "termination_date"])
+    n = 2000
+    data = pd.DataFrame({
+        "employee_id": rng.choice(ids + ["X1", None], n),
+        "d": pd.Timestamp("2019-10-01") + pd.to_timedelta(rng.integers(0, 1500, n), unit="D"),
+    })
+    data.loc[rng.random(n) < 0.05, "d"] = pd.NaT
+    got = assign_spell(data, spells, "d")["_sid"].to_numpy()
+    want = _assign_spell_asof(data, spells, "d")["_sid"].to_numpy()
+    assert (spells.groupby("employee_id").size() > 1).sum() >= 5  # rehires present
+    assert got.tolist() == want.tolist()
+    assert (got >= 0).sum() > 500 and (got == -1).sum() > 200
+    # dates at times of day (keys from ranks, not day numbers): still the as-of match
+    timed = data.assign(d=data["d"] + pd.Timedelta(hours=7))
+    assert (assign_spell(timed, spells, "d")["_sid"].to_numpy().tolist()
+            == _assign_spell_asof(timed, spells, "d")["_sid"].to_numpy().tolist())
