@@ -431,15 +431,8 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     org = np.bincount(group_codes, weights=w * reaches_org, minlength=m) / total
     n_goals = np.bincount(group_codes, minlength=m)
     casc = np.where(pair_no_manager, np.nan, casc) if m else casc
-    table = pd.DataFrame({
-        "employee_id": owner_text.take(owner_code[first]),
-        "cycle": pd.array(np.asarray(cyc_names, dtype=object), dtype="string").take(cyc_code[first]),
-        "manager_id": pd.array(pair_manager.to_numpy(), dtype="string"),
-        "n_goals": n_goals.astype("int64"),
-        "alignment_cascade": casc,
-        "alignment_org": org,
-    })
-    if cycle_frame is not None and m:
+    ordered = cycle_frame is not None and m > 0
+    if ordered:
         # the order of _sort_by_cycle (employee_id, then cycle order) from integer keys: owners ranked once
         owner_rank = np.empty(len(owner_uniq), dtype=np.int64)
         owner_rank[np.argsort(np.asarray(owner_uniq, dtype=object), kind="stable")] = np.arange(len(owner_uniq))
@@ -448,8 +441,19 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
         # owners, then cycles: one integer key per (owner, cycle) pair (the order of the lexsort of the two)
         n_ranks = np.int64(max(int(rank_of_cycle.max()) + 2, 1)) if len(rank_of_cycle) else np.int64(1)
         order = stable_argsort(owner_rank[owner_code[first]] * n_ranks + (rank_of_cycle[cyc_code[first]] + 1))
-        table = table.iloc[order].reset_index(drop=True)
     else:
+        order = np.arange(m)
+    # the columns made in table order (no take of the finished frame)
+    first = first[order]
+    table = pd.DataFrame({
+        "employee_id": owner_text.take(owner_code[first]),
+        "cycle": pd.array(np.asarray(cyc_names, dtype=object), dtype="string").take(cyc_code[first]),
+        "manager_id": pd.array(pair_manager.to_numpy()[order], dtype="string"),
+        "n_goals": n_goals[order].astype("int64"),
+        "alignment_cascade": casc[order],
+        "alignment_org": org[order],
+    })
+    if not ordered:
         table = _sort_by_cycle(table, cycle_frame)
     if problems:
         problems = pd.concat(problems, ignore_index=True).astype({"goal_id": "string", "cycle": "string", "rule": "string"})

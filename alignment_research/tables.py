@@ -170,13 +170,36 @@ class _Context:
         row of ``cycle_frame`` (built once, for the timeline and the cycles table)."""
         align, _ = self.alignment_result
         codes, texts = self.spell_codes
-        cycle_code, cycle_texts = pd.factorize(self.cycle_frame["name"].to_numpy(dtype=object))
+        cycle_code, cycle_texts = self.cycle_codes
         row_employee = index_of(align["employee_id"], texts)
         row_cycle = index_of(align["cycle"], np.asarray(cycle_texts, dtype=object))
         ok = (row_employee >= 0) & (row_cycle >= 0)
         table = np.full((len(texts), max(len(cycle_texts), 1)), -1, dtype=np.int64)  # pairs are unique
         table[row_employee[ok], row_cycle[ok]] = np.flatnonzero(ok)
         return table, cycle_code
+
+    @cached_property
+    def cycle_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of ``cycle_frame``, a code of its name; and the distinct names (code -> name)."""
+        cycle_code, cycle_texts = pd.factorize(self.cycle_frame["name"].to_numpy(dtype=object))
+        return cycle_code, np.asarray(cycle_texts, dtype=object)
+
+    def review_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
+        """Row of ``reviews`` for spell ``sid``'s employee in cycle ``ci`` (a row of ``cycle_frame``); -1 when none.
+
+        The last review of each (employee, cycle) text pair, as ``drop_duplicates(keep="last")`` and
+        ``locate_pairs`` on the texts find it, from integer codes: each review's employee and cycle hashed once.
+        """
+        codes, texts = self.spell_codes
+        cycle_code, cycle_texts = self.cycle_codes
+        r = self.tables["reviews"]
+        employee = index_of(r["employee_id"].astype("string"), texts)  # missing: -1
+        cycle = index_of(r["cycle"].astype("string"), cycle_texts)
+        rows = np.flatnonzero((employee >= 0) & (cycle >= 0))
+        n_cycles = max(len(cycle_texts), 1)
+        table = np.full(len(texts) * n_cycles, -1, dtype=np.int64)
+        np.maximum.at(table, employee[rows] * n_cycles + cycle[rows], rows)  # rows increase: the last one stays
+        return table[codes[np.asarray(sid, np.int64)] * n_cycles + cycle_code[np.asarray(ci, np.int64)]]
 
     def alignment_rows(self, sid: np.ndarray, ci: np.ndarray) -> np.ndarray:
         """Row of the cascade-alignment table for spell ``sid``'s employee in cycle ``ci`` (a row of
@@ -1070,11 +1093,8 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
         out[col] = _take(align[col].to_numpy(float), pos, np.nan)
     reviews = ctx.table("reviews")
     if reviews is not None:
-        r = reviews.dropna(subset=["employee_id", "cycle"]).copy()
-        r["employee_id"] = r["employee_id"].astype("string")
-        r["cycle"] = r["cycle"].astype("string")
-        r = r.drop_duplicates(["employee_id", "cycle"], keep="last")
-        rp = locate_pairs(out["employee_id"], out["cycle"], r["employee_id"], r["cycle"])
+        rp = ctx.review_rows(sid, ci)  # the last review of the employee in the cycle
+        r = reviews
         rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
         att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
         out["rating"] = _take(rating, rp, np.nan)
@@ -1102,7 +1122,8 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     value = np.where(ended_in_next, is_event.astype(float), np.where(observed_full, 0.0, np.nan))
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
-    out["left_next_cycle"] = pd.array(np.where(np.isnan(value), None, value), dtype="Float64").astype("Int64")
+    missing = np.isnan(value)  # 0/1 or NaN: an Int64 column from the whole numbers and the mask
+    out["left_next_cycle"] = pd.arrays.IntegerArray(np.where(missing, 0, value).astype(np.int64), missing)
     goals = ctx.table("goals")
     if goals is not None:
         for name, values in _goal_summaries(goals, out["employee_id"], out["cycle"], ctx.goal_codes).items():
