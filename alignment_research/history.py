@@ -78,20 +78,32 @@ def history_spans(history: pd.DataFrame, spells: pd.DataFrame, *, extra=()) -> p
     hire = spells["hire_date"].to_numpy("datetime64[ns]")
     sid = h["_sid"].to_numpy(np.int64)
     t = np.maximum(0, ((h["effective_date"].to_numpy("datetime64[ns]") - hire[sid]) / DAY).astype(np.int64))
-    rows = pd.DataFrame({"sid": sid, "t": t, "_order": np.arange(len(h)) + 1})
-    for col in carried:
-        rows[col] = h[col].to_numpy(dtype=object) if col in h else np.full(len(h), None, dtype=object)
-    rows["reason"] = (h["reason"].astype("string").to_numpy(dtype=object) if "reason" in h
-                      else np.full(len(h), None, dtype=object))
-    # the values at hire open every spell that has history, unless a row already takes effect on day 0
+    # the values at hire open every spell that has history, unless a row already takes effect on day 0: one row
+    # per spell on day 0 placed before the history's rows, then one stable sort by (spell, day), so that the
+    # opening row comes first in its spell and the rows of one day stay in table order
     opened = _present(sid, len(spells))
-    starts = pd.DataFrame({"sid": opened, "t": 0, "_order": 0, "reason": "hire"})
+    n_open = len(opened)
+    all_sid = np.r_[opened.astype(np.int64), sid]
+    all_t = np.r_[np.zeros(n_open, np.int64), t]
+    order = np.r_[np.zeros(n_open, np.int64), np.arange(len(h)) + 1]
+    by = stable_argsort(all_sid * (int(all_t.max()) + 1 if len(all_t) else 1) + all_t)
+    all_sid, all_t, order = all_sid[by], all_t[by], order[by]
+    # several rows on one day: the last one listed holds; a value it leaves empty is the previous one's (within
+    # the spell: each spell's first row is its opening row, which a missing value never reaches past)
+    new_spell = all_sid[1:] != all_sid[:-1]
+    spell_first = np.r_[True, new_spell][:len(by)]
+    keep = np.flatnonzero(np.r_[new_spell | (all_t[1:] != all_t[:-1]), True][:len(by)])
+    position = np.arange(len(by))
+    rows = pd.DataFrame({"sid": all_sid[keep], "t": all_t[keep], "_order": order[keep]})
     for col in carried:
-        starts[col] = spells[col].to_numpy(dtype=object)[opened] if col in spells else None
-    rows = pd.concat([starts, rows], ignore_index=True).sort_values(["sid", "t", "_order"], kind="stable")
-    # several rows on one day: the last one listed holds; a value it leaves empty is the previous one's
-    rows[carried] = rows.groupby("sid", sort=False)[carried].ffill().reindex(columns=carried)
-    rows = rows.drop_duplicates(["sid", "t"], keep="last").reset_index(drop=True)
+        at_hire = spells[col].to_numpy(dtype=object)[opened] if col in spells else np.full(n_open, None, dtype=object)
+        listed = h[col].to_numpy(dtype=object) if col in h else np.full(len(h), None, dtype=object)
+        values = np.concatenate([at_hire, listed])[by]
+        filled = np.maximum.accumulate(np.where(spell_first | pd.notna(values), position, 0))  # a forward fill
+        rows[col] = values[filled[keep]]
+    reason = (h["reason"].astype("string").to_numpy(dtype=object) if "reason" in h
+              else np.full(len(h), None, dtype=object))
+    rows["reason"] = np.concatenate([np.full(n_open, "hire", dtype=object), reason])[by][keep]
     rows["reason"] = rows["reason"].where(rows["_order"] > 0, "hire")
     first = np.r_[True, rows["sid"].to_numpy()[1:] != rows["sid"].to_numpy()[:-1]]
     manager = rows["manager_id"].astype("string")
