@@ -282,3 +282,26 @@ def test_cascade_alignment_uses_the_managers_in_force_it_is_given():
     changed = (given["manager_id"] != static["manager_id"]).fillna(True)
     assert changed.sum() > 0  # a successor or a new team's manager: the managers given were used
     assert (given["alignment_cascade"].fillna(-1) != static["alignment_cascade"].fillna(-1)).sum() > 0
+
+
+def test_history_spans_never_fill_a_missing_value_from_another_spell():
+    # E1's department is known; E2 was hired without one and its first row leaves it empty too: E2 stays missing,
+    # not E1's value carried over. E2's row dated on the hire day takes the place of the values at hire.
+    spells = numbered_spells(pd.DataFrame({
+        "employee_id": ["E1", "E2"], "hire_date": pd.to_datetime(["2024-01-01", "2024-01-10"]),
+        "termination_date": [pd.NaT, pd.NaT], "manager_id": ["M1", "M1"], "department": ["Sales", None],
+        "job_level": [1, 2], "location": ["Rome", "Oslo"]}))
+    history = pd.DataFrame({
+        "employee_id": ["E2", "E1", "E2"],
+        "effective_date": pd.to_datetime(["2024-03-01", "2024-02-01", "2024-01-10"]),
+        "manager_id": ["M3", "M2", "M4"], "department": [None, None, None], "job_level": [2, 1, None],
+        "location": [None, None, None], "reason": ["transfer", None, None]})
+    spans = history_spans(history, spells)
+    assert spans["sid"].tolist() == [0, 0, 1, 1]
+    assert spans["t"].tolist() == [0, 31, 0, 51]
+    assert spans["manager_id"].tolist() == ["M1", "M2", "M4", "M3"]
+    assert spans["department"].tolist()[:2] == ["Sales", "Sales"]
+    assert pd.isna(spans["department"]).tolist() == [False, False, True, True]
+    assert spans["job_level"].tolist() == [1, 1, 2, 2]  # E2's day-0 row leaves the level empty: the value at hire
+    assert spans["reason"].fillna("-").tolist() == ["hire", "-", "-", "transfer"]
+    assert spans["manager_change"].tolist() == [False, True, False, True]
