@@ -595,7 +595,20 @@ def attainment_alignment(goals: pd.DataFrame, reviews: pd.DataFrame, employees: 
     r["manager_id"] = _owner_manager(r[["employee_id", "cycle"]].reset_index(drop=True), employees, cycle_frame).to_numpy()
     team = (r.dropna(subset=["manager_id"]).groupby(["manager_id", "cycle"], observed=True)
             .agg(team_attainment=("target_attainment", "mean"), n_reports=("employee_id", "size")).reset_index())
-    both = mgr.merge(team, on=["manager_id", "cycle"], how="inner")
+    # mgr.merge(team, on=["manager_id", "cycle"], how="inner"): the (manager, cycle) rows of mgr with a team, in
+    # mgr's order, from the codes mgr's rows already have (the team's keys, unique, found once among them)
+    n_cyc = len(cyc_names) + 1
+    team_row = np.full(len(owner_names) * n_cyc, -1, dtype=np.int64)
+    t_owner = index_of(team["manager_id"], owner_names)
+    t_cycle = index_of(team["cycle"], cyc_names)
+    listed = np.flatnonzero((t_owner >= 0) & (t_cycle >= 0))
+    team_row[t_owner[listed] * n_cyc + t_cycle[listed]] = listed  # unique keys (a groupby's)
+    matched = team_row[owner_code[first] * n_cyc + cyc_code[first]]
+    kept = np.flatnonzero(matched >= 0)
+    both = pd.DataFrame({"manager_id": mgr["manager_id"].to_numpy()[kept], "cycle": mgr["cycle"].to_numpy()[kept],
+                         "manager_attainment": mgr["manager_attainment"].to_numpy()[kept],
+                         "team_attainment": team["team_attainment"].to_numpy()[matched[kept]],
+                         "n_reports": team["n_reports"].to_numpy()[matched[kept]]})
     x, y = both["manager_attainment"], both["team_attainment"]
     both = both.assign(x=x, y=y, xx=x * x, yy=y * y, xy=x * y)
     s = both.groupby("manager_id", sort=True).agg(

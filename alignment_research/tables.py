@@ -498,7 +498,9 @@ class _Context:
     def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
         base = np.asarray(sid, np.int64) * _BIG  # first key of each spell
-        return self._lookup(name, base, base + np.asarray(t, np.int64))
+        q = base + np.asarray(t, np.int64)
+        # the tables ask in key order (spells by position, days increasing): then a search per change, not per row
+        return self._lookup(name, base, q, bool(len(q) < 2 or (q[1:] >= q[:-1]).all()))
 
     def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False) -> np.ndarray:
         """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64).
