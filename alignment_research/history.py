@@ -213,13 +213,13 @@ def managers_in_cycles(history: pd.DataFrame, spells: pd.DataFrame, cycle_frame:
     n_s, n_c = len(sid), len(cycle_frame)
     si = np.repeat(np.arange(n_s), n_c)
     ci = np.tile(np.arange(n_c), n_s)
-    hit = (start[si] <= c_end[ci]) & (span_end[si] >= c_start[ci]) & pd.notna(manager[si])
+    hit = (start[si] <= c_end[ci]) & (span_end[si] >= c_start[ci]) & pd.notna(manager)[si]
     si, ci = si[hit], ci[hit]
     ids = spells["employee_id"].to_numpy(dtype=object)
     out = pd.DataFrame({
         "employee_id": pd.array(ids, dtype="string").take(sid[si]),
         "cycle": pd.array(cycle_frame["name"].to_numpy(dtype=object), dtype="string").take(ci),
-        "manager_id": pd.array(manager[si], dtype="string"),
+        "manager_id": spans["manager_id"].array.take(si),  # "string" already (manager_spans): taken, not converted
         "since": np.maximum(start[si], c_start[ci]),
     })
     since = out["since"].to_numpy("datetime64[ns]")

@@ -12,7 +12,7 @@ from scipy import stats
 from .errors import DataContractError
 from .privacy import group_sizes, pool_small_levels, size_gate, suppress_small_groups
 from .history import managers_in_cycles
-from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, numbered_spells, stable_argsort,
+from .spells import (DAY, DAYS_PER_MONTH, cycle_dates, index_of, numbered_spells, spell_of, stable_argsort,
                      window_bounds)
 
 __all__ = [
@@ -300,12 +300,13 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     goal_all = _text_values(g["goal_id"])
     parent_all = (_text_values(g["parent_goal_id"]) if "parent_goal_id" in g.columns
                   else np.full(len(g), pd.NA, dtype=object))
-    has_parent_all = ~pd.isna(parent_all)
-    # the parents first among themselves (a parent repeats, as one Python object, across its children's rows),
-    # then the goal ids and the distinct parents together: the codes one factorize of goal ids then parents gives
-    parent_code_of, parents = pd.factorize(parent_all[has_parent_all])
+    # the parents first among themselves (a parent repeats, as one Python object, across its children's rows;
+    # a missing parent takes -1), then the goal ids and the distinct parents together: the codes one factorize
+    # of goal ids then parents gives
+    parent_code_of, parents = pd.factorize(parent_all)
+    has_parent_all = parent_code_of >= 0
     id_codes, id_levels = pd.factorize(np.concatenate([goal_all, np.asarray(parents, dtype=object)]))
-    id_codes = np.concatenate([id_codes[:len(goal_all)], id_codes[len(goal_all):][parent_code_of]])
+    id_codes = np.concatenate([id_codes[:len(goal_all)], id_codes[len(goal_all):][parent_code_of[has_parent_all]]])
     del parent_code_of, parents
     goal_code = id_codes[:len(goal_all)]
     # codes are numbered in order of first appearance, goal ids first: a row repeats an earlier id
@@ -983,9 +984,11 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     # events as arrays (no copies of the feedback frame); kinds hashed once. Each dated event's spell first (its
     # id hashed there, once): only an event in no spell can lack an id, so only those are tested for a missing id
     dated = feedback["date"].notna().to_numpy()
-    ids = feedback["employee_id"].to_numpy()[dated]
-    dates = feedback["date"].to_numpy("datetime64[ns]")[dated]
-    sid_dated = assign_spell(pd.DataFrame({"employee_id": ids, "date": dates}), spells, "date")["_sid"].to_numpy()
+    ids = feedback["employee_id"].to_numpy()
+    dates = feedback["date"].to_numpy("datetime64[ns]")
+    if not dated.all():  # (a clean table's events all have a date: no copies then)
+        ids, dates = ids[dated], dates[dated]
+    sid_dated = spell_of(ids, dates, spells)
     has_id = np.ones(len(ids), dtype=bool)
     in_none = np.flatnonzero(sid_dated < 0)
     has_id[in_none] = pd.notna(ids[in_none])
@@ -993,7 +996,8 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     usable[dated] = has_id  # the events with an employee and a date
     has_kind = "kind" in feedback.columns
     if has_kind:
-        kind_code, kind_levels = pd.factorize(feedback["kind"].to_numpy(dtype=object)[usable], use_na_sentinel=False)
+        kind = feedback["kind"].to_numpy(dtype=object)
+        kind_code, kind_levels = pd.factorize(kind if usable.all() else kind[usable], use_na_sentinel=False)
         kind_text = np.array([str(v) for v in kind_levels], dtype=object)
     if kinds is None:
         kinds = sorted(set(kind_text[~pd.isna(np.asarray(kind_levels, dtype=object))])) if has_kind else []

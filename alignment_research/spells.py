@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "locate_pairs",
+__all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "spell_of", "locate_pairs",
            "index_of", "stable_argsort"]
 
 #: One day, to turn date differences into whole days (``(end - start) / DAY``).
@@ -132,23 +132,58 @@ def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.
     >>> assign_spell(rows, spells, "d")["_sid"].tolist()
     [0, -1]
     """
+    return data.assign(_sid=spell_of(data["employee_id"], data[date_col], spells))
+
+
+def spell_of(ids, dates, spells: pd.DataFrame) -> np.ndarray:
+    """Find the employment spell each dated event falls in, as a position among the spells.
+
+    What :func:`assign_spell` adds as ``_sid``, for events given as two arrays
+    (no frame is made or copied: the feedback events of a large study are millions).
+
+    Parameters
+    ----------
+    ids : Series or array-like
+        The employee id of each event.
+    dates : Series or array-like of datetime64
+        The date of each event.
+    spells : DataFrame
+        ``employee_id, hire_date`` and optionally ``termination_date``, one row per spell.
+
+    Returns
+    -------
+    ndarray of int64
+        Per event, the row position in ``spells`` of the employee's latest spell
+        hired on or before the date and not ended before it; -1 when none (or no date).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> spells = pd.DataFrame({"employee_id": ["E1", "E1"], "hire_date": pd.to_datetime(["2023-01-01", "2024-01-01"]),
+    ...                        "termination_date": pd.to_datetime(["2023-06-30", None])})
+    >>> spell_of(np.array(["E1", "E1", "E2"], dtype=object), pd.to_datetime(["2023-03-01", "2023-09-01", "2024-02-01"]),
+    ...          spells).tolist()
+    [0, -1, -1]
+    """
+    ids = ids if isinstance(ids, pd.Series) else pd.Series(np.asarray(ids), copy=False)
+    dates = (dates.to_numpy("datetime64[ns]") if isinstance(dates, (pd.Series, pd.Index))
+             else np.asarray(dates, dtype="datetime64[ns]"))
     sp_ids = spells["employee_id"].astype("string")
     hire = spells["hire_date"].to_numpy("datetime64[ns]")
     term = (spells["termination_date"].to_numpy("datetime64[ns]") if "termination_date" in spells
             else np.full(len(spells), np.datetime64("NaT"), "datetime64[ns]"))
     if sp_ids.isna().any() or np.isnat(hire).any():
-        return _assign_spell_asof(data, spells, date_col)
+        events = pd.DataFrame({"employee_id": ids.to_numpy(), "_date": dates})
+        return _assign_spell_asof(events, spells, "_date")["_sid"].to_numpy()
     # The latest spell of the same employee hired on or before the date (the same match as an as-of merge by
     # employee), from each row's employee as a code among the spells' ids.
     sp_code, uniq = pd.factorize(sp_ids.to_numpy(dtype=object))
-    ids = data["employee_id"]
     ids = ids.to_numpy(dtype=object) if _all_text(ids) else ids.astype("string").to_numpy(dtype=object)
     row_code = index_of(ids, uniq)
-    dates = data[date_col].to_numpy("datetime64[ns]")
-    sid = np.full(len(data), -1, dtype=np.int64)
+    sid = np.full(len(ids), -1, dtype=np.int64)
     rows = np.flatnonzero((row_code >= 0) & ~np.isnat(dates))
     if not len(spells) or not len(rows):
-        return data.assign(_sid=sid)
+        return sid
     # An employee with one spell (most of them): that spell, when hired on or before the date; no search
     spells_of = np.bincount(sp_code, minlength=len(uniq))
     single = spells_of[sp_code] == 1
@@ -164,7 +199,7 @@ def assign_spell(data: pd.DataFrame, spells: pd.DataFrame, date_col: str) -> pd.
     q_dates = dates[rows]
     found = ok & (hire[hit] <= q_dates) & (np.isnat(term[hit]) | (q_dates <= term[hit]))
     sid[rows[found]] = hit[found]
-    return data.assign(_sid=sid)
+    return sid
 
 
 def _latest_spell(sp_code: np.ndarray, hire: np.ndarray, code: np.ndarray, dates: np.ndarray) -> np.ndarray:
@@ -332,7 +367,7 @@ def locate_pairs(left_a, left_b, right_a, right_b) -> np.ndarray:
     Examples
     --------
     >>> locate_pairs(["E1", "E2"], ["2024", "2024"], ["E2", "E1"], ["2024", "2023"]).tolist()
-    [0, -1]
+    [-1, 0]
     """
     la, lb, ra, rb = (_as_values(v) for v in (left_a, left_b, right_a, right_b))
     n_right = len(ra)

@@ -26,7 +26,7 @@ from .measures import (
 )
 from .schema import GOAL_SUMMARY_COLUMNS
 from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
-                     stable_argsort, window_bounds)
+                     spell_of, stable_argsort, window_bounds)
 
 __all__ = [
     "PROGRAMS",
@@ -285,6 +285,18 @@ class _Context:
                 cache[column] = pd.array(np.concatenate(both), dtype="string")
         return cache[column]
 
+    def in_force_levels(self):
+        """``in_force_values("job_level")`` as "Int64", converted once per build (a take of it is what a take of the
+        "Float64" values converted row by row gives); None when a level is not a whole number (then the rows
+        taken are converted, and fail only if they hold such a level)."""
+        cache = self.__dict__.setdefault("_in_force_values", {})
+        if "job_level:Int64" not in cache:
+            try:
+                cache["job_level:Int64"] = self.in_force_values("job_level").astype("Int64")
+            except (TypeError, ValueError):
+                cache["job_level:Int64"] = None
+        return cache["job_level:Int64"]
+
     def in_force(self, column: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of ``column`` (manager_id, department, ...) in force on tenure day ``t`` of spell ``sid``.
 
@@ -344,19 +356,20 @@ class _Context:
         reviews = self.table("reviews")
         if reviews is not None and len(cf):
             r = reviews.dropna(subset=["employee_id", "cycle", "rating"])
-            r = r[r["cycle"].astype("string").isin(cf["name"])]
-            known_r = (r["cycle"].astype("string").map(cf.set_index("name")["end"]) + pd.Timedelta(days=1))
-            rr = pd.DataFrame({"employee_id": r["employee_id"].astype("string").to_numpy(),
-                               "date": known_r.to_numpy("datetime64[ns]"), "rating": r["rating"].astype(float).to_numpy()})
-            rr = assign_spell(rr, sp, "date")
-            rr = rr[(rr["_sid"] >= 0)]
-            rr = rr[rr["date"].to_numpy("datetime64[ns]") > hire[rr["_sid"].to_numpy()]]
-            s = rr["_sid"].to_numpy()
-            add("rating", s, days(rr["date"].to_numpy("datetime64[ns]"), s), rr["rating"].to_numpy(float))
+            cycle = r["cycle"].astype("string")  # each text column converted once
+            listed = cycle.isin(cf["name"]).to_numpy()
+            r, cycle = r[listed], cycle[listed]
+            known_r = (cycle.map(cf.set_index("name")["end"]) + pd.Timedelta(days=1)).to_numpy("datetime64[ns]")
+            reviewed = r["employee_id"].astype("string")
+            rating = r["rating"].astype(float).to_numpy()
+            s = spell_of(reviewed, known_r, sp)
+            mine = s >= 0
+            mine[mine] = known_r[mine] > hire[s[mine]]  # inside the spell, after the hire day
+            s = s[mine]
+            add("rating", s, days(known_r[mine], s), rating[mine])
             # manager's most recent known rating (the manager's state: known before hire counts from day 0)
             # all of a manager's reviews (any spell), not only those inside a spell of theirs
-            m = pd.DataFrame({"manager_id": pd.array(r["employee_id"].astype("string").to_numpy(), dtype="string"),
-                              "known": known_r.to_numpy("datetime64[ns]"), "rating": r["rating"].astype(float).to_numpy()})
+            m = pd.DataFrame({"manager_id": reviewed.array, "known": known_r, "rating": rating})
             if self.history is not None:
                 add("manager_rating", *self._manager_state(m, "known", m["rating"].to_numpy(float), np.nan))
             else:
@@ -637,19 +650,27 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     sid = np.asarray(sid, np.int64)
     h = ctx.history
     keys = h["key"].to_numpy()
-    q = sid * _BIG + np.asarray(t, np.int64)
+    base = sid * _BIG
+    q = base + np.asarray(t, np.int64)
     if len(keys) and (len(q) < 2 or (q[1:] >= q[:-1]).all()):  # sorted (the intervals): a search per history row
         i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)]) - 1
     else:
         i = np.searchsorted(keys, q, side="right") - 1
     i = np.maximum(i, 0)
-    ok = (keys[i] >= sid * _BIG) & (keys[i] <= q) if len(keys) else np.zeros(len(q), bool)
+    if len(keys):
+        found = keys[i]
+        ok = (found >= base) & (found <= q)
+        del found
+    else:
+        ok = np.zeros(len(q), bool)
     take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
     for col in HISTORY_COLUMNS:
         if col not in out:
             continue
         if col == "job_level":
-            out[col] = ctx.in_force_values(col).take(take).astype("Int64")
+            levels = ctx.in_force_levels()
+            out[col] = (levels.take(take) if levels is not None
+                        else ctx.in_force_values(col).take(take).astype("Int64"))
         else:
             out[col] = ctx.in_force_values(col).take(take)
     return out

@@ -78,3 +78,23 @@ def test_assign_spell_matches_the_as_of_merge_with_rehires_ties_and_unknown_ids(
     timed = data.assign(d=data["d"] + pd.Timedelta(hours=7))
     assert (assign_spell(timed, spells, "d")["_sid"].to_numpy().tolist()
             == _assign_spell_asof(timed, spells, "d")["_sid"].to_numpy().tolist())
+
+
+def test_spell_of_gives_assign_spells_positions_from_two_arrays():
+    from alignment_research.spells import assign_spell, spell_of
+
+    spells = pd.DataFrame({"employee_id": ["E1", "E1", "E2"],
+                           "hire_date": pd.to_datetime(["2023-01-01", "2024-01-01", "2023-05-01"]),
+                           "termination_date": pd.to_datetime(["2023-06-30", None, None])})
+    ids = np.array(["E1", "E1", "E2", "E2", None, "E3", "E1"], dtype=object)
+    dates = pd.to_datetime(["2023-03-01", "2023-09-01", "2023-04-30", "2023-05-01", "2024-01-01", "2024-01-01",
+                            None])
+    got = spell_of(ids, dates, spells)
+    assert got.tolist() == [0, -1, -1, 2, -1, -1, -1]
+    frame = pd.DataFrame({"employee_id": ids, "d": dates})
+    assert assign_spell(frame, spells, "d")["_sid"].tolist() == got.tolist()
+    # a spell without an id: the as-of merge (which pairs the missing ids), as assign_spell gives it
+    gappy = pd.concat([spells, pd.DataFrame({"employee_id": [None], "hire_date": pd.to_datetime(["2020-01-01"])})],
+                      ignore_index=True)
+    assert spell_of(ids, dates, gappy).tolist() == assign_spell(frame, gappy, "d")["_sid"].tolist()
+    assert spell_of(ids, dates, gappy).tolist()[:4] == [0, -1, -1, 2]
