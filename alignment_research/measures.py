@@ -292,7 +292,8 @@ def cascade_alignment(goals: pd.DataFrame, employees: pd.DataFrame, *, cycles=No
     if usable.all():
         g, owner_code, cyc_code = goals, codes.owner, codes.cycle
     else:
-        g = goals[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight") if c in goals.columns]][usable]
+        g = goals[[c for c in ("goal_id", "owner_id", "cycle", "parent_goal_id", "weight")
+                   if c in goals.columns]][usable]
         owner_code, cyc_code = codes.owner[usable], codes.cycle[usable]
     problems = []
 

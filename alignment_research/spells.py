@@ -7,8 +7,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "spell_of", "locate_pairs",
-           "index_of", "stable_argsort"]
+__all__ = ["DAY", "DAYS_PER_MONTH", "cycle_dates", "numbered_spells", "window_bounds", "assign_spell", "spell_of",
+           "locate_pairs", "index_of", "stable_argsort"]
 
 #: One day, to turn date differences into whole days (``(end - start) / DAY``).
 DAY = np.timedelta64(1, "D")
