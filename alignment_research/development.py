@@ -12,6 +12,7 @@ who ever took the programme against the rest is reported beside it.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -116,15 +117,7 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
     hi = np.searchsorted(dates, hire[pos] + stop * DAY, side="right")
     eligible = (iv[column].to_numpy(np.int64) == 0) & ~before[pos]
     counts = np.where(eligible, hi - lo, 0)
-    row = np.repeat(np.arange(len(iv)), counts)
-    offset = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
-    t = lo[row] + offset
-    day = ((dates[t] - hire[pos[row]]) / DAY).astype(np.int64)
-    treated = enrol[pos[row]] == day
-    if len(row) > _MAX_TRIAL_ROWS:
-        rng = np.random.default_rng(seed)
-        keep = treated | (rng.random(len(row)) < _MAX_TRIAL_ROWS / len(row))
-        row, t, day, treated = row[keep], t[keep], day[keep], treated[keep]
+    row, t, day, treated = _trial_rows(counts, lo, dates, hire, pos, enrol, seed=seed)
     has_treated = np.zeros(len(dates), bool)
     has_treated[t[treated]] = True
     keep = has_treated[t]
@@ -154,6 +147,49 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
         if name in _FILLED:
             columns[name] = _fill_trial_mean(columns[name], trial)
     return pd.DataFrame(columns)  # built at once: one block per dtype, so later copies need no consolidation
+
+
+#: Candidate trial rows made at a time before sampling (a block's arrays stay a few MB at any study size).
+_TRIAL_BLOCK = 1 << 18
+
+_NS_PER_DAY = 86_400 * 10**9
+
+
+def _trial_rows(counts, lo, dates, hire, pos, enrol, *, seed):
+    """The (intervals row, trial, tenure day, treated) of every candidate row, controls sampled past the cap.
+
+    Interval row ``i`` is a candidate in the ``counts[i]`` trials from ``lo[i]``
+    on. Above ``_MAX_TRIAL_ROWS`` candidates each control is kept with
+    probability ``_MAX_TRIAL_ROWS / candidates``, every starter always. The rows
+    are made a block of interval rows at a time, the random draws taken in
+    order from one generator: the same draws, so the same rows, as making all
+    the candidates at once, without their arrays (about 100 MB each at 20,000
+    employees) ever existing whole.
+    """
+    total = int(counts.sum())
+    rng = np.random.default_rng(seed) if total > _MAX_TRIAL_ROWS else None
+    hire_ns = hire.view(np.int64)
+    # whole days (as cleaning leaves them): integer day numbers give the same days as the timedelta division
+    whole = not np.isnat(hire).any() and not (hire_ns % _NS_PER_DAY).any()
+    if whole:
+        date_day, hire_day = dates.view(np.int64) // _NS_PER_DAY, hire_ns // _NS_PER_DAY
+    ends = np.cumsum(counts)
+    bounds = np.unique(np.r_[0, np.searchsorted(ends, np.arange(_TRIAL_BLOCK, total, _TRIAL_BLOCK)), len(counts)])
+    parts = []
+    for r0, r1 in zip(bounds[:-1], bounds[1:]):
+        c = counts[r0:r1]
+        row = np.repeat(np.arange(r0, r1), c)
+        t = lo[row] + (np.arange(len(row)) - np.repeat(np.cumsum(c) - c, c))
+        spell = pos[row]
+        day = date_day[t] - hire_day[spell] if whole else ((dates[t] - hire[spell]) / DAY).astype(np.int64)
+        treated = enrol[spell] == day
+        if rng is not None:
+            keep = treated | (rng.random(len(row)) < _MAX_TRIAL_ROWS / total)
+            row, t, day, treated = row[keep], t[keep], day[keep], treated[keep]
+        parts.append((row, t, day, treated))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    return tuple(np.concatenate(p) for p in zip(*parts))
 
 
 def _fill_trial_mean(values: np.ndarray, trial: np.ndarray) -> np.ndarray:
@@ -226,6 +262,59 @@ def _followup(matched: pd.DataFrame, rows: pd.DataFrame, *, window_day: str = "d
     f = f.assign(start=np.maximum(f["start"], f[window_day]), stop=np.minimum(f["stop"], f["censor"]),
                  event=np.where(cut, 0, f["event"]))
     return f.drop(columns=["censor"]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _Matching:
+    """The outcome-free half of a development effect: matched trials, balance, counts and the caveats raised."""
+
+    matched: pd.DataFrame
+    balance: pd.DataFrame
+    propensity_model: pd.DataFrame
+    n_trials: int
+    n_enrolled: int
+    caveats: tuple[str, ...]
+    sources: tuple  # the analysis tables it was built from (compared by identity)
+
+
+#: Key in a cleaned study's ``__dict__`` holding its most recent matchings (see :func:`_matched_trials`).
+_MATCHINGS_KEY = "_development_matchings"
+
+#: Matchings a cleaned study keeps: a programme's promotion and retention effects are asked for in turn
+#: (the brief's careers section, then the scorecard), two programmes at a time.
+_MATCHINGS_KEPT = 2
+
+
+def _matched_trials(clean: CleanStudy, program: str, propensity_formula: str, *, ratio: int, caliper: float,
+                    alpha: float) -> _Matching:
+    """Emulate, model and match ``program``'s trials, or take the matching this study made for another outcome.
+
+    None of it depends on the outcome, so the promotion and the retention effect
+    of one programme share it. The study keeps its last ``_MATCHINGS_KEPT``
+    matchings, each valid while the study's ``intervals`` and ``person`` tables
+    are the same objects (a rebuilt table makes a new matching).
+    """
+    analysis = clean.analysis
+    sources = (analysis.intervals, analysis.person)
+    key = (program, propensity_formula, ratio, caliper, alpha)
+    kept = clean.__dict__.setdefault(_MATCHINGS_KEY, {})
+    found = kept.pop(key, None)
+    if found is None or any(a is not b for a, b in zip(found.sources, sources)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", StatisticalWarning)
+            trials = development_trials(clean, program)
+            propensity = fit_propensity(trials, _usable(propensity_formula, trials), alpha=alpha)
+            matched = _match(propensity.trials, ratio=ratio, caliper=caliper)
+            covariates = [c for c in ("rating", "job_level", "tenure_years", "engagement", "manager_program",
+                                      "alignment_cascade") if _varies(matched[c])]
+            balance = balance_table(matched, "treated", covariates, weights="weight")  # before: every trial row
+        found = _Matching(matched, balance, propensity.table, int(trials["trial"].nunique()),
+                          int(trials["treated"].sum()),
+                          tuple(str(w.message) for w in caught if issubclass(w.category, StatisticalWarning)), sources)
+    kept[key] = found  # the most recent last
+    while len(kept) > _MATCHINGS_KEPT:
+        kept.pop(next(iter(kept)))
+    return found
 
 
 @stored_result("development_effect")  # once per cached study: notebooks 06, 07, 08 and the scorecard share it
@@ -316,15 +405,12 @@ def estimate_development_effect(
     if outcome == "promotion" and "job_level" in rows:  # nobody at the top level can be promoted
         level = pd.to_numeric(rows["job_level"], errors="coerce")
         rows = rows[(level < level.max()).fillna(True).to_numpy(bool)]
-    caveats: list[str] = []
+    matching = _matched_trials(clean, program, propensity_formula, ratio=ratio, caliper=caliper, alpha=alpha)
+    # a frame of each result's own: a column added to one result's trials reaches no other result
+    matched, balance = matching.matched.copy(deep=False), matching.balance.copy()
+    caveats: list[str] = list(matching.caveats)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatisticalWarning)
-        trials = development_trials(clean, program)
-        propensity = fit_propensity(trials, _usable(propensity_formula, trials), alpha=alpha)
-        matched = _match(propensity.trials, ratio=ratio, caliper=caliper)
-        covariates = [c for c in ("rating", "job_level", "tenure_years", "engagement", "manager_program",
-                                  "alignment_cascade") if _varies(matched[c])]
-        balance = balance_table(matched, "treated", covariates, weights="weight")  # before: every trial row
         follow = _followup(matched, rows)
         if follow["event"].sum() == 0:
             raise ModelError(f"No {outcome} among the matched employees after their trial dates; cannot estimate.")
@@ -339,7 +425,7 @@ def estimate_development_effect(
     row = table.iloc[0]
     rare = follow["event"].mean() < 0.15
     ev = e_value(row["exp_estimate"], row["exp_conf_low"], row["exp_conf_high"], measure="HR", rare=bool(rare))
-    n_enrolled = int(trials["treated"].sum())
+    n_enrolled = matching.n_enrolled
     n_treated = int(((matched["treated"] == 1) & (matched["weight"] > 0)).sum())
     controls = matched[(matched["treated"] == 0) & (matched["weight"] > 0)]
     smd_after = float(balance["smd_after"].abs().max()) if len(balance) else np.nan
@@ -353,7 +439,7 @@ def estimate_development_effect(
         for text in caveats:
             warnings.warn(text, StatisticalWarning, stacklevel=2)
     stats = pd.DataFrame([dict(
-        program=program, outcome=outcome, n_trials=int(trials["trial"].nunique()), n_enrolled=n_enrolled,
+        program=program, outcome=outcome, n_trials=matching.n_trials, n_enrolled=n_enrolled,
         n_treated=n_treated, n_unmatched=n_enrolled - n_treated, n_controls=int(controls["employee_id"].nunique()),
         n_control_rows=len(controls), ess_controls=effective_sample_size(controls["weight"]),
         max_abs_smd_before=float(balance["smd_before"].abs().max()) if len(balance) else np.nan,
@@ -365,8 +451,8 @@ def estimate_development_effect(
     words = "promotion" if outcome == "promotion" else "voluntary exit"
     return ProgramEffectResult(
         name=f"{program}: {outcome}", table=table, stats=stats, model=adjusted.model,
-        extras=dict(trials=matched, balance=balance, propensity_model=propensity.table, outcome_data=follow,
-                    e_value=ev),
+        extras=dict(trials=matched, balance=balance, propensity_model=matching.propensity_model.copy(),
+                    outcome_data=follow, e_value=ev),
         caveats=caveats, alpha=alpha, outcome=words, scale="ratio", measure="hazard ratio", time_unit="days",
     )
 

@@ -100,8 +100,9 @@ def _indicator_columns(data: pd.DataFrame, covariates) -> tuple[pd.DataFrame, di
         else:
             x = pd.to_numeric(values, errors="raise").astype(float)
             columns[name] = x
-            observed = x.dropna().unique()
-            kinds[name] = "binary" if len(observed) <= 2 and set(observed) <= {0.0, 1.0} else "continuous"
+            v = x.to_numpy()
+            # binary: every observed value is 0 or 1 (at most two distinct values, those), without hashing them
+            kinds[name] = "binary" if ((v == 0.0) | (v == 1.0) | np.isnan(v)).all() else "continuous"
     return pd.DataFrame(columns, index=data.index), kinds
 
 

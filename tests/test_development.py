@@ -107,3 +107,36 @@ def test_greedy_matching_takes_starters_in_order_and_uses_each_control_once_per_
     assert weight.tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
     owner, weight = greedy_caliper_match(group, treated, score, np.arange(7), width=0.1, ratio=2)
     assert owner.tolist() == [0, -1, 0, -1, 4, 4, -1]  # 0.9's only control within 0.1 is taken; 0.7 is too far
+
+
+def test_sampled_trials_are_the_same_whatever_the_block_of_candidate_rows(clean, monkeypatch):
+    """The candidates are made a block at a time: the sample (one draw per candidate, in order) must not move."""
+    from alignment_research import development
+
+    monkeypatch.setattr(development, "_MAX_TRIAL_ROWS", 20_000)  # the study has more candidates: controls sampled
+    monkeypatch.setattr(development, "_TRIAL_BLOCK", 1 << 30)  # every candidate in one block
+    whole = development.development_trials(clean, "mentoring", seed=3)
+    monkeypatch.setattr(development, "_TRIAL_BLOCK", 997)  # many blocks, none aligned with a trial or a person
+    blocks = development.development_trials(clean, "mentoring", seed=3)
+    pd.testing.assert_frame_equal(whole, blocks, check_exact=True)
+    assert 15_000 < len(whole) < 25_000  # sampled: about 20,000 rows kept of more
+    starters = development.development_trials(clean, "mentoring")["treated"].sum()
+    assert whole["treated"].sum() == starters  # every starter kept
+
+
+def test_promotion_and_retention_share_one_matching_and_match_a_fresh_study(clean):
+    """The retention effect after the promotion effect of the same programme equals it computed alone."""
+    study = ar.simulate_study(n_employees=1200, seed=5)
+    alone = ar.estimate_development_effect(ar.clean_study(study), "mentoring", outcome="retention", warn=False)
+    shared = ar.clean_study(study)
+    promotion = ar.estimate_development_effect(shared, "mentoring", outcome="promotion", warn=False)
+    after = ar.estimate_development_effect(shared, "mentoring", outcome="retention", warn=False)
+    for a, b in ((alone.tidy(), after.tidy()), (alone.glance(), after.glance()),
+                 (alone.extras["trials"], after.extras["trials"]), (alone.extras["balance"], after.extras["balance"])):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert alone.caveats == after.caveats
+    # one matching, each result its own frame of it: a column added to one result's trials is not in the other's
+    pd.testing.assert_frame_equal(promotion.extras["trials"], after.extras["trials"], check_exact=True)
+    promotion.extras["trials"]["mark"] = 1
+    assert "mark" not in after.extras["trials"]
+    assert after.glance()["n_trials"].iloc[0] == promotion.glance()["n_trials"].iloc[0] > 10
