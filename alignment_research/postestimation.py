@@ -11,7 +11,7 @@ import scipy.stats as st
 
 from ._docs import fill_doc
 from ._estimators import holm_adjust
-from ._formula import check_columns, formula_terms, formula_variables, split_formula
+from ._formula import check_columns, columns_read, formula_terms, formula_variables, split_formula
 from .engagement import RegressionResult, fit_ols
 from .errors import ModelError
 from .plots import axes_for
@@ -604,28 +604,6 @@ def _with_baseline(data, by, baseline, person):
     return data.merge(extra, on=keys, how="left", validate="many_to_one")
 
 
-def _columns_read(data: pd.DataFrame, formula: str, columns) -> pd.DataFrame:
-    """The columns of ``data`` that the formula and ``columns`` name, else all of ``data``.
-
-    The pooling, the row selections and the ``_group`` column of every group
-    fit copy the rows they keep: of these columns only, not of every column of a
-    wide table (the intervals have about 30). A formula that cannot be read, or
-    names a column ``data`` lacks, keeps every column so the usual error is raised.
-    """
-    if not data.columns.is_unique:
-        return data
-    try:
-        variables = formula_variables(formula, data.columns)
-    except ModelError:
-        return data
-    if any(c not in data.columns for c in variables):
-        return data
-    names = [*variables, *(c for c in columns if isinstance(c, str))]
-    wanted = set(names)
-    used = [c for c in data.columns if c in wanted]  # in the table's order
-    return data if len(used) == data.shape[1] else data[used]
-
-
 def _pooled_groups(rows, by, *, min_group_size, person) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows with a group, small groups pooled (as text), and the size gate of the groups: the same for every term."""
     rows = rows.dropna(subset=[by])
@@ -865,7 +843,7 @@ def fit_group_effects(
     named = [*terms, *clusters, *(c for c in surv.values() if c is not None)]
     if all(c in data.columns for c in named) and (baseline is not None or all(c in data.columns for c in bys)):
         # (else a column is missing: the error below lists every column of the table, as it always has)
-        data = _columns_read(data, formula, [*named, person, "spell", *bys])
+        data = columns_read(data, formula, [*named, person, "spell", *bys])
     tables, tests, fits = [], [], {}
     for column in bys:
         rows = _with_baseline(data, column, baseline, person)

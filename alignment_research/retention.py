@@ -15,7 +15,7 @@ from . import _cox
 from ._checks import check_clusters, check_estimates, check_finite, warn_caveat
 from ._docs import fill_doc
 from ._estimators import cluster_codes, cluster_robust_cov, fit_logistic
-from ._formula import check_columns, design_matrix, formula_variables
+from ._formula import check_columns, columns_read, design_matrix
 from .errors import ConfigError, ModelError, StatisticalWarning
 from .plots import axes_for
 from .privacy import group_sizes
@@ -408,7 +408,7 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     surv_cols = [duration, entry, start, stop, event, *other]
     check_columns(data, surv_cols, what="The data")
     check_finite(data, [duration, entry, start, stop])
-    data = _plain(_complete(_used_columns(data, formula, surv_cols), surv_cols))
+    data = _plain(_complete(columns_read(data, formula, [*surv_cols, "employee_id", "spell"]), surv_cols))
     X, kept = design_matrix(data, formula, intercept=False)
     if len(kept) < len(data):
         data = data.loc[kept]
@@ -417,26 +417,6 @@ def _cox_rows(data, formula, *, duration, entry, start, stop, event, other):
     if ev.sum() == 0:
         raise ModelError(f"No events (`{event}` == 1) in the {len(data)} rows used; a Cox model needs events.")
     return data, X, (a, b, ev)
-
-
-def _used_columns(data: pd.DataFrame, formula: str, columns) -> pd.DataFrame:
-    """The columns of ``data`` a Cox fit reads (survival, formula, ``employee_id``/``spell``), else all of it.
-
-    Selecting them first keeps the conversions and row selections that follow
-    from copying every other column of a large table. A formula that cannot
-    be read, or names a missing column, keeps every column, so the design
-    matrix raises its usual error.
-    """
-    if not data.columns.is_unique:
-        return data
-    try:
-        variables = formula_variables(formula, data.columns)
-    except ModelError:
-        return data
-    used = list(dict.fromkeys([*(c for c in columns if c is not None), *variables, "employee_id", "spell"]))
-    if any(c not in data.columns for c in variables):
-        return data
-    return data[[c for c in used if c in data.columns]]
 
 
 #: Rows per block of the collinearity check's centred cross-products.
