@@ -410,22 +410,18 @@ class Cleaning:
 
     def pipe(self, func, *args, **kwargs) -> "Cleaning":
         """Apply one step and return the accumulated state (a new ``Cleaning``)."""
-        if not isinstance(func, tuple):
-            for name in ("file", "table"):
-                if name not in kwargs and _accepts(func, name):
-                    kwargs[name] = getattr(self, name)
-            done = self._pipe_in_place(func, args, kwargs)
-            if done is not None:
-                return done
-        if isinstance(func, tuple):
-            func, target = func
-            kwargs[target] = self.data
-            call_args = args
-        else:
-            call_args = (self.data, *args)
+        func, target = func if isinstance(func, tuple) else (func, None)
         for name in ("file", "table"):
             if name not in kwargs and _accepts(func, name):
                 kwargs[name] = getattr(self, name)
+        if target is None:
+            done = self._pipe_in_place(func, args, kwargs)
+            if done is not None:
+                return done
+            call_args = (self.data, *args)
+        else:
+            kwargs[target] = self.data
+            call_args = args
         result = func(*call_args, **kwargs)
         if not isinstance(result, StepResult):
             raise TypeError(f"cleaning step {getattr(func, '__name__', func)!r} must return a StepResult")
