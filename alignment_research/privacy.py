@@ -892,9 +892,11 @@ def _is_weak_id(i: str) -> bool:
     return len(i) < 3 or (i.isdigit() and len(i) < WEAK_ID_DIGITS)
 
 
-#: A run of text between delimiters (white space, brackets, quotes, ``<>,;|=```), and one delimiter.
-_RUN = re.compile(r"[^\s<>\"'()\[\]{},;|=`\u00a0]+")
-_RUN_DELIMITER = re.compile(r"[\s<>\"'()\[\]{},;|=`\u00a0]")
+#: The characters that end a run of text (white space, brackets, quotes, ``<>,;|=```), as a regex class body.
+_RUN_ENDS = r"\s<>\"'()\[\]{},;|=`\u00a0"
+#: A run of text between delimiters, and one delimiter.
+_RUN = re.compile(f"[^{_RUN_ENDS}]+")
+_RUN_DELIMITER = re.compile(f"[{_RUN_ENDS}]")
 #: A run of letters and digits (exactly the characters ``str.isalnum`` accepts: ``\w`` without the underscore).
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 #: A run of letters and digits, or one other character.
