@@ -423,8 +423,9 @@ def run_study(study_dir=None, out_dir=None, *, notebooks=None, progress: bool | 
         default; ``False`` cleans in memory and passes nothing to the notebooks.
     workers : int, optional
         Notebooks executed at once, each kernel taking the next notebook
-        (the longest of the last run first); by default the machine's cores
-        (at most the number of notebooks). The dashboard is drawn meanwhile.
+        (a re-run: the longest of the last run first; a first run:
+        ``FIRST_RUN_ORDER``); by default the machine's cores (at most the
+        number of notebooks). The dashboard is drawn meanwhile.
 
     Returns
     -------
