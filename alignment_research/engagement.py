@@ -24,7 +24,7 @@ from ._formula import (
     split_formula,
     split_random_terms,
 )
-from ._lmm import fit_random_intercept, fit_random_slopes, random_intercept_scores
+from ._lmm import fit_nested_intercepts, fit_random_intercept, fit_random_slopes, random_intercept_scores
 from .errors import ModelError, StatisticalWarning
 from .executors import run_bootstrap
 from .plots import axes_for
@@ -477,13 +477,17 @@ def fit_mixed(
         (needed to compare models that differ in fixed effects by likelihood ratio).
     vc : str or dict, optional
         A second grouping with its own variance: a column name such as
-        ``"department"`` (groups nested within it), or a dict of statsmodels
-        variance-component formulas. Fitted with statsmodels ``MixedLM``; not
-        with random slopes.
+        ``"department"`` (groups nested within it: lme4's ``(1 | vc) + (1 |
+        vc:groups)``, fitted by the exact nested engine), or a dict of
+        statsmodels variance-component formulas (fitted with statsmodels
+        ``MixedLM``). Not with random slopes.
     {alpha}
     engine : {"auto", "numpy", "statsmodels"}, default "auto"
         ``"auto"`` uses the fast exact engines for one grouping column (random
-        intercept, or random slopes) and statsmodels ``MixedLM`` when ``vc`` is given.
+        intercept, or random slopes) and for intercepts nested in a ``vc``
+        column, and statsmodels ``MixedLM`` when ``vc`` is a dict of formulas.
+        ``"statsmodels"`` fits a random intercept or a ``vc`` model with
+        ``MixedLM`` (its optimiser stops about 1e-3 from lme4's optimum).
     cluster : str or list of str, optional
         Cluster-robust (sandwich) standard errors around the fixed effects of a
         single random intercept, clustered by this column or, with a list,
@@ -551,7 +555,14 @@ def fit_mixed(
     in the denominator when given, and then ``icc_<vc>`` is the ``vc`` share).
     With ``groups="employee_id", vc="manager_id"`` the model has random
     intercepts for employees nested in managers, the natural model for a
-    repeated survey panel.
+    repeated survey panel. The nested engine inverts each manager's
+    covariance through two rank-one updates, so the criterion needs only
+    per-cell sums (``_lmm.fit_nested_intercepts``); it is profiled over
+    lme4's ``theta`` with an analytic gradient and matches ``lmer(y ~ x + (1 |
+    vc) + (1 | vc:groups))`` in log-likelihood to 1e-12 and in estimates,
+    standard errors and variances to lme4's own precision (1e-7 to 1e-6;
+    ``tests/test_engagement.py``, with lme4's ``Pastes``). At 70,000 survey
+    rows in 17,000 employee cells it takes 0.4 s against statsmodels' 6.5 s.
 
     The random-slope engine profiles lme4's criterion over lme4's ``theta``
     (the Cholesky factor of the random-effects covariance over ``sigma^2``)
@@ -602,10 +613,13 @@ def _fit_mixed_intercept(data, formula, *, groups, reml, vc, alpha, engine, vc_c
         raise ModelError(f"A random intercept for {groups!r} needs at least 2 groups; found {n_groups}.")
     # the same identification rules for both engines (they disagree on what to return otherwise)
     caveats = check_variance_components(sub, groups, vc_col, vc_vars)
-    use_numpy = engine == "numpy" or (engine == "auto" and vc is None)
-    if use_numpy and vc is not None:
-        raise ModelError("engine='numpy' fits a single random intercept; use engine='statsmodels' with `vc`.")
-    if use_numpy:
+    use_numpy = engine == "numpy" or (engine == "auto" and not isinstance(vc, dict))
+    if use_numpy and isinstance(vc, dict):
+        raise ModelError("engine='numpy' fits a random intercept, or intercepts nested in a `vc` column; use "
+                         "engine='statsmodels' with variance-component formulas.")
+    if use_numpy and vc_col is not None:
+        fit = _fit_numpy_nested(X, y, sub, groups=groups, vc=vc_col, reml=reml)
+    elif use_numpy:
         fit = _fit_numpy_mixed(X, y, sub, groups=groups, reml=reml)
     else:
         fit = _fit_statsmodels_mixed(X, y, sub, groups=groups, vc=vc, reml=reml)
@@ -842,6 +856,22 @@ def _fit_numpy_mixed(X, y, sub, *, groups, reml) -> _MixedFit:
         log_likelihood=fit.log_likelihood, boundary=fit.boundary, converged=fit.converged,
         ranef=pd.DataFrame({"group": fit.group_labels, "estimate": fit.ranef}),
         fitted=X.to_numpy(float) @ fit.beta + fit.ranef[fit.codes], model=fit, caveats=caveats,
+    )
+
+
+def _fit_numpy_nested(X, y, sub, *, groups, vc, reml) -> _MixedFit:
+    """Intercepts of ``groups`` nested in the ``vc`` column's, by the exact engine (``_lmm``): lme4's
+    ``(1 | vc) + (1 | vc:groups)``; the variances and BLUPs in the shape the statsmodels engine gives them."""
+    fit = fit_nested_intercepts(X.to_numpy(float), y, sub[vc].astype(str).to_numpy(),
+                                sub[groups].astype(str).to_numpy(), reml=reml)
+    caveats = [_warn_boundary(name, "estimated at zero (a singular fit, as lme4 reports)")
+               for name, variance in ((vc, fit.variance_outer), (groups, fit.variance_inner)) if variance == 0.0]
+    fitted = X.to_numpy(float) @ fit.beta + fit.ranef_outer[fit.outer_codes] + fit.ranef_cell[fit.cell_codes]
+    return _MixedFit(
+        params=fit.beta, cov=fit.cov_beta, variances={f"var_{vc}": fit.variance_outer, f"var_{groups}": fit.variance_inner},
+        sigma2=fit.sigma2, log_likelihood=fit.log_likelihood, boundary=fit.boundary, converged=fit.converged,
+        ranef=pd.DataFrame({"group": fit.outer_labels, "estimate": fit.ranef_outer}), fitted=fitted, model=fit,
+        caveats=caveats,
     )
 
 

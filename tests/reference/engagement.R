@@ -97,6 +97,27 @@ for (i in seq_len(ncol(X))) {
   add("within", n, "estimate", coef(fit)[n]); add("within", n, "std_error", sqrt(V[i, i]))
 }
 
+# Nested random intercepts: employees within managers (repeated waves), as fit_mixed(groups="employee_id",
+# vc="manager_id") fits them; and lme4's own nested example, Pastes (casks within batches).
+for (reml in c(TRUE, FALSE)) {
+  name <- if (reml) "lmer_nested" else "lmer_nested_ml"
+  fit <- lmer(engagement ~ alignment_cascade + manager_program + (1 | manager_id) + (1 | manager_id:employee_id),
+              data = d, REML = reml, control = tight)
+  calls <- c(calls, sprintf("%s: lmer(engagement ~ alignment_cascade + manager_program + (1 | manager_id) + (1 | manager_id:employee_id), data, REML = %s, control = tight)", name, reml))
+  put_lmer(name, fit)
+  re <- ranef(fit)$manager_id
+  for (i in seq_len(nrow(re))) add(name, rownames(re)[i], "ranef", re[i, 1])
+}
+data(Pastes, package = "lme4")
+write.csv(Pastes[, c("strength", "batch", "cask", "sample")], file.path(here, "engagement_pastes.csv"), row.names = FALSE)
+fit <- lmer(strength ~ 1 + (1 | batch) + (1 | batch:cask), data = Pastes, REML = TRUE, control = tight)
+calls <- c(calls, "pastes: lmer(strength ~ 1 + (1 | batch) + (1 | batch:cask), lme4::Pastes, REML = TRUE, control = tight)")
+put_lmer("pastes", fit)
+re <- ranef(fit)$batch
+for (i in seq_len(nrow(re))) add("pastes", rownames(re)[i], "ranef", re[i, 1])
+re <- ranef(fit)$`batch:cask`
+for (i in seq_len(nrow(re))) add("pastes", rownames(re)[i], "ranef_cell", re[i, 1])
+
 res <- do.call(rbind, out)
 header <- c(
   "# Reference values written by tests/reference/engagement.R from tests/reference/engagement_data.csv",
