@@ -746,7 +746,7 @@ def output_tables(nb) -> list[tuple[int, "pd.DataFrame"]]:
     >>> len(tables) > 0 and all(len(t) for _, t in tables)
     True
     """
-    from .privacy import read_html_tables  # deferred: bs4 is only needed to read tables from HTML
+    from .privacy import read_html_tables  # deferred: lxml is only needed to read tables from HTML
 
     return [(number, table) for number, html in _outputs_of_type(nb, "text/html")
             for table in read_html_tables(html) if len(table.columns)]

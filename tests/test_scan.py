@@ -258,3 +258,26 @@ def test_every_employee_id_column_is_pseudonymised_even_in_unlisted_tables(monke
     assert out["job_history"]["employee_id"][0] == out["employees"]["employee_id"][0] != "E1"
     assert out["awards"]["giver_id"][0] == out["employees"]["manager_id"][0] != "E2"
     assert out["awards"]["award"][0] == "star"
+
+
+def test_html_tables_are_read_as_a_reader_sees_them():
+    """read_html_tables (lxml): header rows, cell text without comments, scripts or styles, entities, nested
+    tables read on their own, an SVG with an XML declaration, and a page without tables."""
+    page = """<!DOCTYPE html><html><body><p>intro</p>
+    <table><thead><tr><th>team</th><th>n</th></tr><tr><th>name</th><th></th></tr></thead>
+    <tbody><tr><th>A&amp;B</th><td> 3 <!-- hidden 99 --><script>var n = 1;</script><style>.x{}</style></td></tr>
+    <tr><td>C<b>  D </b>E</td><td>12&nbsp;</td></tr></tbody></table>
+    <table><tr><th>group</th><th>people (n)</th></tr><tr><td>x</td><td><table><tr><td>4</td></tr></table></td></tr>
+    </table></body></html>"""
+    first, second, inner = ar.privacy.read_html_tables(page)
+    assert first.columns.tolist() == ["team", "n"]  # the first non-empty text of each header column
+    assert first.values.tolist() == [["A&B", "3"], ["C D E", "12"]]
+    # a first row of <th> names the columns; the nested table's cell and row also count in the table around it
+    assert second.columns.tolist() == ["group", "people (n)", "column_2"]
+    assert second.values.tolist() == [["x", "4", "4"], ["4", "", ""]]
+    assert inner.values.tolist() == [["4"]] and inner.columns.tolist() == ["column_0"]
+    svg = '<?xml version="1.0" encoding="utf-8"?><svg><foreignObject><table><tr><th>n</th></tr>' \
+          '<tr><td>2</td></tr></table></foreignObject></svg>'
+    assert ar.privacy.read_html_tables(svg)[0].values.tolist() == [["2"]]
+    assert ar.privacy.read_html_tables("<p>no tables here</p>") == []
+    assert ar.privacy.read_html_tables("") == []
