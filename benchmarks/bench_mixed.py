@@ -1,4 +1,4 @@
-"""Benchmark: random-intercept and random-slope models, our exact engines vs lme4::lmer (same data, same run).
+"""Benchmark: random-intercept, random-slope and nested-intercept models, our exact engines vs lme4::lmer (same data, same run).
 
 Usage: ``python benchmarks/bench_mixed.py [N_EMPLOYEES] [REPEATS] [--quick]`` (default 100000 and 3;
 ``--quick``: 10000).
@@ -41,6 +41,9 @@ R_FORMULA = "engagement ~ alignment_cascade + manager_program + job_level + (1 |
 SLOPE_FORMULA = FORMULA + " + (1 + alignment_cascade | manager_id)"
 R_SLOPE_FORMULA = "engagement ~ alignment_cascade + manager_program + job_level + (1 + alignment_cascade | manager_id)"
 SLOPE_SD = 0.15
+#: Employees' repeated waves nested in managers (notebook 03's two-level model): ``groups="employee_id", vc="manager_id"``.
+R_NESTED_FORMULA = ("engagement ~ alignment_cascade + manager_program + job_level + (1 | manager_id) + "
+                    "(1 | manager_id:employee_id)")
 
 
 def make_data(n_employees: int, waves: int = 8, seed: int = 1, slope_sd: float = 0.0) -> pd.DataFrame:
@@ -65,6 +68,7 @@ def make_data(n_employees: int, waves: int = 8, seed: int = 1, slope_sd: float =
     return pd.DataFrame(
         {
             "manager_id": np.char.add("M", m.astype(str)),
+            "employee_id": np.char.add("E", e.astype(str)),
             "job_level": level[e],
             "alignment_cascade": align.round(6),
             "manager_program": program[m],
@@ -98,16 +102,16 @@ cat(sprintf("R_TIMES %s\nR_MEM_MB %s\nR_VERSION %s lme4 %s\nR_LOGLIK %.10f\n", p
 """
 
 
-def time_ours(data: pd.DataFrame, repeats: int, formula: str = FORMULA, groups: str | None = "manager_id"):
+def time_ours(data: pd.DataFrame, repeats: int, formula: str = FORMULA, groups: str | None = "manager_id", **options):
     times = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ar.StatisticalWarning)
         for _ in range(repeats):
             t0 = time.perf_counter()
-            res = ar.fit_mixed(data, formula, groups=groups)
+            res = ar.fit_mixed(data, formula, groups=groups, **options)
             times.append(time.perf_counter() - t0)
         tracemalloc.start()
-        ar.fit_mixed(data, formula, groups=groups)
+        ar.fit_mixed(data, formula, groups=groups, **options)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     return res, times, peak
@@ -136,10 +140,14 @@ def _rel(a, b) -> float:
 
 
 def model_rows(label: str, data: pd.DataFrame, repeats: int, formula: str, groups, r_formula: str,
-               variance_names: list[str]):
-    """Table rows for one model: ours end to end, then lmer (fit only) with its ratio and agreement."""
+               variance_names, **options):
+    """Table rows for one model: ours end to end, then lmer (fit only) with its ratio and agreement.
+
+    ``variance_names`` lists the ``glance()`` variance columns, named as the R script names them, or maps
+    ours to R's (``{"var_employee_id": "var_manager_id:employee_id"}``); ``options`` go to ``fit_mixed``.
+    """
     log(f"bench_mixed: ours, {label}, {len(data):,} rows")
-    res, times, peak = time_ours(data, repeats, formula, groups)
+    res, times, peak = time_ours(data, repeats, formula, groups, **options)
     g = res.glance().iloc[0]
     t = res.tidy()
     ours = np.median(times)
@@ -155,8 +163,9 @@ def model_rows(label: str, data: pd.DataFrame, repeats: int, formula: str, group
     r_terms = [names.get(x, x) for x in t.term]
     d_est = _rel(t.estimate, ref.loc[r_terms, "estimate"])
     d_se = _rel(t.std_error, ref.loc[r_terms, "std_error"])
+    variance_names = variance_names if isinstance(variance_names, dict) else {v: v for v in variance_names}
     d_vc = _rel([g[v] for v in variance_names] + [g["sigma2"]],
-                ref.loc[[*variance_names, "var_Residual"], "estimate"])
+                ref.loc[[*variance_names.values(), "var_Residual"], "estimate"])
     theirs = np.median(r_times)
     rows.append([f"`lme4::lmer`, {label} (fit only) [{info['R_VERSION']}]", f"{theirs:.3f}", fmt_runs(r_times),
                  f"{theirs / ours:.1f}", f"{float(info['R_MEM_MB']):.0f} (R gc max used)",
@@ -174,6 +183,12 @@ def main(argv=None) -> None:
     slopes = make_data(n_employees, slope_sd=SLOPE_SD)
     more, more_notes = model_rows("random slope", slopes, repeats, SLOPE_FORMULA, None, R_SLOPE_FORMULA,
                                   ["var_manager_id", "var_manager_id_alignment_cascade"])
+    rows += more
+    notes += [n for n in more_notes if n not in notes]
+    more, more_notes = model_rows("nested intercepts (employees in managers)", data, repeats, FORMULA, "employee_id",
+                                  R_NESTED_FORMULA, {"var_manager_id": "var_manager_id",
+                                                     "var_employee_id": "var_manager_id:employee_id"},
+                                  vc="manager_id")
     rows += more
     notes += [n for n in more_notes if n not in notes]
 
@@ -198,9 +213,10 @@ def main(argv=None) -> None:
     rows.append([f"context, same rows: statsmodels `MixedLM` (1 run)", f"{t_sm:.2f}", f"{t_sm:.3g}",
                  f"{t_sm / t_small:.0f} (vs ours on the same rows)", "", f"fixed effects {d_sm:.1e}"])
     section(
-        f"Random-intercept and random-slope models ({n_employees:,} employees)",
-        f"REML fits of `{R_FORMULA}` and of `{R_SLOPE_FORMULA}` (the outcome with a manager-specific slope of "
-        f"alignment, SD {SLOPE_SD}) on {len(data):,} rows each ({n_employees:,} employees x 8 waves, {n_mgr:,} "
+        f"Random-intercept, random-slope and nested-intercept models ({n_employees:,} employees)",
+        f"REML fits of `{R_FORMULA}`, of `{R_SLOPE_FORMULA}` (the outcome with a manager-specific slope of "
+        f"alignment, SD {SLOPE_SD}) and of `{R_NESTED_FORMULA}` (ours: `groups=\"employee_id\", "
+        f"vc=\"manager_id\"`) on {len(data):,} rows each ({n_employees:,} employees x 8 waves, {n_mgr:,} "
         f"managers), median of {repeats} runs. 'x ours' of an lmer row compares with ours on the same model. lmer runs "
         f"with its default stopping rule, which ends short of the optimum on the random-slope model (its differences "
         f"are lmer's: a positive 'logLik ours - lmer' means ours found the higher likelihood; with tight optimiser "
