@@ -615,7 +615,12 @@ class _ByLabel:
 
     def __init__(self, dash: Dashboard):
         series, summary = dash.series, dash.summary
-        self.series = {key: _Series.of(part) for key, part in series.groupby(["measure", "label"], sort=False)}
+        # the columns converted once and each panel's rows taken by position (``indices``: the rows of each
+        # group in table order, as iterating the groups gives them; a missing label is left out alike)
+        period = series["period"].to_numpy(dtype=object)
+        value, low, high = (series[c].to_numpy(dtype=float) for c in ("value", "conf_low", "conf_high"))
+        self.series = {key: _Series(list(period[rows]), value[rows], low[rows], high[rows])
+                       for key, rows in series.groupby(["measure", "label"], sort=False).indices.items()}
         self.org_series = {m: _Series.of(part.loc[part["kind"] == "organisation"])
                            for m, part in series.groupby("measure", sort=False)}
         # each panel's first row of each measure, as a dict (a panel shows one row per measure); the table is
