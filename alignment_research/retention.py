@@ -784,7 +784,9 @@ def _group_codes(data, group):
     return codes, levels
 
 
-def _km_curve(a, b, ev, z):
+def _km_curve(a, b, ev, z) -> dict:
+    """One Kaplan-Meier curve as columns (plain arrays): ``time, at_risk, events, estimate, std_error, conf_low,
+    conf_high``."""
     times, n_risk, d = _risk_set_counts(a, b, ev)
     keep = d > 0
     times, n_risk, d = times[keep], n_risk[keep], d[keep]
@@ -795,8 +797,8 @@ def _km_curve(a, b, ev, z):
     with np.errstate(divide="ignore"):
         lo = np.where(surv > 0, surv * np.exp(-z * se), np.nan)
         hi = np.where(surv > 0, np.minimum(surv * np.exp(z * se), 1.0), np.nan)
-    return pd.DataFrame({"time": times, "at_risk": n_risk.astype(int), "events": d.astype(int), "estimate": surv,
-                         "std_error": se, "conf_low": lo, "conf_high": hi})
+    return {"time": times, "at_risk": n_risk.astype(int), "events": d.astype(int), "estimate": surv,
+            "std_error": se, "conf_low": lo, "conf_high": hi}
 
 
 def _person_codes(data: pd.DataFrame, person):
@@ -894,15 +896,24 @@ def survival_table(data, *, duration="exit", entry="entry", event="event", group
     if person is not None:
         check_columns(data, [person], what="The data")
     ids = _person_codes(data, person) if person is not None else None
+    # each group's rows by position (one stable sort, not a mask per group: thousands of teams on a dashboard),
+    # its curve as arrays, and one table at the end
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(levels) + 1))
     parts = []
-    for k, level in enumerate(levels):
-        sel = codes == k
+    for k in range(len(levels)):
+        sel = order[bounds[k]:bounds[k + 1]]
         curve = _km_curve(a[sel], b[sel], ev[sel], z)
-        curve.insert(0, "group", level)
         if ids is not None:
             curve["people_at_risk"] = _people_at_risk(a[sel], b[sel], ids[sel], curve["time"]).astype(int)
         parts.append(curve)
-    out = pd.concat(parts, ignore_index=True)
+    if not parts:
+        raise ModelError("No curve to compute: the data have no complete rows in any group.")
+    lengths = [len(part["time"]) for part in parts]
+    # the group column as the groups' own values give it (strings as object, integers as int64, ...)
+    out = pd.DataFrame({"group": pd.Series(np.repeat(levels, lengths), dtype=object).infer_objects()})
+    for column in parts[0]:
+        out[column] = np.concatenate([part[column] for part in parts])
     out.insert(2, "time_months", out["time"] / per_month)
     return out
 
@@ -2562,14 +2573,20 @@ def survival_at(curves: pd.DataFrame, time: float, *, per: int | None = None) ->
     if missing or key is None:
         raise ModelError(f"`curves` must have the columns profile (or group), {', '.join(need)}; missing "
                          f"{missing or ['profile']}.")
-    rows = []
-    for label, curve in curves.groupby(key, sort=False):
-        curve = curve.sort_values("time")
-        row = {key: label, "time": float(time)}
-        for col in need[1:]:
-            row[col] = _step_value(curve, col, float(time))
-        rows.append(row)
-    out = pd.DataFrame(rows)
+    # each curve's last row not after ``time`` (1 before its first), for every curve at once: the rows by curve
+    # (in order of first appearance) and time, the last of each curve's rows up to ``time``
+    labels, first = pd.factorize(curves[key], use_na_sentinel=True)
+    times = curves["time"].to_numpy(float)
+    order = np.lexsort((times, labels))
+    order = order[labels[order] >= 0]  # a missing label is no curve (as grouping leaves it out)
+    upto = order[times[order] <= float(time)]
+    last = np.full(len(first), -1)
+    ends = np.r_[labels[upto][1:] != labels[upto][:-1], True] if len(upto) else np.zeros(0, bool)
+    last[labels[upto][ends]] = upto[ends]  # each curve's rows are in time order: its end is its latest time
+    out = pd.DataFrame({key: first, "time": float(time)})
+    for col in need[1:]:
+        values = curves[col].to_numpy(float)
+        out[col] = np.where(last >= 0, values[np.maximum(last, 0)], 1.0)
     if per is not None:
         for col, name in zip(need[1:], ["still_here", "still_here_low", "still_here_high"]):
             out[name] = out[col] * per
