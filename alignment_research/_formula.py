@@ -217,6 +217,12 @@ def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns
     columns) is quoted when the formula cannot be built.
     """
     env = patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}])
+    if _coded_by_categories(sub, rhs):
+        fast = numeric_design(sub, rhs, intercept=intercept)
+        if fast is not None:  # the coding: patsy's, read from one row (the Categoricals carry every level)
+            info = patsy.dmatrix(rhs, sub.iloc[:1], eval_env=env, return_type="dataframe",
+                                 NA_action="raise").design_info
+            return fast[0].reset_index(drop=True), info
     try:
         X = patsy.dmatrix(rhs, sub, eval_env=env, return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as err:
@@ -233,6 +239,19 @@ def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns
             "Drop them from the formula or check the data."
         )
     return X.reset_index(drop=True), info
+
+
+def _coded_by_categories(sub: pd.DataFrame, rhs: str) -> bool:
+    """Whether :func:`numeric_design` builds ``rhs`` on ``sub`` with every categorical a pandas Categorical.
+
+    Then patsy's coding of the formula depends on the categories, not on the
+    rows, and one row gives the ``DesignInfo`` all rows give.
+    """
+    if len(sub) == 0:
+        return False
+    planned = _design_plan(sub, rhs)
+    return planned is not None and all(isinstance(sub[f.column].dtype, pd.CategoricalDtype)
+                                       for factors in planned[0] for f in factors if f.prefix is not None)
 
 
 def prepare_rows(data: pd.DataFrame, rhs: str, extra=()) -> tuple[pd.DataFrame, pd.Index]:
@@ -331,25 +350,10 @@ def numeric_design(data: pd.DataFrame, formula: str, *, intercept: bool = True):
     >>> numeric_design(frame, "g + g:x")[0].columns.tolist()
     ['Intercept', 'g[T.b]', 'g[a]:x', 'g[b]:x']
     """
-    if "~" in formula or not data.columns.is_unique:
+    planned = _design_plan(data, formula)
+    if planned is None:
         return None
-    try:
-        terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
-    except Exception:  # a malformed formula: design_matrix names the problem
-        return None
-    has_intercept = any(not term.factors for term in terms)
-    plan = []  # per term (intercept aside), how each of its factors is read
-    for term in terms:
-        if not term.factors:
-            continue  # the intercept: added below when asked for
-        if len(term.factors) > 2:
-            return None
-        factors = [_read_factor(factor, data) for factor in term.factors]
-        if any(f is None for f in factors):
-            return None
-        plan.append(factors)
-    if not plan or not _codings_known(plan, has_intercept):
-        return None
+    plan, has_intercept = planned
     numeric = list(dict.fromkeys(f.column for factors in plan for f in factors if f.prefix is None))
     check_finite(data, numeric)
     complete = np.ones(len(data), dtype=bool)
@@ -411,6 +415,33 @@ def numeric_design(data: pd.DataFrame, formula: str, *, intercept: bool = True):
         return None
     kept = data.index if every else data.index[complete]
     return pd.DataFrame(X, columns=names, index=kept, copy=False), kept
+
+
+def _design_plan(data: pd.DataFrame, formula: str):
+    """How :func:`numeric_design` reads each factor of each term (intercept aside), and whether there is an intercept.
+
+    None when the formula holds anything the fast design does not build.
+    """
+    if "~" in formula or not data.columns.is_unique:
+        return None
+    try:
+        terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
+    except Exception:  # a malformed formula: design_matrix names the problem
+        return None
+    has_intercept = any(not term.factors for term in terms)
+    plan = []
+    for term in terms:
+        if not term.factors:
+            continue  # the intercept: added by the design when asked for
+        if len(term.factors) > 2:
+            return None
+        factors = [_read_factor(factor, data) for factor in term.factors]
+        if any(f is None for f in factors):
+            return None
+        plan.append(factors)
+    if not plan or not _codings_known(plan, has_intercept):
+        return None
+    return plan, has_intercept
 
 
 @dataclass(frozen=True)
