@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from tokenize import TokenError
 
@@ -74,6 +75,28 @@ def formula_variables(formula: str, columns=None) -> list[str]:
     formula raises. lme4 random-effect terms such as ``(1 + x | manager_id)``
     count too (see :func:`split_random_terms`): their effects and grouping column.
     """
+    if isinstance(formula, str):
+        try:
+            return list(_variables_of(formula))
+        except ModelError:
+            pass  # read again below, for the error that quotes the columns
+    return _read_variables(formula, columns)
+
+
+@functools.lru_cache(maxsize=512)
+def _variables_of(formula: str) -> tuple:
+    """:func:`formula_variables` of a formula, kept: a fit reads the same formula several times (patsy is slow)."""
+    return tuple(_read_variables(formula, None))
+
+
+@functools.lru_cache(maxsize=512)
+def _model_desc(formula: str):
+    """patsy's reading of a formula, kept (read only: never change its term lists)."""
+    return patsy.ModelDesc.from_formula(formula)
+
+
+def _read_variables(formula: str, columns=None) -> list[str]:
+    """The reading behind :func:`formula_variables`."""
     if isinstance(formula, str) and "|" in formula:
         fixed, terms = split_random_terms(formula)
         names = formula_variables(fixed, columns)
@@ -126,7 +149,7 @@ def check_columns(data: pd.DataFrame, columns, *, what: str = "data") -> None:
 def categorical_terms(rhs: str) -> set:
     """Return the variables patsy will treat as categorical: those wrapped in ``C(...)``."""
     out = set()
-    desc = patsy.ModelDesc.from_formula(rhs)
+    desc = _model_desc(rhs)
     for term in desc.rhs_termlist:
         for factor in term.factors:
             if factor.code.startswith("C("):
@@ -220,15 +243,16 @@ def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns
     if _coded_by_categories(sub, rhs):
         fast = numeric_design(sub, rhs, intercept=intercept)
         if fast is not None:  # the coding: patsy's, read from one row (the Categoricals carry every level)
-            info = patsy.dmatrix(rhs, sub.iloc[:1], eval_env=env, return_type="dataframe",
-                                 NA_action="raise").design_info
+            desc = _model_desc(rhs)
+            info = patsy.design_matrix_builders([list(desc.lhs_termlist), list(desc.rhs_termlist)],
+                                                lambda: iter([sub.iloc[:1]]), env, NA_action="raise")[1]
             return fast[0].reset_index(drop=True), info
     try:
         X = patsy.dmatrix(rhs, sub, eval_env=env, return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as err:
         raise _formula_error(rhs, err, sub.columns if columns is None else columns) from None
     info = X.design_info
-    order = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t in info.term_slices]
+    order = [t for t in _model_desc(rhs).rhs_termlist if t in info.term_slices]
     X = X[[c for t in order for c in info.column_names[info.term_slices[t]]]]
     if not intercept and "Intercept" in X.columns:
         X = X.drop(columns="Intercept")
@@ -425,7 +449,7 @@ def _design_plan(data: pd.DataFrame, formula: str):
     if "~" in formula or not data.columns.is_unique:
         return None
     try:
-        terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
+        terms = _model_desc(formula).rhs_termlist
     except Exception:  # a malformed formula: design_matrix names the problem
         return None
     has_intercept = any(not term.factors for term in terms)

@@ -515,6 +515,10 @@ _GROUP_COLUMNS = ["by", "group", "n", "n_clusters", "p_adjusted", "conf_low_adju
 FEW_CLUSTERS = 10
 
 
+#: The column a Cox fit counts subjects by (with ``spell``).
+_SUBJECT = "employee_id"
+
+
 @dataclass(frozen=True)
 class _CodedRows:
     """The pooled rows of one grouping column, coded once for every term's group counts.
@@ -526,17 +530,49 @@ class _CodedRows:
     """
 
     rows: pd.DataFrame
+    gate: pd.DataFrame
     group: np.ndarray
     clusters: np.ndarray | None
     present: dict  # column -> its non-missing mask, filled as the terms ask
+    labels: dict  # column -> its values as codes (NaN: missing), for columns the fits only count or cluster on
 
     @classmethod
-    def of(cls, rows: pd.DataFrame, by: str, gate: pd.DataFrame, cluster) -> "_CodedRows":
-        codes, labels = pd.factorize(rows[by])
-        group = pd.Index(gate[by]).get_indexer(labels)[codes]
+    def of(cls, rows: pd.DataFrame, by: str, *, codes: dict, cluster, person, min_group_size: int,
+           counted=()) -> "_CodedRows":
+        """Pool and code the rows of ``by``.
+
+        ``codes``: integer codes (``pd.factorize``, -1 missing) of some
+        columns of ``rows``, computed once for every grouping column;
+        ``counted``: the columns to hand the fits as codes (see :meth:`fit_rows`).
+        """
+        keep = rows[by].notna().to_numpy()  # the rows with a group (dropna)
+        rows = rows[keep]
+        codes = {c: values[keep] for c, values in codes.items()}
+        rows, gate, group = _pooled_groups(rows, by, min_group_size=min_group_size, person=person,
+                                           people=codes.get(person))
         column = (cluster if isinstance(cluster, str) else cluster[0]) if cluster else None
-        clusters = pd.factorize(rows[column])[0] if column is not None and column in rows.columns else None
-        return cls(rows, group, clusters, {})
+        clusters = None
+        if column is not None and column in rows.columns:
+            clusters = codes[column] if column in codes else pd.factorize(rows[column])[0]
+        labels = {}
+        for name in counted:
+            if name in rows.columns and name != by:
+                values = codes[name] if name in codes else pd.factorize(rows[name])[0]
+                labels[name] = np.where(values < 0, np.nan, values)
+        return cls(rows, gate, group, clusters, {}, labels)
+
+    def fit_rows(self, keep: np.ndarray, by: str, columns) -> pd.DataFrame:
+        """The ``keep`` rows a fit reads: the ``columns`` the table has, and ``_group``, the group's text.
+
+        The cluster and person columns go as codes: the same clusters and
+        people in the same order of first appearance (hence the same fit:
+        a fit only factorises, counts and drops their missing values),
+        without hashing their text again for every fit.
+        """
+        names = [c for c in dict.fromkeys(columns) if c in self.rows.columns and c != "_group"]
+        frame = self.rows.loc[keep, names]
+        coded = {c: values[keep] for c, values in self.labels.items() if c in frame.columns}
+        return frame.assign(**coded, _group=self.rows[by].to_numpy()[keep])
 
     def complete(self, columns, *, strict: bool = False) -> np.ndarray:
         """Rows with a value in every one of ``columns``, as ``dropna(subset=columns)``.
@@ -658,35 +694,40 @@ def _with_baseline(data, by, baseline, person):
     return data.merge(extra, on=keys, how="left", validate="many_to_one")
 
 
-def _pooled_groups(rows, by, *, min_group_size, person) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows with a group, small groups pooled (as text), and the size gate of the groups: the same for every term.
+def _pooled_groups(rows, by, *, min_group_size, person, people=None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The rows of a group, small groups pooled (as text), the size gate of the groups, each row's gate position.
 
-    Every size rule counts distinct people, so the pooling and the gate read
-    one row per group and person (a few per person instead of every interval
-    of a table); only the gate's ``n_rows`` counts all rows. Pooling maps each
-    level to its label whatever row it is on, so the pooled column of all
-    rows is the label of its level.
+    The same for every term. ``rows`` all have a group; ``people``: their
+    person codes (``pd.factorize``), when known. Every size rule counts
+    distinct people, so the pooling and the gate read one row per group and
+    person (a few per person instead of every interval of a table); only the
+    gate's ``n_rows`` counts all rows. Pooling maps each level to its label
+    whatever row it is on, so the pooled column of all rows is the label of
+    its level.
     """
-    rows = rows.dropna(subset=[by])
     if person is None or person not in rows.columns:  # rows are people, or the size rules raise their error
         rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
         rows = rows.assign(**{by: rows[by].astype(str)})
-        return rows, size_gate(rows, by, min_group_size=min_group_size, person=person)
+        gate = size_gate(rows, by, min_group_size=min_group_size, person=person)
+        level, labels = pd.factorize(rows[by])
+        return rows, gate, pd.Index(gate[by]).get_indexer(labels)[level]
     level, levels = pd.factorize(rows[by])
-    people = pd.factorize(rows[person])[0].astype(np.int64)  # -1: missing
+    people = (pd.factorize(rows[person])[0] if people is None else people).astype(np.int64)  # -1: missing
     first = np.flatnonzero(~pd.Series(level * (people.max() + 2) + people + 1).duplicated().to_numpy())
     distinct = rows[[by, person]].iloc[first]  # one row per (group, person)
     distinct = pool_small_levels(distinct, by, min_group_size=min_group_size, person=person, small_pool="keep").data
     distinct = distinct.assign(**{by: distinct[by].astype(str)})
     row_of_level = np.empty(len(levels), dtype=np.intp)
     row_of_level[level[first][::-1]] = np.arange(len(first))[::-1]  # a distinct row of each level
-    pooled = distinct[by].take(row_of_level[level])
+    label = distinct[by].take(row_of_level)  # the pooled label of each level
+    pooled = label.take(level)
     rows = rows.assign(**{by: pd.Series(pooled.to_numpy(), index=rows.index, dtype=pooled.dtype)})
     sizes = group_sizes(distinct, by, person=person)  # n: people
-    counts = pd.Series(np.bincount(level, minlength=len(levels)), index=distinct[by].take(row_of_level).to_numpy())
+    counts = pd.Series(np.bincount(level, minlength=len(levels)), index=label.to_numpy())
     sizes["n_rows"] = sizes[by].map(counts.groupby(level=0).sum()).astype("int64")  # n_rows: every row
-    return rows, suppress_small_groups(sizes, count="n", min_group_size=min_group_size, group_cols=[by],
-                                       value_cols=["n_rows"])
+    gate = suppress_small_groups(sizes, count="n", min_group_size=min_group_size, group_cols=[by],
+                                 value_cols=["n_rows"])
+    return rows, gate, pd.Index(gate[by]).get_indexer(label.to_numpy())[level]
 
 
 def _fit_one(coded: _CodedRows, gate, lhs, others, *, term, by, model, surv, cluster, method, min_group_size,
@@ -708,7 +749,9 @@ def _fit_one(coded: _CodedRows, gate, lhs, others, *, term, by, model, surv, clu
     if not usable.any():
         raise ModelError(f"No group of {by!r} has {min_group_size}+ people with variation in {term!r}"
                          + (" and exits at two of its values." if model == "cox" else "."))
-    fit_rows = rows[usable[coded.group]].assign(_group=lambda d: d[by])
+    clusters_named = [cluster] if isinstance(cluster, str) else list(cluster or [])
+    read = [lhs, *formula_variables(" + ".join([term, *others])), *surv.values(), *clusters_named, _SUBJECT, "spell"]
+    fit_rows = coded.fit_rows(usable[coded.group], by, [c for c in read if c])
     rhs = " + ".join(["C(_group)", f"C(_group):{term}", *others])
     if model == "cox":  # coxph's robust Wald test: chi-squared
         fitted = fit_cox(fit_rows, rhs, cluster=cluster, alpha=alpha, **surv)
@@ -920,14 +963,20 @@ def fit_group_effects(
         # (else a column is missing: the error below lists every column of the table, as it always has)
         data = columns_read(data, formula, [*named, person, "spell", *bys])
     tables, tests, fits = [], [], {}
+    # a Cox fit only factorises its cluster and person columns: it gets their codes (its text is hashed once here)
+    counted = [c for c in dict.fromkeys([clusters[0] if clusters else None, _SUBJECT]) if c is not None
+               and c not in formula_variables(formula)] if model == "cox" else []
+    codes = {c: pd.factorize(data[c])[0] for c in dict.fromkeys([person, *clusters[:1], *counted])
+             if c is not None and c in data.columns}
     for column in bys:
-        rows = _with_baseline(data, column, baseline, person)
+        rows = _with_baseline(data, column, baseline, person)  # a left join: the same rows in the same order
         check_columns(rows, [column, *terms])
         for t in terms:
             if t not in rhs_terms:
                 raise ModelError(f"`term` {t!r} must be one of the formula's terms {rhs_terms}.")
-        rows, gate = _pooled_groups(rows, column, min_group_size=min_group_size, person=person)
-        coded = _CodedRows.of(rows, column, gate, cluster)
+        coded = _CodedRows.of(rows, column, codes={c: v for c, v in codes.items() if c != column}, cluster=cluster,
+                              person=person, min_group_size=min_group_size, counted=counted)
+        gate = coded.gate
         for t in terms:
             others = [o for o in rhs_terms if o != t and formula_variables(o) != [column]]
             one = _fit_one(coded, gate, lhs, others, term=t, by=column, model=model, surv=surv, cluster=cluster,
