@@ -42,7 +42,8 @@ TERMS = ["alignment_cascade", "manager_program"]
 def _inputs(study: str, cache: str | None) -> dict:
     clean = ar.open_clean(study, cache_dir=cache) if cache else ar.clean_study(ar.load_study(study))
     p = primary.primary_analysis(clean, warn=False)
-    return {"retention": (p.retention_data.data, p.retention_data.formula, dict(model="cox", start="start", stop="stop")),
+    cox = dict(model="cox", start="start", stop="stop")
+    return {"retention": (p.retention_data.data, p.retention_data.formula, cox),
             "engagement": (p.engagement_data.data, p.engagement_data.formula, {}),
             "person": clean.analysis.person, "min_group_size": p.min_group_size}
 
