@@ -334,7 +334,7 @@ def score_residuals(cd: CoxData, ev: _Eval) -> np.ndarray:
     for s in range(0, X.shape[0], _BLOCK_ROWS):
         rows = slice(s, s + _BLOCK_ROWS)
         block = resid[rows]
-        np.take(cum, cd.hi[rows], axis=0, out=block)
+        np.take(cum, cd.hi[rows], axis=0, out=block, mode="clip")  # in range; "raise" would copy via a buffer
         block -= cum[cd.lo[rows]]
         block -= X[rows] * H[rows, None]
         block *= ev.r[rows, None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from tokenize import TokenError
 
@@ -74,6 +75,28 @@ def formula_variables(formula: str, columns=None) -> list[str]:
     formula raises. lme4 random-effect terms such as ``(1 + x | manager_id)``
     count too (see :func:`split_random_terms`): their effects and grouping column.
     """
+    if isinstance(formula, str):
+        try:
+            return list(_variables_of(formula))
+        except ModelError:
+            pass  # read again below, for the error that quotes the columns
+    return _read_variables(formula, columns)
+
+
+@functools.lru_cache(maxsize=512)
+def _variables_of(formula: str) -> tuple:
+    """:func:`formula_variables` of a formula, kept: a fit reads the same formula several times (patsy is slow)."""
+    return tuple(_read_variables(formula, None))
+
+
+@functools.lru_cache(maxsize=512)
+def _model_desc(formula: str):
+    """patsy's reading of a formula, kept (read only: never change its term lists)."""
+    return patsy.ModelDesc.from_formula(formula)
+
+
+def _read_variables(formula: str, columns=None) -> list[str]:
+    """The reading behind :func:`formula_variables`."""
     if isinstance(formula, str) and "|" in formula:
         fixed, terms = split_random_terms(formula)
         names = formula_variables(fixed, columns)
@@ -126,7 +149,7 @@ def check_columns(data: pd.DataFrame, columns, *, what: str = "data") -> None:
 def categorical_terms(rhs: str) -> set:
     """Return the variables patsy will treat as categorical: those wrapped in ``C(...)``."""
     out = set()
-    desc = patsy.ModelDesc.from_formula(rhs)
+    desc = _model_desc(rhs)
     for term in desc.rhs_termlist:
         for factor in term.factors:
             if factor.code.startswith("C("):
@@ -217,12 +240,19 @@ def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns
     columns) is quoted when the formula cannot be built.
     """
     env = patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}])
+    if _coded_by_categories(sub, rhs):
+        fast = numeric_design(sub, rhs, intercept=intercept)
+        if fast is not None:  # the coding: patsy's, read from one row (the Categoricals carry every level)
+            desc = _model_desc(rhs)
+            info = patsy.design_matrix_builders([list(desc.lhs_termlist), list(desc.rhs_termlist)],
+                                                lambda: iter([sub.iloc[:1]]), env, NA_action="raise")[1]
+            return fast[0].reset_index(drop=True), info
     try:
         X = patsy.dmatrix(rhs, sub, eval_env=env, return_type="dataframe", NA_action="raise")
     except patsy.PatsyError as err:
         raise _formula_error(rhs, err, sub.columns if columns is None else columns) from None
     info = X.design_info
-    order = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t in info.term_slices]
+    order = [t for t in _model_desc(rhs).rhs_termlist if t in info.term_slices]
     X = X[[c for t in order for c in info.column_names[info.term_slices[t]]]]
     if not intercept and "Intercept" in X.columns:
         X = X.drop(columns="Intercept")
@@ -233,6 +263,19 @@ def build_design(sub: pd.DataFrame, rhs: str, *, intercept: bool = True, columns
             "Drop them from the formula or check the data."
         )
     return X.reset_index(drop=True), info
+
+
+def _coded_by_categories(sub: pd.DataFrame, rhs: str) -> bool:
+    """Whether :func:`numeric_design` builds ``rhs`` on ``sub`` with every categorical a pandas Categorical.
+
+    Then patsy's coding of the formula depends on the categories, not on the
+    rows, and one row gives the ``DesignInfo`` all rows give.
+    """
+    if len(sub) == 0:
+        return False
+    planned = _design_plan(sub, rhs)
+    return planned is not None and all(isinstance(sub[f.column].dtype, pd.CategoricalDtype)
+                                       for factors in planned[0] for f in factors if f.prefix is not None)
 
 
 def prepare_rows(data: pd.DataFrame, rhs: str, extra=()) -> tuple[pd.DataFrame, pd.Index]:
@@ -293,14 +336,19 @@ def numeric_design(data: pd.DataFrame, formula: str, *, intercept: bool = True):
     """``design_matrix(data, formula, intercept=intercept)`` for plain terms, built without patsy, else None.
 
     Handles formulas whose terms are numeric columns, text or categorical
-    columns, and ``C(column)`` (treatment coding against the first sorted
-    level, or a Categorical's first category, named ``column[T.level]`` /
-    ``C(column)[T.level]`` as patsy names them): the same columns, names,
-    values and kept rows, built straight into one float array instead of
+    columns, ``C(column)`` and ``C(column, Treatment(reference))`` (treatment
+    coding against the first sorted level, a Categorical's first category or
+    the named reference, as :func:`_fast_C`; named ``column[T.level]`` /
+    ``C(...)[T.level]`` as patsy names them), and the interaction of one
+    such categorical with one numeric column (``C(g):x``, a slope of ``x``
+    per level of ``g``, coded in full: ``C(g)[level]:x``) when no other term
+    has ``x`` as its only numeric column (then patsy codes it in full too).
+    The same columns, names, values (the products patsy forms, signed zeros
+    included) and kept rows, built straight into one float array instead of
     patsy's frames (seconds and several copies of the design at a million
-    rows). Anything else (interactions, transformations, contrasts, bool or
-    float columns in ``C()``, categorical terms in a formula without an
-    intercept, a constant column, no complete row) returns None, and
+    rows). Anything else (other interactions, transformations, contrasts,
+    bool or float columns in ``C()``, categorical terms in a formula without
+    an intercept, a constant column, no complete row) returns None, and
     ``design_matrix`` builds it or raises its error.
 
     Parameters
@@ -323,92 +371,185 @@ def numeric_design(data: pd.DataFrame, formula: str, *, intercept: bool = True):
     >>> X, kept = numeric_design(frame, "x + g")
     >>> X.columns.tolist(), kept.tolist()
     (['Intercept', 'x', 'g[T.b]'], [0, 1, 3])
+    >>> numeric_design(frame, "g + g:x")[0].columns.tolist()
+    ['Intercept', 'g[T.b]', 'g[a]:x', 'g[b]:x']
     """
-    if "~" in formula or not data.columns.is_unique:
+    planned = _design_plan(data, formula)
+    if planned is None:
         return None
-    try:
-        terms = patsy.ModelDesc.from_formula(formula).rhs_termlist
-    except Exception:  # a malformed formula: design_matrix names the problem
-        return None
-    has_intercept = any(not term.factors for term in terms)
-    plan = []  # (column, prefix or None for a numeric column)
-    for term in terms:
-        if not term.factors:
-            continue  # the intercept: added below when asked for
-        if len(term.factors) != 1:
-            return None
-        code = term.factors[0].code
-        column, prefix = code, None
-        if code not in data.columns:
-            column = _c_argument(code)
-            if column is None or column not in data.columns:
-                return None
-            prefix = term.factors[0].name()
-        kind = _design_kind(data[column].dtype)
-        if kind is None or (prefix is not None and kind == "numeric" and data[column].dtype.kind not in "iu"):
-            return None  # a float in C() (level names) or a bool / other dtype: patsy's path
-        if kind != "numeric" or prefix is not None:
-            if not has_intercept:
-                return None  # full-rank coding of the first factor: patsy's path
-            prefix = prefix or column
-        plan.append((column, prefix))
-    if not plan:
-        return None
-    numeric = list(dict.fromkeys(c for c, prefix in plan if prefix is None))
+    plan, has_intercept = planned
+    numeric = list(dict.fromkeys(f.column for factors in plan for f in factors if f.prefix is None))
     check_finite(data, numeric)
     complete = np.ones(len(data), dtype=bool)
-    for column in dict.fromkeys(c for c, _ in plan):
+    for column in dict.fromkeys(f.column for factors in plan for f in factors):
         complete &= data[column].notna().to_numpy()
     n = int(complete.sum())
     if not n:
         return None
     every = bool(complete.all())
+
+    def values(column):
+        return data[column] if every else data[column][complete]
+
+    numbers = {c: values(c).to_numpy(dtype=float) for c in numeric}
+    coded = {}  # (column, reference): levels in patsy's order and each row's position among them
+    for factors in plan:
+        for f in factors:
+            if f.prefix is not None and (f.column, f.reference) not in coded:
+                coded[(f.column, f.reference)] = _levels_and_codes(values(f.column), f.reference)
+                if coded[(f.column, f.reference)][0] is None:
+                    return None
     with_intercept = intercept and has_intercept
     names, blocks = (["Intercept"] if with_intercept else []), []
-    for column, prefix in plan:
-        values = data[column] if every else data[column][complete]
-        if prefix is None:
-            names.append(column)
-            blocks.append(("numeric", values.to_numpy(dtype=float)))
+    for factors in plan:
+        slope = next((numbers[f.column] for f in factors if f.prefix is None), None)
+        cat = next((f for f in factors if f.prefix is not None), None)
+        if cat is None:
+            names.append(factors[0].column)
+            blocks.append((slope, None, 0))
             continue
-        levels, codes = _levels_and_codes(values)
-        if levels is None:
-            return None
-        names += [f"{prefix}[T.{_level_name(level)}]" for level in levels[1:]]
-        blocks.append(("dummies", (codes, len(levels))))
+        levels, codes = coded[(cat.column, cat.reference)]
+        if len(factors) == 1:  # treatment coding: one column per level after the reference
+            names += [f"{cat.prefix}[T.{_level_name(level)}]" for level in levels[1:]]
+            blocks.append((None, codes, range(1, len(levels))))
+            continue
+        # C(g):x in full: one column per level, the factors named in the term's order
+        names += [":".join(f"{f.prefix}[{_level_name(level)}]" if f.prefix is not None else f.column for f in factors)
+                  for level in levels]
+        blocks.append((slope, codes, range(len(levels))))
     # the layout of the matrix the earlier paths built (column means, hence every digit, depend on it):
     # patsy's and a complete numeric frame's are column-major, numeric rows selected from one are row-major
-    numeric_only = all(prefix is None for _, prefix in plan)
+    numeric_only = all(f.prefix is None for factors in plan for f in factors)
     X = np.empty((n, len(names)), order="C" if numeric_only and not every else "F")
     k = 0
     if with_intercept:
         X[:, 0] = 1.0
         k = 1
-    for kind, block in blocks:
-        if kind == "numeric":
-            X[:, k] = block
+    for slope, codes, levels in blocks:
+        if codes is None:
+            X[:, k] = slope
             k += 1
-        else:
-            codes, n_levels = block
-            for level in range(1, n_levels):
-                np.equal(codes, level, out=X[:, k], casting="unsafe")
-                k += 1
+            continue
+        for level in levels:
+            np.equal(codes, level, out=X[:, k], casting="unsafe")
+            if slope is not None:
+                X[:, k] *= slope  # patsy's product: 1 * indicator * x (0 * a negative x is -0.0, as patsy's)
+            k += 1
     if (np.ptp(X[:, int(with_intercept):], axis=0) == 0).any():
         return None
     kept = data.index if every else data.index[complete]
     return pd.DataFrame(X, columns=names, index=kept, copy=False), kept
 
 
-def _c_argument(code: str) -> str | None:
-    """The column of a plain ``C(column)`` (no contrast, no levels), else None."""
+def _design_plan(data: pd.DataFrame, formula: str):
+    """How :func:`numeric_design` reads each factor of each term (intercept aside), and whether there is an intercept.
+
+    None when the formula holds anything the fast design does not build.
+    """
+    if "~" in formula or not data.columns.is_unique:
+        return None
+    try:
+        terms = _model_desc(formula).rhs_termlist
+    except Exception:  # a malformed formula: design_matrix names the problem
+        return None
+    has_intercept = any(not term.factors for term in terms)
+    plan = []
+    for term in terms:
+        if not term.factors:
+            continue  # the intercept: added by the design when asked for
+        if len(term.factors) > 2:
+            return None
+        factors = [_read_factor(factor, data) for factor in term.factors]
+        if any(f is None for f in factors):
+            return None
+        plan.append(factors)
+    if not plan or not _codings_known(plan, has_intercept):
+        return None
+    return plan, has_intercept
+
+
+@dataclass(frozen=True)
+class _Factor:
+    """How the fast design reads one factor of a term."""
+
+    column: str
+    prefix: str | None  # the factor's name in column names for a categorical; None for a numeric column
+    reference: object = None  # the level (or position) of ``Treatment(reference)``; None: the first level
+
+
+def _read_factor(factor, data: pd.DataFrame) -> _Factor | None:
+    """A patsy factor the fast design can build (a column, ``C(column)``, ``C(column, Treatment(ref))``), else None."""
+    code = factor.code
+    column, prefix, reference = code, None, None
+    if code not in data.columns:
+        parsed = _c_argument(code)
+        if parsed is None or parsed[0] not in data.columns:
+            return None
+        (column, reference), prefix = parsed, factor.name()
+    kind = _design_kind(data[column].dtype)
+    if kind is None or (prefix is not None and kind == "numeric" and data[column].dtype.kind not in "iu"):
+        return None  # a float in C() (level names) or a bool / other dtype: patsy's path
+    if kind != "numeric":
+        prefix = prefix or column
+    return _Factor(column, prefix, reference)
+
+
+def _codings_known(plan: list, has_intercept: bool) -> bool:
+    """Whether patsy codes every categorical of ``plan`` as the fast design does.
+
+    patsy codes the terms sharing the same numeric columns together: a
+    categorical alone beside the intercept is coded against its reference,
+    and ``C(g):x`` in full when no other term has ``x`` as its only numeric
+    column. Any other mix (no intercept, two categoricals or two numeric
+    columns in one term, ``x + C(g):x``) is left to patsy.
+    """
+    numeric_sets = [frozenset(f.column for f in factors if f.prefix is None) for factors in plan]
+    for factors, numeric in zip(plan, numeric_sets):
+        categorical = [f for f in factors if f.prefix is not None]
+        if len(factors) == 2 and (len(categorical) != 1 or numeric_sets.count(numeric) != 1):
+            return False
+        if len(factors) == 1 and categorical and not has_intercept:
+            return False  # full-rank coding of the first factor: patsy's path
+    return True
+
+
+def _c_argument(code: str):
+    """``(column, reference)`` of ``C(column)`` or ``C(column, Treatment(reference))``, else None.
+
+    The reference is None for the first level (``C(column)``, ``C(column,
+    Treatment)``, ``Treatment(reference=None)``); levels, other contrasts or
+    a reference that is not a literal return None.
+    """
     try:
         node = ast.parse(code, mode="eval").body
     except SyntaxError:
         return None
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C"
-            and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name)):
-        return node.args[0].id
-    return None
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "C"
+            and 1 <= len(node.args) <= 2 and not node.keywords and isinstance(node.args[0], ast.Name)):
+        return None
+    column = node.args[0].id
+    if len(node.args) == 1:
+        return column, None
+    contrast = node.args[1]
+    if isinstance(contrast, ast.Name) and contrast.id == "Treatment":
+        return column, None
+    if not (isinstance(contrast, ast.Call) and isinstance(contrast.func, ast.Name) and contrast.func.id == "Treatment"
+            and len(contrast.args) + len(contrast.keywords) <= 1):
+        return None
+    if contrast.keywords and contrast.keywords[0].arg != "reference":
+        return None
+    argument = contrast.args or [k.value for k in contrast.keywords]
+    if not argument:
+        return column, None
+    try:
+        reference = ast.literal_eval(argument[0])
+    except (ValueError, SyntaxError, TypeError):
+        return None
+    try:
+        hash(reference)
+    except TypeError:
+        return None
+    return column, reference
 
 
 def _design_kind(dtype) -> str | None:
@@ -423,19 +564,33 @@ def _design_kind(dtype) -> str | None:
     return None
 
 
-def _levels_and_codes(values: pd.Series):
+def _levels_and_codes(values: pd.Series, reference=None):
     """Levels of a complete categorical column in patsy's order, and each row's level position.
 
     A Categorical keeps its categories (unused ones included, as patsy);
-    integers and text get their sorted distinct values. Mixed or non-text
-    objects return ``(None, None)``.
+    integers and text get their sorted distinct values. A ``reference``
+    (``Treatment(reference)``) moves that level first, the others keeping
+    their order, as :func:`_fast_C`. Mixed or non-text objects, or a
+    reference patsy would refuse, return ``(None, None)``.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return list(values.cat.categories), values.cat.codes.to_numpy()
-    if values.dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        levels, codes = list(values.cat.categories), values.cat.codes.to_numpy()
+    elif values.dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=False) != "string":
         return None, None
-    codes, levels = pd.factorize(values, sort=True)
-    return list(levels), codes
+    else:
+        codes, index = pd.factorize(values, sort=True)
+        levels = list(index)
+    if reference is None:
+        return levels, codes
+    first = _treatment_reference(patsy.Treatment(reference=reference), levels)
+    if first is None:
+        return None, None
+    if first:
+        order = [first, *range(first), *range(first + 1, len(levels))]
+        position = np.empty(len(order), dtype=np.intp)
+        position[order] = np.arange(len(order))
+        levels, codes = [levels[i] for i in order], position[codes]
+    return levels, codes
 
 
 def _level_name(level) -> str:

@@ -15,7 +15,7 @@ from ._formula import check_columns, columns_read, formula_terms, formula_variab
 from .engagement import RegressionResult, fit_ols
 from .errors import ModelError
 from .plots import axes_for
-from .privacy import pool_small_levels, pooled_label, size_gate
+from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate, suppress_small_groups
 from .results import RATIO_COLUMNS, TIDY_COLUMNS, ModelResult, conf_label, tidy_table
 from .retention import fit_cox
 
@@ -515,16 +515,106 @@ _GROUP_COLUMNS = ["by", "group", "n", "n_clusters", "p_adjusted", "conf_low_adju
 FEW_CLUSTERS = 10
 
 
-def _clusters_per_group(rows, by, cluster, variables, groups) -> np.ndarray:
+#: The column a Cox fit counts subjects by (with ``spell``).
+_SUBJECT = "employee_id"
+
+
+@dataclass(frozen=True)
+class _CodedRows:
+    """The pooled rows of one grouping column, coded once for every term's group counts.
+
+    ``group``: each row's position among the gate's groups; ``clusters``:
+    each row's cluster code (-1 when missing; None without clustering).
+    Counting over these integers gives the counts the grouped text columns
+    give, without factorising the text again for every term.
+    """
+
+    rows: pd.DataFrame
+    gate: pd.DataFrame
+    group: np.ndarray
+    clusters: np.ndarray | None
+    present: dict  # column -> its non-missing mask, filled as the terms ask
+    labels: dict  # column -> its values as codes (NaN: missing), for columns the fits only count or cluster on
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, by: str, *, codes: dict, cluster, person, min_group_size: int,
+           counted=()) -> "_CodedRows":
+        """Pool and code the rows of ``by``.
+
+        ``codes``: integer codes (``pd.factorize``, -1 missing) of some
+        columns of ``rows``, computed once for every grouping column;
+        ``counted``: the columns to hand the fits as codes (see :meth:`fit_rows`).
+        """
+        keep = rows[by].notna().to_numpy()  # the rows with a group (dropna)
+        rows = rows[keep]
+        codes = {c: values[keep] for c, values in codes.items()}
+        rows, gate, group = _pooled_groups(rows, by, min_group_size=min_group_size, person=person,
+                                           people=codes.get(person))
+        column = (cluster if isinstance(cluster, str) else cluster[0]) if cluster else None
+        clusters = None
+        if column is not None and column in rows.columns:
+            clusters = codes[column] if column in codes else pd.factorize(rows[column])[0]
+        labels = {}
+        for name in counted:
+            if name in rows.columns and name != by:
+                values = codes[name] if name in codes else pd.factorize(rows[name])[0]
+                labels[name] = np.where(values < 0, np.nan, values)
+        return cls(rows, gate, group, clusters, {}, labels)
+
+    def fit_rows(self, keep: np.ndarray, by: str, columns) -> pd.DataFrame:
+        """The ``keep`` rows a fit reads: the ``columns`` the table has, and ``_group``, the group's text.
+
+        The cluster and person columns go as codes: the same clusters and
+        people in the same order of first appearance (hence the same fit:
+        a fit only factorises, counts and drops their missing values),
+        without hashing their text again for every fit.
+        """
+        names = [c for c in dict.fromkeys(columns) if c in self.rows.columns and c != "_group"]
+        frame = self.rows.loc[keep, names]
+        coded = {c: values[keep] for c, values in self.labels.items() if c in frame.columns}
+        return frame.assign(**coded, _group=self.rows[by].to_numpy()[keep])
+
+    def complete(self, columns, *, strict: bool = False) -> np.ndarray:
+        """Rows with a value in every one of ``columns``, as ``dropna(subset=columns)``.
+
+        Columns the table lacks are passed over, or with ``strict`` raise the
+        KeyError that selecting them raises.
+        """
+        missing = [c for c in columns if c not in self.rows.columns]
+        if strict and missing:
+            raise KeyError(f"{missing} not in index")
+        keep = np.ones(len(self.rows), dtype=bool)
+        for column in dict.fromkeys(c for c in columns if c in self.rows.columns):
+            if column not in self.present:
+                self.present[column] = self.rows[column].notna().to_numpy()
+            keep &= self.present[column]
+        return keep
+
+    def per_group(self, values, keep, how: str, n_groups: int) -> np.ndarray:
+        """A statistic of ``values`` over each group's rows (``keep`` of them): NaN for a group without any.
+
+        ``how`` is ``"nunique"`` (distinct values) or ``"spread"`` (``max - min``).
+        """
+        values = values if isinstance(values, pd.Series) else pd.Series(values)
+        group = self.group
+        if keep is not None:
+            values, group = values[keep], group[keep]
+        grouped = values.reset_index(drop=True).groupby(group, sort=True)
+        out = grouped.nunique() if how == "nunique" else grouped.agg(lambda x: x.max() - x.min())
+        return out.reindex(range(n_groups)).to_numpy(float)
+
+
+def _clusters_per_group(coded: _CodedRows, cluster, variables, n_groups: int) -> np.ndarray:
     """Distinct clusters among each group's complete rows (the first cluster column; NaN without clustering)."""
     if not cluster:
-        return np.full(len(groups), np.nan)
+        return np.full(n_groups, np.nan)
     column = cluster if isinstance(cluster, str) else cluster[0]
     used = [c for c in variables if c]
     names = list(dict.fromkeys([column, *formula_variables(" + ".join(used))]))
-    present = [c for c in names if c in rows.columns]
-    counts = rows[list(dict.fromkeys([by, column, *present]))].dropna(subset=present).groupby(by)[column].nunique()
-    return groups.map(counts).fillna(0).to_numpy(float)
+    keep = coded.complete(names)
+    return np.nan_to_num(coded.per_group(coded.clusters, keep, "nunique", n_groups), nan=0.0)
+
+
 _TEST_COLUMNS = ["term", "by", "n_groups", "test", "statistic", "df", "df_denom", "p_value", "n", "cov_type", "formula"]
 
 
@@ -592,6 +682,21 @@ class _GroupFit:
     fit: ModelResult
 
 
+def _text_as_objects(data: pd.DataFrame, columns) -> pd.DataFrame:
+    """``columns`` of pandas' nullable text types as Python objects (None for missing), once for every fit.
+
+    What a Cox fit turns them into before it codes them (``retention._plain``):
+    its eight fits then find them done. Grouping, pooling and counting read
+    the same values either way.
+    """
+    def nullable_text(dtype) -> bool:
+        return (isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.CategoricalDtype)
+                and not pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+
+    text = [c for c in dict.fromkeys(columns) if c in data.columns and nullable_text(data[c].dtype)]
+    return data.assign(**{c: data[c].astype(object).where(data[c].notna(), None) for c in text}) if text else data
+
+
 def _with_baseline(data, by, baseline, person):
     """``data`` with ``by`` joined from ``baseline`` (one row per person and spell) when ``data`` lacks it."""
     if by in data.columns or baseline is None:
@@ -604,36 +709,64 @@ def _with_baseline(data, by, baseline, person):
     return data.merge(extra, on=keys, how="left", validate="many_to_one")
 
 
-def _pooled_groups(rows, by, *, min_group_size, person) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows with a group, small groups pooled (as text), and the size gate of the groups: the same for every term."""
-    rows = rows.dropna(subset=[by])
-    rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
-    rows = rows.assign(**{by: rows[by].astype(str)})
-    return rows, size_gate(rows, by, min_group_size=min_group_size, person=person)
+def _pooled_groups(rows, by, *, min_group_size, person, people=None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The rows of a group, small groups pooled (as text), the size gate of the groups, each row's gate position.
+
+    The same for every term. ``rows`` all have a group; ``people``: their
+    person codes (``pd.factorize``), when known. Every size rule counts
+    distinct people, so the pooling and the gate read one row per group and
+    person (a few per person instead of every interval of a table); only the
+    gate's ``n_rows`` counts all rows. Pooling maps each level to its label
+    whatever row it is on, so the pooled column of all rows is the label of
+    its level.
+    """
+    if person is None or person not in rows.columns:  # rows are people, or the size rules raise their error
+        rows = pool_small_levels(rows, by, min_group_size=min_group_size, person=person, small_pool="keep").data
+        rows = rows.assign(**{by: rows[by].astype(str)})
+        gate = size_gate(rows, by, min_group_size=min_group_size, person=person)
+        level, labels = pd.factorize(rows[by])
+        return rows, gate, pd.Index(gate[by]).get_indexer(labels)[level]
+    level, levels = pd.factorize(rows[by])
+    people = (pd.factorize(rows[person])[0] if people is None else people).astype(np.int64)  # -1: missing
+    first = np.flatnonzero(~pd.Series(level * (people.max() + 2) + people + 1).duplicated().to_numpy())
+    distinct = rows[[by, person]].iloc[first]  # one row per (group, person)
+    distinct = pool_small_levels(distinct, by, min_group_size=min_group_size, person=person, small_pool="keep").data
+    distinct = distinct.assign(**{by: distinct[by].astype(str)})
+    row_of_level = np.empty(len(levels), dtype=np.intp)
+    row_of_level[level[first][::-1]] = np.arange(len(first))[::-1]  # a distinct row of each level
+    label = distinct[by].take(row_of_level)  # the pooled label of each level
+    pooled = label.take(level)
+    rows = rows.assign(**{by: pd.Series(pooled.to_numpy(), index=rows.index, dtype=pooled.dtype)})
+    sizes = group_sizes(distinct, by, person=person)  # n: people
+    counts = pd.Series(np.bincount(level, minlength=len(levels)), index=label.to_numpy())
+    sizes["n_rows"] = sizes[by].map(counts.groupby(level=0).sum()).astype("int64")  # n_rows: every row
+    gate = suppress_small_groups(sizes, count="n", min_group_size=min_group_size, group_cols=[by],
+                                 value_cols=["n_rows"])
+    return rows, gate, pd.Index(gate[by]).get_indexer(label.to_numpy())[level]
 
 
-def _fit_one(rows, gate, lhs, others, *, term, by, model, surv, cluster, method, min_group_size, person,
-             alpha) -> _GroupFit:
+def _fit_one(coded: _CodedRows, gate, lhs, others, *, term, by, model, surv, cluster, method, min_group_size,
+             person, alpha) -> _GroupFit:
     """Fit ``C(_group) + C(_group):term + others`` once on pooled rows, test equal slopes, widen the intervals."""
+    rows = coded.rows
     reason = gate["suppression"].fillna("").to_numpy(str)
     small = reason == "small group"
-    spread = rows.groupby(by, observed=True)[term].agg(lambda x: x.max() - x.min())
-    varies = gate[by].map(spread).fillna(0).to_numpy(float) > 0
+    varies = np.nan_to_num(coded.per_group(rows[term], None, "spread", len(gate)), nan=0.0) > 0
     events = np.ones(len(gate), bool)
     if model == "cox":  # a slope needs exits at two values of the term at least, else it runs off to 0 or infinity
         used = [c for c in (term, *surv.values(), cluster, *formula_variables(" + ".join(others) or "1")) if c]
-        used = list(dict.fromkeys(used))
-        exits = rows[list(dict.fromkeys([by, *used]))].dropna(subset=used)  # the complete rows the fit will use
-        exits = exits[pd.to_numeric(exits[surv["event"]], errors="coerce") == 1]
-        values = exits.groupby(by, observed=True)[term].nunique()
-        events = gate[by].map(values).fillna(0).to_numpy(float) >= 2
-    clusters = _clusters_per_group(rows, by, cluster, [lhs, term, *surv.values(), *others], gate[by])
+        exits = coded.complete(used, strict=True)  # the complete rows the fit will use, then their exits
+        exits &= (pd.to_numeric(rows[surv["event"]], errors="coerce") == 1).to_numpy()
+        events = np.nan_to_num(coded.per_group(rows[term], exits, "nunique", len(gate)), nan=0.0) >= 2
+    clusters = _clusters_per_group(coded, cluster, [lhs, term, *surv.values(), *others], len(gate))
     enough = ~(clusters < FEW_CLUSTERS)  # a cluster-robust slope on a handful of clusters has no reliable error
-    usable = gate.loc[~small & varies & events & enough, by]
-    if len(usable) == 0:
+    usable = ~small & varies & events & enough
+    if not usable.any():
         raise ModelError(f"No group of {by!r} has {min_group_size}+ people with variation in {term!r}"
                          + (" and exits at two of its values." if model == "cox" else "."))
-    fit_rows = rows[rows[by].isin(usable)].assign(_group=lambda d: d[by])
+    clusters_named = [cluster] if isinstance(cluster, str) else list(cluster or [])
+    read = [lhs, *formula_variables(" + ".join([term, *others])), *surv.values(), *clusters_named, _SUBJECT, "spell"]
+    fit_rows = coded.fit_rows(usable[coded.group], by, [c for c in read if c])
     rhs = " + ".join(["C(_group)", f"C(_group):{term}", *others])
     if model == "cox":  # coxph's robust Wald test: chi-squared
         fitted = fit_cox(fit_rows, rhs, cluster=cluster, alpha=alpha, **surv)
@@ -844,17 +977,26 @@ def fit_group_effects(
     if all(c in data.columns for c in named) and (baseline is not None or all(c in data.columns for c in bys)):
         # (else a column is missing: the error below lists every column of the table, as it always has)
         data = columns_read(data, formula, [*named, person, "spell", *bys])
+    if model == "cox":
+        data = _text_as_objects(data, [c for c in formula_variables(rhs) if c not in (person, "spell")])
     tables, tests, fits = [], [], {}
+    # a Cox fit only factorises its cluster and person columns: it gets their codes (its text is hashed once here)
+    counted = [c for c in dict.fromkeys([clusters[0] if clusters else None, _SUBJECT]) if c is not None
+               and c not in formula_variables(formula)] if model == "cox" else []
+    codes = {c: pd.factorize(data[c])[0] for c in dict.fromkeys([person, *clusters[:1], *counted])
+             if c is not None and c in data.columns}
     for column in bys:
-        rows = _with_baseline(data, column, baseline, person)
+        rows = _with_baseline(data, column, baseline, person)  # a left join: the same rows in the same order
         check_columns(rows, [column, *terms])
         for t in terms:
             if t not in rhs_terms:
                 raise ModelError(f"`term` {t!r} must be one of the formula's terms {rhs_terms}.")
-        rows, gate = _pooled_groups(rows, column, min_group_size=min_group_size, person=person)
+        coded = _CodedRows.of(rows, column, codes={c: v for c, v in codes.items() if c != column}, cluster=cluster,
+                              person=person, min_group_size=min_group_size, counted=counted)
+        gate = coded.gate
         for t in terms:
             others = [o for o in rhs_terms if o != t and formula_variables(o) != [column]]
-            one = _fit_one(rows, gate, lhs, others, term=t, by=column, model=model, surv=surv, cluster=cluster,
+            one = _fit_one(coded, gate, lhs, others, term=t, by=column, model=model, surv=surv, cluster=cluster,
                            method=method, min_group_size=min_group_size, person=person, alpha=alpha)
             tables.append(one.table)
             tests.append({"term": t, "by": column, **one.test})

@@ -106,3 +106,36 @@ def test_treatment_against_a_reference_codes_as_patsy_does(data, term):
     ours = patsy.build_design_matrices([info], new, return_type="dataframe")[0]
     theirs = patsy.build_design_matrices([expected.design_info], new, return_type="dataframe")[0]
     np.testing.assert_array_equal(ours[X.columns].to_numpy(), theirs[X.columns].to_numpy())
+
+
+@pytest.mark.parametrize("formula", ["x + C(level, Treatment(reference=2)) + C(dept)",
+                                     "C(dept) + C(dept):x + level",
+                                     "x + level - 1"])
+def test_build_design_without_patsy_rows_is_patsy_design(formula):
+    """Categorical rows are coded without patsy, and patsy's ``DesignInfo`` is read from one of them.
+
+    The reference is patsy itself on every row: ``patsy.dmatrix(formula, sub)``, reordered to the formula's terms.
+    """
+    import patsy
+
+    from alignment_research._formula import _fast_C, build_design, prepare_rows
+
+    rng = np.random.default_rng(4)
+    n = 60
+    data = pd.DataFrame({"x": rng.normal(size=n) - 0.2, "level": rng.integers(1, 4, n).astype("int64"),
+                         "dept": pd.array(rng.choice(["b", "a", "c"], n), dtype="string")})
+    sub, _ = prepare_rows(data, formula)
+    X, info = build_design(sub, formula)
+    env = patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}])
+    full = patsy.dmatrix(formula, sub, eval_env=env, return_type="dataframe")
+    order = [c for t in patsy.ModelDesc.from_formula(formula).rhs_termlist if t in full.design_info.term_slices
+             for c in full.design_info.column_names[full.design_info.term_slices[t]]]
+    pd.testing.assert_frame_equal(X, full[order].reset_index(drop=True), check_exact=True)
+    assert (np.signbit(X.to_numpy()) == np.signbit(full[order].to_numpy())).all()
+    assert info.column_names == full.design_info.column_names
+    assert repr(info.factor_infos) == repr(full.design_info.factor_infos)
+    assert repr(info.term_codings) == repr(full.design_info.term_codings)
+    new = pd.DataFrame({"x": [0.5, -0.7, 0.1], "level": [2, 3, 1], "dept": ["c", "a", "b"]})
+    ours = patsy.build_design_matrices([info], new, return_type="dataframe")[0]
+    theirs = patsy.build_design_matrices([full.design_info], new, return_type="dataframe")[0]
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=True)

@@ -227,6 +227,45 @@ def test_a_cox_group_whose_exits_all_share_one_value_of_the_term_is_listed_not_e
     assert res.glance()["n_groups"].iloc[0] == 3 and not res.caveats
 
 
+def test_pooling_reads_one_row_per_group_and_person(rng):
+    """The pooled column and the gate are those of pooling every row (sizes count people, n_rows counts rows)."""
+    from alignment_research.postestimation import _pooled_groups
+
+    n = 400
+    rows = pd.DataFrame({"employee_id": pd.array([f"e{i % 90}" for i in range(n)], dtype="string"),
+                         "level": pd.array(rng.choice([1, 2, 3, 7, 9], n, p=[0.4, 0.3, 0.26, 0.02, 0.02]),
+                                           dtype="Int64"),
+                         "x": rng.normal(size=n)})
+    rows.loc[rows.index[::37], "employee_id"] = pd.NA  # rows of nobody known: no person counted
+    rows.loc[rows["level"] == 7, "employee_id"] = "e1"  # one person in a small level
+    got, gate, group = _pooled_groups(rows, "level", min_group_size=5, person="employee_id")
+    pooled = ar.pool_small_levels(rows, "level", min_group_size=5, small_pool="keep").data
+    pooled = pooled.assign(level=pooled["level"].astype(str))
+    pd.testing.assert_frame_equal(got, pooled, check_exact=True)
+    pd.testing.assert_frame_equal(gate, ar.privacy.size_gate(pooled, "level", min_group_size=5), check_exact=True)
+    assert (gate["level"].to_numpy()[group] == got["level"].to_numpy()).all()
+    small = gate.set_index("level").loc["Other levels (each < 5 people)"]  # level 7: one person
+    assert small["suppression"] == "small group" and pd.isna(small["n_rows"])
+    assert gate["level"].tolist() == ["1", "2", "3", "9", "Other levels (each < 5 people)"]
+
+
+def test_a_cox_group_fit_is_fit_cox_on_the_pooled_rows():
+    """The Cox fits get the cluster and person columns as codes: the fit of the rows as they are, digit for digit."""
+    cgd = CGD.assign(id=lambda d: "p" + d["id"].astype(str), employee_id=lambda d: d["id"])
+    cgd.loc[cgd.index[::23], "id"] = None  # rows without a cluster are left out, as fit_cox leaves them out
+    res = ar.fit_group_effects(cgd, "treated + age", model="cox", start="tstart", stop="tstop", event="status",
+                               term="treated", by="hos_cat", cluster="id", person="employee_id")
+    estimated = res.tidy().dropna(subset=["estimate"])["group"]
+    rows = cgd[cgd["hos_cat"].isin(estimated)].assign(_group=lambda d: d["hos_cat"].astype(str))
+    expected = ar.fit_cox(rows, "C(_group) + C(_group):treated + age", start="tstart", stop="tstop",
+                          event="status", cluster="id")
+    fit = res.extras["fits"][("treated", "hos_cat")]
+    pd.testing.assert_frame_equal(fit.tidy(), expected.tidy(), check_exact=True)
+    pd.testing.assert_frame_equal(fit.glance(), expected.glance(), check_exact=True)
+    assert fit.glance()["n_subjects"].iloc[0] == rows.dropna(subset=["id"])["employee_id"].nunique()
+    np.testing.assert_array_equal(fit.model.var, expected.model.var)
+
+
 def test_unknown_model_and_term_are_named():
     with pytest.raises(ar.ModelError, match="`model` must be one of"):
         ar.fit_group_effects(CHICK, "weight ~ Time", term="Time", by="Diet", model="logit")

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import patsy
 import pytest
 from numpy.testing import assert_allclose
 
 import alignment_research as ar
 from alignment_research import _cox, retention
 from alignment_research._cox import simulate_counting_process
-from alignment_research._formula import build_design, design_matrix, numeric_design, prepare_rows
+from alignment_research._formula import _fast_C, design_matrix, numeric_design, prepare_rows
 from alignment_research.errors import ModelError, StatisticalWarning
 
 REF = Path(__file__).parent / "reference"
@@ -395,7 +396,16 @@ def test_concordance_count_method_follows_the_shape():
     ("department + z1", True),
     ("dept_cat + z1", True),
     ("C(job_level) - 1", False),
-    ("C(job_level, Treatment(3)) + z1", False),
+    ("C(job_level, Treatment(3)) + z1", True),
+    ("C(department, Treatment(reference='Sales')) + C(job_level, Treatment(-1)) + z1", True),
+    ("C(department) + C(department):z1 + engagement", True),  # a slope per department: coded in full, as patsy
+    ("C(department) + z1:C(department) + C(department):z2", True),
+    ("dept_cat:z2 + z1", True),
+    ("z1 + C(department):z1", False),  # z1 alone first: patsy codes the slopes against a reference
+    ("C(department):C(job_level)", False),
+    ("C(department):z1:z2", False),
+    ("C(department, Sum) + z1", False),
+    ("C(job_level, levels=[1, 2, 3, 4, 5]) + z1", False),
     ("C(z1)", False),
     ("z1:z2", False),
     ("np.log(job_level)", False),
@@ -409,14 +419,22 @@ def test_numeric_design_is_the_design_matrix(formula, fast, intercept):
     intervals["dept_cat"] = pd.Categorical(intervals["department"], categories=["Technology", "Sales", "Operations",
                                                                                   "Finance"])
     intervals["flag"] = intervals["z2"] > 0
+    intervals["z2"] -= 0.5  # negative values: 0 * z2 is -0.0 in patsy's slope columns
     intervals.index = intervals.index * 3 + 5
     got = numeric_design(intervals, formula, intercept=intercept)
     assert (got is not None) == fast
     if fast:  # the same as patsy's design, which design_matrix builds when the fast path declines
         sub, kept = prepare_rows(intervals, formula)
-        X, _ = build_design(sub, formula, intercept=intercept)
-        X.index = kept
+        X = patsy.dmatrix(formula, sub, eval_env=patsy.EvalEnvironment([{"C": _fast_C}, {"np": np}]),
+                          return_type="dataframe")
+        info = X.design_info
+        X = X[[c for t in patsy.ModelDesc.from_formula(formula).rhs_termlist if t in info.term_slices
+               for c in info.column_names[info.term_slices[t]]]]
+        X = (X if intercept or "Intercept" not in X else X.drop(columns="Intercept")).set_axis(kept)
         pd.testing.assert_frame_equal(got[0], X, check_exact=True)
+        assert (np.signbit(got[0].to_numpy()) == np.signbit(X.to_numpy())).all()  # patsy's -0.0 products too
+        if any("[" in c for c in X.columns):  # with a categorical, patsy's column-major layout (means, every digit)
+            assert got[0].to_numpy().flags.f_contiguous and X.to_numpy().flags.f_contiguous
         assert got[1].equals(kept)
         pd.testing.assert_frame_equal(design_matrix(intervals, formula, intercept=intercept)[0], X, check_exact=True)
 
