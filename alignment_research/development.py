@@ -127,6 +127,7 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
     order = np.lexsort((ids[row], t))
     row, t, day, treated = row[order], t[order], day[order], treated[order]
     trial = np.unique(t, return_inverse=True)[1]
+    sizes = np.bincount(trial)
     columns = {
         "trial": trial + 1,
         "index_date": dates[t],
@@ -145,7 +146,7 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
         else:
             columns[name] = np.full(len(row), np.nan)
         if name in _FILLED:
-            columns[name] = _fill_trial_mean(columns[name], trial)
+            columns[name] = _fill_trial_mean(columns[name], trial, sizes)
     return pd.DataFrame(columns)  # built at once: one block per dtype, so later copies need no consolidation
 
 
@@ -192,17 +193,26 @@ def _trial_rows(counts, lo, dates, hire, pos, enrol, *, seed):
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 
-def _fill_trial_mean(values: np.ndarray, trial: np.ndarray) -> np.ndarray:
-    """Missing values take their trial's mean, or the mean over all trials when the whole trial lacks one."""
+def _fill_trial_mean(values: np.ndarray, trial: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Missing values take their trial's mean, or the mean over all trials when the whole trial lacks one.
+
+    ``sizes`` counts the rows of each trial (``np.bincount(trial)``). ``values``
+    is filled in place (the caller's own array) and returned.
+    """
     missing = np.isnan(values)
-    if not missing.any():
+    rows = np.flatnonzero(missing)
+    if not len(rows):
         return values
     present = np.where(missing, 0.0, values)
-    counts = np.bincount(trial, weights=~missing)
+    counts = sizes - np.bincount(trial[rows], minlength=len(sizes))  # present values per trial (whole numbers)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.bincount(trial, weights=present) / counts
-    filled = np.where(missing, means[trial], values)
-    return np.where(np.isnan(filled), np.nanmean(values) if (~missing).any() else np.nan, filled)
+    fill = means[trial[rows]]
+    lacking = np.isnan(fill)  # a trial without any value
+    if lacking.any():
+        fill[lacking] = np.nanmean(values) if len(rows) < len(values) else np.nan
+    values[rows] = fill
+    return values
 
 
 def _varies(values: pd.Series) -> bool:
@@ -233,15 +243,21 @@ def _match(trials: pd.DataFrame, *, ratio: int, caliper: float) -> pd.DataFrame:
     plain = isinstance(trials.index, pd.RangeIndex) and trials.index.start == 0 and trials.index.step == 1
     out = trials.copy(deep=False) if plain else trials.reset_index(drop=True)  # new columns only, never edits
     logit = out["logit_propensity"].to_numpy(float)
-    codes, ids = pd.factorize(out["employee_id"].astype("string"), sort=True)
+    treated = out["treated"].to_numpy(int) == 1
+    # ties among a trial's starters go by id: only the starters' ids are ranked (codes in id order), not the
+    # millions of controls' (whose order is never read)
+    starters = np.flatnonzero(treated)
+    text = out["employee_id"].astype("string").array
+    order_key = np.zeros(len(out), np.int64)
+    order_key[starters] = pd.factorize(text.take(starters), sort=True)[0]
     width = caliper * float(np.nanstd(logit, ddof=1))
-    owner, weight = greedy_caliper_match(pd.factorize(out["trial"], sort=True)[0], out["treated"].to_numpy(int) == 1,
-                                         logit, codes, width=width, ratio=ratio)
+    owner, weight = greedy_caliper_match(pd.factorize(out["trial"], sort=True)[0], treated, logit, order_key,
+                                         width=width, ratio=ratio)
     matched = owner >= 0
     labels = pd.array(np.full(len(out), None, dtype=object), dtype="string")
-    head = owner[matched]
+    head = owner[matched]  # always a starter's row
     labels[matched] = (out["trial"].to_numpy()[head].astype(str).astype(object) + ":"
-                       + np.asarray(ids, dtype=object)[codes[head]])
+                       + np.asarray(text.take(head), dtype=object))
     out["matched_set"] = labels
     out["weight"] = weight
     return out

@@ -84,9 +84,13 @@ _ENGAGEMENT_CR1 = "cluster (CR1, two-way: manager and matched set)"
 # --------------------------------------------------------------------------------------------
 
 
-def _indicator_columns(data: pd.DataFrame, covariates) -> tuple[pd.DataFrame, dict]:
-    """Expand categorical covariates to one 0/1 column per level; return columns and their type."""
-    columns, kinds = {}, {}
+def _indicator_columns(data: pd.DataFrame, covariates):
+    """Yield each covariate's columns: one 0/1 column per level of a categorical one, with label and type.
+
+    Yields ``(label, type, values)`` with ``values`` a float array (missing
+    where the covariate is), one covariate at a time, so no frame of them all
+    is built (a trial table has millions of rows).
+    """
     for name in covariates:
         values = data[name]
         if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object or pd.api.types.is_string_dtype(
@@ -94,19 +98,20 @@ def _indicator_columns(data: pd.DataFrame, covariates) -> tuple[pd.DataFrame, di
         ):
             levels = sorted(values.dropna().astype(str).unique())
             for level in levels:
-                label = f"{name}[{level}]"
-                columns[label] = (values.astype("string") == level).astype(float).where(values.notna())
-                kinds[label] = "binary"
+                x = (values.astype("string") == level).astype(float).where(values.notna())
+                yield f"{name}[{level}]", "binary", x.to_numpy(float)
         else:
-            x = pd.to_numeric(values, errors="raise").astype(float)
-            columns[name] = x
-            v = x.to_numpy()
+            v = pd.to_numeric(values, errors="raise").to_numpy(float)
             # binary: every observed value is 0 or 1 (at most two distinct values, those), without hashing them
-            kinds[name] = "binary" if ((v == 0.0) | (v == 1.0) | np.isnan(v)).all() else "continuous"
-    return pd.DataFrame(columns, index=data.index), kinds
+            yield name, "binary" if ((v == 0.0) | (v == 1.0) | np.isnan(v)).all() else "continuous", v
 
 
-def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+def _wmean(x: np.ndarray, w: np.ndarray | None = None) -> float:
+    """Weighted mean over the present values with positive weight (``w=None``: all weights 1)."""
+    if w is None:
+        # a weight of 1 leaves each value and adds 1 to the total: the same sums as the weighted formula
+        x = x[~np.isnan(x)]
+        return float(np.sum(x) / float(len(x))) if len(x) else np.nan
     ok = ~np.isnan(x) & (w > 0)
     return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else np.nan
 
@@ -189,17 +194,19 @@ def balance_table(data: pd.DataFrame, treatment: str, covariates, weights=None) 
         w = data[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, float)
         if len(w) != len(data) or np.any(w < 0) or np.any(np.isnan(w)):
             raise ModelError("`weights` must be one non-negative, non-missing value per row of `data`.")
-    X, kinds = _indicator_columns(data, covariates)
-    treated, control = t == 1, t == 0
+    treated, control = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
+    if weights is not None:
+        # only rows of positive weight enter an adjusted mean: pick them once (the same values, in row order)
+        treated_w, control_w = treated[w[treated] > 0], control[w[control] > 0]
     rows = []
-    for label, kind in kinds.items():
-        x = X[label].to_numpy(float)
+    for label, kind, x in _indicator_columns(data, covariates):
         binary = kind == "binary"
-        sd = np.sqrt((_var(x[treated], binary) + _var(x[control], binary)) / 2)
-        m1, m0 = _wmean(x[treated], np.ones(treated.sum())), _wmean(x[control], np.ones(control.sum()))
+        x1, x0 = x[treated], x[control]
+        sd = np.sqrt((_var(x1, binary) + _var(x0, binary)) / 2)
+        m1, m0 = _wmean(x1), _wmean(x0)
         row = dict(covariate=label, type=kind, mean_treated=m1, mean_control=m0, smd_before=_smd(m1 - m0, sd))
         if weights is not None:
-            a1, a0 = _wmean(x[treated], w[treated]), _wmean(x[control], w[control])
+            a1, a0 = _wmean(x[treated_w], w[treated_w]), _wmean(x[control_w], w[control_w])
             row.update(mean_treated_adj=a1, mean_control_adj=a0, smd_after=_smd(a1 - a0, sd))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -603,12 +610,17 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     boss = np.full(len(employee), -1, dtype=codes.dtype)
     boss[has_manager] = codes[len(employee):]
     who, boss_of = person[s_idx], boss[s_idx]
-    latest = ~pd.Series(t_idx.astype(np.int64) * n + who).duplicated(keep="last").to_numpy()  # last spell per day
-    t_idx, s_idx, who, boss_of = t_idx[latest], s_idx[latest], who[latest], boss_of[latest]
+    # the last spell per person and day: only people with several spells can have two on one day
+    rehired = np.flatnonzero((np.bincount(person, minlength=n) > 1)[who])
+    if len(rehired):
+        later = pd.Series(t_idx[rehired].astype(np.int64) * n + who[rehired]).duplicated(keep="last").to_numpy()
+        latest = np.ones(len(who), bool)
+        latest[rehired[later]] = False
+        t_idx, s_idx, who, boss_of = t_idx[latest], s_idx[latest], who[latest], boss_of[latest]
     led = boss_of >= 0
     members = pd.DataFrame({"t": t_idx[led], "_e": who[led], "_m": boss_of[led]})  # codes: no text copied per row
     # team sizes per (trial date, manager), counted over the managers only (a few of the ids): dates x managers bins
-    boss_ids = np.unique(boss_of[led])
+    boss_ids = np.flatnonzero(np.bincount(boss_of[led], minlength=n))  # the distinct managers, in code order
     lead = np.full(n, -1, dtype=np.int64)  # each id's place among the managers; -1 for the others
     lead[boss_ids] = np.arange(len(boss_ids))
     m = max(len(boss_ids), 1)
@@ -674,17 +686,39 @@ def _team_means(trials: pd.DataFrame, manager_codes: np.ndarray, team: pd.DataFr
     tm = team_measures.dropna(subset=["value", "date"])
     person = index_of(tm["employee_id"].astype(str), ids)  # -1: nobody in any team
     n = len(ids)
-    left = pd.DataFrame({"index_date": team["index_date"].to_numpy(), "_e": team["_e"].to_numpy()})
+    index_date = team["index_date"].to_numpy("datetime64[ns]")
+    reports = team["_e"].to_numpy(np.int64)
     team_key = team["trial"].to_numpy(np.int64) * n + team["_m"].to_numpy()
     trial_key = trials["trial"].to_numpy(np.int64) * n + manager_codes
     measures = tm["measure"].to_numpy()
     for measure in sorted(team_measures["measure"].unique()):
         chosen = measures == measure
-        right = pd.DataFrame({"_e": person[chosen], "date": tm["date"].to_numpy()[chosen],
-                              "value": tm["value"].to_numpy()[chosen]}).sort_values("date", kind="stable")
-        got = pd.merge_asof(left, right, left_on="index_date", right_on="date", by="_e", allow_exact_matches=False)
-        means = got["value"].groupby(team_key).mean()
+        values = _latest_before(reports, index_date, person[chosen], tm["date"].to_numpy("datetime64[ns]")[chosen],
+                                tm["value"].to_numpy(float)[chosen])
+        means = pd.Series(values).groupby(team_key).mean()
         yield measure, means.reindex(trial_key).to_numpy(float)
+
+
+def _latest_before(who: np.ndarray, when: np.ndarray, known_who: np.ndarray, known_when: np.ndarray,
+                   known_value: np.ndarray) -> np.ndarray:
+    """Each (``who``, ``when``) row's latest known value dated strictly before ``when`` (NaN when none).
+
+    ``pd.merge_asof(by=who, allow_exact_matches=False)`` on the known values
+    sorted by date, as integer keys: ties on one person and date take the last
+    known row in its original order, as merge_asof does.
+    """
+    days = np.unique(known_when)  # the distinct dates, as ranks: a date's rank, or how many dates lie before
+    width = len(days) + 1
+    key = known_who.astype(np.int64) * width + np.searchsorted(days, known_when)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    wanted = who * width + np.searchsorted(days, when, side="left")  # earlier dates only
+    at = np.searchsorted(key, wanted, side="left") - 1
+    found = at >= 0
+    found[found] = known_who[order[at[found]]] == who[found]
+    out = np.full(len(who), np.nan)
+    out[found] = known_value[order[at[found]]]
+    return out
 
 
 def _fill_with_trial_means(trials: pd.DataFrame) -> pd.DataFrame:
