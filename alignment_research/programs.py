@@ -747,7 +747,8 @@ class PropensityResult(ModelResult):
 
 
 def fit_propensity(
-    data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, treatment: str = "treated", alpha: float = 0.05
+    data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, treatment: str = "treated", alpha: float = 0.05,
+    copy: bool = True,
 ) -> PropensityResult:
     """Fit the enrolment (propensity) model on the stacked trials and score every trial row.
 
@@ -761,6 +762,11 @@ def fit_propensity(
         The 0/1 column to predict.
     alpha : float, default 0.05
         Intervals in ``tidy()`` are at level ``1 - alpha``.
+    copy : bool, default True
+        ``False`` scores a shallow copy: ``trials`` shares ``data``'s columns
+        (editing one in place edits the other) and only adds its own two.
+        For a trial table made just to be scored, whose copy would cost
+        hundreds of MB; ``data`` itself never changes either way.
 
     Returns
     -------
@@ -805,9 +811,12 @@ def fit_propensity(
             "perfectly. Propensities near 0 or 1 follow; check plot_overlap and consider coarser covariates."
         )
         warnings.warn(caveats[-1], StatisticalWarning, stacklevel=2)
-    trials = data.copy()
-    trials["logit_propensity"] = np.nan
-    trials.loc[kept, "logit_propensity"] = X.to_numpy(float) @ fit.params
+    trials = data.copy(deep=copy)
+    if len(kept) == len(trials) and kept.equals(trials.index):  # every row scored: no alignment needed
+        trials["logit_propensity"] = X.to_numpy(float) @ fit.params
+    else:
+        trials["logit_propensity"] = np.nan
+        trials.loc[kept, "logit_propensity"] = X.to_numpy(float) @ fit.params
     trials["propensity"] = 1 / (1 + np.exp(-trials["logit_propensity"]))
     with np.errstate(invalid="ignore"):  # a separated fit's covariance is not to be read (the caveat says so)
         std_errors = fit.std_errors
