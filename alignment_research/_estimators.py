@@ -331,8 +331,25 @@ def cluster_robust_cov(
 
 
 def _intersection_codes(codes: list[np.ndarray]) -> np.ndarray:
-    """Codes ``0..G-1`` of the cells where every one of ``codes`` is constant (their intersection)."""
-    return np.unique(np.column_stack(codes), axis=0, return_inverse=True)[1].reshape(-1)
+    """Codes ``0..G-1`` of the cells where every one of ``codes`` is constant (their intersection).
+
+    The cells are numbered in the lexicographic order of their code tuples, as
+    ``np.unique(np.column_stack(codes), axis=0, return_inverse=True)`` numbers
+    them (the numbering orders the cluster sums, so it must not change). The
+    tuples are read as one mixed-radix integer, which orders the same way and
+    is ranked without sorting rows.
+    """
+    sizes = [int(c.max()) + 1 if len(c) else 1 for c in codes]
+    if min((int(c.min()) for c in codes if len(c)), default=0) < 0 or np.prod(sizes, dtype=float) >= 2.0**62:
+        return np.unique(np.column_stack(codes), axis=0, return_inverse=True)[1].reshape(-1)
+    key = np.zeros(len(codes[0]), np.int64)
+    for c, size in zip(codes, sizes):
+        key = key * size + np.asarray(c, np.int64)
+    span = int(np.prod(sizes, dtype=float))
+    if span <= 8 * len(key) + (1 << 20):  # few enough possible cells: rank them by counting, in linear time
+        present = np.bincount(key, minlength=span) > 0
+        return (np.cumsum(present) - 1)[key]
+    return np.unique(key, return_inverse=True)[1]
 
 
 def _multiway_cov(scores, bread, codes, *, n, big_k, multi0, fix) -> np.ndarray:
