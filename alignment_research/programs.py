@@ -18,7 +18,7 @@ from .plots import axes_for, plot_forest
 from .privacy import group_sizes, size_gate
 from .results import TIDY_COLUMNS, ModelResult, tidy_table
 from .retention import fit_cox
-from .spells import index_of
+from .spells import index_of, locate_pairs
 from .study import CleanStudy
 
 __all__ = [
@@ -559,9 +559,10 @@ def program_trials(
     if team_measures is not None:
         number = np.zeros(len(dates), dtype=np.int64)  # trial number of each trial date with a trial, else 0
         number[managers["t"].to_numpy()] = trials["trial"].to_numpy()
-        team = members[number[members["t"].to_numpy()] > 0]  # in date order, as the trial dates are sorted
-        team = team.assign(index_date=dates[team["t"].to_numpy()], trial=number[team["t"].to_numpy()])
-        for measure, values in _team_means(trials, managers["_e"].to_numpy(), team, team_measures, ids):
+        inside = np.flatnonzero(number[members["t"]] > 0)  # in date order, as the trial dates are sorted
+        team = {name: values[inside] for name, values in members.items()}
+        team["trial"] = number[team["t"]]
+        for measure, values in _team_means(trials, managers["_e"].to_numpy(), team, dates, team_measures, ids):
             trials[f"team_{measure}"] = values
     return _fill_with_trial_means(trials).reset_index(drop=True)
 
@@ -588,9 +589,9 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     ``employee_id``, ``_s`` their spell's row, ``team_size``, ``_e`` their id's
     code, ``index_date``, ``enrol_date``, ``treated``), only in trials with an
     enrolling manager, sorted by trial and id; the members (every employee
-    with a manager on each trial date: ``t`` and the codes ``_e`` of the
-    employee and ``_m`` of the manager), in trial order; and the ids the
-    codes index.
+    with a manager on each trial date: arrays ``t`` and the codes ``_e`` of the
+    employee and ``_m`` of the manager, millions of rows, so no frame), in
+    trial order; and the ids the codes index.
 
     Ids are matched as integer codes of one factorisation of the employee and
     manager ids (sorted, so the codes order as the ids do): a trial table
@@ -610,15 +611,14 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     boss = np.full(len(employee), -1, dtype=codes.dtype)
     boss[has_manager] = codes[len(employee):]
     who, boss_of = person[s_idx], boss[s_idx]
-    # the last spell per person and day: only people with several spells can have two on one day
+    # the last spell per person and day: only people with several spells can have two on one day; an earlier
+    # one is left out of both the reports (``led``) and the managers (``leads``) below
     rehired = np.flatnonzero((np.bincount(person, minlength=n) > 1)[who])
-    if len(rehired):
-        later = pd.Series(t_idx[rehired].astype(np.int64) * n + who[rehired]).duplicated(keep="last").to_numpy()
-        latest = np.ones(len(who), bool)
-        latest[rehired[later]] = False
-        t_idx, s_idx, who, boss_of = t_idx[latest], s_idx[latest], who[latest], boss_of[latest]
-    led = boss_of >= 0
-    members = pd.DataFrame({"t": t_idx[led], "_e": who[led], "_m": boss_of[led]})  # codes: no text copied per row
+    latest = np.ones(len(who), bool)
+    latest[rehired[pd.Series(t_idx[rehired].astype(np.int64) * n + who[rehired]).duplicated(keep="last")
+                   .to_numpy()]] = False
+    led = np.flatnonzero((boss_of >= 0) & latest)
+    members = {"t": t_idx[led], "_e": who[led], "_m": boss_of[led]}  # codes: no text copied per row
     # team sizes per (trial date, manager), counted over the managers only (a few of the ids): dates x managers bins
     boss_ids = np.flatnonzero(np.bincount(boss_of[led], minlength=n))  # the distinct managers, in code order
     lead = np.full(n, -1, dtype=np.int64)  # each id's place among the managers; -1 for the others
@@ -628,7 +628,7 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
                                       minlength=len(dates) * m), 0)  # the last bin: not a manager
     place = lead[who]
     size = team_size[np.where(place >= 0, t_idx.astype(np.int64) * m + place, len(team_size) - 1)]
-    leads = size > 0
+    leads = (size > 0) & latest
     enrolled = enrol.reindex(ids).to_numpy("datetime64[ns]")  # each id's first enrolment, NaT if none
     managers = pd.DataFrame({"t": t_idx[leads], "employee_id": employee[s_idx[leads]], "_s": s_idx[leads],
                              "team_size": size[leads], "_e": who[leads]})
@@ -675,33 +675,37 @@ def _latest_ratings(trials: pd.DataFrame, ratings: pd.DataFrame) -> pd.Series:
     return got.set_index("index")["rating"].reindex(trials.index).astype(float)
 
 
-def _team_means(trials: pd.DataFrame, manager_codes: np.ndarray, team: pd.DataFrame, team_measures: pd.DataFrame,
-                ids: pd.Index):
+def _team_means(trials: pd.DataFrame, manager_codes: np.ndarray, team: dict, dates: np.ndarray,
+                team_measures: pd.DataFrame, ids: pd.Index):
     """Yield each measure and, per trial row, the mean of the reports' latest values known before the trial date.
 
-    ``team`` holds the reports on each trial date in date order, with the
-    codes of their ids (``_e``) and managers' (``_m``) among ``ids``;
-    ``manager_codes`` are the trial rows' managers' codes.
+    ``team`` holds the reports on each trial date in date order (arrays: the
+    date's place ``t`` in ``dates``, ``trial``, and the codes of their ids
+    ``_e`` and managers' ``_m`` among ``ids``); ``manager_codes`` are the
+    trial rows' managers' codes.
     """
     tm = team_measures.dropna(subset=["value", "date"])
     person = index_of(tm["employee_id"].astype(str), ids)  # -1: nobody in any team
     n = len(ids)
-    index_date = team["index_date"].to_numpy("datetime64[ns]")
-    reports = team["_e"].to_numpy(np.int64)
-    team_key = team["trial"].to_numpy(np.int64) * n + team["_m"].to_numpy()
+    team_key = team["trial"].astype(np.int64) * n + team["_m"]
     trial_key = trials["trial"].to_numpy(np.int64) * n + manager_codes
     measures = tm["measure"].to_numpy()
-    for measure in sorted(team_measures["measure"].unique()):
+    names = sorted(team_measures["measure"].unique())
+    latest = {}
+    for measure in names:
         chosen = measures == measure
-        values = _latest_before(reports, index_date, person[chosen], tm["date"].to_numpy("datetime64[ns]")[chosen],
-                                tm["value"].to_numpy(float)[chosen])
-        means = pd.Series(values).groupby(team_key).mean()
-        yield measure, means.reindex(trial_key).to_numpy(float)
+        latest[measure] = _latest_before(team["_e"], team["t"], dates, person[chosen],
+                                         tm["date"].to_numpy("datetime64[ns]")[chosen],
+                                         tm["value"].to_numpy(float)[chosen])
+    # one grouping of the reports by trial and manager for every measure (each column's means as on its own)
+    means = pd.DataFrame(latest).groupby(team_key).mean() if names else None
+    for measure in names:
+        yield measure, means[measure].reindex(trial_key).to_numpy(float)
 
 
-def _latest_before(who: np.ndarray, when: np.ndarray, known_who: np.ndarray, known_when: np.ndarray,
-                   known_value: np.ndarray) -> np.ndarray:
-    """Each (``who``, ``when``) row's latest known value dated strictly before ``when`` (NaN when none).
+def _latest_before(who: np.ndarray, t: np.ndarray, dates: np.ndarray, known_who: np.ndarray,
+                   known_when: np.ndarray, known_value: np.ndarray) -> np.ndarray:
+    """Each (``who``, ``dates[t]``) row's latest known value dated strictly before it (NaN when none).
 
     ``pd.merge_asof(by=who, allow_exact_matches=False)`` on the known values
     sorted by date, as integer keys: ties on one person and date take the last
@@ -712,13 +716,12 @@ def _latest_before(who: np.ndarray, when: np.ndarray, known_who: np.ndarray, kno
     key = known_who.astype(np.int64) * width + np.searchsorted(days, known_when)
     order = np.argsort(key, kind="stable")
     key = key[order]
-    wanted = who * width + np.searchsorted(days, when, side="left")  # earlier dates only
-    at = np.searchsorted(key, wanted, side="left") - 1
-    found = at >= 0
-    found[found] = known_who[order[at[found]]] == who[found]
-    out = np.full(len(who), np.nan)
-    out[found] = known_value[order[at[found]]]
-    return out
+    before = np.searchsorted(days, dates, side="left")  # known dates before each trial date: earlier ones only
+    # one place past the latest known key below each row's, read from arrays with a sentinel in front
+    at = np.searchsorted(key, who.astype(np.int64) * width + before[t], side="left")
+    owner = np.r_[-1, known_who[order]]
+    value = np.r_[np.nan, known_value[order]]
+    return np.where(owner[at] == who, value[at], np.nan)
 
 
 def _fill_with_trial_means(trials: pd.DataFrame) -> pd.DataFrame:
@@ -1060,7 +1063,12 @@ def team_intervals(followup: pd.DataFrame, intervals: pd.DataFrame, person: pd.D
     f = followup.astype({"employee_id": str}).merge(spells, on=["employee_id", "hire_date"], how="inner")
     f = f.rename(columns={"entry": "_entry", "exit": "_exit", "event": "_event", "manager_id": "_manager"})
     carried = ["weight"] if "weight" in f else []
-    iv = intervals.astype({"employee_id": str}).drop(columns=carried, errors="ignore").merge(
+    # only the followed spells' intervals, in their order (the inner merge keeps the left order): no copy of
+    # the whole table
+    pairs = f[["employee_id", "spell"]].drop_duplicates()
+    followed = locate_pairs(intervals["employee_id"].astype(str), intervals["spell"], pairs["employee_id"],
+                            pairs["spell"]) >= 0
+    iv = intervals[followed].astype({"employee_id": str}).drop(columns=carried, errors="ignore").merge(
         f[["employee_id", "spell", "matched_set", "trial", "_manager", "treated", *carried, "_entry", "_exit",
            "_event"]],
         on=["employee_id", "spell"], how="inner",
