@@ -105,15 +105,24 @@ def _log_likelihood(eta: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 _BLOCK_ROWS = 16_384
 
 
-def _newton_terms(X: np.ndarray, y: np.ndarray, w: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fisher information ``X' W p (1 - p) X`` and score ``X' W (y - p)`` at ``beta``, summed block by block."""
+def _newton_terms(X: np.ndarray, y: np.ndarray, w: np.ndarray | None, beta: np.ndarray) -> tuple[np.ndarray,
+                                                                                                np.ndarray]:
+    """Fisher information ``X' W p (1 - p) X`` and score ``X' W (y - p)`` at ``beta``, summed block by block.
+
+    ``w=None`` means unit weights.
+    """
     k = X.shape[1]
     info, gradient = np.zeros((k, k)), np.zeros(k)
     for s in range(0, len(y), _BLOCK_ROWS):
-        x, ws = X[s:s + _BLOCK_ROWS], w[s:s + _BLOCK_ROWS]
+        x = X[s:s + _BLOCK_ROWS]
         p = _expit(x @ beta)
-        info += x.T @ (x * (ws * p * (1 - p))[:, None])
-        gradient += x.T @ (ws * (y[s:s + _BLOCK_ROWS] - p))
+        if w is None:  # unit weights: multiplying by 1 changes no bit, so it is left out
+            info += x.T @ (x * (p * (1 - p))[:, None])
+            gradient += x.T @ (y[s:s + _BLOCK_ROWS] - p)
+        else:
+            ws = w[s:s + _BLOCK_ROWS]
+            info += x.T @ (x * (ws * p * (1 - p))[:, None])
+            gradient += x.T @ (ws * (y[s:s + _BLOCK_ROWS] - p))
     return info, gradient
 
 
@@ -151,7 +160,7 @@ def fit_logistic(X, y, *, weights=None, tol: float = 1e-12, max_iter: int = 100)
     """
     X = np.asarray(X, float)
     y = np.asarray(y, float)
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
+    w = None if weights is None else np.asarray(weights, float)  # None: unit weights
     beta = np.zeros(X.shape[1])
     converged, iterations = False, 0
     for iterations in range(1, max_iter + 1):
@@ -176,7 +185,8 @@ def fit_logistic(X, y, *, weights=None, tol: float = 1e-12, max_iter: int = 100)
         or bool(np.any((p < _EXTREME_PROBABILITY) | (p > 1 - _EXTREME_PROBABILITY)))
     )
     return LogisticFit(
-        params=beta, cov=cov, fitted=p, log_likelihood=_log_likelihood(eta, y, w),
+        params=beta, cov=cov, fitted=p,
+        log_likelihood=_log_likelihood(eta, y, np.ones(len(y)) if w is None else w),
         iterations=iterations, converged=converged, separated=separated,
     )
 
@@ -218,23 +228,30 @@ def demean(values, codes, *, weights=None, tol: float = 1e-10, max_iter: int = 1
     if isinstance(codes, np.ndarray) and codes.ndim == 1:
         codes = [codes]
     codes = [np.asarray(c, dtype=np.int64) for c in codes]
-    out = np.array(values, dtype=float, copy=True)
-    flat = out.ndim == 1
-    if flat:
-        out = out[:, None]
+    result = np.array(values, dtype=float, copy=True)  # returned in the memory layout of ``values``
+    flat = result.ndim == 1
+    # the sweeps work on rows: in row-major order (the sparse product would copy column-major columns each time)
+    out = np.ascontiguousarray(result[:, None] if flat else result)
     w = None if weights is None else np.asarray(weights, dtype=float)
     counts = [np.bincount(c) if w is None else np.bincount(c, weights=w) for c in codes]
-    # each set's group sums of every column at once: its 0/1 indicator matrix (groups x rows) times the
-    # columns, which adds each group's rows in row order, as np.bincount does column by column (same bits)
-    indicators = [sparse.csr_matrix((np.ones(len(c)), (c, np.arange(len(c)))), shape=(len(n), len(c)))
+    # each set's group sums of every column at once: its indicator matrix (groups x rows) times the columns,
+    # which adds each group's rows in row order, as np.bincount does column by column (same bits). With
+    # weights the matrix holds each row's weight, so it adds w * x: the same products as weighting the
+    # columns first, without an n x k copy of them per sweep.
+    entries = np.ones(len(out)) if w is None else w
+    indicators = [sparse.csr_matrix((entries, (c, np.arange(len(c)))), shape=(len(n), len(c)))
                   for c, n in zip(codes, counts)]
     for _ in range(max_iter):
         change = 0.0
         for c, n, indicator in zip(codes, counts, indicators):
-            means = (indicator @ (out if w is None else out * w[:, None])) / n[:, None]
-            out -= means[c]
+            means = indicator @ out
+            means /= n[:, None]
+            out -= means.take(c, axis=0)  # a row gather: several times faster than indexing ``means[c]``
             change = max(change, float(np.max(np.abs(means))) if means.size else 0.0)
         if len(codes) == 1 or change < tol:
+            if out is not result and not flat:
+                result[...] = out
+                out = result
             return out[:, 0] if flat else out
     raise ModelError("The fixed effects did not converge; check that every team is surveyed in several waves.")
 
@@ -314,8 +331,25 @@ def cluster_robust_cov(
 
 
 def _intersection_codes(codes: list[np.ndarray]) -> np.ndarray:
-    """Codes ``0..G-1`` of the cells where every one of ``codes`` is constant (their intersection)."""
-    return np.unique(np.column_stack(codes), axis=0, return_inverse=True)[1].reshape(-1)
+    """Codes ``0..G-1`` of the cells where every one of ``codes`` is constant (their intersection).
+
+    The cells are numbered in the lexicographic order of their code tuples, as
+    ``np.unique(np.column_stack(codes), axis=0, return_inverse=True)`` numbers
+    them (the numbering orders the cluster sums, so it must not change). The
+    tuples are read as one mixed-radix integer, which orders the same way and
+    is ranked without sorting rows.
+    """
+    sizes = [int(c.max()) + 1 if len(c) else 1 for c in codes]
+    if min((int(c.min()) for c in codes if len(c)), default=0) < 0 or np.prod(sizes, dtype=float) >= 2.0**62:
+        return np.unique(np.column_stack(codes), axis=0, return_inverse=True)[1].reshape(-1)
+    key = np.zeros(len(codes[0]), np.int64)
+    for c, size in zip(codes, sizes):
+        key = key * size + np.asarray(c, np.int64)
+    span = int(np.prod(sizes, dtype=float))
+    if span <= 8 * len(key) + (1 << 20):  # few enough possible cells: rank them by counting, in linear time
+        present = np.bincount(key, minlength=span) > 0
+        return (np.cumsum(present) - 1)[key]
+    return np.unique(key, return_inverse=True)[1]
 
 
 def _multiway_cov(scores, bread, codes, *, n, big_k, multi0, fix) -> np.ndarray:

@@ -123,10 +123,10 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
     keep = has_treated[t]
     row, t, day, treated = row[keep], t[keep], day[keep], treated[keep]
     # ordered by trial, then employee (integer codes sort as the ids do), as every consumer reads them
-    ids = pd.factorize(iv["employee_id"], sort=True)[0]
-    order = np.lexsort((ids[row], t))
+    order = _by_trial_then_id(t, pd.factorize(iv["employee_id"], sort=True)[0][row], len(dates))
     row, t, day, treated = row[order], t[order], day[order], treated[order]
-    trial = np.unique(t, return_inverse=True)[1]
+    trial = np.r_[0, np.cumsum(t[1:] != t[:-1])] if len(t) else t  # t is sorted: the trial numbers 0, 1, ...
+    sizes = np.bincount(trial)
     columns = {
         "trial": trial + 1,
         "index_date": dates[t],
@@ -140,13 +140,25 @@ def development_trials(clean: CleanStudy, program: str = "mentoring", *, seed: i
     for name in ("rating", "job_level", "engagement", "manager_program", "alignment_cascade", "department"):
         if name == "department" and name in iv:
             columns[name] = iv[name].array.take(row)
-        elif name in iv:
-            columns[name] = pd.to_numeric(pd.Series(iv[name].array.take(row)), errors="coerce").to_numpy(float)
+        elif name in iv:  # numbers once per intervals row, then picked for the trial rows
+            columns[name] = pd.to_numeric(iv[name], errors="coerce").to_numpy(float)[row]
         else:
             columns[name] = np.full(len(row), np.nan)
         if name in _FILLED:
-            columns[name] = _fill_trial_mean(columns[name], trial)
+            columns[name] = _fill_trial_mean(columns[name], trial, sizes)
     return pd.DataFrame(columns)  # built at once: one block per dtype, so later copies need no consolidation
+
+
+def _by_trial_then_id(t: np.ndarray, ids: np.ndarray, n_dates: int) -> np.ndarray:
+    """The order ``np.lexsort((ids, t))``: by trial date, then id, else as the rows come.
+
+    The intervals are usually in id order, so the rows already are: a stable
+    sort by trial date alone then gives the same order, and on 16-bit keys
+    numpy sorts stably by radix, in linear time.
+    """
+    if len(ids) and (ids[1:] >= ids[:-1]).all():
+        return np.argsort(t.astype(np.int16) if n_dates <= np.iinfo(np.int16).max else t, kind="stable")
+    return np.lexsort((ids, t))
 
 
 #: Candidate trial rows made at a time before sampling (a block's arrays stay a few MB at any study size).
@@ -184,7 +196,7 @@ def _trial_rows(counts, lo, dates, hire, pos, enrol, *, seed):
         day = date_day[t] - hire_day[spell] if whole else ((dates[t] - hire[spell]) / DAY).astype(np.int64)
         treated = enrol[spell] == day
         if rng is not None:
-            keep = treated | (rng.random(len(row)) < _MAX_TRIAL_ROWS / total)
+            keep = np.flatnonzero(treated | (rng.random(len(row)) < _MAX_TRIAL_ROWS / total))
             row, t, day, treated = row[keep], t[keep], day[keep], treated[keep]
         parts.append((row, t, day, treated))
     if not parts:
@@ -192,17 +204,26 @@ def _trial_rows(counts, lo, dates, hire, pos, enrol, *, seed):
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 
-def _fill_trial_mean(values: np.ndarray, trial: np.ndarray) -> np.ndarray:
-    """Missing values take their trial's mean, or the mean over all trials when the whole trial lacks one."""
+def _fill_trial_mean(values: np.ndarray, trial: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Missing values take their trial's mean, or the mean over all trials when the whole trial lacks one.
+
+    ``sizes`` counts the rows of each trial (``np.bincount(trial)``). ``values``
+    is filled in place (the caller's own array) and returned.
+    """
     missing = np.isnan(values)
-    if not missing.any():
+    rows = np.flatnonzero(missing)
+    if not len(rows):
         return values
     present = np.where(missing, 0.0, values)
-    counts = np.bincount(trial, weights=~missing)
+    counts = sizes - np.bincount(trial[rows], minlength=len(sizes))  # present values per trial (whole numbers)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.bincount(trial, weights=present) / counts
-    filled = np.where(missing, means[trial], values)
-    return np.where(np.isnan(filled), np.nanmean(values) if (~missing).any() else np.nan, filled)
+    fill = means[trial[rows]]
+    lacking = np.isnan(fill)  # a trial without any value
+    if lacking.any():
+        fill[lacking] = np.nanmean(values) if len(rows) < len(values) else np.nan
+    values[rows] = fill
+    return values
 
 
 def _varies(values: pd.Series) -> bool:
@@ -233,16 +254,22 @@ def _match(trials: pd.DataFrame, *, ratio: int, caliper: float) -> pd.DataFrame:
     plain = isinstance(trials.index, pd.RangeIndex) and trials.index.start == 0 and trials.index.step == 1
     out = trials.copy(deep=False) if plain else trials.reset_index(drop=True)  # new columns only, never edits
     logit = out["logit_propensity"].to_numpy(float)
-    codes, ids = pd.factorize(out["employee_id"].astype("string"), sort=True)
+    treated = out["treated"].to_numpy(int) == 1
+    # ties among a trial's starters go by id: only the starters' ids are ranked (codes in id order), not the
+    # millions of controls' (whose order is never read)
+    starters = np.flatnonzero(treated)
+    text = out["employee_id"].astype("string").array
+    order_key = np.zeros(len(out), np.int64)
+    order_key[starters] = pd.factorize(text.take(starters), sort=True)[0]
     width = caliper * float(np.nanstd(logit, ddof=1))
-    owner, weight = greedy_caliper_match(pd.factorize(out["trial"], sort=True)[0], out["treated"].to_numpy(int) == 1,
-                                         logit, codes, width=width, ratio=ratio)
+    owner, weight = greedy_caliper_match(pd.factorize(out["trial"], sort=True)[0], treated, logit, order_key,
+                                         width=width, ratio=ratio)
     matched = owner >= 0
-    labels = pd.array(np.full(len(out), None, dtype=object), dtype="string")
-    head = owner[matched]
+    labels = np.full(len(out), pd.NA, dtype=object)  # the text array is filled first, then checked once
+    head = owner[matched]  # always a starter's row
     labels[matched] = (out["trial"].to_numpy()[head].astype(str).astype(object) + ":"
-                       + np.asarray(ids, dtype=object)[codes[head]])
-    out["matched_set"] = labels
+                       + np.asarray(text.take(head), dtype=object))
+    out["matched_set"] = pd.arrays.StringArray(labels)
     out["weight"] = weight
     return out
 
@@ -303,7 +330,8 @@ def _matched_trials(clean: CleanStudy, program: str, propensity_formula: str, *,
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", StatisticalWarning)
             trials = development_trials(clean, program)
-            propensity = fit_propensity(trials, _usable(propensity_formula, trials), alpha=alpha)
+            # the trials are this matching's own: scored without a copy of their millions of rows
+            propensity = fit_propensity(trials, _usable(propensity_formula, trials), alpha=alpha, copy=False)
             matched = _match(propensity.trials, ratio=ratio, caliper=caliper)
             covariates = [c for c in ("rating", "job_level", "tenure_years", "engagement", "manager_program",
                                       "alignment_cascade") if _varies(matched[c])]
@@ -459,8 +487,7 @@ def estimate_development_effect(
 
 def _ever_started(rows: pd.DataFrame, column: str) -> pd.DataFrame:
     """``rows`` with ``ever``: 1 on every row of a spell in which the programme was ever started (uses the future)."""
-    key = rows["employee_id"].astype("string") + "\0" + rows["spell"].astype(str)
-    ever = rows[column].groupby(key.to_numpy()).transform("max").to_numpy()
+    ever = rows.groupby(["employee_id", "spell"], sort=False)[column].transform("max").to_numpy()
     return rows.assign(ever=ever.astype(int))
 
 

@@ -18,7 +18,7 @@ from .plots import axes_for, plot_forest
 from .privacy import group_sizes, size_gate
 from .results import TIDY_COLUMNS, ModelResult, tidy_table
 from .retention import fit_cox
-from .spells import index_of
+from .spells import index_of, locate_pairs
 from .study import CleanStudy
 
 __all__ = [
@@ -84,9 +84,13 @@ _ENGAGEMENT_CR1 = "cluster (CR1, two-way: manager and matched set)"
 # --------------------------------------------------------------------------------------------
 
 
-def _indicator_columns(data: pd.DataFrame, covariates) -> tuple[pd.DataFrame, dict]:
-    """Expand categorical covariates to one 0/1 column per level; return columns and their type."""
-    columns, kinds = {}, {}
+def _indicator_columns(data: pd.DataFrame, covariates):
+    """Yield each covariate's columns: one 0/1 column per level of a categorical one, with label and type.
+
+    Yields ``(label, type, values)`` with ``values`` a float array (missing
+    where the covariate is), one covariate at a time, so no frame of them all
+    is built (a trial table has millions of rows).
+    """
     for name in covariates:
         values = data[name]
         if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object or pd.api.types.is_string_dtype(
@@ -94,19 +98,20 @@ def _indicator_columns(data: pd.DataFrame, covariates) -> tuple[pd.DataFrame, di
         ):
             levels = sorted(values.dropna().astype(str).unique())
             for level in levels:
-                label = f"{name}[{level}]"
-                columns[label] = (values.astype("string") == level).astype(float).where(values.notna())
-                kinds[label] = "binary"
+                x = (values.astype("string") == level).astype(float).where(values.notna())
+                yield f"{name}[{level}]", "binary", x.to_numpy(float)
         else:
-            x = pd.to_numeric(values, errors="raise").astype(float)
-            columns[name] = x
-            v = x.to_numpy()
+            v = pd.to_numeric(values, errors="raise").to_numpy(float)
             # binary: every observed value is 0 or 1 (at most two distinct values, those), without hashing them
-            kinds[name] = "binary" if ((v == 0.0) | (v == 1.0) | np.isnan(v)).all() else "continuous"
-    return pd.DataFrame(columns, index=data.index), kinds
+            yield name, "binary" if ((v == 0.0) | (v == 1.0) | np.isnan(v)).all() else "continuous", v
 
 
-def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+def _wmean(x: np.ndarray, w: np.ndarray | None = None) -> float:
+    """Weighted mean over the present values with positive weight (``w=None``: all weights 1)."""
+    if w is None:
+        # a weight of 1 leaves each value and adds 1 to the total: the same sums as the weighted formula
+        x = x[~np.isnan(x)]
+        return float(np.sum(x) / float(len(x))) if len(x) else np.nan
     ok = ~np.isnan(x) & (w > 0)
     return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok])) if ok.any() else np.nan
 
@@ -189,17 +194,19 @@ def balance_table(data: pd.DataFrame, treatment: str, covariates, weights=None) 
         w = data[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, float)
         if len(w) != len(data) or np.any(w < 0) or np.any(np.isnan(w)):
             raise ModelError("`weights` must be one non-negative, non-missing value per row of `data`.")
-    X, kinds = _indicator_columns(data, covariates)
-    treated, control = t == 1, t == 0
+    treated, control = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
+    if weights is not None:
+        # only rows of positive weight enter an adjusted mean: pick them once (the same values, in row order)
+        treated_w, control_w = treated[w[treated] > 0], control[w[control] > 0]
     rows = []
-    for label, kind in kinds.items():
-        x = X[label].to_numpy(float)
+    for label, kind, x in _indicator_columns(data, covariates):
         binary = kind == "binary"
-        sd = np.sqrt((_var(x[treated], binary) + _var(x[control], binary)) / 2)
-        m1, m0 = _wmean(x[treated], np.ones(treated.sum())), _wmean(x[control], np.ones(control.sum()))
+        x1, x0 = x[treated], x[control]
+        sd = np.sqrt((_var(x1, binary) + _var(x0, binary)) / 2)
+        m1, m0 = _wmean(x1), _wmean(x0)
         row = dict(covariate=label, type=kind, mean_treated=m1, mean_control=m0, smd_before=_smd(m1 - m0, sd))
         if weights is not None:
-            a1, a0 = _wmean(x[treated], w[treated]), _wmean(x[control], w[control])
+            a1, a0 = _wmean(x[treated_w], w[treated_w]), _wmean(x[control_w], w[control_w])
             row.update(mean_treated_adj=a1, mean_control_adj=a0, smd_after=_smd(a1 - a0, sd))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -552,9 +559,10 @@ def program_trials(
     if team_measures is not None:
         number = np.zeros(len(dates), dtype=np.int64)  # trial number of each trial date with a trial, else 0
         number[managers["t"].to_numpy()] = trials["trial"].to_numpy()
-        team = members[number[members["t"].to_numpy()] > 0]  # in date order, as the trial dates are sorted
-        team = team.assign(index_date=dates[team["t"].to_numpy()], trial=number[team["t"].to_numpy()])
-        for measure, values in _team_means(trials, managers["_e"].to_numpy(), team, team_measures, ids):
+        inside = np.flatnonzero(number[members["t"]] > 0)  # in date order, as the trial dates are sorted
+        team = {name: values[inside] for name, values in members.items()}
+        team["trial"] = number[team["t"]]
+        for measure, values in _team_means(trials, managers["_e"].to_numpy(), team, dates, team_measures, ids):
             trials[f"team_{measure}"] = values
     return _fill_with_trial_means(trials).reset_index(drop=True)
 
@@ -581,9 +589,9 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     ``employee_id``, ``_s`` their spell's row, ``team_size``, ``_e`` their id's
     code, ``index_date``, ``enrol_date``, ``treated``), only in trials with an
     enrolling manager, sorted by trial and id; the members (every employee
-    with a manager on each trial date: ``t`` and the codes ``_e`` of the
-    employee and ``_m`` of the manager), in trial order; and the ids the
-    codes index.
+    with a manager on each trial date: arrays ``t`` and the codes ``_e`` of the
+    employee and ``_m`` of the manager, millions of rows, so no frame), in
+    trial order; and the ids the codes index.
 
     Ids are matched as integer codes of one factorisation of the employee and
     manager ids (sorted, so the codes order as the ids do): a trial table
@@ -603,12 +611,16 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
     boss = np.full(len(employee), -1, dtype=codes.dtype)
     boss[has_manager] = codes[len(employee):]
     who, boss_of = person[s_idx], boss[s_idx]
-    latest = ~pd.Series(t_idx.astype(np.int64) * n + who).duplicated(keep="last").to_numpy()  # last spell per day
-    t_idx, s_idx, who, boss_of = t_idx[latest], s_idx[latest], who[latest], boss_of[latest]
-    led = boss_of >= 0
-    members = pd.DataFrame({"t": t_idx[led], "_e": who[led], "_m": boss_of[led]})  # codes: no text copied per row
+    # the last spell per person and day: only people with several spells can have two on one day; an earlier
+    # one is left out of both the reports (``led``) and the managers (``leads``) below
+    rehired = np.flatnonzero((np.bincount(person, minlength=n) > 1)[who])
+    latest = np.ones(len(who), bool)
+    latest[rehired[pd.Series(t_idx[rehired].astype(np.int64) * n + who[rehired]).duplicated(keep="last")
+                   .to_numpy()]] = False
+    led = np.flatnonzero((boss_of >= 0) & latest)
+    members = {"t": t_idx[led], "_e": who[led], "_m": boss_of[led]}  # codes: no text copied per row
     # team sizes per (trial date, manager), counted over the managers only (a few of the ids): dates x managers bins
-    boss_ids = np.unique(boss_of[led])
+    boss_ids = np.flatnonzero(np.bincount(boss_of[led], minlength=n))  # the distinct managers, in code order
     lead = np.full(n, -1, dtype=np.int64)  # each id's place among the managers; -1 for the others
     lead[boss_ids] = np.arange(len(boss_ids))
     m = max(len(boss_ids), 1)
@@ -616,7 +628,7 @@ def _managers_at_risk(spells: pd.DataFrame, dates: np.ndarray, enrol: pd.Series)
                                       minlength=len(dates) * m), 0)  # the last bin: not a manager
     place = lead[who]
     size = team_size[np.where(place >= 0, t_idx.astype(np.int64) * m + place, len(team_size) - 1)]
-    leads = size > 0
+    leads = (size > 0) & latest
     enrolled = enrol.reindex(ids).to_numpy("datetime64[ns]")  # each id's first enrolment, NaT if none
     managers = pd.DataFrame({"t": t_idx[leads], "employee_id": employee[s_idx[leads]], "_s": s_idx[leads],
                              "team_size": size[leads], "_e": who[leads]})
@@ -663,28 +675,53 @@ def _latest_ratings(trials: pd.DataFrame, ratings: pd.DataFrame) -> pd.Series:
     return got.set_index("index")["rating"].reindex(trials.index).astype(float)
 
 
-def _team_means(trials: pd.DataFrame, manager_codes: np.ndarray, team: pd.DataFrame, team_measures: pd.DataFrame,
-                ids: pd.Index):
+def _team_means(trials: pd.DataFrame, manager_codes: np.ndarray, team: dict, dates: np.ndarray,
+                team_measures: pd.DataFrame, ids: pd.Index):
     """Yield each measure and, per trial row, the mean of the reports' latest values known before the trial date.
 
-    ``team`` holds the reports on each trial date in date order, with the
-    codes of their ids (``_e``) and managers' (``_m``) among ``ids``;
-    ``manager_codes`` are the trial rows' managers' codes.
+    ``team`` holds the reports on each trial date in date order (arrays: the
+    date's place ``t`` in ``dates``, ``trial``, and the codes of their ids
+    ``_e`` and managers' ``_m`` among ``ids``); ``manager_codes`` are the
+    trial rows' managers' codes.
     """
     tm = team_measures.dropna(subset=["value", "date"])
     person = index_of(tm["employee_id"].astype(str), ids)  # -1: nobody in any team
     n = len(ids)
-    left = pd.DataFrame({"index_date": team["index_date"].to_numpy(), "_e": team["_e"].to_numpy()})
-    team_key = team["trial"].to_numpy(np.int64) * n + team["_m"].to_numpy()
+    team_key = team["trial"].astype(np.int64) * n + team["_m"]
     trial_key = trials["trial"].to_numpy(np.int64) * n + manager_codes
     measures = tm["measure"].to_numpy()
-    for measure in sorted(team_measures["measure"].unique()):
+    names = sorted(team_measures["measure"].unique())
+    latest = {}
+    for measure in names:
         chosen = measures == measure
-        right = pd.DataFrame({"_e": person[chosen], "date": tm["date"].to_numpy()[chosen],
-                              "value": tm["value"].to_numpy()[chosen]}).sort_values("date", kind="stable")
-        got = pd.merge_asof(left, right, left_on="index_date", right_on="date", by="_e", allow_exact_matches=False)
-        means = got["value"].groupby(team_key).mean()
-        yield measure, means.reindex(trial_key).to_numpy(float)
+        latest[measure] = _latest_before(team["_e"], team["t"], dates, person[chosen],
+                                         tm["date"].to_numpy("datetime64[ns]")[chosen],
+                                         tm["value"].to_numpy(float)[chosen])
+    # one grouping of the reports by trial and manager for every measure (each column's means as on its own)
+    means = pd.DataFrame(latest).groupby(team_key).mean() if names else None
+    for measure in names:
+        yield measure, means[measure].reindex(trial_key).to_numpy(float)
+
+
+def _latest_before(who: np.ndarray, t: np.ndarray, dates: np.ndarray, known_who: np.ndarray,
+                   known_when: np.ndarray, known_value: np.ndarray) -> np.ndarray:
+    """Each (``who``, ``dates[t]``) row's latest known value dated strictly before it (NaN when none).
+
+    ``pd.merge_asof(by=who, allow_exact_matches=False)`` on the known values
+    sorted by date, as integer keys: ties on one person and date take the last
+    known row in its original order, as merge_asof does.
+    """
+    days = np.unique(known_when)  # the distinct dates, as ranks: a date's rank, or how many dates lie before
+    width = len(days) + 1
+    key = known_who.astype(np.int64) * width + np.searchsorted(days, known_when)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    before = np.searchsorted(days, dates, side="left")  # known dates before each trial date: earlier ones only
+    # one place past the latest known key below each row's, read from arrays with a sentinel in front
+    at = np.searchsorted(key, who.astype(np.int64) * width + before[t], side="left")
+    owner = np.r_[-1, known_who[order]]
+    value = np.r_[np.nan, known_value[order]]
+    return np.where(owner[at] == who, value[at], np.nan)
 
 
 def _fill_with_trial_means(trials: pd.DataFrame) -> pd.DataFrame:
@@ -713,7 +750,8 @@ class PropensityResult(ModelResult):
 
 
 def fit_propensity(
-    data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, treatment: str = "treated", alpha: float = 0.05
+    data: pd.DataFrame, formula: str = PROPENSITY_FORMULA, *, treatment: str = "treated", alpha: float = 0.05,
+    copy: bool = True,
 ) -> PropensityResult:
     """Fit the enrolment (propensity) model on the stacked trials and score every trial row.
 
@@ -727,6 +765,11 @@ def fit_propensity(
         The 0/1 column to predict.
     alpha : float, default 0.05
         Intervals in ``tidy()`` are at level ``1 - alpha``.
+    copy : bool, default True
+        ``False`` scores a shallow copy: ``trials`` shares ``data``'s columns
+        (editing one in place edits the other) and only adds its own two.
+        For a trial table made just to be scored, whose copy would cost
+        hundreds of MB; ``data`` itself never changes either way.
 
     Returns
     -------
@@ -771,9 +814,12 @@ def fit_propensity(
             "perfectly. Propensities near 0 or 1 follow; check plot_overlap and consider coarser covariates."
         )
         warnings.warn(caveats[-1], StatisticalWarning, stacklevel=2)
-    trials = data.copy()
-    trials["logit_propensity"] = np.nan
-    trials.loc[kept, "logit_propensity"] = X.to_numpy(float) @ fit.params
+    trials = data.copy(deep=copy)
+    if len(kept) == len(trials) and kept.equals(trials.index):  # every row scored: no alignment needed
+        trials["logit_propensity"] = X.to_numpy(float) @ fit.params
+    else:
+        trials["logit_propensity"] = np.nan
+        trials.loc[kept, "logit_propensity"] = X.to_numpy(float) @ fit.params
     trials["propensity"] = 1 / (1 + np.exp(-trials["logit_propensity"]))
     with np.errstate(invalid="ignore"):  # a separated fit's covariance is not to be read (the caveat says so)
         std_errors = fit.std_errors
@@ -1017,7 +1063,12 @@ def team_intervals(followup: pd.DataFrame, intervals: pd.DataFrame, person: pd.D
     f = followup.astype({"employee_id": str}).merge(spells, on=["employee_id", "hire_date"], how="inner")
     f = f.rename(columns={"entry": "_entry", "exit": "_exit", "event": "_event", "manager_id": "_manager"})
     carried = ["weight"] if "weight" in f else []
-    iv = intervals.astype({"employee_id": str}).drop(columns=carried, errors="ignore").merge(
+    # only the followed spells' intervals, in their order (the inner merge keeps the left order): no copy of
+    # the whole table
+    pairs = f[["employee_id", "spell"]].drop_duplicates()
+    followed = locate_pairs(intervals["employee_id"].astype(str), intervals["spell"], pairs["employee_id"],
+                            pairs["spell"]) >= 0
+    iv = intervals[followed].astype({"employee_id": str}).drop(columns=carried, errors="ignore").merge(
         f[["employee_id", "spell", "matched_set", "trial", "_manager", "treated", *carried, "_entry", "_exit",
            "_event"]],
         on=["employee_id", "spell"], how="inner",

@@ -46,3 +46,17 @@ def test_one_set_removes_each_groups_mean():
     values = np.array([[1.0, 2.0], [3.0, 2.0], [10.0, -4.0], [14.0, 0.0]])
     got = demean(values, np.array([0, 0, 1, 1]))
     assert got.tolist() == [[-1.0, 0.0], [1.0, 0.0], [-2.0, -2.0], [2.0, 2.0]]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_column_major_input_gives_the_same_bits_and_keeps_its_layout(weighted):
+    # a frame's float block comes out column-major; the sweeps run row-major and the result keeps the input's layout
+    rng = np.random.default_rng(7)
+    n = 2000
+    values = np.asfortranarray(rng.normal(size=(n, 4)) * [1, 10, 0.1, 3])
+    codes = [rng.integers(0, 60, n), rng.integers(0, 7, n)]
+    weights = rng.uniform(0.5, 2.0, n) if weighted else None
+    got = demean(values, codes, weights=weights)
+    assert got.flags.f_contiguous and not got.flags.c_contiguous
+    assert np.array_equal(got, _column_by_column(np.ascontiguousarray(values), codes, weights=weights))
+    assert np.array_equal(values, np.asfortranarray(values))  # the input is left as it was

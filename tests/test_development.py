@@ -140,3 +140,26 @@ def test_promotion_and_retention_share_one_matching_and_match_a_fresh_study(clea
     promotion.extras["trials"]["mark"] = 1
     assert "mark" not in after.extras["trials"]
     assert after.glance()["n_trials"].iloc[0] == promotion.glance()["n_trials"].iloc[0] > 10
+
+
+def test_trial_order_is_lexsort_by_trial_then_id():
+    # rows in id order take a radix sort by trial date alone; any other order falls back to the lexsort
+    from alignment_research.development import _by_trial_then_id
+
+    rng = np.random.default_rng(2)
+    t = rng.integers(0, 30, 500)
+    ids = np.sort(rng.integers(0, 80, 500))
+    assert np.array_equal(_by_trial_then_id(t, ids, 30), np.lexsort((ids, t)))
+    shuffled = rng.permutation(ids)
+    assert np.array_equal(_by_trial_then_id(t, shuffled, 30), np.lexsort((shuffled, t)))
+    assert np.array_equal(_by_trial_then_id(t, ids, 40_000), np.lexsort((ids, t)))  # too many dates for 16 bits
+
+
+def test_fill_trial_mean_fills_in_place_with_the_trial_then_overall_mean():
+    from alignment_research.development import _fill_trial_mean
+
+    trial = np.array([0, 0, 0, 1, 1, 2])
+    values = np.array([1.0, np.nan, 3.0, np.nan, np.nan, 7.0])
+    out = _fill_trial_mean(values, trial, np.bincount(trial))
+    assert out is values
+    assert out.tolist() == [1.0, 2.0, 3.0, 11 / 3, 11 / 3, 7.0]  # trial 1 has none: the mean over all trials

@@ -186,3 +186,16 @@ def test_logistic_summed_in_blocks_matches_statsmodels_on_many_rows():
     np.testing.assert_allclose(ours.params, ref.params, rtol=0, atol=1e-9)
     np.testing.assert_allclose(ours.std_errors, ref.bse, rtol=1e-8)
     assert ours.log_likelihood == pytest.approx(ref.llf, abs=1e-6)
+
+
+def test_intersection_codes_number_cells_as_unique_rows():
+    # the cells' numbering orders the multiway cluster sums, so it must be np.unique(axis=0)'s exactly
+    from alignment_research._estimators import _intersection_codes
+
+    rng = np.random.default_rng(3)
+    for size in (5, 40, 3000):
+        codes = [np.unique(rng.integers(0, size, 500), return_inverse=True)[1] for _ in range(3)]
+        for ways in (codes[:2], codes):
+            want = np.unique(np.column_stack(ways), axis=0, return_inverse=True)[1].reshape(-1)
+            assert np.array_equal(_intersection_codes(ways), want)
+    assert _intersection_codes([np.array([1, 0, 1, 0]), np.array([0, 0, 2, 0])]).tolist() == [1, 0, 2, 0]

@@ -837,3 +837,39 @@ class TestDesignWeights:
 
     def test_matched_is_the_default_design(self, retention):
         assert retention.glance()["design"].item() == "matched"
+
+
+def test_latest_before_is_merge_asof_strictly_before():
+    # the team means read each report's latest value dated strictly before the trial date, as merge_asof does,
+    # ties on one person and date going to the last such row in its original order
+    from alignment_research.programs import _latest_before
+
+    rng = np.random.default_rng(5)
+    day = np.timedelta64(1, "D")
+    dates = np.datetime64("2024-01-01", "ns") + np.arange(0, 12, 2) * day
+    for _ in range(50):
+        m = int(rng.integers(1, 40))
+        known_who, known_value = rng.integers(-1, 5, m), rng.normal(size=m).round(2)
+        known_when = np.datetime64("2024-01-01", "ns") + rng.integers(0, 12, m) * day
+        t = np.sort(rng.integers(0, len(dates), 60))
+        who = rng.integers(0, 5, 60)
+        right = pd.DataFrame({"_e": known_who, "date": known_when, "value": known_value}).sort_values(
+            "date", kind="stable")
+        want = pd.merge_asof(pd.DataFrame({"index_date": dates[t], "_e": who}), right, left_on="index_date",
+                             right_on="date", by="_e", allow_exact_matches=False)["value"].to_numpy()
+        got = _latest_before(who, t, dates, known_who, known_when, known_value)
+        assert np.array_equal(got, want, equal_nan=True)
+    one = _latest_before(np.array([0]), np.array([0]), dates[2:3], np.array([0, 0, 0]),
+                         dates[[0, 1, 1]], np.array([1.0, 2.0, 3.0]))
+    assert one.tolist() == [3.0]  # two values on the latest day: the later row
+
+
+def test_fit_propensity_without_copy_scores_the_same_and_leaves_data_unchanged():
+    d = pd.DataFrame({"treated": [1, 0, 0, 1, 0, 0, 1, 0], "x": [3.0, 1, 2, 2, 3, 1, 2.5, 0.5]})
+    before = d.copy()
+    copied = ar.fit_propensity(d, "x").trials
+    shared = ar.fit_propensity(d, "x", copy=False).trials
+    pd.testing.assert_frame_equal(shared, copied, check_exact=True)
+    pd.testing.assert_frame_equal(d, before)  # no new column in the caller's frame
+    assert np.shares_memory(shared["x"].to_numpy(), d["x"].to_numpy())
+    assert not np.shares_memory(copied["x"].to_numpy(), d["x"].to_numpy())
