@@ -618,20 +618,25 @@ def _text_at(col: pd.Series, sid: np.ndarray):
     return col.astype("string").array.take(np.asarray(sid, dtype=np.int64))
 
 
-def _id_columns(sp: pd.DataFrame, sid: np.ndarray) -> dict:
-    """``employee_id, spell, manager_id`` of the spells at positions ``sid``."""
+def _id_columns(sp: pd.DataFrame, sid: np.ndarray, given: dict | None = None) -> dict:
+    """``employee_id, spell, manager_id`` of the spells at positions ``sid``; those in ``given`` taken from it."""
+    given = given or {}
     return {
         "employee_id": _text_at(sp["employee_id"], sid),
         "spell": sp["spell"].to_numpy()[sid].astype("int64"),
-        "manager_id": _text_at(sp["manager_id"], sid),
+        "manager_id": given["manager_id"] if "manager_id" in given else _text_at(sp["manager_id"], sid),
     }
 
 
-def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
+def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE, given: dict | None = None) -> dict:
+    """The spells' ``columns`` (their values at hire) at positions ``sid``; those in ``given`` taken from it."""
+    given = given or {}
     out = {}
     for c in columns:
         col = sp[c]
-        if c == "job_level" and isinstance(col.dtype, pd.Int64Dtype):
+        if c in given:
+            out[c] = given[c]
+        elif c == "job_level" and isinstance(col.dtype, pd.Int64Dtype):
             out[c] = col.array.take(np.asarray(sid, dtype=np.int64))
         elif c == "job_level":
             out[c] = pd.array(col.to_numpy()[sid], dtype="Int64")
@@ -640,10 +645,16 @@ def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
     return out
 
 
-def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) -> pd.DataFrame:
-    """Replace the spell's static manager, department, level and location in ``out`` by those in force on day ``t``."""
-    if ctx.history is None:
-        return out
+def _in_force_columns(ctx: _Context, sid: np.ndarray, t: np.ndarray, names) -> dict:
+    """The columns ``names`` among manager, department, level and location, in force on day ``t`` of spells ``sid``.
+
+    The job history's row in force, else the spell's static value; empty without a job history. The builders put
+    these arrays in their tables as they make them: a column replaced after the frame is made would be copied
+    (``DataFrame.__setitem__`` copies what it is given), and the static values it replaced made for nothing.
+    """
+    names = [col for col in HISTORY_COLUMNS if col in names]
+    if ctx.history is None or not names:
+        return {}
     # the history row in force for each (sid, t), found once for every column; each column is converted
     # once per source (spells, history) and the rows taken from the converted values: the same values as
     # converting the values in force row by row
@@ -664,15 +675,22 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     else:
         ok = np.zeros(len(q), bool)
     take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
-    for col in HISTORY_COLUMNS:
-        if col not in out:
-            continue
+    del i, ok
+    out = {}
+    for col in names:
         if col == "job_level":
             levels = ctx.in_force_levels()
             out[col] = (levels.take(take) if levels is not None
                         else ctx.in_force_values(col).take(take).astype("Int64"))
         else:
             out[col] = ctx.in_force_values(col).take(take)
+    return out
+
+
+def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) -> pd.DataFrame:
+    """Replace the spell's static manager, department, level and location in ``out`` by those in force on day ``t``."""
+    for col, values in _in_force_columns(ctx, sid, t, out.columns).items():
+        out[col] = values
     return out
 
 
@@ -844,20 +862,25 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
     last = stop == exit_[sid]
     types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
     ev_type = types.take(np.where(last, sid, len(sp)))
-    # every column built as an array first and the frame made once (no concat, no re-consolidation)
-    out = pd.DataFrame({
-        **_id_columns(sp, sid),
-        "start": start.astype("int64"),
-        "stop": stop.astype("int64"),
+    history = ctx.history is not None
+    # the values in force (with a job history) made first, so that every column is made once, in its place
+    forced = _in_force_columns(ctx, sid, start, ["manager_id", "department", "job_level", "location"])
+    # every column built as an array first and the frame made once (no concat, no re-consolidation, no copies)
+    cols = {
+        **_id_columns(sp, sid, forced),
+        "start": start.astype("int64", copy=False),  # arrays of their own already: no copy
+        "stop": stop.astype("int64", copy=False),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
         "event_type": ev_type,
         **ctx.covariate_columns(sid, start, ctx.covariates),
-        **_baseline(sp, sid),
-    }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
-    if ctx.history is not None:
-        out["location"] = _text_at(sp["location"], sid)
-        out = _in_force(ctx, out, sid, start)
-        out["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
+        **_baseline(sp, sid, given=forced),
+    }
+    if history:
+        cols["location"] = forced["location"] if "location" in forced else _text_at(sp["location"], sid)
+        cols["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
+    del forced
+    out = pd.DataFrame(cols, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
+    del cols
     out = ctx.with_covariates(out, sid, start)
     # cuts are sorted by spell position; spells are sorted by employee_id, spell (the index is 0..n-1 already)
     return out, sid
@@ -1046,12 +1069,12 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
         sid, dates, rows = sid[order], dates[order], rows[order]
     t = ((dates - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / DAY).astype("int64")
     names = [c for c in ctx.covariates if c not in scales]
+    forced = _in_force_columns(ctx, sid, t, ["manager_id", "department", "job_level"])
     out = pd.DataFrame({
-        **_id_columns(sp, sid), **_baseline(sp, sid), "survey_date": dates, "wave": _waves(pd.Series(dates)),
-        "tenure_days": t, **{s: sv[s].to_numpy(float)[rows] for s in scales},
+        **_id_columns(sp, sid, forced), **_baseline(sp, sid, given=forced), "survey_date": dates,
+        "wave": _waves(pd.Series(dates)), "tenure_days": t, **{s: sv[s].to_numpy(float)[rows] for s in scales},
         **ctx.covariate_columns(sid, t, names),
     }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
-    out = _in_force(ctx, out, sid, t)
     out = ctx.with_covariates(out, sid, t)
     if ctx.employee_rank is not None:  # already in order, the index 0..n-1
         return out
@@ -1107,31 +1130,33 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
             & sp["in_window"].to_numpy()[sid])
     sid, ci = sid[keep], ci[keep]
     names = cf["name"].to_numpy(dtype=object)
-    out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
-    out["cycle"] = pd.array(names[ci], dtype="string")
+    # every column made once, in its place, and the frame made from them (a column set on a made frame is copied)
+    t_cycle = np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64"))  # at the cycle's start (or hire)
+    forced = _in_force_columns(ctx, sid, t_cycle, ["manager_id", "department", "job_level"])
+    cols = {**_id_columns(sp, sid, forced), **_baseline(sp, sid, ["department", "job_level"], given=forced)}
+    del forced
+    cols["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
     pos = ctx.alignment_rows(sid, ci)
-    out["n_goals"] = pd.array(_take(align["n_goals"].to_numpy(), pos, 0), dtype="int64")
+    cols["n_goals"] = _take(align["n_goals"].to_numpy(), pos, 0).astype("int64")
     for col in ("alignment_cascade", "alignment_org"):
-        out[col] = _take(align[col].to_numpy(float), pos, np.nan)
+        cols[col] = _take(align[col].to_numpy(float), pos, np.nan)
     reviews = ctx.table("reviews")
     if reviews is not None:
         rp = ctx.review_rows(sid, ci)  # the last review of the employee in the cycle
         r = reviews
         rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
         att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
-        out["rating"] = _take(rating, rp, np.nan)
-        out["attainment"] = _take(att, rp, np.nan)
+        cols["rating"] = _take(rating, rp, np.nan).astype(float, copy=False)
+        cols["attainment"] = _take(att, rp, np.nan).astype(float, copy=False)
     else:
-        out["rating"] = np.nan
-        out["attainment"] = np.nan
+        cols["rating"] = np.full(len(sid), np.nan)
+        cols["attainment"] = np.full(len(sid), np.nan)
     if ctx.history is not None:  # the manager in force when the cycle starts (or at hire)
-        t_cycle = np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64"))
-        out = _in_force(ctx, out, sid, t_cycle)
-        out["manager_program"] = ctx.value_at("manager_program", sid, t_cycle).astype("int64")
+        cols["manager_program"] = ctx.value_at("manager_program", sid, t_cycle).astype("int64")
     else:
         mstart = ctx.spell_manager_ld_start[sid]
-        out["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
+        cols["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
     # left_next_cycle
     nxt = ci + 1
     has_next = nxt < n_c
@@ -1146,12 +1171,14 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
     missing = np.isnan(value)  # 0/1 or NaN: an Int64 column from the whole numbers and the mask
-    out["left_next_cycle"] = pd.arrays.IntegerArray(np.where(missing, 0, value).astype(np.int64), missing)
+    cols["left_next_cycle"] = pd.arrays.IntegerArray(np.where(missing, 0, value).astype(np.int64), missing)
     goals = ctx.table("goals")
     if goals is not None:
-        for name, values in _goal_summaries(goals, out["employee_id"], out["cycle"], ctx.goal_codes).items():
-            out[name] = values
-    out = ctx.with_covariates(out, sid, np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64")))
+        cols.update(_goal_summaries(goals, pd.Series(cols["employee_id"], copy=False),
+                                    pd.Series(cols["cycle"], copy=False), ctx.goal_codes))
+    out = pd.DataFrame(cols, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
+    del cols
+    out = ctx.with_covariates(out, sid, t_cycle)
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
         return out  # its index is 0..n-1 already (a reset_index would copy every column)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
