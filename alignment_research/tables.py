@@ -335,6 +335,18 @@ class _Context:
             idx = np.lexsort((order, key)) if order is not None else stable_argsort(key)
             out[name] = (key[idx], values[idx], default)
 
+        def add_each(names, sid, t, columns, finite_only=False):
+            """``add`` of several variables known on the same days (default NaN), the days sorted once. With
+            ``finite_only``, each variable's rows where its value is finite, in the order the stable sort of all
+            the rows gives them (a stable sort of a subset keeps the order the sort of all gives it)."""
+            key = np.asarray(sid, np.int64) * _BIG + np.asarray(t, np.int64)
+            idx = stable_argsort(key)
+            key = key[idx]  # the timeline's arrays are only read: variables may share them
+            for name, values in zip(names, columns):
+                values = np.asarray(values, float)[idx]
+                ok = np.isfinite(values) if finite_only else None
+                out[name] = (key, values, np.nan) if ok is None or ok.all() else (key[ok], values[ok], np.nan)
+
         # cycle alignment: known from max(cycle start, hire) for cycles that end on or after hire
         cf = self.cycle_frame
         align, _ = self.alignment_result
@@ -348,9 +360,8 @@ class _Context:
             sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
             known = np.maximum(c_start, hire[sid])
             pos = self.alignment_rows(sid, ci)
-            for col in ("alignment_cascade", "alignment_org"):
-                vals = _take(align[col].to_numpy(float), pos, np.nan)
-                add(col, sid, days(known, sid), vals)
+            cols = ("alignment_cascade", "alignment_org")
+            add_each(cols, sid, days(known, sid), [_take(align[col].to_numpy(float), pos, np.nan) for col in cols])
 
         # own review rating: known from cycle end + 1, for cycles that end on or after hire
         reviews = self.table("reviews")
@@ -388,10 +399,8 @@ class _Context:
             sv = sv[sv["_sid"] >= 0]
             s = sv["_sid"].to_numpy()
             t = days(sv["survey_date"].to_numpy("datetime64[ns]"), s)
-            for name in self.config.scales:
-                v = sv[name].to_numpy(float)
-                ok = np.isfinite(v)
-                add(name, s[ok], t[ok], v[ok])  # ties in response order (a stable sort)
+            names = list(self.config.scales)  # ties in response order (a stable sort)
+            add_each(names, s, t, [sv[name].to_numpy(float) for name in names], finite_only=True)
 
         # own programmes: 1 from start date (intention to treat), within the spell only
         pp = self.program_spells
@@ -515,15 +524,20 @@ class _Context:
         # the tables ask in key order (spells by position, days increasing): then a search per change, not per row
         return self._lookup(name, base, q, bool(len(q) < 2 or (q[1:] >= q[:-1]).all()))
 
-    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False) -> np.ndarray:
+    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False,
+                dtype=float) -> np.ndarray:
         """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64).
 
         ``q_sorted``: ``q`` is in increasing order (the intervals). Then the changes on or before each key
         are counted from where each change falls among the keys (a search per change, not per row).
+        ``dtype``: ``np.int64`` gives what ``astype("int64")`` of the float64 result gives, converting the
+        timeline's values (one per change) instead of the result (one per row).
         """
         keys, values, default = self.timeline[name]
+        if dtype is not float:
+            values, default = values.astype(dtype), np.array(default).astype(dtype)
         if not len(keys):
-            return np.full(len(q), default, dtype=float)
+            return np.full(len(q), default, dtype=dtype)
         if q_sorted:  # searchsorted(keys, q, "right"): the changes at or before each q
             at = np.searchsorted(q, keys, side="left")
             i = np.cumsum(np.bincount(at, minlength=len(q) + 1)[:len(q)])
@@ -563,14 +577,11 @@ class _Context:
         q = base + np.asarray(t, np.int64)
         q_sorted = bool(len(q) < 2 or (q[1:] >= q[:-1]).all())
         for name in names:
+            whole = name.startswith("program_") or name in _INDICATORS
             if name in self.timeline:
-                v = self._lookup(name, base, q, q_sorted)
+                cols[name] = self._lookup(name, base, q, q_sorted, dtype=np.int64 if whole else float)
             else:
-                v = np.full(len(q), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
-            if name.startswith("program_") or name in _INDICATORS:
-                cols[name] = v.astype("int64")
-            else:
-                cols[name] = v.astype(float, copy=False)
+                cols[name] = np.zeros(len(q), np.int64) if whole else np.full(len(q), np.nan)
         return cols
 
 
