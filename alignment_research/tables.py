@@ -898,6 +898,8 @@ def _interval_rows(ctx: _Context, *, frozen: bool = False) -> tuple[pd.DataFrame
         for values in cols.values():
             if isinstance(values, np.ndarray):
                 values.flags.writeable = False
+            elif _is_python_text(values.dtype):  # the text array's own values, as numpy.asarray hands them out
+                np.asarray(values).flags.writeable = False
     out = pd.DataFrame(cols, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
     del cols
     out = ctx.with_covariates(out, sid, start)
@@ -938,8 +940,8 @@ def career_table(clean, config=None) -> pd.DataFrame:
 
     Notes
     -----
-    Its numeric columns shared with the intervals it was made from are
-    read-only (see :class:`AnalysisTables`); ``careers.copy()`` is writable.
+    Its numeric and text columns shared with the intervals it was made from
+    are read-only (see :class:`AnalysisTables`); ``careers.copy()`` is writable.
     Analyse it as recurrent events on the tenure scale (left-truncated at
     ``start``, clustered by ``employee_id``), e.g. the cause-specific hazard of
     promotion with ``fit_cox(careers, ..., start="start", stop="stop",
@@ -1022,22 +1024,29 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
     event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    # the intervals' columns in career order, and the three career columns of their own. The intervals' NumPy
-    # columns are shared when they are read-only (``_interval_rows(frozen=True)``: an edit in place of either table
-    # then fails rather than changing the other unseen); the others (text, Int64) are copied, one array each
+    # the intervals' columns in career order, and the three career columns of their own. The intervals' NumPy and
+    # text columns are shared when they are read-only (``_interval_rows(frozen=True)``: an edit in place of either
+    # table then fails rather than changing the other unseen); the others (Int64) are copied, one array each
     # (not DataFrame.take along the columns: a 2-D take per block, five times slower here). Sharing spares a
-    # copy of some 280 MB at 100,000 employees, and its first-touch page faults, the step's largest cost.
+    # copy of some 330 MB at 100,000 employees, and its first-touch page faults, the step's largest cost.
     own = {"episode": episode.astype("int64"), "event": promotion.astype("int64"), "event_type": event_type}
     return pd.DataFrame({name: own[name] if name in own else _shared_or_copied(intervals[name])
                          for name in CAREER_COLUMNS + rest}, copy=False)
 
 
+def _is_python_text(dtype) -> bool:
+    """A "string" dtype whose values are a NumPy array of Python str (``numpy.asarray`` gives that array)."""
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "python"
+
+
 def _shared_or_copied(column: pd.Series):
-    """``column``'s values, shared when they are a read-only NumPy array, else copied."""
+    """``column``'s values, shared when they are read-only (NumPy, or text held in a NumPy array), else copied."""
     if not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
         values = column.to_numpy()
         if not values.flags.writeable:
             return values
+    elif _is_python_text(column.dtype) and not np.asarray(column.array).flags.writeable:
+        return column.array  # an edit in place of either table would write to a read-only array: it fails
     return column.array.copy()
 
 
@@ -1374,11 +1383,12 @@ class AnalysisTables:
         Per spell and quarter (:func:`feedback_rate`).
     careers : DataFrame
         Time to the next promotion, start/stop (:func:`career_table`); empty
-        without ``job_history``. Its numeric columns that ``intervals`` has
-        too (``start, stop``, the covariates) are the intervals' own arrays,
-        read-only in both tables: an edit in place (``.loc[...] = ...``) of
-        one of them raises ``ValueError`` instead of changing the other table
-        too. Edit a copy (``careers.copy()``), or assign a whole new column.
+        without ``job_history``. Its numeric and text columns that
+        ``intervals`` has too (``employee_id, start, stop``, the covariates)
+        are the intervals' own arrays, read-only in both tables: an edit in
+        place (``.loc[...] = ...``) of one of them raises ``ValueError``
+        instead of changing the other table too. Edit a copy
+        (``careers.copy()``), or assign a whole new column.
     """
 
     person: pd.DataFrame
