@@ -1017,7 +1017,7 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     # every column is this frame's own array, not copied into blocks
     ids = pd.array(spells["employee_id"].to_numpy(), dtype="string")
     labels = pd.array(np.asarray(quarters.astype(str), dtype=object), dtype="string")
-    out = pd.DataFrame({
+    cols = {
         "employee_id": ids.take(sid),
         "spell": spells["spell"].to_numpy()[sid],
         "quarter": labels.take(qi),
@@ -1025,9 +1025,13 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
         "quarter_end": q_end[qi],
         "known_from": q_end[qi] + DAY,
         "exposure_days": exposure,
-    }, copy=False)
-    out["n_events"] = np.bincount(pos[ok], minlength=len(out)).astype("int64")
-    out["feedback_rate"] = out["n_events"] / out["exposure_days"] * 90.0
+    }
+    n_rows = len(sid)
+    # the counts and rates made as arrays and the frame made once from them (a column set on a made frame
+    # is copied); rates as pandas divides two int64 Series (IEEE division, its warnings off)
+    cols["n_events"] = np.bincount(pos[ok], minlength=n_rows).astype("int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols["feedback_rate"] = cols["n_events"] / exposure * 90.0
     # each event's kind as its position in ``kinds`` (-1: not reported), from the kinds' texts: one count
     # of (row, kind) pairs for all kinds
     position = {}
@@ -1037,12 +1041,14 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     ev_kind = kind_of_level[kind_code[at][inside]] if has_kind else np.full(len(pos), -1, dtype=np.int64)
     sel = ok & (ev_kind >= 0)
     n_kinds = len(kinds)
-    by_kind = np.bincount(pos[sel] * n_kinds + ev_kind[sel], minlength=len(out) * n_kinds).reshape(len(out), n_kinds)
+    by_kind = np.bincount(pos[sel] * n_kinds + ev_kind[sel], minlength=n_rows * n_kinds).reshape(n_rows, n_kinds)
     for i, kind in enumerate(kinds):
-        out[f"n_{kind}"] = by_kind[:, position[kind]].astype("int64")
-    for kind in kinds:
-        out[f"feedback_rate_{kind}"] = out[f"n_{kind}"] / out["exposure_days"] * 90.0
-    return out
+        cols[f"n_{kind}"] = by_kind[:, position[kind]].astype("int64")
+    del by_kind
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for kind in kinds:
+            cols[f"feedback_rate_{kind}"] = cols[f"n_{kind}"] / exposure * 90.0
+    return pd.DataFrame(cols, copy=False)  # every column is this frame's own array, not copied into blocks
 
 
 def trailing_event_rate(events: pd.DataFrame, at: pd.DataFrame, *, months: float, id: str = "employee_id",

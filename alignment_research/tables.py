@@ -335,6 +335,18 @@ class _Context:
             idx = np.lexsort((order, key)) if order is not None else stable_argsort(key)
             out[name] = (key[idx], values[idx], default)
 
+        def add_each(names, sid, t, columns, finite_only=False):
+            """``add`` of several variables known on the same days (default NaN), the days sorted once. With
+            ``finite_only``, each variable's rows where its value is finite, in the order the stable sort of all
+            the rows gives them (a stable sort of a subset keeps the order the sort of all gives it)."""
+            key = np.asarray(sid, np.int64) * _BIG + np.asarray(t, np.int64)
+            idx = stable_argsort(key)
+            key = key[idx]  # the timeline's arrays are only read: variables may share them
+            for name, values in zip(names, columns):
+                values = np.asarray(values, float)[idx]
+                ok = np.isfinite(values) if finite_only else None
+                out[name] = (key, values, np.nan) if ok is None or ok.all() else (key[ok], values[ok], np.nan)
+
         # cycle alignment: known from max(cycle start, hire) for cycles that end on or after hire
         cf = self.cycle_frame
         align, _ = self.alignment_result
@@ -348,9 +360,8 @@ class _Context:
             sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
             known = np.maximum(c_start, hire[sid])
             pos = self.alignment_rows(sid, ci)
-            for col in ("alignment_cascade", "alignment_org"):
-                vals = _take(align[col].to_numpy(float), pos, np.nan)
-                add(col, sid, days(known, sid), vals)
+            cols = ("alignment_cascade", "alignment_org")
+            add_each(cols, sid, days(known, sid), [_take(align[col].to_numpy(float), pos, np.nan) for col in cols])
 
         # own review rating: known from cycle end + 1, for cycles that end on or after hire
         reviews = self.table("reviews")
@@ -388,10 +399,8 @@ class _Context:
             sv = sv[sv["_sid"] >= 0]
             s = sv["_sid"].to_numpy()
             t = days(sv["survey_date"].to_numpy("datetime64[ns]"), s)
-            for name in self.config.scales:
-                v = sv[name].to_numpy(float)
-                ok = np.isfinite(v)
-                add(name, s[ok], t[ok], v[ok])  # ties in response order (a stable sort)
+            names = list(self.config.scales)  # ties in response order (a stable sort)
+            add_each(names, s, t, [sv[name].to_numpy(float) for name in names], finite_only=True)
 
         # own programmes: 1 from start date (intention to treat), within the spell only
         pp = self.program_spells
@@ -515,15 +524,20 @@ class _Context:
         # the tables ask in key order (spells by position, days increasing): then a search per change, not per row
         return self._lookup(name, base, q, bool(len(q) < 2 or (q[1:] >= q[:-1]).all()))
 
-    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False) -> np.ndarray:
+    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False,
+                dtype=float) -> np.ndarray:
         """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64).
 
         ``q_sorted``: ``q`` is in increasing order (the intervals). Then the changes on or before each key
         are counted from where each change falls among the keys (a search per change, not per row).
+        ``dtype``: ``np.int64`` gives what ``astype("int64")`` of the float64 result gives, converting the
+        timeline's values (one per change) instead of the result (one per row).
         """
         keys, values, default = self.timeline[name]
+        if dtype is not float:
+            values, default = values.astype(dtype), np.array(default).astype(dtype)
         if not len(keys):
-            return np.full(len(q), default, dtype=float)
+            return np.full(len(q), default, dtype=dtype)
         if q_sorted:  # searchsorted(keys, q, "right"): the changes at or before each q
             at = np.searchsorted(q, keys, side="left")
             i = np.cumsum(np.bincount(at, minlength=len(q) + 1)[:len(q)])
@@ -563,14 +577,11 @@ class _Context:
         q = base + np.asarray(t, np.int64)
         q_sorted = bool(len(q) < 2 or (q[1:] >= q[:-1]).all())
         for name in names:
+            whole = name.startswith("program_") or name in _INDICATORS
             if name in self.timeline:
-                v = self._lookup(name, base, q, q_sorted)
+                cols[name] = self._lookup(name, base, q, q_sorted, dtype=np.int64 if whole else float)
             else:
-                v = np.full(len(q), 0.0 if name.startswith("program_") or name in _INDICATORS else np.nan)
-            if name.startswith("program_") or name in _INDICATORS:
-                cols[name] = v.astype("int64")
-            else:
-                cols[name] = v.astype(float, copy=False)
+                cols[name] = np.zeros(len(q), np.int64) if whole else np.full(len(q), np.nan)
         return cols
 
 
@@ -618,20 +629,25 @@ def _text_at(col: pd.Series, sid: np.ndarray):
     return col.astype("string").array.take(np.asarray(sid, dtype=np.int64))
 
 
-def _id_columns(sp: pd.DataFrame, sid: np.ndarray) -> dict:
-    """``employee_id, spell, manager_id`` of the spells at positions ``sid``."""
+def _id_columns(sp: pd.DataFrame, sid: np.ndarray, given: dict | None = None) -> dict:
+    """``employee_id, spell, manager_id`` of the spells at positions ``sid``; those in ``given`` taken from it."""
+    given = given or {}
     return {
         "employee_id": _text_at(sp["employee_id"], sid),
         "spell": sp["spell"].to_numpy()[sid].astype("int64"),
-        "manager_id": _text_at(sp["manager_id"], sid),
+        "manager_id": given["manager_id"] if "manager_id" in given else _text_at(sp["manager_id"], sid),
     }
 
 
-def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
+def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE, given: dict | None = None) -> dict:
+    """The spells' ``columns`` (their values at hire) at positions ``sid``; those in ``given`` taken from it."""
+    given = given or {}
     out = {}
     for c in columns:
         col = sp[c]
-        if c == "job_level" and isinstance(col.dtype, pd.Int64Dtype):
+        if c in given:
+            out[c] = given[c]
+        elif c == "job_level" and isinstance(col.dtype, pd.Int64Dtype):
             out[c] = col.array.take(np.asarray(sid, dtype=np.int64))
         elif c == "job_level":
             out[c] = pd.array(col.to_numpy()[sid], dtype="Int64")
@@ -640,10 +656,16 @@ def _baseline(sp: pd.DataFrame, sid: np.ndarray, columns=_BASELINE) -> dict:
     return out
 
 
-def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) -> pd.DataFrame:
-    """Replace the spell's static manager, department, level and location in ``out`` by those in force on day ``t``."""
-    if ctx.history is None:
-        return out
+def _in_force_columns(ctx: _Context, sid: np.ndarray, t: np.ndarray, names) -> dict:
+    """The columns ``names`` among manager, department, level and location, in force on day ``t`` of spells ``sid``.
+
+    The job history's row in force, else the spell's static value; empty without a job history. The builders put
+    these arrays in their tables as they make them: a column replaced after the frame is made would be copied
+    (``DataFrame.__setitem__`` copies what it is given), and the static values it replaced made for nothing.
+    """
+    names = [col for col in HISTORY_COLUMNS if col in names]
+    if ctx.history is None or not names:
+        return {}
     # the history row in force for each (sid, t), found once for every column; each column is converted
     # once per source (spells, history) and the rows taken from the converted values: the same values as
     # converting the values in force row by row
@@ -664,15 +686,22 @@ def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) 
     else:
         ok = np.zeros(len(q), bool)
     take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
-    for col in HISTORY_COLUMNS:
-        if col not in out:
-            continue
+    del i, ok
+    out = {}
+    for col in names:
         if col == "job_level":
             levels = ctx.in_force_levels()
             out[col] = (levels.take(take) if levels is not None
                         else ctx.in_force_values(col).take(take).astype("Int64"))
         else:
             out[col] = ctx.in_force_values(col).take(take)
+    return out
+
+
+def _in_force(ctx: _Context, out: pd.DataFrame, sid: np.ndarray, t: np.ndarray) -> pd.DataFrame:
+    """Replace the spell's static manager, department, level and location in ``out`` by those in force on day ``t``."""
+    for col, values in _in_force_columns(ctx, sid, t, out.columns).items():
+        out[col] = values
     return out
 
 
@@ -820,8 +849,12 @@ def _intervals(ctx: _Context) -> pd.DataFrame:
     return _interval_rows(ctx)[0]
 
 
-def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
-    """The intervals table and the spell position of each of its rows."""
+def _interval_rows(ctx: _Context, *, frozen: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """The intervals table and the spell position of each of its rows.
+
+    ``frozen``: the table's NumPy columns are made read-only before the frame is made from them, so that the
+    careers table can share them (:func:`_careers`) and an edit in place fails instead of changing both tables.
+    """
     sp = ctx.spells
     inw = sp["in_window"].to_numpy()
     entry = sp["entry"].to_numpy()
@@ -844,20 +877,31 @@ def _interval_rows(ctx: _Context) -> tuple[pd.DataFrame, np.ndarray]:
     last = stop == exit_[sid]
     types = pd.concat([sp["event_type"].astype("string"), pd.Series(["censored"], dtype="string")]).array
     ev_type = types.take(np.where(last, sid, len(sp)))
-    # every column built as an array first and the frame made once (no concat, no re-consolidation)
-    out = pd.DataFrame({
-        **_id_columns(sp, sid),
-        "start": start.astype("int64"),
-        "stop": stop.astype("int64"),
+    history = ctx.history is not None
+    # the values in force (with a job history) made first, so that every column is made once, in its place
+    forced = _in_force_columns(ctx, sid, start, ["manager_id", "department", "job_level", "location"])
+    # every column built as an array first and the frame made once (no concat, no re-consolidation, no copies)
+    cols = {
+        **_id_columns(sp, sid, forced),
+        "start": start.astype("int64", copy=False),  # arrays of their own already: no copy
+        "stop": stop.astype("int64", copy=False),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
         "event_type": ev_type,
         **ctx.covariate_columns(sid, start, ctx.covariates),
-        **_baseline(sp, sid),
-    }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
-    if ctx.history is not None:
-        out["location"] = _text_at(sp["location"], sid)
-        out = _in_force(ctx, out, sid, start)
-        out["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
+        **_baseline(sp, sid, given=forced),
+    }
+    if history:
+        cols["location"] = forced["location"] if "location" in forced else _text_at(sp["location"], sid)
+        cols["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
+    del forced
+    if frozen:  # before the frame's blocks (views of these arrays) exist: a view of a read-only array is read-only
+        for values in cols.values():
+            if isinstance(values, np.ndarray):
+                values.flags.writeable = False
+            elif _is_python_text(values.dtype):  # the text array's own values, as numpy.asarray hands them out
+                np.asarray(values).flags.writeable = False
+    out = pd.DataFrame(cols, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
+    del cols
     out = ctx.with_covariates(out, sid, start)
     # cuts are sorted by spell position; spells are sorted by employee_id, spell (the index is 0..n-1 already)
     return out, sid
@@ -896,6 +940,8 @@ def career_table(clean, config=None) -> pd.DataFrame:
 
     Notes
     -----
+    Its numeric and text columns shared with the intervals it was made from
+    are read-only (see :class:`AnalysisTables`); ``careers.copy()`` is writable.
     Analyse it as recurrent events on the tenure scale (left-truncated at
     ``start``, clustered by ``employee_id``), e.g. the cause-specific hazard of
     promotion with ``fit_cox(careers, ..., start="start", stop="stop",
@@ -910,7 +956,7 @@ def career_table(clean, config=None) -> pd.DataFrame:
     ['employee_id', 'spell', 'episode', 'manager_id', 'start', 'stop', 'event', 'event_type']
     """
     ctx = _Context(clean, config)
-    return _careers(ctx, *_interval_rows(ctx))
+    return _careers(ctx, *_interval_rows(ctx, frozen=True))
 
 
 def first_promotions(careers: pd.DataFrame, *, covariates=()) -> pd.DataFrame:
@@ -978,13 +1024,30 @@ def _careers(ctx: _Context, intervals: pd.DataFrame, sid: np.ndarray) -> pd.Data
     episode = 1 + np.searchsorted(p_key, base + start, side="right") - np.searchsorted(p_key, base, side="left")
     event_type = intervals["event_type"].astype("string").array.copy()  # set in place: no re-validation
     event_type[promotion] = "promotion"
-    # a copy of each of the intervals' columns, in career order, and the three career columns of their own. A copy,
-    # not the intervals' own arrays: two public tables sharing memory would let an in-place edit of one (.loc[...] =)
-    # change the other unseen. Column by column (one array copy each), not DataFrame.take along the columns (a
-    # 2-D take per block, five times slower here)
+    # the intervals' columns in career order, and the three career columns of their own. The intervals' NumPy and
+    # text columns are shared when they are read-only (``_interval_rows(frozen=True)``: an edit in place of either
+    # table then fails rather than changing the other unseen); the others (Int64) are copied, one array each
+    # (not DataFrame.take along the columns: a 2-D take per block, five times slower here). Sharing spares a
+    # copy of some 330 MB at 100,000 employees, and its first-touch page faults, the step's largest cost.
     own = {"episode": episode.astype("int64"), "event": promotion.astype("int64"), "event_type": event_type}
-    return pd.DataFrame({name: own[name] if name in own else intervals[name].array.copy()
+    return pd.DataFrame({name: own[name] if name in own else _shared_or_copied(intervals[name])
                          for name in CAREER_COLUMNS + rest}, copy=False)
+
+
+def _is_python_text(dtype) -> bool:
+    """A "string" dtype whose values are a NumPy array of Python str (``numpy.asarray`` gives that array)."""
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "python"
+
+
+def _shared_or_copied(column: pd.Series):
+    """``column``'s values, shared when they are read-only (NumPy, or text held in a NumPy array), else copied."""
+    if not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+        values = column.to_numpy()
+        if not values.flags.writeable:
+            return values
+    elif _is_python_text(column.dtype) and not np.asarray(column.array).flags.writeable:
+        return column.array  # an edit in place of either table would write to a read-only array: it fails
+    return column.array.copy()
 
 
 def _waves(dates: pd.Series, gap_days: int = 30) -> np.ndarray:
@@ -1046,12 +1109,12 @@ def _survey_panel(ctx: _Context) -> pd.DataFrame:
         sid, dates, rows = sid[order], dates[order], rows[order]
     t = ((dates - sp["hire_date"].to_numpy("datetime64[ns]")[sid]) / DAY).astype("int64")
     names = [c for c in ctx.covariates if c not in scales]
+    forced = _in_force_columns(ctx, sid, t, ["manager_id", "department", "job_level"])
     out = pd.DataFrame({
-        **_id_columns(sp, sid), **_baseline(sp, sid), "survey_date": dates, "wave": _waves(pd.Series(dates)),
-        "tenure_days": t, **{s: sv[s].to_numpy(float)[rows] for s in scales},
+        **_id_columns(sp, sid, forced), **_baseline(sp, sid, given=forced), "survey_date": dates,
+        "wave": _waves(pd.Series(dates)), "tenure_days": t, **{s: sv[s].to_numpy(float)[rows] for s in scales},
         **ctx.covariate_columns(sid, t, names),
     }, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
-    out = _in_force(ctx, out, sid, t)
     out = ctx.with_covariates(out, sid, t)
     if ctx.employee_rank is not None:  # already in order, the index 0..n-1
         return out
@@ -1107,31 +1170,33 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
             & sp["in_window"].to_numpy()[sid])
     sid, ci = sid[keep], ci[keep]
     names = cf["name"].to_numpy(dtype=object)
-    out = pd.DataFrame({**_id_columns(sp, sid), **_baseline(sp, sid, ["department", "job_level"])})
-    out["cycle"] = pd.array(names[ci], dtype="string")
+    # every column made once, in its place, and the frame made from them (a column set on a made frame is copied)
+    t_cycle = np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64"))  # at the cycle's start (or hire)
+    forced = _in_force_columns(ctx, sid, t_cycle, ["manager_id", "department", "job_level"])
+    cols = {**_id_columns(sp, sid, forced), **_baseline(sp, sid, ["department", "job_level"], given=forced)}
+    del forced
+    cols["cycle"] = pd.array(names[ci], dtype="string")
     align, _ = ctx.alignment_result
     pos = ctx.alignment_rows(sid, ci)
-    out["n_goals"] = pd.array(_take(align["n_goals"].to_numpy(), pos, 0), dtype="int64")
+    cols["n_goals"] = _take(align["n_goals"].to_numpy(), pos, 0).astype("int64")
     for col in ("alignment_cascade", "alignment_org"):
-        out[col] = _take(align[col].to_numpy(float), pos, np.nan)
+        cols[col] = _take(align[col].to_numpy(float), pos, np.nan)
     reviews = ctx.table("reviews")
     if reviews is not None:
         rp = ctx.review_rows(sid, ci)  # the last review of the employee in the cycle
         r = reviews
         rating = r["rating"].astype(float).to_numpy() if "rating" in r else np.full(len(r), np.nan)
         att = r["target_attainment"].astype(float).to_numpy() if "target_attainment" in r else np.full(len(r), np.nan)
-        out["rating"] = _take(rating, rp, np.nan)
-        out["attainment"] = _take(att, rp, np.nan)
+        cols["rating"] = _take(rating, rp, np.nan).astype(float, copy=False)
+        cols["attainment"] = _take(att, rp, np.nan).astype(float, copy=False)
     else:
-        out["rating"] = np.nan
-        out["attainment"] = np.nan
+        cols["rating"] = np.full(len(sid), np.nan)
+        cols["attainment"] = np.full(len(sid), np.nan)
     if ctx.history is not None:  # the manager in force when the cycle starts (or at hire)
-        t_cycle = np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64"))
-        out = _in_force(ctx, out, sid, t_cycle)
-        out["manager_program"] = ctx.value_at("manager_program", sid, t_cycle).astype("int64")
+        cols["manager_program"] = ctx.value_at("manager_program", sid, t_cycle).astype("int64")
     else:
         mstart = ctx.spell_manager_ld_start[sid]
-        out["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
+        cols["manager_program"] = (~np.isnat(mstart) & (mstart <= c_start[ci])).astype("int64")
     # left_next_cycle
     nxt = ci + 1
     has_next = nxt < n_c
@@ -1146,12 +1211,14 @@ def _cycles(ctx: _Context) -> pd.DataFrame:
     unobservable = ~has_next | (ns < w_start) | left_before
     value = np.where(unobservable, np.nan, value)
     missing = np.isnan(value)  # 0/1 or NaN: an Int64 column from the whole numbers and the mask
-    out["left_next_cycle"] = pd.arrays.IntegerArray(np.where(missing, 0, value).astype(np.int64), missing)
+    cols["left_next_cycle"] = pd.arrays.IntegerArray(np.where(missing, 0, value).astype(np.int64), missing)
     goals = ctx.table("goals")
     if goals is not None:
-        for name, values in _goal_summaries(goals, out["employee_id"], out["cycle"], ctx.goal_codes).items():
-            out[name] = values
-    out = ctx.with_covariates(out, sid, np.maximum(0, ((c_start[ci] - hire[sid]) / DAY).astype("int64")))
+        cols.update(_goal_summaries(goals, pd.Series(cols["employee_id"], copy=False),
+                                    pd.Series(cols["cycle"], copy=False), ctx.goal_codes))
+    out = pd.DataFrame(cols, copy=False)  # the arrays are this table's own: kept as they are, not copied and stacked
+    del cols
+    out = ctx.with_covariates(out, sid, t_cycle)
     if ctx.employee_rank is not None:  # rows follow spell positions, then cycle order: already sorted
         return out  # its index is 0..n-1 already (a reset_index would copy every column)
     order = np.lexsort((ci, out["spell"].to_numpy(), out["employee_id"].to_numpy(dtype=object).astype(str)))
@@ -1316,7 +1383,12 @@ class AnalysisTables:
         Per spell and quarter (:func:`feedback_rate`).
     careers : DataFrame
         Time to the next promotion, start/stop (:func:`career_table`); empty
-        without ``job_history``.
+        without ``job_history``. Its numeric and text columns that
+        ``intervals`` has too (``employee_id, start, stop``, the covariates)
+        are the intervals' own arrays, read-only in both tables: an edit in
+        place (``.loc[...] = ...``) of one of them raises ``ValueError``
+        instead of changing the other table too. Edit a copy
+        (``careers.copy()``), or assign a whole new column.
     """
 
     person: pd.DataFrame
@@ -1421,7 +1493,7 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     step("timeline", lambda: ctx.timeline)
     person = step("person", lambda: _person(ctx))
     cycles = step("cycles", lambda: _cycles(ctx))
-    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx))
+    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx, frozen=True))
     panel = step("survey_panel", lambda: _survey_panel(ctx))
     # careers needs the spells and the job history only: at a million employees the rest is gigabytes
     ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans",

@@ -233,20 +233,40 @@ def test_on_the_simulation_the_zeros_of_an_unnamed_successor_disappear():
     assert abs(history["alignment_cascade"].mean() - sim.true_alignment["alignment_cascade"].mean()) < 0.005
 
 
-def test_careers_copy_the_intervals_columns_and_own_their_events(study):
+def test_careers_share_the_intervals_numbers_read_only_and_own_their_events(study):
     at, _, _, _ = study
     assert (at.careers["event"] == 1).sum() == 1 and at.intervals["event"].sum() == 0  # E1's promotion, no exit
-    for name in ("start", "stop", "rating", "manager_program", "alignment_cascade", "event"):
-        assert not np.shares_memory(at.careers[name].to_numpy(), at.intervals[name].to_numpy()), name
-    before, first = at.intervals["rating"].copy(), at.careers.index[0]
-    kept = at.careers.loc[first, "rating"]
-    at.careers.loc[first, "rating"] = -99.0  # an in-place edit of one table leaves the other as it was
+    # the numeric and text columns are the intervals' own arrays, read-only in both tables; the rest are the careers'
+    for name in ("start", "stop", "rating", "manager_program", "alignment_cascade", "employee_id", "manager_id"):
+        assert np.shares_memory(np.asarray(at.careers[name].array), np.asarray(at.intervals[name].array)), name
+    for name in ("event", "job_level", "event_type"):
+        assert not np.shares_memory(np.asarray(at.careers[name].array), np.asarray(at.intervals[name].array)), name
+    first = at.careers.index[0]
+    for name, value in (("rating", -99.0), ("manager_id", "X9")):
+        before = at.intervals[name].copy()
+        for table in (at.careers, at.intervals):  # an in-place edit of a shared column fails, changing neither table
+            with pytest.raises(ValueError, match="read-only"):
+                table.loc[first, name] = value
+            pd.testing.assert_series_equal(at.intervals[name], before)
+            pd.testing.assert_series_equal(at.careers[name], before, check_index=False)
+    kept = at.careers.loc[first, "event"]
+    at.careers.loc[first, "event"] = 7  # a column of its own is edited in place, the intervals' is not touched
     try:
-        pd.testing.assert_series_equal(at.intervals["rating"], before)
+        assert at.intervals.loc[first, "event"] == 0
     finally:
-        at.careers.loc[first, "rating"] = kept  # the module's tables as built, for the tests after this one
+        at.careers.loc[first, "event"] = kept  # the module's tables as built, for the tests after this one
     assert at.careers["event_type"].tolist().count("promotion") == 1
     assert at.intervals["event_type"].tolist().count("promotion") == 0
+
+
+def test_interval_table_alone_and_a_copy_are_writable(study):
+    at, _, _, _ = study
+    copied = at.careers.copy()  # a copy of a table is the caller's own to edit
+    copied.loc[0, "rating"] = -99.0
+    assert copied["rating"].iloc[0] == -99.0 and at.careers["rating"].iloc[0] != -99.0
+    table = ar.interval_table(ar.clean_study(ar.simulate_study(n_employees=60, seed=3)))
+    table.loc[0, "start"] = -1  # no careers table shares it: its columns are its own
+    assert table["start"].iloc[0] == -1
 
 
 def test_managers_in_cycles_sorts_by_text_and_keeps_each_managers_first_day():
