@@ -37,9 +37,19 @@ import pandas as pd
 import scipy.optimize as so
 import scipy.sparse as sp
 
+from ._docs import fill_doc
+
 __all__: list[str] = []
 
 _LOG2PI = np.log(2.0 * np.pi)
+
+
+#: Parameter text shared by the engines' docstrings (see ``_docs.fill_doc``).
+_FIT_DOCS = dict(
+    x_y="X : ndarray, shape (n, p)\n        Fixed-effects design matrix (full column rank).\n"
+        "    y : ndarray, shape (n,)\n        Response.",
+    reml="reml : bool, default True\n        Restricted maximum likelihood (lme4's default) or maximum likelihood.",
+)
 
 
 @dataclass(frozen=True)
@@ -130,19 +140,16 @@ class _Sums:
         return g
 
 
+@fill_doc(**_FIT_DOCS)
 def fit_random_intercept(X: np.ndarray, y: np.ndarray, groups, *, reml: bool = True) -> LMMFit:
     """Fit ``y ~ X + (1 | groups)`` by profiled ML or REML.
 
     Parameters
     ----------
-    X : ndarray, shape (n, p)
-        Fixed-effects design matrix (full column rank).
-    y : ndarray, shape (n,)
-        Response.
+    {x_y}
     groups : array_like, shape (n,)
         Group labels.
-    reml : bool, default True
-        Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    {reml}
 
     Returns
     -------
@@ -731,22 +738,19 @@ class _NestedSums:
         return np.array([g_a, g_b])
 
 
+@fill_doc(**_FIT_DOCS)
 def fit_nested_intercepts(X: np.ndarray, y: np.ndarray, outer, inner, *, reml: bool = True) -> NestedFit:
     """Fit ``y ~ X + (1 | outer) + (1 | outer:inner)`` by profiled ML or REML.
 
     Parameters
     ----------
-    X : ndarray, shape (n, p)
-        Fixed-effects design matrix (full column rank).
-    y : ndarray, shape (n,)
-        Response.
+    {x_y}
     outer, inner : array_like, shape (n,)
         Labels of the outer groups (e.g. managers) and of the inner groups
         within them (e.g. employees); a cell is an (outer, inner) pair, so an
         inner label seen under two outer groups makes two cells, as lme4's
         ``outer:inner``.
-    reml : bool, default True
-        Restricted maximum likelihood (lme4's default) or maximum likelihood.
+    {reml}
 
     Returns
     -------
