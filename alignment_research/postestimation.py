@@ -17,7 +17,7 @@ from .errors import ModelError
 from .plots import axes_for
 from .privacy import group_sizes, pool_small_levels, pooled_label, size_gate, suppress_small_groups
 from .results import RATIO_COLUMNS, TIDY_COLUMNS, ModelResult, conf_label, tidy_table
-from .retention import fit_cox
+from .retention import fit_cox, text_as_objects
 
 __all__ = [
     "predicted_values",
@@ -682,21 +682,6 @@ class _GroupFit:
     fit: ModelResult
 
 
-def _text_as_objects(data: pd.DataFrame, columns) -> pd.DataFrame:
-    """``columns`` of pandas' nullable text types as Python objects (None for missing), once for every fit.
-
-    What a Cox fit turns them into before it codes them (``retention._plain``):
-    its eight fits then find them done. Grouping, pooling and counting read
-    the same values either way.
-    """
-    def nullable_text(dtype) -> bool:
-        return (isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.CategoricalDtype)
-                and not pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
-
-    text = [c for c in dict.fromkeys(columns) if c in data.columns and nullable_text(data[c].dtype)]
-    return data.assign(**{c: data[c].astype(object).where(data[c].notna(), None) for c in text}) if text else data
-
-
 def _with_baseline(data, by, baseline, person):
     """``data`` with ``by`` joined from ``baseline`` (one row per person and spell) when ``data`` lacks it."""
     if by in data.columns or baseline is None:
@@ -978,7 +963,7 @@ def fit_group_effects(
         # (else a column is missing: the error below lists every column of the table, as it always has)
         data = columns_read(data, formula, [*named, person, "spell", *bys])
     if model == "cox":
-        data = _text_as_objects(data, [c for c in formula_variables(rhs) if c not in (person, "spell")])
+        data = text_as_objects(data, [c for c in formula_variables(rhs) if c not in (person, "spell")])
     tables, tests, fits = [], [], {}
     # a Cox fit only factorises its cluster and person columns: it gets their codes (its text is hashed once here)
     counted = [c for c in dict.fromkeys([clusters[0] if clusters else None, _SUBJECT]) if c is not None

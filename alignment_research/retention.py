@@ -119,6 +119,44 @@ def _complete(data: pd.DataFrame, columns) -> pd.DataFrame:
     return data if keep.all() else data.loc[keep]
 
 
+def _nullable_text(dtype) -> bool:
+    """Whether ``dtype`` is one of pandas' nullable text types (string, not categorical, numeric or boolean)."""
+    return (isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.CategoricalDtype)
+            and not pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
+
+
+def text_as_objects(data: pd.DataFrame, columns=None) -> pd.DataFrame:
+    """``data`` with its nullable text columns (of ``columns``; all by default) as Python objects, None for missing.
+
+    What a Cox fit makes of them before it codes them (patsy needs plain
+    columns): a caller fitting several models to the same rows converts them
+    once, and each fit then finds them done.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The rows.
+    columns : iterable of str, optional
+        The columns to look at (those missing from ``data`` are passed over).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``data`` itself when no column needs converting, else a new frame.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from alignment_research.retention import text_as_objects
+    >>> frame = pd.DataFrame({"g": pd.array(["a", None], dtype="string"), "x": [1.0, 2.0]})
+    >>> text_as_objects(frame)["g"].tolist()
+    ['a', None]
+    """
+    names = data.columns if columns is None else [c for c in dict.fromkeys(columns) if c in data.columns]
+    text = [c for c in names if _nullable_text(data[c].dtype)]
+    return data.assign(**{c: data[c].astype(object).where(data[c].notna(), None) for c in text}) if text else data
+
+
 def _plain(data: pd.DataFrame) -> pd.DataFrame:
     """Turn pandas nullable columns (Int64, boolean, string) into numpy ones, which patsy needs.
 
@@ -128,15 +166,13 @@ def _plain(data: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for col in data.columns:
         dtype = data[col].dtype
-        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.CategoricalDtype):
-            if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-                if data[col].notna().all():
-                    out[col] = data[col].to_numpy(dtype="int64" if pd.api.types.is_integer_dtype(dtype) else float)
-                else:
-                    out[col] = data[col].to_numpy(dtype=float, na_value=np.nan)
+        if (isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.CategoricalDtype)
+                and not _nullable_text(dtype)):
+            if data[col].notna().all():
+                out[col] = data[col].to_numpy(dtype="int64" if pd.api.types.is_integer_dtype(dtype) else float)
             else:
-                out[col] = data[col].astype(object).where(data[col].notna(), None)
-    return data.assign(**out) if out else data
+                out[col] = data[col].to_numpy(dtype=float, na_value=np.nan)
+    return text_as_objects(data.assign(**out) if out else data)
 
 
 def _subject_count(data: pd.DataFrame) -> int | float:
