@@ -278,9 +278,17 @@ _EXECUTE_DOCS = dict(
     after=("after : callable, optional\n        Called as ``after(notebook, executed_path, seconds)`` in the worker\n"
            "        thread once a notebook has run (to render it while others still run)."),
     seconds="dict of Path to float\n        Seconds each notebook took to execute.",
+    fresh_state=("A reused kernel starts every notebook from a fresh state: an empty\n    namespace, no open figures, the "
+                 "warning filters, plot settings, working\n    folder and ``sys.path`` it had when it started, and cell "
+                 "numbers from 1;\n    only imported modules stay loaded. A failing notebook stops the others\n"
+                 "    from being started."),
+    raises=("AlignmentResearchError\n        When a cell fails (the message names the notebook, the cell and\n"
+            "        the error; the executed copy up to the failure is in\n        ``output_dir``), or a kernel could "
+            "not start."),
 )
 
 
+@fill_doc(**_EXECUTE_DOCS)
 class KernelPool:
     """Notebook kernels started ahead of the notebooks they will execute, each reused for several notebooks.
 
@@ -290,14 +298,12 @@ class KernelPool:
     next one until none is left. A caller with other work first (``run``
     builds the analysis tables) starts the pool before it, so starting the
     kernels and their imports take no time of their own.
-    A reused kernel starts every notebook from a fresh state: an empty
-    namespace, no open figures, the warning filters, plot settings, working
-    folder and ``sys.path`` it had when it started (before ``imports``), and
-    cell numbers from 1; only imported modules stay loaded (that is the time
-    saved: a kernel start and ``import alignment_research`` per notebook). A
-    failing notebook stops the others from being started. Use it as a context
-    manager: leaving it shuts down kernels that were never given work (after
-    an interrupt it does not wait for them).
+    {fresh_state}
+    The state is the one the kernel had before ``imports``; what stays
+    loaded is the time saved (a kernel start and ``import
+    alignment_research`` per notebook). Use it as a context manager: leaving
+    it shuts down kernels that were never given work (after an interrupt it
+    does not wait for them).
 
     Parameters
     ----------
@@ -403,10 +409,7 @@ class KernelPool:
 
         Raises
         ------
-        AlignmentResearchError
-            When a cell fails (the message names the notebook, the cell and
-            the error; the executed copy up to the failure is in
-            ``output_dir``), or a kernel could not start.
+        {raises}
         """
         self.parameters, self.output_dir, self.after = parameters or {}, Path(output_dir), after
         self.start()
@@ -438,11 +441,8 @@ def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: 
 
     ``workers`` kernels are started (a :class:`KernelPool`), and each takes
     the next notebook from the list until none is left, so list the longest
-    first. A reused kernel starts every notebook from a fresh state: an empty
-    namespace, no open figures, the warning filters, plot settings, working
-    folder and ``sys.path`` it had when it started, and cell numbers from 1;
-    only imported modules stay loaded. A failing notebook stops the others
-    from being started.
+    first.
+    {fresh_state}
 
     Parameters
     ----------
@@ -463,9 +463,7 @@ def execute_notebooks(notebooks, *, parameters: dict | None = None, output_dir: 
 
     Raises
     ------
-    AlignmentResearchError
-        When a cell fails; the message names the notebook, the cell and the
-        error, and the executed copy (up to the failure) is in ``output_dir``.
+    {raises}
 
     Examples
     --------
