@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import numpy as np
 from .errors import ConfigError, ModelError
 
 __all__ = ["Task", "TaskExecutor", "make_tasks", "run_tasks", "BACKENDS", "run_bootstrap", "THREAD_VARIABLES",
-           "thread_limits"]
+           "thread_limits", "available_cores"]
 
 #: The backends an executor can run on.
 BACKENDS = ("sequential", "processes", "dask")
@@ -51,6 +52,26 @@ def thread_limits(at_once: int, cores: int) -> dict[str, str]:
     """
     threads = str(max(1, int(cores) // max(1, int(at_once))))
     return {name: threads for name in THREAD_VARIABLES}
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system has one, else every core.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> from alignment_research.executors import available_cores
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
+        return max(1, os.cpu_count() or 1)
 
 
 def _name_key(name: str) -> int:

@@ -28,6 +28,7 @@ __all__ = [
     "item_statistics",
     "trailing_event_rate",
     "feedback_rate",
+    "feedback_rate_rows",
     "alignment_by_group",
     "plot_alignment_distribution",
     "plot_alignment_overview",
@@ -737,7 +738,9 @@ def _alpha_from_cov(cov: np.ndarray) -> np.ndarray:
 
 def _complete_items(surveys: pd.DataFrame, name: str, scale) -> tuple[list[str], np.ndarray]:
     cols = _item_columns(name, scale, surveys.columns)
-    x = surveys[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    x = np.empty((len(surveys), len(cols)))  # column by column (no frame of the items is made)
+    for j, col in enumerate(cols):
+        x[:, j] = pd.to_numeric(surveys[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return cols, x[np.isfinite(x).all(axis=1)]
 
 
@@ -964,9 +967,45 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     >>> rates.columns[:3].tolist()
     ['employee_id', 'spell', 'quarter']
     """
-    w_start, w_end = window_bounds(window)
     if spells is None:
         spells = numbered_spells(employees)
+    return feedback_rate_rows(feedback, spells, window=window, kinds=kinds)[0]
+
+
+def feedback_rate_rows(feedback: pd.DataFrame, spells: pd.DataFrame, *, window,
+                       kinds=None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Count feedback per spell and calendar quarter (:func:`feedback_rate`), with each row's spell.
+
+    Parameters
+    ----------
+    feedback : DataFrame
+        Clean feedback: ``employee_id, date, kind``.
+    spells : DataFrame
+        ``spells.numbered_spells(employees)``, one row per spell.
+    window : Window or tuple of dates
+        Observation window (``config.window``).
+    kinds : list of str, optional
+        Feedback kinds to report separately; the kinds present by default.
+
+    Returns
+    -------
+    table : DataFrame
+        What :func:`feedback_rate` returns.
+    spell : ndarray of int64
+        Per row of ``table``, the position of its spell in ``spells`` (the rows follow the spells'
+        order), so that a caller holding ``spells`` needs no search for them.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> from alignment_research.spells import numbered_spells
+    >>> clean = ar.clean_study(ar.simulate_study(n_employees=300, seed=0))
+    >>> spells = numbered_spells(clean.tables["employees"])
+    >>> rates, sid = feedback_rate_rows(clean.tables["feedback"], spells, window=clean.config.window)
+    >>> bool((spells["employee_id"].to_numpy()[sid] == rates["employee_id"].to_numpy()).all())
+    True
+    """
+    w_start, w_end = window_bounds(window)
     quarters = pd.period_range(w_start, w_end, freq="Q")
     q_start = quarters.start_time.normalize().to_numpy()
     q_end = quarters.end_time.normalize().to_numpy()
@@ -1048,7 +1087,7 @@ def feedback_rate(feedback: pd.DataFrame, employees: pd.DataFrame, *, window, ki
     with np.errstate(divide="ignore", invalid="ignore"):
         for kind in kinds:
             cols[f"feedback_rate_{kind}"] = cols[f"n_{kind}"] / exposure * 90.0
-    return pd.DataFrame(cols, copy=False)  # every column is this frame's own array, not copied into blocks
+    return pd.DataFrame(cols, copy=False), sid  # every column is this frame's own array, not copied into blocks
 
 
 def trailing_event_rate(events: pd.DataFrame, at: pd.DataFrame, *, months: float, id: str = "employee_id",

@@ -172,14 +172,6 @@ def _with_parameters(nb, parameters: dict):
     return nb
 
 
-def _cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
-        return max(1, os.cpu_count() or 1)
-
-
 def _kernel_environment(kernels: int = 1) -> dict:
     """The environment a notebook kernel starts with when ``kernels`` of them run at once.
 
@@ -205,9 +197,9 @@ def _kernel_environment(kernels: int = 1) -> dict:
     >>> env["PYTHONHASHSEED"]
     '0'
     """
-    from .executors import thread_limits  # deferred: executors loads numpy, which this module does not need
+    from .executors import available_cores, thread_limits  # deferred: executors loads numpy, not needed at import
 
-    return {**thread_limits(kernels, _cores()), **os.environ, "PYTHONHASHSEED": "0"}  # the user's own settings win
+    return {**thread_limits(kernels, available_cores()), **os.environ, "PYTHONHASHSEED": "0"}  # the user's own settings win
 
 
 class _Lane:

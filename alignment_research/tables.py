@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -13,19 +15,20 @@ import pandas as pd
 
 from ._docs import fill_doc
 from .errors import DataContractError
+from .executors import available_cores
 from .history import HISTORY_COLUMNS, RECENT_CHANGE_DAYS, history_spans, manager_spans, managers_in_cycles
 from .measures import (
     attainment_alignment,
     cascade_alignment,
     code_goals,
-    feedback_rate,
+    feedback_rate_rows,
     item_statistics,
     scale_reliability,
     score_scales,
     team_alignment,
 )
 from .schema import GOAL_SUMMARY_COLUMNS
-from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, locate_pairs, numbered_spells,
+from .spells import (DAY, DAYS_PER_MONTH, assign_spell, cycle_dates, index_of, numbered_spells,
                      spell_of, stable_argsort, window_bounds)
 
 __all__ = [
@@ -65,6 +68,43 @@ def _builder_doc(fn):
 
 
 # --------------------------------------------------------------------------- the context: measures computed once
+
+
+class _Timeline:
+    """Change points of time-varying variables as they are gathered: ``out[name] = (keys, values, default)``.
+
+    Keys are ``sid * _BIG + t`` (spell position, tenure day), sorted; a value applies from its day on.
+    """
+
+    def __init__(self, spells: pd.DataFrame):
+        self.hire = spells["hire_date"].to_numpy("datetime64[ns]")
+        self.end = spells["_end"].to_numpy("datetime64[ns]")
+        self.out: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+
+    def days(self, dates: np.ndarray, sid: np.ndarray) -> np.ndarray:
+        """Tenure days of ``dates`` in spells ``sid``."""
+        return ((dates - self.hire[sid]) / DAY).astype("int64")
+
+    def add(self, name, sid, t, values, default=np.nan, order=None) -> None:
+        """Add variable ``name``: ``values`` from day ``t`` of spells ``sid`` (ties in ``order``, else as given)."""
+        sid = np.asarray(sid, np.int64)
+        t = np.asarray(t, np.int64)
+        values = np.asarray(values, float)
+        key = sid * _BIG + t
+        idx = np.lexsort((order, key)) if order is not None else stable_argsort(key)
+        self.out[name] = (key[idx], values[idx], default)
+
+    def add_each(self, names, sid, t, columns, finite_only=False) -> None:
+        """``add`` of several variables known on the same days (default NaN), the days sorted once. With
+        ``finite_only``, each variable's rows where its value is finite, in the order the stable sort of all
+        the rows gives them (a stable sort of a subset keeps the order the sort of all gives it)."""
+        key = np.asarray(sid, np.int64) * _BIG + np.asarray(t, np.int64)
+        idx = stable_argsort(key)
+        key = key[idx]  # the timeline's arrays are only read: variables may share them
+        for name, values in zip(names, columns):
+            values = np.asarray(values, float)[idx]
+            ok = np.isfinite(values) if finite_only else None
+            self.out[name] = (key, values, np.nan) if ok is None or ok.all() else (key[ok], values[ok], np.nan)
 
 
 class _Context:
@@ -215,12 +255,17 @@ class _Context:
             return None
         return score_scales(surveys, self.config.scales)
 
-    @cached_property
+    @property
     def feedback_rates(self) -> pd.DataFrame | None:
+        return None if self.feedback_rate_rows is None else self.feedback_rate_rows[0]
+
+    @cached_property
+    def feedback_rate_rows(self) -> tuple[pd.DataFrame, np.ndarray] | None:
+        """``measures.feedback_rate_rows``: the feedback rates and each row's spell position; None without feedback."""
         fb = self.table("feedback")
         if fb is None:
             return None
-        return feedback_rate(fb, self.tables["employees"], window=self.config.window, spells=self.spells)
+        return feedback_rate_rows(fb, self.spells, window=self.config.window)
 
     @cached_property
     def programs(self) -> pd.DataFrame:
@@ -285,6 +330,15 @@ class _Context:
                 cache[column] = pd.array(np.concatenate(both), dtype="string")
         return cache[column]
 
+    def prepare_tables(self) -> None:
+        """Make what several tables read, so that tables built side by side find it made: the employees' ranks
+        and, with a job history, the values in force."""
+        _ = self.employee_rank
+        if self.history is not None:
+            for column in HISTORY_COLUMNS:
+                self.in_force_values(column)
+            self.in_force_levels()
+
     def in_force_levels(self):
         """``in_force_values("job_level")`` as "Int64", converted once per build (a take of it is what a take of the
         "Float64" values converted row by row gives); None when a level is not a whole number (then the rows
@@ -309,62 +363,24 @@ class _Context:
         h = self.history
         if h is None:
             return static
-        keys = h["key"].to_numpy()
-        q = sid * _BIG + np.asarray(t, np.int64)
-        i = np.maximum(np.searchsorted(keys, q, side="right") - 1, 0)
-        ok = (keys[i] >= sid * _BIG) & (keys[i] <= q) if len(keys) else np.zeros(len(q), bool)
-        return np.where(ok, h[column].to_numpy(dtype=object)[i] if len(keys) else static, static)
+        i = _changes_in_force(h["key"].to_numpy(), sid * _BIG + np.asarray(t, np.int64), sid * _BIG)
+        values = np.append(h[column].to_numpy(dtype=object), None)  # no change in force: the None at the end
+        return np.where(i < len(h), values[i], static)
 
     # ---- the timeline: change points per variable --------------------------------
     @cached_property
-    def timeline(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
-        """Variable -> (sorted keys sid*BIG + t, values, default). A value applies from tenure day t on."""
+    def own_timeline(self) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, float]], pd.DataFrame | None]:
+        """The timeline's variables read from each employee's own records, which need no goal and no job
+        history: review rating, scale scores, programmes and feedback rate (see :attr:`timeline`); and the
+        reviews as ``manager_id, known, rating`` events (None without reviews or cycles), for the managers'
+        ratings.
+        """
         sp = self.spells
-        hire = sp["hire_date"].to_numpy("datetime64[ns]")
-        end = sp["_end"].to_numpy("datetime64[ns]")
-        out: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
-
-        def days(dates, sid):
-            return ((dates - hire[sid]) / DAY).astype("int64")
-
-        def add(name, sid, t, values, default=np.nan, order=None):
-            sid = np.asarray(sid, np.int64)
-            t = np.asarray(t, np.int64)
-            values = np.asarray(values, float)
-            key = sid * _BIG + t
-            idx = np.lexsort((order, key)) if order is not None else stable_argsort(key)
-            out[name] = (key[idx], values[idx], default)
-
-        def add_each(names, sid, t, columns, finite_only=False):
-            """``add`` of several variables known on the same days (default NaN), the days sorted once. With
-            ``finite_only``, each variable's rows where its value is finite, in the order the stable sort of all
-            the rows gives them (a stable sort of a subset keeps the order the sort of all gives it)."""
-            key = np.asarray(sid, np.int64) * _BIG + np.asarray(t, np.int64)
-            idx = stable_argsort(key)
-            key = key[idx]  # the timeline's arrays are only read: variables may share them
-            for name, values in zip(names, columns):
-                values = np.asarray(values, float)[idx]
-                ok = np.isfinite(values) if finite_only else None
-                out[name] = (key, values, np.nan) if ok is None or ok.all() else (key[ok], values[ok], np.nan)
-
-        # cycle alignment: known from max(cycle start, hire) for cycles that end on or after hire
+        line = _Timeline(sp)
         cf = self.cycle_frame
-        align, _ = self.alignment_result
-        if len(cf):
-            n_sp, n_c = len(sp), len(cf)
-            sid = np.repeat(np.arange(n_sp), n_c)
-            ci = np.tile(np.arange(n_c), n_sp)
-            c_start = cf["start"].to_numpy("datetime64[ns]")[ci]
-            c_end = cf["end"].to_numpy("datetime64[ns]")[ci]
-            keep = (c_end >= hire[sid]) & (c_start <= end[sid])
-            sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
-            known = np.maximum(c_start, hire[sid])
-            pos = self.alignment_rows(sid, ci)
-            cols = ("alignment_cascade", "alignment_org")
-            add_each(cols, sid, days(known, sid), [_take(align[col].to_numpy(float), pos, np.nan) for col in cols])
-
         # own review rating: known from cycle end + 1, for cycles that end on or after hire
         reviews = self.table("reviews")
+        events = None
         if reviews is not None and len(cf):
             r = reviews.dropna(subset=["employee_id", "cycle", "rating"])
             cycle = r["cycle"].astype("string")  # each text column converted once
@@ -375,32 +391,20 @@ class _Context:
             rating = r["rating"].astype(float).to_numpy()
             s = spell_of(reviewed, known_r, sp)
             mine = s >= 0
-            mine[mine] = known_r[mine] > hire[s[mine]]  # inside the spell, after the hire day
+            mine[mine] = known_r[mine] > line.hire[s[mine]]  # inside the spell, after the hire day
             s = s[mine]
-            add("rating", s, days(known_r[mine], s), rating[mine])
-            # manager's most recent known rating (the manager's state: known before hire counts from day 0)
+            line.add("rating", s, line.days(known_r[mine], s), rating[mine])
             # all of a manager's reviews (any spell), not only those inside a spell of theirs
-            m = pd.DataFrame({"manager_id": reviewed.array, "known": known_r, "rating": rating})
-            if self.history is not None:
-                add("manager_rating", *self._manager_state(m, "known", m["rating"].to_numpy(float), np.nan))
-            else:
-                links = pd.DataFrame({"manager_id": sp["manager_id"].astype("string").to_numpy(),
-                                      "_sid": np.arange(len(sp))})
-                mm = links.dropna(subset=["manager_id"]).merge(m, on="manager_id", how="inner")
-                mm = mm[mm["known"].to_numpy("datetime64[ns]") <= end[mm["_sid"].to_numpy()]]
-                s = mm["_sid"].to_numpy()
-                known = mm["known"].to_numpy("datetime64[ns]")
-                add("manager_rating", s, np.maximum(days(known, s), 0), mm["rating"].to_numpy(float),
-                    order=known.astype("int64"))
+            events = pd.DataFrame({"manager_id": reviewed.array, "known": known_r, "rating": rating})
 
         # survey scale scores: known from the survey date, within the spell only
         if self.survey_spells is not None:
             sv = self.survey_spells
             sv = sv[sv["_sid"] >= 0]
             s = sv["_sid"].to_numpy()
-            t = days(sv["survey_date"].to_numpy("datetime64[ns]"), s)
+            t = line.days(sv["survey_date"].to_numpy("datetime64[ns]"), s)
             names = list(self.config.scales)  # ties in response order (a stable sort)
-            add_each(names, s, t, [sv[name].to_numpy(float) for name in names], finite_only=True)
+            line.add_each(names, s, t, [sv[name].to_numpy(float) for name in names], finite_only=True)
 
         # own programmes: 1 from start date (intention to treat), within the spell only
         pp = self.program_spells
@@ -410,32 +414,77 @@ class _Context:
             if pp is not None:
                 q = pp[pp["program"].astype(str) == name]
                 s = q["_sid"].to_numpy()
-                add(f"program_{name}", s, days(q["start_date"].to_numpy("datetime64[ns]"), s), np.ones(len(q)), 0.0)
+                line.add(f"program_{name}", s, line.days(q["start_date"].to_numpy("datetime64[ns]"), s),
+                         np.ones(len(q)), 0.0)
             else:
-                add(f"program_{name}", [], [], [], 0.0)
+                line.add(f"program_{name}", [], [], [], 0.0)
+
+        # feedback rate of each completed quarter: known from the day after the quarter ends
+        if self.feedback_rate_rows is not None:
+            rates, s = self.feedback_rate_rows
+            line.add("feedback_rate", s, line.days(rates["known_from"].to_numpy("datetime64[ns]"), s),
+                     rates["feedback_rate"].to_numpy(float))
+        return line.out, events
+
+    @cached_property
+    def timeline(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+        """Variable -> (sorted keys sid*BIG + t, values, default). A value applies from tenure day t on.
+
+        The employee's own variables come from :attr:`own_timeline`; the cascade alignment and the
+        manager's state (rating, leadership development, changes) are added here.
+        """
+        sp = self.spells
+        line = _Timeline(sp)
+        own, events = self.own_timeline
+        # cycle alignment: known from max(cycle start, hire) for cycles that end on or after hire
+        cf = self.cycle_frame
+        align, _ = self.alignment_result
+        if len(cf):
+            n_sp, n_c = len(sp), len(cf)
+            sid = np.repeat(np.arange(n_sp), n_c)
+            ci = np.tile(np.arange(n_c), n_sp)
+            c_start = cf["start"].to_numpy("datetime64[ns]")[ci]
+            c_end = cf["end"].to_numpy("datetime64[ns]")[ci]
+            keep = (c_end >= line.hire[sid]) & (c_start <= line.end[sid])
+            sid, ci, c_start = sid[keep], ci[keep], c_start[keep]
+            known = np.maximum(c_start, line.hire[sid])
+            pos = self.alignment_rows(sid, ci)
+            cols = ("alignment_cascade", "alignment_org")
+            line.add_each(cols, sid, line.days(known, sid),
+                          [_take(align[col].to_numpy(float), pos, np.nan) for col in cols])
+
+        if "rating" in own:
+            line.out["rating"] = own["rating"]
+        if events is not None:
+            # manager's most recent known rating (the manager's state: known before hire counts from day 0)
+            if self.history is not None:
+                line.add("manager_rating", *self._manager_state(events, "known", events["rating"].to_numpy(float),
+                                                                np.nan))
+            else:
+                links = pd.DataFrame({"manager_id": sp["manager_id"].astype("string").to_numpy(),
+                                      "_sid": np.arange(len(sp))})
+                mm = links.dropna(subset=["manager_id"]).merge(events, on="manager_id", how="inner")
+                mm = mm[mm["known"].to_numpy("datetime64[ns]") <= line.end[mm["_sid"].to_numpy()]]
+                s = mm["_sid"].to_numpy()
+                known = mm["known"].to_numpy("datetime64[ns]")
+                line.add("manager_rating", s, np.maximum(line.days(known, s), 0), mm["rating"].to_numpy(float),
+                         order=known.astype("int64"))
+        line.out.update((name, v) for name, v in own.items() if name not in ("rating", "feedback_rate"))
 
         # manager's leadership development: 1 from the manager's first start (state: before hire -> day 0)
         if self.history is not None:  # the manager in force: 0 again under a manager who has not started
             ld = self.manager_ld_start
             starts = pd.DataFrame({"manager_id": pd.array(ld.index, dtype="string"),
                                    "known": ld.to_numpy("datetime64[ns]")})
-            add("manager_program", *self._manager_state(starts, "known", np.ones(len(starts)), 0.0))
-            self._add_history_timelines(add)
+            line.add("manager_program", *self._manager_state(starts, "known", np.ones(len(starts)), 0.0))
+            self._add_history_timelines(line.add)
         else:
             mstart = self.spell_manager_ld_start
             s = np.flatnonzero(~np.isnat(mstart))
-            add("manager_program", s, np.maximum(days(mstart[s], s), 0), np.ones(len(s)), 0.0)
-
-        # feedback rate of each completed quarter: known from the day after the quarter ends
-        rates = self.feedback_rates
-        if rates is not None:
-            s = locate_pairs(rates["employee_id"], rates["spell"].to_numpy(np.int64),
-                              sp["employee_id"].astype("string"), sp["spell"].to_numpy(np.int64))
-            ok = s >= 0
-            s = s[ok]
-            add("feedback_rate", s, days(rates["known_from"].to_numpy("datetime64[ns]")[ok], s),
-                rates["feedback_rate"].to_numpy(float)[ok])
-        return out
+            line.add("manager_program", s, np.maximum(line.days(mstart[s], s), 0), np.ones(len(s)), 0.0)
+        if "feedback_rate" in own:
+            line.out["feedback_rate"] = own["feedback_rate"]
+        return line.out
 
     def with_covariates(self, table: pd.DataFrame, sid: np.ndarray, t: np.ndarray) -> pd.DataFrame:
         """``table`` with the study's own covariates: the value in force on day ``t`` (job history), else at hire."""
@@ -519,43 +568,7 @@ class _Context:
 
     def value_at(self, name: str, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Value of a time-varying variable on tenure day ``t`` of spell ``sid`` (changes with day <= t)."""
-        base = np.asarray(sid, np.int64) * _BIG  # first key of each spell
-        q = base + np.asarray(t, np.int64)
-        # the tables ask in key order (spells by position, days increasing): then a search per change, not per row
-        return self._lookup(name, base, q, bool(len(q) < 2 or (q[1:] >= q[:-1]).all()))
-
-    def _lookup(self, name: str, base: np.ndarray, q: np.ndarray, q_sorted: bool = False,
-                dtype=float) -> np.ndarray:
-        """:meth:`value_at` from the keys ``q = sid * _BIG + t`` and ``base = sid * _BIG`` (as float64).
-
-        ``q_sorted``: ``q`` is in increasing order (the intervals). Then the changes on or before each key
-        are counted from where each change falls among the keys (a search per change, not per row).
-        ``dtype``: ``np.int64`` gives what ``astype("int64")`` of the float64 result gives, converting the
-        timeline's values (one per change) instead of the result (one per row).
-        """
-        keys, values, default = self.timeline[name]
-        if dtype is not float:
-            values, default = values.astype(dtype), np.array(default).astype(dtype)
-        if not len(keys):
-            return np.full(len(q), default, dtype=dtype)
-        if q_sorted:  # searchsorted(keys, q, "right"): the changes at or before each q
-            at = np.searchsorted(q, keys, side="left")
-            i = np.cumsum(np.bincount(at, minlength=len(q) + 1)[:len(q)])
-        else:
-            i = np.searchsorted(keys, q, side="right")
-        i -= 1
-        np.maximum(i, 0, out=i)
-        found = keys[i]
-        # the change found is the spell's own when its key is at least the spell's first key (and at most q)
-        own = found >= base
-        if q_sorted:  # a change found is at most q, except for the rows before the first change (a prefix)
-            own[:at[0]] = False
-        else:
-            own &= found <= q
-        del found
-        out = values[i]
-        out[~own] = default
-        return out
+        return self.covariate_columns(sid, t, [name], whole=())[name]
 
     @property
     def covariates(self) -> list[str]:
@@ -570,18 +583,34 @@ class _Context:
     def covariate_frame(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> pd.DataFrame:
         return pd.DataFrame(self.covariate_columns(sid, t, names))
 
-    def covariate_columns(self, sid: np.ndarray, t: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-        """The covariates ``names`` on day ``t`` of spells ``sid``, as arrays (whole numbers as int64)."""
-        cols = {}
+    def covariate_columns(self, sid: np.ndarray, t: np.ndarray, names: list[str],
+                          whole=None) -> dict[str, np.ndarray]:
+        """The covariates ``names`` on day ``t`` of spells ``sid``, as arrays (whole numbers as int64).
+
+        ``whole``: the names returned as int64; by default the programmes and :data:`_INDICATORS`.
+        The variables known on the same days share the search for the changes in force
+        (:func:`_changes_in_force`).
+        """
         base = np.asarray(sid, np.int64) * _BIG  # the query keys, made once for every covariate
         q = base + np.asarray(t, np.int64)
-        q_sorted = bool(len(q) < 2 or (q[1:] >= q[:-1]).all())
+        q_sorted = _is_sorted(q)
+        cols = dict.fromkeys(names)
+        shared = {}  # the variables known on the same days (one keys array) together, in order of appearance
         for name in names:
-            whole = name.startswith("program_") or name in _INDICATORS
+            is_whole = (name.startswith("program_") or name in _INDICATORS) if whole is None else name in whole
+            dtype = np.int64 if is_whole else float
             if name in self.timeline:
-                cols[name] = self._lookup(name, base, q, q_sorted, dtype=np.int64 if whole else float)
+                shared.setdefault(id(self.timeline[name][0]), []).append((name, dtype))
             else:
-                cols[name] = np.zeros(len(q), np.int64) if whole else np.full(len(q), np.nan)
+                cols[name] = np.zeros(len(q), np.int64) if is_whole else np.full(len(q), np.nan)
+        for group in shared.values():  # the changes in force found once per set of change days, then freed
+            found = _changes_in_force(self.timeline[group[0][0]][0], q, base, q_sorted)
+            for name, dtype in group:
+                _, values, default = self.timeline[name]
+                if dtype is not float:
+                    values, default = values.astype(dtype), np.array(default).astype(dtype)
+                cols[name] = np.append(values, default)[found]  # no change in force: the default at the end
+            del found
         return cols
 
 
@@ -615,6 +644,32 @@ def _inner_join_rows(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, n
     li = np.repeat(np.arange(len(left)), n)
     within = np.arange(len(li)) - np.repeat(np.cumsum(n) - n, n)
     return li, rows[np.repeat(first[left_code], n) + within]
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    """True when ``values`` never decrease."""
+    return bool(len(values) < 2 or (values[1:] >= values[:-1]).all())
+
+
+def _changes_in_force(keys: np.ndarray, q: np.ndarray, base: np.ndarray, q_sorted: bool | None = None) -> np.ndarray:
+    """Per query ``q = sid * _BIG + t``, the position in the sorted change keys ``keys`` of the last change at or
+    before ``q`` within its spell (``base = sid * _BIG``, the spell's first key); ``len(keys)`` where none is.
+
+    Queries in key order (``q_sorted``; tested when None), as the intervals are, count the changes at or before
+    each query from where each change falls among the queries: a search per change, not per query.
+    """
+    if not len(keys):
+        return np.zeros(len(q), dtype=np.int64)
+    if _is_sorted(q) if q_sorted is None else q_sorted:
+        i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)])
+        i -= 1
+    else:
+        i = np.searchsorted(keys, q, side="right") - 1
+    none = i < 0  # before the first change
+    np.maximum(i, 0, out=i)
+    none |= keys[i] < base  # a change of an earlier spell: this one has none yet
+    i[none] = len(keys)
+    return i
 
 
 def _take(values: np.ndarray, pos: np.ndarray, fill) -> np.ndarray:
@@ -670,23 +725,11 @@ def _in_force_columns(ctx: _Context, sid: np.ndarray, t: np.ndarray, names) -> d
     # once per source (spells, history) and the rows taken from the converted values: the same values as
     # converting the values in force row by row
     sid = np.asarray(sid, np.int64)
-    h = ctx.history
-    keys = h["key"].to_numpy()
-    base = sid * _BIG
-    q = base + np.asarray(t, np.int64)
-    if len(keys) and (len(q) < 2 or (q[1:] >= q[:-1]).all()):  # sorted (the intervals): a search per history row
-        i = np.cumsum(np.bincount(np.searchsorted(q, keys, side="left"), minlength=len(q) + 1)[:len(q)]) - 1
-    else:
-        i = np.searchsorted(keys, q, side="right") - 1
-    i = np.maximum(i, 0)
-    if len(keys):
-        found = keys[i]
-        ok = (found >= base) & (found <= q)
-        del found
-    else:
-        ok = np.zeros(len(q), bool)
-    take = np.where(ok, len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
-    del i, ok
+    keys = ctx.history["key"].to_numpy()
+    q = sid * _BIG + np.asarray(t, np.int64)
+    i = _changes_in_force(keys, q, sid * _BIG)
+    take = np.where(i < len(keys), len(ctx.spells) + i, sid)  # positions in (spells' values, then history's values)
+    del i
     out = {}
     for col in names:
         if col == "job_level":
@@ -880,6 +923,9 @@ def _interval_rows(ctx: _Context, *, frozen: bool = False) -> tuple[pd.DataFrame
     history = ctx.history is not None
     # the values in force (with a job history) made first, so that every column is made once, in its place
     forced = _in_force_columns(ctx, sid, start, ["manager_id", "department", "job_level", "location"])
+    # the covariates, and the day of the last manager change (with a job history), found in one call
+    covariates = ctx.covariate_columns(sid, start, ctx.covariates + ["manager_change_day"] * history)
+    change_day = covariates.pop("manager_change_day", None)
     # every column built as an array first and the frame made once (no concat, no re-consolidation, no copies)
     cols = {
         **_id_columns(sp, sid, forced),
@@ -887,13 +933,13 @@ def _interval_rows(ctx: _Context, *, frozen: bool = False) -> tuple[pd.DataFrame
         "stop": stop.astype("int64", copy=False),
         "event": (last & (sp["event"].to_numpy()[sid] == 1)).astype("int64"),
         "event_type": ev_type,
-        **ctx.covariate_columns(sid, start, ctx.covariates),
+        **covariates,
         **_baseline(sp, sid, given=forced),
     }
     if history:
         cols["location"] = forced["location"] if "location" in forced else _text_at(sp["location"], sid)
-        cols["months_since_manager_change"] = (start - ctx.value_at("manager_change_day", sid, start)) / DAYS_PER_MONTH
-    del forced
+        cols["months_since_manager_change"] = (start - change_day) / DAYS_PER_MONTH
+    del forced, covariates, change_day
     if frozen:  # before the frame's blocks (views of these arrays) exist: a view of a read-only array is read-only
         for values in cols.values():
             if isinstance(values, np.ndarray):
@@ -1257,11 +1303,13 @@ def _goal_summaries(goals: pd.DataFrame, employee_id: pd.Series, cycle: pd.Serie
     m = len(keys)
     counts = np.bincount(at, minlength=m).astype(float)
     summary = {}
-    # means over the goals that have a value: pandas' grouped mean (compensated sums, goals in file order)
+    # means over the goals that have a value: pandas' grouped mean (compensated sums, goals in file order), grouped
+    # by the codes as they are (a categorical of them: no hashing of the codes again)
+    by_key = pd.Categorical.from_codes(at, categories=pd.RangeIndex(m))
     for name, col in (("goal_difficulty", "difficulty"), ("goal_stretch", "stretch")):
         if col in goals:
             values = pd.Series(goals[col].astype("float64").to_numpy()[usable], copy=False)
-            summary[name] = values.groupby(at, sort=True).mean().reindex(range(m)).to_numpy(dtype=float)
+            summary[name] = values.groupby(by_key, observed=False, sort=True).mean().to_numpy(dtype=float)
     # sums of 0/1 flags, exact as counts
     if "set_with" in goals:
         # the values hashed once (-1: missing), then each word's goals picked by their code
@@ -1433,8 +1481,33 @@ class AnalysisTables:
         return written
 
 
+class _Beside:
+    """Run a step on the second thread of ``pool`` (a one-worker ``ThreadPoolExecutor``), or at once without one.
+
+    Calling it with a function gives what ``pool.submit`` gives: an object whose ``result()`` is the function's
+    value (and raises its error).
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor | None):
+        self.pool = pool
+
+    def __call__(self, fn):
+        return self.pool.submit(fn) if self.pool is not None else _Done(fn())
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A step already run: its value, read as a future's (``result()``)."""
+
+    value: object
+
+    def result(self):
+        return self.value
+
+
 @_builder_doc
-def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: dict | None = None) -> AnalysisTables:
+def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: dict | None = None,
+                          threads: int | None = None) -> AnalysisTables:
     """Build every analysis table of a cleaned study, computing each measure once.
 
     Parameters
@@ -1443,7 +1516,15 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     n_boot : int, default 1000
         Bootstrap resamples for the omega intervals of the reliability table.
     timings : dict, optional
-        When given, filled with seconds per step (for benchmarks).
+        When given, filled with seconds per step (for benchmarks). Steps that run beside one another
+        are each timed on their own clock, so their seconds overlap.
+    threads : int, optional
+        How many steps may run at once. With 2 or more, a second thread measures the surveys and the
+        feedback (scale scores, reliability, item statistics, feedback rates) while the first measures
+        the goals (cascade, team and attainment alignment); most of that work is NumPy and pandas code
+        that releases Python's lock. By default 2 when this process may use two cores or more
+        (:func:`alignment_research.executors.available_cores`), else 1. The tables are the same for
+        any number; 1 builds one step after another, with the least memory at once.
 
     Returns
     -------
@@ -1460,6 +1541,9 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
     """
     ctx = _Context(clean, config, n_boot=n_boot)
     timings = {} if timings is None else timings
+    threads = available_cores() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}.")
 
     def step(name, fn):
         t0 = time.perf_counter()
@@ -1467,38 +1551,55 @@ def build_analysis_tables(clean, config=None, *, n_boot: int = 1000, timings: di
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
         return value
 
-    step("spells", lambda: ctx.spells)
-    alignment, problems = step("cascade_alignment", lambda: ctx.alignment_result)
-    step("score_scales", lambda: ctx.scores)
-    step("feedback_rate", lambda: ctx.feedback_rates)
-    # The measures that need no timeline first, while the big tables do not exist yet: the peak is the
-    # working memory of one step on top of everything already built, so the steps that build the large
-    # tables (intervals, then the survey panel) come last and the timeline goes as soon as they are done.
-    team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
     t = ctx.tables
-    if "goals" in t and "reviews" in t:
-        att = step("attainment_alignment", lambda: attainment_alignment(
-            t["goals"], t["reviews"], t["employees"], cycles=ctx.config.cycles or None, codes=ctx.goal_codes))
-    else:
-        att = pd.DataFrame(columns=["manager_id", "n_cycles", "n_reports", "manager_attainment", "team_attainment",
-                                    "slope", "correlation"])
-    if "surveys" in t and ctx.config.scales:
-        rel = step("reliability", lambda: scale_reliability(t["surveys"], ctx.config.scales, n_boot=n_boot))
-        items = step("item_statistics", lambda: item_statistics(t["surveys"], ctx.config.scales))
-    else:
-        rel = pd.DataFrame(columns=["scale", "n_items", "n", "cronbach_alpha"])
-        items = pd.DataFrame(columns=["scale", "item", "n", "mean", "sd", "item_rest_r", "alpha_if_dropped"])
+    step("spells", lambda: ctx.spells)  # every step reads the spells: made before a second thread starts
+
+    def surveys_and_feedback():
+        """The steps that read no goal: feedback rates, scale scores with their spells, the employees' own
+        timeline (ratings, scores, programmes, feedback), reliability, item statistics."""
+        step("feedback_rate", lambda: ctx.feedback_rate_rows)
+        step("score_scales", lambda: ctx.survey_spells)
+        step("own_timeline", lambda: (ctx.own_timeline, ctx.manager_ld_start))
+        if not ("surveys" in t and ctx.config.scales):
+            return (pd.DataFrame(columns=["scale", "n_items", "n", "cronbach_alpha"]),
+                    pd.DataFrame(columns=["scale", "item", "n", "mean", "sd", "item_rest_r", "alpha_if_dropped"]))
+        return (step("reliability", lambda: scale_reliability(t["surveys"], ctx.config.scales, n_boot=n_boot)),
+                step("item_statistics", lambda: item_statistics(t["surveys"], ctx.config.scales)))
+
+    def small_tables():
+        """The person, cycles and survey-panel tables (the intervals are built beside them)."""
+        return (step("person", lambda: _person(ctx)), step("cycles", lambda: _cycles(ctx)),
+                step("survey_panel", lambda: _survey_panel(ctx)))
+
+    # Two rounds of steps that share nothing but what is made before them; in each, a second thread (with
+    # ``threads`` >= 2) runs one part while this one runs the other, and ``result`` raises its errors here.
+    # The measures come first, while the big tables do not exist yet: the peak is the working memory of the
+    # steps running on top of everything already built, so the large tables come last, and what made them goes
+    # as soon as they are done.
+    with ThreadPoolExecutor(max_workers=1) if threads > 1 else contextlib.nullcontext() as pool:
+        beside = _Beside(pool)
+        # 1. the surveys and feedback beside the goal measures (which make the job history's spans)
+        survey_measures = beside(surveys_and_feedback)
+        alignment, problems = step("cascade_alignment", lambda: ctx.alignment_result)
+        team = step("team_alignment", lambda: team_alignment(alignment, cycles=ctx.config.cycles or None))
+        if "goals" in t and "reviews" in t:
+            att = step("attainment_alignment", lambda: attainment_alignment(
+                t["goals"], t["reviews"], t["employees"], cycles=ctx.config.cycles or None, codes=ctx.goal_codes))
+        else:
+            att = pd.DataFrame(columns=["manager_id", "n_cycles", "n_reports", "manager_attainment",
+                                        "team_attainment", "slope", "correlation"])
+        rel, items = survey_measures.result()
+        step("timeline", lambda: ctx.timeline)
+        # 2. the person, cycles and survey-panel tables beside the intervals
+        ctx.prepare_tables()
+        small = beside(small_tables)
+        intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx, frozen=True))
+        person, cycles, panel = small.result()
     rates = ctx.feedback_rates if ctx.feedback_rates is not None else pd.DataFrame(
         columns=["employee_id", "spell", "quarter", "feedback_rate"])
-    step("timeline", lambda: ctx.timeline)
-    person = step("person", lambda: _person(ctx))
-    cycles = step("cycles", lambda: _cycles(ctx))
-    intervals, interval_sid = step("intervals", lambda: _interval_rows(ctx, frozen=True))
-    panel = step("survey_panel", lambda: _survey_panel(ctx))
     # careers needs the spells and the job history only: at a million employees the rest is gigabytes
-    ctx.release("timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start", "manager_spans",
-                "alignment_table", "goal_codes",
-                "_in_force_values")
+    ctx.release("timeline", "own_timeline", "scores", "survey_spells", "program_spells", "spell_manager_ld_start",
+                "manager_spans", "alignment_table", "goal_codes", "_in_force_values")
     careers = step("careers", lambda: _careers(ctx, intervals, interval_sid))
     return AnalysisTables(person=person, intervals=intervals, survey_panel=panel, cycles=cycles,
                           alignment=alignment, alignment_problems=problems, team_alignment=team,

@@ -433,3 +433,23 @@ def test_feedback_kinds_ignore_missing_kinds_but_keep_their_events():
                        "kind": ["praise", None, 7]})
     rates = ar.feedback_rate(fb, emp, window=("2021-01-01", "2021-03-31"))
     assert rates[["n_events", "n_7", "n_praise"]].values.tolist() == [[3, 1, 1]]
+
+
+def test_feedback_rate_rows_name_each_row_s_spell():
+    """feedback_rate_rows gives feedback_rate's table and, per row, its spell's position among the spells."""
+    from alignment_research.measures import feedback_rate_rows
+    from alignment_research.spells import numbered_spells
+
+    employees = pd.DataFrame({"employee_id": ["A", "B", "A"],
+                              "hire_date": pd.to_datetime(["2022-02-15", "2020-01-01", "2022-08-01"]),
+                              "termination_date": pd.to_datetime(["2022-05-31", "2022-05-10", None])})
+    feedback = pd.DataFrame({"employee_id": ["A", "B", "A"], "kind": ["check_in"] * 3,
+                             "date": pd.to_datetime(["2022-03-01", "2022-04-01", "2022-09-01"])})
+    spells = numbered_spells(employees)
+    table, sid = feedback_rate_rows(feedback, spells, window=("2022-01-01", "2022-12-31"))
+    assert_frame_equal(table, ar.feedback_rate(feedback, employees, window=("2022-01-01", "2022-12-31")))
+    got = list(zip(table["employee_id"], table["spell"], table["quarter"]))
+    assert got == [("A", 1, "2022Q1"), ("A", 1, "2022Q2"), ("A", 2, "2022Q3"), ("A", 2, "2022Q4"),
+                   ("B", 1, "2022Q1"), ("B", 1, "2022Q2")]
+    assert spells["employee_id"].to_numpy()[sid].tolist() == table["employee_id"].tolist()
+    assert spells["spell"].to_numpy()[sid].tolist() == table["spell"].tolist()

@@ -100,15 +100,15 @@ def test_a_failing_cell_names_the_notebook_and_cell_and_stops_the_rest(tmp_path)
 
 def test_kernels_running_together_share_the_cores_blas_threads(monkeypatch):
     """Two kernels on two cores get one BLAS thread each (an oversubscribed OpenBLAS spins); the user's choice stays."""
-    from alignment_research import notebooks
+    from alignment_research import executors, notebooks
 
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    monkeypatch.setattr(notebooks, "_cores", lambda: 2)
+    monkeypatch.setattr(executors, "available_cores", lambda: 2)
     env = notebooks._kernel_environment(kernels=2)
     assert (env["OPENBLAS_NUM_THREADS"], env["MKL_NUM_THREADS"], env["OMP_NUM_THREADS"]) == ("1", "1", "3")
     assert env["PYTHONHASHSEED"] == "0"
-    monkeypatch.setattr(notebooks, "_cores", lambda: 8)
+    monkeypatch.setattr(executors, "available_cores", lambda: 8)
     assert notebooks._kernel_environment(kernels=2)["OPENBLAS_NUM_THREADS"] == "4"
 
 

@@ -485,3 +485,52 @@ def test_every_analysis_column_is_in_the_data_dictionary(tiny_clean):
         for column in ("employee_id", "manager_id"):
             if column in dtypes:
                 assert str(table[column].dtype) == dtypes[column]
+
+
+# --------------------------------------------------------------------------- two threads, one result
+
+
+def test_a_second_thread_builds_the_same_tables(sim_analysis):
+    """threads=2 (the surveys and feedback beside the goals, the small tables beside the intervals) gives every
+    table exactly as one thread does, the job history's values in force included."""
+    sim, _ = sim_analysis
+    clean = ar.clean_study(sim)
+    one = ar.build_analysis_tables(clean, n_boot=20, threads=1)
+    two = ar.build_analysis_tables(clean, n_boot=20, threads=2)
+    for name in ar.tables.AnalysisTables.__dataclass_fields__:
+        assert_frame_equal(getattr(one, name), getattr(two, name), check_exact=True, obj=name)
+    assert one.intervals["manager_changes"].max() > 0  # the study has manager changes (the history is used)
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        ar.build_analysis_tables(clean, threads=0)
+
+
+def test_an_error_on_the_second_thread_reaches_the_caller(tiny_clean, monkeypatch):
+    """A step run beside the others raises its own error in the caller, not a silent gap in the tables."""
+    from alignment_research import tables
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("reliability failed")
+
+    monkeypatch.setattr(tables, "scale_reliability", broken)
+    for threads in (1, 2):
+        with pytest.raises(RuntimeError, match="reliability failed"):
+            ar.build_analysis_tables(tiny_clean, threads=threads)
+
+
+def test_changes_in_force_are_those_a_search_per_row_finds():
+    """The last change at or before each query within its spell, from queries in key order (counted) and out of
+    it (searched), against a row-by-row scan; spells without a change yet get len(keys)."""
+    from alignment_research.tables import _BIG, _changes_in_force
+
+    rng = np.random.default_rng(7)
+    k_sid, k_t = rng.integers(0, 40, 300), rng.integers(0, 50, 300)
+    keys = np.sort(k_sid * _BIG + k_t)
+    q_sid, q_t = rng.integers(0, 45, 500), rng.integers(0, 60, 500)
+    q = q_sid * _BIG + q_t
+    want = np.array([max((j for j, k in enumerate(keys) if s * _BIG <= k <= x), default=len(keys))
+                     for s, x in zip(q_sid, q)])
+    np.testing.assert_array_equal(_changes_in_force(keys, q, q_sid * _BIG), want)  # out of order: a search
+    order = np.argsort(q, kind="stable")
+    np.testing.assert_array_equal(_changes_in_force(keys, q[order], (q_sid * _BIG)[order]), want[order])
+    assert (want == len(keys)).any() and (want < len(keys)).any()
+    np.testing.assert_array_equal(_changes_in_force(keys[:0], q, q_sid * _BIG), np.zeros(len(q), np.int64))
