@@ -37,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 import alignment_research as ar
+from alignment_research.executors import available_cores
 
 from _common import fmt_runs, log, rss_peak_mib, section, size_arguments, timed, traced_peak_mib
 
@@ -55,6 +56,11 @@ def cpu_timed(fn):
     c0 = time.process_time()
     t, value = timed(fn)
     return t, time.process_time() - c0, value
+
+
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median wall and the median CPU seconds of ``(wall, cpu)`` runs."""
+    return statistics.median(wall for wall, _ in runs), statistics.median(cpu for _, cpu in runs)
 
 
 def split_study_option(argv: list[str]) -> tuple[list[str], Path | None]:
@@ -88,35 +94,33 @@ def main(argv=None) -> None:
         if rows["employees"] != n_employees:
             raise SystemExit(f"bench_tables: the study has {rows['employees']:,} employees, not {n_employees:,}")
 
-        totals, reads, sorts, steps = [], [], [], {}
-        cpu_totals, cpu_reads = [], []
-        singles, cpu_singles = [], []
+        runs: dict[str, list[tuple[float, float]]] = {"read": [], "build": [], "one thread": []}  # (wall, CPU)
+        sorts, steps = [], {}
         for _ in range(repeats):
             log("bench_tables: read_csv reference")
-            t, cpu, frames = cpu_timed(lambda: read_study_csv(folder))
+            wall, cpu, frames = cpu_timed(lambda: read_study_csv(folder))
             del frames  # not held while the build runs
-            reads.append(t)
-            cpu_reads.append(cpu)
+            runs["read"].append((wall, cpu))
             log("bench_tables: build_analysis_tables")
             timings: dict[str, float] = {}
-            t, cpu, tables = cpu_timed(lambda: build(clean, timings=timings))
-            t_sort = timed(lambda: tables.intervals.sort_values(["employee_id", "spell", "start"], kind="stable"))[0]
-            totals.append(t)
-            cpu_totals.append(cpu)
-            sorts.append(t_sort)
+            wall, cpu, tables = cpu_timed(lambda: build(clean, timings=timings))
+            runs["build"].append((wall, cpu))
+            sorts.append(timed(lambda: tables.intervals.sort_values(["employee_id", "spell", "start"],
+                                                                    kind="stable"))[0])
             for k, v in timings.items():
                 steps.setdefault(k, []).append(v)
             shapes = ", ".join(f"{name} {len(getattr(tables, name)):,} x {getattr(tables, name).shape[1]}"
                                for name in ("person", "intervals", "survey_panel", "cycles"))
             del tables  # not held while the next build runs
             log("bench_tables: build_analysis_tables(threads=1)")
-            t, cpu, tables = cpu_timed(lambda: build(clean, threads=1))
-            singles.append(t)
-            cpu_singles.append(cpu)
+            wall, cpu, tables = cpu_timed(lambda: build(clean, threads=1))
+            runs["one thread"].append((wall, cpu))
             del tables
-    total, ref, t_sort = statistics.median(totals), statistics.median(reads), statistics.median(sorts)
-    cpu_total, cpu_ref = statistics.median(cpu_totals), statistics.median(cpu_reads)
-    single, cpu_single = statistics.median(singles), statistics.median(cpu_singles)
+    reads, totals, singles = ([wall for wall, _ in runs[name]] for name in ("read", "build", "one thread"))
+    ref, cpu_ref = medians(runs["read"])
+    total, cpu_total = medians(runs["build"])
+    single, cpu_single = medians(runs["one thread"])
+    t_sort = statistics.median(sorts)
     table = [["reference: `pandas.read_csv` of the study's CSV files", f"{ref:.2f}", fmt_runs(reads), "1.0",
               f"{cpu_ref:.2f}", "1.0", ""],
              ["floor: `intervals.sort_values(employee_id, spell, start)`", f"{t_sort:.2f}", fmt_runs(sorts),
@@ -147,9 +151,10 @@ def main(argv=None) -> None:
                 "`threads=1`)",
                 f"process peak RSS {rss_peak_mib():,.0f} MiB"],
         notes=[f"`build_analysis_tables` takes {total / ref:.2f}x the read_csv reference ({verdict} the "
-               f"{TARGET_RATIO:g}x target of issue 12), {single / ref:.2f}x with one thread. With two, the CPU "
-               "seconds exceed the wall seconds: the second thread's steps (surveys, feedback, the small tables) "
-               "run while the first thread's do.",
+               f"{TARGET_RATIO:g}x target of issue 12), {single / ref:.2f}x with one thread."
+               + (" With two, the CPU seconds exceed the wall seconds: the second thread's steps (surveys, feedback, "
+                  "the small tables) run while the first thread's do." if available_cores() > 1 else
+                  " This process may use one core only, so the default build ran on one thread too."),
                f"Load average (1 min) {load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, on "
                f"{os.cpu_count()} cores (a shared machine: the ratio, measured interleaved, is steadier than the "
                "seconds)."],
