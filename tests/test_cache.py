@@ -48,6 +48,31 @@ def test_cache_reads_back_every_table_exactly(cached, small_study):
     assert again.config == fresh.config
 
 
+def _missing_kinds(column: pd.Series) -> list[str]:
+    return [type(v).__name__ for v in column.to_numpy(object) if not isinstance(v, str)]
+
+
+def test_cached_text_is_one_object_per_distinct_text_with_the_dtypes_and_missing_kinds_of_pandas(cached, small_study):
+    _, cache = cached
+    got = _all_frames(ar.cache.read_clean_cache(cache, small_study))
+    manifest = json.loads((cache / MANIFEST_NAME).read_text())
+    texts = 0
+    for name, rel in manifest["frames"].items():
+        as_pandas = pd.read_parquet(cache / rel)  # a new object per row; missing text None in object columns
+        pd.testing.assert_frame_equal(got[name], _nan_for_none(as_pandas), check_exact=True, obj=name)
+        for column in as_pandas.columns:
+            if as_pandas[column].dtype == object or isinstance(as_pandas[column].dtype, pd.StringDtype):
+                assert got[name][column].dtype == as_pandas[column].dtype, (name, column)
+                kinds = ["float" if kind == "NoneType" else kind for kind in _missing_kinds(as_pandas[column])]
+                assert _missing_kinds(got[name][column]) == kinds, (name, column)  # object: NaN; string: NA
+                present = got[name][column].dropna()
+                assert len({id(v) for v in present}) == present.nunique(), (name, column)
+                texts += 1
+    assert texts > 20
+    ids = got["analysis/intervals"]["employee_id"]
+    assert isinstance(ids.dtype, pd.StringDtype) and len({id(v) for v in ids}) == ids.nunique() < len(ids) / 5
+
+
 def test_manifest_records_inputs_config_and_version(cached, small_study):
     _, cache = cached
     manifest = json.loads((cache / MANIFEST_NAME).read_text())
