@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "cleaning_summary": "clean",
     "quarantine_summary": "clean",
     "open_clean": "cache",
+    "open_validated": "cache",
     # Analysis tables
     "build_analysis_tables": "tables",
     "person_table": "tables",

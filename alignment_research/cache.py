@@ -28,7 +28,7 @@ from .errors import AlignmentResearchError
 from .load import load_study
 from .study import CleanStudy
 
-__all__ = ["open_clean", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "stored_result",
+__all__ = ["open_clean", "open_validated", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "stored_result",
            "has_stored_results", "MANIFEST_NAME", "RESULTS_FOLDER"]
 
 #: File in a cache folder that records what the cached tables were made from.
@@ -88,6 +88,10 @@ def study_fingerprint(study_dir: str | Path) -> dict:
             "pseudonyms": pseudonyms}
 
 
+#: The frame of a cache holding the study's validation problems (:func:`open_validated`).
+_PROBLEMS = "problems"
+
+
 def _frames(clean) -> dict[str, pd.DataFrame]:
     frames = {f"tables/{name}": frame for name, frame in clean.tables.items()}
     frames |= {f"quarantine/{name}": frame for name, frame in clean.quarantine.items()}
@@ -116,7 +120,7 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> list[str]:
         return [str(c) for c in mixed]
 
 
-def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
+def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict, *, problems: pd.DataFrame | None = None) -> Path:
     """Write a cleaned study, its analysis tables and a manifest to ``cache_dir``.
 
     Parameters
@@ -127,6 +131,10 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
         Folder to write (created; previous contents are replaced).
     fingerprint : dict
         From :func:`study_fingerprint`, stored as the manifest.
+    problems : DataFrame, optional
+        The study's validation problems (from
+        :func:`~alignment_research.validate_and_clean`), stored beside the
+        tables for :func:`open_validated`.
 
     Returns
     -------
@@ -145,7 +153,8 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict) -> Path:
     shutil.rmtree(folder / RESULTS_FOLDER, ignore_errors=True)  # results of the previous tables are stale
     text_columns = {}
     names = {}
-    for name, frame in _frames(clean).items():
+    frames = _frames(clean) | ({_PROBLEMS: problems} if problems is not None else {})
+    for name, frame in frames.items():
         path = folder / f"{name}.parquet"
         mixed = _write_frame(frame, path)
         names[name] = path.relative_to(folder).as_posix()
@@ -171,7 +180,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
     gives None).
     """
     import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a cache needs it
-    import pyarrow.parquet as pq  # deferred: as above
+    import pyarrow.parquet as pq  # deferred: pyarrow is slow to import; only reading a cache needs it
 
     schema = pq.read_schema(path)
     is_text = {f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)}
@@ -355,6 +364,63 @@ def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, pr
     return clean
 
 
+def open_validated(study_dir: str | Path, *, cache_dir: str | Path | None = None):
+    """Return a study's validation problems and the study cleaned, validating and cleaning at most once.
+
+    What :func:`~alignment_research.validate_and_clean` returns, read from
+    the cache when its inputs are unchanged: ``run`` validates and cleans the
+    study once and stores the problems beside the cleaned tables, so the data
+    quality notebook shows them without cleaning again. A cache made without
+    its problems (by :func:`open_clean`) gets them from validating the study's
+    files against the cached clean study (the cleaning is not repeated).
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        The study folder.
+    cache_dir : str or Path, optional
+        Cache folder; ``None`` validates and cleans in memory.
+
+    Returns
+    -------
+    problems : DataFrame
+        ``file, table, row, column, rule, value, action, fatal``, one row per
+        problem. Read from a cache, ``value`` holds the offending values as
+        text (a cache stores a column of mixed values as text).
+    clean : CleanStudy or None
+        The clean study, or None when a problem is fatal (a study with a fatal
+        problem is never cached).
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> problems, clean = ar.open_validated("data/sample", cache_dir="reports/.cache")  # doctest: +SKIP
+    >>> bool(problems["fatal"].any())  # doctest: +SKIP
+    False
+    """
+    from .clean import validate_and_clean  # deferred: clean loads pandera, pyarrow and matplotlib; a current cache needs none
+
+    if cache_dir is None:
+        return validate_and_clean(load_study(study_dir))
+    cache = Path(cache_dir)
+    fingerprint = study_fingerprint(study_dir)
+    if cache_is_current(cache, fingerprint):
+        clean = read_clean_cache(cache, study_dir)
+        manifest = json.loads((cache / MANIFEST_NAME).read_text(encoding="utf-8"))
+        if _PROBLEMS in manifest["frames"]:
+            problems = _read_frame(cache / manifest["frames"][_PROBLEMS])
+            return problems.astype({"row": "Int64", "fatal": bool}), clean
+        from .contract import structure_problems, validation_problems  # deferred: contract loads pandera; only a cache without problems needs it
+
+        return validation_problems(structure_problems(load_study(study_dir)), clean), clean
+    problems, clean = validate_and_clean(load_study(study_dir))
+    if clean is not None:
+        clean.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
+        if fingerprint["files"] is not None:
+            write_clean_cache(clean, cache, fingerprint, problems=problems)
+    return problems, clean
+
+
 # ---------------------------------------------------------------- results computed once per cache
 
 #: Key in a cleaned study's ``__dict__`` naming the cache folder it was read from or written to.
@@ -485,20 +551,58 @@ def _text_array(parts: list, shape: tuple, order: str) -> np.ndarray:
     return out
 
 
-def _row_part(row: np.ndarray):
-    """One row of an object array: (distinct texts, codes, missing value) when it is repeated text, else the row."""
+def _object_addresses(values: np.ndarray) -> np.ndarray:
+    """The address of the object in each cell of an object array (its ``id``), read without a call per cell.
+
+    An object array's cells are pointers; numpy will not view them as
+    integers, so they are read through the array interface as ``intp``
+    (same memory, same strides), then copied.
+    """
+    interface = dict(values.__array_interface__, typestr=np.dtype(np.intp).str, descr=[("", np.dtype(np.intp).str)])
+    return np.array(types.SimpleNamespace(__array_interface__=interface), copy=True)
+
+
+def _text_codes(values: np.ndarray, n_rows: int):
+    """(distinct texts, a code per value, missing value) of text values, or None when they are not repeated text."""
+    missing_rows = pd.isna(values)  # the cells factorize counts as missing: None, NaN, pd.NA, NaT
+    some_missing = bool(missing_rows.any())
     try:
-        codes, uniques = pd.factorize(row, use_na_sentinel=True)
+        present_codes, uniques = pd.factorize(values[~missing_rows] if some_missing else values, use_na_sentinel=True)
     except TypeError:  # an unhashable cell (a list): not text
+        return None
+    if 2 * len(uniques) > n_rows or not all(type(u) is str for u in uniques):
+        return None
+    dtype = np.int32 if len(uniques) < 2**31 - 1 else np.int64
+    if not some_missing:
+        return list(uniques), present_codes.astype(dtype, copy=False), None
+    gaps = values[missing_rows]
+    if len(set(map(type, gaps))) > 1:  # None beside NaN: each must come back as it was
+        return None
+    codes = np.full(len(values), -1, dtype=dtype)
+    codes[~missing_rows] = present_codes
+    return list(uniques), codes, gaps[0]  # one kind of missing (pd.NA, None: one object; NaN: equal values)
+
+
+def _row_part(row: np.ndarray):
+    """One row of an object array: (distinct texts, codes, missing value) when it is repeated text, else the row.
+
+    A table's text usually repeats a few objects (each id one ``str``, taken
+    row after row), so the cells are first grouped by object, hashing
+    addresses, and only one cell of each object is hashed as text (a
+    two-million-row trial table has about 20,000 id objects). Text held in a
+    new object per cell is hashed cell by cell.
+    """
+    object_codes, objects = pd.factorize(_object_addresses(row))
+    if 2 * len(objects) > len(row):  # mostly distinct objects: hash the text of every cell
+        part = _text_codes(row, len(row))
+        return row if part is None else part
+    one_cell = np.empty(len(objects), dtype=np.intp)
+    one_cell[object_codes] = np.arange(len(row))  # any cell of an object holds that very object
+    part = _text_codes(row[one_cell], len(row))
+    if part is None:
         return row
-    if 2 * len(uniques) > len(row) or not all(type(u) is str for u in uniques):
-        return row
-    gaps = row[codes < 0]
-    missing = gaps[0] if len(gaps) else None
-    if len(gaps) and not all(v is missing or (missing is not pd.NA and v is not pd.NA and type(v) is type(missing))
-                             for v in gaps):
-        return row  # None beside NaN: each must come back as it was
-    return list(uniques), codes.astype(np.int32 if len(uniques) < 2**31 - 1 else np.int64, copy=False), missing
+    uniques, codes, missing = part
+    return uniques, codes[object_codes], missing
 
 
 def _shared_text(values: np.ndarray):

@@ -333,7 +333,7 @@ def _load_and_clean(study_dir: Path):
             f"`alignment-research validate {study_dir}` lists them all. Fix them and run again.",
             fatal[[c for c in ["file", "row", "column", "rule", "value"] if c in fatal.columns]],
         )
-    return study, cleaned
+    return study, cleaned, problems
 
 
 def default_cache_dir(study_dir) -> Path:
@@ -379,12 +379,12 @@ def _clean_once(study_dir: Path, cache_dir: Path | None, stages, usable=None) ->
         with stages.stage("reuse cleaned tables (inputs unchanged)"):
             return load_study(study_dir), read_clean_cache(cache_dir, study_dir)
     with stages.stage("validate and clean"):
-        study, cleaned = _load_and_clean(study_dir)
+        study, cleaned, problems = _load_and_clean(study_dir)
     usable()
     with stages.stage("analysis tables"):
         cleaned.analysis  # noqa: B018 - built once here; every notebook reads them from the cache
-        if cache_dir is not None and fingerprint["files"] is not None:
-            write_clean_cache(cleaned, cache_dir, fingerprint)
+        if cache_dir is not None and fingerprint["files"] is not None:  # the problems too, for the data quality notebook
+            write_clean_cache(cleaned, cache_dir, fingerprint, problems=problems)
     return study, cleaned
 
 

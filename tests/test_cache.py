@@ -127,3 +127,45 @@ def test_a_changed_pseudonym_key_cleans_again(small_study, tmp_path, monkeypatch
 def test_reading_an_empty_folder_is_a_clear_error(tmp_path, small_study):
     with pytest.raises(ar.AlignmentResearchError, match="no cleaned-study cache"):
         ar.cache.read_clean_cache(tmp_path, small_study)
+
+
+def _as_cached(problems: pd.DataFrame) -> pd.DataFrame:
+    """Problems as a cache gives them back: a column of mixed values is stored as text (missing: NaN)."""
+    text = problems["value"].map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
+    return problems.assign(value=text if problems["value"].dtype == object else problems["value"])
+
+
+def test_open_validated_reads_the_problems_run_stored_without_cleaning_again(small_study, tmp_path, monkeypatch):
+    want_problems, want_clean = ar.validate_and_clean(ar.load_study(small_study))
+    assert len(want_problems) > 0 and not want_problems["fatal"].any()
+    cache = tmp_path / "cache"
+    problems, clean = ar.open_validated(small_study, cache_dir=cache)  # validates, cleans and caches both
+    pd.testing.assert_frame_equal(problems, want_problems)
+    assert "problems" in json.loads((cache / MANIFEST_NAME).read_text())["frames"]
+
+    def no_cleaning(*args, **kwargs):
+        raise AssertionError("cleaned again")
+
+    monkeypatch.setattr(ar.clean, "validate_and_clean", no_cleaning)
+    monkeypatch.setattr(ar.clean, "_clean", no_cleaning)
+    problems, clean = ar.open_validated(small_study, cache_dir=cache)
+    pd.testing.assert_frame_equal(problems, _nan_for_none(_as_cached(want_problems)), check_exact=True)
+    pd.testing.assert_frame_equal(clean.counts, want_clean.counts)
+
+
+def test_open_validated_on_a_cache_without_problems_validates_the_files_against_it(small_study, tmp_path, monkeypatch):
+    want_problems, _ = ar.validate_and_clean(ar.load_study(small_study))
+    cache = tmp_path / "cache"
+    ar.open_clean(small_study, cache_dir=cache)  # a cache of the tables only
+    assert "problems" not in json.loads((cache / MANIFEST_NAME).read_text())["frames"]
+    monkeypatch.setattr(ar.clean, "_clean", lambda *a, **k: (_ for _ in ()).throw(AssertionError("cleaned again")))
+    problems, clean = ar.open_validated(small_study, cache_dir=cache)
+    pd.testing.assert_frame_equal(problems, _nan_for_none(_as_cached(want_problems)), check_exact=True)
+    assert clean is not None
+
+
+def test_open_validated_without_a_cache_is_validate_and_clean(small_study):
+    problems, clean = ar.open_validated(small_study)
+    want_problems, want_clean = ar.validate_and_clean(ar.load_study(small_study))
+    pd.testing.assert_frame_equal(problems, want_problems)
+    pd.testing.assert_frame_equal(clean.counts, want_clean.counts)
