@@ -398,13 +398,9 @@ def open_validated(study_dir: str | Path, *, cache_dir: str | Path | None = None
     >>> bool(problems["fatal"].any())  # doctest: +SKIP
     False
     """
-    from .clean import validate_and_clean  # deferred: clean loads pandera, pyarrow and matplotlib; a current cache needs none
-
-    if cache_dir is None:
-        return validate_and_clean(load_study(study_dir))
-    cache = Path(cache_dir)
-    fingerprint = study_fingerprint(study_dir)
-    if cache_is_current(cache, fingerprint):
+    cache = Path(cache_dir) if cache_dir is not None else None
+    fingerprint = study_fingerprint(study_dir) if cache is not None else None
+    if cache is not None and cache_is_current(cache, fingerprint):
         clean = read_clean_cache(cache, study_dir)
         manifest = json.loads((cache / MANIFEST_NAME).read_text(encoding="utf-8"))
         if _PROBLEMS in manifest["frames"]:
@@ -413,8 +409,10 @@ def open_validated(study_dir: str | Path, *, cache_dir: str | Path | None = None
         from .contract import structure_problems, validation_problems  # deferred: contract loads pandera; only a cache without problems needs it
 
         return validation_problems(structure_problems(load_study(study_dir)), clean), clean
+    from .clean import validate_and_clean  # deferred: clean loads pandera, pyarrow and matplotlib; a current cache needs none
+
     problems, clean = validate_and_clean(load_study(study_dir))
-    if clean is not None:
+    if clean is not None and cache is not None:
         clean.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
         if fingerprint["files"] is not None:
             write_clean_cache(clean, cache, fingerprint, problems=problems)
