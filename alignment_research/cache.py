@@ -184,9 +184,10 @@ def _read_frame(path: Path) -> pd.DataFrame:
 
     schema = pq.read_schema(path)
     is_text = {f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)}
+    meta = schema.pandas_metadata or {"columns": [], "index_columns": []}  # written by pandas: always there
     # the data columns stored as text (an index stored as text is read as pandas reads it), and their pandas type
-    text = {c["field_name"]: c for c in (schema.pandas_metadata or {}).get("columns", [])
-            if c.get("field_name") in is_text and c["field_name"] not in schema.pandas_metadata["index_columns"]}
+    text = {c["field_name"]: c for c in meta["columns"]
+            if c.get("field_name") in is_text and c["field_name"] not in meta["index_columns"]}
     frame = pq.read_table(path, read_dictionary=list(text)).to_pandas()
     read_as_text = set()
     for column in text.values():
