@@ -135,6 +135,10 @@ def _as_cached(problems: pd.DataFrame) -> pd.DataFrame:
     return problems.assign(value=text if problems["value"].dtype == object else problems["value"])
 
 
+def _no_cleaning(*args, **kwargs):
+    raise AssertionError("cleaned again")
+
+
 def test_open_validated_reads_the_problems_run_stored_without_cleaning_again(small_study, tmp_path, monkeypatch):
     want_problems, want_clean = ar.validate_and_clean(ar.load_study(small_study))
     assert len(want_problems) > 0 and not want_problems["fatal"].any()
@@ -142,12 +146,8 @@ def test_open_validated_reads_the_problems_run_stored_without_cleaning_again(sma
     problems, clean = ar.open_validated(small_study, cache_dir=cache)  # validates, cleans and caches both
     pd.testing.assert_frame_equal(problems, want_problems)
     assert "problems" in json.loads((cache / MANIFEST_NAME).read_text())["frames"]
-
-    def no_cleaning(*args, **kwargs):
-        raise AssertionError("cleaned again")
-
-    monkeypatch.setattr(ar.clean, "validate_and_clean", no_cleaning)
-    monkeypatch.setattr(ar.clean, "_clean", no_cleaning)
+    monkeypatch.setattr(ar.clean, "validate_and_clean", _no_cleaning)
+    monkeypatch.setattr(ar.clean, "_clean", _no_cleaning)
     problems, clean = ar.open_validated(small_study, cache_dir=cache)
     pd.testing.assert_frame_equal(problems, _nan_for_none(_as_cached(want_problems)), check_exact=True)
     pd.testing.assert_frame_equal(clean.counts, want_clean.counts)
@@ -158,7 +158,7 @@ def test_open_validated_on_a_cache_without_problems_validates_the_files_against_
     cache = tmp_path / "cache"
     ar.open_clean(small_study, cache_dir=cache)  # a cache of the tables only
     assert "problems" not in json.loads((cache / MANIFEST_NAME).read_text())["frames"]
-    monkeypatch.setattr(ar.clean, "_clean", lambda *a, **k: (_ for _ in ()).throw(AssertionError("cleaned again")))
+    monkeypatch.setattr(ar.clean, "_clean", _no_cleaning)
     problems, clean = ar.open_validated(small_study, cache_dir=cache)
     pd.testing.assert_frame_equal(problems, _nan_for_none(_as_cached(want_problems)), check_exact=True)
     assert clean is not None

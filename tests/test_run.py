@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -256,6 +257,11 @@ def test_a_second_run_with_unchanged_inputs_reuses_the_cleaned_tables(probe_run,
     manifest = ar.run.default_cache_dir(study) / ar.cache.MANIFEST_NAME
     assert manifest.is_file() and str(ar.run.default_cache_dir(study)).startswith(os.environ["XDG_CACHE_HOME"])
     assert not list(again.out_dir.rglob("*.parquet"))  # person-level tables never go to the reports
+    # the validation problems are cached with the tables, for the data quality notebook (ar.open_validated)
+    problems, _ = ar.open_validated(study, cache_dir=ar.run.default_cache_dir(study))
+    want, _ = ar.validate_and_clean(ar.load_study(study))
+    assert "problems" in json.loads(manifest.read_text())["frames"]
+    pd.testing.assert_frame_equal(problems.drop(columns="value"), want.drop(columns="value"), check_exact=True)
 
 
 def test_run_prints_one_line_per_stage_when_not_on_a_terminal(second_run):
