@@ -206,8 +206,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
 _LAST_READ: list = []
 
 #: Frames larger than this (in memory, text as pointers) are not kept between reads: a large study is read again
-#: instead. A 20,000-employee study's frames take 259 MiB (701 MiB with their text), read from Parquet in 2.3 s CPU
-#: and copied in 0.31 s; the limit keeps studies up to about 40,000 employees in each kernel.
+#: instead. A 20,000-employee study's frames take 259 MiB, and their text 33 MiB more (one object per distinct text),
+#: read from Parquet in 1.4-2.0 s CPU and copied in 0.31-0.43 s (4 Dec 2026, three reads, a slow day); the limit
+#: keeps studies up to about 40,000 employees in each kernel.
 _KEEP_BYTES = 512 * 2**20
 
 
@@ -221,7 +222,8 @@ def _read_frames(folder: Path, manifest: dict, text: str) -> dict[str, pd.DataFr
     key = (folder.resolve(), text)
     if _LAST_READ and _LAST_READ[0][:2] == key:
         return {name: frame.copy() for name, frame in _LAST_READ[0][2].items()}
-    frames = {name: _read_frame(folder / rel) for name, rel in manifest["frames"].items()}
+    # the study's frames; the validation problems are read only by open_validated
+    frames = {name: _read_frame(folder / rel) for name, rel in manifest["frames"].items() if name != _PROBLEMS}
     _LAST_READ.clear()
     if sum(int(f.memory_usage(index=True, deep=False).sum()) for f in frames.values()) <= _KEEP_BYTES:
         _LAST_READ.append((*key, {name: frame.copy() for name, frame in frames.items()}))
@@ -405,8 +407,7 @@ def open_validated(study_dir: str | Path, *, cache_dir: str | Path | None = None
         clean = read_clean_cache(cache, study_dir)
         manifest = json.loads((cache / MANIFEST_NAME).read_text(encoding="utf-8"))
         if _PROBLEMS in manifest["frames"]:
-            problems = _read_frame(cache / manifest["frames"][_PROBLEMS])
-            return problems.astype({"row": "Int64", "fatal": bool}), clean
+            return _read_frame(cache / manifest["frames"][_PROBLEMS]), clean  # Parquet keeps Int64 rows, bool fatal
         from .contract import structure_problems, validation_problems  # deferred: contract loads pandera; only a cache without problems needs it
 
         return validation_problems(structure_problems(load_study(study_dir)), clean), clean
