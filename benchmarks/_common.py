@@ -20,6 +20,7 @@ import sys
 import time
 import tracemalloc
 from datetime import datetime, timezone
+from pathlib import Path
 
 
 def log(message: str) -> None:
@@ -35,6 +36,17 @@ def size_arguments(doc: str, argv=None, *, quick: int = 10_000, full: int = 100_
     parser.add_argument("--quick", action="store_true", help=f"{quick:,} employees")
     args = parser.parse_args(argv)
     return args.n_employees or (quick if args.quick else full), args.repeats
+
+
+def folder_options(argv: list[str], *names: str) -> tuple[list[str], dict[str, Path]]:
+    """``argv`` without the options ``names`` (``--study DIR`` ...) and their folders, by name without dashes."""
+    rest, found = list(argv), {}
+    for name in names:
+        if name in rest:
+            i = rest.index(name)
+            found[name.lstrip("-")] = Path(rest[i + 1])
+            del rest[i:i + 2]
+    return rest, found
 
 
 def timed(fn):

@@ -39,7 +39,7 @@ import pandas as pd
 import alignment_research as ar
 from alignment_research.executors import available_cores
 
-from _common import fmt_runs, log, rss_peak_mib, section, size_arguments, timed, traced_peak_mib
+from _common import fmt_runs, folder_options, log, rss_peak_mib, section, size_arguments, timed, traced_peak_mib
 
 
 #: The issue-12 target: the analysis tables within this many times the read_csv reference.
@@ -63,16 +63,9 @@ def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(wall for wall, _ in runs), statistics.median(cpu for _, cpu in runs)
 
 
-def split_study_option(argv: list[str]) -> tuple[list[str], Path | None]:
-    """``argv`` without ``--study DIR``, and DIR (None when not given)."""
-    if "--study" not in argv:
-        return argv, None
-    i = argv.index("--study")
-    return argv[:i] + argv[i + 2:], Path(argv[i + 1])
-
-
 def main(argv=None) -> None:
-    argv, kept = split_study_option(list(sys.argv[1:] if argv is None else argv))
+    argv, given = folder_options(list(sys.argv[1:] if argv is None else argv), "--study")
+    kept = given.get("study")
     n_employees, repeats = size_arguments(__doc__, argv)
     build = ar.build_analysis_tables  # imports the tables module and the measures outside the clocks
     load_start = os.getloadavg()
