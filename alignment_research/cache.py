@@ -348,23 +348,31 @@ def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, pr
     >>> clean.analysis.person.shape  # doctest: +SKIP
     (1996, 23)
     """
-    from .clean import clean_study  # deferred: clean loads pandera, pyarrow and matplotlib; only a stale cache needs it
+    def clean(study):
+        from .clean import clean_study  # deferred: clean loads pandera, pyarrow and matplotlib; only a stale cache needs it
 
-    say = progress or (lambda line: None)
-    if cache_dir is None:
-        say("cleaning")
-        return clean_study(load_study(study_dir))
-    cache = Path(cache_dir)
-    fingerprint = study_fingerprint(study_dir)
-    if cache_is_current(cache, fingerprint):
+        return None, clean_study(study)
+
+    return _read_or_clean(study_dir, cache_dir, clean, say=progress)[1]
+
+
+def _read_or_clean(study_dir, cache_dir, clean, *, say=None) -> tuple:
+    """``(problems, clean study, cache folder read)``: the study read from ``cache_dir`` when the cache is current
+    (problems None), else ``clean(load_study(study_dir))``'s ``(problems, clean)``, cached with its analysis tables
+    when it is usable (folder None). ``say`` gets a line per stage."""
+    say = say or (lambda line: None)
+    cache = Path(cache_dir) if cache_dir is not None else None
+    fingerprint = study_fingerprint(study_dir) if cache is not None else None
+    if cache is not None and cache_is_current(cache, fingerprint):
         say("reusing the cleaned tables (inputs unchanged)")
-        return read_clean_cache(cache, study_dir)
+        return None, read_clean_cache(cache, study_dir), cache
     say("cleaning")
-    clean = clean_study(load_study(study_dir))
-    clean.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
-    if fingerprint["files"] is not None:
-        write_clean_cache(clean, cache, fingerprint)
-    return clean
+    problems, cleaned = clean(load_study(study_dir))
+    if cleaned is not None and cache is not None:
+        cleaned.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
+        if fingerprint["files"] is not None:  # a study read from a database has no file hashes to key a cache
+            write_clean_cache(cleaned, cache, fingerprint, problems=problems)
+    return problems, cleaned, None
 
 
 def open_validated(study_dir: str | Path, *, cache_dir: str | Path | None = None):
@@ -401,24 +409,20 @@ def open_validated(study_dir: str | Path, *, cache_dir: str | Path | None = None
     >>> bool(problems["fatal"].any())  # doctest: +SKIP
     False
     """
-    cache = Path(cache_dir) if cache_dir is not None else None
-    fingerprint = study_fingerprint(study_dir) if cache is not None else None
-    if cache is not None and cache_is_current(cache, fingerprint):
-        clean = read_clean_cache(cache, study_dir)
-        manifest = json.loads((cache / MANIFEST_NAME).read_text(encoding="utf-8"))
-        if _PROBLEMS in manifest["frames"]:
-            return _read_frame(cache / manifest["frames"][_PROBLEMS]), clean  # Parquet keeps Int64 rows, bool fatal
-        from .contract import structure_problems, validation_problems  # deferred: contract loads pandera; only a cache without problems needs it
+    def validate_and_clean(study):
+        from .clean import validate_and_clean  # deferred: clean loads pandera, pyarrow and matplotlib; a current cache needs none
 
-        return validation_problems(structure_problems(load_study(study_dir)), clean), clean
-    from .clean import validate_and_clean  # deferred: clean loads pandera, pyarrow and matplotlib; a current cache needs none
+        return validate_and_clean(study)
 
-    problems, clean = validate_and_clean(load_study(study_dir))
-    if clean is not None and cache is not None:
-        clean.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
-        if fingerprint["files"] is not None:
-            write_clean_cache(clean, cache, fingerprint, problems=problems)
-    return problems, clean
+    problems, clean, cache = _read_or_clean(study_dir, cache_dir, validate_and_clean)
+    if cache is None:
+        return problems, clean
+    manifest = json.loads((cache / MANIFEST_NAME).read_text(encoding="utf-8"))
+    if _PROBLEMS in manifest["frames"]:
+        return _read_frame(cache / manifest["frames"][_PROBLEMS]), clean  # Parquet keeps Int64 rows, bool fatal
+    from .contract import structure_problems, validation_problems  # deferred: contract loads pandera; only a cache without problems needs it
+
+    return validation_problems(structure_problems(load_study(study_dir)), clean), clean
 
 
 # ---------------------------------------------------------------- results computed once per cache
