@@ -40,6 +40,7 @@ __all__ = [
     "EMPLOYEE_ID_PATTERN",
     "find_identifiers",
     "scan_outputs",
+    "prepare_search",
     "WEAK_ID_DIGITS",
     "find_small_groups",
     "read_html_tables",
@@ -1020,6 +1021,100 @@ def _id_index(ids) -> _IdIndex | None:
     return ids if isinstance(ids, _IdIndex) else _IdIndex(ids)
 
 
+#: Names longer than this are searched one by one rather than in the shared pattern, whose nesting grows with
+#: the length of names sharing a beginning.
+_LONGEST_SHARED_NAME = 64
+
+
+def _alternatives(words: Iterable[str]) -> str:
+    """One regular expression matching exactly ``words``, laid out as a tree of their shared beginnings.
+
+    At a fork the longer continuation comes first, so the longest word wins; ``re`` tries the branches of one
+    fork one after another, so a tree costs a few steps per character where a flat alternation of all words
+    costs one step per word.
+    """
+    tree: dict = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+    built: dict[int, str] = {}
+    stack = [(tree, False)]
+    while stack:  # children before parents, without recursion
+        node, ready = stack.pop()
+        if not ready:
+            stack.append((node, True))
+            stack += [(child, False) for char, child in node.items() if char]
+            continue
+        branches = [re.escape(char) + built.pop(id(child)) for char, child in sorted(node.items()) if char]
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")" if branches else ""
+        built[id(node)] = f"(?:{body})?" if "" in node and body else body
+    return built[id(tree)]
+
+
+class _NameFinder:
+    """Person names, found as whole words in any case (``(?<!\\w)name(?!\\w)``, ignoring case).
+
+    The names share one pattern, compiled once, that finds every place a name
+    starts (overlapping names included), the longest name there if several
+    start at the same place. One pattern per name, as before, cost a pass
+    over every text per name: minutes for a few hundred names in one run.
+    """
+
+    def __init__(self, names: Iterable):
+        names = {str(x).strip() for x in names if isinstance(x, str) and len(str(x).strip()) > 2}
+        shared = sorted(n for n in names if len(n) <= _LONGEST_SHARED_NAME)
+        self.patterns = [re.compile(r"(?<!\w)(?=(" + _alternatives(shared) + r")(?!\w))", re.IGNORECASE)] if shared else []
+        self.patterns += [re.compile(r"(?<!\w)(?=(" + re.escape(n) + r")(?!\w))", re.IGNORECASE)
+                          for n in sorted(names) if len(n) > _LONGEST_SHARED_NAME]
+
+    def find(self, text: str) -> list[tuple[str, int, int]]:
+        """Return ``(name as written in text, start, end)`` of every place in ``text`` a name starts, in order."""
+        hits = [(m.start(1), m.end(1)) for pattern in self.patterns for m in pattern.finditer(text)]
+        if len(self.patterns) > 1:  # a long name may start where a shorter one does: the longest, once
+            longest: dict[int, int] = {}
+            for start, end in hits:
+                longest[start] = max(end, longest.get(start, end))
+            hits = sorted(longest.items())
+        return [(text[start:end], start, end) for start, end in hits]
+
+
+def _name_finder(names) -> _NameFinder | None:
+    if names is None:
+        return None
+    return names if isinstance(names, _NameFinder) else _NameFinder(names)
+
+
+#: Where a date in one of :class:`_BirthDateFinder`'s forms may start: ``1990-01-31``, ``31/01/1990``, ``31.01.1990``.
+_DATE_SHAPE = re.compile(r"(?=([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}[/.][0-9]{2}[/.][0-9]{4}))")
+
+
+class _BirthDateFinder:
+    """Birth dates, found as written in any of four forms: ISO, day/month/year, month/day/year, day.month.year.
+
+    Every date-shaped run of a text is looked up in the set of all forms of all
+    dates, one pass over the text for any number of dates.
+    """
+
+    def __init__(self, birth_dates: Iterable):
+        self.forms: set[str] = set()
+        for d in pd.to_datetime(pd.Series(list(birth_dates)), errors="coerce").dropna():
+            self.forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y"), d.strftime("%m/%d/%Y"), d.strftime("%d.%m.%Y")}
+
+    def find(self, text: str) -> list[tuple[str, int, int]]:
+        """Return ``(date as written, start, end)`` of every birth date in ``text``."""
+        if not self.forms:
+            return []
+        return [(m.group(1), m.start(1), m.end(1)) for m in _DATE_SHAPE.finditer(text) if m.group(1) in self.forms]
+
+
+def _birth_date_finder(birth_dates) -> _BirthDateFinder | None:
+    if birth_dates is None:
+        return None
+    return birth_dates if isinstance(birth_dates, _BirthDateFinder) else _BirthDateFinder(birth_dates)
+
+
 def _context(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
     """Up to 20 characters either side of ``text[start:end]``, with every found span in it masked."""
     a, b = max(0, start - 20), min(len(text), end + 20)
@@ -1119,11 +1214,7 @@ def _identifier_rows(text: str, *, index, pattern, birth_dates, names, tables=No
 def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: bool = True) -> list[dict]:
     """Findings in ``(where, text, visible)`` parts: ``kind, match, context, where, start``."""
     found: list[tuple[str, str, int, int, str]] = []  # kind, match, start, end, where
-    forms = set()
-    if birth_dates is not None:
-        for d in pd.to_datetime(pd.Series(list(birth_dates)), errors="coerce").dropna():
-            forms |= {d.strftime("%Y-%m-%d"), d.strftime("%d/%m/%Y"), d.strftime("%m/%d/%Y"), d.strftime("%d.%m.%Y")}
-    name_set = {str(x).strip() for x in names if isinstance(x, str) and len(str(x).strip()) > 2} if names is not None else set()
+    birth_dates, names = _birth_date_finder(birth_dates), _name_finder(names)
     for where, part, visible in parts:
         if pattern and visible:
             found += [("employee_id", m.group(0), m.start(), m.end(), where) for m in re.finditer(pattern, part)]
@@ -1133,13 +1224,12 @@ def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: b
             continue
         if index:
             found += [("employee_id", i, s, e, where) for i, s, e in index.find_weak_after_labels(part)]
-        for form in forms:
-            found += [("birth_date", form, m.start(), m.end(), where) for m in re.finditer(re.escape(form), part)]
+        if birth_dates:
+            found += [("birth_date", form, s, e, where) for form, s, e in birth_dates.find(part)]
         if date_headers:
             found += [("birth_date", m.group(0), m.start(), m.end(), where) for m in _BIRTH_DATE_HEADER.finditer(part)]
-        for name in name_set:
-            found += [("name", m.group(0), m.start(), m.end(), where)
-                      for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", part, re.IGNORECASE)]
+        if names:
+            found += [("name", name, s, e, where) for name, s, e in names.find(part)]
     texts = {where: part for where, part, _ in parts}
     spans: dict[str, list[tuple[int, int]]] = {}
     for _, _, s, e, where in found:
@@ -1652,7 +1742,7 @@ def scan_report(path, *, min_group_size: int = 5, ids=None, birth_dates=None, na
     0
     """
     path = Path(path)
-    index = _id_index(ids)
+    index, birth_dates, names = _id_index(ids), _birth_date_finder(birth_dates), _name_finder(names)
     rows = []
     if path.suffix.lower() in {".html", ".htm", ".svg", ".xhtml"}:
         html = path.read_text(encoding="utf-8", errors="replace")
@@ -1690,6 +1780,37 @@ def scan_report(path, *, min_group_size: int = 5, ids=None, birth_dates=None, na
     return out.drop_duplicates(["kind", "found", "where"], ignore_index=True)
 
 
+def prepare_search(*, ids=None, birth_dates=None, names=None) -> dict:
+    """Prepare the personal values to search for once, for any number of texts and files.
+
+    :func:`find_identifiers`, :func:`scan_report` and :func:`scan_outputs`
+    take what this returns in place of the values themselves: the ids indexed
+    for token lookup, the birth dates as the set of their written forms, and
+    the names as one compiled pattern. Preparing them costs about as much as
+    one search, so a caller that scans many times (``run`` scans each
+    notebook's files as they appear) prepares once.
+
+    Parameters
+    ----------
+    ids, birth_dates, names : iterable, optional
+        As for :func:`find_identifiers`; values prepared already are kept.
+
+    Returns
+    -------
+    dict
+        ``{"ids": ..., "birth_dates": ..., "names": ...}``, each ``None`` where
+        nothing was given, to pass on as keyword arguments.
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> personal = ar.privacy.prepare_search(ids=["E000123"], names=["Ann Lee"])
+    >>> ar.privacy.find_identifiers("ann lee and E000123", pattern=None, **personal)["kind"].tolist()
+    ['name', 'employee_id']
+    """
+    return {"ids": _id_index(ids), "birth_dates": _birth_date_finder(birth_dates), "names": _name_finder(names)}
+
+
 def scan_outputs(folder, *, min_group_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
     """Scan every file under a folder with :func:`scan_report` (HTML, CSV, XLSX, PDF, PNG and any other).
 
@@ -1700,7 +1821,8 @@ def scan_outputs(folder, *, min_group_size: int = 5, ids=None, birth_dates=None,
     min_group_size : int, default 5
         The study's minimum group size.
     ids, birth_dates, names : iterable, optional
-        Passed to :func:`find_identifiers`; the ids are indexed once for all files.
+        Passed to :func:`find_identifiers`, and prepared once for all files
+        (:func:`prepare_search`; values it prepared are used as they are).
 
     Returns
     -------
@@ -1719,11 +1841,11 @@ def scan_outputs(folder, *, min_group_size: int = 5, ids=None, birth_dates=None,
     [['t.csv', 'small_group', 'table 0, column Headcount, row 0']]
     """
     folder = Path(folder)
-    index = _id_index(ids)
+    personal = prepare_search(ids=ids, birth_dates=birth_dates, names=names)
     found = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
-            rows = scan_report(path, min_group_size=min_group_size, ids=index, birth_dates=birth_dates, names=names)
+            rows = scan_report(path, min_group_size=min_group_size, **personal)
         except Exception as err:  # a file that cannot be read cannot be shown to be safe
             rows = pd.DataFrame([_finding(path.name, "unreadable", type(err).__name__, "the whole file")])
         found.append(rows.assign(file=path.relative_to(folder).as_posix()))

@@ -27,7 +27,7 @@ from .cache import cache_is_current, has_stored_results, read_clean_cache, study
 from .config import load_config
 from .errors import AlignmentResearchError, DataContractError, PrivacyError
 from .load import load_study, outside_sources
-from .privacy import scan_outputs
+from .privacy import prepare_search, scan_outputs
 
 __all__ = ["run_study", "RunResult", "default_out_dir", "default_cache_dir", "sample_study_dir", "missing_tables", "NOTEBOOK_NEEDS"]
 
@@ -724,7 +724,8 @@ class _Scanner:
     """
 
     def __init__(self, staging: Path, min_group_size: int, personal: dict):
-        self.staging, self.min_group_size, self.personal = staging, min_group_size, personal
+        self.staging, self.min_group_size = staging, min_group_size
+        self.personal = prepare_search(**personal)  # once for every scan of the run
         self.scanned: dict[str, tuple[int, int]] = {}  # file -> (size, mtime) when scanned
         self.found: list[pd.DataFrame] = []
         self.lock = threading.Lock()

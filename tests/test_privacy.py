@@ -3,6 +3,8 @@
 The rendered reports of a whole run with tiny departments are checked in ``test_run.py`` (its full run).
 """
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -283,3 +285,45 @@ def test_ids_of_one_letter_digit_run_are_found_as_the_general_search_finds_them(
     # a digit id inside a larger number is not an id; beside a delimiter (a comma, a bracket) it is
     found = fast.find("p 3.10050 and 10050,3 but (10050) and 3,10050")
     assert [(h, start) for h, start, _ in found] == [("10050", 14), ("10050", 27), ("10050", 40)]
+
+
+
+_NAMES = ["Ann", "Anna", "Ann Lee", "Ann-Marie Lee", "Lee", "José", "Zoë Ng", "Işık Öztürk", "O'Brien", "Νίκος",
+          "Long " + "x" * 70, "Long", "Ng", "al"]  # a name over 64 characters is searched apart from the others
+_BIRTH_DATES = ["1984-03-07", "1990-12-01", "not a date"]
+_NAME_TEXT_PARTS = _NAMES + [n.upper() for n in _NAMES] + [n.lower() for n in _NAMES] + [
+    "annabel", "ANNA", "Leeds", "-", " ", "_", ",", "(", "'", "1", "é", "\u0130", "\u0131", "1984-03-07", "07/03/1984",
+    "03/07/1984", "07.03.1984", "12/01/1990", "01/12/1990", "1984-03-077", "21984-03-07", "1984/03/07", "0"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_NAME_TEXT_PARTS), max_size=30))
+def test_names_and_birth_dates_are_found_where_one_search_per_name_and_per_form_finds_them(parts):
+    """All names share one pattern and all dates one pass over a text; each finds what a search of its own finds."""
+    text = "".join(parts)
+    personal = ar.privacy.prepare_search(names=_NAMES, birth_dates=_BIRTH_DATES)
+    by_start = {}  # every name's own search, as the scan did one name at a time ("al" is too short to search)
+    for name in (n for n in _NAMES if len(n) > 2):
+        for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text, re.IGNORECASE):
+            by_start.setdefault(m.start(), []).append(m.group(0))
+    found = personal["names"].find(text)
+    assert [start for _, start, _ in found] == sorted(by_start)  # every place a name starts, once
+    assert all(match == max(by_start[start], key=len) and text[start:end] == match for match, start, end in found)
+    forms = {"1984-03-07", "07/03/1984", "03/07/1984", "07.03.1984", "1990-12-01", "01/12/1990", "12/01/1990",
+             "01.12.1990"}
+    expected = sorted((m.start(), form) for form in forms for m in re.finditer(re.escape(form), text))
+    assert sorted((start, match) for match, start, _ in personal["birth_dates"].find(text)) == expected
+
+
+def test_a_scan_finds_a_few_names_and_birth_dates_among_thousands():
+    """Thousands of names are one pattern: a page naming three people is found to name exactly those three."""
+    rng = np.random.default_rng(3)
+    syllables = np.array(["an", "be", "ko", "li", "ma", "ra", "to", "vi", "ze", "lo"])
+    names = sorted({" ".join("".join(rng.choice(syllables, 3)).title() for _ in range(2)) for _ in range(5000)})
+    births = pd.date_range("1950-01-01", periods=5000, freq="3D").strftime("%Y-%m-%d").tolist()
+    shown = [names[10], names[2000].upper(), names[4000].lower()]
+    html = f"<p>Met {shown[0]}, then {shown[1]} and {shown[2]}; born {births[7]} or {pd.Timestamp(births[9]):%d.%m.%Y}.</p>"
+    found = ar.privacy.find_identifiers(html, names=names, birth_dates=births)
+    assert sorted(found.loc[found["kind"] == "name", "match"]) == sorted(shown)
+    assert sorted(found.loc[found["kind"] == "birth_date", "match"]) == sorted(
+        [births[7], f"{pd.Timestamp(births[9]):%d.%m.%Y}"])
