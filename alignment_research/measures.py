@@ -708,8 +708,10 @@ def _one_factor(corr: np.ndarray, *, max_iter: int = 500, tol: float = 1e-10) ->
     except np.linalg.LinAlgError:
         h2 = np.full(R.shape[:-1], 0.5)
     h2 = np.clip(h2, 0.005, 0.995)
+    if not single:
+        h2 = _power_steps(R, h2, max_iter=max_iter, tol=tol)
     idx = np.arange(k)
-    for _ in range(max_iter):
+    for _ in range(max_iter):  # for a stack, from the power steps' communalities: confirms them in a step or two
         Rr = R.copy()
         Rr[:, idx, idx] = h2
         vals, vecs = np.linalg.eigh(Rr)
@@ -722,6 +724,32 @@ def _one_factor(corr: np.ndarray, *, max_iter: int = 500, tol: float = 1e-10) ->
     lam = lam * np.where(lam.sum(axis=-1, keepdims=True) < 0, -1.0, 1.0)
     uniq = 1.0 - lam**2
     return (lam[0], uniq[0]) if single else (lam, uniq)
+
+
+def _power_steps(R: np.ndarray, h2: np.ndarray, *, max_iter: int, tol: float) -> np.ndarray:
+    """The communalities of :func:`_one_factor`'s iteration for a stack, each step's eigenvector by one power step.
+
+    The leading eigenvector moves little from one step of the iteration to
+    the next, so one multiplication from the last one tracks it: a step costs
+    a matrix-vector product where an eigendecomposition of every matrix of a
+    bootstrap stack cost ten times as much, and the steps converge as fast.
+    Where they do not converge, the starting communalities are returned.
+    """
+    k = R.shape[-1]
+    idx = np.arange(k)
+    start, v = h2, np.full(R.shape[:-1], 1.0 / np.sqrt(k))
+    for _ in range(max_iter):
+        Rr = R.copy()
+        Rr[:, idx, idx] = h2
+        w = np.einsum("bij,bj->bi", Rr, v)
+        v = w / np.linalg.norm(w, axis=-1, keepdims=True)
+        value = np.einsum("bi,bij,bj->b", v, Rr, v)  # the Rayleigh quotient: the leading eigenvalue
+        new = np.clip(v**2 * np.clip(value, 0, None)[:, None], 0.0, 1.0)
+        done = np.max(np.abs(new - h2)) < tol
+        h2 = new
+        if done:
+            return h2
+    return start
 
 
 def _omega(corr: np.ndarray) -> np.ndarray:

@@ -252,6 +252,23 @@ class TestReliabilityAgainstR:
         np.testing.assert_allclose(loadings, self._item(ref, "loading")[cols], atol=1e-5)
 
 
+def test_a_stack_of_bootstrap_correlations_gets_each_matrix_alone_loadings():
+    """A stack's iteration runs on power steps, confirmed by an eigendecomposition at the end; each matrix of it
+    gets the loadings that an eigendecomposition at every step gives that matrix alone (the fit checked against psych).
+    """
+    from alignment_research.measures import _one_factor
+
+    data = pd.read_csv(REFERENCE / "measures_input.csv")
+    rng = np.random.default_rng(11)
+    for cols in ([f"engagement_{i}" for i in range(1, 6)], [f"alignment_{i}" for i in range(1, 4)]):
+        x = data[cols].dropna().to_numpy(float)
+        stack = np.stack([np.corrcoef(x[rng.integers(0, len(x), len(x))], rowvar=False) for _ in range(40)])
+        loadings, uniq = _one_factor(stack)
+        alone = np.stack([_one_factor(r, tol=1e-14)[0] for r in stack])  # each at its fixed point
+        np.testing.assert_allclose(loadings, alone, rtol=0, atol=1e-8)  # (the default tolerance stops within 1e-9)
+        np.testing.assert_allclose(uniq, 1 - alone**2, rtol=0, atol=1e-8)
+
+
 def test_bootstrap_interval_repeats_with_its_seed():
     data = pd.read_csv(REFERENCE / "measures_input.csv")
     scales = {"alignment": ar.config.Scale(items=["alignment_1", "alignment_2", "alignment_3"])}
