@@ -106,7 +106,8 @@ bench: $(DEV_STAMP)
 	@set -o pipefail; { $(BIN)/python benchmarks/_common.py header $(if $(QUICK),--quick) && \
 	  for b in benchmarks/bench_*.py; do $(BIN)/python $$b $(if $(QUICK),--quick) || exit 1; done; } \
 	  | tee benchmarks/results.md.tmp
-	@mv benchmarks/results.md.tmp benchmarks/results.md && echo "wrote benchmarks/results.md"
+	@$(BIN)/python benchmarks/_common.py merge benchmarks/results.md.tmp benchmarks/results.md && \
+	  echo "wrote benchmarks/results.md (sections of the same title replaced, the others kept)"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

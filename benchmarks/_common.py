@@ -7,6 +7,15 @@ and peak memory. Progress and diagnostics go to stderr. ``make bench``
 concatenates the sections below the header printed by::
 
     python benchmarks/_common.py header [--quick]
+
+and merges them into ``benchmarks/results.md`` with::
+
+    python benchmarks/_common.py merge NEW RESULTS
+
+which replaces each section of ``RESULTS`` by the new section of the same
+title and keeps every other one (the sections written by hand: sizes run
+separately, each session's figures), so a ``make bench`` adds to the record
+rather than erasing it.
 """
 
 from __future__ import annotations
@@ -154,7 +163,54 @@ def header(quick: bool) -> str:
     ])
 
 
+def _sections(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text before the first ``## `` heading, and each section as ``(heading line, whole section)``."""
+    preamble, sections = [], []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            sections.append([line.rstrip("\n"), line])
+        elif sections:
+            sections[-1][1] += line
+        else:
+            preamble.append(line)
+    return "".join(preamble), [(title, body) for title, body in sections]
+
+
+def merge_results(new: str, old: str) -> str:
+    r"""``old`` results with the header and the sections of ``new``: same title replaced in place, new ones last.
+
+    Examples
+    --------
+    >>> old = "# Benchmarks\n- date: 1 Dec\n\n## Cox\nslow\n\n## Session 3\nby hand\n"
+    >>> print(merge_results("# Benchmarks\n- date: 2 Dec\n\n## Cox\nfast\n\n## Start-up\n1 s\n", old), end="")
+    # Benchmarks
+    - date: 2 Dec
+    <BLANKLINE>
+    ## Cox
+    fast
+    <BLANKLINE>
+    ## Session 3
+    by hand
+    <BLANKLINE>
+    ## Start-up
+    1 s
+    """
+    header_text, fresh = _sections(new)
+    fresh_by_title = dict(fresh)
+    _, kept = _sections(old)
+    out = [fresh_by_title.pop(title, body) for title, body in kept]
+    out += [body for title, body in fresh if title in fresh_by_title]
+    out = [body if body.endswith("\n\n") else body.rstrip("\n") + "\n\n" for body in out]
+    return header_text + "".join(out).rstrip("\n") + "\n"
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["header"]:
-        sys.exit("usage: python benchmarks/_common.py header [--quick]")
-    print(header("--quick" in sys.argv[2:]))
+    if sys.argv[1:2] == ["header"]:
+        print(header("--quick" in sys.argv[2:]))
+    elif sys.argv[1:2] == ["merge"] and len(sys.argv) == 4:
+        new_file, results = Path(sys.argv[2]), Path(sys.argv[3])
+        old = results.read_text(encoding="utf-8") if results.exists() else ""
+        results.write_text(merge_results(new_file.read_text(encoding="utf-8"), old), encoding="utf-8")
+        new_file.unlink()
+    else:
+        sys.exit("usage: python benchmarks/_common.py header [--quick] | merge NEW RESULTS")

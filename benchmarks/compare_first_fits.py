@@ -1,8 +1,12 @@
-"""Benchmark: the CPU of each model call a first ``run`` makes at 20,000 employees, stored results bypassed.
+"""Comparison of two trees: the CPU of each model call a first ``run`` makes at 20,000 employees, stored results bypassed.
+
+Not a ``make bench`` benchmark (those are ``bench_*.py``, one markdown section
+each, no arguments needed): it times the calls named on its command line, in one
+tree per process, for alternating runs of two trees by hand.
 
 Usage (one process per tree; alternate the trees and take medians of 3)::
 
-    PYTHONPATH=<tree> python benchmarks/bench_first_fits.py STUDY CACHE CALL [CALL ...] [--save FILE]
+    PYTHONPATH=<tree> python benchmarks/compare_first_fits.py STUDY CACHE CALL [CALL ...] [--save FILE]
 
 ``STUDY`` is a study folder, ``CACHE`` its cleaned cache (``-``: clean it here).
 The study is opened once and its analysis tables read before any timing; each
