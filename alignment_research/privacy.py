@@ -1027,17 +1027,22 @@ _LONGEST_SHARED_NAME = 64
 
 
 def _alternatives(words: Iterable[str]) -> str:
-    """One regular expression matching exactly ``words``, laid out as a tree of their shared beginnings.
+    """One expression matching ``words`` in any case (to compile with ``re.IGNORECASE``), as a tree of their beginnings.
 
-    At a fork the longer continuation comes first, so the longest word wins; ``re`` tries the branches of one
-    fork one after another, so a tree costs a few steps per character where a flat alternation of all words
-    costs one step per word.
+    ``re`` tries the branches of one fork one after another, so a tree costs a
+    few steps per character where a flat alternation of all words costs one
+    step per word. Where one word ends and a longer one goes on, the longer is
+    tried first, so the longest word found at a place is the one matched. Words
+    share a branch whatever their case (each character is lowered alone, as
+    ``re.IGNORECASE`` compares them), so a shorter word in another case does
+    not come first.
     """
     tree: dict = {}
     for word in words:
         node = tree
         for char in word:
-            node = node.setdefault(char, {})
+            lower = char.lower()
+            node = node.setdefault(lower if len(lower) == 1 else char, {})
         node[""] = {}  # a word ends here
     built: dict[int, str] = {}
     stack = [(tree, False)]

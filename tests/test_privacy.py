@@ -289,7 +289,8 @@ def test_ids_of_one_letter_digit_run_are_found_as_the_general_search_finds_them(
 
 
 _NAMES = ["Ann", "Anna", "Ann Lee", "Ann-Marie Lee", "Lee", "José", "Zoë Ng", "Işık Öztürk", "O'Brien", "Νίκος",
-          "Long " + "x" * 70, "Long", "Ng", "al"]  # a name over 64 characters is searched apart from the others
+          "Long " + "x" * 70, "Long", "Ng", "al",  # a name over 64 characters is searched apart from the others
+          "ANN", "anna lee"]  # names that differ from others only in case
 _BIRTH_DATES = ["1984-03-07", "1990-12-01", "not a date"]
 _NAME_TEXT_PARTS = _NAMES + [n.upper() for n in _NAMES] + [n.lower() for n in _NAMES] + [
     "annabel", "ANNA", "Leeds", "-", " ", "_", ",", "(", "'", "1", "é", "\u0130", "\u0131", "1984-03-07", "07/03/1984",
