@@ -1053,7 +1053,7 @@ def _alternatives(words: Iterable[str]) -> str:
             stack += [(child, False) for char, child in node.items() if char]
             continue
         branches = [re.escape(char) + built.pop(id(child)) for char, child in sorted(node.items()) if char]
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")" if branches else ""
+        body = "(?:" + "|".join(branches) + ")" if len(branches) > 1 else "".join(branches)
         built[id(node)] = f"(?:{body})?" if "" in node and body else body
     return built[id(tree)]
 
@@ -1068,7 +1068,7 @@ class _NameFinder:
     """
 
     def __init__(self, names: Iterable):
-        names = {str(x).strip() for x in names if isinstance(x, str) and len(str(x).strip()) > 2}
+        names = {x.strip() for x in names if isinstance(x, str) and len(x.strip()) > 2}
         shared = sorted(n for n in names if len(n) <= _LONGEST_SHARED_NAME)
         self.patterns = [re.compile(r"(?<!\w)(?=(" + _alternatives(shared) + r")(?!\w))", re.IGNORECASE)] if shared else []
         self.patterns += [re.compile(r"(?<!\w)(?=(" + re.escape(n) + r")(?!\w))", re.IGNORECASE)

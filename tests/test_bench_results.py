@@ -24,4 +24,3 @@ def test_a_bench_run_replaces_its_sections_and_keeps_the_record(tmp_path):
     assert results.read_text() == ("# Benchmarks\n\n- date: 4 Dec\n\n## Cox\n\nnew table\n\n## Session 30 (lead)\n\n"
                                    "by hand\n\n## Start-up\n\n0.1 s\n")
     assert not new.exists()
-

@@ -287,7 +287,6 @@ def test_ids_of_one_letter_digit_run_are_found_as_the_general_search_finds_them(
     assert [(h, start) for h, start, _ in found] == [("10050", 14), ("10050", 27), ("10050", 40)]
 
 
-
 _NAMES = ["Ann", "Anna", "Ann Lee", "Ann-Marie Lee", "Lee", "José", "Zoë Ng", "Işık Öztürk", "O'Brien", "Νίκος",
           "Long " + "x" * 70, "Long", "Ng", "al",  # a name over 64 characters is searched apart from the others
           "ANN", "anna lee"]  # names that differ from others only in case
