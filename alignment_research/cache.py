@@ -28,14 +28,14 @@ from .errors import AlignmentResearchError
 from .load import load_study
 from .study import CleanStudy
 
-__all__ = ["open_clean", "open_validated", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current", "stored_result",
-           "has_stored_results", "MANIFEST_NAME", "RESULTS_FOLDER"]
+__all__ = ["open_clean", "open_validated", "write_clean_cache", "read_clean_cache", "study_fingerprint", "cache_is_current",
+           "cache_lock", "stored_result", "has_stored_results", "MANIFEST_NAME", "RESULTS_FOLDER", "LOCK_NAME"]
 
 #: File in a cache folder that records what the cached tables were made from.
 MANIFEST_NAME = "manifest.json"
 
 #: Bump when the cache layout changes; older caches are then rebuilt.
-_LAYOUT = 2
+_LAYOUT = 3
 
 
 def _sha256(path: Path) -> str:
@@ -152,6 +152,7 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict, *, proble
     manifest_path.unlink(missing_ok=True)  # an interrupted write never looks current
     shutil.rmtree(folder / RESULTS_FOLDER, ignore_errors=True)  # results of the previous tables are stale
     text_columns = {}
+    none_columns = {}
     names = {}
     frames = _frames(clean) | ({_PROBLEMS: problems} if problems is not None else {})
     for name, frame in frames.items():
@@ -160,13 +161,28 @@ def write_clean_cache(clean, cache_dir: str | Path, fingerprint: dict, *, proble
         names[name] = path.relative_to(folder).as_posix()
         if mixed:
             text_columns[name] = mixed
-    manifest = dict(fingerprint, frames=names, text_columns=text_columns)
+        if none := _none_columns(frame):
+            none_columns[name] = none
+    manifest = dict(fingerprint, frames=names, text_columns=text_columns, none_columns=none_columns)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
     _remember_folder(clean, folder)  # results computed from these tables are stored beside them
     return manifest_path
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
+def _none_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``object`` columns whose missing cells are all None (Parquet keeps None and NaN alike as null)."""
+    found = []
+    for label in frame.columns:
+        column = frame[label]
+        if column.dtype == object:
+            values = column.to_numpy()
+            missing = values[pd.isna(values)]
+            if len(missing) and all(value is None for value in missing):
+                found.append(str(label))
+    return found
+
+
+def _read_frame(path: Path, none_columns=()) -> pd.DataFrame:
     """Read one cached frame; each distinct text of a column is one Python object, as in the study it came from.
 
     Parquet stores a text column as a dictionary of its distinct texts and a
@@ -177,7 +193,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
     text columns are read as their dictionaries and each row takes its
     distinct text's object. Missing text comes back as cleaning leaves it:
     ``pd.NA`` in a ``string`` column, NaN in an ``object`` column (Parquet
-    gives None).
+    gives None), except None in the ``object`` columns named in
+    ``none_columns``, whose missing cells were all None when written (the
+    cleaning report's ``column`` of a rule about a whole row, say).
     """
     import pyarrow as pa  # deferred: pyarrow is slow to import; only reading a cache needs it
     import pyarrow.parquet as pq  # deferred: pyarrow is slow to import; only reading a cache needs it
@@ -199,6 +217,11 @@ def _read_frame(path: Path) -> pd.DataFrame:
     # other object columns (all missing, say): Parquet gives None where cleaning left NaN
     fixes = {c: frame[c].where(frame[c].notna(), np.nan) for c in frame.columns
              if c not in read_as_text and frame[c].dtype == object and frame[c].isna().any()}
+    for label in frame.columns:
+        if str(label) in none_columns and frame[label].dtype == object:
+            values = np.asarray(frame[label], dtype=object).copy()
+            values[pd.isna(values)] = None
+            fixes[label] = values
     return frame.assign(**fixes) if fixes else frame
 
 
@@ -223,7 +246,9 @@ def _read_frames(folder: Path, manifest: dict, text: str) -> dict[str, pd.DataFr
     if _LAST_READ and _LAST_READ[0][:2] == key:
         return {name: frame.copy() for name, frame in _LAST_READ[0][2].items()}
     # the study's frames; the validation problems are read only by open_validated
-    frames = {name: _read_frame(folder / rel) for name, rel in manifest["frames"].items() if name != _PROBLEMS}
+    none = manifest.get("none_columns", {})
+    frames = {name: _read_frame(folder / rel, none.get(name, ())) for name, rel in manifest["frames"].items()
+              if name != _PROBLEMS}
     _LAST_READ.clear()
     if sum(int(f.memory_usage(index=True, deep=False).sum()) for f in frames.values()) <= _KEEP_BYTES:
         _LAST_READ.append((*key, {name: frame.copy() for name, frame in frames.items()}))
@@ -316,6 +341,48 @@ def cache_is_current(cache_dir: str | Path, fingerprint: dict) -> bool:
     return all(manifest.get(key) == value for key, value in fingerprint.items())
 
 
+#: File in a cache folder locked while the cache is checked, and written when it is stale (:func:`cache_lock`).
+LOCK_NAME = ".lock"
+
+
+@contextmanager
+def cache_lock(cache_dir: str | Path):
+    """Hold a cache folder's lock: one process at a time checks the cache and, when it is stale, rewrites it.
+
+    Two notebooks (or two ``run`` commands) that open the same cold cache at
+    once would otherwise both clean the study and write the same files over
+    each other. Under this lock the second waits for the first, then finds
+    the cache current and reads it. The folder is created when missing. A
+    folder that cannot be written (a read-only cache) is not locked: nothing
+    is written to it then. On systems without ``fcntl`` nothing is locked.
+
+    Parameters
+    ----------
+    cache_dir : str or Path
+        The cache folder.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> import alignment_research as ar
+    >>> with ar.cache.cache_lock("reports/.cache"):  # doctest: +SKIP
+    ...     current = ar.cache.cache_is_current("reports/.cache", ar.cache.study_fingerprint("data/sample"))
+    """
+    folder = Path(cache_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # a folder that cannot be made cannot be written either: writing it will say why
+    if not os.access(folder, os.W_OK):
+        yield
+        return
+    with _locked(folder / LOCK_NAME):
+        yield
+
+
 def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, progress=None):
     """Return a study cleaned, with its analysis tables, cleaning at most once.
 
@@ -359,19 +426,24 @@ def open_clean(study_dir: str | Path, *, cache_dir: str | Path | None = None, pr
 def _read_or_clean(study_dir, cache_dir, clean, *, say=None) -> tuple:
     """``(problems, clean study, cache folder read)``: the study read from ``cache_dir`` when the cache is current
     (problems None), else ``clean(load_study(study_dir))``'s ``(problems, clean)``, cached with its analysis tables
-    when it is usable (folder None). ``say`` gets a line per stage."""
+    when it is usable (folder None). ``say`` gets a line per stage. Two processes opening one cold cache at once
+    clean once: the second waits for the cache's lock, then reads what the first wrote."""
     say = say or (lambda line: None)
-    cache = Path(cache_dir) if cache_dir is not None else None
-    fingerprint = study_fingerprint(study_dir) if cache is not None else None
-    if cache is not None and cache_is_current(cache, fingerprint):
-        say("reusing the cleaned tables (inputs unchanged)")
-        return None, read_clean_cache(cache, study_dir), cache
-    say("cleaning")
-    problems, cleaned = clean(load_study(study_dir))
-    if cleaned is not None and cache is not None:
-        cleaned.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
-        if fingerprint["files"] is not None:  # a study read from a database has no file hashes to key a cache
-            write_clean_cache(cleaned, cache, fingerprint, problems=problems)
+    if cache_dir is None:
+        say("cleaning")
+        return (*clean(load_study(study_dir)), None)
+    cache = Path(cache_dir)
+    with cache_lock(cache):
+        fingerprint = study_fingerprint(study_dir)
+        if cache_is_current(cache, fingerprint):
+            say("reusing the cleaned tables (inputs unchanged)")
+            return None, read_clean_cache(cache, study_dir), cache
+        say("cleaning")
+        problems, cleaned = clean(load_study(study_dir))
+        if cleaned is not None:
+            cleaned.analysis  # noqa: B018 - build the analysis tables now, so they are cached too
+            if fingerprint["files"] is not None:  # a study read from a database has no file hashes to key a cache
+                write_clean_cache(cleaned, cache, fingerprint, problems=problems)
     return problems, cleaned, None
 
 
@@ -419,7 +491,8 @@ def open_validated(study_dir: str | Path, *, cache_dir: str | Path | None = None
         return problems, clean
     manifest = json.loads((cache / MANIFEST_NAME).read_text(encoding="utf-8"))
     if _PROBLEMS in manifest["frames"]:
-        return _read_frame(cache / manifest["frames"][_PROBLEMS]), clean  # Parquet keeps Int64 rows, bool fatal
+        none = manifest.get("none_columns", {}).get(_PROBLEMS, ())
+        return _read_frame(cache / manifest["frames"][_PROBLEMS], none), clean  # Parquet keeps Int64 rows, bool fatal
     from .contract import structure_problems, validation_problems  # deferred: contract loads pandera; only a cache without problems needs it
 
     return validation_problems(structure_problems(load_study(study_dir)), clean), clean

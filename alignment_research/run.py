@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .cache import cache_is_current, has_stored_results, read_clean_cache, study_fingerprint, write_clean_cache
+from .cache import cache_is_current, cache_lock, has_stored_results, read_clean_cache, study_fingerprint, write_clean_cache
 from .config import load_config
 from .errors import AlignmentResearchError, DataContractError, PrivacyError
 from .load import load_study, outside_sources
@@ -371,20 +371,22 @@ def _clean_once(study_dir: Path, cache_dir: Path | None, stages, usable=None) ->
 
     ``usable()`` is called as soon as the study is known to pass validation
     (at once when the cache is reused), before the analysis tables are built.
+    The cache is locked meanwhile: a second ``run`` of the same study waits, then reuses what this one wrote.
     """
     usable = usable or (lambda: None)
-    fingerprint = study_fingerprint(study_dir) if cache_dir is not None else None
-    if cache_dir is not None and cache_is_current(cache_dir, fingerprint):
+    with cache_lock(cache_dir) if cache_dir is not None else nullcontext():
+        fingerprint = study_fingerprint(study_dir) if cache_dir is not None else None
+        if cache_dir is not None and cache_is_current(cache_dir, fingerprint):
+            usable()
+            with stages.stage("reuse cleaned tables (inputs unchanged)"):
+                return load_study(study_dir), read_clean_cache(cache_dir, study_dir)
+        with stages.stage("validate and clean"):
+            study, cleaned, problems = _load_and_clean(study_dir)
         usable()
-        with stages.stage("reuse cleaned tables (inputs unchanged)"):
-            return load_study(study_dir), read_clean_cache(cache_dir, study_dir)
-    with stages.stage("validate and clean"):
-        study, cleaned, problems = _load_and_clean(study_dir)
-    usable()
-    with stages.stage("analysis tables"):
-        cleaned.analysis  # noqa: B018 - built once here; every notebook reads them from the cache
-        if cache_dir is not None and fingerprint["files"] is not None:  # the problems too, for the data quality notebook
-            write_clean_cache(cleaned, cache_dir, fingerprint, problems=problems)
+        with stages.stage("analysis tables"):
+            cleaned.analysis  # noqa: B018 - built once here; every notebook reads them from the cache
+            if cache_dir is not None and fingerprint["files"] is not None:  # the problems too, for notebook 01
+                write_clean_cache(cleaned, cache_dir, fingerprint, problems=problems)
     return study, cleaned
 
 

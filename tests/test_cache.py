@@ -38,18 +38,23 @@ def _all_frames(clean):
     return frames
 
 
+def _missing_kinds(column: pd.Series) -> list[str]:
+    return [type(v).__name__ for v in column.to_numpy(object) if not isinstance(v, str)]
+
+
 def test_cache_reads_back_every_table_exactly(cached, small_study):
     fresh, cache = cached
     again = ar.cache.read_clean_cache(cache, small_study)
     want, got = _all_frames(fresh), _all_frames(again)
     assert sorted(want) == sorted(got)
-    for name in want:  # missing text is NaN after the round trip, whether cleaning left None or NaN
-        pd.testing.assert_frame_equal(_nan_for_none(got[name]), _nan_for_none(want[name]), obj=name)
+    nones = 0
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+        for column in want[name].columns:  # missing text comes back as cleaning left it: None or NaN
+            assert _missing_kinds(got[name][column]) == _missing_kinds(want[name][column]), (name, column)
+            nones += _missing_kinds(want[name][column]).count("NoneType")
+    assert nones > 0  # the report's column of a rule about a whole row (duplicate_row) is None
     assert again.config == fresh.config
-
-
-def _missing_kinds(column: pd.Series) -> list[str]:
-    return [type(v).__name__ for v in column.to_numpy(object) if not isinstance(v, str)]
 
 
 def test_cached_text_is_one_object_per_distinct_text_with_the_dtypes_and_missing_kinds_of_pandas(cached, small_study):
@@ -60,10 +65,12 @@ def test_cached_text_is_one_object_per_distinct_text_with_the_dtypes_and_missing
     for name, rel in manifest["frames"].items():
         as_pandas = pd.read_parquet(cache / rel)  # a new object per row; missing text None in object columns
         pd.testing.assert_frame_equal(got[name], _nan_for_none(as_pandas), check_exact=True, obj=name)
+        keep_none = manifest["none_columns"].get(name, [])  # columns whose missing cells were all None
         for column in as_pandas.columns:
             if as_pandas[column].dtype == object or isinstance(as_pandas[column].dtype, pd.StringDtype):
                 assert got[name][column].dtype == as_pandas[column].dtype, (name, column)
-                kinds = ["float" if kind == "NoneType" else kind for kind in _missing_kinds(as_pandas[column])]
+                kinds = [kind if kind != "NoneType" or column in keep_none else "float"
+                         for kind in _missing_kinds(as_pandas[column])]
                 assert _missing_kinds(got[name][column]) == kinds, (name, column)  # object: NaN; string: NA
                 present = got[name][column].dropna()
                 assert len({id(v) for v in present}) == present.nunique(), (name, column)
@@ -130,7 +137,7 @@ def test_reading_an_empty_folder_is_a_clear_error(tmp_path, small_study):
 
 
 def _as_cached(problems: pd.DataFrame) -> pd.DataFrame:
-    """Problems as a cache gives them back: a column of mixed values is stored as text (missing: NaN)."""
+    """Problems as a cache gives them back: a column of mixed values is stored as text (missing as it was)."""
     text = problems["value"].map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
     return problems.assign(value=text if problems["value"].dtype == object else problems["value"])
 
@@ -149,7 +156,7 @@ def test_open_validated_reads_the_problems_run_stored_without_cleaning_again(sma
     monkeypatch.setattr(ar.clean, "validate_and_clean", _no_cleaning)
     monkeypatch.setattr(ar.clean, "_clean", _no_cleaning)
     problems, clean = ar.open_validated(small_study, cache_dir=cache)
-    pd.testing.assert_frame_equal(problems, _nan_for_none(_as_cached(want_problems)), check_exact=True)
+    pd.testing.assert_frame_equal(problems, _as_cached(want_problems), check_exact=True)
     pd.testing.assert_frame_equal(clean.counts, want_clean.counts)
 
 
@@ -160,7 +167,7 @@ def test_open_validated_on_a_cache_without_problems_validates_the_files_against_
     assert "problems" not in json.loads((cache / MANIFEST_NAME).read_text())["frames"]
     monkeypatch.setattr(ar.clean, "_clean", _no_cleaning)
     problems, clean = ar.open_validated(small_study, cache_dir=cache)
-    pd.testing.assert_frame_equal(problems, _nan_for_none(_as_cached(want_problems)), check_exact=True)
+    pd.testing.assert_frame_equal(problems, _as_cached(want_problems), check_exact=True)
     assert clean is not None
 
 
@@ -169,3 +176,26 @@ def test_open_validated_without_a_cache_is_validate_and_clean(small_study):
     want_problems, want_clean = ar.validate_and_clean(ar.load_study(small_study))
     pd.testing.assert_frame_equal(problems, want_problems)
     pd.testing.assert_frame_equal(clean.counts, want_clean.counts)
+
+
+def _open_when_both_are_ready(study, cache, barrier, said):
+    barrier.wait()
+    ar.open_clean(study, cache_dir=cache, progress=said.put)
+
+
+def test_two_processes_opening_one_cold_cache_clean_once(small_study, tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")  # the test's imports come along; the processes start together
+    barrier, said = context.Barrier(2), context.Queue()
+    cache = tmp_path / "cache"
+    workers = [context.Process(target=_open_when_both_are_ready, args=(small_study, cache, barrier, said))
+               for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    lines = sorted(said.get(timeout=5) for _ in workers)
+    assert lines == ["cleaning", "reusing the cleaned tables (inputs unchanged)"]  # the second waited, then read
+    assert ar.cache.cache_is_current(cache, ar.cache.study_fingerprint(small_study))
