@@ -382,13 +382,38 @@ def test_missing_tables_reads_the_notebook_number():
 # --------------------------------------------------------------------------- nothing half-written, nothing leaked
 
 
-def _fake_render(write):
-    """A stand-in for the notebook stage: write files into the staging folder, then return the report rows."""
+class _NoKernels:
+    """A stand-in for the kernel pool of a faked notebook stage, which gives the kernels nothing to run: starting
+    them would only cost each test a kernel's start and imports (about 4 s of CPU)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def start(self):
+        pass
+
+
+def _write_probe_page(staging, cleaned) -> None:
+    (staging / "98_probe.html").write_text("<p>new</p>", encoding="utf-8")
+
+
+def _fake_notebook_stage(monkeypatch, write) -> None:
+    """Replace the notebook stage: write files into the staging folder, then return the report rows."""
+    from alignment_research import notebooks as notebooks_module
+
     def render(chosen, staging, out_dir, study_dir, cleaned, stages, **options):
         write(staging, cleaned)
         return pd.DataFrame([{"notebook": "98_probe.ipynb", "title": "Probe", "html": "98_probe.html",
                               "no_input": False, "seconds": 0.0, "skipped": ""}])
-    return render
+
+    monkeypatch.setattr(run_module, "_render_reports", render)
+    monkeypatch.setattr(notebooks_module, "KernelPool", _NoKernels)
 
 
 def _previous_run(out: Path) -> dict:
@@ -405,7 +430,7 @@ def test_a_failing_run_leaves_the_output_folder_as_it_was(tmp_path, monkeypatch)
         (staging / "98_probe.html").write_text("<p>half", encoding="utf-8")
         raise ar.AlignmentResearchError("98_probe failed in cell 3")
 
-    monkeypatch.setattr(run_module, "_render_reports", _fake_render(write_then_fail))
+    _fake_notebook_stage(monkeypatch, write_then_fail)
     with pytest.raises(ar.AlignmentResearchError, match="cell 3"):
         ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
     assert {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "out").iterdir()} == before
@@ -422,7 +447,7 @@ def test_a_privacy_finding_in_any_written_file_publishes_nothing_and_masks_the_i
         (staging / "98_probe.html").write_text("<p>fine</p>", encoding="utf-8")
         (staging / "results.csv").write_text(f"term,estimate\nx,0.1\n{leaked['id']},0.3\n", encoding="utf-8")
 
-    monkeypatch.setattr(run_module, "_render_reports", _fake_render(write_a_leak))
+    _fake_notebook_stage(monkeypatch, write_a_leak)
     with pytest.raises(ar.PrivacyError) as info:
         ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
     message = str(info.value)
@@ -436,8 +461,7 @@ def test_a_successful_run_replaces_the_files_it_wrote_and_keeps_others(tmp_path,
     study = write_study(tmp_path / "study", n=60, seed=3)
     _previous_run(tmp_path / "out")
     (tmp_path / "out" / "notes.txt").write_text("mine", encoding="utf-8")
-    monkeypatch.setattr(run_module, "_render_reports", _fake_render(
-        lambda staging, cleaned: (staging / "98_probe.html").write_text("<p>new</p>", encoding="utf-8")))
+    _fake_notebook_stage(monkeypatch, _write_probe_page)
     result = ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
     assert sorted(p.name for p in result.out_dir.iterdir()) == ["98_probe.html", "dashboard.html", "index.html", "notes.txt"]
     assert "the last good run" not in result.index.read_text(encoding="utf-8")
@@ -455,8 +479,7 @@ def test_rendering_imports_are_done_before_the_dashboard_is_drawn_in_its_thread(
     imported, draw = notebooks_module.import_renderers, run_module._write_dashboard
     monkeypatch.setattr(notebooks_module, "import_renderers", lambda: order.append("import") or imported())
     monkeypatch.setattr(run_module, "_write_dashboard", lambda *a: order.append("draw") or draw(*a))
-    monkeypatch.setattr(run_module, "_render_reports", _fake_render(
-        lambda staging, cleaned: (staging / "98_probe.html").write_text("<p>new</p>", encoding="utf-8")))
+    _fake_notebook_stage(monkeypatch, _write_probe_page)
     ar.run_study(study, tmp_path / "out", notebooks=["01"], progress=False)
     assert order == ["import", "draw"]
 
