@@ -105,7 +105,7 @@ class Engine:
         self.spell_parts: dict[str, list] = {}
         self.goal_parts: dict[str, list] = {}
         self.response_parts: dict[str, list] = {}
-        self.interval_parts: list[pd.DataFrame] = []
+        self.interval_parts: list[dict] = []  # exact hazard intervals of each batch (`frame_from_parts`)
         self.leadership_starts: list[tuple[np.ndarray, np.ndarray]] = []  # (spells, start days), by depth
         self.n_spells = 0
         self.n_goals = 0
@@ -408,7 +408,7 @@ def _tables_from_engine(engine: Engine, tree: pd.DataFrame, in_data: np.ndarray,
         changes, timeline = manager_timeline(engine, in_data, end_day)
     feedback = draw_feedback(engine, in_data, end_day, entry_day, truth, rng,
                              manager_on=timeline.on if timeline is not None else None, events=events)
-    intervals = pd.concat(engine.interval_parts, ignore_index=True)
+    intervals = frame_from_parts(engine.interval_parts, list(engine.interval_parts[0]))
     engine.interval_parts = []
     intervals = intervals[in_data[intervals["spell"].to_numpy()]]
     derived = compute_derived(engine, truth, in_data_spells, end_day, entry_day, stats, tree)

@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .days import NO_DAY
 from .practices import window_days
@@ -67,7 +66,7 @@ class _Exits:
 
     term_day: np.ndarray  # termination day, ``NO_DAY`` if none in the window
     cause: np.ndarray  # 0 voluntary, 1 involuntary, 2 other, -1 none
-    intervals: pd.DataFrame  # see `_hazard_intervals`
+    intervals: dict  # one array per column, see `_hazard_intervals`
 
 
 @dataclass
@@ -290,12 +289,14 @@ def _first_exit_on_path(engine: Engine, batch: Batch, path: _CovariatePath, E_le
 
 
 def _hazard_intervals(engine: Engine, batch: Batch, path: _CovariatePath, term_day: np.ndarray,
-                      cause: np.ndarray) -> pd.DataFrame:
+                      cause: np.ndarray) -> dict:
     """The exact ``(start, stop]`` tenure-day intervals the voluntary hazard used, from entry to exit.
 
     Segments cut at the exit; zero-length segments are left out, so
     intervals are contiguous but not merged. ``event_type`` is the exit type
-    on the last interval and ``"censored"`` elsewhere.
+    on the last interval and ``"censored"`` elsewhere. One array per column:
+    the engine makes one table of every batch's (``frame_from_parts``), where
+    a table per batch took a tenth of a simulation.
     """
     live, a = path.live, path.a
     end = np.where(term_day[live] == NO_DAY, engine.window_end_day, term_day[live])
@@ -329,4 +330,4 @@ def _hazard_intervals(engine: Engine, batch: Batch, path: _CovariatePath, term_d
     if engine.practices:
         columns["checkins_per_month"] = path.checkin_rate[row, k]
         columns["recognitions"] = path.recognitions[row, k]
-    return pd.DataFrame(columns)
+    return columns
