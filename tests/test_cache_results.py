@@ -4,6 +4,7 @@ import dataclasses
 import mmap
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,14 +46,28 @@ def study(small_study, tmp_path):
     return folder
 
 
+@pytest.fixture(scope="module")
+def cleaned_cache(small_study, tmp_path_factory):
+    """The study cleaned and cached once for the file, with no stored result."""
+    cache = tmp_path_factory.mktemp("cleaned") / "cache"
+    ar.open_clean(small_study, cache_dir=cache)
+    return cache
+
+
+@pytest.fixture()
+def cache(cleaned_cache, tmp_path):
+    """A private copy of the cache, current for ``small_study`` and ``study`` (the same files): each test stores its
+    own results in it without cleaning the study again (about a second each)."""
+    return Path(shutil.copytree(cleaned_cache, tmp_path / "cache"))
+
+
 def _stored(cache):
     return sorted(p.name.split("-")[0] for p in (cache / RESULTS_FOLDER).glob("*.pickle"))
 
 
-def test_a_result_is_computed_once_and_read_by_the_next_reader(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_a_result_is_computed_once_and_read_by_the_next_reader(study, cache):
     CALLS.clear()
-    first = ar.open_clean(study, cache_dir=cache)  # cleans and writes the cache
+    first = ar.open_clean(study, cache_dir=cache)  # a notebook (kernel) reads the cache
     n = len(first.tables["employees"])
     assert count_rows(first) == n
     again = ar.open_clean(study, cache_dir=cache)  # another notebook (kernel) reads the cache
@@ -63,8 +78,7 @@ def test_a_result_is_computed_once_and_read_by_the_next_reader(study, tmp_path):
     assert _stored(cache) == ["count_rows"]
 
 
-def test_other_arguments_are_computed_and_stored_apart(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_other_arguments_are_computed_and_stored_apart(study, cache):
     clean = ar.open_clean(study, cache_dir=cache)
     n = len(clean.tables["employees"])
     CALLS.clear()
@@ -75,8 +89,7 @@ def test_other_arguments_are_computed_and_stored_apart(study, tmp_path):
     assert _stored(cache) == ["count_rows", "count_rows"]
 
 
-def test_an_argument_that_cannot_be_keyed_is_never_stored(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_an_argument_that_cannot_be_keyed_is_never_stored(study, cache):
     clean = ar.open_clean(study, cache_dir=cache)
     CALLS.clear()
     count_rows(clean, extra={"timings": 1})
@@ -93,8 +106,7 @@ def test_without_a_cache_the_function_just_runs(study):
     assert len(CALLS) == 2
 
 
-def test_a_changed_input_file_computes_again(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_a_changed_input_file_computes_again(study, cache):
     count_rows(ar.open_clean(study, cache_dir=cache))
     employees = pd.read_csv(study / "employees.csv")
     employees.iloc[:-1].to_csv(study / "employees.csv", index=False)  # one employee fewer
@@ -105,8 +117,7 @@ def test_a_changed_input_file_computes_again(study, tmp_path):
     assert CALLS == [("employees", 1.0)]
 
 
-def test_a_changed_config_computes_again(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_a_changed_config_computes_again(study, cache):
     count_rows(ar.open_clean(study, cache_dir=cache))
     config = study / "study.yaml"
     config.write_text(config.read_text() + "\n# a comment changes the file's hash\n")
@@ -115,8 +126,7 @@ def test_a_changed_config_computes_again(study, tmp_path):
     assert CALLS == [("employees", 1.0)]
 
 
-def test_warnings_are_raised_again_on_every_read(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_warnings_are_raised_again_on_every_read(study, cache):
     CALLS.clear()
     with pytest.warns(ar.StatisticalWarning, match="a caveat about this study"):
         assert warns_once(ar.open_clean(study, cache_dir=cache)) == 1
@@ -134,9 +144,7 @@ def _assert_same_model(got, want):
     pd.testing.assert_frame_equal(got.glance(), want.glance(), check_exact=True)
 
 
-def test_the_stored_primary_analysis_is_the_fitted_one_bit_for_bit(small_study, tmp_path):
-    cache = tmp_path / "cache"
-    ar.open_clean(small_study, cache_dir=cache)
+def test_the_stored_primary_analysis_is_the_fitted_one_bit_for_bit(small_study, cache):
     clean = ar.cache.read_clean_cache(cache, small_study)  # as every notebook of a run reads it
     uncached = dataclasses.replace(clean)  # the same tables, not tied to the cache
     uncached.__dict__["analysis"] = clean.analysis
@@ -159,9 +167,7 @@ def test_the_stored_primary_analysis_is_the_fitted_one_bit_for_bit(small_study, 
                                       check_exact=True)
 
 
-def test_the_stored_scorecard_is_the_computed_one_bit_for_bit(small_study, tmp_path):
-    cache = tmp_path / "cache"
-    ar.open_clean(small_study, cache_dir=cache)
+def test_the_stored_scorecard_is_the_computed_one_bit_for_bit(small_study, cache):
     fresh = ar.claims_scorecard(ar.open_clean(small_study), n_boot=20)  # no cache: computed here
     first = ar.claims_scorecard(ar.cache.read_clean_cache(cache, small_study), n_boot=20)
     stored = ar.claims_scorecard(ar.cache.read_clean_cache(cache, small_study), n_boot=20)
@@ -175,9 +181,7 @@ def test_the_stored_scorecard_is_the_computed_one_bit_for_bit(small_study, tmp_p
     assert timings  # asked for its timings, it runs (and fills them) rather than reading a stored table
 
 
-def test_the_stored_development_effect_is_the_estimated_one_bit_for_bit(small_study, tmp_path):
-    cache = tmp_path / "cache"
-    ar.open_clean(small_study, cache_dir=cache)
+def test_the_stored_development_effect_is_the_estimated_one_bit_for_bit(small_study, cache):
     ask = dict(outcome="retention", warn=False)
     fresh = ar.estimate_development_effect(ar.open_clean(small_study), "mentoring", **ask)  # no cache: computed
     first = ar.estimate_development_effect(ar.cache.read_clean_cache(cache, small_study), "mentoring", **ask)
@@ -195,8 +199,7 @@ def test_the_stored_development_effect_is_the_estimated_one_bit_for_bit(small_st
     assert _stored(cache) == ["development_effect"] * 2  # another programme: another result
 
 
-def test_a_study_whose_tables_changed_after_reading_is_not_the_cached_one(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_a_study_whose_tables_changed_after_reading_is_not_the_cached_one(study, cache):
     clean = ar.open_clean(study, cache_dir=cache)
     count_rows(clean)
     CALLS.clear()
@@ -207,8 +210,7 @@ def test_a_study_whose_tables_changed_after_reading_is_not_the_cached_one(study,
     assert _stored(cache) == ["count_rows"]
 
 
-def test_a_read_only_cache_computes_without_storing(study, tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
+def test_a_read_only_cache_computes_without_storing(study, monkeypatch, cache):
     clean = ar.open_clean(study, cache_dir=cache)
     monkeypatch.setattr(ar.cache.os, "access", lambda path, mode: False)  # as a folder the user cannot write
     CALLS.clear()
@@ -238,8 +240,7 @@ def _missing_kinds(column: pd.Series) -> list:
     return [type(v).__name__ for v in column.to_numpy(object) if not isinstance(v, str)]
 
 
-def test_a_stored_result_keeps_its_text_and_each_missing_kind_and_shares_repeated_text(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_a_stored_result_keeps_its_text_and_each_missing_kind_and_shares_repeated_text(study, cache):
     CALLS.clear()
     computed = text_frame(ar.open_clean(study, cache_dir=cache))
     read = text_frame(ar.open_clean(study, cache_dir=cache))
@@ -274,8 +275,7 @@ def _memory(array):
     return array
 
 
-def test_a_stored_results_large_arrays_are_mapped_copy_on_write(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_a_stored_results_large_arrays_are_mapped_copy_on_write(study, cache):
     CALLS.clear()
     computed = big_arrays(ar.open_clean(study, cache_dir=cache))
     read = big_arrays(ar.open_clean(study, cache_dir=cache))
@@ -293,8 +293,7 @@ def test_a_stored_results_large_arrays_are_mapped_copy_on_write(study, tmp_path)
     assert computed["x"][1] == 1.0 / 7.0  # the first caller's value is read from the file too
 
 
-def test_storing_a_result_removes_the_results_of_other_code(study, tmp_path):
-    cache = tmp_path / "cache"
+def test_storing_a_result_removes_the_results_of_other_code(study, cache):
     CALLS.clear()
     clean = ar.open_clean(study, cache_dir=cache)
     count_rows(clean)
