@@ -51,7 +51,9 @@ run: $(STAMP)
 # With one worker per core, each worker's BLAS keeps to one thread (as the toolkit's process pools do), so the
 # workers' BLAS threads do not outnumber the cores. On the heterogeneity and GLMM recovery tests, one BLAS thread
 # took 30.8 s CPU and 34.7 s wall against 34.9 s and 49.3 s with the default (one run each, on a loaded machine).
-# The notebooks' kernels under nbval keep the default, as they were executed.
+# So does each notebook kernel under nbval, one per worker, as `run` shares the cores between its kernels: nbval took
+# 24.9-26.3 s wall and 42-44 s user against 37.5-38.0 s and 65 s with the default (two runs each, alternating, 4 Dec
+# 2026, a quiet machine), and the outputs are the same.
 XDIST ?= auto
 PARALLEL = $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 ONE_BLAS_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 BLIS_NUM_THREADS=1
@@ -61,7 +63,7 @@ ONE_BLAS_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 BLI
 # against 55 s when each cleaned the sample and fitted the shared results itself (4 Dec 2026).
 test: $(DEV_STAMP)
 	$(if $(PARALLEL),$(ONE_BLAS_THREAD)) $(BIN)/python -m pytest tests -q -m "not claims" -p no:cacheprovider -p no:nbval $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
-	$(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile) notebooks/
+	$(if $(PARALLEL),$(ONE_BLAS_THREAD)) $(BIN)/python -m pytest --nbval --nbval-current-env -q -p no:cacheprovider $(PARALLEL) $(if $(PARALLEL),--dist loadfile) notebooks/
 
 # The scorecard's recovery over the simulator's practices (issue 15): 50 seeds, about 10 CPU-minutes, with
 # strict expected failures where the scorecard does not yet cover; kept out of `make test` until it passes.
