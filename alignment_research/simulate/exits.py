@@ -295,8 +295,8 @@ def _hazard_intervals(engine: Engine, batch: Batch, path: _CovariatePath, term_d
     Segments cut at the exit; zero-length segments are left out, so
     intervals are contiguous but not merged. ``event_type`` is the exit type
     on the last interval and ``"censored"`` elsewhere. One array per column:
-    the engine makes one table of every batch's (``frame_from_parts``), where
-    a table per batch took a tenth of a simulation.
+    the engine makes one table of every batch's (``frame_from_parts``); a
+    table per batch took about 5% of a simulation.
     """
     live, a = path.live, path.a
     end = np.where(term_day[live] == NO_DAY, engine.window_end_day, term_day[live])
