@@ -1015,10 +1015,12 @@ def _inside_number(word: str, start: int, end: int) -> bool:
         len(after) == 2 and after[0] in ".," and after[1].isdigit())
 
 
-def _id_index(ids) -> _IdIndex | None:
-    if ids is None:
-        return None
-    return ids if isinstance(ids, _IdIndex) else _IdIndex(ids)
+def _prepared(values, kind: type):
+    """``values`` prepared for searching as ``kind`` (an index or finder built from them), kept when already one;
+    None when there are none."""
+    if values is None or isinstance(values, kind):
+        return values
+    return kind(values)
 
 
 #: Names longer than this are searched one by one rather than in the shared pattern, whose nesting grows with
@@ -1085,12 +1087,6 @@ class _NameFinder:
         return [(text[start:end], start, end) for start, end in hits]
 
 
-def _name_finder(names) -> _NameFinder | None:
-    if names is None:
-        return None
-    return names if isinstance(names, _NameFinder) else _NameFinder(names)
-
-
 #: Where a date in one of :class:`_BirthDateFinder`'s forms may start: ``1990-01-31``, ``31/01/1990``, ``31.01.1990``.
 _DATE_SHAPE = re.compile(r"(?=([0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}[/.][0-9]{2}[/.][0-9]{4}))")
 
@@ -1112,12 +1108,6 @@ class _BirthDateFinder:
         if not self.forms:
             return []
         return [(m.group(1), m.start(1), m.end(1)) for m in _DATE_SHAPE.finditer(text) if m.group(1) in self.forms]
-
-
-def _birth_date_finder(birth_dates) -> _BirthDateFinder | None:
-    if birth_dates is None:
-        return None
-    return birth_dates if isinstance(birth_dates, _BirthDateFinder) else _BirthDateFinder(birth_dates)
 
 
 def _context(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
@@ -1203,7 +1193,7 @@ def find_identifiers(
     ...                     pattern=None)["context"].tolist()
     ['Sent to a******************e in 2012']
     """
-    rows = _identifier_rows(text, index=_id_index(ids), pattern=pattern, birth_dates=birth_dates, names=names)
+    rows = _identifier_rows(text, index=_prepared(ids, _IdIndex), pattern=pattern, birth_dates=birth_dates, names=names)
     return pd.DataFrame(rows, columns=["kind", "match", "context", "where"])
 
 
@@ -1219,7 +1209,7 @@ def _identifier_rows(text: str, *, index, pattern, birth_dates, names, tables=No
 def _find_personal(parts, *, index, pattern, birth_dates, names, date_headers: bool = True) -> list[dict]:
     """Findings in ``(where, text, visible)`` parts: ``kind, match, context, where, start``."""
     found: list[tuple[str, str, int, int, str]] = []  # kind, match, start, end, where
-    birth_dates, names = _birth_date_finder(birth_dates), _name_finder(names)
+    birth_dates, names = _prepared(birth_dates, _BirthDateFinder), _prepared(names, _NameFinder)
     for where, part, visible in parts:
         if pattern and visible:
             found += [("employee_id", m.group(0), m.start(), m.end(), where) for m in re.finditer(pattern, part)]
@@ -1747,7 +1737,8 @@ def scan_report(path, *, min_group_size: int = 5, ids=None, birth_dates=None, na
     0
     """
     path = Path(path)
-    index, birth_dates, names = _id_index(ids), _birth_date_finder(birth_dates), _name_finder(names)
+    personal = prepare_search(ids=ids, birth_dates=birth_dates, names=names)
+    index, birth_dates, names = personal["ids"], personal["birth_dates"], personal["names"]
     rows = []
     if path.suffix.lower() in {".html", ".htm", ".svg", ".xhtml"}:
         html = path.read_text(encoding="utf-8", errors="replace")
@@ -1813,7 +1804,8 @@ def prepare_search(*, ids=None, birth_dates=None, names=None) -> dict:
     >>> ar.privacy.find_identifiers("ann lee and E000123", pattern=None, **personal)["kind"].tolist()
     ['name', 'employee_id']
     """
-    return {"ids": _id_index(ids), "birth_dates": _birth_date_finder(birth_dates), "names": _name_finder(names)}
+    return {"ids": _prepared(ids, _IdIndex), "birth_dates": _prepared(birth_dates, _BirthDateFinder),
+            "names": _prepared(names, _NameFinder)}
 
 
 def scan_outputs(folder, *, min_group_size: int = 5, ids=None, birth_dates=None, names=None) -> pd.DataFrame:
