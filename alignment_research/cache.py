@@ -215,13 +215,16 @@ def _read_frame(path: Path, none_columns=()) -> pd.DataFrame:
         frame[label] = pd.array(values, dtype="string") if column["numpy_type"] == "string" else values
         read_as_text.add(label)
     # other object columns (all missing, say): Parquet gives None where cleaning left NaN
-    fixes = {c: frame[c].where(frame[c].notna(), np.nan) for c in frame.columns
-             if c not in read_as_text and frame[c].dtype == object and frame[c].isna().any()}
+    fixes = {}
     for label in frame.columns:
-        if str(label) in none_columns and frame[label].dtype == object:
+        if frame[label].dtype != object or not frame[label].isna().any():
+            continue
+        if str(label) in none_columns:  # missing as None, as written
             values = np.asarray(frame[label], dtype=object).copy()
             values[pd.isna(values)] = None
             fixes[label] = values
+        elif label not in read_as_text:
+            fixes[label] = frame[label].where(frame[label].notna(), np.nan)
     return frame.assign(**fixes) if fixes else frame
 
 
