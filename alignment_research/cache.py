@@ -349,7 +349,7 @@ LOCK_NAME = ".lock"
 
 
 @contextmanager
-def cache_lock(cache_dir: str | Path):
+def cache_lock(cache_dir: str | Path | None):
     """Hold a cache folder's lock: one process at a time checks the cache and, when it is stale, rewrites it.
 
     Two notebooks (or two ``run`` commands) that open the same cold cache at
@@ -361,8 +361,8 @@ def cache_lock(cache_dir: str | Path):
 
     Parameters
     ----------
-    cache_dir : str or Path
-        The cache folder.
+    cache_dir : str, Path or None
+        The cache folder; None (no cache) locks nothing.
 
     Yields
     ------
@@ -374,6 +374,9 @@ def cache_lock(cache_dir: str | Path):
     >>> with ar.cache.cache_lock("reports/.cache"):  # doctest: +SKIP
     ...     current = ar.cache.cache_is_current("reports/.cache", ar.cache.study_fingerprint("data/sample"))
     """
+    if cache_dir is None:
+        yield
+        return
     folder = Path(cache_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)

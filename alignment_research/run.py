@@ -374,7 +374,7 @@ def _clean_once(study_dir: Path, cache_dir: Path | None, stages, usable=None) ->
     The cache is locked meanwhile: a second ``run`` of the same study waits, then reuses what this one wrote.
     """
     usable = usable or (lambda: None)
-    with cache_lock(cache_dir) if cache_dir is not None else nullcontext():
+    with cache_lock(cache_dir):
         fingerprint = study_fingerprint(study_dir) if cache_dir is not None else None
         if cache_dir is not None and cache_is_current(cache_dir, fingerprint):
             usable()
