@@ -59,7 +59,7 @@ PARALLEL = $(if $(filter 0,$(XDIST)),,-n $(XDIST))
 ONE_BLAS_THREAD = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 BLIS_NUM_THREADS=1
 
 # The test files need no nbval: leaving its plugin out spares every pytest process its imports (about 2 s each).
-# nbval's notebooks share one cleaned study and its stored results, as under `run` (notebooks/conftest.py): 33-34 s
+# nbval's notebooks share one cleaned study and its stored results, as under `run` (notebooks/conftest.py): 32.5-34.0 s
 # against 55 s when each cleaned the sample and fitted the shared results itself (4 Dec 2026).
 test: $(DEV_STAMP)
 	$(if $(PARALLEL),$(ONE_BLAS_THREAD)) $(BIN)/python -m pytest tests -q -m "not claims" -p no:cacheprovider -p no:nbval $(PARALLEL) $(if $(PARALLEL),--dist loadfile)
